@@ -1,0 +1,1 @@
+"""Hotline core: flows, routing, store and reports. It imports no adapter."""
