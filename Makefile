@@ -1,0 +1,33 @@
+# The two commands (README.md): `make run` and `make test`. Both set up what they need.
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test bench lint format setup setup-test clean-state
+
+run: setup
+	$(BIN)/hotline asterisk prepare
+	$(BIN)/hotline run
+
+test: setup-test
+	$(BIN)/hotline asterisk prepare
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	HOTLINE_REQUIRE_PG=1 $(BIN)/pytest
+
+bench: setup-test
+	$(BIN)/hotline asterisk prepare
+	HOTLINE_REQUIRE_PG=1 $(BIN)/pytest -m bench -p no:cacheprovider -o addopts="-ra"
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format:
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+setup:
+	@scripts/setup.sh run
+
+setup-test:
+	@scripts/setup.sh test

@@ -1,0 +1,86 @@
+"""AMI through panoramisk, for what ARI lacks: boot state and agents' PJSIP contacts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from panoramisk import Manager
+
+log = logging.getLogger(__name__)
+
+#: PJSIP contact states in which an agent's phone can be offered a call.
+REACHABLE = frozenset({"Reachable", "NonQualified", "Created", "Updated"})
+
+
+class AmiMonitor:
+    def __init__(self, host: str, port: int, user: str, secret: str) -> None:
+        self.booted = asyncio.Event()
+        self.connected = False
+        #: endpoint -> {contact URI -> status}
+        self.contacts: dict[str, dict[str, str]] = {}
+        self._loading: asyncio.Future | None = None
+        self._manager = Manager(
+            host=host,
+            port=port,
+            username=user,
+            secret=secret,
+            reconnect_timeout=3,
+            ping_delay=5,
+            ping_interval=10,
+            on_login=self._on_login,
+            on_disconnect=self._on_disconnect,
+            log=logging.getLogger("panoramisk.quiet"),
+        )
+        self._manager.register_event("FullyBooted", self._on_booted)
+        self._manager.register_event("ContactStatus", self._on_contact_status)
+        self._manager.register_event("Shutdown", self._on_shutdown)
+
+    def start(self) -> None:
+        self._manager.connect()
+
+    def close(self) -> None:
+        self._manager.close()
+
+    def reachable(self, endpoint: str) -> bool:
+        """Is any registered (or fixed) contact of this endpoint usable?"""
+        return any(status in REACHABLE for status in self.contacts.get(endpoint, {}).values())
+
+    def _on_login(self, manager: Manager) -> None:
+        self.connected = True
+        log.info("AMI connected")
+        self._loading = asyncio.ensure_future(self._load_contacts())
+
+    def _on_disconnect(self, manager: Manager, exc: Exception | None) -> None:
+        if self.connected:
+            log.warning("AMI connection lost; reconnecting")
+        self.connected = False
+        self.booted.clear()
+
+    def _on_booted(self, manager: Manager, event: Any) -> None:
+        self.booted.set()
+
+    def _on_shutdown(self, manager: Manager, event: Any) -> None:
+        self.booted.clear()
+
+    def _on_contact_status(self, manager: Manager, event: Any) -> None:
+        endpoint = event.get("EndpointName") or ""
+        uri = event.get("URI") or ""
+        status = event.get("ContactStatus") or ""
+        contacts = self.contacts.setdefault(endpoint, {})
+        if status == "Removed":
+            contacts.pop(uri, None)
+        else:
+            contacts[uri] = status
+        log.info("agent endpoint %s contact %s: %s", endpoint, uri, status)
+
+    async def _load_contacts(self) -> None:
+        replies = await self._manager.send_action({"Action": "PJSIPShowContacts"}, as_list=True)
+        contacts: dict[str, dict[str, str]] = {}
+        for message in replies or []:
+            if message.get("Event") == "ContactList":
+                contacts.setdefault(message.get("Endpoint", ""), {})[message.get("Uri", "")] = (
+                    message.get("Status", "")
+                )
+        self.contacts = contacts

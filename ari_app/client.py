@@ -1,0 +1,183 @@
+"""A small typed ARI client on aiohttp: REST calls and the events WebSocket.
+
+ARI is plain REST plus one WebSocket per application. The WebSocket registers the
+Stasis application, so reconnecting it after an Asterisk restart re-registers the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+
+Event = dict[str, Any]
+CONNECTED = "HotlineConnected"
+
+
+class AriError(Exception):
+    """ARI answered with an error status (or could not be reached)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"ARI {status}: {message}")
+        self.status = status
+
+
+class AriNotFound(AriError):
+    """The channel, bridge or playback is gone (usually: the caller hung up)."""
+
+
+class AriClient:
+    def __init__(
+        self,
+        base_url: str,
+        user: str,
+        password: str,
+        app: str,
+        *,
+        timeout: float = 10.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.app = app
+        self._auth = aiohttp.BasicAuth(user, password)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(auth=self._auth, timeout=self._timeout)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | Sequence[tuple[str, Any]] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> Any:
+        url = f"{self.base_url}/ari/{path.lstrip('/')}"
+        try:
+            async with self.session.request(method, url, params=params, json=body) as resp:
+                text = await resp.text()
+                if resp.status == 404:
+                    raise AriNotFound(404, _message(text))
+                if resp.status >= 400:
+                    raise AriError(resp.status, _message(text))
+                return json.loads(text) if text else None
+        except aiohttp.ClientError as error:
+            raise AriError(0, f"cannot reach ARI at {self.base_url}: {error}") from error
+
+    # Channels
+
+    async def answer(self, channel_id: str) -> None:
+        await self.request("POST", f"channels/{channel_id}/answer")
+
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None:
+        await self.request("DELETE", f"channels/{channel_id}", params={"reason": reason})
+
+    async def play(
+        self, channel_id: str, media: Sequence[str], *, lang: str, playback_id: str
+    ) -> None:
+        params = [("media", m) for m in media] + [("lang", lang), ("playbackId", playback_id)]
+        await self.request("POST", f"channels/{channel_id}/play", params=params)
+
+    async def stop_playback(self, playback_id: str) -> None:
+        await self.request("DELETE", f"playbacks/{playback_id}")
+
+    async def set_variable(self, channel_id: str, name: str, value: str) -> None:
+        params = {"variable": name, "value": value}
+        await self.request("POST", f"channels/{channel_id}/variable", params=params)
+
+    async def channels(self) -> list[Event]:
+        return await self.request("GET", "channels")
+
+    async def bridges(self) -> list[Event]:
+        return await self.request("GET", "bridges")
+
+    async def info(self) -> Event:
+        return await self.request("GET", "asterisk/info")
+
+    # Events
+
+    async def events(self) -> AsyncIterator[Event]:
+        """The application's events until the WebSocket closes (raises AriError)."""
+        ws_url = self.base_url.replace("http", "ws", 1) + "/ari/events"
+        params = {"app": self.app, "subscribeAll": "false"}
+        try:
+            async with self.session.ws_connect(
+                ws_url, params=params, heartbeat=15, timeout=aiohttp.ClientWSTimeout(ws_close=5)
+            ) as ws:
+                # Not an ARI event: tells the reader the app is (re-)registered.
+                yield {"type": CONNECTED}
+                async for message in ws:
+                    if message.type == aiohttp.WSMsgType.TEXT:
+                        yield json.loads(message.data)
+                    elif message.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
+                        break
+        except aiohttp.WSServerHandshakeError as error:
+            raise AriError(error.status, _handshake_message(error)) from error
+        except aiohttp.ClientError as error:
+            raise AriError(0, f"cannot reach ARI at {self.base_url}: {error}") from error
+        raise AriError(0, "the ARI events WebSocket closed")
+
+
+async def run_events(
+    client: AriClient,
+    handle: Callable[[Event], Awaitable[None]],
+    *,
+    on_connect: Callable[[], Awaitable[None]] | None = None,
+    on_disconnect: Callable[[str], Awaitable[None]] | None = None,
+    max_delay: float = 10.0,
+) -> None:
+    """Feed events to `handle` forever, reconnecting with back-off and jitter.
+
+    One log line per change of state (connected, lost, still failing) rather than a
+    traceback per attempt.
+    """
+    delay = 0.5
+    last_problem: str | None = None
+    while True:
+        connected = False
+        try:
+            async for event in client.events():
+                if event["type"] == CONNECTED:
+                    connected, delay, last_problem = True, 0.5, None
+                    log.info("ARI connected: %s (app %r)", client.base_url, client.app)
+                    if on_connect:
+                        await on_connect()
+                    continue
+                await handle(event)
+        except AriError as error:
+            problem = str(error)
+            if connected and on_disconnect:
+                await on_disconnect(problem)
+            if problem != last_problem:
+                log.warning("%s; retrying with back-off (at most every %.0fs)", problem, max_delay)
+                last_problem = problem
+        await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+        delay = min(delay * 2, max_delay)
+
+
+def _message(text: str) -> str:
+    try:
+        return json.loads(text).get("message", text)
+    except (ValueError, AttributeError):
+        return text.strip() or "no message"
+
+
+def _handshake_message(error: aiohttp.WSServerHandshakeError) -> str:
+    if error.status == 401:
+        return "ARI refused the credentials (check ari_user/ari_password)"
+    return f"ARI WebSocket handshake failed: {error.message}"

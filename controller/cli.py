@@ -1,0 +1,240 @@
+"""The `hotline` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from hotline.flows.cli import add_flow_commands
+from hotline.flows.lint import lint_flowset
+
+from controller.app import Endpoints, Hotline, run_until_signal
+from controller.asterisk import AsteriskError, find_install
+from controller.instance import AsteriskInstance, export_fragments
+from controller.paths import ProjectPaths
+from controller.secrets import Secrets, load_secrets
+from hotline.config import HotlineConfig, load_config
+from hotline.flows.loader import FlowSet, load_flowset
+from hotline.yamlsource import SourceError
+
+log = logging.getLogger("hotline")
+
+EXIT_CONFIG = 2
+EXIT_ASTERISK = 3
+
+
+class Refused(Exception):
+    """Hotline will not start; the message says why and what to do."""
+
+
+def _paths(args: argparse.Namespace) -> ProjectPaths:
+    paths = ProjectPaths.discover()
+    if getattr(args, "config", None):
+        return ProjectPaths(home=paths.home, state=paths.state, config=Path(args.config))
+    return paths
+
+
+def load_all(paths: ProjectPaths) -> tuple[HotlineConfig, FlowSet, Secrets]:
+    """Config, flows (linted) and secrets, or Refused naming file, line and field."""
+    try:
+        config = load_config(paths.config_file)
+    except SourceError as error:
+        raise Refused(f"config refused:\n{error}") from None
+    flows_dir = paths.home / config.flows_dir
+    try:
+        flows = load_flowset(flows_dir)
+    except SourceError as error:
+        raise Refused(f"flows refused:\n{error}") from None
+    problems = [p for p in lint_flowset(flows, paths.home / config.sounds_dir) if p.is_error]
+    if problems:
+        raise Refused("flows refused by the linter:\n" + "\n".join(str(p) for p in problems))
+    missing = sorted({f for f in config.numbers.values() if f not in flows})
+    if missing:
+        raise Refused(
+            f"{paths.config_file}: numbers: no flow named {', '.join(missing)} in {flows_dir} "
+            f"(flows there: {', '.join(sorted(flows)) or 'none'})"
+        )
+    secrets = load_secrets(paths.secrets_file, [a.endpoint for a in config.agents])
+    return config, flows, secrets
+
+
+def managed_instance(
+    config: HotlineConfig, secrets: Secrets, paths: ProjectPaths
+) -> AsteriskInstance:
+    install = find_install(paths.cache)
+    return AsteriskInstance(install, config.asterisk.instance, config, secrets, paths.home)
+
+
+def endpoints_for(
+    config: HotlineConfig, secrets: Secrets, instance: AsteriskInstance | None
+) -> Endpoints:
+    ast = config.asterisk
+    if instance is not None:
+        return Endpoints(
+            ari_url=f"http://{ast.http_bind}:{ast.http_port}",
+            ari_user=secrets.ari_user,
+            ari_password=secrets.ari_password,
+            ami_host=ast.ami_bind,
+            ami_port=ast.ami_port,
+            ami_user=secrets.ami_user,
+            ami_secret=secrets.ami_secret,
+            sounds_host_dir=instance.host("sounds"),
+            sounds_asterisk_dir=instance.sounds_dir,
+        )
+    assert ast.ari_url and ast.ari_user and ast.ari_password
+    sounds = ast.sounds_dir or "/var/lib/asterisk/sounds/hotline"
+    return Endpoints(
+        ari_url=ast.ari_url,
+        ari_user=ast.ari_user,
+        ari_password=ast.ari_password,
+        ami_host=ast.ami_host,
+        ami_port=ast.ami_port,
+        ami_user=ast.ami_user or "",
+        ami_secret=ast.ami_secret or "",
+        sounds_host_dir=Path(sounds) if Path(sounds).parent.exists() else None,
+        sounds_asterisk_dir=sounds,
+    )
+
+
+def banner(config: HotlineConfig, secrets: Secrets, hotline: Hotline) -> str:
+    ast = config.asterisk
+    server = f"{ast.sip_bind}:{ast.sip_port}"
+    lines = ["", "Hotline is running.", ""]
+    lines.append("  Call the hotline (from an agent softphone, or any SIP phone, UDP):")
+    for number, flow in config.numbers.items():
+        lines.append(f"      sip:{number}@{server}    -> flow {flow!r}")
+    lines.append("")
+    lines.append(f"  Agents' softphones: SIP server {server} (UDP), register with:")
+    for agent in config.agents:
+        password = secrets.agent_passwords[agent.endpoint]
+        lines.append(f"      user {agent.endpoint:<8} password {password}   ({agent.name})")
+    lines.append("")
+    lines.append(f"  Web and REST API:   {hotline.web_url}")
+    lines.append(f"      API token:      {secrets.api_token}")
+    lines.append("  Asterisk console:   .venv/bin/hotline asterisk cli")
+    lines.append("")
+    lines.append("Press Ctrl-C to stop.")
+    return "\n".join(lines)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    paths = _paths(args)
+    config, flows, secrets = load_all(paths)
+    instance = proc = None
+    if config.asterisk.managed:
+        instance = managed_instance(config, secrets, paths)
+        if instance.running():
+            log.info("using the Asterisk instance already running (pid %s)", instance.pid())
+        else:
+            log.info("starting Asterisk")
+            proc = instance.start()
+    hotline = Hotline(config, flows, paths, secrets, endpoints_for(config, secrets, instance))
+    try:
+        asyncio.run(
+            run_until_signal(hotline, lambda h: print(banner(config, secrets, h), flush=True))
+        )
+    finally:
+        if proc is not None and instance is not None:
+            log.info("stopping Asterisk")
+            instance.stop(proc)
+    return 0
+
+
+def cmd_asterisk(args: argparse.Namespace) -> int:
+    paths = _paths(args)
+    if args.action == "prepare":
+        install = find_install(paths.cache)
+        where = f"chroot {install.root}" if install.chrooted else f"system {install.binary}"
+        print(f"Asterisk ready: {where}")
+        return 0
+    config, _, secrets = load_all(paths)
+    if args.action == "export":
+        if not args.dir:
+            raise Refused("hotline asterisk export needs a folder: hotline asterisk export DIR")
+        for path in export_fragments(config, secrets, paths.home, Path(args.dir)):
+            print(path)
+        return 0
+    if not config.asterisk.managed:
+        raise Refused("asterisk.managed is false: Hotline does not run this Asterisk")
+    instance = managed_instance(config, secrets, paths)
+    if args.action == "up":
+        if instance.running():
+            print(f"Asterisk already runs (pid {instance.pid()})")
+        else:
+            instance.start()
+            print(f"Asterisk is up (pid {instance.pid()})")
+    elif args.action == "down":
+        instance.stop()
+        print("Asterisk is down")
+    elif args.action == "status":
+        where = "chroot " + str(instance.install.root) if instance.install.chrooted else "system"
+        ast = config.asterisk
+        print(f"install:  {where}")
+        print(f"config:   {instance.host('etc')}")
+        if not instance.running():
+            print("state:    stopped")
+            return 1
+        print(f"state:    running (pid {instance.pid()})")
+        print(f"SIP:      udp {ast.sip_bind}:{ast.sip_port}")
+        print(f"ARI:      http://{ast.http_bind}:{ast.http_port}/ari")
+        print(f"AMI:      {ast.ami_bind}:{ast.ami_port}")
+        print(instance.rx("core show uptime").strip())
+        print(instance.rx("core show channels count").strip())
+        print(instance.rx("pjsip show contacts").strip())
+    elif args.action == "cli":
+        command = instance.command("-r")
+        os.execvp(command[0], command)
+    return 0
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    paths = _paths(args)
+    config, flows, _ = load_all(paths)
+    print(f"{paths.config_file}: ok ({len(config.numbers)} numbers, {len(flows)} flows)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hotline", description="Hotline contact centre")
+    parser.add_argument("--config", help="config file (default: config/hotline.yaml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start Asterisk (if managed) and the controller")
+    run.set_defaults(func=cmd_run)
+    ast = sub.add_parser("asterisk", help="manage Hotline's Asterisk")
+    ast.add_argument("action", choices=["prepare", "up", "down", "status", "cli", "export"])
+    ast.add_argument("dir", nargs="?", help="with export: where to write the fragments")
+    ast.set_defaults(func=cmd_asterisk)
+    config = sub.add_parser("config", help="configuration")
+    config.add_argument("action", choices=["check"])
+    config.set_defaults(func=cmd_config_check)
+    add_flow_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    logging.getLogger("panoramisk.quiet").setLevel(logging.CRITICAL)
+    try:
+        return args.func(args)
+    except Refused as error:
+        print(f"hotline: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    except AsteriskError as error:
+        print(f"hotline: {error}", file=sys.stderr)
+        return EXIT_ASTERISK
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

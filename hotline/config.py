@@ -1,0 +1,127 @@
+"""The validated `config/hotline.yaml`: numbers, languages, Asterisk, web, agents, queues."""
+
+from __future__ import annotations
+
+from ipaddress import ip_address
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hotline.yamlsource import SourceError, load_yaml, validation_problems
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AsteriskConfig(Section):
+    """How Hotline reaches Asterisk. Managed: Hotline renders its config and runs it."""
+
+    managed: bool = True
+    #: Managed instances live side by side (make run's, each test session's) by name.
+    instance: Name = "main"
+    sip_bind: str = "127.0.0.1"
+    sip_port: Port = 5060
+    http_bind: str = "127.0.0.1"
+    http_port: Port = 8088
+    ami_bind: str = "127.0.0.1"
+    ami_port: Port = 5038
+    rtp_start: Port = 10000
+    rtp_end: Port = 10999
+    ari_app: Name = "hotline"
+    #: For an existing (unmanaged) Asterisk: where ARI and AMI are, and the credentials
+    #: you configured there. Managed instances generate their own.
+    ari_url: str | None = None
+    ari_user: str | None = None
+    ari_password: str | None = None
+    ami_host: str = "127.0.0.1"
+    ami_user: str | None = None
+    ami_secret: str | None = None
+    #: The folder (as Asterisk sees it) holding Hotline's rendered prompts.
+    sounds_dir: str | None = None
+
+    @field_validator("sip_bind", "http_bind", "ami_bind", "ami_host")
+    @classmethod
+    def _ip(cls, value: str) -> str:
+        ip_address(value)
+        return value
+
+    @model_validator(mode="after")
+    def _ranges(self) -> AsteriskConfig:
+        if self.rtp_end <= self.rtp_start:
+            raise ValueError("rtp_end must be above rtp_start")
+        if not self.managed and not (self.ari_url and self.ari_user and self.ari_password):
+            raise ValueError("an unmanaged Asterisk needs ari_url, ari_user and ari_password")
+        return self
+
+
+class WebConfig(Section):
+    bind: str = "127.0.0.1"
+    port: Port = 8080
+
+    @field_validator("bind")
+    @classmethod
+    def _ip(cls, value: str) -> str:
+        ip_address(value)
+        return value
+
+
+class AgentConfig(Section):
+    id: Name
+    name: str = Field(min_length=1, max_length=80)
+    #: The PJSIP endpoint (and SIP user name) of the agent's softphone.
+    endpoint: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
+    #: A fixed contact (sip:host:port) instead of registration, for desk phones and tests.
+    contact: str | None = Field(default=None, pattern=r"^sips?:[^\s\"<>]+$")
+    skills: dict[str, Annotated[int, Field(ge=0, le=100)]] = {}
+    queues: list[Name] = []
+
+
+class HotlineConfig(Section):
+    numbers: dict[str, Name] = Field(min_length=1)
+    languages: list[Annotated[str, Field(pattern=r"^[a-z]{2}$")]] = Field(
+        default=["en"], min_length=1
+    )
+    default_language: str = "en"
+    asterisk: AsteriskConfig = AsteriskConfig()
+    web: WebConfig = WebConfig()
+    database_url: str | None = None
+    flows_dir: str = "ivr_flows"
+    sounds_dir: str = "sounds"
+    agents: list[AgentConfig] = []
+
+    @field_validator("numbers")
+    @classmethod
+    def _numbers(cls, numbers: dict[str, str]) -> dict[str, str]:
+        for number in numbers:
+            if not number or not all(c.isdigit() or c in "+*#" for c in number):
+                raise ValueError(f"number {number!r} must be digits (with + * #)")
+        return numbers
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HotlineConfig:
+        if self.default_language not in self.languages:
+            raise ValueError(f"default_language {self.default_language!r} is not in languages")
+        for field, values in (
+            ("agents.id", [a.id for a in self.agents]),
+            ("agents.endpoint", [a.endpoint for a in self.agents]),
+        ):
+            dupes = sorted({v for v in values if values.count(v) > 1})
+            if dupes:
+                raise ValueError(f"{field} must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+
+def load_config(path: Path) -> HotlineConfig:
+    """Load and validate a config file; a SourceError names file, line and field."""
+    data, positions = load_yaml(path)
+    if not isinstance(data, dict):
+        raise SourceError.single(path, 1, 1, "", "expected a mapping of settings")
+    try:
+        return HotlineConfig.model_validate(data)
+    except ValidationError as error:
+        raise SourceError(validation_problems(error, path, positions)) from None

@@ -1,0 +1,124 @@
+"""What a running flow needs from the rest of Hotline, besides the channel port.
+
+The interpreter does no I/O of its own: HTTP integrations, the routing engine,
+survey storage, schedules and the clock all come through `FlowServices`.
+`DefaultServices` is a self-contained implementation for the simulator and tests,
+with fixed answers you can override.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from hotline.flows.hours import Schedule
+
+
+class HttpTimeout(TimeoutError):
+    """The integration did not answer within the node's timeout."""
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """`target` is an integration name from the config, or a full URL."""
+
+    target: str
+    method: str
+    params: Mapping[str, Any]
+    timeout: float
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    status: int
+    json: Any = None
+
+
+@dataclass(frozen=True)
+class QueueRequest:
+    queue: str
+    priority: int
+    skills: Mapping[str, int]
+    max_wait: float | None
+    language: str
+    variables: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class SurveyAnswers:
+    """Scores by question id; None for a question left unanswered."""
+
+    flow: str
+    node: str
+    survey: str
+    answers: Mapping[str, int | None]
+    language: str
+
+
+class FlowServices(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware."""
+
+    def schedule(self, name: str) -> Schedule | None:
+        """A named schedule from the config, or None if there is no such schedule."""
+
+    def is_open(self, schedule: Schedule) -> bool:
+        """Is the schedule open now? (The simulator forces this open or closed.)"""
+
+    async def http(self, request: HttpRequest) -> HttpResult:
+        """Call an integration; raise HttpTimeout when it does not answer in time."""
+
+    async def enqueue(self, request: QueueRequest) -> str:
+        """Queue the contact and wait; return answered, timeout, full, closed or left."""
+
+    async def save_survey(self, answers: SurveyAnswers) -> None:
+        """Store a survey's answers."""
+
+
+HttpFixture = HttpResult | str  # "timeout" for an integration that never answers
+
+
+@dataclass
+class DefaultServices:
+    """Services with canned answers: for the simulator, scenario tests and unit tests."""
+
+    schedules: dict[str, Schedule] = field(default_factory=dict)
+    #: Force every hours node open (True) or closed (False); None follows the schedule.
+    hours_open: bool | None = None
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    #: integration name or URL -> canned answer; unknown targets get a 404.
+    http_fixtures: dict[str, HttpFixture] = field(default_factory=dict)
+    queue_outcome: str = "answered"
+    surveys: list[SurveyAnswers] = field(default_factory=list)
+    requests: list[HttpRequest] = field(default_factory=list)
+    enqueued: list[QueueRequest] = field(default_factory=list)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def schedule(self, name: str) -> Schedule | None:
+        if name not in self.schedules and self.hours_open is not None:
+            return Schedule()  # forced open/closed anyway: any name will do
+        return self.schedules.get(name)
+
+    def is_open(self, schedule: Schedule) -> bool:
+        return self.hours_open if self.hours_open is not None else schedule.is_open(self.now())
+
+    async def http(self, request: HttpRequest) -> HttpResult:
+        self.requests.append(request)
+        fixture = self.http_fixtures.get(request.target, HttpResult(404))
+        if fixture == "timeout":
+            raise HttpTimeout(f"{request.target} did not answer in {request.timeout:g} s")
+        if isinstance(fixture, str):
+            raise ValueError(f"bad HTTP fixture for {request.target}: {fixture!r}")
+        return fixture
+
+    async def enqueue(self, request: QueueRequest) -> str:
+        self.enqueued.append(request)
+        return self.queue_outcome
+
+    async def save_survey(self, answers: SurveyAnswers) -> None:
+        self.surveys.append(answers)

@@ -1,0 +1,406 @@
+"""The async Store: customers, contacts and the append-only contact event log.
+
+Every write is committed before the call returns. Every call retries while the database
+is briefly unavailable (SQLite locked or unreachable file, PostgreSQL down or
+restarting) with exponential back-off for `retry_for` seconds, then raises
+StoreUnavailable. The event log has no update or delete: it is append-only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Row, event, func, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from hotline.store.coltypes import UTCDateTime, as_utc, utcnow
+from hotline.store.errors import UnknownContact, UnknownCustomer
+from hotline.store.migrate import upgrade
+from hotline.store.models import ContactEventRow, ContactRow, CustomerRow
+from hotline.store.phone import normalize_phone
+from hotline.store.records import Channel, Contact, ContactStatus, Customer, Direction, Event
+from hotline.store.retry import retrying
+
+T = TypeVar("T")
+
+CUSTOMERS = CustomerRow.__table__
+CONTACTS = ContactRow.__table__
+EVENTS = ContactEventRow.__table__
+
+#: Contact fields `update_contact` may change.
+SUMMARY_FIELDS = frozenset(
+    {"status", "ended_at", "flow", "flow_version", "language", "node", "variables"}
+)
+_EVENT_TYPE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
+_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+}
+
+
+def async_url(url: str | URL) -> URL:
+    """`url` with the async driver filled in: sqlite -> aiosqlite, postgresql -> asyncpg."""
+    parsed = make_url(url)
+    driver = _DRIVERS.get(parsed.drivername)
+    return parsed.set(drivername=driver) if driver else parsed
+
+
+def sqlite_url(path: str) -> str:
+    """The store URL of an SQLite database file."""
+    return f"sqlite+aiosqlite:///{path}"
+
+
+class Store:
+    """Access to the Hotline database; make one with `await Store.connect(url)`."""
+
+    def __init__(self, engine: AsyncEngine, retry_for: float) -> None:
+        self._engine = engine
+        self.retry_for = retry_for
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str | URL,
+        *,
+        retry_for: float = 10.0,
+        busy_timeout: float = 5.0,
+        echo: bool = False,
+    ) -> Store:
+        """Open the database at `url` (sqlite+aiosqlite or postgresql+asyncpg).
+
+        `retry_for`: seconds to keep retrying while the database is unavailable.
+        `busy_timeout`: seconds one SQLite statement waits for a lock (PostgreSQL:
+        the connect timeout). Raises StoreUnavailable if the database cannot be reached.
+        """
+        parsed = async_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            engine = create_async_engine(parsed, echo=echo)
+            _sqlite_setup(engine, busy_timeout)
+        else:
+            engine = create_async_engine(
+                parsed,
+                echo=echo,
+                pool_pre_ping=True,
+                connect_args={
+                    "timeout": busy_timeout,
+                    "server_settings": {"application_name": "hotline"},
+                },
+            )
+        store = cls(engine, retry_for)
+        try:
+            await store._read(lambda conn: conn.execute(select(1)), "connect")
+        except BaseException:
+            await engine.dispose()
+            raise
+        return store
+
+    @property
+    def url(self) -> URL:
+        """The database URL (password hidden when printed)."""
+        return self._engine.url
+
+    @property
+    def dialect(self) -> str:
+        """The dialect name: sqlite or postgresql."""
+        return self._engine.dialect.name
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The SQLAlchemy engine, for reports and tests that need plain SQL."""
+        return self._engine
+
+    async def migrate(self) -> None:
+        """Upgrade the schema to the newest migration; does nothing if already there."""
+
+        async def op(conn: AsyncConnection) -> None:
+            await conn.run_sync(upgrade)
+
+        await self._write(op, "migrate")
+
+    async def close(self) -> None:
+        """Close all connections."""
+        await self._engine.dispose()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # customers
+
+    async def customer_for_phone(self, phone: str, create: bool = True) -> Customer | None:
+        """The customer with this phone number, created if missing (unless create=False).
+
+        The number is normalised first (see `normalize_phone`); ValueError if it is not a
+        phone number at all (for example the caller id "anonymous").
+        """
+        number = normalize_phone(phone)
+        if number is None:
+            raise ValueError(f"not a phone number: {phone!r}")
+        query = select(CUSTOMERS).where(CUSTOMERS.c.phone == number)
+
+        async def op(conn: AsyncConnection) -> Row[Any] | None:
+            row = (await conn.execute(query)).first()
+            if row is not None or not create:
+                return row
+            values = {"created_at": utcnow(), "phone": number, "attributes": {}}
+            await conn.execute(self._insert_ignore(CUSTOMERS, ["phone"]).values(values))
+            return (await conn.execute(query)).one()
+
+        row = await (
+            self._write(op, "customer_for_phone")
+            if create
+            else self._read(op, "customer_for_phone")
+        )
+        return None if row is None else Customer(**row._mapping)
+
+    async def customer(self, customer_id: int) -> Customer | None:
+        """The customer with this id, or None."""
+        query = select(CUSTOMERS).where(CUSTOMERS.c.id == customer_id)
+        row = await self._read(lambda conn: _first(conn, query), "customer")
+        return None if row is None else Customer(**row._mapping)
+
+    # contacts
+
+    async def open_contact(
+        self,
+        channel: str,
+        direction: str,
+        source: str,
+        destination: str,
+        customer_id: int | None = None,
+        asterisk_channel: str | None = None,
+        *,
+        asterisk_node: str | None = None,
+    ) -> str:
+        """Record a new active contact; returns its id (a uuid4 string)."""
+        values = {
+            "id": str(uuid.uuid4()),
+            "channel": _member(Channel, channel, "channel"),
+            "direction": _member(Direction, direction, "direction"),
+            "customer_id": customer_id,
+            "source": _text(source, "source"),
+            "destination": _text(destination, "destination"),
+            "started_at": utcnow(),
+            "status": ContactStatus.ACTIVE.value,
+            "variables": {},
+            "asterisk_channel": asterisk_channel,
+            "asterisk_node": asterisk_node,
+        }
+
+        async def op(conn: AsyncConnection) -> None:
+            try:
+                await conn.execute(insert(CONTACTS).values(values))
+            except IntegrityError as exc:
+                raise UnknownCustomer(f"no customer with id {customer_id!r}") from exc
+
+        await self._write(op, "open_contact")
+        return values["id"]
+
+    async def update_contact(self, contact_id: str, **fields: Any) -> None:
+        """Change a contact's summary fields: status, ended_at, flow, flow_version,
+        language, node, variables (the whole dict is replaced)."""
+        unknown = set(fields) - SUMMARY_FIELDS
+        if unknown:
+            raise TypeError(
+                f"update_contact: cannot set {', '.join(sorted(unknown))}; "
+                f"allowed: {', '.join(sorted(SUMMARY_FIELDS))}"
+            )
+        if not fields:
+            return
+        values = dict(fields)
+        if "status" in values:
+            values["status"] = _member(ContactStatus, values["status"], "status")
+        if values.get("ended_at") is not None:
+            values["ended_at"] = as_utc(values["ended_at"], "ended_at")
+        if "variables" in values:
+            values["variables"] = _json_dict(values["variables"], "variables")
+        for name in ("flow", "flow_version", "language", "node"):
+            if name in values and values[name] is not None:
+                values[name] = _text(values[name], name)
+        stmt = update(CONTACTS).where(CONTACTS.c.id == contact_id).values(values)
+        await self._write(lambda conn: _update_one(conn, stmt, contact_id), "update_contact")
+
+    async def close_contact(self, contact_id: str, status: str) -> None:
+        """End a contact with a final status; ended_at is set now unless already set."""
+        final = _member(ContactStatus, status, "status")
+        if final == ContactStatus.ACTIVE:
+            raise ValueError("close_contact needs a final status, not 'active'")
+        ended = func.coalesce(CONTACTS.c.ended_at, literal(utcnow(), UTCDateTime()))
+        stmt = (
+            update(CONTACTS).where(CONTACTS.c.id == contact_id).values(status=final, ended_at=ended)
+        )
+        await self._write(lambda conn: _update_one(conn, stmt, contact_id), "close_contact")
+
+    async def contact(self, contact_id: str) -> Contact | None:
+        """The contact with this id, or None."""
+        query = select(CONTACTS).where(CONTACTS.c.id == contact_id)
+        row = await self._read(lambda conn: _first(conn, query), "contact")
+        return None if row is None else Contact(**row._mapping)
+
+    async def recent_contacts(self, limit: int = 50) -> list[Contact]:
+        """The newest contacts, newest first."""
+        query = (
+            select(CONTACTS)
+            .order_by(CONTACTS.c.started_at.desc(), CONTACTS.c.id.desc())
+            .limit(limit)
+        )
+        rows = await self._read(lambda conn: _all(conn, query), "recent_contacts")
+        return [Contact(**row._mapping) for row in rows]
+
+    # the event log
+
+    async def append(
+        self,
+        contact_id: str | None,
+        type: str,
+        data: dict[str, Any] | None = None,
+        queue: str | None = None,
+        agent: str | None = None,
+        *,
+        ts: datetime | None = None,
+    ) -> int:
+        """Append an event to the log; returns its id once it is committed.
+
+        `contact_id` is None for agent-only events. `type` is dotted lower case
+        ("call.answered"). `ts` defaults to now (give it only to import history).
+        """
+        if not isinstance(type, str) or not _EVENT_TYPE.fullmatch(type):
+            raise ValueError(
+                f"event type must be dotted lower case like 'call.answered', got {type!r}"
+            )
+        values = {
+            "contact_id": contact_id,
+            "ts": utcnow() if ts is None else as_utc(ts, "ts"),
+            "type": type,
+            "queue": queue,
+            "agent": agent,
+            "data": _json_dict({} if data is None else data, "data"),
+        }
+        stmt = insert(EVENTS).values(values)
+
+        async def op(conn: AsyncConnection) -> int:
+            try:
+                result = await conn.execute(stmt)
+            except IntegrityError as exc:
+                raise UnknownContact(f"no contact with id {contact_id!r}") from exc
+            return int(result.inserted_primary_key[0])
+
+        return await self._write(op, f"append {type}")
+
+    async def events(self, contact_id: str) -> list[Event]:
+        """All events of one contact, in log order."""
+        query = select(EVENTS).where(EVENTS.c.contact_id == contact_id).order_by(EVENTS.c.id)
+        rows = await self._read(lambda conn: _all(conn, query), "events")
+        return [Event(**row._mapping) for row in rows]
+
+    async def events_between(
+        self, start: datetime, end: datetime, types: Iterable[str] | None = None
+    ) -> list[Event]:
+        """Events with start <= ts < end (optionally only these types), in log order."""
+        query = select(EVENTS).where(
+            EVENTS.c.ts >= as_utc(start, "start"), EVENTS.c.ts < as_utc(end, "end")
+        )
+        if types is not None:
+            wanted = [types] if isinstance(types, str) else list(types)
+            query = query.where(EVENTS.c.type.in_(wanted))
+        query = query.order_by(EVENTS.c.id)
+        rows = await self._read(lambda conn: _all(conn, query), "events_between")
+        return [Event(**row._mapping) for row in rows]
+
+    # plumbing
+
+    async def _write(self, op: Callable[[AsyncConnection], Awaitable[T]], what: str) -> T:
+        """Run `op` in a transaction, committed before returning; retried while unavailable."""
+
+        async def attempt() -> T:
+            async with self._engine.begin() as conn:
+                return await op(conn)
+
+        return await retrying(attempt, self.retry_for, what)
+
+    async def _read(self, op: Callable[[AsyncConnection], Awaitable[T]], what: str) -> T:
+        """Run `op` on a connection; retried while the database is unavailable."""
+
+        async def attempt() -> T:
+            async with self._engine.connect() as conn:
+                return await op(conn)
+
+        return await retrying(attempt, self.retry_for, what)
+
+    def _insert_ignore(self, table: Any, keys: list[str]) -> Any:
+        """INSERT ... ON CONFLICT (keys) DO NOTHING for the current dialect."""
+        make = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        return make(table).on_conflict_do_nothing(index_elements=keys)
+
+
+def _sqlite_setup(engine: AsyncEngine, busy_timeout: float) -> None:
+    """WAL, a busy timeout, foreign keys and full sync on every SQLite connection.
+
+    pysqlite's own transaction handling is turned off and BEGIN emitted explicitly, so
+    transactions (and migrations) are atomic as on PostgreSQL.
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+async def _first(conn: AsyncConnection, query: Any) -> Row[Any] | None:
+    return (await conn.execute(query)).first()
+
+
+async def _all(conn: AsyncConnection, query: Any) -> list[Row[Any]]:
+    return list((await conn.execute(query)).all())
+
+
+async def _update_one(conn: AsyncConnection, stmt: Any, contact_id: str) -> None:
+    if (await conn.execute(stmt)).rowcount == 0:
+        raise UnknownContact(f"no contact with id {contact_id!r}")
+
+
+def _member(enum: Any, value: Any, what: str) -> str:
+    """`value` as a member of `enum` (its string value), or a ValueError naming the choices."""
+    try:
+        return str(enum(value).value)
+    except ValueError:
+        choices = ", ".join(m.value for m in enum)
+        raise ValueError(f"{what} must be one of {choices}; got {value!r}") from None
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _json_dict(value: Any, what: str) -> dict[str, Any]:
+    """`value` if it is a dict that JSON can store, else a clear error."""
+    if not isinstance(value, dict):
+        raise TypeError(f"{what} must be a dict, got {type(value).__name__}")
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} is not JSON-serialisable: {exc}") from None
+    return value

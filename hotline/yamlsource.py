@@ -1,0 +1,293 @@
+"""YAML with source positions, and errors that name file, line, column and field.
+
+`load_yaml` returns the plain data plus a `Positions` map from a field path (the keys
+and list indexes leading to a value) to where that value, and its key, start in the
+file. `validation_problems` turns a pydantic `ValidationError` into `SourceProblem`s
+located with that map, so a bad config or flow reads like a compiler error:
+
+    ivr_flows/main.yaml:12:5: nodes.main_menu.options.1: expected a node id (string), got 42
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+PathKey = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SourceProblem:
+    """One problem at a place in a source file."""
+
+    file: str
+    line: int
+    column: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}"
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class SourceError(Exception):
+    """One or more problems in source files; `str()` gives one line per problem."""
+
+    def __init__(self, problems: Sequence[SourceProblem]) -> None:
+        self.problems = list(problems)
+        super().__init__(str(self))
+
+    @classmethod
+    def single(
+        cls, file: str | Path, line: int, column: int, field: str, message: str
+    ) -> SourceError:
+        return cls([SourceProblem(str(file), line, column, field, message)])
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
+
+
+class Positions:
+    """Where each value (and each mapping key) starts: 1-based line and column.
+
+    Paths are tuples of strings: mapping keys as written (`str()` of non-string keys)
+    and list indexes as decimal strings, so lookups work whatever type pydantic reports.
+    """
+
+    def __init__(self) -> None:
+        self.values: dict[PathKey, tuple[int, int]] = {}
+        self.keys: dict[PathKey, tuple[int, int]] = {}
+
+    def value(self, path: Iterable[object]) -> tuple[int, int]:
+        """Where the value at `path` starts, or its nearest enclosing value."""
+        return self._nearest(self.values, _key(path))
+
+    def key(self, path: Iterable[object]) -> tuple[int, int]:
+        """Where the key naming `path` starts (the value's place for list items)."""
+        key = _key(path)
+        if key in self.keys:
+            return self.keys[key]
+        return self._nearest(self.values, key)
+
+    def __contains__(self, path: Iterable[object]) -> bool:
+        return _key(path) in self.values
+
+    def _nearest(self, table: dict[PathKey, tuple[int, int]], key: PathKey) -> tuple[int, int]:
+        while key:
+            if key in table:
+                return table[key]
+            key = key[:-1]
+        return table.get((), (1, 1))
+
+
+def _key(path: Iterable[object]) -> PathKey:
+    return tuple(str(p) for p in path)
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def load_yaml(path: str | Path) -> tuple[Any, Positions]:
+    """Parse one YAML document; raise SourceError (file:line:col) on bad syntax."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise SourceError.single(path, 1, 1, "", f"cannot read: {error}") from None
+    return parse_yaml(text, path)
+
+
+def parse_yaml(text: str, file: str | Path = "<string>") -> tuple[Any, Positions]:
+    """Like `load_yaml`, from text; `file` only names the source in errors."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        # Record positions first: constructing flattens merge keys (<<) in place.
+        positions = Positions()
+        if node is not None:
+            _walk(node, (), positions, loader, str(file))
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = " ".join(p for p in (error.context, error.problem) if p) or "invalid YAML"
+        raise SourceError.single(file, line, column, "", f"YAML syntax: {message}") from None
+    except yaml.YAMLError as error:
+        raise SourceError.single(file, 1, 1, "", f"YAML: {error}") from None
+    finally:
+        loader.dispose()
+    return data, positions
+
+
+def _walk(
+    node: yaml.Node, path: PathKey, positions: Positions, loader: yaml.SafeLoader, file: str
+) -> None:
+    positions.values.setdefault(path, _mark(node))
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, tuple[int, int]] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *anchor` keys are the anchor's, positioned there
+            key = str(loader.construct_object(key_node, deep=True))
+            if key in seen:
+                line, column = _mark(key_node)
+                first = seen[key][0]
+                field = ".".join((*path, key))
+                raise SourceError.single(
+                    file, line, column, field, f"duplicate key {key!r} (first on line {first})"
+                )
+            seen[key] = _mark(key_node)
+            positions.keys.setdefault((*path, key), _mark(key_node))
+            _walk(value_node, (*path, key), positions, loader, file)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, (*path, str(index)), positions, loader, file)
+
+
+# What pydantic's error types mean, said as "expected ...".
+_EXPECTED = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "set_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "date_type": "a date (YYYY-MM-DD)",
+    "date_parsing": "a date (YYYY-MM-DD)",
+    "date_from_datetime_parsing": "a date (YYYY-MM-DD)",
+    "time_type": "a time (HH:MM)",
+    "time_parsing": "a time (HH:MM)",
+}
+
+
+def validation_problems(
+    error: ValidationError, file: str | Path, positions: Positions, data: Any = None
+) -> list[SourceProblem]:
+    """Locate each error of a pydantic validation in the source file.
+
+    Pass the validated `data` when the model uses unions: pydantic puts union tags and
+    validator names in error locations, and only the data tells them from field names.
+    """
+    problems = []
+    for detail in error.errors(include_url=False):
+        path = _data_path(detail["loc"], data)
+        problems.append(_problem(detail, path, str(file), positions))
+    return problems
+
+
+def _data_path(loc: tuple[int | str, ...], data: Any) -> PathKey:
+    """Keep the parts of a pydantic location that are keys or indexes in the data."""
+    if data is None:
+        return tuple(str(p) for p in loc if p != "[key]")
+    path: list[str] = []
+    current = data
+    for part in loc:
+        if isinstance(current, dict):
+            match = next((k for k in current if str(k) == str(part)), _MISSING)
+            if match is not _MISSING:
+                path.append(str(part))
+                current = current[match]
+                continue
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+            path.append(str(part))
+            current = current[part]
+            continue
+        if isinstance(part, str) and _is_member_name(part, current):
+            continue  # a union member, tag or validator name, not a field
+        path.append(str(part))  # a missing field: name it
+        current = None
+    return tuple(path)
+
+
+_MISSING = object()
+_TYPE_NAMES = {"str", "int", "float", "bool", "list", "dict", "none", "is-instance", "literal"}
+
+
+def _is_member_name(part: str, current: Any) -> bool:
+    if "[" in part or part in _TYPE_NAMES or part[:1].isupper():
+        return True
+    if not isinstance(current, dict):
+        return True  # nothing under a scalar is a field
+    # A discriminated union's tag is the value of the discriminator field (`type: menu`).
+    return any(isinstance(v, str) and v == part for v in current.values())
+
+
+def _problem(detail: ErrorDetails, path: PathKey, file: str, positions: Positions) -> SourceProblem:
+    kind = detail["type"]
+    field = ".".join(path)
+    given = detail.get("input")
+    if kind == "missing":
+        parent, name = path[:-1], path[-1] if path else ""
+        line, column = positions.value(parent)
+        return SourceProblem(
+            file, line, column, ".".join(parent), f"missing required field {name!r}"
+        )
+    if kind == "extra_forbidden":
+        line, column = positions.key(path)
+        return SourceProblem(file, line, column, field, "unknown field")
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        ctx = detail.get("ctx", {})
+        line, column = positions.value((*path, ctx.get("discriminator", "").strip("'")))
+        expected = ctx.get("expected_tags", "")
+        tag = ctx.get("tag")
+        got = f", got {tag!r}" if tag is not None else ""
+        return SourceProblem(
+            file, line, column, field, f"expected type one of {expected}{got}".rstrip()
+        )
+    line, column = positions.value(path)
+    if kind in _EXPECTED:
+        message = f"expected {_EXPECTED[kind]}, got {_show(given)}"
+    elif kind == "literal_error":
+        message = f"expected {detail.get('ctx', {}).get('expected', '?')}, got {_show(given)}"
+    elif kind == "value_error":
+        message = str(detail["msg"]).removeprefix("Value error, ")
+    elif kind.startswith(("greater", "less")) or kind in ("string_too_short", "too_short"):
+        message = f"{detail['msg'][0].lower()}{detail['msg'][1:]}, got {_show(given)}"
+    elif kind == "string_pattern_mismatch":
+        pattern = detail.get("ctx", {}).get("pattern", "")
+        message = f"expected text matching {pattern}, got {_show(given)}"
+    elif kind.startswith("custom_") or kind not in _PYDANTIC_KINDS:
+        # Our own PydanticCustomError messages already say "expected ...".
+        message = f"{detail['msg']}, got {_show(given)}"
+    else:
+        message = f"{detail['msg'][0].lower()}{detail['msg'][1:]}"
+    return SourceProblem(file, line, column, field, message)
+
+
+_PYDANTIC_KINDS = {
+    "too_long",
+    "string_too_long",
+    "enum",
+    "url_parsing",
+    "url_scheme",
+    "assertion_error",
+    "json_invalid",
+    "none_required",
+}
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing"
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."

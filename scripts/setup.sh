@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian 12 machine: Debian packages, the Python venv,
+# and (through `hotline asterisk prepare`) Asterisk itself.
+#   scripts/setup.sh run    what `make run` needs
+#   scripts/setup.sh test   what `make test` and `make bench` need as well
+set -euo pipefail
+cd "$(dirname "$0")/.."
+purpose=${1:-run}
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+run_packages=(debootstrap espeak-ng sox graphviz ca-certificates)
+test_packages=(sip-tester postgresql baresip chromium procps)
+packages=("${run_packages[@]}")
+[ "$purpose" = test ] && packages+=("${test_packages[@]}")
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        cat >&2 <<MSG
+hotline: these Debian packages are needed and only root can install them:
+    ${missing[*]}
+Run this command as root (sudo make $purpose), or install them yourself.
+To use an Asterisk >= 20 you already run instead of the managed one, see
+"Using an existing Asterisk" in README.md (asterisk.managed: false).
+MSG
+        exit 1
+    fi
+    say "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q 2>&1 | tail -n 1
+    apt-get install -y -q --no-install-recommends "${missing[@]}" 2>&1 |
+        grep --line-buffered -E '^(Setting up|Unpacking)' | awk '{ print "    " $0; fflush() }' || true
+    for p in "${missing[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+            { echo "hotline: apt-get could not install $p" >&2; exit 1; }
+    done
+fi
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    say "creating the Python venv (.venv)"
+    "$python" -m venv .venv
+fi
+stamp=.venv/.hotline-installed
+if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    say "installing Hotline and its Python dependencies into .venv"
+    .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+    touch "$stamp"
+fi

@@ -1,0 +1,178 @@
+"""A real Hotline for end-to-end tests: `hotline run` with its own Asterisk on free ports.
+
+The session starts one controller (which starts and later stops its managed Asterisk
+instance), waits until ARI is connected, and on teardown checks that nothing is left:
+no channels or bridges during the run, no Asterisk process and no instance folder after.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.ports import free_port, free_range
+
+HOME = Path(__file__).resolve().parents[2]
+HOTLINE = Path(sys.executable).with_name("hotline")
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class RunningHotline:
+    home: Path
+    workdir: Path
+    state: Path
+    config: dict
+    proc: subprocess.Popen
+    log: Path
+
+    @property
+    def sip_port(self) -> int:
+        return self.config["asterisk"]["sip_port"]
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.config['web']['port']}"
+
+    @property
+    def ari_url(self) -> str:
+        return f"http://127.0.0.1:{self.config['asterisk']['http_port']}/ari"
+
+    @property
+    def secrets(self) -> dict:
+        return yaml.safe_load((self.state / "secrets.yaml").read_text())
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite+aiosqlite:///{self.state / 'hotline.db'}"
+
+    def ari(self, path: str) -> object:
+        """GET an ARI resource with the generated credentials."""
+        secrets = self.secrets
+        request = urllib.request.Request(f"{self.ari_url}/{path}")
+        manager = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+        manager.add_password(None, self.ari_url, secrets["ari_user"], secrets["ari_password"])
+        opener = urllib.request.build_opener(urllib.request.HTTPBasicAuthHandler(manager))
+        with opener.open(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def api(self, path: str, token: str | None = None) -> tuple[int, object]:
+        request = urllib.request.Request(f"{self.web_url}{path}")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def instance_dir(self) -> Path:
+        root = HOME / ".hotline" / "asterisk-root"
+        return root / "srv/hotline" / self.config["asterisk"]["instance"]
+
+
+def test_config(instance: str) -> dict:
+    """The project's config/hotline.yaml with every port moved to a free one."""
+    config = yaml.safe_load((HOME / "config/hotline.yaml").read_text())
+    rtp = free_range(200)
+    config["asterisk"].update(
+        instance=instance,
+        sip_port=free_port("udp"),
+        http_port=free_port(),
+        ami_port=free_port(),
+        rtp_start=rtp,
+        rtp_end=rtp + 199,
+    )
+    config["web"]["port"] = free_port()
+    return config
+
+
+def wait_ready(hotline: RunningHotline, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if hotline.proc.poll() is not None:
+            raise RuntimeError(f"hotline run exited early:\n{hotline.log_tail()}")
+        status, body = (0, None)
+        with contextlib.suppress(OSError):
+            status, body = hotline.api("/api/health")
+        if status == 200 and isinstance(body, dict) and body.get("ari"):
+            return
+        time.sleep(0.3)
+    raise RuntimeError(f"hotline did not become ready in {timeout}s:\n{hotline.log_tail()}")
+
+
+@pytest.fixture(scope="session")
+def hotline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHotline]:
+    workdir = tmp_path_factory.mktemp("hotline")
+    instance = f"test-{os.getpid()}"
+    config = test_config(instance)
+    config_file = workdir / "hotline.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    state = workdir / "state"
+    log = workdir / "hotline.log"
+    env = {**os.environ, "HOTLINE_STATE": str(state), "HOTLINE_HOME": str(HOME)}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(HOTLINE), "--config", str(config_file), "run"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=HOME,
+        )
+    running = RunningHotline(HOME, workdir, state, config, proc, log)
+    try:
+        wait_ready(running)
+        yield running
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        pid_file = running.instance_dir() / "run/asterisk.pid"
+        leftover = pid_file.exists() and _alive(int(pid_file.read_text() or 0))
+        subprocess.run(["rm", "-rf", str(running.instance_dir())], check=False)
+        assert proc.returncode == 0, f"hotline run exited {proc.returncode}:\n{running.log_tail()}"
+        assert not leftover, "Asterisk was left running after hotline run stopped"
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+def no_leaks(hotline: RunningHotline) -> Iterator[None]:
+    """After the test: no channel or bridge left in Asterisk."""
+    yield
+    deadline = time.monotonic() + 10
+    channels: object = None
+    bridges: object = None
+    while time.monotonic() < deadline:
+        channels, bridges = hotline.ari("channels"), hotline.ari("bridges")
+        if channels == [] and bridges == []:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"left in Asterisk: channels={channels} bridges={bridges}")

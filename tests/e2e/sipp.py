@@ -1,0 +1,221 @@
+"""SIPp callers for end-to-end tests: a scenario is built from a list of steps.
+
+DTMF is RFC 2833 (telephone-event) played from the captures Debian's sip-tester ships.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.e2e.ports import free_port
+
+PCAP_DIR = Path("/usr/share/sip-tester")
+
+HEADER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="{name}">
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:{dial}@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Test Caller" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:{dial}@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:{caller}@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=caller 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+      a=sendrecv
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+  <recv response="200" rtd="true"/>
+  <send>
+    <![CDATA[
+      ACK sip:{dial}@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Test Caller" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:{dial}@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Contact: <sip:{caller}@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+"""
+
+EXPECT_BYE = """  <recv request="BYE" timeout="{timeout_ms}"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:{caller}@[local_ip]:[local_port]>
+      Content-Length: 0
+    ]]>
+  </send>
+"""
+
+SEND_BYE = """  <send retrans="500">
+    <![CDATA[
+      BYE sip:{dial}@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Test Caller" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:{dial}@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Contact: <sip:{caller}@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200" crlf="true"/>
+"""
+
+
+@dataclass(frozen=True)
+class Wait:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Press keys one after another (RFC 2833), `gap` seconds apart."""
+
+    digits: str
+    gap: float = 0.4
+
+
+@dataclass(frozen=True)
+class HangUp:
+    """The caller hangs up (sends BYE)."""
+
+
+@dataclass(frozen=True)
+class ExpectHangup:
+    """Hotline hangs up within `within` seconds (the caller answers BYE with 200)."""
+
+    within: float = 60
+
+
+Step = Wait | Keys | HangUp | ExpectHangup
+
+DIGIT_FILES = {**{d: d for d in "0123456789"}, "*": "star", "#": "pound"}
+
+
+def _pcap(digit: str) -> Path:
+    name = DIGIT_FILES[digit]
+    path = PCAP_DIR / f"dtmf_2833_{name}.pcap"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: install Debian's sip-tester")
+    return path
+
+
+def scenario(dial: str, caller: str, steps: list[Step], name: str = "hotline caller") -> str:
+    parts = [HEADER.format(name=name, dial=dial, caller=caller)]
+    for step in steps:
+        if isinstance(step, Wait):
+            parts.append(f'  <pause milliseconds="{int(step.seconds * 1000)}"/>\n')
+        elif isinstance(step, Keys):
+            for digit in step.digits:
+                parts.append(
+                    f'  <nop><action><exec play_pcap_audio="{_pcap(digit)}"/></action></nop>\n'
+                )
+                # A 2833 capture lasts ~0.25 s; leave it room before the next key.
+                parts.append(f'  <pause milliseconds="{int(step.gap * 1000)}"/>\n')
+        elif isinstance(step, HangUp):
+            parts.append(SEND_BYE.format(dial=dial, caller=caller))
+        elif isinstance(step, ExpectHangup):
+            parts.append(EXPECT_BYE.format(timeout_ms=int(step.within * 1000), caller=caller))
+    parts.append("</scenario>\n")
+    return "".join(parts)
+
+
+@dataclass
+class SippResult:
+    returncode: int
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+class SippCall:
+    """One SIPp caller process (one call)."""
+
+    def __init__(self, workdir: Path, sip_port: int, dial: str, caller: str, steps: list[Step]):
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.file = workdir / f"caller-{caller}.xml"
+        self.file.write_text(scenario(dial, caller, steps))
+        self.command = [
+            "sipp",
+            f"127.0.0.1:{sip_port}",
+            "-sf",
+            str(self.file),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(free_port("udp")),
+            "-mi",
+            "127.0.0.1",
+            "-mp",
+            str(free_port("udp", even=True)),
+            "-m",
+            "1",
+            "-l",
+            "1",
+            "-nostdin",
+            "-timeout",
+            "120s",
+            "-trace_err",
+            "-error_file",
+            str(workdir / f"caller-{caller}-errors.log"),
+        ]
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> SippCall:
+        self.proc = subprocess.Popen(
+            self.command,
+            cwd=self.workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        return self
+
+    def wait(self, timeout: float = 150) -> SippResult:
+        assert self.proc is not None
+        try:
+            output, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            output, _ = self.proc.communicate()
+            return SippResult(-1, output + "\n[killed: timeout]")
+        errors = self.workdir / self.file.name.replace(".xml", "-errors.log")
+        if errors.exists():
+            output += "\n" + errors.read_text()
+        return SippResult(self.proc.returncode, output[-4000:])
+
+    def run(self, timeout: float = 150) -> SippResult:
+        return self.start().wait(timeout)
