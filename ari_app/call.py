@@ -59,7 +59,9 @@ class CallSession:
         caller = self.channel.get("caller", {}).get("number") or ""
         dialed = self.channel.get("dialplan", {}).get("exten") or ""
         store = self.runtime.store
-        customer = await store.customer_for_phone(caller) if caller else None
+        customer = None
+        with contextlib.suppress(ValueError):  # "anonymous" and the like: no identity
+            customer = await store.customer_for_phone(caller) if caller else None
         self.contact_id = await store.open_contact(
             channel="voice",
             direction="inbound",

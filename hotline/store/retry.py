@@ -24,7 +24,7 @@ _PG_TRANSIENT_PREFIXES = ("08", "53", "57P", "40001", "40P01")
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
-    """`exc`, the DBAPI error it wraps and its causes, each once."""
+    """`exc`, the DBAPI error it wraps and its explicit causes, each once."""
     seen: list[BaseException] = []
     todo: list[BaseException | None] = [exc]
     while todo:
@@ -32,7 +32,7 @@ def _chain(exc: BaseException) -> list[BaseException]:
         if item is None or any(item is s for s in seen):
             continue
         seen.append(item)
-        todo += [item.__cause__, item.__context__, getattr(item, "orig", None)]
+        todo += [item.__cause__, getattr(item, "orig", None)]
     return seen
 
 

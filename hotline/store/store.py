@@ -8,9 +8,11 @@ StoreUnavailable. The event log has no update or delete: it is append-only.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -125,7 +127,11 @@ class Store:
         async def op(conn: AsyncConnection) -> None:
             await conn.run_sync(upgrade)
 
-        await self._write(op, "migrate")
+        # Alembic keeps its migration context in module globals: one run at a time per
+        # process. Other processes are kept apart by the database (a PostgreSQL advisory
+        # lock; SQLite's write lock, with a retry).
+        async with _migration_lock():
+            await self._write(op, "migrate")
 
     async def close(self) -> None:
         """Close all connections."""
@@ -343,6 +349,20 @@ class Store:
         """INSERT ... ON CONFLICT (keys) DO NOTHING for the current dialect."""
         make = pg_insert if self.dialect == "postgresql" else sqlite_insert
         return make(table).on_conflict_do_nothing(index_elements=keys)
+
+
+_MIGRATION_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _migration_lock() -> asyncio.Lock:
+    """The lock that serialises migrations on the running event loop."""
+    loop = asyncio.get_running_loop()
+    lock = _MIGRATION_LOCKS.get(loop)
+    if lock is None:
+        lock = _MIGRATION_LOCKS[loop] = asyncio.Lock()
+    return lock
 
 
 def _sqlite_setup(engine: AsyncEngine, busy_timeout: float) -> None:

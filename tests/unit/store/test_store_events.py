@@ -1,0 +1,198 @@
+"""The contact event log: append-only, ordered, timezone-aware UTC."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import text
+
+from hotline.store import Event, Store, UnknownContact
+from tests.pg import PostgresServer
+
+
+async def test_append_and_read_back_in_order(store: Store) -> None:
+    contact_id = await store.open_contact("voice", "inbound", "+15550100", "100")
+    types = ["call.started", "flow.node", "prompt.played", "queue.entered", "call.answered"]
+    ids = []
+    for n, kind in enumerate(types):
+        ids.append(await store.append(contact_id, kind, {"n": n}, queue="sales", agent=None))
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    events = await store.events(contact_id)
+    assert [e.id for e in events] == ids
+    assert [e.type for e in events] == types
+    assert [e.data for e in events] == [{"n": n} for n in range(len(types))]
+    assert all(e.queue == "sales" and e.agent is None for e in events)
+    assert all(e.contact_id == contact_id for e in events)
+    assert [e.ts for e in events] == sorted(e.ts for e in events)
+
+
+async def test_event_fields(store: Store) -> None:
+    contact_id = await store.open_contact("chat", "inbound", "web:1", "support")
+    before = datetime.now(UTC)
+    event_id = await store.append(
+        contact_id,
+        "agent.assigned",
+        {"reason": "longest idle", "skills": ["ru"]},
+        queue="support",
+        agent="alice",
+    )
+    [event] = await store.events(contact_id)
+    assert event == Event(
+        id=event_id,
+        contact_id=contact_id,
+        ts=event.ts,
+        type="agent.assigned",
+        queue="support",
+        agent="alice",
+        data={"reason": "longest idle", "skills": ["ru"]},
+    )
+    assert event.ts.tzinfo is UTC
+    assert before <= event.ts <= datetime.now(UTC)
+
+
+async def test_agent_only_events(store: Store) -> None:
+    event_id = await store.append(
+        None, "agent.state", {"state": "paused", "reason": "lunch"}, agent="bob"
+    )
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    [event] = await store.events_between(start, start + timedelta(minutes=2))
+    assert (event.id, event.contact_id, event.agent, event.data["state"]) == (
+        event_id,
+        None,
+        "bob",
+        "paused",
+    )
+    assert event.data == {"state": "paused", "reason": "lunch"}
+
+
+async def test_append_defaults_data_to_empty(store: Store) -> None:
+    contact_id = await store.open_contact("voice", "inbound", "1", "2")
+    await store.append(contact_id, "call.started")
+    assert (await store.events(contact_id))[0].data == {}
+
+
+async def test_append_to_unknown_contact(store: Store) -> None:
+    with pytest.raises(UnknownContact, match="no contact with id 'missing'"):
+        await store.append("missing", "call.started")
+
+
+@pytest.mark.parametrize("kind", ["", "call", "Call.Answered", "call answered", "call.", ".x"])
+async def test_append_refuses_bad_types(store: Store, kind: str) -> None:
+    with pytest.raises(ValueError, match="event type must be dotted lower case"):
+        await store.append(None, kind)
+
+
+async def test_append_refuses_bad_data(store: Store) -> None:
+    with pytest.raises(TypeError, match="data must be a dict"):
+        await store.append(None, "agent.state", ["x"])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="data is not JSON-serialisable"):
+        await store.append(None, "agent.state", {"x": object()})
+    with pytest.raises(ValueError, match="ts must be timezone-aware"):
+        await store.append(None, "agent.state", ts=datetime(2025, 1, 1))
+
+
+async def test_event_ids_strictly_increase_under_concurrency(store: Store) -> None:
+    contacts = [await store.open_contact("voice", "inbound", str(n), "100") for n in range(4)]
+
+    async def writer(contact_id: str) -> list[int]:
+        return [await store.append(contact_id, "flow.node", {"i": i}) for i in range(10)]
+
+    per_writer = await asyncio.gather(*(writer(c) for c in contacts))
+    for ids in per_writer:
+        assert ids == sorted(ids)
+    all_ids = [i for ids in per_writer for i in ids]
+    assert len(set(all_ids)) == len(all_ids) == 40
+    for contact_id, ids in zip(contacts, per_writer, strict=True):
+        events = await store.events(contact_id)
+        assert [e.id for e in events] == ids
+        assert [e.data["i"] for e in events] == list(range(10))
+    later = await store.append(None, "agent.state")
+    assert later > max(all_ids)
+
+
+def test_event_log_is_append_only() -> None:
+    public = {name for name in dir(Store) if not name.startswith("_")}
+    about_events = {name for name in public if "event" in name or name == "append"}
+    assert about_events == {"append", "events", "events_between"}
+    assert not {n for n in public if n.startswith(("delete", "remove", "truncate", "purge"))}
+    assert not {n for n in public if n.startswith("update") and n != "update_contact"}
+
+
+async def test_timestamps_are_utc_with_microseconds(store: Store) -> None:
+    kathmandu = timezone(timedelta(hours=5, minutes=45))
+    local = datetime(2025, 3, 4, 10, 0, 0, 123456, tzinfo=kathmandu)
+    await store.append(None, "agent.login", agent="alice", ts=local)
+    [event] = await store.events_between(
+        datetime(2025, 3, 4, tzinfo=UTC), datetime(2025, 3, 5, tzinfo=UTC)
+    )
+    assert event.ts == local
+    assert event.ts.tzinfo is UTC
+    assert event.ts == datetime(2025, 3, 4, 4, 15, 0, 123456, tzinfo=UTC)
+    async with store.engine.connect() as conn:
+        if store.dialect == "sqlite":
+            raw = (await conn.execute(text("SELECT ts FROM contact_events"))).scalar()
+            assert raw == "2025-03-04 04:15:00.123456"
+        else:
+            raw = (
+                await conn.execute(
+                    text(
+                        "SELECT to_char(ts AT TIME ZONE 'UTC', 'HH24:MI:SS.US') FROM contact_events"
+                    )
+                )
+            ).scalar()
+            assert raw == "04:15:00.123456"
+
+
+async def test_events_between_is_half_open_and_filters_types(store: Store) -> None:
+    t0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+    contact_id = await store.open_contact("voice", "inbound", "1", "2")
+    for minutes, kind in [
+        (0, "call.started"),
+        (1, "call.answered"),
+        (2, "call.ended"),
+        (3, "call.started"),
+    ]:
+        await store.append(contact_id, kind, ts=t0 + timedelta(minutes=minutes))
+    window = await store.events_between(t0, t0 + timedelta(minutes=2))
+    assert [e.type for e in window] == ["call.started", "call.answered"]
+    started = await store.events_between(t0, t0 + timedelta(hours=1), types=["call.started"])
+    assert [e.ts for e in started] == [t0, t0 + timedelta(minutes=3)]
+    one = await store.events_between(t0, t0 + timedelta(hours=1), types="call.ended")
+    assert [e.type for e in one] == ["call.ended"]
+    assert await store.events_between(t0, t0 + timedelta(hours=1), types=[]) == []
+    kathmandu = timezone(timedelta(hours=5, minutes=45))
+    same = await store.events_between(t0.astimezone(kathmandu), t0 + timedelta(minutes=2))
+    assert same == window
+    with pytest.raises(ValueError, match="start must be timezone-aware"):
+        await store.events_between(datetime(2025, 1, 1), t0)
+
+
+async def test_append_is_committed_when_it_returns(store: Store) -> None:
+    other = await Store.connect(store.url.render_as_string(hide_password=False))
+    try:
+        contact_id = await store.open_contact("voice", "inbound", "1", "2")
+        event_id = await store.append(contact_id, "call.started")
+        assert [e.id for e in await other.events(contact_id)] == [event_id]
+    finally:
+        await other.close()
+
+
+@pytest.mark.pg
+async def test_postgres_session_time_zone_does_not_matter(
+    pg_server: PostgresServer, pg_url: str
+) -> None:
+    database = pg_url.rsplit("/", 1)[1]
+    pg_server.psql(f"ALTER DATABASE \"{database}\" SET timezone TO 'Asia/Kathmandu'")
+    store = await Store.connect(pg_url)
+    try:
+        await store.migrate()
+        async with store.engine.connect() as conn:
+            assert (await conn.execute(text("SHOW timezone"))).scalar() == "Asia/Kathmandu"
+        moment = datetime(2025, 3, 4, 4, 15, 0, 123456, tzinfo=UTC)
+        await store.append(None, "agent.login", agent="alice", ts=moment)
+        [event] = await store.events_between(moment, moment + timedelta(seconds=1))
+        assert event.ts == moment and event.ts.tzinfo is UTC
+    finally:
+        await store.close()

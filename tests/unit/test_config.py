@@ -1,0 +1,83 @@
+"""config/hotline.yaml: valid files load; broken ones are refused naming file, line, field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hotline.config import load_config
+from hotline.yamlsource import SourceError
+
+HOME = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "hotline.yaml"
+    path.write_text(text)
+    return path
+
+
+def refused(path: Path) -> str:
+    with pytest.raises(SourceError) as caught:
+        load_config(path)
+    return str(caught.value)
+
+
+def test_shipped_config_loads() -> None:
+    config = load_config(HOME / "config/hotline.yaml")
+    assert config.numbers["100"] == "main"
+    assert config.asterisk.sip_bind == "127.0.0.1"
+    assert config.web.bind == "127.0.0.1"
+
+
+def test_wrong_type_names_file_line_and_field(tmp_path: Path) -> None:
+    path = write(tmp_path, 'numbers:\n  "100": main\nasterisk:\n  sip_port: many\n')
+    message = refused(path)
+    assert f"{path}:4:" in message
+    assert "asterisk.sip_port" in message
+    assert "integer" in message
+
+
+def test_unknown_setting_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, 'numbers:\n  "100": main\nweb:\n  bnd: 0.0.0.0\n')
+    message = refused(path)
+    assert f"{path}:4:" in message
+    assert "web.bnd" in message
+
+
+def test_bad_yaml_names_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, 'numbers:\n  "100": main\n agents: [\n')
+    assert f"{path}:" in refused(path)
+
+
+def test_bad_address_and_port_range(tmp_path: Path) -> None:
+    path = write(tmp_path, 'numbers: {"100": main}\nasterisk:\n  sip_bind: 300.1.1.1\n')
+    assert "asterisk.sip_bind" in refused(path)
+    path = write(tmp_path, 'numbers: {"100": main}\nasterisk:\n  rtp_start: 20000\n  rtp_end: 100\n')
+    assert "rtp_end must be above rtp_start" in refused(path)
+
+
+def test_duplicate_agent_endpoints(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        'numbers: {"100": main}\nagents:\n'
+        "  - {id: a, name: A, endpoint: '1001'}\n"
+        "  - {id: b, name: B, endpoint: '1001'}\n",
+    )
+    assert "agents.endpoint must be unique; repeated: 1001" in refused(path)
+
+
+def test_numbers_must_be_dialable(tmp_path: Path) -> None:
+    path = write(tmp_path, 'numbers: {"sales": main}\n')
+    assert "number 'sales' must be digits" in refused(path)
+
+
+def test_unmanaged_asterisk_needs_credentials(tmp_path: Path) -> None:
+    path = write(tmp_path, 'numbers: {"100": main}\nasterisk:\n  managed: false\n')
+    assert "needs ari_url, ari_user and ari_password" in refused(path)
+
+
+def test_default_language_must_be_declared(tmp_path: Path) -> None:
+    path = write(tmp_path, 'numbers: {"100": main}\nlanguages: [en]\ndefault_language: ru\n')
+    assert "default_language 'ru' is not in languages" in refused(path)
