@@ -94,8 +94,9 @@ def _frozen_map(value: Mapping[str, int]) -> Mapping[str, int]:
 def _check_levels(owner: str, skills: Mapping[str, int]) -> None:
     for skill, level in skills.items():
         if not isinstance(level, int) or not 0 <= level <= 100:
-            raise ValueError(f"{owner}: skill {skill!r} level must be an integer 0-100, "
-                             f"got {level!r}")
+            raise ValueError(
+                f"{owner}: skill {skill!r} level must be an integer 0-100, got {level!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -169,8 +170,10 @@ class Queue:
         object.__setattr__(self, "skill_steps", steps)
         afters = [s.after for s in steps]
         if afters != sorted(set(afters)):
-            raise ValueError(f"queue {self.name}: skill_steps must have strictly increasing "
-                             f"'after' values, got {afters}")
+            raise ValueError(
+                f"queue {self.name}: skill_steps must have strictly increasing "
+                f"'after' values, got {afters}"
+            )
         for attr in ("wrap_up", "ring_timeout", "default_handle_time", "max_length"):
             if getattr(self, attr) < 0:
                 raise ValueError(f"queue {self.name}: {attr} must be >= 0")
@@ -185,15 +188,18 @@ class Agent:
     """Who an agent is: skills (0-100), queues with penalty (lower is tried first),
     and how many contacts of each channel they hold at once.
 
-    `chat_while_voice` lets chats be offered while the agent is on a call; calls are
-    offered during chats (the chats wait). A list of queue names means penalty 0.
+    `chat_while_voice` lets chats be offered while a call (voice or callback) is
+    reserved, ringing, in progress or in wrap-up; without it such a call blocks chat
+    offers. Calls are offered during chats (the chats wait); a voice call and a callback
+    never overlap (one phone). A list of queue names means penalty 0 for each.
     """
 
     id: str
     skills: Mapping[str, int] = field(default_factory=dict)
     queues: Mapping[str, int] = field(default_factory=dict)
     capacity: Mapping[Channel, int] = field(
-        default_factory=lambda: {Channel.VOICE: 1, Channel.CALLBACK: 1})
+        default_factory=lambda: {Channel.VOICE: 1, Channel.CALLBACK: 1}
+    )
     chat_while_voice: bool = False
 
     def __post_init__(self) -> None:
@@ -204,14 +210,17 @@ class Agent:
             queues = dict.fromkeys(queues, 0)
         for name, penalty in queues.items():
             if not isinstance(penalty, int) or penalty < 0:
-                raise ValueError(f"agent {self.id}: penalty for queue {name!r} must be an "
-                                 f"integer >= 0, got {penalty!r}")
+                raise ValueError(
+                    f"agent {self.id}: penalty for queue {name!r} must be an "
+                    f"integer >= 0, got {penalty!r}"
+                )
         object.__setattr__(self, "queues", MappingProxyType(dict(queues)))
         capacity = {Channel(ch): n for ch, n in self.capacity.items()}
         for ch, n in capacity.items():
             if not isinstance(n, int) or n < 0:
-                raise ValueError(f"agent {self.id}: capacity for {ch} must be an integer "
-                                 f">= 0, got {n!r}")
+                raise ValueError(
+                    f"agent {self.id}: capacity for {ch} must be an integer >= 0, got {n!r}"
+                )
         object.__setattr__(self, "capacity", MappingProxyType(capacity))
 
     def capacity_for(self, channel: Channel) -> int:

@@ -23,8 +23,9 @@ def next_step_at(steps: Sequence[SkillStep], index: int, entered_at: float) -> f
     return None
 
 
-def requirement(steps: Sequence[SkillStep], index: int,
-                contact_skills: Mapping[str, int]) -> Requirement:
+def requirement(
+    steps: Sequence[SkillStep], index: int, contact_skills: Mapping[str, int]
+) -> Requirement:
     """The queue step's levels merged with the contact's own; the higher level wins."""
     merged = dict(steps[index].require) if index >= 0 else {}
     for skill, level in contact_skills.items():

@@ -10,6 +10,7 @@ stays `available` while there is room, and becomes `busy` only when full.
     reserved/ringing --reject/release--> available
     reserved/ringing --no_answer--> available | paused ("no answer")
     busy/available/paused --finish--> wrap_up | available | busy | paused
+      (and reserved/ringing stay as they are when another chat ends meanwhile)
     wrap_up --wrap_end--> available
     available/busy/wrap_up --pause--> paused --unpause--> available | busy
     available/paused/wrap_up --logout--> offline (nothing in progress)
@@ -42,6 +43,9 @@ TRANSITIONS: dict[str, dict[AgentState, frozenset[AgentState]]] = {
         S.BUSY: frozenset({S.WRAP_UP, S.AVAILABLE, S.BUSY}),
         S.AVAILABLE: frozenset({S.WRAP_UP, S.AVAILABLE}),
         S.PAUSED: frozenset({S.PAUSED}),
+        # Another contact on a multi-contact channel ends while an offer is pending.
+        S.RESERVED: frozenset({S.RESERVED}),
+        S.RINGING: frozenset({S.RINGING}),
     },
     "wrap_end": {S.WRAP_UP: frozenset({S.AVAILABLE})},
 }
@@ -55,8 +59,14 @@ ALLOWED: frozenset[tuple[AgentState, AgentState]] = frozenset(
 class IllegalTransition(Exception):
     """An action that the agent's current state does not allow."""
 
-    def __init__(self, agent: str, channel: Channel, action: str, state: AgentState,
-                 to: AgentState | None = None) -> None:
+    def __init__(
+        self,
+        agent: str,
+        channel: Channel,
+        action: str,
+        state: AgentState,
+        to: AgentState | None = None,
+    ) -> None:
         allowed = sorted(TRANSITIONS.get(action, {}))
         target = f" to {to}" if to is not None else ""
         super().__init__(
@@ -79,9 +89,18 @@ class ChannelStatus:
     since: float = 0.0
 
 
-def transition(agent: str, channel: Channel, status: ChannelStatus, action: str,
-               to: AgentState, at: float, *, reason: str | None = None,
-               contact: str | None = None, queue: str | None = None) -> Event:
+def transition(
+    agent: str,
+    channel: Channel,
+    status: ChannelStatus,
+    action: str,
+    to: AgentState,
+    at: float,
+    *,
+    reason: str | None = None,
+    contact: str | None = None,
+    queue: str | None = None,
+) -> Event:
     """Move `status` to `to` by `action` if the table allows it; return the event."""
     allowed = TRANSITIONS.get(action)
     if allowed is None:
@@ -92,5 +111,14 @@ def transition(agent: str, channel: Channel, status: ChannelStatus, action: str,
     status.state = to
     status.since = at
     status.reason = reason if to is AgentState.PAUSED else None
-    return Event(type=f"agent.{action}", at=at, agent=agent, channel=channel, from_state=src,
-                 to_state=to, reason=reason, contact=contact, queue=queue)
+    return Event(
+        type=f"agent.{action}",
+        at=at,
+        agent=agent,
+        channel=channel,
+        from_state=src,
+        to_state=to,
+        reason=reason,
+        contact=contact,
+        queue=queue,
+    )

@@ -1,0 +1,121 @@
+"""What the router hands back: offers with their explanation, join and tick outcomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hotline.acd.model import Channel, Contact, Outcome
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why this contact went to this agent, for the event log."""
+
+    queue: str
+    strategy: str
+    #: Why this queue went first among queues with a possible match.
+    queue_choice: str
+    #: Why this contact: its place in the queue order and the class it was in.
+    contact_choice: str
+    #: The skill requirement in force for the contact (relaxation step included).
+    requirement: str
+    #: Free agents eligible for the contact (all penalties), and in the chosen tier.
+    candidates: int
+    tier_candidates: int
+    penalty: int
+    #: What separated the chosen agent from the runner-up.
+    tie_break: str
+
+    def summary(self) -> str:
+        return (
+            f"queue {self.queue} ({self.queue_choice}); contact: {self.contact_choice}; "
+            f"skills {self.requirement}; strategy {self.strategy}: {self.tie_break}; "
+            f"{self.tier_candidates} of {self.candidates} eligible free agents at "
+            f"penalty {self.penalty}"
+        )
+
+
+@dataclass(frozen=True)
+class Offer:
+    """Offer `contact` to `agent` (already reserved). Ring-all offers share a contact and
+    list every agent rung in `ring_group`; the first to accept gets it."""
+
+    contact: Contact
+    agent: str
+    queue: str
+    channel: Channel
+    explanation: Explanation
+    ring_timeout: float
+    ring_group: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class JoinResult:
+    """`outcome` is joined, full or closed; position and eta only when joined."""
+
+    outcome: Outcome
+    position: int | None = None
+    eta: float | None = None
+
+
+@dataclass(frozen=True)
+class Removed:
+    """A contact that left a queue, and agents whose offer for it was withdrawn."""
+
+    contact: Contact
+    outcome: Outcome
+    withdrawn_from: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TickReport:
+    """What time alone changed: the adapter ends these contacts and stops these rings."""
+
+    #: Contacts over their max wait: the flow's queue node takes outcome "timeout".
+    timeouts: list[Removed] = field(default_factory=list)
+    #: Contacts removed by the leave-when-empty rule: outcome "closed".
+    closed: list[Removed] = field(default_factory=list)
+    #: (agent, contact) offers that rang past the queue's ring timeout.
+    no_answers: list[tuple[str, str]] = field(default_factory=list)
+    #: Agents whose wrap-up ended (available again).
+    wrap_ups_ended: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class QueueSnapshot:
+    name: str
+    waiting: int
+    offered: int
+    longest_wait: float
+    #: Estimated wait for a contact joining now, per channel the queue is staffed or used on.
+    eta_new: dict[str, float | None]
+    average_handle_time: float
+    agents_logged_in: int
+    agents_free: int
+    agents_paused: int
+    outcomes: dict[str, int]
+
+
+@dataclass(frozen=True)
+class ChannelSnapshot:
+    state: str
+    load: int
+    capacity: int
+    reason: str | None
+    since: float
+
+
+@dataclass(frozen=True)
+class AgentSnapshot:
+    id: str
+    channels: dict[str, ChannelSnapshot]
+    handled: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything a wallboard shows, at one instant."""
+
+    at: float
+    queues: list[QueueSnapshot]
+    agents: list[AgentSnapshot]

@@ -1,0 +1,1070 @@
+"""The routing engine façade: queues, agents, contacts and the matching between them.
+
+Adapters (voice, chat, callbacks) call the `Router`; it never does I/O and never reads
+a clock: every call that depends on time takes `now` (monotonic seconds). Everything
+it does is recorded as `Event`s; the caller takes them with `drain_events()` and
+writes them to the event log before acting on the results.
+
+Matching. Waiting contacts of a queue are grouped into classes by (channel, skill
+requirement in force); each class has a sorted list of its contacts (queue order) and
+an index of the free agents who qualify (penalty tier, then strategy order). A change
+marks only the queues it touches as dirty, and `next_offers` looks at those alone:
+
+* Queues with a possible match go in a heap keyed by (-weight, the first matchable
+  contact's queue order: -priority, entered_at, sequence). So between queues that share
+  an agent the higher weight wins, then caller priority, then the longest-waiting
+  contact. The heap is lazy: an entry is re-checked when popped and pushed back with
+  its new key if reservations elsewhere changed it (keys only get worse as agents
+  are reserved, so this is exact).
+* In a queue, the first contact in queue order that some free agent can serve is
+  offered; a contact nobody free can serve does not block the ones behind it.
+* The agent comes from the front of that class's index (see `strategies`).
+
+Each decision costs a few O(log n) sorted-list operations plus a look at the queue's
+classes (a handful: skill steps x channels x distinct contact skill sets), so it does
+not grow with the number of agents or waiting contacts; one call may make many offers.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import random
+from collections.abc import Iterable
+from dataclasses import replace
+
+from hotline.acd.decisions import (
+    AgentSnapshot,
+    ChannelSnapshot,
+    Explanation,
+    JoinResult,
+    Offer,
+    QueueSnapshot,
+    Removed,
+    Snapshot,
+    TickReport,
+)
+from hotline.acd.eta import HandleTimes, estimate
+from hotline.acd.events import Event
+from hotline.acd.model import (
+    NO_ANSWER_REASON,
+    Agent,
+    AgentState,
+    Channel,
+    Contact,
+    EmptyRule,
+    NoAnswer,
+    Outcome,
+    Queue,
+)
+from hotline.acd.runtime import AgentRT, ContactClass, ContactRT, ContactState, QueueRT
+from hotline.acd.skills import Requirement, describe, meets, next_step_at, requirement, step_index
+from hotline.acd.states import TRANSITIONS, ChannelStatus, IllegalTransition, transition
+from hotline.acd.strategies import effective, entry, pick
+
+S = AgentState
+_DEADLINE, _RING, _WRAP = 0, 1, 2
+
+
+class RoutingError(ValueError):
+    """A call that names an unknown queue, agent, contact or offer, or breaks a rule."""
+
+
+class Router:
+    """One contact centre's queues and agents. Not thread-safe: call from one task."""
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        occupancy_window: float = 3600.0,
+        handle_alpha: float = 0.2,
+        handle_window: int | None = None,
+        max_idle_classes: int = 64,
+    ) -> None:
+        self._queues: dict[str, QueueRT] = {}
+        self._agents: dict[str, AgentRT] = {}
+        self._contacts: dict[str, ContactRT] = {}
+        self._seq = itertools.count()
+        self._step_timers: list[tuple[float, int, str, int]] = []
+        self._timers: list[tuple[float, int, int, object, float]] = []
+        self._dirty: set[str] = set()
+        #: Agents reserved during the current `next_offers` call: no second offer.
+        self._held: set[str] = set()
+        self._events: list[Event] = []
+        self._rng = random.Random(seed)
+        self._window = occupancy_window
+        self._alpha = handle_alpha
+        self._handle_window = handle_window
+        self._max_idle_classes = max_idle_classes
+
+    # ---- events ----------------------------------------------------------------------
+
+    def drain_events(self) -> list[Event]:
+        """Events recorded since the last drain, oldest first."""
+        events, self._events = self._events, []
+        return events
+
+    def _emit(self, event: Event) -> None:
+        self._events.append(event)
+
+    # ---- configuration ---------------------------------------------------------------
+
+    def add_queue(self, queue: Queue) -> None:
+        if queue.name in self._queues:
+            raise RoutingError(f"queue {queue.name!r} already exists")
+        q = QueueRT(queue, HandleTimes(self._alpha, self._handle_window))
+        self._queues[queue.name] = q
+        for a in self._agents.values():
+            if queue.name in a.profile.queues:
+                self._join(q, a)
+                self._refresh(a, 0.0)
+
+    def update_queue(self, queue: Queue, now: float) -> None:
+        """Change a queue's rules; waiting contacts keep their place under the new rules."""
+        q = self._queue(queue.name)
+        waiting = [self._contacts[k[-1]] for k in q.waiting]
+        for c in waiting:
+            self._leave_waiting(q, c)
+        q.clear_classes()
+        q.cfg = queue
+        for c in waiting:
+            self._enter_waiting(q, c, now)
+
+    def remove_queue(self, name: str, now: float) -> list[Removed]:
+        """Drop a queue; its waiting and offered contacts leave with outcome closed."""
+        q = self._queue(name)
+        gone = [
+            c
+            for c in self._contacts.values()
+            if c.contact.queue == name and c.state is not ContactState.CONNECTED
+        ]
+        removed = [self._remove(c, Outcome.CLOSED, now) for c in sorted(gone, key=_key)]
+        for aid in list(q.members):
+            self._leave(q, aid)
+        del self._queues[name]
+        self._dirty.discard(name)
+        return removed
+
+    def add_agent(self, agent: Agent) -> None:
+        if agent.id in self._agents:
+            raise RoutingError(f"agent {agent.id!r} already exists")
+        a = AgentRT(agent, self._window)
+        self._agents[agent.id] = a
+        for qn in agent.queues:
+            q = self._queues.get(qn)
+            if q is not None:
+                self._join(q, a)
+        self._refresh(a, 0.0)
+
+    def update_agent(self, agent: Agent, now: float) -> None:
+        """Change an agent's skills, queues or capacity; their state carries over."""
+        a = self._agent(agent.id)
+        for ch, st in a.status.items():
+            if agent.capacity.get(ch, 0) <= 0 and st.state is not S.OFFLINE:
+                raise RoutingError(
+                    f"agent {agent.id}: log out of {ch} before removing its capacity"
+                )
+        for qn in a.profile.queues:
+            if qn in self._queues:
+                self._leave(self._queues[qn], agent.id)
+        a.profile = agent
+        a.status = {
+            ch: a.status.get(ch) or ChannelStatus() for ch, n in agent.capacity.items() if n > 0
+        }
+        for qn in agent.queues:
+            if qn in self._queues:
+                self._join(self._queues[qn], a)
+        self._refresh(a, now)
+
+    def remove_agent(self, agent_id: str) -> None:
+        """Forget an agent, who must be logged out of every channel."""
+        a = self._agent(agent_id)
+        if a.logged_in() or a.offers or a.active:
+            raise RoutingError(f"agent {agent_id}: log out before removing")
+        for qn in a.profile.queues:
+            if qn in self._queues:
+                self._leave(self._queues[qn], agent_id)
+        del self._agents[agent_id]
+
+    def reset_counters(self, now: float) -> None:
+        """Start a new day for "fewest contacts" (contacts handled go back to 0)."""
+        for a in self._agents.values():
+            a.handled = 0
+            self._refresh(a, now)
+
+    def _join(self, q: QueueRT, a: AgentRT) -> None:
+        q.members[a.id] = (a.profile.queues[q.cfg.name], q.next_order)
+        q.next_order += 1
+        for cls in q.classes.values():
+            if meets(a.profile.skills, cls.req):
+                cls.eligible.add(a.id)
+
+    def _leave(self, q: QueueRT, agent_id: str) -> None:
+        q.members.pop(agent_id, None)
+        for cls in q.classes.values():
+            cls.agents.discard(agent_id)
+            cls.eligible.discard(agent_id)
+        for ch in Channel:
+            q.logged[ch].discard(agent_id)
+            q.paused[ch].discard(agent_id)
+            q.free[ch].discard(agent_id)
+            q.set_slots(ch, agent_id, 0)
+
+    # ---- lookups ---------------------------------------------------------------------
+
+    def _queue(self, name: str) -> QueueRT:
+        try:
+            return self._queues[name]
+        except KeyError:
+            raise RoutingError(f"unknown queue {name!r}") from None
+
+    def _agent(self, agent_id: str) -> AgentRT:
+        try:
+            return self._agents[agent_id]
+        except KeyError:
+            raise RoutingError(f"unknown agent {agent_id!r}") from None
+
+    def _contact(self, contact_id: str) -> ContactRT:
+        try:
+            return self._contacts[contact_id]
+        except KeyError:
+            raise RoutingError(f"unknown contact {contact_id!r}") from None
+
+    def _status(self, a: AgentRT, channel: Channel) -> ChannelStatus:
+        st = a.status.get(channel)
+        if st is None:
+            raise RoutingError(f"agent {a.id} has no capacity for {channel}")
+        return st
+
+    # ---- agent indexes ---------------------------------------------------------------
+
+    def _offerable(self, a: AgentRT, channel: Channel) -> bool:
+        """May `a` be offered a new contact on `channel` right now?"""
+        st = a.status.get(channel)
+        if (
+            st is None
+            or st.state is not S.AVAILABLE
+            or a.id in self._held
+            or st.load >= a.profile.capacity[channel]
+        ):
+            return False
+        if channel is Channel.CHAT:
+            return a.profile.chat_while_voice or not a.on_call()
+        # One phone: a voice call and a callback never overlap.
+        return not a.on_call(besides=channel)
+
+    def _refresh(self, a: AgentRT, now: float) -> None:
+        """Bring every index and counter that mentions `a` up to date."""
+        # The hottest path of the router (several calls per decision): keep it lean.
+        aid = a.profile.id
+        capacity = a.profile.capacity
+        a.occ.update(a.logged_in(), a.handling(), now)
+        channels = [
+            (ch, st.state is not S.OFFLINE, st.state is S.PAUSED, self._offerable(a, ch))
+            for ch, st in a.status.items()
+        ]
+        for qn in a.profile.queues:
+            q = self._queues.get(qn)
+            if q is None:
+                continue
+            penalty, order = q.members[aid]
+            for ch, logged, paused, free in channels:
+                _mark(q.logged[ch], aid, logged)
+                _mark(q.paused[ch], aid, paused)
+                _mark(q.free[ch], aid, free)
+                q.set_slots(ch, aid, capacity[ch] if logged and not paused else 0)
+                for cls in q.channel_classes[ch]:
+                    if free and aid in cls.eligible:
+                        item = entry(cls.strategy, a, ch, cls.req, order, now)
+                        if cls.agents.put(aid, penalty, item) and cls.contacts:
+                            self._dirty.add(qn)
+                    else:
+                        cls.agents.discard(aid)
+
+    def _class_for(
+        self, q: QueueRT, channel: Channel, req: Requirement, now: float
+    ) -> ContactClass:
+        cls = q.classes.get((channel, req))
+        if cls is None:
+            cls = ContactClass(channel, req, effective(q.cfg.strategy, channel))
+            for aid, (penalty, order) in q.members.items():
+                a = self._agents[aid]
+                if meets(a.profile.skills, req):
+                    cls.eligible.add(aid)
+                    if self._offerable(a, channel):
+                        cls.agents.put(
+                            aid, penalty, entry(cls.strategy, a, channel, req, order, now)
+                        )
+            q.add_class(cls)
+        return cls
+
+    # ---- waiting lists ---------------------------------------------------------------
+
+    def _enter_waiting(self, q: QueueRT, c: ContactRT, now: float) -> None:
+        steps = q.cfg.skill_steps
+        contact = c.contact
+        c.step = step_index(steps, now - contact.entered_at)
+        c.step_version += 1
+        due = next_step_at(steps, c.step, contact.entered_at)
+        if due is not None:
+            heapq.heappush(self._step_timers, (due, next(self._seq), contact.id, c.step_version))
+        cls = self._class_for(q, contact.channel, requirement(steps, c.step, contact.skills), now)
+        cls.contacts.add(c.key)
+        c.cls = cls
+        c.state = ContactState.WAITING
+        q.waiting.add(c.key)
+        q.priorities[c.key[0]] += 1
+        q.by_channel[contact.channel] += 1
+        if cls.agents:
+            self._dirty.add(q.cfg.name)
+
+    def _leave_waiting(self, q: QueueRT, c: ContactRT) -> None:
+        cls = c.cls
+        assert cls is not None
+        cls.contacts.remove(c.key)
+        q.waiting.remove(c.key)
+        q.priorities[c.key[0]] -= 1
+        if not q.priorities[c.key[0]]:
+            del q.priorities[c.key[0]]
+        q.by_channel[c.contact.channel] -= 1
+        c.cls = None
+        # Classes are cheap to keep and costly to rebuild (a scan of the members), so
+        # only drop idle ones when a queue has collected many (varied contact skills).
+        if not cls.contacts and len(q.classes) > self._max_idle_classes:
+            q.drop_class(cls)
+
+    def _advance_steps(self, now: float) -> None:
+        """Move contacts whose skill step changed by `now` to their new class."""
+        timers = self._step_timers
+        while timers and timers[0][0] <= now:
+            _, _, cid, version = heapq.heappop(timers)
+            c = self._contacts.get(cid)
+            if c is None or c.step_version != version or c.state is not ContactState.WAITING:
+                continue
+            q = self._queues[c.contact.queue]
+            self._leave_waiting(q, c)
+            self._enter_waiting(q, c, now)
+            assert c.cls is not None
+            self._emit(
+                Event(
+                    "contact.relax",
+                    now,
+                    contact=cid,
+                    queue=q.cfg.name,
+                    channel=c.contact.channel,
+                    detail=describe(c.cls.req),
+                )
+            )
+
+    # ---- contacts --------------------------------------------------------------------
+
+    def enqueue(self, contact: Contact, now: float) -> JoinResult:
+        """Put a contact in its queue: joined, or refused as full or closed."""
+        q = self._queue(contact.queue)
+        if contact.id in self._contacts:
+            raise RoutingError(f"contact {contact.id!r} is already queued")
+        channel = contact.channel
+        refusal: Outcome | None = None
+        if self._is_empty(q, channel, q.cfg.join_empty):
+            refusal = Outcome.CLOSED
+        elif q.cfg.max_length and len(q.waiting) + q.offered >= q.cfg.max_length:
+            refusal = Outcome.FULL
+        if refusal is not None:
+            q.outcomes[refusal] += 1
+            self._emit(
+                Event(
+                    "contact.refused",
+                    now,
+                    contact=contact.id,
+                    queue=q.cfg.name,
+                    channel=channel,
+                    detail=refusal.value,
+                )
+            )
+            return JoinResult(refusal)
+        limit = contact.timeout if contact.timeout is not None else q.cfg.max_wait
+        deadline = now + limit if limit is not None and math.isfinite(limit) else None
+        seq = next(self._seq)
+        c = ContactRT(
+            contact, (-contact.priority, contact.entered_at, seq, contact.id), now, deadline
+        )
+        self._contacts[contact.id] = c
+        if deadline is not None:
+            heapq.heappush(self._timers, (deadline, seq, _DEADLINE, contact.id, deadline))
+        self._enter_waiting(q, c, now)
+        q.outcomes[Outcome.JOINED] += 1
+        self._emit(
+            Event(
+                "contact.join",
+                now,
+                contact=contact.id,
+                queue=q.cfg.name,
+                channel=channel,
+                detail=f"priority {contact.priority}",
+            )
+        )
+        position = q.waiting.rank(c.key) + 1
+        return JoinResult(Outcome.JOINED, position, self._eta(q, channel, position))
+
+    def dequeue(
+        self, contact_id: str, now: float, reason: Outcome = Outcome.LEFT
+    ) -> Removed | None:
+        """Take a waiting or offered contact out (caller hung up: LEFT); None if unknown.
+
+        Offers for it are withdrawn: stop ringing the agents in `withdrawn_from`.
+        """
+        c = self._contacts.get(contact_id)
+        if c is None:
+            return None
+        if c.state is ContactState.CONNECTED:
+            raise RoutingError(f"contact {contact_id} is connected to {c.agent}: finish it instead")
+        return self._remove(c, Outcome(reason), now)
+
+    def _remove(self, c: ContactRT, outcome: Outcome, now: float) -> Removed:
+        q = self._queues[c.contact.queue]
+        withdrawn: tuple[str, ...] = ()
+        if c.state is ContactState.WAITING:
+            self._leave_waiting(q, c)
+        elif c.state is ContactState.OFFERED:
+            withdrawn = tuple(sorted(c.offered_to))
+            for aid in withdrawn:
+                self._withdraw(self._agents[aid], c, now, f"contact {outcome.value}")
+            c.offered_to.clear()
+            q.offered -= 1
+        del self._contacts[c.contact.id]
+        q.outcomes[outcome] += 1
+        self._emit(
+            Event(
+                "contact.leave",
+                now,
+                contact=c.contact.id,
+                queue=q.cfg.name,
+                channel=c.contact.channel,
+                detail=outcome.value,
+                reason=f"waited {now - c.contact.entered_at:g}s",
+            )
+        )
+        return Removed(c.contact, outcome, withdrawn)
+
+    def _requeue(self, c: ContactRT, now: float, why: str) -> None:
+        q = self._queues[c.contact.queue]
+        q.offered -= 1
+        self._enter_waiting(q, c, now)
+        self._emit(
+            Event(
+                "contact.requeue",
+                now,
+                contact=c.contact.id,
+                queue=q.cfg.name,
+                channel=c.contact.channel,
+                reason=why,
+            )
+        )
+
+    # ---- matching --------------------------------------------------------------------
+
+    def next_offers(self, now: float) -> list[Offer]:
+        """Match waiting contacts with free agents; each agent is reserved at most once.
+
+        Every offer is already reserved: ring the agent, then report `ringing`,
+        `accept`, `reject` or `no_answer` (or `release` if it could not be delivered).
+        """
+        self._advance_steps(now)
+        heap: list[tuple[int, int, float, int, str]] = []
+        for qn in sorted(self._dirty):
+            q = self._queues.get(qn)
+            cand = self._candidate(q) if q else None
+            if cand is not None:
+                heap.append((-q.cfg.weight, *cand.contacts.first()[:3], qn))
+        self._dirty.clear()
+        heapq.heapify(heap)
+        offers: list[Offer] = []
+        while heap:
+            item = heapq.heappop(heap)
+            qn = item[-1]
+            q = self._queues[qn]
+            cls = self._candidate(q)
+            if cls is None:
+                continue
+            key = (-q.cfg.weight, *cls.contacts.first()[:3], qn)
+            if key != item:
+                heapq.heappush(heap, key)
+                continue
+            rivals = len(heap)
+            note = (
+                f"weight {q.cfg.weight}, first in line among {rivals + 1} queues with "
+                f"a possible match"
+                if rivals
+                else f"weight {q.cfg.weight}, only queue with a possible match"
+            )
+            offers.extend(self._offer(q, cls, now, note))
+            cls = self._candidate(q)
+            if cls is not None:
+                heapq.heappush(heap, (-q.cfg.weight, *cls.contacts.first()[:3], qn))
+        held, self._held = self._held, set()
+        for aid in sorted(held):
+            a = self._agents[aid]
+            if len(a.status) > 1:  # other channels may take offers again
+                self._refresh(a, now)
+        return offers
+
+    @staticmethod
+    def _candidate(q: QueueRT) -> ContactClass | None:
+        """The class whose first contact comes first in queue order, among classes
+        that have both waiting contacts and a free eligible agent."""
+        best: ContactClass | None = None
+        for cls in q.classes.values():
+            if (
+                cls.contacts
+                and cls.agents
+                and (best is None or cls.contacts.first() < best.contacts.first())
+            ):
+                best = cls
+        return best
+
+    def _offer(self, q: QueueRT, cls: ContactClass, now: float, queue_note: str) -> list[Offer]:
+        key = cls.contacts.first()
+        c = self._contacts[key[-1]]
+        chosen = pick(cls.strategy, cls.agents, q.rr_last, self._rng)
+        assert chosen is not None
+        if chosen.rr_order is not None:
+            q.rr_last = chosen.rr_order
+        skipped = q.waiting.first() != key
+        contact_note = (
+            f"priority {-key[0]}, entered {key[1]:g}, seq {key[2]}; first of "
+            f"{len(cls.contacts)} waiting in its class"
+        )
+        if skipped:
+            contact_note += "; contacts ahead of it have no free agent with their skills"
+        explanation = Explanation(
+            queue=q.cfg.name,
+            strategy=cls.strategy.value,
+            queue_choice=queue_note,
+            contact_choice=contact_note,
+            requirement=describe(cls.req),
+            candidates=chosen.eligible,
+            tier_candidates=chosen.tier_size,
+            penalty=chosen.penalty,
+            tie_break=chosen.tie_break,
+        )
+        self._leave_waiting(q, c)
+        c.state = ContactState.OFFERED
+        q.offered += 1
+        group = chosen.agents if len(chosen.agents) > 1 else ()
+        offers = []
+        for aid in chosen.agents:
+            self._reserve(self._agents[aid], c, q, now, explanation.summary())
+            offers.append(
+                Offer(
+                    c.contact,
+                    aid,
+                    q.cfg.name,
+                    c.contact.channel,
+                    explanation,
+                    q.cfg.ring_timeout,
+                    group,
+                )
+            )
+        return offers
+
+    def _reserve(self, a: AgentRT, c: ContactRT, q: QueueRT, now: float, why: str) -> None:
+        channel = c.contact.channel
+        cid = c.contact.id
+        self._emit(
+            transition(
+                a.id,
+                channel,
+                a.status[channel],
+                "reserve",
+                S.RESERVED,
+                now,
+                contact=cid,
+                queue=q.cfg.name,
+            )
+        )
+        self._emit(
+            Event(
+                "contact.offer",
+                now,
+                agent=a.id,
+                channel=channel,
+                contact=cid,
+                queue=q.cfg.name,
+                detail=why,
+            )
+        )
+        a.offers[cid] = (channel, q.cfg.name, now)
+        c.offered_to.add(a.id)
+        self._held.add(a.id)
+        heapq.heappush(
+            self._timers, (now + q.cfg.ring_timeout, next(self._seq), _RING, (a.id, cid), now)
+        )
+        self._refresh(a, now)
+
+    def reserve(self, agent_id: str, contact_id: str, now: float) -> Offer:
+        """Offer a waiting contact to a chosen agent directly (a supervisor's pick)."""
+        a = self._agent(agent_id)
+        c = self._contact(contact_id)
+        channel = c.contact.channel
+        st = self._status(a, channel)
+        if c.state is not ContactState.WAITING:
+            raise RoutingError(f"contact {contact_id} is {c.state}, not waiting")
+        if not self._offerable(a, channel):
+            raise IllegalTransition(a.id, channel, "reserve", st.state)
+        q = self._queues[c.contact.queue]
+        explanation = Explanation(
+            queue=q.cfg.name,
+            strategy="direct",
+            queue_choice="direct reservation",
+            contact_choice="named by the caller",
+            requirement="not checked",
+            candidates=1,
+            tier_candidates=1,
+            penalty=q.members.get(agent_id, (0, 0))[0],
+            tie_break="named by the caller",
+        )
+        self._leave_waiting(q, c)
+        c.state = ContactState.OFFERED
+        q.offered += 1
+        self._reserve(a, c, q, now, explanation.summary())
+        self._held.discard(a.id)
+        self._refresh(a, now)
+        return Offer(c.contact, agent_id, q.cfg.name, channel, explanation, q.cfg.ring_timeout)
+
+    # ---- offer outcomes --------------------------------------------------------------
+
+    def _offer_of(
+        self, agent_id: str, contact_id: str
+    ) -> tuple[AgentRT, ContactRT, Channel, QueueRT]:
+        a = self._agent(agent_id)
+        c = self._contact(contact_id)
+        offer = a.offers.get(contact_id)
+        if offer is None:
+            raise RoutingError(f"agent {agent_id} has no offer for contact {contact_id}")
+        return a, c, offer[0], self._queues[offer[1]]
+
+    def ringing(self, agent_id: str, contact_id: str, now: float) -> None:
+        """The agent's phone (or desk) is alerting for the offer."""
+        a, _, channel, q = self._offer_of(agent_id, contact_id)
+        self._emit(
+            transition(
+                a.id,
+                channel,
+                a.status[channel],
+                "ring",
+                S.RINGING,
+                now,
+                contact=contact_id,
+                queue=q.cfg.name,
+            )
+        )
+
+    def accept(self, agent_id: str, contact_id: str, now: float) -> tuple[str, ...]:
+        """The agent answered. Returns other agents whose ring-all offer was withdrawn."""
+        a, c, channel, q = self._offer_of(agent_id, contact_id)
+        st = a.status[channel]
+        full = st.load + 1 >= a.profile.capacity[channel]
+        self._emit(
+            transition(
+                a.id,
+                channel,
+                st,
+                "accept",
+                S.BUSY if full else S.AVAILABLE,
+                now,
+                contact=contact_id,
+                queue=q.cfg.name,
+            )
+        )
+        st.load += 1
+        del a.offers[contact_id]
+        a.active[contact_id] = (channel, q.cfg.name, now)
+        c.offered_to.discard(agent_id)
+        others = tuple(sorted(c.offered_to))
+        for other in others:
+            self._withdraw(self._agents[other], c, now, f"answered by {agent_id}")
+        c.offered_to.clear()
+        c.state = ContactState.CONNECTED
+        c.agent = agent_id
+        q.offered -= 1
+        q.outcomes[Outcome.ANSWERED] += 1
+        self._emit(
+            Event(
+                "contact.answered",
+                now,
+                agent=agent_id,
+                channel=channel,
+                contact=contact_id,
+                queue=q.cfg.name,
+                detail=f"waited {now - c.contact.entered_at:g}s",
+            )
+        )
+        self._refresh(a, now)
+        return others
+
+    def reject(self, agent_id: str, contact_id: str, now: float) -> None:
+        """The agent declined; the contact goes back to its place in the queue."""
+        self._unoffer(agent_id, contact_id, now, "reject", S.AVAILABLE, None)
+
+    def release(self, agent_id: str, contact_id: str, now: float, reason: str = "released") -> None:
+        """Withdraw an offer (e.g. the agent's leg could not be set up); requeue the contact."""
+        self._unoffer(agent_id, contact_id, now, "release", S.AVAILABLE, reason)
+
+    def no_answer(self, agent_id: str, contact_id: str, now: float) -> None:
+        """The offer rang out; the agent is paused or made available per the queue rule."""
+        _, _, _, q = self._offer_of(agent_id, contact_id)
+        if q.cfg.on_no_answer is NoAnswer.PAUSE:
+            self._unoffer(agent_id, contact_id, now, "no_answer", S.PAUSED, NO_ANSWER_REASON)
+        else:
+            self._unoffer(agent_id, contact_id, now, "no_answer", S.AVAILABLE, NO_ANSWER_REASON)
+
+    def _unoffer(
+        self,
+        agent_id: str,
+        contact_id: str,
+        now: float,
+        action: str,
+        to: AgentState,
+        reason: str | None,
+    ) -> None:
+        a, c, channel, q = self._offer_of(agent_id, contact_id)
+        self._emit(
+            transition(
+                a.id,
+                channel,
+                a.status[channel],
+                action,
+                to,
+                now,
+                reason=reason,
+                contact=contact_id,
+                queue=q.cfg.name,
+            )
+        )
+        del a.offers[contact_id]
+        c.offered_to.discard(agent_id)
+        if not c.offered_to:
+            self._requeue(c, now, f"{action} by {agent_id}")
+        self._refresh(a, now)
+
+    def _withdraw(self, a: AgentRT, c: ContactRT, now: float, reason: str) -> None:
+        """Cancel `a`'s offer for `c` (the contact itself is dealt with by the caller)."""
+        channel, qn, _ = a.offers.pop(c.contact.id)
+        self._emit(
+            transition(
+                a.id,
+                channel,
+                a.status[channel],
+                "release",
+                S.AVAILABLE,
+                now,
+                reason=reason,
+                contact=c.contact.id,
+                queue=qn,
+            )
+        )
+        self._refresh(a, now)
+
+    def finish(self, agent_id: str, contact_id: str, now: float) -> None:
+        """The contact ended; wrap-up follows if the queue has one and the channel is idle."""
+        a = self._agent(agent_id)
+        active = a.active.get(contact_id)
+        if active is None:
+            raise RoutingError(f"agent {agent_id} is not handling contact {contact_id}")
+        channel, qn, accepted_at = active
+        st = a.status[channel]
+        load = st.load - 1
+        q = self._queues.get(qn)
+        wrap = q.cfg.wrap_up if q is not None else 0.0
+        if st.state in (S.PAUSED, S.RESERVED, S.RINGING):
+            to = st.state
+        elif load == 0 and wrap > 0:
+            to = S.WRAP_UP
+        elif load >= a.profile.capacity[channel]:
+            to = S.BUSY
+        else:
+            to = S.AVAILABLE
+        self._emit(
+            transition(
+                a.id, channel, st, "finish", to, now, reason=st.reason, contact=contact_id, queue=qn
+            )
+        )
+        st.load = load
+        del a.active[contact_id]
+        self._contacts.pop(contact_id, None)
+        a.handled += 1
+        a.last_end = now
+        handle = now - accepted_at
+        if to is S.WRAP_UP:
+            a.wrap[channel] = (now + wrap, qn, handle, now)
+            heapq.heappush(self._timers, (now + wrap, next(self._seq), _WRAP, (a.id, channel), now))
+        elif q is not None:
+            q.handle.add(handle)
+        self._refresh(a, now)
+
+    def end_wrap_up(self, agent_id: str, now: float, channel: Channel | None = None) -> None:
+        """End wrap-up early (the agent is ready)."""
+        a = self._agent(agent_id)
+        channels = [Channel(channel)] if channel is not None else sorted(a.wrap)
+        for ch in channels:
+            st = self._status(a, ch)
+            if st.state is not S.WRAP_UP:
+                raise IllegalTransition(a.id, ch, "wrap_end", st.state)
+        for ch in channels:
+            self._move_closing_wrap(a, ch, now, "wrap_end", S.AVAILABLE, None)
+        self._refresh(a, now)
+
+    def _move_closing_wrap(
+        self,
+        a: AgentRT,
+        channel: Channel,
+        now: float,
+        action: str,
+        to: AgentState,
+        reason: str | None,
+    ) -> None:
+        """Transition on `channel`, closing a wrap-up in progress (its handle time counts)."""
+        self._emit(transition(a.id, channel, a.status[channel], action, to, now, reason=reason))
+        info = a.wrap.pop(channel, None)
+        if info is not None:
+            _, qn, handle, started = info
+            q = self._queues.get(qn)
+            if q is not None:
+                q.handle.add(handle + now - started)
+
+    # ---- presence --------------------------------------------------------------------
+
+    def _channels(
+        self, a: AgentRT, channels: Iterable[Channel] | None, default: Iterable[Channel]
+    ) -> list[Channel]:
+        chosen = sorted(Channel(ch) for ch in (channels if channels is not None else default))
+        for ch in chosen:
+            self._status(a, ch)
+        return chosen
+
+    def _check(self, a: AgentRT, channels: list[Channel], action: str, to: AgentState) -> None:
+        # Check every channel first so a refused multi-channel call changes nothing.
+        for ch in channels:
+            st = a.status[ch]
+            if to not in TRANSITIONS[action].get(st.state, ()):
+                raise IllegalTransition(a.id, ch, action, st.state, to)
+            if action == "logout" and (st.load or any(o[0] is ch for o in a.offers.values())):
+                raise IllegalTransition(a.id, ch, action, st.state, to)
+
+    def login(
+        self,
+        agent_id: str,
+        now: float,
+        channels: Iterable[Channel] | None = None,
+        paused_reason: str | None = None,
+    ) -> None:
+        """Log in (all channels with capacity by default), available or paused."""
+        a = self._agent(agent_id)
+        chosen = self._channels(
+            a, channels, [ch for ch, st in a.status.items() if st.state is S.OFFLINE]
+        )
+        to = S.PAUSED if paused_reason is not None else S.AVAILABLE
+        self._check(a, chosen, "login", to)
+        if chosen and not a.logged_in():
+            a.login_at = now
+        for ch in chosen:
+            self._emit(transition(a.id, ch, a.status[ch], "login", to, now, reason=paused_reason))
+        self._refresh(a, now)
+
+    def logout(self, agent_id: str, now: float, channels: Iterable[Channel] | None = None) -> None:
+        """Log out (all logged-in channels by default); nothing may be in progress."""
+        a = self._agent(agent_id)
+        chosen = self._channels(
+            a, channels, [ch for ch, st in a.status.items() if st.state is not S.OFFLINE]
+        )
+        self._check(a, chosen, "logout", S.OFFLINE)
+        for ch in chosen:
+            self._move_closing_wrap(a, ch, now, "logout", S.OFFLINE, None)
+        self._refresh(a, now)
+
+    def pause(
+        self, agent_id: str, reason: str, now: float, channels: Iterable[Channel] | None = None
+    ) -> None:
+        """Pause with a reason (all logged-in channels by default)."""
+        a = self._agent(agent_id)
+        chosen = self._channels(
+            a, channels, [ch for ch, st in a.status.items() if st.state is not S.OFFLINE]
+        )
+        self._check(a, chosen, "pause", S.PAUSED)
+        for ch in chosen:
+            self._move_closing_wrap(a, ch, now, "pause", S.PAUSED, reason)
+        self._refresh(a, now)
+
+    def unpause(self, agent_id: str, now: float, channels: Iterable[Channel] | None = None) -> None:
+        """Back to work (all paused channels by default)."""
+        a = self._agent(agent_id)
+        chosen = self._channels(
+            a, channels, [ch for ch, st in a.status.items() if st.state is S.PAUSED]
+        )
+        targets = {
+            ch: S.BUSY if a.status[ch].load >= a.profile.capacity[ch] else S.AVAILABLE
+            for ch in chosen
+        }
+        for ch in chosen:
+            self._check(a, [ch], "unpause", targets[ch])
+        for ch in chosen:
+            self._emit(transition(a.id, ch, a.status[ch], "unpause", targets[ch], now))
+        self._refresh(a, now)
+
+    # ---- time ------------------------------------------------------------------------
+
+    def tick(self, now: float) -> TickReport:
+        """Apply what time alone changes: skill steps, max wait, ring timeouts, wrap-up
+        ends and leave-when-empty. Call it periodically, then `next_offers`."""
+        self._advance_steps(now)
+        report = TickReport()
+        deferred = []
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            item = heapq.heappop(timers)
+            _, _, kind, ident, version = item
+            if kind == _DEADLINE:
+                c = self._contacts.get(ident)  # type: ignore[arg-type]
+                if c is None or c.deadline != version:
+                    continue
+                if c.state is ContactState.OFFERED:
+                    deferred.append(item)  # decide once the offer is resolved
+                elif c.state is ContactState.WAITING:
+                    report.timeouts.append(self._remove(c, Outcome.TIMEOUT, now))
+            elif kind == _RING:
+                aid, cid = ident  # type: ignore[misc]
+                a = self._agents.get(aid)
+                offer = a.offers.get(cid) if a is not None else None
+                if offer is not None and offer[2] == version:
+                    self.no_answer(aid, cid, now)
+                    report.no_answers.append((aid, cid))
+            else:
+                aid, channel = ident  # type: ignore[misc]
+                a = self._agents.get(aid)
+                info = a.wrap.get(channel) if a is not None else None
+                if a is not None and info is not None and info[3] == version:
+                    self._move_closing_wrap(a, channel, now, "wrap_end", S.AVAILABLE, None)
+                    self._refresh(a, now)
+                    report.wrap_ups_ended.append(aid)
+        for item in deferred:
+            heapq.heappush(timers, item)
+        for q in self._queues.values():
+            rule = q.cfg.leave_when_empty
+            if rule is EmptyRule.IGNORE:
+                continue
+            for channel in sorted(ch for ch, n in q.by_channel.items() if n):
+                if self._is_empty(q, channel, rule):
+                    gone = sorted(
+                        (
+                            self._contacts[k[-1]]
+                            for cls in q.classes.values()
+                            if cls.channel is channel
+                            for k in cls.contacts
+                        ),
+                        key=_key,
+                    )
+                    report.closed.extend(self._remove(c, Outcome.CLOSED, now) for c in gone)
+        return report
+
+    @staticmethod
+    def _is_empty(q: QueueRT, channel: Channel, rule: EmptyRule) -> bool:
+        logged = q.logged[channel]
+        if rule is EmptyRule.NO_AGENTS:
+            return not logged
+        if rule is EmptyRule.ALL_PAUSED:
+            return not logged or len(q.paused[channel]) == len(logged)
+        return False
+
+    # ---- queries ---------------------------------------------------------------------
+
+    def position(self, contact_id: str) -> int | None:
+        """1-based place in its queue; 0 while being offered; None if not queued."""
+        c = self._contacts.get(contact_id)
+        if c is None or c.state is ContactState.CONNECTED:
+            return None
+        if c.state is ContactState.OFFERED:
+            return 0
+        return self._queues[c.contact.queue].waiting.rank(c.key) + 1
+
+    def eta(self, contact_id: str) -> float | None:
+        """Estimated seconds until answered (see `eta` module); None if unknown."""
+        pos = self.position(contact_id)
+        if pos is None:
+            return None
+        c = self._contacts[contact_id]
+        return self._eta(self._queues[c.contact.queue], c.contact.channel, pos)
+
+    def queue_eta(
+        self, queue: str, channel: Channel = Channel.VOICE, position: int | None = None
+    ) -> float | None:
+        """Estimate for `position` (default: a contact joining now)."""
+        q = self._queue(queue)
+        pos = position if position is not None else len(q.waiting) + 1
+        return self._eta(q, Channel(channel), pos)
+
+    @staticmethod
+    def _eta(q: QueueRT, channel: Channel, position: int) -> float | None:
+        if position <= 0:
+            return 0.0
+        aht = q.handle.average(q.cfg.default_handle_time)
+        return estimate(position, len(q.free[channel]), q.slot_total[channel], aht)
+
+    def contact_state(self, contact_id: str) -> str | None:
+        """waiting, offered or connected; None if unknown."""
+        c = self._contacts.get(contact_id)
+        return None if c is None else c.state.value
+
+    def agent_status(self, agent_id: str) -> dict[Channel, ChannelStatus]:
+        """A copy of the agent's per-channel status."""
+        return {ch: replace(st) for ch, st in self._agent(agent_id).status.items()}
+
+    def offers_of(self, agent_id: str) -> list[str]:
+        """Contacts currently offered to (reserved for) the agent."""
+        return sorted(self._agent(agent_id).offers)
+
+    def snapshot(self, now: float) -> Snapshot:
+        """Queues and agents for the wallboard."""
+        queues = []
+        for name in sorted(self._queues):
+            q = self._queues[name]
+            oldest = min((q.waiting.ceiling((p,))[1] for p in q.priorities), default=now)
+            logged = set().union(*q.logged.values())
+            channels = sorted(ch for ch in Channel if q.logged[ch] or q.by_channel[ch])
+            queues.append(
+                QueueSnapshot(
+                    name=name,
+                    waiting=len(q.waiting),
+                    offered=q.offered,
+                    longest_wait=max(0.0, now - oldest),
+                    eta_new={ch.value: self._eta(q, ch, len(q.waiting) + 1) for ch in channels},
+                    average_handle_time=q.handle.average(q.cfg.default_handle_time),
+                    agents_logged_in=len(logged),
+                    agents_free=len(set().union(*q.free.values())),
+                    agents_paused=len(set().union(*q.paused.values())),
+                    outcomes={str(o): n for o, n in q.outcomes.items()},
+                )
+            )
+        agents = [
+            AgentSnapshot(
+                id=aid,
+                channels={
+                    ch.value: ChannelSnapshot(
+                        st.state.value, st.load, a.profile.capacity[ch], st.reason, st.since
+                    )
+                    for ch, st in a.status.items()
+                },
+                handled=a.handled,
+            )
+            for aid, a in sorted(self._agents.items())
+        ]
+        return Snapshot(now, queues, agents)
+
+
+def _mark(members: set[str], agent_id: str, present: bool) -> None:
+    (members.add if present else members.discard)(agent_id)
+
+
+def _key(c: ContactRT) -> tuple:
+    return c.key
