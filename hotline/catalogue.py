@@ -10,7 +10,7 @@ the texts that have no recording.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import KeysView
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -58,8 +58,8 @@ class Catalogue:
             raise SourceError(validation_problems(error, path, positions, data)) from None
         return cls(parsed.languages, parsed.prompts, path, positions)
 
-    def keys(self) -> Iterator[str]:
-        return iter(self.prompts)
+    def keys(self) -> KeysView[str]:
+        return self.prompts.keys()
 
     def __contains__(self, key: str) -> bool:
         return key in self.prompts

@@ -10,6 +10,7 @@ located with that map, so a bad config or flow reads like a compiler error:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,9 @@ class SourceProblem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}"
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
 
 
 class SourceError(Exception):
@@ -95,6 +98,25 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+class Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 booleans: only true/false are booleans.
+
+    YAML 1.1 also reads on/off/yes/no/y/n as booleans, which turns a flow's `on:` key
+    into True and the language code `no` (Norwegian) into False.
+    """
+
+
+Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
 def load_yaml(path: str | Path) -> tuple[Any, Positions]:
     """Parse one YAML document; raise SourceError (file:line:col) on bad syntax."""
     path = Path(path)
@@ -107,7 +129,7 @@ def load_yaml(path: str | Path) -> tuple[Any, Positions]:
 
 def parse_yaml(text: str, file: str | Path = "<string>") -> tuple[Any, Positions]:
     """Like `load_yaml`, from text; `file` only names the source in errors."""
-    loader = yaml.SafeLoader(text)
+    loader = Loader(text)
     try:
         node = loader.get_single_node()
         # Record positions first: constructing flattens merge keys (<<) in place.
@@ -127,9 +149,7 @@ def parse_yaml(text: str, file: str | Path = "<string>") -> tuple[Any, Positions
     return data, positions
 
 
-def _walk(
-    node: yaml.Node, path: PathKey, positions: Positions, loader: yaml.SafeLoader, file: str
-) -> None:
+def _walk(node: yaml.Node, path: PathKey, positions: Positions, loader: Loader, file: str) -> None:
     positions.values.setdefault(path, _mark(node))
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, tuple[int, int]] = {}
@@ -241,15 +261,16 @@ def _problem(detail: ErrorDetails, path: PathKey, file: str, positions: Position
     if kind == "extra_forbidden":
         line, column = positions.key(path)
         return SourceProblem(file, line, column, field, "unknown field")
-    if kind in ("union_tag_invalid", "union_tag_not_found"):
+    if kind == "union_tag_not_found":
+        name = detail.get("ctx", {}).get("discriminator", "").strip("'")
+        line, column = positions.value(path)
+        return SourceProblem(file, line, column, field, f"missing required field {name!r}")
+    if kind == "union_tag_invalid":
         ctx = detail.get("ctx", {})
-        line, column = positions.value((*path, ctx.get("discriminator", "").strip("'")))
-        expected = ctx.get("expected_tags", "")
-        tag = ctx.get("tag")
-        got = f", got {tag!r}" if tag is not None else ""
-        return SourceProblem(
-            file, line, column, field, f"expected type one of {expected}{got}".rstrip()
-        )
+        name = ctx.get("discriminator", "").strip("'")
+        line, column = positions.value((*path, name))
+        message = f"expected {name} one of {ctx.get('expected_tags')}"
+        return SourceProblem(file, line, column, field, f"{message}, got {ctx.get('tag')!r}")
     line, column = positions.value(path)
     if kind in _EXPECTED:
         message = f"expected {_EXPECTED[kind]}, got {_show(given)}"

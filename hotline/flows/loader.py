@@ -10,7 +10,13 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from hotline.flows.model import Flow
-from hotline.yamlsource import Positions, SourceError, SourceProblem, parse_yaml, validation_problems
+from hotline.yamlsource import (
+    Positions,
+    SourceError,
+    SourceProblem,
+    parse_yaml,
+    validation_problems,
+)
 
 SCHEMA_COMMENT = "# yaml-language-server: $schema=flow.schema.json"
 
@@ -55,6 +61,10 @@ class FlowSet:
     def names(self) -> list[str]:
         return sorted(self.flows)
 
+    @classmethod
+    def of(cls, *flows: LoadedFlow) -> FlowSet:
+        return cls({f.name: f for f in flows})
+
 
 def flow_files(directory: Path) -> list[Path]:
     """The flow files directly in a folder (scenario tests live in `tests/` below it)."""
@@ -66,9 +76,20 @@ def load_flow(path: str | Path) -> LoadedFlow:
     path = Path(path)
     try:
         raw = path.read_bytes()
-        text = raw.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as error:
+    except OSError as error:
         raise SourceError.single(path, 1, 1, "", f"cannot read: {error}") from None
+    return parse_flow(raw, path)
+
+
+def parse_flow(raw: bytes | str, path: str | Path = "<string>") -> LoadedFlow:
+    """Validate a flow from its text; `path` names it in errors."""
+    path = Path(path)
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SourceError.single(path, 1, 1, "", f"not UTF-8: {error}") from None
     data, positions = parse_yaml(text, path)
     if not isinstance(data, dict):
         raise SourceError.single(path, 1, 1, "", "expected a mapping with name, start and nodes")
@@ -99,7 +120,9 @@ def load_flows(paths: str | Path | Iterable[str | Path]) -> FlowSet:
             line, column = loaded.where("name")
             first = flowset[loaded.name].path
             problems.append(
-                SourceProblem(str(path), line, column, "name", f"flow {loaded.name!r} is also in {first}")
+                SourceProblem(
+                    str(path), line, column, "name", f"flow {loaded.name!r} is also in {first}"
+                )
             )
             continue
         flowset.flows[loaded.name] = loaded

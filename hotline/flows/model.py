@@ -44,8 +44,8 @@ def _scalar_text(value: Any) -> Any:
 
 NodeId = Annotated[
     str,
-    BeforeValidator(_node_id),
     Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$", description="A node id in this flow"),
+    BeforeValidator(_node_id),
 ]
 VarName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 FlowName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -301,7 +301,7 @@ class HttpNode(Node):
     #: Appended to the integration's base URL.
     path: Template | None = None
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "GET"
-    params: dict[str, Template | int | float | bool] = {}
+    params: dict[str, bool | int | float | Template] = {}
     timeout: float = Field(5.0, gt=0, le=30)
     retries: int = Field(0, ge=0, le=3)
     #: variable -> dotted path into the JSON answer (`customer.name`, `items.0.id`).
@@ -323,7 +323,7 @@ class SubflowNode(Node):
     type: Literal["subflow"]
     flow: FlowName
     #: child variable -> value (a template or literal) passed in.
-    inputs: dict[VarName, Template | int | float | bool | None] = {}
+    inputs: dict[VarName, bool | int | float | Template | None] = {}
     #: this flow's variable -> child variable copied back when the child returns.
     outputs: dict[VarName, VarName] = {}
     on: dict[str, NodeId] = Field(min_length=1)

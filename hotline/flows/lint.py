@@ -1,0 +1,394 @@
+"""Check flows before they take calls: schema, graph, resources and semantics.
+
+Every problem names file:line:column, a rule id and a severity. Names that live in the
+config (queues, schedules, integrations, languages) come in through `Known`, so the
+linter runs on a flow folder alone or against a full configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from hotline.catalogue import Catalogue
+from hotline.flows import analysis as a
+from hotline.flows import model as m
+from hotline.flows.hours import Schedule
+from hotline.flows.loader import FlowSet, LoadedFlow, flow_files, load_flow
+from hotline.yamlsource import SourceError
+
+Severity = Literal["error", "warning"]
+
+#: rule id -> (severity, what it checks)
+RULES: dict[str, tuple[Severity, str]] = {
+    "schema": ("error", "the file is valid YAML and matches the flow schema"),
+    "start-missing": ("error", "`start` names a node of the flow"),
+    "target-missing": ("error", "every outcome leads to a node that exists"),
+    "unreachable": ("warning", "every node can be reached from `start`"),
+    "outcome-unhandled": ("error", "every outcome a node can produce has a target"),
+    "no-end": ("error", "from every node some path reaches a hangup or return"),
+    "unguarded-cycle": ("error", "loops wait for the caller or count their rounds"),
+    "prompt-missing": ("error", "every prompt has a catalogue text in each language"),
+    "language-unknown": ("error", "languages used are declared"),
+    "dtmf-invalid": ("error", "menu keys and finish keys are 0-9, * and #"),
+    "dtmf-prefix": ("error", "no menu key is the start of another"),
+    "digits-range": ("error", "collect's min_digits is not above max_digits"),
+    "timer": ("warning", "timeouts are in sensible ranges"),
+    "variable-unassigned": ("error", "variables are set on every path before use"),
+    "queue-unknown": ("error", "queues exist in the config"),
+    "schedule-unknown": ("error", "schedules exist in the config"),
+    "integration-unknown": ("error", "HTTP integrations exist in the config"),
+    "subflow-unknown": ("error", "subflows name a loaded flow"),
+}
+
+
+@dataclass(frozen=True, order=True)
+class LintProblem:
+    file: str
+    line: int
+    column: int
+    rule: str
+    severity: Severity
+    message: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.file}:{self.line}:{self.column}: {self.severity} [{self.rule}] {self.message}"
+        )
+
+
+@dataclass
+class Known:
+    """Names defined outside the flows; None means "not known here, do not check"."""
+
+    queues: set[str] | None = None
+    schedules: set[str] | None = None
+    integrations: set[str] | None = None
+    #: The hotline's languages, used for flows that do not declare their own.
+    languages: list[str] | None = None
+
+
+@dataclass
+class _Report:
+    loaded: LoadedFlow
+    problems: list[LintProblem] = field(default_factory=list)
+
+    def add(self, rule: str, message: str, *path: object, key: bool = False) -> None:
+        line, column = self.loaded.where(*path, key=key)
+        severity = RULES[rule][0]
+        self.problems.append(
+            LintProblem(str(self.loaded.path), line, column, rule, severity, message)
+        )
+
+
+def lint_paths(
+    paths: Iterable[str | Path], *, catalogue: Catalogue | None = None, known: Known | None = None
+) -> list[LintProblem]:
+    """Lint flow files and folders; files that do not load give `schema` problems."""
+    files: list[Path] = []
+    for item in map(Path, paths):
+        files.extend(flow_files(item) if item.is_dir() else [item])
+    flowset = FlowSet()
+    problems: list[LintProblem] = []
+    for path in files:
+        try:
+            loaded = load_flow(path)
+        except SourceError as error:
+            problems.extend(
+                LintProblem(p.file, p.line, p.column, "schema", "error", _field(p.field, p.message))
+                for p in error.problems
+            )
+            continue
+        if loaded.name in flowset:
+            line, column = loaded.where("name")
+            message = f"flow {loaded.name!r} is also in {flowset[loaded.name].path}"
+            problems.append(LintProblem(str(path), line, column, "schema", "error", message))
+            continue
+        flowset.flows[loaded.name] = loaded
+    return sorted(problems + lint_flowset(flowset, catalogue=catalogue, known=known))
+
+
+def _field(name: str, message: str) -> str:
+    return f"{name}: {message}" if name else message
+
+
+def lint_flowset(
+    flowset: FlowSet, *, catalogue: Catalogue | None = None, known: Known | None = None
+) -> list[LintProblem]:
+    """Lint loaded flows against each other, the catalogue and the known names."""
+    known = known or Known()
+    subflow_returns = {f.name: a.returns(f.flow) for f in flowset}
+    problems: list[LintProblem] = []
+    for loaded in flowset:
+        report = _Report(loaded)
+        _graph(report, subflow_returns)
+        _resources(report, flowset, catalogue, known)
+        _keys_and_timers(report)
+        _variables(report, subflow_returns)
+        problems.extend(report.problems)
+    return sorted(problems)
+
+
+def has_errors(problems: Sequence[LintProblem]) -> bool:
+    return any(p.severity == "error" for p in problems)
+
+
+def format_human(problems: Sequence[LintProblem]) -> str:
+    errors = sum(p.severity == "error" for p in problems)
+    lines = [str(p) for p in problems]
+    lines.append(f"{errors} error(s), {len(problems) - errors} warning(s)")
+    return "\n".join(lines)
+
+
+def format_json(problems: Sequence[LintProblem]) -> str:
+    return json.dumps([asdict(p) for p in problems], indent=2, ensure_ascii=False)
+
+
+def _graph(report: _Report, subflow_returns: dict[str, set[str]]) -> None:
+    flow = report.loaded.flow
+    if flow.start not in flow.nodes:
+        report.add("start-missing", f"start node {flow.start!r} is not in nodes", "start")
+    for node_id, node in flow.nodes.items():
+        for outcome, target in node.targets().items():
+            if target not in flow.nodes:
+                report.add(
+                    "target-missing",
+                    f"{outcome!r} of {node_id!r} leads to {target!r}, which is not a node",
+                    "nodes",
+                    node_id,
+                    *_outcome_path(node, outcome),
+                )
+        for outcome in a.outcomes(node, subflow_returns):
+            if node.route(outcome) is None:
+                report.add(
+                    "outcome-unhandled",
+                    f"{node.type} node {node_id!r} can end {outcome!r} but has no target for it",
+                    "nodes",
+                    node_id,
+                    "on" if hasattr(node, "on") else "type",
+                )
+    graph = a.successors(flow)
+    live = a.reachable(graph, flow.start)
+    for node_id in flow.nodes:
+        if node_id not in live and flow.start in flow.nodes:
+            report.add(
+                "unreachable",
+                f"node {node_id!r} cannot be reached from start",
+                "nodes",
+                node_id,
+                key=True,
+            )
+    # A node with a missing target is reported as that; do not also call it endless.
+    broken = {n for n, node in flow.nodes.items() if set(node.targets().values()) - set(flow.nodes)}
+    ending = a.can_end(flow, graph, broken)
+    for node_id in sorted(live - ending, key=list(flow.nodes).index):
+        report.add(
+            "no-end",
+            f"no path from {node_id!r} reaches a hangup or return",
+            "nodes",
+            node_id,
+            key=True,
+        )
+    live_graph = {n: graph[n] & live for n in live}
+    for component in a.cycles(live_graph):
+        if any(flow.nodes[n].INPUT for n in component) or a.counters(flow, component):
+            continue
+        members = sorted(component, key=list(flow.nodes).index)
+        report.add(
+            "unguarded-cycle",
+            f"nodes {', '.join(members)} loop without waiting for the caller or counting rounds"
+            " (add a menu/collect, or a set `n: n + 1` and a switch on n)",
+            "nodes",
+            members[0],
+            key=True,
+        )
+
+
+def _outcome_path(node: m.Node, outcome: str) -> tuple[str, ...]:
+    if isinstance(node, m.MenuNode) and outcome in node.options:
+        return ("options", outcome)
+    if isinstance(node, m.SwitchNode) and outcome in node.cases:
+        return ("cases", outcome)
+    if outcome == "next":
+        return ("target",) if isinstance(node, m.GotoNode) else ("next",)
+    if outcome == "default" and isinstance(node, m.SwitchNode):
+        return ("default",)
+    return ("on", outcome)
+
+
+def _resources(
+    report: _Report, flowset: FlowSet, catalogue: Catalogue | None, known: Known
+) -> None:
+    flow = report.loaded.flow
+    declared = flow.languages or known.languages or (catalogue.languages if catalogue else None)
+    if flow.languages:
+        for index, lang in enumerate(flow.languages):
+            outside = known.languages or (catalogue.languages if catalogue else None)
+            if outside is not None and lang not in outside:
+                report.add(
+                    "language-unknown",
+                    f"language {lang!r} is not offered by the hotline",
+                    "languages",
+                    index,
+                )
+    for node_id, node in flow.nodes.items():
+        at = ("nodes", node_id)
+        for path, prompt in a.prompts(node):
+            if prompt.language and declared and prompt.language not in declared:
+                report.add(
+                    "language-unknown",
+                    f"prompt language {prompt.language!r} is not declared",
+                    *at,
+                    *path,
+                )
+            if catalogue is None or prompt.key is None:
+                continue
+            if prompt.key not in catalogue:
+                report.add(
+                    "prompt-missing", f"prompt {prompt.key!r} is not in the catalogue", *at, *path
+                )
+                continue
+            langs = [prompt.language] if prompt.language else declared or []
+            lacking = [lang for lang in langs if catalogue.text(prompt.key, lang) is None]
+            if lacking:
+                message = f"prompt {prompt.key!r} has no {'/'.join(lacking)} text in the catalogue"
+                report.add("prompt-missing", message, *at, *path)
+        if (
+            isinstance(node, m.SetLanguageNode)
+            and "{{" not in node.language
+            and declared
+            and node.language not in declared
+        ):
+            report.add(
+                "language-unknown",
+                f"language {node.language!r} is not declared",
+                *at,
+                "language",
+            )
+        if (
+            isinstance(node, m.QueueNode)
+            and known.queues is not None
+            and node.queue not in known.queues
+        ):
+            report.add(
+                "queue-unknown", f"no queue named {node.queue!r} in the config", *at, "queue"
+            )
+        if (
+            isinstance(node, m.HoursNode)
+            and not isinstance(node.schedule, Schedule)
+            and known.schedules is not None
+            and node.schedule not in known.schedules
+        ):
+            report.add(
+                "schedule-unknown",
+                f"no schedule named {node.schedule!r} in the config",
+                *at,
+                "schedule",
+            )
+        if (
+            isinstance(node, m.HttpNode)
+            and node.integration
+            and known.integrations is not None
+            and node.integration not in known.integrations
+        ):
+            report.add(
+                "integration-unknown",
+                f"no integration named {node.integration!r} in the config",
+                *at,
+                "integration",
+            )
+        if isinstance(node, m.SubflowNode) and node.flow not in flowset:
+            report.add("subflow-unknown", f"no flow named {node.flow!r}", *at, "flow")
+
+
+_DTMF = re.compile(r"^[0-9*#]+$")
+
+
+def _keys_and_timers(report: _Report) -> None:
+    for node_id, node in report.loaded.flow.nodes.items():
+        at = ("nodes", node_id)
+        if isinstance(node, m.MenuNode):
+            for key in node.options:
+                if not _DTMF.match(key):
+                    report.add(
+                        "dtmf-invalid",
+                        f"menu key {key!r} is not made of 0-9, * and #",
+                        *at,
+                        "options",
+                        key,
+                        key=True,
+                    )
+                for other in node.options:
+                    if other != key and other.startswith(key):
+                        report.add(
+                            "dtmf-prefix",
+                            f"key {key!r} is the start of {other!r}: pressing {key!r} chooses"
+                            f" it at once, so {other!r} can never be chosen",
+                            *at,
+                            "options",
+                            other,
+                            key=True,
+                        )
+        if isinstance(node, m.CollectNode):
+            if node.finish_key is not None and not re.fullmatch(r"[0-9*#]", node.finish_key):
+                report.add(
+                    "dtmf-invalid",
+                    f"finish key {node.finish_key!r} must be one of 0-9, * or #",
+                    *at,
+                    "finish_key",
+                )
+            if node.min_digits > node.max_digits:
+                report.add(
+                    "digits-range",
+                    f"min_digits {node.min_digits} is above max_digits {node.max_digits}",
+                    *at,
+                    "min_digits",
+                )
+        if (
+            isinstance(node, m.MenuNode | m.CollectNode | m.SurveyNode)
+            and not 2 <= node.timeout <= 30
+        ):
+            report.add(
+                "timer",
+                f"timeout {node.timeout:g} s: callers need 2 to 30 s to answer",
+                *at,
+                "timeout",
+            )
+        if isinstance(node, m.MenuNode | m.CollectNode) and not 1 <= node.inter_digit_timeout <= 10:
+            report.add(
+                "timer",
+                f"inter_digit_timeout {node.inter_digit_timeout:g} s is outside 1 to 10 s",
+                *at,
+                "inter_digit_timeout",
+            )
+        if isinstance(node, m.RecordNode) and node.silence_seconds >= node.max_seconds:
+            report.add("timer", "silence_seconds is not below max_seconds", *at, "silence_seconds")
+        if isinstance(node, m.TransferNode) and not 5 <= node.timeout <= 120:
+            report.add(
+                "timer",
+                f"transfer timeout {node.timeout:g} s is outside 5 to 120 s",
+                *at,
+                "timeout",
+            )
+
+
+def _variables(report: _Report, subflow_returns: dict[str, set[str]]) -> None:
+    flow = report.loaded.flow
+    assigned = a.assigned_before(flow, a.edges(flow, subflow_returns))
+    for node_id, node in flow.nodes.items():
+        if node_id not in assigned:
+            continue  # unreachable: reported already
+        for path, used in a.uses(node):
+            for name in sorted(used - assigned[node_id]):
+                report.add(
+                    "variable-unassigned",
+                    f"{name!r} may not be set when {node_id!r} runs (declare it under"
+                    " `variables:` or set it on every path here)",
+                    "nodes",
+                    node_id,
+                    *path,
+                )

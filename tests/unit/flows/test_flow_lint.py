@@ -1,0 +1,94 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from hotline.catalogue import Catalogue
+from hotline.flows.lint import RULES, Known, format_human, format_json, has_errors, lint_paths
+
+HERE = Path(__file__).parent
+LINT = HERE / "fixtures" / "lint"
+ROOT = HERE.parents[2]
+KNOWN = Known(queues={"support"}, schedules={"office"}, integrations={"crm"})
+
+
+def expected_line(path: Path, rule: str) -> int:
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if line.rstrip().endswith(f"# expect: {rule}"):
+            return number
+    raise AssertionError(f"{path} has no '# expect: {rule}' line")
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_each_rule_has_a_failing_fixture(rule: str):
+    path = LINT / f"{rule}.yaml"
+    catalogue = Catalogue.load(HERE / "fixtures" / "catalogue.yaml")
+    problems = lint_paths([path], catalogue=catalogue, known=KNOWN)
+    assert [p.rule for p in problems] and {p.rule for p in problems} == {rule}, format_human(
+        problems
+    )
+    assert problems[0].line == expected_line(path, rule)
+    assert problems[0].severity == RULES[rule][0]
+    assert problems[0].file == str(path)
+
+
+def test_shipped_flows_are_clean():
+    catalogue = Catalogue.load(ROOT / "sounds" / "catalogue.yaml")
+    problems = lint_paths(
+        [ROOT / "ivr_flows"], catalogue=catalogue, known=Known(queues={"support"})
+    )
+    assert problems == [], format_human(problems)
+
+
+def test_counter_guards_a_cycle(tmp_path: Path):
+    path = tmp_path / "retry.yaml"
+    path.write_text(
+        """
+name: retry
+start: init
+nodes:
+  init: {type: set, values: {tries: 0}, next: call}
+  call:
+    type: http
+    url: "http://127.0.0.1/x"
+    on: {ok: done, error: count}
+  count: {type: set, values: {tries: "tries + 1"}, next: again}
+  again:
+    type: switch
+    cases: {"tries < 3": call}
+    default: done
+  done: {type: hangup}
+"""
+    )
+    assert lint_paths([path]) == []
+
+
+def test_variables_set_on_one_branch_only(tmp_path: Path):
+    path = tmp_path / "branch.yaml"
+    path.write_text(
+        """
+name: branch
+start: menu
+nodes:
+  menu:
+    type: menu
+    prompt: p
+    options: {"1": setit, "2": use}
+    on: {exhausted: use}
+  setit: {type: set, values: {x: "'a'"}, next: use}
+  use: {type: switch, cases: {"x == 'a'": end}, default: end}
+  end: {type: hangup}
+"""
+    )
+    [problem] = lint_paths([path])
+    assert problem.rule == "variable-unassigned" and "'x'" in problem.message
+
+
+def test_output_formats():
+    problems = lint_paths([LINT / "timer.yaml", LINT / "start-missing.yaml"])
+    assert has_errors(problems)
+    human = format_human(problems)
+    assert "start-missing.yaml:2:8: error [start-missing]" in human
+    assert human.endswith("error(s), 1 warning(s)")
+    data = json.loads(format_json(problems))
+    assert {"file", "line", "column", "rule", "severity", "message"} <= set(data[0])
