@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-from hotline.flows.interpreter import FlowRunner
 
 from ari_app.client import AriClient, AriError, Event
 from ari_app.prompts import PromptLibrary
 from ari_app.voice_port import VoicePort
+from hotline.flows.interpreter import FlowRunner
 from hotline.flows.loader import FlowSet
 from hotline.flows.port import CallerGone, Prompt
 from hotline.flows.services import FlowServices
@@ -32,7 +32,8 @@ class VoiceRuntime:
     prompts: PromptLibrary
     flows: FlowSet
     numbers: dict[str, str]
-    services: FlowServices
+    #: The flow services for one contact (they log against it).
+    services_for: Callable[[str], FlowServices]
     default_language: str
     max_steps: int = 500
 
@@ -76,19 +77,19 @@ class CallSession:
         await self.emit(
             "call.arrived", {"caller": caller, "dialed": dialed, "channel": self.channel_id}
         )
-        status = "completed"
+        reason = "flow_completed"
         try:
             await self.port._ari(self.runtime.ari.answer(self.channel_id))
             await self.emit("call.answered", {})
-            status = await self._serve(dialed)
+            reason = await self._serve(dialed)
         except CallerGone:
-            status = "caller_hangup"
+            reason = "caller_hangup"
         except AriError as error:
             log.warning("contact %s: %s", self.contact_id, error)
-            status = "failed"
+            reason = "asterisk_error"
             await self.emit("call.error", {"message": str(error)})
         finally:
-            await self._finish(status)
+            await self._finish(reason)
 
     async def _serve(self, dialed: str) -> str:
         flow_name = self.runtime.numbers.get(dialed)
@@ -109,32 +110,49 @@ class CallSession:
         runner = FlowRunner(
             self.flows,
             self.port,
-            self.runtime.services,
+            self.runtime.services_for(self.contact_id),
             self.emit,
             max_steps=self.runtime.max_steps,
         )
-        result = await runner.run(flow_name, {}, self.runtime.default_language)
+        caller = self.channel.get("caller", {}).get("number") or ""
+        result = await runner.run(
+            flow_name, {"caller_id": caller}, language=self.runtime.default_language
+        )
         await self.runtime.store.update_contact(
-            self.contact_id, language=result.language, variables=_public(result.variables)
+            self.contact_id,
+            language=result.language,
+            node=result.path[-1] if result.path else None,
+            variables=result.public_variables(),
         )
         if result.outcome == "hangup" and not self.port.hung_up_by_us:
             return "caller_hangup"
-        return "completed" if result.outcome != "error" else "failed"
+        return "flow_error" if result.outcome == "error" else "flow_completed"
 
-    async def _finish(self, status: str) -> None:
+    async def _finish(self, reason: str) -> None:
+        if self.port.lost:
+            reason = "asterisk_lost"
         hung_up_by = "hotline" if self.port.hung_up_by_us else "caller"
         if not self.port.gone:
             with contextlib.suppress(AriError):
                 await self.port.hangup()
                 hung_up_by = "hotline"
-        await self.emit("call.ended", {"status": status, "hung_up_by": hung_up_by})
+        status = STATUS_OF[reason]
+        await self.emit(
+            "call.ended", {"status": status, "reason": reason, "hung_up_by": hung_up_by}
+        )
         await self.runtime.store.close_contact(self.contact_id, status)
-        log.info("contact %s ended: %s", self.contact_id, status)
+        log.info("contact %s ended: %s (%s)", self.contact_id, status, reason)
 
 
-def _public(variables: dict[str, Any]) -> dict[str, Any]:
-    """Variables safe to keep on the contact (sensitive ones never reach the store)."""
-    return {k: v for k, v in variables.items() if not k.startswith("_")}
+#: Why a call ended -> the contact's final status.
+STATUS_OF = {
+    "flow_completed": "completed",
+    "caller_hangup": "abandoned",  # left before the flow finished (reports split IVR/queue)
+    "no_flow": "failed",
+    "flow_error": "failed",
+    "asterisk_error": "failed",
+    "asterisk_lost": "lost",
+}
 
 
 def channel_of(event: Event) -> str | None:

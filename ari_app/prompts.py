@@ -75,8 +75,9 @@ class PromptLibrary:
     def publish(self) -> int:
         """Render missing texts and copy every prompt to Asterisk's folder; returns count."""
         count = 0
+        keys = sorted(self.catalogue.keys())
         for language in self.catalogue.languages:
-            for key in self.catalogue:
+            for key in keys:
                 source = self._source(key, language)
                 if source is None:
                     continue

@@ -38,6 +38,7 @@ class VoicePort:
         self.inbox: asyncio.Queue[Event] = asyncio.Queue()
         self.typeahead: list[str] = []
         self.gone = False
+        self.lost = False  # Asterisk itself went away
         self.hung_up_by_us = False
 
     def deliver(self, event: Event) -> None:
@@ -54,6 +55,7 @@ class VoicePort:
             return None
         if event["type"] in GONE_EVENTS:
             self.gone = True
+            self.lost = bool(event.get("lost"))
             raise CallerGone()
         return event
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 
 from ari_app.ami import AmiMonitor
@@ -19,10 +20,10 @@ from ari_app.client import AriClient, run_events
 from ari_app.prompts import PromptLibrary
 from controller.paths import ProjectPaths
 from controller.secrets import Secrets
+from controller.services import LiveServices
 from hotline.catalogue import Catalogue
 from hotline.config import HotlineConfig
 from hotline.flows.loader import FlowSet
-from hotline.flows.services import DefaultServices
 from hotline.store import Store
 from hotline.web.api import ApiStatus, build_api
 
@@ -84,13 +85,14 @@ class Hotline:
         log.info("%d prompts ready for Asterisk", count)
         ari = AriClient(ep.ari_url, ep.ari_user, ep.ari_password, self.config.asterisk.ari_app)
         ami = AmiMonitor(ep.ami_host, ep.ami_port, ep.ami_user, ep.ami_secret)
+        http = aiohttp.ClientSession()
         runtime = VoiceRuntime(
             ari=ari,
             store=store,
             prompts=prompts,
             flows=self.flows,
             numbers=self.config.numbers,
-            services=DefaultServices(),
+            services_for=lambda contact_id: LiveServices(store, contact_id, http),
             default_language=self.config.default_language,
         )
         stasis = StasisApp(runtime)
@@ -137,6 +139,7 @@ class Hotline:
             await stasis.drain()
             ami.close()
             await ari.close()
+            await http.close()
             await runner.cleanup()
             await store.close()
 

@@ -236,6 +236,7 @@ def chroot_install(state_dir: Path, progress: Progress = _say) -> Install:
     )
     # Debian's sample configs are never used: each instance renders its own.
     shutil.rmtree(building / "etc/asterisk", ignore_errors=True)
+    own_user_id(building)
     (building / ".hotline-ready").write_text("ok\n")
     shutil.rmtree(root, ignore_errors=True)
     building.rename(root)
@@ -244,7 +245,39 @@ def chroot_install(state_dir: Path, progress: Progress = _say) -> Install:
     return install
 
 
+def _ids(path: Path) -> dict[str, int]:
+    ids = {}
+    with contextlib.suppress(OSError):
+        for line in path.read_text().splitlines():
+            fields = line.split(":")
+            if len(fields) > 2 and fields[2].isdigit():
+                ids[fields[0]] = int(fields[2])
+    return ids
+
+
+def own_user_id(root: Path) -> None:
+    """Give the chroot's 'asterisk' user and group an id no host account has.
+
+    Debian allots it a low system id, which on the host is often somebody else
+    (postgres, say): Asterisk could then signal that account's processes.
+    """
+    users, groups = _ids(root / "etc/passwd"), _ids(root / "etc/group")
+    taken = set(_ids(Path("/etc/passwd")).values()) | set(_ids(Path("/etc/group")).values())
+    current = users.get("asterisk")
+    if current is None or (current not in taken and groups.get("asterisk") not in taken):
+        return
+    inside = set(users.values()) | set(groups.values())
+    free = next(i for i in range(64000, 65500) if i not in taken and i not in inside)
+    for cmd in (
+        ["groupmod", "-g", str(free), "asterisk"],
+        ["usermod", "-u", str(free), "asterisk"],
+    ):
+        subprocess.run(["chroot", str(root), *cmd], check=True, capture_output=True)
+
+
 def _chroot_install(root: Path) -> Install:
+    if os.geteuid() == 0:
+        own_user_id(root)
     modules = _modules_dir(root)
     if not modules:
         raise AsteriskError(f"the chroot at {root} has no Asterisk modules: delete it to rebuild")

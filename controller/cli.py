@@ -9,16 +9,16 @@ import os
 import sys
 from pathlib import Path
 
-from hotline.flows.cli import add_flow_commands
-from hotline.flows.lint import lint_flowset
-
 from controller.app import Endpoints, Hotline, run_until_signal
 from controller.asterisk import AsteriskError, find_install
 from controller.instance import AsteriskInstance, export_fragments
 from controller.paths import ProjectPaths
 from controller.secrets import Secrets, load_secrets
+from hotline.catalogue import Catalogue
 from hotline.config import HotlineConfig, load_config
-from hotline.flows.loader import FlowSet, load_flowset
+from hotline.flows.cli import add_flow_commands
+from hotline.flows.lint import Known, lint_flowset
+from hotline.flows.loader import FlowSet, load_flows
 from hotline.yamlsource import SourceError
 
 log = logging.getLogger("hotline")
@@ -46,12 +46,16 @@ def load_all(paths: ProjectPaths) -> tuple[HotlineConfig, FlowSet, Secrets]:
         raise Refused(f"config refused:\n{error}") from None
     flows_dir = paths.home / config.flows_dir
     try:
-        flows = load_flowset(flows_dir)
+        flows = load_flows(flows_dir)
+        catalogue = Catalogue.load(paths.home / config.sounds_dir / "catalogue.yaml")
     except SourceError as error:
         raise Refused(f"flows refused:\n{error}") from None
-    problems = [p for p in lint_flowset(flows, paths.home / config.sounds_dir) if p.is_error]
-    if problems:
-        raise Refused("flows refused by the linter:\n" + "\n".join(str(p) for p in problems))
+    problems = lint_flowset(flows, catalogue=catalogue, known=Known(languages=config.languages))
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise Refused("flows refused by the linter:\n" + "\n".join(str(p) for p in errors))
+    for warning in problems:
+        log.warning("%s", warning)
     missing = sorted({f for f in config.numbers.values() if f not in flows})
     if missing:
         raise Refused(

@@ -39,6 +39,12 @@ class FlowResult:
     language: str
     #: Node ids in the order run; subflow nodes as "flow/node".
     path: list[str] = field(default_factory=list)
+    #: Variables that held sensitive input: never logged or stored.
+    sensitive: set[str] = field(default_factory=set)
+
+    def public_variables(self) -> dict[str, Any]:
+        """The variables safe to keep with the contact."""
+        return {k: v for k, v in self.variables.items() if k not in self.sensitive}
 
 
 class _Ended(Exception):
@@ -82,6 +88,7 @@ class FlowRunner:
         """Run a flow to its end; the outcome is never an exception."""
         self._steps, self._path, self._last = 0, [], None
         self._state = {"language": language}
+        self._sensitive: set[str] = set()
         result_vars: dict[str, Any] = dict(variables or {})
         try:
             outcome, _ = await self._run_flow(flow_name, result_vars, depth=0)
@@ -91,7 +98,9 @@ class FlowRunner:
         except _Ended as end:
             outcome = end.outcome
             await self.emit("flow.ended", self._ended(flow_name, outcome))
-        return FlowResult(outcome, result_vars, self._state["language"], self._path)
+        return FlowResult(
+            outcome, result_vars, self._state["language"], self._path, set(self._sensitive)
+        )
 
     def _ended(self, flow_name: str, outcome: str) -> dict[str, Any]:
         return {"flow": flow_name, "outcome": outcome, "node": self._last, "depth": 0}
@@ -128,6 +137,9 @@ class FlowRunner:
             sensitive={k for k, d in declared.items() if d.sensitive},
             subflow=lambda child, inputs: self._run_flow(child, inputs, depth + 1),
         )
+        if depth == 0:
+            # The same set object the top flow's steps add to as input turns sensitive.
+            self._sensitive = ctx.sensitive
         await self.emit("flow.started", {"flow": name, "version": loaded.version, "depth": depth})
         node_id = flow.start
         while True:

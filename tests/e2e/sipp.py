@@ -9,9 +9,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.e2e.dtmf import keyed_capture
 from tests.e2e.ports import free_port
-
-PCAP_DIR = Path("/usr/share/sip-tester")
 
 HEADER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
@@ -119,27 +118,25 @@ class ExpectHangup:
 
 Step = Wait | Keys | HangUp | ExpectHangup
 
-DIGIT_FILES = {**{d: d for d in "0123456789"}, "*": "star", "#": "pound"}
 
-
-def _pcap(digit: str) -> Path:
-    name = DIGIT_FILES[digit]
-    path = PCAP_DIR / f"dtmf_2833_{name}.pcap"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: install Debian's sip-tester")
-    return path
-
-
-def scenario(dial: str, caller: str, steps: list[Step], name: str = "hotline caller") -> str:
+def scenario(
+    dial: str, caller: str, steps: list[Step], workdir: Path, name: str = "hotline caller"
+) -> str:
     parts = [HEADER.format(name=name, dial=dial, caller=caller)]
+    keys_sent = 0
+    clock = 0.0  # seconds into the call, to time-stamp each key's RTP
+    first_key: float | None = None
     for step in steps:
         if isinstance(step, Wait):
+            clock += step.seconds
             parts.append(f'  <pause milliseconds="{int(step.seconds * 1000)}"/>\n')
         elif isinstance(step, Keys):
             for digit in step.digits:
-                parts.append(
-                    f'  <nop><action><exec play_pcap_audio="{_pcap(digit)}"/></action></nop>\n'
-                )
+                first_key = clock if first_key is None else first_key
+                capture = keyed_capture(digit, keys_sent, clock - first_key, workdir)
+                keys_sent += 1
+                clock += step.gap
+                parts.append(f'  <nop><action><exec play_pcap_audio="{capture}"/></action></nop>\n')
                 # A 2833 capture lasts ~0.25 s; leave it room before the next key.
                 parts.append(f'  <pause milliseconds="{int(step.gap * 1000)}"/>\n')
         elif isinstance(step, HangUp):
@@ -164,10 +161,11 @@ class SippCall:
     """One SIPp caller process (one call)."""
 
     def __init__(self, workdir: Path, sip_port: int, dial: str, caller: str, steps: list[Step]):
-        self.workdir = workdir
+        workdir = workdir / f"caller-{caller}"
         workdir.mkdir(parents=True, exist_ok=True)
-        self.file = workdir / f"caller-{caller}.xml"
-        self.file.write_text(scenario(dial, caller, steps))
+        self.workdir = workdir
+        self.file = workdir / "scenario.xml"
+        self.file.write_text(scenario(dial, caller, steps, workdir))
         self.command = [
             "sipp",
             f"127.0.0.1:{sip_port}",
@@ -190,7 +188,7 @@ class SippCall:
             "120s",
             "-trace_err",
             "-error_file",
-            str(workdir / f"caller-{caller}-errors.log"),
+            str(workdir / "errors.log"),
         ]
         self.proc: subprocess.Popen[str] | None = None
 
@@ -212,7 +210,7 @@ class SippCall:
             self.proc.kill()
             output, _ = self.proc.communicate()
             return SippResult(-1, output + "\n[killed: timeout]")
-        errors = self.workdir / self.file.name.replace(".xml", "-errors.log")
+        errors = self.workdir / "errors.log"
         if errors.exists():
             output += "\n" + errors.read_text()
         return SippResult(self.proc.returncode, output[-4000:])

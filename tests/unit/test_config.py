@@ -54,7 +54,9 @@ def test_bad_yaml_names_the_line(tmp_path: Path) -> None:
 def test_bad_address_and_port_range(tmp_path: Path) -> None:
     path = write(tmp_path, 'numbers: {"100": main}\nasterisk:\n  sip_bind: 300.1.1.1\n')
     assert "asterisk.sip_bind" in refused(path)
-    path = write(tmp_path, 'numbers: {"100": main}\nasterisk:\n  rtp_start: 20000\n  rtp_end: 100\n')
+    path = write(
+        tmp_path, 'numbers: {"100": main}\nasterisk:\n  rtp_start: 20000\n  rtp_end: 100\n'
+    )
     assert "rtp_end must be above rtp_start" in refused(path)
 
 

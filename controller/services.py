@@ -1,0 +1,80 @@
+"""Flow services for live contacts: the real clock, HTTP integrations, the event log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from hotline.flows.hours import Schedule
+from hotline.flows.services import HttpRequest, HttpResult, HttpTimeout, QueueRequest, SurveyAnswers
+from hotline.store import Store
+
+#: An integration's answer larger than this is refused (it is an API, not a download).
+MAX_RESPONSE_BYTES = 256 * 1024
+
+
+class LiveServices:
+    """One contact's services. Queues answer "closed" until the routing engine is wired
+    to voice: no agent can be logged in to take the call, which is what "closed" means."""
+
+    def __init__(
+        self,
+        store: Store,
+        contact_id: str,
+        http: aiohttp.ClientSession,
+        integrations: dict[str, str] | None = None,
+        schedules: dict[str, Schedule] | None = None,
+    ) -> None:
+        self.store = store
+        self.contact_id = contact_id
+        self.session = http
+        self.integrations = integrations or {}
+        self.schedules = schedules or {}
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def schedule(self, name: str) -> Schedule | None:
+        return self.schedules.get(name)
+
+    def is_open(self, schedule: Schedule) -> bool:
+        return schedule.is_open(self.now())
+
+    async def http(self, request: HttpRequest) -> HttpResult:
+        base = self.integrations.get(request.target, request.target)
+        url = base.rstrip("/") + (request.path or "") if request.path else base
+        options: dict[str, Any] = (
+            {"params": dict(request.params)}
+            if request.method.upper() in ("GET", "DELETE")
+            else {"json": dict(request.params)}
+        )
+        try:
+            async with asyncio.timeout(request.timeout):
+                async with self.session.request(request.method, url, **options) as response:
+                    body = await response.content.read(MAX_RESPONSE_BYTES + 1)
+        except TimeoutError as error:
+            raise HttpTimeout(f"{url} did not answer in {request.timeout:g} s") from error
+        if len(body) > MAX_RESPONSE_BYTES:
+            raise ValueError(f"{url} answered with more than {MAX_RESPONSE_BYTES} bytes")
+        try:
+            data = json.loads(body) if body else None
+        except ValueError:
+            data = None
+        return HttpResult(response.status, data)
+
+    async def enqueue(self, request: QueueRequest) -> str:
+        await self.store.append(
+            self.contact_id, "queue.refused", {"outcome": "closed"}, queue=request.queue
+        )
+        return "closed"
+
+    async def save_survey(self, answers: SurveyAnswers) -> None:
+        await self.store.append(
+            self.contact_id,
+            "survey.answered",
+            {"survey": answers.survey, "answers": dict(answers.answers), "node": answers.node},
+        )

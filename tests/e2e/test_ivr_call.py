@@ -1,0 +1,210 @@
+"""A SIPp caller walks ivr_flows/main.yaml on a real Asterisk; the event log tells the story.
+
+Each test dials from its own caller number, then reads that contact's events back
+from the store: which prompts played (and whether a key cut them short), which branch
+the flow took, how the call ended. The `no_leaks` fixture then checks that Asterisk
+holds no channel or bridge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from hotline.store import Contact, Event, Store
+from tests.e2e.conftest import RunningHotline
+from tests.e2e.sipp import ExpectHangup, HangUp, Keys, SippCall, Step, Wait
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("no_leaks")]
+
+#: The greeting has no barge-in; keys pressed after it reach the language menu.
+AFTER_GREETING = 2.5
+
+
+def call(hotline: RunningHotline, caller: str, steps: list[Step], dial: str = "100") -> None:
+    result = SippCall(hotline.workdir / "sipp", hotline.sip_port, dial, caller, steps).run()
+    assert result.ok, f"SIPp call failed:\n{result.output}\n--- hotline log\n{hotline.log_tail()}"
+
+
+def contact_of(hotline: RunningHotline, caller: str) -> tuple[Contact, list[Event]]:
+    """The caller's (ended) contact and its events, read from the real store."""
+
+    async def read() -> tuple[Contact | None, list[Event]]:
+        store = await Store.connect(hotline.database_url)
+        try:
+            for contact in await store.recent_contacts(500):
+                if contact.source == caller:
+                    return contact, await store.events(contact.id)
+            return None, []
+        finally:
+            await store.close()
+
+    deadline = time.monotonic() + 10
+    while True:
+        contact, events = asyncio.run(read())
+        if contact is not None and contact.ended_at is not None:
+            return contact, events
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no ended contact from {caller}:\n{hotline.log_tail()}")
+        time.sleep(0.1)
+
+
+def of_type(events: list[Event], kind: str) -> list[dict]:
+    return [e.data for e in events if e.type == kind]
+
+
+def prompts(events: list[Event]) -> list[tuple[str, str]]:
+    """(prompt key, playback state) in the order they were played."""
+    return [(key, p["state"]) for p in of_type(events, "prompt.played") for key in p["prompts"]]
+
+
+def nodes(events: list[Event]) -> list[str]:
+    return [n["node"] for n in of_type(events, "flow.node")]
+
+
+def inputs(events: list[Event]) -> list[tuple[str, str]]:
+    return [(i["digits"], i["result"]) for i in of_type(events, "flow.input")]
+
+
+def ended(events: list[Event]) -> dict:
+    (last,) = of_type(events, "call.ended")
+    return last
+
+
+def test_english_then_opening_hours(hotline: RunningHotline) -> None:
+    call(
+        hotline,
+        "5550001",
+        [Wait(AFTER_GREETING), Keys("1"), Wait(1.5), Keys("1"), ExpectHangup(40)],
+    )
+    contact, events = contact_of(hotline, "5550001")
+
+    assert [e.type for e in events[:3]] == ["call.arrived", "call.answered", "flow.started"]
+    assert nodes(events) == [
+        "greeting", "language_menu", "set_en", "main_menu", "hours_info", "goodbye", "end",
+    ]  # fmt: skip
+    assert inputs(events) == [("1", "match"), ("1", "match")]
+    played = prompts(events)
+    assert played[0] == ("welcome", "done")
+    assert ("opening_hours", "done") in played
+    assert played[-1] == ("goodbye", "done")
+    # Both menus were cut short by the key (barge-in), not played to the end.
+    assert ("main_menu", "interrupted") in played
+    media = [m for p in of_type(events, "prompt.played") for m in p["media"]]
+    assert all("/en/" in m for m in media if "lang_russian" not in m)
+    assert of_type(events, "flow.ended") == [
+        {"flow": "main", "outcome": "completed", "node": "end", "depth": 0}
+    ]
+    assert ended(events) == {
+        "status": "completed", "reason": "flow_completed", "hung_up_by": "hotline",
+    }  # fmt: skip
+    assert contact.status == "completed"
+    assert contact.flow == "main" and contact.flow_version
+    assert contact.language == "en"
+    assert contact.destination == "100"
+
+
+def test_russian_menu_is_spoken_in_russian(hotline: RunningHotline) -> None:
+    call(
+        hotline,
+        "5550002",
+        [Wait(AFTER_GREETING), Keys("2"), Wait(1.5), Keys("1"), ExpectHangup(40)],
+    )
+    contact, events = contact_of(hotline, "5550002")
+
+    assert nodes(events)[:4] == ["greeting", "language_menu", "set_ru", "main_menu"]
+    assert of_type(events, "flow.language") == [{"flow": "main", "language": "ru"}]
+    after_choice = of_type(events, "prompt.played")[2:]
+    assert after_choice and all(p["language"] == "ru" for p in after_choice)
+    assert all("/ru/" in m for p in after_choice for m in p["media"])
+    assert contact.language == "ru"
+
+
+def test_invalid_key_then_valid(hotline: RunningHotline) -> None:
+    steps: list[Step] = [Wait(AFTER_GREETING), Keys("1"), Wait(1.5), Keys("7"), Wait(1.0)]
+    call(hotline, "5550003", [*steps, Keys("1"), ExpectHangup(40)])
+    contact, events = contact_of(hotline, "5550003")
+
+    assert inputs(events) == [("1", "match"), ("7", "invalid"), ("1", "match")]
+    assert "invalid_option" in [key for key, _ in prompts(events)]
+    assert nodes(events)[-3:] == ["hours_info", "goodbye", "end"]
+    assert contact.status == "completed"
+
+
+def test_timeout_then_valid(hotline: RunningHotline) -> None:
+    # No key at the main menu: its prompt (~7 s) plays out, then 5 s of silence.
+    steps: list[Step] = [Wait(AFTER_GREETING), Keys("1"), Wait(15), Keys("1")]
+    call(hotline, "5550004", [*steps, ExpectHangup(40)])
+    contact, events = contact_of(hotline, "5550004")
+
+    assert inputs(events) == [("1", "match"), ("", "timeout"), ("1", "match")]
+    played = [key for key, _ in prompts(events)]
+    assert played.index("no_input") > played.index("main_menu")
+    assert nodes(events)[-3:] == ["hours_info", "goodbye", "end"]
+    assert contact.status == "completed"
+
+
+def test_retries_exhausted_says_goodbye(hotline: RunningHotline) -> None:
+    wrong: list[Step] = [Keys("7"), Wait(1.0)]
+    call(
+        hotline,
+        "5550005",
+        [Wait(AFTER_GREETING), Keys("1"), Wait(1.5), *wrong * 3, ExpectHangup(40)],
+    )
+    contact, events = contact_of(hotline, "5550005")
+
+    assert inputs(events)[1:] == [("7", "invalid")] * 3
+    exhausted = [o for o in of_type(events, "flow.outcome") if o["node"] == "main_menu"]
+    assert exhausted[-1]["outcome"] == "exhausted"
+    assert exhausted[-1]["next"] == "goodbye"
+    assert nodes(events)[-2:] == ["goodbye", "end"]
+    assert prompts(events)[-1] == ("goodbye", "done")
+    assert ended(events)["hung_up_by"] == "hotline"
+    assert contact.status == "completed"
+
+
+def test_caller_hangs_up_mid_prompt(hotline: RunningHotline) -> None:
+    call(hotline, "5550006", [Wait(0.8), HangUp()])
+    contact, events = contact_of(hotline, "5550006")
+
+    # The greeting was still playing: it never finished, and the flow saw the hangup.
+    assert prompts(events) == []
+    assert nodes(events) == ["greeting"]
+    assert of_type(events, "flow.ended")[0]["outcome"] == "hangup"
+    assert ended(events) == {
+        "status": "abandoned", "reason": "caller_hangup", "hung_up_by": "caller",
+    }  # fmt: skip
+    assert contact.status == "abandoned"
+
+
+def test_number_without_flow_gets_a_polite_error(hotline: RunningHotline) -> None:
+    call(hotline, "5550007", [ExpectHangup(30)], dial="999")
+    contact, events = contact_of(hotline, "5550007")
+
+    assert of_type(events, "call.no_flow") == [{"dialed": "999", "flow": None}]
+    assert prompts(events) == [("no_service", "done")]
+    assert ended(events) == {"status": "failed", "reason": "no_flow", "hung_up_by": "hotline"}
+    assert contact.status == "failed"
+    assert "no flow for number '999'" in hotline.log_tail(400)
+
+
+def test_api_needs_the_token_and_shows_the_event_log(hotline: RunningHotline) -> None:
+    call(hotline, "5550008", [Wait(0.5), HangUp()])
+    contact, events = contact_of(hotline, "5550008")
+
+    status, body = hotline.api("/api/contacts")
+    assert status == 401 and "authentication required" in body["error"]
+    status, body = hotline.api("/api/contacts", token="wrong")
+    assert status == 401
+
+    token = hotline.secrets["api_token"]
+    status, body = hotline.api("/api/contacts?limit=500", token=token)
+    assert status == 200
+    assert contact.id in [c["id"] for c in body]
+    status, body = hotline.api(f"/api/contacts/{contact.id}/events", token=token)
+    assert status == 200
+    assert [e["type"] for e in body] == [e.type for e in events]
+    status, body = hotline.api("/api/contacts/nope/events", token=token)
+    assert status == 404
