@@ -8,7 +8,7 @@ import pwd
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,8 @@ class AsteriskInstance:
     config: HotlineConfig
     secrets: Secrets
     home: Path  # the checkout, for config/asterisk/ and dialplan/ templates
+    #: The Asterisk this object started, if any (it reaps it on stop).
+    process: subprocess.Popen | None = field(default=None, repr=False)
 
     @property
     def base(self) -> str:
@@ -150,6 +152,7 @@ class AsteriskInstance:
             start_new_session=True,  # Ctrl-C reaches us; we stop Asterisk cleanly
         )
         log.close()
+        self.process = proc
         self.wait_booted(proc, timeout)
         return proc
 
@@ -169,6 +172,9 @@ class AsteriskInstance:
 
     def stop(self, proc: subprocess.Popen | None = None, timeout: float = 20) -> None:
         """Stop Asterisk: a clean 'core stop now', then a kill if it hangs."""
+        proc = proc or self.process
+        if proc is not None and proc.poll() is not None:
+            proc = None  # already gone (and reaped)
         pid = proc.pid if proc else self.pid()
         if pid is None:
             release_proc(self.install)
@@ -187,6 +193,7 @@ class AsteriskInstance:
             kill_quietly(pid)
             if proc is not None:
                 proc.wait(5)
+        self.process = None
         release_proc(self.install)
 
     def remove(self) -> None:

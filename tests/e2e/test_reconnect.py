@@ -1,0 +1,160 @@
+"""The controller and an Asterisk it does not manage: not there yet, restarted, wrong password.
+
+The controller must keep running, say what is wrong in one line (not a traceback per
+retry), and connect by itself once Asterisk is reachable, re-registering its Stasis
+application after Asterisk restarts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from controller.asterisk import find_install
+from controller.instance import AsteriskInstance
+from controller.secrets import Secrets, load_secrets
+from hotline.config import HotlineConfig
+from tests.e2e.conftest import HOME, RunningHotline
+from tests.e2e.conftest import test_config as config_on_free_ports
+from tests.e2e.sipp import HangUp, SippCall, Wait
+
+pytestmark = pytest.mark.e2e
+
+HOTLINE = Path(sys.executable).with_name("hotline")
+
+
+def asterisk_for(config: dict, secrets: Secrets) -> AsteriskInstance:
+    """A managed-style instance the controller under test will not manage."""
+    install = find_install(HOME / ".hotline")
+    return AsteriskInstance(
+        install, config["asterisk"]["instance"], HotlineConfig.model_validate(config), secrets, HOME
+    )
+
+
+def controller_config(config: dict, secrets: Secrets, password: str) -> dict:
+    unmanaged = yaml.safe_load(yaml.safe_dump(config))
+    unmanaged["asterisk"].update(
+        managed=False,
+        ari_url=f"http://127.0.0.1:{config['asterisk']['http_port']}",
+        ari_user=secrets.ari_user,
+        ari_password=password,
+        ami_user=secrets.ami_user,
+        ami_secret=secrets.ami_secret,
+    )
+    return unmanaged
+
+
+@pytest.fixture
+def setting(tmp_path: Path) -> Iterator[tuple[dict, Secrets, AsteriskInstance]]:
+    config = config_on_free_ports(f"reconnect-{os.getpid()}")
+    secrets = load_secrets(
+        tmp_path / "asterisk-secrets.yaml", [a["endpoint"] for a in config["agents"]]
+    )
+    instance = asterisk_for(config, secrets)
+    try:
+        yield config, secrets, instance
+    finally:
+        instance.stop()
+        instance.remove()
+
+
+def spawn(config: dict, workdir: Path) -> RunningHotline:
+    config_file = workdir / "hotline.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    state, log = workdir / "state", workdir / "hotline.log"
+    env = {**os.environ, "HOTLINE_STATE": str(state), "HOTLINE_HOME": str(HOME)}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(HOTLINE), "--config", str(config_file), "run"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=HOME,
+        )
+    return RunningHotline(HOME, workdir, state, config, proc, log)
+
+
+def stop(hotline: RunningHotline) -> None:
+    hotline.proc.send_signal(signal.SIGINT)
+    try:
+        assert hotline.proc.wait(30) == 0, hotline.log_tail()
+    finally:
+        if hotline.proc.poll() is None:
+            hotline.proc.kill()
+
+
+def ari_connected(hotline: RunningHotline) -> bool | None:
+    """None while the web API is not up yet."""
+    try:
+        status, body = hotline.api("/api/health")
+    except OSError:
+        return None
+    return bool(status == 200 and body["ari"])
+
+
+def wait_for(check, timeout: float, what: str, hotline: RunningHotline) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        assert hotline.proc.poll() is None, f"controller died:\n{hotline.log_tail()}"
+        time.sleep(0.2)
+    raise AssertionError(f"{what} within {timeout}s:\n{hotline.log_tail()}")
+
+
+def short_call(hotline: RunningHotline, caller: str) -> None:
+    steps = [Wait(1.0), HangUp()]
+    result = SippCall(hotline.workdir / "sipp", hotline.sip_port, "100", caller, steps).run()
+    assert result.ok, result.output
+
+
+def test_waits_for_asterisk_then_survives_its_restart(
+    tmp_path: Path, setting: tuple[dict, Secrets, AsteriskInstance]
+) -> None:
+    config, secrets, instance = setting
+    hotline = spawn(controller_config(config, secrets, secrets.ari_password), tmp_path)
+    try:
+        wait_for(lambda: ari_connected(hotline) is False, 60, "web API up", hotline)
+        time.sleep(4)  # several retries' worth
+        log = hotline.log.read_text()
+        assert ari_connected(hotline) is False
+        assert log.count("cannot reach ARI") == 1, log
+        assert "Traceback" not in log
+
+        instance.start()
+        wait_for(lambda: ari_connected(hotline), 20, "ARI connected", hotline)
+        short_call(hotline, "5559001")
+
+        instance.stop()
+        wait_for(lambda: ari_connected(hotline) is False, 15, "ARI loss noticed", hotline)
+        instance.start()
+        wait_for(lambda: ari_connected(hotline), 20, "ARI reconnected", hotline)
+        short_call(hotline, "5559002")
+        assert "Traceback" not in hotline.log.read_text()
+    finally:
+        stop(hotline)
+
+
+def test_wrong_ari_password_is_reported_once(
+    tmp_path: Path, setting: tuple[dict, Secrets, AsteriskInstance]
+) -> None:
+    config, secrets, instance = setting
+    instance.start()
+    hotline = spawn(controller_config(config, secrets, "not-the-password"), tmp_path)
+    try:
+        wait_for(lambda: ari_connected(hotline) is False, 60, "web API up", hotline)
+        time.sleep(4)
+        log = hotline.log.read_text()
+        assert ari_connected(hotline) is False
+        assert log.count("ARI refused the credentials") == 1, log
+        assert "Traceback" not in log
+    finally:
+        stop(hotline)
