@@ -157,8 +157,6 @@ def cmd_asterisk(args: argparse.Namespace) -> int:
         return 0
     config, _, secrets = load_all(paths)
     if args.action == "export":
-        if not args.dir:
-            raise Refused("hotline asterisk export needs a folder: hotline asterisk export DIR")
         for path in export_fragments(config, secrets, paths.home, Path(args.dir)):
             print(path)
         return 0
@@ -190,6 +188,15 @@ def cmd_asterisk(args: argparse.Namespace) -> int:
         print(instance.rx("core show channels count").strip())
         print(instance.rx("pjsip show contacts").strip())
     elif args.action == "cli":
+        if args.words:
+            print(instance.rx(" ".join(args.words)), end="")
+            return 0
+        if not sys.stdin.isatty():
+            # asterisk -r without a terminal busy-loops on its input.
+            raise Refused(
+                "the Asterisk console needs a terminal; to run one command: "
+                "hotline asterisk cli pjsip show contacts"
+            )
         command = instance.command("-r")
         os.execvp(command[0], command)
     return 0
@@ -210,8 +217,15 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="start Asterisk (if managed) and the controller")
     run.set_defaults(func=cmd_run)
     ast = sub.add_parser("asterisk", help="manage Hotline's Asterisk")
-    ast.add_argument("action", choices=["prepare", "up", "down", "status", "cli", "export"])
-    ast.add_argument("dir", nargs="?", help="with export: where to write the fragments")
+    actions = ast.add_subparsers(dest="action", required=True)
+    actions.add_parser("prepare", help="install Asterisk (system one, or the sid chroot)")
+    actions.add_parser("up", help="start the managed Asterisk in the background")
+    actions.add_parser("down", help="stop it")
+    actions.add_parser("status", help="what runs, where")
+    cli = actions.add_parser("cli", help="the Asterisk console, or one CLI command")
+    cli.add_argument("words", nargs="*", help="a CLI command to run, e.g. pjsip show contacts")
+    export = actions.add_parser("export", help="config fragments for an existing Asterisk")
+    export.add_argument("dir", help="where to write them")
     ast.set_defaults(func=cmd_asterisk)
     config = sub.add_parser("config", help="configuration")
     config.add_argument("action", choices=["check"])

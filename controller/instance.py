@@ -219,6 +219,9 @@ def template_context(config: HotlineConfig, secrets: Secrets) -> dict[str, Any]:
         "numbers": list(config.numbers),
         "ari_app": config.asterisk.ari_app,
         "moh": {},
+        #: True when rendering fragments for someone else's Asterisk: no [general],
+        #: [global], transports or anonymous endpoint of ours.
+        "fragment": False,
     }
 
 
@@ -249,7 +252,7 @@ def export_fragments(
         agent_passwords=secrets.agent_passwords,
     )
     env = template_env(home)
-    context = template_context(config, external)
+    context = {**template_context(config, external), "fragment": True}
     target.mkdir(parents=True, exist_ok=True)
     written = []
     for template in FRAGMENTS:
