@@ -16,7 +16,7 @@ test: setup-test
 
 bench: setup-test
 	$(BIN)/hotline asterisk prepare
-	HOTLINE_REQUIRE_PG=1 $(BIN)/pytest -m bench -p no:cacheprovider -o addopts="-ra"
+	HOTLINE_REQUIRE_PG=1 $(BIN)/python bench/run.py
 
 lint:
 	$(BIN)/ruff check .
