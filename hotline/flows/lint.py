@@ -18,8 +18,7 @@ from hotline.catalogue import Catalogue
 from hotline.flows import analysis as a
 from hotline.flows import model as m
 from hotline.flows.hours import Schedule
-from hotline.flows.loader import FlowSet, LoadedFlow, flow_files, load_flow
-from hotline.yamlsource import SourceError
+from hotline.flows.loader import FlowSet, LoadedFlow, gather_flows
 
 Severity = Literal["error", "warning"]
 
@@ -89,26 +88,11 @@ def lint_paths(
     paths: Iterable[str | Path], *, catalogue: Catalogue | None = None, known: Known | None = None
 ) -> list[LintProblem]:
     """Lint flow files and folders; files that do not load give `schema` problems."""
-    files: list[Path] = []
-    for item in map(Path, paths):
-        files.extend(flow_files(item) if item.is_dir() else [item])
-    flowset = FlowSet()
-    problems: list[LintProblem] = []
-    for path in files:
-        try:
-            loaded = load_flow(path)
-        except SourceError as error:
-            problems.extend(
-                LintProblem(p.file, p.line, p.column, "schema", "error", _field(p.field, p.message))
-                for p in error.problems
-            )
-            continue
-        if loaded.name in flowset:
-            line, column = loaded.where("name")
-            message = f"flow {loaded.name!r} is also in {flowset[loaded.name].path}"
-            problems.append(LintProblem(str(path), line, column, "schema", "error", message))
-            continue
-        flowset.flows[loaded.name] = loaded
+    flowset, failures = gather_flows(paths)
+    problems = [
+        LintProblem(p.file, p.line, p.column, "schema", "error", _field(p.field, p.message))
+        for p in failures
+    ]
     return sorted(problems + lint_flowset(flowset, catalogue=catalogue, known=known))
 
 

@@ -101,8 +101,8 @@ def parse_flow(raw: bytes | str, path: str | Path = "<string>") -> LoadedFlow:
     return LoadedFlow(flow, path, version, positions)
 
 
-def load_flows(paths: str | Path | Iterable[str | Path]) -> FlowSet:
-    """Load flow files and folders into a FlowSet, reporting every file's problems at once."""
+def gather_flows(paths: str | Path | Iterable[str | Path]) -> tuple[FlowSet, list[SourceProblem]]:
+    """The flows that load from files and folders, and every problem of those that don't."""
     if isinstance(paths, str | Path):
         paths = [paths]
     files: list[Path] = []
@@ -126,6 +126,12 @@ def load_flows(paths: str | Path | Iterable[str | Path]) -> FlowSet:
             )
             continue
         flowset.flows[loaded.name] = loaded
+    return flowset, problems
+
+
+def load_flows(paths: str | Path | Iterable[str | Path]) -> FlowSet:
+    """Load flow files and folders into a FlowSet, reporting every file's problems at once."""
+    flowset, problems = gather_flows(paths)
     if problems:
         raise SourceError(problems)
     return flowset
