@@ -19,19 +19,29 @@ class Explanation:
     contact_choice: str
     #: The skill requirement in force for the contact (relaxation step included).
     requirement: str
-    #: Free agents eligible for the contact (all penalties), and in the chosen tier.
+    #: Free agents eligible for the contact (all penalties), and in the chosen tier
+    #: (there, not counting agents passed over for having declined the contact).
     candidates: int
     tier_candidates: int
     penalty: int
     #: What separated the chosen agent from the runner-up.
     tie_break: str
+    #: Free eligible agents passed over because they declined this contact (rejected
+    #: it, let it ring out, or their offer of it failed), in the strategy's order.
+    passed_over: tuple[str, ...] = ()
+    #: Every free eligible agent had declined the contact: it went to a decliner again
+    #: (the oldest decline first; ring-all rings them all again).
+    offered_again: bool = False
 
     def summary(self) -> str:
+        declines = ""
+        if self.passed_over:
+            declines = f"; passed over {', '.join(self.passed_over)} (declined this contact)"
         return (
             f"queue {self.queue} ({self.queue_choice}); contact: {self.contact_choice}; "
-            f"skills {self.requirement}; strategy {self.strategy}: {self.tie_break}; "
-            f"{self.tier_candidates} of {self.candidates} eligible free agents at "
-            f"penalty {self.penalty}"
+            f"skills {self.requirement}; strategy {self.strategy}: {self.tie_break}"
+            f"{declines}; {self.tier_candidates} of {self.candidates} eligible free agents "
+            f"at penalty {self.penalty}"
         )
 
 

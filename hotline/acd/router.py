@@ -20,6 +20,22 @@ marks only the queues it touches as dirty, and `next_offers` looks at those alon
   offered; a contact nobody free can serve does not block the ones behind it.
 * The agent comes from the front of that class's index (see `strategies`).
 
+Declines. An agent who rejects an offer, lets it ring out (`no_answer`, whatever the
+queue's `on_no_answer`) or whose offer is released (`release`: their leg failed, the
+service's `failed`; unless called with `decline=False`) has declined that contact.
+Withdrawals by the router (the contact left, or a ring-all rival answered) are not.
+Declines are kept per contact, and only while it is in the queue: a contact that leaves
+(answered, left, timed out, closed) takes them with it, and one that joins again starts
+afresh. For a contact with declines, the free eligible agents who declined it are passed
+over while any other free eligible agent exists for it (in any penalty tier); once every
+free eligible agent has declined it, it is offered again to them, the oldest decline
+first (so they come round in the order the strategy first tried them, and a one-agent
+queue keeps working). Ring-all leaves decliners out of the ring group the same way and
+rings them all again once all free agents have declined. A supervisor's `reserve`
+ignores declines. The offer's explanation names the agents passed over (`passed_over`)
+or says that it is offered again (`offered_again`). Contacts without declines take the
+usual path; one with k declines costs k more index look-ups.
+
 Each decision costs a few O(log n) sorted-list operations plus a look at the queue's
 classes (a handful: skill steps x channels x distinct contact skill sets), so it does
 not grow with the number of agents or waiting contacts; one call may make many offers.
@@ -61,7 +77,7 @@ from hotline.acd.model import (
 from hotline.acd.runtime import AgentRT, ContactClass, ContactRT, ContactState, QueueRT
 from hotline.acd.skills import Requirement, describe, meets, next_step_at, requirement, step_index
 from hotline.acd.states import TRANSITIONS, ChannelStatus, IllegalTransition, transition
-from hotline.acd.strategies import effective, entry, pick
+from hotline.acd.strategies import effective, entry, pick, pick_avoiding
 
 S = AgentState
 _DEADLINE, _RING, _WRAP = 0, 1, 2
@@ -527,7 +543,10 @@ class Router:
     def _offer(self, q: QueueRT, cls: ContactClass, now: float, queue_note: str) -> list[Offer]:
         key = cls.contacts.first()
         c = self._contacts[key[-1]]
-        chosen = pick(cls.strategy, cls.agents, q.rr_last, self._rng)
+        if c.declined:
+            chosen = pick_avoiding(cls.strategy, cls.agents, q.rr_last, self._rng, c.declined)
+        else:
+            chosen = pick(cls.strategy, cls.agents, q.rr_last, self._rng)
         assert chosen is not None
         if chosen.rr_order is not None:
             q.rr_last = chosen.rr_order
@@ -548,6 +567,8 @@ class Router:
             tier_candidates=chosen.tier_size,
             penalty=chosen.penalty,
             tie_break=chosen.tie_break,
+            passed_over=chosen.passed_over,
+            offered_again=chosen.offered_again,
         )
         self._leave_waiting(q, c)
         c.state = ContactState.OFFERED
@@ -686,6 +707,7 @@ class Router:
         for other in others:
             self._withdraw(self._agents[other], c, now, f"answered by {agent_id}")
         c.offered_to.clear()
+        c.declined = None  # it has left the queue
         c.state = ContactState.CONNECTED
         c.agent = agent_id
         q.offered -= 1
@@ -705,20 +727,33 @@ class Router:
         return others
 
     def reject(self, agent_id: str, contact_id: str, now: float) -> None:
-        """The agent declined; the contact goes back to its place in the queue."""
-        self._unoffer(agent_id, contact_id, now, "reject", S.AVAILABLE, None)
+        """The agent declined; the contact goes back to its place in the queue, and
+        other free agents are tried before this one again (see Declines above)."""
+        self._unoffer(agent_id, contact_id, now, "reject", S.AVAILABLE, None, True)
 
-    def release(self, agent_id: str, contact_id: str, now: float, reason: str = "released") -> None:
-        """Withdraw an offer (e.g. the agent's leg could not be set up); requeue the contact."""
-        self._unoffer(agent_id, contact_id, now, "release", S.AVAILABLE, reason)
+    def release(
+        self,
+        agent_id: str,
+        contact_id: str,
+        now: float,
+        reason: str = "released",
+        *,
+        decline: bool = True,
+    ) -> None:
+        """Withdraw an offer (e.g. the agent's leg could not be set up); requeue the contact.
+
+        It counts as the agent declining the contact (the next agent is tried first),
+        whatever the reason; pass `decline=False` when the agent is not the cause
+        (e.g. the offer is recalled to be routed afresh).
+        """
+        self._unoffer(agent_id, contact_id, now, "release", S.AVAILABLE, reason, decline)
 
     def no_answer(self, agent_id: str, contact_id: str, now: float) -> None:
-        """The offer rang out; the agent is paused or made available per the queue rule."""
+        """The offer rang out; the agent is paused or made available per the queue rule.
+        Either way it counts as declining the contact (see Declines above)."""
         _, _, _, q = self._offer_of(agent_id, contact_id)
-        if q.cfg.on_no_answer is NoAnswer.PAUSE:
-            self._unoffer(agent_id, contact_id, now, "no_answer", S.PAUSED, NO_ANSWER_REASON)
-        else:
-            self._unoffer(agent_id, contact_id, now, "no_answer", S.AVAILABLE, NO_ANSWER_REASON)
+        to = S.PAUSED if q.cfg.on_no_answer is NoAnswer.PAUSE else S.AVAILABLE
+        self._unoffer(agent_id, contact_id, now, "no_answer", to, NO_ANSWER_REASON, True)
 
     def _unoffer(
         self,
@@ -728,8 +763,13 @@ class Router:
         action: str,
         to: AgentState,
         reason: str | None,
+        decline: bool,
     ) -> None:
         a, c, channel, q = self._offer_of(agent_id, contact_id)
+        if decline:
+            if c.declined is None:
+                c.declined = {}
+            c.declined[agent_id] = next(self._seq)
         self._emit(
             transition(
                 a.id,

@@ -170,6 +170,7 @@ class ContactRT:
         "cls",
         "contact",
         "deadline",
+        "declined",
         "joined_at",
         "key",
         "offered_to",
@@ -191,3 +192,6 @@ class ContactRT:
         self.cls: ContactClass | None = None
         self.offered_to: set[str] = set()
         self.agent: str | None = None
+        #: Agents who declined this contact -> sequence of their last decline (larger
+        #: is newer); None until the first decline (most contacts never have one).
+        self.declined: dict[str, int] | None = None

@@ -4,11 +4,24 @@ Each queue keeps, per eligibility class, an `AgentIndex` of the agents free for 
 sorted by penalty tier and then by the strategy's key, so a pick reads the front of
 a sorted list (O(log n)) instead of scanning agents. Keys are computed when an agent's
 state changes (time-varying values such as occupancy are sampled at that moment).
+
+Declines. Rejecting an offer (or letting it ring out) does not change an agent's key,
+so a plain `pick` would choose the same agent for the same contact again. For a
+contact that some agents declined, `pick_avoiding` passes the free decliners over
+while any other agent of the index is free (in any penalty tier: a decliner at
+penalty 0 does not hold back a free agent at penalty 1), and once every free agent
+has declined it, offers it again to the one whose last decline is the oldest (the
+order the strategy first tried them in), or rings them all again for ring-all. It
+looks at the decliners and the front of the index only: k look-ups for k decliners
+(each O(log n); for random, O(n / 256) like its draw).
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import random
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -125,6 +138,15 @@ class AgentIndex:
             del self._tiers[penalty]
             self._penalties = sorted(self._tiers)
 
+    def get(self, agent_id: str) -> tuple[int, Entry] | None:
+        """The agent's (penalty, entry), or None if not free here."""
+        return self._entries.get(agent_id)
+
+    def tiers(self) -> Iterator[tuple[int, SortedList]]:
+        """(penalty, tier) from the lowest penalty up."""
+        for penalty in self._penalties:
+            yield penalty, self._tiers[penalty]
+
     def top_tier(self) -> tuple[int, SortedList] | None:
         """The lowest penalty with free agents (higher penalties wait, as in Asterisk)."""
         if not self._penalties:
@@ -143,6 +165,10 @@ class Pick:
     eligible: int
     tie_break: str
     rr_order: int | None = None
+    #: Free agents passed over because they declined this contact (strategy order).
+    passed_over: tuple[str, ...] = ()
+    #: Every free eligible agent had declined the contact: offered to a decliner again.
+    offered_again: bool = False
 
 
 def pick(strategy: Strategy, index: AgentIndex, rr_last: int, rng: random.Random) -> Pick | None:
@@ -177,6 +203,129 @@ def pick(strategy: Strategy, index: AgentIndex, rr_last: int, rng: random.Random
         )
     chosen = tier.first()
     return Pick((chosen[-1],), penalty, size, eligible, _tie_break(strategy, chosen, tier.second()))
+
+
+def pick_avoiding(
+    strategy: Strategy,
+    index: AgentIndex,
+    rr_last: int,
+    rng: random.Random,
+    declined: Mapping[str, int],
+) -> Pick | None:
+    """`pick`, for a contact that the agents in `declined` (id -> decline sequence,
+    larger is newer) declined: they are passed over while another agent of `index` is
+    free; when every free agent has declined, the one whose decline is the oldest is
+    chosen (ring-all rings the lowest-penalty tier again)."""
+    mine: dict[int, list[Entry]] = {}  # penalty -> free decliners' entries
+    for aid in declined:
+        found = index.get(aid)
+        if found is not None:
+            mine.setdefault(found[0], []).append(found[1])
+    if not mine:
+        return pick(strategy, index, rr_last, rng)
+    if sum(map(len, mine.values())) == len(index):
+        return _again(strategy, index, declined)
+    passed: list[str] = []
+    # The lowest tier with an agent who did not decline (there is one: not all did).
+    for penalty, tier in index.tiers():
+        skipped = sorted(mine.get(penalty, ()))
+        if len(tier) > len(skipped):
+            break
+        passed.extend(e[-1] for e in skipped)  # the whole tier declined
+    eligible = len(index)
+    size = len(tier) - len(skipped)
+    if strategy is Strategy.RING_ALL:
+        ids = tuple(e[-1] for e in tier if e[-1] not in declined)
+        passed.extend(e[-1] for e in skipped)
+        return Pick(
+            ids,
+            penalty,
+            size,
+            eligible,
+            f"ring all {size} at penalty {penalty}",
+            passed_over=tuple(passed),
+        )
+    if strategy is Strategy.RANDOM:
+        i = j = rng.randrange(size)
+        for rank in sorted(tier.rank(e) for e in skipped):  # the i-th not skipped
+            if rank > j:
+                break
+            j += 1
+        chosen = tier[j]
+        passed.extend(e[-1] for e in skipped)
+        return Pick(
+            (chosen[-1],),
+            penalty,
+            size,
+            eligible,
+            f"random draw {i + 1} of {size} (seeded)",
+            passed_over=tuple(passed),
+        )
+    if strategy is Strategy.RR_MEMORY:
+        walk = itertools.chain(
+            tier.irange((rr_last + 1,), (math.inf,)), tier.irange((-1,), (rr_last + 1,))
+        )
+        for chosen in walk:
+            if chosen[-1] not in declined:
+                break
+            passed.append(chosen[-1])
+        note = (
+            f"first member after #{rr_last}"
+            if chosen[0] > rr_last
+            else "wrapped around to the first member"
+        )
+        return Pick(
+            (chosen[-1],),
+            penalty,
+            size,
+            eligible,
+            f"round robin: {note} who has not declined (#{chosen[0]})",
+            rr_order=chosen[0],
+            passed_over=tuple(passed),
+        )
+    walk = iter(tier)
+    for chosen in walk:
+        if chosen[-1] not in declined:
+            break
+        passed.append(chosen[-1])
+    runner = next((e for e in walk if e[-1] not in declined), None)
+    return Pick(
+        (chosen[-1],),
+        penalty,
+        size,
+        eligible,
+        _tie_break(strategy, chosen, runner),
+        passed_over=tuple(passed),
+    )
+
+
+def _again(strategy: Strategy, index: AgentIndex, declined: Mapping[str, int]) -> Pick:
+    """Every free agent of `index` declined the contact: try the lowest tier again."""
+    top = index.top_tier()
+    assert top is not None
+    penalty, tier = top
+    size, eligible = len(tier), len(index)
+    every = f"every free eligible agent ({eligible}) declined this contact"
+    if strategy is Strategy.RING_ALL:
+        ids = tuple(e[-1] for e in tier)
+        return Pick(
+            ids,
+            penalty,
+            size,
+            eligible,
+            f"{every}: ring all {size} at penalty {penalty} again",
+            offered_again=True,
+        )
+    chosen = min(tier, key=lambda e: declined[e[-1]])
+    return Pick(
+        (chosen[-1],),
+        penalty,
+        size,
+        eligible,
+        f"{every}: offered again to the oldest decline at penalty {penalty}",
+        rr_order=chosen[0] if strategy is Strategy.RR_MEMORY else None,
+        offered_again=True,
+    )
 
 
 def _tie_break(strategy: Strategy, chosen: Entry, runner: Entry | None) -> str:
