@@ -1,7 +1,10 @@
-"""The flow port for a live call over ARI: prompts, barge-in, DTMF collection, recording.
+"""The flow port for a live call over ARI: prompts, barge-in, DTMF collection,
+recording and transfer.
 
 Every event for the call goes through one ordered inbox, so a key press, the end of a
 prompt and a hang-up are seen in the order Asterisk sent them: no races, nothing lost.
+During a transfer the inbox also gets the events of the outbound leg (the Stasis app
+routes them here while the port `follow`s that channel).
 """
 
 from __future__ import annotations
@@ -9,14 +12,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from ari_app.client import AriClient, AriNotFound, Event
+from ari_app.client import AriClient, AriError, AriNotFound, Event
+from ari_app.contact import Recordings, dial_string, gather
 from ari_app.prompts import PromptLibrary
 from hotline.flows.port import Answer, Ask, CallerGone, Prompt, Recording, TransferOutcome
+
+log = logging.getLogger(__name__)
 
 Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
 
@@ -26,20 +34,64 @@ GONE_EVENTS = frozenset({"StasisEnd", "ChannelDestroyed", "ChannelHangupRequest"
 #: A prompt that never reports its end is given up on after this long.
 PLAYBACK_LIMIT = 600.0
 
+#: After a hang-up during a recording, how long to wait for Asterisk to report the
+#: finished file (it does, just after the hang-up events).
+RECORDING_SETTLE = 2.0
+
+#: Hang-up causes (Q.850) of an outbound leg that never answered -> transfer outcome.
+#: 21 "call rejected" is the target declining: for the caller that is "busy" too.
+TRANSFER_CAUSES: dict[int, TransferOutcome] = {
+    17: "busy",
+    21: "busy",
+    18: "no_answer",
+    19: "no_answer",
+}
+
+#: What the caller hears while the transfer target rings.
+RINGBACK = "tone:ring"
+
+
+def channel_of(event: Event) -> str | None:
+    """The channel an ARI event is about, if any."""
+    if "channel" in event:
+        return event["channel"]["id"]
+    for key in ("playback", "recording"):
+        target = event.get(key, {}).get("target_uri", "")
+        if target.startswith("channel:"):
+            return target.removeprefix("channel:")
+    return None
+
 
 class VoicePort:
     channel = "voice"
 
-    def __init__(self, ari: AriClient, channel_id: str, prompts: PromptLibrary, emit: Emit) -> None:
+    def __init__(
+        self,
+        ari: AriClient,
+        channel_id: str,
+        prompts: PromptLibrary,
+        emit: Emit,
+        *,
+        recordings: Recordings,
+        agents: frozenset[str] = frozenset(),
+        follow: Callable[[str, bool], None] = lambda channel_id, on: None,
+        caller_id: str = "",
+    ) -> None:
         self.ari = ari
         self.channel_id = channel_id
         self.prompts = prompts
         self.emit = emit
+        self.recordings = recordings
+        self.agents = agents
+        #: Ask the Stasis app to route another channel's events here (True) or stop.
+        self.follow = follow
+        self.caller_id = caller_id
         self.inbox: asyncio.Queue[Event] = asyncio.Queue()
         self.typeahead: list[str] = []
         self.gone = False
         self.lost = False  # Asterisk itself went away
         self.hung_up_by_us = False
+        self.transferred = False
 
     def deliver(self, event: Event) -> None:
         """Called by the Stasis app for every event about this channel."""
@@ -53,7 +105,7 @@ class VoicePort:
             event = await asyncio.wait_for(self.inbox.get(), timeout)
         except TimeoutError:
             return None
-        if event["type"] in GONE_EVENTS:
+        if event["type"] in GONE_EVENTS and channel_of(event) == self.channel_id:
             self.gone = True
             self.lost = bool(event.get("lost"))
             raise CallerGone()
@@ -65,6 +117,9 @@ class VoicePort:
         except AriNotFound:
             self.gone = True
             raise CallerGone() from None
+
+    async def answer(self) -> None:
+        await self._ari(self.ari.answer(self.channel_id))
 
     # Prompts
 
@@ -100,7 +155,7 @@ class VoicePort:
             kind = event["type"]
             if kind == "PlaybackFinished" and event["playback"]["id"] == playback_id:
                 return False, event["playback"].get("state", "done")
-            if kind == "ChannelDtmfReceived" and barge_in:
+            if kind == "ChannelDtmfReceived" and barge_in and channel_of(event) == self.channel_id:
                 self.typeahead.append(event["digit"])
                 await self._stop(playback_id)
                 return True, "interrupted"
@@ -115,20 +170,7 @@ class VoicePort:
     async def ask(self, ask: Ask, *, language: str) -> Answer:
         if not self.typeahead:
             await self._play(ask.prompts, language, ask.barge_in)
-        digits = ""
-        while True:
-            if self.typeahead:
-                key = self.typeahead.pop(0)
-            else:
-                wait = ask.inter_digit_timeout if digits else ask.timeout
-                key = await self._next_key(wait)
-                if key is None:
-                    return Answer(digits=digits, timed_out=not digits)
-            if ask.finish_key and key == ask.finish_key:
-                return Answer(digits=digits)
-            digits += key
-            if len(digits) >= ask.max_digits or digits in ask.complete_on:
-                return Answer(digits=digits)
+        return await gather(ask, self.typeahead, self._next_key)
 
     async def _next_key(self, timeout: float) -> str | None:
         deadline = time.monotonic() + timeout
@@ -136,20 +178,23 @@ class VoicePort:
             event = await self._next(left)
             if event is None:
                 return None
-            if event["type"] == "ChannelDtmfReceived":
+            if event["type"] == "ChannelDtmfReceived" and channel_of(event) == self.channel_id:
                 return event["digit"]
         return None
 
-    # Recording, transfer, hang-up
+    # Recording
 
     async def record(
         self, *, max_seconds: float, beep: bool, silence_seconds: float, language: str
     ) -> Recording:
+        """Record into the spool's recording folder; the file is logged with the
+        contact (`recording.saved`), also when the caller hangs up mid-message, which
+        is how most voicemails end."""
         name = f"vm-{self.channel_id}-{uuid.uuid4().hex[:8]}"
         params = {
             "name": name,
             "format": "wav",
-            "maxDurationSeconds": int(max_seconds),
+            "maxDurationSeconds": math.ceil(max_seconds),
             "maxSilenceSeconds": int(silence_seconds),
             "beep": "true" if beep else "false",
             "terminateOn": "#",
@@ -158,26 +203,175 @@ class VoicePort:
         await self._ari(
             self.ari.request("POST", f"channels/{self.channel_id}/record", params=params)
         )
-        while True:
-            event = await self._next(max_seconds + 30)
+        try:
+            finished = await self._recording_finished(name, max_seconds + 30)
+        except CallerGone:
+            finished = await self._settled_recording(name)
+            if finished is not None:
+                await self._recorded(name, finished, ended_by="caller_hangup")
+            raise
+        if finished is None:
+            await self.emit("recording.failed", {"name": name, "reason": "no end reported"})
+            return Recording(outcome="failed", name=name)
+        return await self._recorded(name, finished, ended_by="flow")
+
+    async def _recording_finished(self, name: str, timeout: float) -> Event | None:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            event = await self._next(left)
             if event is None:
-                return Recording(outcome="failed", name=name)
-            kind = event["type"]
-            if kind in ("RecordingFinished", "RecordingFailed") and (
-                event["recording"]["name"] == name
-            ):
-                recording = event["recording"]
-                duration = float(recording.get("duration") or 0)
-                if kind == "RecordingFailed":
-                    return Recording(outcome="failed", name=name)
-                outcome = "recorded" if duration >= 1 else "empty"
-                return Recording(outcome=outcome, name=name, duration=duration)
+                break
+            if _is_recording(event, name):
+                return event
+        return None
+
+    async def _settled_recording(self, name: str) -> Event | None:
+        """After the caller hung up: the recording's last event, if it comes soon."""
+        deadline = time.monotonic() + RECORDING_SETTLE
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                event = await asyncio.wait_for(self.inbox.get(), left)
+            except TimeoutError:
+                return None
+            if _is_recording(event, name):
+                return event
+        return None
+
+    async def _recorded(self, name: str, event: Event, *, ended_by: str) -> Recording:
+        if event["type"] == "RecordingFailed":
+            cause = event["recording"].get("cause") or "recording failed"
+            await self.emit("recording.failed", {"name": name, "reason": cause})
+            return Recording(outcome="failed", name=name)
+        recording = event["recording"]
+        duration = float(recording.get("duration") or recording.get("talking_duration") or 0)
+        outcome = "recorded" if duration >= 1 else "empty"
+        await self.emit(
+            "recording.saved", self.recordings.event(name, duration, outcome, ended_by=ended_by)
+        )
+        return Recording(outcome=outcome, name=name, duration=duration)
+
+    # Transfer
 
     async def transfer(self, target: str, *, timeout: float) -> TransferOutcome:
-        # Transfers arrive with the flow-language work; until then the flow's
-        # `failed` outcome is taken so a caller is never stuck.
-        await self.emit("transfer.unavailable", {"target": target})
-        return "failed"
+        """Ring the target; when it answers, bridge it with the caller and stay until
+        one side hangs up.
+
+        - The target hangs up first: the bridge goes, the caller stays, and the flow
+          goes on from `answered` (a survey, a goodbye).
+        - The caller hangs up first: the target is hung up, the bridge goes, and the
+          flow ends as a hang-up; the contact ends "transferred", not "abandoned".
+        Either way the outbound channel and the bridge are gone when this returns.
+        """
+        try:
+            endpoint = dial_string(target, self.agents)
+        except ValueError as error:
+            await self.emit("transfer.failed", {"target": target, "reason": str(error)})
+            return "failed"
+        leg = f"{self.channel_id}-xfer-{uuid.uuid4().hex[:8]}"
+        ring = f"ring-{leg}"
+        bridge: str | None = None
+        self.follow(leg, True)
+        await self.emit("transfer.started", {"target": target, "endpoint": endpoint, "leg": leg})
+        try:
+            await self._ari(self.ari.play(self.channel_id, [RINGBACK], lang="en", playback_id=ring))
+            try:
+                await self.ari.request(
+                    "POST",
+                    "channels",
+                    params={
+                        "endpoint": endpoint,
+                        "app": self.ari.app,
+                        "appArgs": f"transfer,{self.channel_id}",
+                        "channelId": leg,
+                        "originator": self.channel_id,
+                        # Asterisk's own limit is a backstop: our timer below decides.
+                        "timeout": math.ceil(timeout) + 5,
+                        **({"callerId": self.caller_id} if self.caller_id else {}),
+                    },
+                )
+            except AriError as error:
+                await self.emit("transfer.failed", {"target": target, "reason": str(error)})
+                return "failed"
+            outcome, cause = await self._ringing(leg, timeout)
+            await self._stop(ring)
+            if outcome != "answered":
+                await self.emit(
+                    "transfer.ended", {"target": target, "outcome": outcome, "cause": cause}
+                )
+                return outcome
+            bridge = f"xfer-{leg}"
+            await self._ari(
+                self.ari.request("POST", "bridges", params={"type": "mixing", "bridgeId": bridge})
+            )
+            await self._ari(
+                self.ari.request(
+                    "POST",
+                    f"bridges/{bridge}/addChannel",
+                    params={"channel": f"{self.channel_id},{leg}"},
+                )
+            )
+            self.transferred = True
+            await self.emit("transfer.answered", {"target": target, "bridge": bridge})
+            started = time.monotonic()
+            try:
+                await self._talking(leg)
+            except CallerGone:
+                await self.emit(
+                    "transfer.ended",
+                    {
+                        "target": target,
+                        "outcome": "answered",
+                        "ended_by": "caller",
+                        "talk_seconds": round(time.monotonic() - started, 1),
+                    },
+                )
+                raise
+            await self.emit(
+                "transfer.ended",
+                {
+                    "target": target,
+                    "outcome": "answered",
+                    "ended_by": "target",
+                    "talk_seconds": round(time.monotonic() - started, 1),
+                },
+            )
+            return "answered"
+        finally:
+            await self._clean_transfer(leg, ring, bridge)
+
+    async def _ringing(self, leg: str, timeout: float) -> tuple[TransferOutcome, int | None]:
+        """Wait for the leg to answer (StasisStart) or end; (outcome, hang-up cause)."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            event = await self._next(left)
+            if event is None:
+                break
+            if channel_of(event) != leg:
+                continue  # the caller's keys and the ringback's events: nothing to do
+            if event["type"] == "StasisStart":
+                return "answered", None
+            if event["type"] == "ChannelDestroyed":
+                cause = int(event.get("cause") or 0)
+                return TRANSFER_CAUSES.get(cause, "failed"), cause
+        return "no_answer", None
+
+    async def _talking(self, leg: str) -> None:
+        """Until the target leaves (returns) or the caller does (CallerGone)."""
+        while True:
+            event = await self._next(None)
+            if event is not None and channel_of(event) == leg and event["type"] in GONE_EVENTS:
+                return
+
+    async def _clean_transfer(self, leg: str, ring: str, bridge: str | None) -> None:
+        # Best effort, and never masking why we got here: Asterisk may be gone too.
+        with contextlib.suppress(AriError):
+            await self.ari.stop_playback(ring)
+        with contextlib.suppress(AriError):
+            await self.ari.hangup(leg)
+        if bridge is not None:
+            with contextlib.suppress(AriError):
+                await self.ari.request("DELETE", f"bridges/{bridge}")
+        self.follow(leg, False)
 
     async def hangup(self) -> None:
         if self.gone:
@@ -185,3 +379,10 @@ class VoicePort:
         self.hung_up_by_us = True
         with contextlib.suppress(AriNotFound):
             await self.ari.hangup(self.channel_id)
+
+
+def _is_recording(event: Event, name: str) -> bool:
+    return (
+        event["type"] in ("RecordingFinished", "RecordingFailed")
+        and event["recording"]["name"] == name
+    )

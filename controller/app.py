@@ -13,17 +13,21 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from agi.server import FastAgiServer
 from ari_app.ami import AmiMonitor
 from ari_app.app import StasisApp
-from ari_app.call import VoiceRuntime
 from ari_app.client import AriClient, run_events
+from ari_app.contact import Recordings, VoiceRuntime
 from ari_app.prompts import PromptLibrary
+from controller.crm import start_crm
 from controller.paths import ProjectPaths
+from controller.reload import FlowArchive, FlowChecker, FlowWatcher, describe, set_version
 from controller.secrets import Secrets
 from controller.services import LiveServices
 from hotline.catalogue import Catalogue
 from hotline.config import HotlineConfig
 from hotline.flows.loader import FlowSet
+from hotline.flows.services import QueueRequest
 from hotline.store import Store
 from hotline.web.api import ApiStatus, build_api
 
@@ -43,6 +47,12 @@ class Endpoints:
     ami_secret: str
     sounds_host_dir: Path | None  # None: Asterisk is elsewhere, prompts are copied by hand
     sounds_asterisk_dir: str
+    recordings_asterisk_dir: str
+    recordings_host_dir: Path | None  # None: Asterisk is elsewhere
+
+
+class StartFailed(Exception):
+    """A part of Hotline could not start (a port is taken); the message says which."""
 
 
 def database_url(config: HotlineConfig, paths: ProjectPaths) -> str:
@@ -59,12 +69,15 @@ class Hotline:
         paths: ProjectPaths,
         secrets: Secrets,
         endpoints: Endpoints,
+        checker: FlowChecker | None = None,
     ) -> None:
         self.config = config
         self.flows = flows
         self.paths = paths
         self.secrets = secrets
         self.endpoints = endpoints
+        #: How to re-check the flows folder; None: no hot reload.
+        self.checker = checker
         self.stopping = asyncio.Event()
         self.ready = asyncio.Event()
         self.web_url = ""
@@ -86,17 +99,29 @@ class Hotline:
         ari = AriClient(ep.ari_url, ep.ari_user, ep.ari_password, self.config.asterisk.ari_app)
         ami = AmiMonitor(ep.ami_host, ep.ami_port, ep.ami_user, ep.ami_secret)
         http = aiohttp.ClientSession()
+        config = self.config
+
+        def services_for(contact_id: str) -> LiveServices:
+            return LiveServices(store, contact_id, http, config.integrations, config.schedules)
+
+        async def queue_handoff(channel_id: str, queue: str, contact_id: str, language: str) -> str:
+            request = QueueRequest(queue, 0, {}, None, language, {})
+            return await services_for(contact_id).enqueue(request)
+
         runtime = VoiceRuntime(
-            ari=ari,
             store=store,
             prompts=prompts,
             flows=self.flows,
-            numbers=self.config.numbers,
-            services_for=lambda contact_id: LiveServices(store, contact_id, http),
-            default_language=self.config.default_language,
+            numbers=config.numbers,
+            services_for=services_for,
+            default_language=config.default_language,
+            recordings=Recordings(ep.recordings_asterisk_dir, ep.recordings_host_dir),
+            agents=frozenset(a.endpoint for a in config.agents),
         )
-        stasis = StasisApp(runtime)
-        self.stasis, self.ami, self.store = stasis, ami, store
+        await asyncio.to_thread(runtime.recordings.prepare)
+        stasis = StasisApp(runtime, ari, queue_handoff)
+        agi = FastAgiServer(runtime, config.asterisk.ari_app)
+        self.stasis, self.ami, self.store, self.runtime = stasis, ami, store, runtime
         ari_state = {"connected": False}
 
         async def connected() -> None:
@@ -110,38 +135,68 @@ class Hotline:
             return ApiStatus(
                 ari_connected=ari_state["connected"],
                 ami_connected=ami.connected,
-                active_calls=stasis.active_calls,
+                active_calls=stasis.active_calls + agi.active_calls,
                 agents={
                     a.id: ("reachable" if ami.reachable(a.endpoint) else "unreachable")
-                    for a in self.config.agents
+                    for a in config.agents
                 },
             )
 
         api = build_api(store, status, self.secrets.api_token)
         runner = web.AppRunner(api, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, self.config.web.bind, self.config.web.port)
-        await site.start()
-        self.web_url = f"http://{self.config.web.bind}:{self.config.web.port}/"
-        ami.start()
-        events = asyncio.create_task(
-            run_events(ari, stasis.handle, on_connect=connected, on_disconnect=disconnected)
-        )
-        self.ready.set()
-        if on_ready:
-            on_ready(self)
+        crm: web.AppRunner | None = None
+        background: list[asyncio.Task] = []
         try:
+            await runner.setup()
+            try:
+                await web.TCPSite(runner, config.web.bind, config.web.port).start()
+                await agi.start(config.asterisk.agi_bind, config.asterisk.agi_port)
+                if config.demo_crm.enabled:
+                    crm = await start_crm(config.demo_crm.port)
+                    log.info("demo CRM on http://127.0.0.1:%d/", config.demo_crm.port)
+            except OSError as error:
+                raise StartFailed(str(error)) from None
+            self.web_url = f"http://{config.web.bind}:{config.web.port}/"
+            background.append(asyncio.create_task(self._watch_flows(runtime)))
+            ami.start()
+            background.append(
+                asyncio.create_task(
+                    run_events(ari, stasis.handle, on_connect=connected, on_disconnect=disconnected)
+                )
+            )
+            self.ready.set()
+            if on_ready:
+                on_ready(self)
             await self.stopping.wait()
         finally:
-            events.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await events
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await stasis.drain()
+            await agi.close()
             ami.close()
             await ari.close()
             await http.close()
+            if crm is not None:
+                await crm.cleanup()
             await runner.cleanup()
             await store.close()
+
+    async def _watch_flows(self, runtime: VoiceRuntime) -> None:
+        """Keep every flow version, and swap in clean edits while calls go on."""
+        archive = FlowArchive(self.paths.state / "flow_versions")
+        await asyncio.to_thread(archive.keep, self.flows)
+        log.info("flows.loaded: set %s: %s", set_version(self.flows), describe(self.flows))
+        if self.checker is None:
+            return
+
+        def apply(flows: FlowSet) -> None:
+            # One assignment: a call either copied the old set already or gets the new one.
+            runtime.flows = flows
+            self.flows = flows
+
+        await FlowWatcher(self.checker, archive, apply).run()
 
     def stop(self) -> None:
         self.stopping.set()

@@ -9,16 +9,15 @@ import os
 import sys
 from pathlib import Path
 
-from controller.app import Endpoints, Hotline, run_until_signal
+from controller.app import Endpoints, Hotline, StartFailed, run_until_signal
 from controller.asterisk import AsteriskError, find_install
 from controller.instance import AsteriskInstance, export_fragments
 from controller.paths import ProjectPaths
+from controller.reload import FlowChecker, FlowsRefused, known_from
 from controller.secrets import Secrets, load_secrets
-from hotline.catalogue import Catalogue
 from hotline.config import HotlineConfig, load_config
 from hotline.flows.cli import add_flow_commands
-from hotline.flows.lint import Known, lint_flowset
-from hotline.flows.loader import FlowSet, load_flows
+from hotline.flows.loader import FlowSet
 from hotline.yamlsource import SourceError
 
 log = logging.getLogger("hotline")
@@ -44,26 +43,25 @@ def load_all(paths: ProjectPaths) -> tuple[HotlineConfig, FlowSet, Secrets]:
         config = load_config(paths.config_file)
     except SourceError as error:
         raise Refused(f"config refused:\n{error}") from None
-    flows_dir = paths.home / config.flows_dir
     try:
-        flows = load_flows(flows_dir)
-        catalogue = Catalogue.load(paths.home / config.sounds_dir / "catalogue.yaml")
-    except SourceError as error:
+        flows, warnings = flow_checker(config, paths).load()
+    except FlowsRefused as error:
         raise Refused(f"flows refused:\n{error}") from None
-    problems = lint_flowset(flows, catalogue=catalogue, known=Known(languages=config.languages))
-    errors = [p for p in problems if p.severity == "error"]
-    if errors:
-        raise Refused("flows refused by the linter:\n" + "\n".join(str(p) for p in errors))
-    for warning in problems:
+    for warning in warnings:
         log.warning("%s", warning)
-    missing = sorted({f for f in config.numbers.values() if f not in flows})
-    if missing:
-        raise Refused(
-            f"{paths.config_file}: numbers: no flow named {', '.join(missing)} in {flows_dir} "
-            f"(flows there: {', '.join(sorted(flows)) or 'none'})"
-        )
     secrets = load_secrets(paths.secrets_file, [a.endpoint for a in config.agents])
     return config, flows, secrets
+
+
+def flow_checker(config: HotlineConfig, paths: ProjectPaths) -> FlowChecker:
+    """How flows are checked, at start-up and on every reload alike."""
+    return FlowChecker(
+        flows_dir=paths.home / config.flows_dir,  # an absolute flows_dir stays absolute
+        catalogue_file=paths.home / config.sounds_dir / "catalogue.yaml",
+        known=known_from(config),
+        required=frozenset(config.flow_numbers.values()),
+        config_file=paths.config_file,
+    )
 
 
 def managed_instance(
@@ -88,6 +86,8 @@ def endpoints_for(
             ami_secret=secrets.ami_secret,
             sounds_host_dir=instance.host("sounds"),
             sounds_asterisk_dir=instance.sounds_dir,
+            recordings_asterisk_dir=instance.inside("spool/recording"),
+            recordings_host_dir=instance.recordings_dir,
         )
     assert ast.ari_url and ast.ari_user and ast.ari_password
     sounds = ast.sounds_dir or "/var/lib/asterisk/sounds/hotline"
@@ -101,6 +101,8 @@ def endpoints_for(
         ami_secret=ast.ami_secret or "",
         sounds_host_dir=Path(sounds) if Path(sounds).parent.exists() else None,
         sounds_asterisk_dir=sounds,
+        recordings_asterisk_dir=ast.recordings_dir,
+        recordings_host_dir=Path(ast.recordings_dir) if Path(ast.recordings_dir).exists() else None,
     )
 
 
@@ -111,6 +113,8 @@ def banner(config: HotlineConfig, secrets: Secrets, hotline: Hotline) -> str:
     lines.append("  Call the hotline (from an agent softphone, or any SIP phone, UDP):")
     for number, flow in config.numbers.items():
         lines.append(f"      sip:{number}@{server}    -> flow {flow!r}")
+    for number, flow in ast.agi_numbers.items():
+        lines.append(f"      sip:{number}@{server}    -> flow {flow!r} over FastAGI")
     lines.append("")
     lines.append(f"  Agents' softphones: SIP server {server} (UDP), register with:")
     for agent in config.agents:
@@ -119,6 +123,9 @@ def banner(config: HotlineConfig, secrets: Secrets, hotline: Hotline) -> str:
     lines.append("")
     lines.append(f"  Web and REST API:   {hotline.web_url}")
     lines.append(f"      API token:      {secrets.api_token}")
+    if config.demo_crm.enabled:
+        crm = f"http://127.0.0.1:{config.demo_crm.port}/customers/100001"
+        lines.append(f"  Demo CRM:           {crm}")
     lines.append("  Asterisk console:   .venv/bin/hotline asterisk cli")
     lines.append("")
     lines.append("Press Ctrl-C to stop.")
@@ -136,7 +143,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             log.info("starting Asterisk")
             proc = instance.start()
-    hotline = Hotline(config, flows, paths, secrets, endpoints_for(config, secrets, instance))
+    hotline = Hotline(
+        config,
+        flows,
+        paths,
+        secrets,
+        endpoints_for(config, secrets, instance),
+        checker=flow_checker(config, paths),
+    )
     try:
         asyncio.run(
             run_until_signal(hotline, lambda h: print(banner(config, secrets, h), flush=True))
@@ -244,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("panoramisk.quiet").setLevel(logging.CRITICAL)
     try:
         return args.func(args)
-    except Refused as error:
+    except (Refused, StartFailed) as error:
         print(f"hotline: {error}", file=sys.stderr)
         return EXIT_CONFIG
     except AsteriskError as error:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 
+from hotline.config import IntegrationConfig
 from hotline.flows.hours import Schedule
 from hotline.flows.services import HttpRequest, HttpResult, HttpTimeout, QueueRequest, SurveyAnswers
 from hotline.store import Store
@@ -26,8 +28,8 @@ class LiveServices:
         store: Store,
         contact_id: str,
         http: aiohttp.ClientSession,
-        integrations: dict[str, str] | None = None,
-        schedules: dict[str, Schedule] | None = None,
+        integrations: Mapping[str, IntegrationConfig] | None = None,
+        schedules: Mapping[str, Schedule] | None = None,
     ) -> None:
         self.store = store
         self.contact_id = contact_id
@@ -45,19 +47,22 @@ class LiveServices:
         return schedule.is_open(self.now())
 
     async def http(self, request: HttpRequest) -> HttpResult:
-        base = self.integrations.get(request.target, request.target)
+        integration = self.integrations.get(request.target)
+        base = integration.url if integration else request.target
         url = base.rstrip("/") + (request.path or "") if request.path else base
+        # The integration's cap wins over a node asking to wait longer.
+        timeout = min(request.timeout, integration.timeout) if integration else request.timeout
         options: dict[str, Any] = (
             {"params": dict(request.params)}
             if request.method.upper() in ("GET", "DELETE")
             else {"json": dict(request.params)}
         )
         try:
-            async with asyncio.timeout(request.timeout):
+            async with asyncio.timeout(timeout):
                 async with self.session.request(request.method, url, **options) as response:
                     body = await response.content.read(MAX_RESPONSE_BYTES + 1)
         except TimeoutError as error:
-            raise HttpTimeout(f"{url} did not answer in {request.timeout:g} s") from error
+            raise HttpTimeout(f"{url} did not answer in {timeout:g} s") from error
         if len(body) > MAX_RESPONSE_BYTES:
             raise ValueError(f"{url} answered with more than {MAX_RESPONSE_BYTES} bytes")
         try:

@@ -1,4 +1,5 @@
-"""The validated `config/hotline.yaml`: numbers, languages, Asterisk, web, agents, queues."""
+"""The validated `config/hotline.yaml`: numbers, languages, Asterisk, web, agents,
+integrations, schedules and the demo CRM."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from hotline.flows.hours import Schedule
 from hotline.yamlsource import SourceError, load_yaml, validation_problems
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -43,8 +45,24 @@ class AsteriskConfig(Section):
     ami_secret: str | None = None
     #: The folder (as Asterisk sees it) holding Hotline's rendered prompts.
     sounds_dir: str | None = None
+    #: An unmanaged Asterisk's recording folder (ARI's spool/recording), as both
+    #: Asterisk and this machine see it. Managed instances use their own spool.
+    recordings_dir: str = "/var/spool/asterisk/recording"
+    #: Hotline's FastAGI server: `hotline run` listens here, and the dialplan's
+    #: AGI(agi://…) lines for `agi_numbers` call it. It lives in this section because
+    #: the rendered dialplan needs it.
+    agi_bind: str = "127.0.0.1"
+    agi_port: Port = 4573
+    #: Dialed number -> flow run over FastAGI from the classic dialplan, for
+    #: dialplans that keep control of the call (`numbers` go to Stasis instead).
+    agi_numbers: dict[str, Name] = {}
 
-    @field_validator("sip_bind", "http_bind", "ami_bind", "ami_host")
+    @field_validator("agi_numbers")
+    @classmethod
+    def _agi_numbers(cls, numbers: dict[str, str]) -> dict[str, str]:
+        return _dialable(numbers)
+
+    @field_validator("sip_bind", "http_bind", "ami_bind", "ami_host", "agi_bind")
     @classmethod
     def _ip(cls, value: str) -> str:
         ip_address(value)
@@ -70,6 +88,24 @@ class WebConfig(Section):
         return value
 
 
+class IntegrationConfig(Section):
+    """An HTTP service flows call by name (`http: {integration: crm, path: …}`)."""
+
+    url: Annotated[
+        str, Field(pattern=r"^https?://[^\s/?#]+[^\s]*$", examples=["http://crm:8080/api"])
+    ]
+    #: The most any http node may wait for this service: a node asking longer is cut
+    #: to this, so one slow integration cannot hold every caller for 30 s.
+    timeout: float = Field(10.0, gt=0, le=30)
+
+
+class DemoCrmConfig(Section):
+    """The demo CRM `hotline run` starts on 127.0.0.1 (controller/crm.py)."""
+
+    enabled: bool = False
+    port: Port = 8081
+
+
 class AgentConfig(Section):
     id: Name
     name: str = Field(min_length=1, max_length=80)
@@ -93,14 +129,14 @@ class HotlineConfig(Section):
     flows_dir: str = "ivr_flows"
     sounds_dir: str = "sounds"
     agents: list[AgentConfig] = []
+    integrations: dict[Name, IntegrationConfig] = {}
+    schedules: dict[Name, Schedule] = {}
+    demo_crm: DemoCrmConfig = DemoCrmConfig()
 
     @field_validator("numbers")
     @classmethod
     def _numbers(cls, numbers: dict[str, str]) -> dict[str, str]:
-        for number in numbers:
-            if not number or not all(c.isdigit() or c in "+*#" for c in number):
-                raise ValueError(f"number {number!r} must be digits (with + * #)")
-        return numbers
+        return _dialable(numbers)
 
     @model_validator(mode="after")
     def _consistent(self) -> HotlineConfig:
@@ -113,7 +149,25 @@ class HotlineConfig(Section):
             dupes = sorted({v for v in values if values.count(v) > 1})
             if dupes:
                 raise ValueError(f"{field} must be unique; repeated: {', '.join(dupes)}")
+        both = sorted(set(self.numbers) & set(self.asterisk.agi_numbers))
+        if both:
+            raise ValueError(
+                f"number(s) {', '.join(both)} are in both numbers and asterisk.agi_numbers: "
+                "a number goes to Stasis or to FastAGI, not both"
+            )
         return self
+
+    @property
+    def flow_numbers(self) -> dict[str, str]:
+        """Every dialed number that runs a flow, over ARI or FastAGI."""
+        return {**self.numbers, **self.asterisk.agi_numbers}
+
+
+def _dialable(numbers: dict[str, str]) -> dict[str, str]:
+    for number in numbers:
+        if not number or not all(c.isdigit() or c in "+*#" for c in number):
+            raise ValueError(f"number {number!r} must be digits (with + * #)")
+    return numbers
 
 
 def load_config(path: Path) -> HotlineConfig:

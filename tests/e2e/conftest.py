@@ -3,13 +3,19 @@
 The session starts one controller (which starts and later stops its managed Asterisk
 instance), waits until ARI is connected, and on teardown checks that nothing is left:
 no channels or bridges during the run, no Asterisk process and no instance folder after.
+
+Its flows folder is a copy of ivr_flows/ plus the test flows in tests/e2e/flows/
+(numbers 301..309), with schedules that are always open or never open, and ports
+chosen for the SIPp phones transfers ring; tests may edit the copy (hot reload).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,6 +44,12 @@ class RunningHotline:
     config: dict
     proc: subprocess.Popen
     log: Path
+    #: Ports of the SIPp phones the e2e_transfer flow rings, by behaviour.
+    targets: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    @property
+    def flows_dir(self) -> Path:
+        return Path(self.config["flows_dir"])
 
     @property
     def sip_port(self) -> int:
@@ -98,9 +110,56 @@ def test_config(instance: str) -> dict:
         ami_port=free_port(),
         rtp_start=rtp,
         rtp_end=rtp + 199,
+        agi_port=free_port(),
     )
     config["web"]["port"] = free_port()
+    crm = free_port()
+    config["demo_crm"]["port"] = crm
+    config["integrations"]["crm"]["url"] = f"http://127.0.0.1:{crm}"
     return config
+
+
+#: Test flows' numbers (tests/e2e/flows/).
+TEST_NUMBERS = {
+    "301": "e2e_hours",
+    "302": "e2e_voicemail",
+    "303": "e2e_transfer",
+    "309": "e2e_reload",
+}
+
+
+#: The same test flows over FastAGI.
+TEST_AGI_NUMBERS = {"2302": "e2e_voicemail", "2303": "e2e_transfer"}
+
+
+def with_test_flows(config: dict, workdir: Path) -> tuple[dict, dict[str, int]]:
+    """The config with a flows folder of its own: ivr_flows/ and the test flows."""
+    flows = workdir / "flows"
+    flows.mkdir()
+    for path in sorted((HOME / "ivr_flows").glob("*.yaml")):
+        shutil.copyfile(path, flows / path.name)
+    targets = {name: free_port("udp") for name in ("answer", "no_answer", "busy")}
+    marks = {"@UAS_ANSWER@": "answer", "@UAS_SILENT@": "no_answer", "@UAS_BUSY@": "busy"}
+    for path in sorted((HOME / "tests/e2e/flows").glob("*.yaml")):
+        text = path.read_text()
+        for mark, name in marks.items():
+            text = text.replace(mark, str(targets[name]))
+        (flows / path.name).write_text(text)
+    config = {**config, "flows_dir": str(flows)}
+    config["numbers"] = {**config["numbers"], **TEST_NUMBERS}
+    config["asterisk"] = {
+        **config["asterisk"],
+        "agi_numbers": {**config["asterisk"].get("agi_numbers", {}), **TEST_AGI_NUMBERS},
+    }
+    config["schedules"] = {
+        **config.get("schedules", {}),
+        "e2e_always": {"weekly": {day: ["00:00-24:00"] for day in DAYS}},
+        "e2e_never": {"weekly": {}},
+    }
+    return config, targets
+
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def wait_ready(hotline: RunningHotline, timeout: float = 180) -> None:
@@ -121,7 +180,7 @@ def wait_ready(hotline: RunningHotline, timeout: float = 180) -> None:
 def hotline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHotline]:
     workdir = tmp_path_factory.mktemp("hotline")
     instance = f"test-{os.getpid()}"
-    config = test_config(instance)
+    config, targets = with_test_flows(test_config(instance), workdir)
     config_file = workdir / "hotline.yaml"
     config_file.write_text(yaml.safe_dump(config))
     state = workdir / "state"
@@ -135,7 +194,7 @@ def hotline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHotline
             stderr=subprocess.STDOUT,
             cwd=HOME,
         )
-    running = RunningHotline(HOME, workdir, state, config, proc, log)
+    running = RunningHotline(HOME, workdir, state, config, proc, log, targets)
     try:
         wait_ready(running)
         yield running

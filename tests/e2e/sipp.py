@@ -9,6 +9,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.e2e.audio import speech_capture
 from tests.e2e.dtmf import keyed_capture
 from tests.e2e.ports import free_port
 
@@ -105,6 +106,13 @@ class Keys:
 
 
 @dataclass(frozen=True)
+class Speak:
+    """Say a phrase (espeak-ng, PCMU RTP); only before the call's first key."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class HangUp:
     """The caller hangs up (sends BYE)."""
 
@@ -116,7 +124,7 @@ class ExpectHangup:
     within: float = 60
 
 
-Step = Wait | Keys | HangUp | ExpectHangup
+Step = Wait | Keys | Speak | HangUp | ExpectHangup
 
 
 def scenario(
@@ -139,6 +147,13 @@ def scenario(
                 parts.append(f'  <nop><action><exec play_pcap_audio="{capture}"/></action></nop>\n')
                 # A 2833 capture lasts ~0.25 s; leave it room before the next key.
                 parts.append(f'  <pause milliseconds="{int(step.gap * 1000)}"/>\n')
+        elif isinstance(step, Speak):
+            if keys_sent:
+                raise ValueError("Speak must come before the call's first key (one RTP stream)")
+            capture, seconds = speech_capture(step.text, workdir)
+            clock += seconds
+            parts.append(f'  <nop><action><exec play_pcap_audio="{capture}"/></action></nop>\n')
+            parts.append(f'  <pause milliseconds="{int(seconds * 1000) + 200}"/>\n')
         elif isinstance(step, HangUp):
             parts.append(SEND_BYE.format(dial=dial, caller=caller))
         elif isinstance(step, ExpectHangup):

@@ -83,3 +83,69 @@ def test_unmanaged_asterisk_needs_credentials(tmp_path: Path) -> None:
 def test_default_language_must_be_declared(tmp_path: Path) -> None:
     path = write(tmp_path, 'numbers: {"100": main}\nlanguages: [en]\ndefault_language: ru\n')
     assert "default_language 'ru' is not in languages" in refused(path)
+
+
+def test_integrations_schedules_and_demo_crm(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        'numbers: {"100": main}\n'
+        "integrations:\n  crm: {url: 'http://127.0.0.1:9000/api', timeout: 4}\n"
+        "schedules:\n  office:\n    timezone: Europe/Paris\n    weekly: {mon: ['09:00-17:00']}\n"
+        "    holidays: [2026-12-25]\n"
+        "demo_crm: {enabled: true, port: 9000}\n",
+    )
+    config = load_config(path)
+    assert config.integrations["crm"].url == "http://127.0.0.1:9000/api"
+    assert config.integrations["crm"].timeout == 4
+    assert config.schedules["office"].timezone == "Europe/Paris"
+    assert config.demo_crm.enabled and config.demo_crm.port == 9000
+
+
+def test_shipped_config_has_the_demo_crm_and_its_integration() -> None:
+    config = load_config(HOME / "config/hotline.yaml")
+    assert config.demo_crm.enabled
+    assert config.integrations["crm"].url == f"http://127.0.0.1:{config.demo_crm.port}"
+    assert "office" in config.schedules
+    assert config.asterisk.agi_numbers == {"200": "main"}
+    assert config.flow_numbers["200"] == "main" and config.flow_numbers["100"] == "main"
+
+
+def test_integration_needs_an_http_url_and_a_sane_timeout(tmp_path: Path) -> None:
+    path = write(tmp_path, 'numbers: {"100": main}\nintegrations:\n  crm: {url: "ftp://x"}\n')
+    message = refused(path)
+    assert f"{path}:3:" in message and "integrations.crm.url" in message
+    path = write(
+        tmp_path, 'numbers: {"100": main}\nintegrations:\n  crm: {url: "http://x", timeout: 60}\n'
+    )
+    assert "integrations.crm.timeout" in refused(path)
+    path = write(tmp_path, 'numbers: {"100": main}\nintegrations:\n  crm: {uri: "http://x"}\n')
+    assert "integrations.crm.uri" in refused(path)
+
+
+def test_bad_schedule_is_refused_with_its_field(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, 'numbers: {"100": main}\nschedules:\n  office: {timezone: Mars/Olympus}\n'
+    )
+    message = refused(path)
+    assert "schedules.office.timezone" in message and "unknown time zone" in message
+    path = write(
+        tmp_path,
+        'numbers: {"100": main}\nschedules:\n  office:\n    weekly: {mon: ["17:00-09:00"]}\n',
+    )
+    assert "ends before it starts" in refused(path)
+    path = write(tmp_path, 'numbers: {"100": main}\nschedules:\n  office:\n    weekly: {xyz: []}\n')
+    assert "schedules.office.weekly.xyz" in refused(path)
+
+
+def test_demo_crm_port_and_agi_settings_are_checked(tmp_path: Path) -> None:
+    path = write(tmp_path, 'numbers: {"100": main}\ndemo_crm: {port: 70000}\n')
+    assert "demo_crm.port" in refused(path)
+    path = write(tmp_path, 'numbers: {"100": main}\nasterisk: {agi_bind: "localhost"}\n')
+    assert "asterisk.agi_bind" in refused(path)
+    path = write(tmp_path, 'numbers: {"100": main}\nasterisk:\n  agi_numbers: {"1x": main}\n')
+    assert "number '1x' must be digits" in refused(path)
+
+
+def test_a_number_goes_to_stasis_or_fastagi_not_both(tmp_path: Path) -> None:
+    path = write(tmp_path, 'numbers: {"100": main}\nasterisk:\n  agi_numbers: {"100": main}\n')
+    assert "number(s) 100 are in both numbers and asterisk.agi_numbers" in refused(path)

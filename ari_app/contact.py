@@ -1,0 +1,294 @@
+"""One voice call's contact, whatever carries it (ARI or FastAGI): open the contact,
+answer, run the flow, close the contact with a status. Shared by `ari_app/call.py`
+and `agi/session.py`, so both write the same events the same way.
+
+    call.arrived {caller, dialed, channel, via}    call.answered {}
+    call.no_flow {dialed, flow}                      call.error {message}
+    call.ended {status, reason, hung_up_by}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ari_app.prompts import PromptLibrary
+from hotline.flows.interpreter import FlowRunner
+from hotline.flows.loader import FlowSet
+from hotline.flows.port import Answer, Ask, CallerGone, FlowPort, Prompt
+from hotline.flows.services import FlowServices
+from hotline.store import Store
+
+log = logging.getLogger(__name__)
+
+#: Played when a number has no flow, then the call ends.
+NO_SERVICE_PROMPT = "no_service"
+
+
+@dataclass(frozen=True)
+class Recordings:
+    """Where Asterisk writes recordings, as Asterisk sees the folder and as we do."""
+
+    asterisk_dir: str
+    host_dir: Path | None  # None: Asterisk runs elsewhere, the file is not ours to see
+
+    def prepare(self) -> None:
+        """Create the folder where we can: ARI refuses to record into a missing one.
+        It gets the owner of its parent (the spool), Asterisk's own user."""
+        if self.host_dir is None or self.host_dir.is_dir():
+            return
+        self.host_dir.mkdir(parents=True, exist_ok=True)
+        parent = self.host_dir.parent.stat()
+        with contextlib.suppress(PermissionError):  # not root: we made it as Asterisk's user
+            os.chown(self.host_dir, parent.st_uid, parent.st_gid)
+
+    def asterisk_path(self, name: str, ext: str = "wav") -> str:
+        return f"{self.asterisk_dir.rstrip('/')}/{name}.{ext}"
+
+    def host_path(self, name: str, ext: str = "wav") -> Path | None:
+        return self.host_dir / f"{name}.{ext}" if self.host_dir else None
+
+    def event(self, name: str, duration: float, outcome: str, **extra: Any) -> dict[str, Any]:
+        """The `recording.saved` event data: stored with the contact."""
+        host = self.host_path(name)
+        return {
+            "name": name,
+            "duration": round(duration, 2),
+            "outcome": outcome,
+            "format": "wav",
+            "file": str(host) if host else self.asterisk_path(name),
+            "asterisk_file": self.asterisk_path(name),
+            **extra,
+        }
+
+
+#: A SIP URI we are willing to dial: no spaces, quotes, brackets or dialplan separators.
+SIP_URI = re.compile(r"sips?:[A-Za-z0-9_.!~*'%+=$@:;?&/-]+")
+
+
+def dial_string(target: str, agents: frozenset[str]) -> str:
+    """The PJSIP dial string for a transfer target; ValueError says why not.
+
+    A configured agent's endpoint dials that endpoint ("PJSIP/1001"). A SIP URI goes out
+    through the `anonymous` endpoint ("PJSIP/anonymous/sip:user@host:port"), which
+    chan_pjsip accepts as endpoint/URI."""
+    target = target.strip()
+    if target in agents:
+        return f"PJSIP/{target}"
+    if target.startswith(("sip:", "sips:")):
+        if not SIP_URI.fullmatch(target):
+            raise ValueError(f"{target!r} is not a SIP URI we can dial")
+        return f"PJSIP/anonymous/{target}"
+    raise ValueError(
+        f"transfer target {target!r} is neither an agent's endpoint "
+        f"({', '.join(sorted(agents)) or 'none configured'}) nor a sip: URI"
+    )
+
+
+async def gather(
+    ask: Ask, typeahead: list[str], next_key: Callable[[float], Awaitable[str | None]]
+) -> Answer:
+    """Collect an answer key by key, as `Ask` describes: keys typed ahead first, then
+    `next_key(seconds)` (None when no key came in time)."""
+    digits = ""
+    while True:
+        if typeahead:
+            key = typeahead.pop(0)
+        else:
+            key = await next_key(ask.inter_digit_timeout if digits else ask.timeout)
+            if key is None:
+                return Answer(digits=digits, timed_out=not digits)
+        if ask.finish_key and key == ask.finish_key:
+            return Answer(digits=digits)
+        digits += key
+        if len(digits) >= ask.max_digits or digits in ask.complete_on:
+            return Answer(digits=digits)
+
+
+@dataclass
+class VoiceRuntime:
+    """What every voice call needs, over ARI or FastAGI, passed in once.
+
+    `flows` is replaced as a whole by the flow watcher (hot reload); a call copies it
+    when it starts."""
+
+    store: Store
+    prompts: PromptLibrary
+    flows: FlowSet
+    numbers: dict[str, str]
+    #: The flow services for one contact (they log against it).
+    services_for: Callable[[str], FlowServices]
+    default_language: str
+    recordings: Recordings
+    #: Agents' PJSIP endpoints: the extensions a transfer may dial.
+    agents: frozenset[str] = field(default_factory=frozenset)
+    max_steps: int = 500
+
+
+class VoiceLeg(FlowPort, Protocol):
+    """A flow port over a live call, with what the bookkeeping needs to know."""
+
+    gone: bool  # the caller has left
+    lost: bool  # Asterisk itself went away
+    hung_up_by_us: bool
+    #: The caller was connected to a transfer target who answered.
+    transferred: bool
+
+    async def answer(self) -> None: ...
+
+
+class ContactCall:
+    """The contact of one call: the same events and statuses for every voice runtime."""
+
+    def __init__(
+        self,
+        runtime: VoiceRuntime,
+        *,
+        channel_id: str,
+        caller: str,
+        dialed: str,
+        via: str,
+        errors: tuple[type[Exception], ...],
+    ) -> None:
+        self.runtime = runtime
+        self.channel_id = channel_id
+        self.caller = caller
+        self.dialed = dialed
+        self.via = via
+        #: The runtime's own failures (ARI or AGI errors): logged, the call ends "failed".
+        self.errors = errors
+        self.contact_id: str | None = None
+        # The flow set in force when the call arrived: a reload does not change it.
+        self.flows = runtime.flows
+
+    async def emit(self, kind: str, data: dict[str, Any]) -> None:
+        assert self.contact_id is not None
+        await self.runtime.store.append(self.contact_id, kind, data)
+        log.debug("contact %s %s %s", self.contact_id, kind, data)
+
+    async def open(self) -> str:
+        store = self.runtime.store
+        customer = None
+        with contextlib.suppress(ValueError):  # "anonymous" and the like: no identity
+            customer = await store.customer_for_phone(self.caller) if self.caller else None
+        self.contact_id = await store.open_contact(
+            channel="voice",
+            direction="inbound",
+            source=self.caller,
+            destination=self.dialed,
+            customer_id=customer.id if customer else None,
+            asterisk_channel=self.channel_id,
+        )
+        log.info(
+            "call %s from %r to %r (%s): contact %s",
+            self.channel_id,
+            self.caller,
+            self.dialed,
+            self.via,
+            self.contact_id,
+        )
+        await self.emit(
+            "call.arrived",
+            {
+                "caller": self.caller,
+                "dialed": self.dialed,
+                "channel": self.channel_id,
+                "via": self.via,
+            },
+        )
+        return self.contact_id
+
+    async def run(
+        self, port: VoiceLeg, flow_name: str | None, services: FlowServices | None = None
+    ) -> None:
+        """Answer and run `flow_name` (None: the number has no flow); always closes the
+        contact. The contact must be open (`open`). `services` defaults to the
+        runtime's services for this contact."""
+        reason = "flow_completed"
+        try:
+            await port.answer()
+            await self.emit("call.answered", {})
+            reason = await self._serve(port, flow_name, services)
+        except CallerGone:
+            reason = "caller_hangup"
+        except self.errors as error:
+            log.warning("contact %s: %s", self.contact_id, error)
+            reason = "asterisk_error"
+            await self.emit("call.error", {"message": str(error)})
+        finally:
+            await self._finish(port, reason)
+
+    async def _serve(
+        self, port: VoiceLeg, flow_name: str | None, services: FlowServices | None
+    ) -> str:
+        if flow_name is None or flow_name not in self.flows:
+            log.warning("contact %s: no flow for number %r", self.contact_id, self.dialed)
+            await self.emit("call.no_flow", {"dialed": self.dialed, "flow": flow_name})
+            await port.play(
+                [Prompt(key=NO_SERVICE_PROMPT)],
+                language=self.runtime.default_language,
+                barge_in=False,
+            )
+            await port.hangup()
+            return "no_flow"
+        assert self.contact_id is not None
+        flow = self.flows[flow_name]
+        await self.runtime.store.update_contact(
+            self.contact_id, flow=flow_name, flow_version=flow.version
+        )
+        runner = FlowRunner(
+            self.flows,
+            port,
+            services or self.runtime.services_for(self.contact_id),
+            self.emit,
+            max_steps=self.runtime.max_steps,
+        )
+        result = await runner.run(
+            flow_name, {"caller_id": self.caller}, language=self.runtime.default_language
+        )
+        await self.runtime.store.update_contact(
+            self.contact_id,
+            language=result.language,
+            node=result.path[-1] if result.path else None,
+            variables=result.public_variables(),
+        )
+        if result.outcome == "hangup" and not port.hung_up_by_us:
+            return "caller_hangup"
+        return "flow_error" if result.outcome == "error" else "flow_completed"
+
+    async def _finish(self, port: VoiceLeg, reason: str) -> None:
+        if port.lost:
+            reason = "asterisk_lost"
+        elif reason == "caller_hangup" and port.transferred:
+            # Talked to the transfer target, then hung up: served elsewhere, not abandoned.
+            reason = "transferred"
+        hung_up_by = "hotline" if port.hung_up_by_us else "caller"
+        if not port.gone:
+            with contextlib.suppress(*self.errors):
+                await port.hangup()
+                hung_up_by = "hotline"
+        status = STATUS_OF[reason]
+        await self.emit(
+            "call.ended", {"status": status, "reason": reason, "hung_up_by": hung_up_by}
+        )
+        assert self.contact_id is not None
+        await self.runtime.store.close_contact(self.contact_id, status)
+        log.info("contact %s ended: %s (%s)", self.contact_id, status, reason)
+
+
+#: Why a call ended -> the contact's final status.
+STATUS_OF = {
+    "flow_completed": "completed",
+    "caller_hangup": "abandoned",  # left before the flow finished (reports split IVR/queue)
+    "transferred": "transferred",
+    "no_flow": "failed",
+    "flow_error": "failed",
+    "asterisk_error": "failed",
+    "asterisk_lost": "lost",
+}

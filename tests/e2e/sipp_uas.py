@@ -1,0 +1,214 @@
+"""SIPp as the target of a transfer: a phone that answers, one that rings and rings,
+one that is busy. Each listens on its own loopback port for exactly one call."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from tests.e2e.ports import free_port
+from tests.e2e.sipp import SippResult
+
+Behaviour = Literal["answer", "no_answer", "busy"]
+
+HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="transfer target ({behaviour})">
+  <recv request="INVITE" crlf="true">
+    <action>
+{keep}    </action>
+  </recv>
+"""
+
+#: What later messages of the dialog need from the INVITE (SIPp refuses a variable
+#: that is set but never used, so each behaviour keeps only its own).
+KEEP = {
+    "remote_from": '".*" search_in="hdr" header="From:"',
+    "invite_via": '".*" search_in="hdr" header="Via:"',
+    "invite_to": '".*" search_in="hdr" header="To:"',
+    "invite_cseq": '".*" search_in="hdr" header="CSeq:"',
+    "invite_contact": '"sips?:[^>]*" search_in="hdr" header="Contact:"',
+}
+NEEDS = {
+    "answer": ("remote_from", "invite_contact"),
+    "no_answer": ("remote_from", "invite_via", "invite_to", "invite_cseq"),
+    "busy": (),
+}
+
+REPLY = """  <send>
+    <![CDATA[
+      SIP/2.0 {status}
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:target@[local_ip]:[local_port]>
+      Content-Length: 0
+    ]]>
+  </send>
+"""
+
+ANSWER = """  <pause milliseconds="{ring_ms}"/>
+  <send retrans="500">
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:target@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=target 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+      a=sendrecv
+    ]]>
+  </send>
+  <recv request="ACK" crlf="true"/>
+  <pause milliseconds="{talk_ms}"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE [$invite_contact] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:target@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+      To: [$remote_from]
+      Call-ID: [call_id]
+      CSeq: 1 BYE
+      Contact: <sip:target@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200" crlf="true"/>
+"""
+
+# Rings until Asterisk gives up: CANCEL, then 200 for it and 487 for the INVITE.
+RING_OUT = """  <recv request="CANCEL" timeout="{wait_ms}"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <send>
+    <![CDATA[
+      SIP/2.0 487 Request Terminated
+      Via: [$invite_via]
+      From: [$remote_from]
+      To: [$invite_to];tag=[pid]SIPpTag01[call_number]
+      Call-ID: [call_id]
+      CSeq: [$invite_cseq]
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="ACK"/>
+"""
+
+BUSY_ACK = """  <recv request="ACK"/>
+"""
+
+
+def scenario(behaviour: Behaviour, ring: float, talk: float, wait: float) -> str:
+    keep = "".join(
+        f'      <ereg regexp={KEEP[name]} assign_to="{name}"/>\n' for name in NEEDS[behaviour]
+    )
+    parts = [HEAD.format(behaviour=behaviour, keep=keep or '      <log message="INVITE"/>\n')]
+    if behaviour == "busy":
+        parts.append(REPLY.format(status="486 Busy Here"))
+        parts.append(BUSY_ACK)
+    else:
+        parts.append(REPLY.format(status="180 Ringing"))
+        if behaviour == "answer":
+            parts.append(ANSWER.format(ring_ms=int(ring * 1000), talk_ms=int(talk * 1000)))
+        else:
+            parts.append(RING_OUT.format(wait_ms=int(wait * 1000)))
+    parts.append("</scenario>\n")
+    return "".join(parts)
+
+
+@dataclass
+class TransferTarget:
+    """One SIPp UAS on 127.0.0.1:`port`, taking exactly one call."""
+
+    workdir: Path
+    behaviour: Behaviour
+    port: int
+    ring: float = 1.0  # seconds ringing before answering
+    talk: float = 2.0  # seconds talking before hanging up
+    wait: float = 60.0  # longest wait for the call (and for its CANCEL)
+
+    def __post_init__(self) -> None:
+        self.workdir = self.workdir / f"target-{self.behaviour}-{self.port}"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.file = self.workdir / "uas.xml"
+        self.file.write_text(scenario(self.behaviour, self.ring, self.talk, self.wait))
+        self.proc: subprocess.Popen[str] | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"sip:target@127.0.0.1:{self.port}"
+
+    def start(self) -> TransferTarget:
+        self.proc = subprocess.Popen(
+            [
+                "sipp",
+                "-sf",
+                str(self.file),
+                "-i",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-mi",
+                "127.0.0.1",
+                "-mp",
+                str(free_port("udp", even=True)),
+                "-m",
+                "1",
+                "-nostdin",
+                "-timeout",
+                f"{int(self.wait) + 30}s",
+                "-trace_err",
+                "-error_file",
+                str(self.workdir / "errors.log"),
+            ],
+            cwd=self.workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        return self
+
+    def wait_done(self, timeout: float = 90) -> SippResult:
+        assert self.proc is not None
+        try:
+            output, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            output, _ = self.proc.communicate()
+            return SippResult(-1, output + "\n[killed: timeout]")
+        errors = self.workdir / "errors.log"
+        if errors.exists():
+            output += "\n" + errors.read_text()
+        return SippResult(self.proc.returncode, output[-4000:])
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
