@@ -25,7 +25,7 @@ from controller.asterisk import (
 from controller.secrets import Secrets
 from hotline.config import HotlineConfig
 
-SUBDIRS = ("etc", "run", "spool", "log", "lib", "sounds")
+SUBDIRS = ("etc", "run", "spool", "spool/recording", "log", "lib", "sounds")
 
 
 @dataclass
