@@ -13,19 +13,12 @@ import asyncio
 import contextlib
 import logging
 import re
-from datetime import datetime
+from collections.abc import Awaitable, Callable
 
 from agi.port import AgiPort
 from agi.protocol import AgiChannel, AgiError, quote
 from ari_app.contact import ContactCall, VoiceRuntime
-from hotline.flows.hours import Schedule
-from hotline.flows.services import (
-    FlowServices,
-    HttpRequest,
-    HttpResult,
-    QueueRequest,
-    SurveyAnswers,
-)
+from hotline.flows.services import ChannelQueueServices, QueueRequest
 
 log = logging.getLogger(__name__)
 
@@ -33,35 +26,17 @@ log = logging.getLogger(__name__)
 ROUTE = re.compile(r"^/?flow/([A-Za-z0-9][A-Za-z0-9_.-]{0,63})/?(?:\?.*)?$")
 
 
-class HandoffServices:
-    """A contact's services with `queue` handed to the ARI side (see AgiPort.handoff):
-    the routing engine runs in one place, whichever runtime took the call."""
+def handoff_to_stasis(port: AgiPort, contact_id: str) -> Callable[[QueueRequest], Awaitable[str]]:
+    """A FastAGI flow's queue node: the channel goes to the ARI side, where the routing
+    engine runs for every runtime, and comes back with the outcome."""
 
-    def __init__(self, services: FlowServices, port: AgiPort, contact_id: str) -> None:
-        self.services = services
-        self.port = port
-        self.contact_id = contact_id
-
-    def now(self) -> datetime:
-        return self.services.now()
-
-    def schedule(self, name: str) -> Schedule | None:
-        return self.services.schedule(name)
-
-    def is_open(self, schedule: Schedule) -> bool:
-        return self.services.is_open(schedule)
-
-    async def http(self, request: HttpRequest) -> HttpResult:
-        return await self.services.http(request)
-
-    async def save_survey(self, answers: SurveyAnswers) -> None:
-        await self.services.save_survey(answers)
-
-    async def enqueue(self, request: QueueRequest) -> str:
-        await self.port.emit("queue.handoff", {"queue": request.queue, "to": "stasis"})
-        outcome = await self.port.handoff(request.queue, self.contact_id, request.language)
-        await self.port.emit("queue.returned", {"queue": request.queue, "outcome": outcome})
+    async def enqueue(request: QueueRequest) -> str:
+        await port.emit("queue.handoff", {"queue": request.queue, "to": "stasis"})
+        outcome = await port.handoff(request.queue, contact_id, request.language)
+        await port.emit("queue.returned", {"queue": request.queue, "outcome": outcome})
         return outcome
+
+    return enqueue
 
 
 class FastAgiServer:
@@ -129,7 +104,9 @@ class FastAgiServer:
             ari_app=self.ari_app,
         )
         contact_id = await contact.open()
-        services = HandoffServices(self.runtime.services_for(contact_id), port, contact_id)
+        services = ChannelQueueServices(
+            self.runtime.services_for(contact_id), handoff_to_stasis(port, contact_id)
+        )
         await contact.run(port, route.group(1), services=services)
 
     async def close(self, timeout: float = 10) -> None:

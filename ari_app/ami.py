@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from panoramisk import Manager
@@ -16,6 +17,8 @@ REACHABLE = frozenset({"Reachable", "NonQualified", "Created", "Updated"})
 
 class AmiMonitor:
     def __init__(self, host: str, port: int, user: str, secret: str) -> None:
+        #: Told (endpoint, reachable) whenever an agent's phone comes or goes.
+        self.listeners: list[Callable[[str, bool], None]] = []
         self.booted = asyncio.Event()
         self.connected = False
         #: endpoint -> {contact URI -> status}
@@ -68,19 +71,36 @@ class AmiMonitor:
         endpoint = event.get("EndpointName") or ""
         uri = event.get("URI") or ""
         status = event.get("ContactStatus") or ""
+        before = self.reachable(endpoint)
         contacts = self.contacts.setdefault(endpoint, {})
         if status == "Removed":
             contacts.pop(uri, None)
         else:
             contacts[uri] = status
         log.info("agent endpoint %s contact %s: %s", endpoint, uri, status)
+        if self.reachable(endpoint) != before:
+            self._tell(endpoint)
 
     async def _load_contacts(self) -> None:
-        replies = await self._manager.send_action({"Action": "PJSIPShowContacts"}, as_list=True)
+        """Every contact there is now, fixed ones included (they send no ContactStatus).
+
+        PJSIPShowAors, because PJSIPShowContacts' event list never completes through
+        panoramisk here. Hotline names each agent's AOR after the endpoint."""
+        replies = await self._manager.send_action({"Action": "PJSIPShowAors"}, as_list=True)
         contacts: dict[str, dict[str, str]] = {}
         for message in replies or []:
-            if message.get("Event") == "ContactList":
-                contacts.setdefault(message.get("Endpoint", ""), {})[message.get("Uri", "")] = (
-                    message.get("Status", "")
-                )
+            if message.get("Event") != "AorList":
+                continue
+            known = self.contacts.get(message.get("ObjectName", ""), {})
+            for entry in filter(None, (message.get("Contacts") or "").split(",")):
+                uri = entry.split("/", 1)[-1]
+                contacts.setdefault(message["ObjectName"], {})[uri] = known.get(uri, "Created")
+        before = {e: self.reachable(e) for e in set(self.contacts) | set(contacts)}
         self.contacts = contacts
+        for endpoint, was in before.items():
+            if self.reachable(endpoint) != was:
+                self._tell(endpoint)
+
+    def _tell(self, endpoint: str) -> None:
+        for listener in self.listeners:
+            listener(endpoint, self.reachable(endpoint))

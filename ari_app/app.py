@@ -18,28 +18,25 @@ from collections.abc import Awaitable, Callable
 from ari_app.call import CallSession
 from ari_app.client import AriClient, AriError, Event
 from ari_app.contact import VoiceRuntime
-from ari_app.voice_port import channel_of
+from ari_app.queueing import Queueing, VoiceQueue
+from ari_app.voice_port import VoicePort, channel_of
+from hotline.flows.port import CallerGone
+from hotline.flows.services import QueueRequest
 
 log = logging.getLogger(__name__)
-
-#: Hands a channel from another runtime to the routing engine:
-#: (channel id, queue, contact id, language) -> queue outcome.
-QueueHandoff = Callable[[str, str, str, str], Awaitable[str]]
 
 #: The channel variable a queue hand-off's outcome is returned in.
 QUEUE_OUTCOME_VARIABLE = "HOTLINE_QUEUE_OUTCOME"
 
 
 class StasisApp:
-    def __init__(
-        self, runtime: VoiceRuntime, ari: AriClient, queue_handoff: QueueHandoff | None = None
-    ) -> None:
+    def __init__(self, runtime: VoiceRuntime, ari: AriClient) -> None:
         self.runtime = runtime
         self.ari = ari
-        self.queue_handoff = queue_handoff
         self.calls: dict[str, CallSession] = {}
-        #: Channels whose events go to a call other than their own (transfer legs).
-        self.followed: dict[str, CallSession] = {}
+        #: Where the events of channels that are not a call's own go: transfer and
+        #: agent legs to their call, channels handed over from FastAGI to their port.
+        self.followed: dict[str, Callable[[Event], None]] = {}
         self._tasks: set[asyncio.Task] = set()
 
     async def handle(self, event: Event) -> None:
@@ -55,22 +52,30 @@ class StasisApp:
         channel_id = channel_of(event)
         if channel_id is None:
             return
-        call = self.calls.get(channel_id) or self.followed.get(channel_id)
-        if call is not None:
-            call.deliver(event)
+        call = self.calls.get(channel_id)
+        deliver = call.deliver if call is not None else self.followed.get(channel_id)
+        if deliver is not None:
+            deliver(event)
 
     def _start_call(self, channel: Event) -> None:
         call: CallSession
 
+        call = CallSession(
+            self.runtime, self.ari, channel, self._follower(lambda e: call.deliver(e))
+        )
+        self.calls[call.channel_id] = call
+        self._spawn(self._run(call), f"call-{call.channel_id}")
+
+    def _follower(self, deliver: Callable[[Event], None]) -> Callable[[str, bool], None]:
+        """What a port calls to have another channel's events (a leg's) sent to it."""
+
         def follow(other: str, on: bool) -> None:
             if on:
-                self.followed[other] = call
+                self.followed[other] = deliver
             else:
                 self.followed.pop(other, None)
 
-        call = CallSession(self.runtime, self.ari, channel, follow)
-        self.calls[call.channel_id] = call
-        self._spawn(self._run(call), f"call-{call.channel_id}")
+        return follow
 
     def _spawn(self, work: Awaitable[None], name: str) -> None:
         task = asyncio.ensure_future(work)
@@ -90,15 +95,20 @@ class StasisApp:
         """A FastAGI flow's `queue` node: queue the channel, then give it back to the
         dialplan (and so to the AGI flow) with the outcome in a channel variable."""
         outcome = "closed"
+        queueing = self.runtime.queueing
         try:
-            if len(args) != 3 or self.queue_handoff is None:
+            if len(args) != 3:
                 log.warning(
                     "channel %s: queue hand-off needs queue,contact,language: %s", channel_id, args
                 )
                 outcome = "error"
-            else:
+            elif queueing is not None:
                 queue, contact_id, language = args
-                outcome = await self.queue_handoff(channel_id, queue, contact_id, language)
+                outcome = await self._wait_in_queue(
+                    queueing, channel_id, queue, contact_id, language
+                )
+        except CallerGone:
+            return
         except Exception:
             log.exception("channel %s: queue hand-off failed", channel_id)
             outcome = "error"
@@ -108,10 +118,37 @@ class StasisApp:
         except AriError as error:  # the caller left meanwhile: the AGI side sees that
             log.info("channel %s: cannot return from the queue: %s", channel_id, error)
 
+    async def _wait_in_queue(
+        self, queueing: Queueing, channel_id: str, queue: str, contact_id: str, language: str
+    ) -> str:
+        store = self.runtime.store
+
+        async def emit(kind: str, data: dict) -> None:
+            await store.append(contact_id, kind, data)
+
+        port = VoicePort(
+            self.ari,
+            channel_id,
+            self.runtime.prompts,
+            emit,
+            recordings=self.runtime.recordings,
+            follow=self._follower(lambda e: port.deliver(e)),
+        )
+        self.followed[channel_id] = port.deliver
+        try:
+            request = QueueRequest(queue, 0, {}, None, language, {})
+            return await VoiceQueue(queueing, port, contact_id).run(request)
+        finally:
+            self.followed.pop(channel_id, None)
+
     async def on_disconnect(self, reason: str) -> None:
         """Asterisk went away: its channels went with it."""
         for call in list(self.calls.values()):
             call.deliver({"type": "StasisEnd", "channel": {"id": call.channel_id}, "lost": reason})
+        for channel_id, deliver in list(self.followed.items()):
+            deliver({"type": "StasisEnd", "channel": {"id": channel_id}, "lost": reason})
+        if self.runtime.queueing is not None:
+            self.runtime.queueing.bridges.forget()
 
     async def drain(self, timeout: float = 10) -> None:
         """Wait for running calls to finish their bookkeeping (on shutdown)."""

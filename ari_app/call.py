@@ -7,7 +7,9 @@ from collections.abc import Callable
 
 from ari_app.client import AriClient, AriError, Event
 from ari_app.contact import ContactCall, VoiceRuntime
+from ari_app.queueing import VoiceQueue
 from ari_app.voice_port import VoicePort, channel_of
+from hotline.flows.services import ChannelQueueServices
 
 __all__ = ["CallSession", "channel_of"]
 
@@ -50,6 +52,13 @@ class CallSession:
         self.port.deliver(event)
 
     async def run(self) -> None:
-        await self.contact.open()
+        contact_id = await self.contact.open()
         flow_name = self.runtime.numbers.get(self.contact.dialed)
-        await self.contact.run(self.port, flow_name)
+        services = None
+        queueing = self.runtime.queueing
+        if queueing is not None:
+            services = ChannelQueueServices(
+                self.runtime.services_for(contact_id),
+                lambda request: VoiceQueue(queueing, self.port, contact_id).run(request),
+            )
+        await self.contact.run(self.port, flow_name, services)

@@ -16,7 +16,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ari_app.prompts import PromptLibrary
 from hotline.flows.interpreter import FlowRunner
@@ -24,6 +24,9 @@ from hotline.flows.loader import FlowSet
 from hotline.flows.port import Answer, Ask, CallerGone, FlowPort, Prompt
 from hotline.flows.services import FlowServices
 from hotline.store import Store
+
+if TYPE_CHECKING:  # queueing builds on the voice port, which builds on this module
+    from ari_app.queueing import Queueing
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +131,8 @@ class VoiceRuntime:
     recordings: Recordings
     #: Agents' PJSIP endpoints: the extensions a transfer may dial.
     agents: frozenset[str] = field(default_factory=frozenset)
+    #: The routing engine and how queues sound; None: queues answer "closed".
+    queueing: Queueing | None = None
     max_steps: int = 500
 
 
@@ -250,7 +255,9 @@ class ContactCall:
             max_steps=self.runtime.max_steps,
         )
         result = await runner.run(
-            flow_name, {"caller_id": self.caller}, language=self.runtime.default_language
+            flow_name,
+            {"caller_id": self.caller, "dialed": self.dialed},
+            language=self.runtime.default_language,
         )
         await self.runtime.store.update_contact(
             self.contact_id,

@@ -21,6 +21,7 @@ from typing import Any
 
 from ari_app.client import AriClient, AriError, AriNotFound, Event
 from ari_app.contact import Recordings, dial_string, gather
+from ari_app.legs import clean_up, connect, originate
 from ari_app.prompts import PromptLibrary
 from hotline.flows.port import Answer, Ask, CallerGone, Prompt, Recording, TransferOutcome
 
@@ -275,19 +276,14 @@ class VoicePort:
         try:
             await self._ari(self.ari.play(self.channel_id, [RINGBACK], lang="en", playback_id=ring))
             try:
-                await self.ari.request(
-                    "POST",
-                    "channels",
-                    params={
-                        "endpoint": endpoint,
-                        "app": self.ari.app,
-                        "appArgs": f"transfer,{self.channel_id}",
-                        "channelId": leg,
-                        "originator": self.channel_id,
-                        # Asterisk's own limit is a backstop: our timer below decides.
-                        "timeout": math.ceil(timeout) + 5,
-                        **({"callerId": self.caller_id} if self.caller_id else {}),
-                    },
+                await originate(
+                    self.ari,
+                    endpoint=endpoint,
+                    leg=leg,
+                    args=f"transfer,{self.channel_id}",
+                    originator=self.channel_id,
+                    ring_seconds=timeout,
+                    caller_id=self.caller_id,
                 )
             except AriError as error:
                 await self.emit("transfer.failed", {"target": target, "reason": str(error)})
@@ -300,16 +296,7 @@ class VoicePort:
                 )
                 return outcome
             bridge = f"xfer-{leg}"
-            await self._ari(
-                self.ari.request("POST", "bridges", params={"type": "mixing", "bridgeId": bridge})
-            )
-            await self._ari(
-                self.ari.request(
-                    "POST",
-                    f"bridges/{bridge}/addChannel",
-                    params={"channel": f"{self.channel_id},{leg}"},
-                )
-            )
+            await self._ari(connect(self.ari, bridge, self.channel_id, leg))
             self.transferred = True
             await self.emit("transfer.answered", {"target": target, "bridge": bridge})
             started = time.monotonic()
@@ -363,14 +350,9 @@ class VoicePort:
                 return
 
     async def _clean_transfer(self, leg: str, ring: str, bridge: str | None) -> None:
-        # Best effort, and never masking why we got here: Asterisk may be gone too.
         with contextlib.suppress(AriError):
             await self.ari.stop_playback(ring)
-        with contextlib.suppress(AriError):
-            await self.ari.hangup(leg)
-        if bridge is not None:
-            with contextlib.suppress(AriError):
-                await self.ari.request("DELETE", f"bridges/{bridge}")
+        await clean_up(self.ari, leg, bridge)
         self.follow(leg, False)
 
     async def hangup(self) -> None:

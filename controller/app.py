@@ -19,15 +19,16 @@ from ari_app.app import StasisApp
 from ari_app.client import AriClient, run_events
 from ari_app.contact import Recordings, VoiceRuntime
 from ari_app.prompts import PromptLibrary
+from ari_app.queueing import HoldingBridges, Queueing
 from controller.crm import start_crm
 from controller.paths import ProjectPaths
 from controller.reload import FlowArchive, FlowChecker, FlowWatcher, describe, set_version
+from controller.routing import start_routing
 from controller.secrets import Secrets
 from controller.services import LiveServices
 from hotline.catalogue import Catalogue
 from hotline.config import HotlineConfig
 from hotline.flows.loader import FlowSet
-from hotline.flows.services import QueueRequest
 from hotline.store import Store
 from hotline.web.api import ApiStatus, build_api
 
@@ -104,10 +105,13 @@ class Hotline:
         def services_for(contact_id: str) -> LiveServices:
             return LiveServices(store, contact_id, http, config.integrations, config.schedules)
 
-        async def queue_handoff(channel_id: str, queue: str, contact_id: str, language: str) -> str:
-            request = QueueRequest(queue, 0, {}, None, language, {})
-            return await services_for(contact_id).enqueue(request)
-
+        routing = await start_routing(config, store, ami)
+        queueing = Queueing(
+            routing=routing,
+            settings=config.queues,
+            endpoints={a.id: a.endpoint for a in config.agents},
+            bridges=HoldingBridges(ari),
+        )
         runtime = VoiceRuntime(
             store=store,
             prompts=prompts,
@@ -117,9 +121,10 @@ class Hotline:
             default_language=config.default_language,
             recordings=Recordings(ep.recordings_asterisk_dir, ep.recordings_host_dir),
             agents=frozenset(a.endpoint for a in config.agents),
+            queueing=queueing,
         )
         await asyncio.to_thread(runtime.recordings.prepare)
-        stasis = StasisApp(runtime, ari, queue_handoff)
+        stasis = StasisApp(runtime, ari)
         agi = FastAgiServer(runtime, config.asterisk.ari_app)
         self.stasis, self.ami, self.store, self.runtime = stasis, ami, store, runtime
         ari_state = {"connected": False}
@@ -174,6 +179,7 @@ class Hotline:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await stasis.drain()
+            await routing.stop()
             await agi.close()
             ami.close()
             await ari.close()

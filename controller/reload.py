@@ -39,10 +39,9 @@ class FlowsRefused(Exception):
 
 
 def known_from(config: HotlineConfig) -> Known:
-    """The names flows may refer to, from the config. The config has no queues yet,
-    so queue names are not checked (None)."""
+    """The names flows may refer to, from the config."""
     return Known(
-        queues=None,
+        queues=set(config.queues),
         schedules=set(config.schedules),
         integrations=set(config.integrations),
         languages=config.languages,

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from hotline.acd.settings import AgentRouting, QueueSettings, check_routing, routing_warnings
 from hotline.flows.hours import Schedule
 from hotline.yamlsource import SourceError, load_yaml, validation_problems
 
@@ -106,15 +107,16 @@ class DemoCrmConfig(Section):
     port: Port = 8081
 
 
-class AgentConfig(Section):
+class AgentConfig(AgentRouting):
+    """An agent: who they are, their softphone, and their routing (skills, queues,
+    capacity per channel: see hotline/acd/settings.py)."""
+
     id: Name
     name: str = Field(min_length=1, max_length=80)
     #: The PJSIP endpoint (and SIP user name) of the agent's softphone.
     endpoint: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
     #: A fixed contact (sip:host:port) instead of registration, for desk phones and tests.
     contact: str | None = Field(default=None, pattern=r"^sips?:[^\s\"<>]+$")
-    skills: dict[str, Annotated[int, Field(ge=0, le=100)]] = {}
-    queues: list[Name] = []
 
 
 class HotlineConfig(Section):
@@ -129,6 +131,7 @@ class HotlineConfig(Section):
     flows_dir: str = "ivr_flows"
     sounds_dir: str = "sounds"
     agents: list[AgentConfig] = []
+    queues: dict[Name, QueueSettings] = {}
     integrations: dict[Name, IntegrationConfig] = {}
     schedules: dict[Name, Schedule] = {}
     demo_crm: DemoCrmConfig = DemoCrmConfig()
@@ -149,6 +152,9 @@ class HotlineConfig(Section):
             dupes = sorted({v for v in values if values.count(v) > 1})
             if dupes:
                 raise ValueError(f"{field} must be unique; repeated: {', '.join(dupes)}")
+        routing = check_routing(self.queues, self.agents)
+        if routing:
+            raise ValueError("routing: " + "; ".join(routing))
         both = sorted(set(self.numbers) & set(self.asterisk.agi_numbers))
         if both:
             raise ValueError(
@@ -156,6 +162,10 @@ class HotlineConfig(Section):
                 "a number goes to Stasis or to FastAGI, not both"
             )
         return self
+
+    def routing_warnings(self) -> list[str]:
+        """Worth a warning at start: queues no agent serves, steps no agent meets."""
+        return routing_warnings(self.queues, self.agents)
 
     @property
     def flow_numbers(self) -> dict[str, str]:

@@ -8,7 +8,7 @@ with fixed answers you can override.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -122,3 +122,33 @@ class DefaultServices:
 
     async def save_survey(self, answers: SurveyAnswers) -> None:
         self.surveys.append(answers)
+
+
+class ChannelQueueServices:
+    """A contact's services whose `enqueue` is its channel's own queue experience: a
+    voice call holds with music while agents are rung, a FastAGI call is handed over
+    to the ARI side, a chat shows its position. Everything else is `services`'."""
+
+    def __init__(
+        self, services: FlowServices, enqueue: Callable[[QueueRequest], Awaitable[str]]
+    ) -> None:
+        self.services = services
+        self._enqueue = enqueue
+
+    def now(self) -> datetime:
+        return self.services.now()
+
+    def schedule(self, name: str) -> Schedule | None:
+        return self.services.schedule(name)
+
+    def is_open(self, schedule: Schedule) -> bool:
+        return self.services.is_open(schedule)
+
+    async def http(self, request: HttpRequest) -> HttpResult:
+        return await self.services.http(request)
+
+    async def save_survey(self, answers: SurveyAnswers) -> None:
+        await self.services.save_survey(answers)
+
+    async def enqueue(self, request: QueueRequest) -> str:
+        return await self._enqueue(request)

@@ -44,7 +44,8 @@ class RunningHotline:
     config: dict
     proc: subprocess.Popen
     log: Path
-    #: Ports of the SIPp phones the e2e_transfer flow rings, by behaviour.
+    #: Ports of the SIPp phones the e2e_transfer flow rings, by behaviour, and of the
+    #: test agents' phones (fixed contacts), by agent id.
     targets: dict[str, int] = dataclasses.field(default_factory=dict)
 
     @property
@@ -125,8 +126,25 @@ TEST_NUMBERS = {
     "302": "e2e_voicemail",
     "303": "e2e_transfer",
     "309": "e2e_reload",
+    "304": "e2e_queue",
+    "305": "e2e_queue",
+    "306": "e2e_queue",
 }
 
+
+#: Test queues (numbers 304-306, flow e2e_queue) and the agents serving them, whose
+#: phones are SIPp processes the tests start on fixed contacts.
+TEST_QUEUES = {
+    "e2e_fifo": {"ring_timeout": 5, "wrap_up": 0.5, "announcements": {"position_every": 4}},
+    "e2e_skip": {"ring_timeout": 3, "on_no_answer": "pause"},
+    "e2e_slow": {"ring_timeout": 30, "leave_key": "*"},
+}
+TEST_QUEUE_AGENTS = {
+    "carol": ("2001", ["e2e_fifo"]),
+    "dave": ("2002", {"e2e_skip": 0}),
+    "erin": ("2003", {"e2e_skip": 1}),
+    "frank": ("2004", ["e2e_slow"]),
+}
 
 #: The same test flows over FastAGI.
 TEST_AGI_NUMBERS = {"2302": "e2e_voicemail", "2303": "e2e_transfer"}
@@ -156,7 +174,22 @@ def with_test_flows(config: dict, workdir: Path) -> tuple[dict, dict[str, int]]:
         "e2e_always": {"weekly": {day: ["00:00-24:00"] for day in DAYS}},
         "e2e_never": {"weekly": {}},
     }
-    return config, targets
+    phones = {agent: free_port("udp") for agent in TEST_QUEUE_AGENTS}
+    config["queues"] = {**config.get("queues", {}), **TEST_QUEUES}
+    config["agents"] = [
+        *config.get("agents", []),
+        *(
+            {
+                "id": agent,
+                "name": agent.title(),
+                "endpoint": endpoint,
+                "contact": f"sip:{endpoint}@127.0.0.1:{phones[agent]}",
+                "queues": queues,
+            }
+            for agent, (endpoint, queues) in TEST_QUEUE_AGENTS.items()
+        ),
+    ]
+    return config, {**targets, **phones}
 
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -153,6 +153,7 @@ class TransferTarget:
     ring: float = 1.0  # seconds ringing before answering
     talk: float = 2.0  # seconds talking before hanging up
     wait: float = 60.0  # longest wait for the call (and for its CANCEL)
+    calls: int = 1  # calls taken, one after another, before SIPp exits
 
     def __post_init__(self) -> None:
         self.workdir = self.workdir / f"target-{self.behaviour}-{self.port}"
@@ -180,10 +181,10 @@ class TransferTarget:
                 "-mp",
                 str(free_port("udp", even=True)),
                 "-m",
-                "1",
+                str(self.calls),
                 "-nostdin",
                 "-timeout",
-                f"{int(self.wait) + 30}s",
+                f"{int(self.wait * self.calls) + 30}s",
                 "-trace_err",
                 "-error_file",
                 str(self.workdir / "errors.log"),

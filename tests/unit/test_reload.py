@@ -75,9 +75,11 @@ def test_checker_refuses_a_missing_numbered_flow_and_a_missing_folder(folder: Pa
         checker(folder / "nope").load()
 
 
-def test_known_from_config_leaves_queues_unchecked() -> None:
-    known = known_from(config(integrations={"crm": {"url": "http://x"}}))
-    assert known.queues is None
+def test_known_names_come_from_the_config() -> None:
+    known = known_from(
+        config(integrations={"crm": {"url": "http://x"}}, queues={"support": {}, "sales": {}})
+    )
+    assert known.queues == {"support", "sales"}
     assert known.integrations == {"crm"} and known.schedules == set()
 
 

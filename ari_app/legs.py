@@ -1,0 +1,57 @@
+"""Outbound legs of a call: a transfer target or an agent's phone, rung into Stasis,
+then connected to the caller in a mixing bridge. Shared by transfers and queues."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+from ari_app.client import AriClient, AriError
+
+
+async def originate(
+    ari: AriClient,
+    *,
+    endpoint: str,
+    leg: str,
+    args: str,
+    originator: str,
+    ring_seconds: float,
+    caller_id: str = "",
+) -> None:
+    """Ring `endpoint` as channel `leg`; it enters Stasis with `args` when answered.
+
+    The id is ours, chosen before the request, so the Stasis app can route the leg's
+    events to the call before the first one arrives."""
+    params = {
+        "endpoint": endpoint,
+        "app": ari.app,
+        "appArgs": args,
+        "channelId": leg,
+        "originator": originator,
+        # Asterisk's own limit is a backstop: the caller's timer decides.
+        "timeout": math.ceil(ring_seconds) + 5,
+    }
+    if caller_id:
+        params["callerId"] = caller_id
+    await ari.request("POST", "channels", params=params)
+
+
+async def connect(ari: AriClient, bridge: str, *channels: str) -> None:
+    """Put the channels in a new mixing bridge of that id."""
+    await ari.request("POST", "bridges", params={"type": "mixing", "bridgeId": bridge})
+    await ari.request(
+        "POST", f"bridges/{bridge}/addChannel", params={"channel": ",".join(channels)}
+    )
+
+
+async def clean_up(ari: AriClient, leg: str | None, bridge: str | None) -> None:
+    """Hang up the leg and destroy the bridge, whatever state they are in.
+
+    Best effort, never masking why we got here: either may be gone, Asterisk too."""
+    if leg is not None:
+        with contextlib.suppress(AriError):
+            await ari.hangup(leg)
+    if bridge is not None:
+        with contextlib.suppress(AriError):
+            await ari.request("DELETE", f"bridges/{bridge}")

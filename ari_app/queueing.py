@@ -1,0 +1,305 @@
+"""A caller's time in a queue over ARI, and the agent who answers.
+
+The routing engine (hotline/acd/service.py) decides who is offered what; this is how it
+sounds and rings on Asterisk:
+
+- the caller waits in the queue's holding bridge with its music on hold, hears their
+  position (and wait) every so often, and may press the queue's leave key;
+- each offer rings the agent's PJSIP endpoint; busy, declined, unanswered or failed
+  legs are reported back and the engine offers the caller to the next agent — the
+  caller only notices by waiting;
+- when the agent answers, caller and agent talk in a mixing bridge. The agent hanging
+  up first lets the flow go on from the queue node's `answered` (a survey, a goodbye);
+  the caller hanging up ends the flow. Either way the agent goes to wrap-up and no
+  channel or bridge is left behind.
+
+Every event of the call — the caller's keys and hang-up, the agent legs' events (the
+Stasis app routes them here), and the engine's offers and withdrawals — goes through
+the voice port's one ordered inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ari_app.client import AriClient, AriError, AriNotFound, Event
+from ari_app.legs import clean_up, connect, originate
+from ari_app.voice_port import VoicePort, channel_of
+from hotline.acd.decisions import Offer
+from hotline.acd.service import Finished, OfferWithdrawn, RoutingService, Ticket, Withdrawn
+from hotline.acd.settings import QueueSettings
+from hotline.flows.port import CallerGone, Prompt
+from hotline.flows.services import QueueRequest
+
+#: The inbox event that carries an item of the contact's routing ticket.
+TICKET_EVENT = "HotlineTicket"
+
+#: Hang-up causes (Q.850) of an agent leg that never answered.
+BUSY_CAUSES = frozenset({17, 21})
+NO_ANSWER_CAUSES = frozenset({18, 19})
+
+
+class HoldingBridges:
+    """One holding bridge per queue with its music on hold, made when the first caller
+    arrives and destroyed when the last one leaves (nothing lingers in Asterisk)."""
+
+    def __init__(self, ari: AriClient) -> None:
+        self.ari = ari
+        self.members: dict[str, set[str]] = {}
+        self.lock = asyncio.Lock()
+
+    async def join(self, queue: str, music: str, channel: str) -> str:
+        bridge = f"hold-{queue}"
+        async with self.lock:
+            if bridge not in self.members:
+                await self.ari.request(
+                    "POST", "bridges", params={"type": "holding", "bridgeId": bridge}
+                )
+                await self.ari.request("POST", f"bridges/{bridge}/moh", params={"mohClass": music})
+                self.members[bridge] = set()
+            await self.ari.request(
+                "POST",
+                f"bridges/{bridge}/addChannel",
+                params={"channel": channel, "role": "participant"},
+            )
+            self.members[bridge].add(channel)
+        return bridge
+
+    async def leave(self, bridge: str, channel: str) -> None:
+        async with self.lock:
+            members = self.members.get(bridge)
+            if members is None or channel not in members:
+                return
+            members.discard(channel)
+            with contextlib.suppress(AriError):
+                await self.ari.request(
+                    "POST", f"bridges/{bridge}/removeChannel", params={"channel": channel}
+                )
+            if not members:
+                del self.members[bridge]
+                with contextlib.suppress(AriError):
+                    await self.ari.request("DELETE", f"bridges/{bridge}")
+
+    def forget(self) -> None:
+        """Asterisk went away, and its bridges with it."""
+        self.members.clear()
+
+
+@dataclass
+class Queueing:
+    """What every voice queue wait needs, passed in once."""
+
+    routing: RoutingService
+    settings: Mapping[str, QueueSettings]
+    #: agent id -> PJSIP endpoint of their phone
+    endpoints: Mapping[str, str]
+    bridges: HoldingBridges
+
+
+@dataclass
+class Ringing:
+    offer: Offer
+    deadline: float
+
+
+class VoiceQueue:
+    """One contact's wait in one queue (see the module docstring)."""
+
+    def __init__(self, queueing: Queueing, port: VoicePort, contact_id: str) -> None:
+        self.q = queueing
+        self.port = port
+        self.ari = port.ari
+        self.contact_id = contact_id
+        self.rings: dict[str, Ringing] = {}  # agent leg -> its offer
+        self.bridge: str | None = None
+        self.announcing: str | None = None  # playback id
+
+    async def run(self, request: QueueRequest) -> str:
+        settings = self.q.settings.get(request.queue)
+        if settings is None:  # the linter refuses such flows; a reload race lands here
+            await self.port.emit("queue.unknown", {"queue": request.queue})
+            return "closed"
+        ticket = await self.q.routing.enqueue(
+            self.contact_id,
+            "voice",
+            request.queue,
+            priority=request.priority,
+            skills=dict(request.skills),
+            timeout=request.max_wait,
+        )
+        if not ticket.joined:
+            return str(ticket.join.outcome)
+        entered = time.monotonic()
+        forward = asyncio.create_task(self._forward(ticket))
+        try:
+            self.bridge = await self.port._ari(
+                self.q.bridges.join(request.queue, settings.music_on_hold, self.port.channel_id)
+            )
+            return await self._wait(settings, request.language, entered)
+        except CallerGone:
+            await self.q.routing.leave(self.contact_id, "left")
+            raise
+        finally:
+            forward.cancel()
+            for leg in list(self.rings):
+                await self._drop(leg)
+            await self._leave_hold()
+
+    async def _forward(self, ticket: Ticket) -> None:
+        async for item in ticket:
+            self.port.deliver({"type": TICKET_EVENT, "item": item})
+
+    async def _wait(self, settings: QueueSettings, language: str, entered: float) -> str:
+        every = settings.announcements.position_every
+        next_announcement = time.monotonic() + (every if every else float("inf"))
+        await self._announce(language)
+        while True:
+            now = time.monotonic()
+            wake = min([next_announcement, *(r.deadline for r in self.rings.values())])
+            event = await self.port._next(max(0.0, wake - now) if wake != float("inf") else None)
+            now = time.monotonic()
+            if event is None:
+                for leg, ringing in list(self.rings.items()):
+                    if ringing.deadline <= now:
+                        await self._drop(leg)
+                        await self.q.routing.no_answer(ringing.offer)
+                if next_announcement <= now:
+                    await self._announce(language)
+                    next_announcement = now + every
+                continue
+            outcome = await self._on_event(event, settings, entered)
+            if outcome is not None:
+                return outcome
+
+    async def _on_event(self, event: Event, settings: QueueSettings, entered: float) -> str | None:
+        kind = event["type"]
+        if kind == TICKET_EVENT:
+            item = event["item"]
+            if isinstance(item, Offer):
+                await self._ring(item)
+            elif isinstance(item, Withdrawn):
+                for leg, ringing in list(self.rings.items()):
+                    if ringing.offer.agent == item.offer.agent:
+                        await self._drop(leg)
+            elif isinstance(item, Finished) and item.outcome != "answered":
+                return str(item.outcome)
+            return None
+        if kind == "ChannelDtmfReceived" and channel_of(event) == self.port.channel_id:
+            if settings.leave_key and event["digit"] == settings.leave_key:
+                await self.q.routing.leave(self.contact_id, "left")
+                await self.port.emit("queue.left", {"key": event["digit"]})
+                return "left"
+            return None
+        leg = channel_of(event)
+        if leg not in self.rings:
+            return None
+        if kind == "StasisStart":
+            return await self._answered(leg, entered)
+        if kind == "ChannelDestroyed":  # it never answered; the cause says why
+            ringing = self.rings.pop(leg)
+            self.port.follow(leg, False)
+            cause = int(event.get("cause") or 0)
+            if cause in BUSY_CAUSES:
+                await self.q.routing.rejected(ringing.offer)
+            elif cause in NO_ANSWER_CAUSES:
+                await self.q.routing.no_answer(ringing.offer)
+            else:
+                await self.q.routing.failed(ringing.offer, f"agent leg ended, cause {cause}")
+        return None
+
+    async def _ring(self, offer: Offer) -> None:
+        endpoint = self.q.endpoints.get(offer.agent)
+        leg = f"{self.port.channel_id}-agent-{uuid.uuid4().hex[:8]}"
+        if endpoint is None:
+            await self.q.routing.failed(offer, "agent has no endpoint")
+            return
+        self.port.follow(leg, True)
+        self.rings[leg] = Ringing(offer, time.monotonic() + offer.ring_timeout)
+        try:
+            await originate(
+                self.ari,
+                endpoint=f"PJSIP/{endpoint}",
+                leg=leg,
+                args=f"agent,{self.contact_id}",
+                originator=self.port.channel_id,
+                ring_seconds=offer.ring_timeout,
+                caller_id=self.port.caller_id,
+            )
+        except AriError as error:
+            self.rings.pop(leg, None)
+            self.port.follow(leg, False)
+            await self.q.routing.failed(offer, str(error))
+            return
+        await self.q.routing.ringing(offer)
+
+    async def _answered(self, leg: str, entered: float) -> str | None:
+        ringing = self.rings.pop(leg)
+        offer = ringing.offer
+        try:
+            await self.q.routing.accepted(offer)
+        except OfferWithdrawn:  # the caller left, or the engine moved on meanwhile
+            await self._drop(leg)
+            return None
+        for other in list(self.rings):  # ring-all: the others stop ringing
+            await self._drop(other)
+        await self._stop_announcement()
+        await self._leave_hold()
+        bridge = f"talk-{leg}"
+        waited = round(time.monotonic() - entered, 1)
+        await self.port.emit(
+            "queue.connected", {"agent": offer.agent, "queue": offer.queue, "waited": waited}
+        )
+        started = time.monotonic()
+        ended_by = "caller"
+        try:
+            await self.port._ari(connect(self.ari, bridge, self.port.channel_id, leg))
+            await self.port._talking(leg)
+            ended_by = "agent"
+        finally:
+            await clean_up(self.ari, leg, bridge)
+            self.port.follow(leg, False)
+            await self.q.routing.finished(offer.agent, self.contact_id)
+            await self.port.emit(
+                "queue.call_ended",
+                {
+                    "agent": offer.agent,
+                    "ended_by": ended_by,
+                    "talk_seconds": round(time.monotonic() - started, 1),
+                },
+            )
+        return "answered"
+
+    async def _drop(self, leg: str) -> None:
+        """Stop ringing (or hang up) an agent leg we no longer want."""
+        self.rings.pop(leg, None)
+        await clean_up(self.ari, leg, None)
+        self.port.follow(leg, False)
+
+    async def _announce(self, language: str) -> None:
+        position = self.q.routing.position(self.contact_id)
+        if not position:
+            return
+        await self._stop_announcement()
+        prompts = [Prompt(key="queue_position"), Prompt(say="number", value=str(position))]
+        uris = [uri for uri, _ in self.port.prompts.media(prompts, language)]
+        playback = f"announce-{uuid.uuid4().hex[:8]}"
+        with contextlib.suppress(AriNotFound):
+            await self.ari.play(self.port.channel_id, uris, lang=language, playback_id=playback)
+            self.announcing = playback
+            await self.port.emit("queue.announced", {"position": position})
+
+    async def _stop_announcement(self) -> None:
+        if self.announcing is not None:
+            with contextlib.suppress(AriError):
+                await self.ari.stop_playback(self.announcing)
+            self.announcing = None
+
+    async def _leave_hold(self) -> None:
+        if self.bridge is not None:
+            await self.q.bridges.leave(self.bridge, self.port.channel_id)
+            self.bridge = None

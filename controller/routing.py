@@ -1,0 +1,41 @@
+"""The routing engine of a running Hotline: queues and agents from the config, agents'
+presence from their phones' registration (AMI), every change in the event log."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ari_app.ami import AmiMonitor
+from hotline.acd.model import Channel
+from hotline.acd.service import RoutingService
+from hotline.acd.settings import make_router
+from hotline.config import HotlineConfig
+from hotline.store import Store
+
+log = logging.getLogger(__name__)
+
+
+async def start_routing(config: HotlineConfig, store: Store, ami: AmiMonitor) -> RoutingService:
+    """Every agent with a phone and queues is logged in for voice, and held back (paused
+    "unreachable") until AMI says their phone is registered."""
+    for warning in config.routing_warnings():
+        log.warning("routing: %s", warning)
+    router = make_router(config.queues, {a.id: a for a in config.agents})
+    routing = RoutingService(router, store.append)
+    await routing.start()
+    by_endpoint = {a.endpoint: a.id for a in config.agents if a.queues and a.capacity.voice}
+    for endpoint, agent in by_endpoint.items():
+        await routing.login(agent, [Channel.VOICE])
+        await routing.reachable(agent, Channel.VOICE, ami.reachable(endpoint))
+    pending: set[asyncio.Task] = set()
+
+    def phone(endpoint: str, reachable: bool) -> None:
+        agent = by_endpoint.get(endpoint)
+        if agent is not None:
+            task = asyncio.ensure_future(routing.reachable(agent, Channel.VOICE, reachable))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+    ami.listeners.append(phone)
+    return routing

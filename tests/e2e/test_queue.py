@@ -1,0 +1,90 @@
+"""Voice queues on a real Asterisk: callers wait with music, agents' phones (SIPp, on
+fixed contacts) ring, the first to answer talks to the caller.
+
+Queues and agents are the session's test ones (tests/e2e/conftest.py: TEST_QUEUES):
+304 -> e2e_fifo (carol), 305 -> e2e_skip (dave first, then erin), 306 -> e2e_slow
+(frank, leave key *).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.e2e.conftest import RunningHotline
+from tests.e2e.sipp import ExpectHangup, Keys, SippCall, Wait
+from tests.e2e.sipp_uas import Behaviour, TransferTarget
+from tests.e2e.test_ivr_call import contact_of, nodes, of_type
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("no_leaks")]
+
+
+def phone(hotline: RunningHotline, agent: str, behaviour: Behaviour, **kw: float) -> TransferTarget:
+    """The agent's phone, answering (or not) on the agent's fixed contact."""
+    port = hotline.targets[agent]
+    return TransferTarget(hotline.workdir / "phones", behaviour, port, **kw).start()  # type: ignore[arg-type]
+
+
+def caller(hotline: RunningHotline, number: str, dial: str, steps: list) -> SippCall:  # type: ignore[type-arg]
+    return SippCall(hotline.workdir / "sipp", hotline.sip_port, dial, number, steps).start()
+
+
+def test_one_agent_serves_callers_in_arrival_order(hotline: RunningHotline) -> None:
+    carol = phone(hotline, "carol", "answer", ring=0.5, talk=1.5, calls=3)
+    numbers = ["5553001", "5553002", "5553003"]
+    calls = []
+    for number in numbers:
+        calls.append(caller(hotline, number, "304", [ExpectHangup(60)]))
+        time.sleep(0.8)
+    for call in calls:
+        result = call.wait(90)
+        assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+    assert carol.wait_done().ok
+
+    connected = []
+    for number in numbers:
+        contact, events = contact_of(hotline, number)
+        assert contact.status == "completed"
+        (link,) = of_type(events, "queue.connected")
+        assert link["agent"] == "carol" and link["queue"] == "e2e_fifo"
+        connected.append(next(e.id for e in events if e.type == "queue.connected"))
+        assert nodes(events)[-3:] == ["to_fifo", "goodbye", "end"]
+        (ended,) = of_type(events, "queue.call_ended")
+        assert ended["ended_by"] == "agent"
+    # Served first come, first served: the event log orders them.
+    assert connected == sorted(connected)
+    # The last caller waited behind two others and was told its place.
+    _, last = contact_of(hotline, numbers[-1])
+    assert any(a["position"] >= 2 for a in of_type(last, "queue.announced"))
+
+
+def test_agent_who_does_not_answer_is_passed_over(hotline: RunningHotline) -> None:
+    dave = phone(hotline, "dave", "no_answer", wait=30)
+    erin = phone(hotline, "erin", "answer", ring=0.5, talk=1.0)
+    call = caller(hotline, "5553010", "305", [ExpectHangup(60)])
+    result = call.wait(90)
+    assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+    assert erin.wait_done().ok and dave.wait_done().ok
+
+    contact, events = contact_of(hotline, "5553010")
+    rung = [e.agent for e in events if e.type == "agent.ring"]
+    assert rung == ["dave", "erin"]
+    assert [e.agent for e in events if e.type == "agent.no_answer"] == ["dave"]
+    (link,) = of_type(events, "queue.connected")
+    assert link["agent"] == "erin"
+    assert contact.status == "completed"
+
+
+def test_caller_leaves_the_queue_with_the_leave_key(hotline: RunningHotline) -> None:
+    frank = phone(hotline, "frank", "no_answer", wait=30)
+    call = caller(hotline, "5553020", "306", [Wait(3), Keys("*"), ExpectHangup(30)])
+    result = call.wait(60)
+    assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+    assert frank.wait_done().ok  # its ringing was cancelled
+
+    contact, events = contact_of(hotline, "5553020")
+    assert of_type(events, "queue.left") == [{"key": "*"}]
+    assert nodes(events)[-3:] == ["after_leaving", "goodbye", "end"]
+    assert not of_type(events, "queue.connected")
+    assert contact.status == "completed"
