@@ -183,8 +183,14 @@ def parse_http_fixtures(data: dict[str, Any]) -> dict[str, HttpFixture]:
 
 
 def load_http_fixtures(path: str | Path) -> dict[str, HttpFixture]:
-    """Read HTTP fixtures from a JSON file."""
-    return parse_http_fixtures(json.loads(Path(path).read_text(encoding="utf-8")))
+    """Read HTTP fixtures from a JSON file; ValueError names the file and the problem."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("expected an object {integration: answer}")
+        return parse_http_fixtures(data)
+    except ValueError as error:  # JSONDecodeError is a ValueError
+        raise ValueError(f"{path}: HTTP fixtures: {error}") from None
 
 
 @dataclass

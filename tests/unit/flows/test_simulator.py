@@ -80,3 +80,17 @@ async def test_hours_and_http_overrides(make_flows):
     assert ok.prompts == ["text:Ann"] and ok.variables == {"name": "Ann"}
     timeout = await simulate(flowset, "t", [], Overrides(hours=True, http={"crm": "timeout"}))
     assert timeout.prompts == ["closed"]
+
+
+def test_bad_http_fixture_file_names_the_file(tmp_path: Path) -> None:
+    for text, problem in (
+        ("", "Expecting value"),
+        ("[1]", "expected an object"),
+        ('{"crm": 5}', 'use {"status": 200'),
+    ):
+        path = tmp_path / "fixture.json"
+        path.write_text(text)
+        with pytest.raises(ValueError) as error:
+            load_http_fixtures(path)
+        assert str(error.value).startswith(f"{path}: HTTP fixtures: ")
+        assert problem in str(error.value)
