@@ -12,14 +12,16 @@ Channels enter Stasis with arguments saying why (dialplan/extensions.conf.j2):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 from ari_app.call import CallSession
 from ari_app.client import AriClient, AriError, Event
 from ari_app.contact import VoiceRuntime
+from ari_app.features import Features, run_feature
 from ari_app.queueing import Queueing, VoiceQueue
-from ari_app.voice_port import VoicePort, channel_of
+from ari_app.voice_port import Emit, VoicePort, channel_of
 from hotline.flows.port import CallerGone
 from hotline.flows.services import QueueRequest
 
@@ -30,9 +32,12 @@ QUEUE_OUTCOME_VARIABLE = "HOTLINE_QUEUE_OUTCOME"
 
 
 class StasisApp:
-    def __init__(self, runtime: VoiceRuntime, ari: AriClient) -> None:
+    def __init__(
+        self, runtime: VoiceRuntime, ari: AriClient, features: Features | None = None
+    ) -> None:
         self.runtime = runtime
         self.ari = ari
+        self.features = features
         self.calls: dict[str, CallSession] = {}
         #: Where the events of channels that are not a call's own go: transfer and
         #: agent legs to their call, channels handed over from FastAGI to their port.
@@ -48,6 +53,9 @@ class StasisApp:
                 return
             if args[:1] == ["queue"] and event["channel"]["id"] not in self.followed:
                 self._spawn(self._queue(event["channel"]["id"], args[1:]), "queue")
+                return
+            if args[:1] == ["feature"] and self.features is not None:
+                self._spawn(self._feature(event["channel"], args[1:]), "feature")
                 return
         channel_id = channel_of(event)
         if channel_id is None:
@@ -126,6 +134,26 @@ class StasisApp:
         async def emit(kind: str, data: dict) -> None:
             await store.append(contact_id, kind, data)
 
+        with self._port(channel_id, emit) as port:
+            request = QueueRequest(queue, 0, {}, None, language, {})
+            return await VoiceQueue(queueing, port, contact_id).run(request)
+
+    async def _feature(self, channel: Event, args: list[str]) -> None:
+        assert self.features is not None
+
+        async def emit(kind: str, data: dict) -> None:  # prompts of a feature call: no contact
+            log.debug("feature call %s: %s %s", channel["id"], kind, data)
+
+        try:
+            with self._port(channel["id"], emit) as port:
+                await run_feature(self.features, port, channel, args)
+        except AriError as error:
+            log.info("feature call %s: %s", channel["id"], error)
+
+    @contextlib.contextmanager
+    def _port(self, channel_id: str, emit: Emit) -> Iterator[VoicePort]:
+        """A voice port for a channel that is no call session's own, with its events
+        (and its legs') routed to it while the block runs."""
         port = VoicePort(
             self.ari,
             channel_id,
@@ -136,8 +164,7 @@ class StasisApp:
         )
         self.followed[channel_id] = port.deliver
         try:
-            request = QueueRequest(queue, 0, {}, None, language, {})
-            return await VoiceQueue(queueing, port, contact_id).run(request)
+            yield port
         finally:
             self.followed.pop(channel_id, None)
 

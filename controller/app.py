@@ -18,6 +18,7 @@ from ari_app.ami import AmiMonitor
 from ari_app.app import StasisApp
 from ari_app.client import AriClient, run_events
 from ari_app.contact import Recordings, VoiceRuntime
+from ari_app.features import Features
 from ari_app.prompts import PromptLibrary
 from ari_app.queueing import HoldingBridges, Queueing
 from controller.crm import start_crm
@@ -124,7 +125,14 @@ class Hotline:
             queueing=queueing,
         )
         await asyncio.to_thread(runtime.recordings.prepare)
-        stasis = StasisApp(runtime, ari)
+        features = Features(
+            routing=routing,
+            store=store,
+            agents={a.endpoint: a.id for a in config.agents},
+            pause_reasons=config.pause_reasons,
+            language=config.default_language,
+        )
+        stasis = StasisApp(runtime, ari, features)
         agi = FastAgiServer(runtime, config.asterisk.ari_app)
         self.stasis, self.ami, self.store, self.runtime = stasis, ami, store, runtime
         ari_state = {"connected": False}
@@ -147,7 +155,13 @@ class Hotline:
                 },
             )
 
-        api = build_api(store, status, self.secrets.api_token)
+        api = build_api(
+            store,
+            status,
+            self.secrets.api_token,
+            routing=routing,
+            agents={a.id: a.name for a in config.agents},
+        )
         runner = web.AppRunner(api, access_log=None)
         crm: web.AppRunner | None = None
         background: list[asyncio.Task] = []

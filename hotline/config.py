@@ -132,6 +132,13 @@ class HotlineConfig(Section):
     sounds_dir: str = "sounds"
     agents: list[AgentConfig] = []
     queues: dict[Name, QueueSettings] = {}
+    #: Pause reasons an agent picks by feature code (*23N) or names in the API.
+    pause_reasons: dict[Annotated[str, Field(pattern=r"^[0-9]$")], Name] = {
+        "1": "break",
+        "2": "lunch",
+        "3": "training",
+        "4": "meeting",
+    }
     integrations: dict[Name, IntegrationConfig] = {}
     schedules: dict[Name, Schedule] = {}
     demo_crm: DemoCrmConfig = DemoCrmConfig()

@@ -94,7 +94,7 @@ from hotline.acd.decisions import JoinResult, Offer, Removed, Snapshot, TickRepo
 from hotline.acd.events import Event
 from hotline.acd.model import AgentState, Channel, Contact, Outcome
 from hotline.acd.router import Router, RoutingError
-from hotline.acd.states import IllegalTransition
+from hotline.acd.states import ChannelStatus, IllegalTransition
 
 _logger = logging.getLogger(__name__)
 
@@ -546,6 +546,10 @@ class RoutingService:
         return chosen
 
     # ---- queries (no lock: they only read, between two awaits) -------------------------
+
+    def agent_status(self, agent_id: str) -> dict[Channel, ChannelStatus]:
+        """The agent's per-channel status (RoutingError for an unknown agent)."""
+        return self._router.agent_status(agent_id)
 
     def ticket(self, contact_id: str) -> Ticket | None:
         """The ticket of a contact still in a queue."""

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aiohttp import web
 
+from hotline.acd.model import Channel
+from hotline.acd.presence import ACTIONS, PresenceError, agent_view, change_presence
+from hotline.acd.service import RoutingService
 from hotline.store import Store
+
+CHANNELS = tuple(str(c) for c in Channel)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -45,7 +50,15 @@ def _auth(token: str) -> Callable[[web.Request, Handler], Awaitable[web.StreamRe
     return middleware
 
 
-def build_api(store: Store, status: Callable[[], ApiStatus], token: str) -> web.Application:
+def build_api(
+    store: Store,
+    status: Callable[[], ApiStatus],
+    token: str,
+    routing: RoutingService | None = None,
+    agents: Mapping[str, str] | None = None,
+) -> web.Application:
+    """`agents` maps agent id -> display name (the agents the API may act on)."""
+    agents = dict(agents or {})
     app = web.Application(middlewares=[_auth(token)], client_max_size=64 * 1024)
 
     async def index(request: web.Request) -> web.Response:
@@ -75,6 +88,47 @@ def build_api(store: Store, status: Callable[[], ApiStatus], token: str) -> web.
             return _json({"error": f"no contact {contact_id}"}, 404)
         return _json([_plain(event) for event in await store.events(contact_id)])
 
+    async def list_agents(request: web.Request) -> web.Response:
+        if routing is None:
+            return _json({"error": "no routing engine"}, 503)
+        return _json(
+            [
+                {"id": agent, "name": name, "channels": agent_view(routing, agent)}
+                for agent, name in agents.items()
+            ]
+        )
+
+    async def agent_action(request: web.Request) -> web.Response:
+        agent, action = request.match_info["agent"], request.match_info["action"]
+        if routing is None:
+            return _json({"error": "no routing engine"}, 503)
+        if agent not in agents:
+            return _json({"error": f"no agent {agent}"}, 404)
+        if action not in ACTIONS:
+            return _json({"error": f"unknown action {action!r}; one of {', '.join(ACTIONS)}"}, 404)
+        body: Any = {}
+        if request.can_read_body:
+            try:
+                body = await request.json()
+            except ValueError:
+                return _json({"error": "the body must be JSON"}, 400)
+        if not isinstance(body, dict):
+            return _json({"error": "the body must be a JSON object"}, 400)
+        reason, channels = body.get("reason"), body.get("channels")
+        if reason is not None and not isinstance(reason, str):
+            return _json({"error": "reason must be a string"}, 400)
+        if channels is not None and not (
+            isinstance(channels, list) and all(c in CHANNELS for c in channels)
+        ):
+            return _json({"error": f"channels must be a list of {', '.join(CHANNELS)}"}, 400)
+        try:
+            view = await change_presence(routing, agent, action, reason=reason, channels=channels)
+        except PresenceError as error:
+            return _json({"error": str(error)}, 409)
+        return _json({"id": agent, "name": agents[agent], "channels": view})
+
+    app.router.add_get("/api/agents", list_agents)
+    app.router.add_post("/api/agents/{agent}/{action}", agent_action)
     app.router.add_get("/", index)
     app.router.add_get("/api/health", health)
     app.router.add_get("/api/status", live)

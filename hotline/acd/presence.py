@@ -1,0 +1,66 @@
+"""Agents' presence from outside the engine — the REST API, a softphone's feature codes:
+log in, log out, pause with a reason, unpause; and how an agent stands now."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from hotline.acd.model import Channel
+from hotline.acd.router import RoutingError
+from hotline.acd.service import RoutingService
+from hotline.acd.states import IllegalTransition
+
+Action = Literal["login", "logout", "pause", "unpause"]
+ACTIONS: tuple[Action, ...] = ("login", "logout", "pause", "unpause")
+
+
+class PresenceError(Exception):
+    """The change is not possible now; the message says why, for the agent to read."""
+
+
+async def change_presence(
+    routing: RoutingService,
+    agent_id: str,
+    action: str,
+    *,
+    reason: str | None = None,
+    channels: Iterable[Channel | str] | None = None,
+) -> dict[str, Any]:
+    """Apply `action` to the agent's channels (all of them when None); their new status."""
+    chosen = None if channels is None else [Channel(c) for c in channels]
+    try:
+        if action == "login":
+            await routing.login(agent_id, chosen)
+        elif action == "logout":
+            await routing.logout(agent_id, chosen)
+        elif action == "pause":
+            await routing.pause(agent_id, (reason or "break").strip()[:40] or "break", chosen)
+        elif action == "unpause":
+            await routing.unpause(agent_id, chosen)
+        else:
+            raise PresenceError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+    except IllegalTransition as error:
+        raise PresenceError(str(error)) from None
+    except (RoutingError, ValueError) as error:
+        raise PresenceError(str(error)) from None
+    return agent_view(routing, agent_id)
+
+
+def agent_view(routing: RoutingService, agent_id: str) -> dict[str, Any]:
+    """Per channel: state, pause reason, seconds in state, contacts held."""
+    now = time.monotonic()
+    try:
+        statuses = routing.agent_status(agent_id)
+    except RoutingError as error:
+        raise PresenceError(str(error)) from None
+    return {
+        str(channel): {
+            "state": str(status.state),
+            "reason": status.reason,
+            "seconds": round(max(0.0, now - status.since), 1),
+            "load": status.load,
+        }
+        for channel, status in statuses.items()
+    }

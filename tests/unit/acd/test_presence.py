@@ -1,0 +1,52 @@
+"""Agents' presence from the API or a phone: each action, and clear refusals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hotline.acd.presence import PresenceError, agent_view, change_presence
+from hotline.acd.service import RoutingService
+from hotline.acd.settings import AgentRouting, QueueSettings, make_router
+
+
+@pytest.fixture
+async def routing() -> Any:
+    logged: list[dict[str, Any]] = []
+
+    async def log(**record: Any) -> None:
+        logged.append(record)
+
+    router = make_router({"support": QueueSettings()}, {"alice": AgentRouting(queues=["support"])})
+    service = RoutingService(router, log)
+    service.logged = logged  # type: ignore[attr-defined]
+    yield service
+    await service.stop()
+
+
+async def test_login_pause_unpause_logout(routing: RoutingService) -> None:
+    view = await change_presence(routing, "alice", "login")
+    assert view["voice"]["state"] == "available"
+    view = await change_presence(routing, "alice", "pause", reason=" lunch ")
+    assert view["voice"] == {**view["voice"], "state": "paused", "reason": "lunch"}
+    view = await change_presence(routing, "alice", "unpause")
+    assert view["voice"]["state"] == "available" and view["voice"]["reason"] is None
+    view = await change_presence(routing, "alice", "logout")
+    assert view["voice"]["state"] == "offline"
+    logged = routing.logged  # type: ignore[attr-defined]
+    voice = [r["type"] for r in logged if r["data"].get("channel") == "voice"]
+    assert voice == ["agent.login", "agent.pause", "agent.unpause", "agent.logout"]
+
+
+async def test_refusals_say_why_and_change_nothing(routing: RoutingService) -> None:
+    with pytest.raises(PresenceError, match="unknown action 'dance'"):
+        await change_presence(routing, "alice", "dance")
+    with pytest.raises(PresenceError, match="nobody"):
+        await change_presence(routing, "nobody", "login")
+    with pytest.raises(PresenceError, match="chat"):
+        await change_presence(routing, "alice", "login", channels=["chat"])  # no chat capacity
+    with pytest.raises(PresenceError, match="reserved for the system"):
+        await change_presence(routing, "alice", "pause", reason="unreachable")
+    assert agent_view(routing, "alice")["voice"]["state"] == "offline"
+    assert routing.logged == []  # type: ignore[attr-defined]
