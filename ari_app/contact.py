@@ -23,7 +23,7 @@ from hotline.flows.interpreter import FlowRunner
 from hotline.flows.loader import FlowSet
 from hotline.flows.port import Answer, Ask, CallerGone, FlowPort, Prompt
 from hotline.flows.services import FlowServices
-from hotline.store import Store
+from hotline.store import Store, StoreError
 
 if TYPE_CHECKING:  # queueing builds on the voice port, which builds on this module
     from ari_app.queueing import Queueing
@@ -169,11 +169,15 @@ class ContactCall:
         #: The runtime's own failures (ARI or AGI errors): logged, the call ends "failed".
         self.errors = errors
         self.contact_id: str | None = None
+        #: An agent answered the caller from a queue (queue.connected was logged).
+        self.agent_connected = False
         # The flow set in force when the call arrived: a reload does not change it.
         self.flows = runtime.flows
 
     async def emit(self, kind: str, data: dict[str, Any]) -> None:
         assert self.contact_id is not None
+        if kind == "queue.connected":
+            self.agent_connected = True
         await self.runtime.store.append(self.contact_id, kind, data)
         log.debug("contact %s %s %s", self.contact_id, kind, data)
 
@@ -275,6 +279,9 @@ class ContactCall:
         elif reason == "caller_hangup" and port.transferred:
             # Talked to the transfer target, then hung up: served elsewhere, not abandoned.
             reason = "transferred"
+        elif reason == "caller_hangup" and await self._served_by_agent():
+            # Served by an agent, then hung up (the usual end of a call): not abandoned.
+            reason = "caller_hangup_after_agent"
         hung_up_by = "hotline" if port.hung_up_by_us else "caller"
         if not port.gone:
             with contextlib.suppress(*self.errors):
@@ -288,12 +295,24 @@ class ContactCall:
         await self.runtime.store.close_contact(self.contact_id, status)
         log.info("contact %s ended: %s (%s)", self.contact_id, status, reason)
 
+    async def _served_by_agent(self) -> bool:
+        """An agent answered the caller from a queue. Over FastAGI the ARI side logs
+        queue.connected against this contact, so the log is asked too."""
+        if self.agent_connected:
+            return True
+        assert self.contact_id is not None
+        with contextlib.suppress(StoreError):
+            events = await self.runtime.store.events(self.contact_id)
+            return any(event.type == "queue.connected" for event in events)
+        return False
+
 
 #: Why a call ended -> the contact's final status.
 STATUS_OF = {
     "flow_completed": "completed",
     "caller_hangup": "abandoned",  # left before the flow finished (reports split IVR/queue)
     "transferred": "transferred",
+    "caller_hangup_after_agent": "completed",
     "no_flow": "failed",
     "flow_error": "failed",
     "asterisk_error": "failed",

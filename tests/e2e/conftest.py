@@ -129,21 +129,28 @@ TEST_NUMBERS = {
     "304": "e2e_queue",
     "305": "e2e_queue",
     "306": "e2e_queue",
+    "307": "e2e_queue",
 }
 
 
-#: Test queues (numbers 304-306, flow e2e_queue) and the agents serving them, whose
+#: Test queues (numbers 304-307, flow e2e_queue) and the agents serving them, whose
 #: phones are SIPp processes the tests start on fixed contacts.
 TEST_QUEUES = {
     "e2e_fifo": {"ring_timeout": 5, "wrap_up": 0.5, "announcements": {"position_every": 4}},
     "e2e_skip": {"ring_timeout": 3, "on_no_answer": "pause"},
     "e2e_slow": {"ring_timeout": 30, "leave_key": "*"},
+    "e2e_soft": {"ring_timeout": 10, "wrap_up": 0.5},
 }
 TEST_QUEUE_AGENTS = {
     "carol": ("2001", ["e2e_fifo"]),
     "dave": ("2002", {"e2e_skip": 0}),
     "erin": ("2003", {"e2e_skip": 1}),
     "frank": ("2004", ["e2e_slow"]),
+}
+#: Test agents with no fixed contact: a real softphone registers for them (number 307
+#: -> e2e_soft, served by gina).
+TEST_SOFTPHONE_AGENTS = {
+    "gina": ("2005", ["e2e_soft"]),
 }
 
 #: The same test flows over FastAGI.
@@ -187,6 +194,10 @@ def with_test_flows(config: dict, workdir: Path) -> tuple[dict, dict[str, int]]:
                 "queues": queues,
             }
             for agent, (endpoint, queues) in TEST_QUEUE_AGENTS.items()
+        ),
+        *(
+            {"id": agent, "name": agent.title(), "endpoint": endpoint, "queues": queues}
+            for agent, (endpoint, queues) in TEST_SOFTPHONE_AGENTS.items()
         ),
     ]
     return config, {**targets, **phones}

@@ -175,12 +175,26 @@ class SippResult:
 class SippCall:
     """One SIPp caller process (one call)."""
 
-    def __init__(self, workdir: Path, sip_port: int, dial: str, caller: str, steps: list[Step]):
+    def __init__(
+        self,
+        workdir: Path,
+        sip_port: int,
+        dial: str,
+        caller: str,
+        steps: list[Step],
+        *,
+        rtp_port: int | None = None,
+    ):
+        """`rtp_port`: the SDP asks for the caller's audio on this loopback UDP port
+        (where the test listens) instead of SIPp's own media port."""
         workdir = workdir / f"caller-{caller}"
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.file = workdir / "scenario.xml"
-        self.file.write_text(scenario(dial, caller, steps, workdir))
+        text = scenario(dial, caller, steps, workdir)
+        if rtp_port is not None:
+            text = text.replace("m=audio [media_port] ", f"m=audio {rtp_port} ")
+        self.file.write_text(text)
         self.command = [
             "sipp",
             f"127.0.0.1:{sip_port}",

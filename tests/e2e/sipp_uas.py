@@ -1,5 +1,6 @@
 """SIPp as the target of a transfer: a phone that answers, one that rings and rings,
-one that is busy. Each listens on its own loopback port for exactly one call."""
+one that is busy, one that answers and talks until the other side hangs up. Each
+listens on its own loopback port for exactly one call (or `calls`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Literal
 from tests.e2e.ports import free_port
 from tests.e2e.sipp import SippResult
 
-Behaviour = Literal["answer", "no_answer", "busy"]
+Behaviour = Literal["answer", "no_answer", "busy", "answer_until_hangup"]
 
 HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
@@ -35,6 +36,7 @@ NEEDS = {
     "answer": ("remote_from", "invite_contact"),
     "no_answer": ("remote_from", "invite_via", "invite_to", "invite_cseq"),
     "busy": (),
+    "answer_until_hangup": (),
 }
 
 REPLY = """  <send>
@@ -51,7 +53,7 @@ REPLY = """  <send>
   </send>
 """
 
-ANSWER = """  <pause milliseconds="{ring_ms}"/>
+ANSWER_SDP = """  <pause milliseconds="{ring_ms}"/>
   <send retrans="500">
     <![CDATA[
       SIP/2.0 200 OK
@@ -77,7 +79,11 @@ ANSWER = """  <pause milliseconds="{ring_ms}"/>
     ]]>
   </send>
   <recv request="ACK" crlf="true"/>
-  <pause milliseconds="{talk_ms}"/>
+"""
+
+ANSWER = (
+    ANSWER_SDP
+    + """  <pause milliseconds="{talk_ms}"/>
   <send retrans="500">
     <![CDATA[
       BYE [$invite_contact] SIP/2.0
@@ -92,6 +98,23 @@ ANSWER = """  <pause milliseconds="{ring_ms}"/>
     ]]>
   </send>
   <recv response="200" crlf="true"/>
+"""
+)
+
+# Talks until the other side hangs up (within `talk` seconds): BYE, then 200 for it.
+UNTIL_BYE = """  <recv request="BYE" timeout="{talk_ms}"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:target@[local_ip]:[local_port]>
+      Content-Length: 0
+    ]]>
+  </send>
 """
 
 # Rings until Asterisk gives up: CANCEL, then 200 for it and 487 for the INVITE.
@@ -137,6 +160,9 @@ def scenario(behaviour: Behaviour, ring: float, talk: float, wait: float) -> str
         parts.append(REPLY.format(status="180 Ringing"))
         if behaviour == "answer":
             parts.append(ANSWER.format(ring_ms=int(ring * 1000), talk_ms=int(talk * 1000)))
+        elif behaviour == "answer_until_hangup":
+            parts.append(ANSWER_SDP.format(ring_ms=int(ring * 1000)))
+            parts.append(UNTIL_BYE.format(talk_ms=int(talk * 1000)))
         else:
             parts.append(RING_OUT.format(wait_ms=int(wait * 1000)))
     parts.append("</scenario>\n")
@@ -151,7 +177,7 @@ class TransferTarget:
     behaviour: Behaviour
     port: int
     ring: float = 1.0  # seconds ringing before answering
-    talk: float = 2.0  # seconds talking before hanging up
+    talk: float = 2.0  # seconds talking before hanging up (answer_until_hangup: at most)
     wait: float = 60.0  # longest wait for the call (and for its CANCEL)
     calls: int = 1  # calls taken, one after another, before SIPp exits
 

@@ -33,7 +33,10 @@ MODULES = "/usr/lib/baresip/modules"
 class Baresip:
     """baresip with no sound card: silence in, received audio dumped to WAV files."""
 
-    def __init__(self, workdir: Path, user: str, password: str, sip_port: int) -> None:
+    def __init__(
+        self, workdir: Path, user: str, password: str, sip_port: int, account_params: str = ""
+    ) -> None:
+        """`account_params`: more parameters of the account line (";answermode=auto")."""
         self.dir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         workdir.chmod(0o755)
@@ -66,7 +69,8 @@ class Baresip:
             )
         )
         (workdir / "accounts").write_text(
-            f"<sip:{user}@127.0.0.1:{sip_port};transport=udp>;auth_pass={password};regint=60\n"
+            f"<sip:{user}@127.0.0.1:{sip_port};transport=udp>;auth_pass={password};regint=60"
+            f"{account_params}\n"
         )
         self.log = workdir / "baresip.log"
         with self.log.open("wb") as out:

@@ -1,0 +1,164 @@
+"""More of the voice queue on a real Asterisk: the caller hanging up on the agent, the
+music on hold a waiting caller actually hears, and a real softphone (baresip) as agent.
+
+Queues and agents are the session's test ones (tests/e2e/conftest.py): 304 -> e2e_fifo
+(carol), 306 -> e2e_slow (frank), 307 -> e2e_soft (gina, no fixed contact: a
+softphone registers for her).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from hotline.store import Event, Store
+from tests.e2e.conftest import RunningHotline
+from tests.e2e.rtp import RtpSink
+from tests.e2e.sipp import HangUp, SippCall, Speak, Wait
+from tests.e2e.test_ivr_call import contact_of, of_type
+from tests.e2e.test_queue import caller, phone
+from tests.e2e.test_softphone import Baresip, agent_state, rms
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("no_leaks")]
+
+
+def agent_events(hotline: RunningHotline, agent: str, since: datetime) -> list[Event]:
+    """The agent's events (with or without a contact) logged since `since`."""
+
+    async def read() -> list[Event]:
+        store = await Store.connect(hotline.database_url)
+        try:
+            end = datetime.now(UTC) + timedelta(minutes=1)
+            return [e for e in await store.events_between(since, end) if e.agent == agent]
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
+def wait_for_agent_event(
+    hotline: RunningHotline, agent: str, kind: str, since: datetime, timeout: float = 5
+) -> list[Event]:
+    deadline = time.monotonic() + timeout
+    while True:
+        events = agent_events(hotline, agent, since)
+        if any(e.type == kind for e in events):
+            return events
+        assert time.monotonic() < deadline, f"no {kind} for {agent}: {[e.type for e in events]}"
+        time.sleep(0.2)
+
+
+def test_caller_hangs_up_while_talking_to_the_agent(hotline: RunningHotline) -> None:
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    # Carol's phone answers and talks until the other side hangs up (at most 30 s).
+    carol = phone(hotline, "carol", "answer_until_hangup", ring=0.5, talk=30)
+    call = caller(hotline, "5553101", "304", [Wait(4), HangUp()])
+    result = call.wait(30)
+    assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+    # The agent's leg was hung up by Hotline: her phone got the BYE and answered it.
+    done = carol.wait_done(15)
+    assert done.ok, done.output
+
+    contact, events = contact_of(hotline, "5553101")
+    (link,) = of_type(events, "queue.connected")
+    assert link["agent"] == "carol" and link["queue"] == "e2e_fifo"
+    (ended,) = of_type(events, "queue.call_ended")
+    assert ended["agent"] == "carol" and ended["ended_by"] == "caller"
+    assert 1 <= ended["talk_seconds"] <= 6
+    # Served by an agent, then the caller hung up: the normal end of a call.
+    (call_ended,) = of_type(events, "call.ended")
+    assert call_ended == {
+        "status": "completed",
+        "reason": "caller_hangup_after_agent",
+        "hung_up_by": "caller",
+    }
+    assert contact.status == "completed"
+    # The engine did not count it as a caller leaving the queue either.
+    assert not of_type(events, "contact.leave")
+
+    # Carol: accepted, finished (to wrap-up), then available again.
+    agent = wait_for_agent_event(hotline, "carol", "agent.wrap_end", since)
+    kinds = [e.type for e in agent]
+    assert kinds.index("agent.accept") < kinds.index("agent.finish") < kinds.index("agent.wrap_end")
+    finish = next(e for e in agent if e.type == "agent.finish")
+    assert finish.contact_id == contact.id and finish.data["to"] == "wrap_up"
+    wrap_end = next(e for e in agent if e.type == "agent.wrap_end")
+    assert wrap_end.data["to"] == "available"
+
+
+def test_waiting_caller_hears_music_on_hold(hotline: RunningHotline) -> None:
+    frank = phone(hotline, "frank", "no_answer", wait=30)
+    sink = RtpSink()
+    try:
+        start = time.monotonic()
+        call = SippCall(
+            hotline.workdir / "sipp",
+            hotline.sip_port,
+            "306",
+            "5553102",
+            [Wait(9), HangUp()],
+            rtp_port=sink.port,
+        ).start()
+        result = call.wait(30)
+        assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+    finally:
+        sink.close()
+    assert frank.wait_done(15).ok  # rung all along, cancelled when the caller left
+
+    contact, events = contact_of(hotline, "5553102")
+    assert not of_type(events, "queue.connected")
+    assert contact.status == "abandoned"  # hung up while waiting
+    # The position announcement is over within ~4 s; from then on, only the music.
+    music = sink.audible_seconds(start + 4.5, start + 8.5)
+    assert music >= 3.0, (
+        f"{music:.2f} s of sound in 4 s of waiting; "
+        f"{len(sink.packets)} packets, types {sorted({p.payload_type for p in sink.packets})}"
+    )
+    assert sink.audible_seconds() >= 6.0
+
+
+@pytest.fixture
+def gina_phone(hotline: RunningHotline, tmp_path: Path) -> Iterator[Baresip]:
+    if not shutil.which("baresip"):
+        pytest.skip("baresip is not installed")
+    password = hotline.secrets["agent_passwords"]["2005"]
+    phone = Baresip(tmp_path / "baresip", "2005", password, hotline.sip_port, ";answermode=auto")
+    try:
+        yield phone
+    finally:
+        phone.stop()
+        # Unregistered again: the agent is offered no more calls.
+        deadline = time.monotonic() + 10
+        while agent_state(hotline, "gina") == "reachable" and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
+def test_softphone_agent_answers_a_queued_call(
+    hotline: RunningHotline, gina_phone: Baresip
+) -> None:
+    deadline = time.monotonic() + 20
+    while agent_state(hotline, "gina") != "reachable":
+        assert time.monotonic() < deadline, gina_phone.log.read_text()[-2000:]
+        time.sleep(0.3)
+
+    steps = [Wait(3), Speak("Hello, I would like to talk about my order, please."), HangUp()]
+    result = caller(hotline, "5553103", "307", steps).wait(40)
+    assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+
+    contact, events = contact_of(hotline, "5553103")
+    (link,) = of_type(events, "queue.connected")
+    assert link["agent"] == "gina" and link["queue"] == "e2e_soft"
+    (ended,) = of_type(events, "queue.call_ended")
+    assert ended["agent"] == "gina" and ended["ended_by"] == "caller"
+    assert contact.status == "completed"
+
+    # The caller's speech reached the agent's softphone.
+    dumps = gina_phone.received_audio()
+    assert dumps, f"baresip dumped no audio:\n{gina_phone.log.read_text()[-2000:]}"
+    assert max(rms(p) for p in dumps) > 0.02
