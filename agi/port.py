@@ -208,7 +208,12 @@ class AgiPort:
         response = await self._do("EXEC", "Stasis", quote(args), timeout=24 * 3600)
         if response.result < 0:
             await self._alive_after_failure()
-        return await self._variable(QUEUE_OUTCOME_VARIABLE) or "error"
+        outcome = await self._variable(QUEUE_OUTCOME_VARIABLE)
+        if not outcome and self.agi.hung_up:
+            # The ARI side gives back a live channel with its outcome; none, and the
+            # HANGUP notice seen: the caller left while queued or talking to the agent.
+            raise CallerGone()
+        return outcome or "error"
 
     async def _variable(self, name: str) -> str:
         response = await self._do("GET VARIABLE", quote(name))

@@ -154,7 +154,7 @@ TEST_SOFTPHONE_AGENTS = {
 }
 
 #: The same test flows over FastAGI.
-TEST_AGI_NUMBERS = {"2302": "e2e_voicemail", "2303": "e2e_transfer"}
+TEST_AGI_NUMBERS = {"2302": "e2e_voicemail", "2303": "e2e_transfer", "2304": "e2e_queue"}
 
 
 def with_test_flows(config: dict, workdir: Path) -> tuple[dict, dict[str, int]]:
