@@ -24,8 +24,10 @@ import asyncio
 import contextlib
 import time
 import uuid
+import wave
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from ari_app.client import AriClient, AriError, AriNotFound, Event
 from ari_app.legs import clean_up, connect, originate
@@ -42,6 +44,17 @@ TICKET_EVENT = "HotlineTicket"
 #: Hang-up causes (Q.850) of an agent leg that never answered.
 BUSY_CAUSES = frozenset({17, 21})
 NO_ANSWER_CAUSES = frozenset({18, 19})
+
+
+def wav_seconds(path: Path | None) -> float:
+    """How long a WAV file plays (0 when it is not here to read)."""
+    if path is None:
+        return 0.0
+    try:
+        with wave.open(str(path)) as audio:
+            return audio.getnframes() / float(audio.getframerate() or 1)
+    except (OSError, EOFError, wave.Error):
+        return 0.0
 
 
 class HoldingBridges:
@@ -90,6 +103,30 @@ class HoldingBridges:
         self.members.clear()
 
 
+class LiveRecordings:
+    """Conversations being recorded, by contact, so the API can pause and resume them."""
+
+    def __init__(self, ari: AriClient) -> None:
+        self.ari = ari
+        self.names: dict[str, str] = {}
+
+    async def pause(self, contact_id: str) -> bool:
+        return await self._pause(contact_id, "POST")
+
+    async def resume(self, contact_id: str) -> bool:
+        return await self._pause(contact_id, "DELETE")
+
+    async def _pause(self, contact_id: str, method: str) -> bool:
+        name = self.names.get(contact_id)
+        if name is None:
+            return False
+        try:
+            await self.ari.request(method, f"recordings/live/{name}/pause")
+        except AriNotFound:
+            return False
+        return True
+
+
 @dataclass
 class Queueing:
     """What every voice queue wait needs, passed in once."""
@@ -99,6 +136,7 @@ class Queueing:
     #: agent id -> PJSIP endpoint of their phone
     endpoints: Mapping[str, str]
     bridges: HoldingBridges
+    recordings: LiveRecordings
 
 
 @dataclass
@@ -118,12 +156,19 @@ class VoiceQueue:
         self.rings: dict[str, Ringing] = {}  # agent leg -> its offer
         self.bridge: str | None = None
         self.announcing: str | None = None  # playback id
+        self.record = False  # the queue records its conversations
 
     async def run(self, request: QueueRequest) -> str:
         settings = self.q.settings.get(request.queue)
         if settings is None:  # the linter refuses such flows; a reload race lands here
             await self.port.emit("queue.unknown", {"queue": request.queue})
             return "closed"
+        self.record = settings.recording == "on"
+        if self.record:
+            # Told before anything else happens: before an agent could answer.
+            await self.port.play(
+                [Prompt(key="recording_notice")], language=request.language, barge_in=False
+            )
         ticket = await self.q.routing.enqueue(
             self.contact_id,
             "voice",
@@ -256,11 +301,16 @@ class VoiceQueue:
         )
         started = time.monotonic()
         ended_by = "caller"
+        recording: str | None = None
         try:
             await self.port._ari(connect(self.ari, bridge, self.port.channel_id, leg))
+            if self.record:
+                recording = await self._record(bridge, offer)
             await self.port._talking(leg)
             ended_by = "agent"
         finally:
+            if recording is not None:
+                await self._recorded(recording, offer)
             await clean_up(self.ari, leg, bridge)
             self.port.follow(leg, False)
             await self.q.routing.finished(offer.agent, self.contact_id)
@@ -273,6 +323,42 @@ class VoiceQueue:
                 },
             )
         return "answered"
+
+    async def _record(self, bridge: str, offer: Offer) -> str | None:
+        """Record the conversation from the moment the agent answered."""
+        name = f"call-{self.contact_id}-{uuid.uuid4().hex[:6]}"
+        try:
+            await self.ari.request(
+                "POST",
+                f"bridges/{bridge}/record",
+                params={"name": name, "format": "wav", "ifExists": "fail"},
+            )
+        except AriError as error:
+            await self.port.emit("recording.failed", {"name": name, "error": str(error)})
+            return None
+        self.q.recordings.names[self.contact_id] = name
+        await self.port.emit("recording.started", {"name": name, "agent": offer.agent})
+        return name
+
+    async def _recorded(self, name: str, offer: Offer) -> None:
+        """Stop the recording (so the file is complete) and store it with the contact."""
+        self.q.recordings.names.pop(self.contact_id, None)
+        with contextlib.suppress(AriError):
+            await self.ari.request("POST", f"recordings/live/{name}/stop")
+        recordings = self.port.recordings
+        duration = await asyncio.to_thread(wav_seconds, recordings.host_path(name))
+        await self.port.emit(
+            "recording.saved",
+            recordings.event(
+                name,
+                duration,
+                "recorded" if duration >= 1 else "empty",
+                kind="conversation",
+                agent=offer.agent,
+                queue=offer.queue,
+                caller=self.port.caller_id,
+            ),
+        )
 
     async def _drop(self, leg: str) -> None:
         """Stop ringing (or hang up) an agent leg we no longer want."""

@@ -20,7 +20,7 @@ from ari_app.client import AriClient, run_events
 from ari_app.contact import Recordings, VoiceRuntime
 from ari_app.features import Features
 from ari_app.prompts import PromptLibrary
-from ari_app.queueing import HoldingBridges, Queueing
+from ari_app.queueing import HoldingBridges, LiveRecordings, Queueing
 from controller.crm import start_crm
 from controller.paths import ProjectPaths
 from controller.reload import FlowArchive, FlowChecker, FlowWatcher, describe, set_version
@@ -112,6 +112,7 @@ class Hotline:
             settings=config.queues,
             endpoints={a.id: a.endpoint for a in config.agents},
             bridges=HoldingBridges(ari),
+            recordings=LiveRecordings(ari),
         )
         runtime = VoiceRuntime(
             store=store,
@@ -161,6 +162,7 @@ class Hotline:
             self.secrets.api_token,
             routing=routing,
             agents={a.id: a.name for a in config.agents},
+            recording=queueing.recordings,
         )
         runner = web.AppRunner(api, access_log=None)
         crm: web.AppRunner | None = None

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -15,6 +17,7 @@ from hotline.acd.service import RoutingService
 from hotline.store import Store
 
 CHANNELS = tuple(str(c) for c in Channel)
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -50,12 +53,23 @@ def _auth(token: str) -> Callable[[web.Request, Handler], Awaitable[web.StreamRe
     return middleware
 
 
+class RecordingControl(Protocol):
+    """Pauses and resumes the recording of a contact's conversation in progress."""
+
+    async def pause(self, contact_id: str) -> bool:
+        """False when the contact has no recording in progress."""
+
+    async def resume(self, contact_id: str) -> bool:
+        """False when the contact has no recording in progress."""
+
+
 def build_api(
     store: Store,
     status: Callable[[], ApiStatus],
     token: str,
     routing: RoutingService | None = None,
     agents: Mapping[str, str] | None = None,
+    recording: RecordingControl | None = None,
 ) -> web.Application:
     """`agents` maps agent id -> display name (the agents the API may act on)."""
     agents = dict(agents or {})
@@ -127,6 +141,44 @@ def build_api(
             return _json({"error": str(error)}, 409)
         return _json({"id": agent, "name": agents[agent], "channels": view})
 
+    async def recordings(request: web.Request) -> web.Response:
+        saved = await store.events_between(EPOCH, datetime.now(UTC), types=["recording.saved"])
+        listed = [
+            {
+                "contact_id": e.contact_id,
+                "at": e.ts.isoformat(),
+                "agent": e.agent,
+                **_public(e.data),
+            }
+            for e in reversed(saved)
+        ]
+        return _json(listed)
+
+    async def download(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        saved = await store.events_between(EPOCH, datetime.now(UTC), types=["recording.saved"])
+        # Only a name the event log knows, from the path it stored: never a path from the URL.
+        found = [e.data["file"] for e in saved if e.data.get("name") == name]
+        if not found or not Path(found[-1]).is_file():
+            return _json({"error": f"no recording {name}"}, 404)
+        return web.FileResponse(
+            found[-1], headers={"Content-Disposition": f'attachment; filename="{name}.wav"'}
+        )
+
+    async def recording_action(request: web.Request) -> web.Response:
+        contact_id, action = request.match_info["contact_id"], request.match_info["action"]
+        if recording is None or action not in ("pause", "resume"):
+            return _json({"error": f"unknown action {action!r}; pause or resume"}, 404)
+        done = await (recording.pause if action == "pause" else recording.resume)(contact_id)
+        if not done:
+            return _json({"error": f"contact {contact_id} has no recording in progress"}, 409)
+        return _json(
+            {"contact_id": contact_id, "recording": "paused" if action == "pause" else "on"}
+        )
+
+    app.router.add_get("/api/recordings", recordings)
+    app.router.add_get("/api/recordings/{name}", download)
+    app.router.add_post("/api/contacts/{contact_id}/recording/{action}", recording_action)
     app.router.add_get("/api/agents", list_agents)
     app.router.add_post("/api/agents/{agent}/{action}", agent_action)
     app.router.add_get("/", index)
@@ -135,6 +187,11 @@ def build_api(
     app.router.add_get("/api/contacts", contacts)
     app.router.add_get("/api/contacts/{contact_id}/events", contact_events)
     return app
+
+
+def _public(data: dict[str, Any]) -> dict[str, Any]:
+    """A recording event without host paths (the API serves the file itself)."""
+    return {k: v for k, v in data.items() if k not in ("file", "asterisk_file")}
 
 
 def _plain(row: Any) -> dict[str, Any]:

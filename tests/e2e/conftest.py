@@ -127,6 +127,7 @@ TEST_NUMBERS = {
     "303": "e2e_transfer",
     "309": "e2e_reload",
     "304": "e2e_queue",
+    "308": "e2e_queue",
     "305": "e2e_queue",
     "306": "e2e_queue",
     "307": "e2e_queue",
@@ -139,6 +140,7 @@ TEST_QUEUES = {
     "e2e_fifo": {"ring_timeout": 5, "wrap_up": 0.5, "announcements": {"position_every": 4}},
     "e2e_skip": {"ring_timeout": 3, "on_no_answer": "pause"},
     "e2e_slow": {"ring_timeout": 30, "leave_key": "*"},
+    "e2e_rec": {"ring_timeout": 10, "recording": "on"},
     "e2e_soft": {"ring_timeout": 10, "wrap_up": 0.5},
 }
 TEST_QUEUE_AGENTS = {
@@ -146,6 +148,7 @@ TEST_QUEUE_AGENTS = {
     "dave": ("2002", {"e2e_skip": 0}),
     "erin": ("2003", {"e2e_skip": 1}),
     "frank": ("2004", ["e2e_slow"]),
+    "hank": ("2006", ["e2e_rec"]),
 }
 #: Test agents with no fixed contact: a real softphone registers for them (number 307
 #: -> e2e_soft, served by gina).
