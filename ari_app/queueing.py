@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import math
 import time
 import uuid
 import wave
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +42,8 @@ from hotline.flows.services import QueueRequest
 
 #: The inbox event that carries an item of the contact's routing ticket.
 TICKET_EVENT = "HotlineTicket"
+
+INF = float("inf")
 
 #: Hang-up causes (Q.850) of an agent leg that never answered.
 BUSY_CAUSES = frozenset({17, 21})
@@ -200,22 +204,33 @@ class VoiceQueue:
             self.port.deliver({"type": TICKET_EVENT, "item": item})
 
     async def _wait(self, settings: QueueSettings, language: str, entered: float) -> str:
-        every = settings.announcements.position_every
-        next_announcement = time.monotonic() + (every if every else float("inf"))
-        await self._announce(language)
+        said = settings.announcements
+        every = {
+            "position": said.position_every,
+            "eta": said.eta_every,
+            "periodic": said.periodic_every,
+        }
+        now = time.monotonic()
+        # Position and wait are said on arrival, then every so often; periodic prompts
+        # only after their interval.
+        due = {
+            kind: now + (kind == "periodic") * gap if gap else INF for kind, gap in every.items()
+        }
+        periodic = itertools.cycle(said.periodic) if said.periodic else None
         while True:
             now = time.monotonic()
-            wake = min([next_announcement, *(r.deadline for r in self.rings.values())])
-            event = await self.port._next(max(0.0, wake - now) if wake != float("inf") else None)
+            wake = min([*due.values(), *(r.deadline for r in self.rings.values())])
+            event = await self.port._next(None if wake == INF else max(0.0, wake - now))
             now = time.monotonic()
             if event is None:
                 for leg, ringing in list(self.rings.items()):
                     if ringing.deadline <= now:
                         await self._drop(leg)
                         await self.q.routing.no_answer(ringing.offer)
-                if next_announcement <= now:
-                    await self._announce(language)
-                    next_announcement = now + every
+                ready = [kind for kind, at in due.items() if at <= now]
+                if ready:
+                    await self._announce(ready, language, periodic)
+                    due.update({kind: now + every[kind] for kind in ready})
                 continue
             outcome = await self._on_event(event, settings, entered)
             if outcome is not None:
@@ -366,18 +381,38 @@ class VoiceQueue:
         await clean_up(self.ari, leg, None)
         self.port.follow(leg, False)
 
-    async def _announce(self, language: str) -> None:
+    async def _announce(
+        self, kinds: list[str], language: str, periodic: Iterator[str] | None
+    ) -> None:
+        """Say what is due, as one announcement over the music."""
+        prompts: list[Prompt] = []
+        said: dict[str, object] = {}
         position = self.q.routing.position(self.contact_id)
-        if not position:
+        if "position" in kinds and position:
+            prompts += [Prompt(key="queue_position"), Prompt(say="number", value=str(position))]
+            said["position"] = position
+        eta = self.q.routing.eta(self.contact_id)
+        if "eta" in kinds and position and eta is not None:
+            minutes = max(1, math.ceil(eta / 60))
+            prompts += [
+                Prompt(key="queue_eta"),
+                Prompt(say="number", value=str(minutes)),
+                Prompt(key="queue_minutes"),
+            ]
+            said["eta_minutes"] = minutes
+        if "periodic" in kinds and periodic is not None:
+            key = next(periodic)
+            prompts.append(Prompt(key=key))
+            said["periodic"] = key
+        if not prompts:
             return
         await self._stop_announcement()
-        prompts = [Prompt(key="queue_position"), Prompt(say="number", value=str(position))]
         uris = [uri for uri, _ in self.port.prompts.media(prompts, language)]
         playback = f"announce-{uuid.uuid4().hex[:8]}"
         with contextlib.suppress(AriNotFound):
             await self.ari.play(self.port.channel_id, uris, lang=language, playback_id=playback)
             self.announcing = playback
-            await self.port.emit("queue.announced", {"position": position})
+            await self.port.emit("queue.announced", said)
 
     async def _stop_announcement(self) -> None:
         if self.announcing is not None:

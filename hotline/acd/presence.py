@@ -12,8 +12,9 @@ from hotline.acd.router import RoutingError
 from hotline.acd.service import RoutingService
 from hotline.acd.states import IllegalTransition
 
-Action = Literal["login", "logout", "pause", "unpause"]
-ACTIONS: tuple[Action, ...] = ("login", "logout", "pause", "unpause")
+Action = Literal["login", "logout", "pause", "unpause", "ready"]
+#: "ready" ends wrap-up early: the agent is available before the queue's wrap-up time.
+ACTIONS: tuple[Action, ...] = ("login", "logout", "pause", "unpause", "ready")
 
 
 class PresenceError(Exception):
@@ -39,6 +40,9 @@ async def change_presence(
             await routing.pause(agent_id, (reason or "break").strip()[:40] or "break", chosen)
         elif action == "unpause":
             await routing.unpause(agent_id, chosen)
+        elif action == "ready":
+            for channel in chosen or [None]:
+                await routing.end_wrap_up(agent_id, channel)
         else:
             raise PresenceError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
     except IllegalTransition as error:

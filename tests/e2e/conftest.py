@@ -137,7 +137,16 @@ TEST_NUMBERS = {
 #: Test queues (numbers 304-307, flow e2e_queue) and the agents serving them, whose
 #: phones are SIPp processes the tests start on fixed contacts.
 TEST_QUEUES = {
-    "e2e_fifo": {"ring_timeout": 5, "wrap_up": 0.5, "announcements": {"position_every": 4}},
+    "e2e_fifo": {
+        "ring_timeout": 5,
+        "wrap_up": 0.5,
+        "announcements": {
+            "position_every": 4,
+            "eta_every": 4,
+            "periodic": ["queue_thanks"],
+            "periodic_every": 2.5,
+        },
+    },
     "e2e_skip": {"ring_timeout": 3, "on_no_answer": "pause"},
     "e2e_slow": {"ring_timeout": 30, "leave_key": "*"},
     "e2e_rec": {"ring_timeout": 10, "recording": "on"},

@@ -54,9 +54,13 @@ def test_one_agent_serves_callers_in_arrival_order(hotline: RunningHotline) -> N
         assert ended["ended_by"] == "agent"
     # Served first come, first served: the event log orders them.
     assert connected == sorted(connected)
-    # The last caller waited behind two others and was told its place.
+    # The last caller waited behind two others: told its place and wait on arrival,
+    # then the periodic prompt after its interval.
     _, last = contact_of(hotline, numbers[-1])
-    assert any(a["position"] >= 2 for a in of_type(last, "queue.announced"))
+    said = of_type(last, "queue.announced")
+    assert said[0]["position"] >= 2 and said[0]["eta_minutes"] >= 1
+    assert "periodic" not in said[0]
+    assert any(a.get("periodic") == "queue_thanks" for a in said[1:])
 
 
 def test_agent_who_does_not_answer_is_passed_over(hotline: RunningHotline) -> None:

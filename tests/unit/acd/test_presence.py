@@ -50,3 +50,21 @@ async def test_refusals_say_why_and_change_nothing(routing: RoutingService) -> N
         await change_presence(routing, "alice", "pause", reason="unreachable")
     assert agent_view(routing, "alice")["voice"]["state"] == "offline"
     assert routing.logged == []  # type: ignore[attr-defined]
+
+
+async def test_ready_ends_wrap_up_early() -> None:
+    async def log(**record: Any) -> None:
+        pass
+
+    queues = {"support": QueueSettings(wrap_up=600)}
+    router = make_router(queues, {"alice": AgentRouting(queues=["support"])})
+    routing = RoutingService(router, log)
+    await change_presence(routing, "alice", "login", channels=["voice"])
+    ticket = await routing.enqueue("c1", "voice", "support")
+    offer = await ticket.next()
+    await routing.accepted(offer)  # type: ignore[arg-type]
+    await routing.finished("alice", "c1")
+    assert agent_view(routing, "alice")["voice"]["state"] == "wrap_up"
+    view = await change_presence(routing, "alice", "ready")
+    assert view["voice"]["state"] == "available"
+    await routing.stop()
