@@ -41,7 +41,7 @@ class CallSession:
             recordings=runtime.recordings,
             agents=runtime.agents,
             follow=follow,
-            caller_id=self.contact.caller,
+            caller_id=caller_id(None, self.contact.caller),
         )
 
     @property
@@ -53,6 +53,7 @@ class CallSession:
 
     async def run(self) -> None:
         contact_id = await self.contact.open()
+        self.port.caller_id = caller_id(self.contact.customer_name, self.contact.caller)
         flow_name = self.runtime.numbers.get(self.contact.dialed)
         services = None
         queueing = self.runtime.queueing
@@ -62,3 +63,10 @@ class CallSession:
                 lambda request: VoiceQueue(queueing, self.port, contact_id).run(request),
             )
         await self.contact.run(self.port, flow_name, services)
+
+
+def caller_id(name: str | None, number: str) -> str:
+    """What an agent's (or transfer target's) phone shows: the customer's name from
+    their record when there is one, and the number."""
+    clean = "".join(c for c in (name or "") if c not in '"<>\\\r\n').strip()[:60]
+    return f'"{clean}" <{number}>' if clean else number

@@ -169,6 +169,7 @@ class ContactCall:
         #: The runtime's own failures (ARI or AGI errors): logged, the call ends "failed".
         self.errors = errors
         self.contact_id: str | None = None
+        self.customer_name: str | None = None  # from the customer record, once open
         #: An agent answered the caller from a queue (queue.connected was logged).
         self.agent_connected = False
         # The flow set in force when the call arrived: a reload does not change it.
@@ -186,6 +187,7 @@ class ContactCall:
         customer = None
         with contextlib.suppress(ValueError):  # "anonymous" and the like: no identity
             customer = await store.customer_for_phone(self.caller) if self.caller else None
+        self.customer_name = customer.display_name if customer else None
         self.contact_id = await store.open_contact(
             channel="voice",
             direction="inbound",

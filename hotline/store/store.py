@@ -39,6 +39,7 @@ CONTACTS = ContactRow.__table__
 EVENTS = ContactEventRow.__table__
 
 #: Contact fields `update_contact` may change.
+CUSTOMER_FIELDS = frozenset({"display_name", "email", "chat_id", "language", "attributes"})
 SUMMARY_FIELDS = frozenset(
     {"status", "ended_at", "flow", "flow_version", "language", "node", "variables"}
 )
@@ -178,6 +179,31 @@ class Store:
         return None if row is None else Customer(**row._mapping)
 
     # contacts
+
+    async def update_customer(self, customer_id: int, **fields: Any) -> None:
+        """Change what is known of a customer: display_name, email, chat_id, language,
+        attributes (the whole dict is replaced)."""
+        unknown = set(fields) - CUSTOMER_FIELDS
+        if unknown:
+            raise TypeError(
+                f"update_customer: cannot set {', '.join(sorted(unknown))}; "
+                f"allowed: {', '.join(sorted(CUSTOMER_FIELDS))}"
+            )
+        if not fields:
+            return
+        values = dict(fields)
+        for name in ("display_name", "email", "chat_id", "language"):
+            if name in values and values[name] is not None:
+                values[name] = _text(values[name], name)
+        if "attributes" in values:
+            values["attributes"] = _json_dict(values["attributes"], "attributes")
+        stmt = update(CUSTOMERS).where(CUSTOMERS.c.id == customer_id).values(values)
+
+        async def op(conn: AsyncConnection) -> None:
+            if (await conn.execute(stmt)).rowcount == 0:
+                raise UnknownCustomer(f"no customer with id {customer_id!r}")
+
+        await self._write(op, "update_customer")
 
     async def open_contact(
         self,

@@ -188,6 +188,11 @@ class TransferTarget:
         self.file.write_text(scenario(self.behaviour, self.ring, self.talk, self.wait))
         self.proc: subprocess.Popen[str] | None = None
 
+    def messages(self) -> str:
+        """The SIP messages this phone sent and received."""
+        path = self.workdir / "messages.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
     @property
     def uri(self) -> str:
         return f"sip:target@127.0.0.1:{self.port}"
@@ -214,6 +219,9 @@ class TransferTarget:
                 "-trace_err",
                 "-error_file",
                 str(self.workdir / "errors.log"),
+                "-trace_msg",
+                "-message_file",
+                str(self.workdir / "messages.log"),
             ],
             cwd=self.workdir,
             stdout=subprocess.PIPE,

@@ -8,10 +8,12 @@ Queues and agents are the session's test ones (tests/e2e/conftest.py: TEST_QUEUE
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
 
+from hotline.store import Store
 from tests.e2e.conftest import RunningHotline
 from tests.e2e.sipp import ExpectHangup, Keys, SippCall, Wait
 from tests.e2e.sipp_uas import Behaviour, TransferTarget
@@ -92,3 +94,22 @@ def test_caller_leaves_the_queue_with_the_leave_key(hotline: RunningHotline) -> 
     assert nodes(events)[-3:] == ["after_leaving", "goodbye", "end"]
     assert not of_type(events, "queue.connected")
     assert contact.status == "completed"
+
+
+def test_agent_phone_shows_the_customer_name(hotline: RunningHotline) -> None:
+    async def name_the_customer() -> None:
+        store = await Store.connect(hotline.database_url)
+        try:
+            customer = await store.customer_for_phone("5553301")
+            assert customer is not None
+            await store.update_customer(customer.id, display_name="Ann Example")
+        finally:
+            await store.close()
+
+    asyncio.run(name_the_customer())
+    carol = phone(hotline, "carol", "answer", ring=0.5, talk=1.0)
+    call = caller(hotline, "5553301", "304", [ExpectHangup(40)])
+    assert call.wait(60).ok
+    assert carol.wait_done().ok
+    invite = carol.messages().split("INVITE sip:", 1)[1]
+    assert 'From: "Ann Example" <sip:5553301@' in invite

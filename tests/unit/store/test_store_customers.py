@@ -8,6 +8,7 @@ from datetime import UTC
 import pytest
 
 from hotline.store import Store, normalize_phone
+from hotline.store.errors import UnknownCustomer
 
 
 @pytest.mark.parametrize(
@@ -61,3 +62,15 @@ async def test_customer_by_id(store: Store) -> None:
     assert created is not None
     assert await store.customer(created.id) == created
     assert await store.customer(created.id + 1000) is None
+
+
+async def test_update_customer_sets_what_is_known(store: Store) -> None:
+    customer = await store.customer_for_phone("+15550102030")
+    assert customer is not None
+    await store.update_customer(customer.id, display_name="Ann Example", language="en")
+    again = await store.customer(customer.id)
+    assert again is not None and again.display_name == "Ann Example" and again.language == "en"
+    with pytest.raises(TypeError, match="cannot set phone"):
+        await store.update_customer(customer.id, phone="+1")
+    with pytest.raises(UnknownCustomer):
+        await store.update_customer(999_999, display_name="Nobody")
