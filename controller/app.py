@@ -104,7 +104,9 @@ class Hotline:
         config = self.config
 
         def services_for(contact_id: str) -> LiveServices:
-            return LiveServices(store, contact_id, http, config.integrations, config.schedules)
+            return LiveServices(
+                store, contact_id, http, config.integrations, config.schedules, routing
+            )
 
         routing = await start_routing(config, store, ami)
         queueing = Queueing(

@@ -10,9 +10,13 @@ from typing import Any
 
 import aiohttp
 
+from hotline.acd.model import Channel
+from hotline.acd.router import RoutingError
+from hotline.acd.service import RoutingService
 from hotline.config import IntegrationConfig
 from hotline.flows.hours import Schedule
 from hotline.flows.services import HttpRequest, HttpResult, HttpTimeout, QueueRequest, SurveyAnswers
+from hotline.flows.steps import FlowFailure
 from hotline.store import Store
 
 #: An integration's answer larger than this is refused (it is an API, not a download).
@@ -20,8 +24,8 @@ MAX_RESPONSE_BYTES = 256 * 1024
 
 
 class LiveServices:
-    """One contact's services. Queues answer "closed" until the routing engine is wired
-    to voice: no agent can be logged in to take the call, which is what "closed" means."""
+    """One contact's services. `enqueue` here is for channels with no queue experience
+    of their own (voice and FastAGI bring theirs, see ChannelQueueServices): "closed"."""
 
     def __init__(
         self,
@@ -30,7 +34,9 @@ class LiveServices:
         http: aiohttp.ClientSession,
         integrations: Mapping[str, IntegrationConfig] | None = None,
         schedules: Mapping[str, Schedule] | None = None,
+        routing: RoutingService | None = None,
     ) -> None:
+        self.routing = routing
         self.store = store
         self.contact_id = contact_id
         self.session = http
@@ -70,6 +76,14 @@ class LiveServices:
         except ValueError:
             data = None
         return HttpResult(response.status, data)
+
+    async def queue_status(self, queue: str) -> Mapping[str, Any]:
+        if self.routing is None:
+            raise FlowFailure("no routing engine runs here")
+        try:
+            return self.routing.queue_status(queue, Channel.VOICE).variables()
+        except RoutingError as error:
+            raise FlowFailure(str(error)) from None
 
     async def enqueue(self, request: QueueRequest) -> str:
         await self.store.append(

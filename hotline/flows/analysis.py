@@ -229,6 +229,8 @@ def assigns(node: m.Node, outcome: str) -> set[str]:
         return set(node.outputs)
     if isinstance(node, m.RecordNode) and outcome == "recorded" and node.into:
         return {node.into}
+    if isinstance(node, m.QueueStatusNode) and outcome == "next":
+        return set(node.VARIABLES)
     return set()
 
 

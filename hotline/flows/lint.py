@@ -254,7 +254,7 @@ def _resources(
                 "language",
             )
         if (
-            isinstance(node, m.QueueNode)
+            isinstance(node, m.QueueNode | m.QueueStatusNode)
             and known.queues is not None
             and node.queue not in known.queues
         ):

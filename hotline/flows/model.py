@@ -429,6 +429,23 @@ class QueueNode(Node):
     OUTCOMES = ("answered", "timeout", "full", "closed", "left")
 
 
+class QueueStatusNode(Linear):
+    """Read how a queue stands into variables, to decide before (or instead of)
+    queueing: queue_waiting, queue_eta (seconds; -1 when nobody serves the queue),
+    queue_longest_wait, queue_agents_logged_in, queue_agents_free, queue_agents_paused."""
+
+    type: Literal["queue_status"]
+    queue: Name
+    VARIABLES: ClassVar[tuple[str, ...]] = (
+        "queue_waiting",
+        "queue_eta",
+        "queue_longest_wait",
+        "queue_agents_logged_in",
+        "queue_agents_free",
+        "queue_agents_paused",
+    )
+
+
 class HangupNode(Node):
     """Hang up; the flow ends with `outcome`."""
 
@@ -460,6 +477,7 @@ AnyNode = Annotated[
     | TransferNode
     | SurveyNode
     | QueueNode
+    | QueueStatusNode
     | HangupNode
     | ReturnNode,
     Field(discriminator="type"),

@@ -77,6 +77,9 @@ class FlowServices(Protocol):
     async def save_survey(self, answers: SurveyAnswers) -> None:
         """Store a survey's answers."""
 
+    async def queue_status(self, queue: str) -> Mapping[str, Any]:
+        """The queue_status node's variables (queue_waiting, queue_eta, …)."""
+
 
 HttpFixture = HttpResult | str  # "timeout" for an integration that never answers
 
@@ -92,6 +95,17 @@ class DefaultServices:
     #: integration name or URL -> canned answer; unknown targets get a 404.
     http_fixtures: dict[str, HttpFixture] = field(default_factory=dict)
     queue_outcome: str = "answered"
+    #: What a queue_status node reads; keys as QueueStatusNode.VARIABLES.
+    queue_state: dict[str, Any] = field(
+        default_factory=lambda: {
+            "queue_waiting": 0,
+            "queue_eta": 0,
+            "queue_longest_wait": 0,
+            "queue_agents_logged_in": 1,
+            "queue_agents_free": 1,
+            "queue_agents_paused": 0,
+        }
+    )
     surveys: list[SurveyAnswers] = field(default_factory=list)
     requests: list[HttpRequest] = field(default_factory=list)
     enqueued: list[QueueRequest] = field(default_factory=list)
@@ -123,6 +137,9 @@ class DefaultServices:
     async def save_survey(self, answers: SurveyAnswers) -> None:
         self.surveys.append(answers)
 
+    async def queue_status(self, queue: str) -> Mapping[str, Any]:
+        return dict(self.queue_state)
+
 
 class ChannelQueueServices:
     """A contact's services whose `enqueue` is its channel's own queue experience: a
@@ -149,6 +166,9 @@ class ChannelQueueServices:
 
     async def save_survey(self, answers: SurveyAnswers) -> None:
         await self.services.save_survey(answers)
+
+    async def queue_status(self, queue: str) -> Mapping[str, Any]:
+        return await self.services.queue_status(queue)
 
     async def enqueue(self, request: QueueRequest) -> str:
         return await self._enqueue(request)

@@ -339,6 +339,14 @@ async def queue(ctx: Context, node: m.QueueNode) -> str:
     return outcome
 
 
+async def queue_status(ctx: Context, node: m.QueueStatusNode) -> str:
+    status = await ctx.services.queue_status(node.queue)
+    for name in node.VARIABLES:
+        value = status.get(name)
+        await ctx.set(name, -1 if value is None else value)
+    return "next"
+
+
 async def hangup(ctx: Context, node: m.HangupNode) -> str:
     await ctx.port.hangup()
     return node.outcome
@@ -363,6 +371,7 @@ STEPS: dict[type[m.Node], Step] = {
     m.TransferNode: transfer,
     m.SurveyNode: survey,
     m.QueueNode: queue,
+    m.QueueStatusNode: queue_status,
     m.HangupNode: hangup,
     m.ReturnNode: return_,
 }
