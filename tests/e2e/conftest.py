@@ -128,6 +128,7 @@ TEST_NUMBERS = {
     "309": "e2e_reload",
     "304": "e2e_queue",
     "308": "e2e_queue",
+    "310": "e2e_queue",
     "305": "e2e_queue",
     "306": "e2e_queue",
     "307": "e2e_queue",

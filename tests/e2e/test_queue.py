@@ -113,3 +113,15 @@ def test_agent_phone_shows_the_customer_name(hotline: RunningHotline) -> None:
     assert carol.wait_done().ok
     invite = carol.messages().split("INVITE sip:", 1)[1]
     assert 'From: "Ann Example" <sip:5553301@' in invite
+
+
+def test_flow_reads_the_queue_status(hotline: RunningHotline) -> None:
+    call = caller(hotline, "5553401", "310", [ExpectHangup(30)])
+    assert call.wait(40).ok
+    _, events = contact_of(hotline, "5553401")
+    values = {v["name"]: v["value"] for v in of_type(events, "flow.variable")}
+    # carol serves e2e_fifo: logged in (fixed contact, so reachable), nobody waiting.
+    assert values["queue_agents_logged_in"] == 1
+    assert values["queue_waiting"] == 0
+    assert values["queue_eta"] >= 0
+    assert nodes(events)[-3:] == ["status", "goodbye", "end"]
