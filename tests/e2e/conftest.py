@@ -238,20 +238,8 @@ def hotline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHotline
     workdir = tmp_path_factory.mktemp("hotline")
     instance = f"test-{os.getpid()}"
     config, targets = with_test_flows(test_config(instance), workdir)
-    config_file = workdir / "hotline.yaml"
-    config_file.write_text(yaml.safe_dump(config))
-    state = workdir / "state"
-    log = workdir / "hotline.log"
-    env = {**os.environ, "HOTLINE_STATE": str(state), "HOTLINE_HOME": str(HOME)}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(HOTLINE), "--config", str(config_file), "run"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=HOME,
-        )
-    running = RunningHotline(HOME, workdir, state, config, proc, log, targets)
+    running = spawn(config, workdir, targets)
+    proc = running.proc
     try:
         wait_ready(running)
         yield running
@@ -267,6 +255,23 @@ def hotline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHotline
         subprocess.run(["rm", "-rf", str(running.instance_dir())], check=False)
         assert proc.returncode == 0, f"hotline run exited {proc.returncode}:\n{running.log_tail()}"
         assert not leftover, "Asterisk was left running after hotline run stopped"
+
+
+def spawn(config: dict, workdir: Path, targets: dict[str, int] | None = None) -> RunningHotline:
+    """`hotline run` with this config and a private state folder in `workdir`."""
+    config_file = workdir / "hotline.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    state, log = workdir / "state", workdir / "hotline.log"
+    env = {**os.environ, "HOTLINE_STATE": str(state), "HOTLINE_HOME": str(HOME)}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(HOTLINE), "--config", str(config_file), "run"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=HOME,
+        )
+    return RunningHotline(HOME, workdir, state, config, proc, log, targets or {})
 
 
 def _alive(pid: int) -> bool:

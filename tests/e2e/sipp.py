@@ -195,54 +195,66 @@ class SippCall:
         if rtp_port is not None:
             text = text.replace("m=audio [media_port] ", f"m=audio {rtp_port} ")
         self.file.write_text(text)
-        self.command = [
-            "sipp",
-            f"127.0.0.1:{sip_port}",
-            "-sf",
-            str(self.file),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(free_port("udp")),
-            "-mi",
-            "127.0.0.1",
-            "-mp",
-            str(free_port("udp", even=True)),
-            "-m",
-            "1",
-            "-l",
-            "1",
-            "-nostdin",
-            "-timeout",
-            "120s",
-            "-trace_err",
-            "-error_file",
-            str(workdir / "errors.log"),
-        ]
+        self.args = [f"127.0.0.1:{sip_port}", "-sf", str(self.file)]
+        self.args += ["-p", str(free_port("udp")), "-m", "1", "-l", "1", "-timeout", "120s"]
         self.proc: subprocess.Popen[str] | None = None
 
+    @property
+    def command(self) -> list[str]:
+        return ["sipp", *self.args]
+
     def start(self) -> SippCall:
-        self.proc = subprocess.Popen(
-            self.command,
-            cwd=self.workdir,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        self.proc = start_sipp(self.args, self.workdir)
         return self
 
     def wait(self, timeout: float = 150) -> SippResult:
         assert self.proc is not None
-        try:
-            output, _ = self.proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            output, _ = self.proc.communicate()
-            return SippResult(-1, output + "\n[killed: timeout]")
-        errors = self.workdir / "errors.log"
-        if errors.exists():
-            output += "\n" + errors.read_text()
-        return SippResult(self.proc.returncode, output[-4000:])
+        return finish_sipp(self.proc, self.workdir, timeout)
+
+    def run(self, timeout: float = 150) -> SippResult:
+        return self.start().wait(timeout)
+
+
+def start_sipp(args: list[str], workdir: Path) -> subprocess.Popen[str]:
+    """SIPp on loopback, run in `workdir`: its errors go to errors.log and the SIP
+    messages it sends and receives to messages.log there."""
+    return subprocess.Popen(
+        [
+            "sipp",
+            *args,
+            "-i",
+            "127.0.0.1",
+            "-mi",
+            "127.0.0.1",
+            "-mp",
+            str(free_port("udp", even=True)),
+            "-nostdin",
+            "-trace_err",
+            "-error_file",
+            str(workdir / "errors.log"),
+            "-trace_msg",
+            "-message_file",
+            str(workdir / "messages.log"),
+        ],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finish_sipp(proc: subprocess.Popen[str], workdir: Path, timeout: float) -> SippResult:
+    """Wait for SIPp to end (killing it after `timeout`); its output and errors."""
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        output, _ = proc.communicate()
+        return SippResult(-1, output + "\n[killed: timeout]")
+    errors = workdir / "errors.log"
+    if errors.exists():
+        output += "\n" + errors.read_text()
+    return SippResult(proc.returncode, output[-4000:])
 
     def run(self, timeout: float = 150) -> SippResult:
         return self.start().wait(timeout)

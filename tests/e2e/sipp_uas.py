@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from tests.e2e.ports import free_port
-from tests.e2e.sipp import SippResult
+from tests.e2e.sipp import SippResult, finish_sipp, start_sipp
 
 Behaviour = Literal["answer", "no_answer", "busy", "answer_until_hangup"]
 
@@ -198,50 +197,14 @@ class TransferTarget:
         return f"sip:target@127.0.0.1:{self.port}"
 
     def start(self) -> TransferTarget:
-        self.proc = subprocess.Popen(
-            [
-                "sipp",
-                "-sf",
-                str(self.file),
-                "-i",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-mi",
-                "127.0.0.1",
-                "-mp",
-                str(free_port("udp", even=True)),
-                "-m",
-                str(self.calls),
-                "-nostdin",
-                "-timeout",
-                f"{int(self.wait * self.calls) + 30}s",
-                "-trace_err",
-                "-error_file",
-                str(self.workdir / "errors.log"),
-                "-trace_msg",
-                "-message_file",
-                str(self.workdir / "messages.log"),
-            ],
-            cwd=self.workdir,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        timeout = f"{int(self.wait * self.calls) + 30}s"
+        args = ["-sf", str(self.file), "-p", str(self.port), "-m", str(self.calls)]
+        self.proc = start_sipp([*args, "-timeout", timeout], self.workdir)
         return self
 
     def wait_done(self, timeout: float = 90) -> SippResult:
         assert self.proc is not None
-        try:
-            output, _ = self.proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            output, _ = self.proc.communicate()
-            return SippResult(-1, output + "\n[killed: timeout]")
-        errors = self.workdir / "errors.log"
-        if errors.exists():
-            output += "\n" + errors.read_text()
-        return SippResult(self.proc.returncode, output[-4000:])
+        return finish_sipp(self.proc, self.workdir, timeout)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

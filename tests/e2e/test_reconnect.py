@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from controller.asterisk import find_install
 from controller.instance import AsteriskInstance
 from controller.secrets import Secrets, load_secrets
 from hotline.config import HotlineConfig
-from tests.e2e.conftest import HOME, RunningHotline
+from tests.e2e.conftest import HOME, RunningHotline, spawn
 from tests.e2e.conftest import test_config as config_on_free_ports
 from tests.e2e.sipp import HangUp, SippCall, Wait
 
@@ -64,22 +63,6 @@ def setting(tmp_path: Path) -> Iterator[tuple[dict, Secrets, AsteriskInstance]]:
     finally:
         instance.stop()
         instance.remove()
-
-
-def spawn(config: dict, workdir: Path) -> RunningHotline:
-    config_file = workdir / "hotline.yaml"
-    config_file.write_text(yaml.safe_dump(config))
-    state, log = workdir / "state", workdir / "hotline.log"
-    env = {**os.environ, "HOTLINE_STATE": str(state), "HOTLINE_HOME": str(HOME)}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(HOTLINE), "--config", str(config_file), "run"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=HOME,
-        )
-    return RunningHotline(HOME, workdir, state, config, proc, log)
 
 
 def stop(hotline: RunningHotline) -> None:
