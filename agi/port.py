@@ -22,9 +22,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from agi.protocol import AgiChannel, AgiError, AgiHangup, AgiResponse, quote
+from ari_app import handoff
 from ari_app.contact import Recordings, dial_string, gather
 from ari_app.prompts import PromptLibrary
 from hotline.flows.port import Answer, Ask, CallerGone, Prompt, Recording, TransferOutcome
+from hotline.flows.services import QueueRequest
 
 Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
 
@@ -202,9 +204,9 @@ class AgiPort:
             raise CallerGone()
         return outcome
 
-    async def handoff(self, queue: str, contact_id: str, language: str) -> str:
+    async def handoff(self, request: QueueRequest, contact_id: str) -> str:
         """Hand the channel to the ARI side's routing engine; its queue outcome."""
-        args = ",".join((self.ari_app, "queue", queue, contact_id, language))
+        args = ",".join((self.ari_app, "queue", *handoff.encode(request, contact_id)))
         response = await self._do("EXEC", "Stasis", quote(args), timeout=24 * 3600)
         if response.result < 0:
             await self._alive_after_failure()

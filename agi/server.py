@@ -32,7 +32,7 @@ def handoff_to_stasis(port: AgiPort, contact_id: str) -> Callable[[QueueRequest]
 
     async def enqueue(request: QueueRequest) -> str:
         await port.emit("queue.handoff", {"queue": request.queue, "to": "stasis"})
-        outcome = await port.handoff(request.queue, contact_id, request.language)
+        outcome = await port.handoff(request, contact_id)
         await port.emit("queue.returned", {"queue": request.queue, "outcome": outcome})
         return outcome
 

@@ -4,9 +4,9 @@ Channels enter Stasis with arguments saying why (dialplan/extensions.conf.j2):
 - `inbound`: a call to a hotline number; a new call session runs its flow.
 - `transfer,<caller channel>`: an outbound leg a call's transfer originated; its
   events go to that call (the call `follow`s the leg's channel id).
-- `queue,<queue>,<contact id>,<language>`: a call handed over from a FastAGI flow's
-  `queue` node; it is queued for that contact, and the outcome is returned to the
-  dialplan (see `agi/`).
+- `queue,<queue>,<contact id>,<language>,<priority>,<skills>,<max wait>` (`handoff.py`):
+  a call handed over from a FastAGI flow's `queue` node; it is queued for that
+  contact, and the outcome is returned to the dialplan (see `agi/`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 
+from ari_app import handoff
 from ari_app.call import CallSession
 from ari_app.client import AriClient, AriError, Event
 from ari_app.contact import VoiceRuntime
@@ -105,16 +106,12 @@ class StasisApp:
         outcome = "closed"
         queueing = self.runtime.queueing
         try:
-            if len(args) != 3:
-                log.warning(
-                    "channel %s: queue hand-off needs queue,contact,language: %s", channel_id, args
-                )
-                outcome = "error"
-            elif queueing is not None:
-                queue, contact_id, language = args
-                outcome = await self._wait_in_queue(
-                    queueing, channel_id, queue, contact_id, language
-                )
+            request, contact_id = handoff.decode(args)
+            if queueing is not None:
+                outcome = await self._wait_in_queue(queueing, channel_id, request, contact_id)
+        except handoff.BadHandoff as error:
+            log.warning("channel %s: %s", channel_id, error)
+            outcome = "error"
         except CallerGone:
             return
         except Exception:
@@ -127,7 +124,7 @@ class StasisApp:
             log.info("channel %s: cannot return from the queue: %s", channel_id, error)
 
     async def _wait_in_queue(
-        self, queueing: Queueing, channel_id: str, queue: str, contact_id: str, language: str
+        self, queueing: Queueing, channel_id: str, request: QueueRequest, contact_id: str
     ) -> str:
         store = self.runtime.store
 
@@ -135,7 +132,6 @@ class StasisApp:
             await store.append(contact_id, kind, data)
 
         with self._port(channel_id, emit) as port:
-            request = QueueRequest(queue, 0, {}, None, language, {})
             return await VoiceQueue(queueing, port, contact_id).run(request)
 
     async def _feature(self, channel: Event, args: list[str]) -> None:
