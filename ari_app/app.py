@@ -97,6 +97,10 @@ class StasisApp:
             await call.run()
         except Exception:
             log.exception("call %s failed", call.channel_id)
+            # Whatever broke (the store, say), the caller must not be left in Stasis
+            # unanswered or in silence: end the call.
+            with contextlib.suppress(AriError):
+                await self.ari.hangup(call.channel_id, reason="congestion")
         finally:
             self.calls.pop(call.channel_id, None)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 HOME = Path(__file__).resolve().parents[1]
 #: Scripts that print a Markdown section (heading, command to reproduce, results).
-SCRIPTS = ["bench/bench_acd.py"]
+SCRIPTS = ["bench/bench_acd.py", "bench/bench_sipp_load.py"]
 
 
 def main() -> int:

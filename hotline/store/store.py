@@ -9,6 +9,7 @@ StoreUnavailable. The event log has no update or delete: it is append-only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import uuid
@@ -68,6 +69,11 @@ class Store:
 
     def __init__(self, engine: AsyncEngine, retry_for: float) -> None:
         self._engine = engine
+        # SQLite takes one writer at a time: queue our own writers here rather than
+        # have them collide on the file lock ("database is locked") under load.
+        self._writing: contextlib.AbstractAsyncContextManager[object] = (
+            asyncio.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
         self.retry_for = retry_for
 
     @classmethod
@@ -357,7 +363,7 @@ class Store:
         """Run `op` in a transaction, committed before returning; retried while unavailable."""
 
         async def attempt() -> T:
-            async with self._engine.begin() as conn:
+            async with self._writing, self._engine.begin() as conn:
                 return await op(conn)
 
         return await retrying(attempt, self.retry_for, what)
