@@ -20,8 +20,9 @@ import pytest
 from hotline.store import Event, Store
 from tests.e2e.conftest import RunningHotline
 from tests.e2e.rtp import RtpSink
-from tests.e2e.sipp import HangUp, SippCall, Speak, Wait
-from tests.e2e.test_ivr_call import contact_of, of_type
+from tests.e2e.sipp import HangUp, Keys, SippCall, Speak, Wait
+from tests.e2e.test_agent_presence import post, wait_state
+from tests.e2e.test_ivr_call import contact_of, nodes, of_type
 from tests.e2e.test_queue import caller, phone
 from tests.e2e.test_softphone import Baresip, agent_state, rms
 
@@ -181,3 +182,32 @@ def test_softphone_agent_answers_a_queued_call(
     dumps = gina_phone.received_audio()
     assert dumps, f"baresip dumped no audio:\n{gina_phone.log.read_text()[-2000:]}"
     assert max(rms(p) for p in dumps) > 0.02
+
+
+@pytest.fixture
+def alice_auto(hotline: RunningHotline, tmp_path: Path) -> Iterator[Baresip]:
+    if not shutil.which("baresip"):
+        pytest.skip("baresip is not installed")
+    token = hotline.secrets["api_token"]
+    password = hotline.secrets["agent_passwords"]["1001"]
+    phone = Baresip(tmp_path / "alice", "1001", password, hotline.sip_port, ";answermode=auto")
+    post(hotline, "/api/agents/alice/login", None, token)
+    try:
+        yield phone
+    finally:
+        phone.stop()
+        post(hotline, "/api/agents/alice/logout", None, token)  # as the session had her
+
+
+def test_demo_flow_caller_reaches_an_agent(hotline: RunningHotline, alice_auto: Baresip) -> None:
+    """ivr_flows/main.yaml, English, option 2: the support queue, answered by alice."""
+    wait_state(hotline, "alice", "available")
+    steps = [Wait(2.5), Keys("1"), Wait(1.5), Keys("2"), Wait(5), HangUp()]
+    result = caller(hotline, "5553501", "100", steps).wait(40)
+    assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+
+    contact, events = contact_of(hotline, "5553501")
+    assert nodes(events)[-2:] == ["main_menu", "to_agent"]
+    (link,) = of_type(events, "queue.connected")
+    assert link["agent"] == "alice" and link["queue"] == "support"
+    assert contact.status == "completed"
