@@ -915,26 +915,31 @@ class Router:
 
     def logout(self, agent_id: str, now: float, channels: Iterable[Channel] | None = None) -> None:
         """Log out (all logged-in channels by default); nothing may be in progress."""
-        a = self._agent(agent_id)
-        chosen = self._channels(
-            a, channels, [ch for ch, st in a.status.items() if st.state is not S.OFFLINE]
-        )
-        self._check(a, chosen, "logout", S.OFFLINE)
-        for ch in chosen:
-            self._move_closing_wrap(a, ch, now, "logout", S.OFFLINE, None)
-        self._refresh(a, now)
+        self._step_away(agent_id, now, channels, "logout", S.OFFLINE, None)
 
     def pause(
         self, agent_id: str, reason: str, now: float, channels: Iterable[Channel] | None = None
     ) -> None:
         """Pause with a reason (all logged-in channels by default)."""
+        self._step_away(agent_id, now, channels, "pause", S.PAUSED, reason)
+
+    def _step_away(
+        self,
+        agent_id: str,
+        now: float,
+        channels: Iterable[Channel] | None,
+        action: str,
+        to: AgentState,
+        reason: str | None,
+    ) -> None:
+        """Logout and pause: the logged-in channels (or those named) leave work."""
         a = self._agent(agent_id)
         chosen = self._channels(
             a, channels, [ch for ch, st in a.status.items() if st.state is not S.OFFLINE]
         )
-        self._check(a, chosen, "pause", S.PAUSED)
+        self._check(a, chosen, action, to)
         for ch in chosen:
-            self._move_closing_wrap(a, ch, now, "pause", S.PAUSED, reason)
+            self._move_closing_wrap(a, ch, now, action, to, reason)
         self._refresh(a, now)
 
     def unpause(self, agent_id: str, now: float, channels: Iterable[Channel] | None = None) -> None:
