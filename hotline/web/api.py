@@ -141,8 +141,12 @@ def build_api(
             return _json({"error": str(error)}, 409)
         return _json({"id": agent, "name": agents[agent], "channels": view})
 
+    async def saved_recordings() -> list[Any]:
+        """Every `recording.saved` event, oldest first."""
+        return await store.events_between(EPOCH, datetime.now(UTC), types=["recording.saved"])
+
     async def recordings(request: web.Request) -> web.Response:
-        saved = await store.events_between(EPOCH, datetime.now(UTC), types=["recording.saved"])
+        saved = await saved_recordings()
         listed = [
             {
                 "contact_id": e.contact_id,
@@ -156,7 +160,7 @@ def build_api(
 
     async def download(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
-        saved = await store.events_between(EPOCH, datetime.now(UTC), types=["recording.saved"])
+        saved = await saved_recordings()
         # Only a name the event log knows, from the path it stored: never a path from the URL.
         found = [e.data["file"] for e in saved if e.data.get("name") == name]
         if not found or not Path(found[-1]).is_file():
