@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 import uuid
 import weakref
@@ -32,6 +33,8 @@ from hotline.store.models import ContactEventRow, ContactRow, CustomerRow
 from hotline.store.phone import normalize_phone
 from hotline.store.records import Channel, Contact, ContactStatus, Customer, Direction, Event
 from hotline.store.retry import retrying
+
+_logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -75,6 +78,7 @@ class Store:
             asyncio.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
         )
         self.retry_for = retry_for
+        self._listeners: list[Callable[[Event], None]] = []
 
     @classmethod
     async def connect(
@@ -107,7 +111,7 @@ class Store:
             )
         store = cls(engine, retry_for)
         try:
-            await store._read(lambda conn: conn.execute(select(1)), "connect")
+            await store.read(lambda conn: conn.execute(select(1)), "connect")
         except BaseException:
             await engine.dispose()
             raise
@@ -138,7 +142,7 @@ class Store:
         # process. Other processes are kept apart by the database (a PostgreSQL advisory
         # lock; SQLite's write lock, with a retry).
         async with _migration_lock():
-            await self._write(op, "migrate")
+            await self.write(op, "migrate")
 
     async def close(self) -> None:
         """Close all connections."""
@@ -168,20 +172,20 @@ class Store:
             if row is not None or not create:
                 return row
             values = {"created_at": utcnow(), "phone": number, "attributes": {}}
-            await conn.execute(self._insert_ignore(CUSTOMERS, ["phone"]).values(values))
+            await conn.execute(self.insert_ignore(CUSTOMERS, ["phone"]).values(values))
             return (await conn.execute(query)).one()
 
         row = await (
-            self._write(op, "customer_for_phone")
+            self.write(op, "customer_for_phone")
             if create
-            else self._read(op, "customer_for_phone")
+            else self.read(op, "customer_for_phone")
         )
         return None if row is None else Customer(**row._mapping)
 
     async def customer(self, customer_id: int) -> Customer | None:
         """The customer with this id, or None."""
         query = select(CUSTOMERS).where(CUSTOMERS.c.id == customer_id)
-        row = await self._read(lambda conn: _first(conn, query), "customer")
+        row = await self.read(lambda conn: _first(conn, query), "customer")
         return None if row is None else Customer(**row._mapping)
 
     # contacts
@@ -209,7 +213,7 @@ class Store:
             if (await conn.execute(stmt)).rowcount == 0:
                 raise UnknownCustomer(f"no customer with id {customer_id!r}")
 
-        await self._write(op, "update_customer")
+        await self.write(op, "update_customer")
 
     async def open_contact(
         self,
@@ -243,7 +247,7 @@ class Store:
             except IntegrityError as exc:
                 raise UnknownCustomer(f"no customer with id {customer_id!r}") from exc
 
-        await self._write(op, "open_contact")
+        await self.write(op, "open_contact")
         return values["id"]
 
     async def update_contact(self, contact_id: str, **fields: Any) -> None:
@@ -268,7 +272,7 @@ class Store:
             if name in values and values[name] is not None:
                 values[name] = _text(values[name], name)
         stmt = update(CONTACTS).where(CONTACTS.c.id == contact_id).values(values)
-        await self._write(lambda conn: _update_one(conn, stmt, contact_id), "update_contact")
+        await self.write(lambda conn: _update_one(conn, stmt, contact_id), "update_contact")
 
     async def close_contact(self, contact_id: str, status: str) -> None:
         """End a contact with a final status; ended_at is set now unless already set."""
@@ -279,12 +283,12 @@ class Store:
         stmt = (
             update(CONTACTS).where(CONTACTS.c.id == contact_id).values(status=final, ended_at=ended)
         )
-        await self._write(lambda conn: _update_one(conn, stmt, contact_id), "close_contact")
+        await self.write(lambda conn: _update_one(conn, stmt, contact_id), "close_contact")
 
     async def contact(self, contact_id: str) -> Contact | None:
         """The contact with this id, or None."""
         query = select(CONTACTS).where(CONTACTS.c.id == contact_id)
-        row = await self._read(lambda conn: _first(conn, query), "contact")
+        row = await self.read(lambda conn: _first(conn, query), "contact")
         return None if row is None else Contact(**row._mapping)
 
     async def recent_contacts(self, limit: int = 50) -> list[Contact]:
@@ -294,7 +298,7 @@ class Store:
             .order_by(CONTACTS.c.started_at.desc(), CONTACTS.c.id.desc())
             .limit(limit)
         )
-        rows = await self._read(lambda conn: _all(conn, query), "recent_contacts")
+        rows = await self.read(lambda conn: _all(conn, query), "recent_contacts")
         return [Contact(**row._mapping) for row in rows]
 
     # the event log
@@ -335,12 +339,29 @@ class Store:
                 raise UnknownContact(f"no contact with id {contact_id!r}") from exc
             return int(result.inserted_primary_key[0])
 
-        return await self._write(op, f"append {type}")
+        event_id = await self.write(op, f"append {type}")
+        if self._listeners:
+            event = Event(id=event_id, **values)
+            for listener in tuple(self._listeners):
+                try:
+                    listener(event)
+                except Exception:
+                    _logger.exception("event listener failed on %s", type)
+        return event_id
+
+    def listen(self, listener: Callable[[Event], None]) -> Callable[[], None]:
+        """Call `listener` with every event this store appends, once it is committed.
+
+        Listeners run inside `append` and must not block (put the event on a queue).
+        Returns a function that removes the listener.
+        """
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     async def events(self, contact_id: str) -> list[Event]:
         """All events of one contact, in log order."""
         query = select(EVENTS).where(EVENTS.c.contact_id == contact_id).order_by(EVENTS.c.id)
-        rows = await self._read(lambda conn: _all(conn, query), "events")
+        rows = await self.read(lambda conn: _all(conn, query), "events")
         return [Event(**row._mapping) for row in rows]
 
     async def events_between(
@@ -354,12 +375,12 @@ class Store:
             wanted = [types] if isinstance(types, str) else list(types)
             query = query.where(EVENTS.c.type.in_(wanted))
         query = query.order_by(EVENTS.c.id)
-        rows = await self._read(lambda conn: _all(conn, query), "events_between")
+        rows = await self.read(lambda conn: _all(conn, query), "events_between")
         return [Event(**row._mapping) for row in rows]
 
     # plumbing
 
-    async def _write(self, op: Callable[[AsyncConnection], Awaitable[T]], what: str) -> T:
+    async def write(self, op: Callable[[AsyncConnection], Awaitable[T]], what: str) -> T:
         """Run `op` in a transaction, committed before returning; retried while unavailable."""
 
         async def attempt() -> T:
@@ -368,7 +389,7 @@ class Store:
 
         return await retrying(attempt, self.retry_for, what)
 
-    async def _read(self, op: Callable[[AsyncConnection], Awaitable[T]], what: str) -> T:
+    async def read(self, op: Callable[[AsyncConnection], Awaitable[T]], what: str) -> T:
         """Run `op` on a connection; retried while the database is unavailable."""
 
         async def attempt() -> T:
@@ -377,7 +398,7 @@ class Store:
 
         return await retrying(attempt, self.retry_for, what)
 
-    def _insert_ignore(self, table: Any, keys: list[str]) -> Any:
+    def insert_ignore(self, table: Any, keys: list[str]) -> Any:
         """INSERT ... ON CONFLICT (keys) DO NOTHING for the current dialect."""
         make = pg_insert if self.dialect == "postgresql" else sqlite_insert
         return make(table).on_conflict_do_nothing(index_elements=keys)

@@ -198,3 +198,24 @@ async def test_postgres_session_time_zone_does_not_matter(
         assert event.ts == moment and event.ts.tzinfo is UTC
     finally:
         await store.close()
+
+
+async def test_listeners_see_each_committed_event_and_can_stop(store):
+    seen: list = []
+    stop = store.listen(seen.append)
+    contact_id = await store.open_contact("voice", "inbound", "+15550001", "100")
+    await store.append(contact_id, "call.answered", {"x": 1}, queue="support")
+    stop()
+    await store.append(contact_id, "call.ended")
+    assert [(e.type, e.queue, e.data) for e in seen] == [("call.answered", "support", {"x": 1})]
+    assert seen[0].id == (await store.events(contact_id))[0].id
+
+
+async def test_a_failing_listener_does_not_lose_the_event(store):
+    def broken(event):
+        raise RuntimeError("listener bug")
+
+    store.listen(broken)
+    contact_id = await store.open_contact("voice", "inbound", "+15550001", "100")
+    await store.append(contact_id, "call.answered")
+    assert [e.type for e in await store.events(contact_id)] == ["call.answered"]
