@@ -1,4 +1,5 @@
-"""Fixtures for the store tests: `store` runs each test on SQLite and on PostgreSQL."""
+"""Fixtures for every unit test that needs a database: `store` runs each test on SQLite
+and on the private PostgreSQL (marked `pg`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # `tests.pg` lives outside the installed packages
     sys.path.insert(0, str(ROOT))
 
