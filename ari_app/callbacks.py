@@ -1,0 +1,530 @@
+"""Callbacks over ARI: the callback key in a queue, and the calls that call back.
+
+In a queue (`book_in_queue`): the caller presses the queue's callback key (or hears it
+offered once the estimated wait passes `offer_after`); their number is read back for
+confirmation or typed in; the callback is booked (stored first), takes the caller's
+place in the queue, and the call leaves the queue: the flow goes on from the queue
+node's `callback` outcome.
+
+Calling back (`CallbackCalls.attempt`, the callback service's dialer): for each offer
+the engine makes (one reserved agent, one attempt: no burst), by default
+
+1. the agent's phone rings; unanswered, busy or failed legs go back to the engine,
+   which offers the callback to the next agent;
+2. the agent answers and hears a short whisper (queue, number being called);
+3. the customer's number is dialed (`callbacks.dial_template`) while the agent hears
+   ringing; no answer, busy or a failed call ends the attempt;
+4. customer and agent talk in a mixing bridge until one hangs up; a conversation
+   shorter than the queue's `min_talk_seconds` (a voicemail greeting the agent hung
+   up on, a customer who hung up at once) counts as a failed attempt.
+
+With `order: customer_first` the customer is dialed first, hears that the Hotline is
+calling back and waits with music while the reserved agent's phone rings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ari_app.client import AriClient, AriError, AriNotFound, Event
+from ari_app.legs import clean_up, connect
+from ari_app.prompts import PromptLibrary
+from ari_app.voice_port import GONE_EVENTS, channel_of
+from hotline.acd.decisions import Offer
+from hotline.acd.service import Finished, OfferWithdrawn, RoutingService, Ticket, Withdrawn
+from hotline.callbacks.dialog import Checked, ask_number
+from hotline.callbacks.rules import CallbackRefused
+from hotline.callbacks.service import AttemptResult, CallbackService
+from hotline.callbacks.settings import CallbackConfig, QueueCallback
+from hotline.flows.port import CallerGone, Prompt
+from hotline.store import Store
+from hotline.store.callbacks import Callback
+
+if TYPE_CHECKING:
+    from ari_app.queueing import VoiceQueue
+
+log = logging.getLogger(__name__)
+
+TICKET = "HotlineCallbackTicket"
+RINGBACK = "tone:ring"
+BUSY_CAUSES = frozenset({17, 21})
+NO_ANSWER_CAUSES = frozenset({18, 19})
+#: A whisper that never reports its end is given up on after this long.
+WHISPER_LIMIT = 30.0
+
+_NUMBER = re.compile(r"<([^>]*)>")
+
+
+def number_of(caller_id: str) -> str:
+    """'"Name" <5551234>' -> '5551234'; a bare number stays as it is."""
+    found = _NUMBER.search(caller_id or "")
+    return (found.group(1) if found else caller_id or "").strip()
+
+
+# ---- the callback key in a queue ----------------------------------------------------------
+
+
+async def book_in_queue(
+    wait: VoiceQueue, desk: CallbackService, queue: str, language: str
+) -> str | None:
+    """The caller asked for a callback while waiting in `queue`. Returns "callback"
+    once booked (the call has left the queue), None to go on waiting.
+
+    The engine's offers for the call are held back meanwhile; if an agent is reserved
+    for the caller before they confirm a number, the dialog stops and the agent is
+    rung at once: being answered now beats being called back (and the agent is not
+    left waiting out a ring timeout)."""
+    port = wait.port
+    wait.forwarding.clear()
+    wait.offer_held.clear()
+    try:
+        await port.emit("queue.callback_asked", {"queue": queue})
+        await wait._stop_announcement()
+
+        def check(number: str) -> Checked:
+            try:
+                return Checked(desk.check(number, queue))
+            except CallbackRefused as refused:
+                return Checked(None, refused.reason, refused.prompt)
+
+        asking = asyncio.create_task(ask_number(port, language, number_of(port.caller_id), check))
+        offered = asyncio.create_task(wait.offer_held.wait())
+        try:
+            await asyncio.wait({asking, offered}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            offered.cancel()
+        if not asking.done():
+            asking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asking
+            await port.emit("queue.callback_declined", {"queue": queue, "reason": "agent_free"})
+            return None
+        answer = asking.result()  # CallerGone (a hang-up mid-dialog) goes on up
+        if answer.outcome != "confirmed" or answer.number is None:
+            await port.emit("queue.callback_declined", {"queue": queue, "reason": answer.reason})
+            return None
+        try:
+            callback = await desk.book_from_queue(
+                wait.contact_id, answer.number, queue, language=language
+            )
+        except CallbackRefused as refused:
+            await port.emit(
+                "queue.callback_refused",
+                {"queue": queue, "reason": refused.reason, "message": str(refused)},
+            )
+            await port.play([Prompt(key=refused.prompt)], language=language, barge_in=False)
+            return None
+        await port.emit(
+            "queue.callback",
+            {"queue": queue, "callback": callback.contact_id, "number": callback.number},
+        )
+        key = "callback_scheduled" if callback.scheduled_for else "callback_booked"
+        with contextlib.suppress(CallerGone):  # booked: hanging up now is expected
+            await port.play([Prompt(key=key)], language=language, barge_in=False)
+        return "callback"
+    finally:
+        wait.forwarding.set()
+
+
+def offer_prompts(settings: QueueCallback | None, eta: float | None) -> list[Prompt]:
+    """The active offer, when the caller's estimated wait passes the queue's threshold."""
+    if settings is None or not settings.offer_after or settings.key is None:
+        return []
+    if eta is None or eta < settings.offer_after:
+        return []
+    return [Prompt(key="callback_offer"), Prompt(say="digits", value=settings.key)]
+
+
+# ---- calling back ---------------------------------------------------------------------------
+
+
+@dataclass
+class CallbackCalls:
+    """The callback service's dialer over ARI (see the module docstring)."""
+
+    ari: AriClient
+    routing: RoutingService
+    store: Store
+    prompts: PromptLibrary
+    config: CallbackConfig
+    #: agent id -> PJSIP endpoint of their phone
+    endpoints: dict[str, str]
+    #: The Stasis app's routing of other channels' events (leg id -> deliver).
+    followed: MutableMapping[str, Callable[[Event], None]]
+    language: str = "en"
+
+    async def attempt(
+        self,
+        callback: Callback,
+        ticket: Ticket,
+        settings: QueueCallback,
+        dialing: Callable[[str], Awaitable[int]],
+    ) -> AttemptResult:
+        return await _Attempt(self, callback, ticket, settings, dialing).run()
+
+
+class _Gone(Exception):
+    """A leg we needed hung up."""
+
+
+@dataclass
+class _Ringing:
+    offer: Offer
+    deadline: float
+
+
+class _Attempt:
+    """One callback's turn at the head of its queue."""
+
+    def __init__(
+        self,
+        calls: CallbackCalls,
+        callback: Callback,
+        ticket: Ticket,
+        settings: QueueCallback,
+        dialing: Callable[[str], Awaitable[int]],
+    ) -> None:
+        self.c = calls
+        self.cb = callback
+        self.ticket = ticket
+        self.settings = settings
+        self.dialing = dialing
+        self.inbox: asyncio.Queue[Event] = asyncio.Queue()
+        self.rings: dict[str, _Ringing] = {}
+        self.legs: set[str] = set()
+        self.bridge: str | None = None
+        self.attempt = 0
+
+    # plumbing
+
+    def _follow(self, leg: str) -> None:
+        self.legs.add(leg)
+        self.c.followed[leg] = self.inbox.put_nowait
+
+    def _unfollow(self, leg: str) -> None:
+        self.legs.discard(leg)
+        if self.c.followed.get(leg) == self.inbox.put_nowait:
+            del self.c.followed[leg]
+
+    async def _drop(self, leg: str) -> None:
+        self.rings.pop(leg, None)
+        await clean_up(self.c.ari, leg, None)
+        self._unfollow(leg)
+
+    async def _next(self, timeout: float | None) -> Event | None:
+        try:
+            return await asyncio.wait_for(self.inbox.get(), timeout)
+        except TimeoutError:
+            return None
+
+    async def _forward(self) -> None:
+        async for item in self.ticket:
+            self.inbox.put_nowait({"type": TICKET, "item": item})
+
+    async def _emit(self, event: str, **data: object) -> None:
+        await self.c.store.append(
+            self.cb.contact_id,
+            "callback.attempt",
+            {"number": self.cb.number, "queue": self.cb.queue, "event": event, **data},
+            queue=self.cb.queue,
+            agent=data.get("agent"),  # type: ignore[arg-type]
+        )
+
+    async def _originate(
+        self, endpoint: str, leg: str, seconds: float, caller_id: str, originator: str | None
+    ) -> None:
+        params = {
+            "endpoint": endpoint,
+            "app": self.c.ari.app,
+            "appArgs": f"callback,{self.cb.contact_id}",
+            "channelId": leg,
+            "timeout": math.ceil(seconds) + 5,  # a backstop: our own timer decides
+        }
+        if originator:
+            params["originator"] = originator
+        if caller_id:
+            params["callerId"] = caller_id
+        self._follow(leg)
+        try:
+            await self.c.ari.request("POST", "channels", params=params)
+        except AriError:
+            self._unfollow(leg)
+            raise
+
+    def _leg(self, kind: str) -> str:
+        return f"cb-{self.cb.seq}-{kind}-{uuid.uuid4().hex[:8]}"
+
+    # the turn
+
+    async def run(self) -> AttemptResult:
+        forward = asyncio.create_task(self._forward())
+        try:
+            return await self._offers()
+        finally:
+            forward.cancel()
+            for leg in list(self.legs):
+                await self._drop(leg)
+            if self.bridge is not None:
+                await clean_up(self.c.ari, None, self.bridge)
+
+    async def _offers(self) -> AttemptResult:
+        """Ring agents as the engine offers them, until one answers (then serve), or
+        the turn ends (cancelled, or the queue put it out: requeue)."""
+        while True:
+            now = time.monotonic()
+            wake = min((r.deadline for r in self.rings.values()), default=None)
+            event = await self._next(None if wake is None else max(0.0, wake - now))
+            if event is None:
+                for leg, ringing in list(self.rings.items()):
+                    if ringing.deadline <= time.monotonic():
+                        await self._drop(leg)
+                        await self.c.routing.no_answer(ringing.offer)
+                continue
+            if event["type"] == TICKET:
+                item = event["item"]
+                if isinstance(item, Offer) and self.settings.order == "customer_first":
+                    result = await self._customer_first(item)
+                    if result is not None:
+                        return result
+                elif isinstance(item, Offer):
+                    await self._ring_agent(item, originator=None)
+                elif isinstance(item, Withdrawn):
+                    for leg, ringing in list(self.rings.items()):
+                        if ringing.offer.agent == item.offer.agent:
+                            await self._drop(leg)
+                elif isinstance(item, Finished) and item.outcome != "answered":
+                    return AttemptResult("cancelled" if item.outcome == "left" else "requeue")
+                continue
+            leg = channel_of(event)
+            if leg not in self.rings:
+                continue
+            if event["type"] == "StasisStart":
+                ringing = self.rings.pop(leg)
+                try:
+                    await self.c.routing.accepted(ringing.offer)
+                except OfferWithdrawn:
+                    await self._drop(leg)
+                    continue
+                for other in list(self.rings):
+                    await self._drop(other)
+                return await self._serve(ringing.offer, leg)
+            if event["type"] == "ChannelDestroyed":
+                ringing = self.rings.pop(leg)
+                self._unfollow(leg)
+                cause = int(event.get("cause") or 0)
+                if cause in BUSY_CAUSES:
+                    await self.c.routing.rejected(ringing.offer)
+                elif cause in NO_ANSWER_CAUSES:
+                    await self.c.routing.no_answer(ringing.offer)
+                else:
+                    await self.c.routing.failed(ringing.offer, f"agent leg ended, cause {cause}")
+
+    async def _customer_first(self, offer: Offer) -> AttemptResult | None:
+        """The agent is reserved for this callback; the customer is dialed first and
+        waits with music while the agent's phone rings. None: the offer went away."""
+        await self.c.routing.ringing(offer)
+        try:
+            await self.c.routing.accepted(offer)
+        except OfferWithdrawn:
+            return None
+        agent = offer.agent
+        try:
+            self.attempt = await self.dialing(agent)
+            customer, failed = await self._dial_customer(agent, None)
+            if failed is not None:
+                return failed
+            await self._emit("customer_on_line", agent=agent, attempt=self.attempt)
+            customer_gone = AttemptResult("short", agent, {"ended_by": "customer"})
+            try:
+                await self._say(customer, [Prompt(key="callback_connecting")], self.cb.language)
+            except _Gone:
+                return customer_gone
+            with contextlib.suppress(AriError):
+                await self.c.ari.request("POST", f"channels/{customer}/moh")
+            endpoint = self.c.endpoints.get(agent)
+            agent_leg = self._leg("agent")
+            try:
+                if endpoint is None:
+                    raise AriError(0, "agent has no endpoint")
+                await self._originate(
+                    f"PJSIP/{endpoint}", agent_leg, offer.ring_timeout, self.cb.number, customer
+                )
+            except AriError as error:
+                return await self._sorry(customer, agent, str(error))
+            answered, _cause = await self._answer(agent_leg, offer.ring_timeout, customer)
+            if answered == "agent_lost":  # the customer hung up while waiting
+                return customer_gone
+            if answered != "answered":
+                return await self._sorry(customer, agent, f"agent {answered}")
+            try:
+                await self._whisper(agent_leg)
+            except _Gone:
+                return await self._sorry(customer, agent, "agent hung up")
+            with contextlib.suppress(AriError):
+                await self.c.ari.request("DELETE", f"channels/{customer}/moh")
+            return await self._talk(agent, agent_leg, customer)
+        finally:
+            await self.c.routing.finished(agent, self.cb.contact_id)
+
+    async def _sorry(self, customer: str, agent: str, why: str) -> AttemptResult:
+        """Customer first, and the agent could not take it: say so, try again later."""
+        with contextlib.suppress(AriError, _Gone):
+            await self.c.ari.request("DELETE", f"channels/{customer}/moh")
+            await self._say(customer, [Prompt(key="callback_sorry")], self.cb.language)
+        return AttemptResult("agent_unavailable", agent, {"error": why})
+
+    async def _ring_agent(self, offer: Offer, originator: str | None) -> str | None:
+        endpoint = self.c.endpoints.get(offer.agent)
+        if endpoint is None:
+            await self.c.routing.failed(offer, "agent has no endpoint")
+            return None
+        leg = self._leg("agent")
+        try:
+            await self._originate(
+                f"PJSIP/{endpoint}", leg, offer.ring_timeout, self.cb.number, originator
+            )
+        except AriError as error:
+            await self.c.routing.failed(offer, str(error))
+            return None
+        self.rings[leg] = _Ringing(offer, time.monotonic() + offer.ring_timeout)
+        await self.c.routing.ringing(offer)
+        return leg
+
+    async def _serve(self, offer: Offer, agent_leg: str) -> AttemptResult:
+        """The agent answered: whisper, dial the customer, talk."""
+        agent = offer.agent
+        try:
+            try:
+                await self._whisper(agent_leg)
+            except _Gone:
+                # Nothing was dialed: the callback keeps its place and its attempts.
+                return AttemptResult("requeue", agent)
+            self.attempt = await self.dialing(agent)
+            ringback = f"ringback-{agent_leg}"
+            with contextlib.suppress(AriError):
+                await self.c.ari.play(agent_leg, [RINGBACK], lang="en", playback_id=ringback)
+            try:
+                customer, failed = await self._dial_customer(agent, agent_leg)
+            finally:
+                with contextlib.suppress(AriError):
+                    await self.c.ari.stop_playback(ringback)
+            if failed is not None:
+                return failed
+            return await self._talk(agent, agent_leg, customer)
+        finally:
+            await self.c.routing.finished(agent, self.cb.contact_id)
+
+    async def _dial_customer(
+        self, agent: str, watch: str | None
+    ) -> tuple[str, AttemptResult | None]:
+        """Dial the customer's number: their leg, and the failed attempt if they did not
+        answer. `watch` is the agent's leg, whose hang-up ends the ringing."""
+        customer = self._leg("customer")
+        try:
+            await self._originate(
+                self.c.config.dial_string(self.cb.number),
+                customer,
+                self.settings.ring_seconds,
+                self.c.config.caller_id,
+                watch,
+            )
+        except AriError as error:
+            return customer, AttemptResult("failed", agent, {"error": str(error)})
+        outcome, cause = await self._answer(customer, self.settings.ring_seconds, watch)
+        if outcome != "answered":
+            return customer, AttemptResult(outcome, agent, {"cause": cause})
+        return customer, None
+
+    async def _whisper(self, leg: str) -> None:
+        """Tell the agent who is being called back (queue, number)."""
+        queue_key = f"queue_name_{self.cb.queue}"
+        queue_prompt = (
+            Prompt(key=queue_key)
+            if queue_key in self.c.prompts.catalogue
+            else Prompt(say="text", value=self.cb.queue)
+        )
+        await self._say(
+            leg,
+            [
+                Prompt(key="callback_whisper"),
+                queue_prompt,
+                Prompt(key="callback_whisper_number"),
+                Prompt(say="digits", value=self.cb.number),
+            ],
+            self.c.language,
+        )
+        await self._emit("whisper")
+
+    async def _say(self, leg: str, prompts: list[Prompt], language: str) -> None:
+        """Play prompts to one leg and wait for their end; _Gone if it hangs up."""
+        uris = [uri for uri, _ in self.c.prompts.media(prompts, language)]
+        playback = f"say-{uuid.uuid4().hex[:12]}"
+        try:
+            await self.c.ari.play(leg, uris, lang=language, playback_id=playback)
+        except AriNotFound:
+            raise _Gone() from None
+        deadline = time.monotonic() + WHISPER_LIMIT
+        while (left := deadline - time.monotonic()) > 0:
+            event = await self._next(left)
+            if event is None:
+                break
+            if event["type"] == "PlaybackFinished" and event["playback"]["id"] == playback:
+                return
+            if event["type"] in GONE_EVENTS and channel_of(event) == leg:
+                raise _Gone()
+
+    async def _answer(self, leg: str, seconds: float, watch: str | None) -> tuple[str, int | None]:
+        """Wait for `leg` to answer: (answered | busy | no_answer | failed | agent_lost,
+        hang-up cause). `watch` is the agent's leg, already talking."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            event = await self._next(left)
+            if event is None:
+                break
+            which = channel_of(event)
+            if which == watch and event["type"] in GONE_EVENTS:
+                await self._drop(leg)
+                return "agent_lost", None
+            if which != leg:
+                continue
+            if event["type"] == "StasisStart":
+                return "answered", None
+            if event["type"] == "ChannelDestroyed":
+                self._unfollow(leg)
+                cause = int(event.get("cause") or 0)
+                if cause in BUSY_CAUSES:
+                    return "busy", cause
+                return ("no_answer" if cause in NO_ANSWER_CAUSES else "failed"), cause
+        await self._drop(leg)
+        return "no_answer", None
+
+    async def _talk(self, agent: str, agent_leg: str, customer: str) -> AttemptResult:
+        self.bridge = f"callback-{customer}"
+        try:
+            await connect(self.c.ari, self.bridge, agent_leg, customer)
+        except AriError as error:
+            return AttemptResult("failed", agent, {"error": str(error)})
+        await self._emit("answered", agent=agent, attempt=self.attempt)
+        started = time.monotonic()
+        ended_by = "customer"
+        while True:
+            event = await self._next(None)
+            if event is not None and event["type"] in GONE_EVENTS:
+                which = channel_of(event)
+                if which in (agent_leg, customer):
+                    ended_by = "agent" if which == agent_leg else "customer"
+                    break
+        talk = round(time.monotonic() - started, 1)
+        detail = {"talk_seconds": talk, "ended_by": ended_by}
+        if talk < self.settings.min_talk_seconds:
+            return AttemptResult("short", agent, detail)
+        return AttemptResult("completed", agent, detail)

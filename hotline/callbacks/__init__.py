@@ -1,0 +1,1 @@
+"""Callbacks that keep the customer's place in the queue: rules, settings, the service."""
