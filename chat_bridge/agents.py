@@ -1,0 +1,270 @@
+"""The agents' side of chats, as the desk uses it (hotline/web/desk.py `ChatDesk`).
+
+The routing engine's offers of a chat become pop-ups on the agent's desk (`ringing`
+as soon as they are shown); accept, reject and the engine's withdrawal (the queue's
+ring timeout, the customer leaving) close them. An accepted chat opens in a tab with
+its whole thread; the agent's messages go through the same `post` as everyone's
+(stored, then delivered). Closing with a wrap-up code ends the agent's part
+(`finished`: wrap-up, capacity freed) and the flow goes on (the survey). A transfer
+puts the chat back through the routing engine, into another queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from chat_bridge.attachments import file_response
+from hotline.acd.decisions import Offer
+from hotline.acd.router import RoutingError
+from hotline.acd.service import OfferWithdrawn
+from hotline.chat_settings import identity_skill
+from hotline.store.chats import ChatMessage, customer_card
+from hotline.web.desk import DeskRefused
+
+if TYPE_CHECKING:
+    from chat_bridge.bridge import ChatBridge
+    from chat_bridge.chat import LiveChat
+
+log = logging.getLogger(__name__)
+
+Push = Callable[[dict[str, Any]], None]
+
+
+class DeskError(DeskRefused):
+    """What the agent asked cannot be done; the message says why."""
+
+
+class AgentHub:
+    """Offers and open chats per agent, and the desks listening for them."""
+
+    def __init__(self, bridge: ChatBridge) -> None:
+        self.bridge = bridge
+        self.offers: dict[tuple[str, str], tuple[Offer, LiveChat]] = {}
+        self.open: dict[str, dict[str, LiveChat]] = {}
+        self.desks: dict[str, set[Push]] = {}
+
+    # ---- desks ----------------------------------------------------------------------
+
+    def subscribe(self, agent: str, push: Push) -> Callable[[], None]:
+        self.desks.setdefault(agent, set()).add(push)
+
+        def unsubscribe() -> None:
+            desks = self.desks.get(agent)
+            if desks is not None:
+                desks.discard(push)
+
+        return unsubscribe
+
+    def connected(self, agent: str) -> bool:
+        return bool(self.desks.get(agent))
+
+    def _push(self, agent: str, frame: dict[str, Any]) -> None:
+        for push in list(self.desks.get(agent, ())):
+            try:
+                push(frame)
+            except Exception:
+                log.exception("desk of %s: push failed", agent)
+
+    async def snapshot(self, agent: str) -> list[dict[str, Any]]:
+        """Pending offers and open chats (with their threads), for a desk (re)connecting."""
+        frames = []
+        for (_contact, who), (offer, chat) in list(self.offers.items()):
+            if who == agent:
+                frames.append(await self._offer_frame(chat, offer))
+        for chat in list(self.open.get(agent, {}).values()):
+            frames.append(await self._chat_frame(chat, after=0))
+        return frames
+
+    # ---- offers ---------------------------------------------------------------------
+
+    async def offer(self, chat: LiveChat, offer: Offer) -> None:
+        self.offers[(offer.contact.id, offer.agent)] = (offer, chat)
+        self._push(offer.agent, await self._offer_frame(chat, offer))
+        await self.bridge.routing.ringing(offer)
+
+    async def _offer_frame(self, chat: LiveChat, offer: Offer) -> dict[str, Any]:
+        return {
+            "type": "offer",
+            "channel": "chat",
+            "contact_id": offer.contact.id,
+            "queue": offer.contact.queue,
+            "timeout": offer.ring_timeout,
+            "card": await self.card(offer.contact.id),
+        }
+
+    def withdraw(self, offer: Offer, reason: str) -> None:
+        if self.offers.pop((offer.contact.id, offer.agent), None) is not None:
+            self._push(
+                offer.agent,
+                {"type": "offer_gone", "contact_id": offer.contact.id, "reason": reason},
+            )
+
+    def _take_offer(self, agent: str, contact_id: str) -> tuple[Offer, LiveChat]:
+        found = self.offers.pop((contact_id, agent), None)
+        if found is None:
+            raise DeskError("this chat is no longer offered to you")
+        return found
+
+    async def accept(self, agent: str, contact_id: str) -> dict[str, Any]:
+        offer, chat = self._take_offer(agent, contact_id)
+        try:
+            await self.bridge.routing.accepted(offer)
+        except OfferWithdrawn:
+            raise DeskError("this chat is no longer offered to you") from None
+        chat.agent = agent
+        chat.agent_seen = True
+        chat.agent_done.clear()
+        chat.set_state("agent")
+        chat.last_agent = time.monotonic()
+        self.open.setdefault(agent, {})[contact_id] = chat
+        await self.bridge.chats.update_session(chat.id, state="agent", agent=agent)
+        name = (self.bridge.deps.agent_names or {}).get(agent, agent)
+        frame = await self._chat_frame(chat, after=0)
+        self._push(agent, frame)
+        await chat.post(
+            "system",
+            self.bridge.text("chat_agent_joined", chat.language, name=name),
+            data={"event": "agent_joined", "agent_name": name},
+        )
+        return frame
+
+    async def reject(self, agent: str, contact_id: str) -> None:
+        offer, _chat = self._take_offer(agent, contact_id)
+        await self.bridge.routing.rejected(offer)
+
+    # ---- open chats -----------------------------------------------------------------
+
+    def _chat(self, agent: str, contact_id: str) -> LiveChat:
+        chat = self.open.get(agent, {}).get(contact_id)
+        if chat is None:
+            raise DeskError("this chat is not open on your desk")
+        return chat
+
+    async def _chat_frame(self, chat: LiveChat, after: int) -> dict[str, Any]:
+        messages = await self.bridge.chats.messages(chat.id, after=after)
+        return {
+            "type": "chat",
+            "contact_id": chat.contact_id,
+            "session_id": chat.id,
+            "queue": chat.queue,
+            "customer_left": chat.customer_left,
+            "messages": [m.public() for m in messages],
+            "card": await self.card(chat.contact_id or ""),
+            "canned": self.bridge.settings.canned.get(chat.queue or "", []),
+        }
+
+    async def history(self, agent: str, contact_id: str, after: int) -> dict[str, Any]:
+        """The chat's messages after `after` (a desk catching up after a reconnect)."""
+        return await self._chat_frame(self._chat(agent, contact_id), after)
+
+    async def send(self, agent: str, contact_id: str, text: str, client_id: str | None) -> int:
+        chat = self._chat(agent, contact_id)
+        if chat.customer_left:
+            raise DeskError("the customer has left this chat; close it with a wrap-up code")
+        chat.last_agent = time.monotonic()
+        message, _new = await chat.post("agent", text, agent=agent, client_id=client_id)
+        return message.seq
+
+    def typing(self, agent: str, contact_id: str, on: bool) -> None:
+        chat = self._chat(agent, contact_id)
+        chat.send({"v": 1, "type": "typing", "from": "agent", "on": on})
+
+    async def close(self, agent: str, contact_id: str, wrap_up: str) -> None:
+        if wrap_up not in self.bridge.settings.wrap_up_codes:
+            codes = ", ".join(self.bridge.settings.wrap_up_codes)
+            raise DeskError(f"unknown wrap-up code {wrap_up!r}; one of {codes}")
+        chat = self._chat(agent, contact_id)
+        await self.bridge.store.append(
+            contact_id,
+            "chat.closed",
+            {"by": "agent", "wrap_up": wrap_up, "customer_left": chat.customer_left},
+            agent=agent,
+        )
+        chat.closed_logged = True
+        chat.closed_by = "agent"
+        await self._release(agent, chat)
+        if not chat.customer_left:
+            await chat.post(
+                "system",
+                self.bridge.text("chat_agent_closed", chat.language),
+                data={"event": "agent_closed"},
+            )
+        chat.agent_done.set()
+
+    async def transfer(
+        self, agent: str, contact_id: str, queue: str | None = None, to_agent: str | None = None
+    ) -> None:
+        """Back through the routing engine: into `queue`, or to `to_agent` alone (through
+        a queue they serve, requiring their own skill; they get it when they are free)."""
+        chat = self._chat(agent, contact_id)
+        if chat.customer_left:
+            raise DeskError("the customer has left this chat; close it with a wrap-up code")
+        skills = None
+        if to_agent is not None:
+            served = (self.bridge.deps.agent_queues or {}).get(to_agent)
+            if not served or to_agent == agent:
+                raise DeskError(f"cannot transfer to agent {to_agent!r}")
+            queue = chat.queue if chat.queue in served else served[0]
+            skills = {identity_skill(to_agent): 1}
+        if queue not in {q.name for q in self.bridge.routing.snapshot().queues}:
+            raise DeskError(f"no queue named {queue!r}")
+        await self.bridge.store.append(
+            contact_id,
+            "chat.transferred",
+            {"from_agent": agent, "queue": queue, "to_agent": to_agent},
+            agent=agent,
+        )
+        await self._release(agent, chat)
+        chat.transfer_to = queue
+        chat.transfer_skills = skills
+        await chat.post(
+            "system",
+            self.bridge.text("chat_transferred", chat.language),
+            data={"event": "transferred", "queue": queue},
+        )
+        chat.agent_done.set()
+
+    async def _release(self, agent: str, chat: LiveChat) -> None:
+        contact_id = chat.contact_id or ""
+        self.open.get(agent, {}).pop(contact_id, None)
+        chat.agent = None
+        with contextlib.suppress(RoutingError):
+            await self.bridge.routing.finished(agent, contact_id)
+        await self.bridge.chats.update_session(chat.id, agent=None)
+        self._push(agent, {"type": "chat_closed", "contact_id": contact_id})
+
+    # ---- from the customer ----------------------------------------------------------
+
+    def on_message(self, chat: LiveChat, message: ChatMessage) -> None:
+        if chat.agent:
+            self._push(
+                chat.agent,
+                {"type": "message", "contact_id": chat.contact_id, "message": message.public()},
+            )
+
+    def typing_to_agent(self, chat: LiveChat, on: bool) -> None:
+        if chat.agent:
+            self._push(chat.agent, {"type": "typing", "contact_id": chat.contact_id, "on": on})
+
+    def customer_left(self, chat: LiveChat) -> None:
+        if chat.agent:
+            self._push(chat.agent, {"type": "customer_left", "contact_id": chat.contact_id})
+
+    async def attachment(self, agent: str, attachment_id: str) -> web.StreamResponse | None:
+        """A file from a chat open on the agent's desk."""
+        found = await self.bridge.chats.attachment(attachment_id)
+        attachments = self.bridge.attachments
+        if found is None or attachments is None:
+            return None
+        if not any(c.id == found.session_id for c in self.open.get(agent, {}).values()):
+            return None
+        return file_response(attachments, found)
+
+    async def card(self, contact_id: str) -> dict[str, Any]:
+        return await customer_card(self.bridge.store, self.bridge.chats, contact_id)

@@ -1,0 +1,425 @@
+/* The agent desk: presence per channel, offers, chat tabs, the customer card.
+ * Server protocol: hotline/web/desk.py. Everything from customers is shown as text. */
+(function () {
+  "use strict";
+
+  var $ = function (id) { return document.getElementById(id); };
+  var desk = {
+    ws: null,
+    retry: 500,
+    agent: null,
+    pauseReasons: [],
+    wrapUps: [],
+    queues: [],
+    agents: {},
+    chats: {},        // contact_id -> {tab, pane, log, lastSeq, card, ...}
+    active: null,
+    offers: {},       // contact_id -> element
+    pops: {},         // contact_id -> element (voice screen pops)
+    sentIds: 0,
+  };
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) { node.className = cls; }
+    if (text !== undefined && text !== null) { node.textContent = String(text); }
+    return node;
+  }
+  function button(label, onClick, cls) {
+    var b = el("button", cls || "", label);
+    b.type = "button";
+    b.addEventListener("click", onClick);
+    return b;
+  }
+  function toast(text) {
+    var t = $("toast");
+    t.textContent = text;
+    t.hidden = false;
+    clearTimeout(toast.timer);
+    toast.timer = setTimeout(function () { t.hidden = true; }, 5000);
+  }
+
+  // ---- the socket ----
+
+  function connect() {
+    var ws = new WebSocket(location.origin.replace(/^http/, "ws") + "/desk/ws");
+    desk.ws = ws;
+    ws.addEventListener("open", function () {
+      desk.retry = 500;
+      $("connection").dataset.connected = "true";
+      $("connection").textContent = "connected";
+      var seen = {};
+      Object.keys(desk.chats).forEach(function (id) { seen[id] = desk.chats[id].lastSeq; });
+      send({ type: "sync", chats: seen });
+    });
+    ws.addEventListener("message", function (event) {
+      var frame;
+      try { frame = JSON.parse(event.data); } catch (e) { return; }
+      receive(frame);
+    });
+    ws.addEventListener("close", function () {
+      desk.ws = null;
+      $("connection").dataset.connected = "false";
+      $("connection").textContent = "reconnecting…";
+      setTimeout(connect, desk.retry);
+      desk.retry = Math.min(desk.retry * 2, 10000);
+    });
+  }
+
+  function send(frame) {
+    if (desk.ws && desk.ws.readyState === WebSocket.OPEN) {
+      desk.ws.send(JSON.stringify(frame));
+      return true;
+    }
+    toast("Not connected; try again in a moment");
+    return false;
+  }
+
+  function receive(frame) {
+    switch (frame.type) {
+      case "hello":
+        desk.agent = frame.agent;
+        desk.pauseReasons = frame.pause_reasons || [];
+        desk.wrapUps = frame.wrap_up_codes || [];
+        desk.queues = frame.queues || [];
+        desk.agents = frame.agents || {};
+        $("agent-name").textContent = frame.name;
+        var reasons = $("pause-reason");
+        reasons.textContent = "";
+        desk.pauseReasons.forEach(function (r) { reasons.appendChild(option(r, r)); });
+        presence(frame.channels);
+        break;
+      case "presence": presence(frame.channels); break;
+      case "offer": showOffer(frame); break;
+      case "offer_gone": dropOffer(frame.contact_id); break;
+      case "chat": openChat(frame); break;
+      case "message": addMessage(frame.contact_id, frame.message); break;
+      case "sent": break;
+      case "typing": typingShown(frame.contact_id, frame.on); break;
+      case "customer_left": customerLeft(frame.contact_id); break;
+      case "chat_closed": closeChat(frame.contact_id); break;
+      case "screen_pop": screenPop(frame); break;
+      case "screen_pop_end": endPop(frame.contact_id); break;
+      case "error": toast(frame.message); break;
+      default: break;
+    }
+  }
+
+  function option(value, label) {
+    var o = el("option", "", label);
+    o.value = value;
+    return o;
+  }
+
+  // ---- presence ----
+
+  function presence(channels) {
+    var box = $("channels");
+    box.textContent = "";
+    ["voice", "chat"].forEach(function (name) {
+      var st = channels && channels[name];
+      if (!st) { return; }
+      var c = el("div", "channel");
+      c.dataset.channel = name;
+      c.dataset.state = st.state;
+      c.appendChild(el("span", "label", name === "voice" ? "Voice" : "Chat"));
+      var shown = st.state + (st.reason ? " (" + st.reason + ")" : "");
+      if (name === "chat" && st.load) { shown += " · " + st.load; }
+      c.appendChild(el("span", "state", shown));
+      var act = function (action) {
+        return function () {
+          send({ type: "presence", action: action, channel: name, reason: $("pause-reason").value });
+        };
+      };
+      if (st.state === "offline") {
+        c.appendChild(button("Log in", act("login"), "login"));
+      } else {
+        if (st.state === "paused") { c.appendChild(button("Resume", act("unpause"), "unpause")); }
+        else { c.appendChild(button("Pause", act("pause"), "pause")); }
+        if (st.state === "wrap_up") { c.appendChild(button("Ready", act("ready"), "ready")); }
+        c.appendChild(button("Log out", act("logout"), "logout"));
+      }
+      box.appendChild(c);
+    });
+  }
+
+  // ---- offers and screen pops ----
+
+  function showOffer(frame) {
+    dropOffer(frame.contact_id);
+    var box = el("div", "offer");
+    box.dataset.contactId = frame.contact_id;
+    box.dataset.channel = frame.channel;
+    box.appendChild(el("div", "what", "New " + frame.channel + " in " + frame.queue));
+    box.appendChild(el("div", "who", describe(frame.card)));
+    var actions = el("div", "actions");
+    actions.appendChild(button("Accept", function () {
+      send({ type: "accept", contact_id: frame.contact_id });
+    }, "accept"));
+    actions.appendChild(button("Reject", function () {
+      send({ type: "reject", contact_id: frame.contact_id });
+      dropOffer(frame.contact_id);
+    }, "reject"));
+    var count = el("span", "countdown");
+    actions.appendChild(count);
+    box.appendChild(actions);
+    var ends = Date.now() + (frame.timeout || 15) * 1000;
+    var tick = function () {
+      var left = Math.max(0, Math.round((ends - Date.now()) / 1000));
+      count.textContent = left + " s";
+      if (left <= 0) { clearInterval(box.timer); box.classList.add("expired"); }
+    };
+    tick();
+    box.timer = setInterval(tick, 500);
+    $("offers").appendChild(box);
+    desk.offers[frame.contact_id] = box;
+    showCard(frame.card);
+  }
+
+  function dropOffer(contactId) {
+    var box = desk.offers[contactId];
+    if (box) {
+      clearInterval(box.timer);
+      box.remove();
+      delete desk.offers[contactId];
+    }
+  }
+
+  function screenPop(frame) {
+    endPop(frame.contact_id);
+    var box = el("div", "pop");
+    box.dataset.contactId = frame.contact_id;
+    box.appendChild(el("strong", "", "Incoming call (" + (frame.queue || "queue") + ")"));
+    box.appendChild(el("div", "", describe(frame.card)));
+    desk.pops[frame.contact_id] = box;
+    showCard(frame.card, box);
+  }
+
+  function endPop(contactId) {
+    var box = desk.pops[contactId];
+    if (box) { box.remove(); delete desk.pops[contactId]; }
+  }
+
+  function describe(card) {
+    if (!card || !card.known) { return "unknown customer"; }
+    var c = card.customer || {};
+    return c.name || c.phone || c.email || card.source || "new customer";
+  }
+
+  // ---- the customer card ----
+
+  function showCard(card, pop) {
+    var body = $("card-body");
+    body.textContent = "";
+    body.className = "";
+    if (pop) { body.appendChild(pop); }
+    if (!card || !card.known) {
+      body.appendChild(el("p", "empty", "No record of this customer yet."));
+      return;
+    }
+    var c = card.customer || {};
+    body.appendChild(el("h3", "", "Identity"));
+    body.appendChild(pairs([
+      ["Name", c.name], ["Phone", c.phone], ["E-mail", c.email], ["Chat id", c.chat_id],
+      ["Channel", card.channel], ["From", card.source], ["Language", card.language],
+    ]));
+    var collected = card.collected || {};
+    var keys = Object.keys(collected);
+    body.appendChild(el("h3", "", "From the flow"));
+    if (keys.length) {
+      body.appendChild(pairs(keys.map(function (k) { return [k, collected[k]]; })));
+    } else {
+      body.appendChild(el("p", "empty", "Nothing collected."));
+    }
+    body.appendChild(el("h3", "", "Previous contacts"));
+    var history = card.history || [];
+    if (!history.length) { body.appendChild(el("p", "empty", "None.")); return; }
+    var list = el("ul", "history");
+    history.forEach(function (h) {
+      list.appendChild(el("li", "", h.started_at.slice(0, 16).replace("T", " ") + " · " +
+        h.channel + " · " + h.status + (h.flow ? " · " + h.flow : "")));
+    });
+    body.appendChild(list);
+  }
+
+  function pairs(rows) {
+    var dl = el("dl");
+    rows.forEach(function (row) {
+      if (row[1] === null || row[1] === undefined || row[1] === "") { return; }
+      dl.appendChild(el("dt", "", row[0]));
+      dl.appendChild(el("dd", "", typeof row[1] === "object" ? JSON.stringify(row[1]) : row[1]));
+    });
+    return dl;
+  }
+
+  // ---- chats ----
+
+  function openChat(frame) {
+    dropOffer(frame.contact_id);
+    var chat = desk.chats[frame.contact_id];
+    if (!chat) { chat = makeChat(frame); }
+    chat.card = frame.card;
+    (frame.messages || []).forEach(function (m) { addMessage(frame.contact_id, m); });
+    if (frame.customer_left) { customerLeft(frame.contact_id); }
+    if (!desk.active) { select(frame.contact_id); }
+  }
+
+  function makeChat(frame) {
+    var id = frame.contact_id;
+    var name = describe(frame.card);
+    var tab = button(name, function () { select(id); }, "tab");
+    tab.setAttribute("role", "tab");
+    tab.dataset.contactId = id;
+    var pane = el("section", "pane");
+    pane.dataset.contactId = id;
+    pane.hidden = true;
+    var log = el("ol", "log");
+    var typing = el("div", "typing", "Customer is typing…");
+    typing.hidden = true;
+    var left = el("div", "left", "The customer has left. Close the chat with a wrap-up code.");
+    left.hidden = true;
+    var tools = el("div", "tools");
+    var canned = el("select", "canned");
+    canned.appendChild(option("", "Canned responses…"));
+    (frame.canned || []).forEach(function (text) { canned.appendChild(option(text, text)); });
+    var transferTo = el("select", "transfer-to");
+    desk.queues.forEach(function (q) { transferTo.appendChild(option("queue:" + q, "Queue " + q)); });
+    Object.keys(desk.agents).forEach(function (a) {
+      transferTo.appendChild(option("agent:" + a, desk.agents[a]));
+    });
+    var wrap = el("select", "wrap-up");
+    desk.wrapUps.forEach(function (w) { wrap.appendChild(option(w, w)); });
+    tools.appendChild(canned);
+    tools.appendChild(transferTo);
+    tools.appendChild(button("Transfer", function () {
+      var kind = transferTo.value.split(":")[0];
+      var frame = { type: "transfer", contact_id: id };
+      frame[kind] = transferTo.value.slice(kind.length + 1);
+      send(frame);
+    }, "transfer"));
+    tools.appendChild(wrap);
+    tools.appendChild(button("Close", function () {
+      send({ type: "close", contact_id: id, wrap_up: wrap.value });
+    }, "close"));
+    var compose = el("form", "compose");
+    var input = el("textarea", "input");
+    input.rows = 2;
+    input.maxLength = 4000;
+    input.placeholder = "Reply…";
+    var sendButton = el("button", "send", "Send");
+    sendButton.type = "submit";
+    compose.appendChild(input);
+    compose.appendChild(sendButton);
+    canned.addEventListener("change", function () {
+      if (canned.value) { input.value = canned.value; canned.value = ""; input.focus(); }
+    });
+    compose.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var text = input.value.trim();
+      if (!text) { return; }
+      desk.sentIds += 1;
+      if (send({ type: "send", contact_id: id, id: "d" + Date.now() + "-" + desk.sentIds, text: text })) {
+        input.value = "";
+      }
+    });
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); compose.requestSubmit(); }
+    });
+    var typingSent = 0;
+    input.addEventListener("input", function () {
+      if (Date.now() - typingSent > 2000) {
+        typingSent = Date.now();
+        send({ type: "typing", contact_id: id, on: true });
+      }
+    });
+    [log, typing, left, tools, compose].forEach(function (n) { pane.appendChild(n); });
+    $("tabs").appendChild(tab);
+    $("panes").appendChild(pane);
+    $("no-chats").hidden = true;
+    var chat = { id: id, tab: tab, pane: pane, log: log, typing: typing, left: left,
+      input: input, lastSeq: 0, seen: {} };
+    desk.chats[id] = chat;
+    return chat;
+  }
+
+  function select(id) {
+    desk.active = id;
+    Object.keys(desk.chats).forEach(function (key) {
+      var chat = desk.chats[key];
+      var on = key === id;
+      chat.pane.hidden = !on;
+      chat.tab.setAttribute("aria-selected", on ? "true" : "false");
+      if (on) { chat.tab.classList.remove("unread"); showCard(chat.card); }
+    });
+  }
+
+  function addMessage(contactId, message) {
+    var chat = desk.chats[contactId];
+    if (!chat || chat.seen[message.seq]) { return; }
+    chat.seen[message.seq] = true;
+    chat.lastSeq = Math.max(chat.lastSeq, message.seq);
+    var item = el("li", "msg from-" + message.from);
+    item.dataset.seq = message.seq;
+    item.dataset.from = message.from;
+    var data = message.data || {};
+    if (data.attachment) {
+      var link = el("a", "", data.attachment.filename);
+      link.href = "/desk/attachments/" + encodeURIComponent(data.attachment.id);
+      link.target = "_blank";
+      link.rel = "noopener";
+      item.appendChild(link);
+      if (/^image\//.test(data.attachment.content_type || "")) {
+        var img = el("img");
+        img.alt = data.attachment.filename;
+        img.src = link.href;
+        item.appendChild(img);
+      }
+    } else {
+      item.appendChild(el("span", "text", message.text));
+    }
+    var after = null;
+    Array.prototype.some.call(chat.log.children, function (child) {
+      if (Number(child.dataset.seq) > message.seq) { after = child; return true; }
+      return false;
+    });
+    chat.log.insertBefore(item, after);
+    chat.log.scrollTop = chat.log.scrollHeight;
+    if (message.from === "customer") {
+      chat.typing.hidden = true;
+      if (desk.active !== contactId) { chat.tab.classList.add("unread"); }
+    }
+  }
+
+  function typingShown(contactId, on) {
+    var chat = desk.chats[contactId];
+    if (!chat) { return; }
+    chat.typing.hidden = !on;
+    clearTimeout(chat.typingTimer);
+    if (on) { chat.typingTimer = setTimeout(function () { chat.typing.hidden = true; }, 6000); }
+  }
+
+  function customerLeft(contactId) {
+    var chat = desk.chats[contactId];
+    if (chat) { chat.left.hidden = false; chat.input.disabled = true; }
+  }
+
+  function closeChat(contactId) {
+    var chat = desk.chats[contactId];
+    if (!chat) { return; }
+    chat.tab.remove();
+    chat.pane.remove();
+    delete desk.chats[contactId];
+    if (desk.active === contactId) {
+      desk.active = null;
+      var rest = Object.keys(desk.chats);
+      if (rest.length) { select(rest[0]); }
+    }
+    $("no-chats").hidden = Object.keys(desk.chats).length > 0;
+  }
+
+  $("sign-out").addEventListener("click", function () {
+    fetch("/logout", { method: "POST" }).finally(function () { location.href = "/login"; });
+  });
+
+  connect();
+}());
