@@ -1,0 +1,69 @@
+"""The `speech:` section of config/hotline.yaml: models per language, how sure an
+answer must be, how many recognitions run at once, and what transcripts look for."""
+
+from __future__ import annotations
+
+from ipaddress import ip_address
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Language = Annotated[str, Field(pattern=r"^[a-z]{2}$")]
+FlagName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+Phrase = Annotated[str, Field(min_length=1, max_length=200)]
+#: Keyword flags that apply to every queue (and to recordings outside queues).
+ALL_QUEUES = "*"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SentimentPhrases(Section):
+    """Phrases that count towards a positive or a negative transcript."""
+
+    positive: list[Phrase] = []
+    negative: list[Phrase] = []
+
+
+class SpeechConfig(Section):
+    #: language -> a Vosk model directory (relative paths: from the project folder).
+    models: dict[Language, str] = {}
+    #: Spoken answers below this confidence (0..1) are not taken (nodes may override).
+    min_confidence: float = Field(0.6, ge=0, le=1)
+    #: Recognitions running at once; one more finds the recogniser busy and the caller
+    #: answers with keys (measured: bench/bench_speech.py).
+    max_streams: int = Field(8, ge=1, le=256)
+    #: Threads recognising (Vosk releases the GIL while it works).
+    workers: int = Field(2, ge=1, le=64)
+    #: Silence that ends an utterance (seconds): shorter acts sooner, longer waits
+    #: out the pauses between words.
+    end_silence: float = Field(0.25, ge=0.1, le=3)
+    #: The longest utterance listened to (seconds).
+    max_seconds: float = Field(6.0, ge=1, le=30)
+    #: Where Asterisk sends callers' audio (ARI external media): this controller's
+    #: address as Asterisk reaches it; port 0 takes a free one.
+    media_host: str = "127.0.0.1"
+    media_port: int = Field(0, ge=0, le=65535)
+    #: Transcribe saved recordings (in the contact's language, if it has a model).
+    transcribe: bool = True
+    #: queue (or "*" for all) -> flag -> phrases: a transcript saying one of them is
+    #: flagged ({support: {cancel: [cancel, 해지]}, "*": {complaint: [complaint]}}).
+    keywords: dict[str, dict[FlagName, list[Phrase]]] = {}
+    #: language -> phrases for the sentiment score of transcripts (-1..1).
+    sentiment: dict[Language, SentimentPhrases] = {}
+
+    @field_validator("media_host")
+    @classmethod
+    def _ip(cls, value: str) -> str:
+        ip_address(value)
+        return value
+
+    def model_dirs(self, home: Path) -> dict[str, Path]:
+        """Model directories as paths, relative ones from `home`."""
+        return {lang: home / Path(path).expanduser() for lang, path in self.models.items()}
+
+    def unknown_queues(self, queues: set[str]) -> list[str]:
+        """Keyword queues that are not configured queues."""
+        return sorted(q for q in self.keywords if q != ALL_QUEUES and q not in queues)

@@ -1,0 +1,230 @@
+"""The Vosk engine: one model per language (a directory), a bounded thread pool, and
+slots that refuse at once when full, so a busy recogniser degrades calls to keys
+instead of stalling them.
+
+Vosk's C calls release the GIL, so threads run recognitions in parallel and share
+each loaded model (a model is read-only once loaded; recognisers are per stream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import wave
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from hotline.speech.recogniser import Recognition, SpeechUnavailable, Word
+
+log = logging.getLogger(__name__)
+
+#: Audio one stream may have waiting for a worker before it is given up as too slow.
+MAX_BACKLOG_SECONDS = 2.0
+
+
+def _vosk() -> Any:
+    import vosk  # imported late: loading the library costs time nobody without speech pays
+
+    vosk.SetLogLevel(-1)
+    return vosk
+
+
+def check_model_dir(path: Path) -> str | None:
+    """Why `path` is not a Vosk model directory, or None if it looks like one."""
+    if not path.is_dir():
+        return f"{path} is not a directory"
+    if not (path / "am").is_dir() or not (path / "conf").is_dir():
+        return f"{path} is not a Vosk model (no am/ and conf/ folders)"
+    return None
+
+
+def recognition(result: dict[str, Any]) -> Recognition:
+    """A Vosk JSON result as a Recognition; confidence is the least sure word's."""
+    words = tuple(
+        Word(w["word"], float(w["start"]), float(w["end"]), float(w.get("conf", 0.0)))
+        for w in result.get("result", [])
+    )
+    text = " ".join(w.text for w in words) or result.get("text", "")
+    confidence = min((w.confidence for w in words), default=0.0) if text else 0.0
+    return Recognition(text=text, confidence=round(confidence, 3), words=words)
+
+
+class VoskRecogniser:
+    """Models per language; at most `max_streams` utterances at once, `workers`
+    threads for them, one more thread for transcripts (long, and never urgent)."""
+
+    def __init__(
+        self,
+        models: Mapping[str, Path],
+        *,
+        max_streams: int = 8,
+        workers: int = 2,
+        sample_rate: int = 8000,
+    ) -> None:
+        self.model_dirs = dict(models)
+        self.max_streams = max_streams
+        self.sample_rate = sample_rate
+        self.active = 0
+        self._models: dict[str, Any] = {}
+        self._failed: dict[str, str] = {}
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="speech")
+        self._transcripts = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcript")
+
+    def languages(self) -> frozenset[str]:
+        return frozenset(self.model_dirs)
+
+    @property
+    def loaded(self) -> frozenset[str]:
+        return frozenset(self._models)
+
+    async def load(self) -> None:
+        """Load every model off the event loop (seconds each); a model that fails is
+        logged and its language answers with keys."""
+        loop = asyncio.get_running_loop()
+        for language, path in self.model_dirs.items():
+            started = time.monotonic()
+            try:
+                problem = check_model_dir(path)
+                if problem:
+                    raise ValueError(problem)
+                self._models[language] = await loop.run_in_executor(
+                    self._pool, lambda p=path: _vosk().Model(str(p))
+                )
+            except Exception as error:  # a broken model must not stop the hotline
+                self._failed[language] = str(error)
+                log.error("speech model for %r failed to load: %s", language, error)
+                continue
+            log.info(
+                "speech model %r loaded from %s in %.1fs",
+                language,
+                path,
+                time.monotonic() - started,
+            )
+
+    def _model(self, language: str) -> Any:
+        model = self._models.get(language)
+        if model is not None:
+            return model
+        if language not in self.model_dirs:
+            raise SpeechUnavailable("no_model", language)
+        if language in self._failed:
+            raise SpeechUnavailable("failed", self._failed[language])
+        raise SpeechUnavailable("loading", language)
+
+    def stream(self, language: str, phrases: Sequence[str] | None) -> VoskStream:
+        model = self._model(language)
+        if self.active >= self.max_streams:
+            raise SpeechUnavailable("busy", f"{self.active} recognitions running")
+        self.active += 1
+        grammar = json.dumps(list(phrases), ensure_ascii=False) if phrases is not None else None
+        return VoskStream(self, model, grammar)
+
+    def _release(self) -> None:
+        self.active -= 1
+
+    async def transcribe(self, language: str, wav: Path) -> Recognition:
+        model = self._model(language)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._transcripts, _transcribe_file, model, wav)
+
+    async def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._transcripts.shutdown(wait=False, cancel_futures=True)
+
+
+def _transcribe_file(model: Any, path: Path) -> Recognition:
+    with wave.open(str(path)) as audio:
+        if audio.getnchannels() != 1 or audio.getsampwidth() != 2:
+            raise ValueError(f"{path.name}: expected mono 16-bit PCM WAV")
+        recogniser = _vosk().KaldiRecognizer(model, audio.getframerate())
+        recogniser.SetWords(True)
+        words: list[Word] = []
+        texts: list[str] = []
+        while chunk := audio.readframes(4000):
+            if recogniser.AcceptWaveform(chunk):
+                part = recognition(json.loads(recogniser.Result()))
+                words += part.words
+                texts += [part.text] if part.text else []
+        last = recognition(json.loads(recogniser.FinalResult()))
+        words += last.words
+        texts += [last.text] if last.text else []
+    confidence = min((w.confidence for w in words), default=0.0)
+    return Recognition(" ".join(texts), round(confidence, 3), tuple(words))
+
+
+class VoskStream:
+    """One utterance: its audio goes to a worker in order, one batch at a time (a
+    Kaldi recogniser is not for two threads at once)."""
+
+    def __init__(self, engine: VoskRecogniser, model: Any, grammar: str | None) -> None:
+        self.engine = engine
+        self.model = model
+        self.grammar = grammar
+        self._recogniser: Any = None
+        self._pending: list[bytes] = []
+        self._queued = 0.0  # seconds of audio fed, not yet processed
+        self._drain: asyncio.Task[None] | None = None
+        self._open = True
+
+    def _make(self) -> Any:
+        vosk = _vosk()
+        rate = self.engine.sample_rate
+        recogniser = (
+            vosk.KaldiRecognizer(self.model, rate, self.grammar)
+            if self.grammar is not None
+            else vosk.KaldiRecognizer(self.model, rate)
+        )
+        recogniser.SetWords(True)
+        return recogniser
+
+    def _accept(self, pcm: bytes) -> None:
+        if self._recogniser is None:
+            self._recogniser = self._make()
+        self._recogniser.AcceptWaveform(pcm)
+
+    async def feed(self, pcm: bytes) -> None:
+        if not self._open:
+            return
+        seconds = len(pcm) / 2 / self.engine.sample_rate
+        if self._queued + seconds > MAX_BACKLOG_SECONDS:
+            await self.close()
+            raise SpeechUnavailable("slow", f"{self._queued:.1f}s of audio waiting")
+        self._queued += seconds
+        self._pending.append(pcm)
+        if self._drain is None:
+            self._drain = asyncio.create_task(self._work())
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._pending:
+            batch = b"".join(self._pending)
+            self._pending.clear()
+            await loop.run_in_executor(self.engine._pool, self._accept, batch)
+            self._queued -= len(batch) / 2 / self.engine.sample_rate
+        self._drain = None
+
+    async def finish(self) -> Recognition:
+        if not self._open:
+            raise SpeechUnavailable("failed", "the stream was closed")
+        try:
+            if self._drain is not None:
+                await self._drain
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.engine._pool, self._final)
+        finally:
+            await self.close()
+
+    def _final(self) -> Recognition:
+        if self._recogniser is None:
+            return Recognition("", 0.0)
+        return recognition(json.loads(self._recogniser.FinalResult()))
+
+    async def close(self) -> None:
+        if self._open:
+            self._open = False
+            self._pending.clear()
+            self.engine._release()

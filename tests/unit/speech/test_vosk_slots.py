@@ -1,0 +1,91 @@
+"""The Vosk engine's bounds, without a model: slots refuse at once when full, a
+stream that falls behind is given up, a missing or broken model is reported."""
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from hotline.speech.recogniser import SpeechUnavailable
+from hotline.speech.vosk_engine import VoskRecogniser, check_model_dir, recognition
+
+
+def engine(max_streams: int = 1) -> VoskRecogniser:
+    recogniser = VoskRecogniser({"ko": Path("nowhere")}, max_streams=max_streams, workers=1)
+    recogniser._models["ko"] = object()  # stands in for a loaded model
+    return recogniser
+
+
+async def test_busy_recogniser_refuses_at_once_and_frees_slots():
+    recogniser = engine(max_streams=2)
+    first = recogniser.stream("ko", ["요금"])
+    second = recogniser.stream("ko", None)
+    with pytest.raises(SpeechUnavailable) as busy:
+        recogniser.stream("ko", ["요금"])
+    assert busy.value.reason == "busy"
+    assert str(busy.value) == "speech unavailable: busy: 2 recognitions running"
+    await first.close()
+    await first.close()  # twice frees one slot only
+    third = recogniser.stream("ko", ["요금"])
+    with pytest.raises(SpeechUnavailable):
+        recogniser.stream("ko", ["요금"])
+    await second.close()
+    await third.close()
+    assert recogniser.active == 0
+    await recogniser.close()
+
+
+async def test_no_model_loading_and_failed_are_told_apart(tmp_path):
+    recogniser = VoskRecogniser({"ko": tmp_path / "missing", "en": tmp_path})
+    with pytest.raises(SpeechUnavailable) as error:
+        recogniser.stream("ru", None)
+    assert error.value.reason == "no_model"
+    with pytest.raises(SpeechUnavailable) as error:
+        recogniser.stream("ko", None)
+    assert error.value.reason == "loading"
+    await recogniser.load()
+    with pytest.raises(SpeechUnavailable) as error:
+        recogniser.stream("ko", None)
+    assert error.value.reason == "failed" and "is not a directory" in str(error.value)
+    with pytest.raises(SpeechUnavailable) as error:
+        recogniser.stream("en", None)
+    assert "is not a Vosk model (no am/ and conf/ folders)" in str(error.value)
+    assert recogniser.loaded == frozenset()
+    await recogniser.close()
+
+
+def test_model_dir_check(tmp_path):
+    assert check_model_dir(tmp_path / "x") == f"{tmp_path / 'x'} is not a directory"
+    (tmp_path / "am").mkdir()
+    (tmp_path / "conf").mkdir()
+    assert check_model_dir(tmp_path) is None
+
+
+async def test_a_stream_that_falls_behind_is_given_up():
+    recogniser = engine()
+    stream = recogniser.stream("ko", ["요금"])
+    release = threading.Event()
+    stream._accept = lambda pcm: release.wait(5)  # the worker is stuck
+    second = bytes(16000)  # 1 s at 8 kHz
+    await stream.feed(second)
+    await stream.feed(second)
+    with pytest.raises(SpeechUnavailable) as error:
+        await stream.feed(second)
+    assert error.value.reason == "slow"
+    assert recogniser.active == 0  # the slot is free again
+    release.set()
+    await recogniser.close()
+
+
+def test_confidence_is_the_least_sure_word():
+    result = recognition(
+        {
+            "text": "기술 지원",
+            "result": [
+                {"word": "기술", "start": 0.1, "end": 0.5, "conf": 0.9},
+                {"word": "지원", "start": 0.5, "end": 0.9, "conf": 0.7},
+            ],
+        }
+    )
+    assert (result.text, result.confidence) == ("기술 지원", 0.7)
+    assert recognition({"text": ""}).confidence == 0.0
