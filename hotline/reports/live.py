@@ -1,0 +1,237 @@
+"""The live wallboard's numbers: today's counters folded from the event log as events
+are appended, joined with the routing engine's live state.
+
+`LiveBoard.apply(event)` takes every appended event (Store.listen); `rebuild`
+replays today's log after a restart. Service level "today" uses the definitions of
+the reports (docs/metrics.md): a queue visit counts once it is settled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from hotline.acd.decisions import Snapshot
+from hotline.reports.settings import ReportSettings
+from hotline.reports.tables import ratio
+from hotline.store.records import Event
+
+#: The event types the board folds (a rebuild reads only these).
+LIVE_TYPES = (
+    "contact.join",
+    "contact.answered",
+    "contact.leave",
+    "agent.accept",
+    "agent.finish",
+    "agent.logout",
+    "call.arrived",
+    "call.ended",
+    "chat.started",
+    "chat.closed",
+    "chat.reopened",
+    "callback.requested",
+    "callback.completed",
+    "callback.failed",
+    "callback.cancelled",
+)
+#: How far back a rebuild looks for contacts still in progress at midnight.
+CARRY = timedelta(hours=12)
+CHANNELS = ("voice", "chat", "callback")
+
+
+@dataclass
+class QueueToday:
+    offered: int = 0
+    answered: int = 0
+    answered_in_sl: int = 0
+    abandoned: int = 0
+    short_abandoned: int = 0
+    overflow: int = 0
+    wait_answered: float = 0.0
+
+
+@dataclass
+class LiveBoard:
+    """Today's counters per (queue, channel), who waits, who talks to whom."""
+
+    settings: ReportSettings
+    day_start: float = 0.0
+    queues: dict[tuple[str, str], QueueToday] = field(default_factory=dict)
+    #: contact -> (queue, channel, joined at)
+    waiting: dict[str, tuple[str, str, float]] = field(default_factory=dict)
+    #: (agent, channel) -> contacts in progress
+    talking: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    #: contact -> channel, for calls and chats in progress
+    active: dict[str, str] = field(default_factory=dict)
+    #: queue -> callbacks (their contact ids) requested and not yet done
+    callbacks: dict[str, set[str]] = field(default_factory=dict)
+    last_id: int = 0
+
+    def _day(self, ts: datetime) -> float:
+        local = ts.astimezone(self.settings.zone)
+        return local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+    def _today(self, queue: str, channel: str) -> QueueToday:
+        q = self.queues.get((queue, channel))
+        if q is None:
+            q = self.queues[(queue, channel)] = QueueToday()
+        return q
+
+    def apply(self, e: Event) -> bool:
+        """Fold one event; False if the board does not use it (or saw it already)."""
+        if e.type not in LIVE_TYPES or e.id <= self.last_id:
+            return False
+        self.last_id = e.id
+        t = e.ts.timestamp()
+        day = self._day(e.ts)
+        if day > self.day_start:  # a new day: today's counters start again
+            self.day_start = day
+            self.queues.clear()
+        today = t >= self.day_start
+        cid, data = e.contact_id or "", e.data
+        channel = str(data.get("channel") or "voice")
+        kind = e.type
+        if kind == "contact.join" and e.queue:
+            self.waiting[cid] = (e.queue, channel, t)
+        elif kind in ("contact.answered", "contact.leave"):
+            visit = self.waiting.pop(cid, None)
+            if visit is not None and visit[2] >= self.day_start and today:
+                self._settle(visit, kind == "contact.answered", t, data.get("detail"))
+        elif kind == "agent.accept" and e.agent:
+            self.talking.setdefault((e.agent, channel), []).append(cid)
+        elif kind == "agent.finish" and e.agent:
+            busy = self.talking.get((e.agent, channel), [])
+            if cid in busy:
+                busy.remove(cid)
+        elif kind == "agent.logout" and e.agent:
+            self.talking.pop((e.agent, channel), None)
+        elif kind in ("call.arrived", "chat.started", "chat.reopened"):
+            self.active[cid] = "chat" if kind.startswith("chat.") else "voice"
+        elif kind in ("call.ended", "chat.closed"):
+            self.active.pop(cid, None)
+        elif kind == "callback.requested":
+            self.callbacks.setdefault(e.queue or str(data.get("queue")), set()).add(cid)
+        elif kind.startswith("callback."):
+            for pending in self.callbacks.values():
+                pending.discard(cid)
+        return True
+
+    def _settle(self, visit: tuple[str, str, float], answered: bool, t: float, detail: Any) -> None:
+        queue, channel, joined = visit
+        q = self._today(queue, channel)
+        wait = max(0.0, t - joined)
+        q.offered += 1
+        if answered:
+            q.answered += 1
+            q.wait_answered += wait
+            if wait <= self.settings.threshold(queue):
+                q.answered_in_sl += 1
+        elif detail == "left":
+            if wait < self.settings.short_abandon:
+                q.short_abandoned += 1
+            else:
+                q.abandoned += 1
+        else:
+            q.overflow += 1
+
+    def replay(self, events: Iterable[Event]) -> None:
+        for e in events:
+            self.apply(e)
+
+    def active_count(self, channel: str) -> int:
+        return sum(1 for ch in self.active.values() if ch == channel)
+
+    def view(
+        self,
+        snapshot: Snapshot | None,
+        now: float,
+        *,
+        live: set[str] | None = None,
+        names: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """What the wallboard shows, as JSON. `snapshot`: the routing engine's state;
+        `live`: contacts the engine still has queued (the log's waiting contacts that
+        it does not know, e.g. from before a restart, are left out)."""
+        day = self._day(datetime.fromtimestamp(now, self.settings.zone))
+        if day > self.day_start:  # midnight passed with no event since
+            self.day_start = day
+            self.queues.clear()
+        waiting: dict[tuple[str, str], list[float]] = {}
+        for cid, (queue, channel, joined) in self.waiting.items():
+            if live is None or cid in live:
+                waiting.setdefault((queue, channel), []).append(joined)
+        snap_queues = {q.name: q for q in snapshot.queues} if snapshot else {}
+        keys = set(self.queues) | set(waiting)
+        for name, q in snap_queues.items():
+            keys |= {(name, ch) for ch in q.eta_new}
+        for queue, pending in self.callbacks.items():
+            if pending:
+                keys.add((queue, "callback"))
+        rows = []
+        for queue, channel in sorted(keys):
+            q = self.queues.get((queue, channel), QueueToday())
+            joined = waiting.get((queue, channel), [])
+            sl = ratio(q.answered_in_sl, q.answered + q.abandoned)
+            snap = snap_queues.get(queue)
+            rows.append(
+                {
+                    "queue": queue,
+                    "channel": channel,
+                    "waiting": len(joined),
+                    "longest_wait": max(0.0, now - min(joined)) if joined else 0.0,
+                    "service_level": sl,
+                    "sl_colour": self.settings.colour(queue, sl),
+                    "sl_threshold": self.settings.threshold(queue),
+                    "offered": q.offered,
+                    "answered": q.answered,
+                    "abandoned": q.abandoned,
+                    "short_abandoned": q.short_abandoned,
+                    "asa": ratio(q.wait_answered, q.answered, percent=False),
+                    "callbacks_pending": len(self.callbacks.get(queue, ()))
+                    if channel in ("voice", "callback")
+                    else 0,
+                    "estimated_wait": snap.eta_new.get(channel) if snap else None,
+                    "agents_free": snap.agents_free if snap else None,
+                }
+            )
+        agents = []
+        for a in snapshot.agents if snapshot else []:
+            agents.append(
+                {
+                    "agent": a.id,
+                    "name": (names or {}).get(a.id, a.id),
+                    "handled": a.handled,
+                    "channels": [
+                        {
+                            "channel": ch,
+                            "state": st.state,
+                            "reason": st.reason,
+                            "load": st.load,
+                            "capacity": st.capacity,
+                            "in_state": max(0.0, snapshot.at - st.since) if snapshot else 0.0,
+                            # (the log's list is stale for a channel the engine
+                            # has idle, e.g. after a restart)
+                            "contacts": list(self.talking.get((a.id, ch), [])) if st.load else [],
+                        }
+                        for ch, st in sorted(a.channels.items())
+                    ],
+                }
+            )
+        return {
+            "at": now,
+            "day_start": self.day_start,
+            "timezone": self.settings.timezone,
+            "active": {ch: self.active_count(ch) for ch in ("voice", "chat")},
+            "queues": rows,
+            "agents": agents,
+        }
+
+
+def rebuild_window(now: datetime, settings: ReportSettings) -> tuple[datetime, datetime]:
+    """The log a rebuild replays: since local midnight, less CARRY for contacts that
+    were already in progress then."""
+    local = now.astimezone(settings.zone)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight - CARRY, now + timedelta(seconds=1)

@@ -1,0 +1,191 @@
+"""Queue metrics: each time a contact joins a queue is one queue visit, counted in
+the interval it joined; its answer or departure (even after the period) settles it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from hotline.reports.settings import ReportSettings
+from hotline.reports.tables import ratio
+
+#: contact.leave outcomes that are the caller giving up (the rest: the flow's limits).
+ABANDON = "left"
+
+
+@dataclass
+class QueueStats:
+    """Counters and sums of one row (an interval, or a queue and channel)."""
+
+    offered: int = 0
+    answered: int = 0
+    answered_in_sl: int = 0
+    abandoned: int = 0  # not counting short abandons
+    short_abandoned: int = 0
+    overflow: int = 0  # timeout or closed: the flow's queue node took another way
+    refused: int = 0
+    wait_answered: float = 0.0
+    wait_abandoned: float = 0.0
+    handled: int = 0
+    talk: float = 0.0
+    wrap: float = 0.0
+    callbacks_requested: int = 0
+    callbacks_completed: int = 0
+    callbacks_failed: int = 0
+    transfers: int = 0
+    #: Only one agent's contacts count: queue-wide counters mean nothing.
+    agent_only: bool = False
+
+    def add(self, other: QueueStats) -> None:
+        for name, value in vars(other).items():
+            if name != "agent_only":
+                setattr(self, name, getattr(self, name) + value)
+
+    def row(self) -> dict[str, Any]:
+        na = self.agent_only
+        return {
+            "offered": None if na else self.offered,
+            "answered": self.answered,
+            "abandoned": None if na else self.abandoned,
+            "short_abandoned": None if na else self.short_abandoned,
+            "overflow": None if na else self.overflow,
+            "refused": None if na else self.refused,
+            "sl_answered": ratio(self.answered_in_sl, self.answered),
+            "sl_offered": None
+            if na
+            else ratio(self.answered_in_sl, self.answered + self.abandoned),
+            "asa": ratio(self.wait_answered, self.answered, percent=False),
+            "abandon_rate": None if na else ratio(self.abandoned, self.answered + self.abandoned),
+            "avg_abandon_wait": None
+            if na
+            else ratio(self.wait_abandoned, self.abandoned, percent=False),
+            "handled": self.handled,
+            "aht": ratio(self.talk + self.wrap, self.handled, percent=False),
+            "avg_talk": ratio(self.talk, self.handled, percent=False),
+            "avg_wrap": ratio(self.wrap, self.handled, percent=False),
+            "callbacks_requested": None if na else self.callbacks_requested,
+            "callbacks_completed": None if na else self.callbacks_completed,
+            "callbacks_failed": None if na else self.callbacks_failed,
+            "transfers": None if na else self.transfers,
+        }
+
+
+QUEUE_COLUMNS = [
+    ("offered", "offered", "int"),
+    ("answered", "answered", "int"),
+    ("abandoned", "abandoned", "int"),
+    ("short_abandoned", "short ab.", "int"),
+    ("overflow", "overflow", "int"),
+    ("refused", "refused", "int"),
+    ("sl_answered", "SL (ans.)", "pct"),
+    ("sl_offered", "SL (ans.+ab.)", "pct"),
+    ("asa", "ASA", "sec"),
+    ("abandon_rate", "abandon %", "pct"),
+    ("avg_abandon_wait", "ab. wait", "sec"),
+    ("handled", "handled", "int"),
+    ("aht", "AHT", "sec"),
+    ("avg_talk", "talk", "sec"),
+    ("avg_wrap", "wrap", "sec"),
+    ("callbacks_requested", "cb req.", "int"),
+    ("callbacks_completed", "cb done", "int"),
+    ("callbacks_failed", "cb failed", "int"),
+    ("transfers", "transfers", "int"),
+]
+
+
+@dataclass
+class _Visit:
+    queue: str
+    channel: str
+    joined: float
+    bucket: int
+
+
+class QueueFold:
+    """Folds contact.join/answered/leave/refused rows into per-interval and per-queue
+    stats. `keep(queue, channel, agent)` says whether a settled visit counts (filters)."""
+
+    def __init__(
+        self,
+        bucket: Callable[[float], int | None],
+        settings: ReportSettings,
+        keep: Callable[[str, str, str | None], bool],
+        agent_only: bool,
+    ) -> None:
+        self.bucket = bucket
+        self.settings = settings
+        self.keep = keep
+        self.agent_only = agent_only
+        self.intervals: dict[int, QueueStats] = {}
+        self.queues: dict[tuple[str, str], QueueStats] = {}
+        self.open: dict[str, _Visit] = {}
+        #: Contacts whose visits count under the filters.
+        self.contacts: set[str] = set()
+
+    def stats(self, bucket: int, queue: str, channel: str) -> tuple[QueueStats, QueueStats]:
+        per = self.intervals.get(bucket)
+        if per is None:
+            per = self.intervals[bucket] = QueueStats(agent_only=self.agent_only)
+        q = self.queues.get((queue, channel))
+        if q is None:
+            q = self.queues[(queue, channel)] = QueueStats(agent_only=self.agent_only)
+        return per, q
+
+    def feed(self, rows: Iterable[tuple[Any, ...]], joins: bool = True) -> None:
+        """Rows (t, type, contact, queue, agent, channel, detail) in log order; with
+        joins=False (rows after the period) only open visits are settled."""
+        for t, kind, cid, queue, agent, channel, detail in rows:
+            if kind == "contact.join":
+                if not joins:
+                    continue
+                b = self.bucket(t)
+                if b is not None and queue:
+                    self.open[cid] = _Visit(queue, channel or "voice", t, b)
+            elif kind == "contact.refused":
+                b = self.bucket(t) if joins else None
+                if (
+                    b is not None
+                    and queue
+                    and not self.agent_only
+                    and self.keep(queue, channel or "voice", None)
+                ):
+                    for s in self.stats(b, queue, channel or "voice"):
+                        s.refused += 1
+            else:
+                visit = self.open.pop(cid, None)
+                if visit is not None:
+                    self._settle(cid, visit, kind, t, agent, detail)
+
+    def _settle(
+        self, cid: str, v: _Visit, kind: str, t: float, agent: str | None, detail: str | None
+    ) -> None:
+        answered = kind == "contact.answered"
+        if not self.keep(v.queue, v.channel, agent if answered else None):
+            return
+        self.contacts.add(cid)
+        wait = max(0.0, t - v.joined)
+        for s in self.stats(v.bucket, v.queue, v.channel):
+            s.offered += 1
+            if answered:
+                s.answered += 1
+                s.wait_answered += wait
+                if wait <= self.settings.threshold(v.queue):
+                    s.answered_in_sl += 1
+            elif detail == ABANDON:
+                if wait < self.settings.short_abandon:
+                    s.short_abandoned += 1
+                else:
+                    s.abandoned += 1
+                    s.wait_abandoned += wait
+            else:
+                s.overflow += 1
+
+    def finish(self) -> None:
+        """Visits still waiting when the log ends count as offered only."""
+        for cid, v in self.open.items():
+            if self.keep(v.queue, v.channel, None) and not self.agent_only:
+                self.contacts.add(cid)
+                for s in self.stats(v.bucket, v.queue, v.channel):
+                    s.offered += 1
+        self.open.clear()
