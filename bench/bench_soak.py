@@ -1,0 +1,473 @@
+"""Soak: hours of steady concurrent calls must leak nothing and lose nothing.
+
+    python bench/bench_soak.py [--minutes 30] [--concurrent 200] [--agents 50] [--talk 10]
+
+A `hotline run` with its own Asterisk on free loopback ports (as bench_sipp_load.py
+starts it) serves one flow: a short prompt, one key (RFC 2833), then the `soak` queue
+with music on hold, position announcements every 15 s and conversations recorded, served
+by auto-answering SIPp agents (ring 0.2 s, talk --talk s, the agent hangs up). One
+SIPp caller process keeps --concurrent calls up (`-l`) for --minutes: with fewer agents
+than callers, most callers wait in the queue, hearing music and announcements.
+
+Checked at the end, after the last call: 0 failed calls (SIPp) and as many agent calls
+as caller calls; no channel or bridge left in Asterisk; no contact left active in the
+store, one `recording.saved` per conversation and as many stored recordings in Asterisk;
+the controller's and Asterisk's open file descriptors back where they started; the
+controller's memory flat (resident size sampled every 10 s: the last third of the run
+against the first third). The /api/health round trip, probed twice a second, stands for
+the controller's event-loop lag (the request is served on the same loop as the calls).
+
+`soak()` is also the shortened soak `make test` runs (tests/e2e/test_soak.py).
+Prints a Markdown section to stdout; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HOME = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(HOME))
+
+from bench.bench_sipp_load import (  # noqa: E402
+    HealthProbe,
+    Hotline,
+    Phones,
+    bench_config,
+    counter,
+    cpu_seconds,
+    first_errors,
+    last_stats,
+    stop_process,
+)
+from hotline.store import Store  # noqa: E402
+from tests.e2e.ports import free_port  # noqa: E402
+from tests.e2e.sipp import ExpectHangup, HangUp, Keys, Wait, scenario  # noqa: E402
+
+NUMBER = "800"
+RING = 0.2
+
+
+def say(message: str) -> None:
+    print(f"[soak] {message}", file=sys.stderr, flush=True)
+
+
+def rss_mb(pid: int | None) -> float:
+    """Resident memory of a process in MB (0 when gone)."""
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def open_fds(pid: int | None) -> int:
+    with contextlib.suppress(OSError, TypeError):
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    return 0
+
+
+@dataclass
+class LoadedHotline:
+    """A bench Hotline with its queue and agents' phones; the pieces every run needs."""
+
+    workdir: Path
+    agents: int
+    talk: float
+    queue: dict[str, Any]
+    hotline: Hotline | None = None
+    phones: Phones | None = None
+    prompt_seconds: float = 0.0
+
+    def start(self) -> LoadedHotline:
+        self.phones = Phones(self.workdir / "phones", self.agents, ring=RING, talk=self.talk)
+        self.phones.start()
+        flows = self.workdir / "flows"
+        shutil.copytree(HOME / "bench/flows", flows)
+        config = bench_config(f"soak-{os.getpid()}-{id(self) % 10000}", self.phones, flows)
+        config["queues"] = {"bench": self.queue}
+        (self.workdir / "hotline").mkdir()
+        self.hotline = Hotline(self.workdir / "hotline", config)
+        self.hotline.start()
+        published = self.hotline.instance_dir / "sounds/en/welcome.wav"
+        for _ in range(50):
+            if published.exists():
+                break
+            time.sleep(0.2)
+        with wave.open(str(published)) as wav:
+            self.prompt_seconds = wav.getnframes() / wav.getframerate()
+        return self
+
+    @property
+    def config(self) -> dict[str, Any]:
+        assert self.hotline is not None
+        return self.hotline.config
+
+    @property
+    def controller_pid(self) -> int | None:
+        return self.hotline.proc.pid if self.hotline and self.hotline.proc else None
+
+    @property
+    def asterisk_pid(self) -> int | None:
+        return self.hotline.asterisk_pid() if self.hotline else None
+
+    def ari(self, path: str) -> Any:
+        import yaml
+
+        secrets = yaml.safe_load((self.workdir / "hotline/state/secrets.yaml").read_text())
+        url = f"http://127.0.0.1:{self.config['asterisk']['http_port']}/ari"
+        manager = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+        manager.add_password(None, url, secrets["ari_user"], secrets["ari_password"])
+        opener = urllib.request.build_opener(urllib.request.HTTPBasicAuthHandler(manager))
+        with opener.open(f"{url}/{path}", timeout=10) as response:
+            return json.loads(response.read())
+
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.config['web']['port']}/api/health"
+
+    def callers(self, steps: list[Any], rate: float, limit: int, calls: int) -> subprocess.Popen:
+        folder = self.workdir / "callers"
+        folder.mkdir(exist_ok=True)
+        file = folder / "caller.xml"
+        file.write_text(scenario(NUMBER, "7[call_number]", steps, folder, name="soak caller"))
+        return subprocess.Popen(
+            [
+                "sipp",
+                f"127.0.0.1:{self.config['asterisk']['sip_port']}",
+                "-sf",
+                str(file),
+                "-i",
+                "127.0.0.1",
+                "-p",
+                str(free_port("udp")),
+                "-mi",
+                "127.0.0.1",
+                "-mp",
+                str(free_port("udp", even=True)),
+                "-r",
+                f"{rate:g}",
+                "-l",
+                str(limit),
+                "-m",
+                str(calls),
+                "-nostdin",
+                "-recv_timeout",
+                "600000",
+                "-trace_stat",
+                "-stf",
+                str(folder / "stats.csv"),
+                "-fd",
+                "2",
+                "-trace_err",
+                "-error_file",
+                str(folder / "errors.log"),
+            ],
+            cwd=folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def caller_stats(self) -> dict[str, str]:
+        return last_stats(self.workdir / "callers/stats.csv")
+
+    def caller_errors(self) -> str:
+        return first_errors(self.workdir / "callers/errors.log")
+
+    def drained(self, timeout: float = 60) -> tuple[int, int]:
+        """Channels and bridges left in Asterisk once the calls have had time to end."""
+        deadline = time.monotonic() + timeout
+        channels = bridges = -1
+        while time.monotonic() < deadline:
+            channels, bridges = len(self.ari("channels")), len(self.ari("bridges"))
+            if channels == 0 and bridges == 0:
+                break
+            time.sleep(1)
+        return channels, bridges
+
+    def store_counts(self) -> dict[str, int]:
+        """Contacts, contacts still active, recording.saved events."""
+
+        async def read() -> dict[str, int]:
+            from datetime import UTC, datetime
+
+            url = f"sqlite+aiosqlite:///{self.workdir / 'hotline/state/hotline.db'}"
+            store = await Store.connect(self.config.get("database_url") or url)
+            try:
+                contacts = await store.recent_contacts(1_000_000)
+                saved = await store.events_between(
+                    datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC), ["recording.saved"]
+                )
+                return {
+                    "contacts": len(contacts),
+                    "active": sum(1 for c in contacts if c.status == "active"),
+                    "saved": sum(1 for e in saved if e.data.get("outcome") == "recorded"),
+                    "recording_events": len(saved),
+                }
+            finally:
+                await store.close()
+
+        return asyncio.run(read())
+
+    def stop(self) -> None:
+        if self.hotline is not None:
+            self.hotline.stop()
+        if self.phones is not None:
+            self.phones.stop()
+
+
+@dataclass
+class SoakResult:
+    concurrent: int
+    agents: int
+    talk: float
+    seconds: float
+    calls: int
+    ok: int
+    failed: int
+    bridged: int
+    peak_channels: int
+    channels_left: int
+    bridges_left: int
+    contacts: int
+    active_left: int
+    recordings_saved: int
+    recordings_stored: int
+    fds: dict[str, tuple[int, int]]
+    rss_first_third: float
+    rss_last_third: float
+    rss_peak: float
+    controller_cpu: float
+    asterisk_cpu: float
+    health_ms: dict[str, float]
+    errors: str = ""
+
+    @property
+    def rss_growth(self) -> float:
+        return self.rss_last_third - self.rss_first_third
+
+    @property
+    def problems(self) -> list[str]:
+        """What went wrong; empty when the soak is clean."""
+        found = []
+        if self.failed or self.ok != self.calls:
+            found.append(f"{self.failed} failed calls ({self.ok}/{self.calls} ok)")
+        if self.bridged < self.ok:
+            found.append(f"only {self.bridged} agent calls for {self.ok} callers")
+        if self.channels_left or self.bridges_left:
+            found.append(
+                f"left in Asterisk: {self.channels_left} channels, {self.bridges_left} bridges"
+            )
+        if self.active_left or self.contacts < self.calls:
+            found.append(
+                f"{self.active_left} contacts still active, {self.contacts} of {self.calls} logged"
+            )
+        if self.recordings_saved != self.recordings_stored:
+            found.append(
+                f"{self.recordings_saved} recordings saved, "
+                f"{self.recordings_stored} stored in Asterisk"
+            )
+        for who, (start, end) in self.fds.items():
+            if end > start + 5:
+                found.append(f"{who} file descriptors {start} -> {end}")
+        # Flat: allow for warm-up (caches, pools) but not growth with the calls made.
+        if self.rss_growth > max(25.0, 0.15 * self.rss_first_third):
+            found.append(
+                f"controller memory grew {self.rss_first_third:.0f} -> {self.rss_last_third:.0f} MB"
+            )
+        return found
+
+
+def soak(
+    workdir: Path,
+    *,
+    seconds: float,
+    concurrent: int,
+    agents: int,
+    talk: float,
+    progress: Callable[[str], None] = say,
+) -> SoakResult:
+    """Run the soak (see the module docstring) and measure it."""
+    queue = {
+        "strategy": "longest_idle",
+        "ring_timeout": 15,
+        "wrap_up": 0,
+        "music_on_hold": "default",
+        "recording": "on",
+        "announcements": {"position_every": 15},
+    }
+    load = LoadedHotline(workdir, agents, talk, queue)
+    try:
+        load.start()
+        time.sleep(2)  # the agents' presence settles
+        assert load.phones is not None
+        throughput = agents / (RING + talk + 0.3)
+        calls = max(concurrent, int(throughput * seconds))
+        steps = [
+            Wait(round(load.prompt_seconds + 0.6, 2)),
+            Keys("1", gap=0.3),
+            Wait(round(RING + talk - 0.5, 2)),
+            ExpectHangup(600),
+        ]
+        ctl, ast = load.controller_pid, load.asterisk_pid
+        fds_before = {"controller": open_fds(ctl), "Asterisk": open_fds(ast)}
+        cpu_before = (cpu_seconds(ctl), cpu_seconds(ast))
+        probe = HealthProbe(load.health_url()).start()
+        started = time.monotonic()
+        progress(f"{calls} calls, {concurrent} at a time, {agents} agents talking {talk:g} s")
+        sipp = load.callers(steps, rate=max(2.0, 2 * throughput), limit=concurrent, calls=calls)
+        samples: list[tuple[float, float]] = []
+        peak = 0
+        next_report = started + 60
+        while sipp.poll() is None:
+            time.sleep(10)
+            now = time.monotonic()
+            samples.append((now - started, rss_mb(ctl)))
+            with contextlib.suppress(OSError, ValueError):
+                peak = max(peak, len(load.ari("channels")))
+            if now >= next_report:
+                row = load.caller_stats()
+                progress(
+                    f"{(now - started) / 60:.0f} min: {counter(row, 'SuccessfulCall(C)')} ok, "
+                    f"{counter(row, 'FailedCall(C)')} failed, controller {samples[-1][1]:.0f} MB"
+                )
+                next_report = now + 60
+            if now - started > seconds + 900:
+                progress("callers overran by 15 minutes: stopping them")
+                stop_process(sipp)
+        elapsed = time.monotonic() - started
+        cpu_after = (cpu_seconds(ctl), cpu_seconds(ast))
+        probe.stop.set()
+        time.sleep(1.5)  # the phones' stats catch up
+        row = load.caller_stats()
+        ok = counter(row, "SuccessfulCall(C)")
+        channels, bridges = load.drained()
+        counts = load.store_counts()
+        stored = len(load.ari("recordings/stored"))
+        # Idle keep-alive connections (ARI, the store) close within ~15 s: wait for them.
+        settle = time.monotonic() + 30
+        while True:
+            after = {"controller": open_fds(ctl), "Asterisk": open_fds(ast)}
+            if time.monotonic() > settle or all(after[who] <= fds_before[who] + 5 for who in after):
+                break
+            time.sleep(2)
+        fds = {who: (fds_before[who], after[who]) for who in after}
+        third = max(1, len(samples) // 3)
+        rss = [m for _, m in samples] or [0.0]
+        return SoakResult(
+            concurrent=concurrent,
+            agents=agents,
+            talk=talk,
+            seconds=elapsed,
+            calls=calls,
+            ok=ok,
+            failed=max(counter(row, "FailedCall(C)"), calls - ok),
+            bridged=load.phones.answered(),
+            peak_channels=peak,
+            channels_left=channels,
+            bridges_left=bridges,
+            contacts=counts["contacts"],
+            active_left=counts["active"],
+            recordings_saved=counts["recording_events"],
+            recordings_stored=stored,
+            fds=fds,
+            rss_first_third=statistics.mean(rss[:third]),
+            rss_last_third=statistics.mean(rss[-third:]),
+            rss_peak=max(rss),
+            controller_cpu=100 * (cpu_after[0] - cpu_before[0]) / elapsed,
+            asterisk_cpu=100 * (cpu_after[1] - cpu_before[1]) / elapsed,
+            health_ms=probe.summary(),
+            errors=load.caller_errors(),
+        )
+    finally:
+        load.stop()
+
+
+def hold_callers(load: LoadedHotline, hold: float) -> list[Any]:
+    """Caller steps that wait in the queue `hold` seconds, then hang up."""
+    return [Wait(round(load.prompt_seconds + 0.6, 2)), Keys("1", gap=0.3), Wait(hold), HangUp()]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=30)
+    parser.add_argument("--concurrent", type=int, default=200)
+    parser.add_argument("--agents", type=int, default=50)
+    parser.add_argument("--talk", type=float, default=10)
+    parser.add_argument("--quick", action="store_true", help="5 minutes")
+    args = parser.parse_args()
+    minutes = 5 if args.quick else args.minutes
+    command = " ".join(["python bench/bench_soak.py", *sys.argv[1:]])
+    workdir = Path(tempfile.mkdtemp(prefix="bench-soak-"))
+    try:
+        result = soak(
+            workdir,
+            seconds=60 * minutes,
+            concurrent=args.concurrent,
+            agents=args.agents,
+            talk=args.talk,
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print("## Soak: steady concurrent calls, nothing leaked\n")
+    print(f"Command: `{command}`  ")
+    print(
+        f"Machine: {os.cpu_count()} CPUs, {platform.machine()}, Python "
+        f"{platform.python_version()}; SIPp callers and agents' phones on the same machine  "
+    )
+    print(
+        f"Scenario: {result.concurrent} callers at a time for {result.seconds / 60:.1f} min: "
+        f"prompt, one key, queue with music on hold and position announcements every 15 s, "
+        f"{result.agents} auto-answering agents (ring {RING:g} s, talk {result.talk:g} s), "
+        f"conversations recorded.\n"
+    )
+    print("| measure | value |\n|---|---:|")
+    rows = [
+        ("calls (ok / failed)", f"{result.ok} / {result.failed}"),
+        ("agent calls", f"{result.bridged}"),
+        ("peak channels in Asterisk", f"{result.peak_channels}"),
+        ("channels / bridges left", f"{result.channels_left} / {result.bridges_left}"),
+        ("contacts logged / left active", f"{result.contacts} / {result.active_left}"),
+        (
+            "recordings saved / stored in Asterisk",
+            f"{result.recordings_saved} / {result.recordings_stored}",
+        ),
+        *(
+            (f"{who} open files (start -> end)", f"{a} -> {b}")
+            for who, (a, b) in result.fds.items()
+        ),
+        (
+            "controller RSS first third / last third / peak (MB)",
+            f"{result.rss_first_third:.0f} / {result.rss_last_third:.0f} / {result.rss_peak:.0f}",
+        ),
+        ("controller CPU (% of one core)", f"{result.controller_cpu:.0f}"),
+        ("Asterisk CPU (% of one core)", f"{result.asterisk_cpu:.0f}"),
+        (
+            "/api/health round trip p50 / p99 / max (ms)",
+            " / ".join(f"{result.health_ms[k]:.0f}" for k in ("p50", "p99", "max")),
+        ),
+    ]
+    for name, value in rows:
+        print(f"| {name} | {value} |")
+    verdict = "; ".join(result.problems) or "clean: nothing failed, nothing leaked"
+    print(f"\nVerdict: **{verdict}**.\n")
+    return 0  # the verdict is in the report; tests/e2e/test_soak.py asserts it
+
+
+if __name__ == "__main__":
+    sys.exit(main())
