@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 
 from ari_app import handoff
 from ari_app.call import CallSession
@@ -22,6 +22,7 @@ from ari_app.client import AriClient, AriError, Event
 from ari_app.contact import VoiceRuntime
 from ari_app.features import Features, run_feature
 from ari_app.queueing import Queueing, VoiceQueue
+from ari_app.speech import SpeechSettings, VoiceSpeech
 from ari_app.voice_port import Emit, VoicePort, channel_of
 from hotline.flows.port import CallerGone
 from hotline.flows.services import QueueRequest
@@ -34,11 +35,17 @@ QUEUE_OUTCOME_VARIABLE = "HOTLINE_QUEUE_OUTCOME"
 
 class StasisApp:
     def __init__(
-        self, runtime: VoiceRuntime, ari: AriClient, features: Features | None = None
+        self,
+        runtime: VoiceRuntime,
+        ari: AriClient,
+        features: Features | None = None,
+        speech: SpeechSettings | None = None,
     ) -> None:
         self.runtime = runtime
         self.ari = ari
         self.features = features
+        #: Spoken answers for inbound calls; None: keys only.
+        self.speech = speech
         self.calls: dict[str, CallSession] = {}
         #: Where the events of channels that are not a call's own go: transfer and
         #: agent legs to their call, channels handed over from FastAGI to their port.
@@ -72,6 +79,8 @@ class StasisApp:
         call = CallSession(
             self.runtime, self.ari, channel, self._follower(lambda e: call.deliver(e))
         )
+        if self.speech is not None:
+            call.port.speech = VoiceSpeech(self.ari, self.speech, call.channel_id)
         self.calls[call.channel_id] = call
         self._spawn(self._run(call), f"call-{call.channel_id}")
 
@@ -102,6 +111,7 @@ class StasisApp:
             with contextlib.suppress(AriError):
                 await self.ari.hangup(call.channel_id, reason="congestion")
         finally:
+            await call.port.close_speech()
             self.calls.pop(call.channel_id, None)
 
     async def _queue(self, channel_id: str, args: list[str]) -> None:
@@ -149,6 +159,50 @@ class StasisApp:
                 await run_feature(self.features, port, channel, args)
         except AriError as error:
             log.info("feature call %s: %s", channel["id"], error)
+
+    def take_over(
+        self,
+        channel_id: str,
+        emit: Emit,
+        work: Callable[[VoicePort], Awaitable[None]],
+        legs: Iterable[str] = (),
+    ) -> None:
+        """Run `work` on a voice port for a channel a previous controller left in Stasis
+        (ari_app/recovery.py). The channel's events and its `legs`' go to that port from
+        now on, before `work` starts: none is dropped meanwhile."""
+        routed = contextlib.ExitStack()
+        port = routed.enter_context(self._port(channel_id, emit))
+        for leg in legs:
+            port.follow(leg, True)
+
+        async def run() -> None:
+            try:
+                await work(port)
+            except Exception:
+                log.exception("recovered channel %s failed", channel_id)
+                with contextlib.suppress(AriError):
+                    await self.ari.hangup(channel_id, reason="congestion")
+            finally:
+                for leg in legs:
+                    port.follow(leg, False)
+                routed.close()
+
+        self._spawn(run(), f"recovered-{channel_id}")
+
+    def restart_call(self, channel: Event) -> None:
+        """A caller left in the middle of a flow by a previous controller: the number's
+        flow starts again, as a new contact."""
+        if channel["id"] not in self.calls:
+            self._start_call(channel)
+
+    def owns(self, channel_id: str) -> bool:
+        """A call session or port of this controller handles the channel."""
+        return channel_id in self.calls or channel_id in self.followed
+
+    @property
+    def contact_ids(self) -> set[str]:
+        """The contacts of this controller's running call sessions."""
+        return {c.contact_id for c in self.calls.values() if c.contact_id is not None}
 
     @contextlib.contextmanager
     def _port(self, channel_id: str, emit: Emit) -> Iterator[VoicePort]:

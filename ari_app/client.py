@@ -10,10 +10,13 @@ import asyncio
 import json
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
+
+from hotline.web.metrics import ARI_LATENCY
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,11 @@ class AriError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"ARI {status}: {message}")
         self.status = status
+
+    @property
+    def unreachable(self) -> bool:
+        """Asterisk could not be reached at all (down or restarting)."""
+        return self.status == 0
 
 
 class AriNotFound(AriError):
@@ -68,6 +76,7 @@ class AriClient:
         body: dict[str, Any] | None = None,
     ) -> Any:
         url = f"{self.base_url}/ari/{path.lstrip('/')}"
+        started = time.perf_counter()
         try:
             async with self.session.request(method, url, params=params, json=body) as resp:
                 text = await resp.text()
@@ -78,6 +87,8 @@ class AriClient:
                 return json.loads(text) if text else None
         except aiohttp.ClientError as error:
             raise AriError(0, f"cannot reach ARI at {self.base_url}: {error}") from error
+        finally:
+            ARI_LATENCY.labels(method=method).observe(time.perf_counter() - started)
 
     # Channels
 

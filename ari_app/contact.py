@@ -23,6 +23,7 @@ from hotline.flows.interpreter import FlowRunner
 from hotline.flows.loader import FlowSet
 from hotline.flows.port import Answer, Ask, CallerGone, FlowPort, Prompt
 from hotline.flows.services import FlowServices
+from hotline.logcontext import bind_contact
 from hotline.store import Store, StoreError
 
 if TYPE_CHECKING:  # queueing builds on the voice port, which builds on this module
@@ -196,6 +197,7 @@ class ContactCall:
             customer_id=customer.id if customer else None,
             asterisk_channel=self.channel_id,
         )
+        bind_contact(self.contact_id)  # every log line of this call's task names it
         log.info(
             "call %s from %r to %r (%s): contact %s",
             self.channel_id,
@@ -230,7 +232,30 @@ class ContactCall:
             reason = "caller_hangup"
         except self.errors as error:
             log.warning("contact %s: %s", self.contact_id, error)
-            reason = "asterisk_error"
+            # Asterisk went away under the call: lost with it, not a failure of ours.
+            reason = "asterisk_lost" if getattr(error, "unreachable", False) else "asterisk_error"
+            await self.emit("call.error", {"message": str(error)})
+        finally:
+            await self._finish(port, reason)
+
+    async def resume(
+        self, contact_id: str, port: VoiceLeg, rest: Callable[[], Awaitable[object]]
+    ) -> None:
+        """Carry on a contact a previous controller started (`ari_app/recovery.py`):
+        run `rest` (its time in a queue, or its conversation), then close the contact
+        as `run` does. The flow does not resume: its place in the flow died with the
+        old controller."""
+        self.contact_id = contact_id
+        bind_contact(contact_id)
+        reason = "flow_completed"
+        try:
+            await rest()
+        except CallerGone:
+            reason = "caller_hangup"
+        except self.errors as error:
+            log.warning("contact %s: %s", self.contact_id, error)
+            # Asterisk went away under the call: lost with it, not a failure of ours.
+            reason = "asterisk_lost" if getattr(error, "unreachable", False) else "asterisk_error"
             await self.emit("call.error", {"message": str(error)})
         finally:
             await self._finish(port, reason)
@@ -284,6 +309,9 @@ class ContactCall:
         elif reason == "caller_hangup" and await self._served_by_agent():
             # Served by an agent, then hung up (the usual end of a call): not abandoned.
             reason = "caller_hangup_after_agent"
+        elif reason == "caller_hangup" and await self._logged(CALLBACK_BOOKED):
+            # Hung up after booking a callback (as told they may): served by it.
+            reason = "callback_booked"
         hung_up_by = "hotline" if port.hung_up_by_us else "caller"
         if not port.gone:
             with contextlib.suppress(*self.errors):
@@ -302,11 +330,19 @@ class ContactCall:
         queue.connected against this contact, so the log is asked too."""
         if self.agent_connected:
             return True
+        return await self._logged({"queue.connected"})
+
+    async def _logged(self, kinds: frozenset[str] | set[str]) -> bool:
+        """One of these events is in the contact's log."""
         assert self.contact_id is not None
         with contextlib.suppress(StoreError):
             events = await self.runtime.store.events(self.contact_id)
-            return any(event.type == "queue.connected" for event in events)
+            return any(event.type in kinds for event in events)
         return False
+
+
+#: Events saying the caller booked a callback (in a queue, or by a flow's callback node).
+CALLBACK_BOOKED = frozenset({"queue.callback", "flow.callback"})
 
 
 #: Why a call ended -> the contact's final status.
@@ -315,6 +351,7 @@ STATUS_OF = {
     "caller_hangup": "abandoned",  # left before the flow finished (reports split IVR/queue)
     "transferred": "transferred",
     "caller_hangup_after_agent": "completed",
+    "callback_booked": "completed",
     "no_flow": "failed",
     "flow_error": "failed",
     "asterisk_error": "failed",

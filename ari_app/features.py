@@ -13,7 +13,7 @@ from typing import Any
 
 from ari_app.client import Event
 from ari_app.voice_port import VoicePort
-from hotline.acd.model import Channel
+from hotline.acd.model import CALL_CHANNELS, AgentState, Channel
 from hotline.acd.presence import PresenceError, change_presence
 from hotline.acd.service import RoutingService
 from hotline.flows.port import CallerGone, Prompt
@@ -53,8 +53,14 @@ async def run_feature(features: Features, port: VoicePort, channel: Event, args:
             outcome["refused"] = f"no pause reason {args[1]}"
         else:
             try:
+                # The phone's channels: voice calls and callbacks ring the same phone.
+                statuses = features.routing.agent_status(agent)
+                phone = sorted(set(statuses) & CALL_CHANNELS)
+                if action == "ready":  # only what is in wrap-up can end it
+                    wrapping = [ch for ch in phone if statuses[ch].state is AgentState.WRAP_UP]
+                    phone = wrapping or [Channel.VOICE]
                 view = await change_presence(
-                    features.routing, agent, action, reason=reason, channels=[Channel.VOICE]
+                    features.routing, agent, action, reason=reason, channels=phone
                 )
                 prompt = f"agent_{action}"
                 outcome["state"] = view[Channel.VOICE]["state"]

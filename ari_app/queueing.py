@@ -31,12 +31,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ari_app.callbacks import book_in_queue, number_of, offer_prompts
 from ari_app.client import AriClient, AriError, AriNotFound, Event
 from ari_app.legs import clean_up, connect, originate
 from ari_app.voice_port import VoicePort, channel_of
 from hotline.acd.decisions import Offer
 from hotline.acd.service import Finished, OfferWithdrawn, RoutingService, Ticket, Withdrawn
 from hotline.acd.settings import QueueSettings
+from hotline.callbacks.service import CallbackService
+from hotline.callbacks.settings import QueueCallback
 from hotline.flows.port import CallerGone, Prompt
 from hotline.flows.services import QueueRequest
 
@@ -44,6 +47,10 @@ from hotline.flows.services import QueueRequest
 TICKET_EVENT = "HotlineTicket"
 
 INF = float("inf")
+
+#: How often a waiting caller's estimated wait is checked against the queue's
+#: callback `offer_after` (the offer is made once).
+CALLBACK_OFFER_CHECK = 5.0
 
 #: Hang-up causes (Q.850) of an agent leg that never answered.
 BUSY_CAUSES = frozenset({17, 21})
@@ -106,6 +113,10 @@ class HoldingBridges:
         """Asterisk went away, and its bridges with it."""
         self.members.clear()
 
+    def adopt(self, bridge: str, channels: set[str]) -> None:
+        """A bridge a previous controller made, with callers still in it (recovery)."""
+        self.members.setdefault(bridge, set()).update(channels)
+
 
 class LiveRecordings:
     """Conversations being recorded, by contact, so the API can pause and resume them."""
@@ -141,6 +152,8 @@ class Queueing:
     endpoints: Mapping[str, str]
     bridges: HoldingBridges
     recordings: LiveRecordings
+    #: Callbacks (the queue's callback key, abandoned callers); None: none offered.
+    callbacks: CallbackService | None = None
 
 
 @dataclass
@@ -161,6 +174,13 @@ class VoiceQueue:
         self.bridge: str | None = None
         self.announcing: str | None = None  # playback id
         self.record = False  # the queue records its conversations
+        # Cleared while the caller books a callback: the engine's offers wait meanwhile.
+        self.forwarding = asyncio.Event()
+        self.forwarding.set()
+        self.offer_held = asyncio.Event()
+        self.queue = ""
+        self.language = "en"
+        self.callback_offered = False
 
     async def run(self, request: QueueRequest) -> str:
         settings = self.q.settings.get(request.queue)
@@ -183,16 +203,45 @@ class VoiceQueue:
         )
         if not ticket.joined:
             return str(ticket.join.outcome)
-        entered = time.monotonic()
+        return await self._serve(ticket, settings, request.language, time.monotonic())
+
+    async def resume(self, ticket: Ticket, bridge: str, language: str, entered: float) -> str:
+        """A wait a previous controller started (ari_app/recovery.py): the caller is
+        already in `bridge` with its music and back in the routing engine (`ticket`);
+        carry on as `run` does. `entered` is the original entry on the routing clock."""
+        settings = self.q.settings[ticket.queue]
+        self.record = settings.recording == "on"
+        self.bridge = bridge
+        return await self._serve(ticket, settings, language, entered)
+
+    async def _serve(
+        self, ticket: Ticket, settings: QueueSettings, language: str, entered: float
+    ) -> str:
+        self.queue = ticket.queue
         forward = asyncio.create_task(self._forward(ticket))
         try:
-            self.bridge = await self.port._ari(
-                self.q.bridges.join(request.queue, settings.music_on_hold, self.port.channel_id)
-            )
-            return await self._wait(settings, request.language, entered)
+            if self.bridge is None:
+                self.bridge = await self.port._ari(
+                    self.q.bridges.join(ticket.queue, settings.music_on_hold, self.port.channel_id)
+                )
+            return await self._wait(settings, language, entered)
         except CallerGone:
             await self.q.routing.leave(self.contact_id, "left")
+            if self.q.callbacks is not None:  # the queue's abandoned-caller policy
+                await self.q.callbacks.abandoned(
+                    self.contact_id,
+                    number_of(self.port.caller_id),
+                    ticket.queue,
+                    time.monotonic() - entered,
+                )
             raise
+        except AriError as error:
+            if not error.unreachable:
+                raise
+            # Asterisk went away under the caller: lost with it, not a flow error.
+            self.port.gone = self.port.lost = True
+            await self.q.routing.leave(self.contact_id, "left")
+            raise CallerGone() from None
         finally:
             forward.cancel()
             for leg in list(self.rings):
@@ -201,14 +250,21 @@ class VoiceQueue:
 
     async def _forward(self, ticket: Ticket) -> None:
         async for item in ticket:
+            if isinstance(item, Offer) and not self.forwarding.is_set():
+                self.offer_held.set()  # an agent is reserved mid-callback-dialog
+            await self.forwarding.wait()
             self.port.deliver({"type": TICKET_EVENT, "item": item})
 
     async def _wait(self, settings: QueueSettings, language: str, entered: float) -> str:
+        self.language = language
         said = settings.announcements
         every = {
             "position": said.position_every,
             "eta": said.eta_every,
             "periodic": said.periodic_every,
+            # Checked on arrival and then every so often: is the wait long enough to
+            # offer a callback?
+            "callback": CALLBACK_OFFER_CHECK if self._callback_settings(settings) else 0,
         }
         now = time.monotonic()
         # Position and wait are said on arrival, then every so often; periodic prompts
@@ -254,6 +310,9 @@ class VoiceQueue:
                 await self.q.routing.leave(self.contact_id, "left")
                 await self.port.emit("queue.left", {"key": event["digit"]})
                 return "left"
+            offer = self._callback_settings(settings)
+            if offer and event["digit"] == offer.key and not self.rings and self.q.callbacks:
+                return await book_in_queue(self, self.q.callbacks, self.queue, self.language)
             return None
         leg = channel_of(event)
         if leg not in self.rings:
@@ -314,32 +373,67 @@ class VoiceQueue:
         await self.port.emit(
             "queue.connected", {"agent": offer.agent, "queue": offer.queue, "waited": waited}
         )
-        started = time.monotonic()
+        return await self._talk(offer.agent, offer.queue, leg, bridge, None, time.monotonic())
+
+    async def resume_talk(
+        self, agent: str, queue: str, leg: str, bridge: str, recording: str | None, since: float
+    ) -> str:
+        """A conversation a previous controller connected (ari_app/recovery.py), with
+        its recording if one runs: until either side hangs up, then as any other."""
+        self.port.follow(leg, True)
+        if recording is not None:
+            self.q.recordings.names[self.contact_id] = recording
+        return await self._talk(agent, queue, leg, bridge, recording, since, resumed=True)
+
+    async def ended_unseen(
+        self, agent: str, queue: str, bridge: str, recording: str | None
+    ) -> None:
+        """A conversation whose agent hung up while no controller ran (recovery): store
+        its recording, remove its bridge and log its end as `_talk` would."""
+        if recording is not None:
+            await self._recorded(recording, agent, queue)
+        await clean_up(self.ari, None, bridge)
+        await self.port.emit(
+            "queue.call_ended", {"agent": agent, "ended_by": "agent", "talk_seconds": None}
+        )
+
+    async def _talk(
+        self,
+        agent: str,
+        queue: str,
+        leg: str,
+        bridge: str,
+        recording: str | None,
+        started: float,
+        *,
+        resumed: bool = False,
+    ) -> str:
+        """Talk in `bridge`: made here, unless `resumed` (it is already up)."""
         ended_by = "caller"
-        recording: str | None = None
         try:
-            await self.port._ari(connect(self.ari, bridge, self.port.channel_id, leg))
-            if self.record:
-                recording = await self._record(bridge, offer)
+            if not resumed:
+                await self.port._ari(connect(self.ari, bridge, self.port.channel_id, leg))
+                if self.record:
+                    recording = await self._record(bridge, agent)
             await self.port._talking(leg)
             ended_by = "agent"
         finally:
             if recording is not None:
-                await self._recorded(recording, offer)
+                await self._recorded(recording, agent, queue)
             await clean_up(self.ari, leg, bridge)
             self.port.follow(leg, False)
-            await self.q.routing.finished(offer.agent, self.contact_id)
+            await self.q.routing.finished(agent, self.contact_id)
             await self.port.emit(
                 "queue.call_ended",
                 {
-                    "agent": offer.agent,
+                    "agent": agent,
                     "ended_by": ended_by,
                     "talk_seconds": round(time.monotonic() - started, 1),
                 },
             )
         return "answered"
 
-    async def _record(self, bridge: str, offer: Offer) -> str | None:
+    async def _record(self, bridge: str, agent: str) -> str | None:
         """Record the conversation from the moment the agent answered."""
         name = f"call-{self.contact_id}-{uuid.uuid4().hex[:6]}"
         try:
@@ -352,10 +446,10 @@ class VoiceQueue:
             await self.port.emit("recording.failed", {"name": name, "error": str(error)})
             return None
         self.q.recordings.names[self.contact_id] = name
-        await self.port.emit("recording.started", {"name": name, "agent": offer.agent})
+        await self.port.emit("recording.started", {"name": name, "agent": agent})
         return name
 
-    async def _recorded(self, name: str, offer: Offer) -> None:
+    async def _recorded(self, name: str, agent: str, queue: str) -> None:
         """Stop the recording (so the file is complete) and store it with the contact."""
         self.q.recordings.names.pop(self.contact_id, None)
         with contextlib.suppress(AriError):
@@ -369,8 +463,8 @@ class VoiceQueue:
                 duration,
                 "recorded" if duration >= 1 else "empty",
                 kind="conversation",
-                agent=offer.agent,
-                queue=offer.queue,
+                agent=agent,
+                queue=queue,
                 caller=self.port.caller_id,
             ),
         )
@@ -404,6 +498,12 @@ class VoiceQueue:
             key = next(periodic)
             prompts.append(Prompt(key=key))
             said["periodic"] = key
+        if "callback" in kinds and not self.callback_offered:
+            offer = offer_prompts(self._callback_settings(self.q.settings[self.queue]), eta)
+            if offer:
+                self.callback_offered = True
+                prompts += offer
+                said["callback_offer"] = True
         if not prompts:
             return
         await self._stop_announcement()
@@ -413,6 +513,12 @@ class VoiceQueue:
             await self.ari.play(self.port.channel_id, uris, lang=language, playback_id=playback)
             self.announcing = playback
             await self.port.emit("queue.announced", said)
+
+    def _callback_settings(self, settings: QueueSettings) -> QueueCallback | None:
+        """The queue's callback settings, if it offers callbacks by a key."""
+        if self.q.callbacks is None or settings.callback is None or settings.callback.key is None:
+            return None
+        return settings.callback
 
     async def _stop_announcement(self) -> None:
         if self.announcing is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import math
@@ -23,6 +24,8 @@ from ari_app.client import AriClient, AriError, AriNotFound, Event
 from ari_app.contact import Recordings, dial_string, gather
 from ari_app.legs import clean_up, connect, originate
 from ari_app.prompts import PromptLibrary
+from ari_app.speech import STARTED as SPEECH_STARTED
+from ari_app.speech import VoiceSpeech
 from hotline.flows.port import Answer, Ask, CallerGone, Prompt, Recording, TransferOutcome
 
 log = logging.getLogger(__name__)
@@ -77,6 +80,7 @@ class VoicePort:
         agents: frozenset[str] = frozenset(),
         follow: Callable[[str, bool], None] = lambda channel_id, on: None,
         caller_id: str = "",
+        speech: VoiceSpeech | None = None,
     ) -> None:
         self.ari = ari
         self.channel_id = channel_id
@@ -93,6 +97,9 @@ class VoicePort:
         self.lost = False  # Asterisk itself went away
         self.hung_up_by_us = False
         self.transferred = False
+        #: Spoken answers (None: keys only), and the utterance listened for now.
+        self.speech = speech
+        self.listening: str | None = None
 
     def deliver(self, event: Event) -> None:
         """Called by the Stasis app for every event about this channel."""
@@ -117,6 +124,12 @@ class VoicePort:
             return await call
         except AriNotFound:
             self.gone = True
+            raise CallerGone() from None
+        except AriError as error:
+            if not error.unreachable:
+                raise
+            # Asterisk itself went away: the call is lost with it (not a flow error).
+            self.gone = self.lost = True
             raise CallerGone() from None
 
     async def answer(self) -> None:
@@ -160,6 +173,9 @@ class VoicePort:
                 self.typeahead.append(event["digit"])
                 await self._stop(playback_id)
                 return True, "interrupted"
+            if kind == SPEECH_STARTED and barge_in and event.get("utterance") == self.listening:
+                await self._stop(playback_id)  # the caller is answering: stop talking
+                return True, "interrupted"
             # Keys during a prompt without barge-in are dropped, as callers expect.
 
     async def _stop(self, playback_id: str) -> None:
@@ -169,9 +185,38 @@ class VoicePort:
     # Input
 
     async def ask(self, ask: Ask, *, language: str) -> Answer:
+        if ask.speech is not None:
+            if self.speech is not None:
+                return await self.speech.ask(self, ask, language)
+            answer = await self.ask_keys(ask, language)
+            return dataclasses.replace(answer, speech_unavailable="no_model")
+        return await self.ask_keys(ask, language)
+
+    async def ask_keys(self, ask: Ask, language: str) -> Answer:
+        """Say the prompts and collect keys (no speech)."""
         if not self.typeahead:
             await self._play(ask.prompts, language, ask.barge_in)
         return await gather(ask, self.typeahead, self._next_key)
+
+    # What spoken answers (ari_app/speech.py) build on.
+
+    async def play_prompts(self, prompts: Sequence[Prompt], language: str, barge_in: bool) -> bool:
+        """Play prompts; True if a key or the caller's speech interrupted them."""
+        return await self._play(prompts, language, barge_in)
+
+    async def next_event(self, timeout: float | None) -> Event | None:
+        return await self._next(timeout)
+
+    async def next_key(self, timeout: float) -> str | None:
+        return await self._next_key(timeout)
+
+    def is_caller(self, event: Event) -> bool:
+        return channel_of(event) == self.channel_id
+
+    async def close_speech(self) -> None:
+        """The call is over: remove the helper channels that carried its audio."""
+        if self.speech is not None:
+            await self.speech.close()
 
     async def _next_key(self, timeout: float) -> str | None:
         deadline = time.monotonic() + timeout

@@ -44,6 +44,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import wave
@@ -131,6 +132,36 @@ def stop_process(
         proc.wait()
 
 
+@dataclass
+class HealthProbe:
+    """Times GET <url> (the controller's /api/health) in a thread, twice a second: the
+    round trip stands for the event-loop lag, as the request is served on that loop."""
+
+    url: str
+    times: list[float] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        while not self.stop.wait(0.5):
+            started = time.monotonic()
+            with contextlib.suppress(OSError), urllib.request.urlopen(self.url, timeout=10) as r:
+                r.read()
+                self.times.append(1000 * (time.monotonic() - started))
+
+    def start(self) -> HealthProbe:
+        threading.Thread(target=self.run, daemon=True).start()
+        return self
+
+    def summary(self) -> dict[str, float]:
+        """p50, p99 and max in ms (0 when nothing was measured)."""
+        ordered = sorted(self.times) or [0.0]
+        return {
+            "p50": ordered[len(ordered) // 2],
+            "p99": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
+            "max": ordered[-1],
+        }
+
+
 # ---------------------------------------------------------------- agents' phones
 
 
@@ -140,6 +171,8 @@ class Phones:
 
     workdir: Path
     n_agents: int
+    ring: float = RING
+    talk: float = TALK
     ports: list[int] = field(default_factory=list)
     procs: list[subprocess.Popen] = field(default_factory=list)
     stats: list[Path] = field(default_factory=list)
@@ -159,7 +192,7 @@ class Phones:
 
     def start(self) -> Phones:
         n_procs = -(-self.n_agents // AGENTS_PER_PHONE)
-        text = uas_scenario("answer", RING, TALK, 60)
+        text = uas_scenario("answer", self.ring, self.talk, 60)
         for n in range(n_procs):
             folder = self.workdir / f"phone-{n}"
             folder.mkdir(parents=True)
@@ -225,6 +258,8 @@ class Step:
     controller_cpu: float | None
     sipp_cpu: float  # the load generator: SIPp callers and agents' phones
     errors: str = ""  # the first lines of SIPp's error log, when calls failed
+    #: /api/health round trip p99 over the step (ms): the controller's event-loop lag.
+    loop_lag: float | None = None
 
     @property
     def clean(self) -> bool:
@@ -257,8 +292,10 @@ def run_step(
     phones: Phones,
     asterisk_pid: int | None,
     controller_pid: int | None,
+    health_url: str | None = None,
 ) -> Step:
     folder = workdir / f"step-{rate:g}"
+    probe = HealthProbe(health_url).start() if health_url else None
     folder.mkdir()
     calls = max(1, round(rate * seconds))
     stats = folder / "stats.csv"
@@ -309,6 +346,8 @@ def run_step(
     except subprocess.TimeoutExpired:
         stop_process(proc, signal.SIGKILL)
     elapsed = time.monotonic() - started
+    if probe is not None:
+        probe.stop.set()
     cpu_after = (cpu_seconds(asterisk_pid), cpu_seconds(controller_pid))
     sipp_after = phones.cpu() + children_cpu()  # the caller SIPp is reaped by now
     time.sleep(1.5)  # the phones' stats files catch up (written every second)
@@ -327,6 +366,7 @@ def run_step(
         controller_cpu=(100 * (cpu_after[1] - cpu_before[1]) / elapsed) if controller_pid else None,
         sipp_cpu=100 * (sipp_after - sipp_before) / elapsed,
         errors=first_errors(folder / "errors.log"),
+        loop_lag=probe.summary()["p99"] if probe is not None else None,
     )
 
 
@@ -341,6 +381,7 @@ def ramp(
     asterisk_pid: int | None,
     controller_pid: int | None,
     deadline: float,
+    health_url: str | None = None,
 ) -> list[Step]:
     steps: list[Step] = []
     for rate in rates:
@@ -348,7 +389,15 @@ def ramp(
             say(f"{label}: time budget spent, not trying {rate:g} cps")
             break
         step = run_step(
-            workdir, scenario_file, sip_port, rate, seconds, phones, asterisk_pid, controller_pid
+            workdir,
+            scenario_file,
+            sip_port,
+            rate,
+            seconds,
+            phones,
+            asterisk_pid,
+            controller_pid,
+            health_url,
         )
         say(
             f"{label}: {rate:g} cps: {step.ok}/{step.calls} ok, {step.failed} failed, "
@@ -513,9 +562,10 @@ def table(label: str, steps: list[Step]) -> list[str]:
     lines = []
     for s in steps:
         controller = f"{s.controller_cpu:.0f}" if s.controller_cpu is not None else "-"
+        lag = f"{s.loop_lag:.0f}" if s.loop_lag is not None else "-"
         lines.append(
             f"| {label} | {s.rate:g} | {s.calls} | {s.ok} | {s.failed} | {s.bridged} | "
-            f"{s.asterisk_cpu:.0f} | {controller} | {s.sipp_cpu:.0f} | {s.seconds:.0f} |"
+            f"{s.asterisk_cpu:.0f} | {controller} | {lag} | {s.sipp_cpu:.0f} | {s.seconds:.0f} |"
         )
     return lines
 
@@ -588,6 +638,7 @@ def main() -> int:
             hotline.asterisk_pid(),
             hotline.proc.pid if hotline.proc else None,
             time.monotonic() + budget / 2,
+            f"http://127.0.0.1:{hotline.config['web']['port']}/api/health",
         )
         say("stopping hotline")
         hotline.stop()
@@ -642,13 +693,15 @@ def main() -> int:
         f"Each step: a fixed rate for "
         f"{seconds:g} s, then the calls drain; the ramp stops at the first step with a "
         f"failed call. CPU: percent of one core over the step (SIPp: the callers and the "
-        f"agents' phones, on the same 2 cores).\n"
+        f"agents' phones, on the same 2 cores). Event-loop lag: the p99 round trip of "
+        f"/api/health, probed twice a second during the step (served on the controller's "
+        f"one event loop, with the calls).\n"
     )
     print(
         "| system | rate (cps) | calls | ok | failed | bridged to an agent "
-        "| Asterisk CPU % | controller CPU % | SIPp CPU % | step (s) |"
+        "| Asterisk CPU % | controller CPU % | event-loop lag p99 (ms) | SIPp CPU % | step (s) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for label, steps in results.items():
         for line in table(label, steps):
             print(line)

@@ -17,7 +17,16 @@ from pathlib import Path
 
 HOME = Path(__file__).resolve().parents[1]
 #: Scripts that print a Markdown section (heading, command to reproduce, results).
-SCRIPTS = ["bench/bench_acd.py", "bench/bench_sipp_load.py"]
+SCRIPTS = [
+    "bench/bench_acd.py",
+    "bench/bench_sipp_load.py",
+    "bench/bench_concurrency.py",
+    "bench/bench_recovery.py",
+    "bench/bench_speech.py",
+    "bench/bench_chat.py",
+    "bench/bench_reports.py",
+    "bench/bench_soak.py",  # 30 minutes (--quick: 5)
+]
 
 
 def main() -> int:

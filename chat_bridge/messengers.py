@@ -267,7 +267,7 @@ class Messengers:
             return _error(401, "bad_signature", f"missing or wrong {SIGNATURE_HEADER}; not stored")
         try:
             data = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
             return _error(400, "bad_json", "the body is not JSON")
         if not isinstance(data, dict):
             return _error(400, "bad_message", "the body must be a JSON object")
@@ -300,7 +300,7 @@ async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
         return _error(413, "too_large", f"body over {MAX_BODY} bytes; not stored")
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
         return _error(400, "bad_json", "the body is not JSON")
     if not isinstance(data, dict):
         return _error(400, "bad_message", "the body must be a JSON object")

@@ -8,6 +8,7 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -16,22 +17,35 @@ from aiohttp import web
 from agi.server import FastAgiServer
 from ari_app.ami import AmiMonitor
 from ari_app.app import StasisApp
+from ari_app.callbacks import CallbackCalls
 from ari_app.client import AriClient, run_events
 from ari_app.contact import Recordings, VoiceRuntime
 from ari_app.features import Features
 from ari_app.prompts import PromptLibrary
 from ari_app.queueing import HoldingBridges, LiveRecordings, Queueing
+from ari_app.recovery import Recovery
+from chat_bridge.service import add_chat
 from controller.crm import start_crm
 from controller.paths import ProjectPaths
 from controller.reload import FlowArchive, FlowChecker, FlowWatcher, describe, set_version
 from controller.routing import start_routing
 from controller.secrets import Secrets
 from controller.services import LiveServices
+from controller.speech import start_speech
+from hotline.callbacks.service import CallbackService
 from hotline.catalogue import Catalogue
 from hotline.config import HotlineConfig
 from hotline.flows.loader import FlowSet
 from hotline.store import Store
-from hotline.web.api import ApiStatus, build_api
+from hotline.store.sessions import SessionStore
+from hotline.store.transcripts import Transcripts
+from hotline.web.api import ApiStatus, add_api_routes
+from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, users_from
+from hotline.web.callbacks_api import add_callback_routes
+from hotline.web.metrics import add_metrics_routes
+from hotline.web.reports_web import Reports, add_report_routes
+from hotline.web.transcripts_api import add_transcript_routes
+from hotline.web.wallboard import Wallboard, add_wallboard_routes
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +97,8 @@ class Hotline:
         self.stopping = asyncio.Event()
         self.ready = asyncio.Event()
         self.web_url = ""
+        #: Passwords generated at this start for users who had none (shown once).
+        self.new_passwords: dict[str, str] = {}
 
     async def run(self, on_ready: Callable[[Hotline], None] | None = None) -> None:
         ep = self.endpoints
@@ -105,16 +121,32 @@ class Hotline:
 
         def services_for(contact_id: str) -> LiveServices:
             return LiveServices(
-                store, contact_id, http, config.integrations, config.schedules, routing
+                store, contact_id, http, config.integrations, config.schedules, routing, callbacks
             )
 
         routing = await start_routing(config, store, ami)
+
+        async def notify(url: str, data: dict) -> int:
+            """The abandoned-caller message hook (an SMS gateway): POST JSON."""
+            async with http.post(url, json=data, timeout=aiohttp.ClientTimeout(total=5)) as reply:
+                return reply.status
+
+        callbacks = CallbackService(
+            store,
+            routing,
+            config.callbacks,
+            {name: q.callback for name, q in config.queues.items()},
+            schedules=config.schedules,
+            own_numbers=config.flow_numbers,
+            notify=notify,
+        )
         queueing = Queueing(
             routing=routing,
             settings=config.queues,
             endpoints={a.id: a.endpoint for a in config.agents},
             bridges=HoldingBridges(ari),
             recordings=LiveRecordings(ari),
+            callbacks=callbacks,
         )
         runtime = VoiceRuntime(
             store=store,
@@ -135,12 +167,38 @@ class Hotline:
             pause_reasons=config.pause_reasons,
             language=config.default_language,
         )
-        stasis = StasisApp(runtime, ari, features)
+        try:
+            speech = await start_speech(config, self.paths.home, store)
+        except OSError as error:
+            raise StartFailed(f"speech media socket: {error}") from None
+        except ValueError as error:  # a model folder that is not there
+            raise StartFailed(str(error)) from None
+        stasis = StasisApp(runtime, ari, features, speech.settings if speech else None)
+        # Every open callback back in its queue, at its place, before calls come in.
+        await callbacks.start(
+            CallbackCalls(
+                ari,
+                routing,
+                store,
+                prompts,
+                config.callbacks,
+                {a.id: a.endpoint for a in config.agents},
+                stasis.followed,
+                config.default_language,
+            )
+        )
         agi = FastAgiServer(runtime, config.asterisk.ari_app)
         self.stasis, self.ami, self.store, self.runtime = stasis, ami, store, runtime
         ari_state = {"connected": False}
+        recovery = self.recovery = Recovery(stasis)
 
         async def connected() -> None:
+            # Before any new event: take over the calls a previous controller (or this
+            # one, before Asterisk restarted) left behind.
+            try:
+                await recovery.run()
+            except Exception:
+                log.exception("recovery failed; new calls are taken all the same")
             ari_state["connected"] = True
 
         async def disconnected(reason: str) -> None:
@@ -158,14 +216,41 @@ class Hotline:
                 },
             )
 
-        api = build_api(
+        auth = self.make_auth(store)
+        api = build_web_app(auth)
+        add_api_routes(
+            api,
             store,
             status,
-            self.secrets.api_token,
             routing=routing,
             agents={a.id: a.name for a in config.agents},
             recording=queueing.recordings,
         )
+        add_callback_routes(api, callbacks, {a.id: set(a.penalties()) for a in config.agents})
+        add_transcript_routes(api, Transcripts(store))
+        chat = add_chat(
+            api,
+            config=config,
+            store=store,
+            routing=routing,
+            flows=lambda: self.flows,
+            catalogue=catalogue,
+            services_for=services_for,
+            state_dir=self.paths.state,
+            http=http,
+        )
+        wallboard = Wallboard(
+            store,
+            routing,
+            config.reports,
+            {a.id: a.name for a in config.agents},
+            active=lambda: {"voice": stasis.active_calls + agi.active_calls},
+        )
+        add_wallboard_routes(api, wallboard)
+        add_report_routes(
+            api, Reports(store, config.reports, config.queues, [a.id for a in config.agents])
+        )
+        add_metrics_routes(api, wallboard.view, store.listen)
         runner = web.AppRunner(api, access_log=None)
         crm: web.AppRunner | None = None
         background: list[asyncio.Task] = []
@@ -197,6 +282,10 @@ class Hotline:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await stasis.drain()
+            if speech is not None:
+                await speech.close()
+            await chat.stop()
+            await callbacks.stop()
             await routing.stop()
             await agi.close()
             ami.close()
@@ -206,6 +295,23 @@ class Hotline:
                 await crm.cleanup()
             await runner.cleanup()
             await store.close()
+
+    def make_auth(self, store: Store) -> Auth:
+        """Web users from the config; passwords are generated for new ones."""
+        config = self.config
+        users = users_from(
+            [(a.id, a.name) for a in config.agents],
+            [(u.id, u.name, u.role) for u in config.users],
+        )
+        passwords = PasswordFile(self.paths.state / "passwords.yaml")
+        self.new_passwords = passwords.ensure(u.id for u in users)
+        sessions = Sessions(
+            SessionStore(store),
+            {u.id: u for u in users},
+            idle=timedelta(minutes=config.web.session_idle_minutes),
+            max_age=timedelta(hours=config.web.session_max_hours),
+        )
+        return Auth(users, passwords, sessions, self.secrets.api_token, config.web.secure_cookies)
 
     async def _watch_flows(self, runtime: VoiceRuntime) -> None:
         """Keep every flow version, and swap in clean edits while calls go on."""

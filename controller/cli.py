@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import secrets as secrets_module
 import sys
 from pathlib import Path
 
@@ -14,10 +15,13 @@ from controller.asterisk import AsteriskError, find_install
 from controller.instance import AsteriskInstance, export_fragments
 from controller.paths import ProjectPaths
 from controller.reload import FlowChecker, FlowsRefused, known_from
+from controller.report_cli import add_report_command
 from controller.secrets import Secrets, load_secrets
 from hotline.config import HotlineConfig, load_config
 from hotline.flows.cli import add_flow_commands
 from hotline.flows.loader import FlowSet
+from hotline.logcontext import install as install_log_context
+from hotline.web.auth import PasswordFile
 from hotline.yamlsource import SourceError
 
 log = logging.getLogger("hotline")
@@ -37,12 +41,16 @@ def _paths(args: argparse.Namespace) -> ProjectPaths:
     return paths
 
 
-def load_all(paths: ProjectPaths) -> tuple[HotlineConfig, FlowSet, Secrets]:
-    """Config, flows (linted) and secrets, or Refused naming file, line and field."""
+def checked_config(paths: ProjectPaths) -> HotlineConfig:
     try:
-        config = load_config(paths.config_file)
+        return load_config(paths.config_file)
     except SourceError as error:
         raise Refused(f"config refused:\n{error}") from None
+
+
+def load_all(paths: ProjectPaths) -> tuple[HotlineConfig, FlowSet, Secrets]:
+    """Config, flows (linted) and secrets, or Refused naming file, line and field."""
+    config = checked_config(paths)
     try:
         flows, warnings = flow_checker(config, paths).load()
     except FlowsRefused as error:
@@ -121,8 +129,19 @@ def banner(config: HotlineConfig, secrets: Secrets, hotline: Hotline) -> str:
         password = secrets.agent_passwords[agent.endpoint]
         lines.append(f"      user {agent.endpoint:<8} password {password}   ({agent.name})")
     lines.append("")
-    lines.append(f"  Web and REST API:   {hotline.web_url}")
-    lines.append(f"      API token:      {secrets.api_token}")
+    web_url = hotline.web_url.rstrip("/")
+    lines.append(f"  Web (log in):       {web_url}/login")
+    lines.append(f"      agent desk:     {web_url}/desk")
+    lines.append(f"      wallboard:      {web_url}/wallboard  (reports: {web_url}/reports)")
+    lines.append(f"      chat demo:      {web_url}/chat/demo")
+    lines.append(f"      REST API token: {secrets.api_token}")
+    users = [a.id for a in config.agents] + [u.id for u in config.users]
+    if hotline.new_passwords:
+        lines.append("      new web passwords (shown once; change: hotline users passwd ID):")
+        for user, password in hotline.new_passwords.items():
+            lines.append(f"          {user:<12} {password}")
+    elif users:
+        lines.append(f"      web users: {', '.join(users)} (hotline users passwd ID)")
     if config.demo_crm.enabled:
         crm = f"http://127.0.0.1:{config.demo_crm.port}/customers/100001"
         lines.append(f"  Demo CRM:           {crm}")
@@ -223,6 +242,30 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_users(args: argparse.Namespace) -> int:
+    paths = _paths(args)
+    config = checked_config(paths)
+    known = {a.id: "agent" for a in config.agents} | {u.id: u.role for u in config.users}
+    if args.action == "list":
+        for user, role in known.items():
+            print(f"{user:<16} {role}")
+        return 0
+    if args.id not in known:
+        raise Refused(f"no user {args.id!r} in {paths.config_file.name}; users: {', '.join(known)}")
+    if args.stdin:
+        password = sys.stdin.readline().rstrip("\n")
+        if len(password) < 8:
+            raise Refused("a password needs at least 8 characters")
+    else:
+        password = secrets_module.token_urlsafe(12)
+    PasswordFile(paths.state / "passwords.yaml").set(args.id, password)
+    if not args.stdin:
+        print(f"{args.id}: new password {password}")
+    else:
+        print(f"{args.id}: password set")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hotline", description="Hotline contact centre")
     parser.add_argument("--config", help="config file (default: config/hotline.yaml)")
@@ -244,7 +287,17 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="configuration")
     config.add_argument("action", choices=["check"])
     config.set_defaults(func=cmd_config_check)
+    users = sub.add_parser("users", help="web users (agents, supervisors, admins)")
+    users_actions = users.add_subparsers(dest="action", required=True)
+    users_actions.add_parser("list", help="who may log in, with their role")
+    passwd = users_actions.add_parser("passwd", help="set a user's web password")
+    passwd.add_argument("id", help="the agent or user id")
+    passwd.add_argument(
+        "--stdin", action="store_true", help="read the password from stdin (else generate one)"
+    )
+    users.set_defaults(func=cmd_users)
     add_flow_commands(sub)
+    add_report_command(sub)
     return parser
 
 
@@ -256,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         datefmt="%H:%M:%S",
     )
     logging.getLogger("panoramisk.quiet").setLevel(logging.CRITICAL)
+    install_log_context()  # contact id on every line (HOTLINE_LOG_FORMAT=json: JSON lines)
     try:
         return args.func(args)
     except (Refused, StartFailed) as error:

@@ -45,6 +45,10 @@ def known_from(config: HotlineConfig) -> Known:
         schedules=set(config.schedules),
         integrations=set(config.integrations),
         languages=config.languages,
+        speech_languages=set(config.speech.models),
+        chat_flows={config.chat.flow, *config.chat.entries.values()}
+        if config.chat.enabled
+        else None,
     )
 
 

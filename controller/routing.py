@@ -10,6 +10,7 @@ from ari_app.ami import AmiMonitor
 from hotline.acd.model import Channel
 from hotline.acd.service import RoutingService
 from hotline.acd.settings import make_router
+from hotline.chat_settings import identity_skill
 from hotline.config import HotlineConfig
 from hotline.store import Store
 
@@ -21,19 +22,28 @@ async def start_routing(config: HotlineConfig, store: Store, ami: AmiMonitor) ->
     "unreachable") until AMI says their phone is registered."""
     for warning in config.routing_warnings():
         log.warning("routing: %s", warning)
-    router = make_router(config.queues, {a.id: a for a in config.agents})
+    # Each agent also has a skill of their own, which a chat transferred to them requires.
+    agents = {
+        a.id: a.model_copy(update={"skills": {**a.skills, identity_skill(a.id): 100}})
+        for a in config.agents
+    }
+    router = make_router(config.queues, agents)
     routing = RoutingService(router, store.append)
     await routing.start()
     by_endpoint = {a.endpoint: a.id for a in config.agents if a.queues and a.capacity.voice}
+    # The phone takes voice calls and, for agents who make them, callbacks.
+    phone_channels = {
+        a.id: [Channel.VOICE, *([Channel.CALLBACK] if a.callbacks else [])] for a in config.agents
+    }
     for endpoint, agent in by_endpoint.items():
-        await routing.login(agent, [Channel.VOICE])
-        await routing.reachable(agent, Channel.VOICE, ami.reachable(endpoint))
+        await routing.login(agent, phone_channels[agent])
+        await routing.reachable(agent, phone_channels[agent], ami.reachable(endpoint))
     pending: set[asyncio.Task] = set()
 
     def phone(endpoint: str, reachable: bool) -> None:
         agent = by_endpoint.get(endpoint)
         if agent is not None:
-            task = asyncio.ensure_future(routing.reachable(agent, Channel.VOICE, reachable))
+            task = asyncio.ensure_future(routing.reachable(agent, phone_channels[agent], reachable))
             pending.add(task)
             task.add_done_callback(pending.discard)
 

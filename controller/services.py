@@ -13,9 +13,19 @@ import aiohttp
 from hotline.acd.model import Channel
 from hotline.acd.router import RoutingError
 from hotline.acd.service import RoutingService
+from hotline.callbacks.rules import PROMPTS, CallbackRefused
+from hotline.callbacks.service import CallbackService
 from hotline.config import IntegrationConfig
 from hotline.flows.hours import Schedule
-from hotline.flows.services import HttpRequest, HttpResult, HttpTimeout, QueueRequest, SurveyAnswers
+from hotline.flows.services import (
+    CallbackBooking,
+    CallbackRequest,
+    HttpRequest,
+    HttpResult,
+    HttpTimeout,
+    QueueRequest,
+    SurveyAnswers,
+)
 from hotline.flows.steps import FlowFailure
 from hotline.store import Store
 
@@ -35,8 +45,10 @@ class LiveServices:
         integrations: Mapping[str, IntegrationConfig] | None = None,
         schedules: Mapping[str, Schedule] | None = None,
         routing: RoutingService | None = None,
+        callbacks: CallbackService | None = None,
     ) -> None:
         self.routing = routing
+        self.callbacks = callbacks
         self.store = store
         self.contact_id = contact_id
         self.session = http
@@ -90,6 +102,37 @@ class LiveServices:
             self.contact_id, "queue.refused", {"outcome": "closed"}, queue=request.queue
         )
         return "closed"
+
+    def check_callback(self, queue: str, number: str) -> CallbackBooking:
+        if self.callbacks is None:
+            return CallbackBooking(None, reason="no_callbacks", prompt=PROMPTS["no_callbacks"])
+        try:
+            return CallbackBooking(self.callbacks.check(number, queue))
+        except CallbackRefused as refused:
+            return CallbackBooking(None, reason=refused.reason, prompt=refused.prompt)
+
+    async def book_callback(self, request: CallbackRequest) -> CallbackBooking:
+        """Book from a flow's callback node: stored first, then logged on the contact."""
+        if self.callbacks is None:
+            return CallbackBooking(None, reason="no_callbacks", prompt=PROMPTS["no_callbacks"])
+        try:
+            callback = await self.callbacks.book(
+                request.number,
+                request.queue,
+                origin_contact_id=self.contact_id,
+                source="flow",
+                language=request.language,
+                priority=request.priority,
+            )
+        except CallbackRefused as refused:
+            return CallbackBooking(request.number, reason=refused.reason, prompt=refused.prompt)
+        await self.store.append(
+            self.contact_id,
+            "flow.callback",
+            {"queue": request.queue, "callback": callback.contact_id, "number": callback.number},
+            queue=request.queue,
+        )
+        return CallbackBooking(callback.number, callback_id=callback.contact_id)
 
     async def save_survey(self, answers: SurveyAnswers) -> None:
         await self.store.append(

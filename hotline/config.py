@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from ipaddress import ip_address
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hotline.acd.settings import AgentRouting, QueueSettings, check_routing, routing_warnings
+from hotline.callbacks.settings import CallbackConfig, check_callbacks
+from hotline.chat_settings import ChatConfig
 from hotline.flows.hours import Schedule
+from hotline.reports.settings import ReportSettings
+from hotline.speech.settings import SpeechConfig
 from hotline.yamlsource import SourceError, load_yaml, validation_problems
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -81,6 +85,13 @@ class AsteriskConfig(Section):
 class WebConfig(Section):
     bind: str = "127.0.0.1"
     port: Port = 8080
+    #: A login session ends after this long without a request, and at this age.
+    session_idle_minutes: int = Field(60, ge=1, le=24 * 60)
+    session_max_hours: int = Field(12, ge=1, le=24 * 7)
+    #: Send the session cookie over HTTPS only (behind a TLS-terminating proxy).
+    secure_cookies: bool = False
+    #: Pages (scheme://host[:port]) allowed to embed the chat widget.
+    allowed_origins: list[Annotated[str, Field(pattern=r"^https?://[^/\s]+$")]] = []
 
     @field_validator("bind")
     @classmethod
@@ -119,6 +130,15 @@ class AgentConfig(AgentRouting):
     contact: str | None = Field(default=None, pattern=r"^sips?:[^\s\"<>]+$")
 
 
+class UserConfig(Section):
+    """Someone who logs in to the web but is not an agent: a supervisor or an admin.
+    Agents log in as their agent id. Passwords are set with `hotline users passwd`."""
+
+    id: Name
+    name: str = Field(min_length=1, max_length=80)
+    role: Literal["supervisor", "admin"]
+
+
 class HotlineConfig(Section):
     numbers: dict[str, Name] = Field(min_length=1)
     languages: list[Annotated[str, Field(pattern=r"^[a-z]{2}$")]] = Field(
@@ -131,6 +151,7 @@ class HotlineConfig(Section):
     flows_dir: str = "ivr_flows"
     sounds_dir: str = "sounds"
     agents: list[AgentConfig] = []
+    users: list[UserConfig] = []
     queues: dict[Name, QueueSettings] = {}
     #: Pause reasons an agent picks by feature code (*23N) or names in the API.
     pause_reasons: dict[Annotated[str, Field(pattern=r"^[0-9]$")], Name] = {
@@ -142,6 +163,15 @@ class HotlineConfig(Section):
     integrations: dict[Name, IntegrationConfig] = {}
     schedules: dict[Name, Schedule] = {}
     demo_crm: DemoCrmConfig = DemoCrmConfig()
+    #: Spoken answers and transcripts (hotline/speech/settings.py).
+    speech: SpeechConfig = SpeechConfig()
+    #: Web chat, messengers and the agent desk (hotline/chat_settings.py).
+    chat: ChatConfig = ChatConfig()
+    #: Callbacks: how numbers are checked and dialed (per-queue parts under queues).
+    callbacks: CallbackConfig = CallbackConfig()
+    #: Reports and the wallboard: time zone, service-level thresholds, windows
+    #: (hotline/reports/settings.py, formulas in docs/metrics.md).
+    reports: ReportSettings = ReportSettings()
 
     @field_validator("numbers")
     @classmethod
@@ -155,6 +185,7 @@ class HotlineConfig(Section):
         for field, values in (
             ("agents.id", [a.id for a in self.agents]),
             ("agents.endpoint", [a.endpoint for a in self.agents]),
+            ("agents.id and users.id", [a.id for a in self.agents] + [u.id for u in self.users]),
         ):
             dupes = sorted({v for v in values if values.count(v) > 1})
             if dupes:
@@ -162,6 +193,20 @@ class HotlineConfig(Section):
         routing = check_routing(self.queues, self.agents)
         if routing:
             raise ValueError("routing: " + "; ".join(routing))
+        not_queues = sorted(set(self.reports.queues) - set(self.queues))
+        if not_queues:
+            raise ValueError(f"reports.queues: no queue named {', '.join(not_queues)}")
+        unknown = self.speech.unknown_queues(set(self.queues))
+        if unknown:
+            raise ValueError(f"speech.keywords: no queue named {', '.join(unknown)}")
+        callbacks = check_callbacks(
+            self.queues,
+            self.schedules,
+            callbacks={name: q.callback for name, q in self.queues.items()},
+            leave_keys={name: q.leave_key for name, q in self.queues.items()},
+        )
+        if callbacks:
+            raise ValueError("callbacks: " + "; ".join(callbacks))
         both = sorted(set(self.numbers) & set(self.asterisk.agi_numbers))
         if both:
             raise ValueError(

@@ -129,7 +129,13 @@ def load_yaml(path: str | Path) -> tuple[Any, Positions]:
 
 def parse_yaml(text: str, file: str | Path = "<string>") -> tuple[Any, Positions]:
     """Like `load_yaml`, from text; `file` only names the source in errors."""
-    loader = Loader(text)
+    try:
+        loader = Loader(text)
+    except yaml.reader.ReaderError as error:  # a control character: found before parsing
+        at = error.position
+        line, column = text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
+        message = f"YAML: character #x{error.character:04x} is not allowed in YAML text"
+        raise SourceError.single(file, line, column, "", message) from None
     try:
         node = loader.get_single_node()
         # Record positions first: constructing flattens merge keys (<<) in place.
@@ -144,6 +150,8 @@ def parse_yaml(text: str, file: str | Path = "<string>") -> tuple[Any, Positions
         raise SourceError.single(file, line, column, "", f"YAML syntax: {message}") from None
     except yaml.YAMLError as error:
         raise SourceError.single(file, 1, 1, "", f"YAML: {error}") from None
+    except RecursionError:  # PyYAML parses nested collections recursively
+        raise SourceError.single(file, 1, 1, "", "YAML: collections nested too deep") from None
     finally:
         loader.dispose()
     return data, positions

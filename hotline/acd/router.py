@@ -376,14 +376,20 @@ class Router:
 
     # ---- contacts --------------------------------------------------------------------
 
-    def enqueue(self, contact: Contact, now: float) -> JoinResult:
-        """Put a contact in its queue: joined, or refused as full or closed."""
+    def enqueue(self, contact: Contact, now: float, *, restored: bool = False) -> JoinResult:
+        """Put a contact in its queue: joined, or refused as full or closed.
+
+        `restored`: the contact was admitted before a restart (hotline/acd/restore.py);
+        it is not refused, its max wait counts from `entered_at`, and the event is
+        "contact.restore" rather than a second "contact.join"."""
         q = self._queue(contact.queue)
         if contact.id in self._contacts:
             raise RoutingError(f"contact {contact.id!r} is already queued")
         channel = contact.channel
         refusal: Outcome | None = None
-        if self._is_empty(q, channel, q.cfg.join_empty):
+        if restored:
+            pass
+        elif self._is_empty(q, channel, q.cfg.join_empty):
             refusal = Outcome.CLOSED
         elif q.cfg.max_length and len(q.waiting) + q.offered >= q.cfg.max_length:
             refusal = Outcome.FULL
@@ -401,7 +407,8 @@ class Router:
             )
             return JoinResult(refusal)
         limit = contact.timeout if contact.timeout is not None else q.cfg.max_wait
-        deadline = now + limit if limit is not None and math.isfinite(limit) else None
+        start = contact.entered_at if restored else now
+        deadline = start + limit if limit is not None and math.isfinite(limit) else None
         seq = next(self._seq)
         c = ContactRT(
             contact, (-contact.priority, contact.entered_at, seq, contact.id), now, deadline
@@ -413,7 +420,7 @@ class Router:
         q.outcomes[Outcome.JOINED] += 1
         self._emit(
             Event(
-                "contact.join",
+                "contact.restore" if restored else "contact.join",
                 now,
                 contact=contact.id,
                 queue=q.cfg.name,
@@ -423,6 +430,43 @@ class Router:
         )
         position = q.waiting.rank(c.key) + 1
         return JoinResult(Outcome.JOINED, position, self._eta(q, channel, position))
+
+    def restore_active(self, agent_id: str, contact: Contact, since: float, now: float) -> None:
+        """Take over a contact an agent was already handling before a restart (the call
+        goes on in Asterisk): the agent's channel carries it, and `finish` ends it as
+        usual. The agent must be logged in on that channel (available or paused)."""
+        a = self._agent(agent_id)
+        channel = contact.channel
+        st = self._status(a, channel)
+        if contact.id in self._contacts:
+            raise RoutingError(f"contact {contact.id!r} is already known")
+        q = self._queue(contact.queue)
+        if st.state is S.PAUSED:
+            to = S.PAUSED
+        else:
+            to = S.BUSY if st.load + 1 >= a.profile.capacity[channel] else S.AVAILABLE
+        self._emit(
+            transition(
+                a.id,
+                channel,
+                st,
+                "restore",
+                to,
+                now,
+                reason=st.reason,
+                contact=contact.id,
+                queue=q.cfg.name,
+            )
+        )
+        st.load += 1
+        a.active[contact.id] = (channel, q.cfg.name, since)
+        c = ContactRT(
+            contact, (-contact.priority, contact.entered_at, next(self._seq), contact.id), now, None
+        )
+        c.state = ContactState.CONNECTED
+        c.agent = agent_id
+        self._contacts[contact.id] = c
+        self._refresh(a, now)
 
     def dequeue(
         self, contact_id: str, now: float, reason: Outcome = Outcome.LEFT

@@ -93,6 +93,7 @@ from typing import Any
 from hotline.acd.decisions import JoinResult, Offer, Removed, Snapshot, TickReport
 from hotline.acd.events import Event
 from hotline.acd.model import AgentState, Channel, Contact, Outcome
+from hotline.acd.restore import Talking, logged_timeout
 from hotline.acd.router import Router, RoutingError
 from hotline.acd.states import ChannelStatus, IllegalTransition
 
@@ -342,6 +343,36 @@ class RoutingService:
                         self._router.dequeue(contact_id, now, Outcome.LEFT)
                 raise
             return ticket
+
+    async def restore(
+        self, waiting: Iterable[Contact] = (), talking: Iterable[Talking] = ()
+    ) -> tuple[dict[str, Ticket], dict[str, str]]:
+        """After a controller restart (hotline/acd/restore.py): agents get back the
+        contacts they are still talking to, then the waiting contacts go back to their
+        places (their `entered_at`), all before any offer is made, so the oldest is
+        offered first. Returns the tickets of the waiting contacts, and the contacts
+        that could not be restored with the reason (unknown queue or agent, ...)."""
+        tickets: dict[str, Ticket] = {}
+        refused: dict[str, str] = {}
+        async with self._lock:
+            now = self._clock()
+            for talk in talking:
+                try:
+                    self._router.restore_active(talk.agent, talk.contact, talk.since, now)
+                except (RoutingError, IllegalTransition) as error:
+                    refused[talk.contact.id] = str(error)
+            for contact in sorted(waiting, key=lambda c: (-c.priority, c.entered_at)):
+                if contact.id in self._tickets:
+                    refused[contact.id] = f"contact {contact.id!r} is already queued"
+                    continue
+                try:
+                    join = self._router.enqueue(contact, now, restored=True)
+                except (RoutingError, ValueError) as error:
+                    refused[contact.id] = str(error)
+                    continue
+                tickets[contact.id] = self._tickets[contact.id] = Ticket(contact, join)
+            await self._settle(now)
+        return tickets, refused
 
     async def leave(self, contact_id: str, outcome: Outcome | str = Outcome.LEFT) -> Removed | None:
         """Take a waiting or offered contact out (hung up, leave key, chat closed, the
@@ -686,6 +717,14 @@ class RoutingService:
                     data["ring_group"] = list(offer.ring_group)
         elif event.detail is not None:
             data["detail"] = event.detail
+        ticket = self._tickets.get(event.contact or "")
+        if event.type in ("contact.join", "contact.restore") and ticket is not None:
+            # All it takes to put the contact back at its place after a restart.
+            contact = ticket.contact
+            data["priority"] = contact.priority
+            data["skills"] = dict(contact.skills)
+            data["timeout"] = logged_timeout(contact.timeout)
+            data["waited"] = round(max(0.0, event.at - contact.entered_at), 3)
         return {
             "type": event.type,
             "data": data,

@@ -27,6 +27,7 @@ Validated with pydantic (unknown keys refused) and converted to the router's imm
           periodic_every: 45
         leave_key: "0"                  # DTMF key that leaves the queue (flow goes on)
         recording: "off"                # off | on
+        callback: {key: "5", offer_after: 120}   # see hotline/callbacks/settings.py
 
 and an agent's routing part (next to id, name and endpoint in `agents:`)::
 
@@ -49,6 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from hotline.acd.model import Agent, Channel, EmptyRule, NoAnswer, Queue, SkillStep, Strategy
 from hotline.acd.router import Router
+from hotline.callbacks.settings import QueueCallback
 
 QueueName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 SkillName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]
@@ -115,6 +117,8 @@ class QueueSettings(_Section):
     announcements: Announcements = Announcements()
     leave_key: str | None = Field(None, pattern=r"^[0-9*#]$")
     recording: Literal["off", "on"] = "off"
+    #: Callbacks that keep the caller's place; None: this queue offers none.
+    callback: QueueCallback | None = None
 
     @field_validator("strategy", mode="before")
     @classmethod
@@ -122,6 +126,8 @@ class QueueSettings(_Section):
         if isinstance(value, Strategy):
             return value
         name = str(value).strip().lower() if isinstance(value, str) else value
+        if not isinstance(name, str):  # a list or mapping is not hashable: say so plainly
+            name = ""
         if name in STRATEGY_ALIASES:
             return STRATEGY_ALIASES[name]
         if name in {s.value for s in Strategy}:

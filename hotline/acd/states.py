@@ -14,6 +14,7 @@ stays `available` while there is room, and becomes `busy` only when full.
     wrap_up --wrap_end--> available
     available/busy/wrap_up --pause--> paused --unpause--> available | busy
     available/paused/wrap_up --logout--> offline (nothing in progress)
+    available/paused --restore--> busy | available | paused (a contact taken over)
 
 Every transition returns an `Event`; anything else raises `IllegalTransition`.
 """
@@ -48,6 +49,11 @@ TRANSITIONS: dict[str, dict[AgentState, frozenset[AgentState]]] = {
         S.RINGING: frozenset({S.RINGING}),
     },
     "wrap_end": {S.WRAP_UP: frozenset({S.AVAILABLE})},
+    # A contact in progress taken over after a controller restart (hotline/acd/restore.py).
+    "restore": {
+        S.AVAILABLE: frozenset({S.BUSY, S.AVAILABLE}),
+        S.PAUSED: frozenset({S.PAUSED}),
+    },
 }
 
 #: Every (from, to) pair some action allows: a quick reference for tests and docs.

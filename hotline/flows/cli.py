@@ -42,7 +42,11 @@ def add_flow_commands(subparsers: argparse._SubParsersAction) -> argparse.Argume
     sim = commands.add_parser("simulate", help="run a flow with scripted caller input")
     sim.add_argument("flow")
     sim.add_argument(
-        "--input", "-i", action="append", default=[], help='keys, "timeout" or "hangup"'
+        "--input",
+        "-i",
+        action="append",
+        default=[],
+        help='keys, "say:words[@confidence]", "timeout" or "hangup"',
     )
     sim.add_argument("--hours", choices=["open", "closed"])
     sim.add_argument("--http", type=Path, help="JSON file: integration -> response or 'timeout'")

@@ -19,6 +19,7 @@ from hotline.flows import analysis as a
 from hotline.flows import model as m
 from hotline.flows.hours import Schedule
 from hotline.flows.loader import FlowSet, LoadedFlow, gather_flows
+from hotline.speech.grammar import DIGIT_WORDS, GrammarError, menu_grammar
 
 Severity = Literal["error", "warning"]
 
@@ -42,6 +43,9 @@ RULES: dict[str, tuple[Severity, str]] = {
     "schedule-unknown": ("error", "schedules exist in the config"),
     "integration-unknown": ("error", "HTTP integrations exist in the config"),
     "subflow-unknown": ("error", "subflows name a loaded flow"),
+    "voice-only": ("error", "flows that chats run have no voice-only steps (transfer)"),
+    "speech-model-missing": ("error", "a node listens for speech only in languages with a model"),
+    "speech-phrases": ("error", "spoken phrases name menu options, once each, in known words"),
 }
 
 
@@ -69,6 +73,10 @@ class Known:
     integrations: set[str] | None = None
     #: The hotline's languages, used for flows that do not declare their own.
     languages: list[str] | None = None
+    #: Flows chats run (as text), with the subflows they call: no voice-only steps.
+    chat_flows: set[str] | None = None
+    #: Languages with a speech model configured (`speech.models`).
+    speech_languages: set[str] | None = None
 
 
 @dataclass
@@ -107,14 +115,47 @@ def lint_flowset(
     known = known or Known()
     subflow_returns = {f.name: a.returns(f.flow) for f in flowset}
     problems: list[LintProblem] = []
+    chat_reach = _chat_reach(flowset, known.chat_flows)
     for loaded in flowset:
         report = _Report(loaded)
         _graph(report, subflow_returns)
         _resources(report, flowset, catalogue, known)
         _keys_and_timers(report)
         _variables(report, subflow_returns)
+        _speech(report, known)
+        if loaded.name in chat_reach:
+            _text_only(report)
         problems.extend(report.problems)
     return sorted(problems)
+
+
+def _chat_reach(flowset: FlowSet, roots: set[str] | None) -> set[str]:
+    """The chat flows and every flow they call as a subflow."""
+    seen: set[str] = set()
+    todo = [name for name in roots or () if name in flowset]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for node in flowset[name].flow.nodes.values():
+            if isinstance(node, m.SubflowNode) and node.flow in flowset:
+                todo.append(node.flow)
+    return seen
+
+
+def _text_only(report: _Report) -> None:
+    """A chat has no phone line to transfer: `transfer` has no text form."""
+    for node_id, node in report.loaded.flow.nodes.items():
+        if isinstance(node, m.TransferNode):
+            report.add(
+                "voice-only",
+                f"node {node_id!r}: a transfer cannot run in a chat; this flow runs as text "
+                "(chat.flow) — hand the chat to a queue instead",
+                "nodes",
+                node_id,
+                "type",
+            )
 
 
 def has_errors(problems: Sequence[LintProblem]) -> bool:
@@ -254,7 +295,7 @@ def _resources(
                 "language",
             )
         if (
-            isinstance(node, m.QueueNode | m.QueueStatusNode)
+            isinstance(node, m.QueueNode | m.QueueStatusNode | m.CallbackNode)
             and known.queues is not None
             and node.queue not in known.queues
         ):
@@ -376,3 +417,47 @@ def _variables(report: _Report, subflow_returns: dict[str, set[str]]) -> None:
                     node_id,
                     *path,
                 )
+
+
+def _speech(report: _Report, known: Known) -> None:
+    for node_id, node in report.loaded.flow.nodes.items():
+        speech = getattr(node, "speech", None)
+        if not isinstance(node, m.MenuNode | m.CollectNode) or speech is None:
+            continue
+        at = ("nodes", node_id, "speech")
+        for language in speech.offered():
+            if known.speech_languages is not None and language not in known.speech_languages:
+                have = ", ".join(sorted(known.speech_languages)) or "none"
+                report.add(
+                    "speech-model-missing",
+                    f"{node.type} node {node_id!r} listens for speech in {language!r}, which"
+                    f" has no model in speech.models (models: {have})",
+                    *at,
+                )
+        if isinstance(node, m.CollectNode):
+            for index, language in enumerate(node.speech.languages):
+                if language not in DIGIT_WORDS:
+                    report.add(
+                        "speech-phrases",
+                        f"digits cannot be said in {language!r} (digit words are known for"
+                        f" {', '.join(sorted(DIGIT_WORDS))})",
+                        *at,
+                        "languages",
+                        index,
+                    )
+            continue
+        for key in node.speech.phrases:
+            if key not in node.options:
+                report.add(
+                    "speech-phrases",
+                    f"phrases for {key!r}, which is not an option of {node_id!r}",
+                    *at,
+                    "phrases",
+                    key,
+                    key=True,
+                )
+        for language in node.speech.offered():
+            try:
+                menu_grammar(node.speech.phrases, language)
+            except GrammarError as error:
+                report.add("speech-phrases", f"{language}: {error}", *at, "phrases")

@@ -164,6 +164,40 @@ class PlayNode(Linear):
     barge_in: bool = True
 
 
+Phrase = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class SpeechOptions(Strict):
+    """Spoken answers as well as keys (needs a speech model for each language used)."""
+
+    #: Below this confidence (0..1) an answer is not taken; default: speech.min_confidence.
+    min_confidence: float | None = Field(None, ge=0, le=1)
+    #: Answers not understood that are asked again by voice; after that, keys only.
+    retries: int = Field(1, ge=0, le=5)
+    #: Said once when speech is given up for this node ("please use your keypad").
+    fallback_prompt: Prompts = []
+
+    def offered(self) -> list[str]:
+        """The languages in which answers may be said."""
+        raise NotImplementedError
+
+
+class MenuSpeech(SpeechOptions):
+    #: option key -> language -> phrases: {"2": {en: [billing, bills], ko: [요금]}}.
+    phrases: dict[DtmfKey, dict[Language, list[Phrase]]] = Field(min_length=1)
+
+    def offered(self) -> list[str]:
+        return sorted({lang for by_lang in self.phrases.values() for lang in by_lang})
+
+
+class CollectSpeech(SpeechOptions):
+    #: Languages in which the digits may be said (digit words: hotline/speech/grammar.py).
+    languages: list[Language] = Field(min_length=1)
+
+    def offered(self) -> list[str]:
+        return list(self.languages)
+
+
 class MenuOn(On):
     exhausted: NodeId
     #: Where to go when `max_timeouts` is reached; defaults to `exhausted`.
@@ -185,6 +219,8 @@ class MenuNode(Node):
     max_failures: int = Field(3, ge=1, le=10)
     max_timeouts: int = Field(3, ge=1, le=10)
     barge_in: bool = True
+    #: Spoken answers: phrases per option and language.
+    speech: MenuSpeech | None = None
     on: MenuOn
     FALLBACK = {"timeout": "exhausted"}
     INPUT = True
@@ -236,6 +272,8 @@ class CollectNode(Node):
     #: Mask the digits in events, logs and transcripts (card numbers, PINs).
     sensitive: bool = False
     barge_in: bool = True
+    #: Digits may be said as well as keyed, in these languages.
+    speech: CollectSpeech | None = None
     on: CollectOn
     OUTCOMES = ("ok", "invalid", "timeout")
     FALLBACK = {"timeout": "invalid"}
@@ -413,6 +451,8 @@ class QueueOn(On):
     full: NodeId | None = None
     closed: NodeId | None = None
     left: NodeId | None = None
+    #: The caller booked a callback while waiting (keeps the place); defaults to `left`.
+    callback: NodeId | None = None
 
 
 class QueueNode(Node):
@@ -426,7 +466,8 @@ class QueueNode(Node):
     #: Longest wait before the `timeout` outcome; None leaves it to the queue.
     max_wait: Seconds | None = None
     on: QueueOn
-    OUTCOMES = ("answered", "timeout", "full", "closed", "left")
+    OUTCOMES = ("answered", "timeout", "full", "closed", "left", "callback")
+    FALLBACK = {"callback": "left"}
 
 
 class QueueStatusNode(Linear):
@@ -444,6 +485,35 @@ class QueueStatusNode(Linear):
         "queue_agents_free",
         "queue_agents_paused",
     )
+
+
+class CallbackOn(On):
+    booked: NodeId
+    #: No number could be confirmed (refused as invalid or the hotline's own, silence).
+    invalid: NodeId | None = None
+    #: A good number, but the booking was refused (already booked, too many); defaults
+    #: to `invalid`.
+    refused: NodeId | None = None
+
+
+class CallbackNode(Node):
+    """Book a callback in a queue: the caller's number read back for confirmation, or
+    one typed in; refusals are said to the caller. Sets callback_number and
+    callback_id (booked) or callback_reason (not)."""
+
+    type: Literal["callback"]
+    queue: Name
+    #: The number offered first (default: the caller's own, `caller_id`); the caller
+    #: may type another.
+    number: Template | None = None
+    priority: int = Field(0, ge=0, le=100)
+    #: Said once booked (nothing if empty).
+    prompt: Prompts = Field(default_factory=lambda: [PromptSpec(key="callback_booked")])
+    on: CallbackOn
+    OUTCOMES = ("booked", "invalid", "refused")
+    FALLBACK = {"refused": "invalid"}
+    INPUT = True
+    VARIABLES: ClassVar[tuple[str, ...]] = ("callback_number", "callback_id", "callback_reason")
 
 
 class HangupNode(Node):
@@ -478,6 +548,7 @@ AnyNode = Annotated[
     | SurveyNode
     | QueueNode
     | QueueStatusNode
+    | CallbackNode
     | HangupNode
     | ReturnNode,
     Field(discriminator="type"),

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from hotline.speech.grammar import Grammar
+
 Channel = Literal["voice", "chat"]
 SayAs = Literal["number", "digits", "date", "time", "text"]
 
@@ -55,6 +57,9 @@ class Ask:
     barge_in: bool = True
     complete_on: frozenset[str] = field(default_factory=frozenset)
     sensitive: bool = False
+    #: Also take a spoken answer from this grammar (ports without speech ignore it
+    #: and answer with keys, setting `Answer.speech_unavailable`).
+    speech: Grammar | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,12 @@ class Answer:
     digits: str
     timed_out: bool = False
     via: Literal["dtmf", "speech", "text"] = "dtmf"
+    #: A spoken answer (via="speech"): what was heard and how sure the recogniser was.
+    #: `digits` is "" when it was not understood well enough to count.
+    text: str = ""
+    confidence: float | None = None
+    #: Speech was asked for but could not be used this time ("busy", "no_model", …).
+    speech_unavailable: str | None = None
 
 
 RecordOutcome = Literal["recorded", "empty", "failed"]

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from hotline.callbacks.rules import PROMPTS, CallbackRefused, normalize_number
+from hotline.callbacks.settings import CallbackConfig
 from hotline.flows.hours import Schedule
 
 
@@ -58,6 +60,29 @@ class SurveyAnswers:
     language: str
 
 
+@dataclass(frozen=True)
+class CallbackRequest:
+    queue: str
+    number: str
+    priority: int
+    language: str
+
+
+@dataclass(frozen=True)
+class CallbackBooking:
+    """A booked callback (`callback_id`), or why not: `reason` (invalid, prefix,
+    own_number, already_booked, too_many, no_callbacks) and the `prompt` that says so."""
+
+    number: str | None
+    callback_id: str | None = None
+    reason: str | None = None
+    prompt: str | None = None
+
+    @property
+    def booked(self) -> bool:
+        return self.callback_id is not None
+
+
 class FlowServices(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware."""
@@ -79,6 +104,13 @@ class FlowServices(Protocol):
 
     async def queue_status(self, queue: str) -> Mapping[str, Any]:
         """The queue_status node's variables (queue_waiting, queue_eta, …)."""
+
+    def check_callback(self, queue: str, number: str) -> CallbackBooking:
+        """Is `number` one a callback from `queue` may dial? `number` is the normalised
+        number, or None with the reason and prompt. Nothing is booked."""
+
+    async def book_callback(self, request: CallbackRequest) -> CallbackBooking:
+        """Book a callback (persisted before this returns) or say why not."""
 
 
 HttpFixture = HttpResult | str  # "timeout" for an integration that never answers
@@ -109,6 +141,9 @@ class DefaultServices:
     surveys: list[SurveyAnswers] = field(default_factory=list)
     requests: list[HttpRequest] = field(default_factory=list)
     enqueued: list[QueueRequest] = field(default_factory=list)
+    #: The simulator's callback answers: booked, or a refusal reason (too_many, ...).
+    callback_outcome: str = "booked"
+    callbacks: list[CallbackRequest] = field(default_factory=list)
 
     def now(self) -> datetime:
         return self.clock()
@@ -140,6 +175,19 @@ class DefaultServices:
     async def queue_status(self, queue: str) -> Mapping[str, Any]:
         return dict(self.queue_state)
 
+    def check_callback(self, queue: str, number: str) -> CallbackBooking:
+        try:
+            return CallbackBooking(normalize_number(number, CallbackConfig()))
+        except CallbackRefused as refused:
+            return CallbackBooking(None, reason=refused.reason, prompt=refused.prompt)
+
+    async def book_callback(self, request: CallbackRequest) -> CallbackBooking:
+        self.callbacks.append(request)
+        if self.callback_outcome != "booked":
+            reason = self.callback_outcome
+            return CallbackBooking(request.number, reason=reason, prompt=PROMPTS.get(reason))
+        return CallbackBooking(request.number, callback_id=f"callback-{len(self.callbacks)}")
+
 
 class ChannelQueueServices:
     """A contact's services whose `enqueue` is its channel's own queue experience: a
@@ -169,6 +217,12 @@ class ChannelQueueServices:
 
     async def queue_status(self, queue: str) -> Mapping[str, Any]:
         return await self.services.queue_status(queue)
+
+    def check_callback(self, queue: str, number: str) -> CallbackBooking:
+        return self.services.check_callback(queue, number)
+
+    async def book_callback(self, request: CallbackRequest) -> CallbackBooking:
+        return await self.services.book_callback(request)
 
     async def enqueue(self, request: QueueRequest) -> str:
         return await self._enqueue(request)

@@ -58,11 +58,17 @@ class SimulatorPort:
         record: RecordOutcome = "recorded",
         transfer: TransferOutcome = "answered",
         channel: Channel = "voice",
+        min_confidence: float = 0.6,
     ) -> None:
         self.inputs = deque(inputs)
+        #: Spoken answers below this confidence are not taken (config speech.min_confidence).
+        self.min_confidence = min_confidence
         for item in self.inputs:
-            if item not in ("timeout", "hangup") and not re.fullmatch(r"[0-9*#]+", item):
-                raise ValueError(f"input {item!r}: use keys (0-9 * #), 'timeout' or 'hangup'")
+            if item not in ("timeout", "hangup") and not re.fullmatch(r"[0-9*#]+|say:.+", item):
+                raise ValueError(
+                    f"input {item!r}: use keys (0-9 * #), 'say:words' (or 'say:words@0.4'"
+                    " with a confidence), 'timeout' or 'hangup'"
+                )
         self.catalogue = catalogue
         self.record_outcome: RecordOutcome = record
         self.transfer_outcome: TransferOutcome = transfer
@@ -87,10 +93,24 @@ class SimulatorPort:
             if item == "timeout":
                 self.lines.append(Line("input", "(silence)"))
                 return Answer("", timed_out=True)
+            if item.startswith("say:"):
+                return self._spoken(ask, item.removeprefix("say:"))
             self.typed_ahead = item
         digits = self._take(ask)
         self.lines.append(Line("input", "***" if ask.sensitive else digits or "(nothing)"))
         return Answer(digits)
+
+    def _spoken(self, ask: Ask, said: str) -> Answer:
+        """A spoken answer: `words` or `words@confidence` (1.0 when not given)."""
+        text, _, sure = said.rpartition("@") if "@" in said else (said, "", "1")
+        confidence = float(sure)
+        if ask.speech is None:
+            self.lines.append(Line("input", f'said "{text}" (not listened for: silence)'))
+            return Answer("", timed_out=True)
+        digits = ask.speech.decide(text, confidence, self.min_confidence) or ""
+        shown = "***" if ask.sensitive else f'"{text}" ({confidence:g}) -> {digits or "?"}'
+        self.lines.append(Line("input", f"said {shown}"))
+        return Answer(digits, via="speech", text=text, confidence=confidence)
 
     def _take(self, ask: Ask) -> str:
         """Keys for one question; the rest stay typed ahead."""
@@ -144,11 +164,13 @@ class Overrides:
     transfer: TransferOutcome = "answered"
     record: RecordOutcome = "recorded"
     now: datetime | None = None
+    #: How `callback` nodes' bookings end: booked, or a refusal (already_booked, too_many).
+    callback: str = "booked"
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], base: Path | None = None) -> Overrides:
         """From a scenario's `overrides:` (hours: open|closed, http: {...} or a file)."""
-        unknown = set(data) - {"hours", "http", "queue", "transfer", "record", "now"}
+        unknown = set(data) - {"hours", "http", "queue", "transfer", "record", "now", "callback"}
         if unknown:
             raise ValueError(f"unknown overrides: {', '.join(sorted(unknown))}")
         hours = data.get("hours")
@@ -164,6 +186,7 @@ class Overrides:
             transfer=data.get("transfer", "answered"),
             record=data.get("record", "recorded"),
             now=data.get("now"),
+            callback=data.get("callback", "booked"),
         )
 
 
@@ -241,6 +264,7 @@ async def simulate(
             hours_open=overrides.hours,
             http_fixtures=dict(overrides.http),
             queue_outcome=overrides.queue,
+            callback_outcome=overrides.callback,
         )
         if overrides.now is not None:
             now = overrides.now

@@ -12,17 +12,20 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from hotline.callbacks.dialog import Checked, ask_number
 from hotline.flows import model as m
 from hotline.flows.expressions import evaluate, render
 from hotline.flows.hours import Schedule
 from hotline.flows.port import Answer, Ask, FlowPort, Prompt
 from hotline.flows.services import (
+    CallbackRequest,
     FlowServices,
     HttpRequest,
     HttpTimeout,
     QueueRequest,
     SurveyAnswers,
 )
+from hotline.speech.turns import SpokenAnswers
 
 Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
 InputResult = Literal["match", "invalid", "timeout"]
@@ -96,6 +99,7 @@ async def menu(ctx: Context, node: m.MenuNode) -> str:
     failures = timeouts = 0
     feedback: list[m.PromptSpec] = []
     retry = False
+    spoken = SpokenAnswers.menu(node.speech)
     while True:
         main = node.short_prompt if retry and node.short_prompt else node.prompt
         answer = await ctx.ask(
@@ -106,29 +110,34 @@ async def menu(ctx: Context, node: m.MenuNode) -> str:
                 inter_digit_timeout=node.inter_digit_timeout,
                 barge_in=node.barge_in,
                 complete_on=frozenset(node.options),
+                speech=spoken.grammar(ctx.language),
             )
+        )
+        fallback = await spoken.heard(
+            answer, node=ctx.node_id, language=ctx.language, emit=ctx.emit
         )
         if answer.digits in node.options:
             await ctx.input(answer, "match")
             return answer.digits
         retry = True
-        if not answer.digits:
+        if not answer.digits and answer.via != "speech":
             await ctx.input(answer, "timeout")
             timeouts += 1
             if timeouts >= node.max_timeouts:
                 return "timeout"
-            feedback = node.timeout_prompt
-        else:
+            feedback = [*fallback, *node.timeout_prompt]
+        else:  # a wrong key, or speech not understood
             await ctx.input(answer, "invalid")
             failures += 1
             if failures >= node.max_failures:
                 return "exhausted"
-            feedback = node.invalid_prompt
+            feedback = [*fallback, *node.invalid_prompt]
 
 
 async def collect(ctx: Context, node: m.CollectNode) -> str:
     sensitive = node.sensitive or node.into in ctx.sensitive
     feedback: list[m.PromptSpec] = []
+    spoken = SpokenAnswers.digits(node.speech)
     for _attempt in range(node.max_retries + 1):
         answer = await ctx.ask(
             Ask(
@@ -139,15 +148,19 @@ async def collect(ctx: Context, node: m.CollectNode) -> str:
                 finish_key=node.finish_key,
                 barge_in=node.barge_in,
                 sensitive=sensitive,
+                speech=spoken.grammar(ctx.language),
             )
         )
-        timed_out = not answer.digits and node.min_digits > 0
+        fallback = await spoken.heard(
+            answer, node=ctx.node_id, language=ctx.language, emit=ctx.emit, sensitive=sensitive
+        )
+        timed_out = not answer.digits and node.min_digits > 0 and answer.via != "speech"
         if not timed_out and valid_answer(node, answer.digits):
             await ctx.input(answer, "match", sensitive=sensitive)
             await ctx.set(node.into, answer.digits, sensitive=sensitive)
             return "ok"
         await ctx.input(answer, "timeout" if timed_out else "invalid", sensitive=sensitive)
-        feedback = node.timeout_prompt if timed_out else node.invalid_prompt
+        feedback = [*fallback, *(node.timeout_prompt if timed_out else node.invalid_prompt)]
     return "timeout" if timed_out else "invalid"
 
 
@@ -347,6 +360,32 @@ async def queue_status(ctx: Context, node: m.QueueStatusNode) -> str:
     return "next"
 
 
+async def callback(ctx: Context, node: m.CallbackNode) -> str:
+    offered = ctx.render(node.number) if node.number else ctx.variables.get("caller_id")
+
+    def check(number: str) -> Checked:
+        found = ctx.services.check_callback(node.queue, number)
+        return Checked(found.number, found.reason, found.prompt)
+
+    answer = await ask_number(ctx.port, ctx.language, str(offered or ""), check)
+    if answer.outcome != "confirmed" or answer.number is None:
+        await ctx.set("callback_reason", answer.reason or "not_confirmed")
+        return "invalid"
+    booking = await ctx.services.book_callback(
+        CallbackRequest(node.queue, answer.number, node.priority, ctx.language)
+    )
+    if not booking.booked:
+        if booking.prompt:
+            await ctx.port.play([Prompt(key=booking.prompt)], language=ctx.language, barge_in=False)
+        await ctx.set("callback_reason", booking.reason)
+        return "refused"
+    await ctx.set("callback_number", answer.number)
+    await ctx.set("callback_id", booking.callback_id)
+    if node.prompt:
+        await ctx.port.play(ctx.prompts(node.prompt), language=ctx.language, barge_in=False)
+    return "booked"
+
+
 async def hangup(ctx: Context, node: m.HangupNode) -> str:
     await ctx.port.hangup()
     return node.outcome
@@ -372,6 +411,7 @@ STEPS: dict[type[m.Node], Step] = {
     m.SurveyNode: survey,
     m.QueueNode: queue,
     m.QueueStatusNode: queue_status,
+    m.CallbackNode: callback,
     m.HangupNode: hangup,
     m.ReturnNode: return_,
 }

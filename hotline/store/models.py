@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, MetaData, String, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from hotline.store.coltypes import BigId, JSONDoc, UTCDateTime
@@ -99,3 +99,141 @@ class ContactEventRow(Base):
     queue: Mapped[str | None] = mapped_column(String(100))
     agent: Mapped[str | None] = mapped_column(String(100))
     data: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+
+
+class WebSessionRow(Base):
+    """A web login session; only a hash of its token is stored."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index(None, "expires_at"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ChatSessionRow(Base):
+    """A chat conversation's thread (web widget or messenger), across reopen and reconnect.
+
+    `token` is the widget's secret for resuming; `external_id` the messenger's chat id
+    (or the widget's visitor cookie) that recognises the customer next time.
+    """
+
+    __tablename__ = "chat_sessions"
+    __table_args__ = (
+        UniqueConstraint("token"),
+        Index(None, "kind", "external_id"),
+        Index(None, "customer_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"))
+    language: Mapped[str | None] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    agent: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ChatMessageRow(Base):
+    """One chat message, stored as it arrives; `seq` orders a session's messages and is
+    what a reconnecting client resumes from. `client_id` makes a resent message a no-op."""
+
+    __tablename__ = "chat_messages"
+    __table_args__ = (
+        UniqueConstraint("session_id", "seq"),
+        UniqueConstraint("session_id", "client_id"),
+        Index(None, "contact_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("chat_sessions.id"))
+    contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"))
+    seq: Mapped[int] = mapped_column()
+    sender: Mapped[str] = mapped_column(String(16))
+    agent: Mapped[str | None] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(String(8000))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ChatAttachmentRow(Base):
+    """A file sent in a chat: its metadata here, its bytes under the state folder."""
+
+    __tablename__ = "chat_attachments"
+    __table_args__ = (Index(None, "session_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("chat_sessions.id"))
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column()
+    sha256: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CallbackRow(Base):
+    """A callback that keeps the customer's place: the contact to call back, the number,
+    and where it stands. `entered_at` is when the customer first entered the queue (the
+    place kept); `seq` breaks ties. Written before the customer is told it is booked."""
+
+    __tablename__ = "callbacks"
+    __table_args__ = (
+        UniqueConstraint("contact_id"),
+        Index(None, "state", "entered_at"),
+        Index(None, "number", "requested_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"))
+    origin_contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"))
+    queue: Mapped[str] = mapped_column(String(100))
+    number: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[int] = mapped_column()
+    language: Mapped[str] = mapped_column(String(16))
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column()
+    outcome: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TranscriptRow(Base):
+    """The text of a recorded conversation or voicemail (one per recording), with its
+    keyword flags and sentiment; `words` holds each word's time and confidence."""
+
+    __tablename__ = "transcripts"
+    __table_args__ = (
+        UniqueConstraint("recording"),
+        Index(None, "contact_id"),
+        Index(None, "created_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"))
+    recording: Mapped[str] = mapped_column(String(200))
+    queue: Mapped[str | None] = mapped_column(String(100))
+    language: Mapped[str] = mapped_column(String(16))
+    engine: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    text: Mapped[str] = mapped_column(Text())
+    word_count: Mapped[int] = mapped_column()
+    confidence: Mapped[float] = mapped_column(Float())
+    words: Mapped[list[Any]] = mapped_column(JSONDoc)
+    flags: Mapped[list[Any]] = mapped_column(JSONDoc)
+    sentiment: Mapped[float | None] = mapped_column(Float())

@@ -176,9 +176,7 @@ class Store:
             return (await conn.execute(query)).one()
 
         row = await (
-            self.write(op, "customer_for_phone")
-            if create
-            else self.read(op, "customer_for_phone")
+            self.write(op, "customer_for_phone") if create else self.read(op, "customer_for_phone")
         )
         return None if row is None else Customer(**row._mapping)
 

@@ -1,20 +1,25 @@
-"""The REST API: health, live status and the contact event log, behind a bearer token."""
+"""The REST API: health, live status, contacts and their event log, agents, recordings.
+
+Who may call what is marked on each handler (hotline/web/auth.py).
+"""
 
 from __future__ import annotations
 
-import hmac
+import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+import yaml
 from aiohttp import web
 
 from hotline.acd.model import Channel
 from hotline.acd.presence import ACTIONS, PresenceError, agent_view, change_presence
 from hotline.acd.service import RoutingService
 from hotline.store import Store
+from hotline.web.auth import API_USER, Role, current_user, home_of, optional_user, public, requires
 
 CHANNELS = tuple(str(c) for c in Channel)
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -40,19 +45,6 @@ def _dumps(data: Any) -> str:
     return json.dumps(data, default=str)
 
 
-def _auth(token: str) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in ("/", "/api/health"):
-            return await handler(request)
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not given or not hmac.compare_digest(given.encode(), token.encode()):
-            return _json({"error": "authentication required (Authorization: Bearer …)"}, 401)
-        return await handler(request)
-
-    return middleware
-
-
 class RecordingControl(Protocol):
     """Pauses and resumes the recording of a contact's conversation in progress."""
 
@@ -63,31 +55,38 @@ class RecordingControl(Protocol):
         """False when the contact has no recording in progress."""
 
 
-def build_api(
+def add_api_routes(
+    app: web.Application,
     store: Store,
     status: Callable[[], ApiStatus],
-    token: str,
     routing: RoutingService | None = None,
     agents: Mapping[str, str] | None = None,
     recording: RecordingControl | None = None,
-) -> web.Application:
+) -> None:
     """`agents` maps agent id -> display name (the agents the API may act on)."""
     agents = dict(agents or {})
-    app = web.Application(middlewares=[_auth(token)], client_max_size=64 * 1024)
 
+    @public
     async def index(request: web.Request) -> web.Response:
-        return web.Response(
-            text="Hotline is running. API: /api/health, /api/status, /api/contacts "
-            "(Authorization: Bearer <api_token from .hotline/secrets.yaml>)\n"
-        )
+        user = optional_user(request)
+        if user is not None and user is not API_USER:
+            raise web.HTTPFound(home_of(user))
+        raise web.HTTPFound("/login")
 
+    @public
     async def health(request: web.Request) -> web.Response:
         current = status()
         return _json({"ok": current.ari_connected, "ari": current.ari_connected})
 
+    @public
+    async def openapi(request: web.Request) -> web.Response:
+        return _json(openapi_document())
+
+    @requires(Role.SUPERVISOR)
     async def live(request: web.Request) -> web.Response:
         return _json(asdict(status()))
 
+    @requires(Role.SUPERVISOR)
     async def contacts(request: web.Request) -> web.Response:
         try:
             limit = min(max(int(request.query.get("limit", "50")), 1), 500)
@@ -96,12 +95,14 @@ def build_api(
         rows = await store.recent_contacts(limit)
         return _json([_plain(row) for row in rows])
 
+    @requires(Role.SUPERVISOR)
     async def contact_events(request: web.Request) -> web.Response:
         contact_id = request.match_info["contact_id"]
         if await store.contact(contact_id) is None:
             return _json({"error": f"no contact {contact_id}"}, 404)
         return _json([_plain(event) for event in await store.events(contact_id)])
 
+    @requires(Role.SUPERVISOR)
     async def list_agents(request: web.Request) -> web.Response:
         if routing is None:
             return _json({"error": "no routing engine"}, 503)
@@ -112,8 +113,12 @@ def build_api(
             ]
         )
 
+    @requires(Role.AGENT)
     async def agent_action(request: web.Request) -> web.Response:
         agent, action = request.match_info["agent"], request.match_info["action"]
+        user = current_user(request)
+        if not user.can(Role.SUPERVISOR) and user.agent_id != agent:
+            return _json({"error": "agents change only their own state"}, 403)
         if routing is None:
             return _json({"error": "no routing engine"}, 503)
         if agent not in agents:
@@ -124,7 +129,7 @@ def build_api(
         if request.can_read_body:
             try:
                 body = await request.json()
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
                 return _json({"error": "the body must be JSON"}, 400)
         if not isinstance(body, dict):
             return _json({"error": "the body must be a JSON object"}, 400)
@@ -145,6 +150,7 @@ def build_api(
         """Every `recording.saved` event, oldest first."""
         return await store.events_between(EPOCH, datetime.now(UTC), types=["recording.saved"])
 
+    @requires(Role.SUPERVISOR)
     async def recordings(request: web.Request) -> web.Response:
         saved = await saved_recordings()
         listed = [
@@ -158,6 +164,7 @@ def build_api(
         ]
         return _json(listed)
 
+    @requires(Role.SUPERVISOR)
     async def download(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         saved = await saved_recordings()
@@ -169,6 +176,7 @@ def build_api(
             found[-1], headers={"Content-Disposition": f'attachment; filename="{name}.wav"'}
         )
 
+    @requires(Role.SUPERVISOR)
     async def recording_action(request: web.Request) -> web.Response:
         contact_id, action = request.match_info["contact_id"], request.match_info["action"]
         if recording is None or action not in ("pause", "resume"):
@@ -187,10 +195,16 @@ def build_api(
     app.router.add_post("/api/agents/{agent}/{action}", agent_action)
     app.router.add_get("/", index)
     app.router.add_get("/api/health", health)
+    app.router.add_get("/api/openapi.json", openapi)
     app.router.add_get("/api/status", live)
     app.router.add_get("/api/contacts", contacts)
     app.router.add_get("/api/contacts/{contact_id}/events", contact_events)
-    return app
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    """This API's OpenAPI description (hotline/web/openapi.yaml)."""
+    return yaml.safe_load((Path(__file__).with_name("openapi.yaml")).read_text())
 
 
 def _public(data: dict[str, Any]) -> dict[str, Any]:

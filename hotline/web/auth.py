@@ -407,7 +407,7 @@ def add_auth_routes(app: web.Application, auth: Auth) -> None:
             return error(403, "cross-site request refused")
         try:
             body = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
             return error(400, 'the body must be JSON: {"user": …, "password": …}')
         if not isinstance(body, dict):
             return error(400, "the body must be a JSON object")

@@ -41,7 +41,7 @@ def add_callback_routes(
     async def book(request: web.Request) -> web.Response:
         try:
             body = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
             return _json({"error": "expected a JSON object {number, queue}"}, 400)
         if not isinstance(body, dict) or not all(
             isinstance(body.get(k), str) for k in ("number", "queue")

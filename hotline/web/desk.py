@@ -304,7 +304,7 @@ def add_desk_routes(app: web.Application, desks: Desks) -> None:
                         raise DeskRefused(f"frame over {MAX_FRAME} bytes")
                     try:
                         frame = json.loads(msg.data)
-                    except ValueError:
+                    except (ValueError, RecursionError):  # nested too deep
                         raise DeskRefused("frames are JSON objects") from None
                     if not isinstance(frame, dict):
                         raise DeskRefused("frames are JSON objects")

@@ -27,10 +27,12 @@ SAMPLES_PER_PACKET = 160
 PCMU = 0
 
 
-def spoken_ulaw(text: str, workdir: Path) -> bytes:
-    """`text` spoken by espeak-ng as raw 8 kHz mu-law."""
+def spoken_ulaw(text: str, workdir: Path, voice: str = "en") -> bytes:
+    """`text` spoken by espeak-ng (in `voice`: "ko" for Korean) as raw 8 kHz mu-law."""
     wav, raw = workdir / "speech.wav", workdir / "speech.ul"
-    subprocess.run(["espeak-ng", "-w", str(wav), text], check=True, capture_output=True)
+    subprocess.run(
+        ["espeak-ng", "-v", voice, "-w", str(wav), text], check=True, capture_output=True
+    )
     subprocess.run(
         ["sox", str(wav), "-r", "8000", "-c", "1", "-e", "u-law", "-t", "raw", str(raw)],
         check=True,
@@ -39,9 +41,9 @@ def spoken_ulaw(text: str, workdir: Path) -> bytes:
     return raw.read_bytes()
 
 
-def speech_capture(text: str, workdir: Path) -> tuple[Path, float]:
+def speech_capture(text: str, workdir: Path, voice: str = "en") -> tuple[Path, float]:
     """A capture of `text` for the start of a call (before any key); its length in s."""
-    audio = spoken_ulaw(text, workdir)
+    audio = spoken_ulaw(text, workdir, voice)
     template = shipped_capture("1").read_bytes()
     # Reuse the shipped capture's file header and Ethernet/IP/UDP headers and SSRC.
     first = PCAP_HEADER + RECORD_HEADER

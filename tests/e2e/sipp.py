@@ -110,6 +110,8 @@ class Speak:
     """Say a phrase (espeak-ng, PCMU RTP); only before the call's first key."""
 
     text: str
+    #: espeak-ng voice: "ko" for the Korean speech tests.
+    voice: str = "en"
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,7 @@ def scenario(
         elif isinstance(step, Speak):
             if keys_sent:
                 raise ValueError("Speak must come before the call's first key (one RTP stream)")
-            capture, seconds = speech_capture(step.text, workdir)
+            capture, seconds = speech_capture(step.text, workdir, step.voice)
             clock += seconds
             parts.append(f'  <nop><action><exec play_pcap_audio="{capture}"/></action></nop>\n')
             parts.append(f'  <pause milliseconds="{int(seconds * 1000) + 200}"/>\n')

@@ -44,8 +44,8 @@ async def test_migrate_creates_tables_at_head(db_url: str) -> None:
     try:
         assert await _revision(store) is None
         await store.migrate()
-        assert await _revision(store) == head_revision() == "0001"
-        assert await _tables(store) >= TABLES
+        assert await _revision(store) == head_revision() is not None
+        assert await _tables(store) >= TABLES | set(Base.metadata.tables)
     finally:
         await store.close()
 

@@ -223,3 +223,11 @@ def test_new_users_get_generated_passwords_once(tmp_path: Path) -> None:
     assert passwords.ensure(["alice", "sue"]) == {}
     assert (tmp_path / "passwords.yaml").stat().st_mode & 0o777 == 0o600
     assert verify_password(new["alice"], passwords.load()["alice"])
+
+
+async def test_json_nested_too_deep_is_a_clear_error(client: TestClient) -> None:
+    response = await client.post(
+        "/login", data="[" * 20_000, headers={"Content-Type": "application/json"}
+    )
+    assert response.status == 400
+    assert "the body must be JSON" in (await response.json())["error"]
