@@ -26,7 +26,7 @@ from chat_bridge.attachments import Attachments
 from chat_bridge.chat import LiveChat, Sink
 from chat_bridge.text_port import Input, TextPort, prompt_text
 from hotline.acd.decisions import Offer
-from hotline.acd.model import Channel
+from hotline.acd.model import Channel, Outcome
 from hotline.acd.router import RoutingError
 from hotline.acd.service import Finished, RoutingService, Withdrawn
 from hotline.catalogue import Catalogue
@@ -484,6 +484,7 @@ class ChatBridge:
         chat.queue = queue
         chat.pending = None
         chat.set_state("queued")
+        joined = time.monotonic()
         waiting = asyncio.create_task(self._waiting(chat, queue))
         try:
             async for item in ticket:
@@ -494,11 +495,20 @@ class ChatBridge:
                 elif isinstance(item, Finished):
                     if chat.pending == "booked":
                         return "callback"
+                    if item.outcome == Outcome.LEFT:
+                        await self._abandoned(chat, queue, time.monotonic() - joined)
                     return str(item.outcome)
         finally:
             waiting.cancel()
             chat.last_queue_frame = None
         return "left"
+
+    async def _abandoned(self, chat: LiveChat, queue: str, waited: float) -> None:
+        """The customer left the queue unanswered: the queue's abandoned policy
+        (a callback list or a message hook), as for a caller who hangs up waiting."""
+        services = self.deps.services_for(chat.contact_id or "")
+        if hasattr(services, "abandoned"):
+            await services.abandoned(queue, waited, "chat")
 
     async def _waiting(self, chat: LiveChat, queue: str) -> None:
         """While queued: position and wait live, the queue's messages now and then, and

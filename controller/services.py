@@ -111,6 +111,18 @@ class LiveServices:
         except CallbackRefused as refused:
             return CallbackBooking(None, reason=refused.reason, prompt=refused.prompt)
 
+    async def abandoned(self, queue: str, waited: float, channel: str) -> None:
+        """The contact left `queue` unanswered (a chat nobody took): the queue's
+        abandoned policy, with the customer's phone number if one is known."""
+        if self.callbacks is None:
+            return
+        number = ""
+        contact = await self.store.contact(self.contact_id)
+        if contact is not None and contact.customer_id is not None:
+            customer = await self.store.customer(contact.customer_id)
+            number = (customer.phone or "") if customer is not None else ""
+        await self.callbacks.abandoned(self.contact_id, number, queue, waited, channel)
+
     async def book_callback(self, request: CallbackRequest) -> CallbackBooking:
         """Book from a flow's callback node: stored first, then logged on the contact."""
         if self.callbacks is None:

@@ -144,6 +144,8 @@ class DefaultServices:
     #: The simulator's callback answers: booked, or a refusal reason (too_many, ...).
     callback_outcome: str = "booked"
     callbacks: list[CallbackRequest] = field(default_factory=list)
+    #: (queue, channel) of each contact that left a queue unanswered.
+    abandoned_in: list[tuple[str, str]] = field(default_factory=list)
 
     def now(self) -> datetime:
         return self.clock()
@@ -180,6 +182,9 @@ class DefaultServices:
             return CallbackBooking(normalize_number(number, CallbackConfig()))
         except CallbackRefused as refused:
             return CallbackBooking(None, reason=refused.reason, prompt=refused.prompt)
+
+    async def abandoned(self, queue: str, waited: float, channel: str) -> None:
+        self.abandoned_in.append((queue, channel))
 
     async def book_callback(self, request: CallbackRequest) -> CallbackBooking:
         self.callbacks.append(request)

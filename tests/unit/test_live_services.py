@@ -80,3 +80,35 @@ def test_schedules_from_the_config(services: LiveServices) -> None:
     office = services.schedule("office")
     assert office is not None and services.is_open(office) is False
     assert services.schedule("nope") is None
+
+
+class PolicyLog:
+    """Stands in for CallbackService.abandoned: records what the policy was given."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, str, str]] = []
+
+    async def abandoned(
+        self, contact_id: str, number: str, queue: str, waited: float, channel: str = "voice"
+    ) -> None:
+        self.calls.append((contact_id, number, queue, channel))
+
+
+async def test_an_abandoned_chat_reaches_the_policy_with_the_customers_phone(
+    services: LiveServices,
+) -> None:
+    store = services.store
+    customer = await store.customer_for_phone("+15550123")
+    assert customer is not None
+    chat = await store.open_contact("chat", "inbound", "web:abc", "support", customer.id)
+    policy = PolicyLog()
+    live = LiveServices(store, chat, services.session, callbacks=policy)  # type: ignore[arg-type]
+    await live.abandoned("support", 42.0, "chat")
+    anonymous = await store.open_contact("chat", "inbound", "web:def", "support")
+    await LiveServices(store, anonymous, services.session, callbacks=policy).abandoned(  # type: ignore[arg-type]
+        "support", 5.0, "chat"
+    )
+    assert policy.calls == [
+        (chat, customer.phone, "support", "chat"),
+        (anonymous, "", "support", "chat"),
+    ]

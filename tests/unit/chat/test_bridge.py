@@ -123,6 +123,8 @@ async def test_customer_leaving_the_queue_ends_the_contact_abandoned(rig: Rig) -
     assert contact is not None and contact.status == "abandoned"
     types = await rig.events(contact_id)
     assert "contact.leave" in types and types.count("chat.closed") == 1
+    # The queue's abandoned policy (callback list or message hook) hears of it.
+    assert rig.services.abandoned_in == [("support", "chat")]
 
 
 async def test_agent_transfers_to_another_queue(rig: Rig) -> None:
