@@ -265,12 +265,9 @@ class Messengers:
             return _error(413, "too_large", f"body over {MAX_BODY} bytes; not stored")
         if not signature_ok(self.webhook.secret or "", body, request.headers.get(SIGNATURE_HEADER)):
             return _error(401, "bad_signature", f"missing or wrong {SIGNATURE_HEADER}; not stored")
-        try:
-            data = json.loads(body)
-        except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
-            return _error(400, "bad_json", "the body is not JSON")
-        if not isinstance(data, dict):
-            return _error(400, "bad_message", "the body must be a JSON object")
+        data = _json_object(body)
+        if isinstance(data, web.Response):
+            return data
         user, message_id = data.get("user"), data.get("id")
         text, choice = data.get("text"), data.get("choice")
         if not isinstance(user, str) or not 0 < len(user) <= 200:
@@ -298,6 +295,11 @@ async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
     body = await request.content.read(MAX_BODY + 1)
     if len(body) > MAX_BODY:
         return _error(413, "too_large", f"body over {MAX_BODY} bytes; not stored")
+    return _json_object(body)
+
+
+def _json_object(body: bytes) -> dict[str, Any] | web.Response:
+    """The body as a JSON object, or the error response saying why not."""
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
