@@ -9,7 +9,6 @@ StoreUnavailable. The event log has no update or delete: it is append-only.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -28,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from hotline.store.coltypes import UTCDateTime, as_utc, utcnow
 from hotline.store.errors import UnknownContact, UnknownCustomer
+from hotline.store.group_commit import GroupCommit, InsertRow
 from hotline.store.migrate import upgrade
 from hotline.store.models import ContactEventRow, ContactRow, CustomerRow
 from hotline.store.phone import normalize_phone
@@ -72,11 +72,9 @@ class Store:
 
     def __init__(self, engine: AsyncEngine, retry_for: float) -> None:
         self._engine = engine
-        # SQLite takes one writer at a time: queue our own writers here rather than
-        # have them collide on the file lock ("database is locked") under load.
-        self._writing: contextlib.AbstractAsyncContextManager[object] = (
-            asyncio.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
-        )
+        # One writer, group commit: SQLite takes one writer at a time (ours queue here
+        # rather than collide on the file lock), and one commit serves many writes.
+        self._writer = GroupCommit(engine)
         self.retry_for = retry_for
         self._listeners: list[Callable[[Event], None]] = []
 
@@ -328,16 +326,10 @@ class Store:
             "agent": agent,
             "data": _json_dict({} if data is None else data, "data"),
         }
-        stmt = insert(EVENTS).values(values)
-
-        async def op(conn: AsyncConnection) -> int:
-            try:
-                result = await conn.execute(stmt)
-            except IntegrityError as exc:
-                raise UnknownContact(f"no contact with id {contact_id!r}") from exc
-            return int(result.inserted_primary_key[0])
-
-        event_id = await self.write(op, f"append {type}")
+        try:
+            event_id = int(await self.write(InsertRow(EVENTS, values), f"append {type}"))
+        except IntegrityError as exc:
+            raise UnknownContact(f"no contact with id {contact_id!r}") from exc
         if self._listeners:
             event = Event(id=event_id, **values)
             for listener in tuple(self._listeners):
@@ -379,13 +371,9 @@ class Store:
     # plumbing
 
     async def write(self, op: Callable[[AsyncConnection], Awaitable[T]], what: str) -> T:
-        """Run `op` in a transaction, committed before returning; retried while unavailable."""
-
-        async def attempt() -> T:
-            async with self._writing, self._engine.begin() as conn:
-                return await op(conn)
-
-        return await retrying(attempt, self.retry_for, what)
+        """Run `op` in a transaction (shared with the writes queued with it: group
+        commit), committed before returning; retried while the database is unavailable."""
+        return await retrying(lambda: self._writer.run(op), self.retry_for, what)
 
     async def read(self, op: Callable[[AsyncConnection], Awaitable[T]], what: str) -> T:
         """Run `op` on a connection; retried while the database is unavailable."""

@@ -1,0 +1,120 @@
+"""Group commit: the writes that queue up while one transaction commits share the next.
+
+A commit is the expensive part of a small write (SQLite with `synchronous = FULL`
+syncs its write-ahead log to disk; PostgreSQL flushes its WAL). Under load, dozens of
+calls each want a few rows written at the same moment; committing each on its own
+makes them wait in line for the disk. Here they run one after the other in one
+transaction with one commit, and each caller still returns only once its write is
+committed.
+
+One write that fails (a constraint, a missing row) must not take the others down with
+it, so a batch that fails for any reason other than the database being unavailable is
+rolled back and its writes are run again, each in a transaction of its own. Write ops
+therefore must do nothing but database work on the connection they are given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from hotline.store.retry import is_transient
+
+T = TypeVar("T")
+WriteOp = Callable[[AsyncConnection], Awaitable[Any]]
+
+#: Writes in one transaction at most: a batch must not hold the write lock for long.
+MAX_BATCH = 200
+
+
+class InsertRow:
+    """A write op that inserts one row and returns its key. Inserts into one table that
+    queue together go to the database as one statement: one round trip for them all."""
+
+    def __init__(self, table: Table, values: dict[str, Any]) -> None:
+        self.table = table
+        self.values = values
+
+    async def __call__(self, conn: AsyncConnection) -> Any:
+        result = await conn.execute(self.table.insert(), self.values)
+        return result.inserted_primary_key[0]
+
+    @staticmethod
+    async def many(conn: AsyncConnection, rows: list[InsertRow]) -> list[Any]:
+        """Insert `rows` (all into one table) in order; their keys, in the same order."""
+        table = rows[0].table
+        key = table.primary_key.columns[0]
+        statement = table.insert().returning(key, sort_by_parameter_order=True)
+        result = await conn.execute(statement, [row.values for row in rows])
+        return list(result.scalars())
+
+
+class GroupCommit:
+    """One writer for a store: queued write ops, committed in batches, in order."""
+
+    def __init__(self, engine: AsyncEngine, max_batch: int = MAX_BATCH) -> None:
+        self._engine = engine
+        self._max_batch = max_batch
+        self._queue: list[tuple[WriteOp, asyncio.Future[Any]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def run(self, op: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run `op` in a transaction shared with the writes queued with it; returns its
+        result once committed, or raises what it (or the commit) raised."""
+        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append((op, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_all(), name="store-writer")
+        return await done
+
+    async def _write_all(self) -> None:
+        while self._queue:
+            batch = [(op, done) for op, done in self._queue[: self._max_batch] if not done.done()]
+            del self._queue[: self._max_batch]
+            if batch:
+                await self._write(batch)
+
+    async def _write(self, batch: list[tuple[WriteOp, asyncio.Future[Any]]]) -> None:
+        try:
+            async with self._engine.begin() as conn:
+                results = await _run_all(conn, [op for op, _ in batch])
+        except asyncio.CancelledError:
+            for _, done in batch:
+                done.cancel()
+            raise
+        except Exception as error:
+            if len(batch) > 1 and not is_transient(error):
+                for item in batch:  # find the one that failed; the rest commit
+                    await self._write([item])
+                return
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(error)
+            return
+        for (_, done), result in zip(batch, results, strict=True):
+            if not done.done():
+                done.set_result(result)
+
+
+async def _run_all(conn: AsyncConnection, ops: list[WriteOp]) -> list[Any]:
+    """Run `ops` in order on `conn`; inserts into one table that follow each other in
+    one statement."""
+    results: list[Any] = []
+    for table, run in itertools.groupby(ops, key=_insert_table):
+        group = list(run)
+        if table is not None and len(group) > 1:
+            results += await InsertRow.many(conn, group)  # type: ignore[arg-type]
+        else:
+            results += [await op(conn) for op in group]
+    return results
+
+
+def _insert_table(op: WriteOp) -> object:
+    """What groups `op` with its neighbours: its table if it inserts a row (None: run
+    on its own)."""
+    return op.table if isinstance(op, InsertRow) else None
