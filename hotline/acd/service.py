@@ -248,13 +248,15 @@ class RoutingService:
         self._log = log
         self._clock = clock
         self.tick_interval = tick_interval
-        self._lock = asyncio.Lock()
         self._tickets: dict[str, Ticket] = {}
         #: Live offers by (contact, agent).
         self._offers: dict[tuple[str, str], Offer] = {}
-        #: The outbox: records to log, then actions to run once they are logged.
+        #: The change being made: records to log, then actions to run once they are.
         self._records: deque[dict[str, Any]] = deque()
         self._actions: list[Callable[[], None]] = []
+        #: Changes handed to the writer, in order.
+        self._outbox: deque[_Pending] = deque()
+        self._writer: asyncio.Task[None] | None = None
         self._unreachable: set[tuple[str, Channel]] = set()
         self._task: asyncio.Task[None] | None = None
 
@@ -272,6 +274,9 @@ class RoutingService:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._writer is not None:  # what is being logged now finishes
+            with contextlib.suppress(Exception):
+                await self._writer
 
     @property
     def running(self) -> bool:
@@ -287,14 +292,12 @@ class RoutingService:
 
     async def tick(self) -> TickReport:
         """Apply what time changed (the ticker calls this); returns the router's report."""
-        async with self._lock:
-            now = self._clock()
+        async with self._change() as now:
             report = self._router.tick(now)
             for agent, contact in report.no_answers:
                 self._withdraw(contact, agent, "ring timeout")
             for removed in (*report.timeouts, *report.closed):
                 self._removed(removed)
-            await self._settle(now)
             return report
 
     # ---- contacts ----------------------------------------------------------------------
@@ -314,35 +317,33 @@ class RoutingService:
         an earlier place (callback entry, restored contact); `timeout` overrides the
         queue's max wait. Raises RoutingError for an unknown queue or a contact already
         queued, ValueError for bad skills."""
-        async with self._lock:
-            now = self._clock()
-            contact = Contact(
-                contact_id,
-                Channel(channel),
-                queue,
-                now if entered_at is None else entered_at,
-                priority,
-                dict(skills or {}),
-                timeout,
-            )
-            if contact_id in self._tickets:
-                raise RoutingError(f"contact {contact_id!r} is already queued")
-            join = self._router.enqueue(contact, now)
-            ticket = Ticket(contact, join)
-            if ticket.joined:
-                self._tickets[contact_id] = ticket
-            else:
-                self._then(partial(ticket._finish, join.outcome))
-            try:
-                await self._settle(now)
-            except BaseException:
-                # The caller gets no ticket: take the contact back out of the queue.
-                if self._tickets.pop(contact_id, None) is not None:
-                    self._forget(contact_id)
-                    with contextlib.suppress(RoutingError):
-                        self._router.dequeue(contact_id, now, Outcome.LEFT)
-                raise
-            return ticket
+        if contact_id in self._tickets:
+            raise RoutingError(f"contact {contact_id!r} is already queued")
+        try:
+            async with self._change() as now:
+                contact = Contact(
+                    contact_id,
+                    Channel(channel),
+                    queue,
+                    now if entered_at is None else entered_at,
+                    priority,
+                    dict(skills or {}),
+                    timeout,
+                )
+                join = self._router.enqueue(contact, now)
+                ticket = Ticket(contact, join)
+                if ticket.joined:
+                    self._tickets[contact_id] = ticket
+                else:
+                    self._then(partial(ticket._finish, join.outcome))
+        except BaseException:
+            # Not logged: the caller gets no ticket; take the contact back out.
+            if self._tickets.pop(contact_id, None) is not None:
+                self._forget(contact_id)
+                with contextlib.suppress(RoutingError):
+                    self._router.dequeue(contact_id, self._clock(), Outcome.LEFT)
+            raise
+        return ticket
 
     async def restore(
         self, waiting: Iterable[Contact] = (), talking: Iterable[Talking] = ()
@@ -354,8 +355,7 @@ class RoutingService:
         that could not be restored with the reason (unknown queue or agent, ...)."""
         tickets: dict[str, Ticket] = {}
         refused: dict[str, str] = {}
-        async with self._lock:
-            now = self._clock()
+        async with self._change() as now:
             for talk in talking:
                 try:
                     self._router.restore_active(talk.agent, talk.contact, talk.since, now)
@@ -371,7 +371,6 @@ class RoutingService:
                     refused[contact.id] = str(error)
                     continue
                 tickets[contact.id] = self._tickets[contact.id] = Ticket(contact, join)
-            await self._settle(now)
         return tickets, refused
 
     async def leave(self, contact_id: str, outcome: Outcome | str = Outcome.LEFT) -> Removed | None:
@@ -381,27 +380,21 @@ class RoutingService:
         outcome = Outcome(outcome)
         if outcome not in _LEAVE_OUTCOMES:
             raise ValueError(f"leave outcome must be left, timeout or closed, not {outcome}")
-        async with self._lock:
-            now = self._clock()
+        async with self._change() as now:
             removed = self._router.dequeue(contact_id, now, outcome)
             if removed is not None:
                 self._removed(removed)
-            await self._settle(now)
             return removed
 
     async def finished(self, agent_id: str, contact_id: str) -> None:
         """The answered contact ended: the agent goes to the queue's wrap-up (or free)."""
-        async with self._lock:
-            now = self._clock()
+        async with self._change() as now:
             self._router.finish(agent_id, contact_id, now)
-            await self._settle(now)
 
     async def end_wrap_up(self, agent_id: str, channel: Channel | str | None = None) -> None:
         """The agent is ready before their wrap-up time is over."""
-        async with self._lock:
-            now = self._clock()
+        async with self._change() as now:
             self._router.end_wrap_up(agent_id, now, None if channel is None else Channel(channel))
-            await self._settle(now)
 
     # ---- offers ------------------------------------------------------------------------
 
@@ -416,19 +409,17 @@ class RoutingService:
         """The agent answered: the ticket's outcome becomes "answered". Returns the other
         agents of a ring-all group, whose offers are withdrawn (they also get `Withdrawn`
         on the ticket). Raises OfferWithdrawn if the offer is no longer live."""
-        async with self._lock:
-            if not self._live(offer):
-                raise OfferWithdrawn(
-                    f"offer of contact {offer.contact.id} to agent {offer.agent} was withdrawn"
-                )
-            now = self._clock()
+        if not self._live(offer):
+            raise OfferWithdrawn(
+                f"offer of contact {offer.contact.id} to agent {offer.agent} was withdrawn"
+            )
+        async with self._change() as now:
             contact = offer.contact.id
             others = self._router.accept(offer.agent, contact, now)
             del self._offers[(contact, offer.agent)]
             for other in others:
                 self._withdraw(contact, other, f"answered by {offer.agent}")
             self._end(contact, Outcome.ANSWERED)
-            await self._settle(now)
             return others
 
     async def rejected(self, offer: Offer) -> bool:
@@ -457,13 +448,11 @@ class RoutingService:
         return await self._resolve(offer, run)
 
     async def _resolve(self, offer: Offer, run: Callable[[float], None]) -> bool:
-        async with self._lock:
-            if not self._live(offer):
-                return False
-            now = self._clock()
+        if not self._live(offer):
+            return False
+        async with self._change() as now:
             run(now)
-            await self._settle(now)
-            return True
+        return True
 
     # ---- presence ----------------------------------------------------------------------
 
@@ -478,8 +467,7 @@ class RoutingService:
         available, or paused with the reason `paused`."""
         if paused == UNREACHABLE_REASON:
             raise ValueError(f"pause reason {UNREACHABLE_REASON!r} is reserved for the system")
-        async with self._lock:
-            now = self._clock()
+        async with self._change() as now:
             statuses = self._router.agent_status(agent_id)
             chosen = self._chosen(agent_id, statuses, channels, AgentState.OFFLINE)
             for ch in chosen:
@@ -491,14 +479,11 @@ class RoutingService:
                 self._router.login(agent_id, now, rest, paused)
             if cut:
                 self._router.login(agent_id, now, cut, paused or UNREACHABLE_REASON)
-            await self._settle(now)
 
     async def logout(self, agent_id: str, channels: Iterable[Channel | str] | None = None) -> None:
         """Log out (every logged-in channel by default); nothing may be in progress."""
-        async with self._lock:
-            now = self._clock()
+        async with self._change() as now:
             self._router.logout(agent_id, now, _channels(channels))
-            await self._settle(now)
 
     async def pause(
         self, agent_id: str, reason: str, channels: Iterable[Channel | str] | None = None
@@ -506,16 +491,13 @@ class RoutingService:
         """Pause with a reason (every logged-in channel by default)."""
         if reason == UNREACHABLE_REASON:
             raise ValueError(f"pause reason {UNREACHABLE_REASON!r} is reserved for the system")
-        async with self._lock:
-            now = self._clock()
+        async with self._change() as now:
             self._router.pause(agent_id, reason, now, _channels(channels))
-            await self._settle(now)
 
     async def unpause(self, agent_id: str, channels: Iterable[Channel | str] | None = None) -> None:
         """Back to work (every paused channel by default). An unreachable channel stays
         paused, with the reason "unreachable"."""
-        async with self._lock:
-            now = self._clock()
+        async with self._change() as now:
             statuses = self._router.agent_status(agent_id)
             chosen = self._chosen(agent_id, statuses, channels, AgentState.PAUSED)
             held = [ch for ch in chosen if (agent_id, ch) in self._unreachable]
@@ -528,7 +510,6 @@ class RoutingService:
             for ch in held:
                 if statuses[ch].reason != UNREACHABLE_REASON:
                     self._router.pause(agent_id, UNREACHABLE_REASON, now, [ch])
-            await self._settle(now)
 
     async def reachable(
         self, agent_id: str, channels: Channel | str | Iterable[Channel | str], yes: bool
@@ -539,8 +520,7 @@ class RoutingService:
             chosen = [Channel(channels)]
         else:
             chosen = sorted({Channel(ch) for ch in channels})
-        async with self._lock:
-            now = self._clock()
+        async with self._change() as now:
             statuses = self._router.agent_status(agent_id)
             for ch in chosen:
                 if ch not in statuses:
@@ -556,7 +536,6 @@ class RoutingService:
                 elif not yes and key not in self._unreachable:
                     self._unreachable.add(key)
                     self._note("agent.unreachable", now, agent=agent_id, channel=ch)
-            await self._settle(now)
 
     def is_reachable(self, agent_id: str, channel: Channel | str) -> bool:
         return (agent_id, Channel(channel)) not in self._unreachable
@@ -666,20 +645,63 @@ class RoutingService:
                 self._then(partial(ticket._put, offer))
         self._drain()
 
-    async def _settle(self, now: float) -> None:
-        """After a change: pause unreachable agents, make offers, log, then act."""
+    @contextlib.asynccontextmanager
+    async def _change(self) -> AsyncIterator[float]:
+        """One change of the routing state, made in the body at the time given (no
+        awaiting in it: the state changes in one step). Then agents that cannot be
+        reached are paused and offers made; the change's events are logged, and once
+        they are, what it must do (offers to tickets, outcomes) is done."""
+        now = self._clock()
+        yield now
         self._reconcile(now)
         self._match(now)
         await self._commit()
 
-    async def _commit(self) -> None:
+    def _commit(self) -> asyncio.Future[None]:
+        """Hand the events and actions so far to the writer; done once they are logged
+        and acted on (or failed with the error that stopped the logging)."""
         self._drain()
-        while self._records:
-            await self._log(**self._records[0])
-            self._records.popleft()
-        actions, self._actions = self._actions, []
-        for action in actions:
-            action()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._outbox.append(_Pending(list(self._records), self._actions, done))
+        self._records.clear()
+        self._actions = []
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write(), name="routing-log")
+        return done
+
+    async def _write(self) -> None:
+        """Log what the changes handed over, in order, then act on it. A change does not
+        wait for the ones before it to be logged: their writes queue together and share
+        commits in the store. What fails to be logged stays first in line, and nothing
+        after it is acted on until it is logged (by the writer of a later change)."""
+        try:
+            while any(pending.done is not None for pending in self._outbox):
+                batch = list(self._outbox)
+                self._outbox.clear()
+                records = [record for pending in batch for record in pending.records]
+                results = await asyncio.gather(
+                    *(self._log(**record) for record in records), return_exceptions=True
+                )
+                logged = iter(not isinstance(r, BaseException) for r in results)
+                unlogged = [[r for r in p.records if not next(logged)] for p in batch]
+                error = next((r for r in results if isinstance(r, BaseException)), None)
+                for n, pending in enumerate(batch):
+                    if unlogged[n]:
+                        kept = [
+                            _Pending(rest, p.actions, None)
+                            for p, rest in zip(batch[n:], unlogged[n:], strict=True)
+                        ]
+                        self._outbox.extendleft(reversed(kept))
+                        for p in batch[n:]:
+                            p.settle(error)
+                        break
+                    for action in pending.actions:
+                        action()
+                    pending.settle()
+        except asyncio.CancelledError:
+            for pending in self._outbox:
+                pending.settle(RoutingError("the routing service stopped"))
+            raise
 
     def _drain(self) -> None:
         for event in self._router.drain_events():
@@ -740,3 +762,20 @@ def _ids(offer: Offer) -> tuple[str, str]:
 
 def _channels(channels: Iterable[Channel | str] | None) -> list[Channel] | None:
     return None if channels is None else [Channel(ch) for ch in channels]
+
+
+@dataclass
+class _Pending:
+    """A change handed to the writer: its records, then its actions; `done` tells the
+    one who made it (None once it failed to be logged and only waits to be retried)."""
+
+    records: list[dict[str, Any]]
+    actions: list[Callable[[], None]]
+    done: asyncio.Future[None] | None
+
+    def settle(self, error: BaseException | None = None) -> None:
+        if self.done is not None and not self.done.done():
+            if error is None:
+                self.done.set_result(None)
+            else:
+                self.done.set_exception(error)

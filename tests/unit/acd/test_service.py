@@ -469,6 +469,31 @@ async def test_nothing_is_acted_on_until_logged(lab):
     assert lab.log.types()[-2:] == ["agent.accept", "contact.answered"]
 
 
+async def test_a_change_does_not_wait_for_the_one_before_to_be_logged(lab):
+    """Under load the log is slow: changes made meanwhile hand their events over at once
+    (the store commits them together) instead of waiting in line, and keep their order."""
+    lab.queue()
+    gate = asyncio.Event()
+    in_flight = []
+    log = lab.log
+
+    async def slow_log(**record):
+        in_flight.append(record["type"])
+        await gate.wait()
+        return await log(**record)
+
+    lab.svc._log = slow_log
+    first = asyncio.create_task(lab.enqueue("c1"))
+    second = asyncio.create_task(lab.enqueue("c2"))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert in_flight == ["contact.join", "contact.join"]  # both handed over, none logged
+    assert not first.done() and not second.done()  # nobody told before it is logged
+    gate.set()
+    await asyncio.gather(first, second)
+    assert [r["contact"] for r in lab.log.find("contact.join")] == ["c1", "c2"]
+
+
 async def test_a_failed_enqueue_takes_the_contact_back_out(lab):
     lab.queue()
     await lab.agent("a")
