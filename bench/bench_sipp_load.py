@@ -584,6 +584,9 @@ def main() -> int:
         "private PostgreSQL 15 server (tests/pg.py: fsync off)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="ramp Hotline only, not app_queue"
+    )
     args = parser.parse_args()
     seconds = args.step_seconds or (8.0 if args.quick else 20.0)
     rates = [
@@ -643,25 +646,25 @@ def main() -> int:
         say("stopping hotline")
         hotline.stop()
         hotline = None
-
-        (workdir / "appqueue").mkdir()
-        appqueue = appqueue_instance(f"bench-aq-{tag}", phones, prompt, workdir)
-        say("starting the app_queue baseline")
-        appqueue.start()
-        caller = caller_scenario(workdir / "appqueue", prompt_seconds)
-        time.sleep(1)
-        results["app_queue"] = ramp(
-            "app_queue",
-            workdir / "appqueue",
-            caller,
-            appqueue.config.asterisk.sip_port,
-            rates,
-            seconds,
-            phones,
-            appqueue.pid(),
-            None,
-            time.monotonic() + budget / 2,
-        )
+        if not args.no_baseline:
+            (workdir / "appqueue").mkdir()
+            appqueue = appqueue_instance(f"bench-aq-{tag}", phones, prompt, workdir)
+            say("starting the app_queue baseline")
+            appqueue.start()
+            caller = caller_scenario(workdir / "appqueue", prompt_seconds)
+            time.sleep(1)
+            results["app_queue"] = ramp(
+                "app_queue",
+                workdir / "appqueue",
+                caller,
+                appqueue.config.asterisk.sip_port,
+                rates,
+                seconds,
+                phones,
+                appqueue.pid(),
+                None,
+                time.monotonic() + budget / 2,
+            )
     except Exception as error:  # report what was measured
         notes.append(f"Run stopped early: {type(error).__name__}: {str(error)[:300]}")
         say(f"error: {error}")

@@ -16,6 +16,7 @@ run and 1+ inside subflows.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -24,6 +25,8 @@ from hotline.flows.model import ReturnNode
 from hotline.flows.port import CallerGone, FlowPort
 from hotline.flows.services import FlowServices
 from hotline.flows.steps import STEPS, Context, Emit, FlowFailure
+
+log = logging.getLogger(__name__)
 
 #: Subflows calling subflows deeper than this are a loop, not a design.
 MAX_DEPTH = 8
@@ -178,6 +181,15 @@ class FlowRunner:
             raise
         except Exception as error:  # a failing node must not take the call down with it
             message = str(error) or type(error).__name__
+            # A flow's own failure (FlowFailure) is told in the event log; anything else
+            # is a fault worth its traceback.
+            log.warning(
+                "flow %s node %s failed: %s",
+                flow.name,
+                node_id,
+                message,
+                exc_info=None if isinstance(error, FlowFailure) else error,
+            )
             if "error" not in node.targets():
                 await self._error(flow.name, node_id, message)
             self._message = message
