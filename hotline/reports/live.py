@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hotline.acd.decisions import Snapshot
+from hotline.reports.queues import QueueStats
 from hotline.reports.settings import ReportSettings
 from hotline.reports.tables import ratio
 from hotline.store.records import Event
@@ -42,23 +43,12 @@ CHANNELS = ("voice", "chat", "callback")
 
 
 @dataclass
-class QueueToday:
-    offered: int = 0
-    answered: int = 0
-    answered_in_sl: int = 0
-    abandoned: int = 0
-    short_abandoned: int = 0
-    overflow: int = 0
-    wait_answered: float = 0.0
-
-
-@dataclass
 class LiveBoard:
     """Today's counters per (queue, channel), who waits, who talks to whom."""
 
     settings: ReportSettings
     day_start: float = 0.0
-    queues: dict[tuple[str, str], QueueToday] = field(default_factory=dict)
+    queues: dict[tuple[str, str], QueueStats] = field(default_factory=dict)
     #: contact -> (queue, channel, joined at)
     waiting: dict[str, tuple[str, str, float]] = field(default_factory=dict)
     #: (agent, channel) -> contacts in progress
@@ -73,10 +63,10 @@ class LiveBoard:
         local = ts.astimezone(self.settings.zone)
         return local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
 
-    def _today(self, queue: str, channel: str) -> QueueToday:
+    def _today(self, queue: str, channel: str) -> QueueStats:
         q = self.queues.get((queue, channel))
         if q is None:
-            q = self.queues[(queue, channel)] = QueueToday()
+            q = self.queues[(queue, channel)] = QueueStats()
         return q
 
     def apply(self, e: Event) -> bool:
@@ -120,21 +110,8 @@ class LiveBoard:
 
     def _settle(self, visit: tuple[str, str, float], answered: bool, t: float, detail: Any) -> None:
         queue, channel, joined = visit
-        q = self._today(queue, channel)
         wait = max(0.0, t - joined)
-        q.offered += 1
-        if answered:
-            q.answered += 1
-            q.wait_answered += wait
-            if wait <= self.settings.threshold(queue):
-                q.answered_in_sl += 1
-        elif detail == "left":
-            if wait < self.settings.short_abandon:
-                q.short_abandoned += 1
-            else:
-                q.abandoned += 1
-        else:
-            q.overflow += 1
+        self._today(queue, channel).count_visit(self.settings, queue, wait, answered, detail)
 
     def replay(self, events: Iterable[Event]) -> None:
         for e in events:
@@ -171,7 +148,7 @@ class LiveBoard:
                 keys.add((queue, "callback"))
         rows = []
         for queue, channel in sorted(keys):
-            q = self.queues.get((queue, channel), QueueToday())
+            q = self.queues.get((queue, channel), QueueStats())
             joined = waiting.get((queue, channel), [])
             sl = ratio(q.answered_in_sl, q.answered + q.abandoned)
             snap = snap_queues.get(queue)

@@ -37,6 +37,27 @@ class QueueStats:
     #: Only one agent's contacts count: queue-wide counters mean nothing.
     agent_only: bool = False
 
+    def count_visit(
+        self, settings: ReportSettings, queue: str, wait: float, answered: bool, detail: Any
+    ) -> None:
+        """One settled queue visit: answered (within the service level or not),
+        abandoned (short or not: `detail` "left"), or overflowed. The reports and the
+        live wallboard both count with this."""
+        self.offered += 1
+        if answered:
+            self.answered += 1
+            self.wait_answered += wait
+            if wait <= settings.threshold(queue):
+                self.answered_in_sl += 1
+        elif detail == ABANDON:
+            if wait < settings.short_abandon:
+                self.short_abandoned += 1
+            else:
+                self.abandoned += 1
+                self.wait_abandoned += wait
+        else:
+            self.overflow += 1
+
     def add(self, other: QueueStats) -> None:
         for name, value in vars(other).items():
             if name != "agent_only":
@@ -166,20 +187,7 @@ class QueueFold:
         self.contacts.add(cid)
         wait = max(0.0, t - v.joined)
         for s in self.stats(v.bucket, v.queue, v.channel):
-            s.offered += 1
-            if answered:
-                s.answered += 1
-                s.wait_answered += wait
-                if wait <= self.settings.threshold(v.queue):
-                    s.answered_in_sl += 1
-            elif detail == ABANDON:
-                if wait < self.settings.short_abandon:
-                    s.short_abandoned += 1
-                else:
-                    s.abandoned += 1
-                    s.wait_abandoned += wait
-            else:
-                s.overflow += 1
+            s.count_visit(self.settings, v.queue, wait, answered, detail)
 
     def finish(self) -> None:
         """Visits still waiting when the log ends count as offered only."""
