@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 
-from ari_app.client import AriClient, AriError
+from ari_app.client import AriClient, AriError, AriNotFound
 
 
 async def originate(
@@ -37,12 +37,38 @@ async def originate(
     await ari.request("POST", "channels", params=params)
 
 
+class ChannelsGone(AriError):
+    """Channels to connect hung up before they were in the bridge."""
+
+    def __init__(self, channels: list[str]) -> None:
+        super().__init__(400, f"channel(s) gone before connecting: {', '.join(channels)}")
+        self.channels = channels
+
+
 async def connect(ari: AriClient, bridge: str, *channels: str) -> None:
-    """Put the channels in a new mixing bridge of that id."""
+    """Put the channels in a new mixing bridge of that id. ChannelsGone names those
+    that hung up before (the bridge is then left for `clean_up`)."""
     await ari.request("POST", "bridges", params={"type": "mixing", "bridgeId": bridge})
-    await ari.request(
-        "POST", f"bridges/{bridge}/addChannel", params={"channel": ",".join(channels)}
-    )
+    try:
+        await ari.request(
+            "POST", f"bridges/{bridge}/addChannel", params={"channel": ",".join(channels)}
+        )
+    except AriError as error:
+        if error.unreachable:
+            raise
+        gone = [channel for channel in channels if not await exists(ari, channel)]
+        if not gone:
+            raise
+        raise ChannelsGone(gone) from error
+
+
+async def exists(ari: AriClient, channel: str) -> bool:
+    """Whether Asterisk still has the channel."""
+    try:
+        await ari.request("GET", f"channels/{channel}")
+    except AriNotFound:
+        return False
+    return True
 
 
 async def clean_up(ari: AriClient, leg: str | None, bridge: str | None) -> None:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from ari_app.callbacks import book_in_queue, number_of, offer_prompts
 from ari_app.client import AriClient, AriError, AriNotFound, Event
-from ari_app.legs import clean_up, connect, originate
+from ari_app.legs import ChannelsGone, clean_up, connect, originate
 from ari_app.voice_port import VoicePort, channel_of
 from hotline.acd.decisions import Offer
 from hotline.acd.service import Finished, OfferWithdrawn, RoutingService, Ticket, Withdrawn
@@ -412,7 +412,16 @@ class VoiceQueue:
         ended_by = "caller"
         try:
             if not resumed:
-                await self.port._ari(connect(self.ari, bridge, self.port.channel_id, leg))
+                try:
+                    await self.port._ari(connect(self.ari, bridge, self.port.channel_id, leg))
+                except ChannelsGone as gone:
+                    if self.port.channel_id in gone.channels:
+                        self.port.gone = True
+                        raise CallerGone() from None
+                    # The agent hung up as soon as they answered: a conversation of
+                    # nothing, over (the caller's flow goes on), not a flow error.
+                    ended_by = "agent"
+                    return "answered"
                 if self.record:
                     recording = await self._record(bridge, agent)
             await self.port._talking(leg)

@@ -20,7 +20,7 @@ import pytest
 from hotline.store import Event, Store
 from tests.e2e.conftest import RunningHotline
 from tests.e2e.rtp import RtpSink
-from tests.e2e.sipp import HangUp, Keys, SippCall, Speak, Wait
+from tests.e2e.sipp import ExpectHangup, HangUp, Keys, SippCall, Speak, Wait
 from tests.e2e.test_agent_presence import post, wait_state
 from tests.e2e.test_ivr_call import contact_of, nodes, of_type
 from tests.e2e.test_queue import caller, phone
@@ -110,6 +110,28 @@ def test_caller_hangs_up_while_talking_to_the_agent(
     assert finish.contact_id == contact.id and finish.data["to"] == "wrap_up"
     wrap_end = next(e for e in agent if e.type == "agent.wrap_end")
     assert wrap_end.data["to"] == "available"
+
+
+def test_an_agent_who_hangs_up_at_once_is_a_short_call_not_a_failure(
+    hotline: RunningHotline,
+) -> None:
+    """Carol answers and hangs up straight away, often before the caller and her leg are
+    in one bridge: the call is answered (talk of ~0 s) and the caller's flow goes on to
+    its goodbye; nothing fails and no channel is left behind."""
+    carol = phone(hotline, "carol", "answer", ring=0.2, talk=0)
+    call = caller(hotline, "5553103", "304", [ExpectHangup(30)])
+    result = call.wait(40)
+    assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+    assert carol.wait_done(15).ok
+    contact, events = contact_of(hotline, "5553103")
+    assert not of_type(events, "flow.error"), hotline.log_tail()
+    (ended,) = of_type(events, "queue.call_ended")
+    assert ended["agent"] == "carol" and ended["ended_by"] == "agent"
+    assert ended["talk_seconds"] < 2
+    assert [o["outcome"] for o in of_type(events, "flow.outcome") if o["node"] == "to_fifo"] == [
+        "answered"
+    ]
+    assert contact.status == "completed"
 
 
 def test_waiting_caller_hears_music_on_hold(hotline: RunningHotline) -> None:
