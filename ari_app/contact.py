@@ -9,6 +9,7 @@ and `agi/session.py`, so both write the same events the same way.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -175,13 +176,31 @@ class ContactCall:
         self.agent_connected = False
         # The flow set in force when the call arrived: a reload does not change it.
         self.flows = runtime.flows
+        self._writing: set[asyncio.Future[Any]] = set()
 
     async def emit(self, kind: str, data: dict[str, Any]) -> None:
+        """Log an event of this call. The call goes on while it is written (in order,
+        sharing commits with the writes queued with it): a caller must not wait on the
+        disk between two prompts. `_written` waits for what is still being written."""
         assert self.contact_id is not None
         if kind == "queue.connected":
             self.agent_connected = True
-        await self.runtime.store.append(self.contact_id, kind, data)
+        self._meanwhile(self.runtime.store.append_soon(self.contact_id, kind, data))
         log.debug("contact %s %s %s", self.contact_id, kind, data)
+
+    def _meanwhile(self, writing: asyncio.Future[Any]) -> None:
+        self._writing.add(writing)
+        writing.add_done_callback(self._wrote)
+
+    def _wrote(self, writing: asyncio.Future[Any]) -> None:
+        self._writing.discard(writing)
+        if not writing.cancelled() and writing.exception() is not None:
+            log.error("contact %s: not written: %s", self.contact_id, writing.exception())
+
+    async def _written(self) -> None:
+        """Every event emitted so far is written (or its failure logged)."""
+        if self._writing:
+            await asyncio.wait(set(self._writing))
 
     async def open(self) -> str:
         store = self.runtime.store
@@ -275,8 +294,12 @@ class ContactCall:
             return "no_flow"
         assert self.contact_id is not None
         flow = self.flows[flow_name]
-        await self.runtime.store.update_contact(
-            self.contact_id, flow=flow_name, flow_version=flow.version
+        self._meanwhile(
+            asyncio.ensure_future(
+                self.runtime.store.update_contact(
+                    self.contact_id, flow=flow_name, flow_version=flow.version
+                )
+            )
         )
         runner = FlowRunner(
             self.flows,
@@ -301,6 +324,7 @@ class ContactCall:
         return "flow_error" if result.outcome == "error" else "flow_completed"
 
     async def _finish(self, port: VoiceLeg, reason: str) -> None:
+        await self._written()  # the log is read below
         if port.lost:
             reason = "asterisk_lost"
         elif reason == "caller_hangup" and port.transferred:
@@ -322,6 +346,7 @@ class ContactCall:
             "call.ended", {"status": status, "reason": reason, "hung_up_by": hung_up_by}
         )
         assert self.contact_id is not None
+        await self._written()  # a closed contact has its whole story in the log
         await self.runtime.store.close_contact(self.contact_id, status)
         log.info("contact %s ended: %s (%s)", self.contact_id, status, reason)
 

@@ -66,11 +66,16 @@ class GroupCommit:
     async def run(self, op: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run `op` in a transaction shared with the writes queued with it; returns its
         result once committed, or raises what it (or the commit) raised."""
+        return await self.submit(op)
+
+    def submit(self, op: Callable[[AsyncConnection], Awaitable[T]]) -> asyncio.Future[T]:
+        """Queue `op` now (its place in line is taken at once); the future is done as
+        `run` returns."""
         done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.append((op, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_all(), name="store-writer")
-        return await done
+        return done
 
     async def _write_all(self) -> None:
         while self._queue:

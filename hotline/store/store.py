@@ -32,7 +32,7 @@ from hotline.store.migrate import upgrade
 from hotline.store.models import ContactEventRow, ContactRow, CustomerRow
 from hotline.store.phone import normalize_phone
 from hotline.store.records import Channel, Contact, ContactStatus, Customer, Direction, Event
-from hotline.store.retry import retrying
+from hotline.store.retry import is_transient, retrying
 
 _logger = logging.getLogger(__name__)
 
@@ -314,6 +314,34 @@ class Store:
         `contact_id` is None for agent-only events. `type` is dotted lower case
         ("call.answered"). `ts` defaults to now (give it only to import history).
         """
+        queued, values = self._queue_event(contact_id, type, data, queue, agent, ts)
+        return await self._appended(queued, values)
+
+    def append_soon(
+        self,
+        contact_id: str | None,
+        type: str,
+        data: dict[str, Any] | None = None,
+        queue: str | None = None,
+        agent: str | None = None,
+        *,
+        ts: datetime | None = None,
+    ) -> asyncio.Future[int]:
+        """`append` for a caller that goes on meanwhile: the event takes its place in
+        the log now (before any write asked for later); the future gives its id once it
+        is committed. Bad arguments raise at once, as `append` does."""
+        queued, values = self._queue_event(contact_id, type, data, queue, agent, ts)
+        return asyncio.ensure_future(self._appended(queued, values))
+
+    def _queue_event(
+        self,
+        contact_id: str | None,
+        type: str,
+        data: dict[str, Any] | None,
+        queue: str | None,
+        agent: str | None,
+        ts: datetime | None,
+    ) -> tuple[asyncio.Future[Any], dict[str, Any]]:
         if not isinstance(type, str) or not _EVENT_TYPE.fullmatch(type):
             raise ValueError(
                 f"event type must be dotted lower case like 'call.answered', got {type!r}"
@@ -326,17 +354,27 @@ class Store:
             "agent": agent,
             "data": _json_dict({} if data is None else data, "data"),
         }
+        return self._writer.submit(InsertRow(EVENTS, values)), values
+
+    async def _appended(self, queued: asyncio.Future[Any], values: dict[str, Any]) -> int:
+        what = f"append {values['type']}"
         try:
-            event_id = int(await self.write(InsertRow(EVENTS, values), f"append {type}"))
+            try:
+                event_id = int(await queued)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                # Unavailable: try again, in line with the writes asked for since.
+                event_id = int(await self.write(InsertRow(EVENTS, values), what))
         except IntegrityError as exc:
-            raise UnknownContact(f"no contact with id {contact_id!r}") from exc
+            raise UnknownContact(f"no contact with id {values['contact_id']!r}") from exc
         if self._listeners:
             event = Event(id=event_id, **values)
             for listener in tuple(self._listeners):
                 try:
                     listener(event)
                 except Exception:
-                    _logger.exception("event listener failed on %s", type)
+                    _logger.exception("event listener failed on %s", values["type"])
         return event_id
 
     def listen(self, listener: Callable[[Event], None]) -> Callable[[], None]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from ari_app.contact import Recordings, dial_string, gather
+from ari_app.contact import ContactCall, Recordings, dial_string, gather
 from hotline.flows.port import Ask
+from hotline.store import Store
 
 AGENTS = frozenset({"1001", "1002"})
 
@@ -77,3 +79,30 @@ async def test_gather_typeahead_finish_key_and_timeouts() -> None:
     menu = Ask(prompts=[], max_digits=2, complete_on=frozenset({"1", "23"}))
     assert (await collect(menu, [], ["1"]))[0] == "1"
     assert (await collect(menu, [], ["2", "3", "9"]))[0] == "23"
+
+
+async def test_a_call_goes_on_while_its_events_are_written(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """emit does not wait for the disk; the events land in order, and `_written` is the
+    point where they all are (the contact is closed only after it)."""
+    runtime = SimpleNamespace(store=store, flows=None)
+    call = ContactCall(
+        runtime,  # type: ignore[arg-type]
+        channel_id="c1",
+        caller="+15550001",
+        dialed="100",
+        via="ari",
+        errors=(),
+    )
+    call.contact_id = await store.open_contact("voice", "inbound", "+15550001", "100")
+    for n in range(5):
+        await call.emit("flow.node", {"n": n})
+    assert call._writing  # not written yet: nothing waited for them
+    await call._written()
+    assert [e.data["n"] for e in await store.events(call.contact_id)] == list(range(5))
+
+    call.contact_id = "no-such-contact"  # a write that fails is told, not raised
+    await call.emit("flow.node", {"n": 5})
+    await call._written()
+    assert "not written: no contact with id 'no-such-contact'" in caplog.text
