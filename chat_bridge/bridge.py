@@ -24,11 +24,12 @@ from typing import Any
 from chat_bridge.agents import AgentHub
 from chat_bridge.attachments import Attachments
 from chat_bridge.chat import LiveChat, Sink
+from chat_bridge.resume import RESTART_REASON
 from chat_bridge.text_port import Input, TextPort, prompt_text
 from hotline.acd.decisions import Offer
 from hotline.acd.model import Channel, Outcome
 from hotline.acd.router import RoutingError
-from hotline.acd.service import Finished, RoutingService, Withdrawn
+from hotline.acd.service import Finished, RoutingService, Ticket, Withdrawn
 from hotline.catalogue import Catalogue
 from hotline.chat_settings import ChatConfig
 from hotline.flows.interpreter import FlowRunner
@@ -98,9 +99,17 @@ class ChatBridge:
         #: Files sent in chats (set by the web channel's wiring).
         self.attachments: Attachments | None = None
         self._opening: dict[Any, asyncio.Lock] = {}
+        #: Called with each chat taken over after a restart, before it says anything
+        #: (the messengers give it its outbox again).
+        self.on_adopt: Callable[[LiveChat], None] | None = None
+        #: Set by `stop`: chats' tasks end without closing their contacts.
+        self.stopping = False
 
     async def stop(self) -> None:
-        """End every chat's task (the controller is stopping); messages are all stored."""
+        """End every chat's task (the controller is stopping); messages are all stored.
+        The chats stay open in the store: the next start carries them on, as after a
+        crash (chat_bridge/recovery.py)."""
+        self.stopping = True
         tasks = [c.task for c in self.live.values() if c.task is not None]
         for task in tasks:
             task.cancel()
@@ -131,17 +140,97 @@ class ChatBridge:
                 raise UnknownSession("no chat session with this id; start a new chat")
             return await self._load(session)
 
-    async def _load(self, session: Any) -> LiveChat:
-        chat = LiveChat(session=session, store=self.chats, flow=self.settings.flow)
+    async def _load(self, session: Any, flow: str | None = None) -> LiveChat:
+        """A session from the store, closed (a chat still going on when the controller
+        stopped was taken over at start-up: chat_bridge/recovery.py); the customer's
+        next message reopens it."""
+        chat = LiveChat(session=session, store=self.chats, flow=flow or self.settings.flow)
         chat.seq = await self.chats.last_seq(session.id)
         chat.client_ids = await self.chats.client_ids(session.id)
         chat.customer_id = session.customer_id
         chat.language = session.language or self.deps.default_language
-        # A chat that was running when the controller stopped cannot pick up its flow
-        # in the middle: it shows as closed, and the customer's next message reopens it.
         chat.state = "closed"
         chat.contact_id = session.contact_id
         self._register(chat)
+        return chat
+
+    # ---- after a controller restart (chat_bridge/recovery.py) -------------------------
+
+    async def adopt(
+        self,
+        session: Any,
+        request: QueueRequest,
+        *,
+        flow: str | None,
+        ticket: Ticket | None = None,
+        joined: float | None = None,
+        agent: str | None = None,
+    ) -> LiveChat:
+        """Carry on a chat the previous controller left in a queue (`ticket`, restored
+        by the routing engine) or with `agent`: it waits or talks on, and ends when
+        that part is over (the rest of its flow is not resumed, see resume.py)."""
+        chat = await self._load(session, flow)
+        if self.on_adopt is not None:
+            self.on_adopt(chat)
+        chat.language = request.language
+        chat.queue = request.queue
+        contact_id = session.contact_id
+        self.by_contact[contact_id] = chat
+        chat.last_customer = chat.last_agent = time.monotonic()
+        if agent is not None:
+            chat.agent = agent
+            chat.agent_seen = True
+            chat.state = "agent"
+            self.hub.open.setdefault(agent, {})[contact_id] = chat
+        else:
+            chat.state = "queued"
+        chat.task = asyncio.create_task(
+            self._carried_on(chat, request, ticket, joined), name=f"chat-{chat.id}"
+        )
+        chat.task.add_done_callback(lambda _task: self._evict(chat))
+        return chat
+
+    async def _carried_on(
+        self, chat: LiveChat, request: QueueRequest, ticket: Ticket | None, joined: float | None
+    ) -> None:
+        contact_id = chat.contact_id or ""
+        status = "failed"
+        try:
+            outcome = await self.carry_on(
+                chat, request, ticket=ticket, joined=joined, talking=ticket is None
+            )
+            if chat.customer_left and not chat.closed_by:
+                chat.closed_by = "customer"
+            if outcome == "answered" or chat.agent_seen:
+                status, key = "completed", "goodbye"
+            elif outcome in ("left", "callback"):
+                status, key = ("abandoned" if outcome == "left" else "completed"), None
+            else:  # timeout, closed, full: no agent could take it
+                status, key = "completed", "agents_unavailable"
+            if key and not chat.customer_left:
+                await chat.post("system", self.text(key, chat.language))
+        except asyncio.CancelledError:
+            status = "lost"
+            raise
+        except Exception:
+            log.exception("chat %s: the restored conversation failed", chat.id)
+        finally:
+            if not self.stopping:
+                await asyncio.shield(self._closed(chat, contact_id, status))
+
+    async def restart(self, session: Any, language: str | None, flow: str | None) -> LiveChat:
+        """A chat whose place in its flow died with the previous controller: the old
+        contact ends lost, and the flow starts again for the same thread."""
+        old = session.contact_id
+        await self.store.append(
+            old, "chat.closed", {"by": RESTART_REASON, "status": "lost", "reason": RESTART_REASON}
+        )
+        await self.store.close_contact(old, "lost")
+        chat = await self._load(session, flow)
+        if self.on_adopt is not None:
+            self.on_adopt(chat)
+        chat.language = language or chat.language
+        await self.start_contact(chat, "chat.reopened")
         return chat
 
     def _register(self, chat: LiveChat) -> None:
@@ -403,7 +492,8 @@ class ChatBridge:
             log.exception("chat %s: the conversation failed", chat.id)
             status = "failed"
         finally:
-            await asyncio.shield(self._closed(chat, contact_id, status))
+            if not self.stopping:
+                await asyncio.shield(self._closed(chat, contact_id, status))
 
     async def _closed(self, chat: LiveChat, contact_id: str, status: str) -> None:
         try:
@@ -425,9 +515,30 @@ class ChatBridge:
     async def enqueue(self, chat: LiveChat, request: QueueRequest) -> str:
         """The chat's time in a queue and with agents: "answered" once the agent part is
         over (the flow goes on: a survey), else the queue's outcome."""
+        return await self.carry_on(chat, request)
+
+    async def carry_on(
+        self,
+        chat: LiveChat,
+        request: QueueRequest,
+        *,
+        ticket: Ticket | None = None,
+        joined: float | None = None,
+        talking: bool = False,
+    ) -> str:
+        """`enqueue`, or its rest for a chat restored after a restart: already queued
+        (`ticket`, in the queue since `joined`) or already with its agent (`talking`)."""
         queue = request.queue
         while True:
-            outcome = await self._queue_once(chat, queue, request)
+            if talking:
+                talking, outcome = False, "answered"
+            elif ticket is not None:
+                outcome = await self._follow(
+                    chat, queue, ticket, time.monotonic() if joined is None else joined
+                )
+                ticket = None
+            else:
+                outcome = await self._queue_once(chat, queue, request)
             if outcome != "answered":
                 return outcome
             await self._with_agent(chat)
@@ -481,10 +592,14 @@ class ChatBridge:
         )
         if not ticket.joined:
             return str(ticket.join.outcome)
+        return await self._follow(chat, queue, ticket, time.monotonic())
+
+    async def _follow(self, chat: LiveChat, queue: str, ticket: Ticket, joined: float) -> str:
+        """The chat waits in `queue` (since `joined`, monotonic) until the ticket ends:
+        offers go to agents' desks, the customer sees position and wait."""
         chat.queue = queue
         chat.pending = None
         chat.set_state("queued")
-        joined = time.monotonic()
         waiting = asyncio.create_task(self._waiting(chat, queue))
         try:
             async for item in ticket:

@@ -13,6 +13,7 @@ from aiohttp import web
 from chat_bridge.attachments import Attachments
 from chat_bridge.bridge import BridgeDeps, ChatBridge
 from chat_bridge.messengers import Messengers, add_messenger_routes
+from chat_bridge.recovery import ChatRecovery, ChatRecoveryReport
 from chat_bridge.web import add_chat_routes
 from hotline.acd.service import RoutingService
 from hotline.catalogue import Catalogue
@@ -28,6 +29,12 @@ class ChatService:
     bridge: ChatBridge
     messengers: Messengers
     desks: Desks
+    recovery: ChatRecovery | None
+
+    async def start(self) -> ChatRecoveryReport | None:
+        """Carry on the chats a previous controller left open; call it once, before the
+        web server takes connections."""
+        return await self.recovery.run() if self.recovery is not None else None
 
     async def stop(self) -> None:
         await self.desks.stop()
@@ -48,7 +55,8 @@ def add_chat(
     http: aiohttp.ClientSession,
 ) -> ChatService:
     """Build the chat bridge and add the widget, messenger and desk routes to `app`;
-    the desk follows the event log from now on. `stop()` it on shutdown."""
+    the desk follows the event log from now on. `start()` it before serving (open
+    chats carry on), `stop()` it on shutdown."""
     settings = config.chat
     bridge = ChatBridge(
         BridgeDeps(
@@ -72,6 +80,7 @@ def add_chat(
     )
     bridge.attachments = attachments
     messengers = Messengers(bridge, http, settings.telegram, settings.webhook)
+    bridge.on_adopt = messengers.carry_on
     if settings.enabled:
         add_chat_routes(app, bridge, attachments, config.web.allowed_origins)
         add_messenger_routes(app, messengers)
@@ -86,4 +95,5 @@ def add_chat(
     )
     add_desk_routes(app, desks)
     desks.start()
-    return ChatService(bridge, messengers, desks)
+    recovery = ChatRecovery(bridge, [a.id for a in config.agents]) if settings.enabled else None
+    return ChatService(bridge, messengers, desks, recovery)

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hotline.store.coltypes import utcnow
 from hotline.store.models import ChatAttachmentRow, ChatMessageRow, ChatSessionRow, CustomerRow
-from hotline.store.records import Contact, Customer
+from hotline.store.records import Contact, Customer, Event
 from hotline.store.store import CONTACTS, EVENTS, Store
 
 SESSIONS = ChatSessionRow.__table__
@@ -146,6 +146,30 @@ class ChatStore:
             .limit(1)
         )
         return _session(await self.store.read(lambda c: _first(c, query), "chat session"))
+
+    async def open_sessions(self) -> list[ChatSession]:
+        """Sessions whose chat was going on (in the flow, queued or with an agent) with
+        their contact still active: what a restarted controller carries on, oldest first."""
+        query = (
+            select(SESSIONS)
+            .join(CONTACTS, CONTACTS.c.id == SESSIONS.c.contact_id)
+            .where(SESSIONS.c.state != "closed", CONTACTS.c.status == "active")
+            .order_by(SESSIONS.c.created_at, SESSIONS.c.id)
+        )
+        rows = await self.store.read(lambda c: _all(c, query), "open chat sessions")
+        return [ChatSession(**row._mapping) for row in rows]
+
+    async def agent_events(self, agent: str, limit: int = 200) -> list[Event]:
+        """The agent's latest state events (agent.*), oldest first: enough to find the
+        last state of each of their channels."""
+        query = (
+            select(EVENTS)
+            .where(EVENTS.c.agent == agent, EVENTS.c.type.like("agent.%"))
+            .order_by(EVENTS.c.ts.desc(), EVENTS.c.id.desc())  # the (agent, ts) index
+            .limit(limit)
+        )
+        rows = await self.store.read(lambda c: _all(c, query), "agent events")
+        return [Event(**row._mapping) for row in reversed(rows)]
 
     async def update_session(self, session_id: str, **fields: Any) -> None:
         unknown = set(fields) - SESSION_FIELDS
