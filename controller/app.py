@@ -217,7 +217,7 @@ class Hotline:
             )
 
         auth = self.make_auth(store)
-        api = build_web_app(auth)
+        api = build_web_app(auth, rate_limit=config.web.rate_limit)
         add_api_routes(
             api,
             store,
@@ -255,6 +255,11 @@ class Hotline:
         crm: web.AppRunner | None = None
         background: list[asyncio.Task] = []
         try:
+            # Before the web server takes connections: chats left open carry on.
+            try:
+                await chat.start()
+            except Exception:
+                log.exception("chat recovery failed; new chats are taken all the same")
             await runner.setup()
             try:
                 await web.TCPSite(runner, config.web.bind, config.web.port).start()

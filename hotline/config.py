@@ -3,11 +3,19 @@ integrations, schedules and the demo CRM."""
 
 from __future__ import annotations
 
-from ipaddress import ip_address
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from hotline.acd.settings import AgentRouting, QueueSettings, check_routing, routing_warnings
 from hotline.callbacks.settings import CallbackConfig, check_callbacks
@@ -82,6 +90,47 @@ class AsteriskConfig(Section):
         return self
 
 
+class RequestLimit(Section):
+    """`rate` requests a second on average, in bursts of up to `burst`."""
+
+    rate: float = Field(gt=0, le=10_000)
+    burst: int = Field(ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _burst(self) -> RequestLimit:
+        if self.burst < self.rate:
+            raise ValueError("burst must be at least rate (one second's requests)")
+        return self
+
+
+class RateLimitConfig(Section):
+    """The web's request rate limit (hotline/web/ratelimit.py): per client address
+    before anything else, and per signed-in user (or the API token). The defaults are
+    far above what a desk, wallboard or reports page sends (their live data comes over
+    one WebSocket each); a page load is a burst of a few requests."""
+
+    enabled: bool = True
+    per_address: RequestLimit = RequestLimit(rate=50, burst=500)
+    per_user: RequestLimit = RequestLimit(rate=20, burst=200)
+    #: Addresses with no per-address limit (their users still have theirs): the host
+    #: itself by default — the metrics scraper, a local reverse proxy (limit in the
+    #: proxy), benchmarks. Set [] to limit loopback too.
+    unlimited_addresses: list[IPvAnyNetwork] = [
+        ip_network("127.0.0.0/8"),
+        ip_network("::1/128"),
+    ]
+    #: Path prefixes never limited: static files (cheap, cached, a page load fetches
+    #: several), /metrics (the scraper, every few seconds), and the messenger webhooks
+    #: (every user's updates come from the messenger's few servers; each is signed and
+    #: has its own per-user limit, chat.rate).
+    exempt: list[Annotated[str, Field(pattern=r"^/[^\s]*$")]] = [
+        "/static/",
+        "/metrics",
+        "/chat/telegram",
+        "/chat/webhook",
+    ]
+
+
 class WebConfig(Section):
     bind: str = "127.0.0.1"
     port: Port = 8080
@@ -92,6 +141,7 @@ class WebConfig(Section):
     secure_cookies: bool = False
     #: Pages (scheme://host[:port]) allowed to embed the chat widget.
     allowed_origins: list[Annotated[str, Field(pattern=r"^https?://[^/\s]+$")]] = []
+    rate_limit: RateLimitConfig = RateLimitConfig()
 
     @field_validator("bind")
     @classmethod

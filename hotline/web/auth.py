@@ -31,7 +31,9 @@ import yaml
 from aiohttp import web
 from aiohttp.web_urldispatcher import StaticResource
 
+from hotline.config import RateLimitConfig
 from hotline.store.sessions import SessionStore
+from hotline.web.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -385,15 +387,26 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
-def build_web_app(auth: Auth, client_max_size: int = 64 * 1024) -> web.Application:
-    """The one web application: security headers, access checks, /static/, login."""
-    app = web.Application(
-        middlewares=[security_headers, auth.middleware], client_max_size=client_max_size
-    )
+def build_web_app(
+    auth: Auth, client_max_size: int = 64 * 1024, rate_limit: RateLimitConfig | None = None
+) -> web.Application:
+    """The one web application: security headers, request rate limits (when given and
+    enabled), access checks, /static/, login."""
+    middlewares: list[Any] = [security_headers, auth.middleware]
+    if rate_limit is not None and rate_limit.enabled:
+        limiter = RateLimiter(rate_limit, _user_id)
+        middlewares = [security_headers, limiter.by_address, auth.middleware, limiter.by_user]
+    app = web.Application(middlewares=middlewares, client_max_size=client_max_size)
     app[AUTH_KEY] = auth
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     add_auth_routes(app, auth)
     return app
+
+
+def _user_id(request: web.Request) -> str | None:
+    """Who the auth middleware found (for the per-user rate limit)."""
+    user = request.get(USER_KEY)
+    return user.id if user is not None else None
 
 
 def add_auth_routes(app: web.Application, auth: Auth) -> None:
