@@ -46,7 +46,14 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def signature_ok(secret: str, body: bytes, given: str | None) -> bool:
-    return given is not None and hmac.compare_digest(sign(secret, body), given.strip())
+    # Compared as bytes: compare_digest refuses non-ASCII text, and a header can hold any.
+    expected = sign(secret, body).encode()
+    return given is not None and hmac.compare_digest(expected, _raw(given.strip()))
+
+
+def _raw(header: str) -> bytes:
+    """A header value as bytes, whatever a client sent (aiohttp may hand back surrogates)."""
+    return header.encode("utf-8", "replace")
 
 
 class Outbox:
@@ -126,6 +133,14 @@ class Messengers:
                     outbox({"type": "message", **message.public()})
         return chat, new
 
+    def carry_on(self, chat: LiveChat) -> None:
+        """A messenger's chat taken over after a restart (chat_bridge/recovery.py): its
+        replies go out again, from the first one said after the restart."""
+        deliver = {"telegram": self.telegram_send, "webhook": self.webhook_send}.get(chat.kind)
+        if deliver is not None and chat.id not in self.outboxes:
+            outbox = self.outboxes[chat.id] = Outbox(chat, deliver)
+            self.bridge.attach(chat, outbox)
+
     async def _incoming(
         self,
         kind: str,
@@ -179,16 +194,16 @@ class Messengers:
     async def telegram_update(self, request: web.Request) -> web.Response:
         given = request.headers.get(TELEGRAM_SECRET_HEADER, "")
         secret = self.telegram.webhook_secret or ""
-        if not given or not hmac.compare_digest(given.encode(), secret.encode()):
+        if not given or not hmac.compare_digest(_raw(given), secret.encode()):
             return _error(403, "forbidden", "wrong or missing secret token")
         update = await _json_body(request)
         if isinstance(update, web.Response):
             return update
         if "callback_query" in update:
-            query = update["callback_query"] or {}
-            chat_id = ((query.get("message") or {}).get("chat") or {}).get("id")
+            query = _object(update["callback_query"])
+            chat_id = _chat_id(_object(_object(query.get("message")).get("chat")).get("id"))
             data = query.get("data")
-            if chat_id is None or not isinstance(data, str) or not data:
+            if chat_id is None or not _good_text(data):
                 return _error(400, "bad_update", "callback_query without chat or data")
             await self._answer_callback(query.get("id"))
             return await self._incoming(
@@ -202,22 +217,26 @@ class Messengers:
         message = update.get("message") or update.get("edited_message")
         if not isinstance(message, dict):
             return web.json_response({"ok": True, "ignored": "no message"})
-        chat_id = (message.get("chat") or {}).get("id")
+        chat_id = _chat_id(_object(message.get("chat")).get("id"))
         text = message.get("text")
         if chat_id is None:
-            return _error(400, "bad_update", "message without chat.id")
+            return _error(
+                400, "bad_update", "message without chat.id (a number or 1-200 characters)"
+            )
         if not isinstance(text, str) or not text.strip():
             return web.json_response({"ok": True, "ignored": "only text messages are read"})
         if len(text) > MAX_TEXT:
             return _error(413, "too_large", f"text over {MAX_TEXT} characters; not stored")
-        sender = message.get("from") or {}
+        if not _good_text(text):
+            return _error(400, "bad_update", "text must be valid Unicode without NUL; not stored")
+        sender = _object(message.get("from"))
         return await self._incoming(
             "telegram",
             str(chat_id),
             text,
             str(update.get("update_id") or message.get("message_id")),
             self.telegram_send,
-            name=sender.get("first_name"),
+            name=sender.get("first_name") if _good_text(sender.get("first_name")) else None,
         )
 
     async def _answer_callback(self, query_id: Any) -> None:
@@ -279,7 +298,9 @@ class Messengers:
             return _error(400, "bad_message", "text (or choice) must be non-empty text")
         if len(said) > MAX_TEXT:
             return _error(413, "too_large", f"text over {MAX_TEXT} characters; not stored")
-        name = data.get("name") if isinstance(data.get("name"), str) else None
+        if not all(_good_text(value) for value in (user, message_id, said)):
+            return _error(400, "bad_message", "user, id and text must be valid Unicode without NUL")
+        name = data.get("name") if _good_text(data.get("name")) else None
         return await self._incoming(
             "webhook",
             user,
@@ -307,6 +328,32 @@ def _json_object(body: bytes) -> dict[str, Any] | web.Response:
     if not isinstance(data, dict):
         return _error(400, "bad_message", "the body must be a JSON object")
     return data
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one (hostile updates nest anything)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _chat_id(value: Any) -> str | None:
+    """A Telegram chat id as text: an integer, or 1-200 characters of valid text."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**30:
+        return str(value)
+    if isinstance(value, str) and 0 < len(value) <= 200 and _good_text(value):
+        return value
+    return None
+
+
+def _good_text(value: Any) -> bool:
+    """Non-empty text the store can keep: no lone surrogates (JSON allows "\\ud800"),
+    no NUL (PostgreSQL refuses it)."""
+    if not isinstance(value, str) or not value or "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _error(status: int, code: str, message: str) -> web.Response:

@@ -9,17 +9,15 @@ store and routing engine, served on loopback from a thread.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
 import wave
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 import requests
 import schemathesis
-from aiohttp import web
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -30,14 +28,17 @@ from schemathesis.specs.openapi.checks import (
 
 from ari_app.client import AriClient
 from ari_app.queueing import LiveRecordings
+from chat_bridge.messengers import Messengers, add_messenger_routes
 from hotline.acd import Agent, Queue, Router
 from hotline.acd.service import RoutingService
+from hotline.chat_settings import TelegramSettings, WebhookSettings
 from hotline.store import Store, sqlite_url
 from hotline.store.sessions import SessionStore
 from hotline.web.api import ApiStatus, add_api_routes, openapi_document
 from hotline.web.auth import Auth, PasswordFile, Role, Sessions, User, build_web_app
-from tests.e2e.ports import free_port
+from tests.unit.chat.conftest import make_rig
 from tests.unit.fuzz.mutations import EXAMPLES
+from tests.unit.fuzz.served import ServedInThread
 
 TOKEN = "fuzz-api-token"
 SCHEMA_FILE = Path(__file__).resolve().parents[3] / "hotline/web/openapi.yaml"
@@ -50,25 +51,8 @@ CHECKS = [
 ]
 
 
-class Served:
+class Served(ServedInThread):
     """The API on 127.0.0.1 in a thread of its own, with a seeded store."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self._start())
-        self.ready.set()
-        self.loop.run_forever()
 
     async def _start(self) -> None:
         store = await Store.connect(sqlite_url(str(self.folder / "api.db")))
@@ -108,24 +92,24 @@ class Served:
             agents={"alice": "Alice"},
             recording=LiveRecordings(AriClient("http://127.0.0.1:9", "u", "p", "hotline")),
         )
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        # The messenger webhooks are in the description too: served by a real chat
+        # bridge (tests/unit/fuzz/test_fuzz_messengers.py fuzzes their valid side).
+        self.chat = make_rig(self.folder)
+        self.messengers = Messengers(
+            (await self.chat.__aenter__()).bridge,
+            aiohttp.ClientSession(),
+            TelegramSettings(enabled=True, token="1:fuzz-api-token", webhook_secret="s" * 20),
+            WebhookSettings(enabled=True, secret="s" * 20, reply_url="http://127.0.0.1:9/"),
+        )
+        add_messenger_routes(app, self.messengers)
         self.store = store
+        await self._serve(app)
 
-    def start(self) -> Served:
-        self.thread.start()
-        assert self.ready.wait(20)
-        return self
-
-    def stop(self) -> None:
-        async def close() -> None:
-            await self.runner.cleanup()
-            await self.store.close()
-
-        asyncio.run_coroutine_threadsafe(close(), self.loop).result(20)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
+    async def _close(self) -> None:
+        await self.messengers.close()
+        await self.messengers.http.close()
+        await self.chat.__aexit__(None, None, None)
+        await self.store.close()
 
 
 @pytest.fixture(scope="module")
