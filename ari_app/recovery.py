@@ -19,6 +19,10 @@ connects, before any new event is handled, `Recovery.run` compares what Asterisk
 - agent and transfer legs still ringing, and channels in our application with no
   active contact (orphans), are hung up and logged; bridges of ours with no caller
   left are destroyed;
+- a caller's speech helpers (ari_app/speech.py: the `speech-<caller>` bridge, the
+  `<caller>-snoop` and `<caller>-media` channels) go unless a call of this controller
+  still uses them: destroyed and hung up before the caller's flow restarts, which makes
+  them anew under the same names;
 - active voice contacts whose channel is gone from Asterisk end "lost", reason
   `controller_restart` on the first connection of this controller and
   `asterisk_restart` on later ones (Asterisk restarted under us).
@@ -44,6 +48,7 @@ from ari_app.client import AriError, Event
 from ari_app.contact import ContactCall
 from ari_app.legs import clean_up
 from ari_app.queueing import VoiceQueue
+from ari_app.speech import bridge_owner, helper_owner
 from ari_app.voice_port import VoicePort
 from hotline.acd.model import Contact as RoutingContact
 from hotline.acd.restore import Place, Talking, clock_of, place_of
@@ -115,6 +120,25 @@ def kind(channel: Event) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
+def speech_leftovers(
+    channels: Iterable[Event], bridges: Iterable[Event], owned: Callable[[str], bool]
+) -> tuple[list[str], list[str], set[str]]:
+    """Speech helpers a dead controller left: (channels to hang up, bridges to destroy,
+    every helper channel's id). Those of a caller this controller runs stay."""
+    helpers: set[str] = set()
+    hang_up: list[str] = []
+    for channel in channels:
+        owner = helper_owner(channel)
+        if owner is not None:
+            helpers.add(channel["id"])
+            if not owned(owner):
+                hang_up.append(channel["id"])
+    destroy = [
+        b["id"] for b in bridges if (owner := bridge_owner(b)) is not None and not owned(owner)
+    ]
+    return hang_up, destroy, helpers
+
+
 def survey(
     app: str,
     channels: Iterable[Event],
@@ -129,7 +153,8 @@ def survey(
     controller's running sessions and are left alone; so are `others` (the channels
     of other active contacts: callbacks) and channels in Stasis for a callback, with
     whatever shares a bridge with them: their own adapters take them over."""
-    channels = list(channels)
+    channels, bridges = list(channels), list(bridges)
+    speech_channels, speech_bridges, helpers = speech_leftovers(channels, bridges, owned)
     foreign = set(others) | {c["id"] for c in channels if in_app(c, app) and kind(c) in FOREIGN}
     bridges = [b for b in bridges if str(b.get("id", "")).startswith((HOLD, TALK, TRANSFER))]
     live = {c["id"] for c in channels}
@@ -139,8 +164,8 @@ def survey(
         if c.asterisk_channel and c.id not in owned_contacts and not owned(c.asterisk_channel)
     }
     bridge_of = {ch: b for b in bridges for ch in b.get("channels", [])}
-    found = Survey()
-    legs: set[str] = set(foreign)
+    found = Survey(orphans=speech_channels, stale_bridges=speech_bridges)
+    legs: set[str] = set(foreign) | helpers
     for bridge in bridges:
         members = list(bridge.get("channels", []))
         if not bridge["id"].startswith(HOLD) and foreign.intersection(members):

@@ -57,8 +57,32 @@ JOIN_WAIT = 2.0
 #: The caller's audio stops coming to us this long after the last spoken question
 #: (not while they wait in a queue or talk to an agent); the next question reopens it.
 IDLE_CLOSE = 10.0
+#: How a call's audio helpers are named after the caller's channel id (ari_app/recovery.py
+#: finds those a dead controller left by these): the bridge `speech-<caller>`, the snoop
+#: channel `<caller>-snoop` (a Snoop/… channel) and the external media channel
+#: `<caller>-media` (a UnicastRTP/… channel).
+BRIDGE_PREFIX = "speech-"
+HELPERS = {"-snoop": "Snoop/", "-media": "UnicastRTP/"}
 
 _ids = itertools.count(1)
+
+
+def helper_owner(channel: Event) -> str | None:
+    """The caller whose audio helper `channel` is (its id and technology both say so),
+    or None when it is not one."""
+    cid, name = str(channel.get("id") or ""), str(channel.get("name") or "")
+    for suffix, technology in HELPERS.items():
+        if cid.endswith(suffix) and len(cid) > len(suffix) and name.startswith(technology):
+            return cid.removesuffix(suffix)
+    return None
+
+
+def bridge_owner(bridge: Event) -> str | None:
+    """The caller whose speech bridge `bridge` is, or None."""
+    bid = str(bridge.get("id") or "")
+    if not bid.startswith(BRIDGE_PREFIX):
+        return None
+    return bid.removeprefix(BRIDGE_PREFIX) or None
 
 
 @dataclass
@@ -159,9 +183,9 @@ class CallAudio:
         self.ari = ari
         self.settings = settings
         self.channel_id = channel_id
-        self.snoop = f"{channel_id}-snoop"
+        self.snoop = f"{channel_id}-snoop"  # HELPERS: recovery recognises these names
         self.external = f"{channel_id}-media"
-        self.bridge = f"speech-{channel_id}"
+        self.bridge = f"{BRIDGE_PREFIX}{channel_id}"
         self.source: tuple[str, int] | None = None
         self.listener: Utterance | None = None
         self._opening: asyncio.Future[None] | None = None
