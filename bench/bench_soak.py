@@ -37,6 +37,7 @@ import tempfile
 import time
 import urllib.request
 import wave
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,10 +78,18 @@ def rss_mb(pid: int | None) -> float:
     return 0.0
 
 
-def open_fds(pid: int | None) -> int:
+def open_fds(pid: int | None) -> Counter[str]:
+    """The process's open file descriptors by kind: socket, pipe, anon_inode:[eventfd]
+    and the like, or the file's path (what a leak is made of, when there is one)."""
+    kinds: Counter[str] = Counter()
     with contextlib.suppress(OSError, TypeError):
-        return len(os.listdir(f"/proc/{pid}/fd"))
-    return 0
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith(("socket:", "pipe:")):
+                    target = target.split(":[")[0]  # which one does not matter
+                kinds[target] += 1
+    return kinds
 
 
 @dataclass
@@ -249,6 +258,8 @@ class SoakResult:
     recordings_saved: int
     recordings_stored: int
     fds: dict[str, tuple[int, int]]
+    #: What the open files that are more at the end than at the start are, by kind.
+    fds_more: dict[str, dict[str, int]]
     rss_first_third: float
     rss_last_third: float
     rss_peak: float
@@ -284,7 +295,8 @@ class SoakResult:
             )
         for who, (start, end) in self.fds.items():
             if end > start + 5:
-                found.append(f"{who} file descriptors {start} -> {end}")
+                more = ", ".join(f"{n} x {kind}" for kind, n in self.fds_more[who].items())
+                found.append(f"{who} file descriptors {start} -> {end} (more: {more})")
         # Flat: allow for warm-up (caches, pools) but not growth with the calls made.
         if self.rss_growth > max(25.0, 0.15 * self.rss_first_third):
             found.append(
@@ -325,7 +337,8 @@ def soak(
             ExpectHangup(600),
         ]
         ctl, ast = load.controller_pid, load.asterisk_pid
-        fds_before = {"controller": open_fds(ctl), "Asterisk": open_fds(ast)}
+        files_before = {"controller": open_fds(ctl), "Asterisk": open_fds(ast)}
+        fds_before = {who: files_before[who].total() for who in files_before}
         cpu_before = (cpu_seconds(ctl), cpu_seconds(ast))
         probe = HealthProbe(load.health_url()).start()
         started = time.monotonic()
@@ -362,11 +375,13 @@ def soak(
         # Idle keep-alive connections (ARI, the store) close within ~15 s: wait for them.
         settle = time.monotonic() + 30
         while True:
-            after = {"controller": open_fds(ctl), "Asterisk": open_fds(ast)}
+            files_after = {"controller": open_fds(ctl), "Asterisk": open_fds(ast)}
+            after = {who: files_after[who].total() for who in files_after}
             if time.monotonic() > settle or all(after[who] <= fds_before[who] + 5 for who in after):
                 break
             time.sleep(2)
         fds = {who: (fds_before[who], after[who]) for who in after}
+        fds_more = {who: dict(files_after[who] - files_before[who]) for who in after}
         third = max(1, len(samples) // 3)
         rss = [m for _, m in samples] or [0.0]
         return SoakResult(
@@ -386,6 +401,7 @@ def soak(
             recordings_saved=counts["recording_events"],
             recordings_stored=stored,
             fds=fds,
+            fds_more=fds_more,
             rss_first_third=statistics.mean(rss[:third]),
             rss_last_third=statistics.mean(rss[-third:]),
             rss_peak=max(rss),
