@@ -57,15 +57,35 @@ BUSY_CAUSES = frozenset({17, 21})
 NO_ANSWER_CAUSES = frozenset({18, 19})
 
 
-def wav_seconds(path: Path | None) -> float:
-    """How long a WAV file plays (0 when it is not here to read)."""
+def wav_seconds(path: Path | None) -> tuple[float, bool]:
+    """How long a WAV file plays (0 when it is not here to read), and whether its
+    header is written: Asterisk writes the length into the header when it closes the
+    file, a moment after the recording is stopped; until then it says 0 frames while
+    the audio is already there."""
     if path is None:
-        return 0.0
+        return 0.0, True
     try:
         with wave.open(str(path)) as audio:
-            return audio.getnframes() / float(audio.getframerate() or 1)
+            frames = audio.getnframes()
+            seconds = frames / float(audio.getframerate() or 1)
+        return seconds, frames > 0 or path.stat().st_size <= WAV_HEADER_BYTES
     except (OSError, EOFError, wave.Error):
-        return 0.0
+        return 0.0, True
+
+
+async def recorded_seconds(path: Path | None, wait: float = 2.0) -> float:
+    """`wav_seconds` once the file's header is written (or `wait` is over)."""
+    deadline = time.monotonic() + wait
+    while True:
+        seconds, written = await asyncio.to_thread(wav_seconds, path)
+        if written or time.monotonic() >= deadline:
+            return seconds
+        await asyncio.sleep(0.05)
+
+
+#: A canonical WAV header (RIFF, fmt and data chunk headers): a file no longer than
+#: this holds no audio.
+WAV_HEADER_BYTES = 44
 
 
 class HoldingBridges:
@@ -464,7 +484,7 @@ class VoiceQueue:
         with contextlib.suppress(AriError):
             await self.ari.request("POST", f"recordings/live/{name}/stop")
         recordings = self.port.recordings
-        duration = await asyncio.to_thread(wav_seconds, recordings.host_path(name))
+        duration = await recorded_seconds(recordings.host_path(name))
         await self.port.emit(
             "recording.saved",
             recordings.event(
