@@ -1,15 +1,18 @@
 """The live routing service: one asyncio front for the `Router`, shared by every channel.
 
 `RoutingService` owns the Router and is the only thing that touches it: each call
-takes one asyncio lock, reads the clock once, changes the router, writes every event
-the router recorded through `log`, and only then acts (puts offers and withdrawals on
-tickets, resolves outcomes, returns). A background ticker (`start`/`stop`) applies what
-time alone changes: ring timeouts, max wait, wrap-up ends, skill relaxation.
+reads the clock once and changes the router in one step (no await in between, so no
+lock is needed), hands every event the router recorded to the writer, and returns once
+they are written and acted on (offers and withdrawals put on tickets, outcomes
+resolved). A background ticker (`start`/`stop`) applies what time alone changes: ring
+timeouts, max wait, wrap-up ends, skill relaxation.
 
 Write-ahead ("nothing is lost")
-    Router events and the actions they lead to wait in an outbox: events first, in
-    order, each awaited through `log`; actions run only once every event before them
-    is written. If `log` raises, the call raises and nothing is acted on; the events
+    Router events and the actions they lead to wait in an outbox that one writer
+    drains: events first, in order, through `log`; actions run only once every event
+    before them is written. A change does not wait for the ones before it to be
+    written: their `log` calls run together (the store commits them together). If
+    `log` raises, the call raises and nothing is acted on; the events
     and actions stay queued and are written and applied, in order, by the next call
     or tick (writes are at-least-once). A failed `enqueue` takes the contact back out.
     `log` is awaited with keywords only: `log(type=, data=, contact_id=, queue=,
@@ -555,7 +558,7 @@ class RoutingService:
                 raise RoutingError(f"agent {agent_id} has no capacity for {ch}")
         return chosen
 
-    # ---- queries (no lock: they only read, between two awaits) -------------------------
+    # ---- queries (they only read, between two changes) -----------------------------------
 
     def agent_status(self, agent_id: str) -> dict[Channel, ChannelStatus]:
         """The agent's per-channel status (RoutingError for an unknown agent)."""
