@@ -57,6 +57,19 @@ async def hello(ws: aiohttp.ClientWebSocketResponse, **extra: Any) -> dict:
     return await frame(ws, "welcome")
 
 
+async def customer_messages(hotline: RunningHotline, session_id: str, column: Any) -> list[Any]:
+    """`column` of every message the customer's side of this chat has stored."""
+    store = await Store.connect(hotline.database_url)
+    try:
+        async with store.engine.connect() as conn:
+            query = select(column).where(
+                MESSAGES.c.session_id == session_id, MESSAGES.c.sender == "customer"
+            )
+            return list((await conn.execute(query)).scalars().all())
+    finally:
+        await store.close()
+
+
 def test_cross_origin_socket_is_refused_before_anything_is_stored(hotline: RunningHotline) -> None:
     async def scenario() -> None:
         before = await counts(hotline)
@@ -165,23 +178,7 @@ def test_bad_frames_get_clear_errors_and_the_socket_goes_on(hotline: RunningHotl
             assert (await frame(ws, "error"))["code"] == "bad_message"
             await ws.send_json({"type": "ping"})
             await frame(ws, "pong")
-        store = await Store.connect(hotline.database_url)
-        try:
-            async with store.engine.connect() as conn:
-                texts = (
-                    (
-                        await conn.execute(
-                            select(MESSAGES.c.text).where(
-                                MESSAGES.c.session_id == welcome["session_id"],
-                                MESSAGES.c.sender == "customer",
-                            )
-                        )
-                    )
-                    .scalars()
-                    .all()
-                )
-        finally:
-            await store.close()
+        texts = await customer_messages(hotline, welcome["session_id"], MESSAGES.c.text)
         assert texts == []  # none of the refused messages was stored
 
     run(scenario)
@@ -210,23 +207,7 @@ def test_a_flooding_client_is_rate_limited_then_cut_off(hotline: RunningHotline)
                         limited += 1
             assert ws.close_code == 4029
         assert limited >= 50 and 0 < len(acks) < 120
-        store = await Store.connect(hotline.database_url)
-        try:
-            async with store.engine.connect() as conn:
-                stored = (
-                    (
-                        await conn.execute(
-                            select(MESSAGES.c.client_id).where(
-                                MESSAGES.c.session_id == welcome["session_id"],
-                                MESSAGES.c.sender == "customer",
-                            )
-                        )
-                    )
-                    .scalars()
-                    .all()
-                )
-        finally:
-            await store.close()
+        stored = await customer_messages(hotline, welcome["session_id"], MESSAGES.c.client_id)
         assert set(stored) == acks  # exactly what was acknowledged, nothing refused
 
     run(scenario)
