@@ -21,7 +21,6 @@ import itertools
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -29,6 +28,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.ports import free_port
 
 PG_BIN = Path(os.environ.get("HOTLINE_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PG_USER = "postgres"  # the system user that runs the server when we are root
@@ -44,9 +45,8 @@ class PostgresUnavailable(RuntimeError):
 
 
 def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port no other test process is given (tests/e2e/ports.py)."""
+    return free_port(hold=True)
 
 
 class PostgresServer:

@@ -110,15 +110,15 @@ def test_config(instance: str) -> dict:
     rtp = free_range(200)
     config["asterisk"].update(
         instance=instance,
-        sip_port=free_port("udp"),
-        http_port=free_port(),
-        ami_port=free_port(),
+        sip_port=free_port("udp", hold=True),
+        http_port=free_port(hold=True),
+        ami_port=free_port(hold=True),
         rtp_start=rtp,
         rtp_end=rtp + 199,
-        agi_port=free_port(),
+        agi_port=free_port(hold=True),
     )
-    config["web"]["port"] = free_port()
-    crm = free_port()
+    config["web"]["port"] = free_port(hold=True)
+    crm = free_port(hold=True)
     config["demo_crm"]["port"] = crm
     config["integrations"]["crm"]["url"] = f"http://127.0.0.1:{crm}"
     return config
@@ -216,7 +216,7 @@ def with_test_flows(config: dict, workdir: Path) -> tuple[dict, dict[str, int]]:
     flows.mkdir()
     for path in sorted((HOME / "ivr_flows").glob("*.yaml")):
         shutil.copyfile(path, flows / path.name)
-    targets = {name: free_port("udp") for name in ("answer", "no_answer", "busy")}
+    targets = {name: free_port("udp", hold=True) for name in ("answer", "no_answer", "busy")}
     marks = {"@UAS_ANSWER@": "answer", "@UAS_SILENT@": "no_answer", "@UAS_BUSY@": "busy"}
     for path in sorted((HOME / "tests/e2e/flows").glob("*.yaml")):
         text = path.read_text()
@@ -237,7 +237,7 @@ def with_test_flows(config: dict, workdir: Path) -> tuple[dict, dict[str, int]]:
     }
     config["numbers"]["331"] = "e2e_chat_voice"
     # Messengers talk to local stand-ins on these ports (tests/e2e/test_chat_messengers.py).
-    phones_chat = {"telegram_api": free_port(), "webhook_reply": free_port()}
+    phones_chat = {"telegram_api": free_port(hold=True), "webhook_reply": free_port(hold=True)}
     config["chat"] = {
         **config.get("chat", {}),
         "entries": {"e2e": "e2e_chat"},
@@ -254,9 +254,9 @@ def with_test_flows(config: dict, workdir: Path) -> tuple[dict, dict[str, int]]:
         },
     }
     config["speech"] = test_speech_config()
-    phones = {agent: free_port("udp") for agent in TEST_QUEUE_AGENTS}
+    phones = {agent: free_port("udp", hold=True) for agent in TEST_QUEUE_AGENTS}
     # Callbacks dial the "customer" SIPp phone, whatever the number (in its SIP URI).
-    phones["customer"] = free_port("udp")
+    phones["customer"] = free_port("udp", hold=True)
     config["callbacks"] = {
         "dial_template": f"PJSIP/anonymous/sip:{{number}}@127.0.0.1:{phones['customer']}",
         "caller_id": "5550100",
