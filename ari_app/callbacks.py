@@ -1,10 +1,5 @@
-"""Callbacks over ARI: the callback key in a queue, and the calls that call back.
-
-In a queue (`book_in_queue`): the caller presses the queue's callback key (or hears it
-offered once the estimated wait passes `offer_after`); their number is read back for
-confirmation or typed in; the callback is booked (stored first), takes the caller's
-place in the queue, and the call leaves the queue: the flow goes on from the queue
-node's `callback` outcome.
+"""Callbacks over ARI: the calls that call back (the callback key in a queue is the
+waiting caller's, ari_app/waiting.py).
 
 Calling back (`CallbackCalls.attempt`, the callback service's dialer): for each offer
 the engine makes (one reserved agent, one attempt: no burst), by default
@@ -33,7 +28,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ari_app.client import AriClient, AriError, AriNotFound, Event
 from ari_app.legs import clean_up, connect
@@ -41,16 +35,11 @@ from ari_app.prompts import PromptLibrary
 from ari_app.voice_port import GONE_EVENTS, channel_of
 from hotline.acd.decisions import Offer
 from hotline.acd.service import Finished, OfferWithdrawn, RoutingService, Ticket, Withdrawn
-from hotline.callbacks.dialog import Checked, ask_number
-from hotline.callbacks.rules import CallbackRefused
-from hotline.callbacks.service import AttemptResult, CallbackService
+from hotline.callbacks.service import AttemptResult
 from hotline.callbacks.settings import CallbackConfig, QueueCallback
-from hotline.flows.port import CallerGone, Prompt
+from hotline.flows.port import Prompt
 from hotline.store import Store
 from hotline.store.callbacks import Callback
-
-if TYPE_CHECKING:
-    from ari_app.queueing import VoiceQueue
 
 log = logging.getLogger(__name__)
 
@@ -68,80 +57,6 @@ def number_of(caller_id: str) -> str:
     """'"Name" <5551234>' -> '5551234'; a bare number stays as it is."""
     found = _NUMBER.search(caller_id or "")
     return (found.group(1) if found else caller_id or "").strip()
-
-
-# ---- the callback key in a queue ----------------------------------------------------------
-
-
-async def book_in_queue(
-    wait: VoiceQueue, desk: CallbackService, queue: str, language: str
-) -> str | None:
-    """The caller asked for a callback while waiting in `queue`. Returns "callback"
-    once booked (the call has left the queue), None to go on waiting.
-
-    The engine's offers for the call are held back meanwhile; if an agent is reserved
-    for the caller before they confirm a number, the dialog stops and the agent is
-    rung at once: being answered now beats being called back (and the agent is not
-    left waiting out a ring timeout)."""
-    port = wait.port
-    wait.forwarding.clear()
-    wait.offer_held.clear()
-    try:
-        await port.emit("queue.callback_asked", {"queue": queue})
-        await wait._stop_announcement()
-
-        def check(number: str) -> Checked:
-            try:
-                return Checked(desk.check(number, queue))
-            except CallbackRefused as refused:
-                return Checked(None, refused.reason, refused.prompt)
-
-        asking = asyncio.create_task(ask_number(port, language, number_of(port.caller_id), check))
-        offered = asyncio.create_task(wait.offer_held.wait())
-        try:
-            await asyncio.wait({asking, offered}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            offered.cancel()
-        if not asking.done():
-            asking.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asking
-            await port.emit("queue.callback_declined", {"queue": queue, "reason": "agent_free"})
-            return None
-        answer = asking.result()  # CallerGone (a hang-up mid-dialog) goes on up
-        if answer.outcome != "confirmed" or answer.number is None:
-            await port.emit("queue.callback_declined", {"queue": queue, "reason": answer.reason})
-            return None
-        try:
-            callback = await desk.book_from_queue(
-                wait.contact_id, answer.number, queue, language=language
-            )
-        except CallbackRefused as refused:
-            await port.emit(
-                "queue.callback_refused",
-                {"queue": queue, "reason": refused.reason, "message": str(refused)},
-            )
-            await port.play([Prompt(key=refused.prompt)], language=language, barge_in=False)
-            return None
-        await port.emit(
-            "queue.callback",
-            {"queue": queue, "callback": callback.contact_id, "number": callback.number},
-        )
-        key = "callback_scheduled" if callback.scheduled_for else "callback_booked"
-        with contextlib.suppress(CallerGone):  # booked: hanging up now is expected
-            await port.play([Prompt(key=key)], language=language, barge_in=False)
-        return "callback"
-    finally:
-        wait.forwarding.set()
-
-
-def offer_prompts(settings: QueueCallback | None, eta: float | None) -> list[Prompt]:
-    """The active offer, when the caller's estimated wait passes the queue's threshold."""
-    if settings is None or not settings.offer_after or settings.key is None:
-        return []
-    if eta is None or eta < settings.offer_after:
-        return []
-    return [Prompt(key="callback_offer"), Prompt(say="digits", value=settings.key)]
 
 
 # ---- calling back ---------------------------------------------------------------------------

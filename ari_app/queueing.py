@@ -22,35 +22,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import math
 import time
 import uuid
 import wave
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ari_app.callbacks import book_in_queue, number_of, offer_prompts
+from ari_app.callbacks import number_of
 from ari_app.client import AriClient, AriError, AriNotFound, Event
 from ari_app.legs import ChannelsGone, clean_up, connect, originate
 from ari_app.voice_port import VoicePort, channel_of
+from ari_app.waiting import CallerWait, OfferGate
 from hotline.acd.decisions import Offer
 from hotline.acd.service import Finished, OfferWithdrawn, RoutingService, Ticket, Withdrawn
 from hotline.acd.settings import QueueSettings
 from hotline.callbacks.service import CallbackService
-from hotline.callbacks.settings import QueueCallback
 from hotline.flows.port import CallerGone, Prompt
 from hotline.flows.services import QueueRequest
 
 #: The inbox event that carries an item of the contact's routing ticket.
 TICKET_EVENT = "HotlineTicket"
-
-INF = float("inf")
-
-#: How often a waiting caller's estimated wait is checked against the queue's
-#: callback `offer_after` (the offer is made once).
-CALLBACK_OFFER_CHECK = 5.0
 
 #: Hang-up causes (Q.850) of an agent leg that never answered.
 BUSY_CAUSES = frozenset({17, 21})
@@ -192,15 +184,11 @@ class VoiceQueue:
         self.contact_id = contact_id
         self.rings: dict[str, Ringing] = {}  # agent leg -> its offer
         self.bridge: str | None = None
-        self.announcing: str | None = None  # playback id
         self.record = False  # the queue records its conversations
-        # Cleared while the caller books a callback: the engine's offers wait meanwhile.
-        self.forwarding = asyncio.Event()
-        self.forwarding.set()
-        self.offer_held = asyncio.Event()
-        self.queue = ""
-        self.language = "en"
-        self.callback_offered = False
+        # Closed while the caller books a callback: the engine's offers wait meanwhile.
+        self.gate = OfferGate()
+        self.waiting: CallerWait | None = None
+        self.entered = 0.0
 
     async def run(self, request: QueueRequest) -> str:
         settings = self.q.settings.get(request.queue)
@@ -237,14 +225,23 @@ class VoiceQueue:
     async def _serve(
         self, ticket: Ticket, settings: QueueSettings, language: str, entered: float
     ) -> str:
-        self.queue = ticket.queue
+        self.entered = entered
+        self.waiting = CallerWait(
+            self.port,
+            self.q.routing,
+            self.q.callbacks,
+            self.contact_id,
+            settings,
+            ticket.queue,
+            self.gate,
+        )
         forward = asyncio.create_task(self._forward(ticket))
         try:
             if self.bridge is None:
                 self.bridge = await self.port._ari(
                     self.q.bridges.join(ticket.queue, settings.music_on_hold, self.port.channel_id)
                 )
-            return await self._wait(settings, language, entered)
+            return await self.waiting.run(self, language)
         except CallerGone:
             await self.q.routing.leave(self.contact_id, "left")
             if self.q.callbacks is not None:  # the queue's abandoned-caller policy
@@ -270,49 +267,24 @@ class VoiceQueue:
 
     async def _forward(self, ticket: Ticket) -> None:
         async for item in ticket:
-            if isinstance(item, Offer) and not self.forwarding.is_set():
-                self.offer_held.set()  # an agent is reserved mid-callback-dialog
-            await self.forwarding.wait()
+            await self.gate.pass_through(item)
             self.port.deliver({"type": TICKET_EVENT, "item": item})
 
-    async def _wait(self, settings: QueueSettings, language: str, entered: float) -> str:
-        self.language = language
-        said = settings.announcements
-        every = {
-            "position": said.position_every,
-            "eta": said.eta_every,
-            "periodic": said.periodic_every,
-            # Checked on arrival and then every so often: is the wait long enough to
-            # offer a callback?
-            "callback": CALLBACK_OFFER_CHECK if self._callback_settings(settings) else 0,
-        }
-        now = time.monotonic()
-        # Position and wait are said on arrival, then every so often; periodic prompts
-        # only after their interval.
-        due = {
-            kind: now + (kind == "periodic") * gap if gap else INF for kind, gap in every.items()
-        }
-        periodic = itertools.cycle(said.periodic) if said.periodic else None
-        while True:
-            now = time.monotonic()
-            wake = min([*due.values(), *(r.deadline for r in self.rings.values())])
-            event = await self.port._next(None if wake == INF else max(0.0, wake - now))
-            now = time.monotonic()
-            if event is None:
-                for leg, ringing in list(self.rings.items()):
-                    if ringing.deadline <= now:
-                        await self._drop(leg)
-                        await self.q.routing.no_answer(ringing.offer)
-                ready = [kind for kind, at in due.items() if at <= now]
-                if ready:
-                    await self._announce(ready, language, periodic)
-                    due.update({kind: now + every[kind] for kind in ready})
-                continue
-            outcome = await self._on_event(event, settings, entered)
-            if outcome is not None:
-                return outcome
+    # The agents' side of the wait (ari_app/waiting.py's AgentSide)
 
-    async def _on_event(self, event: Event, settings: QueueSettings, entered: float) -> str | None:
+    def ringing(self) -> bool:
+        return bool(self.rings)
+
+    def next_deadline(self) -> float:
+        return min((r.deadline for r in self.rings.values()), default=float("inf"))
+
+    async def ring_out(self, now: float) -> None:
+        for leg, ringing in list(self.rings.items()):
+            if ringing.deadline <= now:
+                await self._drop(leg)
+                await self.q.routing.no_answer(ringing.offer)
+
+    async def handle(self, event: Event) -> str | None:
         kind = event["type"]
         if kind == TICKET_EVENT:
             item = event["item"]
@@ -325,20 +297,11 @@ class VoiceQueue:
             elif isinstance(item, Finished) and item.outcome != "answered":
                 return str(item.outcome)
             return None
-        if kind == "ChannelDtmfReceived" and channel_of(event) == self.port.channel_id:
-            if settings.leave_key and event["digit"] == settings.leave_key:
-                await self.q.routing.leave(self.contact_id, "left")
-                await self.port.emit("queue.left", {"key": event["digit"]})
-                return "left"
-            offer = self._callback_settings(settings)
-            if offer and event["digit"] == offer.key and not self.rings and self.q.callbacks:
-                return await book_in_queue(self, self.q.callbacks, self.queue, self.language)
-            return None
         leg = channel_of(event)
         if leg not in self.rings:
             return None
         if kind == "StasisStart":
-            return await self._answered(leg, entered)
+            return await self._answered(leg)
         if kind == "ChannelDestroyed":  # it never answered; the cause says why
             ringing = self.rings.pop(leg)
             self.port.follow(leg, False)
@@ -376,7 +339,7 @@ class VoiceQueue:
             return
         await self.q.routing.ringing(offer)
 
-    async def _answered(self, leg: str, entered: float) -> str | None:
+    async def _answered(self, leg: str) -> str | None:
         ringing = self.rings.pop(leg)
         offer = ringing.offer
         try:
@@ -386,10 +349,11 @@ class VoiceQueue:
             return None
         for other in list(self.rings):  # ring-all: the others stop ringing
             await self._drop(other)
-        await self._stop_announcement()
+        if self.waiting is not None:
+            await self.waiting.stop_announcement()
         await self._leave_hold()
         bridge = f"talk-{leg}"
-        waited = round(time.monotonic() - entered, 1)
+        waited = round(time.monotonic() - self.entered, 1)
         await self.port.emit(
             "queue.connected", {"agent": offer.agent, "queue": offer.queue, "waited": waited}
         )
@@ -503,57 +467,6 @@ class VoiceQueue:
         self.rings.pop(leg, None)
         await clean_up(self.ari, leg, None)
         self.port.follow(leg, False)
-
-    async def _announce(
-        self, kinds: list[str], language: str, periodic: Iterator[str] | None
-    ) -> None:
-        """Say what is due, as one announcement over the music."""
-        prompts: list[Prompt] = []
-        said: dict[str, object] = {}
-        position = self.q.routing.position(self.contact_id)
-        if "position" in kinds and position:
-            prompts += [Prompt(key="queue_position"), Prompt(say="number", value=str(position))]
-            said["position"] = position
-        eta = self.q.routing.eta(self.contact_id)
-        if "eta" in kinds and position and eta is not None:
-            minutes = max(1, math.ceil(eta / 60))
-            prompts += [
-                Prompt(key="queue_eta"),
-                Prompt(say="number", value=str(minutes)),
-                Prompt(key="queue_minutes"),
-            ]
-            said["eta_minutes"] = minutes
-        if "periodic" in kinds and periodic is not None:
-            key = next(periodic)
-            prompts.append(Prompt(key=key))
-            said["periodic"] = key
-        if "callback" in kinds and not self.callback_offered:
-            offer = offer_prompts(self._callback_settings(self.q.settings[self.queue]), eta)
-            if offer:
-                self.callback_offered = True
-                prompts += offer
-                said["callback_offer"] = True
-        if not prompts:
-            return
-        await self._stop_announcement()
-        uris = [uri for uri, _ in self.port.prompts.media(prompts, language)]
-        playback = f"announce-{uuid.uuid4().hex[:8]}"
-        with contextlib.suppress(AriNotFound):
-            await self.ari.play(self.port.channel_id, uris, lang=language, playback_id=playback)
-            self.announcing = playback
-            await self.port.emit("queue.announced", said)
-
-    def _callback_settings(self, settings: QueueSettings) -> QueueCallback | None:
-        """The queue's callback settings, if it offers callbacks by a key."""
-        if self.q.callbacks is None or settings.callback is None or settings.callback.key is None:
-            return None
-        return settings.callback
-
-    async def _stop_announcement(self) -> None:
-        if self.announcing is not None:
-            with contextlib.suppress(AriError):
-                await self.ari.stop_playback(self.announcing)
-            self.announcing = None
 
     async def _leave_hold(self) -> None:
         if self.bridge is not None:

@@ -95,15 +95,74 @@ def _key(path: Iterable[object]) -> PathKey:
 
 
 def _mark(node: yaml.Node) -> tuple[int, int]:
-    return node.start_mark.line + 1, node.start_mark.column + 1
+    return _mark_position(node.start_mark)
+
+
+def _mark_position(mark: yaml.Mark | None) -> tuple[int, int]:
+    return (mark.line + 1, mark.column + 1) if mark else (1, 1)
+
+
+#: How many values aliases may add to those written in a file. Aliases inside anchored
+#: collections multiply (a "billion laughs": ten aliases of ten aliases of ...), and
+#: everything after parsing (positions, validation) walks the expanded document.
+MAX_ALIAS_EXPANSION = 50_000
+
+
+class AliasExpansionRefused(yaml.YAMLError):
+    """Aliases would expand a document far beyond what is written, or into itself."""
+
+    def __init__(self, message: str, mark: yaml.Mark | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.mark = mark
 
 
 class Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans: only true/false are booleans.
+    """SafeLoader with YAML 1.2 booleans and a bound on what aliases expand to.
 
     YAML 1.1 also reads on/off/yes/no/y/n as booleans, which turns a flow's `on:` key
     into True and the language code `no` (Norwegian) into False.
+
+    Each composed node's expanded size (itself and everything below it, aliases counted
+    as often as they are used) is known as soon as it is complete, so a document whose
+    aliases add more than `MAX_ALIAS_EXPANSION` values is refused while it is composed,
+    before anything walks it; so is an alias used inside its own anchor.
     """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._sizes: dict[yaml.Node, int] = {}
+        self._written = 0
+        self._last_alias: yaml.Mark | None = None
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        alias = self.peek_event() if self.check_event(yaml.AliasEvent) else None
+        node: yaml.Node = super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+        if alias is not None:
+            self._last_alias = alias.start_mark
+            if node not in self._sizes:
+                raise AliasExpansionRefused(
+                    f"alias *{alias.anchor} is used inside its own anchor &{alias.anchor}",
+                    alias.start_mark,
+                )
+            return node
+        self._written += 1
+        self._sizes[node] = 1 + sum(self._sizes[child] for child in _children(node))
+        if self._sizes[node] - self._written > MAX_ALIAS_EXPANSION:
+            raise AliasExpansionRefused(
+                f"aliases expand the document by more than {MAX_ALIAS_EXPANSION} values "
+                "beyond those written (nested aliases multiply); write the values out",
+                self._last_alias or node.start_mark,
+            )
+        return node
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 Loader.yaml_implicit_resolvers = {
@@ -143,6 +202,9 @@ def parse_yaml(text: str, file: str | Path = "<string>") -> tuple[Any, Positions
         if node is not None:
             _walk(node, (), positions, loader, str(file))
         data = loader.construct_document(node) if node is not None else None
+    except AliasExpansionRefused as error:
+        line, column = _mark_position(error.mark)
+        raise SourceError.single(file, line, column, "", f"YAML: {error.message}") from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)

@@ -2,7 +2,7 @@
 
 Pure and deterministic: no I/O, no clock (time is passed in), seeded randomness.
 Adapters build `Queue`/`Agent` definitions, feed `Contact`s to a `Router`, act on its
-`Offer`s and write its `Event`s (`Router.drain_events`) to the event log.
+`Offer`s and write its `RoutingEvent`s (`Router.drain_events`) to the event log.
 """
 
 from hotline.acd.decisions import (
@@ -16,7 +16,7 @@ from hotline.acd.decisions import (
     Snapshot,
     TickReport,
 )
-from hotline.acd.events import Event
+from hotline.acd.events import RoutingEvent
 from hotline.acd.model import (
     NO_ANSWER_REASON,
     Agent,
@@ -45,7 +45,6 @@ __all__ = [
     "ChannelStatus",
     "Contact",
     "EmptyRule",
-    "Event",
     "Explanation",
     "IllegalTransition",
     "JoinResult",
@@ -57,6 +56,7 @@ __all__ = [
     "Removed",
     "Router",
     "RoutingError",
+    "RoutingEvent",
     "SkillStep",
     "Snapshot",
     "Strategy",

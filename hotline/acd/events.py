@@ -8,7 +8,7 @@ from hotline.acd.model import AgentState, Channel
 
 
 @dataclass(frozen=True)
-class Event:
+class RoutingEvent:
     """One fact: an agent state transition ("agent.*") or a contact step ("contact.*").
 
     Agent transitions carry `from_state`/`to_state`; contact events carry `queue` and,

@@ -2,7 +2,7 @@
 
 Adapters (voice, chat, callbacks) call the `Router`; it never does I/O and never reads
 a clock: every call that depends on time takes `now` (monotonic seconds). Everything
-it does is recorded as `Event`s; the caller takes them with `drain_events()` and
+it does is recorded as `RoutingEvent`s; the caller takes them with `drain_events()` and
 writes them to the event log before acting on the results.
 
 Matching. Waiting contacts of a queue are grouped into classes by (channel, skill
@@ -62,7 +62,7 @@ from hotline.acd.decisions import (
     TickReport,
 )
 from hotline.acd.eta import HandleTimes, estimate
-from hotline.acd.events import Event
+from hotline.acd.events import RoutingEvent
 from hotline.acd.model import (
     NO_ANSWER_REASON,
     Agent,
@@ -108,7 +108,7 @@ class Router:
         self._dirty: set[str] = set()
         #: Agents reserved during the current `next_offers` call: no second offer.
         self._held: set[str] = set()
-        self._events: list[Event] = []
+        self._events: list[RoutingEvent] = []
         self._rng = random.Random(seed)
         self._window = occupancy_window
         self._alpha = handle_alpha
@@ -117,12 +117,12 @@ class Router:
 
     # ---- events ----------------------------------------------------------------------
 
-    def drain_events(self) -> list[Event]:
+    def drain_events(self) -> list[RoutingEvent]:
         """Events recorded since the last drain, oldest first."""
         events, self._events = self._events, []
         return events
 
-    def _emit(self, event: Event) -> None:
+    def _emit(self, event: RoutingEvent) -> None:
         self._events.append(event)
 
     # ---- configuration ---------------------------------------------------------------
@@ -364,7 +364,7 @@ class Router:
             self._enter_waiting(q, c, now)
             assert c.cls is not None
             self._emit(
-                Event(
+                RoutingEvent(
                     "contact.relax",
                     now,
                     contact=cid,
@@ -396,7 +396,7 @@ class Router:
         if refusal is not None:
             q.outcomes[refusal] += 1
             self._emit(
-                Event(
+                RoutingEvent(
                     "contact.refused",
                     now,
                     contact=contact.id,
@@ -419,7 +419,7 @@ class Router:
         self._enter_waiting(q, c, now)
         q.outcomes[Outcome.JOINED] += 1
         self._emit(
-            Event(
+            RoutingEvent(
                 "contact.restore" if restored else "contact.join",
                 now,
                 contact=contact.id,
@@ -496,7 +496,7 @@ class Router:
         del self._contacts[c.contact.id]
         q.outcomes[outcome] += 1
         self._emit(
-            Event(
+            RoutingEvent(
                 "contact.leave",
                 now,
                 contact=c.contact.id,
@@ -513,7 +513,7 @@ class Router:
         q.offered -= 1
         self._enter_waiting(q, c, now)
         self._emit(
-            Event(
+            RoutingEvent(
                 "contact.requeue",
                 now,
                 contact=c.contact.id,
@@ -650,7 +650,7 @@ class Router:
             )
         )
         self._emit(
-            Event(
+            RoutingEvent(
                 "contact.offer",
                 now,
                 agent=a.id,
@@ -757,7 +757,7 @@ class Router:
         q.offered -= 1
         q.outcomes[Outcome.ANSWERED] += 1
         self._emit(
-            Event(
+            RoutingEvent(
                 "contact.answered",
                 now,
                 agent=agent_id,

@@ -94,7 +94,7 @@ from functools import partial
 from typing import Any
 
 from hotline.acd.decisions import JoinResult, Offer, Removed, Snapshot, TickReport
-from hotline.acd.events import Event
+from hotline.acd.events import RoutingEvent
 from hotline.acd.model import AgentState, Channel, Contact, Outcome
 from hotline.acd.restore import Talking, logged_timeout
 from hotline.acd.router import Router, RoutingError
@@ -723,7 +723,7 @@ class RoutingService:
             }
         )
 
-    def _record(self, event: Event) -> dict[str, Any]:
+    def _record(self, event: RoutingEvent) -> dict[str, Any]:
         data: dict[str, Any] = {"at": event.at}
         if event.channel is not None:
             data["channel"] = event.channel.value

@@ -16,14 +16,14 @@ stays `available` while there is room, and becomes `busy` only when full.
     available/paused/wrap_up --logout--> offline (nothing in progress)
     available/paused --restore--> busy | available | paused (a contact taken over)
 
-Every transition returns an `Event`; anything else raises `IllegalTransition`.
+Every transition returns a `RoutingEvent`; anything else raises `IllegalTransition`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hotline.acd.events import Event
+from hotline.acd.events import RoutingEvent
 from hotline.acd.model import AgentState, Channel
 
 S = AgentState
@@ -106,7 +106,7 @@ def transition(
     reason: str | None = None,
     contact: str | None = None,
     queue: str | None = None,
-) -> Event:
+) -> RoutingEvent:
     """Move `status` to `to` by `action` if the table allows it; return the event."""
     allowed = TRANSITIONS.get(action)
     if allowed is None:
@@ -117,7 +117,7 @@ def transition(
     status.state = to
     status.since = at
     status.reason = reason if to is AgentState.PAUSED else None
-    return Event(
+    return RoutingEvent(
         type=f"agent.{action}",
         at=at,
         agent=agent,

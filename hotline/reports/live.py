@@ -17,7 +17,7 @@ from hotline.acd.decisions import Snapshot
 from hotline.reports.queues import QueueStats
 from hotline.reports.settings import ReportSettings
 from hotline.reports.tables import ratio
-from hotline.store.records import Event
+from hotline.store.records import LoggedEvent
 
 #: The event types the board folds (a rebuild reads only these).
 LIVE_TYPES = (
@@ -69,7 +69,7 @@ class LiveBoard:
             q = self.queues[(queue, channel)] = QueueStats()
         return q
 
-    def apply(self, e: Event) -> bool:
+    def apply(self, e: LoggedEvent) -> bool:
         """Fold one event; False if the board does not use it (or saw it already)."""
         if e.type not in LIVE_TYPES or e.id <= self.last_id:
             return False
@@ -113,7 +113,7 @@ class LiveBoard:
         wait = max(0.0, t - joined)
         self._today(queue, channel).count_visit(self.settings, queue, wait, answered, detail)
 
-    def replay(self, events: Iterable[Event]) -> None:
+    def replay(self, events: Iterable[LoggedEvent]) -> None:
         for e in events:
             self.apply(e)
 

@@ -1,6 +1,6 @@
 """Reading the event log for reports: narrow SQL per concern, times as epoch seconds.
 
-Reports read hundreds of thousands of events; building Event records (with their
+Reports read hundreds of thousands of events; building LoggedEvent records (with their
 JSON documents and datetimes) for each would take most of the time. So each query
 selects only the columns and JSON fields one metric family needs, and the database
 turns timestamps into epoch seconds (SQLite: julianday, millisecond precision;

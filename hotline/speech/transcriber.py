@@ -20,7 +20,7 @@ from pathlib import Path
 from hotline.speech.analysis import flags, sentiment
 from hotline.speech.recogniser import Recogniser, SpeechUnavailable
 from hotline.speech.settings import SpeechConfig
-from hotline.store import Event, Store
+from hotline.store import LoggedEvent, Store
 from hotline.store.transcripts import Transcripts
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class Transcriber:
         self.settings = settings
         self.default_language = default_language
         self.engine = engine
-        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._queue: asyncio.Queue[LoggedEvent] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._unlisten = lambda: None
 
@@ -59,7 +59,7 @@ class Transcriber:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def _saw(self, event: Event) -> None:
+    def _saw(self, event: LoggedEvent) -> None:
         if event.type == "recording.saved" and event.data.get("outcome") == "recorded":
             self._queue.put_nowait(event)
 
@@ -82,7 +82,7 @@ class Transcriber:
         ):
             self._saw(event)
 
-    async def transcribe(self, event: Event) -> bool:
+    async def transcribe(self, event: LoggedEvent) -> bool:
         """Transcribe one saved recording; False when it is skipped (done already, no
         file here, or no model for the contact's language)."""
         name, contact_id = event.data.get("name"), event.contact_id
@@ -132,7 +132,7 @@ class Transcriber:
             )
         return saved
 
-    async def _context(self, event: Event) -> tuple[str, str | None]:
+    async def _context(self, event: LoggedEvent) -> tuple[str, str | None]:
         """The contact's language (the last one its flow switched to) and queue."""
         assert event.contact_id is not None
         events = await self.store.events(event.contact_id)

@@ -8,7 +8,7 @@ await store.append(contact_id, "call.answered")
 
 from hotline.store.errors import StoreError, StoreUnavailable, UnknownContact, UnknownCustomer
 from hotline.store.phone import normalize_phone
-from hotline.store.records import Channel, Contact, ContactStatus, Customer, Direction, Event
+from hotline.store.records import Channel, Contact, ContactStatus, Customer, Direction, LoggedEvent
 from hotline.store.store import Store, async_url, sqlite_url
 
 __all__ = [
@@ -17,7 +17,7 @@ __all__ = [
     "ContactStatus",
     "Customer",
     "Direction",
-    "Event",
+    "LoggedEvent",
     "Store",
     "StoreError",
     "StoreUnavailable",

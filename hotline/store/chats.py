@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hotline.store.coltypes import utcnow
 from hotline.store.models import ChatAttachmentRow, ChatMessageRow, ChatSessionRow, CustomerRow
-from hotline.store.records import Contact, Customer, Event
+from hotline.store.records import Contact, Customer, LoggedEvent
 from hotline.store.store import CONTACTS, EVENTS, Store
 
 SESSIONS = ChatSessionRow.__table__
@@ -159,7 +159,7 @@ class ChatStore:
         rows = await self.store.read(lambda c: _all(c, query), "open chat sessions")
         return [ChatSession(**row._mapping) for row in rows]
 
-    async def agent_events(self, agent: str, limit: int = 200) -> list[Event]:
+    async def agent_events(self, agent: str, limit: int = 200) -> list[LoggedEvent]:
         """The agent's latest state events (agent.*), oldest first: enough to find the
         last state of each of their channels."""
         query = (
@@ -169,7 +169,7 @@ class ChatStore:
             .limit(limit)
         )
         rows = await self.store.read(lambda c: _all(c, query), "agent events")
-        return [Event(**row._mapping) for row in reversed(rows)]
+        return [LoggedEvent(**row._mapping) for row in reversed(rows)]
 
     async def update_session(self, session_id: str, **fields: Any) -> None:
         unknown = set(fields) - SESSION_FIELDS

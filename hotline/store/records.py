@@ -71,7 +71,7 @@ class Contact:
 
 
 @dataclass(frozen=True)
-class Event:
+class LoggedEvent:
     """One entry of the contact event log; `id` gives the global order."""
 
     id: int

@@ -31,7 +31,7 @@ from hotline.store.group_commit import GroupCommit, InsertRow
 from hotline.store.migrate import upgrade
 from hotline.store.models import ContactEventRow, ContactRow, CustomerRow
 from hotline.store.phone import normalize_phone
-from hotline.store.records import Channel, Contact, ContactStatus, Customer, Direction, Event
+from hotline.store.records import Channel, Contact, ContactStatus, Customer, Direction, LoggedEvent
 from hotline.store.retry import is_transient, retrying
 
 _logger = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class Store:
         # rather than collide on the file lock), and one commit serves many writes.
         self._writer = GroupCommit(engine)
         self.retry_for = retry_for
-        self._listeners: list[Callable[[Event], None]] = []
+        self._listeners: list[Callable[[LoggedEvent], None]] = []
 
     @classmethod
     async def connect(
@@ -369,7 +369,7 @@ class Store:
         except IntegrityError as exc:
             raise UnknownContact(f"no contact with id {values['contact_id']!r}") from exc
         if self._listeners:
-            event = Event(id=event_id, **values)
+            event = LoggedEvent(id=event_id, **values)
             for listener in tuple(self._listeners):
                 try:
                     listener(event)
@@ -377,7 +377,7 @@ class Store:
                     _logger.exception("event listener failed on %s", values["type"])
         return event_id
 
-    def listen(self, listener: Callable[[Event], None]) -> Callable[[], None]:
+    def listen(self, listener: Callable[[LoggedEvent], None]) -> Callable[[], None]:
         """Call `listener` with every event this store appends, once it is committed.
 
         Listeners run inside `append` and must not block (put the event on a queue).
@@ -386,15 +386,15 @@ class Store:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
-    async def events(self, contact_id: str) -> list[Event]:
+    async def events(self, contact_id: str) -> list[LoggedEvent]:
         """All events of one contact, in log order."""
         query = select(EVENTS).where(EVENTS.c.contact_id == contact_id).order_by(EVENTS.c.id)
         rows = await self.read(lambda conn: _all(conn, query), "events")
-        return [Event(**row._mapping) for row in rows]
+        return [LoggedEvent(**row._mapping) for row in rows]
 
     async def events_between(
         self, start: datetime, end: datetime, types: Iterable[str] | None = None
-    ) -> list[Event]:
+    ) -> list[LoggedEvent]:
         """Events with start <= ts < end (optionally only these types), in log order."""
         query = select(EVENTS).where(
             EVENTS.c.ts >= as_utc(start, "start"), EVENTS.c.ts < as_utc(end, "end")
@@ -404,7 +404,7 @@ class Store:
             query = query.where(EVENTS.c.type.in_(wanted))
         query = query.order_by(EVENTS.c.id)
         rows = await self.read(lambda conn: _all(conn, query), "events_between")
-        return [Event(**row._mapping) for row in rows]
+        return [LoggedEvent(**row._mapping) for row in rows]
 
     # plumbing
 

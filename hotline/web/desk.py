@@ -31,7 +31,7 @@ from hotline.acd.model import Channel
 from hotline.acd.presence import PresenceError, agent_view, change_presence
 from hotline.acd.router import RoutingError
 from hotline.acd.service import RoutingService
-from hotline.store import Event, Store
+from hotline.store import LoggedEvent, Store
 from hotline.store.chats import ChatStore, customer_card
 from hotline.web.auth import STATIC_DIR, Role, current_user, requires
 
@@ -89,7 +89,7 @@ class Desks:
         self.wrap_up_codes = list(wrap_up_codes)
         self.queues = list(queues)
         self.sockets: dict[str, set[Push]] = {}
-        self._events: asyncio.Queue[Event] = asyncio.Queue()
+        self._events: asyncio.Queue[LoggedEvent] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._unlisten: Callable[[], None] | None = None
 
@@ -117,7 +117,7 @@ class Desks:
             except Exception:
                 log.exception("desk: event %s not shown", event.type)
 
-    async def _on_event(self, event: Event) -> None:
+    async def _on_event(self, event: LoggedEvent) -> None:
         agent = event.agent
         if agent is None or agent not in self.sockets:
             return

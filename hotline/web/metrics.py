@@ -33,7 +33,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from hotline.store.records import Event
+from hotline.store.records import LoggedEvent
 
 REGISTRY = CollectorRegistry()
 ARI_LATENCY = Histogram(
@@ -118,7 +118,7 @@ class LiveGauges(Collector):
         yield from (calls, chats, waiting, level, agents)
 
 
-def count_event(event: Event) -> None:
+def count_event(event: LoggedEvent) -> None:
     """A Store.listen listener: count appended events by type."""
     EVENTS.labels(type=event.type).inc()
 

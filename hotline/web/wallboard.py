@@ -25,7 +25,7 @@ from hotline.acd.service import RoutingService
 from hotline.reports.live import LIVE_TYPES, LiveBoard, rebuild_window
 from hotline.reports.settings import ReportSettings
 from hotline.store import Store
-from hotline.store.records import Event
+from hotline.store.records import LoggedEvent
 from hotline.web.auth import STATIC_DIR, Role, requires
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class Wallboard:
         self.names = names or {}
         self._changed = asyncio.Event()
         self._subscribers: list[Callable[[str], None]] = []
-        self._buffer: list[Event] | None = None
+        self._buffer: list[LoggedEvent] | None = None
         self._unlisten: Callable[[], None] | None = None
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
@@ -87,7 +87,7 @@ class Wallboard:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def _on_event(self, event: Event) -> None:
+    def _on_event(self, event: LoggedEvent) -> None:
         # Called inside Store.append: only cheap in-memory work here.
         if self._buffer is not None:
             self._buffer.append(event)

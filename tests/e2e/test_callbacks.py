@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from hotline.store import Event, Store
+from hotline.store import LoggedEvent, Store
 from hotline.store.callbacks import Callback
 from tests.e2e import conftest
 from tests.e2e.conftest import RunningHotline, spawn, wait_ready, with_test_flows
@@ -93,14 +93,14 @@ def callbacks_of(hotline: RunningHotline, number: str) -> list[Callback]:
     return read_store(hotline, work)
 
 
-def events_of(hotline: RunningHotline, contact_id: str) -> list[Event]:
+def events_of(hotline: RunningHotline, contact_id: str) -> list[LoggedEvent]:
     return read_store(hotline, lambda store: store.events(contact_id))
 
 
-def live_events(hotline: RunningHotline, caller_number: str) -> list[Event]:
+def live_events(hotline: RunningHotline, caller_number: str) -> list[LoggedEvent]:
     """The events of the newest contact from `caller_number`, ended or not."""
 
-    async def work(store: Store) -> list[Event]:
+    async def work(store: Store) -> list[LoggedEvent]:
         for contact in await store.recent_contacts(50):
             if contact.source == caller_number:
                 return await store.events(contact.id)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from hotline.store import Event, Store
+from hotline.store import LoggedEvent, Store
 from tests.browser import login
 from tests.e2e.conftest import TEST_PASSWORD, RunningHotline
 from tests.e2e.sipp import ExpectHangup, SippCall
@@ -46,7 +46,7 @@ def read(hotline: RunningHotline, query: Any) -> Any:
         return pool.submit(asyncio.run, run()).result()
 
 
-def events_of(hotline: RunningHotline, contact_id: str) -> list[Event]:
+def events_of(hotline: RunningHotline, contact_id: str) -> list[LoggedEvent]:
     return read(hotline, lambda store: store.events(contact_id))
 
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from hotline.store import Contact, Event, Store
+from hotline.store import Contact, LoggedEvent, Store
 from tests.e2e.conftest import RunningHotline
 from tests.e2e.sipp import ExpectHangup, HangUp, Keys, SippCall, Step, Wait
 
@@ -28,10 +28,10 @@ def call(hotline: RunningHotline, caller: str, steps: list[Step], dial: str = "1
     assert result.ok, f"SIPp call failed:\n{result.output}\n--- hotline log\n{hotline.log_tail()}"
 
 
-def contact_of(hotline: RunningHotline, caller: str) -> tuple[Contact, list[Event]]:
+def contact_of(hotline: RunningHotline, caller: str) -> tuple[Contact, list[LoggedEvent]]:
     """The caller's (ended) contact and its events, read from the real store."""
 
-    async def read() -> tuple[Contact | None, list[Event]]:
+    async def read() -> tuple[Contact | None, list[LoggedEvent]]:
         store = await Store.connect(hotline.database_url)
         try:
             for contact in await store.recent_contacts(500):
@@ -51,24 +51,24 @@ def contact_of(hotline: RunningHotline, caller: str) -> tuple[Contact, list[Even
         time.sleep(0.1)
 
 
-def of_type(events: list[Event], kind: str) -> list[dict]:
+def of_type(events: list[LoggedEvent], kind: str) -> list[dict]:
     return [e.data for e in events if e.type == kind]
 
 
-def prompts(events: list[Event]) -> list[tuple[str, str]]:
+def prompts(events: list[LoggedEvent]) -> list[tuple[str, str]]:
     """(prompt key, playback state) in the order they were played."""
     return [(key, p["state"]) for p in of_type(events, "prompt.played") for key in p["prompts"]]
 
 
-def nodes(events: list[Event]) -> list[str]:
+def nodes(events: list[LoggedEvent]) -> list[str]:
     return [n["node"] for n in of_type(events, "flow.node")]
 
 
-def inputs(events: list[Event]) -> list[tuple[str, str]]:
+def inputs(events: list[LoggedEvent]) -> list[tuple[str, str]]:
     return [(i["digits"], i["result"]) for i in of_type(events, "flow.input")]
 
 
-def ended(events: list[Event]) -> dict:
+def ended(events: list[LoggedEvent]) -> dict:
     (last,) = of_type(events, "call.ended")
     return last
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from hotline.store import Event, Store
+from hotline.store import LoggedEvent, Store
 from tests.e2e.conftest import RunningHotline
 from tests.e2e.rtp import RtpSink
 from tests.e2e.sipp import ExpectHangup, HangUp, Keys, SippCall, Speak, Wait
@@ -29,10 +29,10 @@ from tests.e2e.test_softphone import Baresip, agent_state, rms
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("no_leaks")]
 
 
-def agent_events(hotline: RunningHotline, agent: str, since: datetime) -> list[Event]:
+def agent_events(hotline: RunningHotline, agent: str, since: datetime) -> list[LoggedEvent]:
     """The agent's events (with or without a contact) logged since `since`."""
 
-    async def read() -> list[Event]:
+    async def read() -> list[LoggedEvent]:
         store = await Store.connect(hotline.database_url)
         try:
             end = datetime.now(UTC) + timedelta(minutes=1)
@@ -50,7 +50,7 @@ def wait_for_agent_event(
     since: datetime,
     contact_id: str,
     timeout: float = 5,
-) -> list[Event]:
+) -> list[LoggedEvent]:
     """The agent's events from their accept of this contact on, once `kind` is among them
     (a previous call's wrap-up may end just before)."""
     deadline = time.monotonic() + timeout

@@ -33,7 +33,7 @@ import pytest
 
 from controller.instance import AsteriskInstance
 from controller.secrets import Secrets, load_secrets
-from hotline.store import Contact, Event, Store
+from hotline.store import Contact, LoggedEvent, Store
 from tests.e2e.conftest import RunningHotline, spawn, wait_ready, with_test_flows
 from tests.e2e.conftest import test_config as config_on_free_ports
 from tests.e2e.rtp import RtpSink
@@ -109,8 +109,8 @@ class Site:
 
         return asyncio.run(run())
 
-    def contact(self, number: str) -> tuple[Contact | None, list[Event]]:
-        async def work(store: Store) -> tuple[Contact | None, list[Event]]:
+    def contact(self, number: str) -> tuple[Contact | None, list[LoggedEvent]]:
+        async def work(store: Store) -> tuple[Contact | None, list[LoggedEvent]]:
             for contact in await store.recent_contacts(200):
                 if contact.source == number:
                     return contact, await store.events(contact.id)
@@ -118,10 +118,10 @@ class Site:
 
         return self.read(work)
 
-    def events(self, types: list[str]) -> list[Event]:
+    def events(self, types: list[str]) -> list[LoggedEvent]:
         from datetime import UTC, datetime
 
-        async def work(store: Store) -> list[Event]:
+        async def work(store: Store) -> list[LoggedEvent]:
             return await store.events_between(
                 datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC), types
             )
@@ -190,7 +190,7 @@ def ended(site: Site, number: str) -> Contact | None:
     return contact if contact is not None and contact.ended_at is not None else None
 
 
-def has(events: list[Event], kind: str) -> bool:
+def has(events: list[LoggedEvent], kind: str) -> bool:
     return any(e.type == kind for e in events)
 
 

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from hotline.store import Contact, Event, Store
+from hotline.store import Contact, LoggedEvent, Store
 from tests.e2e.test_ivr_call import inputs, nodes
 from tests.e2e.test_recovery import Site, no_leaks, site  # noqa: F401  (fixture)
 
@@ -31,10 +31,10 @@ def speech_ready(site: Site) -> None:  # noqa: F811
     site.until(lambda: "speech ready: ko" in log.read_text(errors="replace"), 90, "model")
 
 
-def contacts_of(site: Site, number: str) -> list[tuple[Contact, list[Event]]]:  # noqa: F811
+def contacts_of(site: Site, number: str) -> list[tuple[Contact, list[LoggedEvent]]]:  # noqa: F811
     """Every contact of the caller, oldest first, with its events."""
 
-    async def work(store: Store) -> list[tuple[Contact, list[Event]]]:
+    async def work(store: Store) -> list[tuple[Contact, list[LoggedEvent]]]:
         found = [c for c in await store.recent_contacts(200) if c.source == number]
         return [(c, await store.events(c.id)) for c in sorted(found, key=lambda c: c.started_at)]
 

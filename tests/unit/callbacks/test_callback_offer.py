@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ari_app.callbacks import number_of, offer_prompts
+from ari_app.callbacks import number_of
+from ari_app.waiting import offer_prompts
 from hotline.callbacks.settings import QueueCallback
 from hotline.flows.port import Prompt
 

@@ -15,7 +15,7 @@ from hotline.acd.decisions import AgentSnapshot, ChannelSnapshot, QueueSnapshot,
 from hotline.logcontext import ContactFilter, JsonLines, bind_contact
 from hotline.reports import ReportSettings
 from hotline.reports.live import LiveBoard
-from hotline.store.records import Event
+from hotline.store.records import LoggedEvent
 
 SETTINGS = ReportSettings(
     timezone="Europe/Berlin", sl_threshold=20, short_abandon=5, queues={"vip": {"sl_target": 95}}
@@ -39,7 +39,7 @@ class Log:
     ) -> bool:
         self.n += 1
         ts = T0 + timedelta(seconds=seconds)
-        return self.board.apply(Event(self.n, contact, ts, type, queue, agent, data))
+        return self.board.apply(LoggedEvent(self.n, contact, ts, type, queue, agent, data))
 
 
 def test_today_counts_service_level_and_abandons() -> None:

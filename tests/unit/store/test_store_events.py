@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text
 
-from hotline.store import Event, Store, UnknownContact
+from hotline.store import LoggedEvent, Store, UnknownContact
 from tests.pg import PostgresServer
 
 
@@ -39,7 +39,7 @@ async def test_event_fields(store: Store) -> None:
         agent="alice",
     )
     [event] = await store.events(contact_id)
-    assert event == Event(
+    assert event == LoggedEvent(
         id=event_id,
         contact_id=contact_id,
         ts=event.ts,
