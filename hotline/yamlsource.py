@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from pydantic import ValidationError
@@ -98,8 +98,15 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return _mark_position(node.start_mark)
 
 
-def _mark_position(mark: yaml.Mark | None) -> tuple[int, int]:
-    return (mark.line + 1, mark.column + 1) if mark else (1, 1)
+class _Mark(Protocol):
+    """A place in the YAML text (PyYAML's pure-Python and libyaml marks alike)."""
+
+    line: int
+    column: int
+
+
+def _mark_position(mark: _Mark) -> tuple[int, int]:
+    return mark.line + 1, mark.column + 1
 
 
 #: How many values aliases may add to those written in a file. Aliases inside anchored
@@ -111,10 +118,10 @@ MAX_ALIAS_EXPANSION = 50_000
 class AliasExpansionRefused(yaml.YAMLError):
     """Aliases would expand a document far beyond what is written, or into itself."""
 
-    def __init__(self, message: str, mark: yaml.Mark | None) -> None:
+    def __init__(self, message: str, mark: _Mark) -> None:
         super().__init__(message)
         self.message = message
-        self.mark = mark
+        self.line, self.column = _mark_position(mark)
 
 
 class Loader(yaml.SafeLoader):
@@ -133,11 +140,15 @@ class Loader(yaml.SafeLoader):
         super().__init__(stream)
         self._sizes: dict[yaml.Node, int] = {}
         self._written = 0
-        self._last_alias: yaml.Mark | None = None
+        self._last_alias: _Mark | None = None
 
-    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
-        alias = self.peek_event() if self.check_event(yaml.AliasEvent) else None
-        node: yaml.Node = super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        # check_event peeks: the event it found is the parser's current one.
+        alias: yaml.AliasEvent | None = (
+            self.current_event if self.check_event(yaml.AliasEvent) else None
+        )
+        node = super().compose_node(parent, index)
+        assert node is not None  # the stubs allow None; PyYAML always composes a node
         if alias is not None:
             self._last_alias = alias.start_mark
             if node not in self._sizes:
@@ -203,8 +214,9 @@ def parse_yaml(text: str, file: str | Path = "<string>") -> tuple[Any, Positions
             _walk(node, (), positions, loader, str(file))
         data = loader.construct_document(node) if node is not None else None
     except AliasExpansionRefused as error:
-        line, column = _mark_position(error.mark)
-        raise SourceError.single(file, line, column, "", f"YAML: {error.message}") from None
+        raise SourceError.single(
+            file, error.line, error.column, "", f"YAML: {error.message}"
+        ) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
