@@ -482,7 +482,7 @@ async def test_a_change_does_not_wait_for_the_one_before_to_be_logged(lab):
         await gate.wait()
         return await log(**record)
 
-    lab.svc._log = slow_log
+    lab.svc._outbox.log = slow_log
     first = asyncio.create_task(lab.enqueue("c1"))
     second = asyncio.create_task(lab.enqueue("c2"))
     for _ in range(5):
