@@ -1,0 +1,120 @@
+"""The routing service's parts on their own: the outbox, the ticket book, the ticker."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from hotline.acd import Channel, Contact, JoinResult, Offer, Outcome, Removed
+from hotline.acd.decisions import Explanation
+from hotline.acd.outbox import LogRecord, Outbox
+from hotline.acd.ticker import Ticker
+from hotline.acd.ticket_book import TicketBook
+from hotline.acd.tickets import Finished, Ticket, Withdrawn
+
+
+def record(type: str) -> LogRecord:
+    return LogRecord(type=type, data={}, contact_id=None, queue=None, agent=None)
+
+
+class Log:
+    def __init__(self) -> None:
+        self.types: list[str] = []
+        self.fail = False
+
+    async def __call__(self, **record: Any) -> None:
+        if self.fail:
+            raise OSError("disk full")
+        self.types.append(record["type"])
+
+
+async def test_outbox_acts_only_once_the_records_before_are_logged() -> None:
+    log = Log()
+    outbox = Outbox(log)
+    seen: list[list[str]] = []
+    outbox.record(record("a"))
+    outbox.then(lambda: seen.append(list(log.types)))
+    outbox.record(record("b"))
+    await outbox.commit()
+    assert log.types == ["a", "b"]
+    assert seen == [["a", "b"]]
+
+
+async def test_outbox_keeps_an_unlogged_change_first_in_line() -> None:
+    log = Log()
+    outbox = Outbox(log)
+    acted: list[str] = []
+    log.fail = True
+    outbox.record(record("first"))
+    outbox.then(lambda: acted.append("first"))
+    with pytest.raises(OSError):
+        await outbox.commit()
+    assert acted == []
+    log.fail = False
+    outbox.record(record("second"))
+    outbox.then(lambda: acted.append("second"))
+    await outbox.commit()
+    assert log.types == ["first", "second"]
+    assert acted == ["first", "second"]
+
+
+def offer(contact: Contact, agent: str) -> Offer:
+    explanation = Explanation("q", "linear", "", "", "", 1, 1, 0, "")
+    return Offer(contact, agent, "q", contact.channel, explanation, 15.0)
+
+
+async def test_ticket_book_hands_items_over_through_then_and_ends_with_finished() -> None:
+    actions: list[Any] = []
+    book = TicketBook(actions.append)
+    contact = Contact("c1", Channel.VOICE, "q", 0.0)
+    ticket = Ticket(contact, JoinResult(Outcome.JOINED, 1, 0.0))
+    book.open(ticket)
+    first, second = offer(contact, "a"), offer(contact, "b")
+    book.offered(first)
+    book.offered(second)
+    book.withdraw("c1", "a", "ring timeout")
+    book.withdraw("c1", "a", "ring timeout")  # no longer live: nothing more
+    assert ticket.offers.empty()  # nothing reaches the ticket before it is logged
+    book.removed(Removed(contact, Outcome.LEFT, ("b",)))
+    for action in actions:
+        action()
+    items = [ticket.offers.get_nowait() for _ in range(ticket.offers.qsize())]
+    assert items == [
+        first,
+        second,
+        Withdrawn(first, "ring timeout"),
+        Withdrawn(second, "contact left"),
+        Finished(Outcome.LEFT),
+    ]
+    assert "c1" not in book and not book.is_live(second)
+
+
+async def test_ticket_book_forgets_a_contact_whose_join_was_not_logged() -> None:
+    book = TicketBook(lambda action: None)
+    contact = Contact("c1", Channel.CHAT, "q", 0.0)
+    book.open(Ticket(contact, JoinResult(Outcome.JOINED, 1, 0.0)))
+    book.offered(offer(contact, "a"))
+    assert book.drop("c1")
+    assert book.offer("c1", "a") is None
+    assert not book.drop("c1")
+
+
+async def test_ticker_refuses_a_non_positive_interval_and_ticks_until_stopped() -> None:
+    async def nothing() -> None:
+        return None
+
+    with pytest.raises(ValueError, match="tick_interval"):
+        Ticker(nothing, 0)
+    ticks = asyncio.Event()
+
+    async def tick() -> None:
+        ticks.set()
+
+    ticker = Ticker(tick, 0.001)
+    ticker.start()
+    ticker.start()  # idempotent
+    await asyncio.wait_for(ticks.wait(), 1)
+    await ticker.stop()
+    assert not ticker.running
