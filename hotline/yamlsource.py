@@ -105,8 +105,8 @@ class _Mark(Protocol):
     column: int
 
 
-def _mark_position(mark: _Mark) -> tuple[int, int]:
-    return mark.line + 1, mark.column + 1
+def _mark_position(mark: _Mark | None) -> tuple[int, int]:
+    return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
 
 
 #: How many values aliases may add to those written in a file. Aliases inside anchored
@@ -118,7 +118,7 @@ MAX_ALIAS_EXPANSION = 50_000
 class AliasExpansionRefused(yaml.YAMLError):
     """Aliases would expand a document far beyond what is written, or into itself."""
 
-    def __init__(self, message: str, mark: _Mark) -> None:
+    def __init__(self, message: str, mark: _Mark | None) -> None:
         super().__init__(message)
         self.message = message
         self.line, self.column = _mark_position(mark)
