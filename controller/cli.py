@@ -57,7 +57,10 @@ def load_all(paths: ProjectPaths) -> tuple[HotlineConfig, FlowSet, Secrets]:
         raise Refused(f"flows refused:\n{error}") from None
     for warning in warnings:
         log.warning("%s", warning)
-    secrets = load_secrets(paths.secrets_file, [a.endpoint for a in config.agents])
+    try:
+        secrets = load_secrets(paths.secrets_file, [a.endpoint for a in config.agents])
+    except SourceError as error:
+        raise Refused(f"secrets refused:\n{error}") from None
     return config, flows, secrets
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from hotline.yamlsource import load_yaml
+
 
 def _token() -> str:
     return secrets.token_urlsafe(18)
@@ -29,7 +31,7 @@ class Secrets:
 
 def load_secrets(path: Path, endpoints: list[str]) -> Secrets:
     """Read the secrets file, adding passwords for new agents; write it back if changed."""
-    known = yaml.safe_load(path.read_text()) if path.exists() else None
+    known = load_yaml(path)[0] if path.exists() else None
     current = Secrets(**known) if isinstance(known, dict) else Secrets()
     missing = [e for e in endpoints if e not in current.agent_passwords]
     for endpoint in missing:

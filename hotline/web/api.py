@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
 from aiohttp import web
 
 from hotline.acd.model import Channel
@@ -20,6 +19,7 @@ from hotline.acd.presence import ACTIONS, PresenceError, agent_view, change_pres
 from hotline.acd.service import RoutingService
 from hotline.store import Store
 from hotline.web.auth import API_USER, Role, current_user, home_of, optional_user, public, requires
+from hotline.yamlsource import load_yaml
 
 CHANNELS = tuple(str(c) for c in Channel)
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -204,7 +204,8 @@ def add_api_routes(
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     """This API's OpenAPI description (hotline/web/openapi.yaml)."""
-    return yaml.safe_load((Path(__file__).with_name("openapi.yaml")).read_text())
+    document, _ = load_yaml(Path(__file__).with_name("openapi.yaml"))
+    return dict(document)
 
 
 def _public(data: dict[str, Any]) -> dict[str, Any]:

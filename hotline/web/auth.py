@@ -34,6 +34,7 @@ from aiohttp.web_urldispatcher import StaticResource
 from hotline.config import RateLimitConfig
 from hotline.store.sessions import SessionStore
 from hotline.web.ratelimit import RateLimiter
+from hotline.yamlsource import load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,8 @@ class PasswordFile:
     def load(self) -> dict[str, str]:
         if not self.path.exists():
             return {}
-        data = yaml.safe_load(self.path.read_text()) or {}
+        data, _ = load_yaml(self.path)
+        data = data or {}
         if not isinstance(data, dict):
             raise ValueError(f"{self.path.name}: expected a mapping of user id to hash")
         return {str(k): str(v) for k, v in data.items()}
