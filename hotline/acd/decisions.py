@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from hotline.acd.model import Channel, Contact, Outcome
 
@@ -77,6 +78,13 @@ class Removed:
     withdrawn_from: tuple[str, ...] = ()
 
 
+class RangOut(NamedTuple):
+    """An offer that rang past the queue's ring timeout."""
+
+    agent: str
+    contact: str
+
+
 @dataclass(frozen=True)
 class TickReport:
     """What time alone changed: the adapter ends these contacts and stops these rings."""
@@ -85,8 +93,7 @@ class TickReport:
     timeouts: list[Removed] = field(default_factory=list)
     #: Contacts removed by the leave-when-empty rule: outcome "closed".
     closed: list[Removed] = field(default_factory=list)
-    #: (agent, contact) offers that rang past the queue's ring timeout.
-    no_answers: list[tuple[str, str]] = field(default_factory=list)
+    no_answers: list[RangOut] = field(default_factory=list)
     #: Agents whose wrap-up ended (available again).
     wrap_ups_ended: list[str] = field(default_factory=list)
 

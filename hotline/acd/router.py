@@ -49,19 +49,18 @@ import math
 import random
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import NamedTuple
 
 from hotline.acd.decisions import (
-    AgentSnapshot,
-    ChannelSnapshot,
     Explanation,
     JoinResult,
     Offer,
-    QueueSnapshot,
+    RangOut,
     Removed,
     Snapshot,
     TickReport,
 )
-from hotline.acd.eta import HandleTimes, estimate
+from hotline.acd.eta import HandleTimes
 from hotline.acd.events import RoutingEvent
 from hotline.acd.model import (
     NO_ANSWER_REASON,
@@ -74,13 +73,24 @@ from hotline.acd.model import (
     Outcome,
     Queue,
 )
-from hotline.acd.runtime import AgentRT, ContactClass, ContactRT, ContactState, QueueRT
+from hotline.acd.runtime import (
+    AgentRT,
+    Assignment,
+    ContactClass,
+    ContactKey,
+    ContactRT,
+    ContactState,
+    Membership,
+    QueueRT,
+    WrapUp,
+)
 from hotline.acd.skills import Requirement, describe, meets, next_step_at, requirement, step_index
+from hotline.acd.snapshots import snapshot_of
 from hotline.acd.states import TRANSITIONS, ChannelStatus, IllegalTransition, transition
 from hotline.acd.strategies import effective, entry, pick, pick_avoiding
+from hotline.acd.timers import Deadline, RingTimeout, StepDue, Timer, TimerHeap, WrapUpEnd
 
 S = AgentState
-_DEADLINE, _RING, _WRAP = 0, 1, 2
 
 
 class RoutingError(ValueError):
@@ -103,8 +113,8 @@ class Router:
         self._agents: dict[str, AgentRT] = {}
         self._contacts: dict[str, ContactRT] = {}
         self._seq = itertools.count()
-        self._step_timers: list[tuple[float, int, str, int]] = []
-        self._timers: list[tuple[float, int, int, object, float]] = []
+        self._step_timers: TimerHeap[StepDue] = TimerHeap()
+        self._timers: TimerHeap[Timer] = TimerHeap()
         self._dirty: set[str] = set()
         #: Agents reserved during the current `next_offers` call: no second offer.
         self._held: set[str] = set()
@@ -140,7 +150,7 @@ class Router:
     def update_queue(self, queue: Queue, now: float) -> None:
         """Change a queue's rules; waiting contacts keep their place under the new rules."""
         q = self._queue(queue.name)
-        waiting = [self._contacts[k[-1]] for k in q.waiting]
+        waiting = [self._contacts[k.contact_id] for k in q.waiting]
         for c in waiting:
             self._leave_waiting(q, c)
         q.clear_classes()
@@ -211,7 +221,7 @@ class Router:
             self._refresh(a, now)
 
     def _join(self, q: QueueRT, a: AgentRT) -> None:
-        q.members[a.id] = (a.profile.queues[q.cfg.name], q.next_order)
+        q.members[a.id] = Membership(a.profile.queues[q.cfg.name], q.next_order)
         q.next_order += 1
         for cls in q.classes.values():
             if meets(a.profile.skills, cls.req):
@@ -325,13 +335,13 @@ class Router:
         c.step_version += 1
         due = next_step_at(steps, c.step, contact.entered_at)
         if due is not None:
-            heapq.heappush(self._step_timers, (due, next(self._seq), contact.id, c.step_version))
+            self._step_timers.push(StepDue(due, next(self._seq), contact.id, c.step_version))
         cls = self._class_for(q, contact.channel, requirement(steps, c.step, contact.skills), now)
         cls.contacts.add(c.key)
         c.cls = cls
         c.state = ContactState.WAITING
         q.waiting.add(c.key)
-        q.priorities[c.key[0]] += 1
+        q.priorities[c.key.neg_priority] += 1
         q.by_channel[contact.channel] += 1
         if cls.agents:
             self._dirty.add(q.cfg.name)
@@ -341,9 +351,9 @@ class Router:
         assert cls is not None
         cls.contacts.remove(c.key)
         q.waiting.remove(c.key)
-        q.priorities[c.key[0]] -= 1
-        if not q.priorities[c.key[0]]:
-            del q.priorities[c.key[0]]
+        q.priorities[c.key.neg_priority] -= 1
+        if not q.priorities[c.key.neg_priority]:
+            del q.priorities[c.key.neg_priority]
         q.by_channel[c.contact.channel] -= 1
         c.cls = None
         # Classes are cheap to keep and costly to rebuild (a scan of the members), so
@@ -353,11 +363,10 @@ class Router:
 
     def _advance_steps(self, now: float) -> None:
         """Move contacts whose skill step changed by `now` to their new class."""
-        timers = self._step_timers
-        while timers and timers[0][0] <= now:
-            _, _, cid, version = heapq.heappop(timers)
+        for timer in self._step_timers.due(now):
+            cid = timer.contact_id
             c = self._contacts.get(cid)
-            if c is None or c.step_version != version or c.state is not ContactState.WAITING:
+            if c is None or c.step_version != timer.version or c.state is not ContactState.WAITING:
                 continue
             q = self._queues[c.contact.queue]
             self._leave_waiting(q, c)
@@ -410,12 +419,10 @@ class Router:
         start = contact.entered_at if restored else now
         deadline = start + limit if limit is not None and math.isfinite(limit) else None
         seq = next(self._seq)
-        c = ContactRT(
-            contact, (-contact.priority, contact.entered_at, seq, contact.id), now, deadline
-        )
+        c = ContactRT(contact, _key_of(contact, seq), now, deadline)
         self._contacts[contact.id] = c
         if deadline is not None:
-            heapq.heappush(self._timers, (deadline, seq, _DEADLINE, contact.id, deadline))
+            self._timers.push(Deadline(deadline, seq, contact.id, deadline))
         self._enter_waiting(q, c, now)
         q.outcomes[Outcome.JOINED] += 1
         self._emit(
@@ -429,7 +436,7 @@ class Router:
             )
         )
         position = q.waiting.rank(c.key) + 1
-        return JoinResult(Outcome.JOINED, position, self._eta(q, channel, position))
+        return JoinResult(Outcome.JOINED, position, q.eta(channel, position))
 
     def restore_active(self, agent_id: str, contact: Contact, since: float, now: float) -> None:
         """Take over a contact an agent was already handling before a restart (the call
@@ -459,10 +466,8 @@ class Router:
             )
         )
         st.load += 1
-        a.active[contact.id] = (channel, q.cfg.name, since)
-        c = ContactRT(
-            contact, (-contact.priority, contact.entered_at, next(self._seq), contact.id), now, None
-        )
+        a.active[contact.id] = Assignment(channel, q.cfg.name, since)
+        c = ContactRT(contact, _key_of(contact, next(self._seq)), now, None)
         c.state = ContactState.CONNECTED
         c.agent = agent_id
         self._contacts[contact.id] = c
@@ -532,23 +537,22 @@ class Router:
         `accept`, `reject` or `no_answer` (or `release` if it could not be delivered).
         """
         self._advance_steps(now)
-        heap: list[tuple[int, int, float, int, str]] = []
+        heap: list[QueueTurn] = []
         for qn in sorted(self._dirty):
             q = self._queues.get(qn)
             cand = self._candidate(q) if q else None
-            if cand is not None:
-                heap.append((-q.cfg.weight, *cand.contacts.first()[:3], qn))
+            if q is not None and cand is not None:
+                heap.append(QueueTurn.of(q, cand))
         self._dirty.clear()
         heapq.heapify(heap)
         offers: list[Offer] = []
         while heap:
             item = heapq.heappop(heap)
-            qn = item[-1]
-            q = self._queues[qn]
+            q = self._queues[item.queue]
             cls = self._candidate(q)
             if cls is None:
                 continue
-            key = (-q.cfg.weight, *cls.contacts.first()[:3], qn)
+            key = QueueTurn.of(q, cls)
             if key != item:
                 heapq.heappush(heap, key)
                 continue
@@ -562,7 +566,7 @@ class Router:
             offers.extend(self._offer(q, cls, now, note))
             cls = self._candidate(q)
             if cls is not None:
-                heapq.heappush(heap, (-q.cfg.weight, *cls.contacts.first()[:3], qn))
+                heapq.heappush(heap, QueueTurn.of(q, cls))
         held, self._held = self._held, set()
         for aid in sorted(held):
             a = self._agents[aid]
@@ -585,8 +589,8 @@ class Router:
         return best
 
     def _offer(self, q: QueueRT, cls: ContactClass, now: float, queue_note: str) -> list[Offer]:
-        key = cls.contacts.first()
-        c = self._contacts[key[-1]]
+        key: ContactKey = cls.contacts.first()
+        c = self._contacts[key.contact_id]
         if c.declined:
             chosen = pick_avoiding(cls.strategy, cls.agents, q.rr_last, self._rng, c.declined)
         else:
@@ -596,7 +600,7 @@ class Router:
             q.rr_last = chosen.rr_order
         skipped = q.waiting.first() != key
         contact_note = (
-            f"priority {-key[0]}, entered {key[1]:g}, seq {key[2]}; first of "
+            f"priority {-key.neg_priority}, entered {key.entered_at:g}, seq {key.seq}; first of "
             f"{len(cls.contacts)} waiting in its class"
         )
         if skipped:
@@ -660,12 +664,10 @@ class Router:
                 detail=why,
             )
         )
-        a.offers[cid] = (channel, q.cfg.name, now)
+        a.offers[cid] = Assignment(channel, q.cfg.name, now)
         c.offered_to.add(a.id)
         self._held.add(a.id)
-        heapq.heappush(
-            self._timers, (now + q.cfg.ring_timeout, next(self._seq), _RING, (a.id, cid), now)
-        )
+        self._timers.push(RingTimeout(now + q.cfg.ring_timeout, next(self._seq), a.id, cid, now))
         self._refresh(a, now)
 
     def reserve(self, agent_id: str, contact_id: str, now: float) -> Offer:
@@ -687,7 +689,7 @@ class Router:
             requirement="not checked",
             candidates=1,
             tier_candidates=1,
-            penalty=q.members.get(agent_id, (0, 0))[0],
+            penalty=q.members[agent_id].penalty if agent_id in q.members else 0,
             tie_break="named by the caller",
         )
         self._leave_waiting(q, c)
@@ -708,7 +710,7 @@ class Router:
         offer = a.offers.get(contact_id)
         if offer is None:
             raise RoutingError(f"agent {agent_id} has no offer for contact {contact_id}")
-        return a, c, offer[0], self._queues[offer[1]]
+        return a, c, offer.channel, self._queues[offer.queue]
 
     def ringing(self, agent_id: str, contact_id: str, now: float) -> None:
         """The agent's phone (or desk) is alerting for the offer."""
@@ -745,7 +747,7 @@ class Router:
         )
         st.load += 1
         del a.offers[contact_id]
-        a.active[contact_id] = (channel, q.cfg.name, now)
+        a.active[contact_id] = Assignment(channel, q.cfg.name, now)
         c.offered_to.discard(agent_id)
         others = tuple(sorted(c.offered_to))
         for other in others:
@@ -882,8 +884,8 @@ class Router:
         a.last_end = now
         handle = now - accepted_at
         if to is S.WRAP_UP:
-            a.wrap[channel] = (now + wrap, qn, handle, now)
-            heapq.heappush(self._timers, (now + wrap, next(self._seq), _WRAP, (a.id, channel), now))
+            a.wrap[channel] = WrapUp(now + wrap, qn, handle, now)
+            self._timers.push(WrapUpEnd(now + wrap, next(self._seq), a.id, channel, now))
         elif q is not None:
             q.handle.add(handle)
         self._refresh(a, now)
@@ -911,12 +913,11 @@ class Router:
     ) -> None:
         """Transition on `channel`, closing a wrap-up in progress (its handle time counts)."""
         self._emit(transition(a.id, channel, a.status[channel], action, to, now, reason=reason))
-        info = a.wrap.pop(channel, None)
-        if info is not None:
-            _, qn, handle, started = info
-            q = self._queues.get(qn)
+        wrap = a.wrap.pop(channel, None)
+        if wrap is not None:
+            q = self._queues.get(wrap.queue)
             if q is not None:
-                q.handle.add(handle + now - started)
+                q.handle.add(wrap.handle_time + now - wrap.started_at)
 
     # ---- presence --------------------------------------------------------------------
 
@@ -934,7 +935,7 @@ class Router:
             st = a.status[ch]
             if to not in TRANSITIONS[action].get(st.state, ()):
                 raise IllegalTransition(a.id, ch, action, st.state, to)
-            if action == "logout" and (st.load or any(o[0] is ch for o in a.offers.values())):
+            if action == "logout" and (st.load or any(o.channel is ch for o in a.offers.values())):
                 raise IllegalTransition(a.id, ch, action, st.state, to)
 
     def login(
@@ -1009,36 +1010,32 @@ class Router:
         ends and leave-when-empty. Call it periodically, then `next_offers`."""
         self._advance_steps(now)
         report = TickReport()
-        deferred = []
-        timers = self._timers
-        while timers and timers[0][0] <= now:
-            item = heapq.heappop(timers)
-            _, _, kind, ident, version = item
-            if kind == _DEADLINE:
-                c = self._contacts.get(ident)  # type: ignore[arg-type]
-                if c is None or c.deadline != version:
-                    continue
-                if c.state is ContactState.OFFERED:
-                    deferred.append(item)  # decide once the offer is resolved
-                elif c.state is ContactState.WAITING:
-                    report.timeouts.append(self._remove(c, Outcome.TIMEOUT, now))
-            elif kind == _RING:
-                aid, cid = ident  # type: ignore[misc]
-                a = self._agents.get(aid)
-                offer = a.offers.get(cid) if a is not None else None
-                if offer is not None and offer[2] == version:
-                    self.no_answer(aid, cid, now)
-                    report.no_answers.append((aid, cid))
-            else:
-                aid, channel = ident  # type: ignore[misc]
-                a = self._agents.get(aid)
-                info = a.wrap.get(channel) if a is not None else None
-                if a is not None and info is not None and info[3] == version:
-                    self._move_closing_wrap(a, channel, now, "wrap_end", S.AVAILABLE, None)
-                    self._refresh(a, now)
-                    report.wrap_ups_ended.append(aid)
-        for item in deferred:
-            heapq.heappush(timers, item)
+        deferred: list[Timer] = []
+        for timer in self._timers.due(now):
+            match timer:
+                case Deadline(contact_id=cid, deadline=deadline):
+                    c = self._contacts.get(cid)
+                    if c is None or c.deadline != deadline:
+                        continue
+                    if c.state is ContactState.OFFERED:
+                        deferred.append(timer)  # decide once the offer is resolved
+                    elif c.state is ContactState.WAITING:
+                        report.timeouts.append(self._remove(c, Outcome.TIMEOUT, now))
+                case RingTimeout(agent_id=aid, contact_id=cid, reserved_at=reserved_at):
+                    a = self._agents.get(aid)
+                    offer = a.offers.get(cid) if a is not None else None
+                    if offer is not None and offer.since == reserved_at:
+                        self.no_answer(aid, cid, now)
+                        report.no_answers.append(RangOut(aid, cid))
+                case WrapUpEnd(agent_id=aid, channel=channel, started_at=started_at):
+                    a = self._agents.get(aid)
+                    wrap = a.wrap.get(channel) if a is not None else None
+                    if a is not None and wrap is not None and wrap.started_at == started_at:
+                        self._move_closing_wrap(a, channel, now, "wrap_end", S.AVAILABLE, None)
+                        self._refresh(a, now)
+                        report.wrap_ups_ended.append(aid)
+        for timer in deferred:
+            self._timers.push(timer)
         for q in self._queues.values():
             rule = q.cfg.leave_when_empty
             if rule is EmptyRule.IGNORE:
@@ -1047,7 +1044,7 @@ class Router:
                 if self._is_empty(q, channel, rule):
                     gone = sorted(
                         (
-                            self._contacts[k[-1]]
+                            self._contacts[k.contact_id]
                             for cls in q.classes.values()
                             if cls.channel is channel
                             for k in cls.contacts
@@ -1083,7 +1080,7 @@ class Router:
         if pos is None:
             return None
         c = self._contacts[contact_id]
-        return self._eta(self._queues[c.contact.queue], c.contact.channel, pos)
+        return self._queues[c.contact.queue].eta(c.contact.channel, pos)
 
     def queue_eta(
         self, queue: str, channel: Channel = Channel.VOICE, position: int | None = None
@@ -1091,14 +1088,7 @@ class Router:
         """Estimate for `position` (default: a contact joining now)."""
         q = self._queue(queue)
         pos = position if position is not None else len(q.waiting) + 1
-        return self._eta(q, Channel(channel), pos)
-
-    @staticmethod
-    def _eta(q: QueueRT, channel: Channel, position: int) -> float | None:
-        if position <= 0:
-            return 0.0
-        aht = q.handle.average(q.cfg.default_handle_time)
-        return estimate(position, len(q.free[channel]), q.slot_total[channel], aht)
+        return q.eta(Channel(channel), pos)
 
     def contact_state(self, contact_id: str) -> str | None:
         """waiting, offered or connected; None if unknown."""
@@ -1115,45 +1105,32 @@ class Router:
 
     def snapshot(self, now: float) -> Snapshot:
         """Queues and agents for the wallboard."""
-        queues = []
-        for name in sorted(self._queues):
-            q = self._queues[name]
-            oldest = min((q.waiting.ceiling((p,))[1] for p in q.priorities), default=now)
-            logged = set().union(*q.logged.values())
-            channels = sorted(ch for ch in Channel if q.logged[ch] or q.by_channel[ch])
-            queues.append(
-                QueueSnapshot(
-                    name=name,
-                    waiting=len(q.waiting),
-                    offered=q.offered,
-                    longest_wait=max(0.0, now - oldest),
-                    eta_new={ch.value: self._eta(q, ch, len(q.waiting) + 1) for ch in channels},
-                    average_handle_time=q.handle.average(q.cfg.default_handle_time),
-                    agents_logged_in=len(logged),
-                    agents_free=len(set().union(*q.free.values())),
-                    agents_paused=len(set().union(*q.paused.values())),
-                    outcomes={str(o): n for o, n in q.outcomes.items()},
-                )
-            )
-        agents = [
-            AgentSnapshot(
-                id=aid,
-                channels={
-                    ch.value: ChannelSnapshot(
-                        st.state.value, st.load, a.profile.capacity[ch], st.reason, st.since
-                    )
-                    for ch, st in a.status.items()
-                },
-                handled=a.handled,
-            )
-            for aid, a in sorted(self._agents.items())
-        ]
-        return Snapshot(now, queues, agents)
+        return snapshot_of(self._queues, self._agents, now)
 
 
 def _mark(members: set[str], agent_id: str, present: bool) -> None:
     (members.add if present else members.discard)(agent_id)
 
 
-def _key(c: ContactRT) -> tuple:
+def _key(c: ContactRT) -> ContactKey:
     return c.key
+
+
+def _key_of(contact: Contact, seq: int) -> ContactKey:
+    return ContactKey(-contact.priority, contact.entered_at, seq, contact.id)
+
+
+class QueueTurn(NamedTuple):
+    """A queue's turn to make an offer (`next_offers`' heap): the higher weight first,
+    then the first matchable contact's queue order."""
+
+    neg_weight: int
+    neg_priority: int
+    entered_at: float
+    seq: int
+    queue: str
+
+    @classmethod
+    def of(cls, q: QueueRT, candidate: ContactClass) -> QueueTurn:
+        first: ContactKey = candidate.contacts.first()
+        return cls(-q.cfg.weight, first.neg_priority, first.entered_at, first.seq, q.cfg.name)

@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
-from hotline.acd.eta import HandleTimes
+from hotline.acd.eta import HandleTimes, estimate
 from hotline.acd.model import CALL_CHANNELS, Agent, AgentState, Channel, Contact, Queue, Strategy
 from hotline.acd.occupancy import Occupancy
 from hotline.acd.skills import Requirement
@@ -17,9 +18,43 @@ from hotline.acd.sortedlist import SortedList
 from hotline.acd.states import ChannelStatus
 from hotline.acd.strategies import AgentIndex
 
-#: A waiting contact's place: (-priority, entered_at, sequence, contact id). The unique
-#: sequence settles ties deterministically, so the id is never compared.
-ContactKey = tuple[int, float, int, str]
+
+class ContactKey(NamedTuple):
+    """A waiting contact's place in queue order: higher priority first, then the
+    earlier entry. The unique sequence settles ties deterministically, so the id is
+    never compared."""
+
+    neg_priority: int
+    entered_at: float
+    seq: int
+    contact_id: str
+
+
+class Assignment(NamedTuple):
+    """A contact an agent is offered (since it was reserved) or handles (since it was
+    accepted), on a channel, from a queue."""
+
+    channel: Channel
+    queue: str
+    since: float
+
+
+class WrapUp(NamedTuple):
+    """A channel's wrap-up in progress after a contact from `queue`."""
+
+    ends_at: float
+    queue: str
+    #: The contact's handle time before wrap-up (wrap-up time is added when it ends).
+    handle_time: float
+    started_at: float
+
+
+class Membership(NamedTuple):
+    """An agent's place in a queue: its penalty tier and the order it joined in."""
+
+    penalty: int
+    order: int
+
 
 #: Channel states in which the agent has (or is about to have) a contact on that channel.
 ENGAGED = frozenset({AgentState.RESERVED, AgentState.RINGING, AgentState.BUSY, AgentState.WRAP_UP})
@@ -49,12 +84,11 @@ class AgentRT:
         self.login_at = 0.0
         self.handled = 0
         self.occ = Occupancy(window)
-        #: contact id -> (channel, queue, reserved at)
-        self.offers: dict[str, tuple[Channel, str, float]] = {}
-        #: contact id -> (channel, queue, accepted at)
-        self.active: dict[str, tuple[Channel, str, float]] = {}
-        #: channel -> (ends at, queue, handle time before wrap-up, wrap-up started at)
-        self.wrap: dict[Channel, tuple[float, str, float, float]] = {}
+        #: Contacts offered to the agent, by contact id (since: reserved at).
+        self.offers: dict[str, Assignment] = {}
+        #: Contacts the agent handles, by contact id (since: accepted at).
+        self.active: dict[str, Assignment] = {}
+        self.wrap: dict[Channel, WrapUp] = {}
 
     @property
     def id(self) -> str:
@@ -119,8 +153,7 @@ class QueueRT:
         self.classes: dict[tuple[Channel, Requirement], ContactClass] = {}
         #: The same classes by channel (an agent only touches its own channels' classes).
         self.channel_classes: dict[Channel, list[ContactClass]] = {ch: [] for ch in Channel}
-        #: agent id -> (penalty, member order)
-        self.members: dict[str, tuple[int, int]] = {}
+        self.members: dict[str, Membership] = {}
         self.next_order = 0
         self.rr_last = -1
         self.logged: dict[Channel, set[str]] = {ch: set() for ch in Channel}
@@ -146,6 +179,13 @@ class QueueRT:
         self.classes.clear()
         for classes in self.channel_classes.values():
             classes.clear()
+
+    def eta(self, channel: Channel, position: int) -> float | None:
+        """Estimated wait at `position` for a contact of `channel` (see `eta`)."""
+        if position <= 0:
+            return 0.0
+        aht = self.handle.average(self.cfg.default_handle_time)
+        return estimate(position, len(self.free[channel]), self.slot_total[channel], aht)
 
     def set_slots(self, channel: Channel, agent: str, n: int) -> None:
         old = self.slots[channel].get(agent, 0)
