@@ -43,6 +43,7 @@ RULES: dict[str, tuple[Severity, str]] = {
     "schedule-unknown": ("error", "schedules exist in the config"),
     "integration-unknown": ("error", "HTTP integrations exist in the config"),
     "subflow-unknown": ("error", "subflows name a loaded flow"),
+    "subflow-recursion": ("error", "no flow calls itself through subflows (a → a, a → b → a)"),
     "voice-only": ("error", "flows that chats run have no voice-only steps (transfer)"),
     "speech-model-missing": ("error", "a node listens for speech only in languages with a model"),
     "speech-phrases": ("error", "spoken phrases name menu options, once each, in known words"),
@@ -120,6 +121,7 @@ def lint_flowset(
         report = _Report(loaded)
         _graph(report, subflow_returns)
         _resources(report, flowset, catalogue, known)
+        _recursion(report, flowset)
         _keys_and_timers(report)
         _variables(report, subflow_returns)
         _speech(report, known)
@@ -142,6 +144,62 @@ def _chat_reach(flowset: FlowSet, roots: set[str] | None) -> set[str]:
             if isinstance(node, m.SubflowNode) and node.flow in flowset:
                 todo.append(node.flow)
     return seen
+
+
+@dataclass(frozen=True)
+class _Call:
+    """A subflow node: which flow it is in, where, and which flow it calls."""
+
+    caller: LoadedFlow
+    node_id: str
+    callee: str
+
+    def __str__(self) -> str:
+        line, _ = self.caller.where("nodes", self.node_id, "flow")
+        return f"{self.caller.name} ({self.caller.path}:{line} node {self.node_id!r})"
+
+
+def _calls(loaded: LoadedFlow, flowset: FlowSet) -> list[_Call]:
+    """The subflow nodes of a flow that call a loaded flow, in file order."""
+    return [
+        _Call(loaded, node_id, node.flow)
+        for node_id, node in loaded.flow.nodes.items()
+        if isinstance(node, m.SubflowNode) and node.flow in flowset
+    ]
+
+
+def _shortest_recursion(loaded: LoadedFlow, flowset: FlowSet) -> list[_Call] | None:
+    """The shortest chain of subflow calls that leads from a flow back into itself."""
+    reached: set[str] = set()
+    frontier = [[call] for call in _calls(loaded, flowset)]
+    while frontier:
+        following = []
+        for path in frontier:
+            callee = path[-1].callee
+            if callee == loaded.name:
+                return path
+            if callee in reached:
+                continue
+            reached.add(callee)
+            following += [[*path, call] for call in _calls(flowset[callee], flowset)]
+        frontier = following
+    return None
+
+
+def _recursion(report: _Report, flowset: FlowSet) -> None:
+    """The interpreter stops subflows nested deeper than MAX_DEPTH: a flow that can call
+    itself fails there at run time, or runs on with no end in sight."""
+    path = _shortest_recursion(report.loaded, flowset)
+    if path is None:
+        return
+    chain = " → ".join([*(str(call) for call in path), report.loaded.name])
+    report.add(
+        "subflow-recursion",
+        f"flow {report.loaded.name!r} can call itself through subflows: {chain}",
+        "nodes",
+        path[0].node_id,
+        "flow",
+    )
 
 
 def _text_only(report: _Report) -> None:
@@ -421,11 +479,10 @@ def _variables(report: _Report, subflow_returns: dict[str, set[str]]) -> None:
 
 def _speech(report: _Report, known: Known) -> None:
     for node_id, node in report.loaded.flow.nodes.items():
-        speech = getattr(node, "speech", None)
-        if not isinstance(node, m.MenuNode | m.CollectNode) or speech is None:
+        if not isinstance(node, m.MenuNode | m.CollectNode) or node.speech is None:
             continue
         at = ("nodes", node_id, "speech")
-        for language in speech.offered():
+        for language in node.speech.offered():
             if known.speech_languages is not None and language not in known.speech_languages:
                 have = ", ".join(sorted(known.speech_languages)) or "none"
                 report.add(
@@ -435,7 +492,7 @@ def _speech(report: _Report, known: Known) -> None:
                     *at,
                 )
         if isinstance(node, m.CollectNode):
-            for index, language in enumerate(node.speech.languages):
+            for index, language in enumerate(node.speech.languages if node.speech else ()):
                 if language not in DIGIT_WORDS:
                     report.add(
                         "speech-phrases",
@@ -446,7 +503,10 @@ def _speech(report: _Report, known: Known) -> None:
                         index,
                     )
             continue
-        for key in node.speech.phrases:
+        menu = node.speech
+        if menu is None:
+            continue
+        for key in menu.phrases:
             if key not in node.options:
                 report.add(
                     "speech-phrases",
@@ -456,8 +516,8 @@ def _speech(report: _Report, known: Known) -> None:
                     key,
                     key=True,
                 )
-        for language in node.speech.offered():
+        for language in menu.offered():
             try:
-                menu_grammar(node.speech.phrases, language)
+                menu_grammar(menu.phrases, language)
             except GrammarError as error:
                 report.add("speech-phrases", f"{language}: {error}", *at, "phrases")

@@ -98,3 +98,42 @@ def test_output_formats():
     assert human.endswith("error(s), 1 warning(s)")
     data = json.loads(format_json(problems))
     assert {"file", "line", "column", "rule", "severity", "message"} <= set(data[0])
+
+
+def caller(name: str, calls: str, *, other: str = "") -> str:
+    return f"""name: {name}
+start: go
+nodes:
+  {other}go:
+    type: subflow
+    flow: {calls}
+    on: {{other: done}}
+  done: {{type: return, outcome: ok}}
+"""
+
+
+def test_flows_calling_each_other_report_the_path_of_calls(tmp_path: Path):
+    (tmp_path / "a.yaml").write_text(caller("a", "b"))
+    # b first calls a flow that calls nothing more, then back into a.
+    (tmp_path / "b.yaml").write_text(
+        caller("b", "a", other="leaf: {type: subflow, flow: c, on: {other: go}}\n  ")
+    )
+    (tmp_path / "c.yaml").write_text("name: c\nstart: r\nnodes:\n  r: {type: return}\n")
+    problems = [p for p in lint_paths([tmp_path]) if p.rule == "subflow-recursion"]
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    assert [(p.file, p.line, p.severity) for p in problems] == [
+        (str(a), 6, "error"),
+        (str(b), 7, "error"),
+    ]
+    assert problems[0].message == (
+        f"flow 'a' can call itself through subflows: a ({a}:6 node 'go') → b ({b}:7 node 'go') → a"
+    )
+    assert problems[1].message.endswith(f"b ({b}:7 node 'go') → a ({a}:6 node 'go') → b")
+
+
+def test_a_flow_called_twice_without_a_loop_is_not_recursion(tmp_path: Path):
+    (tmp_path / "top.yaml").write_text(
+        caller("top", "shared", other="first: {type: subflow, flow: shared, on: {other: go}}\n  ")
+    )
+    (tmp_path / "shared.yaml").write_text("name: shared\nstart: r\nnodes:\n  r: {type: return}\n")
+    assert [p for p in lint_paths([tmp_path]) if p.rule == "subflow-recursion"] == []
