@@ -7,10 +7,11 @@ in by the caller, never read from a clock.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
+from typing import cast
 
 
 class Channel(StrEnum):
@@ -205,9 +206,9 @@ class Agent:
     def __post_init__(self) -> None:
         _check_levels(f"agent {self.id}", self.skills)
         object.__setattr__(self, "skills", _frozen_map(self.skills))
-        queues = self.queues
-        if not isinstance(queues, Mapping):
-            queues = dict.fromkeys(queues, 0)
+        # A list of names is accepted too (see above): the field holds a mapping once built.
+        given = cast("Mapping[str, int] | Iterable[str]", self.queues)
+        queues = given if isinstance(given, Mapping) else dict.fromkeys(given, 0)
         for name, penalty in queues.items():
             if not isinstance(penalty, int) or penalty < 0:
                 raise ValueError(

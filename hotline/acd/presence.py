@@ -41,7 +41,8 @@ async def change_presence(
         elif action == "unpause":
             await routing.unpause(agent_id, chosen)
         elif action == "ready":
-            for channel in chosen or [None]:
+            every: list[Channel | None] = [None]  # end the wrap-up of every channel
+            for channel in chosen or every:
                 await routing.end_wrap_up(agent_id, channel)
         else:
             raise PresenceError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")

@@ -864,6 +864,7 @@ class Router:
         load = st.load - 1
         q = self._queues.get(qn)
         wrap = q.cfg.wrap_up if q is not None else 0.0
+        to: AgentState
         if st.state in (S.PAUSED, S.RESERVED, S.RINGING):
             to = st.state
         elif load == 0 and wrap > 0:

@@ -44,7 +44,7 @@ alone cannot see); `build_routing` and `make_router` refuse a config with errors
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -259,8 +259,9 @@ def _agent_items(agents: Agents) -> list[tuple[str, AgentRouting]]:
     """(id, routing) pairs from {id: AgentRouting} or from objects with `.id`."""
     if isinstance(agents, Mapping):
         return list(agents.items())
-    items = []
-    for a in agents:
+    items: list[tuple[str, AgentRouting]] = []
+    # Not a mapping here; mypy would still count a mapping's keys among the items.
+    for a in cast("Iterable[Any]", agents):
         if not isinstance(a, AgentRouting):
             fields = {f: getattr(a, f) for f in AgentRouting.model_fields if hasattr(a, f)}
             a_routing = AgentRouting(**fields)
@@ -284,7 +285,7 @@ def _needs(require: Mapping[str, int]) -> str:
 
 def _phases(queue: QueueSettings) -> list[tuple[float, dict[str, int]]]:
     """(from seconds, requirement) for each stretch of waiting, in order."""
-    phases = []
+    phases: list[tuple[float, dict[str, int]]] = []
     if not queue.skills or queue.skills[0].after > 0:
         phases.append((0.0, {}))
     phases.extend((s.after, _req(s.require)) for s in queue.skills)

@@ -262,7 +262,7 @@ def pick_avoiding(
             passed_over=tuple(passed),
         )
     if strategy is Strategy.RR_MEMORY:
-        walk = itertools.chain(
+        walk: Iterator[Entry] = itertools.chain(
             tier.irange((rr_last + 1,), (math.inf,)), tier.irange((-1,), (rr_last + 1,))
         )
         for chosen in walk:
