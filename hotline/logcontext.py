@@ -43,11 +43,12 @@ class JsonLines(logging.Formatter):
     """One JSON object per record: ts, level, logger, contact, message (and exc)."""
 
     def format(self, record: logging.LogRecord) -> str:
+        contact = getattr(record, "contact", "-")
         line = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "contact": None if getattr(record, "contact", "-") == "-" else record.contact,
+            "contact": None if contact == "-" else contact,
             "message": record.getMessage(),
         }
         if record.exc_info:

@@ -16,7 +16,7 @@ from hotline.catalogue import Catalogue
 from hotline.flows.graph import to_dot, to_svg
 from hotline.flows.lint import Known, format_human, format_json, has_errors, lint_paths
 from hotline.flows.loader import FlowSet, load_flows
-from hotline.flows.scenarios import coverage, load_cases, run_case
+from hotline.flows.scenarios import Outcome, coverage, load_cases, run_case
 from hotline.flows.schema import SCHEMA_FILE, schema_text, write_schema
 from hotline.flows.simulator import Overrides, load_http_fixtures, simulate
 from hotline.yamlsource import SourceError
@@ -24,7 +24,9 @@ from hotline.yamlsource import SourceError
 OK, FAILED, USAGE = 0, 1, 2
 
 
-def add_flow_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_flow_commands(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     """Add `flows` with its sub-commands; returns the `flows` parser."""
     flows = subparsers.add_parser("flows", help="check, simulate and draw IVR flows")
     flows.add_argument("--flows-dir", type=Path, default=Path("ivr_flows"))
@@ -80,7 +82,8 @@ def run(argv: list[str], out: TextIO | None = None) -> int:
     add_flow_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     args.out = out or sys.stdout
-    return args.func(args)
+    status: int = args.func(args)
+    return status
 
 
 def _out(args: argparse.Namespace) -> TextIO:
@@ -193,7 +196,7 @@ def coverage_command(args: argparse.Namespace) -> int:
         print(error, file=out)
         return FAILED
 
-    async def run_all() -> list:
+    async def run_all() -> list[Outcome]:
         return [await run_case(flowset, case, catalogue) for case in cases]
 
     outcomes = asyncio.run(run_all())

@@ -123,15 +123,15 @@ def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
             raise ExpressionError(f"variable {name!r} is not set")
         case ast.BoolOp(op=ast.And(), values=values):
             result: Any = True
-            for value in values:
-                result = _eval(value, env)
+            for operand in values:
+                result = _eval(operand, env)
                 if not result:
                     return result
             return result
         case ast.BoolOp(values=values):  # Or
             result = False
-            for value in values:
-                result = _eval(value, env)
+            for operand in values:
+                result = _eval(operand, env)
                 if result:
                     return result
             return result

@@ -504,8 +504,6 @@ def _speech(report: _Report, known: Known) -> None:
                     )
             continue
         menu = node.speech
-        if menu is None:
-            continue
         for key in menu.phrases:
             if key not in node.options:
                 report.add(

@@ -137,7 +137,7 @@ class Node(Strict):
     def route(self, outcome: str) -> str | None:
         """Where `outcome` leads, following fallbacks and `other`; None if nowhere."""
         targets = self.targets()
-        seen = outcome
+        seen: str | None = outcome
         while seen is not None:
             if seen in targets and seen != "other":
                 return targets[seen]

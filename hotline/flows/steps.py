@@ -53,7 +53,8 @@ class Context:
 
     @property
     def language(self) -> str:
-        return self.state["language"]
+        language: str = self.state["language"]
+        return language
 
     def prompts(self, specs: Sequence[m.PromptSpec]) -> list[Prompt]:
         return [
