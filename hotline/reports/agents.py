@@ -237,15 +237,16 @@ class AgentFold:
             st.idle += span
             state = "idle"
         if self.timeline is not None:
-            reason = ch.reason if state == "paused" else None
+            why = ch.reason if state == "paused" else None
             i = self._last_segment.get(key)
             last = self.timeline[i] if i is not None else None
             if (
-                last is not None
-                and (last.state, last.reason) == (state, reason)
+                i is not None
+                and last is not None
+                and (last.state, last.reason) == (state, why)
                 and last.end >= start
             ):
-                self.timeline[i] = Segment(*key, state, reason, last.start, end)  # type: ignore[index]
+                self.timeline[i] = Segment(*key, state, why, last.start, end)
             else:
                 self._last_segment[key] = len(self.timeline)
-                self.timeline.append(Segment(*key, state, reason, start, end))
+                self.timeline.append(Segment(*key, state, why, start, end))

@@ -46,7 +46,7 @@ def _svg(width: int, height: int, title: str, body: list[str]) -> str:
 def _nice_max(value: float) -> float:
     if value <= 0:
         return 1.0
-    step = 10 ** len(str(int(value))) / 10
+    step = 10.0 ** (len(str(int(value))) - 1)
     for factor in (1, 2, 2.5, 5, 10):
         if value <= step * factor:
             return step * factor

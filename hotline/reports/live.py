@@ -141,23 +141,23 @@ class LiveBoard:
                 waiting.setdefault((queue, channel), []).append(joined)
         snap_queues = {q.name: q for q in snapshot.queues} if snapshot else {}
         keys = set(self.queues) | set(waiting)
-        for name, q in snap_queues.items():
-            keys |= {(name, ch) for ch in q.eta_new}
+        for name, snap_queue in snap_queues.items():
+            keys |= {(name, ch) for ch in snap_queue.eta_new}
         for queue, pending in self.callbacks.items():
             if pending:
                 keys.add((queue, "callback"))
         rows = []
         for queue, channel in sorted(keys):
             q = self.queues.get((queue, channel), QueueStats())
-            joined = waiting.get((queue, channel), [])
+            waits = waiting.get((queue, channel), [])
             sl = ratio(q.answered_in_sl, q.answered + q.abandoned)
             snap = snap_queues.get(queue)
             rows.append(
                 {
                     "queue": queue,
                     "channel": channel,
-                    "waiting": len(joined),
-                    "longest_wait": max(0.0, now - min(joined)) if joined else 0.0,
+                    "waiting": len(waits),
+                    "longest_wait": max(0.0, now - min(waits)) if waits else 0.0,
                     "service_level": sl,
                     "sl_colour": self.settings.colour(queue, sl),
                     "sl_threshold": self.settings.threshold(queue),

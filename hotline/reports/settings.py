@@ -48,7 +48,9 @@ class ReportSettings(BaseModel):
 
     @model_validator(mode="after")
     def _amber_below_target(self) -> ReportSettings:
-        for name, q in [("", self), *((f"queues.{n}.", t) for n, t in self.queues.items())]:
+        levels: list[tuple[str, ReportSettings | QueueTargets]] = [("", self)]
+        levels += [(f"queues.{n}.", t) for n, t in self.queues.items()]
+        for name, q in levels:
             target = q.sl_target if q.sl_target is not None else self.sl_target
             amber = q.sl_amber if q.sl_amber is not None else self.sl_amber
             if amber > target:

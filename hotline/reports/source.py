@@ -83,7 +83,8 @@ def _epoch_pg(element: epoch, compiler: Any, **kw: Any) -> str:
 
 
 def _field(name: str) -> ColumnElement[str]:
-    return EVENTS.c.data[name].as_string()
+    value: ColumnElement[str] = EVENTS.c.data[name].as_string()
+    return value
 
 
 def _at(t: float) -> datetime:
