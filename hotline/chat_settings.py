@@ -5,9 +5,6 @@ chat:
   entries: {sales: chat_sales}  # widgets with data-entry="sales" run chat_sales
   reminder_after: 120         # seconds of customer silence before a reminder,
   close_after: 60             # then this long before the chat closes
-  queue_message_every: 60     # a waiting message every N s (0 = off)
-  queue_messages: [chat_queue_wait]
-  callback_after: 120         # offer a callback after N s waiting (0 = never)
   max_attachment_bytes: 5000000
   attachment_types: [image/png, image/jpeg, image/gif, application/pdf, text/plain]
   rate: 5                     # messages a second from one client, on average,
@@ -24,11 +21,15 @@ chat:
     enabled: true
     secret: "..."
     reply_url: http://127.0.0.1:9000/replies
+
+What a waiting chat is told (position, wait, periodic messages, the callback offer) is
+its queue's, as for a call (hotline/waiting.py): `queues: NAME: announcements:` and
+`callback: offer_after:`. The old chat-wide settings are refused with the replacement.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -46,6 +47,27 @@ def identity_skill(agent_id: str) -> str:
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+#: Chat-wide settings that became the queue's (one waiting experience for every
+#: channel), with what replaces them.
+RETIRED = {
+    "callback_after": (
+        "queues.<name>.callback.offer_after (seconds of *estimated* wait before a "
+        "callback is offered, for calls and chats alike)"
+    ),
+    "queue_message_every": "queues.<name>.announcements.periodic_every",
+    "queue_messages": "queues.<name>.announcements.periodic (prompt keys, said in turn)",
+}
+
+
+def refuse_retired(section: object) -> object:
+    """ValueError naming the replacement of a chat-wide waiting setting."""
+    if isinstance(section, dict):
+        for name, replacement in RETIRED.items():
+            if name in section:
+                raise ValueError(f"chat.{name} is no longer a setting; use {replacement}")
+    return section
 
 
 class TelegramSettings(_Section):
@@ -80,12 +102,9 @@ class ChatConfig(_Section):
     flow: Name = "chat"
     #: More entry points: a page's widget names one (data-entry) to run another flow.
     entries: dict[Name, Name] = {}
-    reminder_after: float = Field(120.0, gt=0, le=86400)
-    close_after: float = Field(60.0, gt=0, le=86400)
-    queue_message_every: float = Field(60.0, ge=0)
-    queue_messages: list[Name] = ["chat_queue_wait"]
-    callback_after: float = Field(120.0, ge=0)
-    max_attachment_bytes: int = Field(5_000_000, ge=1, le=50_000_000)
+    reminder_after: float = Field(default=120.0, gt=0, le=86400)
+    close_after: float = Field(default=60.0, gt=0, le=86400)
+    max_attachment_bytes: int = Field(default=5_000_000, ge=1, le=50_000_000)
     attachment_types: list[MimeType] = [
         "image/png",
         "image/jpeg",
@@ -93,10 +112,17 @@ class ChatConfig(_Section):
         "application/pdf",
         "text/plain",
     ]
-    rate: float = Field(5.0, gt=0)
-    burst: int = Field(10, ge=1)
-    max_sessions: int = Field(20_000, ge=1)
-    wrap_up_codes: list[Name] = Field(["resolved", "follow_up", "not_resolved"], min_length=1)
+    rate: float = Field(default=5.0, gt=0)
+    burst: int = Field(default=10, ge=1)
+    max_sessions: int = Field(default=20_000, ge=1)
+    wrap_up_codes: list[Name] = Field(
+        default=["resolved", "follow_up", "not_resolved"], min_length=1
+    )
     canned: dict[Name, list[Annotated[str, Field(min_length=1, max_length=1000)]]] = {}
     telegram: TelegramSettings = TelegramSettings()
     webhook: WebhookSettings = WebhookSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        return refuse_retired(data)

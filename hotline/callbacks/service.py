@@ -77,16 +77,18 @@ Notify = Callable[[str, dict[str, Any]], Awaitable[int]]
 class CallbackService:
     """Callbacks for every channel.
 
-    Voice (ari_app/queueing.py): `check(number, queue)` while the caller types, then
-    `book_from_queue(contact_id, number, ...)`: the caller's voice entry is replaced by
-    a callback entry with the same entry time and priority, so it keeps its place.
+    A contact waiting in a queue (a caller: ari_app/waiting.py; a chat:
+    chat_bridge/waiting.py): `check(number, queue)` while the customer gives their
+    number, then `book_from_queue(contact_id, number, queue, channel=...)`: the
+    contact's entry is replaced by a callback entry with the same entry time and
+    priority, so it keeps its place.
 
-    Flows (`callback` node) and the chat bridge book with::
+    Flows (`callback` node) and the API book with::
 
         callback = await callbacks.book(
             number="+15550123", queue="support",
-            origin_contact_id=chat_contact_id,      # the chat's contact, for the record
-            source="chat",                          # voice | chat | flow | abandoned | api
+            origin_contact_id=contact_id,           # the contact it came from, if any
+            source="flow",                          # voice | chat | flow | abandoned | api
             language="en",
             scheduled_for=None,                     # or an aware datetime: not before then,
         )                                           # and within the queue's schedule
@@ -239,12 +241,14 @@ class CallbackService:
         def flood(pending: tuple[str, ...], last_hour: int) -> None:
             refuse_flood(normalized, queue, NumberHistory(pending, last_hour), self.config)
 
+        customer_id = await self._customer_of(origin_contact_id, normalized)
         async with self._booking:
             contact_id = await self.store.open_contact(
                 channel="callback",
                 direction="outbound",
                 source=self.config.caller_id or queue,
                 destination=normalized,
+                customer_id=customer_id,
             )
             try:
                 callback = await self.rows.book(
@@ -276,19 +280,26 @@ class CallbackService:
         return callback
 
     async def book_from_queue(
-        self, contact_id: str, number: str, queue: str, *, language: str = "en"
+        self,
+        contact_id: str,
+        number: str,
+        queue: str,
+        *,
+        language: str = "en",
+        channel: str = "voice",
     ) -> Callback:
-        """A waiting caller asked to be called back: book it (persisted first), then put
-        the callback entry in the caller's place and take the call out of the queue."""
+        """A contact waiting in a queue (a call, a chat: `channel`) asked to be called
+        back: book it (persisted first), then put the callback entry in the contact's
+        place and take the contact out of the queue."""
         ticket = self.routing.ticket(contact_id)
         if ticket is None:
-            raise CallbackRefused("no_callbacks", "the call is no longer waiting in the queue")
+            raise CallbackRefused("no_callbacks", "the contact is no longer waiting in the queue")
         waited = max(0.0, self.clock() - ticket.contact.entered_at)
         callback = await self._book(
             number,
             queue,
             origin_contact_id=contact_id,
-            source="voice",
+            source=channel,
             language=language,
             priority=ticket.contact.priority,
             entered_at=self.wall() - timedelta(seconds=waited),
@@ -304,6 +315,19 @@ class CallbackService:
             await self.routing.leave(contact_id, "left")
         self._spawn(callback, joined)
         return callback
+
+    async def _customer_of(self, origin_contact_id: str | None, number: str) -> int | None:
+        """Who is called back: the customer of the contact the callback came from, else
+        the one with this phone number (created if new), so the agent's screen pop shows
+        them."""
+        if origin_contact_id is not None:
+            origin = await self.store.contact(origin_contact_id)
+            if origin is not None and origin.customer_id is not None:
+                return origin.customer_id
+        with contextlib.suppress(ValueError):  # not a number the customer records take
+            customer = await self.store.customer_for_phone(number)
+            return customer.id if customer is not None else None
+        return None
 
     async def abandoned(
         self, contact_id: str, number: str, queue: str, waited: float, channel: str = "voice"

@@ -71,13 +71,13 @@ class AbandonedPolicy(_Section):
 class QueueCallback(_Section):
     """One queue's callbacks; see the module docstring."""
 
-    key: str | None = Field(None, pattern=r"^[0-9*#]$")
-    offer_after: float = Field(0, ge=0)
-    attempts: int = Field(3, ge=1, le=10)
-    retry_delay: float = Field(300, ge=0)
+    key: str | None = Field(default=None, pattern=r"^[0-9*#]$")
+    offer_after: float = Field(default=0, ge=0)
+    attempts: int = Field(default=3, ge=1, le=10)
+    retry_delay: float = Field(default=300, ge=0)
     order: Literal["agent_first", "customer_first"] = "agent_first"
-    ring_seconds: float = Field(30, gt=0, le=120)
-    min_talk_seconds: float = Field(5, ge=0, le=60)
+    ring_seconds: float = Field(default=30, gt=0, le=120)
+    min_talk_seconds: float = Field(default=5, ge=0, le=60)
     schedule: QueueName | None = None
     abandoned: AbandonedPolicy = AbandonedPolicy()
 
@@ -96,14 +96,14 @@ class QueueCallback(_Section):
 class CallbackConfig(_Section):
     """The hotline-wide `callbacks:` section; see the module docstring."""
 
-    dial_template: str = Field("PJSIP/{number}@trunk", min_length=8, max_length=200)
-    caller_id: str = Field("", max_length=40)
-    min_length: int = Field(5, ge=2, le=32)
-    max_length: int = Field(15, ge=2, le=32)
+    dial_template: str = Field(default="PJSIP/{number}@trunk", min_length=8, max_length=200)
+    caller_id: str = Field(default="", max_length=40)
+    min_length: int = Field(default=5, ge=2, le=32)
+    max_length: int = Field(default=15, ge=2, le=32)
     allowed_prefixes: list[Annotated[str, Field(pattern=r"^\+?[0-9]{1,8}$")]] = []
     own_numbers: list[str] = []
-    max_pending_per_number: int = Field(2, ge=1, le=100)
-    max_requests_per_hour: int = Field(5, ge=1, le=1000)
+    max_pending_per_number: int = Field(default=2, ge=1, le=100)
+    max_requests_per_hour: int = Field(default=5, ge=1, le=1000)
 
     @field_validator("dial_template")
     @classmethod
