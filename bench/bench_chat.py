@@ -80,8 +80,6 @@ async def serve(port: int, folder: Path) -> None:
         flow="bench_chat",
         rate=100,
         burst=100,
-        queue_message_every=0,
-        callback_after=0,
         reminder_after=3600,
         max_sessions=100_000,
     )

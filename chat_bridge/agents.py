@@ -14,22 +14,21 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from aiohttp import web
 
-from chat_bridge.attachments import file_response
+from chat_bridge.attachments import Attachments, file_response
+from chat_bridge.chat import LiveChat
+from chat_bridge.texts import Texts
 from hotline.acd.decisions import Offer
 from hotline.acd.router import RoutingError
-from hotline.acd.service import OfferWithdrawn
-from hotline.chat_settings import identity_skill
-from hotline.store.chats import ChatMessage, customer_card
+from hotline.acd.service import OfferWithdrawn, RoutingService
+from hotline.chat_settings import ChatConfig, identity_skill
+from hotline.store import Store
+from hotline.store.chats import ChatMessage, ChatStore, customer_card
 from hotline.web.desk import DeskRefused
-
-if TYPE_CHECKING:
-    from chat_bridge.bridge import ChatBridge
-    from chat_bridge.chat import LiveChat
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +42,29 @@ class DeskError(DeskRefused):
 class AgentHub:
     """Offers and open chats per agent, and the desks listening for them."""
 
-    def __init__(self, bridge: ChatBridge) -> None:
-        self.bridge = bridge
+    def __init__(
+        self,
+        routing: RoutingService,
+        store: Store,
+        chats: ChatStore,
+        settings: ChatConfig,
+        texts: Texts,
+        *,
+        agent_names: Mapping[str, str] | None = None,
+        agent_queues: Mapping[str, Sequence[str]] | None = None,
+        attachments: Attachments | None = None,
+    ) -> None:
+        self.routing = routing
+        self.store = store
+        self.chats = chats
+        self.settings = settings
+        self.texts = texts
+        #: Agent id -> the name the customer sees.
+        self.agent_names = dict(agent_names or {})
+        #: Agent id -> the queues they serve (a transfer to an agent goes through one).
+        self.agent_queues = {agent: list(queues) for agent, queues in (agent_queues or {}).items()}
+        #: Files sent in chats; None: the desk serves none.
+        self.attachments = attachments
         self.offers: dict[tuple[str, str], tuple[Offer, LiveChat]] = {}
         self.open: dict[str, dict[str, LiveChat]] = {}
         self.desks: dict[str, set[Push]] = {}
@@ -86,7 +106,7 @@ class AgentHub:
     async def offer(self, chat: LiveChat, offer: Offer) -> None:
         self.offers[(offer.contact.id, offer.agent)] = (offer, chat)
         self._push(offer.agent, await self._offer_frame(chat, offer))
-        await self.bridge.routing.ringing(offer)
+        await self.routing.ringing(offer)
 
     async def _offer_frame(self, chat: LiveChat, offer: Offer) -> dict[str, Any]:
         return {
@@ -114,29 +134,29 @@ class AgentHub:
     async def accept(self, agent: str, contact_id: str) -> dict[str, Any]:
         offer, chat = self._take_offer(agent, contact_id)
         try:
-            await self.bridge.routing.accepted(offer)
+            await self.routing.accepted(offer)
         except OfferWithdrawn:
             raise DeskError("this chat is no longer offered to you") from None
         chat.agent = agent
-        chat.agent_seen = True
+        chat.agent_answered()
         chat.agent_done.clear()
         chat.set_state("agent")
         chat.last_agent = time.monotonic()
         self.open.setdefault(agent, {})[contact_id] = chat
-        await self.bridge.chats.update_session(chat.id, state="agent", agent=agent)
-        name = (self.bridge.deps.agent_names or {}).get(agent, agent)
+        await self.chats.update_session(chat.id, state="agent", agent=agent)
+        name = self.agent_names.get(agent, agent)
         frame = await self._chat_frame(chat, after=0)
         self._push(agent, frame)
         await chat.post(
             "system",
-            self.bridge.text("chat_agent_joined", chat.language, name=name),
+            self.texts("chat_agent_joined", chat.language, name=name),
             data={"event": "agent_joined", "agent_name": name},
         )
         return frame
 
     async def reject(self, agent: str, contact_id: str) -> None:
         offer, _chat = self._take_offer(agent, contact_id)
-        await self.bridge.routing.rejected(offer)
+        await self.routing.rejected(offer)
 
     # ---- open chats -----------------------------------------------------------------
 
@@ -147,7 +167,7 @@ class AgentHub:
         return chat
 
     async def _chat_frame(self, chat: LiveChat, after: int) -> dict[str, Any]:
-        messages = await self.bridge.chats.messages(chat.id, after=after)
+        messages = await self.chats.messages(chat.id, after=after)
         return {
             "type": "chat",
             "contact_id": chat.contact_id,
@@ -156,7 +176,7 @@ class AgentHub:
             "customer_left": chat.customer_left,
             "messages": [m.public() for m in messages],
             "card": await self.card(chat.contact_id or ""),
-            "canned": self.bridge.settings.canned.get(chat.queue or "", []),
+            "canned": self.settings.canned.get(chat.queue or "", []),
         }
 
     async def history(self, agent: str, contact_id: str, after: int) -> dict[str, Any]:
@@ -176,11 +196,11 @@ class AgentHub:
         chat.send({"v": 1, "type": "typing", "from": "agent", "on": on})
 
     async def close(self, agent: str, contact_id: str, wrap_up: str) -> None:
-        if wrap_up not in self.bridge.settings.wrap_up_codes:
-            codes = ", ".join(self.bridge.settings.wrap_up_codes)
+        if wrap_up not in self.settings.wrap_up_codes:
+            codes = ", ".join(self.settings.wrap_up_codes)
             raise DeskError(f"unknown wrap-up code {wrap_up!r}; one of {codes}")
         chat = self._chat(agent, contact_id)
-        await self.bridge.store.append(
+        await self.store.append(
             contact_id,
             "chat.closed",
             {"by": "agent", "wrap_up": wrap_up, "customer_left": chat.customer_left},
@@ -192,7 +212,7 @@ class AgentHub:
         if not chat.customer_left:
             await chat.post(
                 "system",
-                self.bridge.text("chat_agent_closed", chat.language),
+                self.texts("chat_agent_closed", chat.language),
                 data={"event": "agent_closed"},
             )
         chat.agent_done.set()
@@ -207,14 +227,14 @@ class AgentHub:
             raise DeskError("the customer has left this chat; close it with a wrap-up code")
         skills = None
         if to_agent is not None:
-            served = (self.bridge.deps.agent_queues or {}).get(to_agent)
+            served = self.agent_queues.get(to_agent)
             if not served or to_agent == agent:
                 raise DeskError(f"cannot transfer to agent {to_agent!r}")
             queue = chat.queue if chat.queue in served else served[0]
             skills = {identity_skill(to_agent): 1}
-        if queue not in {q.name for q in self.bridge.routing.snapshot().queues}:
+        if queue not in {q.name for q in self.routing.snapshot().queues}:
             raise DeskError(f"no queue named {queue!r}")
-        await self.bridge.store.append(
+        await self.store.append(
             contact_id,
             "chat.transferred",
             {"from_agent": agent, "queue": queue, "to_agent": to_agent},
@@ -225,7 +245,7 @@ class AgentHub:
         chat.transfer_skills = skills
         await chat.post(
             "system",
-            self.bridge.text("chat_transferred", chat.language),
+            self.texts("chat_transferred", chat.language),
             data={"event": "transferred", "queue": queue},
         )
         chat.agent_done.set()
@@ -235,8 +255,8 @@ class AgentHub:
         self.open.get(agent, {}).pop(contact_id, None)
         chat.agent = None
         with contextlib.suppress(RoutingError):
-            await self.bridge.routing.finished(agent, contact_id)
-        await self.bridge.chats.update_session(chat.id, agent=None)
+            await self.routing.finished(agent, contact_id)
+        await self.chats.update_session(chat.id, agent=None)
         self._push(agent, {"type": "chat_closed", "contact_id": contact_id})
 
     # ---- from the customer ----------------------------------------------------------
@@ -258,8 +278,8 @@ class AgentHub:
 
     async def attachment(self, agent: str, attachment_id: str) -> web.StreamResponse | None:
         """A file from a chat open on the agent's desk."""
-        found = await self.bridge.chats.attachment(attachment_id)
-        attachments = self.bridge.attachments
+        found = await self.chats.attachment(attachment_id)
+        attachments = self.attachments
         if found is None or attachments is None:
             return None
         if not any(c.id == found.session_id for c in self.open.get(agent, {}).values()):
@@ -267,4 +287,4 @@ class AgentHub:
         return file_response(attachments, found)
 
     async def card(self, contact_id: str) -> dict[str, Any]:
-        return await customer_card(self.bridge.store, self.bridge.chats, contact_id)
+        return await customer_card(self.store, self.chats, contact_id)

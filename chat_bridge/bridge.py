@@ -1,12 +1,19 @@
-"""The chat bridge: sessions (new, resumed, recognised), the customer's input, and each
-chat's run through the flow (as text) and the routing engine's queue.
+"""The chat bridge: every live chat's session (new, resumed, recognised, carried on
+after a restart) and the customer's input.
 
 Channels (the widget's WebSocket, Telegram, the JSON webhook) only parse their own
-wire format and call `ChatBridge`; everything a chat does happens here, once.
+wire format and call `ChatBridge`. What a chat does is in one module each:
 
-Events: chat.started / chat.reopened {session, kind} when a contact begins,
-chat.message per stored message (hotline/store/chats.py), chat.closed {by, wrap_up},
-chat.transferred {from_agent, queue}, survey.answered {question, score, channel}.
+- chat_bridge/conversation.py: a contact's life (opened, its flow run as text, closed
+  with the one contact lifecycle's status);
+- chat_bridge/queueing.py: its time in a queue and with agents;
+- chat_bridge/waiting.py: what a waiting chat is told (the core waiting experience) and
+  its callback, booked from its place in the queue;
+- chat_bridge/agents.py: the agents' side, for the desk;
+- chat_bridge/flow_services.py: the flow services a chat's flow runs with.
+
+Events: chat.message per stored message (hotline/store/chats.py), the rest in the
+modules above.
 """
 
 from __future__ import annotations
@@ -16,32 +23,27 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from chat_bridge.agents import AgentHub
 from chat_bridge.attachments import Attachments
 from chat_bridge.chat import LiveChat, Sink
+from chat_bridge.conversation import Conversations
+from chat_bridge.queueing import ChatQueueing
 from chat_bridge.resume import RESTART_REASON
-from chat_bridge.text_port import Input, TextPort, prompt_text
-from hotline.acd.decisions import Offer
-from hotline.acd.model import Channel, Outcome
+from chat_bridge.text_port import Input
+from chat_bridge.texts import Texts
+from chat_bridge.waiting import ChatWaiting
 from hotline.acd.router import RoutingError
-from hotline.acd.service import Finished, RoutingService, Ticket, Withdrawn
+from hotline.acd.service import RoutingService, Ticket
+from hotline.acd.settings import QueueSettings
+from hotline.callbacks.service import CallbackService
 from hotline.catalogue import Catalogue
 from hotline.chat_settings import ChatConfig
-from hotline.flows.interpreter import FlowRunner
 from hotline.flows.loader import FlowSet
-from hotline.flows.services import (
-    CallbackRequest,
-    ChannelQueueServices,
-    FlowServices,
-    QueueRequest,
-    SurveyAnswers,
-)
-from hotline.flows.steps import FlowFailure
+from hotline.flows.services import FlowServices, QueueRequest
 from hotline.store import Store, StoreError
 from hotline.store.chats import ChatStore
 
@@ -78,7 +80,14 @@ class BridgeDeps:
     agent_names: dict[str, str] | None = None
     #: Agent id -> the queues they serve (a transfer to an agent goes through one).
     agent_queues: dict[str, list[str]] | None = None
-    attachments_dir: Path | None = None
+    #: Every queue's settings: what a waiting chat is told (hotline/waiting.py).
+    queues: Mapping[str, QueueSettings] = field(default_factory=dict)
+    #: Callbacks booked from a chat's place in its queue; None: none offered.
+    callbacks: CallbackService | None = None
+    #: The chat store (made on `store` if not given: attachments share it).
+    chats: ChatStore | None = None
+    #: Files sent in chats; None: the agents' desk serves none.
+    attachments: Attachments | None = None
 
 
 class ChatBridge:
@@ -87,17 +96,45 @@ class ChatBridge:
     def __init__(self, deps: BridgeDeps) -> None:
         self.deps = deps
         self.store = deps.store
-        self.chats = ChatStore(deps.store)
+        self.chats = deps.chats or ChatStore(deps.store)
         self.routing = deps.routing
         self.settings = deps.settings
         self.catalogue = deps.catalogue
+        self.text = Texts(deps.catalogue)
         self.live: dict[str, LiveChat] = {}
         self.by_token: dict[str, LiveChat] = {}
         self.by_contact: dict[str, LiveChat] = {}
         self.by_external: dict[tuple[str, str], LiveChat] = {}
-        self.hub = AgentHub(self)
-        #: Files sent in chats (set by the web channel's wiring).
-        self.attachments: Attachments | None = None
+        self.attachments = deps.attachments
+        self.hub = AgentHub(
+            deps.routing,
+            deps.store,
+            self.chats,
+            deps.settings,
+            self.text,
+            agent_names=deps.agent_names,
+            agent_queues=deps.agent_queues,
+            attachments=deps.attachments,
+        )
+        self.waiting = ChatWaiting(
+            deps.store, deps.routing, deps.queues, deps.callbacks, self.text, self.link_phone
+        )
+        self.queueing = ChatQueueing(
+            deps.routing, self.hub, self.waiting, deps.settings, self.text, self._abandoned
+        )
+        self.conversations = Conversations(
+            deps.store,
+            self.chats,
+            deps.routing,
+            self.queueing,
+            self.text,
+            deps.settings,
+            flows=deps.flows,
+            catalogue=deps.catalogue,
+            services_for=deps.services_for,
+            closed=self._contact_closed,
+            stopping=lambda: self.stopping,
+        )
         self._opening: dict[Any, asyncio.Lock] = {}
         #: Called with each chat taken over after a restart, before it says anything
         #: (the messengers give it its outbox again).
@@ -117,12 +154,6 @@ class ChatBridge:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.chats.flush()
-
-    def text(self, key: str, language: str, **values: Any) -> str:
-        text = prompt_text(self.catalogue, key, language)
-        for name, value in values.items():
-            text = text.replace("{" + name + "}", str(value))
-        return text
 
     # ---- sessions --------------------------------------------------------------------
 
@@ -179,44 +210,13 @@ class ChatBridge:
         chat.last_customer = chat.last_agent = time.monotonic()
         if agent is not None:
             chat.agent = agent
-            chat.agent_seen = True
             chat.state = "agent"
             self.hub.open.setdefault(agent, {})[contact_id] = chat
         else:
             chat.state = "queued"
-        chat.task = asyncio.create_task(
-            self._carried_on(chat, request, ticket, joined), name=f"chat-{chat.id}"
-        )
-        chat.task.add_done_callback(lambda _task: self._evict(chat))
+        self.conversations.carry_on(chat, request, None if agent is not None else ticket, joined)
+        self._follow_task(chat)
         return chat
-
-    async def _carried_on(
-        self, chat: LiveChat, request: QueueRequest, ticket: Ticket | None, joined: float | None
-    ) -> None:
-        contact_id = chat.contact_id or ""
-        status = "failed"
-        try:
-            outcome = await self.carry_on(
-                chat, request, ticket=ticket, joined=joined, talking=ticket is None
-            )
-            if chat.customer_left and not chat.closed_by:
-                chat.closed_by = "customer"
-            if outcome == "answered" or chat.agent_seen:
-                status, key = "completed", "goodbye"
-            elif outcome in ("left", "callback"):
-                status, key = ("abandoned" if outcome == "left" else "completed"), None
-            else:  # timeout, closed, full: no agent could take it
-                status, key = "completed", "agents_unavailable"
-            if key and not chat.customer_left:
-                await chat.post("system", self.text(key, chat.language))
-        except asyncio.CancelledError:
-            status = "lost"
-            raise
-        except Exception:
-            log.exception("chat %s: the restored conversation failed", chat.id)
-        finally:
-            if not self.stopping:
-                await asyncio.shield(self._closed(chat, contact_id, status))
 
     async def restart(self, session: Any, language: str | None, flow: str | None) -> LiveChat:
         """A chat whose place in its flow died with the previous controller: the old
@@ -287,26 +287,27 @@ class ChatBridge:
             return await self.new_session(kind, external_id=external_id), True
 
     async def start_contact(self, chat: LiveChat, event: str) -> None:
-        """Open a contact for the chat and run its flow."""
-        source = f"{chat.kind}:{chat.session.external_id or chat.id}"
-        contact_id = await self.store.open_contact(
-            "chat", "inbound", source[:200], chat.flow, customer_id=chat.customer_id
-        )
-        chat.contact_id = contact_id
-        chat.customer_left = False
-        chat.closed_by = None
-        chat.agent = None
-        chat.inbox = asyncio.Queue()
-        chat.agent_done = asyncio.Event()
+        """Open a contact for the chat and run its flow (`event`: chat.started or
+        chat.reopened)."""
+        contact_id = await self.conversations.start(chat, event)
         self.by_contact[contact_id] = chat
-        await self.chats.update_session(
-            chat.id, contact_id=contact_id, state="flow", customer_id=chat.customer_id
-        )
-        await self.store.append(contact_id, event, {"session": chat.id, "kind": chat.kind})
-        chat.set_state("flow")
-        chat.last_customer = time.monotonic()
-        chat.task = asyncio.create_task(self._converse(chat), name=f"chat-{chat.id}")
+        self._follow_task(chat)
+
+    def _follow_task(self, chat: LiveChat) -> None:
+        """The chat leaves memory when its task ends, if nobody has it open."""
+        assert chat.task is not None
         chat.task.add_done_callback(lambda _task: self._evict(chat))
+
+    def _contact_closed(self, chat: LiveChat, contact_id: str) -> None:
+        if not chat.agent:
+            self.by_contact.pop(contact_id, None)
+
+    async def _abandoned(self, contact_id: str, queue: str, waited: float) -> None:
+        """The customer left `queue` unanswered: the queue's abandoned policy (a
+        callback list or a message hook), as for a caller who hangs up waiting."""
+        services = self.deps.services_for(contact_id)
+        if hasattr(services, "abandoned"):
+            await services.abandoned(queue, waited, "chat")
 
     # ---- the customer's side ---------------------------------------------------------
 
@@ -351,7 +352,7 @@ class ChatBridge:
         if chat.state == "flow" and kind == "text":
             chat.inbox.put_nowait(given)
         elif chat.state == "queued":
-            await self._while_queued(chat, given)
+            await self.waiting.answer(chat, given)
         return message.seq
 
     async def customer_attachment(self, chat: LiveChat, attachment_id: str, client_id: str) -> int:
@@ -433,329 +434,10 @@ class ChatBridge:
         except StoreError:
             log.exception("chat %s: could not record the e-mail address", chat.id)
 
-    # ---- the flow --------------------------------------------------------------------
-
-    async def _converse(self, chat: LiveChat) -> None:
-        contact_id = chat.contact_id
-        assert contact_id is not None
-        flows = self.deps.flows()
-        name = chat.flow
-        status = "failed"
-        try:
-            if name not in flows:
-                await chat.post("system", self.text("chat_unavailable", chat.language))
-                chat.closed_by = "no_flow"
-                return
-            inputs = {"caller_id": chat.session.external_id or "", "channel_kind": chat.kind}
-            # Known from the start, so an agent's card shows them while the flow runs.
-            await self.store.update_contact(
-                contact_id,
-                flow=name,
-                flow_version=flows[name].version,
-                language=chat.language,
-                variables=inputs,
-            )
-            port = TextPort(
-                chat,
-                self.catalogue,
-                reminder_after=self.settings.reminder_after,
-                close_after=self.settings.close_after,
-            )
-            services = ChatServices(self, chat, self.deps.services_for(contact_id))
-
-            async def emit(kind: str, data: dict[str, Any]) -> None:
-                if kind == "flow.language":
-                    chat.language = data["language"]
-                await self.store.append(contact_id, kind, data)
-
-            runner = FlowRunner(flows, port, services, emit)
-            result = await runner.run(name, dict(inputs), language=chat.language)
-            await self.store.update_contact(
-                contact_id,
-                language=result.language,
-                node=result.path[-1] if result.path else None,
-                variables=result.public_variables(),
-            )
-            if chat.customer_left and not chat.closed_by:
-                chat.closed_by = "customer"
-            gone = result.outcome == "hangup" and chat.closed_by in ("customer", "inactivity")
-            if result.outcome == "error":
-                status = "failed"
-            elif gone and not chat.agent_seen:
-                status = "abandoned"  # left (or went quiet) before an agent served them
-            else:
-                status = "completed"
-        except asyncio.CancelledError:
-            status = "lost"
-            raise
-        except Exception:
-            log.exception("chat %s: the conversation failed", chat.id)
-            status = "failed"
-        finally:
-            if not self.stopping:
-                await asyncio.shield(self._closed(chat, contact_id, status))
-
-    async def _closed(self, chat: LiveChat, contact_id: str, status: str) -> None:
-        try:
-            if not chat.closed_logged:
-                await self.store.append(contact_id, "chat.closed", {"by": chat.closed_by or "flow"})
-            await self.store.close_contact(contact_id, status)
-            await self.chats.update_session(chat.id, state="closed")
-        except StoreError:
-            log.exception("chat %s: could not record the end of contact %s", chat.id, contact_id)
-        chat.closed_logged = False
-        chat.agent_seen = False
-        if chat.contact_id == contact_id:
-            chat.set_state("closed")
-        if not chat.agent:
-            self.by_contact.pop(contact_id, None)
-
-    # ---- the queue -------------------------------------------------------------------
-
-    async def enqueue(self, chat: LiveChat, request: QueueRequest) -> str:
-        """The chat's time in a queue and with agents: "answered" once the agent part is
-        over (the flow goes on: a survey), else the queue's outcome."""
-        return await self.carry_on(chat, request)
-
-    async def carry_on(
-        self,
-        chat: LiveChat,
-        request: QueueRequest,
-        *,
-        ticket: Ticket | None = None,
-        joined: float | None = None,
-        talking: bool = False,
-    ) -> str:
-        """`enqueue`, or its rest for a chat restored after a restart: already queued
-        (`ticket`, in the queue since `joined`) or already with its agent (`talking`)."""
-        queue = request.queue
-        while True:
-            if talking:
-                talking, outcome = False, "answered"
-            elif ticket is not None:
-                outcome = await self._follow(
-                    chat, queue, ticket, time.monotonic() if joined is None else joined
-                )
-                ticket = None
-            else:
-                outcome = await self._queue_once(chat, queue, request)
-            if outcome != "answered":
-                return outcome
-            await self._with_agent(chat)
-            if chat.transfer_to and not chat.customer_left:
-                queue, chat.transfer_to = chat.transfer_to, None
-                skills, chat.transfer_skills = chat.transfer_skills, None
-                request = replace(request, skills={**request.skills, **(skills or {})})
-                chat.agent_done = asyncio.Event()
-                continue
-            chat.set_state("flow")
-            return "answered"
-
-    async def _with_agent(self, chat: LiveChat) -> None:
-        """Until the agent's part is over. A customer silent after the agent's last
-        message is reminded after `reminder_after` s, and after `close_after` more the
-        chat is closed for them (the agent then closes it with a wrap-up code)."""
-        settings = self.settings
-        reminded = False
-        while not chat.agent_done.is_set():
-            waited = time.monotonic() - chat.last_agent
-            if chat.customer_left or chat.last_customer >= chat.last_agent:
-                reminded, limit = False, settings.reminder_after
-            elif not reminded:
-                limit = settings.reminder_after - waited
-                if limit <= 0:
-                    reminded = True
-                    await chat.post("system", self.text("chat_reminder", chat.language))
-                    continue
-            else:
-                limit = settings.reminder_after + settings.close_after - waited
-                if limit <= 0:
-                    await chat.post("system", self.text("chat_inactive_closed", chat.language))
-                    chat.closed_by = "inactivity"
-                    chat.gone()
-                    self.hub.customer_left(chat)
-                    continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(chat.agent_done.wait(), max(0.05, min(limit, 5.0)))
-
-    async def _queue_once(self, chat: LiveChat, queue: str, request: QueueRequest) -> str:
-        assert chat.contact_id is not None
-        if chat.customer_left:
-            return "left"
-        ticket = await self.routing.enqueue(
-            chat.contact_id,
-            Channel.CHAT,
-            queue,
-            priority=request.priority,
-            skills=request.skills,
-            timeout=request.max_wait,
-        )
-        if not ticket.joined:
-            return str(ticket.join.outcome)
-        return await self._follow(chat, queue, ticket, time.monotonic())
-
-    async def _follow(self, chat: LiveChat, queue: str, ticket: Ticket, joined: float) -> str:
-        """The chat waits in `queue` (since `joined`, monotonic) until the ticket ends:
-        offers go to agents' desks, the customer sees position and wait."""
-        chat.queue = queue
-        chat.pending = None
-        chat.set_state("queued")
-        waiting = asyncio.create_task(self._waiting(chat, queue))
-        try:
-            async for item in ticket:
-                if isinstance(item, Offer):
-                    await self.hub.offer(chat, item)
-                elif isinstance(item, Withdrawn):
-                    self.hub.withdraw(item.offer, item.reason)
-                elif isinstance(item, Finished):
-                    if chat.pending == "booked":
-                        return "callback"
-                    if item.outcome == Outcome.LEFT:
-                        await self._abandoned(chat, queue, time.monotonic() - joined)
-                    return str(item.outcome)
-        finally:
-            waiting.cancel()
-            chat.last_queue_frame = None
-        return "left"
-
-    async def _abandoned(self, chat: LiveChat, queue: str, waited: float) -> None:
-        """The customer left the queue unanswered: the queue's abandoned policy
-        (a callback list or a message hook), as for a caller who hangs up waiting."""
-        services = self.deps.services_for(chat.contact_id or "")
-        if hasattr(services, "abandoned"):
-            await services.abandoned(queue, waited, "chat")
-
-    async def _waiting(self, chat: LiveChat, queue: str) -> None:
-        """While queued: position and wait live, the queue's messages now and then, and
-        a callback offer after a while."""
-        started = time.monotonic()
-        last_message = started
-        offered = False
-        settings = self.settings
-        while True:
-            contact_id = chat.contact_id or ""
-            position, eta = self.routing.position(contact_id), self.routing.eta(contact_id)
-            frame = {
-                "v": 1,
-                "type": "queue",
-                "queue": queue,
-                "position": position,
-                "eta": None if eta is None else round(eta),
-            }
-            if frame != chat.last_queue_frame:
-                chat.last_queue_frame = frame
-                chat.send(frame)
-                if chat.kind != "web" and position:
-                    await chat.post("system", self._position_text(chat, position, eta))
-            now = time.monotonic()
-            every = settings.queue_message_every
-            if every and settings.queue_messages and now - last_message >= every:
-                last_message = now
-                index = int((now - started) // every) % len(settings.queue_messages)
-                await chat.post("system", self.text(settings.queue_messages[index], chat.language))
-            if not offered and settings.callback_after and now - started >= settings.callback_after:
-                offered = True
-                if hasattr(self.deps.services_for(contact_id), "book_callback"):
-                    await chat.post(
-                        "system",
-                        self.text("chat_callback_offer", chat.language),
-                        data={
-                            "buttons": [
-                                {
-                                    "value": "callback",
-                                    "label": self.text("chat_callback_yes", chat.language),
-                                },
-                                {
-                                    "value": "wait",
-                                    "label": self.text("chat_callback_no", chat.language),
-                                },
-                            ]
-                        },
-                    )
-            await asyncio.sleep(1.0)
-
-    def _position_text(self, chat: LiveChat, position: int, eta: float | None) -> str:
-        text = self.text("chat_queue_position", chat.language, position=position)
-        if eta is not None:
-            minutes = max(1, round(eta / 60))
-            text += " " + self.text("chat_queue_eta", chat.language, minutes=minutes)
-        return text
-
-    async def _while_queued(self, chat: LiveChat, given: Input) -> None:
-        """A waiting customer's message: their answer to the callback offer, or a note
-        the agent reads when they join."""
-        value = given.text.strip()
-        if chat.pending == "callback_phone" and not given.choice:
-            await self._book_callback(chat, value)
-        elif given.choice and value == "callback":
-            chat.pending = "callback_phone"
-            await chat.post("system", self.text("chat_callback_number", chat.language))
-        elif given.choice and value == "wait":
-            chat.pending = None
-            await chat.post("system", self.text("chat_keep_waiting", chat.language))
-
-    async def _book_callback(self, chat: LiveChat, number: str) -> None:
-        contact_id = chat.contact_id or ""
-        services = self.deps.services_for(contact_id)
-        request = CallbackRequest(chat.queue or "", number, 0, chat.language)
-        booking = await services.book_callback(request)  # type: ignore[attr-defined]
-        if not booking.booked:
-            text = (
-                self.text(booking.prompt, chat.language)
-                if booking.prompt
-                else self.text("chat_callback_refused", chat.language)
-            )
-            await chat.post("system", text, data={"reason": booking.reason})
-            return
-        chat.pending = "booked"
-        await self._link_phone(chat, booking.number or number)
-        await chat.post(
-            "system",
-            self.text("chat_callback_booked", chat.language, number=booking.number or number),
-        )
-        with contextlib.suppress(RoutingError):
-            await self.routing.leave(contact_id, "left")
-
-    async def _link_phone(self, chat: LiveChat, number: str) -> None:
+    async def link_phone(self, chat: LiveChat, number: str) -> None:
         """A phone number given in the chat ties it to that caller's record."""
         with contextlib.suppress(ValueError, StoreError):
             customer = await self.store.customer_for_phone(number)
             if customer is not None and customer.id != chat.customer_id:
                 chat.customer_id = customer.id
                 await self.chats.link_customer(chat.id, chat.contact_id, customer.id)
-
-
-class ChatServices(ChannelQueueServices):
-    """A chat's flow services: the chat's own queue experience, queue status for the
-    chat channel, and survey answers logged one question at a time."""
-
-    def __init__(self, bridge: ChatBridge, chat: LiveChat, services: FlowServices) -> None:
-        async def enqueue(request: QueueRequest) -> str:
-            return await bridge.enqueue(chat, request)
-
-        super().__init__(services, enqueue)
-        self.bridge = bridge
-        self.chat = chat
-
-    async def queue_status(self, queue: str) -> dict[str, Any]:
-        try:
-            return self.bridge.routing.queue_status(queue, Channel.CHAT).variables()
-        except RoutingError as error:
-            raise FlowFailure(str(error)) from None
-
-    async def save_survey(self, answers: SurveyAnswers) -> None:
-        contact_id = self.chat.contact_id
-        for question, score in answers.answers.items():
-            if score is None:
-                continue
-            await self.bridge.store.append(
-                contact_id,
-                "survey.answered",
-                {
-                    "question": question,
-                    "score": score,
-                    "channel": "chat",
-                    "survey": answers.survey,
-                    "node": answers.node,
-                },
-            )

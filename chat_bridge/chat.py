@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from chat_bridge.text_port import Button, Input
+from hotline.contacts import ContactLifecycle
 from hotline.flows.port import CallerGone
 from hotline.store.chats import ChatMessage, ChatSession, ChatStore
 
@@ -65,13 +66,23 @@ class LiveChat:
     closed_by: str | None = None
     #: chat.closed is logged for the current contact (by the agent's close).
     closed_logged: bool = False
-    #: An agent took the current contact.
-    agent_seen: bool = False
+    #: The current contact's lifecycle (hotline/contacts): open, outcomes, close.
+    contact: ContactLifecycle | None = None
     task: asyncio.Task[None] | None = None
     last_customer: float = 0.0
     last_agent: float = 0.0
     #: Live (unstored) frames: typing, queue position.
     last_queue_frame: dict[str, Any] | None = None
+
+    @property
+    def agent_seen(self) -> bool:
+        """An agent took the current contact."""
+        return self.contact is not None and self.contact.run.agent_answered
+
+    def agent_answered(self) -> None:
+        """An agent took the current contact (it is served, whatever happens next)."""
+        if self.contact is not None:
+            self.contact.run.agent_answered = True
 
     @property
     def id(self) -> str:

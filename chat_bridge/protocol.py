@@ -14,7 +14,7 @@ Client to server::
 
 Server to client: `welcome` {session, session_id, state, last_seq}, `message`
 (a stored message: seq, from, kind, text, data with buttons), `ack` {id, seq} once a
-customer message is stored, `typing` {from, on}, `queue` {position, eta}, `state`
+customer message is stored, `typing` {from, on}, `queue` {position, eta, minutes}, `state`
 {state}, `error` {code, message}, `pong`.
 
 Frames larger than `MAX_FRAME` bytes, frames that are not JSON objects and unknown

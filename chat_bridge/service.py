@@ -16,11 +16,13 @@ from chat_bridge.messengers import Messengers, add_messenger_routes
 from chat_bridge.recovery import ChatRecovery, ChatRecoveryReport
 from chat_bridge.web import add_chat_routes
 from hotline.acd.service import RoutingService
+from hotline.callbacks.service import CallbackService
 from hotline.catalogue import Catalogue
 from hotline.config import HotlineConfig
 from hotline.flows.loader import FlowSet
 from hotline.flows.services import FlowServices
 from hotline.store import Store
+from hotline.store.chats import ChatStore
 from hotline.web.desk import Desks, add_desk_routes
 
 
@@ -53,11 +55,19 @@ def add_chat(
     services_for: Callable[[str], FlowServices],
     state_dir: Path,
     http: aiohttp.ClientSession,
+    callbacks: CallbackService | None = None,
 ) -> ChatService:
     """Build the chat bridge and add the widget, messenger and desk routes to `app`;
     the desk follows the event log from now on. `start()` it before serving (open
     chats carry on), `stop()` it on shutdown."""
     settings = config.chat
+    chats = ChatStore(store)
+    attachments = Attachments(
+        state_dir / "chat" / "attachments",
+        chats,
+        settings.max_attachment_bytes,
+        settings.attachment_types,
+    )
     bridge = ChatBridge(
         BridgeDeps(
             store=store,
@@ -70,15 +80,12 @@ def add_chat(
             languages=tuple(config.languages),
             agent_names={a.id: a.name for a in config.agents},
             agent_queues={a.id: list(a.penalties()) for a in config.agents},
+            queues=config.queues,
+            callbacks=callbacks,
+            chats=chats,
+            attachments=attachments,
         )
     )
-    attachments = Attachments(
-        state_dir / "chat" / "attachments",
-        bridge.chats,
-        settings.max_attachment_bytes,
-        settings.attachment_types,
-    )
-    bridge.attachments = attachments
     messengers = Messengers(bridge, http, settings.telegram, settings.webhook)
     bridge.on_adopt = messengers.carry_on
     if settings.enabled:

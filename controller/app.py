@@ -238,6 +238,7 @@ class Hotline:
             services_for=services_for,
             state_dir=self.paths.state,
             http=http,
+            callbacks=callbacks,
         )
         wallboard = Wallboard(
             store,

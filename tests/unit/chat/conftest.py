@@ -15,6 +15,8 @@ from chat_bridge.bridge import BridgeDeps, ChatBridge
 from chat_bridge.chat import LiveChat
 from hotline.acd.service import RoutingService
 from hotline.acd.settings import AgentRouting, QueueSettings, make_router
+from hotline.callbacks.service import CallbackService
+from hotline.callbacks.settings import CallbackConfig
 from hotline.catalogue import Catalogue
 from hotline.chat_settings import ChatConfig, identity_skill
 from hotline.flows.loader import load_flows
@@ -63,6 +65,8 @@ class Rig:
     routing: RoutingService
     bridge: ChatBridge
     services: DefaultServices
+    #: The callback service (not started: callbacks join their queue, nobody dials).
+    callbacks: CallbackService
     desk: list[dict[str, Any]] = field(default_factory=list)
     #: What bob's desk is sent.
     bob: list[dict[str, Any]] = field(default_factory=list)
@@ -89,7 +93,7 @@ class Rig:
 
 
 def chat_settings(**changes: Any) -> ChatConfig:
-    return ChatConfig(**{"reminder_after": 5, "close_after": 5, "callback_after": 0, **changes})
+    return ChatConfig(**{"reminder_after": 5, "close_after": 5, **changes})
 
 
 @pytest.fixture
@@ -99,17 +103,26 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 
 
 class make_rig:
-    """`async with make_rig(tmp_path, settings=...) as rig`."""
+    """`async with make_rig(tmp_path, settings=..., queues=...) as rig`."""
 
-    def __init__(self, tmp_path: Path, settings: ChatConfig | None = None) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        settings: ChatConfig | None = None,
+        queues: dict[str, QueueSettings] | None = None,
+    ) -> None:
         self.tmp_path = tmp_path
         self.settings = settings or chat_settings()
+        self.queues = queues or {
+            "support": QueueSettings(ring_timeout=30),
+            "sales": QueueSettings(),
+        }
 
     async def __aenter__(self) -> Rig:
         store = await Store.connect(sqlite_url(str(self.tmp_path / "chat.db")))
         await store.migrate()
         router = make_router(
-            {"support": QueueSettings(ring_timeout=30), "sales": QueueSettings()},
+            self.queues,
             {
                 "alice": AgentRouting(
                     queues=["support", "sales"],
@@ -126,6 +139,9 @@ class make_rig:
         routing = RoutingService(router, store.append, tick_interval=0.05)
         await routing.start()
         services = DefaultServices(hours_open=True)
+        callbacks = CallbackService(
+            store, routing, CallbackConfig(), {name: q.callback for name, q in self.queues.items()}
+        )
         flows = load_flows(ROOT / "ivr_flows")
         bridge = ChatBridge(
             BridgeDeps(
@@ -139,9 +155,11 @@ class make_rig:
                 languages=("en", "ru"),
                 agent_names={"alice": "Alice Agent"},
                 agent_queues={"alice": ["support", "sales"], "bob": ["sales"]},
+                queues=self.queues,
+                callbacks=callbacks,
             )
         )
-        self.rig = Rig(store, routing, bridge, services)
+        self.rig = Rig(store, routing, bridge, services, callbacks)
         bridge.hub.subscribe("alice", self.rig.desk.append)
         bridge.hub.subscribe("bob", self.rig.bob.append)
         return self.rig

@@ -163,32 +163,6 @@ async def test_email_in_chat_links_the_customer(rig: Rig) -> None:
     assert [(h["contact_id"], h["channel"]) for h in card["history"]] == [(call, "voice")]
 
 
-async def test_callback_offered_after_a_wait_keeps_the_record(tmp_path: Path) -> None:
-    async with make_rig(tmp_path, chat_settings(callback_after=0.3)) as rig:
-        await rig.routing.login("alice", ["chat"])
-        await rig.routing.pause("alice", "lunch", ["chat"])
-        customer = await to_queue(rig)
-        offer = await customer.wait_text("call you back instead")
-        assert [b["value"] for b in offer["data"]["buttons"]] == ["callback", "wait"]
-        await rig.bridge.customer_message(customer.chat, "callback", client_id="k1", choice=True)
-        await customer.wait_text("phone number we should call")
-        rig.services.callback_outcome = "invalid"
-        await rig.bridge.customer_message(customer.chat, "12", client_id="k2")
-        refused = await customer.wait_text("that number cannot be called back")
-        assert refused["data"]["reason"] == "invalid"
-        rig.services.callback_outcome = "booked"
-        await rig.bridge.customer_message(customer.chat, "+1 555 0123", client_id="k3")
-        await customer.wait_text("We will call you back at +1 555 0123")
-        await customer.wait_text("Thank you for chatting with us")
-        await customer.wait_for(lambda f: f["type"] == "state" and f["state"] == "closed")
-        assert [r.number for r in rig.services.callbacks] == ["12", "+1 555 0123"]
-        assert rig.services.callbacks[-1].queue == "support"
-        events = await rig.store.events(customer.chat.contact_id or "")
-        assert [e.type for e in events].count("contact.leave") == 1
-        outcomes = [e.data["outcome"] for e in events if e.type == "flow.outcome"]
-        assert "callback" in outcomes
-
-
 async def test_outside_hours_offers_a_message(tmp_path: Path) -> None:
     async with make_rig(tmp_path) as rig:
         rig.services.hours_open = False

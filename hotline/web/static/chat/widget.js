@@ -251,8 +251,8 @@
       case "queue":
         if (frame.position) {
           var text = "You are number " + frame.position + " in the queue";
-          if (frame.eta !== null && frame.eta !== undefined) {
-            text += " · about " + Math.max(1, Math.round(frame.eta / 60)) + " min";
+          if (frame.minutes) {  // whole minutes, rounded as a caller is told (hotline/waiting.py)
+            text += " · about " + frame.minutes + " min";
           }
           setStatus(text);
         } else {
