@@ -18,7 +18,7 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 import aiohttp
 from aiohttp import web
@@ -344,7 +344,7 @@ def _chat_id(value: Any) -> str | None:
     return None
 
 
-def _good_text(value: Any) -> bool:
+def _good_text(value: Any) -> TypeGuard[str]:
     """Non-empty text the store can keep: no lone surrogates (JSON allows "\\ud800"),
     no NUL (PostgreSQL refuses it)."""
     if not isinstance(value, str) or not value or "\x00" in value:

@@ -77,8 +77,8 @@ class ChatRecovery:
         for session in sessions:
             contact_id = session.contact_id or ""
             plan = plan_chat(contact_id, await bridge.store.events(contact_id))
-            contact = await bridge.store.contact(contact_id)
-            plans.append((session, plan, contact.flow if contact else None))
+            stored = await bridge.store.contact(contact_id)
+            plans.append((session, plan, stored.flow if stored else None))
         agents = await self._agents_back()
         now_wall, now = self.wall(), self.clock()
         waiting: list[Contact] = []
@@ -139,15 +139,15 @@ class ChatRecovery:
             except Exception:  # one chat's failure must not keep the others from going on
                 log.exception("chat recovery: session %s could not be carried on", session.id)
         lost = 0
-        for contact in await active_contacts(bridge.store, Channel.CHAT.value):
-            if contact.id in resumed or contact.id in bridge.by_contact:
+        for left_open in await active_contacts(bridge.store, Channel.CHAT.value):
+            if left_open.id in resumed or left_open.id in bridge.by_contact:
                 continue
             await bridge.store.append(
-                contact.id,
+                left_open.id,
                 "chat.closed",
                 {"by": RESTART_REASON, "status": "lost", "reason": RESTART_REASON},
             )
-            await bridge.store.close_contact(contact.id, "lost")
+            await bridge.store.close_contact(left_open.id, "lost")
             lost += 1
         report = ChatRecoveryReport(
             **counts, lost=lost, agents=agents, seconds=round(time.monotonic() - started, 3)
