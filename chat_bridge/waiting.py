@@ -34,6 +34,7 @@ from hotline.waiting import (
     Position,
     Tell,
     WaitingExperience,
+    announced,
     wait_minutes,
 )
 
@@ -106,21 +107,17 @@ class ChatWaiting:
         """Render what is due as the chat's messages, and log it as a call's would be."""
         if not told:
             return
-        language, said, lines = chat.language, dict[str, object](), list[str]()
-        offer = False
+        language, lines, offer = chat.language, list[str](), False
         for tell in told:
             match tell:
                 case Position(number):
-                    said["position"] = number
                     lines.append(self.texts("chat_queue_position", language, position=number))
                 case EstimatedWait(minutes):
-                    said["eta_minutes"] = minutes
                     lines.append(self.texts("chat_queue_eta", language, minutes=minutes))
                 case Message(key):
-                    said["periodic"] = key
                     await chat.post("system", self.texts(key, language))
                 case CallbackOffer():
-                    said["callback_offer"] = offer = True
+                    offer = True
         if lines and chat.kind != "web":  # the widget shows position and wait live
             await chat.post("system", " ".join(lines))
         if offer:
@@ -134,7 +131,9 @@ class ChatWaiting:
                     ]
                 },
             )
-        await self.store.append(chat.contact_id, "queue.announced", said, queue=chat.queue)
+        await self.store.append(
+            chat.contact_id, "queue.announced", announced(told), queue=chat.queue
+        )
 
     async def answer(self, chat: LiveChat, given: Input) -> None:
         """A waiting customer's message: their answer to the callback offer (a choice,

@@ -93,6 +93,23 @@ def wait_minutes(eta: float) -> int:
     return max(1, math.ceil(eta / 60))
 
 
+def announced(told: list[Tell]) -> dict[str, object]:
+    """The `queue.announced` event's data for what was told, on every channel:
+    {position, eta_minutes, periodic, callback_offer}, each only when told."""
+    said: dict[str, object] = {}
+    for tell in told:
+        match tell:
+            case Position(number):
+                said["position"] = number
+            case EstimatedWait(minutes):
+                said["eta_minutes"] = minutes
+            case Message(key):
+                said["periodic"] = key
+            case CallbackOffer():
+                said["callback_offer"] = True
+    return said
+
+
 def callback_offered(callback: QueueCallback | None, eta: float | None) -> bool:
     """The one callback offer rule: the queue offers callbacks (`offer_after` > 0) and
     the contact's *estimated* wait is at least `offer_after` seconds."""

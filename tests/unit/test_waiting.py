@@ -18,6 +18,7 @@ from hotline.waiting import (
     Position,
     WaitingExperience,
     abandoned_policy,
+    announced,
     callback_offered,
     wait_minutes,
 )
@@ -102,3 +103,14 @@ def test_abandoned_policy_is_the_queues() -> None:
     assert not abandoned_policy(queue())
     assert not abandoned_policy(queue(callback={"key": "5"}))
     assert abandoned_policy(queue(callback={"abandoned": {"action": "callback"}}))
+
+
+def test_what_was_told_is_logged_in_one_shape() -> None:
+    told = [Position(2), EstimatedWait(3), Message("queue_thanks"), CallbackOffer("5")]
+    assert announced(told) == {
+        "position": 2,
+        "eta_minutes": 3,
+        "periodic": "queue_thanks",
+        "callback_offer": True,
+    }
+    assert announced([Message("x")]) == {"periodic": "x"}
