@@ -1,8 +1,10 @@
 """A caller waiting in a queue's holding bridge: what they hear and the keys they press.
 
-Position and estimated wait are said on arrival and then every so often, periodic
-prompts after their interval, and the callback offer once the estimated wait passes the
-queue's `offer_after`. The queue's leave key ends the wait ("left"); its callback key
+What a waiting contact is told, and when, is the core waiting experience's
+(hotline/waiting.py: position and estimated wait on arrival and then every so often,
+periodic prompts after their interval, the callback offer once the estimated wait passes
+the queue's `offer_after`); here it is only rendered as prompts over the music
+(`prompts_of`). The queue's leave key ends the wait ("left"); its callback key
 books a callback that keeps the caller's place ("callback"): the number is read back for
 confirmation or typed in, the callback is booked (stored first) and the call leaves the
 queue. Every other event that reaches the caller's inbox meanwhile (the engine's offers,
@@ -13,11 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import math
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Protocol
 
 from ari_app.callbacks import number_of
@@ -31,12 +30,16 @@ from hotline.callbacks.rules import CallbackRefused
 from hotline.callbacks.service import CallbackService
 from hotline.callbacks.settings import QueueCallback
 from hotline.flows.port import CallerGone, Prompt
-
-INF = float("inf")
-
-#: How often a waiting caller's estimated wait is checked against the queue's
-#: callback `offer_after` (the offer is made once).
-CALLBACK_OFFER_CHECK = 5.0
+from hotline.waiting import (
+    INF,
+    CallbackOffer,
+    EstimatedWait,
+    Message,
+    Position,
+    Tell,
+    WaitingExperience,
+    announced,
+)
 
 
 class AgentSide(Protocol):
@@ -104,39 +107,27 @@ class CallerWait:
         self.gate = gate
         self.language = "en"
         self.announcing: str | None = None  # playback id
-        self.callback_offered = False
 
     async def run(self, agents: AgentSide, language: str) -> str:
         """Wait until the caller leaves, books a callback, or the agents' side ends the
         wait (an agent answered and the conversation is over, the queue put them out)."""
         self.language = language
-        said = self.settings.announcements
-        every = {
-            "position": said.position_every,
-            "eta": said.eta_every,
-            "periodic": said.periodic_every,
-            # Checked on arrival and then every so often: is the wait long enough to
-            # offer a callback?
-            "callback": CALLBACK_OFFER_CHECK if self.callback_settings() else 0,
-        }
-        now = time.monotonic()
-        # Position and wait are said on arrival, then every so often; periodic prompts
-        # only after their interval.
-        due = {
-            kind: now + (kind == "periodic") * gap if gap else INF for kind, gap in every.items()
-        }
-        periodic = itertools.cycle(said.periodic) if said.periodic else None
+        wait = WaitingExperience(
+            self.settings,
+            started=time.monotonic(),
+            callbacks=self.callback_settings() is not None,
+        )
         while True:
             now = time.monotonic()
-            wake = min([*due.values(), agents.next_deadline()])
+            wake = min(wait.next_at(), agents.next_deadline())
             event = await self.port.next_event(None if wake == INF else max(0.0, wake - now))
             now = time.monotonic()
             if event is None:
                 await agents.ring_out(now)
-                ready = [kind for kind, at in due.items() if at <= now]
-                if ready:
-                    await self.announce(ready, periodic)
-                    due.update({kind: now + every[kind] for kind in ready})
+                if now >= wait.next_at():
+                    position = self.routing.position(self.contact_id)
+                    eta = self.routing.eta(self.contact_id)
+                    await self.announce(wait.due(now, position=position, eta=eta))
                 continue
             if event["type"] == "ChannelDtmfReceived" and self.port.is_caller(event):
                 outcome = await self.on_key(event["digit"], agents)
@@ -156,33 +147,10 @@ class CallerWait:
             return await self.book_callback(self.callbacks)
         return None
 
-    async def announce(self, kinds: list[str], periodic: Iterator[str] | None) -> None:
-        """Say what is due, as one announcement over the music."""
-        prompts: list[Prompt] = []
-        said: dict[str, object] = {}
-        position = self.routing.position(self.contact_id)
-        if "position" in kinds and position:
-            prompts += [Prompt(key="queue_position"), Prompt(say="number", value=str(position))]
-            said["position"] = position
-        eta = self.routing.eta(self.contact_id)
-        if "eta" in kinds and position and eta is not None:
-            minutes = max(1, math.ceil(eta / 60))
-            prompts += [
-                Prompt(key="queue_eta"),
-                Prompt(say="number", value=str(minutes)),
-                Prompt(key="queue_minutes"),
-            ]
-            said["eta_minutes"] = minutes
-        if "periodic" in kinds and periodic is not None:
-            key = next(periodic)
-            prompts.append(Prompt(key=key))
-            said["periodic"] = key
-        if "callback" in kinds and not self.callback_offered:
-            offer = offer_prompts(self.callback_settings(), eta)
-            if offer:
-                self.callback_offered = True
-                prompts += offer
-                said["callback_offer"] = True
+    async def announce(self, told: list[Tell]) -> None:
+        """Say what the waiting experience says is due, as one announcement over the
+        music."""
+        prompts = [prompt for tell in told for prompt in prompts_of(tell)]
         if not prompts:
             return
         await self.stop_announcement()
@@ -193,7 +161,7 @@ class CallerWait:
                 self.port.channel_id, uris, lang=self.language, playback_id=playback
             )
             self.announcing = playback
-            await self.port.emit("queue.announced", said)
+            await self.port.emit("queue.announced", announced(told))
 
     def callback_settings(self) -> QueueCallback | None:
         """The queue's callback settings, if it offers callbacks by a key."""
@@ -271,10 +239,19 @@ class CallerWait:
             self.gate.reopen()
 
 
-def offer_prompts(settings: QueueCallback | None, eta: float | None) -> list[Prompt]:
-    """The active offer, when the caller's estimated wait passes the queue's threshold."""
-    if settings is None or not settings.offer_after or settings.key is None:
-        return []
-    if eta is None or eta < settings.offer_after:
-        return []
-    return [Prompt(key="callback_offer"), Prompt(say="digits", value=settings.key)]
+def prompts_of(tell: Tell) -> list[Prompt]:
+    """What the caller hears for one thing the waiting experience tells."""
+    match tell:
+        case Position(number):
+            return [Prompt(key="queue_position"), Prompt(say="number", value=str(number))]
+        case EstimatedWait(minutes):
+            return [
+                Prompt(key="queue_eta"),
+                Prompt(say="number", value=str(minutes)),
+                Prompt(key="queue_minutes"),
+            ]
+        case Message(key):
+            return [Prompt(key=key)]
+        case CallbackOffer(key):
+            return [Prompt(key="callback_offer"), Prompt(say="digits", value=key or "")]
+    return []
