@@ -36,13 +36,18 @@ NEVER = "never"
 
 
 class Logged(Protocol):
-    """An event-log entry as the store returns it."""
+    """An event-log entry as the store returns it (read-only: the store's are frozen)."""
 
-    type: str
-    ts: datetime
-    queue: str | None
-    agent: str | None
-    data: dict[str, Any]
+    @property
+    def type(self) -> str: ...
+    @property
+    def ts(self) -> datetime: ...
+    @property
+    def queue(self) -> str | None: ...
+    @property
+    def agent(self) -> str | None: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
