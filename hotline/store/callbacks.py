@@ -14,10 +14,10 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hotline.store.coltypes import as_utc, utcnow
-from hotline.store.models import CallbackRow
+from hotline.store.models import CallbackRow, table_of
 from hotline.store.store import Store
 
-CALLBACKS = CallbackRow.__table__
+CALLBACKS = table_of(CallbackRow)
 
 
 class CallbackState(StrEnum):
@@ -109,7 +109,7 @@ class CallbackStore:
         """Insert a pending callback once `check` accepts the number's history, all in
         one transaction (committed when this returns)."""
         now = utcnow()
-        values = {
+        values: dict[str, Any] = {
             "contact_id": new.contact_id,
             "origin_contact_id": new.origin_contact_id,
             "queue": new.queue,
@@ -145,7 +145,9 @@ class CallbackStore:
             queues = tuple((await conn.execute(pending)).scalars())
             check(queues, int((await conn.execute(recent)).scalar_one()))
             result = await conn.execute(insert(CALLBACKS).values(values))
-            return Callback(seq=int(result.inserted_primary_key[0]), **values)
+            key = result.inserted_primary_key
+            assert key is not None, "an INSERT of one row has its primary key"
+            return Callback(seq=int(key[0]), **values)
 
         return await self.store.write(op, "book callback")
 

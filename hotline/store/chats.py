@@ -23,15 +23,22 @@ from typing import Any
 from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hotline.events import EventType
 from hotline.store.coltypes import utcnow
-from hotline.store.models import ChatAttachmentRow, ChatMessageRow, ChatSessionRow, CustomerRow
+from hotline.store.models import (
+    ChatAttachmentRow,
+    ChatMessageRow,
+    ChatSessionRow,
+    CustomerRow,
+    table_of,
+)
 from hotline.store.records import Contact, Customer, LoggedEvent
 from hotline.store.store import CONTACTS, EVENTS, Store
 
-SESSIONS = ChatSessionRow.__table__
-MESSAGES = ChatMessageRow.__table__
-ATTACHMENTS = ChatAttachmentRow.__table__
-CUSTOMERS = CustomerRow.__table__
+SESSIONS = table_of(ChatSessionRow)
+MESSAGES = table_of(ChatMessageRow)
+ATTACHMENTS = table_of(ChatAttachmentRow)
+CUSTOMERS = table_of(CustomerRow)
 
 SESSION_FIELDS = frozenset({"customer_id", "contact_id", "language", "state", "agent"})
 
@@ -113,7 +120,7 @@ class ChatStore:
         language: str | None = None,
     ) -> ChatSession:
         now = utcnow()
-        values = {
+        values: dict[str, Any] = {
             "id": str(uuid.uuid4()),
             "token": secrets.token_urlsafe(32),
             "kind": kind,
@@ -219,7 +226,11 @@ class ChatStore:
             rows = [_message_row(m) for m, _ in chunk]
             events = [_message_event(m) for m, _ in chunk if m.contact_id is not None]
 
-            async def op(conn: AsyncConnection, rows=rows, events=events) -> None:
+            async def op(
+                conn: AsyncConnection,
+                rows: list[dict[str, Any]] = rows,
+                events: list[dict[str, Any]] = events,
+            ) -> None:
                 await conn.execute(insert(MESSAGES), rows)
                 if events:
                     await conn.execute(insert(EVENTS), events)
@@ -288,7 +299,7 @@ class ChatStore:
         path: str,
         attachment_id: str | None = None,
     ) -> ChatAttachment:
-        values = {
+        values: dict[str, Any] = {
             "id": attachment_id or str(uuid.uuid4()),
             "session_id": session_id,
             "filename": filename,
@@ -364,7 +375,7 @@ def _message_event(m: ChatMessage) -> dict[str, Any]:
     return {
         "contact_id": m.contact_id,
         "ts": m.created_at,
-        "type": "chat.message",
+        "type": EventType.CHAT_MESSAGE.value,
         "queue": None,
         "agent": m.agent,
         "data": {"from": m.sender, "message_id": m.seq, "session": m.session_id, "kind": m.kind},

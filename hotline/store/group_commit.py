@@ -42,7 +42,9 @@ class InsertRow:
 
     async def __call__(self, conn: AsyncConnection) -> Any:
         result = await conn.execute(self.table.insert(), self.values)
-        return result.inserted_primary_key[0]
+        key = result.inserted_primary_key
+        assert key is not None, "an INSERT of one row has its primary key"
+        return key[0]
 
     @staticmethod
     async def many(conn: AsyncConnection, rows: list[InsertRow]) -> list[Any]:

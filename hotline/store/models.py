@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, MetaData, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from hotline.store.coltypes import BigId, JSONDoc, UTCDateTime
@@ -29,6 +29,13 @@ class Base(DeclarativeBase):
     """Declarative base with named constraints (so migrations can refer to them)."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The table a model maps (typed as a Table: SQLAlchemy types it as any FromClause)."""
+    table = model.__table__
+    assert isinstance(table, Table), f"{model.__name__} maps {table!r}, not a table"
+    return table
 
 
 class CustomerRow(Base):

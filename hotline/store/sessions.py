@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hotline.store.coltypes import utcnow
-from hotline.store.models import WebSessionRow
+from hotline.store.models import WebSessionRow, table_of
 from hotline.store.store import Store
 
-SESSIONS = WebSessionRow.__table__
+SESSIONS = table_of(WebSessionRow)
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class SessionStore:
 
     async def create(self, token_hash: str, user_id: str, max_age: timedelta) -> None:
         now = utcnow()
-        values = {
+        values: dict[str, Any] = {
             "token_hash": token_hash,
             "user_id": user_id,
             "created_at": now,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
@@ -25,11 +24,12 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from hotline.events import spec_of
 from hotline.store.coltypes import UTCDateTime, as_utc, utcnow
 from hotline.store.errors import UnknownContact, UnknownCustomer
 from hotline.store.group_commit import GroupCommit, InsertRow
 from hotline.store.migrate import upgrade
-from hotline.store.models import ContactEventRow, ContactRow, CustomerRow
+from hotline.store.models import ContactEventRow, ContactRow, CustomerRow, table_of
 from hotline.store.phone import normalize_phone
 from hotline.store.records import Channel, Contact, ContactStatus, Customer, Direction, LoggedEvent
 from hotline.store.retry import is_transient, retrying
@@ -38,16 +38,15 @@ _logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-CUSTOMERS = CustomerRow.__table__
-CONTACTS = ContactRow.__table__
-EVENTS = ContactEventRow.__table__
+CUSTOMERS = table_of(CustomerRow)
+CONTACTS = table_of(ContactRow)
+EVENTS = table_of(ContactEventRow)
 
 #: Contact fields `update_contact` may change.
 CUSTOMER_FIELDS = frozenset({"display_name", "email", "chat_id", "language", "attributes"})
 SUMMARY_FIELDS = frozenset(
     {"status", "ended_at", "flow", "flow_version", "language", "node", "variables"}
 )
-_EVENT_TYPE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
     "postgresql": "postgresql+asyncpg",
@@ -223,8 +222,9 @@ class Store:
         asterisk_node: str | None = None,
     ) -> str:
         """Record a new active contact; returns its id (a uuid4 string)."""
-        values = {
-            "id": str(uuid.uuid4()),
+        contact_id = str(uuid.uuid4())
+        values: dict[str, Any] = {
+            "id": contact_id,
             "channel": _member(Channel, channel, "channel"),
             "direction": _member(Direction, direction, "direction"),
             "customer_id": customer_id,
@@ -244,7 +244,7 @@ class Store:
                 raise UnknownCustomer(f"no customer with id {customer_id!r}") from exc
 
         await self.write(op, "open_contact")
-        return values["id"]
+        return contact_id
 
     async def update_contact(self, contact_id: str, **fields: Any) -> None:
         """Change a contact's summary fields: status, ended_at, flow, flow_version,
@@ -311,8 +311,9 @@ class Store:
     ) -> int:
         """Append an event to the log; returns its id once it is committed.
 
-        `contact_id` is None for agent-only events. `type` is dotted lower case
-        ("call.answered"). `ts` defaults to now (give it only to import history).
+        `contact_id` is None for agent-only events. `type` is one of the event
+        catalogue's (`hotline.events`; UnknownEventType otherwise). `ts` defaults to
+        now (give it only to import history).
         """
         queued, values = self._queue_event(contact_id, type, data, queue, agent, ts)
         return await self._appended(queued, values)
@@ -342,10 +343,9 @@ class Store:
         agent: str | None,
         ts: datetime | None,
     ) -> tuple[asyncio.Future[Any], dict[str, Any]]:
-        if not isinstance(type, str) or not _EVENT_TYPE.fullmatch(type):
-            raise ValueError(
-                f"event type must be dotted lower case like 'call.answered', got {type!r}"
-            )
+        if not isinstance(type, str):
+            raise ValueError(f"event type must be a string like 'call.answered', got {type!r}")
+        spec_of(type)  # an UnknownEventType unless the catalogue has it
         values = {
             "contact_id": contact_id,
             "ts": utcnow() if ts is None else as_utc(ts, "ts"),

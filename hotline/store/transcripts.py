@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hotline.store.coltypes import utcnow
-from hotline.store.models import TranscriptRow
+from hotline.store.models import TranscriptRow, table_of
 from hotline.store.store import Store
 
-TRANSCRIPTS = TranscriptRow.__table__
+TRANSCRIPTS = table_of(TranscriptRow)
 
 #: Rows read to filter by flag (flags are a JSON list, filtered here, not in SQL).
 FLAG_SCAN_LIMIT = 5000
@@ -77,7 +77,7 @@ class Transcripts:
     ) -> bool:
         """Store a recording's transcript; False if it has one already (a recording
         is transcribed once, whatever restarts happen in between)."""
-        values = {
+        values: dict[str, Any] = {
             "contact_id": contact_id,
             "recording": recording,
             "queue": queue,
