@@ -102,12 +102,45 @@ def chat_offline(desk: Any) -> None:
             raise AssertionError(f"chat {state}: {desk.locator('#toast').inner_text()}") from error
 
 
+def close_chats(desk: Any) -> None:
+    """Close every chat on the desk, one by one by contact id, each gone before the next.
+
+    Not by position: a closed chat's tab is removed when the server confirms, so a
+    locator for "the second tab" taken before the first close points at nothing once
+    that confirmation wins the race with the next click."""
+    contact_ids = [tab.get_attribute("data-contact-id") for tab in desk.locator(".tab").all()]
+    for contact_id in contact_ids:
+        desk.locator(f".tab[data-contact-id='{contact_id}']").click()
+        desk.locator(f".pane[data-contact-id='{contact_id}'] button.close").click()
+        desk.wait_for_selector(f".tab[data-contact-id='{contact_id}']", state="detached")
+
+
 def open_widget(context: Any, hotline: RunningHotline, path: str = "/chat/demo") -> Any:
     page = context.new_page()
     page.on("dialog", lambda dialog: pytest.fail(f"a dialog opened: {dialog.message}"))
     page.goto(f"{hotline.web_url}{path}")
     page.wait_for_selector("#hotline-chat[data-connected=true]", state="attached")
     return page
+
+
+def widgets_settled(pages: list[Any], counts: dict[str, int]) -> dict[str | None, list[Any]]:
+    """The widgets by state, once as many are in each state as `counts` says.
+
+    Each widget hears of its state on its own socket, a moment after the desk hears of
+    the same change: right after the desk opens a chat, its customer may still show
+    "queued"."""
+    deadline = time.monotonic() + 15
+    while True:
+        by_state: dict[str | None, list[Any]] = {}
+        for page in pages:
+            state = page.locator("#hotline-chat").get_attribute("data-state")
+            by_state.setdefault(state, []).append(page)
+        found = {state: len(widgets) for state, widgets in by_state.items()}
+        if found == counts:
+            return by_state
+        if time.monotonic() > deadline:
+            raise AssertionError(f"widgets by state: {found}, expected {counts}")
+        time.sleep(0.1)
 
 
 def widget_says(page: Any, text: str) -> Any:
@@ -263,8 +296,7 @@ def test_agent_on_a_call_still_takes_chats_up_to_capacity(
             offer.locator("button.accept").click()
             desk.locator(f".pane[data-contact-id='{accepted[-1]}']").wait_for(state="attached")
         # Two chats and a call: the third customer waits, first in the queue.
-        waiting = [p for p in pages if p.locator("#hotline-chat[data-state=queued]").count()]
-        assert len(waiting) == 1
+        waiting = widgets_settled(pages, {"agent": 2, "queued": 1})["queued"]
         # Its place in the queue, live in the widget.
         status = waiting[0].locator("#hotline-chat .status")
         status.filter(has_text="You are number 1 in the queue").wait_for()
@@ -284,7 +316,5 @@ def test_agent_on_a_call_still_takes_chats_up_to_capacity(
         for context in contexts:
             context.close()
         phone.stop()
-        for tab in desk.locator(".tab").all():
-            tab.click()
-            desk.locator(".pane:not([hidden]) button.close").click()
+        close_chats(desk)
         chat_offline(desk)
