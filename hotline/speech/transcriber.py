@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -46,7 +47,7 @@ class Transcriber:
         self.engine = engine
         self._queue: asyncio.Queue[LoggedEvent] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self._unlisten = lambda: None
+        self._unlisten: Callable[[], None] = lambda: None
 
     def start(self) -> None:
         self._unlisten = self.store.listen(self._saw)

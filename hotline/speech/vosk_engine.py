@@ -33,6 +33,10 @@ def _vosk() -> Any:
     return vosk
 
 
+def _load_model(path: Path) -> Any:
+    return _vosk().Model(str(path))
+
+
 def check_model_dir(path: Path) -> str | None:
     """Why `path` is not a Vosk model directory, or None if it looks like one."""
     if not path.is_dir():
@@ -91,9 +95,7 @@ class VoskRecogniser:
                 problem = check_model_dir(path)
                 if problem:
                     raise ValueError(problem)
-                self._models[language] = await loop.run_in_executor(
-                    self._pool, lambda p=path: _vosk().Model(str(p))
-                )
+                self._models[language] = await loop.run_in_executor(self._pool, _load_model, path)
             except Exception as error:  # a broken model must not stop the hotline
                 self._failed[language] = str(error)
                 log.error("speech model for %r failed to load: %s", language, error)

@@ -318,7 +318,7 @@ class Auth:
         user = await self.user_of(request)
         if user is not None:
             request[USER_KEY] = user
-        if access == _PUBLIC:
+        if access is None:
             return await handler(request)
         if user is None:
             if _wants_html(request):
@@ -342,11 +342,13 @@ AUTH_KEY = web.AppKey("auth", Auth)
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(12))
 
 
-def _access(request: web.Request) -> Role | str:
+def _access(request: web.Request) -> Role | None:
+    """The role the route needs; None for a public one."""
     route = request.match_info.route
     if isinstance(route.resource, StaticResource):
-        return _PUBLIC
-    return getattr(route.handler, _MARK, Role.ADMIN)
+        return None
+    mark = getattr(route.handler, _MARK, Role.ADMIN)
+    return None if mark == _PUBLIC else Role(mark)
 
 
 def _wants_html(request: web.Request) -> bool:

@@ -20,6 +20,7 @@ import contextlib
 import logging
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import (
@@ -85,7 +86,7 @@ async def watch_loop_lag(interval: float = LAG_INTERVAL) -> None:
 class LiveGauges(Collector):
     """Gauges read at scrape time from `view()`: the wallboard's view."""
 
-    def __init__(self, view: Callable[[], dict]) -> None:
+    def __init__(self, view: Callable[[], dict[str, Any]]) -> None:
         self.view = view
 
     def collect(self) -> Iterator[Metric]:
@@ -124,7 +125,9 @@ def count_event(event: LoggedEvent) -> None:
 
 
 def add_metrics_routes(
-    app: web.Application, view: Callable[[], dict], listen: Callable[..., Callable[[], None]]
+    app: web.Application,
+    view: Callable[[], dict[str, Any]],
+    listen: Callable[..., Callable[[], None]],
 ) -> None:
     """/metrics; `view`: the wallboard's view; `listen`: Store.listen. Starts the lag
     watcher, error counting and event counting with the app, stops them after it."""
