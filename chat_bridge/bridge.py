@@ -42,6 +42,7 @@ from hotline.acd.settings import QueueSettings
 from hotline.callbacks.service import CallbackService
 from hotline.catalogue import Catalogue
 from hotline.chat_settings import ChatConfig
+from hotline.contacts import ContactLifecycle, EndReason
 from hotline.flows.loader import FlowSet
 from hotline.flows.services import FlowServices, QueueRequest
 from hotline.store import Store, StoreError
@@ -221,11 +222,14 @@ class ChatBridge:
     async def restart(self, session: Any, language: str | None, flow: str | None) -> LiveChat:
         """A chat whose place in its flow died with the previous controller: the old
         contact ends lost, and the flow starts again for the same thread."""
-        old = session.contact_id
+        old = ContactLifecycle(self.store, "chat", contact_id=session.contact_id)
+        ending = old.ending(EndReason.CONTROLLER_LOST)
         await self.store.append(
-            old, "chat.closed", {"by": RESTART_REASON, "status": "lost", "reason": RESTART_REASON}
+            old.contact_id,
+            "chat.closed",
+            {"by": RESTART_REASON, "status": ending.status.value, "reason": RESTART_REASON},
         )
-        await self.store.close_contact(old, "lost")
+        await old.close(ending)
         chat = await self._load(session, flow)
         if self.on_adopt is not None:
             self.on_adopt(chat)

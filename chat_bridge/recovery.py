@@ -35,6 +35,7 @@ from hotline.acd.model import Channel, Contact
 from hotline.acd.restore import Talking, clock_of
 from hotline.acd.router import RoutingError
 from hotline.acd.states import IllegalTransition
+from hotline.contacts import ContactLifecycle, EndReason
 from hotline.store.active import active_contacts
 from hotline.store.chats import ChatSession
 
@@ -142,12 +143,14 @@ class ChatRecovery:
         for left_open in await active_contacts(bridge.store, Channel.CHAT.value):
             if left_open.id in resumed or left_open.id in bridge.by_contact:
                 continue
+            lifecycle = ContactLifecycle(bridge.store, "chat", contact_id=left_open.id)
+            ending = lifecycle.ending(EndReason.CONTROLLER_LOST)
             await bridge.store.append(
                 left_open.id,
                 "chat.closed",
-                {"by": RESTART_REASON, "status": "lost", "reason": RESTART_REASON},
+                {"by": RESTART_REASON, "status": ending.status.value, "reason": RESTART_REASON},
             )
-            await bridge.store.close_contact(left_open.id, "lost")
+            await lifecycle.close(ending)
             lost += 1
         report = ChatRecoveryReport(
             **counts, lost=lost, agents=agents, seconds=round(time.monotonic() - started, 3)
