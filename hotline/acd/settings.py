@@ -77,7 +77,8 @@ class SkillRule(_Section):
 
 
 class Announcements(_Section):
-    """What a waiting voice caller hears besides music on hold (the voice adapter's part)."""
+    """What a waiting contact is told besides music on hold, on every channel
+    (hotline/waiting.py: callers hear it, chats read it)."""
 
     #: Announce the caller's position every N seconds; 0 = off.
     position_every: Seconds = 0
