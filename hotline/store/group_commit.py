@@ -114,8 +114,10 @@ async def _run_all(conn: AsyncConnection, ops: list[WriteOp]) -> list[Any]:
     results: list[Any] = []
     for table, run in itertools.groupby(ops, key=_insert_table):
         group = list(run)
-        if table is not None and len(group) > 1:
-            results += await InsertRow.many(conn, group)  # type: ignore[arg-type]
+        # A group with a table holds only InsertRow ops (see _insert_table).
+        inserts = [op for op in group if isinstance(op, InsertRow)]
+        if table is not None and len(inserts) > 1:
+            results += await InsertRow.many(conn, inserts)
         else:
             results += [await op(conn) for op in group]
     return results
