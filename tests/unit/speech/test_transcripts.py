@@ -68,7 +68,7 @@ async def saved_recording(
     if language:
         await store.append(contact, "flow.language", {"flow": "main", "language": language})
     if queue:
-        await store.append(contact, "queue.join", {}, queue=queue)
+        await store.append(contact, "contact.join", {}, queue=queue)
     path = recording(tmp_path, name)
     data = {"name": name, "file": str(path), "outcome": "recorded", "duration": 1.0}
     await store.append(contact, "recording.saved", data, queue=queue or None)

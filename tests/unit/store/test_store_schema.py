@@ -52,11 +52,11 @@ async def test_migrate_creates_tables_at_head(db_url: str) -> None:
 
 async def test_migrate_is_idempotent(store: Store) -> None:
     contact_id = await store.open_contact("voice", "inbound", "+15550100", "100")
-    await store.append(contact_id, "call.started")
+    await store.append(contact_id, "call.arrived")
     await store.migrate()
     await store.migrate()
     assert await _revision(store) == head_revision()
-    assert [e.type for e in await store.events(contact_id)] == ["call.started"]
+    assert [e.type for e in await store.events(contact_id)] == ["call.arrived"]
     assert await _diff(store) == []
 
 

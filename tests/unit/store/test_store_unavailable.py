@@ -41,13 +41,13 @@ async def test_sqlite_locked_too_long_raises(
     locker.execute("BEGIN IMMEDIATE")  # holds the write lock
     started = time.monotonic()
     with pytest.raises(
-        StoreUnavailable, match=r"append call\.started: database unavailable.*locked"
+        StoreUnavailable, match=r"append call\.arrived: database unavailable.*locked"
     ):
-        await sqlite_store.append(None, "call.started")
+        await sqlite_store.append(None, "call.arrived")
     elapsed = time.monotonic() - started
     assert 0.5 <= elapsed < 1.5  # retry_for, plus at most one busy_timeout and a back-off
     locker.execute("ROLLBACK")
-    assert await sqlite_store.append(None, "call.started") == 1
+    assert await sqlite_store.append(None, "call.arrived") == 1
 
 
 async def test_sqlite_lock_released_during_retry(
@@ -57,7 +57,7 @@ async def test_sqlite_lock_released_during_retry(
     locker.execute("BEGIN IMMEDIATE")
     asyncio.get_running_loop().call_later(0.4, locker.execute, "ROLLBACK")
     started = time.monotonic()
-    event_id = await sqlite_store.append(None, "agent.state", {"state": "available"})
+    event_id = await sqlite_store.append(None, "agent.pause", {"state": "available"})
     assert 0.3 < time.monotonic() - started < 3
     now = datetime.now(UTC)
     [event] = await sqlite_store.events_between(now - timedelta(minutes=1), now)
@@ -68,7 +68,7 @@ async def test_real_errors_are_not_retried(sqlite_store: Store) -> None:
     sqlite_store.retry_for = 5.0
     started = time.monotonic()
     with pytest.raises(UnknownContact):
-        await sqlite_store.append("missing", "call.started")
+        await sqlite_store.append("missing", "call.arrived")
     assert time.monotonic() - started < 0.5
 
 
