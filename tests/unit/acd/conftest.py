@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from hotline.acd import Agent, Contact, JoinResult, Queue, Router
+from hotline.acd import Agent, Channel, Contact, JoinResult, Queue, Router
 
 
 class Lab:
-    def __init__(self, **router_options: object) -> None:
-        self.r = Router(**router_options)  # type: ignore[arg-type]
+    def __init__(self, **router_options: Any) -> None:
+        self.r = Router(**router_options)
 
-    def queue(self, name: str = "q", **options: object) -> Queue:
-        queue = Queue(name, **options)  # type: ignore[arg-type]
+    def queue(self, name: str = "q", **options: Any) -> Queue:
+        queue = Queue(name, **options)
         self.r.add_queue(queue)
         return queue
 
     def agent(
         self,
         agent_id: str,
-        queues: object = ("q",),
+        queues: Any = ("q",),
         login_at: float | None = 0.0,
-        **options: object,
+        **options: Any,
     ) -> Agent:
-        agent = Agent(agent_id, queues=queues, **options)  # type: ignore[arg-type]
+        agent = Agent(agent_id, queues=queues, **options)
         self.r.add_agent(agent)
         if login_at is not None:
             self.r.login(agent_id, login_at)
@@ -36,9 +38,9 @@ class Lab:
         queue: str = "q",
         channel: str = "voice",
         now: float | None = None,
-        **options: object,
+        **options: Any,
     ) -> JoinResult:
-        contact = Contact(contact_id, channel, queue, at, **options)  # type: ignore[arg-type]
+        contact = Contact(contact_id, Channel(channel), queue, at, **options)
         return self.r.enqueue(contact, at if now is None else now)
 
     def offers(self, now: float) -> list[tuple[str, str]]:
@@ -51,7 +53,7 @@ class Lab:
         self.r.finish(agent_id, contact_id, end)
 
     def state(self, agent_id: str, channel: str = "voice") -> str:
-        return self.r.agent_status(agent_id)[channel].state.value  # type: ignore[index]
+        return self.r.agent_status(agent_id)[Channel(channel)].state.value
 
     def events(self, prefix: str = "") -> list[tuple[str, ...]]:
         return [

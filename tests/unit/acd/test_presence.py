@@ -2,30 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from hotline.acd import Offer
 from hotline.acd.presence import PresenceError, agent_view, change_presence
 from hotline.acd.service import RoutingService
 from hotline.acd.settings import AgentRouting, QueueSettings, make_router
 
 
 @pytest.fixture
-async def routing() -> Any:
-    logged: list[dict[str, Any]] = []
+def logged() -> list[dict[str, Any]]:
+    """What the `routing` fixture's service logs."""
+    return []
 
+
+@pytest.fixture
+async def routing(logged: list[dict[str, Any]]) -> AsyncIterator[RoutingService]:
     async def log(**record: Any) -> None:
         logged.append(record)
 
     router = make_router({"support": QueueSettings()}, {"alice": AgentRouting(queues=["support"])})
     service = RoutingService(router, log)
-    service.logged = logged  # type: ignore[attr-defined]
     yield service
     await service.stop()
 
 
-async def test_login_pause_unpause_logout(routing: RoutingService) -> None:
+async def test_login_pause_unpause_logout(
+    routing: RoutingService, logged: list[dict[str, Any]]
+) -> None:
     view = await change_presence(routing, "alice", "login")
     assert view["voice"]["state"] == "available"
     view = await change_presence(routing, "alice", "pause", reason=" lunch ")
@@ -34,12 +41,13 @@ async def test_login_pause_unpause_logout(routing: RoutingService) -> None:
     assert view["voice"]["state"] == "available" and view["voice"]["reason"] is None
     view = await change_presence(routing, "alice", "logout")
     assert view["voice"]["state"] == "offline"
-    logged = routing.logged  # type: ignore[attr-defined]
     voice = [r["type"] for r in logged if r["data"].get("channel") == "voice"]
     assert voice == ["agent.login", "agent.pause", "agent.unpause", "agent.logout"]
 
 
-async def test_refusals_say_why_and_change_nothing(routing: RoutingService) -> None:
+async def test_refusals_say_why_and_change_nothing(
+    routing: RoutingService, logged: list[dict[str, Any]]
+) -> None:
     with pytest.raises(PresenceError, match="unknown action 'dance'"):
         await change_presence(routing, "alice", "dance")
     with pytest.raises(PresenceError, match="nobody"):
@@ -49,7 +57,7 @@ async def test_refusals_say_why_and_change_nothing(routing: RoutingService) -> N
     with pytest.raises(PresenceError, match="reserved for the system"):
         await change_presence(routing, "alice", "pause", reason="unreachable")
     assert agent_view(routing, "alice")["voice"]["state"] == "offline"
-    assert routing.logged == []  # type: ignore[attr-defined]
+    assert logged == []
 
 
 async def test_ready_ends_wrap_up_early() -> None:
@@ -62,7 +70,8 @@ async def test_ready_ends_wrap_up_early() -> None:
     await change_presence(routing, "alice", "login", channels=["voice"])
     ticket = await routing.enqueue("c1", "voice", "support")
     offer = await ticket.next()
-    await routing.accepted(offer)  # type: ignore[arg-type]
+    assert isinstance(offer, Offer)
+    await routing.accepted(offer)
     await routing.finished("alice", "c1")
     assert agent_view(routing, "alice")["voice"]["state"] == "wrap_up"
     view = await change_presence(routing, "alice", "ready")

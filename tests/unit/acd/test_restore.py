@@ -12,7 +12,7 @@ import pytest
 
 from hotline.acd import Agent, Channel, Offer, Queue, Router
 from hotline.acd.restore import Talking, clock_of, place_of
-from hotline.acd.service import Finished, RoutingService
+from hotline.acd.service import Finished, RoutingService, Ticket, TicketItem
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -40,7 +40,14 @@ class World:
             self.router.add_agent(Agent(agent, queues=["q"]))
         self.svc = RoutingService(self.router, self.log, clock=lambda: self.now)
 
-    async def log(self, type, data, contact_id=None, queue=None, agent=None) -> None:  # type: ignore[no-untyped-def]
+    async def log(
+        self,
+        type: str,
+        data: dict[str, Any],
+        contact_id: str | None = None,
+        queue: str | None = None,
+        agent: str | None = None,
+    ) -> None:
         self.events.append(Logged(type, self.wall, queue, agent, data, contact_id))
 
     def advance(self, seconds: float) -> None:
@@ -54,8 +61,8 @@ class World:
         return self.router.agent_status(agent)[Channel.VOICE].state.value
 
 
-def drain(ticket) -> list:  # type: ignore[no-untyped-def]
-    out = []
+def drain(ticket: Ticket) -> list[TicketItem]:
+    out: list[TicketItem] = []
     while not ticket.offers.empty():
         out.append(ticket.offers.get_nowait())
     return out
@@ -128,9 +135,9 @@ async def test_restart_puts_waiting_contacts_back_in_order_and_keeps_the_talker_
         if place.waiting:
             waiting.append(place.contact(entered))
         else:
-            assert place.answered is not None
+            assert place.agent is not None and place.answered is not None
             since = clock_of(place.answered, after.wall, after.now)
-            talking.append(Talking(place.agent, place.contact(entered), since))  # type: ignore[arg-type]
+            talking.append(Talking(place.agent, place.contact(entered), since))
     tickets, refused = await after.svc.restore(waiting, talking)
     assert refused == {}
     assert set(tickets) == {"c2", "c3"}
@@ -178,7 +185,9 @@ async def test_a_paused_agent_takes_back_the_call_and_stays_paused() -> None:
     world = World(T0, clock=0.0)
     await world.svc.login("a")
     await world.svc.pause("a", "lunch")
-    talker = Talking("a", place_of("c1", [Logged("contact.join", T0, "q")]).contact(0.0), 0.0)  # type: ignore[union-attr]
+    place = place_of("c1", [Logged("contact.join", T0, "q")])
+    assert place is not None
+    talker = Talking("a", place.contact(0.0), 0.0)
     await world.svc.restore([], [talker])
     status = world.router.agent_status("a")[Channel.VOICE]
     assert (status.state.value, status.load) == ("paused", 1)
