@@ -1,5 +1,5 @@
 """A chat's flow services: the chat's own queue experience, queue status for the chat
-channel, and survey answers logged one question at a time."""
+channel, and a survey logged as on a call (one survey.answered)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from chat_bridge.queueing import ChatQueueing
 from hotline.acd.model import Channel
 from hotline.acd.router import RoutingError
 from hotline.acd.service import RoutingService
+from hotline.events import EventType, SurveyAnswered
 from hotline.flows.services import (
     CallbackBooking,
     CallbackRequest,
@@ -55,18 +56,7 @@ class ChatServices(ChannelQueueServices):
             raise FlowFailure(str(error)) from None
 
     async def save_survey(self, answers: SurveyAnswers) -> None:
-        contact_id = self.chat.contact_id
-        for question, score in answers.answers.items():
-            if score is None:
-                continue
-            await self.store.append(
-                contact_id,
-                "survey.answered",
-                {
-                    "question": question,
-                    "score": score,
-                    "channel": "chat",
-                    "survey": answers.survey,
-                    "node": answers.node,
-                },
-            )
+        survey = SurveyAnswered(
+            survey=answers.survey, node=answers.node, answers=dict(answers.answers)
+        )
+        await self.store.append(self.chat.contact_id, EventType.SURVEY_ANSWERED, dict(survey))
