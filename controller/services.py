@@ -16,6 +16,7 @@ from hotline.acd.service import RoutingService
 from hotline.callbacks.rules import PROMPTS, CallbackRefused
 from hotline.callbacks.service import CallbackService
 from hotline.config import IntegrationConfig
+from hotline.events import EventType, SurveyAnswered
 from hotline.flows.hours import Schedule
 from hotline.flows.services import (
     CallbackBooking,
@@ -147,8 +148,7 @@ class LiveServices:
         return CallbackBooking(callback.number, callback_id=callback.contact_id)
 
     async def save_survey(self, answers: SurveyAnswers) -> None:
-        await self.store.append(
-            self.contact_id,
-            "survey.answered",
-            {"survey": answers.survey, "answers": dict(answers.answers), "node": answers.node},
+        survey = SurveyAnswered(
+            survey=answers.survey, node=answers.node, answers=dict(answers.answers)
         )
+        await self.store.append(self.contact_id, EventType.SURVEY_ANSWERED, dict(survey))

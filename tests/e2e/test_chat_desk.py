@@ -249,7 +249,7 @@ def test_customer_chats_with_an_agent_in_the_desk(
     (closed,) = [e.data for e in events if e.type == "chat.closed"]
     assert closed["by"] == "agent" and closed["wrap_up"] == "resolved"
     (survey,) = [e.data for e in events if e.type == "survey.answered"]
-    assert survey["score"] == 5 and survey["channel"] == "chat"
+    assert survey["answers"] == {"satisfaction": 5}
     stored = read(hotline, lambda store: _messages(store, contact_id))
     assert HOSTILE in stored  # kept exactly as typed, and shown as text
     assert stored.count(HOSTILE) == 1
