@@ -89,10 +89,9 @@ def chat_available(desk: Any) -> None:
 
 
 def chat_offline(desk: Any) -> None:
+    """Log the agent's chat out. Straight from wrap-up too: a "Ready" click can come after
+    the wrap-up has ended on its own, when there is no Ready button any more."""
     channel = desk.locator(".channel[data-channel=chat]")
-    if channel.get_attribute("data-state") == "wrap_up":
-        channel.locator("button.ready").click()
-        desk.wait_for_selector(".channel[data-channel=chat]:not([data-state=wrap_up])")
     if channel.get_attribute("data-state") != "offline":
         channel.locator("button.logout").click()
         try:
