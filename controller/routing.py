@@ -38,7 +38,7 @@ async def start_routing(config: HotlineConfig, store: Store, ami: AmiMonitor) ->
     for endpoint, agent in by_endpoint.items():
         await routing.login(agent, phone_channels[agent])
         await routing.reachable(agent, phone_channels[agent], ami.reachable(endpoint))
-    pending: set[asyncio.Task] = set()
+    pending: set[asyncio.Task[None]] = set()
 
     def phone(endpoint: str, reachable: bool) -> None:
         agent = by_endpoint.get(endpoint)
