@@ -1,11 +1,12 @@
-"""SIPp load on the same Asterisk: Hotline against plain dialplan with app_queue.
+"""SIPp load on the same Asterisk: Hotline against plain dialplan with app_queue, where a
+call counts only if the caller talked to an agent.
 
-    python bench/bench_sipp_load.py [--quick] [--agents N] [--step-seconds S] [--rates 2,4,8]
+    python bench/bench_sipp_load.py [--quick] [--agents N] [--step-seconds S] [--rates 8,16,32]
 
 One scenario, two implementations on the same Asterisk 22 build (the project's managed
 chroot): a SIPp caller dials 800, hears a short prompt ("welcome", rendered by Hotline),
 presses 1 (RFC 2833) and is queued; an auto-answering agent (SIPp UAS on a fixed contact)
-answers after 0.2 s, talks 2 s and hangs up; the caller is hung up in turn.
+answers after 0.2 s, stays on the line 2.5 s and hangs up; the caller is hung up in turn.
 
 - Hotline: `hotline run` with its own Asterisk on free loopback ports and a private state
   folder (as tests/e2e/conftest.py does), the flow bench/flows/bench_load.yaml and a
@@ -15,17 +16,23 @@ answers after 0.2 s, talks 2 s and hangs up; the caller is hung up in turn.
   same prompt file, WaitExten for one digit, Queue(benchqueue) with static members
   PJSIP/<agent endpoint>, leastrecent, ringinuse=no, wrapuptime=0).
 
+A call is ok only if the caller talked to the agent who answered for them for the talk
+time (2 s of the agent's 2.5 s on the line), judged per call from three witnesses on the
+wall clock (bench/call_evidence.py): the caller's SIPp (INVITE, 200 OK, key, BYE), the
+agents' SIPp phones (rung for which caller, answered, hung up) and Asterisk's own
+BridgeEnter/BridgeLeave over AMI (the caller's channel and the agent's channel in one
+bridge). The same witnesses serve both systems. For Hotline the event log is read too,
+per call (key -> join -> offer -> ring -> answered -> connected), to show where the time
+goes, and cross-checked: `queue.connected` must come before the agent's phone hung up.
+
 Each system is driven by one SIPp caller process per step at a fixed rate (-r) for a
-bounded time (20 s, --quick 8 s), stepping the rate up (4, 8, 16, 24, 32, 48, 64, 96 cps;
---quick 4, 8, 16, 32) until a step has a failed call or the system's half of the time
-budget (520 s, --quick 190 s) is spent. A call counts as
-failed when SIPp fails it (no answer, an early or missing BYE) or when fewer agent calls
-than caller calls completed in the step. CPU is utime+stime from /proc/<pid>/stat of
-Asterisk and of the controller over the step (percent of one core), and of the SIPp
-processes (the load generator shares the machine). The agents' phones are --agents
-(default 250) endpoints spread over SIPp UAS processes, 25 per process (agents of one process share
-its port as their contact). Everything runs on 127.0.0.1 and is stopped and removed
-afterwards. Prints a Markdown section to stdout; progress goes to stderr.
+bounded time (10 s, --quick 5 s), stepping the rate up until a step is not clean (a call
+not ok) or the system's half of the time budget is spent. Per step, side by side: ok /
+calls, call length (average, p95), answer latency (INVITE -> 200 OK), first key -> first
+agent ring, agent answer -> conversation (p50/p95/p99), CPU of Asterisk, the controller,
+SIPp and the whole machine over the step, CPU-milliseconds per call of the controller and
+of Asterisk, the load average, and what ran out. Everything runs on 127.0.0.1 and is
+stopped and removed afterwards. Prints a Markdown section to stdout; progress to stderr.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import itertools
 import json
 import os
 import platform
@@ -41,6 +49,7 @@ import resource
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -48,14 +57,27 @@ import threading
 import time
 import urllib.request
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 HOME = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HOME))
 
 import yaml  # noqa: E402
 
+from bench.call_evidence import (  # noqa: E402
+    BridgeWatch,
+    Verdict,
+    agent_timeline,
+    caller_timeline,
+    instrument_agent,
+    instrument_caller,
+    judge,
+    percentile,
+)
 from controller.asterisk import find_install  # noqa: E402
 from controller.instance import AsteriskInstance  # noqa: E402
 from controller.secrets import load_secrets  # noqa: E402
@@ -68,9 +90,12 @@ from tests.e2e.sipp_uas import scenario as uas_scenario  # noqa: E402
 HOTLINE = Path(sys.executable).with_name("hotline")
 NUMBER = "800"
 RING = 0.2  # agent rings this long before answering
-TALK = 2.0  # then talks this long and hangs up
+TALK = 2.0  # the caller must be in conversation with the agent this long ...
+GRACE = 0.5  # ... of the TALK + GRACE seconds the agent stays on the line
 AGENTS_PER_PHONE = 25  # agents sharing one SIPp UAS process (one port)
 TICKS = os.sysconf("SC_CLK_TCK")
+#: Caller numbers: "7", the system's digit, the step's two digits, SIPp's call number.
+SYSTEM_DIGIT = {"Hotline": "1", "app_queue": "2"}
 
 
 def say(message: str) -> None:
@@ -92,6 +117,14 @@ def children_cpu() -> float:
     """CPU seconds of this script's reaped children (the caller SIPp of each step)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) jiffies of all CPUs since boot (/proc/stat)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    total = sum(values[:8])  # without guest time (already in user)
+    return total - idle, total
 
 
 def first_errors(path: Path, count: int = 2) -> str:
@@ -119,7 +152,7 @@ def counter(row: dict[str, str], name: str) -> int:
 
 
 def stop_process(
-    proc: subprocess.Popen | None, sig: int = signal.SIGTERM, wait: float = 10
+    proc: subprocess.Popen[Any] | None, sig: int = signal.SIGTERM, wait: float = 10
 ) -> None:
     if proc is None or proc.poll() is not None:
         return
@@ -152,14 +185,8 @@ class HealthProbe:
         threading.Thread(target=self.run, daemon=True).start()
         return self
 
-    def summary(self) -> dict[str, float]:
-        """p50, p99 and max in ms (0 when nothing was measured)."""
-        ordered = sorted(self.times) or [0.0]
-        return {
-            "p50": ordered[len(ordered) // 2],
-            "p99": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
-            "max": ordered[-1],
-        }
+    def p99(self) -> float | None:
+        return percentile(self.times, 99)
 
 
 # ---------------------------------------------------------------- agents' phones
@@ -167,17 +194,22 @@ class HealthProbe:
 
 @dataclass
 class Phones:
-    """SIPp UAS processes answering every call for the bench agents."""
+    """SIPp UAS processes answering every call for the bench agents; each logs when it
+    was rung (for which caller), answered and hung up."""
 
     workdir: Path
     n_agents: int
     ring: float = RING
-    talk: float = TALK
+    talk: float = TALK + GRACE  # seconds on the line after answering
     ports: list[int] = field(default_factory=list)
-    procs: list[subprocess.Popen] = field(default_factory=list)
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     stats: list[Path] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
 
-    def agents(self) -> list[dict]:
+    def endpoints(self) -> list[str]:
+        return [f"{3900 + i}" for i in range(self.n_agents)]
+
+    def agents(self, queue: str = "bench") -> list[dict[str, Any]]:
         """Hotline agent entries: endpoint 39NN, contact on its phone process's port."""
         return [
             {
@@ -185,20 +217,21 @@ class Phones:
                 "name": f"Bench {i:02d}",
                 "endpoint": f"{3900 + i}",
                 "contact": f"sip:{3900 + i}@127.0.0.1:{self.ports[i // AGENTS_PER_PHONE]}",
-                "queues": ["bench"],
+                "queues": [queue],
             }
             for i in range(self.n_agents)
         ]
 
     def start(self) -> Phones:
         n_procs = -(-self.n_agents // AGENTS_PER_PHONE)
-        text = uas_scenario("answer", self.ring, self.talk, 60)
+        text = instrument_agent(uas_scenario("answer", self.ring, self.talk, 60))
         for n in range(n_procs):
             folder = self.workdir / f"phone-{n}"
             folder.mkdir(parents=True)
             (folder / "uas.xml").write_text(text)
             port = free_port("udp")
             stats = folder / "stats.csv"
+            log = folder / "calls.log"
             self.procs.append(
                 subprocess.Popen(
                     [
@@ -221,6 +254,9 @@ class Phones:
                         str(stats),
                         "-fd",
                         "1",
+                        "-trace_logs",
+                        "-log_file",
+                        str(log),
                     ],
                     cwd=folder,
                     stdout=subprocess.DEVNULL,
@@ -229,11 +265,8 @@ class Phones:
             )
             self.ports.append(port)
             self.stats.append(stats)
+            self.logs.append(log)
         return self
-
-    def answered(self) -> int:
-        """Agent calls completed so far (answered, talked, hung up), all phones."""
-        return sum(counter(last_stats(path), "SuccessfulCall(C)") for path in self.stats)
 
     def cpu(self) -> float:
         return sum(cpu_seconds(proc.pid) for proc in self.procs)
@@ -248,65 +281,121 @@ class Phones:
 
 @dataclass
 class Step:
+    system: str
     rate: float
     calls: int
-    ok: int
-    failed: int
-    bridged: int
+    verdicts: list[Verdict]
     seconds: float
-    asterisk_cpu: float  # percent of one core over the step
+    asterisk_cpu: float  # CPU seconds over the step
     controller_cpu: float | None
     sipp_cpu: float  # the load generator: SIPp callers and agents' phones
+    machine_busy: float  # percent of all CPUs over the step
+    load: float  # 1-minute load average when the step began
+    sipp_failed: int = 0  # calls SIPp itself counted as failed
     errors: str = ""  # the first lines of SIPp's error log, when calls failed
     #: /api/health round trip p99 over the step (ms): the controller's event-loop lag.
     loop_lag: float | None = None
+    #: Hotline only, from its event log: per-call segments (name -> seconds each) and
+    #: callers whose queue.connected is missing or after their agent's phone hung up.
+    segments: dict[str, list[float]] = field(default_factory=dict)
+    connected_late: int | None = None
+
+    @property
+    def ok(self) -> int:
+        return sum(v.ok for v in self.verdicts)
 
     @property
     def clean(self) -> bool:
-        return self.failed == 0 and self.ok == self.calls and self.bridged >= self.calls
+        return self.ok == self.calls
+
+    def pct(self, what: str) -> float:
+        """CPU of a process over the step, percent of one core."""
+        value = {"asterisk": self.asterisk_cpu, "controller": self.controller_cpu or 0.0}
+        return 100 * value[what] / self.seconds
+
+    def ms_per_call(self, what: str) -> float:
+        value = {"asterisk": self.asterisk_cpu, "controller": self.controller_cpu or 0.0}
+        return 1000 * value[what] / max(1, self.calls)
+
+    def reasons(self) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for verdict in self.verdicts:
+            if not verdict.ok:
+                reason = re.sub(r"talked [\d.]+ s", "talked less", verdict.reason)
+                found[reason] = found.get(reason, 0) + 1
+        return found
+
+    def ran_out(self) -> str:
+        """Which resource was used up during the step (>= 95 %), if any."""
+        found = []
+        if self.machine_busy >= 95:
+            found.append("CPU (every core busy)")
+        if self.controller_cpu is not None and self.pct("controller") >= 95:
+            found.append("the controller's core")
+        if self.pct("asterisk") >= 190:
+            found.append("Asterisk's CPU")
+        if found:
+            return ", ".join(found)
+        return "nothing saturated" + ("" if self.clean else ": a wait")
 
 
-def caller_scenario(workdir: Path, prompt_seconds: float) -> Path:
+def caller_scenario(workdir: Path, prompt_seconds: float, prefix: str, agent_talk: float) -> Path:
     """Wait for the prompt, press 1, then expect the hang-up; a BYE sooner than an agent
-    could have talked (ring + talk) arrives during a pause and fails the call."""
+    could have talked (ring + time on the line) arrives during a pause and fails the call.
+    Caller numbers are `prefix` + SIPp's call number; the scenario logs its timeline."""
     folder = workdir / "caller"
     folder.mkdir(parents=True, exist_ok=True)
     steps = [
         Wait(round(prompt_seconds + 0.6, 2)),
         Keys("1", gap=0.3),
-        Wait(round(RING + TALK - 0.5, 2)),
+        Wait(round(max(0.0, RING + agent_talk - 0.8), 2)),
         ExpectHangup(60),
     ]
-    # SIPp's own [call_number] gives each call a caller number of its own.
-    file = folder / "caller.xml"
-    file.write_text(scenario(NUMBER, "7[call_number]", steps, folder, name="bench caller"))
+    number = f"{prefix}[call_number]"
+    file = folder / f"caller-{prefix}.xml"
+    text = scenario(NUMBER, number, steps, folder, name="bench caller")
+    file.write_text(instrument_caller(text, number))
     return file
+
+
+@dataclass
+class Target:
+    """A system under load: where to call, what to measure."""
+
+    system: str
+    sip_port: int
+    asterisk_pid: int | None
+    controller_pid: int | None
+    bridges: BridgeWatch
+    health_url: str | None = None
 
 
 def run_step(
     workdir: Path,
-    scenario_file: Path,
-    sip_port: int,
+    target: Target,
+    step_index: int,
     rate: float,
     seconds: float,
     phones: Phones,
-    asterisk_pid: int | None,
-    controller_pid: int | None,
-    health_url: str | None = None,
+    prompt_seconds: float,
+    talk: float = TALK,
 ) -> Step:
-    folder = workdir / f"step-{rate:g}"
-    probe = HealthProbe(health_url).start() if health_url else None
+    prefix = f"7{SYSTEM_DIGIT.get(target.system, '9')}{step_index:02d}"
+    folder = workdir / f"step-{step_index:02d}-{rate:g}"
     folder.mkdir()
+    scenario_file = caller_scenario(workdir, prompt_seconds, prefix, phones.talk)
+    probe = HealthProbe(target.health_url).start() if target.health_url else None
     calls = max(1, round(rate * seconds))
-    stats = folder / "stats.csv"
-    answered_before = phones.answered()
-    cpu_before = (cpu_seconds(asterisk_pid), cpu_seconds(controller_pid))
+    stats, log = folder / "stats.csv", folder / "calls.log"
+    load = os.getloadavg()[0]
+    cpu_before = (cpu_seconds(target.asterisk_pid), cpu_seconds(target.controller_pid))
     sipp_before = phones.cpu() + children_cpu()
+    machine_before = machine_cpu()
     started = time.monotonic()
     proc = subprocess.Popen(
         [
             "sipp",
-            f"127.0.0.1:{sip_port}",
+            f"127.0.0.1:{target.sip_port}",
             "-sf",
             str(scenario_file),
             "-i",
@@ -336,6 +425,9 @@ def run_step(
             "-trace_err",
             "-error_file",
             str(folder / "errors.log"),
+            "-trace_logs",
+            "-log_file",
+            str(log),
         ],
         cwd=scenario_file.parent,
         stdout=subprocess.DEVNULL,
@@ -348,60 +440,58 @@ def run_step(
     elapsed = time.monotonic() - started
     if probe is not None:
         probe.stop.set()
-    cpu_after = (cpu_seconds(asterisk_pid), cpu_seconds(controller_pid))
+    cpu_after = (cpu_seconds(target.asterisk_pid), cpu_seconds(target.controller_pid))
     sipp_after = phones.cpu() + children_cpu()  # the caller SIPp is reaped by now
-    time.sleep(1.5)  # the phones' stats files catch up (written every second)
-    row = last_stats(stats)
-    ok = counter(row, "SuccessfulCall(C)")
-    failed = max(counter(row, "FailedCall(C)"), calls - ok)
-    bridged = phones.answered() - answered_before
+    machine_after = machine_cpu()
+    time.sleep(1.0)  # the last BridgeLeave and the phones' last log lines
+    numbers = [f"{prefix}{n}" for n in range(1, calls + 1)]
+    verdicts = judge(
+        numbers,
+        caller_timeline([log]),
+        agent_timeline(phones.logs),
+        target.bridges.snapshot(),
+        talk,
+    )
+    busy = machine_after[0] - machine_before[0]
+    total = max(1, machine_after[1] - machine_before[1])
     return Step(
+        system=target.system,
         rate=rate,
         calls=calls,
-        ok=ok,
-        failed=failed,
-        bridged=bridged,
+        verdicts=verdicts,
         seconds=elapsed,
-        asterisk_cpu=100 * (cpu_after[0] - cpu_before[0]) / elapsed,
-        controller_cpu=(100 * (cpu_after[1] - cpu_before[1]) / elapsed) if controller_pid else None,
-        sipp_cpu=100 * (sipp_after - sipp_before) / elapsed,
+        asterisk_cpu=cpu_after[0] - cpu_before[0],
+        controller_cpu=(cpu_after[1] - cpu_before[1]) if target.controller_pid else None,
+        sipp_cpu=sipp_after - sipp_before,
+        machine_busy=100 * busy / total,
+        load=load,
+        sipp_failed=max(counter(last_stats(stats), "FailedCall(C)"), 0),
         errors=first_errors(folder / "errors.log"),
-        loop_lag=probe.summary()["p99"] if probe is not None else None,
+        loop_lag=probe.p99() if probe is not None else None,
     )
 
 
 def ramp(
-    label: str,
     workdir: Path,
-    scenario_file: Path,
-    sip_port: int,
+    target: Target,
     rates: list[float],
     seconds: float,
     phones: Phones,
-    asterisk_pid: int | None,
-    controller_pid: int | None,
+    prompt_seconds: float,
     deadline: float,
-    health_url: str | None = None,
 ) -> list[Step]:
     steps: list[Step] = []
-    for rate in rates:
+    for index, rate in enumerate(rates):
         if time.monotonic() + seconds + 20 > deadline:
-            say(f"{label}: time budget spent, not trying {rate:g} cps")
+            say(f"{target.system}: time budget spent, not trying {rate:g} cps")
             break
-        step = run_step(
-            workdir,
-            scenario_file,
-            sip_port,
-            rate,
-            seconds,
-            phones,
-            asterisk_pid,
-            controller_pid,
-            health_url,
-        )
+        step = run_step(workdir, target, index, rate, seconds, phones, prompt_seconds)
         say(
-            f"{label}: {rate:g} cps: {step.ok}/{step.calls} ok, {step.failed} failed, "
-            f"{step.bridged} bridged, Asterisk {step.asterisk_cpu:.0f}% CPU"
+            f"{target.system}: {rate:g} cps: {step.ok}/{step.calls} ok "
+            f"{step.reasons() or ''}, answer->talk p99 "
+            f"{fmt_ms(percentile((v.answer_to_talk for v in step.verdicts), 99))} ms, "
+            f"Asterisk {step.pct('asterisk'):.0f}% CPU, machine {step.machine_busy:.0f}%, "
+            f"load {step.load:.1f}"
         )
         steps.append(step)
         if not step.clean:
@@ -410,13 +500,20 @@ def ramp(
     return steps
 
 
+def fmt_ms(value: float | None) -> str:
+    return "-" if value is None else f"{1000 * value:.0f}"
+
+
 # ---------------------------------------------------------------- the two systems
 
 
 def rtp_range(size: int) -> int:
-    """`size` consecutive free UDP ports on 127.0.0.1, below the ephemeral range (which
-    other programs' sockets dot too densely for a wide range)."""
-    for start in range(16000, 32000 - size, 1000):
+    """`size` consecutive free UDP ports on 127.0.0.1 for Asterisk's RTP: leased through
+    tests/e2e/ports.py (as tests do, so parallel test sessions keep off it) when such a
+    range is free, else the first free one found below the ephemeral range."""
+    with contextlib.suppress(RuntimeError):
+        return free_range(size)
+    for start in range(10000, 32000 - size, 500):
         try:
             for port in range(start, start + size):
                 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -424,13 +521,17 @@ def rtp_range(size: int) -> int:
         except OSError:
             continue
         return start
-    return free_range(size)
+    raise RuntimeError(f"no {size} consecutive free UDP ports for Asterisk's RTP")
 
 
-def bench_config(instance: str, phones: Phones, flows: Path) -> dict:
+def bench_config(
+    instance: str, phones: Phones, flows: Path, rtp_ports: int = 3000
+) -> dict[str, Any]:
+    """Hotline's config for the bench: `rtp_ports` ports for Asterisk's RTP (3000: ~700
+    concurrent calls x 2 legs x RTP+RTCP)."""
     config = test_config(instance)
-    rtp = rtp_range(3000)  # ~400 concurrent calls x 2 legs x RTP+RTCP, with room
-    config["asterisk"].update(rtp_start=rtp, rtp_end=rtp + 2999, agi_numbers={})
+    rtp = rtp_range(rtp_ports)
+    config["asterisk"].update(rtp_start=rtp, rtp_end=rtp + rtp_ports - 1, agi_numbers={})
     config["flows_dir"] = str(flows)
     config["numbers"] = {NUMBER: "bench_load"}
     config["demo_crm"]["enabled"] = False
@@ -450,8 +551,12 @@ def bench_config(instance: str, phones: Phones, flows: Path) -> dict:
 @dataclass
 class Hotline:
     workdir: Path
-    config: dict
-    proc: subprocess.Popen | None = None
+    config: dict[str, Any]
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def state(self) -> Path:
+        return self.workdir / "state"
 
     @property
     def instance_dir(self) -> Path:
@@ -462,8 +567,12 @@ class Hotline:
         config_file.write_text(yaml.safe_dump(self.config))
         env = {
             **os.environ,
-            "HOTLINE_STATE": str(self.workdir / "state"),
+            "HOTLINE_STATE": str(self.state),
             "HOTLINE_HOME": str(HOME),
+            # The checkout's packages, whatever the venv's editable install maps.
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (str(HOME), os.environ.get("PYTHONPATH", "")) if p
+            ),
         }
         with (self.workdir / "hotline.log").open("wb") as out:
             self.proc = subprocess.Popen(
@@ -491,6 +600,23 @@ class Hotline:
         with contextlib.suppress(OSError, ValueError):
             return int((self.instance_dir / "run/asterisk.pid").read_text().strip())
         return None
+
+    def target(self, phones: Phones) -> Target:
+        secrets = yaml.safe_load((self.state / "secrets.yaml").read_text())
+        bridges = BridgeWatch(
+            self.config["asterisk"]["ami_port"],
+            secrets["ami_user"],
+            secrets["ami_secret"],
+            frozenset(phones.endpoints()),
+        ).start()
+        return Target(
+            "Hotline",
+            self.config["asterisk"]["sip_port"],
+            self.asterisk_pid(),
+            self.proc.pid if self.proc else None,
+            bridges,
+            f"http://127.0.0.1:{self.config['web']['port']}/api/health",
+        )
 
     def log_tail(self, lines: int = 40) -> str:
         path = self.workdir / "hotline.log"
@@ -537,8 +663,10 @@ class AppQueueInstance(AsteriskInstance):
                 os.chown(path, *owner)
 
 
-def appqueue_instance(name: str, phones: Phones, prompt: Path, workdir: Path) -> AppQueueInstance:
-    config = bench_config(name, phones, HOME / "bench/flows")
+def appqueue_instance(
+    name: str, phones: Phones, prompt: Path, workdir: Path, rtp_ports: int = 3000
+) -> AppQueueInstance:
+    config = bench_config(name, phones, HOME / "bench/flows", rtp_ports)
     secrets = load_secrets(
         workdir / "appqueue-secrets.yaml", [a["endpoint"] for a in config["agents"]]
     )
@@ -550,32 +678,265 @@ def appqueue_instance(name: str, phones: Phones, prompt: Path, workdir: Path) ->
     return instance
 
 
+def appqueue_target(instance: AppQueueInstance, phones: Phones) -> Target:
+    bridges = BridgeWatch(
+        instance.config.asterisk.ami_port,
+        instance.secrets.ami_user,
+        instance.secrets.ami_secret,
+        frozenset(phones.endpoints()),
+    ).start()
+    return Target("app_queue", instance.config.asterisk.sip_port, instance.pid(), None, bridges)
+
+
+# ---------------------------------------------------------------- Hotline's event log
+
+#: A queued call's events in the order they happen; the time between two that a call
+#: has is one segment of its way from the key to the conversation's end.
+MILESTONES = (
+    "flow.input",
+    "contact.join",
+    "contact.offer",
+    "agent.ring",
+    "contact.answered",
+    "queue.connected",
+    "queue.call_ended",
+)
+
+
+def _ts(text: str) -> float:
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def event_log_calls(db: Path) -> dict[str, dict[str, float]]:
+    """Caller number -> the first time of each milestone of its contact (SQLite store)."""
+    calls: dict[str, dict[str, float]] = {}
+    if not db.exists():
+        return calls
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+        contacts: dict[str, dict[str, float]] = {}
+        rows = con.execute(
+            "SELECT contact_id, ts, type, data FROM contact_events WHERE contact_id IS NOT NULL "
+            "ORDER BY id"
+        )
+        for contact, ts, kind, data in rows:
+            times = contacts.setdefault(contact, {})
+            if kind == "call.arrived":
+                with contextlib.suppress(ValueError, TypeError, AttributeError):
+                    caller = str(json.loads(data).get("caller", ""))
+                    calls[caller.removeprefix("sip:").split("@")[0]] = times
+            if kind in MILESTONES and kind not in times:
+                times[kind] = _ts(ts)
+    return calls
+
+
+def add_event_log(steps: list[Step], db: Path, phones: Phones) -> None:
+    """Per step: the segments of each call from Hotline's event log, and the callers
+    whose `queue.connected` is missing or later than their agent's phone hanging up."""
+    calls = event_log_calls(db)
+    legs = agent_timeline(phones.logs)
+    for step in steps:
+        step.segments = {f"{a} -> {b}": [] for a, b in itertools.pairwise(MILESTONES)}
+        late = 0
+        for verdict in step.verdicts:
+            times = calls.get(verdict.number, {})
+            present = [m for m in MILESTONES if m in times]
+            for a, b in itertools.pairwise(present):
+                step.segments.setdefault(f"{a} -> {b}", []).append(times[b] - times[a])
+            answered = [leg for leg in legs.get(verdict.number, []) if leg.hung_up is not None]
+            connected = times.get("queue.connected")
+            if answered and (connected is None or connected >= answered[-1].hung_up):
+                late += 1
+        step.segments = {name: values for name, values in step.segments.items() if values}
+        step.connected_late = late
+
+
 # ---------------------------------------------------------------- report
 
 
-def best(steps: list[Step]) -> float:
-    clean = [s.rate for s in steps if s.clean]
-    return max(clean) if clean else 0.0
+def triple(values: list[float | None]) -> str:
+    return " / ".join(fmt_ms(percentile(values, q)) for q in (50, 95, 99))
 
 
-def table(label: str, steps: list[Step]) -> list[str]:
-    lines = []
-    for s in steps:
-        controller = f"{s.controller_cpu:.0f}" if s.controller_cpu is not None else "-"
-        lag = f"{s.loop_lag:.0f}" if s.loop_lag is not None else "-"
-        lines.append(
-            f"| {label} | {s.rate:g} | {s.calls} | {s.ok} | {s.failed} | {s.bridged} | "
-            f"{s.asterisk_cpu:.0f} | {controller} | {lag} | {s.sipp_cpu:.0f} | {s.seconds:.0f} |"
+def row(step: Step) -> str:
+    v = step.verdicts
+    lengths = [x.call_seconds for x in v if x.call_seconds is not None]
+    average = f"{sum(lengths) / len(lengths):.2f}" if lengths else "-"
+    p95 = percentile(lengths, 95)
+    controller = "-" if step.controller_cpu is None else f"{step.pct('controller'):.0f}"
+    controller_ms = "-" if step.controller_cpu is None else f"{step.ms_per_call('controller'):.1f}"
+    return (
+        f"| {step.rate:g} | {step.system} | {step.ok} / {step.calls} | {average} / "
+        f"{'-' if p95 is None else f'{p95:.2f}'} | {triple([x.answer_latency for x in v])} | "
+        f"{triple([x.key_to_ring for x in v])} | {triple([x.answer_to_talk for x in v])} | "
+        f"{controller} | {step.pct('asterisk'):.0f} | {step.sipp_cpu * 100 / step.seconds:.0f} | "
+        f"{step.machine_busy:.0f} | {controller_ms} | {step.ms_per_call('asterisk'):.1f} | "
+        f"{step.load:.1f} | {step.ran_out()} | {step.seconds:.0f} |"
+    )
+
+
+def report(
+    results: dict[str, list[Step]],
+    command: str,
+    prompt_seconds: float,
+    args: argparse.Namespace,
+    seconds: float,
+    notes: list[str],
+) -> None:
+    print("## SIPp load: Hotline vs plain dialplan with app_queue\n")
+    print(f"Command: `{command}`  ")
+    print(
+        f"Machine: {os.cpu_count()} CPUs, {platform.machine()}, Python "
+        f"{platform.python_version()}, {platform.system()}; SIPp callers and agents' "
+        f"phones run on the same machine  "
+    )
+    print(
+        f"Scenario: answer -> prompt ({prompt_seconds:.1f} s) -> one key (RFC 2833) -> queue "
+        f"-> {args.agents} auto-answering agents (ring {RING:g} s, then {args.agent_talk:g} s "
+        f"on the line, agent hangs up); Hotline's store: {args.database}. Each step: a fixed "
+        f"rate for {seconds:g} s, then the calls drain.  \n"
+        f"**A call is ok only if** the caller's SIPp completed it and Asterisk had the "
+        f"caller's channel in one bridge with the channel of the agent whose phone answered "
+        f"for them for at least {TALK:g} s (AMI BridgeEnter/BridgeLeave, per call; "
+        f"bench/call_evidence.py). The ramp stops at the first step with a call not ok.  \n"
+        f"Times per call (ms, p50 / p95 / p99): answer = the caller's INVITE -> 200 OK; "
+        f"key -> ring = the caller's key sent -> the first agent's phone rung; answer -> "
+        f"talk = the agent's 200 OK -> caller and agent in one bridge. Call length: INVITE "
+        f"-> BYE at the caller (s). CPU: percent of one core over the step (machine: of all "
+        f"cores); ms/call: CPU-milliseconds per call of the step. Load: the 1-minute load "
+        f"average as the step began. Ran out: a resource used >= 95 % over the step.\n"
+    )
+    print(
+        "| cps | system | ok / calls | call length avg / p95 (s) | answer (ms) "
+        "| key -> ring (ms) | answer -> talk (ms) | controller CPU % | Asterisk CPU % "
+        "| SIPp CPU % | machine CPU % | controller ms/call | Asterisk ms/call | load "
+        "| ran out | step (s) |"
+    )
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+    everything = sorted(
+        (s for steps in results.values() for s in steps), key=lambda s: (s.rate, s.system)
+    )
+    for step in everything:
+        print(row(step))
+    print()
+    for system, steps in results.items():
+        clean = [s.rate for s in steps if s.clean]
+        stopped = bool(steps) and not steps[-1].clean
+        text = f"{'' if stopped else '>= '}{max(clean):g} cps" if clean else "none"
+        print(f"Highest clean rate, {system}: **{text}**  ")
+    print("('>=': every step was clean up to the last rate tried, so the limit is higher).  ")
+    for step in everything:
+        if not step.clean:
+            reasons = ", ".join(f"{n} {why}" for why, n in step.reasons().items())
+            errors = f"; SIPp says: {step.errors}" if step.errors else ""
+            print(
+                f"{step.system} at {step.rate:g} cps: {step.calls - step.ok} not ok "
+                f"({reasons}){errors}.  "
+            )
+    hotline = [s for s in results.get("Hotline", []) if s.segments]
+    if hotline:
+        print(
+            "\nHotline's event log, per call (ms, p50 / p95 / p99 of the time between two "
+            "events of the same contact; the store's timestamps), and the callers whose "
+            "`queue.connected` is missing or came after their agent's phone hung up "
+            "(SIPp):\n"
         )
-    return lines
+        names = list(hotline[0].segments)
+        print("| cps | " + " | ".join(names) + " | connected late | loop lag p99 (ms) |")
+        print("|---:|" + "---:|" * (len(names) + 2))
+        for step in hotline:
+            cells = [triple(list(step.segments.get(name, []))) for name in names]
+            lag = "-" if step.loop_lag is None else f"{step.loop_lag:.0f}"
+            print(f"| {step.rate:g} | " + " | ".join(cells) + f" | {step.connected_late} | {lag} |")
+    for note in notes:
+        print(f"\n{note}  ")
+    print()
+
+
+# ---------------------------------------------------------------- one Hotline step (tests)
+
+
+@dataclass
+class HotlineStep:
+    step: Step
+    log_tail: str
+
+
+def hotline_step(
+    workdir: Path,
+    rate: float,
+    seconds: float,
+    agents: int,
+    *,
+    agent_talk: float = TALK + GRACE,
+    talk: float = TALK,
+    progress: Callable[[str], None] = say,
+) -> HotlineStep:
+    """One load step on a Hotline of its own (the regression guard in make test):
+    `agents` phones on the line `agent_talk` s after answering, callers at `rate` for
+    `seconds`, each judged (`talk`: the least time in conversation for a call to be ok);
+    Hotline's event log added. Everything it starts is stopped."""
+    phones = Phones(workdir / "phones", agents, talk=agent_talk)
+    hotline: Hotline | None = None
+    target: Target | None = None
+    try:
+        phones.start()
+        flows = workdir / "flows"
+        shutil.copytree(HOME / "bench/flows", flows)
+        config = bench_config(f"guard-{os.getpid()}", phones, flows, rtp_ports=400)
+        hotline = Hotline(workdir / "hotline", config)
+        hotline.workdir.mkdir()
+        progress("starting hotline run")
+        hotline.start()
+        prompt_seconds = published_prompt(hotline, workdir)[1]
+        target = hotline.target(phones)
+        time.sleep(1)  # agents' presence settles
+        step = run_step(workdir / "hotline", target, 0, rate, seconds, phones, prompt_seconds, talk)
+        log_tail = hotline.log_tail()
+        hotline.stop()
+        hotline = None
+        add_event_log([step], workdir / "hotline/state/hotline.db", phones)
+        return HotlineStep(step, log_tail)
+    finally:
+        if target is not None:
+            target.bridges.stop()
+        if hotline is not None:
+            hotline.stop()
+        phones.stop()
+
+
+def published_prompt(hotline: Hotline, workdir: Path) -> tuple[Path, float]:
+    """The welcome prompt Hotline published (copied for app_queue) and its length."""
+    published = hotline.instance_dir / "sounds/en/welcome.wav"
+    for _ in range(50):
+        if published.exists():
+            break
+        time.sleep(0.2)
+    prompt = workdir / "welcome.wav"
+    shutil.copyfile(published, prompt)
+    with wave.open(str(prompt)) as wav:
+        return prompt, wav.getnframes() / wav.getframerate()
+
+
+# ---------------------------------------------------------------- the whole ramp
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="8 s per step, fewer steps")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="5 s per step, fewer steps")
     parser.add_argument("--agents", type=int, default=250)
     parser.add_argument("--step-seconds", type=float, default=None)
     parser.add_argument("--rates", default=None, help="comma-separated calls per second")
+    parser.add_argument(
+        "--agent-talk",
+        type=float,
+        default=TALK + GRACE,
+        help=f"seconds an agent stays on the line after answering (default {TALK + GRACE:g}); "
+        f"a call is ok with >= {TALK:g} s in conversation, so 0 is a broken variant (the "
+        "agent hangs up at once) that no step may pass",
+    )
     parser.add_argument(
         "--database",
         choices=("sqlite", "postgres"),
@@ -587,20 +948,26 @@ def main() -> int:
     parser.add_argument(
         "--no-baseline", action="store_true", help="ramp Hotline only, not app_queue"
     )
+    parser.add_argument(
+        "--rtp-ports",
+        type=int,
+        default=3000,
+        help="Asterisk's RTP port range per system (4 ports a call: 2 legs, RTP + RTCP)",
+    )
+    parser.add_argument("--budget", type=float, default=None, help="seconds, both systems")
     args = parser.parse_args()
-    seconds = args.step_seconds or (8.0 if args.quick else 20.0)
-    rates = [
-        float(r)
-        for r in (args.rates or ("4,8,16,32" if args.quick else "4,8,16,24,32,48,64,96")).split(",")
-    ]
-    budget = 190.0 if args.quick else 520.0  # seconds, both systems
+    seconds = args.step_seconds or (5.0 if args.quick else 10.0)
+    default_rates = "8,16,32" if args.quick else "8,16,32,48,64,96,128"
+    rates = [float(r) for r in (args.rates or default_rates).split(",")]
+    budget = args.budget or (240.0 if args.quick else 900.0)
     command = " ".join(["python bench/bench_sipp_load.py", *sys.argv[1:]])
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-sipp-"))
     tag = f"{os.getpid()}"
-    phones = Phones(workdir / "phones", args.agents)
+    phones = Phones(workdir / "phones", args.agents, talk=args.agent_talk)
     hotline: Hotline | None = None
     appqueue: AppQueueInstance | None = None
+    targets: list[Target] = []
     results: dict[str, list[Step]] = {}
     prompt_seconds = 0.0
     notes: list[str] = []
@@ -609,7 +976,9 @@ def main() -> int:
         phones.start()
         flows = workdir / "flows"
         shutil.copytree(HOME / "bench/flows", flows)
-        hotline = Hotline(workdir / "hotline", bench_config(f"bench-hl-{tag}", phones, flows))
+        hotline = Hotline(
+            workdir / "hotline", bench_config(f"bench-hl-{tag}", phones, flows, args.rtp_ports)
+        )
         if args.database == "postgres":
             from tests.pg import private_postgres
 
@@ -619,56 +988,46 @@ def main() -> int:
         hotline.workdir.mkdir()
         say("starting hotline run")
         hotline.start()
-        published = hotline.instance_dir / "sounds/en/welcome.wav"
-        for _ in range(50):
-            if published.exists():
-                break
-            time.sleep(0.2)
-        prompt = workdir / "welcome.wav"
-        shutil.copyfile(published, prompt)
-        with wave.open(str(prompt)) as wav:
-            prompt_seconds = wav.getnframes() / wav.getframerate()
-        caller = caller_scenario(workdir / "hotline", prompt_seconds)
+        prompt, prompt_seconds = published_prompt(hotline, workdir)
+        targets.append(hotline.target(phones))
         time.sleep(2)  # agents' presence settles
         results["Hotline"] = ramp(
-            "Hotline",
             workdir / "hotline",
-            caller,
-            hotline.config["asterisk"]["sip_port"],
+            targets[-1],
             rates,
             seconds,
             phones,
-            hotline.asterisk_pid(),
-            hotline.proc.pid if hotline.proc else None,
+            prompt_seconds,
             time.monotonic() + budget / 2,
-            f"http://127.0.0.1:{hotline.config['web']['port']}/api/health",
         )
         say("stopping hotline")
+        targets[-1].bridges.stop()
         hotline.stop()
         hotline = None
+        if args.database == "sqlite":
+            add_event_log(results["Hotline"], workdir / "hotline/state/hotline.db", phones)
         if not args.no_baseline:
             (workdir / "appqueue").mkdir()
-            appqueue = appqueue_instance(f"bench-aq-{tag}", phones, prompt, workdir)
+            appqueue = appqueue_instance(f"bench-aq-{tag}", phones, prompt, workdir, args.rtp_ports)
             say("starting the app_queue baseline")
             appqueue.start()
-            caller = caller_scenario(workdir / "appqueue", prompt_seconds)
+            targets.append(appqueue_target(appqueue, phones))
             time.sleep(1)
             results["app_queue"] = ramp(
-                "app_queue",
                 workdir / "appqueue",
-                caller,
-                appqueue.config.asterisk.sip_port,
+                targets[-1],
                 rates,
                 seconds,
                 phones,
-                appqueue.pid(),
-                None,
+                prompt_seconds,
                 time.monotonic() + budget / 2,
             )
     except Exception as error:  # report what was measured
         notes.append(f"Run stopped early: {type(error).__name__}: {str(error)[:300]}")
         say(f"error: {error}")
     finally:
+        for target in targets:
+            target.bridges.stop()
         if hotline is not None:
             hotline.stop()
         postgres.close()
@@ -680,65 +1039,7 @@ def main() -> int:
             say(f"work folder kept: {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-
-    hl, aq = best(results.get("Hotline", [])), best(results.get("app_queue", []))
-    print("## SIPp load: Hotline vs plain dialplan with app_queue\n")
-    print(f"Command: `{command}`  ")
-    print(
-        f"Machine: {os.cpu_count()} CPUs, {platform.machine()}, Python "
-        f"{platform.python_version()}, {platform.system()}; SIPp callers and agents' "
-        f"phones run on the same machine  "
-    )
-    print(
-        f"Scenario: answer -> prompt ({prompt_seconds:.1f} s) "
-        f"-> one key (RFC 2833) -> queue -> {args.agents} auto-answering agents (ring "
-        f"{RING:g} s, talk {TALK:g} s, agent hangs up); Hotline's store: {args.database}. "
-        f"Each step: a fixed rate for "
-        f"{seconds:g} s, then the calls drain; the ramp stops at the first step with a "
-        f"failed call. CPU: percent of one core over the step (SIPp: the callers and the "
-        f"agents' phones, on the same 2 cores). Event-loop lag: the p99 round trip of "
-        f"/api/health, probed twice a second during the step (served on the controller's "
-        f"one event loop, with the calls).\n"
-    )
-    print(
-        "| system | rate (cps) | calls | ok | failed | bridged to an agent "
-        "| Asterisk CPU % | controller CPU % | event-loop lag p99 (ms) | SIPp CPU % | step (s) |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for label, steps in results.items():
-        for line in table(label, steps):
-            print(line)
-    print()
-    limits = {}
-    for system, steps in results.items():
-        saturated = bool(steps) and not steps[-1].clean
-        limits[system] = saturated
-    hl_text, aq_text = (
-        f"{'' if limits[name] else '>= '}{rate:g} cps" if name in limits else "not run"
-        for name, rate in (("Hotline", hl), ("app_queue", aq))
-    )
-    print(f"Highest rate with 0 failed calls: Hotline **{hl_text}**, app_queue **{aq_text}** ")
-    print("('>=': no failure up to the last rate tried, so the limit is higher).  ")
-    if hl and aq:
-        exact = limits.get("Hotline") and limits.get("app_queue")
-        print(
-            f"Ratio Hotline / app_queue (this run): **{hl / aq:.2f}**"
-            + ("" if exact else " (a lower or unresolved bound: a ramp did not reach a failure)")
-            + ".  "
-        )
-    else:
-        print("Ratio Hotline / app_queue: not measured (a system had no clean step).  ")
-    for system, steps in results.items():
-        for s in steps:
-            if not s.clean:
-                errors = f": SIPp says {s.errors}" if s.errors else ""
-                print(
-                    f"{system} at {s.rate:g} cps: {s.failed} failed, "
-                    f"{s.calls - s.bridged} not bridged{errors}.  "
-                )
-    for note in notes:
-        print(f"{note}  ")
-    print()
+    report(results, command, prompt_seconds, args, seconds, notes)
     return 0 if not notes else 1
 
 
