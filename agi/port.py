@@ -22,11 +22,22 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from agi.protocol import AgiChannel, AgiError, AgiHangup, AgiResponse, quote
-from ari_app import handoff
-from ari_app.contact import Recordings, dial_string, gather
-from ari_app.prompts import PromptLibrary
-from hotline.flows.port import Answer, Ask, CallerGone, Prompt, Recording, TransferOutcome
+from hotline.flows.port import (
+    Answer,
+    Ask,
+    CallerGone,
+    Channel,
+    Prompt,
+    Recording,
+    RecordOutcome,
+    TransferOutcome,
+)
 from hotline.flows.services import QueueRequest
+from voice import handoff
+from voice.dialing import dial_string
+from voice.keys import gather
+from voice.prompts import PromptLibrary
+from voice.recordings import Recordings
 
 Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
 
@@ -37,13 +48,10 @@ DIAL_OUTCOMES: dict[str, TransferOutcome] = {
     "BUSY": "busy",
     "NOANSWER": "no_answer",
 }
-#: The channel variable the ARI side returns a queue hand-off's outcome in
-#: (ari_app/app.py QUEUE_OUTCOME_VARIABLE).
-QUEUE_OUTCOME_VARIABLE = "HOTLINE_QUEUE_OUTCOME"
 
 
 class AgiPort:
-    channel = "voice"
+    channel: Channel = "voice"
 
     def __init__(
         self,
@@ -168,7 +176,7 @@ class AgiPort:
         if response.result < 0 and response.data not in ("hangup",):
             await self.emit("recording.failed", {"name": name, "reason": response.data})
             return Recording(outcome="failed", name=name)
-        outcome = "recorded" if duration >= 1 else "empty"
+        outcome: RecordOutcome = "recorded" if duration >= 1 else "empty"
         ended_by = "caller_hangup" if response.data == "hangup" else "flow"
         await self.emit(
             "recording.saved", self.recordings.event(name, duration, outcome, ended_by=ended_by)
@@ -210,7 +218,7 @@ class AgiPort:
         response = await self._do("EXEC", "Stasis", quote(args), timeout=24 * 3600)
         if response.result < 0:
             await self._alive_after_failure()
-        outcome = await self._variable(QUEUE_OUTCOME_VARIABLE)
+        outcome = await self._variable(handoff.QUEUE_OUTCOME_VARIABLE)
         if not outcome and self.agi.hung_up:
             # The ARI side gives back a live channel with its outcome; none, and the
             # HANGUP notice seen: the caller left while queued or talking to the agent.

@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Callable
 
 from agi.port import AgiPort
 from agi.protocol import AgiChannel, AgiError, quote
-from ari_app.contact import ContactCall, VoiceRuntime
 from hotline.flows.services import ChannelQueueServices, QueueRequest
+from voice.contact import ContactCall, VoiceRuntime
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class FastAgiServer:
         self.runtime = runtime
         self.ari_app = ari_app
         self.server: asyncio.Server | None = None
-        self._sessions: set[asyncio.Task] = set()
+        self._sessions: set[asyncio.Task[None]] = set()
 
     async def start(self, bind: str, port: int) -> None:
         try:

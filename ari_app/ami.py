@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from panoramisk import Manager
+from panoramisk import Manager  # type: ignore[import-untyped]  # ships no type hints
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ class AmiMonitor:
         self.connected = False
         #: endpoint -> {contact URI -> status}
         self.contacts: dict[str, dict[str, str]] = {}
-        self._loading: asyncio.Future | None = None
+        self._loading: asyncio.Future[None] | None = None
         self._manager = Manager(
             host=host,
             port=port,

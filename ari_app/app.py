@@ -4,7 +4,7 @@ Channels enter Stasis with arguments saying why (dialplan/extensions.conf.j2):
 - `inbound`: a call to a hotline number; a new call session runs its flow.
 - `transfer,<caller channel>`: an outbound leg a call's transfer originated; its
   events go to that call (the call `follow`s the leg's channel id).
-- `queue,<queue>,<contact id>,<language>,<priority>,<skills>,<max wait>` (`handoff.py`):
+- `queue,<queue>,<contact id>,<language>,<priority>,<skills>,<max wait>` (`voice/handoff.py`):
   a call handed over from a FastAGI flow's `queue` node; it is queued for that
   contact, and the outcome is returned to the dialplan (see `agi/`).
 """
@@ -15,22 +15,21 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import Any
 
-from ari_app import handoff
 from ari_app.call import CallSession
-from ari_app.client import AriClient, AriError, Event
-from ari_app.contact import VoiceRuntime
+from ari_app.client import AriClient, AriError, AriEvent
+from ari_app.events import channel_of
 from ari_app.features import Features, run_feature
 from ari_app.queueing import Queueing, VoiceQueue
 from ari_app.speech import SpeechSettings, VoiceSpeech
-from ari_app.voice_port import Emit, VoicePort, channel_of
+from ari_app.voice_port import Emit, VoicePort
 from hotline.flows.port import CallerGone
 from hotline.flows.services import QueueRequest
+from voice import handoff
+from voice.contact import VoiceRuntime
 
 log = logging.getLogger(__name__)
-
-#: The channel variable a queue hand-off's outcome is returned in.
-QUEUE_OUTCOME_VARIABLE = "HOTLINE_QUEUE_OUTCOME"
 
 
 class StasisApp:
@@ -40,19 +39,22 @@ class StasisApp:
         ari: AriClient,
         features: Features | None = None,
         speech: SpeechSettings | None = None,
+        queueing: Queueing | None = None,
     ) -> None:
         self.runtime = runtime
         self.ari = ari
+        #: The routing engine and how queues sound; None: queues answer "closed".
+        self.queueing = queueing
         self.features = features
         #: Spoken answers for inbound calls; None: keys only.
         self.speech = speech
         self.calls: dict[str, CallSession] = {}
         #: Where the events of channels that are not a call's own go: transfer and
         #: agent legs to their call, channels handed over from FastAGI to their port.
-        self.followed: dict[str, Callable[[Event], None]] = {}
-        self._tasks: set[asyncio.Task] = set()
+        self.followed: dict[str, Callable[[AriEvent], None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    async def handle(self, event: Event) -> None:
+    async def handle(self, event: AriEvent) -> None:
         kind = event["type"]
         if kind == "StasisStart":
             args = event.get("args") or []
@@ -73,18 +75,22 @@ class StasisApp:
         if deliver is not None:
             deliver(event)
 
-    def _start_call(self, channel: Event) -> None:
+    def _start_call(self, channel: AriEvent) -> None:
         call: CallSession
 
         call = CallSession(
-            self.runtime, self.ari, channel, self._follower(lambda e: call.deliver(e))
+            self.runtime,
+            self.ari,
+            channel,
+            self._follower(lambda e: call.deliver(e)),
+            self.queueing,
         )
         if self.speech is not None:
             call.port.speech = VoiceSpeech(self.ari, self.speech, call.channel_id)
         self.calls[call.channel_id] = call
         self._spawn(self._run(call), f"call-{call.channel_id}")
 
-    def _follower(self, deliver: Callable[[Event], None]) -> Callable[[str, bool], None]:
+    def _follower(self, deliver: Callable[[AriEvent], None]) -> Callable[[str, bool], None]:
         """What a port calls to have another channel's events (a leg's) sent to it."""
 
         def follow(other: str, on: bool) -> None:
@@ -118,7 +124,7 @@ class StasisApp:
         """A FastAGI flow's `queue` node: queue the channel, then give it back to the
         dialplan (and so to the AGI flow) with the outcome in a channel variable."""
         outcome = "closed"
-        queueing = self.runtime.queueing
+        queueing = self.queueing
         try:
             request, contact_id = handoff.decode(args)
             if queueing is not None:
@@ -132,7 +138,7 @@ class StasisApp:
             log.exception("channel %s: queue hand-off failed", channel_id)
             outcome = "error"
         try:
-            await self.ari.set_variable(channel_id, QUEUE_OUTCOME_VARIABLE, outcome)
+            await self.ari.set_variable(channel_id, handoff.QUEUE_OUTCOME_VARIABLE, outcome)
             await self.ari.request("POST", f"channels/{channel_id}/continue")
         except AriError as error:  # the caller left meanwhile: the AGI side sees that
             log.info("channel %s: cannot return from the queue: %s", channel_id, error)
@@ -142,16 +148,16 @@ class StasisApp:
     ) -> str:
         store = self.runtime.store
 
-        async def emit(kind: str, data: dict) -> None:
+        async def emit(kind: str, data: dict[str, Any]) -> None:
             await store.append(contact_id, kind, data)
 
         with self._port(channel_id, emit) as port:
             return await VoiceQueue(queueing, port, contact_id).run(request)
 
-    async def _feature(self, channel: Event, args: list[str]) -> None:
+    async def _feature(self, channel: AriEvent, args: list[str]) -> None:
         assert self.features is not None
 
-        async def emit(kind: str, data: dict) -> None:  # prompts of a feature call: no contact
+        async def emit(kind: str, data: dict[str, Any]) -> None:  # prompts of a feature call: no contact
             log.debug("feature call %s: %s %s", channel["id"], kind, data)
 
         try:
@@ -189,7 +195,7 @@ class StasisApp:
 
         self._spawn(run(), f"recovered-{channel_id}")
 
-    def restart_call(self, channel: Event) -> None:
+    def restart_call(self, channel: AriEvent) -> None:
         """A caller left in the middle of a flow by a previous controller: the number's
         flow starts again, as a new contact."""
         if channel["id"] not in self.calls:
@@ -228,8 +234,8 @@ class StasisApp:
             call.deliver({"type": "StasisEnd", "channel": {"id": call.channel_id}, "lost": reason})
         for channel_id, deliver in list(self.followed.items()):
             deliver({"type": "StasisEnd", "channel": {"id": channel_id}, "lost": reason})
-        if self.runtime.queueing is not None:
-            self.runtime.queueing.bridges.forget()
+        if self.queueing is not None:
+            self.queueing.bridges.forget()
 
     async def drain(self, timeout: float = 10) -> None:
         """Wait for running calls to finish their bookkeeping (on shutdown)."""

@@ -1,17 +1,16 @@
 """One inbound call over ARI: its channel's events feed the voice port, and the shared
-contact bookkeeping (`ari_app/contact.py`) runs the number's flow."""
+contact bookkeeping (`voice/contact.py`) runs the number's flow."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from ari_app.client import AriClient, AriError, Event
-from ari_app.contact import ContactCall, VoiceRuntime
-from ari_app.queueing import VoiceQueue
-from ari_app.voice_port import VoicePort, channel_of
+from ari_app.client import AriClient, AriError, AriEvent
+from ari_app.queueing import Queueing, VoiceQueue
+from ari_app.voice_port import VoicePort
 from hotline.flows.services import ChannelQueueServices
-
-__all__ = ["CallSession", "channel_of"]
+from voice.caller_id import caller_id
+from voice.contact import ContactCall, VoiceRuntime
 
 
 class CallSession:
@@ -19,10 +18,13 @@ class CallSession:
         self,
         runtime: VoiceRuntime,
         ari: AriClient,
-        channel: Event,
+        channel: AriEvent,
         follow: Callable[[str, bool], None],
+        queueing: Queueing | None = None,
     ) -> None:
         self.runtime = runtime
+        #: The routing engine and how queues sound; None: queues answer "closed".
+        self.queueing = queueing
         self.channel = channel
         self.channel_id: str = channel["id"]
         self.contact = ContactCall(
@@ -48,7 +50,7 @@ class CallSession:
     def contact_id(self) -> str | None:
         return self.contact.contact_id
 
-    def deliver(self, event: Event) -> None:
+    def deliver(self, event: AriEvent) -> None:
         self.port.deliver(event)
 
     async def run(self) -> None:
@@ -56,17 +58,10 @@ class CallSession:
         self.port.caller_id = caller_id(self.contact.customer_name, self.contact.caller)
         flow_name = self.runtime.numbers.get(self.contact.dialed)
         services = None
-        queueing = self.runtime.queueing
+        queueing = self.queueing
         if queueing is not None:
             services = ChannelQueueServices(
                 self.runtime.services_for(contact_id),
                 lambda request: VoiceQueue(queueing, self.port, contact_id).run(request),
             )
         await self.contact.run(self.port, flow_name, services)
-
-
-def caller_id(name: str | None, number: str) -> str:
-    """What an agent's (or transfer target's) phone shows: the customer's name from
-    their record when there is one, and the number."""
-    clean = "".join(c for c in (name or "") if c not in '"<>\\\r\n').strip()[:60]
-    return f'"{clean}" <{number}>' if clean else number

@@ -1,11 +1,11 @@
-"""Callbacks over ARI: the calls that call back (the callback key in a queue is the
-waiting caller's, ari_app/waiting.py).
+"""The calls that call back over ARI (the callback key in a queue is the waiting
+caller's, ari_app/waiting.py).
 
-Calling back (`CallbackCalls.attempt`, the callback service's dialer): for each offer
+`CallbackCalls.attempt`, the callback service's dialer: for each offer
 the engine makes (one reserved agent, one attempt: no burst), by default
 
-1. the agent's phone rings; unanswered, busy or failed legs go back to the engine,
-   which offers the callback to the next agent;
+1. the agent's phone rings (`ringer.py`, as for a queued call); unanswered, busy or
+   failed legs go back to the engine, which offers the callback to the next agent;
 2. the agent answers and hears a short whisper (queue, number being called);
 3. the customer's number is dialed (`callbacks.dial_template`) while the agent hears
    ringing; no answer, busy or a failed call ends the attempt;
@@ -21,45 +21,41 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import math
-import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-from ari_app.client import AriClient, AriError, AriNotFound, Event
-from ari_app.legs import clean_up, connect
-from ari_app.prompts import PromptLibrary
-from ari_app.voice_port import GONE_EVENTS, channel_of
+from ari_app.client import AriClient, AriError, AriEvent, AriNotFound
+from ari_app.events import GONE_EVENTS, channel_of
+from ari_app.legs import RINGBACK, clean_up, connect, originate, unanswered
+from ari_app.ringer import AgentRinger
 from hotline.acd.decisions import Offer
 from hotline.acd.service import Finished, OfferWithdrawn, RoutingService, Ticket, Withdrawn
 from hotline.callbacks.service import AttemptResult
 from hotline.callbacks.settings import CallbackConfig, QueueCallback
 from hotline.flows.port import Prompt
-from hotline.store import Store
 from hotline.store.callbacks import Callback
+from voice.prompts import PromptLibrary
 
-log = logging.getLogger(__name__)
-
+#: The inbox event that carries an item of the callback's routing ticket.
 TICKET = "HotlineCallbackTicket"
-RINGBACK = "tone:ring"
-BUSY_CAUSES = frozenset({17, 21})
-NO_ANSWER_CAUSES = frozenset({18, 19})
 #: A whisper that never reports its end is given up on after this long.
 WHISPER_LIMIT = 30.0
 
-_NUMBER = re.compile(r"<([^>]*)>")
 
+class AttemptLog(Protocol):
+    """Where an attempt's steps are logged: the store's event log."""
 
-def number_of(caller_id: str) -> str:
-    """'"Name" <5551234>' -> '5551234'; a bare number stays as it is."""
-    found = _NUMBER.search(caller_id or "")
-    return (found.group(1) if found else caller_id or "").strip()
-
-
-# ---- calling back ---------------------------------------------------------------------------
+    async def append(
+        self,
+        contact_id: str | None,
+        type: str,
+        data: dict[str, Any] | None = None,
+        queue: str | None = None,
+        agent: str | None = None,
+    ) -> int: ...
 
 
 @dataclass
@@ -68,13 +64,13 @@ class CallbackCalls:
 
     ari: AriClient
     routing: RoutingService
-    store: Store
+    store: AttemptLog
     prompts: PromptLibrary
     config: CallbackConfig
     #: agent id -> PJSIP endpoint of their phone
     endpoints: dict[str, str]
     #: The Stasis app's routing of other channels' events (leg id -> deliver).
-    followed: MutableMapping[str, Callable[[Event], None]]
+    followed: MutableMapping[str, Callable[[AriEvent], None]]
     language: str = "en"
 
     async def attempt(
@@ -89,12 +85,6 @@ class CallbackCalls:
 
 class _Gone(Exception):
     """A leg we needed hung up."""
-
-
-@dataclass
-class _Ringing:
-    offer: Offer
-    deadline: float
 
 
 class _Attempt:
@@ -113,29 +103,42 @@ class _Attempt:
         self.ticket = ticket
         self.settings = settings
         self.dialing = dialing
-        self.inbox: asyncio.Queue[Event] = asyncio.Queue()
-        self.rings: dict[str, _Ringing] = {}
+        self.inbox: asyncio.Queue[AriEvent] = asyncio.Queue()
         self.legs: set[str] = set()
         self.bridge: str | None = None
         self.attempt = 0
+        self.ringer = AgentRinger(
+            calls.ari,
+            calls.routing,
+            calls.endpoints,
+            self._follow,
+            leg_name=lambda: self._leg("agent"),
+            args=self._args,
+            caller_id=callback.number,
+            originator=None,
+        )
 
     # plumbing
 
-    def _follow(self, leg: str) -> None:
-        self.legs.add(leg)
-        self.c.followed[leg] = self.inbox.put_nowait
+    @property
+    def _args(self) -> str:
+        return f"callback,{self.cb.contact_id}"
 
-    def _unfollow(self, leg: str) -> None:
+    def _follow(self, leg: str, on: bool) -> None:
+        """Have the leg's events come to this attempt's inbox (or no longer)."""
+        if on:
+            self.legs.add(leg)
+            self.c.followed[leg] = self.inbox.put_nowait
+            return
         self.legs.discard(leg)
         if self.c.followed.get(leg) == self.inbox.put_nowait:
             del self.c.followed[leg]
 
     async def _drop(self, leg: str) -> None:
-        self.rings.pop(leg, None)
         await clean_up(self.c.ari, leg, None)
-        self._unfollow(leg)
+        self._follow(leg, False)
 
-    async def _next(self, timeout: float | None) -> Event | None:
+    async def _next(self, timeout: float | None) -> AriEvent | None:
         try:
             return await asyncio.wait_for(self.inbox.get(), timeout)
         except TimeoutError:
@@ -145,34 +148,32 @@ class _Attempt:
         async for item in self.ticket:
             self.inbox.put_nowait({"type": TICKET, "item": item})
 
-    async def _emit(self, event: str, **data: object) -> None:
+    async def _emit(self, event: str, agent: str | None = None, **data: object) -> None:
+        extra = {} if agent is None else {"agent": agent}
         await self.c.store.append(
             self.cb.contact_id,
             "callback.attempt",
-            {"number": self.cb.number, "queue": self.cb.queue, "event": event, **data},
+            {"number": self.cb.number, "queue": self.cb.queue, "event": event, **extra, **data},
             queue=self.cb.queue,
-            agent=data.get("agent"),  # type: ignore[arg-type]
+            agent=agent,
         )
 
     async def _originate(
         self, endpoint: str, leg: str, seconds: float, caller_id: str, originator: str | None
     ) -> None:
-        params = {
-            "endpoint": endpoint,
-            "app": self.c.ari.app,
-            "appArgs": f"callback,{self.cb.contact_id}",
-            "channelId": leg,
-            "timeout": math.ceil(seconds) + 5,  # a backstop: our own timer decides
-        }
-        if originator:
-            params["originator"] = originator
-        if caller_id:
-            params["callerId"] = caller_id
-        self._follow(leg)
+        self._follow(leg, True)
         try:
-            await self.c.ari.request("POST", "channels", params=params)
+            await originate(
+                self.c.ari,
+                endpoint=endpoint,
+                leg=leg,
+                args=self._args,
+                originator=originator,
+                ring_seconds=seconds,
+                caller_id=caller_id,
+            )
         except AriError:
-            self._unfollow(leg)
+            self._follow(leg, False)
             raise
 
     def _leg(self, kind: str) -> str:
@@ -186,6 +187,7 @@ class _Attempt:
             return await self._offers()
         finally:
             forward.cancel()
+            await self.ringer.drop_all()
             for leg in list(self.legs):
                 await self._drop(leg)
             if self.bridge is not None:
@@ -196,13 +198,10 @@ class _Attempt:
         the turn ends (cancelled, or the queue put it out: requeue)."""
         while True:
             now = time.monotonic()
-            wake = min((r.deadline for r in self.rings.values()), default=None)
-            event = await self._next(None if wake is None else max(0.0, wake - now))
+            wake = self.ringer.next_deadline()
+            event = await self._next(None if wake == float("inf") else max(0.0, wake - now))
             if event is None:
-                for leg, ringing in list(self.rings.items()):
-                    if ringing.deadline <= time.monotonic():
-                        await self._drop(leg)
-                        await self.c.routing.no_answer(ringing.offer)
+                await self.ringer.ring_out(time.monotonic())
                 continue
             if event["type"] == TICKET:
                 item = event["item"]
@@ -211,37 +210,15 @@ class _Attempt:
                     if result is not None:
                         return result
                 elif isinstance(item, Offer):
-                    await self._ring_agent(item, originator=None)
+                    await self.ringer.ring(item)
                 elif isinstance(item, Withdrawn):
-                    for leg, ringing in list(self.rings.items()):
-                        if ringing.offer.agent == item.offer.agent:
-                            await self._drop(leg)
+                    await self.ringer.withdraw(item.offer.agent)
                 elif isinstance(item, Finished) and item.outcome != "answered":
                     return AttemptResult("cancelled" if item.outcome == "left" else "requeue")
                 continue
-            leg = channel_of(event)
-            if leg not in self.rings:
-                continue
-            if event["type"] == "StasisStart":
-                ringing = self.rings.pop(leg)
-                try:
-                    await self.c.routing.accepted(ringing.offer)
-                except OfferWithdrawn:
-                    await self._drop(leg)
-                    continue
-                for other in list(self.rings):
-                    await self._drop(other)
-                return await self._serve(ringing.offer, leg)
-            if event["type"] == "ChannelDestroyed":
-                ringing = self.rings.pop(leg)
-                self._unfollow(leg)
-                cause = int(event.get("cause") or 0)
-                if cause in BUSY_CAUSES:
-                    await self.c.routing.rejected(ringing.offer)
-                elif cause in NO_ANSWER_CAUSES:
-                    await self.c.routing.no_answer(ringing.offer)
-                else:
-                    await self.c.routing.failed(ringing.offer, f"agent leg ended, cause {cause}")
+            answered = await self.ringer.on_leg_event(event)
+            if answered is not None:
+                return await self._serve(answered.offer, answered.leg)
 
     async def _customer_first(self, offer: Offer) -> AttemptResult | None:
         """The agent is reserved for this callback; the customer is dialed first and
@@ -296,23 +273,6 @@ class _Attempt:
             await self.c.ari.request("DELETE", f"channels/{customer}/moh")
             await self._say(customer, [Prompt(key="callback_sorry")], self.cb.language)
         return AttemptResult("agent_unavailable", agent, {"error": why})
-
-    async def _ring_agent(self, offer: Offer, originator: str | None) -> str | None:
-        endpoint = self.c.endpoints.get(offer.agent)
-        if endpoint is None:
-            await self.c.routing.failed(offer, "agent has no endpoint")
-            return None
-        leg = self._leg("agent")
-        try:
-            await self._originate(
-                f"PJSIP/{endpoint}", leg, offer.ring_timeout, self.cb.number, originator
-            )
-        except AriError as error:
-            await self.c.routing.failed(offer, str(error))
-            return None
-        self.rings[leg] = _Ringing(offer, time.monotonic() + offer.ring_timeout)
-        await self.c.routing.ringing(offer)
-        return leg
 
     async def _serve(self, offer: Offer, agent_leg: str) -> AttemptResult:
         """The agent answered: whisper, dial the customer, talk."""
@@ -414,11 +374,9 @@ class _Attempt:
             if event["type"] == "StasisStart":
                 return "answered", None
             if event["type"] == "ChannelDestroyed":
-                self._unfollow(leg)
+                self._follow(leg, False)
                 cause = int(event.get("cause") or 0)
-                if cause in BUSY_CAUSES:
-                    return "busy", cause
-                return ("no_answer" if cause in NO_ANSWER_CAUSES else "failed"), cause
+                return unanswered(cause), cause
         await self._drop(leg)
         return "no_answer", None
 

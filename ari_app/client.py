@@ -20,7 +20,7 @@ from hotline.web.metrics import ARI_LATENCY
 
 log = logging.getLogger(__name__)
 
-Event = dict[str, Any]
+AriEvent = dict[str, Any]
 CONNECTED = "HotlineConnected"
 
 
@@ -111,18 +111,21 @@ class AriClient:
         params = {"variable": name, "value": value}
         await self.request("POST", f"channels/{channel_id}/variable", params=params)
 
-    async def channels(self) -> list[Event]:
-        return await self.request("GET", "channels")
+    async def channels(self) -> list[AriEvent]:
+        channels: list[AriEvent] = await self.request("GET", "channels")
+        return channels
 
-    async def bridges(self) -> list[Event]:
-        return await self.request("GET", "bridges")
+    async def bridges(self) -> list[AriEvent]:
+        bridges: list[AriEvent] = await self.request("GET", "bridges")
+        return bridges
 
-    async def info(self) -> Event:
-        return await self.request("GET", "asterisk/info")
+    async def info(self) -> AriEvent:
+        info: AriEvent = await self.request("GET", "asterisk/info")
+        return info
 
     # Events
 
-    async def events(self) -> AsyncIterator[Event]:
+    async def events(self) -> AsyncIterator[AriEvent]:
         """The application's events until the WebSocket closes (raises AriError)."""
         ws_url = self.base_url.replace("http", "ws", 1) + "/ari/events"
         params = {"app": self.app, "subscribeAll": "false"}
@@ -146,7 +149,7 @@ class AriClient:
 
 async def run_events(
     client: AriClient,
-    handle: Callable[[Event], Awaitable[None]],
+    handle: Callable[[AriEvent], Awaitable[None]],
     *,
     on_connect: Callable[[], Awaitable[None]] | None = None,
     on_disconnect: Callable[[str], Awaitable[None]] | None = None,
@@ -183,7 +186,7 @@ async def run_events(
 
 def _message(text: str) -> str:
     try:
-        return json.loads(text).get("message", text)
+        return str(json.loads(text).get("message", text))
     except (ValueError, AttributeError):
         return text.strip() or "no message"
 

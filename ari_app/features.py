@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ari_app.client import Event
+from ari_app.client import AriEvent
 from ari_app.voice_port import VoicePort
 from hotline.acd.model import CALL_CHANNELS, AgentState, Channel
 from hotline.acd.presence import PresenceError, change_presence
@@ -33,13 +33,15 @@ class Features:
     language: str
 
 
-def endpoint_of(channel: Event) -> str:
+def endpoint_of(channel: AriEvent) -> str:
     """'PJSIP/1001-0000002a' -> '1001'."""
-    name = channel.get("name", "")
+    name = str(channel.get("name", ""))
     return name.split("/", 1)[-1].rsplit("-", 1)[0]
 
 
-async def run_feature(features: Features, port: VoicePort, channel: Event, args: list[str]) -> None:
+async def run_feature(
+    features: Features, port: VoicePort, channel: AriEvent, args: list[str]
+) -> None:
     agent = features.agents.get(endpoint_of(channel))
     action = args[0] if args else ""
     reason = features.pause_reasons.get(args[1]) if len(args) > 1 else None

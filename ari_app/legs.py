@@ -1,12 +1,33 @@
-"""Outbound legs of a call: a transfer target or an agent's phone, rung into Stasis,
-then connected to the caller in a mixing bridge. Shared by transfers and queues."""
+"""Outbound legs: a transfer target, an agent's phone or a customer called back, rung
+into Stasis, then connected in a mixing bridge. Shared by transfers, queues and
+callbacks."""
 
 from __future__ import annotations
 
 import contextlib
 import math
+from typing import Literal
 
 from ari_app.client import AriClient, AriError, AriNotFound
+
+#: What the side that waits for a leg to answer hears meanwhile.
+RINGBACK = "tone:ring"
+
+Unanswered = Literal["busy", "no_answer", "failed"]
+
+#: Hang-up causes (Q.850) of a leg that never answered. 21 "call rejected" is the
+#: callee declining: busy too, for whoever waits.
+UNANSWERED_CAUSES: dict[int, Unanswered] = {
+    17: "busy",
+    21: "busy",
+    18: "no_answer",
+    19: "no_answer",
+}
+
+
+def unanswered(cause: int) -> Unanswered:
+    """Why a leg that ended with hang-up `cause` never answered."""
+    return UNANSWERED_CAUSES.get(cause, "failed")
 
 
 async def originate(
@@ -15,7 +36,7 @@ async def originate(
     endpoint: str,
     leg: str,
     args: str,
-    originator: str,
+    originator: str | None,
     ring_seconds: float,
     caller_id: str = "",
 ) -> None:
@@ -23,15 +44,16 @@ async def originate(
 
     The id is ours, chosen before the request, so the Stasis app can route the leg's
     events to the call before the first one arrives."""
-    params = {
+    params: dict[str, str | int] = {
         "endpoint": endpoint,
         "app": ari.app,
         "appArgs": args,
         "channelId": leg,
-        "originator": originator,
         # Asterisk's own limit is a backstop: the caller's timer decides.
         "timeout": math.ceil(ring_seconds) + 5,
     }
+    if originator:
+        params["originator"] = originator
     if caller_id:
         params["callerId"] = caller_id
     await ari.request("POST", "channels", params=params)

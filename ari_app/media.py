@@ -15,6 +15,7 @@ import logging
 import struct
 from array import array
 from collections.abc import Callable
+from typing import cast
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,8 @@ class MediaServer(asyncio.DatagramProtocol):
         return self.address
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        # A datagram endpoint's protocol is only ever given a datagram transport.
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         sink = self.sinks.get(addr[:2]) or self.sinks.get(("*", addr[1]))

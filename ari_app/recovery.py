@@ -43,9 +43,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ari_app.app import StasisApp
-from ari_app.call import caller_id
-from ari_app.client import AriError, Event
-from ari_app.contact import ContactCall
+from ari_app.client import AriError, AriEvent
 from ari_app.legs import clean_up
 from ari_app.queueing import VoiceQueue
 from ari_app.speech import bridge_owner, helper_owner
@@ -56,6 +54,8 @@ from hotline.acd.service import Ticket
 from hotline.flows.port import Prompt
 from hotline.store import Contact, Store
 from hotline.store.active import active_contacts
+from voice.caller_id import caller_id
+from voice.contact import ContactCall
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class Survey:
     waiting: list[Waiting] = field(default_factory=list)
     talking: list[Conversation] = field(default_factory=list)
     #: Callers in the middle of their flow (no bridge): the channel and its contact.
-    restart: list[tuple[Event, Contact]] = field(default_factory=list)
+    restart: list[tuple[AriEvent, Contact]] = field(default_factory=list)
     #: Channels to hang up: legs left ringing, channels of ours with no contact.
     orphans: list[str] = field(default_factory=list)
     #: Callers in a state we cannot carry on (a bridge alone): hung up, contact lost.
@@ -106,14 +106,14 @@ class Survey:
     stale_bridges: list[str] = field(default_factory=list)
 
 
-def in_app(channel: Event, app: str) -> bool:
+def in_app(channel: AriEvent, app: str) -> bool:
     """The channel runs Stasis(<app>,…)."""
     dialplan = channel.get("dialplan") or {}
     data = str(dialplan.get("app_data") or "")
     return dialplan.get("app_name") == "Stasis" and data.split(",", 1)[0] == app
 
 
-def kind(channel: Event) -> str:
+def kind(channel: AriEvent) -> str:
     """What a channel in Stasis is for: its first argument ("inbound", "callback", …)."""
     data = str((channel.get("dialplan") or {}).get("app_data") or "")
     parts = data.split(",")
@@ -121,7 +121,7 @@ def kind(channel: Event) -> str:
 
 
 def speech_leftovers(
-    channels: Iterable[Event], bridges: Iterable[Event], owned: Callable[[str], bool]
+    channels: Iterable[AriEvent], bridges: Iterable[AriEvent], owned: Callable[[str], bool]
 ) -> tuple[list[str], list[str], set[str]]:
     """Speech helpers a dead controller left: (channels to hang up, bridges to destroy,
     every helper channel's id). Those of a caller this controller runs stay."""
@@ -141,8 +141,8 @@ def speech_leftovers(
 
 def survey(
     app: str,
-    channels: Iterable[Event],
-    bridges: Iterable[Event],
+    channels: Iterable[AriEvent],
+    bridges: Iterable[AriEvent],
     contacts: Iterable[Contact],
     owned: Callable[[str], bool],
     owned_contacts: set[str],
@@ -250,8 +250,8 @@ class Recovery:
         first = self.passes == 0
         self.passes += 1
         self.given_up = 0
-        channels: list[Event] = await self.ari.channels()
-        bridges: list[Event] = await self.ari.bridges()
+        channels: list[AriEvent] = await self.ari.channels()
+        bridges: list[AriEvent] = await self.ari.bridges()
         contacts = await active_contacts(self.store, "voice")
         others = [c.asterisk_channel for c in await active_contacts(self.store, "callback")]
         found = survey(
@@ -298,11 +298,12 @@ class Recovery:
         return report
 
     async def _take_over(self, found: Survey, reason: str) -> tuple[int, int]:
-        queueing = self.runtime.queueing
+        queueing = self.stasis.queueing
         now_wall, now = self.wall(), self.clock()
         places: dict[str, Place] = {}
         events: dict[str, list[Any]] = {}
-        for item in [*found.waiting, *found.talking]:
+        everyone: list[Waiting | Conversation] = [*found.waiting, *found.talking]
+        for item in everyone:
             events[item.contact.id] = await self.store.events(item.contact.id)
             place = place_of(item.contact.id, events[item.contact.id])
             if place is not None:
@@ -359,7 +360,7 @@ class Recovery:
         )
 
     def _resume_waiting(self, item: Waiting, ticket: Ticket, lang: str) -> None:
-        queueing = self.runtime.queueing
+        queueing = self.stasis.queueing
         assert queueing is not None
         call = self._contact_call(item.contact, item.channel)
         entered = ticket.contact.entered_at
@@ -380,7 +381,7 @@ class Recovery:
     def _resume_talking(
         self, talk: Conversation, place: Place | None, events: list[Any], lang: str
     ) -> None:
-        queueing = self.runtime.queueing
+        queueing = self.stasis.queueing
         call = self._contact_call(talk.contact, talk.channel)
         recording = live_recording(events)
         since = self.clock()
@@ -392,21 +393,21 @@ class Recovery:
                 agent = place.agent if place is not None and talk.with_agent else None
                 if talk.leg is None:  # the agent (or target) hung up meanwhile
                     if queueing is not None and agent and place is not None:
-                        queue = VoiceQueue(queueing, port, talk.contact.id)
-                        await queue.ended_unseen(agent, place.queue, talk.bridge, recording)
+                        conversation = queueing.conversation(port, talk.contact.id)
+                        await conversation.ended_unseen(agent, place.queue, talk.bridge, recording)
                     else:
                         port.transferred = not talk.with_agent
                         await clean_up(self.ari, None, talk.bridge)
                 elif queueing is not None and agent and place is not None:
-                    queue = VoiceQueue(queueing, port, talk.contact.id)
-                    await queue.resume_talk(
+                    conversation = queueing.conversation(port, talk.contact.id)
+                    await conversation.resume(
                         agent, place.queue, talk.leg, talk.bridge, recording, since
                     )
                 else:  # a transfer target (or an agent routing no longer knows)
                     port.transferred = not talk.with_agent
                     port.follow(talk.leg, True)
                     try:
-                        await port._talking(talk.leg)
+                        await port.until_gone(talk.leg)
                     finally:
                         await clean_up(self.ari, talk.leg, talk.bridge)
                         port.follow(talk.leg, False)

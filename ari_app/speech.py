@@ -24,20 +24,17 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from ari_app.client import AriClient, AriError, Event
-from ari_app.contact import gather
+from ari_app.client import AriClient, AriError, AriEvent
 from ari_app.media import FORMAT, SAMPLE_RATE, MediaServer, ulaw_to_pcm
-from hotline.flows.port import Answer, Ask
+from hotline.flows.port import Answer, Ask, Prompt
 from hotline.speech.endpoint import Endpointer, EndpointSettings
 from hotline.speech.grammar import Grammar
 from hotline.speech.recogniser import Recogniser, RecognitionStream, SpeechUnavailable
-
-if TYPE_CHECKING:
-    from ari_app.voice_port import VoicePort
+from voice.keys import gather
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +64,7 @@ HELPERS = {"-snoop": "Snoop/", "-media": "UnicastRTP/"}
 _ids = itertools.count(1)
 
 
-def helper_owner(channel: Event) -> str | None:
+def helper_owner(channel: AriEvent) -> str | None:
     """The caller whose audio helper `channel` is (its id and technology both say so),
     or None when it is not one."""
     cid, name = str(channel.get("id") or ""), str(channel.get("name") or "")
@@ -77,7 +74,7 @@ def helper_owner(channel: Event) -> str | None:
     return None
 
 
-def bridge_owner(bridge: Event) -> str | None:
+def bridge_owner(bridge: AriEvent) -> str | None:
     """The caller whose speech bridge `bridge` is, or None."""
     bid = str(bridge.get("id") or "")
     if not bid.startswith(BRIDGE_PREFIX):
@@ -103,7 +100,7 @@ class Utterance:
     def __init__(
         self,
         stream: RecognitionStream,
-        post: Callable[[Event], None],
+        post: Callable[[AriEvent], None],
         *,
         max_seconds: float,
         endpoint: EndpointSettings,
@@ -239,7 +236,7 @@ class CallAudio:
                 await self._variable("UNICASTRTP_LOCAL_ADDRESS"),
                 await self._variable("UNICASTRTP_LOCAL_PORT"),
             )
-        self.source = (str(local[0]), int(local[1]))
+        self.source = (str(local[0]), int(str(local[1])))
         self.settings.media.register(self.source, self._audio)
         for helper in (self.snoop, self.external):
             await self._join(helper)
@@ -263,7 +260,7 @@ class CallAudio:
         found = await self.ari.request(
             "GET", f"channels/{self.external}/variable", params={"variable": name}
         )
-        return found["value"]
+        return str(found["value"])
 
     def _audio(self, ulaw: bytes) -> None:
         if self.listener is not None:  # between questions the audio is dropped undecoded
@@ -292,6 +289,30 @@ class CallAudio:
             with contextlib.suppress(AriError):
                 await self.ari.request("DELETE", f"bridges/{self.bridge}")
         self._made.clear()
+
+
+class Listener(Protocol):
+    """The call a spoken answer is listened for on (ari_app/voice_port.py)."""
+
+    channel_id: str
+    #: Keys the caller typed ahead, for the next answer.
+    typeahead: list[str]
+    #: The utterance listened for now (barge-in stops a prompt when it starts).
+    listening: str | None
+
+    def deliver(self, event: AriEvent) -> None: ...
+
+    def is_caller(self, event: AriEvent) -> bool: ...
+
+    async def ask_keys(self, ask: Ask, language: str) -> Answer: ...
+
+    async def play_prompts(
+        self, prompts: Sequence[Prompt], language: str, barge_in: bool
+    ) -> bool: ...
+
+    async def next_event(self, timeout: float | None) -> AriEvent | None: ...
+
+    async def next_key(self, timeout: float) -> str | None: ...
 
 
 class VoiceSpeech:
@@ -324,7 +345,7 @@ class VoiceSpeech:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._idle
 
-    async def ask(self, port: VoicePort, ask: Ask, language: str) -> Answer:
+    async def ask(self, port: Listener, ask: Ask, language: str) -> Answer:
         grammar = ask.speech
         assert grammar is not None
         await self._stop_idle()
@@ -333,7 +354,7 @@ class VoiceSpeech:
         finally:
             self._idle = asyncio.ensure_future(self._close_later())
 
-    async def _ask(self, port: VoicePort, ask: Ask, language: str, grammar: Grammar) -> Answer:
+    async def _ask(self, port: Listener, ask: Ask, language: str, grammar: Grammar) -> Answer:
         try:
             stream = self.settings.recogniser.stream(language, grammar.phrases)
         except SpeechUnavailable as error:
@@ -367,7 +388,7 @@ class VoiceSpeech:
             await utterance.close()
 
     async def _answer(
-        self, port: VoicePort, ask: Ask, utterance: Utterance, grammar: Grammar
+        self, port: Listener, ask: Ask, utterance: Utterance, grammar: Grammar
     ) -> Answer:
         """Keys or speech, whichever comes first, after the prompts."""
         speaking = utterance.endpointer.speaking

@@ -18,22 +18,33 @@ import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
-from ari_app.client import AriClient, AriError, AriNotFound, Event
-from ari_app.contact import Recordings, dial_string, gather
-from ari_app.legs import clean_up, connect, originate
-from ari_app.prompts import PromptLibrary
+from ari_app.client import AriClient, AriError, AriEvent, AriNotFound
+from ari_app.events import GONE_EVENTS, channel_of
+from ari_app.legs import RINGBACK, clean_up, connect, originate, unanswered
 from ari_app.speech import STARTED as SPEECH_STARTED
 from ari_app.speech import VoiceSpeech
-from hotline.flows.port import Answer, Ask, CallerGone, Prompt, Recording, TransferOutcome
+from hotline.flows.port import (
+    Answer,
+    Ask,
+    CallerGone,
+    Channel,
+    Prompt,
+    Recording,
+    RecordOutcome,
+    TransferOutcome,
+)
+from voice.dialing import dial_string
+from voice.keys import gather
+from voice.prompts import PromptLibrary
+from voice.recordings import Recordings
 
 log = logging.getLogger(__name__)
 
 Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
 
-#: Events that mean the caller is gone.
-GONE_EVENTS = frozenset({"StasisEnd", "ChannelDestroyed", "ChannelHangupRequest"})
+T = TypeVar("T")
 
 #: A prompt that never reports its end is given up on after this long.
 PLAYBACK_LIMIT = 600.0
@@ -42,32 +53,9 @@ PLAYBACK_LIMIT = 600.0
 #: finished file (it does, just after the hang-up events).
 RECORDING_SETTLE = 2.0
 
-#: Hang-up causes (Q.850) of an outbound leg that never answered -> transfer outcome.
-#: 21 "call rejected" is the target declining: for the caller that is "busy" too.
-TRANSFER_CAUSES: dict[int, TransferOutcome] = {
-    17: "busy",
-    21: "busy",
-    18: "no_answer",
-    19: "no_answer",
-}
-
-#: What the caller hears while the transfer target rings.
-RINGBACK = "tone:ring"
-
-
-def channel_of(event: Event) -> str | None:
-    """The channel an ARI event is about, if any."""
-    if "channel" in event:
-        return event["channel"]["id"]
-    for key in ("playback", "recording"):
-        target = event.get(key, {}).get("target_uri", "")
-        if target.startswith("channel:"):
-            return target.removeprefix("channel:")
-    return None
-
 
 class VoicePort:
-    channel = "voice"
+    channel: Channel = "voice"
 
     def __init__(
         self,
@@ -91,7 +79,7 @@ class VoicePort:
         #: Ask the Stasis app to route another channel's events here (True) or stop.
         self.follow = follow
         self.caller_id = caller_id
-        self.inbox: asyncio.Queue[Event] = asyncio.Queue()
+        self.inbox: asyncio.Queue[AriEvent] = asyncio.Queue()
         self.typeahead: list[str] = []
         self.gone = False
         self.lost = False  # Asterisk itself went away
@@ -101,11 +89,11 @@ class VoicePort:
         self.speech = speech
         self.listening: str | None = None
 
-    def deliver(self, event: Event) -> None:
+    def deliver(self, event: AriEvent) -> None:
         """Called by the Stasis app for every event about this channel."""
         self.inbox.put_nowait(event)
 
-    async def _next(self, timeout: float | None) -> Event | None:
+    async def _next(self, timeout: float | None) -> AriEvent | None:
         """The next event, None on timeout; CallerGone once the caller has left."""
         if self.gone:
             raise CallerGone()
@@ -119,7 +107,9 @@ class VoicePort:
             raise CallerGone()
         return event
 
-    async def _ari(self, call: Awaitable[Any]) -> Any:
+    async def guarded(self, call: Awaitable[T]) -> T:
+        """Await an ARI request about the call; CallerGone if the caller's channel, or
+        Asterisk itself, is gone."""
         try:
             return await call
         except AriNotFound:
@@ -133,7 +123,7 @@ class VoicePort:
             raise CallerGone() from None
 
     async def answer(self) -> None:
-        await self._ari(self.ari.answer(self.channel_id))
+        await self.guarded(self.ari.answer(self.channel_id))
 
     # Prompts
 
@@ -147,7 +137,7 @@ class VoicePort:
         for lang, group in itertools.groupby(media, key=lambda pair: pair[1]):
             uris = [uri for uri, _ in group]
             playback_id = str(uuid.uuid4())
-            await self._ari(
+            await self.guarded(
                 self.ari.play(self.channel_id, uris, lang=lang, playback_id=playback_id)
             )
             interrupted, state = await self._wait_playback(playback_id, barge_in)
@@ -204,13 +194,13 @@ class VoicePort:
         """Play prompts; True if a key or the caller's speech interrupted them."""
         return await self._play(prompts, language, barge_in)
 
-    async def next_event(self, timeout: float | None) -> Event | None:
+    async def next_event(self, timeout: float | None) -> AriEvent | None:
         return await self._next(timeout)
 
     async def next_key(self, timeout: float) -> str | None:
         return await self._next_key(timeout)
 
-    def is_caller(self, event: Event) -> bool:
+    def is_caller(self, event: AriEvent) -> bool:
         return channel_of(event) == self.channel_id
 
     async def close_speech(self) -> None:
@@ -225,7 +215,7 @@ class VoicePort:
             if event is None:
                 return None
             if event["type"] == "ChannelDtmfReceived" and channel_of(event) == self.channel_id:
-                return event["digit"]
+                return str(event["digit"])
         return None
 
     # Recording
@@ -246,7 +236,7 @@ class VoicePort:
             "terminateOn": "#",
             "ifExists": "fail",
         }
-        await self._ari(
+        await self.guarded(
             self.ari.request("POST", f"channels/{self.channel_id}/record", params=params)
         )
         try:
@@ -261,7 +251,7 @@ class VoicePort:
             return Recording(outcome="failed", name=name)
         return await self._recorded(name, finished, ended_by="flow")
 
-    async def _recording_finished(self, name: str, timeout: float) -> Event | None:
+    async def _recording_finished(self, name: str, timeout: float) -> AriEvent | None:
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
             event = await self._next(left)
@@ -271,7 +261,7 @@ class VoicePort:
                 return event
         return None
 
-    async def _settled_recording(self, name: str) -> Event | None:
+    async def _settled_recording(self, name: str) -> AriEvent | None:
         """After the caller hung up: the recording's last event, if it comes soon."""
         deadline = time.monotonic() + RECORDING_SETTLE
         while (left := deadline - time.monotonic()) > 0:
@@ -283,14 +273,14 @@ class VoicePort:
                 return event
         return None
 
-    async def _recorded(self, name: str, event: Event, *, ended_by: str) -> Recording:
+    async def _recorded(self, name: str, event: AriEvent, *, ended_by: str) -> Recording:
         if event["type"] == "RecordingFailed":
             cause = event["recording"].get("cause") or "recording failed"
             await self.emit("recording.failed", {"name": name, "reason": cause})
             return Recording(outcome="failed", name=name)
         recording = event["recording"]
         duration = float(recording.get("duration") or recording.get("talking_duration") or 0)
-        outcome = "recorded" if duration >= 1 else "empty"
+        outcome: RecordOutcome = "recorded" if duration >= 1 else "empty"
         await self.emit(
             "recording.saved", self.recordings.event(name, duration, outcome, ended_by=ended_by)
         )
@@ -319,7 +309,9 @@ class VoicePort:
         self.follow(leg, True)
         await self.emit("transfer.started", {"target": target, "endpoint": endpoint, "leg": leg})
         try:
-            await self._ari(self.ari.play(self.channel_id, [RINGBACK], lang="en", playback_id=ring))
+            await self.guarded(
+                self.ari.play(self.channel_id, [RINGBACK], lang="en", playback_id=ring)
+            )
             try:
                 await originate(
                     self.ari,
@@ -341,12 +333,12 @@ class VoicePort:
                 )
                 return outcome
             bridge = f"xfer-{leg}"
-            await self._ari(connect(self.ari, bridge, self.channel_id, leg))
+            await self.guarded(connect(self.ari, bridge, self.channel_id, leg))
             self.transferred = True
             await self.emit("transfer.answered", {"target": target, "bridge": bridge})
             started = time.monotonic()
             try:
-                await self._talking(leg)
+                await self.until_gone(leg)
             except CallerGone:
                 await self.emit(
                     "transfer.ended",
@@ -384,10 +376,10 @@ class VoicePort:
                 return "answered", None
             if event["type"] == "ChannelDestroyed":
                 cause = int(event.get("cause") or 0)
-                return TRANSFER_CAUSES.get(cause, "failed"), cause
+                return unanswered(cause), cause
         return "no_answer", None
 
-    async def _talking(self, leg: str) -> None:
+    async def until_gone(self, leg: str) -> None:
         """Until the target leaves (returns) or the caller does (CallerGone)."""
         while True:
             event = await self._next(None)
@@ -408,7 +400,7 @@ class VoicePort:
             await self.ari.hangup(self.channel_id)
 
 
-def _is_recording(event: Event, name: str) -> bool:
+def _is_recording(event: AriEvent, name: str) -> bool:
     return (
         event["type"] in ("RecordingFinished", "RecordingFailed")
         and event["recording"]["name"] == name

@@ -19,8 +19,7 @@ import time
 import uuid
 from typing import Protocol
 
-from ari_app.callbacks import number_of
-from ari_app.client import AriError, AriNotFound, Event
+from ari_app.client import AriError, AriEvent, AriNotFound
 from ari_app.voice_port import VoicePort
 from hotline.acd.decisions import Offer
 from hotline.acd.service import RoutingService
@@ -40,6 +39,7 @@ from hotline.waiting import (
     WaitingExperience,
     announced,
 )
+from voice.caller_id import number_of
 
 
 class AgentSide(Protocol):
@@ -57,7 +57,7 @@ class AgentSide(Protocol):
         """Give up on the agents whose ring time is over at `now`."""
         ...
 
-    async def handle(self, event: Event) -> str | None:
+    async def handle(self, event: AriEvent) -> str | None:
         """An event that is not the caller's key: the wait's outcome, or None."""
         ...
 

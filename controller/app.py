@@ -17,12 +17,12 @@ from aiohttp import web
 from agi.server import FastAgiServer
 from ari_app.ami import AmiMonitor
 from ari_app.app import StasisApp
-from ari_app.callbacks import CallbackCalls
+from ari_app.callback_dialer import CallbackCalls
 from ari_app.client import AriClient, run_events
-from ari_app.contact import Recordings, VoiceRuntime
 from ari_app.features import Features
-from ari_app.prompts import PromptLibrary
-from ari_app.queueing import HoldingBridges, LiveRecordings, Queueing
+from ari_app.holding import HoldingBridges
+from ari_app.queueing import Queueing
+from ari_app.recording import LiveRecordings
 from ari_app.recovery import Recovery
 from chat_bridge.service import add_chat
 from controller.crm import start_crm
@@ -46,6 +46,9 @@ from hotline.web.metrics import add_metrics_routes
 from hotline.web.reports_web import Reports, add_report_routes
 from hotline.web.transcripts_api import add_transcript_routes
 from hotline.web.wallboard import Wallboard, add_wallboard_routes
+from voice.contact import VoiceRuntime
+from voice.prompts import PromptLibrary
+from voice.recordings import Recordings
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +160,6 @@ class Hotline:
             default_language=config.default_language,
             recordings=Recordings(ep.recordings_asterisk_dir, ep.recordings_host_dir),
             agents=frozenset(a.endpoint for a in config.agents),
-            queueing=queueing,
         )
         await asyncio.to_thread(runtime.recordings.prepare)
         features = Features(
@@ -173,7 +175,9 @@ class Hotline:
             raise StartFailed(f"speech media socket: {error}") from None
         except ValueError as error:  # a model folder that is not there
             raise StartFailed(str(error)) from None
-        stasis = StasisApp(runtime, ari, features, speech.settings if speech else None)
+        stasis = StasisApp(
+            runtime, ari, features, speech.settings if speech else None, queueing=queueing
+        )
         # Every open callback back in its queue, at its place, before calls come in.
         await callbacks.start(
             CallbackCalls(

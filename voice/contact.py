@@ -1,6 +1,6 @@
 """One voice call's contact, whatever carries it (ARI or FastAGI): open the contact,
 answer, run the flow, close the contact with a status. Shared by `ari_app/call.py`
-and `agi/session.py`, so both write the same events the same way.
+and `agi/server.py`, so both write the same events the same way.
 
     call.arrived {caller, dialed, channel, via}    call.answered {}
     call.no_flow {dialed, flow}                      call.error {message}
@@ -12,108 +12,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from ari_app.prompts import PromptLibrary
 from hotline.flows.interpreter import FlowRunner
 from hotline.flows.loader import FlowSet
-from hotline.flows.port import Answer, Ask, CallerGone, FlowPort, Prompt
+from hotline.flows.port import CallerGone, FlowPort, Prompt
 from hotline.flows.services import FlowServices
 from hotline.logcontext import bind_contact
 from hotline.store import Store, StoreError
-
-if TYPE_CHECKING:  # queueing builds on the voice port, which builds on this module
-    from ari_app.queueing import Queueing
+from voice.prompts import PromptLibrary
+from voice.recordings import Recordings
 
 log = logging.getLogger(__name__)
 
 #: Played when a number has no flow, then the call ends.
 NO_SERVICE_PROMPT = "no_service"
-
-
-@dataclass(frozen=True)
-class Recordings:
-    """Where Asterisk writes recordings, as Asterisk sees the folder and as we do."""
-
-    asterisk_dir: str
-    host_dir: Path | None  # None: Asterisk runs elsewhere, the file is not ours to see
-
-    def prepare(self) -> None:
-        """Create the folder where we can: ARI refuses to record into a missing one.
-        It gets the owner of its parent (the spool), Asterisk's own user."""
-        if self.host_dir is None or self.host_dir.is_dir():
-            return
-        self.host_dir.mkdir(parents=True, exist_ok=True)
-        parent = self.host_dir.parent.stat()
-        with contextlib.suppress(PermissionError):  # not root: we made it as Asterisk's user
-            os.chown(self.host_dir, parent.st_uid, parent.st_gid)
-
-    def asterisk_path(self, name: str, ext: str = "wav") -> str:
-        return f"{self.asterisk_dir.rstrip('/')}/{name}.{ext}"
-
-    def host_path(self, name: str, ext: str = "wav") -> Path | None:
-        return self.host_dir / f"{name}.{ext}" if self.host_dir else None
-
-    def event(self, name: str, duration: float, outcome: str, **extra: Any) -> dict[str, Any]:
-        """The `recording.saved` event data: stored with the contact."""
-        host = self.host_path(name)
-        return {
-            "name": name,
-            "duration": round(duration, 2),
-            "outcome": outcome,
-            "format": "wav",
-            "file": str(host) if host else self.asterisk_path(name),
-            "asterisk_file": self.asterisk_path(name),
-            **extra,
-        }
-
-
-#: A SIP URI we are willing to dial: no spaces, quotes, brackets or dialplan separators.
-SIP_URI = re.compile(r"sips?:[A-Za-z0-9_.!~*'%+=$@:;?&/-]+")
-
-
-def dial_string(target: str, agents: frozenset[str]) -> str:
-    """The PJSIP dial string for a transfer target; ValueError says why not.
-
-    A configured agent's endpoint dials that endpoint ("PJSIP/1001"). A SIP URI goes out
-    through the `anonymous` endpoint ("PJSIP/anonymous/sip:user@host:port"), which
-    chan_pjsip accepts as endpoint/URI."""
-    target = target.strip()
-    if target in agents:
-        return f"PJSIP/{target}"
-    if target.startswith(("sip:", "sips:")):
-        if not SIP_URI.fullmatch(target):
-            raise ValueError(f"{target!r} is not a SIP URI we can dial")
-        return f"PJSIP/anonymous/{target}"
-    raise ValueError(
-        f"transfer target {target!r} is neither an agent's endpoint "
-        f"({', '.join(sorted(agents)) or 'none configured'}) nor a sip: URI"
-    )
-
-
-async def gather(
-    ask: Ask, typeahead: list[str], next_key: Callable[[float], Awaitable[str | None]]
-) -> Answer:
-    """Collect an answer key by key, as `Ask` describes: keys typed ahead first, then
-    `next_key(seconds)` (None when no key came in time)."""
-    digits = ""
-    while True:
-        if typeahead:
-            key = typeahead.pop(0)
-        else:
-            key = await next_key(ask.inter_digit_timeout if digits else ask.timeout)
-            if key is None:
-                return Answer(digits=digits, timed_out=not digits)
-        if ask.finish_key and key == ask.finish_key:
-            return Answer(digits=digits)
-        digits += key
-        if len(digits) >= ask.max_digits or digits in ask.complete_on:
-            return Answer(digits=digits)
 
 
 @dataclass
@@ -133,19 +48,26 @@ class VoiceRuntime:
     recordings: Recordings
     #: Agents' PJSIP endpoints: the extensions a transfer may dial.
     agents: frozenset[str] = field(default_factory=frozenset)
-    #: The routing engine and how queues sound; None: queues answer "closed".
-    queueing: Queueing | None = None
     max_steps: int = 500
 
 
 class VoiceLeg(FlowPort, Protocol):
     """A flow port over a live call, with what the bookkeeping needs to know."""
 
-    gone: bool  # the caller has left
-    lost: bool  # Asterisk itself went away
-    hung_up_by_us: bool
-    #: The caller was connected to a transfer target who answered.
-    transferred: bool
+    @property
+    def gone(self) -> bool:
+        """The caller has left."""
+
+    @property
+    def lost(self) -> bool:
+        """Asterisk itself went away."""
+
+    @property
+    def hung_up_by_us(self) -> bool: ...
+
+    @property
+    def transferred(self) -> bool:
+        """The caller was connected to a transfer target who answered."""
 
     async def answer(self) -> None: ...
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from hotline.flows.services import QueueRequest
 
+#: The channel variable the ARI side returns a queue hand-off's outcome in.
+QUEUE_OUTCOME_VARIABLE = "HOTLINE_QUEUE_OUTCOME"
+
 
 class BadHandoff(ValueError):
     """The arguments do not describe a queue hand-off."""

@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 from agi.server import FastAgiServer
-from ari_app.contact import Recordings, VoiceRuntime
-from ari_app.prompts import PromptLibrary
 from hotline.catalogue import Catalogue
 from hotline.flows.loader import FlowSet, parse_flow
 from hotline.flows.services import DefaultServices
 from hotline.store import Store
+from voice.contact import VoiceRuntime
+from voice.prompts import PromptLibrary
+from voice.recordings import Recordings
 
 HOME = Path(__file__).resolve().parents[2]
 FLOW = """name: probe

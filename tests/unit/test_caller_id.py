@@ -1,6 +1,6 @@
 """What an agent's phone shows for a caller."""
 
-from ari_app.call import caller_id
+from voice.caller_id import caller_id
 
 
 def test_name_from_the_customer_record_and_the_number() -> None:

@@ -2,8 +2,8 @@
 
 import pytest
 
-from ari_app.handoff import BadHandoff, decode, encode
 from hotline.flows.services import QueueRequest
+from voice.handoff import BadHandoff, decode, encode
 
 
 def test_round_trip_keeps_priority_skills_and_wait() -> None:

@@ -8,7 +8,7 @@ import struct
 import wave
 from pathlib import Path
 
-from ari_app.queueing import recorded_seconds, wav_seconds
+from ari_app.recording import recorded_seconds, wav_seconds
 
 
 def write_wav(path: Path, seconds: float) -> None:

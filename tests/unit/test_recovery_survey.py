@@ -157,6 +157,7 @@ class FakeAri:
 class FakeStasis:
     def __init__(self, runtime: object, ari: FakeAri) -> None:
         self.runtime, self.ari = runtime, ari
+        self.queueing = None  # no routing engine: waiting callers cannot be taken over
         self.restarted: list[str] = []
         self.contact_ids: set[str] = set()
 
@@ -176,7 +177,7 @@ async def test_a_pass_closes_gone_contacts_hangs_up_orphans_and_restarts_ivr_cal
         gone = await store.open_contact("voice", "inbound", "5550001", "100", None, "vanished")
         ivr = await store.open_contact("voice", "inbound", "5550002", "100", None, "ivr")
         ari = FakeAri([chan("ivr"), chan("nobody")], [{"id": "hold-q", "channels": []}])
-        runtime = SimpleNamespace(store=store, queueing=None, default_language="en")
+        runtime = SimpleNamespace(store=store, default_language="en")
         stasis = FakeStasis(runtime, ari)
         recovery = Recovery(stasis)  # type: ignore[arg-type]
         report = await recovery.run()

@@ -116,7 +116,7 @@ async def test_a_pass_removes_the_helpers_before_the_flow_restarts(tmp_path: Pat
             [speech_bridge("ivr", "ivr-snoop", "ivr-media")],
             order,
         )
-        runtime = SimpleNamespace(store=store, queueing=None, default_language="en")
+        runtime = SimpleNamespace(store=store, default_language="en")
         report = await Recovery(OrderedStasis(runtime, ari, order)).run()  # type: ignore[arg-type]
         assert order == [
             "hangup ivr-snoop",

@@ -7,9 +7,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from ari_app.contact import ContactCall, Recordings, dial_string, gather
 from hotline.flows.port import Ask
 from hotline.store import Store
+from voice.contact import ContactCall
+from voice.dialing import dial_string
+from voice.keys import gather
+from voice.recordings import Recordings
 
 AGENTS = frozenset({"1001", "1002"})
 

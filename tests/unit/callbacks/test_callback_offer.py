@@ -3,10 +3,10 @@ number a callback uses by default."""
 
 from __future__ import annotations
 
-from ari_app.callbacks import number_of
 from ari_app.waiting import prompts_of
 from hotline.flows.port import Prompt
 from hotline.waiting import CallbackOffer, EstimatedWait, Message, Position, wait_minutes
+from voice.caller_id import number_of
 
 
 def test_the_offer_says_the_queues_key() -> None:

@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from ari_app.client import AriClient
-from ari_app.queueing import LiveRecordings
+from ari_app.recording import LiveRecordings
 from chat_bridge.messengers import Messengers, add_messenger_routes
 from hotline.acd import Agent, Queue, Router
 from hotline.acd.service import RoutingService

@@ -1,0 +1,107 @@
+"""A queued caller's conversation with the agent who answered.
+
+Caller and agent talk in a mixing bridge (recorded when the queue says so). The agent
+hanging up first lets the flow go on from the queue node's `answered` (a survey, a
+goodbye); the caller hanging up ends the flow. Either way the agent goes to wrap-up
+and no channel or bridge is left behind.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ari_app.legs import ChannelsGone, clean_up, connect
+from ari_app.recording import ConversationRecorder
+from ari_app.voice_port import VoicePort
+from hotline.acd.service import RoutingService
+from hotline.flows.port import CallerGone
+
+
+class AgentConversation:
+    """One call's conversation with an agent (see the module docstring)."""
+
+    def __init__(
+        self,
+        port: VoicePort,
+        routing: RoutingService,
+        recorder: ConversationRecorder,
+        contact_id: str,
+    ) -> None:
+        self.port = port
+        self.routing = routing
+        self.recorder = recorder
+        self.contact_id = contact_id
+
+    async def talk(self, agent: str, queue: str, leg: str, *, record: bool) -> str:
+        """The agent answered on `leg`: connect them with the caller and talk."""
+        return await self._talk(agent, queue, leg, f"talk-{leg}", None, time.monotonic(), record)
+
+    async def resume(
+        self, agent: str, queue: str, leg: str, bridge: str, recording: str | None, since: float
+    ) -> str:
+        """A conversation a previous controller connected (ari_app/recovery.py), with
+        its recording if one runs: until either side hangs up, then as any other."""
+        self.port.follow(leg, True)
+        if recording is not None:
+            self.recorder.adopt(recording)
+        return await self._talk(agent, queue, leg, bridge, recording, since, False, resumed=True)
+
+    async def ended_unseen(
+        self, agent: str, queue: str, bridge: str, recording: str | None
+    ) -> None:
+        """A conversation whose agent hung up while no controller ran (recovery): store
+        its recording, remove its bridge and log its end as `talk` would."""
+        if recording is not None:
+            await self.recorder.save(recording, agent, queue)
+        await clean_up(self.port.ari, None, bridge)
+        await self.port.emit(
+            "queue.call_ended", {"agent": agent, "ended_by": "agent", "talk_seconds": None}
+        )
+
+    async def _talk(
+        self,
+        agent: str,
+        queue: str,
+        leg: str,
+        bridge: str,
+        recording: str | None,
+        started: float,
+        record: bool,
+        *,
+        resumed: bool = False,
+    ) -> str:
+        """Talk in `bridge`: made here, unless `resumed` (it is already up)."""
+        ended_by = "caller"
+        try:
+            if not resumed:
+                try:
+                    await self.port.guarded(
+                        connect(self.port.ari, bridge, self.port.channel_id, leg)
+                    )
+                except ChannelsGone as gone:
+                    if self.port.channel_id in gone.channels:
+                        self.port.gone = True
+                        raise CallerGone() from None
+                    # The agent hung up as soon as they answered: a conversation of
+                    # nothing, over (the caller's flow goes on), not a flow error.
+                    ended_by = "agent"
+                    return "answered"
+                if record:
+                    recording = await self.recorder.start(bridge, agent)
+            await self.port.until_gone(leg)
+            ended_by = "agent"
+        finally:
+            if recording is not None:
+                await self.recorder.save(recording, agent, queue)
+            await clean_up(self.port.ari, leg, bridge)
+            self.port.follow(leg, False)
+            await self.routing.finished(agent, self.contact_id)
+            await self.port.emit(
+                "queue.call_ended",
+                {
+                    "agent": agent,
+                    "ended_by": ended_by,
+                    "talk_seconds": round(time.monotonic() - started, 1),
+                },
+            )
+        return "answered"

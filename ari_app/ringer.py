@@ -1,0 +1,147 @@
+"""Ringing agents for the routing engine's offers, for a queued call and for a
+callback alike.
+
+Each offer rings the agent's PJSIP endpoint as an outbound leg into Stasis. The
+engine is told how each ring went: ringing, answered (accepted), busy or declined
+(rejected), unanswered within the offer's ring timeout (no_answer), or failed; it then
+offers the contact to the next agent. With ring-all, the first agent to answer stops
+the others' phones.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from ari_app.client import AriClient, AriError, AriEvent
+from ari_app.events import channel_of
+from ari_app.legs import clean_up, originate, unanswered
+from hotline.acd.decisions import Offer
+from hotline.acd.service import OfferWithdrawn, RoutingService
+
+INF = float("inf")
+
+
+@dataclass
+class Ringing:
+    offer: Offer
+    deadline: float  # on the monotonic clock
+
+
+@dataclass(frozen=True)
+class Answered:
+    """An agent answered, and the engine confirmed the offer: talk on `leg`."""
+
+    offer: Offer
+    leg: str
+
+
+class AgentRinger:
+    """The agents' phones ringing for one contact (see the module docstring)."""
+
+    def __init__(
+        self,
+        ari: AriClient,
+        routing: RoutingService,
+        endpoints: Mapping[str, str],
+        follow: Callable[[str, bool], None],
+        *,
+        leg_name: Callable[[], str],
+        args: str,
+        caller_id: str,
+        originator: str | None,
+    ) -> None:
+        self.ari = ari
+        self.routing = routing
+        #: agent id -> PJSIP endpoint of their phone
+        self.endpoints = endpoints
+        #: Have a leg's events routed to the contact's inbox (True) or no longer.
+        self.follow = follow
+        self.leg_name = leg_name
+        self.args = args  # the Stasis arguments an answered leg enters with
+        self.caller_id = caller_id  # what the agent's phone shows
+        self.originator = originator
+        self.rings: dict[str, Ringing] = {}  # leg -> its offer
+
+    def ringing(self) -> bool:
+        return bool(self.rings)
+
+    def next_deadline(self) -> float:
+        """When the earliest ringing agent is given up on (INF: nobody rings)."""
+        return min((r.deadline for r in self.rings.values()), default=INF)
+
+    async def ring(self, offer: Offer) -> None:
+        endpoint = self.endpoints.get(offer.agent)
+        if endpoint is None:
+            await self.routing.failed(offer, "agent has no endpoint")
+            return
+        leg = self.leg_name()
+        self.follow(leg, True)
+        self.rings[leg] = Ringing(offer, time.monotonic() + offer.ring_timeout)
+        try:
+            await originate(
+                self.ari,
+                endpoint=f"PJSIP/{endpoint}",
+                leg=leg,
+                args=self.args,
+                originator=self.originator,
+                ring_seconds=offer.ring_timeout,
+                caller_id=self.caller_id,
+            )
+        except AriError as error:
+            self.rings.pop(leg, None)
+            self.follow(leg, False)
+            await self.routing.failed(offer, str(error))
+            return
+        await self.routing.ringing(offer)
+
+    async def ring_out(self, now: float) -> None:
+        """Give up on the agents whose ring time is over at `now`."""
+        for leg, ringing in list(self.rings.items()):
+            if ringing.deadline <= now:
+                await self.drop(leg)
+                await self.routing.no_answer(ringing.offer)
+
+    async def withdraw(self, agent: str) -> None:
+        """The engine took its offer to `agent` back: their phone stops ringing."""
+        for leg, ringing in list(self.rings.items()):
+            if ringing.offer.agent == agent:
+                await self.drop(leg)
+
+    async def on_leg_event(self, event: AriEvent) -> Answered | None:
+        """An event of a ringing leg: the answer, once the engine confirms it."""
+        leg = channel_of(event)
+        if leg is None or leg not in self.rings:
+            return None
+        if event["type"] == "StasisStart":
+            ringing = self.rings.pop(leg)
+            try:
+                await self.routing.accepted(ringing.offer)
+            except OfferWithdrawn:  # the contact left, or the engine moved on meanwhile
+                await self.drop(leg)
+                return None
+            await self.drop_all()  # ring-all: the others stop ringing
+            return Answered(ringing.offer, leg)
+        if event["type"] == "ChannelDestroyed":  # it never answered; the cause says why
+            ringing = self.rings.pop(leg)
+            self.follow(leg, False)
+            cause = int(event.get("cause") or 0)
+            why = unanswered(cause)
+            if why == "busy":
+                await self.routing.rejected(ringing.offer)
+            elif why == "no_answer":
+                await self.routing.no_answer(ringing.offer)
+            else:
+                await self.routing.failed(ringing.offer, f"agent leg ended, cause {cause}")
+        return None
+
+    async def drop(self, leg: str) -> None:
+        """Stop ringing (or hang up) an agent leg no longer wanted."""
+        self.rings.pop(leg, None)
+        await clean_up(self.ari, leg, None)
+        self.follow(leg, False)
+
+    async def drop_all(self) -> None:
+        for leg in list(self.rings):
+            await self.drop(leg)

@@ -1,0 +1,143 @@
+"""A caller's time in a queue over a fake ARI (ari_app/queueing.py, waiting.py): what
+they hear in the holding bridge, the keys they press, the agent who answers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ari_app.holding import HoldingBridges
+from ari_app.queueing import Queueing, VoiceQueue
+from ari_app.recording import LiveRecordings
+from ari_app.voice_port import VoicePort
+from hotline.acd.settings import QueueSettings
+from hotline.flows.port import CallerGone
+from hotline.flows.services import QueueRequest
+from tests.unit.voice.fake_ari import FakeAri, Followed, channel_event, log_in, prompts, routing
+from voice.recordings import Recordings
+
+CALLER = "caller"
+
+
+async def eventually(check: Callable[[], object], timeout: float = 1.0) -> None:
+    """Wait (a few ms at a time) until `check()` holds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "never happened"
+        await asyncio.sleep(0.001)
+
+
+class Call:
+    """One caller in queue "q", with agents "a" (1001) and "b" (1002) configured."""
+
+    def __init__(self, tmp_path: Path, *agents: str, **queue: Any) -> None:
+        self.ari = FakeAri()
+        self.routing, self.log = routing(*agents)
+        self.agents = agents
+        self.emitted: list[tuple[str, dict[str, Any]]] = []
+        self.followed = Followed()
+
+        async def emit(kind: str, data: dict[str, Any]) -> None:
+            self.emitted.append((kind, data))
+
+        self.port = VoicePort(
+            self.ari,
+            CALLER,
+            prompts(tmp_path),
+            emit,
+            recordings=Recordings("/recordings", None),
+            follow=self.followed,
+            caller_id="5551234",
+        )
+        self.queueing = Queueing(
+            routing=self.routing,
+            settings={"q": QueueSettings.model_validate(queue)},
+            endpoints={"a": "1001", "b": "1002"},
+            bridges=HoldingBridges(self.ari),
+            recordings=LiveRecordings(self.ari),
+        )
+
+    async def start(self) -> asyncio.Task[str]:
+        await log_in(self.routing, *self.agents)
+        request = QueueRequest("q", 0, {}, None, "en", {})
+        wait = VoiceQueue(self.queueing, self.port, "c1").run(request)
+        return asyncio.ensure_future(wait)
+
+    def said(self, kind: str) -> list[dict[str, Any]]:
+        return [data for k, data in self.emitted if k == kind]
+
+
+async def test_the_caller_waits_hears_their_position_and_leaves_with_the_key(
+    tmp_path: Path,
+) -> None:
+    call = Call(tmp_path, leave_key="*", announcements={"position_every": 30})
+    wait = await call.start()
+    await eventually(lambda: call.said("queue.announced"))
+    holding = [r for r in call.ari.made("POST", "bridges") if r.path == "bridges"]
+    assert [(r.param("type"), r.param("bridgeId")) for r in holding] == [("holding", "hold-q")]
+    assert call.ari.made("POST", "bridges/hold-q/addChannel")[0].param("channel") == CALLER
+    assert call.said("queue.announced") == [{"position": 1}]
+    assert call.ari.played(CALLER) == [["sound:queue_position", "number:1"]]
+    call.port.deliver(channel_event("ChannelDtmfReceived", CALLER, digit="5"))  # not a key
+    call.port.deliver(channel_event("ChannelDtmfReceived", CALLER, digit="*"))
+    assert await asyncio.wait_for(wait, 1) == "left"
+    assert call.said("queue.left") == [{"key": "*"}]
+    assert [d.get("detail") for d in call.log.of("contact.leave")] == ["left"]
+    assert [r.path for r in call.ari.made("DELETE", "bridges")] == ["bridges/hold-q"]
+
+
+async def test_a_caller_who_hangs_up_while_waiting_leaves_the_queue_and_the_bridge(
+    tmp_path: Path,
+) -> None:
+    call = Call(tmp_path)
+    wait = await call.start()
+    await eventually(lambda: call.ari.made("POST", "bridges/hold-q/addChannel"))
+    call.port.deliver(channel_event("StasisEnd", CALLER))
+    with pytest.raises(CallerGone):
+        await asyncio.wait_for(wait, 1)
+    assert [d.get("detail") for d in call.log.of("contact.leave")] == ["left"]
+    assert [r.path for r in call.ari.made("DELETE", "bridges")] == ["bridges/hold-q"]
+
+
+async def test_an_agent_answers_talks_and_hangs_up_first_the_flow_goes_on(
+    tmp_path: Path,
+) -> None:
+    call = Call(tmp_path, "a", announcements={"position_every": 30})
+    wait = await call.start()
+    await eventually(call.ari.originated)
+    (ring,) = call.ari.originated()
+    leg = ring.param("channelId")
+    assert (ring.param("endpoint"), ring.param("appArgs")) == ("PJSIP/1001", "agent,c1")
+    call.port.deliver(channel_event("StasisStart", leg))
+    await eventually(lambda: call.said("queue.connected"))
+    (connected,) = call.said("queue.connected")
+    assert (connected["agent"], connected["queue"]) == ("a", "q")
+    assert [r.path for r in call.ari.made("DELETE", "bridges")] == ["bridges/hold-q"]
+    (talk,) = call.ari.made("POST", f"bridges/talk-{leg}/addChannel")
+    assert talk.param("channel") == f"{CALLER},{leg}"
+    call.port.deliver(channel_event("StasisEnd", leg))  # the agent hangs up
+    assert await asyncio.wait_for(wait, 1) == "answered"
+    (ended,) = call.said("queue.call_ended")
+    assert (ended["agent"], ended["ended_by"]) == ("a", "agent")
+    assert call.ari.hung_up() == [leg] and call.followed.legs == {}
+    assert call.log.of("agent.finish")
+
+
+async def test_a_busy_agent_is_passed_over_and_the_next_one_rings(tmp_path: Path) -> None:
+    call = Call(tmp_path, "a", "b")
+    wait = await call.start()
+    await eventually(call.ari.originated)
+    first = call.ari.originated()[0]
+    call.port.deliver(channel_event("ChannelDestroyed", first.param("channelId"), cause=17))
+    await eventually(lambda: len(call.ari.originated()) == 2)
+    second = call.ari.originated()[1]
+    assert {first.param("endpoint"), second.param("endpoint")} == {"PJSIP/1001", "PJSIP/1002"}
+    call.port.deliver(channel_event("ChannelDtmfReceived", CALLER, digit="1"))
+    call.port.deliver(channel_event("StasisEnd", CALLER))
+    with pytest.raises(CallerGone):
+        await asyncio.wait_for(wait, 1)
+    assert call.ari.hung_up()[-1] == second.param("channelId")  # it stops ringing
