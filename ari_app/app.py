@@ -157,7 +157,8 @@ class StasisApp:
     async def _feature(self, channel: AriEvent, args: list[str]) -> None:
         assert self.features is not None
 
-        async def emit(kind: str, data: dict[str, Any]) -> None:  # prompts of a feature call: no contact
+        # A feature call's prompts belong to no contact: only logged.
+        async def emit(kind: str, data: dict[str, Any]) -> None:
             log.debug("feature call %s: %s %s", channel["id"], kind, data)
 
         try:
