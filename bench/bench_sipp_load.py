@@ -96,6 +96,7 @@ AGENTS_PER_PHONE = 25  # agents sharing one SIPp UAS process (one port)
 TICKS = os.sysconf("SC_CLK_TCK")
 #: Caller numbers: "7", the system's digit, the step's two digits, SIPp's call number.
 SYSTEM_DIGIT = {"Hotline": "1", "app_queue": "2"}
+INF = float("inf")
 
 
 def say(message: str) -> None:
@@ -299,6 +300,12 @@ class Step:
     #: callers whose queue.connected is missing or after their agent's phone hung up.
     segments: dict[str, list[float]] = field(default_factory=dict)
     connected_late: int | None = None
+    #: Hotline only: ARI requests over the step, their round trip (bucket bounds, ms)
+    #: and the most connections the controller had open to ARI at once.
+    ari_requests: int = 0
+    ari_p50: str = "-"
+    ari_p99: str = "-"
+    ari_connections: int | None = None
 
     @property
     def ok(self) -> int:
@@ -368,6 +375,69 @@ class Target:
     controller_pid: int | None
     bridges: BridgeWatch
     health_url: str | None = None
+    #: The controller's /metrics and its bearer token (Hotline): ARI round trips.
+    metrics_url: str | None = None
+    token: str = ""
+    #: Asterisk's HTTP (ARI) port: the controller's connections to it are counted.
+    ari_port: int | None = None
+
+
+def ari_histogram(target: Target) -> dict[float, float]:
+    """hotline_ari_request_seconds, every method: upper bound (s) -> count so far."""
+    if not target.metrics_url:
+        return {}
+    request = urllib.request.Request(target.metrics_url)
+    request.add_header("Authorization", f"Bearer {target.token}")
+    buckets: dict[float, float] = {}
+    with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=10) as response:
+        for line in response.read().decode().splitlines():
+            match = re.match(r"hotline_ari_request_seconds_bucket\{(.*)\} ([0-9.e+]+)$", line)
+            if match:
+                le = re.search(r'le="([^"]+)"', match.group(1))
+                if le:
+                    bound = INF if le.group(1) == "+Inf" else float(le.group(1))
+                    buckets[bound] = buckets.get(bound, 0.0) + float(match.group(2))
+    return buckets
+
+
+def histogram_quantile(before: dict[float, float], after: dict[float, float], q: float) -> str:
+    """The bucket bound under which q % of the step's ARI requests fell ("<= x ms")."""
+    delta = sorted((b, after[b] - before.get(b, 0.0)) for b in after)
+    total = delta[-1][1] if delta else 0
+    if total <= 0:
+        return "-"
+    for bound, count in delta:
+        if count >= q / 100 * total:
+            return "> 10 s" if bound == INF else f"<= {1000 * bound:g}"
+    return "-"
+
+
+@dataclass
+class ConnectionCount:
+    """Samples, every 50 ms, the established TCP connections to a local port (the
+    controller's connections to ARI), in a thread; `peak` and `mean` over the step."""
+
+    port: int
+    samples: list[int] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def count(self) -> int:
+        wanted = f"0100007F:{self.port:04X}"
+        n = 0
+        with contextlib.suppress(OSError):
+            for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[2] == wanted and fields[3] == "01":  # remote = ARI, ESTABLISHED
+                    n += 1
+        return n
+
+    def run(self) -> None:
+        while not self.stop.wait(0.05):
+            self.samples.append(self.count())
+
+    def start(self) -> ConnectionCount:
+        threading.Thread(target=self.run, daemon=True).start()
+        return self
 
 
 def run_step(
@@ -385,6 +455,8 @@ def run_step(
     folder.mkdir()
     scenario_file = caller_scenario(workdir, prompt_seconds, prefix, phones.talk)
     probe = HealthProbe(target.health_url).start() if target.health_url else None
+    connections = ConnectionCount(target.ari_port).start() if target.ari_port else None
+    ari_before = ari_histogram(target)
     calls = max(1, round(rate * seconds))
     stats, log = folder / "stats.csv", folder / "calls.log"
     load = os.getloadavg()[0]
@@ -440,6 +512,9 @@ def run_step(
     elapsed = time.monotonic() - started
     if probe is not None:
         probe.stop.set()
+    if connections is not None:
+        connections.stop.set()
+    ari_after = ari_histogram(target)
     cpu_after = (cpu_seconds(target.asterisk_pid), cpu_seconds(target.controller_pid))
     sipp_after = phones.cpu() + children_cpu()  # the caller SIPp is reaped by now
     machine_after = machine_cpu()
@@ -468,6 +543,10 @@ def run_step(
         sipp_failed=max(counter(last_stats(stats), "FailedCall(C)"), 0),
         errors=first_errors(folder / "errors.log"),
         loop_lag=probe.p99() if probe is not None else None,
+        ari_requests=int(ari_after.get(INF, 0) - ari_before.get(INF, 0)),
+        ari_p50=histogram_quantile(ari_before, ari_after, 50),
+        ari_p99=histogram_quantile(ari_before, ari_after, 99),
+        ari_connections=max(connections.samples, default=0) if connections else None,
     )
 
 
@@ -603,6 +682,7 @@ class Hotline:
 
     def target(self, phones: Phones) -> Target:
         secrets = yaml.safe_load((self.state / "secrets.yaml").read_text())
+        web = f"http://127.0.0.1:{self.config['web']['port']}"
         bridges = BridgeWatch(
             self.config["asterisk"]["ami_port"],
             secrets["ami_user"],
@@ -615,7 +695,10 @@ class Hotline:
             self.asterisk_pid(),
             self.proc.pid if self.proc else None,
             bridges,
-            f"http://127.0.0.1:{self.config['web']['port']}/api/health",
+            f"{web}/api/health",
+            f"{web}/metrics",
+            secrets["api_token"],
+            self.config["asterisk"]["http_port"],
         )
 
     def log_tail(self, lines: int = 40) -> str:
@@ -844,12 +927,20 @@ def report(
             "(SIPp):\n"
         )
         names = list(hotline[0].segments)
-        print("| cps | " + " | ".join(names) + " | connected late | loop lag p99 (ms) |")
-        print("|---:|" + "---:|" * (len(names) + 2))
+        print(
+            "| cps | " + " | ".join(names) + " | connected late | loop lag p99 (ms) "
+            "| ARI requests | ARI round trip p50 / p99 (ms) | ARI connections (peak) |"
+        )
+        print("|---:|" + "---:|" * (len(names) + 5))
         for step in hotline:
             cells = [triple(list(step.segments.get(name, []))) for name in names]
             lag = "-" if step.loop_lag is None else f"{step.loop_lag:.0f}"
-            print(f"| {step.rate:g} | " + " | ".join(cells) + f" | {step.connected_late} | {lag} |")
+            print(
+                f"| {step.rate:g} | "
+                + " | ".join(cells)
+                + f" | {step.connected_late} | {lag} | {step.ari_requests} | "
+                f"{step.ari_p50} / {step.ari_p99} | {step.ari_connections} |"
+            )
     for note in notes:
         print(f"\n{note}  ")
     print()
