@@ -57,7 +57,7 @@ class AttemptResult:
 
 
 class Dialer(Protocol):
-    """The channel side (ari_app/callbacks.py): rings agents for the ticket's offers and
+    """The channel side (ari_app/callback_dialer.py): rings agents for the ticket's offers and
     dials the customer. `dialing(agent)` must be awaited right before the customer's
     phone is dialed (it counts and logs the attempt)."""
 
