@@ -1,8 +1,8 @@
 # The two commands (README.md): `make run` and `make test`. Both set up what they need.
 VENV := .venv
 BIN := $(VENV)/bin
-# What mypy checks (setup.cfg [mypy]: strict on hotline/); an adapter joins once it passes.
-TYPED := hotline
+# What mypy checks, strictly (setup.cfg [mypy]); an adapter joins once it passes.
+TYPED := hotline ari_app agi voice
 
 .PHONY: run test bench lint format setup setup-test clean-state
 

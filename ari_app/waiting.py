@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from typing import Protocol
+from typing import Protocol, assert_never
 
 from ari_app.client import AriError, AriEvent, AriNotFound
 from ari_app.voice_port import VoicePort
@@ -254,4 +254,5 @@ def prompts_of(tell: Tell) -> list[Prompt]:
             return [Prompt(key=key)]
         case CallbackOffer(key):
             return [Prompt(key="callback_offer"), Prompt(say="digits", value=key or "")]
-    return []
+        case _:
+            assert_never(tell)
