@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     install_log_context()  # contact id on every line (HOTLINE_LOG_FORMAT=json: JSON lines)
     try:
         return args.func(args)
-    except (Refused, StartFailed) as error:
+    except (Refused, StartFailed, SourceError) as error:
         print(f"hotline: {error}", file=sys.stderr)
         return EXIT_CONFIG
     except AsteriskError as error:

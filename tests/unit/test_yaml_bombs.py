@@ -87,12 +87,18 @@ def test_the_catalogue_refuses_a_bomb(tmp_path: Path) -> None:
         Catalogue.load(path)
 
 
-def test_secrets_and_passwords_refuse_a_bomb_and_stay_as_they_are(tmp_path: Path) -> None:
+def test_secrets_and_passwords_refuse_a_bomb_and_stay_as_they_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     secrets, passwords = tmp_path / "secrets.yaml", tmp_path / "passwords.yaml"
     for path in (secrets, passwords):
         path.write_text(bomb())
     with pytest.raises(SourceError, match=f"^{secrets}:5:.*{REFUSED}"):
         load_secrets(secrets, ["2001"])
     with pytest.raises(SourceError, match=f"^{passwords}:5:.*{REFUSED}"):
-        PasswordFile(passwords).set("alice", "a long password")
+        PasswordFile(passwords).load()
+    # `hotline users passwd` says so, as any refused file, instead of a traceback.
+    monkeypatch.setenv("HOTLINE_STATE", str(tmp_path))
+    assert main(["users", "passwd", "alice"]) == EXIT_CONFIG
+    assert f"hotline: {passwords}:5:" in capsys.readouterr().err
     assert secrets.read_text() == passwords.read_text() == bomb()
