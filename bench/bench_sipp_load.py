@@ -300,6 +300,9 @@ class Step:
     #: callers whose queue.connected is missing or after their agent's phone hung up.
     segments: dict[str, list[float]] = field(default_factory=dict)
     connected_late: int | None = None
+    #: The step's wall-clock span (for the controller's trace records).
+    began: float = 0.0
+    ended: float = 0.0
     #: Hotline only: ARI requests over the step, their round trip (bucket bounds, ms)
     #: and the most connections the controller had open to ARI at once.
     ari_requests: int = 0
@@ -463,6 +466,7 @@ def run_step(
     cpu_before = (cpu_seconds(target.asterisk_pid), cpu_seconds(target.controller_pid))
     sipp_before = phones.cpu() + children_cpu()
     machine_before = machine_cpu()
+    began = time.time()
     started = time.monotonic()
     proc = subprocess.Popen(
         [
@@ -543,6 +547,8 @@ def run_step(
         sipp_failed=max(counter(last_stats(stats), "FailedCall(C)"), 0),
         errors=first_errors(folder / "errors.log"),
         loop_lag=probe.p99() if probe is not None else None,
+        began=began,
+        ended=time.time(),
         ari_requests=int(ari_after.get(INF, 0) - ari_before.get(INF, 0)),
         ari_p50=histogram_quantile(ari_before, ari_after, 50),
         ari_p99=histogram_quantile(ari_before, ari_after, 99),
@@ -632,6 +638,8 @@ class Hotline:
     workdir: Path
     config: dict[str, Any]
     proc: subprocess.Popen[bytes] | None = None
+    #: Where bench/controller_trace.py writes its records; None: the plain controller.
+    trace: Path | None = None
 
     @property
     def state(self) -> Path:
@@ -653,9 +661,13 @@ class Hotline:
                 p for p in (str(HOME), os.environ.get("PYTHONPATH", "")) if p
             ),
         }
+        command = [str(HOTLINE)]
+        if self.trace is not None:  # the controller with timing probes (diagnostics)
+            command = [sys.executable, str(HOME / "bench/controller_trace.py")]
+            env["HOTLINE_TRACE_FILE"] = str(self.trace)
         with (self.workdir / "hotline.log").open("wb") as out:
             self.proc = subprocess.Popen(
-                [str(HOTLINE), "--config", str(config_file), "run"],
+                [*command, "--config", str(config_file), "run"],
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -836,6 +848,61 @@ def add_event_log(steps: list[Step], db: Path, phones: Phones) -> None:
         step.connected_late = late
 
 
+# ---------------------------------------------------------------- the controller's trace
+
+
+def trace_records(path: Path) -> list[dict[str, Any]]:
+    records = []
+    with contextlib.suppress(OSError):
+        for line in path.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                records.append(json.loads(line))
+    return records
+
+
+def trace_table(steps: list[Step], records: list[dict[str, Any]]) -> list[str]:
+    """Per step, what the controller waited for (bench/controller_trace.py): the routing
+    engine's write-ahead, store writes from queued to committed (routing events and the
+    calls' own), store transactions, ARI round trips by request and the pool's use."""
+    if not records:
+        return []
+    lines = [
+        "\nWhat the controller waited for (`--trace`: bench/controller_trace.py wraps ARI "
+        "requests, store writes and the routing write-ahead; ms, p50 / p99 unless said):\n",
+        "| cps | routing write-ahead | store write, routing events | store write, call events "
+        "| store queue (peak) | transactions: count, writes each (mean), ms p50 / p99 "
+        "| ARI pool busy / waiting (peak) | slowest ARI requests (p99) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for step in steps:
+        mine = [r for r in records if step.began <= r["t"] <= step.ended]
+
+        def d(kind: str, test: Callable[[dict[str, Any]], bool] = lambda r: True) -> list[float]:
+            return [r["d"] for r in mine if r["k"] == kind and test(r)]  # noqa: B023
+
+        def routing(r: dict[str, Any]) -> bool:
+            return str(r.get("what", "")).startswith(("agent.", "contact."))
+
+        commits = [r for r in mine if r["k"] == "commit"]
+        per = sum(r["n"] for r in commits) / len(commits) if commits else 0
+        ari = [r for r in mine if r["k"] == "ari"]
+        by_what: dict[str, list[float]] = {}
+        for r in ari:
+            by_what.setdefault(r["what"], []).append(r["d"])
+        slow = sorted(by_what.items(), key=lambda kv: -(percentile(kv[1], 99) or 0))[:3]
+        slowest = ", ".join(f"{what} {fmt_ms(percentile(ds, 99))} ({len(ds)})" for what, ds in slow)
+        lines.append(
+            f"| {step.rate:g} | {triple(list(d('routing')))} | "
+            f"{triple(list(d('store', routing)))} | "
+            f"{triple(list(d('store', lambda r: not routing(r))))} | "
+            f"{max((r['queued'] for r in mine if r['k'] == 'store'), default=0)} | "
+            f"{len(commits)}, {per:.1f}, {triple(list(d('commit')))} | "
+            f"{max((r['busy'] for r in ari), default=0)} / "
+            f"{max((r['waiting'] for r in ari), default=0)} | {slowest} |"
+        )
+    return lines
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -867,6 +934,7 @@ def report(
     args: argparse.Namespace,
     seconds: float,
     notes: list[str],
+    trace: list[dict[str, Any]] | None = None,
 ) -> None:
     print("## SIPp load: Hotline vs plain dialplan with app_queue\n")
     print(f"Command: `{command}`  ")
@@ -941,6 +1009,9 @@ def report(
                 + f" | {step.connected_late} | {lag} | {step.ari_requests} | "
                 f"{step.ari_p50} / {step.ari_p99} | {step.ari_connections} |"
             )
+    if trace and hotline:
+        for line in trace_table(hotline, trace):
+            print(line)
     for note in notes:
         print(f"\n{note}  ")
     print()
@@ -1045,6 +1116,12 @@ def main() -> int:
         default=3000,
         help="Asterisk's RTP port range per system (4 ports a call: 2 legs, RTP + RTCP)",
     )
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="run the controller with timing probes (bench/controller_trace.py) and report "
+        "what it waited for",
+    )
     parser.add_argument("--budget", type=float, default=None, help="seconds, both systems")
     args = parser.parse_args()
     seconds = args.step_seconds or (5.0 if args.quick else 10.0)
@@ -1063,6 +1140,7 @@ def main() -> int:
     prompt_seconds = 0.0
     notes: list[str] = []
     postgres = contextlib.ExitStack()
+    trace_file = workdir / "trace.jsonl" if args.trace else None
     try:
         phones.start()
         flows = workdir / "flows"
@@ -1070,6 +1148,7 @@ def main() -> int:
         hotline = Hotline(
             workdir / "hotline", bench_config(f"bench-hl-{tag}", phones, flows, args.rtp_ports)
         )
+        hotline.trace = trace_file
         if args.database == "postgres":
             from tests.pg import private_postgres
 
@@ -1126,11 +1205,12 @@ def main() -> int:
             appqueue.stop()
             appqueue.remove()
         phones.stop()
+        trace = trace_records(trace_file) if trace_file is not None else []
         if args.keep:
             say(f"work folder kept: {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    report(results, command, prompt_seconds, args, seconds, notes)
+    report(results, command, prompt_seconds, args, seconds, notes, trace)
     return 0 if not notes else 1
 
 

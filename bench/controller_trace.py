@@ -1,0 +1,159 @@
+"""`hotline` with timing probes, for finding what a call waits for under load (a bench
+diagnostic: `python bench/bench_sipp_load.py --trace`; nothing of it is in the product).
+
+    HOTLINE_TRACE_FILE=trace.jsonl python bench/controller_trace.py --config … run
+
+Wraps, in this process only, before the controller starts:
+- every ARI REST request (`AriClient.request`): method, path with ids taken out, round
+  trip, and how many connections of the aiohttp pool were busy and how many requests
+  waited for one when it started;
+- every store write (`GroupCommit.submit`): from the moment it is queued until it is
+  committed, with the event type, and the writer's queue length when it was queued;
+- every store transaction (`GroupCommit._write`): writes in it and its duration;
+- every routing change's write-ahead (`Outbox.commit`): from commit to logged and acted.
+Records are JSON lines {"k": kind, "t": wall-clock start, "d": seconds, ...}, flushed
+every second by a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+HOME = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(HOME))
+
+RECORDS: list[dict[str, Any]] = []
+
+
+def shape(path: str) -> str:
+    """An ARI path with its channel, bridge and playback ids taken out."""
+    path = path.lstrip("/")
+    parts = path.split("/")
+    if parts[0] in ("channels", "bridges", "playbacks") and len(parts) > 1:
+        parts[1] = "{id}"
+    return "/".join(parts)
+
+
+def install() -> None:
+    from ari_app.client import AriClient
+    from hotline.acd.outbox import Outbox
+    from hotline.store.group_commit import GroupCommit, InsertRow
+
+    request = AriClient.request
+
+    async def timed_request(self: AriClient, method: str, path: str, **kwargs: Any) -> Any:
+        connector = self.session.connector
+        busy = len(getattr(connector, "_acquired", ()))
+        waiting = sum(len(w) for w in getattr(connector, "_waiters", {}).values())
+        started, wall = time.perf_counter(), time.time()
+        try:
+            return await request(self, method, path, **kwargs)
+        finally:
+            RECORDS.append(
+                {
+                    "k": "ari",
+                    "t": wall,
+                    "d": time.perf_counter() - started,
+                    "what": f"{method} {shape(path)}",
+                    "busy": busy,
+                    "waiting": waiting,
+                }
+            )
+
+    AriClient.request = timed_request  # type: ignore[method-assign]
+
+    submit = GroupCommit.submit
+
+    def timed_submit(self: GroupCommit, op: Any) -> asyncio.Future[Any]:
+        queued = len(self._queue)
+        started, wall = time.perf_counter(), time.time()
+        done = submit(self, op)
+        what = op.values.get("type", "?") if isinstance(op, InsertRow) else "other"
+
+        def finished(_: asyncio.Future[Any]) -> None:
+            RECORDS.append(
+                {
+                    "k": "store",
+                    "t": wall,
+                    "d": time.perf_counter() - started,
+                    "what": what,
+                    "queued": queued,
+                }
+            )
+
+        done.add_done_callback(finished)
+        return done
+
+    GroupCommit.submit = timed_submit  # type: ignore[method-assign]
+
+    write = GroupCommit._write
+
+    async def timed_write(self: GroupCommit, batch: list[Any]) -> None:
+        started, wall = time.perf_counter(), time.time()
+        try:
+            await write(self, batch)
+        finally:
+            RECORDS.append(
+                {"k": "commit", "t": wall, "d": time.perf_counter() - started, "n": len(batch)}
+            )
+
+    GroupCommit._write = timed_write  # type: ignore[method-assign]
+
+    commit = Outbox.commit
+
+    def timed_commit(self: Outbox) -> asyncio.Future[None]:
+        kinds = [record["type"] for record in self._records]
+        started, wall = time.perf_counter(), time.time()
+        done = commit(self)
+
+        def finished(_: asyncio.Future[None]) -> None:
+            RECORDS.append(
+                {
+                    "k": "routing",
+                    "t": wall,
+                    "d": time.perf_counter() - started,
+                    "what": ",".join(sorted(set(kinds))) or "-",
+                }
+            )
+
+        done.add_done_callback(finished)
+        return done
+
+    Outbox.commit = timed_commit  # type: ignore[method-assign]
+
+
+def flusher(path: Path) -> None:
+    def flush() -> None:
+        taken = RECORDS[:]
+        del RECORDS[: len(taken)]
+        if taken:
+            with path.open("a") as out:
+                out.writelines(json.dumps(record) + "\n" for record in taken)
+
+    def loop() -> None:
+        while True:
+            time.sleep(1.0)
+            flush()
+
+    threading.Thread(target=loop, name="trace-flush", daemon=True).start()
+    atexit.register(flush)
+
+
+def main() -> int:
+    flusher(Path(os.environ["HOTLINE_TRACE_FILE"]))
+    install()
+    from controller.cli import main as hotline
+
+    return hotline(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
