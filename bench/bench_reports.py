@@ -230,16 +230,8 @@ def _contact(
         add(end, "callback.completed", cid, {"attempt": 1}, queue)
         exp["callbacks_completed"] += 1
     if rng.random() < 0.15:
-        score = rng.randint(1, 5)
-        if channel == "chat":
-            add(
-                end + 5,
-                "survey.answered",
-                cid,
-                {"question": "csat", "score": score, "channel": "chat"},
-            )
-        else:
-            add(end + 5, "survey.answered", cid, {"survey": "csat", "answers": {"q1": score}})
+        answers = {"q1": rng.randint(1, 5)}
+        add(end + 5, "survey.answered", cid, {"survey": "csat", "node": "s", "answers": answers})
         exp["surveys"] += 1
     return _end(week, cid, channel, customer, start, end + 10, status, add)
 

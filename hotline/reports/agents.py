@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hotline.events import EventType
 from hotline.reports.tables import ratio
 
 OFFLINE = "offline"
@@ -135,14 +136,14 @@ class AgentFold:
             key = (agent, channel)
             if key not in self.channels:
                 continue
-            if kind == "agent.login" and src == OFFLINE:
+            if kind == EventType.AGENT_LOGIN and src == OFFLINE:
                 self.channels[key].load = 0
                 for k in [k for k in self.active if k[0] == agent and self.active[k][1] == channel]:
                     del self.active[k]
-            elif kind == "agent.accept":
+            elif kind == EventType.AGENT_ACCEPT:
                 self.channels[key].load += 1
                 self.active[(agent, cid)] = (t, channel, queue)
-            elif kind == "agent.finish":
+            elif kind == EventType.AGENT_FINISH:
                 self.channels[key].load = max(0, self.channels[key].load - 1)
                 self.active.pop((agent, cid), None)
         for ch in self.channels.values():
@@ -163,14 +164,14 @@ class AgentFold:
             self._account(key, ch, t)
             self._end_wrap(key, t)
             st = self._stats(key)
-            if kind == "agent.reserve":
+            if kind == EventType.AGENT_RESERVE:
                 st.offers += 1
-            elif kind in ("agent.reject", "agent.no_answer"):
+            elif kind in (EventType.AGENT_REJECT, EventType.AGENT_NO_ANSWER):
                 st.declined += 1
-            elif kind == "agent.accept":
+            elif kind == EventType.AGENT_ACCEPT:
                 ch.load += 1
                 self.active[(agent, cid)] = (t, channel, queue)
-            elif kind == "agent.finish":
+            elif kind == EventType.AGENT_FINISH:
                 ch.load = max(0, ch.load - 1)
                 accepted = self.active.pop((agent, cid), None)
                 talk = t - accepted[0] if accepted else 0.0
@@ -179,7 +180,7 @@ class AgentFold:
                     self.wrapping[key] = (t, q, talk)
                 else:
                     self._handled(Handled(t, agent, channel, q, talk, 0.0))
-            if dst == OFFLINE or (kind == "agent.login" and _src == OFFLINE):
+            if dst == OFFLINE or (kind == EventType.AGENT_LOGIN and _src == OFFLINE):
                 ch.load = 0
             ch.state = dst or ch.state
             ch.reason = reason if ch.state == "paused" else None

@@ -114,15 +114,14 @@ class ContactFold:
         return True
 
     def survey(self, contact: str | None, channel: str | None, data: dict[str, Any]) -> None:
-        """survey.answered: voice flows log {answers: {question: score}}, chat
-        {question, score, channel}."""
+        """survey.answered ({survey, node, answers: {question: score}}, every channel):
+        its numeric scores, counted for the contact's channel."""
         if self.only is not None and contact not in self.only:
             return
-        ch = data.get("channel") or self.counted.get(contact or "") or channel or "voice"
+        ch = self.counted.get(contact or "") or channel or "voice"
         answers = data.get("answers")
-        scores = list(answers.values()) if isinstance(answers, dict) else [data.get("score")]
         st = self.stats(ch)
-        for score in scores:
+        for score in answers.values() if isinstance(answers, dict) else ():
             if isinstance(score, int | float) and not isinstance(score, bool):
                 st.scores.append(float(score))
                 if score >= self.satisfied:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hotline.acd.decisions import Snapshot
+from hotline.events import EventType
 from hotline.reports.queues import QueueStats
 from hotline.reports.settings import ReportSettings
 from hotline.reports.tables import ratio
@@ -21,21 +22,27 @@ from hotline.store.records import LoggedEvent
 
 #: The event types the board folds (a rebuild reads only these).
 LIVE_TYPES = (
-    "contact.join",
-    "contact.answered",
-    "contact.leave",
-    "agent.accept",
-    "agent.finish",
-    "agent.logout",
-    "call.arrived",
-    "call.ended",
-    "chat.started",
-    "chat.closed",
-    "chat.reopened",
-    "callback.requested",
-    "callback.completed",
-    "callback.failed",
-    "callback.cancelled",
+    EventType.CONTACT_JOIN,
+    EventType.CONTACT_ANSWERED,
+    EventType.CONTACT_LEAVE,
+    EventType.AGENT_ACCEPT,
+    EventType.AGENT_FINISH,
+    EventType.AGENT_LOGOUT,
+    EventType.CALL_ARRIVED,
+    EventType.CALL_ENDED,
+    EventType.CHAT_STARTED,
+    EventType.CHAT_CLOSED,
+    EventType.CHAT_REOPENED,
+    EventType.CALLBACK_REQUESTED,
+    EventType.CALLBACK_COMPLETED,
+    EventType.CALLBACK_FAILED,
+    EventType.CALLBACK_CANCELLED,
+)
+#: A callback is no longer pending once one of these is logged.
+CALLBACK_ENDS = (
+    EventType.CALLBACK_COMPLETED,
+    EventType.CALLBACK_FAILED,
+    EventType.CALLBACK_CANCELLED,
 )
 #: How far back a rebuild looks for contacts still in progress at midnight.
 CARRY = timedelta(hours=12)
@@ -83,27 +90,27 @@ class LiveBoard:
         cid, data = e.contact_id or "", e.data
         channel = str(data.get("channel") or "voice")
         kind = e.type
-        if kind == "contact.join" and e.queue:
+        if kind == EventType.CONTACT_JOIN and e.queue:
             self.waiting[cid] = (e.queue, channel, t)
-        elif kind in ("contact.answered", "contact.leave"):
+        elif kind in (EventType.CONTACT_ANSWERED, EventType.CONTACT_LEAVE):
             visit = self.waiting.pop(cid, None)
             if visit is not None and visit[2] >= self.day_start and today:
-                self._settle(visit, kind == "contact.answered", t, data.get("detail"))
-        elif kind == "agent.accept" and e.agent:
+                self._settle(visit, kind == EventType.CONTACT_ANSWERED, t, data.get("detail"))
+        elif kind == EventType.AGENT_ACCEPT and e.agent:
             self.talking.setdefault((e.agent, channel), []).append(cid)
-        elif kind == "agent.finish" and e.agent:
+        elif kind == EventType.AGENT_FINISH and e.agent:
             busy = self.talking.get((e.agent, channel), [])
             if cid in busy:
                 busy.remove(cid)
-        elif kind == "agent.logout" and e.agent:
+        elif kind == EventType.AGENT_LOGOUT and e.agent:
             self.talking.pop((e.agent, channel), None)
-        elif kind in ("call.arrived", "chat.started", "chat.reopened"):
-            self.active[cid] = "chat" if kind.startswith("chat.") else "voice"
-        elif kind in ("call.ended", "chat.closed"):
+        elif kind in (EventType.CALL_ARRIVED, EventType.CHAT_STARTED, EventType.CHAT_REOPENED):
+            self.active[cid] = "voice" if kind == EventType.CALL_ARRIVED else "chat"
+        elif kind in (EventType.CALL_ENDED, EventType.CHAT_CLOSED):
             self.active.pop(cid, None)
-        elif kind == "callback.requested":
+        elif kind == EventType.CALLBACK_REQUESTED:
             self.callbacks.setdefault(e.queue or str(data.get("queue")), set()).add(cid)
-        elif kind.startswith("callback."):
+        elif kind in CALLBACK_ENDS:
             for pending in self.callbacks.values():
                 pending.discard(cid)
         return True

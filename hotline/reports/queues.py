@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from hotline.events import EventType
 from hotline.reports.settings import ReportSettings
 from hotline.reports.tables import ratio
 
@@ -157,13 +158,13 @@ class QueueFold:
         """Rows (t, type, contact, queue, agent, channel, detail) in log order; with
         joins=False (rows after the period) only open visits are settled."""
         for t, kind, cid, queue, agent, channel, detail in rows:
-            if kind == "contact.join":
+            if kind == EventType.CONTACT_JOIN:
                 if not joins:
                     continue
                 b = self.bucket(t)
                 if b is not None and queue:
                     self.open[cid] = _Visit(queue, channel or "voice", t, b)
-            elif kind == "contact.refused":
+            elif kind == EventType.CONTACT_REFUSED:
                 b = self.bucket(t) if joins else None
                 if (
                     b is not None
@@ -181,7 +182,7 @@ class QueueFold:
     def _settle(
         self, cid: str, v: _Visit, kind: str, t: float, agent: str | None, detail: str | None
     ) -> None:
-        answered = kind == "contact.answered"
+        answered = kind == EventType.CONTACT_ANSWERED
         if not self.keep(v.queue, v.channel, agent if answered else None):
             return
         self.contacts.add(cid)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from hotline.events import EventType
 from hotline.reports.agents import AGENT_COLUMNS, AgentFold, Handled, Segment
 from hotline.reports.contacts import (
     CHANNEL_COLUMNS,
@@ -134,7 +135,7 @@ async def build_report(
         source.agent_states_at(t0),
         source.agent_loads_at(t0),
         source.contacts(t0, t1),
-        source.documents(t0, t1, [*CALLBACK_EVENTS, *TRANSFER_EVENTS, "survey.answered"]),
+        source.documents(t0, t1, [*CALLBACK_EVENTS, *TRANSFER_EVENTS, EventType.SURVEY_ANSWERED]),
         source.flow_nodes(t0, t1) if flows else _nothing(),
         source.flow_exits(t0, t1) if flows else _nothing(),
     )
@@ -223,14 +224,14 @@ def _documents(
                 for s in visits.stats(b, name, "callback"):
                     setattr(s, counter, getattr(s, counter) + 1)
         elif kind in TRANSFER_EVENTS:
-            ch = channel or ("chat" if kind.startswith("chat.") else "voice")
+            ch = channel or ("chat" if kind == EventType.CHAT_TRANSFERRED else "voice")
             if (query.channel is None or ch == query.channel) and (only is None or cid in only):
                 contacts.stats(ch).transfers += 1
                 per = visits.intervals.get(b)
                 if per is None:
                     per = visits.intervals[b] = QueueStats(agent_only=query.agent is not None)
                 per.transfers += 1
-        elif query.channel is None or (data.get("channel") or channel) == query.channel:
+        elif query.channel is None or channel == query.channel:
             contacts.survey(cid, channel, data)
 
 

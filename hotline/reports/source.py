@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
+from hotline.events import EventType
 from hotline.store import Store
 from hotline.store.models import ContactEventRow, ContactRow
 
@@ -26,33 +27,42 @@ CONTACTS = ContactRow.__table__
 
 #: Router events that move an agent's channel from one state to another.
 AGENT_TRANSITIONS = (
-    "agent.login",
-    "agent.logout",
-    "agent.pause",
-    "agent.unpause",
-    "agent.reserve",
-    "agent.ring",
-    "agent.accept",
-    "agent.reject",
-    "agent.release",
-    "agent.no_answer",
-    "agent.finish",
-    "agent.wrap_end",
+    EventType.AGENT_LOGIN,
+    EventType.AGENT_LOGOUT,
+    EventType.AGENT_PAUSE,
+    EventType.AGENT_UNPAUSE,
+    EventType.AGENT_RESERVE,
+    EventType.AGENT_RING,
+    EventType.AGENT_ACCEPT,
+    EventType.AGENT_REJECT,
+    EventType.AGENT_RELEASE,
+    EventType.AGENT_NO_ANSWER,
+    EventType.AGENT_FINISH,
+    EventType.AGENT_WRAP_END,
 )
-QUEUE_EVENTS = ("contact.join", "contact.answered", "contact.leave", "contact.refused")
-QUEUE_ENDS = ("contact.answered", "contact.leave")
+QUEUE_EVENTS = (
+    EventType.CONTACT_JOIN,
+    EventType.CONTACT_ANSWERED,
+    EventType.CONTACT_LEAVE,
+    EventType.CONTACT_REFUSED,
+)
+QUEUE_ENDS = (EventType.CONTACT_ANSWERED, EventType.CONTACT_LEAVE)
 #: Events that mean a contact was not self-served: it reached (or asked for) a queue,
 #: a person or a callback.
 ASSISTED = (
-    "contact.join",
-    "contact.refused",
-    "queue.refused",
-    "transfer.answered",
-    "callback.requested",
-    "chat.transferred",
+    EventType.CONTACT_JOIN,
+    EventType.CONTACT_REFUSED,
+    EventType.QUEUE_REFUSED,
+    EventType.TRANSFER_ANSWERED,
+    EventType.CALLBACK_REQUESTED,
+    EventType.CHAT_TRANSFERRED,
 )
-CALLBACK_EVENTS = ("callback.requested", "callback.completed", "callback.failed")
-TRANSFER_EVENTS = ("transfer.answered", "chat.transferred")
+CALLBACK_EVENTS = (
+    EventType.CALLBACK_REQUESTED,
+    EventType.CALLBACK_COMPLETED,
+    EventType.CALLBACK_FAILED,
+)
+TRANSFER_EVENTS = (EventType.TRANSFER_ANSWERED, EventType.CHAT_TRANSFERRED)
 #: Contacts in progress longer than this before a period starts are not carried in.
 LOAD_LOOKBACK = 86400.0
 #: A contact that started in the period is looked at this long after it for whether
@@ -190,7 +200,9 @@ class EventSource:
             )
             .where(
                 _between(t0 - LOAD_LOOKBACK, t0),
-                EVENTS.c.type.in_(("agent.login", "agent.accept", "agent.finish")),
+                EVENTS.c.type.in_(
+                    (EventType.AGENT_LOGIN, EventType.AGENT_ACCEPT, EventType.AGENT_FINISH)
+                ),
             )
             .order_by(EVENTS.c.id)
         )
@@ -220,12 +232,12 @@ class EventSource:
         ).where(CONTACTS.c.started_at >= _at(t0), CONTACTS.c.started_at < _at(t1))
         # One grouped scan of the few event types that matter (index type, ts), rather
         # than a correlated lookup per contact, which SQLite may plan on the wrong index.
-        answered = func.max(case((EVENTS.c.type == "contact.answered", 1), else_=0))
+        answered = func.max(case((EVENTS.c.type == EventType.CONTACT_ANSWERED, 1), else_=0))
         flags_query = (
             select(EVENTS.c.contact_id, answered)
             .where(
                 _between(t0, t1 + FLAG_LOOKAHEAD),
-                EVENTS.c.type.in_((*ASSISTED, "contact.answered")),
+                EVENTS.c.type.in_((*ASSISTED, EventType.CONTACT_ANSWERED)),
             )
             .group_by(EVENTS.c.contact_id)
         )
@@ -283,7 +295,7 @@ class EventSource:
                 func.count(distinct(EVENTS.c.contact_id)),
             )
             .select_from(EVENTS.join(CONTACTS, CONTACTS.c.id == EVENTS.c.contact_id))
-            .where(_between(t0, t1), EVENTS.c.type == "flow.node")
+            .where(_between(t0, t1), EVENTS.c.type == EventType.FLOW_NODE)
             .group_by(flow, node, kind, CONTACTS.c.channel)
         )
         return await self._rows(query, "flow nodes")
@@ -293,7 +305,7 @@ class EventSource:
         each contact entered in [t0, t1), by how the contact ended."""
         last = (
             select(func.max(EVENTS.c.id))
-            .where(_between(t0, t1), EVENTS.c.type == "flow.node")
+            .where(_between(t0, t1), EVENTS.c.type == EventType.FLOW_NODE)
             .group_by(EVENTS.c.contact_id)
         )
         flow, node = _field("flow"), _field("node")

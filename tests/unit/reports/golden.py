@@ -197,7 +197,9 @@ EVENTS: list[tuple[Any, ...]] = [
     event("10:15:00", "C8", "chat.transferred", {"to": "a2"}),
     agent("10:20:13", "finish", "a2", "chat", "available", "available", "C8", "support"),
     event("10:20:14", "C8", "chat.closed", {"by": "agent"}),
-    event("10:20:30", "C8", "survey.answered", {"question": "csat", "score": 4, "channel": "chat"}),
+    event(
+        "10:20:30", "C8", "survey.answered", {"survey": "csat", "node": "s", "answers": {"q": 4}}
+    ),
     # C9
     node("10:30:01", "C9", "menu"),
     node("10:30:05", "C9", "to_sales"),
@@ -224,8 +226,25 @@ EVENTS: list[tuple[Any, ...]] = [
 ]
 
 
-async def write_golden_log(store: Store) -> dict[str, str]:
-    """Write the contacts and events; returns golden name -> contact id."""
+#: C8's survey as chats logged it before migration 0006 (one event per question).
+OLD_CHAT_SURVEY = event(
+    "10:20:30",
+    "C8",
+    "survey.answered",
+    {"question": "q", "score": 4, "channel": "chat", "survey": "csat", "node": "s"},
+)
+
+
+def with_old_chat_survey() -> list[tuple[Any, ...]]:
+    """The golden log with C8's survey in the chat shape of before migration 0006."""
+    return [OLD_CHAT_SURVEY if e[1:3] == ("C8", "survey.answered") else e for e in EVENTS]
+
+
+async def write_golden_log(
+    store: Store, events: list[tuple[Any, ...]] | None = None
+) -> dict[str, str]:
+    """Write the contacts and `events` (the golden EVENTS unless given); returns golden
+    name -> contact id."""
     ids: dict[str, str] = {}
     for name, (channel, phone, start, status) in PEOPLE.items():
         customer = await store.customer_for_phone(phone) if phone else None
@@ -243,7 +262,7 @@ async def write_golden_log(store: Store) -> dict[str, str]:
             await conn.execute(stmt)
 
         await store.write(op, "golden contact")
-    for clock, contact, kind, data, queue, who in sorted(EVENTS, key=lambda e: at(e[0])):
+    for clock, contact, kind, data, queue, who in sorted(events or EVENTS, key=lambda e: at(e[0])):
         await store.append(
             ids[contact] if contact else None, kind, data, queue=queue, agent=who, ts=at(clock)
         )

@@ -208,7 +208,14 @@ async def test_agent_metrics(golden: Store) -> None:
 
 
 async def test_contact_metrics(golden: Store) -> None:
-    r = await report(golden)
+    check_contact_metrics(await report(golden))
+
+
+async def test_contact_metrics_of_old_chat_survey_rows_migrated(golden_migrated: Store) -> None:
+    check_contact_metrics(await report(golden_migrated))
+
+
+def check_contact_metrics(r: Report) -> None:
     # voice: C1-C7, C9-C11. Self-served: C6 only (C11 was refused by a queue).
     # Identified: all but C3. Repeats: C4 (X after C1), C5 (Z after C0 yesterday),
     # C7 (Y after C2). Served by an agent: C1, C2, C7, C10; resolved first time:
