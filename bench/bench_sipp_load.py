@@ -871,8 +871,9 @@ def trace_table(steps: list[Step], records: list[dict[str, Any]]) -> list[str]:
         "requests, store writes and the routing write-ahead; ms, p50 / p99 unless said):\n",
         "| cps | routing write-ahead | store write, routing events | store write, call events "
         "| store queue (peak) | transactions: count, writes each (mean), ms p50 / p99 "
-        "| ARI pool busy / waiting (peak) | slowest ARI requests (p99) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| holding bridge join, whole | holding bridge leave, whole "
+        "| ARI pool busy / waiting (peak) | slowest ARI requests (p99, count) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for step in steps:
         mine = [r for r in records if step.began <= r["t"] <= step.ended]
@@ -897,6 +898,8 @@ def trace_table(steps: list[Step], records: list[dict[str, Any]]) -> list[str]:
             f"{triple(list(d('store', lambda r: not routing(r))))} | "
             f"{max((r['queued'] for r in mine if r['k'] == 'store'), default=0)} | "
             f"{len(commits)}, {per:.1f}, {triple(list(d('commit')))} | "
+            f"{triple(list(d('hold', lambda r: r['what'] == 'join')))} | "
+            f"{triple(list(d('hold', lambda r: r['what'] == 'leave')))} | "
             f"{max((r['busy'] for r in ari), default=0)} / "
             f"{max((r['waiting'] for r in ari), default=0)} | {slowest} |"
         )

@@ -10,7 +10,9 @@ Wraps, in this process only, before the controller starts:
 - every store write (`GroupCommit.submit`): from the moment it is queued until it is
   committed, with the event type, and the writer's queue length when it was queued;
 - every store transaction (`GroupCommit._write`): writes in it and its duration;
-- every routing change's write-ahead (`Outbox.commit`): from commit to logged and acted.
+- every routing change's write-ahead (`Outbox.commit`): from commit to logged and acted;
+- every caller's join to and leave from a queue's holding bridge (`HoldingBridges.join`,
+  `.leave`), whole: waiting for the bridges' lock, then its ARI requests.
 Records are JSON lines {"k": kind, "t": wall-clock start, "d": seconds, ...}, flushed
 every second by a thread.
 """
@@ -44,6 +46,7 @@ def shape(path: str) -> str:
 
 def install() -> None:
     from ari_app.client import AriClient
+    from ari_app.holding import HoldingBridges
     from hotline.acd.outbox import Outbox
     from hotline.store.group_commit import GroupCommit, InsertRow
 
@@ -128,6 +131,29 @@ def install() -> None:
         return done
 
     Outbox.commit = timed_commit  # type: ignore[method-assign]
+
+    join, leave = HoldingBridges.join, HoldingBridges.leave
+
+    async def timed_join(self: HoldingBridges, queue: str, music: str, channel: str) -> str:
+        started, wall = time.perf_counter(), time.time()
+        try:
+            return await join(self, queue, music, channel)
+        finally:
+            RECORDS.append(
+                {"k": "hold", "t": wall, "d": time.perf_counter() - started, "what": "join"}
+            )
+
+    async def timed_leave(self: HoldingBridges, bridge: str, channel: str) -> None:
+        started, wall = time.perf_counter(), time.time()
+        try:
+            await leave(self, bridge, channel)
+        finally:
+            RECORDS.append(
+                {"k": "hold", "t": wall, "d": time.perf_counter() - started, "what": "leave"}
+            )
+
+    HoldingBridges.join = timed_join  # type: ignore[method-assign]
+    HoldingBridges.leave = timed_leave  # type: ignore[method-assign]
 
 
 def flusher(path: Path) -> None:
