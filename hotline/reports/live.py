@@ -134,10 +134,13 @@ class LiveBoard:
         *,
         live: set[str] | None = None,
         names: dict[str, str] | None = None,
+        known_since: float | None = None,
     ) -> dict[str, Any]:
         """What the wallboard shows, as JSON. `snapshot`: the routing engine's state;
         `live`: contacts the engine still has queued (the log's waiting contacts that
-        it does not know, e.g. from before a restart, are left out)."""
+        it does not know, e.g. from before a restart, are left out); `known_since`:
+        when the engine began following agents (its clock), the start of the time in
+        state of a channel that has not changed state since."""
         day = self._day(datetime.fromtimestamp(now, self.settings.zone))
         if day > self.day_start:  # midnight passed with no event since
             self.day_start = day
@@ -194,7 +197,7 @@ class LiveBoard:
                             "reason": st.reason,
                             "load": st.load,
                             "capacity": st.capacity,
-                            "in_state": max(0.0, snapshot.at - st.since) if snapshot else 0.0,
+                            "in_state": _in_state(snapshot.at, st.since, known_since),
                             # (the log's list is stale for a channel the engine
                             # has idle, e.g. after a restart)
                             "contacts": list(self.talking.get((a.id, ch), [])) if st.load else [],
@@ -211,6 +214,14 @@ class LiveBoard:
             "queues": rows,
             "agents": agents,
         }
+
+
+def _in_state(now: float, since: float, known_since: float | None) -> float:
+    """Seconds a channel has been in its state, as far as the engine knows: a channel
+    that never changed state has its engine's zero as `since` (uptime, not a time in
+    state), so it counts from `known_since`."""
+    start = since if known_since is None else max(since, known_since)
+    return max(0.0, now - start)
 
 
 def rebuild_window(now: datetime, settings: ReportSettings) -> tuple[datetime, datetime]:

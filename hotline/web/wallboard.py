@@ -52,6 +52,9 @@ class Wallboard:
         #: than the log (calls do not outlive the controller; the log's may).
         self.active = active
         self.routing = routing
+        #: The engine's clock now: what it knows of agents' states starts here (at the
+        #: controller's start), and no time in state is older.
+        self.known_since = routing.snapshot().at if routing is not None else None
         self.board = LiveBoard(settings)
         self.names = names or {}
         self._changed = asyncio.Event()
@@ -101,7 +104,9 @@ class Wallboard:
         if self.routing is not None:
             snapshot = self.routing.snapshot()
             live = {c for c in self.board.waiting if self.routing.position(c) is not None}
-        view = self.board.view(snapshot, time.time(), live=live, names=self.names)
+        view = self.board.view(
+            snapshot, time.time(), live=live, names=self.names, known_since=self.known_since
+        )
         if self.active is not None:
             view["active"].update(self.active())
         return view
