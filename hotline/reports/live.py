@@ -184,6 +184,7 @@ class LiveBoard:
                 }
             )
         agents = []
+        engine_now = snapshot.at if snapshot else now
         for a in snapshot.agents if snapshot else []:
             agents.append(
                 {
@@ -197,7 +198,7 @@ class LiveBoard:
                             "reason": st.reason,
                             "load": st.load,
                             "capacity": st.capacity,
-                            "in_state": _in_state(snapshot.at, st.since, known_since),
+                            "in_state": _in_state(engine_now, st.since, known_since),
                             # (the log's list is stale for a channel the engine
                             # has idle, e.g. after a restart)
                             "contacts": list(self.talking.get((a.id, ch), [])) if st.load else [],
