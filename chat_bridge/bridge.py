@@ -10,6 +10,7 @@ wire format and call `ChatBridge`. What a chat does is in one module each:
 - chat_bridge/waiting.py: what a waiting chat is told (the core waiting experience) and
   its callback, booked from its place in the queue;
 - chat_bridge/agents.py: the agents' side, for the desk;
+- chat_bridge/customers.py: an e-mail or phone number given ties the chat to a customer;
 - chat_bridge/flow_services.py: the flow services a chat's flow runs with.
 
 Events: chat.message per stored message (hotline/store/chats.py), the rest in the
@@ -21,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +31,7 @@ from chat_bridge.agents import AgentHub
 from chat_bridge.attachments import Attachments
 from chat_bridge.chat import LiveChat, Sink
 from chat_bridge.conversation import Conversations
+from chat_bridge.customers import CustomerLinks
 from chat_bridge.queueing import ChatQueueing
 from chat_bridge.resume import RESTART_REASON
 from chat_bridge.text_port import Input
@@ -45,12 +46,10 @@ from hotline.chat_settings import ChatConfig
 from hotline.contacts import ContactLifecycle, EndReason
 from hotline.flows.loader import FlowSet
 from hotline.flows.services import FlowServices, QueueRequest
-from hotline.store import Store, StoreError
+from hotline.store import Store
 from hotline.store.chats import ChatStore
 
 log = logging.getLogger(__name__)
-
-EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}")
 
 
 class UnknownSession(Exception):
@@ -107,6 +106,7 @@ class ChatBridge:
         self.by_contact: dict[str, LiveChat] = {}
         self.by_external: dict[tuple[str, str], LiveChat] = {}
         self.attachments = deps.attachments
+        self.customers = CustomerLinks(deps.store, self.chats)
         self.hub = AgentHub(
             deps.routing,
             deps.store,
@@ -118,7 +118,12 @@ class ChatBridge:
             attachments=deps.attachments,
         )
         self.waiting = ChatWaiting(
-            deps.store, deps.routing, deps.queues, deps.callbacks, self.text, self.link_phone
+            deps.store,
+            deps.routing,
+            deps.queues,
+            deps.callbacks,
+            self.text,
+            self.customers.link_phone,
         )
         self.queueing = ChatQueueing(
             deps.routing, self.hub, self.waiting, deps.settings, self.text, self._abandoned
@@ -352,7 +357,7 @@ class ChatBridge:
             return message.seq
         given = Input(text, choice=choice, seq=message.seq)
         if not sensitive:
-            await self._recognise(chat, text)
+            await self.customers.recognise(chat, text)
         if chat.state == "flow" and kind == "text":
             chat.inbox.put_nowait(given)
         elif chat.state == "queued":
@@ -413,35 +418,3 @@ class ChatBridge:
         self.by_token.pop(chat.token, None)
         if chat.session.external_id:
             self.by_external.pop((chat.kind, chat.session.external_id), None)
-
-    async def _recognise(self, chat: LiveChat, text: str) -> None:
-        """An e-mail address given in the chat links it to that customer (and their
-        history of calls and chats), or is remembered for this one."""
-        found = EMAIL.search(text)
-        if found is None:
-            return
-        email = found.group(0)
-        try:
-            known = await self.chats.customer_for_email(email)
-            if known is not None and known.id != chat.customer_id:
-                chat.customer_id = known.id
-                await self.chats.link_customer(chat.id, chat.contact_id, known.id)
-            elif known is None and chat.customer_id is not None:
-                customer = await self.store.customer(chat.customer_id)
-                if customer is not None and not customer.email:
-                    await self.store.update_customer(chat.customer_id, email=email)
-            elif known is None:
-                customer = await self.chats.customer_for_chat_id(f"email:{email.lower()}")
-                await self.store.update_customer(customer.id, email=email)
-                chat.customer_id = customer.id
-                await self.chats.link_customer(chat.id, chat.contact_id, customer.id)
-        except StoreError:
-            log.exception("chat %s: could not record the e-mail address", chat.id)
-
-    async def link_phone(self, chat: LiveChat, number: str) -> None:
-        """A phone number given in the chat ties it to that caller's record."""
-        with contextlib.suppress(ValueError, StoreError):
-            customer = await self.store.customer_for_phone(number)
-            if customer is not None and customer.id != chat.customer_id:
-                chat.customer_id = customer.id
-                await self.chats.link_customer(chat.id, chat.contact_id, customer.id)
