@@ -132,3 +132,20 @@ async def test_the_wait_is_told_in_the_one_rounding_on_every_chat(tmp_path: Path
             if e.type == "queue.announced"
         ]
         assert told[0] == {"position": 2, "eta_minutes": 2}
+
+
+async def test_the_queues_periodic_messages_in_their_chat_wording(tmp_path: Path) -> None:
+    queues = {
+        "support": QueueSettings.model_validate(
+            {"announcements": {"periodic": ["queue_thanks"], "periodic_every": 0.2}}
+        ),
+        "sales": QueueSettings(),
+    }
+    async with make_rig(tmp_path, queues=queues) as rig:
+        await rig.routing.login("alice", ["chat"])
+        await rig.routing.pause("alice", "lunch", ["chat"])
+        customer = await queued(rig, "v-periodic")
+        await customer.wait_text("An agent will be with you shortly")
+        contact_id = customer.chat.contact_id or ""
+        told = [e.data for e in await rig.store.events(contact_id) if e.type == "queue.announced"]
+        assert {"periodic": "queue_thanks"} in told
