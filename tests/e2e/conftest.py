@@ -104,21 +104,32 @@ class RunningHotline:
         return root / "srv/hotline" / self.config["asterisk"]["instance"]
 
 
-def test_config(instance: str) -> dict:
-    """The project's config/hotline.yaml with every port moved to a free one."""
+#: How long the ports of a test's own Hotline stay reserved (tests/e2e/ports.py): longer
+#: than any one test; the session's are held until its process ends.
+TEST_LEASE = 900.0
+
+
+def _lease(session: bool) -> dict:
+    return {"hold": True} if session else {"hold": False, "seconds": TEST_LEASE}
+
+
+def test_config(instance: str, *, session: bool = False) -> dict:
+    """The project's config/hotline.yaml with every port moved to a free one, reserved
+    for the session (`session`) or long enough for one test."""
     config = yaml.safe_load((HOME / "config/hotline.yaml").read_text())
-    rtp = free_range(200)
+    lease = _lease(session)
+    rtp = free_range(200, **lease)
     config["asterisk"].update(
         instance=instance,
-        sip_port=free_port("udp", hold=True),
-        http_port=free_port(hold=True),
-        ami_port=free_port(hold=True),
+        sip_port=free_port("udp", **lease),
+        http_port=free_port(**lease),
+        ami_port=free_port(**lease),
         rtp_start=rtp,
         rtp_end=rtp + 199,
-        agi_port=free_port(hold=True),
+        agi_port=free_port(**lease),
     )
-    config["web"]["port"] = free_port(hold=True)
-    crm = free_port(hold=True)
+    config["web"]["port"] = free_port(**lease)
+    crm = free_port(**lease)
     config["demo_crm"]["port"] = crm
     config["integrations"]["crm"]["url"] = f"http://127.0.0.1:{crm}"
     return config
@@ -210,13 +221,17 @@ TEST_SOFTPHONE_AGENTS = {
 TEST_AGI_NUMBERS = {"2302": "e2e_voicemail", "2303": "e2e_transfer", "2304": "e2e_queue"}
 
 
-def with_test_flows(config: dict, workdir: Path) -> tuple[dict, dict[str, int]]:
-    """The config with a flows folder of its own: ivr_flows/ and the test flows."""
+def with_test_flows(
+    config: dict, workdir: Path, *, session: bool = False
+) -> tuple[dict, dict[str, int]]:
+    """The config with a flows folder of its own: ivr_flows/ and the test flows (the
+    phones' ports reserved as test_config's are)."""
+    lease = _lease(session)
     flows = workdir / "flows"
     flows.mkdir()
     for path in sorted((HOME / "ivr_flows").glob("*.yaml")):
         shutil.copyfile(path, flows / path.name)
-    targets = {name: free_port("udp", hold=True) for name in ("answer", "no_answer", "busy")}
+    targets = {name: free_port("udp", **lease) for name in ("answer", "no_answer", "busy")}
     marks = {"@UAS_ANSWER@": "answer", "@UAS_SILENT@": "no_answer", "@UAS_BUSY@": "busy"}
     for path in sorted((HOME / "tests/e2e/flows").glob("*.yaml")):
         text = path.read_text()
@@ -237,7 +252,7 @@ def with_test_flows(config: dict, workdir: Path) -> tuple[dict, dict[str, int]]:
     }
     config["numbers"]["331"] = "e2e_chat_voice"
     # Messengers talk to local stand-ins on these ports (tests/e2e/test_chat_messengers.py).
-    phones_chat = {"telegram_api": free_port(hold=True), "webhook_reply": free_port(hold=True)}
+    phones_chat = {"telegram_api": free_port(**lease), "webhook_reply": free_port(**lease)}
     config["chat"] = {
         **config.get("chat", {}),
         "entries": {"e2e": "e2e_chat"},
@@ -254,9 +269,9 @@ def with_test_flows(config: dict, workdir: Path) -> tuple[dict, dict[str, int]]:
         },
     }
     config["speech"] = test_speech_config()
-    phones = {agent: free_port("udp", hold=True) for agent in TEST_QUEUE_AGENTS}
+    phones = {agent: free_port("udp", **lease) for agent in TEST_QUEUE_AGENTS}
     # Callbacks dial the "customer" SIPp phone, whatever the number (in its SIP URI).
-    phones["customer"] = free_port("udp", hold=True)
+    phones["customer"] = free_port("udp", **lease)
     config["callbacks"] = {
         "dial_template": f"PJSIP/anonymous/sip:{{number}}@127.0.0.1:{phones['customer']}",
         "caller_id": "5550100",
@@ -323,7 +338,7 @@ def wait_ready(hotline: RunningHotline, timeout: float = 180) -> None:
 def hotline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHotline]:
     workdir = tmp_path_factory.mktemp("hotline")
     instance = f"test-{os.getpid()}"
-    config, targets = with_test_flows(test_config(instance), workdir)
+    config, targets = with_test_flows(test_config(instance, session=True), workdir, session=True)
     running = spawn(config, workdir, targets)
     proc = running.proc
     try:

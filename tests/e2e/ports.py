@@ -3,12 +3,15 @@
 A port that is free now may be taken a moment later by another process that asked the
 kernel for "any free port" too; with parallel workers (pytest-xdist) and several test
 sessions on one machine that race is real, and an Asterisk RTP range is not even bound
-until a call needs it. So ports are handed out from a range the kernel never picks for
-its own ephemeral ports (below `ip_local_port_range`), and every port handed out is
+until a call needs it. So ports are handed out below the kernel's ephemeral range
+(32768-60999 on Linux, which it picks from for its own), and every port handed out is
 recorded in a small lease file shared by all test processes on the machine (locked with
-flock). A lease lasts until its process ends (`hold=True`, what servers configured at
-start-up and Asterisk RTP ranges need) or for `LEASE_SECONDS` (a port bound at once, such
-as a SIPp caller's); expired leases and those of dead processes are dropped.
+flock). Ranges (Asterisk's RTP) come first-fit from one region, single ports at random
+from another, so that scattered single ports never leave no room for a range.
+
+A lease lasts until its process ends (`hold`: a server configured for the whole session)
+or for a number of seconds (long enough to bind the port, or to outlive the one test
+that uses it); expired leases and those of dead processes are dropped.
 """
 
 from __future__ import annotations
@@ -24,13 +27,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-#: Where ports are handed out: below the kernel's ephemeral range (32768-60999 on Linux).
-LOW, HIGH = 10000, 32000
-#: How long a port not held for the whole process stays reserved (time to bind it).
-LEASE_SECONDS = 120.0
+#: Asterisk RTP ranges, first fit.
+RANGES = (10000, 28000)
+#: Single ports, at random.
+SINGLES = (28000, 32700)
+#: How long a single port not held for the whole process stays reserved (to bind it).
+LEASE_SECONDS = 60.0
 LEASES = Path(tempfile.gettempdir()) / "hotline-test-ports.json"
 
-#: A lease: [first port, how many, pid, expiry (monotonic-free wall clock) or 0 = held].
+#: A lease: [first port, how many, pid, expiry (time.time()) or 0: until the pid ends].
 Lease = list[float]
 
 
@@ -64,40 +69,61 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _bindable(port: int, kinds: tuple[int, ...]) -> bool:
-    for kind in kinds:
+def _unbindable(start: int, end: int, kind: int) -> int | None:
+    """The first port in [start, end) that cannot be bound now, or None."""
+    for port in range(start, end):
         with socket.socket(socket.AF_INET, kind) as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
-                return False
-    return True
+                return port
+    return None
 
 
-def _lease(size: int, kinds: tuple[int, ...], even: bool, hold: bool) -> int:
-    with _leases() as leases:
-        for _ in range(500):
-            start = random.randrange(LOW, HIGH - size)
-            if even:
-                start -= start % 2
-            end = start + size
-            if any(start < x[0] + x[1] and x[0] < end for x in leases):
-                continue
-            if all(_bindable(port, kinds) for port in range(start, end)):
-                expiry = 0.0 if hold else time.time() + LEASE_SECONDS
-                leases.append([start, size, os.getpid(), expiry])
-                return start
-    raise RuntimeError(f"no {size} free port(s) found between {LOW} and {HIGH}")
+def _overlap(start: int, end: int, leases: list[Lease]) -> int | None:
+    """The end of a lease that overlaps [start, end), or None."""
+    for first, size, *_ in leases:
+        if start < first + size and first < end:
+            return int(first + size)
+    return None
 
 
-def free_port(kind: str = "tcp", even: bool = False, *, hold: bool = False) -> int:
+def _expiry(hold: bool, seconds: float) -> float:
+    return 0.0 if hold else time.time() + seconds
+
+
+def free_port(
+    kind: str = "tcp", even: bool = False, *, hold: bool = False, seconds: float = LEASE_SECONDS
+) -> int:
     """A loopback port free now and reserved against other test processes (RTP wants an
-    even one); `hold`: reserved until this process ends, not only long enough to bind it."""
+    even one) for `seconds`, or with `hold` until this process ends."""
     sock_type = socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM
-    return _lease(1, (sock_type,), even, hold)
+    with _leases() as leases:
+        for _ in range(1000):
+            port = random.randrange(*SINGLES)
+            if even:
+                port -= port % 2
+            if (
+                _overlap(port, port + 1, leases) is None
+                and _unbindable(port, port + 1, sock_type) is None
+            ):
+                leases.append([port, 1, os.getpid(), _expiry(hold, seconds)])
+                return port
+    raise RuntimeError(f"no free port left between {SINGLES[0]} and {SINGLES[1]}")
 
 
-def free_range(size: int) -> int:
-    """The even start of `size` consecutive UDP ports that are free now (for Asterisk's
-    RTP), reserved until this process ends."""
-    return _lease(size, (socket.SOCK_DGRAM,), True, True)
+def free_range(size: int, *, hold: bool = True, seconds: float = 0.0) -> int:
+    """The even start of `size` consecutive UDP ports free now (for Asterisk's RTP),
+    reserved until this process ends, or without `hold` for `seconds`."""
+    with _leases() as leases:
+        start = RANGES[0]
+        while start + size <= RANGES[1]:
+            busy = _overlap(start, start + size, leases)
+            if busy is None:
+                taken = _unbindable(start, start + size, socket.SOCK_DGRAM)
+                if taken is None:
+                    leases.append([start, size, os.getpid(), _expiry(hold, seconds)])
+                    return start
+                busy = taken + 1
+            start = busy + busy % 2
+    raise RuntimeError(f"no {size} consecutive free ports left between {RANGES[0]} and {RANGES[1]}")
