@@ -417,6 +417,11 @@ class CallbackLogged(TypedDict):
     reason: NotRequired[str]
     by: NotRequired[str]  # callback.cancelled
     message: NotRequired[str]
+    #: How an attempt's call went: its length, who hung up, the dial cause or error.
+    talk_seconds: NotRequired[float]
+    ended_by: NotRequired[str]
+    cause: NotRequired[str | None]
+    error: NotRequired[str]
 
 
 class CallbackAbandoned(TypedDict):

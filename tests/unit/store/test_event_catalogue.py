@@ -112,3 +112,16 @@ async def test_store_refuses_a_type_not_in_the_catalogue(store: Store) -> None:
         store.append_soon(contact_id, "call.teleported")
     await store.append(contact_id, EventType.CALL_ANSWERED)
     assert [e.type for e in await store.events(contact_id)] == ["call.answered"]
+
+
+def test_reports_name_event_types_through_the_catalogue() -> None:
+    files = [
+        *sorted((ROOT / "hotline" / "reports").glob("*.py")),
+        ROOT / "hotline/web/wallboard.py",
+    ]
+    loose = [
+        f"{path.relative_to(ROOT)}:{line}: {value}"
+        for path in files
+        for line, value in event_literals(ast.parse(path.read_text(encoding="utf-8")))
+    ]
+    assert loose == [], "use hotline.events.EventType:\n" + "\n".join(loose)
