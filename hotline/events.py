@@ -55,6 +55,8 @@ class EventType(StrEnum):
     CALL_NO_FLOW = "call.no_flow"
     CALL_ERROR = "call.error"
     CALL_ENDED = "call.ended"
+    CALL_HELD = "call.held"
+    CALL_RESUMED = "call.resumed"
     # chats
     CHAT_STARTED = "chat.started"
     CHAT_REOPENED = "chat.reopened"
@@ -344,6 +346,26 @@ class QueueCallEnded(TypedDict):
     agent: str
     ended_by: str
     talk_seconds: float | None
+    #: Time the caller spent on hold during the conversation (inside talk_seconds).
+    hold_seconds: NotRequired[float]
+
+
+class CallHeld(TypedDict):
+    """The agent's caller put on hold (the queue's music); `by`: who asked (a user id)."""
+
+    agent: str
+    by: str
+
+
+class CallResumed(TypedDict):
+    """A hold ended: resumed by `by`, or `ended` with the call (`by` is then who hung
+    up: caller or agent)."""
+
+    agent: str
+    by: str
+    hold_seconds: float
+    total_hold_seconds: float
+    ended: bool
 
 
 class RecordingStarted(TypedDict):
@@ -573,6 +595,8 @@ CATALOGUE: Mapping[EventType, EventSpec] = _specs(
     ),
     (E.QUEUE_CONNECTED, QueueConnected, "The caller and the agent were connected."),
     (E.QUEUE_CALL_ENDED, QueueCallEnded, "The conversation with the agent ended."),
+    (E.CALL_HELD, CallHeld, "The agent put the caller on hold (the queue's music on hold)."),
+    (E.CALL_RESUMED, CallResumed, "The caller's hold ended (resumed, or the call ended)."),
     (E.RECORDING_STARTED, RecordingStarted, "A conversation recording started."),
     (E.RECORDING_SAVED, RecordingSaved, "A recording was saved with the contact."),
     (E.RECORDING_FAILED, RecordingFailed, "A recording could not be made."),
