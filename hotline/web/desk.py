@@ -12,7 +12,9 @@ Desk to server: {type: presence, action, channel, reason} | accept | reject
 {contact_id} | send {contact_id, id, text} | typing {contact_id, on} | close
 {contact_id, wrap_up} | transfer {contact_id, queue} | sync {chats: {contact_id: seq}}.
 Server to desk: hello, presence, offer, offer_gone, chat, message, typing,
-customer_left, chat_closed, screen_pop, screen_pop_end, error.
+customer_left, chat_closed, screen_pop, screen_pop_end, call {call, card} (a call
+offered to or held by the agent: hotline/web/desk_calls.py; sent again on each step and
+to a desk opened during the call), call_ended {contact_id}, error.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import json
 import logging
 import weakref
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
@@ -34,6 +37,7 @@ from hotline.acd.service import RoutingService
 from hotline.store import LoggedEvent, Store
 from hotline.store.chats import ChatStore, customer_card
 from hotline.web.auth import STATIC_DIR, Role, current_user, requires
+from hotline.web.desk_calls import LiveCall, LiveCalls
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +93,7 @@ class Desks:
         self.wrap_up_codes = list(wrap_up_codes)
         self.queues = list(queues)
         self.sockets: dict[str, set[Push]] = {}
+        self.calls = LiveCalls()
         self._events: asyncio.Queue[LoggedEvent] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._unlisten: Callable[[], None] | None = None
@@ -110,6 +115,10 @@ class Desks:
             push(frame)
 
     async def _follow(self) -> None:
+        try:
+            await self.calls.seed(self.store)
+        except Exception:
+            log.exception("desk: the calls in progress could not be read back")
         while True:
             event = await self._events.get()
             try:
@@ -118,6 +127,14 @@ class Desks:
                 log.exception("desk: event %s not shown", event.type)
 
     async def _on_event(self, event: LoggedEvent) -> None:
+        changed = self.calls.apply(event)
+        if changed is not None:
+            what, call = changed
+            if call.agent in self.sockets:
+                if what == "call":
+                    self.push(call.agent, await self.call_frame(call))
+                else:
+                    self.push(call.agent, {"type": "call_ended", "contact_id": call.contact_id})
         agent = event.agent
         if agent is None or agent not in self.sockets:
             return
@@ -138,6 +155,15 @@ class Desks:
             self.push(agent, {"type": "screen_pop_end", "contact_id": event.contact_id})
         if event.type.startswith("agent."):
             self.push(agent, self.presence(agent))
+
+    async def call_frame(self, call: LiveCall) -> dict[str, Any]:
+        """A call on the desk: where it stands and the customer's card."""
+        card = await customer_card(self.store, self.chats, call.contact_id)
+        return {"type": "call", "call": call.view(datetime.now(UTC)), "card": card}
+
+    async def calls_of(self, agent: str) -> list[dict[str, Any]]:
+        """The agent's calls now, for a desk that opens during them."""
+        return [await self.call_frame(call) for call in self.calls.of_agent(agent)]
 
     def presence(self, agent: str) -> dict[str, Any]:
         try:
@@ -293,6 +319,8 @@ def add_desk_routes(app: web.Application, desks: Desks) -> None:
         disconnect = await desks.connect(agent, outbox.put_nowait)
         try:
             outbox.put_nowait(desks.hello(agent))
+            for frame in await desks.calls_of(agent):
+                outbox.put_nowait(frame)
             if desks.chat is not None:
                 for frame in await desks.chat.snapshot(agent):
                     outbox.put_nowait(frame)

@@ -16,6 +16,7 @@
     active: null,
     offers: {},       // contact_id -> element
     pops: {},         // contact_id -> element (voice screen pops)
+    call: null,       // the live call: {id, frame, since (ms, local clock), timer}
     sentIds: 0,
   };
 
@@ -100,6 +101,8 @@
       case "chat_closed": closeChat(frame.contact_id); break;
       case "screen_pop": screenPop(frame); break;
       case "screen_pop_end": endPop(frame.contact_id); break;
+      case "call": showCall(frame); break;
+      case "call_ended": callEnded(frame.contact_id); break;
       case "error": toast(frame.message); break;
       default: break;
     }
@@ -198,6 +201,63 @@
   function endPop(contactId) {
     var box = desk.pops[contactId];
     if (box) { box.remove(); delete desk.pops[contactId]; }
+  }
+
+  // ---- the live call ----
+
+  function clock(seconds) {
+    var s = Math.max(0, Math.floor(seconds));
+    var m = Math.floor(s / 60);
+    var h = Math.floor(m / 60);
+    var two = function (n) { return (n < 10 ? "0" : "") + n; };
+    return (h ? h + ":" + two(m % 60) : String(m)) + ":" + two(s % 60);
+  }
+
+  function showCall(frame) {
+    var call = frame.call;
+    if (desk.call && desk.call.id !== call.contact_id) { stopCall(); }
+    var box = $("call");
+    box.textContent = "";
+    box.hidden = false;
+    box.dataset.contactId = call.contact_id;
+    box.dataset.phase = call.phase;
+    box.dataset.channel = call.channel;
+    var talking = call.phase === "talking";
+    var title = talking ? "On a call" : "Ringing";
+    if (call.channel === "callback") { title += " (callback)"; }
+    box.appendChild(el("h2", "title", title));
+    box.appendChild(el("div", "who", describe(frame.card)));
+    var facts = [["Queue", call.queue || "—"]];
+    if (call.waited !== null && call.waited !== undefined) {
+      facts.push(["Waited", clock(call.waited)]);
+    }
+    box.appendChild(pairs(facts));
+    var duration = el("div", "duration", "");
+    duration.hidden = !talking;
+    box.appendChild(duration);
+    var since = Date.now() - (call.seconds || 0) * 1000;
+    if (desk.call) { clearInterval(desk.call.timer); }
+    desk.call = { id: call.contact_id, frame: frame, since: since, timer: null };
+    if (talking) {
+      var tick = function () { duration.textContent = clock((Date.now() - since) / 1000); };
+      tick();
+      desk.call.timer = setInterval(tick, 1000);
+    }
+    showCard(frame.card, desk.pops[call.contact_id]);
+  }
+
+  function stopCall() {
+    if (desk.call) { clearInterval(desk.call.timer); }
+    desk.call = null;
+    var box = $("call");
+    box.textContent = "";
+    box.hidden = true;
+    delete box.dataset.contactId;
+    delete box.dataset.phase;
+  }
+
+  function callEnded(contactId) {
+    if (desk.call && desk.call.id === contactId) { stopCall(); }
   }
 
   function describe(card) {

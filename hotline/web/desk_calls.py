@@ -1,0 +1,155 @@
+"""The calls an agent's desk shows live: offered (ringing), then in conversation.
+
+Followed from the contact event log, so a desk opened or reloaded during a call, or a
+controller restarted under one, finds it again: `seed` replays the log of the voice
+and callback contacts still open, `apply` takes each new event. Which events count:
+
+- `contact.offer` (channel voice or callback): the agent's phone rings for the contact;
+- `contact.answered`: the agent took it, the conversation starts (its time);
+- `queue.connected`: the caller and the agent are bridged (`waited`: the caller's wait);
+- `agent.release`, `agent.no_answer`, `agent.reject`: the offer is over unanswered;
+- `agent.finish`, `queue.call_ended`, `call.ended`, `callback.completed`,
+  `callback.failed`: the conversation (or the whole contact) is over.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from hotline.store import LoggedEvent, Store
+from hotline.store.active import active_contacts
+
+VOICE_CHANNELS = frozenset({"voice", "callback"})
+_OFFER_ENDS = frozenset({"agent.release", "agent.no_answer", "agent.reject"})
+_CALL_ENDS = frozenset({"agent.finish", "queue.call_ended"})
+_CONTACT_ENDS = frozenset({"call.ended", "callback.completed", "callback.failed"})
+#: How many contacts' last event ids are kept before those of ended contacts are dropped.
+_REMEMBERED = 10_000
+
+
+@dataclasses.dataclass
+class LiveCall:
+    """One call on one agent's desk."""
+
+    contact_id: str
+    agent: str
+    channel: str
+    queue: str | None
+    phase: str  # "ringing", then "talking"
+    offered_at: datetime
+    joined_at: datetime | None = None
+    answered_at: datetime | None = None
+    waited: float | None = None
+
+    def view(self, now: datetime) -> dict[str, Any]:
+        """The call as the desk shows it; `seconds` in conversation as of `now`."""
+        waited = self.waited
+        if waited is None and self.joined_at is not None:
+            end = self.answered_at or now
+            waited = round(max(0.0, (end - self.joined_at).total_seconds()), 1)
+        seconds = None
+        if self.answered_at is not None:
+            seconds = round(max(0.0, (now - self.answered_at).total_seconds()), 1)
+        return {
+            "contact_id": self.contact_id,
+            "channel": self.channel,
+            "queue": self.queue,
+            "phase": self.phase,
+            "offered_at": self.offered_at.isoformat(),
+            "answered_at": None if self.answered_at is None else self.answered_at.isoformat(),
+            "waited": waited,
+            "seconds": seconds,
+        }
+
+
+class LiveCalls:
+    """Per agent, the calls offered to or held by them now."""
+
+    def __init__(self) -> None:
+        self._by_contact: dict[str, LiveCall] = {}
+        self._joined: dict[str, datetime] = {}
+        self._last_id: dict[str, int] = {}
+
+    def of_agent(self, agent: str) -> list[LiveCall]:
+        return sorted(
+            (c for c in self._by_contact.values() if c.agent == agent),
+            key=lambda c: c.offered_at,
+        )
+
+    def get(self, contact_id: str) -> LiveCall | None:
+        return self._by_contact.get(contact_id)
+
+    async def seed(self, store: Store) -> None:
+        """Replay the log of every voice and callback contact still open."""
+        for channel in sorted(VOICE_CHANNELS):
+            for contact in await active_contacts(store, channel):
+                self.apply_all(await store.events(contact.id))
+
+    def apply_all(self, events: Iterable[LoggedEvent]) -> None:
+        for event in events:
+            self.apply(event)
+
+    def apply(self, event: LoggedEvent) -> tuple[str, LiveCall] | None:
+        """Take one event; what changed on a desk: ("call", the call) when a call is
+        new or moved on, ("ended", the call) when it left the agent's desk."""
+        contact_id = event.contact_id
+        if contact_id is None:
+            return None
+        if event.id <= self._last_id.get(contact_id, 0):
+            return None  # seen already (the seed and the live stream overlap)
+        self._last_id[contact_id] = event.id
+        agent = event.agent or _text(event.data.get("agent"))
+        channel = event.data.get("channel")
+        call = self._by_contact.get(contact_id)
+        kind = event.type
+        if kind in ("contact.join", "contact.restore") and channel in VOICE_CHANNELS:
+            self._joined.setdefault(contact_id, event.ts)
+        elif kind == "contact.leave" and call is None:
+            self._joined.pop(contact_id, None)
+        elif kind == "contact.offer" and channel in VOICE_CHANNELS and agent:
+            call = LiveCall(
+                contact_id,
+                agent,
+                str(channel),
+                event.queue,
+                "ringing",
+                event.ts,
+                joined_at=self._joined.get(contact_id),
+            )
+            self._by_contact[contact_id] = call
+            return "call", call
+        elif call is None:
+            if kind in _CONTACT_ENDS:
+                self._forget(contact_id)
+            return None
+        elif kind == "contact.answered" and agent == call.agent:
+            if call.phase != "talking":
+                call.phase, call.answered_at = "talking", event.ts
+                return "call", call
+        elif kind == "queue.connected" and agent == call.agent:
+            waited = event.data.get("waited")
+            call.waited = float(waited) if isinstance(waited, int | float) else call.waited
+            if call.phase != "talking":
+                call.phase, call.answered_at = "talking", event.ts
+            return "call", call
+        elif kind in _OFFER_ENDS and agent == call.agent and call.phase == "ringing":
+            del self._by_contact[contact_id]
+            return "ended", call
+        elif (kind in _CALL_ENDS and agent in (None, call.agent)) or kind in _CONTACT_ENDS:
+            self._forget(contact_id)
+            return "ended", call
+        return None
+
+    def _forget(self, contact_id: str) -> None:
+        self._by_contact.pop(contact_id, None)
+        self._joined.pop(contact_id, None)
+        if len(self._last_id) > _REMEMBERED:  # ended contacts' marks go, live ones stay
+            keep = set(self._by_contact) | set(self._joined)
+            self._last_id = {k: v for k, v in self._last_id.items() if k in keep}
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
