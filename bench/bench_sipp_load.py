@@ -906,6 +906,24 @@ def trace_table(steps: list[Step], records: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def asterisk_warnings(system: str, log: Path) -> list[str]:
+    """What Asterisk warned about during the run, counted by kind (a task processor's
+    queue growing is Asterisk itself waiting in line)."""
+    kinds: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        for line in log.read_text(errors="replace").splitlines():
+            if "WARNING" not in line and "ERROR" not in line:
+                continue
+            text = re.sub(r"^\S+ \S+ ", "", line)
+            text = re.sub(r"\[\d+\]", "", text)
+            text = re.sub(r"'[^']*'|\d+", "N", text)[:140]
+            kinds[text] = kinds.get(text, 0) + 1
+    if not kinds:
+        return [f"Asterisk's log ({system}): no warning or error."]
+    top = sorted(kinds.items(), key=lambda kv: -kv[1])[:4]
+    return [f"Asterisk's log ({system}): " + "; ".join(f"{n} x `{k}`" for k, n in top) + "."]
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -1175,6 +1193,7 @@ def main() -> int:
         )
         say("stopping hotline")
         targets[-1].bridges.stop()
+        notes += asterisk_warnings("Hotline", hotline.instance_dir / "log/messages.log")
         hotline.stop()
         hotline = None
         if args.database == "sqlite":
@@ -1195,6 +1214,7 @@ def main() -> int:
                 prompt_seconds,
                 time.monotonic() + budget / 2,
             )
+            notes += asterisk_warnings("app_queue", appqueue.host("log/messages.log"))
     except Exception as error:  # report what was measured
         notes.append(f"Run stopped early: {type(error).__name__}: {str(error)[:300]}")
         say(f"error: {error}")
@@ -1214,7 +1234,7 @@ def main() -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     report(results, command, prompt_seconds, args, seconds, notes, trace)
-    return 0 if not notes else 1
+    return 1 if any(note.startswith("Run stopped early") for note in notes) else 0
 
 
 if __name__ == "__main__":
