@@ -23,13 +23,29 @@ import math
 import random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from hotline.acd.model import Channel, Strategy
 from hotline.acd.skills import Requirement, proficiency
 from hotline.acd.sortedlist import SortedList
 
-Entry = tuple[Any, ...]  # (strategy key..., member order, agent id)
+#: An agent's sort key in an index: (strategy key..., member order, agent id). Its length
+#: depends on the strategy (see `LABELS`), so it stays a plain tuple.
+Entry = tuple[Any, ...]
+
+
+class Ranked(NamedTuple):
+    """Where an agent sits in an `AgentIndex`."""
+
+    penalty: int
+    entry: Entry
+
+
+class Tier(NamedTuple):
+    """The free agents of one penalty, by entry."""
+
+    penalty: int
+    entries: SortedList
 
 
 class AgentFacts(Protocol):
@@ -102,7 +118,7 @@ class AgentIndex:
     def __init__(self) -> None:
         self._tiers: dict[int, SortedList] = {}
         self._penalties: list[int] = []
-        self._entries: dict[str, tuple[int, Entry]] = {}
+        self._entries: dict[str, Ranked] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -122,7 +138,7 @@ class AgentIndex:
             tier = self._tiers[penalty] = SortedList()
             self._penalties = sorted(self._tiers)
         tier.add(item)
-        self._entries[agent_id] = (penalty, item)
+        self._entries[agent_id] = Ranked(penalty, item)
         return True
 
     def discard(self, agent_id: str) -> None:
@@ -138,21 +154,21 @@ class AgentIndex:
             del self._tiers[penalty]
             self._penalties = sorted(self._tiers)
 
-    def get(self, agent_id: str) -> tuple[int, Entry] | None:
-        """The agent's (penalty, entry), or None if not free here."""
+    def get(self, agent_id: str) -> Ranked | None:
+        """Where the agent sits, or None if not free here."""
         return self._entries.get(agent_id)
 
-    def tiers(self) -> Iterator[tuple[int, SortedList]]:
-        """(penalty, tier) from the lowest penalty up."""
+    def tiers(self) -> Iterator[Tier]:
+        """The tiers from the lowest penalty up."""
         for penalty in self._penalties:
-            yield penalty, self._tiers[penalty]
+            yield Tier(penalty, self._tiers[penalty])
 
-    def top_tier(self) -> tuple[int, SortedList] | None:
+    def top_tier(self) -> Tier | None:
         """The lowest penalty with free agents (higher penalties wait, as in Asterisk)."""
         if not self._penalties:
             return None
         penalty = self._penalties[0]
-        return penalty, self._tiers[penalty]
+        return Tier(penalty, self._tiers[penalty])
 
 
 @dataclass(frozen=True)
