@@ -138,7 +138,7 @@ class ContactClass:
     channel: Channel
     req: Requirement
     strategy: Strategy
-    contacts: SortedList = field(default_factory=SortedList)
+    contacts: SortedList[ContactKey] = field(default_factory=SortedList)
     agents: AgentIndex = field(default_factory=AgentIndex)
     #: Members of the queue whose skills meet `req`, whatever they are doing.
     eligible: set[str] = field(default_factory=set)
@@ -149,7 +149,7 @@ class QueueRT:
 
     def __init__(self, cfg: Queue, handle: HandleTimes) -> None:
         self.cfg = cfg
-        self.waiting = SortedList()
+        self.waiting: SortedList[ContactKey] = SortedList()
         self.classes: dict[tuple[Channel, Requirement], ContactClass] = {}
         #: The same classes by channel (an agent only touches its own channels' classes).
         self.channel_classes: dict[Channel, list[ContactClass]] = {ch: [] for ch in Channel}

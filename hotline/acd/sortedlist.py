@@ -10,20 +10,29 @@ a routing decision.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsRichComparison
 
 _LOAD = 256
 
+T = TypeVar("T", bound="SupportsRichComparison")
 
-class SortedList:
-    """Unique items in ascending order; duplicates are a caller bug and raise."""
+
+class SortedList(Generic[T]):
+    """Unique items in ascending order; duplicates are a caller bug and raise.
+
+    Look-ups by position (`ceiling`, `rank`, `irange`) take an item or anything that
+    compares with items, such as a prefix of a tuple item (`(priority,)`).
+    """
 
     __slots__ = ("_len", "_lists", "_load", "_maxes")
 
-    def __init__(self, items: Any = (), load: int = _LOAD) -> None:
-        self._lists: list[list[Any]] = []
-        self._maxes: list[Any] = []
+    def __init__(self, items: Iterable[T] = (), load: int = _LOAD) -> None:
+        self._lists: list[list[T]] = []
+        self._maxes: list[T] = []
         self._len = 0
         self._load = load
         for item in sorted(items):
@@ -35,11 +44,11 @@ class SortedList:
     def __bool__(self) -> bool:
         return self._len > 0
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[T]:
         for sub in self._lists:
             yield from sub
 
-    def __contains__(self, item: Any) -> bool:
+    def __contains__(self, item: object) -> bool:
         i = bisect_left(self._maxes, item)
         if i == len(self._maxes):
             return False
@@ -47,7 +56,7 @@ class SortedList:
         j = bisect_left(sub, item)
         return j < len(sub) and sub[j] == item
 
-    def add(self, item: Any) -> None:
+    def add(self, item: T) -> None:
         if not self._lists:
             self._lists.append([item])
             self._maxes.append(item)
@@ -76,7 +85,7 @@ class SortedList:
         self._maxes[i] = sub[-1]
         self._maxes.insert(i + 1, half[-1])
 
-    def remove(self, item: Any) -> None:
+    def remove(self, item: T) -> None:
         i = bisect_left(self._maxes, item)
         if i < len(self._maxes):
             sub = self._lists[i]
@@ -103,7 +112,7 @@ class SortedList:
                 return
         raise ValueError(f"{item!r} not in list")
 
-    def discard(self, item: Any) -> bool:
+    def discard(self, item: T) -> bool:
         """Remove `item` if present; say whether it was."""
         try:
             self.remove(item)
@@ -111,17 +120,17 @@ class SortedList:
             return False
         return True
 
-    def first(self) -> Any:
+    def first(self) -> T:
         return self._lists[0][0]
 
-    def second(self) -> Any | None:
+    def second(self) -> T | None:
         """The runner-up (for explanations), or None."""
         if self._len < 2:
             return None
         head = self._lists[0]
         return head[1] if len(head) > 1 else self._lists[1][0]
 
-    def ceiling(self, item: Any) -> Any | None:
+    def ceiling(self, item: Any) -> T | None:
         """The smallest stored item >= `item`, or None."""
         i = bisect_left(self._maxes, item)
         if i == len(self._maxes):
@@ -137,7 +146,7 @@ class SortedList:
             return before
         return before + bisect_left(self._lists[i], item)
 
-    def __getitem__(self, index: int) -> Any:
+    def __getitem__(self, index: int) -> T:
         if index < 0:
             index += self._len
         if not 0 <= index < self._len:
@@ -148,7 +157,7 @@ class SortedList:
             index -= len(sub)
         raise IndexError("SortedList index out of range")  # pragma: no cover
 
-    def irange(self, low: Any, high: Any) -> Iterator[Any]:
+    def irange(self, low: Any, high: Any) -> Iterator[T]:
         """Items with low <= item < high, in order."""
         i = bisect_left(self._maxes, low)
         for sub in self._lists[i:]:

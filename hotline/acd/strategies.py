@@ -45,7 +45,7 @@ class Tier(NamedTuple):
     """The free agents of one penalty, by entry."""
 
     penalty: int
-    entries: SortedList
+    entries: SortedList[Entry]
 
 
 class AgentFacts(Protocol):
@@ -116,7 +116,7 @@ class AgentIndex:
     __slots__ = ("_entries", "_penalties", "_tiers")
 
     def __init__(self) -> None:
-        self._tiers: dict[int, SortedList] = {}
+        self._tiers: dict[int, SortedList[Entry]] = {}
         self._penalties: list[int] = []
         self._entries: dict[str, Ranked] = {}
 
@@ -204,11 +204,9 @@ def pick(strategy: Strategy, index: AgentIndex, rr_last: int, rng: random.Random
             (chosen[-1],), penalty, size, eligible, f"random draw {i + 1} of {size} (seeded)"
         )
     if strategy is Strategy.RR_MEMORY:
-        chosen = tier.ceiling((rr_last + 1,))
-        wrapped = chosen is None
-        if wrapped:
-            chosen = tier.first()
-        note = "wrapped to the first member" if wrapped else f"first member after #{rr_last}"
+        after = tier.ceiling((rr_last + 1,))
+        chosen = tier.first() if after is None else after
+        note = "wrapped to the first member" if after is None else f"first member after #{rr_last}"
         return Pick(
             (chosen[-1],),
             penalty,
