@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from agi.port import AgiPort
 from agi.protocol import AgiChannel, AgiError, quote
-from hotline.flows.services import ChannelQueueServices, QueueRequest
+from hotline.flows.services import QueueRequest
 from voice.contact import ContactCall, VoiceRuntime
 
 log = logging.getLogger(__name__)
@@ -104,10 +104,7 @@ class FastAgiServer:
             ari_app=self.ari_app,
         )
         contact_id = await contact.open()
-        services = ChannelQueueServices(
-            self.runtime.services_for(contact_id), handoff_to_stasis(port, contact_id)
-        )
-        await contact.run(port, route.group(1), services=services)
+        await contact.run_flow(port, route.group(1), handoff_to_stasis(port, contact_id))
 
     async def close(self, timeout: float = 10) -> None:
         if self.server is not None:

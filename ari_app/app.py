@@ -152,7 +152,9 @@ class StasisApp:
             await store.append(contact_id, kind, data)
 
         with self._port(channel_id, emit) as port:
-            return await VoiceQueue(queueing, port, contact_id).run(request)
+            # A FastAGI call: its contact runs on the AGI side, told from here.
+            run = self.runtime.runs.get(contact_id)
+            return await VoiceQueue(queueing, port, contact_id, run).run(request)
 
     async def _feature(self, channel: AriEvent, args: list[str]) -> None:
         assert self.features is not None

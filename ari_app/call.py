@@ -8,7 +8,7 @@ from collections.abc import Callable
 from ari_app.client import AriClient, AriError, AriEvent
 from ari_app.queueing import Queueing, VoiceQueue
 from ari_app.voice_port import VoicePort
-from hotline.flows.services import ChannelQueueServices
+from hotline.flows.services import QueueRequest
 from voice.caller_id import caller_id
 from voice.contact import ContactCall, VoiceRuntime
 
@@ -57,11 +57,11 @@ class CallSession:
         contact_id = await self.contact.open()
         self.port.caller_id = caller_id(self.contact.customer_name, self.contact.caller)
         flow_name = self.runtime.numbers.get(self.contact.dialed)
-        services = None
-        queueing = self.queueing
+        queueing, run = self.queueing, self.contact.run
+        enqueue = None
         if queueing is not None:
-            services = ChannelQueueServices(
-                self.runtime.services_for(contact_id),
-                lambda request: VoiceQueue(queueing, self.port, contact_id).run(request),
-            )
-        await self.contact.run(self.port, flow_name, services)
+
+            async def enqueue(request: QueueRequest) -> str:
+                return await VoiceQueue(queueing, self.port, contact_id, run).run(request)
+
+        await self.contact.run_flow(self.port, flow_name, enqueue)

@@ -36,6 +36,7 @@ from hotline.acd.decisions import Offer
 from hotline.acd.service import Finished, RoutingService, Ticket, Withdrawn
 from hotline.acd.settings import QueueSettings
 from hotline.callbacks.service import CallbackService
+from hotline.contacts import ContactRun
 from hotline.flows.port import CallerGone, Prompt
 from hotline.flows.services import QueueRequest
 from voice.caller_id import number_of
@@ -66,10 +67,19 @@ class Queueing:
 class VoiceQueue:
     """One contact's wait in one queue (see the module docstring)."""
 
-    def __init__(self, queueing: Queueing, port: VoicePort, contact_id: str) -> None:
+    def __init__(
+        self,
+        queueing: Queueing,
+        port: VoicePort,
+        contact_id: str,
+        contact_run: ContactRun | None = None,
+    ) -> None:
         self.q = queueing
         self.port = port
         self.contact_id = contact_id
+        #: The contact's run, told of the answer and the outcome (None: no contact
+        #: bookkeeping waits for them).
+        self.contact_run = contact_run
         self.bridge: str | None = None
         self.record = False  # the queue records its conversations
         # Closed while the caller books a callback: the engine's offers wait meanwhile.
@@ -88,6 +98,24 @@ class VoiceQueue:
         )
 
     async def run(self, request: QueueRequest) -> str:
+        """Queue the caller as the flow's queue node asks: the node's outcome."""
+        return self._outcome(await self._run(request))
+
+    async def resume(self, ticket: Ticket, bridge: str, language: str, entered: float) -> str:
+        """A wait a previous controller started (ari_app/recovery.py): the caller is
+        already in `bridge` with its music and back in the routing engine (`ticket`);
+        carry on as `run` does. `entered` is the original entry on the routing clock."""
+        settings = self.q.settings[ticket.queue]
+        self.record = settings.recording == "on"
+        self.bridge = bridge
+        return self._outcome(await self._serve(ticket, settings, language, entered))
+
+    def _outcome(self, outcome: str) -> str:
+        if self.contact_run is not None:
+            self.contact_run.queue_finished(outcome)
+        return outcome
+
+    async def _run(self, request: QueueRequest) -> str:
         settings = self.q.settings.get(request.queue)
         if settings is None:  # the linter refuses such flows; a reload race lands here
             await self.port.emit("queue.unknown", {"queue": request.queue})
@@ -109,15 +137,6 @@ class VoiceQueue:
         if not ticket.joined:
             return str(ticket.join.outcome)
         return await self._serve(ticket, settings, request.language, time.monotonic())
-
-    async def resume(self, ticket: Ticket, bridge: str, language: str, entered: float) -> str:
-        """A wait a previous controller started (ari_app/recovery.py): the caller is
-        already in `bridge` with its music and back in the routing engine (`ticket`);
-        carry on as `run` does. `entered` is the original entry on the routing clock."""
-        settings = self.q.settings[ticket.queue]
-        self.record = settings.recording == "on"
-        self.bridge = bridge
-        return await self._serve(ticket, settings, language, entered)
 
     async def _serve(
         self, ticket: Ticket, settings: QueueSettings, language: str, entered: float
@@ -198,6 +217,8 @@ class VoiceQueue:
         await self.port.emit(
             "queue.connected", {"agent": offer.agent, "queue": offer.queue, "waited": waited}
         )
+        if self.contact_run is not None:  # served, however the conversation ends
+            self.contact_run.agent_answered = True
         conversation = self.q.conversation(self.port, self.contact_id)
         return await conversation.talk(offer.agent, offer.queue, answered.leg, record=self.record)
 

@@ -51,6 +51,7 @@ from ari_app.voice_port import VoicePort
 from hotline.acd.model import Contact as RoutingContact
 from hotline.acd.restore import Place, Talking, clock_of, place_of
 from hotline.acd.service import Ticket
+from hotline.contacts import ContactRun
 from hotline.flows.port import Prompt
 from hotline.store import Contact, Store
 from hotline.store.active import active_contacts
@@ -340,7 +341,8 @@ class Recovery:
                 await self._give_up(item.channel, item.contact, reason, "refused by routing")
                 continue
             queueing.bridges.adopt(item.bridge, {item.channel})
-            self._resume_waiting(item, ticket, language(events[item.contact.id], self.runtime))
+            logged = events[item.contact.id]
+            self._resume_waiting(item, ticket, logged, language(logged, self.runtime))
         for talk in found.talking:
             logged = events[talk.contact.id]
             place = places.get(talk.contact.id)
@@ -359,7 +361,7 @@ class Recovery:
             errors=(AriError,),
         )
 
-    def _resume_waiting(self, item: Waiting, ticket: Ticket, lang: str) -> None:
+    def _resume_waiting(self, item: Waiting, ticket: Ticket, events: list[Any], lang: str) -> None:
         queueing = self.stasis.queueing
         assert queueing is not None
         call = self._contact_call(item.contact, item.channel)
@@ -369,11 +371,13 @@ class Recovery:
             port.caller_id = caller_id(None, item.contact.source)
 
             async def rest() -> None:
-                queue = VoiceQueue(queueing, port, item.contact.id)
+                queue = VoiceQueue(queueing, port, item.contact.id, call.run)
                 outcome = await queue.resume(ticket, item.bridge, lang, entered)
                 await farewell(port, outcome, lang)
 
-            await call.resume(item.contact.id, port, rest)
+            call.adopt(item.contact.id)
+            carry_over(call.run, events)
+            await call.resume(port, rest)
 
         log.info("recovery: %s waits on in %s", item.contact.id, ticket.queue)
         self.stasis.take_over(item.channel, call.emit, work)
@@ -413,7 +417,9 @@ class Recovery:
                         port.follow(talk.leg, False)
                 await farewell(port, "answered", lang)
 
-            await call.resume(talk.contact.id, port, rest)
+            call.adopt(talk.contact.id)
+            carry_over(call.run, events)
+            await call.resume(port, rest)
 
         log.info("recovery: %s talks on in %s", talk.contact.id, talk.bridge)
         self.stasis.take_over(talk.channel, call.emit, work, [talk.leg] if talk.leg else [])
@@ -449,6 +455,16 @@ def language(events: Iterable[Any], runtime: Any) -> str:
         if event.type == "flow.language":
             chosen = event.data.get("language") or chosen
     return str(chosen)
+
+
+def carry_over(run: ContactRun, events: Iterable[Any]) -> None:
+    """What the contact's log says happened before the restart, handed to its run:
+    an agent had answered, a callback was booked."""
+    for event in events:
+        if event.type == "queue.connected":
+            run.agent_answered = True
+        elif event.type in ("queue.callback", "flow.callback"):
+            run.callback_booked = True
 
 
 def live_recording(events: Iterable[Any]) -> str | None:

@@ -1,6 +1,13 @@
 """One voice call's contact, whatever carries it (ARI or FastAGI): open the contact,
-answer, run the flow, close the contact with a status. Shared by `ari_app/call.py`
-and `agi/server.py`, so both write the same events the same way.
+answer, run the flow, close the contact with a status, through the contact lifecycle
+every channel shares (hotline/contacts). Shared by `ari_app/call.py` and
+`agi/server.py`, so both write the same events the same way.
+
+What decides the end besides why the call ended (served by an agent, a booked
+callback, a transfer) is handed to the contact's `run` as it happens: by the queue
+experience (ari_app/queueing.py, also for a FastAGI call handed over to Stasis: it
+finds the run in `VoiceRuntime.runs`), the flow's callback node (`VoiceServices`) and
+the port (a transfer).
 
     call.arrived {caller, dialed, channel, via}    call.answered {}
     call.no_flow {dialed, flow}                      call.error {message}
@@ -16,14 +23,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from hotline.contacts import ContactLifecycle, ContactNotOpen, ContactRun, EndReason
 from hotline.flows.interpreter import FlowRunner
 from hotline.flows.loader import FlowSet
 from hotline.flows.port import CallerGone, FlowPort, Prompt
 from hotline.flows.services import FlowServices
 from hotline.logcontext import bind_contact
-from hotline.store import Store, StoreError
+from hotline.store import Store
 from voice.prompts import PromptLibrary
 from voice.recordings import Recordings
+from voice.services import Enqueue, VoiceServices
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +58,9 @@ class VoiceRuntime:
     #: Agents' PJSIP endpoints: the extensions a transfer may dial.
     agents: frozenset[str] = field(default_factory=frozenset)
     max_steps: int = 500
+    #: The runs of the calls open now, by contact id: where the ARI side hands the
+    #: queue experience of a call FastAGI handed over to it.
+    runs: dict[str, ContactRun] = field(default_factory=dict)
 
 
 class VoiceLeg(FlowPort, Protocol):
@@ -92,10 +104,8 @@ class ContactCall:
         self.via = via
         #: The runtime's own failures (ARI or AGI errors): logged, the call ends "failed".
         self.errors = errors
-        self.contact_id: str | None = None
+        self.lifecycle = ContactLifecycle(runtime.store, "voice")
         self.customer_name: str | None = None  # from the customer record, once open
-        #: An agent answered the caller from a queue (queue.connected was logged).
-        self.agent_connected = False
         # The flow set in force when the call arrived: a reload does not change it.
         self.flows = runtime.flows
         self._writing: set[asyncio.Future[Any]] = set()
@@ -105,10 +115,21 @@ class ContactCall:
         sharing commits with the writes queued with it): a caller must not wait on the
         disk between two prompts. `_written` waits for what is still being written."""
         assert self.contact_id is not None
-        if kind == "queue.connected":
-            self.agent_connected = True
         self._meanwhile(self.runtime.store.append_soon(self.contact_id, kind, data))
         log.debug("contact %s %s %s", self.contact_id, kind, data)
+
+    @property
+    def contact_id(self) -> str | None:
+        """The contact's id once open (or adopted, `resume`)."""
+        try:
+            return self.lifecycle.contact_id
+        except ContactNotOpen:
+            return None
+
+    @property
+    def run(self) -> ContactRun:
+        """What the call hands over while it runs (see the module docstring)."""
+        return self.lifecycle.run
 
     def _meanwhile(self, writing: asyncio.Future[Any]) -> None:
         self._writing.add(writing)
@@ -130,22 +151,22 @@ class ContactCall:
         with contextlib.suppress(ValueError):  # "anonymous" and the like: no identity
             customer = await store.customer_for_phone(self.caller) if self.caller else None
         self.customer_name = customer.display_name if customer else None
-        self.contact_id = await store.open_contact(
-            channel="voice",
-            direction="inbound",
+        contact_id = await self.lifecycle.open(
+            "inbound",
             source=self.caller,
             destination=self.dialed,
             customer_id=customer.id if customer else None,
             asterisk_channel=self.channel_id,
         )
-        bind_contact(self.contact_id)  # every log line of this call's task names it
+        self.runtime.runs[contact_id] = self.run
+        bind_contact(contact_id)  # every log line of this call's task names it
         log.info(
             "call %s from %r to %r (%s): contact %s",
             self.channel_id,
             self.caller,
             self.dialed,
             self.via,
-            self.contact_id,
+            contact_id,
         )
         await self.emit(
             "call.arrived",
@@ -156,54 +177,65 @@ class ContactCall:
                 "via": self.via,
             },
         )
-        return self.contact_id
+        return contact_id
 
-    async def run(
-        self, port: VoiceLeg, flow_name: str | None, services: FlowServices | None = None
+    async def run_flow(
+        self, port: VoiceLeg, flow_name: str | None, enqueue: Enqueue | None = None
     ) -> None:
         """Answer and run `flow_name` (None: the number has no flow); always closes the
-        contact. The contact must be open (`open`). `services` defaults to the
-        runtime's services for this contact."""
-        reason = "flow_completed"
+        contact. The contact must be open (`open`). `enqueue` is the call's queue
+        experience (None: the runtime services' own, which answers "closed")."""
+        reason = EndReason.FLOW_COMPLETED
         try:
             await port.answer()
             await self.emit("call.answered", {})
-            reason = await self._serve(port, flow_name, services)
+            reason = await self._serve(port, flow_name, enqueue)
         except CallerGone:
-            reason = "caller_hangup"
+            reason = EndReason.CUSTOMER_LEFT
         except self.errors as error:
-            log.warning("contact %s: %s", self.contact_id, error)
-            # Asterisk went away under the call: lost with it, not a failure of ours.
-            reason = "asterisk_lost" if getattr(error, "unreachable", False) else "asterisk_error"
-            await self.emit("call.error", {"message": str(error)})
+            reason = await self._failed(error)
         finally:
             await self._finish(port, reason)
 
-    async def resume(
-        self, contact_id: str, port: VoiceLeg, rest: Callable[[], Awaitable[object]]
-    ) -> None:
-        """Carry on a contact a previous controller started (`ari_app/recovery.py`):
-        run `rest` (its time in a queue, or its conversation), then close the contact
-        as `run` does. The flow does not resume: its place in the flow died with the
-        old controller."""
-        self.contact_id = contact_id
-        bind_contact(contact_id)
-        reason = "flow_completed"
+    def adopt(self, contact_id: str) -> None:
+        """Take on a contact a previous controller opened (`ari_app/recovery.py`)."""
+        self.lifecycle = ContactLifecycle(self.runtime.store, "voice", contact_id=contact_id)
+        self.runtime.runs[contact_id] = self.run
+
+    async def resume(self, port: VoiceLeg, rest: Callable[[], Awaitable[object]]) -> None:
+        """Carry on the adopted contact: run `rest` (its time in a queue, or its
+        conversation), then close the contact as `run_flow` does. The flow does not
+        resume: its place in the flow died with the old controller."""
+        assert self.contact_id is not None, "adopt the contact first"
+        bind_contact(self.contact_id)
+        reason = EndReason.FLOW_COMPLETED
         try:
             await rest()
         except CallerGone:
-            reason = "caller_hangup"
+            reason = EndReason.CUSTOMER_LEFT
         except self.errors as error:
-            log.warning("contact %s: %s", self.contact_id, error)
-            # Asterisk went away under the call: lost with it, not a failure of ours.
-            reason = "asterisk_lost" if getattr(error, "unreachable", False) else "asterisk_error"
-            await self.emit("call.error", {"message": str(error)})
+            reason = await self._failed(error)
         finally:
             await self._finish(port, reason)
 
+    async def _failed(self, error: Exception) -> EndReason:
+        """The runtime's own failure (an ARI or AGI error): logged with the contact."""
+        log.warning("contact %s: %s", self.contact_id, error)
+        await self.emit("call.error", {"message": str(error)})
+        # Asterisk went away under the call: lost with it, not a failure of ours.
+        if getattr(error, "unreachable", False):
+            return EndReason.CHANNEL_LOST
+        return EndReason.CHANNEL_ERROR
+
+    def services(self, enqueue: Enqueue | None = None) -> FlowServices:
+        """The flow services of this call (see `VoiceServices`)."""
+        assert self.contact_id is not None
+        services = self.runtime.services_for(self.contact_id)
+        return VoiceServices(services, enqueue or services.enqueue, self.run)
+
     async def _serve(
-        self, port: VoiceLeg, flow_name: str | None, services: FlowServices | None
-    ) -> str:
+        self, port: VoiceLeg, flow_name: str | None, enqueue: Enqueue | None
+    ) -> EndReason:
         if flow_name is None or flow_name not in self.flows:
             log.warning("contact %s: no flow for number %r", self.contact_id, self.dialed)
             await self.emit("call.no_flow", {"dialed": self.dialed, "flow": flow_name})
@@ -213,7 +245,7 @@ class ContactCall:
                 barge_in=False,
             )
             await port.hangup()
-            return "no_flow"
+            return EndReason.NO_FLOW
         assert self.contact_id is not None
         flow = self.flows[flow_name]
         self._meanwhile(
@@ -226,7 +258,7 @@ class ContactCall:
         runner = FlowRunner(
             self.flows,
             port,
-            services or self.runtime.services_for(self.contact_id),
+            self.services(enqueue),
             self.emit,
             max_steps=self.runtime.max_steps,
         )
@@ -242,65 +274,26 @@ class ContactCall:
             variables=result.public_variables(),
         )
         if result.outcome == "hangup" and not port.hung_up_by_us:
-            return "caller_hangup"
-        return "flow_error" if result.outcome == "error" else "flow_completed"
+            return EndReason.CUSTOMER_LEFT
+        if result.outcome == "error":
+            return EndReason.FLOW_ERROR
+        return EndReason.FLOW_COMPLETED
 
-    async def _finish(self, port: VoiceLeg, reason: str) -> None:
-        await self._written()  # the log is read below
+    async def _finish(self, port: VoiceLeg, reason: EndReason) -> None:
         if port.lost:
-            reason = "asterisk_lost"
-        elif reason == "caller_hangup" and port.transferred:
-            # Talked to the transfer target, then hung up: served elsewhere, not abandoned.
-            reason = "transferred"
-        elif reason == "caller_hangup" and await self._served_by_agent():
-            # Served by an agent, then hung up (the usual end of a call): not abandoned.
-            reason = "caller_hangup_after_agent"
-        elif reason == "caller_hangup" and await self._logged(CALLBACK_BOOKED):
-            # Hung up after booking a callback (as told they may): served by it.
-            reason = "callback_booked"
+            reason = EndReason.CHANNEL_LOST
+        # Talked to a transfer target, then hung up: served elsewhere, not abandoned.
+        self.run.transferred = self.run.transferred or port.transferred
+        ending = self.lifecycle.ending(reason)
         hung_up_by = "hotline" if port.hung_up_by_us else "caller"
         if not port.gone:
             with contextlib.suppress(*self.errors):
                 await port.hangup()
                 hung_up_by = "hotline"
-        status = STATUS_OF[reason]
-        await self.emit(
-            "call.ended", {"status": status, "reason": reason, "hung_up_by": hung_up_by}
-        )
-        assert self.contact_id is not None
+        status, why = ending.status.value, ending.reason.value
+        await self.emit("call.ended", {"status": status, "reason": why, "hung_up_by": hung_up_by})
+        contact_id = self.lifecycle.contact_id
         await self._written()  # a closed contact has its whole story in the log
-        await self.runtime.store.close_contact(self.contact_id, status)
-        log.info("contact %s ended: %s (%s)", self.contact_id, status, reason)
-
-    async def _served_by_agent(self) -> bool:
-        """An agent answered the caller from a queue. Over FastAGI the ARI side logs
-        queue.connected against this contact, so the log is asked too."""
-        if self.agent_connected:
-            return True
-        return await self._logged({"queue.connected"})
-
-    async def _logged(self, kinds: frozenset[str] | set[str]) -> bool:
-        """One of these events is in the contact's log."""
-        assert self.contact_id is not None
-        with contextlib.suppress(StoreError):
-            events = await self.runtime.store.events(self.contact_id)
-            return any(event.type in kinds for event in events)
-        return False
-
-
-#: Events saying the caller booked a callback (in a queue, or by a flow's callback node).
-CALLBACK_BOOKED = frozenset({"queue.callback", "flow.callback"})
-
-
-#: Why a call ended -> the contact's final status.
-STATUS_OF = {
-    "flow_completed": "completed",
-    "caller_hangup": "abandoned",  # left before the flow finished (reports split IVR/queue)
-    "transferred": "transferred",
-    "caller_hangup_after_agent": "completed",
-    "callback_booked": "completed",
-    "no_flow": "failed",
-    "flow_error": "failed",
-    "asterisk_error": "failed",
-    "asterisk_lost": "lost",
-}
+        await self.lifecycle.close(ending)
+        self.runtime.runs.pop(contact_id, None)
+        log.info("contact %s ended: %s (%s)", contact_id, status, why)

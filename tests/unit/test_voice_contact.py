@@ -89,7 +89,7 @@ async def test_a_call_goes_on_while_its_events_are_written(
 ) -> None:
     """emit does not wait for the disk; the events land in order, and `_written` is the
     point where they all are (the contact is closed only after it)."""
-    runtime = SimpleNamespace(store=store, flows=None)
+    runtime = SimpleNamespace(store=store, flows=None, runs={})
     call = ContactCall(
         runtime,  # type: ignore[arg-type]
         channel_id="c1",
@@ -98,14 +98,15 @@ async def test_a_call_goes_on_while_its_events_are_written(
         via="ari",
         errors=(),
     )
-    call.contact_id = await store.open_contact("voice", "inbound", "+15550001", "100")
+    call.adopt(await store.open_contact("voice", "inbound", "+15550001", "100"))
     for n in range(5):
         await call.emit("flow.node", {"n": n})
     assert call._writing  # not written yet: nothing waited for them
     await call._written()
+    assert call.contact_id is not None
     assert [e.data["n"] for e in await store.events(call.contact_id)] == list(range(5))
 
-    call.contact_id = "no-such-contact"  # a write that fails is told, not raised
+    call.adopt("no-such-contact")  # a write that fails is told, not raised
     await call.emit("flow.node", {"n": 5})
     await call._written()
     assert "not written: no contact with id 'no-such-contact'" in caplog.text

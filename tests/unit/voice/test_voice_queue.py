@@ -15,6 +15,7 @@ from ari_app.queueing import Queueing, VoiceQueue
 from ari_app.recording import LiveRecordings
 from ari_app.voice_port import VoicePort
 from hotline.acd.settings import QueueSettings
+from hotline.contacts import ContactRun
 from hotline.flows.port import CallerGone
 from hotline.flows.services import QueueRequest
 from tests.unit.voice.fake_ari import FakeAri, Followed, channel_event, log_in, prompts, routing
@@ -61,10 +62,10 @@ class Call:
             recordings=LiveRecordings(self.ari),
         )
 
-    async def start(self) -> asyncio.Task[str]:
+    async def start(self, run: ContactRun | None = None) -> asyncio.Task[str]:
         await log_in(self.routing, *self.agents)
         request = QueueRequest("q", 0, {}, None, "en", {})
-        wait = VoiceQueue(self.queueing, self.port, "c1").run(request)
+        wait = VoiceQueue(self.queueing, self.port, "c1", run).run(request)
         return asyncio.ensure_future(wait)
 
     def said(self, kind: str) -> list[dict[str, Any]]:
@@ -141,3 +142,31 @@ async def test_a_busy_agent_is_passed_over_and_the_next_one_rings(tmp_path: Path
     with pytest.raises(CallerGone):
         await asyncio.wait_for(wait, 1)
     assert call.ari.hung_up()[-1] == second.param("channelId")  # it stops ringing
+
+
+async def test_the_outcome_is_handed_to_the_contacts_run(tmp_path: Path) -> None:
+    call = Call(tmp_path, leave_key="*")
+    run = ContactRun()
+    wait = await call.start(run)
+    await eventually(lambda: call.ari.made("POST", "bridges/hold-q/addChannel"))
+    call.port.deliver(channel_event("ChannelDtmfReceived", CALLER, digit="*"))
+    assert await asyncio.wait_for(wait, 1) == "left"
+    assert (run.queue_outcomes, run.agent_answered) == (["left"], False)
+
+
+async def test_a_caller_who_hangs_up_on_the_agent_was_served_all_the_same(
+    tmp_path: Path,
+) -> None:
+    call = Call(tmp_path, "a")
+    run = ContactRun()
+    wait = await call.start(run)
+    await eventually(call.ari.originated)
+    leg = call.ari.originated()[0].param("channelId")
+    call.port.deliver(channel_event("StasisStart", leg))
+    await eventually(lambda: call.said("queue.connected"))
+    call.port.deliver(channel_event("StasisEnd", CALLER))
+    with pytest.raises(CallerGone):
+        await asyncio.wait_for(wait, 1)
+    assert (run.agent_answered, run.queue_outcomes) == (True, [])
+    (ended,) = call.said("queue.call_ended")
+    assert ended["ended_by"] == "caller"
