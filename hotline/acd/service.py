@@ -65,7 +65,7 @@ pushed to the customer from `position`/`eta`. A callback entry enqueues with cha
 
 Presence: `login`, `logout`, `pause`, `unpause` as the agent asks; `reachable(agent,
 channel, False)` when the agent's phone unregisters (or the desk disconnects): the
-channel is paused "unreachable" until it is reachable again (agent_presence.py).
+channel is paused "unreachable" until it is reachable again (reachability.py).
 
 Every offer event ("contact.offer") is logged with the router's explanation (its
 summary); see `RoutingService` for the event types.
@@ -77,12 +77,12 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 
-from hotline.acd.agent_presence import UNREACHABLE_REASON, AgentPresence, check_pause_reason
 from hotline.acd.decisions import Offer, Removed, Snapshot, TickReport
 from hotline.acd.log_records import agent_record, router_record
 from hotline.acd.model import Channel, Contact, Outcome
 from hotline.acd.outbox import LogFn, Outbox
 from hotline.acd.queue_status import QueueStatus
+from hotline.acd.reachability import UNREACHABLE_REASON, Reachability, check_pause_reason
 from hotline.acd.restore import Talking
 from hotline.acd.router import Router, RoutingError
 from hotline.acd.states import ChannelStatus, IllegalTransition
@@ -132,7 +132,7 @@ class RoutingService:
         self._ticker = Ticker(self.tick, tick_interval)
         self._outbox = Outbox(log)
         self._book = TicketBook(self._outbox.then)
-        self._presence = AgentPresence(router, self._note)
+        self._presence = Reachability(router, self._note)
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -312,7 +312,7 @@ class RoutingService:
             self._book.settled(offer)
         return True
 
-    # ---- presence (agent_presence.py) --------------------------------------------------
+    # ---- presence (reachability.py) --------------------------------------------------
 
     async def login(
         self,

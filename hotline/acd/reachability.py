@@ -1,5 +1,6 @@
-"""Agents' presence in the routing service: log in, log out, pause, unpause, and the
-channels that cannot be reached (phone unregistered, desk disconnected).
+"""Agents' presence as the routing service changes it: log in, log out, pause, unpause,
+kept in step with the channels that cannot be reached (phone unregistered, desk
+disconnected). (`presence.py` is the door to it from the API and the phones.)
 
 An unreachable channel is paused with the system reason "unreachable" (reserved:
 agents cannot pause with it) rather than logged out: a pause keeps the agent's
@@ -35,8 +36,9 @@ def check_pause_reason(reason: str | None) -> None:
         raise ValueError(f"pause reason {UNREACHABLE_REASON!r} is reserved for the system")
 
 
-class AgentPresence:
-    """Presence changes on the router, made inside one routing-service change at `now`."""
+class Reachability:
+    """Presence changes on the router, made inside one routing-service change at `now`,
+    and the channels that cannot be reached."""
 
     def __init__(self, router: Router, note: Note) -> None:
         self._router = router
