@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.e2e.audio import speech_capture
 from tests.e2e.dtmf import keyed_capture
-from tests.e2e.ports import free_port
+from tests.e2e.ports import LEASE_SECONDS, free_port, free_range
 
 HEADER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
@@ -228,8 +228,8 @@ def start_sipp(args: list[str], workdir: Path) -> subprocess.Popen[str]:
             "127.0.0.1",
             "-mi",
             "127.0.0.1",
-            "-mp",
-            str(free_port("udp", even=True)),
+            "-mp",  # SIPp's media: this port and the next three (RTP, RTCP, video)
+            str(free_range(4, hold=False, seconds=LEASE_SECONDS)),
             "-nostdin",
             "-trace_err",
             "-error_file",
@@ -242,6 +242,7 @@ def start_sipp(args: list[str], workdir: Path) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        errors="replace",  # its screen may hold bytes that are not UTF-8
     )
 
 
@@ -255,7 +256,7 @@ def finish_sipp(proc: subprocess.Popen[str], workdir: Path, timeout: float) -> S
         return SippResult(-1, output + "\n[killed: timeout]")
     errors = workdir / "errors.log"
     if errors.exists():
-        output += "\n" + errors.read_text()
+        output += "\n" + errors.read_text(errors="replace")
     return SippResult(proc.returncode, output[-4000:])
 
     def run(self, timeout: float = 150) -> SippResult:
