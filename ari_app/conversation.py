@@ -3,13 +3,16 @@
 Caller and agent talk in a mixing bridge (recorded when the queue says so). The agent
 hanging up first lets the flow go on from the queue node's `answered` (a survey, a
 goodbye); the caller hanging up ends the flow. Either way the agent goes to wrap-up
-and no channel or bridge is left behind.
+and no channel or bridge is left behind. While they talk, the call is under call
+control (`call_control.py`: hold and resume from the desk or the REST API).
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
+from ari_app.call_control import AriCallControl
 from ari_app.legs import ChannelsGone, clean_up, connect
 from ari_app.recording import ConversationRecorder
 from ari_app.voice_port import VoicePort
@@ -26,11 +29,14 @@ class AgentConversation:
         routing: RoutingService,
         recorder: ConversationRecorder,
         contact_id: str,
+        calls: AriCallControl | None = None,
     ) -> None:
         self.port = port
         self.routing = routing
         self.recorder = recorder
         self.contact_id = contact_id
+        #: Call control of the live conversation (None: none).
+        self.calls = calls
 
     async def talk(self, agent: str, queue: str, leg: str, *, record: bool) -> str:
         """The agent answered on `leg`: connect them with the caller and talk."""
@@ -88,20 +94,26 @@ class AgentConversation:
                     return "answered"
                 if record:
                     recording = await self.recorder.start(bridge, agent)
+            if self.calls is not None:
+                self.calls.open(
+                    self.contact_id, agent, queue, self.port.channel_id, leg, bridge, self.port.emit
+                )
             await self.port.until_gone(leg)
             ended_by = "agent"
         finally:
+            # No command acts on the call from here; a hold in progress ends.
+            held = None if self.calls is None else await self.calls.close(self.contact_id, ended_by)
             if recording is not None:
                 await self.recorder.save(recording, agent, queue)
             await clean_up(self.port.ari, leg, bridge)
             self.port.follow(leg, False)
             await self.routing.finished(agent, self.contact_id)
-            await self.port.emit(
-                "queue.call_ended",
-                {
-                    "agent": agent,
-                    "ended_by": ended_by,
-                    "talk_seconds": round(time.monotonic() - started, 1),
-                },
-            )
+            ended: dict[str, Any] = {
+                "agent": agent,
+                "ended_by": ended_by,
+                "talk_seconds": round(time.monotonic() - started, 1),
+            }
+            if held is not None:
+                ended["hold_seconds"] = held
+            await self.port.emit("queue.call_ended", ended)
         return "answered"

@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ari_app.call_control import AriCallControl
 from ari_app.client import AriError, AriEvent
 from ari_app.conversation import AgentConversation
 from ari_app.holding import HoldingBridges
@@ -57,11 +58,13 @@ class Queueing:
     recordings: LiveRecordings
     #: Callbacks (the queue's callback key, abandoned callers); None: none offered.
     callbacks: CallbackService | None = None
+    #: Hold and resume of live conversations (desk, REST API); None: none.
+    calls: AriCallControl | None = None
 
     def conversation(self, port: VoicePort, contact_id: str) -> AgentConversation:
         """The conversation of a call with the agent who answered it."""
         recorder = ConversationRecorder(port, self.recordings, contact_id)
-        return AgentConversation(port, self.routing, recorder, contact_id)
+        return AgentConversation(port, self.routing, recorder, contact_id, self.calls)
 
 
 class VoiceQueue:

@@ -17,6 +17,7 @@ from aiohttp import web
 from agi.server import FastAgiServer
 from ari_app.ami import AmiMonitor
 from ari_app.app import StasisApp
+from ari_app.call_control import AriCallControl
 from ari_app.callback_dialer import CallbackCalls
 from ari_app.client import AriClient, run_events
 from ari_app.features import Features
@@ -35,6 +36,7 @@ from controller.speech import start_speech
 from hotline.callbacks.service import CallbackService
 from hotline.catalogue import Catalogue
 from hotline.config import HotlineConfig
+from hotline.contacts.wrapup import WrapUps
 from hotline.flows.loader import FlowSet
 from hotline.store import Store
 from hotline.store.sessions import SessionStore
@@ -42,6 +44,8 @@ from hotline.store.transcripts import Transcripts
 from hotline.web.api import ApiStatus, add_api_routes
 from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, users_from
 from hotline.web.callbacks_api import add_callback_routes
+from hotline.web.calls_api import add_call_routes
+from hotline.web.contacts_api import add_contacts_routes
 from hotline.web.metrics import add_metrics_routes
 from hotline.web.reports_web import Reports, add_report_routes
 from hotline.web.transcripts_api import add_transcript_routes
@@ -143,6 +147,7 @@ class Hotline:
             own_numbers=config.flow_numbers,
             notify=notify,
         )
+        calls = AriCallControl(ari, config.queues)
         queueing = Queueing(
             routing=routing,
             settings=config.queues,
@@ -150,6 +155,7 @@ class Hotline:
             bridges=HoldingBridges(ari),
             recordings=LiveRecordings(ari),
             callbacks=callbacks,
+            calls=calls,
         )
         runtime = VoiceRuntime(
             store=store,
@@ -231,6 +237,7 @@ class Hotline:
             recording=queueing.recordings,
         )
         add_callback_routes(api, callbacks, {a.id: set(a.penalties()) for a in config.agents})
+        add_call_routes(api, calls)
         add_transcript_routes(api, Transcripts(store))
         chat = add_chat(
             api,
@@ -244,6 +251,10 @@ class Hotline:
             http=http,
             callbacks=callbacks,
         )
+        # Calls' wrap-up codes and notes on contacts; the desk offers each queue's codes.
+        wrap_ups = WrapUps(store, routing, config.queues, config.chat.wrap_up_codes)
+        add_contacts_routes(api, wrap_ups)
+        chat.desks.wrap_ups = wrap_ups
         wallboard = Wallboard(
             store,
             routing,

@@ -18,12 +18,15 @@ class CallControl(Protocol):
         """The contact of the agent's live call, None if they have none."""
         ...
 
-    async def act(self, contact_id: str, command: Command, *, by_agent: str | None) -> CallState:
+    async def act(
+        self, contact_id: str, command: Command, *, by_agent: str | None, by: str = ""
+    ) -> CallState:
         """Carry out `command` on the contact's live call; its state afterwards.
 
         `by_agent`: the agent who asks (they may only act on their own calls), None for
-        a supervisor or a program. Raises a `CallControlError` (the call untouched):
-        NotFound, NotYours, Conflict or BadCommand."""
+        a supervisor or a program; `by`: who asks, as logged (a user id). Raises a
+        `CallControlError` (the call untouched): NotFound, NotYours, Conflict or
+        BadCommand."""
         ...
 
 

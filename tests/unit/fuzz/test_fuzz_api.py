@@ -26,6 +26,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from ari_app.call_control import AriCallControl
 from ari_app.client import AriClient
 from ari_app.recording import LiveRecordings
 from chat_bridge.messengers import Messengers, add_messenger_routes
@@ -36,6 +37,7 @@ from hotline.store import Store, sqlite_url
 from hotline.store.sessions import SessionStore
 from hotline.web.api import ApiStatus, add_api_routes, openapi_document
 from hotline.web.auth import Auth, PasswordFile, Role, Sessions, User, build_web_app
+from hotline.web.calls_api import add_call_routes
 from tests.unit.chat.conftest import make_rig
 from tests.unit.fuzz.mutations import EXAMPLES
 from tests.unit.fuzz.served import ServedInThread
@@ -91,6 +93,10 @@ class Served(ServedInThread):
             routing=self.routing,
             agents={"alice": "Alice"},
             recording=LiveRecordings(AriClient("http://127.0.0.1:9", "u", "p", "hotline")),
+        )
+        # Call control over an Asterisk that is not there: every command is refused.
+        add_call_routes(
+            app, AriCallControl(AriClient("http://127.0.0.1:9", "u", "p", "hotline"), {})
         )
         # The messenger webhooks are in the description too: served by a real chat
         # bridge (tests/unit/fuzz/test_fuzz_messengers.py fuzzes their valid side).

@@ -1,0 +1,195 @@
+"""Call control on a real Asterisk (issue 16): a SIPp caller reaches carol (a SIPp
+phone on her fixed contact) through queue e2e_fifo (number 304), and the call is held
+and resumed through the REST API (`POST /api/calls/{contact}/{action}`): the caller hears
+the queue's music on hold only while held (RTP measured at the caller), the hold is in
+the event log, and bad commands are refused with a clear text, the call untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import aiohttp
+import pytest
+
+from hotline.store import Store
+from tests.e2e.conftest import TEST_PASSWORD, RunningHotline
+from tests.e2e.rtp import RtpSink
+from tests.e2e.sipp import ExpectHangup, SippCall
+from tests.e2e.test_ivr_call import contact_of, of_type
+from tests.e2e.test_queue import phone
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("no_leaks")]
+
+
+class Api:
+    """The REST API as one web user (a session cookie) or as the API token (admin)."""
+
+    def __init__(self, hotline: RunningHotline, user: str | None) -> None:
+        self.hotline = hotline
+        self.user = user
+        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self.headers = {"Origin": hotline.web_url}
+        if user is None:
+            self.headers["Authorization"] = f"Bearer {hotline.secrets['api_token']}"
+
+    async def __aenter__(self) -> Api:
+        if self.user is not None:
+            async with self.http.post(
+                f"{self.hotline.web_url}/login",
+                json={"user": self.user, "password": TEST_PASSWORD},
+                headers=self.headers,
+            ) as response:
+                assert response.status == 200, await response.text()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.http.close()
+
+    async def call(
+        self, method: str, path: str, body: Any = None, raw: bytes | None = None
+    ) -> tuple[int, Any]:
+        data = raw if raw is not None else (None if body is None else json.dumps(body))
+        headers = {**self.headers, "Content-Type": "application/json"}
+        async with self.http.request(
+            method, f"{self.hotline.web_url}{path}", data=data, headers=headers
+        ) as response:
+            return response.status, await response.json()
+
+
+async def live_contact(hotline: RunningHotline, number: str, timeout: float = 30) -> str:
+    """The contact of the caller from `number` once it talks with an agent."""
+    deadline = time.monotonic() + timeout
+    async with Api(hotline, None) as admin:
+        while time.monotonic() < deadline:
+            store = await Store.connect(hotline.database_url)
+            try:
+                ids = [c.id for c in await store.recent_contacts(200) if c.source == number]
+            finally:
+                await store.close()
+            for contact_id in ids:
+                status, _ = await admin.call("GET", f"/api/calls/{contact_id}")
+                if status == 200:
+                    return contact_id
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"no live call from {number}:\n{hotline.log_tail()}")
+
+
+def test_hold_plays_the_queues_music_and_resume_brings_the_agent_back(
+    hotline: RunningHotline,
+) -> None:
+    carol = phone(hotline, "carol", "answer", ring=0.5, talk=16)
+    sink = RtpSink()
+    marks: dict[str, float] = {}
+
+    async def control() -> None:
+        contact = await live_contact(hotline, "5551601")
+        marks["talking"] = time.monotonic()
+        async with Api(hotline, "carol") as own, Api(hotline, "dave") as other:
+            path = f"/api/calls/{contact}"
+            # Refused, each with its reason; the call stays as it is.
+            refusals = [
+                (own, f"{path}/resume", None, None, 409, "is not on hold"),
+                (own, "/api/calls/no-such-contact/hold", None, None, 404, "no live call"),
+                (other, f"{path}/hold", None, None, 403, "is carol's call"),
+                (own, f"{path}/park", None, None, 400, "unknown action 'park'"),
+                (own, f"{path}/hold", None, b"not json", 400, "must be a JSON object"),
+                (own, f"{path}/hold", {"to": "agent:bob"}, None, 400, "hold takes no fields"),
+                (own, f"{path}/transfer", {"to": "bob"}, None, 400, "must start with agent:"),
+            ]
+            for api, url, body, raw, status, says in refusals:
+                got, answer = await api.call("POST", url, body, raw)
+                assert (got, says in answer.get("error", "")) == (status, True), (url, answer)
+            got, answer = await own.call("GET", path)
+            assert got == 200 and answer["state"]["held"] is False
+            assert answer["state"]["agent"] == "carol" and answer["state"]["consult"] is None
+            got, answer = await other.call("GET", path)
+            assert got == 403
+            await asyncio.sleep(2.5)  # talking: the caller hears the (silent) agent
+
+            marks["hold"] = time.monotonic()
+            got, answer = await own.call("POST", f"{path}/hold")
+            assert got == 200, answer
+            assert answer["state"]["held"] is True and answer["contact_id"] == contact
+            got, answer = await own.call("POST", f"{path}/hold")
+            assert got == 409 and "already on hold" in answer["error"]
+            await asyncio.sleep(4)
+
+            async with Api(hotline, None) as supervisor:  # supervisors act on any call
+                marks["resume"] = time.monotonic()
+                got, answer = await supervisor.call("POST", f"{path}/resume")
+            assert got == 200, answer
+            assert answer["state"]["held"] is False
+            assert 3.5 <= answer["state"]["hold_seconds"] <= 6
+            await asyncio.sleep(3)
+            marks["checked"] = time.monotonic()
+
+    try:
+        call = SippCall(
+            hotline.workdir / "sipp",
+            hotline.sip_port,
+            "304",
+            "5551601",
+            [ExpectHangup(60)],
+            rtp_port=sink.port,
+        ).start()
+        asyncio.run(control())
+        result = call.wait(60)
+        assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+    finally:
+        sink.close()
+    assert carol.wait_done().ok
+
+    talking = sink.audible_seconds(marks["talking"] + 0.5, marks["hold"])
+    held = sink.audible_seconds(marks["hold"] + 0.5, marks["resume"])
+    back = sink.audible_seconds(marks["resume"] + 0.5, marks["checked"])
+    assert talking < 0.3, f"{talking:.2f} s of sound while talking to a silent agent"
+    # Music on hold has quiet passages: most of the hold, not all of it, is audible.
+    assert held >= 0.6 * (marks["resume"] - marks["hold"] - 0.5), f"{held:.2f} s of music"
+    assert back < 0.3, f"{back:.2f} s of sound after resume"
+
+    contact, events = contact_of(hotline, "5551601")
+    (hold,) = of_type(events, "call.held")
+    assert hold == {"agent": "carol", "by": "carol"}
+    (resumed,) = of_type(events, "call.resumed")
+    assert resumed["by"] == "api" and resumed["ended"] is False
+    assert (
+        3.5 <= resumed["hold_seconds"] <= 6
+        and resumed["total_hold_seconds"] == (resumed["hold_seconds"])
+    )
+    (ended,) = of_type(events, "queue.call_ended")
+    assert ended["ended_by"] == "agent" and ended["hold_seconds"] == resumed["hold_seconds"]
+    assert ended["talk_seconds"] > ended["hold_seconds"]
+    assert contact.status == "completed"
+
+
+def test_a_call_that_ends_on_hold_ends_its_hold(hotline: RunningHotline) -> None:
+    """The agent hangs up while the caller is on hold: the music stops, the hold is
+    logged as ended with the call, and the caller's flow goes on (then hangs up)."""
+    carol = phone(hotline, "carol", "answer", ring=0.5, talk=5)
+
+    async def control() -> None:
+        contact = await live_contact(hotline, "5551602")
+        async with Api(hotline, "carol") as own:
+            got, answer = await own.call("POST", f"/api/calls/{contact}/hold")
+            assert got == 200, answer
+            await asyncio.sleep(6)  # carol hangs up meanwhile
+            got, answer = await own.call("POST", f"/api/calls/{contact}/resume")
+            assert got == 404 and "no live call" in answer["error"]
+
+    call = SippCall(
+        hotline.workdir / "sipp", hotline.sip_port, "304", "5551602", [ExpectHangup(60)]
+    ).start()
+    asyncio.run(control())
+    result = call.wait(60)
+    assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+    assert carol.wait_done().ok
+    contact, events = contact_of(hotline, "5551602")
+    (resumed,) = of_type(events, "call.resumed")
+    assert resumed["ended"] is True and resumed["by"] == "agent"
+    (ended,) = of_type(events, "queue.call_ended")
+    assert ended["ended_by"] == "agent" and ended["hold_seconds"] == resumed["hold_seconds"]
+    assert contact.status == "completed"
