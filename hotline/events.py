@@ -49,6 +49,8 @@ class EventType(StrEnum):
     CONTACT_ANSWERED = "contact.answered"
     CONTACT_REQUEUE = "contact.requeue"
     CONTACT_LEAVE = "contact.leave"
+    CONTACT_WRAPUP = "contact.wrapup"
+    CONTACT_NOTE = "contact.note"
     # calls
     CALL_ARRIVED = "call.arrived"
     CALL_ANSWERED = "call.answered"
@@ -160,6 +162,22 @@ class ContactStep(TypedDict):
     skills: NotRequired[dict[str, int]]
     timeout: NotRequired[float | str]  # seconds, or "never"
     waited: NotRequired[float]
+
+
+class ContactWrapUp(TypedDict):
+    """The wrap-up (disposition) code an agent gave a call after it."""
+
+    code: str
+    by: str  # who gave it: the agent, or a supervisor's user id
+    channel: str  # the contact's channel (voice, callback, outbound)
+    required: bool  # the queue requires a code: giving it ended the agent's wrap-up
+
+
+class ContactNote(TypedDict):
+    """A note written on a contact (a call or a chat), for whoever handles the customer next."""
+
+    text: str
+    by: str  # the agent, or a supervisor's user id
 
 
 class CallArrived(TypedDict):
@@ -541,6 +559,8 @@ CATALOGUE: Mapping[EventType, EventSpec] = _specs(
     (E.CONTACT_ANSWERED, ContactStep, "An agent answered a queued contact."),
     (E.CONTACT_REQUEUE, ContactStep, "An answered contact went back to waiting."),
     (E.CONTACT_LEAVE, ContactStep, "A contact left a queue unanswered (data: the outcome)."),
+    (E.CONTACT_WRAPUP, ContactWrapUp, "An agent gave a call its wrap-up (disposition) code."),
+    (E.CONTACT_NOTE, ContactNote, "A note was written on a contact."),
     (E.CALL_ARRIVED, CallArrived, "A call reached Hotline."),
     (E.CALL_ANSWERED, Empty, "Hotline answered the call."),
     (E.CALL_NO_FLOW, CallNoFlow, "No flow serves the dialed number."),

@@ -4,7 +4,8 @@ log in, log out, pause with a reason, unpause; and how an agent stands now."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+import weakref
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from hotline.acd.model import Channel
@@ -19,6 +20,18 @@ ACTIONS: tuple[Action, ...] = ("login", "logout", "pause", "unpause", "ready")
 
 class PresenceError(Exception):
     """The change is not possible now; the message says why, for the agent to read."""
+
+
+#: Why an agent may not end their voice wrap-up now (None: they may), per engine.
+ReadyCheck = Callable[[str], str | None]
+_ready_checks: weakref.WeakKeyDictionary[RoutingService, ReadyCheck] = weakref.WeakKeyDictionary()
+
+
+def set_ready_check(routing: RoutingService, check: ReadyCheck) -> None:
+    """Consult `check` before "ready" ends an agent's voice wrap-up, from any door (the
+    desk, the REST API, the phone's feature code): a queue that requires a wrap-up code
+    keeps the agent in wrap-up until the code is given."""
+    _ready_checks[routing] = check
 
 
 async def change_presence(
@@ -41,6 +54,11 @@ async def change_presence(
         elif action == "unpause":
             await routing.unpause(agent_id, chosen)
         elif action == "ready":
+            check = _ready_checks.get(routing)
+            if check is not None and (chosen is None or Channel.VOICE in chosen):
+                refusal = check(agent_id)
+                if refusal is not None:
+                    raise PresenceError(refusal)
             every: list[Channel | None] = [None]  # end the wrap-up of every channel
             for channel in chosen or every:
                 await routing.end_wrap_up(agent_id, channel)

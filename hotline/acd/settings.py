@@ -17,6 +17,8 @@ Validated with pydantic (unknown keys refused) and converted to the router's imm
         join_empty: no_agents           # ignore | no_agents | all_paused -> outcome closed
         leave_when_empty: ignore
         wrap_up: 10
+        wrap_up_codes: [sale, no_sale]  # a call's disposition codes; omitted: chat's list
+        wrap_up_required: false         # true: wrap-up lasts until a code is given
         ring_timeout: 15
         on_no_answer: pause             # available | pause (reason "no answer")
         music_on_hold: default          # Asterisk music-on-hold class
@@ -110,6 +112,12 @@ class QueueSettings(_Section):
     join_empty: EmptyRule = EmptyRule.IGNORE
     leave_when_empty: EmptyRule = EmptyRule.IGNORE
     wrap_up: Seconds = 0
+    #: The wrap-up (disposition) codes of this queue's calls; None: `chat.wrap_up_codes`,
+    #: the one list for every channel.
+    wrap_up_codes: list[QueueName] | None = Field(None, min_length=1)
+    #: A call of this queue needs a code: the agent stays in wrap-up until it is given
+    #: (which ends the wrap-up at once) or `wrap_up` runs out; Ready is refused meanwhile.
+    wrap_up_required: bool = False
     ring_timeout: float = Field(15.0, gt=0)
     on_no_answer: NoAnswer = NoAnswer.AVAILABLE
     #: Seeds the wait estimate until real handle times come in.
@@ -120,6 +128,15 @@ class QueueSettings(_Section):
     recording: Literal["off", "on"] = "off"
     #: Callbacks that keep the caller's place; None: this queue offers none.
     callback: QueueCallback | None = None
+
+    @model_validator(mode="after")
+    def _wrap_up_required(self) -> QueueSettings:
+        if self.wrap_up_required and not self.wrap_up:
+            raise ValueError(
+                "wrap_up_required needs a wrap-up time (wrap_up: seconds > 0): with none, "
+                "the agent is free again at once and no code can hold them"
+            )
+        return self
 
     @field_validator("strategy", mode="before")
     @classmethod

@@ -32,6 +32,7 @@ from hotline.store.models import (
     CustomerRow,
     table_of,
 )
+from hotline.store.notes import contact_annotations
 from hotline.store.records import Contact, Customer, LoggedEvent
 from hotline.store.store import CONTACTS, EVENTS, Store
 
@@ -426,9 +427,14 @@ async def customer_card(store: Store, chats: ChatStore, contact_id: str) -> dict
             for c in await chats.history(customer.id)
             if c.id != contact_id
         ]
+    # Each contact's wrap-up code and notes, this one's too (hotline/store/notes.py).
+    notes = await contact_annotations(store, [contact_id, *(str(h["contact_id"]) for h in history)])
+    for item in history:
+        item.update(notes[str(item["contact_id"])])
     return {
         "contact_id": contact_id,
         "known": True,
+        "notes": notes[contact_id]["notes"],
         "channel": contact.channel,
         "source": contact.source,
         "started_at": contact.started_at.isoformat(),

@@ -34,6 +34,7 @@ from hotline.acd.model import Channel
 from hotline.acd.presence import PresenceError, agent_view, change_presence
 from hotline.acd.router import RoutingError
 from hotline.acd.service import RoutingService
+from hotline.contacts.wrapup import WrapUps
 from hotline.store import LoggedEvent, Store
 from hotline.store.chats import ChatStore, customer_card
 from hotline.web.auth import STATIC_DIR, Role, current_user, requires
@@ -94,6 +95,8 @@ class Desks:
         self.queues = list(queues)
         self.sockets: dict[str, set[Push]] = {}
         self.calls = LiveCalls()
+        #: Calls' wrap-up codes per queue (set by the composition root).
+        self.wrap_ups: WrapUps | None = None
         self._events: asyncio.Queue[LoggedEvent] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._unlisten: Callable[[], None] | None = None
@@ -159,7 +162,13 @@ class Desks:
     async def call_frame(self, call: LiveCall) -> dict[str, Any]:
         """A call on the desk: where it stands and the customer's card."""
         card = await customer_card(self.store, self.chats, call.contact_id)
-        return {"type": "call", "call": call.view(datetime.now(UTC)), "card": card}
+        view = call.view(datetime.now(UTC))
+        if self.wrap_ups is not None:
+            view["wrap_up_codes"] = self.wrap_ups.codes(call.queue)
+            view["wrap_up_required"] = self.wrap_ups.required(call.queue)
+        else:
+            view["wrap_up_codes"], view["wrap_up_required"] = self.wrap_up_codes, False
+        return {"type": "call", "call": view, "card": card}
 
     async def calls_of(self, agent: str) -> list[dict[str, Any]]:
         """The agent's calls now, for a desk that opens during them."""

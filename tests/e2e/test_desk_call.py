@@ -1,14 +1,18 @@
 """The agent's live call in the desk, in a real headless Chromium: a SIPp caller reaches
 judy's SIPp phone (number 331, queue e2e_chat; tests/e2e/conftest.py) and judy's desk
 shows the call ringing, then in conversation with the customer card, the queue, the
-caller's wait and a running duration, also after the desk is reloaded mid-call; the
-panel goes when the call ends.
+caller's wait and a running duration, also after the desk is reloaded mid-call; after
+the call the panel takes its wrap-up code and a note, shown in the customer's history
+on their next call.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +32,27 @@ def agent_page(browser: Any, hotline: RunningHotline) -> Iterator[Any]:
     context.set_default_timeout(15_000)
     yield context
     context.close()
+
+
+NOTE = 'Wants <b>the red one</b><img src=x onerror="window.pwned=1">'
+
+
+def post(hotline: RunningHotline, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+    """A POST to the REST API with the API token."""
+    request = urllib.request.Request(
+        f"{hotline.web_url}{path}",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={
+            "Authorization": f"Bearer {hotline.secrets['api_token']}",
+            "Content-Type": "application/json",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
 
 
 def seconds_shown(desk: Any) -> int:
@@ -50,10 +75,26 @@ def test_desk_shows_the_live_call_and_finds_it_again_after_a_reload(
         hotline.workdir / "sipp", hotline.sip_port, "331", "5556332", [ExpectHangup(40)]
     ).start()
     try:
+        desk.wait_for_selector("#call[data-phase=talking]", timeout=20_000)
+        first_id = desk.locator("#call").get_attribute("data-contact-id") or ""
         assert first.wait(60).ok and phone.wait_done().ok
     finally:
         phone.stop()
+    # The call is over: the panel stays for its wrap-up code and a note.
+    desk.wait_for_selector("#call[data-phase=wrap_up]")
+    # A code the queue does not have is refused through the API, nothing stored.
+    status, body = post(hotline, f"/api/contacts/{first_id}/wrapup", {"code": "sale"})
+    assert status == 400
+    assert body["error"] == (
+        "unknown wrap-up code 'sale' for queue e2e_chat; one of: resolved, follow_up, not_resolved"
+    )
+    desk.locator("#call select.wrap-up-code").select_option("follow_up")
+    desk.locator("#call textarea.note").fill(NOTE)
+    desk.locator("#call button.save-wrap-up").click()
     desk.wait_for_selector("#call", state="hidden")
+    events = wait_events(hotline, first_id, "contact.wrapup")
+    assert [e.data["code"] for e in events if e.type == "contact.wrapup"] == ["follow_up"]
+    assert [e.data["text"] for e in events if e.type == "contact.note"] == [NOTE]
 
     phone = TransferTarget(
         hotline.workdir / "phones", "answer", hotline.targets["judy"], ring=2.5, talk=14
@@ -72,9 +113,13 @@ def test_desk_shows_the_live_call_and_finds_it_again_after_a_reload(
         assert "On a call" in shown and "e2e_chat" in shown and "Waited" in shown
         card = desk.locator("#card-body").inner_text()
         assert "5556332" in card
-        # The first call is in the customer's history, not this one.
+        # The first call is in the customer's history (with its code and note), not this one.
         assert desk.locator("#card-body .history li").count() == 1
-        assert "voice" in desk.locator("#card-body .history li").inner_text()
+        earlier = desk.locator("#card-body .history li")
+        assert "voice" in earlier.inner_text() and "follow_up" in earlier.inner_text()
+        assert earlier.locator(".note").inner_text() == f"{NOTE} — judy"
+        assert earlier.locator("b, script, img").count() == 0
+        assert desk.evaluate("window.pwned") is None
         desk.wait_for_function(
             "() => /^0:0[2-9]$/.test(document.querySelector('#call .duration').textContent)"
         )
@@ -89,6 +134,8 @@ def test_desk_shows_the_live_call_and_finds_it_again_after_a_reload(
         assert "5556332" in desk.locator("#card-body").inner_text()
 
         assert call.wait(60).ok and phone.wait_done().ok
+        desk.wait_for_selector("#call[data-phase=wrap_up]")
+        desk.locator("#call button.dismiss").click()
         desk.wait_for_selector("#call", state="hidden")
     finally:
         phone.stop()

@@ -216,6 +216,7 @@
   function showCall(frame) {
     var call = frame.call;
     if (desk.call && desk.call.id !== call.contact_id) { stopCall(); }
+    var keep = desk.call && desk.call.id === call.contact_id ? desk.call : null;
     var box = $("call");
     box.textContent = "";
     box.hidden = false;
@@ -237,13 +238,69 @@
     box.appendChild(duration);
     var since = Date.now() - (call.seconds || 0) * 1000;
     if (desk.call) { clearInterval(desk.call.timer); }
-    desk.call = { id: call.contact_id, frame: frame, since: since, timer: null };
+    desk.call = { id: call.contact_id, frame: frame, since: since, timer: null, form: null };
     if (talking) {
       var tick = function () { duration.textContent = clock((Date.now() - since) / 1000); };
       tick();
       desk.call.timer = setInterval(tick, 1000);
+      desk.call.form = wrapUpForm(call, keep && keep.form);
+      box.appendChild(desk.call.form.node);
     }
     showCard(frame.card, desk.pops[call.contact_id]);
+  }
+
+  // The call's wrap-up code and a note: given during the call or after it (REST API,
+  // hotline/web/contacts_api.py); what the agent typed survives the panel's updates.
+  function wrapUpForm(call, before) {
+    var node = el("form", "wrap-up-form");
+    var code = el("select", "wrap-up-code");
+    code.appendChild(option("", call.wrap_up_required ? "Wrap-up code (required)…" : "Wrap-up code…"));
+    (call.wrap_up_codes || []).forEach(function (c) { code.appendChild(option(c, c)); });
+    var note = el("textarea", "note");
+    note.rows = 2;
+    note.maxLength = 2000;
+    note.placeholder = "Note for the customer's history…";
+    var save = el("button", "save-wrap-up", "Save");
+    save.type = "submit";
+    if (before) { code.value = before.code.value; note.value = before.note.value; }
+    node.appendChild(code);
+    node.appendChild(note);
+    node.appendChild(save);
+    node.addEventListener("submit", function (event) {
+      event.preventDefault();
+      saveWrapUp(call.contact_id, code.value, note.value.trim());
+    });
+    return { node: node, code: code, note: note };
+  }
+
+  function post(path, body) {
+    return fetch(path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+      credentials: "same-origin",
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        if (!response.ok) { throw new Error(data.error || ("error " + response.status)); }
+        return data;
+      });
+    });
+  }
+
+  function saveWrapUp(contactId, code, note) {
+    var base = "/api/contacts/" + encodeURIComponent(contactId);
+    if (!code && !note) { toast("Choose a wrap-up code or write a note"); return; }
+    var steps = Promise.resolve();
+    if (note) { steps = steps.then(function () { return post(base + "/notes", { text: note }); }); }
+    if (code) { steps = steps.then(function () { return post(base + "/wrapup", { code: code }); }); }
+    steps.then(function () {
+      var box = $("call");
+      box.dataset.saved = "true";
+      if (desk.call && desk.call.id === contactId) {
+        if (desk.call.ended) { stopCall(); }
+        else { desk.call.form.note.value = ""; toast("Saved"); }
+      }
+    }).catch(function (error) { toast(error.message); });
   }
 
   function stopCall() {
@@ -254,10 +311,20 @@
     box.hidden = true;
     delete box.dataset.contactId;
     delete box.dataset.phase;
+    delete box.dataset.saved;
   }
 
   function callEnded(contactId) {
-    if (desk.call && desk.call.id === contactId) { stopCall(); }
+    var call = desk.call;
+    if (!call || call.id !== contactId) { return; }
+    if (!call.form) { stopCall(); return; }  // an offer that was never answered
+    // The conversation is over: the panel stays for the wrap-up code and note.
+    clearInterval(call.timer);
+    call.ended = true;
+    var box = $("call");
+    box.dataset.phase = "wrap_up";
+    box.querySelector(".title").textContent = "Wrap-up";
+    box.appendChild(button("Dismiss", stopCall, "dismiss"));
   }
 
   function describe(card) {
@@ -291,13 +358,24 @@
     } else {
       body.appendChild(el("p", "empty", "Nothing collected."));
     }
+    if ((card.notes || []).length) {
+      body.appendChild(el("h3", "", "Notes on this contact"));
+      var notes = el("ul", "notes");
+      card.notes.forEach(function (n) { notes.appendChild(el("li", "", n.text + " — " + n.by)); });
+      body.appendChild(notes);
+    }
     body.appendChild(el("h3", "", "Previous contacts"));
     var history = card.history || [];
     if (!history.length) { body.appendChild(el("p", "empty", "None.")); return; }
     var list = el("ul", "history");
     history.forEach(function (h) {
-      list.appendChild(el("li", "", h.started_at.slice(0, 16).replace("T", " ") + " · " +
-        h.channel + " · " + h.status + (h.flow ? " · " + h.flow : "")));
+      var item = el("li", "", h.started_at.slice(0, 16).replace("T", " ") + " · " +
+        h.channel + " · " + h.status + (h.flow ? " · " + h.flow : ""));
+      if (h.wrap_up) { item.appendChild(el("span", "code", " · " + h.wrap_up)); }
+      (h.notes || []).forEach(function (n) {
+        item.appendChild(el("div", "note", n.text + " — " + n.by));
+      });
+      list.appendChild(item);
     });
     body.appendChild(list);
   }
