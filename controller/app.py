@@ -255,10 +255,6 @@ class Hotline:
         wrap_ups = WrapUps(store, routing, config.queues, config.chat.wrap_up_codes)
         add_contacts_routes(api, wrap_ups)
         chat.desks.wrap_ups = wrap_ups
-        # Calls' wrap-up codes and notes on contacts; the desk offers each queue's codes.
-        wrap_ups = WrapUps(store, routing, config.queues, config.chat.wrap_up_codes)
-        add_contacts_routes(api, wrap_ups)
-        chat.desks.wrap_ups = wrap_ups
         wallboard = Wallboard(
             store,
             routing,
