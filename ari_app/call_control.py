@@ -13,6 +13,13 @@ and agent talk in their mixing bridge, and unregisters it before the bridge goes
   stops, and `call.resumed` says `ended` and who hung up; the conversation's
   `queue.call_ended` carries the call's hold time (inside its talk time, so handle
   time counts it; docs/metrics.md).
+- Blind transfer to a number (`number:<digits>`): the number passes the callbacks' dial
+  rules (`hotline/callbacks/rules.py`: digits, length, allowed prefixes, not the
+  hotline's own numbers) and is dialed through `callbacks.dial_template`. The command
+  is handed to the conversation's inbox (`TRANSFER_EVENT`): `call.transferred` is
+  logged with the note, the agent's leg hangs up and the agent goes to wrap-up, and
+  the caller hears ringback until the number answers, then talks with it
+  (`transfer.started` / `answered` / `ended`, as a flow's transfer).
 
 Each command on a call runs under that call's lock, the conversation's end too, so a
 command never acts on a call that is being torn down: it finds no call (404). A command
@@ -25,23 +32,43 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
-from ari_app.client import AriClient, AriError, AriNotFound
+from ari_app.client import AriClient, AriError, AriEvent, AriNotFound
 from ari_app.legs import exists
 from ari_app.voice_port import Emit
 from hotline.acd.settings import QueueSettings
+from hotline.callbacks.rules import CallbackRefused, normalize_number, refuse_own
+from hotline.callbacks.settings import CallbackConfig
 from hotline.calls import (
+    BadCommand,
     CallState,
     Command,
     Conflict,
     HoldClock,
     NotFound,
+    Target,
     check_owner,
 )
 
+#: The inbox event that hands a blind transfer to the conversation.
+TRANSFER_EVENT = "HotlineCallTransfer"
+
+#: How long a transfer's target rings before the caller's flow goes on.
+TRANSFER_RING_SECONDS = 30.0
+
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BlindTransfer:
+    """Where the caller goes, dialed how, and the agent's note."""
+
+    target: Target
+    endpoint: str
+    note: str
+    by: str
 
 
 @dataclass
@@ -56,7 +83,10 @@ class LiveCall:
     bridge: str
     music: str  # the queue's music-on-hold class
     emit: Emit  # the contact's event log
+    deliver: Callable[[AriEvent], None]  # into the conversation's inbox
     clock: HoldClock = field(default_factory=HoldClock)
+    #: A blind transfer handed to the conversation (it ends the agent's part).
+    transfer: BlindTransfer | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -68,10 +98,17 @@ class AriCallControl:
         ari: AriClient,
         settings: Mapping[str, QueueSettings],
         *,
+        agents: Collection[str] = (),
+        dialing: CallbackConfig | None = None,
+        own_numbers: tuple[str, ...] = (),
         now: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ari = ari
-        self.settings = settings
+        self.settings = settings  # the queues
+        self.agents = frozenset(agents)
+        #: The number rules and dial template (the callbacks'); None: no numbers.
+        self.dialing = dialing
+        self.own_numbers = own_numbers
         self.now = now
         self.calls: dict[str, LiveCall] = {}  # contact id -> its live call
         self.of_agent: dict[str, str] = {}  # agent -> contact id
@@ -87,11 +124,12 @@ class AriCallControl:
         leg: str,
         bridge: str,
         emit: Emit,
+        deliver: Callable[[AriEvent], None],
     ) -> LiveCall:
         """Caller and agent talk in `bridge`: the call can be controlled."""
         settings = self.settings.get(queue)
         music = settings.music_on_hold if settings is not None else "default"
-        call = LiveCall(contact_id, agent, queue, caller, leg, bridge, music, emit)
+        call = LiveCall(contact_id, agent, queue, caller, leg, bridge, music, emit, deliver)
         self.calls[contact_id] = call
         self.of_agent[agent] = contact_id
         return call
@@ -130,15 +168,21 @@ class AriCallControl:
         async with call.lock:
             if self.calls.get(contact_id) is not call:
                 raise NotFound(f"contact {contact_id} has no live call with an agent any more")
+            if call.transfer is not None:
+                raise Conflict(
+                    f"contact {contact_id} is being transferred to {call.transfer.target}"
+                )
             try:
                 if command.action == "hold":
                     await self._hold(call, who)
                 elif command.action == "resume":
                     await self._resume(call, who)
+                elif command.action == "transfer" and command.target is not None:
+                    await self._transfer(call, command.target, command.note, who)
                 else:
                     raise Conflict(
-                        f"{command.action} is not available on this call: "
-                        "this Hotline's calls can be held and resumed"
+                        f"{command.action} is not available on this call: this Hotline's "
+                        "calls can be held, resumed and transferred to a number"
                     )
             except AriError as error:
                 if error.unreachable or not await exists(self.ari, call.caller):
@@ -186,6 +230,33 @@ class AriCallControl:
             raise NotFound(f"contact {call.contact_id}'s call is ending") from None
         await self._resumed(call, who, ended=False)
         log.info("contact=%s resumed by %s", call.contact_id, who)
+
+    # Blind transfer
+
+    def dial(self, target: Target) -> str:
+        """The channel that dials a number target; BadCommand if the rules refuse it."""
+        if self.dialing is None:
+            raise BadCommand("this Hotline dials no numbers (no callbacks: section)")
+        try:
+            number = normalize_number(target.value, self.dialing)
+            refuse_own(number, self.own_numbers)
+        except CallbackRefused as refused:
+            raise BadCommand(f"cannot dial {target}: {refused}") from None
+        return self.dialing.dial_string(number)
+
+    async def _transfer(self, call: LiveCall, target: Target, note: str, who: str) -> None:
+        if target.kind == "agent" and target.value not in self.agents:
+            raise NotFound(f"no agent {target.value!r}")
+        if target.kind == "queue" and target.value not in self.settings:
+            raise NotFound(f"no queue {target.value!r}")
+        if target.kind != "number":
+            raise Conflict(
+                f"transfer to {target.kind}s is not available on this Hotline; "
+                "transfer to a number (number:<digits>)"
+            )
+        call.transfer = BlindTransfer(target, self.dial(target), note, who)
+        call.deliver({"type": TRANSFER_EVENT, "transfer": call.transfer})
+        log.info("contact=%s blind transfer to %s by %s", call.contact_id, target, who)
 
     async def _resumed(self, call: LiveCall, who: str, *, ended: bool) -> None:
         length = call.clock.resume(self.now())

@@ -12,7 +12,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ari_app.call_control import AriCallControl
+from ari_app.call_control import (
+    TRANSFER_EVENT,
+    TRANSFER_RING_SECONDS,
+    AriCallControl,
+    BlindTransfer,
+)
+from ari_app.events import GONE_EVENTS, channel_of
 from ari_app.legs import ChannelsGone, clean_up, connect
 from ari_app.recording import ConversationRecorder
 from ari_app.voice_port import VoicePort
@@ -78,6 +84,7 @@ class AgentConversation:
     ) -> str:
         """Talk in `bridge`: made here, unless `resumed` (it is already up)."""
         ended_by = "caller"
+        transfer: BlindTransfer | None = None
         try:
             if not resumed:
                 try:
@@ -96,10 +103,17 @@ class AgentConversation:
                     recording = await self.recorder.start(bridge, agent)
             if self.calls is not None:
                 self.calls.open(
-                    self.contact_id, agent, queue, self.port.channel_id, leg, bridge, self.port.emit
+                    self.contact_id,
+                    agent,
+                    queue,
+                    self.port.channel_id,
+                    leg,
+                    bridge,
+                    self.port.emit,
+                    self.port.deliver,
                 )
-            await self.port.until_gone(leg)
-            ended_by = "agent"
+            transfer = await self._until_over(leg)
+            ended_by = "agent" if transfer is None else "transfer"
         finally:
             # No command acts on the call from here; a hold in progress ends.
             held = None if self.calls is None else await self.calls.close(self.contact_id, ended_by)
@@ -116,4 +130,36 @@ class AgentConversation:
             if held is not None:
                 ended["hold_seconds"] = held
             await self.port.emit("queue.call_ended", ended)
+        if transfer is not None:
+            await self._blind_transfer(agent, transfer)
         return "answered"
+
+    async def _until_over(self, leg: str) -> BlindTransfer | None:
+        """Until the agent hangs up (None), a blind transfer is asked for (it), or the
+        caller hangs up (CallerGone)."""
+        while True:
+            event = await self.port.next_event(None)
+            if event is None:
+                continue
+            if event["type"] == TRANSFER_EVENT:
+                transfer: BlindTransfer = event["transfer"]
+                return transfer
+            if channel_of(event) == leg and event["type"] in GONE_EVENTS:
+                return None
+
+    async def _blind_transfer(self, agent: str, transfer: BlindTransfer) -> None:
+        """The agent is gone (to wrap-up): the caller rings the target and talks with it
+        until either hangs up (CallerGone if the caller does); then the flow goes on."""
+        await self.port.emit(
+            "call.transferred",
+            {
+                "agent": agent,
+                "to": str(transfer.target),
+                "kind": "blind",
+                "note": transfer.note,
+                "by": transfer.by,
+            },
+        )
+        await self.port.transfer(
+            str(transfer.target), timeout=TRANSFER_RING_SECONDS, endpoint=transfer.endpoint
+        )

@@ -288,9 +288,12 @@ class VoicePort:
 
     # Transfer
 
-    async def transfer(self, target: str, *, timeout: float) -> TransferOutcome:
-        """Ring the target; when it answers, bridge it with the caller and stay until
-        one side hangs up.
+    async def transfer(
+        self, target: str, *, timeout: float, endpoint: str | None = None
+    ) -> TransferOutcome:
+        """Ring the target (a flow's target, or the `endpoint` already chosen: an agent's
+        blind transfer to a number, `call_control.py`); when it answers, bridge it with
+        the caller and stay until one side hangs up.
 
         - The target hangs up first: the bridge goes, the caller stays, and the flow
           goes on from `answered` (a survey, a goodbye).
@@ -298,11 +301,12 @@ class VoicePort:
           flow ends as a hang-up; the contact ends "transferred", not "abandoned".
         Either way the outbound channel and the bridge are gone when this returns.
         """
-        try:
-            endpoint = dial_string(target, self.agents)
-        except ValueError as error:
-            await self.emit("transfer.failed", {"target": target, "reason": str(error)})
-            return "failed"
+        if endpoint is None:
+            try:
+                endpoint = dial_string(target, self.agents)
+            except ValueError as error:
+                await self.emit("transfer.failed", {"target": target, "reason": str(error)})
+                return "failed"
         leg = f"{self.channel_id}-xfer-{uuid.uuid4().hex[:8]}"
         ring = f"ring-{leg}"
         bridge: str | None = None

@@ -147,7 +147,13 @@ class Hotline:
             own_numbers=config.flow_numbers,
             notify=notify,
         )
-        calls = AriCallControl(ari, config.queues)
+        calls = AriCallControl(
+            ari,
+            config.queues,
+            agents=[a.id for a in config.agents],
+            dialing=config.callbacks,
+            own_numbers=(*config.flow_numbers, *config.callbacks.own_numbers),
+        )
         queueing = Queueing(
             routing=routing,
             settings=config.queues,

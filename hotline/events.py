@@ -59,6 +59,7 @@ class EventType(StrEnum):
     CALL_ENDED = "call.ended"
     CALL_HELD = "call.held"
     CALL_RESUMED = "call.resumed"
+    CALL_TRANSFERRED = "call.transferred"
     # chats
     CHAT_STARTED = "chat.started"
     CHAT_REOPENED = "chat.reopened"
@@ -386,6 +387,17 @@ class CallResumed(TypedDict):
     ended: bool
 
 
+class CallTransferred(TypedDict):
+    """The agent (or a supervisor, `by`) transferred the caller to `to` (a target
+    text: number:<digits>); the agent's part ended, the note goes with the contact."""
+
+    agent: str
+    to: str
+    kind: str  # blind
+    note: str
+    by: str
+
+
 class RecordingStarted(TypedDict):
     name: str
     agent: NotRequired[str]
@@ -617,6 +629,7 @@ CATALOGUE: Mapping[EventType, EventSpec] = _specs(
     (E.QUEUE_CALL_ENDED, QueueCallEnded, "The conversation with the agent ended."),
     (E.CALL_HELD, CallHeld, "The agent put the caller on hold (the queue's music on hold)."),
     (E.CALL_RESUMED, CallResumed, "The caller's hold ended (resumed, or the call ended)."),
+    (E.CALL_TRANSFERRED, CallTransferred, "The agent transferred the caller (blind)."),
     (E.RECORDING_STARTED, RecordingStarted, "A conversation recording started."),
     (E.RECORDING_SAVED, RecordingSaved, "A recording was saved with the contact."),
     (E.RECORDING_FAILED, RecordingFailed, "A recording could not be made."),

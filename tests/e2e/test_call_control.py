@@ -193,3 +193,63 @@ def test_a_call_that_ends_on_hold_ends_its_hold(hotline: RunningHotline) -> None
     (ended,) = of_type(events, "queue.call_ended")
     assert ended["ended_by"] == "agent" and ended["hold_seconds"] == resumed["hold_seconds"]
     assert contact.status == "completed"
+
+
+def test_blind_transfer_to_a_number(hotline: RunningHotline) -> None:
+    """carol transfers her caller to a number: refused targets first (the call goes on
+    untouched), then the number (the callbacks' dial template: the "customer" phone)
+    rings, answers and talks with the caller; carol's phone is hung up, she goes to
+    wrap-up, and the note is in the contact's log."""
+    carol = phone(hotline, "carol", "answer_until_hangup", ring=0.5, talk=40)
+    customer = phone(hotline, "customer", "answer", ring=1.0, talk=3.0)
+
+    async def control() -> None:
+        contact = await live_contact(hotline, "5551603")
+        async with Api(hotline, "carol") as own:
+            path = f"/api/calls/{contact}/transfer"
+            refusals = [
+                ({"to": "number:12"}, 400, "cannot dial number:12: '12' has 2 digits"),
+                ({"to": "number:12ab"}, 400, "is not a phone number"),
+                ({"to": "agent:nobody"}, 404, "no agent 'nobody'"),
+                ({"to": "queue:nowhere"}, 404, "no queue 'nowhere'"),
+                ({"to": "number:5557701", "note": 7}, 400, '"note" must be a text'),
+            ]
+            for body, status, says in refusals:
+                got, answer = await own.call("POST", path, body)
+                assert (got, says in answer.get("error", "")) == (status, True), (body, answer)
+            got, answer = await own.call("GET", f"/api/calls/{contact}")
+            assert got == 200 and answer["state"]["held"] is False  # untouched
+            got, answer = await own.call(
+                "POST", path, {"to": "number:555 7701", "note": "wants the billing team"}
+            )
+            assert got == 200, answer
+            assert answer["state"]["agent"] == "carol"
+
+    call = SippCall(
+        hotline.workdir / "sipp", hotline.sip_port, "304", "5551603", [ExpectHangup(60)]
+    ).start()
+    asyncio.run(control())
+    result = call.wait(60)
+    assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+    assert carol.wait_done().ok  # hung up by the transfer
+    assert customer.wait_done(30).ok
+    assert "INVITE sip:5557701@" in customer.messages()
+
+    contact, events = contact_of(hotline, "5551603")
+    (moved,) = of_type(events, "call.transferred")
+    assert moved == {
+        "agent": "carol",
+        "to": "number:555 7701",
+        "kind": "blind",
+        "note": "wants the billing team",
+        "by": "carol",
+    }
+    (ended,) = of_type(events, "queue.call_ended")
+    assert ended["ended_by"] == "transfer" and ended["agent"] == "carol"
+    (answered,) = of_type(events, "transfer.answered")
+    assert answered["target"] == "number:555 7701"
+    (over,) = of_type(events, "transfer.ended")
+    assert over["outcome"] == "answered" and over["ended_by"] == "target"
+    kinds = [e.type for e in events]
+    assert kinds.index("queue.call_ended") < kinds.index("transfer.started")
+    assert contact.status in ("completed", "transferred")
