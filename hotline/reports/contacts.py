@@ -189,3 +189,40 @@ def ivr_rows(
     for r in rows.values():
         r["left_rate"] = ratio(r["hung_up"], r["contacts"])
     return sorted(rows.values(), key=lambda r: (r["flow"], -r["visits"], r["node"]))
+
+
+WRAP_UP_COLUMNS = [
+    ("contacts", "contacts", "int"),
+    ("share", "% of coded", "pct"),
+]
+
+
+class WrapUpFold:
+    """Contacts by wrap-up (disposition) code, per channel: a call's `contact.wrapup`
+    (the last one given counts), a chat's code in its `chat.closed`. A contact counts
+    in the period its code was given."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, tuple[str, str]] = {}  # contact -> (channel, code)
+
+    def feed(self, contact: str | None, channel: str | None, data: dict[str, Any]) -> None:
+        code = data.get("code") if "code" in data else data.get("wrap_up")
+        if contact is None or not isinstance(code, str) or not code:
+            return
+        self.codes[contact] = (channel or str(data.get("channel") or "voice"), code)
+
+    def rows(self) -> list[dict[str, Any]]:
+        counts: dict[tuple[str, str], int] = {}
+        per_channel: dict[str, int] = {}
+        for channel, code in self.codes.values():
+            counts[channel, code] = counts.get((channel, code), 0) + 1
+            per_channel[channel] = per_channel.get(channel, 0) + 1
+        return [
+            {
+                "channel": channel,
+                "code": code,
+                "contacts": n,
+                "share": ratio(n, per_channel[channel]),
+            }
+            for (channel, code), n in sorted(counts.items())
+        ]

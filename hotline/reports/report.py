@@ -21,7 +21,9 @@ from hotline.reports.agents import AGENT_COLUMNS, AgentFold, Handled, Segment
 from hotline.reports.contacts import (
     CHANNEL_COLUMNS,
     IVR_COLUMNS,
+    WRAP_UP_COLUMNS,
     ContactFold,
+    WrapUpFold,
     customer_starts,
     ivr_rows,
 )
@@ -34,7 +36,7 @@ from hotline.reports.tables import Column, Table, columns
 from hotline.store import Store
 
 CHANNELS = ("voice", "chat", "callback")
-TABLES = ("intervals", "queues", "agents", "channels", "ivr", "timeline")
+TABLES = ("intervals", "queues", "agents", "channels", "ivr", "wrap_ups", "timeline")
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,7 @@ async def build_report(
         source.agent_states_at(t0),
         source.agent_loads_at(t0),
         source.contacts(t0, t1),
-        source.documents(t0, t1, [*CALLBACK_EVENTS, *TRANSFER_EVENTS, EventType.SURVEY_ANSWERED]),
+        source.documents(t0, t1, [*CALLBACK_EVENTS, *TRANSFER_EVENTS, *DOCUMENTS]),
         source.flow_nodes(t0, t1) if flows else _nothing(),
         source.flow_exits(t0, t1) if flows else _nothing(),
     )
@@ -189,9 +191,21 @@ async def build_report(
     contacts.feed(
         rows, customer_starts(await source.customer_starts(known, t0 - window, t1 + window))
     )
-    _documents(documents, bucket, query, visits, contacts, only)
+    wrap_ups = WrapUpFold()
+    _documents(documents, bucket, query, visits, contacts, only, wrap_ups)
 
     _tables(report, visits, fold, contacts)
+    report.tables["wrap_ups"] = Table(
+        "wrap_ups",
+        "Contacts by wrap-up code",
+        [
+            Column("channel", "channel", "text"),
+            Column("code", "code", "text"),
+            *columns(WRAP_UP_COLUMNS),
+        ],
+        wrap_ups.rows(),
+        note="A contact counts in the period its code was given; the last code counts.",
+    )
     if flows:
         ivr = ivr_rows(nodes, exits, query.channel)
         report.tables["ivr"] = Table(
@@ -210,14 +224,20 @@ def _documents(
     visits: QueueFold,
     contacts: ContactFold,
     only: set[str] | None,
+    wrap_ups: WrapUpFold,
 ) -> None:
-    """Callbacks (queue rows, channel callback), transfers and survey answers."""
+    """Callbacks (queue rows, channel callback), transfers, survey answers, wrap-up codes."""
     for t, kind, cid, queue, _agent, channel, data in rows:
         b = bucket(t)
         if b is None:
             continue
         data = data or {}
-        if kind in CALLBACK_EVENTS:
+        if kind in (EventType.CONTACT_WRAPUP, EventType.CHAT_CLOSED):
+            if (query.channel is None or channel == query.channel) and (
+                only is None or cid in only
+            ):
+                wrap_ups.feed(cid, channel, data)
+        elif kind in CALLBACK_EVENTS:
             name = queue or data.get("queue") or "-"
             if query.agent is None and visits.keep(name, "callback", None):
                 counter = f"callbacks_{kind.split('.')[1]}"
@@ -233,6 +253,10 @@ def _documents(
                 per.transfers += 1
         elif query.channel is None or channel == query.channel:
             contacts.survey(cid, channel, data)
+
+
+#: The other rare events read whole: surveys and wrap-up codes.
+DOCUMENTS = (EventType.SURVEY_ANSWERED, EventType.CONTACT_WRAPUP, EventType.CHAT_CLOSED)
 
 
 async def _nothing() -> list[tuple[Any, ...]]:

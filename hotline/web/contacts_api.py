@@ -19,6 +19,7 @@ from hotline.contacts.wrapup import WrapUpRefused, WrapUps
 from hotline.web.auth import Role, current_user, requires
 
 MAX_BODY = 8 * 1024
+MAX_ID = 64
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -44,6 +45,13 @@ def _who(request: web.Request) -> tuple[str, str | None]:
     return user.agent_id, user.agent_id
 
 
+def _contact(request: web.Request) -> str:
+    contact_id = request.match_info["id"]
+    if len(contact_id) > MAX_ID:
+        raise WrapUpRefused(f"no contact {contact_id[:MAX_ID]}…", 404)
+    return contact_id
+
+
 def _error(error: WrapUpRefused) -> web.Response:
     return web.json_response({"error": str(error)}, status=error.status)
 
@@ -54,7 +62,7 @@ def add_contacts_routes(app: web.Application, wrap_ups: WrapUps) -> None:
         try:
             by, agent = _who(request)
             body = await _body(request)
-            done = await wrap_ups.wrap_up(request.match_info["id"], body.get("code"), by, agent)
+            done = await wrap_ups.wrap_up(_contact(request), body.get("code"), by, agent)
         except WrapUpRefused as error:
             return _error(error)
         return web.json_response(done)
@@ -63,7 +71,7 @@ def add_contacts_routes(app: web.Application, wrap_ups: WrapUps) -> None:
     async def notes(request: web.Request) -> web.Response:
         try:
             _by, agent = _who(request)
-            found = await wrap_ups.notes(request.match_info["id"], agent)
+            found = await wrap_ups.notes(_contact(request), agent)
         except WrapUpRefused as error:
             return _error(error)
         return web.json_response(found)
@@ -73,7 +81,7 @@ def add_contacts_routes(app: web.Application, wrap_ups: WrapUps) -> None:
         try:
             by, agent = _who(request)
             body = await _body(request)
-            note = await wrap_ups.add_note(request.match_info["id"], body.get("text"), by, agent)
+            note = await wrap_ups.add_note(_contact(request), body.get("text"), by, agent)
         except WrapUpRefused as error:
             return _error(error)
         return web.json_response(note, status=201)

@@ -33,11 +33,13 @@ from chat_bridge.messengers import Messengers, add_messenger_routes
 from hotline.acd import Agent, Queue, Router
 from hotline.acd.service import RoutingService
 from hotline.chat_settings import TelegramSettings, WebhookSettings
+from hotline.contacts.wrapup import WrapUps
 from hotline.store import Store, sqlite_url
 from hotline.store.sessions import SessionStore
 from hotline.web.api import ApiStatus, add_api_routes, openapi_document
 from hotline.web.auth import Auth, PasswordFile, Role, Sessions, User, build_web_app
 from hotline.web.calls_api import add_call_routes
+from hotline.web.contacts_api import add_contacts_routes
 from tests.unit.chat.conftest import make_rig
 from tests.unit.fuzz.mutations import EXAMPLES
 from tests.unit.fuzz.served import ServedInThread
@@ -98,6 +100,8 @@ class Served(ServedInThread):
         add_call_routes(
             app, AriCallControl(AriClient("http://127.0.0.1:9", "u", "p", "hotline"), {})
         )
+        # Wrap-up codes and notes: the stored contact is no agent's, so an agent is refused.
+        add_contacts_routes(app, WrapUps(store, self.routing, {}, ["resolved"]))
         # The messenger webhooks are in the description too: served by a real chat
         # bridge (tests/unit/fuzz/test_fuzz_messengers.py fuzzes their valid side).
         self.chat = make_rig(self.folder)

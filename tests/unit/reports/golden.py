@@ -6,16 +6,19 @@ Queues: sales (service-level threshold 20 s), support (30 s). Agents: a1 (voice)
 a2 (voice, and chat with 2 slots).
 
     C0  Z  voice  yesterday 20:00, no events                     (makes C5 a repeat)
-    C1  X  voice  joins sales 09:00:10, a1 answers 09:00:25 (15 s), talks 300 s, wraps 60 s
-    C2  Y  voice  joins support 09:10:05, a2 answers 09:10:40 (35 s), talks 600 s, no wrap
+    C1  X  voice  joins sales 09:00:10, a1 answers 09:00:25 (15 s), talks 300 s, wraps 60 s;
+                  wrap-up code sale, corrected to no_sale (the last counts)
+    C2  Y  voice  joins support 09:10:05, a2 answers 09:10:40 (35 s), talks 600 s, no wrap;
+                  wrap-up code sale, and a note
     C3  -  voice  joins sales 09:15:04, hangs up 09:15:07 (3 s: a short abandon)
     C4  X  voice  joins sales 09:30:05, rings a2 (no answer), hangs up 09:31:05 (60 s)
     C5  Z  voice  hangs up in the menu
     C6  W  voice  self-service (balance), survey: 5 and 3
     C7  Y  voice  joins sales 10:05:05, a1 answers 10:05:15 (10 s), talks 120 s, wraps 60 s
-                  until a1 pauses for lunch (10:08:15-10:38:15); a1 logs out 10:50
+                  until a1 pauses for lunch (10:08:15-10:38:15); a1 logs out 10:50;
+                  wrap-up code sale
     C8  X  chat   joins support 10:10:02, a2 answers 10:10:13 (11 s), transferred at 10:15,
-                  ends 10:20:13 (600 s); survey score 4
+                  ends 10:20:13 (600 s), closed with wrap-up code resolved; survey score 4
     C9  V  voice  joins sales 10:30:05, times out 10:32:05, transferred by the flow
     C10 U  voice  joins sales 10:55:05, a2 answers 11:00:10 (305 s, after the period)
     C11 T  voice  refused by sales (full) at 10:58:05
@@ -102,6 +105,11 @@ def event(
     return (clock, contact, kind, data, queue, None)
 
 
+def wrap_up(clock: str, contact: str, code: str, queue: str) -> tuple[Any, ...]:
+    data = {"code": code, "by": "agent", "channel": "voice", "required": False}
+    return event(clock, contact, "contact.wrapup", data, queue)
+
+
 def node(clock: str, contact: str, name: str) -> tuple[Any, ...]:
     return event(
         clock,
@@ -135,6 +143,8 @@ EVENTS: list[tuple[Any, ...]] = [
     agent("09:00:25", "accept", "a1", "voice", "ringing", "busy", "C1", "sales"),
     visit("09:00:25", "answered", "C1", "sales", who="a1", detail="waited 15s"),
     agent("09:05:25", "finish", "a1", "voice", "busy", "wrap_up", "C1", "sales"),
+    wrap_up("09:05:40", "C1", "sale", "sales"),
+    wrap_up("09:05:50", "C1", "no_sale", "sales"),
     agent("09:06:25", "wrap_end", "a1", "voice", "wrap_up", "available"),
     # C2
     node("09:10:01", "C2", "menu"),
@@ -144,6 +154,8 @@ EVENTS: list[tuple[Any, ...]] = [
     agent("09:10:40", "accept", "a2", "voice", "ringing", "busy", "C2", "support"),
     visit("09:10:40", "answered", "C2", "support", who="a2"),
     agent("09:20:40", "finish", "a2", "voice", "busy", "available", "C2", "support"),
+    wrap_up("09:20:45", "C2", "sale", "support"),
+    event("09:20:46", "C2", "contact.note", {"text": "wants a quote", "by": "a2"}, "support"),
     # C3
     node("09:15:01", "C3", "menu"),
     node("09:15:04", "C3", "to_sales"),
@@ -185,6 +197,7 @@ EVENTS: list[tuple[Any, ...]] = [
     agent("10:05:15", "accept", "a1", "voice", "ringing", "busy", "C7", "sales"),
     visit("10:05:15", "answered", "C7", "sales", who="a1"),
     agent("10:07:15", "finish", "a1", "voice", "busy", "wrap_up", "C7", "sales"),
+    wrap_up("10:07:30", "C7", "sale", "sales"),
     agent("10:08:15", "pause", "a1", "voice", "wrap_up", "paused", reason="lunch"),
     agent("10:38:15", "unpause", "a1", "voice", "paused", "available"),
     agent("10:50:00", "logout", "a1", "voice", "available", "offline"),
@@ -196,7 +209,7 @@ EVENTS: list[tuple[Any, ...]] = [
     visit("10:10:13", "answered", "C8", "support", "chat", who="a2"),
     event("10:15:00", "C8", "chat.transferred", {"to": "a2"}),
     agent("10:20:13", "finish", "a2", "chat", "available", "available", "C8", "support"),
-    event("10:20:14", "C8", "chat.closed", {"by": "agent"}),
+    event("10:20:14", "C8", "chat.closed", {"by": "agent", "wrap_up": "resolved"}),
     event(
         "10:20:30", "C8", "survey.answered", {"survey": "csat", "node": "s", "answers": {"q": 4}}
     ),

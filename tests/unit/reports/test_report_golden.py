@@ -311,6 +311,43 @@ async def test_filters(golden: Store) -> None:
     assert [x["channel"] for x in chat.tables["channels"].rows] == ["chat"]
 
 
+async def test_contacts_by_wrap_up_code(golden: Store) -> None:
+    r = await report(golden)
+    # Calls: C1 sale then no_sale (the last counts), C2 sale, C7 sale -> 3 coded calls;
+    # the chat C8 closed with resolved. The note on C2 is not a code.
+    assert r.tables["wrap_ups"].rows == [
+        {"channel": "chat", "code": "resolved", "contacts": 1, "share": 100.0},
+        {"channel": "voice", "code": "no_sale", "contacts": 1, "share": pytest.approx(100 / 3)},
+        {"channel": "voice", "code": "sale", "contacts": 2, "share": pytest.approx(200 / 3)},
+    ]
+    # Contacts that visited sales: C1 (no_sale) and C7 (sale); C2 was support's.
+    sales = await report(golden, queue="sales")
+    assert [(x["code"], x["contacts"], x["share"]) for x in sales.tables["wrap_ups"].rows] == [
+        ("no_sale", 1, 50.0),
+        ("sale", 1, 50.0),
+    ]
+    chat = await report(golden, channel="chat")
+    assert [(x["channel"], x["code"]) for x in chat.tables["wrap_ups"].rows] == [
+        ("chat", "resolved")
+    ]
+    # a2 handled C2 (sale) and C8 (resolved).
+    a2 = await report(golden, agent="a2")
+    assert [(x["code"], x["contacts"]) for x in a2.tables["wrap_ups"].rows] == [
+        ("resolved", 1),
+        ("sale", 1),
+    ]
+    # The first hour holds C1's and C2's codes only.
+    first = await build_report(
+        golden, ReportQuery(FROM, "2026-11-23T10:00", "hour"), SETTINGS, now=NOW
+    )
+    assert [(x["code"], x["contacts"]) for x in first.tables["wrap_ups"].rows] == [
+        ("no_sale", 1),
+        ("sale", 1),
+    ]
+    shown = r.text(["wrap_ups"])
+    assert "Contacts by wrap-up code" in shown and "no_sale" in shown
+
+
 async def test_fifteen_minute_intervals_and_timeline(golden: Store) -> None:
     r = await report(golden, interval="15min", timeline=True)
     assert len(r.tables["intervals"].rows) == 8
