@@ -261,6 +261,7 @@ class Hotline:
         wrap_ups = WrapUps(store, routing, config.queues, config.chat.wrap_up_codes)
         add_contacts_routes(api, wrap_ups)
         chat.desks.wrap_ups = wrap_ups
+        chat.desks.control = calls
         wallboard = Wallboard(
             store,
             routing,

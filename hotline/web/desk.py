@@ -34,6 +34,7 @@ from hotline.acd.model import Channel
 from hotline.acd.presence import PresenceError, agent_view, change_presence
 from hotline.acd.router import RoutingError
 from hotline.acd.service import RoutingService
+from hotline.calls import CallControl
 from hotline.contacts.wrapup import WrapUps
 from hotline.store import LoggedEvent, Store
 from hotline.store.chats import ChatStore, customer_card
@@ -95,8 +96,10 @@ class Desks:
         self.queues = list(queues)
         self.sockets: dict[str, set[Push]] = {}
         self.calls = LiveCalls()
-        #: Calls' wrap-up codes per queue (set by the composition root).
+        #: Calls' wrap-up codes per queue, and the call control (hold, transfer...) whose
+        #: state the call panel shows (both set by the composition root).
         self.wrap_ups: WrapUps | None = None
+        self.control: CallControl | None = None
         self._events: asyncio.Queue[LoggedEvent] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._unlisten: Callable[[], None] | None = None
@@ -168,6 +171,8 @@ class Desks:
             view["wrap_up_required"] = self.wrap_ups.required(call.queue)
         else:
             view["wrap_up_codes"], view["wrap_up_required"] = self.wrap_up_codes, False
+        state = None if self.control is None else self.control.state(call.contact_id)
+        view["control"] = None if state is None else state.to_json()
         return {"type": "call", "call": view, "card": card}
 
     async def calls_of(self, agent: str) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ and callback contacts still open, `apply` takes each new event. Which events cou
 - `contact.answered`: the agent took it, the conversation starts (its time);
 - `queue.connected`: the caller and the agent are bridged (`waited`: the caller's wait);
 - `agent.release`, `agent.no_answer`, `agent.reject`: the offer is over unanswered;
+- `call.held`, `call.resumed`: the call control changed it (the desk shows it again);
 - `agent.finish`, `queue.call_ended`, `call.ended`, `callback.completed`,
   `callback.failed`: the conversation (or the whole contact) is over.
 """
@@ -26,6 +27,8 @@ VOICE_CHANNELS = frozenset({"voice", "callback"})
 _OFFER_ENDS = frozenset({"agent.release", "agent.no_answer", "agent.reject"})
 _CALL_ENDS = frozenset({"agent.finish", "queue.call_ended"})
 _CONTACT_ENDS = frozenset({"call.ended", "callback.completed", "callback.failed"})
+#: Call control steps (hotline/calls): the call is shown again with its new state.
+_CONTROL = frozenset({"call.held", "call.resumed"})
 #: How many contacts' last event ids are kept before those of ended contacts are dropped.
 _REMEMBERED = 10_000
 
@@ -134,6 +137,8 @@ class LiveCalls:
             call.waited = float(waited) if isinstance(waited, int | float) else call.waited
             if call.phase != "talking":
                 call.phase, call.answered_at = "talking", event.ts
+            return "call", call
+        elif kind in _CONTROL and call.phase == "talking":
             return "call", call
         elif kind in _OFFER_ENDS and agent == call.agent and call.phase == "ringing":
             del self._by_contact[contact_id]

@@ -2,7 +2,8 @@
 judy's SIPp phone (number 331, queue e2e_chat; tests/e2e/conftest.py) and judy's desk
 shows the call ringing, then in conversation with the customer card, the queue, the
 caller's wait and a running duration, also after the desk is reloaded mid-call; after
-the call the panel takes its wrap-up code and a note, shown in the customer's history
+hold and resume from its buttons (the call control's REST API); after the call the
+panel takes its wrap-up code and a note, shown in the customer's history
 on their next call.
 """
 
@@ -124,6 +125,14 @@ def test_desk_shows_the_live_call_and_finds_it_again_after_a_reload(
             "() => /^0:0[2-9]$/.test(document.querySelector('#call .duration').textContent)"
         )
         before = seconds_shown(desk)
+        # Hold and resume from the desk's buttons act on the call in Asterisk.
+        panel.locator("button.hold").click()
+        desk.wait_for_selector("#call[data-held=true] button.resume")
+        assert "On hold" in panel.inner_text()
+        wait_events(hotline, contact_id or "", "call.held")
+        panel.locator("button.resume").click()
+        desk.wait_for_selector("#call[data-held=false] button.hold")
+        wait_events(hotline, contact_id or "", "call.resumed")
 
         desk.reload()
         desk.wait_for_selector("#connection[data-connected=true]")

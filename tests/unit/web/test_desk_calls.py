@@ -46,6 +46,10 @@ def test_a_call_rings_then_talks_then_ends_with_wait_and_duration() -> None:
     assert view["phase"] == "talking" and view["seconds"] == 60.0 and view["waited"] == 15.1
     assert [c.contact_id for c in live.of_agent("alice")] == ["c1"]
     assert live.of_agent("bob") == []
+    # Held and resumed by the call control: shown again, still the same call.
+    for kind in ("call.held", "call.resumed"):
+        changed = live.apply(e(kind, 40, agent="alice"))
+        assert changed is not None and changed == ("call", call)
     changed = live.apply(e("agent.finish", 80, agent="alice", channel="voice"))
     assert changed is not None and changed[0] == "ended"
     assert live.of_agent("alice") == []

@@ -243,10 +243,35 @@
       var tick = function () { duration.textContent = clock((Date.now() - since) / 1000); };
       tick();
       desk.call.timer = setInterval(tick, 1000);
+      box.appendChild(controls(call));
       desk.call.form = wrapUpForm(call, keep && keep.form);
       box.appendChild(desk.call.form.node);
     }
     showCard(frame.card, desk.pops[call.contact_id]);
+  }
+
+  // Hold and resume (the call control's REST API, hotline/web/calls_api.py); the
+  // server's answer, and then the call frame of its call.held / call.resumed, redraw.
+  function controls(call) {
+    var state = call.control || {};
+    var box = $("call");
+    box.dataset.held = state.held ? "true" : "false";
+    var row = el("div", "call-controls");
+    if (state.held) { row.appendChild(el("span", "held", "On hold")); }
+    var act = function (action) {
+      return function () {
+        post("/api/calls/" + encodeURIComponent(call.contact_id) + "/" + action, {})
+          .then(function (answer) {
+            if (desk.call && desk.call.id === call.contact_id) {
+              box.dataset.held = answer.state && answer.state.held ? "true" : "false";
+            }
+          })
+          .catch(function (error) { toast(error.message); });
+      };
+    };
+    if (state.held) { row.appendChild(button("Resume", act("resume"), "resume")); }
+    else { row.appendChild(button("Hold", act("hold"), "hold")); }
+    return row;
   }
 
   // The call's wrap-up code and a note: given during the call or after it (REST API,
