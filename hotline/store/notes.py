@@ -1,5 +1,8 @@
 """Wrap-up codes and notes of contacts, read from the contact event log.
 
+A transfer's note (`call.transferred`) is a note of the contact too: it comes with the
+call to whoever takes it next.
+
 Both are events (`contact.wrapup`, `contact.note`; a chat's code is in its
 `chat.closed`), so they are in the log with everything else and need no table of
 their own. The last code given to a contact counts (an agent may correct it).
@@ -14,7 +17,7 @@ from sqlalchemy import select
 
 from hotline.store.store import EVENTS, Store, _all
 
-_TYPES = ("contact.wrapup", "contact.note", "chat.closed")
+_TYPES = ("contact.wrapup", "contact.note", "chat.closed", "call.transferred")
 #: Events that say which agent handled a contact, and in which queue.
 _HANDLED = ("contact.answered", "queue.connected")
 #: Longest note, in characters.
@@ -42,6 +45,16 @@ async def contact_annotations(
             entry["notes"].append(
                 {"text": data.get("text"), "by": data.get("by"), "at": row.ts.isoformat()}
             )
+        elif row.type == "call.transferred":
+            if data.get("note"):  # the transferring agent's note goes with the call
+                entry["notes"].append(
+                    {
+                        "text": data["note"],
+                        "by": data.get("agent") or data.get("by"),
+                        "at": row.ts.isoformat(),
+                        "transfer": data.get("to"),
+                    }
+                )
         elif row.type == "contact.wrapup" or data.get("wrap_up"):
             entry["wrap_up"] = data.get("code") or data.get("wrap_up")
     return found

@@ -169,12 +169,18 @@ async def test_notes_on_calls_and_chats_shown_in_the_customers_history(lab: Lab)
     await lab.routing.end_wrap_up("ann")
     chat = await lab.call("ann", "sales", "chat")
     await lab.wrap_ups.add_note(chat, "Asked about delivery", "ann", "ann")
+    # A transfer's note is a note of the call too (an empty one is not).
+    for note in ("Needs the billing team", ""):
+        transfer = {"agent": "ann", "to": "number:5550199", "kind": "blind", "note": note}
+        await lab.store.append(call, "call.transferred", {**transfer, "by": "ann"}, "sales", "ann")
     found = await lab.wrap_ups.notes(call, "ann")
     assert found["wrap_up"] == "sale"
     assert [(n["text"], n["by"]) for n in found["notes"]] == [
         ("Wants <b>the red one</b>", "ann"),
         ("Called back by the shop", "sue"),
+        ("Needs the billing team", "ann"),
     ]
+    assert found["notes"][-1]["transfer"] == "number:5550199"
     # Both contacts are the same customer's: the card of a new one shows them with
     # their codes and notes.
     customer = await lab.store.customer_for_phone("5551234")

@@ -386,7 +386,7 @@
     if ((card.notes || []).length) {
       body.appendChild(el("h3", "", "Notes on this contact"));
       var notes = el("ul", "notes");
-      card.notes.forEach(function (n) { notes.appendChild(el("li", "", n.text + " — " + n.by)); });
+      card.notes.forEach(function (n) { notes.appendChild(el("li", "", noteText(n))); });
       body.appendChild(notes);
     }
     body.appendChild(el("h3", "", "Previous contacts"));
@@ -398,11 +398,15 @@
         h.channel + " · " + h.status + (h.flow ? " · " + h.flow : ""));
       if (h.wrap_up) { item.appendChild(el("span", "code", " · " + h.wrap_up)); }
       (h.notes || []).forEach(function (n) {
-        item.appendChild(el("div", "note", n.text + " — " + n.by));
+        item.appendChild(el("div", "note", noteText(n)));
       });
       list.appendChild(item);
     });
     body.appendChild(list);
+  }
+
+  function noteText(n) {
+    return (n.transfer ? "Transfer note: " : "") + n.text + " — " + n.by;
   }
 
   function pairs(rows) {
