@@ -23,6 +23,8 @@ from ari_app.legs import ChannelsGone, clean_up, connect
 from ari_app.recording import ConversationRecorder
 from ari_app.voice_port import VoicePort
 from hotline.acd.service import RoutingService
+from hotline.calls import CallControlError
+from hotline.calls.keys import FeatureKeys
 from hotline.flows.port import CallerGone
 
 
@@ -89,7 +91,13 @@ class AgentConversation:
             if not resumed:
                 try:
                     await self.port.guarded(
-                        connect(self.port.ari, bridge, self.port.channel_id, leg)
+                        connect(
+                            self.port.ari,
+                            bridge,
+                            self.port.channel_id,
+                            leg,
+                            dtmf=self.calls is not None,
+                        )
                     )
                 except ChannelsGone as gone:
                     if self.port.channel_id in gone.channels:
@@ -112,7 +120,7 @@ class AgentConversation:
                     self.port.emit,
                     self.port.deliver,
                 )
-            transfer = await self._until_over(leg)
+            transfer = await self._until_over(leg, agent)
             ended_by = "agent" if transfer is None else "transfer"
         finally:
             # No command acts on the call from here; a hold in progress ends.
@@ -134,9 +142,10 @@ class AgentConversation:
             await self._blind_transfer(agent, transfer)
         return "answered"
 
-    async def _until_over(self, leg: str) -> BlindTransfer | None:
+    async def _until_over(self, leg: str, agent: str) -> BlindTransfer | None:
         """Until the agent hangs up (None), a blind transfer is asked for (it), or the
-        caller hangs up (CallerGone)."""
+        caller hangs up (CallerGone). The agent's keys meanwhile are feature codes."""
+        keys = FeatureKeys()
         while True:
             event = await self.port.next_event(None)
             if event is None:
@@ -144,8 +153,31 @@ class AgentConversation:
             if event["type"] == TRANSFER_EVENT:
                 transfer: BlindTransfer = event["transfer"]
                 return transfer
-            if channel_of(event) == leg and event["type"] in GONE_EVENTS:
+            if channel_of(event) != leg:
+                continue
+            if event["type"] in GONE_EVENTS:
                 return None
+            if event["type"] == "ChannelDtmfReceived":
+                await self._feature_key(agent, keys, str(event.get("digit", "")))
+
+    async def _feature_key(self, agent: str, keys: FeatureKeys, digit: str) -> None:
+        """A key the agent pressed while talking (hotline/calls/keys.py): a complete
+        feature code is carried out as the desk's button would be, and logged."""
+        state = None if self.calls is None else self.calls.state(self.contact_id)
+        if self.calls is None or state is None:
+            return
+        typed = keys.pending + digit
+        try:
+            command = keys.press(digit, held=state.held)
+            if command is None:
+                return
+            await self.calls.act(self.contact_id, command, by_agent=agent, by=agent)
+        except CallControlError as refused:
+            await self.port.emit(
+                "call.feature", {"agent": agent, "keys": typed, "refused": str(refused)}
+            )
+            return
+        await self.port.emit("call.feature", {"agent": agent, "keys": typed})
 
     async def _blind_transfer(self, agent: str, transfer: BlindTransfer) -> None:
         """The agent is gone (to wrap-up): the caller rings the target and talks with it

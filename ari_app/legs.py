@@ -67,10 +67,13 @@ class ChannelsGone(AriError):
         self.channels = channels
 
 
-async def connect(ari: AriClient, bridge: str, *channels: str) -> None:
+async def connect(ari: AriClient, bridge: str, *channels: str, dtmf: bool = False) -> None:
     """Put the channels in a new mixing bridge of that id. ChannelsGone names those
-    that hung up before (the bridge is then left for `clean_up`)."""
-    await ari.request("POST", "bridges", params={"type": "mixing", "bridgeId": bridge})
+    that hung up before (the bridge is then left for `clean_up`). `dtmf`: the
+    channels' keys reach the application (no native RTP bridging, which would pass
+    them peer to peer): an agent's feature codes while talking."""
+    kind = "mixing,dtmf_events" if dtmf else "mixing"
+    await ari.request("POST", "bridges", params={"type": kind, "bridgeId": bridge})
     try:
         await ari.request(
             "POST", f"bridges/{bridge}/addChannel", params={"channel": ",".join(channels)}

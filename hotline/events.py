@@ -60,6 +60,7 @@ class EventType(StrEnum):
     CALL_HELD = "call.held"
     CALL_RESUMED = "call.resumed"
     CALL_TRANSFERRED = "call.transferred"
+    CALL_FEATURE = "call.feature"
     # chats
     CHAT_STARTED = "chat.started"
     CHAT_REOPENED = "chat.reopened"
@@ -398,6 +399,15 @@ class CallTransferred(TypedDict):
     by: str
 
 
+class CallFeature(TypedDict):
+    """A feature code the agent keyed on their phone while talking (`*1`, `*2<n>#`),
+    carried out, or `refused` with the reason."""
+
+    agent: str
+    keys: str
+    refused: NotRequired[str]
+
+
 class RecordingStarted(TypedDict):
     name: str
     agent: NotRequired[str]
@@ -630,6 +640,7 @@ CATALOGUE: Mapping[EventType, EventSpec] = _specs(
     (E.CALL_HELD, CallHeld, "The agent put the caller on hold (the queue's music on hold)."),
     (E.CALL_RESUMED, CallResumed, "The caller's hold ended (resumed, or the call ended)."),
     (E.CALL_TRANSFERRED, CallTransferred, "The agent transferred the caller (blind)."),
+    (E.CALL_FEATURE, CallFeature, "The agent keyed a feature code on their phone while talking."),
     (E.RECORDING_STARTED, RecordingStarted, "A conversation recording started."),
     (E.RECORDING_SAVED, RecordingSaved, "A recording was saved with the contact."),
     (E.RECORDING_FAILED, RecordingFailed, "A recording could not be made."),

@@ -17,8 +17,10 @@ import pytest
 
 from hotline.store import Store
 from tests.e2e.conftest import TEST_PASSWORD, RunningHotline
+from tests.e2e.dtmf import keyed_capture
 from tests.e2e.rtp import RtpSink
 from tests.e2e.sipp import ExpectHangup, SippCall
+from tests.e2e.sipp_uas import ANSWER_SDP, HEAD, REPLY, UNTIL_BYE, TransferTarget
 from tests.e2e.test_ivr_call import contact_of, of_type
 from tests.e2e.test_queue import phone
 
@@ -253,3 +255,60 @@ def test_blind_transfer_to_a_number(hotline: RunningHotline) -> None:
     kinds = [e.type for e in events]
     assert kinds.index("queue.call_ended") < kinds.index("transfer.started")
     assert contact.status in ("completed", "transferred")
+
+
+def keying_phone(
+    hotline: RunningHotline, agent: str, keys: list[tuple[float, str]], talk: float
+) -> TransferTarget:
+    """The agent's phone (SIPp on their fixed contact): answers after 0.5 s, keys each
+    `(seconds after answering, digits)` as RFC 2833 events (0.4 s apart), then talks
+    until hung up (within `talk` seconds)."""
+    phone = TransferTarget(
+        hotline.workdir / "phones", "answer_until_hangup", hotline.targets[agent], talk=talk
+    )
+    parts = [
+        HEAD.format(behaviour="keys", keep='      <log message="INVITE"/>\n'),
+        REPLY.format(status="180 Ringing"),
+        ANSWER_SDP.format(ring_ms=500),
+    ]
+    clock, sent = 0.0, 0
+    for at, digits in keys:
+        for i, digit in enumerate(digits):
+            moment = at + 0.4 * i
+            parts.append(f'  <pause milliseconds="{int((moment - clock) * 1000)}"/>\n')
+            capture = keyed_capture(digit, sent, moment - keys[0][0], phone.workdir)
+            parts.append(f'  <nop><action><exec play_pcap_audio="{capture}"/></action></nop>\n')
+            clock, sent = moment, sent + 1
+    parts.append(UNTIL_BYE.format(talk_ms=int(talk * 1000)))
+    parts.append("</scenario>\n")
+    phone.file.write_text("".join(parts))
+    return phone.start()
+
+
+def test_feature_codes_from_the_agents_phone(hotline: RunningHotline) -> None:
+    """carol keys *2# (refused: no number), *1 (hold), *1 (resume), then *25557702#
+    (blind transfer to that number) on her phone while talking."""
+    keys = [(1.5, "*2#"), (3.5, "*1"), (6.5, "*1"), (9.0, "*25557702#")]
+    carol = keying_phone(hotline, "carol", keys, talk=40)
+    customer = phone(hotline, "customer", "answer", ring=0.5, talk=2.0)
+    call = SippCall(
+        hotline.workdir / "sipp", hotline.sip_port, "304", "5551604", [ExpectHangup(60)]
+    ).start()
+    result = call.wait(60)
+    assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+    assert carol.wait_done().ok  # hung up by the transfer
+    assert customer.wait_done(30).ok
+    assert "INVITE sip:5557702@" in customer.messages()
+
+    _, events = contact_of(hotline, "5551604")
+    features = of_type(events, "call.feature")
+    assert [f["keys"] for f in features] == ["*2#", "*1", "*1", "*25557702#"], features
+    assert "is not a phone number" in features[0]["refused"]
+    assert all("refused" not in f for f in features[1:])
+    assert of_type(events, "call.held") == [{"agent": "carol", "by": "carol"}]
+    (resumed,) = of_type(events, "call.resumed")
+    assert resumed["by"] == "carol" and 2.0 <= resumed["hold_seconds"] <= 4.5
+    (moved,) = of_type(events, "call.transferred")
+    assert moved["to"] == "number:5557702" and moved["by"] == "carol"
+    (over,) = of_type(events, "transfer.ended")
+    assert over["outcome"] == "answered"
