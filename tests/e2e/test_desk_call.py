@@ -22,7 +22,14 @@ import pytest
 from tests.e2e.conftest import RunningHotline
 from tests.e2e.sipp import ExpectHangup, SippCall
 from tests.e2e.sipp_uas import TransferTarget
-from tests.e2e.test_chat_desk import open_desk, wait_events
+from tests.e2e.test_chat_desk import (
+    chat_available,
+    chat_offline,
+    close_chats,
+    open_desk,
+    open_widget,
+    wait_events,
+)
 
 pytestmark = [pytest.mark.e2e]
 
@@ -155,3 +162,37 @@ def test_desk_shows_the_live_call_and_finds_it_again_after_a_reload(
     while desk.locator(".channel[data-channel=voice][data-state=busy]").count():
         assert time.monotonic() < deadline, "judy's voice stayed busy"
         time.sleep(0.2)
+
+
+def test_a_note_on_a_chat_from_the_desk(
+    browser: Any, hotline: RunningHotline, agent_page: Any
+) -> None:
+    """Notes are for any contact: judy writes one on a chat from its pane; it is stored
+    with the chat, and an empty one is refused in the desk with nothing stored."""
+    desk = open_desk(agent_page, hotline, "judy")
+    chat_available(desk)
+    customer = browser.new_context()
+    customer.set_default_timeout(15_000)
+    try:
+        open_widget(customer, hotline, "/chat/demo/e2e")
+        offer = desk.locator(".offer[data-channel=chat]").first
+        offer.wait_for()
+        contact_id = offer.get_attribute("data-contact-id") or ""
+        offer.locator("button.accept").click()
+        pane = desk.locator(f".pane[data-contact-id='{contact_id}']")
+        pane.wait_for()
+        pane.locator("button.add-note").click()
+        assert desk.locator("#toast").inner_text() == "Write the note first"
+        pane.locator("input.note-input").fill(NOTE)
+        pane.locator("button.add-note").click()
+        pane.locator(".saved-notes li").wait_for()
+        assert pane.locator(".saved-notes li").inner_text() == f"{NOTE} — judy"
+        assert desk.evaluate("window.pwned") is None
+        events = wait_events(hotline, contact_id, "contact.note")
+        assert [e.data for e in events if e.type == "contact.note"] == [
+            {"text": NOTE, "by": "judy"}
+        ]
+    finally:
+        customer.close()
+        close_chats(desk)
+        chat_offline(desk)

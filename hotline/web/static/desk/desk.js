@@ -468,6 +468,25 @@
     tools.appendChild(button("Close", function () {
       send({ type: "close", contact_id: id, wrap_up: wrap.value });
     }, "close"));
+    // A note on the chat, for the customer's history (REST API, contacts_api.py).
+    var notes = el("div", "chat-notes");
+    var noteInput = el("input", "note-input");
+    noteInput.type = "text";
+    noteInput.maxLength = 2000;
+    noteInput.placeholder = "Note…";
+    var saved = el("ul", "saved-notes");
+    notes.appendChild(noteInput);
+    notes.appendChild(button("Add note", function () {
+      var text = noteInput.value.trim();
+      if (!text) { toast("Write the note first"); return; }
+      post("/api/contacts/" + encodeURIComponent(id) + "/notes", { text: text })
+        .then(function (note) {
+          noteInput.value = "";
+          saved.appendChild(el("li", "", noteText(note)));
+        })
+        .catch(function (error) { toast(error.message); });
+    }, "add-note"));
+    notes.appendChild(saved);
     var compose = el("form", "compose");
     var input = el("textarea", "input");
     input.rows = 2;
@@ -499,7 +518,7 @@
         send({ type: "typing", contact_id: id, on: true });
       }
     });
-    [log, typing, left, tools, compose].forEach(function (n) { pane.appendChild(n); });
+    [log, typing, left, tools, notes, compose].forEach(function (n) { pane.appendChild(n); });
     $("tabs").appendChild(tab);
     $("panes").appendChild(pane);
     $("no-chats").hidden = true;
