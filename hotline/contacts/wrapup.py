@@ -96,6 +96,11 @@ class WrapUps:
             return None
         return last[0]
 
+    def pending_queue(self, agent: str) -> str | None:
+        """The queue of the call `pending` names (None when nothing is owed)."""
+        last = self._last_call.get(agent)
+        return last[1] if last is not None and self.pending(agent) == last[0] else None
+
     def ready_refusal(self, agent: str) -> str | None:
         contact_id = self.pending(agent)
         if contact_id is None:

@@ -176,8 +176,26 @@ class Desks:
         return {"type": "call", "call": view, "card": card}
 
     async def calls_of(self, agent: str) -> list[dict[str, Any]]:
-        """The agent's calls now, for a desk that opens during them."""
-        return [await self.call_frame(call) for call in self.calls.of_agent(agent)]
+        """The agent's calls now, for a desk that opens during them; and the call whose
+        required wrap-up code they still owe (the wrap-up form, after a reload)."""
+        frames = [await self.call_frame(call) for call in self.calls.of_agent(agent)]
+        owed = None if self.wrap_ups is None else self.wrap_ups.pending(agent)
+        if self.wrap_ups is not None and owed is not None and self.calls.get(owed) is None:
+            queue = self.wrap_ups.pending_queue(agent)
+            call = {
+                "contact_id": owed,
+                "channel": "voice",
+                "queue": queue,
+                "phase": "wrap_up",
+                "waited": None,
+                "seconds": None,
+                "wrap_up_codes": self.wrap_ups.codes(queue),
+                "wrap_up_required": True,
+                "control": None,
+            }
+            card = await customer_card(self.store, self.chats, owed)
+            frames.append({"type": "call", "call": call, "card": card})
+        return frames
 
     def presence(self, agent: str) -> dict[str, Any]:
         try:

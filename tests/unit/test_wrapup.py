@@ -17,6 +17,7 @@ from hotline.acd.settings import QueueSettings
 from hotline.contacts.wrapup import WrapUpRefused, WrapUps
 from hotline.store import Store, sqlite_url
 from hotline.store.chats import ChatStore, customer_card
+from hotline.web.desk import Desks
 
 
 @pytest.fixture
@@ -221,3 +222,30 @@ def test_a_required_code_needs_a_wrap_up_time() -> None:
         QueueSettings(wrap_up_codes=[])
     with pytest.raises(ValueError, match="String should match pattern"):
         QueueSettings(wrap_up_codes=["<b>"])
+
+
+async def test_a_desk_reopened_in_wrap_up_shows_the_code_still_owed(lab: Lab) -> None:
+    """After a reload the desk no longer has the ended call: the call whose required code
+    the agent owes comes back as a wrap-up form, until the code is given."""
+    desks = Desks(
+        lab.store,
+        lab.routing,
+        None,
+        agents={"ann": "Ann"},
+        pause_reasons=[],
+        wrap_up_codes=["resolved"],
+        queues=["sales", "support"],
+    )
+    desks.wrap_ups = lab.wrap_ups
+    optional = await lab.call("ann", "sales")
+    assert await desks.calls_of("ann") == []  # sales does not require a code
+    await lab.routing.end_wrap_up("ann")
+    contact = await lab.call("ann", "support")
+    (frame,) = await desks.calls_of("ann")
+    assert frame["type"] == "call" and frame["card"]["contact_id"] == contact
+    call = frame["call"]
+    assert (call["contact_id"], call["phase"], call["queue"]) == (contact, "wrap_up", "support")
+    assert call["wrap_up_codes"] == ["resolved", "follow_up"] and call["wrap_up_required"]
+    await lab.wrap_ups.wrap_up(contact, "resolved", "ann", "ann")
+    assert await desks.calls_of("ann") == []
+    assert await lab.logged(optional, "contact.wrapup") == []

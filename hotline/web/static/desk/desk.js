@@ -224,7 +224,8 @@
     box.dataset.phase = call.phase;
     box.dataset.channel = call.channel;
     var talking = call.phase === "talking";
-    var title = talking ? "On a call" : "Ringing";
+    var wrapping = call.phase === "wrap_up";  // a required code still owed (after a reload)
+    var title = talking ? "On a call" : wrapping ? "Wrap-up" : "Ringing";
     if (call.channel === "callback") { title += " (callback)"; }
     box.appendChild(el("h2", "title", title));
     box.appendChild(el("div", "who", describe(frame.card)));
@@ -245,6 +246,10 @@
       desk.call.timer = setInterval(tick, 1000);
       box.appendChild(controls(call));
       desk.call.form = wrapUpForm(call, keep && keep.form);
+      box.appendChild(desk.call.form.node);
+    } else if (wrapping) {
+      desk.call.form = wrapUpForm(call, keep && keep.form);
+      desk.call.ended = true;
       box.appendChild(desk.call.form.node);
     }
     showCard(frame.card, desk.pops[call.contact_id]);
