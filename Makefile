@@ -1,8 +1,9 @@
 # The two commands (README.md): `make run` and `make test`. Both set up what they need.
 VENV := .venv
 BIN := $(VENV)/bin
-# What mypy checks, strictly (setup.cfg [mypy]); an adapter joins once it passes.
-TYPED := hotline ari_app agi voice
+# What mypy checks (setup.cfg [mypy]: strict, except chat_bridge and controller, which
+# are checked with the defaults until they pass strict too).
+TYPED := hotline ari_app agi voice chat_bridge controller
 
 .PHONY: run test bench lint format setup setup-test clean-state
 
