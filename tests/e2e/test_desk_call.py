@@ -26,6 +26,7 @@ from tests.e2e.test_chat_desk import (
     chat_available,
     chat_offline,
     close_chats,
+    events_of,
     open_desk,
     open_widget,
     wait_events,
@@ -196,3 +197,54 @@ def test_a_note_on_a_chat_from_the_desk(
         customer.close()
         close_chats(desk)
         chat_offline(desk)
+
+
+def test_blind_transfer_to_a_number_from_the_desk(
+    browser: Any, hotline: RunningHotline, agent_page: Any, no_leaks: None
+) -> None:
+    """judy transfers her caller from the desk: a number the dial rules refuse is shown
+    as the server's error and the call goes on; then a number (the callbacks' dial
+    template: the "customer" phone) with a note takes the caller, judy's phone is hung
+    up and her panel turns to wrap-up."""
+    desk = open_desk(agent_page, hotline, "judy")
+    phone = TransferTarget(
+        hotline.workdir / "phones",
+        "answer_until_hangup",
+        hotline.targets["judy"],
+        ring=0.3,
+        talk=40,
+    ).start()
+    customer = TransferTarget(
+        hotline.workdir / "phones", "answer", hotline.targets["customer"], ring=0.5, talk=3
+    ).start()
+    call = SippCall(
+        hotline.workdir / "sipp", hotline.sip_port, "331", "5556333", [ExpectHangup(60)]
+    ).start()
+    try:
+        desk.wait_for_selector("#call[data-phase=talking]", timeout=20_000)
+        contact_id = desk.locator("#call").get_attribute("data-contact-id") or ""
+        panel = desk.locator("#call")
+        panel.locator("input.transfer-number").fill("12")
+        panel.locator("button.transfer").click()
+        toast = desk.locator("#toast")
+        toast.filter(has_text="cannot dial number:12").wait_for()
+        assert "'12' has 2 digits" in toast.inner_text()
+        time.sleep(1)
+        assert panel.get_attribute("data-phase") == "talking"  # untouched
+        assert [e for e in events_of(hotline, contact_id) if e.type == "call.transferred"] == []
+        panel.locator("input.transfer-number").fill("5557711")
+        panel.locator("input.transfer-note").fill("wants the billing team")
+        panel.locator("button.transfer").click()
+        desk.wait_for_selector("#call[data-phase=wrap_up]", timeout=20_000)
+        assert call.wait(60).ok
+        assert phone.wait_done().ok and customer.wait_done(30).ok
+        assert "INVITE sip:5557711@" in customer.messages()
+    finally:
+        phone.stop()
+        customer.stop()
+    events = wait_events(hotline, contact_id, "transfer.ended")
+    (moved,) = [e.data for e in events if e.type == "call.transferred"]
+    assert moved["to"] == "number:5557711" and moved["by"] == "judy"
+    assert moved["note"] == "wants the billing team"
+    desk.locator("#call button.dismiss").click()
+    desk.wait_for_selector("#call", state="hidden")

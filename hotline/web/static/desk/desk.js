@@ -244,7 +244,7 @@
       var tick = function () { duration.textContent = clock((Date.now() - since) / 1000); };
       tick();
       desk.call.timer = setInterval(tick, 1000);
-      box.appendChild(controls(call));
+      box.appendChild(controls(call, keep && keep.transfer));
       desk.call.form = wrapUpForm(call, keep && keep.form);
       box.appendChild(desk.call.form.node);
     } else if (wrapping) {
@@ -257,7 +257,7 @@
 
   // Hold and resume (the call control's REST API, hotline/web/calls_api.py); the
   // server's answer, and then the call frame of its call.held / call.resumed, redraw.
-  function controls(call) {
+  function controls(call, before) {
     var state = call.control || {};
     var box = $("call");
     box.dataset.held = state.held ? "true" : "false";
@@ -276,7 +276,45 @@
     };
     if (state.held) { row.appendChild(button("Resume", act("resume"), "resume")); }
     else { row.appendChild(button("Hold", act("hold"), "hold")); }
+    row.appendChild(transferTools(call, before));
     return row;
+  }
+
+  // Blind transfer to a number, a colleague or a queue, with a note that goes with the
+  // call; a refusal (a number the dial rules refuse, an unknown target) is shown and the
+  // call goes on untouched.
+  function transferTools(call, before) {
+    var box = el("div", "transfer-tools");
+    var to = el("select", "transfer-to");
+    to.appendChild(option("number", "Number…"));
+    Object.keys(desk.agents).forEach(function (a) { to.appendChild(option("agent:" + a, desk.agents[a])); });
+    desk.queues.forEach(function (q) { to.appendChild(option("queue:" + q, "Queue " + q)); });
+    var number = el("input", "transfer-number");
+    number.type = "tel";
+    number.maxLength = 32;
+    number.placeholder = "Number";
+    to.addEventListener("change", function () { number.hidden = to.value !== "number"; });
+    var note = el("input", "transfer-note");
+    note.type = "text";
+    note.maxLength = 2000;
+    note.placeholder = "Note for whoever takes the call";
+    if (before) {
+      to.value = before.to.value;
+      number.value = before.number.value;
+      note.value = before.note.value;
+      number.hidden = to.value !== "number";
+    }
+    desk.call.transfer = { to: to, number: number, note: note };
+    box.appendChild(to);
+    box.appendChild(number);
+    box.appendChild(note);
+    box.appendChild(button("Transfer", function () {
+      var target = to.value === "number" ? "number:" + number.value.trim() : to.value;
+      post("/api/calls/" + encodeURIComponent(call.contact_id) + "/transfer",
+        { to: target, note: note.value.trim() })
+        .catch(function (error) { toast(error.message); });
+    }, "transfer"));
+    return box;
   }
 
   // The call's wrap-up code and a note: given during the call or after it (REST API,
