@@ -99,7 +99,11 @@ async def _report(args: argparse.Namespace) -> int:
         args.channel,
         timeline="timeline" in tables,
     )
-    url = args.db or database_url(config, paths)  # type: ignore[arg-type]
+    if args.db:
+        url = args.db
+    else:
+        assert config is not None, "the config is loaded whenever --db is not given"
+        url = database_url(config, paths)
     store = await Store.connect(url, retry_for=2.0)
     try:
         report = await build_report(
