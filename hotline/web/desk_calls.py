@@ -29,8 +29,8 @@ _CALL_ENDS = frozenset({"agent.finish", "queue.call_ended"})
 _CONTACT_ENDS = frozenset({"call.ended", "callback.completed", "callback.failed"})
 #: Call control steps (hotline/calls): the call is shown again with its new state.
 _CONTROL = frozenset({"call.held", "call.resumed"})
-#: How many contacts' last event ids are kept before those of ended contacts are dropped.
-_REMEMBERED = 10_000
+#: How many ended calls are remembered (against stale events of theirs).
+_REMEMBERED = 1_000
 
 
 @dataclasses.dataclass
@@ -74,7 +74,11 @@ class LiveCalls:
     def __init__(self) -> None:
         self._by_contact: dict[str, LiveCall] = {}
         self._joined: dict[str, datetime] = {}
+        #: The last event applied, of each contact followed (a call, or one in a queue).
         self._last_id: dict[str, int] = {}
+        #: Contacts whose call ended lately, with the ending event's id: an older event
+        #: of theirs (the seed and the live stream overlap) does not bring them back.
+        self._ended: dict[str, int] = {}
 
     def of_agent(self, agent: str) -> list[LiveCall]:
         return sorted(
@@ -101,9 +105,17 @@ class LiveCalls:
         contact_id = event.contact_id
         if contact_id is None:
             return None
-        if event.id <= self._last_id.get(contact_id, 0):
+        seen = self._last_id.get(contact_id) or self._ended.get(contact_id, 0)
+        if event.id <= seen:
             return None  # seen already (the seed and the live stream overlap)
-        self._last_id[contact_id] = event.id
+        changed = self._apply(event, contact_id)
+        if contact_id in self._by_contact or contact_id in self._joined:
+            self._last_id[contact_id] = event.id
+        else:  # nothing followed: chats, calls in the IVR, ended calls leave no trace
+            self._last_id.pop(contact_id, None)
+        return changed
+
+    def _apply(self, event: LoggedEvent, contact_id: str) -> tuple[str, LiveCall] | None:
         agent = event.agent or _text(event.data.get("agent"))
         channel = event.data.get("channel")
         call = self._by_contact.get(contact_id)
@@ -126,7 +138,7 @@ class LiveCalls:
             return "call", call
         elif call is None:
             if kind in _CONTACT_ENDS:
-                self._forget(contact_id)
+                self._joined.pop(contact_id, None)
             return None
         elif kind == "contact.answered" and agent == call.agent:
             if call.phase != "talking":
@@ -144,16 +156,16 @@ class LiveCalls:
             del self._by_contact[contact_id]
             return "ended", call
         elif (kind in _CALL_ENDS and agent in (None, call.agent)) or kind in _CONTACT_ENDS:
-            self._forget(contact_id)
+            self._forget(contact_id, event.id)
             return "ended", call
         return None
 
-    def _forget(self, contact_id: str) -> None:
+    def _forget(self, contact_id: str, event_id: int) -> None:
         self._by_contact.pop(contact_id, None)
         self._joined.pop(contact_id, None)
-        if len(self._last_id) > _REMEMBERED:  # ended contacts' marks go, live ones stay
-            keep = set(self._by_contact) | set(self._joined)
-            self._last_id = {k: v for k, v in self._last_id.items() if k in keep}
+        self._ended[contact_id] = event_id
+        while len(self._ended) > _REMEMBERED:  # the oldest first
+            del self._ended[next(iter(self._ended))]
 
 
 def _text(value: object) -> str | None:

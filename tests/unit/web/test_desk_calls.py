@@ -92,6 +92,26 @@ def test_seen_events_are_not_applied_twice() -> None:
     assert call.phase == "talking" and call.channel == "callback" and call.waited is None
     changed = live.apply(e("callback.completed", 30, agent="alice"))
     assert changed is not None and changed[0] == "ended"
+    # The seed's copy of the call's events, applied late, does not bring it back.
+    assert live.apply(offer) is None and live.apply(answered) is None
+    assert live.of_agent("alice") == []
+
+
+def test_contacts_that_are_not_calls_leave_nothing_behind() -> None:
+    """Chats, calls that stay in the IVR and ended calls are not remembered (a desk that
+    runs for months keeps only the calls in progress and the last ended ones)."""
+    e, live = Log(), LiveCalls()
+    for n in range(50):
+        live.apply(e("chat.message", n, contact=f"chat-{n}"))
+        live.apply(e("flow.node", n, contact=f"ivr-{n}"))
+    live.apply(e("contact.join", 60, contact="waiting", channel="voice"))
+    live.apply(e("contact.leave", 61, contact="waiting", channel="voice"))
+    assert live._last_id == {} and live._joined == {}
+    for n in range(1_100):
+        live.apply(e("contact.offer", n, contact=f"call-{n}", agent="alice", channel="voice"))
+        live.apply(e("call.ended", n, contact=f"call-{n}"))
+    assert live._last_id == {} and live.of_agent("alice") == []
+    assert len(live._ended) == 1_000 and "call-0" not in live._ended
 
 
 async def test_seed_finds_the_calls_in_progress_in_the_store(store: Any) -> None:
