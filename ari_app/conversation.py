@@ -9,6 +9,7 @@ control (`call_control.py`: hold and resume from the desk or the REST API).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -18,12 +19,13 @@ from ari_app.call_control import (
     AriCallControl,
     BlindTransfer,
 )
+from ari_app.client import AriError, AriEvent
 from ari_app.events import GONE_EVENTS, channel_of
 from ari_app.legs import ChannelsGone, clean_up, connect
 from ari_app.recording import ConversationRecorder
 from ari_app.voice_port import VoicePort
 from hotline.acd.service import RoutingService
-from hotline.calls import CallControlError
+from hotline.calls import CallControlError, Conflict, parse_command
 from hotline.calls.keys import FeatureKeys
 from hotline.flows.port import CallerGone
 
@@ -110,6 +112,7 @@ class AgentConversation:
                 if record:
                     recording = await self.recorder.start(bridge, agent)
             if self.calls is not None:
+                await self._refer_to_us(leg)
                 self.calls.open(
                     self.contact_id,
                     agent,
@@ -157,8 +160,39 @@ class AgentConversation:
                 continue
             if event["type"] in GONE_EVENTS:
                 return None
+            if event["type"] == "ChannelTransfer":
+                await self._refer(agent, leg, event)
             if event["type"] == "ChannelDtmfReceived":
                 await self._feature_key(agent, keys, str(event.get("digit", "")))
+
+    async def _refer_to_us(self, leg: str) -> None:
+        """A REFER from the agent's phone is reported to Hotline (ChannelTransfer), not
+        carried out by Asterisk on its own."""
+        with contextlib.suppress(AriError):
+            await self.port.ari.set_variable(leg, "PJSIP_TRANSFER_HANDLING()", "ari-only")
+
+    async def _refer(self, agent: str, leg: str, event: AriEvent) -> None:
+        """The agent's phone sent a REFER (its transfer button): a blind transfer to
+        the number it names, as the REST API's; the phone is told how it went."""
+        refer_to = event.get("refer_to", {})
+        destination = str(refer_to.get("requested_destination", {}).get("destination", ""))
+        outcome: dict[str, Any] = {"agent": agent, "to": destination}
+        try:
+            if self.calls is None:
+                raise Conflict("this call is not under call control")
+            if refer_to.get("destination_channel"):
+                raise Conflict("attended transfer from the phone is not available; use blind")
+            command = parse_command("transfer", {"to": f"number:{destination}"})
+            await self.calls.act(self.contact_id, command, by_agent=agent, by=agent)
+            progress = "channel_answered"
+        except CallControlError as refused:
+            outcome["refused"] = str(refused)
+            progress = "channel_declined"
+        with contextlib.suppress(AriError):
+            await self.port.ari.request(
+                "POST", f"channels/{leg}/transfer_progress", params={"states": progress}
+            )
+        await self.port.emit("call.refer", outcome)
 
     async def _feature_key(self, agent: str, keys: FeatureKeys, digit: str) -> None:
         """A key the agent pressed while talking (hotline/calls/keys.py): a complete

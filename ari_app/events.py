@@ -13,6 +13,9 @@ def channel_of(event: AriEvent) -> str | None:
     if "channel" in event:
         channel: str = event["channel"]["id"]
         return channel
+    if event.get("type") == "ChannelTransfer":  # a REFER: about the phone that sent it
+        referrer: str | None = event.get("referred_by", {}).get("source_channel", {}).get("id")
+        return referrer
     for key in ("playback", "recording"):
         target: str = event.get(key, {}).get("target_uri", "")
         if target.startswith("channel:"):

@@ -40,6 +40,7 @@ MODULES = [
     "res_pjsip_rfc3326.so",
     "res_pjsip_logger.so",
     "res_pjsip_pubsub.so",
+    "res_pjsip_refer.so",  # agents' transfers (REFER), reported to Hotline over ARI
     "res_pjsip_header_funcs.so",
     "res_rtp_asterisk.so",
     "res_rtp_multicast.so",

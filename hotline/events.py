@@ -61,6 +61,7 @@ class EventType(StrEnum):
     CALL_RESUMED = "call.resumed"
     CALL_TRANSFERRED = "call.transferred"
     CALL_FEATURE = "call.feature"
+    CALL_REFER = "call.refer"
     # chats
     CHAT_STARTED = "chat.started"
     CHAT_REOPENED = "chat.reopened"
@@ -408,6 +409,15 @@ class CallFeature(TypedDict):
     refused: NotRequired[str]
 
 
+class CallRefer(TypedDict):
+    """The agent's phone sent a REFER (a blind transfer to `to`, the number it named),
+    carried out, or `refused` with the reason."""
+
+    agent: str
+    to: str
+    refused: NotRequired[str]
+
+
 class RecordingStarted(TypedDict):
     name: str
     agent: NotRequired[str]
@@ -641,6 +651,7 @@ CATALOGUE: Mapping[EventType, EventSpec] = _specs(
     (E.CALL_RESUMED, CallResumed, "The caller's hold ended (resumed, or the call ended)."),
     (E.CALL_TRANSFERRED, CallTransferred, "The agent transferred the caller (blind)."),
     (E.CALL_FEATURE, CallFeature, "The agent keyed a feature code on their phone while talking."),
+    (E.CALL_REFER, CallRefer, "The agent's phone asked for a transfer (SIP REFER)."),
     (E.RECORDING_STARTED, RecordingStarted, "A conversation recording started."),
     (E.RECORDING_SAVED, RecordingSaved, "A recording was saved with the contact."),
     (E.RECORDING_FAILED, RecordingFailed, "A recording could not be made."),

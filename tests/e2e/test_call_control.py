@@ -20,7 +20,7 @@ from tests.e2e.conftest import TEST_PASSWORD, RunningHotline
 from tests.e2e.dtmf import keyed_capture
 from tests.e2e.rtp import RtpSink
 from tests.e2e.sipp import ExpectHangup, SippCall
-from tests.e2e.sipp_uas import ANSWER_SDP, HEAD, REPLY, UNTIL_BYE, TransferTarget
+from tests.e2e.sipp_uas import ANSWER_SDP, HEAD, KEEP, REPLY, UNTIL_BYE, TransferTarget
 from tests.e2e.test_ivr_call import contact_of, of_type
 from tests.e2e.test_queue import phone
 
@@ -312,3 +312,95 @@ def test_feature_codes_from_the_agents_phone(hotline: RunningHotline) -> None:
     assert moved["to"] == "number:5557702" and moved["by"] == "carol"
     (over,) = of_type(events, "transfer.ended")
     assert over["outcome"] == "answered"
+
+
+REFER = """  <pause milliseconds="{after_ms}"/>
+  <send retrans="500">
+    <![CDATA[
+      REFER [$invite_contact] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:target@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+      To: [$remote_from]
+      Call-ID: [call_id]
+      CSeq: 2 REFER
+      Contact: <sip:target@[local_ip]:[local_port]>
+      Refer-To: <sip:{number}@127.0.0.1>
+      Referred-By: <sip:target@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="202"/>
+  <label id="wait"/>
+  <recv request="NOTIFY" optional="true" next="notify"/>
+  <recv request="BYE" next="bye" timeout="{talk_ms}"/>
+  <label id="notify"/>
+  <send next="wait">
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <label id="bye"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+"""
+
+
+def referring_phone(
+    hotline: RunningHotline, agent: str, number: str, after: float
+) -> TransferTarget:
+    """The agent's phone: answers, and `after` seconds later sends a blind REFER to
+    `number` (as a softphone's transfer button does), then waits to be hung up."""
+    phone = TransferTarget(
+        hotline.workdir / "phones", "answer_until_hangup", hotline.targets[agent], talk=40
+    )
+    keep = "".join(
+        f'      <ereg regexp={KEEP[name]} assign_to="{name}"/>\\n'
+        for name in ("remote_from", "invite_contact")
+    )
+    parts = [
+        HEAD.format(behaviour="refer", keep=keep),
+        REPLY.format(status="180 Ringing"),
+        ANSWER_SDP.format(ring_ms=500),
+        REFER.format(after_ms=int(after * 1000), number=number, talk_ms=40000),
+        "</scenario>\\n",
+    ]
+    phone.file.write_text("".join(parts))
+    return phone.start()
+
+
+def test_blind_refer_from_the_agents_phone(hotline: RunningHotline) -> None:
+    carol = referring_phone(hotline, "carol", "5557703", after=2.0)
+    customer = phone(hotline, "customer", "answer", ring=0.5, talk=2.0)
+    call = SippCall(
+        hotline.workdir / "sipp", hotline.sip_port, "304", "5551605", [ExpectHangup(60)]
+    ).start()
+    result = call.wait(60)
+    assert result.ok, f"{result.output}\\n{hotline.log_tail()}"
+    assert carol.wait_done().ok, carol.messages()
+    assert customer.wait_done(30).ok
+    assert "INVITE sip:5557703@" in customer.messages()
+    _, events = contact_of(hotline, "5551605")
+    (moved,) = of_type(events, "call.transferred")
+    assert moved["to"] == "number:5557703" and moved["by"] == "carol"
+    assert moved["kind"] == "blind"
+    assert of_type(events, "call.refer") == [{"agent": "carol", "to": "5557703"}]
+    # The phone was told the transfer went through (the last NOTIFY's sipfrag: 200).
+    final = carol.messages().split("Subscription-State: terminated", 1)[1]
+    sipfrag = final.split("message/sipfrag", 1)[1].split("SIP/2.0", 1)[1]
+    assert sipfrag.lstrip().startswith("200"), final
