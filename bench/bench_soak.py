@@ -29,7 +29,9 @@ import contextlib
 import json
 import os
 import platform
+import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -39,7 +41,7 @@ import urllib.request
 import wave
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +59,25 @@ from bench.bench_sipp_load import (  # noqa: E402
     last_stats,
     stop_process,
 )
+from bench.call_evidence import (  # noqa: E402
+    BridgeWatch,
+    agent_timeline,
+    caller_timeline,
+    instrument_caller,
+    judge,
+    percentile,
+)
 from hotline.store import Store  # noqa: E402
 from tests.e2e.ports import free_port  # noqa: E402
 from tests.e2e.sipp import ExpectHangup, HangUp, Keys, Wait, scenario  # noqa: E402
 
 NUMBER = "800"
+#: When the caller presses 1, seconds after the welcome prompt's length: in the middle of
+#: the menu's 5 s for a key after the prompt (bench/flows/bench_load.yaml; no barge-in),
+#: so a flow that starts up to 2.5 s late under load still hears it (a key typed while
+#: the prompt plays is dropped, and the caller never reaches an agent).
+KEY_AFTER_PROMPT = 2.5
+CALLER = "7[call_number]"  # the soak's caller numbers: 71, 72, ...
 RING = 0.2
 
 
@@ -150,11 +166,17 @@ class LoadedHotline:
     def health_url(self) -> str:
         return f"http://127.0.0.1:{self.config['web']['port']}/api/health"
 
-    def callers(self, steps: list[Any], rate: float, limit: int, calls: int) -> subprocess.Popen:
+    def callers(
+        self, steps: list[Any], rate: float, limit: int, calls: int, *, evidence: bool = False
+    ) -> subprocess.Popen:
+        """SIPp callers "7<call number>"; with `evidence` their scenario logs its timeline
+        (bench/call_evidence.py) to callers/calls.log, for `judge`."""
         folder = self.workdir / "callers"
         folder.mkdir(exist_ok=True)
         file = folder / "caller.xml"
-        file.write_text(scenario(NUMBER, "7[call_number]", steps, folder, name="soak caller"))
+        text = scenario(NUMBER, CALLER, steps, folder, name="soak caller")
+        file.write_text(instrument_caller(text, CALLER) if evidence else text)
+        logs = ["-trace_logs", "-log_file", str(self.caller_log)] if evidence else []
         return subprocess.Popen(
             [
                 "sipp",
@@ -186,11 +208,29 @@ class LoadedHotline:
                 "-trace_err",
                 "-error_file",
                 str(folder / "errors.log"),
+                *logs,
             ],
             cwd=folder,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+
+    @property
+    def caller_log(self) -> Path:
+        return self.workdir / "callers/calls.log"
+
+    def bridges(self) -> BridgeWatch:
+        """Asterisk's BridgeEnter/BridgeLeave over AMI, followed from now on."""
+        import yaml
+
+        assert self.phones is not None
+        secrets = yaml.safe_load((self.workdir / "hotline/state/secrets.yaml").read_text())
+        return BridgeWatch(
+            self.config["asterisk"]["ami_port"],
+            secrets["ami_user"],
+            secrets["ami_secret"],
+            frozenset(self.phones.endpoints()),
+        ).start()
 
     def caller_stats(self) -> dict[str, str]:
         return last_stats(self.workdir / "callers/stats.csv")
@@ -249,6 +289,7 @@ class SoakResult:
     calls: int
     ok: int
     failed: int
+    #: Callers who talked to the agent whose phone answered for them (judged per call).
     bridged: int
     peak_channels: int
     channels_left: int
@@ -267,6 +308,8 @@ class SoakResult:
     asterisk_cpu: float
     health_ms: dict[str, float]
     errors: str = ""
+    #: Why the calls that did not count did not, with how many.
+    not_talked: dict[str, int] = field(default_factory=dict)
 
     @property
     def rss_growth(self) -> float:
@@ -279,7 +322,8 @@ class SoakResult:
         if self.failed or self.ok != self.calls:
             found.append(f"{self.failed} failed calls ({self.ok}/{self.calls} ok)")
         if self.bridged < self.ok:
-            found.append(f"only {self.bridged} agent calls for {self.ok} callers")
+            why = ", ".join(f"{n} x {reason}" for reason, n in self.not_talked.items())
+            found.append(f"only {self.bridged} of {self.ok} callers talked to an agent ({why})")
         if self.channels_left or self.bridges_left:
             found.append(
                 f"left in Asterisk: {self.channels_left} channels, {self.bridges_left} bridges"
@@ -331,7 +375,7 @@ def soak(
         throughput = agents / (RING + talk + 0.3)
         calls = max(concurrent, int(throughput * seconds))
         steps = [
-            Wait(round(load.prompt_seconds + 0.6, 2)),
+            Wait(round(load.prompt_seconds + KEY_AFTER_PROMPT, 2)),
             Keys("1", gap=0.3),
             Wait(round(RING + talk - 0.5, 2)),
             ExpectHangup(600),
@@ -343,7 +387,10 @@ def soak(
         probe = HealthProbe(load.health_url()).start()
         started = time.monotonic()
         progress(f"{calls} calls, {concurrent} at a time, {agents} agents talking {talk:g} s")
-        sipp = load.callers(steps, rate=max(2.0, 2 * throughput), limit=concurrent, calls=calls)
+        bridges = load.bridges()
+        sipp = load.callers(
+            steps, rate=max(2.0, 2 * throughput), limit=concurrent, calls=calls, evidence=True
+        )
         samples: list[tuple[float, float]] = []
         peak = 0
         next_report = started + 60
@@ -369,7 +416,33 @@ def soak(
         time.sleep(1.5)  # the phones' stats catch up
         row = load.caller_stats()
         ok = counter(row, "SuccessfulCall(C)")
-        channels, bridges = load.drained()
+        channels_left, bridges_left = load.drained()
+        bridges.stop()
+        # The phones' call logs are whole once they have exited (SIGUSR1: SIPp's graceful
+        # stop; every call has ended by now).
+        for phone in load.phones.procs:
+            stop_process(phone, signal.SIGUSR1, wait=15)
+        # A call counts only if the caller talked to the agent whose phone answered for
+        # them (bench/call_evidence.py: the caller's SIPp, the agents' phones, Asterisk's
+        # bridges), in one bridge from before that agent hung up, for at least half the
+        # agent's time on the line (the soak is about leaks, not answer latency: that is
+        # bench_sipp_load's).
+        verdicts = judge(
+            [CALLER.replace("[call_number]", str(n)) for n in range(1, calls + 1)],
+            caller_timeline([load.caller_log]),
+            agent_timeline(load.phones.logs),
+            bridges.snapshot(),
+            talk / 2,
+        )
+        talked = sorted(v.talked for v in verdicts if v.talked is not None)
+        if talked:
+            progress(
+                f"talked (s): min {talked[0]:.2f}, p5 {talked[len(talked) // 20]:.2f}, "
+                f"median {talked[len(talked) // 2]:.2f}"
+            )
+        not_talked = Counter(
+            re.sub(r"talked [\d.]+ s", "talked less", v.reason) for v in verdicts if not v.ok
+        )
         counts = load.store_counts()
         stored = len(load.ari("recordings/stored"))
         # Idle keep-alive connections (ARI, the store) close within ~15 s: wait for them.
@@ -392,10 +465,11 @@ def soak(
             calls=calls,
             ok=ok,
             failed=max(counter(row, "FailedCall(C)"), calls - ok),
-            bridged=load.phones.answered(),
+            bridged=sum(v.ok for v in verdicts),
+            not_talked=dict(not_talked),
             peak_channels=peak,
-            channels_left=channels,
-            bridges_left=bridges,
+            channels_left=channels_left,
+            bridges_left=bridges_left,
             contacts=counts["contacts"],
             active_left=counts["active"],
             recordings_saved=counts["recording_events"],
@@ -407,11 +481,20 @@ def soak(
             rss_peak=max(rss),
             controller_cpu=100 * (cpu_after[0] - cpu_before[0]) / elapsed,
             asterisk_cpu=100 * (cpu_after[1] - cpu_before[1]) / elapsed,
-            health_ms=probe.summary(),
+            health_ms=health_summary(probe),
             errors=load.caller_errors(),
         )
     finally:
         load.stop()
+
+
+def health_summary(probe: HealthProbe) -> dict[str, float]:
+    """/api/health round trips (ms): p50, p99 and max (0 when none came back)."""
+    return {
+        "p50": percentile(probe.times, 50) or 0.0,
+        "p99": percentile(probe.times, 99) or 0.0,
+        "max": max(probe.times, default=0.0),
+    }
 
 
 def hold_callers(load: LoadedHotline, hold: float) -> list[Any]:
@@ -455,7 +538,7 @@ def main() -> int:
     print("| measure | value |\n|---|---:|")
     rows = [
         ("calls (ok / failed)", f"{result.ok} / {result.failed}"),
-        ("agent calls", f"{result.bridged}"),
+        ("callers who talked to an agent", f"{result.bridged}"),
         ("peak channels in Asterisk", f"{result.peak_channels}"),
         ("channels / bridges left", f"{result.channels_left} / {result.bridges_left}"),
         ("contacts logged / left active", f"{result.contacts} / {result.active_left}"),
