@@ -5,6 +5,7 @@ DTMF is RFC 2833 (telephone-event) played from the captures Debian's sip-tester 
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,7 +127,22 @@ class ExpectHangup:
     within: float = 60
 
 
-Step = Wait | Keys | Speak | HangUp | ExpectHangup
+@dataclass(frozen=True)
+class Gate:
+    """Wait until the test opens the gate (`SippCall.open_gate`), at most `within`
+    seconds: the caller acts once the call is ready for it (say, the prompt its keys
+    answer has begun, as the event log shows), not after a pause guessed for an idle
+    machine."""
+
+    within: float = 60
+
+
+Step = Wait | Keys | Speak | HangUp | ExpectHangup | Gate
+
+#: The in-dialog request that opens a caller's Gate (SIPp routes it by its Call-ID).
+GATE_REQUEST = "OPTIONS"
+GATE = """  <recv request="{method}" timeout="{timeout_ms}"/>
+"""
 
 
 def scenario(
@@ -136,6 +152,7 @@ def scenario(
     keys_sent = 0
     clock = 0.0  # seconds into the call, to time-stamp each key's RTP
     first_key: float | None = None
+    key_pause = False  # the last part is the pause after a key
     for step in steps:
         if isinstance(step, Wait):
             clock += step.seconds
@@ -149,6 +166,8 @@ def scenario(
                 parts.append(f'  <nop><action><exec play_pcap_audio="{capture}"/></action></nop>\n')
                 # A 2833 capture lasts ~0.25 s; leave it room before the next key.
                 parts.append(f'  <pause milliseconds="{int(step.gap * 1000)}"/>\n')
+            key_pause = bool(step.digits)
+            continue
         elif isinstance(step, Speak):
             if keys_sent:
                 raise ValueError("Speak must come before the call's first key (one RTP stream)")
@@ -160,6 +179,15 @@ def scenario(
             parts.append(SEND_BYE.format(dial=dial, caller=caller))
         elif isinstance(step, ExpectHangup):
             parts.append(EXPECT_BYE.format(timeout_ms=int(step.within * 1000), caller=caller))
+        elif isinstance(step, Gate):
+            if key_pause:
+                # Be at the gate at once: the test may open it as soon as Hotline has
+                # taken the last key, and a request arriving while SIPp pauses would be
+                # unexpected (the key's RTP goes on playing meanwhile).
+                parts.pop()
+            clock += 1.0  # at least; the keys' RTP timestamps only need to move on
+            parts.append(GATE.format(method=GATE_REQUEST, timeout_ms=int(step.within * 1000)))
+        key_pause = False
     parts.append("</scenario>\n")
     return "".join(parts)
 
@@ -186,9 +214,11 @@ class SippCall:
         steps: list[Step],
         *,
         rtp_port: int | None = None,
+        timeout: float = 120,
     ):
         """`rtp_port`: the SDP asks for the caller's audio on this loopback UDP port
-        (where the test listens) instead of SIPp's own media port."""
+        (where the test listens) instead of SIPp's own media port. `timeout`: SIPp gives
+        up on the whole call after this many seconds."""
         workdir = workdir / f"caller-{caller}"
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
@@ -197,9 +227,12 @@ class SippCall:
         if rtp_port is not None:
             text = text.replace("m=audio [media_port] ", f"m=audio {rtp_port} ")
         self.file.write_text(text)
+        self.caller = caller
+        self.port = free_port("udp")
         self.args = [f"127.0.0.1:{sip_port}", "-sf", str(self.file)]
-        self.args += ["-p", str(free_port("udp")), "-m", "1", "-l", "1", "-timeout", "120s"]
+        self.args += ["-p", str(self.port), "-m", "1", "-l", "1", "-timeout", f"{timeout:g}s"]
         self.proc: subprocess.Popen[str] | None = None
+        self.gates_opened = 0
 
     @property
     def command(self) -> list[str]:
@@ -215,6 +248,28 @@ class SippCall:
 
     def run(self, timeout: float = 150) -> SippResult:
         return self.start().wait(timeout)
+
+    def open_gate(self) -> None:
+        """Let the caller past the Gate it waits at: one in-dialog request to its SIP
+        port over loopback. Its Call-ID is SIPp's for the one call (-cid_str's default
+        "%u-%p@%s"), so SIPp hands it to the call; the scenario does not answer it."""
+        assert self.proc is not None
+        self.gates_opened += 1
+        call_id = f"1-{self.proc.pid}@127.0.0.1"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            here = sock.getsockname()[1]
+            message = (
+                f"{GATE_REQUEST} sip:{self.caller}@127.0.0.1:{self.port} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.1:{here};branch=z9hG4bK-gate-{self.gates_opened}\r\n"
+                f"From: <sip:gate@127.0.0.1:{here}>;tag=gate{self.gates_opened}\r\n"
+                f"To: <sip:{self.caller}@127.0.0.1:{self.port}>\r\n"
+                f"Call-ID: {call_id}\r\n"
+                f"CSeq: {100 + self.gates_opened} {GATE_REQUEST}\r\n"
+                "Max-Forwards: 70\r\n"
+                "Content-Length: 0\r\n\r\n"
+            )
+            sock.sendto(message.encode(), ("127.0.0.1", self.port))
 
 
 def start_sipp(args: list[str], workdir: Path) -> subprocess.Popen[str]:
