@@ -130,6 +130,8 @@ class AgentConversation:
             held = None if self.calls is None else await self.calls.close(self.contact_id, ended_by)
             if recording is not None:
                 await self.recorder.save(recording, agent, queue)
+            if transfer is not None:  # the caller goes on: out of the bridge first
+                await self.port.leave_bridge(bridge)
             await clean_up(self.port.ari, leg, bridge)
             self.port.follow(leg, False)
             await self.routing.finished(agent, self.contact_id)

@@ -393,8 +393,19 @@ class VoicePort:
     async def _clean_transfer(self, leg: str, ring: str, bridge: str | None) -> None:
         with contextlib.suppress(AriError):
             await self.ari.stop_playback(ring)
+        if bridge is not None and not self.gone:
+            await self.leave_bridge(bridge)
         await clean_up(self.ari, leg, bridge)
         self.follow(leg, False)
+
+    async def leave_bridge(self, bridge: str) -> None:
+        """Take the caller out of `bridge` before it is destroyed: removing is done
+        when ARI answers, while a destroyed bridge lets its channels go later, and a
+        prompt played meanwhile could be lost with it."""
+        with contextlib.suppress(AriError):
+            await self.ari.request(
+                "POST", f"bridges/{bridge}/removeChannel", params={"channel": self.channel_id}
+            )
 
     async def hangup(self) -> None:
         if self.gone:
