@@ -8,9 +8,11 @@ core sound of that name (for example "vm-goodbye"), in the contact's language.
 from __future__ import annotations
 
 import hashlib
+import os
 import logging
 import shutil
 import subprocess
+import uuid
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -29,9 +31,14 @@ class PromptError(Exception):
 
 
 def render_text(text: str, language: str, target: Path) -> None:
-    """Speak `text` into an 8 kHz mono 16-bit WAV (Asterisk's native 'wav' format)."""
+    """Speak `text` into an 8 kHz mono 16-bit WAV (Asterisk's native 'wav' format).
+
+    The file appears whole or not at all: other Hotline processes sharing the cache
+    (test workers, a second instance) may render or read the same prompt meanwhile."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    raw = target.with_suffix(".raw.wav")
+    unique = f".{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    raw = target.with_name(f"{target.stem}{unique}.raw.wav")
+    rendered = target.with_name(f"{target.stem}{unique}.wav")
     voice = VOICES.get(language, language)
     try:
         subprocess.run(
@@ -41,17 +48,19 @@ def render_text(text: str, language: str, target: Path) -> None:
             timeout=60,
         )
         subprocess.run(
-            ["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(target)],
+            ["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(rendered)],
             check=True,
             capture_output=True,
             timeout=60,
         )
+        os.replace(rendered, target)
     except FileNotFoundError as error:
         raise PromptError(f"{error.filename} is missing: apt-get install espeak-ng sox") from error
     except subprocess.CalledProcessError as error:
         raise PromptError(f"rendering {target.name}: {error.stderr.decode().strip()}") from error
     finally:
         raw.unlink(missing_ok=True)
+        rendered.unlink(missing_ok=True)
 
 
 class PromptLibrary:
@@ -85,8 +94,10 @@ class PromptLibrary:
                     target = self.asterisk_dir / language / f"{key}.wav"
                     target.parent.mkdir(parents=True, exist_ok=True)
                     if not target.exists() or target.read_bytes() != source.read_bytes():
-                        shutil.copyfile(source, target)
-                        target.chmod(0o644)
+                        copy = target.with_name(f".{target.name}.{os.getpid()}")
+                        shutil.copyfile(source, copy)
+                        copy.chmod(0o644)
+                        os.replace(copy, target)  # Asterisk never plays half a file
                 self.available.add((key, language))
                 count += 1
         return count
