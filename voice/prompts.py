@@ -8,8 +8,8 @@ core sound of that name (for example "vm-goodbye"), in the contact's language.
 from __future__ import annotations
 
 import hashlib
-import os
 import logging
+import os
 import shutil
 import subprocess
 import uuid
