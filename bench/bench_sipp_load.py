@@ -92,6 +92,7 @@ NUMBER = "800"
 RING = 0.2  # agent rings this long before answering
 TALK = 2.0  # the caller must be in conversation with the agent this long ...
 GRACE = 0.5  # ... of the TALK + GRACE seconds the agent stays on the line
+KEY_AFTER = 2.0  # the caller's key, seconds after the prompt's length (menu timeout 5 s)
 AGENTS_PER_PHONE = 25  # agents sharing one SIPp UAS process (one port)
 TICKS = os.sysconf("SC_CLK_TCK")
 #: Caller numbers: "7", the system's digit, the step's two digits, SIPp's call number.
@@ -350,13 +351,15 @@ class Step:
 
 
 def caller_scenario(workdir: Path, prompt_seconds: float, prefix: str, agent_talk: float) -> Path:
-    """Wait for the prompt, press 1, then expect the hang-up; a BYE sooner than an agent
-    could have talked (ring + time on the line) arrives during a pause and fails the call.
+    """Wait for the prompt, press 1 (2 s after the prompt's length: a prompt that starts
+    late is still heard before the key, as a caller would; the menu waits 5 s), then
+    expect the hang-up; a BYE sooner than an agent could have talked (ring + time on the
+    line) arrives during a pause and fails the call.
     Caller numbers are `prefix` + SIPp's call number; the scenario logs its timeline."""
     folder = workdir / "caller"
     folder.mkdir(parents=True, exist_ok=True)
     steps = [
-        Wait(round(prompt_seconds + 0.6, 2)),
+        Wait(round(prompt_seconds + KEY_AFTER, 2)),
         Keys("1", gap=0.3),
         Wait(round(max(0.0, RING + agent_talk - 0.8), 2)),
         ExpectHangup(60),

@@ -36,11 +36,13 @@ RECORDS: list[dict[str, Any]] = []
 
 
 def shape(path: str) -> str:
-    """An ARI path with its channel, bridge and playback ids taken out."""
+    """An ARI path with its channel, bridge and playback ids taken out ({hold}: a queue's
+    holding bridge, {talk}: a conversation's)."""
     path = path.lstrip("/")
     parts = path.split("/")
     if parts[0] in ("channels", "bridges", "playbacks") and len(parts) > 1:
-        parts[1] = "{id}"
+        kind = parts[1].split("-")[0]  # a queue's holding bridge or a conversation's
+        parts[1] = f"{{{kind}}}" if kind in ("hold", "talk") else "{id}"
     return "/".join(parts)
 
 
