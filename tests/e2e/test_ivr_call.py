@@ -15,7 +15,7 @@ import pytest
 
 from hotline.store import Contact, LoggedEvent, Store
 from tests.e2e.conftest import RunningHotline
-from tests.e2e.sipp import ExpectHangup, HangUp, Keys, SippCall, Step, Wait
+from tests.e2e.sipp import ExpectHangup, Gate, HangUp, Keys, SippCall, Step, Wait
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("no_leaks")]
 
@@ -23,9 +23,43 @@ pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("no_leaks")]
 AFTER_GREETING = 2.5
 
 
-def call(hotline: RunningHotline, caller: str, steps: list[Step], dial: str = "100") -> None:
-    result = SippCall(hotline.workdir / "sipp", hotline.sip_port, dial, caller, steps).run()
+def call(
+    hotline: RunningHotline,
+    caller: str,
+    steps: list[Step],
+    dial: str = "100",
+    at_nodes: tuple[str, ...] = (),
+) -> None:
+    """One SIPp caller; its Gate steps open, in order, once the flow has entered each
+    of `at_nodes` (read from the contact's events), not after a guessed pause."""
+    sipp = SippCall(hotline.workdir / "sipp", hotline.sip_port, dial, caller, steps).start()
+    waiting = list(at_nodes)
+    deadline = time.monotonic() + 60
+    assert sipp.proc is not None
+    while waiting and time.monotonic() < deadline and sipp.proc.poll() is None:
+        if waiting[0] in nodes(live_events(hotline, caller)):
+            sipp.open_gate()
+            waiting.pop(0)
+        time.sleep(0.1)
+    result = sipp.wait()
     assert result.ok, f"SIPp call failed:\n{result.output}\n--- hotline log\n{hotline.log_tail()}"
+    assert not waiting, f"the flow never reached {waiting}"
+
+
+def live_events(hotline: RunningHotline, caller: str) -> list[LoggedEvent]:
+    """The events so far of the newest contact from `caller`, ended or not."""
+
+    async def read() -> list[LoggedEvent]:
+        store = await Store.connect(hotline.database_url)
+        try:
+            for contact in await store.recent_contacts(50):
+                if contact.source == caller:
+                    return await store.events(contact.id)
+            return []
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
 
 
 def contact_of(hotline: RunningHotline, caller: str) -> tuple[Contact, list[LoggedEvent]]:
@@ -77,7 +111,8 @@ def test_english_then_opening_hours(hotline: RunningHotline) -> None:
     call(
         hotline,
         "5550001",
-        [Wait(AFTER_GREETING), Keys("1"), Wait(1.5), Keys("1"), ExpectHangup(40)],
+        [Gate(), Keys("1"), Gate(), Keys("1"), ExpectHangup(40)],
+        at_nodes=("language_menu", "main_menu"),
     )
     contact, events = contact_of(hotline, "5550001")
 
