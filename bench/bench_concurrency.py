@@ -31,7 +31,7 @@ HOME = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HOME))
 
 from bench.bench_sipp_load import HealthProbe, counter, cpu_seconds, stop_process  # noqa: E402
-from bench.bench_soak import LoadedHotline, hold_callers, rss_mb, say  # noqa: E402
+from bench.bench_soak import LoadedHotline, health_summary, hold_callers, rss_mb, say  # noqa: E402
 from hotline.store import Store  # noqa: E402
 
 RATE = 20.0
@@ -127,7 +127,7 @@ def run(workdir: Path, callers: int, hold: float) -> Result:
             announcements=announced(load),
             channels_left=channels,
             bridges_left=bridges_left,
-            health=probe.summary(),
+            health=health_summary(probe),
             window=elapsed,
         )
     finally:

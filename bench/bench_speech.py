@@ -199,6 +199,7 @@ async def _calls(hotline: object, calls: int, workdir: Path) -> list[float]:
 
     from tests.e2e.sipp import ExpectHangup, SippCall, Speak, Wait
 
+    # `hotline` is the e2e RunningHotline, typed loosely: bench/ imports tests/ lazily.
     secrets = hotline.secrets  # type: ignore[attr-defined]
     pause, voiced = 1.5, voiced_seconds(spoken("상담원", workdir))
     started: list[float] = []

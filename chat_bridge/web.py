@@ -129,6 +129,7 @@ class WidgetConnection:
                         self.error("not_ready", "send a hello frame first")
                         continue
                     if await self.hello(message):
+                        # hello() has set self.chat; mypy keeps the narrowing to None from above.
                         detach = self.bridge.attach(self.chat, self.send)  # type: ignore[arg-type]
                     continue
                 await self.handle(self.chat, message)
