@@ -125,7 +125,8 @@ class VoskRecogniser:
         grammar = json.dumps(list(phrases), ensure_ascii=False) if phrases is not None else None
         return VoskStream(self, model, grammar)
 
-    def _release(self) -> None:
+    def stream_closed(self) -> None:
+        """A stream of this recogniser's is closed: its place in the pool is free."""
         self.active -= 1
 
     async def transcribe(self, language: str, wav: Path) -> Recognition:
@@ -229,4 +230,4 @@ class VoskStream:
         if self._open:
             self._open = False
             self._pending.clear()
-            self.engine._release()
+            self.engine.stream_closed()
