@@ -29,7 +29,7 @@ from tests.e2e import conftest
 from tests.e2e.conftest import RunningHotline, spawn, wait_ready, with_test_flows
 from tests.e2e.sipp import ExpectHangup, HangUp, Keys, SippCall, Wait
 from tests.e2e.sipp_uas import Behaviour, TransferTarget
-from tests.e2e.test_ivr_call import contact_of, of_type, prompts
+from tests.e2e.test_ivr_call import contact_of, live_events, of_type, prompts
 
 pytestmark = pytest.mark.e2e
 
@@ -95,18 +95,6 @@ def callbacks_of(hotline: RunningHotline, number: str) -> list[Callback]:
 
 def events_of(hotline: RunningHotline, contact_id: str) -> list[LoggedEvent]:
     return read_store(hotline, lambda store: store.events(contact_id))
-
-
-def live_events(hotline: RunningHotline, caller_number: str) -> list[LoggedEvent]:
-    """The events of the newest contact from `caller_number`, ended or not."""
-
-    async def work(store: Store) -> list[LoggedEvent]:
-        for contact in await store.recent_contacts(50):
-            if contact.source == caller_number:
-                return await store.events(contact.id)
-        return []
-
-    return read_store(hotline, work)
 
 
 def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -8,18 +8,25 @@ from the store, and `no_leaks` checks that Asterisk holds no channel or bridge.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from hotline.store import LoggedEvent, Store
+from hotline.store import LoggedEvent
 from tests.e2e.conftest import RunningHotline
 from tests.e2e.sipp import ExpectHangup, Gate, Keys, SippCall, Speak, Step, Wait
 from tests.e2e.sipp_uas import TransferTarget
-from tests.e2e.test_ivr_call import contact_of, ended, inputs, nodes, of_type, prompts
+from tests.e2e.test_ivr_call import (
+    contact_of,
+    ended,
+    inputs,
+    live_events,
+    nodes,
+    of_type,
+    prompts,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("no_leaks")]
 
@@ -46,22 +53,6 @@ AT_ACCOUNT_PROMPT = node_started("ask_account")
 #: and on a saturated machine a thread that starts late let one key's packets run into
 #: the next one's (seen as "100000" for "100001": a repeated key counted twice).
 KEY_GAP = 0.8
-
-
-def live_events(hotline: RunningHotline, caller: str) -> list[LoggedEvent]:
-    """The events so far of the newest contact from `caller`, ended or not."""
-
-    async def read() -> list[LoggedEvent]:
-        store = await Store.connect(hotline.database_url)
-        try:
-            for contact in await store.recent_contacts(50):
-                if contact.source == caller:
-                    return await store.events(contact.id)
-            return []
-        finally:
-            await store.close()
-
-    return asyncio.run(read())
 
 
 def calls(
