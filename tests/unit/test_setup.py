@@ -35,7 +35,11 @@ def test_setup_without_root_names_the_missing_packages() -> None:
 
 def _setup_as_nobody(path: str) -> subprocess.CompletedProcess[str]:
     runuser = shutil.which("runuser") or "runuser"
-    script = str(HOME / "scripts/setup.sh")
+    # A copy beside the fake dpkg-query: the checkout may sit in a folder 'nobody'
+    # cannot enter (a clone under `mktemp -d` is mode 0700).
+    scripts = Path(path) / "scripts"
+    scripts.mkdir(mode=0o755)
+    script = str(shutil.copy(HOME / "scripts/setup.sh", scripts / "setup.sh"))
     return subprocess.run(
         [runuser, "-u", "nobody", "--", "env", f"PATH={path}:/usr/bin:/bin", "bash", script, "run"],
         capture_output=True,
