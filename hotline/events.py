@@ -62,6 +62,14 @@ class EventType(StrEnum):
     CALL_TRANSFERRED = "call.transferred"
     CALL_FEATURE = "call.feature"
     CALL_REFER = "call.refer"
+    CALL_CONSULT_STARTED = "call.consult_started"
+    CALL_CONSULT_ANSWERED = "call.consult_answered"
+    CALL_CONSULT_ENDED = "call.consult_ended"
+    CALL_CONFERENCE_STARTED = "call.conference_started"
+    CALL_CONFERENCE_ENDED = "call.conference_ended"
+    OUTBOUND_STARTED = "outbound.started"
+    OUTBOUND_ANSWERED = "outbound.answered"
+    OUTBOUND_FAILED = "outbound.failed"
     # chats
     CHAT_STARTED = "chat.started"
     CHAT_REOPENED = "chat.reopened"
@@ -391,13 +399,87 @@ class CallResumed(TypedDict):
 
 class CallTransferred(TypedDict):
     """The agent (or a supervisor, `by`) transferred the caller to `to` (a target
-    text: number:<digits>); the agent's part ended, the note goes with the contact."""
+    text: agent:<id>, queue:<name> or number:<digits>), `kind` blind or consult (a
+    consultation completed); the agent's part ended, the note goes with the contact."""
 
     agent: str
     to: str
-    kind: str  # blind
+    kind: str  # blind | consult
     note: str
     by: str
+
+
+class CallConsultStarted(TypedDict):
+    """The agent put the caller on hold and calls `to` (a target text) to consult."""
+
+    agent: str
+    to: str
+    by: str
+    note: str
+
+
+class CallConsultAnswered(TypedDict):
+    """The consulted party answered (`party`: the agent id, the queue's agent who took
+    it, or the number)."""
+
+    agent: str
+    to: str
+    party: str
+
+
+class CallConsultEnded(TypedDict):
+    """The consultation ended: `outcome` completed (the party took the caller),
+    conference, cancelled (back to the caller), unanswered, failed, or hung_up (the
+    party or the agent left: `by` says who); `seconds` from its start."""
+
+    agent: str
+    to: str
+    outcome: str
+    by: str
+    seconds: float
+
+
+class CallConferenceStarted(TypedDict):
+    """Caller, agent and the consulted party `party` talk together."""
+
+    agent: str
+    to: str
+    party: str
+    by: str
+
+
+class CallConferenceEnded(TypedDict):
+    """The three-way conference ended (`by`: who left first or ended it)."""
+
+    agent: str
+    by: str
+    seconds: float
+
+
+class OutboundStarted(TypedDict):
+    """An agent's outbound call (click-to-call, a callback by hand): the agent's phone
+    rings first, then `to` is dialed with `queue`'s caller id."""
+
+    agent: str
+    to: str
+    queue: str
+    by: str
+
+
+class OutboundAnswered(TypedDict):
+    """The customer answered the agent's outbound call."""
+
+    agent: str
+    to: str
+
+
+class OutboundFailed(TypedDict):
+    """The outbound call did not connect: `reason` (agent did not answer, busy, no
+    answer, refused by the dial rules, ...)."""
+
+    agent: str
+    to: str
+    reason: str
 
 
 class CallFeature(TypedDict):
@@ -649,7 +731,19 @@ CATALOGUE: Mapping[EventType, EventSpec] = _specs(
     (E.QUEUE_CALL_ENDED, QueueCallEnded, "The conversation with the agent ended."),
     (E.CALL_HELD, CallHeld, "The agent put the caller on hold (the queue's music on hold)."),
     (E.CALL_RESUMED, CallResumed, "The caller's hold ended (resumed, or the call ended)."),
-    (E.CALL_TRANSFERRED, CallTransferred, "The agent transferred the caller (blind)."),
+    (E.CALL_TRANSFERRED, CallTransferred, "The agent transferred the caller (blind or consult)."),
+    (
+        E.CALL_CONSULT_STARTED,
+        CallConsultStarted,
+        "The agent started a consultation (caller on hold).",
+    ),
+    (E.CALL_CONSULT_ANSWERED, CallConsultAnswered, "The consulted party answered."),
+    (E.CALL_CONSULT_ENDED, CallConsultEnded, "The consultation ended (and how)."),
+    (E.CALL_CONFERENCE_STARTED, CallConferenceStarted, "A three-way conference started."),
+    (E.CALL_CONFERENCE_ENDED, CallConferenceEnded, "The three-way conference ended."),
+    (E.OUTBOUND_STARTED, OutboundStarted, "An agent's outbound call started (agent first)."),
+    (E.OUTBOUND_ANSWERED, OutboundAnswered, "The customer answered an agent's outbound call."),
+    (E.OUTBOUND_FAILED, OutboundFailed, "An agent's outbound call did not connect."),
     (E.CALL_FEATURE, CallFeature, "The agent keyed a feature code on their phone while talking."),
     (E.CALL_REFER, CallRefer, "The agent's phone asked for a transfer (SIP REFER)."),
     (E.RECORDING_STARTED, RecordingStarted, "A conversation recording started."),

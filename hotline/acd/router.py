@@ -266,6 +266,20 @@ class Router:
 
     # ---- agent indexes ---------------------------------------------------------------
 
+    def unavailable(self, agent_id: str, channel: Channel) -> str | None:
+        """Why `agent_id` cannot be offered a contact on `channel` now (None: they can)."""
+        a = self._agents.get(agent_id)
+        if a is None:
+            return f"no agent {agent_id!r}"
+        st = a.status.get(channel)
+        if st is None:
+            return f"agent {agent_id} takes no {channel} contacts"
+        if self._offerable(a, channel):
+            return None
+        if st.state is not S.AVAILABLE:
+            return f"agent {agent_id} is {st.state} on {channel}"
+        return f"agent {agent_id} is busy"
+
     def _offerable(self, a: AgentRT, channel: Channel) -> bool:
         """May `a` be offered a new contact on `channel` right now?"""
         st = a.status.get(channel)

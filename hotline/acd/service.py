@@ -159,6 +159,7 @@ class RoutingService:
             report = self._router.tick(now)
             for agent, contact in report.no_answers:
                 self._book.withdraw(contact, agent, "ring timeout")
+                self._unpin(contact, now)
             for removed in (*report.timeouts, *report.closed):
                 self._book.removed(removed)
             return report
@@ -175,13 +176,24 @@ class RoutingService:
         skills: Mapping[str, int] | None = None,
         timeout: float | None = None,
         entered_at: float | None = None,
+        agent: str | None = None,
     ) -> Ticket:
         """Put a contact in a queue. `entered_at` (monotonic, the service's clock) keeps
         an earlier place (callback entry, restored contact); `timeout` overrides the
         queue's max wait. Raises RoutingError for an unknown queue or a contact already
-        queued, ValueError for bad skills."""
+        queued, ValueError for bad skills.
+
+        `agent`: offer it to that agent only, at once (a transfer or consultation to a
+        named agent, a click-to-call: the contact counts in `queue`, the agent is busy
+        on `channel` for routing). RoutingError, with nothing logged, if they cannot
+        take it now; if they decline or do not answer, the ticket finishes "timeout"
+        instead of waiting for someone else."""
         if contact_id in self._book:
             raise RoutingError(f"contact {contact_id!r} is already queued")
+        if agent is not None:
+            why = self._router.unavailable(agent, Channel(channel))
+            if why is not None:
+                raise RoutingError(why)
         try:
             async with self._change() as now:
                 contact = Contact(
@@ -197,6 +209,9 @@ class RoutingService:
                 ticket = Ticket(contact, join)
                 if ticket.joined:
                     self._book.open(ticket)
+                    if agent is not None:
+                        ticket.agent = agent
+                        self._book.offered(self._router.reserve(agent, contact_id, now))
                 else:
                     self._book.refused(ticket)
         except BaseException:
@@ -310,7 +325,18 @@ class RoutingService:
         async with self._change() as now:
             action(offer.agent, offer.contact.id, now)
             self._book.settled(offer)
+            self._unpin(offer.contact.id, now)
         return True
+
+    def _unpin(self, contact_id: str, now: float) -> None:
+        """A contact for one named agent whose offer ended unanswered leaves the queue
+        in the same change, before anyone else can be offered it."""
+        ticket = self._book.get(contact_id)
+        if ticket is None or ticket.agent is None:
+            return
+        removed = self._router.dequeue(contact_id, now, Outcome.TIMEOUT)
+        if removed is not None:
+            self._book.removed(removed)
 
     # ---- presence (reachability.py) --------------------------------------------------
 

@@ -51,6 +51,8 @@ class Ticket:
     def __init__(self, contact: Contact, join: JoinResult) -> None:
         self.contact = contact
         self.join = join
+        #: The one agent it is offered to (`RoutingService.enqueue(agent=...)`), or None.
+        self.agent: str | None = None
         self.offers: asyncio.Queue[TicketItem] = asyncio.Queue()
         self.outcome: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
 
