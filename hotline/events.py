@@ -70,6 +70,9 @@ class EventType(StrEnum):
     OUTBOUND_STARTED = "outbound.started"
     OUTBOUND_ANSWERED = "outbound.answered"
     OUTBOUND_FAILED = "outbound.failed"
+    MONITOR_STARTED = "monitor.started"
+    MONITOR_CHANGED = "monitor.changed"
+    MONITOR_ENDED = "monitor.ended"
     # chats
     CHAT_STARTED = "chat.started"
     CHAT_REOPENED = "chat.reopened"
@@ -456,6 +459,37 @@ class CallConferenceEnded(TypedDict):
     seconds: float
 
 
+class MonitorStarted(TypedDict):
+    """A supervisor began monitoring the contact's conversation with `agent`: `mode`
+    listen, whisper or barge; `phone` the endpoint rung (calls; "" for chats)."""
+
+    supervisor: str
+    agent: str
+    mode: str
+    phone: str
+
+
+class MonitorChanged(TypedDict):
+    """The supervisor switched from `previous` to `mode` (the call stays up)."""
+
+    supervisor: str
+    agent: str
+    mode: str
+    previous: str
+
+
+class MonitorEnded(TypedDict):
+    """The monitoring ended: `reason` stopped (asked), hung_up (the supervisor's
+    phone), call_ended, no_answer (the supervisor's phone was not answered) or failed;
+    `seconds` connected, by mode in `modes`."""
+
+    supervisor: str
+    agent: str
+    reason: str
+    seconds: float
+    modes: dict[str, float]
+
+
 class OutboundStarted(TypedDict):
     """An agent's outbound call (click-to-call, a callback by hand): the agent's phone
     rings first, then `to` is dialed with `queue`'s caller id."""
@@ -744,6 +778,9 @@ CATALOGUE: Mapping[EventType, EventSpec] = _specs(
     (E.OUTBOUND_STARTED, OutboundStarted, "An agent's outbound call started (agent first)."),
     (E.OUTBOUND_ANSWERED, OutboundAnswered, "The customer answered an agent's outbound call."),
     (E.OUTBOUND_FAILED, OutboundFailed, "An agent's outbound call did not connect."),
+    (E.MONITOR_STARTED, MonitorStarted, "A supervisor began monitoring the conversation."),
+    (E.MONITOR_CHANGED, MonitorChanged, "The monitoring supervisor switched mode."),
+    (E.MONITOR_ENDED, MonitorEnded, "The monitoring ended (why, and for how long)."),
     (E.CALL_FEATURE, CallFeature, "The agent keyed a feature code on their phone while talking."),
     (E.CALL_REFER, CallRefer, "The agent's phone asked for a transfer (SIP REFER)."),
     (E.RECORDING_STARTED, RecordingStarted, "A conversation recording started."),
