@@ -386,6 +386,8 @@ class Target:
     token: str = ""
     #: Asterisk's HTTP (ARI) port: the controller's connections to it are counted.
     ari_port: int | None = None
+    #: Where py-spy writes the controller's stacks of each step (--profile); None: not.
+    profile: Path | None = None
 
 
 def ari_histogram(target: Target) -> dict[float, float]:
@@ -471,6 +473,7 @@ def run_step(
     machine_before = machine_cpu()
     began = time.time()
     started = time.monotonic()
+    spy = profile_controller(target, f"{target.system}-{rate:g}cps", seconds + 3)
     proc = subprocess.Popen(
         [
             "sipp",
@@ -517,6 +520,8 @@ def run_step(
     except subprocess.TimeoutExpired:
         stop_process(proc, signal.SIGKILL)
     elapsed = time.monotonic() - started
+    if spy is not None:
+        stop_process(spy, signal.SIGINT, wait=30)
     if probe is not None:
         probe.stop.set()
     if connections is not None:
@@ -557,6 +562,19 @@ def run_step(
         ari_p99=histogram_quantile(ari_before, ari_after, 99),
         ari_connections=max(connections.samples, default=0) if connections else None,
     )
+
+
+def profile_controller(target: Target, name: str, seconds: float) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling the controller's stacks (collapsed, for flame graphs or
+    `bench/profile_top.py`) over the step; None without --profile or a controller."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if target.profile is None or not target.controller_pid or not Path(spy).exists():
+        return None
+    target.profile.mkdir(parents=True, exist_ok=True)
+    out = target.profile / f"{name}.txt"
+    command = [spy, "record", "--format", "raw", "--rate", "250", "--nonblocking"]
+    command += ["-d", str(int(seconds)), "-p", str(target.controller_pid), "-o", str(out)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def ramp(
@@ -1147,6 +1165,13 @@ def main() -> int:
         help="run the controller with timing probes (bench/controller_trace.py) and report "
         "what it waited for",
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="folder for py-spy's samples of the controller during each step (collapsed "
+        "stacks; summarise with bench/profile_top.py)",
+    )
     parser.add_argument("--budget", type=float, default=None, help="seconds, both systems")
     args = parser.parse_args()
     seconds = args.step_seconds or (5.0 if args.quick else 10.0)
@@ -1185,6 +1210,7 @@ def main() -> int:
         hotline.start()
         prompt, prompt_seconds = published_prompt(hotline, workdir)
         targets.append(hotline.target(phones))
+        targets[-1].profile = args.profile
         time.sleep(2)  # agents' presence settles
         results["Hotline"] = ramp(
             workdir / "hotline",
