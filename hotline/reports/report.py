@@ -28,6 +28,14 @@ from hotline.reports.contacts import (
     ivr_rows,
 )
 from hotline.reports.errors import ReportError
+from hotline.reports.handling import (
+    HANDLING_COLUMNS,
+    HANDLING_EVENTS,
+    OUTBOUND_ENDS,
+    CallQueues,
+    HandlingFold,
+    HandlingStats,
+)
 from hotline.reports.periods import Bucketer, Period, make_period
 from hotline.reports.queues import QUEUE_COLUMNS, QueueFold, QueueStats
 from hotline.reports.settings import ReportSettings
@@ -36,7 +44,18 @@ from hotline.reports.tables import Column, Table, columns
 from hotline.store import Store
 
 CHANNELS = ("voice", "chat", "callback")
-TABLES = ("intervals", "queues", "agents", "channels", "ivr", "wrap_ups", "timeline")
+TABLES = (
+    "intervals",
+    "queues",
+    "agents",
+    "channels",
+    "ivr",
+    "wrap_ups",
+    "handling",
+    "handling_queues",
+    "handling_agents",
+    "timeline",
+)
 
 
 @dataclass(frozen=True)
@@ -131,6 +150,7 @@ async def build_report(
         documents,
         nodes,
         exits,
+        handling_rows,
     ) = await asyncio.gather(
         source.queue_events(t0, t1),
         source.agent_events(t0, t1),
@@ -140,6 +160,7 @@ async def build_report(
         source.documents(t0, t1, [*CALLBACK_EVENTS, *TRANSFER_EVENTS, *DOCUMENTS]),
         source.flow_nodes(t0, t1) if flows else _nothing(),
         source.flow_exits(t0, t1) if flows else _nothing(),
+        source.documents(t0, t1, HANDLING_EVENTS),
     )
 
     def keep(queue: str, channel: str, agent: str | None) -> bool:
@@ -156,6 +177,22 @@ async def build_report(
         visits.feed(await source.queue_ends_after(list(visits.open), t1), joins=False)
     visits.finish()
 
+    # what agents did with their calls (holds, transfers, consultations, outbound)
+    def keep_handling(queue: str | None, agent: str | None) -> bool:
+        return (
+            (query.queue is None or queue == query.queue)
+            and (query.agent is None or agent == query.agent)
+            and query.channel in (None, "voice")
+        )
+
+    on_calls = {r[2] for r in handling_rows if r[2]}
+    handling = HandlingFold(
+        bucket, keep_handling, CallQueues(await source.call_queues(on_calls, t0, t1))
+    )
+    handling.feed(handling_rows)
+    if handling.answered:
+        handling.outbound_ends(await source.first_after(handling.answered, OUTBOUND_ENDS, t0))
+
     # agents and handled contacts
     def handled(h: Handled) -> bool:
         b = bucket(h.finished)
@@ -165,6 +202,8 @@ async def build_report(
             s.handled += 1
             s.talk += h.talk
             s.wrap += h.wrap
+        if h.channel == "voice":
+            handling.handled(b, h.queue, h.agent, h.talk + h.wrap)
         return True
 
     def keep_agent(agent: str, channel: str) -> bool:
@@ -206,6 +245,7 @@ async def build_report(
         wrap_ups.rows(),
         note="A contact counts in the period its code was given; the last code counts.",
     )
+    _handling_tables(report, handling)
     if flows:
         ivr = ivr_rows(nodes, exits, query.channel)
         report.tables["ivr"] = Table(
@@ -314,6 +354,57 @@ def _tables(report: Report, visits: QueueFold, fold: AgentFold, contacts: Contac
         [Column("channel", "channel", "text"), *columns(CHANNEL_COLUMNS)],
         [{"channel": ch, **st.row()} for ch, st in sorted(contacts.channels.items())],
     )
+
+
+def _handling_tables(report: Report, fold: HandlingFold) -> None:
+    period = report.period
+    cols = columns(HANDLING_COLUMNS)
+    note = (
+        "Voice calls only. Each hold, transfer, consultation, conference and outbound "
+        "call counts in the interval it was logged (holds, consultations and conferences "
+        "when they ended); an outbound call's talk in the interval it was answered."
+    )
+    rows = []
+    for i, b in enumerate(period.buckets):
+        stats = fold.intervals.get(i) or HandlingStats()
+        rows.append({"interval": b.label, "start": b.start.isoformat(), **stats.row()})
+    report.tables["handling"] = Table(
+        "handling",
+        f"Call handling by {period.interval} (holds, transfers, consultations, outbound)",
+        [Column("interval", "interval", "text"), *cols],
+        rows,
+        note=note,
+    )
+    queue_rows = [{"queue": q, **s.row()} for q, s in sorted(fold.by_queue.items())]
+    if queue_rows:
+        total = HandlingStats()
+        for s in fold.intervals.values():
+            _add(total, s)
+        queue_rows.append({"queue": "all", **total.row()})
+    report.tables["handling_queues"] = Table(
+        "handling_queues",
+        "Call handling by queue",
+        [Column("queue", "queue", "text"), *cols],
+        queue_rows,
+        note="A call's queue: the queue whose agent answered it (an outbound call's own "
+        "queue); '-' when none.",
+    )
+    report.tables["handling_agents"] = Table(
+        "handling_agents",
+        "Call handling by agent",
+        [Column("agent", "agent", "text"), *cols],
+        [{"agent": a, **s.row()} for a, s in sorted(fold.by_agent.items())],
+    )
+
+
+def _add(total: HandlingStats, s: HandlingStats) -> None:
+    for name, value in vars(s).items():
+        mine = getattr(total, name)
+        if isinstance(value, dict):
+            for k, n in value.items():
+                mine[k] = mine.get(k, 0) + n
+        else:
+            setattr(total, name, mine + value)
 
 
 def _timeline(segments: list[Segment], period: Period) -> Table:

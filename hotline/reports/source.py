@@ -281,6 +281,45 @@ class EventSource:
         )
         return await self._rows(query, "documents")
 
+    async def call_queues(
+        self, contacts: Iterable[str], t0: float, t1: float
+    ) -> list[tuple[Any, ...]]:
+        """(contact, t, queue) of these contacts' answers by a queue's agent and
+        outbound calls in [t0 - a day, t1): which queue a call was in."""
+        kinds = (EventType.CONTACT_ANSWERED, EventType.OUTBOUND_STARTED)
+        found: list[tuple[Any, ...]] = []
+        for chunk in _chunks(sorted(contacts)):
+            query = select(
+                EVENTS.c.contact_id,
+                epoch(EVENTS.c.ts),
+                func.coalesce(EVENTS.c.queue, _field("queue")),
+            ).where(
+                EVENTS.c.contact_id.in_(chunk),
+                _between(t0 - LOAD_LOOKBACK, t1),
+                EVENTS.c.type.in_(kinds),
+            )
+            found += await self._rows(query, "call queues")
+        return found
+
+    async def first_after(
+        self, contacts: Iterable[str], types: Sequence[str], t0: float
+    ) -> list[tuple[Any, ...]]:
+        """(contact, t) of each of these contacts' first event of `types` at or after
+        t0 (within a day after the period's start and beyond)."""
+        found: list[tuple[Any, ...]] = []
+        for chunk in _chunks(sorted(contacts)):
+            query = (
+                select(EVENTS.c.contact_id, func.min(epoch(EVENTS.c.ts)))
+                .where(
+                    EVENTS.c.contact_id.in_(chunk),
+                    EVENTS.c.ts >= _at(t0),
+                    EVENTS.c.type.in_(list(types)),
+                )
+                .group_by(EVENTS.c.contact_id)
+            )
+            found += await self._rows(query, "first events")
+        return found
+
     async def flow_nodes(self, t0: float, t1: float) -> list[tuple[Any, ...]]:
         """(flow, node, node type, contact channel, visits, contacts) of flow nodes
         entered in [t0, t1)."""
