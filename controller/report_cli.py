@@ -27,7 +27,16 @@ from hotline.store import Store, StoreError
 from hotline.yamlsource import SourceError
 
 EXIT_BAD_INPUT = 2
-DEFAULT_TABLES = ("intervals", "queues", "agents", "channels", "ivr", "wrap_ups")
+DEFAULT_TABLES = (
+    "intervals",
+    "queues",
+    "agents",
+    "channels",
+    "ivr",
+    "wrap_ups",
+    "handling_queues",
+    "handling_agents",
+)
 
 
 def add_report_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
