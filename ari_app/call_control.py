@@ -20,6 +20,11 @@ and agent talk in their mixing bridge, and unregisters it before the bridge goes
   logged with the note, the agent's leg hangs up and the agent goes to wrap-up, and
   the caller hears ringback until the number answers, then talks with it
   (`transfer.started` / `answered` / `ended`, as a flow's transfer).
+- Blind transfer to an agent (`agent:<id>`) or a queue (`queue:<name>`): checked here,
+  before the call is touched (an unknown agent or queue: 404; an agent who is offline,
+  paused, busy, in wrap-up, or the transferring agent: 409 with the routing engine's
+  reason), then handed to the conversation the same way; where the caller goes from
+  there (and when the agent does not answer) is `conversation.py`'s.
 
 Each command on a call runs under that call's lock, the conversation's end too, so a
 command never acts on a call that is being torn down: it finds no call (404). A command
@@ -38,6 +43,8 @@ from dataclasses import dataclass, field
 from ari_app.client import AriClient, AriError, AriEvent, AriNotFound
 from ari_app.legs import exists
 from ari_app.voice_port import Emit
+from hotline.acd.model import Channel
+from hotline.acd.service import RoutingService
 from hotline.acd.settings import QueueSettings
 from hotline.callbacks.rules import CallbackRefused, normalize_number, refuse_own
 from hotline.callbacks.settings import CallbackConfig
@@ -66,7 +73,8 @@ class BlindTransfer:
     """Where the caller goes, dialed how, and the agent's note."""
 
     target: Target
-    endpoint: str
+    #: The channel that dials a number; None: an agent or a queue (the routing engine's).
+    endpoint: str | None
     note: str
     by: str
 
@@ -87,6 +95,8 @@ class LiveCall:
     clock: HoldClock = field(default_factory=HoldClock)
     #: A blind transfer handed to the conversation (it ends the agent's part).
     transfer: BlindTransfer | None = None
+    #: The caller can wait in a queue again (transfers to agents and queues).
+    routable: bool = True
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -102,10 +112,16 @@ class AriCallControl:
         dialing: CallbackConfig | None = None,
         own_numbers: tuple[str, ...] = (),
         now: Callable[[], float] = time.monotonic,
+        routing: RoutingService | None = None,
+        endpoints: Mapping[str, str] | None = None,
     ) -> None:
         self.ari = ari
         self.settings = settings  # the queues
         self.agents = frozenset(agents)
+        #: Who can take a transfer to an agent now; None: transfers to agents refused.
+        self.routing = routing
+        #: agent id -> their phone's PJSIP endpoint (what a phone names them by)
+        self.endpoints = dict(endpoints or {})
         #: The number rules and dial template (the callbacks'); None: no numbers.
         self.dialing = dialing
         self.own_numbers = own_numbers
@@ -125,11 +141,15 @@ class AriCallControl:
         bridge: str,
         emit: Emit,
         deliver: Callable[[AriEvent], None],
+        *,
+        routable: bool = True,
     ) -> LiveCall:
-        """Caller and agent talk in `bridge`: the call can be controlled."""
+        """Caller and agent talk in `bridge`: the call can be controlled (`routable`:
+        transferred to agents and queues too, not only to numbers)."""
         settings = self.settings.get(queue)
         music = settings.music_on_hold if settings is not None else "default"
         call = LiveCall(contact_id, agent, queue, caller, leg, bridge, music, emit, deliver)
+        call.routable = routable
         self.calls[contact_id] = call
         self.of_agent[agent] = contact_id
         return call
@@ -182,7 +202,7 @@ class AriCallControl:
                 else:
                     raise Conflict(
                         f"{command.action} is not available on this call: this Hotline's "
-                        "calls can be held, resumed and transferred to a number"
+                        "calls can be held, resumed and transferred"
                     )
             except AriError as error:
                 if error.unreachable or not await exists(self.ari, call.caller):
@@ -245,18 +265,47 @@ class AriCallControl:
         return self.dialing.dial_string(number)
 
     async def _transfer(self, call: LiveCall, target: Target, note: str, who: str) -> None:
-        if target.kind == "agent" and target.value not in self.agents:
-            raise NotFound(f"no agent {target.value!r}")
-        if target.kind == "queue" and target.value not in self.settings:
-            raise NotFound(f"no queue {target.value!r}")
-        if target.kind != "number":
+        endpoint: str | None = None
+        if target.kind != "number" and not call.routable:
             raise Conflict(
-                f"transfer to {target.kind}s is not available on this Hotline; "
-                "transfer to a number (number:<digits>)"
+                f"contact {call.contact_id} was taken over after a restart: it can be "
+                "transferred to a number only"
             )
-        call.transfer = BlindTransfer(target, self.dial(target), note, who)
+        if target.kind == "agent":
+            self._check_agent(call, target.value)
+        elif target.kind == "queue":
+            if target.value not in self.settings:
+                raise NotFound(f"no queue {target.value!r}")
+        else:
+            endpoint = self.dial(target)
+        call.transfer = BlindTransfer(target, endpoint, note, who)
         call.deliver({"type": TRANSFER_EVENT, "transfer": call.transfer})
         log.info("contact=%s blind transfer to %s by %s", call.contact_id, target, who)
+
+    def _check_agent(self, call: LiveCall, agent: str) -> None:
+        """NotFound or Conflict (with the reason) unless `agent` can take the call now."""
+        if agent not in self.agents:
+            raise NotFound(f"no agent {agent!r}")
+        if agent == call.agent:
+            raise Conflict(f"contact {call.contact_id} is already with {agent}")
+        if self.routing is None:
+            raise Conflict("transfer to agents is not available on this Hotline")
+        why = self.routing.unavailable(agent, Channel.VOICE)
+        if why is not None:
+            raise Conflict(f"cannot transfer to {agent}: {why}")
+
+    def phone_target(self, destination: str) -> Target:
+        """What a phone's transfer names (a REFER's user part, the digits of `*2...#`): an
+        agent by their id or phone extension, a queue by name, or else a number."""
+        name = destination.strip()
+        for agent, endpoint in sorted(self.endpoints.items()):
+            if name in (agent, endpoint):
+                return Target("agent", agent)
+        if name in self.agents:
+            return Target("agent", name)
+        if name in self.settings:
+            return Target("queue", name)
+        return Target("number", name)
 
     async def _resumed(self, call: LiveCall, who: str, *, ended: bool) -> None:
         length = call.clock.resume(self.now())

@@ -5,13 +5,33 @@ hanging up first lets the flow go on from the queue node's `answered` (a survey,
 goodbye); the caller hanging up ends the flow. Either way the agent goes to wrap-up
 and no channel or bridge is left behind. While they talk, the call is under call
 control (`call_control.py`: hold and resume from the desk or the REST API).
+
+A blind transfer (the desk, the REST API, the agent's phone: a REFER or `*2...#`) ends
+the agent's part first: `queue.call_ended` (ended_by transfer), the agent's leg hung
+up, the agent to wrap-up, then `call.transferred` with the note. Then the caller:
+
+- to a number: rings it and talks with it (`VoicePort.transfer`);
+- to a queue: the same contact (its id, flow variables, customer, the note) waits
+  again with that queue's full waiting experience and under its rules (join_empty,
+  leave_when_empty, max wait, the flow's outcome), at the queue's `transfer_priority`;
+- to an agent: offered to that agent only, hearing the call's queue music while their
+  phone rings; they answer and talk with the caller, a conversation like this one.
+  If they decline, do not answer, or took another call meanwhile, the caller goes
+  back to the queue they were answered from, at the place they had there (their first
+  entry time, so in practice the front), with that queue's transfer priority. Not
+  back to the transferring agent: they are in wrap-up or on their next call, and
+  waiting for one person is what the caller was just failed by; the queue offers the
+  caller to whoever is free first, that agent included.
+
+The queue node's outcome is that of the caller's last wait: answered once an agent
+talked with them, or the outcome of the last queue (closed, timeout, left, ...).
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from ari_app.call_control import (
     TRANSFER_EVENT,
@@ -24,10 +44,20 @@ from ari_app.events import GONE_EVENTS, channel_of
 from ari_app.legs import ChannelsGone, clean_up, connect
 from ari_app.recording import ConversationRecorder
 from ari_app.voice_port import VoicePort
+from hotline.acd.router import RoutingError
 from hotline.acd.service import RoutingService
-from hotline.calls import CallControlError, Conflict, parse_command
+from hotline.calls import CallControlError, Command, Conflict, Target, parse_command
 from hotline.calls.keys import FeatureKeys
 from hotline.flows.port import CallerGone
+
+
+class Requeue(Protocol):
+    """Puts the transferred caller in a queue again (ari_app/queueing.py's
+    `VoiceQueue.transferred_in`): the wait's outcome; RoutingError if refused."""
+
+    async def __call__(
+        self, queue: str, *, agent: str | None = None, keep_place: bool = False
+    ) -> str: ...
 
 
 class AgentConversation:
@@ -40,6 +70,7 @@ class AgentConversation:
         recorder: ConversationRecorder,
         contact_id: str,
         calls: AriCallControl | None = None,
+        requeue: Requeue | None = None,
     ) -> None:
         self.port = port
         self.routing = routing
@@ -47,6 +78,8 @@ class AgentConversation:
         self.contact_id = contact_id
         #: Call control of the live conversation (None: none).
         self.calls = calls
+        #: How a transfer to an agent or a queue waits again (None: numbers only).
+        self.requeue = requeue
 
     async def talk(self, agent: str, queue: str, leg: str, *, record: bool) -> str:
         """The agent answered on `leg`: connect them with the caller and talk."""
@@ -122,6 +155,7 @@ class AgentConversation:
                     bridge,
                     self.port.emit,
                     self.port.deliver,
+                    routable=self.requeue is not None,
                 )
             transfer = await self._until_over(leg, agent)
             ended_by = "agent" if transfer is None else "transfer"
@@ -144,7 +178,7 @@ class AgentConversation:
                 ended["hold_seconds"] = held
             await self.port.emit("queue.call_ended", ended)
         if transfer is not None:
-            await self._blind_transfer(agent, transfer)
+            return await self._blind_transfer(agent, queue, transfer)
         return "answered"
 
     async def _until_over(self, leg: str, agent: str) -> BlindTransfer | None:
@@ -184,7 +218,8 @@ class AgentConversation:
                 raise Conflict("this call is not under call control")
             if refer_to.get("destination_channel"):
                 raise Conflict("attended transfer from the phone is not available; use blind")
-            command = parse_command("transfer", {"to": f"number:{destination}"})
+            target = self.calls.phone_target(destination)
+            command = parse_command("transfer", {"to": str(target)})
             await self.calls.act(self.contact_id, command, by_agent=agent, by=agent)
             progress = "channel_answered"
         except CallControlError as refused:
@@ -207,6 +242,7 @@ class AgentConversation:
             command = keys.press(digit, held=state.held)
             if command is None:
                 return
+            command = self._on_phone(command)
             await self.calls.act(self.contact_id, command, by_agent=agent, by=agent)
         except CallControlError as refused:
             await self.port.emit(
@@ -215,19 +251,58 @@ class AgentConversation:
             return
         await self.port.emit("call.feature", {"agent": agent, "keys": typed})
 
-    async def _blind_transfer(self, agent: str, transfer: BlindTransfer) -> None:
-        """The agent is gone (to wrap-up): the caller rings the target and talks with it
-        until either hangs up (CallerGone if the caller does); then the flow goes on."""
+    def _on_phone(self, command: Command) -> Command:
+        """`*2<digits>#`: the digits of an agent's extension name that agent."""
+        target = command.target
+        if self.calls is None or target is None or target.kind != "number":
+            return command
+        named = self.calls.phone_target(target.value)
+        if named.kind == "number":
+            return command
+        return Command(command.action, named, command.note)
+
+    async def _blind_transfer(self, agent: str, queue: str, transfer: BlindTransfer) -> str:
+        """The agent is gone (to wrap-up): the caller goes where the transfer says (the
+        module docstring), until that ends; the queue node's outcome. CallerGone if
+        the caller hangs up meanwhile."""
+        target = transfer.target
         await self.port.emit(
             "call.transferred",
             {
                 "agent": agent,
-                "to": str(transfer.target),
+                "to": str(target),
                 "kind": "blind",
                 "note": transfer.note,
                 "by": transfer.by,
             },
         )
-        await self.port.transfer(
-            str(transfer.target), timeout=TRANSFER_RING_SECONDS, endpoint=transfer.endpoint
+        if transfer.endpoint is not None:
+            await self.port.transfer(
+                str(target), timeout=TRANSFER_RING_SECONDS, endpoint=transfer.endpoint
+            )
+            return "answered"
+        if self.requeue is None:  # call control refuses these: never here, but not lost
+            await self.port.emit(
+                "transfer.failed", {"target": str(target), "reason": "no queue to wait in"}
+            )
+            return "answered"
+        if target.kind == "queue":
+            return await self.requeue(target.value)
+        return await self._to_agent(target, queue)
+
+    async def _to_agent(self, target: Target, queue: str) -> str:
+        """Offered to the agent alone; unanswered, back to `queue` at the caller's place."""
+        assert self.requeue is not None
+        try:
+            outcome = await self.requeue(queue, agent=target.value)
+        except RoutingError as refused:  # they took another contact since the check
+            outcome, why = "refused", str(refused)
+        else:
+            if outcome == "answered":
+                return outcome
+            why = f"{target.value} did not take the call ({outcome})"
+        await self.port.emit(
+            "transfer.ended",
+            {"target": str(target), "outcome": outcome, "reason": why, "back_to": queue},
         )
+        return await self.requeue(queue, keep_place=True)

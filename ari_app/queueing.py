@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from ari_app.call_control import AriCallControl
 from ari_app.client import AriError, AriEvent
-from ari_app.conversation import AgentConversation
+from ari_app.conversation import AgentConversation, Requeue
 from ari_app.holding import HoldingBridges
 from ari_app.recording import ConversationRecorder, LiveRecordings
 from ari_app.ringer import AgentRinger
@@ -35,7 +35,7 @@ from ari_app.voice_port import VoicePort
 from ari_app.waiting import CallerWait, OfferGate
 from hotline.acd.decisions import Offer
 from hotline.acd.service import Finished, RoutingService, Ticket, Withdrawn
-from hotline.acd.settings import QueueSettings
+from hotline.acd.settings import Announcements, QueueSettings
 from hotline.callbacks.service import CallbackService
 from hotline.contacts import ContactRun
 from hotline.flows.port import CallerGone, Prompt
@@ -61,10 +61,13 @@ class Queueing:
     #: Hold and resume of live conversations (desk, REST API); None: none.
     calls: AriCallControl | None = None
 
-    def conversation(self, port: VoicePort, contact_id: str) -> AgentConversation:
-        """The conversation of a call with the agent who answered it."""
+    def conversation(
+        self, port: VoicePort, contact_id: str, requeue: Requeue | None = None
+    ) -> AgentConversation:
+        """The conversation of a call with the agent who answered it (`requeue`: how a
+        transfer to an agent or a queue puts the caller back in one; None: it cannot)."""
         recorder = ConversationRecorder(port, self.recordings, contact_id)
-        return AgentConversation(port, self.routing, recorder, contact_id, self.calls)
+        return AgentConversation(port, self.routing, recorder, contact_id, self.calls, requeue)
 
 
 class VoiceQueue:
@@ -89,6 +92,10 @@ class VoiceQueue:
         self.gate = OfferGate()
         self.waiting: CallerWait | None = None
         self.entered = 0.0
+        #: The caller's place (routing clock) and language, for a transfer back in.
+        self.place: float | None = None
+        self.language = ""
+        self.answered = False  # an agent answered: a hang-up is no abandon
         self.ringer = AgentRinger(
             port.ari,
             queueing.routing,
@@ -141,10 +148,46 @@ class VoiceQueue:
             return str(ticket.join.outcome)
         return await self._serve(ticket, settings, request.language, time.monotonic())
 
+    async def transferred_in(
+        self, queue: str, *, agent: str | None = None, keep_place: bool = False
+    ) -> str:
+        """The caller's agent transferred them (conversation.py): the same contact waits
+        again, in `queue` under its own rules, or (`agent`) for that agent only, with the
+        queue's music and no announcements; `keep_place`: at the place it had here; at the
+        queue's `transfer_priority`. The wait's outcome; RoutingError if the engine
+        refuses the contact."""
+        settings = self.q.settings.get(queue)
+        if settings is None:  # removed by a reload since the transfer was checked
+            await self.port.emit("queue.unknown", {"queue": queue})
+            return "closed"
+        if agent is not None:
+            quiet = {"announcements": Announcements(), "callback": None, "leave_key": None}
+            settings = settings.model_copy(update=quiet)
+        again = VoiceQueue(self.q, self.port, self.contact_id)
+        again.answered = True  # served already: no abandoned-caller callback
+        again.record = settings.recording == "on"
+        if again.record:
+            await self.port.play(
+                [Prompt(key="recording_notice")], language=self.language, barge_in=False
+            )
+        ticket = await self.q.routing.enqueue(
+            self.contact_id,
+            "voice",
+            queue,
+            priority=settings.transfer_priority,
+            agent=agent,
+            entered_at=self.place if keep_place else None,
+        )
+        if not ticket.joined:
+            return str(ticket.join.outcome)
+        return await again._serve(ticket, settings, self.language, time.monotonic())
+
     async def _serve(
         self, ticket: Ticket, settings: QueueSettings, language: str, entered: float
     ) -> str:
         self.entered = entered
+        self.place = ticket.contact.entered_at
+        self.language = language
         self.waiting = CallerWait(
             self.port,
             self.q.routing,
@@ -163,7 +206,9 @@ class VoiceQueue:
             return await self.waiting.run(self, language)
         except CallerGone:
             await self.q.routing.leave(self.contact_id, "left")
-            if self.q.callbacks is not None:  # the queue's abandoned-caller policy
+            # The queue's abandoned-caller policy: not for a caller an agent answered
+            # (who hung up talking, or waiting again after a transfer).
+            if self.q.callbacks is not None and not self.answered:
                 await self.q.callbacks.abandoned(
                     self.contact_id,
                     number_of(self.port.caller_id),
@@ -220,9 +265,10 @@ class VoiceQueue:
         await self.port.emit(
             "queue.connected", {"agent": offer.agent, "queue": offer.queue, "waited": waited}
         )
+        self.answered = True
         if self.contact_run is not None:  # served, however the conversation ends
             self.contact_run.agent_answered = True
-        conversation = self.q.conversation(self.port, self.contact_id)
+        conversation = self.q.conversation(self.port, self.contact_id, self.transferred_in)
         return await conversation.talk(offer.agent, offer.queue, answered.leg, record=self.record)
 
     async def _leave_hold(self) -> None:

@@ -153,6 +153,8 @@ class Hotline:
             agents=[a.id for a in config.agents],
             dialing=config.callbacks,
             own_numbers=(*config.flow_numbers, *config.callbacks.own_numbers),
+            routing=routing,
+            endpoints={a.id: a.endpoint for a in config.agents},
         )
         queueing = Queueing(
             routing=routing,

@@ -389,6 +389,11 @@ class RoutingService:
         """The agent's per-channel status (RoutingError for an unknown agent)."""
         return self._router.agent_status(agent_id)
 
+    def unavailable(self, agent_id: str, channel: Channel | str) -> str | None:
+        """Why `agent_id` could not be offered a contact on `channel` now, as
+        `enqueue(agent=...)` would refuse it (None: they could)."""
+        return self._router.unavailable(agent_id, Channel(channel))
+
     def ticket(self, contact_id: str) -> Ticket | None:
         """The ticket of a contact still in a queue."""
         return self._book.get(contact_id)

@@ -29,6 +29,7 @@ Validated with pydantic (unknown keys refused) and converted to the router's imm
           periodic_every: 45
         leave_key: "0"                  # DTMF key that leaves the queue (flow goes on)
         recording: "off"                # off | on
+        transfer_priority: 0            # 0-100: priority of a call an agent transfers in
         callback: {key: "5", offer_after: 120}   # see hotline/callbacks/settings.py
 
 and an agent's routing part (next to id, name and endpoint in `agents:`)::
@@ -126,6 +127,9 @@ class QueueSettings(_Section):
     announcements: Announcements = Announcements()
     leave_key: str | None = Field(None, pattern=r"^[0-9*#]$")
     recording: Literal["off", "on"] = "off"
+    #: The priority (0-100, as a flow's queue node gives) of a contact an agent transfers
+    #: into this queue: above 0 it is served before callers who came in by themselves.
+    transfer_priority: int = Field(0, ge=0, le=100)
     #: Callbacks that keep the caller's place; None: this queue offers none.
     callback: QueueCallback | None = None
 

@@ -197,7 +197,6 @@ async def test_blind_transfer_to_a_number_goes_to_the_conversation(rig: Any) -> 
         ("agent:nobody", NotFound, "no agent 'nobody'"),
         ("queue:nowhere", NotFound, "no queue 'nowhere'"),
         ("agent:bob", Conflict, "transfer to agents is not available on this Hotline"),
-        ("queue:support", Conflict, "transfer to queues is not available on this Hotline"),
     ],
 )
 async def test_refused_transfers_leave_the_call(rig: Any, to: str, error: type, says: str) -> None:
