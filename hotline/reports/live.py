@@ -15,6 +15,7 @@ from typing import Any
 
 from hotline.acd.decisions import Snapshot
 from hotline.events import EventType
+from hotline.reports.live_calls import CALL_TYPES, LiveCalls
 from hotline.reports.queues import QueueStats
 from hotline.reports.settings import ReportSettings
 from hotline.reports.tables import ratio
@@ -37,6 +38,7 @@ LIVE_TYPES = (
     EventType.CALLBACK_COMPLETED,
     EventType.CALLBACK_FAILED,
     EventType.CALLBACK_CANCELLED,
+    *(kind for kind in CALL_TYPES if kind not in (EventType.CALL_ENDED, EventType.AGENT_LOGOUT)),
 )
 #: A callback is no longer pending once one of these is logged.
 CALLBACK_ENDS = (
@@ -64,6 +66,8 @@ class LiveBoard:
     active: dict[str, str] = field(default_factory=dict)
     #: queue -> callbacks (their contact ids) requested and not yet done
     callbacks: dict[str, set[str]] = field(default_factory=dict)
+    #: holds, consultations, conferences and outbound calls: now and today
+    calls: LiveCalls = field(default_factory=LiveCalls)
     last_id: int = 0
 
     def _day(self, ts: datetime) -> float:
@@ -86,10 +90,13 @@ class LiveBoard:
         if day > self.day_start:  # a new day: today's counters start again
             self.day_start = day
             self.queues.clear()
+            self.calls.new_day()
         today = t >= self.day_start
         cid, data = e.contact_id or "", e.data
         channel = str(data.get("channel") or "voice")
         kind = e.type
+        if kind in CALL_TYPES:
+            self.calls.apply(kind, cid, e.agent, t, data, today)
         if kind == EventType.CONTACT_JOIN and e.queue:
             self.waiting[cid] = (e.queue, channel, t)
         elif kind in (EventType.CONTACT_ANSWERED, EventType.CONTACT_LEAVE):
@@ -145,6 +152,7 @@ class LiveBoard:
         if day > self.day_start:  # midnight passed with no event since
             self.day_start = day
             self.queues.clear()
+            self.calls.new_day()
         waiting: dict[tuple[str, str], list[float]] = {}
         for cid, (queue, channel, joined) in self.waiting.items():
             if live is None or cid in live:
@@ -202,6 +210,10 @@ class LiveBoard:
                             # (the log's list is stale for a channel the engine
                             # has idle, e.g. after a restart)
                             "contacts": list(self.talking.get((a.id, ch), [])) if st.load else [],
+                            # on hold, consulting, in a conference or calling out
+                            "activity": self.calls.activity(a.id, now)
+                            if ch == "voice" and st.state != "offline"
+                            else None,
                         }
                         for ch, st in sorted(a.channels.items())
                     ],
@@ -214,6 +226,7 @@ class LiveBoard:
             "active": {ch: self.active_count(ch) for ch in ("voice", "chat")},
             "queues": rows,
             "agents": agents,
+            "calls": self.calls.view(),
         }
 
 

@@ -31,7 +31,7 @@ from hotline.web.auth import STATIC_DIR, Role, requires
 log = logging.getLogger(__name__)
 
 #: Events that change what the board shows (counters, or the engine's state).
-_WATCHED = ("contact.", "agent.", "call.", "chat.", "callback.")
+_WATCHED = ("contact.", "agent.", "call.", "chat.", "callback.", "outbound.", "queue.")
 PUSH_DELAY = 0.05
 TICK = 1.0
 

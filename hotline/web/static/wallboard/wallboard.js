@@ -4,6 +4,7 @@
 (function () {
   const queuesBody = document.querySelector("#queues tbody");
   const agentsBody = document.querySelector("#agents tbody");
+  const calls = document.getElementById("calls");
   const connection = document.getElementById("connection");
   const active = document.getElementById("active");
   const today = document.getElementById("today");
@@ -58,7 +59,17 @@
         tr.dataset.channel = ch.channel;
         cell(tr, a.name, "text name");
         cell(tr, ch.channel, "text channel");
-        cell(tr, ch.state.replace("_", " "), `text state state-${ch.state}`).dataset.state = ch.state;
+        const state = cell(tr, ch.state.replace("_", " "), `text state state-${ch.state}`);
+        state.dataset.state = ch.state;
+        if (ch.activity) {
+          // on hold, consulting, in a conference or on an outbound call
+          state.dataset.activity = ch.activity.activity;
+          state.appendChild(document.createElement("br"));
+          const what = document.createElement("span");
+          what.className = "activity";
+          what.textContent = `${ch.activity.activity} ${clock(ch.activity.seconds + elapsed)}`;
+          state.appendChild(what);
+        }
         cell(tr, ch.reason || "", "text reason");
         cell(tr, clock(ch.in_state + elapsed), "in-state");
         cell(tr, `${ch.load}/${ch.capacity}`, "load");
@@ -69,12 +80,51 @@
     }
   }
 
+  // Holds, consultations, conferences and outbound calls: now, and today's counts.
+  const CALL_FIGURES = [
+    ["on_hold", "on hold now"],
+    ["consulting", "consulting now"],
+    ["in_conference", "in conference now"],
+    ["outbound_now", "outbound now"],
+    ["holds", "holds today"],
+    ["transfers", "transfers today"],
+    ["consults", "consultations today"],
+    ["conferences", "conferences today"],
+    ["outbound", "outbound calls today"],
+    ["outbound_answered", "outbound answered"],
+  ];
+
+  function drawCalls() {
+    const c = view.calls;
+    if (!c) return;
+    calls.replaceChildren();
+    for (const [key, label] of CALL_FIGURES) {
+      const box = document.createElement("div");
+      box.dataset.key = key;
+      const dt = document.createElement("dt");
+      dt.textContent = label;
+      const dd = document.createElement("dd");
+      dd.textContent = String(c[key]);
+      if (key === "transfers") {
+        dd.title = ["blind", "consult"].map((kind) =>
+          `${kind}: agent ${c[kind + "_agent"]}, queue ${c[kind + "_queue"]}, ` +
+          `external ${c[kind + "_external"]}`).join("; ");
+      }
+      box.append(dt, dd);
+      calls.appendChild(box);
+    }
+  }
+
   function draw() {
     if (!view) return;
     const elapsed = (Date.now() - received) / 1000;
     drawQueues(elapsed);
     drawAgents(elapsed);
-    active.textContent = `calls ${view.active.voice} · chats ${view.active.chat}`;
+    drawCalls();
+    // Calls the overload admission turned away since the controller started.
+    const refused = view.active.refused ? ` · turned away (busy) ${view.active.refused}` : "";
+    active.textContent = `calls ${view.active.voice} · chats ${view.active.chat}${refused}`;
+    active.dataset.overload = view.active.refused ? "true" : "false";
     today.textContent = `today (${view.timezone})`;
   }
 
