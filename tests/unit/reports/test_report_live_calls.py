@@ -4,7 +4,6 @@ conference or calling out now, and today's counts; what ends each; midnight."""
 from __future__ import annotations
 
 from datetime import timedelta
-
 from typing import Any
 
 from hotline.acd.decisions import AgentSnapshot, ChannelSnapshot, Snapshot
