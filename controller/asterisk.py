@@ -64,6 +64,8 @@ MODULES = [
     "bridge_builtin_features.so",
     "res_musiconhold.so",
     "res_http_websocket.so",
+    "res_pjsip_transport_websocket.so",  # the desk's browser phones (SIP over WebSocket)
+    "res_srtp.so",  # SRTP: SDES for phones over TLS, DTLS-SRTP for browser phones
     "res_websocket_client.so",
     "res_speech.so",
     "res_stasis.so",

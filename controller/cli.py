@@ -7,16 +7,26 @@ import asyncio
 import logging
 import os
 import secrets as secrets_module
+import socket
 import sys
 from pathlib import Path
 
 from controller.app import Endpoints, Hotline, StartFailed, run_until_signal
 from controller.asterisk import AsteriskError, find_install
+from controller.export import ExportError, system_cli
 from controller.instance import AsteriskInstance, export_fragments
 from controller.paths import ProjectPaths
 from controller.reload import FlowChecker, FlowsRefused, known_from
 from controller.report_cli import add_report_command
-from controller.secrets import Secrets, load_secrets
+from controller.secrets import (
+    CertificateError,
+    Secrets,
+    TlsFiles,
+    check_certificate,
+    ensure_certificate,
+    fingerprint,
+    load_secrets,
+)
 from hotline.config import HotlineConfig, load_config
 from hotline.flows.cli import add_flow_commands
 from hotline.flows.loader import FlowSet
@@ -79,7 +89,28 @@ def managed_instance(
     config: HotlineConfig, secrets: Secrets, paths: ProjectPaths
 ) -> AsteriskInstance:
     install = find_install(paths.cache)
-    return AsteriskInstance(install, config.asterisk.instance, config, secrets, paths.home)
+    return AsteriskInstance(
+        install, config.asterisk.instance, config, secrets, paths.home, tls_files(config, paths)
+    )
+
+
+def tls_files(config: HotlineConfig, paths: ProjectPaths) -> TlsFiles | None:
+    """The SIP/TLS certificate when asterisk.sip_tls is on: the operator's (checked), or
+    one made at first start into the state folder."""
+    ast = config.asterisk
+    if not ast.sip_tls:
+        return None
+    try:
+        if ast.tls_cert_file and ast.tls_key_file:
+            cert, key = paths.home / ast.tls_cert_file, paths.home / ast.tls_key_file
+            check_certificate(cert, key)
+            return TlsFiles(cert, key, generated=False)
+        hosts = [ast.sip_bind, "127.0.0.1", socket.gethostname()]
+        if ast.sip_bind in ("0.0.0.0", "::"):
+            hosts = ["127.0.0.1", socket.gethostname()]
+        return ensure_certificate(paths.state / "tls", hosts)
+    except CertificateError as error:
+        raise Refused(f"SIP/TLS refused: {error}") from None
 
 
 def endpoints_for(
@@ -117,7 +148,9 @@ def endpoints_for(
     )
 
 
-def banner(config: HotlineConfig, secrets: Secrets, hotline: Hotline) -> str:
+def banner(
+    config: HotlineConfig, secrets: Secrets, hotline: Hotline, tls: TlsFiles | None = None
+) -> str:
     ast = config.asterisk
     server = f"{ast.sip_bind}:{ast.sip_port}"
     lines = ["", "Hotline is running.", ""]
@@ -131,6 +164,14 @@ def banner(config: HotlineConfig, secrets: Secrets, hotline: Hotline) -> str:
     for agent in config.agents:
         password = secrets.agent_passwords[agent.endpoint]
         lines.append(f"      user {agent.endpoint:<8} password {password}   ({agent.name})")
+    if tls is not None:
+        tls_server = f"{ast.sip_bind}:{ast.sip_tls_port}"
+        lines.append(f"  SIP over TLS with SRTP media: {tls_server} (same accounts)")
+        origin = "generated" if tls.generated else "yours"
+        lines.append(f"      certificate ({origin}): {tls.cert}")
+        lines.append(f"      SHA-256 fingerprint: {fingerprint(tls.cert)}")
+    if ast.browser_phone:
+        lines.append("  Browser phone: agents sign in to the desk; it registers for them.")
     lines.append("")
     web_url = hotline.web_url.rstrip("/")
     lines.append(f"  Web (log in):       {web_url}/login")
@@ -175,13 +216,49 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     try:
         asyncio.run(
-            run_until_signal(hotline, lambda h: print(banner(config, secrets, h), flush=True))
+            run_until_signal(
+                hotline,
+                lambda h: print(banner(config, secrets, h, tls_files(config, paths)), flush=True),
+            )
         )
     finally:
         if proc is not None and instance is not None:
             log.info("stopping Asterisk")
             instance.stop(proc)
     return 0
+
+
+def export(
+    config: HotlineConfig, secrets: Secrets, paths: ProjectPaths, target: Path, *, check: bool
+) -> int:
+    """Write the fragments, have the running Asterisk reload them, say what to do."""
+    cli = system_cli() if check else None
+    try:
+        report = export_fragments(
+            config, secrets, paths.home, target, cli=cli, tls=tls_files(config, paths)
+        )
+    except ExportError as error:
+        raise Refused(f"export: {error}") from None
+    for path in report.written:
+        print(f"wrote {path}")
+    for command in report.todo:
+        print(f"to do (as root): {command}")
+    if config.asterisk.sip_tls:
+        print(
+            f"SIP/TLS: give your TLS transport cert_file = {target}/hotline_sip.crt and "
+            f"priv_key_file = {target}/hotline_sip.key"
+        )
+    if cli is None:
+        print("not checked: no running Asterisk here (or --no-check); after including the")
+        print("fragments, reload: asterisk -rx 'core reload'")
+        return 0 if not report.todo else 1
+    for line in report.loaded:
+        print(f"loaded: {line}")
+    for line in report.problems:
+        print(f"problem: {line}")
+    if report.rolled_back:
+        print("the new fragments were taken back; Asterisk runs with the previous ones")
+    return 0 if report.ok and not report.todo else 1
 
 
 def cmd_asterisk(args: argparse.Namespace) -> int:
@@ -193,9 +270,7 @@ def cmd_asterisk(args: argparse.Namespace) -> int:
         return 0
     config, _, secrets = load_all(paths)
     if args.action == "export":
-        for path in export_fragments(config, secrets, paths.home, Path(args.dir)):
-            print(path)
-        return 0
+        return export(config, secrets, paths, Path(args.dir), check=not args.no_check)
     if not config.asterisk.managed:
         raise Refused("asterisk.managed is false: Hotline does not run this Asterisk")
     instance = managed_instance(config, secrets, paths)
@@ -286,6 +361,11 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_argument("words", nargs="*", help="a CLI command to run, e.g. pjsip show contacts")
     export = actions.add_parser("export", help="config fragments for an existing Asterisk")
     export.add_argument("dir", help="where to write them")
+    export.add_argument(
+        "--no-check",
+        action="store_true",
+        help="do not ask the running Asterisk to reload them and report what it loaded",
+    )
     ast.set_defaults(func=cmd_asterisk)
     config = sub.add_parser("config", help="configuration")
     config.add_argument("action", choices=["check"])

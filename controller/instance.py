@@ -22,7 +22,16 @@ from controller.asterisk import (
     kill_quietly,
     release_proc,
 )
-from controller.secrets import Secrets
+from controller.export import (
+    FRAGMENTS,
+    Cli,
+    ExportReport,
+    asterisk_owner,
+    external_secrets,
+    install_fragments,
+    tls_fragments,
+)
+from controller.secrets import Secrets, TlsFiles
 from hotline.config import HotlineConfig
 
 SUBDIRS = ("etc", "run", "spool", "spool/recording", "log", "lib", "sounds")
@@ -35,6 +44,8 @@ class AsteriskInstance:
     config: HotlineConfig
     secrets: Secrets
     home: Path  # the checkout, for config/asterisk/ and dialplan/ templates
+    #: SIP/TLS certificate and key (asterisk.sip_tls), copied into the instance.
+    tls: TlsFiles | None = None
     #: The Asterisk this object started, if any (it reaps it on stop).
     process: subprocess.Popen | None = field(default=None, repr=False)
 
@@ -104,7 +115,7 @@ class AsteriskInstance:
             },
             "run_user": self._run_user(),
             "modules": MODULES,
-            **template_context(self.config, self.secrets),
+            **template_context(self.config, self.secrets, self._install_tls()),
         }
         env = template_env(self.home)
         for template in sorted(env.list_templates(extensions=["j2"])):
@@ -114,6 +125,21 @@ class AsteriskInstance:
             for path in [self.host(), *self.host().rglob("*")]:
                 with contextlib.suppress(FileNotFoundError):
                     os.chown(path, *owner)
+
+    def _install_tls(self) -> dict[str, str] | None:
+        """Copy the certificate and key where the (chrooted) Asterisk reads them."""
+        if self.tls is None:
+            return None
+        keys = self.host("etc/keys")
+        keys.mkdir(parents=True, exist_ok=True)
+        for source, name in ((self.tls.cert, "sip.crt"), (self.tls.key, "sip.key")):
+            tmp = keys / f"{name}.tmp"
+            tmp.unlink(missing_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+            with os.fdopen(fd, "wb") as out:
+                out.write(source.read_bytes())
+            tmp.replace(keys / name)
+        return {"cert": self.inside("etc/keys/sip.crt"), "key": self.inside("etc/keys/sip.key")}
 
     def command(self, *args: str) -> list[str]:
         return self.install.command("-C", self.conf, *args)
@@ -209,13 +235,21 @@ def template_env(home: Path) -> Environment:
     )
 
 
-def template_context(config: HotlineConfig, secrets: Secrets) -> dict[str, Any]:
-    """What the Asterisk templates see, for a managed instance and for export alike."""
+def template_context(
+    config: HotlineConfig, secrets: Secrets, tls: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """What the Asterisk templates see, for a managed instance and for export alike.
+
+    `tls`: where Asterisk reads the SIP/TLS certificate and key (`cert`, `key`), when
+    asterisk.sip_tls is on."""
     return {
+        "tls": tls if config.asterisk.sip_tls else None,
         "default_language": config.default_language,
         "asterisk": config.asterisk,
         "secrets": secrets,
         "agents": config.agents,
+        #: Supervisors and admins with a phone of their own (monitoring rings it).
+        "supervisor_phones": [u for u in config.users if u.endpoint],
         "numbers": list(config.numbers),
         "ari_app": config.asterisk.ari_app,
         "moh": {},
@@ -234,32 +268,48 @@ def write_rendered(env: Environment, template: str, context: dict[str, Any], tar
     tmp.replace(target)
 
 
-#: Templates an existing Asterisk includes (the rest are its own business).
-FRAGMENTS = ("pjsip.conf.j2", "extensions.conf.j2", "ari.conf.j2", "manager.conf.j2")
-
-
 def export_fragments(
-    config: HotlineConfig, secrets: Secrets, home: Path, target: Path
-) -> list[Path]:
-    """Write `<name>_hotline.conf` fragments for an Asterisk Hotline does not manage."""
+    config: HotlineConfig,
+    secrets: Secrets,
+    home: Path,
+    target: Path,
+    *,
+    root: Path = Path("/"),
+    cli: Cli | None = None,
+    tls: TlsFiles | None = None,
+) -> ExportReport:
+    """Write `<name>_hotline.conf` fragments for an Asterisk Hotline does not manage,
+    readable by its `asterisk` user (found under `root`), and check them with `cli`
+    (the running Asterisk's console) when given."""
     ast = config.asterisk
-    external = Secrets(
-        ari_user=ast.ari_user or secrets.ari_user,
-        ari_password=ast.ari_password or secrets.ari_password,
-        ami_user=ast.ami_user or secrets.ami_user,
-        ami_secret=ast.ami_secret or secrets.ami_secret,
-        api_token=secrets.api_token,
-        agent_passwords=secrets.agent_passwords,
+    external = external_secrets(
+        secrets,
+        (ast.ari_user or secrets.ari_user, ast.ari_password or secrets.ari_password),
+        (ast.ami_user or secrets.ami_user, ast.ami_secret or secrets.ami_secret),
     )
+    rendered: list[tuple[str, str | bytes]] = []
+    tls_paths = None
+    if tls is not None and ast.sip_tls:
+        rendered.extend(tls_fragments(tls))
+        tls_paths = {
+            "cert": str(target / "hotline_sip.crt"),
+            "key": str(target / "hotline_sip.key"),
+        }
     env = template_env(home)
-    context = {**template_context(config, external), "fragment": True}
-    target.mkdir(parents=True, exist_ok=True)
-    written = []
-    for template in FRAGMENTS:
-        name = template.removesuffix(".conf.j2") + "_hotline.conf"
-        write_rendered(env, template, context, target / name)
-        written.append(target / name)
-    return written
+    context = {**template_context(config, external, tls_paths), "fragment": True}
+    for template, name in FRAGMENTS:
+        rendered.append((name, env.get_template(template).render(context)))
+    endpoints = [a.endpoint for a in config.agents]
+    if ast.browser_phone:
+        endpoints += [f"{e}-web" for e in endpoints]
+    return install_fragments(
+        rendered,
+        target,
+        asterisk_owner(root),
+        cli,
+        endpoints,
+        (external.ari_user, external.ami_user),
+    )
 
 
 def _alive(pid: int) -> bool:

@@ -1,12 +1,16 @@
-"""Generated secrets: ARI, AMI, the API token and each agent's SIP password.
+"""Generated secrets: ARI, AMI, the API token, each agent's SIP password and the SIP/TLS
+certificate.
 
 They are made once into the state folder (mode 0600) and never have defaults.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import os
 import secrets
+import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -42,3 +46,91 @@ def load_secrets(path: Path, endpoints: list[str]) -> Secrets:
         with os.fdopen(fd, "w") as out:
             yaml.safe_dump(asdict(current), out, sort_keys=True)
     return current
+
+
+class CertificateError(Exception):
+    """A TLS certificate or key that cannot be used, with what to do about it."""
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """The certificate (PEM) and its private key Asterisk serves SIP/TLS with."""
+
+    cert: Path
+    key: Path
+    generated: bool
+
+
+def _openssl(*args: str, stdin: bytes | None = None) -> str:
+    try:
+        done = subprocess.run(
+            ["openssl", *args], input=stdin, capture_output=True, timeout=60, check=False
+        )
+    except FileNotFoundError as error:
+        raise CertificateError("openssl is not installed (apt-get install openssl)") from error
+    if done.returncode != 0:
+        said = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()
+        raise CertificateError(said[-1] if said else f"openssl {args[0]} exited {done.returncode}")
+    return done.stdout.decode()
+
+
+def ensure_certificate(folder: Path, hosts: list[str]) -> TlsFiles:
+    """A self-signed certificate for `hosts` (IP addresses or names), made once into
+    `folder` (key mode 0600) like the other secrets, and kept while it is valid."""
+    cert, key = folder / "sip.crt", folder / "sip.key"
+    if cert.exists() and key.exists():
+        with contextlib.suppress(CertificateError):
+            check_certificate(cert, key)
+            return TlsFiles(cert, key, generated=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [f"IP:{h}" if _is_ip(h) else f"DNS:{h}" for h in dict.fromkeys(hosts)]
+    tmp_key = folder / "sip.key.tmp"
+    tmp_key.unlink(missing_ok=True)
+    os.close(os.open(tmp_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    _openssl(
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        "-nodes", "-sha256", "-days", "3650", "-subj", "/CN=Hotline SIP",
+        "-addext", f"subjectAltName={','.join(names)}",
+        "-keyout", str(tmp_key), "-out", str(folder / "sip.crt.tmp"),
+    )  # fmt: skip
+    tmp_key.chmod(0o600)
+    tmp_key.replace(key)
+    (folder / "sip.crt.tmp").replace(cert)
+    return TlsFiles(cert, key, generated=True)
+
+
+def check_certificate(cert: Path, key: Path) -> None:
+    """Refuse a certificate that is unreadable, expired, or not the key's."""
+    for path, what in ((cert, "certificate"), (key, "key")):
+        if not path.is_file():
+            raise CertificateError(f"TLS {what} {path}: no such file")
+    try:
+        cert_pub = _openssl("x509", "-in", str(cert), "-noout", "-pubkey")
+    except CertificateError as error:
+        raise CertificateError(f"TLS certificate {cert}: not a PEM certificate ({error})") from None
+    try:
+        key_pub = _openssl("pkey", "-in", str(key), "-pubout", "-passin", "pass:")
+    except CertificateError as error:
+        raise CertificateError(
+            f"TLS key {key}: not an unencrypted PEM private key ({error})"
+        ) from None
+    if cert_pub.strip() != key_pub.strip():
+        raise CertificateError(f"TLS certificate {cert} does not match the key {key}")
+    try:
+        _openssl("x509", "-in", str(cert), "-noout", "-checkend", "0")
+    except CertificateError:
+        raise CertificateError(f"TLS certificate {cert} has expired") from None
+
+
+def fingerprint(cert: Path) -> str:
+    """The certificate's SHA-256 fingerprint, as phones show it (AB:CD:…)."""
+    out = _openssl("x509", "-in", str(cert), "-noout", "-fingerprint", "-sha256")
+    return out.strip().split("=", 1)[1]
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

@@ -69,6 +69,16 @@ class AsteriskConfig(Section):
     #: Dialed number -> flow run over FastAGI from the classic dialplan, for
     #: dialplans that keep control of the call (`numbers` go to Stasis instead).
     agi_numbers: dict[str, Name] = {}
+    #: Phones over SIP/TLS with SRTP (SDES) media, on `sip_tls_port`. UDP stays for
+    #: phones on loopback (and callers); with TLS on, agents' SIP phones must use TLS.
+    sip_tls: bool = False
+    sip_tls_port: Port = 5061
+    #: The operator's certificate and key (PEM) for SIP/TLS; without them Hotline makes
+    #: a self-signed one at first start (`.hotline/tls/`).
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    #: Each agent may also register the desk's browser phone (WebRTC, DTLS-SRTP).
+    browser_phone: bool = True
 
     @field_validator("agi_numbers")
     @classmethod
@@ -87,6 +97,10 @@ class AsteriskConfig(Section):
             raise ValueError("rtp_end must be above rtp_start")
         if not self.managed and not (self.ari_url and self.ari_user and self.ari_password):
             raise ValueError("an unmanaged Asterisk needs ari_url, ari_user and ari_password")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together: give both or neither")
+        if self.sip_tls and self.sip_tls_port == self.sip_port:
+            raise ValueError("sip_tls_port must differ from sip_port")
         return self
 
 
