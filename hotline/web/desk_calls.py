@@ -9,6 +9,9 @@ and callback contacts still open, `apply` takes each new event. Which events cou
 - `queue.connected`: the caller and the agent are bridged (`waited`: the caller's wait);
 - `agent.release`, `agent.no_answer`, `agent.reject`: the offer is over unanswered;
 - `call.held`, `call.resumed`: the call control changed it (the desk shows it again);
+- `call.transferred`: an agent passed the contact on (blind or after consulting); the
+  agent who takes it next sees who transferred it, from where, and their note, until
+  the contact ends or is transferred again;
 - `agent.finish`, `queue.call_ended`, `call.ended`, `callback.completed`,
   `callback.failed`: the conversation (or the whole contact) is over.
 """
@@ -46,6 +49,8 @@ class LiveCall:
     joined_at: datetime | None = None
     answered_at: datetime | None = None
     waited: float | None = None
+    #: Who passed this contact on to the agent, and their note (None: nobody).
+    transferred: dict[str, Any] | None = None
 
     def view(self, now: datetime) -> dict[str, Any]:
         """The call as the desk shows it; `seconds` in conversation as of `now`."""
@@ -65,6 +70,7 @@ class LiveCall:
             "answered_at": None if self.answered_at is None else self.answered_at.isoformat(),
             "waited": waited,
             "seconds": seconds,
+            "transferred": self.transferred,
         }
 
 
@@ -79,6 +85,8 @@ class LiveCalls:
         #: Contacts whose call ended lately, with the ending event's id: an older event
         #: of theirs (the seed and the live stream overlap) does not bring them back.
         self._ended: dict[str, int] = {}
+        #: The last transfer of each open contact (call.transferred), for its next agent.
+        self._transfers: dict[str, dict[str, Any]] = {}
 
     def of_agent(self, agent: str) -> list[LiveCall]:
         return sorted(
@@ -120,6 +128,11 @@ class LiveCalls:
         channel = event.data.get("channel")
         call = self._by_contact.get(contact_id)
         kind = event.type
+        if kind == "call.transferred":
+            self._transferred(event, contact_id)
+            return None
+        if kind in _CONTACT_ENDS:
+            self._transfers.pop(contact_id, None)
         if kind in ("contact.join", "contact.restore") and channel in VOICE_CHANNELS:
             self._joined.setdefault(contact_id, event.ts)
         elif kind == "contact.leave" and call is None:
@@ -133,6 +146,7 @@ class LiveCalls:
                 "ringing",
                 event.ts,
                 joined_at=self._joined.get(contact_id),
+                transferred=self._transfers.get(contact_id),
             )
             self._by_contact[contact_id] = call
             return "call", call
@@ -159,6 +173,19 @@ class LiveCalls:
             self._forget(contact_id, event.id)
             return "ended", call
         return None
+
+    def _transferred(self, event: LoggedEvent, contact_id: str) -> None:
+        data = event.data
+        self._transfers[contact_id] = {
+            "agent": _text(data.get("agent")) or event.agent,
+            "by": _text(data.get("by")),
+            "to": _text(data.get("to")),
+            "kind": _text(data.get("kind")),
+            "note": data.get("note") if isinstance(data.get("note"), str) else "",
+            "at": event.ts.isoformat(),
+        }
+        while len(self._transfers) > _REMEMBERED:  # contacts whose end was never seen
+            del self._transfers[next(iter(self._transfers))]
 
     def _forget(self, contact_id: str, event_id: int) -> None:
         self._by_contact.pop(contact_id, None)

@@ -233,6 +233,13 @@
     if (call.waited !== null && call.waited !== undefined) {
       facts.push(["Waited", clock(call.waited)]);
     }
+    var moved = call.transferred;  // passed on by a colleague: who, and their note
+    if (moved) {
+      var from = moved.agent || moved.by || "";
+      facts.push(["Transferred by", (desk.agents[from] || from) +
+        (moved.kind === "consult" ? " (after consulting you)" : "")]);
+      facts.push(["Their note", moved.note]);
+    }
     box.appendChild(pairs(facts));
     var duration = el("div", "duration", "");
     duration.hidden = !talking;
