@@ -10,13 +10,15 @@ ConsultPhase = Literal["ringing", "talking"]
 
 @dataclass(frozen=True)
 class ConsultState:
-    """A consultation in progress: who is called (a target text) and how far it got."""
+    """A consultation in progress: who is called (a target text), how far it got, and
+    who answered (the number, or the agent who took it; empty while ringing)."""
 
     to: str
     state: ConsultPhase
+    party: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"to": self.to, "state": self.state}
+        return {"to": self.to, "state": self.state, "party": self.party}
 
 
 @dataclass(frozen=True)

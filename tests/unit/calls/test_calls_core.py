@@ -102,7 +102,7 @@ def test_state_as_json() -> None:
         "conference": False,
     }
     consulting = CallState("c1", "alice", "support", consult=ConsultState("agent:bob", "ringing"))
-    assert consulting.to_json()["consult"] == {"to": "agent:bob", "state": "ringing"}
+    assert consulting.to_json()["consult"] == {"to": "agent:bob", "state": "ringing", "party": ""}
 
 
 def test_owner_check() -> None:

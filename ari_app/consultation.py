@@ -1,0 +1,592 @@
+"""Consultation (attended transfer) and three-way conference over ARI.
+
+The agent (or a supervisor) consults with `POST /api/calls/{contact}/consult {"to": ...}`
+while talking with a caller (`call_control.py` dispatches the commands here):
+
+- consult: the caller goes on hold (the queue's music, as hold does); the agent hears
+  ringback while the target rings: a number through the dial rules and template, an
+  agent through the routing engine (`RoutingService.enqueue(agent=...)`: a consult
+  contact of its own, so the agent is busy for routing) and the ringer, a queue through
+  routing in that queue. The party answers into the conversation's bridge, where the
+  agent's leg is: agent and party talk, the caller hears music. State: ringing, talking.
+- complete: the caller comes off hold into the bridge with the party; the agent's leg
+  hangs up and the agent goes to wrap-up (`call.transferred` kind consult). Caller and
+  party talk until either hangs up; then the caller's flow goes on (or ends).
+- conference: the caller comes off hold into the same bridge: each hears the others.
+  If the party leaves, agent and caller go on as before. If the agent leaves, caller
+  and party go on (as after complete). If the caller leaves, the conference ends for
+  all, as on a PBX whose conference belongs to the caller's call: the party and the
+  agent are hung up, the agent goes to wrap-up.
+- cancel: the party's leg hangs up (or its ring stops), the caller comes off hold back
+  to the agent.
+
+Every leg's end is handled and logged (`call.consult_started` / `_answered` / `_ended`
+with the outcome and who, `call.conference_started` / `_ended`):
+
+- The party hangs up, or does not answer (busy, declined, rang out after
+  `CONSULT_RING_SECONDS`, or the engine's ring timeout for an agent): the consultation
+  ends and the caller stays on hold with the agent, who chooses: resume, or consult
+  someone else. (Resuming by itself would take the choice away; the desk shows the
+  call on hold, and a hang-up by the agent still never leaves the caller on hold.)
+- The agent hangs up mid-consultation: the caller is never dropped. If the party had
+  answered, the caller is connected to them (an attended transfer on hang-up, as
+  Asterisk's own attended transfer does); if the party still rings, the caller hears
+  it ring and talks with the party if they answer (the transfer becomes blind, as on
+  a PBX when the transferrer hangs up early); if they never answer, the caller's flow
+  goes on from the queue node's `answered`, as after any transfer that ends.
+- The caller hangs up mid-consultation: the contact ends; an answered party stays
+  connected with the agent until either hangs up (the agent's routing state goes to
+  wrap-up at once, the contact being over); a party still ringing is hung up.
+
+Nobody is left in a bridge or on hold: each end hangs up or reconnects the others, and
+the bridge goes with the last of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from ari_app.client import AriClient, AriError, AriEvent
+from ari_app.events import GONE_EVENTS, channel_of
+from ari_app.legs import RINGBACK, clean_up, exists, originate, unanswered
+from ari_app.ringer import AgentRinger
+from hotline.acd.decisions import Offer
+from hotline.acd.model import Outcome
+from hotline.acd.router import RoutingError
+from hotline.acd.service import RoutingService
+from hotline.acd.tickets import Finished, Ticket, Withdrawn
+from hotline.calls import Conflict, ConsultState, Target
+from hotline.calls.state import ConsultPhase
+from hotline.store import Store
+
+if TYPE_CHECKING:
+    from ari_app.call_control import LiveCall
+    from ari_app.voice_port import VoicePort
+
+log = logging.getLogger(__name__)
+
+#: The inbox event that ends the agent's part of the conversation (complete).
+HANDOVER_EVENT = "HotlineConsultHandover"
+
+#: How long a consulted number rings before the consultation is given up.
+CONSULT_RING_SECONDS = 30.0
+
+#: How often a consultation left to agent and party (the caller gone) checks its legs.
+LINGER_POLL_SECONDS = 0.5
+
+
+#: The commands this module carries out.
+CONSULT_ACTIONS = frozenset({"consult", "complete", "conference", "cancel"})
+
+
+def refuse_while_consulting(consultation: Consultation | None, action: str) -> None:
+    """Conflict for a hold, resume or blind transfer while a consultation or conference
+    is live: the consultation's own commands end it first."""
+    if consultation is None or consultation.over or consultation.handed_over:
+        return
+    if action in CONSULT_ACTIONS:
+        return
+    contact = consultation.call.contact_id
+    if consultation.in_conference:
+        raise Conflict(
+            f"contact {contact} is in a conference with {consultation.party}: "
+            f"{action} is not available until it ends (complete leaves them together)"
+        )
+    raise Conflict(
+        f"contact {contact} is consulting {consultation.to}: complete, conference or "
+        f"cancel the consultation before {action}"
+    )
+
+
+class ConsultContacts(Protocol):
+    """The consult contacts an agent or queue target needs in the log (the routing
+    engine logs each offer against a contact)."""
+
+    async def open(self, agent: str, target: str) -> str:
+        """A new outbound voice contact from `agent` to `target`; its id."""
+        ...
+
+    async def close(self, contact_id: str, status: str) -> None: ...
+
+
+class StoreConsultContacts:
+    """Consult contacts in the store: outbound voice contacts from the agent."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def open(self, agent: str, target: str) -> str:
+        return await self.store.open_contact("voice", "outbound", f"agent:{agent}", target)
+
+    async def close(self, contact_id: str, status: str) -> None:
+        await self.store.close_contact(contact_id, status)
+
+
+@dataclass(frozen=True)
+class ConsultRouting:
+    """What consulting an agent or a queue needs: the engine, the agents' phones,
+    and the consult contacts."""
+
+    routing: RoutingService
+    endpoints: Mapping[str, str]
+    contacts: ConsultContacts
+
+
+class Consultation:
+    """One consultation of a live call, then maybe its conference (module docstring)."""
+
+    def __init__(
+        self,
+        ari: AriClient,
+        call: LiveCall,
+        target: Target,
+        note: str,
+        by: str,
+        *,
+        endpoint: str | None = None,
+        routing: ConsultRouting | None = None,
+        now: Callable[[], float] = time.monotonic,
+        ring_seconds: float = CONSULT_RING_SECONDS,
+        resume: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        self.ari = ari
+        self.call = call
+        self.target = target
+        self.note = note
+        self.by = by
+        self.endpoint = endpoint  # the dial string of a number target
+        self.routing = routing
+        self.now = now
+        self.ring_seconds = ring_seconds
+        #: Bring the held caller back to the agent (the call control's resume).
+        self.resume = resume
+        self.phase: ConsultPhase = "ringing"
+        self.started = now()
+        self.leg: str | None = None  # the party's channel once known (a number: at once)
+        self.party = ""  # who answered: the number, or the agent
+        self.conference_since: float | None = None
+        self.over = False
+        self.ring = f"consult-ring-{uuid.uuid4().hex[:12]}"
+        self.rang_out = False
+        self.handed_over = False  # the agent left: caller and party go on
+        # An agent or queue target
+        self.contact: str | None = None  # the consult contact
+        self.ticket: Ticket | None = None
+        self.ringer: AgentRinger | None = None
+        self.offer: Offer | None = None  # the answered offer
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def to(self) -> str:
+        return str(self.target)
+
+    @property
+    def in_conference(self) -> bool:
+        return self.conference_since is not None
+
+    def state(self) -> ConsultState:
+        return ConsultState(self.to, self.phase, self.party)
+
+    # Start
+
+    async def start(self) -> None:
+        """Ring the target, the agent hearing ringback (the caller is on hold already).
+        Raises Conflict (nothing left ringing) when the target cannot be called."""
+        call = self.call
+        if self.target.kind == "number":
+            assert self.endpoint is not None
+            self.leg = f"{call.caller}-consult-{uuid.uuid4().hex[:8]}"
+            call.follow(self.leg, True)
+            try:
+                await originate(
+                    self.ari,
+                    endpoint=self.endpoint,
+                    leg=self.leg,
+                    args=f"consult,{call.caller}",
+                    originator=call.leg,
+                    ring_seconds=self.ring_seconds,
+                )
+            except AriError as error:
+                call.follow(self.leg, False)
+                raise Conflict(f"cannot call {self.to}: {error}") from None
+            self._spawn(self._ring_out(self.leg), "consult-ring-out")
+        else:
+            await self._enqueue()
+        await self._ringback(on=True)
+        await call.emit(
+            "call.consult_started",
+            {"agent": call.agent, "to": self.to, "by": self.by, "note": self.note},
+        )
+        log.info("contact=%s consults %s (by %s)", call.contact_id, self.to, self.by)
+
+    async def _enqueue(self) -> None:
+        """An agent or queue target: a consult contact offered through the engine."""
+        if self.routing is None:
+            raise Conflict(f"consulting {self.target.kind}s is not available on this Hotline")
+        call = self.call
+        queue = self.target.value if self.target.kind == "queue" else call.queue
+        agent = self.target.value if self.target.kind == "agent" else None
+        if agent == call.agent:
+            raise Conflict(f"{agent} cannot consult themselves")
+        contact = await self.routing.contacts.open(call.agent, self.to)
+        try:
+            ticket = await self.routing.routing.enqueue(contact, "voice", queue, agent=agent)
+        except RoutingError as refused:
+            await self.routing.contacts.close(contact, "failed")
+            raise Conflict(f"cannot consult {self.to}: {refused}") from None
+        if not ticket.joined:
+            await self.routing.contacts.close(contact, "failed")
+            raise Conflict(f"cannot consult {self.to}: the queue is {ticket.join.outcome.value}")
+        self.contact, self.ticket = contact, ticket
+        self.ringer = AgentRinger(
+            self.ari,
+            self.routing.routing,
+            self.routing.endpoints,
+            call.follow,
+            leg_name=lambda: f"{call.caller}-consult-{uuid.uuid4().hex[:8]}",
+            args=f"consult,{call.caller}",
+            caller_id=call.agent,
+            originator=call.leg,
+        )
+        self._spawn(self._offers(ticket, self.ringer), "consult-offers")
+
+    async def _offers(self, ticket: Ticket, ringer: AgentRinger) -> None:
+        """The engine's offers for the consult contact: ring each, until it ends."""
+        async for item in ticket:
+            if isinstance(item, Offer):
+                await ringer.ring(item)
+            elif isinstance(item, Withdrawn):
+                await ringer.withdraw(item.offer.agent)
+            elif isinstance(item, Finished) and item.outcome is not Outcome.ANSWERED:
+                async with self.call.lock:
+                    if not self.over and self.phase == "ringing":
+                        await self._party_gone("unanswered", item.outcome.value)
+
+    async def _ring_out(self, leg: str) -> None:
+        """A number that rings too long is given up (its end is then logged)."""
+        await asyncio.sleep(self.ring_seconds)
+        if self.phase == "ringing" and not self.over:
+            self.rang_out = True
+            with contextlib.suppress(AriError):
+                await self.ari.hangup(leg)
+
+    # Events of the party's leg (from the conversation's inbox)
+
+    def owns(self, event: AriEvent) -> bool:
+        """Whether the event is about the party's leg (or one ringing for it)."""
+        channel = channel_of(event)
+        if channel is None:
+            return False
+        if channel == self.leg:
+            return True
+        return self.ringer is not None and channel in self.ringer.rings
+
+    async def on_event(self, event: AriEvent) -> None:
+        """The party answered, or its leg ended."""
+        if self.over:
+            return
+        if self.ringer is not None and channel_of(event) in self.ringer.rings:
+            answered = await self.ringer.on_leg_event(event)
+            if answered is not None:
+                self.offer, self.leg = answered.offer, answered.leg
+                await self._answered(answered.offer.agent)
+            return
+        if channel_of(event) != self.leg:
+            return
+        if event["type"] == "StasisStart" and self.phase == "ringing":
+            await self._answered(self.target.value)
+        elif event["type"] == "ChannelDestroyed" and self.phase == "ringing":
+            cause = int(event.get("cause") or 0)
+            why = "no_answer" if self.rang_out else unanswered(cause)
+            await self._party_gone("failed" if why == "failed" else "unanswered", why)
+        elif event["type"] in GONE_EVENTS and self.phase == "talking":
+            await self._party_gone("hung_up", "party")
+
+    async def _answered(self, party: str) -> None:
+        call = self.call
+        self.party, self.phase = party, "talking"
+        await self._ringback(on=False)
+        assert self.leg is not None
+        try:
+            await self.ari.request(
+                "POST", f"bridges/{call.bridge}/addChannel", params={"channel": self.leg}
+            )
+        except AriError as error:
+            log.warning("contact=%s: consulted %s lost: %s", call.contact_id, party, error)
+            await self._party_gone("failed", "party")
+            return
+        await call.emit(
+            "call.consult_answered", {"agent": call.agent, "to": self.to, "party": party}
+        )
+
+    async def _party_gone(self, outcome: str, by: str) -> None:
+        """The party hung up or never answered: the agent is back with the caller (on
+        hold, or in the conference, which goes on as a two-way call)."""
+        await self._ringback(on=False)
+        if self.in_conference:
+            await self._conference_ended("party")
+        else:
+            await self._ended(outcome, by)
+        await self._release(answered=self.party != "")
+        self._finish()
+
+    # Commands (under the call's lock)
+
+    async def cancel(self, who: str) -> None:
+        """The agent goes back to the caller; the party is hung up."""
+        if self.in_conference:
+            raise Conflict(
+                f"contact {self.call.contact_id} is in a conference; "
+                "the party hangs up to end it, or complete leaves them with the caller"
+            )
+        await self._ringback(on=False)
+        await self._ended("cancelled", who)
+        await self._release(answered=self.phase == "talking")
+        self._finish()
+        if self.resume is not None:
+            await self.resume(who)
+
+    async def conference(self, who: str) -> None:
+        """Caller, agent and party all in the bridge."""
+        call = self.call
+        if self.in_conference:
+            raise Conflict(f"contact {call.contact_id} is already in a conference")
+        if self.phase != "talking":
+            raise Conflict(f"{self.to} has not answered yet; wait, or cancel the consultation")
+        if self.resume is not None:
+            await self.resume(who)
+        self.conference_since = self.now()
+        await self._ended("conference", who)
+        await call.emit(
+            "call.conference_started",
+            {"agent": call.agent, "to": self.to, "party": self.party, "by": who},
+        )
+        log.info("contact=%s conference with %s (by %s)", call.contact_id, self.party, who)
+
+    async def complete(self, who: str) -> None:
+        """The party takes the caller; the agent's part ends (the conversation, told
+        through its inbox, hangs up the agent's leg and sends them to wrap-up)."""
+        call = self.call
+        if self.phase != "talking":
+            raise Conflict(f"{self.to} has not answered yet; wait, or cancel the consultation")
+        if not self.in_conference and self.resume is not None:
+            await self.resume(who)
+        await self._hand_over(who)
+        call.deliver({"type": HANDOVER_EVENT, "consultation": self})
+
+    async def _hand_over(self, who: str) -> None:
+        call = self.call
+        self.handed_over = True
+        if self.in_conference:
+            await self._conference_ended(who)
+        else:
+            await self._ended("completed", who)
+        await call.emit(
+            "call.transferred",
+            {"agent": call.agent, "to": self.to, "kind": "consult", "note": self.note, "by": who},
+        )
+        log.info("contact=%s handed over to %s (by %s)", call.contact_id, self.party, who)
+
+    # The conversation's end
+
+    async def agent_left(self) -> bool:
+        """The agent hung up: True if the caller goes on with the party (ringing or
+        answered), which `take_over` then carries out."""
+        if self.over:
+            return False
+        if self.phase == "talking":
+            await self._hand_over("agent")
+            return True
+        # Still ringing: the caller hears it ring (a blind transfer, as on a PBX).
+        self.handed_over = True
+        await self._ringback(on=False)
+        await self.call.emit(
+            "call.transferred",
+            {
+                "agent": self.call.agent,
+                "to": self.to,
+                "kind": "consult",
+                "note": self.note,
+                "by": "agent",
+            },
+        )
+        return True
+
+    async def caller_left(self) -> bool:
+        """The caller hung up: True if agent and party stay connected (they were
+        consulting), False if the consultation is over (it rang, or it was a
+        conference, which ends for all)."""
+        if self.over:
+            return False
+        await self._ringback(on=False)
+        if self.in_conference:
+            await self._conference_ended("caller")
+            await self._release(answered=True)
+            self._finish()
+            return False
+        if self.phase == "ringing":
+            await self._ended("hung_up", "caller")
+            await self._release(answered=False)
+            self._finish()
+            return False
+        await self._ended("hung_up", "caller")
+        self._spawn(self._linger(), "consult-linger")
+        return True
+
+    async def _linger(self) -> None:
+        """Agent and party go on talking after the caller left, until either hangs up;
+        then the other is hung up and the bridge goes."""
+        call = self.call
+        assert self.leg is not None
+        try:
+            while await exists(self.ari, call.leg) and await exists(self.ari, self.leg):
+                await asyncio.sleep(LINGER_POLL_SECONDS)
+        except AriError:
+            pass  # Asterisk went away: so did the legs
+        finally:
+            await clean_up(self.ari, call.leg, None)
+            await self._release(answered=True)
+            await clean_up(self.ari, None, call.bridge)
+            self._finish()
+
+    async def take_over(self, port: VoicePort) -> None:
+        """After the agent left (complete, or their hang-up): caller and party talk in
+        the bridge until either hangs up (CallerGone if the caller does); a party
+        still ringing is waited for (the caller hears ringback)."""
+        call = self.call
+        ringback = f"consult-ringback-{call.caller}"
+        started = self.now()
+        ended_by = "caller"
+        try:
+            await port.guarded(
+                self.ari.request(
+                    "POST", f"bridges/{call.bridge}/addChannel", params={"channel": call.caller}
+                )
+            )
+            if self.phase == "ringing":
+                await port.guarded(
+                    self.ari.play(call.caller, [RINGBACK], lang="en", playback_id=ringback)
+                )
+            while not self.over:
+                event = await port.next_event(None)
+                if event is None or not self.owns(event):
+                    continue
+                was = self.phase
+                await self.on_event(event)
+                if was == "ringing" and self.phase == "talking":
+                    with contextlib.suppress(AriError):
+                        await self.ari.stop_playback(ringback)
+                    started = self.now()
+            ended_by = "party"
+        finally:
+            with contextlib.suppress(AriError):
+                await self.ari.stop_playback(ringback)
+            if self.party and not self.in_conference:
+                await call.emit(
+                    "transfer.ended",
+                    {
+                        "target": self.to,
+                        "outcome": "answered",
+                        "ended_by": ended_by,
+                        "talk_seconds": round(self.now() - started, 1),
+                    },
+                )
+            if not self.over:  # the caller left first
+                await self._release(answered=self.party != "")
+                self._finish()
+            if not port.gone:
+                await port.leave_bridge(call.bridge)
+            await clean_up(self.ari, None, call.bridge)
+
+    async def end(self) -> None:
+        """Whatever is left of it goes (the call ends without the usual paths)."""
+        if not self.over:
+            await self._ringback(on=False)
+            await self._ended("hung_up", "agent")
+            await self._release(answered=self.party != "")
+            self._finish()
+
+    # Helpers
+
+    async def _ended(self, outcome: str, by: str) -> None:
+        call = self.call
+        await call.emit(
+            "call.consult_ended",
+            {
+                "agent": call.agent,
+                "to": self.to,
+                "outcome": outcome,
+                "by": by,
+                "seconds": round(self.now() - self.started, 1),
+            },
+        )
+        log.info("contact=%s consultation with %s: %s (%s)", call.contact_id, self.to, outcome, by)
+
+    async def _conference_ended(self, by: str) -> None:
+        assert self.conference_since is not None
+        await self.call.emit(
+            "call.conference_ended",
+            {
+                "agent": self.call.agent,
+                "by": by,
+                "seconds": round(self.now() - self.conference_since, 1),
+            },
+        )
+        self.conference_since = None
+
+    async def _release(self, *, answered: bool) -> None:
+        """The party's leg and its routing: hung up, offer withdrawn or finished."""
+        if self.leg is not None:
+            await clean_up(self.ari, self.leg, None)
+            self.call.follow(self.leg, False)
+        if self.ringer is not None:
+            await self.ringer.drop_all()
+        if self.routing is not None and self.contact is not None:
+            routing = self.routing.routing
+            with contextlib.suppress(RoutingError):
+                if self.offer is not None:
+                    await routing.finished(self.offer.agent, self.contact)
+                else:
+                    await routing.leave(self.contact, Outcome.LEFT)
+            with contextlib.suppress(Exception):  # the log may be gone on shutdown
+                await self.routing.contacts.close(
+                    self.contact, "completed" if answered else "abandoned"
+                )
+            self.contact = None
+
+    async def _ringback(self, *, on: bool) -> None:
+        """What the agent hears while the party rings."""
+        with contextlib.suppress(AriError):
+            if on:
+                await self.ari.play(self.call.leg, [RINGBACK], lang="en", playback_id=self.ring)
+            else:
+                await self.ari.stop_playback(self.ring)
+
+    def _finish(self) -> None:
+        self.over = True
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current and task.get_name() != "consult-linger":
+                task.cancel()
+
+    def _spawn(self, work: Awaitable[None], name: str) -> None:
+        task = asyncio.ensure_future(work)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "contact=%s consultation task failed",
+                self.call.contact_id,
+                exc_info=task.exception(),
+            )
