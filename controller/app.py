@@ -22,6 +22,7 @@ from ari_app.callback_dialer import CallbackCalls
 from ari_app.client import AriClient, run_events
 from ari_app.features import Features
 from ari_app.holding import HoldingBridges
+from ari_app.monitoring import CallMonitors
 from ari_app.queueing import Queueing
 from ari_app.recording import LiveRecordings
 from ari_app.recovery import Recovery
@@ -47,6 +48,7 @@ from hotline.web.callbacks_api import add_callback_routes
 from hotline.web.calls_api import add_call_routes
 from hotline.web.contacts_api import add_contacts_routes
 from hotline.web.metrics import add_metrics_routes
+from hotline.web.monitor_api import add_monitor_routes
 from hotline.web.reports_web import Reports, add_report_routes
 from hotline.web.transcripts_api import add_transcript_routes
 from hotline.web.wallboard import Wallboard, add_wallboard_routes
@@ -245,6 +247,17 @@ class Hotline:
             recording=queueing.recordings,
         )
         add_callback_routes(api, callbacks, {a.id: set(a.penalties()) for a in config.agents})
+        monitors = CallMonitors(
+            ari,
+            calls,
+            {u.id: u.endpoint for u in config.users if u.endpoint},
+            stasis.followed,
+            tell_agent=config.monitoring.tell_agent,
+            # The agent's desk shows "monitored" where the config says so.
+            notify=lambda agent, frame: chat.desks.push(agent, frame),
+            ring_seconds=config.monitoring.ring_seconds,
+        )
+        add_monitor_routes(api, monitors)  # before the call routes: see there
         add_call_routes(api, calls)
         add_transcript_routes(api, Transcripts(store))
         chat = add_chat(
@@ -311,6 +324,7 @@ class Hotline:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await monitors.close()
             await stasis.drain()
             if speech is not None:
                 await speech.close()

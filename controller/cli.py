@@ -68,7 +68,7 @@ def load_all(paths: ProjectPaths) -> tuple[HotlineConfig, FlowSet, Secrets]:
     for warning in warnings:
         log.warning("%s", warning)
     try:
-        secrets = load_secrets(paths.secrets_file, [a.endpoint for a in config.agents])
+        secrets = load_secrets(paths.secrets_file, config.phone_endpoints)
     except SourceError as error:
         raise Refused(f"secrets refused:\n{error}") from None
     return config, flows, secrets

@@ -201,6 +201,21 @@ class UserConfig(Section):
     id: Name
     name: str = Field(min_length=1, max_length=80)
     role: Literal["supervisor", "admin"]
+    #: Their own SIP phone's PJSIP endpoint (and user name; the password is generated
+    #: like an agent's): the phone Hotline rings to listen, whisper or barge.
+    endpoint: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")] | None = None
+    #: A fixed contact (sip:host:port) instead of registration, as for agents.
+    contact: str | None = Field(default=None, pattern=r"^sips?:[^\s\"<>]+$")
+
+
+class MonitoringConfig(Section):
+    """Supervisors listening, whispering and barging (ari_app/monitoring.py)."""
+
+    #: What the agent is told when a supervisor starts: nothing, a notice on the desk,
+    #: a beep on the call (the caller hears nothing), or both.
+    tell_agent: Literal["no", "desk", "beep", "desk_and_beep"] = "no"
+    #: How long the supervisor's phone rings before the monitoring is given up.
+    ring_seconds: float = Field(30.0, gt=0, le=120)
 
 
 class HotlineConfig(Section):
@@ -236,6 +251,8 @@ class HotlineConfig(Section):
     #: Reports and the wallboard: time zone, service-level thresholds, windows
     #: (hotline/reports/settings.py, formulas in docs/metrics.md).
     reports: ReportSettings = ReportSettings()
+    #: Supervisors monitoring live calls.
+    monitoring: MonitoringConfig = MonitoringConfig()
 
     @field_validator("numbers")
     @classmethod
@@ -248,7 +265,7 @@ class HotlineConfig(Section):
             raise ValueError(f"default_language {self.default_language!r} is not in languages")
         for field, values in (
             ("agents.id", [a.id for a in self.agents]),
-            ("agents.endpoint", [a.endpoint for a in self.agents]),
+            ("agents.endpoint and users.endpoint", self.phone_endpoints),
             ("agents.id and users.id", [a.id for a in self.agents] + [u.id for u in self.users]),
         ):
             dupes = sorted({v for v in values if values.count(v) > 1})
@@ -282,6 +299,11 @@ class HotlineConfig(Section):
     def routing_warnings(self) -> list[str]:
         """Worth a warning at start: queues no agent serves, steps no agent meets."""
         return routing_warnings(self.queues, self.agents)
+
+    @property
+    def phone_endpoints(self) -> list[str]:
+        """Every PJSIP endpoint of a phone: agents', then supervisors' and admins'."""
+        return [a.endpoint for a in self.agents] + [u.endpoint for u in self.users if u.endpoint]
 
     @property
     def flow_numbers(self) -> dict[str, str]:

@@ -272,6 +272,8 @@ def with_test_flows(
     phones = {agent: free_port("udp", **lease) for agent in TEST_QUEUE_AGENTS}
     # Callbacks dial the "customer" SIPp phone, whatever the number (in its SIP URI).
     phones["customer"] = free_port("udp", **lease)
+    # sue's own phone: monitoring rings it (tests/e2e/test_monitoring.py).
+    phones["sue"] = free_port("udp", **lease)
     config["callbacks"] = {
         "dial_template": f"PJSIP/anonymous/sip:{{number}}@127.0.0.1:{phones['customer']}",
         "caller_id": "5550100",
@@ -300,7 +302,13 @@ def with_test_flows(
     ]
     config["users"] = [
         *config.get("users", []),
-        {"id": "sue", "name": "Sue Supervisor", "role": "supervisor"},
+        {
+            "id": "sue",
+            "name": "Sue Supervisor",
+            "role": "supervisor",
+            "endpoint": "2901",
+            "contact": f"sip:2901@127.0.0.1:{phones['sue']}",
+        },
         {"id": "adam", "name": "Adam Admin", "role": "admin"},
     ]
     return config, {**targets, **phones, **phones_chat}
