@@ -11,6 +11,8 @@ say() { printf '==> %s\n' "$*" >&2; }
 
 run_packages=(debootstrap espeak-ng sox graphviz ca-certificates)
 test_packages=(sip-tester postgresql baresip chromium procps)
+# The desk's browser phone: its JavaScript (JsSIP) comes from npm (package-lock.json).
+command -v npm >/dev/null 2>&1 || run_packages+=(nodejs npm)
 packages=("${run_packages[@]}")
 [ "$purpose" = test ] && packages+=("${test_packages[@]}")
 
@@ -50,4 +52,17 @@ if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$sta
     say "installing Hotline and its Python dependencies into .venv"
     .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
     touch "$stamp"
+fi
+
+# The browser phone's JavaScript: the locked npm packages, bundled into
+# hotline/web/static/vendor/ (served by Hotline; the browser fetches nothing elsewhere).
+js_stamp=node_modules/.hotline-built
+if [ ! -f "$js_stamp" ] || [ ! -f hotline/web/static/vendor/jssip.js ] ||
+    [ package-lock.json -nt "$js_stamp" ] || [ package.json -nt "$js_stamp" ]; then
+    say "installing the browser phone's JavaScript (npm ci: JsSIP, esbuild) and bundling it"
+    npm ci --no-audit --no-fund --loglevel=error 2>&1 | awk '{ print "    " $0; fflush() }'
+    npm run --silent build 2>&1 | awk '{ print "    " $0; fflush() }'
+    test -s hotline/web/static/vendor/jssip.js ||
+        { echo "hotline: npm run build made no hotline/web/static/vendor/jssip.js" >&2; exit 1; }
+    touch "$js_stamp"
 fi
