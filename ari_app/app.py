@@ -17,6 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
+from ari_app.admission import TurnAway
 from ari_app.call import CallSession
 from ari_app.client import AriClient, AriError, AriEvent
 from ari_app.events import channel_of
@@ -26,6 +27,7 @@ from ari_app.speech import SpeechSettings, VoiceSpeech
 from ari_app.voice_port import Emit, VoicePort
 from hotline.flows.port import CallerGone
 from hotline.flows.services import QueueRequest
+from hotline.overload import Admission
 from voice import handoff
 from voice.contact import VoiceRuntime
 
@@ -40,6 +42,7 @@ class StasisApp:
         features: Features | None = None,
         speech: SpeechSettings | None = None,
         queueing: Queueing | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.runtime = runtime
         self.ari = ari
@@ -53,13 +56,19 @@ class StasisApp:
         #: agent legs to their call, channels handed over from FastAGI to their port.
         self.followed: dict[str, Callable[[AriEvent], None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Turns new calls away under overload (None: every call is taken).
+        self.door = (
+            TurnAway(ari, admission, self._refused_port, runtime.default_language)
+            if admission is not None
+            else None
+        )
 
     async def handle(self, event: AriEvent) -> None:
         kind = event["type"]
         if kind == "StasisStart":
             args = event.get("args") or []
             if args[:1] == ["inbound"]:
-                self._start_call(event["channel"])
+                self._inbound(event["channel"])
                 return
             if args[:1] == ["queue"] and event["channel"]["id"] not in self.followed:
                 self._spawn(self._queue(event["channel"]["id"], args[1:]), "queue")
@@ -74,6 +83,15 @@ class StasisApp:
         deliver = call.deliver if call is not None else self.followed.get(channel_id)
         if deliver is not None:
             deliver(event)
+
+    def _inbound(self, channel: AriEvent) -> None:
+        """A new call: taken, unless the overload admission turns it away."""
+        door = self.door
+        refused = door.refuse() if door is not None else None
+        if door is None or refused is None:
+            self._start_call(channel)
+        else:
+            self._spawn(door.turn_away(channel["id"], refused), f"refused-{channel['id']}")
 
     def _start_call(self, channel: AriEvent) -> None:
         call: CallSession
@@ -169,6 +187,14 @@ class StasisApp:
         except AriError as error:
             log.info("feature call %s: %s", channel["id"], error)
 
+    def _refused_port(self, channel_id: str) -> contextlib.AbstractContextManager[VoicePort]:
+        """A port for a call turned away with a message: no contact, prompts only logged."""
+
+        async def emit(kind: str, data: dict[str, Any]) -> None:
+            log.debug("refused call %s: %s %s", channel_id, kind, data)
+
+        return self._port(channel_id, emit)
+
     def take_over(
         self,
         channel_id: str,
@@ -212,6 +238,11 @@ class StasisApp:
     def contact_ids(self) -> set[str]:
         """The contacts of this controller's running call sessions."""
         return {c.contact_id for c in self.calls.values() if c.contact_id is not None}
+
+    def port_for(self, channel_id: str, emit: Emit) -> contextlib.AbstractContextManager[VoicePort]:
+        """A voice port for a channel this controller made itself (an outbound call's
+        customer leg, ari_app/outbound.py), its events routed to the port meanwhile."""
+        return self._port(channel_id, emit)
 
     @contextlib.contextmanager
     def _port(self, channel_id: str, emit: Emit) -> Iterator[VoicePort]:

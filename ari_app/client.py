@@ -11,6 +11,7 @@ import json
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -19,6 +20,10 @@ import aiohttp
 from hotline.web.metrics import ARI_LATENCY
 
 log = logging.getLogger(__name__)
+
+#: How long a computed percentile of the ARI round trips stands (seconds).
+REFRESH = 0.25
+INF = float("inf")
 
 AriEvent = dict[str, Any]
 CONNECTED = "HotlineConnected"
@@ -41,6 +46,50 @@ class AriNotFound(AriError):
     """The channel, bridge or playback is gone (usually: the caller hung up)."""
 
 
+class RoundTrips:
+    """The ARI round trips of the last `window` seconds: their 90th percentile.
+
+    Fewer than `least` requests in the window say nothing (0): one slow request on an
+    idle system is no overload."""
+
+    def __init__(
+        self,
+        window: float = 3.0,
+        least: int = 20,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.window = window
+        self.least = least
+        self.clock = clock
+        self.seen: deque[tuple[float, float]] = deque()  # (when, seconds)
+        self._at = -INF  # when _p90 was computed
+        self._p90 = 0.0
+
+    def observe(self, seconds: float) -> None:
+        now = self.clock()
+        self.seen.append((now, seconds))
+        self._trim(now)
+
+    def _trim(self, now: float) -> None:
+        while self.seen and self.seen[0][0] < now - self.window:
+            self.seen.popleft()
+
+    def p90_ms(self) -> float:
+        """Recomputed at most every `REFRESH` seconds: a burst of new calls sorts the
+        window once, not once each."""
+        now = self.clock()
+        if now - self._at < REFRESH:
+            return self._p90
+        self._trim(now)
+        self._at = now
+        if len(self.seen) < self.least:
+            self._p90 = 0.0
+        else:
+            ordered = sorted(seconds for _, seconds in self.seen)
+            self._p90 = 1000 * ordered[int(0.9 * (len(ordered) - 1))]
+        return self._p90
+
+
 class AriClient:
     def __init__(
         self,
@@ -56,6 +105,9 @@ class AriClient:
         self._auth = aiohttp.BasicAuth(user, password)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        #: The recent round trips (the overload admission reads their percentile).
+        self.round_trips = RoundTrips()
+        self._histograms: dict[str, Any] = {}  # method -> its ARI_LATENCY child
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -88,7 +140,12 @@ class AriClient:
         except aiohttp.ClientError as error:
             raise AriError(0, f"cannot reach ARI at {self.base_url}: {error}") from error
         finally:
-            ARI_LATENCY.labels(method=method).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            self.round_trips.observe(elapsed)
+            histogram = self._histograms.get(method)
+            if histogram is None:  # a label lookup once per method, not per request
+                histogram = self._histograms[method] = ARI_LATENCY.labels(method=method)
+            histogram.observe(elapsed)
 
     # Channels
 

@@ -39,6 +39,7 @@ from hotline.catalogue import Catalogue
 from hotline.config import HotlineConfig
 from hotline.contacts.wrapup import WrapUps
 from hotline.flows.loader import FlowSet
+from hotline.overload import Admission, Load
 from hotline.store import Store
 from hotline.store.sessions import SessionStore
 from hotline.store.transcripts import Transcripts
@@ -47,7 +48,7 @@ from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, users_
 from hotline.web.callbacks_api import add_callback_routes
 from hotline.web.calls_api import add_call_routes
 from hotline.web.contacts_api import add_contacts_routes
-from hotline.web.metrics import add_metrics_routes
+from hotline.web.metrics import LOOP_LAG_NOW, add_metrics_routes
 from hotline.web.monitor_api import add_monitor_routes
 from hotline.web.reports_web import Reports, add_report_routes
 from hotline.web.transcripts_api import add_transcript_routes
@@ -191,8 +192,28 @@ class Hotline:
             raise StartFailed(f"speech media socket: {error}") from None
         except ValueError as error:  # a model folder that is not there
             raise StartFailed(str(error)) from None
+        overload = config.overload
+        if overload.answer == "message" and overload.message not in catalogue:
+            raise StartFailed(
+                f"overload.message: no prompt {overload.message!r} in the catalogue "
+                f"({config.sounds_dir}/catalogue.yaml)"
+            )
+        # Read when a call arrives (the FastAGI server is made below, before any does).
+        admission = Admission(
+            overload,
+            lambda: Load(
+                calls=stasis.active_calls + agi.active_calls,
+                loop_lag_ms=1000 * LOOP_LAG_NOW.seconds,
+                ari_latency_ms=ari.round_trips.p90_ms(),
+            ),
+        )
         stasis = StasisApp(
-            runtime, ari, features, speech.settings if speech else None, queueing=queueing
+            runtime,
+            ari,
+            features,
+            speech.settings if speech else None,
+            queueing=queueing,
+            admission=admission,
         )
         # Every open callback back in its queue, at its place, before calls come in.
         await callbacks.start(
@@ -282,13 +303,16 @@ class Hotline:
             routing,
             config.reports,
             {a.id: a.name for a in config.agents},
-            active=lambda: {"voice": stasis.active_calls + agi.active_calls},
+            active=lambda: {
+                "voice": stasis.active_calls + agi.active_calls,
+                "refused": admission.refused_total,
+            },
         )
         add_wallboard_routes(api, wallboard)
         add_report_routes(
             api, Reports(store, config.reports, config.queues, [a.id for a in config.agents])
         )
-        add_metrics_routes(api, wallboard.view, store.listen)
+        add_metrics_routes(api, wallboard.view, store.listen, admission)
         runner = web.AppRunner(api, access_log=None)
         crm: web.AppRunner | None = None
         background: list[asyncio.Task] = []

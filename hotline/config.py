@@ -21,6 +21,7 @@ from hotline.acd.settings import AgentRouting, QueueSettings, check_routing, rou
 from hotline.callbacks.settings import CallbackConfig, check_callbacks
 from hotline.chat_settings import ChatConfig
 from hotline.flows.hours import Schedule
+from hotline.overload import OverloadSettings
 from hotline.reports.settings import ReportSettings
 from hotline.speech.settings import SpeechConfig
 from hotline.yamlsource import SourceError, load_yaml, validation_problems
@@ -253,6 +254,8 @@ class HotlineConfig(Section):
     reports: ReportSettings = ReportSettings()
     #: Supervisors monitoring live calls.
     monitoring: MonitoringConfig = MonitoringConfig()
+    #: New calls turned away past what the box can carry (hotline/overload.py).
+    overload: OverloadSettings = OverloadSettings()
 
     @field_validator("numbers")
     @classmethod

@@ -8,6 +8,8 @@
     hotline_event_loop_lag_seconds                   how late the event loop runs timers
     hotline_errors_total{logger}                     log records at ERROR and above
     hotline_events_total{type}                       events appended to the log
+    hotline_calls_refused_total{reason}              new calls turned away (overload)
+    hotline_calls_admitted_total                     new calls let in by the admission
 
 Process-wide instruments (ARI latency, loop lag, errors, events) live in REGISTRY; the
 live gauges are read from the wallboard and the routing engine at each scrape.
@@ -20,6 +22,7 @@ import contextlib
 import logging
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -31,9 +34,10 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from hotline.overload import REASONS, Admission
 from hotline.store.records import LoggedEvent
 
 REGISTRY = CollectorRegistry()
@@ -62,6 +66,16 @@ EVENTS = Counter("hotline_events", "Events appended to the log", ["type"], regis
 LAG_INTERVAL = 0.5
 
 
+@dataclass
+class LagReading:
+    """The event loop's lag, last measured (read by the overload admission)."""
+
+    seconds: float = 0.0
+
+
+LOOP_LAG_NOW = LagReading()
+
+
 class ErrorCounter(logging.Handler):
     """Counts ERROR+ log records by logger (installed on the root logger)."""
 
@@ -79,6 +93,7 @@ async def watch_loop_lag(interval: float = LAG_INTERVAL) -> None:
         start = loop.time()
         await asyncio.sleep(interval)
         lag = max(0.0, loop.time() - start - interval)
+        LOOP_LAG_NOW.seconds = lag
         LOOP_LAG.set(lag)
         LOOP_LAG_SEEN.observe(lag)
 
@@ -119,6 +134,27 @@ class LiveGauges(Collector):
         yield from (calls, chats, waiting, level, agents)
 
 
+class AdmissionCounts(Collector):
+    """The overload admission's counts since the controller started, at scrape time."""
+
+    def __init__(self, admission: Admission) -> None:
+        self.admission = admission
+
+    def collect(self) -> Iterator[Metric]:
+        refused = CounterMetricFamily(
+            "hotline_calls_refused",
+            "New calls turned away by the overload admission, by the limit they hit",
+            labels=["reason"],
+        )
+        for reason in REASONS:
+            refused.add_metric([reason], self.admission.refused[reason])
+        admitted = CounterMetricFamily(
+            "hotline_calls_admitted", "New calls the overload admission let in"
+        )
+        admitted.add_metric([], self.admission.admitted)
+        yield from (refused, admitted)
+
+
 def count_event(event: LoggedEvent) -> None:
     """A Store.listen listener: count appended events by type."""
     EVENTS.labels(type=event.type).inc()
@@ -128,15 +164,20 @@ def add_metrics_routes(
     app: web.Application,
     view: Callable[[], dict[str, Any]],
     listen: Callable[..., Callable[[], None]],
+    admission: Admission | None = None,
 ) -> None:
-    """/metrics; `view`: the wallboard's view; `listen`: Store.listen. Starts the lag
-    watcher, error counting and event counting with the app, stops them after it."""
+    """/metrics; `view`: the wallboard's view; `listen`: Store.listen; `admission`: the
+    overload admission whose counts are shown (None: none). Starts the lag watcher,
+    error counting and event counting with the app, stops them after it."""
     gauges = LiveGauges(view)
+    counts = AdmissionCounts(admission) if admission is not None else None
     errors = ErrorCounter()
     state: dict[str, object] = {}
 
     async def started(_app: web.Application) -> None:
         REGISTRY.register(gauges)
+        if counts is not None:
+            REGISTRY.register(counts)
         logging.getLogger().addHandler(errors)
         state["unlisten"] = listen(count_event)
         state["lag"] = asyncio.create_task(watch_loop_lag(), name="loop-lag")
@@ -144,6 +185,9 @@ def add_metrics_routes(
     async def stopped(_app: web.Application) -> None:
         with contextlib.suppress(KeyError):
             REGISTRY.unregister(gauges)
+        if counts is not None:
+            with contextlib.suppress(KeyError):
+                REGISTRY.unregister(counts)
         logging.getLogger().removeHandler(errors)
         unlisten = state.pop("unlisten", None)
         if callable(unlisten):
