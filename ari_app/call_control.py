@@ -41,6 +41,14 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 from ari_app.client import AriClient, AriError, AriEvent, AriNotFound
+from ari_app.consultation import (
+    CONSULT_ACTIONS,
+    HANDOVER_EVENT,
+    Consultation,
+    ConsultContacts,
+    ConsultRouting,
+    refuse_while_consulting,
+)
 from ari_app.legs import exists
 from ari_app.voice_port import Emit
 from hotline.acd.model import Channel
@@ -98,6 +106,10 @@ class LiveCall:
     #: The caller can wait in a queue again (transfers to agents and queues).
     routable: bool = True
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Have another channel's events (a consulted party's) sent to the conversation.
+    follow: Callable[[str, bool], None] = field(default=lambda channel, on: None)
+    #: The consultation (then maybe conference) of the call, current or last.
+    consultation: Consultation | None = None
 
 
 class AriCallControl:
@@ -114,6 +126,7 @@ class AriCallControl:
         now: Callable[[], float] = time.monotonic,
         routing: RoutingService | None = None,
         endpoints: Mapping[str, str] | None = None,
+        consult_contacts: ConsultContacts | None = None,
     ) -> None:
         self.ari = ari
         self.settings = settings  # the queues
@@ -128,6 +141,10 @@ class AriCallControl:
         self.now = now
         self.calls: dict[str, LiveCall] = {}  # contact id -> its live call
         self.of_agent: dict[str, str] = {}  # agent -> contact id
+        #: Consulting agents and queues opens contacts of its own; None: numbers only.
+        self.consult_contacts = consult_contacts
+        #: Agent legs left talking with a consulted party after their caller left.
+        self.kept: set[str] = set()
 
     # The conversation's side
 
@@ -143,6 +160,7 @@ class AriCallControl:
         deliver: Callable[[AriEvent], None],
         *,
         routable: bool = True,
+        follow: Callable[[str, bool], None] | None = None,
     ) -> LiveCall:
         """Caller and agent talk in `bridge`: the call can be controlled (`routable`:
         transferred to agents and queues too, not only to numbers)."""
@@ -150,6 +168,8 @@ class AriCallControl:
         music = settings.music_on_hold if settings is not None else "default"
         call = LiveCall(contact_id, agent, queue, caller, leg, bridge, music, emit, deliver)
         call.routable = routable
+        if follow is not None:
+            call.follow = follow
         self.calls[contact_id] = call
         self.of_agent[agent] = contact_id
         return call
@@ -164,6 +184,7 @@ class AriCallControl:
             self.calls.pop(contact_id, None)
             if self.of_agent.get(call.agent) == contact_id:
                 del self.of_agent[call.agent]
+            await self._consultation_closes(call, ended_by)
             if call.clock.held:
                 with contextlib.suppress(AriError):  # the caller may be gone already
                     await self.ari.request("DELETE", f"channels/{call.caller}/moh")
@@ -193,7 +214,10 @@ class AriCallControl:
                     f"contact {contact_id} is being transferred to {call.transfer.target}"
                 )
             try:
-                if command.action == "hold":
+                refuse_while_consulting(call.consultation, command.action)
+                if command.action in CONSULT_ACTIONS:
+                    await self._consulting(call, command, who)
+                elif command.action == "hold":
                     await self._hold(call, who)
                 elif command.action == "resume":
                     await self._resume(call, who)
@@ -320,6 +344,114 @@ class AriCallControl:
             },
         )
 
+    # Consultation and conference (consultation.py)
+
+    async def _consulting(self, call: LiveCall, command: Command, who: str) -> None:
+        current = call.consultation
+        live = current if current is not None and not current.over else None
+        if command.action != "consult":
+            if live is None:
+                raise Conflict(
+                    f"contact {call.contact_id} has no consultation to {command.action}; "
+                    "consult first"
+                )
+            if command.action == "cancel":
+                await live.cancel(who)
+            elif command.action == "conference":
+                await live.conference(who)
+            else:
+                await live.complete(who)
+            return
+        target = command.target
+        assert target is not None
+        if live is not None:
+            raise Conflict(f"contact {call.contact_id} is already consulting {live.to}")
+        endpoint: str | None = None
+        if target.kind == "agent":
+            if target.value not in self.agents:
+                raise NotFound(f"no agent {target.value!r}")
+            if target.value == call.agent:
+                raise Conflict(f"{call.agent} cannot consult themselves")
+        elif target.kind == "queue":
+            if target.value not in self.settings:
+                raise NotFound(f"no queue {target.value!r}")
+        else:
+            endpoint = self.dial(target)
+        routing = None
+        if self.routing is not None and self.consult_contacts is not None:
+            routing = ConsultRouting(self.routing, self.endpoints, self.consult_contacts)
+
+        async def resume(by: str) -> None:
+            await self._resume(call, by)
+
+        consultation = Consultation(
+            self.ari,
+            call,
+            target,
+            command.note,
+            who,
+            endpoint=endpoint,
+            routing=routing,
+            now=self.now,
+            resume=resume,
+        )
+        held_here = not call.clock.held
+        if held_here:
+            await self._hold(call, who)
+        try:
+            await consultation.start()
+        except BaseException:
+            if held_here:  # back as it was: talking with the agent
+                with contextlib.suppress(AriError, Conflict, NotFound):
+                    await self._resume(call, who)
+            raise
+        call.consultation = consultation
+
+    async def _consultation_closes(self, call: LiveCall, ended_by: str) -> None:
+        """The conversation ends: what is left of its consultation goes, or stays with
+        agent and party (the caller left), or was handed over (the caller goes on)."""
+        consultation = call.consultation
+        if consultation is None or consultation.over or consultation.handed_over:
+            return
+        if ended_by == "caller":
+            if await consultation.caller_left():
+                self.kept.add(call.leg)
+        else:
+            await consultation.end()
+
+    async def consult_event(self, contact_id: str, event: AriEvent) -> Consultation | None:
+        """An event from the conversation's inbox that is a consultation's: the
+        consultation the caller is handed over to (complete), else None (handled here,
+        or not a consultation's)."""
+        if event["type"] == HANDOVER_EVENT:
+            handover: Consultation = event["consultation"]
+            return handover
+        call = self.calls.get(contact_id)
+        consultation = None if call is None else call.consultation
+        if call is None or consultation is None or not consultation.owns(event):
+            return None
+        async with call.lock:
+            await consultation.on_event(event)
+        return None
+
+    async def agent_left(self, contact_id: str) -> Consultation | None:
+        """The agent hung up: the consultation the caller goes on with, if any."""
+        call = self.calls.get(contact_id)
+        if call is None or call.consultation is None:
+            return None
+        async with call.lock:
+            consultation = call.consultation
+            if consultation.over or not await consultation.agent_left():
+                return None
+            return consultation
+
+    def keeps(self, leg: str) -> bool:
+        """Whether the agent's `leg` stays up after the conversation (talking with a
+        consulted party after the caller left); asked once, by the conversation."""
+        kept = leg in self.kept
+        self.kept.discard(leg)
+        return kept
+
     # Helpers
 
     def _live(self, contact_id: str) -> LiveCall:
@@ -329,10 +461,15 @@ class AriCallControl:
         return call
 
     def _state(self, call: LiveCall) -> CallState:
+        consulting = call.consultation
+        if consulting is not None and (consulting.over or consulting.handed_over):
+            consulting = None
         return CallState(
             contact_id=call.contact_id,
             agent=call.agent,
             queue=call.queue,
             held=call.clock.held,
             hold_seconds=call.clock.seconds(self.now()),
+            consult=None if consulting is None else consulting.state(),
+            conference=consulting is not None and consulting.in_conference,
         )

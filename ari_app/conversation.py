@@ -40,6 +40,7 @@ from ari_app.call_control import (
     BlindTransfer,
 )
 from ari_app.client import AriError, AriEvent
+from ari_app.consultation import Consultation
 from ari_app.events import GONE_EVENTS, channel_of
 from ari_app.legs import ChannelsGone, clean_up, connect
 from ari_app.recording import ConversationRecorder
@@ -122,6 +123,7 @@ class AgentConversation:
         """Talk in `bridge`: made here, unless `resumed` (it is already up)."""
         ended_by = "caller"
         transfer: BlindTransfer | None = None
+        handover: Consultation | None = None  # the caller goes on with a consulted party
         try:
             if not resumed:
                 try:
@@ -156,9 +158,14 @@ class AgentConversation:
                     self.port.emit,
                     self.port.deliver,
                     routable=self.requeue is not None,
+                    follow=self.port.follow,
                 )
-            transfer = await self._until_over(leg, agent)
-            ended_by = "agent" if transfer is None else "transfer"
+            over = await self._until_over(leg, agent)
+            if isinstance(over, Consultation):
+                handover = over
+            else:
+                transfer = over
+            ended_by = "agent" if over is None else "transfer"
         finally:
             # No command acts on the call from here; a hold in progress ends.
             held = None if self.calls is None else await self.calls.close(self.contact_id, ended_by)
@@ -166,7 +173,12 @@ class AgentConversation:
                 await self.recorder.save(recording, agent, queue)
             if transfer is not None:  # the caller goes on: out of the bridge first
                 await self.port.leave_bridge(bridge)
-            await clean_up(self.port.ari, leg, bridge)
+            # A consultation keeps what still talks (consultation.py): the bridge for
+            # the caller handed over to the party; the agent's leg with the party.
+            kept = self.calls is not None and self.calls.keeps(leg)
+            await clean_up(
+                self.port.ari, None if kept else leg, None if kept or handover else bridge
+            )
             self.port.follow(leg, False)
             await self.routing.finished(agent, self.contact_id)
             ended: dict[str, Any] = {
@@ -179,10 +191,13 @@ class AgentConversation:
             await self.port.emit("queue.call_ended", ended)
         if transfer is not None:
             return await self._blind_transfer(agent, queue, transfer)
+        if handover is not None:
+            await handover.take_over(self.port)
         return "answered"
 
-    async def _until_over(self, leg: str, agent: str) -> BlindTransfer | None:
-        """Until the agent hangs up (None), a blind transfer is asked for (it), or the
+    async def _until_over(self, leg: str, agent: str) -> BlindTransfer | Consultation | None:
+        """Until the agent hangs up (None, or the consultation the caller goes on with),
+        a blind transfer is asked for (it), a consultation is completed (it), or the
         caller hangs up (CallerGone). The agent's keys meanwhile are feature codes."""
         keys = FeatureKeys()
         while True:
@@ -192,10 +207,14 @@ class AgentConversation:
             if event["type"] == TRANSFER_EVENT:
                 transfer: BlindTransfer = event["transfer"]
                 return transfer
+            if self.calls is not None:  # a consulted party's leg, or a completion
+                handover = await self.calls.consult_event(self.contact_id, event)
+                if handover is not None:
+                    return handover
             if channel_of(event) != leg:
                 continue
             if event["type"] in GONE_EVENTS:
-                return None
+                return None if self.calls is None else await self.calls.agent_left(self.contact_id)
             if event["type"] == "ChannelTransfer":
                 await self._refer(agent, leg, event)
             if event["type"] == "ChannelDtmfReceived":

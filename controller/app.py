@@ -20,6 +20,7 @@ from ari_app.app import StasisApp
 from ari_app.call_control import AriCallControl
 from ari_app.callback_dialer import CallbackCalls
 from ari_app.client import AriClient, run_events
+from ari_app.consultation import StoreConsultContacts
 from ari_app.features import Features
 from ari_app.holding import HoldingBridges
 from ari_app.monitoring import CallMonitors
@@ -158,6 +159,7 @@ class Hotline:
             own_numbers=(*config.flow_numbers, *config.callbacks.own_numbers),
             routing=routing,
             endpoints={a.id: a.endpoint for a in config.agents},
+            consult_contacts=StoreConsultContacts(store),
         )
         queueing = Queueing(
             routing=routing,

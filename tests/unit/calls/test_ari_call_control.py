@@ -100,8 +100,8 @@ async def test_refusals_leave_the_call_as_it_was(rig: Any) -> None:
         await control.act("c9", HOLD, by_agent=None)
     with pytest.raises(NotYours, match="contact c1 is alice's call"):
         await control.act("c1", HOLD, by_agent="bob")
-    with pytest.raises(Conflict, match="consult is not available on this call"):
-        await control.act("c1", Command("consult", Target("number", "5551234")), by_agent="alice")
+    with pytest.raises(Conflict, match="contact c1 has no consultation to complete"):
+        await control.act("c1", Command("complete"), by_agent="alice")
     assert ari.requests == [] and logged == []
     await control.act("c1", HOLD, by_agent="alice")
     with pytest.raises(Conflict, match="contact c1 is already on hold"):
