@@ -46,6 +46,7 @@ from hotline.store.sessions import SessionStore
 from hotline.store.transcripts import Transcripts
 from hotline.web.api import ApiStatus, add_api_routes
 from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, users_from
+from hotline.web.call_targets_api import add_call_target_routes
 from hotline.web.callbacks_api import add_callback_routes
 from hotline.web.calls_api import add_call_routes
 from hotline.web.contacts_api import add_contacts_routes
@@ -281,6 +282,8 @@ class Hotline:
             ring_seconds=config.monitoring.ring_seconds,
         )
         add_monitor_routes(api, monitors)  # before the call routes: see there
+        # The desk's transfer picker: colleagues with presence, queues with waiting.
+        add_call_target_routes(api, routing, {a.id: a.name for a in config.agents})
         add_call_routes(api, calls)
         add_transcript_routes(api, Transcripts(store))
         chat = add_chat(

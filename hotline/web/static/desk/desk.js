@@ -292,34 +292,24 @@
   // call goes on untouched.
   function transferTools(call, before) {
     var box = el("div", "transfer-tools");
-    var to = el("select", "transfer-to");
-    to.appendChild(option("number", "Number…"));
-    Object.keys(desk.agents).forEach(function (a) { to.appendChild(option("agent:" + a, desk.agents[a])); });
-    desk.queues.forEach(function (q) { to.appendChild(option("queue:" + q, "Queue " + q)); });
-    var number = el("input", "transfer-number");
-    number.type = "tel";
-    number.maxLength = 32;
-    number.placeholder = "Number";
-    to.addEventListener("change", function () { number.hidden = to.value !== "number"; });
+    // Colleagues with their presence, queues with their waiting count, or a number
+    // (desk_targets.js); a refusal is shown in it and in the toast.
+    var pick = window.DeskTargets.picker({
+      before: before && before.pick, agents: desk.agents, queues: desk.queues,
+    });
     var note = el("input", "transfer-note");
     note.type = "text";
     note.maxLength = 2000;
     note.placeholder = "Note for whoever takes the call";
-    if (before) {
-      to.value = before.to.value;
-      number.value = before.number.value;
-      note.value = before.note.value;
-      number.hidden = to.value !== "number";
-    }
-    desk.call.transfer = { to: to, number: number, note: note };
-    box.appendChild(to);
-    box.appendChild(number);
+    if (before) { note.value = before.note.value; }
+    desk.call.transfer = { pick: pick, to: pick.to, number: pick.number, note: note };
+    box.appendChild(pick.node);
     box.appendChild(note);
     box.appendChild(button("Transfer", function () {
-      var target = to.value === "number" ? "number:" + number.value.trim() : to.value;
+      pick.error("");
       post("/api/calls/" + encodeURIComponent(call.contact_id) + "/transfer",
-        { to: target, note: note.value.trim() })
-        .catch(function (error) { toast(error.message); });
+        { to: pick.target(), note: note.value.trim() })
+        .catch(function (error) { pick.error(error.message); toast(error.message); });
     }, "transfer"));
     return box;
   }
