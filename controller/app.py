@@ -24,6 +24,7 @@ from ari_app.consultation import StoreConsultContacts
 from ari_app.features import Features
 from ari_app.holding import HoldingBridges
 from ari_app.monitoring import CallMonitors
+from ari_app.outbound import AriOutbound
 from ari_app.queueing import Queueing
 from ari_app.recording import LiveRecordings
 from ari_app.recovery import Recovery
@@ -36,6 +37,8 @@ from controller.secrets import Secrets
 from controller.services import LiveServices
 from controller.speech import start_speech
 from hotline.callbacks.service import CallbackService
+from hotline.calls.outbound import OutboundRules
+from hotline.calls.outbound_service import OutboundCalls
 from hotline.catalogue import Catalogue
 from hotline.config import HotlineConfig
 from hotline.contacts.wrapup import WrapUps
@@ -284,7 +287,15 @@ class Hotline:
         add_monitor_routes(api, monitors)  # before the call routes: see there
         # The desk's transfer picker: colleagues with presence, queues with waiting.
         add_call_target_routes(api, routing, {a.id: a.name for a in config.agents})
-        add_call_routes(api, calls)
+        # Click-to-call and callbacks by hand: the agent's phone first, then the customer.
+        outbound = AriOutbound(ari, queueing, stasis, store)
+        rules = OutboundRules(
+            caller_ids={name: q.caller_id or "" for name, q in config.queues.items()},
+            agent_queues={a.id: list(a.penalties()) for a in config.agents},
+            dialing=config.callbacks,
+            own_numbers=(*config.flow_numbers, *config.callbacks.own_numbers),
+        )
+        add_call_routes(api, calls, OutboundCalls(rules, outbound, store, callbacks))
         add_transcript_routes(api, Transcripts(store))
         chat = add_chat(
             api,
@@ -355,6 +366,7 @@ class Hotline:
                     await task
             await monitors.close()
             await stasis.drain()
+            await outbound.drain()
             if speech is not None:
                 await speech.close()
             await chat.stop()

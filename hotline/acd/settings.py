@@ -30,6 +30,8 @@ Validated with pydantic (unknown keys refused) and converted to the router's imm
         leave_key: "0"                  # DTMF key that leaves the queue (flow goes on)
         recording: "off"                # off | on
         transfer_priority: 0            # 0-100: priority of a call an agent transfers in
+        caller_id: '"Support" <5550100>'  # what an agent's outbound call shows the
+                                        # customer; omitted: callbacks.caller_id
         callback: {key: "5", offer_after: 120}   # see hotline/callbacks/settings.py
 
 and an agent's routing part (next to id, name and endpoint in `agents:`)::
@@ -130,6 +132,12 @@ class QueueSettings(_Section):
     #: The priority (0-100, as a flow's queue node gives) of a contact an agent transfers
     #: into this queue: above 0 it is served before callers who came in by themselves.
     transfer_priority: int = Field(0, ge=0, le=100)
+    #: What the customer's phone shows for an agent's outbound call of this queue
+    #: (click-to-call, a callback by hand): a number, or "Name" <number>; None: the
+    #: callbacks' caller id.
+    caller_id: str | None = Field(
+        None, pattern=r'^(?:"[^"<>\\\r\n]{0,60}" ?<\+?[0-9]{1,20}>|\+?[0-9]{1,20})$'
+    )
     #: Callbacks that keep the caller's place; None: this queue offers none.
     callback: QueueCallback | None = None
 

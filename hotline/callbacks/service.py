@@ -412,6 +412,71 @@ class CallbackService:
         """The agent on an open callback's call (or offered it), if any."""
         return self._busy.get(contact_id)
 
+    # ---- a callback called by hand (hotline/calls/outbound.py) --------------------------
+
+    async def claim(self, contact_id: str, agent: str) -> Callback:
+        """`agent` calls the open callback now, by hand: it leaves its queue and its
+        automatic attempts stop, until `by_hand_ended`. LookupError if none is open;
+        CallbackRefused ("busy") while a call of it is under way."""
+        if contact_id in self._busy:
+            raise CallbackRefused(
+                "busy", f"callback {contact_id} is being called by {self._busy[contact_id]}"
+            )
+        callback = await self.rows.get(contact_id)
+        if callback is None or not callback.open:
+            raise LookupError(f"no open callback {contact_id!r}")
+        task = self._tasks.pop(contact_id, None)
+        if task is not None:  # its waits and a ringing agent of its turn end here
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        if contact_id in self._busy:  # claimed by someone else meanwhile
+            raise CallbackRefused(
+                "busy", f"callback {contact_id} is being called by {self._busy[contact_id]}"
+            )
+        self._busy[contact_id] = agent
+        if self.routing.ticket(contact_id) is not None:
+            with contextlib.suppress(RoutingError):
+                await self.routing.leave(contact_id, "left")
+        return callback
+
+    async def by_hand_ended(self, contact_id: str, result: AttemptResult, *, dialed: bool) -> None:
+        """The call by hand is over: completed, or a failed attempt (retried as the
+        queue says, or failed for good). Not `dialed` (the agent's phone did not answer,
+        the call could not be placed): no attempt counts, the callback goes back to its
+        queue, at its place."""
+        try:
+            callback = await self.rows.get(contact_id)
+            if callback is None or not callback.open:
+                return
+            if not dialed:
+                await self._log(
+                    callback,
+                    "callback.attempt",
+                    agent=result.agent,
+                    event="not_dialed",
+                    reason=result.outcome,
+                )
+                self._spawn(callback, None)
+                return
+            latest = await self.rows.update(contact_id, attempts=callback.attempts + 1)
+            assert latest is not None
+            await self._log(
+                latest,
+                "callback.attempt",
+                attempt=latest.attempts,
+                agent=result.agent,
+                event="by_hand",
+            )
+            if result.outcome == COMPLETED:
+                await self._final(latest, CallbackState.COMPLETED, result)
+                return
+            latest = await self._failed_attempt(latest, result)
+            if latest.open:
+                self._spawn(latest, None)
+        finally:
+            self._busy.pop(contact_id, None)
+
     # ---- the life of one callback ------------------------------------------------------
 
     def _spawn(self, callback: Callback, ticket: Ticket | None) -> None:

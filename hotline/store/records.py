@@ -14,6 +14,8 @@ class Channel(StrEnum):
     VOICE = "voice"
     CHAT = "chat"
     CALLBACK = "callback"
+    #: An agent's outbound call (click-to-call): the agent's phone first, then the customer.
+    OUTBOUND = "outbound"
 
 
 class Direction(StrEnum):

@@ -9,6 +9,20 @@ transfer and consult take `{"to": "agent:bob" | "queue:sales" | "number:5551234"
 404 no live call (or an unknown target), 409 the action does not fit the call's state,
 403 an agent acting on a call that is not theirs (supervisors and admins may act on
 any call). A refused command leaves the call as it was.
+
+Outbound calls (`hotline/calls/outbound.py`; the agent's phone rings first, then the
+customer is dialed with the queue's caller id):
+
+    POST /api/calls                    {"to": "number:5551234" | "customer:42",
+                                        "queue": "support", "agent": "bob"}
+    POST /api/callbacks/{id}/call      {"agent": "bob"} or no body
+                                       -> 201 {"contact_id": ...}
+
+An agent calls as themselves (naming another agent: 403); a supervisor or the API
+token names the agent. Refusals as above, nothing placed: 400 a bad body or a number
+the dial rules refuse, 403 a queue the agent does not serve, 404 an unknown agent,
+queue, customer or callback, 409 an agent who cannot take a call now (offline, paused,
+on a call), 503 no outbound calls on this Hotline.
 """
 
 from __future__ import annotations
@@ -19,6 +33,7 @@ from typing import Any
 from aiohttp import web
 
 from hotline.calls import BadCommand, CallControl, CallControlError, check_owner, parse_command
+from hotline.calls.outbound_service import OutboundCalls
 from hotline.web.auth import Role, User, current_user, requires
 
 
@@ -45,7 +60,29 @@ async def _body(request: web.Request) -> object:
         raise BadCommand("the body must be a JSON object") from None
 
 
-def add_call_routes(app: web.Application, control: CallControl) -> None:
+def add_call_routes(
+    app: web.Application, control: CallControl, outbound: OutboundCalls | None = None
+) -> None:
+    """`outbound`: click-to-call and callbacks by hand; None: refused (503)."""
+
+    @requires(Role.AGENT)
+    async def place(request: web.Request) -> web.Response:
+        user = current_user(request)
+        if outbound is None:
+            return _json({"error": "this Hotline places no outbound calls"}, 503)
+        try:
+            body = await _body(request)
+            callback = request.match_info.get("id")
+            if callback is None:
+                contact_id = await outbound.call(body, asker=_acting_agent(user), by=user.id)
+            else:
+                contact_id = await outbound.call_callback(
+                    callback, body, asker=_acting_agent(user), by=user.id
+                )
+        except CallControlError as refused:
+            return _json({"error": str(refused)}, refused.status)
+        return _json({"contact_id": contact_id}, 201)
+
     @requires(Role.AGENT)
     async def show(request: web.Request) -> web.Response:
         contact_id = request.match_info["contact_id"]
@@ -69,5 +106,7 @@ def add_call_routes(app: web.Application, control: CallControl) -> None:
             return _json({"error": str(refused)}, refused.status)
         return _json({"contact_id": contact_id, "state": state.to_json()})
 
+    app.router.add_post("/api/calls", place)
+    app.router.add_post("/api/callbacks/{id}/call", place)
     app.router.add_get("/api/calls/{contact_id}", show)
     app.router.add_post("/api/calls/{contact_id}/{action}", act)

@@ -13,6 +13,7 @@ import os
 import wave
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import aiohttp
 import pytest
@@ -28,10 +29,16 @@ from schemathesis.specs.openapi.checks import (
 
 from ari_app.call_control import AriCallControl
 from ari_app.client import AriClient
+from ari_app.holding import HoldingBridges
+from ari_app.outbound import AriOutbound
+from ari_app.queueing import Queueing
 from ari_app.recording import LiveRecordings
 from chat_bridge.messengers import Messengers, add_messenger_routes
 from hotline.acd import Agent, Queue, Router
 from hotline.acd.service import RoutingService
+from hotline.callbacks.settings import CallbackConfig
+from hotline.calls.outbound import OutboundRules
+from hotline.calls.outbound_service import OutboundCalls
 from hotline.chat_settings import TelegramSettings, WebhookSettings
 from hotline.contacts.wrapup import WrapUps
 from hotline.store import Store, sqlite_url
@@ -97,9 +104,21 @@ class Served(ServedInThread):
             recording=LiveRecordings(AriClient("http://127.0.0.1:9", "u", "p", "hotline")),
         )
         # Call control over an Asterisk that is not there: every command is refused.
-        add_call_routes(
-            app, AriCallControl(AriClient("http://127.0.0.1:9", "u", "p", "hotline"), {})
+        ari = AriClient("http://127.0.0.1:9", "u", "p", "hotline")
+        # Outbound calls: alice is not logged in, so every call is refused before dialing.
+        queueing = Queueing(
+            routing=self.routing,
+            settings={},
+            endpoints={"alice": "1001"},
+            bridges=HoldingBridges(ari),
+            recordings=LiveRecordings(ari),
         )
+        outbound = OutboundCalls(
+            OutboundRules({"q": ""}, {"alice": ["q"]}, CallbackConfig()),
+            AriOutbound(ari, queueing, SimpleNamespace(followed={}), store),
+            store,
+        )
+        add_call_routes(app, AriCallControl(ari, {}), outbound)
         # Wrap-up codes and notes: the stored contact is no agent's, so an agent is refused.
         add_contacts_routes(app, WrapUps(store, self.routing, {}, ["resolved"]))
         # The messenger webhooks are in the description too: served by a real chat
