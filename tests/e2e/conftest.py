@@ -153,6 +153,8 @@ TEST_NUMBERS = {
     "323": "e2e_callback",
     "312": "e2e_speech_record",
     "313": "e2e_speech_digits",
+    "341": "e2e_transfers",
+    "342": "e2e_transfers",
 }
 
 
@@ -200,6 +202,11 @@ TEST_QUEUES = {
 #: Chat (tests/e2e/test_chat_*.py): judy takes calls of e2e_chat_voice (number 331) on
 #: her SIPp phone and chats of the entry "e2e" (flow e2e_chat) at once.
 TEST_QUEUES["e2e_chat"] = {"ring_timeout": 20, "wrap_up": 0.5}
+#: Transfers (tests/e2e/test_call_transfers.py): number 341 -> e2e_xfer (lena), 342 ->
+#: e2e_xq (omar; transferred calls at priority 9); pia serves a queue no number reaches.
+TEST_QUEUES["e2e_xfer"] = {"ring_timeout": 4, "wrap_up": 0.5}
+TEST_QUEUES["e2e_xq"] = {"ring_timeout": 5, "wrap_up": 0.5, "transfer_priority": 9}
+TEST_QUEUES["e2e_xp"] = {"ring_timeout": 5, "wrap_up": 0.5}
 TEST_AGENT_ROUTING = {"judy": {"capacity": {"voice": 1, "chat": 2}, "chat_while_voice": True}}
 TEST_QUEUE_AGENTS = {
     "carol": ("2001", ["e2e_fifo"]),
@@ -210,6 +217,9 @@ TEST_QUEUE_AGENTS = {
     "ivan": ("2021", ["e2e_cb"]),
     "kim": ("2022", ["e2e_cbf", "e2e_cbo"]),
     "judy": ("2031", ["e2e_chat"]),
+    "lena": ("2041", ["e2e_xfer"]),
+    "omar": ("2042", ["e2e_xq"]),
+    "pia": ("2043", ["e2e_xp"]),
 }
 #: Test agents with no fixed contact: a real softphone registers for them (number 307
 #: -> e2e_soft, served by gina).
