@@ -348,7 +348,8 @@ class AriCallControl:
 
     async def _consulting(self, call: LiveCall, command: Command, who: str) -> None:
         current = call.consultation
-        live = current if current is not None and not current.over else None
+        ended = current is None or current.over or current.handed_over
+        live = None if ended else current
         if command.action != "consult":
             if live is None:
                 raise Conflict(
@@ -380,6 +381,14 @@ class AriCallControl:
         routing = None
         if self.routing is not None and self.consult_contacts is not None:
             routing = ConsultRouting(self.routing, self.endpoints, self.consult_contacts)
+        if target.kind != "number":
+            if routing is None:
+                raise Conflict(f"consulting {target.kind}s is not available on this Hotline")
+            why = None
+            if target.kind == "agent":
+                why = routing.routing.unavailable(target.value, Channel.VOICE)
+            if why is not None:  # checked again by the engine; here before any hold
+                raise Conflict(f"cannot consult {target}: {why}")
 
         async def resume(by: str) -> None:
             await self._resume(call, by)
