@@ -37,6 +37,7 @@ from ari_app.legs import originate
 from ari_app.voice_port import Emit
 from hotline.calls import Conflict, NotFound
 from hotline.calls.monitor import EndReason, Mode, ModeClock, MonitorState, TellAgent
+from hotline.config import HotlineConfig
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,14 @@ BEEP = "sound:beep"
 SNOOP_SECONDS = 5.0
 
 Notify = Callable[[str, dict[str, Any]], None]
+
+
+def supervisor_phones(config: HotlineConfig) -> dict[str, str]:
+    """Who may be rung to monitor, and their endpoint: supervisors and admins with a
+    phone (`users: endpoint`), and supervisors who are agents too (their own phone)."""
+    phones = {a.id: a.endpoint for a in config.agents if a.role == "supervisor"}
+    phones.update({u.id: u.endpoint for u in config.users if u.endpoint})
+    return phones
 
 
 class _Gone(Exception):

@@ -68,6 +68,11 @@ class AgentHub:
         self.offers: dict[tuple[str, str], tuple[Offer, LiveChat]] = {}
         self.open: dict[str, dict[str, LiveChat]] = {}
         self.desks: dict[str, set[Push]] = {}
+        #: Supervisors' private notes on a chat, shown with its thread on the agent's
+        #: desk; and whether an offer is a supervisor's take-over, accepted at once
+        #: (both chat_bridge/monitoring.py; None: no monitoring).
+        self.notes: Callable[[str], list[dict[str, Any]]] | None = None
+        self.taking_over: Callable[[Offer], bool] | None = None
 
     # ---- desks ----------------------------------------------------------------------
 
@@ -107,6 +112,9 @@ class AgentHub:
         self.offers[(offer.contact.id, offer.agent)] = (offer, chat)
         self._push(offer.agent, await self._offer_frame(chat, offer))
         await self.routing.ringing(offer)
+        if self.taking_over is not None and self.taking_over(offer):
+            with contextlib.suppress(DeskError):  # gone meanwhile: nothing to take
+                await self.accept(offer.agent, offer.contact.id)
 
     async def _offer_frame(self, chat: LiveChat, offer: Offer) -> dict[str, Any]:
         return {
@@ -177,6 +185,7 @@ class AgentHub:
             "messages": [m.public() for m in messages],
             "card": await self.card(chat.contact_id or ""),
             "canned": self.settings.canned.get(chat.queue or "", []),
+            "notes": self.notes(chat.contact_id or "") if self.notes is not None else [],
         }
 
     async def history(self, agent: str, contact_id: str, after: int) -> dict[str, Any]:

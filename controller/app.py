@@ -23,11 +23,12 @@ from ari_app.client import AriClient, run_events
 from ari_app.consultation import StoreConsultContacts
 from ari_app.features import Features
 from ari_app.holding import HoldingBridges
-from ari_app.monitoring import CallMonitors
+from ari_app.monitoring import CallMonitors, supervisor_phones
 from ari_app.outbound import AriOutbound
 from ari_app.queueing import Queueing
 from ari_app.recording import LiveRecordings
 from ari_app.recovery import Recovery
+from chat_bridge.monitoring import ChatMonitors
 from chat_bridge.service import add_chat
 from controller.crm import start_crm
 from controller.paths import ProjectPaths
@@ -54,7 +55,7 @@ from hotline.web.callbacks_api import add_callback_routes
 from hotline.web.calls_api import add_call_routes
 from hotline.web.contacts_api import add_contacts_routes
 from hotline.web.metrics import LOOP_LAG_NOW, add_metrics_routes
-from hotline.web.monitor_api import add_monitor_routes
+from hotline.web.monitor_api import add_chat_monitor_routes, add_monitor_routes
 from hotline.web.reports_web import Reports, add_report_routes
 from hotline.web.transcripts_api import add_transcript_routes
 from hotline.web.wallboard import Wallboard, add_wallboard_routes
@@ -277,7 +278,7 @@ class Hotline:
         monitors = CallMonitors(
             ari,
             calls,
-            {u.id: u.endpoint for u in config.users if u.endpoint},
+            supervisor_phones(config),
             stasis.followed,
             tell_agent=config.monitoring.tell_agent,
             # The agent's desk shows "monitored" where the config says so.
@@ -314,6 +315,8 @@ class Hotline:
         add_contacts_routes(api, wrap_ups)
         chat.desks.wrap_ups = wrap_ups
         chat.desks.control = calls
+        if config.chat.enabled:
+            add_chat_monitor_routes(api, ChatMonitors(chat.bridge.hub, store, routing))
         wallboard = Wallboard(
             store,
             routing,
@@ -387,6 +390,7 @@ class Hotline:
         users = users_from(
             [(a.id, a.name) for a in config.agents],
             [(u.id, u.name, u.role) for u in config.users],
+            supervising=[a.id for a in config.agents if a.role == "supervisor"],
         )
         passwords = PasswordFile(self.paths.state / "passwords.yaml")
         self.new_passwords = passwords.ensure(u.id for u in users)

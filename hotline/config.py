@@ -193,6 +193,9 @@ class AgentConfig(AgentRouting):
     endpoint: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
     #: A fixed contact (sip:host:port) instead of registration, for desk phones and tests.
     contact: str | None = Field(default=None, pattern=r"^sips?:[^\s\"<>]+$")
+    #: supervisor: a team lead who takes contacts too, with a supervisor's rights in the
+    #: web (monitoring on their own phone, taking chats over to their desk).
+    role: Literal["agent", "supervisor"] = "agent"
 
 
 class UserConfig(Section):

@@ -73,6 +73,8 @@ class EventType(StrEnum):
     MONITOR_STARTED = "monitor.started"
     MONITOR_CHANGED = "monitor.changed"
     MONITOR_ENDED = "monitor.ended"
+    CHAT_WHISPER = "chat.whisper"
+    CHAT_TAKEN_OVER = "chat.taken_over"
     # chats
     CHAT_STARTED = "chat.started"
     CHAT_REOPENED = "chat.reopened"
@@ -461,7 +463,8 @@ class CallConferenceEnded(TypedDict):
 
 class MonitorStarted(TypedDict):
     """A supervisor began monitoring the contact's conversation with `agent`: `mode`
-    listen, whisper or barge; `phone` the endpoint rung (calls; "" for chats)."""
+    listen, whisper or barge (a call), read (a chat); `phone` the endpoint rung ("" for
+    a chat)."""
 
     supervisor: str
     agent: str
@@ -479,15 +482,32 @@ class MonitorChanged(TypedDict):
 
 
 class MonitorEnded(TypedDict):
-    """The monitoring ended: `reason` stopped (asked), hung_up (the supervisor's
-    phone), call_ended, no_answer (the supervisor's phone was not answered) or failed;
-    `seconds` connected, by mode in `modes`."""
+    """The monitoring ended: `reason` stopped (asked, or the supervisor's page closed),
+    hung_up (the supervisor's phone), call_ended, chat_ended (closed or transferred by
+    the agent), taken_over (the supervisor took the chat), no_answer (the supervisor's
+    phone was not answered) or failed; `seconds` connected, by mode in `modes`."""
 
     supervisor: str
     agent: str
     reason: str
     seconds: float
     modes: dict[str, float]
+
+
+class ChatWhisper(TypedDict):
+    """A supervisor's private note to the agent on a live chat: stored here, shown on
+    the agent's desk, never sent to the customer or a messenger."""
+
+    supervisor: str
+    agent: str
+    text: str
+
+
+class ChatTakenOver(TypedDict):
+    """A supervisor took the chat over from `agent` (it moves to their desk)."""
+
+    supervisor: str
+    agent: str
 
 
 class OutboundStarted(TypedDict):
@@ -781,6 +801,8 @@ CATALOGUE: Mapping[EventType, EventSpec] = _specs(
     (E.MONITOR_STARTED, MonitorStarted, "A supervisor began monitoring the conversation."),
     (E.MONITOR_CHANGED, MonitorChanged, "The monitoring supervisor switched mode."),
     (E.MONITOR_ENDED, MonitorEnded, "The monitoring ended (why, and for how long)."),
+    (E.CHAT_WHISPER, ChatWhisper, "A supervisor's private note to the agent (not the customer)."),
+    (E.CHAT_TAKEN_OVER, ChatTakenOver, "A supervisor took a live chat over from its agent."),
     (E.CALL_FEATURE, CallFeature, "The agent keyed a feature code on their phone while talking."),
     (E.CALL_REFER, CallRefer, "The agent's phone asked for a transfer (SIP REFER)."),
     (E.RECORDING_STARTED, RecordingStarted, "A conversation recording started."),

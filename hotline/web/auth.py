@@ -490,9 +490,18 @@ def home_of(user: User) -> str:
 
 
 def users_from(
-    agents: Iterable[tuple[str, str]], others: Iterable[tuple[str, str, str]]
+    agents: Iterable[tuple[str, str]],
+    others: Iterable[tuple[str, str, str]],
+    *,
+    supervising: Iterable[str] = (),
 ) -> list[User]:
-    """Users from the config: (id, name) of agents and (id, name, role) of the rest."""
-    users = [User(id=i, name=n, role=Role.AGENT, agent_id=i) for i, n in agents]
+    """Users from the config: (id, name) of agents and (id, name, role) of the rest.
+    Agents named in `supervising` are supervisors who take contacts too (a desk, and
+    the supervisor's rights: monitoring, taking chats over)."""
+    leads = set(supervising)
+    users = [
+        User(id=i, name=n, role=Role.SUPERVISOR if i in leads else Role.AGENT, agent_id=i)
+        for i, n in agents
+    ]
     users += [User(id=i, name=n, role=Role(r)) for i, n, r in others]
     return users

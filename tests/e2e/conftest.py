@@ -310,6 +310,19 @@ def with_test_flows(
             for agent, (endpoint, queues) in TEST_SOFTPHONE_AGENTS.items()
         ),
     ]
+    # tess: a team lead (a supervisor who is an agent too) with a desk for chats of
+    # e2e_chat, no phone calls: she takes chats over (tests/e2e/test_chat_monitoring.py).
+    config["agents"].append(
+        {
+            "id": "tess",
+            "name": "Tess Lead",
+            "endpoint": "2061",
+            "role": "supervisor",
+            "queues": ["e2e_chat"],
+            "capacity": {"voice": 0, "chat": 2},
+            "callbacks": False,
+        }
+    )
     config["users"] = [
         *config.get("users", []),
         {
