@@ -17,6 +17,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,7 @@ from tests.e2e.conftest import RunningHotline
 from tests.e2e.rtp import RtpSink
 from tests.e2e.sipp import ExpectHangup, Gate, HangUp, SippCall, Speak, Wait
 from tests.e2e.test_call_control import Api, live_contact
+from tests.e2e.test_chat_desk import open_desk, wait_events
 from tests.e2e.test_ivr_call import contact_of, live_events, of_type
 from tests.e2e.test_queue import phone
 from tests.e2e.test_softphone import Baresip, agent_state, rms
@@ -292,3 +294,54 @@ def test_blind_refer_from_baresip_to_an_agents_extension(
     assert (moved["to"], moved["by"], moved["kind"]) == ("agent:omar", "gina", "blind")
     assert [c["agent"] for c in of_type(events, "queue.connected")] == ["gina", "omar"]
     assert contact.status == "completed"
+
+
+NOTE = "Invoice 4412: <b>refund</b> agreed"
+
+
+@pytest.fixture
+def contexts(browser: Any) -> Iterator[tuple[Any, Any]]:
+    """Two browser contexts: two agents' desks, each logged in on its own."""
+    first, second = browser.new_context(), browser.new_context()
+    for context in (first, second):
+        context.set_default_timeout(15_000)
+    yield first, second
+    first.close()
+    second.close()
+
+
+def test_the_desk_transfers_and_the_next_agents_desk_shows_who_and_the_note(
+    hotline: RunningHotline, contexts: tuple[Any, Any]
+) -> None:
+    """lena transfers her call to omar with her desk's transfer control; omar's desk
+    shows the call ringing, then talking, with "Transferred by Lena" and her note (as
+    text), and his phone talks with the caller."""
+    lena_desk, omar_desk = (
+        open_desk(contexts[0], hotline, "lena"),
+        open_desk(contexts[1], hotline, "omar"),
+    )
+    lena = phone(hotline, "lena", "answer_until_hangup", ring=0.5, talk=40)
+    omar = phone(hotline, "omar", "answer", ring=2.0, talk=4.0)
+    number = "5554501"
+    call = SippCall(
+        hotline.workdir / "sipp", hotline.sip_port, "341", number, [ExpectHangup(60)]
+    ).start()
+    lena_desk.wait_for_selector("#call[data-phase=talking]", timeout=20_000)
+    contact_id = lena_desk.locator("#call").get_attribute("data-contact-id") or ""
+    lena_desk.locator("#call select.transfer-to").select_option("agent:omar")
+    lena_desk.locator("#call input.transfer-note").fill(NOTE)
+    lena_desk.locator("#call button.transfer").click()
+    for phase in ("ringing", "talking"):
+        omar_desk.wait_for_selector(f"#call[data-phase={phase}]", timeout=20_000)
+        shown = omar_desk.locator("#call dl").inner_text()
+        assert "Transferred by\nLena" in shown and f"Their note\n{NOTE}" in shown, shown
+    assert omar_desk.locator("#call b").count() == 0  # the note is text, not markup
+    result = call.wait(60)
+    assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+    assert lena.wait_done().ok and omar.wait_done().ok
+    # (Playwright's loop runs in this thread: the store is read as the desk tests do.)
+    events = wait_events(hotline, contact_id, "call.ended")
+    (moved,) = [e.data for e in events if e.type == "call.transferred"]
+    assert (moved["to"], moved["note"], moved["by"]) == ("agent:omar", NOTE, "lena")
+    connected = [e.data["agent"] for e in events if e.type == "queue.connected"]
+    assert connected == ["lena", "omar"]
