@@ -103,6 +103,10 @@
       case "screen_pop_end": endPop(frame.contact_id); break;
       case "call": showCall(frame); break;
       case "call_ended": callEnded(frame.contact_id); break;
+      // Supervisors (chat_bridge/monitoring.py, ari_app/monitoring.py).
+      case "whisper": addWhisper(frame.contact_id, frame.note); break;
+      case "taken_over": toast(frame.by + " took over this chat"); break;
+      case "monitored": monitored(frame); break;
       case "error": toast(frame.message); break;
       default: break;
     }
@@ -467,6 +471,7 @@
     if (!chat) { chat = makeChat(frame); }
     chat.card = frame.card;
     (frame.messages || []).forEach(function (m) { addMessage(frame.contact_id, m); });
+    (frame.notes || []).forEach(function (n) { addWhisper(frame.contact_id, n); });
     if (frame.customer_left) { customerLeft(frame.contact_id); }
     if (!desk.active) { select(frame.contact_id); }
   }
@@ -577,6 +582,28 @@
       chat.tab.setAttribute("aria-selected", on ? "true" : "false");
       if (on) { chat.tab.classList.remove("unread"); showCard(chat.card); }
     });
+  }
+
+  // A supervisor's private note: for the agent only, never sent to the customer.
+  function addWhisper(contactId, note) {
+    var chat = desk.chats[contactId];
+    if (!chat) { return; }
+    chat.whispers = chat.whispers || {};
+    var key = note.at + "|" + note.from + "|" + note.text;
+    if (chat.whispers[key]) { return; }
+    chat.whispers[key] = true;
+    var item = el("li", "msg whisper");
+    item.dataset.from = note.from;
+    item.appendChild(el("span", "text", "Private note from " + note.from + ": " + note.text));
+    chat.log.appendChild(item);
+    chat.log.scrollTop = chat.log.scrollHeight;
+  }
+
+  // Told where the config says so (monitoring.tell_agent): a supervisor monitors a call.
+  function monitored(frame) {
+    document.body.dataset.monitored = frame.on ? frame.mode : "";
+    toast(frame.on ? frame.supervisor + " is monitoring your call (" + frame.mode + ")"
+                   : "The monitoring of your call ended");
   }
 
   function addMessage(contactId, message) {
