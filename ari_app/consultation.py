@@ -176,6 +176,8 @@ class Consultation:
         self.ring = f"consult-ring-{uuid.uuid4().hex[:12]}"
         self.rang_out = False
         self.handed_over = False  # the agent left: caller and party go on
+        self.rejoin = False  # the caller was on hold when handed over: back in the bridge
+        self.ended_logged = False  # call.consult_ended is in the log
         # An agent or queue target
         self.contact: str | None = None  # the consult contact
         self.ticket: Ticket | None = None
@@ -332,7 +334,7 @@ class Consultation:
         await self._ringback(on=False)
         if self.in_conference:
             await self._conference_ended("party")
-        else:
+        elif not self.ended_logged:  # (after a hand-over, `take_over` logs the end)
             await self._ended(outcome, by)
         await self._release(answered=self.party != "")
         self._finish()
@@ -401,6 +403,7 @@ class Consultation:
         answered), which `take_over` then carries out."""
         if self.over:
             return False
+        self.rejoin = self.call.clock.held
         if self.phase == "talking":
             await self._hand_over("agent")
             return True
@@ -465,17 +468,19 @@ class Consultation:
         started = self.now()
         ended_by = "caller"
         try:
-            await port.guarded(
-                self.ari.request(
-                    "POST", f"bridges/{call.bridge}/addChannel", params={"channel": call.caller}
+            if self.rejoin:  # off hold (its music stopped with the agent's part)
+                await port.guarded(
+                    self.ari.request(
+                        "POST", f"bridges/{call.bridge}/addChannel", params={"channel": call.caller}
+                    )
                 )
-            )
             if self.phase == "ringing":
                 await port.guarded(
                     self.ari.play(call.caller, [RINGBACK], lang="en", playback_id=ringback)
                 )
             while not self.over:
-                event = await port.next_event(None)
+                # A second at most: the engine may end an agent's or a queue's ring.
+                event = await port.next_event(1.0)
                 if event is None or not self.owns(event):
                     continue
                 was = self.phase
@@ -483,6 +488,7 @@ class Consultation:
                 if was == "ringing" and self.phase == "talking":
                     with contextlib.suppress(AriError):
                         await self.ari.stop_playback(ringback)
+                    await self._ended("completed", "agent")  # the transfer went through
                     started = self.now()
             ended_by = "party"
         finally:
@@ -517,6 +523,7 @@ class Consultation:
 
     async def _ended(self, outcome: str, by: str) -> None:
         call = self.call
+        self.ended_logged = True
         await call.emit(
             "call.consult_ended",
             {

@@ -16,6 +16,7 @@ from hotline.acd import Queue
 from hotline.acd.settings import QueueSettings
 from hotline.callbacks.settings import CallbackConfig
 from hotline.calls import BadCommand, Command, Conflict, NotFound, Target
+from hotline.flows.port import CallerGone
 from tests.unit.voice.fake_ari import FakeAri, Followed, log_in, routing
 
 
@@ -503,3 +504,89 @@ async def test_consult_a_queue_through_routing() -> None:
     assert state is not None and state.consult is not None
     assert (state.consult.to, state.consult.party) == ("queue:support", "bob")
     assert rig.contacts.opened == [("alice", "queue:support")]
+
+
+class Port:
+    """The conversation's port as `Consultation.take_over` uses it: its inbox."""
+
+    def __init__(self, ari: FakeAri) -> None:
+        self.ari = ari
+        self.inbox: asyncio.Queue[AriEvent] = asyncio.Queue()
+        self.gone = False
+
+    async def next_event(self, timeout: float | None) -> AriEvent | None:
+        try:
+            event = await asyncio.wait_for(self.inbox.get(), timeout)
+        except TimeoutError:
+            return None
+        if event["type"] == "StasisEnd" and event["channel"]["id"] == "caller-1":
+            self.gone = True
+            raise CallerGone()
+        return event
+
+    async def guarded(self, call: Any) -> Any:
+        return await call
+
+    async def leave_bridge(self, bridge: str) -> None:
+        await self.ari.request(
+            "POST", f"bridges/{bridge}/removeChannel", params={"channel": "caller-1"}
+        )
+
+
+def gone(channel: str) -> AriEvent:
+    return {"type": "StasisEnd", "channel": {"id": channel}}
+
+
+async def test_handed_over_the_caller_talks_with_the_party_until_it_hangs_up(rig: Rig) -> None:
+    party = await rig.talking()
+    consultation = await rig.control.agent_left("c1")
+    assert consultation is not None
+    await rig.control.close("c1", "transfer")
+    port = Port(rig.ari)
+    port.inbox.put_nowait(gone(party))
+    await consultation.take_over(port)  # type: ignore[arg-type]
+    # The held caller joined the party's bridge; the party's end ends it all.
+    joined = rig.ari.made("POST", "bridges/talk-leg-1/addChannel")
+    assert joined[-1].param("channel") == "caller-1"
+    assert rig.kinds().count("call.consult_ended") == 1
+    assert rig.last("transfer.ended")["ended_by"] == "party"
+    assert party in rig.ari.hung_up() and rig.ari.made("DELETE", "bridges/talk-leg-1")
+    assert rig.followed.legs == {}
+
+
+async def test_handed_over_while_ringing_the_caller_hears_it_ring(rig: Rig) -> None:
+    await rig.act("consult", "number:5557801")
+    party = rig.party
+    consultation = await rig.control.agent_left("c1")
+    assert consultation is not None
+    await rig.control.close("c1", "transfer")
+    port = Port(rig.ari)
+    port.inbox.put_nowait({"type": "StasisStart", "channel": {"id": party}})
+    port.inbox.put_nowait(gone("caller-1"))
+    with pytest.raises(CallerGone):
+        await consultation.take_over(port)  # type: ignore[arg-type]
+    assert rig.ari.played("caller-1") == [["tone:ring"]]
+    assert rig.last("call.consult_answered")["party"] == "5557801"
+    ended = rig.last("call.consult_ended")
+    assert (ended["outcome"], ended["by"]) == ("completed", "agent")
+    assert rig.last("transfer.ended")["ended_by"] == "caller"
+    assert party in rig.ari.hung_up() and rig.ari.made("DELETE", "bridges/talk-leg-1")
+
+
+async def test_handed_over_while_ringing_and_never_answered(rig: Rig) -> None:
+    await rig.act("consult", "number:5557801")
+    party = rig.party
+    consultation = await rig.control.agent_left("c1")
+    assert consultation is not None
+    await rig.control.close("c1", "transfer")
+    port = Port(rig.ari)
+    port.inbox.put_nowait({"type": "ChannelDestroyed", "channel": {"id": party}, "cause": 17})
+    await consultation.take_over(port)  # type: ignore[arg-type]  # the flow goes on
+    ended = rig.last("call.consult_ended")
+    assert (ended["outcome"], ended["by"]) == ("unanswered", "busy")
+    assert "transfer.ended" not in rig.kinds()
+    # The caller leaves the bridge (back to the flow), which then goes.
+    assert rig.ari.made("POST", "bridges/talk-leg-1/removeChannel")[-1].param("channel") == (
+        "caller-1"
+    )
+    assert rig.ari.made("DELETE", "bridges/talk-leg-1")
