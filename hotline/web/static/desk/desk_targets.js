@@ -97,7 +97,11 @@
   }
 
   function refreshAll(force) {
-    shared.pickers = shared.pickers.filter(function (p) { return p.node.isConnected; });
+    // A picker leaves when the panel redraws; a new one is not in the page yet.
+    shared.pickers = shared.pickers.filter(function (p) {
+      if (p.node.isConnected) { p.shown = true; }
+      return p.node.isConnected || !p.shown;
+    });
     if (!shared.pickers.length) {
       clearInterval(shared.timer);
       shared.timer = null;
@@ -158,7 +162,7 @@
     to.addEventListener("focus", function () { refreshAll(false); });
     shared.pickers.push(p);
     if (!shared.timer) { shared.timer = setInterval(function () { refreshAll(true); }, REFRESH_MS); }
-    refreshAll(!shared.data);
+    setTimeout(function () { refreshAll(!shared.data); }, 0);  // once in the page
     return p;
   }
 

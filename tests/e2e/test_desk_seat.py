@@ -1,0 +1,167 @@
+"""The agent's seat in a real headless Chromium, on a real Asterisk (issue 16): a SIPp
+caller (RTP to a sink here) reaches judy's SIPp phone (number 331, queue e2e_chat;
+tests/e2e/conftest.py); judy's desk shows the live call with the customer card; her
+desk's Hold button puts the caller on the queue's music (measured at the caller, as
+tests/e2e/test_call_control.py does) and the supervisor's wallboard shows her "on hold"
+(in Chromium and over HTTP) until Resume; the transfer picker lists her colleagues with
+their presence and the queues with their waiting count, shows the server's refusal of a
+number the dial rules refuse, and transfers the caller to a number.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from typing import Any
+
+import pytest
+
+from tests.browser import login
+from tests.e2e.conftest import TEST_PASSWORD, RunningHotline
+from tests.e2e.rtp import RtpSink
+from tests.e2e.sipp import ExpectHangup, SippCall
+from tests.e2e.sipp_uas import TransferTarget
+from tests.e2e.test_chat_desk import events_of, open_desk, wait_events
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("no_leaks")]
+
+JUDY = 'tr[data-agent="judy"][data-channel="voice"] td.state'
+
+
+def wallboard_json(hotline: RunningHotline) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{hotline.web_url}/api/wallboard",
+        headers={"Authorization": f"Bearer {hotline.secrets['api_token']}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+def activity(view: dict[str, Any], agent: str) -> str | None:
+    (row,) = [a for a in view["agents"] if a["agent"] == agent]
+    (voice,) = [c for c in row["channels"] if c["channel"] == "voice"]
+    return (voice.get("activity") or {}).get("activity")
+
+
+def test_hold_from_the_desk_plays_music_shows_on_the_wallboard_then_transfer(
+    browser: Any, hotline: RunningHotline
+) -> None:
+    context = browser.new_context()
+    context.set_default_timeout(15_000)
+    board_context = browser.new_context()
+    board_context.set_default_timeout(15_000)
+    sink = RtpSink()
+    marks: dict[str, float] = {}
+    phone = TransferTarget(
+        hotline.workdir / "phones",
+        "answer_until_hangup",
+        hotline.targets["judy"],
+        ring=0.3,
+        talk=50,
+    ).start()
+    customer = TransferTarget(
+        hotline.workdir / "phones", "answer", hotline.targets["customer"], ring=0.5, talk=3
+    ).start()
+    try:
+        desk = open_desk(context, hotline, "judy")
+        board = board_context.new_page()
+        login(board, hotline.web_url, "sue", TEST_PASSWORD)
+        board.goto(f"{hotline.web_url}/wallboard")
+        board.wait_for_selector('#connection[data-connected="true"]')
+        call = SippCall(
+            hotline.workdir / "sipp",
+            hotline.sip_port,
+            "331",
+            "5556341",
+            [ExpectHangup(90)],
+            rtp_port=sink.port,
+        ).start()
+        desk.wait_for_selector("#call[data-phase=talking]", timeout=20_000)
+        marks["talking"] = time.monotonic()
+        panel = desk.locator("#call")
+        contact_id = panel.get_attribute("data-contact-id") or ""
+        # The live call with the customer card.
+        shown = panel.inner_text()
+        assert "On a call" in shown and "e2e_chat" in shown
+        assert "5556341" in desk.locator("#card-body").inner_text()
+
+        # The picker: colleagues with their presence, queues with their waiting count.
+        desk.wait_for_selector("#call .targets[data-loaded=true]")
+        options = panel.locator("select.transfer-to option").all_inner_texts()
+        assert options[0] == "Number…"
+        colleagues = [o for o in options if " — " in o and not o.startswith("Queue ")]
+        assert colleagues, options
+        assert all(
+            o.rsplit(" — ", 1)[1].split(" ")[0] in ("available", "busy", "paused", "offline")
+            for o in colleagues
+        ), colleagues
+        assert not any(o.startswith("judy") or o.startswith("Judy") for o in colleagues)
+        assert any(o.startswith("Queue e2e_chat — 0 waiting") for o in options), options
+        time.sleep(2)
+
+        # Hold from the desk: the caller hears the queue's music; the wallboard shows it.
+        marks["hold"] = time.monotonic()
+        panel.locator("button.hold").click()
+        desk.wait_for_selector("#call[data-held=true] button.resume")
+        board.wait_for_selector(f'{JUDY}[data-activity="on hold"]', timeout=5_000)
+        assert "on hold" in board.locator(JUDY).inner_text()
+        on_hold = int(board.locator('#calls div[data-key="on_hold"] dd').inner_text())
+        assert on_hold >= 1
+        view = wallboard_json(hotline)
+        assert activity(view, "judy") == "on hold" and view["calls"]["on_hold"] >= 1
+        time.sleep(4)
+        marks["resume"] = time.monotonic()
+        panel.locator("button.resume").click()
+        desk.wait_for_selector("#call[data-held=false] button.hold")
+        board.wait_for_selector(f"{JUDY}:not([data-activity])", timeout=5_000)
+        assert activity(wallboard_json(hotline), "judy") is None
+        time.sleep(2.5)
+        marks["checked"] = time.monotonic()
+
+        # A number the dial rules refuse: the server's reason in the picker, call untouched.
+        panel.locator("input.transfer-number").fill("12")
+        panel.locator("button.transfer").click()
+        error = desk.locator("#call .target-error")
+        error.filter(has_text="cannot dial number:12").wait_for()
+        assert "'12' has 2 digits" in error.inner_text()
+        assert error.get_attribute("role") == "alert"
+        time.sleep(1)
+        assert panel.get_attribute("data-phase") == "talking"
+        assert [e for e in events_of(hotline, contact_id) if e.type == "call.transferred"] == []
+        # Typing again clears it; a good number takes the caller, judy goes to wrap-up.
+        panel.locator("input.transfer-number").fill("5557741")
+        assert error.is_hidden()
+        panel.locator("input.transfer-note").fill("asked for the shop")
+        panel.locator("button.transfer").click()
+        desk.wait_for_selector("#call[data-phase=wrap_up]", timeout=20_000)
+        result = call.wait(60)
+        assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+        assert phone.wait_done().ok and customer.wait_done(30).ok
+        assert "INVITE sip:5557741@" in customer.messages()
+        # The wallboard counts the hold and the transfer (today's, shared with others).
+        view = wallboard_json(hotline)
+        assert view["calls"]["holds"] >= 1 and view["calls"]["blind_external"] >= 1
+    finally:
+        phone.stop()
+        customer.stop()
+        sink.close()
+        context.close()
+        board_context.close()
+
+    talking = sink.audible_seconds(marks["talking"] + 0.5, marks["hold"])
+    held = sink.audible_seconds(marks["hold"] + 0.8, marks["resume"])
+    back = sink.audible_seconds(marks["resume"] + 0.8, marks["checked"])
+    assert talking < 0.3, f"{talking:.2f} s of sound while talking to a silent agent"
+    # Music on hold has quiet passages: most of the hold, not all of it, is audible.
+    assert held >= 0.6 * (marks["resume"] - marks["hold"] - 0.8), f"{held:.2f} s of music"
+    assert back < 0.3, f"{back:.2f} s of sound after resume"
+
+    events = wait_events(hotline, contact_id, "transfer.ended")
+    (hold,) = [e.data for e in events if e.type == "call.held"]
+    assert hold == {"agent": "judy", "by": "judy"}
+    (resumed,) = [e.data for e in events if e.type == "call.resumed"]
+    assert resumed["by"] == "judy" and 3.5 <= resumed["hold_seconds"] <= 7
+    (moved,) = [e.data for e in events if e.type == "call.transferred"]
+    assert moved["to"] == "number:5557741" and moved["kind"] == "blind"
+    assert moved["note"] == "asked for the shop"
