@@ -155,6 +155,7 @@ TEST_NUMBERS = {
     "313": "e2e_speech_digits",
     "341": "e2e_transfers",
     "342": "e2e_transfers",
+    "351": "e2e_outbound",
 }
 
 
@@ -207,7 +208,20 @@ TEST_QUEUES["e2e_chat"] = {"ring_timeout": 20, "wrap_up": 0.5}
 TEST_QUEUES["e2e_xfer"] = {"ring_timeout": 4, "wrap_up": 0.5}
 TEST_QUEUES["e2e_xq"] = {"ring_timeout": 5, "wrap_up": 0.5, "transfer_priority": 9}
 TEST_QUEUES["e2e_xp"] = {"ring_timeout": 5, "wrap_up": 0.5}
-TEST_AGENT_ROUTING = {"judy": {"capacity": {"voice": 1, "chat": 2}, "chat_while_voice": True}}
+#: Outbound calls (tests/e2e/test_click_to_call.py): olga calls out for e2e_out (its own
+#: caller id, recorded); 351 queues a caller there. Its callbacks are called by hand
+#: only (olga takes no callback calls from the queue).
+TEST_QUEUES["e2e_out"] = {
+    "ring_timeout": 5,
+    "wrap_up": 1,
+    "recording": "on",
+    "caller_id": '"Hotline Out" <5550177>',
+    "callback": {"attempts": 2, "retry_delay": 300, "ring_seconds": 8, "min_talk_seconds": 1},
+}
+TEST_AGENT_ROUTING = {
+    "judy": {"capacity": {"voice": 1, "chat": 2}, "chat_while_voice": True},
+    "olga": {"callbacks": False},
+}
 TEST_QUEUE_AGENTS = {
     "carol": ("2001", ["e2e_fifo"]),
     "dave": ("2002", {"e2e_skip": 0}),
@@ -220,6 +234,7 @@ TEST_QUEUE_AGENTS = {
     "lena": ("2041", ["e2e_xfer"]),
     "omar": ("2042", ["e2e_xq"]),
     "pia": ("2043", ["e2e_xp"]),
+    "olga": ("2051", ["e2e_out"]),
 }
 #: Test agents with no fixed contact: a real softphone registers for them (number 307
 #: -> e2e_soft, served by gina).
