@@ -546,8 +546,9 @@ class CallFeature(TypedDict):
 
 
 class CallRefer(TypedDict):
-    """The agent's phone sent a REFER (a blind transfer to `to`, the number it named),
-    carried out, or `refused` with the reason."""
+    """The agent's phone sent a REFER (a blind transfer to `to`, what it named: an
+    agent's id or extension, a queue's name, or a number), carried out, or `refused`
+    with the reason (attended transfers from the phone are refused)."""
 
     agent: str
     to: str
@@ -603,12 +604,19 @@ class TransferFailed(TypedDict):
 
 
 class TransferEnded(TypedDict):
+    """A transfer's target (a number, or an agent: `target` agent:<id>) is done with
+    the caller: unanswered (`outcome`, `cause`) or after talking (`ended_by`). A
+    transfer to an agent that did not take the caller says why (`reason`) and the
+    queue the caller went back to (`back_to`)."""
+
     target: str
     outcome: str
     cause: NotRequired[str | None]
     ended_by: NotRequired[str]
     talk_seconds: NotRequired[float]
     dial_status: NotRequired[str]
+    reason: NotRequired[str]
+    back_to: NotRequired[str]
 
 
 class CallbackLogged(TypedDict):
