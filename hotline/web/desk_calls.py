@@ -8,7 +8,8 @@ and callback contacts still open, `apply` takes each new event. Which events cou
 - `contact.answered`: the agent took it, the conversation starts (its time);
 - `queue.connected`: the caller and the agent are bridged (`waited`: the caller's wait);
 - `agent.release`, `agent.no_answer`, `agent.reject`: the offer is over unanswered;
-- `call.held`, `call.resumed`: the call control changed it (the desk shows it again);
+- `call.held`, `call.resumed`, `call.consult_*`, `call.conference_*`: the call control
+  changed it (the desk shows it again, with its consultation);
 - `call.transferred`: an agent passed the contact on (blind or after consulting); the
   agent who takes it next sees who transferred it, from where, and their note, until
   the contact ends or is transferred again;
@@ -31,7 +32,17 @@ _OFFER_ENDS = frozenset({"agent.release", "agent.no_answer", "agent.reject"})
 _CALL_ENDS = frozenset({"agent.finish", "queue.call_ended"})
 _CONTACT_ENDS = frozenset({"call.ended", "callback.completed", "callback.failed"})
 #: Call control steps (hotline/calls): the call is shown again with its new state.
-_CONTROL = frozenset({"call.held", "call.resumed"})
+_CONTROL = frozenset(
+    {
+        "call.held",
+        "call.resumed",
+        "call.consult_started",
+        "call.consult_answered",
+        "call.consult_ended",
+        "call.conference_started",
+        "call.conference_ended",
+    }
+)
 #: How many ended calls are remembered (against stale events of theirs).
 _REMEMBERED = 1_000
 

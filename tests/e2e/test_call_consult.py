@@ -17,6 +17,7 @@ import re
 import socket
 import struct
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from tests.e2e.rtp import RtpSink
 from tests.e2e.sipp import Gate, HangUp, SippCall, SippResult
 from tests.e2e.sipp_uas import ANSWER_SDP, HEAD, KEEP, REPLY, UNTIL_BYE, TransferTarget
 from tests.e2e.test_call_control import Api, live_contact
+from tests.e2e.test_chat_desk import open_desk, wait_events
 from tests.e2e.test_ivr_call import contact_of, of_type
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("no_leaks")]
@@ -475,3 +477,54 @@ def test_carol_hangs_up_mid_consult_the_caller_goes_on_with_the_party(
     assert resumed["ended"] is True  # the hold ended with carol's part
     (talked,) = of_type(events, "transfer.ended")
     assert talked["ended_by"] == "caller"
+
+
+@pytest.fixture
+def desk_context(browser: Any, hotline: RunningHotline) -> Iterator[Any]:
+    context = browser.new_context()
+    context.set_default_timeout(15_000)
+    yield context
+    context.close()
+
+
+def test_consult_conference_and_leave_from_the_desk(
+    hotline: RunningHotline, desk_context: Any
+) -> None:
+    """carol works the consultation from her desk's buttons (headless Chromium): a
+    number the dial rules refuse is shown and the call goes on; then Consult shows the
+    call ringing, then talking with the party (hold and transfer step aside), then
+    Conference, then "Leave them together": her panel turns to wrap-up."""
+    desk = open_desk(desk_context, hotline, "carol")
+    scene = Scene(hotline, "5551805")
+    try:
+        desk.wait_for_selector("#call[data-phase=talking]", timeout=30_000)
+        panel = desk.locator("#call")
+        contact = panel.get_attribute("data-contact-id") or ""
+        panel.locator("input.transfer-number").fill("12")
+        panel.locator("button.consult").click()
+        desk.locator("#toast").filter(has_text="cannot dial number:12").wait_for()
+        assert "cannot dial number:12" in panel.locator(".target-error").inner_text()
+        assert panel.get_attribute("data-consult") is None  # untouched
+        panel.locator("input.transfer-number").fill("5557801")
+        panel.locator("input.transfer-note").fill("second opinion")
+        panel.locator("button.consult").click()
+        desk.wait_for_selector("#call[data-consult=talking]", timeout=20_000)
+        assert "Consulting 5557801" in panel.locator(".consult-state").inner_text()
+        assert panel.locator("button.resume").is_hidden()
+        assert panel.locator(".transfer-tools").is_hidden()
+        panel.locator("button.conference").click()
+        desk.wait_for_selector("#call[data-consult=conference]")
+        assert "Conference with 5557801" in panel.locator(".consult-state").inner_text()
+        assert panel.locator("button.cancel").count() == 0
+        panel.locator("button.complete").click()
+        desk.wait_for_selector("#call[data-phase=wrap_up]", timeout=20_000)
+        scene.finish()
+    finally:
+        scene.close()
+    events = wait_events(hotline, contact, "call.ended")  # (Playwright's loop runs here)
+    assert of_type(events, "call.consult_started")[0]["note"] == "second opinion"
+    assert of_type(events, "call.conference_started")[0]["by"] == "carol"
+    (left,) = of_type(events, "call.conference_ended")
+    assert left["by"] == "carol"
+    (moved,) = of_type(events, "call.transferred")
+    assert moved["kind"] == "consult" and moved["by"] == "carol"

@@ -288,6 +288,10 @@
     if (state.held) { row.appendChild(button("Resume", act("resume"), "resume")); }
     else { row.appendChild(button("Hold", act("hold"), "hold")); }
     row.appendChild(transferTools(call, before));
+    if (window.DeskConsult) {  // desk_consult.js: consult, complete, conference, cancel
+      row.appendChild(window.DeskConsult.controls(call, desk.call.transfer, row,
+        { post: post, toast: toast }));
+    }
     return row;
   }
 
