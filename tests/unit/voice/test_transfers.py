@@ -20,7 +20,9 @@ from hotline.acd import Agent, Queue, Router
 from hotline.acd.service import RoutingService
 from hotline.acd.settings import QueueSettings
 from hotline.calls import Command, Conflict, NotFound, Target, parse_command
+from hotline.config import load_config
 from hotline.flows.services import QueueRequest
+from hotline.yamlsource import SourceError
 from tests.unit.voice.fake_ari import EventLog, FakeAri, Followed, channel_event, prompts
 from tests.unit.voice.test_voice_queue import eventually
 from voice.recordings import Recordings
@@ -107,6 +109,15 @@ class Desk:
         return [k for k, _ in self.emitted]
 
 
+def holding(desk: Desk, queue: str) -> list[Any]:
+    """The caller's joins of `queue`'s holding bridge (hold-<queue>..., however named)."""
+    return [
+        r
+        for r in desk.ari.made("POST", f"bridges/hold-{queue}")
+        if r.path.endswith("/addChannel") and r.path.split("/")[1].startswith(f"hold-{queue}")
+    ]
+
+
 def transfer(to: str, note: str = "") -> Command:
     return parse_command("transfer", {"to": to, "note": note})
 
@@ -133,7 +144,7 @@ async def test_to_an_agent_the_caller_rings_them_alone_and_talks_with_them(desk:
     assert str(desk.routing.agent_status("b")["voice"].state) in ("reserved", "ringing")
     ring = next(r for r in desk.ari.originated() if r.param("channelId") == b_leg)
     assert ring.param("appArgs") == "agent,c1"
-    adds = desk.ari.made("POST", "bridges/hold-q/addChannel")
+    adds = holding(desk, "q")
     assert len(adds) == 2 and adds[-1].param("channel") == CALLER
     desk.port.deliver(channel_event("StasisStart", b_leg))
     await eventually(lambda: desk.calls.live_of_agent("b") == "c1")
@@ -237,12 +248,11 @@ async def test_to_a_queue_the_contact_waits_there_before_those_who_came_on_their
     earlier = await desk.routing.enqueue("c0", "voice", "sales")  # waiting since before
     wait, _ = await desk.talking_with_a()
     await desk.calls.act("c1", transfer("queue:sales", "wants a quote"), by_agent="a")
-    await eventually(lambda: desk.ari.made("POST", "bridges/hold-sales/addChannel"))
+    await eventually(lambda: holding(desk, "sales"))
     (joined,) = [d for kind, c, d in desk.log.records if kind == "contact.join" and c == "c1"][1:]
     assert "priority 7" in joined.get("detail", "")
     assert desk.routing.position("c1") == 1 and desk.routing.position("c0") == 2
-    made = desk.ari.made("POST", "bridges")
-    assert ("holding", "hold-sales") in [(r.param("type"), r.param("bridgeId")) for r in made]
+    assert holding(desk, "sales")[0].param("channel") == CALLER
     await desk.routing.unpause("s")
     s_leg = await desk.rung("1003")
     desk.port.deliver(channel_event("StasisStart", s_leg))
@@ -311,3 +321,30 @@ async def test_a_call_taken_over_after_a_restart_goes_to_numbers_only(desk: Desk
     with pytest.raises(Conflict, match="can be transferred to a number only"):
         await desk.calls.act("c9", transfer("queue:sales"), by_agent="a")
     assert emitted == [] and desk.calls.calls["c9"].transfer is None
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("101", "queues.support.transfer_priority: input should be less than or equal to 100"),
+        ("-1", "queues.support.transfer_priority: input should be greater than or equal to 0"),
+        ("high", "queues.support.transfer_priority: expected an integer, got 'high'"),
+    ],
+)
+def test_a_bad_transfer_priority_is_refused_with_its_line(
+    tmp_path: Path, value: str, says: str
+) -> None:
+    config = (Path(__file__).parents[3] / "config/hotline.yaml").read_text()
+    assert "    transfer_priority: 5\n" in config
+    bad = tmp_path / "hotline.yaml"
+    bad.write_text(config.replace("transfer_priority: 5\n", f"transfer_priority: {value}\n"))
+    line = 1 + config.split("    transfer_priority: 5\n")[0].count("\n")
+    with pytest.raises(SourceError) as refused:
+        load_config(bad)
+    assert f"{bad}:{line}:" in str(refused.value) and says in str(refused.value)
+
+
+def test_the_demo_support_queue_gives_transferred_calls_priority() -> None:
+    config = load_config(Path(__file__).parents[3] / "config/hotline.yaml")
+    assert config.queues["support"].transfer_priority == 5
+    assert QueueSettings().transfer_priority == 0
