@@ -165,3 +165,66 @@ def test_hold_from_the_desk_plays_music_shows_on_the_wallboard_then_transfer(
     (moved,) = [e.data for e in events if e.type == "call.transferred"]
     assert moved["to"] == "number:5557741" and moved["kind"] == "blind"
     assert moved["note"] == "asked for the shop"
+
+
+def test_the_picker_shows_a_refusal_then_transfers_to_an_available_colleague(
+    browser: Any, hotline: RunningHotline
+) -> None:
+    """judy picks a colleague the picker shows paused or offline: the server's reason is
+    shown in the picker and the call stays with her; then carol, shown available, takes
+    the caller on her phone and judy's panel turns to wrap-up."""
+    context = browser.new_context()
+    context.set_default_timeout(15_000)
+    phone = TransferTarget(
+        hotline.workdir / "phones",
+        "answer_until_hangup",
+        hotline.targets["judy"],
+        ring=0.3,
+        talk=40,
+    ).start()
+    carol = TransferTarget(
+        hotline.workdir / "phones", "answer", hotline.targets["carol"], ring=0.5, talk=3
+    ).start()
+    try:
+        desk = open_desk(context, hotline, "judy")
+        call = SippCall(
+            hotline.workdir / "sipp", hotline.sip_port, "331", "5556342", [ExpectHangup(60)]
+        ).start()
+        desk.wait_for_selector("#call[data-phase=talking]", timeout=20_000)
+        panel = desk.locator("#call")
+        contact_id = panel.get_attribute("data-contact-id") or ""
+        desk.wait_for_selector("#call .targets[data-loaded=true]")
+        away = panel.locator(
+            'select.transfer-to option[data-presence="paused"], '
+            'select.transfer-to option[data-presence="offline"]'
+        )
+        assert away.count() >= 1  # test agents with no phone registered: unreachable
+        value = away.first.get_attribute("value") or ""
+        label = away.first.inner_text()
+        panel.locator("select.transfer-to").select_option(value)
+        assert panel.locator(".targets").get_attribute("data-presence") in ("paused", "offline")
+        assert panel.locator("input.transfer-number").is_hidden()
+        panel.locator("button.transfer").click()
+        error = panel.locator(".target-error")
+        error.filter(has_text=f"cannot transfer to {value.split(':', 1)[1]}").wait_for()
+        assert panel.get_attribute("data-phase") == "talking", label
+        assert [e for e in events_of(hotline, contact_id) if e.type == "call.transferred"] == []
+
+        shown = panel.locator('select.transfer-to option[value="agent:carol"]').inner_text()
+        assert shown == "Carol — available"
+        panel.locator("select.transfer-to").select_option("agent:carol")
+        assert error.is_hidden()  # a new choice clears the last refusal
+        panel.locator("button.transfer").click()
+        desk.wait_for_selector("#call[data-phase=wrap_up]", timeout=20_000)
+        result = call.wait(60)
+        assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+        assert phone.wait_done().ok and carol.wait_done(30).ok
+    finally:
+        phone.stop()
+        carol.stop()
+        context.close()
+    events = wait_events(hotline, contact_id, "call.ended")
+    (moved,) = [e.data for e in events if e.type == "call.transferred"]
+    assert (moved["to"], moved["kind"], moved["by"]) == ("agent:carol", "blind", "judy")
+    connected = [e.data["agent"] for e in events if e.type == "queue.connected"]
+    assert connected == ["judy", "carol"]
