@@ -2,7 +2,9 @@
 without the desk does what the desk's buttons do:
 
 - `*1` puts the caller on hold, or resumes a call on hold;
-- `*2<number>#` transfers the caller (blind) to that number.
+- `*2<number>#` transfers the caller (blind) to that number; the voice adapter reads
+  a colleague's phone extension as that colleague (`*21002#`: the agent whose endpoint
+  is 1002), since a phone has no other way to name an agent.
 
 Pure: keys in, commands out; the voice adapter carries the commands out as the REST
 API's would be (`ari_app/conversation.py`)."""
