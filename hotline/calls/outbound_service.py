@@ -42,6 +42,13 @@ class OutboundCalls:
         self.store = store
         self.callbacks = callbacks
 
+    def options(self, asker: str | None) -> dict[str, object]:
+        """What the desk offers: the queues an agent calls out for (their own, the
+        first by default); every queue for a supervisor, who names the agent."""
+        if asker is None:
+            return {"agent": None, "queues": sorted(self.rules.caller_ids)}
+        return {"agent": asker, "queues": list(self.rules.agent_queues.get(asker, ()))}
+
     async def call(self, body: object, *, asker: str | None, by: str) -> str:
         """Click-to-call: the contact id of the call placed. `asker`: the agent who
         asks (None: a supervisor or the API token, who names the agent); `by`: who

@@ -17,6 +17,8 @@ customer is dialed with the queue's caller id):
                                         "queue": "support", "agent": "bob"}
     POST /api/callbacks/{id}/call      {"agent": "bob"} or no body
                                        -> 201 {"contact_id": ...}
+    GET  /api/calls/outbound           -> {"agent": ..., "queues": [...]} (the desk's
+                                          choice of queues: the agent's own)
 
 An agent calls as themselves (naming another agent: 403); a supervisor or the API
 token names the agent. Refusals as above, nothing placed: 400 a bad body or a number
@@ -106,6 +108,13 @@ def add_call_routes(
             return _json({"error": str(refused)}, refused.status)
         return _json({"contact_id": contact_id, "state": state.to_json()})
 
+    @requires(Role.AGENT)
+    async def options(request: web.Request) -> web.Response:
+        if outbound is None:
+            return _json({"agent": None, "queues": []})
+        return _json(outbound.options(_acting_agent(current_user(request))))
+
+    app.router.add_get("/api/calls/outbound", options)
     app.router.add_post("/api/calls", place)
     app.router.add_post("/api/callbacks/{id}/call", place)
     app.router.add_get("/api/calls/{contact_id}", show)

@@ -413,6 +413,8 @@
     body.textContent = "";
     body.className = "";
     if (pop) { body.appendChild(pop); }
+    // desk_dial.js: the Call button for the customer's phone.
+    document.dispatchEvent(new CustomEvent("hotline:card", { detail: { card: card, body: body } }));
     if (!card || !card.known) {
       body.appendChild(el("p", "empty", "No record of this customer yet."));
       return;
