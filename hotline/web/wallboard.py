@@ -27,6 +27,7 @@ from hotline.reports.settings import ReportSettings
 from hotline.store import Store
 from hotline.store.records import LoggedEvent
 from hotline.web.auth import STATIC_DIR, Role, requires
+from hotline.web.live_contacts import LiveContacts
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ class Wallboard:
         self.known_since = routing.snapshot().at if routing is not None else None
         self.board = LiveBoard(settings)
         self.names = names or {}
+        #: Each contact in progress, for supervisors to act on (hotline/web/live_contacts.py).
+        self.contacts = LiveContacts(store)
         self._changed = asyncio.Event()
         self._subscribers: list[Callable[[str], None]] = []
         self._buffer: list[LoggedEvent] | None = None
@@ -70,13 +73,16 @@ class Wallboard:
         self._unlisten = self.store.listen(self._on_event)
         try:
             start, end = rebuild_window(datetime.now(UTC), self.board.settings)
-            self.board.replay(await self.store.events_between(start, end, LIVE_TYPES))
+            history = await self.store.events_between(start, end, LIVE_TYPES)
+            self.board.replay(history)
+            self.contacts.replay(history)
             log.info("wallboard rebuilt from the event log up to event %d", self.board.last_id)
         except Exception:  # the board still follows new events
             log.exception("wallboard could not replay today's event log")
         finally:
             buffered, self._buffer = self._buffer, None
             self.board.replay(buffered)  # appended meanwhile (ids already seen are skipped)
+            self.contacts.replay(buffered)
             self._task = asyncio.create_task(self._pump(), name="wallboard")
             self.ready.set()
 
@@ -96,6 +102,7 @@ class Wallboard:
             self._buffer.append(event)
             return
         self.board.apply(event)
+        self.contacts.apply(event)
         if event.type.startswith(_WATCHED):
             self._changed.set()
 
@@ -109,6 +116,7 @@ class Wallboard:
         )
         if self.active is not None:
             view["active"].update(self.active())
+        view["contacts"] = self.contacts.view(time.time(), self.names)
         return view
 
     def subscribe(self, send: Callable[[str], None]) -> Callable[[], None]:

@@ -121,6 +121,7 @@
     drawQueues(elapsed);
     drawAgents(elapsed);
     drawCalls();
+    if (window.drawLiveContacts) window.drawLiveContacts(view, elapsed);  // live_contacts.js
     // Calls the overload admission turned away since the controller started.
     const refused = view.active.refused ? ` · turned away (busy) ${view.active.refused}` : "";
     active.textContent = `calls ${view.active.voice} · chats ${view.active.chat}${refused}`;

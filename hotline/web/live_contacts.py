@@ -1,0 +1,140 @@
+"""The wallboard's live contacts: each contact waiting in a queue or with an agent now,
+by who the customer is (their name, else their number or chat), its queue, how long
+it waited and how long it has been with the agent, for supervisors to act on (listen,
+whisper, barge a call; read, whisper, take over a chat).
+
+Folded from the same event log the board is (`LIVE_TYPES`); the customer's name is
+read once from the store when the contact is first seen, in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from hotline.events import EventType
+from hotline.store import Store
+from hotline.store.records import LoggedEvent
+
+log = logging.getLogger(__name__)
+
+#: Ends of a contact's live part.
+_ENDS = frozenset({EventType.CONTACT_LEAVE, EventType.CALL_ENDED, EventType.CHAT_CLOSED})
+
+
+@dataclass
+class _Live:
+    channel: str
+    who: str
+    queue: str | None = None
+    joined: float | None = None
+    answered: float | None = None
+    agent: str | None = None
+
+
+class LiveContacts:
+    """Contacts in progress, as the wallboard lists them."""
+
+    def __init__(self, store: Store | None = None) -> None:
+        self.store = store
+        self.contacts: dict[str, _Live] = {}
+        self.last_id = 0
+        self._named: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def replay(self, events: Iterable[LoggedEvent]) -> None:
+        for event in events:
+            self.apply(event)
+
+    def apply(self, e: LoggedEvent) -> None:
+        if e.id <= self.last_id or not e.contact_id:
+            return
+        self.last_id = e.id
+        cid, data, t, kind = e.contact_id, e.data, e.ts.timestamp(), e.type
+        if kind == EventType.CALL_ARRIVED:
+            self.contacts[cid] = _Live("voice", str(data.get("caller") or "unknown caller"))
+        elif kind in (EventType.CHAT_STARTED, EventType.CHAT_REOPENED):
+            self.contacts[cid] = _Live("chat", f"{data.get('kind') or 'web'} chat")
+        elif kind in _ENDS:
+            self.contacts.pop(cid, None)
+            self._named.discard(cid)
+            return
+        live = self.contacts.get(cid)
+        if live is None:  # a contact that started before what the log replayed
+            channel = str(data.get("channel") or "voice")
+            live = self.contacts[cid] = _Live(channel, "customer")
+        if kind == EventType.CONTACT_JOIN:
+            live.queue, live.joined, live.answered, live.agent = e.queue, t, None, None
+            live.channel = str(data.get("channel") or live.channel)
+        elif kind == EventType.CONTACT_ANSWERED:
+            live.answered = t
+        elif kind == EventType.AGENT_ACCEPT and e.agent:
+            live.agent = e.agent
+            live.answered = live.answered or t
+        elif kind == EventType.AGENT_FINISH and live.agent == e.agent:
+            live.agent = None
+        self._name(cid)
+
+    def view(self, now: float, names: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """Live contacts, longest first; `names`: agents' display names."""
+        names = names or {}
+        rows = []
+        for cid, live in self.contacts.items():
+            if live.joined is None and live.agent is None:
+                continue  # still in its flow: no queue yet
+            waited_until = live.answered if live.answered is not None else now
+            rows.append(
+                {
+                    "contact_id": cid,
+                    "channel": live.channel,
+                    "who": live.who,
+                    "queue": live.queue,
+                    "agent": live.agent,
+                    "agent_name": names.get(live.agent or "", live.agent),
+                    "state": "talking" if live.agent else "waiting",
+                    "wait": None if live.joined is None else max(0.0, waited_until - live.joined),
+                    "duration": None if live.answered is None else max(0.0, now - live.answered),
+                }
+            )
+        return sorted(rows, key=_longest)
+
+    def _name(self, cid: str) -> None:
+        """Read the customer's name once, in the background (the board never waits)."""
+        if self.store is None or cid in self._named:
+            return
+        self._named.add(cid)
+        with contextlib.suppress(RuntimeError):  # no running loop: names stay as logged
+            task = asyncio.get_running_loop().create_task(self._lookup(cid))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _lookup(self, cid: str) -> None:
+        assert self.store is not None
+        try:
+            contact = await self.store.contact(cid)
+            customer = None
+            if contact is not None and contact.customer_id:
+                customer = await self.store.customer(contact.customer_id)
+        except Exception:
+            log.exception("wallboard: contact %s's customer not read", cid)
+            return
+        live = self.contacts.get(cid)
+        if live is None or contact is None:
+            return
+        if customer is not None and customer.display_name:
+            live.who = customer.display_name
+        elif contact.channel == "voice" and contact.source:
+            live.who = contact.source
+        elif customer is not None and (customer.phone or customer.email):
+            live.who = customer.phone or customer.email or live.who
+
+
+def _longest(row: dict[str, Any]) -> tuple[int, float]:
+    """With an agent first (longest first), then waiting (longest first)."""
+    if row["state"] == "talking":
+        return 0, -float(row["duration"] or 0.0)
+    return 1, -float(row["wait"] or 0.0)

@@ -1,0 +1,73 @@
+"""The wallboard's live contacts in a real headless Chromium (issue 18): a SIPp caller
+talking with carol shows as their number, queue, agent, wait and duration; sue clicks
+Listen (her own SIPp phone rings and is connected), then Whisper, then Stop, from the
+wallboard; the log has each step."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tests.browser import login
+from tests.e2e.conftest import TEST_PASSWORD, RunningHotline
+from tests.e2e.sipp import ExpectHangup, SippCall
+from tests.e2e.test_queue import phone
+from tests.e2e.test_wallboard import ended_contact
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("no_leaks")]
+
+ROW = "#contacts tr[data-channel=voice][data-state=talking]"
+
+
+def monitor_state(hotline: RunningHotline, contact: str) -> str | None:
+    status, answer = hotline.api(f"/api/calls/{contact}/monitor", hotline.secrets["api_token"])
+    return answer["monitor"]["state"] if status == 200 else None
+
+
+def until(check: Any, timeout: float = 15) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def test_supervise_a_call_from_the_wallboard(hotline: RunningHotline, page: Any) -> None:
+    login(page, hotline.web_url, "sue", TEST_PASSWORD)
+    page.goto(f"{hotline.web_url}/wallboard")
+    page.wait_for_selector('#connection[data-connected="true"]')
+    carol = phone(hotline, "carol", "answer", ring=0.3, talk=16)
+    sue = phone(hotline, "sue", "answer_until_hangup", ring=0.3, talk=40)
+    call = SippCall(
+        hotline.workdir / "sipp", hotline.sip_port, "304", "5551803", [ExpectHangup(60)]
+    ).start()
+    try:
+        row = f"{ROW}:has(td.who:text-is('5551803'))"
+        page.wait_for_selector(row, timeout=20_000)
+        contact = page.get_attribute(row, "data-contact-id")
+        assert page.text_content(f"{row} td.queue") == "e2e_fifo"
+        assert page.text_content(f"{row} td.agent") == "Carol"
+        assert page.text_content(f"{row} td.wait").count(":") == 1
+
+        page.click(f"{row} button.listen")
+        page.wait_for_selector("#monitor-status:has-text('Your phone rings')")
+        until(lambda: monitor_state(hotline, contact) == "connected")
+        page.click(f"{row} button.whisper")
+        page.wait_for_selector(f"{row} button.whisper[data-active=true]")
+        page.click(f"{row} button.stop")
+        page.wait_for_selector("#monitor-status:text-is('Monitoring stopped')")
+        assert monitor_state(hotline, contact) is None
+    finally:
+        result = call.wait(60)
+    assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+    assert carol.wait_done().ok
+    assert sue.wait_done(30).ok
+    _, events = ended_contact(hotline, "5551803")
+    kinds = [e.type for e in events]
+    assert kinds.count("monitor.started") == 1 and kinds.count("monitor.changed") == 1
+    (ended,) = [e.data for e in events if e.type == "monitor.ended"]
+    assert ended["reason"] == "stopped" and set(ended["modes"]) == {"listen", "whisper"}
