@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from hotline.reports import Report, ReportQuery, ReportSettings, build_report
 from hotline.reports.handling import CallQueues, target_kind
 from hotline.store import Store
 from tests.unit.reports.golden_handling import write_handling_log
+from tests.unit.reports.test_report_web import GOLDEN, log_in, make_app
 
 FROM, TO = "2026-11-23T09:00", "2026-11-23T11:00"
 NOW = 2_000_000_000.0
@@ -260,3 +262,27 @@ def test_call_queue_is_the_latest_answer_before() -> None:
     assert q.at("c", 5.0) == "support"  # an event before any answer: the first queue
     assert q.at("d", 10.0) is None
     assert q.at(None, 10.0) is None
+
+
+async def test_on_the_reports_page_api_and_as_csv(handling: Store, tmp_path: Any) -> None:
+    """/api/reports has the three tables (with their columns' kinds for the page) and
+    each downloads as CSV."""
+    app, _ = make_app(handling, tmp_path)
+    async with TestClient(TestServer(app)) as client:
+        await log_in(client, "sue")
+        data = await (await client.get(f"/api/reports?{GOLDEN}")).json()
+        agents = data["tables"]["handling_agents"]
+        assert agents["title"] == "Call handling by agent"
+        kinds = {c["key"]: c["kind"] for c in agents["columns"]}
+        assert (kinds["hold_share"], kinds["avg_hold"], kinds["consults"]) == ("pct", "sec", "int")
+        assert [r["agent"] for r in agents["rows"]] == ["a1", "a2"]
+        assert [r["queue"] for r in data["tables"]["handling_queues"]["rows"]] == [
+            "sales",
+            "support",
+            "all",
+        ]
+        response = await client.get(f"/api/reports/handling.csv?{GOLDEN}")
+        assert response.status == 200
+        lines = (await response.text()).splitlines()
+        assert lines[0].startswith("interval,holds,hold_time,avg_hold,hold_share,transfers")
+        assert lines[1].startswith("2026-11-23 09:00,3,120,40,12.903,4,1,1,1,0,0,1,2,1,0,1,")
