@@ -34,6 +34,7 @@ from controller.crm import start_crm
 from controller.paths import ProjectPaths
 from controller.reload import FlowArchive, FlowChecker, FlowWatcher, describe, set_version
 from controller.routing import start_routing
+from controller.devices import AgentPhones, browser_phones
 from controller.secrets import Secrets
 from controller.services import LiveServices
 from controller.speech import start_speech
@@ -57,6 +58,7 @@ from hotline.web.contacts_api import add_contacts_routes
 from hotline.web.metrics import LOOP_LAG_NOW, add_metrics_routes
 from hotline.web.monitor_api import add_chat_monitor_routes, add_monitor_routes
 from hotline.web.reports_web import Reports, add_report_routes
+from hotline.web.phone_api import add_phone_routes
 from hotline.web.transcripts_api import add_transcript_routes
 from hotline.web.wallboard import Wallboard, add_wallboard_routes
 from voice.contact import VoiceRuntime
@@ -140,7 +142,9 @@ class Hotline:
                 store, contact_id, http, config.integrations, config.schedules, routing, callbacks
             )
 
-        routing = await start_routing(config, store, ami)
+        # Each agent's SIP phone and browser phone: one agent, either device.
+        phones = AgentPhones(config.agents, ami.reachable, config.asterisk.browser_phone)
+        routing = await start_routing(config, store, ami, phones)
 
         async def notify(url: str, data: dict) -> int:
             """The abandoned-caller message hook (an SMS gateway): POST JSON."""
@@ -169,7 +173,7 @@ class Hotline:
         queueing = Queueing(
             routing=routing,
             settings=config.queues,
-            endpoints={a.id: a.endpoint for a in config.agents},
+            endpoints=phones,  # the browser phone when registered, else the SIP phone
             bridges=HoldingBridges(ari),
             recordings=LiveRecordings(ari),
             callbacks=callbacks,
@@ -259,7 +263,7 @@ class Hotline:
                 ami_connected=ami.connected,
                 active_calls=stasis.active_calls + agi.active_calls,
                 agents={
-                    a.id: ("reachable" if ami.reachable(a.endpoint) else "unreachable")
+                    a.id: ("reachable" if phones.agent_reachable(a.id) else "unreachable")
                     for a in config.agents
                 },
             )
@@ -298,6 +302,7 @@ class Hotline:
         )
         add_call_routes(api, calls, OutboundCalls(rules, outbound, store, callbacks))
         add_transcript_routes(api, Transcripts(store))
+        add_phone_routes(api, browser_phones(config, self.secrets, ep.ari_url, auth))
         chat = add_chat(
             api,
             config=config,

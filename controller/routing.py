@@ -7,6 +7,7 @@ import asyncio
 import logging
 
 from ari_app.ami import AmiMonitor
+from controller.devices import AgentPhones
 from hotline.acd.model import Channel
 from hotline.acd.service import RoutingService
 from hotline.acd.settings import make_router
@@ -17,9 +18,13 @@ from hotline.store import Store
 log = logging.getLogger(__name__)
 
 
-async def start_routing(config: HotlineConfig, store: Store, ami: AmiMonitor) -> RoutingService:
+async def start_routing(
+    config: HotlineConfig, store: Store, ami: AmiMonitor, phones: AgentPhones | None = None
+) -> RoutingService:
     """Every agent with a phone and queues is logged in for voice, and held back (paused
-    "unreachable") until AMI says their phone is registered."""
+    "unreachable") until AMI says their phone is registered: their SIP phone or their
+    browser phone (`phones`), either one."""
+    phones = phones or AgentPhones(config.agents, ami.reachable, browser_phone=False)
     for warning in config.routing_warnings():
         log.warning("routing: %s", warning)
     # Each agent also has a skill of their own, which a chat transferred to them requires.
@@ -35,15 +40,17 @@ async def start_routing(config: HotlineConfig, store: Store, ami: AmiMonitor) ->
     phone_channels = {
         a.id: [Channel.VOICE, *([Channel.CALLBACK] if a.callbacks else [])] for a in config.agents
     }
-    for endpoint, agent in by_endpoint.items():
+    for agent in by_endpoint.values():
         await routing.login(agent, phone_channels[agent])
-        await routing.reachable(agent, phone_channels[agent], ami.reachable(endpoint))
+        await routing.reachable(agent, phone_channels[agent], phones.agent_reachable(agent))
     pending: set[asyncio.Task[None]] = set()
 
     def phone(endpoint: str, reachable: bool) -> None:
-        agent = by_endpoint.get(endpoint)
-        if agent is not None:
-            task = asyncio.ensure_future(routing.reachable(agent, phone_channels[agent], reachable))
+        agent = phones.agent_of(endpoint)
+        if agent is not None and agent in by_endpoint.values():
+            # One agent, either phone: unreachable only when neither is registered.
+            now = phones.agent_reachable(agent)
+            task = asyncio.ensure_future(routing.reachable(agent, phone_channels[agent], now))
             pending.add(task)
             task.add_done_callback(pending.discard)
 

@@ -264,6 +264,7 @@
       box.appendChild(desk.call.form.node);
     }
     showCard(frame.card, desk.pops[call.contact_id]);
+    document.dispatchEvent(new CustomEvent("hotline:call", { detail: frame }));  // phone.js
   }
 
   // Hold and resume (the call control's REST API, hotline/web/calls_api.py); the
@@ -388,6 +389,7 @@
   }
 
   function callEnded(contactId) {
+    document.dispatchEvent(new CustomEvent("hotline:call_ended", { detail: contactId }));
     var call = desk.call;
     if (!call || call.id !== contactId) { return; }
     if (!call.form) { stopCall(); return; }  // an offer that was never answered
