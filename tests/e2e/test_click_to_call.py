@@ -176,7 +176,7 @@ def test_click_to_call_rings_the_agent_first_then_the_customer(
 ) -> None:
     olga_media, customer_media = TonePhoneMedia(440), TonePhoneMedia(1000)
     olga = sipp_phone(hotline, "olga", "answer_until_hangup", olga_media, ring=0.5, talk=40)
-    customer = sipp_phone(hotline, "customer", "answer", customer_media, ring=1.0, talk=7.0)
+    customer = sipp_phone(hotline, "customer", "answer", customer_media, ring=1.0, talk=11.0)
     marks: dict[str, float] = {}
     seen: dict[str, Any] = {}
 
@@ -243,6 +243,15 @@ def test_click_to_call_rings_the_agent_first_then_the_customer(
             assert answer["state"]["queue"] == QUEUE
             await asyncio.sleep(3.5)
             marks["heard"] = time.monotonic()
+            # Under call control: on hold the customer hears the queue's music, olga
+            # nothing of them; resumed, they talk again.
+            got, answer = await own.call("POST", f"/api/calls/{contact}/hold")
+            assert got == 200 and answer["state"]["held"] is True, answer
+            marks["hold"] = time.monotonic()
+            await asyncio.sleep(2.5)
+            marks["resume"] = time.monotonic()
+            got, answer = await own.call("POST", f"/api/calls/{contact}/resume")
+            assert got == 200 and answer["state"]["held"] is False, answer
             seen["queued"] = queued
             await wait_closed(hotline, contact)
 
@@ -261,6 +270,9 @@ def test_click_to_call_rings_the_agent_first_then_the_customer(
     length = window[1] - window[0]
     assert olga_media.audible_seconds(*window) >= 0.6 * length, "olga heard no customer"
     assert customer_media.audible_seconds(*window) >= 0.6 * length, "the customer heard no olga"
+    held = (marks["hold"] + 0.5, marks["resume"])
+    assert olga_media.audible_seconds(*held) < 0.3, "olga heard the customer on hold"
+    assert customer_media.audible_seconds(*held) >= 0.5 * (held[1] - held[0]), "no music"
     # Olga heard ringback before the customer answered.
     assert olga_media.audible_seconds(marks["placed"], marks["answered"] - 0.5) > 0.3
 
@@ -281,11 +293,14 @@ def test_click_to_call_rings_the_agent_first_then_the_customer(
     assert offer.agent == "olga" or offer.data.get("agent") == "olga"
     # Agent first: offered and answered before the customer was dialed and answered.
     assert kinds.index("contact.answered") < kinds.index("outbound.answered")
+    assert of_type(events, "call.held") == [{"agent": "olga", "by": "olga"}]
+    (resumed,) = of_type(events, "call.resumed")
+    assert resumed["by"] == "olga" and 2 <= resumed["hold_seconds"] <= 5
     (saved,) = of_type(events, "recording.saved")
     assert saved["agent"] == "olga" and saved["duration"] >= 3, saved
     (ended,) = of_type(events, "queue.call_ended")
     assert ended["agent"] == "olga" and ended["ended_by"] == "caller"
-    assert ended["talk_seconds"] >= 5
+    assert ended["talk_seconds"] >= 8 and ended["hold_seconds"] == resumed["hold_seconds"]
     contact = asyncio.run(read_contact(hotline, contact_id))
     assert (contact.channel, contact.direction, contact.status) == (
         "outbound",
@@ -371,3 +386,35 @@ def test_a_booked_callback_called_by_hand(hotline: RunningHotline) -> None:
     assert done["agent"] == "olga" and done["reason"] == "completed"
     contact = asyncio.run(read_contact(hotline, seen["callback"]))
     assert (contact.channel, contact.status) == ("callback", "completed")
+
+
+def test_a_busy_customer_fails_the_call_and_the_agent_wraps_up(hotline: RunningHotline) -> None:
+    olga = sipp_phone(hotline, "olga", "answer_until_hangup", None, ring=0.3, talk=30)
+    customer = sipp_phone(hotline, "customer", "busy", None)
+    seen: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        async with Api(hotline, None) as supervisor:  # a supervisor names the agent
+            got, answer = await when_free(
+                supervisor, "/api/calls", {"to": "number:5557808", "agent": "olga"}
+            )
+            assert got == 201, answer
+            contact = seen["contact"] = answer["contact_id"]
+            seen["failed"] = await wait_event(hotline, contact, "outbound.failed", timeout=20)
+            seen["closed"] = await wait_closed(hotline, contact)
+
+    asyncio.run(scenario())
+    assert olga.wait_done(30).ok, olga.messages()  # hung up once the customer was busy
+    assert customer.wait_done(30).ok, customer.messages()
+    assert seen["failed"] == {
+        "agent": "olga",
+        "to": "number:5557808",
+        "reason": "busy",
+        "cause": 17,
+    }
+    assert seen["closed"].status == "failed"
+    events = asyncio.run(read_events(hotline, seen["contact"]))
+    (started,) = of_type(events, "outbound.started")
+    assert started == {"agent": "olga", "to": "number:5557808", "queue": QUEUE, "by": "api"}
+    kinds = [e.type for e in events]
+    assert "contact.answered" in kinds and "agent.finish" in kinds  # wrap-up after it
