@@ -183,6 +183,7 @@ class Scene:
         *,
         carol_hangs_up: bool = False,
         party_hangs_up: bool = False,
+        party: str = "customer",
     ) -> None:
         self.hotline = hotline
         self.number = number
@@ -191,7 +192,7 @@ class Scene:
         self.party_voice = Voice("party")
         self.voices = (self.caller_voice, self.carol_voice, self.party_voice)
         self.carol = Phone(hotline, "carol", self.carol_voice, ring=0.5, gate=carol_hangs_up)
-        self.party = Phone(hotline, "customer", self.party_voice, ring=1.0, gate=party_hangs_up)
+        self.party = Phone(hotline, party, self.party_voice, ring=1.0, gate=party_hangs_up)
         self.caller = SippCall(
             hotline.workdir / "sipp",
             hotline.sip_port,
@@ -477,6 +478,56 @@ def test_carol_hangs_up_mid_consult_the_caller_goes_on_with_the_party(
     assert resumed["ended"] is True  # the hold ended with carol's part
     (talked,) = of_type(events, "transfer.ended")
     assert talked["ended_by"] == "caller"
+
+
+def test_consult_a_colleague_then_complete(hotline: RunningHotline) -> None:
+    """carol consults dave (an agent, through the routing engine: his phone rings as
+    for a queued call, he is busy meanwhile), then completes: caller and dave talk;
+    when the caller hangs up, dave's leg goes and his consult contact ends."""
+    scene = Scene(hotline, "5551806", party="dave")
+    heard: dict[str, dict[str, float]] = {}
+
+    async def control() -> None:
+        contact = await scene.live()
+        async with Api(hotline, "carol") as carol:
+            state = await consult(carol, contact, "agent:dave")
+            assert state["state"]["consult"]["party"] == "dave"
+            scene.party.answered()
+            got, answer = await carol.call("GET", "/api/calls/targets")
+            assert got == 200, answer
+            (dave,) = [a for a in answer["agents"] if a["id"] == "dave"]
+            assert dave["presence"] == "busy"  # taken for routing while consulted
+            heard["carol talks"] = await asyncio.to_thread(
+                heard_by, scene.carol_voice, scene.party_voice
+            )
+            got, answer = await carol.call("POST", f"/api/calls/{contact}/complete")
+            assert got == 200, answer
+            await until_state(carol, contact, lambda status, _: status == 404)
+        heard["dave talks"] = await asyncio.to_thread(
+            heard_by, scene.party_voice, scene.caller_voice
+        )
+        heard["caller talks"] = await asyncio.to_thread(
+            heard_by, scene.caller_voice, scene.party_voice
+        )
+
+    try:
+        asyncio.run(control())
+        scene.finish()
+    finally:
+        scene.close()
+    assert heard["carol talks"]["party"] >= HEARS, heard
+    assert heard["dave talks"]["caller"] >= HEARS, heard
+    assert heard["caller talks"]["party"] >= HEARS, heard
+
+    _, events = contact_of(hotline, "5551806")
+    (answered,) = of_type(events, "call.consult_answered")
+    assert answered == {"agent": "carol", "to": "agent:dave", "party": "dave"}
+    (moved,) = of_type(events, "call.transferred")
+    assert moved["kind"] == "consult" and moved["to"] == "agent:dave"
+    consult_contact, consult_events = contact_of(hotline, "agent:carol")
+    assert consult_contact.destination == "agent:dave" and consult_contact.status == "completed"
+    kinds = [e.type for e in consult_events]
+    assert "contact.answered" in kinds and "agent.finish" in kinds
 
 
 @pytest.fixture
