@@ -186,3 +186,174 @@ def account(hotline: RunningHotline, cookie: str | None, origin: str | None = No
             return response.status, dict(response.headers), json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), json.loads(error.read() or b"null")
+
+
+def registered(hotline: RunningHotline) -> bool:
+    """Is gina's browser-phone endpoint registered (ARI: online)?"""
+    endpoint = hotline.ari(f"endpoints/PJSIP/{ENDPOINT}-web")
+    assert isinstance(endpoint, dict)
+    return endpoint["state"] == "online"
+
+
+def cookie_of(context: Any) -> str:
+    (session,) = [c for c in context.cookies() if c["name"] == "hotline_session"]
+    return f"hotline_session={session['value']}"
+
+
+def test_the_account_goes_to_the_agents_own_desk_session_only(
+    media_browser: Any, hotline: RunningHotline
+) -> None:
+    status, headers, body = account(hotline, None)
+    assert status == 401 and body["error"].startswith("authentication required")
+    request = urllib.request.Request(f"{hotline.web_url}/api/phone/account")
+    request.add_header("Authorization", f"Bearer {hotline.secrets['api_token']}")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 403
+    assert json.loads(refused.value.read()) == {"error": "only agents have a browser phone"}
+
+    context = media_browser.new_context()
+    try:
+        page = context.new_page()
+        login(page, hotline.web_url, "adam", TEST_PASSWORD)  # an admin, no agent
+        status, _, body = account(hotline, cookie_of(context))
+        assert (status, body) == (403, {"error": "only agents have a browser phone"})
+        page.close()
+    finally:
+        context.close()
+
+    context = media_browser.new_context()
+    try:
+        page = context.new_page()
+        login(page, hotline.web_url, AGENT, TEST_PASSWORD)
+        page.close()  # the desk's own phone is not needed to read the account
+        status, _, body = account(hotline, cookie_of(context), origin="http://evil.example")
+        assert (status, body) == (
+            403,
+            {"error": "the phone account is given to the desk's own page only"},
+        )
+        status, headers, body = account(hotline, cookie_of(context), origin=hotline.web_url)
+        assert status == 200
+        assert headers["Cache-Control"] == "no-store"
+        assert body["authorization_user"] == ENDPOINT
+        assert body["password"] == hotline.secrets["agent_passwords"][ENDPOINT]
+        assert body["uri"] == f"sip:{ENDPOINT}-web@127.0.0.1"
+        assert body["socket"] == "/desk/phone/ws"
+    finally:
+        context.close()
+
+
+def test_wrong_credentials_are_refused_and_nothing_registers(
+    media_browser: Any, hotline: RunningHotline
+) -> None:
+    context = media_browser.new_context()
+    context.set_default_timeout(20_000)
+
+    def wrong_password(route: Any) -> None:
+        answer = route.fetch()
+        body = answer.json()
+        body["password"] = "not-the-password"
+        route.fulfill(response=answer, json=body)
+
+    context.route("**/api/phone/account", wrong_password)
+    console: list[str] = []
+    try:
+        desk = open_phone(context, hotline, console)
+        desk.wait_for_selector("#phone-state[data-state=error]")
+        message = desk.inner_text("#phone-message")
+        assert message.startswith("The phone account was refused"), message
+        assert not registered(hotline)
+        assert agent_state(hotline, AGENT) == "unreachable"
+    finally:
+        context.close()
+
+
+def test_a_second_browser_phone_for_the_same_agent_is_refused(
+    media_browser: Any, hotline: RunningHotline
+) -> None:
+    first, second = media_browser.new_context(), media_browser.new_context()
+    first.set_default_timeout(20_000)
+    second.set_default_timeout(20_000)
+    console: list[str] = []
+    try:
+        desk = open_phone(first, hotline, console)
+        desk.wait_for_selector("#phone-state[data-state=registered]")
+        other = open_phone(second, hotline, console)
+        other.wait_for_selector("#phone-state[data-state=error]")
+        assert other.inner_text("#phone-message").startswith(
+            "Your browser phone is already open in another tab or window"
+        )
+        # The first one is untouched and still the one registered.
+        assert desk.get_attribute("#phone-state", "data-state") == "registered"
+        assert registered(hotline)
+        desk.close()
+        wait_for("the first phone gone", lambda: not registered(hotline))
+        assert other.get_attribute("#phone-state", "data-state") == "error"
+        assert not registered(hotline)  # the refused one did not register meanwhile
+    finally:
+        first.close()
+        second.close()
+    wait_for("gina unreachable", lambda: agent_state(hotline, AGENT) == "unreachable")
+
+
+def test_an_ended_login_session_ends_the_phone(media_browser: Any, hotline: RunningHotline) -> None:
+    context = media_browser.new_context()
+    context.set_default_timeout(20_000)
+    console: list[str] = []
+    try:
+        desk = open_phone(context, hotline, console)
+        desk.wait_for_selector("#phone-state[data-state=registered]")
+        wait_for("gina reachable", lambda: agent_state(hotline, AGENT) == "reachable")
+        # The session ends elsewhere (a logout in another window, or its age).
+        request = urllib.request.Request(
+            f"{hotline.web_url}/logout",
+            method="POST",
+            headers={"Cookie": cookie_of(context), "Origin": hotline.web_url},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+        desk.wait_for_selector("#phone-state[data-state=error]")
+        assert desk.inner_text("#phone-message") == (
+            "Your login session has ended: sign in again to use the phone."
+        )
+        wait_for("unregistered", lambda: not registered(hotline))
+        wait_for("gina unreachable", lambda: agent_state(hotline, AGENT) == "unreachable")
+    finally:
+        context.close()
+
+
+def test_a_reload_during_a_call_leaves_no_dead_channel(
+    media_browser: Any, hotline: RunningHotline, no_leaks: None
+) -> None:
+    context = media_browser.new_context()
+    context.set_default_timeout(20_000)
+    console: list[str] = []
+    call = None
+    try:
+        desk = open_phone(context, hotline, console)
+        desk.wait_for_selector("#phone-state[data-state=registered]")
+        wait_for("gina reachable", lambda: agent_state(hotline, AGENT) == "reachable")
+        call = SippCall(
+            hotline.workdir / "sipp", hotline.sip_port, NUMBER, "5551708", [ExpectHangup(60)]
+        ).start()
+        desk.wait_for_selector("#phone-incoming:not([hidden])")
+        desk.click("#phone-incoming button.answer")
+        desk.wait_for_selector("#phone-state[data-state=talking]")
+        time.sleep(1)
+        reloaded = time.monotonic()
+        desk.reload()
+        # The agent's leg ends with the page (BYE, or the socket gone): the caller goes
+        # on in the flow and is hung up; the reloaded desk registers again.
+        result = call.wait(40)
+        call = None
+        assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+        assert time.monotonic() - reloaded < 25
+        desk.wait_for_selector("#phone-state[data-state=registered]")
+    finally:
+        if call is not None and call.proc is not None and call.proc.poll() is None:
+            call.proc.kill()
+        context.close()
+    wait_for("gina unreachable", lambda: agent_state(hotline, AGENT) == "unreachable")
+    _, events = events_of(hotline, "5551708")
+    (ended,) = of_type(events, "queue.call_ended")
+    assert ended["agent"] == AGENT and ended["ended_by"] == "agent", ended
