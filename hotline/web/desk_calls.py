@@ -27,7 +27,9 @@ from typing import Any
 from hotline.store import LoggedEvent, Store
 from hotline.store.active import active_contacts
 
-VOICE_CHANNELS = frozenset({"voice", "callback"})
+#: Contacts on an agent's phone: calls in, callbacks, and agents' outbound calls (whose
+#: offers are "voice"; the contact's channel "outbound" is what a reload seeds from).
+VOICE_CHANNELS = frozenset({"voice", "callback", "outbound"})
 _OFFER_ENDS = frozenset({"agent.release", "agent.no_answer", "agent.reject"})
 _CALL_ENDS = frozenset({"agent.finish", "queue.call_ended"})
 _CONTACT_ENDS = frozenset({"call.ended", "callback.completed", "callback.failed"})

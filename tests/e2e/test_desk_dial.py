@@ -1,8 +1,8 @@
 """Outbound calls from the agent's desk, in a real headless Chromium (desk_dial.js): olga
 types a number the dial rules refuse (the refusal is shown, nothing placed), then one
 they take: her SIPp phone rings first, the customer's answers, and the desk shows the
-live call with the customer's card, whose Call button is refused while she is on the
-call (shown in the card). Her queue's booked callback is listed with "Call now", which
+live call with the customer's card (after a reload too), whose Call button is refused
+while she is on the call (shown in the card). Her queue's booked callback is listed with "Call now", which
 calls it: it ends completed.
 """
 
@@ -81,7 +81,7 @@ def test_call_from_the_desk_and_a_callback_by_hand(hotline: RunningHotline, cont
     assert run(outbound_contacts(hotline)) == before
 
     olga = sipp_phone(hotline, "olga", "answer_until_hangup", None, ring=0.5, talk=30, calls=2)
-    customer = sipp_phone(hotline, "customer", "answer", None, ring=0.5, talk=5.0, calls=2)
+    customer = sipp_phone(hotline, "customer", "answer", None, ring=0.5, talk=8.0, calls=2)
     try:
         desk.locator("#dial-number").fill("555 7806")
         desk.locator("#dial .dial-call").click()
@@ -90,6 +90,10 @@ def test_call_from_the_desk_and_a_callback_by_hand(hotline: RunningHotline, cont
         )
         desk.wait_for_selector("#call[data-phase=talking]")
         contact_id = desk.locator("#call").get_attribute("data-contact-id") or ""
+        # A desk reloaded mid-call finds the outbound call again.
+        desk.reload()
+        desk.wait_for_selector("#connection[data-connected=true]")
+        desk.wait_for_selector(f"#call[data-phase=talking][data-contact-id='{contact_id}']")
         assert "Rita Dial" in desk.locator("#call").inner_text()
         # The card's Call button for Rita's phone: refused while olga is on this call.
         card_call = desk.locator("#card-body .dial-customer-call")
