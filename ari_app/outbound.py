@@ -47,6 +47,8 @@ from hotline.acd.service import Finished, Ticket, Withdrawn
 from hotline.calls.errors import Conflict, NotFound
 from hotline.calls.outbound import OnEnd, OutboundPlan, OutboundResult
 from hotline.flows.port import CallerGone
+from hotline.store import Store
+from hotline.store.active import active_contacts
 from voice.caller_id import caller_id
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,31 @@ log = logging.getLogger(__name__)
 TICKET = "HotlineOutboundTicket"
 #: How long the customer's phone rings, unless the call says otherwise.
 RING_SECONDS = 30.0
+
+
+async def close_lost(store: Store) -> int:
+    """At start: outbound calls a previous controller left open are lost (Asterisk's
+    recovery hangs their legs up as orphans: ari_app/recovery.py); each is logged
+    `outbound.failed` (reason controller_lost) and ends "lost". How many."""
+    lost = await active_contacts(store, "outbound")
+    for contact in lost:
+        started = next(
+            (e for e in await store.events(contact.id) if e.type == "outbound.started"), None
+        )
+        data = started.data if started is not None else {}
+        await store.append(
+            contact.id,
+            "outbound.failed",
+            {
+                "agent": str(data.get("agent", "")),
+                "to": str(data.get("to", f"number:{contact.destination}")),
+                "reason": "controller_lost",
+            },
+            queue=started.queue if started is not None else None,
+            agent=started.agent if started is not None else None,
+        )
+        await store.close_contact(contact.id, "lost")
+    return len(lost)
 
 
 class EventLog(Protocol):
@@ -373,7 +400,8 @@ class AriOutbound:
             with contextlib.suppress(AriError):
                 await self.ari.stop_playback(ringback)
             if outcome != "answered":
-                return await self._failed(call, outcome, cause=cause)
+                detail = {} if cause is None else {"cause": cause}
+                return await self._failed(call, outcome, **detail)
             await self._emit(call, "outbound.answered", {"agent": call.plan.agent, "to": call.to})
             talking = True
             return await self._talk(call, customer, leg, follow)

@@ -24,7 +24,7 @@ from ari_app.consultation import StoreConsultContacts
 from ari_app.features import Features
 from ari_app.holding import HoldingBridges
 from ari_app.monitoring import CallMonitors, supervisor_phones
-from ari_app.outbound import AriOutbound
+from ari_app.outbound import AriOutbound, close_lost
 from ari_app.queueing import Queueing
 from ari_app.recording import LiveRecordings
 from ari_app.recovery import Recovery
@@ -226,6 +226,9 @@ class Hotline:
             queueing=queueing,
             admission=admission,
         )
+        # Outbound calls a previous controller left open ended with it (their legs are
+        # hung up as orphans by the recovery): logged and closed "lost".
+        await close_lost(store)
         # Every open callback back in its queue, at its place, before calls come in.
         await callbacks.start(
             CallbackCalls(
