@@ -434,8 +434,11 @@ class CallConsultAnswered(TypedDict):
 
 class CallConsultEnded(TypedDict):
     """The consultation ended: `outcome` completed (the party took the caller),
-    conference, cancelled (back to the caller), unanswered, failed, or hung_up (the
-    party or the agent left: `by` says who); `seconds` from its start."""
+    conference, cancelled (back to the caller), unanswered, failed, or hung_up;
+    `seconds` from its start. `by`: who ended it (the user who completed, conferenced
+    or cancelled; `agent` when the agent hung up; `party` or `caller` for hung_up),
+    or why it went unanswered (busy, no_answer, failed; timeout for an agent or a
+    queue the engine gave up on)."""
 
     agent: str
     to: str
