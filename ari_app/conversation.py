@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from ari_app.call_control import (
@@ -81,6 +82,9 @@ class AgentConversation:
         self.calls = calls
         #: How a transfer to an agent or a queue waits again (None: numbers only).
         self.requeue = requeue
+        #: Told once caller and agent are in the conversation's bridge (the caller's
+        #: holding bridge can go then, off the way to the conversation).
+        self.connected: Callable[[], None] | None = None
 
     async def talk(self, agent: str, queue: str, leg: str, *, record: bool) -> str:
         """The agent answered on `leg`: connect them with the caller and talk."""
@@ -144,6 +148,8 @@ class AgentConversation:
                     # nothing, over (the caller's flow goes on), not a flow error.
                     ended_by = "agent"
                     return "answered"
+                if self.connected is not None:
+                    self.connected()
                 if record:
                     recording = await self.recorder.start(bridge, agent)
             if self.calls is not None:

@@ -1,4 +1,23 @@
-"""Queues' holding bridges, where callers wait with music on hold."""
+"""Holding bridges, where callers wait in a queue with its music on hold.
+
+Each waiting caller has a holding bridge of their own, `hold-<queue>-<channel>`, with
+the queue's music: callers never share a bridge, so Asterisk never serialises joins and
+leaves on one bridge's lock and its snapshot of every member (one shared bridge was
+where a load of 32 calls a second waited: docs/benchmarks.md), and the controller needs
+no lock of its own. The bridge is made when the caller starts waiting and destroyed
+when they stop:
+
+- to talk to an agent, the caller is put straight into the conversation's bridge
+  (Asterisk takes a channel out of its Stasis bridge when it is added to another), and
+  the empty holding bridge is destroyed afterwards, off the way from the agent's answer
+  to the conversation (`moved`);
+- back to the flow (a timeout, the leave key, a callback booked), the caller is taken
+  out first, then the bridge goes (`leave`): a prompt played next is never lost with a
+  bridge being torn down;
+- the caller hung up: the bridge goes (`leave(..., gone=True)`).
+
+Ids start with `hold-`, as ari_app/recovery.py expects of a waiting caller's bridge.
+"""
 
 from __future__ import annotations
 
@@ -7,72 +26,71 @@ import contextlib
 
 from ari_app.client import AriClient, AriError
 
+HOLD = "hold-"
+
 
 class HoldingBridges:
-    """One holding bridge per queue with its music on hold, made when the first caller
-    arrives and destroyed when the last one leaves (nothing lingers in Asterisk).
-
-    Callers go in and out with a request each, at the same time: the lock is held only
-    while a bridge is made or destroyed, never around one caller's request, so under
-    load callers do not wait in line behind each other's round trips to Asterisk (a
-    caller's leave is on the way from the agent's answer to the conversation)."""
+    """The waiting callers' holding bridges (see the module docstring)."""
 
     def __init__(self, ari: AriClient) -> None:
         self.ari = ari
+        #: bridge id -> the callers in it (one, unless adopted from an older controller)
         self.members: dict[str, set[str]] = {}
-        self.lock = asyncio.Lock()
 
     async def join(self, queue: str, music: str, channel: str) -> str:
-        bridge = f"hold-{queue}"
-        async with self.lock:
-            if bridge not in self.members:
-                await self.ari.request(
-                    "POST", "bridges", params={"type": "holding", "bridgeId": bridge}
-                )
-                await self.ari.request("POST", f"bridges/{bridge}/moh", params={"mohClass": music})
-                self.members[bridge] = set()
-            # A member before its request: a leave meanwhile does not destroy the bridge.
-            self.members[bridge].add(channel)
-        try:
-            await self.ari.request(
+        """Put the caller in a holding bridge of their own with `music`; its id."""
+        bridge = f"{HOLD}{queue}-{channel}"
+        await self.ari.request("POST", "bridges", params={"type": "holding", "bridgeId": bridge})
+        self.members[bridge] = {channel}
+        # The music and the caller go in together: neither waits for the other.
+        done = await asyncio.gather(
+            self.ari.request("POST", f"bridges/{bridge}/moh", params={"mohClass": music}),
+            self.ari.request(
                 "POST",
                 f"bridges/{bridge}/addChannel",
                 params={"channel": channel, "role": "participant"},
-            )
-        except BaseException:
-            await self._out(bridge, channel, joined=False)
-            raise
+            ),
+            return_exceptions=True,
+        )
+        failed = [outcome for outcome in done if isinstance(outcome, BaseException)]
+        if failed:  # the caller hung up meanwhile, say: no bridge is left behind
+            await self._destroy(bridge)
+            raise failed[-1]
         return bridge
 
-    async def leave(self, bridge: str, channel: str) -> None:
-        await self._out(bridge, channel, joined=True)
-
-    async def _out(self, bridge: str, channel: str, *, joined: bool) -> None:
+    async def leave(self, bridge: str, channel: str, *, gone: bool = False) -> None:
+        """The caller stops waiting and goes on in the flow (out of the bridge first,
+        so that what is played next reaches them), or hung up (`gone`)."""
         members = self.members.get(bridge)
         if members is None or channel not in members:
             return
-        if len(members) > 1:  # not the last: out at once
-            members.discard(channel)
-            if joined:
-                await self._remove(bridge, channel)
-            return
-        async with self.lock:  # perhaps the last: destroying the bridge is the lock's
-            members = self.members.get(bridge)
-            if members is None or channel not in members:
-                return
-            members.discard(channel)
-            if joined:
-                await self._remove(bridge, channel)
-            if not members:
-                del self.members[bridge]
-                with contextlib.suppress(AriError):
-                    await self.ari.request("DELETE", f"bridges/{bridge}")
+        if not gone:
+            with contextlib.suppress(AriError):
+                await self.ari.request(
+                    "POST", f"bridges/{bridge}/removeChannel", params={"channel": channel}
+                )
+        await self._out(bridge, channel)
 
-    async def _remove(self, bridge: str, channel: str) -> None:
+    async def moved(self, bridge: str, channel: str) -> None:
+        """The caller is in another bridge now (their conversation): the holding bridge
+        goes."""
+        await self._out(bridge, channel)
+
+    async def _out(self, bridge: str, channel: str) -> None:
+        """The caller is out: the bridge goes once nobody is left in it (a bridge an
+        older controller shared between callers stays for the others)."""
+        members = self.members.get(bridge)
+        if members is None:
+            return
+        members.discard(channel)
+        if members:
+            return
+        await self._destroy(bridge)
+
+    async def _destroy(self, bridge: str) -> None:
+        self.members.pop(bridge, None)
         with contextlib.suppress(AriError):
-            await self.ari.request(
-                "POST", f"bridges/{bridge}/removeChannel", params={"channel": channel}
-            )
+            await self.ari.request("DELETE", f"bridges/{bridge}")
 
     def forget(self) -> None:
         """Asterisk went away, and its bridges with it."""

@@ -92,6 +92,7 @@ class VoiceQueue:
         self.gate = OfferGate()
         self.waiting: CallerWait | None = None
         self.entered = 0.0
+        self._cleaning: set[asyncio.Task[None]] = set()  # holding bridges going
         #: The caller's place (routing clock) and language, for a transfer back in.
         self.place: float | None = None
         self.language = ""
@@ -260,7 +261,8 @@ class VoiceQueue:
         offer = answered.offer
         if self.waiting is not None:
             await self.waiting.stop_announcement()
-        await self._leave_hold()
+        # No leave of the holding bridge on the way: joining the conversation's bridge
+        # takes the caller out of it, and the empty bridge goes once they talk.
         waited = round(time.monotonic() - self.entered, 1)
         await self.port.emit(
             "queue.connected", {"agent": offer.agent, "queue": offer.queue, "waited": waited}
@@ -269,9 +271,19 @@ class VoiceQueue:
         if self.contact_run is not None:  # served, however the conversation ends
             self.contact_run.agent_answered = True
         conversation = self.q.conversation(self.port, self.contact_id, self.transferred_in)
+        conversation.connected = self._out_of_hold
         return await conversation.talk(offer.agent, offer.queue, answered.leg, record=self.record)
 
     async def _leave_hold(self) -> None:
-        if self.bridge is not None:
-            await self.q.bridges.leave(self.bridge, self.port.channel_id)
-            self.bridge = None
+        bridge, self.bridge = self.bridge, None
+        if bridge is not None:
+            await self.q.bridges.leave(bridge, self.port.channel_id, gone=self.port.gone)
+
+    def _out_of_hold(self) -> None:
+        """The caller talks in the conversation's bridge: their holding bridge goes, in
+        the background (nothing waits for it)."""
+        bridge, self.bridge = self.bridge, None
+        if bridge is not None:
+            task = asyncio.create_task(self.q.bridges.moved(bridge, self.port.channel_id))
+            self._cleaning.add(task)
+            task.add_done_callback(self._cleaning.discard)

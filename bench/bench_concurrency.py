@@ -31,7 +31,14 @@ HOME = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HOME))
 
 from bench.bench_sipp_load import HealthProbe, counter, cpu_seconds, stop_process  # noqa: E402
-from bench.bench_soak import LoadedHotline, health_summary, hold_callers, rss_mb, say  # noqa: E402
+from bench.bench_soak import (  # noqa: E402
+    LoadedHotline,
+    health_summary,
+    held_callers,
+    hold_callers,
+    rss_mb,
+    say,
+)
 from hotline.store import Store  # noqa: E402
 
 RATE = 20.0
@@ -100,7 +107,7 @@ def run(workdir: Path, callers: int, hold: float) -> Result:
         window = max(10.0, hold - arrive - 10)
         while time.monotonic() - started < window:
             bridges = load.ari("bridges")
-            held = max(held, sum(len(b["channels"]) for b in bridges if b["id"] == "hold-bench"))
+            held = max(held, held_callers(bridges))
             rss.append(rss_mb(ctl))
             time.sleep(2)
         elapsed = time.monotonic() - started

@@ -31,9 +31,9 @@ HOME = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HOME))
 
 from bench.bench_sipp_load import counter, stop_process  # noqa: E402
-from bench.bench_soak import RING, LoadedHotline, say  # noqa: E402
+from bench.bench_soak import RING, LoadedHotline, held_callers, say  # noqa: E402
 from hotline.store import Store  # noqa: E402
-from tests.e2e.sipp import ExpectHangup, Keys, Wait  # noqa: E402
+from tests.e2e.sipp import ExpectHangup, Gate, Keys, Wait  # noqa: E402
 
 
 def store_facts(load: LoadedHotline) -> dict[str, Any]:
@@ -61,8 +61,7 @@ def store_facts(load: LoadedHotline) -> dict[str, Any]:
 def bridged(load: LoadedHotline) -> int:
     """Callers on hold or talking (each conversation bridge holds one caller)."""
     bridges = load.ari("bridges")
-    held = sum(len(b["channels"]) for b in bridges if b["id"] == "hold-bench")
-    return held + sum(1 for b in bridges if b["id"].startswith("talk-"))
+    return held_callers(bridges) + sum(1 for b in bridges if b["id"].startswith("talk-"))
 
 
 def run(
@@ -75,7 +74,7 @@ def run(
         assert load.hotline is not None and load.hotline.proc is not None
         time.sleep(2)
         steps = [
-            Wait(round(load.prompt_seconds + 0.6, 2)),
+            Gate(120),  # keys once the menu listens (KeyGate: the event log)
             Keys("1", gap=0.3),
             Wait(round(RING + talk - 0.5, 2)),
             ExpectHangup(600),
@@ -88,7 +87,7 @@ def run(
             deadline = time.monotonic() + callers / 20 + 60
             while time.monotonic() < deadline and bridged(load) < callers:
                 time.sleep(0.5)
-        held = sum(len(b["channels"]) for b in load.ari("bridges") if b["id"] == "hold-bench")
+        held = held_callers(load.ari("bridges"))
         say(f"{held} callers waiting, {agents} agents talking: killing the controller")
         load.hotline.proc.send_signal(signal.SIGKILL)
         load.hotline.proc.wait(10)

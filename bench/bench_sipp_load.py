@@ -307,6 +307,8 @@ class Step:
     #: Hotline only: ARI requests over the step, their round trip (bucket bounds, ms)
     #: and the most connections the controller had open to ARI at once.
     ari_requests: int = 0
+    #: Hotline only: new calls its overload admission turned away, by reason.
+    refused: dict[str, int] = field(default_factory=dict)
     ari_p50: str = "-"
     ari_p99: str = "-"
     ari_connections: int | None = None
@@ -345,9 +347,21 @@ class Step:
             found.append("the controller's core")
         if self.pct("asterisk") >= 190:
             found.append("Asterisk's CPU")
+        if self.refused_total:
+            why = ", ".join(f"{n} {reason}" for reason, n in self.refused.items() if n)
+            found.append(f"admission: {self.refused_total} turned away ({why})")
         if found:
             return ", ".join(found)
         return "nothing saturated" + ("" if self.clean else ": a wait")
+
+    @property
+    def refused_total(self) -> int:
+        return sum(self.refused.values())
+
+    @property
+    def admitted(self) -> list[Verdict]:
+        """The calls Hotline answered (a call turned away busy never is)."""
+        return [v for v in self.verdicts if v.answer_latency is not None]
 
 
 def caller_scenario(workdir: Path, prompt_seconds: float, prefix: str, agent_talk: float) -> Path:
@@ -366,9 +380,38 @@ def caller_scenario(workdir: Path, prompt_seconds: float, prefix: str, agent_tal
     ]
     number = f"{prefix}[call_number]"
     file = folder / f"caller-{prefix}.xml"
-    text = scenario(NUMBER, number, steps, folder, name="bench caller")
+    text = accept_busy(scenario(NUMBER, number, steps, folder, name="bench caller"), number)
     file.write_text(instrument_caller(text, number))
     return file
+
+
+#: The ACK of a 486 Busy Here: a caller turned away by the overload admission.
+BUSY_ACK = """  <nop next="done"/>
+  <label id="busy"/>
+  <send>
+    <![CDATA[
+      ACK sip:{dial}@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Test Caller" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:{dial}@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Content-Length: 0
+    ]]>
+  </send>
+  <label id="done"/>
+</scenario>
+"""
+
+
+def accept_busy(text: str, caller: str) -> str:
+    """A caller scenario that ends cleanly on 486 Busy Here (ACKed, no error): a call
+    turned away at the door is counted as such, not as a SIPp failure."""
+    anchor = '  <recv response="200" rtd="true"/>'
+    if text.count(anchor) != 1 or not text.endswith("</scenario>\n"):
+        raise ValueError("cannot add the busy answer to the caller scenario")
+    text = text.replace(anchor, '  <recv response="486" optional="true" next="busy"/>\n' + anchor)
+    return text.removesuffix("</scenario>\n") + BUSY_ACK.format(dial=NUMBER, caller=caller)
 
 
 @dataclass
@@ -406,6 +449,21 @@ def ari_histogram(target: Target) -> dict[float, float]:
                     bound = INF if le.group(1) == "+Inf" else float(le.group(1))
                     buckets[bound] = buckets.get(bound, 0.0) + float(match.group(2))
     return buckets
+
+
+def refused_counts(target: Target) -> dict[str, float]:
+    """hotline_calls_refused_total by reason so far (the overload admission)."""
+    if not target.metrics_url:
+        return {}
+    request = urllib.request.Request(target.metrics_url)
+    request.add_header("Authorization", f"Bearer {target.token}")
+    counts: dict[str, float] = {}
+    with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=10) as response:
+        for line in response.read().decode().splitlines():
+            match = re.match(r'hotline_calls_refused_total\{reason="([^"]+)"\} ([0-9.e+]+)$', line)
+            if match:
+                counts[match.group(1)] = float(match.group(2))
+    return counts
 
 
 def histogram_quantile(before: dict[float, float], after: dict[float, float], q: float) -> str:
@@ -465,6 +523,7 @@ def run_step(
     probe = HealthProbe(target.health_url).start() if target.health_url else None
     connections = ConnectionCount(target.ari_port).start() if target.ari_port else None
     ari_before = ari_histogram(target)
+    refused_before = refused_counts(target)
     calls = max(1, round(rate * seconds))
     stats, log = folder / "stats.csv", folder / "calls.log"
     load = os.getloadavg()[0]
@@ -527,6 +586,7 @@ def run_step(
     if connections is not None:
         connections.stop.set()
     ari_after = ari_histogram(target)
+    refused_after = refused_counts(target)
     cpu_after = (cpu_seconds(target.asterisk_pid), cpu_seconds(target.controller_pid))
     sipp_after = phones.cpu() + children_cpu()  # the caller SIPp is reaped by now
     machine_after = machine_cpu()
@@ -561,6 +621,10 @@ def run_step(
         ari_p50=histogram_quantile(ari_before, ari_after, 50),
         ari_p99=histogram_quantile(ari_before, ari_after, 99),
         ari_connections=max(connections.samples, default=0) if connections else None,
+        refused={
+            reason: round(n - refused_before.get(reason, 0.0))
+            for reason, n in refused_after.items()
+        },
     )
 
 
@@ -572,7 +636,9 @@ def profile_controller(target: Target, name: str, seconds: float) -> subprocess.
         return None
     target.profile.mkdir(parents=True, exist_ok=True)
     out = target.profile / f"{name}.txt"
-    command = [spy, "record", "--format", "raw", "--rate", "250", "--nonblocking"]
+    # --gil: only the thread holding the GIL is sampled, so the shares are CPU time,
+    # not time blocked in a system call (a commit's fsync).
+    command = [spy, "record", "--format", "raw", "--rate", "250", "--nonblocking", "--gil"]
     command += ["-d", str(int(seconds)), "-p", str(target.controller_pid), "-o", str(out)]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -937,8 +1003,10 @@ def asterisk_warnings(system: str, log: Path) -> list[str]:
                 continue
             text = re.sub(r"^\S+ \S+ ", "", line)
             text = re.sub(r"\[\d+\]", "", text)
-            text = re.sub(r"'([^':]*)[^']*'", r"'\1…'", text)  # a task processor's kind
-            text = re.sub(r"\d+", "N", text)[:140]
+            # A task processor's whole name, its sequence number taken out: which queue
+            # grew says what waited (stasis/m:manager:core is AMI's, stasis/m:ari:… ARI's).
+            text = re.sub(r"-[0-9a-f]{8}'", "'", text)
+            text = re.sub(r"\b\d+\b", "N", text)[:160]
             kinds[text] = kinds.get(text, 0) + 1
     if not kinds:
         return [f"Asterisk's log ({system}): no warning or error."]
@@ -979,6 +1047,8 @@ def report(
     notes: list[str],
     trace: list[dict[str, Any]] | None = None,
 ) -> None:
+    results = dict(results)
+    overload = results.pop("Hotline overload", [])
     print("## SIPp load: Hotline vs plain dialplan with app_queue\n")
     print(f"Command: `{command}`  ")
     print(
@@ -1055,9 +1125,50 @@ def report(
     if trace and hotline:
         for line in trace_table(hotline, trace):
             print(line)
+    for step in overload:
+        print(overload_report(step, args.max_calls))
     for note in notes:
         print(f"\n{note}  ")
     print()
+
+
+def overload_report(step: Step, max_calls: int | None) -> str:
+    """The step well above capacity: who was turned away, and how the calls let in
+    fared (their figures next to the ramp's)."""
+    admitted = step.admitted
+    ok = sum(v.ok for v in admitted)
+    limit = f"overload.max_calls {max_calls}" if max_calls else "the default backstops only"
+    clean = ok == len(admitted) and step.refused_total + len(admitted) == step.calls
+    lines = [
+        f"\n### Overload: {step.rate:g} cps against Hotline ({limit})\n",
+        "A step well above capacity: each new call is let in or turned away at the door "
+        "(SIP 486, counted on /metrics as `hotline_calls_refused_total`). **Clean** if every "
+        "call let in talked to its agent by the rules above and every other one was "
+        "turned away (none answered and then dropped).\n",
+        "| cps | calls | turned away | let in | let in ok | answer (ms) | key -> ring (ms) "
+        "| answer -> talk (ms) | call length avg / p95 (s) | controller ms/call | "
+        "Asterisk ms/call | machine CPU % | load | clean |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    lengths = [v.call_seconds for v in admitted if v.call_seconds is not None]
+    average = f"{sum(lengths) / len(lengths):.2f}" if lengths else "-"
+    p95 = percentile(lengths, 95)
+    lines.append(
+        f"| {step.rate:g} | {step.calls} | {step.refused_total} | {len(admitted)} | {ok} | "
+        f"{triple([v.answer_latency for v in admitted])} | "
+        f"{triple([v.key_to_ring for v in admitted])} | "
+        f"{triple([v.answer_to_talk for v in admitted])} | {average} / "
+        f"{'-' if p95 is None else f'{p95:.2f}'} | {step.ms_per_call('controller'):.1f} | "
+        f"{step.ms_per_call('asterisk'):.1f} | {step.machine_busy:.0f} | {step.load:.1f} | "
+        f"{'yes' if clean else 'no'} |"
+    )
+    bad = [v for v in admitted if not v.ok]
+    if bad:
+        reasons: dict[str, int] = {}
+        for v in bad:
+            reasons[v.reason] = reasons.get(v.reason, 0) + 1
+        lines.append(f"\nLet in but not ok: {reasons}.")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- one Hotline step (tests)
@@ -1172,6 +1283,20 @@ def main() -> int:
         help="folder for py-spy's samples of the controller during each step (collapsed "
         "stacks; summarise with bench/profile_top.py)",
     )
+    parser.add_argument(
+        "--max-calls",
+        type=int,
+        default=None,
+        help="Hotline's overload admission: calls in progress at which new calls are "
+        "turned away busy (overload.max_calls; default: the config's backstops only)",
+    )
+    parser.add_argument(
+        "--overload-rate",
+        type=float,
+        default=None,
+        help="after Hotline's ramp, one step at this rate (well above capacity): the "
+        "calls let in must all be clean, the rest turned away busy and counted",
+    )
     parser.add_argument("--budget", type=float, default=None, help="seconds, both systems")
     args = parser.parse_args()
     seconds = args.step_seconds or (5.0 if args.quick else 10.0)
@@ -1199,6 +1324,8 @@ def main() -> int:
             workdir / "hotline", bench_config(f"bench-hl-{tag}", phones, flows, args.rtp_ports)
         )
         hotline.trace = trace_file
+        if args.max_calls is not None:
+            hotline.config["overload"] = {"max_calls": args.max_calls, "answer": "busy"}
         if args.database == "postgres":
             from tests.pg import private_postgres
 
@@ -1221,13 +1348,31 @@ def main() -> int:
             prompt_seconds,
             time.monotonic() + budget / 2,
         )
+        if args.overload_rate:
+            time.sleep(5)  # the ramp's last calls drain
+            overload = run_step(
+                workdir / "hotline",
+                targets[-1],
+                90,
+                args.overload_rate,
+                seconds,
+                phones,
+                prompt_seconds,
+            )
+            say(
+                f"Hotline overload at {args.overload_rate:g} cps: {overload.refused_total} "
+                f"turned away, {sum(v.ok for v in overload.admitted)}/"
+                f"{len(overload.admitted)} let in ok"
+            )
+            results["Hotline overload"] = [overload]
         say("stopping hotline")
         targets[-1].bridges.stop()
         notes += asterisk_warnings("Hotline", hotline.instance_dir / "log/messages.log")
         hotline.stop()
         hotline = None
         if args.database == "sqlite":
-            add_event_log(results["Hotline"], workdir / "hotline/state/hotline.db", phones)
+            steps = results["Hotline"] + results.get("Hotline overload", [])
+            add_event_log(steps, workdir / "hotline/state/hotline.db", phones)
         if not args.no_baseline:
             (workdir / "appqueue").mkdir()
             appqueue = appqueue_instance(f"bench-aq-{tag}", phones, prompt, workdir, args.rtp_ports)

@@ -32,10 +32,13 @@ import platform
 import re
 import shutil
 import signal
+import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import wave
@@ -69,7 +72,15 @@ from bench.call_evidence import (  # noqa: E402
 )
 from hotline.store import Store  # noqa: E402
 from tests.e2e.ports import free_port  # noqa: E402
-from tests.e2e.sipp import ExpectHangup, HangUp, Keys, Wait, scenario  # noqa: E402
+from tests.e2e.sipp import (  # noqa: E402
+    GATE_REQUEST,
+    ExpectHangup,
+    Gate,
+    HangUp,
+    Keys,
+    Wait,
+    scenario,
+)
 
 NUMBER = "800"
 #: When the caller presses 1, seconds after the welcome prompt's length: in the middle of
@@ -108,6 +119,68 @@ def open_fds(pid: int | None) -> Counter[str]:
     return kinds
 
 
+def held_callers(bridges: list[dict[str, Any]]) -> int:
+    """Callers waiting in holding bridges (one of their own each: ari_app/holding.py)."""
+    return sum(len(b["channels"]) for b in bridges if str(b.get("id", "")).startswith("hold-"))
+
+
+@dataclass
+class KeyGate:
+    """Opens each SIPp caller's Gate once its flow has played the menu's prompt, as
+    Hotline's event log shows (`prompt.played` of the caller's contact), from a thread:
+    the caller keys when the menu listens, not after a pause guessed for an idle
+    machine (tests/e2e/sipp.py's Gate, for a SIPp process of many calls: its calls'
+    Call-IDs are "<call number>-<pid>@127.0.0.1", its callers "7<call number>")."""
+
+    db: Path
+    port: int  # the callers' SIPp's SIP port
+    pid: int  # the callers' SIPp's process id
+    opened: set[str] = field(default_factory=set)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> KeyGate:
+        threading.Thread(target=self.run, daemon=True).start()
+        return self
+
+    def run(self) -> None:
+        last = 0
+        while not self.stop.wait(0.1):
+            with contextlib.suppress(sqlite3.Error):
+                with contextlib.closing(
+                    sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=1)
+                ) as con:
+                    rows = con.execute(
+                        "SELECT e.id, c.source FROM contact_events e JOIN contacts c "
+                        "ON c.id = e.contact_id WHERE e.type = 'prompt.played' AND e.id > ? "
+                        "ORDER BY e.id",
+                        (last,),
+                    ).fetchall()
+                for event_id, source in rows:
+                    last = max(last, event_id)
+                    self.open(str(source))
+
+    def open(self, caller: str) -> None:
+        number = caller.removeprefix("sip:").split("@")[0]
+        if number in self.opened or not number.startswith("7") or not number[1:].isdigit():
+            return
+        self.opened.add(number)
+        call_id = f"{number[1:]}-{self.pid}@127.0.0.1"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            here = sock.getsockname()[1]
+            message = (
+                f"{GATE_REQUEST} sip:{number}@127.0.0.1:{self.port} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.1:{here};branch=z9hG4bK-gate-{number}\r\n"
+                f"From: <sip:gate@127.0.0.1:{here}>;tag=gate{number}\r\n"
+                f"To: <sip:{number}@127.0.0.1:{self.port}>\r\n"
+                f"Call-ID: {call_id}\r\n"
+                f"CSeq: 101 {GATE_REQUEST}\r\n"
+                "Max-Forwards: 70\r\n"
+                "Content-Length: 0\r\n\r\n"
+            )
+            sock.sendto(message.encode(), ("127.0.0.1", self.port))
+
+
 @dataclass
 class LoadedHotline:
     """A bench Hotline with its queue and agents' phones; the pieces every run needs."""
@@ -119,6 +192,8 @@ class LoadedHotline:
     hotline: Hotline | None = None
     phones: Phones | None = None
     prompt_seconds: float = 0.0
+    #: Opens the callers' Gate steps (`callers` with a Gate in their steps).
+    gate: KeyGate | None = None
 
     def start(self) -> LoadedHotline:
         self.phones = Phones(self.workdir / "phones", self.agents, ring=RING, talk=self.talk)
@@ -177,7 +252,8 @@ class LoadedHotline:
         text = scenario(NUMBER, CALLER, steps, folder, name="soak caller")
         file.write_text(instrument_caller(text, CALLER) if evidence else text)
         logs = ["-trace_logs", "-log_file", str(self.caller_log)] if evidence else []
-        return subprocess.Popen(
+        port = free_port("udp")
+        proc = subprocess.Popen(
             [
                 "sipp",
                 f"127.0.0.1:{self.config['asterisk']['sip_port']}",
@@ -186,7 +262,7 @@ class LoadedHotline:
                 "-i",
                 "127.0.0.1",
                 "-p",
-                str(free_port("udp")),
+                str(port),
                 "-mi",
                 "127.0.0.1",
                 "-mp",
@@ -214,6 +290,10 @@ class LoadedHotline:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        if any(isinstance(step, Gate) for step in steps):
+            db = self.workdir / "hotline/state/hotline.db"
+            self.gate = KeyGate(db, port, proc.pid).start()
+        return proc
 
     @property
     def caller_log(self) -> Path:
@@ -274,6 +354,8 @@ class LoadedHotline:
         return asyncio.run(read())
 
     def stop(self) -> None:
+        if self.gate is not None:
+            self.gate.stop.set()
         if self.hotline is not None:
             self.hotline.stop()
         if self.phones is not None:
@@ -498,8 +580,9 @@ def health_summary(probe: HealthProbe) -> dict[str, float]:
 
 
 def hold_callers(load: LoadedHotline, hold: float) -> list[Any]:
-    """Caller steps that wait in the queue `hold` seconds, then hang up."""
-    return [Wait(round(load.prompt_seconds + 0.6, 2)), Keys("1", gap=0.3), Wait(hold), HangUp()]
+    """Caller steps that key 1 once the menu listens (`KeyGate`), wait in the queue
+    `hold` seconds, then hang up."""
+    return [Gate(120), Keys("1", gap=0.3), Wait(hold), HangUp()]
 
 
 def main() -> int:

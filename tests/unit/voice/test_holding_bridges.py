@@ -1,6 +1,8 @@
-"""Queues' holding bridges (ari_app/holding.py) under many callers at once: each caller's
-join and leave is its own request, none waits in line behind another's round trip, and
-the bridge is still made once and destroyed only when the last caller is out."""
+"""Holding bridges (ari_app/holding.py): each waiting caller in a bridge of their own with
+the queue's music, so that under many callers at once nobody waits in line behind
+another's round trip or shares a bridge; a caller's bridge goes when they stop waiting
+(out first when they go back to the flow), and a bridge an older controller shared is
+kept for the callers still in it."""
 
 from __future__ import annotations
 
@@ -40,48 +42,98 @@ class SlowAri(FakeAri):
             self.running -= 1
 
 
-async def test_callers_join_and_leave_together_not_one_after_another() -> None:
+async def test_each_caller_waits_in_a_bridge_of_their_own_with_the_music() -> None:
+    ari = FakeAri()
+    bridges = HoldingBridges(ari)
+    assert await bridges.join("q", "jazz", "a") == "hold-q-a"
+    assert await bridges.join("q", "jazz", "b") == "hold-q-b"
+    made = [r for r in ari.made("POST", "bridges") if r.path == "bridges"]
+    assert [(r.param("type"), r.param("bridgeId")) for r in made] == [
+        ("holding", "hold-q-a"),
+        ("holding", "hold-q-b"),
+    ]
+    assert [r.param("mohClass") for r in ari.made("POST", "bridges/hold-q-a/moh")] == ["jazz"]
+    (added,) = ari.made("POST", "bridges/hold-q-a/addChannel")
+    assert (added.param("channel"), added.param("role")) == ("a", "participant")
+    assert bridges.members == {"hold-q-a": {"a"}, "hold-q-b": {"b"}}
+
+
+async def test_many_callers_join_and_leave_together_not_one_after_another() -> None:
     ari = SlowAri()
     bridges = HoldingBridges(ari)
     callers = [f"c{n}" for n in range(20)]
-    await bridges.join("q", "default", "first")  # makes the bridge
     loop = asyncio.get_running_loop()
     started = loop.time()
-    await asyncio.gather(*(bridges.join("q", "default", c) for c in callers))
-    await asyncio.gather(*(bridges.leave("hold-q", c) for c in callers))
+    joined = await asyncio.gather(*(bridges.join("q", "default", c) for c in callers))
+    await asyncio.gather(*(bridges.leave(b, c) for b, c in zip(joined, callers, strict=True)))
     took = loop.time() - started
     assert ari.most >= len(callers)
-    assert took < 10 * ROUND_TRIP, f"20 joins and 20 leaves took {took:.2f} s"
-    assert [r.path for r in ari.made("POST", "bridges") if r.path == "bridges"] == ["bridges"]
-    assert ari.made("DELETE", "bridges") == []  # "first" is still in it
-    await bridges.leave("hold-q", "first")
+    # A join is two round trips (the bridge, then its music and the caller together),
+    # a leave two (out, then the bridge goes): 4 in all, whatever the number of callers.
+    assert took < 8 * ROUND_TRIP, f"20 joins and 20 leaves took {took:.2f} s"
+    assert bridges.members == {}
+
+
+async def test_back_to_the_flow_the_caller_is_taken_out_before_the_bridge_goes() -> None:
+    ari = FakeAri()
+    bridges = HoldingBridges(ari)
+    bridge = await bridges.join("q", "default", "a")
+    ari.requests.clear()
+    await bridges.leave(bridge, "a")
+    assert [(r.method, r.path, r.param("channel")) for r in ari.requests] == [
+        ("POST", "bridges/hold-q-a/removeChannel", "a"),
+        ("DELETE", "bridges/hold-q-a", None),
+    ]
+    await bridges.leave(bridge, "a")  # twice: nothing more
+    assert len(ari.requests) == 2
+
+
+async def test_a_caller_who_hung_up_or_moved_to_a_conversation_only_loses_the_bridge() -> None:
+    ari = FakeAri()
+    bridges = HoldingBridges(ari)
+    gone = await bridges.join("q", "default", "a")
+    talking = await bridges.join("q", "default", "b")
+    ari.requests.clear()
+    await bridges.leave(gone, "a", gone=True)
+    await bridges.moved(talking, "b")
+    assert [(r.method, r.path) for r in ari.requests] == [
+        ("DELETE", "bridges/hold-q-a"),
+        ("DELETE", "bridges/hold-q-b"),
+    ]
+    assert bridges.members == {}
+
+
+async def test_a_bridge_an_older_controller_shared_stays_for_the_callers_still_in_it() -> None:
+    ari = FakeAri()
+    bridges = HoldingBridges(ari)
+    bridges.adopt("hold-q", {"a", "b"})
+    await bridges.leave("hold-q", "a")
+    assert ari.made("DELETE", "bridges") == []
+    assert [r.param("channel") for r in ari.made("POST", "bridges/hold-q/removeChannel")] == ["a"]
+    await bridges.moved("hold-q", "b")
     assert [r.path for r in ari.made("DELETE", "bridges")] == ["bridges/hold-q"]
     assert bridges.members == {}
 
 
-async def test_a_caller_joining_while_the_last_one_leaves_gets_a_bridge() -> None:
+async def test_a_caller_who_is_gone_before_joining_does_not_leave_a_bridge_behind() -> None:
     ari = SlowAri()
-    bridges = HoldingBridges(ari)
-    await bridges.join("q", "default", "a")
-    leaving = asyncio.ensure_future(bridges.leave("hold-q", "a"))
-    await asyncio.sleep(ROUND_TRIP / 2)  # the bridge is being destroyed
-    assert await bridges.join("q", "default", "b") == "hold-q"
-    await leaving
-    made = [r for r in ari.requests if r.path in ("bridges", "bridges/hold-q")]
-    assert [r.method for r in made] == ["POST", "DELETE", "POST"]  # made again after
-    assert bridges.members == {"hold-q": {"b"}}
-
-
-async def test_a_caller_who_is_gone_before_joining_does_not_keep_the_bridge() -> None:
-    ari = SlowAri()
-    ari.failures[("POST", "bridges/hold-q/addChannel")] = AriError(404, "Channel not found")
+    ari.failures[("POST", "bridges/hold-q-gone/addChannel")] = AriError(404, "Channel not found")
     bridges = HoldingBridges(ari)
     try:
         await bridges.join("q", "default", "gone")
-    except AriError:
-        pass
+    except AriError as error:
+        assert error.status == 404
     else:
         raise AssertionError("the join of a channel that is gone must fail")
     assert bridges.members == {}
-    assert [r.path for r in ari.made("DELETE", "bridges")] == ["bridges/hold-q"]
-    assert ari.made("POST", "bridges/hold-q/removeChannel") == []
+    assert [r.path for r in ari.made("DELETE", "bridges")] == ["bridges/hold-q-gone"]
+    assert ari.made("POST", "bridges/hold-q-gone/removeChannel") == []
+
+
+async def test_asterisk_gone_the_bridges_are_forgotten() -> None:
+    ari = FakeAri()
+    bridges = HoldingBridges(ari)
+    await bridges.join("q", "default", "a")
+    bridges.forget()
+    await bridges.leave("hold-q-a", "a")
+    assert ari.made("DELETE", "bridges") == []

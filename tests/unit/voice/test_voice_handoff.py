@@ -63,7 +63,7 @@ async def test_the_handed_over_call_leaves_with_the_key_and_its_contact_is_told(
     request = QueueRequest("q", 0, {}, None, "en", {})
     args = ["queue", *handoff.encode(request, contact_id)]
     await stasis.handle({"type": "StasisStart", "args": args, "channel": {"id": CHANNEL}})
-    await eventually(lambda: ari.made("POST", "bridges/hold-q/addChannel"))
+    await eventually(lambda: ari.made("POST", "bridges/hold-q-agi-call/addChannel"))
     await stasis.handle(channel_event("ChannelDtmfReceived", CHANNEL, digit="*"))
     await eventually(lambda: ari.made("POST", f"channels/{CHANNEL}/continue"))
     (returned,) = ari.made("POST", f"channels/{CHANNEL}/variable")

@@ -79,8 +79,8 @@ async def test_the_caller_waits_hears_their_position_and_leaves_with_the_key(
     wait = await call.start()
     await eventually(lambda: call.said("queue.announced"))
     holding = [r for r in call.ari.made("POST", "bridges") if r.path == "bridges"]
-    assert [(r.param("type"), r.param("bridgeId")) for r in holding] == [("holding", "hold-q")]
-    assert call.ari.made("POST", "bridges/hold-q/addChannel")[0].param("channel") == CALLER
+    assert [(r.param("type"), r.param("bridgeId")) for r in holding] == [("holding", f"hold-q-{CALLER}")]
+    assert call.ari.made("POST", f"bridges/hold-q-{CALLER}/addChannel")[0].param("channel") == CALLER
     assert call.said("queue.announced") == [{"position": 1}]
     assert call.ari.played(CALLER) == [["sound:queue_position", "number:1"]]
     call.port.deliver(channel_event("ChannelDtmfReceived", CALLER, digit="5"))  # not a key
@@ -88,7 +88,7 @@ async def test_the_caller_waits_hears_their_position_and_leaves_with_the_key(
     assert await asyncio.wait_for(wait, 1) == "left"
     assert call.said("queue.left") == [{"key": "*"}]
     assert [d.get("detail") for d in call.log.of("contact.leave")] == ["left"]
-    assert [r.path for r in call.ari.made("DELETE", "bridges")] == ["bridges/hold-q"]
+    assert [r.path for r in call.ari.made("DELETE", "bridges")] == [f"bridges/hold-q-{CALLER}"]
 
 
 async def test_a_caller_who_hangs_up_while_waiting_leaves_the_queue_and_the_bridge(
@@ -96,12 +96,12 @@ async def test_a_caller_who_hangs_up_while_waiting_leaves_the_queue_and_the_brid
 ) -> None:
     call = Call(tmp_path)
     wait = await call.start()
-    await eventually(lambda: call.ari.made("POST", "bridges/hold-q/addChannel"))
+    await eventually(lambda: call.ari.made("POST", f"bridges/hold-q-{CALLER}/addChannel"))
     call.port.deliver(channel_event("StasisEnd", CALLER))
     with pytest.raises(CallerGone):
         await asyncio.wait_for(wait, 1)
     assert [d.get("detail") for d in call.log.of("contact.leave")] == ["left"]
-    assert [r.path for r in call.ari.made("DELETE", "bridges")] == ["bridges/hold-q"]
+    assert [r.path for r in call.ari.made("DELETE", "bridges")] == [f"bridges/hold-q-{CALLER}"]
 
 
 async def test_an_agent_answers_talks_and_hangs_up_first_the_flow_goes_on(
@@ -117,9 +117,15 @@ async def test_an_agent_answers_talks_and_hangs_up_first_the_flow_goes_on(
     await eventually(lambda: call.said("queue.connected"))
     (connected,) = call.said("queue.connected")
     assert (connected["agent"], connected["queue"]) == ("a", "q")
-    assert [r.path for r in call.ari.made("DELETE", "bridges")] == ["bridges/hold-q"]
     (talk,) = call.ari.made("POST", f"bridges/talk-{leg}/addChannel")
     assert talk.param("channel") == f"{CALLER},{leg}"
+    # Straight from the holding bridge into the conversation's (Asterisk moves the
+    # channel), no leave on the way; the empty holding bridge goes after.
+    await eventually(lambda: call.ari.made("DELETE", "bridges"))
+    assert [r.path for r in call.ari.made("DELETE", "bridges")] == [f"bridges/hold-q-{CALLER}"]
+    assert call.ari.made("POST", f"bridges/hold-q-{CALLER}/removeChannel") == []
+    hold_gone = call.ari.made("DELETE", "bridges")[0]
+    assert call.ari.requests.index(talk) < call.ari.requests.index(hold_gone)
     call.port.deliver(channel_event("StasisEnd", leg))  # the agent hangs up
     assert await asyncio.wait_for(wait, 1) == "answered"
     (ended,) = call.said("queue.call_ended")
@@ -148,7 +154,7 @@ async def test_the_outcome_is_handed_to_the_contacts_run(tmp_path: Path) -> None
     call = Call(tmp_path, leave_key="*")
     run = ContactRun()
     wait = await call.start(run)
-    await eventually(lambda: call.ari.made("POST", "bridges/hold-q/addChannel"))
+    await eventually(lambda: call.ari.made("POST", f"bridges/hold-q-{CALLER}/addChannel"))
     call.port.deliver(channel_event("ChannelDtmfReceived", CALLER, digit="*"))
     assert await asyncio.wait_for(wait, 1) == "left"
     assert (run.queue_outcomes, run.agent_answered) == (["left"], False)
