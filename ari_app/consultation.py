@@ -505,6 +505,8 @@ class Consultation:
                     },
                 )
             if not self.over:  # the caller left first
+                if not self.ended_logged:  # (still ringing: the transfer never happened)
+                    await self._ended("hung_up", "caller")
                 await self._release(answered=self.party != "")
                 self._finish()
             if not port.gone:
@@ -515,7 +517,10 @@ class Consultation:
         """Whatever is left of it goes (the call ends without the usual paths)."""
         if not self.over:
             await self._ringback(on=False)
-            await self._ended("hung_up", "agent")
+            if self.in_conference:
+                await self._conference_ended("agent")
+            elif not self.ended_logged:
+                await self._ended("hung_up", "agent")
             await self._release(answered=self.party != "")
             self._finish()
 

@@ -590,3 +590,27 @@ async def test_handed_over_while_ringing_and_never_answered(rig: Rig) -> None:
         "caller-1"
     )
     assert rig.ari.made("DELETE", "bridges/talk-leg-1")
+
+
+async def test_handed_over_while_ringing_the_caller_hangs_up_first(rig: Rig) -> None:
+    await rig.act("consult", "number:5557801")
+    party = rig.party
+    consultation = await rig.control.agent_left("c1")
+    assert consultation is not None
+    await rig.control.close("c1", "transfer")
+    port = Port(rig.ari)
+    port.inbox.put_nowait(gone("caller-1"))
+    with pytest.raises(CallerGone):
+        await consultation.take_over(port)  # type: ignore[arg-type]
+    ended = rig.last("call.consult_ended")
+    assert (ended["outcome"], ended["by"]) == ("hung_up", "caller")
+    assert party in rig.ari.hung_up() and "transfer.ended" not in rig.kinds()
+
+
+async def test_what_is_left_ends_with_the_call(rig: Rig) -> None:
+    party = await rig.talking()
+    await rig.act("conference")
+    await rig.control.close("c1", "agent")  # not through agent_left (an error, say)
+    assert rig.last("call.conference_ended")["by"] == "agent"
+    assert rig.kinds().count("call.consult_ended") == 1  # its conference outcome
+    assert party in rig.ari.hung_up()
