@@ -271,6 +271,7 @@ class HotlineConfig(Section):
             raise ValueError(f"default_language {self.default_language!r} is not in languages")
         for field, values in (
             ("agents.id", [a.id for a in self.agents]),
+            ("agents.endpoint", [a.endpoint for a in self.agents]),
             ("agents.endpoint and users.endpoint", self.phone_endpoints),
             ("agents.id and users.id", [a.id for a in self.agents] + [u.id for u in self.users]),
         ):

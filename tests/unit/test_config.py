@@ -149,3 +149,44 @@ def test_demo_crm_port_and_agi_settings_are_checked(tmp_path: Path) -> None:
 def test_a_number_goes_to_stasis_or_fastagi_not_both(tmp_path: Path) -> None:
     path = write(tmp_path, 'numbers: {"100": main}\nasterisk:\n  agi_numbers: {"100": main}\n')
     assert "number(s) 100 are in both numbers and asterisk.agi_numbers" in refused(path)
+
+
+def test_a_supervisors_phone_may_not_be_an_agents(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        'numbers: {"100": main}\nagents:\n'
+        "  - {id: a, name: A, endpoint: '1001'}\n"
+        "users:\n"
+        "  - {id: sue, name: Sue, role: supervisor, endpoint: '1001'}\n",
+    )
+    assert "agents.endpoint and users.endpoint must be unique; repeated: 1001" in refused(path)
+
+
+def test_supervisors_phones_and_team_leads(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        'numbers: {"100": main}\nagents:\n'
+        "  - {id: a, name: A, endpoint: '1001'}\n"
+        "  - {id: lead, name: Lead, endpoint: '1002', role: supervisor}\n"
+        "users:\n"
+        "  - {id: sue, name: Sue, role: supervisor, endpoint: '2901',"
+        " contact: 'sip:2901@127.0.0.1:5099'}\n"
+        "  - {id: adam, name: Adam, role: admin}\n"
+        "monitoring: {tell_agent: desk_and_beep}\n",
+    )
+    config = load_config(path)
+    assert config.phone_endpoints == ["1001", "1002", "2901"]
+    assert config.monitoring.tell_agent == "desk_and_beep"
+    assert [a.role for a in config.agents] == ["agent", "supervisor"]
+
+
+def test_monitoring_settings_are_checked(tmp_path: Path) -> None:
+    path = write(tmp_path, 'numbers: {"100": main}\nmonitoring: {tell_agent: sometimes}\n')
+    assert "2:26: monitoring.tell_agent: expected 'no', 'desk', 'beep' or 'desk_and_beep'" in (
+        refused(path)
+    )
+    path = write(
+        tmp_path,
+        'numbers: {"100": main}\nusers:\n  - {id: s, name: S, role: supervisor, endpoint: "a b"}\n',
+    )
+    assert "3:50: users.0.endpoint: expected text matching" in refused(path)
