@@ -109,8 +109,9 @@ class ConsultContacts(Protocol):
     """The consult contacts an agent or queue target needs in the log (the routing
     engine logs each offer against a contact)."""
 
-    async def open(self, agent: str, target: str) -> str:
-        """A new outbound voice contact from `agent` to `target`; its id."""
+    async def open(self, agent: str, target: str, about: str) -> str:
+        """A new outbound voice contact from `agent` to `target` about the caller's
+        contact `about` (its customer, so the consulted agent's desk shows them); its id."""
         ...
 
     async def close(self, contact_id: str, status: str) -> None: ...
@@ -122,8 +123,15 @@ class StoreConsultContacts:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def open(self, agent: str, target: str) -> str:
-        return await self.store.open_contact("voice", "outbound", f"agent:{agent}", target)
+    async def open(self, agent: str, target: str, about: str) -> str:
+        caller = await self.store.contact(about)
+        return await self.store.open_contact(
+            "voice",
+            "outbound",
+            f"agent:{agent}",
+            target,
+            customer_id=None if caller is None else caller.customer_id,
+        )
 
     async def close(self, contact_id: str, status: str) -> None:
         await self.store.close_contact(contact_id, status)
@@ -237,7 +245,7 @@ class Consultation:
         agent = self.target.value if self.target.kind == "agent" else None
         if agent == call.agent:
             raise Conflict(f"{agent} cannot consult themselves")
-        contact = await self.routing.contacts.open(call.agent, self.to)
+        contact = await self.routing.contacts.open(call.agent, self.to, call.contact_id)
         try:
             ticket = await self.routing.routing.enqueue(contact, "voice", queue, agent=agent)
         except RoutingError as refused:

@@ -35,7 +35,8 @@ class Contacts:
         self.opened: list[tuple[str, str]] = []
         self.closed: dict[str, str] = {}
 
-    async def open(self, agent: str, target: str) -> str:
+    async def open(self, agent: str, target: str, about: str) -> str:
+        assert about == "c1"
         self.opened.append((agent, target))
         return f"k{len(self.opened)}"
 
