@@ -40,6 +40,8 @@ LIVE_TYPES = (
     EventType.CALLBACK_CANCELLED,
     *(kind for kind in CALL_TYPES if kind not in (EventType.CALL_ENDED, EventType.AGENT_LOGOUT)),
 )
+#: The events of a queue visit.
+QUEUE_VISIT = (EventType.CONTACT_JOIN, EventType.CONTACT_ANSWERED, EventType.CONTACT_LEAVE)
 #: A callback is no longer pending once one of these is logged.
 CALLBACK_ENDS = (
     EventType.CALLBACK_COMPLETED,
@@ -68,6 +70,9 @@ class LiveBoard:
     callbacks: dict[str, set[str]] = field(default_factory=dict)
     #: holds, consultations, conferences and outbound calls: now and today
     calls: LiveCalls = field(default_factory=LiveCalls)
+    #: agents' outbound calls in progress: they pass through a queue for their agent
+    #: only, and are none of its visits
+    outbound: set[str] = field(default_factory=set)
     last_id: int = 0
 
     def _day(self, ts: datetime) -> float:
@@ -97,6 +102,13 @@ class LiveBoard:
         kind = e.type
         if kind in CALL_TYPES:
             self.calls.apply(kind, cid, e.agent, t, data, today)
+        if kind == EventType.OUTBOUND_STARTED:
+            self.outbound.add(cid)
+            self.waiting.pop(cid, None)
+        elif kind in (EventType.CALL_ENDED, EventType.OUTBOUND_FAILED):
+            self.outbound.discard(cid)
+        if cid in self.outbound and kind in QUEUE_VISIT:
+            return True  # an agent's outbound call: none of the queue's visits
         if kind == EventType.CONTACT_JOIN and e.queue:
             self.waiting[cid] = (e.queue, channel, t)
         elif kind in (EventType.CONTACT_ANSWERED, EventType.CONTACT_LEAVE):

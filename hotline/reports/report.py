@@ -162,6 +162,7 @@ async def build_report(
         source.flow_exits(t0, t1) if flows else _nothing(),
         source.documents(t0, t1, HANDLING_EVENTS),
     )
+    outbound = await source.outbound_contacts(t0, t1)
 
     def keep(queue: str, channel: str, agent: str | None) -> bool:
         return (
@@ -170,11 +171,13 @@ async def build_report(
             and (query.agent is None or agent == query.agent)
         )
 
-    # queue visits
+    # queue visits (an agent's outbound call goes through a queue for that agent only:
+    # it is none of the queue's visits)
     visits = QueueFold(bucket, settings, keep, agent_only=query.agent is not None)
-    visits.feed(queue_rows)
+    visits.feed(r for r in queue_rows if r[2] not in outbound)
     if visits.open:
-        visits.feed(await source.queue_ends_after(list(visits.open), t1), joins=False)
+        ends = await source.queue_ends_after(list(visits.open), t1)
+        visits.feed((r for r in ends if r[2] not in outbound), joins=False)
     visits.finish()
 
     # what agents did with their calls (holds, transfers, consultations, outbound)

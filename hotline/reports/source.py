@@ -281,6 +281,17 @@ class EventSource:
         )
         return await self._rows(query, "documents")
 
+    async def outbound_contacts(self, t0: float, t1: float) -> set[str]:
+        """Agents' outbound calls (contact channel `outbound`) that started in
+        [t0 - a day, t1): they pass through a queue for its agent, but are no queue
+        visit."""
+        query = select(CONTACTS.c.id).where(
+            CONTACTS.c.channel == "outbound",
+            CONTACTS.c.started_at >= _at(t0 - LOAD_LOOKBACK),
+            CONTACTS.c.started_at < _at(t1),
+        )
+        return {row[0] for row in await self._rows(query, "outbound contacts")}
+
     async def call_queues(
         self, contacts: Iterable[str], t0: float, t1: float
     ) -> list[tuple[Any, ...]]:

@@ -18,7 +18,9 @@ test_report_handling.py is worked out from this log in that file's comments.
                 (unanswered, 30 s), number:5559998 10:07:00-10:07:01 (failed, 1 s),
                 agent:a1 10:08:00-10:08:20 (hung_up, 20 s); holds 10:09:00 until the
                 caller hangs up on hold 10:09:30 (30 s); a2 finishes 10:09:30 (talk 565 s)
-    H4 sales    a1 calls out 10:20:00, answered 10:20:20, call ends 10:25:20 (talk 300 s)
+    H4 sales    a1 calls out 10:20:00 (through sales for a1 only: joins, a1's phone rings,
+                a1 answers it 10:20:05), the customer answers 10:20:20, the call ends
+                10:25:20 (outbound talk 300 s; a1's handling 315 s): no queue visit
     H5 sales    a1 calls out 10:30:00, fails 10:30:30 (no answer)
     H6 support  a2 calls out 10:50:00, answered 10:50:10, ends 11:02:10 (after the period:
                 talk 720 s, counted at the answer)
@@ -29,8 +31,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import update
+
+from hotline.store.models import ContactRow
 from tests.unit.reports.golden import agent, at, event, visit
 
+#: Agents' outbound calls (contact channel outbound); the others are voice.
+OUTBOUND = ("H4", "H5", "H6", "H7")
 #: contact: (queue, start)
 CALLS = {
     "H1": ("sales", "09:00:00"),
@@ -164,8 +171,10 @@ EVENTS: list[tuple[Any, ...]] = [
     finish("10:09:30", "H3", "sales", "a2", wrap=False),
     event("10:09:30", "H3", "call.ended", ENDED),
     # outbound calls
+    *answered("10:20:05", "H4", "sales", "a1", "10:20:00"),
     outbound("10:20:00", "H4", "a1", "sales"),
     event("10:20:20", "H4", "outbound.answered", {"agent": "a1", "to": "5550100"}),
+    finish("10:25:20", "H4", "sales", "a1", wrap=False),
     event("10:25:20", "H4", "call.ended", ENDED),
     outbound("10:30:00", "H5", "a1", "sales"),
     event(
@@ -182,8 +191,15 @@ EVENTS: list[tuple[Any, ...]] = [
 async def write_handling_log(store: Any) -> dict[str, str]:
     """Write the calls and EVENTS; returns golden name -> contact id."""
     ids: dict[str, str] = {}
-    for name in CALLS:
-        ids[name] = await store.open_contact("voice", "inbound", "+15550000001", "100", None)
+    for name, (_queue, start) in CALLS.items():
+        channel, direction = ("outbound", "outbound") if name in OUTBOUND else ("voice", "inbound")
+        ids[name] = await store.open_contact(channel, direction, "+15550000001", "100", None)
+        stmt = update(ContactRow).where(ContactRow.id == ids[name]).values(started_at=at(start))
+
+        async def op(conn: Any, stmt: Any = stmt) -> None:
+            await conn.execute(stmt)
+
+        await store.write(op, "golden contact")
     for clock, contact, kind, data, queue, who in sorted(EVENTS, key=lambda e: at(e[0])):
         await store.append(
             ids[contact] if contact else None, kind, data, queue=queue, agent=who, ts=at(clock)

@@ -90,7 +90,8 @@ async def test_by_interval(handling: Store) -> None:
         outbound_answer_rate=None,
         avg_outbound_talk=None,
     )
-    # 10:00: H3's hold (30 s, ended with the call) over H3's 565 s; H3's four
+    # 10:00: H3's hold (30 s, ended with the call) over H3's 565 s and a1's 315 s of H4
+    # (accept to finish: an outbound call is handled too); H3's four
     # consultations (conference, unanswered, failed = unanswered, hung up: 60 + 30 + 1 +
     # 20 = 111 s) and the conference (180 s). Outbound: H4, H5, H6, H7 started; H4, H6,
     # H7 answered, H5 failed; talk H4 300 + H6 720 (ended after the period) = 1020 s over
@@ -100,7 +101,7 @@ async def test_by_interval(handling: Store) -> None:
         holds=1,
         hold_time=30.0,
         avg_hold=30.0,
-        hold_share=100 * 30 / 565,
+        hold_share=100 * 30 / 880,
         transfers=0,
         **NOTHING,
         consults=4,
@@ -123,14 +124,14 @@ async def test_by_interval(handling: Store) -> None:
 
 async def test_by_queue(handling: Store) -> None:
     r = await report(handling)
-    # sales: H1's holds (80 s) and H3's (30 s); handle H1 360 + H9 120 + H3 565 = 1045;
+    # sales: H1's holds (80 s) and H3's (30 s); handle H1 360 + H9 120 + H3 565 + H4 315;
     # H9 blind to a number; H3's consultations and conference; outbound H4, H5, H7.
     check(
         row(r, "handling_queues", queue="sales"),
         holds=3,
         hold_time=110.0,
         avg_hold=110 / 3,
-        hold_share=100 * 110 / 1045,
+        hold_share=100 * 110 / 1360,
         transfers=1,
         **{**NOTHING, "blind_external": 1},
         consults=4,
@@ -166,7 +167,7 @@ async def test_by_queue(handling: Store) -> None:
         row(r, "handling_queues", queue="all"),
         holds=4,
         hold_time=150.0,
-        hold_share=100 * 150 / 1495,
+        hold_share=100 * 150 / 1810,
         transfers=4,
         consults=6,
         conferences=1,
@@ -177,14 +178,14 @@ async def test_by_queue(handling: Store) -> None:
 
 async def test_by_agent(handling: Store) -> None:
     r = await report(handling)
-    # a1: H1's holds; handle H1 360 + H2 230 + H9 120 = 710; H2 consult transfer, H9
+    # a1: H1's holds; handle H1 360 + H2 230 + H9 120 + H4 315; H2 consult transfer, H9
     # blind (REFER); H2's two consultations; outbound H4, H5, H7.
     check(
         row(r, "handling_agents", agent="a1"),
         holds=2,
         hold_time=80.0,
         avg_hold=40.0,
-        hold_share=100 * 80 / 710,
+        hold_share=100 * 80 / 1025,
         transfers=2,
         **{**NOTHING, "blind_external": 1, "consult_external": 1},
         consults=2,
@@ -243,9 +244,17 @@ async def test_csv_and_text(handling: Store) -> None:
     r = await report(handling)
     csv = r.tables["handling_agents"].csv().splitlines()
     assert csv[0].startswith("agent,holds,hold_time,avg_hold,hold_share,transfers,blind_agent")
-    assert csv[1].startswith("a1,2,80,40,11.268,2,0,0,1,0,0,1,2,")
+    assert csv[1].startswith("a1,2,80,40,7.805,2,0,0,1,0,0,1,2,")
     text = r.tables["handling_queues"].text()
     assert "Call handling by queue" in text and "blind→agent" in text
+
+
+async def test_an_outbound_call_is_no_queue_visit(handling: Store) -> None:
+    # H4 joined sales for a1 only: the sales visits are H1, H9 and H3 (all answered);
+    # a1 handled H1, H2, H9 and H4 (the outbound call keeps the agent busy).
+    r = await report(handling)
+    check(row(r, "queues", queue="sales", channel="voice"), offered=3, answered=3, handled=4)
+    check(row(r, "agents", agent="a1", channel="voice"), handled=4, offers=4)
 
 
 def test_target_kinds() -> None:

@@ -119,3 +119,16 @@ def test_counts_start_again_at_midnight() -> None:
     assert view["calls"]["holds"] == 0 and view["calls"]["transfers"] == 0
     log(next_day + 1, "call.held", "c2", agent="a2", by="a2")
     assert log.board.view(snapshot(), at(next_day + 2))["calls"]["holds"] == 1
+
+
+def test_an_outbound_call_is_no_queue_visit() -> None:
+    log = Log()
+    # the engine logs the join (for the agent only) before the call is started
+    log(0, "contact.join", "c1", "sales", channel="voice")
+    log(1, "outbound.started", "c1", "sales", agent="a1", to="5550100", by="a1")
+    log(5, "contact.answered", "c1", "sales", channel="voice")
+    log(6, "contact.join", "c2", "sales", channel="voice")  # an inbound caller waits
+    view = log.board.view(snapshot("a1"), at(10))
+    (sales,) = view["queues"]
+    assert (sales["waiting"], sales["offered"], sales["answered"]) == (1, 0, 0)
+    assert activity(view, "a1") == {"activity": "outbound", "seconds": 9.0}
