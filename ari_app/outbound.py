@@ -37,7 +37,7 @@ from typing import Any, Protocol
 from ari_app.client import AriClient, AriError, AriEvent
 from ari_app.events import GONE_EVENTS, channel_of
 from ari_app.legs import RINGBACK, clean_up, originate, unanswered
-from ari_app.queueing import Queueing
+from ari_app.queueing import Queueing, VoiceQueue
 from ari_app.ringer import AgentRinger
 from ari_app.voice_port import Emit, VoicePort
 from hotline.acd.decisions import Offer
@@ -144,6 +144,7 @@ class AriOutbound:
         store: EventLog,
         *,
         ring_seconds: float = RING_SECONDS,
+        language: str = "en",
     ) -> None:
         self.ari = ari
         self.queueing = queueing
@@ -151,6 +152,8 @@ class AriOutbound:
         self.ports = ports
         self.store = store
         self.ring_seconds = ring_seconds
+        #: The language of what a customer transferred into a queue hears.
+        self.language = language
         self.calls: dict[str, _Call] = {}  # contact id -> its call
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -456,7 +459,11 @@ class AriOutbound:
                 event = call.inbox.get_nowait()
                 if channel_of(event) in (customer, leg):
                     port.deliver(event)
-            conversation = self.queueing.conversation(port, call.contact_id)
+            # A transfer to a colleague or a queue has the customer wait there, as a
+            # queued caller transferred by their agent would.
+            waits = VoiceQueue(self.queueing, port, call.contact_id)
+            waits.language = self.language
+            conversation = self.queueing.conversation(port, call.contact_id, waits.transferred_in)
             ended_by = "agent"
             try:
                 await conversation.talk(plan.agent, plan.queue, leg, record=record)

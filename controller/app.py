@@ -296,7 +296,7 @@ class Hotline:
         # The desk's transfer picker: colleagues with presence, queues with waiting.
         add_call_target_routes(api, routing, {a.id: a.name for a in config.agents})
         # Click-to-call and callbacks by hand: the agent's phone first, then the customer.
-        outbound = AriOutbound(ari, queueing, stasis, store)
+        outbound = AriOutbound(ari, queueing, stasis, store, language=config.default_language)
         rules = OutboundRules(
             caller_ids={name: q.caller_id or "" for name, q in config.queues.items()},
             agent_queues={a.id: list(a.penalties()) for a in config.agents},

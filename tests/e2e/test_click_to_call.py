@@ -418,3 +418,48 @@ def test_a_busy_customer_fails_the_call_and_the_agent_wraps_up(hotline: RunningH
     assert started == {"agent": "olga", "to": "number:5557808", "queue": QUEUE, "by": "api"}
     kinds = [e.type for e in events]
     assert "contact.answered" in kinds and "agent.finish" in kinds  # wrap-up after it
+
+
+def test_the_agent_transfers_the_customer_to_a_colleague(hotline: RunningHotline) -> None:
+    olga = sipp_phone(hotline, "olga", "answer_until_hangup", None, ring=0.3, talk=30)
+    customer = sipp_phone(hotline, "customer", "answer", None, ring=0.5, talk=8.0)
+    carol = sipp_phone(hotline, "carol", "answer_until_hangup", None, ring=0.5, talk=30)
+    seen: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        async with Api(hotline, "olga") as own:
+            got, answer = await when_free(own, "/api/calls", {"to": "number:5557809"})
+            assert got == 201, answer
+            contact = seen["contact"] = answer["contact_id"]
+            await wait_event(hotline, contact, "outbound.answered")
+            for _ in range(25):
+                got, answer = await own.call(
+                    "POST", f"/api/calls/{contact}/transfer", {"to": "agent:carol", "note": "VIP"}
+                )
+                if got != 404:  # under call control once the bridge is up
+                    break
+                await asyncio.sleep(0.2)
+            assert got == 200, answer
+            seen["closed"] = await wait_closed(hotline, contact)
+
+    asyncio.run(scenario())
+    assert customer.wait_done(30).ok, customer.messages()
+    assert olga.wait_done(30).ok, olga.messages()  # hung up by the transfer
+    assert carol.wait_done(30).ok, carol.messages()  # hung up when the customer left
+    events = asyncio.run(read_events(hotline, seen["contact"]))
+    (moved,) = of_type(events, "call.transferred")
+    assert moved == {
+        "agent": "olga",
+        "to": "agent:carol",
+        "kind": "blind",
+        "note": "VIP",
+        "by": "olga",
+    }
+    answered = [e.agent or e.data.get("agent") for e in events if e.type == "contact.answered"]
+    assert answered == ["olga", "carol"]
+    ended = of_type(events, "queue.call_ended")
+    assert [(e["agent"], e["ended_by"]) for e in ended] == [
+        ("olga", "transfer"),
+        ("carol", "caller"),
+    ]
+    assert seen["closed"].status == "completed"
