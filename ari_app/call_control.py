@@ -108,6 +108,8 @@ class LiveCall:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: Have another channel's events (a consulted party's) sent to the conversation.
     follow: Callable[[str, bool], None] = field(default=lambda channel, on: None)
+    #: Whether the conversation routes a consulted party's events (`open(follow=)`).
+    consultable: bool = False
     #: The consultation (then maybe conference) of the call, current or last.
     consultation: Consultation | None = None
 
@@ -169,7 +171,7 @@ class AriCallControl:
         call = LiveCall(contact_id, agent, queue, caller, leg, bridge, music, emit, deliver)
         call.routable = routable
         if follow is not None:
-            call.follow = follow
+            call.follow, call.consultable = follow, True
         self.calls[contact_id] = call
         self.of_agent[agent] = contact_id
         return call
@@ -367,6 +369,8 @@ class AriCallControl:
         assert target is not None
         if live is not None:
             raise Conflict(f"contact {call.contact_id} is already consulting {live.to}")
+        if not call.consultable:
+            raise Conflict(f"contact {call.contact_id}'s call cannot consult: transfer it instead")
         endpoint: str | None = None
         if target.kind == "agent":
             if target.value not in self.agents:

@@ -615,3 +615,16 @@ async def test_what_is_left_ends_with_the_call(rig: Rig) -> None:
     assert rig.last("call.conference_ended")["by"] == "agent"
     assert rig.kinds().count("call.consult_ended") == 1  # its conference outcome
     assert party in rig.ari.hung_up()
+
+
+async def test_a_call_whose_conversation_routes_no_party_events_cannot_consult() -> None:
+    ari = FakeAri()
+    control = AriCallControl(ari, {"support": QueueSettings()}, dialing=CallbackConfig())
+
+    async def emit(kind: str, data: dict[str, Any]) -> None:
+        raise AssertionError(kind)
+
+    control.open("c2", "alice", "support", "caller-2", "leg-2", "talk-leg-2", emit, print)
+    with pytest.raises(Conflict, match="contact c2's call cannot consult: transfer it instead"):
+        await control.act("c2", Command("consult", Target("number", "5557801")), by_agent=None)
+    assert ari.requests == []
