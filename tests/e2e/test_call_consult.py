@@ -480,6 +480,49 @@ def test_carol_hangs_up_mid_consult_the_caller_goes_on_with_the_party(
     assert talked["ended_by"] == "caller"
 
 
+def test_the_caller_hangs_up_mid_consult_carol_stays_with_the_party(
+    hotline: RunningHotline,
+) -> None:
+    """The caller hangs up while carol consults: the contact ends, carol and the party
+    go on talking; when the party hangs up, carol's leg and the bridge go too."""
+    scene = Scene(hotline, "5551807", party_hangs_up=True)
+    heard: dict[str, dict[str, float]] = {}
+
+    async def control() -> None:
+        contact = await scene.live()
+        async with Api(hotline, "carol") as carol:
+            await consult(carol, contact)
+            scene.party.answered()
+            scene.caller.open_gate()  # the caller hangs up
+            result = await asyncio.to_thread(scene.caller.wait, 15)
+            assert result.ok, result.output
+            await until_state(carol, contact, lambda status, _: status == 404)
+        heard["carol talks"] = await asyncio.to_thread(
+            heard_by, scene.carol_voice, scene.party_voice
+        )
+        heard["party talks"] = await asyncio.to_thread(
+            heard_by, scene.party_voice, scene.carol_voice
+        )
+        scene.party.hang_up()
+        for phone in (scene.party, scene.carol):  # carol's phone is hung up after it
+            done = await asyncio.to_thread(phone.wait_done, 15)
+            assert done.ok, done.output
+
+    try:
+        asyncio.run(control())
+    finally:
+        scene.close()
+    assert heard["carol talks"]["party"] >= HEARS, heard
+    assert heard["party talks"]["carol"] >= HEARS, heard
+
+    contact, events = contact_of(hotline, "5551807")
+    (ended,) = of_type(events, "call.consult_ended")
+    assert (ended["outcome"], ended["by"]) == ("hung_up", "caller")
+    (over,) = of_type(events, "queue.call_ended")
+    assert over["ended_by"] == "caller"
+    assert contact.status == "completed"
+
+
 def test_consult_a_colleague_then_complete(hotline: RunningHotline) -> None:
     """carol consults dave (an agent, through the routing engine: his phone rings as
     for a queued call, he is busy meanwhile), then completes: caller and dave talk;
