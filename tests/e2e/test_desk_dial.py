@@ -2,8 +2,8 @@
 types a number the dial rules refuse (the refusal is shown, nothing placed), then one
 they take: her SIPp phone rings first, the customer's answers, and the desk shows the
 live call with the customer's card (after a reload too), whose Call button is refused
-while she is on the call (shown in the card). Her queue's booked callback is listed with "Call now", which
-calls it: it ends completed.
+while she is on the call (shown in the card). Her queue's booked callback is listed
+with "Call now", which calls it: it ends completed.
 """
 
 from __future__ import annotations
