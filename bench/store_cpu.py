@@ -1,0 +1,111 @@
+"""CPU per call of the store's write path alone: what one load-benchmark call writes.
+
+    python bench/store_cpu.py [--rate 16] [--seconds 6] [--database URL]
+
+No Asterisk, no controller: calls arrive at --rate a second; each opens its contact,
+appends the 21 events a bench call logs (bench/bench_sipp_load.py's flow: call, flow,
+menu, queue, offer, ring, answer, connected, ended), 200 ms apart as a call spreads them,
+updates its summary twice and closes. Prints the process's CPU-milliseconds per call
+and the store's transactions per call: the share of the controller's CPU a call's event
+log costs (bench_sipp_load --profile shows the same share in the running controller).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HOME = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(HOME))
+
+from hotline.store import Store  # noqa: E402
+from hotline.store.group_commit import GroupCommit  # noqa: E402
+
+#: The events of one bench call, in order (a queued call answered by an agent).
+KINDS = [
+    "call.arrived",
+    "call.answered",
+    "flow.started",
+    "flow.node",
+    "prompt.played",
+    "flow.input",
+    "flow.outcome",
+    "flow.node",
+    "contact.join",
+    "agent.reserve",
+    "contact.offer",
+    "agent.ring",
+    "agent.accept",
+    "contact.answered",
+    "queue.connected",
+    "agent.finish",
+    "queue.call_ended",
+    "flow.outcome",
+    "flow.node",
+    "flow.ended",
+    "call.ended",
+]
+GAP = 0.2  # seconds between two events of a call
+
+
+async def one_call(store: Store, n: int) -> None:
+    contact = await store.open_contact("voice", "inbound", f"7{n}", "800")
+    written = []
+    for i, kind in enumerate(KINDS):
+        written.append(store.append_soon(contact, kind, {"n": i, "queue": "bench"}))
+        await asyncio.sleep(GAP)
+    await store.update_contact(contact, flow="bench_load", flow_version="1")
+    await store.update_contact(contact, language="en", node="end", variables={})
+    await asyncio.gather(*written)
+    await store.close_contact(contact, "completed")
+
+
+async def run(rate: float, seconds: float, url: str | None) -> tuple[float, float, int]:
+    """(CPU ms per call, transactions per call, calls)."""
+    folder = tempfile.mkdtemp(prefix="store-cpu-")
+    store = await Store.connect(url or f"sqlite+aiosqlite:///{folder}/hotline.db")
+    await store.migrate()
+    transactions = 0
+    write = GroupCommit._write
+
+    async def counted(self: GroupCommit, batch: list) -> None:  # type: ignore[type-arg]
+        nonlocal transactions
+        transactions += 1
+        await write(self, batch)
+
+    GroupCommit._write = counted  # type: ignore[method-assign]  # counting, this run only
+    calls = max(1, round(rate * seconds))
+    try:
+        cpu = time.process_time()
+        running = []
+        for n in range(calls):
+            running.append(asyncio.create_task(one_call(store, n)))
+            await asyncio.sleep(1 / rate)
+        await asyncio.gather(*running)
+        cpu = time.process_time() - cpu
+    finally:
+        GroupCommit._write = write  # type: ignore[method-assign]
+        await store.close()
+    return 1000 * cpu / calls, transactions / calls, calls
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rate", type=float, default=16.0)
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--database", default=None, help="a store URL (default: SQLite)")
+    args = parser.parse_args()
+    ms, transactions, calls = asyncio.run(run(args.rate, args.seconds, args.database))
+    print(
+        f"store write path: {ms:.1f} ms CPU per call, {transactions:.1f} transactions per "
+        f"call ({calls} calls at {args.rate:g}/s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
