@@ -110,7 +110,7 @@ class ConsultContacts(Protocol):
     engine logs each offer against a contact)."""
 
     async def open(self, agent: str, target: str, about: str) -> str:
-        """A new outbound voice contact from `agent` to `target` about the caller's
+        """A new outbound contact from `agent` to `target` about the caller's
         contact `about` (its customer, so the consulted agent's desk shows them); its id."""
         ...
 
@@ -118,7 +118,9 @@ class ConsultContacts(Protocol):
 
 
 class StoreConsultContacts:
-    """Consult contacts in the store: outbound voice contacts from the agent."""
+    """Consult contacts in the store: the agent's outbound calls (channel `outbound`,
+    as a click-to-call's), so reports count them as the agent's handling and not as
+    visits of the queue they pass through (docs/metrics.md)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -126,7 +128,7 @@ class StoreConsultContacts:
     async def open(self, agent: str, target: str, about: str) -> str:
         caller = await self.store.contact(about)
         return await self.store.open_contact(
-            "voice",
+            "outbound",
             "outbound",
             f"agent:{agent}",
             target,

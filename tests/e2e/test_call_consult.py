@@ -569,6 +569,7 @@ def test_consult_a_colleague_then_complete(hotline: RunningHotline) -> None:
     assert moved["kind"] == "consult" and moved["to"] == "agent:dave"
     consult_contact, consult_events = contact_of(hotline, "agent:carol")
     assert consult_contact.destination == "agent:dave" and consult_contact.status == "completed"
+    assert (consult_contact.channel, consult_contact.direction) == ("outbound", "outbound")
     # dave's desk shows the caller's customer while he is consulted.
     caller_contact, _ = contact_of(hotline, "5551806")
     assert consult_contact.customer_id == caller_contact.customer_id is not None
