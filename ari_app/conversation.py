@@ -221,7 +221,8 @@ class AgentConversation:
                 continue
             if event["type"] in GONE_EVENTS:
                 return None if self.calls is None else await self.calls.agent_left(self.contact_id)
-            if event["type"] == "ChannelTransfer":
+            # (One with a `state` is Asterisk's echo of the progress we reported.)
+            if event["type"] == "ChannelTransfer" and not event.get("state"):
                 await self._refer(agent, leg, event)
             if event["type"] == "ChannelDtmfReceived":
                 await self._feature_key(agent, keys, str(event.get("digit", "")))
@@ -234,15 +235,23 @@ class AgentConversation:
 
     async def _refer(self, agent: str, leg: str, event: AriEvent) -> None:
         """The agent's phone sent a REFER (its transfer button): a blind transfer to
-        the number it names, as the REST API's; the phone is told how it went."""
+        what it names (`AriCallControl.phone_target`: a colleague, a queue, a number), as
+        the REST API's; an attended one (with Replaces) is declined. The phone is told
+        how it went (a NOTIFY: 200, or 603 declined) and `call.refer` logged."""
         refer_to = event.get("refer_to", {})
         destination = str(refer_to.get("requested_destination", {}).get("destination", ""))
         outcome: dict[str, Any] = {"agent": agent, "to": destination}
         try:
             if self.calls is None:
                 raise Conflict("this call is not under call control")
-            if refer_to.get("destination_channel"):
-                raise Conflict("attended transfer from the phone is not available; use blind")
+            # With Replaces (the phone's attended transfer) Asterisk names the other
+            # call (its SIP Call-ID, and its channel when it knows it).
+            requested = refer_to.get("requested_destination", {})
+            if refer_to.get("destination_channel") or requested.get("protocol_id"):
+                raise Conflict(
+                    "attended transfer from the phone is not available: consult from the "
+                    "desk (Consult, then Complete), or transfer blind"
+                )
             target = self.calls.phone_target(destination)
             command = parse_command("transfer", {"to": str(target)})
             await self.calls.act(self.contact_id, command, by_agent=agent, by=agent)

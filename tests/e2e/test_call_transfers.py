@@ -25,7 +25,8 @@ from hotline.store import LoggedEvent
 from tests.e2e.conftest import RunningHotline
 from tests.e2e.rtp import RtpSink
 from tests.e2e.sipp import ExpectHangup, Gate, HangUp, SippCall, Speak, Wait
-from tests.e2e.test_call_control import Api, live_contact
+from tests.e2e.sipp_uas import ANSWER_SDP, HEAD, KEEP, REPLY, TransferTarget
+from tests.e2e.test_call_control import REFER, Api, live_contact
 from tests.e2e.test_chat_desk import open_desk, wait_events
 from tests.e2e.test_ivr_call import contact_of, live_events, of_type
 from tests.e2e.test_queue import phone
@@ -293,6 +294,55 @@ def test_blind_refer_from_baresip_to_an_agents_extension(
     (moved,) = of_type(events, "call.transferred")
     assert (moved["to"], moved["by"], moved["kind"]) == ("agent:omar", "gina", "blind")
     assert [c["agent"] for c in of_type(events, "queue.connected")] == ["gina", "omar"]
+    assert contact.status == "completed"
+
+
+def test_an_attended_refer_from_the_phone_is_declined_and_the_call_goes_on(
+    hotline: RunningHotline,
+) -> None:
+    """lena's phone sends a REFER with Replaces (an attended transfer, naming another
+    call by its Call-ID): declined (the phone's NOTIFY says 603), logged once, nobody
+    else rung, and the caller stays with lena until the caller hangs up."""
+    lena = TransferTarget(
+        hotline.workdir / "phones", "answer_until_hangup", hotline.targets["lena"], talk=40
+    )
+    keep = "".join(
+        f'      <ereg regexp={KEEP[name]} assign_to="{name}"/>\n'
+        for name in ("remote_from", "invite_contact")
+    )
+    replaces = "2042@127.0.0.1?Replaces=consult-1%40phone%3Bto-tag%3D7%3Bfrom-tag%3D8"
+    refer = REFER.format(after_ms=2000, number="2042", talk_ms=30000).replace(
+        "Refer-To: <sip:2042@127.0.0.1>", f"Refer-To: <sip:{replaces}>"
+    )
+    parts = [
+        HEAD.format(behaviour="refer", keep=keep),
+        REPLY.format(status="180 Ringing"),
+        ANSWER_SDP.format(ring_ms=500),
+        refer,
+        "</scenario>\n",
+    ]
+    lena.file.write_text("".join(parts))
+    lena.start()
+    number = "5554601"
+    call = SippCall(
+        hotline.workdir / "sipp", hotline.sip_port, "341", number, [Wait(8), HangUp()]
+    ).start()
+    result = call.wait(60)
+    assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+    assert lena.wait_done().ok, lena.messages()[-3000:]  # hung up when the caller was
+    final = lena.messages().split("Subscription-State: terminated", 1)[1]
+    sipfrag = final.split("message/sipfrag", 1)[1].split("SIP/2.0", 1)[1]
+    assert sipfrag.lstrip().startswith("603"), final
+
+    contact, events = contact_of(hotline, number)
+    (refer_logged,) = of_type(events, "call.refer")
+    assert refer_logged["agent"] == "lena" and refer_logged["to"] == "2042"
+    assert "attended transfer from the phone is not available" in refer_logged["refused"]
+    assert of_type(events, "call.transferred") == []
+    assert [e.agent for e in events if e.type == "contact.offer"] == ["lena"]
+    (ended,) = of_type(events, "queue.call_ended")
+    assert ended["agent"] == "lena" and ended["ended_by"] == "caller"
+    assert ended["talk_seconds"] >= 5  # the call went on after the refusal
     assert contact.status == "completed"
 
 

@@ -348,3 +348,24 @@ def test_the_demo_support_queue_gives_transferred_calls_priority() -> None:
     config = load_config(Path(__file__).parents[3] / "config/hotline.yaml")
     assert config.queues["support"].transfer_priority == 5
     assert QueueSettings().transfer_priority == 0
+
+
+async def test_an_attended_refer_is_declined_and_the_call_goes_on(desk: Desk) -> None:
+    """A REFER with Replaces (the phone's attended transfer) names the other call by its
+    SIP Call-ID: declined, logged, the phone told, the caller still with the agent."""
+    wait, a_leg = await desk.talking_with_a("b")
+    refer = {"requested_destination": {"destination": "1002", "protocol_id": "abc@phone"}}
+    desk.port.deliver(channel_event("ChannelTransfer", a_leg, refer_to=refer))
+    # Asterisk echoes the progress reported: not a second REFER.
+    echo = channel_event("ChannelTransfer", a_leg, refer_to=refer, state="channel_declined")
+    desk.port.deliver(echo)
+    await eventually(lambda: desk.said("call.refer"))
+    await asyncio.sleep(0.05)
+    (logged,) = desk.said("call.refer")
+    assert logged["to"] == "1002" and "attended transfer from the phone" in logged["refused"]
+    (progress,) = desk.ari.made("POST", f"channels/{a_leg}/transfer_progress")
+    assert progress.param("states") == "channel_declined"
+    assert desk.said("call.transferred") == [] and desk.calls.state("c1").agent == "a"
+    assert len(desk.ari.originated()) == 1  # only a was ever rung
+    desk.port.deliver(channel_event("StasisEnd", a_leg))
+    assert await asyncio.wait_for(wait, 1) == "answered"
