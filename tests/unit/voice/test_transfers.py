@@ -35,7 +35,7 @@ class Desk:
     """Caller c1 in queue "q" (agent a; b serves no queue of the call's), queue
     "sales" (agent s, transfer priority 7): the call control, queueing and routing."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, **sales: Any) -> None:
         self.ari = FakeAri()
         router = Router()
         router.add_queue(Queue("q", ring_timeout=5))
@@ -61,7 +61,7 @@ class Desk:
         )
         settings = {
             "q": QueueSettings(),
-            "sales": QueueSettings(transfer_priority=7, music_on_hold="jazz"),
+            "sales": QueueSettings(transfer_priority=7, music_on_hold="jazz", **sales),
         }
         self.calls = AriCallControl(
             self.ari, settings, agents=list(ENDPOINTS), routing=self.routing, endpoints=ENDPOINTS
@@ -368,4 +368,32 @@ async def test_an_attended_refer_is_declined_and_the_call_goes_on(desk: Desk) ->
     assert desk.said("call.transferred") == [] and desk.calls.state("c1").agent == "a"
     assert len(desk.ari.originated()) == 1  # only a was ever rung
     desk.port.deliver(channel_event("StasisEnd", a_leg))
+    assert await asyncio.wait_for(wait, 1) == "answered"
+
+
+async def test_the_target_queues_recording_policy_holds_for_the_transferred_call(
+    tmp_path: Path,
+) -> None:
+    """q does not record, sales does: the caller is told before waiting there, and the
+    conversation with sales's agent is recorded (not the one with a)."""
+    desk = Desk(tmp_path, recording="on")
+    await desk.routing.login("s")
+    wait, _ = await desk.talking_with_a()
+    assert not [r for r in desk.ari.requests if r.path.endswith("/record")]
+    await desk.calls.act("c1", transfer("queue:sales"), by_agent="a")
+
+    def notice() -> list[Any]:
+        plays = desk.ari.made("POST", f"channels/{CALLER}/play")
+        return [r for r in plays if r.all("media") == ["sound:recording_notice"]]
+
+    await eventually(notice)  # told before waiting in sales
+    played = {"id": notice()[0].param("playbackId"), "state": "done"}
+    desk.port.deliver({"type": "PlaybackFinished", "playback": played})
+    s_leg = await desk.rung("1003")
+    desk.port.deliver(channel_event("StasisStart", s_leg))
+    await eventually(lambda: desk.said("recording.started"))
+    (record,) = [r for r in desk.ari.requests if r.path.endswith("/record")]
+    assert record.path == f"bridges/talk-{s_leg}/record"
+    assert desk.said("recording.started")[0]["agent"] == "s"
+    desk.port.deliver(channel_event("StasisEnd", s_leg))
     assert await asyncio.wait_for(wait, 1) == "answered"
