@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import secrets as secrets_module
+import shlex
 import socket
 import sys
 from pathlib import Path
@@ -229,13 +230,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def export(
-    config: HotlineConfig, secrets: Secrets, paths: ProjectPaths, target: Path, *, check: bool
+    config: HotlineConfig,
+    secrets: Secrets,
+    paths: ProjectPaths,
+    target: Path,
+    *,
+    check: bool,
+    console: list[str] | None = None,
+    root: Path = Path("/"),
 ) -> int:
     """Write the fragments, have the running Asterisk reload them, say what to do."""
-    cli = system_cli() if check else None
+    cli = system_cli(console) if check else None
     try:
         report = export_fragments(
-            config, secrets, paths.home, target, cli=cli, tls=tls_files(config, paths)
+            config, secrets, paths.home, target, root=root, cli=cli, tls=tls_files(config, paths)
         )
     except ExportError as error:
         raise Refused(f"export: {error}") from None
@@ -270,7 +278,15 @@ def cmd_asterisk(args: argparse.Namespace) -> int:
         return 0
     config, _, secrets = load_all(paths)
     if args.action == "export":
-        return export(config, secrets, paths, Path(args.dir), check=not args.no_check)
+        return export(
+            config,
+            secrets,
+            paths,
+            Path(args.dir),
+            check=not args.no_check,
+            console=shlex.split(args.asterisk) if args.asterisk else None,
+            root=Path(args.root),
+        )
     if not config.asterisk.managed:
         raise Refused("asterisk.managed is false: Hotline does not run this Asterisk")
     instance = managed_instance(config, secrets, paths)
@@ -365,6 +381,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-check",
         action="store_true",
         help="do not ask the running Asterisk to reload them and report what it loaded",
+    )
+    export.add_argument(
+        "--asterisk",
+        metavar="COMMAND",
+        help="how to run Asterisk's console (default: asterisk), e.g. "
+        "'asterisk -C /etc/pbx/asterisk.conf' or 'chroot /srv/pbx asterisk'",
+    )
+    export.add_argument(
+        "--root",
+        default="/",
+        help="the root folder of Asterisk's machine, whose etc/passwd and etc/group name "
+        "its asterisk user (a chroot or a container's root; default /)",
     )
     ast.set_defaults(func=cmd_asterisk)
     config = sub.add_parser("config", help="configuration")

@@ -32,10 +32,10 @@ FRAGMENTS = (
 )
 #: Where each fragment is included from, and the reload that reads it again.
 INCLUDED_FROM = {
-    "pjsip_hotline.conf": ("pjsip.conf", "module reload res_pjsip.so"),
-    "extensions_hotline.conf": ("extensions.conf", "dialplan reload"),
-    "ari_hotline.conf": ("ari.conf", "module reload res_ari.so"),
-    "manager_hotline.conf": ("manager.conf", "manager reload"),
+    "pjsip_hotline.conf": ("pjsip.conf", "res_pjsip.so"),
+    "extensions_hotline.conf": ("extensions.conf", "pbx_config.so"),
+    "ari_hotline.conf": ("ari.conf", "res_ari.so"),
+    "manager_hotline.conf": ("manager.conf", "manager"),
 }
 MODE = 0o640
 
@@ -142,9 +142,8 @@ def install_fragments(
     if cli is None or report.todo:
         return report
     report.checked = True
-    reloads = [INCLUDED_FROM[name][1] for name, _ in rendered if name in INCLUDED_FROM]
-    for command in reloads:
-        cli(command)
+    modules = [INCLUDED_FROM[name][1] for name, _ in rendered if name in INCLUDED_FROM]
+    _reload(cli, modules, report)
     _check(cli, report, agents, users)
     lost = sorted(set(before or ()) - set(_endpoints(cli)) - set(agents))
     if lost:
@@ -156,10 +155,22 @@ def install_fragments(
         for name, _ in rendered:
             # An empty fragment keeps the site's #include lines valid.
             write_fragment(target / name, previous.get(name, b""), owner, report.todo)
-        for command in reloads:
-            cli(command)
+        _reload(cli, modules, ExportReport())
         report.rolled_back = True
     return report
+
+
+def _reload(cli: Cli, modules: Sequence[str], report: ExportReport) -> None:
+    """Reload each module; one that is not running (its configuration was refused at
+    start, say an #include of a fragment not written yet) is loaded instead."""
+    for module in modules:
+        said = cli(f"module reload {module}")
+        if "not properly initialized" in said or 'must run "module load' in said:
+            loaded = cli(f"module load {module}")
+            if "Loaded" in loaded:
+                report.loaded.append(f"{module} started (it was not running)")
+            else:
+                report.problems.append(f"{module} does not start: {loaded.strip()}")
 
 
 def _endpoints(cli: Cli) -> list[str]:
@@ -212,22 +223,28 @@ def _names_user(listing: str, user: str) -> bool:
     return any(user in line.split() for line in listing.splitlines())
 
 
-def system_cli(binary: str | None = None, timeout: float = 30) -> Cli | None:
-    """`asterisk -rx` on this machine's running Asterisk, or None when there is none."""
-    binary = binary or shutil.which("asterisk") or shutil.which("asterisk", path="/usr/sbin")
-    if binary is None:
-        return None
+def system_cli(command: Sequence[str] | None = None, timeout: float = 30) -> Cli | None:
+    """`asterisk -rx` on the running Asterisk, or None when there is no Asterisk here.
 
-    def run(command: str) -> str:
+    `command`: how to run its console (`["chroot", "/srv/pbx", "asterisk", "-C", …]`);
+    by default the `asterisk` on the PATH or in /usr/sbin."""
+    if command is None:
+        binary = shutil.which("asterisk") or shutil.which("asterisk", path="/usr/sbin")
+        if binary is None:
+            return None
+        command = [binary]
+    prefix = list(command)
+
+    def run(cli: str) -> str:
         try:
             done = subprocess.run(
-                [binary, "-rx", command], capture_output=True, text=True, timeout=timeout
+                [*prefix, "-rx", cli], capture_output=True, text=True, timeout=timeout
             )
         except (OSError, subprocess.TimeoutExpired) as error:
-            raise ExportError(f"asterisk -rx {command!r}: {error}") from None
+            raise ExportError(f"asterisk -rx {cli!r}: {error}") from None
         if done.returncode != 0:
             raise ExportError(
-                f"asterisk -rx {command!r} failed: {(done.stderr or done.stdout).strip()} "
+                f"asterisk -rx {cli!r} failed: {(done.stderr or done.stdout).strip()} "
                 "(is Asterisk running, and may this user use its console?)"
             )
         return done.stdout

@@ -62,9 +62,21 @@ class FakeAsterisk:
         self.commands: list[str] = []
         self.endpoints = list(site)
         self.included = True
+        #: pbx_config not running: extensions.conf was refused at start (it included a
+        #: fragment that was not there yet).
+        self.dialplan_down = False
 
     def __call__(self, command: str) -> str:
         self.commands.append(command)
+        if command == "module reload pbx_config.so" and self.dialplan_down:
+            return (
+                "The module 'pbx_config.so' was not properly initialized. Before reloading the "
+                'module, you must run "module load pbx_config.so" and fix whatever is preventing'
+                " the module from being initialized.\n"
+            )
+        if command == "module load pbx_config.so":
+            self.dialplan_down = False
+            return "Loaded pbx_config.so\n"
         if command == "module reload res_pjsip.so":
             fragment = (self.target / "pjsip_hotline.conf").read_text()
             if self.breaks and "type = endpoint" in fragment:
@@ -84,7 +96,7 @@ class FakeAsterisk:
             )
             return header + rows
         if command == "dialplan show hotline-public":
-            if self.included:
+            if self.included and not self.dialplan_down:
                 return "[ Context 'hotline-public' created by 'pbx_config' ]\n"
             return "There is no existence of 'hotline-public' context\n"
         if command == "ari show users":
@@ -169,7 +181,7 @@ def test_checked_against_the_running_asterisk(tmp_path: Path) -> None:
     )
     assert report.checked and report.ok, report.problems
     assert "module reload res_pjsip.so" in fake.commands
-    assert "dialplan reload" in fake.commands
+    assert "module reload pbx_config.so" in fake.commands
     assert report.loaded == [
         "PJSIP endpoint 1001", "PJSIP endpoint 1001-web", "dialplan context hotline-public",
         "ARI user hotline-ari", "AMI user hotline-ami",
@@ -226,7 +238,7 @@ def test_an_asterisk_that_cannot_be_asked_is_a_clear_error(tmp_path: Path) -> No
     fake_binary = tmp_path / "asterisk"
     fake_binary.write_text("#!/bin/sh\necho 'Unable to connect to remote asterisk' >&2\nexit 1\n")
     fake_binary.chmod(0o755)
-    cli = system_cli(str(fake_binary))
+    cli = system_cli([str(fake_binary)])
     assert cli is not None
     with pytest.raises(ExportError) as error:
         install_fragments([("pjsip_hotline.conf", "")], tmp_path / "out", None, cli, [], ("a", "b"))
@@ -235,3 +247,20 @@ def test_an_asterisk_that_cannot_be_asked_is_a_clear_error(tmp_path: Path) -> No
         "(is Asterisk running, and may this user use its console?)"
     )
     assert not (tmp_path / "out/pjsip_hotline.conf").exists()  # nothing written
+
+
+def test_a_dialplan_refused_at_start_is_started(tmp_path: Path) -> None:
+    """extensions.conf included the fragment before it was written: Asterisk refused it
+    at start (pbx_config not running); the export starts it once the fragment is there."""
+    secrets = load_secrets(tmp_path / "secrets.yaml", ["1001"])
+    fake = FakeAsterisk(tmp_path / "out", ["site-phone"])
+    fake.dialplan_down = True
+    report = export_fragments(
+        hotline_config(), secrets, HOME, tmp_path / "out", root=fake_root(tmp_path), cli=fake
+    )
+    assert report.ok, report.problems
+    assert "pbx_config.so started (it was not running)" in report.loaded
+    assert "dialplan context hotline-public" in report.loaded
+    assert fake.commands.index("module load pbx_config.so") > fake.commands.index(
+        "module reload pbx_config.so"
+    )
