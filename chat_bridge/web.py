@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import unquote
 
@@ -80,6 +80,8 @@ class WidgetConnection:
         self.bucket = TokenBucket(settings.rate, settings.burst)
         self.outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self.chat: LiveChat | None = None
+        #: The chat's live frames while its history is read (hello): sent after it.
+        self.held: list[dict[str, Any]] | None = None
 
     def send(self, frame: dict[str, Any]) -> None:
         if self.outbox.qsize() > OUTBOX_LIMIT:
@@ -97,6 +99,13 @@ class WidgetConnection:
                 await self.ws.close(code=frame[CLOSE], message=frame["reason"].encode())
                 return
             await self.ws.send_str(dumps(frame))
+
+    def deliver(self, frame: dict[str, Any]) -> None:
+        """The chat's sink for this connection (held while its history is read)."""
+        if self.held is not None:
+            self.held.append(frame)
+        else:
+            self.send(frame)
 
     def error(self, code: str, message: str) -> None:
         self.send(error_frame(code, message))
@@ -128,9 +137,7 @@ class WidgetConnection:
                     if not isinstance(message, Hello):
                         self.error("not_ready", "send a hello frame first")
                         continue
-                    if await self.hello(message):
-                        # hello() has set self.chat; mypy keeps the narrowing to None from above.
-                        detach = self.bridge.attach(self.chat, self.send)  # type: ignore[arg-type]
+                    detach = await self.hello(message)
                     continue
                 await self.handle(self.chat, message)
         finally:
@@ -141,7 +148,9 @@ class WidgetConnection:
                 await asyncio.wait_for(writer, 5)
             writer.cancel()
 
-    async def hello(self, hello: Hello) -> bool:
+    async def hello(self, hello: Hello) -> Callable[[], None] | None:
+        """Open or resume the chat: welcome, the messages after `last_seq`, then its
+        live frames. Returns how to detach from the chat (None: refused)."""
         try:
             if hello.session:
                 chat = await self.bridge.resume(hello.session)
@@ -151,11 +160,15 @@ class WidgetConnection:
                 )
         except UnknownSession as error:
             self.error("unknown_session", str(error))
-            return False
+            return None
         except ChatRefused as error:
             self.error(error.code, str(error))
-            return False
+            return None
         self.chat = chat
+        # Attached before the history is read: a message committed meanwhile reaches
+        # this connection live (held until the history is out) if the read missed it.
+        self.held = []
+        detach = self.bridge.attach(chat, self.deliver)
         self.send(
             {
                 "v": 1,
@@ -166,11 +179,21 @@ class WidgetConnection:
                 "last_seq": chat.seq,
             }
         )
-        for message in await self.bridge.chats.messages(chat.id, after=hello.last_seq):
-            self.send({"v": 1, "type": "message", **message.public()})
-        if chat.state == "queued" and chat.last_queue_frame:
-            self.send(chat.last_queue_frame)
-        return True
+        last = hello.last_seq
+        try:
+            for message in await self.bridge.chats.messages(chat.id, after=hello.last_seq):
+                self.send({"v": 1, "type": "message", **message.public()})
+                last = max(last, message.seq)
+        except BaseException:
+            detach()
+            raise
+        finally:
+            held, self.held = self.held or [], None
+        for frame in held:  # the queue frame on attaching, and what came meanwhile
+            if frame.get("type") == "message" and frame.get("seq", 0) <= last:
+                continue  # in the history already
+            self.send(frame)
+        return detach
 
     async def handle(self, chat: LiveChat, message: Any) -> None:
         bridge = self.bridge

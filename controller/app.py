@@ -31,10 +31,10 @@ from ari_app.recovery import Recovery
 from chat_bridge.monitoring import ChatMonitors
 from chat_bridge.service import add_chat
 from controller.crm import start_crm
+from controller.devices import AgentPhones, browser_phones
 from controller.paths import ProjectPaths
 from controller.reload import FlowArchive, FlowChecker, FlowWatcher, describe, set_version
 from controller.routing import start_routing
-from controller.devices import AgentPhones, browser_phones
 from controller.secrets import Secrets
 from controller.services import LiveServices
 from controller.speech import start_speech
@@ -45,6 +45,7 @@ from hotline.catalogue import Catalogue
 from hotline.config import HotlineConfig
 from hotline.contacts.wrapup import WrapUps
 from hotline.flows.loader import FlowSet
+from hotline.gc_pauses import GcPauses
 from hotline.overload import Admission, Load
 from hotline.store import Store
 from hotline.store.sessions import SessionStore
@@ -57,8 +58,8 @@ from hotline.web.calls_api import add_call_routes
 from hotline.web.contacts_api import add_contacts_routes
 from hotline.web.metrics import LOOP_LAG_NOW, add_metrics_routes
 from hotline.web.monitor_api import add_chat_monitor_routes, add_monitor_routes
-from hotline.web.reports_web import Reports, add_report_routes
 from hotline.web.phone_api import add_phone_routes
+from hotline.web.reports_web import Reports, add_report_routes
 from hotline.web.transcripts_api import add_transcript_routes
 from hotline.web.wallboard import Wallboard, add_wallboard_routes
 from voice.contact import VoiceRuntime
@@ -343,6 +344,7 @@ class Hotline:
         runner = web.AppRunner(api, access_log=None)
         crm: web.AppRunner | None = None
         background: list[asyncio.Task] = []
+        gc_pauses = GcPauses()  # no full collection pauses under load (hotline/gc_pauses.py)
         try:
             # Before the web server takes connections: chats left open carry on.
             try:
@@ -366,6 +368,7 @@ class Hotline:
                     run_events(ari, stasis.handle, on_connect=connected, on_disconnect=disconnected)
                 )
             )
+            gc_pauses.start()
             self.ready.set()
             if on_ready:
                 on_ready(self)
@@ -391,6 +394,7 @@ class Hotline:
                 await crm.cleanup()
             await runner.cleanup()
             await store.close()
+            await gc_pauses.stop()
 
     def make_auth(self, store: Store) -> Auth:
         """Web users from the config; passwords are generated for new ones."""

@@ -28,6 +28,7 @@ from hotline.events import spec_of
 from hotline.store.coltypes import UTCDateTime, as_utc, utcnow
 from hotline.store.errors import UnknownContact, UnknownCustomer
 from hotline.store.group_commit import GroupCommit, InsertRow
+from hotline.store.inline_sqlite import inline_engine
 from hotline.store.migrate import upgrade
 from hotline.store.models import ContactEventRow, ContactRow, CustomerRow, table_of
 from hotline.store.phone import normalize_phone
@@ -69,11 +70,16 @@ def sqlite_url(path: str) -> str:
 class Store:
     """Access to the Hotline database; make one with `await Store.connect(url)`."""
 
-    def __init__(self, engine: AsyncEngine, retry_for: float) -> None:
+    def __init__(
+        self, engine: AsyncEngine, retry_for: float, write_engine: AsyncEngine | None = None
+    ) -> None:
         self._engine = engine
+        #: Where the one writer writes (SQLite: hotline/store/inline_sqlite.py); reads
+        #: use `engine`.
+        self._write_engine = write_engine or engine
         # One writer, group commit: SQLite takes one writer at a time (ours queue here
         # rather than collide on the file lock), and one commit serves many writes.
-        self._writer = GroupCommit(engine)
+        self._writer = GroupCommit(self._write_engine)
         self.retry_for = retry_for
         self._listeners: list[Callable[[LoggedEvent], None]] = []
 
@@ -93,9 +99,14 @@ class Store:
         the connect timeout). Raises StoreUnavailable if the database cannot be reached.
         """
         parsed = async_url(url)
+        write_engine = None
         if parsed.get_backend_name() == "sqlite":
             engine = create_async_engine(parsed, echo=echo)
             _sqlite_setup(engine, busy_timeout)
+            if parsed.database and parsed.database != ":memory:":
+                # The writer on the loop's thread, never waiting for the lock there.
+                write_engine = inline_engine(parsed, echo=echo)
+                _sqlite_setup(write_engine, 0)
         else:
             engine = create_async_engine(
                 parsed,
@@ -106,11 +117,11 @@ class Store:
                     "server_settings": {"application_name": "hotline"},
                 },
             )
-        store = cls(engine, retry_for)
+        store = cls(engine, retry_for, write_engine)
         try:
             await store.read(lambda conn: conn.execute(select(1)), "connect")
         except BaseException:
-            await engine.dispose()
+            await store.close()
             raise
         return store
 
@@ -129,6 +140,12 @@ class Store:
         """The SQLAlchemy engine, for reports and tests that need plain SQL."""
         return self._engine
 
+    @property
+    def write_engine(self) -> AsyncEngine:
+        """The engine the store's one writer commits through (`engine` but for SQLite
+        files: hotline/store/inline_sqlite.py)."""
+        return self._write_engine
+
     async def migrate(self) -> None:
         """Upgrade the schema to the newest migration; does nothing if already there."""
 
@@ -144,6 +161,8 @@ class Store:
     async def close(self) -> None:
         """Close all connections."""
         await self._engine.dispose()
+        if self._write_engine is not self._engine:
+            await self._write_engine.dispose()
 
     async def __aenter__(self) -> Store:
         return self

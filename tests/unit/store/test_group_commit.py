@@ -15,7 +15,7 @@ from hotline.store.errors import UnknownContact
 def count_commits(store: Store) -> list[int]:
     commits = [0]
 
-    @event.listens_for(store.engine.sync_engine, "commit")
+    @event.listens_for(store.write_engine.sync_engine, "commit")
     def _on_commit(_conn: object) -> None:
         commits[0] += 1
 

@@ -58,7 +58,7 @@ async def test_open_contact_for_chat_and_callback(store: Store) -> None:
 @pytest.mark.parametrize(
     ("channel", "direction", "message"),
     [
-        ("fax", "inbound", "channel must be one of voice, chat, callback; got 'fax'"),
+        ("fax", "inbound", "channel must be one of voice, chat, callback, outbound; got 'fax'"),
         ("voice", "sideways", "direction must be one of inbound, outbound; got 'sideways'"),
     ],
 )
