@@ -137,6 +137,9 @@ class AriCallControl:
         self.routing = routing
         #: agent id -> their phone's PJSIP endpoint (what a phone names them by)
         self.endpoints = dict(endpoints or {})
+        #: ... and the one to ring now (the browser phone when registered, asked at each
+        #: consultation: controller/devices.py)
+        self.ring_endpoints: Mapping[str, str] = endpoints if endpoints is not None else {}
         #: The number rules and dial template (the callbacks'); None: no numbers.
         self.dialing = dialing
         self.own_numbers = own_numbers
@@ -384,7 +387,7 @@ class AriCallControl:
             endpoint = self.dial(target)
         routing = None
         if self.routing is not None and self.consult_contacts is not None:
-            routing = ConsultRouting(self.routing, self.endpoints, self.consult_contacts)
+            routing = ConsultRouting(self.routing, self.ring_endpoints, self.consult_contacts)
         if target.kind != "number":
             if routing is None:
                 raise Conflict(f"consulting {target.kind}s is not available on this Hotline")

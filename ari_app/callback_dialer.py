@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -67,8 +67,8 @@ class CallbackCalls:
     store: AttemptLog
     prompts: PromptLibrary
     config: CallbackConfig
-    #: agent id -> PJSIP endpoint of their phone
-    endpoints: dict[str, str]
+    #: agent id -> PJSIP endpoint of their phone (the one to ring now)
+    endpoints: Mapping[str, str]
     #: The Stasis app's routing of other channels' events (leg id -> deliver).
     followed: MutableMapping[str, Callable[[AriEvent], None]]
     language: str = "en"

@@ -168,7 +168,7 @@ class Hotline:
             dialing=config.callbacks,
             own_numbers=(*config.flow_numbers, *config.callbacks.own_numbers),
             routing=routing,
-            endpoints={a.id: a.endpoint for a in config.agents},
+            endpoints=phones,  # consultations ring the browser phone when registered
             consult_contacts=StoreConsultContacts(store),
         )
         queueing = Queueing(
@@ -238,7 +238,7 @@ class Hotline:
                 store,
                 prompts,
                 config.callbacks,
-                {a.id: a.endpoint for a in config.agents},
+                phones,  # callbacks ring the browser phone when registered
                 stasis.followed,
                 config.default_language,
             )
