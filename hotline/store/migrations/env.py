@@ -13,6 +13,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from hotline.store.knowledge_rows import include_name
 from hotline.store.models import Base
 
 config = context.config
@@ -25,6 +26,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,  # SQLite cannot ALTER most things; batch mode copies tables
         compare_type=True,
+        include_name=include_name,  # the search index is made per dialect
     )
     with context.begin_transaction():
         context.run_migrations()

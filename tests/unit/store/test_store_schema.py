@@ -13,6 +13,7 @@ from sqlalchemy import inspect, text
 
 from hotline.store import Store, async_url
 from hotline.store.migrate import alembic_config, current_revision, head_revision
+from hotline.store.knowledge_rows import include_name
 from hotline.store.models import Base
 
 TABLES = {"customers", "contacts", "contact_events", "alembic_version"}
@@ -21,7 +22,10 @@ TABLES = {"customers", "contacts", "contact_events", "alembic_version"}
 async def _diff(store: Store) -> list[Any]:
     async with store.engine.connect() as conn:
         return await conn.run_sync(
-            lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata)
+            lambda c: compare_metadata(
+                MigrationContext.configure(c, opts={"include_name": include_name}),
+                Base.metadata,
+            )
         )
 
 

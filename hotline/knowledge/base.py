@@ -1,0 +1,445 @@
+"""The knowledge base: articles kept with every version in the store, searched with
+the database's full-text index (SQLite FTS5 + BM25, PostgreSQL tsvector + ts_rank).
+
+    kb = KnowledgeBase(store, languages=["en", "ru"])
+    await kb.load()
+    await kb.sync_files(Path("knowledge"))
+    hits = await kb.search("how do I pay my bill", "en", limit=3)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import String, bindparam, func, insert, select, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hotline.knowledge.article import Article, Hit
+from hotline.knowledge.loader import (
+    LoadedArticle,
+    gather_articles,
+    lint_articles,
+    parse_article,
+)
+from hotline.knowledge.text import LANGUAGES, check_language, terms
+from hotline.store.coltypes import utcnow
+from hotline.store.knowledge_rows import KnowledgeVersionRow
+from hotline.store.models import table_of
+from hotline.store.store import Store
+from hotline.yamlsource import SourceError, SourceProblem
+
+VERSIONS = table_of(KnowledgeVersionRow)
+
+#: Longest question searched, in characters; longer ones are refused, not cut.
+MAX_QUESTION = 1000
+#: Distinct terms of a question that are searched (the rest add little but cost).
+MAX_TERMS = 48
+#: Candidates the database ranks before confidence orders them.
+CANDIDATES = 20
+MAX_LIMIT = 50
+
+_COLUMNS = ("questions", "tags", "answer")
+_FAR_PAST = "0000-00-00"
+_FAR_FUTURE = "9999-12-31"
+
+
+class KnowledgeError(ValueError):
+    """A request the knowledge base refuses; nothing was changed."""
+
+
+class BadQuestion(KnowledgeError):
+    """A question that cannot be searched (empty, too long)."""
+
+
+@dataclass(frozen=True)
+class Version:
+    """One stored version of an article."""
+
+    article_id: str
+    version: int
+    source: str
+    author: str | None
+    created_at: datetime
+    text: str
+    deleted: bool
+
+    def public(self, *, with_text: bool = True) -> dict[str, Any]:
+        shown: dict[str, Any] = {
+            "article": self.article_id,
+            "version": self.version,
+            "source": self.source,
+            "author": self.author,
+            "created_at": self.created_at.isoformat(),
+            "deleted": self.deleted,
+        }
+        if with_text:
+            shown["text"] = self.text
+        return shown
+
+
+def check_question(question: str) -> str:
+    """The question stripped; BadQuestion if empty or longer than MAX_QUESTION."""
+    stripped = question.strip()
+    if not stripped:
+        raise BadQuestion("empty question: write a few words")
+    if len(stripped) > MAX_QUESTION:
+        raise BadQuestion(
+            f"question of {len(stripped)} characters: at most {MAX_QUESTION} are searched"
+        )
+    return stripped
+
+
+class KnowledgeBase:
+    """Current articles in memory (for answers and confidence), every version and the
+    search index in the store."""
+
+    def __init__(self, store: Store, languages: Iterable[str], *, today: Any = date.today) -> None:
+        self.store = store
+        self.languages = [check_language(language) for language in languages]
+        self._today = today
+        self._articles: dict[str, LoadedArticle] = {}
+        self._variants: dict[tuple[str, str], list[tuple[frozenset[str], str]]] = {}
+
+    # reading
+
+    def article(self, article_id: str) -> Article | None:
+        loaded = self._articles.get(article_id)
+        return loaded.article if loaded else None
+
+    def current(self) -> dict[str, LoadedArticle]:
+        """Every current article by id."""
+        return dict(self._articles)
+
+    async def load(self) -> None:
+        """Read the newest version of every article from the store."""
+        newest = (
+            select(VERSIONS.c.article_id, func.max(VERSIONS.c.version).label("version"))
+            .group_by(VERSIONS.c.article_id)
+            .subquery()
+        )
+        query = select(VERSIONS).join(
+            newest,
+            (VERSIONS.c.article_id == newest.c.article_id)
+            & (VERSIONS.c.version == newest.c.version),
+        )
+        rows = await self.store.read(lambda c: _all(c, query), "knowledge articles")
+        self._articles = {}
+        self._variants = {}
+        for row in rows:
+            if row.deleted:
+                continue
+            loaded = parse_article(row.text, f"kb:{row.article_id}@{row.version}", row.article_id)
+            self._remember(loaded)
+
+    async def versions(self, article_id: str) -> list[Version]:
+        query = (
+            select(VERSIONS).where(VERSIONS.c.article_id == article_id).order_by(VERSIONS.c.version)
+        )
+        rows = await self.store.read(lambda c: _all(c, query), "knowledge versions")
+        return [_version(row) for row in rows]
+
+    # writing
+
+    async def sync_files(self, directory: Path) -> list[SourceProblem]:
+        """Record a new version of each article file changed since it was last read
+        (an admin's later edit through the API stays current until the file changes
+        again); files with problems are refused and their problems returned."""
+        found, problems = gather_articles(directory)
+        last_from_file = await self._last_file_texts()
+        changed = {
+            article_id: loaded
+            for article_id, loaded in found.items()
+            if last_from_file.get(article_id) != loaded.text
+        }
+        merged = {**self._articles, **changed}
+        cross = lint_articles(merged, self.languages)
+        refused = {p.file for p in cross}
+        problems.extend(cross)
+        accepted = [loaded for loaded in changed.values() if loaded.file not in refused]
+        await self._record(accepted, "file", None)
+        return problems
+
+    async def save(self, article_id: str, text_: str, author: str) -> Version:
+        """Store a new version of one article (new or changed) written by `author`;
+        SourceError with every problem (file named `article_id`.yaml) otherwise."""
+        loaded = parse_article(text_, f"{article_id}.yaml", article_id)
+        current = self._articles.get(article_id)
+        if current is not None and current.text == text_:
+            raise KnowledgeError(f"article {article_id!r}: no change from the current version")
+        problems = [
+            p
+            for p in lint_articles({**self._articles, article_id: loaded}, self.languages)
+            if p.file == loaded.file
+        ]
+        if problems:
+            raise SourceError(problems)
+        versions = await self._record([loaded], "api", author)
+        return versions[0]
+
+    async def delete(self, article_id: str, author: str) -> Version:
+        """Record the article's removal (its versions stay); refused while another
+        article links to it."""
+        if article_id not in self._articles:
+            raise KnowledgeError(f"no article {article_id!r}")
+        linking = sorted(
+            other
+            for other, loaded in self._articles.items()
+            if any(link.article == article_id for link in loaded.article.links)
+        )
+        if linking:
+            raise KnowledgeError(
+                f"article {article_id!r} is linked from {', '.join(linking)}: change those first"
+            )
+        loaded = self._articles[article_id]
+        version = await self._insert_versions([(article_id, loaded.text, True)], "api", author)
+        await self.store.write(lambda c: self._unindex(c, [article_id]), "knowledge unindex")
+        del self._articles[article_id]
+        for language in LANGUAGES:
+            self._variants.pop((article_id, language), None)
+        return version[0]
+
+    async def reindex(self) -> None:
+        """Rebuild the search index from the current articles (after a restore)."""
+        ids = list(self._articles)
+
+        async def clear(conn: AsyncConnection) -> None:
+            await self._unindex(conn, None)
+
+        await self.store.write(clear, "knowledge unindex")
+        for start in range(0, len(ids), 500):
+            await self._index_chunk([self._articles[i] for i in ids[start : start + 500]])
+
+    async def _index_chunk(self, chunk: list[LoadedArticle]) -> None:
+        async def index(conn: AsyncConnection) -> None:
+            await self._index(conn, chunk)
+
+        await self.store.write(index, "knowledge index")
+
+    async def _record(
+        self, loaded: list[LoadedArticle], source: str, author: str | None
+    ) -> list[Version]:
+        if not loaded:
+            return []
+        versions = await self._insert_versions(
+            [(one.id, one.text, False) for one in loaded], source, author
+        )
+        ids = [one.id for one in loaded]
+
+        async def index(conn: AsyncConnection) -> None:
+            await self._unindex(conn, ids)
+            await self._index(conn, loaded)
+
+        await self.store.write(index, "knowledge index")
+        for one in loaded:
+            self._remember(one)
+        return versions
+
+    async def _insert_versions(
+        self, items: list[tuple[str, str, bool]], source: str, author: str | None
+    ) -> list[Version]:
+        async def op(conn: AsyncConnection) -> list[Version]:
+            ids = [item[0] for item in items]
+            query = (
+                select(VERSIONS.c.article_id, func.max(VERSIONS.c.version))
+                .where(VERSIONS.c.article_id.in_(ids))
+                .group_by(VERSIONS.c.article_id)
+            )
+            last = {row[0]: row[1] for row in (await conn.execute(query)).all()}
+            now = utcnow()
+            made = [
+                Version(article_id, last.get(article_id, 0) + 1, source, author, now, body, deleted)
+                for article_id, body, deleted in items
+            ]
+            await conn.execute(
+                insert(VERSIONS),
+                [
+                    {
+                        "article_id": v.article_id,
+                        "version": v.version,
+                        "source": v.source,
+                        "author": v.author,
+                        "created_at": v.created_at,
+                        "text": v.text,
+                        "deleted": v.deleted,
+                    }
+                    for v in made
+                ],
+            )
+            return made
+
+        return await self.store.write(op, "knowledge version")
+
+    async def _last_file_texts(self) -> dict[str, str]:
+        newest = (
+            select(VERSIONS.c.article_id, func.max(VERSIONS.c.version).label("version"))
+            .where(VERSIONS.c.source == "file")
+            .group_by(VERSIONS.c.article_id)
+            .subquery()
+        )
+        query = select(VERSIONS.c.article_id, VERSIONS.c.text).join(
+            newest,
+            (VERSIONS.c.article_id == newest.c.article_id)
+            & (VERSIONS.c.version == newest.c.version),
+        )
+        rows = await self.store.read(lambda c: _all(c, query), "knowledge file versions")
+        return {row.article_id: row.text for row in rows}
+
+    def _remember(self, loaded: LoadedArticle) -> None:
+        self._articles[loaded.id] = loaded
+        article = loaded.article
+        for language in article.languages():
+            variants = [(frozenset(terms(q, language)), q) for q in article.questions[language]]
+            if language in article.title:
+                title = article.title[language]
+                variants.append((frozenset(terms(title, language)), title))
+            self._variants[(loaded.id, language)] = variants
+
+    # the search index, per dialect
+
+    async def _unindex(self, conn: AsyncConnection, ids: list[str] | None) -> None:
+        if ids is None:
+            await conn.execute(text("DELETE FROM kb_fts"))
+            return
+        for article_id in ids:
+            await conn.execute(text("DELETE FROM kb_fts WHERE article_id = :a"), {"a": article_id})
+
+    async def _index(self, conn: AsyncConnection, loaded: list[LoadedArticle]) -> None:
+        rows = []
+        for one in loaded:
+            article = one.article
+            for language in article.languages():
+                questions = [t for q in article.questions[language] for t in terms(q, language)]
+                questions += terms(article.title.get(language, ""), language)
+                rows.append(
+                    {
+                        "article_id": one.id,
+                        "language": language,
+                        "valid_from": str(article.valid_from or _FAR_PAST),
+                        "valid_until": str(article.valid_until or _FAR_FUTURE),
+                        "questions": questions,
+                        "tags": _tag_terms(article.tags),
+                        "answer": terms(article.answer[language], language),
+                    }
+                )
+        if not rows:
+            return
+        if self.store.dialect == "postgresql":
+            statement = text(
+                "INSERT INTO kb_fts (article_id, language, valid_from, valid_until, terms)"
+                " VALUES (:article_id, :language, :valid_from, :valid_until,"
+                " setweight(array_to_tsvector(:questions), 'A')"
+                " || setweight(array_to_tsvector(:tags), 'B')"
+                " || setweight(array_to_tsvector(:answer), 'C'))"
+            ).bindparams(*(bindparam(name, type_=postgresql.ARRAY(String)) for name in _COLUMNS))
+            await conn.execute(statement, rows)
+        else:
+            statement = text(
+                "INSERT INTO kb_fts (article_id, language, valid_from, valid_until,"
+                " questions, tags, answer)"
+                " VALUES (:article_id, :language, :valid_from, :valid_until,"
+                " :questions, :tags, :answer)"
+            )
+            await conn.execute(
+                statement,
+                [{**row, **{k: " ".join(row[k]) for k in _COLUMNS}} for row in rows],
+            )
+
+    # searching
+
+    async def search(self, query: str, language: str, limit: int = 5) -> list[Hit]:
+        """The articles that best answer `query` in `language`, most confident first.
+
+        BadQuestion for an empty question or one longer than MAX_QUESTION characters;
+        UnknownLanguage for a language the knowledge base cannot analyse. A question
+        of stop words only finds nothing."""
+        question = check_question(query)
+        check_language(language)
+        limit = max(1, min(limit, MAX_LIMIT))
+        asked = list(dict.fromkeys(terms(question, language)))[:MAX_TERMS]
+        if not asked:
+            return []
+        today = self._today().isoformat()
+        ranked = await self.store.read(
+            lambda c: self._candidates(c, asked, language, today), "knowledge search"
+        )
+        wanted = frozenset(asked)
+        hits = []
+        for article_id, rank in ranked:
+            loaded = self._articles.get(article_id)
+            if loaded is None:
+                continue
+            variants = self._variants.get((article_id, language), [])
+            confidence, variant = _confidence(wanted, variants)
+            article = loaded.article
+            hits.append(
+                Hit(
+                    article_id=article_id,
+                    language=language,
+                    title=article.title.get(language, article_id),
+                    answer=article.answer[language],
+                    question=variant,
+                    confidence=confidence,
+                    rank=rank,
+                    links=tuple(article.links),
+                )
+            )
+        hits.sort(key=lambda hit: (-hit.confidence, -hit.rank))
+        return hits[:limit]
+
+    async def _candidates(
+        self, conn: AsyncConnection, asked: list[str], language: str, today: str
+    ) -> list[tuple[str, float]]:
+        params = {"language": language, "today": today, "n": CANDIDATES}
+        if self.store.dialect == "postgresql":
+            statement = text(
+                "SELECT article_id, ts_rank(terms, q) AS rank"
+                " FROM kb_fts, CAST(:q AS tsquery) AS q"
+                " WHERE terms @@ q AND language = :language"
+                " AND valid_from <= :today AND valid_until >= :today"
+                " ORDER BY rank DESC, article_id LIMIT :n"
+            )
+            # Terms are letters and digits only: quoted, each is one lexeme as it is.
+            params["q"] = " | ".join(f"'{term}'" for term in asked)
+        else:
+            statement = text(
+                "SELECT article_id, -bm25(kb_fts, 0, 0, 0, 0, 4.0, 2.0, 1.0) AS rank"
+                " FROM kb_fts WHERE kb_fts MATCH :q AND language = :language"
+                " AND valid_from <= :today AND valid_until >= :today"
+                " ORDER BY rank DESC, article_id LIMIT :n"
+            )
+            params["q"] = " OR ".join(f'"{term}"' for term in asked)
+        rows = (await conn.execute(statement, params)).all()
+        return [(row[0], float(row[1])) for row in rows]
+
+
+def _tag_terms(tags: list[str]) -> list[str]:
+    return [term for tag in tags for term in terms(tag.replace("-", " "), "en")]
+
+
+def _confidence(
+    asked: frozenset[str], variants: list[tuple[frozenset[str], str]]
+) -> tuple[float, str]:
+    """How well the best variant matches the question (Dice overlap of their terms)."""
+    best, said = 0.0, ""
+    for words, variant in variants:
+        if not words:
+            continue
+        score = 2 * len(asked & words) / (len(asked) + len(words))
+        if score > best:
+            best, said = score, variant
+    return best, said
+
+
+async def _all(conn: AsyncConnection, query: Any) -> list[Any]:
+    return list((await conn.execute(query)).all())
+
+
+def _version(row: Any) -> Version:
+    return Version(
+        row.article_id, row.version, row.source, row.author, row.created_at, row.text, row.deleted
+    )
