@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from hotline.reports import Report, ReportQuery, ReportSettings, build_report
+from hotline.reports import Report, ReportQuery, ReportSettings, build_report, source
 from hotline.reports.handling import CallQueues, target_kind
 from hotline.store import Store
 from tests.unit.reports.golden_handling import write_handling_log
@@ -255,6 +255,16 @@ async def test_an_outbound_call_is_no_queue_visit(handling: Store) -> None:
     r = await report(handling)
     check(row(r, "queues", queue="sales", channel="voice"), offered=3, answered=3, handled=4)
     check(row(r, "agents", agent="a1", channel="voice"), handled=4, offers=4)
+
+
+async def test_the_same_when_call_queues_are_read_in_one_scan(
+    handling: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lookups = await report(handling)
+    monkeypatch.setattr(source, "SCAN_ABOVE", 0)  # a busy period's way
+    scanned = await report(handling)
+    for name in ("handling", "handling_queues", "handling_agents"):
+        assert scanned.tables[name].rows == lookups.tables[name].rows
 
 
 def test_target_kinds() -> None:
