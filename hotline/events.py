@@ -531,12 +531,16 @@ class OutboundAnswered(TypedDict):
 
 
 class OutboundFailed(TypedDict):
-    """The outbound call did not connect: `reason` (agent did not answer, busy, no
-    answer, refused by the dial rules, ...)."""
+    """The outbound call did not connect: `reason` is agent_no_answer, agent_busy
+    (declined), agent_failed (their phone could not be rung), agent_hung_up (before the
+    customer answered), no_answer, busy, failed (the customer's side), controller_lost
+    (the controller stopped under it), or the routing engine's refusal."""
 
     agent: str
     to: str
     reason: str
+    cause: NotRequired[int]  # the customer's leg's hang-up cause (Q.850)
+    error: NotRequired[str]  # Asterisk refused the customer's leg: its error
 
 
 class CallFeature(TypedDict):
