@@ -94,7 +94,8 @@ def test_call_from_the_desk_and_a_callback_by_hand(hotline: RunningHotline, cont
         desk.reload()
         desk.wait_for_selector("#connection[data-connected=true]")
         desk.wait_for_selector(f"#call[data-phase=talking][data-contact-id='{contact_id}']")
-        assert "Rita Dial" in desk.locator("#call").inner_text()
+        shown = desk.locator("#call").inner_text()
+        assert "On a call (outbound)" in shown and "Rita Dial" in shown and QUEUE in shown
         # The card's Call button for Rita's phone: refused while olga is on this call.
         card_call = desk.locator("#card-body .dial-customer-call")
         assert card_call.inner_text() == "Call 5557806"

@@ -140,6 +140,14 @@
     }).catch(function () { /* the list stays as it was; the next refresh tries again */ });
   }
 
+  // The call panel says when the live call is one the agent placed.
+  document.addEventListener("hotline:call", function (event) {
+    var frame = event.detail || {};
+    var title = document.querySelector("#call .title");
+    if (!title || !frame.card || frame.card.channel !== "outbound") { return; }
+    if (title.textContent.indexOf("(outbound)") < 0) { title.textContent += " (outbound)"; }
+  });
+
   // The customer card: a Call button for the customer's phone on record.
   document.addEventListener("hotline:card", function (event) {
     var card = event.detail && event.detail.card;
