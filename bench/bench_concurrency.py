@@ -5,11 +5,12 @@
 A `hotline run` with its own Asterisk on free loopback ports (bench/bench_soak.py's
 harness) and a queue nobody answers: music on hold, the caller's position every 20 s and
 a "thank you for waiting" prompt every 30 s. One SIPp process brings --callers callers
-in at 20 per second through the bench flow (prompt, one key, queue); each waits --hold
-seconds in the queue and hangs up. While all of them wait, the controller's and
+in at 20 per second through the bench flow (prompt, one key once the menu listens: the
+event log's prompt.played opens its Gate, bench/bench_soak.py's KeyGate; queue); each
+waits --hold seconds in the queue and hangs up. While all of them wait, the controller's and
 Asterisk's CPU and the controller's resident memory are measured, and /api/health is
 probed twice a second (its round trip stands for the event-loop lag). Checked: every
-caller reached the holding bridge, 0 failed calls, nothing left in Asterisk after.
+caller reached a holding bridge (one each), 0 failed calls, nothing left in Asterisk after.
 Prints a Markdown section to stdout; progress goes to stderr.
 """
 
@@ -47,7 +48,7 @@ RATE = 20.0
 @dataclass
 class Result:
     callers: int
-    held: int  # most callers seen in the holding bridge at once
+    held: int  # most callers seen in holding bridges at once
     ok: int
     failed: int
     idle_rss: float
@@ -169,7 +170,7 @@ def main() -> int:
     )
     print("| measure | value |\n|---|---:|")
     rows = [
-        ("callers in the holding bridge at once", f"{r.held} of {r.callers}"),
+        ("callers in holding bridges at once", f"{r.held} of {r.callers}"),
         ("calls ok / failed", f"{r.ok} / {r.failed}"),
         ("announcements played", f"{r.announcements}"),
         ("controller CPU (% of one core)", f"{r.controller_cpu:.1f}"),
