@@ -254,6 +254,12 @@ def test_click_to_call_rings_the_agent_first_then_the_customer(
             assert got == 200 and answer["state"]["held"] is False, answer
             seen["queued"] = queued
             await wait_closed(hotline, contact)
+            # The queue's wrap-up codes apply to the call (chat's list: e2e_out has none).
+            path = f"/api/contacts/{contact}/wrapup"
+            got, answer = await own.call("POST", path, {"code": "sale"})
+            assert got == 400 and "unknown wrap-up code 'sale' for queue e2e_out" in answer["error"]
+            got, answer = await own.call("POST", path, {"code": "resolved"})
+            assert got == 200, answer
 
     try:
         asyncio.run(scenario())
@@ -310,6 +316,7 @@ def test_click_to_call_rings_the_agent_first_then_the_customer(
     assert contact.destination == "5557801"
     # The agent went to the queue's wrap-up after the call.
     assert "agent.finish" in kinds, kinds
+    assert of_type(events, "contact.wrapup")[0]["code"] == "resolved"
 
     queued_contact, queued_events = contact_of(hotline, "5558351")
     assert of_type(queued_events, "contact.join"), [e.type for e in queued_events]
