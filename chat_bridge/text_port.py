@@ -13,7 +13,7 @@ after `close_after` more the chat closes (CallerGone).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -81,13 +81,18 @@ def say_as(kind: str | None, value: str) -> str:
 
 
 def buttons_for(
-    catalogue: Catalogue | None, prompts: Sequence[Prompt], keys: Sequence[str], language: str
+    catalogue: Catalogue | None,
+    prompts: Sequence[Prompt],
+    keys: Sequence[str],
+    language: str,
+    labels: Mapping[str, str] | None = None,
 ) -> list[Button]:
-    """A button per key, labelled from `<prompt key>.option.<key>` if the catalogue has it."""
+    """A button per key, labelled from `labels` (the flow's own, e.g. article titles) or
+    from `<prompt key>.option.<key>` if the catalogue has it."""
     buttons = []
     for key in keys:
-        label = None
-        for prompt in prompts:
+        label = labels.get(key) if labels else None
+        for prompt in prompts if label is None else ():
             if prompt.key and catalogue is not None:
                 lang = prompt.language or language
                 label = catalogue.text(f"{prompt.key}.option.{key}", lang)
@@ -140,7 +145,9 @@ class TextPort:
 
     async def ask(self, ask: Ask, *, language: str) -> Answer:
         keys = sorted(ask.complete_on, key=lambda k: (len(k), k))
-        buttons = buttons_for(self.catalogue, ask.prompts, keys, language) if keys else []
+        buttons = (
+            buttons_for(self.catalogue, ask.prompts, keys, language, ask.labels) if keys else []
+        )
         text = render(self.catalogue, ask.prompts, language)
         if text or buttons:
             self.said.append(text)
@@ -148,7 +155,8 @@ class TextPort:
                 text, buttons=buttons, expects="choice" if keys else "text", sensitive=ask.sensitive
             )
         given = await self.wait(language)
-        return Answer(answer_text(ask, given, buttons), via="text")
+        # `text` keeps the whole message: a free question or a menu's intent.
+        return Answer(answer_text(ask, given, buttons), via="text", text=given.text)
 
     async def wait(self, language: str) -> Input:
         """The customer's next message; a reminder, then CallerGone, if none comes."""

@@ -46,6 +46,7 @@ def known_from(config: HotlineConfig) -> Known:
         integrations=set(config.integrations),
         languages=config.languages,
         speech_languages=set(config.speech.models),
+        voice_flows=set(config.flow_numbers.values()),
         chat_flows={config.chat.flow, *config.chat.entries.values()}
         if config.chat.enabled
         else None,

@@ -24,10 +24,13 @@ from hotline.flows.services import (
     HttpRequest,
     HttpResult,
     HttpTimeout,
+    KnowledgeSearch,
+    KnowledgeUnavailable,
     QueueRequest,
     SurveyAnswers,
 )
 from hotline.flows.steps import FlowFailure
+from hotline.knowledge.article import Hit
 from hotline.store import Store
 
 #: An integration's answer larger than this is refused (it is an API, not a download).
@@ -47,7 +50,9 @@ class LiveServices:
         schedules: Mapping[str, Schedule] | None = None,
         routing: RoutingService | None = None,
         callbacks: CallbackService | None = None,
+        knowledge: KnowledgeSearch | None = None,
     ) -> None:
+        self.knowledge = knowledge
         self.routing = routing
         self.callbacks = callbacks
         self.store = store
@@ -123,6 +128,13 @@ class LiveServices:
             customer = await self.store.customer(contact.customer_id)
             number = (customer.phone or "") if customer is not None else ""
         await self.callbacks.abandoned(self.contact_id, number, queue, waited, channel)
+
+    async def search_knowledge(
+        self, question: str, language: str, limit: int, tags: tuple[str, ...]
+    ) -> list[Hit]:
+        if self.knowledge is None:
+            raise KnowledgeUnavailable("no knowledge base: knowledge nodes cannot answer")
+        return await self.knowledge.search(question, language, limit, tags=tags)
 
     async def book_callback(self, request: CallbackRequest) -> CallbackBooking:
         """Book from a flow's callback node: stored first, then logged on the contact."""

@@ -94,6 +94,11 @@ class EventType(StrEnum):
     PROMPT_PLAYED = "prompt.played"
     SPEECH_RECOGNISED = "speech.recognised"
     SURVEY_ANSWERED = "survey.answered"
+    # the knowledge base answering in a flow
+    KNOWLEDGE_SEARCHED = "knowledge.searched"
+    KNOWLEDGE_ANSWERED = "knowledge.answered"
+    KNOWLEDGE_FEEDBACK = "knowledge.feedback"
+    KNOWLEDGE_UNANSWERED = "knowledge.unanswered"
     # the queue experience of a contact
     QUEUE_UNKNOWN = "queue.unknown"
     QUEUE_REFUSED = "queue.refused"
@@ -265,6 +270,40 @@ class FlowInput(TypedDict):
     node: str
     digits: str | None
     result: str
+
+
+class KnowledgeSearched(TypedDict):
+    flow: str
+    node: str
+    question: str
+    language: str
+    articles: list[str]  # found, most confident first
+    confidence: float  # the first one's (0 when nothing was found)
+
+
+class KnowledgeAnswered(TypedDict):
+    flow: str
+    node: str
+    question: str
+    language: str
+    article: str
+    confidence: float
+    chosen: bool  # picked by the customer among the closest articles
+
+
+class KnowledgeFeedback(TypedDict):
+    flow: str
+    node: str
+    article: str
+    helpful: bool
+
+
+class KnowledgeUnanswered(TypedDict):
+    flow: str
+    node: str
+    question: str
+    language: str
+    tried: list[str]  # articles given that did not help
 
 
 class FlowVariable(TypedDict):
@@ -761,6 +800,26 @@ CATALOGUE: Mapping[EventType, EventSpec] = _specs(
     (E.FLOW_STARTED, FlowStarted, "A flow (or subflow) started."),
     (E.FLOW_NODE, FlowNode, "A flow entered a node."),
     (E.FLOW_INPUT, FlowInput, "The contact answered a node (masked when sensitive)."),
+    (
+        E.KNOWLEDGE_SEARCHED,
+        KnowledgeSearched,
+        "A knowledge node searched the knowledge base for the contact's question.",
+    ),
+    (
+        E.KNOWLEDGE_ANSWERED,
+        KnowledgeAnswered,
+        "A knowledge node gave an article's answer (above the threshold, or chosen).",
+    ),
+    (
+        E.KNOWLEDGE_FEEDBACK,
+        KnowledgeFeedback,
+        "The contact said whether the answer given helped.",
+    ),
+    (
+        E.KNOWLEDGE_UNANSWERED,
+        KnowledgeUnanswered,
+        "A knowledge node gave up: no answer found or none helped; the flow goes on.",
+    ),
     (E.FLOW_VARIABLE, FlowVariable, "A flow set a variable (masked when sensitive)."),
     (E.FLOW_LANGUAGE, FlowLanguage, "A flow changed the contact's language."),
     (E.FLOW_OUTCOME, FlowOutcome, "A node's outcome and the node it leads to."),

@@ -231,6 +231,8 @@ def assigns(node: m.Node, outcome: str) -> set[str]:
         return {node.into}
     if isinstance(node, m.QueueStatusNode) and outcome == "next":
         return set(node.VARIABLES)
+    if isinstance(node, m.KnowledgeNode) and outcome != "error":
+        return set(node.VARIABLES)
     if isinstance(node, m.CallbackNode) and outcome != "error":
         return {"callback_number", "callback_id"} if outcome == "booked" else {"callback_reason"}
     return set()

@@ -23,6 +23,7 @@ STYLE: dict[str, tuple[str, str]] = {
     "record": ("tab", "#fbe8e8"),
     "transfer": ("house", "#e9f7ea"),
     "queue": ("cylinder", "#e9f7ea"),
+    "knowledge": ("folder", "#fff4d6"),
     "hangup": ("doublecircle", "#fbe8e8"),
     "return": ("doubleoctagon", "#fbe8e8"),
 }
@@ -72,6 +73,8 @@ def _detail(node: m.Node) -> str:
         return f": {node.flow}"
     if isinstance(node, m.SetLanguageNode):
         return f": {node.language}"
+    if isinstance(node, m.KnowledgeNode):
+        return f": >= {node.threshold:g}" + (f" [{', '.join(node.tags)}]" if node.tags else "")
     if isinstance(node, m.PlayNode) and node.prompts[0].key:
         return f": {node.prompts[0].key}"
     return ""

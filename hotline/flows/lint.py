@@ -18,6 +18,7 @@ from hotline.catalogue import Catalogue
 from hotline.flows import analysis as a
 from hotline.flows import model as m
 from hotline.flows.hours import Schedule
+from hotline.flows.knowledge_lint import lint_knowledge
 from hotline.flows.loader import FlowSet, LoadedFlow, gather_flows
 from hotline.speech.grammar import DIGIT_WORDS, GrammarError, menu_grammar
 
@@ -47,6 +48,8 @@ RULES: dict[str, tuple[Severity, str]] = {
     "voice-only": ("error", "flows that chats run have no voice-only steps (transfer)"),
     "speech-model-missing": ("error", "a node listens for speech only in languages with a model"),
     "speech-phrases": ("error", "spoken phrases name menu options, once each, in known words"),
+    "text-only": ("error", "knowledge nodes (typed questions) are not in flows calls run"),
+    "intents": ("error", "menu intents name menu options, once each, with words that count"),
 }
 
 
@@ -78,6 +81,8 @@ class Known:
     chat_flows: set[str] | None = None
     #: Languages with a speech model configured (`speech.models`).
     speech_languages: set[str] | None = None
+    #: Flows calls run (the numbers' flows), with their subflows: no text-only steps.
+    voice_flows: set[str] | None = None
 
 
 @dataclass
@@ -117,6 +122,7 @@ def lint_flowset(
     subflow_returns = {f.name: a.returns(f.flow) for f in flowset}
     problems: list[LintProblem] = []
     chat_reach = _chat_reach(flowset, known.chat_flows)
+    voice_reach = _chat_reach(flowset, known.voice_flows)
     for loaded in flowset:
         report = _Report(loaded)
         _graph(report, subflow_returns)
@@ -127,6 +133,12 @@ def lint_flowset(
         _speech(report, known)
         if loaded.name in chat_reach:
             _text_only(report)
+        languages = loaded.flow.languages or known.languages
+        if languages is None and catalogue is not None:
+            languages = catalogue.languages
+        lint_knowledge(
+            report.add, loaded.flow, catalogue, languages, voice=loaded.name in voice_reach
+        )
         problems.extend(report.problems)
     return sorted(problems)
 

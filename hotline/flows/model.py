@@ -221,6 +221,10 @@ class MenuNode(Node):
     barge_in: bool = True
     #: Spoken answers: phrases per option and language.
     speech: MenuSpeech | None = None
+    #: Typed answers in the customer's words (text channels): option key -> language ->
+    #: example phrases or keywords ({"2": {en: [pay my bill, billing]}}). A message
+    #: that fits one option picks it; one that fits several asks which, with buttons.
+    intents: dict[DtmfKey, dict[Language, list[Phrase]]] = {}
     on: MenuOn
     FALLBACK = {"timeout": "exhausted"}
     INPUT = True
@@ -516,6 +520,37 @@ class CallbackNode(Node):
     VARIABLES: ClassVar[tuple[str, ...]] = ("callback_number", "callback_id", "callback_reason")
 
 
+class KnowledgeOn(On):
+    #: The customer said the answer helped.
+    answered: NodeId
+    #: Nothing found above the threshold, or no answer helped, `max_questions` times.
+    unanswered: NodeId
+
+
+class KnowledgeNode(Node):
+    """Answer a typed question from the knowledge base: above `threshold` the best
+    article's answer, then "did this help?"; below it the closest articles to choose
+    from. Sets kb_question, kb_article (the one that helped) and kb_tried (titles of
+    the articles that did not), for the agent who takes over. Text channels only."""
+
+    type: Literal["knowledge"]
+    #: Asks for the question (the first time; `again_prompt` after that).
+    prompt: Prompts = Field(min_length=1)
+    again_prompt: Prompts = Field(default_factory=lambda: [PromptSpec(key="kb_ask_again")])
+    #: Confidence (0..1) above which the best article is given as the answer.
+    threshold: float = Field(0.5, gt=0, le=1)
+    #: Closest articles offered to choose from when none is confident enough (0: none).
+    suggestions: int = Field(3, ge=0, le=5)
+    #: Questions asked before giving up (`unanswered`).
+    max_questions: int = Field(2, ge=1, le=5)
+    #: Only articles with one of these tags (empty: all).
+    tags: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,49}$")]] = []
+    on: KnowledgeOn
+    OUTCOMES = ("answered", "unanswered")
+    INPUT = True
+    VARIABLES: ClassVar[tuple[str, ...]] = ("kb_question", "kb_article", "kb_tried")
+
+
 class HangupNode(Node):
     """Hang up; the flow ends with `outcome`."""
 
@@ -549,6 +584,7 @@ AnyNode = Annotated[
     | QueueNode
     | QueueStatusNode
     | CallbackNode
+    | KnowledgeNode
     | HangupNode
     | ReturnNode,
     Field(discriminator="type"),

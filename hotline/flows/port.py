@@ -9,7 +9,7 @@ has hung up or the chat has closed; the interpreter ends the flow with outcome
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -60,6 +60,11 @@ class Ask:
     #: Also take a spoken answer from this grammar (ports without speech ignore it
     #: and answer with keys, setting `Answer.speech_unavailable`).
     speech: Grammar | None = None
+    #: A free-text question (the knowledge node): the answer's `text` is what was typed.
+    free_text: bool = False
+    #: Labels for `complete_on` answers that are not catalogue texts (article titles,
+    #: intent candidates): answer -> label; text channels show them as buttons.
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,11 @@ from typing import Any, Protocol
 from hotline.callbacks.rules import PROMPTS, CallbackRefused, normalize_number
 from hotline.callbacks.settings import CallbackConfig
 from hotline.flows.hours import Schedule
+from hotline.knowledge.article import Hit
+
+
+class KnowledgeUnavailable(RuntimeError):
+    """No knowledge base is configured for the flows (a knowledge node fails)."""
 
 
 class HttpTimeout(TimeoutError):
@@ -112,6 +117,20 @@ class FlowServices(Protocol):
     async def book_callback(self, request: CallbackRequest) -> CallbackBooking:
         """Book a callback (persisted before this returns) or say why not."""
 
+    async def search_knowledge(
+        self, question: str, language: str, limit: int, tags: tuple[str, ...]
+    ) -> list[Hit]:
+        """The knowledge base's best articles for `question` (BadQuestion, UnknownLanguage
+        as it raises them); KnowledgeUnavailable when there is none."""
+
+
+class KnowledgeSearch(Protocol):
+    """The knowledge base's search (hotline.knowledge.KnowledgeBase)."""
+
+    async def search(
+        self, query: str, language: str, limit: int = 5, *, tags: tuple[str, ...] = ()
+    ) -> list[Hit]: ...
+
 
 HttpFixture = HttpResult | str  # "timeout" for an integration that never answers
 
@@ -146,6 +165,8 @@ class DefaultServices:
     callbacks: list[CallbackRequest] = field(default_factory=list)
     #: (queue, channel) of each contact that left a queue unanswered.
     abandoned_in: list[tuple[str, str]] = field(default_factory=list)
+    #: The knowledge base knowledge nodes search (None: they fail, as with no config).
+    knowledge: KnowledgeSearch | None = None
 
     def now(self) -> datetime:
         return self.clock()
@@ -185,6 +206,13 @@ class DefaultServices:
 
     async def abandoned(self, queue: str, waited: float, channel: str) -> None:
         self.abandoned_in.append((queue, channel))
+
+    async def search_knowledge(
+        self, question: str, language: str, limit: int, tags: tuple[str, ...]
+    ) -> list[Hit]:
+        if self.knowledge is None:
+            raise KnowledgeUnavailable("no knowledge base: knowledge nodes cannot answer")
+        return await self.knowledge.search(question, language, limit, tags=tags)
 
     async def book_callback(self, request: CallbackRequest) -> CallbackBooking:
         self.callbacks.append(request)
@@ -231,3 +259,8 @@ class ChannelQueueServices:
 
     async def enqueue(self, request: QueueRequest) -> str:
         return await self._enqueue(request)
+
+    async def search_knowledge(
+        self, question: str, language: str, limit: int, tags: tuple[str, ...]
+    ) -> list[Hit]:
+        return await self.services.search_knowledge(question, language, limit, tags)

@@ -64,10 +64,12 @@ class SimulatorPort:
         #: Spoken answers below this confidence are not taken (config speech.min_confidence).
         self.min_confidence = min_confidence
         for item in self.inputs:
-            if item not in ("timeout", "hangup") and not re.fullmatch(r"[0-9*#]+|say:.+", item):
+            if item not in ("timeout", "hangup") and not re.fullmatch(
+                r"[0-9*#]+|say:.+|type:.*", item, re.DOTALL
+            ):
                 raise ValueError(
                     f"input {item!r}: use keys (0-9 * #), 'say:words' (or 'say:words@0.4'"
-                    " with a confidence), 'timeout' or 'hangup'"
+                    " with a confidence), 'type:text' (typed in a chat), 'timeout' or 'hangup'"
                 )
         self.catalogue = catalogue
         self.record_outcome: RecordOutcome = record
@@ -95,6 +97,8 @@ class SimulatorPort:
                 return Answer("", timed_out=True)
             if item.startswith("say:"):
                 return self._spoken(ask, item.removeprefix("say:"))
+            if item.startswith("type:"):
+                return self._typed(ask, item.removeprefix("type:"))
             self.typed_ahead = item
         digits = self._take(ask)
         self.lines.append(Line("input", "***" if ask.sensitive else digits or "(nothing)"))
@@ -111,6 +115,12 @@ class SimulatorPort:
         shown = "***" if ask.sensitive else f'"{text}" ({confidence:g}) -> {digits or "?"}'
         self.lines.append(Line("input", f"said {shown}"))
         return Answer(digits, via="speech", text=text, confidence=confidence)
+
+    def _typed(self, ask: Ask, text: str) -> Answer:
+        """Text typed in a chat: a button's value as it is, anything else as written."""
+        self.lines.append(Line("input", "***" if ask.sensitive else f"typed {text!r}"))
+        digits = text.strip() if text.strip() in ask.complete_on else text.strip()[:200]
+        return Answer(digits, via="text", text=text)
 
     def _take(self, ask: Ask) -> str:
         """Keys for one question; the rest stay typed ahead."""
@@ -293,6 +303,10 @@ def _event_line(type: str, data: dict[str, Any]) -> Line | None:
             return Line("language", f"language -> {data['language']}")
         case "flow.outcome" if data["outcome"] != "next":
             return Line("action", f"{data['outcome']} -> {data['next']}", node)
+        case "knowledge.answered":
+            return Line("action", f"answer: {data['article']} ({data['confidence']:g})", node)
+        case "knowledge.unanswered":
+            return Line("action", f"unanswered (tried: {', '.join(data['tried']) or '-'})", node)
         case "flow.error":
             return Line("error", f"error at {node}: {data['message']}", node)
         case "flow.ended":

@@ -25,11 +25,14 @@ from hotline.flows.services import (
     QueueRequest,
     SurveyAnswers,
 )
+from hotline.knowledge.intents import label_of, match_intent
 from hotline.speech.turns import SpokenAnswers
 
 Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
 InputResult = Literal["match", "invalid", "timeout"]
 MASK = "***"
+#: Asks which option a typed message meant when it fits several (menu intents).
+MENU_WHICH = "menu_which"
 
 
 class FlowFailure(Exception):
@@ -120,6 +123,11 @@ async def menu(ctx: Context, node: m.MenuNode) -> str:
         if answer.digits in node.options:
             await ctx.input(answer, "match")
             return answer.digits
+        if answer.via == "text" and node.intents:
+            meant = await _intent(ctx, node, answer.text or answer.digits)
+            if meant is not None:
+                await ctx.input(Answer(meant, via="text"), "match")
+                return meant
         retry = True
         if not answer.digits and answer.via != "speech":
             await ctx.input(answer, "timeout")
@@ -133,6 +141,25 @@ async def menu(ctx: Context, node: m.MenuNode) -> str:
             if failures >= node.max_failures:
                 return "exhausted"
             feedback = [*fallback, *node.invalid_prompt]
+
+
+async def _intent(ctx: Context, node: m.MenuNode, text: str) -> str | None:
+    """The option a typed message means by the menu's intents; asked back with the
+    candidates as buttons when it fits several. None: no option (an invalid answer)."""
+    match = match_intent(text, ctx.language, node.intents)
+    if match.chosen is not None or not match.candidates:
+        return match.chosen
+    candidates = match.candidates
+    again = await ctx.ask(
+        Ask(
+            prompts=[Prompt(key=MENU_WHICH)],
+            max_digits=max(len(k) for k in candidates),
+            timeout=node.timeout,
+            complete_on=frozenset(candidates),
+            labels={k: label_of(k, ctx.language, node.intents) for k in candidates},
+        )
+    )
+    return again.digits if again.digits in candidates else None
 
 
 async def collect(ctx: Context, node: m.CollectNode) -> str:
@@ -396,6 +423,13 @@ async def return_(ctx: Context, node: m.ReturnNode) -> str:
     return node.outcome
 
 
+async def knowledge(ctx: Context, node: m.KnowledgeNode) -> str:
+    # Imported here: the knowledge step builds on this module's Context.
+    from hotline.flows.knowledge_step import answer_question
+
+    return await answer_question(ctx, node)
+
+
 STEPS: dict[type[m.Node], Step] = {
     m.PlayNode: play,
     m.MenuNode: menu,
@@ -413,6 +447,7 @@ STEPS: dict[type[m.Node], Step] = {
     m.QueueNode: queue,
     m.QueueStatusNode: queue_status,
     m.CallbackNode: callback,
+    m.KnowledgeNode: knowledge,
     m.HangupNode: hangup,
     m.ReturnNode: return_,
 }

@@ -351,8 +351,11 @@ class KnowledgeBase:
 
     # searching
 
-    async def search(self, query: str, language: str, limit: int = 5) -> list[Hit]:
-        """The articles that best answer `query` in `language`, most confident first.
+    async def search(
+        self, query: str, language: str, limit: int = 5, *, tags: tuple[str, ...] = ()
+    ) -> list[Hit]:
+        """The articles that best answer `query` in `language`, most confident first
+        (only those with one of `tags`, if given).
 
         BadQuestion for an empty question or one longer than MAX_QUESTION characters;
         UnknownLanguage for a language the knowledge base cannot analyse. A question
@@ -365,13 +368,14 @@ class KnowledgeBase:
             return []
         today = self._today().isoformat()
         ranked = await self.store.read(
-            lambda c: self._candidates(c, asked, language, today), "knowledge search"
+            lambda c: self._candidates(c, asked, language, today, CANDIDATES * (5 if tags else 1)),
+            "knowledge search",
         )
         wanted = frozenset(asked)
         hits = []
         for article_id, rank in ranked:
             loaded = self._articles.get(article_id)
-            if loaded is None:
+            if loaded is None or (tags and not set(tags) & set(loaded.article.tags)):
                 continue
             variants = self._variants.get((article_id, language), [])
             confidence, variant = _confidence(wanted, variants)
@@ -392,9 +396,9 @@ class KnowledgeBase:
         return hits[:limit]
 
     async def _candidates(
-        self, conn: AsyncConnection, asked: list[str], language: str, today: str
+        self, conn: AsyncConnection, asked: list[str], language: str, today: str, n: int
     ) -> list[tuple[str, float]]:
-        params = {"language": language, "today": today, "n": CANDIDATES}
+        params: dict[str, Any] = {"language": language, "today": today, "n": n}
         if self.store.dialect == "postgresql":
             statement = text(
                 "SELECT article_id, ts_rank(terms, q) AS rank"

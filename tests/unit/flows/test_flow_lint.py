@@ -15,6 +15,7 @@ KNOWN = Known(
     integrations={"crm"},
     speech_languages={"en"},
     chat_flows={"voice_only"},  # runs as text: fixtures/lint/voice-only.yaml
+    voice_flows={"text_only"},  # takes calls: fixtures/lint/text-only.yaml
 )
 
 
