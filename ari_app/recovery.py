@@ -6,8 +6,9 @@ conversations go on in their mixing bridges. Each time the ARI events WebSocket
 connects, before any new event is handled, `Recovery.run` compares what Asterisk has
 (GET /channels and /bridges) with the voice contacts the store says are active:
 
-- a caller in a holding bridge `hold-<queue>` goes back to its place in the queue (its
-  original entry time, from the event log: hotline/acd/restore.py) and waits on, with
+- a caller in a holding bridge `hold-<queue>-<channel>` (one each; also a `hold-<queue>`
+  an older controller shared) goes back to its place in the queue (its original entry
+  time, from the event log: hotline/acd/restore.py) and waits on, with
   its music, announcements and leave key; callers are served in their original order;
 - a caller talking to an agent in `talk-<leg>` is left talking; the agent stays busy
   until either side hangs up, then wraps up as usual; a recording in progress is

@@ -175,9 +175,10 @@ def pg_site(tmp_path: Path) -> Iterator[tuple[Site, PostgresServer]]:
 @contextlib.contextmanager
 def running_site(tmp_path: Path, database: str | None = None) -> Iterator[Site]:
     config, targets = with_test_flows(config_on_free_ports(f"recovery-{os.getpid()}"), tmp_path)
-    secrets = load_secrets(
-        tmp_path / "asterisk-secrets.yaml", [a["endpoint"] for a in config["agents"]]
-    )
+    # Every phone Asterisk renders: agents' and supervisors' (users with an endpoint).
+    phones = [a["endpoint"] for a in config["agents"]]
+    phones += [u["endpoint"] for u in config.get("users", []) if u.get("endpoint")]
+    secrets = load_secrets(tmp_path / "asterisk-secrets.yaml", phones)
     instance = asterisk_for(config, secrets)
     place = Site(tmp_path, config, targets, secrets, instance, database=database)
     place.asterisk = instance.start()
@@ -225,10 +226,11 @@ def test_killed_controller_takes_over_waiting_and_talking_calls(site: Site) -> N
 
     site.kill()
     killed = time.monotonic()
-    # Nobody controls the calls now; Asterisk keeps them: both waiting in the holding
-    # bridge, the conversation in its own.
+    # Nobody controls the calls now; Asterisk keeps them: both waiting, each in a
+    # holding bridge of their own, the conversation in its own.
     bridges = {b["id"]: b for b in site.ari("bridges")}
-    assert len(bridges["hold-e2e_fifo"]["channels"]) == 2
+    held = [b for name, b in bridges.items() if name.startswith("hold-e2e_fifo-")]
+    assert sorted(len(b["channels"]) for b in held) == [1, 1]
     assert any(name.startswith("talk-") for name in bridges)
     time.sleep(2.0)
     restarted = time.monotonic()
