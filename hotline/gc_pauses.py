@@ -14,9 +14,11 @@ The collector's own full passes then only see the last second's survivors.
 
 What freezing gives up: a reference cycle among frozen objects that becomes garbage is
 not reclaimed until the next sweep. The sweep unfreezes and collects everything (one
-full pause, as Python would have made anyway), and runs only when the frozen set has
-grown by `growth` (1.0: doubled) since the previous sweep and at least `sweep_after`
-seconds have passed: memory stays bounded, the pause is rare instead of every few seconds.
+full pause, as Python would have made anyway), and runs only when the process's peak
+memory has grown by `growth` (1.0: doubled) since the previous sweep and at least
+`sweep_after` seconds have passed: memory stays bounded, the pause is rare instead of
+every few seconds. (Memory, not `gc.get_freeze_count()`: that walks the whole frozen
+list, 17 % of the server's CPU when it was asked every second with 5,000 chats open.)
 """
 
 from __future__ import annotations
@@ -25,11 +27,17 @@ import asyncio
 import contextlib
 import gc
 import logging
+import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
+
+
+def peak_memory() -> int:
+    """The process's peak resident memory in KiB (Linux's unit for ru_maxrss)."""
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,7 @@ class GcPauses:
         growth: float = 1.0,
         sweep_after: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
+        memory: Callable[[], int] = peak_memory,
     ) -> None:
         if every <= 0 or growth <= 0 or sweep_after < 0:
             raise ValueError("every and growth must be > 0, sweep_after >= 0")
@@ -58,9 +67,10 @@ class GcPauses:
         self.growth = growth
         self.sweep_after = sweep_after
         self.clock = clock
+        self.memory = memory
         self.swept_at = clock()
-        #: Frozen objects after the last sweep (start-up counts as one).
-        self.baseline = 0
+        #: Peak memory (KiB) at the last sweep (start-up counts as one).
+        self.baseline = memory()
         #: Sweeps made, and the last one.
         self.swept = 0
         self.last: Sweep | None = None
@@ -70,7 +80,7 @@ class GcPauses:
         """Freeze what start-up made (modules, config, flows), then every `every` s."""
         gc.collect()
         gc.freeze()
-        self.baseline = gc.get_freeze_count()
+        self.baseline = self.memory()
         self.swept_at = self.clock()
         self._task = asyncio.create_task(self._run(), name="gc-freezer")
 
@@ -97,8 +107,7 @@ class GcPauses:
         return self.sweep()
 
     def sweep_due(self) -> bool:
-        frozen = gc.get_freeze_count()
-        grown = frozen > self.baseline * (1 + self.growth)
+        grown = self.memory() > self.baseline * (1 + self.growth)
         return grown and self.clock() - self.swept_at >= self.sweep_after
 
     def sweep(self) -> Sweep:
@@ -108,7 +117,7 @@ class GcPauses:
         collected = gc.collect()
         gc.freeze()
         done = Sweep(collected, gc.get_freeze_count(), time.perf_counter() - started)
-        self.baseline = done.kept
+        self.baseline = self.memory()
         self.swept_at = self.clock()
         self.swept += 1
         self.last = done

@@ -60,20 +60,18 @@ def test_a_step_freezes_what_survived_and_a_sweep_reclaims_frozen_cycles() -> No
     assert pauses.swept == 1 and pauses.last == sweep
 
 
-def test_a_sweep_is_due_only_after_growth_and_time() -> None:
-    clock = Clock()
-    pauses = GcPauses(growth=1.0, sweep_after=600, clock=clock)
-    gc.freeze()
-    pauses.baseline = gc.get_freeze_count()
-    pauses.swept_at = clock.now
-    grown = [Node() for _ in range(pauses.baseline + 10)]
-    gc.freeze()
+def test_a_sweep_is_due_only_after_memory_grew_and_time_passed() -> None:
+    clock, memory = Clock(), [100_000]
+    pauses = GcPauses(growth=1.0, sweep_after=600, clock=clock, memory=lambda: memory[0])
+    assert pauses.baseline == 100_000
+    memory[0] = 200_001
     assert not pauses.sweep_due()  # doubled, too soon
     clock.now += 600
     assert pauses.sweep_due()
-    pauses.baseline = gc.get_freeze_count()
+    assert pauses.step() is not None  # swept: the new baseline is today's memory
+    assert pauses.baseline == 200_001 and pauses.swept_at == clock.now
+    clock.now += 600
     assert not pauses.sweep_due()  # time enough, not grown since
-    del grown
 
 
 async def test_started_it_freezes_every_period_and_stop_hands_all_back() -> None:
