@@ -22,6 +22,11 @@ from hotline.web.metrics import ARI_LATENCY
 
 log = logging.getLogger(__name__)
 
+#: ARI requests in flight at once, at most (more wait for a connection in the client).
+#: Below Asterisk's HTTP session limit (`sessionlimit`, 100 by default), which counts
+#: the events WebSocket and any other client too: past it Asterisk closes new
+#: connections, which would read as Asterisk being gone.
+MAX_CONNECTIONS = 50
 #: How long a computed percentile of the ARI round trips stands (seconds).
 REFRESH = 0.25
 INF = float("inf")
@@ -115,7 +120,11 @@ class AriClient:
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS),
+            )
         return self._session
 
     async def close(self) -> None:
