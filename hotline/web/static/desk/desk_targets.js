@@ -108,7 +108,10 @@
       return Promise.resolve();
     }
     return load(force).then(function (data) {
-      shared.pickers.forEach(function (p) { fill(p, data); });
+      shared.pickers.forEach(function (p) {
+        // not under the agent's hand: a list rebuilt while open would close on them
+        if (!p.shown || document.activeElement !== p.to) { fill(p, data); }
+      });
     }).catch(function (error) {
       shared.pickers.forEach(function (p) {
         p.error("Could not load colleagues and queues: " + error.message);
@@ -158,8 +161,6 @@
     }
     to.addEventListener("change", function () { shown(p); p.error(""); });
     number.addEventListener("input", function () { p.error(""); });
-    // Opening the list shows who is free now.
-    to.addEventListener("focus", function () { refreshAll(false); });
     shared.pickers.push(p);
     if (!shared.timer) { shared.timer = setInterval(function () { refreshAll(true); }, REFRESH_MS); }
     setTimeout(function () { refreshAll(!shared.data); }, 0);  // once in the page
