@@ -235,3 +235,49 @@ def test_monitoring_ends_with_the_call(
     _, events = contact_of(hotline, "5551802")
     (ended,) = of_type(events, "monitor.ended")
     assert ended["reason"] == "call_ended" and ended["modes"].keys() == {"whisper"}
+
+
+def test_the_supervisor_hangs_up_and_the_call_goes_on(
+    hotline: RunningHotline, tones: dict[str, TonePhone]
+) -> None:
+    """sue barges in, then hangs up her phone: the monitoring ends (hung_up), the
+    caller and carol go on talking, hearing each other and no more of sue."""
+    carol = phone_with_media(hotline, "carol", tones["carol"], "answer", ring=0.3, talk=14)
+    sue = phone_with_media(hotline, "sue", tones["sue"], "answer", ring=0.3, talk=3)
+    marks: dict[str, float] = {}
+
+    async def control() -> None:
+        contact = await live_contact(hotline, "5551804")
+        path = f"/api/calls/{contact}/monitor"
+        async with Api(hotline, "sue") as supervisor, Api(hotline, None) as admin:
+            got, answer = await supervisor.call("POST", path, {"mode": "barge"})
+            assert got == 200, answer
+            await connected(supervisor, contact)
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:  # sue hangs up 3 s after answering
+                got, _ = await supervisor.call("GET", path)
+                if got == 404:
+                    break
+                await asyncio.sleep(0.2)
+            assert got == 404
+            got, answer = await admin.call("GET", f"/api/calls/{contact}")
+            assert got == 200, "the call goes on"
+            await asyncio.sleep(1.0)
+            marks["start"] = time.monotonic()
+            await asyncio.sleep(2.5)
+            marks["end"] = time.monotonic()
+
+    call = caller(hotline, "5551804", tones["caller"])
+    asyncio.run(control())
+    result = call.wait(90)
+    assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+    assert carol.wait_done().ok
+    assert sue.wait_done(30).ok, sue.messages()
+    window = (marks["start"], marks["end"])
+    assert tones["caller"].share(AGENT, *window) >= HIGH
+    assert tones["carol"].share(CALLER, *window) >= HIGH
+    assert tones["caller"].share(SUPERVISOR, *window) <= LOW
+    _, events = contact_of(hotline, "5551804")
+    (ended,) = of_type(events, "monitor.ended")
+    assert ended["reason"] == "hung_up" and list(ended["modes"]) == ["barge"]
+    assert 1.5 <= ended["seconds"] <= 6
