@@ -38,6 +38,19 @@ def wallboard_json(hotline: RunningHotline) -> dict[str, Any]:
         return json.loads(response.read())  # type: ignore[no-any-return]
 
 
+def report_rows(hotline: RunningHotline, table: str, **match: Any) -> list[dict[str, Any]]:
+    """Today's report (by day, for one agent: a query no other test asks for, so not
+    one the reports page keeps for 30 s) as the API token sees it."""
+    query = "interval=day&" + "&".join(f"{k}={v}" for k, v in match.items())
+    request = urllib.request.Request(
+        f"{hotline.web_url}/api/reports?{query}",
+        headers={"Authorization": f"Bearer {hotline.secrets['api_token']}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        rows = json.loads(response.read())["tables"][table]["rows"]
+    return [r for r in rows if all(r[k] == v for k, v in match.items())]
+
+
 def activity(view: dict[str, Any], agent: str) -> str | None:
     (row,) = [a for a in view["agents"] if a["agent"] == agent]
     (voice,) = [c for c in row["channels"] if c["channel"] == "voice"]
@@ -165,6 +178,10 @@ def test_hold_from_the_desk_plays_music_shows_on_the_wallboard_then_transfer(
     (moved,) = [e.data for e in events if e.type == "call.transferred"]
     assert moved["to"] == "number:5557741" and moved["kind"] == "blind"
     assert moved["note"] == "asked for the shop"
+    # Today's report counts judy's hold and transfer (other tests' calls count too).
+    (judy,) = report_rows(hotline, "handling_agents", agent="judy")
+    assert judy["holds"] >= 1 and judy["hold_time"] >= resumed["hold_seconds"]
+    assert judy["blind_external"] >= 1 and judy["hold_share"] > 0
 
 
 def test_the_picker_shows_a_refusal_then_transfers_to_an_available_colleague(
