@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 #: The snoop's whisper direction per mode (it always spies both directions).
 WHISPER: dict[Mode, str] = {"listen": "none", "whisper": "out", "barge": "both"}
 
+#: How the ids of a monitoring's channels and bridge begin (recovery: never carried over).
+MONITOR_PREFIX = "mon-"
+
 #: The Stasis arguments of the supervisor's leg and of snoop channels.
 STASIS_ARGS = "monitor"
 
@@ -173,7 +176,7 @@ class CallMonitors:
         if call.transfer is not None:
             raise Conflict(f"contact {contact_id} is being transferred")
         monitor = Monitor(
-            id=f"mon-{uuid.uuid4().hex[:12]}",
+            id=f"{MONITOR_PREFIX}{uuid.uuid4().hex[:12]}",
             contact_id=contact_id,
             supervisor=supervisor,
             agent=call.agent,

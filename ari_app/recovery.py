@@ -46,6 +46,7 @@ from typing import Any
 from ari_app.app import StasisApp
 from ari_app.client import AriError, AriEvent
 from ari_app.legs import clean_up
+from ari_app.monitoring import MONITOR_PREFIX
 from ari_app.queueing import VoiceQueue
 from ari_app.speech import bridge_owner, helper_owner
 from ari_app.voice_port import VoicePort
@@ -158,6 +159,14 @@ def survey(
     channels, bridges = list(channels), list(bridges)
     speech_channels, speech_bridges, helpers = speech_leftovers(channels, bridges, owned)
     foreign = set(others) | {c["id"] for c in channels if in_app(c, app) and kind(c) in FOREIGN}
+    # A supervisor's monitoring is not carried over: its bridge goes (its phone and snoop,
+    # ours with no contact, are orphans); one of this controller's own stays.
+    monitoring = [
+        b["id"]
+        for b in bridges
+        if str(b.get("id", "")).startswith(MONITOR_PREFIX)
+        and not any(owned(ch) for ch in b.get("channels", []))
+    ]
     bridges = [b for b in bridges if str(b.get("id", "")).startswith((HOLD, TALK, TRANSFER))]
     live = {c["id"] for c in channels}
     by_channel = {
@@ -166,7 +175,7 @@ def survey(
         if c.asterisk_channel and c.id not in owned_contacts and not owned(c.asterisk_channel)
     }
     bridge_of = {ch: b for b in bridges for ch in b.get("channels", [])}
-    found = Survey(orphans=speech_channels, stale_bridges=speech_bridges)
+    found = Survey(orphans=speech_channels, stale_bridges=speech_bridges + monitoring)
     legs: set[str] = set(foreign) | helpers
     for bridge in bridges:
         members = list(bridge.get("channels", []))

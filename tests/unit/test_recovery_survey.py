@@ -204,3 +204,32 @@ async def test_a_pass_closes_gone_contacts_hangs_up_orphans_and_restarts_ivr_cal
         assert len(passes) == 2
     finally:
         await store.close()
+
+
+def test_a_monitoring_left_behind_is_hung_up_and_its_bridge_destroyed() -> None:
+    channels = [
+        chan("t1"),
+        chan("t1-agent-abcd1234", "hotline,agent,c-t1"),
+        chan("mon-0123456789ab-phone", "hotline,monitor"),
+        chan("mon-0123456789ab-snoop-aa11bb", "hotline,monitor"),
+        chan("mon-ffffffffffff-phone", "hotline,monitor"),  # this controller's own
+    ]
+    bridges = [
+        {"id": "talk-t1", "channels": ["t1", "t1-agent-abcd1234"]},
+        {
+            "id": "mon-0123456789ab-bridge",
+            "channels": ["mon-0123456789ab-phone", "mon-0123456789ab-snoop-aa11bb"],
+        },
+        {"id": "mon-ffffffffffff-bridge", "channels": ["mon-ffffffffffff-phone"]},
+    ]
+    found = survey(
+        "hotline",
+        channels,
+        bridges,
+        [contact("c-t1", "t1")],
+        lambda ch: ch == "mon-ffffffffffff-phone",
+        set(),
+    )
+    assert [t.channel for t in found.talking] == ["t1"]
+    assert sorted(found.orphans) == ["mon-0123456789ab-phone", "mon-0123456789ab-snoop-aa11bb"]
+    assert found.stale_bridges == ["mon-0123456789ab-bridge"]
