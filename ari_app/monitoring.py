@@ -53,6 +53,9 @@ STASIS_ARGS = "monitor"
 #: What the agent hears when monitoring starts, where the config says to tell them.
 BEEP = "sound:beep"
 
+#: How often a ringing supervisor's phone checks the call is still there.
+RINGING_CHECK = 0.5
+
 #: How long a new snoop channel may take to enter Stasis.
 SNOOP_SECONDS = 5.0
 
@@ -253,11 +256,18 @@ class CallMonitors:
     async def _serve(self, monitor: Monitor) -> EndReason:
         deadline = self.now() + self.ring_seconds
         while True:
-            wait = max(0.0, deadline - self.now()) if monitor.state == "ringing" else None
+            wait = None
+            if monitor.state == "ringing":  # the call may end while the phone rings
+                wait = max(0.0, min(deadline - self.now(), RINGING_CHECK))
             try:
                 message = await asyncio.wait_for(monitor.inbox.get(), wait)
             except TimeoutError:
-                return "no_answer"
+                call = self.calls.calls.get(monitor.contact_id)
+                if call is None or call.leg != monitor.agent_leg:
+                    return "call_ended"
+                if self.now() >= deadline:
+                    return "no_answer"
+                continue
             if isinstance(message, _Command):
                 if message.kind == "stop":
                     monitor.stopping.append(message.done)

@@ -211,3 +211,13 @@ async def test_a_mode_asked_while_ringing_is_the_one_connected() -> None:
     await rig.snoop_started(1)
     assert rig.snoops()[0].param("whisper") == "out"
     await rig.monitors.stop("c1", "sue")
+
+
+async def test_the_call_ends_while_the_supervisors_phone_rings() -> None:
+    rig = Rig()
+    await rig.monitors.monitor("c1", "sue", "listen")
+    (leg,) = [str(r.param("channelId")) for r in rig.ari.originated()]
+    await rig.calls.close("c1", "caller")
+    await rig.until(lambda: rig.of("monitor.ended"), "ended")
+    assert rig.of("monitor.ended")[0]["reason"] == "call_ended"
+    assert leg in rig.ari.hung_up() and rig.snoops() == []
