@@ -1132,6 +1132,23 @@ def report(
     print()
 
 
+def overload_plan(args: argparse.Namespace, steps: list[Step]) -> tuple[float, int | None] | None:
+    """The overload step's rate and overload.max_calls: as given (--overload-rate,
+    --max-calls), or, when the ramp found Hotline's limit, twice the first rate that was
+    not clean with max_calls = the calls in progress at the last clean rate (rate x
+    average call length: "size it from the benchmark"). None: no overload step."""
+    if args.no_overload:
+        return None
+    if args.overload_rate:
+        return float(args.overload_rate), args.max_calls
+    clean = [s for s in steps if s.clean]
+    if not clean or steps[-1].clean:  # no limit found: nothing is above it
+        return None
+    lengths = [v.call_seconds for v in clean[-1].verdicts if v.call_seconds is not None]
+    in_progress = clean[-1].rate * (sum(lengths) / len(lengths) if lengths else 1.0)
+    return 2 * steps[-1].rate, max(1, round(in_progress))
+
+
 def overload_report(step: Step, max_calls: int | None) -> str:
     """The step well above capacity: who was turned away, and how the calls let in
     fared (their figures next to the ramp's)."""
@@ -1297,6 +1314,13 @@ def main() -> int:
         help="after Hotline's ramp, one step at this rate (well above capacity): the "
         "calls let in must all be clean, the rest turned away busy and counted",
     )
+    parser.add_argument(
+        "--no-overload",
+        action="store_true",
+        help="no overload step (by default, when Hotline's ramp found its limit, one step "
+        "at twice the first rate that was not clean, with overload.max_calls sized from "
+        "the last clean step: its rate times its average call length)",
+    )
     parser.add_argument("--budget", type=float, default=None, help="seconds, both systems")
     args = parser.parse_args()
     seconds = args.step_seconds or (5.0 if args.quick else 10.0)
@@ -1348,21 +1372,26 @@ def main() -> int:
             prompt_seconds,
             time.monotonic() + budget / 2,
         )
-        if args.overload_rate:
-            time.sleep(5)  # the ramp's last calls drain
+        plan = overload_plan(args, results["Hotline"])
+        if plan is not None:
+            rate, max_calls = plan
+            if max_calls != args.max_calls:  # the limit is read at start: start again with it
+                say(f"restarting hotline with overload.max_calls {max_calls}")
+                targets[-1].bridges.stop()
+                notes += asterisk_warnings("Hotline", hotline.instance_dir / "log/messages.log")
+                hotline.stop()
+                hotline.config["overload"] = {"max_calls": max_calls, "answer": "busy"}
+                hotline.start()
+                targets[-1] = hotline.target(phones)
+                targets[-1].profile = args.profile
+                args.max_calls = max_calls
+            time.sleep(5)  # the last calls drain, agents' presence settles
             overload = run_step(
-                workdir / "hotline",
-                targets[-1],
-                90,
-                args.overload_rate,
-                seconds,
-                phones,
-                prompt_seconds,
+                workdir / "hotline", targets[-1], 90, rate, seconds, phones, prompt_seconds
             )
             say(
-                f"Hotline overload at {args.overload_rate:g} cps: {overload.refused_total} "
-                f"turned away, {sum(v.ok for v in overload.admitted)}/"
-                f"{len(overload.admitted)} let in ok"
+                f"Hotline overload at {rate:g} cps: {overload.refused_total} turned away, "
+                f"{sum(v.ok for v in overload.admitted)}/{len(overload.admitted)} let in ok"
             )
             results["Hotline overload"] = [overload]
         say("stopping hotline")
