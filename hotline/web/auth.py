@@ -232,6 +232,9 @@ class Sessions:
         key = _digest(token)
         self._cache.pop(key, None)
         await self._store.delete(key)
+        # A resolve that read the row before the delete may have cached it meanwhile:
+        # without this, the ended session lived on in this process until idle.
+        self._cache.pop(key, None)
 
 
 def _digest(token: str) -> str:

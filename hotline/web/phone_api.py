@@ -114,20 +114,25 @@ class BrowserPhones:
                 await ws.send_str(msg.data)
 
         async def session() -> None:
+            """Returns when the login session has ended."""
             while await self.session_alive(token):
                 await asyncio.sleep(self.check_every)
-            log.info("browser phone of %s: login session ended; closing", agent)
-            await ws.close(code=SESSION_ENDED, message=b"login session ended")
 
-        tasks = [asyncio.create_task(t()) for t in (up, down, session)]
+        watcher = asyncio.create_task(session())
+        tasks = [asyncio.create_task(up()), asyncio.create_task(down()), watcher]
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for task in tasks:
                 task.cancel()
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+        # Closed here, once nothing reads the socket any more (a close while `up` reads
+        # it would be cut short when `up` is cancelled).
+        if watcher in done and not watcher.cancelled() and watcher.exception() is None:
+            log.info("browser phone of %s: login session ended; closing", agent)
+            await ws.close(code=SESSION_ENDED, message=b"login session ended")
 
 
 def add_phone_routes(app: web.Application, phones: BrowserPhones) -> None:
