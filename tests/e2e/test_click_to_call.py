@@ -14,6 +14,7 @@ import socket
 import struct
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from tests.e2e.sipp import HangUp, SippCall, Wait
 from tests.e2e.sipp_uas import Behaviour, TransferTarget
 from tests.e2e.test_call_control import Api
 from tests.e2e.test_ivr_call import contact_of, of_type
+from tests.e2e.test_recovery import running_site
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("no_leaks")]
 
@@ -470,3 +472,76 @@ def test_the_agent_transfers_the_customer_to_a_colleague(hotline: RunningHotline
         ("carol", "caller"),
     ]
     assert seen["closed"].status == "completed"
+
+
+def test_a_controller_killed_mid_call_ends_it_lost_and_frees_the_agent(tmp_path: Path) -> None:
+    """SIGKILL under a live outbound call: the next controller hangs its legs up (they
+    belong to no call it can carry on), ends the contact "lost", and olga can call
+    again at once."""
+    with running_site(tmp_path) as site:
+        site.start()
+
+        def phones(customer: Behaviour, talk: float) -> tuple[TransferTarget, TransferTarget]:
+            return (
+                TransferTarget(
+                    site.workdir / "phones",
+                    "answer_until_hangup",
+                    site.targets["olga"],
+                    ring=0.3,
+                    talk=60,
+                ).start(),
+                TransferTarget(
+                    site.workdir / "phones",
+                    customer,
+                    site.targets["customer"],
+                    ring=0.3,
+                    talk=talk,
+                ).start(),
+            )
+
+        async def place(number: str) -> str:
+            assert site.controller is not None
+            async with Api(site.controller, "olga") as own:
+                got, answer = await when_free(own, "/api/calls", {"to": f"number:{number}"})
+                assert got == 201, answer
+                return str(answer["contact_id"])
+
+        def answered(contact: str) -> bool:
+            return any(
+                e.type == "outbound.answered" for e in site.read(lambda s: s.events(contact))
+            )
+
+        olga, customer = phones("answer_until_hangup", 60)
+        try:
+            first = asyncio.run(place("5557811"))
+            site.until(lambda: answered(first), 30, "the customer answers")
+            site.kill()
+            site.start()
+            recovered = site.until(
+                lambda: site.events(["controller.recovered"])[1:], 30, "the second start's recovery"
+            )
+            assert recovered[-1].data["orphans"] >= 2, recovered[-1].data  # both legs
+            assert olga.wait_done(30).ok and customer.wait_done(30).ok  # both hung up
+        finally:
+            olga.stop()
+            customer.stop()
+        lost = site.read(lambda s: s.contact(first))
+        assert lost.status == "lost"
+        events = site.read(lambda s: s.events(first))
+        failed = [e.data for e in events if e.type == "outbound.failed"]
+        assert failed == [{"agent": "olga", "to": "number:5557811", "reason": "controller_lost"}]
+
+        # Free again: a new call goes through (the customer hangs up after 2 s).
+        olga, customer = phones("answer", 2)
+        try:
+            second = asyncio.run(place("5557812"))
+            site.until(lambda: answered(second), 30, "the second call is answered")
+            assert customer.wait_done(30).ok and olga.wait_done(30).ok
+        finally:
+            olga.stop()
+            customer.stop()
+        site.until(
+            lambda: site.ari("channels") == [] and site.ari("bridges") == [],
+            15,
+            "no channel or bridge left",
+        )
