@@ -165,6 +165,13 @@ def banner(
     for agent in config.agents:
         password = secrets.agent_passwords[agent.endpoint]
         lines.append(f"      user {agent.endpoint:<8} password {password}   ({agent.name})")
+    # Supervisors' own phones: monitoring (listen, whisper, barge) rings them.
+    for user in config.users:
+        if user.endpoint:
+            password = secrets.agent_passwords[user.endpoint]
+            lines.append(
+                f"      user {user.endpoint:<8} password {password}   ({user.name}, {user.role})"
+            )
     if tls is not None:
         tls_server = f"{ast.sip_bind}:{ast.sip_tls_port}"
         lines.append(f"  SIP over TLS with SRTP media: {tls_server} (same accounts)")
