@@ -397,3 +397,24 @@ async def test_the_target_queues_recording_policy_holds_for_the_transferred_call
     assert desk.said("recording.started")[0]["agent"] == "s"
     desk.port.deliver(channel_event("StasisEnd", s_leg))
     assert await asyncio.wait_for(wait, 1) == "answered"
+
+
+async def test_an_agent_who_became_unavailable_meanwhile_sends_the_caller_back(
+    desk: Desk,
+) -> None:
+    """b is free when the transfer is checked but paused before the caller is offered:
+    the engine refuses the contact for b and the caller goes back to q, not dropped."""
+    wait, _ = await desk.talking_with_a("b")
+    call = desk.calls.calls["c1"]
+    async with call.lock:  # the conversation ends a's part only once this is released
+        await desk.calls._transfer(call, Target("agent", "b"), "", "a")
+        await desk.routing.pause("b", "lunch")
+    a_again = await desk.rung("1001", 2)
+    (back,) = desk.said("transfer.ended")
+    assert (back["outcome"], back["back_to"]) == ("refused", "q")
+    assert back["reason"] == "agent b is paused on voice"
+    assert [r.param("endpoint") for r in desk.ari.originated()] == ["PJSIP/1001"] * 2
+    desk.port.deliver(channel_event("StasisStart", a_again))
+    await eventually(lambda: desk.calls.live_of_agent("a") == "c1")
+    desk.port.deliver(channel_event("StasisEnd", a_again))
+    assert await asyncio.wait_for(wait, 1) == "answered"
