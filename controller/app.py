@@ -46,6 +46,7 @@ from hotline.config import HotlineConfig
 from hotline.contacts.wrapup import WrapUps
 from hotline.flows.loader import FlowSet
 from hotline.gc_pauses import GcPauses
+from hotline.knowledge import KnowledgeBase
 from hotline.overload import Admission, Load
 from hotline.store import Store
 from hotline.store.sessions import SessionStore
@@ -56,6 +57,7 @@ from hotline.web.call_targets_api import add_call_target_routes
 from hotline.web.callbacks_api import add_callback_routes
 from hotline.web.calls_api import add_call_routes
 from hotline.web.contacts_api import add_contacts_routes
+from hotline.web.knowledge_api import add_knowledge_routes
 from hotline.web.metrics import LOOP_LAG_NOW, add_metrics_routes
 from hotline.web.monitor_api import add_chat_monitor_routes, add_monitor_routes
 from hotline.web.phone_api import add_phone_routes
@@ -123,6 +125,13 @@ class Hotline:
         ep = self.endpoints
         store = await Store.connect(database_url(self.config, self.paths))
         await store.migrate()
+        # Articles files changed since the last start become new versions; a file with
+        # problems is refused (and said), the rest of the knowledge base is served.
+        knowledge, refused = await KnowledgeBase.open(
+            store, self.config.languages, self.paths.home / self.config.knowledge_dir
+        )
+        for problem in refused:
+            log.warning("knowledge base: %s (article refused)", problem)
         catalogue = Catalogue.load(self.paths.home / self.config.sounds_dir / "catalogue.yaml")
         prompts = PromptLibrary(
             catalogue,
@@ -140,7 +149,14 @@ class Hotline:
 
         def services_for(contact_id: str) -> LiveServices:
             return LiveServices(
-                store, contact_id, http, config.integrations, config.schedules, routing, callbacks
+                store,
+                contact_id,
+                http,
+                config.integrations,
+                config.schedules,
+                routing,
+                callbacks,
+                knowledge=knowledge,
             )
 
         # Each agent's SIP phone and browser phone: one agent, either device.
@@ -306,6 +322,7 @@ class Hotline:
         )
         add_call_routes(api, calls, OutboundCalls(rules, outbound, store, callbacks))
         add_transcript_routes(api, Transcripts(store))
+        add_knowledge_routes(api, knowledge)
         add_phone_routes(api, browser_phones(config, self.secrets, ep.ari_url, auth))
         chat = add_chat(
             api,

@@ -31,6 +31,7 @@ from controller.secrets import (
 from hotline.config import HotlineConfig, load_config
 from hotline.flows.cli import add_flow_commands
 from hotline.flows.loader import FlowSet
+from hotline.knowledge.loader import lint_directory
 from hotline.logcontext import install as install_log_context
 from hotline.web.auth import PasswordFile
 from hotline.yamlsource import SourceError
@@ -339,6 +340,9 @@ def cmd_asterisk(args: argparse.Namespace) -> int:
 def cmd_config_check(args: argparse.Namespace) -> int:
     paths = _paths(args)
     config, flows, _ = load_all(paths)
+    knowledge = lint_directory(paths.home / config.knowledge_dir, config.languages)
+    if knowledge:
+        raise Refused("knowledge base refused:\n" + "\n".join(str(p) for p in knowledge))
     print(f"{paths.config_file}: ok ({len(config.numbers)} numbers, {len(flows)} flows)")
     return 0
 

@@ -233,6 +233,8 @@ class HotlineConfig(Section):
     database_url: str | None = None
     flows_dir: str = "ivr_flows"
     sounds_dir: str = "sounds"
+    #: The knowledge base's article files (knowledge/<id>.yaml), read in at start.
+    knowledge_dir: str = "knowledge"
     agents: list[AgentConfig] = []
     users: list[UserConfig] = []
     queues: dict[Name, QueueSettings] = {}

@@ -14,12 +14,20 @@ from typing import TextIO
 
 from hotline.catalogue import Catalogue
 from hotline.flows.graph import to_dot, to_svg
-from hotline.flows.lint import Known, format_human, format_json, has_errors, lint_paths
+from hotline.flows.lint import (
+    Known,
+    LintProblem,
+    format_human,
+    format_json,
+    has_errors,
+    lint_paths,
+)
 from hotline.flows.loader import FlowSet, load_flows
 from hotline.flows.scenarios import Outcome, coverage, load_cases, run_case
 from hotline.flows.schema import SCHEMA_FILE, schema_text, write_schema
 from hotline.flows.simulator import Overrides, load_http_fixtures, simulate
-from hotline.yamlsource import SourceError
+from hotline.knowledge.loader import lint_directory
+from hotline.yamlsource import SourceError, SourceProblem
 
 OK, FAILED, USAGE = 0, 1, 2
 
@@ -31,6 +39,9 @@ def add_flow_commands(
     flows = subparsers.add_parser("flows", help="check, simulate and draw IVR flows")
     flows.add_argument("--flows-dir", type=Path, default=Path("ivr_flows"))
     flows.add_argument("--catalogue", type=Path, default=Path("sounds/catalogue.yaml"))
+    flows.add_argument(
+        "--knowledge-dir", type=Path, default=Path("knowledge"), help="the articles' folder"
+    )
     commands = flows.add_subparsers(dest="flows_command", required=True)
 
     lint = commands.add_parser("lint", help="check flow files")
@@ -111,8 +122,22 @@ def lint_command(args: argparse.Namespace) -> int:
         integrations=set(args.integration) if args.integration else None,
     )
     problems = lint_paths(args.files or [args.flows_dir], catalogue=catalogue, known=known)
+    if not args.files and args.knowledge_dir.is_dir():
+        # The knowledge base is linted with the flows that answer from it.
+        languages = catalogue.languages if catalogue else ["en"]
+        problems = sorted(
+            problems
+            + [
+                LintProblem(p.file, p.line, p.column, "knowledge", "error", _field(p))
+                for p in lint_directory(args.knowledge_dir, languages)
+            ]
+        )
     print(format_json(problems) if args.json else format_human(problems), file=out)
     return FAILED if has_errors(problems) else OK
+
+
+def _field(problem: SourceProblem) -> str:
+    return f"{problem.field}: {problem.message}" if problem.field else problem.message
 
 
 def simulate_command(args: argparse.Namespace) -> int:

@@ -105,6 +105,18 @@ class KnowledgeBase:
         self._articles: dict[str, LoadedArticle] = {}
         self._variants: dict[tuple[str, str], list[tuple[frozenset[str], str]]] = {}
 
+    @classmethod
+    async def open(
+        cls, store: Store, languages: Iterable[str], folder: Path
+    ) -> tuple[KnowledgeBase, list[SourceProblem]]:
+        """The knowledge base of `store`, with the article files of `folder` read in
+        (the hotline's languages it cannot search are left out); the refused files'
+        problems are returned, the rest is served."""
+        kb = cls(store, [language for language in languages if language in LANGUAGES])
+        await kb.load()
+        problems = await kb.sync_files(folder) if folder.is_dir() else []
+        return kb, problems
+
     # reading
 
     def article(self, article_id: str) -> Article | None:

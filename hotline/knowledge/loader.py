@@ -198,3 +198,9 @@ def lint_articles(
                     )
                 owners.setdefault(key, (article_id, index))
     return problems
+
+
+def lint_directory(directory: Path, languages: Iterable[str]) -> list[SourceProblem]:
+    """Every problem of a knowledge folder: files that do not load, then lint across them."""
+    found, problems = gather_articles(directory)
+    return problems + lint_articles(found, languages)

@@ -30,6 +30,7 @@ async def test_chat_through_flow_queue_agent_and_survey(rig: Rig) -> None:
         "1. Opening hours",
         "2. Chat with an agent",
         "3. Leave a message",
+        "4. Ask a question",
     ]
     await rig.bridge.customer_message(customer.chat, "Hello, my router is broken", client_id="c3")
     offer = await rig.desk_frame("offer")
