@@ -79,8 +79,9 @@ async def test_the_caller_waits_hears_their_position_and_leaves_with_the_key(
     wait = await call.start()
     await eventually(lambda: call.said("queue.announced"))
     holding = [r for r in call.ari.made("POST", "bridges") if r.path == "bridges"]
-    assert [(r.param("type"), r.param("bridgeId")) for r in holding] == [("holding", f"hold-q-{CALLER}")]
-    assert call.ari.made("POST", f"bridges/hold-q-{CALLER}/addChannel")[0].param("channel") == CALLER
+    bridge = f"hold-q-{CALLER}"  # the caller's own
+    assert [(r.param("type"), r.param("bridgeId")) for r in holding] == [("holding", bridge)]
+    assert call.ari.made("POST", f"bridges/{bridge}/addChannel")[0].param("channel") == CALLER
     assert call.said("queue.announced") == [{"position": 1}]
     assert call.ari.played(CALLER) == [["sound:queue_position", "number:1"]]
     call.port.deliver(channel_event("ChannelDtmfReceived", CALLER, digit="5"))  # not a key
