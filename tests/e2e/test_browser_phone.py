@@ -108,6 +108,8 @@ def test_browser_phone_registers_answers_and_sends_audio(
         except Exception:
             pytest.fail(f"phone: {desk.inner_text('#phone')}\n" + "\n".join(console[-30:]))
         wait_for("gina reachable", lambda: agent_state(hotline, AGENT) == "reachable")
+        # The microphones to choose from: Chromium's fake one.
+        assert desk.locator("#phone-mic option").count() >= 1
 
         call = SippCall(
             hotline.workdir / "sipp",
@@ -357,3 +359,27 @@ def test_a_reload_during_a_call_leaves_no_dead_channel(
     _, events = events_of(hotline, "5551708")
     (ended,) = of_type(events, "queue.call_ended")
     assert ended["agent"] == AGENT and ended["ended_by"] == "agent", ended
+
+
+def test_a_blocked_microphone_is_explained_and_nothing_registers(
+    media_browser: Any, hotline: RunningHotline
+) -> None:
+    context = media_browser.new_context()
+    context.set_default_timeout(20_000)
+    # The browser refuses the microphone as it does when the agent blocked it.
+    context.add_init_script(
+        "navigator.mediaDevices.getUserMedia = () =>"
+        " Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));"
+    )
+    console: list[str] = []
+    try:
+        desk = open_phone(context, hotline, console)
+        desk.wait_for_selector("#phone-state[data-state=error]")
+        assert desk.inner_text("#phone-message").startswith(
+            "The microphone is blocked for this page. Allow it in the browser's site settings"
+        )
+        time.sleep(1)
+        assert not registered(hotline)
+        assert agent_state(hotline, AGENT) == "unreachable"
+    finally:
+        context.close()
