@@ -89,6 +89,7 @@ def loadavg() -> str:
 
 async def serve(port: int, folder: Path) -> None:
     from aiohttp import web
+    from sqlalchemy import event
 
     from chat_bridge.attachments import Attachments
     from chat_bridge.bridge import BridgeDeps, ChatBridge
@@ -104,6 +105,12 @@ async def serve(port: int, folder: Path) -> None:
 
     store = await Store.connect(sqlite_url(str(folder / "bench.db")))
     await store.migrate()
+    commits = [0]  # the store's transactions (the writer's engine where there is one)
+
+    @event.listens_for(getattr(store, "write_engine", store.engine).sync_engine, "commit")
+    def _committed(_conn: object) -> None:
+        commits[0] += 1
+
     router = make_router({"bench": QueueSettings()}, {"nobody": AgentRouting(queues=["bench"])})
     routing = RoutingService(router, store.append)
     await routing.start()
@@ -176,7 +183,10 @@ async def serve(port: int, folder: Path) -> None:
         full = [seconds for generation, seconds in pauses if generation == 2]
         longest = max((seconds for _, seconds in pauses), default=0.0)
         pauses.clear()
-        return web.json_response({"p99": p99, "full_gcs": len(full), "gc_max": longest * 1000})
+        done, commits[0] = commits[0], 0
+        return web.json_response(
+            {"p99": p99, "full_gcs": len(full), "gc_max": longest * 1000, "commits": done}
+        )
 
     async def timings(request: web.Request) -> web.Response:
         return web.json_response(stages)
@@ -260,7 +270,9 @@ class StoredCheck:
         self.thread.join(60)
 
 
-async def load(args: argparse.Namespace, port: int, database: Path) -> dict[str, Any]:
+async def load(
+    args: argparse.Namespace, port: int, database: Path, server_pid: int
+) -> dict[str, Any]:
     url = f"http://127.0.0.1:{port}/chat/ws"
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
@@ -332,6 +344,7 @@ async def load(args: argparse.Namespace, port: int, database: Path) -> dict[str,
             await response.json()  # resets the server's samples
         load_before = loadavg()
         start = time.perf_counter()
+        cpu = {pid: _cpu(pid) for pid in (server_pid, os.getpid())}
 
         async def sender(index: int, session: Session) -> None:
             nonlocal sent
@@ -352,6 +365,7 @@ async def load(args: argparse.Namespace, port: int, database: Path) -> dict[str,
         while len(arrived_at) < sent and time.perf_counter() < deadline:
             await asyncio.sleep(0.2)
         drained = time.perf_counter() - start
+        cpu = {pid: (_cpu(pid) - used) / drained * 100 for pid, used in cpu.items()}
         load_after = loadavg()
         async with http.get(lag_url) as response:
             server = await response.json()
@@ -382,9 +396,12 @@ async def load(args: argparse.Namespace, port: int, database: Path) -> dict[str,
         "stages": stage_table(sent_at, arrived_at, marks),
         "server_lag_p99": server["p99"],
         "full_gcs": server["full_gcs"],
+        "commits": server["commits"] / drained if drained else 0.0,
         "gc_max": server["gc_max"],
         "client_lag_p99": percentile(sorted(lags), 0.99),
         "load": f"{load_before} -> {load_after}",
+        "cpu": cpu[server_pid],
+        "load_cpu": cpu[os.getpid()],
     }
 
 
@@ -452,10 +469,7 @@ def run_once(args: argparse.Namespace, code: Path | None) -> dict[str, Any]:
             assert server.stdout is not None
             if server.stdout.readline().strip() != "ready":
                 raise RuntimeError("the chat server did not start")
-            cpu_before = _cpu(server.pid)
-            wall = time.perf_counter()
-            result = asyncio.run(load(args, port, folder / "bench.db"))
-            result["cpu"] = (_cpu(server.pid) - cpu_before) / (time.perf_counter() - wall) * 100
+            result = asyncio.run(load(args, port, folder / "bench.db", server.pid))
             result["rss"] = _rss_mb(server.pid)
             result["stored"] = stored_messages(folder)
         finally:
@@ -567,11 +581,11 @@ def render(args: argparse.Namespace, rows: list[tuple[str, dict[str, Any]]]) -> 
         "",
         "| code | sessions open (failed) | open time (s) | sent | send rate (msg/s) "
         "| delivered (msg/s) | p50 (ms) | p95 (ms) | p99 (ms) | max (ms) | lost | duplicated "
-        "| stored | checked / unstored | server CPU % | server RSS (MB) "
-        "| server loop lag p99 (ms) | server full GCs / longest GC (ms) "
-        "| load's loop lag p99 (ms) | load average | verdict |",
+        "| stored | checked / unstored | server CPU % (sending) | server RSS (MB) "
+        "| server loop lag p99 (ms) | server full GCs / longest GC (ms) | commits/s "
+        "| load's CPU % | load's loop lag p99 (ms) | load average | verdict |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:"
-        "|---:|---:|---:|---|---|",
+        "|---:|---:|---:|---:|---:|---|---|",
     ]
     for name, r in rows:
         out.append(
@@ -580,8 +594,8 @@ def render(args: argparse.Namespace, rows: list[tuple[str, dict[str, Any]]]) -> 
             f"| {r['p95']:.1f} | {r['p99']:.1f} | {r['max']:.1f} | {r['lost']} "
             f"| {r['duplicated']} | {r['stored']:,} | {r['checked']} / {r['unstored']} "
             f"| {r['cpu']:.0f} | {r['rss']:.0f} | {r['server_lag_p99']:.1f} "
-            f"| {r['full_gcs']} / {r['gc_max']:.0f} "
-            f"| {r['client_lag_p99']:.1f} | {r['load']} | {verdict(r)} |"
+            f"| {r['full_gcs']} / {r['gc_max']:.0f} | {r['commits']:.0f} "
+            f"| {r['load_cpu']:.0f} | {r['client_lag_p99']:.1f} | {r['load']} | {verdict(r)} |"
         )
     out += [
         "",
