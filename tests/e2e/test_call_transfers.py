@@ -3,9 +3,11 @@
 Number 341 reaches lena (a SIPp phone) in e2e_xfer; 342 waits in e2e_xq (omar, a SIPp
 phone; contacts transferred in at priority 9); pia (e2e_xp) never answers; gina is a
 real softphone (baresip, auto-answer, playing a tone) that registers for the test.
-Transfers go through the REST API as lena would from the desk, and from gina's
-softphone by SIP REFER (baresip's /transfer). Refused transfers leave the call as it
-was: the caller still talks with lena.
+Transfers go through the REST API as lena would from the desk, through her desk's
+transfer control in headless Chromium (omar's desk then shows who transferred the call
+and the note), and from gina's softphone by SIP REFER (baresip's /transfer); an
+attended REFER (with Replaces) from lena's SIPp phone is declined. Refused transfers
+leave the call as it was: the caller still talks with lena.
 """
 
 from __future__ import annotations
