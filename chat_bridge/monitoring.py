@@ -134,7 +134,9 @@ class ChatMonitors:
         checking = asyncio.create_task(self._check(reader), name=f"chat-read-{contact_id}")
 
         async def stop() -> None:
-            checking.cancel()
+            # Ended already (the chat's end): let that end be logged whole, not cut short.
+            if not reader.ended.is_set():
+                checking.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await checking
             await self._end(reader, "stopped")
