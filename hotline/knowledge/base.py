@@ -27,6 +27,7 @@ from hotline.knowledge.loader import (
     parse_article,
 )
 from hotline.knowledge.text import LANGUAGES, check_language, terms
+from hotline.knowledge.weights import TermWeights
 from hotline.store.coltypes import utcnow
 from hotline.store.knowledge_rows import KnowledgeVersionRow
 from hotline.store.models import table_of
@@ -104,6 +105,7 @@ class KnowledgeBase:
         self._today = today
         self._articles: dict[str, LoadedArticle] = {}
         self._variants: dict[tuple[str, str], list[tuple[frozenset[str], str]]] = {}
+        self._weights = TermWeights()
 
     @classmethod
     async def open(
@@ -142,6 +144,7 @@ class KnowledgeBase:
         rows = await self.store.read(lambda c: _all(c, query), "knowledge articles")
         self._articles = {}
         self._variants = {}
+        self._weights = TermWeights()
         for row in rows:
             if row.deleted:
                 continue
@@ -173,7 +176,7 @@ class KnowledgeBase:
         refused = {p.file for p in cross}
         problems.extend(cross)
         accepted = [loaded for loaded in changed.values() if loaded.file not in refused]
-        await self._record(accepted, "file", None)
+        await self.record(accepted, "file", None)
         return problems
 
     async def save(self, article_id: str, text_: str, author: str) -> Version:
@@ -190,7 +193,7 @@ class KnowledgeBase:
         ]
         if problems:
             raise SourceError(problems)
-        versions = await self._record([loaded], "api", author)
+        versions = await self.record([loaded], "api", author)
         return versions[0]
 
     async def delete(self, article_id: str, author: str) -> Version:
@@ -213,6 +216,7 @@ class KnowledgeBase:
         del self._articles[article_id]
         for language in LANGUAGES:
             self._variants.pop((article_id, language), None)
+            self._weights.drop(article_id, language)
         return version[0]
 
     async def reindex(self) -> None:
@@ -232,9 +236,11 @@ class KnowledgeBase:
 
         await self.store.write(index, "knowledge index")
 
-    async def _record(
+    async def record(
         self, loaded: list[LoadedArticle], source: str, author: str | None
     ) -> list[Version]:
+        """Store a new version of each parsed article and index it (no lint across
+        articles here: `save` and `sync_files` do that; bulk imports lint first)."""
         if not loaded:
             return []
         versions = await self._insert_versions(
@@ -310,6 +316,7 @@ class KnowledgeBase:
                 title = article.title[language]
                 variants.append((frozenset(terms(title, language)), title))
             self._variants[(loaded.id, language)] = variants
+            self._weights.put(loaded.id, language, frozenset().union(*(v[0] for v in variants)))
 
     # the search index, per dialect
 
@@ -390,7 +397,7 @@ class KnowledgeBase:
             if loaded is None or (tags and not set(tags) & set(loaded.article.tags)):
                 continue
             variants = self._variants.get((article_id, language), [])
-            confidence, variant = _confidence(wanted, variants)
+            confidence, variant = _confidence(wanted, variants, self._weights, language)
             article = loaded.article
             hits.append(
                 Hit(
@@ -438,14 +445,21 @@ def _tag_terms(tags: list[str]) -> list[str]:
 
 
 def _confidence(
-    asked: frozenset[str], variants: list[tuple[frozenset[str], str]]
+    asked: frozenset[str],
+    variants: list[tuple[frozenset[str], str]],
+    weights: TermWeights,
+    language: str,
 ) -> tuple[float, str]:
-    """How well the best variant matches the question (Dice overlap of their terms)."""
+    """How well the best variant matches the question: the Dice overlap of their
+    terms, each weighed by how rare it is among the articles (inverse document
+    frequency)."""
     best, said = 0.0, ""
+    asked_weight = weights.weigh(language, asked)
     for words, variant in variants:
         if not words:
             continue
-        score = 2 * len(asked & words) / (len(asked) + len(words))
+        shared = weights.weigh(language, asked & words)
+        score = 2 * shared / (asked_weight + weights.weigh(language, words))
         if score > best:
             best, said = score, variant
     return best, said
