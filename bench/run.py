@@ -24,6 +24,7 @@ SCRIPTS = [
     "bench/bench_recovery.py",
     "bench/bench_speech.py",
     "bench/bench_chat.py",
+    "bench/bench_kb.py",
     "bench/bench_reports.py",
     "bench/bench_monitoring.py",
     "bench/bench_soak.py",  # 30 minutes (--quick: 5)
