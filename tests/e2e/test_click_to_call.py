@@ -514,11 +514,11 @@ def test_a_controller_killed_mid_call_ends_it_lost_and_frees_the_agent(tmp_path:
         olga, customer = phones("answer_until_hangup", 60)
         try:
             first = asyncio.run(place("5557811"))
-            site.until(lambda: answered(first), 30, "the customer answers")
+            site.until(lambda: answered(first), 60, "the customer answers")
             site.kill()
             site.start()
             recovered = site.until(
-                lambda: site.events(["controller.recovered"])[1:], 30, "the second start's recovery"
+                lambda: site.events(["controller.recovered"])[1:], 60, "the second start's recovery"
             )
             assert recovered[-1].data["orphans"] >= 2, recovered[-1].data  # both legs
             assert olga.wait_done(30).ok and customer.wait_done(30).ok  # both hung up
@@ -535,7 +535,7 @@ def test_a_controller_killed_mid_call_ends_it_lost_and_frees_the_agent(tmp_path:
         olga, customer = phones("answer", 2)
         try:
             second = asyncio.run(place("5557812"))
-            site.until(lambda: answered(second), 30, "the second call is answered")
+            site.until(lambda: answered(second), 60, "the second call is answered")
             assert customer.wait_done(30).ok and olga.wait_done(30).ok
         finally:
             olga.stop()
