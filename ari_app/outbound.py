@@ -14,11 +14,13 @@ callback called by hand (`hotline/calls/outbound.py` decides whether it may be p
    does not answer, is busy, or the agent hangs up first.
 5. The customer answers (`outbound.answered`): they talk in a mixing bridge, the same
    conversation a queued caller has with their agent (`conversation.py`): recorded by
-   the queue's policy, under call control (hold, transfer), feature codes from the
+   the queue's policy, under call control (hold; transfer to a number, a colleague or a
+   queue, where the customer waits as a transferred caller), feature codes from the
    phone; the agent goes to the queue's wrap-up afterwards.
 
-The contact ends completed (they talked), transferred (the agent passed the customer on)
-or failed (never connected). Nothing is left behind: every leg and bridge goes.
+The contact ends completed (they talked, with the agent or a colleague the call was
+transferred to), transferred (passed on to an outside number) or failed (never
+connected). Nothing is left behind: every leg and bridge goes.
 """
 
 from __future__ import annotations
