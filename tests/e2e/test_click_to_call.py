@@ -281,6 +281,14 @@ def test_click_to_call_rings_the_agent_first_then_the_customer(
     held = (marks["hold"] + 0.5, marks["resume"])
     assert olga_media.audible_seconds(*held) < 0.3, "olga heard the customer on hold"
     assert customer_media.audible_seconds(*held) >= 0.5 * (held[1] - held[0]), "no music"
+    print(
+        f"\nclick-to-call audio over {length:.1f} s: olga heard the customer "
+        f"{olga_media.audible_seconds(*window):.1f} s, the customer heard olga "
+        f"{customer_media.audible_seconds(*window):.1f} s; on hold "
+        f"{held[1] - held[0]:.1f} s: customer heard music "
+        f"{customer_media.audible_seconds(*held):.1f} s, olga "
+        f"{olga_media.audible_seconds(*held):.1f} s"
+    )
     # Olga heard ringback before the customer answered.
     assert olga_media.audible_seconds(marks["placed"], marks["answered"] - 0.5) > 0.3
 
