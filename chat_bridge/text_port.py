@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from hotline.catalogue import Catalogue
 from hotline.flows.port import Answer, Ask, CallerGone, Channel, Prompt, Recording, TransferOutcome
+from hotline.messages import choices, dump, fallback_text
 
 #: Catalogue keys of the port's own messages.
 REMINDER = "chat_reminder"
@@ -138,10 +139,20 @@ class TextPort:
     said: list[str] = field(default_factory=list)
 
     async def play(self, prompts: Sequence[Prompt], *, language: str, barge_in: bool) -> None:
-        text = render(self.catalogue, prompts, language)
+        plain = [prompt for prompt in prompts if prompt.rich is None]
+        text = render(self.catalogue, plain, language)
         if text:
             self.said.append(text)
             await self.conversation.say(text)
+        for prompt in prompts:
+            if prompt.rich is not None:  # a card (or link, image) as itself
+                said = fallback_text(prompt.rich)
+                self.said.append(said)
+                await self.conversation.say(
+                    said,
+                    buttons=[Button(**b) for b in choices(prompt.rich)],
+                    rich=dump(prompt.rich),
+                )
 
     async def ask(self, ask: Ask, *, language: str) -> Answer:
         keys = sorted(ask.complete_on, key=lambda k: (len(k), k))

@@ -10,6 +10,7 @@ articles tried in flow variables for the agent who takes over.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 from hotline.flows import model as m
@@ -18,6 +19,7 @@ from hotline.flows.services import KnowledgeUnavailable
 from hotline.flows.steps import Context, FlowFailure
 from hotline.knowledge.article import Hit
 from hotline.knowledge.base import BadQuestion, check_question
+from hotline.messages import MAX_LABEL, MAX_TITLE, RichMessageError, parse_rich
 
 #: Catalogue keys of the node's own messages.
 ASK_AGAIN = "kb_ask_again"
@@ -171,12 +173,21 @@ async def _pick(
 
 
 async def _answer(ctx: Context, hit: Hit) -> None:
-    """The article's answer, and its links (web addresses written out)."""
+    """The article's answer, and its links (web addresses written out); a text channel
+    shows it as a card with a button per web link (hotline/messages.py)."""
     lines = [hit.answer]
+    buttons: list[dict[str, str]] = []
     for link in hit.links:
         title = link.title.get(hit.language) or next(iter(link.title.values()))
         lines.append(f"{title}: {link.url}" if link.url else title)
-    await _say(ctx, [Prompt(say="text", value="\n".join(lines))])
+        if link.url:
+            buttons.append({"label": title[:MAX_LABEL], "url": link.url})
+    card = None
+    with contextlib.suppress(RichMessageError):  # a link a card cannot hold: text only
+        card = parse_rich(
+            {"type": "card", "title": hit.title[:MAX_TITLE], "text": hit.answer, "buttons": buttons}
+        )
+    await _say(ctx, [Prompt(say="text", value="\n".join(lines), rich=card)])
 
 
 async def _say(ctx: Context, prompts: list[Prompt]) -> None:

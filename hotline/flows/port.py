@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from hotline.messages import Card, File, Image, Link, Location
 from hotline.speech.grammar import Grammar
 
 Channel = Literal["voice", "chat"]
@@ -29,12 +30,16 @@ class Prompt:
 
     `language` forces a language for this prompt (a language menu says each option in
     its own language); None means the contact's current language.
+
+    `rich` is a card, link or image a text channel shows as such (hotline/messages.py);
+    voice ports say `value` (its text form) instead.
     """
 
     key: str | None = None
     say: SayAs | None = None
     value: str | None = None
     language: str | None = None
+    rich: Card | Link | Image | File | Location | None = None
 
 
 @dataclass(frozen=True)
