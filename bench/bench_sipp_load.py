@@ -958,7 +958,7 @@ def trace_table(steps: list[Step], records: list[dict[str, Any]]) -> list[str]:
         "requests, store writes and the routing write-ahead; ms, p50 / p99 unless said):\n",
         "| cps | routing write-ahead | store write, routing events | store write, call events "
         "| store queue (peak) | transactions: count, writes each (mean), ms p50 / p99 "
-        "| holding bridge join, whole | holding bridge leave, whole "
+        "| holding bridge join, whole | holding bridge gone (leave or moved), whole "
         "| ARI pool busy / waiting (peak) | slowest ARI requests (p99, count) |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
@@ -986,7 +986,7 @@ def trace_table(steps: list[Step], records: list[dict[str, Any]]) -> list[str]:
             f"{max((r['queued'] for r in mine if r['k'] == 'store'), default=0)} | "
             f"{len(commits)}, {per:.1f}, {triple(list(d('commit')))} | "
             f"{triple(list(d('hold', lambda r: r['what'] == 'join')))} | "
-            f"{triple(list(d('hold', lambda r: r['what'] == 'leave')))} | "
+            f"{triple(list(d('hold', lambda r: r['what'] in ('leave', 'moved'))))} | "
             f"{max((r['busy'] for r in ari), default=0)} / "
             f"{max((r['waiting'] for r in ari), default=0)} | {slowest} |"
         )

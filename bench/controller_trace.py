@@ -11,8 +11,9 @@ Wraps, in this process only, before the controller starts:
   committed, with the event type, and the writer's queue length when it was queued;
 - every store transaction (`GroupCommit._write`): writes in it and its duration;
 - every routing change's write-ahead (`Outbox.commit`): from commit to logged and acted;
-- every caller's join to and leave from a queue's holding bridge (`HoldingBridges.join`,
-  `.leave`), whole: waiting for the bridges' lock, then its ARI requests.
+- every caller's join to and leave from their holding bridge (`HoldingBridges.join`,
+  `.leave` back to the flow, `.moved` once they talk: the bridge destroyed off the way
+  to the conversation), whole, with their ARI requests.
 Records are JSON lines {"k": kind, "t": wall-clock start, "d": seconds, ...}, flushed
 every second by a thread.
 """
@@ -134,7 +135,7 @@ def install() -> None:
 
     Outbox.commit = timed_commit  # type: ignore[method-assign]  # a probe, this run only
 
-    join, leave = HoldingBridges.join, HoldingBridges.leave
+    join, leave, moved = HoldingBridges.join, HoldingBridges.leave, HoldingBridges.moved
 
     async def timed_join(self: HoldingBridges, queue: str, music: str, channel: str) -> str:
         started, wall = time.perf_counter(), time.time()
@@ -145,17 +146,29 @@ def install() -> None:
                 {"k": "hold", "t": wall, "d": time.perf_counter() - started, "what": "join"}
             )
 
-    async def timed_leave(self: HoldingBridges, bridge: str, channel: str) -> None:
+    async def timed_leave(
+        self: HoldingBridges, bridge: str, channel: str, *, gone: bool = False
+    ) -> None:
         started, wall = time.perf_counter(), time.time()
         try:
-            await leave(self, bridge, channel)
+            await leave(self, bridge, channel, gone=gone)
         finally:
             RECORDS.append(
                 {"k": "hold", "t": wall, "d": time.perf_counter() - started, "what": "leave"}
             )
 
+    async def timed_moved(self: HoldingBridges, bridge: str, channel: str) -> None:
+        started, wall = time.perf_counter(), time.time()
+        try:
+            await moved(self, bridge, channel)
+        finally:
+            RECORDS.append(
+                {"k": "hold", "t": wall, "d": time.perf_counter() - started, "what": "moved"}
+            )
+
     HoldingBridges.join = timed_join  # type: ignore[method-assign]  # a probe, this run only
     HoldingBridges.leave = timed_leave  # type: ignore[method-assign]  # a probe, this run only
+    HoldingBridges.moved = timed_moved  # type: ignore[method-assign]  # a probe, this run only
 
 
 def flusher(path: Path) -> None:
