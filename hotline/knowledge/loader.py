@@ -152,9 +152,9 @@ def _own_problems(loaded: LoadedArticle) -> list[SourceProblem]:
 def lint_articles(
     articles: dict[str, LoadedArticle], languages: Iterable[str]
 ) -> list[SourceProblem]:
-    """Problems across articles: missing configured languages, questions two articles
-    share, links to articles that do not exist."""
-    wanted = list(languages)
+    """Problems across articles: missing configured languages (those the knowledge
+    base can search), questions two articles share, links to articles that do not exist."""
+    wanted = [language for language in languages if language in LANGUAGES]
     problems: list[SourceProblem] = []
     owners: dict[tuple[str, tuple[str, ...]], tuple[str, int]] = {}
     for article_id, loaded in sorted(articles.items()):

@@ -131,3 +131,8 @@ def test_lint_across_articles(tmp_path: Path) -> None:
         "pay-again.yaml:3:8: questions.en.0: duplicate question: article 'pay' asks it too",
         "pay-again.yaml:4:8: questions.ru.0: duplicate question: article 'pay' asks it too",
     ]
+
+
+def test_config_languages_the_knowledge_base_cannot_search_are_not_required() -> None:
+    found = {"pay": parse_article(GOOD, "knowledge/pay.yaml", "pay")}
+    assert lint_articles(found, ["en", "ru", "fr"]) == []
