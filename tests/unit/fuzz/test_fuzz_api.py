@@ -30,10 +30,12 @@ from schemathesis.specs.openapi.checks import (
 from ari_app.call_control import AriCallControl
 from ari_app.client import AriClient
 from ari_app.holding import HoldingBridges
+from ari_app.monitoring import CallMonitors
 from ari_app.outbound import AriOutbound
 from ari_app.queueing import Queueing
 from ari_app.recording import LiveRecordings
 from chat_bridge.messengers import Messengers, add_messenger_routes
+from chat_bridge.monitoring import ChatMonitors
 from hotline.acd import Agent, Queue, Router
 from hotline.acd.service import RoutingService
 from hotline.callbacks.settings import CallbackConfig
@@ -47,6 +49,7 @@ from hotline.web.api import ApiStatus, add_api_routes, openapi_document
 from hotline.web.auth import Auth, PasswordFile, Role, Sessions, User, build_web_app
 from hotline.web.calls_api import add_call_routes
 from hotline.web.contacts_api import add_contacts_routes
+from hotline.web.monitor_api import add_chat_monitor_routes, add_monitor_routes
 from tests.unit.chat.conftest import make_rig
 from tests.unit.fuzz.mutations import EXAMPLES
 from tests.unit.fuzz.served import ServedInThread
@@ -118,14 +121,21 @@ class Served(ServedInThread):
             AriOutbound(ari, queueing, SimpleNamespace(followed={}), store),
             store,
         )
-        add_call_routes(app, AriCallControl(ari, {}), outbound)
+        control = AriCallControl(ari, {})
+        # Monitoring: no live call, so none to monitor (before the call routes, whose
+        # {action} would take "monitor").
+        add_monitor_routes(app, CallMonitors(ari, control, {}, {}))
+        add_call_routes(app, control, outbound)
         # Wrap-up codes and notes: the stored contact is no agent's, so an agent is refused.
         add_contacts_routes(app, WrapUps(store, self.routing, {}, ["resolved"]))
         # The messenger webhooks are in the description too: served by a real chat
         # bridge (tests/unit/fuzz/test_fuzz_messengers.py fuzzes their valid side).
         self.chat = make_rig(self.folder)
+        rig = await self.chat.__aenter__()
+        # Supervisors on chats: no chat is live here.
+        add_chat_monitor_routes(app, ChatMonitors(rig.bridge.hub, rig.store, rig.routing))
         self.messengers = Messengers(
-            (await self.chat.__aenter__()).bridge,
+            rig.bridge,
             aiohttp.ClientSession(),
             TelegramSettings(enabled=True, token="1:fuzz-api-token", webhook_secret="s" * 20),
             WebhookSettings(enabled=True, secret="s" * 20, reply_url="http://127.0.0.1:9/"),
