@@ -19,13 +19,14 @@ from typing import Any
 
 from aiohttp import web
 
-from chat_bridge.attachments import Attachments, file_response
+from chat_bridge.attachments import AttachmentRefused, Attachments, file_response
 from chat_bridge.chat import LiveChat
 from chat_bridge.texts import Texts
 from hotline.acd.decisions import Offer
 from hotline.acd.router import RoutingError
 from hotline.acd.service import OfferWithdrawn, RoutingService
 from hotline.chat_settings import ChatConfig, identity_skill
+from hotline.messages import File, RichMessageError, dump, fallback_text, parse_rich
 from hotline.store import Store
 from hotline.store.chats import ChatMessage, ChatStore, customer_card
 from hotline.web.desk import DeskRefused
@@ -192,13 +193,57 @@ class AgentHub:
         """The chat's messages after `after` (a desk catching up after a reconnect)."""
         return await self._chat_frame(self._chat(agent, contact_id), after)
 
-    async def send(self, agent: str, contact_id: str, text: str, client_id: str | None) -> int:
+    async def send(
+        self,
+        agent: str,
+        contact_id: str,
+        text: str,
+        client_id: str | None,
+        rich: dict[str, Any] | None = None,
+    ) -> int:
+        """The agent's message; with `rich`, a card, link or image (hotline/messages.py,
+        refused with the field and why) whose text form is stored as its text."""
         chat = self._chat(agent, contact_id)
         if chat.customer_left:
             raise DeskError("the customer has left this chat; close it with a wrap-up code")
+        data: dict[str, Any] = {}
+        if rich is not None:
+            try:
+                message = parse_rich(rich)
+            except RichMessageError as error:
+                raise DeskError(str(error)) from None
+            if isinstance(message, File):
+                raise DeskError("a file is sent by uploading it to the chat")
+            text, data = fallback_text(message), {"rich": dump(message)}
         chat.last_agent = time.monotonic()
-        message, _new = await chat.post("agent", text, agent=agent, client_id=client_id)
-        return message.seq
+        posted, _new = await chat.post("agent", text, agent=agent, client_id=client_id, data=data)
+        return posted.seq
+
+    async def send_file(
+        self, agent: str, contact_id: str, filename: str, content_type: str, body: bytes
+    ) -> int:
+        """A file from the agent's desk: checked and stored like a customer's upload
+        (chat_bridge/attachments.py), then sent as a message the widget links to."""
+        chat = self._chat(agent, contact_id)
+        if chat.customer_left:
+            raise DeskError("the customer has left this chat; close it with a wrap-up code")
+        if self.attachments is None:
+            raise DeskError("files are not enabled for chats")
+        try:
+            saved = await self.attachments.save(chat.id, filename, content_type, body)
+        except AttachmentRefused as error:
+            raise DeskError(str(error)) from None
+        info = {
+            "id": saved.id,
+            "filename": saved.filename,
+            "content_type": saved.content_type,
+            "size": saved.size,
+        }
+        chat.last_agent = time.monotonic()
+        posted, _new = await chat.post(
+            "agent", saved.filename, kind="attachment", agent=agent, data={"attachment": info}
+        )
+        return posted.seq
 
     def typing(self, agent: str, contact_id: str, on: bool) -> None:
         chat = self._chat(agent, contact_id)

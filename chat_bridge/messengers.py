@@ -23,11 +23,13 @@ from typing import Any, TypeGuard
 import aiohttp
 from aiohttp import web
 
+from chat_bridge.attachments import AttachmentRefused
 from chat_bridge.bridge import ChatBridge, ChatRefused
 from chat_bridge.chat import LiveChat
 from chat_bridge.protocol import MAX_TEXT
 from chat_bridge.ratelimit import TokenBucket
 from hotline.chat_settings import TelegramSettings, WebhookSettings
+from hotline.messages import RichMessageError, dump, fallback_text, parse_rich
 from hotline.store import StoreError
 from hotline.web.auth import public
 
@@ -36,6 +38,8 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Hotline-Signature"
 TELEGRAM_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_BODY = 64 * 1024
+#: Longest caption of a Telegram photo (characters).
+TELEGRAM_CAPTION = 1024
 
 Deliver = Callable[[LiveChat, dict[str, Any]], Awaitable[None]]
 
@@ -151,6 +155,7 @@ class Messengers:
         *,
         choice: bool = False,
         name: str | None = None,
+        rich: dict[str, Any] | None = None,
     ) -> web.Response:
         if not self._allow(f"{kind}:{user}"):
             return _error(429, "rate_limited", "too many messages from this user; not stored")
@@ -164,7 +169,13 @@ class Messengers:
                             chat.customer_id, display_name=name[:200]
                         )
             await self.bridge.customer_message(
-                chat, text, client_id=f"{kind}:{message_id}"[:64], choice=choice, feed=not new
+                chat,
+                text,
+                client_id=f"{kind}:{message_id}"[:64],
+                choice=choice,
+                feed=not new,
+                data={"rich": rich} if rich else None,
+                kind=str(rich["type"]) if rich else "text",
             )
         except ChatRefused as error:
             return _error(503, error.code, str(error))
@@ -174,16 +185,14 @@ class Messengers:
 
     async def telegram_send(self, chat: LiveChat, frame: dict[str, Any]) -> None:
         settings = self.telegram
-        url = f"{settings.api_base.rstrip('/')}/bot{settings.token}/sendMessage"
-        payload: dict[str, Any] = {"chat_id": chat.session.external_id, "text": frame["text"]}
-        buttons = (frame.get("data") or {}).get("buttons")
-        if buttons:
-            payload["reply_markup"] = {
-                "inline_keyboard": [
-                    [{"text": b["label"], "callback_data": b["value"]}] for b in buttons
-                ]
-            }
-        async with self.http.post(url, json=payload, timeout=aiohttp.ClientTimeout(10)) as answer:
+        data = frame.get("data") or {}
+        method, payload = telegram_form(frame, await self._attachment_bytes(chat, data))
+        payload["chat_id"] = chat.session.external_id
+        url = f"{settings.api_base.rstrip('/')}/bot{settings.token}/{method}"
+        body: dict[str, Any] = {"json": payload}
+        if method == "sendDocument":  # the file's bytes themselves, as a form upload
+            body = {"data": _document_form(payload)}
+        async with self.http.post(url, **body, timeout=aiohttp.ClientTimeout(30)) as answer:
             if answer.status >= 500 or answer.status == 429:
                 raise aiohttp.ClientResponseError(
                     answer.request_info, (), status=answer.status, message="retry later"
@@ -223,8 +232,13 @@ class Messengers:
             return _error(
                 400, "bad_update", "message without chat.id (a number or 1-200 characters)"
             )
+        location = message.get("location")
+        if location is not None and text is None:
+            return await self._location(update, message, str(chat_id), location)
         if not isinstance(text, str) or not text.strip():
-            return web.json_response({"ok": True, "ignored": "only text messages are read"})
+            return web.json_response(
+                {"ok": True, "ignored": "only text messages and locations are read"}
+            )
         if len(text) > MAX_TEXT:
             return _error(413, "too_large", f"text over {MAX_TEXT} characters; not stored")
         if not _good_text(text):
@@ -237,6 +251,47 @@ class Messengers:
             str(update.get("update_id") or message.get("message_id")),
             self.telegram_send,
             name=sender.get("first_name") if _good_text(sender.get("first_name")) else None,
+        )
+
+    async def _attachment_bytes(
+        self, chat: LiveChat, data: dict[str, Any]
+    ) -> tuple[str, str, bytes] | None:
+        """A file sent in this chat as (name, type, bytes) for the messenger, if kept."""
+        info = data.get("attachment")
+        attachments = self.bridge.attachments
+        if not isinstance(info, dict) or attachments is None:
+            return None
+        found = await self.bridge.chats.attachment(str(info.get("id"))[:36])
+        if found is None or found.session_id != chat.id:
+            return None
+        try:
+            body = await asyncio.to_thread(attachments.path_of(found).read_bytes)
+        except (OSError, AttachmentRefused):
+            return None
+        return found.filename, found.content_type, body
+
+    async def _location(
+        self, update: dict[str, Any], message: dict[str, Any], chat_id: str, location: Any
+    ) -> web.Response:
+        """A location the customer shared, stored as a rich location message."""
+        place = _object(location)
+        try:
+            shared = parse_rich(
+                {
+                    "type": "location",
+                    "latitude": place.get("latitude"),
+                    "longitude": place.get("longitude"),
+                }
+            )
+        except RichMessageError as error:
+            return _error(400, "bad_update", f"{error}; not stored")
+        return await self._incoming(
+            "telegram",
+            chat_id,
+            fallback_text(shared),
+            str(update.get("update_id") or message.get("message_id")),
+            self.telegram_send,
+            rich=dump(shared),
         )
 
     async def _answer_callback(self, query_id: Any) -> None:
@@ -260,6 +315,9 @@ class Messengers:
                 "from": frame["from"],
                 "text": frame["text"],
                 "buttons": (frame.get("data") or {}).get("buttons") or [],
+                # A card, link, image or location as it is (hotline/messages.py);
+                # `text` is its plain form for receivers that show only text.
+                "rich": (frame.get("data") or {}).get("rich"),
             },
             ensure_ascii=False,
         ).encode()
@@ -310,6 +368,67 @@ class Messengers:
             choice=said is choice,
             name=name,
         )
+
+
+def telegram_form(
+    frame: dict[str, Any], file: tuple[str, str, bytes] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """A stored message in the Bot API's native form: (method, payload without chat_id).
+
+    Cards become a photo with a caption (or a text) under an inline keyboard whose
+    buttons open their link or answer the flow; images a photo; locations a location;
+    a file sent in the chat a document (`file`: its name, type and bytes). Anything
+    else, and a file no longer kept, goes as its text."""
+    data = frame.get("data") or {}
+    rich = data.get("rich") if isinstance(data.get("rich"), dict) else None
+    kind = rich.get("type") if rich else None
+    keyboard = [
+        [{"text": b["label"], "callback_data": b["value"]}] for b in data.get("buttons") or []
+    ]
+    if kind == "card" and rich is not None:
+        keyboard = [
+            [
+                {"text": b["label"], "url": b["url"]}
+                if "url" in b
+                else {"text": b["label"], "callback_data": b["value"]}
+            ]
+            for b in rich.get("buttons") or []
+        ]
+        words = "\n\n".join(p for p in (rich["title"], rich.get("text", "")) if p)
+        if rich.get("image") and len(words) <= TELEGRAM_CAPTION:
+            payload: dict[str, Any] = {"photo": rich["image"], "caption": words}
+            method = "sendPhoto"
+        else:
+            payload, method = {"text": words[:MAX_TEXT]}, "sendMessage"
+            if rich.get("image"):
+                payload["text"] = f"{words}\n{rich['image']}"[:MAX_TEXT]
+    elif kind == "image" and rich is not None:
+        method = "sendPhoto"
+        payload = {"photo": rich["url"], "caption": rich.get("caption", "")[:TELEGRAM_CAPTION]}
+    elif kind == "location" and rich is not None:
+        method = "sendLocation"
+        payload = {"latitude": rich["latitude"], "longitude": rich["longitude"]}
+    elif file is not None:
+        name, content_type, body = file
+        method = "sendDocument"
+        payload = {"document": (name, content_type, body)}
+    else:
+        method, payload = "sendMessage", {"text": frame["text"]}
+    if keyboard:
+        payload["reply_markup"] = {"inline_keyboard": keyboard}
+    return method, payload
+
+
+def _document_form(payload: dict[str, Any]) -> aiohttp.FormData:
+    """sendDocument as multipart/form-data (the Bot API takes uploads only so)."""
+    form = aiohttp.FormData()
+    for key, value in payload.items():
+        if key == "document":
+            name, content_type, body = value
+            form.add_field("document", body, filename=name, content_type=content_type)
+        else:
+            form.add_field(key, value if isinstance(value, str) else json.dumps(value))
+    return form
 
 
 async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:

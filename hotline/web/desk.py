@@ -27,6 +27,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 from aiohttp import WSMsgType, web
 
@@ -36,6 +37,7 @@ from hotline.acd.router import RoutingError
 from hotline.acd.service import RoutingService
 from hotline.calls import CallControl
 from hotline.contacts.wrapup import WrapUps
+from hotline.messages import MAX_FILE_BYTES
 from hotline.store import LoggedEvent, Store
 from hotline.store.chats import ChatStore, customer_card
 from hotline.web.auth import STATIC_DIR, Role, current_user, requires
@@ -63,7 +65,17 @@ class ChatDesk(Protocol):
     async def accept(self, agent: str, contact_id: str) -> dict[str, Any]: ...
     async def reject(self, agent: str, contact_id: str) -> None: ...
     async def history(self, agent: str, contact_id: str, after: int) -> dict[str, Any]: ...
-    async def send(self, agent: str, contact_id: str, text: str, client_id: str | None) -> int: ...
+    async def send(
+        self,
+        agent: str,
+        contact_id: str,
+        text: str,
+        client_id: str | None,
+        rich: dict[str, Any] | None = None,
+    ) -> int: ...
+    async def send_file(
+        self, agent: str, contact_id: str, filename: str, content_type: str, body: bytes
+    ) -> int: ...
     def typing(self, agent: str, contact_id: str, on: bool) -> None: ...
     async def close(self, agent: str, contact_id: str, wrap_up: str) -> None: ...
     async def transfer(
@@ -267,10 +279,13 @@ class Desks:
         elif kind == "reject":
             await chat.reject(agent, contact_id or "")
         elif kind == "send":
-            text = _text(frame, "text", MAX_TEXT, required=True) or ""
-            if not text.strip():
+            rich = frame.get("rich")  # a card, link or image (hotline/messages.py)
+            if rich is not None and not isinstance(rich, dict):
+                raise DeskRefused("send: rich must be an object with a type")
+            text = _text(frame, "text", MAX_TEXT, required=rich is None) or ""
+            if rich is None and not text.strip():
                 raise DeskRefused("an empty message is not sent")
-            seq = await chat.send(agent, contact_id or "", text, _text(frame, "id", 64))
+            seq = await chat.send(agent, contact_id or "", text, _text(frame, "id", 64), rich)
             push({"type": "sent", "contact_id": contact_id, "id": frame.get("id"), "seq": seq})
         elif kind == "typing":
             chat.typing(agent, contact_id or "", bool(frame.get("on")))
@@ -392,6 +407,32 @@ def add_desk_routes(app: web.Application, desks: Desks) -> None:
             return web.json_response({"error": "no such attachment on your desk"}, status=404)
         return response
 
+    @requires(Role.AGENT)
+    async def send_file(request: web.Request) -> web.StreamResponse:
+        """A file the agent sends into an open chat: the body as it is, its name in
+        X-Filename (URL-encoded), its type in Content-Type."""
+        user = current_user(request)
+        if desks.chat is None or user.agent_id is None:
+            raise web.HTTPNotFound()
+        limit = MAX_FILE_BYTES
+        if (request.content_length or 0) > limit:
+            return web.json_response({"error": f"the file is over {limit} bytes"}, status=413)
+        body = await request.content.read(limit + 1)
+        if len(body) > limit:
+            return web.json_response({"error": f"the file is over {limit} bytes"}, status=413)
+        try:
+            seq = await desks.chat.send_file(
+                user.agent_id,
+                request.match_info["contact"][:64],
+                unquote(request.headers.get("X-Filename", "file"))[:200],
+                request.headers.get("Content-Type", ""),
+                body,
+            )
+        except DeskRefused as error:
+            return web.json_response({"error": str(error)}, status=422)
+        return web.json_response({"seq": seq})
+
+    app.router.add_post("/desk/chats/{contact}/files", send_file)
     app.router.add_get("/desk", page)
     app.router.add_get("/desk/ws", socket)
     app.router.add_get("/desk/attachments/{id}", attachment)
