@@ -19,6 +19,7 @@ import sqlite3
 import subprocess
 import time
 import urllib.request
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,24 +56,31 @@ BUSY_CALLER = (
 )
 
 
-@pytest.fixture
-def overloaded(tmp_path: Path) -> Iterator[tuple[Hotline, Path]]:
-    """A Hotline whose overload admission takes LIMIT calls at most, answering busy."""
+@contextlib.contextmanager
+def admitting(tmp_path: Path, overload: dict[str, object]) -> Iterator[Hotline]:
+    """A Hotline of its own with these overload settings and 4 auto-answering agents."""
     phones = Phones(tmp_path / "phones", 4, talk=AGENT_TALK).start()
     hotline: Hotline | None = None
     try:
         flows = tmp_path / "flows"
         shutil.copytree(HOME / "bench/flows", flows)
         config = bench_config(f"overload-{os.getpid()}", phones, flows, rtp_ports=200)
-        config["overload"] = {"max_calls": LIMIT, "answer": "busy"}
+        config["overload"] = overload
         hotline = Hotline(tmp_path / "hotline", config)
         hotline.workdir.mkdir()
         hotline.start()
-        yield hotline, tmp_path
+        yield hotline
     finally:
         if hotline is not None:
             hotline.stop()
         phones.stop()
+
+
+@pytest.fixture
+def overloaded(tmp_path: Path) -> Iterator[tuple[Hotline, Path]]:
+    """A Hotline whose overload admission takes LIMIT calls at most, answering busy."""
+    with admitting(tmp_path, {"max_calls": LIMIT, "answer": "busy"}) as hotline:
+        yield hotline, tmp_path
 
 
 def get(hotline: Hotline, path: str) -> bytes:
@@ -189,3 +197,33 @@ def ari(hotline: Hotline, path: str) -> object:
 def hotline_active(hotline: Hotline) -> int:
     status = json.loads(get(hotline, "/api/status"))
     return int(status["active_calls"])
+
+
+def test_the_message_answer_tells_the_caller_and_hangs_up(tmp_path: Path) -> None:
+    """`answer: message`: a call over the limit is answered, hears the `overloaded`
+    prompt whole and is hung up by Hotline; no contact, counted."""
+    with admitting(tmp_path, {"max_calls": 1, "answer": "message"}) as hotline:
+        published_prompt(hotline, tmp_path)  # the prompts are in Asterisk's folder
+        spoken = hotline.instance_dir / "sounds/en/overloaded.wav"
+        assert spoken.exists(), "the overloaded prompt is published for Asterisk"
+        sip = hotline.config["asterisk"]["sip_port"]
+        inside = SippCall(tmp_path, sip, NUMBER, "51000", [Gate(60), HangUp()]).start()
+        wait_for(lambda: hotline_active(hotline) == 1, "the first call to be in", 30)
+        started = time.monotonic()
+        told = SippCall(tmp_path, sip, NUMBER, "52000", [ExpectHangup(30)]).run(60)
+        took = time.monotonic() - started
+        assert told.ok, told.output
+        with wave.open(str(spoken)) as wav:
+            length = wav.getnframes() / wav.getframerate()
+        assert took >= length - 0.5, f"hung up after {took:.1f} s, the prompt lasts {length:.1f}"
+        inside.open_gate()
+        assert inside.wait(30).ok
+        wait_for(
+            lambda: (
+                'hotline_calls_refused_total{reason="max_calls"} 1.0'
+                in get(hotline, "/metrics").decode()
+            ),
+            "the refusal counted",
+            10,
+        )
+        assert {c for c, _, _ in events(hotline)} == {"51000"}
