@@ -5,7 +5,10 @@ Each offer rings the agent's PJSIP endpoint as an outbound leg into Stasis. The
 engine is told how each ring went: ringing, answered (accepted), busy or declined
 (rejected), unanswered within the offer's ring timeout (no_answer), or failed; it then
 offers the contact to the next agent. With ring-all, the first agent to answer stops
-the others' phones.
+the others' phones. An agent with more than one phone registered (a SIP phone and the
+desk's browser phone: `Devices`) has each of them rung for the one offer; the first to
+answer takes it, and the engine hears of an unanswered offer once, when the last of
+them has ended.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from ari_app.client import AriClient, AriError, AriEvent
 from ari_app.events import channel_of
@@ -21,6 +25,15 @@ from hotline.acd.decisions import Offer
 from hotline.acd.service import OfferWithdrawn, RoutingService
 
 INF = float("inf")
+
+
+@runtime_checkable
+class Devices(Protocol):
+    """Endpoints that know every phone of an agent that should ring now."""
+
+    def ringing(self, agent: str) -> list[str]:
+        """The PJSIP endpoints to ring for `agent` (at least one; empty: no phone)."""
+        ...
 
 
 @dataclass
@@ -71,36 +84,51 @@ class AgentRinger:
         """When the earliest ringing agent is given up on (INF: nobody rings)."""
         return min((r.deadline for r in self.rings.values()), default=INF)
 
+    def _endpoints_of(self, agent: str) -> list[str]:
+        if isinstance(self.endpoints, Devices):
+            return self.endpoints.ringing(agent)
+        endpoint = self.endpoints.get(agent)
+        return [] if endpoint is None else [endpoint]
+
     async def ring(self, offer: Offer) -> None:
-        endpoint = self.endpoints.get(offer.agent)
-        if endpoint is None:
+        endpoints = self._endpoints_of(offer.agent)
+        if not endpoints:
             await self.routing.failed(offer, "agent has no endpoint")
             return
-        leg = self.leg_name()
-        self.follow(leg, True)
-        self.rings[leg] = Ringing(offer, time.monotonic() + offer.ring_timeout)
-        try:
-            await originate(
-                self.ari,
-                endpoint=f"PJSIP/{endpoint}",
-                leg=leg,
-                args=self.args,
-                originator=self.originator,
-                ring_seconds=offer.ring_timeout,
-                caller_id=self.caller_id,
-            )
-        except AriError as error:
-            self.rings.pop(leg, None)
-            self.follow(leg, False)
+        deadline = time.monotonic() + offer.ring_timeout
+        error: AriError | None = None
+        for endpoint in endpoints:
+            leg = self.leg_name()
+            self.follow(leg, True)
+            self.rings[leg] = Ringing(offer, deadline)
+            try:
+                await originate(
+                    self.ari,
+                    endpoint=f"PJSIP/{endpoint}",
+                    leg=leg,
+                    args=self.args,
+                    originator=self.originator,
+                    ring_seconds=offer.ring_timeout,
+                    caller_id=self.caller_id,
+                )
+            except AriError as refused:
+                self.rings.pop(leg, None)
+                self.follow(leg, False)
+                error = refused
+        if not self._legs_of(offer):
             await self.routing.failed(offer, str(error))
             return
         await self.routing.ringing(offer)
 
+    def _legs_of(self, offer: Offer) -> list[str]:
+        return [leg for leg, ringing in self.rings.items() if ringing.offer is offer]
+
     async def ring_out(self, now: float) -> None:
         """Give up on the agents whose ring time is over at `now`."""
         for leg, ringing in list(self.rings.items()):
-            if ringing.deadline <= now:
-                await self.drop(leg)
+            if ringing.deadline <= now and leg in self.rings:
+                for each in self._legs_of(ringing.offer):  # every phone of the offer
+                    await self.drop(each)
                 await self.routing.no_answer(ringing.offer)
 
     async def withdraw(self, agent: str) -> None:
@@ -126,6 +154,8 @@ class AgentRinger:
         if event["type"] == "ChannelDestroyed":  # it never answered; the cause says why
             ringing = self.rings.pop(leg)
             self.follow(leg, False)
+            if self._legs_of(ringing.offer):
+                return None  # another phone of the agent still rings for this offer
             cause = int(event.get("cause") or 0)
             why = unanswered(cause)
             if why == "busy":

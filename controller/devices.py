@@ -1,11 +1,14 @@
 """An agent's phones: their SIP phone's endpoint and their browser phone's
 (`<endpoint>-web`), one agent whichever of them is registered.
 
-Routing sees one agent: reachable for voice while either phone is registered. A call
-rings the browser phone when it is registered (the agent is at the desk), else the SIP
-phone; the ringer asks at each offer, so whichever device registered last counts at
-once. Browser and SIP phone are separate PJSIP endpoints because their media differ
-(DTLS-SRTP with ICE against plain RTP or SDES), and ARI rings one endpoint per leg.
+Routing sees one agent: reachable for voice while either phone is registered. What
+the routing engine offers (a queued call, a callback) rings every phone of theirs
+registered at the offer, the first to answer taking it (`ringing`, for the ringer); what
+rings one endpoint (a consultation) rings the browser phone when it is registered (the
+agent is at the desk), else the SIP phone. Both are asked at each ring, so a phone
+registered a moment ago counts at once. Browser and SIP phone are
+separate PJSIP endpoints because their media differ (DTLS-SRTP with ICE against plain
+RTP or SDES), and ARI rings one endpoint per leg.
 """
 
 from __future__ import annotations
@@ -52,6 +55,12 @@ class AgentPhones(Mapping[str, str]):
             if endpoint == phone or (self._browser and endpoint == web_endpoint(phone)):
                 return agent
         return None
+
+    def ringing(self, agent: str) -> list[str]:
+        """Every phone of the agent registered now, browser first: the ringer rings them
+        all for one offer (ari_app/ringer.py `Devices`); none registered, the SIP phone."""
+        registered = [e for e in self.devices(agent) if self._reachable(e)]
+        return registered or [self._phone[agent]]
 
     def __getitem__(self, agent: str) -> str:
         for endpoint in self.devices(agent):

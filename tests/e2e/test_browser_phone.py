@@ -26,6 +26,7 @@ from tests.e2e.conftest import TEST_PASSWORD, RunningHotline
 from tests.e2e.rtp import RtpSink
 from tests.e2e.sipp import ExpectHangup, Gate, SippCall, Speak
 from tests.e2e.test_ivr_call import contact_of, of_type
+from tests.e2e.test_softphone import Baresip
 
 pytestmark = [pytest.mark.e2e]
 
@@ -383,3 +384,50 @@ def test_a_blocked_microphone_is_explained_and_nothing_registers(
         assert agent_state(hotline, AGENT) == "unreachable"
     finally:
         context.close()
+
+
+def test_with_a_sip_phone_too_both_ring_and_the_browser_answers(
+    media_browser: Any, hotline: RunningHotline, tmp_path: Path, no_leaks: None
+) -> None:
+    """gina's SIP phone (baresip) and her browser phone are both registered: one agent,
+    both ring for the call, the browser answers and the SIP phone stops ringing."""
+    sip_phone = Baresip(
+        tmp_path / "baresip",
+        ENDPOINT,
+        hotline.secrets["agent_passwords"][ENDPOINT],
+        hotline.sip_port,
+    )
+    context = media_browser.new_context()
+    context.set_default_timeout(20_000)
+    console: list[str] = []
+    call = None
+    try:
+        wait_for("the SIP phone registered", lambda: "200 OK" in sip_phone.log.read_text())
+        desk = open_phone(context, hotline, console)
+        desk.wait_for_selector("#phone-state[data-state=registered]")
+        call = SippCall(
+            hotline.workdir / "sipp", hotline.sip_port, NUMBER, "5551709", [ExpectHangup(60)]
+        ).start()
+        desk.wait_for_selector("#phone-incoming:not([hidden])")
+        wait_for("the SIP phone rings", lambda: "Incoming call" in sip_phone.log.read_text())
+        desk.click("#phone-incoming button.answer")
+        desk.wait_for_selector("#phone-state[data-state=talking]")
+        # Asterisk cancels its ring (baresip logs the CANCEL as "session closed").
+        wait_for(
+            "the SIP phone stops ringing",
+            lambda: "session closed" in sip_phone.log.read_text().split("Incoming call", 1)[1],
+        )
+        time.sleep(2)
+        desk.click("#phone-talking button.hangup")
+        result = call.wait(30)
+        call = None
+        assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+    finally:
+        if call is not None and call.proc is not None and call.proc.poll() is None:
+            call.proc.kill()
+        context.close()
+        sip_phone.stop()
+    wait_for("gina unreachable", lambda: agent_state(hotline, AGENT) == "unreachable", 40)
+    _, events = events_of(hotline, "5551709")
+    (ended,) = of_type(events, "queue.call_ended")
+    assert ended["agent"] == AGENT and ended["ended_by"] == "agent", ended

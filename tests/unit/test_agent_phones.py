@@ -44,3 +44,10 @@ def test_whose_endpoint() -> None:
     assert live.agent_of(web_endpoint("1002")) == "bob"
     assert live.agent_of("1003") is None
     assert phones(set(), browser=False).agent_of("1002-web") is None
+
+
+def test_the_ringer_rings_every_registered_phone() -> None:
+    assert phones({"1001", "1001-web"}).ringing("alice") == ["1001-web", "1001"]
+    assert phones({"1001"}).ringing("alice") == ["1001"]
+    assert phones({"1001-web"}).ringing("alice") == ["1001-web"]
+    assert phones(set()).ringing("alice") == ["1001"]  # none: the ring fails as before

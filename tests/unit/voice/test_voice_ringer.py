@@ -3,6 +3,8 @@ engine is told, for a queued call and a callback alike."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from ari_app.client import AriError
@@ -149,3 +151,67 @@ async def test_events_of_other_channels_are_not_the_ringers() -> None:
     ):
         assert await rig.ringer.on_leg_event(event) is None
     assert rig.ringer.ringing() and rig.requeued() == []
+
+
+class TwoPhones(dict[str, str]):
+    """Agent a has a SIP phone and a browser phone registered (controller/devices.py)."""
+
+    def ringing(self, agent: str) -> list[str]:
+        return ["1001-web", "1001"] if agent == "a" else [self[agent]]
+
+
+def two_phones() -> Rig:
+    rig = Rig("a")
+    rig.ringer.endpoints = TwoPhones(ENDPOINTS)
+    return rig
+
+
+async def test_an_agent_with_two_phones_has_both_rung_and_the_first_answer_takes_it() -> None:
+    rig = two_phones()
+    (offer,) = await rig.offered()
+    await rig.ringer.ring(offer)
+    web, sip = rig.ari.originated()
+    assert (web.param("endpoint"), sip.param("endpoint")) == ("PJSIP/1001-web", "PJSIP/1001")
+    assert len(rig.log.of("agent.ring")) == 1  # one offer, rung on two phones
+    answered = await rig.ringer.on_leg_event(channel_event("StasisStart", "caller-agent-1"))
+    assert answered == Answered(offer, "caller-agent-1")
+    assert "caller-agent-0" in rig.ari.hung_up()  # the browser phone stops ringing
+    assert not rig.ringer.ringing()
+
+
+async def test_one_phone_declining_leaves_the_other_ringing() -> None:
+    rig = two_phones()
+    (offer,) = await rig.offered()
+    await rig.ringer.ring(offer)
+    await rig.ringer.on_leg_event(channel_event("ChannelDestroyed", "caller-agent-0", cause=21))
+    assert rig.ringer.ringing() and not rig.log.of("agent.reject")  # the engine waits
+    await rig.ringer.on_leg_event(channel_event("ChannelDestroyed", "caller-agent-1", cause=19))
+    assert not rig.ringer.ringing()
+    assert rig.requeued() == ["no_answer by a"]  # told once, when both have ended
+
+
+async def test_two_phones_ringing_out_are_one_no_answer() -> None:
+    rig = two_phones()
+    (offer,) = await rig.offered()
+    await rig.ringer.ring(offer)
+    await rig.ringer.ring_out(rig.ringer.next_deadline())
+    assert not rig.ringer.ringing()
+    assert {"caller-agent-0", "caller-agent-1"} <= set(rig.ari.hung_up())
+    assert len(rig.log.of("agent.no_answer")) == 1
+
+
+class RefusesTheBrowserPhone(FakeAri):
+    async def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        params = kwargs.get("params") or {}
+        if path == "channels" and dict(params).get("endpoint") == "PJSIP/1001-web":
+            raise AriError(400, "endpoint not found")
+        return await super().request(method, path, **kwargs)
+
+
+async def test_one_phone_refused_by_asterisk_the_other_rings() -> None:
+    rig = two_phones()
+    rig.ari = rig.ringer.ari = RefusesTheBrowserPhone()
+    (offer,) = await rig.offered()
+    await rig.ringer.ring(offer)
+    assert list(rig.ringer.rings) == ["caller-agent-1"]
+    assert rig.log.of("agent.ring") and not rig.log.of("agent.release")
