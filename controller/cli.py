@@ -167,11 +167,12 @@ def banner(
         password = secrets.agent_passwords[agent.endpoint]
         lines.append(f"      user {agent.endpoint:<8} password {password}   ({agent.name})")
     # Supervisors' own phones: monitoring (listen, whisper, barge) rings them.
-    for user in config.users:
-        if user.endpoint:
-            password = secrets.agent_passwords[user.endpoint]
+    for person in config.users:
+        if person.endpoint:
+            password = secrets.agent_passwords[person.endpoint]
             lines.append(
-                f"      user {user.endpoint:<8} password {password}   ({user.name}, {user.role})"
+                f"      user {person.endpoint:<8} password {password}   "
+                f"({person.name}, {person.role})"
             )
     if tls is not None:
         tls_server = f"{ast.sip_bind}:{ast.sip_tls_port}"
