@@ -318,6 +318,10 @@ def cmd_asterisk(args: argparse.Namespace) -> int:
             return 1
         print(f"state:    running (pid {instance.pid()})")
         print(f"SIP:      udp {ast.sip_bind}:{ast.sip_port}")
+        if ast.sip_tls:
+            print(f"SIP/TLS:  tls {ast.sip_bind}:{ast.sip_tls_port} (SRTP media)")
+        if ast.browser_phone:
+            print(f"WebRTC:   ws {ast.http_bind}:{ast.http_port}/ws (relayed by the desk)")
         print(f"ARI:      http://{ast.http_bind}:{ast.http_port}/ari")
         print(f"AMI:      {ast.ami_bind}:{ast.ami_port}")
         print(instance.rx("core show uptime").strip())
