@@ -32,6 +32,7 @@ sys.path.insert(0, str(HOME))
 
 from bench.bench_sipp_load import counter, stop_process  # noqa: E402
 from bench.bench_soak import RING, LoadedHotline, held_callers, say  # noqa: E402
+from bench.call_evidence import agent_timeline  # noqa: E402
 from hotline.store import Store  # noqa: E402
 from tests.e2e.sipp import ExpectHangup, Gate, Keys, Wait  # noqa: E402
 
@@ -56,6 +57,13 @@ def store_facts(load: LoadedHotline) -> dict[str, Any]:
             await store.close()
 
     return asyncio.run(read())
+
+
+def answered_legs(load: LoadedHotline) -> int:
+    """Agent calls the agents' phones answered (their SIPp logs)."""
+    assert load.phones is not None
+    legs = agent_timeline(load.phones.logs)
+    return sum(1 for calls in legs.values() for leg in calls if leg.answered is not None)
 
 
 def bridged(load: LoadedHotline) -> int:
@@ -112,7 +120,7 @@ def run(
             "held": held,
             "ok": ok,
             "failed": max(counter(row, "FailedCall(C)"), callers - ok),
-            "bridged": load.phones.answered(),
+            "bridged": answered_legs(load),
             "ready": ready,
             "pass": facts["passes"][-1] if facts["passes"] else {},
             "statuses": facts["statuses"],
