@@ -19,6 +19,7 @@ from controller.instance import AsteriskInstance, export_fragments
 from controller.paths import ProjectPaths
 from controller.reload import FlowChecker, FlowsRefused, known_from
 from controller.report_cli import add_report_command
+from controller.routing_node import add_routing_command
 from controller.secrets import (
     CertificateError,
     Secrets,
@@ -425,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     users.set_defaults(func=cmd_users)
     add_flow_commands(sub)
     add_report_command(sub)
+    add_routing_command(sub)
     return parser
 
 

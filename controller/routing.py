@@ -9,6 +9,7 @@ import logging
 from ari_app.ami import AmiMonitor
 from controller.devices import AgentPhones
 from hotline.acd.model import Channel
+from hotline.acd.router import Router
 from hotline.acd.service import RoutingService
 from hotline.acd.settings import make_router
 from hotline.chat_settings import identity_skill
@@ -18,13 +19,8 @@ from hotline.store import Store
 log = logging.getLogger(__name__)
 
 
-async def start_routing(
-    config: HotlineConfig, store: Store, ami: AmiMonitor, phones: AgentPhones | None = None
-) -> RoutingService:
-    """Every agent with a phone and queues is logged in for voice, and held back (paused
-    "unreachable") until AMI says their phone is registered: their SIP phone or their
-    browser phone (`phones`), either one."""
-    phones = phones or AgentPhones(config.agents, ami.reachable, browser_phone=False)
+def build_router(config: HotlineConfig) -> Router:
+    """The router of the config's queues and agents (all logged out)."""
     for warning in config.routing_warnings():
         log.warning("routing: %s", warning)
     # Each agent also has a skill of their own, which a chat transferred to them requires.
@@ -32,14 +28,33 @@ async def start_routing(
         a.id: a.model_copy(update={"skills": {**a.skills, identity_skill(a.id): 100}})
         for a in config.agents
     }
-    router = make_router(config.queues, agents)
-    routing = RoutingService(router, store.append)
-    await routing.start()
-    by_endpoint = {a.endpoint: a.id for a in config.agents if a.queues and a.capacity.voice}
-    # The phone takes voice calls and, for agents who make them, callbacks.
-    phone_channels = {
+    return make_router(config.queues, agents)
+
+
+def voice_agents(config: HotlineConfig) -> dict[str, str]:
+    """Agents who take calls on a phone, by their phone's endpoint."""
+    return {a.endpoint: a.id for a in config.agents if a.queues and a.capacity.voice}
+
+
+def agent_phone_channels(config: HotlineConfig) -> dict[str, list[Channel]]:
+    """What each agent's phone takes: voice calls and, for agents who make them, callbacks."""
+    return {
         a.id: [Channel.VOICE, *([Channel.CALLBACK] if a.callbacks else [])] for a in config.agents
     }
+
+
+async def start_routing(
+    config: HotlineConfig, store: Store, ami: AmiMonitor, phones: AgentPhones | None = None
+) -> RoutingService:
+    """Every agent with a phone and queues is logged in for voice, and held back (paused
+    "unreachable") until AMI says their phone is registered: their SIP phone or their
+    browser phone (`phones`), either one."""
+    phones = phones or AgentPhones(config.agents, ami.reachable, browser_phone=False)
+    router = build_router(config)
+    routing = RoutingService(router, store.append)
+    await routing.start()
+    by_endpoint = voice_agents(config)
+    phone_channels = agent_phone_channels(config)
     for agent in by_endpoint.values():
         await routing.login(agent, phone_channels[agent])
         await routing.reachable(agent, phone_channels[agent], phones.agent_reachable(agent))

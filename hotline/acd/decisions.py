@@ -58,6 +58,9 @@ class Offer:
     explanation: Explanation
     ring_timeout: float
     ring_group: tuple[str, ...] = ()
+    #: The fencing epoch of the routing leader that made it (hotline/cluster); a worker
+    #: refuses an offer older than the newest epoch it has seen. 0: one process.
+    epoch: int = 0
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,9 @@ class Router:
         self._agents: dict[str, AgentRT] = {}
         self._contacts: dict[str, ContactRT] = {}
         self._seq = itertools.count()
+        #: The leader's fencing epoch (hotline/cluster), carried by every offer; 0: one
+        #: process, no leader election.
+        self.epoch = 0
         self._step_timers: TimerHeap[StepDue] = TimerHeap()
         self._timers: TimerHeap[Timer] = TimerHeap()
         self._dirty: set[str] = set()
@@ -648,6 +651,7 @@ class Router:
                     explanation,
                     q.cfg.ring_timeout,
                     group,
+                    self.epoch,
                 )
             )
         return offers
@@ -712,7 +716,8 @@ class Router:
         self._reserve(a, c, q, now, explanation.summary())
         self._held.discard(a.id)
         self._refresh(a, now)
-        return Offer(c.contact, agent_id, q.cfg.name, channel, explanation, q.cfg.ring_timeout)
+        timeout = q.cfg.ring_timeout
+        return Offer(c.contact, agent_id, q.cfg.name, channel, explanation, timeout, (), self.epoch)
 
     # ---- offer outcomes --------------------------------------------------------------
 

@@ -108,6 +108,17 @@ class ContactEventRow(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
 
 
+class RoutingEpochRow(Base):
+    """A routing domain's fencing epoch: raised by each new leader (hotline/cluster)."""
+
+    __tablename__ = "routing_epochs"
+
+    domain: Mapped[str] = mapped_column(String(100), primary_key=True)
+    epoch: Mapped[int] = mapped_column(BigId)
+    leader: Mapped[str] = mapped_column(String(200))
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class WebSessionRow(Base):
     """A web login session; only a hash of its token is stored."""
 

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from hotline.events import spec_of
 from hotline.store.coltypes import UTCDateTime, as_utc, utcnow
+from hotline.store.epochs import Fence, FencedInsert
 from hotline.store.errors import UnknownContact, UnknownCustomer
 from hotline.store.group_commit import GroupCommit, InsertRow
 from hotline.store.inline_sqlite import inline_engine
@@ -394,6 +395,44 @@ class Store:
                     listener(event)
                 except Exception:
                     _logger.exception("event listener failed on %s", values["type"])
+        return event_id
+
+    async def append_fenced(
+        self,
+        fence: Fence,
+        contact_id: str | None,
+        type: str,
+        data: dict[str, Any] | None = None,
+        queue: str | None = None,
+        agent: str | None = None,
+    ) -> int:
+        """`append` for a routing leader (hotline/cluster): committed only while
+        `fence.epoch` is still its domain's epoch, in the same transaction; StaleEpoch
+        otherwise, with nothing written (hotline/store/epochs.py). `data` gets the
+        epoch, so the log shows which leader wrote each event."""
+        if not isinstance(type, str):
+            raise ValueError(f"event type must be a string like 'call.answered', got {type!r}")
+        spec_of(type)
+        values: dict[str, Any] = {
+            "contact_id": contact_id,
+            "ts": utcnow(),
+            "type": type,
+            "queue": queue,
+            "agent": agent,
+            "data": {**_json_dict({} if data is None else data, "data"), "epoch": fence.epoch},
+        }
+        op = FencedInsert(fence, values)
+        try:
+            # Retried while the database is unavailable: each try checks the epoch again.
+            event_id = int(await self.write(op, f"append {type} (epoch {fence.epoch})"))
+        except IntegrityError as exc:
+            raise UnknownContact(f"no contact with id {contact_id!r}") from exc
+        event = LoggedEvent(id=event_id, **values)
+        for listener in tuple(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                _logger.exception("event listener failed on %s", type)
         return event_id
 
     def listen(self, listener: Callable[[LoggedEvent], None]) -> Callable[[], None]:

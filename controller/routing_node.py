@@ -1,0 +1,193 @@
+"""`hotline routing --domain X`: a routing leader, or its hot standby.
+
+Several of these run for one routing domain (all of a tenant's queues and agents), on
+one PostgreSQL. One leads (hotline/cluster/leader.py); the others wait as standbys and
+say so in their log. The leader takes over the routing state from the event log
+(hotline/cluster/takeover.py), raises the domain's fencing epoch, and writes every
+routing event through the epoch check (hotline/store/epochs.py). When it loses its
+lock it stops routing at once and the process exits with EXIT_LOST, so that a
+supervisor (systemd) starts it again, as a standby.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from typing import Any
+
+from controller.routing import agent_phone_channels, build_router, voice_agents
+from hotline.acd.service import RoutingService
+from hotline.cluster.leader import (
+    DEFAULT_LEASE,
+    DEFAULT_RETRY,
+    ElectionError,
+    LeaderElection,
+    Leadership,
+    asyncpg_dsn,
+)
+from hotline.cluster.takeover import read_routing_state
+from hotline.config import HotlineConfig
+from hotline.store import Store
+from hotline.store.epochs import Fence, StaleEpoch
+
+log = logging.getLogger(__name__)
+
+#: The process lost its leadership (a standby took over): start it again as a standby.
+EXIT_LOST = 4
+#: Seconds a deposed leader gives its routing service to stop (its writes are refused).
+STOP_TIMEOUT = 2.0
+
+
+class RoutingNode:
+    """One candidate's life: wait to lead, lead until stopped or deposed."""
+
+    def __init__(self, config: HotlineConfig, store: Store, election: LeaderElection) -> None:
+        self.config = config
+        self.store = store
+        self.election = election
+        self.routing: RoutingService | None = None
+
+    async def run(self, stop: asyncio.Event) -> int:
+        """0 once `stop` is set, EXIT_LOST once the leadership is lost."""
+        campaign = asyncio.create_task(self.election.campaign(), name="campaign")
+        stopping = asyncio.create_task(stop.wait(), name="stop")
+        try:
+            await asyncio.wait({campaign, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not campaign.done():
+                return 0
+            leadership = campaign.result()
+            self.routing = await self._lead(leadership)
+            lost = asyncio.create_task(leadership.lost.wait(), name="lost")
+            await asyncio.wait({lost, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            lost.cancel()
+            return EXIT_LOST if leadership.lost.is_set() else 0
+        finally:
+            for task in (campaign, stopping):
+                task.cancel()
+            await self._stop_routing()
+            await self.election.resign()
+
+    async def _lead(self, leadership: Leadership) -> RoutingService:
+        fence = Fence(leadership.domain, leadership.epoch)
+        router = build_router(self.config)
+        router.epoch = fence.epoch  # every offer carries it
+
+        async def log_fenced(
+            *,
+            type: str,
+            data: dict[str, Any],
+            contact_id: str | None,
+            queue: str | None,
+            agent: str | None,
+        ) -> int:
+            try:
+                return await self.store.append_fenced(fence, contact_id, type, data, queue, agent)
+            except StaleEpoch as error:
+                leadership.lose(str(error))
+                raise
+
+        routing = RoutingService(router, log_fenced)
+        channels = agent_phone_channels(self.config)
+        for agent in voice_agents(self.config).values():
+            await routing.login(agent, channels[agent])
+        state = await read_routing_state(self.store)
+        tickets, refused = await routing.restore(state.waiting, state.talking)
+        for contact, why in refused.items():
+            log.warning("routing takeover: contact %s not restored: %s", contact, why)
+        await routing.start()
+        log.info(
+            "routing domain %r: epoch %d: took over %d waiting and %d talking contacts; routing",
+            fence.domain,
+            fence.epoch,
+            len(tickets),
+            len(state.talking) - sum(1 for t in state.talking if t.contact.id in refused),
+        )
+        return routing
+
+    async def _stop_routing(self) -> None:
+        routing, self.routing = self.routing, None
+        if routing is None:
+            return
+        try:
+            await asyncio.wait_for(routing.stop(), STOP_TIMEOUT)
+        except (TimeoutError, Exception) as error:
+            # Refused or unreachable writes: nothing more is acted on either way.
+            log.info("routing stopped with writes not logged: %s", error or type(error).__name__)
+
+
+async def run_routing_node(
+    config: HotlineConfig,
+    url: str,
+    domain: str,
+    *,
+    lease: float = DEFAULT_LEASE,
+    retry: float = DEFAULT_RETRY,
+    name: str | None = None,
+) -> int:
+    """The `hotline routing` process until SIGINT/SIGTERM (0) or lost leadership."""
+    election = LeaderElection(asyncpg_dsn(url), domain, lease=lease, retry=retry, name=name)
+    store = await Store.connect(url)
+    try:
+        await store.migrate()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        log.info("routing domain %r: %s is a candidate", domain, election.name)
+        return await RoutingNode(config, store, election).run(stop)
+    finally:
+        with contextlib.suppress(Exception):
+            await store.close()
+
+
+def cmd_routing(args: argparse.Namespace) -> int:
+    """Run a routing leader/standby for `args.domain` (see the module docstring)."""
+    from controller.cli import _paths, checked_config
+
+    config = checked_config(_paths(args))
+    url = args.database or config.database_url
+    if not url:
+        print(
+            "hotline routing: no database_url: a routing leader and its standby share one "
+            "PostgreSQL (on SQLite Hotline is one process: use `hotline run`)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        return asyncio.run(
+            run_routing_node(
+                config, url, args.domain, lease=args.lease, retry=args.retry, name=args.name
+            )
+        )
+    except (ElectionError, ValueError) as error:
+        print(f"hotline routing: {error}", file=sys.stderr)
+        return 2
+
+
+def add_routing_command(sub: Any) -> None:
+    """`hotline routing`: see the module docstring."""
+    routing = sub.add_parser(
+        "routing", help="a routing leader, or its hot standby (PostgreSQL; see README)"
+    )
+    routing.add_argument(
+        "--domain", default="default", help="the routing domain to lead (default: default)"
+    )
+    routing.add_argument("--database", help="PostgreSQL URL (default: the config's database_url)")
+    routing.add_argument(
+        "--lease",
+        type=float,
+        default=DEFAULT_LEASE,
+        help=f"seconds a silent leader keeps its lock (default {DEFAULT_LEASE})",
+    )
+    routing.add_argument(
+        "--retry",
+        type=float,
+        default=DEFAULT_RETRY,
+        help=f"seconds between a standby's tries (default {DEFAULT_RETRY})",
+    )
+    routing.add_argument("--name", help="this candidate's name in the logs (default host:pid)")
+    routing.set_defaults(func=cmd_routing)
