@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -81,7 +82,13 @@ def say(text: str) -> None:
 
 
 def loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    """The load average (1, 5, 15 min) and, where Linux reports it, the share of the
+    last 10 s in which some task waited for a CPU (pressure stall information)."""
+    text = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        some = Path("/proc/pressure/cpu").read_text().splitlines()[0].split()[1]
+        text += f" (CPU wait {float(some.split('=')[1]):.0f} %)"
+    return text
 
 
 # ---- the server (one process) -------------------------------------------------------
@@ -365,7 +372,7 @@ async def load(
         while len(arrived_at) < sent and time.perf_counter() < deadline:
             await asyncio.sleep(0.2)
         drained = time.perf_counter() - start
-        cpu = {pid: (_cpu(pid) - used) / drained * 100 for pid, used in cpu.items()}
+        cpu = {pid: _cpu(pid) - used for pid, used in cpu.items()}  # CPU seconds
         load_after = loadavg()
         async with http.get(lag_url) as response:
             server = await response.json()
@@ -400,8 +407,9 @@ async def load(
         "gc_max": server["gc_max"],
         "client_lag_p99": percentile(sorted(lags), 0.99),
         "load": f"{load_before} -> {load_after}",
-        "cpu": cpu[server_pid],
-        "load_cpu": cpu[os.getpid()],
+        "cpu": cpu[server_pid] / drained * 100,
+        "cpu_ms": cpu[server_pid] * 1000 / len(latencies) if latencies else float("nan"),
+        "load_cpu": cpu[os.getpid()] / drained * 100,
     }
 
 
@@ -570,8 +578,12 @@ def render(args: argparse.Namespace, rows: list[tuple[str, dict[str, Any]]]) -> 
         f"Command: `python bench/bench_chat.py{flags}` (also run by `make bench`); {now}  ",
         f"Machine: {os.cpu_count()} CPUs, {platform.machine()}, Python "
         f"{platform.python_version()}, Linux; the load (this script) runs on the same "
-        "machine. Load average (1, 5, 15 min) at the start and end of the sending phase "
-        "beside each row: other processes' work on a shared machine shows in the latency.  ",
+        "machine. Load average (1, 5, 15 min) and CPU wait (Linux's pressure stall "
+        "information: the share of the last 10 s in which some task waited for a CPU) at "
+        "the start and end of the sending phase beside each row: other processes' work on "
+        "a shared machine shows in the latency. Server CPU ms / message: the server's CPU "
+        "time while sending over the messages delivered (the idle sessions' upkeep "
+        "included), a cost that does not depend on what else runs.  ",
         "Server: one process (chat bridge, routing engine, SQLite store with `synchronous = "
         "FULL`, every message committed with its `chat.message` event before it is "
         "delivered). Delivery: send on one socket of a chat -> arrival on a second socket "
@@ -581,11 +593,12 @@ def render(args: argparse.Namespace, rows: list[tuple[str, dict[str, Any]]]) -> 
         "",
         "| code | sessions open (failed) | open time (s) | sent | send rate (msg/s) "
         "| delivered (msg/s) | p50 (ms) | p95 (ms) | p99 (ms) | max (ms) | lost | duplicated "
-        "| stored | checked / unstored | server CPU % (sending) | server RSS (MB) "
+        "| stored | checked / unstored | server CPU % (sending) | server CPU ms / message "
+        "| server RSS (MB) "
         "| server loop lag p99 (ms) | server full GCs / longest GC (ms) | commits/s "
         "| load's CPU % | load's loop lag p99 (ms) | load average | verdict |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:"
-        "|---:|---:|---:|---:|---:|---|---|",
+        "|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for name, r in rows:
         out.append(
@@ -593,7 +606,7 @@ def render(args: argparse.Namespace, rows: list[tuple[str, dict[str, Any]]]) -> 
             f"| {r['sent']:,} | {r['rate']:.0f} | {r['delivered_rate']:.0f} | {r['p50']:.1f} "
             f"| {r['p95']:.1f} | {r['p99']:.1f} | {r['max']:.1f} | {r['lost']} "
             f"| {r['duplicated']} | {r['stored']:,} | {r['checked']} / {r['unstored']} "
-            f"| {r['cpu']:.0f} | {r['rss']:.0f} | {r['server_lag_p99']:.1f} "
+            f"| {r['cpu']:.0f} | {r['cpu_ms']:.2f} | {r['rss']:.0f} | {r['server_lag_p99']:.1f} "
             f"| {r['full_gcs']} / {r['gc_max']:.0f} | {r['commits']:.0f} "
             f"| {r['load_cpu']:.0f} | {r['client_lag_p99']:.1f} | {r['load']} | {verdict(r)} |"
         )
