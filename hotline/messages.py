@@ -14,6 +14,7 @@ or relative ones), so a link or image can never run code where it is shown.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -183,11 +184,21 @@ def fallback_text(message: Link | Image | File | Card | Location) -> str:
     return "\n".join(lines)
 
 
+def article_card(title: str, text: str, links: Sequence[tuple[str, str]] = ()) -> Card | None:
+    """A knowledge article's answer as a card: a button per (label, web address);
+    None if the article cannot be one (a link that is not http/https...)."""
+    buttons = [{"label": label[:MAX_LABEL], "url": url} for label, url in links][:MAX_BUTTONS]
+    data = {"type": "card", "title": title[:MAX_TITLE], "text": text[:MAX_TEXT]}
+    try:
+        card = parse_rich({**data, "buttons": buttons})
+    except RichMessageError:
+        return None
+    return card if isinstance(card, Card) else None
+
+
 def choices(message: Link | Image | File | Card | Location) -> list[dict[str, str]]:
     """A card's answering buttons as the chat's `buttons` ({value, label}): channels that
     know only menus still offer them."""
     if not isinstance(message, Card):
         return []
-    return [
-        {"value": b.value, "label": b.label} for b in message.buttons if b.value is not None
-    ]
+    return [{"value": b.value, "label": b.label} for b in message.buttons if b.value is not None]

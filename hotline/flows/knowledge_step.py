@@ -10,7 +10,6 @@ articles tried in flow variables for the agent who takes over.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 
 from hotline.flows import model as m
@@ -19,7 +18,7 @@ from hotline.flows.services import KnowledgeUnavailable
 from hotline.flows.steps import Context, FlowFailure
 from hotline.knowledge.article import Hit
 from hotline.knowledge.base import BadQuestion, check_question
-from hotline.messages import MAX_LABEL, MAX_TITLE, RichMessageError, parse_rich
+from hotline.messages import article_card
 
 #: Catalogue keys of the node's own messages.
 ASK_AGAIN = "kb_ask_again"
@@ -176,17 +175,13 @@ async def _answer(ctx: Context, hit: Hit) -> None:
     """The article's answer, and its links (web addresses written out); a text channel
     shows it as a card with a button per web link (hotline/messages.py)."""
     lines = [hit.answer]
-    buttons: list[dict[str, str]] = []
+    web_links: list[tuple[str, str]] = []
     for link in hit.links:
         title = link.title.get(hit.language) or next(iter(link.title.values()))
         lines.append(f"{title}: {link.url}" if link.url else title)
         if link.url:
-            buttons.append({"label": title[:MAX_LABEL], "url": link.url})
-    card = None
-    with contextlib.suppress(RichMessageError):  # a link a card cannot hold: text only
-        card = parse_rich(
-            {"type": "card", "title": hit.title[:MAX_TITLE], "text": hit.answer, "buttons": buttons}
-        )
+            web_links.append((title, link.url))
+    card = article_card(hit.title, hit.answer, web_links)  # None: text only
     await _say(ctx, [Prompt(say="text", value="\n".join(lines), rich=card)])
 
 

@@ -320,6 +320,10 @@
       body.textContent = "";
       body.appendChild(link);
     }
+    if (data.rich) {
+      body.textContent = "";
+      body.appendChild(richNode(data.rich));
+    }
     if (data.buttons && data.buttons.length) {
       var row = el("div", "buttons");
       data.buttons.forEach(function (button) {
@@ -348,6 +352,48 @@
     }
     log.scrollTop = log.scrollHeight;
     return item;
+  }
+
+  // A card, link, image or location (hotline/messages.py). Text only through
+  // textContent; addresses only http(s), as the server checked them already.
+  function safeUrl(url) { return /^https?:\/\//i.test(String(url || "")) ? String(url) : null; }
+  function outLink(url, text, cls) {
+    var a = el("a", cls, text);
+    var href = safeUrl(url);
+    if (href) { a.href = href; a.target = "_blank"; a.rel = "noopener noreferrer"; }
+    return a;
+  }
+  function richNode(rich) {
+    var node = el("div", "rich rich-" + String(rich.type));
+    if (rich.type === "card") {
+      if (safeUrl(rich.image)) {
+        var picture = el("img", "card-image");
+        picture.src = safeUrl(rich.image);
+        picture.alt = "";
+        node.appendChild(picture);
+      }
+      node.appendChild(el("div", "card-title", rich.title));
+      if (rich.text) { node.appendChild(el("div", "card-text", rich.text)); }
+      (rich.buttons || []).forEach(function (button) {
+        if (button.url) { node.appendChild(outLink(button.url, button.label, "card-link")); }
+      });
+    } else if (rich.type === "link") {
+      node.appendChild(outLink(rich.url, rich.title || rich.url, "card-link"));
+    } else if (rich.type === "image" && safeUrl(rich.url)) {
+      var image = el("img", "card-image");
+      image.src = safeUrl(rich.url);
+      image.alt = rich.caption || "";
+      node.appendChild(image);
+      if (rich.caption) { node.appendChild(el("div", "card-text", rich.caption)); }
+    } else if (rich.type === "location") {
+      var where = Number(rich.latitude).toFixed(6) + ", " + Number(rich.longitude).toFixed(6);
+      node.appendChild(outLink("https://www.openstreetmap.org/?mlat=" + Number(rich.latitude) +
+        "&mlon=" + Number(rich.longitude), rich.title ? rich.title + " (" + where + ")" : where,
+        "card-link"));
+    } else {
+      node.textContent = rich.title || rich.url || "";
+    }
+    return node;
   }
 
   function cssEscape(text) { return String(text).replace(/["\\]/g, "\\$&"); }

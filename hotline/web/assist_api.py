@@ -1,0 +1,132 @@
+"""Agent assist: knowledge-base articles suggested for what the customer last wrote,
+and a search of the knowledge base, each article with the card it is sent as.
+
+    GET /api/assist/contacts/{contact_id}/suggestions   for the chat's last messages
+    GET /api/assist/search?q=&language=&limit=          the agent's own search
+
+Only the agent the chat is with (or a supervisor) sees a chat's suggestions. Texts are
+returned as written (JSON strings): the desk escapes them (desk_assist.js).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from hotline.knowledge.article import Hit
+from hotline.knowledge.base import MAX_QUESTION, BadQuestion, KnowledgeError
+from hotline.knowledge.text import UnknownLanguage
+from hotline.messages import article_card, dump
+from hotline.store.chats import ChatMessage, ChatStore
+from hotline.web.auth import Role, User, current_user, error, requires
+
+#: How many of the customer's last messages make the question.
+RECENT = 3
+SUGGESTIONS = 3
+
+
+class Search(Protocol):
+    """The knowledge base's search (hotline/knowledge/base.py)."""
+
+    async def search(
+        self, query: str, language: str, limit: int = 5, *, tags: tuple[str, ...] = ()
+    ) -> list[Hit]: ...
+
+
+class AssistRefused(Exception):
+    """`status` and a message saying why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def last_question(messages: Sequence[ChatMessage], recent: int = RECENT) -> str:
+    """What the customer last wrote, in their words: their last `recent` typed messages
+    (not buttons pressed, files or masked answers), cut to a question's length."""
+    typed = [
+        m.text.strip()
+        for m in messages
+        if m.sender == "customer"
+        and m.kind == "text"
+        and not m.data.get("choice")
+        and not m.data.get("masked")
+        and m.text.strip()
+    ]
+    question = " ".join(typed[-recent:])
+    return question[-MAX_QUESTION:].strip()
+
+
+def suggestion(hit: Hit) -> dict[str, Any]:
+    """An article as the desk shows it, with the card it would be sent as (None when
+    the article cannot be a card: the desk inserts it as text)."""
+    web_links = [
+        (link.title.get(hit.language) or next(iter(link.title.values())), link.url)
+        for link in hit.links
+        if link.url
+    ]
+    card = article_card(hit.title, hit.answer, web_links)
+    return {**hit.public(), "card": dump(card) if card is not None else None}
+
+
+class Assist:
+    """Suggestions for a chat and the agent's searches."""
+
+    def __init__(self, kb: Search, chats: ChatStore, *, default_language: str = "en") -> None:
+        self.kb = kb
+        self.chats = chats
+        self.default_language = default_language
+
+    async def suggest(self, user: User, contact_id: str) -> dict[str, Any]:
+        messages = await self.chats.contact_messages(contact_id)
+        session = await self.chats.session(messages[0].session_id) if messages else None
+        if session is None:
+            raise AssistRefused(404, f"no chat with contact {contact_id!r}")
+        if session.agent != user.agent_id and not user.can(Role.SUPERVISOR):
+            raise AssistRefused(403, "this chat is not on your desk")
+        language = session.language or self.default_language
+        question = last_question(messages)
+        if not question:
+            return {"question": "", "language": language, "articles": []}
+        return {
+            "question": question,
+            "language": language,
+            "articles": await self.search(question, language, SUGGESTIONS),
+        }
+
+    async def search(self, query: str, language: str, limit: int) -> list[dict[str, Any]]:
+        try:
+            hits = await self.kb.search(query, language, limit)
+        except (BadQuestion, KnowledgeError, UnknownLanguage) as refused:
+            raise AssistRefused(400, str(refused)) from None
+        return [suggestion(hit) for hit in hits]
+
+
+def add_assist_routes(app: web.Application, assist: Assist) -> None:
+    @requires(Role.AGENT)
+    async def suggestions(request: web.Request) -> web.Response:
+        contact_id = request.match_info["contact_id"][:64]
+        try:
+            found = await assist.suggest(current_user(request), contact_id)
+        except AssistRefused as refused:
+            return error(refused.status, str(refused))
+        return web.json_response(found)
+
+    @requires(Role.AGENT)
+    async def search(request: web.Request) -> web.Response:
+        query = request.query
+        try:
+            limit = min(max(int(query.get("limit", "5")), 1), 20)
+        except ValueError:
+            return error(400, "limit must be a whole number")
+        language = query.get("language") or assist.default_language
+        try:
+            found = await assist.search(query.get("q", ""), language[:8], limit)
+        except AssistRefused as refused:
+            return error(refused.status, str(refused))
+        return web.json_response({"language": language, "articles": found})
+
+    app.router.add_get("/api/assist/contacts/{contact_id}/suggestions", suggestions)
+    app.router.add_get("/api/assist/search", search)

@@ -1,0 +1,121 @@
+"""Agent assist: articles suggested for the customer's last messages (only to the
+chat's agent or a supervisor), the agent's own search, each with its card."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from hotline.knowledge import KnowledgeBase
+from hotline.store import Store, sqlite_url
+from hotline.store.chats import ChatMessage, ChatStore
+from hotline.store.sessions import SessionStore
+from hotline.web.assist_api import Assist, add_assist_routes, last_question
+from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, hash_password, users_from
+
+ROOT = Path(__file__).resolve().parents[3]
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[TestClient]:
+    store = await Store.connect(sqlite_url(str(tmp_path / "h.db")))
+    await store.migrate()
+    kb = KnowledgeBase(store, ["en", "ru"])
+    await kb.load()
+    await kb.sync_files(ROOT / "knowledge")
+    chats = ChatStore(store)
+    users = users_from([("alice", "Alice"), ("bob", "Bob")], [("sue", "Sue", "supervisor")])
+    passwords = PasswordFile(tmp_path / "passwords.yaml")
+    passwords.save({u.id: hash_password(PASSWORD) for u in users})
+    sessions = Sessions(SessionStore(store), {u.id: u for u in users})
+    app = build_web_app(Auth(users, passwords, sessions, "token"))
+    add_assist_routes(app, Assist(kb, chats))
+    session = await chats.create_session("web", language="en")
+    contact = await store.open_contact("chat", "inbound", "web:v1", "chat")
+    await chats.update_session(session.id, contact_id=contact, agent="alice")
+    said = [
+        ("system", "text", "How can we help?", {}),
+        ("customer", "text", "2", {"choice": "2"}),
+        ("customer", "text", "***", {"masked": True}),
+        ("customer", "text", "hello", {}),
+        ("customer", "text", "how do I pay my <b>bill</b>?", {}),
+        ("agent", "text", "Let me check", {}),
+    ]
+    for seq, (sender, kind, text, data) in enumerate(said, start=1):
+        message = ChatMessage(session.id, seq, sender, kind, text, contact_id=contact, data=data)
+        await chats.add_message(message)
+    async with TestClient(TestServer(app)) as client:
+        client.app["contact"] = contact  # type: ignore[index]
+        yield client
+    await store.close()
+
+
+async def login(client: TestClient, user: str) -> None:
+    client.session.cookie_jar.clear()
+    assert (await client.post("/login", json={"user": user, "password": PASSWORD})).status == 200
+
+
+async def get(client: TestClient, path: str, **params: str) -> tuple[int, Any]:
+    answer = await client.get(path, params=params)
+    return answer.status, await answer.json()
+
+
+async def test_suggestions_for_the_customers_last_words(client: TestClient) -> None:
+    path = f"/api/assist/contacts/{client.app['contact']}/suggestions"
+    assert (await client.get(path)).status == 401
+    await login(client, "alice")
+    status, found = await get(client, path)
+    assert status == 200
+    # Typed words only: not the button pressed, not the masked answer.
+    assert found["question"] == "hello how do I pay my <b>bill</b>?"
+    assert found["language"] == "en"
+    first = found["articles"][0]
+    assert first["article"] == "pay-bill" and first["title"] == "Paying your bill"
+    assert first["card"]["type"] == "card" and first["card"]["title"] == "Paying your bill"
+    assert first["card"]["text"] == first["answer"]
+    assert {"label": "Your account", "url": "https://example.com/account"} in first["card"][
+        "buttons"
+    ]
+    assert len(found["articles"]) <= 3
+
+
+async def test_only_the_chats_agent_or_a_supervisor(client: TestClient) -> None:
+    await login(client, "bob")
+    assert await get(client, f"/api/assist/contacts/{client.app['contact']}/suggestions") == (
+        403,
+        {"error": "this chat is not on your desk"},
+    )
+    assert await get(client, "/api/assist/contacts/nope/suggestions") == (
+        404,
+        {"error": "no chat with contact 'nope'"},
+    )
+    await login(client, "sue")
+    status, found = await get(client, f"/api/assist/contacts/{client.app['contact']}/suggestions")
+    assert status == 200 and found["articles"]
+
+
+async def test_the_agents_own_search(client: TestClient) -> None:
+    await login(client, "bob")
+    status, found = await get(client, "/api/assist/search", q="roaming abroad", language="en")
+    assert status == 200 and found["articles"][0]["article"] == "roaming"
+    status, found = await get(client, "/api/assist/search", q="как оплатить счёт", language="ru")
+    assert status == 200 and found["articles"][0]["article"] == "pay-bill"
+    assert (await get(client, "/api/assist/search", q="", language="en"))[0] == 400
+    status, refused = await get(client, "/api/assist/search", q="bill " * 250, language="en")
+    assert status == 400 and "1000" in refused["error"]
+    status, refused = await get(client, "/api/assist/search", q="bill", language="xx")
+    assert status == 400 and "xx" in refused["error"]
+    assert (await get(client, "/api/assist/search", q="bill", limit="many"))[0] == 400
+
+
+def test_last_question_keeps_the_last_three_typed() -> None:
+    said = [ChatMessage("s", n, "customer", "text", f"m{n}") for n in range(1, 6)] + [
+        ChatMessage("s", 6, "customer", "attachment", "f.pdf")
+    ]
+    assert last_question(said) == "m3 m4 m5"
+    assert last_question([]) == ""
