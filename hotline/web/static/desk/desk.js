@@ -572,11 +572,17 @@
       }
     });
     [log, typing, left, tools, notes, compose].forEach(function (n) { pane.appendChild(n); });
+    var assist = null;
+    if (window.DeskAssist) {  // desk_assist.js: suggested articles, search, files
+      assist = window.DeskAssist.panel({ contactId: id, input: input, send: send, toast: toast,
+        language: frame.card && frame.card.language });
+      pane.appendChild(assist);
+    }
     $("tabs").appendChild(tab);
     $("panes").appendChild(pane);
     $("no-chats").hidden = true;
     var chat = { id: id, tab: tab, pane: pane, log: log, typing: typing, left: left,
-      input: input, lastSeq: 0, seen: {} };
+      input: input, lastSeq: 0, seen: {}, assist: assist };
     desk.chats[id] = chat;
     return chat;
   }
@@ -648,6 +654,7 @@
     if (message.from === "customer") {
       chat.typing.hidden = true;
       if (desk.active !== contactId) { chat.tab.classList.add("unread"); }
+      if (chat.assist) { chat.assist.customerSaid(); }
     }
   }
 

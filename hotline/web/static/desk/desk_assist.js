@@ -1,0 +1,134 @@
+// Agent assist on the desk: knowledge-base articles suggested for what the customer
+// last wrote (/api/assist, hotline/web/assist_api.py), a search box, and a file to
+// send. "Insert" puts an article's answer in the reply box; "Send card" sends it as
+// a card. Every text goes in through textContent: articles and messages may hold markup.
+(function () {
+  "use strict";
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) { node.className = cls; }
+    if (text !== undefined && text !== null) { node.textContent = String(text); }
+    return node;
+  }
+
+  function getJson(path) {
+    return fetch(path, { credentials: "same-origin" }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (body) {
+        if (!response.ok) { throw new Error(body.error || "failed (" + response.status + ")"); }
+        return body;
+      });
+    });
+  }
+
+  // The answer as plain text for the reply box: the answer, then each web link.
+  function asText(article) {
+    var lines = [article.answer];
+    (article.links || []).forEach(function (link) {
+      if (link.url) { lines.push(link.title + ": " + link.url); }
+    });
+    return lines.join("\n");
+  }
+
+  // opts: contactId, input (the reply box), send (frame -> bool), toast, language.
+  function panel(opts) {
+    var box = el("div", "assist");
+    box.dataset.contactId = opts.contactId;
+    var head = el("div", "assist-head", "Suggested articles");
+    var list = el("ul", "assist-list");
+    var search = el("form", "assist-search");
+    var query = el("input", "assist-query");
+    query.type = "search";
+    query.maxLength = 1000;
+    query.placeholder = "Search the knowledge base…";
+    var go = el("button", "assist-go", "Search");
+    go.type = "submit";
+    search.appendChild(query);
+    search.appendChild(go);
+    var files = el("label", "assist-file", "Send a file ");
+    var picker = el("input", "assist-file-input");
+    picker.type = "file";
+    files.appendChild(picker);
+    [head, list, search, files].forEach(function (n) { box.appendChild(n); });
+    var sent = 0;
+
+    function show(articles, empty) {
+      list.textContent = "";
+      if (!articles.length) { list.appendChild(el("li", "assist-empty", empty)); return; }
+      articles.forEach(function (article) {
+        var item = el("li", "assist-article");
+        item.dataset.article = article.article;
+        item.appendChild(el("div", "assist-title", article.title));
+        item.appendChild(el("div", "assist-answer", article.answer));
+        var insert = el("button", "assist-insert", "Insert");
+        insert.type = "button";
+        insert.addEventListener("click", function () {
+          opts.input.value = asText(article);
+          opts.input.focus();
+        });
+        item.appendChild(insert);
+        if (article.card) {
+          var card = el("button", "assist-send-card", "Send card");
+          card.type = "button";
+          card.addEventListener("click", function () {
+            sent += 1;
+            opts.send({ type: "send", contact_id: opts.contactId,
+              id: "k" + Date.now() + "-" + sent, rich: article.card });
+          });
+          item.appendChild(card);
+        }
+        list.appendChild(item);
+      });
+    }
+
+    function suggest() {
+      getJson("/api/assist/contacts/" + encodeURIComponent(opts.contactId) + "/suggestions")
+        .then(function (found) {
+          head.textContent = found.question ? "Suggested for: " + found.question
+                                            : "Suggested articles";
+          show(found.articles || [], "No article matches the customer's words");
+        })
+        .catch(function (error) { head.textContent = "Suggestions: " + error.message; });
+    }
+
+    search.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var q = query.value.trim();
+      if (!q) { return; }
+      var language = opts.language ? "&language=" + encodeURIComponent(opts.language) : "";
+      getJson("/api/assist/search?q=" + encodeURIComponent(q) + language)
+        .then(function (found) {
+          head.textContent = "Found for: " + q;
+          show(found.articles || [], "Nothing found");
+        })
+        .catch(function (error) { opts.toast(error.message); });
+    });
+
+    picker.addEventListener("change", function () {
+      var chosen = picker.files && picker.files[0];
+      if (!chosen) { return; }
+      fetch("/desk/chats/" + encodeURIComponent(opts.contactId) + "/files", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": chosen.type || "application/octet-stream",
+                   "X-Filename": encodeURIComponent(chosen.name) },
+        body: chosen
+      }).then(function (response) {
+        return response.json().catch(function () { return {}; }).then(function (body) {
+          if (!response.ok) { throw new Error(body.error || "the file was not sent"); }
+        });
+      }).catch(function (error) { opts.toast("File not sent: " + error.message); })
+        .then(function () { picker.value = ""; });
+    });
+
+    var timer = null;
+    box.customerSaid = function () {  // after a burst of messages, once
+      clearTimeout(timer);
+      timer = setTimeout(suggest, 400);
+    };
+    suggest();
+    return box;
+  }
+
+  window.DeskAssist = { panel: panel, asText: asText };
+})();
