@@ -1,0 +1,1 @@
+"""Quality management: evaluation forms (YAML) and their scoring."""
