@@ -170,3 +170,27 @@ async def test_reindex_rebuilds_the_same_search(kb: KnowledgeBase) -> None:
     before = [h.article_id for h in await kb.search("internet not working", "en")]
     await kb.reindex()
     assert [h.article_id for h in await kb.search("internet not working", "en")] == before
+
+
+async def test_files_with_problems_are_refused_and_the_rest_served(
+    kb: KnowledgeBase, store: Store
+) -> None:
+    folder: Path = kb.folder  # type: ignore[attr-defined]
+    (folder / "broken.yaml").write_text("title: {en: x}\nquestions: [\n")
+    good = (folder / "balance.yaml").read_text()
+    (folder / "balance.yaml").write_text(
+        good.replace("url: https://example.com/account", "article: gone")
+    )
+    (folder / "moving.yaml").write_text(NEW)
+    again = KnowledgeBase(store, ["en", "ru"])
+    await again.load()
+    problems = [str(p).replace(str(folder) + "/", "") for p in await again.sync_files(folder)]
+    assert problems == [
+        "broken.yaml:3:1: YAML syntax: while parsing a flow node expected the node content, "
+        "but found '<stream end>'",
+        "balance.yaml:21:14: links.0.article: no article 'gone' in the knowledge base",
+    ]
+    # The refused change leaves the version before it current; the new good file is in.
+    assert [v.version for v in await again.versions("balance")] == [1]
+    assert again.article("moving") is not None
+    assert (await again.search("moving to a new flat", "en"))[0].article_id == "moving"
