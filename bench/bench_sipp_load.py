@@ -993,6 +993,40 @@ def trace_table(steps: list[Step], records: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def per_call(records: list[dict[str, Any]], kind: str, calls: int) -> tuple[float, str]:
+    """Records of a kind per call, all and by what (the commonest first)."""
+    calls = max(calls, 1)
+    counts: dict[str, int] = {}
+    for r in records:
+        if r["k"] == kind:
+            counts[r["what"]] = counts.get(r["what"], 0) + 1
+    top = sorted(counts.items(), key=lambda kv: -kv[1])
+    text = ", ".join(f"{what} {n / calls:.1f}" for what, n in top if n / calls >= 0.05)
+    return sum(counts.values()) / calls, text
+
+
+def per_call_table(steps: list[Step], records: list[dict[str, Any]]) -> list[str]:
+    """Per step, the ARI requests and events of a call (`--trace`): all of the step's
+    divided by its calls, the commonest of each by kind."""
+    if not records:
+        return []
+    lines = [
+        "\nARI per call (`--trace`; the step's requests and events over its calls):\n",
+        "| cps | calls | ARI requests per call | ARI events per call | requests per call, "
+        "by kind | events per call, by type |",
+        "|---:|---:|---:|---:|---|---|",
+    ]
+    for step in steps:
+        mine = [r for r in records if step.began <= r["t"] <= step.ended]
+        requests, by_request = per_call(mine, "ari", step.calls)
+        events, by_event = per_call(mine, "event", step.calls)
+        lines.append(
+            f"| {step.rate:g} | {step.calls} | {requests:.1f} | {events:.1f} | {by_request} "
+            f"| {by_event} |"
+        )
+    return lines
+
+
 def asterisk_warnings(system: str, log: Path) -> list[str]:
     """What Asterisk warned about during the run, counted by kind (a task processor's
     queue growing is Asterisk itself waiting in line)."""
@@ -1123,7 +1157,7 @@ def report(
                 f"{step.ari_p50} / {step.ari_p99} | {step.ari_connections} |"
             )
     if trace and hotline:
-        for line in trace_table(hotline, trace):
+        for line in trace_table(hotline, trace) + per_call_table(hotline, trace):
             print(line)
     for step in overload:
         print(overload_report(step, args.max_calls))

@@ -4,6 +4,7 @@ diagnostic: `python bench/bench_sipp_load.py --trace`; nothing of it is in the p
     HOTLINE_TRACE_FILE=trace.jsonl python bench/controller_trace.py --config … run
 
 Wraps, in this process only, before the controller starts:
+- every ARI event the controller receives, by type;
 - every ARI REST request (`AriClient.request`): method, path with ids taken out, round
   trip, and how many connections of the aiohttp pool were busy and how many requests
   waited for one when it started;
@@ -75,6 +76,15 @@ def install() -> None:
             )
 
     AriClient.request = timed_request  # type: ignore[method-assign]  # a probe, this run only
+
+    events = AriClient.events
+
+    async def counted_events(self: AriClient) -> Any:
+        async for event in events(self):
+            RECORDS.append({"k": "event", "t": time.time(), "d": 0.0, "what": event["type"]})
+            yield event
+
+    AriClient.events = counted_events  # type: ignore[method-assign]  # a probe, this run only
 
     submit = GroupCommit.submit
 
