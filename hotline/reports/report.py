@@ -18,6 +18,7 @@ from typing import Any
 
 from hotline.events import EventType
 from hotline.reports.agents import AGENT_COLUMNS, AgentFold, Handled, Segment
+from hotline.reports.bot import bot_tables
 from hotline.reports.contacts import (
     CHANNEL_COLUMNS,
     IVR_COLUMNS,
@@ -55,6 +56,8 @@ TABLES = (
     "handling_queues",
     "handling_agents",
     "timeline",
+    "bot",
+    "bot_unanswered",
 )
 
 
@@ -230,9 +233,8 @@ async def build_report(
         rows = [r for r in rows if r[1] == query.channel]
     window = settings.repeat_window_hours * 3600
     known = {r[2] for r in rows if r[2] is not None}
-    contacts.feed(
-        rows, customer_starts(await source.customer_starts(known, t0 - window, t1 + window))
-    )
+    starts = customer_starts(await source.customer_starts(known, t0 - window, t1 + window))
+    contacts.feed(rows, starts)
     wrap_ups = WrapUpFold()
     _documents(documents, bucket, query, visits, contacts, only, wrap_ups)
 
@@ -254,6 +256,8 @@ async def build_report(
         report.tables["ivr"] = Table(
             "ivr", "IVR paths (where contacts went and where they left)", columns(IVR_COLUMNS), ivr
         )
+    if flows:  # the bot's measures (hotline/reports/bot.py)
+        report.tables.update(await bot_tables(source, rows, documents, starts, t0, t1, window))
     if fold.timeline is not None:
         report.timeline = fold.timeline
         report.tables["timeline"] = _timeline(fold.timeline, period)
