@@ -21,6 +21,7 @@ from ari_app.call_control import AriCallControl
 from ari_app.callback_dialer import CallbackCalls
 from ari_app.client import AriClient, run_events
 from ari_app.consultation import StoreConsultContacts
+from ari_app.events import WANTED_EVENTS
 from ari_app.features import Features
 from ari_app.holding import HoldingBridges
 from ari_app.monitoring import CallMonitors, supervisor_phones
@@ -144,7 +145,13 @@ class Hotline:
         )
         count = await asyncio.to_thread(prompts.publish)
         log.info("%d prompts ready for Asterisk", count)
-        ari = AriClient(ep.ari_url, ep.ari_user, ep.ari_password, self.config.asterisk.ari_app)
+        ari = AriClient(
+            ep.ari_url,
+            ep.ari_user,
+            ep.ari_password,
+            self.config.asterisk.ari_app,
+            event_types=WANTED_EVENTS,  # Asterisk sends only what the app acts on
+        )
         ami = AmiMonitor(ep.ami_host, ep.ami_port, ep.ami_user, ep.ami_secret)
         http = aiohttp.ClientSession()
         config = self.config
