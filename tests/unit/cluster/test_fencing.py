@@ -11,7 +11,7 @@ from hotline.acd.decisions import Explanation, Offer
 from hotline.acd.model import Channel, Contact
 from hotline.cluster.offers import OfferFence, StaleOffer
 from hotline.events import UnknownEventType
-from hotline.store import Store
+from hotline.store import LoggedEvent, Store
 from hotline.store.epochs import EPOCHS, EVENTS, Fence, StaleEpoch
 
 
@@ -33,7 +33,7 @@ async def count_events(store: Store) -> int:
 
 async def test_a_write_with_the_current_epoch_is_logged_with_it(store: Store) -> None:
     await set_epoch(store, "sales", 3)
-    seen = []
+    seen: list[LoggedEvent] = []
     store.listen(seen.append)
     event_id = await store.append_fenced(
         Fence("sales", 3), None, "agent.login", {"at": 1.0}, agent="alice"
