@@ -13,6 +13,7 @@ them has ended.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,8 +24,10 @@ from ari_app.events import channel_of
 from ari_app.legs import clean_up, originate, unanswered
 from hotline.acd.decisions import Offer
 from hotline.acd.service import OfferWithdrawn, RoutingService
+from hotline.cluster.offers import OfferFence, StaleOffer
 
 INF = float("inf")
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -64,6 +67,7 @@ class AgentRinger:
         args: str,
         caller_id: str,
         originator: str | None,
+        fence: OfferFence | None = None,
     ) -> None:
         self.ari = ari
         self.routing = routing
@@ -76,6 +80,9 @@ class AgentRinger:
         self.caller_id = caller_id  # what the agent's phone shows
         self.originator = originator
         self.rings: dict[str, Ringing] = {}  # leg -> its offer
+        #: With a routing leader elsewhere (hotline/cluster): offers from a deposed
+        #: leader's older epoch are refused, nobody is rung for them.
+        self.fence = fence
 
     def ringing(self) -> bool:
         return bool(self.rings)
@@ -91,6 +98,13 @@ class AgentRinger:
         return [] if endpoint is None else [endpoint]
 
     async def ring(self, offer: Offer) -> None:
+        if self.fence is not None:
+            try:
+                self.fence.check(offer)
+            except StaleOffer as stale:
+                # Not the deposed leader's to hear of: the new one re-makes its offers.
+                log.warning("%s", stale)
+                return
         endpoints = self._endpoints_of(offer.agent)
         if not endpoints:
             await self.routing.failed(offer, "agent has no endpoint")
