@@ -221,7 +221,16 @@ def main() -> int:
         "private server started for the run (tests/pg.py)",
     )
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--zh-unigrams",
+        action="store_true",
+        help="index and search Chinese by single characters instead of bigrams (to compare)",
+    )
     args = parser.parse_args()
+    if args.zh_unigrams:
+        from hotline.knowledge import text
+
+        text._bigrams = list  # type: ignore[assignment]  # each character on its own
     results = []
     with tempfile.TemporaryDirectory() as folder:
         url = sqlite_url(str(Path(folder) / "kb.db"))

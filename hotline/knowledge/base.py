@@ -9,7 +9,7 @@ the database's full-text index (SQLite FTS5 + BM25, PostgreSQL tsvector + ts_ran
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -41,7 +41,11 @@ MAX_QUESTION = 1000
 #: Distinct terms of a question that are searched (the rest add little but cost).
 MAX_TERMS = 48
 #: Candidates the database ranks before confidence orders them.
-CANDIDATES = 20
+CANDIDATES = 50
+#: A question's terms in more than this share of the articles (and more than
+#: COMMON_FLOOR of them) are not looked for in the index, only weighed.
+COMMON_SHARE = 0.05
+COMMON_FLOOR = 100
 MAX_LIMIT = 50
 
 _COLUMNS = ("questions", "tags", "answer")
@@ -211,8 +215,13 @@ class KnowledgeBase:
                 f"article {article_id!r} is linked from {', '.join(linking)}: change those first"
             )
         loaded = self._articles[article_id]
-        version = await self._insert_versions([(article_id, loaded.text, True)], "api", author)
-        await self.store.write(lambda c: self._unindex(c, [article_id]), "knowledge unindex")
+
+        async def unindex(conn: AsyncConnection) -> None:
+            await self._unindex(conn, [article_id])
+
+        version = await self._insert_versions(
+            [(article_id, loaded.text, True)], "api", author, also=unindex
+        )
         del self._articles[article_id]
         for language in LANGUAGES:
             self._variants.pop((article_id, language), None)
@@ -243,22 +252,27 @@ class KnowledgeBase:
         articles here: `save` and `sync_files` do that; bulk imports lint first)."""
         if not loaded:
             return []
-        versions = await self._insert_versions(
-            [(one.id, one.text, False) for one in loaded], source, author
-        )
-        ids = [one.id for one in loaded]
+        # Only articles indexed before have rows to remove (FTS5 finds them by a scan).
+        known = [one.id for one in loaded if one.id in self._articles]
 
         async def index(conn: AsyncConnection) -> None:
-            await self._unindex(conn, ids)
+            await self._unindex(conn, known)
             await self._index(conn, loaded)
 
-        await self.store.write(index, "knowledge index")
+        # The versions and the index change in one transaction: never one without the other.
+        versions = await self._insert_versions(
+            [(one.id, one.text, False) for one in loaded], source, author, also=index
+        )
         for one in loaded:
             self._remember(one)
         return versions
 
     async def _insert_versions(
-        self, items: list[tuple[str, str, bool]], source: str, author: str | None
+        self,
+        items: list[tuple[str, str, bool]],
+        source: str,
+        author: str | None,
+        also: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     ) -> list[Version]:
         async def op(conn: AsyncConnection) -> list[Version]:
             ids = [item[0] for item in items]
@@ -288,6 +302,8 @@ class KnowledgeBase:
                     for v in made
                 ],
             )
+            if also is not None:
+                await also(conn)
             return made
 
         return await self.store.write(op, "knowledge version")
@@ -385,9 +401,15 @@ class KnowledgeBase:
         asked = list(dict.fromkeys(terms(question, language)))[:MAX_TERMS]
         if not asked:
             return []
+        # Terms most articles have find every article and rank none: the database looks
+        # for the others (all of them if nothing else is left); confidence weighs them all.
+        common = self._weights.common(language, asked, COMMON_SHARE, COMMON_FLOOR)
+        looked_for = [term for term in asked if term not in common] or asked
         today = self._today().isoformat()
         ranked = await self.store.read(
-            lambda c: self._candidates(c, asked, language, today, CANDIDATES * (5 if tags else 1)),
+            lambda c: self._candidates(
+                c, looked_for, language, today, CANDIDATES * (5 if tags else 1)
+            ),
             "knowledge search",
         )
         wanted = frozenset(asked)
