@@ -54,6 +54,9 @@ class CallSession:
         self.port.deliver(event)
 
     async def run(self) -> None:
+        # The answer and the contact's opening (the store) go together: the caller's
+        # 200 OK does not wait for the write.
+        self.port.start_answer()
         contact_id = await self.contact.open()
         self.port.caller_id = caller_id(self.contact.customer_name, self.contact.caller)
         flow_name = self.runtime.numbers.get(self.contact.dialed)

@@ -128,6 +128,7 @@ class AgentConversation:
         ended_by = "caller"
         transfer: BlindTransfer | None = None
         handover: Consultation | None = None  # the caller goes on with a consulted party
+        leg_gone = False  # Asterisk said the agent's leg is gone: no hang-up to ask for
         try:
             if not resumed:
                 try:
@@ -167,6 +168,7 @@ class AgentConversation:
                     follow=self.port.follow,
                 )
             over = await self._until_over(leg, agent)
+            leg_gone = over is None
             if isinstance(over, Consultation):
                 handover = over
             else:
@@ -183,7 +185,9 @@ class AgentConversation:
             # the caller handed over to the party; the agent's leg with the party.
             kept = self.calls is not None and self.calls.keeps(leg)
             await clean_up(
-                self.port.ari, None if kept else leg, None if kept or handover else bridge
+                self.port.ari,
+                None if kept or leg_gone else leg,
+                None if kept or handover else bridge,
             )
             self.port.follow(leg, False)
             await self.routing.finished(agent, self.contact_id)

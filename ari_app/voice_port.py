@@ -88,6 +88,7 @@ class VoicePort:
         #: Spoken answers (None: keys only), and the utterance listened for now.
         self.speech = speech
         self.listening: str | None = None
+        self._answering: asyncio.Future[None] | None = None  # an answer sent early
 
     def deliver(self, event: AriEvent) -> None:
         """Called by the Stasis app for every event about this channel."""
@@ -123,7 +124,19 @@ class VoicePort:
             raise CallerGone() from None
 
     async def answer(self) -> None:
-        await self.guarded(self.ari.answer(self.channel_id))
+        answering, self._answering = self._answering, None
+        if answering is None:
+            await self.guarded(self.ari.answer(self.channel_id))
+        else:
+            await answering
+
+    def start_answer(self) -> None:
+        """Send the answer now, while the caller's contact is being opened (a store
+        write): `answer` then waits for this one instead of asking again. Whatever
+        becomes of it is `answer`'s to raise; unread, it is not reported twice."""
+        answering = asyncio.ensure_future(self.guarded(self.ari.answer(self.channel_id)))
+        answering.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._answering = answering
 
     # Prompts
 

@@ -286,7 +286,8 @@ class ContactCall:
         self.run.transferred = self.run.transferred or port.transferred
         ending = self.lifecycle.ending(reason)
         hung_up_by = "hotline" if port.hung_up_by_us else "caller"
-        if not port.gone:
+        # Not twice: a flow's `hangup` node has asked Asterisk already.
+        if not port.gone and not port.hung_up_by_us:
             with contextlib.suppress(*self.errors):
                 await port.hangup()
                 hung_up_by = "hotline"

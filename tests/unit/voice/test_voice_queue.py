@@ -131,7 +131,9 @@ async def test_an_agent_answers_talks_and_hangs_up_first_the_flow_goes_on(
     assert await asyncio.wait_for(wait, 1) == "answered"
     (ended,) = call.said("queue.call_ended")
     assert (ended["agent"], ended["ended_by"]) == ("a", "agent")
-    assert call.ari.hung_up() == [leg] and call.followed.legs == {}
+    # The agent's leg is gone already: no hang-up asked for it, its bridge destroyed.
+    assert call.ari.hung_up() == [] and call.followed.legs == {}
+    assert f"bridges/talk-{leg}" in [r.path for r in call.ari.made("DELETE", "bridges")]
     assert call.log.of("agent.finish")
 
 
