@@ -39,6 +39,7 @@ from chat_bridge.protocol import (
 )
 from chat_bridge.ratelimit import TokenBucket
 from hotline.web.auth import STATIC_DIR, public
+from hotline.web.desk import read_limited
 
 log = logging.getLogger(__name__)
 
@@ -287,8 +288,8 @@ def add_chat_routes(
         declared = request.content_length
         if declared is not None and declared > limit:
             return _refusal(request, "too_large", f"the file is over {limit} bytes", 413)
-        body = await request.content.read(limit + 1)
-        if len(body) > limit:
+        body = await read_limited(request, limit)  # the whole file, not its first chunk
+        if body is None:
             return _refusal(request, "too_large", f"the file is over {limit} bytes", 413)
         name = unquote(request.headers.get("X-Filename", "file"))
         try:

@@ -322,6 +322,19 @@ def _text(frame: dict[str, Any], name: str, limit: int, *, required: bool = Fals
     return value
 
 
+async def read_limited(request: web.Request, limit: int) -> bytes | None:
+    """The whole body, or None once it is over `limit` bytes. (content.read(n) returns
+    as soon as some bytes are there: a large upload would be cut at its first chunk.)"""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def add_desk_routes(app: web.Application, desks: Desks) -> None:
     """The desk page, its socket, and chat attachments for agents."""
     sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
@@ -415,10 +428,10 @@ def add_desk_routes(app: web.Application, desks: Desks) -> None:
         if desks.chat is None or user.agent_id is None:
             raise web.HTTPNotFound()
         limit = MAX_FILE_BYTES
-        if (request.content_length or 0) > limit:
-            return web.json_response({"error": f"the file is over {limit} bytes"}, status=413)
-        body = await request.content.read(limit + 1)
-        if len(body) > limit:
+        body = None
+        if (request.content_length or 0) <= limit:
+            body = await read_limited(request, limit)
+        if body is None:
             return web.json_response({"error": f"the file is over {limit} bytes"}, status=413)
         try:
             seq = await desks.chat.send_file(
