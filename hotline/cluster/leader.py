@@ -131,6 +131,7 @@ class LeaderElection:
         self.leadership: Leadership | None = None
         #: The leader last reported to the log while we wait (said once per leader).
         self._seen: tuple[str, int] | None = None
+        self._unreachable = False
 
     async def campaign(self) -> Leadership:
         """Wait until this candidate leads the domain (retrying through lost
@@ -138,15 +139,26 @@ class LeaderElection:
         while True:
             try:
                 leadership = await self._try()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            except Exception as error:
+                # Only a missing table is the operator's to fix; whatever else fails (asyncpg
+                # raises more than OSError and PostgresError when the server shuts down
+                # mid-query), a candidate keeps trying on a new connection.
                 if isinstance(error, asyncpg.UndefinedTableError):
                     raise ElectionError(
                         "no routing_epochs table: migrate the database first "
                         "(any `hotline` process does at start)"
                     ) from None
-                log.warning("routing domain %r: cannot reach PostgreSQL: %s", self.domain, error)
+                if not self._unreachable:  # once per outage, not at every try
+                    log.warning(
+                        "routing domain %r: cannot reach PostgreSQL: %s; trying again",
+                        self.domain,
+                        error,
+                    )
+                self._unreachable = True
                 await self._drop()
                 leadership = None
+            else:
+                self._unreachable = False
             if leadership is not None:
                 return leadership
             await asyncio.sleep(self.retry)

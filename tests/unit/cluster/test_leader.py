@@ -14,6 +14,7 @@ from sqlalchemy import select, text
 from hotline.cluster.leader import ElectionError, LeaderElection, asyncpg_dsn, lock_key
 from hotline.store import Store
 from hotline.store.epochs import EPOCHS
+from tests.pg import private_postgres
 
 pytestmark = pytest.mark.pg
 
@@ -148,3 +149,39 @@ def test_bad_settings_are_refused() -> None:
     with pytest.raises(ElectionError, match="leader election needs PostgreSQL, not sqlite"):
         asyncpg_dsn("sqlite+aiosqlite:///x.db")
     assert asyncpg_dsn("postgresql+asyncpg://u:p@h:5/db") == "postgresql://u:p@h:5/db"
+
+
+async def test_a_leader_whose_epoch_was_raised_by_someone_else_steps_down(
+    pg_url: str, pg_store: Store, elections: list[LeaderElection]
+) -> None:
+    """An operator (or a split brain) raised the epoch: the heartbeat sees it."""
+    a = candidate(elections, pg_url, "a", lease=1.0)
+    leading = await a.campaign()
+    async with pg_store.engine.begin() as conn:
+        await conn.execute(text("UPDATE routing_epochs SET epoch = epoch + 1"))
+    await asyncio.wait_for(leading.lost.wait(), 2.0)
+    assert leading.reason == "the domain's epoch is now 2"
+
+
+async def test_postgresql_restarted_the_leader_steps_down_and_a_standby_leads_after(
+    elections: list[LeaderElection], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "hotline.cluster.leader")
+    with private_postgres() as server:
+        url = server.create_database()
+        store = await Store.connect(url, retry_for=2.0)
+        await store.migrate()
+        await store.close()
+        a = candidate(elections, url, "a")
+        b = candidate(elections, url, "b")
+        leading = await a.campaign()
+        waiting = asyncio.create_task(b.campaign())
+        await asyncio.sleep(0.2)
+        server.stop("fast")
+        await asyncio.wait_for(leading.lost.wait(), 2.0)
+        await asyncio.sleep(0.5)
+        assert not waiting.done()
+        assert "routing domain 'sales': cannot reach PostgreSQL" in caplog.text
+        server.start()
+        taken = await asyncio.wait_for(waiting, 10)
+        assert (taken.epoch, taken.name) == (2, "b")

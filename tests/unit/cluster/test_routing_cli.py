@@ -1,0 +1,59 @@
+"""`hotline routing` refuses what cannot work, with the reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from controller.cli import main
+
+CONFIG = """
+numbers:
+  "100": main
+{database}
+queues:
+  support: {{}}
+"""
+
+
+def config(tmp_path: Path, database: str = "") -> str:
+    path = tmp_path / "hotline.yaml"
+    path.write_text(CONFIG.format(database=database))
+    return str(path)
+
+
+def test_without_a_database_it_says_to_use_postgresql(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", config(tmp_path), "routing", "--domain", "sales"]) == 2
+    assert capsys.readouterr().err == (
+        "hotline routing: no database_url: a routing leader and its standby share one "
+        "PostgreSQL (on SQLite Hotline is one process: use `hotline run`)\n"
+    )
+
+
+def test_on_sqlite_it_refuses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "hotline.db"
+    path = config(tmp_path, f"database_url: sqlite+aiosqlite:///{db}")
+    assert main(["--config", path, "routing"]) == 2
+    assert capsys.readouterr().err == (
+        "hotline routing: leader election needs PostgreSQL, not sqlite (on SQLite Hotline "
+        "is one process: use `hotline run`)\n"
+    )
+    assert not db.exists()  # nothing created
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--domain", ""], "routing domain must be 1 to 100 characters, got ''"),
+        (["--lease", "0.5"], "lease must be at least 1 second, got 0.5"),
+    ],
+)
+def test_bad_options_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], error: str
+) -> None:
+    path = config(tmp_path, "database_url: postgresql://nobody@127.0.0.1:1/none")
+    assert main(["--config", path, "routing", *args]) == 2
+    assert capsys.readouterr().err == f"hotline routing: {error}\n"
