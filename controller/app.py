@@ -54,7 +54,7 @@ from hotline.store.chats import ChatStore
 from hotline.store.sessions import SessionStore
 from hotline.store.transcripts import Transcripts
 from hotline.web.api import ApiStatus, add_api_routes
-from hotline.web.assist_api import Assist, add_assist_routes
+from hotline.web.assist_api import Assist, StoreCalls, add_assist_routes
 from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, users_from
 from hotline.web.call_targets_api import add_call_target_routes
 from hotline.web.callbacks_api import add_callback_routes
@@ -332,8 +332,12 @@ class Hotline:
         add_call_routes(api, calls, OutboundCalls(rules, outbound, store, callbacks))
         add_transcript_routes(api, Transcripts(store))
         add_knowledge_routes(api, knowledge)
+        calls_said = StoreCalls(store, Transcripts(store))
         add_assist_routes(
-            api, Assist(knowledge, ChatStore(store), default_language=config.default_language)
+            api,
+            Assist(
+                knowledge, ChatStore(store), calls_said, default_language=config.default_language
+            ),
         )
         add_phone_routes(api, browser_phones(config, self.secrets, ep.ari_url, auth))
         chat = add_chat(

@@ -1,10 +1,14 @@
 """Agent assist: knowledge-base articles suggested for what the customer last wrote,
 and a search of the knowledge base, each article with the card it is sent as.
 
-    GET /api/assist/contacts/{contact_id}/suggestions   for the chat's last messages
+    GET /api/assist/contacts/{contact_id}/suggestions   for the chat's last messages,
+                                                        or what a caller said
     GET /api/assist/search?q=&language=&limit=          the agent's own search
 
-Only the agent the chat is with (or a supervisor) sees a chat's suggestions. Texts are
+A caller's words are their answers a voice flow understood by speech and the call's
+transcripts so far (where speech is configured); no live transcription of the
+conversation with the agent. Only the agent the chat or call is with (or a supervisor)
+sees its suggestions. Texts are
 returned as written (JSON strings): the desk escapes them (desk_assist.js).
 """
 
@@ -15,11 +19,14 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from hotline.events import EventType
 from hotline.knowledge.article import Hit
 from hotline.knowledge.base import MAX_QUESTION, BadQuestion, KnowledgeError
 from hotline.knowledge.text import UnknownLanguage
 from hotline.messages import article_card, dump
+from hotline.store import LoggedEvent, Store
 from hotline.store.chats import ChatMessage, ChatStore
+from hotline.store.transcripts import Transcripts
 from hotline.web.auth import Role, User, current_user, error, requires
 
 #: How many of the customer's last messages make the question.
@@ -33,6 +40,13 @@ class Search(Protocol):
     async def search(
         self, query: str, language: str, limit: int = 5, *, tags: tuple[str, ...] = ()
     ) -> list[Hit]: ...
+
+
+class CallRecords(Protocol):
+    """What a call's words are read from: its events and transcripts (the store's)."""
+
+    async def events(self, contact_id: str) -> list[LoggedEvent]: ...
+    async def transcripts(self, contact_id: str) -> list[str]: ...
 
 
 class AssistRefused(Exception):
@@ -59,6 +73,29 @@ def last_question(messages: Sequence[ChatMessage], recent: int = RECENT) -> str:
     return question[-MAX_QUESTION:].strip()
 
 
+def call_words(events: Sequence[LoggedEvent], transcripts: Sequence[str]) -> str:
+    """What a caller said so far: their answers the voice flow understood by speech
+    (`speech.recognised`), then the call's transcripts; the latest words kept."""
+    said = [
+        str(e.data.get("text") or "").strip()
+        for e in events
+        if e.type == EventType.SPEECH_RECOGNISED and e.data.get("fallback") is None
+    ]
+    words = " ".join(w for w in [*said, *transcripts] if w)
+    return words[-MAX_QUESTION:].strip()
+
+
+def call_facts(events: Sequence[LoggedEvent]) -> tuple[str | None, str | None]:
+    """(the agent who answered the call last, the caller's language) from its events."""
+    agent = language = None
+    for e in events:
+        if e.type == EventType.CONTACT_ANSWERED:
+            agent = e.agent
+        elif e.type == EventType.SPEECH_RECOGNISED or e.type == EventType.FLOW_LANGUAGE:
+            language = str(e.data.get("language") or "") or language
+    return agent, language
+
+
 def suggestion(hit: Hit) -> dict[str, Any]:
     """An article as the desk shows it, with the card it would be sent as (None when
     the article cannot be a card: the desk inserts it as text)."""
@@ -71,23 +108,53 @@ def suggestion(hit: Hit) -> dict[str, Any]:
     return {**hit.public(), "card": dump(card) if card is not None else None}
 
 
-class Assist:
-    """Suggestions for a chat and the agent's searches."""
+class StoreCalls:
+    """CallRecords from the store and its transcripts."""
 
-    def __init__(self, kb: Search, chats: ChatStore, *, default_language: str = "en") -> None:
+    def __init__(self, store: Store, transcripts: Transcripts) -> None:
+        self.store = store
+        self.transcript_store = transcripts
+
+    async def events(self, contact_id: str) -> list[LoggedEvent]:
+        return await self.store.events(contact_id)
+
+    async def transcripts(self, contact_id: str) -> list[str]:
+        return [t.text for t in await self.transcript_store.for_contact(contact_id)]
+
+
+class Assist:
+    """Suggestions for a chat or call, and the agent's searches."""
+
+    def __init__(
+        self,
+        kb: Search,
+        chats: ChatStore,
+        calls: CallRecords | None = None,
+        *,
+        default_language: str = "en",
+    ) -> None:
         self.kb = kb
         self.chats = chats
+        self.calls = calls
         self.default_language = default_language
 
     async def suggest(self, user: User, contact_id: str) -> dict[str, Any]:
+        """Articles for a chat's last customer messages, or for what a caller said."""
         messages = await self.chats.contact_messages(contact_id)
         session = await self.chats.session(messages[0].session_id) if messages else None
-        if session is None:
-            raise AssistRefused(404, f"no chat with contact {contact_id!r}")
-        if session.agent != user.agent_id and not user.can(Role.SUPERVISOR):
-            raise AssistRefused(403, "this chat is not on your desk")
-        language = session.language or self.default_language
-        question = last_question(messages)
+        if session is not None:
+            agent, language = session.agent, session.language
+            question = last_question(messages)
+            what = "chat"
+        elif self.calls is not None and (events := await self.calls.events(contact_id)):
+            agent, language = call_facts(events)
+            question = call_words(events, await self.calls.transcripts(contact_id))
+            what = "call"
+        else:
+            raise AssistRefused(404, f"no chat or call with contact {contact_id!r}")
+        if (agent is None or agent != user.agent_id) and not user.can(Role.SUPERVISOR):
+            raise AssistRefused(403, f"this {what} is not on your desk")
+        language = language or self.default_language
         if not question:
             return {"question": "", "language": language, "articles": []}
         return {

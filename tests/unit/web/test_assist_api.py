@@ -4,6 +4,7 @@ chat's agent or a supervisor), the agent's own search, each with its card."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,20 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from hotline.knowledge import KnowledgeBase
-from hotline.store import Store, sqlite_url
+from hotline.store import LoggedEvent, Store, sqlite_url
 from hotline.store.chats import ChatMessage, ChatStore
 from hotline.store.sessions import SessionStore
-from hotline.web.assist_api import Assist, add_assist_routes, last_question
-from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, hash_password, users_from
+from hotline.web.assist_api import Assist, AssistRefused, add_assist_routes, last_question
+from hotline.web.auth import (
+    Auth,
+    PasswordFile,
+    Role,
+    Sessions,
+    User,
+    build_web_app,
+    hash_password,
+    users_from,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 PASSWORD = "correct horse battery"
@@ -92,7 +102,7 @@ async def test_only_the_chats_agent_or_a_supervisor(client: TestClient) -> None:
     )
     assert await get(client, "/api/assist/contacts/nope/suggestions") == (
         404,
-        {"error": "no chat with contact 'nope'"},
+        {"error": "no chat or call with contact 'nope'"},
     )
     await login(client, "sue")
     status, found = await get(client, f"/api/assist/contacts/{client.app['contact']}/suggestions")
@@ -119,3 +129,57 @@ def test_last_question_keeps_the_last_three_typed() -> None:
     ]
     assert last_question(said) == "m3 m4 m5"
     assert last_question([]) == ""
+
+
+class Calls:
+    """A call's records as the store would give them."""
+
+    def __init__(self, events: list[LoggedEvent], transcripts: list[str]) -> None:
+        self.logged = events
+        self.said = transcripts
+
+    async def events(self, contact_id: str) -> list[LoggedEvent]:
+        return self.logged if contact_id == "call-1" else []
+
+    async def transcripts(self, contact_id: str) -> list[str]:
+        return self.said
+
+
+def logged(n: int, kind: str, data: dict[str, Any], agent: str | None = None) -> LoggedEvent:
+    return LoggedEvent(n, "call-1", datetime(2026, 12, 6, tzinfo=UTC), kind, None, agent, data)
+
+
+async def test_suggestions_for_what_a_caller_said(tmp_path: Path) -> None:
+    store = await Store.connect(sqlite_url(str(tmp_path / "h.db")))
+    try:
+        await store.migrate()
+        kb = KnowledgeBase(store, ["en", "ru"])
+        await kb.load()
+        await kb.sync_files(ROOT / "knowledge")
+        speech = {"node": "ask", "confidence": 0.8, "language": "en"}
+        events = [
+            logged(1, "speech.recognised", {**speech, "text": "roaming abroad", "fallback": None}),
+            # Not understood: not the caller's words.
+            logged(2, "speech.recognised", {**speech, "text": "bill", "fallback": "again"}),
+            logged(3, "contact.answered", {"at": 0.0}, agent="alice"),
+        ]
+        calls = Calls(events, ["my phone does not work in another country"])
+        assist = Assist(kb, ChatStore(store), calls)
+        alice, bob = (User(id=a, name=a, role=Role.AGENT, agent_id=a) for a in ("alice", "bob"))
+        found = await assist.suggest(alice, "call-1")
+        assert found["question"] == "roaming abroad my phone does not work in another country"
+        assert found["language"] == "en"
+        assert found["articles"][0]["article"] == "roaming"
+        with pytest.raises(AssistRefused, match="this call is not on your desk"):
+            await assist.suggest(bob, "call-1")
+        with pytest.raises(AssistRefused, match="no chat or call with contact 'call-2'"):
+            await assist.suggest(alice, "call-2")
+        # Nothing said yet: no question, no articles.
+        quiet = Assist(kb, ChatStore(store), Calls(events[2:], []))
+        assert await quiet.suggest(alice, "call-1") == {
+            "question": "",
+            "language": "en",
+            "articles": [],
+        }
+    finally:
+        await store.close()

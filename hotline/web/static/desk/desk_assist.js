@@ -49,7 +49,8 @@
     var picker = el("input", "assist-file-input");
     picker.type = "file";
     files.appendChild(picker);
-    [head, list, search, files].forEach(function (n) { box.appendChild(n); });
+    [head, list, search].forEach(function (n) { box.appendChild(n); });
+    if (opts.send) { box.appendChild(files); }  // a call has nobody to send a file to
     var sent = 0;
 
     function show(articles, empty) {
@@ -60,14 +61,16 @@
         item.dataset.article = article.article;
         item.appendChild(el("div", "assist-title", article.title));
         item.appendChild(el("div", "assist-answer", article.answer));
-        var insert = el("button", "assist-insert", "Insert");
-        insert.type = "button";
-        insert.addEventListener("click", function () {
-          opts.input.value = asText(article);
-          opts.input.focus();
-        });
-        item.appendChild(insert);
-        if (article.card) {
+        if (opts.input) {
+          var insert = el("button", "assist-insert", "Insert");
+          insert.type = "button";
+          insert.addEventListener("click", function () {
+            opts.input.value = asText(article);
+            opts.input.focus();
+          });
+          item.appendChild(insert);
+        }
+        if (article.card && opts.send) {
           var card = el("button", "assist-send-card", "Send card");
           card.type = "button";
           card.addEventListener("click", function () {
@@ -129,6 +132,21 @@
     suggest();
     return box;
   }
+
+  // A call being talked: articles for what the caller said to the voice flow (speech)
+  // and the call's transcripts, to read out; kept while the call panel is redrawn.
+  var callPanel = null;
+  document.addEventListener("hotline:call", function (event) {
+    var call = event.detail && event.detail.call;
+    var box = document.getElementById("call");
+    if (!call || !box || call.phase !== "talking") { return; }
+    if (!callPanel || callPanel.dataset.contactId !== call.contact_id) {
+      callPanel = panel({ contactId: call.contact_id, input: null, send: null,
+        toast: function (text) { callPanel.querySelector(".assist-head").textContent = text; },
+        language: event.detail.card && event.detail.card.language });
+    }
+    box.appendChild(callPanel);
+  });
 
   window.DeskAssist = { panel: panel, asText: asText };
 })();
