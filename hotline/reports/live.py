@@ -70,9 +70,11 @@ class LiveBoard:
     callbacks: dict[str, set[str]] = field(default_factory=dict)
     #: holds, consultations, conferences and outbound calls: now and today
     calls: LiveCalls = field(default_factory=LiveCalls)
-    #: agents' outbound calls in progress: they pass through a queue for their agent
-    #: only, and are none of its visits
+    #: agents' outbound calls (contact channel `outbound`: click-to-call, consultations'
+    #: calls): they pass through a queue for their agent only, and are none of its
+    #: visits (the wallboard learns them from the store: `not_a_visit`)
     outbound: set[str] = field(default_factory=set)
+    outbound_before: set[str] = field(default_factory=set)
     last_id: int = 0
 
     def _day(self, ts: datetime) -> float:
@@ -96,18 +98,15 @@ class LiveBoard:
             self.day_start = day
             self.queues.clear()
             self.calls.new_day()
+            # kept a day more (a call in progress at midnight), then forgotten
+            self.outbound_before, self.outbound = self.outbound, set()
         today = t >= self.day_start
         cid, data = e.contact_id or "", e.data
         channel = str(data.get("channel") or "voice")
         kind = e.type
         if kind in CALL_TYPES:
             self.calls.apply(kind, cid, e.agent, t, data, today)
-        if kind == EventType.OUTBOUND_STARTED:
-            self.outbound.add(cid)
-            self.waiting.pop(cid, None)
-        elif kind in (EventType.CALL_ENDED, EventType.OUTBOUND_FAILED):
-            self.outbound.discard(cid)
-        if cid in self.outbound and kind in QUEUE_VISIT:
+        if kind in QUEUE_VISIT and (cid in self.outbound or cid in self.outbound_before):
             return True  # an agent's outbound call: none of the queue's visits
         if kind == EventType.CONTACT_JOIN and e.queue:
             self.waiting[cid] = (e.queue, channel, t)
@@ -133,6 +132,11 @@ class LiveBoard:
             for pending in self.callbacks.values():
                 pending.discard(cid)
         return True
+
+    def not_a_visit(self, contact: str) -> None:
+        """The contact is an agent's outbound call: its queue steps are no visit."""
+        self.outbound.add(contact)
+        self.waiting.pop(contact, None)
 
     def _settle(self, visit: tuple[str, str, float], answered: bool, t: float, detail: Any) -> None:
         queue, channel, joined = visit
@@ -165,6 +169,8 @@ class LiveBoard:
             self.day_start = day
             self.queues.clear()
             self.calls.new_day()
+            # kept a day more (a call in progress at midnight), then forgotten
+            self.outbound_before, self.outbound = self.outbound, set()
         waiting: dict[tuple[str, str], list[float]] = {}
         for cid, (queue, channel, joined) in self.waiting.items():
             if live is None or cid in live:

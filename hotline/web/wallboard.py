@@ -22,8 +22,10 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from hotline.acd.service import RoutingService
+from hotline.events import EventType
 from hotline.reports.live import LIVE_TYPES, LiveBoard, rebuild_window
 from hotline.reports.settings import ReportSettings
+from hotline.reports.source import EventSource
 from hotline.store import Store
 from hotline.store.records import LoggedEvent
 from hotline.web.auth import STATIC_DIR, Role, requires
@@ -65,6 +67,7 @@ class Wallboard:
         self._buffer: list[LoggedEvent] | None = None
         self._unlisten: Callable[[], None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._lookups: set[asyncio.Task[None]] = set()
         self.ready = asyncio.Event()
 
     async def start(self) -> None:
@@ -73,6 +76,11 @@ class Wallboard:
         self._unlisten = self.store.listen(self._on_event)
         try:
             start, end = rebuild_window(datetime.now(UTC), self.board.settings)
+            outbound = await EventSource(self.store).outbound_contacts(
+                start.timestamp(), end.timestamp()
+            )
+            for contact in outbound:
+                self.board.not_a_visit(contact)
             history = await self.store.events_between(start, end, LIVE_TYPES)
             self.board.replay(history)
             self.contacts.replay(history)
@@ -91,10 +99,10 @@ class Wallboard:
             self._unlisten()
             self._unlisten = None
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
+        for pending in [*self._lookups, *([task] if task is not None else [])]:
+            pending.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await pending
 
     def _on_event(self, event: LoggedEvent) -> None:
         # Called inside Store.append: only cheap in-memory work here.
@@ -103,7 +111,23 @@ class Wallboard:
             return
         self.board.apply(event)
         self.contacts.apply(event)
+        if event.type == EventType.CONTACT_JOIN and event.contact_id:
+            # An agent's outbound call (no visit)? Asked of the store at once: the
+            # agent's phone rings for seconds before such a visit would be settled.
+            lookup = asyncio.get_running_loop().create_task(self._outbound(event.contact_id))
+            self._lookups.add(lookup)
+            lookup.add_done_callback(self._lookups.discard)
         if event.type.startswith(_WATCHED):
+            self._changed.set()
+
+    async def _outbound(self, contact_id: str) -> None:
+        try:
+            contact = await self.store.contact(contact_id)
+        except Exception:  # the board goes on; at worst the call counts as a visit
+            log.exception("wallboard: contact %s not read", contact_id)
+            return
+        if contact is not None and contact.channel == "outbound":
+            self.board.not_a_visit(contact_id)
             self._changed.set()
 
     def view(self) -> dict[str, Any]:

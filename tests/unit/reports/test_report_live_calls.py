@@ -123,8 +123,10 @@ def test_counts_start_again_at_midnight() -> None:
 
 def test_an_outbound_call_is_no_queue_visit() -> None:
     log = Log()
-    # the engine logs the join (for the agent only) before the call is started
+    # the engine logs the join (for the agent only); the wallboard learns from the store
+    # that the contact is an outbound call
     log(0, "contact.join", "c1", "sales", channel="voice")
+    log.board.not_a_visit("c1")
     log(1, "outbound.started", "c1", "sales", agent="a1", to="5550100", by="a1")
     log(5, "contact.answered", "c1", "sales", channel="voice")
     log(6, "contact.join", "c2", "sales", channel="voice")  # an inbound caller waits

@@ -51,3 +51,32 @@ async def test_followed_live_and_rebuilt_after_a_restart(store: Store) -> None:
         assert restarted.view()["calls"] == calls
     finally:
         await restarted.stop()
+
+
+async def test_an_outbound_call_is_no_visit_live_or_rebuilt(store: Store) -> None:
+    """An agent's outbound call (contact channel outbound) joins its queue for the agent
+    only: the board asks the store and leaves it out of waiting and answered."""
+    live = Wallboard(store, None, ReportSettings())
+    await live.start()
+    try:
+        out = await store.open_contact("outbound", "outbound", "agent:a1", "5550100")
+        inbound = await store.open_contact("voice", "inbound", "5551234", "100")
+        for contact in (out, inbound):
+            await store.append(contact, "contact.join", {"at": 0.0, "channel": "voice"}, "sales")
+        for _ in range(100):  # the store's answer comes in the background
+            if out in live.board.outbound:
+                break
+            await asyncio.sleep(0.01)
+        await store.append(out, "contact.answered", {"at": 0.0, "channel": "voice"}, "sales")
+        (sales,) = live.view()["queues"]
+        assert (sales["waiting"], sales["answered"]) == (1, 0)  # the inbound caller waits
+    finally:
+        await live.stop()
+
+    restarted = Wallboard(store, None, ReportSettings())
+    await restarted.start()
+    try:
+        (sales,) = restarted.view()["queues"]
+        assert (sales["waiting"], sales["answered"]) == (1, 0)
+    finally:
+        await restarted.stop()
