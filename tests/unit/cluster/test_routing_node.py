@@ -121,6 +121,12 @@ async def test_the_standby_takes_over_the_waiting_and_talking_contacts_in_order(
     stop_b.set()
     assert await asyncio.wait_for(run_b, 5) == 0
     assert run_a.done()
+    # Stopped, the leader resigned: its lock is free at once for the next candidate.
+    c = LeaderElection(dsn, "sales", name="c", lease=2)
+    try:
+        assert (await asyncio.wait_for(c.campaign(), 1.0)).epoch == 3
+    finally:
+        await c.resign()
 
 
 async def test_a_node_stopped_while_standby_exits_cleanly(
