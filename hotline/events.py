@@ -75,6 +75,9 @@ class EventType(StrEnum):
     MONITOR_ENDED = "monitor.ended"
     CHAT_WHISPER = "chat.whisper"
     CHAT_TAKEN_OVER = "chat.taken_over"
+    EVALUATION_SUBMITTED = "evaluation.submitted"
+    RECORDING_ACCESSED = "recording.accessed"
+    TRANSCRIPT_ACCESSED = "transcript.accessed"
     # chats
     CHAT_STARTED = "chat.started"
     CHAT_REOPENED = "chat.reopened"
@@ -536,6 +539,35 @@ class MonitorEnded(TypedDict):
     modes: dict[str, float]
 
 
+class EvaluationSubmitted(TypedDict):
+    """A supervisor scored the contact with an evaluation form (hotline/quality): the
+    stored evaluation's `evaluation` id, `agent` evaluated, `score` 0-100 (None when
+    every question was n/a) and whether it `passed`."""
+
+    evaluation: int
+    form: str
+    by: str
+    agent: str
+    score: float | None
+    passed: bool
+
+
+class RecordingAccessed(TypedDict):
+    """Someone played or downloaded the contact's recording (an audit trail)."""
+
+    by: str
+    role: str
+    recording: str
+
+
+class TranscriptAccessed(TypedDict):
+    """Someone read the contact's transcript (an audit trail)."""
+
+    by: str
+    role: str
+    transcript: int
+
+
 class ChatWhisper(TypedDict):
     """A supervisor's private note to the agent on a live chat: stored here, shown on
     the agent's desk, never sent to the customer or a messenger."""
@@ -877,6 +909,9 @@ CATALOGUE: Mapping[EventType, EventSpec] = _specs(
     (E.MONITOR_ENDED, MonitorEnded, "The monitoring ended (why, and for how long)."),
     (E.CHAT_WHISPER, ChatWhisper, "A supervisor's private note to the agent (not the customer)."),
     (E.CHAT_TAKEN_OVER, ChatTakenOver, "A supervisor took a live chat over from its agent."),
+    (E.EVALUATION_SUBMITTED, EvaluationSubmitted, "A supervisor scored the contact."),
+    (E.RECORDING_ACCESSED, RecordingAccessed, "Someone played or downloaded the recording."),
+    (E.TRANSCRIPT_ACCESSED, TranscriptAccessed, "Someone read the transcript."),
     (E.CALL_FEATURE, CallFeature, "The agent keyed a feature code on their phone while talking."),
     (E.CALL_REFER, CallRefer, "The agent's phone asked for a transfer (SIP REFER)."),
     (E.RECORDING_STARTED, RecordingStarted, "A conversation recording started."),
