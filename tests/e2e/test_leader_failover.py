@@ -38,8 +38,8 @@ pytestmark = pytest.mark.pg
 HOTLINE = Path(sys.executable).with_name("hotline")
 LEASE = 2.0
 #: The standby's takeover after a kill -9: the lock is free at once, the standby
-#: tries every 0.5 s; the rest is process scheduling on a loaded machine.
-KILL_BOUND = 3.0
+#: tries every 0.5 s (about 0.5 s measured); the rest is room for a loaded machine.
+KILL_BOUND = 4.0
 #: After a SIGSTOP: the lease (from the leader's last heartbeat, 0.75 to 1 lease before
 #: the pause), then the standby's next try.
 STOP_BOUND = LEASE + 3.0
@@ -82,7 +82,7 @@ class Candidate:
     def text(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def wait_for(self, words: str, timeout: float = 15.0) -> float:
+    def wait_for(self, words: str, timeout: float = 30.0) -> float:
         """When `words` appeared in the output (monotonic); fails after `timeout`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
