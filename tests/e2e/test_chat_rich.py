@@ -52,6 +52,8 @@ def agent_page(browser: Any, hotline: RunningHotline) -> Iterator[Any]:
 #: Over a megabyte: uploaded whole, not cut at its first chunk.
 PDF = b"%PDF-1.4\n% a bill\n" + b"0" * 1_200_000
 ACCOUNT = "https://example.com/account"
+MARKUP_TITLE = '<img src=x onerror="window.pwned=1">Hi'
+MARKUP_TEXT = "<script>window.pwned=2</script> & <b>bold</b>"
 
 
 def test_widget_card_assist_and_files(
@@ -102,7 +104,7 @@ def test_widget_card_assist_and_files(
         # Insert puts the answer and its links in the reply box, for the agent to edit.
         pane.locator(".assist-query").fill("roaming abroad")
         pane.locator("button.assist-go").click()
-        roaming = pane.locator(".assist-article[data-article=roaming]")
+        roaming = pane.locator(".assist-results .assist-article[data-article=roaming]")
         roaming.wait_for()
         roaming.locator("button.assist-insert").click()
         assert (
@@ -144,6 +146,23 @@ def test_widget_card_assist_and_files(
         assert refused == (
             "card: buttons.0.url: only http and https addresses are sent (scheme 'javascript')"
         )
+        # Markup in a card is text in the widget: nothing made from it, nothing run.
+        desk.evaluate(
+            """([id, title, text]) => new Promise((resolve) => {
+                const ws = new WebSocket(location.origin.replace('http', 'ws') + '/desk/ws');
+                ws.onopen = () => ws.send(JSON.stringify({type: 'send', contact_id: id,
+                  id: 'markup-1', rich: {type: 'card', title: title, text: text}}));
+                ws.onmessage = (e) => { if (JSON.parse(e.data).type === 'sent') {
+                  ws.close(); resolve(); } };
+            })""",
+            [contact_id, MARKUP_TITLE, MARKUP_TEXT],
+        )
+        marked = customer.locator("#hotline-chat .rich-card", has_text="onerror").last
+        marked.wait_for()
+        assert marked.locator(".card-title").inner_text() == MARKUP_TITLE
+        assert marked.locator(".card-text").inner_text() == MARKUP_TEXT
+        assert marked.locator("img, script").count() == 0
+        assert customer.evaluate("window.pwned") is None
         close_chats(desk)
     finally:
         customer_context.close()
@@ -154,6 +173,7 @@ def test_widget_card_assist_and_files(
     stored = read(hotline, lambda store: _messages(store, contact_id))
     assert "bill.pdf" in stored and "big.pdf" not in stored
     assert not any("Click" in text for text in stored)
+    assert any(text.startswith(MARKUP_TITLE) for text in stored)  # kept as typed
 
 
 def test_telegram_native_card_webhook_fallback_and_location(hotline: RunningHotline) -> None:

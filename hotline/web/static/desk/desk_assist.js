@@ -45,17 +45,22 @@
     go.type = "submit";
     search.appendChild(query);
     search.appendChild(go);
+    var results = el("ul", "assist-list assist-results");  // the agent's own search
     var files = el("label", "assist-file", "Send a file ");
     var picker = el("input", "assist-file-input");
     picker.type = "file";
     files.appendChild(picker);
-    [head, list, search].forEach(function (n) { box.appendChild(n); });
+    [head, list, search, results].forEach(function (n) { box.appendChild(n); });
     if (opts.send) { box.appendChild(files); }  // a call has nobody to send a file to
     var sent = 0;
 
-    function show(articles, empty) {
-      list.textContent = "";
-      if (!articles.length) { list.appendChild(el("li", "assist-empty", empty)); return; }
+    // Redrawn only when the articles change: a button under the agent's pointer stays.
+    function show(into, articles, empty) {
+      var key = articles.map(function (a) { return a.article; }).join(" ") || "-" + empty;
+      if (into.dataset.shown === key) { return; }
+      into.dataset.shown = key;
+      into.textContent = "";
+      if (!articles.length) { into.appendChild(el("li", "assist-empty", empty)); return; }
       articles.forEach(function (article) {
         var item = el("li", "assist-article");
         item.dataset.article = article.article;
@@ -80,7 +85,7 @@
           });
           item.appendChild(card);
         }
-        list.appendChild(item);
+        into.appendChild(item);
       });
     }
 
@@ -89,7 +94,7 @@
         .then(function (found) {
           head.textContent = found.question ? "Suggested for: " + found.question
                                             : "Suggested articles";
-          show(found.articles || [], "No article matches the customer's words");
+          show(list, found.articles || [], "No article matches the customer's words");
         })
         .catch(function (error) { head.textContent = "Suggestions: " + error.message; });
     }
@@ -101,8 +106,7 @@
       var language = opts.language ? "&language=" + encodeURIComponent(opts.language) : "";
       getJson("/api/assist/search?q=" + encodeURIComponent(q) + language)
         .then(function (found) {
-          head.textContent = "Found for: " + q;
-          show(found.articles || [], "Nothing found");
+          show(results, found.articles || [], "Nothing found for: " + q);
         })
         .catch(function (error) { opts.toast(error.message); });
     });
