@@ -42,10 +42,6 @@ MAX_QUESTION = 1000
 MAX_TERMS = 48
 #: Candidates the database ranks before confidence orders them.
 CANDIDATES = 50
-#: A question's terms in more than this share of the articles (and more than
-#: COMMON_FLOOR of them) are not looked for in the index, only weighed.
-COMMON_SHARE = 0.05
-COMMON_FLOOR = 100
 MAX_LIMIT = 50
 
 _COLUMNS = ("questions", "tags", "answer")
@@ -401,15 +397,10 @@ class KnowledgeBase:
         asked = list(dict.fromkeys(terms(question, language)))[:MAX_TERMS]
         if not asked:
             return []
-        # Terms most articles have find every article and rank none: the database looks
-        # for the others (all of them if nothing else is left); confidence weighs them all.
-        common = self._weights.common(language, asked, COMMON_SHARE, COMMON_FLOOR)
-        looked_for = [term for term in asked if term not in common] or asked
+
         today = self._today().isoformat()
         ranked = await self.store.read(
-            lambda c: self._candidates(
-                c, looked_for, language, today, CANDIDATES * (5 if tags else 1)
-            ),
+            lambda c: self._candidates(c, asked, language, today, CANDIDATES * (5 if tags else 1)),
             "knowledge search",
         )
         wanted = frozenset(asked)

@@ -39,11 +39,5 @@ class TermWeights:
         df = self._df.get(language, Counter())[term]
         return math.log((docs + 1) / (df + 1)) + 1.0
 
-    def common(self, language: str, terms: list[str], share: float, floor: int) -> set[str]:
-        """Terms in more than `share` of the articles (and more than `floor` of them)."""
-        cap = max(floor, share * self._docs[language])
-        df = self._df.get(language, Counter())
-        return {term for term in terms if df[term] > cap}
-
     def weigh(self, language: str, terms: frozenset[str]) -> float:
         return sum(self.idf(language, term) for term in terms)
