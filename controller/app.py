@@ -49,6 +49,8 @@ from hotline.flows.loader import FlowSet
 from hotline.gc_pauses import GcPauses
 from hotline.knowledge import KnowledgeBase
 from hotline.overload import Admission, Load
+from hotline.quality.evaluations import Evaluations
+from hotline.quality.forms import load_forms
 from hotline.store import Store
 from hotline.store.chats import ChatStore
 from hotline.store.sessions import SessionStore
@@ -59,7 +61,9 @@ from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, users_
 from hotline.web.call_targets_api import add_call_target_routes
 from hotline.web.callbacks_api import add_callback_routes
 from hotline.web.calls_api import add_call_routes
+from hotline.web.contact_page import add_contact_page_routes
 from hotline.web.contacts_api import add_contacts_routes
+from hotline.web.evaluations_api import add_evaluation_routes
 from hotline.web.knowledge_api import add_knowledge_routes
 from hotline.web.metrics import LOOP_LAG_NOW, add_metrics_routes
 from hotline.web.monitor_api import add_chat_monitor_routes, add_monitor_routes
@@ -331,6 +335,12 @@ class Hotline:
         )
         add_call_routes(api, calls, OutboundCalls(rules, outbound, store, callbacks))
         add_transcript_routes(api, Transcripts(store))
+        # Quality: evaluation forms (a broken one stops the start with file and line),
+        # evaluations and the supervisors' contact page.
+        forms = load_forms(self.paths.home / "config" / "evaluations")
+        evaluations = Evaluations(store, forms)
+        add_evaluation_routes(api, evaluations, forms)
+        add_contact_page_routes(api, store, evaluations, forms)
         add_knowledge_routes(api, knowledge)
         calls_said = StoreCalls(store, Transcripts(store))
         add_assist_routes(
