@@ -25,6 +25,7 @@ from pydantic_core import PydanticCustomError
 from hotline.flows.expressions import check, check_template
 from hotline.flows.hours import Schedule
 from hotline.flows.port import SayAs
+from hotline.messages import Card
 
 
 def _node_id(value: Any) -> Any:
@@ -77,9 +78,16 @@ class PromptSpec(Strict):
     say: SayAs | None = None
     value: Template | None = None
     language: Language | None = None
+    #: A card for text channels (hotline/messages.py; shown as written, no templates);
+    #: voice says its text form.
+    card: Card | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> PromptSpec:
+        if self.card is not None:
+            if self.key is not None or self.say is not None or self.value is not None:
+                raise ValueError("a `card` prompt has no `key`, `say` or `value`")
+            return self
         if (self.key is None) == (self.say is None):
             raise ValueError("a prompt has either `key` or `say` (with `value`), not both")
         if self.say is not None and self.value is None:

@@ -26,6 +26,7 @@ from hotline.flows.services import (
     SurveyAnswers,
 )
 from hotline.knowledge.intents import label_of, match_intent
+from hotline.messages import fallback_text
 from hotline.speech.turns import SpokenAnswers
 
 Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -61,7 +62,9 @@ class Context:
 
     def prompts(self, specs: Sequence[m.PromptSpec]) -> list[Prompt]:
         return [
-            Prompt(
+            Prompt(say="text", value=fallback_text(p.card), language=p.language, rich=p.card)
+            if p.card is not None
+            else Prompt(
                 key=p.key,
                 say=p.say,
                 value=render(p.value, self.variables) if p.value is not None else None,
