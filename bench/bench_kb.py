@@ -228,9 +228,9 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.zh_unigrams:
-        from hotline.knowledge import text
+        from hotline.knowledge import text as analysis
 
-        text._bigrams = list  # type: ignore[assignment]  # each character on its own
+        analysis._bigrams = list  # type: ignore[assignment]  # each character on its own
     results = []
     with tempfile.TemporaryDirectory() as folder:
         url = sqlite_url(str(Path(folder) / "kb.db"))
