@@ -5,12 +5,24 @@ port sending a flow's card."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from chat_bridge.messengers import telegram_form
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from chat_bridge.attachments import Attachments
+from chat_bridge.messengers import Messengers, telegram_form
 from chat_bridge.text_port import Button, Input, TextPort
+from hotline.chat_settings import TelegramSettings, WebhookSettings
 from hotline.flows.port import Prompt
 from hotline.messages import dump, fallback_text, parse_rich
+from hotline.store.chats import ChatAttachment
+
+NOW = datetime(2026, 12, 6, tzinfo=UTC)
 
 CARD = parse_rich(
     {
@@ -112,3 +124,57 @@ async def test_the_text_port_sends_a_flows_card_after_its_text() -> None:
         ("Here:", [], {}),
         (fallback_text(CARD), [Button("agent", "Talk to us")], {"rich": dump(CARD)}),
     ]
+
+
+async def test_an_agents_file_goes_to_telegram_as_an_uploaded_document(tmp_path: Path) -> None:
+    """telegram_send over HTTP: sendDocument as multipart/form-data with the file's bytes."""
+    got: list[tuple[str, dict[str, Any]]] = []
+
+    async def take(request: web.Request) -> web.Response:
+        if request.content_type == "application/json":
+            got.append((request.path, await request.json()))
+            return web.json_response({"ok": True})
+        form = await request.post()
+        fields: dict[str, Any] = {}
+        for key, value in form.items():
+            fields[key] = (
+                (value.filename, value.content_type, value.file.read())
+                if isinstance(value, web.FileField)
+                else value
+            )
+        got.append((request.path, fields))
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", take)
+    async with TestServer(app) as server, aiohttp.ClientSession() as http:
+        root = tmp_path / "files"
+        (root / "s1").mkdir(parents=True)
+        (root / "s1" / "a1").write_bytes(b"%PDF-1.4 bill")
+        kept = ChatAttachment("a1", "s1", "bill.pdf", "application/pdf", 13, "x", "s1/a1", NOW)
+        chats = SimpleNamespace(attachment=lambda _id: _found(kept if _id == "a1" else None))
+        bridge = SimpleNamespace(attachments=Attachments(root, chats, 100, ()), chats=chats)  # type: ignore[arg-type]
+        settings = TelegramSettings(
+            enabled=True,
+            api_base=str(server.make_url("")).rstrip("/"),
+            token="123:abcdefghijkl",
+            webhook_secret="s" * 20,
+        )
+        messengers = Messengers(bridge, http, settings, WebhookSettings())  # type: ignore[arg-type]
+        chat = SimpleNamespace(id="s1", session=SimpleNamespace(external_id="777"))
+        frame = {"text": "bill.pdf", "data": {"attachment": {"id": "a1", "filename": "bill.pdf"}}}
+        await messengers.telegram_send(chat, frame)  # type: ignore[arg-type]
+        # Another chat's file is not sent: its name only.
+        other = SimpleNamespace(id="s2", session=SimpleNamespace(external_id="888"))
+        await messengers.telegram_send(other, frame)  # type: ignore[arg-type]
+    assert got == [
+        (
+            "/bot123:abcdefghijkl/sendDocument",
+            {"document": ("bill.pdf", "application/pdf", b"%PDF-1.4 bill"), "chat_id": "777"},
+        ),
+        ("/bot123:abcdefghijkl/sendMessage", {"text": "bill.pdf", "chat_id": "888"}),
+    ]
+
+
+async def _found(value: Any) -> Any:
+    return value
