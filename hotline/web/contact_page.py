@@ -49,8 +49,12 @@ def _when(raw: str | None, name: str, *, end: bool = False) -> datetime | None:
 
 def parse_search(query: Mapping[str, str], now: datetime) -> Search:
     """The search a query string asks for (SearchError names the field)."""
-    end = _when(query.get("to"), "to", end=True) or now
-    start = _when(query.get("from"), "from") or end - timedelta(days=7)
+    given_start = _when(query.get("from"), "from")
+    # No "to": up to now, or a day from a "from" in the future.
+    end = _when(query.get("to"), "to", end=True) or max(
+        now, given_start + timedelta(days=1) if given_start else now
+    )
+    start = given_start or end - timedelta(days=7)
     raw_limit = query.get("limit", "100")
     if not raw_limit.isdigit():
         raise SearchError("limit must be a whole number")
