@@ -28,6 +28,8 @@ from hotline.web.auth import (
 )
 
 ROOT = Path(__file__).resolve().parents[3]
+#: Each test client's chat contact.
+CONTACTS: dict[TestClient, str] = {}
 PASSWORD = "correct horse battery"
 
 
@@ -60,8 +62,9 @@ async def client(tmp_path: Path) -> AsyncIterator[TestClient]:
         message = ChatMessage(session.id, seq, sender, kind, text, contact_id=contact, data=data)
         await chats.add_message(message)
     async with TestClient(TestServer(app)) as client:
-        client.app["contact"] = contact  # type: ignore[index]
+        CONTACTS[client] = contact
         yield client
+        del CONTACTS[client]
     await store.close()
 
 
@@ -76,7 +79,7 @@ async def get(client: TestClient, path: str, **params: str) -> tuple[int, Any]:
 
 
 async def test_suggestions_for_the_customers_last_words(client: TestClient) -> None:
-    path = f"/api/assist/contacts/{client.app['contact']}/suggestions"
+    path = f"/api/assist/contacts/{CONTACTS[client]}/suggestions"
     assert (await client.get(path)).status == 401
     await login(client, "alice")
     status, found = await get(client, path)
@@ -96,7 +99,7 @@ async def test_suggestions_for_the_customers_last_words(client: TestClient) -> N
 
 async def test_only_the_chats_agent_or_a_supervisor(client: TestClient) -> None:
     await login(client, "bob")
-    assert await get(client, f"/api/assist/contacts/{client.app['contact']}/suggestions") == (
+    assert await get(client, f"/api/assist/contacts/{CONTACTS[client]}/suggestions") == (
         403,
         {"error": "this chat is not on your desk"},
     )
@@ -105,7 +108,7 @@ async def test_only_the_chats_agent_or_a_supervisor(client: TestClient) -> None:
         {"error": "no chat or call with contact 'nope'"},
     )
     await login(client, "sue")
-    status, found = await get(client, f"/api/assist/contacts/{client.app['contact']}/suggestions")
+    status, found = await get(client, f"/api/assist/contacts/{CONTACTS[client]}/suggestions")
     assert status == 200 and found["articles"]
 
 
