@@ -1,0 +1,176 @@
+"""The supervisors' contact page in a real headless Chromium, served by the running
+controller: find a contact by a word said in its call, play its recording with the
+transcript following the player, read its timeline, chat and notes, score it with the
+demo evaluation form, and see the score and the audit (transcript.accessed,
+recording.accessed) in its log.
+
+The reviewed contact is written into the controller's store here (a call answered by
+carol, its recording file, transcript, wrap-up and note) so that the page has a
+recording and a transcript whatever the speech engine of the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import struct
+import wave
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hotline.store import Store
+from hotline.store.transcripts import Transcripts
+from tests.browser import login
+from tests.e2e.conftest import TEST_PASSWORD, RunningHotline
+
+pytestmark = [pytest.mark.e2e]
+
+WORDS = ["hello", "my", "parcel", "never", "arrived"]
+
+
+def tone(path: Path, seconds: float = 3.0) -> None:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        frames = (
+            int(8000 * 0.3 * math.sin(2 * math.pi * 440 * i / 8000))
+            for i in range(int(8000 * seconds))
+        )
+        out.writeframes(b"".join(struct.pack("<h", f) for f in frames))
+
+
+def in_store(hotline: RunningHotline, work: Any) -> Any:
+    async def run() -> Any:
+        store = await Store.connect(hotline.database_url)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    # Playwright's sync API keeps an event loop running in this thread.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()
+
+
+def seed(hotline: RunningHotline, folder: Path) -> str:
+    recording = folder / "review-1.wav"
+    tone(recording)
+
+    async def work(store: Store) -> str:
+        call = await store.open_contact("voice", "inbound", "+15557300", "304")
+        await store.append(call, "contact.join", {}, queue="e2e_fifo")
+        await store.append(call, "contact.answered", {}, queue="e2e_fifo", agent="carol")
+        await store.append(
+            call,
+            "recording.saved",
+            {
+                "name": "review-1",
+                "duration": 3.0,
+                "outcome": "recorded",
+                "format": "wav",
+                "file": str(recording),
+                "asterisk_file": "review-1",
+            },
+            queue="e2e_fifo",
+            agent="carol",
+        )
+        await store.append(
+            call, "contact.wrapup", {"code": "resolved", "by": "carol"}, agent="carol"
+        )
+        await store.append(call, "contact.note", {"text": "resent the parcel", "by": "carol"})
+        await Transcripts(store).save(
+            contact_id=call,
+            recording="review-1",
+            language="en",
+            engine="test",
+            text=" ".join(WORDS),
+            confidence=0.9,
+            words=[
+                {"word": w, "start": 0.5 * i, "end": 0.5 * i + 0.5, "conf": 0.9}
+                for i, w in enumerate(WORDS)
+            ],
+            flags=[],
+            sentiment=None,
+            queue="e2e_fifo",
+        )
+        await store.close_contact(call, "completed")
+        return call
+
+    return in_store(hotline, work)
+
+
+def test_review_play_and_evaluate_a_contact(
+    hotline: RunningHotline, page: Any, tmp_path: Path
+) -> None:
+    contact = seed(hotline, tmp_path)
+    login(page, hotline.web_url, "sue", TEST_PASSWORD)
+    page.goto(f"{hotline.web_url}/contacts")
+    page.fill("#search [name=q]", "PARCEL never")
+    page.click("#search button[type=submit]")
+    row = f'#results tr[data-id="{contact}"]'
+    page.wait_for_selector(row)
+    assert page.locator("#results tbody tr").count() >= 1
+    assert "carol" in page.text_content(row)
+    page.click(row)
+    page.wait_for_selector("#contact:not([hidden])")
+    assert "resolved" in page.text_content("#wrap-up")
+    assert "resent the parcel" in page.text_content("#notes")
+    timeline = page.text_content("#timeline")
+    assert "contact.answered" in timeline and "transcript.accessed" not in timeline
+    # The transcript follows the player: a click on "never" plays from 1.5 s on.
+    page.click('.transcript span:text-is("never")')
+    page.wait_for_function(
+        "() => document.querySelector('#recordings audio').currentTime >= 1.5", timeout=10_000
+    )
+    page.wait_for_selector(".transcript span.now")
+    # Score carol's call with the demo form: everything yes / top of the scale, but
+    # "verified" is a fail-all question answered no: 0 and failed.
+    for question in ("greeting", "resolved", "wrap_up", "hold_explained"):
+        page.check(f'[data-question="{question}"] input[value="yes"]')
+    page.check('[data-question="verified"] input[value="no"]')
+    page.check('[data-question="understood"] input[value="5"]')
+    page.check('[data-question="empathy"] input[value="na"]')
+    page.fill("#evaluate textarea[name=comment]", "identity not checked")
+    page.click("#evaluate button[type=submit]")
+    page.wait_for_function(
+        "() => document.querySelector('#evaluate-result').textContent.includes('Saved: 0.0 %')"
+    )
+    page.wait_for_selector("#evaluations tbody tr")
+    assert "fail (verified)" in page.text_content("#evaluations tbody")
+    assert page.text_content("#evaluate-error") == ""
+
+    events = in_store(hotline, lambda store: store.events(contact))
+    kinds = [e.type for e in events]
+    assert "transcript.accessed" in kinds
+    heard = [e.data for e in events if e.type == "recording.accessed"]
+    assert heard and heard[0] == {"by": "sue", "role": "supervisor", "recording": "review-1"}
+    [scored] = [e.data for e in events if e.type == "evaluation.submitted"]
+    assert (scored["by"], scored["agent"], scored["score"], scored["passed"]) == (
+        "sue",
+        "carol",
+        0.0,
+        False,
+    )
+
+
+def test_a_bad_answer_is_shown_and_nothing_stored(
+    hotline: RunningHotline, page: Any, tmp_path: Path
+) -> None:
+    contact = seed(hotline, tmp_path)
+    login(page, hotline.web_url, "sue", TEST_PASSWORD)
+    page.goto(f"{hotline.web_url}/contacts?id={contact}")
+    page.wait_for_selector("#contact:not([hidden])")
+    # A form the page would not send (a value outside the scale), posted by the page's own code.
+    status = page.evaluate(
+        """async (id) => (await fetch(`/api/contacts/${id}/evaluations`, {method: 'POST',
+             headers: {'Content-Type': 'application/json'},
+             body: JSON.stringify({form: 'call_quality', answers: {greeting: 'yes'}})})).status""",
+        contact,
+    )
+    assert status == 400
+    events = in_store(hotline, lambda store: store.events(contact))
+    assert "evaluation.submitted" not in [e.type for e in events]
