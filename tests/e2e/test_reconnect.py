@@ -7,16 +7,19 @@ application after Asterisk restarts.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
+from ari_app.events import WANTED_EVENTS
 from controller.asterisk import find_install
 from controller.instance import AsteriskInstance
 from controller.secrets import Secrets, load_secrets
@@ -93,6 +96,18 @@ def wait_for(check, timeout: float, what: str, hotline: RunningHotline) -> None:
     raise AssertionError(f"{what} within {timeout}s:\n{hotline.log_tail()}")
 
 
+def allowed_events(config: dict, secrets: Secrets) -> dict:
+    """The Stasis application as Asterisk describes it (its event filter among others)."""
+    url = f"http://127.0.0.1:{config['asterisk']['http_port']}/ari"
+    manager = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+    manager.add_password(None, url, secrets.ari_user, secrets.ari_password)
+    opener = urllib.request.build_opener(urllib.request.HTTPBasicAuthHandler(manager))
+    app = config["asterisk"].get("ari_app", "hotline")
+    with opener.open(f"{url}/applications/{app}", timeout=10) as response:
+        described: dict = json.loads(response.read())
+    return described
+
+
 def short_call(hotline: RunningHotline, caller: str) -> None:
     steps = [Wait(1.0), HangUp()]
     result = SippCall(hotline.workdir / "sipp", hotline.sip_port, "100", caller, steps).run()
@@ -120,6 +135,9 @@ def test_waits_for_asterisk_then_survives_its_restart(
         wait_for(lambda: ari_connected(hotline) is False, 15, "ARI loss noticed", hotline)
         instance.start()
         wait_for(lambda: ari_connected(hotline), 20, "ARI reconnected", hotline)
+        # The restarted Asterisk made the app anew: its event filter is set again.
+        app = allowed_events(config, secrets)
+        assert sorted(e["type"] for e in app["events_allowed"]) == sorted(WANTED_EVENTS)
         short_call(hotline, "5559002")
         assert "Traceback" not in hotline.log.read_text()
     finally:
