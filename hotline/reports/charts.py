@@ -22,6 +22,13 @@ COLOURS = {
     "sl_answered": "#6e40c9",
     "aht": "#1f6feb",
     "asa": "#b26b00",
+    # staffing and quality (hotline/reports/staffing.py, quality.py)
+    "forecast": "#6e40c9",
+    "agents": "#c62828",
+    "scheduled": "#b26b00",
+    "logged_in": "#1a7f37",
+    "avg_score": "#1f6feb",
+    "pass_rate": "#1a7f37",
     "handling": "#1f6feb",
     "wrap_up": "#6e40c9",
     "paused": "#b26b00",
