@@ -68,6 +68,7 @@ from hotline.web.knowledge_api import add_knowledge_routes
 from hotline.web.metrics import LOOP_LAG_NOW, add_metrics_routes
 from hotline.web.monitor_api import add_chat_monitor_routes, add_monitor_routes
 from hotline.web.phone_api import add_phone_routes
+from hotline.web.quality_reports import add_quality_report_routes
 from hotline.web.reports_web import Reports, add_report_routes
 from hotline.web.transcripts_api import add_transcript_routes
 from hotline.web.wallboard import Wallboard, add_wallboard_routes
@@ -382,6 +383,15 @@ class Hotline:
         add_wallboard_routes(api, wallboard)
         add_report_routes(
             api, Reports(store, config.reports, config.queues, [a.id for a in config.agents])
+        )
+        add_quality_report_routes(
+            api,
+            store,
+            evaluations,
+            config.reports,
+            config.staffing,
+            config.queues,
+            [a.id for a in config.agents],
         )
         add_metrics_routes(api, wallboard.view, store.listen, admission)
         runner = web.AppRunner(api, access_log=None)

@@ -24,6 +24,7 @@ from hotline.flows.hours import Schedule
 from hotline.overload import OverloadSettings
 from hotline.reports.settings import ReportSettings
 from hotline.speech.settings import SpeechConfig
+from hotline.staffing.settings import StaffingSettings
 from hotline.yamlsource import SourceError, load_yaml, validation_problems
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -259,6 +260,8 @@ class HotlineConfig(Section):
     reports: ReportSettings = ReportSettings()
     #: Supervisors monitoring live calls.
     monitoring: MonitoringConfig = MonitoringConfig()
+    #: The staffing forecast: shrinkage and weeks of history (hotline/staffing/settings.py).
+    staffing: StaffingSettings = StaffingSettings()
     #: New calls turned away past what the box can carry (hotline/overload.py).
     overload: OverloadSettings = OverloadSettings()
 
