@@ -17,6 +17,7 @@ from aiohttp import web
 from hotline.acd.model import Channel
 from hotline.acd.presence import ACTIONS, PresenceError, agent_view, change_presence
 from hotline.acd.service import RoutingService
+from hotline.events import EventType
 from hotline.store import Store
 from hotline.web.auth import API_USER, Role, current_user, home_of, optional_user, public, requires
 from hotline.yamlsource import load_yaml
@@ -172,6 +173,14 @@ def add_api_routes(
         found = [e.data["file"] for e in saved if e.data.get("name") == name]
         if not found or not Path(found[-1]).is_file():
             return _json({"error": f"no recording {name}"}, 404)
+        # Downloading a recording is audited like playing it on the contact page.
+        contact_id = next(e.contact_id for e in reversed(saved) if e.data.get("name") == name)
+        user = current_user(request)
+        await store.append(
+            contact_id,
+            EventType.RECORDING_ACCESSED,
+            {"by": user.id, "role": str(user.role), "recording": name},
+        )
         return web.FileResponse(
             found[-1], headers={"Content-Disposition": f'attachment; filename="{name}.wav"'}
         )

@@ -15,11 +15,25 @@ from typing import Any
 
 from aiohttp import web
 
+from hotline.events import EventType
 from hotline.store.transcripts import Transcript, Transcripts
-from hotline.web.auth import Role, error, requires
+from hotline.web.auth import Role, current_user, error, requires
 
 #: Transcripts a summary reads at most.
 SUMMARY_LIMIT = 10000
+
+
+async def _accessed(
+    request: web.Request, transcripts: Transcripts, found: list[Transcript]
+) -> None:
+    """Reading a transcript whole is audited: `transcript.accessed` (who, their role)."""
+    user = current_user(request)
+    for transcript in found:
+        await transcripts.store.append(
+            transcript.contact_id,
+            EventType.TRANSCRIPT_ACCESSED,
+            {"by": user.id, "role": str(user.role), "transcript": transcript.id},
+        )
 
 
 def add_transcript_routes(app: web.Application, transcripts: Transcripts) -> None:
@@ -49,12 +63,14 @@ def add_transcript_routes(app: web.Application, transcripts: Transcripts) -> Non
         found = await transcripts.get(int(raw))
         if found is None:
             return error(404, f"no transcript {raw}")
+        await _accessed(request, transcripts, [found])
         return web.json_response(found.public(words=True))
 
     @requires(Role.SUPERVISOR)
     async def of_contact(request: web.Request) -> web.Response:
         contact_id = request.match_info["contact_id"]
         found = await transcripts.for_contact(contact_id)
+        await _accessed(request, transcripts, found)
         return web.json_response([t.public(words=True) for t in found])
 
     @requires(Role.SUPERVISOR)

@@ -19,8 +19,10 @@ from hotline.store import Store, sqlite_url
 from hotline.store.chats import ChatMessage, ChatStore
 from hotline.store.sessions import SessionStore
 from hotline.store.transcripts import Transcripts
+from hotline.web.api import add_api_routes
 from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, hash_password, users_from
 from hotline.web.contact_page import add_contact_page_routes
+from hotline.web.transcripts_api import add_transcript_routes
 
 TOKEN = "api-token-for-tests"
 PASSWORD = "correct horse"
@@ -101,6 +103,8 @@ async def rig(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Store, dict[str
     sessions = Sessions(SessionStore(store), {u.id: u for u in USERS})
     app = build_web_app(Auth(USERS, passwords, sessions, TOKEN))
     add_contact_page_routes(app, store, Evaluations(store, FORMS), FORMS)
+    add_transcript_routes(app, Transcripts(store))
+    add_api_routes(app, store, lambda: None)  # type: ignore[arg-type,return-value]
     ids = await seed(store, tmp_path)
     try:
         async with TestClient(TestServer(app)) as client:
@@ -207,3 +211,21 @@ async def test_missing_things_and_agents_refused(
     ):
         assert (await client.get(path)).status == 403, path
     assert not [e for e in await store.events(ids["call"]) if e.type.endswith(".accessed")]
+
+
+async def test_transcripts_api_and_recording_download_audited_too(
+    rig: tuple[TestClient, Store, dict[str, str]],
+) -> None:
+    client, store, ids = rig
+    call = ids["call"]
+    [transcript] = await (await client.get(f"/api/contacts/{call}/transcripts")).json()
+    assert (await client.get(f"/api/transcripts/{transcript['id']}")).status == 200
+    downloaded = await client.get("/api/recordings/rec-1")
+    assert downloaded.status == 200 and (await downloaded.read())[:4] == b"RIFF"
+    events = await store.events(call)
+    assert [e.data for e in events if e.type == "transcript.accessed"] == [
+        {"by": "sue", "role": "supervisor", "transcript": transcript["id"]}
+    ] * 2
+    assert [e.data for e in events if e.type == "recording.accessed"] == [
+        {"by": "sue", "role": "supervisor", "recording": "rec-1"}
+    ]
