@@ -338,7 +338,7 @@ class Hotline:
         add_transcript_routes(api, Transcripts(store))
         # Quality: evaluation forms (a broken one stops the start with file and line),
         # evaluations and the supervisors' contact page.
-        forms = load_forms(self.paths.home / "config" / "evaluations")
+        forms = load_forms(self.paths.home / config.evaluations_dir)
         evaluations = Evaluations(store, forms)
         add_evaluation_routes(api, evaluations, forms)
         add_contact_page_routes(api, store, evaluations, forms)

@@ -34,6 +34,7 @@ from hotline.flows.cli import add_flow_commands
 from hotline.flows.loader import FlowSet
 from hotline.knowledge.loader import lint_directory
 from hotline.logcontext import install as install_log_context
+from hotline.quality.forms import load_forms
 from hotline.web.auth import PasswordFile
 from hotline.yamlsource import SourceError
 
@@ -70,6 +71,10 @@ def load_all(paths: ProjectPaths) -> tuple[HotlineConfig, FlowSet, Secrets]:
         raise Refused(f"flows refused:\n{error}") from None
     for warning in warnings:
         log.warning("%s", warning)
+    try:
+        load_forms(paths.home / config.evaluations_dir)
+    except SourceError as error:
+        raise Refused(f"evaluation forms refused:\n{error}") from None
     try:
         secrets = load_secrets(paths.secrets_file, config.phone_endpoints)
     except SourceError as error:

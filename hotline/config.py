@@ -236,6 +236,8 @@ class HotlineConfig(Section):
     sounds_dir: str = "sounds"
     #: The knowledge base's article files (knowledge/<id>.yaml), read in at start.
     knowledge_dir: str = "knowledge"
+    #: Evaluation forms (hotline/quality/forms.py), one YAML file each, read in at start.
+    evaluations_dir: str = "config/evaluations"
     agents: list[AgentConfig] = []
     users: list[UserConfig] = []
     queues: dict[Name, QueueSettings] = {}

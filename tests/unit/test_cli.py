@@ -66,3 +66,21 @@ def test_flow_failing_lint_is_refused(tmp_path: Path, capsys: pytest.CaptureFixt
     line = broken.splitlines().index('      "1": nowhere') + 1
     assert f"{folder / 'main.yaml'}:{line}:" in err
     assert "target-missing" in err and "nowhere" in err
+
+
+def test_broken_evaluation_form_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    forms = tmp_path / "evaluations"
+    forms.mkdir()
+    good = (HOME / "config/evaluations/call_quality.yaml").read_text()
+    broken = good.replace("type: scale", "type: stars", 1)
+    (forms / "call_quality.yaml").write_text(broken)
+    # the shipped config (its flows load), the forms from elsewhere
+    shipped = (HOME / "config/hotline.yaml").read_text()
+    code, err = run(tmp_path, f"{shipped}\nevaluations_dir: {forms}\n", capsys)
+    assert code == EXIT_CONFIG
+    line = broken.splitlines().index("        type: stars") + 1
+    assert "evaluation forms refused" in err
+    assert f"{forms / 'call_quality.yaml'}:{line}:" in err and "stars" in err
+    assert not (tmp_path / "state").exists()
