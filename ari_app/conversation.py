@@ -52,6 +52,10 @@ from hotline.calls import CallControlError, Command, Conflict, Target, parse_com
 from hotline.calls.keys import FeatureKeys
 from hotline.flows.port import CallerGone
 
+#: On an agent's leg under call control: a REFER from their phone is reported to Hotline
+#: (ChannelTransfer), not carried out by Asterisk on its own.
+REFER_TO_US = {"PJSIP_TRANSFER_HANDLING()": "ari-only"}
+
 
 class Requeue(Protocol):
     """Puts the transferred caller in a queue again (ari_app/queueing.py's
@@ -86,9 +90,14 @@ class AgentConversation:
         #: holding bridge can go then, off the way to the conversation).
         self.connected: Callable[[], None] | None = None
 
-    async def talk(self, agent: str, queue: str, leg: str, *, record: bool) -> str:
-        """The agent answered on `leg`: connect them with the caller and talk."""
-        return await self._talk(agent, queue, leg, f"talk-{leg}", None, time.monotonic(), record)
+    async def talk(
+        self, agent: str, queue: str, leg: str, *, record: bool, referring: bool = False
+    ) -> str:
+        """The agent answered on `leg`: connect them with the caller and talk.
+        `referring`: the leg was rung with `REFER_TO_US` set (no request to set it)."""
+        return await self._talk(
+            agent, queue, leg, f"talk-{leg}", None, time.monotonic(), record, referring=referring
+        )
 
     async def resume(
         self, agent: str, queue: str, leg: str, bridge: str, recording: str | None, since: float
@@ -123,6 +132,7 @@ class AgentConversation:
         record: bool,
         *,
         resumed: bool = False,
+        referring: bool = False,
     ) -> str:
         """Talk in `bridge`: made here, unless `resumed` (it is already up)."""
         ended_by = "caller"
@@ -154,7 +164,8 @@ class AgentConversation:
                 if record:
                     recording = await self.recorder.start(bridge, agent)
             if self.calls is not None:
-                await self._refer_to_us(leg)
+                if not referring:
+                    await self._refer_to_us(leg)
                 self.calls.open(
                     self.contact_id,
                     agent,
@@ -235,7 +246,8 @@ class AgentConversation:
         """A REFER from the agent's phone is reported to Hotline (ChannelTransfer), not
         carried out by Asterisk on its own."""
         with contextlib.suppress(AriError):
-            await self.port.ari.set_variable(leg, "PJSIP_TRANSFER_HANDLING()", "ari-only")
+            for name, value in REFER_TO_US.items():
+                await self.port.ari.set_variable(leg, name, value)
 
     async def _refer(self, agent: str, leg: str, event: AriEvent) -> None:
         """The agent's phone sent a REFER (its transfer button): a blind transfer to

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Mapping
 from typing import Literal
 
 from ari_app.client import AriClient, AriError, AriNotFound
@@ -39,8 +40,11 @@ async def originate(
     originator: str | None,
     ring_seconds: float,
     caller_id: str = "",
+    variables: Mapping[str, str] | None = None,
 ) -> None:
     """Ring `endpoint` as channel `leg`; it enters Stasis with `args` when answered.
+    `variables` are set on the leg as it is made (dialplan functions too): no request
+    of their own afterwards.
 
     The id is ours, chosen before the request, so the Stasis app can route the leg's
     events to the call before the first one arrives."""
@@ -56,7 +60,8 @@ async def originate(
         params["originator"] = originator
     if caller_id:
         params["callerId"] = caller_id
-    await ari.request("POST", "channels", params=params)
+    body = {"variables": dict(variables)} if variables else None
+    await ari.request("POST", "channels", params=params, body=body)
 
 
 class ChannelsGone(AriError):

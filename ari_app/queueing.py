@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from ari_app.call_control import AriCallControl
 from ari_app.client import AriError, AriEvent
-from ari_app.conversation import AgentConversation, Requeue
+from ari_app.conversation import REFER_TO_US, AgentConversation, Requeue
 from ari_app.holding import HoldingBridges
 from ari_app.recording import ConversationRecorder, LiveRecordings
 from ari_app.ringer import AgentRinger
@@ -106,6 +106,9 @@ class VoiceQueue:
             args=f"agent,{contact_id}",
             caller_id=port.caller_id,
             originator=port.channel_id,
+            # Under call control the agent's REFERs come to Hotline: set as the leg is
+            # made, not by a request of its own once they answer.
+            variables=REFER_TO_US if queueing.calls is not None else None,
         )
 
     async def run(self, request: QueueRequest) -> str:
@@ -272,7 +275,13 @@ class VoiceQueue:
             self.contact_run.agent_answered = True
         conversation = self.q.conversation(self.port, self.contact_id, self.transferred_in)
         conversation.connected = self._out_of_hold
-        return await conversation.talk(offer.agent, offer.queue, answered.leg, record=self.record)
+        return await conversation.talk(
+            offer.agent,
+            offer.queue,
+            answered.leg,
+            record=self.record,
+            referring=self.ringer.variables is not None,
+        )
 
     async def _leave_hold(self) -> None:
         bridge, self.bridge = self.bridge, None

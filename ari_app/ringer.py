@@ -68,6 +68,7 @@ class AgentRinger:
         caller_id: str,
         originator: str | None,
         fence: OfferFence | None = None,
+        variables: Mapping[str, str] | None = None,
     ) -> None:
         self.ari = ari
         self.routing = routing
@@ -83,6 +84,8 @@ class AgentRinger:
         #: With a routing leader elsewhere (hotline/cluster): offers from a deposed
         #: leader's older epoch are refused, nobody is rung for them.
         self.fence = fence
+        #: Set on every leg as it is made (`legs.originate`).
+        self.variables = variables
 
     def ringing(self) -> bool:
         return bool(self.rings)
@@ -124,6 +127,7 @@ class AgentRinger:
                     originator=self.originator,
                     ring_seconds=offer.ring_timeout,
                     caller_id=self.caller_id,
+                    variables=self.variables,
                 )
             except AriError as refused:
                 self.rings.pop(leg, None)

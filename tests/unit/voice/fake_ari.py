@@ -28,6 +28,7 @@ class Request:
     method: str
     path: str
     params: tuple[tuple[str, Any], ...]
+    body: dict[str, Any] | None = None
 
     def param(self, name: str) -> Any:
         return next((value for key, value in self.params if key == name), None)
@@ -54,7 +55,7 @@ class FakeAri(AriClient):
         body: dict[str, Any] | None = None,
     ) -> Any:
         pairs = tuple(params.items()) if isinstance(params, Mapping) else tuple(params or ())
-        self.requests.append(Request(method, path, pairs))
+        self.requests.append(Request(method, path, pairs, body))
         for (failing, prefix), error in self.failures.items():
             if method == failing and path.startswith(prefix):
                 raise error

@@ -4,6 +4,7 @@ hung up before the answer is a caller gone, not an error."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,9 @@ from hotline.flows.loader import FlowSet
 from hotline.flows.port import CallerGone
 from hotline.flows.services import FlowServices
 from hotline.store import Store
-from tests.unit.voice.fake_ari import FakeAri, prompts, settle
+from tests.unit.voice.fake_ari import FakeAri, channel_event, prompts, settle
+from tests.unit.voice.test_transfers import Desk
+from tests.unit.voice.test_voice_queue import Call, eventually
 from voice.contact import ContactCall, VoiceRuntime
 from voice.recordings import Recordings
 
@@ -102,3 +105,40 @@ async def test_a_call_still_up_at_the_end_is_hung_up(store: Store, tmp_path: Pat
 
     await call.resume(port, rest)
     assert ari.hung_up() == ["ch"]
+
+
+async def test_under_call_control_the_agents_leg_is_rung_referring_to_us(tmp_path: Path) -> None:
+    """PJSIP_TRANSFER_HANDLING() goes with the ring (originate's variables), not in a
+    request of its own once the agent answers."""
+    desk = Desk(tmp_path)
+    await desk.talking_with_a()
+    (ring,) = desk.ari.originated()
+    assert ring.body == {"variables": {"PJSIP_TRANSFER_HANDLING()": "ari-only"}}
+    assert desk.ari.made("POST", f"channels/{ring.param('channelId')}/variable") == []
+
+
+async def test_without_call_control_the_leg_is_rung_plainly(tmp_path: Path) -> None:
+    call = Call(tmp_path, "a")
+    await call.start()
+    await eventually(call.ari.originated)
+    (ring,) = call.ari.originated()
+    leg = ring.param("channelId")
+    assert ring.body is None
+    call.port.deliver(channel_event("StasisStart", leg))
+    await eventually(lambda: call.said("queue.connected"))
+    assert call.ari.made("POST", f"channels/{leg}/variable") == []
+
+
+async def test_a_conversation_not_rung_referring_sets_it_on_answer(tmp_path: Path) -> None:
+    """A leg rung elsewhere (a callback's, an outbound call's) still gets the setting
+    once it talks under call control."""
+    desk = Desk(tmp_path)
+    conversation = desk.queueing.conversation(desk.port, "c1", None)
+    talking = asyncio.ensure_future(conversation.talk("a", "q", "leg-x", record=False))
+    await eventually(lambda: desk.ari.made("POST", "channels/leg-x/variable"))
+    (set_it,) = desk.ari.made("POST", "channels/leg-x/variable")
+    assert (set_it.param("variable"), set_it.param("value")) == (
+        "PJSIP_TRANSFER_HANDLING()",
+        "ari-only",
+    )
+    talking.cancel()
