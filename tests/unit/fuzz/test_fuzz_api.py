@@ -43,12 +43,16 @@ from hotline.calls.outbound import OutboundRules
 from hotline.calls.outbound_service import OutboundCalls
 from hotline.chat_settings import TelegramSettings, WebhookSettings
 from hotline.contacts.wrapup import WrapUps
+from hotline.quality.evaluations import Evaluations
+from hotline.quality.forms import load_forms
 from hotline.store import Store, sqlite_url
 from hotline.store.sessions import SessionStore
 from hotline.web.api import ApiStatus, add_api_routes, openapi_document
 from hotline.web.auth import Auth, PasswordFile, Role, Sessions, User, build_web_app
 from hotline.web.calls_api import add_call_routes
+from hotline.web.contact_page import add_contact_page_routes
 from hotline.web.contacts_api import add_contacts_routes
+from hotline.web.evaluations_api import add_evaluation_routes
 from hotline.web.monitor_api import add_chat_monitor_routes, add_monitor_routes
 from tests.unit.chat.conftest import make_rig
 from tests.unit.fuzz.mutations import EXAMPLES
@@ -128,6 +132,12 @@ class Served(ServedInThread):
         add_call_routes(app, control, outbound)
         # Wrap-up codes and notes: the stored contact is no agent's, so an agent is refused.
         add_contacts_routes(app, WrapUps(store, self.routing, {}, ["resolved"]))
+        # Evaluations and the contact page: the stored contact was answered by nobody,
+        # so an evaluation of it is refused (409).
+        forms = load_forms(SCHEMA_FILE.parents[2] / "config" / "evaluations")
+        evaluations = Evaluations(store, forms)
+        add_evaluation_routes(app, evaluations, forms)
+        add_contact_page_routes(app, store, evaluations, forms)
         # The messenger webhooks are in the description too: served by a real chat
         # bridge (tests/unit/fuzz/test_fuzz_messengers.py fuzzes their valid side).
         self.chat = make_rig(self.folder)
