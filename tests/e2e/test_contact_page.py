@@ -29,6 +29,11 @@ from tests.e2e.conftest import TEST_PASSWORD, RunningHotline
 pytestmark = [pytest.mark.e2e]
 
 WORDS = ["hello", "my", "parcel", "never", "arrived"]
+#: Every chart of the report page drawn (arg: how many there are).
+CHARTS_LOADED = """(count) => {
+  const images = [...document.querySelectorAll('#charts img')];
+  return images.length === count && images.every((i) => i.complete && i.naturalWidth > 0);
+}"""
 
 
 def tone(path: Path, seconds: float = 3.0) -> None:
@@ -174,3 +179,64 @@ def test_a_bad_answer_is_shown_and_nothing_stored(
     assert status == 400
     events = in_store(hotline, lambda store: store.events(contact))
     assert "evaluation.submitted" not in [e.type for e in events]
+
+
+def test_quality_and_staffing_report_pages(
+    hotline: RunningHotline, page: Any, tmp_path: Path
+) -> None:
+    contact = seed(hotline, tmp_path)
+    status, _ = hotline_post(
+        hotline,
+        f"/api/contacts/{contact}/evaluations",
+        {
+            "form": "call_quality",
+            "answers": {
+                "greeting": "yes",
+                "verified": "yes",
+                "understood": 5,
+                "empathy": "na",
+                "hold_explained": "na",
+                "resolved": "yes",
+                "wrap_up": "yes",
+            },
+        },
+    )
+    assert status == 201
+    login(page, hotline.web_url, "sue", TEST_PASSWORD)
+    page.goto(f"{hotline.web_url}/reports/quality")
+    page.wait_for_selector(
+        'section[data-table="quality_agents"] td[data-key="agent"]:text-is("carol")'
+    )
+    assert (
+        page.locator('section[data-table="quality_agents"] a[download]')
+        .get_attribute("href")
+        .startswith("/api/quality/quality_agents.csv")
+    )
+    page.wait_for_function(CHARTS_LOADED, arg=1)
+    page.goto(f"{hotline.web_url}/reports/staffing?interval=hour")
+    page.wait_for_selector('section[data-table="staffing"] tbody tr')
+    assert page.locator('section[data-table="staffing"] tbody tr').count() == 24
+    assert "shrinkage 30 %" in page.text_content("#summary")
+    page.wait_for_function(CHARTS_LOADED, arg=2)
+
+
+def hotline_post(hotline: RunningHotline, path: str, body: object) -> tuple[int, Any]:
+    """POST with the API token (an admin)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{hotline.web_url}{path}",
+        data=json.dumps(body).encode(),
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {hotline.secrets['api_token']}",
+        },
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
