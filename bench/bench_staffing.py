@@ -9,8 +9,8 @@ once, no wrap-up: Erlang C's model), and compares the pooled service level and A
 Erlang C's. One day scatters by about 3 points around the prediction (the spread per day
 is shown), so days are pooled; the check is that the pooled figure is within 2 points,
 with 0 capacity violations, 0 overtakes at equal priority and no agent idle while a
-contact waits. Exits 1 if a check fails. Writes its section of docs/benchmarks.md
-(between its markers) unless --no-write.
+contact waits. Exits 1 if a check fails (not with --quick: too few days to be sure).
+Writes its section of docs/benchmarks.md (between its markers) unless --no-write.
 """
 
 from __future__ import annotations
@@ -145,6 +145,9 @@ def main() -> int:
     print(text)
     if not args.no_write:
         write_section(text)
+    if args.quick:
+        # 10 days pool to about 1 point (sd) around the prediction: a report, not a check.
+        return 0
     return 0 if all(ok(r) for r in rows) else 1
 
 
