@@ -26,7 +26,7 @@ from hotline.store.transcripts import Transcripts
 from tests.browser import login
 from tests.e2e.conftest import TEST_PASSWORD, RunningHotline
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("no_leaks")]
 
 WORDS = ["hello", "my", "parcel", "never", "arrived"]
 #: Every chart of the report page drawn (arg: how many there are).
