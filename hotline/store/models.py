@@ -256,7 +256,8 @@ class TranscriptRow(Base):
     flags: Mapped[list[Any]] = mapped_column(JSONDoc)
     sentiment: Mapped[float | None] = mapped_column(Float())
 
+
 # The knowledge base's rows live in their own module; imported here so Base.metadata
 # (migrations, schema checks) has every table.
-from hotline.store import knowledge_rows as _knowledge_rows  # noqa: E402, F401
 from hotline.store import evaluation_rows as _evaluation_rows  # noqa: E402, F401
+from hotline.store import knowledge_rows as _knowledge_rows  # noqa: E402, F401

@@ -12,8 +12,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from hotline.store import Store, async_url
-from hotline.store.migrate import alembic_config, current_revision, head_revision
 from hotline.store.knowledge_rows import include_name
+from hotline.store.migrate import alembic_config, current_revision, head_revision
 from hotline.store.models import Base
 
 TABLES = {"customers", "contacts", "contact_events", "alembic_version"}
