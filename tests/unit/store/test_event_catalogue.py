@@ -22,6 +22,8 @@ FAMILIES = {kind.value.split(".")[0] for kind in EventType}
 #: A literal that looks like an event type of a known family ("call.ended").
 LOOKS_LIKE_EVENT = re.compile(rf"(?:{'|'.join(sorted(FAMILIES))})\.[a-z_]+")
 DOTTED = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
+#: File names of a family's name ("contact.html"), not event types.
+FILE_NAME = re.compile(r".*\.(html|js|css|json|ya?ml|md|py|wav|sln16)")
 #: Calls whose event type argument is checked whatever its family.
 WRITERS = {"emit": 0, "append": 1, "append_soon": 1}
 
@@ -39,7 +41,11 @@ def event_literals(tree: ast.AST) -> Iterator[tuple[int, str]]:
     }
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if id(node) not in formatted and LOOKS_LIKE_EVENT.fullmatch(node.value):
+            if (
+                id(node) not in formatted
+                and LOOKS_LIKE_EVENT.fullmatch(node.value)
+                and not FILE_NAME.fullmatch(node.value)
+            ):
                 yield node.lineno, node.value
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             position = WRITERS.get(node.func.attr)
