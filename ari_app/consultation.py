@@ -188,6 +188,7 @@ class Consultation:
         self.handed_over = False  # the agent left: caller and party go on
         self.rejoin = False  # the caller was on hold when handed over: back in the bridge
         self.ended_logged = False  # call.consult_ended is in the log
+        self.adopted_at = 0.0  # when the caller started talking with an adopting party
         # An agent or queue target
         self.contact: str | None = None  # the consult contact
         self.ticket: Ticket | None = None
@@ -469,14 +470,19 @@ class Consultation:
             await clean_up(self.ari, None, call.bridge)
             self._finish()
 
-    async def take_over(self, port: VoicePort) -> None:
+    async def take_over(self, port: VoicePort, *, adopt: bool = False) -> bool:
         """After the agent left (complete, or their hang-up): caller and party talk in
         the bridge until either hangs up (CallerGone if the caller does); a party
-        still ringing is waited for (the caller hears ringback)."""
+        still ringing is waited for (the caller hears ringback).
+
+        `adopt`: once an agent party (an agent or queue target) talks with the caller,
+        return True at once: the conversation makes theirs a call like any other
+        (call control, its end logged with them), then calls `adopted_ended`."""
         call = self.call
         ringback = f"consult-ringback-{call.caller}"
         started = self.now()
         ended_by = "caller"
+        adopted = False
         try:
             if self.rejoin:  # off hold (its music stopped with the agent's part)
                 await port.guarded(
@@ -489,6 +495,10 @@ class Consultation:
                     self.ari.play(call.caller, [RINGBACK], lang="en", playback_id=ringback)
                 )
             while not self.over:
+                if adopt and self.phase == "talking" and self.offer is not None:
+                    adopted = True
+                    self.adopted_at = started
+                    return True
                 # A second at most: the engine may end an agent's or a queue's ring.
                 event = await port.next_event(1.0)
                 if event is None or not self.owns(event):
@@ -504,24 +514,51 @@ class Consultation:
         finally:
             with contextlib.suppress(AriError):
                 await self.ari.stop_playback(ringback)
-            if self.party and not self.in_conference:
-                await call.emit(
-                    "transfer.ended",
-                    {
-                        "target": self.to,
-                        "outcome": "answered",
-                        "ended_by": ended_by,
-                        "talk_seconds": round(self.now() - started, 1),
-                    },
-                )
-            if not self.over:  # the caller left first
-                if not self.ended_logged:  # (still ringing: the transfer never happened)
-                    await self._ended("hung_up", "caller")
-                await self._release(answered=self.party != "")
-                self._finish()
-            if not port.gone:
-                await port.leave_bridge(call.bridge)
-            await clean_up(self.ari, None, call.bridge)
+            if not adopted:
+                await self._taken_over_ends(port, started, ended_by)
+        return False
+
+    async def _taken_over_ends(self, port: VoicePort, started: float, ended_by: str) -> None:
+        """Caller and party (not adopted) are done: the rest goes, the bridge too."""
+        call = self.call
+        if self.party and not self.in_conference:
+            await call.emit(
+                "transfer.ended",
+                {
+                    "target": self.to,
+                    "outcome": "answered",
+                    "ended_by": ended_by,
+                    "talk_seconds": round(self.now() - started, 1),
+                },
+            )
+        if not self.over:  # the caller left first
+            if not self.ended_logged:  # (still ringing: the transfer never happened)
+                await self._ended("hung_up", "caller")
+            await self._release(answered=self.party != "")
+            self._finish()
+        if not port.gone:
+            await port.leave_bridge(call.bridge)
+        await clean_up(self.ari, None, call.bridge)
+
+    async def adopted_ended(self, ended_by: str) -> None:
+        """The adopted call (`take_over(adopt=True)`) ended (`ended_by` as its
+        `queue.call_ended` says): its end logged, the consult contact's offer finished
+        (the party's one wrap-up) and that contact closed. The party's leg and the
+        bridge are the conversation's, already hung up or kept."""
+        if self.over:
+            return
+        await self.call.emit(
+            "transfer.ended",
+            {
+                "target": self.to,
+                "outcome": "answered",
+                "ended_by": "caller" if ended_by == "caller" else "party",
+                "talk_seconds": round(self.now() - self.adopted_at, 1),
+            },
+        )
+        self.leg = None  # (not ours to hang up any more)
+        await self._release(answered=True)
+        self._finish()
 
     async def end(self) -> None:
         """Whatever is left of it goes (the call ends without the usual paths)."""

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from ari_app.call_control import (
@@ -133,8 +133,10 @@ class AgentConversation:
         *,
         resumed: bool = False,
         referring: bool = False,
+        finish: Callable[[str], Awaitable[None]] | None = None,
     ) -> str:
-        """Talk in `bridge`: made here, unless `resumed` (it is already up)."""
+        """Talk in `bridge`: made here, unless `resumed` (it is already up). `finish`:
+        the agent's routing ends so (given who ended it), not by finishing this contact."""
         ended_by = "caller"
         transfer: BlindTransfer | None = None
         handover: Consultation | None = None  # the caller goes on with a consulted party
@@ -201,7 +203,10 @@ class AgentConversation:
                 None if kept or handover else bridge,
             )
             self.port.follow(leg, False)
-            await self.routing.finished(agent, self.contact_id)
+            if finish is not None:
+                await finish(ended_by)
+            else:
+                await self.routing.finished(agent, self.contact_id)
             ended: dict[str, Any] = {
                 "agent": agent,
                 "ended_by": ended_by,
@@ -212,9 +217,31 @@ class AgentConversation:
             await self.port.emit("queue.call_ended", ended)
         if transfer is not None:
             return await self._blind_transfer(agent, queue, transfer)
-        if handover is not None:
-            await handover.take_over(self.port)
+        if handover is not None and await handover.take_over(
+            self.port, adopt=self.calls is not None
+        ):
+            return await self._handed_to(handover, queue)
         return "answered"
+
+    async def _handed_to(self, consultation: Consultation, queue: str) -> str:
+        """A consultation completed with an agent (or the consulting agent hung up once
+        they answered): the caller's call is theirs, a conversation like this one (call
+        control, `queue.call_ended` with them). Their routing offer is the consult
+        contact's: its end is their one wrap-up (`Consultation.adopted_ended`)."""
+        party, leg = consultation.party, consultation.leg
+        assert leg is not None
+        await self.port.emit("queue.connected", {"agent": party, "queue": queue, "waited": 0.0})
+        return await self._talk(
+            party,
+            queue,
+            leg,
+            consultation.call.bridge,
+            None,
+            time.monotonic(),
+            False,
+            resumed=True,
+            finish=consultation.adopted_ended,
+        )
 
     async def _until_over(self, leg: str, agent: str) -> BlindTransfer | Consultation | None:
         """Until the agent hangs up (None, or the consultation the caller goes on with),

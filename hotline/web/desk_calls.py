@@ -7,6 +7,8 @@ and callback contacts still open, `apply` takes each new event. Which events cou
 - `contact.offer` (channel voice or callback): the agent's phone rings for the contact;
 - `contact.answered`: the agent took it, the conversation starts (its time);
 - `queue.connected`: the caller and the agent are bridged (`waited`: the caller's wait);
+  for a call not on a desk, a consulted colleague took the caller over (complete): the
+  call is theirs, in place of their consult call;
 - `agent.release`, `agent.no_answer`, `agent.reject`: the offer is over unanswered;
 - `call.held`, `call.resumed`, `call.consult_*`, `call.conference_*`: the call control
   changed it (the desk shows it again, with its consultation);
@@ -163,6 +165,8 @@ class LiveCalls:
             )
             self._by_contact[contact_id] = call
             return "call", call
+        elif kind == "queue.connected" and call is None and agent:
+            return "call", self._handed_over(event, contact_id, agent)
         elif call is None:
             if kind in _CONTACT_ENDS:
                 self._joined.pop(contact_id, None)
@@ -186,6 +190,27 @@ class LiveCalls:
             self._forget(contact_id, event.id)
             return "ended", call
         return None
+
+    def _handed_over(self, event: LoggedEvent, contact_id: str, agent: str) -> LiveCall:
+        """A colleague consulted the agent and handed the caller over: the caller's
+        call is the agent's live call now, in place of the consult call it was."""
+        for consult in self.of_agent(agent):
+            if consult.channel == "outbound" and consult.phase == "talking":
+                del self._by_contact[consult.contact_id]
+        call = LiveCall(
+            contact_id,
+            agent,
+            "voice",
+            event.queue or _text(event.data.get("queue")),
+            "talking",
+            event.ts,
+            joined_at=self._joined.get(contact_id),
+            answered_at=event.ts,
+            waited=0.0,
+            transferred=self._transfers.get(contact_id),
+        )
+        self._by_contact[contact_id] = call
+        return call
 
     def _transferred(self, event: LoggedEvent, contact_id: str) -> None:
         data = event.data

@@ -5,6 +5,7 @@ every leg's end, and refusals that leave the call as it was."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,9 +16,11 @@ from ari_app.consultation import HANDOVER_EVENT, Consultation
 from hotline.acd import Queue
 from hotline.acd.settings import QueueSettings
 from hotline.callbacks.settings import CallbackConfig
-from hotline.calls import BadCommand, Command, Conflict, NotFound, Target
+from hotline.calls import BadCommand, Command, Conflict, NotFound, NotYours, Target
 from hotline.flows.port import CallerGone
-from tests.unit.voice.fake_ari import FakeAri, Followed, log_in, routing
+from tests.unit.voice.fake_ari import FakeAri, Followed, channel_event, log_in, routing
+from tests.unit.voice.test_transfers import CALLER, Desk
+from tests.unit.voice.test_voice_queue import eventually
 
 
 class Clock:
@@ -628,3 +631,61 @@ async def test_a_call_whose_conversation_routes_no_party_events_cannot_consult()
     with pytest.raises(Conflict, match="contact c2's call cannot consult: transfer it instead"):
         await control.act("c2", Command("consult", Target("number", "5557801")), by_agent=None)
     assert ari.requests == []
+
+
+async def test_after_complete_the_consulted_agent_controls_the_callers_call(
+    tmp_path: Path,
+) -> None:
+    """The whole conversation (tests/unit/voice/test_transfers.py's rig): a consults b,
+    completes; the caller's call is b's under call control, its end logged with b, and
+    b's one wrap-up is the consult contact's offer ending."""
+    desk = Desk(tmp_path)
+    contacts = Contacts()
+    desk.calls.consult_contacts = contacts
+    wait, a_leg = await desk.talking_with_a("b")
+    await desk.calls.act("c1", Command("consult", Target("agent", "b")), by_agent="a", by="a")
+    b_leg = await desk.rung("1002")
+    desk.port.deliver(channel_event("StasisStart", b_leg))
+
+    def consulting() -> bool:
+        state = desk.calls.state("c1")
+        return state is not None and state.consult is not None and state.consult.party == "b"
+
+    await eventually(consulting)
+    await desk.calls.act("c1", Command("complete"), by_agent="a", by="a")
+    await eventually(lambda: desk.calls.live_of_agent("b") == "c1")
+    assert desk.calls.live_of_agent("a") is None and a_leg in desk.ari.hung_up()
+    state = desk.calls.state("c1")
+    assert state is not None and (state.agent, state.queue, state.held) == ("b", "q", False)
+    assert state.consult is None
+    assert [c["agent"] for c in desk.said("queue.connected")] == ["a", "b"]
+    assert str(desk.routing.agent_status("b")["voice"].state) == "busy"
+    live = desk.calls.calls["c1"]
+    assert (live.caller, live.leg, live.bridge) == (CALLER, b_leg, f"talk-{a_leg}")
+
+    # Only b controls it now; b holds (the queue's music) and resumes.
+    with pytest.raises(NotYours, match="c1 is b's call"):
+        await desk.calls.act("c1", Command("hold"), by_agent="a", by="a")
+    assert not desk.calls.state("c1").held  # type: ignore[union-attr]
+    state = await desk.calls.act("c1", Command("hold"), by_agent="b", by="b")
+    assert state.held
+    mohs = desk.ari.made("POST", f"channels/{CALLER}/moh")
+    assert len(mohs) == 2 and mohs[-1].param("mohClass") == "default"  # a's, then b's
+    state = await desk.calls.act("c1", Command("resume"), by_agent="b", by="b")
+    assert not state.held
+    assert desk.ari.made("POST", f"bridges/talk-{a_leg}/addChannel")[-1].param("channel") == CALLER
+    assert [e["agent"] for e in desk.said("call.held")] == ["a", "b"]  # (a: the consult)
+
+    desk.port.deliver(channel_event("StasisEnd", b_leg))  # b hangs up
+    assert await asyncio.wait_for(wait, 1) == "answered"
+    ends = desk.said("queue.call_ended")
+    assert [(e["agent"], e["ended_by"]) for e in ends] == [("a", "transfer"), ("b", "agent")]
+    assert "hold_seconds" in ends[-1]
+    assert desk.said("transfer.ended")[-1]["ended_by"] == "party"
+    assert desk.calls.state("c1") is None and desk.calls.live_of_agent("b") is None
+    assert contacts.closed == {"k1": "completed"}
+    # One end of b's routing offer (the consult contact's), none of the caller's contact.
+    finishes = [c for t, c, _ in desk.log.records if t == "agent.finish"]
+    assert finishes == ["c1", "k1"]  # a's of the caller's contact, b's of the consult
+    assert str(desk.routing.agent_status("b")["voice"].state) != "busy"
+    assert f"talk-{a_leg}" in [r.path.split("/")[1] for r in desk.ari.made("DELETE", "bridges/")]

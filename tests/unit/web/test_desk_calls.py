@@ -132,3 +132,33 @@ async def test_seed_finds_the_calls_in_progress_in_the_store(store: Any) -> None
     (call,) = live.of_agent("alice")
     assert call.contact_id == contact and call.phase == "talking"
     assert call.answered_at is not None and call.joined_at is not None
+
+
+def test_a_caller_handed_over_after_a_consultation_is_the_colleagues_call() -> None:
+    """alice consults bob (a consult contact k1 of his), then completes: bob's desk
+    shows the caller's contact c1, with alice's note, in place of k1; its end ends it."""
+    e, live = Log(), LiveCalls()
+    live.apply(e("contact.offer", 1, agent="alice", channel="voice"))
+    live.apply(e("queue.connected", 2, agent="alice", waited=1.0))
+    live.apply(e("contact.offer", 10, contact="k1", agent="bob", channel="outbound"))
+    live.apply(e("contact.answered", 11, contact="k1", agent="bob", channel="outbound"))
+    assert [c.contact_id for c in live.of_agent("bob")] == ["k1"]
+    note = {"agent": "alice", "to": "agent:bob", "kind": "consult", "note": "VIP", "by": "alice"}
+    assert live.apply(e("call.transferred", 20, **note)) is None
+    assert live.apply(e("queue.call_ended", 20.1, agent="alice", ended_by="transfer"))
+    changed = live.apply(e("queue.connected", 20.2, agent="bob", waited=0.0))
+    assert changed is not None and changed[0] == "call"
+    call = changed[1]
+    assert (call.contact_id, call.agent, call.phase, call.queue) == (
+        "c1",
+        "bob",
+        "talking",
+        "support",
+    )
+    assert call.transferred is not None and call.transferred["note"] == "VIP"
+    assert live.of_agent("bob") == [call] and live.of_agent("alice") == []
+    assert live.apply(e("call.held", 30, agent="bob")) == ("call", call)
+    # The consult contact's offer ends with the call (bob's wrap-up): nothing to show.
+    assert live.apply(e("agent.finish", 40, contact="k1", agent="bob", channel="voice")) is None
+    changed = live.apply(e("queue.call_ended", 40.1, agent="bob", ended_by="agent"))
+    assert changed == ("ended", call) and live.of_agent("bob") == []
