@@ -525,33 +525,52 @@ def test_the_caller_hangs_up_mid_consult_carol_stays_with_the_party(
 
 def test_consult_a_colleague_then_complete(hotline: RunningHotline) -> None:
     """carol consults dave (an agent, through the routing engine: his phone rings as
-    for a queued call, he is busy meanwhile), then completes: caller and dave talk;
-    when the caller hangs up, dave's leg goes and his consult contact ends."""
+    for a queued call, he is busy meanwhile), then completes: caller and dave talk, and
+    the caller's call is dave's (the API shows him as its agent, he holds it: the
+    caller hears the queue's music, and resumes it); when the caller hangs up, dave's
+    leg goes, the call's end is logged with him and he goes to wrap-up once."""
     scene = Scene(hotline, "5551806", party="dave")
     heard: dict[str, dict[str, float]] = {}
+    marks: dict[str, float] = {}
 
     async def control() -> None:
         contact = await scene.live()
-        async with Api(hotline, "carol") as carol:
+        path = f"/api/calls/{contact}"
+        async with Api(hotline, "carol") as carol, Api(hotline, "dave") as dave:
             state = await consult(carol, contact, "agent:dave")
             assert state["state"]["consult"]["party"] == "dave"
             scene.party.answered()
             got, answer = await carol.call("GET", "/api/calls/targets")
             assert got == 200, answer
-            (dave,) = [a for a in answer["agents"] if a["id"] == "dave"]
-            assert dave["presence"] == "busy"  # taken for routing while consulted
+            (dave_now,) = [a for a in answer["agents"] if a["id"] == "dave"]
+            assert dave_now["presence"] == "busy"  # taken for routing while consulted
             heard["carol talks"] = await asyncio.to_thread(
                 heard_by, scene.carol_voice, scene.party_voice
             )
-            got, answer = await carol.call("POST", f"/api/calls/{contact}/complete")
+            got, answer = await carol.call("POST", f"{path}/complete")
             assert got == 200, answer
-            await until_state(carol, contact, lambda status, _: status == 404)
-        heard["dave talks"] = await asyncio.to_thread(
-            heard_by, scene.party_voice, scene.caller_voice
-        )
-        heard["caller talks"] = await asyncio.to_thread(
-            heard_by, scene.caller_voice, scene.party_voice
-        )
+            answer = await until_state(
+                dave, contact, lambda status, st: status == 200 and st["agent"] == "dave"
+            )
+            assert answer["state"]["held"] is False and answer["state"]["consult"] is None
+            got, answer = await carol.call("POST", f"{path}/hold")
+            assert got == 403 and "is dave's call" in answer["error"], answer
+            heard["dave talks"] = await asyncio.to_thread(
+                heard_by, scene.party_voice, scene.caller_voice
+            )
+            heard["caller talks"] = await asyncio.to_thread(
+                heard_by, scene.caller_voice, scene.party_voice
+            )
+            marks["hold"] = time.monotonic()
+            got, answer = await dave.call("POST", f"{path}/hold")
+            assert got == 200 and answer["state"]["held"] is True, answer
+            await asyncio.sleep(3)
+            marks["resume"] = time.monotonic()
+            got, answer = await dave.call("POST", f"{path}/resume")
+            assert got == 200 and answer["state"]["held"] is False, answer
+            heard["dave talks again"] = await asyncio.to_thread(
+                heard_by, scene.party_voice, scene.caller_voice
+            )
 
     try:
         asyncio.run(control())
@@ -561,20 +580,43 @@ def test_consult_a_colleague_then_complete(hotline: RunningHotline) -> None:
     assert heard["carol talks"]["party"] >= HEARS, heard
     assert heard["dave talks"]["caller"] >= HEARS, heard
     assert heard["caller talks"]["party"] >= HEARS, heard
+    assert heard["dave talks again"]["caller"] >= HEARS, heard
+    # Music on hold has quiet passages: most of the hold, not all of it, is audible.
+    music = scene.caller_voice.audible_seconds(marks["hold"] + 0.5, marks["resume"])
+    assert music >= 0.6 * (marks["resume"] - marks["hold"] - 0.5), f"{music:.2f} s of music"
 
-    _, events = contact_of(hotline, "5551806")
+    caller_contact, events = contact_of(hotline, "5551806")
     (answered,) = of_type(events, "call.consult_answered")
     assert answered == {"agent": "carol", "to": "agent:dave", "party": "dave"}
     (moved,) = of_type(events, "call.transferred")
     assert moved["kind"] == "consult" and moved["to"] == "agent:dave"
+    assert [c["agent"] for c in of_type(events, "queue.connected")] == ["carol", "dave"]
+    assert [h["agent"] for h in of_type(events, "call.held")] == ["carol", "dave"]
+    assert of_type(events, "call.resumed")[-1]["by"] == "dave"
+    ends = of_type(events, "queue.call_ended")
+    assert [(e["agent"], e["ended_by"]) for e in ends] == [
+        ("carol", "transfer"),
+        ("dave", "caller"),
+    ]
+    assert 2.5 <= ends[-1]["hold_seconds"] <= 5
+    assert of_type(events, "transfer.ended")[-1]["ended_by"] == "caller"
     consult_contact, consult_events = contact_of(hotline, "agent:carol")
     assert consult_contact.destination == "agent:dave" and consult_contact.status == "completed"
     assert (consult_contact.channel, consult_contact.direction) == ("outbound", "outbound")
     # dave's desk shows the caller's customer while he is consulted.
-    caller_contact, _ = contact_of(hotline, "5551806")
     assert consult_contact.customer_id == caller_contact.customer_id is not None
     kinds = [e.type for e in consult_events]
-    assert "contact.answered" in kinds and "agent.finish" in kinds
+    assert "contact.answered" in kinds
+    # dave's one wrap-up: his consult offer's end, none on the caller's contact.
+    finished = [
+        str(e.agent or e.data.get("agent"))
+        for e in (*events, *consult_events)
+        if e.type == "agent.finish"
+    ]
+    assert sorted(finished) == ["carol", "dave"]
+    assert [e.contact_id for e in consult_events if e.type == "agent.finish"] == [
+        consult_contact.id
+    ]
 
 
 @pytest.fixture
