@@ -16,7 +16,7 @@ from ari_app.consultation import HANDOVER_EVENT, Consultation
 from hotline.acd import Queue
 from hotline.acd.settings import QueueSettings
 from hotline.callbacks.settings import CallbackConfig
-from hotline.calls import BadCommand, Command, Conflict, NotFound, NotYours, Target
+from hotline.calls import BadCommand, Command, Conflict, NotFound, NotYours, Target, parse_command
 from hotline.flows.port import CallerGone
 from tests.unit.voice.fake_ari import FakeAri, Followed, channel_event, log_in, routing
 from tests.unit.voice.test_transfers import CALLER, Desk
@@ -689,3 +689,43 @@ async def test_after_complete_the_consulted_agent_controls_the_callers_call(
     assert finishes == ["c1", "k1"]  # a's of the caller's contact, b's of the consult
     assert str(desk.routing.agent_status("b")["voice"].state) != "busy"
     assert f"talk-{a_leg}" in [r.path.split("/")[1] for r in desk.ari.made("DELETE", "bridges/")]
+
+
+async def test_the_agent_hangs_up_mid_consult_the_colleague_transfers_the_caller_on(
+    tmp_path: Path,
+) -> None:
+    """a hangs up while consulting b (answered): the caller's call is b's, and b can
+    pass it on (a blind transfer to a queue): b's part ends with the consult offer."""
+    desk = Desk(tmp_path)
+    contacts = Contacts()
+    desk.calls.consult_contacts = contacts
+    wait, a_leg = await desk.talking_with_a("b", "s")
+    await desk.calls.act("c1", Command("consult", Target("agent", "b")), by_agent="a", by="a")
+    b_leg = await desk.rung("1002")
+    desk.port.deliver(channel_event("StasisStart", b_leg))
+
+    def consulting() -> bool:
+        state = desk.calls.state("c1")
+        return state is not None and state.consult is not None and state.consult.party == "b"
+
+    await eventually(consulting)
+    desk.port.deliver(channel_event("StasisEnd", a_leg))  # a hangs up
+    await eventually(lambda: desk.calls.live_of_agent("b") == "c1")
+    state = desk.calls.state("c1")
+    assert state is not None and not state.held  # back in the bridge with b
+    assert desk.ari.made("POST", f"bridges/talk-{a_leg}/addChannel")[-1].param("channel") == CALLER
+    state = await desk.calls.act(
+        "c1", parse_command("transfer", {"to": "queue:sales", "note": "quote"}), by_agent="b"
+    )
+    s_leg = await desk.rung("1003")
+    assert b_leg in desk.ari.hung_up() and contacts.closed == {"k1": "completed"}
+    desk.port.deliver(channel_event("StasisStart", s_leg))
+    await eventually(lambda: desk.calls.live_of_agent("s") == "c1")
+    desk.port.deliver(channel_event("StasisEnd", s_leg))
+    assert await asyncio.wait_for(wait, 1) == "answered"
+    ends = [(e["agent"], e["ended_by"]) for e in desk.said("queue.call_ended")]
+    assert ends == [("a", "transfer"), ("b", "transfer"), ("s", "agent")]
+    kinds = [(t["agent"], t["kind"], t["to"]) for t in desk.said("call.transferred")]
+    assert kinds == [("a", "consult", "agent:b"), ("b", "blind", "queue:sales")]
+    finishes = [c for t, c, _ in desk.log.records if t == "agent.finish"]
+    assert finishes == ["c1", "k1", "c1"]  # a, then b (the consult offer), then s
