@@ -14,6 +14,7 @@ from ari_app.call_control import TRANSFER_EVENT, AriCallControl
 from ari_app.client import AriError, AriEvent, AriNotFound
 from ari_app.consultation import HANDOVER_EVENT, Consultation
 from hotline.acd import Queue
+from hotline.acd.model import Channel
 from hotline.acd.settings import QueueSettings
 from hotline.callbacks.settings import CallbackConfig
 from hotline.calls import BadCommand, Command, Conflict, NotFound, NotYours, Target, parse_command
@@ -659,7 +660,7 @@ async def test_after_complete_the_consulted_agent_controls_the_callers_call(
     assert state is not None and (state.agent, state.queue, state.held) == ("b", "q", False)
     assert state.consult is None
     assert [c["agent"] for c in desk.said("queue.connected")] == ["a", "b"]
-    assert str(desk.routing.agent_status("b")["voice"].state) == "busy"
+    assert str(desk.routing.agent_status("b")[Channel.VOICE].state) == "busy"
     live = desk.calls.calls["c1"]
     assert (live.caller, live.leg, live.bridge) == (CALLER, b_leg, f"talk-{a_leg}")
 
@@ -687,7 +688,7 @@ async def test_after_complete_the_consulted_agent_controls_the_callers_call(
     # One end of b's routing offer (the consult contact's), none of the caller's contact.
     finishes = [c for t, c, _ in desk.log.records if t == "agent.finish"]
     assert finishes == ["c1", "k1"]  # a's of the caller's contact, b's of the consult
-    assert str(desk.routing.agent_status("b")["voice"].state) != "busy"
+    assert str(desk.routing.agent_status("b")[Channel.VOICE].state) != "busy"
     assert f"talk-{a_leg}" in [r.path.split("/")[1] for r in desk.ari.made("DELETE", "bridges/")]
 
 
