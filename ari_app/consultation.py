@@ -11,7 +11,12 @@ while talking with a caller (`call_control.py` dispatches the commands here):
   agent's leg is: agent and party talk, the caller hears music. State: ringing, talking.
 - complete: the caller comes off hold into the bridge with the party; the agent's leg
   hangs up and the agent goes to wrap-up (`call.transferred` kind consult). Caller and
-  party talk until either hangs up; then the caller's flow goes on (or ends).
+  party talk until either hangs up; then the caller's flow goes on (or ends). A party
+  who is an agent (an agent or queue target) then has the caller's call as their own
+  (`take_over(adopt=True)`: the conversation logs `queue.connected` with them and puts
+  the call under call control, so their desk and the API hold, resume, transfer or
+  consult it; its end is `queue.call_ended` with them); their routing offer stays the
+  consult contact's, whose end at the call's end is their one wrap-up.
 - conference: the caller comes off hold into the same bridge: each hears the others.
   If the party leaves, agent and caller go on as before. If the agent leaves, caller
   and party go on (as after complete). If the caller leaves, the conference ends for
