@@ -34,6 +34,9 @@ from hotline.web.live_contacts import LiveContacts
 log = logging.getLogger(__name__)
 
 #: Events that change what the board shows (counters, or the engine's state).
+#: How long `stop` waits for its cancelled tasks to end.
+STOP_WAIT = 2.0
+
 _WATCHED = ("contact.", "agent.", "call.", "chat.", "callback.", "outbound.", "queue.")
 PUSH_DELAY = 0.05
 TICK = 1.0
@@ -99,10 +102,16 @@ class Wallboard:
             self._unlisten()
             self._unlisten = None
         task, self._task = self._task, None
-        for pending in [*self._lookups, *([task] if task is not None else [])]:
-            pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pending
+        pending = [*self._lookups, *([task] if task is not None else [])]
+        for each in pending:
+            each.cancel()
+        if not pending:
+            return
+        # Bounded: a store read caught in its cancellation must not hold the stop (and
+        # the server's shutdown) forever; seen once in CI as a test hung for minutes.
+        _done, stuck = await asyncio.wait(pending, timeout=STOP_WAIT)
+        if stuck:
+            log.warning("wallboard: %d task(s) still ending after %g s", len(stuck), STOP_WAIT)
 
     def _on_event(self, event: LoggedEvent) -> None:
         # Called inside Store.append: only cheap in-memory work here.
