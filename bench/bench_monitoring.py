@@ -308,6 +308,7 @@ def main() -> int:
     print(report(result, command))
     ok = (
         result.monitored == result.talking == calls
+        and result.ended_with_call == result.monitored
         and result.channels_left == 0
         and result.bridges_left == 0
     )
