@@ -459,3 +459,45 @@ def no_leaks(hotline: RunningHotline) -> Iterator[None]:
             return
         time.sleep(0.2)
     pytest.fail(f"left in Asterisk: channels={channels} bridges={bridges}")
+
+
+#: Lines of each log attached to a failed end-to-end test's report.
+FAILURE_LOG_LINES = 150
+
+
+def _log_size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def _since(path: Path, offset: int) -> str:
+    """What `path` gained after `offset` (its last FAILURE_LOG_LINES lines)."""
+    if not path.exists():
+        return "(no such file)"
+    with path.open("rb") as file:
+        file.seek(offset)
+        lines = file.read().decode(errors="replace").splitlines()
+    return "\n".join(lines[-FAILURE_LOG_LINES:])
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test's report carries what Hotline and its Asterisk logged during it,
+    so a failure seen only in CI's output can be understood from that output."""
+    outcome = yield
+    report = outcome.get_result()
+    funcargs = getattr(item, "funcargs", {})
+    hotlines = [v for v in funcargs.values() if isinstance(v, RunningHotline)]
+    if call.when == "setup":
+        item.stash[_LOG_OFFSETS] = {path: _log_size(path) for h in hotlines for path in _logs_of(h)}
+        return
+    if call.when != "call" or not report.failed:
+        return
+    for path, offset in item.stash.get(_LOG_OFFSETS, {}).items():
+        report.sections.append((f"Captured {path.name} during the test", _since(path, offset)))
+
+
+def _logs_of(hotline: RunningHotline) -> list[Path]:
+    return [hotline.log, hotline.instance_dir() / "log" / "messages.log"]
+
+
+_LOG_OFFSETS = pytest.StashKey[dict[Path, int]]()
