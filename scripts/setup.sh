@@ -10,7 +10,7 @@ purpose=${1:-run}
 say() { printf '==> %s\n' "$*" >&2; }
 
 run_packages=(debootstrap espeak-ng sox graphviz ca-certificates)
-test_packages=(sip-tester postgresql baresip chromium procps)
+test_packages=(sip-tester postgresql baresip chromium procps nats-server)
 # The desk's browser phone: its JavaScript (JsSIP) comes from npm (package-lock.json).
 command -v npm >/dev/null 2>&1 || run_packages+=(nodejs npm)
 packages=("${run_packages[@]}")
