@@ -16,7 +16,7 @@ test: setup-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(TYPED)
-	HOTLINE_REQUIRE_PG=1 $(BIN)/pytest -n 4
+	HOTLINE_REQUIRE_PG=1 HOTLINE_REQUIRE_NATS=1 $(BIN)/pytest -n 4
 
 bench: setup-test
 	$(BIN)/hotline asterisk prepare

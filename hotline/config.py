@@ -20,6 +20,7 @@ from pydantic import (
 from hotline.acd.settings import AgentRouting, QueueSettings, check_routing, routing_warnings
 from hotline.callbacks.settings import CallbackConfig, check_callbacks
 from hotline.chat_settings import ChatConfig
+from hotline.cluster.settings import RoutingConfig
 from hotline.flows.hours import Schedule
 from hotline.overload import OverloadSettings
 from hotline.reports.settings import ReportSettings
@@ -266,6 +267,9 @@ class HotlineConfig(Section):
     staffing: StaffingSettings = StaffingSettings()
     #: New calls turned away past what the box can carry (hotline/overload.py).
     overload: OverloadSettings = OverloadSettings()
+    #: Where routing runs: here (local) or at a routing leader over NATS (remote, a call
+    #: worker; hotline/cluster/settings.py).
+    routing: RoutingConfig = RoutingConfig()
 
     @field_validator("numbers")
     @classmethod
@@ -302,6 +306,9 @@ class HotlineConfig(Section):
         )
         if callbacks:
             raise ValueError("callbacks: " + "; ".join(callbacks))
+        remote = self.routing.problem(self.database_url)
+        if remote:
+            raise ValueError(remote)
         both = sorted(set(self.numbers) & set(self.asterisk.agi_numbers))
         if both:
             raise ValueError(

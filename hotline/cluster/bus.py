@@ -1,0 +1,213 @@
+"""The bus between a routing leader and its call workers: NATS subjects and the JSON
+each message carries.
+
+One routing domain uses these subjects (`Subjects`):
+
+- `hotline.routing.<domain>.call`: a worker's request to the leader (enqueue, leave,
+  ringing, accepted, ..., presence); the leader answers with the result or an error.
+  Every request carries a request id (a retry after a lost answer is answered once) and
+  the newest epoch the worker has seen (a deposed leader keeps silent).
+- `hotline.routing.<domain>.ticket.<contact>`: what the leader hands a contact's ticket
+  (an offer with its key and epoch, a withdrawal, the end, its place and wait). The
+  worker holding the contact subscribes before it asks to enqueue it.
+- `hotline.routing.<domain>.leader`: the leader's heartbeat (every half second): its
+  epoch and name, and a snapshot of the queues and agents for the worker's sync queries.
+
+The PostgreSQL event log stays the durable record; NATS carries no state of its own (a
+new leader rebuilds its state from the log, hotline/cluster/takeover.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from hotline.acd.decisions import (
+    AgentSnapshot,
+    ChannelSnapshot,
+    Explanation,
+    JoinResult,
+    Offer,
+    QueueSnapshot,
+    Snapshot,
+)
+from hotline.acd.model import Channel, Contact, Outcome
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two heartbeats of the leader.
+HEARTBEAT = 0.5
+
+_SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
+
+
+class BusError(Exception):
+    """The bus cannot be used (NATS unreachable at start, a bad URL)."""
+
+
+@dataclass(frozen=True)
+class Subjects:
+    """The NATS subjects of one routing domain."""
+
+    domain: str
+
+    @property
+    def prefix(self) -> str:
+        return f"hotline.routing.{token(self.domain)}"
+
+    @property
+    def call(self) -> str:
+        return f"{self.prefix}.call"
+
+    @property
+    def leader(self) -> str:
+        return f"{self.prefix}.leader"
+
+    def ticket(self, contact_id: str) -> str:
+        return f"{self.prefix}.ticket.{token(contact_id)}"
+
+
+def token(name: str) -> str:
+    """`name` as one NATS subject token: as it is when safe, else hex-encoded."""
+    if _SAFE_TOKEN.match(name):
+        return name
+    return "x" + name.encode().hex()
+
+
+def dumps(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, separators=(",", ":")).encode()
+
+
+def loads(data: bytes) -> dict[str, Any]:
+    """A message's JSON object; ValueError for anything else."""
+    message = json.loads(data)
+    if not isinstance(message, dict):
+        raise ValueError("a bus message must be a JSON object")
+    return message
+
+
+# ---- routing values on the wire ------------------------------------------------------
+
+
+def contact_to_wire(contact: Contact) -> dict[str, Any]:
+    return {
+        "id": contact.id,
+        "channel": str(contact.channel),
+        "queue": contact.queue,
+        "entered_at": contact.entered_at,
+        "priority": contact.priority,
+        "skills": dict(contact.skills),
+        "timeout": contact.timeout,
+    }
+
+
+def contact_from_wire(data: dict[str, Any]) -> Contact:
+    return Contact(
+        data["id"],
+        Channel(data["channel"]),
+        data["queue"],
+        float(data["entered_at"]),
+        int(data["priority"]),
+        dict(data["skills"]),
+        data["timeout"],
+    )
+
+
+def offer_to_wire(offer: Offer) -> dict[str, Any]:
+    return {
+        "contact": contact_to_wire(offer.contact),
+        "agent": offer.agent,
+        "queue": offer.queue,
+        "channel": str(offer.channel),
+        "explanation": asdict(offer.explanation),
+        "ring_timeout": offer.ring_timeout,
+        "ring_group": list(offer.ring_group),
+        "epoch": offer.epoch,
+    }
+
+
+def offer_from_wire(data: dict[str, Any]) -> Offer:
+    explanation = dict(data["explanation"])
+    explanation["passed_over"] = tuple(explanation.get("passed_over", ()))
+    return Offer(
+        contact=contact_from_wire(data["contact"]),
+        agent=data["agent"],
+        queue=data["queue"],
+        channel=Channel(data["channel"]),
+        explanation=Explanation(**explanation),
+        ring_timeout=float(data["ring_timeout"]),
+        ring_group=tuple(data["ring_group"]),
+        epoch=int(data["epoch"]),
+    )
+
+
+def join_to_wire(join: JoinResult) -> dict[str, Any]:
+    return {"outcome": str(join.outcome), "position": join.position, "eta": join.eta}
+
+
+def join_from_wire(data: dict[str, Any]) -> JoinResult:
+    return JoinResult(Outcome(data["outcome"]), data["position"], data["eta"])
+
+
+def snapshot_to_wire(snapshot: Snapshot) -> dict[str, Any]:
+    return asdict(snapshot)
+
+
+def snapshot_from_wire(data: dict[str, Any]) -> Snapshot:
+    return Snapshot(
+        at=float(data["at"]),
+        queues=[QueueSnapshot(**q) for q in data["queues"]],
+        agents=[
+            AgentSnapshot(
+                id=a["id"],
+                channels={c: ChannelSnapshot(**s) for c, s in a["channels"].items()},
+                handled=a["handled"],
+            )
+            for a in data["agents"]
+        ],
+    )
+
+
+async def connect(servers: list[str], name: str, *, timeout: float = 5.0) -> Any:
+    """A NATS connection that reconnects for ever once made; BusError, saying where and
+    why, if no server answers within `timeout` seconds now."""
+    import nats  # the bus is only needed by the roles that use it
+
+    last: list[str] = []
+
+    async def disconnected() -> None:
+        log.warning("NATS: disconnected; reconnecting")
+
+    async def reconnected() -> None:
+        log.warning("NATS: reconnected")
+
+    async def error(e: Exception) -> None:
+        last[:] = [str(e) or type(e).__name__]
+        log.debug("NATS: %s", e)
+
+    try:
+        # nats-py retries the first connection too when reconnects are unlimited: bound it.
+        return await asyncio.wait_for(
+            nats.connect(
+                servers=servers,
+                name=name,
+                connect_timeout=min(timeout, 2.0),
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                allow_reconnect=True,
+                disconnected_cb=disconnected,
+                reconnected_cb=reconnected,
+                error_cb=error,
+            ),
+            timeout,
+        )
+    except Exception as failure:
+        why = last[0] if last else (str(failure) or type(failure).__name__)
+        raise BusError(
+            f"cannot reach NATS at {', '.join(servers)} within {timeout:g} s: {why} "
+            "(is nats-server running? see README: Beyond one box)"
+        ) from None

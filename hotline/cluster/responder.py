@@ -1,0 +1,373 @@
+"""The leader's side of the bus: workers' requests served by the real `RoutingService`,
+its tickets' items published to the worker holding each contact, and a heartbeat.
+
+Only the leader runs one, from the moment it leads until it loses its lock. A request
+that names a newer epoch than the leader's own is left unanswered: this process was
+deposed and does not know it yet (its writes are refused by the epoch check anyway);
+the worker's retry reaches the new leader. See bus.py for the subjects.
+
+Enqueueing a contact that already has a ticket here answers with that ticket: the
+worker retried after a lost answer, or a new leader restored the contact from the log
+and the worker (restarted, or only re-asking) attaches to it. A contact id names one
+contact for its whole life, so this is never a second contact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from hotline.acd.decisions import Offer
+from hotline.acd.model import Channel, Contact
+from hotline.acd.restore import Talking
+from hotline.acd.router import RoutingError
+from hotline.acd.service import RoutingService
+from hotline.acd.states import IllegalTransition
+from hotline.acd.tickets import Finished, OfferWithdrawn, Ticket, Withdrawn
+from hotline.cluster.bus import (
+    HEARTBEAT,
+    Subjects,
+    contact_from_wire,
+    contact_to_wire,
+    dumps,
+    join_to_wire,
+    loads,
+    offer_to_wire,
+    snapshot_to_wire,
+)
+from hotline.cluster.leader import Leadership
+
+log = logging.getLogger(__name__)
+
+#: Seconds an answer is kept for a retried request (same request id).
+ANSWERS_KEPT = 60.0
+
+Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+class RoutingResponder:
+    """Serves one routing domain's workers while `leadership` holds (module docstring)."""
+
+    def __init__(
+        self,
+        nc: Any,
+        routing: RoutingService,
+        leadership: Leadership,
+        *,
+        heartbeat: float = HEARTBEAT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`clock`: the routing service's (its offers' and contacts' times)."""
+        self.nc = nc
+        self.routing = routing
+        self.leadership = leadership
+        self.subjects = Subjects(leadership.domain)
+        self.heartbeat = heartbeat
+        self._clock = clock
+        self._sub: Any = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._beat: asyncio.Task[None] | None = None
+        self._keys = itertools.count(1)
+        #: Live offers by key, and each offer's key (by identity: offers are values).
+        self._offers: dict[str, Offer] = {}
+        self._key_of: dict[int, str] = {}
+        #: Tickets whose items go out, and the place and wait last said of each.
+        self._forwarded: dict[str, Ticket] = {}
+        self._said: dict[str, tuple[int | None, float | None]] = {}
+        #: Answers of recent requests, by request id (a retry gets the same one).
+        self._answers: dict[str, tuple[float, bytes]] = {}
+        self._ops: dict[str, Handler] = {
+            "enqueue": self._enqueue,
+            "restore": self._restore,
+            "leave": self._leave,
+            "finished": self._finished,
+            "end_wrap_up": self._end_wrap_up,
+            "ringing": self._ringing,
+            "accepted": self._accepted,
+            "rejected": self._rejected,
+            "no_answer": self._no_answer,
+            "failed": self._failed,
+            "login": self._login,
+            "logout": self._logout,
+            "pause": self._pause,
+            "unpause": self._unpause,
+            "reachable": self._reachable,
+        }
+
+    @property
+    def epoch(self) -> int:
+        return self.leadership.epoch
+
+    def _stamp(self) -> dict[str, Any]:
+        """What every message of the leader carries: its epoch and its routing clock."""
+        return {"epoch": self.epoch, "clock": self._clock()}
+
+    async def start(self, restored: Iterable[Ticket] = ()) -> None:
+        """Answer requests, and hand on the items of the tickets taken over."""
+        for ticket in restored:
+            self._forward(ticket)
+        self._sub = await self.nc.subscribe(self.subjects.call, cb=self._on_request)
+        self._beat = asyncio.create_task(self._heartbeat(), name="routing-heartbeat")
+        await self._publish_heartbeat()
+        await self.nc.flush()
+        domain = self.leadership.domain
+        log.info("routing domain %r: serving workers on %s", domain, self.subjects.call)
+
+    async def stop(self) -> None:
+        """No more answers or items (the leadership is lost, or the process stops)."""
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+        tasks = [*self._tasks, *([self._beat] if self._beat else [])]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        self._beat = None
+
+    # ---- requests ------------------------------------------------------------------------
+
+    async def _on_request(self, msg: Any) -> None:
+        if self.leadership.lost.is_set():
+            return  # deposed: the new leader answers
+        try:
+            request = loads(msg.data)
+            op, args, rid = request["op"], request.get("args", {}), str(request["rid"])
+            their_epoch = int(request.get("epoch", 0))
+        except (ValueError, KeyError, TypeError) as error:
+            await msg.respond(dumps({"error": f"bad request: {error}", "kind": "value"}))
+            return
+        if their_epoch > self.epoch:
+            log.warning(
+                "routing domain %r: a worker knows epoch %d, this leader has %d: not answering",
+                self.leadership.domain,
+                their_epoch,
+                self.epoch,
+            )
+            self.leadership.lose(f"a worker has seen epoch {their_epoch}")
+            return
+        kept = self._answers.get(rid)
+        if kept is None:
+            served = await self._serve(op, args)
+            answer = dumps(served)
+            if served.get("kind") != "unavailable":  # that one is worth a retry
+                self._remember(rid, answer)
+        else:
+            answer = kept[1]
+        await msg.respond(answer)
+
+    async def _serve(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
+        handler = self._ops.get(op)
+        if handler is None:
+            return {"error": f"unknown request {op!r}", "kind": "value"}
+        try:
+            return {"ok": await handler(args), **self._stamp()}
+        except OfferWithdrawn as error:
+            return {"error": str(error), "kind": "withdrawn"}
+        except IllegalTransition as error:
+            return {"error": str(error), "kind": "illegal"}
+        except RoutingError as error:
+            return {"error": str(error), "kind": "routing"}
+        except (ValueError, KeyError, TypeError) as error:
+            return {"error": str(error), "kind": "value"}
+        except Exception as error:  # the store refused a write (epoch), or it is down
+            log.exception("routing request %s failed", op)
+            return {"error": f"{type(error).__name__}: {error}", "kind": "unavailable"}
+
+    def _remember(self, rid: str, answer: bytes) -> None:
+        now = time.monotonic()
+        self._answers[rid] = (now, answer)
+        if len(self._answers) > 1000:
+            for key in [k for k, (at, _) in self._answers.items() if at < now - ANSWERS_KEPT]:
+                del self._answers[key]
+
+    # ---- contacts ------------------------------------------------------------------------
+
+    def _ticket_answer(self, ticket: Ticket) -> dict[str, Any]:
+        return {
+            "contact": contact_to_wire(ticket.contact),
+            "join": join_to_wire(ticket.join),
+            "agent": ticket.agent,
+        }
+
+    async def _enqueue(self, args: dict[str, Any]) -> dict[str, Any]:
+        contact_id = str(args["contact_id"])
+        existing = self.routing.ticket(contact_id)
+        if existing is not None:
+            self._forward(existing)
+            return self._ticket_answer(existing)
+        ticket = await self.routing.enqueue(
+            contact_id,
+            args["channel"],
+            args["queue"],
+            priority=int(args.get("priority", 0)),
+            skills=args.get("skills") or {},
+            timeout=args.get("timeout"),
+            entered_at=args.get("entered_at"),
+            agent=args.get("agent"),
+        )
+        if ticket.joined:
+            self._forward(ticket)
+        return self._ticket_answer(ticket)
+
+    async def _restore(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A restarted worker's contacts: the waiting ones attach to their tickets here
+        (or are restored at their place), the talking ones go back to their agents."""
+        answers: dict[str, dict[str, Any]] = {}
+        new: list[Contact] = []
+        for data in args.get("waiting", []):
+            contact = contact_from_wire(data)
+            ticket = self.routing.ticket(contact.id)
+            if ticket is not None:
+                self._forward(ticket)
+                answers[contact.id] = self._ticket_answer(ticket)
+            else:
+                new.append(contact)
+        # A talking contact this leader already has (from the log) is refused as such:
+        # the worker's conversation goes on either way.
+        talking = [
+            Talking(t["agent"], contact_from_wire(t["contact"]), float(t["since"]))
+            for t in args.get("talking", [])
+        ]
+        tickets, refused = await self.routing.restore(new, talking)
+        for contact_id, ticket in tickets.items():
+            self._forward(ticket)
+            answers[contact_id] = self._ticket_answer(ticket)
+        return {"tickets": answers, "refused": refused}
+
+    async def _leave(self, args: dict[str, Any]) -> dict[str, Any] | None:
+        removed = await self.routing.leave(args["contact_id"], args.get("outcome", "left"))
+        if removed is None:
+            return None
+        return {
+            "contact": contact_to_wire(removed.contact),
+            "outcome": str(removed.outcome),
+            "withdrawn_from": list(removed.withdrawn_from),
+        }
+
+    async def _finished(self, args: dict[str, Any]) -> None:
+        await self.routing.finished(args["agent"], args["contact_id"])
+
+    async def _end_wrap_up(self, args: dict[str, Any]) -> None:
+        await self.routing.end_wrap_up(args["agent"], args.get("channel"))
+
+    # ---- offers (by the key their item carried) --------------------------------------------
+
+    def _offer(self, args: dict[str, Any]) -> Offer | None:
+        """The live offer the worker names; None if this leader made no such offer (an
+        older leader's, or one already ended)."""
+        return self._offers.get(str(args["key"]))
+
+    async def _ringing(self, args: dict[str, Any]) -> bool:
+        offer = self._offer(args)
+        return offer is not None and await self.routing.ringing(offer)
+
+    async def _accepted(self, args: dict[str, Any]) -> list[str]:
+        offer = self._offer(args)
+        if offer is None:
+            raise OfferWithdrawn(f"offer {args['key']} is not live under epoch {self.epoch}")
+        return list(await self.routing.accepted(offer))
+
+    async def _rejected(self, args: dict[str, Any]) -> bool:
+        offer = self._offer(args)
+        return offer is not None and await self.routing.rejected(offer)
+
+    async def _no_answer(self, args: dict[str, Any]) -> bool:
+        offer = self._offer(args)
+        return offer is not None and await self.routing.no_answer(offer)
+
+    async def _failed(self, args: dict[str, Any]) -> bool:
+        offer = self._offer(args)
+        return offer is not None and await self.routing.failed(offer, str(args["reason"]))
+
+    # ---- presence ------------------------------------------------------------------------
+
+    async def _login(self, args: dict[str, Any]) -> None:
+        await self.routing.login(args["agent"], args.get("channels"), paused=args.get("paused"))
+
+    async def _logout(self, args: dict[str, Any]) -> None:
+        await self.routing.logout(args["agent"], args.get("channels"))
+
+    async def _pause(self, args: dict[str, Any]) -> None:
+        await self.routing.pause(args["agent"], args["reason"], args.get("channels"))
+
+    async def _unpause(self, args: dict[str, Any]) -> None:
+        await self.routing.unpause(args["agent"], args.get("channels"))
+
+    async def _reachable(self, args: dict[str, Any]) -> None:
+        channels = [Channel(c) for c in args["channels"]]
+        await self.routing.reachable(args["agent"], channels, bool(args["yes"]))
+
+    # ---- what goes out ---------------------------------------------------------------------
+
+    def _forward(self, ticket: Ticket) -> None:
+        """Publish `ticket`'s items to its contact's subject (once per ticket)."""
+        if self._forwarded.get(ticket.contact_id) is ticket:
+            return
+        self._forwarded[ticket.contact_id] = ticket
+        task = asyncio.create_task(self._items(ticket), name=f"forward-{ticket.contact_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _items(self, ticket: Ticket) -> None:
+        contact = ticket.contact_id
+        subject = self.subjects.ticket(contact)
+        try:
+            async for item in ticket:
+                message: dict[str, Any] = self._stamp()
+                if isinstance(item, Offer):
+                    key = f"{self.epoch}.{next(self._keys)}"
+                    self._offers[key] = item
+                    self._key_of[id(item)] = key
+                    message.update(kind="offer", key=key, offer=offer_to_wire(item))
+                elif isinstance(item, Withdrawn):
+                    key = self._key_of.pop(id(item.offer), "")
+                    self._offers.pop(key, None)
+                    message.update(kind="withdrawn", key=key, reason=item.reason)
+                elif isinstance(item, Finished):
+                    message.update(kind="finished", outcome=str(item.outcome))
+                await self.nc.publish(subject, dumps(message))
+        finally:
+            for key in [k for k, o in self._offers.items() if o.contact.id == contact]:
+                self._key_of.pop(id(self._offers.pop(key)), None)
+            if self._forwarded.get(contact) is ticket:
+                del self._forwarded[contact]
+                self._said.pop(contact, None)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            if self.leadership.lost.is_set():
+                return
+            try:
+                await self._publish_heartbeat()
+                await self._publish_places()
+            except Exception as error:  # NATS reconnecting: the next beat says it again
+                log.debug("routing heartbeat not sent: %s", error)
+
+    async def _publish_heartbeat(self) -> None:
+        message = {
+            **self._stamp(),
+            "leader": self.leadership.name,
+            "snapshot": snapshot_to_wire(self.routing.snapshot()),
+        }
+        await self.nc.publish(self.subjects.leader, dumps(message))
+
+    async def _publish_places(self) -> None:
+        """Each waiting contact's place and wait, when they changed."""
+        for contact, ticket in list(self._forwarded.items()):
+            if ticket.done:
+                continue
+            now = (self.routing.position(contact), self.routing.eta(contact))
+            if self._said.get(contact) != now:
+                self._said[contact] = now
+                message = {**self._stamp(), "kind": "place", "position": now[0], "eta": now[1]}
+                await self.nc.publish(self.subjects.ticket(contact), dumps(message))

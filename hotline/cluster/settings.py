@@ -1,0 +1,53 @@
+"""`routing:` in hotline.yaml: where this process's routing engine runs.
+
+    routing:
+      mode: remote                  # local (default): in this process, one box
+      domain: sales                 # the routing domain its leader leads
+      nats_url: nats://127.0.0.1:4222
+      request_timeout: 10           # seconds a request waits for a leader (failover)
+
+`local` is the single box (`hotline run`, SQLite or PostgreSQL, no NATS). `remote` makes
+`hotline run` a call worker: Asterisk and the voice adapter here, routing decided by
+the `hotline routing --domain <domain>` leader over NATS, the event log in the shared
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NatsUrl = Annotated[
+    str,
+    Field(
+        pattern=r"^(nats|tls)://[^\s/,]+(,(nats|tls)://[^\s/,]+)*$",
+        description="nats://host:port (several separated by commas: a NATS cluster)",
+    ),
+]
+
+
+class RoutingConfig(BaseModel):
+    """See the module docstring."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["local", "remote"] = "local"
+    domain: str = Field("default", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")
+    nats_url: NatsUrl = "nats://127.0.0.1:4222"
+    request_timeout: float = Field(10.0, ge=1, le=120)
+
+    def problem(self, database_url: str | None) -> str | None:
+        """Why this config cannot work with `database_url` (None: it can)."""
+        if self.mode == "local":
+            return None
+        if not database_url or not database_url.startswith("postgresql"):
+            return (
+                "routing.mode remote needs database_url on PostgreSQL: the leader and its "
+                "workers share one event log (SQLite is one process: use routing.mode local)"
+            )
+        return None
+
+    @property
+    def servers(self) -> list[str]:
+        return self.nats_url.split(",")
