@@ -16,7 +16,7 @@ from typing import Any
 from hotline.acd.decisions import Snapshot
 from hotline.events import EventType
 from hotline.reports.live_calls import CALL_TYPES, LiveCalls
-from hotline.reports.queues import QueueStats
+from hotline.reports.queues import TRANSFER_MARKS, QueueStats, TransfersIn
 from hotline.reports.settings import ReportSettings
 from hotline.reports.tables import ratio
 from hotline.store.records import LoggedEvent
@@ -38,6 +38,7 @@ LIVE_TYPES = (
     EventType.CALLBACK_COMPLETED,
     EventType.CALLBACK_FAILED,
     EventType.CALLBACK_CANCELLED,
+    EventType.CHAT_TRANSFERRED,
     *(kind for kind in CALL_TYPES if kind not in (EventType.CALL_ENDED, EventType.AGENT_LOGOUT)),
 )
 #: The events of a queue visit.
@@ -75,6 +76,10 @@ class LiveBoard:
     #: visits (the wallboard learns them from the store: `not_a_visit`)
     outbound: set[str] = field(default_factory=set)
     outbound_before: set[str] = field(default_factory=set)
+    #: transfers-in (queues.py): which joins are, and of the waiting ones, contact ->
+    #: whether it is its transfer's first join
+    transfers_in: TransfersIn = field(default_factory=TransfersIn)
+    waiting_transfer: dict[str, bool] = field(default_factory=dict)
     last_id: int = 0
 
     def _day(self, ts: datetime) -> float:
@@ -108,12 +113,25 @@ class LiveBoard:
             self.calls.apply(kind, cid, e.agent, t, data, today)
         if kind in QUEUE_VISIT and (cid in self.outbound or cid in self.outbound_before):
             return True  # an agent's outbound call: none of the queue's visits
+        if kind in TRANSFER_MARKS:
+            self.transfers_in.transferred(cid)
         if kind == EventType.CONTACT_JOIN and e.queue:
             self.waiting[cid] = (e.queue, channel, t)
+            transfer, first = self.transfers_in.joined(cid)
+            if transfer:
+                self.waiting_transfer[cid] = first
         elif kind in (EventType.CONTACT_ANSWERED, EventType.CONTACT_LEAVE):
+            answered = kind == EventType.CONTACT_ANSWERED
+            if answered:
+                self.transfers_in.answered(cid)
             visit = self.waiting.pop(cid, None)
+            transfer_in = self.waiting_transfer.pop(cid, None)
             if visit is not None and visit[2] >= self.day_start and today:
-                self._settle(visit, kind == EventType.CONTACT_ANSWERED, t, data.get("detail"))
+                if transfer_in is not None:
+                    stats = self._today(visit[0], visit[1])
+                    stats.count_transfer_in(transfer_in, answered, data.get("detail"))
+                else:
+                    self._settle(visit, answered, t, data.get("detail"))
         elif kind == EventType.AGENT_ACCEPT and e.agent:
             self.talking.setdefault((e.agent, channel), []).append(cid)
         elif kind == EventType.AGENT_FINISH and e.agent:
@@ -137,6 +155,7 @@ class LiveBoard:
         """The contact is an agent's outbound call: its queue steps are no visit."""
         self.outbound.add(contact)
         self.waiting.pop(contact, None)
+        self.waiting_transfer.pop(contact, None)
 
     def _settle(self, visit: tuple[str, str, float], answered: bool, t: float, detail: Any) -> None:
         queue, channel, joined = visit
@@ -202,6 +221,7 @@ class LiveBoard:
                     "abandoned": q.abandoned,
                     "short_abandoned": q.short_abandoned,
                     "asa": ratio(q.wait_answered, q.answered, percent=False),
+                    "transferred_in": q.transferred_in,
                     "callbacks_pending": len(self.callbacks.get(queue, ()))
                     if channel in ("voice", "callback")
                     else 0,

@@ -1,5 +1,13 @@
 """Queue metrics: each time a contact joins a queue is one queue visit, counted in
-the interval it joined; its answer or departure (even after the period) settles it."""
+the interval it joined; its answer or departure (even after the period) settles it.
+
+A visit that starts because an agent transferred the contact (blind, to a queue or a
+colleague; `call.transferred` or `chat.transferred` before the join) is a
+**transfer-in**: counted in its own columns, not in offered, answered, abandoned or
+the service level, which stay one per customer arrival (as Amazon Connect's "contacts
+transferred in" or Genesys' "transferred in" do): the same caller is never offered
+twice for one call. Handling (handled, talk, AHT) counts every contact an agent
+finished, transferred in or not."""
 
 from __future__ import annotations
 
@@ -35,6 +43,11 @@ class QueueStats:
     callbacks_completed: int = 0
     callbacks_failed: int = 0
     transfers: int = 0
+    #: Transfers into the queue (one per transfer, however many joins it took), and
+    #: how those visits were settled.
+    transferred_in: int = 0
+    transferred_in_answered: int = 0
+    transferred_in_abandoned: int = 0
     #: Only one agent's contacts count: queue-wide counters mean nothing.
     agent_only: bool = False
 
@@ -58,6 +71,16 @@ class QueueStats:
                 self.wait_abandoned += wait
         else:
             self.overflow += 1
+
+    def count_transfer_in(self, first: bool, answered: bool, detail: Any) -> None:
+        """One settled transfer-in visit (`first`: the transfer's first join; a later
+        one, back to the queue after the colleague did not answer, is the same
+        transfer). Abandoned: the caller left, however soon."""
+        self.transferred_in += int(first)
+        if answered:
+            self.transferred_in_answered += 1
+        elif detail == ABANDON:
+            self.transferred_in_abandoned += 1
 
     def add(self, other: QueueStats) -> None:
         for name, value in vars(other).items():
@@ -90,6 +113,9 @@ class QueueStats:
             "callbacks_completed": None if na else self.callbacks_completed,
             "callbacks_failed": None if na else self.callbacks_failed,
             "transfers": None if na else self.transfers,
+            "transferred_in": None if na else self.transferred_in,
+            "transferred_in_answered": self.transferred_in_answered,
+            "transferred_in_abandoned": None if na else self.transferred_in_abandoned,
         }
 
 
@@ -113,7 +139,36 @@ QUEUE_COLUMNS = [
     ("callbacks_completed", "cb done", "int"),
     ("callbacks_failed", "cb failed", "int"),
     ("transfers", "transfers", "int"),
+    ("transferred_in", "xfer in", "int"),
+    ("transferred_in_answered", "xfer in ans.", "int"),
+    ("transferred_in_abandoned", "xfer in ab.", "int"),
 ]
+
+#: What an agent logs when they transfer a contact on (blind: it joins a queue again).
+TRANSFER_MARKS = (EventType.CALL_TRANSFERRED, EventType.CHAT_TRANSFERRED)
+
+
+class TransfersIn:
+    """Which joins are transfers-in: a contact's joins after its agent transferred it
+    (`TRANSFER_MARKS`), until an agent answers it again."""
+
+    def __init__(self) -> None:
+        #: contact -> whether the transfer's first join is still to come
+        self.pending: dict[str, bool] = {}
+
+    def transferred(self, contact: str) -> None:
+        self.pending[contact] = True
+
+    def joined(self, contact: str) -> tuple[bool, bool]:
+        """(a transfer-in, the transfer's first join)."""
+        first = self.pending.get(contact)
+        if first is None:
+            return False, False
+        self.pending[contact] = False
+        return True, first
+
+    def answered(self, contact: str) -> None:
+        self.pending.pop(contact, None)
 
 
 @dataclass
@@ -122,6 +177,8 @@ class _Visit:
     channel: str
     joined: float
     bucket: int
+    transfer: bool = False  # a transfer-in
+    first: bool = False  # the transfer's first join
 
 
 class QueueFold:
@@ -144,6 +201,7 @@ class QueueFold:
         self.open: dict[str, _Visit] = {}
         #: Contacts whose visits count under the filters.
         self.contacts: set[str] = set()
+        self.transfers_in = TransfersIn()
 
     def stats(self, bucket: int, queue: str, channel: str) -> tuple[QueueStats, QueueStats]:
         per = self.intervals.get(bucket)
@@ -158,12 +216,15 @@ class QueueFold:
         """Rows (t, type, contact, queue, agent, channel, detail) in log order; with
         joins=False (rows after the period) only open visits are settled."""
         for t, kind, cid, queue, agent, channel, detail in rows:
-            if kind == EventType.CONTACT_JOIN:
+            if kind in TRANSFER_MARKS:
+                self.transfers_in.transferred(cid)
+            elif kind == EventType.CONTACT_JOIN:
+                transfer, first = self.transfers_in.joined(cid)
                 if not joins:
                     continue
                 b = self.bucket(t)
                 if b is not None and queue:
-                    self.open[cid] = _Visit(queue, channel or "voice", t, b)
+                    self.open[cid] = _Visit(queue, channel or "voice", t, b, transfer, first)
             elif kind == EventType.CONTACT_REFUSED:
                 b = self.bucket(t) if joins else None
                 if (
@@ -175,6 +236,8 @@ class QueueFold:
                     for s in self.stats(b, queue, channel or "voice"):
                         s.refused += 1
             else:
+                if kind == EventType.CONTACT_ANSWERED:
+                    self.transfers_in.answered(cid)
                 visit = self.open.pop(cid, None)
                 if visit is not None:
                     self._settle(cid, visit, kind, t, agent, detail)
@@ -188,7 +251,10 @@ class QueueFold:
         self.contacts.add(cid)
         wait = max(0.0, t - v.joined)
         for s in self.stats(v.bucket, v.queue, v.channel):
-            s.count_visit(self.settings, v.queue, wait, answered, detail)
+            if v.transfer:
+                s.count_transfer_in(v.first, answered, detail)
+            else:
+                s.count_visit(self.settings, v.queue, wait, answered, detail)
 
     def finish(self) -> None:
         """Visits still waiting when the log ends count as offered only."""
@@ -196,5 +262,8 @@ class QueueFold:
             if self.keep(v.queue, v.channel, None) and not self.agent_only:
                 self.contacts.add(cid)
                 for s in self.stats(v.bucket, v.queue, v.channel):
-                    s.offered += 1
+                    if v.transfer:
+                        s.transferred_in += int(v.first)
+                    else:
+                        s.offered += 1
         self.open.clear()

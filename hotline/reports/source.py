@@ -45,6 +45,9 @@ QUEUE_EVENTS = (
     EventType.CONTACT_ANSWERED,
     EventType.CONTACT_LEAVE,
     EventType.CONTACT_REFUSED,
+    # an agent's transfer: the contact's next joins are transfers-in (queues.py)
+    EventType.CALL_TRANSFERRED,
+    EventType.CHAT_TRANSFERRED,
 )
 QUEUE_ENDS = (EventType.CONTACT_ANSWERED, EventType.CONTACT_LEAVE)
 #: Events that mean a contact was not self-served: it reached (or asked for) a queue,
