@@ -7,6 +7,12 @@ say so in their log. The leader takes over the routing state from the event log
 routing event through the epoch check (hotline/store/epochs.py). When it loses its
 lock it stops routing at once and the process exits with EXIT_LOST, so that a
 supervisor (systemd) starts it again, as a standby.
+
+The leader serves the call workers over NATS (hotline/cluster/responder.py: their
+requests, its offers, its heartbeat) from the moment it leads until it loses its lock;
+a standby is connected to NATS but silent. NATS unreachable at start: the process
+exits at once with the reason (EXIT_CONFIG), to be started again once it is up; lost
+later, the client reconnects for ever while the leader goes on routing.
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ import sys
 from typing import Any
 
 from controller.routing import agent_phone_channels, build_router, voice_agents
-from hotline.acd.service import RoutingService
+from hotline.acd.service import RoutingService, Ticket
+from hotline.cluster.bus import BusError
+from hotline.cluster.bus import connect as connect_bus
 from hotline.cluster.leader import (
     DEFAULT_LEASE,
     DEFAULT_RETRY,
@@ -29,6 +37,7 @@ from hotline.cluster.leader import (
     Leadership,
     asyncpg_dsn,
 )
+from hotline.cluster.responder import RoutingResponder
 from hotline.cluster.takeover import read_routing_state
 from hotline.config import HotlineConfig
 from hotline.store import Store
@@ -40,16 +49,25 @@ log = logging.getLogger(__name__)
 EXIT_LOST = 4
 #: Seconds a deposed leader gives its routing service to stop (its writes are refused).
 STOP_TIMEOUT = 2.0
+#: Misconfigured, or NATS unreachable at start: said on stderr.
+EXIT_CONFIG = 2
 
 
 class RoutingNode:
     """One candidate's life: wait to lead, lead until stopped or deposed."""
 
-    def __init__(self, config: HotlineConfig, store: Store, election: LeaderElection) -> None:
+    def __init__(
+        self, config: HotlineConfig, store: Store, election: LeaderElection, nc: Any = None
+    ) -> None:
         self.config = config
         self.store = store
         self.election = election
+        #: The NATS connection the workers are served on (None: routing with no workers).
+        self.nc = nc
         self.routing: RoutingService | None = None
+        self.responder: RoutingResponder | None = None
+        #: The tickets of the waiting contacts taken over from the log.
+        self._taken_over: list[Ticket] = []
 
     async def run(self, stop: asyncio.Event) -> int:
         """0 once `stop` is set, EXIT_LOST once the leadership is lost."""
@@ -61,6 +79,9 @@ class RoutingNode:
                 return 0
             leadership = campaign.result()
             self.routing = await self._lead(leadership)
+            if self.nc is not None and not leadership.lost.is_set():
+                self.responder = RoutingResponder(self.nc, self.routing, leadership)
+                await self.responder.start(self._taken_over)
             lost = asyncio.create_task(leadership.lost.wait(), name="lost")
             await asyncio.wait({lost, stopping}, return_when=asyncio.FIRST_COMPLETED)
             lost.cancel()
@@ -96,6 +117,7 @@ class RoutingNode:
             await routing.login(agent, channels[agent])
         state = await read_routing_state(self.store)
         tickets, refused = await routing.restore(state.waiting, state.talking)
+        self._taken_over = list(tickets.values())
         for contact, why in refused.items():
             log.warning("routing takeover: contact %s not restored: %s", contact, why)
         await routing.start()
@@ -109,6 +131,9 @@ class RoutingNode:
         return routing
 
     async def _stop_routing(self) -> None:
+        responder, self.responder = self.responder, None
+        if responder is not None:
+            await responder.stop()
         routing, self.routing = self.routing, None
         if routing is None:
             return
@@ -127,9 +152,12 @@ async def run_routing_node(
     lease: float = DEFAULT_LEASE,
     retry: float = DEFAULT_RETRY,
     name: str | None = None,
+    nats: list[str] | None = None,
 ) -> int:
-    """The `hotline routing` process until SIGINT/SIGTERM (0) or lost leadership."""
+    """The `hotline routing` process until SIGINT/SIGTERM (0) or lost leadership;
+    `nats`: the servers the workers are served on (None: no workers)."""
     election = LeaderElection(asyncpg_dsn(url), domain, lease=lease, retry=retry, name=name)
+    nc = None if nats is None else await connect_bus(nats, f"hotline-routing {election.name}")
     store = await Store.connect(url)
     try:
         await store.migrate()
@@ -138,10 +166,13 @@ async def run_routing_node(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         log.info("routing domain %r: %s is a candidate", domain, election.name)
-        return await RoutingNode(config, store, election).run(stop)
+        return await RoutingNode(config, store, election, nc).run(stop)
     finally:
         with contextlib.suppress(Exception):
             await store.close()
+        if nc is not None:
+            with contextlib.suppress(Exception):
+                await nc.close()
 
 
 def cmd_routing(args: argparse.Namespace) -> int:
@@ -156,16 +187,23 @@ def cmd_routing(args: argparse.Namespace) -> int:
             "PostgreSQL (on SQLite Hotline is one process: use `hotline run`)",
             file=sys.stderr,
         )
-        return 2
+        return EXIT_CONFIG
+    nats = None if args.no_bus else (args.nats or config.routing.nats_url).split(",")
     try:
         return asyncio.run(
             run_routing_node(
-                config, url, args.domain, lease=args.lease, retry=args.retry, name=args.name
+                config,
+                url,
+                config.routing.domain if args.domain is None else args.domain,
+                lease=args.lease,
+                retry=args.retry,
+                name=args.name,
+                nats=nats,
             )
         )
-    except (ElectionError, ValueError) as error:
+    except (ElectionError, ValueError, BusError) as error:
         print(f"hotline routing: {error}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
 
 
 def add_routing_command(sub: Any) -> None:
@@ -174,7 +212,15 @@ def add_routing_command(sub: Any) -> None:
         "routing", help="a routing leader, or its hot standby (PostgreSQL; see README)"
     )
     routing.add_argument(
-        "--domain", default="default", help="the routing domain to lead (default: default)"
+        "--domain", help="the routing domain to lead (default: the config's routing.domain)"
+    )
+    routing.add_argument(
+        "--nats", help="NATS server URL(s), comma-separated (default: routing.nats_url)"
+    )
+    routing.add_argument(
+        "--no-bus",
+        action="store_true",
+        help="route without serving call workers (no NATS; for tests of the election)",
     )
     routing.add_argument("--database", help="PostgreSQL URL (default: the config's database_url)")
     routing.add_argument(

@@ -334,6 +334,8 @@ class RoutingResponder:
                     message.update(kind="withdrawn", key=key, reason=item.reason)
                 elif isinstance(item, Finished):
                     message.update(kind="finished", outcome=str(item.outcome))
+                if self.leadership.lost.is_set():
+                    return  # deposed: not one more offer from this process
                 await self.nc.publish(subject, dumps(message))
         finally:
             for key in [k for k, o in self._offers.items() if o.contact.id == contact]:

@@ -73,7 +73,7 @@ class Candidate:
         self.proc = subprocess.Popen(
             [
                 *(str(HOTLINE), "--config", str(config), "routing", "--domain", "sales"),
-                *("--name", name, "--lease", str(LEASE)),
+                *("--name", name, "--lease", str(LEASE), "--no-bus"),
             ],
             stdout=self._out,
             stderr=subprocess.STDOUT,

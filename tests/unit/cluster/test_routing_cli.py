@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from controller.cli import main
+from tests.e2e.ports import free_port
 
 CONFIG = """
 numbers:
@@ -57,3 +58,15 @@ def test_bad_options_are_refused(
     path = config(tmp_path, "database_url: postgresql://nobody@127.0.0.1:1/none")
     assert main(["--config", path, "routing", *args]) == 2
     assert capsys.readouterr().err == f"hotline routing: {error}\n"
+
+
+def test_nats_down_at_start_is_said_and_nothing_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = free_port()
+    path = config(tmp_path, "database_url: postgresql://nobody@127.0.0.1:1/none")
+    nats = f"nats://127.0.0.1:{port}"
+    assert main(["--config", path, "routing", "--nats", nats]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"hotline routing: cannot reach NATS at {nats} within 5 s: "), err
+    assert "is nats-server running?" in err
