@@ -37,6 +37,7 @@ from hotline.acd.decisions import Offer
 from hotline.acd.service import Finished, RoutingService, Ticket, Withdrawn
 from hotline.acd.settings import Announcements, QueueSettings
 from hotline.callbacks.service import CallbackService
+from hotline.cluster.offers import OfferFence
 from hotline.contacts import ContactRun
 from hotline.flows.port import CallerGone, Prompt
 from hotline.flows.services import QueueRequest
@@ -60,6 +61,9 @@ class Queueing:
     callbacks: CallbackService | None = None
     #: Hold and resume of live conversations (desk, REST API); None: none.
     calls: AriCallControl | None = None
+    #: With the routing leader elsewhere (a call worker, hotline/cluster): the newest
+    #: epoch seen; offers of an older one ring nobody.
+    fence: OfferFence | None = None
 
     def conversation(
         self, port: VoicePort, contact_id: str, requeue: Requeue | None = None
@@ -109,6 +113,7 @@ class VoiceQueue:
             # Under call control the agent's REFERs come to Hotline: set as the leg is
             # made, not by a request of its own once they answer.
             variables=REFER_TO_US if queueing.calls is not None else None,
+            fence=queueing.fence,
         )
 
     async def run(self, request: QueueRequest) -> str:

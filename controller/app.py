@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import cast
 
 import aiohttp
 from aiohttp import web
@@ -39,10 +40,14 @@ from controller.routing import start_routing
 from controller.secrets import Secrets
 from controller.services import LiveServices
 from controller.speech import start_speech
+from controller.worker import start_remote_routing
+from hotline.acd.service import RoutingService
 from hotline.callbacks.service import CallbackService
 from hotline.calls.outbound import OutboundRules
 from hotline.calls.outbound_service import OutboundCalls
 from hotline.catalogue import Catalogue
+from hotline.cluster.bus import BusError
+from hotline.cluster.offers import OfferFence
 from hotline.config import HotlineConfig
 from hotline.contacts.wrapup import WrapUps
 from hotline.flows.loader import FlowSet
@@ -175,7 +180,17 @@ class Hotline:
 
         # Each agent's SIP phone and browser phone: one agent, either device.
         phones = AgentPhones(config.agents, ami.reachable, config.asterisk.browser_phone)
-        routing = await start_routing(config, store, ami, phones)
+        fence: OfferFence | None = None
+        if config.routing.mode == "remote":
+            # A call worker: the domain's leader routes (controller/worker.py); the same
+            # API over NATS, and offers of a deposed leader's epoch refused here.
+            try:
+                remote = await start_remote_routing(config, ami, phones)
+            except BusError as error:
+                raise StartFailed(str(error)) from None
+            routing, fence = cast(RoutingService, remote), remote.fence
+        else:
+            routing = await start_routing(config, store, ami, phones)
 
         async def notify(url: str, data: dict) -> int:
             """The abandoned-caller message hook (an SMS gateway): POST JSON."""
@@ -209,6 +224,7 @@ class Hotline:
             recordings=LiveRecordings(ari),
             callbacks=callbacks,
             calls=calls,
+            fence=fence,
         )
         runtime = VoiceRuntime(
             store=store,

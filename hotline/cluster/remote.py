@@ -118,6 +118,8 @@ class RemoteRouting:
         #: Items refused as older than the newest epoch seen (for tests and metrics).
         self.stale_refused = 0
         self.tick_interval = 0.0
+        #: Close the NATS connection on `stop` (it was made for this worker).
+        self.close_bus = False
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -141,6 +143,9 @@ class RemoteRouting:
         self._subs.clear()
         for task in list(self._tasks):
             task.cancel()
+        if self.close_bus:
+            with contextlib.suppress(Exception):
+                await self.nc.close()
 
     @property
     def running(self) -> bool:
@@ -312,14 +317,22 @@ class RemoteRouting:
     async def unpause(self, agent_id: str, channels: Iterable[Channel | str] | None = None) -> None:
         await self._request("unpause", agent=agent_id, channels=_names(channels))
 
-    async def reachable(
+    def note_reachable(
         self, agent_id: str, channels: Channel | str | Iterable[Channel | str], yes: bool
-    ) -> None:
-        """Said to the leader, and again to each new leader."""
+    ) -> list[Channel]:
+        """Remember the agent's reachability, said to each leader once heard (and to
+        the one heard now by `reachable`)."""
         many = [channels] if isinstance(channels, str) else channels
         listed = [Channel(c) for c in many]
         for channel in listed:
             self._reach[(agent_id, channel)] = yes
+        return listed
+
+    async def reachable(
+        self, agent_id: str, channels: Channel | str | Iterable[Channel | str], yes: bool
+    ) -> None:
+        """Said to the leader, and again to each new leader."""
+        listed = self.note_reachable(agent_id, channels, yes)
         await self._request("reachable", agent=agent_id, channels=[str(c) for c in listed], yes=yes)
 
     def is_reachable(self, agent_id: str, channel: Channel | str) -> bool:
@@ -511,6 +524,7 @@ class RemoteRouting:
             return
         old = self.fence.epoch
         self.fence.saw(epoch)
+        self._spawn(self._say_reachability())
         if old == 0:
             return  # the first leader this worker hears of
         log.warning(
@@ -527,7 +541,6 @@ class RemoteRouting:
                     self._key_of.pop(id(offer), None)
                     if ticket is not None:
                         ticket.deliver(Withdrawn(offer, f"routing leader changed (epoch {epoch})"))
-        self._spawn(self._say_reachability())
 
     async def _say_reachability(self) -> None:
         by_agent: dict[tuple[str, bool], list[str]] = {}

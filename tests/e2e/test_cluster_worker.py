@@ -1,0 +1,385 @@
+"""Beyond one box (issue 20): a routing leader and its hot standby (`hotline routing`)
+and one call worker (`hotline run` with `routing.mode: remote`: a real Asterisk and
+the voice adapter), on a PostgreSQL and a nats-server the tests start on free loopback
+ports. SIPp callers dial the worker's Asterisk; carol's phone is a SIPp UAS on her
+fixed contact. The leader decides, the worker rings and bridges.
+
+- one caller served through leader -> NATS -> worker (they talked: the time the caller
+  was bridged with carol, from the log);
+- kill -9 the leader while callers wait and carol talks: the standby takes over, and
+  every caller is served, in their original order, none lost, no routing event of the
+  old epoch after the new one's first, no offer of the old epoch answered after it;
+- NATS down at the worker's start: `hotline run` exits with the reason.
+
+    .venv/bin/pytest -s -p no:randomly -n 0 tests/e2e/test_cluster_worker.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hotline.store import LoggedEvent, Store
+from hotline.store.records import Contact
+from tests import pg
+from tests.e2e.conftest import HOTLINE, RunningHotline, spawn, test_config, wait_ready
+from tests.e2e.ports import free_port
+from tests.e2e.sipp import ExpectHangup, SippCall
+from tests.e2e.sipp_uas import TransferTarget
+from tests.nats import NatsServer, nats_binary
+
+pg_server = pg.pg_server
+
+pytestmark = [pytest.mark.e2e, pytest.mark.pg]
+
+DOMAIN = "e2e"
+LEASE = 2.0
+#: The least time in conversation that counts as having talked (as the load guard's).
+TALKED = 1.0
+
+
+FLOW = """
+name: cluster_queue
+start: to_fifo
+nodes:
+  to_fifo:
+    type: queue
+    queue: e2e_fifo
+    on: {answered: goodbye, other: unavailable}
+  unavailable:
+    type: play
+    prompts: agents_unavailable
+    next: end
+  goodbye:
+    type: play
+    prompts: goodbye
+    barge_in: false
+    next: end
+  end:
+    type: hangup
+"""
+
+
+class Candidate:
+    """One `hotline routing` process, its output in a file."""
+
+    def __init__(self, config: Path, name: str, log: Path) -> None:
+        self.name = name
+        self.log = log
+        self._out = log.open("w")
+        self.proc = subprocess.Popen(
+            [
+                *(str(HOTLINE), "--config", str(config), "routing"),
+                *("--name", name, "--lease", str(LEASE)),
+            ],
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+        )
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, words: str, timeout: float = 30.0) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if words in self.text():
+                return time.monotonic()
+            assert self.proc.poll() is None, f"{self.name} exited:\n{self.text()}"
+            time.sleep(0.02)
+        raise AssertionError(f"{self.name} never said {words!r}:\n{self.text()}")
+
+    def end(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        self._out.close()
+
+
+class Cluster:
+    """The module's NATS, database and worker; each test starts its own candidates."""
+
+    def __init__(self, workdir: Path, nats: NatsServer, url: str, config: Path) -> None:
+        self.workdir = workdir
+        self.nats = nats
+        self.url = url
+        self.config = config
+        self.worker: RunningHotline | None = None
+        self.carol_port = 0
+        self.candidates: list[Candidate] = []
+
+    def candidate(self, name: str) -> Candidate:
+        self.candidates.append(Candidate(self.config, name, self.workdir / f"{name}.log"))
+        return self.candidates[-1]
+
+    @property
+    def running(self) -> RunningHotline:
+        assert self.worker is not None
+        return self.worker
+
+    def carol(self, calls: int, talk: float) -> TransferTarget:
+        return TransferTarget(
+            self.workdir / "phones", "answer", self.carol_port, ring=0.5, talk=talk, calls=calls
+        ).start()
+
+    def caller(self, number: str) -> SippCall:
+        sipp = SippCall(
+            self.workdir / "sipp", self.running.sip_port, "304", number, [ExpectHangup(60)]
+        )
+        return sipp.start()
+
+    def logs(self) -> str:
+        parts = [f"--- {c.name}\n{c.text()[-3000:]}" for c in self.candidates]
+        return "\n".join([*parts, f"--- worker\n{self.running.log_tail(80)}"])
+
+
+def worker_config(
+    workdir: Path, url: str, nats: str, carol_port: int, instance: str
+) -> dict[str, Any]:
+    """A config of its own (ports too): number 304 -> cluster_queue -> e2e_fifo,
+    served by carol."""
+    config = test_config(instance)
+    flows = workdir / "flows"
+    flows.mkdir(exist_ok=True)
+    (flows / "cluster_queue.yaml").write_text(FLOW)
+    config.update(
+        flows_dir=str(flows),
+        numbers={"304": "cluster_queue"},
+        database_url=url,
+        queues={"e2e_fifo": {"ring_timeout": 5, "wrap_up": 0.5}},
+        agents=[
+            {
+                "id": "carol",
+                "name": "Carol",
+                "endpoint": "2001",
+                "contact": f"sip:2001@127.0.0.1:{carol_port}",
+                "queues": ["e2e_fifo"],
+            }
+        ],
+        routing={"mode": "remote", "domain": DOMAIN, "nats_url": nats, "request_timeout": 10},
+    )
+    config["asterisk"]["agi_numbers"] = {}
+    config["demo_crm"]["enabled"] = False
+    return config
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, pg_server: pg.PostgresServer
+) -> Iterator[Cluster]:
+    binary = nats_binary()
+    if binary is None:
+        pytest.fail("nats-server is not installed (scripts/setup.sh test)")
+    workdir = tmp_path_factory.mktemp("cluster")
+    nats = NatsServer(binary, workdir / "nats.log").start()
+    url = pg_server.create_database()
+    asyncio.run(migrate(url))
+    carol_port = free_port("udp", seconds=900)
+    config = worker_config(workdir, url, nats.url, carol_port, f"cl-{os.getpid()}")
+    path = workdir / "hotline.yaml"
+    path.write_text(yaml.safe_dump(config))
+    cluster = Cluster(workdir, nats, url, path)
+    cluster.carol_port = carol_port
+    try:
+        yield cluster
+    finally:
+        if cluster.worker is not None:
+            stop_worker(cluster.worker)
+        for candidate in cluster.candidates:
+            candidate.end()
+        nats.stop()
+
+
+def stop_worker(worker: RunningHotline) -> None:
+    worker.proc.send_signal(signal.SIGINT)
+    try:
+        worker.proc.wait(60)
+    except subprocess.TimeoutExpired:
+        worker.proc.kill()
+        worker.proc.wait()
+    subprocess.run(["rm", "-rf", str(worker.instance_dir())], check=False)
+
+
+def start_worker(cluster: Cluster) -> RunningHotline:
+    if cluster.worker is None:
+        config = yaml.safe_load(cluster.config.read_text())
+        cluster.worker = spawn(config, cluster.workdir, log_name="worker")
+        wait_ready(cluster.worker)
+    return cluster.worker
+
+
+@pytest.fixture
+def leak_check(cluster: Cluster) -> Iterator[None]:
+    """After the test: no channel or bridge left in the worker's Asterisk."""
+    yield
+    if cluster.worker is None or cluster.worker.proc.poll() is not None:
+        return
+    deadline = time.monotonic() + 10
+    left: tuple[object, object] = (None, None)
+    while time.monotonic() < deadline:
+        left = (cluster.worker.ari("channels"), cluster.worker.ari("bridges"))
+        if left == ([], []):
+            return
+        time.sleep(0.2)
+    pytest.fail(f"left in Asterisk: channels={left[0]} bridges={left[1]}")
+
+
+async def migrate(url: str) -> None:
+    store = await Store.connect(url)
+    try:
+        await store.migrate()
+    finally:
+        await store.close()
+
+
+async def _contacts(url: str, numbers: list[str]) -> dict[str, tuple[Contact, list[LoggedEvent]]]:
+    store = await Store.connect(url)
+    try:
+        found: dict[str, tuple[Contact, list[LoggedEvent]]] = {}
+        for contact in await store.recent_contacts(500):
+            if contact.source in numbers and contact.source not in found:
+                found[contact.source] = (contact, await store.events(contact.id))
+        return found
+    finally:
+        await store.close()
+
+
+def ended_contacts(
+    cluster: Cluster, numbers: list[str], timeout: float = 15
+) -> dict[str, tuple[Contact, list[LoggedEvent]]]:
+    """Each caller's ended contact and its events, from the shared PostgreSQL."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = asyncio.run(_contacts(cluster.url, numbers))
+        if len(found) == len(numbers) and all(c.ended_at for c, _ in found.values()):
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not all of {numbers} ended: {found}\n{cluster.logs()}")
+        time.sleep(0.2)
+
+
+def talked(events: list[LoggedEvent]) -> float:
+    """Seconds the caller was connected to the agent (queue.connected to its end)."""
+    start = next(e.ts for e in events if e.type == "queue.connected")
+    end = next(e.ts for e in events if e.type == "queue.call_ended")
+    return (end - start).total_seconds()
+
+
+async def _all_events(url: str) -> list[LoggedEvent]:
+    store = await Store.connect(url)
+    try:
+        return await store.events_between(datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC))
+    finally:
+        await store.close()
+
+
+def test_one_caller_is_served_through_the_leader_and_the_bus(
+    cluster: Cluster, leak_check: None
+) -> None:
+    a = cluster.candidate("a")
+    a.wait_for("a is the leader (epoch")
+    started = time.monotonic()
+    worker = start_worker(cluster)
+    print(f"\nworker ready in {time.monotonic() - started:.1f} s")
+    assert "call worker of leader a" in worker.log.read_text()
+    carol = cluster.carol(calls=1, talk=2.0)
+    call = cluster.caller("5552001")
+    result = call.wait(60)
+    assert result.ok, f"{result.output}\n{cluster.logs()}"
+    assert carol.wait_done().ok
+
+    (contact, events) = ended_contacts(cluster, ["5552001"])["5552001"]
+    assert contact.status == "completed"
+    offers = [e for e in events if e.type == "contact.offer"]
+    assert [o.agent for o in offers] == ["carol"]
+    epoch = int(offers[0].data["epoch"])
+    (link,) = [e for e in events if e.type == "queue.connected"]
+    assert link.data["agent"] == "carol"
+    assert talked(events) >= TALKED, events
+    assert "INVITE sip:2001@" in carol.messages()
+    # The routing events are the leader's (with its epoch), the call's the worker's.
+    assert all(int(e.data["epoch"]) == epoch for e in events if e.type.startswith("agent."))
+    print(f"one caller through the bus: talked {talked(events):.2f} s, epoch {epoch}")
+    a.proc.send_signal(signal.SIGTERM)
+    assert a.proc.wait(10) == 0
+
+
+def test_kill_9_the_leader_while_callers_wait_the_standby_serves_them_in_order(
+    cluster: Cluster, leak_check: None
+) -> None:
+    a = cluster.candidate("a2")
+    a.wait_for("a2 is the leader (epoch")
+    b = cluster.candidate("b2")
+    b.wait_for("b2 is a standby: a2 leads it")
+    start_worker(cluster)
+    numbers = ["5552101", "5552102", "5552103", "5552104"]
+    carol = cluster.carol(calls=len(numbers), talk=2.5)
+    calls = []
+    for number in numbers:
+        calls.append(cluster.caller(number))
+        time.sleep(0.6)
+    # carol talks to the first caller, the others wait with their music: kill -9.
+    time.sleep(0.5)
+    killed = time.monotonic()
+    a.proc.kill()
+    led = b.wait_for("b2 is the leader (epoch", timeout=10)
+    b.wait_for("took over 3 waiting and 1 talking contacts")
+    for call in calls:
+        result = call.wait(90)
+        assert result.ok, f"{result.output}\n{cluster.logs()}"
+    assert carol.wait_done().ok
+
+    found = ended_contacts(cluster, numbers)
+    connected = []
+    for number in numbers:
+        contact, events = found[number]
+        assert contact.status == "completed", (number, contact.status, cluster.logs())
+        (link,) = [e for e in events if e.type == "queue.connected"]
+        assert link.data["agent"] == "carol"
+        assert talked(events) >= TALKED, (number, events)
+        connected.append(link.id)
+    # Served in their original order (the first before the kill, the rest after it).
+    assert connected == sorted(connected)
+
+    routing = [e for e in asyncio.run(_all_events(cluster.url)) if "epoch" in e.data]
+    epochs = sorted({int(e.data["epoch"]) for e in routing})
+    old, new = epochs[-2], epochs[-1]
+    first_new = min(e.id for e in routing if int(e.data["epoch"]) == new)
+    late = [e for e in routing if int(e.data["epoch"]) == old and e.id > first_new]
+    assert not late, late  # nothing of the old epoch written after the takeover
+    # No offer of the old epoch was answered after the takeover: every accept is of an
+    # offer of the epoch its writer led in.
+    for number in numbers[1:]:
+        accepts = [e for e in found[number][1] if e.type == "agent.accept"]
+        assert [int(e.data["epoch"]) for e in accepts] == [new], (number, accepts)
+    print(
+        f"kill -9 of the leader: standby leads after {led - killed:.2f} s; "
+        f"{len(numbers)} callers offered, {len(numbers)} completed, 0 lost, 0 out of order"
+    )
+    b.proc.send_signal(signal.SIGTERM)
+    assert b.proc.wait(10) == 0
+
+
+def test_nats_down_at_the_workers_start_is_a_clear_error(cluster: Cluster) -> None:
+    down = f"nats://127.0.0.1:{free_port()}"
+    workdir = cluster.workdir / "down"
+    workdir.mkdir()
+    config = worker_config(workdir, cluster.url, down, free_port("udp"), f"cld-{os.getpid()}")
+    worker = spawn(config, workdir, log_name="worker-down")
+    try:
+        assert worker.proc.wait(60) == 2
+    finally:
+        if worker.proc.poll() is None:
+            worker.proc.kill()
+        subprocess.run(["rm", "-rf", str(worker.instance_dir())], check=False)
+    text = worker.log.read_text()
+    assert f"hotline: cannot reach NATS at {down} within 5 s" in text, text
