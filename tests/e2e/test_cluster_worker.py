@@ -32,7 +32,8 @@ import yaml
 from hotline.store import LoggedEvent, Store
 from hotline.store.records import Contact
 from tests import pg
-from tests.e2e.conftest import HOTLINE, RunningHotline, spawn, test_config, wait_ready
+from tests.e2e import conftest
+from tests.e2e.conftest import HOTLINE, RunningHotline, spawn, wait_ready
 from tests.e2e.ports import free_port
 from tests.e2e.sipp import ExpectHangup, SippCall
 from tests.e2e.sipp_uas import TransferTarget
@@ -147,7 +148,7 @@ def worker_config(
 ) -> dict[str, Any]:
     """A config of its own (ports too): number 304 -> cluster_queue -> e2e_fifo,
     served by carol."""
-    config = test_config(instance)
+    config = conftest.test_config(instance)
     flows = workdir / "flows"
     flows.mkdir(exist_ok=True)
     (flows / "cluster_queue.yaml").write_text(FLOW)
