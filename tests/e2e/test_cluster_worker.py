@@ -351,12 +351,7 @@ def test_kill_9_the_leader_while_callers_wait_the_standby_serves_them_in_order(
     # Served in their original order (the first before the kill, the rest after it).
     assert connected == sorted(connected)
 
-    routing = [e for e in asyncio.run(_all_events(cluster.url)) if "epoch" in e.data]
-    epochs = sorted({int(e.data["epoch"]) for e in routing})
-    old, new = epochs[-2], epochs[-1]
-    first_new = min(e.id for e in routing if int(e.data["epoch"]) == new)
-    late = [e for e in routing if int(e.data["epoch"]) == old and e.id > first_new]
-    assert not late, late  # nothing of the old epoch written after the takeover
+    _, new = assert_fenced(cluster)  # nothing of the old epoch after the takeover
     # No offer of the old epoch was answered after the takeover: every accept is of an
     # offer of the epoch its writer led in.
     for number in numbers[1:]:
@@ -364,6 +359,68 @@ def test_kill_9_the_leader_while_callers_wait_the_standby_serves_them_in_order(
         assert [int(e.data["epoch"]) for e in accepts] == [new], (number, accepts)
     print(
         f"kill -9 of the leader: standby leads after {led - killed:.2f} s; "
+        f"{len(numbers)} callers offered, {len(numbers)} completed, 0 lost, 0 out of order"
+    )
+    b.proc.send_signal(signal.SIGTERM)
+    assert b.proc.wait(10) == 0
+
+
+def assert_fenced(cluster: Cluster) -> tuple[int, int]:
+    """The last two epochs: nothing of the older written after the newer's first."""
+    routing = [e for e in asyncio.run(_all_events(cluster.url)) if "epoch" in e.data]
+    epochs = sorted({int(e.data["epoch"]) for e in routing})
+    old, new = epochs[-2], epochs[-1]
+    first_new = min(e.id for e in routing if int(e.data["epoch"]) == new)
+    late = [e for e in routing if int(e.data["epoch"]) == old and e.id > first_new]
+    assert not late, late
+    return old, new
+
+
+def test_sigstop_the_leader_past_its_lease_then_sigcont_the_standby_serves_all(
+    cluster: Cluster, leak_check: None
+) -> None:
+    """The leader is paused while carol talks and two callers wait: carol's hang-up is
+    asked of the paused leader (no answer), retried, and answered by the standby once
+    it leads; the resumed leader exits 4 and writes nothing more."""
+    a = cluster.candidate("a3")
+    a.wait_for("a3 is the leader (epoch")
+    b = cluster.candidate("b3")
+    b.wait_for("b3 is a standby: a3 leads it")
+    worker = start_worker(cluster)
+    numbers = ["5552201", "5552202", "5552203"]
+    carol = cluster.carol(calls=len(numbers), talk=2.0)
+    calls = []
+    for number in numbers:
+        calls.append(cluster.caller(number))
+        time.sleep(0.6)
+    paused = time.monotonic()
+    a.proc.send_signal(signal.SIGSTOP)
+    led = b.wait_for("b3 is the leader (epoch", timeout=LEASE + 8)
+    b.wait_for("took over 2 waiting and 1 talking contacts")
+    for call in calls:
+        result = call.wait(90)
+        assert result.ok, f"{result.output}\n{cluster.logs()}"
+    assert carol.wait_done().ok
+    a.proc.send_signal(signal.SIGCONT)
+    assert a.proc.wait(10) == 4, a.text()
+
+    found = ended_contacts(cluster, numbers)
+    connected = []
+    for number in numbers:
+        contact, events = found[number]
+        assert contact.status == "completed", (number, contact.status, cluster.logs())
+        (link,) = [e for e in events if e.type == "queue.connected"]
+        assert link.data["agent"] == "carol" and talked(events) >= TALKED
+        connected.append(link.id)
+    assert connected == sorted(connected)
+    time.sleep(1.0)  # whatever the resumed leader still had would be in by now
+    old, new = assert_fenced(cluster)
+    for number in numbers[1:]:
+        accepts = [e for e in found[number][1] if e.type == "agent.accept"]
+        assert [int(e.data["epoch"]) for e in accepts] == [new], (number, accepts)
+    assert f"epoch {new} follows {old}" in worker.log.read_text()
+    print(
+        f"\nSIGSTOP of the leader: standby leads after {led - paused:.2f} s (lease {LEASE} s); "
         f"{len(numbers)} callers offered, {len(numbers)} completed, 0 lost, 0 out of order"
     )
     b.proc.send_signal(signal.SIGTERM)
