@@ -463,6 +463,8 @@ class RemoteRouting:
         contact = ticket.contact_id
         kind = data.get("kind")
         if kind == "offer":
+            if str(data["key"]) in self._offers.get(contact, {}):
+                return  # said again after a re-attach: rung already
             offer = self._offer_here(offer_from_wire(data["offer"]))
             try:
                 self.fence.check(offer)

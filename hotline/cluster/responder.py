@@ -202,7 +202,7 @@ class RoutingResponder:
         contact_id = str(args["contact_id"])
         existing = self.routing.ticket(contact_id)
         if existing is not None:
-            self._forward(existing)
+            await self._attach(existing)
             return self._ticket_answer(existing)
         ticket = await self.routing.enqueue(
             contact_id,
@@ -227,7 +227,7 @@ class RoutingResponder:
             contact = contact_from_wire(data)
             ticket = self.routing.ticket(contact.id)
             if ticket is not None:
-                self._forward(ticket)
+                await self._attach(ticket)
                 answers[contact.id] = self._ticket_answer(ticket)
             else:
                 new.append(contact)
@@ -307,6 +307,18 @@ class RoutingResponder:
         await self.routing.reachable(args["agent"], channels, bool(args["yes"]))
 
     # ---- what goes out ---------------------------------------------------------------------
+
+    async def _attach(self, ticket: Ticket) -> None:
+        """A worker asks again for a contact this leader has: its items go on, and the
+        offers live now are said again (the worker may have missed them: it was
+        restarting; one it has already is known by its key and not rung twice)."""
+        self._forward(ticket)
+        subject = self.subjects.ticket(ticket.contact_id)
+        for key, offer in list(self._offers.items()):
+            if offer.contact.id == ticket.contact_id:
+                message = {**self._stamp(), "kind": "offer", "key": key}
+                message["offer"] = offer_to_wire(offer)
+                await self.nc.publish(subject, dumps(message))
 
     def _forward(self, ticket: Ticket) -> None:
         """Publish `ticket`'s items to its contact's subject (once per ticket)."""

@@ -298,3 +298,26 @@ async def test_nats_down_at_start_is_a_clear_error(nats_server: NatsServer) -> N
     nats_server.stop()
     with pytest.raises(BusError, match=rf"cannot reach NATS at {nats_server.url} within 1 s"):
         await connect([nats_server.url], "test", timeout=1.0)
+
+
+async def test_offers_made_while_a_worker_restarted_are_said_again_when_it_attaches(
+    nc: Any,
+) -> None:
+    leader = Leader(await nc(), 1, agents=())
+    await leader.start()
+    first = await remote_of(nc)
+    await first.enqueue("c1", "voice", "support")
+    await first.stop()  # the worker is gone ...
+    await leader.routing.unpause("alice")  # ... when the leader offers the caller
+    await asyncio.sleep(0.2)
+    again = await remote_of(nc)
+    tickets, _ = await again.restore([Contact("c1", Channel.VOICE, "support", 0.0)])
+    offer = await item(tickets["c1"], timeout=2.0)  # not the next offer, 5 s later
+    assert isinstance(offer, Offer) and offer.agent == "alice"
+    # Asked once more (a retry): the same offer is not handed over twice.
+    await again._request("enqueue", contact_id="c1", channel="voice", queue="support")
+    await asyncio.sleep(0.2)
+    assert tickets["c1"].offers.empty()
+    assert await again.ringing(offer)
+    await again.stop()
+    await leader.stop()
