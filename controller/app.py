@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from ipaddress import ip_address
 from pathlib import Path
 from typing import cast
 
@@ -35,6 +37,7 @@ from chat_bridge.service import add_chat
 from controller.crm import start_crm
 from controller.devices import AgentPhones, browser_phones
 from controller.paths import ProjectPaths
+from controller.phone_calls import BrowserPhoneCalls
 from controller.reload import FlowArchive, FlowChecker, FlowWatcher, describe, set_version
 from controller.routing import start_routing
 from controller.secrets import Secrets
@@ -120,6 +123,7 @@ class Hotline:
         secrets: Secrets,
         endpoints: Endpoints,
         checker: FlowChecker | None = None,
+        web_ssl: ssl.SSLContext | None = None,
     ) -> None:
         self.config = config
         self.flows = flows
@@ -128,6 +132,8 @@ class Hotline:
         self.endpoints = endpoints
         #: How to re-check the flows folder; None: no hot reload.
         self.checker = checker
+        #: HTTPS and WSS for the web (web.tls; controller/web_tls.py), else plain HTTP.
+        self.web_ssl = web_ssl
         self.stopping = asyncio.Event()
         self.ready = asyncio.Event()
         self.web_url = ""
@@ -366,7 +372,11 @@ class Hotline:
                 knowledge, ChatStore(store), calls_said, default_language=config.default_language
             ),
         )
-        add_phone_routes(api, browser_phones(config, self.secrets, ep.ari_url, auth))
+        # A desk gone mid-call without hanging up: its browser phone's leg is ended.
+        left_calls = BrowserPhoneCalls(ari, {a.id: a.endpoint for a in config.agents})
+        add_phone_routes(
+            api, browser_phones(config, self.secrets, ep.ari_url, auth, left_calls.ended)
+        )
         chat = add_chat(
             api,
             config=config,
@@ -422,14 +432,23 @@ class Hotline:
                 log.exception("chat recovery failed; new chats are taken all the same")
             await runner.setup()
             try:
-                await web.TCPSite(runner, config.web.bind, config.web.port).start()
+                await web.TCPSite(
+                    runner, config.web.bind, config.web.port, ssl_context=self.web_ssl
+                ).start()
                 await agi.start(config.asterisk.agi_bind, config.asterisk.agi_port)
                 if config.demo_crm.enabled:
                     crm = await start_crm(config.demo_crm.port)
                     log.info("demo CRM on http://127.0.0.1:%d/", config.demo_crm.port)
             except OSError as error:
                 raise StartFailed(str(error)) from None
-            self.web_url = f"http://{config.web.bind}:{config.web.port}/"
+            scheme = "https" if self.web_ssl is not None else "http"
+            self.web_url = f"{scheme}://{config.web.bind}:{config.web.port}/"
+            if self.web_ssl is None and not ip_address(config.web.bind).is_loopback:
+                log.warning(
+                    "the web is plain HTTP on %s: browsers on other machines give the "
+                    "browser phone no microphone there (set web.tls: true)",
+                    config.web.bind,
+                )
             background.append(asyncio.create_task(self._watch_flows(runtime)))
             ami.start()
             background.append(
@@ -481,7 +500,8 @@ class Hotline:
             idle=timedelta(minutes=config.web.session_idle_minutes),
             max_age=timedelta(hours=config.web.session_max_hours),
         )
-        return Auth(users, passwords, sessions, self.secrets.api_token, config.web.secure_cookies)
+        secure = config.web.secure_cookies or self.web_ssl is not None
+        return Auth(users, passwords, sessions, self.secrets.api_token, secure)
 
     async def _watch_flows(self, runtime: VoiceRuntime) -> None:
         """Keep every flow version, and swap in clean edits while calls go on."""

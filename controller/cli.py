@@ -9,6 +9,7 @@ import os
 import secrets as secrets_module
 import shlex
 import socket
+import ssl
 import sys
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from controller.secrets import (
     fingerprint,
     load_secrets,
 )
+from controller.web_tls import server_context, web_certificate
 from hotline.config import HotlineConfig, load_config
 from hotline.flows.cli import add_flow_commands
 from hotline.flows.loader import FlowSet
@@ -121,6 +123,23 @@ def tls_files(config: HotlineConfig, paths: ProjectPaths) -> TlsFiles | None:
         raise Refused(f"SIP/TLS refused: {error}") from None
 
 
+def web_tls_files(config: HotlineConfig, paths: ProjectPaths) -> TlsFiles | None:
+    """The HTTPS certificate when web.tls is on (controller/web_tls.py)."""
+    try:
+        return web_certificate(config.web, paths.home, paths.state)
+    except CertificateError as error:
+        raise Refused(f"HTTPS (web.tls) refused: {error}") from None
+
+
+def web_tls_context(files: TlsFiles | None) -> ssl.SSLContext | None:
+    if files is None:
+        return None
+    try:
+        return server_context(files)
+    except CertificateError as error:
+        raise Refused(f"HTTPS (web.tls) refused: {error}") from None
+
+
 def endpoints_for(
     config: HotlineConfig, secrets: Secrets, instance: AsteriskInstance | None
 ) -> Endpoints:
@@ -157,7 +176,11 @@ def endpoints_for(
 
 
 def banner(
-    config: HotlineConfig, secrets: Secrets, hotline: Hotline, tls: TlsFiles | None = None
+    config: HotlineConfig,
+    secrets: Secrets,
+    hotline: Hotline,
+    tls: TlsFiles | None = None,
+    web_tls: TlsFiles | None = None,
 ) -> str:
     ast = config.asterisk
     server = f"{ast.sip_bind}:{ast.sip_port}"
@@ -195,6 +218,10 @@ def banner(
     lines.append(f"      wallboard:      {web_url}/wallboard  (reports: {web_url}/reports)")
     lines.append(f"      chat demo:      {web_url}/chat/demo")
     lines.append(f"      REST API token: {secrets.api_token}")
+    if web_tls is not None:
+        origin = "generated" if web_tls.generated else "yours"
+        lines.append(f"      HTTPS certificate ({origin}): {web_tls.cert}")
+        lines.append(f"      SHA-256 fingerprint: {fingerprint(web_tls.cert)}")
     users = [a.id for a in config.agents] + [u.id for u in config.users]
     if hotline.new_passwords:
         lines.append("      new web passwords (shown once; change: hotline users passwd ID):")
@@ -214,6 +241,7 @@ def banner(
 def cmd_run(args: argparse.Namespace) -> int:
     paths = _paths(args)
     config, flows, secrets = load_all(paths)
+    web_tls = web_tls_files(config, paths)
     instance = proc = None
     if config.asterisk.managed:
         instance = managed_instance(config, secrets, paths)
@@ -229,12 +257,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         secrets,
         endpoints_for(config, secrets, instance),
         checker=flow_checker(config, paths),
+        web_ssl=web_tls_context(web_tls),
     )
+    sip_tls = tls_files(config, paths)
     try:
         asyncio.run(
             run_until_signal(
                 hotline,
-                lambda h: print(banner(config, secrets, h, tls_files(config, paths)), flush=True),
+                lambda h: print(banner(config, secrets, h, sip_tls, web_tls), flush=True),
             )
         )
     finally:

@@ -13,7 +13,7 @@ RTP or SDES), and ARI rings one endpoint per leg.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 
 from yarl import URL
 
@@ -76,10 +76,15 @@ class AgentPhones(Mapping[str, str]):
 
 
 def browser_phones(
-    config: HotlineConfig, secrets: Secrets, ari_url: str, auth: Auth
+    config: HotlineConfig,
+    secrets: Secrets,
+    ari_url: str,
+    auth: Auth,
+    on_closed: Callable[[str], Awaitable[object]] | None = None,
 ) -> BrowserPhones:
     """The desk's browser phones: each agent's account, relayed to Asterisk's
-    WebSocket transport on its HTTP server (ARI's, `ari_url`)."""
+    WebSocket transport on its HTTP server (ARI's, `ari_url`); `on_closed(agent)`
+    once an agent's relay has closed (controller/phone_calls.py)."""
     accounts = {}
     if config.asterisk.browser_phone:
         accounts = {
@@ -98,4 +103,4 @@ def browser_phones(
     async def alive(token: str) -> bool:
         return await auth.sessions.resolve(token) is not None
 
-    return BrowserPhones(accounts, str(socket), alive)
+    return BrowserPhones(accounts, str(socket), alive, on_closed=on_closed)

@@ -74,29 +74,46 @@ def _openssl(*args: str, stdin: bytes | None = None) -> str:
     return done.stdout.decode()
 
 
-def ensure_certificate(folder: Path, hosts: list[str]) -> TlsFiles:
+def ensure_certificate(
+    folder: Path, hosts: list[str], *, name: str = "sip", subject: str = "Hotline SIP"
+) -> TlsFiles:
     """A self-signed certificate for `hosts` (IP addresses or names), made once into
-    `folder` (key mode 0600) like the other secrets, and kept while it is valid."""
-    cert, key = folder / "sip.crt", folder / "sip.key"
+    `folder` as `<name>.crt` and `<name>.key` (key mode 0600) like the other secrets,
+    and kept while it is valid and names every host (made again when one is added)."""
+    cert, key = folder / f"{name}.crt", folder / f"{name}.key"
+    names = [f"IP:{h}" if _is_ip(h) else f"DNS:{h}" for h in dict.fromkeys(hosts)]
     if cert.exists() and key.exists():
         with contextlib.suppress(CertificateError):
             check_certificate(cert, key)
-            return TlsFiles(cert, key, generated=True)
+            if set(names) <= subject_alt_names(cert):
+                return TlsFiles(cert, key, generated=True)
     folder.mkdir(parents=True, exist_ok=True)
-    names = [f"IP:{h}" if _is_ip(h) else f"DNS:{h}" for h in dict.fromkeys(hosts)]
-    tmp_key = folder / "sip.key.tmp"
+    tmp_key, tmp_cert = folder / f"{name}.key.tmp", folder / f"{name}.crt.tmp"
     tmp_key.unlink(missing_ok=True)
     os.close(os.open(tmp_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     _openssl(
         "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-        "-nodes", "-sha256", "-days", "3650", "-subj", "/CN=Hotline SIP",
+        "-nodes", "-sha256", "-days", "3650", "-subj", f"/CN={subject}",
         "-addext", f"subjectAltName={','.join(names)}",
-        "-keyout", str(tmp_key), "-out", str(folder / "sip.crt.tmp"),
+        "-keyout", str(tmp_key), "-out", str(tmp_cert),
     )  # fmt: skip
     tmp_key.chmod(0o600)
     tmp_key.replace(key)
-    (folder / "sip.crt.tmp").replace(cert)
+    tmp_cert.replace(cert)
     return TlsFiles(cert, key, generated=True)
+
+
+def subject_alt_names(cert: Path) -> set[str]:
+    """The certificate's subject alternative names as `IP:…` and `DNS:…`."""
+    out = _openssl("x509", "-in", str(cert), "-noout", "-ext", "subjectAltName")
+    found = set()
+    for entry in out.replace("\n", ",").split(","):
+        kind, _, value = entry.strip().partition(":")
+        if kind == "IP Address":
+            found.add(f"IP:{value}")
+        elif kind == "DNS":
+            found.add(f"DNS:{value}")
+    return found
 
 
 def check_certificate(cert: Path, key: Path) -> None:

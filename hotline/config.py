@@ -154,8 +154,20 @@ class WebConfig(Section):
     #: A login session ends after this long without a request, and at this age.
     session_idle_minutes: int = Field(60, ge=1, le=24 * 60)
     session_max_hours: int = Field(12, ge=1, le=24 * 7)
-    #: Send the session cookie over HTTPS only (behind a TLS-terminating proxy).
+    #: Send the session cookie over HTTPS only (behind a TLS-terminating proxy; on
+    #: by itself with `tls`).
     secure_cookies: bool = False
+    #: Serve the web (desk, wallboard, API, the browser phone's relay) over HTTPS and
+    #: WSS on `port`: browsers give the microphone only to secure pages, so agents on
+    #: other machines need it for the browser phone.
+    tls: bool = False
+    #: The operator's certificate (PEM, with its chain) and key for HTTPS; without them
+    #: Hotline makes a self-signed one at first start (`.hotline/tls/web.crt`) for
+    #: 127.0.0.1, localhost, the host name, `bind` and `tls_names`.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    #: More names or addresses agents reach the web by, for the generated certificate.
+    tls_names: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9.:*-]+$")]] = []
     #: Pages (scheme://host[:port]) allowed to embed the chat widget.
     allowed_origins: list[Annotated[str, Field(pattern=r"^https?://[^/\s]+$")]] = []
     rate_limit: RateLimitConfig = RateLimitConfig()
@@ -165,6 +177,16 @@ class WebConfig(Section):
     def _ip(cls, value: str) -> str:
         ip_address(value)
         return value
+
+    @model_validator(mode="after")
+    def _tls(self) -> WebConfig:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together: give both or neither")
+        if not self.tls and (self.tls_cert_file is not None or self.tls_names):
+            raise ValueError("tls_cert_file, tls_key_file and tls_names need tls: true")
+        if self.tls_cert_file is not None and self.tls_names:
+            raise ValueError("tls_names are for the generated certificate: not with tls_cert_file")
+        return self
 
 
 class IntegrationConfig(Section):

@@ -2,10 +2,16 @@
 and the relay of its SIP-over-WebSocket traffic to Asterisk.
 
 The browser never reaches Asterisk's HTTP server (it stays on loopback): the desk opens
-`/desk/phone/ws` on Hotline's own origin, with its login cookie, and Hotline relays each
-frame to Asterisk's WebSocket transport. The relay closes when the login session ends
-(logout, idle, age), and with it the registration: Asterisk removes a contact whose
-WebSocket closed. Media (DTLS-SRTP) goes between the browser and Asterisk directly.
+`/desk/phone/ws` on Hotline's own origin (WSS when the web is HTTPS, `web.tls`), with
+its login cookie, and Hotline relays each frame to Asterisk's WebSocket transport. The
+relay closes when the login session ends (logout, idle, age), and with it the
+registration: Asterisk removes a contact whose WebSocket closed. Media (DTLS-SRTP) goes
+between the browser and Asterisk directly.
+
+A page that goes away during a call without hanging up (a reload whose BYE did not
+leave, a crashed tab, a lost network) leaves Asterisk a call it keeps: the relay's
+closing is reported (`on_closed`) so that the controller ends the calls that phone
+had, and the caller is not left talking to nobody.
 
 The SIP password is the agent's own (one password per agent, whichever device): it is
 given only to that agent's logged-in session, over `GET /api/phone/account`, never
@@ -55,12 +61,16 @@ class BrowserPhones:
         asterisk_ws: str,
         session_alive: Callable[[str], Awaitable[bool]],
         check_every: float = 5.0,
+        on_closed: Callable[[str], Awaitable[object]] | None = None,
     ) -> None:
         self.accounts = accounts
         #: Asterisk's SIP WebSocket (res_pjsip_transport_websocket), e.g. ws://127.0.0.1:8088/ws
         self.asterisk_ws = asterisk_ws
         self.session_alive = session_alive
         self.check_every = check_every
+        #: Called with the agent once their phone's relay has closed: end what calls
+        #: it left (controller/phone_calls.py).
+        self.on_closed = on_closed
         #: agent -> the desk socket their browser phone relays through now
         self.open: dict[str, web.WebSocketResponse] = {}
 
@@ -92,7 +102,16 @@ class BrowserPhones:
             if self.open.get(agent) is ws:
                 del self.open[agent]
             await ws.close()
+        await self._closed(agent)
         return ws
+
+    async def _closed(self, agent: str) -> None:
+        if self.on_closed is None:
+            return
+        try:
+            await self.on_closed(agent)
+        except Exception:  # the relay is closed either way; say why the calls may stay
+            log.exception("browser phone of %s: ending the calls it left failed", agent)
 
     async def _pump(
         self,
@@ -140,9 +159,10 @@ def add_phone_routes(app: web.Application, phones: BrowserPhones) -> None:
 
     def same_origin(request: web.Request) -> bool:
         origin = request.headers.get("Origin")
+        # https too when this server sees http: a TLS-terminating proxy in front.
         return origin is None or origin in (
             f"{request.scheme}://{request.host}",
-            f"http://{request.host}",
+            f"https://{request.host}",
         )
 
     def refused(status: int, message: str) -> web.Response:

@@ -362,6 +362,58 @@ def test_a_reload_during_a_call_leaves_no_dead_channel(
     assert ended["agent"] == AGENT and ended["ended_by"] == "agent", ended
 
 
+def test_a_page_gone_mid_call_without_hanging_up_leaves_no_dead_channel(
+    media_browser: Any, hotline: RunningHotline, no_leaks: None
+) -> None:
+    """A crashed tab, a lost network, a reload whose BYE did not leave: the page goes
+    and says nothing to Asterisk. Hotline sees its phone's relay close and hangs up
+    that leg: the caller goes on as when the agent hangs up (the flow after `answered`
+    ends the call) within seconds, instead of talking to nobody."""
+    context = media_browser.new_context()
+    context.set_default_timeout(20_000)
+    console: list[str] = []
+    call = None
+    try:
+        desk = open_phone(context, hotline, console)
+        desk.wait_for_selector("#phone-state[data-state=registered]")
+        wait_for("gina reachable", lambda: agent_state(hotline, AGENT) == "reachable")
+        call = SippCall(
+            hotline.workdir / "sipp", hotline.sip_port, NUMBER, "5551710", [ExpectHangup(60)]
+        ).start()
+        desk.wait_for_selector("#phone-incoming:not([hidden])")
+        desk.click("#phone-incoming button.answer")
+        desk.wait_for_selector("#phone-state[data-state=talking]")
+        time.sleep(1)
+        # The page will go without a word: no BYE, no un-REGISTER (phone.js's pagehide
+        # does both; here its UA can no longer stop).
+        desk.evaluate(
+            "window.addEventListener('pagehide', e => e.stopImmediatePropagation(), true);"
+            "window.hotlinePhone.ua.stop = function () {};"
+            "window.hotlinePhone.ua.terminateSessions = function () {};"
+        )
+        log_size = hotline.log.stat().st_size
+        gone = time.monotonic()
+        desk.reload()
+        result = call.wait(30)
+        call = None
+        assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+        # Hung up by Hotline about a second (the grace for a BYE) after the socket went;
+        # without it the call stayed up until the caller gave up.
+        assert time.monotonic() - gone < 10
+        said = hotline.log.read_bytes()[log_size:].decode(errors="replace")
+        assert f"browser phone of {AGENT}: its page went away with a call" in said, said
+        desk.wait_for_selector("#phone-state[data-state=registered]")
+    finally:
+        if call is not None and call.proc is not None and call.proc.poll() is None:
+            call.proc.kill()
+        context.close()
+    wait_for("gina unreachable", lambda: agent_state(hotline, AGENT) == "unreachable")
+    contact, events = events_of(hotline, "5551710")
+    (ended,) = of_type(events, "queue.call_ended")
+    assert ended["agent"] == AGENT and ended["ended_by"] == "agent", ended
+    assert contact.status == "completed"
+
+
 def test_a_blocked_microphone_is_explained_and_nothing_registers(
     media_browser: Any, hotline: RunningHotline
 ) -> None:

@@ -230,6 +230,15 @@
     ua.on("disconnected", function (e) {
       if (phone.stopped) { return; }
       var code = e && e.code;
+      if (phone.session) {
+        // Without the socket this call cannot be controlled, and Hotline ends the
+        // leg the socket carried (controller/phone_calls.py): end it here too.
+        var lost = phone.session;
+        try { lost.terminate(); } catch (error) { /* no transport for the BYE */ }
+        if (phone.session === lost) { finished(); }
+        say("The connection to the phone server was lost during the call: the call " +
+          "has ended for you (the caller goes on as when you hang up).");
+      }
       if (code === 4009 && phone.retries < 3) {
         // A reload: the previous page's socket may not be closed on the server yet.
         phone.retries += 1;
