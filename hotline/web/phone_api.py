@@ -73,6 +73,7 @@ class BrowserPhones:
         self.on_closed = on_closed
         #: agent -> the desk socket their browser phone relays through now
         self.open: dict[str, web.WebSocketResponse] = {}
+        self._reporting: set[asyncio.Task[None]] = set()
 
     async def relay(self, request: web.Request, agent: str) -> web.WebSocketResponse:
         """Relay one desk's phone socket to Asterisk until either side closes."""
@@ -83,6 +84,7 @@ class BrowserPhones:
             return ws
         self.open[agent] = ws
         token = request.cookies.get(COOKIE, "")
+        relayed = False
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
                 try:
@@ -96,13 +98,19 @@ class BrowserPhones:
                     log.warning("browser phone of %s: Asterisk's WebSocket: %s", agent, error)
                     await ws.close(code=ASTERISK_DOWN, message=b"telephony unavailable")
                     return ws
+                relayed = True
                 async with upstream:
                     await self._pump(ws, upstream, token, agent)
         finally:
             if self.open.get(agent) is ws:
                 del self.open[agent]
+            if relayed and self.on_closed is not None:
+                # A task of its own: aiohttp cancels this handler when the desk's side
+                # goes, and what the phone left must be ended all the same.
+                task = asyncio.create_task(self._closed(agent))
+                self._reporting.add(task)
+                task.add_done_callback(self._reporting.discard)
             await ws.close()
-        await self._closed(agent)
         return ws
 
     async def _closed(self, agent: str) -> None:

@@ -207,3 +207,77 @@ async def test_refusals(store: Store, tmp_path: Path, asterisk: FakeAsterisk) ->
         assert body["uri"] == "sip:1001-web@127.0.0.1"
     finally:
         await client.close()
+
+
+async def test_the_relay_closing_is_reported_once_and_not_for_a_refused_second_phone(
+    store: Store, tmp_path: Path, asterisk: FakeAsterisk
+) -> None:
+    client, _, phones = await desk(store, tmp_path, str(asterisk.server.make_url("/ws")))
+    closed: list[str] = []
+
+    async def on_closed(agent: str) -> None:
+        closed.append(agent)
+
+    phones.on_closed = on_closed
+    try:
+        await login(client, "alice")
+        first = await client.ws_connect("/desk/phone/ws", protocols=("sip",))
+        second = await client.ws_connect("/desk/phone/ws", protocols=("sip",))
+        assert (await second.receive(timeout=5)).data == ALREADY_OPEN
+        await asyncio.sleep(0.2)
+        assert closed == []  # the first phone's calls are not the refused one's to end
+        await first.close()
+        for _ in range(100):
+            if closed:
+                break
+            await asyncio.sleep(0.05)
+        assert closed == ["alice"] and phones.open == {}
+    finally:
+        await client.close()
+
+
+async def test_a_failing_report_is_logged_and_the_relay_still_closes(
+    store: Store, tmp_path: Path, asterisk: FakeAsterisk, caplog: pytest.LogCaptureFixture
+) -> None:
+    client, _, phones = await desk(store, tmp_path, str(asterisk.server.make_url("/ws")))
+
+    async def on_closed(agent: str) -> None:
+        raise RuntimeError("ARI is down")
+
+    phones.on_closed = on_closed
+    try:
+        await login(client, "alice")
+        ws = await client.ws_connect("/desk/phone/ws", protocols=("sip",))
+        await ws.close()
+        for _ in range(100):
+            if "ending the calls it left failed" in caplog.text:
+                break
+            await asyncio.sleep(0.05)
+        assert "browser phone of alice: ending the calls it left failed" in caplog.text
+        assert phones.open == {}
+        again = await client.ws_connect("/desk/phone/ws", protocols=("sip",))  # a reload
+        await again.send_str("OPTIONS")
+        assert (await again.receive(timeout=5)).data == "echo: OPTIONS"
+        await again.close()
+    finally:
+        await client.close()
+
+
+async def test_the_origin_of_a_tls_terminating_proxy_is_the_desks_own(
+    store: Store, tmp_path: Path, asterisk: FakeAsterisk
+) -> None:
+    """Behind a proxy that terminates TLS this server sees http, the browser says https."""
+    client, _, _ = await desk(store, tmp_path, str(asterisk.server.make_url("/ws")))
+    try:
+        await login(client, "alice")
+        host = client.make_url("").authority
+        answer = await client.get("/api/phone/account", headers={"Origin": f"https://{host}"})
+        assert answer.status == 200
+        answer = await client.get("/api/phone/account", headers={"Origin": "https://evil.example"})
+        assert answer.status == 403
+        ws = await client.ws_connect("/desk/phone/ws", protocols=("sip",), origin=f"https://{host}")
+        await ws.send_str("OPTIONS")
+        assert (await ws.receive(timeout=5)).data == "echo: OPTIONS"
+        await ws.close()
+    finally:
+        await client.close()
