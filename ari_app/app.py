@@ -1,7 +1,9 @@
 """The Stasis application: routes ARI events to the calls they belong to.
 
 Channels enter Stasis with arguments saying why (dialplan/extensions.conf.j2):
-- `inbound`: a call to a hotline number; a new call session runs its flow.
+- `inbound`: a call to a hotline number; a new call session runs its flow. (One an
+  agent's phone places while its agent talks with a caller under call control is a
+  consultation of that call: `AriCallControl.line_of`.)
 - `transfer,<caller channel>`: an outbound leg a call's transfer originated; its
   events go to that call (the call `follow`s the leg's channel id).
 - `queue,<queue>,<contact id>,<language>,<priority>,<skills>,<max wait>` (`voice/handoff.py`):
@@ -86,6 +88,11 @@ class StasisApp:
 
     def _inbound(self, channel: AriEvent) -> None:
         """A new call: taken, unless the overload admission turns it away."""
+        calls = self.queueing.calls if self.queueing is not None else None
+        contact = calls.line_of(channel) if calls is not None else None
+        if calls is not None and contact is not None:  # the agent consults from the phone
+            self._spawn(calls.consult_from_phone(contact, channel), f"line-{channel['id']}")
+            return
         door = self.door
         refused = door.refuse() if door is not None else None
         if door is None or refused is None:

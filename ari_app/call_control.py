@@ -26,6 +26,13 @@ and agent talk in their mixing bridge, and unregisters it before the bridge goes
   reason), then handed to the conversation the same way; where the caller goes from
   there (and when the agent does not answer) is `conversation.py`'s.
 
+From the phone: a call the agent places while talking with a caller under control (a
+second line, the caller on hold on the phone) is a consultation of that call
+(`line_of`, `consult_from_phone`: the number they dialed named as a phone's transfer
+names it, `phone_target`); the phone's attended transfer (a REFER with Replaces naming
+that second call) completes it (`complete_from_phone`). Refused: the second call hangs
+up and `call.consult_refused` says why.
+
 Each command on a call runs under that call's lock, the conversation's end too, so a
 command never acts on a call that is being torn down: it finds no call (404). A command
 that fails half way puts the call back as it was.
@@ -58,6 +65,7 @@ from hotline.callbacks.rules import CallbackRefused, normalize_number, refuse_ow
 from hotline.callbacks.settings import CallbackConfig
 from hotline.calls import (
     BadCommand,
+    CallControlError,
     CallState,
     Command,
     Conflict,
@@ -206,8 +214,16 @@ class AriCallControl:
         return self.of_agent.get(agent)
 
     async def act(
-        self, contact_id: str, command: Command, *, by_agent: str | None, by: str = ""
+        self,
+        contact_id: str,
+        command: Command,
+        *,
+        by_agent: str | None,
+        by: str = "",
+        line: str | None = None,
     ) -> CallState:
+        """Carry out `command` (`line`: a consultation on the agent's phone's second
+        call, that channel)."""
         call = self._live(contact_id)
         check_owner(self._state(call), by_agent)
         who = by or by_agent or "api"
@@ -221,7 +237,7 @@ class AriCallControl:
             try:
                 refuse_while_consulting(call.consultation, command.action)
                 if command.action in CONSULT_ACTIONS:
-                    await self._consulting(call, command, who)
+                    await self._consulting(call, command, who, line)
                 elif command.action == "hold":
                     await self._hold(call, who)
                 elif command.action == "resume":
@@ -351,7 +367,9 @@ class AriCallControl:
 
     # Consultation and conference (consultation.py)
 
-    async def _consulting(self, call: LiveCall, command: Command, who: str) -> None:
+    async def _consulting(
+        self, call: LiveCall, command: Command, who: str, line: str | None = None
+    ) -> None:
         current = call.consultation
         ended = current is None or current.over or current.handed_over
         live = None if ended else current
@@ -410,6 +428,7 @@ class AriCallControl:
             routing=routing,
             now=self.now,
             resume=resume,
+            phone_line=line,
         )
         held_here = not call.clock.held
         if held_here:
@@ -422,6 +441,56 @@ class AriCallControl:
                     await self._resume(call, who)
             raise
         call.consultation = consultation
+
+    # From the phone
+
+    def line_of(self, channel: AriEvent) -> str | None:
+        """The contact whose agent placed `channel` from their phone while talking with
+        its caller under call control (a consultation from the phone), else None."""
+        name = str(channel.get("name") or "")
+        if not name.startswith("PJSIP/"):
+            return None
+        endpoint = name[len("PJSIP/") :].rsplit("-", 1)[0]
+        for agent, own in self.endpoints.items():
+            if endpoint in (own, self.ring_endpoints.get(agent)):
+                contact = self.of_agent.get(agent)
+                call = None if contact is None else self.calls.get(contact)
+                if call is not None and call.agent == agent and call.consultable:
+                    return contact
+        return None
+
+    async def consult_from_phone(self, contact_id: str, channel: AriEvent) -> None:
+        """The agent's phone called the number in `channel` (its second call): consult
+        it, on that call; refused, the second call hangs up (`call.consult_refused`)."""
+        line = str(channel["id"])
+        dialed = str((channel.get("dialplan") or {}).get("exten") or "")
+        call = self.calls.get(contact_id)
+        if call is None:
+            with contextlib.suppress(AriError):
+                await self.ari.hangup(line)
+            return
+        try:
+            command = Command("consult", self.phone_target(dialed), "")
+            await self.act(contact_id, command, by_agent=call.agent, by=call.agent, line=line)
+        except CallControlError as refused:
+            with contextlib.suppress(AriError):
+                await self.ari.hangup(line, reason="busy")
+            await call.emit(
+                "call.consult_refused", {"agent": call.agent, "to": dialed, "reason": str(refused)}
+            )
+            log.info("contact=%s phone consult of %s refused: %s", contact_id, dialed, refused)
+
+    async def complete_from_phone(self, contact_id: str, agent: str, line: str) -> None:
+        """The phone's attended transfer: the consultation on its second call `line`
+        completes (CallControlError, the calls untouched, when there is none)."""
+        call = self._live(contact_id)
+        consultation = call.consultation
+        if consultation is None or consultation.over or consultation.line != line:
+            raise Conflict(
+                "the phone's other call is not a consultation of this call: consult from "
+                "the desk, or call the colleague from the phone while talking, then transfer"
+            )
+        await self.act(contact_id, Command("complete"), by_agent=agent, by=agent)
 
     async def _consultation_closes(self, call: LiveCall, ended_by: str) -> None:
         """The conversation ends: what is left of its consultation goes, or stays with

@@ -45,6 +45,17 @@ with the outcome and who, `call.conference_started` / `_ended`):
 
 Nobody is left in a bridge or on hold: each end hangs up or reconnects the others, and
 the bridge goes with the last of them.
+
+From the phone (`phone_line`): the agent, talking with the caller, puts them on hold
+on the phone and dials a colleague's extension, a queue's name or a number: that second
+call reaches Hotline (`AriCallControl.consult_from_phone`) and is this consultation's
+agent line: the caller is held as above, the agent hears ringback on the second call,
+the party answers into a bridge of its own with it (`consult-<line>`). The phone's
+attended transfer (a REFER with Replaces naming the second call) completes it: the
+party is moved into the conversation's bridge, both of the agent's calls hang up. The
+agent hanging up the second call cancels it (the party is hung up); a party that
+hangs up or never answers ends the second call too; either way the caller comes off
+hold, back to the agent's first call (which their phone resumes).
 """
 
 from __future__ import annotations
@@ -85,6 +96,11 @@ CONSULT_RING_SECONDS = 30.0
 
 #: How often a consultation left to agent and party (the caller gone) checks its legs.
 LINGER_POLL_SECONDS = 0.5
+
+
+def ringback_of(leg: str) -> str:
+    """The playback id of the ringback an agent's `leg` hears while consulting."""
+    return f"consult-ring-{leg}"
 
 
 #: The commands this module carries out.
@@ -170,6 +186,7 @@ class Consultation:
         now: Callable[[], float] = time.monotonic,
         ring_seconds: float = CONSULT_RING_SECONDS,
         resume: Callable[[str], Awaitable[None]] | None = None,
+        phone_line: str | None = None,
     ) -> None:
         self.ari = ari
         self.call = call
@@ -182,13 +199,19 @@ class Consultation:
         self.ring_seconds = ring_seconds
         #: Bring the held caller back to the agent (the call control's resume).
         self.resume = resume
+        #: The agent's second call from their phone (module docstring); None: the agent
+        #: consults on the conversation's leg (the desk, the API).
+        self.line = phone_line
+        #: Where the agent talks with the party: the conversation's bridge, or the line's.
+        self.bridge = call.bridge if phone_line is None else f"consult-{phone_line}"
         self.phase: ConsultPhase = "ringing"
         self.started = now()
         self.leg: str | None = None  # the party's channel once known (a number: at once)
         self.party = ""  # who answered: the number, or the agent
         self.conference_since: float | None = None
         self.over = False
-        self.ring = f"consult-ring-{uuid.uuid4().hex[:12]}"
+        # Named by the agent's leg: a restarted controller stops it (ari_app/recovery.py).
+        self.ring = ringback_of(self.agent_leg)
         self.rang_out = False
         self.handed_over = False  # the agent left: caller and party go on
         self.rejoin = False  # the caller was on hold when handed over: back in the bridge
@@ -206,6 +229,12 @@ class Consultation:
         return str(self.target)
 
     @property
+    def agent_leg(self) -> str:
+        """The agent's channel in this consultation (their phone's second call, or the
+        conversation's leg)."""
+        return self.call.leg if self.line is None else self.line
+
+    @property
     def in_conference(self) -> bool:
         return self.conference_since is not None
 
@@ -217,6 +246,21 @@ class Consultation:
     async def start(self) -> None:
         """Ring the target, the agent hearing ringback (the caller is on hold already).
         Raises Conflict (nothing left ringing) when the target cannot be called."""
+        if self.line is not None:
+            await self._open_line(self.line)
+        try:
+            await self._call_target()
+        except BaseException:
+            await self._drop_line()
+            raise
+        await self._ringback(on=True)
+        await self.call.emit(
+            "call.consult_started",
+            {"agent": self.call.agent, "to": self.to, "by": self.by, "note": self.note},
+        )
+        log.info("contact=%s consults %s (by %s)", self.call.contact_id, self.to, self.by)
+
+    async def _call_target(self) -> None:
         call = self.call
         if self.target.kind == "number":
             assert self.endpoint is not None
@@ -228,7 +272,7 @@ class Consultation:
                     endpoint=self.endpoint,
                     leg=self.leg,
                     args=f"consult,{call.caller}",
-                    originator=call.leg,
+                    originator=self.agent_leg,
                     ring_seconds=self.ring_seconds,
                 )
             except AriError as error:
@@ -237,12 +281,45 @@ class Consultation:
             self._spawn(self._ring_out(self.leg), "consult-ring-out")
         else:
             await self._enqueue()
-        await self._ringback(on=True)
-        await call.emit(
-            "call.consult_started",
-            {"agent": call.agent, "to": self.to, "by": self.by, "note": self.note},
-        )
-        log.info("contact=%s consults %s (by %s)", call.contact_id, self.to, self.by)
+
+    async def _open_line(self, line: str) -> None:
+        """The phone's second call: answered, in a bridge of its own, followed."""
+        self.call.follow(line, True)
+        try:
+            await self.ari.answer(line)
+            await self.ari.request(
+                "POST", "bridges", params={"type": "mixing", "bridgeId": self.bridge}
+            )
+            await self.ari.request(
+                "POST", f"bridges/{self.bridge}/addChannel", params={"channel": line}
+            )
+        except AriError as error:
+            await self._drop_line()
+            raise Conflict(f"the phone's call to {self.to} was lost: {error}") from None
+
+    async def _drop_line(self) -> None:
+        """The phone's second call and its bridge go (once)."""
+        line, self.line = self.line, None
+        if line is None:
+            return
+        self.call.follow(line, False)
+        await clean_up(self.ari, line, self.bridge)
+        self.bridge = self.call.bridge
+
+    async def _to_callers_bridge(self) -> None:
+        """A phone consultation goes on without the agent's second call: an answered
+        party is moved into the conversation's bridge (the caller's), the line goes."""
+        if self.line is None:
+            return
+        if self.leg is not None and self.phase == "talking":
+            with contextlib.suppress(AriError):
+                await self.ari.request(
+                    "POST", f"bridges/{self.bridge}/removeChannel", params={"channel": self.leg}
+                )
+            await self.ari.request(
+                "POST", f"bridges/{self.call.bridge}/addChannel", params={"channel": self.leg}
+            )
+        await self._drop_line()
 
     async def _enqueue(self) -> None:
         """An agent or queue target: a consult contact offered through the engine."""
@@ -271,7 +348,7 @@ class Consultation:
             leg_name=lambda: f"{call.caller}-consult-{uuid.uuid4().hex[:8]}",
             args=f"consult,{call.caller}",
             caller_id=call.agent,
-            originator=call.leg,
+            originator=self.agent_leg,
         )
         self._spawn(self._offers(ticket, self.ringer), "consult-offers")
 
@@ -302,13 +379,19 @@ class Consultation:
         channel = channel_of(event)
         if channel is None:
             return False
-        if channel == self.leg:
+        if channel in (self.leg, self.line):
             return True
         return self.ringer is not None and channel in self.ringer.rings
 
     async def on_event(self, event: AriEvent) -> None:
-        """The party answered, or its leg ended."""
+        """The party answered, or its leg ended; or the agent hung up the phone's line."""
         if self.over:
+            return
+        if self.line is not None and channel_of(event) == self.line:
+            if event["type"] in GONE_EVENTS:
+                self.line = None  # (gone already)
+                self.call.follow(channel_of(event) or "", False)
+                await self.cancel("agent")
             return
         if self.ringer is not None and channel_of(event) in self.ringer.rings:
             answered = await self.ringer.on_leg_event(event)
@@ -334,7 +417,7 @@ class Consultation:
         assert self.leg is not None
         try:
             await self.ari.request(
-                "POST", f"bridges/{call.bridge}/addChannel", params={"channel": self.leg}
+                "POST", f"bridges/{self.bridge}/addChannel", params={"channel": self.leg}
             )
         except AriError as error:
             log.warning("contact=%s: consulted %s lost: %s", call.contact_id, party, error)
@@ -354,6 +437,11 @@ class Consultation:
             await self._ended(outcome, by)
         await self._release(answered=self.party != "")
         self._finish()
+        if self.line is not None:  # the phone's second call ends; the caller is back
+            await self._drop_line()
+            if self.resume is not None and not self.handed_over:
+                with contextlib.suppress(AriError, Conflict):
+                    await self.resume("party")
 
     # Commands (under the call's lock)
 
@@ -368,6 +456,7 @@ class Consultation:
         await self._ended("cancelled", who)
         await self._release(answered=self.phase == "talking")
         self._finish()
+        await self._drop_line()
         if self.resume is not None:
             await self.resume(who)
 
@@ -378,6 +467,11 @@ class Consultation:
             raise Conflict(f"contact {call.contact_id} is already in a conference")
         if self.phase != "talking":
             raise Conflict(f"{self.to} has not answered yet; wait, or cancel the consultation")
+        if self.line is not None:
+            raise Conflict(
+                f"contact {call.contact_id} consults from the phone: transfer from the phone, "
+                "or hang up its second call"
+            )
         if self.resume is not None:
             await self.resume(who)
         self.conference_since = self.now()
@@ -394,6 +488,7 @@ class Consultation:
         call = self.call
         if self.phase != "talking":
             raise Conflict(f"{self.to} has not answered yet; wait, or cancel the consultation")
+        await self._to_callers_bridge()
         if not self.in_conference and self.resume is not None:
             await self.resume(who)
         await self._hand_over(who)
@@ -420,6 +515,8 @@ class Consultation:
         if self.over:
             return False
         self.rejoin = self.call.clock.held
+        with contextlib.suppress(AriError):
+            await self._to_callers_bridge()
         if self.phase == "talking":
             await self._hand_over("agent")
             return True
@@ -454,24 +551,28 @@ class Consultation:
             await self._ended("hung_up", "caller")
             await self._release(answered=False)
             self._finish()
+            await self._drop_line()
             return False
         await self._ended("hung_up", "caller")
         self._spawn(self._linger(), "consult-linger")
-        return True
+        # (from the phone, agent and party talk on its second call: the first goes)
+        return self.line is None
 
     async def _linger(self) -> None:
         """Agent and party go on talking after the caller left, until either hangs up;
         then the other is hung up and the bridge goes."""
         call = self.call
         assert self.leg is not None
+        agent_leg = self.agent_leg
         try:
-            while await exists(self.ari, call.leg) and await exists(self.ari, self.leg):
+            while await exists(self.ari, agent_leg) and await exists(self.ari, self.leg):
                 await asyncio.sleep(LINGER_POLL_SECONDS)
         except AriError:
             pass  # Asterisk went away: so did the legs
         finally:
-            await clean_up(self.ari, call.leg, None)
+            await clean_up(self.ari, agent_leg, None)
             await self._release(answered=True)
+            await self._drop_line()
             await clean_up(self.ari, None, call.bridge)
             self._finish()
 
@@ -575,6 +676,7 @@ class Consultation:
                 await self._ended("hung_up", "agent")
             await self._release(answered=self.party != "")
             self._finish()
+            await self._drop_line()
 
     # Helpers
 
@@ -629,7 +731,7 @@ class Consultation:
         """What the agent hears while the party rings."""
         with contextlib.suppress(AriError):
             if on:
-                await self.ari.play(self.call.leg, [RINGBACK], lang="en", playback_id=self.ring)
+                await self.ari.play(self.agent_leg, [RINGBACK], lang="en", playback_id=self.ring)
             else:
                 await self.ari.stop_playback(self.ring)
 

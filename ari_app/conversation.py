@@ -89,6 +89,8 @@ class AgentConversation:
         #: Told once caller and agent are in the conversation's bridge (the caller's
         #: holding bridge can go then, off the way to the conversation).
         self.connected: Callable[[], None] | None = None
+        #: The caller's language (a recording notice played later is in it).
+        self.language = ""
 
     async def talk(
         self, agent: str, queue: str, leg: str, *, record: bool, referring: bool = False
@@ -163,8 +165,8 @@ class AgentConversation:
                     return "answered"
                 if self.connected is not None:
                     self.connected()
-                if record:
-                    recording = await self.recorder.start(bridge, agent)
+            if record:
+                recording = await self.recorder.start(bridge, agent)
             if self.calls is not None:
                 if not referring:
                     await self._refer_to_us(leg)
@@ -230,18 +232,31 @@ class AgentConversation:
         contact's: its end is their one wrap-up (`Consultation.adopted_ended`)."""
         party, leg = consultation.party, consultation.leg
         assert leg is not None
-        await self.port.emit("queue.connected", {"agent": party, "queue": queue, "waited": 0.0})
+        # The colleague took the caller through their offer's queue (a queue consulted:
+        # that queue; a colleague: the caller's): the call is that queue's now, recorded
+        # by its policy, the caller told first when their own queue did not record.
+        theirs = queue if consultation.offer is None else consultation.offer.queue
+        record = self._records(theirs)
+        bridge = consultation.call.bridge
+        if record and not self._records(queue):
+            await self.recorder.announce(bridge, self.language)
+        await self.port.emit("queue.connected", {"agent": party, "queue": theirs, "waited": 0.0})
         return await self._talk(
             party,
-            queue,
+            theirs,
             leg,
-            consultation.call.bridge,
+            bridge,
             None,
             time.monotonic(),
-            False,
+            record,
             resumed=True,
             finish=consultation.adopted_ended,
         )
+
+    def _records(self, queue: str) -> bool:
+        """Whether `queue`'s policy records its conversations."""
+        settings = None if self.calls is None else self.calls.settings.get(queue)
+        return settings is not None and settings.recording == "on"
 
     async def _until_over(self, leg: str, agent: str) -> BlindTransfer | Consultation | None:
         """Until the agent hangs up (None, or the consultation the caller goes on with),
@@ -279,25 +294,32 @@ class AgentConversation:
     async def _refer(self, agent: str, leg: str, event: AriEvent) -> None:
         """The agent's phone sent a REFER (its transfer button): a blind transfer to
         what it names (`AriCallControl.phone_target`: a colleague, a queue, a number), as
-        the REST API's; an attended one (with Replaces) is declined. The phone is told
-        how it went (a NOTIFY: 200, or 603 declined) and `call.refer` logged."""
+        the REST API's; an attended one (with Replaces, naming the phone's second call:
+        a consultation of this call from the phone) completes that consultation. The
+        phone is told how it went (a NOTIFY: 200, or 603 declined: the calls stay as
+        they were) and `call.refer` logged."""
         refer_to = event.get("refer_to", {})
-        destination = str(refer_to.get("requested_destination", {}).get("destination", ""))
+        requested = refer_to.get("requested_destination", {})
+        destination = str(requested.get("destination", ""))
         outcome: dict[str, Any] = {"agent": agent, "to": destination}
+        # With Replaces (the phone's attended transfer) Asterisk names the other call
+        # (its SIP Call-ID, and its channel when it knows it).
+        other = refer_to.get("destination_channel") or {}
         try:
             if self.calls is None:
                 raise Conflict("this call is not under call control")
-            # With Replaces (the phone's attended transfer) Asterisk names the other
-            # call (its SIP Call-ID, and its channel when it knows it).
-            requested = refer_to.get("requested_destination", {})
-            if refer_to.get("destination_channel") or requested.get("protocol_id"):
-                raise Conflict(
-                    "attended transfer from the phone is not available: consult from the "
-                    "desk (Consult, then Complete), or transfer blind"
-                )
-            target = self.calls.phone_target(destination)
-            command = parse_command("transfer", {"to": str(target)})
-            await self.calls.act(self.contact_id, command, by_agent=agent, by=agent)
+            if other or requested.get("protocol_id"):
+                outcome["attended"] = True
+                if not other.get("id"):
+                    raise Conflict(
+                        "the phone's other call is not one Hotline has: call the colleague "
+                        "from the phone while talking, or consult from the desk"
+                    )
+                await self.calls.complete_from_phone(self.contact_id, agent, str(other["id"]))
+            else:
+                target = self.calls.phone_target(destination)
+                command = parse_command("transfer", {"to": str(target)})
+                await self.calls.act(self.contact_id, command, by_agent=agent, by=agent)
             progress = "channel_answered"
         except CallControlError as refused:
             outcome["refused"] = str(refused)

@@ -466,6 +466,7 @@ class AriOutbound:
             waits = VoiceQueue(self.queueing, port, call.contact_id)
             waits.language = self.language
             conversation = self.queueing.conversation(port, call.contact_id, waits.transferred_in)
+            conversation.language = self.language
             ended_by = "agent"
             try:
                 await conversation.talk(plan.agent, plan.queue, leg, record=record)

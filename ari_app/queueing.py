@@ -280,6 +280,7 @@ class VoiceQueue:
             self.contact_run.agent_answered = True
         conversation = self.q.conversation(self.port, self.contact_id, self.transferred_in)
         conversation.connected = self._out_of_hold
+        conversation.language = self.language
         return await conversation.talk(
             offer.agent,
             offer.queue,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ari_app.client import AriClient, AriError, AriNotFound
 from ari_app.voice_port import VoicePort
+from hotline.flows.port import Prompt
 
 #: A canonical WAV header (RIFF, fmt and data chunk headers): a file no longer than
 #: this holds no audio.
@@ -92,6 +93,21 @@ class ConversationRecorder:
         self.live.names[self.contact_id] = name
         await self.port.emit("recording.started", {"name": name, "agent": agent})
         return name
+
+    async def announce(self, bridge: str, language: str) -> None:
+        """The recording notice, played into `bridge` (everyone in it hears it) when a
+        recording starts mid-call: after a consultation, the colleague's queue records
+        and the caller's did not (so the caller was not told when they queued)."""
+        notice = [Prompt(key="recording_notice")]
+        media = [uri for uri, _ in self.port.prompts.media(notice, language)]
+        if not media:
+            return
+        params = [("media", uri) for uri in media] + [
+            ("lang", language),
+            ("playbackId", f"notice-{self.contact_id}-{uuid.uuid4().hex[:6]}"),
+        ]
+        with contextlib.suppress(AriError):  # (the call goes on; the recording too)
+            await self.port.ari.request("POST", f"bridges/{bridge}/play", params=params)
 
     def adopt(self, name: str) -> None:
         """A recording a previous controller started (recovery): pausable again."""

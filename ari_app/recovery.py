@@ -13,6 +13,13 @@ connects, before any new event is handled, `Recovery.run` compares what Asterisk
 - a caller talking to an agent in `talk-<leg>` is left talking; the agent stays busy
   until either side hangs up, then wraps up as usual; a recording in progress is
   completed and stored; a caller talking to a transfer target (`xfer-<leg>`) likewise;
+- a caller the agent had put on hold (out of `talk-<leg>`, hearing music on hold),
+  also while the agent consulted someone, is brought back to the agent, whose leg is
+  still in that bridge: the consulted party's leg, answered or ringing, is hung up
+  (`call.consult_ended` failed, by controller_restart), the music stops and
+  `call.resumed` is logged (by recovery); then the conversation goes on as above. A
+  held caller whose agent hung up meanwhile starts the flow again (below), as a
+  caller in the IVR does: nobody is left on hold for ever;
 - a caller in the middle of the IVR starts the number's flow again, as a new contact
   (the old one ends "lost"): its place in the flow died with the old controller;
 - after the queue or the conversation the call ends with a goodbye (or "no agents")
@@ -45,6 +52,7 @@ from typing import Any
 
 from ari_app.app import StasisApp
 from ari_app.client import AriError, AriEvent
+from ari_app.consultation import ringback_of
 from ari_app.legs import clean_up
 from ari_app.monitoring import MONITOR_PREFIX
 from ari_app.queueing import VoiceQueue
@@ -63,8 +71,11 @@ from voice.contact import ContactCall
 log = logging.getLogger(__name__)
 
 HOLD, TALK, TRANSFER = "hold-", "talk-", "xfer-"
-#: Ids of outbound legs (ari_app/queueing.py, voice_port.py): "<caller>-agent-<hex>".
-LEG_MARKS = ("-agent-", "-xfer-")
+#: Ids of outbound legs (ari_app/queueing.py, voice_port.py, consultation.py):
+#: "<caller>-agent-<hex>", "<caller>-consult-<hex>".
+LEG_MARKS = ("-agent-", "-xfer-", "-consult-")
+#: Stands for the restarted controller in the events it logs for a call it took over.
+BY = "recovery"
 #: Stasis arguments of channels another adapter takes over after a restart.
 FOREIGN = frozenset({"callback"})
 #: Queue outcomes after which the caller is told no agent could take the call.
@@ -85,6 +96,8 @@ class Conversation:
     leg: str | None
     bridge: str
     contact: Contact
+    #: The caller was on hold (out of the bridge, which holds the agent's leg alone).
+    held: bool = False
 
     @property
     def with_agent(self) -> bool:
@@ -175,6 +188,7 @@ def survey(
         if c.asterisk_channel and c.id not in owned_contacts and not owned(c.asterisk_channel)
     }
     bridge_of = {ch: b for b in bridges for ch in b.get("channels", [])}
+    held = held_callers(bridges, by_channel, bridge_of)
     found = Survey(orphans=speech_channels, stale_bridges=speech_bridges + monitoring)
     legs: set[str] = set(foreign) | helpers
     for bridge in bridges:
@@ -183,12 +197,18 @@ def survey(
             legs.update(members)
             continue
         callers = [ch for ch in members if ch in by_channel]
+        if bridge["id"] in held:
+            conversation = held[bridge["id"]]
+            assert conversation.leg is not None
+            legs.add(conversation.leg)  # (a consulted party's leg is an orphan)
+            found.talking.append(conversation)
+            continue
         if bridge["id"].startswith((TALK, TRANSFER)) and len(callers) == 1 and len(members) == 2:
             (caller,) = callers
             (leg,) = [ch for ch in members if ch != caller]
             legs.add(leg)
             found.talking.append(Conversation(caller, leg, bridge["id"], by_channel[caller]))
-        elif bridge["id"].startswith((TALK, TRANSFER)) and members == callers == members[:1]:
+        elif bridge["id"].startswith((TALK, TRANSFER)) and members and members == callers[:1]:
             (caller,) = callers
             found.talking.append(Conversation(caller, None, bridge["id"], by_channel[caller]))
         elif bridge["id"].startswith(HOLD):
@@ -217,6 +237,32 @@ def survey(
     for contact in by_channel.values():
         if contact.asterisk_channel not in live:
             found.gone.append(contact)
+    return found
+
+
+def held_callers(
+    bridges: Iterable[AriEvent],
+    by_channel: dict[str, Contact],
+    bridge_of: dict[str, AriEvent],
+) -> dict[str, Conversation]:
+    """Conversations whose caller was on hold: by bridge id. A `talk-<leg>` bridge
+    holds no caller, its caller (`<caller>-agent-<hex>` names it) is in no bridge, and
+    the agent's leg is still in it (`<leg>`; after a completed consultation the
+    colleague's leg, alone there). Other members (a consulted party) are not the
+    agent's."""
+    found: dict[str, Conversation] = {}
+    for bridge in bridges:
+        bid = str(bridge.get("id", ""))
+        members = list(bridge.get("channels", []))
+        if not bid.startswith(TALK) or not members or any(ch in by_channel for ch in members):
+            continue
+        leg = bid[len(TALK) :]
+        caller = leg.split("-agent-", 1)[0]
+        if caller == leg or caller not in by_channel or caller in bridge_of:
+            continue
+        agent = leg if leg in members else members[0] if len(members) == 1 else None
+        if agent is not None:
+            found[bid] = Conversation(caller, agent, bid, by_channel[caller], held=True)
     return found
 
 
@@ -413,6 +459,8 @@ class Recovery:
                         port.transferred = not talk.with_agent
                         await clean_up(self.ari, None, talk.bridge)
                 elif queueing is not None and agent and place is not None:
+                    if talk.held:
+                        await self._bring_back(talk, port, agent, events)
                     conversation = queueing.conversation(port, talk.contact.id)
                     await conversation.resume(
                         agent, place.queue, talk.leg, talk.bridge, recording, since
@@ -433,6 +481,47 @@ class Recovery:
 
         log.info("recovery: %s talks on in %s", talk.contact.id, talk.bridge)
         self.stasis.take_over(talk.channel, call.emit, work, [talk.leg] if talk.leg else [])
+
+    async def _bring_back(
+        self, talk: Conversation, port: VoicePort, agent: str, events: list[Any]
+    ) -> None:
+        """The caller on hold goes back to their agent (the module docstring); the
+        consultation and the hold that were open in the log are ended there."""
+        assert talk.leg is not None
+        with contextlib.suppress(AriError):  # the ringback of a consultation still ringing
+            await self.ari.stop_playback(ringback_of(talk.leg))
+        await port.guarded(self.ari.request("DELETE", f"channels/{talk.channel}/moh"))
+        await port.guarded(
+            self.ari.request(
+                "POST", f"bridges/{talk.bridge}/addChannel", params={"channel": talk.channel}
+            )
+        )
+        now = self.wall()
+        consulting, hold, total = open_consultation_and_hold(events)
+        if consulting is not None:
+            await port.emit(
+                "call.consult_ended",
+                {
+                    "agent": agent,
+                    "to": str(consulting.data.get("to", "")),
+                    "outcome": "failed",
+                    "by": "controller_restart",
+                    "seconds": round((now - consulting.ts).total_seconds(), 1),
+                },
+            )
+        if hold is not None:
+            length = (now - hold.ts).total_seconds()
+            await port.emit(
+                "call.resumed",
+                {
+                    "agent": agent,
+                    "by": BY,
+                    "hold_seconds": round(length, 1),
+                    "total_hold_seconds": round(total + length, 1),
+                    "ended": False,
+                },
+            )
+        log.info("recovery: %s on hold: back with %s", talk.contact.id, agent)
 
     async def _give_up(self, channel: str, contact: Contact, reason: str, why: str) -> None:
         log.warning("recovery: contact %s on %s: %s; hung up", contact.id, channel, why)
@@ -475,6 +564,27 @@ def carry_over(run: ContactRun, events: Iterable[Any]) -> None:
             run.agent_answered = True
         elif event.type in ("queue.callback", "flow.callback"):
             run.callback_booked = True
+
+
+def open_consultation_and_hold(events: Iterable[Any]) -> tuple[Any | None, Any | None, float]:
+    """The `call.consult_started` and `call.held` events the log leaves open (not ended
+    by `call.consult_ended` / `call.transferred`, `call.resumed`), and the hold time
+    already resumed (`total_hold_seconds` of the last `call.resumed`)."""
+    consulting = held = None
+    total = 0.0
+    for event in events:
+        if event.type == "call.consult_started":
+            consulting = event
+        elif event.type in ("call.consult_ended", "call.transferred"):
+            consulting = None
+        elif event.type == "call.held":
+            held = event
+        elif event.type == "call.resumed":
+            held = None
+            total = float(event.data.get("total_hold_seconds") or 0.0)
+        elif event.type == "queue.connected":  # a colleague's call: holds of their own
+            total = 0.0
+    return consulting, held, total
 
 
 def live_recording(events: Iterable[Any]) -> str | None:

@@ -65,6 +65,7 @@ class EventType(StrEnum):
     CALL_CONSULT_STARTED = "call.consult_started"
     CALL_CONSULT_ANSWERED = "call.consult_answered"
     CALL_CONSULT_ENDED = "call.consult_ended"
+    CALL_CONSULT_REFUSED = "call.consult_refused"
     CALL_CONFERENCE_STARTED = "call.conference_started"
     CALL_CONFERENCE_ENDED = "call.conference_ended"
     OUTBOUND_STARTED = "outbound.started"
@@ -465,6 +466,16 @@ class CallConsultStarted(TypedDict):
     note: str
 
 
+class CallConsultRefused(TypedDict):
+    """The agent called `to` from their phone while talking with the caller (a
+    consultation from the phone: the phone's second call) and it was refused with
+    `reason`; that second call was hung up, the caller's call is as it was."""
+
+    agent: str
+    to: str
+    reason: str
+
+
 class CallConsultAnswered(TypedDict):
     """The consulted party answered (`party`: the agent id, the queue's agent who took
     it, or the number)."""
@@ -480,7 +491,8 @@ class CallConsultEnded(TypedDict):
     `seconds` from its start. `by`: who ended it (the user who completed, conferenced
     or cancelled; `agent` when the agent hung up; `party` or `caller` for hung_up),
     or why it went unanswered (busy, no_answer, failed; timeout for an agent or a
-    queue the engine gave up on)."""
+    queue the engine gave up on); failed by controller_restart: a restarted controller
+    hung the party up and brought the caller on hold back to the agent."""
 
     agent: str
     to: str
@@ -625,11 +637,13 @@ class CallFeature(TypedDict):
 
 class CallRefer(TypedDict):
     """The agent's phone sent a REFER (a blind transfer to `to`, what it named: an
-    agent's id or extension, a queue's name, or a number), carried out, or `refused`
-    with the reason (attended transfers from the phone are refused)."""
+    agent's id or extension, a queue's name, or a number; `attended`: a REFER with
+    Replaces completing the consultation the phone's second call is), carried out, or
+    `refused` with the reason."""
 
     agent: str
     to: str
+    attended: NotRequired[bool]
     refused: NotRequired[str]
 
 
@@ -899,6 +913,11 @@ CATALOGUE: Mapping[EventType, EventSpec] = _specs(
     ),
     (E.CALL_CONSULT_ANSWERED, CallConsultAnswered, "The consulted party answered."),
     (E.CALL_CONSULT_ENDED, CallConsultEnded, "The consultation ended (and how)."),
+    (
+        E.CALL_CONSULT_REFUSED,
+        CallConsultRefused,
+        "A consultation the agent called from the phone was refused.",
+    ),
     (E.CALL_CONFERENCE_STARTED, CallConferenceStarted, "A three-way conference started."),
     (E.CALL_CONFERENCE_ENDED, CallConferenceEnded, "The three-way conference ended."),
     (E.OUTBOUND_STARTED, OutboundStarted, "An agent's outbound call started (agent first)."),

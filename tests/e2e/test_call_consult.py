@@ -12,11 +12,13 @@ talks at a time, and the others' sockets must receive sound then.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import re
 import socket
 import struct
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -617,6 +619,94 @@ def test_consult_a_colleague_then_complete(hotline: RunningHotline) -> None:
     assert [e.contact_id for e in consult_events if e.type == "agent.finish"] == [
         consult_contact.id
     ]
+
+
+def test_consult_a_queue_then_complete_the_colleagues_part_is_recorded(
+    hotline: RunningHotline,
+) -> None:
+    """carol consults the queue e2e_rec (which records; her e2e_fifo does not): its free
+    agent hank's phone rings, he answers and talks with carol while the caller is on
+    hold; carol completes: caller and hank talk, the call is hank's and e2e_rec's (the
+    caller is told of the recording, which keeps hank's part), and hank's handling is
+    in his reports."""
+    handled_before = handled(hotline, "interval=day&agent=hank&queue=e2e_rec")
+    scene = Scene(hotline, "5551807", party="hank")
+    heard: dict[str, dict[str, float]] = {}
+
+    async def control() -> None:
+        contact = await scene.live()
+        async with Api(hotline, "carol") as carol, Api(hotline, "hank") as hank:
+            state = await consult(carol, contact, "queue:e2e_rec")
+            assert state["state"]["consult"]["party"] == "hank"
+            scene.party.answered()
+            heard["carol talks"] = await asyncio.to_thread(
+                heard_by, scene.carol_voice, scene.party_voice
+            )
+            got, answer = await carol.call("POST", f"/api/calls/{contact}/complete")
+            assert got == 200, answer
+            answer = await until_state(
+                hank, contact, lambda status, st: status == 200 and st["agent"] == "hank"
+            )
+            assert answer["state"]["queue"] == "e2e_rec" and answer["state"]["held"] is False
+            await asyncio.sleep(2)  # the recording notice, then their talk is recorded
+            heard["hank talks"] = await asyncio.to_thread(
+                heard_by, scene.party_voice, scene.caller_voice
+            )
+            heard["caller talks"] = await asyncio.to_thread(
+                heard_by, scene.caller_voice, scene.party_voice
+            )
+
+    try:
+        asyncio.run(control())
+        scene.finish()
+    finally:
+        scene.close()
+    assert heard["carol talks"]["party"] >= HEARS, heard
+    assert heard["hank talks"]["caller"] >= HEARS, heard
+    assert heard["caller talks"]["party"] >= HEARS, heard
+
+    caller_contact, events = contact_of(hotline, "5551807")
+    assert caller_contact.status == "completed"
+    (answered,) = of_type(events, "call.consult_answered")
+    assert answered == {"agent": "carol", "to": "queue:e2e_rec", "party": "hank"}
+    (moved,) = of_type(events, "call.transferred")
+    assert (moved["kind"], moved["to"], moved["by"]) == ("consult", "queue:e2e_rec", "carol")
+    connected = of_type(events, "queue.connected")
+    assert [(c["agent"], c["queue"]) for c in connected] == [
+        ("carol", "e2e_fifo"),
+        ("hank", "e2e_rec"),
+    ]
+    ends = of_type(events, "queue.call_ended")
+    assert [(e["agent"], e["ended_by"]) for e in ends] == [
+        ("carol", "transfer"),
+        ("hank", "caller"),
+    ]
+    # carol's part was not recorded (e2e_fifo); hank's was, by e2e_rec's policy.
+    (started,) = of_type(events, "recording.started")
+    assert started["agent"] == "hank"
+    (saved,) = of_type(events, "recording.saved")
+    assert (saved["agent"], saved["queue"], saved["outcome"]) == ("hank", "e2e_rec", "recorded")
+    assert saved["duration"] >= 3, saved
+    consult_contact, consult_events = contact_of(hotline, "agent:carol")
+    assert consult_contact.destination == "queue:e2e_rec"
+    assert consult_contact.status == "completed"
+    finished = [e for e in consult_events if e.type == "agent.finish"]
+    assert [(e.agent, e.queue) for e in finished] == [("hank", "e2e_rec")]
+    # hank's handling of it is in the reports: one more contact handled in e2e_rec.
+    # (another query than before: the reports page keeps an answer for 30 s)
+    after = handled(hotline, "interval=day&agent=hank&queue=e2e_rec&channel=voice")
+    assert after == handled_before + 1, (handled_before, after)
+
+
+def handled(hotline: RunningHotline, query: str) -> int:
+    """Contacts handled in e2e_rec today, by the report `query` as the API token sees it."""
+    request = urllib.request.Request(
+        f"{hotline.web_url}/api/reports?{query}",
+        headers={"Authorization": f"Bearer {hotline.secrets['api_token']}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        rows = json.loads(response.read())["tables"]["queues"]["rows"]
+    return sum(r["handled"] for r in rows if r["queue"] == "e2e_rec" and r["channel"] == "voice")
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ real softphone (baresip, auto-answer, playing a tone) that registers for the tes
 Transfers go through the REST API as lena would from the desk, through her desk's
 transfer control in headless Chromium (omar's desk then shows who transferred the call
 and the note), and from gina's softphone by SIP REFER (baresip's /transfer); an
-attended REFER (with Replaces) from lena's SIPp phone is declined. Refused transfers
+attended REFER (with Replaces) from lena's SIPp phone naming a call Hotline does not
+have is declined. Refused transfers
 leave the call as it was: the caller still talks with lena.
 """
 
@@ -302,9 +303,11 @@ def test_blind_refer_from_baresip_to_an_agents_extension(
 def test_an_attended_refer_from_the_phone_is_declined_and_the_call_goes_on(
     hotline: RunningHotline,
 ) -> None:
-    """lena's phone sends a REFER with Replaces (an attended transfer, naming another
-    call by its Call-ID): declined (the phone's NOTIFY says 603), logged once, nobody
-    else rung, and the caller stays with lena until the caller hangs up."""
+    """lena's phone sends a REFER with Replaces (an attended transfer) naming a call
+    Asterisk does not have (a Call-ID of nothing; a real one, the phone's second call,
+    is tests/e2e/test_phone_attended_transfer.py): declined (the phone's NOTIFY says
+    603), logged once, nobody else rung, and the caller stays with lena until the
+    caller hangs up."""
     lena = TransferTarget(
         hotline.workdir / "phones", "answer_until_hangup", hotline.targets["lena"], talk=40
     )
@@ -339,7 +342,8 @@ def test_an_attended_refer_from_the_phone_is_declined_and_the_call_goes_on(
     contact, events = contact_of(hotline, number)
     (refer_logged,) = of_type(events, "call.refer")
     assert refer_logged["agent"] == "lena" and refer_logged["to"] == "2042"
-    assert "attended transfer from the phone is not available" in refer_logged["refused"]
+    assert refer_logged["attended"] is True
+    assert "the phone's other call is not one Hotline has" in refer_logged["refused"]
     assert of_type(events, "call.transferred") == []
     assert [e.agent for e in events if e.type == "contact.offer"] == ["lena"]
     (ended,) = of_type(events, "queue.call_ended")

@@ -362,11 +362,33 @@ async def test_an_attended_refer_is_declined_and_the_call_goes_on(desk: Desk) ->
     await eventually(lambda: desk.said("call.refer"))
     await asyncio.sleep(0.05)
     (logged,) = desk.said("call.refer")
-    assert logged["to"] == "1002" and "attended transfer from the phone" in logged["refused"]
+    assert logged["to"] == "1002" and logged["attended"] is True
+    assert "the phone's other call is not one Hotline has" in logged["refused"]
     (progress,) = desk.ari.made("POST", f"channels/{a_leg}/transfer_progress")
     assert progress.param("states") == "channel_declined"
     assert desk.said("call.transferred") == [] and desk.calls.state("c1").agent == "a"
     assert len(desk.ari.originated()) == 1  # only a was ever rung
+    desk.port.deliver(channel_event("StasisEnd", a_leg))
+    assert await asyncio.wait_for(wait, 1) == "answered"
+
+
+async def test_an_attended_refer_naming_a_call_that_is_no_consultation_is_declined(
+    desk: Desk,
+) -> None:
+    """The phone's other call is a channel Asterisk has, but no consultation of this
+    call (the agent consults nobody): declined with the reason, the call untouched."""
+    wait, a_leg = await desk.talking_with_a("b")
+    refer = {
+        "requested_destination": {"destination": "1002", "protocol_id": "abc@phone"},
+        "destination_channel": {"id": "some-other-call"},
+    }
+    desk.port.deliver(channel_event("ChannelTransfer", a_leg, refer_to=refer))
+    await eventually(lambda: desk.said("call.refer"))
+    (logged,) = desk.said("call.refer")
+    assert "is not a consultation of this call" in logged["refused"]
+    (progress,) = desk.ari.made("POST", f"channels/{a_leg}/transfer_progress")
+    assert progress.param("states") == "channel_declined"
+    assert desk.said("call.transferred") == [] and desk.calls.state("c1").agent == "a"
     desk.port.deliver(channel_event("StasisEnd", a_leg))
     assert await asyncio.wait_for(wait, 1) == "answered"
 

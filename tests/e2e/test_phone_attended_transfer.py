@@ -1,0 +1,320 @@
+"""Attended transfer from the agent's phone on a real Asterisk (issue 16).
+
+A SIPp caller reaches lena (number 341, queue e2e_xfer) on her phone, a SIPp UAS on her
+fixed contact. While they talk, her phone places a second call (a SIPp UAC that
+authenticates as her endpoint 2041) to 2042, omar's extension: Hotline takes it as a
+consultation of her call (the caller on hold, omar's phone rung through the routing
+engine), omar answers and talks with lena on that second call. Then her phone sends a
+REFER on the first call with Replaces naming the second (its Call-ID and tags, read
+from the second call's messages): an attended transfer. The caller ends up talking
+with omar (each one's tone measured at the other), both of lena's calls are hung up,
+her phone is told it worked (NOTIFY 200), and the log has `call.transferred` kind
+consult. (Asterisk 22 reports the REFER to Hotline as a ChannelTransfer naming the
+second call's channel: `PJSIP_TRANSFER_HANDLING()=ari-only` on her leg.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import time
+import urllib.parse
+
+import pytest
+
+from tests.e2e.conftest import RunningHotline
+from tests.e2e.sipp import Gate, HangUp, SippCall, SippResult, finish_sipp, start_sipp
+from tests.e2e.sipp_uas import ANSWER_SDP, HEAD, KEEP, REPLY, TransferTarget
+from tests.e2e.test_call_consult import HEARS, Phone, Voice, heard_by, until_state
+from tests.e2e.test_call_control import REFER, Api, live_contact
+from tests.e2e.test_ivr_call import contact_of, of_type
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("no_leaks")]
+
+#: lena's phone, first call: answers, waits for the test's word (an OPTIONS in the
+#: dialog carrying the Replaces value), then sends the attended REFER.
+WAIT_FOR_REPLACES = """  <recv request="OPTIONS" timeout="60000">
+    <action>
+      <ereg regexp="[^ ]+" search_in="hdr" header="X-Replaces:" assign_to="replaces"/>
+    </action>
+  </recv>
+"""
+
+#: lena's phone, second call: INVITE 2042 as her endpoint (digest auth), talk until
+#: Hotline hangs it up.
+SECOND_CALL = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="lena's second call">
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:2042@127.0.0.1:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:2041@127.0.0.1>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:2042@127.0.0.1>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:2041@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+{sdp}
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="401" auth="true"/>
+  <send>
+    <![CDATA[
+      ACK sip:2042@127.0.0.1:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:2041@127.0.0.1>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:2042@127.0.0.1>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:2042@127.0.0.1:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:2041@127.0.0.1>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:2042@127.0.0.1>
+      Call-ID: [call_id]
+      CSeq: 2 INVITE
+      Contact: <sip:2041@[local_ip]:[local_port]>
+      [authentication username=2041 password={password}]
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+{sdp}
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+  <recv response="200" rrs="true"/>
+  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:2041@127.0.0.1>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:2042@127.0.0.1>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="BYE" timeout="60000"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+</scenario>
+"""
+
+SDP = """      v=0
+      o=lena 1 1 IN IP4 127.0.0.1
+      s=-
+      c=IN IP4 127.0.0.1
+      t=0 0
+      m=audio {port} RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=sendrecv"""
+
+
+class SecondCall:
+    """lena's phone's second call (a SIPp UAC, her endpoint's credentials)."""
+
+    def __init__(self, hotline: RunningHotline, voice: Voice) -> None:
+        self.workdir = hotline.workdir / "phones" / f"second-call-{voice.port}"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        password = hotline.secrets["agent_passwords"]["2041"]
+        text = SECOND_CALL.format(password=password, sdp=SDP.format(port=voice.port))
+        (self.workdir / "uac.xml").write_text(text)
+        args = ["-sf", "uac.xml", f"127.0.0.1:{hotline.sip_port}", "-m", "1"]
+        self.proc = start_sipp([*args, "-timeout", "90s"], self.workdir)
+
+    def messages(self) -> str:
+        path = self.workdir / "messages.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def replaces(self, timeout: float = 20) -> str:
+        """The Replaces value naming this call as Asterisk knows it (call-id; to-tag:
+        Asterisk's, from-tag: the phone's), URL-encoded for a Refer-To URI."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            answer = re.search(r"SIP/2\.0 200 OK.*?(?=\n\n|\Z)", self.messages(), re.S)
+            if answer is not None:
+                head = answer.group(0)
+                call_id = re.search(r"Call-ID: *(\S+)", head)
+                to_tag = re.search(r"^To:.*;tag=([^;\s>]+)", head, re.M)
+                from_tag = re.search(r"^From:.*;tag=([^;\s>]+)", head, re.M)
+                if call_id and to_tag and from_tag:
+                    value = (
+                        f"{call_id.group(1)};to-tag={to_tag.group(1)};from-tag={from_tag.group(1)}"
+                    )
+                    return urllib.parse.quote(value, safe="")
+            time.sleep(0.2)
+        raise AssertionError(f"the second call was not answered:\n{self.messages()[-3000:]}")
+
+    def wait_done(self, timeout: float = 30) -> SippResult:
+        return finish_sipp(self.proc, self.workdir, timeout)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+
+def first_call(hotline: RunningHotline) -> TransferTarget:
+    """lena's phone's first call: answers the queue's call, waits for the word, sends
+    the attended REFER, acknowledges NOTIFYs until Hotline hangs up."""
+    lena = TransferTarget(
+        hotline.workdir / "phones", "answer_until_hangup", hotline.targets["lena"], talk=60
+    )
+    keep = "".join(
+        f'      <ereg regexp={KEEP[name]} assign_to="{name}"/>\n'
+        for name in ("remote_from", "invite_contact")
+    )
+    refer = REFER.format(after_ms=10, number="2042", talk_ms=60000).replace(
+        "Refer-To: <sip:2042@127.0.0.1>", "Refer-To: <sip:2042@127.0.0.1?Replaces=[$replaces]>"
+    )
+    parts = [
+        HEAD.format(behaviour="attended", keep=keep),
+        REPLY.format(status="180 Ringing"),
+        ANSWER_SDP.format(ring_ms=300),
+        WAIT_FOR_REPLACES,
+        refer,
+        "</scenario>\n",
+    ]
+    lena.file.write_text("".join(parts))
+    return lena.start()
+
+
+def tell(phone: TransferTarget, replaces: str) -> None:
+    """An OPTIONS in the first call's dialog, straight to lena's SIPp: the Replaces."""
+    text = phone.messages()
+    call_id = re.search(r"Call-ID: *(\S+)", text)
+    assert call_id is not None, text
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        here = sock.getsockname()[1]
+        message = (
+            f"OPTIONS sip:target@127.0.0.1:{phone.port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{here};branch=z9hG4bK-word-{here}\r\n"
+            f"From: <sip:word@127.0.0.1:{here}>;tag=word{here}\r\n"
+            f"To: <sip:target@127.0.0.1:{phone.port}>\r\n"
+            f"Call-ID: {call_id.group(1)}\r\n"
+            f"X-Replaces: {replaces}\r\n"
+            "CSeq: 101 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        )
+        sock.sendto(message.encode(), ("127.0.0.1", phone.port))
+
+
+def test_attended_transfer_from_the_phone_the_caller_talks_with_omar(
+    hotline: RunningHotline,
+) -> None:
+    caller_voice, omar_voice, line_voice = Voice("caller"), Voice("omar"), Voice("line")
+    omar = Phone(hotline, "omar", omar_voice, ring=1.0, gate=False)
+    lena = first_call(hotline)
+    number = "5554701"
+    caller = SippCall(
+        hotline.workdir / "sipp",
+        hotline.sip_port,
+        "341",
+        number,
+        [Gate(90), HangUp()],
+        rtp_port=caller_voice.port,
+    ).start()
+    second: SecondCall | None = None
+    heard: dict[str, dict[str, float]] = {}
+    states: dict[str, object] = {}
+    try:
+
+        async def consulting() -> str:
+            contact = await live_contact(hotline, number)
+            await asyncio.to_thread(caller_voice.learn, caller.workdir / "messages.log")
+            return contact
+
+        contact = asyncio.run(consulting())
+        second = SecondCall(hotline, line_voice)
+
+        async def talking() -> None:
+            async with Api(hotline, "lena") as api:
+                states["consulting"] = await until_state(
+                    api,
+                    contact,
+                    lambda status, st: (
+                        status == 200
+                        and st["consult"] is not None
+                        and st["consult"]["state"] == "talking"
+                    ),
+                    timeout=30,
+                )
+
+        asyncio.run(talking())
+        omar.answered()
+        line_voice.learn(second.workdir / "messages.log")
+        heard["lena consults"] = heard_by(line_voice, omar_voice)
+        tell(lena, second.replaces())
+
+        async def transferred() -> None:
+            async with Api(hotline, "omar") as api:
+                states["after"] = await until_state(
+                    api, contact, lambda status, st: status == 200 and st["agent"] == "omar"
+                )
+
+        asyncio.run(transferred())
+        done = second.wait_done(30)  # her second call hung up by Hotline
+        assert done.ok, f"{done.output}\n{second.messages()[-3000:]}"
+        done = lena.wait_done(30)  # and her first
+        assert done.ok, f"{done.output}\n{lena.messages()[-3000:]}"
+        heard["omar talks"] = heard_by(omar_voice, caller_voice)
+        heard["caller talks"] = heard_by(caller_voice, omar_voice)
+        caller.open_gate()
+        result = caller.wait(30)
+        assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+        done = omar.wait_done(30)
+        assert done.ok, f"{done.output}\n{omar.messages()[-3000:]}"
+    finally:
+        for phone in (omar, lena):
+            phone.stop()
+        if second is not None:
+            second.stop()
+        if caller.proc is not None and caller.proc.poll() is None:
+            caller.proc.kill()
+            caller.proc.communicate()
+        for voice in (caller_voice, omar_voice, line_voice):
+            voice.close()
+    assert heard["lena consults"]["omar"] >= HEARS, heard
+    assert heard["omar talks"]["caller"] >= HEARS, heard
+    assert heard["caller talks"]["omar"] >= HEARS, heard
+    # Her phone was told the transfer went through.
+    final = lena.messages().split("Subscription-State: terminated", 1)[1]
+    sipfrag = final.split("message/sipfrag", 1)[1].split("SIP/2.0", 1)[1]
+    assert sipfrag.lstrip().startswith("200"), final
+
+    caller_contact, events = contact_of(hotline, number)
+    assert caller_contact.status == "completed"
+    (started,) = of_type(events, "call.consult_started")
+    assert (started["to"], started["by"]) == ("agent:omar", "lena")
+    (refer,) = of_type(events, "call.refer")
+    assert refer == {"agent": "lena", "to": "2042", "attended": True}
+    (moved,) = of_type(events, "call.transferred")
+    assert (moved["kind"], moved["to"], moved["by"]) == ("consult", "agent:omar", "lena")
+    assert [c["agent"] for c in of_type(events, "queue.connected")] == ["lena", "omar"]
+    ends = of_type(events, "queue.call_ended")
+    assert [(e["agent"], e["ended_by"]) for e in ends] == [("lena", "transfer"), ("omar", "caller")]

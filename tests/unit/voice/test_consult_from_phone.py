@@ -1,0 +1,116 @@
+"""A consultation from the agent's phone (its second call) through the call control,
+on an in-memory ARI: which calls are one, what Asterisk is asked, what is logged, the
+phone's attended transfer completing it, and the ways it ends without one
+(ari_app/call_control.py, ari_app/consultation.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ari_app.consultation import HANDOVER_EVENT
+from tests.unit.voice.test_consult import Rig
+
+LINE = "line-2"
+
+
+def dialed(number: str, endpoint: str = "2001") -> dict[str, Any]:
+    """alice's phone (endpoint 2001) calls `number`: the channel Stasis gets."""
+    return {"id": LINE, "name": f"PJSIP/{endpoint}-0000002a", "dialplan": {"exten": number}}
+
+
+def test_only_a_call_from_the_phone_of_an_agent_talking_under_control_is_a_line() -> None:
+    rig = Rig()
+    assert rig.control.line_of(dialed("5557801")) == "c1"
+    assert rig.control.line_of(dialed("5557801", "2002")) is None  # bob talks with no one
+    assert rig.control.line_of({"id": "x", "name": "PJSIP/anonymous-00000001"}) is None
+    assert rig.control.line_of({"id": "x", "name": "Local/foo@bar-0001;1"}) is None
+
+
+async def test_the_second_call_consults_and_its_refer_completes() -> None:
+    rig = Rig()
+    await rig.control.consult_from_phone("c1", dialed("5557801"))
+    # The caller on hold with the queue's music; the line answered in a bridge of its
+    # own, hearing ringback; the number dialed from it.
+    assert rig.ari.made("POST", "bridges/talk-leg-1/removeChannel")
+    assert rig.ari.made("POST", f"channels/{LINE}/answer")
+    made = [r.param("bridgeId") for r in rig.ari.made("POST", "bridges")]
+    assert f"consult-{LINE}" in made
+    (added,) = rig.ari.made("POST", f"bridges/consult-{LINE}/addChannel")
+    assert added.param("channel") == LINE
+    (ring,) = rig.ari.made("POST", f"channels/{LINE}/play")
+    assert ring.param("playbackId") == f"consult-ring-{LINE}"
+    started = rig.last("call.consult_started")
+    assert (started["to"], started["by"]) == ("number:5557801", "alice")
+    party = rig.party
+    await rig.event("StasisStart", party)  # the number answers: with the line, not leg-1
+    (joined,) = [
+        r
+        for r in rig.ari.made("POST", f"bridges/consult-{LINE}/addChannel")
+        if r.param("channel") == party
+    ]
+    assert joined
+    assert not [
+        r
+        for r in rig.ari.made("POST", "bridges/talk-leg-1/addChannel")
+        if r.param("channel") == party
+    ]
+    # The phone's attended transfer: the party moves to the caller's bridge, the line
+    # goes, the caller comes off hold, the conversation is told to hand over.
+    await rig.control.complete_from_phone("c1", "alice", LINE)
+    moved = [r.param("channel") for r in rig.ari.made("POST", "bridges/talk-leg-1/addChannel")]
+    assert party in moved and "caller-1" in moved
+    assert rig.ari.made("DELETE", f"channels/{LINE}")
+    assert rig.ari.made("DELETE", f"bridges/consult-{LINE}")
+    assert rig.inbox[-1]["type"] == HANDOVER_EVENT
+    moved_event = rig.last("call.transferred")
+    assert (moved_event["kind"], moved_event["by"]) == ("consult", "alice")
+
+
+async def test_hanging_up_the_second_call_cancels_and_brings_the_caller_back() -> None:
+    rig = Rig()
+    await rig.control.consult_from_phone("c1", dialed("5557801"))
+    party = rig.party
+    await rig.event("StasisStart", party)
+    await rig.event("StasisEnd", LINE)  # alice hangs up her second call
+    ended = rig.last("call.consult_ended")
+    assert (ended["outcome"], ended["by"]) == ("cancelled", "agent")
+    assert rig.ari.made("DELETE", f"channels/{party}")
+    assert rig.control.state("c1").held is False  # back with alice's first call
+    assert rig.kinds()[-1] == "call.resumed"
+
+
+async def test_a_party_that_hangs_up_ends_the_second_call_and_brings_the_caller_back() -> None:
+    rig = Rig()
+    await rig.control.consult_from_phone("c1", dialed("5557801"))
+    party = rig.party
+    await rig.event("StasisStart", party)
+    await rig.event("StasisEnd", party)
+    assert rig.last("call.consult_ended")["outcome"] == "hung_up"
+    assert rig.ari.made("DELETE", f"channels/{LINE}")
+    assert rig.control.state("c1").held is False
+
+
+async def test_a_refused_second_call_hangs_up_and_the_call_stays_as_it_was() -> None:
+    rig = Rig()
+    await rig.control.consult_from_phone("c1", dialed("12"))  # the dial rules refuse it
+    (hung_up,) = rig.ari.made("DELETE", f"channels/{LINE}")
+    assert hung_up.param("reason") == "busy"
+    refused = rig.last("call.consult_refused")
+    assert refused["agent"] == "alice" and refused["to"] == "12"
+    assert "cannot dial number:12" in refused["reason"]
+    state = rig.control.state("c1")
+    assert state.held is False and state.consult is None
+    assert not rig.ari.made("POST", "bridges/talk-leg-1/removeChannel")
+
+
+async def test_an_attended_refer_before_the_party_answers_is_refused() -> None:
+    rig = Rig()
+    await rig.control.consult_from_phone("c1", dialed("5557801"))
+    try:
+        await rig.control.complete_from_phone("c1", "alice", LINE)
+    except Exception as refused:
+        assert "has not answered yet" in str(refused)
+    else:
+        raise AssertionError("completed before the party answered")
+    assert rig.control.state("c1").consult is not None  # still ringing, as it was
+    assert not rig.ari.made("DELETE", f"channels/{LINE}")
