@@ -71,6 +71,9 @@ from voice.contact import ContactCall
 log = logging.getLogger(__name__)
 
 HOLD, TALK, TRANSFER = "hold-", "talk-", "xfer-"
+#: The bridge of an agent's phone's second call with the party it consults
+#: (ari_app/consultation.py): not carried over, its channels are orphans.
+CONSULT_LINE = "consult-"
 #: Ids of outbound legs (ari_app/queueing.py, voice_port.py, consultation.py):
 #: "<caller>-agent-<hex>", "<caller>-consult-<hex>".
 LEG_MARKS = ("-agent-", "-xfer-", "-consult-")
@@ -172,12 +175,13 @@ def survey(
     channels, bridges = list(channels), list(bridges)
     speech_channels, speech_bridges, helpers = speech_leftovers(channels, bridges, owned)
     foreign = set(others) | {c["id"] for c in channels if in_app(c, app) and kind(c) in FOREIGN}
-    # A supervisor's monitoring is not carried over: its bridge goes (its phone and snoop,
-    # ours with no contact, are orphans); one of this controller's own stays.
+    # A supervisor's monitoring, or a consultation from an agent's phone, is not carried
+    # over: its bridge goes (its channels, ours with no contact, are orphans); one of
+    # this controller's own stays.
     monitoring = [
         b["id"]
         for b in bridges
-        if str(b.get("id", "")).startswith(MONITOR_PREFIX)
+        if str(b.get("id", "")).startswith((MONITOR_PREFIX, CONSULT_LINE))
         and not any(owned(ch) for ch in b.get("channels", []))
     ]
     bridges = [b for b in bridges if str(b.get("id", "")).startswith((HOLD, TALK, TRANSFER))]

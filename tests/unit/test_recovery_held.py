@@ -77,3 +77,25 @@ def test_the_consultation_and_hold_the_log_leaves_open() -> None:
     moved = [*events, logged(30, "call.transferred"), logged(31, "queue.connected")]
     consulting, held, total = open_consultation_and_hold(moved)
     assert consulting is None and total == 0.0
+
+
+def test_a_consultation_from_the_phone_goes_and_the_caller_is_back() -> None:
+    """alice's phone consulted on its second call (`consult-<line>`: the line and the
+    party): both are orphans, that bridge goes, the held caller goes back to leg 1."""
+    channels = [
+        chan("held"),
+        chan(LEG, "hotline,agent,c-held"),
+        chan("line-2"),  # the phone's second call: in Stasis as an inbound call
+        chan("held-consult-44444444", "hotline,consult,held"),
+    ]
+    bridges = [
+        {"id": f"talk-{LEG}", "channels": [LEG]},
+        {"id": "consult-line-2", "channels": ["line-2", "held-consult-44444444"]},
+    ]
+    found = survey(
+        "hotline", channels, bridges, [contact("c-held", "held")], lambda _: False, set()
+    )
+    (talk,) = found.talking
+    assert (talk.channel, talk.leg, talk.held) == ("held", LEG, True)
+    assert sorted(found.orphans) == ["held-consult-44444444", "line-2"]
+    assert found.stale_bridges == ["consult-line-2"]
