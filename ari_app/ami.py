@@ -24,6 +24,8 @@ class AmiMonitor:
         #: endpoint -> {contact URI -> status}
         self.contacts: dict[str, dict[str, str]] = {}
         self._loading: asyncio.Future[None] | None = None
+        #: Endpoints whose contacts changed while the list of contacts was being read.
+        self._changed: set[str] | None = None
         self._manager = Manager(
             host=host,
             port=port,
@@ -72,6 +74,8 @@ class AmiMonitor:
         uri = event.get("URI") or ""
         status = event.get("ContactStatus") or ""
         before = self.reachable(endpoint)
+        if self._changed is not None:
+            self._changed.add(endpoint)
         contacts = self.contacts.setdefault(endpoint, {})
         if status == "Removed":
             contacts.pop(uri, None)
@@ -85,8 +89,14 @@ class AmiMonitor:
         """Every contact there is now, fixed ones included (they send no ContactStatus).
 
         PJSIPShowAors, because PJSIPShowContacts' event list never completes through
-        panoramisk here. Hotline names each agent's AOR after the endpoint."""
-        replies = await self._manager.send_action({"Action": "PJSIPShowAors"}, as_list=True)
+        panoramisk here. Hotline names each agent's AOR after the endpoint. A phone that
+        registers or goes while the list is on its way is newer than the list: what its
+        ContactStatus said is kept."""
+        self._changed = set()
+        try:
+            replies = await self._manager.send_action({"Action": "PJSIPShowAors"}, as_list=True)
+        finally:
+            changed, self._changed = self._changed, None
         contacts: dict[str, dict[str, str]] = {}
         for message in replies or []:
             if message.get("Event") != "AorList":
@@ -95,6 +105,8 @@ class AmiMonitor:
             for entry in filter(None, (message.get("Contacts") or "").split(",")):
                 uri = entry.split("/", 1)[-1]
                 contacts.setdefault(message["ObjectName"], {})[uri] = known.get(uri, "Created")
+        for endpoint in changed:
+            contacts[endpoint] = self.contacts.get(endpoint, {})
         before = {e: self.reachable(e) for e in set(self.contacts) | set(contacts)}
         self.contacts = contacts
         for endpoint, was in before.items():
