@@ -296,10 +296,12 @@ def export(
         print(f"wrote {path}")
     for command in report.todo:
         print(f"to do (as root): {command}")
-    if config.asterisk.sip_tls:
+    for note in report.notes:
+        print(f"note: {note}")
+    if report.tls_paths is not None:
         print(
-            f"SIP/TLS: give your TLS transport cert_file = {target}/hotline_sip.crt and "
-            f"priv_key_file = {target}/hotline_sip.key"
+            f"SIP/TLS: give your TLS transport cert_file = {report.tls_paths['cert']} and "
+            f"priv_key_file = {report.tls_paths['key']}"
         )
     if cli is None:
         print("not checked: no running Asterisk here (or --no-check); after including the")

@@ -86,6 +86,11 @@ class ExportReport:
     problems: list[str] = field(default_factory=list)
     rolled_back: bool = False
     checked: bool = False
+    #: With SIP/TLS: the certificate and key as the site's Asterisk reads them (its
+    #: TLS transport's `cert_file` and `priv_key_file`).
+    tls_paths: dict[str, str] | None = None
+    #: What the operator should know but need not act on.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -153,8 +158,11 @@ def install_fragments(
             + "; the previous fragments are restored"
         )
         for name, _ in rendered:
-            # An empty fragment keeps the site's #include lines valid.
-            write_fragment(target / name, previous.get(name, b""), owner, report.todo)
+            if name in previous or name.endswith(".conf"):
+                # An empty fragment keeps the site's #include lines valid.
+                write_fragment(target / name, previous.get(name, b""), owner, report.todo)
+            else:
+                (target / name).unlink(missing_ok=True)  # a certificate that was not there
         _reload(cli, modules, ExportReport())
         report.rolled_back = True
     return report
@@ -253,8 +261,20 @@ def system_cli(command: Sequence[str] | None = None, timeout: float = 30) -> Cli
 
 
 def tls_fragments(tls: TlsFiles) -> list[tuple[str, bytes]]:
-    """The certificate and key Asterisk's TLS transport reads, next to the fragments."""
+    """The certificate and key Asterisk's TLS transport reads, next to the fragments
+    (written like them: mode 0640, Asterisk's group)."""
     return [("hotline_sip.crt", tls.cert.read_bytes()), ("hotline_sip.key", tls.key.read_bytes())]
+
+
+def asterisk_path(path: Path, root: Path = Path("/")) -> Path | None:
+    """`path` (on this machine, made absolute) as the Asterisk whose machine is at `root`
+    sees it: a chrooted Asterisk reads /srv/pbx/etc/asterisk/x as /etc/asterisk/x.
+    None when `path` is outside `root` (that Asterisk sees it only through a mount)."""
+    where = Path(os.path.abspath(path))
+    top = Path(os.path.abspath(root))
+    if not where.is_relative_to(top):
+        return None
+    return Path("/") / where.relative_to(top)
 
 
 def external_secrets(secrets: Secrets, ari: tuple[str, str], ami: tuple[str, str]) -> Secrets:

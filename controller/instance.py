@@ -27,6 +27,7 @@ from controller.export import (
     Cli,
     ExportReport,
     asterisk_owner,
+    asterisk_path,
     external_secrets,
     install_fragments,
     tls_fragments,
@@ -289,12 +290,17 @@ def export_fragments(
     )
     rendered: list[tuple[str, str | bytes]] = []
     tls_paths = None
+    notes = []
     if tls is not None and ast.sip_tls:
         rendered.extend(tls_fragments(tls))
-        tls_paths = {
-            "cert": str(target / "hotline_sip.crt"),
-            "key": str(target / "hotline_sip.key"),
-        }
+        seen = asterisk_path(target, root)  # where a chrooted Asterisk reads them
+        if seen is None:
+            seen = Path(os.path.abspath(target))
+            notes.append(
+                f"{target} is outside {root}: the certificate paths are this machine's; "
+                "give your Asterisk the paths it sees the folder by (its mount)"
+            )
+        tls_paths = {"cert": str(seen / "hotline_sip.crt"), "key": str(seen / "hotline_sip.key")}
     env = template_env(home)
     context = {**template_context(config, external, tls_paths), "fragment": True}
     for template, name in FRAGMENTS:
@@ -302,7 +308,7 @@ def export_fragments(
     endpoints = [a.endpoint for a in config.agents]
     if ast.browser_phone:
         endpoints += [f"{e}-web" for e in endpoints]
-    return install_fragments(
+    report = install_fragments(
         rendered,
         target,
         asterisk_owner(root),
@@ -310,6 +316,9 @@ def export_fragments(
         endpoints,
         (external.ari_user, external.ami_user),
     )
+    report.tls_paths = tls_paths
+    report.notes.extend(notes)
+    return report
 
 
 def _alive(pid: int) -> bool:

@@ -15,9 +15,18 @@ from pathlib import Path
 
 import pytest
 
-from controller.export import ExportError, asterisk_owner, install_fragments, system_cli
+from controller.cli import export
+from controller.export import (
+    ExportError,
+    ExportReport,
+    asterisk_owner,
+    asterisk_path,
+    install_fragments,
+    system_cli,
+)
 from controller.instance import export_fragments
-from controller.secrets import load_secrets
+from controller.paths import ProjectPaths
+from controller.secrets import ensure_certificate, load_secrets
 from hotline.config import HotlineConfig
 
 HOME = Path(__file__).resolve().parents[2]
@@ -264,3 +273,105 @@ def test_a_dialplan_refused_at_start_is_started(tmp_path: Path) -> None:
     assert fake.commands.index("module load pbx_config.so") > fake.commands.index(
         "module reload pbx_config.so"
     )
+
+
+def tls_export(tmp_path: Path, target: Path, root: Path, cli: object = None) -> object:
+    secrets = load_secrets(tmp_path / "secrets.yaml", ["1001"])
+    tls = ensure_certificate(tmp_path / "tls", ["127.0.0.1"])
+    return export_fragments(
+        hotline_config(sip_tls=True), secrets, HOME, target, root=root, tls=tls, cli=cli
+    )
+
+
+def test_tls_files_are_the_certificate_readable_by_asterisks_group(tmp_path: Path) -> None:
+    root = fake_root(tmp_path)
+    target = root / "etc/asterisk/hotline"
+    report = tls_export(tmp_path, target, root)
+    assert isinstance(report, ExportReport)
+    cert, key = target / "hotline_sip.crt", target / "hotline_sip.key"
+    assert cert.read_bytes() == (tmp_path / "tls/sip.crt").read_bytes()
+    assert key.read_bytes() == (tmp_path / "tls/sip.key").read_bytes()
+    for path in (cert, key):
+        info = path.stat()
+        assert (stat.S_IMODE(info.st_mode), info.st_gid) == (0o640, os.getgid()), path
+        assert path in report.written
+    assert report.todo == [] and report.notes == []
+    # The agents' phones get SRTP; the transport (and so cert_file) stays the site's.
+    pjsip = (target / "pjsip_hotline.conf").read_text()
+    assert "media_encryption = sdes" in pjsip and "cert_file" not in pjsip
+
+
+def test_tls_paths_are_those_a_chrooted_asterisk_reads(tmp_path: Path) -> None:
+    root = fake_root(tmp_path)
+    report = tls_export(tmp_path, root / "etc/asterisk/hotline", root)
+    assert isinstance(report, ExportReport)
+    assert report.tls_paths == {
+        "cert": "/etc/asterisk/hotline/hotline_sip.crt",
+        "key": "/etc/asterisk/hotline/hotline_sip.key",
+    }
+    # Asterisk on this machine itself: the paths as they are, made absolute.
+    report = tls_export(tmp_path, root / "etc/asterisk/hotline", Path("/"))
+    assert isinstance(report, ExportReport) and report.tls_paths is not None
+    assert report.tls_paths["cert"] == str(root / "etc/asterisk/hotline/hotline_sip.crt")
+
+
+def test_a_relative_target_gives_absolute_tls_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = fake_root(tmp_path)
+    monkeypatch.chdir(root / "etc")
+    report = tls_export(tmp_path, Path("asterisk/hotline"), root)
+    assert isinstance(report, ExportReport) and report.tls_paths is not None
+    assert report.tls_paths["key"] == "/etc/asterisk/hotline/hotline_sip.key"
+
+
+def test_a_target_outside_the_asterisk_root_is_said(tmp_path: Path) -> None:
+    root = fake_root(tmp_path)
+    report = tls_export(tmp_path, tmp_path / "elsewhere", root)
+    assert isinstance(report, ExportReport) and report.tls_paths is not None
+    assert report.tls_paths["cert"] == str(tmp_path / "elsewhere/hotline_sip.crt")
+    assert report.notes == [
+        f"{tmp_path / 'elsewhere'} is outside {root}: the certificate paths are this "
+        "machine's; give your Asterisk the paths it sees the folder by (its mount)"
+    ]
+    assert asterisk_path(tmp_path / "elsewhere", root) is None
+    assert asterisk_path(root / "etc/asterisk", root) == Path("/etc/asterisk")
+    assert asterisk_path(root, root) == Path("/")
+
+
+def test_a_rollback_takes_a_new_certificate_back_too(tmp_path: Path) -> None:
+    root = fake_root(tmp_path)
+    target = root / "etc/asterisk/hotline"
+    target.mkdir(parents=True)
+    (target / "pjsip_hotline.conf").write_text("; the version that worked\n")
+    fake = FakeAsterisk(target, ["site-phone"], breaks=True)
+    report = tls_export(tmp_path, target, root, cli=fake)
+    assert isinstance(report, ExportReport) and report.rolled_back
+    assert (target / "pjsip_hotline.conf").read_text() == "; the version that worked\n"
+    assert (target / "ari_hotline.conf").read_text() == ""  # the #include stays valid
+    assert not (target / "hotline_sip.crt").exists()
+    assert not (target / "hotline_sip.key").exists()
+
+
+def test_the_export_command_prints_the_paths_asterisk_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = fake_root(tmp_path)
+    target = root / "etc/asterisk/hotline"
+    paths = ProjectPaths(home=HOME, state=tmp_path / "state")
+    secrets = load_secrets(tmp_path / "secrets.yaml", ["1001"])
+    code = export(hotline_config(sip_tls=True), secrets, paths, target, check=False, root=root)
+    assert code == 0
+    out = capsys.readouterr().out
+    assert (
+        "SIP/TLS: give your TLS transport cert_file = /etc/asterisk/hotline/hotline_sip.crt "
+        "and priv_key_file = /etc/asterisk/hotline/hotline_sip.key"
+    ) in out
+    assert f"wrote {target / 'hotline_sip.key'}" in out
+    key = target / "hotline_sip.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o640
+    assert key.read_bytes() == (tmp_path / "state/tls/sip.key").read_bytes()
+    # Without SIP/TLS no certificate is written and nothing about it is said.
+    code = export(hotline_config(), secrets, paths, tmp_path / "plain", check=False, root=root)
+    assert "SIP/TLS" not in capsys.readouterr().out
+    assert not (tmp_path / "plain/hotline_sip.crt").exists()
