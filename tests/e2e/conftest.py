@@ -488,12 +488,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     funcargs = getattr(item, "funcargs", {})
     hotlines = [v for v in funcargs.values() if isinstance(v, RunningHotline)]
     if call.when == "setup":
-        item.stash[_LOG_OFFSETS] = {path: _log_size(path) for h in hotlines for path in _logs_of(h)}
+        logs = [path for h in hotlines for path in _logs_of(h)]
+        # The test's own peers with a log (tests/e2e/test_softphone.py's Baresip).
+        logs += [v.log for v in funcargs.values() if isinstance(getattr(v, "log", None), Path)]
+        item.stash[_LOG_OFFSETS] = {path: _log_size(path) for path in logs}
         return
     if call.when != "call" or not report.failed:
         return
     for path, offset in item.stash.get(_LOG_OFFSETS, {}).items():
-        report.sections.append((f"Captured {path.name} during the test", _since(path, offset)))
+        name = f"{path.parent.name}/{path.name}"
+        report.sections.append((f"Captured {name} during the test", _since(path, offset)))
 
 
 def _logs_of(hotline: RunningHotline) -> list[Path]:
