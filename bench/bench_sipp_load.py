@@ -246,8 +246,11 @@ class Phones:
                         str(port),
                         "-mi",
                         "127.0.0.1",
+                        # SIPp binds the media port and the three above it (RTP, RTCP,
+                        # video): a range of its own, or a port next to it taken by
+                        # someone else kills the phone (and its 25 agents never ring).
                         "-mp",
-                        str(free_port("udp", even=True)),
+                        str(free_range(4)),
                         "-m",
                         "1000000",
                         "-nostdin",
@@ -262,12 +265,17 @@ class Phones:
                     ],
                     cwd=folder,
                     stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+                    stderr=(folder / "sipp.err").open("wb"),
                 )
             )
             self.ports.append(port)
             self.stats.append(stats)
             self.logs.append(log)
+        time.sleep(1.0)
+        for n, proc in enumerate(self.procs):  # a dead phone would fail its agents' calls
+            if proc.poll() is not None:
+                error = (self.workdir / f"phone-{n}/sipp.err").read_text(errors="replace")
+                raise RuntimeError(f"agents' phone {n} (SIPp) exited at start: {error[-300:]}")
         return self
 
     def cpu(self) -> float:
@@ -545,8 +553,8 @@ def run_step(
             str(free_port("udp")),
             "-mi",
             "127.0.0.1",
-            "-mp",
-            str(free_port("udp", even=True)),
+            "-mp",  # this port and the three above it (RTP, RTCP, video)
+            str(free_range(4)),
             "-r",
             f"{rate:g}",
             "-m",

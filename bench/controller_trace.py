@@ -145,7 +145,9 @@ def install() -> None:
 
     Outbox.commit = timed_commit  # type: ignore[method-assign]  # a probe, this run only
 
-    join, leave, moved = HoldingBridges.join, HoldingBridges.leave, HoldingBridges.moved
+    # Older trees (bisecting with `git worktree`) may lack a method: wrap what is there.
+    join, leave = HoldingBridges.join, HoldingBridges.leave
+    moved = getattr(HoldingBridges, "moved", None)
 
     async def timed_join(self: HoldingBridges, queue: str, music: str, channel: str) -> str:
         started, wall = time.perf_counter(), time.time()
@@ -156,18 +158,17 @@ def install() -> None:
                 {"k": "hold", "t": wall, "d": time.perf_counter() - started, "what": "join"}
             )
 
-    async def timed_leave(
-        self: HoldingBridges, bridge: str, channel: str, *, gone: bool = False
-    ) -> None:
+    async def timed_leave(self: HoldingBridges, bridge: str, channel: str, **kwargs: Any) -> None:
         started, wall = time.perf_counter(), time.time()
         try:
-            await leave(self, bridge, channel, gone=gone)
+            await leave(self, bridge, channel, **kwargs)
         finally:
             RECORDS.append(
                 {"k": "hold", "t": wall, "d": time.perf_counter() - started, "what": "leave"}
             )
 
     async def timed_moved(self: HoldingBridges, bridge: str, channel: str) -> None:
+        assert moved is not None
         started, wall = time.perf_counter(), time.time()
         try:
             await moved(self, bridge, channel)
@@ -178,7 +179,8 @@ def install() -> None:
 
     HoldingBridges.join = timed_join  # type: ignore[method-assign]  # a probe, this run only
     HoldingBridges.leave = timed_leave  # type: ignore[method-assign]  # a probe, this run only
-    HoldingBridges.moved = timed_moved  # type: ignore[method-assign]  # a probe, this run only
+    if moved is not None:
+        HoldingBridges.moved = timed_moved  # type: ignore[method-assign]  # a probe, this run only
 
 
 def flusher(path: Path) -> None:
