@@ -54,6 +54,7 @@ from hotline.web.contact_page import add_contact_page_routes
 from hotline.web.contacts_api import add_contacts_routes
 from hotline.web.evaluations_api import add_evaluation_routes
 from hotline.web.monitor_api import add_chat_monitor_routes, add_monitor_routes
+from hotline.web.phone_api import BrowserPhones, PhoneAccount, add_phone_routes
 from tests.unit.chat.conftest import make_rig
 from tests.unit.fuzz.mutations import EXAMPLES
 from tests.unit.fuzz.served import ServedInThread
@@ -151,6 +152,13 @@ class Served(ServedInThread):
             WebhookSettings(enabled=True, secret="s" * 20, reply_url="http://127.0.0.1:9/"),
         )
         add_messenger_routes(app, self.messengers)
+        # The browser phone's account: alice's own (the relay's Asterisk is not there).
+        alice_phone = PhoneAccount("1001-web", "1001", "sip-secret", "Alice")
+
+        async def alive(token: str) -> bool:
+            return await sessions.resolve(token) is not None
+
+        add_phone_routes(app, BrowserPhones({"alice": alice_phone}, "ws://127.0.0.1:9/ws", alive))
         self.store = store
         await self._serve(app)
 
@@ -193,7 +201,11 @@ def test_as_an_agent(case: schemathesis.Case, api: Served) -> None:
     # An agent may act on their own presence and see who they are; nothing else.
     path = case.formatted_path
     if response.status_code == 200:
-        own = path.startswith("/api/agents/alice/") or path in ("/api/me", "/api/health")
+        own = path.startswith("/api/agents/alice/") or path in (
+            "/api/me",
+            "/api/health",
+            "/api/phone/account",
+        )
         assert own or path in ("/api/openapi.json", "/login"), path
 
 
