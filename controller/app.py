@@ -43,7 +43,7 @@ from controller.routing import start_routing
 from controller.secrets import Secrets
 from controller.services import LiveServices
 from controller.speech import start_speech
-from controller.worker import start_remote_routing
+from controller.worker import after_recovery, start_remote_routing
 from hotline.acd.service import RoutingService
 from hotline.callbacks.service import CallbackService
 from hotline.calls.outbound import OutboundRules
@@ -51,6 +51,7 @@ from hotline.calls.outbound_service import OutboundCalls
 from hotline.catalogue import Catalogue
 from hotline.cluster.bus import BusError
 from hotline.cluster.offers import OfferFence
+from hotline.cluster.remote import RemoteRouting
 from hotline.config import HotlineConfig
 from hotline.contacts.wrapup import WrapUps
 from hotline.flows.loader import FlowSet
@@ -187,6 +188,7 @@ class Hotline:
         # Each agent's SIP phone and browser phone: one agent, either device.
         phones = AgentPhones(config.agents, ami.reachable, config.asterisk.browser_phone)
         fence: OfferFence | None = None
+        remote: RemoteRouting | None = None
         if config.routing.mode == "remote":
             # A call worker: the domain's leader routes (controller/worker.py); the same
             # API over NATS, and offers of a deposed leader's epoch refused here.
@@ -307,6 +309,8 @@ class Hotline:
                 await recovery.run()
             except Exception:
                 log.exception("recovery failed; new calls are taken all the same")
+            if remote is not None:  # a call worker: no ghost of a lost call left queued
+                await after_recovery(remote)
             ari_state["connected"] = True
 
         async def disconnected(reason: str) -> None:

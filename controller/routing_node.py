@@ -26,6 +26,7 @@ import sys
 from typing import Any
 
 from controller.routing import agent_phone_channels, build_router, voice_agents
+from hotline.acd.restore import Talking
 from hotline.acd.service import RoutingService, Ticket
 from hotline.cluster.bus import BusError
 from hotline.cluster.bus import connect as connect_bus
@@ -68,6 +69,7 @@ class RoutingNode:
         self.responder: RoutingResponder | None = None
         #: The tickets of the waiting contacts taken over from the log.
         self._taken_over: list[Ticket] = []
+        self._talking: list[Talking] = []
 
     async def run(self, stop: asyncio.Event) -> int:
         """0 once `stop` is set, EXIT_LOST once the leadership is lost."""
@@ -81,7 +83,7 @@ class RoutingNode:
             self.routing = await self._lead(leadership)
             if self.nc is not None and not leadership.lost.is_set():
                 self.responder = RoutingResponder(self.nc, self.routing, leadership)
-                await self.responder.start(self._taken_over)
+                await self.responder.start(self._taken_over, self._talking)
             lost = asyncio.create_task(leadership.lost.wait(), name="lost")
             await asyncio.wait({lost, stopping}, return_when=asyncio.FIRST_COMPLETED)
             lost.cancel()
@@ -118,6 +120,7 @@ class RoutingNode:
         state = await read_routing_state(self.store)
         tickets, refused = await routing.restore(state.waiting, state.talking)
         self._taken_over = list(tickets.values())
+        self._talking = [t for t in state.talking if t.contact.id not in refused]
         for contact, why in refused.items():
             log.warning("routing takeover: contact %s not restored: %s", contact, why)
         await routing.start()

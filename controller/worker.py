@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 
 from ari_app.ami import AmiMonitor
 from controller.devices import AgentPhones
 from controller.routing import agent_phone_channels, voice_agents
+from hotline.acd.router import RoutingError
 from hotline.cluster.bus import connect
 from hotline.cluster.leader import default_name
 from hotline.cluster.remote import RemoteRouting
@@ -31,7 +33,9 @@ async def start_remote_routing(
     a queue wait that long for one, then take the flow's failure path)."""
     settings = config.routing
     nc = await connect(settings.servers, f"hotline-worker {default_name()}")
-    remote = RemoteRouting(nc, settings.domain, timeout=settings.request_timeout)
+    remote = RemoteRouting(
+        nc, settings.domain, timeout=settings.request_timeout, worker=worker_name(config)
+    )
     remote.close_bus = True
     by_endpoint = voice_agents(config)
     channels = agent_phone_channels(config)
@@ -65,6 +69,23 @@ async def start_remote_routing(
 
     ami.listeners.append(phone)
     return remote
+
+
+def worker_name(config: HotlineConfig) -> str:
+    """This worker's name, the same across its restarts: host and Asterisk instance."""
+    return f"{socket.gethostname()}/{config.asterisk.instance}"
+
+
+async def after_recovery(remote: RemoteRouting) -> None:
+    """The worker's recovery has run (after a restart, or Asterisk reconnected): the
+    leader takes out of their queues this worker's contacts it no longer holds."""
+    try:
+        left = await remote.claim(purge=True)
+    except (RoutingError, ValueError) as error:
+        log.warning("contacts not claimed from the routing leader: %s", error)
+        return
+    if left:
+        log.warning("routing: callers no longer here taken out of their queues: %s", left)
 
 
 def _said(task: asyncio.Task[None]) -> None:

@@ -90,8 +90,12 @@ class RemoteRouting:
         timeout: float = DEFAULT_TIMEOUT,
         try_timeout: float = TRY_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
+        worker: str = "",
     ) -> None:
+        """`worker`: this worker's name, the same across its restarts (the leader knows
+        whose contacts are whose by it; `claim`)."""
         self.nc = nc
+        self.worker = worker
         self.domain = domain
         self.subjects = Subjects(domain)
         self.fence = fence or OfferFence(domain)
@@ -107,6 +111,8 @@ class RemoteRouting:
         self._offers: dict[str, dict[str, Offer]] = {}
         self._key_of: dict[int, str] = {}
         self._places: dict[str, tuple[int | None, float | None]] = {}
+        #: Conversations this worker holds (answered here or restored), by agent.
+        self._talking: dict[str, str] = {}
         self._snapshot: Snapshot | None = None
         #: The leader's clock minus ours, per epoch (first heartbeat of the epoch).
         self._offsets: dict[int, float] = {}
@@ -158,7 +164,8 @@ class RemoteRouting:
         deadline = self._clock() + self.timeout
         last = "no routing leader answered"
         while True:
-            body = dumps({"op": op, "args": args, "rid": rid, "epoch": self.fence.epoch})
+            who = {"rid": rid, "epoch": self.fence.epoch, "worker": self.worker}
+            body = dumps({"op": op, "args": args, **who})
             left = deadline - self._clock()
             if left <= 0:
                 raise LeaderUnavailable(
@@ -226,7 +233,7 @@ class RemoteRouting:
         """A restarted worker's contacts (ari_app/recovery.py): waiting ones attach to
         their tickets at the leader (restored at their place if it has none), talking
         ones are told to it. As `RoutingService.restore`."""
-        waiting = list(waiting)
+        waiting, talking = list(waiting), list(talking)
         for contact in waiting:
             await self._subscribe(contact.id)
         answer = await self._request(
@@ -245,6 +252,9 @@ class RemoteRouting:
             ],
         )
         tickets = {cid: await self._open(a) for cid, a in answer["tickets"].items()}
+        for t in talking:
+            if t.contact.id not in answer["refused"]:
+                self._talking[t.contact.id] = t.agent
         for contact in waiting:
             if contact.id not in tickets:
                 await self._unsubscribe(contact.id)
@@ -260,11 +270,22 @@ class RemoteRouting:
 
     async def finished(self, agent_id: str, contact_id: str) -> None:
         await self._request("finished", agent=agent_id, contact_id=contact_id)
+        self._talking.pop(contact_id, None)
 
     async def end_wrap_up(self, agent_id: str, channel: Channel | str | None = None) -> None:
         await self._request(
             "end_wrap_up", agent=agent_id, channel=None if channel is None else str(channel)
         )
+
+    async def claim(self, purge: bool = False) -> list[str]:
+        """Tell the leader which contacts this worker holds (tickets, those being
+        enqueued, conversations). `purge`, once recovery has run: the leader takes this
+        worker's other waiting contacts out of their queues (their calls were lost) and
+        finishes its other conversations (ended while it was down). Those it did so."""
+        holds = sorted(set(self._subs) | set(self._tickets))
+        talking = sorted(self._talking)
+        answer = await self._request("claim", contacts=holds, talking=talking, purge=purge)
+        return [*answer["left"], *answer["ended"]]
 
     # ---- offers ----------------------------------------------------------------------------
 
@@ -281,7 +302,9 @@ class RemoteRouting:
             raise OfferWithdrawn(
                 f"offer of contact {offer.contact.id} to agent {offer.agent} was withdrawn"
             )
-        return tuple(await self._request("accepted", key=key))
+        others = tuple(await self._request("accepted", key=key))
+        self._talking[offer.contact.id] = offer.agent
+        return others
 
     async def rejected(self, offer: Offer) -> bool:
         key = self._key(offer)
@@ -529,6 +552,7 @@ class RemoteRouting:
         self._spawn(self._say_reachability())
         if old == 0:
             return  # the first leader this worker hears of
+        self._spawn(self._claim_quietly())
         log.warning(
             "routing domain %r: epoch %d follows %d: offers of the old leader withdrawn",
             self.domain,
@@ -543,6 +567,15 @@ class RemoteRouting:
                     self._key_of.pop(id(offer), None)
                     if ticket is not None:
                         ticket.deliver(Withdrawn(offer, f"routing leader changed (epoch {epoch})"))
+
+    async def _claim_quietly(self) -> None:
+        """A new leader learns which of the contacts it took over are this worker's."""
+        if not self.worker:
+            return
+        try:
+            await self.claim()
+        except (RoutingError, ValueError) as error:
+            log.warning("contacts not claimed from the new leader: %s", error)
 
     async def _say_reachability(self) -> None:
         by_agent: dict[tuple[str, bool], list[str]] = {}

@@ -79,6 +79,14 @@ class RoutingResponder:
         #: Tickets whose items go out, and the place and wait last said of each.
         self._forwarded: dict[str, Ticket] = {}
         self._said: dict[str, tuple[int | None, float | None]] = {}
+        #: The worker holding each waiting contact (the name its requests carry), and
+        #: the worker whose request is being served now (one at a time).
+        self._owners: dict[str, str] = {}
+        #: Contacts answered here (or taken over talking), by their agent, and the
+        #: worker that holds each of these conversations.
+        self._talking: dict[str, str] = {}
+        self._talk_owners: dict[str, str] = {}
+        self._asking = ""
         #: Answers of recent requests, by request id (a retry gets the same one).
         self._answers: dict[str, tuple[float, bytes]] = {}
         self._ops: dict[str, Handler] = {
@@ -97,6 +105,7 @@ class RoutingResponder:
             "pause": self._pause,
             "unpause": self._unpause,
             "reachable": self._reachable,
+            "claim": self._claim,
         }
 
     @property
@@ -107,8 +116,11 @@ class RoutingResponder:
         """What every message of the leader carries: its epoch and its routing clock."""
         return {"epoch": self.epoch, "clock": self._clock()}
 
-    async def start(self, restored: Iterable[Ticket] = ()) -> None:
-        """Answer requests, and hand on the items of the tickets taken over."""
+    async def start(self, restored: Iterable[Ticket] = (), talking: Iterable[Talking] = ()) -> None:
+        """Answer requests, and hand on the items of the tickets taken over; `talking`:
+        the conversations taken over with them."""
+        for talk in talking:
+            self._talking[talk.contact.id] = talk.agent
         for ticket in restored:
             self._forward(ticket)
         self._sub = await self.nc.subscribe(self.subjects.call, cb=self._on_request)
@@ -142,6 +154,7 @@ class RoutingResponder:
             request = loads(msg.data)
             op, args, rid = request["op"], request.get("args", {}), str(request["rid"])
             their_epoch = int(request.get("epoch", 0))
+            worker = str(request.get("worker") or "")
         except (ValueError, KeyError, TypeError) as error:
             await msg.respond(dumps({"error": f"bad request: {error}", "kind": "value"}))
             return
@@ -156,6 +169,7 @@ class RoutingResponder:
             return
         kept = self._answers.get(rid)
         if kept is None:
+            self._asking = worker
             served = await self._serve(op, args)
             answer = dumps(served)
             if served.get("kind") != "unavailable":  # that one is worth a retry
@@ -204,6 +218,7 @@ class RoutingResponder:
         if existing is not None:
             await self._attach(existing)
             return self._ticket_answer(existing)
+        self._own(contact_id)
         ticket = await self.routing.enqueue(
             contact_id,
             args["channel"],
@@ -231,14 +246,23 @@ class RoutingResponder:
                 answers[contact.id] = self._ticket_answer(ticket)
             else:
                 new.append(contact)
-        # A talking contact this leader already has (from the log) is refused as such:
-        # the worker's conversation goes on either way.
+        # A conversation this leader knows already (answered here, or taken over from
+        # the log) is the same one: kept as it is, not refused (the worker reports its
+        # end as usual).
         talking = [
             Talking(t["agent"], contact_from_wire(t["contact"]), float(t["since"]))
             for t in args.get("talking", [])
+            if self._talking.get(t["contact"]["id"]) != t["agent"]
         ]
+        for t in args.get("talking", []):
+            self._own_talk(t["contact"]["id"])
         tickets, refused = await self.routing.restore(new, talking)
+        for talk in talking:
+            if talk.contact.id not in refused:
+                self._talking[talk.contact.id] = talk.agent
+                self._own_talk(talk.contact.id)
         for contact_id, ticket in tickets.items():
+            self._own(contact_id)
             self._forward(ticket)
             answers[contact_id] = self._ticket_answer(ticket)
         return {"tickets": answers, "refused": refused}
@@ -255,6 +279,8 @@ class RoutingResponder:
 
     async def _finished(self, args: dict[str, Any]) -> None:
         await self.routing.finished(args["agent"], args["contact_id"])
+        self._talking.pop(args["contact_id"], None)
+        self._talk_owners.pop(args["contact_id"], None)
 
     async def _end_wrap_up(self, args: dict[str, Any]) -> None:
         await self.routing.end_wrap_up(args["agent"], args.get("channel"))
@@ -274,7 +300,10 @@ class RoutingResponder:
         offer = self._offer(args)
         if offer is None:
             raise OfferWithdrawn(f"offer {args['key']} is not live under epoch {self.epoch}")
-        return list(await self.routing.accepted(offer))
+        others = list(await self.routing.accepted(offer))
+        self._talking[offer.contact.id] = offer.agent
+        self._own_talk(offer.contact.id)
+        return others
 
     async def _rejected(self, args: dict[str, Any]) -> bool:
         offer = self._offer(args)
@@ -308,10 +337,62 @@ class RoutingResponder:
 
     # ---- what goes out ---------------------------------------------------------------------
 
+    def _own(self, contact_id: str) -> None:
+        if self._asking:
+            self._owners[contact_id] = self._asking
+
+    def _own_talk(self, contact_id: str) -> None:
+        if self._asking and contact_id in self._talking:
+            self._talk_owners[contact_id] = self._asking
+
+    async def _claim(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A worker names the contacts it holds, waiting and talking: they are its own.
+        With `purge` (said once its recovery has run), its waiting contacts it no
+        longer holds (calls its Asterisk lost while it was down) leave their queues, and
+        its conversations that ended while it was down are finished (the agent goes to
+        wrap-up): no ghost is offered, no agent stays busy."""
+        holds = {str(c) for c in args.get("contacts", [])}
+        talks = {str(c) for c in args.get("talking", [])}
+        for contact in holds:
+            if self.routing.ticket(contact) is not None:
+                self._own(contact)
+        for contact in talks:
+            self._own_talk(contact)
+        ended: list[str] = []
+        if args.get("purge") and self._asking:
+            for contact, worker in list(self._talk_owners.items()):
+                if worker == self._asking and contact not in talks:
+                    del self._talk_owners[contact]
+                    agent = self._talking.pop(contact, None)
+                    if agent is not None:
+                        await self.routing.finished(agent, contact)
+                        ended.append(contact)
+        if ended:
+            log.warning(
+                "routing: worker %s no longer holds the conversations %s: finished",
+                self._asking,
+                ", ".join(sorted(ended)),
+            )
+        left: list[str] = []
+        if args.get("purge") and self._asking:
+            for contact, worker in list(self._owners.items()):
+                if worker == self._asking and contact not in holds:
+                    del self._owners[contact]
+                    if await self.routing.leave(contact, "left") is not None:
+                        left.append(contact)
+        if left:
+            log.warning(
+                "routing: worker %s no longer holds %s: taken out of their queues",
+                self._asking,
+                ", ".join(sorted(left)),
+            )
+        return {"left": sorted(left), "ended": sorted(ended)}
+
     async def _attach(self, ticket: Ticket) -> None:
         """A worker asks again for a contact this leader has: its items go on, and the
         offers live now are said again (the worker may have missed them: it was
         restarting; one it has already is known by its key and not rung twice)."""
+        self._own(ticket.contact_id)
         self._forward(ticket)
         subject = self.subjects.ticket(ticket.contact_id)
         for key, offer in list(self._offers.items()):
@@ -355,6 +436,7 @@ class RoutingResponder:
             if self._forwarded.get(contact) is ticket:
                 del self._forwarded[contact]
                 self._said.pop(contact, None)
+                self._owners.pop(contact, None)
 
     async def _heartbeat(self) -> None:
         while True:

@@ -139,7 +139,10 @@ class Cluster:
         return sipp.start()
 
     def logs(self) -> str:
-        parts = [f"--- {c.name}\n{c.text()[-3000:]}" for c in self.candidates]
+        events = asyncio.run(_all_events(self.url))[-60:]
+        said = "\n".join(f"{e.id} {e.contact_id} {e.type} {e.agent} {e.data}" for e in events)
+        parts = [f"--- events\n{said}"]
+        parts += [f"--- {c.name}\n{c.text()[-3000:]}" for c in self.candidates]
         return "\n".join([*parts, f"--- worker\n{self.running.log_tail(80)}"])
 
 
@@ -425,6 +428,55 @@ def test_sigstop_the_leader_past_its_lease_then_sigcont_the_standby_serves_all(
     )
     b.proc.send_signal(signal.SIGTERM)
     assert b.proc.wait(10) == 0
+
+
+def test_a_killed_worker_restarted_gets_its_callers_back_from_the_leader(
+    cluster: Cluster, leak_check: None
+) -> None:
+    """kill -9 the call worker while carol talks and two callers wait (its Asterisk
+    keeps them): the leader keeps their places; the restarted worker takes its calls
+    over (ari_app/recovery.py) and attaches them to the leader's tickets; all are
+    served in order."""
+    a = cluster.candidate("a4")
+    a.wait_for("a4 is the leader (epoch")
+    worker = start_worker(cluster)
+    numbers = ["5552301", "5552302", "5552303"]
+    carol = cluster.carol(calls=len(numbers), talk=3.0)
+    calls = []
+    for number in numbers:
+        calls.append(cluster.caller(number))
+        time.sleep(0.6)
+    killed = time.monotonic()
+    worker.proc.kill()
+    worker.proc.wait(10)
+    config = yaml.safe_load(cluster.config.read_text())
+    cluster.worker = spawn(config, cluster.workdir, log_name="worker-restarted")
+    wait_ready(cluster.worker)
+    back = time.monotonic()
+    for call in calls:
+        result = call.wait(90)
+        assert result.ok, f"{result.output}\n{cluster.logs()}"
+    assert carol.wait_done().ok
+
+    found = ended_contacts(cluster, numbers)
+    connected = []
+    for number in numbers:
+        contact, events = found[number]
+        assert contact.status == "completed", (number, contact.status, cluster.logs())
+        (link,) = [e for e in events if e.type == "queue.connected"]
+        assert link.data["agent"] == "carol" and talked(events) >= TALKED
+        connected.append(link.id)
+    assert connected == sorted(connected)
+    # One join each: the restarted worker attached to the leader's tickets.
+    for number in numbers:
+        joins = [e for e in found[number][1] if e.type == "contact.join"]
+        assert len(joins) == 1, (number, joins)
+    print(
+        f"\nkill -9 of the call worker: back (ARI connected) {back - killed:.2f} s after; "
+        f"{len(numbers)} callers offered, {len(numbers)} completed, 0 lost, 0 out of order"
+    )
+    a.proc.send_signal(signal.SIGTERM)
+    assert a.proc.wait(10) == 0
 
 
 def test_nats_down_at_the_workers_start_is_a_clear_error(cluster: Cluster) -> None:

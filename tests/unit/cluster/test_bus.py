@@ -13,6 +13,7 @@ import pytest
 from controller.routing import build_router
 from hotline.acd.decisions import Offer
 from hotline.acd.model import Channel, Contact, Outcome
+from hotline.acd.restore import Talking
 from hotline.acd.router import RoutingError
 from hotline.acd.service import RoutingService
 from hotline.acd.tickets import Finished, OfferWithdrawn, Ticket, TicketItem, Withdrawn
@@ -52,14 +53,16 @@ class Leader:
         self.responder = RoutingResponder(nc, self.routing, self.leadership, heartbeat=0.05)
         self.agents = agents
 
-    async def start(self, waiting: list[Contact] | None = None) -> None:
+    async def start(
+        self, waiting: list[Contact] | None = None, talking: list[Talking] | None = None
+    ) -> None:
         for agent in ("alice", "bob"):
             await self.routing.login(agent, [Channel.VOICE])
             if agent not in self.agents:
                 await self.routing.pause(agent, "lunch")
-        tickets, _ = await self.routing.restore(waiting or [])
+        tickets, _ = await self.routing.restore(waiting or [], talking or [])
         await self.routing.start()
-        await self.responder.start(tickets.values())
+        await self.responder.start(tickets.values(), talking or [])
 
     async def stop(self) -> None:
         await self.responder.stop()
@@ -320,4 +323,90 @@ async def test_offers_made_while_a_worker_restarted_are_said_again_when_it_attac
     assert tickets["c1"].offers.empty()
     assert await again.ringing(offer)
     await again.stop()
+    await leader.stop()
+
+
+async def test_a_restarted_worker_has_the_calls_it_lost_taken_out_of_the_queues(
+    nc: Any,
+) -> None:
+    leader = Leader(await nc(), 1, agents=())
+    await leader.start()
+    before = await remote_of(nc, worker="box-1/main")
+    other = await remote_of(nc, worker="box-2/main")
+    await before.enqueue("c1", "voice", "support")
+    await before.enqueue("c2", "voice", "support")
+    await other.enqueue("c3", "voice", "support")
+    await before.stop()  # box-1's worker restarts: its Asterisk kept c1, lost c2
+    after = await remote_of(nc, worker="box-1/main")
+    await after.restore([Contact("c1", Channel.VOICE, "support", 0.0)])
+    assert await after.claim(purge=True) == ["c2"]
+    assert leader.routing.ticket("c2") is None
+    assert leader.routing.ticket("c1") is not None and leader.routing.ticket("c3") is not None
+    assert leader.types("c2")[-1] == "contact.leave"
+    assert await after.claim(purge=True) == []  # said once
+    for remote in (after, other):
+        await remote.stop()
+    await leader.stop()
+
+
+async def test_a_new_leader_learns_whose_contacts_are_whose(nc: Any) -> None:
+    old = Leader(await nc(), 1, agents=())
+    await old.start()
+    worker = await remote_of(nc, worker="box-1/main")
+    ticket = await worker.enqueue("c1", "voice", "support")
+    await worker.enqueue("c2", "voice", "support")
+    await old.stop()
+    new = Leader(await nc(), 2, agents=())
+    taken = [Contact(c, Channel.VOICE, "support", ticket.contact.entered_at) for c in ("c1", "c2")]
+    await new.start(waiting=taken)
+    await asyncio.sleep(0.3)  # the heartbeat: the worker claims c1 and c2
+    assert new.responder._owners == {"c1": "box-1/main", "c2": "box-1/main"}
+    await worker.stop()
+    await new.stop()
+
+
+@pytest.mark.parametrize("answered_by", ["this leader", "the leader before"])
+async def test_a_restarted_worker_reports_a_conversation_the_leader_knows(
+    nc: Any, answered_by: str
+) -> None:
+    """The worker's recovery hands back the call carol talks on: the leader keeps it as
+    it is (not refused, so the worker reports its end), and her hang-up frees her."""
+    contact = Contact("c1", Channel.VOICE, "support", 0.0)
+    leader = Leader(await nc(), 1)
+    if answered_by == "this leader":
+        await leader.start()
+        first = await remote_of(nc)
+        offer = await item(await first.enqueue("c1", "voice", "support"))
+        assert isinstance(offer, Offer)
+        await first.accepted(offer)
+        await first.stop()
+    else:
+        await leader.start(talking=[Talking("alice", contact, 0.0)])
+    again = await remote_of(nc)
+    tickets, refused = await again.restore([], [Talking("alice", contact, 0.0)])
+    assert (tickets, refused) == ({}, {})
+    assert leader.routing.agent_status("alice")[Channel.VOICE].load == 1
+    await again.finished("alice", "c1")
+    assert leader.routing.agent_status("alice")[Channel.VOICE].load == 0
+    await again.stop()
+    await leader.stop()
+
+
+async def test_a_conversation_that_ended_while_its_worker_was_down_is_finished(
+    nc: Any,
+) -> None:
+    leader = Leader(await nc(), 1)
+    await leader.start()
+    before = await remote_of(nc, worker="box-1/main")
+    offer = await item(await before.enqueue("c1", "voice", "support"))
+    assert isinstance(offer, Offer)
+    await before.accepted(offer)
+    await before.stop()  # carol hangs up while the worker is down: nobody says so
+    after = await remote_of(nc, worker="box-1/main")
+    await after.restore([], [])  # its recovery found no such call
+    assert leader.routing.agent_status("alice")[Channel.VOICE].load == 1
+    assert await after.claim(purge=True) == ["c1"]
+    assert leader.routing.agent_status("alice")[Channel.VOICE].load == 0
+    assert leader.types("c1")[-1] == "agent.finish"
+    await after.stop()
     await leader.stop()
