@@ -4,8 +4,18 @@ Each waiting caller has a holding bridge of their own, `hold-<queue>-<channel>`,
 the queue's music: callers never share a bridge, so Asterisk never serialises joins and
 leaves on one bridge's lock and its snapshot of every member (one shared bridge was
 where a load of 32 calls a second waited: docs/benchmarks.md), and the controller needs
-no lock of its own. The bridge is made when the caller starts waiting and destroyed
-when they stop:
+no lock of its own.
+
+The music is the holding bridge's own "entertainment" of a participant (Asterisk's
+bridge_holding: music on hold started on the caller's channel as they join, in the
+role `holding_participant`, and stopped as they leave or while something is played to
+them; of the channel's music class, set just before), not the bridge's music
+(`POST bridges/{id}/moh`): that one is an extra Announcer channel pair and thread per
+bridge whose audio is mixed to the caller as signed linear and transcoded again, which
+with a bridge per caller doubled the channels Asterisk ran and was the voice
+regression of issue 15 (docs/benchmarks.md). It is what app_queue does too.
+
+The bridge is made when the caller starts waiting and destroyed when they stop:
 
 - to talk to an agent, the caller is put straight into the conversation's bridge
   (Asterisk takes a channel out of its Stasis bridge when it is added to another), and
@@ -40,22 +50,35 @@ class HoldingBridges:
     async def join(self, queue: str, music: str, channel: str) -> str:
         """Put the caller in a holding bridge of their own with `music`; its id."""
         bridge = f"{HOLD}{queue}-{channel}"
-        await self.ari.request("POST", "bridges", params={"type": "holding", "bridgeId": bridge})
-        self.members[bridge] = {channel}
-        # The music and the caller go in together: neither waits for the other.
+        # The bridge and the caller's music class together, then the caller: their
+        # music starts as they join. The class is set every time: a caller transferred
+        # from another queue may carry that queue's.
         done = await asyncio.gather(
-            self.ari.request("POST", f"bridges/{bridge}/moh", params={"mohClass": music}),
+            self.ari.request("POST", "bridges", params={"type": "holding", "bridgeId": bridge}),
             self.ari.request(
                 "POST",
-                f"bridges/{bridge}/addChannel",
-                params={"channel": channel, "role": "participant"},
+                f"channels/{channel}/variable",
+                params={"variable": "CHANNEL(musicclass)", "value": music},
             ),
             return_exceptions=True,
         )
-        failed = [outcome for outcome in done if isinstance(outcome, BaseException)]
-        if failed:  # the caller hung up meanwhile, say: no bridge is left behind
+        made, classed = done
+        if isinstance(made, BaseException):
+            raise made
+        self.members[bridge] = {channel}
+        try:
+            if isinstance(classed, BaseException):  # the caller hung up meanwhile, say
+                raise classed
+            # "holding_participant" without options: music on hold (a Stasis holding
+            # bridge gives any other role the idle mode "none", silence).
+            await self.ari.request(
+                "POST",
+                f"bridges/{bridge}/addChannel",
+                params={"channel": channel, "role": "holding_participant"},
+            )
+        except BaseException:  # no bridge is left behind
             await self._destroy(bridge)
-            raise failed[-1]
+            raise
         return bridge
 
     async def leave(self, bridge: str, channel: str, *, gone: bool = False) -> None:

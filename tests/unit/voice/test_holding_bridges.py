@@ -52,10 +52,26 @@ async def test_each_caller_waits_in_a_bridge_of_their_own_with_the_music() -> No
         ("holding", "hold-q-a"),
         ("holding", "hold-q-b"),
     ]
-    assert [r.param("mohClass") for r in ari.made("POST", "bridges/hold-q-a/moh")] == ["jazz"]
+    # The music is the bridge's entertainment of each caller (music on hold on their
+    # own channel, of its music class), not an announcer channel per bridge.
+    assert [r.path for r in ari.requests if r.path.endswith("/moh")] == []
+    (classed,) = ari.made("POST", "channels/a/variable")
+    assert (classed.param("variable"), classed.param("value")) == ("CHANNEL(musicclass)", "jazz")
     (added,) = ari.made("POST", "bridges/hold-q-a/addChannel")
-    assert (added.param("channel"), added.param("role")) == ("a", "participant")
+    assert (added.param("channel"), added.param("role")) == ("a", "holding_participant")
     assert bridges.members == {"hold-q-a": {"a"}, "hold-q-b": {"b"}}
+
+
+async def test_the_caller_joins_once_their_bridge_and_music_class_are_set() -> None:
+    ari = SlowAri()
+    bridges = HoldingBridges(ari)
+    await bridges.join("q", "jazz", "a")
+    assert [(r.method, r.path) for r in ari.requests] == [
+        ("POST", "bridges"),
+        ("POST", "channels/a/variable"),
+        ("POST", "bridges/hold-q-a/addChannel"),
+    ]
+    assert ari.most == 2  # the bridge and the class together; the join after both
 
 
 async def test_many_callers_join_and_leave_together_not_one_after_another() -> None:
@@ -68,8 +84,9 @@ async def test_many_callers_join_and_leave_together_not_one_after_another() -> N
     await asyncio.gather(*(bridges.leave(b, c) for b, c in zip(joined, callers, strict=True)))
     took = loop.time() - started
     assert ari.most >= len(callers)
-    # A join is two round trips (the bridge, then its music and the caller together),
-    # a leave two (out, then the bridge goes): 4 in all, whatever the number of callers.
+    # A join is two round trips (the bridge and the caller's music class together, then
+    # the caller), a leave two (out, then the bridge goes): 4 in all, whatever the number
+    # of callers.
     assert took < 8 * ROUND_TRIP, f"20 joins and 20 leaves took {took:.2f} s"
     assert bridges.members == {}
 
@@ -128,6 +145,36 @@ async def test_a_caller_who_is_gone_before_joining_does_not_leave_a_bridge_behin
     assert bridges.members == {}
     assert [r.path for r in ari.made("DELETE", "bridges")] == ["bridges/hold-q-gone"]
     assert ari.made("POST", "bridges/hold-q-gone/removeChannel") == []
+
+
+async def test_a_caller_gone_before_their_music_class_is_set_leaves_no_bridge() -> None:
+    ari = FakeAri()
+    ari.failures[("POST", "channels/gone/variable")] = AriError(404, "Channel not found")
+    bridges = HoldingBridges(ari)
+    try:
+        await bridges.join("q", "default", "gone")
+    except AriError as error:
+        assert error.status == 404
+    else:
+        raise AssertionError("the join of a channel that is gone must fail")
+    assert bridges.members == {}
+    assert [r.path for r in ari.made("DELETE", "bridges")] == ["bridges/hold-q-gone"]
+    assert ari.made("POST", "bridges/hold-q-gone/addChannel") == []
+
+
+async def test_a_bridge_asterisk_refuses_to_make_is_not_joined() -> None:
+    ari = FakeAri()
+    ari.failures[("POST", "bridges")] = AriError(500, "Internal Server Error")
+    bridges = HoldingBridges(ari)
+    try:
+        await bridges.join("q", "default", "a")
+    except AriError as error:
+        assert error.status == 500
+    else:
+        raise AssertionError("a bridge Asterisk refused must fail the join")
+    assert bridges.members == {}
+    assert ari.made("POST", "bridges/hold-q-a/addChannel") == []
+    assert ari.made("DELETE", "bridges") == []
 
 
 async def test_asterisk_gone_the_bridges_are_forgotten() -> None:
