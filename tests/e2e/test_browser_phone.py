@@ -414,6 +414,55 @@ def test_a_page_gone_mid_call_without_hanging_up_leaves_no_dead_channel(
     assert contact.status == "completed"
 
 
+def test_a_login_session_ended_mid_call_ends_the_phones_call(
+    media_browser: Any, hotline: RunningHotline, no_leaks: None
+) -> None:
+    """A logout elsewhere (or the session's age) during a call closes the phone's relay:
+    Hotline hangs up the leg it carried (no call left on a phone nobody controls), the
+    desk's phone leaves its call and says why, and the caller goes on as when the
+    agent hangs up."""
+    context = media_browser.new_context()
+    context.set_default_timeout(20_000)
+    console: list[str] = []
+    call = None
+    try:
+        desk = open_phone(context, hotline, console)
+        desk.wait_for_selector("#phone-state[data-state=registered]")
+        wait_for("gina reachable", lambda: agent_state(hotline, AGENT) == "reachable")
+        call = SippCall(
+            hotline.workdir / "sipp", hotline.sip_port, NUMBER, "5551711", [ExpectHangup(60)]
+        ).start()
+        desk.wait_for_selector("#phone-incoming:not([hidden])")
+        desk.click("#phone-incoming button.answer")
+        desk.wait_for_selector("#phone-state[data-state=talking]")
+        time.sleep(1)
+        request = urllib.request.Request(
+            f"{hotline.web_url}/logout",
+            method="POST",
+            headers={"Cookie": cookie_of(context), "Origin": hotline.web_url},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+        ended = time.monotonic()
+        result = call.wait(30)
+        call = None
+        assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+        assert time.monotonic() - ended < 15  # the relay sees it within 5 s, then 1 s
+        desk.wait_for_selector("#phone-state[data-state=error]")
+        assert desk.is_hidden("#phone-talking")
+        assert desk.inner_text("#phone-message") == (
+            "Your login session has ended: sign in again to use the phone."
+        )
+        wait_for("unregistered", lambda: not registered(hotline))
+    finally:
+        if call is not None and call.proc is not None and call.proc.poll() is None:
+            call.proc.kill()
+        context.close()
+    _, events = events_of(hotline, "5551711")
+    (ended_event,) = of_type(events, "queue.call_ended")
+    assert ended_event["agent"] == AGENT and ended_event["ended_by"] == "agent", ended_event
+
+
 def test_a_blocked_microphone_is_explained_and_nothing_registers(
     media_browser: Any, hotline: RunningHotline
 ) -> None:

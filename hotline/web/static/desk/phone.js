@@ -18,6 +18,7 @@
     call: null,        // the desk's call frame (customer card), from desk.js
     retries: 0,
     stopped: false,
+    lostCall: false,   // a call ended by a lost connection: its message stays up
     ring: null,
     audio: null,
     stats: { packetsSent: 0, packetsReceived: 0, bytesSent: 0, bytesReceived: 0, dtls: "" },
@@ -210,7 +211,7 @@
     ua.on("registered", function () {
       phone.retries = 0;
       setState("registered", "ready");
-      say("");
+      if (!phone.lostCall) { say(""); }  // that message stays until the next call
     });
     ua.on("unregistered", function () { setState("unregistered", "not registered"); });
     ua.on("registrationFailed", function (e) {
@@ -236,6 +237,7 @@
         var lost = phone.session;
         try { lost.terminate(); } catch (error) { /* no transport for the BYE */ }
         if (phone.session === lost) { finished(); }
+        phone.lostCall = true;
         say("The connection to the phone server was lost during the call: the call " +
           "has ended for you (the caller goes on as when you hang up).");
       }
@@ -290,6 +292,7 @@
 
   function incoming(session, request) {
     phone.session = session;
+    if (phone.lostCall) { phone.lostCall = false; say(""); }
     var queue = phone.call && phone.call.call && phone.call.call.queue;
     ui.caller.textContent = "Incoming call: " + callerText(request) +
       (queue ? " (queue " + queue + ")" : "");
