@@ -8,7 +8,8 @@ media devices, a tone as the microphone) reaches it by a name that is not loopba
 the browser (`hotline.test`, resolved to 127.0.0.1 by the browser alone), so the
 page is a secure context only because it is HTTPS: the desk loads, the login cookie is
 Secure, the browser phone registers over WSS through the relay on the same origin and
-answers a queued SIPp call whose caller hears its tone. The same name over plain HTTP
+answers a queued SIPp call whose caller hears its tone; the wallboard and the chat
+widget keep their live sockets over WSS too. The same name over plain HTTP
 (the session's Hotline) gets no microphone, and the desk says why. An operator's
 certificate that is not its key's stops `hotline run` with the reason.
 """
@@ -225,6 +226,29 @@ def test_the_browser_phone_registers_over_wss_and_answers_a_queued_call(
     while (left := (https_hotline.ari("channels"), https_hotline.ari("bridges"))) != ([], []):
         assert time.monotonic() < deadline, f"left in Asterisk: {left}"
         time.sleep(0.2)
+
+
+def test_the_wallboard_and_the_chat_widget_live_over_wss(
+    named_browser: Any, https_hotline: HttpsHotline
+) -> None:
+    base = f"https://{NAME}:{https_hotline.config['web']['port']}"
+    context = named_browser.new_context(ignore_https_errors=True)
+    context.set_default_timeout(20_000)
+    sockets: list[str] = []
+    try:
+        board = context.new_page()
+        board.on("websocket", lambda ws: sockets.append(ws.url))
+        login(board, base, "sue", TEST_PASSWORD)
+        board.goto(f"{base}/wallboard")
+        board.wait_for_selector('#connection[data-connected="true"]')
+        customer = context.new_page()
+        customer.on("websocket", lambda ws: sockets.append(ws.url))
+        customer.goto(f"{base}/chat/demo")
+        customer.wait_for_selector("#hotline-chat[data-connected=true]", state="attached")
+    finally:
+        context.close()
+    assert f"wss://{NAME}:{https_hotline.config['web']['port']}/wallboard/ws" in sockets, sockets
+    assert any(u.startswith(f"{base.replace('https', 'wss')}/chat/ws") for u in sockets), sockets
 
 
 def test_over_plain_http_by_name_the_desk_says_the_phone_needs_https(
