@@ -377,7 +377,9 @@ class Hotline:
             ),
         )
         # A desk gone mid-call without hanging up: its browser phone's leg is ended.
-        left_calls = BrowserPhoneCalls(ari, {a.id: a.endpoint for a in config.agents})
+        left_calls = BrowserPhoneCalls(
+            ari, {a.id: a.endpoint for a in config.agents}, stopping=self.stopping.is_set
+        )
         add_phone_routes(
             api, browser_phones(config, self.secrets, ep.ari_url, auth, left_calls.ended)
         )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from ari_app.client import AriError, AriNotFound
@@ -36,12 +36,21 @@ class Ari(Protocol):
 class BrowserPhoneCalls:
     """`ended(agent)`: the relay of the agent's browser phone closed."""
 
-    def __init__(self, ari: Ari, endpoints: Mapping[str, str], grace: float = 1.0) -> None:
+    def __init__(
+        self,
+        ari: Ari,
+        endpoints: Mapping[str, str],
+        grace: float = 1.0,
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.ari = ari
         #: agent id -> their SIP endpoint (the browser phone's is `<endpoint>-web`).
         self.endpoints = endpoints
         #: How long a BYE already sent may take to arrive before the leg is hung up.
         self.grace = grace
+        #: True while Hotline stops: every relay closes then, and the calls go on (a
+        #: restarted controller takes them over; the desk's phone reconnects).
+        self.stopping = stopping
 
     async def channels(self, agent: str) -> list[str]:
         """The ids of the channels on the agent's browser-phone endpoint now."""
@@ -55,12 +64,14 @@ class BrowserPhoneCalls:
     async def ended(self, agent: str) -> list[str]:
         """Hang up what the agent's browser phone had when its relay closed; returns
         the channels this hung up (not those its own BYE ended meanwhile)."""
-        if agent not in self.endpoints:
+        if agent not in self.endpoints or self.stopping():
             return []
         left = await self.channels(agent)
         if not left:
             return []
         await asyncio.sleep(self.grace)
+        if self.stopping():
+            return []
         hung_up = []
         for channel in left:
             try:

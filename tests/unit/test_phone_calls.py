@@ -76,3 +76,17 @@ async def test_a_hangup_ari_refuses_is_logged_and_the_others_go_on(
     calls = BrowserPhoneCalls(ari, {"alice": "1001"}, grace=0.01)
     assert await calls.ended("alice") == ["c2"]
     assert "browser phone of alice: could not hang up stuck" in caplog.text
+
+
+async def test_nothing_is_hung_up_while_hotline_stops() -> None:
+    """Every relay closes when Hotline stops; the calls go on (a restarted controller
+    takes them over), even one whose grace was running when the stop began."""
+    stopping = False
+    ari = FakeAri({"1001-web": ["talking"]})
+    calls = BrowserPhoneCalls(ari, {"alice": "1001"}, grace=0.05, stopping=lambda: stopping)
+    ending = asyncio.create_task(calls.ended("alice"))
+    await asyncio.sleep(0.01)
+    stopping = True
+    assert await ending == []
+    assert await calls.ended("alice") == []
+    assert ari.hung_up == [] and ari.channels["1001-web"] == ["talking"]
