@@ -44,6 +44,8 @@
       td.dataset.colour = q.sl_colour;
       cell(tr, String(q.answered), "answered");
       cell(tr, String(q.abandoned), "abandoned");
+      // transferred in by agents: counted apart from the callers' own arrivals
+      cell(tr, String(q.transferred_in ?? 0), "transferred-in");
       cell(tr, String(q.callbacks_pending), "callbacks");
       cell(tr, q.estimated_wait === null ? "–" : clock(q.estimated_wait), "eta");
       queuesBody.appendChild(tr);
