@@ -178,8 +178,11 @@ async def connect(servers: list[str], name: str, *, timeout: float = 5.0) -> Any
     import nats  # the bus is only needed by the roles that use it
 
     last: list[str] = []
+    client: list[Any] = []
 
     async def disconnected() -> None:
+        if client and client[0].is_closed:
+            return  # closed on purpose
         log.warning("NATS: disconnected; reconnecting")
 
     async def reconnected() -> None:
@@ -191,7 +194,7 @@ async def connect(servers: list[str], name: str, *, timeout: float = 5.0) -> Any
 
     try:
         # nats-py retries the first connection too when reconnects are unlimited: bound it.
-        return await asyncio.wait_for(
+        nc = await asyncio.wait_for(
             nats.connect(
                 servers=servers,
                 name=name,
@@ -211,3 +214,5 @@ async def connect(servers: list[str], name: str, *, timeout: float = 5.0) -> Any
             f"cannot reach NATS at {', '.join(servers)} within {timeout:g} s: {why} "
             "(is nats-server running? see README: Beyond one box)"
         ) from None
+    client.append(nc)
+    return nc
