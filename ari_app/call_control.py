@@ -30,7 +30,8 @@ From the phone: a call the agent places while talking with a caller under contro
 second line, the caller on hold on the phone) is a consultation of that call
 (`line_of`, `consult_from_phone`: the number they dialed named as a phone's transfer
 names it, `phone_target`); the phone's attended transfer (a REFER with Replaces naming
-that second call) completes it (`complete_from_phone`). Refused: the second call hangs
+that second call) completes it (`complete_from_phone`; while the party still rings,
+the caller hears it ring and goes to them once they answer). Refused: the second call hangs
 up and `call.consult_refused` says why.
 
 Each command on a call runs under that call's lock, the conversation's end too, so a
@@ -490,7 +491,14 @@ class AriCallControl:
                 "the phone's other call is not a consultation of this call: consult from "
                 "the desk, or call the colleague from the phone while talking, then transfer"
             )
-        await self.act(contact_id, Command("complete"), by_agent=agent, by=agent)
+        if consultation.phase == "talking":
+            await self.act(contact_id, Command("complete"), by_agent=agent, by=agent)
+            return
+        # Still ringing (a semi-attended transfer): the caller hears it ring and talks
+        # with the party once they answer, as when the agent hangs up meanwhile.
+        async with call.lock:
+            if call.consultation is consultation and await consultation.agent_left(agent):
+                call.deliver({"type": HANDOVER_EVENT, "consultation": consultation})
 
     async def _consultation_closes(self, call: LiveCall, ended_by: str) -> None:
         """The conversation ends: what is left of its consultation goes, or stays with

@@ -52,7 +52,10 @@ call reaches Hotline (`AriCallControl.consult_from_phone`) and is this consultat
 agent line: the caller is held as above, the agent hears ringback on the second call,
 the party answers into a bridge of its own with it (`consult-<line>`). The phone's
 attended transfer (a REFER with Replaces naming the second call) completes it: the
-party is moved into the conversation's bridge, both of the agent's calls hang up. The
+party is moved into the conversation's bridge, both of the agent's calls hang up. A
+transfer while the party still rings (a phone's semi-attended transfer) goes on as
+the agent's hang-up while ringing does: the caller hears it ring and talks with the
+party once they answer. The
 agent hanging up the second call cancels it (the party is hung up); a party that
 hangs up or never answers ends the second call too; either way the caller comes off
 hold, back to the agent's first call (which their phone resumes).
@@ -509,16 +512,17 @@ class Consultation:
 
     # The conversation's end
 
-    async def agent_left(self) -> bool:
-        """The agent hung up: True if the caller goes on with the party (ringing or
-        answered), which `take_over` then carries out."""
+    async def agent_left(self, by: str = "agent") -> bool:
+        """The agent hung up (or their phone transferred while the party still rings,
+        `by` them): True if the caller goes on with the party (ringing or answered),
+        which `take_over` then carries out."""
         if self.over:
             return False
         self.rejoin = self.call.clock.held
         with contextlib.suppress(AriError):
             await self._to_callers_bridge()
         if self.phase == "talking":
-            await self._hand_over("agent")
+            await self._hand_over(by)
             return True
         # Still ringing: the caller hears it ring (a blind transfer, as on a PBX).
         self.handed_over = True
@@ -530,7 +534,7 @@ class Consultation:
                 "to": self.to,
                 "kind": "consult",
                 "note": self.note,
-                "by": "agent",
+                "by": by,
             },
         )
         return True

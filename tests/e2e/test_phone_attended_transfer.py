@@ -9,7 +9,8 @@ REFER on the first call with Replaces naming the second (its Call-ID and tags, r
 from the second call's messages): an attended transfer. The caller ends up talking
 with omar (each one's tone measured at the other), both of lena's calls are hung up,
 her phone is told it worked (NOTIFY 200), and the log has `call.transferred` kind
-consult. (Asterisk 22 reports the REFER to Hotline as a ChannelTransfer naming the
+consult. The same sent while omar's phone still rings (a semi-attended transfer):
+the caller hears it ring and talks with omar once he answers. (Asterisk 22 reports the REFER to Hotline as a ChannelTransfer naming the
 second call's channel: `PJSIP_TRANSFER_HANDLING()=ari-only` on her leg.)
 """
 
@@ -224,13 +225,20 @@ def tell(phone: TransferTarget, replaces: str) -> None:
         sock.sendto(message.encode(), ("127.0.0.1", phone.port))
 
 
+@pytest.mark.parametrize(
+    ("early", "number"),
+    [(False, "5554701"), (True, "5554702")],
+    ids=["attended", "while-ringing"],
+)
 def test_attended_transfer_from_the_phone_the_caller_talks_with_omar(
-    hotline: RunningHotline,
+    hotline: RunningHotline, early: bool, number: str
 ) -> None:
+    """`early`: the phone transfers while omar's phone still rings (a semi-attended
+    transfer): the caller hears it ring and talks with omar once he answers."""
     caller_voice, omar_voice, line_voice = Voice("caller"), Voice("omar"), Voice("line")
-    omar = Phone(hotline, "omar", omar_voice, ring=1.0, gate=False)
+    # (e2e_xfer rings an agent 4 s: omar answers within that)
+    omar = Phone(hotline, "omar", omar_voice, ring=2.5 if early else 1.0, gate=False)
     lena = first_call(hotline)
-    number = "5554701"
     caller = SippCall(
         hotline.workdir / "sipp",
         hotline.sip_port,
@@ -260,16 +268,20 @@ def test_attended_transfer_from_the_phone_the_caller_talks_with_omar(
                     lambda status, st: (
                         status == 200
                         and st["consult"] is not None
-                        and st["consult"]["state"] == "talking"
+                        and st["consult"]["state"] == ("ringing" if early else "talking")
                     ),
                     timeout=30,
                 )
 
         asyncio.run(talking())
-        omar.answered()
-        line_voice.learn(second.workdir / "messages.log")
-        heard["lena consults"] = heard_by(line_voice, omar_voice)
-        tell(lena, second.replaces())
+        if early:
+            tell(lena, second.replaces())
+            omar.answered()
+        else:
+            omar.answered()
+            line_voice.learn(second.workdir / "messages.log")
+            heard["lena consults"] = heard_by(line_voice, omar_voice)
+            tell(lena, second.replaces())
 
         async def transferred() -> None:
             async with Api(hotline, "omar") as api:
@@ -299,7 +311,8 @@ def test_attended_transfer_from_the_phone_the_caller_talks_with_omar(
             caller.proc.communicate()
         for voice in (caller_voice, omar_voice, line_voice):
             voice.close()
-    assert heard["lena consults"]["omar"] >= HEARS, heard
+    if not early:
+        assert heard["lena consults"]["omar"] >= HEARS, heard
     assert heard["omar talks"]["caller"] >= HEARS, heard
     assert heard["caller talks"]["omar"] >= HEARS, heard
     # Her phone was told the transfer went through.

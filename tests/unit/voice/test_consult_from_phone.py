@@ -103,14 +103,31 @@ async def test_a_refused_second_call_hangs_up_and_the_call_stays_as_it_was() -> 
     assert not rig.ari.made("POST", "bridges/talk-leg-1/removeChannel")
 
 
-async def test_an_attended_refer_before_the_party_answers_is_refused() -> None:
+async def test_a_transfer_while_the_party_rings_goes_to_them_once_they_answer() -> None:
+    """A semi-attended transfer: the phone's second call goes, the caller is handed
+    over (the conversation then lets them hear it ring, consultation.take_over)."""
+    rig = Rig()
+    await rig.control.consult_from_phone("c1", dialed("5557801"))
+    await rig.control.complete_from_phone("c1", "alice", LINE)
+    consultation = rig.consultation
+    assert consultation.handed_over and consultation.phase == "ringing"
+    assert consultation.line is None and consultation.bridge == "talk-leg-1"
+    assert rig.ari.made("DELETE", f"channels/{LINE}")
+    assert rig.inbox[-1] == {"type": HANDOVER_EVENT, "consultation": consultation}
+    moved = rig.last("call.transferred")
+    assert (moved["kind"], moved["to"], moved["by"]) == ("consult", "number:5557801", "alice")
+    # The party's leg still rings: not hung up.
+    assert not rig.ari.made("DELETE", f"channels/{rig.party}")
+
+
+async def test_an_attended_refer_naming_another_call_is_refused() -> None:
     rig = Rig()
     await rig.control.consult_from_phone("c1", dialed("5557801"))
     try:
-        await rig.control.complete_from_phone("c1", "alice", LINE)
+        await rig.control.complete_from_phone("c1", "alice", "some-other-call")
     except Exception as refused:
-        assert "has not answered yet" in str(refused)
+        assert "is not a consultation of this call" in str(refused)
     else:
-        raise AssertionError("completed before the party answered")
+        raise AssertionError("completed with another call")
     assert rig.control.state("c1").consult is not None  # still ringing, as it was
     assert not rig.ari.made("DELETE", f"channels/{LINE}")
