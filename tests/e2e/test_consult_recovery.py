@@ -35,8 +35,8 @@ def site(tmp_path: Path) -> Iterator[Site]:
 def test_a_controller_killed_mid_consultation_brings_the_caller_back(site: Site) -> None:
     hotline = site.start()
     caller_voice, carol_voice, party_voice = Voice("caller"), Voice("carol"), Voice("party")
-    carol = Phone(hotline, "carol", carol_voice, ring=0.5, gate=False)  # type: ignore[arg-type]
-    party = Phone(hotline, "customer", party_voice, ring=1.0, gate=False)  # type: ignore[arg-type]
+    carol = Phone(hotline, "carol", carol_voice, ring=0.5, gate=False)
+    party = Phone(hotline, "customer", party_voice, ring=1.0, gate=False)
     caller = SippCall(
         site.workdir / "sipp",
         site.config["asterisk"]["sip_port"],

@@ -10,8 +10,10 @@ from the second call's messages): an attended transfer. The caller ends up talki
 with omar (each one's tone measured at the other), both of lena's calls are hung up,
 her phone is told it worked (NOTIFY 200), and the log has `call.transferred` kind
 consult. The same sent while omar's phone still rings (a semi-attended transfer):
-the caller hears it ring and talks with omar once he answers. (Asterisk 22 reports the REFER to Hotline as a ChannelTransfer naming the
-second call's channel: `PJSIP_TRANSFER_HANDLING()=ari-only` on her leg.)
+the caller hears it ring and talks with omar once he answers. A second call to a
+number the dial rules refuse is refused busy and the first goes on untouched.
+(Asterisk 22 reports the REFER to Hotline as a ChannelTransfer naming the second
+call's channel: `PJSIP_TRANSFER_HANDLING()=ari-only` on her leg.)
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import re
 import socket
 import time
 import urllib.parse
+from typing import Any
 
 import pytest
 
@@ -42,17 +45,17 @@ WAIT_FOR_REPLACES = """  <recv request="OPTIONS" timeout="60000">
   </recv>
 """
 
-#: lena's phone, second call: INVITE 2042 as her endpoint (digest auth), talk until
-#: Hotline hangs it up.
+#: lena's phone, second call: INVITE `to` as her endpoint (digest auth), talk until
+#: Hotline hangs it up (ANSWERED), or is refused busy (REFUSED).
 SECOND_CALL = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <scenario name="lena's second call">
   <send retrans="500">
     <![CDATA[
-      INVITE sip:2042@127.0.0.1:[remote_port] SIP/2.0
+      INVITE sip:{to}@127.0.0.1:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       From: <sip:2041@127.0.0.1>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:2042@127.0.0.1>
+      To: <sip:{to}@127.0.0.1>
       Call-ID: [call_id]
       CSeq: 1 INVITE
       Contact: <sip:2041@[local_ip]:[local_port]>
@@ -67,10 +70,10 @@ SECOND_CALL = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   <recv response="401" auth="true"/>
   <send>
     <![CDATA[
-      ACK sip:2042@127.0.0.1:[remote_port] SIP/2.0
+      ACK sip:{to}@127.0.0.1:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       From: <sip:2041@127.0.0.1>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:2042@127.0.0.1>[peer_tag_param]
+      To: <sip:{to}@127.0.0.1>[peer_tag_param]
       Call-ID: [call_id]
       CSeq: 1 ACK
       Max-Forwards: 70
@@ -79,10 +82,10 @@ SECOND_CALL = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   </send>
   <send retrans="500">
     <![CDATA[
-      INVITE sip:2042@127.0.0.1:[remote_port] SIP/2.0
+      INVITE sip:{to}@127.0.0.1:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       From: <sip:2041@127.0.0.1>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:2042@127.0.0.1>
+      To: <sip:{to}@127.0.0.1>
       Call-ID: [call_id]
       CSeq: 2 INVITE
       Contact: <sip:2041@[local_ip]:[local_port]>
@@ -94,7 +97,10 @@ SECOND_CALL = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 {sdp}
     ]]>
   </send>
-  <recv response="100" optional="true"/>
+{answer}</scenario>
+"""
+
+ANSWERED = """  <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="183" optional="true"/>
   <recv response="200" rrs="true"/>
@@ -103,7 +109,7 @@ SECOND_CALL = """<?xml version="1.0" encoding="ISO-8859-1" ?>
       ACK [next_url] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       From: <sip:2041@127.0.0.1>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:2042@127.0.0.1>[peer_tag_param]
+      To: <sip:{to}@127.0.0.1>[peer_tag_param]
       Call-ID: [call_id]
       CSeq: 2 ACK
       Max-Forwards: 70
@@ -122,7 +128,23 @@ SECOND_CALL = """<?xml version="1.0" encoding="ISO-8859-1" ?>
       Content-Length: 0
     ]]>
   </send>
-</scenario>
+"""
+
+#: Hotline refuses the second call: busy.
+REFUSED = """  <recv response="100" optional="true"/>
+  <recv response="486"/>
+  <send>
+    <![CDATA[
+      ACK sip:{to}@127.0.0.1:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:2041@127.0.0.1>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:{to}@127.0.0.1>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
 """
 
 SDP = """      v=0
@@ -139,11 +161,15 @@ SDP = """      v=0
 class SecondCall:
     """lena's phone's second call (a SIPp UAC, her endpoint's credentials)."""
 
-    def __init__(self, hotline: RunningHotline, voice: Voice) -> None:
+    def __init__(
+        self, hotline: RunningHotline, voice: Voice, to: str = "2042", *, refused: bool = False
+    ) -> None:
         self.workdir = hotline.workdir / "phones" / f"second-call-{voice.port}"
         self.workdir.mkdir(parents=True, exist_ok=True)
         password = hotline.secrets["agent_passwords"]["2041"]
-        text = SECOND_CALL.format(password=password, sdp=SDP.format(port=voice.port))
+        answer = (REFUSED if refused else ANSWERED).format(to=to)
+        sdp = SDP.format(port=voice.port)
+        text = SECOND_CALL.format(password=password, sdp=sdp, to=to, answer=answer)
         (self.workdir / "uac.xml").write_text(text)
         args = ["-sf", "uac.xml", f"127.0.0.1:{hotline.sip_port}", "-m", "1"]
         self.proc = start_sipp([*args, "-timeout", "90s"], self.workdir)
@@ -331,3 +357,65 @@ def test_attended_transfer_from_the_phone_the_caller_talks_with_omar(
     assert [c["agent"] for c in of_type(events, "queue.connected")] == ["lena", "omar"]
     ends = of_type(events, "queue.call_ended")
     assert [(e["agent"], e["ended_by"]) for e in ends] == [("lena", "transfer"), ("omar", "caller")]
+
+
+def test_a_second_call_that_cannot_be_a_consultation_is_refused_and_the_call_goes_on(
+    hotline: RunningHotline,
+) -> None:
+    """lena's phone dials 12 while she talks: no number the dial rules allow. Her
+    second call is refused busy (486), `call.consult_refused` says why, the caller is
+    never put on hold and stays with her until they hang up."""
+    caller_voice, line_voice = Voice("caller"), Voice("line")
+    lena = TransferTarget(
+        hotline.workdir / "phones", "answer_until_hangup", hotline.targets["lena"], talk=60
+    ).start()
+    number = "5554703"
+    caller = SippCall(
+        hotline.workdir / "sipp",
+        hotline.sip_port,
+        "341",
+        number,
+        [Gate(90), HangUp()],
+        rtp_port=caller_voice.port,
+    ).start()
+    second: SecondCall | None = None
+    states: dict[str, tuple[int, Any]] = {}
+    try:
+        contact = asyncio.run(live_contact(hotline, number))
+        second = SecondCall(hotline, line_voice, "12", refused=True)
+        done = second.wait_done(30)
+        assert done.ok, f"{done.output}\n{second.messages()[-3000:]}"
+        assert "SIP/2.0 486" in second.messages()
+
+        async def untouched() -> None:
+            async with Api(hotline, "lena") as api:
+                got, answer = await api.call("GET", f"/api/calls/{contact}")
+                states["call"] = (got, answer)
+
+        asyncio.run(untouched())
+        caller.open_gate()
+        result = caller.wait(30)
+        assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+        done = lena.wait_done(30)
+        assert done.ok, f"{done.output}\n{lena.messages()[-3000:]}"
+    finally:
+        lena.stop()
+        if second is not None:
+            second.stop()
+        if caller.proc is not None and caller.proc.poll() is None:
+            caller.proc.kill()
+            caller.proc.communicate()
+        for voice in (caller_voice, line_voice):
+            voice.close()
+    got, answer = states["call"]
+    assert got == 200, answer
+    assert answer["state"]["held"] is False and answer["state"]["consult"] is None
+    caller_contact, events = contact_of(hotline, number)
+    assert caller_contact.status == "completed"
+    (refused,) = of_type(events, "call.consult_refused")
+    assert refused["agent"] == "lena" and refused["to"] == "12"
+    assert "cannot dial number:12" in refused["reason"]
+    kinds = [e.type for e in events]
+    assert "call.held" not in kinds and "call.consult_started" not in kinds
+    (ended,) = of_type(events, "queue.call_ended")
+    assert (ended["agent"], ended["ended_by"]) == ("lena", "caller")

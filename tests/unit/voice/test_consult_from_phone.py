@@ -8,9 +8,16 @@ from __future__ import annotations
 from typing import Any
 
 from ari_app.consultation import HANDOVER_EVENT
+from hotline.calls import CallState
 from tests.unit.voice.test_consult import Rig
 
 LINE = "line-2"
+
+
+def state_of(rig: Rig) -> CallState:
+    state = rig.control.state("c1")
+    assert state is not None
+    return state
 
 
 def dialed(number: str, endpoint: str = "2001") -> dict[str, Any]:
@@ -75,7 +82,7 @@ async def test_hanging_up_the_second_call_cancels_and_brings_the_caller_back() -
     ended = rig.last("call.consult_ended")
     assert (ended["outcome"], ended["by"]) == ("cancelled", "agent")
     assert rig.ari.made("DELETE", f"channels/{party}")
-    assert rig.control.state("c1").held is False  # back with alice's first call
+    assert state_of(rig).held is False  # back with alice's first call
     assert rig.kinds()[-1] == "call.resumed"
 
 
@@ -87,7 +94,7 @@ async def test_a_party_that_hangs_up_ends_the_second_call_and_brings_the_caller_
     await rig.event("StasisEnd", party)
     assert rig.last("call.consult_ended")["outcome"] == "hung_up"
     assert rig.ari.made("DELETE", f"channels/{LINE}")
-    assert rig.control.state("c1").held is False
+    assert state_of(rig).held is False
 
 
 async def test_a_refused_second_call_hangs_up_and_the_call_stays_as_it_was() -> None:
@@ -98,7 +105,7 @@ async def test_a_refused_second_call_hangs_up_and_the_call_stays_as_it_was() -> 
     refused = rig.last("call.consult_refused")
     assert refused["agent"] == "alice" and refused["to"] == "12"
     assert "cannot dial number:12" in refused["reason"]
-    state = rig.control.state("c1")
+    state = state_of(rig)
     assert state.held is False and state.consult is None
     assert not rig.ari.made("POST", "bridges/talk-leg-1/removeChannel")
 
@@ -129,5 +136,5 @@ async def test_an_attended_refer_naming_another_call_is_refused() -> None:
         assert "is not a consultation of this call" in str(refused)
     else:
         raise AssertionError("completed with another call")
-    assert rig.control.state("c1").consult is not None  # still ringing, as it was
+    assert state_of(rig).consult is not None  # still ringing, as it was
     assert not rig.ari.made("DELETE", f"channels/{LINE}")
