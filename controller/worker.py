@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Awaitable, Callable
 
 from ari_app.ami import AmiMonitor
 from controller.devices import AgentPhones
@@ -32,10 +33,14 @@ async def start_remote_routing(
     leader (waiting for it up to `routing.request_timeout`; without one, calls reaching
     a queue wait that long for one, then take the flow's failure path)."""
     settings = config.routing
-    nc = await connect(settings.servers, f"hotline-worker {default_name()}")
+    reconnected: list[Callable[[], Awaitable[None]]] = []
+    nc = await connect(
+        settings.servers, f"hotline-worker {default_name()}", on_reconnect=reconnected
+    )
     remote = RemoteRouting(
         nc, settings.domain, timeout=settings.request_timeout, worker=worker_name(config)
     )
+    reconnected.append(remote.sync)  # what was published while the bus was down
     remote.close_bus = True
     by_endpoint = voice_agents(config)
     channels = agent_phone_channels(config)

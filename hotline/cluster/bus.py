@@ -23,6 +23,7 @@ import asyncio
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -172,9 +173,16 @@ def snapshot_from_wire(data: dict[str, Any]) -> Snapshot:
     )
 
 
-async def connect(servers: list[str], name: str, *, timeout: float = 5.0) -> Any:
+async def connect(
+    servers: list[str],
+    name: str,
+    *,
+    timeout: float = 5.0,
+    on_reconnect: list[Callable[[], Awaitable[None]]] | None = None,
+) -> Any:
     """A NATS connection that reconnects for ever once made; BusError, saying where and
-    why, if no server answers within `timeout` seconds now."""
+    why, if no server answers within `timeout` seconds now. `on_reconnect`: awaited
+    after each reconnection (the list may be filled later)."""
     import nats  # the bus is only needed by the roles that use it
 
     last: list[str] = []
@@ -185,8 +193,21 @@ async def connect(servers: list[str], name: str, *, timeout: float = 5.0) -> Any
             return  # closed on purpose
         log.warning("NATS: disconnected; reconnecting")
 
+    running: set[asyncio.Task[None]] = set()
+
+    async def after(hook: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await hook()
+        except Exception as error:  # said; the next reconnection tries again
+            log.warning("after the NATS reconnection: %s", error or type(error).__name__)
+
     async def reconnected() -> None:
         log.warning("NATS: reconnected")
+        # Not awaited here: nats-py's reconnection waits for its callback.
+        for hook in on_reconnect or []:
+            task = asyncio.create_task(after(hook))
+            running.add(task)
+            task.add_done_callback(running.discard)
 
     async def error(e: Exception) -> None:
         last[:] = [str(e) or type(e).__name__]

@@ -287,6 +287,33 @@ class RemoteRouting:
         answer = await self._request("claim", contacts=holds, talking=talking, purge=purge)
         return [*answer["left"], *answer["ended"]]
 
+    async def sync(self) -> None:
+        """Back on the bus (NATS reconnected; items published meanwhile are lost): ask
+        the leader where each waiting contact stands. Offers it no longer has are
+        withdrawn here, then the ones it has are handed over (once: by key), and a
+        contact no longer queued there ends (answered, or timeout)."""
+        if not self._tickets:
+            return
+        state = await self._request("sync", contacts=sorted(self._tickets))
+        for contact, now in state.items():
+            ticket = self._tickets.get(contact)
+            if ticket is None:
+                continue
+            if not now["queued"]:
+                self._close(contact)
+                ticket.finish(Outcome.ANSWERED if now["answered"] else Outcome.TIMEOUT)
+                continue
+            live: dict[str, Any] = now["offers"]
+            for key, offer in list(self._offers.get(contact, {}).items()):
+                if key not in live:
+                    del self._offers[contact][key]
+                    self._key_of.pop(id(offer), None)
+                    ticket.deliver(Withdrawn(offer, "withdrawn while the bus was down"))
+            for key, data in live.items():  # after the withdrawals: one agent, one ring
+                item = {"kind": "offer", "key": key, "offer": data, "epoch": data["epoch"]}
+                self._apply(ticket, item)  # one it has already is known by its key
+        log.info("routing domain %r: caught up with the leader after a reconnection", self.domain)
+
     # ---- offers ----------------------------------------------------------------------------
 
     def _key(self, offer: Offer) -> str | None:

@@ -106,6 +106,7 @@ class RoutingResponder:
             "unpause": self._unpause,
             "reachable": self._reachable,
             "claim": self._claim,
+            "sync": self._sync,
         }
 
     @property
@@ -307,15 +308,23 @@ class RoutingResponder:
 
     async def _rejected(self, args: dict[str, Any]) -> bool:
         offer = self._offer(args)
-        return offer is not None and await self.routing.rejected(offer)
+        return offer is not None and self._settled(args, await self.routing.rejected(offer))
 
     async def _no_answer(self, args: dict[str, Any]) -> bool:
         offer = self._offer(args)
-        return offer is not None and await self.routing.no_answer(offer)
+        return offer is not None and self._settled(args, await self.routing.no_answer(offer))
 
     async def _failed(self, args: dict[str, Any]) -> bool:
         offer = self._offer(args)
-        return offer is not None and await self.routing.failed(offer, str(args["reason"]))
+        reason = str(args["reason"])
+        return offer is not None and self._settled(args, await self.routing.failed(offer, reason))
+
+    def _settled(self, args: dict[str, Any], done: bool) -> bool:
+        """The offer the worker named is over (no Withdrawn follows): forget its key."""
+        offer = self._offers.pop(str(args["key"]), None)
+        if offer is not None:
+            self._key_of.pop(id(offer), None)
+        return done
 
     # ---- presence ------------------------------------------------------------------------
 
@@ -387,6 +396,24 @@ class RoutingResponder:
                 ", ".join(sorted(left)),
             )
         return {"left": sorted(left), "ended": sorted(ended)}
+
+    async def _sync(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A worker back on the bus (NATS reconnected) names its waiting contacts: for
+        each, whether it is still queued here and its live offers (in the answer, so the
+        worker withdraws the dead ones before it rings the live ones); or, if not,
+        whether it was answered."""
+        state: dict[str, Any] = {}
+        for contact in (str(c) for c in args.get("contacts", [])):
+            ticket = self.routing.ticket(contact)
+            if ticket is None:
+                state[contact] = {"queued": False, "answered": contact in self._talking}
+                continue
+            self._own(contact)
+            self._forward(ticket)
+            mine = {k: o for k, o in self._offers.items() if o.contact.id == contact}
+            offers = {k: offer_to_wire(o) for k, o in mine.items()}
+            state[contact] = {"queued": True, "offers": offers}
+        return state
 
     async def _attach(self, ticket: Ticket) -> None:
         """A worker asks again for a contact this leader has: its items go on, and the

@@ -39,9 +39,12 @@ CONFIG: dict[str, Any] = {
 class Leader:
     """A leader of epoch `epoch` in this process: routing, its log, its responder."""
 
-    def __init__(self, nc: Any, epoch: int, agents: tuple[str, ...] = ("alice",)) -> None:
+    def __init__(
+        self, nc: Any, epoch: int, agents: tuple[str, ...] = ("alice",), ring: float = 5
+    ) -> None:
         self.log: list[dict[str, Any]] = []
-        router = build_router(HotlineConfig.model_validate(CONFIG))
+        config = {**CONFIG, "queues": {"support": {"ring_timeout": ring, "wrap_up": 0}}}
+        router = build_router(HotlineConfig.model_validate(config))
         router.epoch = epoch
 
         async def write(**event: Any) -> int:
@@ -410,3 +413,85 @@ async def test_a_conversation_that_ended_while_its_worker_was_down_is_finished(
     assert leader.types("c1")[-1] == "agent.finish"
     await after.stop()
     await leader.stop()
+
+
+async def test_what_was_missed_while_the_bus_was_down_is_caught_up(nc: Any) -> None:
+    leader = Leader(await nc(), 1, agents=())
+    await leader.start()
+    remote = await remote_of(nc)
+    waits = await remote.enqueue("c1", "voice", "support")
+    ends = await remote.enqueue("c2", "voice", "support")
+    # The worker hears nothing for a while (its subscriptions gone, as in an outage).
+    for contact in ("c1", "c2"):
+        await remote._subs[contact].unsubscribe()
+    await leader.routing.leave("c2", "timeout")  # its end is published to nobody
+    await leader.routing.unpause("alice")  # c1's offer too
+    await asyncio.sleep(0.2)
+    assert waits.offers.empty() and ends.offers.empty()
+    for contact in ("c1", "c2"):
+        await remote._unsubscribe(contact)
+        await remote._subscribe(contact)
+    await remote.sync()
+    assert await item(ends) == Finished(Outcome.TIMEOUT)
+    offer = await item(waits, timeout=2.0)
+    assert isinstance(offer, Offer) and offer.agent == "alice"
+    await remote.sync()  # once more: the same offer is not handed over again
+    await asyncio.sleep(0.2)
+    assert waits.offers.empty()
+    await remote.stop()
+    await leader.stop()
+
+
+async def test_an_offer_withdrawn_while_the_bus_was_down_is_withdrawn_on_catching_up(
+    nc: Any,
+) -> None:
+    leader = Leader(await nc(), 1, ring=1)
+    await leader.start()
+    remote = await remote_of(nc)
+    ticket = await remote.enqueue("c1", "voice", "support")
+    first = await item(ticket)
+    assert isinstance(first, Offer)
+    await remote._subs["c1"].unsubscribe()  # deaf for a while ...
+    await asyncio.sleep(1.5)  # ... while the offer rings out there; alice is offered it again
+    assert ticket.offers.empty()
+    await remote._unsubscribe("c1")
+    await remote._subscribe("c1")
+    await remote.sync()
+    withdrawn = await item(ticket)
+    assert isinstance(withdrawn, Withdrawn) and withdrawn.offer is first
+    assert withdrawn.reason == "withdrawn while the bus was down"
+    again = await item(ticket, timeout=2.0)
+    assert isinstance(again, Offer) and again is not first and again.agent == "alice"
+    with pytest.raises(OfferWithdrawn):
+        await remote.accepted(first)
+    assert await remote.accepted(again) == ()
+    await remote.stop()
+    await leader.stop()
+
+
+async def test_the_worker_catches_up_after_nats_restarts(nats_server: NatsServer) -> None:
+    hooks: list[Any] = []
+    leader_nc = await connect([nats_server.url], "leader")
+    worker_nc = await connect([nats_server.url], "worker", on_reconnect=hooks)
+    leader = Leader(leader_nc, 1, agents=())
+    await leader.start()
+    remote = RemoteRouting(worker_nc, "sales")
+    hooks.append(remote.sync)
+    assert await remote.start(wait=5)
+    ticket = await remote.enqueue("c1", "voice", "support")
+    nats_server.stop()
+    await asyncio.sleep(0.5)
+    nats_server.start()
+    for _ in range(100):  # both reconnect (every 0.5 s)
+        if worker_nc.is_connected and leader_nc.is_connected:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)
+    await leader.routing.unpause("alice")
+    offer = await item(ticket, timeout=5.0)
+    assert isinstance(offer, Offer) and offer.agent == "alice"
+    assert await remote.ringing(offer)
+    await remote.stop()
+    await leader.stop()
+    await worker_nc.close()
+    await leader_nc.close()
