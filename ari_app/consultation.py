@@ -391,9 +391,7 @@ class Consultation:
         if self.over:
             return
         if self.line is not None and channel_of(event) == self.line:
-            if event["type"] in GONE_EVENTS:
-                self.line = None  # (gone already)
-                self.call.follow(channel_of(event) or "", False)
+            if event["type"] in GONE_EVENTS:  # (its bridge goes with the cancel)
                 await self.cancel("agent")
             return
         if self.ringer is not None and channel_of(event) in self.ringer.rings:

@@ -82,6 +82,7 @@ async def test_hanging_up_the_second_call_cancels_and_brings_the_caller_back() -
     ended = rig.last("call.consult_ended")
     assert (ended["outcome"], ended["by"]) == ("cancelled", "agent")
     assert rig.ari.made("DELETE", f"channels/{party}")
+    assert rig.ari.made("DELETE", f"bridges/consult-{LINE}")  # nothing left behind
     assert state_of(rig).held is False  # back with alice's first call
     assert rig.kinds()[-1] == "call.resumed"
 
