@@ -479,6 +479,49 @@ def test_a_killed_worker_restarted_gets_its_callers_back_from_the_leader(
     assert a.proc.wait(10) == 0
 
 
+def test_nats_restarted_while_callers_wait_nothing_is_lost(
+    cluster: Cluster, leak_check: None
+) -> None:
+    """nats-server dies for two seconds while carol talks and two callers wait: the
+    calls go on in Asterisk; the leader and the worker reconnect, the worker catches
+    up (sync) and every caller is served, in order."""
+    a = cluster.candidate("a5")
+    a.wait_for("a5 is the leader (epoch")
+    worker = start_worker(cluster)
+    numbers = ["5552401", "5552402", "5552403"]
+    carol = cluster.carol(calls=len(numbers), talk=2.5)
+    calls = []
+    for number in numbers:
+        calls.append(cluster.caller(number))
+        time.sleep(0.6)
+    cluster.nats.stop()
+    down = time.monotonic()
+    time.sleep(2.0)
+    cluster.nats.start()
+    for call in calls:
+        result = call.wait(90)
+        assert result.ok, f"{result.output}\n{cluster.logs()}"
+    assert carol.wait_done().ok
+    found = ended_contacts(cluster, numbers)
+    connected = []
+    for number in numbers:
+        contact, events = found[number]
+        assert contact.status == "completed", (number, contact.status, cluster.logs())
+        (link,) = [e for e in events if e.type == "queue.connected"]
+        assert link.data["agent"] == "carol" and talked(events) >= TALKED
+        connected.append(link.id)
+    assert connected == sorted(connected)
+    said = worker.log.read_text()
+    assert "NATS: reconnected" in said and "caught up with the leader" in said
+    print(
+        f"\nnats-server down 2 s while callers waited and carol talked: all served "
+        f"{time.monotonic() - down:.1f} s after it went down; {len(numbers)} callers "
+        f"offered, {len(numbers)} completed, 0 lost, 0 out of order"
+    )
+    a.proc.send_signal(signal.SIGTERM)
+    assert a.proc.wait(10) == 0
+
+
 def test_nats_down_at_the_workers_start_is_a_clear_error(cluster: Cluster) -> None:
     down = f"nats://127.0.0.1:{free_port()}"
     workdir = cluster.workdir / "down"
