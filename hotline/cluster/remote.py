@@ -37,7 +37,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from hotline.acd.decisions import Offer, Removed, Snapshot
-from hotline.acd.model import AgentState, Channel, Contact, Outcome
+from hotline.acd.model import Channel, Contact, Outcome
 from hotline.acd.queue_status import QueueStatus
 from hotline.acd.restore import Talking
 from hotline.acd.router import RoutingError
@@ -54,6 +54,7 @@ from hotline.cluster.bus import (
     snapshot_from_wire,
 )
 from hotline.cluster.offers import OfferFence, StaleOffer
+from hotline.cluster.view import LeaderView
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,8 @@ class RemoteRouting:
         self._places: dict[str, tuple[int | None, float | None]] = {}
         #: Conversations this worker holds (answered here or restored), by agent.
         self._talking: dict[str, str] = {}
-        self._snapshot: Snapshot | None = None
+        #: The queues and agents of the leader's last heartbeat (view.py).
+        self.view = LeaderView()
         #: The leader's clock minus ours, per epoch (first heartbeat of the epoch).
         self._offsets: dict[int, float] = {}
         self.leader = ""
@@ -403,46 +405,19 @@ class RemoteRouting:
 
     def snapshot(self) -> Snapshot:
         """The leader's last snapshot, at this host's time (empty before the first)."""
-        if self._snapshot is None:
-            return Snapshot(at=self._clock(), queues=[], agents=[])
-        return self._snapshot
+        return self.view.snapshot(self._clock())
 
     def queue_eta(self, queue: str, channel: Channel | str = Channel.VOICE) -> float | None:
-        return self.queue_status(queue, channel).eta
+        return self.view.queue_status(queue, channel).eta
 
     def queue_status(self, queue: str, channel: Channel | str = Channel.VOICE) -> QueueStatus:
-        channel = Channel(channel)
-        for snap in self.snapshot().queues:
-            if snap.name == queue:
-                return QueueStatus.of(snap, channel, snap.eta_new.get(str(channel)))
-        raise RoutingError(f"no queue {queue!r} (or no routing leader heard yet)")
+        return self.view.queue_status(queue, channel)
 
     def agent_status(self, agent_id: str) -> dict[Channel, ChannelStatus]:
-        for agent in self.snapshot().agents:
-            if agent.id == agent_id:
-                return {
-                    Channel(c): ChannelStatus(AgentState(s.state), s.load, s.reason, s.since)
-                    for c, s in agent.channels.items()
-                }
-        raise RoutingError(f"no agent {agent_id!r} (or no routing leader heard yet)")
+        return self.view.agent_status(agent_id)
 
     def unavailable(self, agent_id: str, channel: Channel | str) -> str | None:
-        """Why the agent could not be offered a `channel` contact, by the leader's last
-        snapshot (the leader checks again when asked)."""
-        channel = Channel(channel)
-        try:
-            status = self.agent_status(agent_id)
-        except RoutingError as error:
-            return str(error)
-        snap = next(a for a in self.snapshot().agents if a.id == agent_id).channels
-        st = status.get(channel)
-        if st is None:
-            return f"agent {agent_id} takes no {channel} contacts"
-        if st.state is not AgentState.AVAILABLE:
-            return f"agent {agent_id} is {st.state} on {channel}"
-        if st.load >= snap[str(channel)].capacity:
-            return f"agent {agent_id} is busy"
-        return None
+        return self.view.unavailable(agent_id, channel)
 
     # ---- what the leader says --------------------------------------------------------------
 
@@ -549,7 +524,7 @@ class RemoteRouting:
             return  # a deposed leader that does not know it yet
         self._heard_from(data)
         snapshot = snapshot_from_wire(data["snapshot"])
-        self._snapshot = replace(snapshot, at=snapshot.at - self._offsets[epoch])
+        self.view.last = replace(snapshot, at=snapshot.at - self._offsets[epoch])
         if self.leader != data["leader"]:
             log.info("routing domain %r: leader %s (epoch %d)", self.domain, data["leader"], epoch)
             self.leader = str(data["leader"])
