@@ -81,7 +81,7 @@ def ensure_certificate(
     `folder` as `<name>.crt` and `<name>.key` (key mode 0600) like the other secrets,
     and kept while it is valid and names every host (made again when one is added)."""
     cert, key = folder / f"{name}.crt", folder / f"{name}.key"
-    names = [f"IP:{h}" if _is_ip(h) else f"DNS:{h}" for h in dict.fromkeys(hosts)]
+    names = [_alt_name(h) for h in dict.fromkeys(hosts)]
     if cert.exists() and key.exists():
         with contextlib.suppress(CertificateError):
             check_certificate(cert, key)
@@ -110,7 +110,7 @@ def subject_alt_names(cert: Path) -> set[str]:
     for entry in out.replace("\n", ",").split(","):
         kind, _, value = entry.strip().partition(":")
         if kind == "IP Address":
-            found.add(f"IP:{value}")
+            found.add(_alt_name(value))  # openssl writes ::1 as 0:0:0:0:0:0:0:1
         elif kind == "DNS":
             found.add(f"DNS:{value}")
     return found
@@ -143,6 +143,13 @@ def fingerprint(cert: Path) -> str:
     """The certificate's SHA-256 fingerprint, as phones show it (AB:CD:…)."""
     out = _openssl("x509", "-in", str(cert), "-noout", "-fingerprint", "-sha256")
     return out.strip().split("=", 1)[1]
+
+
+def _alt_name(host: str) -> str:
+    """`IP:<address>` (compressed, as ipaddress writes it) or `DNS:<name>`."""
+    if _is_ip(host):
+        return f"IP:{ipaddress.ip_address(host).compressed}"
+    return f"DNS:{host}"
 
 
 def _is_ip(host: str) -> bool:

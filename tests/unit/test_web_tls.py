@@ -164,3 +164,12 @@ def test_the_banner_prints_the_https_certificate_and_its_fingerprint(tmp_path: P
     assert f"HTTPS certificate (generated): {files.cert}" in text
     assert f"SHA-256 fingerprint: {fingerprint(files.cert)}" in text
     assert "HTTPS certificate" not in banner(config(), secrets, Started())  # type: ignore[arg-type]
+
+
+def test_an_ipv6_address_is_kept_in_the_certificate_once(tmp_path: Path) -> None:
+    """openssl writes ::1 back as 0:0:0:0:0:0:0:1: still the same name, not made again."""
+    web_ = WebConfig(bind="::1", tls=True)
+    made = web_certificate(web_, tmp_path, tmp_path / "state")
+    assert made is not None and "IP:::1" in subject_alt_names(made.cert)
+    again = web_certificate(web_, tmp_path, tmp_path / "state")
+    assert again is not None and fingerprint(again.cert) == fingerprint(made.cert)
