@@ -55,10 +55,9 @@ attended transfer (a REFER with Replaces naming the second call) completes it: t
 party is moved into the conversation's bridge, both of the agent's calls hang up. A
 transfer while the party still rings (a phone's semi-attended transfer) goes on as
 the agent's hang-up while ringing does: the caller hears it ring and talks with the
-party once they answer. The
-agent hanging up the second call cancels it (the party is hung up); a party that
-hangs up or never answers ends the second call too; either way the caller comes off
-hold, back to the agent's first call (which their phone resumes).
+party once they answer. The agent hanging up the second call cancels it (the party is
+hung up); a party that hangs up or never answers ends the second call too; either way
+the caller comes off hold, back to the agent's first call (which their phone resumes).
 """
 
 from __future__ import annotations
