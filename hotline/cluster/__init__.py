@@ -1,2 +1,3 @@
 """Running Hotline on more than one box: the routing leader and its standby (leader.py,
-node.py), the fencing epoch offers carry (offers.py)."""
+takeover.py), the fencing epoch offers carry (offers.py), and the bus between the leader
+and the call workers over NATS (bus.py, responder.py, remote.py, view.py, settings.py)."""
