@@ -320,6 +320,8 @@ class Step:
     ari_p50: str = "-"
     ari_p99: str = "-"
     ari_connections: int | None = None
+    #: Messages Asterisk's task processors handled over the step, by kind.
+    processed: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> int:
@@ -439,6 +441,39 @@ class Target:
     ari_port: int | None = None
     #: Where py-spy writes the controller's stacks of each step (--profile); None: not.
     profile: Path | None = None
+    #: `asterisk -rx` of this system's Asterisk, but the command: its task processors
+    #: are read before and after each step (messages Asterisk handled per call).
+    cli: list[str] | None = None
+
+
+def taskprocessors(target: Target) -> dict[str, int]:
+    """Messages each of Asterisk's task processors has handled so far (`core show
+    taskprocessors`: name, processed, ...); {} when it cannot be asked."""
+    if not target.cli:
+        return {}
+    try:
+        done = subprocess.run(
+            [*target.cli, "-rx", "core show taskprocessors"],
+            capture_output=True,
+            text=True,
+            timeout=15,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    counts: dict[str, int] = {}
+    for line in done.stdout.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[1].isdigit():
+            counts[fields[0]] = int(fields[1])
+    return counts
+
+
+def processor_kind(name: str) -> str:
+    """A task processor's name without its instance numbers (one per channel, bridge or
+    subscription), so that a step's work adds up by kind."""
+    kind = re.sub(r"[-/][0-9a-f]{8}$", "", name)  # a hexadecimal instance id
+    kind = re.sub(r"\d+", "N", kind)
+    return kind
 
 
 def ari_histogram(target: Target) -> dict[float, float]:
@@ -532,6 +567,7 @@ def run_step(
     connections = ConnectionCount(target.ari_port).start() if target.ari_port else None
     ari_before = ari_histogram(target)
     refused_before = refused_counts(target)
+    processors_before = taskprocessors(target)
     calls = max(1, round(rate * seconds))
     stats, log = folder / "stats.csv", folder / "calls.log"
     load = os.getloadavg()[0]
@@ -595,6 +631,10 @@ def run_step(
         connections.stop.set()
     ari_after = ari_histogram(target)
     refused_after = refused_counts(target)
+    processed: dict[str, int] = {}
+    for name, n in taskprocessors(target).items():
+        kind = processor_kind(name)
+        processed[kind] = processed.get(kind, 0) + n - processors_before.get(name, 0)
     cpu_after = (cpu_seconds(target.asterisk_pid), cpu_seconds(target.controller_pid))
     sipp_after = phones.cpu() + children_cpu()  # the caller SIPp is reaped by now
     machine_after = machine_cpu()
@@ -633,6 +673,7 @@ def run_step(
             reason: round(n - refused_before.get(reason, 0.0))
             for reason, n in refused_after.items()
         },
+        processed=processed,
     )
 
 
@@ -806,6 +847,9 @@ class Hotline:
             f"{web}/metrics",
             secrets["api_token"],
             self.config["asterisk"]["http_port"],
+            cli=find_install(HOME / ".hotline").command(
+                "-C", f"/srv/hotline/{self.config['asterisk']['instance']}/etc/asterisk.conf"
+            ),
         )
 
     def log_tail(self, lines: int = 40) -> str:
@@ -875,7 +919,14 @@ def appqueue_target(instance: AppQueueInstance, phones: Phones) -> Target:
         instance.secrets.ami_secret,
         frozenset(phones.endpoints()),
     ).start()
-    return Target("app_queue", instance.config.asterisk.sip_port, instance.pid(), None, bridges)
+    return Target(
+        "app_queue",
+        instance.config.asterisk.sip_port,
+        instance.pid(),
+        None,
+        bridges,
+        cli=instance.command(),
+    )
 
 
 # ---------------------------------------------------------------- Hotline's event log
@@ -1035,6 +1086,34 @@ def per_call_table(steps: list[Step], records: list[dict[str, Any]]) -> list[str
     return lines
 
 
+def processors_table(results: dict[str, list[Step]]) -> list[str]:
+    """Per step and system, the messages Asterisk's task processors handled per call:
+    in all, on the Stasis application's own queue (ARI events built for the
+    controller, one thread), and the busiest kinds."""
+    steps = [step for system in results.values() for step in system if step.processed]
+    if not steps:
+        return []
+    lines = [
+        "\nAsterisk's work per call (`core show taskprocessors` before and after each step: "
+        "messages handled, over the step's calls; the task processors that live longer "
+        "than a step, so a channel's own are not counted):\n",
+        "| cps | system | messages per call | ARI application queue per call | busiest "
+        "kinds per call |",
+        "|---:|---|---:|---:|---|",
+    ]
+    for step in sorted(steps, key=lambda s: (s.rate, s.system)):
+        calls = max(step.calls, 1)
+        total = sum(max(n, 0) for n in step.processed.values())
+        app = sum(n for kind, n in step.processed.items() if kind.startswith("stasis/m:ari:"))
+        top = sorted(step.processed.items(), key=lambda kv: -kv[1])[:5]
+        busiest = ", ".join(f"`{kind}` {n / calls:.1f}" for kind, n in top if n > 0)
+        lines.append(
+            f"| {step.rate:g} | {step.system} | {total / calls:.1f} | {app / calls:.1f} "
+            f"| {busiest} |"
+        )
+    return lines
+
+
 def asterisk_warnings(system: str, log: Path) -> list[str]:
     """What Asterisk warned about during the run, counted by kind (a task processor's
     queue growing is Asterisk itself waiting in line)."""
@@ -1167,6 +1246,8 @@ def report(
     if trace and hotline:
         for line in trace_table(hotline, trace) + per_call_table(hotline, trace):
             print(line)
+    for line in processors_table(results):
+        print(line)
     for step in overload:
         print(overload_report(step, args.max_calls))
     for note in notes:
