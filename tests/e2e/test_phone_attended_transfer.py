@@ -130,6 +130,39 @@ ANSWERED = """  <recv response="100" optional="true"/>
   </send>
 """
 
+#: lena hangs her second call up herself, `after_ms` after it was answered.
+HANGS_UP = """  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+  <recv response="200" rrs="true"/>
+  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:2041@127.0.0.1>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:{to}@127.0.0.1>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <pause milliseconds="{after_ms}"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:2041@127.0.0.1>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:{to}@127.0.0.1>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 3 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200"/>
+"""
+
 #: Hotline refuses the second call: busy.
 REFUSED = """  <recv response="100" optional="true"/>
   <recv response="486"/>
@@ -162,12 +195,25 @@ class SecondCall:
     """lena's phone's second call (a SIPp UAC, her endpoint's credentials)."""
 
     def __init__(
-        self, hotline: RunningHotline, voice: Voice, to: str = "2042", *, refused: bool = False
+        self,
+        hotline: RunningHotline,
+        voice: Voice,
+        to: str = "2042",
+        *,
+        refused: bool = False,
+        hang_up_after: float | None = None,
     ) -> None:
+        """`refused`: Hotline is expected to refuse it; `hang_up_after`: lena hangs it
+        up that many seconds after it was answered; else Hotline hangs it up."""
         self.workdir = hotline.workdir / "phones" / f"second-call-{voice.port}"
         self.workdir.mkdir(parents=True, exist_ok=True)
         password = hotline.secrets["agent_passwords"]["2041"]
-        answer = (REFUSED if refused else ANSWERED).format(to=to)
+        if refused:
+            answer = REFUSED.format(to=to)
+        elif hang_up_after is not None:
+            answer = HANGS_UP.format(to=to, after_ms=int(hang_up_after * 1000))
+        else:
+            answer = ANSWERED.format(to=to)
         sdp = SDP.format(port=voice.port)
         text = SECOND_CALL.format(password=password, sdp=sdp, to=to, answer=answer)
         (self.workdir / "uac.xml").write_text(text)
@@ -419,3 +465,84 @@ def test_a_second_call_that_cannot_be_a_consultation_is_refused_and_the_call_goe
     assert "call.held" not in kinds and "call.consult_started" not in kinds
     (ended,) = of_type(events, "queue.call_ended")
     assert (ended["agent"], ended["ended_by"]) == ("lena", "caller")
+
+
+def test_hanging_up_the_second_call_brings_the_caller_back_to_lena(
+    hotline: RunningHotline,
+) -> None:
+    """lena's phone calls omar on its second line, they talk, then she hangs that call
+    up: omar's phone is hung up, the caller comes off hold and talks with lena again."""
+    caller_voice, lena_voice = Voice("caller"), Voice("lena")
+    omar_voice, line_voice = Voice("omar"), Voice("line")
+    lena = Phone(hotline, "lena", lena_voice, ring=0.5, gate=False)
+    omar = Phone(hotline, "omar", omar_voice, ring=1.0, gate=False)
+    number = "5554704"
+    caller = SippCall(
+        hotline.workdir / "sipp",
+        hotline.sip_port,
+        "341",
+        number,
+        [Gate(90), HangUp()],
+        rtp_port=caller_voice.port,
+    ).start()
+    second: SecondCall | None = None
+    heard: dict[str, dict[str, float]] = {}
+    states: dict[str, dict[str, Any]] = {}
+    try:
+        contact = asyncio.run(live_contact(hotline, number))
+        caller_voice.learn(caller.workdir / "messages.log")
+        lena.answered()
+        second = SecondCall(hotline, line_voice, hang_up_after=6)
+
+        async def consulted_then_back() -> None:
+            async with Api(hotline, "lena") as api:
+                states["talking"] = await until_state(
+                    api,
+                    contact,
+                    lambda status, st: (
+                        status == 200
+                        and st["consult"] is not None
+                        and st["consult"]["state"] == "talking"
+                    ),
+                    timeout=30,
+                )
+                states["back"] = await until_state(
+                    api,
+                    contact,
+                    lambda status, st: status == 200 and st["consult"] is None and not st["held"],
+                    timeout=30,
+                )
+
+        asyncio.run(consulted_then_back())
+        done = second.wait_done(30)
+        assert done.ok, f"{done.output}\n{second.messages()[-3000:]}"
+        done = omar.wait_done(30)  # hung up by Hotline
+        assert done.ok, f"{done.output}\n{omar.messages()[-3000:]}"
+        heard["lena talks"] = heard_by(lena_voice, caller_voice)
+        heard["caller talks"] = heard_by(caller_voice, lena_voice)
+        caller.open_gate()
+        result = caller.wait(30)
+        assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+        done = lena.wait_done(30)
+        assert done.ok, f"{done.output}\n{lena.messages()[-3000:]}"
+    finally:
+        for phone in (lena, omar):
+            phone.stop()
+        if second is not None:
+            second.stop()
+        if caller.proc is not None and caller.proc.poll() is None:
+            caller.proc.kill()
+            caller.proc.communicate()
+        for voice in (caller_voice, lena_voice, omar_voice, line_voice):
+            voice.close()
+    assert heard["lena talks"]["caller"] >= HEARS, heard
+    assert heard["caller talks"]["lena"] >= HEARS, heard
+    assert states["back"]["state"]["agent"] == "lena"
+    caller_contact, events = contact_of(hotline, number)
+    assert caller_contact.status == "completed"
+    (ended,) = of_type(events, "call.consult_ended")
+    assert (ended["to"], ended["outcome"], ended["by"]) == ("agent:omar", "cancelled", "agent")
+    assert of_type(events, "call.transferred") == []
+    assert of_type(events, "call.resumed")[-1]["ended"] is False
+    (over,) = of_type(events, "queue.call_ended")
+    assert (over["agent"], over["ended_by"]) == ("lena", "caller")
