@@ -35,8 +35,8 @@ from tests import pg
 from tests.e2e import conftest
 from tests.e2e.conftest import HOTLINE, RunningHotline, spawn, wait_ready
 from tests.e2e.ports import free_port
-from tests.e2e.sipp import ExpectHangup, SippCall
-from tests.e2e.sipp_uas import TransferTarget
+from tests.e2e.sipp import ExpectHangup, SippCall, finish_sipp, start_sipp
+from tests.e2e.sipp_uas import ANSWER, HEAD, KEEP, REPLY, RING_OUT, TransferTarget
 from tests.nats import NatsServer, nats_binary
 
 pg_server = pg.pg_server
@@ -520,6 +520,81 @@ def test_nats_restarted_while_callers_wait_nothing_is_lost(
     )
     a.proc.send_signal(signal.SIGTERM)
     assert a.proc.wait(10) == 0
+
+
+#: carol's phone for an offer in flight: it rings; a CANCEL within RING_FOR seconds ends
+#: that call (487), else it answers and hangs up after TALK_FOR seconds.
+RING_FOR, TALK_FOR = 3.5, 2.0
+
+
+def ring_then_answer_scenario() -> str:
+    keep = "".join(
+        f'      <ereg regexp={KEEP[name]} assign_to="{name}"/>\n'
+        for name in ("remote_from", "invite_via", "invite_to", "invite_cseq", "invite_contact")
+    )
+    wait_ms = int(RING_FOR * 1000)
+    cancelled = RING_OUT.format(wait_ms=wait_ms).replace(
+        f'<recv request="CANCEL" timeout="{wait_ms}"/>',
+        f'<recv request="CANCEL" timeout="{wait_ms}" ontimeout="answer"/>',
+    )
+    return "".join(
+        [
+            HEAD.format(behaviour="ring, then answer unless cancelled", keep=keep),
+            REPLY.format(status="180 Ringing"),
+            cancelled,
+            '  <nop next="done"/>\n  <label id="answer"/>\n',
+            ANSWER.format(ring_ms=0, talk_ms=int(TALK_FOR * 1000)),
+            '  <label id="done"/>\n</scenario>\n',
+        ]
+    )
+
+
+def test_an_offer_ringing_when_the_leader_dies_is_withdrawn_and_made_again(
+    cluster: Cluster, leak_check: None
+) -> None:
+    """carol's phone rings for the leader's offer when it is killed: the worker, told
+    the new epoch, stops that ring (CANCEL); the standby, which took the caller over at
+    its place, offers it again under its epoch; carol answers that one."""
+    a = cluster.candidate("a6")
+    a.wait_for("a6 is the leader (epoch")
+    b = cluster.candidate("b6")
+    b.wait_for("b6 is a standby: a6 leads it")
+    start_worker(cluster)
+    phone_dir = cluster.workdir / "phones" / "ring-then-answer"
+    phone_dir.mkdir(parents=True, exist_ok=True)
+    (phone_dir / "uas.xml").write_text(ring_then_answer_scenario())
+    carol = start_sipp(
+        ["-sf", str(phone_dir / "uas.xml"), "-p", str(cluster.carol_port), "-m", "2"],
+        phone_dir,
+    )
+    call = cluster.caller("5552501")
+    messages = phone_dir / "messages.log"
+    deadline = time.monotonic() + 20
+    while "INVITE sip:" not in (messages.read_text(errors="replace") if messages.exists() else ""):
+        assert time.monotonic() < deadline, f"carol's phone never rang\n{cluster.logs()}"
+        time.sleep(0.05)
+    time.sleep(0.5)
+    a.proc.kill()
+    b.wait_for("b6 is the leader (epoch", timeout=10)
+    result = call.wait(60)
+    assert result.ok, f"{result.output}\n{cluster.logs()}"
+    assert finish_sipp(carol, phone_dir, 30).ok, messages.read_text(errors="replace")
+
+    sip = messages.read_text(errors="replace")
+    assert sip.count("INVITE sip:") == 2 and "CANCEL sip:" in sip, sip
+    (contact, events) = ended_contacts(cluster, ["5552501"])["5552501"]
+    assert contact.status == "completed"
+    _, new = assert_fenced(cluster)
+    offers = [int(e.data["epoch"]) for e in events if e.type == "contact.offer"]
+    accepts = [int(e.data["epoch"]) for e in events if e.type == "agent.accept"]
+    assert offers == [new - 1, new] and accepts == [new], events
+    assert talked(events) >= TALKED
+    print(
+        f"\nan offer ringing at the kill: withdrawn (CANCEL), made again under epoch {new}, "
+        f"answered; talked {talked(events):.2f} s"
+    )
+    b.proc.send_signal(signal.SIGTERM)
+    assert b.proc.wait(10) == 0
 
 
 def test_nats_down_at_the_workers_start_is_a_clear_error(cluster: Cluster) -> None:
