@@ -118,6 +118,7 @@ class AgentConversation:
         its recording, remove its bridge and log its end as `talk` would."""
         if recording is not None:
             await self.recorder.save(recording, agent, queue)
+        await self.port.leave_bridge(bridge)  # the caller goes on in the flow
         await clean_up(self.port.ari, None, bridge)
         await self.port.emit(
             "queue.call_ended", {"agent": agent, "ended_by": "agent", "talk_seconds": None}
@@ -194,11 +195,15 @@ class AgentConversation:
             held = None if self.calls is None else await self.calls.close(self.contact_id, ended_by)
             if recording is not None:
                 await self.recorder.save(recording, agent, queue)
-            if transfer is not None:  # the caller goes on: out of the bridge first
-                await self.port.leave_bridge(bridge)
             # A consultation keeps what still talks (consultation.py): the bridge for
             # the caller handed over to the party; the agent's leg with the party.
             kept = self.calls is not None and self.calls.keeps(leg)
+            if not self.port.gone and (transfer is not None or not (kept or handover)):
+                # The caller goes on (the flow's next prompt, a transfer): out of the
+                # bridge before it is destroyed (VoicePort.leave_bridge), else a prompt
+                # played at once can be queued to a bridge channel that is leaving,
+                # and Asterisk never plays it nor says it finished.
+                await self.port.leave_bridge(bridge)
             await clean_up(
                 self.port.ari,
                 None if kept or leg_gone else leg,
