@@ -461,6 +461,7 @@ class Recovery:
                         await conversation.ended_unseen(agent, place.queue, talk.bridge, recording)
                     else:
                         port.transferred = not talk.with_agent
+                        await port.leave_bridge(talk.bridge)  # before the farewell
                         await clean_up(self.ari, None, talk.bridge)
                 elif queueing is not None and agent and place is not None:
                     if talk.held:
@@ -475,6 +476,8 @@ class Recovery:
                     try:
                         await port.until_gone(talk.leg)
                     finally:
+                        if not port.gone:  # the farewell follows: out of the bridge first
+                            await port.leave_bridge(talk.bridge)
                         await clean_up(self.ari, talk.leg, talk.bridge)
                         port.follow(talk.leg, False)
                 await farewell(port, "answered", lang)
