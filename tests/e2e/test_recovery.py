@@ -224,6 +224,11 @@ def test_killed_controller_takes_over_waiting_and_talking_calls(site: Site) -> N
     second = site.call("5557003", "304", 90)
     site.until(lambda: has(site.contact("5557003")[1], "contact.join"), 20, "3rd caller waits")
 
+    def both_in_their_bridges() -> bool:  # joined the queue, then their holding bridge
+        held = [b for b in site.ari("bridges") if b["id"].startswith("hold-e2e_fifo-")]
+        return sorted(len(b["channels"]) for b in held) == [1, 1]
+
+    site.until(both_in_their_bridges, 20, "both waiting callers in their holding bridges")
     site.kill()
     killed = time.monotonic()
     # Nobody controls the calls now; Asterisk keeps them: both waiting, each in a
