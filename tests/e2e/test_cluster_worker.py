@@ -17,6 +17,7 @@ fixed contact. The leader decides, the worker rings and bridges.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -204,12 +205,20 @@ def cluster(
 
 
 def stop_worker(worker: RunningHotline) -> None:
+    """Stop the worker, and its Asterisk: a worker started again after a kill -9 took
+    over the Asterisk still running (`hotline run` uses it, and leaves it running when
+    it stops, as it did not start it)."""
+    pid_file = worker.instance_dir() / "run/asterisk.pid"
+    asterisk = int(pid_file.read_text().strip() or 0) if pid_file.exists() else 0
     worker.proc.send_signal(signal.SIGINT)
     try:
         worker.proc.wait(60)
     except subprocess.TimeoutExpired:
         worker.proc.kill()
         worker.proc.wait()
+    if asterisk:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(asterisk, signal.SIGKILL)
     subprocess.run(["rm", "-rf", str(worker.instance_dir())], check=False)
 
 
