@@ -34,10 +34,11 @@ from hotline.store import LoggedEvent, Store
 from hotline.store.records import Contact
 from tests import pg
 from tests.e2e import conftest
-from tests.e2e.conftest import HOTLINE, RunningHotline, spawn, wait_ready
+from tests.e2e.conftest import RunningHotline, spawn, wait_ready
 from tests.e2e.ports import free_port
 from tests.e2e.sipp import ExpectHangup, SippCall, finish_sipp, start_sipp
 from tests.e2e.sipp_uas import ANSWER, HEAD, KEEP, REPLY, RING_OUT, TransferTarget
+from tests.e2e.test_leader_failover import LEASE, Candidate
 from tests.nats import NatsServer, nats_binary
 
 pg_server = pg.pg_server
@@ -45,7 +46,6 @@ pg_server = pg.pg_server
 pytestmark = [pytest.mark.e2e, pytest.mark.pg]
 
 DOMAIN = "e2e"
-LEASE = 2.0
 #: The least time in conversation that counts as having talked (as the load guard's).
 TALKED = 1.0
 
@@ -70,41 +70,6 @@ nodes:
   end:
     type: hangup
 """
-
-
-class Candidate:
-    """One `hotline routing` process, its output in a file."""
-
-    def __init__(self, config: Path, name: str, log: Path) -> None:
-        self.name = name
-        self.log = log
-        self._out = log.open("w")
-        self.proc = subprocess.Popen(
-            [
-                *(str(HOTLINE), "--config", str(config), "routing"),
-                *("--name", name, "--lease", str(LEASE)),
-            ],
-            stdout=self._out,
-            stderr=subprocess.STDOUT,
-        )
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_for(self, words: str, timeout: float = 30.0) -> float:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if words in self.text():
-                return time.monotonic()
-            assert self.proc.poll() is None, f"{self.name} exited:\n{self.text()}"
-            time.sleep(0.02)
-        raise AssertionError(f"{self.name} never said {words!r}:\n{self.text()}")
-
-    def end(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
-        self._out.close()
 
 
 class Cluster:

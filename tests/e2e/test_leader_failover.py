@@ -64,16 +64,17 @@ agents:
 
 
 class Candidate:
-    """One `hotline routing` process, its output in a file."""
+    """One `hotline routing` process (`extra`: more of its arguments), its output in a
+    file."""
 
-    def __init__(self, config: Path, name: str, log: Path) -> None:
+    def __init__(self, config: Path, name: str, log: Path, *extra: str) -> None:
         self.name = name
         self.log = log
         self._out = log.open("w")
         self.proc = subprocess.Popen(
             [
-                *(str(HOTLINE), "--config", str(config), "routing", "--domain", "sales"),
-                *("--name", name, "--lease", str(LEASE), "--no-bus"),
+                *(str(HOTLINE), "--config", str(config), "routing"),
+                *("--name", name, "--lease", str(LEASE), *extra),
             ],
             stdout=self._out,
             stderr=subprocess.STDOUT,
@@ -165,7 +166,9 @@ def assert_fenced(url: str) -> None:
 
 
 def start(candidates: dict[str, Candidate], config: Path, tmp_path: Path, name: str) -> Candidate:
-    candidates[name] = Candidate(config, name, tmp_path / f"{name}.log")
+    candidates[name] = Candidate(
+        config, name, tmp_path / f"{name}.log", "--domain", "sales", "--no-bus"
+    )
     return candidates[name]
 
 
