@@ -23,20 +23,25 @@ def wav_seconds(path: Path | None) -> tuple[float, bool]:
     """How long a WAV file plays (0 when it is not here to read), and whether its
     header is written: Asterisk writes the length into the header when it closes the
     file, a moment after the recording is stopped; until then it says 0 frames while
-    the audio is already there."""
+    the audio is already there, and the length is counted from the file's size."""
     if path is None:
         return 0.0, True
     try:
         with wave.open(str(path)) as audio:
             frames = audio.getnframes()
-            seconds = frames / float(audio.getframerate() or 1)
-        return seconds, frames > 0 or path.stat().st_size <= WAV_HEADER_BYTES
+            rate = float(audio.getframerate() or 1)
+            frame_bytes = audio.getsampwidth() * audio.getnchannels() or 1
+        size = path.stat().st_size
     except (OSError, EOFError, wave.Error):
         return 0.0, True
+    if frames > 0 or size <= WAV_HEADER_BYTES:
+        return frames / rate, True
+    return (size - WAV_HEADER_BYTES) / frame_bytes / rate, False
 
 
 async def recorded_seconds(path: Path | None, wait: float = 2.0) -> float:
-    """`wav_seconds` once the file's header is written (or `wait` is over)."""
+    """`wav_seconds` once the file's header is written; when `wait` is over first,
+    the length its size gives (Asterisk has not closed it yet)."""
     deadline = time.monotonic() + wait
     while True:
         seconds, written = await asyncio.to_thread(wav_seconds, path)
