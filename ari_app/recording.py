@@ -33,7 +33,7 @@ def wav_seconds(path: Path | None) -> tuple[float, bool]:
             frame_bytes = audio.getsampwidth() * audio.getnchannels() or 1
         size = path.stat().st_size
     except (OSError, EOFError, wave.Error):
-        return 0.0, True
+        return 0.0, False  # not created yet, or its header not all there: waited for
     if frames > 0 or size <= WAV_HEADER_BYTES:
         return frames / rate, True
     return (size - WAV_HEADER_BYTES) / frame_bytes / rate, False

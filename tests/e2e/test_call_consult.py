@@ -650,7 +650,8 @@ def test_consult_a_queue_then_complete_the_colleagues_part_is_recorded(
                 hank, contact, lambda status, st: status == 200 and st["agent"] == "hank"
             )
             assert answer["state"]["queue"] == "e2e_rec" and answer["state"]["held"] is False
-            await asyncio.sleep(2)  # the recording notice, then their talk is recorded
+            # The recording notice (3.3 s, into their bridge), then their talk is recorded.
+            await asyncio.sleep(4.5)
             heard["hank talks"] = await asyncio.to_thread(
                 heard_by, scene.party_voice, scene.caller_voice
             )

@@ -33,7 +33,7 @@ def test_a_closed_file_an_empty_one_and_none(tmp_path: Path) -> None:
     assert wav_seconds(tmp_path / "a.wav") == (2.5, True)
     write_wav(tmp_path / "empty.wav", 0)
     assert wav_seconds(tmp_path / "empty.wav") == (0.0, True)
-    assert wav_seconds(tmp_path / "missing.wav") == (0.0, True)
+    assert wav_seconds(tmp_path / "missing.wav") == (0.0, False)  # waited for
     assert wav_seconds(None) == (0.0, True)
 
 
