@@ -9,6 +9,11 @@ the offer arrives on its ticket -> ringing -> accepted -> finished (the agent ha
 wrap-up). The same steps are timed on the in-process `RoutingService` (the single box)
 in the same run. Reported: p50/p95/p99 of each step and of the whole contact, and CPU
 per contact (this process: leader and worker together, plus nats-server's own).
+
+Pass rule: every step of every contact answers within --step-timeout (a step that does
+not is a lost contact: a caller who would never be rung; the run stops there and exits
+with status 1), and a contact's whole way over NATS has p99 under --target-ms (missed:
+FAIL in the section, exit status 0, as bench_chat does).
 """
 
 from __future__ import annotations
@@ -44,6 +49,14 @@ CONFIG: dict[str, Any] = {
 }
 STEPS = ("enqueue", "offer", "ringing", "accepted", "finished", "contact")
 
+
+class Lost(Exception):
+    """A contact whose step did not answer in time: its caller would never be rung."""
+
+    def __init__(self, contact: int, step: str, timeout: float) -> None:
+        super().__init__(f"contact {contact}: {step} did not answer within {timeout:g} s")
+
+
 Routing = Any  # RoutingService or RemoteRouting: the same methods
 
 
@@ -59,10 +72,15 @@ async def routing_service(epoch: int = 0) -> RoutingService:
     return routing
 
 
-async def one_contact(routing: Routing, n: int, times: dict[str, list[float]]) -> None:
+async def one_contact(
+    routing: Routing, n: int, times: dict[str, list[float]], timeout: float
+) -> None:
     async def timed(step: str, work: Callable[[], Awaitable[Any]]) -> Any:
         began = time.perf_counter()
-        result = await work()
+        try:
+            result = await asyncio.wait_for(work(), timeout)
+        except TimeoutError:
+            raise Lost(n, step, timeout) from None
         times[step].append(time.perf_counter() - began)
         return result
 
@@ -76,13 +94,15 @@ async def one_contact(routing: Routing, n: int, times: dict[str, list[float]]) -
     times["contact"].append(time.perf_counter() - began)
 
 
-async def run(routing: Routing, contacts: int) -> tuple[dict[str, list[float]], float]:
+async def run(
+    routing: Routing, contacts: int, timeout: float
+) -> tuple[dict[str, list[float]], float]:
     times: dict[str, list[float]] = {step: [] for step in STEPS}
     for n in range(20):  # warm-up, not counted
-        await one_contact(routing, -1 - n, {step: [] for step in STEPS})
+        await one_contact(routing, -1 - n, {step: [] for step in STEPS}, timeout)
     cpu = time.process_time()
     for n in range(contacts):
-        await one_contact(routing, n, times)
+        await one_contact(routing, n, times, timeout)
     return times, (time.process_time() - cpu) / contacts
 
 
@@ -97,14 +117,14 @@ def ms(values: list[float], q: float) -> str:
     return f"{1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]:.2f}"
 
 
-async def main_async(contacts: int) -> list[str]:
+async def main_async(contacts: int, timeout: float, target_ms: float) -> list[str]:
     binary = nats_binary()
     if binary is None:
         raise SystemExit("nats-server is not installed (scripts/setup.sh test)")
     server = NatsServer(binary, Path(tempfile.mkdtemp()) / "nats.log").start()
     assert server.proc is not None
     try:
-        local, local_cpu = await run(await routing_service(), contacts)
+        local, local_cpu = await run(await routing_service(), contacts, timeout)
         leader_nc = await connect([server.url], "bench-leader")
         worker_nc = await connect([server.url], "bench-worker")
         routing = await routing_service(epoch=1)
@@ -113,7 +133,7 @@ async def main_async(contacts: int) -> list[str]:
         remote = RemoteRouting(worker_nc, "bench")
         await remote.start(wait=5)
         nats_before = child_cpu(server.proc.pid)
-        bus, bus_cpu = await run(remote, contacts)
+        bus, bus_cpu = await run(remote, contacts, timeout)
         nats_cpu = (child_cpu(server.proc.pid) - nats_before) / contacts
         await remote.stop()
         await responder.stop()
@@ -150,18 +170,45 @@ async def main_async(contacts: int) -> list[str]:
         f"{1000 * statistics.mean(local['contact']):.2f} ms, over NATS "
         f"{1000 * statistics.mean(bus['contact']):.2f} ms.",
         "",
+        f"Verdict: {verdict(bus, contacts, target_ms)} (every contact offered and "
+        f"finished, each step within {timeout:g} s; contact p99 over NATS < "
+        f"{target_ms:g} ms).",
+        "",
     ]
     return lines
 
 
-def main() -> None:
+def verdict(bus: dict[str, list[float]], contacts: int, target_ms: float) -> str:
+    """PASS only if every contact went the whole way and the p99 target is met."""
+    problems = []
+    if len(bus["contact"]) != contacts:
+        problems.append(f"{contacts - len(bus['contact'])} of {contacts} contacts lost")
+    p99 = float(ms(bus["contact"], 0.99))
+    if not p99 < target_ms:
+        problems.append(f"contact p99 {p99:.1f} ms >= {target_ms:g}")
+    return "PASS" if not problems else "FAIL (" + "; ".join(problems) + ")"
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="200 contacts")
     parser.add_argument("--contacts", type=int, default=2000)
+    parser.add_argument(
+        "--step-timeout", type=float, default=2.0, help="seconds a step may take (2)"
+    )
+    parser.add_argument(
+        "--target-ms", type=float, default=250.0, help="contact p99 over NATS (250 ms)"
+    )
     args = parser.parse_args()
     contacts = 200 if args.quick else args.contacts
-    print("\n".join(asyncio.run(main_async(contacts))))
+    try:
+        lines = asyncio.run(main_async(contacts, args.step_timeout, args.target_ms))
+    except Lost as lost:
+        print(f"bench_bus: FAIL, a contact was lost: {lost}", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
