@@ -15,6 +15,7 @@ from pathlib import Path
 
 from controller.app import Endpoints, Hotline, StartFailed, run_until_signal
 from controller.asterisk import AsteriskError, find_install
+from controller.edge import add_edge_command
 from controller.export import ExportError, system_cli
 from controller.instance import AsteriskInstance, export_fragments
 from controller.paths import ProjectPaths
@@ -464,6 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_flow_commands(sub)
     add_report_command(sub)
     add_routing_command(sub)
+    add_edge_command(sub)
     return parser
 
 

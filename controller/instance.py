@@ -249,6 +249,8 @@ def template_context(
         "asterisk": config.asterisk,
         "secrets": secrets,
         "agents": config.agents,
+        #: The SIP edge agents' phones register at (several nodes), or None (one box).
+        "edge": config.edge,
         #: Supervisors and admins with a phone of their own (monitoring rings it).
         "supervisor_phones": [u for u in config.users if u.endpoint],
         "numbers": list(config.numbers),

@@ -20,6 +20,7 @@ from pydantic import (
 from hotline.acd.settings import AgentRouting, QueueSettings, check_routing, routing_warnings
 from hotline.callbacks.settings import CallbackConfig, check_callbacks
 from hotline.chat_settings import ChatConfig
+from hotline.cluster.edge import EdgeConfig
 from hotline.cluster.settings import RoutingConfig
 from hotline.flows.hours import Schedule
 from hotline.overload import OverloadSettings
@@ -292,6 +293,9 @@ class HotlineConfig(Section):
     #: Where routing runs: here (local) or at a routing leader over NATS (remote, a call
     #: worker; hotline/cluster/settings.py).
     routing: RoutingConfig = RoutingConfig()
+    #: The SIP edge (Kamailio) in front of several Asterisk nodes: `hotline edge run`
+    #: runs it; on a node it sends agents' calls through it (hotline/cluster/edge.py).
+    edge: EdgeConfig | None = None
 
     @field_validator("numbers")
     @classmethod
