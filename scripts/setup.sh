@@ -10,7 +10,9 @@ purpose=${1:-run}
 say() { printf '==> %s\n' "$*" >&2; }
 
 run_packages=(debootstrap espeak-ng sox graphviz ca-certificates)
-test_packages=(sip-tester postgresql baresip chromium procps nats-server)
+# kamailio: the SIP edge in front of several Asterisk nodes (tests/e2e/test_edge.py).
+test_packages=(sip-tester postgresql baresip chromium procps nats-server kamailio
+    kamailio-postgres-modules)
 # The desk's browser phone: its JavaScript (JsSIP) comes from npm (package-lock.json).
 command -v npm >/dev/null 2>&1 || run_packages+=(nodejs npm)
 packages=("${run_packages[@]}")
@@ -40,6 +42,12 @@ MSG
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
             { echo "hotline: apt-get could not install $p" >&2; exit 1; }
     done
+    # Debian starts its own Kamailio (all addresses, port 5060) where systemd runs:
+    # Hotline runs Kamailio itself (`hotline edge run`), never that one.
+    if [[ " ${missing[*]} " == *" kamailio "* ]] && command -v systemctl >/dev/null &&
+        [ -d /run/systemd/system ]; then
+        systemctl disable --now kamailio >/dev/null 2>&1 || true
+    fi
 fi
 
 python=${PYTHON:-python3}
