@@ -153,6 +153,7 @@ TEST_NUMBERS = {
     "323": "e2e_callback",
     "312": "e2e_speech_record",
     "313": "e2e_speech_digits",
+    "314": "e2e_queue",
     "341": "e2e_transfers",
     "342": "e2e_transfers",
     "351": "e2e_outbound",
@@ -203,6 +204,9 @@ TEST_QUEUES = {
 #: Chat (tests/e2e/test_chat_*.py): judy takes calls of e2e_chat_voice (number 331) on
 #: her SIPp phone and chats of the entry "e2e" (flow e2e_chat) at once.
 TEST_QUEUES["e2e_chat"] = {"ring_timeout": 20, "wrap_up": 0.5}
+#: Monitoring with a real softphone (tests/e2e/test_monitoring_softphone.py): number 314
+#: -> e2e_alice, served by alice (the demo agent, endpoint 1001) on baresip.
+TEST_QUEUES["e2e_alice"] = {"ring_timeout": 10, "wrap_up": 0.5}
 #: Transfers (tests/e2e/test_call_transfers.py): number 341 -> e2e_xfer (lena), 342 ->
 #: e2e_xq (omar; transferred calls at priority 9); pia serves a queue no number reaches.
 TEST_QUEUES["e2e_xfer"] = {"ring_timeout": 4, "wrap_up": 0.5}
@@ -308,7 +312,12 @@ def with_test_flows(
     }
     config["queues"] = {**config.get("queues", {}), **TEST_QUEUES}
     config["agents"] = [
-        *config.get("agents", []),
+        *(
+            {**agent, "queues": [*agent["queues"], "e2e_alice"]}
+            if agent["id"] == "alice"
+            else agent
+            for agent in config.get("agents", [])
+        ),
         *(
             {
                 "id": agent,
