@@ -89,7 +89,10 @@ def test_widget_card_assist_and_files(
         offer.locator("button.accept").click()
         pane = desk.locator(f".pane[data-contact-id='{contact_id}']")
         pane.wait_for()
-        assert "qwerty zxcv" in desk.locator("#card-body").inner_text()
+        # The question and the article the bot tried, on the customer card.
+        card_text = desk.locator("#card-body").inner_text()
+        assert "Question to the bot\nqwerty zxcv" in card_text
+        assert "Articles the bot tried\nPaying your bill (pay-bill)" in card_text
         widget_says(customer, "Alice Agent has joined")
 
         # Assist: the article for the customer's words, sent as a card in one click.

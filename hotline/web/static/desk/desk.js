@@ -431,7 +431,7 @@
     var keys = Object.keys(collected);
     body.appendChild(el("h3", "", "From the flow"));
     if (keys.length) {
-      body.appendChild(pairs(keys.map(function (k) { return [k, collected[k]]; })));
+      body.appendChild(pairs(keys.map(function (k) { return [FLOW_LABELS[k] || k, collected[k]]; })));
     } else {
       body.appendChild(el("p", "empty", "Nothing collected."));
     }
@@ -456,6 +456,13 @@
     });
     body.appendChild(list);
   }
+
+  // The knowledge node's variables (hotline/flows/knowledge_step.py) in words.
+  var FLOW_LABELS = {
+    kb_question: "Question to the bot",
+    kb_tried: "Articles the bot tried",
+    kb_article: "Article that helped",
+  };
 
   function noteText(n) {
     return (n.transfer ? "Transfer note: " : "") + n.text + " — " + n.by;
