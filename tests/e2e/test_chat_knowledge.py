@@ -12,6 +12,7 @@ from collections.abc import Callable
 from email import policy
 from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -19,7 +20,8 @@ import pytest
 
 from chat_bridge.messengers import TELEGRAM_SECRET_HEADER
 from hotline.store import Store
-from tests.e2e.conftest import RunningHotline
+from tests.browser import login
+from tests.e2e.conftest import TEST_PASSWORD, RunningHotline
 from tests.e2e.test_chat_desk import (
     _messages,
     chat_available,
@@ -288,3 +290,37 @@ def test_telegram_customer_handed_to_an_agent_with_what_the_bot_tried(
     stored = read(hotline, lambda store: _messages(store, contact_id))
     agent_said = [text for text in stored if text in ("bill.pdf",) or "Tariffs" in text]
     assert agent_said == ["bill.pdf", "Tariffs: https://example.com/tariffs"]
+
+    # Whoever keeps the knowledge base reads it in the reports: the question the bot
+    # could not answer, a hand-over, and the table as CSV.
+    reports = browser.new_context()
+    try:
+        page = reports.new_page()
+        login(page, hotline.web_url, "sue", TEST_PASSWORD)
+        page.goto(f"{hotline.web_url}/reports?interval=day")
+        page.wait_for_selector("body[data-loaded]")
+        unanswered = table_rows(page, "bot_unanswered")
+        qwerty = [row for row in unanswered if row["question"] == "qwerty zxcv"]
+        assert qwerty and int(qwerty[0]["count"]) >= 1 and qwerty[0]["languages"] == "en"
+        totals = [row for row in table_rows(page, "bot") if row["language"] == "all"]
+        assert int(totals[0]["handed_over"]) >= 1 and int(totals[0]["answers"]) >= 1
+        with page.expect_download() as csv:
+            page.click('h2:has-text("Questions the bot could not answer") a')
+        assert csv.value.suggested_filename == "hotline-bot_unanswered.csv"
+        text = Path(csv.value.path()).read_text()
+        assert text.startswith("question,count,contacts,languages,example")
+        assert "\nqwerty zxcv," in text
+    finally:
+        reports.close()
+
+
+def table_rows(page: Any, table: str) -> list[dict[str, str]]:
+    """A reports page table's rows, each as {column key: cell text}."""
+    rows: list[dict[str, str]] = page.evaluate(
+        """(name) => Array.from(
+            document.querySelectorAll(`table[data-table="${name}"] tbody tr`),
+            (tr) => Object.fromEntries(Array.from(tr.cells, (td) => [td.dataset.key,
+                                                                   td.textContent])))""",
+        table,
+    )
+    return rows
