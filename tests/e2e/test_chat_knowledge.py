@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from email import policy
@@ -20,6 +21,7 @@ import pytest
 
 from chat_bridge.messengers import TELEGRAM_SECRET_HEADER
 from hotline.store import Store
+from hotline.store.chats import ChatStore
 from tests.browser import login
 from tests.e2e.conftest import TEST_PASSWORD, RunningHotline
 from tests.e2e.test_chat_desk import (
@@ -28,8 +30,11 @@ from tests.e2e.test_chat_desk import (
     chat_offline,
     close_chats,
     open_desk,
+    open_widget,
     read,
+    type_in_widget,
     wait_events,
+    widget_says,
 )
 from tests.e2e.test_chat_messengers import StandIn, run, sessions_of, telegram_update
 
@@ -324,3 +329,110 @@ def table_rows(page: Any, table: str) -> list[dict[str, str]]:
         table,
     )
     return rows
+
+
+#: An article an admin adds with markup in its title and answer (kept as written,
+#: shown as text everywhere), on a subject no other test asks about.
+MARKUP_ARTICLE = """\
+title:
+  en: 'Moving <img src=x onerror="window.pwned=1">house'
+  ru: Переезд
+questions:
+  en: [I am moving to a new flat, Transfer my service to a new address]
+  ru: [Я переезжаю в новую квартиру]
+answer:
+  en: "Tell us <b>two weeks</b> ahead <script>window.pwned=2</script>"
+  ru: Сообщите о переезде за две недели.
+"""
+
+
+def test_bad_input_refused_with_reasons_and_nothing_lost(
+    browser: Any, hotline: RunningHotline
+) -> None:
+    """Articles with markup, an article with an error or an unknown language, a question
+    too long for the bot, one too long for the channel, an unknown search language."""
+    admin_context = browser.new_context()
+    customer_context = browser.new_context()
+    customer_context.set_default_timeout(15_000)
+    admin = admin_context.new_page()
+    login(admin, hotline.web_url, "admin", TEST_PASSWORD)
+    articles = f"{hotline.web_url}/api/knowledge/articles"
+    try:
+        put = admin.request.put(f"{articles}/e2e-moving", data=MARKUP_ARTICLE)
+        assert put.status == 201, put.text()
+        # Errors: refused with the file's line and the field, the article unchanged.
+        broken = MARKUP_ARTICLE.replace("answer:", "answr:")
+        refused = admin.request.put(f"{articles}/e2e-moving", data=broken)
+        assert refused.status == 422
+        assert refused.json()["error"].splitlines() == [
+            "e2e-moving.yaml:1:1: missing required field 'answer'",
+            "e2e-moving.yaml:7:1: answr: unknown field",
+        ]
+        german = MARKUP_ARTICLE.replace("  ru: [Я", "  de: [Ich ziehe um]\n  ru: [Я")
+        refused = admin.request.put(f"{articles}/e2e-moving", data=german)
+        assert refused.status == 422 and "unknown language 'de'" in refused.json()["error"]
+        versions = admin.request.get(f"{articles}/e2e-moving/versions").json()
+        assert len(versions) == 1
+        search = admin.request.get(
+            f"{hotline.web_url}/api/knowledge/search", params={"q": "bill", "language": "de"}
+        )
+        assert search.status == 400
+        assert search.json()["error"].startswith("unknown language 'de'")
+
+        customer = open_widget(customer_context, hotline)
+        widget_says(customer, "choose your language")
+        customer.locator("#hotline-chat .choice", has_text="English").last.click()
+        widget_says(customer, "How can we help")
+        customer.locator("#hotline-chat .choice", has_text="Ask a question").last.click()
+        widget_says(customer, "Type your question")
+        # 10,000 characters pasted: the widget takes its limit (4,000), the bot asks
+        # for a shorter question, and the message is kept.
+        customer.locator("#hotline-chat .input").fill("a" * 10_000)
+        assert len(customer.locator("#hotline-chat .input").input_value()) == 4000
+        customer.locator("#hotline-chat .send").click()
+        widget_says(customer, "That is a long message")
+        # Markup in the question and in the article: shown as text, nothing run.
+        type_in_widget(customer, "I am moving to a new flat <script>window.pwned=3</script>")
+        card = customer.locator("#hotline-chat .rich-card", has_text="onerror").last
+        card.wait_for()
+        assert card.locator(".card-title").inner_text() == (
+            'Moving <img src=x onerror="window.pwned=1">house'
+        )
+        assert card.locator(".card-text").inner_text() == (
+            "Tell us <b>two weeks</b> ahead <script>window.pwned=2</script>"
+        )
+        widget_says(customer, "<script>window.pwned=3</script>")
+        assert customer.locator("#hotline-chat img, #hotline-chat script").count() == 0
+        assert customer.evaluate("window.pwned") is None
+        widget_says(customer, "Did this help?")
+        customer.locator("#hotline-chat .choice", has_text="Yes").last.click()
+        session_id = customer.locator("#hotline-chat").get_attribute("data-session") or ""
+    finally:
+        deleted = admin.request.delete(f"{articles}/e2e-moving")
+        admin_context.close()
+        customer_context.close()
+    assert deleted.status == 200, deleted.text()
+
+    # A message too long for the channel: refused with the reason, nothing stored.
+    status, reason = post_refused(hotline, telegram_update(301, 4646, "b" * 10_000))
+    assert status == 413 and reason == "text over 4000 characters; not stored"
+    assert run(lambda: sessions_of(hotline, "telegram", "4646")) == []
+
+    session = read(hotline, lambda store: ChatStore(store).session(session_id))
+    events = wait_events(hotline, session.contact_id, "knowledge.feedback")
+    answered = [e.data["article"] for e in events if e.type == "knowledge.answered"]
+    assert answered == ["e2e-moving"]
+    invalid = [e.data for e in events if e.type == "flow.input" and e.data["result"] == "invalid"]
+    assert len(invalid) == 1  # the long one, asked again
+    stored = read(hotline, lambda store: _messages(store, session.contact_id))
+    assert "a" * 4000 in stored  # the long question kept as written
+    assert "I am moving to a new flat <script>window.pwned=3</script>" in stored
+
+
+def post_refused(hotline: RunningHotline, update: dict[str, Any]) -> tuple[int, str]:
+    """An update the webhook should refuse: its status and error text."""
+    try:
+        post_update(hotline, update)
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())["error"]
+    raise AssertionError("the update was taken")
