@@ -1,8 +1,10 @@
 """Chat monitoring in a real headless Chromium with two desks open (issue 18): a customer
-in the widget chats with judy at her desk; sue whispers a note (REST API), shown on
-judy's desk as a private note and never in the widget; tess (a team lead) takes the
-chat over: it leaves judy's desk with a notice and opens on tess's desk with its whole
-thread and the note, and the customer goes on talking with tess."""
+in the widget chats with judy at her desk; sue, on the wallboard, reads the chat live
+(the thread so far, then each new message), whispers a note from there (shown on judy's
+desk as a private note and never in the widget); tess (a team lead) clicks Take over on
+her wallboard: the chat leaves judy's desk with a notice and opens on tess's desk with
+its whole thread and the note, sue's reading ends (judy's part of the chat did) and the
+board shows the chat on tess, and the customer goes on talking with tess."""
 
 from __future__ import annotations
 
@@ -57,23 +59,48 @@ def test_whisper_and_take_over_across_two_desks(browser: Any, hotline: RunningHo
         judy_pane = judy.locator(f".pane[data-contact-id='{contact}']")
         judy_pane.locator(".msg.from-customer", has_text="Where is my parcel?").wait_for()
 
-        sue = web_user(hotline, "sue")
-        answer = sue.post(f"{hotline.web_url}/api/chats/{contact}/whisper", json={"text": NOTE})
-        assert answer.status_code == 200, answer.text
+        # sue reads the chat on the wallboard, live, and whispers from there.
+        sue_context = browser.new_context()
+        sue_context.set_default_timeout(15_000)
+        contexts.append(sue_context)
+        board = sue_context.new_page()
+        login(board, hotline.web_url, "sue", TEST_PASSWORD)
+        board.goto(f"{hotline.web_url}/wallboard")
+        row = f"#contacts tr[data-contact-id='{contact}'][data-state=talking]"
+        board.wait_for_selector(row)
+        assert board.text_content(f"{row} td.queue") == "e2e_chat"
+        assert board.text_content(f"{row} td.agent") == "Judy"
+        board.click(f"{row} button.read")
+        log = board.locator("#reading-log")
+        log.locator("li.from-customer", has_text="Where is my parcel?").wait_for()
+        type_in_widget(customer, "It was due on Monday")
+        log.locator("li.from-customer", has_text="It was due on Monday").wait_for()
+        judy_pane.locator(".input").fill("Let me check that for you")
+        judy_pane.locator(".send").click()
+        log.locator("li.from-agent", has_text="Let me check that for you").wait_for()
+        board.once("dialog", lambda dialog: dialog.accept(NOTE))
+        board.click(f"{row} button.whisper")
+        board.wait_for_selector("#monitor-status:text-is('Note sent to the agent')")
         note = judy_pane.locator(".msg.whisper")
         note.wait_for()
         assert note.inner_text() == f"Private note from sue: {NOTE}"
+        log.locator("li.whisper", has_text=NOTE).wait_for()
+        # An agent cannot read it: the monitor socket refuses judy.
+        judy_session = web_user(hotline, "judy")
+        answer = judy_session.get(f"{hotline.web_url}/api/chats/{contact}/monitor")
+        assert answer.status_code == 403, answer.text
 
-        # tess, a team lead, opens her desk (she lands on the wallboard) and takes it.
+        # tess, a team lead, opens her desk, then takes the chat over on her wallboard.
         tess = tess_context.new_page()
         login(tess, hotline.web_url, "tess", TEST_PASSWORD)
         tess.goto(f"{hotline.web_url}/desk")
         tess.wait_for_selector("#connection[data-connected=true]")
         desks.append(tess)
         chat_available(tess)
-        lead = web_user(hotline, "tess")
-        answer = lead.post(f"{hotline.web_url}/api/chats/{contact}/take_over")
-        assert answer.status_code == 200, answer.text
+        tess_board = tess_context.new_page()
+        tess_board.goto(f"{hotline.web_url}/wallboard")
+        tess_board.click(f"{row} button.take-over")
+        tess_board.wait_for_selector("#monitor-status:has-text('The chat is on your desk now')")
         tess_pane = tess.locator(f".pane[data-contact-id='{contact}']")
         tess_pane.locator(".msg.from-customer", has_text="Where is my parcel?").wait_for()
         assert tess_pane.locator(".msg.whisper").inner_text() == f"Private note from sue: {NOTE}"
@@ -85,6 +112,9 @@ def test_whisper_and_take_over_across_two_desks(browser: Any, hotline: RunningHo
         tess_pane.locator(".send").click()
         widget_says(customer, "your parcel leaves today")
         assert NOTE not in customer.locator("#hotline-chat").inner_text()
+        # sue's reading ended with judy's part of the chat; the board shows it on tess.
+        log.locator("li.ended", has_text="reading ended (taken_over)").wait_for()
+        board.wait_for_selector(f"{row} td.agent:text-is('Tess Lead')")
         tess_pane.locator("button.close").click()
         tess.wait_for_selector(f".tab[data-contact-id='{contact}']", state="detached")
     finally:
