@@ -1,0 +1,537 @@
+"""The SIP edge (issue 20): Kamailio (`hotline edge run`) in front of two Asterisk nodes,
+each with its own call worker (`hotline run`, routing remote), one routing leader
+(`hotline routing`), on a PostgreSQL and a nats-server the test starts.
+
+    node a: Asterisk on 127.0.0.2   node b: Asterisk on 127.0.0.3   (a third, 127.0.0.5,
+    is in the edge's list but never runs)            edge: Kamailio on 127.0.0.4
+
+SIPp callers dial the edge; carol's phone (a SIPp UAS on 127.0.0.1) registers at the
+edge with her generated password; each node rings her at sip:2001@edge, which the edge
+sends to her registered location.
+
+- calls land on both nodes; carol is rung by the node that holds each caller, they
+  talk, media goes between her phone and that node (the SDP is the node's);
+- one queue, one FIFO order across both nodes (callers of a and b interleaved);
+- a wrong password or an unknown phone cannot register (nothing saved);
+- a node in the edge's list that is down is marked down by the probe, calls go on;
+- Kamailio restarted during a call: the call goes on, carol's registration comes back
+  from PostgreSQL and she is rung again without registering;
+- kill -9 one node's Asterisk: new calls keep succeeding through the other.
+
+    .venv/bin/pytest -s -p no:randomly -n 0 tests/e2e/test_edge.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+import yaml
+
+from hotline.cluster.leader import asyncpg_dsn
+from hotline.store import LoggedEvent
+from tests import pg
+from tests.e2e.conftest import HOME, HOTLINE, RunningHotline, spawn, wait_ready
+from tests.e2e.ports import free_port
+from tests.e2e.sipp import ExpectHangup, SippCall, SippResult, finish_sipp, start_sipp
+from tests.e2e.sipp_uas import scenario as uas_scenario
+from tests.e2e.test_cluster_worker import (
+    TALKED,
+    _contacts,
+    migrate,
+    stop_worker,
+    talked,
+    worker_config,
+)
+from tests.e2e.test_leader_failover import Candidate
+from tests.nats import NatsServer, nats_binary
+
+pg_server = pg.pg_server
+
+pytestmark = [pytest.mark.e2e, pytest.mark.pg]
+
+EDGE, NODE_A, NODE_B, NODE_DOWN = "127.0.0.4", "127.0.0.2", "127.0.0.3", "127.0.0.5"
+CAROL = "2001"
+
+
+@dataclass
+class Edge:
+    """One `hotline edge run` (Kamailio in the foreground under it)."""
+
+    config: Path
+    state: Path
+    out: Path
+    log: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    def start(self) -> Edge:
+        self.starts += 1
+        env = {**os.environ, "HOTLINE_STATE": str(self.state), "HOTLINE_HOME": str(HOME)}
+        with self.log.open("ab") as out:
+            out.write(f"--- start {self.starts}\n".encode())
+            self.proc = subprocess.Popen(
+                [str(HOTLINE), "--config", str(self.config), "edge", "run", "--out", str(self.out)],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 20
+        while not sip_ping(EDGE, self.port):
+            assert self.proc.poll() is None, f"hotline edge exited:\n{self.text()}"
+            assert time.monotonic() < deadline, f"the edge never answered:\n{self.text()}"
+            time.sleep(0.1)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        pid = self.out / "kamailio.pid"
+        if pid.exists():
+            # Kamailio's own processes: none may outlive it.
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.killpg(int(pid.read_text().strip()), signal.SIGKILL)
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def password(self, endpoint: str) -> str:
+        secrets = yaml.safe_load((self.state / "secrets.yaml").read_text())
+        return str(secrets["agent_passwords"][endpoint])
+
+
+@dataclass
+class EdgeCluster:
+    workdir: Path
+    url: str
+    kamailio_url: str
+    edge: Edge
+    nodes: dict[str, RunningHotline] = field(default_factory=dict)
+    leader: Candidate | None = None
+    phone_port: int = 0
+
+    def caller(self, number: str) -> SippCall:
+        """A SIPp caller dialing 304 at the edge, following its Record-Route."""
+        call = SippCall(self.workdir / "sipp", 0, "304", number, [ExpectHangup(60)])
+        call.args[0] = f"{EDGE}:{self.edge.port}"
+        call.file.write_text(through_edge(call.file.read_text()))
+        return call.start()
+
+    def logs(self) -> str:
+        parts = [f"--- edge\n{self.edge.text()[-3000:]}"]
+        if self.leader is not None:
+            parts.append(f"--- leader\n{self.leader.text()[-2000:]}")
+        parts += [f"--- node {n}\n{w.log_tail(60)}" for n, w in self.nodes.items()]
+        return "\n".join(parts)
+
+
+def sip_ping(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Does a SIP server answer an OPTIONS on host:port (UDP)?"""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        here = sock.getsockname()[1]
+        sock.settimeout(timeout)
+        message = (
+            f"OPTIONS sip:{host}:{port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{here};branch=z9hG4bK-ping{time.monotonic_ns()}\r\n"
+            f"From: <sip:ping@127.0.0.1:{here}>;tag=ping\r\nTo: <sip:{host}:{port}>\r\n"
+            f"Call-ID: ping-{time.monotonic_ns()}@127.0.0.1\r\nCSeq: 1 OPTIONS\r\n"
+            "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        )
+        sock.sendto(message.encode(), (host, port))
+        try:
+            return sock.recv(4096).startswith(b"SIP/2.0 200")
+        except OSError:
+            return False
+
+
+def through_edge(text: str) -> str:
+    """A caller's scenario that sends its ACK along the 200's Record-Route (the edge)."""
+    text = text.replace(
+        '<recv response="200" rtd="true"/>', '<recv response="200" rtd="true" rrs="true"/>'
+    )
+    text = re.sub(r"ACK sip:\S+ SIP/2.0", "ACK [next_url] SIP/2.0", text)
+    return text.replace("      CSeq: 1 ACK\n", "      CSeq: 1 ACK\n      [routes]\n")
+
+
+REGISTER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="register at the edge">
+  <send retrans="500">
+    <![CDATA[
+      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{user}@[remote_ip]:[remote_port]>;tag=[pid]reg[call_number]
+      To: <sip:{user}@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 REGISTER
+      Contact: <sip:{user}@127.0.0.1:{phone_port}>
+      Expires: 3600
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="{first}" auth="true"/>
+{second}</scenario>
+"""
+
+AUTHENTICATED = """  <send retrans="500">
+    <![CDATA[
+      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{user}@[remote_ip]:[remote_port]>;tag=[pid]reg[call_number]
+      To: <sip:{user}@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 2 REGISTER
+      Contact: <sip:{user}@127.0.0.1:{phone_port}>
+      [authentication username={user} password={password}]
+      Expires: 3600
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="{answer}"/>
+"""
+
+
+def register(
+    cluster: EdgeCluster, user: str, password: str | None, *, first: int = 401, answer: int = 200
+) -> SippResult:
+    """One REGISTER at the edge for `user`'s phone on cluster.phone_port: the edge's
+    first answer must be `first`, the authenticated one's `answer`."""
+    workdir = cluster.workdir / "register" / f"{user}-{time.monotonic_ns()}"
+    workdir.mkdir(parents=True)
+    second = (
+        ""
+        if password is None
+        else AUTHENTICATED.format(
+            user=user, password=password, phone_port=cluster.phone_port, answer=answer
+        )
+    )
+    (workdir / "register.xml").write_text(
+        REGISTER.format(user=user, phone_port=cluster.phone_port, first=first, second=second)
+    )
+    args = [f"{EDGE}:{cluster.edge.port}", "-sf", "register.xml", "-m", "1", "-timeout", "10s"]
+    proc = start_sipp([*args, "-p", str(free_port("udp"))], workdir)
+    return finish_sipp(proc, workdir, 20)
+
+
+def phone(cluster: EdgeCluster, calls: int, talk: float) -> tuple[subprocess.Popen[str], Path]:
+    """carol's phone: answers `calls` calls (ringing 0.3 s), hangs up each after `talk`
+    seconds along the edge's Record-Route; its SIP messages in messages.log."""
+    workdir = cluster.workdir / "carol" / str(time.monotonic_ns())
+    workdir.mkdir(parents=True)
+    text = uas_scenario("answer", 0.3, talk, 0)
+    text = text.replace(
+        '<recv request="INVITE" crlf="true">', '<recv request="INVITE" crlf="true" rrs="true">'
+    )
+    text = text.replace("      CSeq: 1 BYE\n", "      CSeq: 1 BYE\n      [routes]\n")
+    # Its answers carry the edge's Record-Route back (RFC 3261 12.1.1): the node's ACK
+    # and BYE come through the edge.
+    text = text.replace(
+        "      [last_Call-ID:]\n", "      [last_Call-ID:]\n      [last_Record-Route:]\n"
+    )
+    (workdir / "uas.xml").write_text(text)
+    args = ["-sf", "uas.xml", "-p", str(cluster.phone_port), "-m", str(calls), "-timeout", "120s"]
+    return start_sipp(args, workdir), workdir
+
+
+def node_of(call: SippCall) -> str:
+    """The node that answered a caller: the address in its 200 OK's Contact."""
+    text = (call.workdir / "messages.log").read_text(errors="replace")
+    found = re.search(r"SIP/2.0 200 OK.*?Contact:\s*<sip:[^@>]*@?(127\.0\.0\.\d+)", text, re.S)
+    assert found, text[-3000:]
+    return found.group(1)
+
+
+def media_of(workdir: Path) -> list[str]:
+    """The media address (c=) of each INVITE carol's phone received."""
+    text = (workdir / "messages.log").read_text(errors="replace")
+    return re.findall(r"INVITE sip:.*?\nc=IN IP4 (\S+)", text, re.S)
+
+
+def node_config(workdir: Path, url: str, nats: str, edge: dict[str, Any], name: str) -> dict:
+    """A call worker of its own (ports too) on `address`: 304 -> e2e_fifo, served by
+    carol, whose phone registers at the edge."""
+    config = worker_config(workdir, url, nats, 0, f"edge-{name}-{os.getpid()}")
+    config["asterisk"]["sip_bind"] = {"a": NODE_A, "b": NODE_B}[name]
+    config["asterisk"]["browser_phone"] = False
+    for agent in config["agents"]:
+        agent.pop("contact", None)
+    config["edge"] = edge
+    return config
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, pg_server: pg.PostgresServer
+) -> Iterator[EdgeCluster]:
+    binary = nats_binary()
+    if binary is None:
+        pytest.fail("nats-server is not installed (scripts/setup.sh test)")
+    workdir = tmp_path_factory.mktemp("edge")
+    nats = NatsServer(binary, workdir / "nats.log").start()
+    url = pg_server.create_database()
+    kamailio_url = pg_server.create_database()
+    asyncio.run(migrate(url))
+    ports = {name: free_port("udp", seconds=900) for name in ("a", "b", "down", "edge")}
+    edge = {
+        "listen": EDGE,
+        "port": ports["edge"],
+        "nodes": [
+            f"{NODE_A}:{{a}}",
+            f"{NODE_B}:{{b}}",
+            f"{NODE_DOWN}:{ports['down']}",
+        ],
+        "database_url": kamailio_url,
+        "probe_interval": 1,
+        "failover_after": 1,
+        "agent_qualify": 2,
+    }
+    configs = {}
+    for name in ("a", "b"):
+        (workdir / name).mkdir()
+        configs[name] = node_config(workdir / name, url, nats.url, edge, name)
+    sip = {name: configs[name]["asterisk"]["sip_port"] for name in configs}
+    for config in configs.values():
+        config["edge"] = {
+            **edge,
+            "nodes": [n.format(a=sip["a"], b=sip["b"]) for n in edge["nodes"]],
+        }
+    edge_file = workdir / "edge.yaml"
+    edge_file.write_text(yaml.safe_dump(configs["a"]))
+    running = EdgeCluster(
+        workdir,
+        url,
+        kamailio_url,
+        Edge(
+            edge_file,
+            workdir / "edge-state",
+            workdir / "edge-out",
+            workdir / "edge.log",
+            ports["edge"],
+        ),
+        phone_port=free_port("udp", seconds=900),
+    )
+    try:
+        running.leader = Candidate(edge_file, "leader", workdir / "leader.log")
+        running.leader.wait_for("leader is the leader (epoch")
+        running.edge.start()
+        for name, config in configs.items():
+            running.nodes[name] = spawn(config, workdir / name, log_name="worker")
+        for node in running.nodes.values():
+            wait_ready(node)
+        yield running
+    finally:
+        for node in running.nodes.values():
+            stop_worker(node)
+        running.edge.stop()
+        if running.leader is not None:
+            running.leader.end()
+        nats.stop()
+    left = subprocess.run(["pgrep", "-fa", f"kamailio.*{running.edge.out}"], capture_output=True)
+    assert not left.stdout, left.stdout
+
+
+def wait_reachable(cluster: EdgeCluster, yes: bool = True, timeout: float = 15) -> None:
+    """Until every running node's Asterisk says carol's contact is (not) reachable."""
+    deadline = time.monotonic() + timeout
+    want = "Reachable" if yes else "Unreachable"
+    while True:
+        said = []
+        for node in cluster.nodes.values():
+            if node.proc.poll() is not None:
+                continue
+            said.append(
+                node.log.read_text(errors="replace").rsplit(f"agent endpoint {CAROL}", 1)[-1]
+            )
+        if all(s.split("\n", 1)[0].strip().endswith(f": {want}") for s in said):
+            return
+        assert time.monotonic() < deadline, f"carol never {want} on every node\n{cluster.logs()}"
+        time.sleep(0.2)
+
+
+def registered(cluster: EdgeCluster) -> list[str]:
+    async def read() -> list[str]:
+        conn = await asyncpg.connect(asyncpg_dsn(cluster.kamailio_url))
+        try:
+            rows = await conn.fetch("SELECT username, contact FROM location ORDER BY id")
+        finally:
+            await conn.close()
+        return [f"{r['username']} {r['contact']}" for r in rows]
+
+    return asyncio.run(read())
+
+
+def ended(
+    cluster: EdgeCluster, numbers: list[str], timeout: float = 20
+) -> dict[str, tuple[Any, list[LoggedEvent]]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = asyncio.run(_contacts(cluster.url, numbers))
+        if len(found) == len(numbers) and all(c.ended_at for c, _ in found.values()):
+            return found
+        assert time.monotonic() < deadline, f"not all of {numbers} ended: {found}\n{cluster.logs()}"
+        time.sleep(0.2)
+
+
+def serve(
+    cluster: EdgeCluster, numbers: list[str], gap: float, talk: float
+) -> tuple[list[SippCall], Path]:
+    """carol's phone for every caller; the callers dial the edge `gap` seconds apart;
+    all must be completed, each having talked to carol."""
+    carol, phone_dir = phone(cluster, len(numbers), talk)
+    calls = []
+    for number in numbers:
+        calls.append(cluster.caller(number))
+        time.sleep(gap)
+    for call in calls:
+        result = call.wait(90)
+        assert result.ok, f"{call.caller}: {result.output}\n{cluster.logs()}"
+    assert finish_sipp(carol, phone_dir, 60).ok, (phone_dir / "messages.log").read_text()
+    return calls, phone_dir
+
+
+def test_calls_through_the_edge_land_on_both_nodes_and_ring_the_phone_registered_there(
+    cluster: EdgeCluster,
+) -> None:
+    assert register(cluster, CAROL, cluster.edge.password(CAROL)).ok
+    assert registered(cluster) == [f"{CAROL} sip:{CAROL}@127.0.0.1:{cluster.phone_port}"]
+    wait_reachable(cluster)
+    numbers = ["5553001", "5553002"]
+    calls, phone_dir = serve(cluster, numbers, gap=0.5, talk=1.5)
+    nodes = [node_of(call) for call in calls]
+    assert sorted(nodes) == [NODE_A, NODE_B], nodes
+    # Media between carol's phone and the node that has the call: the SDP she got is
+    # the node's own (Kamailio relays signalling only).
+    assert sorted(media_of(phone_dir)) == [NODE_A, NODE_B], media_of(phone_dir)
+    found = ended(cluster, numbers)
+    for number in numbers:
+        contact, events = found[number]
+        assert contact.status == "completed", (number, cluster.logs())
+        assert talked(events) >= TALKED, events
+    print(
+        f"\nthrough the edge: callers on {nodes}, each talked "
+        f"{[round(talked(found[n][1]), 2) for n in numbers]} s to carol"
+    )
+
+
+def test_one_queue_in_one_fifo_order_across_both_nodes(cluster: EdgeCluster) -> None:
+    """carol serves one caller at a time; callers arrive on a, b, a, b: they are served
+    in arrival order, whichever node holds them (app_queue cannot: its queues are
+    per server)."""
+    wait_reachable(cluster)
+    numbers = ["5553101", "5553102", "5553103", "5553104"]
+    calls, _ = serve(cluster, numbers, gap=0.6, talk=1.2)
+    nodes = [node_of(call) for call in calls]
+    assert nodes.count(NODE_A) == 2 and nodes.count(NODE_B) == 2, nodes
+    found = ended(cluster, numbers)
+    joined = [next(e.id for e in found[n][1] if e.type == "contact.join") for n in numbers]
+    connected = [next(e.id for e in found[n][1] if e.type == "queue.connected") for n in numbers]
+    assert joined == sorted(joined), "callers did not join in arrival order"
+    assert connected == sorted(connected), (nodes, cluster.logs())
+    for number in numbers:
+        assert found[number][0].status == "completed" and talked(found[number][1]) >= TALKED
+    print(
+        f"\none FIFO across nodes: callers on {nodes} served in arrival order; "
+        f"{len(numbers)} offered, {len(numbers)} completed, 0 lost, 0 out of order"
+    )
+
+
+def test_a_wrong_password_or_an_unknown_phone_cannot_register(cluster: EdgeCluster) -> None:
+    before = registered(cluster)
+    assert register(cluster, CAROL, "not-her-password", answer=401).ok
+    assert register(cluster, "7777", None, first=403).ok
+    assert registered(cluster) == before
+
+
+def test_a_node_down_in_the_edges_list_is_marked_down_and_calls_go_on(
+    cluster: EdgeCluster,
+) -> None:
+    """127.0.0.5 is in the edge's list and never ran: the first probes mark it down
+    (Kamailio says so) and no call goes there."""
+    said = cluster.edge.text().splitlines()
+    down = next((n for n in said if "node down" in n and f"sip:{NODE_DOWN}:" in n), None)
+    assert down is not None, cluster.edge.text()
+    wait_reachable(cluster)
+    numbers = ["5553201", "5553202", "5553203"]
+    calls, _ = serve(cluster, numbers, gap=0.4, talk=1.0)
+    assert set(node_of(c) for c in calls) == {NODE_A, NODE_B}
+    print(f"\na node down in the edge's list: {down.strip()}; 3 calls, 3 completed")
+
+
+def test_kamailio_restarted_during_a_call_registrations_come_back(cluster: EdgeCluster) -> None:
+    wait_reachable(cluster)
+    carol, phone_dir = phone(cluster, 2, talk=4.0)
+    first = cluster.caller("5553301")
+    messages = phone_dir / "messages.log"
+    deadline = time.monotonic() + 20
+    while "ACK sip:" not in (messages.read_text(errors="replace") if messages.exists() else ""):
+        assert time.monotonic() < deadline, f"carol never answered\n{cluster.logs()}"
+        time.sleep(0.05)
+    stopped = time.monotonic()
+    cluster.edge.stop()
+    cluster.edge.start()
+    back = time.monotonic() - stopped
+    # The established call goes on (carol's BYE crosses the new Kamailio) ...
+    assert first.wait(60).ok, cluster.logs()
+    # ... and her registration came back from PostgreSQL: rung again, not registered again.
+    assert registered(cluster) == [f"{CAROL} sip:{CAROL}@127.0.0.1:{cluster.phone_port}"]
+    wait_reachable(cluster)
+    second = cluster.caller("5553302")
+    assert second.wait(60).ok, cluster.logs()
+    assert finish_sipp(carol, phone_dir, 30).ok
+    found = ended(cluster, ["5553301", "5553302"])
+    for number in ("5553301", "5553302"):
+        assert found[number][0].status == "completed" and talked(found[number][1]) >= TALKED
+    print(f"\nKamailio restarted in {back:.2f} s during a call: it went on; carol rung again")
+
+
+def test_kill_9_a_nodes_asterisk_new_calls_go_through_the_other(cluster: EdgeCluster) -> None:
+    wait_reachable(cluster)
+    node = cluster.nodes["b"]
+    pid = int((node.instance_dir() / "run/asterisk.pid").read_text().strip())
+    os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    numbers = [f"55534{i:02d}" for i in range(6)]
+    carol, phone_dir = phone(cluster, len(numbers), talk=1.0)
+    calls = []
+    for number in numbers:
+        calls.append(cluster.caller(number))
+        time.sleep(0.5)
+    results = [call.wait(90) for call in calls]
+    finish_sipp(carol, phone_dir, 30)
+    completed = [c for c, r in zip(calls, results, strict=True) if r.ok]
+    lost = [c.caller for c, r in zip(calls, results, strict=True) if not r.ok]
+    assert not lost, f"lost {lost}\n{cluster.logs()}"
+    assert {node_of(c) for c in completed} == {NODE_A}
+    found = ended(cluster, numbers)
+    for number in numbers:
+        assert found[number][0].status == "completed" and talked(found[number][1]) >= TALKED
+    down = [
+        line for line in cluster.edge.text().splitlines() if f"{NODE_B}:" in line and "down" in line
+    ]
+    assert down, cluster.edge.text()
+    print(
+        f"\nkill -9 of node b's Asterisk: {len(numbers)} calls offered from "
+        f"{time.monotonic() - killed:.1f} s before the end, {len(completed)} completed "
+        f"(all on node a), {len(lost)} lost; the edge: {down[0].strip()}"
+    )
