@@ -73,6 +73,15 @@ class AttachmentRef(_Msg):
     attachment: Annotated[str, Field(min_length=1, max_length=36)]
 
 
+class SharedLocation(_Msg):
+    """Where the customer is, from the browser's geolocation (shared on their click)."""
+
+    type: Literal["location"]
+    id: ClientId
+    latitude: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+    longitude: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+
+
 class Typing(_Msg):
     type: Literal["typing"]
     on: bool = True
@@ -91,11 +100,21 @@ class Ping(_Msg):
 
 
 ClientMessage = Annotated[
-    Hello | Text | Choice | AttachmentRef | Typing | Close | Reopen | Ping,
+    Hello | Text | Choice | AttachmentRef | SharedLocation | Typing | Close | Reopen | Ping,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(ClientMessage)
-TYPES = ("hello", "message", "choice", "attachment", "typing", "close", "reopen", "ping")
+TYPES = (
+    "hello",
+    "message",
+    "choice",
+    "attachment",
+    "location",
+    "typing",
+    "close",
+    "reopen",
+    "ping",
+)
 
 
 class ProtocolError(Exception):

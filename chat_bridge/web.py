@@ -31,6 +31,7 @@ from chat_bridge.protocol import (
     Ping,
     ProtocolError,
     Reopen,
+    SharedLocation,
     Text,
     Typing,
     dumps,
@@ -38,6 +39,7 @@ from chat_bridge.protocol import (
     parse,
 )
 from chat_bridge.ratelimit import TokenBucket
+from hotline.messages import RichMessageError, dump, fallback_text, parse_rich
 from hotline.web.auth import STATIC_DIR, public
 from hotline.web.desk import read_limited
 
@@ -210,6 +212,10 @@ class WidgetConnection:
             elif isinstance(message, AttachmentRef):
                 seq = await bridge.customer_attachment(chat, message.attachment, message.id)
                 self.send({"v": 1, "type": "ack", "id": message.id, "seq": seq})
+            elif isinstance(message, SharedLocation):
+                located = await self._location(chat, message)
+                if located is not None:
+                    self.send({"v": 1, "type": "ack", "id": message.id, "seq": located})
             elif isinstance(message, Typing):
                 await bridge.customer_typing(chat, message.on)
             elif isinstance(message, Close):
@@ -223,6 +229,25 @@ class WidgetConnection:
                 self.error("bad_message", "hello is only sent once per connection")
         except ChatRefused as error:
             self.error(error.code, str(error))
+
+
+    async def _location(self, chat: LiveChat, message: SharedLocation) -> int | None:
+        """A location the customer shared, stored as a rich location message (as one
+        shared on Telegram); None, and an error frame, if it is refused."""
+        try:
+            shared = parse_rich(
+                {"type": "location", "latitude": message.latitude, "longitude": message.longitude}
+            )
+        except RichMessageError as error:
+            self.error("bad_message", f"{error}; not stored")
+            return None
+        return await self.bridge.customer_message(
+            chat,
+            fallback_text(shared),
+            client_id=message.id,
+            data={"rich": dump(shared)},
+            kind="location",
+        )
 
 
 def add_chat_routes(

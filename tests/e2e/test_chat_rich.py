@@ -288,3 +288,86 @@ def test_json_webhook_gets_the_card_and_its_text(hotline: RunningHotline) -> Non
             assert menu["rich"] is None and [b["value"] for b in menu["buttons"]] == ["1", "2"]
 
     run(scenario)
+
+
+def test_widget_customer_shares_a_location(
+    browser: Any, hotline: RunningHotline, agent_page: Any
+) -> None:
+    """The widget's Location button: the browser's position (the customer allowed it)
+    stored as a location message, on alice's desk as a map link; refused by the
+    browser, nothing sent; off the globe over the socket, refused and not stored."""
+    desk = open_desk(agent_page, hotline, "alice")
+    chat_available(desk)
+    allowed = browser.new_context(
+        geolocation={"latitude": 59.9386, "longitude": 30.3141}, permissions=["geolocation"]
+    )
+    allowed.set_default_timeout(15_000)
+    denied = browser.new_context()
+    denied.set_default_timeout(15_000)
+    try:
+        customer = open_widget(allowed, hotline)
+        widget_says(customer, "choose your language")
+        customer.locator("#hotline-chat .choice", has_text="English").last.click()
+        widget_says(customer, "How can we help")
+        type_in_widget(customer, "talk to an agent")
+        offer = desk.locator(".offer[data-channel=chat]")
+        offer.wait_for(timeout=20_000)
+        contact_id = offer.get_attribute("data-contact-id") or ""
+        offer.locator("button.accept").click()
+        pane = desk.locator(f".pane[data-contact-id='{contact_id}']")
+        pane.wait_for()
+        widget_says(customer, "Alice Agent has joined")
+
+        customer.locator("#hotline-chat button.locate").click()
+        mine = customer.locator("#hotline-chat .msg.from-customer .rich-location a").last
+        mine.wait_for()
+        assert mine.inner_text() == "59.938600, 30.314100"
+        customer.locator("#hotline-chat .msg.from-customer.unsent").wait_for(state="detached")
+        place = pane.locator(".msg.from-customer a.location")
+        place.wait_for()
+        assert place.inner_text() == "59.938600, 30.314100"
+        assert place.get_attribute("href") == (
+            "https://www.openstreetmap.org/?mlat=59.9386&mlon=30.3141"
+        )
+        # Off the globe, past the button: refused with the reason, nothing stored.
+        refused = customer.evaluate(
+            """() => new Promise((resolve) => {
+                const chat = window.__hotlineChat.state;
+                const ws = new WebSocket(location.origin.replace('http', 'ws') + '/chat/ws');
+                ws.onopen = () => ws.send(JSON.stringify({v: 1, type: 'hello',
+                  session: chat.session, last_seq: 1000000, visitor: chat.visitor}));
+                ws.onmessage = (e) => { const f = JSON.parse(e.data);
+                  if (f.type === 'welcome') { ws.send(JSON.stringify({v: 1, type: 'location',
+                    id: 'l-bad', latitude: 91, longitude: 0})); }
+                  if (f.type === 'error') { ws.close(); resolve(f.message); } };
+            })"""
+        )
+        assert refused == "location: latitude: Input should be less than or equal to 90"
+
+        # A customer who does not allow it: told so, nothing sent.
+        other = open_widget(denied, hotline)
+        widget_says(other, "choose your language")
+        other.locator("#hotline-chat button.locate").click()
+        notice = other.locator("#hotline-chat .notice")
+        notice.wait_for()
+        assert notice.inner_text().startswith("Your location was not shared:")
+        assert notice.get_attribute("data-code") == "location"
+        assert other.locator("#hotline-chat .rich-location").count() == 0
+        close_chats(desk)
+    finally:
+        allowed.close()
+        denied.close()
+    chat_offline(desk)
+    wait_events(hotline, contact_id, "chat.closed")
+    stored = read(hotline, lambda store: _locations(store, contact_id))
+    assert stored == [("customer", "59.938600, 30.314100", 59.9386, 30.3141)]
+
+
+async def _locations(store: Any, contact_id: str) -> list[tuple[str, str, float, float]]:
+    from hotline.store.chats import ChatStore
+
+    return [
+        (m.sender, m.text, m.data["rich"]["latitude"], m.data["rich"]["longitude"])
+        for m in await ChatStore(store).contact_messages(contact_id)
+        if m.kind == "location"
+    ]

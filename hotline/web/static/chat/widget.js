@@ -107,10 +107,16 @@
   var file = el("input", "file");
   file.type = "file";
   file.accept = "image/png,image/jpeg,image/gif,application/pdf,text/plain";
+  // Share where the customer is (the browser asks them first); only where it can.
+  var locate = el("button", "locate", "Location");
+  locate.type = "button";
+  locate.title = "Share your location";
+  locate.hidden = !(navigator.geolocation && window.isSecureContext !== false);
   var send = el("button", "send", "Send");
   send.type = "submit";
   form.appendChild(input);
   form.appendChild(file);
+  form.appendChild(locate);
   form.appendChild(send);
   var reopen = el("button", "reopen", "Start a new chat");
   reopen.type = "button";
@@ -158,6 +164,19 @@
       transmit({ type: "typing", on: false });
     }, 3000);
   });
+  locate.addEventListener("click", function () {
+    if (!state.session) { showError({ message: "Wait until the chat is connected" }); return; }
+    navigator.geolocation.getCurrentPosition(function (position) {
+      var lat = Math.round(position.coords.latitude * 1e6) / 1e6;
+      var lon = Math.round(position.coords.longitude * 1e6) / 1e6;
+      sendReliably({ type: "location", id: "l" + randomId(), latitude: lat, longitude: lon },
+        lat.toFixed(6) + ", " + lon.toFixed(6),
+        { rich: { type: "location", latitude: lat, longitude: lon } });
+    }, function (error) {
+      showError({ message: "Your location was not shared: " + (error.message || "not allowed"),
+        code: "location" });
+    }, { timeout: 15000, maximumAge: 60000 });
+  });
   file.addEventListener("change", function () {
     var chosen = file.files && file.files[0];
     file.value = "";
@@ -204,7 +223,8 @@
 
   function sendReliably(frame, text, extra) {
     var item = { frame: frame, sentAt: 0, element: null };
-    item.element = showMessage({ from: "customer", text: text, kind: extra ? "attachment" : "text",
+    var kind = extra ? (extra.rich ? extra.rich.type : "attachment") : "text";
+    item.element = showMessage({ from: "customer", text: text, kind: kind,
       data: extra || {}, client_id: frame.id }, true);
     state.pending.push(item);
     flush();

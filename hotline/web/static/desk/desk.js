@@ -648,6 +648,13 @@
         img.src = link.href;
         item.appendChild(img);
       }
+    } else if (data.rich && data.rich.type === "location") {  // shared by the customer
+      var place = el("a", "location", message.text);
+      place.href = "https://www.openstreetmap.org/?mlat=" + Number(data.rich.latitude) +
+        "&mlon=" + Number(data.rich.longitude);
+      place.target = "_blank";
+      place.rel = "noopener noreferrer";
+      item.appendChild(place);
     } else {
       item.appendChild(el("span", "text", message.text));
     }
