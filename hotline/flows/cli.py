@@ -25,8 +25,9 @@ from hotline.flows.lint import (
 from hotline.flows.loader import FlowSet, load_flows
 from hotline.flows.scenarios import Outcome, coverage, load_cases, run_case
 from hotline.flows.schema import SCHEMA_FILE, schema_text, write_schema
-from hotline.flows.simulator import Overrides, load_http_fixtures, simulate
+from hotline.flows.simulator import Overrides, Transcript, load_http_fixtures, simulate
 from hotline.knowledge.loader import lint_directory
+from hotline.knowledge.scratch import scratch_knowledge
 from hotline.yamlsource import SourceError, SourceProblem
 
 OK, FAILED, USAGE = 0, 1, 2
@@ -157,9 +158,10 @@ def simulate_command(args: argparse.Namespace) -> int:
         queue=args.queue_outcome,
     )
     variables = dict(v.split("=", 1) for v in args.var if "=" in v)
-    try:
-        transcript = asyncio.run(
-            simulate(
+
+    async def run() -> Transcript:
+        if not args.knowledge_dir.is_dir():  # knowledge nodes fail, as with no articles
+            return await simulate(
                 flowset,
                 args.flow,
                 args.input,
@@ -168,7 +170,23 @@ def simulate_command(args: argparse.Namespace) -> int:
                 language=args.language,
                 variables=variables,
             )
-        )
+        languages = catalogue.languages if catalogue else [args.language]
+        async with scratch_knowledge(args.knowledge_dir, languages) as (kb, refused):
+            for problem in refused:  # the others are searched, as at the hotline's start
+                print(f"knowledge: refused {problem}", file=out)
+            return await simulate(
+                flowset,
+                args.flow,
+                args.input,
+                overrides,
+                catalogue=catalogue,
+                language=args.language,
+                variables=variables,
+                knowledge=kb,
+            )
+
+    try:
+        transcript = asyncio.run(run())
     except ValueError as error:
         print(error, file=out)
         return USAGE

@@ -29,7 +29,7 @@ from hotline.flows.port import (
     RecordOutcome,
     TransferOutcome,
 )
-from hotline.flows.services import DefaultServices, HttpFixture, HttpResult
+from hotline.flows.services import DefaultServices, HttpFixture, HttpResult, KnowledgeSearch
 
 LineKind = Literal["say", "input", "variable", "language", "node", "error", "end", "action"]
 
@@ -265,8 +265,10 @@ async def simulate(
     variables: dict[str, Any] | None = None,
     services: DefaultServices | None = None,
     max_steps: int = 500,
+    knowledge: KnowledgeSearch | None = None,
 ) -> Transcript:
-    """Run `flow` against scripted inputs and return the transcript."""
+    """Run `flow` against scripted inputs and return the transcript (`knowledge`: what
+    knowledge nodes search, when `services` is not given)."""
     overrides = overrides or Overrides()
     port = SimulatorPort(inputs, catalogue, record=overrides.record, transfer=overrides.transfer)
     if services is None:
@@ -275,6 +277,7 @@ async def simulate(
             http_fixtures=dict(overrides.http),
             queue_outcome=overrides.queue,
             callback_outcome=overrides.callback,
+            knowledge=knowledge,
         )
         if overrides.now is not None:
             now = overrides.now
