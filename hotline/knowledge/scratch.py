@@ -3,6 +3,7 @@ simulator and scenario tools: a throwaway SQLite store, gone when done."""
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -21,8 +22,13 @@ async def scratch_knowledge(
     (the rest are served, as at the hotline's start)."""
     with tempfile.TemporaryDirectory(prefix="hotline-kb-") as scratch:
         store = await Store.connect(sqlite_url(str(Path(scratch) / "knowledge.db")))
+        migrations = logging.getLogger("alembic")
+        level = migrations.level
+        migrations.setLevel(logging.WARNING)  # a new database's every step is no news here
         try:
             await store.migrate()
+            migrations.setLevel(level)
             yield await KnowledgeBase.open(store, languages, folder)
         finally:
+            migrations.setLevel(level)
             await store.close()
