@@ -473,7 +473,7 @@ def test_a_node_down_in_the_edges_list_is_marked_down_and_calls_go_on(
     assert down is not None, cluster.edge.text()
     wait_reachable(cluster)
     numbers = ["5553201", "5553202", "5553203"]
-    calls, _ = serve(cluster, numbers, gap=0.4, talk=1.0)
+    calls, _ = serve(cluster, numbers, gap=0.4, talk=1.5)
     assert set(node_of(c) for c in calls) == {NODE_A, NODE_B}
     print(f"\na node down in the edge's list: {down.strip()}; 3 calls, 3 completed")
 
@@ -512,7 +512,7 @@ def test_kill_9_a_nodes_asterisk_new_calls_go_through_the_other(cluster: EdgeClu
     os.kill(pid, signal.SIGKILL)
     killed = time.monotonic()
     numbers = [f"55534{i:02d}" for i in range(6)]
-    carol, phone_dir = phone(cluster, len(numbers), talk=1.0)
+    carol, phone_dir = phone(cluster, len(numbers), talk=1.5)
     calls = []
     for number in numbers:
         calls.append(cluster.caller(number))
