@@ -1,7 +1,7 @@
 """The wallboard's live contacts: each contact waiting in a queue or with an agent now,
 by who the customer is (their name, else their number or chat), its queue, how long
 it waited and how long it has been with the agent, for supervisors to act on (listen,
-whisper, barge a call; read, whisper, take over a chat).
+whisper, barge a call; read, whisper, take over a chat), with who monitors it now.
 
 Folded from the same event log the board is (`LIVE_TYPES`); the customer's name is
 read once from the store when the contact is first seen, in the background.
@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hotline.events import EventType
@@ -34,6 +34,12 @@ class _Live:
     joined: float | None = None
     answered: float | None = None
     agent: str | None = None
+    #: Supervisors monitoring the contact now, and how (listen, whisper, barge, read).
+    monitors: dict[str, str] = field(default_factory=dict)
+
+
+#: The monitoring events the live contacts fold (besides the board's own).
+MONITOR_TYPES = (EventType.MONITOR_STARTED, EventType.MONITOR_CHANGED, EventType.MONITOR_ENDED)
 
 
 class LiveContacts:
@@ -77,6 +83,10 @@ class LiveContacts:
             live.answered = live.answered or t
         elif kind == EventType.AGENT_FINISH and live.agent == e.agent:
             live.agent = None
+        elif kind in (EventType.MONITOR_STARTED, EventType.MONITOR_CHANGED):
+            live.monitors[str(data.get("supervisor"))] = str(data.get("mode"))
+        elif kind == EventType.MONITOR_ENDED:
+            live.monitors.pop(str(data.get("supervisor")), None)
         self._name(cid)
 
     def view(self, now: float, names: dict[str, str] | None = None) -> list[dict[str, Any]]:
@@ -98,6 +108,10 @@ class LiveContacts:
                     "state": "talking" if live.agent else "waiting",
                     "wait": None if live.joined is None else max(0.0, waited_until - live.joined),
                     "duration": None if live.answered is None else max(0.0, now - live.answered),
+                    "monitors": [
+                        {"supervisor": who, "mode": mode}
+                        for who, mode in sorted(live.monitors.items())
+                    ],
                 }
             )
         return sorted(rows, key=_longest)

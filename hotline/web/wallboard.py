@@ -29,7 +29,7 @@ from hotline.reports.source import EventSource
 from hotline.store import Store
 from hotline.store.records import LoggedEvent
 from hotline.web.auth import STATIC_DIR, Role, requires
-from hotline.web.live_contacts import LiveContacts
+from hotline.web.live_contacts import MONITOR_TYPES, LiveContacts
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 #: How long `stop` waits for its cancelled tasks to end.
 STOP_WAIT = 2.0
 
-_WATCHED = ("contact.", "agent.", "call.", "chat.", "callback.", "outbound.", "queue.")
+_WATCHED = ("contact.", "agent.", "call.", "chat.", "callback.", "outbound.", "queue.", "monitor.")
 PUSH_DELAY = 0.05
 TICK = 1.0
 
@@ -84,7 +84,7 @@ class Wallboard:
             )
             for contact in outbound:
                 self.board.not_a_visit(contact)
-            history = await self.store.events_between(start, end, LIVE_TYPES)
+            history = await self.store.events_between(start, end, (*LIVE_TYPES, *MONITOR_TYPES))
             self.board.replay(history)
             self.contacts.replay(history)
             log.info("wallboard rebuilt from the event log up to event %d", self.board.last_id)

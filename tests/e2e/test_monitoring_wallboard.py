@@ -1,7 +1,9 @@
 """The wallboard's live contacts in a real headless Chromium (issue 18): a SIPp caller
-talking with carol shows as their number, queue, agent, wait and duration; sue clicks
-Listen (her own SIPp phone rings and is connected), then Whisper, then Stop, from the
-wallboard; the log has each step."""
+talking with carol shows as their number, queue, agent, wait and duration, with a link
+to its contact page; sue clicks Listen (her own SIPp phone rings; the page says when it
+is connected, and the row that sue listens), reloads the page (her monitoring is still
+offered: Stop, the mode she is in), then clicks Whisper, then Stop; the log has each
+step."""
 
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ def test_supervise_a_call_from_the_wallboard(hotline: RunningHotline, page: Any)
     login(page, hotline.web_url, "sue", TEST_PASSWORD)
     page.goto(f"{hotline.web_url}/wallboard")
     page.wait_for_selector('#connection[data-connected="true"]')
-    carol = phone(hotline, "carol", "answer", ring=0.3, talk=16)
+    carol = phone(hotline, "carol", "answer", ring=0.3, talk=24)  # the steps below fit
     sue = phone(hotline, "sue", "answer_until_hangup", ring=0.3, talk=40)
     call = SippCall(
         hotline.workdir / "sipp", hotline.sip_port, "304", "5551803", [ExpectHangup(60)]
@@ -53,14 +55,29 @@ def test_supervise_a_call_from_the_wallboard(hotline: RunningHotline, page: Any)
         assert page.text_content(f"{row} td.agent") == "Carol"
         assert page.text_content(f"{row} td.wait").count(":") == 1
 
+        assert page.get_attribute(f"{row} a.review", "href") == f"/contacts?id={contact}"
+        assert page.locator(f"{row} button.stop").count() == 0
+
         page.click(f"{row} button.listen")
         page.wait_for_selector("#monitor-status:has-text('Your phone rings')")
-        until(lambda: monitor_state(hotline, contact) == "connected")
+        page.wait_for_selector("#monitor-status:text-is('Listening to 5551803')")
+        assert monitor_state(hotline, contact) == "connected"
+        page.wait_for_selector(f"{row} .monitored:text-is('sue: listen')")
+        # A reloaded page still has sue's monitoring: the mode she is in, and Stop.
+        page.reload()
+        page.wait_for_selector(f"{row} button.listen[data-active=true]")
+        page.wait_for_selector(f"{row} button.stop")
         page.click(f"{row} button.whisper")
         page.wait_for_selector(f"{row} button.whisper[data-active=true]")
+        page.wait_for_selector("#monitor-status:text-is('Whispering to the agent of 5551803')")
+        page.wait_for_selector(f"{row} .monitored:text-is('sue: whisper')")
         page.click(f"{row} button.stop")
         page.wait_for_selector("#monitor-status:text-is('Monitoring stopped')")
         assert monitor_state(hotline, contact) is None
+        page.wait_for_selector(f"{row} .monitored", state="detached")
+        time.sleep(1.5)  # views made before the stop, redrawn each second, bring nothing back
+        assert page.locator(f"{row} button.stop").count() == 0
+        assert page.text_content("#monitor-status") == "Monitoring stopped"
     finally:
         result = call.wait(60)
     assert result.ok, f"{result.output}\n{hotline.log_tail()}"

@@ -43,6 +43,7 @@ def test_a_call_waits_then_talks_then_goes() -> None:
         "state": "waiting",
         "wait": 7.0,
         "duration": None,
+        "monitors": [],
     }
     assert rows["c2"]["who"] == "telegram chat" and rows["c2"]["channel"] == "chat"
 
@@ -70,3 +71,85 @@ def test_a_contact_still_in_its_flow_is_not_listed() -> None:
         event(1, 0, "call.arrived", "c1", caller="5550000", dialed="1", channel="x", via="ari")
     )
     assert live.view(T0 + 3) == []
+
+
+def test_who_monitors_a_contact_now() -> None:
+    """monitor.started/changed/ended: each supervisor on the contact and their mode."""
+    live = LiveContacts()
+    live.replay(
+        [
+            event(1, 0, "call.arrived", "c1", caller="5551234", **CALL),
+            event(2, 1, "contact.join", "c1", queue="support", channel="voice"),
+            event(3, 4, "agent.accept", "c1", agent="alice", channel="voice"),
+            event(
+                4,
+                9,
+                "monitor.started",
+                "c1",
+                agent="alice",
+                supervisor="sue",
+                mode="listen",
+                phone="2901",
+            ),
+            event(5, 10, "chat.started", "c2", session="s", kind="web"),
+            event(6, 10, "contact.join", "c2", queue="chat", channel="chat"),
+            event(7, 11, "agent.accept", "c2", agent="bob", channel="chat"),
+            event(
+                8, 12, "monitor.started", "c2", agent="bob", supervisor="tom", mode="read", phone=""
+            ),
+            event(
+                9, 13, "monitor.started", "c2", agent="bob", supervisor="sue", mode="read", phone=""
+            ),
+        ]
+    )
+
+    def monitors() -> dict[str, list[dict[str, str]]]:
+        return {r["contact_id"]: r["monitors"] for r in live.view(T0 + 20)}
+
+    assert monitors() == {
+        "c1": [{"supervisor": "sue", "mode": "listen"}],
+        "c2": [{"supervisor": "sue", "mode": "read"}, {"supervisor": "tom", "mode": "read"}],
+    }
+    live.apply(
+        event(
+            10,
+            14,
+            "monitor.changed",
+            "c1",
+            agent="alice",
+            supervisor="sue",
+            mode="barge",
+            previous="listen",
+        )
+    )
+    live.apply(
+        event(
+            11,
+            15,
+            "monitor.ended",
+            "c2",
+            agent="bob",
+            supervisor="tom",
+            reason="stopped",
+            seconds=3.0,
+            modes={"read": 3.0},
+        )
+    )
+    assert monitors() == {
+        "c1": [{"supervisor": "sue", "mode": "barge"}],
+        "c2": [{"supervisor": "sue", "mode": "read"}],
+    }
+    live.apply(
+        event(
+            12,
+            16,
+            "monitor.ended",
+            "c1",
+            agent="alice",
+            supervisor="sue",
+            reason="hung_up",
+            seconds=7.0,
+            modes={"listen": 1.0, "barge": 6.0},
+        )
+    )
+    assert monitors()["c1"] == []

@@ -80,3 +80,51 @@ async def test_an_outbound_call_is_no_visit_live_or_rebuilt(store: Store) -> Non
         assert (sales["waiting"], sales["answered"]) == (1, 0)
     finally:
         await restarted.stop()
+
+
+async def test_who_monitors_a_call_followed_and_rebuilt(store: Store) -> None:
+    """The live contacts name the supervisor monitoring a call, and a wallboard started
+    while it goes on (a restart) still does, from today's log."""
+    call = await store.open_contact("voice", "inbound", "5551236", "100")
+    await store.append(
+        call, "call.arrived", {"caller": "5551236", "dialed": "100", "channel": "c", "via": "ari"}
+    )
+    await store.append(call, "contact.join", {"channel": "voice"}, queue="support")
+    await store.append(call, "agent.accept", {"channel": "voice"}, agent="a1")
+    live = Wallboard(store, None, ReportSettings())
+    await live.start()
+    try:
+        await store.append(
+            call,
+            "monitor.started",
+            {"supervisor": "sue", "agent": "a1", "mode": "whisper", "phone": "2901"},
+            agent="a1",
+        )
+        await asyncio.sleep(0)
+        (row,) = live.view()["contacts"]
+        assert row["monitors"] == [{"supervisor": "sue", "mode": "whisper"}]
+    finally:
+        await live.stop()
+
+    restarted = Wallboard(store, None, ReportSettings())
+    await restarted.start()
+    try:
+        (row,) = restarted.view()["contacts"]
+        assert row["monitors"] == [{"supervisor": "sue", "mode": "whisper"}]
+        await store.append(
+            call,
+            "monitor.ended",
+            {
+                "supervisor": "sue",
+                "agent": "a1",
+                "reason": "stopped",
+                "seconds": 4.0,
+                "modes": {"whisper": 4.0},
+            },
+            agent="a1",
+        )
+        await asyncio.sleep(0)
+        (row,) = restarted.view()["contacts"]
+        assert row["monitors"] == []
+    finally:
+        await restarted.stop()

@@ -12,6 +12,16 @@
   const readingTitle = document.getElementById("reading-title");
   let monitoring = null;  // the call this supervisor monitors: {contact_id, mode, state}
   let readSocket = null;
+  let me = null;  // this supervisor's user id (/api/me): their own monitoring in the view
+  let watching = 0;  // the ringing monitoring being followed until connected (a token)
+  // Calls this page stopped monitoring: views made before the stop still list the
+  // supervisor on them, and must not bring the monitoring back.
+  const stopped = new Set();
+  const DOING = { listen: "Listening to", whisper: "Whispering to the agent of", barge: "Barged into" };
+  fetch("/api/me", { credentials: "same-origin" })
+    .then((r) => (r.ok ? r.json() : null))
+    .then((user) => { me = user && user.id; })
+    .catch(() => {});
 
   function clock(seconds) {
     if (seconds === null || seconds === undefined) return "–";
@@ -47,15 +57,49 @@
     return b;
   }
 
+  function whoOf(contactId) {
+    const row = body.querySelector(`tr[data-contact-id="${CSS.escape(contactId)}"] td.who`);
+    return row ? row.textContent : contactId.slice(0, 8);
+  }
+
   async function monitor(contactId, mode) {
+    stopped.delete(contactId);
     const answer = await call("POST", `/api/calls/${encodeURIComponent(contactId)}/monitor`, { mode });
     monitoring = answer.monitor;
-    say(answer.monitor.state === "ringing"
-      ? `Your phone rings: answer it to ${mode}`
-      : `${mode} on ${contactId.slice(0, 8)}`);
+    if (answer.monitor.state === "ringing") {
+      say(`Your phone rings: answer it to ${mode}`);
+      follow(contactId);
+    } else {
+      say(`${DOING[mode]} ${whoOf(contactId)}`);
+    }
+  }
+
+  // While the supervisor's phone rings: tell them once it is connected (or why not).
+  async function follow(contactId) {
+    const token = ++watching;
+    const path = `/api/calls/${encodeURIComponent(contactId)}/monitor`;
+    while (token === watching) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      if (token !== watching) return;
+      const response = await fetch(path, { credentials: "same-origin" }).catch(() => null);
+      if (!response) continue;
+      if (response.status === 404) {
+        if (monitoring && monitoring.contact_id === contactId) monitoring = null;
+        say("Monitoring ended: your phone was not answered, or the call ended");
+        return;
+      }
+      const answer = await response.json().catch(() => null);
+      if (answer && answer.monitor.state === "connected") {
+        monitoring = answer.monitor;
+        say(`${DOING[answer.monitor.mode]} ${whoOf(contactId)}`);
+        return;
+      }
+    }
   }
 
   async function stop(contactId) {
+    watching++;
+    stopped.add(contactId);
     await call("POST", `/api/calls/${encodeURIComponent(contactId)}/monitor/stop`);
     monitoring = null;
     say("Monitoring stopped");
@@ -111,10 +155,45 @@
     say(`The chat is on your desk now (from ${answer.from_agent})`);
   }
 
+  // Who monitors the contact now ("sue: listen"), and this supervisor's own monitoring
+  // as the server has it (so a reloaded page still offers Stop).
+  function monitoredBy(c) {
+    const others = [];
+    const mine = (c.monitors || []).some((m) => m.supervisor === me);
+    if (!mine) stopped.delete(c.contact_id);
+    for (const m of c.monitors || []) {
+      if (m.supervisor === me && c.channel === "voice" && !stopped.has(c.contact_id)) {
+        if (!monitoring || monitoring.contact_id !== c.contact_id) {
+          monitoring = { contact_id: c.contact_id, mode: m.mode, state: "connected" };
+        } else {
+          monitoring.mode = m.mode;
+        }
+      }
+      others.push(`${m.supervisor}: ${m.mode}`);
+    }
+    return others.join(", ");
+  }
+
   function actions(c) {
     const td = document.createElement("td");
     td.className = "actions";
-    if (c.state !== "talking") return td;
+    const by = monitoredBy(c);
+    if (by) {
+      const tag = document.createElement("small");
+      tag.className = "monitored";
+      tag.textContent = by;
+      td.appendChild(tag);
+    }
+    const review = document.createElement("a");
+    review.className = "review";
+    review.href = `/contacts?id=${encodeURIComponent(c.contact_id)}`;
+    review.target = "_blank";
+    review.textContent = "Review";
+    review.title = "The contact page: timeline, recording, transcript, chat, evaluations";
+    if (c.state !== "talking") {
+      td.appendChild(review);
+      return td;
+    }
     if (c.channel === "voice") {
       for (const mode of ["listen", "whisper", "barge"]) {
         const b = act(mode[0].toUpperCase() + mode.slice(1), `monitor ${mode}`,
@@ -132,6 +211,7 @@
       td.appendChild(act("Whisper", "whisper", () => whisper(c.contact_id)));
       td.appendChild(act("Take over", "take-over", () => takeOver(c.contact_id)));
     }
+    td.appendChild(review);
     return td;
   }
 
@@ -164,7 +244,13 @@
     }
     if (monitoring && !view.contacts.some((c) => c.contact_id === monitoring.contact_id)) {
       monitoring = null;
+      watching++;
       say("The monitored call ended");
+    } else if (monitoring && monitoring.state === "connected" && me && !view.contacts.some(
+      (c) => c.contact_id === monitoring.contact_id
+        && (c.monitors || []).some((m) => m.supervisor === me))) {
+      monitoring = null;  // ended on the phone (hung up): the buttons follow
+      say("Monitoring ended");
     }
   };
 })();
