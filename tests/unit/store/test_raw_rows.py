@@ -1,0 +1,108 @@
+"""The writer's lean path: rows inserted through the SQLite driver are stored exactly as
+SQLAlchemy stores them, its errors are SQLAlchemy's, and the writer keeps one
+connection instead of a pool checkout per transaction."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, insert, select, text
+from sqlalchemy.exc import IntegrityError
+
+from hotline.store import Store, sqlite_url
+from hotline.store.errors import UnknownContact
+from hotline.store.group_commit import InsertRow
+from hotline.store.raw_rows import raw_inserter
+from hotline.store.store import EVENTS
+
+
+async def test_raw_rows_are_stored_as_sqlalchemy_stores_them(tmp_path: Path) -> None:
+    store = await Store.connect(sqlite_url(str(tmp_path / "h.db")))
+    try:
+        await store.migrate()
+        contact = await store.open_contact("voice", "inbound", "+15550101", "100")
+        moment = datetime(2026, 12, 6, 14, 3, 29, 123456, tzinfo=UTC)
+        values = {
+            "contact_id": contact,
+            "ts": moment,
+            "type": "flow.node",
+            "queue": "sales",
+            "agent": None,
+            "data": {"n": 1, "text": "é ünïcode", "nested": {"a": [1, 2]}},
+        }
+        raw_id = await store.write(InsertRow(EVENTS, dict(values)), "raw")
+        # The same row through SQLAlchemy Core, on the read engine.
+        async with store.engine.begin() as conn:
+            core_id = (await conn.execute(insert(EVENTS).values(values))).inserted_primary_key[0]
+        async with store.engine.connect() as conn:
+            stored = (
+                await conn.execute(
+                    text(
+                        "SELECT ts, type, queue, agent, data FROM contact_events WHERE id IN "
+                        "(:a, :b) ORDER BY id"
+                    ),
+                    {"a": raw_id, "b": core_id},
+                )
+            ).all()
+        assert raw_id < core_id
+        assert stored[0] == stored[1]  # byte for byte the same text in every column
+        assert stored[0][0] == "2026-12-06 14:03:29.123456"
+        events = await store.events(contact)
+        assert [e.id for e in events] == [raw_id, core_id]
+        assert events[0].ts == moment and events[0].data == values["data"]
+    finally:
+        await store.close()
+
+
+async def test_the_writer_uses_the_raw_path_on_sqlite_files_only(tmp_path: Path) -> None:
+    store = await Store.connect(sqlite_url(str(tmp_path / "h.db")))
+    memory = await Store.connect("sqlite+aiosqlite:///:memory:")
+    try:
+        async with store.write_engine.connect() as conn:
+            assert await raw_inserter(conn) is not None
+        async with memory.write_engine.connect() as conn:
+            assert await raw_inserter(conn) is None
+    finally:
+        await store.close()
+        await memory.close()
+
+
+async def test_a_raw_insert_error_is_sqlalchemys_and_nothing_is_written(store: Store) -> None:
+    contact = await store.open_contact("voice", "inbound", "+15550102", "100")
+    with pytest.raises(UnknownContact, match="no contact with id 'nobody'"):
+        await store.append("nobody", "flow.node", {"n": 1})
+    bad = InsertRow(
+        EVENTS,
+        {
+            "contact_id": "nobody",
+            "ts": datetime.now(UTC),
+            "type": "x",
+            "queue": None,
+            "agent": None,
+            "data": {},
+        },
+    )
+    with pytest.raises(IntegrityError):
+        await store.write(bad, "bad")
+    assert await store.events(contact) == []
+    async with store.engine.connect() as conn:
+        assert (await conn.execute(select(EVENTS.c.id))).all() == []
+
+
+async def test_the_writer_holds_one_connection(store: Store) -> None:
+    checkouts = [0]
+
+    @event.listens_for(store.write_engine.sync_engine, "checkout")
+    def _checked_out(*_args: object) -> None:
+        checkouts[0] += 1
+
+    contact = await store.open_contact("voice", "inbound", "+15550103", "100")
+    for n in range(20):
+        await store.append(contact, "flow.node", {"n": n})
+    await asyncio.gather(*(store.append(contact, "flow.node", {"n": n}) for n in range(20, 40)))
+    await store.update_contact(contact, node="end")
+    assert checkouts[0] == 0  # connected before the listener, and never given back since
+    assert [e.data["n"] for e in await store.events(contact)] == list(range(40))
