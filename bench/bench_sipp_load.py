@@ -1249,35 +1249,53 @@ def report(
     for line in processors_table(results):
         print(line)
     for step in overload:
-        print(overload_report(step, args.max_calls))
+        print(overload_report(step, limits_of(args)))
     for note in notes:
         print(f"\n{note}  ")
     print()
 
 
-def overload_plan(args: argparse.Namespace, steps: list[Step]) -> tuple[float, int | None] | None:
-    """The overload step's rate and overload.max_calls: as given (--overload-rate,
-    --max-calls), or, when the ramp found Hotline's limit, twice the first rate that was
-    not clean with max_calls = the calls in progress at the last clean rate (rate x
-    average call length: "size it from the benchmark"). None: no overload step."""
+Limits = dict[str, float]
+
+
+def limits_of(args: argparse.Namespace) -> Limits:
+    """The overload limits given on the command line (--max-calls, --max-rate)."""
+    given = {"max_calls": args.max_calls, "max_rate": args.max_rate}
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def overload_plan(args: argparse.Namespace, steps: list[Step]) -> tuple[float, Limits] | None:
+    """The overload step's rate (--overload-rate, or twice the first rate that was not
+    clean when the ramp found Hotline's limit) and its overload limits: as given
+    (--max-calls, --max-rate), or sized from the last clean step ("size it from the
+    benchmark"): max_calls = its calls in progress (rate x average call length),
+    max_rate = its rate. None: no overload step."""
     if args.no_overload:
         return None
-    if args.overload_rate:
-        return float(args.overload_rate), args.max_calls
     clean = [s for s in steps if s.clean]
-    if not clean or steps[-1].clean:  # no limit found: nothing is above it
+    if args.overload_rate:
+        rate = float(args.overload_rate)
+    elif not clean or steps[-1].clean:  # no limit found: nothing is above it
         return None
-    lengths = [v.call_seconds for v in clean[-1].verdicts if v.call_seconds is not None]
-    in_progress = clean[-1].rate * (sum(lengths) / len(lengths) if lengths else 1.0)
-    return 2 * steps[-1].rate, max(1, round(in_progress))
+    else:
+        rate = 2 * steps[-1].rate
+    limits = limits_of(args)
+    if not limits and clean:
+        lengths = [v.call_seconds for v in clean[-1].verdicts if v.call_seconds is not None]
+        in_progress = clean[-1].rate * (sum(lengths) / len(lengths) if lengths else 1.0)
+        limits = {"max_calls": max(1, round(in_progress)), "max_rate": clean[-1].rate}
+    return rate, limits
 
 
-def overload_report(step: Step, max_calls: int | None) -> str:
+def overload_report(step: Step, limits: Limits) -> str:
     """The step well above capacity: who was turned away, and how the calls let in
     fared (their figures next to the ramp's)."""
     admitted = step.admitted
     ok = sum(v.ok for v in admitted)
-    limit = f"overload.max_calls {max_calls}" if max_calls else "the default backstops only"
+    limit = (
+        ", ".join(f"overload.{name} {value:g}" for name, value in limits.items())
+        or "the default backstops only"
+    )
     clean = ok == len(admitted) and step.refused_total + len(admitted) == step.calls
     lines = [
         f"\n### Overload: {step.rate:g} cps against Hotline ({limit})\n",
@@ -1431,6 +1449,13 @@ def main() -> int:
         "turned away busy (overload.max_calls; default: the config's backstops only)",
     )
     parser.add_argument(
+        "--max-rate",
+        type=float,
+        default=None,
+        help="Hotline's overload admission: new calls let in per second at most, the "
+        "rest turned away busy (overload.max_rate; default: off)",
+    )
+    parser.add_argument(
         "--overload-rate",
         type=float,
         default=None,
@@ -1441,8 +1466,9 @@ def main() -> int:
         "--no-overload",
         action="store_true",
         help="no overload step (by default, when Hotline's ramp found its limit, one step "
-        "at twice the first rate that was not clean, with overload.max_calls sized from "
-        "the last clean step: its rate times its average call length)",
+        "at twice the first rate that was not clean, with overload.max_calls and "
+        "overload.max_rate sized from the last clean step: its rate times its average "
+        "call length, and its rate; --overload-rate alone sizes them the same way)",
     )
     parser.add_argument("--budget", type=float, default=None, help="seconds, both systems")
     args = parser.parse_args()
@@ -1471,8 +1497,8 @@ def main() -> int:
             workdir / "hotline", bench_config(f"bench-hl-{tag}", phones, flows, args.rtp_ports)
         )
         hotline.trace = trace_file
-        if args.max_calls is not None:
-            hotline.config["overload"] = {"max_calls": args.max_calls, "answer": "busy"}
+        if limits_of(args):
+            hotline.config["overload"] = {**limits_of(args), "answer": "busy"}
         if args.database == "postgres":
             from tests.pg import private_postgres
 
@@ -1497,17 +1523,18 @@ def main() -> int:
         )
         plan = overload_plan(args, results["Hotline"])
         if plan is not None:
-            rate, max_calls = plan
-            if max_calls != args.max_calls:  # the limit is read at start: start again with it
-                say(f"restarting hotline with overload.max_calls {max_calls}")
+            rate, limits = plan
+            if limits != limits_of(args):  # the limits are read at start: start again
+                say(f"restarting hotline with overload {limits}")
                 targets[-1].bridges.stop()
                 notes += asterisk_warnings("Hotline", hotline.instance_dir / "log/messages.log")
                 hotline.stop()
-                hotline.config["overload"] = {"max_calls": max_calls, "answer": "busy"}
+                hotline.config["overload"] = {**limits, "answer": "busy"}
                 hotline.start()
                 targets[-1] = hotline.target(phones)
                 targets[-1].profile = args.profile
-                args.max_calls = max_calls
+                args.max_calls = limits.get("max_calls")
+                args.max_rate = limits.get("max_rate")
             time.sleep(5)  # the last calls drain, agents' presence settles
             overload = run_step(
                 workdir / "hotline", targets[-1], 90, rate, seconds, phones, prompt_seconds

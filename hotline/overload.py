@@ -1,9 +1,14 @@
 """Overload admission: past what the box can carry, new calls are turned away at the
 door, early and cleanly, so that the calls already in go on with normal latency.
 
-Three signals, each optional (`OverloadSettings`):
+Four signals, each optional (`OverloadSettings`):
 - calls in progress at or above `max_calls` (the hard limit a telephony engineer sizes
   from the benchmark: docs/benchmarks.md);
+- new calls let in faster than `max_rate` a second (a token bucket holding `max_burst`
+  calls): what the box can set up per second, sized from the benchmark's highest clean
+  rate. `max_calls` alone lets a burst in: with every call young, a limit on calls in
+  progress admits its whole count at the offered rate (317 calls in 2.5 s at 128 cps),
+  and those calls' set-ups queue behind each other (docs/benchmarks.md, session 6);
 - the controller's event loop running late by more than `max_loop_lag_ms` (its CPU is
   used up: every call's next step would wait);
 - ARI round trips slower than `max_ari_latency_ms` (90th percentile of the recent
@@ -17,6 +22,7 @@ adapter-neutral; how a refusal sounds is the voice adapter's (ari_app/admission.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,8 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Answer = Literal["busy", "congestion", "message"]
 #: Why a call was turned away: the signal that was over its limit.
-Reason = Literal["max_calls", "loop_lag", "ari_latency"]
-REASONS: tuple[Reason, ...] = ("max_calls", "loop_lag", "ari_latency")
+Reason = Literal["max_calls", "max_rate", "loop_lag", "ari_latency"]
+REASONS: tuple[Reason, ...] = ("max_calls", "max_rate", "loop_lag", "ari_latency")
 
 
 class OverloadSettings(BaseModel):
@@ -37,6 +43,11 @@ class OverloadSettings(BaseModel):
 
     #: Calls in progress (ARI and FastAGI) at which a new call is turned away.
     max_calls: int | None = Field(default=None, ge=1, le=100_000)
+    #: New calls let in per second at most (a token bucket); off unless set.
+    max_rate: float | None = Field(default=None, gt=0, le=10_000)
+    #: Calls the bucket lets in at once after a quiet spell (default: one second's
+    #: worth of `max_rate`, at least 1).
+    max_burst: int | None = Field(default=None, ge=1, le=100_000)
     #: The event loop's lag (ms, last measured every 0.5 s) above which new calls are
     #: turned away. The default is far above a healthy loop (< 25 ms under load): a
     #: backstop, not a sizing.
@@ -73,22 +84,65 @@ def over_limit(settings: OverloadSettings, load: Load) -> Reason | None:
     return None
 
 
+class TokenBucket:
+    """`rate` tokens a second, at most `burst` kept; a call let in takes one."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float]) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.clock = clock
+        self._tokens = float(burst)
+        self._at = clock()
+
+    def has_token(self) -> bool:
+        """True if a call may be let in now (refilled for the time since last asked)."""
+        now = self.clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        return self._tokens >= 1.0
+
+    def take(self) -> None:
+        """One call let in."""
+        self._tokens -= 1.0
+
+
+def rate_bucket(settings: OverloadSettings, clock: Callable[[], float]) -> TokenBucket | None:
+    """The bucket of `max_rate` (None when it is off)."""
+    if settings.max_rate is None:
+        return None
+    burst = settings.max_burst or max(1, round(settings.max_rate))
+    return TokenBucket(settings.max_rate, burst, clock)
+
+
 class Admission:
     """Decides, per new call, admit or turn away, and counts what it turned away.
 
     `measure` reads the signals at the moment of the decision (passed in: the
     composition root knows where the call count, the loop lag and the ARI latency
-    are)."""
+    are); `clock` is the rate limit's (seconds, monotonic)."""
 
-    def __init__(self, settings: OverloadSettings, measure: Callable[[], Load]) -> None:
+    def __init__(
+        self,
+        settings: OverloadSettings,
+        measure: Callable[[], Load],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settings = settings
         self.measure = measure
         self.refused: Counter[Reason] = Counter()
         self.admitted = 0
+        self._bucket = rate_bucket(settings, clock)
 
     def decide(self) -> Reason | None:
         """None: admit the call (counted); else why it is turned away (counted)."""
-        reason = over_limit(self.settings, self.measure())
+        load = self.measure()
+        reason = over_limit(self.settings, load)
+        if reason is None and self._bucket is not None:
+            # Checked last: a call another limit turns away takes no token.
+            if self._bucket.has_token():
+                self._bucket.take()
+            else:
+                reason = "max_rate"
         if reason is None:
             self.admitted += 1
         else:
@@ -106,5 +160,6 @@ class Admission:
             "refused_by": {reason: self.refused[reason] for reason in REASONS},
             "admitted": self.admitted,
             "max_calls": self.settings.max_calls,
+            "max_rate": self.settings.max_rate,
             "answer": self.settings.answer,
         }

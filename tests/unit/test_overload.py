@@ -55,7 +55,12 @@ def test_the_admission_counts_what_it_let_in_and_what_it_turned_away() -> None:
     assert admission.decide() == "loop_lag"
     assert admission.admitted == 1
     assert admission.refused_total == 3
-    assert admission.view()["refused_by"] == {"max_calls": 2, "loop_lag": 1, "ari_latency": 0}
+    assert admission.view()["refused_by"] == {
+        "max_calls": 2,
+        "max_rate": 0,
+        "loop_lag": 1,
+        "ari_latency": 0,
+    }
 
 
 @pytest.mark.parametrize(
