@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from hotline.store import Store
+from hotline.store.chats import ChatMessage, ChatStore
 from hotline.store.transcripts import Transcripts
 from tests.browser import login
 from tests.e2e.conftest import TEST_PASSWORD, RunningHotline
@@ -160,6 +161,104 @@ def test_review_play_and_evaluate_a_contact(
         0.0,
         False,
     )
+
+
+ALL_YES = {
+    "greeting": "yes",
+    "verified": "yes",
+    "understood": 5,
+    "empathy": "na",
+    "hold_explained": "na",
+    "resolved": "yes",
+    "wrap_up": "yes",
+}
+
+
+def seed_chat(hotline: RunningHotline) -> str:
+    """A chat judy answered in queue e2e_chat: two messages each way."""
+
+    async def work(store: Store) -> str:
+        chat = await store.open_contact("chat", "inbound", "web", "e2e")
+        await store.append(chat, "contact.join", {}, queue="e2e_chat")
+        await store.append(chat, "contact.answered", {}, queue="e2e_chat", agent="judy")
+        chats = ChatStore(store)
+        session = await chats.create_session("web")
+        thread = [
+            ("customer", "My refund for order 4711 has not come"),
+            ("agent", "Sorry about that, I am checking order 4711"),
+            ("customer", "Thank you"),
+            ("agent", "The refund left today"),
+        ]
+        for seq, (who, text) in enumerate(thread, 1):
+            await chats.add_message(
+                ChatMessage(
+                    session.id,
+                    seq,
+                    who,
+                    "text",
+                    text,
+                    agent="judy" if who == "agent" else None,
+                    contact_id=chat,
+                )
+            )
+        await chats.flush()
+        await store.append(chat, "contact.wrapup", {"code": "resolved", "by": "judy"}, agent="judy")
+        await store.close_contact(chat, "completed")
+        return chat
+
+    return in_store(hotline, work)
+
+
+def test_a_chat_found_by_a_written_word_and_calibrated(
+    hotline: RunningHotline, page: Any, tmp_path: Path
+) -> None:
+    """A chat contact found by channel, agent and a word written in it; its thread on the
+    page; the API (an admin) scored it 100 %, sue scores it lower: both, and the spread."""
+    seed(hotline, tmp_path)  # a call of carol's: left out by the channel and agent asked
+    contact = seed_chat(hotline)
+    status, _ = hotline_post(
+        hotline,
+        f"/api/contacts/{contact}/evaluations",
+        {"form": "call_quality", "answers": ALL_YES},
+    )
+    assert status == 201
+    login(page, hotline.web_url, "sue", TEST_PASSWORD)
+    page.goto(f"{hotline.web_url}/contacts")
+    page.select_option("#search [name=channel]", "chat")
+    page.fill("#search [name=agent]", "judy")
+    page.fill("#search [name=q]", "refund")
+    page.click("#search button[type=submit]")
+    row = f'#results tr[data-id="{contact}"]'
+    page.wait_for_selector(row)
+    ids = page.eval_on_selector_all("#results tbody tr", "rows => rows.map(r => r.dataset.id)")
+    assert contact in ids and all(
+        "judy" in page.text_content(f'#results tr[data-id="{i}"]') for i in ids
+    )
+    page.click(row)
+    page.wait_for_selector("#chat-block:not([hidden])")
+    thread = page.locator("#chat li").all_inner_texts()
+    assert len(thread) == 4, thread
+    assert "My refund for order 4711 has not come" in thread[0]
+    assert "judy" in thread[1] and "The refund left today" in thread[3]
+    assert page.locator("#recordings audio").count() == 0
+    assert "resolved" in page.text_content("#wrap-up")
+
+    # sue's own score: "understood" 3 of 5, the rest as adam: two evaluators, a spread.
+    for question in ("greeting", "verified", "resolved", "wrap_up"):
+        page.check(f'[data-question="{question}"] input[value="yes"]')
+    for question in ("empathy", "hold_explained"):
+        page.check(f'[data-question="{question}"] input[value="na"]')
+    page.check('[data-question="understood"] input[value="3"]')
+    page.click("#evaluate button[type=submit]")
+    page.wait_for_function(
+        "() => document.querySelector('#evaluate-result').textContent.startsWith('Saved: ')"
+    )
+    page.wait_for_selector("#calibration:has-text('2 evaluators')")
+    calibration = page.text_content("#calibration")
+    assert "Calibration (call_quality): 2 evaluators" in calibration, calibration
+    assert "to 100.0 %" in calibration and "most apart: understood" in calibration, calibration
+    evaluators = page.locator("#evaluations tbody tr td:nth-child(2)").all_inner_texts()
+    assert sorted(evaluators) == ["api", "sue"], evaluators  # the API token, then sue
 
 
 def test_a_bad_answer_is_shown_and_nothing_stored(
