@@ -4,6 +4,7 @@ answered with the article's link as a button, and "did this help?" comes as butt
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -82,17 +83,29 @@ def test_a_question_answered_over_telegram(hotline: RunningHotline) -> None:
             keyboard = helped["reply_markup"]["inline_keyboard"]
             assert [row[0]["callback_data"] for row in keyboard] == ["1", "2"]
             await send(press(5, chat, "1"))
-
-            def menus() -> list[dict[str, Any]]:
-                return [b for b in api.bodies() if "Чем мы можем" in b.get("text", "")]
-
-            await api.wait_for(lambda _body: len(menus()) == 2)  # helped: the menu again
+            # Helped: anything else? "That is all" in words; the bot-only chat is rated.
+            more = await api.wait_for(lambda b: "чем-то ещё" in b.get("text", ""))
+            assert [row[0]["text"] for row in more["reply_markup"]["inline_keyboard"]] == [
+                "1. Другой вопрос",
+                "2. Главное меню",
+                "3. Нет, это всё",
+            ]
+            await send(telegram_update(6, chat, "нет, спасибо"))
+            await api.wait_for(lambda b: "довольны этим чатом" in b.get("text", ""))
+            await send(press(7, chat, "4"))
+            await api.wait_for(lambda b: "Спасибо за ваш отзыв" in b.get("text", ""))
 
         session, _messages = await sessions_of(hotline, "telegram", str(chat))
         store = await Store.connect(hotline.database_url)
         try:
-            contact = (await store.contact(session.contact_id)) if session.contact_id else None
-            assert contact is not None
+            async with asyncio.timeout(15):  # the flow's goodbye, then its end
+                while True:
+                    contact = await store.contact(session.contact_id or "")
+                    assert contact is not None
+                    if contact.ended_at is not None:
+                        break
+                    await asyncio.sleep(0.2)
+            assert contact.status == "completed"
             events = await store.events(contact.id)
         finally:
             await store.close()
@@ -100,8 +113,25 @@ def test_a_question_answered_over_telegram(hotline: RunningHotline) -> None:
         assert [(a["article"], a["language"]) for a in answered] == [("balance", "ru")]
         feedback = [e.data for e in events if e.type == "knowledge.feedback"]
         assert feedback[0]["helpful"] is True
+        rated = [e.data for e in events if e.type == "survey.answered"]
+        assert [r["answers"] for r in rated] == [{"satisfaction": 4}], rated
 
     run(scenario)
+    # The reports: a contained bot-only chat with its rating (others may add theirs).
+    totals = report_rows(hotline, "interval=hour&channel=chat", "bot")
+    everyone = next(row for row in totals if row["language"] == "all")
+    assert everyone["contained"] >= 1 and 1 <= everyone["csat_bot"] <= 5, everyone
+
+
+def report_rows(hotline: RunningHotline, query: str, table: str) -> list[dict[str, Any]]:
+    """A table of today's report as the API token reads it."""
+    request = urllib.request.Request(
+        f"{hotline.web_url}/api/reports?{query}",
+        headers={"Authorization": f"Bearer {hotline.secrets['api_token']}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        rows: list[dict[str, Any]] = json.loads(answer.read())["tables"][table]["rows"]
+    return rows
 
 
 class BotApi:
