@@ -243,7 +243,7 @@ def test_a_chat_found_by_a_written_word_and_calibrated(
     assert page.locator("#recordings audio").count() == 0
     assert "resolved" in page.text_content("#wrap-up")
 
-    # sue's own score: "understood" 3 of 5, the rest as adam: two evaluators, a spread.
+    # sue's own score: "understood" 3 of 5, the rest as the API's: two evaluators, a spread.
     for question in ("greeting", "verified", "resolved", "wrap_up"):
         page.check(f'[data-question="{question}"] input[value="yes"]')
     for question in ("empathy", "hold_explained"):
