@@ -43,16 +43,20 @@ from hotline.calls.outbound import OutboundRules
 from hotline.calls.outbound_service import OutboundCalls
 from hotline.chat_settings import TelegramSettings, WebhookSettings
 from hotline.contacts.wrapup import WrapUps
+from hotline.knowledge import KnowledgeBase
 from hotline.quality.evaluations import Evaluations
 from hotline.quality.forms import load_forms
 from hotline.store import Store, sqlite_url
+from hotline.store.chats import ChatStore
 from hotline.store.sessions import SessionStore
 from hotline.web.api import ApiStatus, add_api_routes, openapi_document
+from hotline.web.assist_api import Assist, add_assist_routes
 from hotline.web.auth import Auth, PasswordFile, Role, Sessions, User, build_web_app
 from hotline.web.calls_api import add_call_routes
 from hotline.web.contact_page import add_contact_page_routes
 from hotline.web.contacts_api import add_contacts_routes
 from hotline.web.evaluations_api import add_evaluation_routes
+from hotline.web.knowledge_api import add_knowledge_routes
 from hotline.web.monitor_api import add_chat_monitor_routes, add_monitor_routes
 from hotline.web.phone_api import BrowserPhones, PhoneAccount, add_phone_routes
 from tests.unit.chat.conftest import make_rig
@@ -152,6 +156,13 @@ class Served(ServedInThread):
             WebhookSettings(enabled=True, secret="s" * 20, reply_url="http://127.0.0.1:9/"),
         )
         add_messenger_routes(app, self.messengers)
+        # The knowledge base (the shipped articles; the admin's PUTs add versions) and
+        # agent assist over it (the stored contact is no chat's: suggestions 404).
+        kb, _refused = await KnowledgeBase.open(
+            store, ["en", "ru"], SCHEMA_FILE.parents[2] / "knowledge"
+        )
+        add_knowledge_routes(app, kb)
+        add_assist_routes(app, Assist(kb, ChatStore(store)))
         # The browser phone's account: alice's own (the relay's Asterisk is not there).
         alice_phone = PhoneAccount("1001-web", "1001", "sip-secret", "Alice")
 
@@ -198,7 +209,8 @@ def test_as_an_agent(case: schemathesis.Case, api: Served) -> None:
     response = case.call_and_validate(
         base_url=api.url, cookies={"hotline_session": api.alice}, checks=CHECKS
     )
-    # An agent may act on their own presence and see who they are; nothing else.
+    # An agent may act on their own presence and see who they are, and read and search
+    # the knowledge base (not its versions); nothing else.
     path = case.formatted_path
     if response.status_code == 200:
         own = path.startswith("/api/agents/alice/") or path in (
@@ -206,7 +218,11 @@ def test_as_an_agent(case: schemathesis.Case, api: Served) -> None:
             "/api/health",
             "/api/phone/account",
         )
-        assert own or path in ("/api/openapi.json", "/login"), path
+        knowledge = case.method.upper() == "GET" and (
+            path == "/api/assist/search"
+            or (path.startswith("/api/knowledge/") and "/versions" not in path)
+        )
+        assert own or knowledge or path in ("/api/openapi.json", "/login"), path
 
 
 @schema.parametrize()
