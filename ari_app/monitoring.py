@@ -26,7 +26,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,12 +62,42 @@ SNOOP_SECONDS = 5.0
 Notify = Callable[[str, dict[str, Any]], None]
 
 
-def supervisor_phones(config: HotlineConfig) -> dict[str, str]:
-    """Who may be rung to monitor, and their endpoint: supervisors and admins with a
-    phone (`users: endpoint`), and supervisors who are agents too (their own phone)."""
-    phones = {a.id: a.endpoint for a in config.agents if a.role == "supervisor"}
-    phones.update({u.id: u.endpoint for u in config.users if u.endpoint})
-    return phones
+class SupervisorPhones(Mapping[str, str]):
+    """Who may be rung to monitor: supervisor -> the PJSIP endpoint to ring now.
+
+    Supervisors and admins with a phone of their own (`users: endpoint`); a team lead
+    (an agent with `role: supervisor`) is rung as their calls are (`agent_phones`,
+    controller/devices.py): the desk's browser phone when it is registered (they are at
+    the desk), else their SIP phone. Asked at each monitoring."""
+
+    def __init__(
+        self, users: Mapping[str, str], leads: Iterable[str], agent_phones: Mapping[str, str]
+    ) -> None:
+        """`users`: user id -> their endpoint; `leads`: team leads' agent ids."""
+        self._users = dict(users)
+        self._leads = [lead for lead in leads if lead not in self._users]
+        self._agent_phones = agent_phones
+
+    @classmethod
+    def of(cls, config: HotlineConfig, agent_phones: Mapping[str, str]) -> SupervisorPhones:
+        return cls(
+            {u.id: u.endpoint for u in config.users if u.endpoint},
+            [a.id for a in config.agents if a.role == "supervisor"],
+            agent_phones,
+        )
+
+    def __getitem__(self, supervisor: str) -> str:
+        if supervisor in self._users:
+            return self._users[supervisor]
+        if supervisor in self._leads:
+            return self._agent_phones[supervisor]
+        raise KeyError(supervisor)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*self._users, *self._leads])
+
+    def __len__(self) -> int:
+        return len(self._users) + len(self._leads)
 
 
 class _Gone(Exception):
@@ -134,8 +164,9 @@ class CallMonitors:
     ) -> None:
         self.ari = ari
         self.calls = calls
-        #: supervisor (web user id) -> the PJSIP endpoint of their phone
-        self.phones = dict(phones)
+        #: supervisor (web user id) -> the PJSIP endpoint of their phone, asked at each
+        #: monitoring (a team lead's browser phone may have registered since)
+        self.phones = phones
         #: The Stasis app's routing of other channels' events (StasisApp.followed).
         self.followed = followed
         self.tell_agent = tell_agent

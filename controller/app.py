@@ -27,7 +27,7 @@ from ari_app.consultation import StoreConsultContacts
 from ari_app.events import WANTED_EVENTS
 from ari_app.features import Features
 from ari_app.holding import HoldingBridges
-from ari_app.monitoring import CallMonitors, supervisor_phones
+from ari_app.monitoring import CallMonitors, SupervisorPhones
 from ari_app.outbound import AriOutbound, close_lost
 from ari_app.queueing import Queueing
 from ari_app.recording import LiveRecordings
@@ -342,7 +342,8 @@ class Hotline:
         monitors = CallMonitors(
             ari,
             calls,
-            supervisor_phones(config),
+            # A team lead is rung at the desk's browser phone when it is registered.
+            SupervisorPhones.of(config, phones),
             stasis.followed,
             tell_agent=config.monitoring.tell_agent,
             # The agent's desk shows "monitored" where the config says so.

@@ -12,7 +12,7 @@ import pytest
 
 from ari_app.call_control import AriCallControl
 from ari_app.client import AriNotFound
-from ari_app.monitoring import CallMonitors
+from ari_app.monitoring import CallMonitors, SupervisorPhones
 from hotline.acd.settings import QueueSettings
 from hotline.calls import Conflict, NotFound
 from hotline.calls.monitor import Mode
@@ -221,3 +221,31 @@ async def test_the_call_ends_while_the_supervisors_phone_rings() -> None:
     await rig.until(lambda: rig.of("monitor.ended"), "ended")
     assert rig.of("monitor.ended")[0]["reason"] == "call_ended"
     assert leg in rig.ari.hung_up() and rig.snoops() == []
+
+
+async def test_a_team_lead_is_rung_where_their_calls_ring() -> None:
+    """A team lead's phone is asked at each monitoring: the desk's browser phone once it
+    registered (as their calls ring), their SIP phone before; a user's own phone as is."""
+    registered: set[str] = set()
+
+    class LeadPhones(dict[str, str]):
+        def __getitem__(self, agent: str) -> str:
+            endpoint = super().__getitem__(agent)
+            web = f"{endpoint}-web"
+            return web if web in registered else endpoint
+
+    phones = SupervisorPhones({"sue": "2901"}, ["tess", "sue"], LeadPhones(tess="2061"))
+    assert (dict(phones), len(phones)) == ({"sue": "2901", "tess": "2061"}, 2)
+    assert phones.get("carol") is None  # not a supervisor: no phone to monitor on
+    rig = Rig()
+    rig.monitors.phones = phones
+    await rig.monitors.monitor("c1", "tess", "listen")
+    await rig.monitors.stop("c1", "tess")
+    registered.add("2061-web")  # tess opened her desk: its phone registered
+    await rig.until(lambda: rig.monitors.of_contact("c1") is None, "the first ended")
+    await rig.monitors.monitor("c1", "tess", "whisper")
+    endpoints = [str(r.param("endpoint")) for r in rig.ari.originated()]
+    assert endpoints == ["PJSIP/2061", "PJSIP/2061-web"]
+    await rig.monitors.stop("c1", "tess")
+    phones_rung = [d["phone"] for d in rig.of("monitor.started")]
+    assert phones_rung == ["2061", "2061-web"]
