@@ -155,7 +155,8 @@ class TextPort:
                 )
 
     async def ask(self, ask: Ask, *, language: str) -> Answer:
-        keys = sorted(ask.complete_on, key=lambda k: (len(k), k))
+        # 0 after 1-9, as on a keypad: "0. None of these" / "0. Back" comes last.
+        keys = sorted(ask.complete_on, key=lambda k: (len(k), k == "0", k))
         buttons = (
             buttons_for(self.catalogue, ask.prompts, keys, language, ask.labels) if keys else []
         )

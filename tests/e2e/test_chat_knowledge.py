@@ -466,3 +466,40 @@ def post_refused(hotline: RunningHotline, update: dict[str, Any]) -> tuple[int, 
     except urllib.error.HTTPError as refused:
         return refused.code, json.loads(refused.read())["error"]
     raise AssertionError("the update was taken")
+
+
+def test_widget_unsure_offers_the_closest_articles(browser: Any, hotline: RunningHotline) -> None:
+    """A word too vague to answer by itself: the closest articles as buttons, one chosen
+    is answered (logged as chosen); then "another question" asks again."""
+    context = browser.new_context()
+    context.set_default_timeout(15_000)
+    try:
+        customer = open_widget(context, hotline)
+        widget_says(customer, "choose your language")
+        customer.locator("#hotline-chat .choice", has_text="English").last.click()
+        widget_says(customer, "How can we help")
+        type_in_widget(customer, "I have a question")
+        widget_says(customer, "Type your question")
+        type_in_widget(customer, "money")
+        unsure = widget_says(customer, "Is it one of these?")
+        labels = unsure.locator(".choice").all_inner_texts()
+        assert labels == ["1. Checking your balance", "0. None of these"], labels
+        unsure.locator(".choice", has_text="Checking your balance").click()
+        card = customer.locator("#hotline-chat .rich-card", has_text="Checking your balance").last
+        card.wait_for()
+        assert "first page of your account" in card.locator(".card-text").inner_text()
+        widget_says(customer, "Did this help?")
+        customer.locator("#hotline-chat .choice", has_text="Yes").last.click()
+        widget_says(customer, "anything else")
+        customer.locator("#hotline-chat .choice", has_text="Another question").last.click()
+        asked = customer.locator("#hotline-chat .msg", has_text="Type your question")
+        asked.nth(1).wait_for()
+        session_id = customer.locator("#hotline-chat").get_attribute("data-session") or ""
+    finally:
+        context.close()
+    session = read(hotline, lambda store: ChatStore(store).session(session_id))
+    events = wait_events(hotline, session.contact_id, "knowledge.feedback")
+    searched = [e.data for e in events if e.type == "knowledge.searched"]
+    assert searched[0]["question"] == "money" and searched[0]["confidence"] < 0.5
+    answered = [e.data for e in events if e.type == "knowledge.answered"]
+    assert [(a["article"], a["chosen"]) for a in answered] == [("balance", True)]
