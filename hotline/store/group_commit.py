@@ -15,7 +15,8 @@ therefore must do nothing but database work on the connection they are given.
 The writer holds one connection for as long as it works (not a pool checkout, reset
 and return per transaction: about a third of a small transaction's CPU), and drops it
 when a transaction fails as unavailable (the next one connects again). On SQLite's
-inline writer connection rows are inserted through the driver (hotline/store/raw_rows.py).
+inline writer connection rows are inserted through the driver, and a batch of nothing
+but inserted rows is one transaction on the driver (hotline/store/raw_rows.py).
 """
 
 from __future__ import annotations
@@ -130,8 +131,13 @@ class GroupCommit:
     async def _write(self, batch: list[tuple[WriteOp, asyncio.Future[Any]]]) -> None:
         try:
             conn, raw = await self._connection()
-            async with conn.begin():
-                results = await _run_all(conn, [op for op, _ in batch], raw)
+            ops = [op for op, _ in batch]
+            if raw is not None and all(isinstance(op, InsertRow) for op in ops):
+                rows = [(op.table, op.values) for op in ops if isinstance(op, InsertRow)]
+                results = list(await raw.transaction(rows))
+            else:
+                async with conn.begin():
+                    results = await _run_all(conn, ops, raw)
         except asyncio.CancelledError:
             await self._drop()
             for _, done in batch:

@@ -11,10 +11,16 @@ is exactly what SQLAlchemy would store and reads it back as before. A driver err
 raised as SQLAlchemy's (IntegrityError, OperationalError), as an execute through
 SQLAlchemy would, so callers and the retry rules (hotline/store/retry.py) see no
 difference.
+
+A batch of nothing but such rows (most of the writer's batches: a call's events) runs
+its whole transaction on the driver (BEGIN, the rows, COMMIT on aiosqlite's thread),
+with none of SQLAlchemy's transaction bookkeeping; its `commit` event is still
+dispatched, so what counts commits goes on counting them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -33,10 +39,32 @@ class RawInserter:
     """Inserts rows of one or more tables through a `sqlite3` connection; the SQL text
     and the bind processors of each (table, columns) are made once."""
 
-    def __init__(self, driver: sqlite3.Connection, dialect: Dialect) -> None:
-        self._driver = driver
+    def __init__(
+        self, inline: InlineConnection, dialect: Dialect, committed: Callable[[], None]
+    ) -> None:
+        self._inline = inline
+        self._driver: sqlite3.Connection = inline._conn
         self._dialect = dialect
+        #: Called after each commit of `transaction` (SQLAlchemy's `commit` event).
+        self._committed = committed
         self._plans: dict[tuple[str, tuple[str, ...]], tuple[str, list[Processor]]] = {}
+
+    async def transaction(self, rows: Sequence[tuple[Table, dict[str, Any]]]) -> list[int]:
+        """Insert `rows` (table, values) in order in one transaction, committed on
+        aiosqlite's thread; their row ids. Nothing of it is kept if anything fails."""
+        self._driver.execute("BEGIN")
+        try:
+            keys = [self.insert(table, [values])[0] for table, values in rows]
+            try:
+                await self._inline.commit()
+            except sqlite3.Error as error:
+                raise DBAPIError.instance("COMMIT", [], error, sqlite3.Error) from error
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):  # none left if COMMIT went through
+                self._driver.execute("ROLLBACK")
+            raise
+        self._committed()
+        return keys
 
     def insert(self, table: Table, rows: Sequence[dict[str, Any]]) -> list[int]:
         """Insert `rows` into `table` in order; their row ids, in the same order."""
@@ -83,4 +111,6 @@ async def raw_inserter(conn: AsyncConnection) -> RawInserter | None:
     driver = raw.driver_connection
     if not isinstance(driver, InlineConnection):
         return None
-    return RawInserter(driver._conn, conn.dialect)
+    sync = conn.sync_connection
+    assert sync is not None, "a connection just made is open"
+    return RawInserter(driver, conn.dialect, lambda: sync.dispatch.commit(sync))

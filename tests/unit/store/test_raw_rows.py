@@ -106,3 +106,30 @@ async def test_the_writer_holds_one_connection(store: Store) -> None:
     await store.update_contact(contact, node="end")
     assert checkouts[0] == 0  # connected before the listener, and never given back since
     assert [e.data["n"] for e in await store.events(contact)] == list(range(40))
+
+
+async def test_a_batch_of_rows_only_commits_on_the_driver(tmp_path: Path) -> None:
+    store = await Store.connect(sqlite_url(str(tmp_path / "h.db")))
+    try:
+        await store.migrate()
+        contact = await store.open_contact("voice", "inbound", "+15550104", "100")
+        begun, committed = [0], [0]
+        engine = store.write_engine.sync_engine
+
+        @event.listens_for(engine, "begin")
+        def _begun(_conn: object) -> None:
+            begun[0] += 1
+
+        @event.listens_for(engine, "commit")
+        def _committed(_conn: object) -> None:
+            committed[0] += 1
+
+        await asyncio.gather(*(store.append(contact, "flow.node", {"n": n}) for n in range(30)))
+        assert begun[0] == 0  # no SQLAlchemy transaction: BEGIN and COMMIT on sqlite3
+        assert 1 <= committed[0] < 30  # the commit event still tells each commit
+        await store.update_contact(contact, node="end")  # not a row insert: SQLAlchemy's
+        assert begun[0] == 1
+        assert [e.data["n"] for e in await store.events(contact)] == list(range(30))
+        assert (await store.contact(contact)).node == "end"  # type: ignore[union-attr]
+    finally:
+        await store.close()
