@@ -469,8 +469,9 @@ def post_refused(hotline: RunningHotline, update: dict[str, Any]) -> tuple[int, 
 
 
 def test_widget_unsure_offers_the_closest_articles(browser: Any, hotline: RunningHotline) -> None:
-    """A word too vague to answer by itself: the closest articles as buttons, one chosen
-    is answered (logged as chosen); then "another question" asks again."""
+    """Words that fit two menu options asked back; a word too vague to answer by itself:
+    the closest articles as buttons, one chosen is answered (logged as chosen); then
+    "another question" asks again."""
     context = browser.new_context()
     context.set_default_timeout(15_000)
     try:
@@ -478,7 +479,14 @@ def test_widget_unsure_offers_the_closest_articles(browser: Any, hotline: Runnin
         widget_says(customer, "choose your language")
         customer.locator("#hotline-chat .choice", has_text="English").last.click()
         widget_says(customer, "How can we help")
-        type_in_widget(customer, "I have a question")
+        # Words that fit two options as well: asked back with both as buttons.
+        type_in_widget(customer, "operator question")
+        which = widget_says(customer, "Which of these did you mean?")
+        assert which.locator(".choice").all_inner_texts() == [
+            "2. talk to an agent",
+            "4. I have a question",
+        ]
+        which.locator(".choice", has_text="I have a question").click()
         widget_says(customer, "Type your question")
         type_in_widget(customer, "money")
         unsure = widget_says(customer, "Is it one of these?")
