@@ -67,6 +67,7 @@ def _scores(said: set[str], language: str, intents: Intents) -> dict[str, float]
 
 
 def label_of(key: str, language: str, intents: Intents) -> str:
-    """A button label for an option asked back: its first phrase in `language`."""
+    """A button label for an option asked back: its first phrase in `language`, with a
+    capital first letter, as a label is written."""
     phrases = intents.get(key, {}).get(language) or next(iter(intents.get(key, {}).values()), [])
-    return phrases[0] if phrases else key
+    return phrases[0][:1].upper() + phrases[0][1:] if phrases else key

@@ -483,7 +483,7 @@ def test_widget_unsure_offers_the_closest_articles(browser: Any, hotline: Runnin
         type_in_widget(customer, "operator question")
         which = widget_says(customer, "Which of these did you mean?")
         assert which.locator(".choice").all_inner_texts() == [
-            "2. talk to an agent",
+            "2. Talk to an agent",
             "4. I have a question",
         ]
         which.locator(".choice", has_text="I have a question").click()

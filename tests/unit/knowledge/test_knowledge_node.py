@@ -14,6 +14,7 @@ from hotline.flows.loader import FlowSet, parse_flow
 from hotline.flows.services import DefaultServices
 from hotline.flows.simulator import Transcript, simulate
 from hotline.knowledge import KnowledgeBase
+from hotline.knowledge.intents import label_of
 from hotline.store import Store, sqlite_url
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -233,3 +234,10 @@ async def test_in_a_chat_the_closest_articles_are_buttons(
     assert all(label.split(". ", 1)[1] for label in labels.values())
     helped = chat.messages[-1]
     assert helped == ("Did this help?", [("1", "1. Yes"), ("2", "2. No")])
+
+
+def test_an_option_asked_back_is_labelled_by_its_first_phrase() -> None:
+    intents = {"2": {"en": ["talk to an agent", "operator"]}, "4": {"ru": ["у меня вопрос"]}}
+    assert label_of("2", "en", intents) == "Talk to an agent"
+    assert label_of("4", "en", intents) == "У меня вопрос"  # no English phrase: another's
+    assert label_of("9", "en", intents) == "9"
