@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -163,6 +164,7 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 node.proc.kill()
             subprocess.run(["rm", "-rf", str(node.instance_dir())], check=False)
+            shutil.rmtree(workdir, ignore_errors=True)
     ok = all(completed == calls for _, completed, _, _ in rows)
     print("## The SIP edge: what Kamailio adds to a call (issue 20)\n")
     print(

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import grp
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -142,10 +144,27 @@ async def prepare_database(edge: EdgeConfig, schema_dir: Path = SCHEMA_DIR) -> l
     return made
 
 
+def run_as() -> list[str]:
+    """Started as root: Kamailio drops to Debian's `kamailio` user once it has read its
+    config and bound its socket (it parses SIP from anyone: never as root)."""
+    if os.geteuid() != 0:
+        return []
+    try:
+        pwd.getpwnam("kamailio")
+        grp.getgrnam("kamailio")
+    except KeyError:
+        return []
+    return ["-u", "kamailio", "-g", "kamailio"]
+
+
 def run_kamailio(config_file: Path, pid_file: Path) -> int:
     """Kamailio in the foreground until it ends or we are told to stop (passed on)."""
     proc = subprocess.Popen(
-        [kamailio_binary(), "-DD", "-E", "-f", str(config_file), "-P", str(pid_file)]
+        [
+            kamailio_binary(),
+            *("-DD", "-E", "-f", str(config_file), "-P", str(pid_file)),
+            *run_as(),
+        ]
     )
 
     def stop(signum: int, frame: FrameType | None) -> None:
