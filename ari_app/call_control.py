@@ -452,12 +452,15 @@ class AriCallControl:
         if not name.startswith("PJSIP/"):
             return None
         endpoint = name[len("PJSIP/") :].rsplit("-", 1)[0]
-        for agent, own in self.endpoints.items():
-            if endpoint in (own, self.ring_endpoints.get(agent)):
-                contact = self.of_agent.get(agent)
-                call = None if contact is None else self.calls.get(contact)
-                if call is not None and call.agent == agent and call.consultable:
-                    return contact
+        # Only the agents talking now, not every agent: this runs for every new call,
+        # and the phone an agent is rung on is looked up live (ring_endpoints).
+        for agent, contact in self.of_agent.items():
+            call = self.calls.get(contact)
+            if call is None or call.agent != agent or not call.consultable:
+                continue
+            own = self.endpoints.get(agent)
+            if own is not None and endpoint in (own, self.ring_endpoints.get(agent)):
+                return contact
         return None
 
     async def consult_from_phone(self, contact_id: str, channel: AriEvent) -> None:
