@@ -189,7 +189,7 @@ REGISTER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
       Call-ID: [call_id]
       CSeq: 1 REGISTER
       Contact: <sip:{user}@127.0.0.1:{phone_port}>
-      Expires: 3600
+      Expires: {expires}
       Max-Forwards: 70
       Content-Length: 0
     ]]>
@@ -208,7 +208,7 @@ AUTHENTICATED = """  <send retrans="500">
       CSeq: 2 REGISTER
       Contact: <sip:{user}@127.0.0.1:{phone_port}>
       [authentication username={user} password={password}]
-      Expires: 3600
+      Expires: {expires}
       Max-Forwards: 70
       Content-Length: 0
     ]]>
@@ -218,21 +218,34 @@ AUTHENTICATED = """  <send retrans="500">
 
 
 def register(
-    cluster: EdgeCluster, user: str, password: str | None, *, first: int = 401, answer: int = 200
+    cluster: EdgeCluster,
+    user: str,
+    password: str | None,
+    *,
+    first: int = 401,
+    answer: int = 200,
+    expires: int = 3600,
 ) -> SippResult:
-    """One REGISTER at the edge for `user`'s phone on cluster.phone_port: the edge's
-    first answer must be `first`, the authenticated one's `answer`."""
+    """One REGISTER at the edge for `user`'s phone on cluster.phone_port (`expires` 0:
+    unregister): the edge's first answer must be `first`, the authenticated one's
+    `answer`."""
     workdir = cluster.workdir / "register" / f"{user}-{time.monotonic_ns()}"
     workdir.mkdir(parents=True)
     second = (
         ""
         if password is None
         else AUTHENTICATED.format(
-            user=user, password=password, phone_port=cluster.phone_port, answer=answer
+            user=user,
+            password=password,
+            phone_port=cluster.phone_port,
+            answer=answer,
+            expires=expires,
         )
     )
     (workdir / "register.xml").write_text(
-        REGISTER.format(user=user, phone_port=cluster.phone_port, first=first, second=second)
+        REGISTER.format(
+            user=user, phone_port=cluster.phone_port, first=first, second=second, expires=expires
+        )
     )
     args = [f"{EDGE}:{cluster.edge.port}", "-sf", "register.xml", "-m", "1", "-timeout", "10s"]
     proc = start_sipp([*args, "-p", str(free_port("udp"))], workdir)
@@ -527,6 +540,39 @@ def test_kamailio_restarted_during_a_call_registrations_come_back(cluster: EdgeC
     for number in ("5553301", "5553302"):
         assert found[number][0].status == "completed" and talked(found[number][1]) >= TALKED
     print(f"\nKamailio restarted in {back:.2f} s during a call: it went on; carol rung again")
+
+
+def test_a_phone_unregistered_at_the_edge_is_not_rung_until_it_registers_again(
+    cluster: EdgeCluster,
+) -> None:
+    """Presence through the edge: carol's phone unregisters; both nodes' qualify of her
+    contact at the edge goes unanswered, so she is unreachable for routing and a caller
+    waits, her phone not rung; she registers again and is offered the caller."""
+    wait_reachable(cluster)
+    password = cluster.edge.password(CAROL)
+    assert register(cluster, CAROL, password, expires=0).ok
+    assert registered(cluster) == []
+    gone = time.monotonic()
+    wait_reachable(cluster, yes=False)
+    unreachable = time.monotonic() - gone
+    carol, phone_dir = phone(cluster, 1, talk=1.5)
+    call = cluster.caller("5553501")
+    time.sleep(3.0)
+    messages = phone_dir / "messages.log"
+    assert "INVITE sip:" not in (messages.read_text() if messages.exists() else "")
+    assert register(cluster, CAROL, password).ok
+    back = time.monotonic()
+    wait_reachable(cluster)
+    reachable = time.monotonic() - back
+    assert call.wait(60).ok, cluster.logs()
+    assert finish_sipp(carol, phone_dir, 30).ok
+    contact, events = ended(cluster, ["5553501"])["5553501"]
+    assert contact.status == "completed" and talked(events) >= TALKED
+    print(
+        f"\npresence through the edge: unreachable on both nodes {unreachable:.1f} s after "
+        f"unregistering (qualify 2 s), reachable {reachable:.1f} s after registering; the "
+        "caller waited meanwhile, then talked to carol"
+    )
 
 
 def test_kill_9_a_nodes_asterisk_new_calls_go_through_the_other(cluster: EdgeCluster) -> None:
