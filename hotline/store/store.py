@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, event, func, insert, literal, select, update
+from sqlalchemy import Row, event, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
@@ -269,13 +269,11 @@ class Store:
             "asterisk_node": asterisk_node,
         }
 
-        async def op(conn: AsyncConnection) -> None:
-            try:
-                await conn.execute(insert(CONTACTS).values(values))
-            except IntegrityError as exc:
-                raise UnknownCustomer(f"no customer with id {customer_id!r}") from exc
-
-        await self.write(op, "open_contact")
+        try:
+            # A row insert: it shares a batch's lean transaction (hotline/store/raw_rows.py).
+            await self.write(InsertRow(CONTACTS, values), "open_contact")
+        except IntegrityError as exc:
+            raise UnknownCustomer(f"no customer with id {customer_id!r}") from exc
         return contact_id
 
     async def update_contact(self, contact_id: str, **fields: Any) -> None:
