@@ -25,7 +25,7 @@ from pydantic_core import PydanticCustomError
 from hotline.flows.expressions import check, check_template
 from hotline.flows.hours import Schedule
 from hotline.flows.port import SayAs
-from hotline.messages import Card
+from hotline.messages import Card, Image, Link
 
 
 def _node_id(value: Any) -> Any:
@@ -78,9 +78,9 @@ class PromptSpec(Strict):
     say: SayAs | None = None
     value: Template | None = None
     language: Language | None = None
-    #: A card for text channels (hotline/messages.py; shown as written, no templates);
-    #: voice says its text form.
-    card: Card | None = None
+    #: A card, link or image for text channels (hotline/messages.py; shown as written,
+    #: no templates); voice says its text form.
+    card: Annotated[Card | Link | Image, Field(discriminator="type")] | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> PromptSpec:

@@ -122,3 +122,57 @@ def test_a_card_prompt_has_nothing_else() -> None:
 
 def test_prompt_rich_defaults_to_none() -> None:
     assert Prompt(key="x").rich is None
+
+
+LINK_AND_IMAGE = """\
+name: rich
+start: offer
+nodes:
+  offer:
+    type: play
+    prompts:
+      - card: {type: link, url: "https://example.com/tariffs", title: Our tariffs}
+      - card: {type: image, url: "https://example.com/map.png", caption: Our shops}
+    next: bye
+  bye:
+    type: hangup
+"""
+
+
+async def test_a_flow_sends_a_link_and_an_image() -> None:
+    loaded = parse_flow(LINK_AND_IMAGE, "rich.yaml")
+    said = Said()
+    runner = FlowRunner(FlowSet({"rich": loaded}), TextPort(said, None), DefaultServices())
+    assert (await runner.run("rich")).outcome == "completed"
+    (link_text, _b1, link), (image_text, _b2, image) = said.messages
+    assert link_text == "Our tariffs: https://example.com/tariffs"
+    assert link["rich"] == {
+        "type": "link",
+        "url": "https://example.com/tariffs",
+        "title": "Our tariffs",
+    }
+    assert image_text == "Our shops\nhttps://example.com/map.png"
+    assert image["rich"] == {
+        "type": "image",
+        "url": "https://example.com/map.png",
+        "caption": "Our shops",
+    }
+
+
+@pytest.mark.parametrize(
+    ("prompt", "error"),
+    [
+        ('{type: link, url: "ftp://example.com/x"}', "only http and https addresses are sent"),
+        ('{type: image, caption: "no address"}', "missing required field 'url'"),
+        ("{type: location, latitude: 1, longitude: 2}", "one of 'card', 'link', 'image', got"),
+        ("{type: file, attachment: a1, filename: x.pdf, content_type: x/y, size: 1}", "got 'file'"),
+    ],
+)
+def test_what_a_flow_cannot_send_is_refused_with_file_and_line(prompt: str, error: str) -> None:
+    flow = LINK_AND_IMAGE.replace(
+        '{type: link, url: "https://example.com/tariffs", title: Our tariffs}', prompt
+    )
+    with pytest.raises(SourceError) as refused:
+        parse_flow(flow, "rich.yaml")
+    text = str(refused.value)
+    assert "rich.yaml:7:" in text and error in text, text
