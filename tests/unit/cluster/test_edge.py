@@ -6,15 +6,18 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 from controller.cli import main
-from controller.edge import EdgeError, check, render
+from controller.edge import SCHEMA_DIR, EdgeError, check, prepare_database, render
 from controller.instance import template_context, template_env
 from controller.secrets import Secrets
 from hotline.cluster.edge import EdgeConfig
+from hotline.cluster.leader import asyncpg_dsn
 from hotline.config import load_config
 from hotline.yamlsource import SourceError
+from tests.e2e.ports import free_port
 
 HOME = Path(__file__).resolve().parents[3]
 
@@ -189,3 +192,33 @@ def test_hotline_edge_config_writes_and_checks(
     text = (tmp_path / "out/kamailio.cfg").read_text()
     for endpoint in ("2001", "2002"):
         assert f"$sht(agents=>{endpoint})" in text and endpoint in secrets
+
+
+@pytest.mark.pg
+async def test_kamailios_tables_are_made_once(tmp_path: Path, pg_url: str) -> None:
+    edge = edge_of(tmp_path, url=pg_url)
+    if not (SCHEMA_DIR / "usrloc-create.sql").exists():
+        pytest.skip("kamailio is not installed (its PostgreSQL schema)")
+    assert await prepare_database(edge) == ["version", "location"]
+    assert await prepare_database(edge) == []  # a restart finds them
+
+
+@pytest.mark.pg
+async def test_a_missing_schema_is_said_and_nothing_made(tmp_path: Path, pg_url: str) -> None:
+    edge = edge_of(tmp_path, url=pg_url)
+    with pytest.raises(EdgeError) as error:
+        await prepare_database(edge, tmp_path / "nowhere")
+    assert "standard-create.sql is missing: apt-get install kamailio" in str(error.value)
+    conn = await asyncpg.connect(asyncpg_dsn(pg_url))
+    try:
+        assert await conn.fetchval("SELECT to_regclass('version')") is None
+    finally:
+        await conn.close()
+
+
+async def test_an_unreachable_database_is_said(tmp_path: Path) -> None:
+    port = free_port()
+    edge = edge_of(tmp_path, url=f"postgresql://kamailio@127.0.0.1:{port}/kamailio")
+    with pytest.raises(EdgeError) as error:
+        await prepare_database(edge)
+    assert "cannot reach edge.database_url" in str(error.value)
