@@ -230,7 +230,6 @@ class WidgetConnection:
         except ChatRefused as error:
             self.error(error.code, str(error))
 
-
     async def _location(self, chat: LiveChat, message: SharedLocation) -> int | None:
         """A location the customer shared, stored as a rich location message (as one
         shared on Telegram); None, and an error frame, if it is refused."""
