@@ -64,6 +64,7 @@ def test_whisper_and_take_over_across_two_desks(browser: Any, hotline: RunningHo
         sue_context.set_default_timeout(15_000)
         contexts.append(sue_context)
         board = sue_context.new_page()
+        board.on("dialog", lambda dialog: pytest.fail(f"a dialog opened: {dialog.message}"))
         login(board, hotline.web_url, "sue", TEST_PASSWORD)
         board.goto(f"{hotline.web_url}/wallboard")
         row = f"#contacts tr[data-contact-id='{contact}'][data-state=talking]"
@@ -78,9 +79,13 @@ def test_whisper_and_take_over_across_two_desks(browser: Any, hotline: RunningHo
         judy_pane.locator(".input").fill("Let me check that for you")
         judy_pane.locator(".send").click()
         log.locator("li.from-agent", has_text="Let me check that for you").wait_for()
-        board.once("dialog", lambda dialog: dialog.accept(NOTE))
+        # Whisper: the note box under the chat being read, focused by the row's button.
         board.click(f"{row} button.whisper")
+        assert board.evaluate("document.activeElement.name") == "note"
+        board.fill("#reading-note input[name=note]", NOTE)
+        board.click("#reading-note button[type=submit]")
         board.wait_for_selector("#monitor-status:text-is('Note sent to the agent')")
+        assert board.input_value("#reading-note input[name=note]") == ""
         note = judy_pane.locator(".msg.whisper")
         note.wait_for()
         assert note.inner_text() == f"Private note from sue: {NOTE}"
@@ -115,6 +120,8 @@ def test_whisper_and_take_over_across_two_desks(browser: Any, hotline: RunningHo
         # sue's reading ended with judy's part of the chat; the board shows it on tess.
         log.locator("li.ended", has_text="reading ended (taken_over)").wait_for()
         board.wait_for_selector(f"{row} td.agent:text-is('Tess Lead')")
+        board.click("#reading-close")
+        board.wait_for_selector("#reading", state="hidden")
         tess_pane.locator("button.close").click()
         tess.wait_for_selector(f".tab[data-contact-id='{contact}']", state="detached")
     finally:

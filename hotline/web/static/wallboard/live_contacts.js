@@ -143,12 +143,35 @@
     });
   }
 
-  async function whisper(contactId) {
-    const text = window.prompt("A private note for the agent (the customer never sees it):");
-    if (!text) return;
-    await call("POST", `/api/chats/${encodeURIComponent(contactId)}/whisper`, { text });
-    say("Note sent to the agent");
+  // Whisper: the note is written under the chat being read (Whisper on a row opens
+  // that chat for reading first, so the supervisor sees what they answer to).
+  const noteForm = document.getElementById("reading-note");
+  const noteInput = noteForm.elements.note;
+
+  function whisper(contactId, who) {
+    if (reading.hidden || reading.dataset.contactId !== contactId) read(contactId, who);
+    noteInput.focus();
   }
+
+  noteForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const contactId = reading.dataset.contactId;
+    const text = noteInput.value.trim();
+    if (!contactId || !text) return;
+    call("POST", `/api/chats/${encodeURIComponent(contactId)}/whisper`, { text })
+      .then(() => {
+        noteInput.value = "";
+        say("Note sent to the agent");
+      })
+      .catch((error) => say(error.message));
+  });
+
+  document.getElementById("reading-close").addEventListener("click", () => {
+    if (readSocket) readSocket.close();
+    readSocket = null;
+    reading.hidden = true;
+    delete reading.dataset.contactId;
+  });
 
   async function takeOver(contactId) {
     const answer = await call("POST", `/api/chats/${encodeURIComponent(contactId)}/take_over`);
@@ -208,7 +231,7 @@
       }
     } else if (c.channel === "chat") {
       td.appendChild(act("Read", "read", async () => read(c.contact_id, c.who)));
-      td.appendChild(act("Whisper", "whisper", () => whisper(c.contact_id)));
+      td.appendChild(act("Whisper", "whisper", async () => whisper(c.contact_id, c.who)));
       td.appendChild(act("Take over", "take-over", () => takeOver(c.contact_id)));
     }
     td.appendChild(review);
