@@ -516,6 +516,10 @@ def test_a_node_down_in_the_edges_list_is_marked_down_and_calls_go_on(
 
 
 def test_kamailio_restarted_during_a_call_registrations_come_back(cluster: EdgeCluster) -> None:
+    """Kamailio stopped and started again while carol talks to one caller and another
+    waits: the call goes on (its in-dialog requests cross the new Kamailio); carol's
+    registration comes back from PostgreSQL: the waiting caller is rung to her through
+    the new Kamailio, in order, without her phone registering again."""
     wait_reachable(cluster)
     carol, phone_dir = phone(cluster, 2, talk=4.0)
     first = cluster.caller("5553301")
@@ -524,22 +528,28 @@ def test_kamailio_restarted_during_a_call_registrations_come_back(cluster: EdgeC
     while "ACK sip:" not in (messages.read_text(errors="replace") if messages.exists() else ""):
         assert time.monotonic() < deadline, f"carol never answered\n{cluster.logs()}"
         time.sleep(0.05)
+    second = cluster.caller("5553302")
+    time.sleep(1.0)  # it waits, with its music: carol is busy
     stopped = time.monotonic()
     cluster.edge.stop()
     cluster.edge.start()
     back = time.monotonic() - stopped
-    # The established call goes on (carol's BYE crosses the new Kamailio) ...
     assert first.wait(60).ok, cluster.logs()
-    # ... and her registration came back from PostgreSQL: rung again, not registered again.
-    assert registered(cluster) == [f"{CAROL} sip:{CAROL}@127.0.0.1:{cluster.phone_port}"]
-    wait_reachable(cluster)
-    second = cluster.caller("5553302")
     assert second.wait(60).ok, cluster.logs()
     assert finish_sipp(carol, phone_dir, 30).ok
-    found = ended(cluster, ["5553301", "5553302"])
-    for number in ("5553301", "5553302"):
+    assert registered(cluster) == [f"{CAROL} sip:{CAROL}@127.0.0.1:{cluster.phone_port}"]
+    numbers = ["5553301", "5553302"]
+    found = ended(cluster, numbers)
+    for number in numbers:
         assert found[number][0].status == "completed" and talked(found[number][1]) >= TALKED
-    print(f"\nKamailio restarted in {back:.2f} s during a call: it went on; carol rung again")
+    connected = [next(e for e in found[n][1] if e.type == "queue.connected") for n in numbers]
+    assert connected[0].id < connected[1].id
+    print(
+        f"\nKamailio restarted in {back:.2f} s while carol talked and a caller waited: the "
+        f"call went on; the waiting caller was rung to carol at her stored location "
+        f"{(connected[1].ts.timestamp() - time.time()) + (time.monotonic() - stopped):.1f} s "
+        "after the stop; 2 offered, 2 completed, 0 lost, 0 out of order"
+    )
 
 
 def test_a_phone_unregistered_at_the_edge_is_not_rung_until_it_registers_again(
