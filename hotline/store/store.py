@@ -362,7 +362,30 @@ class Store:
         the log now (before any write asked for later); the future gives its id once it
         is committed. Bad arguments raise at once, as `append` does."""
         queued, values = self._queue_event(contact_id, type, data, queue, agent, ts)
-        return asyncio.ensure_future(self._appended(queued, values))
+        # No task per event (a call logs a score of them): committed, the future is
+        # settled by a callback; a failure takes `_appended`'s way (retry, errors).
+        appended: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def settle(done: asyncio.Future[Any]) -> None:
+            if appended.done():
+                return
+            if done.cancelled():
+                appended.cancel()
+            elif done.exception() is not None:
+                retried = asyncio.ensure_future(self._appended(done, values))
+                retried.add_done_callback(lambda task: _pass_on(task, appended))
+            else:
+                event_id = int(done.result())
+                self._notify(values, event_id)
+                appended.set_result(event_id)
+
+        def withdraw(done: asyncio.Future[int]) -> None:
+            if done.cancelled():  # not wanted any more: not written, if still in line
+                queued.cancel()
+
+        queued.add_done_callback(settle)
+        appended.add_done_callback(withdraw)
+        return appended
 
     def _queue_event(
         self,
@@ -398,6 +421,11 @@ class Store:
                 event_id = int(await self.write(InsertRow(EVENTS, values), what))
         except IntegrityError as exc:
             raise UnknownContact(f"no contact with id {values['contact_id']!r}") from exc
+        self._notify(values, event_id)
+        return event_id
+
+    def _notify(self, values: dict[str, Any], event_id: int) -> None:
+        """Tell the listeners of an event just committed."""
         if self._listeners:
             event = LoggedEvent(id=event_id, **values)
             for listener in tuple(self._listeners):
@@ -405,7 +433,6 @@ class Store:
                     listener(event)
                 except Exception:
                     _logger.exception("event listener failed on %s", values["type"])
-        return event_id
 
     async def append_fenced(
         self,
@@ -541,6 +568,18 @@ def _sqlite_setup(engine: AsyncEngine, busy_timeout: float) -> None:
             driver._conn.execute("BEGIN")
         else:
             conn.exec_driver_sql("BEGIN")
+
+
+def _pass_on(task: asyncio.Future[int], to: asyncio.Future[int]) -> None:
+    """`task`'s outcome onto `to` (unless `to` is settled already)."""
+    if to.done():
+        return
+    if task.cancelled():
+        to.cancel()
+    elif task.exception() is not None:
+        to.set_exception(task.exception())  # type: ignore[arg-type]
+    else:
+        to.set_result(task.result())
 
 
 async def _first(conn: AsyncConnection, query: Any) -> Row[Any] | None:
