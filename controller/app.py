@@ -43,7 +43,7 @@ from controller.routing import start_routing
 from controller.secrets import Secrets
 from controller.services import LiveServices
 from controller.speech import start_speech
-from controller.worker import after_recovery, start_remote_routing
+from controller.worker import after_recovery, start_remote_routing, worker_name
 from hotline.acd.service import RoutingService
 from hotline.callbacks.service import CallbackService
 from hotline.calls.outbound import OutboundRules
@@ -243,6 +243,7 @@ class Hotline:
             default_language=config.default_language,
             recordings=Recordings(ep.recordings_asterisk_dir, ep.recordings_host_dir),
             agents=frozenset(a.endpoint for a in config.agents),
+            node=worker_name(config),
         )
         await asyncio.to_thread(runtime.recordings.prepare)
         features = Features(

@@ -58,6 +58,9 @@ class VoiceRuntime:
     #: Agents' PJSIP endpoints: the extensions a transfer may dial.
     agents: frozenset[str] = field(default_factory=frozenset)
     max_steps: int = 500
+    #: The Asterisk node the calls are on (`host/instance`), kept on each contact
+    #: (contacts.asterisk_node): with several nodes, where a call and its recording are.
+    node: str | None = None
     #: The runs of the calls open now, by contact id: where the ARI side hands the
     #: queue experience of a call FastAGI handed over to it.
     runs: dict[str, ContactRun] = field(default_factory=dict)
@@ -157,6 +160,7 @@ class ContactCall:
             destination=self.dialed,
             customer_id=customer.id if customer else None,
             asterisk_channel=self.channel_id,
+            asterisk_node=self.runtime.node,
         )
         self.runtime.runs[contact_id] = self.run
         bind_contact(contact_id)  # every log line of this call's task names it

@@ -51,6 +51,7 @@ class ContactLifecycle:
         destination: str,
         customer_id: int | None = None,
         asterisk_channel: str | None = None,
+        asterisk_node: str | None = None,
     ) -> str:
         """Record the contact as active; its id. `source` is the customer's side
         (their number, their chat), `destination` the hotline's (number dialed, entry)."""
@@ -61,6 +62,7 @@ class ContactLifecycle:
             destination,
             customer_id=customer_id,
             asterisk_channel=asterisk_channel,
+            asterisk_node=asterisk_node,
         )
         return self._contact_id
 

@@ -388,7 +388,10 @@ def no_leaks(cluster: EdgeCluster) -> Iterator[None]:
 
 
 def wait_reachable(cluster: EdgeCluster, yes: bool = True, timeout: float = 15) -> None:
-    """Until every running node's Asterisk says carol's contact is (not) reachable."""
+    """Until every running node's Asterisk says carol's contact is (not) reachable
+    (registering her phone first when it is wanted and she is not: a test run alone)."""
+    if yes and not registered(cluster):
+        assert register(cluster, CAROL, cluster.edge.password(CAROL)).ok
     deadline = time.monotonic() + timeout
     want = "Reachable" if yes else "Unreachable"
     while True:
@@ -484,6 +487,10 @@ def test_one_queue_in_one_fifo_order_across_both_nodes(cluster: EdgeCluster) -> 
     joined = [next(e.id for e in found[n][1] if e.type == "contact.join") for n in numbers]
     connected = [next(e.id for e in found[n][1] if e.type == "queue.connected") for n in numbers]
     assert joined == sorted(joined), "callers did not join in arrival order"
+    # Each contact names the node that had the call (contacts.asterisk_node).
+    names = {NODE_A: f"/edge-a-{os.getpid()}", NODE_B: f"/edge-b-{os.getpid()}"}
+    for number, node in zip(numbers, nodes, strict=True):
+        assert str(found[number][0].asterisk_node).endswith(names[node]), found[number][0]
     assert connected == sorted(connected), (nodes, cluster.logs())
     for number in numbers:
         assert found[number][0].status == "completed" and talked(found[number][1]) >= TALKED
