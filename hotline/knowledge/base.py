@@ -9,7 +9,7 @@ the database's full-text index (SQLite FTS5 + BM25, PostgreSQL tsvector + ts_ran
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import String, bindparam, func, insert, select, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hotline.knowledge.article import Article, Hit
@@ -43,6 +44,8 @@ MAX_TERMS = 48
 #: Candidates the database ranks before confidence orders them.
 CANDIDATES = 50
 MAX_LIMIT = 50
+#: Times the files are compared again when another node records them at the same moment.
+RACES = 3
 
 _COLUMNS = ("questions", "tags", "answer")
 _FAR_PAST = "0000-00-00"
@@ -163,21 +166,32 @@ class KnowledgeBase:
     async def sync_files(self, directory: Path) -> list[SourceProblem]:
         """Record a new version of each article file changed since it was last read
         (an admin's later edit through the API stays current until the file changes
-        again); files with problems are refused and their problems returned."""
+        again); files with problems are refused and their problems returned.
+
+        Nodes sharing one database each read the files at their start: one that
+        recorded the same files a moment before wins, and this one reads its versions."""
         found, problems = gather_articles(directory)
-        last_from_file = await self._last_file_texts()
-        changed = {
-            article_id: loaded
-            for article_id, loaded in found.items()
-            if last_from_file.get(article_id) != loaded.text
-        }
-        merged = {**self._articles, **changed}
-        cross = lint_articles(merged, self.languages)
-        refused = {p.file for p in cross}
-        problems.extend(cross)
-        accepted = [loaded for loaded in changed.values() if loaded.file not in refused]
-        await self.record(accepted, "file", None)
-        return problems
+        races = 0
+        while True:
+            last_from_file = await self._last_file_texts()
+            changed = {
+                article_id: loaded
+                for article_id, loaded in found.items()
+                if last_from_file.get(article_id) != loaded.text
+            }
+            merged = {**self._articles, **changed}
+            cross = lint_articles(merged, self.languages)
+            refused = {p.file for p in cross}
+            accepted = [loaded for loaded in changed.values() if loaded.file not in refused]
+            try:
+                await self.record(accepted, "file", None, skip_unchanged_files=True)
+            except IntegrityError:
+                races += 1
+                if races == RACES:
+                    raise
+                await self.load()  # another node wrote the same versions: compare again
+                continue
+            return problems + cross
 
     async def save(self, article_id: str, text_: str, author: str) -> Version:
         """Store a new version of one article (new or changed) written by `author`;
@@ -193,7 +207,11 @@ class KnowledgeBase:
         ]
         if problems:
             raise SourceError(problems)
-        versions = await self.record([loaded], "api", author)
+        try:
+            versions = await self.record([loaded], "api", author)
+        except IntegrityError:
+            await self.load()  # what the other node wrote
+            raise _changed_meanwhile(article_id) from None
         return versions[0]
 
     async def delete(self, article_id: str, author: str) -> Version:
@@ -212,12 +230,18 @@ class KnowledgeBase:
             )
         loaded = self._articles[article_id]
 
-        async def unindex(conn: AsyncConnection) -> None:
+        async def remove(conn: AsyncConnection) -> list[Version]:
+            made, _existing = await self._versions_into(
+                conn, [(article_id, loaded.text, True)], "api", author
+            )
             await self._unindex(conn, [article_id])
+            return made
 
-        version = await self._insert_versions(
-            [(article_id, loaded.text, True)], "api", author, also=unindex
-        )
+        try:
+            version = await self.store.write(remove, "knowledge version")
+        except IntegrityError:
+            await self.load()
+            raise _changed_meanwhile(article_id) from None
         del self._articles[article_id]
         for language in LANGUAGES:
             self._variants.pop((article_id, language), None)
@@ -242,82 +266,83 @@ class KnowledgeBase:
         await self.store.write(index, "knowledge index")
 
     async def record(
-        self, loaded: list[LoadedArticle], source: str, author: str | None
+        self,
+        loaded: list[LoadedArticle],
+        source: str,
+        author: str | None,
+        *,
+        skip_unchanged_files: bool = False,
     ) -> list[Version]:
         """Store a new version of each parsed article and index it (no lint across
-        articles here: `save` and `sync_files` do that; bulk imports lint first)."""
+        articles here: `save` and `sync_files` do that; bulk imports lint first).
+        `skip_unchanged_files`: leave out those whose last file version, read in the
+        same transaction, has this text (another node recorded it just now).
+        IntegrityError when another node wrote a version of one at the same moment."""
         if not loaded:
             return []
-        # Only articles indexed before have rows to remove (FTS5 finds them by a scan).
-        known = [one.id for one in loaded if one.id in self._articles]
 
-        async def index(conn: AsyncConnection) -> None:
-            await self._unindex(conn, known)
-            await self._index(conn, loaded)
+        async def op(conn: AsyncConnection) -> list[Version]:
+            todo = loaded
+            if skip_unchanged_files:
+                last = await _file_texts(conn, [one.id for one in loaded])
+                todo = [one for one in loaded if last.get(one.id) != one.text]
+            items = [(one.id, one.text, False) for one in todo]
+            made, existing = await self._versions_into(conn, items, source, author)
+            # Only articles with an earlier version have index rows to remove (FTS5
+            # finds them by a scan); read from the database, as another node may have
+            # indexed articles this one has not seen.
+            await self._unindex(conn, [one.id for one in todo if one.id in existing])
+            await self._index(conn, todo)
+            return made
 
         # The versions and the index change in one transaction: never one without the other.
-        versions = await self._insert_versions(
-            [(one.id, one.text, False) for one in loaded], source, author, also=index
-        )
+        versions = await self.store.write(op, "knowledge version")
         for one in loaded:
             self._remember(one)
         return versions
 
-    async def _insert_versions(
+    async def _versions_into(
         self,
+        conn: AsyncConnection,
         items: list[tuple[str, str, bool]],
         source: str,
         author: str | None,
-        also: Callable[[AsyncConnection], Awaitable[None]] | None = None,
-    ) -> list[Version]:
-        async def op(conn: AsyncConnection) -> list[Version]:
-            ids = [item[0] for item in items]
-            query = (
-                select(VERSIONS.c.article_id, func.max(VERSIONS.c.version))
-                .where(VERSIONS.c.article_id.in_(ids))
-                .group_by(VERSIONS.c.article_id)
-            )
-            last = {row[0]: row[1] for row in (await conn.execute(query)).all()}
-            now = utcnow()
-            made = [
-                Version(article_id, last.get(article_id, 0) + 1, source, author, now, body, deleted)
-                for article_id, body, deleted in items
-            ]
-            await conn.execute(
-                insert(VERSIONS),
-                [
-                    {
-                        "article_id": v.article_id,
-                        "version": v.version,
-                        "source": v.source,
-                        "author": v.author,
-                        "created_at": v.created_at,
-                        "text": v.text,
-                        "deleted": v.deleted,
-                    }
-                    for v in made
-                ],
-            )
-            if also is not None:
-                await also(conn)
-            return made
-
-        return await self.store.write(op, "knowledge version")
+    ) -> tuple[list[Version], set[str]]:
+        """Insert the next version of each (id, text, deleted); the versions made and
+        the ids that had a version before."""
+        if not items:
+            return [], set()
+        ids = [item[0] for item in items]
+        query = (
+            select(VERSIONS.c.article_id, func.max(VERSIONS.c.version))
+            .where(VERSIONS.c.article_id.in_(ids))
+            .group_by(VERSIONS.c.article_id)
+        )
+        last = {row[0]: row[1] for row in (await conn.execute(query)).all()}
+        now = utcnow()
+        made = [
+            Version(article_id, last.get(article_id, 0) + 1, source, author, now, body, deleted)
+            for article_id, body, deleted in items
+        ]
+        await conn.execute(
+            insert(VERSIONS),
+            [
+                {
+                    "article_id": v.article_id,
+                    "version": v.version,
+                    "source": v.source,
+                    "author": v.author,
+                    "created_at": v.created_at,
+                    "text": v.text,
+                    "deleted": v.deleted,
+                }
+                for v in made
+            ],
+        )
+        return made, set(last)
 
     async def _last_file_texts(self) -> dict[str, str]:
-        newest = (
-            select(VERSIONS.c.article_id, func.max(VERSIONS.c.version).label("version"))
-            .where(VERSIONS.c.source == "file")
-            .group_by(VERSIONS.c.article_id)
-            .subquery()
-        )
-        query = select(VERSIONS.c.article_id, VERSIONS.c.text).join(
-            newest,
-            (VERSIONS.c.article_id == newest.c.article_id)
-            & (VERSIONS.c.version == newest.c.version),
-        )
-        rows = await self.store.read(lambda c: _all(c, query), "knowledge file versions")
-        return {row.article_id: row.text for row in rows}
+        return await self.store.read(lambda c: _file_texts(c, None), "knowledge file versions")
 
     def _remember(self, loaded: LoadedArticle) -> None:
         self._articles[loaded.id] = loaded
@@ -485,4 +510,26 @@ async def _all(conn: AsyncConnection, query: Any) -> list[Any]:
 def _version(row: Any) -> Version:
     return Version(
         row.article_id, row.version, row.source, row.author, row.created_at, row.text, row.deleted
+    )
+
+
+async def _file_texts(conn: AsyncConnection, ids: list[str] | None) -> dict[str, str]:
+    """The text of each article's last version read from its file (of `ids`, or all)."""
+    newest = select(VERSIONS.c.article_id, func.max(VERSIONS.c.version).label("version")).where(
+        VERSIONS.c.source == "file"
+    )
+    if ids is not None:
+        newest = newest.where(VERSIONS.c.article_id.in_(ids))
+    last = newest.group_by(VERSIONS.c.article_id).subquery()
+    query = select(VERSIONS.c.article_id, VERSIONS.c.text).join(
+        last,
+        (VERSIONS.c.article_id == last.c.article_id) & (VERSIONS.c.version == last.c.version),
+    )
+    return {row.article_id: row.text for row in (await conn.execute(query)).all()}
+
+
+def _changed_meanwhile(article_id: str) -> KnowledgeError:
+    return KnowledgeError(
+        f"article {article_id!r} was changed meanwhile (on another node): "
+        "read it again and save your change once more"
     )

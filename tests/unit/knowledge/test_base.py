@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from datetime import date
 from pathlib import Path
@@ -194,3 +195,55 @@ async def test_files_with_problems_are_refused_and_the_rest_served(
     assert [v.version for v in await again.versions("balance")] == [1]
     assert again.article("moving") is not None
     assert (await again.search("moving to a new flat", "en"))[0].article_id == "moving"
+
+
+async def test_two_nodes_starting_at_once_on_one_database(db_url: str, tmp_path: Path) -> None:
+    """Several nodes share one database: each reads the article files at its start. Two
+    starting at the same moment both see the files as new; neither may fail for it."""
+    folder = tmp_path / "knowledge"
+    shutil.copytree(ROOT / "knowledge", folder)
+    stores = [await Store.connect(db_url, retry_for=2.0) for _ in range(2)]
+    try:
+        await stores[0].migrate()
+        nodes = [KnowledgeBase(s, ["en", "ru"], today=lambda: date(2026, 12, 6)) for s in stores]
+        for node in nodes:
+            await node.load()
+        problems = await asyncio.gather(*(node.sync_files(folder) for node in nodes))
+        assert problems == [[], []]
+        for node in nodes:
+            assert (await top(node, "I want to pay my bill", "en"))[0] == "pay-bill"
+        assert [v.version for v in await nodes[0].versions("pay-bill")] == [1]
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_an_edit_meanwhile_on_another_node_is_refused_not_lost(
+    db_url: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "knowledge"
+    shutil.copytree(ROOT / "knowledge", folder)
+    stores = [await Store.connect(db_url, retry_for=2.0) for _ in range(2)]
+    try:
+        await stores[0].migrate()
+        first = KnowledgeBase(stores[0], ["en", "ru"], today=lambda: date(2026, 12, 6))
+        await first.load()
+        assert await first.sync_files(folder) == []
+        second = KnowledgeBase(stores[1], ["en", "ru"], today=lambda: date(2026, 12, 6))
+        await second.load()
+        edits = await asyncio.gather(
+            first.save("moving", NEW, "alice"),
+            second.save("moving", NEW.replace("two weeks", "a month"), "bob"),
+            return_exceptions=True,
+        )
+        made = [e for e in edits if not isinstance(e, BaseException)]
+        refused = [e for e in edits if isinstance(e, BaseException)]
+        kept = await first.versions("moving")
+        # Both kept one after the other, or one refused with the reason: never a crash.
+        assert len(kept) == len(made) and len(made) + len(refused) == 2
+        for error in refused:
+            assert isinstance(error, KnowledgeError)
+            assert "was changed meanwhile (on another node)" in str(error)
+    finally:
+        for store in stores:
+            await store.close()
