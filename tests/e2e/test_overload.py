@@ -227,3 +227,36 @@ def test_the_message_answer_tells_the_caller_and_hangs_up(tmp_path: Path) -> Non
             10,
         )
         assert {c for c, _, _ in events(hotline)} == {"51000"}
+
+
+def test_calls_past_the_admission_rate_get_busy_and_are_counted(tmp_path: Path) -> None:
+    """`max_rate`: a burst of new calls beyond the bucket (2 at once, then one every
+    10 s) is turned away busy at the door and counted as `max_rate`, while the calls
+    let in are served; no call limit is set, so the rate alone decides."""
+    overload = {"max_rate": 0.1, "max_burst": 2, "answer": "busy"}
+    with admitting(tmp_path, overload) as hotline:
+        sip = hotline.config["asterisk"]["sip_port"]
+        inside = [
+            SippCall(tmp_path, sip, NUMBER, c, [Gate(60), HangUp()]).start()
+            for c in ("51000", "51001")
+        ]
+        wait_for(lambda: hotline_active(hotline) == 2, "the burst's two calls to be in", 30)
+        busy = tmp_path / "busy"
+        busy.mkdir()
+        (busy / "busy.xml").write_text(BUSY_CALLER.format(name="busy", dial=NUMBER, caller="5200"))
+        command = ["sipp", f"127.0.0.1:{sip}", "-sf", "busy.xml", "-i", "127.0.0.1"]
+        command += ["-p", str(free_port("udp")), "-m", "3", "-r", "20", "-l", "3"]
+        command += ["-nostdin", "-timeout", "30s", "-trace_err", "-error_file", "errors.log"]
+        refused = subprocess.run(command, cwd=busy, capture_output=True, text=True, timeout=60)
+        errors = (busy / "errors.log").read_text() if (busy / "errors.log").exists() else ""
+        assert refused.returncode == 0, f"the callers past the rate did not get 486:\n{errors}"
+        for call in inside:
+            call.open_gate()
+        assert all(call.wait(30).ok for call in inside)
+        metrics = get(hotline, "/metrics").decode()
+        assert 'hotline_calls_refused_total{reason="max_rate"} 3.0' in metrics, metrics
+        assert 'hotline_calls_refused_total{reason="max_calls"} 0.0' in metrics
+        assert "hotline_calls_admitted_total 2.0" in metrics
+        board = json.loads(get(hotline, "/api/wallboard"))
+        assert board["active"]["refused"] == 3
+        assert {c for c, _, _ in events(hotline)} == {"51000", "51001"}
