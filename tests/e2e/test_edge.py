@@ -321,7 +321,7 @@ def cluster(
         ],
         "database_url": kamailio_url,
         "probe_interval": 1,
-        "failover_after": 1,
+        "failover_after": 2,
         "agent_qualify": 2,
     }
     configs = {}
@@ -594,7 +594,7 @@ def test_a_phone_unregistered_at_the_edge_is_not_rung_until_it_registers_again(
 
 def test_kill_9_a_nodes_asterisk_new_calls_go_through_the_other(cluster: EdgeCluster) -> None:
     """Callers dial the edge every 0.5 s from the moment node b's Asterisk is killed: a
-    call the edge still sends there is failed over to node a after failover_after (1 s
+    call the edge still sends there is failed over to node a after failover_after (2 s
     here) without a reply; the probe marks b down; none is lost."""
     wait_reachable(cluster)
     node = cluster.nodes["b"]
