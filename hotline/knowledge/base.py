@@ -9,13 +9,15 @@ the database's full-text index (SQLite FTS5 + BM25, PostgreSQL tsvector + ts_ran
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import String, bindparam, func, insert, select, text
+from sqlalchemy import String, and_, bindparam, func, insert, or_, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -44,6 +46,8 @@ MAX_TERMS = 48
 #: Candidates the database ranks before confidence orders them.
 CANDIDATES = 50
 MAX_LIMIT = 50
+#: Seconds between looks for versions other nodes wrote (several nodes, one database).
+REFRESH_EVERY = 5.0
 #: Times the files are compared again when another node records them at the same moment.
 RACES = 3
 
@@ -102,13 +106,24 @@ class KnowledgeBase:
     """Current articles in memory (for answers and confidence), every version and the
     search index in the store."""
 
-    def __init__(self, store: Store, languages: Iterable[str], *, today: Any = date.today) -> None:
+    def __init__(
+        self,
+        store: Store,
+        languages: Iterable[str],
+        *,
+        today: Any = date.today,
+        refresh_every: float = REFRESH_EVERY,
+    ) -> None:
         self.store = store
         self.languages = [check_language(language) for language in languages]
         self._today = today
         self._articles: dict[str, LoadedArticle] = {}
         self._variants: dict[tuple[str, str], list[tuple[frozenset[str], str]]] = {}
         self._weights = TermWeights()
+        #: The newest version of each article this node has taken (deleted ones too).
+        self._version_of: dict[str, int] = {}
+        self.refresh_every = refresh_every
+        self._refreshed_at = -math.inf
 
     @classmethod
     async def open(
@@ -148,11 +163,42 @@ class KnowledgeBase:
         self._articles = {}
         self._variants = {}
         self._weights = TermWeights()
+        self._version_of = {}
         for row in rows:
-            if row.deleted:
-                continue
-            loaded = parse_article(row.text, f"kb:{row.article_id}@{row.version}", row.article_id)
-            self._remember(loaded)
+            self._take(row)
+
+    async def refresh(self) -> int:
+        """Take the versions other nodes sharing the database wrote since this one last
+        read it (an admin's edit through another node's API); how many articles changed."""
+        newest = select(VERSIONS.c.article_id, func.max(VERSIONS.c.version)).group_by(
+            VERSIONS.c.article_id
+        )
+        rows = await self.store.read(lambda c: _all(c, newest), "knowledge newest versions")
+        stale = [(row[0], row[1]) for row in rows if self._version_of.get(row[0]) != row[1]]
+        if not stale:
+            return 0
+        query = select(VERSIONS).where(
+            or_(*(and_(VERSIONS.c.article_id == a, VERSIONS.c.version == v) for a, v in stale))
+        )
+        for row in await self.store.read(lambda c: _all(c, query), "knowledge new versions"):
+            self._take(row)
+        return len(stale)
+
+    async def refresh_if_due(self) -> None:
+        """`refresh`, at most once every `refresh_every` seconds."""
+        now = time.monotonic()
+        if now - self._refreshed_at >= self.refresh_every:
+            self._refreshed_at = now  # before the read: searches meanwhile do not look too
+            await self.refresh()
+
+    def _take(self, row: Any) -> None:
+        """One version read from the store: the article as it now is, or gone."""
+        self._version_of[row.article_id] = row.version
+        if row.deleted:
+            self._forget(row.article_id)
+            return
+        loaded = parse_article(row.text, f"kb:{row.article_id}@{row.version}", row.article_id)
+        self._remember(loaded)
 
     async def versions(self, article_id: str) -> list[Version]:
         query = (
@@ -242,10 +288,8 @@ class KnowledgeBase:
         except IntegrityError:
             await self.load()
             raise _changed_meanwhile(article_id) from None
-        del self._articles[article_id]
-        for language in LANGUAGES:
-            self._variants.pop((article_id, language), None)
-            self._weights.drop(article_id, language)
+        self._version_of[article_id] = version[0].version
+        self._forget(article_id)
         return version[0]
 
     async def reindex(self) -> None:
@@ -299,6 +343,8 @@ class KnowledgeBase:
         versions = await self.store.write(op, "knowledge version")
         for one in loaded:
             self._remember(one)
+        for version in versions:
+            self._version_of[version.article_id] = version.version
         return versions
 
     async def _versions_into(
@@ -344,7 +390,14 @@ class KnowledgeBase:
     async def _last_file_texts(self) -> dict[str, str]:
         return await self.store.read(lambda c: _file_texts(c, None), "knowledge file versions")
 
+    def _forget(self, article_id: str) -> None:
+        self._articles.pop(article_id, None)
+        for language in LANGUAGES:
+            self._variants.pop((article_id, language), None)
+            self._weights.drop(article_id, language)
+
     def _remember(self, loaded: LoadedArticle) -> None:
+        self._forget(loaded.id)  # a language the new version has not any more goes too
         self._articles[loaded.id] = loaded
         article = loaded.article
         for language in article.languages():
@@ -418,6 +471,7 @@ class KnowledgeBase:
         of stop words only finds nothing."""
         question = check_question(query)
         check_language(language)
+        await self.refresh_if_due()
         limit = max(1, min(limit, MAX_LIMIT))
         asked = list(dict.fromkeys(terms(question, language)))[:MAX_TERMS]
         if not asked:

@@ -42,11 +42,13 @@ def add_knowledge_routes(app: web.Application, kb: KnowledgeBase) -> None:
 
     @requires(Role.AGENT)
     async def articles(request: web.Request) -> web.Response:
+        await kb.refresh_if_due()  # another node's edits
         current = kb.current()
         return web.json_response([_summary(current[key]) for key in sorted(current)])
 
     @requires(Role.AGENT)
     async def article(request: web.Request) -> web.Response:
+        await kb.refresh_if_due()  # another node's edits
         article_id = request.match_info["article_id"]
         loaded = kb.current().get(article_id)
         if loaded is None:
@@ -55,6 +57,7 @@ def add_knowledge_routes(app: web.Application, kb: KnowledgeBase) -> None:
 
     @requires(Role.ADMIN)
     async def save(request: web.Request) -> web.Response:
+        await kb.refresh_if_due()  # another node's edits
         article_id = request.match_info["article_id"]
         if not ARTICLE_ID_RE.match(article_id):
             return error(400, f"bad article id {article_id!r}: lower-case letters, digits, - and _")
@@ -78,6 +81,7 @@ def add_knowledge_routes(app: web.Application, kb: KnowledgeBase) -> None:
 
     @requires(Role.ADMIN)
     async def delete(request: web.Request) -> web.Response:
+        await kb.refresh_if_due()  # another node's edits
         article_id = request.match_info["article_id"]
         if article_id not in kb.current():
             return error(404, f"no article {article_id!r}")

@@ -247,3 +247,43 @@ async def test_an_edit_meanwhile_on_another_node_is_refused_not_lost(
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_another_nodes_edits_are_taken_within_the_refresh_period(
+    db_url: str, tmp_path: Path
+) -> None:
+    """An admin edits through node A's API: node B answers from the new version at its
+    next refresh (every `refresh_every` s, at a search), not only after a restart."""
+    folder = tmp_path / "knowledge"
+    shutil.copytree(ROOT / "knowledge", folder)
+    stores = [await Store.connect(db_url, retry_for=2.0) for _ in range(2)]
+    try:
+        await stores[0].migrate()
+        a = KnowledgeBase(stores[0], ["en", "ru"], today=lambda: date(2026, 12, 6))
+        await a.load()
+        assert await a.sync_files(folder) == []
+        b = KnowledgeBase(
+            stores[1], ["en", "ru"], today=lambda: date(2026, 12, 6), refresh_every=3600
+        )
+        await b.load()
+        # (its first search looks for new versions: none yet)
+        assert all(h.article_id != "moving" for h in await b.search("new flat move", "en"))
+
+        await a.save("moving", NEW, "alice")
+        # Within the period: B has not looked yet.
+        assert all(h.article_id != "moving" for h in await b.search("new flat move", "en"))
+        b.refresh_every = 0  # due at every search from now on
+        assert (await top(b, "I am moving to a new flat", "en"))[0] == "moving"
+        assert "moving" in b.current()
+
+        # A changes it, then deletes it: B follows both.
+        await a.save("moving", NEW.replace("two weeks", "a month"), "alice")
+        hits = await b.search("I am moving to a new flat", "en")
+        assert hits[0].article_id == "moving" and "<b>a month</b>" in hits[0].answer
+        await a.delete("moving", "alice")
+        assert all(h.article_id != "moving" for h in await b.search("moving flat", "en"))
+        assert "moving" not in b.current()
+        assert await b.refresh() == 0  # nothing new
+    finally:
+        for store in stores:
+            await store.close()
