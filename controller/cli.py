@@ -186,6 +186,10 @@ def banner(
     ast = config.asterisk
     server = f"{ast.sip_bind}:{ast.sip_port}"
     lines = ["", "Hotline is running.", ""]
+    if config.edge is not None:
+        # Behind the SIP edge, callers and phones go through Kamailio, not to this node.
+        server = f"{config.edge.listen}:{config.edge.port}"
+        lines.append(f"  This node is behind the SIP edge at {server} (hotline edge run).")
     lines.append("  Call the hotline (from an agent softphone, or any SIP phone, UDP):")
     for number, flow in config.numbers.items():
         lines.append(f"      sip:{number}@{server}    -> flow {flow!r}")

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import ClassVar
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
-from controller.cli import main
+from controller.cli import banner, main
 from controller.edge import SCHEMA_DIR, EdgeError, check, prepare_database, render
 from controller.instance import template_context, template_env
 from controller.secrets import Secrets
@@ -222,3 +223,20 @@ async def test_an_unreachable_database_is_said(tmp_path: Path) -> None:
     with pytest.raises(EdgeError) as error:
         await prepare_database(edge)
     assert "cannot reach edge.database_url" in str(error.value)
+
+
+class Started:
+    """What the banner reads of a started Hotline."""
+
+    web_url = "http://127.0.0.1:8080/"
+    new_passwords: ClassVar[dict[str, str]] = {}
+
+
+def test_a_nodes_banner_sends_callers_and_phones_to_the_edge(tmp_path: Path) -> None:
+    secrets = Secrets(agent_passwords={"2001": "pw-a", "2002": "pw-b"})
+    text = banner(load_config(write(tmp_path)), secrets, Started())  # type: ignore[arg-type]
+    assert "This node is behind the SIP edge at 10.0.0.4:5060 (hotline edge run)." in text
+    assert "sip:100@10.0.0.4:5060    -> flow 'main'" in text
+    assert "Agents' softphones: SIP server 10.0.0.4:5060 (UDP), register with:" in text
+    one_box = banner(load_config(write(tmp_path, edge=False)), secrets, Started())  # type: ignore[arg-type]
+    assert "SIP edge" not in one_box and "SIP server 127.0.0.1:5060" in one_box
