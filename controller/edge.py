@@ -173,6 +173,8 @@ def run_kamailio(config_file: Path, pid_file: Path) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, stop)
     code = proc.wait()
+    # Kamailio, running as its own user by then, may leave its pid file behind.
+    pid_file.unlink(missing_ok=True)
     return 0 if code in (0, -signal.SIGTERM, 128 + signal.SIGTERM) else EXIT_KAMAILIO
 
 

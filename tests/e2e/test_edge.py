@@ -98,18 +98,26 @@ class Edge:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        pid = self.out / "kamailio.pid"
-        if pid.exists():
-            # Kamailio's own processes: none may outlive it.
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.killpg(int(pid.read_text().strip()), signal.SIGKILL)
+        """SIGTERM, as systemd stops it: `hotline edge run` stops Kamailio and exits 0."""
+        try:
+            if self.proc is not None and self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    code = self.proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+                    raise AssertionError(f"hotline edge did not stop:\n{self.text()}") from None
+                assert code == 0, f"hotline edge exited {code}:\n{self.text()}"
+        finally:
+            # Kamailio's own processes (found by this edge's config file): none may
+            # outlive it.
+            found = subprocess.run(
+                ["pgrep", "-f", str(self.out / "kamailio.cfg")], capture_output=True, text=True
+            )
+            for pid in found.stdout.split():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
