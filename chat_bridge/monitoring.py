@@ -71,11 +71,15 @@ class ChatMonitors:
         store: Store,
         routing: RoutingService,
         *,
+        tell_agent: bool = False,
         now: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`tell_agent`: the agent's desk is told when a supervisor starts and stops
+        reading their chat (monitoring.tell_agent other than "no": a chat has no beep)."""
         self.hub = hub
         self.store = store
         self.routing = routing
+        self.tell_agent = tell_agent
         self.now = now
         #: Private notes per contact, shown with the thread on the agent's desk.
         self.notes: dict[str, list[dict[str, Any]]] = {}
@@ -131,6 +135,7 @@ class ChatMonitors:
             agent=agent,
         )
         log.info("contact=%s chat read by %s", contact_id, supervisor)
+        self._tell(reader, on=True)
         checking = asyncio.create_task(self._check(reader), name=f"chat-read-{contact_id}")
 
         async def stop() -> None:
@@ -165,6 +170,8 @@ class ChatMonitors:
             reader.push({"type": "ended", "contact_id": reader.contact_id, "reason": reason})
         if not logged:
             return
+        if reason == "stopped":  # else the chat left the agent's desk: nothing to tell
+            self._tell(reader, on=False)
         seconds = round(self.now() - reader.started, 1)
         await self.store.append(
             reader.contact_id,
@@ -181,6 +188,22 @@ class ChatMonitors:
         log.info(
             "contact=%s chat reading by %s ended: %s", reader.contact_id, reader.supervisor, reason
         )
+
+    def _tell(self, reader: _Reader, *, on: bool) -> None:
+        """The agent's desk: a supervisor reads this chat now (or no longer)."""
+        if not self.tell_agent:
+            return
+        frame = {
+            "type": "monitored",
+            "channel": "chat",
+            "contact_id": reader.contact_id,
+            "on": on,
+            "mode": "read",
+            "supervisor": reader.supervisor,
+        }
+        for push in list(self.hub.desks.get(reader.agent, ())):
+            with contextlib.suppress(Exception):  # a desk page going away
+                push(frame)
 
     # Whispering
 

@@ -403,7 +403,13 @@ class Hotline:
         chat.desks.wrap_ups = wrap_ups
         chat.desks.control = calls
         if config.chat.enabled:
-            add_chat_monitor_routes(api, ChatMonitors(chat.bridge.hub, store, routing))
+            readers = ChatMonitors(
+                chat.bridge.hub,
+                store,
+                routing,
+                tell_agent=config.monitoring.tell_agent != "no",  # a chat has no beep
+            )
+            add_chat_monitor_routes(api, readers)
         wallboard = Wallboard(
             store,
             routing,

@@ -303,6 +303,8 @@ def with_test_flows(
     phones["customer"] = free_port("udp", **lease)
     # sue's own phone: monitoring rings it (tests/e2e/test_monitoring.py).
     phones["sue"] = free_port("udp", **lease)
+    # Agents' desks are told when a supervisor monitors them (test_chat_monitoring*.py).
+    config["monitoring"] = {**config.get("monitoring", {}), "tell_agent": "desk"}
     config["callbacks"] = {
         "dial_template": f"PJSIP/anonymous/sip:{{number}}@127.0.0.1:{phones['customer']}",
         "caller_id": "5550100",

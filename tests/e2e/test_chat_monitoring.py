@@ -116,6 +116,9 @@ async def scenario(hotline: RunningHotline) -> None:
             sockets.append(reader)
             first = await reader.wait(lambda f: f["type"] == "chat")
             assert first["contact_id"] == contact and first["agent"] == "judy"
+            # judy's desk is told (monitoring.tell_agent: desk in the test config).
+            told = await judy_desk.wait(lambda f: f["type"] == "monitored")
+            assert (told["on"], told["mode"], told["supervisor"]) == (True, "read", "sue")
             await widget.say("it was due on Monday", "c2")
             await reader.wait(
                 lambda f: f["type"] == "message" and f["message"]["text"] == "it was due on Monday"

@@ -74,6 +74,9 @@ def test_whisper_and_take_over_across_two_desks(browser: Any, hotline: RunningHo
         board.click(f"{row} button.read")
         log = board.locator("#reading-log")
         log.locator("li.from-customer", has_text="Where is my parcel?").wait_for()
+        # judy is told (monitoring.tell_agent: desk in the test config).
+        judy.wait_for_selector(f".pane[data-contact-id='{contact}'][data-monitored=read]")
+        assert "sue is reading this chat" in judy.locator("#toast").inner_text()
         type_in_widget(customer, "It was due on Monday")
         log.locator("li.from-customer", has_text="It was due on Monday").wait_for()
         judy_pane.locator(".input").fill("Let me check that for you")

@@ -95,3 +95,28 @@ async def test_take_over_is_refused_until_the_supervisor_can_then_accepted(rig: 
     await customer.wait_text("has joined")
     types = await rig.events(contact)
     assert types.index("chat.taken_over") < types.index("chat.transferred")
+
+
+async def test_the_agent_is_told_where_the_config_says_so(rig: Rig) -> None:
+    """tell_agent: the agent's desk hears when a supervisor starts and stops reading;
+    without it, nothing is said."""
+    quiet = ChatMonitors(rig.bridge.hub, rig.store, rig.routing)
+    _, contact = await talking(rig)
+    stop = await quiet.read(contact, "sue", print)
+    await stop()
+    assert not [f for f in rig.desk if f["type"] == "monitored"]
+
+    told = ChatMonitors(rig.bridge.hub, rig.store, rig.routing, tell_agent=True)
+    stop = await told.read(contact, "sue", print)
+    on = await rig.desk_frame("monitored")
+    assert on == {
+        "type": "monitored",
+        "channel": "chat",
+        "contact_id": contact,
+        "on": True,
+        "mode": "read",
+        "supervisor": "sue",
+    }
+    await stop()
+    off = await rig.desk_frame("monitored")
+    assert (off["on"], off["supervisor"], off["contact_id"]) == (False, "sue", contact)

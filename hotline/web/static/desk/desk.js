@@ -620,8 +620,17 @@
     chat.log.scrollTop = chat.log.scrollHeight;
   }
 
-  // Told where the config says so (monitoring.tell_agent): a supervisor monitors a call.
+  // Told where the config says so (monitoring.tell_agent): a supervisor monitors a call,
+  // or reads a chat (its tab's pane is marked).
   function monitored(frame) {
+    if (frame.channel === "chat") {
+      var pane = document.querySelector('.pane[data-contact-id="' + frame.contact_id + '"]');
+      if (pane && frame.on) { pane.dataset.monitored = frame.mode; }
+      if (pane && !frame.on) { delete pane.dataset.monitored; }
+      toast(frame.on ? frame.supervisor + " is reading this chat"
+                     : frame.supervisor + " stopped reading your chat");
+      return;
+    }
     document.body.dataset.monitored = frame.on ? frame.mode : "";
     toast(frame.on ? frame.supervisor + " is monitoring your call (" + frame.mode + ")"
                    : "The monitoring of your call ended");
