@@ -75,7 +75,7 @@ def test_a_team_lead_monitors_on_the_desks_browser_phone(
         time.sleep(2.5)
         heard = desk.evaluate("window.hotlinePhone.stats")
         marks["listen"] = (start, time.monotonic())
-        assert heard["packetsReceived"] - before["packetsReceived"] > 80, heard
+        assert heard["packetsReceived"] - before["packetsReceived"] > 50, heard  # 125 sent
         assert heard["audioEnergy"] > before["audioEnergy"], (before, heard)
 
         board.click(f"{row} button.barge")
