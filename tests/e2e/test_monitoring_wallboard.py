@@ -78,6 +78,13 @@ def test_supervise_a_call_from_the_wallboard(hotline: RunningHotline, page: Any)
         time.sleep(1.5)  # views made before the stop, redrawn each second, bring nothing back
         assert page.locator(f"{row} button.stop").count() == 0
         assert page.text_content("#monitor-status") == "Monitoring stopped"
+        # Review: the live contact's page, its monitoring in the timeline already.
+        review = page.context.new_page()
+        review.goto(f"{hotline.web_url}/contacts?id={contact}")
+        review.wait_for_selector("#contact:not([hidden])")
+        timeline = review.text_content("#timeline")
+        assert "monitor.started" in timeline and "monitor.ended" in timeline, timeline
+        review.close()
     finally:
         result = call.wait(60)
     assert result.ok, f"{result.output}\n{hotline.log_tail()}"
