@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -364,6 +365,12 @@ def cluster(
         # One after the other: two nodes loading the knowledge base into one PostgreSQL
         # at the same moment can collide (kb_versions' unique key) and one exits.
         for name, config in configs.items():
+            # One secrets.yaml on every box (README): the agents' SIP passwords the edge
+            # checks are the ones the nodes ask an agent's own calls for.
+            (workdir / name / "state").mkdir()
+            shutil.copyfile(
+                workdir / "edge-state/secrets.yaml", workdir / name / "state/secrets.yaml"
+            )
             running.nodes[name] = spawn(config, workdir / name, log_name="worker")
             wait_ready(running.nodes[name])
         yield running
@@ -564,6 +571,132 @@ def test_kamailio_restarted_during_a_call_registrations_come_back(cluster: EdgeC
         f"call went on; the waiting caller was rung to carol at her stored location "
         f"{(connected[1].ts.timestamp() - time.time()) + (time.monotonic() - stopped):.1f} s "
         "after the stop; 2 offered, 2 completed, 0 lost, 0 out of order"
+    )
+
+
+OWN_CALL = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="an agent's own call through the edge">
+{invite_1}
+  <recv response="100" optional="true"/>
+  <recv response="401" auth="true"/>
+  <send>
+    <![CDATA[
+      ACK sip:{dial}@[remote_ip]:[remote_port] SIP/2.0
+      [last_Via:]
+      From: <sip:{user}@[remote_ip]:[remote_port]>;tag=[pid]own[call_number]
+      To: <sip:{dial}@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+{invite_2}
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+  <recv response="200" rrs="true"/>
+  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{user}@[remote_ip]:[remote_port]>;tag=[pid]own[call_number]
+      To: <sip:{dial}@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 ACK
+      [routes]
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="BYE" timeout="20000"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+</scenario>
+"""
+
+OWN_INVITE = """  <send retrans="500">
+    <![CDATA[
+      INVITE sip:{dial}@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{user}@[remote_ip]:[remote_port]>;tag=[pid]own[call_number]
+      To: <sip:{dial}@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: {cseq} INVITE
+      Contact: <sip:{user}@[local_ip]:[local_port]>
+      {auth}
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=agent 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+      a=sendrecv
+    ]]>
+  </send>"""
+
+
+def own_call(cluster: EdgeCluster, dial: str) -> SippResult:
+    """carol's phone calls `dial` through the edge, signing in as 2001 when the node
+    asks (401): one call, answered and hung up by the node."""
+    workdir = cluster.workdir / "own" / str(time.monotonic_ns())
+    workdir.mkdir(parents=True)
+    password = cluster.edge.password(CAROL)
+    auth = f"[authentication username={CAROL} password={password}]"
+    first = OWN_INVITE.format(dial=dial, user=CAROL, cseq=1, auth="")
+    second = OWN_INVITE.format(dial=dial, user=CAROL, cseq=2, auth=auth)
+    (workdir / "own.xml").write_text(
+        OWN_CALL.format(dial=dial, user=CAROL, invite_1=first, invite_2=second)
+    )
+    args = [f"{EDGE}:{cluster.edge.port}", "-sf", "own.xml", "-m", "1", "-timeout", "30s"]
+    proc = start_sipp([*args, "-p", str(free_port("udp"))], workdir)
+    return finish_sipp(proc, workdir, 40)
+
+
+def features_on(cluster: EdgeCluster) -> dict[str, int]:
+    """How many of carol's feature codes each node's worker has taken."""
+    return {
+        name: node.log.read_text(errors="replace").count("feature code from carol")
+        for name, node in cluster.nodes.items()
+    }
+
+
+def test_an_agents_own_call_goes_to_the_node_that_rang_her(cluster: EdgeCluster) -> None:
+    """carol's phone dials a feature code (*24) through the edge: it reaches the node
+    that last rang her (where her call is: a consultation from the phone needs that
+    node), first one node, then, rung by the other, the other."""
+    wait_reachable(cluster)
+    reached = []
+    for number in ("5553601", "5553602"):
+        calls, _ = serve(cluster, [number], gap=0.1, talk=1.2)
+        before = features_on(cluster)
+        result = own_call(cluster, "*24")
+        assert result.ok, f"{result.output}\n{cluster.logs()}"
+        after = features_on(cluster)
+        took = [name for name in after if after[name] > before[name]]
+        assert len(took) == 1, (before, after)
+        rang = {NODE_A: "a", NODE_B: "b"}[node_of(calls[0])]
+        assert took == [rang], (took, rang)
+        reached.append(rang)
+    assert sorted(reached) == ["a", "b"], reached
+    print(
+        f"\ncarol's own calls through the edge: to node {reached[0]}, then {reached[1]}: "
+        "each time the node that had just rung her"
     )
 
 
