@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import Table
+from sqlalchemy import Table, func, literal, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hotline.store.raw_rows import RawInserter, raw_inserter
@@ -67,6 +68,40 @@ class InsertRow:
         statement = table.insert().returning(key, sort_by_parameter_order=True)
         result = await conn.execute(statement, [row.values for row in rows])
         return list(result.scalars())
+
+
+class UpdateRow:
+    """A write op that updates the row of `table` whose `key` column is `value`: sets
+    `values`, and each column of `keep` only where it is NULL still. No such row:
+    raises `missing()`."""
+
+    def __init__(
+        self,
+        table: Table,
+        key: str,
+        value: Any,
+        values: dict[str, Any],
+        missing: Callable[[], Exception],
+        keep: frozenset[str] = frozenset(),
+    ) -> None:
+        self.table = table
+        self.key = key
+        self.value = value
+        self.values = values
+        self.missing = missing
+        self.keep = keep
+
+    async def __call__(self, conn: AsyncConnection) -> None:
+        column = self.table.c
+        values = {
+            name: func.coalesce(column[name], literal(value, column[name].type))
+            if name in self.keep
+            else value
+            for name, value in self.values.items()
+        }
+        statement = update(self.table).where(column[self.key] == self.value).values(values)
+        if (await conn.execute(statement)).rowcount == 0:
+            raise self.missing()
 
 
 class GroupCommit:
@@ -132,9 +167,8 @@ class GroupCommit:
         try:
             conn, raw = await self._connection()
             ops = [op for op, _ in batch]
-            if raw is not None and all(isinstance(op, InsertRow) for op in ops):
-                rows = [(op.table, op.values) for op in ops if isinstance(op, InsertRow)]
-                results = list(await raw.transaction(rows))
+            if raw is not None and all(isinstance(op, InsertRow | UpdateRow) for op in ops):
+                results = await raw.transaction([_raw_step(raw, op) for op in ops])
             else:
                 async with conn.begin():
                     results = await _run_all(conn, ops, raw)
@@ -172,8 +206,20 @@ async def _run_all(
         if table is not None and (len(inserts) > 1 or raw is not None):
             results += await InsertRow.many(conn, inserts, raw)
         else:
-            results += [await op(conn) for op in group]
+            for op in group:
+                if raw is not None and isinstance(op, UpdateRow):
+                    results.append(_raw_step(raw, op)())  # on the driver, as inserts
+                else:
+                    results.append(await op(conn))
     return results
+
+
+def _raw_step(raw: RawInserter, op: WriteOp) -> Callable[[], Any]:
+    """`op` (a row insert or update) as a call on the SQLite driver."""
+    if isinstance(op, InsertRow):
+        return functools.partial(raw.insert_one, op.table, op.values)
+    assert isinstance(op, UpdateRow), "only row inserts and updates run on the driver"
+    return functools.partial(raw.update, op)
 
 
 def _insert_table(op: WriteOp) -> object:

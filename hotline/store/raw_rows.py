@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
@@ -31,6 +31,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hotline.store.inline_sqlite import InlineConnection
+
+if TYPE_CHECKING:
+    from hotline.store.group_commit import UpdateRow
 
 Processor = Callable[[Any], Any] | None
 
@@ -49,12 +52,13 @@ class RawInserter:
         self._committed = committed
         self._plans: dict[tuple[str, tuple[str, ...]], tuple[str, list[Processor]]] = {}
 
-    async def transaction(self, rows: Sequence[tuple[Table, dict[str, Any]]]) -> list[int]:
-        """Insert `rows` (table, values) in order in one transaction, committed on
-        aiosqlite's thread; their row ids. Nothing of it is kept if anything fails."""
+    async def transaction(self, steps: Sequence[Callable[[], Any]]) -> list[Any]:
+        """Run `steps` (this inserter's `insert` and `update` calls) in order in one
+        transaction, committed on aiosqlite's thread; their results. Nothing of it is
+        kept if anything fails."""
         self._driver.execute("BEGIN")
         try:
-            keys = [self.insert(table, [values])[0] for table, values in rows]
+            keys = [step() for step in steps]
             try:
                 await self._inline.commit()
             except sqlite3.Error as error:
@@ -65,6 +69,10 @@ class RawInserter:
             raise
         self._committed()
         return keys
+
+    def insert_one(self, table: Table, values: dict[str, Any]) -> int:
+        """Insert one row; its row id."""
+        return self.insert(table, [values])[0]
 
     def insert(self, table: Table, rows: Sequence[dict[str, Any]]) -> list[int]:
         """Insert `rows` into `table` in order; their row ids, in the same order."""
@@ -88,16 +96,46 @@ class RawInserter:
             cursor.close()
         return keys
 
+    def update(self, op: UpdateRow) -> None:  # hotline/store/group_commit.py
+        """Run the update `op` through the driver; raises `op.missing()` if no row has
+        its key."""
+        columns = tuple(op.values)
+        plan_key = (f"update {op.table.name} {op.key} {sorted(op.keep)}", columns)
+        plan = self._plans.get(plan_key)
+        if plan is None:
+            sets = ", ".join(
+                f'"{name}" = COALESCE("{name}", ?)' if name in op.keep else f'"{name}" = ?'
+                for name in columns
+            )
+            sql = f'UPDATE "{op.table.name}" SET {sets} WHERE "{op.key}" = ?'
+            plan = (sql, [self._processor(op.table, name) for name in (*columns, op.key)])
+            self._plans[plan_key] = plan
+        sql, processors = plan
+        params = [
+            value if process is None or value is None else process(value)
+            for process, value in zip(processors, (*op.values.values(), op.value), strict=True)
+        ]
+        try:
+            cursor = self._driver.execute(sql, params)
+        except sqlite3.Error as error:
+            raise DBAPIError.instance(sql, params, error, sqlite3.Error) from error
+        if cursor.rowcount == 0:
+            raise op.missing()
+
+    def _processor(self, table: Table, name: str) -> Processor:
+        """The bind processor SQLAlchemy's SQLite dialect uses for this column."""
+        processor: Processor = (
+            table.c[name].type.dialect_impl(self._dialect).bind_processor(self._dialect)
+        )
+        return processor
+
     def _plan(self, table: Table, columns: tuple[str, ...]) -> tuple[str, list[Processor]]:
         plan = self._plans.get((table.name, columns))
         if plan is None:
             names = ", ".join(f'"{name}"' for name in columns)
             marks = ", ".join("?" for _ in columns)
             sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'
-            processors: list[Processor] = [
-                table.c[name].type.dialect_impl(self._dialect).bind_processor(self._dialect)
-                for name in columns
-            ]
+            processors = [self._processor(table, name) for name in columns]
             plan = (sql, processors)
             self._plans[(table.name, columns)] = plan
         return plan

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, event, func, literal, select, update
+from sqlalchemy import Row, event, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
@@ -25,10 +25,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from hotline.events import spec_of
-from hotline.store.coltypes import UTCDateTime, as_utc, utcnow
+from hotline.store.coltypes import as_utc, utcnow
 from hotline.store.epochs import Fence, FencedInsert
 from hotline.store.errors import UnknownContact, UnknownCustomer
-from hotline.store.group_commit import GroupCommit, InsertRow
+from hotline.store.group_commit import GroupCommit, InsertRow, UpdateRow
 from hotline.store.inline_sqlite import InlineConnection, inline_engine
 from hotline.store.migrate import upgrade
 from hotline.store.models import ContactEventRow, ContactRow, CustomerRow, table_of
@@ -297,19 +297,18 @@ class Store:
         for name in ("flow", "flow_version", "language", "node"):
             if name in values and values[name] is not None:
                 values[name] = _text(values[name], name)
-        stmt = update(CONTACTS).where(CONTACTS.c.id == contact_id).values(values)
-        await self.write(lambda conn: _update_one(conn, stmt, contact_id), "update_contact")
+        op = UpdateRow(CONTACTS, "id", contact_id, values, _no_contact(contact_id))
+        await self.write(op, "update_contact")
 
     async def close_contact(self, contact_id: str, status: str) -> None:
         """End a contact with a final status; ended_at is set now unless already set."""
         final = _member(ContactStatus, status, "status")
         if final == ContactStatus.ACTIVE:
             raise ValueError("close_contact needs a final status, not 'active'")
-        ended = func.coalesce(CONTACTS.c.ended_at, literal(utcnow(), UTCDateTime()))
-        stmt = (
-            update(CONTACTS).where(CONTACTS.c.id == contact_id).values(status=final, ended_at=ended)
-        )
-        await self.write(lambda conn: _update_one(conn, stmt, contact_id), "close_contact")
+        values = {"status": final, "ended_at": utcnow()}
+        missing = _no_contact(contact_id)
+        op = UpdateRow(CONTACTS, "id", contact_id, values, missing, keep=frozenset({"ended_at"}))
+        await self.write(op, "close_contact")
 
     async def contact(self, contact_id: str) -> Contact | None:
         """The contact with this id, or None."""
@@ -590,9 +589,9 @@ async def _all(conn: AsyncConnection, query: Any) -> list[Row[Any]]:
     return list((await conn.execute(query)).all())
 
 
-async def _update_one(conn: AsyncConnection, stmt: Any, contact_id: str) -> None:
-    if (await conn.execute(stmt)).rowcount == 0:
-        raise UnknownContact(f"no contact with id {contact_id!r}")
+def _no_contact(contact_id: str) -> Callable[[], Exception]:
+    """The error of an update that found no contact with this id."""
+    return lambda: UnknownContact(f"no contact with id {contact_id!r}")
 
 
 def _member(enum: Any, value: Any, what: str) -> str:

@@ -9,14 +9,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import event, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from hotline.store import Store, sqlite_url
 from hotline.store.errors import UnknownContact
 from hotline.store.group_commit import InsertRow
 from hotline.store.raw_rows import raw_inserter
-from hotline.store.store import EVENTS
+from hotline.store.store import CONTACTS, EVENTS
 
 
 async def test_raw_rows_are_stored_as_sqlalchemy_stores_them(tmp_path: Path) -> None:
@@ -108,7 +108,7 @@ async def test_the_writer_holds_one_connection(store: Store) -> None:
     assert [e.data["n"] for e in await store.events(contact)] == list(range(40))
 
 
-async def test_a_batch_of_rows_only_commits_on_the_driver(tmp_path: Path) -> None:
+async def test_a_batch_of_row_inserts_and_updates_commits_on_the_driver(tmp_path: Path) -> None:
     store = await Store.connect(sqlite_url(str(tmp_path / "h.db")))
     try:
         await store.migrate()
@@ -127,9 +127,39 @@ async def test_a_batch_of_rows_only_commits_on_the_driver(tmp_path: Path) -> Non
         await asyncio.gather(*(store.append(contact, "flow.node", {"n": n}) for n in range(30)))
         assert begun[0] == 0  # no SQLAlchemy transaction: BEGIN and COMMIT on sqlite3
         assert 1 <= committed[0] < 30  # the commit event still tells each commit
-        await store.update_contact(contact, node="end")  # not a row insert: SQLAlchemy's
+        await store.update_contact(contact, node="end")  # a row update: on the driver too
+        assert begun[0] == 0
+        await store.customer_for_phone("+15550104")  # neither: SQLAlchemy's transaction
         assert begun[0] == 1
         assert [e.data["n"] for e in await store.events(contact)] == list(range(30))
         assert (await store.contact(contact)).node == "end"  # type: ignore[union-attr]
+    finally:
+        await store.close()
+
+
+async def test_raw_updates_are_stored_as_sqlalchemy_stores_them(tmp_path: Path) -> None:
+    store = await Store.connect(sqlite_url(str(tmp_path / "h.db")))
+    try:
+        await store.migrate()
+        raw = await store.open_contact("voice", "inbound", "+15550105", "100")
+        core = await store.open_contact("voice", "inbound", "+15550106", "100")
+        ended = datetime(2026, 12, 6, 15, 0, 0, 7, tzinfo=UTC)
+        fields = {"status": "completed", "ended_at": ended, "variables": {"k": ["é", 1]}}
+        await store.update_contact(raw, **fields)  # on the driver
+        async with store.engine.begin() as conn:  # the same through SQLAlchemy Core
+            await conn.execute(update(CONTACTS).where(CONTACTS.c.id == core).values(fields))
+        query = text("SELECT status, ended_at, variables FROM contacts WHERE id = :i")
+        async with store.engine.connect() as conn:
+            rows = [(await conn.execute(query, {"i": i})).one() for i in (raw, core)]
+        assert rows[0] == rows[1]
+        assert rows[0][1] == "2026-12-06 15:00:00.000007"
+        # close_contact keeps an end time already set (COALESCE), sets the status.
+        await store.close_contact(raw, "abandoned")
+        closed = await store.contact(raw)
+        assert closed is not None and closed.status == "abandoned" and closed.ended_at == ended
+        with pytest.raises(UnknownContact, match="no contact with id 'nobody'"):
+            await store.update_contact("nobody", node="x")
+        with pytest.raises(UnknownContact, match="no contact with id 'nobody'"):
+            await store.close_contact("nobody", "completed")
     finally:
         await store.close()
