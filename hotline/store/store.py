@@ -33,6 +33,7 @@ from hotline.store.inline_sqlite import InlineConnection, inline_engine
 from hotline.store.migrate import upgrade
 from hotline.store.models import ContactEventRow, ContactRow, CustomerRow, table_of
 from hotline.store.phone import normalize_phone
+from hotline.store.raw_lookup import RawLookup
 from hotline.store.records import Channel, Contact, ContactStatus, Customer, Direction, LoggedEvent
 from hotline.store.retry import is_transient, retrying
 
@@ -76,16 +77,15 @@ class Store:
         engine: AsyncEngine,
         retry_for: float,
         write_engine: AsyncEngine | None = None,
-        lookup_engine: AsyncEngine | None = None,
+        lookup: RawLookup | None = None,
     ) -> None:
         self._engine = engine
         #: Where the one writer writes (SQLite: hotline/store/inline_sqlite.py); reads
         #: use `engine`.
         self._write_engine = write_engine or engine
-        #: Where a row is looked up by its key (SQLite: on the loop's thread, as the
-        #: writer's statements: microseconds in SQLite, where a read through aiosqlite's
-        #: thread costs about 1 ms of CPU in round trips). Scans and reports use `engine`.
-        self._lookup_engine = lookup_engine or engine
+        #: Rows by key on an SQLite file, through the driver on the loop's thread
+        #: (hotline/store/raw_lookup.py); None: through `engine`, as other reads.
+        self._lookup = lookup
         # One writer, group commit: SQLite takes one writer at a time (ours queue here
         # rather than collide on the file lock), and one commit serves many writes.
         self._writer = GroupCommit(self._write_engine)
@@ -108,7 +108,7 @@ class Store:
         the connect timeout). Raises StoreUnavailable if the database cannot be reached.
         """
         parsed = async_url(url)
-        write_engine = lookup_engine = None
+        write_engine = lookup = None
         if parsed.get_backend_name() == "sqlite":
             engine = create_async_engine(parsed, echo=echo)
             _sqlite_setup(engine, busy_timeout)
@@ -117,8 +117,7 @@ class Store:
                 write_engine = inline_engine(parsed, echo=echo)
                 _sqlite_setup(write_engine, 0)
                 # Key lookups too (WAL: a reader never waits for the writer).
-                lookup_engine = inline_engine(parsed, echo=echo)
-                _sqlite_setup(lookup_engine, 0)
+                lookup = RawLookup(parsed.database)
         else:
             engine = create_async_engine(
                 parsed,
@@ -129,7 +128,7 @@ class Store:
                     "server_settings": {"application_name": "hotline"},
                 },
             )
-        store = cls(engine, retry_for, write_engine, lookup_engine)
+        store = cls(engine, retry_for, write_engine, lookup)
         try:
             await store.read(lambda conn: conn.execute(select(1)), "connect")
         except BaseException:
@@ -174,8 +173,10 @@ class Store:
         """Close all connections."""
         await self._writer.close()
         await self._engine.dispose()
-        for other in {self._write_engine, self._lookup_engine} - {self._engine}:
-            await other.dispose()
+        if self._write_engine is not self._engine:
+            await self._write_engine.dispose()
+        if self._lookup is not None:
+            self._lookup.close()
 
     async def __aenter__(self) -> Store:
         return self
@@ -211,9 +212,8 @@ class Store:
 
     async def customer(self, customer_id: int) -> Customer | None:
         """The customer with this id, or None."""
-        query = select(CUSTOMERS).where(CUSTOMERS.c.id == customer_id)
-        row = await self.read(lambda conn: _first(conn, query), "customer", lookup=True)
-        return None if row is None else Customer(**row._mapping)
+        row = await self._row(CUSTOMERS, "id", customer_id, "customer")
+        return None if row is None else Customer(**row)
 
     # contacts
 
@@ -312,9 +312,8 @@ class Store:
 
     async def contact(self, contact_id: str) -> Contact | None:
         """The contact with this id, or None."""
-        query = select(CONTACTS).where(CONTACTS.c.id == contact_id)
-        row = await self.read(lambda conn: _first(conn, query), "contact", lookup=True)
-        return None if row is None else Contact(**row._mapping)
+        row = await self._row(CONTACTS, "id", contact_id, "contact")
+        return None if row is None else Contact(**row)
 
     async def recent_contacts(self, limit: int = 50) -> list[Contact]:
         """The newest contacts, newest first."""
@@ -507,17 +506,25 @@ class Store:
         commit), committed before returning; retried while the database is unavailable."""
         return await retrying(lambda: self._writer.run(op), self.retry_for, what)
 
-    async def read(
-        self, op: Callable[[AsyncConnection], Awaitable[T]], what: str, *, lookup: bool = False
-    ) -> T:
-        """Run `op` on a connection; retried while the database is unavailable.
-        `lookup`: `op` reads a few rows by their key (on SQLite it then runs on the
-        event loop's thread, so it must never scan)."""
-        engine = self._lookup_engine if lookup else self._engine
+    async def read(self, op: Callable[[AsyncConnection], Awaitable[T]], what: str) -> T:
+        """Run `op` on a connection; retried while the database is unavailable."""
 
         async def attempt() -> T:
-            async with engine.connect() as conn:
+            async with self._engine.connect() as conn:
                 return await op(conn)
+
+        return await retrying(attempt, self.retry_for, what)
+
+    async def _row(self, table: Any, key: str, value: Any, what: str) -> dict[str, Any] | None:
+        """The row whose unique `key` is `value`, as {column: value}, or None."""
+        lookup = self._lookup
+        if lookup is None:
+            query = select(table).where(table.c[key] == value)
+            found = await self.read(lambda conn: _first(conn, query), what)
+            return None if found is None else dict(found._mapping)
+
+        async def attempt() -> dict[str, Any] | None:
+            return lookup.row(table, key, value)
 
         return await retrying(attempt, self.retry_for, what)
 

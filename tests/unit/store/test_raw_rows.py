@@ -16,7 +16,8 @@ from hotline.store import Store, sqlite_url
 from hotline.store.errors import UnknownContact
 from hotline.store.group_commit import InsertRow
 from hotline.store.raw_rows import raw_inserter
-from hotline.store.store import CONTACTS, EVENTS
+from hotline.store.records import Contact, Customer
+from hotline.store.store import CONTACTS, CUSTOMERS, EVENTS
 
 
 async def test_raw_rows_are_stored_as_sqlalchemy_stores_them(tmp_path: Path) -> None:
@@ -161,5 +162,29 @@ async def test_raw_updates_are_stored_as_sqlalchemy_stores_them(tmp_path: Path) 
             await store.update_contact("nobody", node="x")
         with pytest.raises(UnknownContact, match="no contact with id 'nobody'"):
             await store.close_contact("nobody", "completed")
+    finally:
+        await store.close()
+
+
+async def test_raw_lookups_give_what_a_select_gives(tmp_path: Path) -> None:
+    store = await Store.connect(sqlite_url(str(tmp_path / "h.db")))
+    try:
+        await store.migrate()
+        customer = await store.customer_for_phone("+15550107")
+        await store.update_customer(customer.id, display_name="Zoë", attributes={"vip": True})
+        contact = await store.open_contact("voice", "inbound", "+15550107", "100", customer.id)
+        await store.update_contact(contact, variables={"a": [1, "b"]}, language="fr")
+        await store.close_contact(contact, "completed")
+        async with store.engine.connect() as conn:
+            selected = (await conn.execute(select(CONTACTS).where(CONTACTS.c.id == contact))).one()
+            person = (
+                await conn.execute(select(CUSTOMERS).where(CUSTOMERS.c.id == customer.id))
+            ).one()
+        looked_up = await store.contact(contact)
+        assert looked_up == Contact(**selected._mapping)
+        assert looked_up.started_at.tzinfo is UTC and looked_up.variables == {"a": [1, "b"]}
+        assert await store.customer(customer.id) == Customer(**person._mapping)
+        assert await store.contact("nobody") is None
+        assert await store.customer(10**9) is None
     finally:
         await store.close()
