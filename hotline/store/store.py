@@ -195,6 +195,10 @@ class Store:
         number = normalize_phone(phone)
         if number is None:
             raise ValueError(f"not a phone number: {phone!r}")
+        if self._lookup is not None:  # a caller known already: no write at all
+            known = await self._row(CUSTOMERS, "phone", number, "customer_for_phone")
+            if known is not None or not create:
+                return None if known is None else Customer(**known)
         query = select(CUSTOMERS).where(CUSTOMERS.c.phone == number)
 
         async def op(conn: AsyncConnection) -> Row[Any] | None:
