@@ -4,7 +4,10 @@ English and Russian: lower case, `ё` as `е`, words stemmed by Snowball (snowba
 from PyPI), stop words dropped. Chinese has no spaces between words: each run of Han
 characters becomes its overlapping character bigrams (and the lone character of a
 one-character run), which needs no dictionary and finds words whatever their segmentation;
-Latin words inside Chinese text are handled as English. Both stores index these terms
+Latin words inside Chinese text are handled as English. Korean writes spaces between
+words, but a word carries its particles and endings (인터넷이 = 인터넷 + 이): each run of
+Hangul syllables becomes its character bigrams in the same way, so 인터넷이 and 인터넷
+share 인터 and 터넷 with no dictionary or morphological analyser. Both stores index these terms
 as they are (SQLite FTS5 `unicode61` over space-separated terms, PostgreSQL
 `array_to_tsvector`), so a search ranks the same terms on either.
 """
@@ -18,10 +21,11 @@ import snowballstemmer  # type: ignore[import-untyped]
 
 #: Languages the knowledge base can index, with the Snowball stemmer each uses.
 STEMMERS = {"en": "english", "ru": "russian"}
-LANGUAGES = ("en", "ru", "zh")
+LANGUAGES = ("en", "ru", "zh", "ko")
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_HANGUL = re.compile(r"[\uac00-\ud7a3]+")
 
 
 def _words(text: str) -> frozenset[str]:
@@ -57,6 +61,14 @@ STOP_WORDS: dict[str, frozenset[str]] = {
         """
         与 了 什么 他 们 你 你好 吗 吧 呢 和 啊 在 她
         如何 怎么 您 想 我 是 的 要 请 谢谢 问
+        """
+    ),
+    # Greetings, fillers and pronouns as whole words (with their usual particles);
+    # 안 ("not") is no stop word: it changes what a question means.
+    "ko": _words(
+        """
+        감사합니다 고맙습니다 그냥 그리고 그런데 네 여보세요 예 안녕하세요 음 어 저 저는
+        제 제가 좀 저기요 수고하세요
         """
     ),
 }
@@ -95,6 +107,8 @@ def terms(text: str, language: str, *, keep_stop_words: bool = False) -> list[st
     text = text.lower().replace("ё", "е")
     if language == "zh":
         return _chinese_terms(text, keep_stop_words)
+    if language == "ko":
+        return _korean_terms(text, keep_stop_words)
     stop = frozenset() if keep_stop_words else STOP_WORDS[language]
     found = []
     for word in _WORD.findall(text):
@@ -127,11 +141,31 @@ def _chinese_terms(text: str, keep_stop_words: bool) -> list[str]:
     return found
 
 
+def _korean_terms(text: str, keep_stop_words: bool) -> list[str]:
+    stop = frozenset() if keep_stop_words else STOP_WORDS["ko"]
+    found: list[str] = []
+    for word in _WORD.findall(text):
+        if word in stop:
+            continue
+        for run in _split(word, _HANGUL):
+            if _HANGUL.fullmatch(run) or _HAN.fullmatch(run):
+                found.extend(_bigrams(run))
+            elif run not in STOP_WORDS["en"]:
+                other = _other(run)
+                found.append(_stem(other, run) if other else run)
+    return found
+
+
 def _split_han(word: str) -> list[str]:
     """`word` cut where Han characters meet other letters or digits."""
+    return _split(word, _HAN)
+
+
+def _split(word: str, script: re.Pattern[str]) -> list[str]:
+    """`word` cut where runs of `script` meet other letters or digits."""
     parts: list[str] = []
     last = 0
-    for match in _HAN.finditer(word):
+    for match in script.finditer(word):
         if match.start() > last:
             parts.append(word[last : match.start()])
         parts.append(match.group())

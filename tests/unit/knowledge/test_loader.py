@@ -65,7 +65,7 @@ def test_unknown_language() -> None:
     found = problems_of(GOOD.replace(ru, ru + '\n  fr: ["Payer?"]') + "  fr: Sur le site.\n")
     assert (
         "knowledge/pay.yaml:5:3: questions.fr: unknown language 'fr': "
-        "the knowledge base knows en, ru, zh"
+        "the knowledge base knows en, ru, zh, ko"
     ) in found
 
 

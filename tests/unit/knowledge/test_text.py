@@ -36,6 +36,22 @@ def test_only_stop_words_gives_nothing() -> None:
 
 def test_unknown_language_is_refused() -> None:
     with pytest.raises(
-        UnknownLanguage, match="unknown language 'fr': the knowledge base knows en, ru, zh"
+        UnknownLanguage, match="unknown language 'fr': the knowledge base knows en, ru, zh, ko"
     ):
         terms("bonjour", "fr")
+
+
+def test_korean_words_with_particles_share_bigrams() -> None:
+    # 인터넷이 (the internet + subject particle) meets 인터넷 by its bigrams; 안 (not)
+    # is kept, the greeting goes.
+    asked = terms("안녕하세요 인터넷이 안 돼요", "ko")
+    assert asked == ["인터", "터넷", "넷이", "안", "돼요"]
+    article = terms("인터넷 연결이 안 됩니다", "ko")
+    assert {"인터", "터넷", "안"} <= set(article) and "넷이" not in article
+    assert terms("요금 납부", "ko") == ["요금", "납부"]
+
+
+def test_korean_with_latin_and_han_words() -> None:
+    found = terms("Wi-Fi 라우터가 꺼졌어요", "ko")
+    assert found == ["wi", "fi", "라우", "우터", "터가", "꺼졌", "졌어", "어요"]
+    assert terms("電話 번호", "ko") == ["電話", "번호"]
