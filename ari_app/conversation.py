@@ -44,6 +44,7 @@ from ari_app.client import AriError, AriEvent
 from ari_app.consultation import Consultation
 from ari_app.events import GONE_EVENTS, channel_of
 from ari_app.legs import ChannelsGone, clean_up, connect
+from ari_app.live_transcript import LiveTranscript, live_transcript
 from ari_app.recording import ConversationRecorder
 from ari_app.voice_port import VoicePort
 from hotline.acd.router import RoutingError
@@ -144,6 +145,7 @@ class AgentConversation:
         transfer: BlindTransfer | None = None
         handover: Consultation | None = None  # the caller goes on with a consulted party
         leg_gone = False  # Asterisk said the agent's leg is gone: no hang-up to ask for
+        live: LiveTranscript | None = None  # the caller's words for the agent's desk
         try:
             if not resumed:
                 try:
@@ -168,6 +170,7 @@ class AgentConversation:
                     self.connected()
             if record:
                 recording = await self.recorder.start(bridge, agent)
+            live = await live_transcript(self.port.speech, queue, self.language, self.port.emit)
             if self.calls is not None:
                 if not referring:
                     await self._refer_to_us(leg)
@@ -178,7 +181,7 @@ class AgentConversation:
                     self.port.channel_id,
                     leg,
                     bridge,
-                    self.port.emit,
+                    self.port.emit if live is None else live.watch(self.port.emit),
                     self.port.deliver,
                     routable=self.requeue is not None,
                     follow=self.port.follow,
@@ -193,6 +196,8 @@ class AgentConversation:
         finally:
             # No command acts on the call from here; a hold in progress ends.
             held = None if self.calls is None else await self.calls.close(self.contact_id, ended_by)
+            if live is not None:  # its snoop, bridge and media channel go first
+                await live.stop()
             if recording is not None:
                 await self.recorder.save(recording, agent, queue)
             # A consultation keeps what still talks (consultation.py): the bridge for

@@ -92,6 +92,20 @@ class SpeechSettings:
     min_confidence: float = 0.6
     max_seconds: float = 6.0
     endpoint: EndpointSettings = field(default_factory=EndpointSettings)
+    #: Queues whose conversations are transcribed live ("*": all; ari_app/live_transcript.py).
+    live_queues: frozenset[str] = frozenset()
+    #: language -> the live recogniser's vocabulary (absent: free-form).
+    live_phrases: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def transcribes_live(self, queue: str) -> bool:
+        return "*" in self.live_queues or queue in self.live_queues
+
+
+class Ear(Protocol):
+    """Whoever listens to a call's audio now: a spoken answer's `Utterance`, or a
+    conversation's live transcript."""
+
+    def audio(self, pcm: bytes) -> None: ...
 
 
 class Utterance:
@@ -184,7 +198,7 @@ class CallAudio:
         self.external = f"{channel_id}-media"
         self.bridge = f"{BRIDGE_PREFIX}{channel_id}"
         self.source: tuple[str, int] | None = None
-        self.listener: Utterance | None = None
+        self.listener: Ear | None = None
         self._opening: asyncio.Future[None] | None = None
         self._made: list[str] = []
 
@@ -425,6 +439,12 @@ class VoiceSpeech:
                 return replace(answer, speech_unavailable=str(event["reason"]))
         await utterance.close()  # a key: the caller chose keys for this answer
         return await gather(ask, port.typeahead, port.next_key)
+
+    async def take_audio(self) -> CallAudio:
+        """The call's audio for someone else (a conversation's live transcript): kept
+        open, no idle close; they close it when done (a later question reopens it)."""
+        await self._stop_idle()
+        return self.audio
 
     async def close(self) -> None:
         await self._stop_idle()

@@ -63,6 +63,8 @@ async def start_speech(config: HotlineConfig, home: Path, store: Store) -> Speec
         min_confidence=section.min_confidence,
         max_seconds=section.max_seconds,
         endpoint=EndpointSettings(end_silence=section.end_silence),
+        live_queues=frozenset(section.live_transcripts),
+        live_phrases={lang: tuple(words) for lang, words in section.live_phrases.items()},
     )
     transcriber = None
     if section.transcribe:

@@ -97,6 +97,8 @@ class EventType(StrEnum):
     FLOW_ENDED = "flow.ended"
     PROMPT_PLAYED = "prompt.played"
     SPEECH_RECOGNISED = "speech.recognised"
+    CALL_TRANSCRIBED = "call.transcribed"
+    CALL_TRANSCRIPTION_STOPPED = "call.transcription_stopped"
     SURVEY_ANSWERED = "survey.answered"
     # the knowledge base answering in a flow
     KNOWLEDGE_SEARCHED = "knowledge.searched"
@@ -361,6 +363,21 @@ class SpeechRecognised(TypedDict):
     confidence: float | None
     language: str
     fallback: str | None  # None: understood; again, keys, or why speech was unavailable
+
+
+class CallTranscribed(TypedDict):
+    """One utterance of a call in conversation, transcribed live (ari_app/live_transcript.py)."""
+
+    utterance: int  # 1, 2, ... in the conversation
+    text: str
+    confidence: float
+    side: str  # "caller": what the caller said
+    language: str
+
+
+class CallTranscriptionStopped(TypedDict):
+    utterance: int  # utterances transcribed before it stopped
+    reason: str  # busy, no_model, loading, failed, slow, no_audio
 
 
 class SurveyAnswered(TypedDict):
@@ -877,6 +894,16 @@ CATALOGUE: Mapping[EventType, EventSpec] = _specs(
         E.SPEECH_RECOGNISED,
         SpeechRecognised,
         "A spoken answer was heard (or speech was unavailable).",
+    ),
+    (
+        E.CALL_TRANSCRIBED,
+        CallTranscribed,
+        "What the caller said in the conversation with the agent, one utterance, live.",
+    ),
+    (
+        E.CALL_TRANSCRIPTION_STOPPED,
+        CallTranscriptionStopped,
+        "The live transcript of a call stopped before the conversation ended.",
     ),
     (E.SURVEY_ANSWERED, SurveyAnswered, "The contact answered a survey."),
     (E.QUEUE_UNKNOWN, QueueNamed, "A flow asked for a queue that is not configured."),

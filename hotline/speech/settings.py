@@ -51,6 +51,13 @@ class SpeechConfig(Section):
     #: queue (or "*" for all) -> flag -> phrases: a transcript saying one of them is
     #: flagged ({support: {cancel: [cancel, 해지]}, "*": {complaint: [complaint]}}).
     keywords: dict[str, dict[FlagName, list[Phrase]]] = {}
+    #: Queues (or "*" for all) whose conversations with agents are transcribed live
+    #: for the agent's desk, in the caller's language if it has a model (default: none).
+    live_transcripts: list[str] = []
+    #: language -> the words and phrases the live recogniser listens for (say them as the
+    #: model spells them: a word it does not know is dropped); none: free-form, the
+    #: model's whole vocabulary (far more CPU, see docs/speech.md).
+    live_phrases: dict[Language, list[Phrase]] = {}
     #: language -> phrases for the sentiment score of transcripts (-1..1).
     sentiment: dict[Language, SentimentPhrases] = {}
 
@@ -66,4 +73,9 @@ class SpeechConfig(Section):
 
     def unknown_queues(self, queues: set[str]) -> list[str]:
         """Keyword queues that are not configured queues."""
-        return sorted(q for q in self.keywords if q != ALL_QUEUES and q not in queues)
+        named = [*self.keywords, *self.live_transcripts]
+        return sorted({q for q in named if q != ALL_QUEUES and q not in queues})
+
+    def transcribes_live(self, queue: str) -> bool:
+        """Whether `queue`'s conversations are transcribed live."""
+        return ALL_QUEUES in self.live_transcripts or queue in self.live_transcripts
