@@ -170,10 +170,13 @@ class LiveTranscript:
     async def stop(self) -> None:
         """The conversation is over: nothing left open, the last results logged."""
         await self._close()
-        finishing = [u._task for u in self._finishing if u._task is not None]
-        self._finishing.clear()
+        ended, self._finishing = self._finishing, []
+        finishing = [u._task for u in ended if u._task is not None]
         if finishing:  # the caller's last words, logged before the conversation's end
             await asyncio.wait(finishing, timeout=RESULT_GRACE)
+        for utterance in ended:  # a failed or late recognition still holds its slot
+            await utterance.close()
+            await utterance.stream.close()
         current = asyncio.current_task()
         for task in [t for t in self._logging if t is not current]:
             with contextlib.suppress(Exception):
