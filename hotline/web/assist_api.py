@@ -5,11 +5,14 @@ and a search of the knowledge base, each article with the card it is sent as.
                                                         or what a caller said
     GET /api/assist/search?q=&language=&limit=          the agent's own search
 
-A caller's words are their answers a voice flow understood by speech and the call's
-transcripts so far (where speech is configured); no live transcription of the
-conversation with the agent. Only the agent the chat or call is with (or a supervisor)
-sees its suggestions. Texts are
-returned as written (JSON strings): the desk escapes them (desk_assist.js).
+A caller's words are, where the queue's conversations are transcribed live
+(`speech.live_transcripts`, ari_app/live_transcript.py), their last utterances to the
+agent (`call.transcribed`); otherwise their answers a voice flow understood by speech
+and the call's recording transcripts so far. A call's suggestions carry its running
+transcript and whether it stopped early (`call.transcription_stopped`), so the desk
+shows both. Only the agent the chat or call is with (or a supervisor) sees its
+suggestions. Texts are returned as written (JSON strings): the desk escapes them
+(desk_assist.js).
 """
 
 from __future__ import annotations
@@ -29,9 +32,11 @@ from hotline.store.chats import ChatMessage, ChatStore
 from hotline.store.transcripts import Transcripts
 from hotline.web.auth import Role, User, current_user, error, requires
 
-#: How many of the customer's last messages make the question.
+#: How many of the customer's last messages (a caller's last utterances) make the question.
 RECENT = 3
 SUGGESTIONS = 3
+#: The running transcript's lines the desk is sent (the latest).
+TRANSCRIPT_LINES = 50
 
 
 class Search(Protocol):
@@ -73,9 +78,37 @@ def last_question(messages: Sequence[ChatMessage], recent: int = RECENT) -> str:
     return question[-MAX_QUESTION:].strip()
 
 
+def live_lines(events: Sequence[LoggedEvent]) -> list[dict[str, Any]]:
+    """The call's live transcript so far (`call.transcribed`), in order."""
+    return [
+        {
+            "utterance": e.data.get("utterance"),
+            "text": str(e.data.get("text") or ""),
+            "confidence": e.data.get("confidence"),
+            "side": e.data.get("side") or "caller",
+        }
+        for e in events
+        if e.type == EventType.CALL_TRANSCRIBED and str(e.data.get("text") or "").strip()
+    ]
+
+
+def transcription_stopped(events: Sequence[LoggedEvent]) -> str | None:
+    """Why the call's live transcript stopped early (None: it did not)."""
+    reasons = [
+        str(e.data.get("reason") or "failed")
+        for e in events
+        if e.type == EventType.CALL_TRANSCRIPTION_STOPPED
+    ]
+    return reasons[-1] if reasons else None
+
+
 def call_words(events: Sequence[LoggedEvent], transcripts: Sequence[str]) -> str:
-    """What a caller said so far: their answers the voice flow understood by speech
-    (`speech.recognised`), then the call's transcripts; the latest words kept."""
+    """What a caller said lately: their last `RECENT` utterances of the live transcript;
+    without one, their answers the voice flow understood by speech (`speech.recognised`),
+    then the call's transcripts; the latest words kept."""
+    live = [line["text"] for line in live_lines(events)]
+    if live:
+        return " ".join(live[-RECENT:])[-MAX_QUESTION:].strip()
     said = [
         str(e.data.get("text") or "").strip()
         for e in events
@@ -91,7 +124,11 @@ def call_facts(events: Sequence[LoggedEvent]) -> tuple[str | None, str | None]:
     for e in events:
         if e.type == EventType.CONTACT_ANSWERED:
             agent = e.agent
-        elif e.type == EventType.SPEECH_RECOGNISED or e.type == EventType.FLOW_LANGUAGE:
+        elif e.type in (
+            EventType.SPEECH_RECOGNISED,
+            EventType.FLOW_LANGUAGE,
+            EventType.CALL_TRANSCRIBED,
+        ):
             language = str(e.data.get("language") or "") or language
     return agent, language
 
@@ -142,6 +179,7 @@ class Assist:
         """Articles for a chat's last customer messages, or for what a caller said."""
         messages = await self.chats.contact_messages(contact_id)
         session = await self.chats.session(messages[0].session_id) if messages else None
+        live: dict[str, Any] = {}
         if session is not None:
             agent, language = session.agent, session.language
             question = last_question(messages)
@@ -150,18 +188,24 @@ class Assist:
             agent, language = call_facts(events)
             question = call_words(events, await self.calls.transcripts(contact_id))
             what = "call"
+            live = {
+                "transcript": live_lines(events)[-TRANSCRIPT_LINES:],
+                "transcription_stopped": transcription_stopped(events),
+            }
         else:
             raise AssistRefused(404, f"no chat or call with contact {contact_id!r}")
         if (agent is None or agent != user.agent_id) and not user.can(Role.SUPERVISOR):
             raise AssistRefused(403, f"this {what} is not on your desk")
         language = language or self.default_language
         if not question:
-            return {"question": "", "language": language, "articles": []}
-        return {
-            "question": question,
-            "language": language,
-            "articles": await self.search(question, language, SUGGESTIONS),
-        }
+            return {"question": "", "language": language, "articles": [], **live}
+        try:
+            articles = await self.search(question, language, SUGGESTIONS)
+        except AssistRefused:
+            if not live:
+                raise
+            articles = []  # a caller's language the knowledge base lacks: the transcript still
+        return {"question": question, "language": language, "articles": articles, **live}
 
     async def search(self, query: str, language: str, limit: int) -> list[dict[str, Any]]:
         try:

@@ -15,7 +15,13 @@ from hotline.knowledge import KnowledgeBase
 from hotline.store import LoggedEvent, Store, sqlite_url
 from hotline.store.chats import ChatMessage, ChatStore
 from hotline.store.sessions import SessionStore
-from hotline.web.assist_api import Assist, AssistRefused, add_assist_routes, last_question
+from hotline.web.assist_api import (
+    Assist,
+    AssistRefused,
+    add_assist_routes,
+    call_words,
+    last_question,
+)
 from hotline.web.auth import (
     Auth,
     PasswordFile,
@@ -183,6 +189,60 @@ async def test_suggestions_for_what_a_caller_said(tmp_path: Path) -> None:
             "question": "",
             "language": "en",
             "articles": [],
+            "transcript": [],
+            "transcription_stopped": None,
         }
+    finally:
+        await store.close()
+
+
+def heard(n: int, utterance: int, text: str) -> LoggedEvent:
+    data = {"utterance": utterance, "text": text, "confidence": 0.9, "side": "caller"}
+    return logged(n, "call.transcribed", {**data, "language": "ko"})
+
+
+def test_a_live_transcript_gives_the_callers_last_three_utterances() -> None:
+    speech = {"node": "ask", "confidence": 0.8, "language": "ko", "fallback": None}
+    events = [logged(1, "speech.recognised", {**speech, "text": "요금"})]
+    events += [heard(n, n, f"말{n}") for n in range(2, 7)] + [heard(7, 7, "  ")]
+    assert call_words(events, ["녹음"]) == "말4 말5 말6"
+    assert call_words(events[:1], ["녹음"]) == "요금 녹음"  # no live transcript: as before
+
+
+async def test_suggestions_from_a_korean_calls_live_transcript(tmp_path: Path) -> None:
+    store = await Store.connect(sqlite_url(str(tmp_path / "h.db")))
+    try:
+        await store.migrate()
+        kb = KnowledgeBase(store, ["en", "ko"])
+        await kb.load()
+        await kb.sync_files(ROOT / "knowledge")
+        events = [
+            logged(1, "contact.answered", {"at": 0.0}, agent="alice"),
+            heard(2, 1, "안녕하세요"),
+            heard(3, 2, "인터넷 돼요"),
+        ]
+        alice = User(id="alice", name="alice", role=Role.AGENT, agent_id="alice")
+        found = await Assist(kb, ChatStore(store), Calls(events, [])).suggest(alice, "call-1")
+        assert found["question"] == "안녕하세요 인터넷 돼요" and found["language"] == "ko"
+        assert found["articles"][0]["article"] == "internet-down"
+        assert found["articles"][0]["answer"].startswith("공유기를 다시 시작하세요")
+        assert [line["text"] for line in found["transcript"]] == ["안녕하세요", "인터넷 돼요"]
+        assert found["transcription_stopped"] is None
+
+        # The recogniser failed mid-call: the transcript so far stays, the desk is told.
+        stopped = logged(4, "call.transcription_stopped", {"utterance": 2, "reason": "failed"})
+        assist = Assist(kb, ChatStore(store), Calls([*events, stopped], []))
+        found = await assist.suggest(alice, "call-1")
+        assert found["transcription_stopped"] == "failed" and len(found["transcript"]) == 2
+        assert found["articles"][0]["article"] == "internet-down"
+
+        # A caller's language the knowledge base has no analysis for: the transcript, no
+        # articles (not an error that hides the transcript).
+        other = [
+            logged(1, "contact.answered", {"at": 0.0}, agent="alice"),
+            logged(2, "call.transcribed", {"utterance": 1, "text": "bonjour", "language": "fr"}),
+        ]
+        found = await Assist(kb, ChatStore(store), Calls(other, [])).suggest(alice, "call-1")
+        assert found["articles"] == [] and found["transcript"][0]["text"] == "bonjour"
     finally:
         await store.close()
