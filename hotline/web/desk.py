@@ -51,6 +51,8 @@ MAX_TEXT = 4000
 
 #: Call-channel events that end a screen pop (the offer is over one way or another).
 _POP_ENDS = frozenset({"agent.release", "agent.no_answer", "agent.reject", "agent.finish"})
+#: A call's live transcript: each line, and its early end, pushed to the desk.
+_TRANSCRIPT = frozenset({"call.transcribed", "call.transcription_stopped"})
 
 
 class DeskRefused(Exception):
@@ -153,6 +155,12 @@ class Desks:
                     self.push(call.agent, await self.call_frame(call))
                 else:
                     self.push(call.agent, {"type": "call_ended", "contact_id": call.contact_id})
+        if event.type in _TRANSCRIPT and event.contact_id is not None:
+            # A live transcript's line (ari_app/live_transcript.py), to the call's agent.
+            live = self.calls.get(event.contact_id)
+            if live is not None and live.agent in self.sockets:
+                frame = {"type": "transcript", "contact_id": event.contact_id}
+                self.push(live.agent, {**frame, "event": event.type, **event.data})
         agent = event.agent
         if agent is None or agent not in self.sockets:
             return

@@ -103,6 +103,9 @@
       case "screen_pop_end": endPop(frame.contact_id); break;
       case "call": showCall(frame); break;
       case "call_ended": callEnded(frame.contact_id); break;
+      case "transcript":  // a live call's transcript line (desk_assist.js shows it)
+        document.dispatchEvent(new CustomEvent("hotline:transcript", { detail: frame }));
+        break;
       // Supervisors (chat_bridge/monitoring.py, ari_app/monitoring.py).
       case "whisper": addWhisper(frame.contact_id, frame.note); break;
       case "taken_over": toast(frame.by + " took over this chat"); break;

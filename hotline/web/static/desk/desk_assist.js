@@ -1,7 +1,11 @@
 // Agent assist on the desk: knowledge-base articles suggested for what the customer
 // last wrote (/api/assist, hotline/web/assist_api.py), a search box, and a file to
 // send. "Insert" puts an article's answer in the reply box; "Send card" sends it as
-// a card. Every text goes in through textContent: articles and messages may hold markup.
+// a card. On a call, the caller's live transcript (where the queue has one,
+// ari_app/live_transcript.py) runs above the articles, each new line refreshing them;
+// the answer is shown to read out, and "Add to notes" puts it in the call's note (the
+// customer's history says what they were told). Every text goes in through
+// textContent: articles and messages may hold markup.
 (function () {
   "use strict";
 
@@ -30,10 +34,21 @@
     return lines.join("\n");
   }
 
-  // opts: contactId, input (the reply box), send (frame -> bool), toast, language.
+  // The article as a line of the call's note: what the caller was told.
+  function asNote(article) {
+    return article.title + ": " + asText(article);
+  }
+
+  // opts: contactId, input (the reply box), send (frame -> bool), toast, language,
+  // notes (() -> the call's note box, or null), live (a call: show its transcript).
   function panel(opts) {
     var box = el("div", "assist");
     box.dataset.contactId = opts.contactId;
+    var transcript = el("ol", "live-transcript");  // the caller's words, live
+    var state = el("div", "live-transcript-state");
+    transcript.hidden = true;
+    state.hidden = true;
+    if (opts.live) { box.appendChild(transcript); box.appendChild(state); }
     var head = el("div", "assist-head", "Suggested articles");
     var list = el("ul", "assist-list");
     var search = el("form", "assist-search");
@@ -75,6 +90,17 @@
           });
           item.appendChild(insert);
         }
+        if (opts.notes) {
+          var note = el("button", "assist-insert assist-to-notes", "Add to notes");
+          note.type = "button";
+          note.addEventListener("click", function () {
+            var into = opts.notes();
+            if (!into) { opts.toast("No note box for this call"); return; }
+            into.value = (into.value ? into.value + "\n" : "") + asNote(article);
+            into.focus();
+          });
+          item.appendChild(note);
+        }
         if (article.card && opts.send) {
           var card = el("button", "assist-send-card", "Send card");
           card.type = "button";
@@ -89,9 +115,35 @@
       });
     }
 
+    var lines = {};  // utterance number -> shown (a pushed line and a reload overlap)
+    function addLine(line) {
+      var key = String(line.utterance);
+      if (lines[key]) { return; }
+      lines[key] = true;
+      var item = el("li", "live-line", line.text);
+      item.dataset.utterance = key;
+      item.dataset.side = line.side || "caller";
+      transcript.appendChild(item);
+      transcript.hidden = false;
+      transcript.scrollTop = transcript.scrollHeight;
+    }
+    function stopped(reason) {
+      if (!reason) { return; }
+      state.textContent = "Transcription stopped (" + reason + "); the call goes on";
+      state.hidden = false;
+      box.dataset.transcription = "stopped";
+    }
+    box.transcribed = function (frame) {  // a line pushed by the desk (desk.js)
+      if (frame.event === "call.transcription_stopped") { stopped(frame.reason); return; }
+      addLine(frame);
+      box.customerSaid();
+    };
+
     function suggest() {
       getJson("/api/assist/contacts/" + encodeURIComponent(opts.contactId) + "/suggestions")
         .then(function (found) {
+          (found.transcript || []).forEach(addLine);
+          stopped(found.transcription_stopped);
           head.textContent = found.question ? "Suggested for: " + found.question
                                             : "Suggested articles";
           show(list, found.articles || [], "No article matches the customer's words");
@@ -137,19 +189,27 @@
     return box;
   }
 
-  // A call being talked: articles for what the caller said to the voice flow (speech)
-  // and the call's transcripts, to read out; kept while the call panel is redrawn.
+  // A call being talked: the caller's live transcript and articles for their latest
+  // words (or, with no live transcript, what they said to the voice flow by speech and
+  // the call's recording transcripts), to read out; kept while the call panel is redrawn.
   var callPanel = null;
   document.addEventListener("hotline:call", function (event) {
     var call = event.detail && event.detail.call;
     var box = document.getElementById("call");
     if (!call || !box || call.phase !== "talking") { return; }
     if (!callPanel || callPanel.dataset.contactId !== call.contact_id) {
-      callPanel = panel({ contactId: call.contact_id, input: null, send: null,
+      callPanel = panel({ contactId: call.contact_id, input: null, send: null, live: true,
+        notes: function () { return box.querySelector("textarea.note"); },
         toast: function (text) { callPanel.querySelector(".assist-head").textContent = text; },
         language: event.detail.card && event.detail.card.language });
     }
     box.appendChild(callPanel);
+  });
+  document.addEventListener("hotline:transcript", function (event) {
+    var frame = event.detail;
+    if (callPanel && frame && callPanel.dataset.contactId === frame.contact_id) {
+      callPanel.transcribed(frame);
+    }
   });
 
   window.DeskAssist = { panel: panel, asText: asText };
