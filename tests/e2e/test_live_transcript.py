@@ -1,0 +1,103 @@
+"""Agent assist from a live call's transcript, on a real Asterisk: a SIPp caller (number
+334, flow tests/e2e/flows/e2e_live.yaml: Korean, queue e2e_chat) talks to judy's SIPp
+phone and says, in the conversation, espeak-ng Korean; the caller's side is copied by
+a snoop channel to the controller, recognised with the knowledge base's words
+(`speech.live_phrases`, tests/e2e/conftest.py) and logged as `call.transcribed`;
+judy's desk in headless Chromium shows the transcript, suggests the Korean article
+knowledge/internet-down.yaml, and "Add to notes" puts its answer in the call's note.
+An English caller of the same queue (no English model) is not transcribed. No channel
+or bridge is left (no_leaks)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import RunningHotline
+from tests.e2e.sipp import ExpectHangup, SippCall, Speak, Wait
+from tests.e2e.sipp_uas import TransferTarget
+from tests.e2e.test_chat_desk import open_desk, wait_events
+from tests.e2e.test_ivr_call import contact_of
+from tests.e2e.test_speech import speech_ready  # noqa: F401  (a fixture)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("speech_ready")]
+
+#: From the call's start: the flow, the queue and judy's phone ringing, then talk.
+INTO_CONVERSATION = 4.0
+SAID = "안녕하세요 인터넷이 안 돼요"
+
+
+def hang_up(call: SippCall) -> None:
+    """A caller SIPp left running by a failed assertion goes (its call with it)."""
+    if call.proc is not None and call.proc.poll() is None:
+        call.proc.kill()
+        call.proc.communicate()
+
+
+@pytest.fixture
+def agent_page(browser: Any, hotline: RunningHotline) -> Iterator[Any]:
+    context = browser.new_context()
+    context.set_default_timeout(15_000)
+    yield context
+    context.close()
+
+
+def test_the_desk_shows_the_callers_words_and_suggests_the_korean_article(
+    hotline: RunningHotline, agent_page: Any, no_leaks: None
+) -> None:
+    desk = open_desk(agent_page, hotline, "judy")
+    phone = TransferTarget(
+        hotline.workdir / "phones", "answer", hotline.targets["judy"], ring=0.5, talk=13
+    ).start()
+    steps = [Wait(INTO_CONVERSATION), Speak(SAID, voice="ko"), Wait(1.0), ExpectHangup(40)]
+    call = SippCall(hotline.workdir / "sipp", hotline.sip_port, "334", "5556334", steps).start()
+    try:
+        desk.wait_for_selector("#call[data-phase=talking]", timeout=20_000)
+        contact_id = desk.locator("#call").get_attribute("data-contact-id") or ""
+        line = desk.locator("#call .live-transcript .live-line").first
+        line.wait_for(timeout=20_000)
+        assert "인터넷" in line.inner_text(), line.inner_text()
+        article = desk.locator("#call .assist-article[data-article=internet-down]")
+        article.wait_for(timeout=10_000)
+        assert article.locator(".assist-answer").inner_text().startswith("공유기를 다시")
+        article.locator("button.assist-to-notes").click()
+        note = desk.locator("#call textarea.note").input_value()
+        assert note.startswith("인터넷이 안 돼요: 공유기를 다시 시작하세요"), note
+        # The live transcript's channels are there while the call is talked.
+        helpers = [c["id"] for c in hotline.ari("channels")]
+        assert any(h.endswith("-snoop") for h in helpers), helpers
+        assert call.wait(60).ok and phone.wait_done().ok
+    finally:
+        phone.stop()
+        hang_up(call)
+    events = wait_events(hotline, contact_id, "call.ended")
+    heard = [e.data for e in events if e.type == "call.transcribed"]
+    assert heard and heard[0]["side"] == "caller" and heard[0]["language"] == "ko", heard
+    assert "인터넷" in " ".join(h["text"] for h in heard)
+    assert [e for e in events if e.type == "call.transcription_stopped"] == []
+    kinds = [e.type for e in events]
+    # Transcribed in the conversation: after the connection, before its end.
+    assert kinds.index("queue.connected") < kinds.index("call.transcribed")
+    assert kinds.index("call.transcribed") < kinds.index("queue.call_ended")
+
+
+def test_a_caller_in_a_language_without_a_model_is_not_transcribed(
+    hotline: RunningHotline, no_leaks: None
+) -> None:
+    phone = TransferTarget(
+        hotline.workdir / "phones", "answer", hotline.targets["judy"], ring=0.5, talk=9
+    ).start()
+    steps = [Wait(INTO_CONVERSATION), Speak("my internet does not work"), ExpectHangup(40)]
+    call = SippCall(hotline.workdir / "sipp", hotline.sip_port, "331", "5556335", steps).start()
+    try:
+        assert call.wait(60).ok and phone.wait_done().ok
+    finally:
+        phone.stop()
+        hang_up(call)
+    contact, _ = contact_of(hotline, "5556335")
+    events = wait_events(hotline, contact.id, "call.ended")
+    kinds = [e.type for e in events]
+    assert "queue.connected" in kinds, kinds
+    assert "call.transcribed" not in kinds and "call.transcription_stopped" not in kinds
