@@ -5,32 +5,32 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from aiohttp import web
 
+from hotline.file_types import MAGIC, AttachmentRefused, check_file, check_type
 from hotline.store.chats import ChatAttachment, ChatStore
 
-#: What a file of each type starts with.
-MAGIC: dict[str, tuple[bytes, ...]] = {
-    "image/png": (b"\x89PNG\r\n\x1a\n",),
-    "image/jpeg": (b"\xff\xd8\xff",),
-    "image/gif": (b"GIF87a", b"GIF89a"),
-    "application/pdf": (b"%PDF-",),
-}
+__all__ = [
+    "MAGIC",
+    "AttachmentRefused",
+    "Attachments",
+    "check_type",
+    "download_key",
+    "download_key_ok",
+    "download_url",
+    "file_response",
+    "safe_filename",
+]
+
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
-
-
-class AttachmentRefused(ValueError):
-    """The file is not taken; `code` for programs, the message for people."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def safe_filename(name: str) -> str:
@@ -38,28 +38,6 @@ def safe_filename(name: str) -> str:
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     cleaned = _UNSAFE_NAME.sub("_", base).strip(" .")[:100]
     return cleaned or "file"
-
-
-def check_type(content_type: str, body: bytes, allowed: Sequence[str]) -> str:
-    """The declared type if it is allowed and the bytes are of that type."""
-    declared = content_type.split(";", 1)[0].strip().lower()
-    if declared not in allowed:
-        raise AttachmentRefused(
-            "type_not_allowed",
-            f"files of type {declared or 'unknown'!r} are not accepted; "
-            f"allowed: {', '.join(allowed)}",
-        )
-    magic = MAGIC.get(declared)
-    if magic is not None and not body.startswith(magic):
-        raise AttachmentRefused("type_mismatch", f"the file is not really {declared}")
-    if declared == "text/plain":
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise AttachmentRefused("type_mismatch", "a text file must be UTF-8") from None
-        if "\x00" in text:
-            raise AttachmentRefused("type_mismatch", "a text file has no NUL bytes")
-    return declared
 
 
 @dataclass
@@ -74,13 +52,7 @@ class Attachments:
     async def save(
         self, session_id: str, filename: str, content_type: str, body: bytes
     ) -> ChatAttachment:
-        if not body:
-            raise AttachmentRefused("empty", "the file is empty")
-        if len(body) > self.max_bytes:
-            raise AttachmentRefused(
-                "too_large", f"the file is over the limit of {self.max_bytes} bytes"
-            )
-        kind = check_type(content_type, body, self.types)
+        kind = check_file(body, content_type, self.max_bytes, self.types)
         attachment_id = str(uuid.uuid4())
         relative = Path(session_id) / attachment_id
         path = self.root / relative
@@ -100,6 +72,27 @@ class Attachments:
         if self.root.resolve() not in path.parents:
             raise AttachmentRefused("not_found", "no such attachment")
         return path
+
+
+def download_key(secret: str, attachment_id: str) -> str:
+    """What opens one attachment's download without the chat's session: the link sent
+    to a channel that cannot carry files (HMAC-SHA256 of the id with the channel's
+    secret; it opens that file only, never the chat)."""
+    message = f"attachment:{attachment_id}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def download_key_ok(secret: str | None, attachment_id: str, given: str) -> bool:
+    if not secret or not given or len(given) > 128:
+        return False
+    expected = download_key(secret, attachment_id).encode()
+    return hmac.compare_digest(expected, given.encode("utf-8", "replace"))
+
+
+def download_url(base: str, secret: str, attachment_id: str) -> str:
+    """The attachment's download address with its key (see `download_key`)."""
+    key = download_key(secret, attachment_id)
+    return f"{base.rstrip('/')}/chat/attachments/{quote(attachment_id)}?key={key}"
 
 
 def _write(path: Path, body: bytes) -> None:

@@ -140,6 +140,7 @@ class ChatBridge:
             services_for=deps.services_for,
             closed=self._contact_closed,
             stopping=lambda: self.stopping,
+            attachments=deps.attachments,
         )
         self._opening: dict[Any, asyncio.Lock] = {}
         #: Called with each chat taken over after a restart, before it says anything

@@ -160,7 +160,9 @@ class LiveChat:
         self.sensitive_next = bool(payload.get("sensitive"))
         if payload.get("closing"):
             self.closed_by = payload["closing"]
-        await self.post("system", text, data=payload)
+        # A flow's file is an attachment message, like an agent's (chat_bridge/text_port).
+        kind = "attachment" if "attachment" in payload else "text"
+        await self.post("system", text, kind=kind, data=payload)
 
     async def next_input(self, timeout: float) -> Input | None:
         if self.customer_left:

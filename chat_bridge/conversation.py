@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from chat_bridge.attachments import Attachments
 from chat_bridge.chat import LiveChat
 from chat_bridge.flow_services import ChatServices
 from chat_bridge.queueing import ChatQueueing
@@ -52,6 +53,7 @@ class Conversations:
         services_for: Callable[[str], FlowServices],
         closed: Callable[[LiveChat, str], None],
         stopping: Callable[[], bool],
+        attachments: Attachments | None = None,
     ) -> None:
         self.store = store
         self.chats = chats
@@ -66,6 +68,8 @@ class Conversations:
         self.closed = closed
         #: True once the controller stops: chats' tasks end without closing contacts.
         self.stopping = stopping
+        #: Where files a flow sends are stored (None: files are not enabled).
+        self.attachments = attachments
 
     async def start(self, chat: LiveChat, event: str) -> str:
         """Open a contact for the chat and run its flow in the chat's task; its id."""
@@ -161,6 +165,7 @@ class Conversations:
                 self.catalogue,
                 reminder_after=self.settings.reminder_after,
                 close_after=self.settings.close_after,
+                attachments=self.attachments,
             )
             services = ChatServices(
                 self.services_for(contact_id), chat, self.queueing, self.routing, self.store

@@ -23,7 +23,7 @@ from typing import Any, TypeGuard
 import aiohttp
 from aiohttp import web
 
-from chat_bridge.attachments import AttachmentRefused
+from chat_bridge.attachments import AttachmentRefused, download_url
 from chat_bridge.bridge import ChatBridge, ChatRefused
 from chat_bridge.chat import LiveChat
 from chat_bridge.protocol import MAX_TEXT
@@ -313,7 +313,7 @@ class Messengers:
                 "user": chat.session.external_id,
                 "seq": frame["seq"],
                 "from": frame["from"],
-                "text": frame["text"],
+                "text": self._webhook_text(frame),
                 "buttons": (frame.get("data") or {}).get("buttons") or [],
                 # A card, link, image or location as it is (hotline/messages.py);
                 # `text` is its plain form for receivers that show only text.
@@ -335,6 +335,16 @@ class Messengers:
                 raise aiohttp.ClientResponseError(
                     answer.request_info, (), status=answer.status, message="retry later"
                 )
+
+    def _webhook_text(self, frame: dict[str, Any]) -> str:
+        """The message's text; a file (the webhook carries no files) as its name and a
+        link to its download when `chat.public_url` is set."""
+        text = str(frame["text"])
+        info = (frame.get("data") or {}).get("attachment")
+        base, secret = self.bridge.settings.public_url, self.webhook.secret
+        if not isinstance(info, dict) or not base or not secret:
+            return text
+        return f"{text}: {download_url(base, secret, str(info.get('id'))[:36])}"
 
     async def webhook_in(self, request: web.Request) -> web.Response:
         body = await request.content.read(MAX_BODY + 1)

@@ -12,12 +12,16 @@ after `close_after` more the chat closes (CallerGone).
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
+from chat_bridge.attachments import Attachments
 from hotline.catalogue import Catalogue
+from hotline.file_types import AttachmentRefused, type_of
 from hotline.flows.port import Answer, Ask, CallerGone, Channel, Prompt, Recording, TransferOutcome
 from hotline.messages import choices, dump, fallback_text
 
@@ -42,8 +46,17 @@ class Button:
     label: str
 
 
+class FileNotSent(Exception):
+    """A flow's `file:` could not be sent (gone since the flow was checked, over the
+    chat's limits, files not enabled): the node takes its `error` outcome."""
+
+
 class Conversation(Protocol):
     """What the text port needs from the chat it runs in."""
+
+    @property
+    def id(self) -> str:
+        """The chat session's id (attachments are stored under it)."""
 
     async def say(self, text: str, *, buttons: Sequence[Button] = (), **data: Any) -> None:
         """Store and deliver a message from the flow ("system")."""
@@ -137,14 +150,18 @@ class TextPort:
     close_after: float = 60.0
     channel: Channel = "chat"
     said: list[str] = field(default_factory=list)
+    #: Where the files flows send are stored (None: files are not enabled for chats).
+    attachments: Attachments | None = None
 
     async def play(self, prompts: Sequence[Prompt], *, language: str, barge_in: bool) -> None:
-        plain = [prompt for prompt in prompts if prompt.rich is None]
+        plain = [prompt for prompt in prompts if prompt.rich is None and prompt.file is None]
         text = render(self.catalogue, plain, language)
         if text:
             self.said.append(text)
             await self.conversation.say(text)
         for prompt in prompts:
+            if prompt.file is not None:
+                await self.send_file(prompt.file)
             if prompt.rich is not None:  # a card (or link, image) as itself
                 said = fallback_text(prompt.rich)
                 self.said.append(said)
@@ -153,6 +170,33 @@ class TextPort:
                     buttons=[Button(**b) for b in choices(prompt.rich)],
                     rich=dump(prompt.rich),
                 )
+
+    async def send_file(self, path: Path) -> None:
+        """A flow's file, stored as the chat's attachment exactly as an agent's file is
+        (checked against the chat's limits, stored before delivery), then sent."""
+        attachments = self.attachments
+        if attachments is None:
+            raise FileNotSent(f"flow file {path.name}: files are not enabled for chats")
+        try:
+            if (await asyncio.to_thread(path.stat)).st_size > attachments.max_bytes:
+                raise AttachmentRefused(
+                    "too_large", f"the file is over the limit of {attachments.max_bytes} bytes"
+                )
+            body = await asyncio.to_thread(path.read_bytes)
+            kind = type_of(path.name)
+            saved = await attachments.save(self.conversation.id, path.name, kind, body)
+        except OSError as error:
+            raise FileNotSent(f"flow file {path.name}: {error.strerror or error}") from None
+        except AttachmentRefused as error:
+            raise FileNotSent(f"flow file {path.name}: {error}") from None
+        info = {
+            "id": saved.id,
+            "filename": saved.filename,
+            "content_type": saved.content_type,
+            "size": saved.size,
+        }
+        self.said.append(saved.filename)
+        await self.conversation.say(saved.filename, attachment=info)
 
     async def ask(self, ask: Ask, *, language: str) -> Answer:
         # 0 after 1-9, as on a keypad: "0. None of these" / "0. Back" comes last.

@@ -19,7 +19,12 @@ from urllib.parse import unquote
 
 from aiohttp import WSMsgType, web
 
-from chat_bridge.attachments import AttachmentRefused, Attachments, file_response
+from chat_bridge.attachments import (
+    AttachmentRefused,
+    Attachments,
+    download_key_ok,
+    file_response,
+)
 from chat_bridge.bridge import ChatBridge, ChatRefused, UnknownSession
 from chat_bridge.chat import LiveChat
 from chat_bridge.protocol import (
@@ -336,6 +341,13 @@ def add_chat_routes(
 
     @public
     async def download(request: web.Request) -> web.StreamResponse:
+        key = request.query.get("key")
+        if key is not None:  # a link sent to a channel without files (its own key)
+            found = await bridge.chats.attachment(request.match_info["id"][:36])
+            secret = bridge.settings.webhook.secret
+            if found is None or not download_key_ok(secret, found.id, key):
+                return _refusal(request, "not_found", "no such attachment", 404)
+            return file_response(attachments, found)
         try:
             chat = await _session(request)
         except ChatRefused as error:

@@ -50,6 +50,8 @@ def known_from(config: HotlineConfig) -> Known:
         chat_flows={config.chat.flow, *config.chat.entries.values()}
         if config.chat.enabled
         else None,
+        attachment_bytes=config.chat.max_attachment_bytes,
+        attachment_types=list(config.chat.attachment_types),
     )
 
 

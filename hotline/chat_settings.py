@@ -10,6 +10,7 @@ chat:
   rate: 5                     # messages a second from one client, on average,
   burst: 10                   # with bursts up to this
   wrap_up_codes: [resolved, follow_up, not_resolved]
+  public_url: https://help.example.com  # files go to the JSON webhook as links here
   canned:                     # the desk's canned responses, per queue
     support: ["Hello! How can I help?", "Is there anything else?"]
   telegram:                   # a Telegram bot (webhook in, Bot API out)
@@ -119,6 +120,9 @@ class ChatConfig(_Section):
         default=["resolved", "follow_up", "not_resolved"], min_length=1
     )
     canned: dict[Name, list[Annotated[str, Field(min_length=1, max_length=1000)]]] = {}
+    #: The address customers reach Hotline's web at (https://help.example.com): a file
+    #: sent to a channel that cannot carry files (the JSON webhook) goes as a link there.
+    public_url: Url | None = None
     telegram: TelegramSettings = TelegramSettings()
     webhook: WebhookSettings = WebhookSettings()
 

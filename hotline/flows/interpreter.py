@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from hotline.flows.loader import FlowSet, LoadedFlow
-from hotline.flows.model import ReturnNode
+from hotline.flows.model import FILES_DIR, ReturnNode
 from hotline.flows.port import CallerGone, FlowPort
 from hotline.flows.services import FlowServices
 from hotline.flows.steps import STEPS, Context, Emit, FlowFailure
@@ -139,6 +139,7 @@ class FlowRunner:
             state=self._state,
             sensitive={k for k, d in declared.items() if d.sensitive},
             subflow=lambda child, inputs: self._run_flow(child, inputs, depth + 1),
+            files=loaded.path.parent / FILES_DIR,
         )
         if depth == 0:
             # The same set object the top flow's steps add to as input turns sensitive.

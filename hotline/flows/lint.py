@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Literal
 
 from hotline.catalogue import Catalogue
+from hotline.chat_settings import ChatConfig
+from hotline.file_types import AttachmentRefused, check_file, type_of
 from hotline.flows import analysis as a
 from hotline.flows import model as m
 from hotline.flows.hours import Schedule
@@ -50,6 +52,11 @@ RULES: dict[str, tuple[Severity, str]] = {
     "speech-phrases": ("error", "spoken phrases name menu options, once each, in known words"),
     "text-only": ("error", "knowledge nodes (typed questions) are not in flows calls run"),
     "intents": ("error", "menu intents name menu options, once each, with words that count"),
+    "file": (
+        "error",
+        "files flows send are in the files/ folder beside the flows, of a type and size "
+        "the chat's attachment rules allow",
+    ),
 }
 
 
@@ -83,6 +90,10 @@ class Known:
     speech_languages: set[str] | None = None
     #: Flows calls run (the numbers' flows), with their subflows: no text-only steps.
     voice_flows: set[str] | None = None
+    #: The chat's attachment rules (`chat.max_attachment_bytes`, `attachment_types`)
+    #: for the files flows send; None: the defaults.
+    attachment_bytes: int | None = None
+    attachment_types: list[str] | None = None
 
 
 @dataclass
@@ -131,6 +142,7 @@ def lint_flowset(
         _keys_and_timers(report)
         _variables(report, subflow_returns)
         _speech(report, known)
+        _files(report, known)
         if loaded.name in chat_reach:
             _text_only(report)
         languages = loaded.flow.languages or known.languages
@@ -398,6 +410,43 @@ def _resources(
             )
         if isinstance(node, m.SubflowNode) and node.flow not in flowset:
             report.add("subflow-unknown", f"no flow named {node.flow!r}", *at, "flow")
+
+
+def _files(report: _Report, known: Known) -> None:
+    """Every `file:` prompt's file: inside files/, there, and within the chat's rules."""
+    defaults = ChatConfig()
+    limit = known.attachment_bytes or defaults.max_attachment_bytes
+    types = known.attachment_types or defaults.attachment_types
+    root = (report.loaded.path.parent / m.FILES_DIR).resolve()
+    for node_id, node in report.loaded.flow.nodes.items():
+        for path, prompt in a.prompts(node):
+            if prompt.file is None:
+                continue
+            at = ("nodes", node_id, *path, "file")
+            problem = _file_problem(root, prompt.file, limit, types)
+            if problem:
+                report.add("file", f"file {prompt.file!r}: {problem}", *at)
+
+
+def _file_problem(root: Path, name: str, limit: int, types: list[str]) -> str | None:
+    where = f"{m.FILES_DIR}/{name}"
+    found = (root / name).resolve()
+    if root not in found.parents:
+        return f"not inside {m.FILES_DIR}/ beside the flows (a link out of it is not sent)"
+    if not found.is_file():
+        return f"no such file: {where} beside the flows"
+    size = found.stat().st_size
+    if size > limit:
+        return f"{size} bytes, over chat.max_attachment_bytes ({limit})"
+    try:
+        body = found.read_bytes()
+        check_file(body, type_of(name), limit, types)
+    except OSError as error:
+        return f"cannot be read: {error.strerror or error}"
+    except AttachmentRefused as error:
+        rule = " (chat.attachment_types)" if error.code == "type_not_allowed" else ""
+        return f"{error}{rule}"
+    return None
 
 
 _DTMF = re.compile(r"^[0-9*#]+$")

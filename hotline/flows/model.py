@@ -63,6 +63,33 @@ Template = Annotated[
     Field(description="Text with {{ variable }} placeholders"),
 ]
 Scalar = str | int | float | bool | None
+
+#: The folder beside the flow files that holds the files flows send (`file:` prompts).
+FILES_DIR = "files"
+
+
+def _check_file_name(value: str) -> str:
+    # Named inside the files folder only: a flow must not send the server's own files.
+    parts = value.replace("\\", "/").split("/")
+    if value.startswith("/") or "\\" in value or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(
+            f"a flow file is named inside {FILES_DIR}/ beside the flows (e.g. price-list.pdf), "
+            f"without '..', '/' at the start or empty parts: {value!r}"
+        )
+    return value
+
+
+FileName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f]+$",
+        description=f"A file in the `{FILES_DIR}/` folder beside the flows",
+        examples=["price-list.pdf"],
+    ),
+    AfterValidator(_check_file_name),
+]
 Seconds = Annotated[float, Field(gt=0, le=600)]
 
 
@@ -81,12 +108,18 @@ class PromptSpec(Strict):
     #: A card, link or image for text channels (hotline/messages.py; shown as written,
     #: no templates); voice says its text form.
     card: Annotated[Card | Link | Image, Field(discriminator="type")] | None = None
+    #: A file from the `files/` folder beside the flows, sent to text channels as the
+    #: chat's attachment (a download); voice ports skip it.
+    file: FileName | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> PromptSpec:
-        if self.card is not None:
+        if self.card is not None and self.file is not None:
+            raise ValueError("a prompt sends either a `card` or a `file`, not both")
+        if self.card is not None or self.file is not None:
+            kind = "card" if self.card is not None else "file"
             if self.key is not None or self.say is not None or self.value is not None:
-                raise ValueError("a `card` prompt has no `key`, `say` or `value`")
+                raise ValueError(f"a `{kind}` prompt has no `key`, `say` or `value`")
             return self
         if (self.key is None) == (self.say is None):
             raise ValueError("a prompt has either `key` or `say` (with `value`), not both")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, Protocol
 
 from hotline.messages import Card, File, Image, Link, Location
@@ -33,6 +34,10 @@ class Prompt:
 
     `rich` is a card, link or image a text channel shows as such (hotline/messages.py);
     voice ports say `value` (its text form) instead.
+
+    `file` is a file a text channel sends as the chat's attachment (a `file:` prompt,
+    resolved inside the flows' files folder); its `value` is empty, so voice ports and
+    the simulator's voice say nothing for it.
     """
 
     key: str | None = None
@@ -40,6 +45,7 @@ class Prompt:
     value: str | None = None
     language: str | None = None
     rich: Card | Link | Image | File | Location | None = None
+    file: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hotline.catalogue import Catalogue
+from hotline.file_types import type_of
 from hotline.flows.interpreter import FlowResult, FlowRunner
 from hotline.flows.loader import FlowSet
 from hotline.flows.port import (
@@ -153,6 +154,11 @@ class SimulatorPort:
     def _say(self, prompts: Sequence[Prompt], language: str) -> None:
         for prompt in prompts:
             lang = prompt.language or language
+            if prompt.file is not None:
+                # What a chat is sent; a call skips it (voice ports have nothing to send).
+                self.said.append(f"file:{prompt.file.name}")
+                self.lines.append(Line("say", self._file_line(prompt.file)))
+                continue
             if prompt.key is not None:
                 self.said.append(prompt.key)
                 text = self.catalogue.text(prompt.key, lang) if self.catalogue else None
@@ -161,6 +167,15 @@ class SimulatorPort:
                 self.said.append(f"{prompt.say}:{prompt.value}")
                 shown = f"({prompt.say} {prompt.value}) [{lang}]"
             self.lines.append(Line("say", shown))
+
+    def _file_line(self, path: Path) -> str:
+        if self.channel == "voice":
+            return f"(file {path.name}: sent on chats only; a call hears nothing)"
+        try:
+            size = f"{path.stat().st_size} bytes"
+        except OSError:
+            size = "missing"
+        return f"(file {path.name}, {type_of(path.name) or 'unknown type'}, {size})"
 
 
 @dataclass

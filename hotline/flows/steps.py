@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from hotline.callbacks.dialog import Checked, ask_number
@@ -54,6 +55,8 @@ class Context:
     sensitive: set[str] = field(default_factory=set)
     #: Runs a subflow: (flow name, inputs) -> (its return outcome, its variables).
     subflow: Callable[[str, dict[str, Any]], Awaitable[tuple[str, dict[str, Any]]]] | None = None
+    #: The folder `file:` prompts name their files in (FILES_DIR beside the flow file).
+    files: Path = Path(m.FILES_DIR)
 
     @property
     def language(self) -> str:
@@ -64,6 +67,8 @@ class Context:
         return [
             Prompt(say="text", value=fallback_text(p.card), language=p.language, rich=p.card)
             if p.card is not None
+            else Prompt(say="text", value="", language=p.language, file=self.flow_file(p.file))
+            if p.file is not None
             else Prompt(
                 key=p.key,
                 say=p.say,
@@ -72,6 +77,14 @@ class Context:
             )
             for p in specs
         ]
+
+    def flow_file(self, name: str) -> Path:
+        """A `file:` prompt's file; never one outside the files folder (a link out)."""
+        root = self.files.resolve()
+        path = (root / name).resolve()
+        if root not in path.parents:
+            raise FlowFailure(f"flow file {name!r} is not inside {m.FILES_DIR}/")
+        return path
 
     def render(self, value: Any) -> Any:
         return render(value, self.variables) if isinstance(value, str) else value
