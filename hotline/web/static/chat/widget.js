@@ -337,6 +337,10 @@
         "?session=" + encodeURIComponent(state.session);
       link.target = "_blank";
       link.rel = "noopener";
+      // A file (an agent's or a flow's) is saved under its name; pictures open.
+      if (!/^image\//.test(data.attachment.content_type || "")) {
+        link.download = data.attachment.filename;
+      }
       body.textContent = "";
       body.appendChild(link);
     }
