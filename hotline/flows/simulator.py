@@ -168,14 +168,14 @@ class SimulatorPort:
                 shown = f"({prompt.say} {prompt.value}) [{lang}]"
             self.lines.append(Line("say", shown))
 
-    def _file_line(self, path: Path) -> str:
-        if self.channel == "voice":
-            return f"(file {path.name}: sent on chats only; a call hears nothing)"
+    @staticmethod
+    def _file_line(path: Path) -> str:
         try:
             size = f"{path.stat().st_size} bytes"
         except OSError:
             size = "missing"
-        return f"(file {path.name}, {type_of(path.name) or 'unknown type'}, {size})"
+        kind = type_of(path.name) or "unknown type"
+        return f"(file {path.name}, {kind}, {size}: sent to chats; calls hear nothing)"
 
 
 @dataclass

@@ -6,6 +6,7 @@ nothing on voice, shown by the simulator."""
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from chat_bridge.attachments import Attachments, download_key, download_key_ok, 
 from chat_bridge.text_port import TextPort
 from controller.reload import FlowChecker, FlowsRefused
 from hotline.catalogue import Catalogue
+from hotline.flows.cli import run as run_cli
 from hotline.flows.interpreter import FlowRunner
 from hotline.flows.lint import Known, format_human, lint_paths
 from hotline.flows.loader import FlowSet, load_flow, load_flows, parse_flow
@@ -214,24 +216,21 @@ async def test_a_file_the_chat_cannot_take_is_the_nodes_error(
     assert not (tmp_path / "stored").exists() or not any((tmp_path / "stored").rglob("*-*"))
 
 
-async def test_voice_says_nothing_for_a_file_and_the_simulator_shows_it(tmp_path: Path) -> None:
-    loaded = load_flow(flow_folder(tmp_path) / "prices.yaml")
-    voice = SimulatorPort([], None, channel="voice")
-    await FlowRunner(FlowSet({"prices": loaded}), voice, DefaultServices()).run("prices")
-    assert voice.said == ["file:price-list.pdf"]
-    assert [line.text for line in voice.lines if line.kind == "say"] == [
-        "(file price-list.pdf: sent on chats only; a call hears nothing)"
-    ]
-    chat = SimulatorPort([], None, channel="chat")
-    await FlowRunner(FlowSet({"prices": loaded}), chat, DefaultServices()).run("prices")
-    assert [line.text for line in chat.lines if line.kind == "say"] == [
-        f"(file price-list.pdf, application/pdf, {len(PDF)} bytes)"
-    ]
+def test_the_simulator_shows_the_file(tmp_path: Path) -> None:
+    folder = flow_folder(tmp_path)
+    out = io.StringIO()
+    code = run_cli(["flows", "--flows-dir", str(folder), "simulate", "prices"], out)
+    assert code == 0, out.getvalue()
+    shown = f"(file price-list.pdf, application/pdf, {len(PDF)} bytes: sent to chats; "
+    assert shown + "calls hear nothing)" in out.getvalue()
+    (folder / "files" / "price-list.pdf").unlink()
+    out = io.StringIO()
+    assert run_cli(["flows", "--flows-dir", str(folder), "simulate", "prices"], out) == 0
+    assert "(file price-list.pdf, application/pdf, missing: sent to chats;" in out.getvalue()
 
 
 async def test_voice_plays_nothing_for_a_file(tmp_path: Path) -> None:
-    """The voice runtime's prompts (ARI and FastAGI) for a flow that sends a file and
-    says goodbye: the goodbye only, as for a chat's card a call has no screen."""
+    """What the voice runtime (ARI and FastAGI) plays for a `file:` prompt: nothing."""
     loaded = load_flow(flow_folder(tmp_path) / "prices.yaml")
     played: list[Prompt] = []
 
