@@ -23,6 +23,7 @@ SCRIPTS = [
     "bench/bench_concurrency.py",
     "bench/bench_recovery.py",
     "bench/bench_speech.py",
+    "bench/bench_live_transcript.py",  # one live call's recogniser CPU (about 1.5 min)
     "bench/bench_chat.py",
     "bench/bench_kb.py",
     "bench/bench_reports.py",
