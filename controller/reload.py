@@ -12,6 +12,7 @@ to find.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from hotline.catalogue import Catalogue
 from hotline.config import HotlineConfig
 from hotline.flows.lint import Known, lint_flowset
 from hotline.flows.loader import FlowSet, flow_files, load_flows
+from hotline.flows.model import FILES_DIR
 from hotline.yamlsource import SourceError
 
 log = logging.getLogger(__name__)
@@ -140,7 +142,8 @@ Snapshot = dict[str, tuple[int, int]]
 
 
 def snapshot(folder: Path) -> Snapshot:
-    """What a change looks like: each flow file's modification time and size."""
+    """What a change looks like: each flow file's (and flow's file's) modification
+    time and size."""
     try:
         files = flow_files(folder)
     except OSError:
@@ -152,6 +155,15 @@ def snapshot(folder: Path) -> Snapshot:
         except OSError:
             continue  # removed between the listing and the stat: the next poll sees it
         state[path.name] = (stat.st_mtime_ns, stat.st_size)
+    # The files flows send (`file:` prompts) are linted with the flows: a change there
+    # (a missing file put back, a file grown over the limit) is checked again too.
+    with contextlib.suppress(OSError):
+        for path in sorted((folder / FILES_DIR).rglob("*")):
+            with contextlib.suppress(OSError):
+                if path.is_file():
+                    stat = path.stat()
+                    key = f"{FILES_DIR}/{path.relative_to(folder / FILES_DIR)}"
+                    state[key] = (stat.st_mtime_ns, stat.st_size)
     return state
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from chat_bridge.attachments import Attachments, download_key, download_key_ok, download_url
 from chat_bridge.text_port import TextPort
-from controller.reload import FlowChecker, FlowsRefused
+from controller.reload import FlowArchive, FlowChecker, FlowsRefused, FlowWatcher
 from hotline.catalogue import Catalogue
 from hotline.flows.cli import run as run_cli
 from hotline.flows.interpreter import FlowRunner
@@ -256,3 +256,17 @@ def test_a_download_key_opens_one_file_only() -> None:
     assert download_url("https://help.example.com/", "s" * 20, "a1") == (
         f"https://help.example.com/chat/attachments/a1?key={key}"
     )
+
+
+async def test_putting_the_missing_file_back_reloads_the_flows(tmp_path: Path) -> None:
+    folder = flow_folder(tmp_path, body=b"")
+    live: list[FlowSet] = []
+    checker = FlowChecker(folder, CATALOGUE, Known())
+    watcher = FlowWatcher(checker, FlowArchive(tmp_path / "versions"), live.append)
+    (folder / "files" / "price-list.pdf").write_bytes(PDF)
+    assert await watcher.poll() is True
+    assert [flows.names() for flows in live] == [["prices"]]
+    # Grown over the limit: refused again, the last good set stays.
+    (folder / "files" / "price-list.pdf").write_bytes(PDF + b"1" * 6_000_000)
+    assert await watcher.poll() is False
+    assert len(live) == 1
