@@ -31,6 +31,8 @@ __all__ = [
 ]
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
+#: The folder (under the attachments folder) of files kept once for many chats.
+SHARED = "shared"
 
 
 def safe_filename(name: str) -> str:
@@ -50,20 +52,31 @@ class Attachments:
     types: Sequence[str]
 
     async def save(
-        self, session_id: str, filename: str, content_type: str, body: bytes
+        self,
+        session_id: str,
+        filename: str,
+        content_type: str,
+        body: bytes,
+        *,
+        shared: bool = False,
     ) -> ChatAttachment:
+        """Check the file and store it as the session's attachment. `shared` (a flow's
+        file, the same for every chat that runs the flow) keeps its bytes once, by
+        content, under `shared/`; each chat still gets its own attachment row."""
         kind = check_file(body, content_type, self.max_bytes, self.types)
         attachment_id = str(uuid.uuid4())
-        relative = Path(session_id) / attachment_id
+        digest = hashlib.sha256(body).hexdigest()
+        relative = Path(SHARED) / digest if shared else Path(session_id) / attachment_id
         path = self.root / relative
-        await asyncio.to_thread(_write, path, body)
+        if not shared or not await asyncio.to_thread(_holds, path, len(body)):
+            await asyncio.to_thread(_write, path, body)
         return await self.chats.add_attachment(
             session_id,
             attachment_id=attachment_id,
             filename=safe_filename(filename),
             content_type=kind,
             size=len(body),
-            sha256=hashlib.sha256(body).hexdigest(),
+            sha256=digest,
             path=str(relative),
         )
 
@@ -95,9 +108,18 @@ def download_url(base: str, secret: str, attachment_id: str) -> str:
     return f"{base.rstrip('/')}/chat/attachments/{quote(attachment_id)}?key={key}"
 
 
+def _holds(path: Path, size: int) -> bool:
+    """A shared file is already stored whole (its name is its content's hash)."""
+    try:
+        return path.stat().st_size == size
+    except OSError:
+        return False
+
+
 def _write(path: Path, body: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part")
+    # Its own temporary name: two chats may store the same shared file at once.
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.part")
     tmp.write_bytes(body)
     tmp.replace(path)
 

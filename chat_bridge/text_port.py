@@ -184,7 +184,7 @@ class TextPort:
                 )
             body = await asyncio.to_thread(path.read_bytes)
             kind = type_of(path.name)
-            saved = await attachments.save(self.conversation.id, path.name, kind, body)
+            saved = await attachments.save(self.conversation.id, path.name, kind, body, shared=True)
         except OSError as error:
             raise FileNotSent(f"flow file {path.name}: {error.strerror or error}") from None
         except AttachmentRefused as error:

@@ -270,3 +270,22 @@ async def test_putting_the_missing_file_back_reloads_the_flows(tmp_path: Path) -
     (folder / "files" / "price-list.pdf").write_bytes(PDF + b"1" * 6_000_000)
     assert await watcher.poll() is False
     assert len(live) == 1
+
+
+async def test_many_chats_share_one_stored_copy(rig: Rig, tmp_path: Path) -> None:
+    """Each chat gets its own attachment (its own id and access), the bytes are kept once."""
+    flows = load_flows(flow_folder(tmp_path))
+    stored = tmp_path / "stored"
+    attachments = Attachments(stored, rig.bridge.chats, 10_000, ["application/pdf"])
+    kept = []
+    for _ in range(3):
+        chat = await rig.bridge.new_session("web")
+        port = TextPort(chat, None, attachments=attachments)
+        await FlowRunner(flows, port, DefaultServices()).run("prices")
+        [message] = [m for m in await rig.bridge.chats.messages(chat.id) if m.kind == "attachment"]
+        found = await rig.bridge.chats.attachment(message.data["attachment"]["id"])
+        assert found is not None and found.session_id == chat.id
+        kept.append(attachments.path_of(found))
+    assert len({found for found in kept}) == 1
+    assert [p.name for p in stored.rglob("*") if p.is_file()] == [kept[0].name]
+    assert kept[0].read_bytes() == PDF
