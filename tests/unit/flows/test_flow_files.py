@@ -286,6 +286,6 @@ async def test_many_chats_share_one_stored_copy(rig: Rig, tmp_path: Path) -> Non
         found = await rig.bridge.chats.attachment(message.data["attachment"]["id"])
         assert found is not None and found.session_id == chat.id
         kept.append(attachments.path_of(found))
-    assert len({found for found in kept}) == 1
+    assert len(set(kept)) == 1
     assert [p.name for p in stored.rglob("*") if p.is_file()] == [kept[0].name]
     assert kept[0].read_bytes() == PDF
