@@ -4,13 +4,15 @@ phone and says, in the conversation, espeak-ng Korean; the caller's side is copi
 a snoop channel to the controller, recognised with the knowledge base's words
 (`speech.live_phrases`, tests/e2e/conftest.py) and logged as `call.transcribed`;
 judy's desk in headless Chromium shows the transcript, suggests the Korean article
-knowledge/internet-down.yaml, and "Add to notes" puts its answer in the call's note.
+knowledge/internet-down.yaml, and "Add to notes" puts its answer in the call's note;
+on hold (the desk's button) the transcript's snoop channel goes, after it comes back.
 An English caller of the same queue (no English model) is not transcribed. No channel
 or bridge is left (no_leaks)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -33,6 +35,18 @@ def hang_up(call: SippCall) -> None:
     if call.proc is not None and call.proc.poll() is None:
         call.proc.kill()
         call.proc.communicate()
+
+
+def snoops(hotline: RunningHotline) -> list[str]:
+    """The snoop channels in Asterisk (a live transcript's or a spoken answer's)."""
+    return [c["id"] for c in hotline.ari("channels") if c["name"].startswith("Snoop/")]
+
+
+def until(check: Callable[[], object], failure: str, timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -64,9 +78,16 @@ def test_the_desk_shows_the_callers_words_and_suggests_the_korean_article(
         article.locator("button.assist-to-notes").click()
         note = desk.locator("#call textarea.note").input_value()
         assert note.startswith("인터넷이 안 돼요: 공유기를 다시 시작하세요"), note
-        # The live transcript's channels are there while the call is talked.
-        helpers = [c["id"] for c in hotline.ari("channels")]
-        assert any(h.endswith("-snoop") for h in helpers), helpers
+        # The live transcript's channels are there while the call is talked, go while
+        # it is on hold, and come back after.
+        assert snoops(hotline)
+        panel = desk.locator("#call")
+        panel.locator("button.hold").click()
+        wait_events(hotline, contact_id, "call.held")
+        until(lambda: not snoops(hotline), "the snoop channel stayed on hold")
+        panel.locator("button.resume").click()
+        wait_events(hotline, contact_id, "call.resumed")
+        until(lambda: snoops(hotline), "no snoop channel after the hold")
         assert call.wait(60).ok and phone.wait_done().ok
     finally:
         phone.stop()
