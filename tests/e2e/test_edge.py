@@ -362,17 +362,17 @@ def cluster(
         running.leader = Candidate(edge_file, "leader", workdir / "leader.log")
         running.leader.wait_for("leader is the leader (epoch")
         running.edge.start()
-        # One after the other: two nodes loading the knowledge base into one PostgreSQL
-        # at the same moment can collide (kb_versions' unique key) and one exits.
+        # Both at once, as after a power cut: they share one PostgreSQL (event log,
+        # knowledge base).
         for name, config in configs.items():
             # One secrets.yaml on every box (README): the agents' SIP passwords the edge
             # checks are the ones the nodes ask an agent's own calls for.
-            (workdir / name / "state").mkdir()
-            shutil.copyfile(
-                workdir / "edge-state/secrets.yaml", workdir / name / "state/secrets.yaml"
-            )
+            state = workdir / name / "state"
+            state.mkdir()
+            shutil.copyfile(workdir / "edge-state/secrets.yaml", state / "secrets.yaml")
             running.nodes[name] = spawn(config, workdir / name, log_name="worker")
-            wait_ready(running.nodes[name])
+        for node in running.nodes.values():
+            wait_ready(node)
         yield running
     finally:
         for node in running.nodes.values():
