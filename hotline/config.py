@@ -324,6 +324,9 @@ class HotlineConfig(Section):
         unknown = self.speech.unknown_queues(set(self.queues))
         if unknown:
             raise ValueError(f"speech.keywords: no queue named {', '.join(unknown)}")
+        unknown = self.speech.unknown_live_queues(set(self.queues))
+        if unknown:
+            raise ValueError(f"speech.live_transcripts: no queue named {', '.join(unknown)}")
         callbacks = check_callbacks(
             self.queues,
             self.schedules,

@@ -73,8 +73,11 @@ class SpeechConfig(Section):
 
     def unknown_queues(self, queues: set[str]) -> list[str]:
         """Keyword queues that are not configured queues."""
-        named = [*self.keywords, *self.live_transcripts]
-        return sorted({q for q in named if q != ALL_QUEUES and q not in queues})
+        return sorted(q for q in self.keywords if q != ALL_QUEUES and q not in queues)
+
+    def unknown_live_queues(self, queues: set[str]) -> list[str]:
+        """Live transcript queues that are not configured queues."""
+        return sorted({q for q in self.live_transcripts if q != ALL_QUEUES and q not in queues})
 
     def transcribes_live(self, queue: str) -> bool:
         """Whether `queue`'s conversations are transcribed live."""

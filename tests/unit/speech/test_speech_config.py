@@ -29,6 +29,26 @@ def test_keywords_for_an_unknown_queue_are_refused(tmp_path):
         load_config(path)
 
 
+def test_live_transcripts_are_off_by_default_and_name_real_queues(tmp_path):
+    config = load_config(config_with(tmp_path, {"models": {"ko": "models/ko"}}))
+    assert config.speech.live_transcripts == [] and config.speech.live_phrases == {}
+    assert not config.speech.transcribes_live("support")
+    path = config_with(tmp_path, {"live_transcripts": ["support", "sales"]})
+    with pytest.raises(SourceError, match=r"speech\.live_transcripts: no queue named sales$"):
+        load_config(path)
+    everywhere = load_config(config_with(tmp_path, {"live_transcripts": ["*"]}))
+    assert everywhere.speech.transcribes_live("support")
+
+
+def test_bad_live_phrases_name_the_field(tmp_path):
+    bad = {"live_phrases": {"korean": ["x"], "ko": ["", "y" * 201]}}
+    with pytest.raises(SourceError) as error:
+        load_config(config_with(tmp_path, bad))
+    text = str(error.value)
+    assert "speech.live_phrases.korean" in text
+    assert "speech.live_phrases.ko.0" in text and "speech.live_phrases.ko.1" in text
+
+
 def test_bad_speech_values_name_the_field(tmp_path):
     with pytest.raises(SourceError) as error:
         load_config(config_with(tmp_path, {"min_confidence": 2, "models": {"korean": "x"}}))
