@@ -21,7 +21,7 @@ async def scratch_knowledge(
     """The knowledge base of `folder`'s article files and the problems of those refused
     (the rest are served, as at the hotline's start)."""
     with tempfile.TemporaryDirectory(prefix="hotline-kb-") as scratch:
-        store = await Store.connect(sqlite_url(str(Path(scratch) / "knowledge.db")))
+        store = await Store.connect(sqlite_url(str(Path(scratch) / "kb.sqlite3")))
         migrations = logging.getLogger("alembic")
         level = migrations.level
         migrations.setLevel(logging.WARNING)  # a new database's every step is no news here
