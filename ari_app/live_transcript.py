@@ -198,7 +198,7 @@ class LiveTranscript:
             await emit(kind, data)
             if kind in PAUSE_ON:
                 await self.pause()
-            elif kind in RESUME_ON:
+            elif kind in RESUME_ON and not data.get("ended"):  # ended on hold: nothing to hear
                 await self.start()
 
         return watched

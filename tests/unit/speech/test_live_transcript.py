@@ -191,6 +191,18 @@ async def test_on_hold_the_audio_goes_and_comes_back_after() -> None:
     assert log.events[2][1]["text"] == "둘"
 
 
+async def test_a_call_ended_on_hold_is_not_listened_to_again() -> None:
+    engine, audio, log = Engine(["하나"]), Audio(), Log()
+    live = LiveTranscript(audio, settings(engine), "ko", log)
+    await live.start()
+    emit = live.watch(log)
+    await emit("call.held", {"agent": "alice"})
+    await emit("call.resumed", {"agent": "alice", "ended": True})
+    assert audio.opened == 1 and audio.listener is None and engine.active == 0
+    await live.stop()
+    assert [k for k, _ in log.events] == ["call.held", "call.resumed"]
+
+
 async def test_the_recogniser_failing_stops_the_transcript_only() -> None:
     engine, audio, log = Engine(["인터넷", "?"], fail_at=2), Audio(), Log()
     live = LiveTranscript(audio, settings(engine), "ko", log)
