@@ -14,8 +14,9 @@ cache) and whose COMMIT alone goes to the worker thread: one round trip per batc
 COMMIT stays off the loop because it waits for the disk (fsync; 0.2 ms here when the
 machine is quiet, up to 50 ms when other processes fill the disk's queue): that wait
 delays only the writes that need it. Reads keep aiosqlite's threads, so a long report
-never blocks the loop. Statements on the loop must never wait for SQLite's lock there:
-the writer's busy timeout is 0, and a write that finds another process holding the
+never blocks the loop (a row read by its key excepted: hotline/store/raw_lookup.py).
+Statements on the loop must never wait for SQLite's lock there: the writer's busy
+timeout is 0, and a write that finds another process holding the
 lock fails as "database is locked", which the store retries with back-off
 (hotline/store/retry.py).
 """
