@@ -90,7 +90,7 @@ class LiveTranscript:
         except AriError as error:
             log.warning("live transcript: no audio: %s", error)
             await self._stop_early("no_audio")
-            await self.caller_audio.close()
+            await self._close()  # the utterance's slot too
             return False
         self.caller_audio.listener = self
         self.running = True

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ari_app.client import AriError
 from ari_app.live_transcript import LiveTranscript, live_transcript
 from ari_app.media import MediaServer
 from ari_app.speech import SpeechSettings
@@ -226,6 +227,22 @@ async def test_a_busy_recogniser_says_so_and_opens_nothing() -> None:
     await live.stop()
     assert log.events == [("call.transcription_stopped", {"utterance": 0, "reason": "busy"})]
     assert audio.opened == 0 and audio.listener is None
+
+
+class NoAudio(Audio):
+    def start(self) -> asyncio.Future[None]:
+        failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        failed.set_exception(AriError(404, "Channel not found"))
+        return failed
+
+
+async def test_no_audio_for_the_call_says_so_and_holds_no_slot() -> None:
+    engine, audio, log = Engine([]), NoAudio(), Log()
+    live = LiveTranscript(audio, settings(engine), "ko", log)
+    assert not await live.start()
+    await live.stop()
+    assert log.events == [("call.transcription_stopped", {"utterance": 0, "reason": "no_audio"})]
+    assert engine.active == 0 and audio.listener is None and audio.closed >= 1
 
 
 class Speech:
