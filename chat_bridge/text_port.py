@@ -204,6 +204,9 @@ class TextPort:
         buttons = (
             buttons_for(self.catalogue, ask.prompts, keys, language, ask.labels) if keys else []
         )
+        for prompt in ask.prompts:  # a file before the question, which comes last
+            if prompt.file is not None:
+                await self.send_file(prompt.file)
         text = render(self.catalogue, ask.prompts, language)
         if text or buttons:
             self.said.append(text)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from chat_bridge.attachments import Attachments, download_key, download_key_ok, download_url
-from chat_bridge.text_port import TextPort
+from chat_bridge.text_port import Input, TextPort
 from controller.reload import FlowArchive, FlowChecker, FlowsRefused, FlowWatcher
 from hotline.catalogue import Catalogue
 from hotline.flows.cli import run as run_cli
@@ -289,3 +289,39 @@ async def test_many_chats_share_one_stored_copy(rig: Rig, tmp_path: Path) -> Non
     assert len(set(kept)) == 1
     assert [p.name for p in stored.rglob("*") if p.is_file()] == [kept[0].name]
     assert kept[0].read_bytes() == PDF
+
+
+class Typed:
+    """A chat's conversation that answers "1" at once and records what it is told."""
+
+    def __init__(self, chat_id: str) -> None:
+        self.id = chat_id
+        self.said: list[tuple[str, dict[str, object]]] = []
+
+    async def say(self, text: str, *, buttons: Sequence[object] = (), **data: object) -> None:
+        self.said.append((text, data))
+
+    async def next_input(self, timeout: float) -> Input | None:
+        return Input("1")
+
+    async def end(self) -> None:
+        return None
+
+
+async def test_a_menu_sends_its_file_before_the_question(rig: Rig, tmp_path: Path) -> None:
+    folder = flow_folder(tmp_path)
+    (folder / "prices.yaml").write_text(
+        FLOW.replace("type: play", "type: menu")
+        .replace("prompts:", "prompt:")
+        .replace("      - file: NAME", "      - file: price-list.pdf\n      - chat_language")
+        .replace("    next: bye", '    options: {"1": bye, "2": bye}')
+        .replace("on: {error: sorry}", "on: {error: sorry, exhausted: bye}")
+    )
+    attachments = Attachments(tmp_path / "stored", rig.bridge.chats, 10_000, ["application/pdf"])
+    chat = await rig.bridge.new_session("web")
+    typed = Typed(chat.id)
+    port = TextPort(typed, None, attachments=attachments)  # type: ignore[arg-type]
+    result = await FlowRunner(load_flows(folder), port, DefaultServices()).run("prices")
+    assert result.path == ["send", "bye"]
+    assert [text for text, _data in typed.said] == ["price-list.pdf", "chat_language"]
+    assert "attachment" in typed.said[0][1] and "attachment" not in typed.said[1][1]
