@@ -16,6 +16,7 @@ from typing import cast
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy import select
 
 from agi.server import FastAgiServer
 from ari_app.ami import AmiMonitor
@@ -60,6 +61,7 @@ from hotline.knowledge import KnowledgeBase
 from hotline.overload import Admission, Load
 from hotline.quality.evaluations import Evaluations
 from hotline.quality.forms import load_forms
+from hotline.service_health import ServiceHealth, watch_database, watch_leader
 from hotline.store import Store
 from hotline.store.chats import ChatStore
 from hotline.store.sessions import SessionStore
@@ -214,6 +216,8 @@ class Hotline:
             own_numbers=config.flow_numbers,
             notify=notify,
         )
+        if remote is not None:  # the leader hands it a lost node's callbacks to dial
+            remote.adopt = callbacks.adopt
         calls = AriCallControl(
             ari,
             config.queues,
@@ -402,6 +406,9 @@ class Hotline:
         add_contacts_routes(api, wrap_ups)
         chat.desks.wrap_ups = wrap_ups
         chat.desks.control = calls
+        # Desks say so while the database or the routing leader does not answer.
+        health = ServiceHealth()
+        chat.desks.watch_health(health)
         if config.chat.enabled:
             readers = ChatMonitors(
                 chat.bridge.hub,
@@ -464,6 +471,17 @@ class Hotline:
                     config.web.bind,
                 )
             background.append(asyncio.create_task(self._watch_flows(runtime)))
+            background.append(
+                asyncio.create_task(
+                    watch_database(
+                        health, lambda: store.read(lambda c: c.execute(select(1)), "ping")
+                    )
+                )
+            )
+            if remote is not None:
+                watched = remote
+                heartbeat = lambda: watched.view.last  # noqa: E731
+                background.append(asyncio.create_task(watch_leader(health, heartbeat)))
             ami.start()
             background.append(
                 asyncio.create_task(

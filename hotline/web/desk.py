@@ -11,10 +11,12 @@ when the agent's last desk closes, chat is paused "unreachable" until one reopen
 Desk to server: {type: presence, action, channel, reason} | accept | reject
 {contact_id} | send {contact_id, id, text} | typing {contact_id, on} | close
 {contact_id, wrap_up} | transfer {contact_id, queue} | sync {chats: {contact_id: seq}}.
-Server to desk: hello, presence, offer, offer_gone, chat, message, typing,
-customer_left, chat_closed, screen_pop, screen_pop_end, call {call, card} (a call
-offered to or held by the agent: hotline/web/desk_calls.py; sent again on each step and
-to a desk opened during the call), call_ended {contact_id}, error.
+Server to desk: hello, service {problems} (the database or the routing engine
+unreachable: hotline/service_health.py; also in hello), presence, offer, offer_gone,
+chat, message, typing, customer_left, chat_closed, screen_pop, screen_pop_end, call
+{call, card} (a call offered to or held by the agent: hotline/web/desk_calls.py; sent
+again on each step and to a desk opened during the call), call_ended {contact_id},
+error.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from hotline.acd.service import RoutingService
 from hotline.calls import CallControl
 from hotline.contacts.wrapup import WrapUps
 from hotline.messages import MAX_FILE_BYTES
+from hotline.service_health import ServiceHealth
 from hotline.store import LoggedEvent, Store
 from hotline.store.chats import ChatStore, customer_card
 from hotline.web.auth import STATIC_DIR, Role, current_user, requires
@@ -117,6 +120,18 @@ class Desks:
         self._events: asyncio.Queue[LoggedEvent] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._unlisten: Callable[[], None] | None = None
+        #: What is wrong with the database or the routing engine, shown on every desk.
+        self.health: ServiceHealth | None = None
+
+    def watch_health(self, health: ServiceHealth) -> None:
+        """Every desk is told (frame `service`) when the services' problems change."""
+        self.health = health
+
+        def changed(problems: list[str]) -> None:
+            for agent in list(self.sockets):
+                self.push(agent, {"type": "service", "problems": problems})
+
+        health.listen(changed)
 
     def start(self) -> None:
         self._unlisten = self.store.listen(self._events.put_nowait)
@@ -257,6 +272,7 @@ class Desks:
             "queues": self.queues,
             "agents": {k: v for k, v in self.agents.items() if k != agent},
             "channels": self.presence(agent)["channels"],
+            "service": self.health.problems if self.health is not None else [],
         }
 
     async def handle(self, agent: str, frame: dict[str, Any], push: Push) -> None:

@@ -89,7 +89,9 @@
         reasons.textContent = "";
         desk.pauseReasons.forEach(function (r) { reasons.appendChild(option(r, r)); });
         presence(frame.channels);
+        service(frame.service || []);
         break;
+      case "service": service(frame.problems || []); break;
       case "presence": presence(frame.channels); break;
       case "offer": showOffer(frame); break;
       case "offer_gone": dropOffer(frame.contact_id); break;
@@ -113,6 +115,14 @@
       case "error": toast(frame.message); break;
       default: break;
     }
+  }
+
+  // What the database or the routing engine not answering means for the agent, until
+  // it is back (an empty list hides it).
+  function service(problems) {
+    var box = $("service");
+    box.textContent = problems.join(" · ");
+    box.hidden = problems.length === 0;
   }
 
   function option(value, label) {
