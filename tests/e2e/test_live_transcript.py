@@ -6,8 +6,9 @@ a snoop channel to the controller, recognised with the knowledge base's words
 judy's desk in headless Chromium shows the transcript, suggests the Korean article
 knowledge/internet-down.yaml, and "Add to notes" puts its answer in the call's note;
 on hold (the desk's button) the transcript's snoop channel goes, after it comes back.
-An English caller of the same queue (no English model) is not transcribed. No channel
-or bridge is left (no_leaks)."""
+An English caller of the same queue (no English model) is not transcribed; a blind
+transfer removes the transcript's channels before the caller goes on. No channel or
+bridge is left (no_leaks)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from tests.e2e.conftest import RunningHotline
 from tests.e2e.sipp import ExpectHangup, SippCall, Speak, Wait
 from tests.e2e.sipp_uas import TransferTarget
 from tests.e2e.test_chat_desk import open_desk, read, wait_events
+from tests.e2e.test_desk_call import post
 from tests.e2e.test_speech import speech_ready  # noqa: F401  (a fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("speech_ready")]
@@ -123,3 +125,49 @@ def test_a_caller_in_a_language_without_a_model_is_not_transcribed(
     kinds = [e.type for e in events]
     assert "queue.connected" in kinds, kinds
     assert "call.transcribed" not in kinds and "call.transcription_stopped" not in kinds
+
+
+def test_a_transfer_removes_the_live_transcript_before_the_caller_goes_on(
+    hotline: RunningHotline, no_leaks: None
+) -> None:
+    """judy transfers the Korean caller to a number (the REST API) once their words are
+    transcribed: the snoop goes while the caller talks with the number."""
+    phone = TransferTarget(
+        hotline.workdir / "phones",
+        "answer_until_hangup",
+        hotline.targets["judy"],
+        ring=0.3,
+        talk=40,
+    ).start()
+    customer = TransferTarget(
+        hotline.workdir / "phones", "answer", hotline.targets["customer"], ring=0.5, talk=4
+    ).start()
+    steps = [Wait(INTO_CONVERSATION), Speak(SAID, voice="ko"), ExpectHangup(60)]
+    call = SippCall(hotline.workdir / "sipp", hotline.sip_port, "334", "5556336", steps).start()
+    try:
+        contact_id = ""
+
+        def transcribed() -> bool:
+            nonlocal contact_id
+            recent = read(hotline, lambda store: store.recent_contacts(50))
+            mine = [c.id for c in recent if c.source == "5556336"]
+            contact_id = mine[0] if mine else ""
+            kinds = [e.type for e in read(hotline, lambda store: store.events(contact_id))]
+            return "call.transcribed" in kinds
+
+        until(transcribed, "nothing transcribed", timeout=25)
+        assert snoops(hotline)
+        status, body = post(hotline, f"/api/calls/{contact_id}/transfer", {"to": "number:5557711"})
+        assert status == 200, body
+        wait_events(hotline, contact_id, "call.transferred")
+        until(lambda: not snoops(hotline), "the snoop stayed after the transfer")
+        assert call.wait(60).ok
+        assert phone.wait_done().ok and customer.wait_done(30).ok
+    finally:
+        phone.stop()
+        customer.stop()
+        hang_up(call)
+    events = wait_events(hotline, contact_id, "transfer.ended")
+    kinds = [e.type for e in events]
+    assert kinds.index("call.transcribed") < kinds.index("call.transferred")
+    assert "call.transcription_stopped" not in kinds
