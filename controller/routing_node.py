@@ -10,9 +10,12 @@ supervisor (systemd) starts it again, as a standby.
 
 The leader serves the call workers over NATS (hotline/cluster/responder.py: their
 requests, its offers, its heartbeat) from the moment it leads until it loses its lock;
-a standby is connected to NATS but silent. NATS unreachable at start: the process
-exits at once with the reason (EXIT_CONFIG), to be started again once it is up; lost
-later, the client reconnects for ever while the leader goes on routing.
+a standby is connected to NATS but silent. The leader hears the workers' heartbeats:
+a worker silent for `routing.node_lost_after` seconds has lost its node (its waiting
+callers are rebooked as callbacks at their place, its agents go to wrap-up:
+hotline/cluster/node_loss.py). NATS unreachable at start: the process exits at once
+with the reason (EXIT_CONFIG), to be started again once it is up; lost later, the client
+reconnects for ever while the leader goes on routing.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 from controller.routing import agent_phone_channels, build_router, voice_agents
 from hotline.acd.restore import Talking
 from hotline.acd.service import RoutingService, Ticket
+from hotline.callbacks.service import CallbackService
 from hotline.cluster.bus import BusError
 from hotline.cluster.bus import connect as connect_bus
 from hotline.cluster.leader import (
@@ -38,6 +42,7 @@ from hotline.cluster.leader import (
     Leadership,
     asyncpg_dsn,
 )
+from hotline.cluster.node_loss import NodeLossHandler
 from hotline.cluster.responder import RoutingResponder
 from hotline.cluster.takeover import read_routing_state
 from hotline.config import HotlineConfig
@@ -82,7 +87,13 @@ class RoutingNode:
             leadership = campaign.result()
             self.routing = await self._lead(leadership)
             if self.nc is not None and not leadership.lost.is_set():
-                self.responder = RoutingResponder(self.nc, self.routing, leadership)
+                self.responder = RoutingResponder(
+                    self.nc,
+                    self.routing,
+                    leadership,
+                    node_loss=self._node_loss(self.routing),
+                    lost_after=self.config.routing.node_lost_after,
+                )
                 await self.responder.start(self._taken_over, self._talking)
             lost = asyncio.create_task(leadership.lost.wait(), name="lost")
             await asyncio.wait({lost, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -132,6 +143,20 @@ class RoutingNode:
             len(state.talking) - sum(1 for t in state.talking if t.contact.id in refused),
         )
         return routing
+
+    def _node_loss(self, routing: RoutingService) -> NodeLossHandler:
+        """What this leader does for a lost node's callers: the callback feature's own
+        booking (never started here: a live worker's dialer serves what it books)."""
+        config = self.config
+        callbacks = CallbackService(
+            self.store,
+            routing,
+            config.callbacks,
+            {name: q.callback for name, q in config.queues.items()},
+            schedules=config.schedules,
+            own_numbers=config.flow_numbers,
+        )
+        return NodeLossHandler(self.store, routing, callbacks)
 
     async def _stop_routing(self) -> None:
         responder, self.responder = self.responder, None

@@ -136,6 +136,8 @@ class EventType(StrEnum):
     CALLBACK_FAILED = "callback.failed"
     CALLBACK_CANCELLED = "callback.cancelled"
     CALLBACK_ABANDONED_ADDED = "callback.abandoned_added"
+    # a lost Asterisk node (hotline/cluster/node_loss.py)
+    ROUTING_NODE_LOST = "routing.node_lost"
     # the controller
     CONTROLLER_RECOVERED = "controller.recovered"
 
@@ -749,6 +751,18 @@ class CallbackLogged(TypedDict):
     error: NotRequired[str]
 
 
+class RoutingNodeLost(TypedDict):
+    """The node holding the contact was lost: what the routing leader did with it."""
+
+    node: str  # the call worker (host/instance) that held it
+    reason: str  # node_lost
+    action: str  # callback (booked at its place), lost (left its queue), ended (talking)
+    queue: NotRequired[str]
+    callback: NotRequired[str]  # action callback: the callback's own contact
+    why: NotRequired[str]  # action lost: why no callback
+    agent: NotRequired[str]  # action ended: the agent, now in wrap-up
+
+
 class CallbackAbandoned(TypedDict):
     """The queue's abandoned policy applied to a contact that left unanswered."""
 
@@ -969,6 +983,11 @@ CATALOGUE: Mapping[EventType, EventSpec] = _specs(
     (E.TRANSFER_FAILED, TransferFailed, "The transfer could not be placed."),
     (E.TRANSFER_ENDED, TransferEnded, "The transfer ended (unanswered, or the conversation over)."),
     (E.CALLBACK_REQUESTED, CallbackLogged, "A callback was booked (its own contact)."),
+    (
+        E.ROUTING_NODE_LOST,
+        RoutingNodeLost,
+        "The Asterisk node holding the contact was lost: rebooked as a callback, or ended.",
+    ),
     (E.CALLBACK_REFUSED, CallbackLogged, "A callback booking was refused."),
     (
         E.CALLBACK_SCHEDULED,

@@ -287,10 +287,12 @@ class CallbackService:
         *,
         language: str = "en",
         channel: str = "voice",
+        source: str | None = None,
     ) -> Callback:
         """A contact waiting in a queue (a call, a chat: `channel`) asked to be called
         back: book it (persisted first), then put the callback entry in the contact's
-        place and take the contact out of the queue."""
+        place and take the contact out of the queue. `source`: the record's (default
+        `channel`; `node_lost` when a cluster's routing leader rebooks it)."""
         ticket = self.routing.ticket(contact_id)
         if ticket is None:
             raise CallbackRefused("no_callbacks", "the contact is no longer waiting in the queue")
@@ -299,7 +301,7 @@ class CallbackService:
             number,
             queue,
             origin_contact_id=contact_id,
-            source=channel,
+            source=source or channel,
             language=language,
             priority=ticket.contact.priority,
             entered_at=self.wall() - timedelta(seconds=waited),
@@ -411,6 +413,20 @@ class CallbackService:
     def agent_of(self, contact_id: str) -> str | None:
         """The agent on an open callback's call (or offered it), if any."""
         return self._busy.get(contact_id)
+
+    async def adopt(self, contact_ids: Iterable[str]) -> int:
+        """Serve open callbacks booked elsewhere (a cluster's routing leader rebooked a
+        lost node's callers): each joins its queue, where its place is already kept, and
+        this controller dials it in its turn. How many are served here now."""
+        count = 0
+        for contact_id in contact_ids:
+            callback = await self.rows.get(contact_id)
+            if callback is None or not callback.open:
+                continue
+            if contact_id not in self._tasks:
+                self._spawn(callback, None)
+            count += contact_id in self._tasks
+        return count
 
     # ---- a callback called by hand (hotline/calls/outbound.py) --------------------------
 

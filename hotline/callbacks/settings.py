@@ -22,6 +22,7 @@ Per queue (under `queues: NAME:`)::
       order: agent_first        # or customer_first
       ring_seconds: 30          # how long the customer's phone rings
       min_talk_seconds: 5       # answered but over sooner (voicemail, hang-up): failed
+      node_lost: callback       # callers waiting on a lost cluster node: callback | lost
       schedule: office          # callbacks are dialed only while open (config schedules)
       abandoned:                # callers who hang up while waiting in this queue:
         action: callback        # off | callback (added to `queue`'s list) | hook
@@ -78,6 +79,9 @@ class QueueCallback(_Section):
     order: Literal["agent_first", "customer_first"] = "agent_first"
     ring_seconds: float = Field(default=30, gt=0, le=120)
     min_talk_seconds: float = Field(default=5, ge=0, le=60)
+    #: Callers waiting on an Asterisk node that is lost (a cluster): booked as callbacks
+    #: at their place, or ended as lost (hotline/cluster/node_loss.py).
+    node_lost: Literal["callback", "lost"] = "callback"
     schedule: QueueName | None = None
     abandoned: AbandonedPolicy = AbandonedPolicy()
 

@@ -12,6 +12,10 @@ One routing domain uses these subjects (`Subjects`):
   worker holding the contact subscribes before it asks to enqueue it.
 - `hotline.routing.<domain>.leader`: the leader's heartbeat (every half second): its
   epoch and name, and a snapshot of the queues and agents for the worker's sync queries.
+- `hotline.routing.<domain>.workers`: each call worker's heartbeat (every second, its
+  name): a worker silent too long has lost its node (hotline/cluster/node_loss.py).
+- `hotline.routing.<domain>.worker.<name>`: the leader's requests to one worker (adopt
+  the callbacks booked for a lost node's callers).
 
 The PostgreSQL event log stays the durable record; NATS carries no state of its own (a
 new leader rebuilds its state from the log, hotline/cluster/takeover.py).
@@ -70,6 +74,15 @@ class Subjects:
 
     def ticket(self, contact_id: str) -> str:
         return f"{self.prefix}.ticket.{token(contact_id)}"
+
+    @property
+    def workers(self) -> str:
+        """Every call worker's heartbeat (hotline/cluster/node_loss.py)."""
+        return f"{self.prefix}.workers"
+
+    def worker(self, name: str) -> str:
+        """Requests of the leader to one worker (adopt a lost node's callbacks)."""
+        return f"{self.prefix}.worker.{token(name)}"
 
 
 def token(name: str) -> str:

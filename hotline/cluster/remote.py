@@ -29,7 +29,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -53,6 +53,7 @@ from hotline.cluster.bus import (
     offer_from_wire,
     snapshot_from_wire,
 )
+from hotline.cluster.node_loss import WORKER_BEAT
 from hotline.cluster.offers import OfferFence, StaleOffer
 from hotline.cluster.view import LeaderView
 
@@ -128,6 +129,11 @@ class RemoteRouting:
         self.tick_interval = 0.0
         #: Close the NATS connection on `stop` (it was made for this worker).
         self.close_bus = False
+        #: Serves open callbacks the leader hands this worker (a lost node's callers):
+        #: the callback service's `adopt`; None: refused.
+        self.adopt: Callable[[list[str]], Awaitable[int]] | None = None
+        self._worker_sub: Any = None
+        self._beat: asyncio.Task[None] | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -136,6 +142,11 @@ class RemoteRouting:
         True if a leader was heard."""
         if self._leader_sub is None:
             self._leader_sub = await self.nc.subscribe(self.subjects.leader, cb=self._on_heartbeat)
+        if self.worker and self._worker_sub is None:
+            # Heard by the leader (a silent worker has lost its node) and asked by it.
+            subject = self.subjects.worker(self.worker)
+            self._worker_sub = await self.nc.subscribe(subject, cb=self._on_leader_request)
+            self._beat = asyncio.create_task(self._heartbeat(), name="worker-heartbeat")
         if wait > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.heard.wait(), wait)
@@ -143,17 +154,39 @@ class RemoteRouting:
 
     async def stop(self) -> None:
         """Stop listening. Tickets stay as they are (the leader keeps the contacts)."""
-        for sub in [self._leader_sub, *self._subs.values()]:
+        for sub in [self._leader_sub, self._worker_sub, *self._subs.values()]:
             if sub is not None:
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
-        self._leader_sub = None
+        self._leader_sub = self._worker_sub = None
+        if self._beat is not None:
+            self._beat.cancel()
+            self._beat = None
         self._subs.clear()
         for task in list(self._tasks):
             task.cancel()
         if self.close_bus:
             with contextlib.suppress(Exception):
                 await self.nc.close()
+
+    async def _heartbeat(self) -> None:
+        beat = dumps({"worker": self.worker})
+        while True:
+            with contextlib.suppress(Exception):  # NATS reconnecting: the next beat
+                await self.nc.publish(self.subjects.workers, beat)
+            await asyncio.sleep(WORKER_BEAT)
+
+    async def _on_leader_request(self, msg: Any) -> None:
+        """The leader hands this worker a lost node's callbacks to dial (`adopt`)."""
+        try:
+            request = loads(msg.data)
+            if request.get("op") != "adopt" or self.adopt is None:
+                raise ValueError(f"not served here: {request.get('op')!r}")
+            answer: dict[str, Any] = {"ok": await self.adopt([str(c) for c in request["contacts"]])}
+        except Exception as error:
+            answer = {"error": str(error) or type(error).__name__}
+        with contextlib.suppress(Exception):
+            await msg.respond(dumps(answer))
 
     @property
     def running(self) -> bool:

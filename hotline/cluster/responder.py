@@ -41,6 +41,7 @@ from hotline.cluster.bus import (
     snapshot_to_wire,
 )
 from hotline.cluster.leader import Leadership
+from hotline.cluster.node_loss import DEFAULT_LOST_AFTER, NodeLossHandler, NodeWatch
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,11 @@ class RoutingResponder:
         *,
         heartbeat: float = HEARTBEAT,
         clock: Callable[[], float] = time.monotonic,
+        node_loss: NodeLossHandler | None = None,
+        lost_after: float = DEFAULT_LOST_AFTER,
     ) -> None:
-        """`clock`: the routing service's (its offers' and contacts' times)."""
+        """`clock`: the routing service's (its offers' and contacts' times);
+        `node_loss`: what is done for a lost node's contacts (None: nothing, no watch)."""
         self.nc = nc
         self.routing = routing
         self.leadership = leadership
@@ -89,6 +93,14 @@ class RoutingResponder:
         self._asking = ""
         #: Answers of recent requests, by request id (a retry gets the same one).
         self._answers: dict[str, tuple[float, bytes]] = {}
+        self.node_loss = node_loss
+        self.watch: NodeWatch | None = None
+        if node_loss is not None:
+            self.watch = NodeWatch(
+                nc, self.subjects.workers, self._node_lost, lost_after=lost_after
+            )
+        #: Callbacks of lost nodes' callers not yet handed to a live worker.
+        self._unadopted: list[str] = []
         self._ops: dict[str, Handler] = {
             "enqueue": self._enqueue,
             "restore": self._restore,
@@ -125,6 +137,12 @@ class RoutingResponder:
         for ticket in restored:
             self._forward(ticket)
         self._sub = await self.nc.subscribe(self.subjects.call, cb=self._on_request)
+        if self.watch is not None and self.node_loss is not None:
+            # The nodes holding what was taken over must be heard from, as any other.
+            nodes = set()
+            for contact in [*self._forwarded, *self._talking]:
+                nodes.add(await self.node_loss.node_of(contact))
+            await self.watch.start(sorted(n for n in nodes if n))
         self._beat = asyncio.create_task(self._heartbeat(), name="routing-heartbeat")
         await self._publish_heartbeat()
         await self.nc.flush()
@@ -137,6 +155,8 @@ class RoutingResponder:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
             self._sub = None
+        if self.watch is not None:
+            await self.watch.stop()
         tasks = [*self._tasks, *([self._beat] if self._beat else [])]
         for task in tasks:
             task.cancel()
@@ -415,6 +435,61 @@ class RoutingResponder:
             state[contact] = {"queued": True, "offers": offers}
         return state
 
+    # ---- a lost node (hotline/cluster/node_loss.py) ------------------------------------------
+
+    async def _node_lost(self, worker: str) -> None:
+        """`worker`'s node is gone: its waiting contacts are rebooked as callbacks at
+        their place (or end), its conversations end (agents to wrap-up)."""
+        if self.node_loss is None or self.leadership.lost.is_set():
+            return
+        waiting = [
+            contact
+            for contact in list(self._forwarded)
+            if await self._held_by(worker, contact, self._owners.get(contact))
+        ]
+        talking = {
+            contact: agent
+            for contact, agent in list(self._talking.items())
+            if await self._held_by(worker, contact, self._talk_owners.get(contact))
+        }
+        booked = await self.node_loss.lost(worker, waiting, talking)
+        for contact in talking:
+            self._talking.pop(contact, None)
+            self._talk_owners.pop(contact, None)
+        self._unadopted.extend(booked)
+        await self._hand_over()
+
+    async def _held_by(self, worker: str, contact: str, owner: str | None) -> bool:
+        """Does `worker` hold `contact`: its owner here, else (taken over from the log
+        and not claimed since) the node the store names."""
+        if owner is not None:
+            return owner == worker
+        assert self.node_loss is not None
+        return await self.node_loss.node_of(contact) == worker
+
+    async def _hand_over(self) -> None:
+        """The lost nodes' callbacks to a live worker, whose dialer serves them."""
+        if not self._unadopted or self.watch is None:
+            return
+        body = dumps({"op": "adopt", "contacts": self._unadopted})
+        for worker in self.watch.liveness.alive():
+            try:
+                msg = await self.nc.request(self.subjects.worker(worker), body, timeout=2.0)
+                answer = loads(msg.data)
+            except Exception as error:  # that one is not answering: the next one
+                log.warning("routing: worker %s did not take the callbacks: %s", worker, error)
+                continue
+            if "error" in answer:
+                log.warning("routing: worker %s refused the callbacks: %s", worker, answer["error"])
+                continue
+            log.warning(
+                "routing: worker %s dials the lost node's callbacks %s",
+                worker,
+                ", ".join(self._unadopted),
+            )
+            self._unadopted.clear()
+            return
+
     async def _attach(self, ticket: Ticket) -> None:
         """A worker asks again for a contact this leader has: its items go on, and the
         offers live now are said again (the worker may have missed them: it was
@@ -473,6 +548,7 @@ class RoutingResponder:
             try:
                 await self._publish_heartbeat()
                 await self._publish_places()
+                await self._hand_over()
             except Exception as error:  # NATS reconnecting: the next beat says it again
                 log.debug("routing heartbeat not sent: %s", error)
 

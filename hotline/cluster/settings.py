@@ -5,6 +5,7 @@
       domain: sales                 # the routing domain its leader leads
       nats_url: nats://127.0.0.1:4222
       request_timeout: 10           # seconds a request waits for a leader (failover)
+      node_lost_after: 15           # seconds a silent worker's node is declared lost after
 
 `local` is the single box (`hotline run`, SQLite or PostgreSQL, no NATS). `remote` makes
 `hotline run` a call worker: Asterisk and the voice adapter here, routing decided by
@@ -36,6 +37,9 @@ class RoutingConfig(BaseModel):
     domain: str = Field("default", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")
     nats_url: NatsUrl = "nats://127.0.0.1:4222"
     request_timeout: float = Field(10.0, ge=1, le=120)
+    #: Seconds a call worker may be silent on the bus before the leader declares its
+    #: Asterisk node lost (hotline/cluster/node_loss.py).
+    node_lost_after: float = Field(15.0, ge=2, le=600)
 
     def problem(self, database_url: str | None) -> str | None:
         """Why this config cannot work with `database_url` (None: it can)."""

@@ -1,0 +1,293 @@
+"""A lost Asterisk node (issue 20): its worker's heartbeat on the bus stops, the leader
+rebooks its waiting callers as callbacks at their place and sends its agents to wrap-up.
+
+Every call worker publishes `{worker}` on `hotline.routing.<domain>.workers` once a
+second (hotline/cluster/remote.py). The leader (`NodeWatch`, run by the responder)
+declares a worker's node lost when it has been silent for `routing.node_lost_after`
+seconds (default 15: a killed worker restarted by its supervisor beats again within a
+few seconds and keeps its calls; a loaded CI machine does not stall a second-long
+beat for 15 s). The clock only runs while the leader itself is on the bus (its own
+NATS outage is not its workers' death), and a new leader expects every node named by
+the contacts it took over to beat within the same time.
+
+For a lost node (`NodeLossHandler.lost`):
+- each waiting contact it held, in queue order, is booked as a callback at its place
+  (the callback feature's own `book_from_queue`: same record and events, source
+  `node_lost`) when its queue's `callback.node_lost` policy is `callback` (the default
+  where the queue takes callbacks) and the caller's number passes the callback checks;
+  otherwise it leaves its queue. Either way the contact ends `lost` with a
+  `routing.node_lost` event saying what was done and why;
+- each conversation it held ends (the call is gone with the node): the agent goes to
+  wrap-up as after any call, and the contact ends `lost` with `routing.node_lost`;
+- the callbacks are handed to a live worker (`adopt`), whose callback dialer calls
+  them in their turn.
+
+Nothing is done twice: a contact already out of its queue (handled, or taken over by a
+new leader from the log, where it is closed) is skipped, and a node is declared lost
+once until it beats again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hotline.acd.router import RoutingError
+from hotline.acd.service import RoutingService
+from hotline.callbacks.rules import CallbackRefused
+from hotline.callbacks.service import CallbackService
+from hotline.callbacks.settings import QueueCallback
+from hotline.store import Store
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two heartbeats of a call worker.
+WORKER_BEAT = 1.0
+#: Seconds of silence after which a worker's node is lost (routing.node_lost_after).
+DEFAULT_LOST_AFTER = 15.0
+#: The reason every event of a lost node carries.
+REASON = "node_lost"
+
+
+class Liveness:
+    """When each worker was last heard; which ones are silent past `lost_after`."""
+
+    def __init__(self, lost_after: float) -> None:
+        if lost_after <= 0:
+            raise ValueError(f"lost_after must be positive, got {lost_after}")
+        self.lost_after = lost_after
+        self._seen: dict[str, float] = {}
+        self._lost: set[str] = set()
+
+    def beat(self, worker: str, now: float) -> bool:
+        """`worker` was heard; True if it had been declared lost (it is back)."""
+        self._seen[worker] = now
+        if worker in self._lost:
+            self._lost.discard(worker)
+            return True
+        return False
+
+    def expect(self, worker: str, now: float) -> None:
+        """`worker` held contacts taken over: it must beat within `lost_after` of now."""
+        if worker not in self._seen:
+            self._seen[worker] = now
+
+    def pause(self, now: float) -> None:
+        """This side could not hear anyone (its own bus was down): every clock restarts."""
+        for worker in self._seen:
+            self._seen[worker] = max(self._seen[worker], now)
+
+    def due(self, now: float) -> list[str]:
+        """Workers silent past `lost_after` and not declared yet (declared now)."""
+        found = sorted(
+            w for w, at in self._seen.items() if w not in self._lost and now - at > self.lost_after
+        )
+        self._lost.update(found)
+        return found
+
+    def alive(self) -> list[str]:
+        """Workers not declared lost, in name order."""
+        return sorted(w for w in self._seen if w not in self._lost)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A waiting contact of a lost node, as the decision needs it."""
+
+    contact_id: str
+    queue: str
+    number: str | None
+    entered_at: float
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What becomes of one waiting contact: `callback` (to `number`) or `lost`, and why."""
+
+    contact_id: str
+    action: str
+    reason: str
+    number: str | None = None
+
+
+def decide(
+    waiting: Iterable[Waiting],
+    policies: Mapping[str, QueueCallback | None],
+    check: Callable[[str, str], str],
+) -> list[Decision]:
+    """Each waiting contact's fate, in queue order (priority, then entry): a callback
+    where its queue's policy allows and `check(number, queue)` accepts the number (the
+    callback rules: it returns the number as dialed, or raises CallbackRefused)."""
+    decisions = []
+    for contact in sorted(waiting, key=lambda w: (-w.priority, w.entered_at, w.contact_id)):
+        policy = policies.get(contact.queue)
+        if policy is None:
+            why = f"queue {contact.queue} takes no callbacks"
+        elif policy.node_lost != "callback":
+            why = f"queue {contact.queue}'s callback.node_lost is {policy.node_lost}"
+        elif not contact.number:
+            why = "the caller's number is unknown"
+        else:
+            try:
+                number = check(contact.number, contact.queue)
+            except CallbackRefused as refused:
+                why = f"the caller's number is refused: {refused}"
+            else:
+                decisions.append(Decision(contact.contact_id, "callback", REASON, number))
+                continue
+        decisions.append(Decision(contact.contact_id, "lost", why))
+    return decisions
+
+
+Lost = Callable[[str], Awaitable[None]]
+
+
+class NodeWatch:
+    """The leader's ear on the workers' heartbeats: calls `on_lost(worker)` once per
+    lost node (module docstring)."""
+
+    def __init__(
+        self,
+        nc: Any,
+        subject: str,
+        on_lost: Lost,
+        *,
+        lost_after: float = DEFAULT_LOST_AFTER,
+        tick: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.nc = nc
+        self.subject = subject
+        self.on_lost = on_lost
+        self.liveness = Liveness(lost_after)
+        self.tick = tick
+        self._clock = clock
+        self._sub: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, expected: Iterable[str] = ()) -> None:
+        for worker in expected:
+            self.liveness.expect(worker, self._clock())
+        self._sub = await self.nc.subscribe(self.subject, cb=self._on_beat)
+        self._task = asyncio.create_task(self._watch(), name="node-watch")
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+
+    async def _on_beat(self, msg: Any) -> None:
+        try:
+            worker = str(json.loads(msg.data)["worker"])
+        except (ValueError, KeyError, TypeError):
+            return
+        if self.liveness.beat(worker, self._clock()):
+            log.warning("routing: worker %s (declared lost) is heard again", worker)
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick)
+            now = self._clock()
+            if not getattr(self.nc, "is_connected", True):
+                self.liveness.pause(now)  # deaf ourselves: nobody is judged
+                continue
+            for worker in self.liveness.due(now):
+                log.error(
+                    "routing: worker %s silent for %.1f s: its node is lost",
+                    worker,
+                    self.liveness.lost_after,
+                )
+                try:
+                    await self.on_lost(worker)
+                except Exception:
+                    log.exception("routing: the lost node %s not fully handled", worker)
+
+
+class NodeLossHandler:
+    """What the leader does for a lost node's contacts (module docstring)."""
+
+    def __init__(self, store: Store, routing: RoutingService, callbacks: CallbackService) -> None:
+        self.store = store
+        self.routing = routing
+        self.callbacks = callbacks
+
+    async def node_of(self, contact_id: str) -> str | None:
+        """The node (worker name) the store says holds the contact."""
+        contact = await self.store.contact(contact_id)
+        return None if contact is None else contact.asterisk_node
+
+    async def lost(
+        self, worker: str, waiting: Iterable[str], talking: Mapping[str, str]
+    ) -> list[str]:
+        """Rebook or end `waiting` (contact ids), end `talking` (contact -> agent): the
+        callbacks booked, in queue order."""
+        found: list[Waiting] = []
+        for contact_id in waiting:
+            ticket = self.routing.ticket(contact_id)
+            if ticket is None:
+                continue  # handled already, or gone meanwhile
+            row = await self.store.contact(contact_id)
+            found.append(
+                Waiting(
+                    contact_id,
+                    ticket.contact.queue,
+                    row.source if row is not None else None,
+                    ticket.contact.entered_at,
+                    ticket.contact.priority,
+                )
+            )
+        booked: list[str] = []
+        for decision in decide(found, self.callbacks.queues, self.callbacks.check):
+            queue = next(w.queue for w in found if w.contact_id == decision.contact_id)
+            data: dict[str, Any] = {"node": worker, "reason": REASON, "queue": queue}
+            if decision.action == "callback" and decision.number is not None:
+                try:
+                    callback = await self.callbacks.book_from_queue(
+                        decision.contact_id, decision.number, queue, source=REASON
+                    )
+                except CallbackRefused as refused:  # the number's history (too many, ...)
+                    data.update(action="lost", why=f"callback refused: {refused}")
+                else:
+                    booked.append(callback.contact_id)
+                    data.update(action="callback", callback=callback.contact_id)
+            else:
+                data.update(action="lost", why=decision.reason)
+            if data["action"] == "lost":
+                with contextlib.suppress(RoutingError):
+                    await self.routing.leave(decision.contact_id, "left")
+            await self._end(decision.contact_id, data)
+        for contact_id, agent in sorted(talking.items()):
+            row = await self.store.contact(contact_id)
+            if row is None or row.ended_at is not None:
+                continue  # ended already (its worker said so, or a first signal did)
+            with contextlib.suppress(RoutingError, KeyError, ValueError):
+                await self.routing.finished(agent, contact_id)  # the agent to wrap-up
+            data = {"node": worker, "reason": REASON, "action": "ended", "agent": agent}
+            await self._end(contact_id, data)
+        log.warning(
+            "routing: node %s lost: %d waiting (%d booked as callbacks), %d conversations ended",
+            worker,
+            len(found),
+            len(booked),
+            len(talking),
+        )
+        return booked
+
+    async def _end(self, contact_id: str, data: dict[str, Any]) -> None:
+        await self.store.append(
+            contact_id, "routing.node_lost", data, queue=data.get("queue"), agent=data.get("agent")
+        )
+        await self.store.close_contact(contact_id, "lost")

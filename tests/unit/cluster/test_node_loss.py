@@ -1,0 +1,237 @@
+"""A lost Asterisk node (hotline/cluster/node_loss.py): when a silent worker is declared
+lost, what becomes of each waiting caller (the decision), and the leader's handling on
+a real store (SQLite) and the real routing engine: callbacks at the callers' places,
+the rest ended with the reason, agents to wrap-up, nothing done twice."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from hotline.acd import Agent, Channel, Offer, Queue, Router
+from hotline.acd.service import RoutingService
+from hotline.acd.states import AgentState
+from hotline.callbacks.rules import CallbackRefused
+from hotline.callbacks.service import CallbackService
+from hotline.callbacks.settings import CallbackConfig, QueueCallback
+from hotline.cluster.node_loss import Decision, Liveness, NodeLossHandler, Waiting, decide
+from hotline.cluster.settings import RoutingConfig
+from hotline.store import Store, sqlite_url
+from hotline.store.callbacks import CallbackStore
+
+# ---- who is lost -------------------------------------------------------------------------
+
+
+def test_a_worker_silent_past_the_threshold_is_lost_once_and_back_when_heard() -> None:
+    live = Liveness(15)
+    live.beat("a", 0.0)
+    live.beat("b", 0.0)
+    live.beat("a", 10.0)
+    assert live.due(15.0) == []  # exactly the threshold: not yet
+    assert live.due(15.5) == ["b"]
+    assert live.due(40.0) == ["a"]  # a stopped too, later
+    assert live.due(50.0) == []  # declared once
+    assert live.alive() == []
+    assert live.beat("b", 51.0) is True  # back: judged again from now
+    assert live.beat("b", 52.0) is False
+    assert live.alive() == ["b"]
+    assert live.due(66.0) == []
+    assert live.due(67.1) == ["b"]
+
+
+def test_a_restarted_worker_beating_within_the_threshold_is_never_lost() -> None:
+    live = Liveness(15)
+    live.beat("b", 0.0)
+    # killed at 0.5, restarted by its supervisor, beating again 8 s later
+    assert live.due(8.0) == []
+    live.beat("b", 8.5)
+    assert [live.due(t) for t in (9.0, 20.0, 23.0)] == [[], [], []]
+
+
+def test_while_the_leader_itself_is_off_the_bus_nobody_is_judged() -> None:
+    live = Liveness(5)
+    live.beat("a", 0.0)
+    live.pause(30.0)  # its own NATS was down until 30: a's silence is not a's fault
+    assert live.due(34.0) == []
+    assert live.due(35.5) == ["a"]
+
+
+def test_a_node_named_by_taken_over_contacts_must_beat_like_the_others() -> None:
+    live = Liveness(5)
+    live.expect("b", 100.0)
+    live.beat("a", 100.0)
+    live.expect("a", 90.0)  # heard already: its last beat stands
+    live.beat("a", 104.0)
+    assert live.due(105.5) == ["b"]
+
+
+def test_a_threshold_that_is_not_positive_is_refused() -> None:
+    with pytest.raises(ValueError, match="lost_after must be positive, got 0"):
+        Liveness(0)
+
+
+def test_node_lost_after_defaults_to_15_s_and_refuses_less_than_2() -> None:
+    assert RoutingConfig().node_lost_after == 15.0
+    with pytest.raises(ValidationError, match="greater than or equal to 2"):
+        RoutingConfig(node_lost_after=1)
+
+
+# ---- what becomes of each waiting caller ------------------------------------------------
+
+
+def check(number: str, queue: str) -> str:
+    if not number.isdigit():
+        raise CallbackRefused("invalid", f"{number!r} is not a phone number")
+    return number
+
+
+def test_callers_are_booked_in_queue_order_where_the_policy_allows() -> None:
+    policies = {"support": QueueCallback(), "sales": QueueCallback(node_lost="lost")}
+    waiting = [
+        Waiting("late", "support", "5550003", 30.0),
+        Waiting("vip", "support", "5550009", 40.0, priority=5),
+        Waiting("early", "support", "5550001", 10.0),
+        Waiting("anonymous", "support", None, 20.0),
+        Waiting("withheld", "support", "anonymous", 25.0),
+        Waiting("sale", "sales", "5550004", 5.0),
+        Waiting("nocb", "billing", "5550005", 6.0),
+    ]
+    assert decide(waiting, {**policies, "billing": None}, check) == [
+        Decision("vip", "callback", "node_lost", "5550009"),
+        Decision("sale", "lost", "queue sales's callback.node_lost is lost"),
+        Decision("nocb", "lost", "queue billing takes no callbacks"),
+        Decision("early", "callback", "node_lost", "5550001"),
+        Decision("anonymous", "lost", "the caller's number is unknown"),
+        Decision(
+            "withheld", "lost", "the caller's number is refused: 'anonymous' is not a phone number"
+        ),
+        Decision("late", "callback", "node_lost", "5550003"),
+    ]
+
+
+# ---- the leader's handling, on a real store and routing engine --------------------------
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    store = await Store.connect(sqlite_url(str(tmp_path / "hotline.db")), retry_for=2.0)
+    await store.migrate()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+class Leader:
+    """A routing engine with ann in `support` (callbacks), and the node-loss handler."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        router = Router()
+        router.add_queue(Queue("support", wrap_up=30))
+        router.add_queue(Queue("sales"))
+        router.add_agent(
+            Agent(
+                "ann",
+                queues=["support", "sales"],
+                capacity={Channel.VOICE: 1, Channel.CALLBACK: 1},
+            )
+        )
+        self.routing = RoutingService(router, store.append, tick_interval=0.01)
+        self.callbacks = CallbackService(
+            store,
+            self.routing,
+            CallbackConfig(),
+            {"support": QueueCallback(), "sales": None},
+            own_numbers=["100"],
+        )
+        self.handler = NodeLossHandler(store, self.routing, self.callbacks)
+
+    async def caller(self, number: str, node: str, queue: str = "support") -> str:
+        contact = await self.store.open_contact(
+            "voice", "inbound", number, "100", asterisk_node=node
+        )
+        await self.routing.enqueue(contact, "voice", queue)
+        await asyncio.sleep(0.01)  # distinct entry times
+        return contact
+
+    async def events(self, kind: str) -> list:
+        end = datetime.now(UTC) + timedelta(minutes=1)
+        return await self.store.events_between(end - timedelta(hours=1), end, [kind])
+
+
+@pytest.fixture
+async def leader(store: Store) -> AsyncIterator[Leader]:
+    leader = Leader(store)
+    await leader.routing.start()
+    try:
+        yield leader
+    finally:
+        await leader.routing.stop()
+
+
+async def test_a_lost_nodes_callers_become_callbacks_at_their_place_agent_to_wrap_up(
+    leader: Leader,
+) -> None:
+    routing = leader.routing
+    # ann talks to a caller on node b; then callers wait on a and b, interleaved.
+    talker = await leader.caller("5550100", "b")
+    await routing.login("ann")
+    offer = None
+    async for item in routing.ticket(talker):  # type: ignore[union-attr]
+        if isinstance(item, Offer):
+            offer = item
+            break
+    assert offer is not None
+    await routing.ringing(offer)
+    await routing.accepted(offer)
+    b1 = await leader.caller("5550201", "b")
+    a1 = await leader.caller("5550301", "a")
+    b2 = await leader.caller("anonymous", "b")
+    b3 = await leader.caller("5550203", "b")
+    a2 = await leader.caller("5550302", "a")
+    b4 = await leader.caller("5550204", "b", queue="sales")
+
+    booked = await leader.handler.lost("b", [b1, b2, b3, b4], {talker: "ann"})
+
+    rows = CallbackStore(leader.store)
+    callbacks = [await rows.get(c) for c in booked]
+    assert [(c.number, c.origin_contact_id, c.source) for c in callbacks if c] == [
+        ("5550201", b1, "node_lost"),
+        ("5550203", b3, "node_lost"),
+    ]
+    # At their original places among node a's callers, which wait on.
+    order = [a1, a2, *booked]
+    places = {c: routing.position(c) for c in order}
+    assert places == {booked[0]: 1, a1: 2, booked[1]: 3, a2: 4}, places
+    for contact in (b1, b2, b3, b4):
+        assert routing.ticket(contact) is None
+        row = await leader.store.contact(contact)
+        assert row is not None and row.status == "lost" and row.ended_at is not None
+    said = {e.contact_id: e.data for e in await leader.events("routing.node_lost")}
+    assert said[b1] == {
+        "node": "b",
+        "reason": "node_lost",
+        "queue": "support",
+        "action": "callback",
+        "callback": booked[0],
+    }
+    assert said[b2]["action"] == "lost" and "refused" in said[b2]["why"]
+    assert said[b4]["why"] == "queue sales takes no callbacks"
+    assert said[talker] == {"node": "b", "reason": "node_lost", "action": "ended", "agent": "ann"}
+    requested = [e.contact_id for e in await leader.events("callback.requested")]
+    assert requested == booked
+    assert routing.agent_status("ann")[Channel.VOICE].state == AgentState.WRAP_UP
+    for contact in (a1, a2):
+        assert (await leader.store.contact(contact)).status == "active"  # type: ignore[union-attr]
+
+    # A second signal for the same node (or a replay): nothing doubled.
+    again = await leader.handler.lost("b", [b1, b2, b3, b4], {talker: "ann"})
+    assert again == []
+    assert len(await leader.events("routing.node_lost")) == 5
+    assert len(await leader.events("callback.requested")) == 2
