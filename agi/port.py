@@ -101,6 +101,7 @@ class AgiPort:
     async def _play(self, prompts: Sequence[Prompt], language: str, barge_in: bool) -> bool:
         """Play prompts in order; True if a key interrupted them. One `prompt.played`
         per language, as the ARI port logs them."""
+        await self.prompts.speak(prompts, language)
         keys = [p.key or f"{p.say}:{p.value}" for p in prompts]
         escape = quote(ALL_KEYS if barge_in else "")
         for lang, group in itertools.groupby(

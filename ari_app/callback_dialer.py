@@ -341,6 +341,7 @@ class _Attempt:
 
     async def _say(self, leg: str, prompts: list[Prompt], language: str) -> None:
         """Play prompts to one leg and wait for their end; _Gone if it hangs up."""
+        await self.c.prompts.speak(prompts, language)
         uris = [uri for uri, _ in self.c.prompts.media(prompts, language)]
         playback = f"say-{uuid.uuid4().hex[:12]}"
         try:

@@ -145,6 +145,7 @@ class VoicePort:
 
     async def _play(self, prompts: Sequence[Prompt], language: str, barge_in: bool) -> bool:
         """Play prompts in order; True if a key interrupted them."""
+        await self.prompts.speak(prompts, language)
         media = self.prompts.media(prompts, language)
         keys = [p.key or f"{p.say}:{p.value}" for p in prompts]
         for lang, group in itertools.groupby(media, key=lambda pair: pair[1]):

@@ -154,6 +154,7 @@ class CallerWait:
         if not prompts:
             return
         await self.stop_announcement()
+        await self.port.prompts.speak(prompts, self.language)
         uris = [uri for uri, _ in self.port.prompts.media(prompts, self.language)]
         playback = f"announce-{uuid.uuid4().hex[:8]}"
         with contextlib.suppress(AriNotFound):

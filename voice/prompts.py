@@ -3,10 +3,16 @@ rendered with espeak-ng and sox, copied where Asterisk can read them.
 
 A catalogue key with neither a recording nor a text falls back to Asterisk's own
 core sound of that name (for example "vm-goodbye"), in the contact's language.
+
+Free text said by a flow (`say: text`: a card's text, a knowledge answer, a queue's
+name) is spoken the same way: rendered once per text and language (off the event loop,
+by `speak`), kept by content hash beside the catalogue's prompts. Where Asterisk's
+folder is not on this host, or rendering fails, the text is spelled instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -80,6 +86,8 @@ class PromptLibrary:
         self.asterisk_dir = asterisk_dir  # host path Asterisk reads from (None: not local)
         self.asterisk_path = asterisk_path.rstrip("/")  # the same folder as Asterisk sees it
         self.available: set[tuple[str, str]] = set()
+        #: Free texts rendered into Asterisk's folder: their file names (see `speak`).
+        self.spoken: set[str] = set()
 
     def publish(self) -> int:
         """Render missing texts and copy every prompt to Asterisk's folder; returns count."""
@@ -115,6 +123,30 @@ class PromptLibrary:
             render_text(text, language, cached)
         return cached
 
+    async def speak(self, prompts: Sequence[Prompt], language: str) -> None:
+        """Render the free texts among `prompts` that are not yet in Asterisk's folder,
+        on a thread (espeak-ng and sox take a tenth of a second or more), so that
+        `media` gives them spoken."""
+        if self.asterisk_dir is None:
+            return
+        for prompt in prompts:
+            text = (prompt.value or "").strip() if prompt.say == "text" else ""
+            lang = prompt.language or language
+            if text and _text_name(text, lang) not in self.spoken:
+                try:
+                    await asyncio.to_thread(self._publish_text, text, lang)
+                except PromptError as error:
+                    log.warning("free text %r (%s) will be spelled: %s", text, lang, error)
+
+    def _publish_text(self, text: str, language: str) -> None:
+        name = _text_name(text, language)
+        assert self.asterisk_dir is not None
+        target = self.asterisk_dir / language / f"{name}.wav"
+        if not target.exists():
+            render_text(text, language, target)
+            target.chmod(0o644)
+        self.spoken.add(name)
+
     def media(self, prompts: Sequence[Prompt], language: str) -> list[tuple[str, str]]:
         """(media URI, language) pairs for ARI; consecutive prompts in one language
         can be played as one playback."""
@@ -140,7 +172,14 @@ class PromptLibrary:
         if prompt.say == "time":
             hours, minutes = (int(p) for p in value.split(":")[:2])
             return [f"number:{hours}", *([f"number:{minutes}"] if minutes else [])]
+        if value and _text_name(value, language) in self.spoken:
+            return [f"sound:{self.asterisk_path}/{language}/{_text_name(value, language)}"]
         return [f"characters:{value}"] if value else []
+
+
+def _text_name(text: str, language: str) -> str:
+    """The file name of a free text rendered in `language` (by content: one per text)."""
+    return "text-" + hashlib.sha256(f"{language}\0{text}".encode()).hexdigest()[:16]
 
 
 def _date_sounds(day: date) -> list[str]:
