@@ -16,7 +16,6 @@ from typing import cast
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import select
 
 from agi.server import FastAgiServer
 from ari_app.ami import AmiMonitor
@@ -471,13 +470,7 @@ class Hotline:
                     config.web.bind,
                 )
             background.append(asyncio.create_task(self._watch_flows(runtime)))
-            background.append(
-                asyncio.create_task(
-                    watch_database(
-                        health, lambda: store.read(lambda c: c.execute(select(1)), "ping")
-                    )
-                )
-            )
+            background.append(asyncio.create_task(watch_database(health, store.ping)))
             if remote is not None:
                 watched = remote
                 heartbeat = lambda: watched.view.last  # noqa: E731

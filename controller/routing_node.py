@@ -46,12 +46,13 @@ from hotline.cluster.node_loss import NodeLossHandler
 from hotline.cluster.responder import RoutingResponder
 from hotline.cluster.takeover import read_routing_state
 from hotline.config import HotlineConfig
-from hotline.store import Store
+from hotline.store import Store, StoreUnavailable
 from hotline.store.epochs import Fence, StaleEpoch
 
 log = logging.getLogger(__name__)
 
-#: The process lost its leadership (a standby took over): start it again as a standby.
+#: The process lost its leadership (a standby took over), or found no database at its
+#: start: start it again, as a standby.
 EXIT_LOST = 4
 #: Seconds a deposed leader gives its routing service to stop (its writes are refused).
 STOP_TIMEOUT = 2.0
@@ -232,6 +233,11 @@ def cmd_routing(args: argparse.Namespace) -> int:
     except (ElectionError, ValueError, BusError) as error:
         print(f"hotline routing: {error}", file=sys.stderr)
         return EXIT_CONFIG
+    except StoreUnavailable as error:
+        # The database is down or unreachable at the start: said in one line, and the
+        # supervisor starts it again (as after a lost leadership).
+        print(f"hotline routing: {error}; to be started again", file=sys.stderr)
+        return EXIT_LOST
 
 
 def add_routing_command(sub: Any) -> None:

@@ -510,6 +510,12 @@ class Store:
         commit), committed before returning; retried while the database is unavailable."""
         return await retrying(lambda: self._writer.run(op), self.retry_for, what)
 
+    async def ping(self) -> None:
+        """One `SELECT 1`, not retried (a health check): raises if the database does not
+        answer now."""
+        async with self._engine.connect() as conn:
+            await conn.execute(select(1))
+
     async def read(self, op: Callable[[AsyncConnection], Awaitable[T]], what: str) -> T:
         """Run `op` on a connection; retried while the database is unavailable."""
 
