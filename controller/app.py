@@ -309,6 +309,8 @@ class Hotline:
         async def connected() -> None:
             # Before any new event: take over the calls a previous controller (or this
             # one, before Asterisk restarted) left behind.
+            if remote is not None:  # the leader hears it (a node long gone is lost)
+                remote.asterisk(True)
             try:
                 await recovery.run()
             except Exception:
@@ -319,6 +321,8 @@ class Hotline:
 
         async def disconnected(reason: str) -> None:
             ari_state["connected"] = False
+            if remote is not None:
+                remote.asterisk(False)
             await stasis.on_disconnect(reason)
 
         def status() -> ApiStatus:

@@ -94,6 +94,7 @@ class RoutingNode:
                     leadership,
                     node_loss=self._node_loss(self.routing),
                     lost_after=self.config.routing.node_lost_after,
+                    asterisk_after=self.config.routing.asterisk_lost_after,
                 )
                 await self.responder.start(self._taken_over, self._talking)
             lost = asyncio.create_task(leadership.lost.wait(), name="lost")

@@ -41,6 +41,7 @@ async def start_remote_routing(
         nc, settings.domain, timeout=settings.request_timeout, worker=worker_name(config)
     )
     reconnected.append(remote.sync)  # what was published while the bus was down
+    remote.asterisk(False)  # until ARI connects: said in the heartbeat (node_loss.py)
     remote.close_bus = True
     by_endpoint = voice_agents(config)
     channels = agent_phone_channels(config)

@@ -1,14 +1,19 @@
 """A lost Asterisk node (issue 20): its worker's heartbeat on the bus stops, the leader
 rebooks its waiting callers as callbacks at their place and sends its agents to wrap-up.
 
-Every call worker publishes `{worker}` on `hotline.routing.<domain>.workers` once a
-second (hotline/cluster/remote.py). The leader (`NodeWatch`, run by the responder)
-declares a worker's node lost when it has been silent for `routing.node_lost_after`
-seconds (default 15: a killed worker restarted by its supervisor beats again within a
-few seconds and keeps its calls; a loaded CI machine does not stall a second-long
-beat for 15 s). The clock only runs while the leader itself is on the bus (its own
-NATS outage is not its workers' death), and a new leader expects every node named by
-the contacts it took over to beat within the same time.
+Every call worker publishes `{worker, asterisk_down}` on
+`hotline.routing.<domain>.workers` once a second (hotline/cluster/remote.py;
+`asterisk_down`: seconds its ARI WebSocket has been down, None while up). The leader
+(`NodeWatch`, run by the responder) declares a worker's node lost when it has been
+silent for `routing.node_lost_after` seconds (default 15: a killed worker restarted by
+its supervisor beats again within a few seconds and keeps its calls; a loaded CI
+machine does not stall a second-long beat for 15 s: a whole box is gone), or says its
+Asterisk has been down for more than `routing.asterisk_lost_after` seconds (default
+30: past the ARI reconnection's back-off, at most 10 s, and an Asterisk restarted by
+its supervisor; a WebSocket blip reconnects within a second or two). The clock only
+runs while the leader itself is on the bus (its own NATS outage is not its workers'
+death), and a new leader expects every node named by the contacts it took over to beat
+within the same time.
 
 For a lost node (`NodeLossHandler.lost`):
 - each waiting contact it held, in queue order, is booked as a callback at its place
@@ -51,27 +56,46 @@ log = logging.getLogger(__name__)
 WORKER_BEAT = 1.0
 #: Seconds of silence after which a worker's node is lost (routing.node_lost_after).
 DEFAULT_LOST_AFTER = 15.0
+#: Seconds a worker may say its Asterisk is gone (ARI down) before its node is lost
+#: (routing.asterisk_lost_after): above the ARI reconnection's back-off (at most 10 s)
+#: plus an Asterisk restarted by its supervisor.
+DEFAULT_ASTERISK_AFTER = 30.0
 #: The reason every event of a lost node carries.
 REASON = "node_lost"
 
 
 class Liveness:
-    """When each worker was last heard; which ones are silent past `lost_after`."""
+    """When each worker was last heard; which ones are silent past `lost_after`, or
+    say their Asterisk has been gone (ARI down) for more than `asterisk_after`."""
 
-    def __init__(self, lost_after: float) -> None:
+    def __init__(self, lost_after: float, asterisk_after: float = DEFAULT_ASTERISK_AFTER) -> None:
         if lost_after <= 0:
             raise ValueError(f"lost_after must be positive, got {lost_after}")
+        if asterisk_after <= 0:
+            raise ValueError(f"asterisk_after must be positive, got {asterisk_after}")
         self.lost_after = lost_after
+        self.asterisk_after = asterisk_after
         self._seen: dict[str, float] = {}
+        #: Seconds each worker's Asterisk had been down at its last beat (None: up).
+        self._down: dict[str, float | None] = {}
         self._lost: set[str] = set()
 
-    def beat(self, worker: str, now: float) -> bool:
-        """`worker` was heard; True if it had been declared lost (it is back)."""
+    def beat(self, worker: str, now: float, asterisk_down: float | None = None) -> bool:
+        """`worker` was heard (saying how long its Asterisk has been down, None: up);
+        True if it had been declared lost and is back (heard, its Asterisk up)."""
         self._seen[worker] = now
-        if worker in self._lost:
+        self._down[worker] = asterisk_down
+        if worker in self._lost and asterisk_down is None:
             self._lost.discard(worker)
             return True
         return False
+
+    def why(self, worker: str) -> str:
+        """Why `worker`'s node is lost, for the log."""
+        down = self._down.get(worker)
+        if down is not None and down > self.asterisk_after:
+            return f"its Asterisk has been gone (ARI down) for {down:.1f} s"
+        return f"silent on the bus for more than {self.lost_after:g} s"
 
     def expect(self, worker: str, now: float) -> None:
         """`worker` held contacts taken over: it must beat within `lost_after` of now."""
@@ -86,7 +110,10 @@ class Liveness:
     def due(self, now: float) -> list[str]:
         """Workers silent past `lost_after` and not declared yet (declared now)."""
         found = sorted(
-            w for w, at in self._seen.items() if w not in self._lost and now - at > self.lost_after
+            w
+            for w, at in self._seen.items()
+            if w not in self._lost
+            and (now - at > self.lost_after or (self._down.get(w) or 0) > self.asterisk_after)
         )
         self._lost.update(found)
         return found
@@ -160,13 +187,14 @@ class NodeWatch:
         on_lost: Lost,
         *,
         lost_after: float = DEFAULT_LOST_AFTER,
+        asterisk_after: float = DEFAULT_ASTERISK_AFTER,
         tick: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.nc = nc
         self.subject = subject
         self.on_lost = on_lost
-        self.liveness = Liveness(lost_after)
+        self.liveness = Liveness(lost_after, asterisk_after)
         self.tick = tick
         self._clock = clock
         self._sub: Any = None
@@ -191,10 +219,13 @@ class NodeWatch:
 
     async def _on_beat(self, msg: Any) -> None:
         try:
-            worker = str(json.loads(msg.data)["worker"])
-        except (ValueError, KeyError, TypeError):
+            beat = json.loads(msg.data)
+            worker = str(beat["worker"])
+            down = beat.get("asterisk_down")
+            down = None if down is None else float(down)
+        except (ValueError, KeyError, TypeError, AttributeError):
             return
-        if self.liveness.beat(worker, self._clock()):
+        if self.liveness.beat(worker, self._clock(), down):
             log.warning("routing: worker %s (declared lost) is heard again", worker)
 
     async def _watch(self) -> None:
@@ -205,11 +236,8 @@ class NodeWatch:
                 self.liveness.pause(now)  # deaf ourselves: nobody is judged
                 continue
             for worker in self.liveness.due(now):
-                log.error(
-                    "routing: worker %s silent for %.1f s: its node is lost",
-                    worker,
-                    self.liveness.lost_after,
-                )
+                why = self.liveness.why(worker)
+                log.error("routing: worker %s: %s: its node is lost", worker, why)
                 try:
                     await self.on_lost(worker)
                 except Exception:

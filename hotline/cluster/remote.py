@@ -132,6 +132,9 @@ class RemoteRouting:
         #: Serves open callbacks the leader hands this worker (a lost node's callers):
         #: the callback service's `adopt`; None: refused.
         self.adopt: Callable[[list[str]], Awaitable[int]] | None = None
+        #: Since when (this clock) this worker's Asterisk has been gone (ARI down; None:
+        #: connected), said in each heartbeat: a node down too long is lost (node_loss.py).
+        self.asterisk_down_since: float | None = None
         self._worker_sub: Any = None
         self._beat: asyncio.Task[None] | None = None
 
@@ -169,9 +172,18 @@ class RemoteRouting:
             with contextlib.suppress(Exception):
                 await self.nc.close()
 
+    def asterisk(self, up: bool) -> None:
+        """This worker's Asterisk (its ARI WebSocket) is up, or gone from now on."""
+        if up:
+            self.asterisk_down_since = None
+        elif self.asterisk_down_since is None:
+            self.asterisk_down_since = self._clock()
+
     async def _heartbeat(self) -> None:
-        beat = dumps({"worker": self.worker})
         while True:
+            since = self.asterisk_down_since
+            down = None if since is None else round(self._clock() - since, 1)
+            beat = dumps({"worker": self.worker, "asterisk_down": down})
             with contextlib.suppress(Exception):  # NATS reconnecting: the next beat
                 await self.nc.publish(self.subjects.workers, beat)
             await asyncio.sleep(WORKER_BEAT)

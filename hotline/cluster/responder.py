@@ -41,7 +41,12 @@ from hotline.cluster.bus import (
     snapshot_to_wire,
 )
 from hotline.cluster.leader import Leadership
-from hotline.cluster.node_loss import DEFAULT_LOST_AFTER, NodeLossHandler, NodeWatch
+from hotline.cluster.node_loss import (
+    DEFAULT_ASTERISK_AFTER,
+    DEFAULT_LOST_AFTER,
+    NodeLossHandler,
+    NodeWatch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +69,7 @@ class RoutingResponder:
         clock: Callable[[], float] = time.monotonic,
         node_loss: NodeLossHandler | None = None,
         lost_after: float = DEFAULT_LOST_AFTER,
+        asterisk_after: float = DEFAULT_ASTERISK_AFTER,
     ) -> None:
         """`clock`: the routing service's (its offers' and contacts' times);
         `node_loss`: what is done for a lost node's contacts (None: nothing, no watch)."""
@@ -97,7 +103,11 @@ class RoutingResponder:
         self.watch: NodeWatch | None = None
         if node_loss is not None:
             self.watch = NodeWatch(
-                nc, self.subjects.workers, self._node_lost, lost_after=lost_after
+                nc,
+                self.subjects.workers,
+                self._node_lost,
+                lost_after=lost_after,
+                asterisk_after=asterisk_after,
             )
         #: Callbacks of lost nodes' callers not yet handed to a live worker.
         self._unadopted: list[str] = []

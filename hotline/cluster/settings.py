@@ -6,6 +6,7 @@
       nats_url: nats://127.0.0.1:4222
       request_timeout: 10           # seconds a request waits for a leader (failover)
       node_lost_after: 15           # seconds a silent worker's node is declared lost after
+      asterisk_lost_after: 30       # ... or a worker whose Asterisk (ARI) is down that long
 
 `local` is the single box (`hotline run`, SQLite or PostgreSQL, no NATS). `remote` makes
 `hotline run` a call worker: Asterisk and the voice adapter here, routing decided by
@@ -40,6 +41,9 @@ class RoutingConfig(BaseModel):
     #: Seconds a call worker may be silent on the bus before the leader declares its
     #: Asterisk node lost (hotline/cluster/node_loss.py).
     node_lost_after: float = Field(15.0, ge=2, le=600)
+    #: Seconds a worker may say its Asterisk is gone (ARI down) before the leader
+    #: declares its node lost.
+    asterisk_lost_after: float = Field(30.0, ge=5, le=600)
 
     def problem(self, database_url: str | None) -> str | None:
         """Why this config cannot work with `database_url` (None: it can)."""

@@ -834,7 +834,10 @@ def test_a_dead_box_its_waiting_callers_become_callbacks_at_their_place(
         deadline = killed + 20
         while True:
             now = asyncio.run(_contacts(cluster.url, on_b))
-            if all(any(e.type == "routing.node_lost" for e in ev) for _, ev in now.values()):
+            if all(
+                c.ended_at and any(e.type == "routing.node_lost" for e in ev)
+                for c, ev in now.values()
+            ):
                 break
             assert time.monotonic() < deadline, f"b's callers not rebooked\n{cluster.logs()}"
             time.sleep(0.2)

@@ -70,15 +70,36 @@ def test_a_node_named_by_taken_over_contacts_must_beat_like_the_others() -> None
     assert live.due(105.5) == ["b"]
 
 
+def test_a_worker_whose_asterisk_is_gone_past_its_grace_is_lost_until_it_is_back() -> None:
+    live = Liveness(15, asterisk_after=30)
+    live.beat("b", 0.0, asterisk_down=2.0)  # a blip: ARI reconnecting
+    live.beat("b", 1.0, asterisk_down=None)
+    live.beat("b", 2.0, asterisk_down=29.5)
+    assert live.due(2.1) == []
+    live.beat("b", 3.0, asterisk_down=30.5)
+    assert live.due(3.1) == ["b"]
+    assert "its Asterisk has been gone (ARI down) for 30.5 s" in live.why("b")
+    # Still beating, its Asterisk still gone: not back, not declared again.
+    assert live.beat("b", 4.0, asterisk_down=31.5) is False
+    assert live.due(4.1) == []
+    assert live.beat("b", 60.0, asterisk_down=None) is True
+    assert live.why("b") == "silent on the bus for more than 15 s"
+
+
 def test_a_threshold_that_is_not_positive_is_refused() -> None:
     with pytest.raises(ValueError, match="lost_after must be positive, got 0"):
         Liveness(0)
+    with pytest.raises(ValueError, match="asterisk_after must be positive, got -1"):
+        Liveness(15, asterisk_after=-1)
 
 
-def test_node_lost_after_defaults_to_15_s_and_refuses_less_than_2() -> None:
+def test_node_lost_after_defaults_to_15_s_asterisk_lost_after_to_30_s() -> None:
     assert RoutingConfig().node_lost_after == 15.0
     with pytest.raises(ValidationError, match="greater than or equal to 2"):
         RoutingConfig(node_lost_after=1)
+    assert RoutingConfig().asterisk_lost_after == 30.0
+    with pytest.raises(ValidationError, match="greater than or equal to 5"):
+        RoutingConfig(asterisk_lost_after=4)
 
 
 # ---- what becomes of each waiting caller ------------------------------------------------
