@@ -3,6 +3,9 @@ contact bookkeeping (`voice/contact.py`) runs the number's flow."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Callable
 
 from ari_app.client import AriClient, AriError, AriEvent
@@ -11,6 +14,13 @@ from ari_app.voice_port import VoicePort
 from hotline.flows.services import QueueRequest
 from voice.caller_id import caller_id
 from voice.contact import ContactCall, VoiceRuntime
+
+log = logging.getLogger(__name__)
+
+#: Seconds an answered caller may hear silence while its contact is being opened; after
+#: that (the database slow or unreachable: the store's writes wait and retry) it hears
+#: music on hold until the contact is written and its flow starts.
+QUIET = 1.0
 
 
 class CallSession:
@@ -23,6 +33,7 @@ class CallSession:
         queueing: Queueing | None = None,
     ) -> None:
         self.runtime = runtime
+        self.ari = ari
         #: The routing engine and how queues sound; None: queues answer "closed".
         self.queueing = queueing
         self.channel = channel
@@ -53,11 +64,35 @@ class CallSession:
     def deliver(self, event: AriEvent) -> None:
         self.port.deliver(event)
 
+    async def _open_contact(self) -> str:
+        """The contact opened; music for the caller if that takes longer than QUIET."""
+        opening = asyncio.ensure_future(self.contact.open())
+        try:
+            done, _ = await asyncio.wait({opening}, timeout=QUIET)
+            if done:
+                return opening.result()
+            log.warning(
+                "call from %r: its contact is not written after %g s (the database?): "
+                "music on hold meanwhile",
+                self.contact.caller,
+                QUIET,
+            )
+            moh = f"channels/{self.channel_id}/moh"
+            with contextlib.suppress(AriError):  # the caller gone: the flow finds out
+                await self.ari.request("POST", moh)
+            try:
+                return await opening
+            finally:
+                with contextlib.suppress(AriError):
+                    await self.ari.request("DELETE", moh)
+        finally:
+            opening.cancel()  # run cancelled (the caller hung up): no orphan write waits
+
     async def run(self) -> None:
         # The answer and the contact's opening (the store) go together: the caller's
         # 200 OK does not wait for the write.
         self.port.start_answer()
-        contact_id = await self.contact.open()
+        contact_id = await self._open_contact()
         self.port.caller_id = caller_id(self.contact.customer_name, self.contact.caller)
         flow_name = self.runtime.numbers.get(self.contact.dialed)
         queueing, run = self.queueing, self.contact.run
