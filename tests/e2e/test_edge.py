@@ -48,7 +48,7 @@ from hotline.store.callbacks import CallbackStore
 from tests import pg
 from tests.e2e.conftest import HOME, HOTLINE, RunningHotline, spawn, wait_ready
 from tests.e2e.ports import free_port
-from tests.e2e.sipp import ExpectHangup, SippCall, SippResult, finish_sipp, start_sipp
+from tests.e2e.sipp import ExpectHangup, HangUp, SippCall, SippResult, Wait, finish_sipp, start_sipp
 from tests.e2e.sipp_uas import TransferTarget
 from tests.e2e.sipp_uas import scenario as uas_scenario
 from tests.e2e.test_cluster_worker import (
@@ -144,9 +144,10 @@ class EdgeCluster:
     #: The "customer" SIPp phone callbacks dial (callbacks.dial_template).
     customer_port: int = 0
 
-    def caller(self, number: str) -> SippCall:
-        """A SIPp caller dialing 304 at the edge, following its Record-Route."""
-        call = SippCall(self.workdir / "sipp", 0, "304", number, [ExpectHangup(60)])
+    def caller(self, number: str, steps: list[Any] | None = None) -> SippCall:
+        """A SIPp caller dialing 304 at the edge, following its Record-Route (`steps`:
+        default, waiting to be hung up)."""
+        call = SippCall(self.workdir / "sipp", 0, "304", number, steps or [ExpectHangup(60)])
         call.args[0] = f"{EDGE}:{self.edge.port}"
         call.file.write_text(through_edge(call.file.read_text()))
         return call.start()
@@ -794,35 +795,60 @@ def invited_by(phone_dir: Path) -> list[str]:
     return found
 
 
+def on_node(cluster: EdgeCluster, number: str, name: str, timeout: float = 15) -> bool:
+    """Is the caller `number` (once it has joined the queue) on node `name`?"""
+    contact, _ = joined_all(cluster, [number], timeout)[number]
+    return str(contact.asterisk_node).endswith(f"/edge-{name}-{os.getpid()}")
+
+
 def test_a_dead_box_its_waiting_callers_become_callbacks_at_their_place(
     cluster: EdgeCluster,
 ) -> None:
-    """carol is unreachable (unregistered) while three callers wait, on a and b in turn;
-    node b dies whole (kill -9 of its Asterisk and its worker). The leader hears b's
-    worker go silent (node_lost_after 4 s here), books b's callers as callbacks at
-    their places (their calls are gone), hands them to node a; carol registers again
-    and node a serves everyone in arrival order: its own callers, and b's called back
-    (carol's phone first, then the customer)."""
+    """carol talks to a caller on node b while two more wait, on a and b; node b dies
+    whole (kill -9 of its Asterisk and its worker). The leader hears b's worker go
+    silent (node_lost_after 4 s here): carol's conversation ends (she goes to wrap-up,
+    then is free), b's waiting caller is booked as a callback at its place (its call is
+    gone) and handed to node a, which serves the rest in arrival order: its own caller,
+    and b's called back (carol's phone first, then the customer)."""
     wait_reachable(cluster)
     password = cluster.edge.password(CAROL)
     assert register(cluster, CAROL, password, expires=0).ok
     wait_reachable(cluster, yes=False)
+    # The edge takes turns between the nodes: short calls until the next goes to b.
+    for probe in range(3):
+        number = f"555379{probe}"
+        call = cluster.caller(number, [Wait(0.5), HangUp()])
+        landed_a = on_node(cluster, number, "a")
+        assert call.wait(30).ok
+        if landed_a:
+            break
+    assert landed_a, "the edge never sent a call to node a"
+    carol, phone_dir = phone(cluster, 3, talk=8.0)
+    assert register(cluster, CAROL, password).ok
+    wait_reachable(cluster)
     numbers = ["5553701", "5553702", "5553703"]
-    calls = []
-    for number in numbers:
+    calls = [cluster.caller(numbers[0])]
+    answered = time.monotonic() + 15
+    while not any(
+        e.type == "queue.connected" for e in joined_all(cluster, numbers[:1])[numbers[0]][1]
+    ):
+        assert time.monotonic() < answered, f"carol never answered\n{cluster.logs()}"
+        time.sleep(0.2)
+    for number in numbers[1:]:
         calls.append(cluster.caller(number))
         time.sleep(0.6)
     found = joined_all(cluster, numbers)
     b_name = f"/edge-b-{os.getpid()}"
     on_b = [n for n in numbers if str(found[n][0].asterisk_node).endswith(b_name)]
-    assert 1 <= len(on_b) <= 2, {n: found[n][0].asterisk_node for n in numbers}
+    talker, waiting_b = numbers[0], [n for n in numbers[1:] if n in on_b]
+    assert talker in on_b and len(waiting_b) == 1, {n: found[n][0].asterisk_node for n in numbers}
     customer = TransferTarget(
         cluster.workdir,
         "answer_until_hangup",
         cluster.customer_port,
         ring=0.3,
         talk=60,
-        calls=len(on_b),
+        calls=len(waiting_b),
     ).start()
     node = cluster.nodes["b"]
     pid = int((node.instance_dir() / "run/asterisk.pid").read_text().strip())
@@ -839,11 +865,18 @@ def test_a_dead_box_its_waiting_callers_become_callbacks_at_their_place(
                 for c, ev in now.values()
             ):
                 break
-            assert time.monotonic() < deadline, f"b's callers not rebooked\n{cluster.logs()}"
+            assert time.monotonic() < deadline, f"b's callers not handled\n{cluster.logs()}"
             time.sleep(0.2)
         detected = time.monotonic() - killed
+        # carol's conversation on b ended: she went to wrap-up as after any call.
+        contact, events = now[talker]
+        lost = next(e for e in events if e.type == "routing.node_lost")
+        assert (lost.data["action"], lost.data["agent"]) == ("ended", "carol"), lost
+        assert contact.status == "lost"
+        finish = [e for e in events if e.type == "agent.finish"]
+        assert finish and finish[0].agent == "carol", events
         callbacks = {c.origin_contact_id: c for c in asyncio.run(_callbacks(cluster.url))}
-        for number in on_b:
+        for number in waiting_b:
             contact, events = now[number]
             lost = next(e for e in events if e.type == "routing.node_lost")
             assert lost.data["action"] == "callback" and lost.data["node"].endswith(b_name)
@@ -859,17 +892,15 @@ def test_a_dead_box_its_waiting_callers_become_callbacks_at_their_place(
             join = next(e for e in events if e.type == "contact.join")
             assert abs((callback.entered_at - join.ts).total_seconds()) < 1.0, (callback, join)
         assert "dials the lost node's callbacks" in cluster.leader.text()  # type: ignore[union-attr]
-        # carol is back: node a serves its callers and b's callbacks in arrival order.
-        carol, phone_dir = phone(cluster, len(numbers), talk=8.0)
-        assert register(cluster, CAROL, password).ok
+        # Node a serves the rest in arrival order: its caller, b's called back.
         on_a = [c for c, n in zip(calls, numbers, strict=True) if n not in on_b]
         for call in on_a:
             assert call.wait(90).ok, cluster.logs()
-        finish_sipp(carol, phone_dir, 60)
-        assert invited_by(phone_dir) == numbers, (invited_by(phone_dir), cluster.logs())
         assert customer.wait_done(30).ok, customer.messages()[-3000:]
+        finish_sipp(carol, phone_dir, 30)  # her call on b ended without its BYE's answer
+        assert invited_by(phone_dir) == numbers, (invited_by(phone_dir), cluster.logs())
         done = {c.origin_contact_id: c for c in asyncio.run(_callbacks(cluster.url))}
-        for number in on_b:
+        for number in waiting_b:
             callback = done[now[number][0].id]
             assert callback.state == "completed", (callback, cluster.logs())
         for number in numbers:
@@ -878,16 +909,17 @@ def test_a_dead_box_its_waiting_callers_become_callbacks_at_their_place(
                 assert contact.status == "completed" and talked(events) >= TALKED
     finally:
         customer.stop()
-        for call, number in zip(calls, numbers, strict=True):
-            if number in on_b and call.proc is not None and call.proc.poll() is None:
-                call.proc.kill()  # its node died under it: nobody hangs it up
-                call.proc.communicate()
+        for proc in [carol, *(c.proc for c, n in zip(calls, numbers, strict=True) if n in on_b)]:
+            if proc is not None and proc.poll() is None:
+                proc.kill()  # its node died under it: nobody hangs it up
+                proc.communicate()
     print(
-        f"\na dead box (kill -9 of node b's Asterisk and worker) with {len(numbers)} callers "
-        f"waiting, {len(on_b)} on b: declared lost {detected:.1f} s after (node_lost_after "
-        f"4 s), its callers booked as callbacks at their places; carol served all "
-        f"{len(numbers)} in arrival order through node a ({len(on_b)} called back), 0 lost "
-        "for good, 0 out of order"
+        f"\na dead box (kill -9 of node b's Asterisk and worker) while carol talked on b and "
+        f"{len(numbers) - 1} callers waited, {len(waiting_b)} on b: handled "
+        f"{detected:.1f} s after the kill (node_lost_after 4 s): carol's call ended, she "
+        f"went to wrap-up; b's waiting caller booked as a callback at its place; node a "
+        f"offered carol the rest in arrival order (b's called back), 0 lost for good, "
+        "0 out of order"
     )
 
 
