@@ -63,18 +63,27 @@ async def watch_database(
     every: float = 1.0,
     timeout: float = 2.0,
 ) -> None:
-    """Forever: `ping` the database every `every` s; no answer in `timeout` s (or an
-    error) is "database unreachable" until one comes."""
-    while True:
-        try:
-            await asyncio.wait_for(ping(), timeout)
-        except Exception as error:  # whatever fails, the desk cannot be told otherwise
-            if not isinstance(error, TimeoutError):
+    """Forever: `ping` the database every `every` s; an error, or no answer within
+    `timeout` s, is "database unreachable" until a ping answers. A ping that hangs (the
+    server frozen or cut off) is waited for, not cancelled: it answers the moment the
+    database does, and no second one piles up behind it."""
+    pending: asyncio.Future[object] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(ping())
+            done, _ = await asyncio.wait({pending}, timeout=timeout)
+            if not done:
+                health.set("database", DATABASE)
+                continue
+            error, pending = pending.exception(), None
+            if error is not None:
                 log.debug("database ping failed: %s", error)
-            health.set("database", DATABASE)
-        else:
-            health.set("database", None)
-        await asyncio.sleep(every)
+            health.set("database", DATABASE if error is not None else None)
+            await asyncio.sleep(every)
+    finally:
+        if pending is not None:
+            pending.cancel()
 
 
 async def watch_leader(

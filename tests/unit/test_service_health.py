@@ -41,13 +41,37 @@ async def test_database_unreachable_is_said_while_pings_fail_or_hang() -> None:
         if answer == "fail":
             raise OSError("connection refused")
         if answer == "hang":
-            await asyncio.sleep(10)
+            pings.append(asyncio.current_task())
+            await asyncio.sleep(0.2)  # four timeouts long: waited for, not asked again
 
+    pings: list[object] = []
     task = asyncio.create_task(watch_database(health, ping, every=0.01, timeout=0.05))
+    await asyncio.sleep(0.1)
+    assert health.problems == [DATABASE]
     await asyncio.sleep(0.3)
-    task.cancel()
     assert heard == [[DATABASE], []]
-    assert health.problems == []
+    assert health.problems == [] and len(pings) == 1 and answers == []
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_hanging_ping_is_cancelled_with_the_watch() -> None:
+    started = asyncio.Event()
+
+    async def hang() -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    health = ServiceHealth()
+    task = asyncio.create_task(watch_database(health, hang, every=0.01, timeout=0.02))
+    await started.wait()
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0)
+    assert [t for t in asyncio.all_tasks() if "<locals>.hang()" in repr(t)] == []
 
 
 async def test_a_silent_leader_is_waiting_for_the_routing_engine() -> None:
