@@ -287,7 +287,10 @@ def test_postgresql_unreachable_for_10_s_routing_pauses_and_resumes_nothing_lost
         assert [int(e.data["epoch"]) for e in accepts] == [new], (number, accepts)
     # The leader of the outage lost its lock and exited 4 (and was started again).
     assert 4 in a.exits + b.exits, (a.exits, b.exits, cluster.logs())
-    assert f"epoch {new} follows {old}" in worker.log.read_text()
+    said_by_worker = worker.log.read_text()
+    assert f"epoch {new} follows {old}" in said_by_worker
+    # The caller of the outage heard music, not silence, until its contact was written.
+    assert f"call from '{numbers[3]}': its contact is not written" in said_by_worker
     # carol's desk said so while it lasted, and no longer once all was back.
     assert desk.error is None, desk.error
     unreachable = desk.shown("database unreachable")
