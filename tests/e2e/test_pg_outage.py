@@ -1,20 +1,24 @@
 """PostgreSQL unreachable for 10 s in the cluster (issue 20's failure table): a routing
 leader and its standby (`hotline routing`), one call worker (`hotline run`, routing over
-NATS), carol talking to one caller while two more wait.
+NATS), carol talking to one caller while two more wait and a fourth calls 2 s into the
+outage; carol's desk open in a headless Chromium.
 
 "Unreachable" is modelled by SIGSTOP of the postmaster and every backend: open
 connections stay open but nothing answers, new connections are not accepted (the
 kernel's backlog takes the SYN, no start-up packet is ever answered), as with a
-network partition or a frozen database host; `pg_ctl stop` would model a database that
-is down and refuses connections at once, which is the easier case (every error is
-immediate). After 10 s everything gets SIGCONT.
+network partition or a frozen database host; after 10 s everything gets SIGCONT. The
+test runs a second time with `pg_ctl stop -m fast` and `start` on the same port and data
+directory: a database that is down, every session ended and every connection refused
+at once (the store's retries, 10 s, are what carries the writes through).
 
 What must happen: the talking call goes on (it talked through the outage); the leader,
 whose heartbeat times out, stops routing and exits 4, and the test restarts it as
 systemd's Restart=always would; once the database answers, a leader is elected with a
 higher epoch, takes the waiting callers over from the log, and serves them in their
 original order; no caller lost, no event doubled (one contact.join, one queue.connected,
-one queue.call_ended per contact).
+one queue.call_ended per contact); the fourth caller hears music on hold until its
+contact can be written; carol's desk shows "database unreachable" and "waiting for the
+routing engine" while it lasts, and nothing once it is back.
 
     .venv/bin/pytest -s -p no:randomly -n 0 tests/e2e/test_pg_outage.py
 """
