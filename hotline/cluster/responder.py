@@ -111,6 +111,7 @@ class RoutingResponder:
             )
         #: Callbacks of lost nodes' callers not yet handed to a live worker.
         self._unadopted: list[str] = []
+        self._handing: asyncio.Task[None] | None = None
         self._ops: dict[str, Handler] = {
             "enqueue": self._enqueue,
             "restore": self._restore,
@@ -167,7 +168,7 @@ class RoutingResponder:
             self._sub = None
         if self.watch is not None:
             await self.watch.stop()
-        tasks = [*self._tasks, *([self._beat] if self._beat else [])]
+        tasks = [*self._tasks, *(t for t in (self._beat, self._handing) if t is not None)]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -469,6 +470,11 @@ class RoutingResponder:
         self._unadopted.extend(booked)
         await self._hand_over()
 
+    def _handed(self, task: asyncio.Task[None]) -> None:
+        self._handing = None
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("routing: callbacks not handed over: %s", task.exception())
+
     async def _held_by(self, worker: str, contact: str, owner: str | None) -> bool:
         """Does `worker` hold `contact`: its owner here, else (taken over from the log
         and not claimed since) the node the store names."""
@@ -558,7 +564,10 @@ class RoutingResponder:
             try:
                 await self._publish_heartbeat()
                 await self._publish_places()
-                await self._hand_over()
+                if self._unadopted and self._handing is None:
+                    # In its own task: a worker slow to answer must not delay the beat.
+                    self._handing = asyncio.create_task(self._hand_over(), name="hand-over")
+                    self._handing.add_done_callback(self._handed)
             except Exception as error:  # NATS reconnecting: the next beat says it again
                 log.debug("routing heartbeat not sent: %s", error)
 

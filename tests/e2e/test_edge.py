@@ -16,6 +16,9 @@ sends to her registered location.
 - a node in the edge's list that is down is marked down by the probe, calls go on;
 - Kamailio restarted during a call: the call goes on, carol's registration comes back
   from PostgreSQL and she is rung again without registering;
+- a dead box (kill -9 of node b's Asterisk and worker) while carol talks on b and
+  callers wait: her call ends (wrap-up), b's waiting callers become callbacks at their
+  places, node a serves everyone in arrival order;
 - kill -9 one node's Asterisk: new calls keep succeeding through the other.
 
     .venv/bin/pytest -s -p no:randomly -n 0 tests/e2e/test_edge.py
