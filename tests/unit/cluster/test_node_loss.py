@@ -19,7 +19,14 @@ from hotline.acd.states import AgentState
 from hotline.callbacks.rules import CallbackRefused
 from hotline.callbacks.service import CallbackService
 from hotline.callbacks.settings import CallbackConfig, QueueCallback
-from hotline.cluster.node_loss import Decision, Liveness, NodeLossHandler, Waiting, decide
+from hotline.cluster.node_loss import (
+    Decision,
+    Liveness,
+    NodeLossHandler,
+    NodeWatch,
+    Waiting,
+    decide,
+)
 from hotline.cluster.settings import RoutingConfig
 from hotline.store import Store, sqlite_url
 from hotline.store.callbacks import CallbackStore
@@ -256,3 +263,53 @@ async def test_a_lost_nodes_callers_become_callbacks_at_their_place_agent_to_wra
     assert again == []
     assert len(await leader.events("routing.node_lost")) == 5
     assert len(await leader.events("callback.requested")) == 2
+
+
+# ---- the leader's ear on the bus (a fake connection, a fake clock) ------------------------
+
+
+class FakeBus:
+    """Subscriptions by subject; `is_connected` as the test says."""
+
+    def __init__(self) -> None:
+        self.subs: dict[str, object] = {}
+        self.is_connected = True
+
+    async def subscribe(self, subject: str, cb: object) -> FakeBus:
+        self.subs[subject] = cb
+        return self
+
+    async def unsubscribe(self) -> None:
+        self.subs.clear()
+
+
+class Msg:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+async def test_the_watch_calls_on_lost_once_per_silent_worker_and_not_while_deaf() -> None:
+    bus, now, lost = FakeBus(), [0.0], []
+
+    async def on_lost(worker: str) -> None:
+        lost.append((worker, now[0]))
+
+    watch = NodeWatch(bus, "w", on_lost, lost_after=5, tick=0.001, clock=lambda: now[0])
+    await watch.start(expected=["c"])
+    beat = bus.subs["w"]
+    for worker in ("a", "b"):
+        await beat(Msg(f'{{"worker": "{worker}", "asterisk_down": null}}'.encode()))  # type: ignore[operator]
+    await beat(Msg(b"not json"))  # type: ignore[operator]
+    await beat(Msg(b'{"no": "worker"}'))  # type: ignore[operator]
+    now[0] = 4.0
+    await beat(Msg(b'{"worker": "a"}'))  # type: ignore[operator]
+    bus.is_connected = False  # the leader's own bus is down from 4 to 20: nobody judged
+    now[0] = 20.0
+    await asyncio.sleep(0.02)
+    assert lost == []
+    bus.is_connected = True
+    now[0] = 25.5
+    await asyncio.sleep(0.02)
+    await watch.stop()
+    assert sorted(lost) == [("a", 25.5), ("b", 25.5), ("c", 25.5)]
+    assert bus.subs == {}
