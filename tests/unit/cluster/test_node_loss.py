@@ -19,6 +19,7 @@ from hotline.acd.states import AgentState
 from hotline.callbacks.rules import CallbackRefused
 from hotline.callbacks.service import CallbackService
 from hotline.callbacks.settings import CallbackConfig, QueueCallback
+from hotline.cluster.bus import Subjects, connect, dumps, loads
 from hotline.cluster.node_loss import (
     Decision,
     Liveness,
@@ -27,9 +28,13 @@ from hotline.cluster.node_loss import (
     Waiting,
     decide,
 )
+from hotline.cluster.remote import RemoteRouting
 from hotline.cluster.settings import RoutingConfig
 from hotline.store import Store, sqlite_url
 from hotline.store.callbacks import CallbackStore
+from tests.nats import NatsServer, nats_server
+
+__all__ = ["nats_server"]
 
 # ---- who is lost -------------------------------------------------------------------------
 
@@ -313,3 +318,50 @@ async def test_the_watch_calls_on_lost_once_per_silent_worker_and_not_while_deaf
     await watch.stop()
     assert sorted(lost) == [("a", 25.5), ("b", 25.5), ("c", 25.5)]
     assert bus.subs == {}
+
+
+# ---- the worker's side, over a real NATS ------------------------------------------------
+
+
+async def test_a_worker_beats_with_its_asterisk_state_and_serves_the_leaders_adopt(
+    nats_server: NatsServer,
+) -> None:
+    leader_nc = await connect([nats_server.url], "leader")
+    worker_nc = await connect([nats_server.url], "worker")
+    subjects = Subjects("sales")
+    beats: list[dict[str, object]] = []
+
+    async def heard(msg: object) -> None:
+        beats.append(loads(msg.data))  # type: ignore[attr-defined]
+
+    await leader_nc.subscribe(subjects.workers, cb=heard)
+    remote = RemoteRouting(worker_nc, "sales", worker="host/b")
+    remote.asterisk(False)
+    await remote.start()
+    await worker_nc.flush()  # its subscriptions are at the server
+    adopted: list[list[str]] = []
+    try:
+        ask = dumps({"op": "adopt", "contacts": ["cb-1", "cb-2"]})
+        reply = await leader_nc.request(subjects.worker("host/b"), ask, timeout=2)
+        assert loads(reply.data) == {"error": "not served here: 'adopt'"}  # no callbacks yet
+
+        async def adopt(contacts: list[str]) -> int:
+            adopted.append(contacts)
+            return len(contacts)
+
+        remote.adopt = adopt
+        reply = await leader_nc.request(subjects.worker("host/b"), ask, timeout=2)
+        assert loads(reply.data) == {"ok": 2} and adopted == [["cb-1", "cb-2"]]
+        bad = await leader_nc.request(subjects.worker("host/b"), b'{"op": "x"}', timeout=2)
+        assert loads(bad.data) == {"error": "not served here: 'x'"}
+        assert adopted == [["cb-1", "cb-2"]]  # nothing more
+        remote.asterisk(True)
+        async with asyncio.timeout(5):  # a beat every second
+            while not beats or beats[-1]["asterisk_down"] is not None:
+                await asyncio.sleep(0.05)
+    finally:
+        await remote.stop()
+        await leader_nc.close()
+        await worker_nc.close()
+    assert beats[0]["worker"] == "host/b" and beats[0]["asterisk_down"] is not None
+    assert beats[-1] == {"worker": "host/b", "asterisk_down": None}
