@@ -58,7 +58,7 @@ def controller_config(config: dict, secrets: Secrets, password: str) -> dict:
 def setting(tmp_path: Path) -> Iterator[tuple[dict, Secrets, AsteriskInstance]]:
     config = config_on_free_ports(f"reconnect-{os.getpid()}")
     secrets = load_secrets(
-        tmp_path / "asterisk-secrets.yaml", [a["endpoint"] for a in config["agents"]]
+        tmp_path / "asterisk-secrets.yaml", HotlineConfig.model_validate(config).phone_endpoints
     )
     instance = asterisk_for(config, secrets)
     try:
