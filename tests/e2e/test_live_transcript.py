@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import RunningHotline
-from tests.e2e.sipp import ExpectHangup, SippCall, Speak, Wait
+from tests.e2e.sipp import ExpectHangup, Gate, SippCall, Speak, Wait
 from tests.e2e.sipp_uas import TransferTarget
 from tests.e2e.test_chat_desk import open_desk, read, wait_events
 from tests.e2e.test_desk_call import post
@@ -44,6 +44,15 @@ def snoops(hotline: RunningHotline) -> list[str]:
     return [c["id"] for c in hotline.ari("channels") if c["name"].startswith("Snoop/")]
 
 
+def speak_once_transcribed(call: SippCall, hotline: RunningHotline) -> None:
+    """Let the caller (waiting at its Gate) speak once the live transcript's snoop is
+    there: on a loaded machine the conversation may start later than any fixed pause,
+    and words said before the snoop are not heard."""
+    until(lambda: snoops(hotline), "no live transcript's snoop in the conversation", 30)
+    time.sleep(0.3)  # the snoop's bridge with the external media channel
+    call.open_gate()
+
+
 def until(check: Callable[[], object], failure: str, timeout: float = 5) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -64,12 +73,13 @@ def test_the_desk_shows_the_callers_words_and_suggests_the_korean_article(
 ) -> None:
     desk = open_desk(agent_page, hotline, "judy")
     phone = TransferTarget(
-        hotline.workdir / "phones", "answer", hotline.targets["judy"], ring=0.5, talk=13
+        hotline.workdir / "phones", "answer", hotline.targets["judy"], ring=0.5, talk=16
     ).start()
-    steps = [Wait(INTO_CONVERSATION), Speak(SAID, voice="ko"), Wait(1.0), ExpectHangup(40)]
+    steps = [Gate(30), Speak(SAID, voice="ko"), Wait(1.0), ExpectHangup(40)]
     call = SippCall(hotline.workdir / "sipp", hotline.sip_port, "334", "5556334", steps).start()
     try:
         desk.wait_for_selector("#call[data-phase=talking]", timeout=20_000)
+        speak_once_transcribed(call, hotline)
         contact_id = desk.locator("#call").get_attribute("data-contact-id") or ""
         line = desk.locator("#call .live-transcript .live-line").first
         line.wait_for(timeout=20_000)
@@ -142,9 +152,10 @@ def test_a_transfer_removes_the_live_transcript_before_the_caller_goes_on(
     customer = TransferTarget(
         hotline.workdir / "phones", "answer", hotline.targets["customer"], ring=0.5, talk=4
     ).start()
-    steps = [Wait(INTO_CONVERSATION), Speak(SAID, voice="ko"), ExpectHangup(60)]
+    steps = [Gate(30), Speak(SAID, voice="ko"), ExpectHangup(60)]
     call = SippCall(hotline.workdir / "sipp", hotline.sip_port, "334", "5556336", steps).start()
     try:
+        speak_once_transcribed(call, hotline)
         contact_id = ""
 
         def transcribed() -> bool:
