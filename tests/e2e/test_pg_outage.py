@@ -219,7 +219,10 @@ def _outage(pg_server: pg.PostgresServer, how: str, during: Callable[[], None]) 
     return f"{said}, back {time.monotonic() - began:.1f} s later"
 
 
-@pytest.mark.parametrize("how", ["sigstop", "restart"])
+# make test shows the unreachable case (nothing answers, the harder one); a PostgreSQL
+# stopped and started (connections refused) runs with make bench, and the store's
+# retries across a restart are unit-tested (tests/unit/store/test_store_unavailable.py).
+@pytest.mark.parametrize("how", ["sigstop", pytest.param("restart", marks=pytest.mark.bench)])
 def test_postgresql_unreachable_for_10_s_routing_pauses_and_resumes_nothing_lost(
     cluster: Cluster, pg_server: pg.PostgresServer, leak_check: None, how: str
 ) -> None:
