@@ -901,12 +901,9 @@ def appqueue_instance(
     name: str, phones: Phones, prompt: Path, workdir: Path, rtp_ports: int = 3000
 ) -> AppQueueInstance:
     config = bench_config(name, phones, HOME / "bench/flows", rtp_ports)
-    secrets = load_secrets(
-        workdir / "appqueue-secrets.yaml", [a["endpoint"] for a in config["agents"]]
-    )
-    instance = AppQueueInstance(
-        find_install(HOME / ".hotline"), name, HotlineConfig.model_validate(config), secrets, HOME
-    )
+    hotline_config = HotlineConfig.model_validate(config)
+    secrets = load_secrets(workdir / "appqueue-secrets.yaml", hotline_config.phone_endpoints)
+    instance = AppQueueInstance(find_install(HOME / ".hotline"), name, hotline_config, secrets, HOME)
     instance.prompt = prompt
     instance.members = [a["endpoint"] for a in config["agents"]]
     return instance
