@@ -903,7 +903,8 @@ def appqueue_instance(
     config = bench_config(name, phones, HOME / "bench/flows", rtp_ports)
     hotline_config = HotlineConfig.model_validate(config)
     secrets = load_secrets(workdir / "appqueue-secrets.yaml", hotline_config.phone_endpoints)
-    instance = AppQueueInstance(find_install(HOME / ".hotline"), name, hotline_config, secrets, HOME)
+    install = find_install(HOME / ".hotline")
+    instance = AppQueueInstance(install, name, hotline_config, secrets, HOME)
     instance.prompt = prompt
     instance.members = [a["endpoint"] for a in config["agents"]]
     return instance
