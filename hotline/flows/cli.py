@@ -26,6 +26,7 @@ from hotline.flows.loader import FlowSet, load_flows
 from hotline.flows.scenarios import Outcome, coverage, load_cases, run_case
 from hotline.flows.schema import SCHEMA_FILE, schema_text, write_schema
 from hotline.flows.simulator import Overrides, Transcript, load_http_fixtures, simulate
+from hotline.knowledge.base import KnowledgeBase
 from hotline.knowledge.loader import lint_directory
 from hotline.knowledge.scratch import scratch_knowledge
 from hotline.yamlsource import SourceError, SourceProblem
@@ -160,7 +161,7 @@ def simulate_command(args: argparse.Namespace) -> int:
     variables = dict(v.split("=", 1) for v in args.var if "=" in v)
 
     async def run() -> Transcript:
-        if not args.knowledge_dir.is_dir():  # knowledge nodes fail, as with no articles
+        async def simulated(knowledge: KnowledgeBase | None = None) -> Transcript:
             return await simulate(
                 flowset,
                 args.flow,
@@ -169,21 +170,16 @@ def simulate_command(args: argparse.Namespace) -> int:
                 catalogue=catalogue,
                 language=args.language,
                 variables=variables,
+                knowledge=knowledge,
             )
+
+        if not args.knowledge_dir.is_dir():  # knowledge nodes fail, as with no articles
+            return await simulated()
         languages = catalogue.languages if catalogue else [args.language]
         async with scratch_knowledge(args.knowledge_dir, languages) as (kb, refused):
             for problem in refused:  # the others are searched, as at the hotline's start
                 print(f"knowledge: refused {problem}", file=out)
-            return await simulate(
-                flowset,
-                args.flow,
-                args.input,
-                overrides,
-                catalogue=catalogue,
-                language=args.language,
-                variables=variables,
-                knowledge=kb,
-            )
+            return await simulated(knowledge=kb)
 
     try:
         transcript = asyncio.run(run())
