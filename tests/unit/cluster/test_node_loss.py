@@ -335,6 +335,7 @@ async def test_a_worker_beats_with_its_asterisk_state_and_serves_the_leaders_ado
         beats.append(loads(msg.data))  # type: ignore[attr-defined]
 
     await leader_nc.subscribe(subjects.workers, cb=heard)
+    await leader_nc.flush()  # subscribed at the server before the first beat
     remote = RemoteRouting(worker_nc, "sales", worker="host/b")
     remote.asterisk(False)
     await remote.start()
@@ -355,6 +356,9 @@ async def test_a_worker_beats_with_its_asterisk_state_and_serves_the_leaders_ado
         bad = await leader_nc.request(subjects.worker("host/b"), b'{"op": "x"}', timeout=2)
         assert loads(bad.data) == {"error": "not served here: 'x'"}
         assert adopted == [["cb-1", "cb-2"]]  # nothing more
+        async with asyncio.timeout(5):  # a beat saying Asterisk is down came first
+            while not beats:
+                await asyncio.sleep(0.05)
         remote.asterisk(True)
         async with asyncio.timeout(5):  # a beat every second
             while not beats or beats[-1]["asterisk_down"] is not None:
