@@ -287,11 +287,14 @@ def test_postgresql_unreachable_for_10_s_routing_pauses_and_resumes_nothing_lost
     start = next(e.ts for e in first if e.type == "queue.connected")
     end = next(e.ts for e in first if e.type == "queue.call_ended")
     assert start < paused_at and end > resumed_at, (start, paused_at, resumed_at, end)
-    assert [int(e.data["epoch"]) for e in first if e.type == "agent.accept"] == [old]
-    # The others were answered under the new leader's epoch.
+    # (A loaded machine may see one more takeover than the outage's: so an older epoch,
+    # not necessarily the one just before the newest.)
+    (before,) = [int(e.data["epoch"]) for e in first if e.type == "agent.accept"]
+    assert before < new, (before, old, new)
+    # The others were answered under a leader that took over after it.
     for number in numbers[1:]:
-        accepts = [e for e in found[number][1] if e.type == "agent.accept"]
-        assert [int(e.data["epoch"]) for e in accepts] == [new], (number, accepts)
+        accepts = [int(e.data["epoch"]) for e in found[number][1] if e.type == "agent.accept"]
+        assert len(accepts) == 1 and accepts[0] > before, (number, accepts, before)
     # The leader of the outage lost its lock and exited 4 (and was started again).
     assert 4 in a.exits + b.exits, (a.exits, b.exits, cluster.logs())
     said_by_worker = worker.log.read_text()
