@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import module_times
+
 ROOT = Path(__file__).resolve().parent
 
 #: End-to-end modules from the slowest (measured with `--durations=0`); the others follow.
@@ -57,3 +59,7 @@ def _rank(item: pytest.Item) -> tuple[int, int]:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if hasattr(config, "workerinput"):  # an xdist worker: all of them sort alike
         items.sort(key=_rank)  # stable: a module's tests keep their order
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    module_times.register(config)
