@@ -44,7 +44,7 @@ from hotline.cluster.leader import (
 )
 from hotline.cluster.node_loss import NodeLossHandler
 from hotline.cluster.responder import RoutingResponder
-from hotline.cluster.takeover import read_routing_state
+from hotline.cluster.takeover import carry_pauses, read_routing_state
 from hotline.config import HotlineConfig
 from hotline.store import Store, StoreUnavailable
 from hotline.store.epochs import Fence, StaleEpoch
@@ -92,7 +92,7 @@ class RoutingNode:
                     self.nc,
                     self.routing,
                     leadership,
-                    node_loss=self._node_loss(self.routing),
+                    node_loss=self._node_loss(self.routing, leadership),
                     lost_after=self.config.routing.node_lost_after,
                     asterisk_after=self.config.routing.asterisk_lost_after,
                 )
@@ -127,10 +127,14 @@ class RoutingNode:
                 raise
 
         routing = RoutingService(router, log_fenced)
+        # The log is read before this leader logs anyone in: the agents' last states
+        # (their pauses) are the old leader's.
+        agents = {a.id: [ch.value for ch in router.agent_status(a.id)] for a in self.config.agents}
+        state = await read_routing_state(self.store, agents=agents)
         channels = agent_phone_channels(self.config)
         for agent in voice_agents(self.config).values():
             await routing.login(agent, channels[agent])
-        state = await read_routing_state(self.store)
+        carried = await carry_pauses(routing, state.paused)
         tickets, refused = await routing.restore(state.waiting, state.talking)
         self._taken_over = list(tickets.values())
         self._talking = [t for t in state.talking if t.contact.id not in refused]
@@ -138,17 +142,20 @@ class RoutingNode:
             log.warning("routing takeover: contact %s not restored: %s", contact, why)
         await routing.start()
         log.info(
-            "routing domain %r: epoch %d: took over %d waiting and %d talking contacts; routing",
+            "routing domain %r: epoch %d: took over %d waiting and %d talking contacts; "
+            "routing (%d agent channels kept paused)",
             fence.domain,
             fence.epoch,
             len(tickets),
             len(state.talking) - sum(1 for t in state.talking if t.contact.id in refused),
+            carried,
         )
         return routing
 
-    def _node_loss(self, routing: RoutingService) -> NodeLossHandler:
+    def _node_loss(self, routing: RoutingService, leadership: Leadership) -> NodeLossHandler:
         """What this leader does for a lost node's callers: the callback feature's own
-        booking (never started here: a live worker's dialer serves what it books)."""
+        booking (never started here: a live worker's dialer serves what it books), and
+        the open callbacks' hand-over, its writes fenced by the epoch."""
         config = self.config
         callbacks = CallbackService(
             self.store,
@@ -158,7 +165,8 @@ class RoutingNode:
             schedules=config.schedules,
             own_numbers=config.flow_numbers,
         )
-        return NodeLossHandler(self.store, routing, callbacks)
+        fence = Fence(leadership.domain, leadership.epoch)
+        return NodeLossHandler(self.store, routing, callbacks, fence)
 
     async def _stop_routing(self) -> None:
         responder, self.responder = self.responder, None
