@@ -1477,7 +1477,16 @@ def main() -> int:
         "call length, and its rate; --overload-rate alone sizes them the same way)",
     )
     parser.add_argument("--budget", type=float, default=None, help="seconds, both systems")
+    parser.add_argument(
+        "--event-loop",
+        choices=("uvloop", "asyncio"),
+        default=None,
+        help="the controller's event loop (HOTLINE_EVENT_LOOP; default: uvloop when "
+        "installed, as `hotline run` does)",
+    )
     args = parser.parse_args()
+    if args.event_loop:  # `hotline run` inherits this process's environment
+        os.environ["HOTLINE_EVENT_LOOP"] = args.event_loop
     seconds = args.step_seconds or (5.0 if args.quick else 10.0)
     default_rates = "8,16,32" if args.quick else "8,16,32,48,64,96,128"
     rates = [float(r) for r in (args.rates or default_rates).split(",")]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import secrets as secrets_module
@@ -13,6 +12,7 @@ import ssl
 import sys
 from pathlib import Path
 
+from controller import event_loop
 from controller.app import Endpoints, Hotline, StartFailed, run_until_signal
 from controller.asterisk import AsteriskError, find_install
 from controller.edge import add_edge_command
@@ -246,6 +246,10 @@ def banner(
 def cmd_run(args: argparse.Namespace) -> int:
     paths = _paths(args)
     config, flows, secrets = load_all(paths)
+    try:  # checked before Asterisk starts: a bad choice leaves nothing running
+        event_loop.loop_factory()
+    except event_loop.EventLoopError as error:
+        raise Refused(f"event loop refused: {error}") from None
     web_tls = web_tls_files(config, paths)
     instance = proc = None
     if config.asterisk.managed:
@@ -266,7 +270,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     sip_tls = tls_files(config, paths)
     try:
-        asyncio.run(
+        event_loop.run(
             run_until_signal(
                 hotline,
                 lambda h: print(banner(config, secrets, h, sip_tls, web_tls), flush=True),
