@@ -74,6 +74,9 @@ class AgentHub:
         #: (both chat_bridge/monitoring.py; None: no monitoring).
         self.notes: Callable[[str], list[dict[str, Any]]] | None = None
         self.taking_over: Callable[[Offer], bool] | None = None
+        #: Several web processes (chat_bridge/cluster.py): an agent's frames go to their
+        #: desks on every process through this (None: to this process's desks).
+        self.relay: Callable[[str, dict[str, Any]], None] | None = None
 
     # ---- desks ----------------------------------------------------------------------
 
@@ -91,6 +94,13 @@ class AgentHub:
         return bool(self.desks.get(agent))
 
     def _push(self, agent: str, frame: dict[str, Any]) -> None:
+        if self.relay is not None:  # every web process's desks of the agent get it
+            self.relay(agent, frame)
+            return
+        self.deliver(agent, frame)
+
+    def deliver(self, agent: str, frame: dict[str, Any]) -> None:
+        """`frame` to the agent's desks connected to this process."""
         for push in list(self.desks.get(agent, ())):
             try:
                 push(frame)

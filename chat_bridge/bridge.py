@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from chat_bridge.agents import AgentHub
 from chat_bridge.attachments import Attachments
@@ -62,6 +62,24 @@ class ChatRefused(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class ChatOwner(Protocol):
+    """Which web process runs a chat, where several share the store
+    (chat_bridge/cluster.py)."""
+
+    async def take(self, session: Any) -> LiveChat:
+        """A stored session this process does not run now: taken over here (from a
+        dead process, or handed over by a live one), or loaded closed."""
+        ...
+
+    async def claim(self, chat: LiveChat) -> None:
+        """A chat made here: run here."""
+        ...
+
+    async def runs(self, chat: LiveChat, contact_id: str) -> None:
+        """`chat`'s contact `contact_id` runs here: desks elsewhere reach it."""
+        ...
 
 
 @dataclass
@@ -139,7 +157,8 @@ class ChatBridge:
             catalogue=deps.catalogue,
             services_for=deps.services_for,
             closed=self._contact_closed,
-            stopping=lambda: self.stopping,
+            # A chat handed over to another web process ends here without closing.
+            stopping=lambda: self.stopping or asyncio.current_task() in self._released,
             attachments=deps.attachments,
         )
         self._opening: dict[Any, asyncio.Lock] = {}
@@ -148,6 +167,10 @@ class ChatBridge:
         self.on_adopt: Callable[[LiveChat], None] | None = None
         #: Set by `stop`: chats' tasks end without closing their contacts.
         self.stopping = False
+        #: Several web processes (chat_bridge/cluster.py): which one runs a chat. None:
+        #: this process runs every chat of the store.
+        self.owner: ChatOwner | None = None
+        self._released: set[asyncio.Task[Any]] = set()
 
     async def stop(self) -> None:
         """End every chat's task (the controller is stopping); messages are all stored.
@@ -176,7 +199,31 @@ class ChatBridge:
             session = await self.chats.session_by_token(token)
             if session is None:
                 raise UnknownSession("no chat session with this id; start a new chat")
+            if self.owner is not None:  # run by another process, or left by a dead one
+                return await self.owner.take(session)
             return await self._load(session)
+
+    async def release(self, chat: LiveChat) -> None:
+        """Stop running `chat` here without closing it (another web process takes it
+        over from the store): its task ends, it leaves memory, its messages are stored."""
+        task = chat.task
+        if task is not None and not task.done():
+            self._released.add(task)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            self._released.discard(task)
+        for agent in [a for a, chats in self.hub.open.items() if chat.contact_id in chats]:
+            self.hub.open[agent].pop(chat.contact_id or "", None)
+        for key in [k for k, (_o, c) in self.hub.offers.items() if c is chat]:
+            self.hub.offers.pop(key, None)
+        await self.chats.flush()
+        self.live.pop(chat.id, None)
+        self.by_token.pop(chat.token, None)
+        if chat.contact_id is not None and self.by_contact.get(chat.contact_id) is chat:
+            del self.by_contact[chat.contact_id]
+        if chat.session.external_id:
+            self.by_external.pop((chat.kind, chat.session.external_id), None)
 
     async def _load(self, session: Any, flow: str | None = None) -> LiveChat:
         """A session from the store, closed (a chat still going on when the controller
@@ -214,6 +261,8 @@ class ChatBridge:
         chat.queue = request.queue
         contact_id = session.contact_id
         self.by_contact[contact_id] = chat
+        if self.owner is not None:
+            await self.owner.runs(chat, contact_id)
         chat.last_customer = chat.last_agent = time.monotonic()
         if agent is not None:
             chat.agent = agent
@@ -279,6 +328,8 @@ class ChatBridge:
         )
         chat = LiveChat(session=session, store=self.chats, language=language, flow=flow)
         chat.customer_id = session.customer_id
+        if self.owner is not None:  # run here: claimed before anyone else can see it
+            await self.owner.claim(chat)
         self._register(chat)
         await self.start_contact(chat, "chat.started")
         return chat
@@ -293,6 +344,8 @@ class ChatBridge:
                 return chat, False
             session = await self.chats.session_for_external(kind, external_id)
             if session is not None:
+                if self.owner is not None:
+                    return await self.owner.take(session), False
                 return await self._load(session), False
             return await self.new_session(kind, external_id=external_id), True
 
@@ -301,6 +354,8 @@ class ChatBridge:
         chat.reopened)."""
         contact_id = await self.conversations.start(chat, event)
         self.by_contact[contact_id] = chat
+        if self.owner is not None:
+            await self.owner.runs(chat, contact_id)
         self._follow_task(chat)
 
     def _follow_task(self, chat: LiveChat) -> None:

@@ -70,17 +70,20 @@ class ChatRecovery:
         self.wall = wall
         self.clock = clock
 
-    async def run(self) -> ChatRecoveryReport:
+    async def run(self, only: list[ChatSession] | None = None) -> ChatRecoveryReport:
+        """Every open chat of the store; or `only` these sessions (a web process taking
+        over the chats of another, chat_bridge/cluster.py: the agents and the other
+        chats are not this pass's business)."""
         started = time.monotonic()
         bridge, routing = self.bridge, self.bridge.routing
-        sessions = await bridge.chats.open_sessions()
+        sessions = await bridge.chats.open_sessions() if only is None else only
         plans: list[tuple[ChatSession, ChatPlan, str | None]] = []
         for session in sessions:
             contact_id = session.contact_id or ""
             plan = plan_chat(contact_id, await bridge.store.events(contact_id))
             stored = await bridge.store.contact(contact_id)
             plans.append((session, plan, stored.flow if stored else None))
-        agents = await self._agents_back()
+        agents = await self._agents_back() if only is None else 0
         now_wall, now = self.wall(), self.clock()
         waiting: list[Contact] = []
         talking: list[Talking] = []
@@ -140,7 +143,8 @@ class ChatRecovery:
             except Exception:  # one chat's failure must not keep the others from going on
                 log.exception("chat recovery: session %s could not be carried on", session.id)
         lost = 0
-        for left_open in await active_contacts(bridge.store, Channel.CHAT.value):
+        left = [] if only is not None else await active_contacts(bridge.store, Channel.CHAT.value)
+        for left_open in left:
             if left_open.id in resumed or left_open.id in bridge.by_contact:
                 continue
             lifecycle = ContactLifecycle(bridge.store, "chat", contact_id=left_open.id)

@@ -17,6 +17,7 @@ from controller.app import Endpoints, Hotline, StartFailed, run_until_signal
 from controller.asterisk import AsteriskError, find_install
 from controller.edge import add_edge_command
 from controller.export import ExportError, system_cli
+from controller.haproxy import add_haproxy_command
 from controller.instance import AsteriskInstance, export_fragments
 from controller.paths import ProjectPaths
 from controller.reload import FlowChecker, FlowsRefused, known_from
@@ -31,6 +32,7 @@ from controller.secrets import (
     fingerprint,
     load_secrets,
 )
+from controller.web_node import add_web_command
 from controller.web_tls import server_context, web_certificate
 from hotline.config import HotlineConfig, load_config
 from hotline.flows.cli import add_flow_commands
@@ -474,6 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_command(sub)
     add_routing_command(sub)
     add_edge_command(sub)
+    add_web_command(sub)
+    add_haproxy_command(sub)
     return parser
 
 

@@ -22,6 +22,7 @@ from hotline.callbacks.settings import CallbackConfig, check_callbacks
 from hotline.chat_settings import ChatConfig
 from hotline.cluster.edge import EdgeConfig
 from hotline.cluster.settings import RoutingConfig
+from hotline.cluster.web_tier import WebTierConfig
 from hotline.flows.hours import Schedule
 from hotline.overload import OverloadSettings
 from hotline.reports.settings import ReportSettings
@@ -296,6 +297,9 @@ class HotlineConfig(Section):
     #: The SIP edge (Kamailio) in front of several Asterisk nodes: `hotline edge run`
     #: runs it; on a node it sends agents' calls through it (hotline/cluster/edge.py).
     edge: EdgeConfig | None = None
+    #: Several web processes (`hotline web`) behind one address: `hotline haproxy run`
+    #: runs haproxy in front of them (hotline/cluster/web_tier.py).
+    web_tier: WebTierConfig | None = None
 
     @field_validator("numbers")
     @classmethod

@@ -10,9 +10,10 @@ purpose=${1:-run}
 say() { printf '==> %s\n' "$*" >&2; }
 
 run_packages=(debootstrap espeak-ng sox graphviz ca-certificates)
-# kamailio: the SIP edge in front of several Asterisk nodes (tests/e2e/test_edge.py).
+# kamailio: the SIP edge in front of several Asterisk nodes (tests/e2e/test_edge.py);
+# haproxy: one address in front of several web processes (tests/e2e/test_web_tier.py).
 test_packages=(sip-tester postgresql baresip chromium procps nats-server kamailio
-    kamailio-postgres-modules)
+    kamailio-postgres-modules haproxy)
 # The desk's browser phone: its JavaScript (JsSIP) comes from npm (package-lock.json).
 command -v npm >/dev/null 2>&1 || run_packages+=(nodejs npm)
 packages=("${run_packages[@]}")
@@ -47,6 +48,11 @@ MSG
     if [[ " ${missing[*]} " == *" kamailio "* ]] && command -v systemctl >/dev/null &&
         [ -d /run/systemd/system ]; then
         systemctl disable --now kamailio >/dev/null 2>&1 || true
+    fi
+    # The same for haproxy: `hotline haproxy run` runs its own.
+    if [[ " ${missing[*]} " == *" haproxy "* ]] && command -v systemctl >/dev/null &&
+        [ -d /run/systemd/system ]; then
+        systemctl disable --now haproxy >/dev/null 2>&1 || true
     fi
 fi
 

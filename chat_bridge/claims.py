@@ -1,0 +1,106 @@
+"""Which web process runs a chat: a PostgreSQL session advisory lock per chat session.
+
+Several web processes (`hotline web`) share one PostgreSQL. A chat's flow, its queue
+visit and its agent part run in one of them, the one that holds the chat's lock; the
+others relay to it (chat_bridge/cluster.py). The locks are held on one dedicated
+asyncpg connection of the process (not the store's pool; never through a transaction
+pooler, which would share the session): a process killed outright loses its connection,
+PostgreSQL frees its locks at once, and the next process to try takes the chat over.
+
+If that connection is lost while the process runs (PostgreSQL restarted, the network
+cut), its locks are gone and another process may take its chats: `lost` is set and the
+process must stop running chats (controller/web_node.py stops it; its browsers'
+sockets reconnect to another process, which takes the chats over from the store).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+Connect = Callable[[str], Awaitable[Any]]
+
+
+def claim_key(session_id: str) -> int:
+    """The advisory lock key of a chat session: a signed 64-bit hash of its id (another
+    namespace than the routing domains' keys, hotline/cluster/leader.py)."""
+    digest = hashlib.sha256(f"hotline.chat:{session_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class ClaimsLost(Exception):
+    """The claims' connection is gone: this process no longer runs any chat."""
+
+
+class ChatClaims:
+    """The chats this process runs, each under its advisory lock."""
+
+    def __init__(self, dsn: str, *, connect: Connect | None = None) -> None:
+        self.dsn = dsn
+        self._connect = connect
+        self._conn: Any = None
+        self._lock = asyncio.Lock()  # one query at a time on the connection
+        self.held: set[str] = set()
+        #: Set once the connection is lost (the locks with it).
+        self.lost = asyncio.Event()
+
+    async def open(self) -> None:
+        if self._connect is None:
+            import asyncpg  # type: ignore[import-untyped]
+
+            self._conn = await asyncpg.connect(self.dsn)
+        else:
+            self._conn = await self._connect(self.dsn)
+        self._conn.add_termination_listener(lambda _conn: self._lose())
+
+    def _lose(self) -> None:
+        if not self.lost.is_set():
+            log.error(
+                "chat claims: the PostgreSQL session holding %d chat lock(s) ended: this "
+                "process no longer runs chats",
+                len(self.held),
+            )
+            self.held.clear()
+            self.lost.set()
+
+    async def _query(self, sql: str, key: int) -> Any:
+        if self.lost.is_set() or self._conn is None:
+            raise ClaimsLost("the chat claims' database session is gone")
+        async with self._lock:
+            try:
+                return await self._conn.fetchval(sql, key)
+            except Exception as error:
+                if self._conn.is_closed():
+                    self._lose()
+                    raise ClaimsLost(str(error) or type(error).__name__) from None
+                raise
+
+    async def claim(self, session_id: str) -> bool:
+        """Take the chat's lock; False if another process holds it."""
+        if session_id in self.held:
+            return True
+        if await self._query("SELECT pg_try_advisory_lock($1)", claim_key(session_id)):
+            self.held.add(session_id)
+            return True
+        return False
+
+    async def release(self, session_id: str) -> None:
+        """Let the chat go (handed over to another process)."""
+        if session_id not in self.held:
+            return
+        self.held.discard(session_id)
+        await self._query("SELECT pg_advisory_unlock($1)", claim_key(session_id))
+
+    def holds(self, session_id: str) -> bool:
+        return session_id in self.held
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        self.held.clear()
+        if conn is not None and not conn.is_closed():
+            await conn.close()

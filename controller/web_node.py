@@ -1,0 +1,335 @@
+"""`hotline web`: a web process of the web tier, several behind one address (haproxy).
+
+It serves the agent desk, the chat widget and messengers' webhooks, the wallboard,
+reports and the REST API, with no Asterisk: its routing is the domain's leader
+(`hotline routing`) over NATS, as a call worker's (`RemoteRouting`), its data the shared
+PostgreSQL (web sessions too: a login made on one process is good on every other).
+Chats may land on any process (chat_bridge/cluster.py: who runs a chat is the process
+that holds its claim, a PostgreSQL advisory lock; desks and widgets are relayed over
+NATS); the events other processes append reach this one's desks and wallboard through
+its log tail (hotline/cluster/log_tail.py).
+
+Needs PostgreSQL and NATS: without either it exits at once (status 2) with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from typing import Any, cast
+
+import aiohttp
+from aiohttp import web
+
+from chat_bridge.claims import ChatClaims
+from chat_bridge.cluster import ChatCluster, ClusterDesk
+from chat_bridge.service import add_chat
+from controller.app import Endpoints, Hotline, StartFailed
+from controller.paths import ProjectPaths
+from controller.services import LiveServices
+from hotline.acd.service import RoutingService
+from hotline.catalogue import Catalogue
+from hotline.cluster.bus import BusError, connect
+from hotline.cluster.leader import ElectionError, asyncpg_dsn
+from hotline.cluster.log_tail import LogTail
+from hotline.cluster.remote import RemoteRouting
+from hotline.config import HotlineConfig
+from hotline.contacts.wrapup import WrapUps
+from hotline.flows.loader import FlowSet
+from hotline.knowledge import KnowledgeBase
+from hotline.quality.evaluations import Evaluations
+from hotline.quality.forms import load_forms
+from hotline.service_health import ServiceHealth, watch_database, watch_leader
+from hotline.store import Store, StoreUnavailable
+from hotline.store.chats import ChatStore
+from hotline.store.transcripts import Transcripts
+from hotline.web.api import ApiStatus, add_api_routes
+from hotline.web.assist_api import Assist, StoreCalls, add_assist_routes
+from hotline.web.auth import build_web_app
+from hotline.web.call_targets_api import add_call_target_routes
+from hotline.web.contact_page import add_contact_page_routes
+from hotline.web.contacts_api import add_contacts_routes
+from hotline.web.evaluations_api import add_evaluation_routes
+from hotline.web.knowledge_api import add_knowledge_routes
+from hotline.web.metrics import add_metrics_routes
+from hotline.web.quality_reports import add_quality_report_routes
+from hotline.web.reports_web import Reports, add_report_routes
+from hotline.web.transcripts_api import add_transcript_routes
+from hotline.web.wallboard import Wallboard, add_wallboard_routes
+
+log = logging.getLogger(__name__)
+
+#: Misconfigured, or PostgreSQL or NATS unreachable at start: said on stderr.
+EXIT_CONFIG = 2
+#: The chats' claims were lost (PostgreSQL session ended): start it again.
+EXIT_LOST = 4
+#: Seconds the start waits for PostgreSQL before giving up.
+DATABASE_WAIT = 10.0
+
+
+def web_problem(config: HotlineConfig) -> str | None:
+    """Why `hotline web` cannot run with `config` (None: it can)."""
+    url = config.database_url or ""
+    if not url.startswith("postgresql"):
+        return (
+            "hotline web needs database_url on PostgreSQL: the web processes, the routing "
+            "leader and the call workers share one database (on SQLite Hotline is one "
+            "process: use `hotline run`)"
+        )
+    return None
+
+
+class WebNode:
+    """One web process: routes, chats and desks, until stopped (module docstring)."""
+
+    def __init__(
+        self,
+        config: HotlineConfig,
+        flows: FlowSet,
+        paths: ProjectPaths,
+        hotline: Hotline,
+        *,
+        bind: str,
+        port: int,
+        name: str,
+    ) -> None:
+        self.config = config
+        self.flows = flows
+        self.paths = paths
+        self.hotline = hotline  # its web users and sessions (make_auth)
+        self.bind = bind
+        self.port = port
+        self.name = name
+        self.stopping = asyncio.Event()
+        self.exit_code = 0
+
+    async def run(self, on_ready: Callable[[WebNode], None] | None = None) -> int:
+        config = self.config
+        url = config.database_url or ""
+        settings = config.routing
+        try:
+            nc = await connect(settings.servers, f"hotline-web {self.name}")
+        except BusError as error:
+            raise StartFailed(str(error)) from None
+        try:
+            store = await asyncio.wait_for(Store.connect(url), DATABASE_WAIT)
+            await asyncio.wait_for(store.migrate(), DATABASE_WAIT * 3)
+        except (StoreUnavailable, OSError, TimeoutError) as error:
+            await nc.close()
+            raise StartFailed(
+                f"cannot reach PostgreSQL at {_where(url)}: {error or type(error).__name__}"
+            ) from None
+        claims = ChatClaims(asyncpg_dsn(url))
+        try:
+            await claims.open()
+        except Exception as error:
+            await nc.close()
+            await store.close()
+            raise StartFailed(f"cannot open the chats' claims on PostgreSQL: {error}") from None
+        try:
+            return await self._serve(store, nc, claims, on_ready)
+        finally:
+            with contextlib.suppress(Exception):
+                await claims.close()
+            with contextlib.suppress(Exception):
+                await store.close()
+            with contextlib.suppress(Exception):
+                await nc.close()
+
+    async def _serve(
+        self,
+        store: Store,
+        nc: Any,
+        claims: ChatClaims,
+        on_ready: Callable[[WebNode], None] | None,
+    ) -> int:
+        config, paths = self.config, self.paths
+        settings = config.routing
+        remote = RemoteRouting(nc, settings.domain, timeout=settings.request_timeout)
+        if await remote.start(wait=min(settings.request_timeout, 5.0)):
+            log.info("routing domain %r: web process of leader %s", settings.domain, remote.leader)
+        else:
+            log.warning(
+                "routing domain %r: no routing leader heard yet (start `hotline routing`)",
+                settings.domain,
+            )
+        routing = cast(RoutingService, remote)
+        knowledge, refused = await KnowledgeBase.open(
+            store, config.languages, paths.home / config.knowledge_dir
+        )
+        for problem in refused:
+            log.warning("knowledge base: %s (article refused)", problem)
+        catalogue = Catalogue.load(paths.home / config.sounds_dir / "catalogue.yaml")
+        http = aiohttp.ClientSession()
+
+        def services_for(contact_id: str) -> LiveServices:
+            # No callbacks booked from chats here (their dialer runs on call workers).
+            return LiveServices(
+                store,
+                contact_id,
+                http,
+                config.integrations,
+                config.schedules,
+                routing,
+                None,
+                knowledge=knowledge,
+            )
+
+        def status() -> ApiStatus:
+            return ApiStatus(ari_connected=False, ami_connected=False, active_calls=0)
+
+        auth = self.hotline.make_auth(store)
+        api = build_web_app(auth, rate_limit=config.web.rate_limit)
+        agents = {a.id: a.name for a in config.agents}
+        add_api_routes(api, store, status, routing=routing, agents=agents)
+        add_call_target_routes(api, routing, agents)
+        add_transcript_routes(api, Transcripts(store))
+        forms = load_forms(paths.home / config.evaluations_dir)
+        evaluations = Evaluations(store, forms)
+        add_evaluation_routes(api, evaluations, forms)
+        add_contact_page_routes(api, store, evaluations, forms)
+        add_knowledge_routes(api, knowledge)
+        add_assist_routes(
+            api,
+            Assist(
+                knowledge,
+                ChatStore(store),
+                StoreCalls(store, Transcripts(store)),
+                default_language=config.default_language,
+            ),
+        )
+        chat = add_chat(
+            api,
+            config=config,
+            store=store,
+            routing=routing,
+            flows=lambda: self.flows,
+            catalogue=catalogue,
+            services_for=services_for,
+            state_dir=paths.state,
+            http=http,
+        )
+        chat.recovery = None  # chats nobody runs are taken over by the sweep, not all at start
+        cluster = ChatCluster(nc, settings.domain, chat.bridge, claims)
+        chat.desks.chat = ClusterDesk(cluster) if config.chat.enabled else None
+        wrap_ups = WrapUps(store, routing, config.queues, config.chat.wrap_up_codes)
+        add_contacts_routes(api, wrap_ups)
+        chat.desks.wrap_ups = wrap_ups
+        health = ServiceHealth()
+        chat.desks.watch_health(health)
+        wallboard = Wallboard(store, routing, config.reports, agents)
+        add_wallboard_routes(api, wallboard)
+        add_report_routes(
+            api, Reports(store, config.reports, config.queues, [a.id for a in config.agents])
+        )
+        add_quality_report_routes(
+            api,
+            store,
+            evaluations,
+            config.reports,
+            config.staffing,
+            config.queues,
+            [a.id for a in config.agents],
+        )
+        add_metrics_routes(api, wallboard.view, store.listen)  # no calls: no admission
+        tail = LogTail(store)
+        runner = web.AppRunner(api, access_log=None)
+        background: list[asyncio.Task[Any]] = []
+        try:
+            await tail.start()
+            if config.chat.enabled:
+                await cluster.start()
+            await runner.setup()
+            try:
+                await web.TCPSite(runner, self.bind, self.port).start()
+            except OSError as error:
+                raise StartFailed(str(error)) from None
+            background.append(asyncio.create_task(watch_database(health, store.ping)))
+            background.append(asyncio.create_task(watch_leader(health, lambda: remote.view.last)))
+            background.append(asyncio.create_task(self._watch_claims(claims)))
+            log.info("web process %s on http://%s:%d/", self.name, self.bind, self.port)
+            if on_ready is not None:
+                on_ready(self)
+            await self.stopping.wait()
+        finally:
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await cluster.stop()
+            await chat.stop()
+            await tail.stop()
+            await remote.stop()
+            await http.close()
+            await runner.cleanup()
+        return self.exit_code
+
+    async def _watch_claims(self, claims: ChatClaims) -> None:
+        """The chats' claims lost (PostgreSQL session gone): another process may run
+        them now, so this one stops (its sockets reconnect to another process)."""
+        await claims.lost.wait()
+        if not self.stopping.is_set():
+            log.error("web process %s stops: its chats' claims are gone", self.name)
+            self.exit_code = EXIT_LOST
+            self.stopping.set()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+def _where(url: str) -> str:
+    """The database's host and name, without the password."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''}"
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    """Run one web process (module docstring)."""
+    from controller.cli import _paths, load_all
+
+    paths = _paths(args)
+    config, flows, secrets = load_all(paths)
+    problem = web_problem(config)
+    if problem is not None:
+        print(f"hotline web: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    bind = args.bind or config.web.bind
+    port = args.port or config.web.port
+    name = args.name or f"{socket.gethostname()}:{port}"
+    hotline = Hotline(config, flows, paths, secrets, cast(Endpoints, None))
+    node = WebNode(config, flows, paths, hotline, bind=bind, port=port, name=name)
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, node.stop)
+        return await node.run(
+            lambda n: print(
+                f"Hotline web process {n.name} ready on http://{n.bind}:{n.port}/", flush=True
+            )
+        )
+
+    try:
+        return asyncio.run(main())
+    except (StartFailed, ElectionError) as error:
+        print(f"hotline web: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def add_web_command(sub: Any) -> None:
+    """`hotline web`: see the module docstring."""
+    parser = sub.add_parser(
+        "web", help="a web process of the web tier (desk, widget, wallboard, API; no Asterisk)"
+    )
+    parser.add_argument("--bind", help="address to serve on (default: the config's web.bind)")
+    parser.add_argument("--port", type=int, help="port to serve on (default: web.port)")
+    parser.add_argument("--name", help="this process's name in logs (default: host:port)")
+    parser.set_defaults(func=cmd_web)
