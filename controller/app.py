@@ -215,8 +215,9 @@ class Hotline:
             own_numbers=config.flow_numbers,
             notify=notify,
         )
-        if remote is not None:  # the leader hands it a lost node's callbacks to dial
+        if remote is not None:  # the leader hands it open callbacks to dial
             remote.adopt = callbacks.adopt
+            remote.serving = callbacks.serving
         calls = AriCallControl(
             ari,
             config.queues,
@@ -288,7 +289,8 @@ class Hotline:
         # Outbound calls a previous controller left open ended with it (their legs are
         # hung up as orphans by the recovery): logged and closed "lost".
         await close_lost(store)
-        # Every open callback back in its queue, at its place, before calls come in.
+        # Every open callback back in its queue, at its place, before calls come in (a
+        # call worker of a cluster: the leader hands each to one worker instead).
         await callbacks.start(
             CallbackCalls(
                 ari,
@@ -299,7 +301,8 @@ class Hotline:
                 phones,  # callbacks ring the browser phone when registered
                 stasis.followed,
                 config.default_language,
-            )
+            ),
+            restore=remote is None,
         )
         agi = FastAgiServer(runtime, config.asterisk.ari_app)
         self.stasis, self.ami, self.store, self.runtime = stasis, ami, store, runtime

@@ -136,6 +136,7 @@ class EventType(StrEnum):
     CALLBACK_FAILED = "callback.failed"
     CALLBACK_CANCELLED = "callback.cancelled"
     CALLBACK_ABANDONED_ADDED = "callback.abandoned_added"
+    CALLBACK_HANDED = "callback.handed"
     # a lost Asterisk node (hotline/cluster/node_loss.py)
     ROUTING_NODE_LOST = "routing.node_lost"
     # the controller
@@ -756,11 +757,21 @@ class RoutingNodeLost(TypedDict):
 
     node: str  # the call worker (host/instance) that held it
     reason: str  # node_lost
-    action: str  # callback (booked at its place), lost (left its queue), ended (talking)
+    # callback (booked at its place), lost (left its queue), ended (talking), redial (a
+    # callback's call that died with the node: dialed again by another worker)
+    action: str
     queue: NotRequired[str]
     callback: NotRequired[str]  # action callback: the callback's own contact
     why: NotRequired[str]  # action lost: why no callback
     agent: NotRequired[str]  # action ended: the agent, now in wrap-up
+
+
+class CallbackHanded(TypedDict):
+    """A cluster's routing leader handed an open callback to a call worker to dial."""
+
+    worker: str  # the call worker (host/instance) that dials it from now on
+    epoch: int  # the leader's fencing epoch (a worker refuses an older one)
+    why: str  # booked by the leader, served by no worker, its worker is lost, ...
 
 
 class CallbackAbandoned(TypedDict):
@@ -983,6 +994,11 @@ CATALOGUE: Mapping[EventType, EventSpec] = _specs(
     (E.TRANSFER_FAILED, TransferFailed, "The transfer could not be placed."),
     (E.TRANSFER_ENDED, TransferEnded, "The transfer ended (unanswered, or the conversation over)."),
     (E.CALLBACK_REQUESTED, CallbackLogged, "A callback was booked (its own contact)."),
+    (
+        E.CALLBACK_HANDED,
+        CallbackHanded,
+        "A cluster's routing leader handed an open callback to one call worker to dial.",
+    ),
     (
         E.ROUTING_NODE_LOST,
         RoutingNodeLost,

@@ -134,10 +134,14 @@ class CallbackService:
 
     # ---- lifecycle ---------------------------------------------------------------------
 
-    async def start(self, dialer: Dialer) -> int:
-        """Restore every open callback, in queue order; returns how many."""
+    async def start(self, dialer: Dialer, *, restore: bool = True) -> int:
+        """Restore every open callback, in queue order; returns how many. `restore`
+        False: a call worker of a cluster, whose routing leader hands each open
+        callback to one worker (`adopt`; hotline/cluster/callback_keeper.py)."""
         self.dialer = dialer
         self._started = True
+        if not restore:
+            return 0
         restored = await self.rows.open_callbacks()
         for callback in restored:
             if callback.state == CallbackState.DIALING:
@@ -414,15 +418,30 @@ class CallbackService:
         """The agent on an open callback's call (or offered it), if any."""
         return self._busy.get(contact_id)
 
+    def serving(self) -> list[str]:
+        """The open callbacks served here: waiting for their turn or time, or being
+        called now (a call worker says them to its routing leader)."""
+        return sorted(set(self._tasks) | set(self._busy))
+
     async def adopt(self, contact_ids: Iterable[str]) -> int:
-        """Serve open callbacks booked elsewhere (a cluster's routing leader rebooked a
-        lost node's callers): each joins its queue, where its place is already kept, and
-        this controller dials it in its turn. How many are served here now."""
+        """Serve open callbacks the cluster's routing leader hands this worker (booked
+        elsewhere, or served by a worker that is gone): each joins its queue, at its
+        place, and this controller dials it in its turn. Handed twice, served once. An
+        attempt a lost worker left `dialing` keeps its count and is tried again. How
+        many are served here now."""
         count = 0
         for contact_id in contact_ids:
+            if contact_id in self._busy:
+                count += 1  # being called here now
+                continue
             callback = await self.rows.get(contact_id)
             if callback is None or not callback.open:
                 continue
+            if contact_id not in self._tasks and callback.state == CallbackState.DIALING:
+                callback = (
+                    await self.rows.update(contact_id, state=CallbackState.PENDING.value)
+                    or callback
+                )
             if contact_id not in self._tasks:
                 self._spawn(callback, None)
             count += contact_id in self._tasks

@@ -43,12 +43,15 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hotline.acd.model import Channel
 from hotline.acd.router import RoutingError
 from hotline.acd.service import RoutingService
 from hotline.callbacks.rules import CallbackRefused
 from hotline.callbacks.service import CallbackService
 from hotline.callbacks.settings import QueueCallback
 from hotline.store import Store
+from hotline.store.callbacks import CallbackState
+from hotline.store.epochs import Fence
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +81,23 @@ class Liveness:
         self._seen: dict[str, float] = {}
         #: Seconds each worker's Asterisk had been down at its last beat (None: up).
         self._down: dict[str, float | None] = {}
+        #: The open callbacks each worker said it serves at its last beat.
+        self._serving: dict[str, frozenset[str]] = {}
         self._lost: set[str] = set()
 
-    def beat(self, worker: str, now: float, asterisk_down: float | None = None) -> bool:
-        """`worker` was heard (saying how long its Asterisk has been down, None: up);
-        True if it had been declared lost and is back (heard, its Asterisk up)."""
+    def beat(
+        self,
+        worker: str,
+        now: float,
+        asterisk_down: float | None = None,
+        serving: Iterable[str] = (),
+    ) -> bool:
+        """`worker` was heard (saying how long its Asterisk has been down, None: up, and
+        the callbacks it serves); True if it had been declared lost and is back (heard,
+        its Asterisk up)."""
         self._seen[worker] = now
         self._down[worker] = asterisk_down
+        self._serving[worker] = frozenset(serving)
         if worker in self._lost and asterisk_down is None:
             self._lost.discard(worker)
             return True
@@ -121,6 +134,14 @@ class Liveness:
     def alive(self) -> list[str]:
         """Workers not declared lost, in name order."""
         return sorted(w for w in self._seen if w not in self._lost)
+
+    def serving(self) -> dict[str, frozenset[str]]:
+        """The callbacks each live worker said it serves at its last beat."""
+        return {w: self._serving.get(w, frozenset()) for w in self.alive()}
+
+    def able(self) -> list[str]:
+        """Live workers whose Asterisk is up (at their last beat): they can dial."""
+        return [w for w in self.alive() if w in self._down and self._down[w] is None]
 
 
 @dataclass(frozen=True)
@@ -223,9 +244,10 @@ class NodeWatch:
             worker = str(beat["worker"])
             down = beat.get("asterisk_down")
             down = None if down is None else float(down)
+            serving = [str(c) for c in beat.get("callbacks") or []]
         except (ValueError, KeyError, TypeError, AttributeError):
             return
-        if self.liveness.beat(worker, self._clock(), down):
+        if self.liveness.beat(worker, self._clock(), down, serving):
             log.warning("routing: worker %s (declared lost) is heard again", worker)
 
     async def _watch(self) -> None:
@@ -247,10 +269,31 @@ class NodeWatch:
 class NodeLossHandler:
     """What the leader does for a lost node's contacts (module docstring)."""
 
-    def __init__(self, store: Store, routing: RoutingService, callbacks: CallbackService) -> None:
+    def __init__(
+        self,
+        store: Store,
+        routing: RoutingService,
+        callbacks: CallbackService,
+        fence: Fence | None = None,
+    ) -> None:
+        """`fence`: the leader's epoch, checked by the hand-over's writes (None: tests)."""
         self.store = store
         self.routing = routing
         self.callbacks = callbacks
+        self.fence = fence
+
+    async def open_callbacks(self) -> list[str]:
+        """Every open callback's contact, in queue order (hotline/cluster/callback_keeper.py)."""
+        return [c.contact_id for c in await self.callbacks.rows.open_callbacks()]
+
+    async def handed(self, callback: str, worker: str, why: str) -> None:
+        """Logged before the hand-over is sent (refused, StaleEpoch, once deposed)."""
+        epoch = 0 if self.fence is None else self.fence.epoch
+        data = {"worker": worker, "epoch": epoch, "why": why}
+        if self.fence is None:
+            await self.store.append(callback, "callback.handed", data)
+        else:
+            await self.store.append_fenced(self.fence, callback, "callback.handed", data)
 
     async def node_of(self, contact_id: str) -> str | None:
         """The node (worker name) the store says holds the contact."""
@@ -267,6 +310,8 @@ class NodeLossHandler:
             ticket = self.routing.ticket(contact_id)
             if ticket is None:
                 continue  # handled already, or gone meanwhile
+            if ticket.contact.channel == Channel.CALLBACK:
+                continue  # a callback waits on at its place: handed to another worker
             row = await self.store.contact(contact_id)
             found.append(
                 Waiting(
@@ -297,22 +342,44 @@ class NodeLossHandler:
                 with contextlib.suppress(RoutingError):
                     await self.routing.leave(decision.contact_id, "left")
             await self._end(decision.contact_id, data)
+        redial = 0
         for contact_id, agent in sorted(talking.items()):
             row = await self.store.contact(contact_id)
             if row is None or row.ended_at is not None:
                 continue  # ended already (its worker said so, or a first signal did)
             with contextlib.suppress(RoutingError, KeyError, ValueError):
                 await self.routing.finished(agent, contact_id)  # the agent to wrap-up
+            if row.channel == "callback" and await self._redial(contact_id, worker, agent):
+                redial += 1
+                continue
             data = {"node": worker, "reason": REASON, "action": "ended", "agent": agent}
             await self._end(contact_id, data)
         log.warning(
-            "routing: node %s lost: %d waiting (%d booked as callbacks), %d conversations ended",
+            "routing: node %s lost: %d waiting (%d booked as callbacks), %d conversations "
+            "ended (%d callbacks to dial again)",
             worker,
             len(found),
             len(booked),
             len(talking),
+            redial,
         )
         return booked
+
+    async def _redial(self, contact_id: str, worker: str, agent: str) -> bool:
+        """A callback whose call died with the node: the interrupted attempt keeps its
+        count (as after a restart, docs/callbacks.md) and the callback stays open, to be
+        dialed again by another worker. False if it is no longer open."""
+        rows = self.callbacks.rows
+        callback = await rows.get(contact_id)
+        if callback is None or not callback.open:
+            return False
+        if callback.state == CallbackState.DIALING:
+            await rows.update(contact_id, state=CallbackState.PENDING.value)
+        data = {"node": worker, "reason": REASON, "action": "redial", "agent": agent}
+        await self.store.append(
+            contact_id, "routing.node_lost", data, queue=callback.queue, agent=agent
+        )
+        return True
 
     async def _end(self, contact_id: str, data: dict[str, Any]) -> None:
         await self.store.append(

@@ -132,6 +132,9 @@ class RemoteRouting:
         #: Serves open callbacks the leader hands this worker (a lost node's callers):
         #: the callback service's `adopt`; None: refused.
         self.adopt: Callable[[list[str]], Awaitable[int]] | None = None
+        #: The open callbacks this worker serves (the callback service's `serving`),
+        #: said in each heartbeat: the leader hands the others (callback_keeper.py).
+        self.serving: Callable[[], list[str]] | None = None
         #: Since when (this clock) this worker's Asterisk has been gone (ARI down; None:
         #: connected), said in each heartbeat: a node down too long is lost (node_loss.py).
         self.asterisk_down_since: float | None = None
@@ -183,17 +186,26 @@ class RemoteRouting:
         while True:
             since = self.asterisk_down_since
             down = None if since is None else round(self._clock() - since, 1)
-            beat = dumps({"worker": self.worker, "asterisk_down": down})
+            serving = self.serving() if self.serving is not None else []
+            beat = dumps({"worker": self.worker, "asterisk_down": down, "callbacks": serving})
             with contextlib.suppress(Exception):  # NATS reconnecting: the next beat
                 await self.nc.publish(self.subjects.workers, beat)
             await asyncio.sleep(WORKER_BEAT)
 
     async def _on_leader_request(self, msg: Any) -> None:
-        """The leader hands this worker a lost node's callbacks to dial (`adopt`)."""
+        """The leader hands this worker open callbacks to dial (`adopt`), under its
+        epoch: one from an older epoch than the newest seen here is refused."""
         try:
             request = loads(msg.data)
             if request.get("op") != "adopt" or self.adopt is None:
                 raise ValueError(f"not served here: {request.get('op')!r}")
+            epoch = int(request.get("epoch", 0))
+            if epoch < self.fence.epoch:
+                raise ValueError(
+                    f"callbacks refused: handed under epoch {epoch} of routing domain "
+                    f"{self.domain!r}, which is now at epoch {self.fence.epoch}"
+                )
+            self._saw_epoch(epoch)
             answer: dict[str, Any] = {"ok": await self.adopt([str(c) for c in request["contacts"]])}
         except Exception as error:
             answer = {"error": str(error) or type(error).__name__}

@@ -40,6 +40,7 @@ from hotline.cluster.bus import (
     offer_to_wire,
     snapshot_to_wire,
 )
+from hotline.cluster.callback_keeper import DEFAULT_GRACE, CallbackKeeper
 from hotline.cluster.leader import Leadership
 from hotline.cluster.node_loss import (
     DEFAULT_ASTERISK_AFTER,
@@ -70,9 +71,11 @@ class RoutingResponder:
         node_loss: NodeLossHandler | None = None,
         lost_after: float = DEFAULT_LOST_AFTER,
         asterisk_after: float = DEFAULT_ASTERISK_AFTER,
+        callback_grace: float = DEFAULT_GRACE,
     ) -> None:
         """`clock`: the routing service's (its offers' and contacts' times);
-        `node_loss`: what is done for a lost node's contacts (None: nothing, no watch)."""
+        `node_loss`: what is done for a lost node's contacts, and the open callbacks'
+        hand-over (None: nothing, no watch)."""
         self.nc = nc
         self.routing = routing
         self.leadership = leadership
@@ -109,9 +112,11 @@ class RoutingResponder:
                 lost_after=lost_after,
                 asterisk_after=asterisk_after,
             )
-        #: Callbacks of lost nodes' callers not yet handed to a live worker.
-        self._unadopted: list[str] = []
+        #: Who dials each open callback (hotline/cluster/callback_keeper.py): this
+        #: leader hands each to one live worker.
+        self.keeper = CallbackKeeper(grace=callback_grace)
         self._handing: asyncio.Task[None] | None = None
+        self._beats = 0
         self._ops: dict[str, Handler] = {
             "enqueue": self._enqueue,
             "restore": self._restore,
@@ -467,7 +472,7 @@ class RoutingResponder:
         for contact in talking:
             self._talking.pop(contact, None)
             self._talk_owners.pop(contact, None)
-        self._unadopted.extend(booked)
+        self.keeper.urgent(booked)
         await self._hand_over()
 
     def _handed(self, task: asyncio.Task[None]) -> None:
@@ -484,27 +489,39 @@ class RoutingResponder:
         return await self.node_loss.node_of(contact) == worker
 
     async def _hand_over(self) -> None:
-        """The lost nodes' callbacks to a live worker, whose dialer serves them."""
-        if not self._unadopted or self.watch is None:
+        """Each open callback nobody serves to one live worker, whose dialer calls it
+        in its turn (hotline/cluster/callback_keeper.py)."""
+        if self.watch is None or self.node_loss is None or self.leadership.lost.is_set():
             return
-        body = dumps({"op": "adopt", "contacts": self._unadopted})
-        for worker in self.watch.liveness.alive():
+        liveness = self.watch.liveness
+        open_now = await self.node_loss.open_callbacks()
+        now = time.monotonic()  # the watch's clock
+        plan = self.keeper.plan(now, open_now, liveness.serving(), liveness.able())
+        by_worker: dict[str, list[str]] = {}
+        for handing in plan:
+            # Logged first, through the epoch check: a deposed leader hands nothing.
+            await self.node_loss.handed(handing.callback, handing.worker, handing.why)
+            by_worker.setdefault(handing.worker, []).append(handing.callback)
+            log.warning(
+                "routing: callback %s handed to worker %s (%s)",
+                handing.callback,
+                handing.worker,
+                handing.why,
+            )
+        for worker, callbacks in by_worker.items():
+            body = dumps({"op": "adopt", "contacts": callbacks, "epoch": self.epoch})
             try:
                 msg = await self.nc.request(self.subjects.worker(worker), body, timeout=2.0)
                 answer = loads(msg.data)
-            except Exception as error:  # that one is not answering: the next one
-                log.warning("routing: worker %s did not take the callbacks: %s", worker, error)
+            except Exception as error:  # that one is not answering: another one
+                log.warning("routing: worker %s did not take callbacks: %s", worker, error)
+                self.keeper.refused(worker, callbacks, time.monotonic())
                 continue
             if "error" in answer:
-                log.warning("routing: worker %s refused the callbacks: %s", worker, answer["error"])
+                log.warning("routing: worker %s refused callbacks: %s", worker, answer["error"])
+                self.keeper.refused(worker, callbacks, time.monotonic())
                 continue
-            log.warning(
-                "routing: worker %s dials the lost node's callbacks %s",
-                worker,
-                ", ".join(self._unadopted),
-            )
-            self._unadopted.clear()
-            return
+            log.warning("routing: worker %s dials the callbacks %s", worker, ", ".join(callbacks))
 
     async def _attach(self, ticket: Ticket) -> None:
         """A worker asks again for a contact this leader has: its items go on, and the
@@ -564,8 +581,10 @@ class RoutingResponder:
             try:
                 await self._publish_heartbeat()
                 await self._publish_places()
-                if self._unadopted and self._handing is None:
-                    # In its own task: a worker slow to answer must not delay the beat.
+                self._beats += 1
+                if self.node_loss is not None and self._handing is None and self._beats % 2 == 0:
+                    # Every second, in its own task: a worker slow to answer must not
+                    # delay the beat.
                     self._handing = asyncio.create_task(self._hand_over(), name="hand-over")
                     self._handing.add_done_callback(self._handed)
             except Exception as error:  # NATS reconnecting: the next beat says it again

@@ -368,4 +368,4 @@ async def test_a_worker_beats_with_its_asterisk_state_and_serves_the_leaders_ado
         await leader_nc.close()
         await worker_nc.close()
     assert beats[0]["worker"] == "host/b" and beats[0]["asterisk_down"] is not None
-    assert beats[-1] == {"worker": "host/b", "asterisk_down": None}
+    assert beats[-1] == {"worker": "host/b", "asterisk_down": None, "callbacks": []}
