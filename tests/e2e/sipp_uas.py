@@ -146,8 +146,26 @@ RING_OUT = """  <recv request="CANCEL" timeout="{wait_ms}"/>
 BUSY_ACK = """  <recv request="ACK"/>
 """
 
+# The first call (SIPp's call_number 1) talks {first_ms} ms, every later one {talk_ms}.
+FIRST_TALKS_LONGER = """  <nop>
+    <action>
+      <assignstr assign_to="call_n" value="[call_number]"/>
+      <todouble assign_to="call_num" variable="call_n"/>
+      <test assign_to="is_first" variable="call_num" compare="equal" value="1"/>
+    </action>
+  </nop>
+  <nop test="is_first" next="first_talk"/>
+  <pause milliseconds="{talk_ms}" next="talked"/>
+  <label id="first_talk"/>
+  <pause milliseconds="{first_ms}"/>
+  <label id="talked"/>
+"""
 
-def scenario(behaviour: Behaviour, ring: float, talk: float, wait: float) -> str:
+
+def scenario(
+    behaviour: Behaviour, ring: float, talk: float, wait: float, first_talk: float | None = None
+) -> str:
+    """The phone's SIPp scenario (`first_talk`: "answer" only, the first call's talk)."""
     keep = "".join(
         f'      <ereg regexp={KEEP[name]} assign_to="{name}"/>\n' for name in NEEDS[behaviour]
     )
@@ -158,7 +176,13 @@ def scenario(behaviour: Behaviour, ring: float, talk: float, wait: float) -> str
     else:
         parts.append(REPLY.format(status="180 Ringing"))
         if behaviour == "answer":
-            parts.append(ANSWER.format(ring_ms=int(ring * 1000), talk_ms=int(talk * 1000)))
+            answer = ANSWER.format(ring_ms=int(ring * 1000), talk_ms=int(talk * 1000))
+            if first_talk is not None:
+                talks = FIRST_TALKS_LONGER.format(
+                    first_ms=int(first_talk * 1000), talk_ms=int(talk * 1000)
+                )
+                answer = answer.replace(f'  <pause milliseconds="{int(talk * 1000)}"/>\n', talks)
+            parts.append(answer)
         elif behaviour == "answer_until_hangup":
             parts.append(ANSWER_SDP.format(ring_ms=int(ring * 1000)))
             parts.append(UNTIL_BYE.format(talk_ms=int(talk * 1000)))
@@ -179,12 +203,14 @@ class TransferTarget:
     talk: float = 2.0  # seconds talking before hanging up (answer_until_hangup: at most)
     wait: float = 60.0  # longest wait for the call (and for its CANCEL)
     calls: int = 1  # calls taken, one after another, before SIPp exits
+    first_talk: float | None = None  # "answer": the first call talks this long instead
 
     def __post_init__(self) -> None:
         self.workdir = self.workdir / f"target-{self.behaviour}-{self.port}"
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.file = self.workdir / "uas.xml"
-        self.file.write_text(scenario(self.behaviour, self.ring, self.talk, self.wait))
+        text = scenario(self.behaviour, self.ring, self.talk, self.wait, self.first_talk)
+        self.file.write_text(text)
         self.proc: subprocess.Popen[str] | None = None
 
     def messages(self) -> str:
