@@ -55,6 +55,7 @@ from hotline.web.auth import build_web_app
 from hotline.web.call_targets_api import add_call_target_routes
 from hotline.web.contact_page import add_contact_page_routes
 from hotline.web.contacts_api import add_contacts_routes
+from hotline.web.desk import Desks
 from hotline.web.evaluations_api import add_evaluation_routes
 from hotline.web.knowledge_api import add_knowledge_routes
 from hotline.web.metrics import add_metrics_routes
@@ -117,11 +118,16 @@ class WebNode:
             nc = await connect(settings.servers, f"hotline-web {self.name}")
         except BusError as error:
             raise StartFailed(str(error)) from None
+        store: Store | None = None
         try:
             store = await asyncio.wait_for(Store.connect(url), DATABASE_WAIT)
-            await asyncio.wait_for(store.migrate(), DATABASE_WAIT * 3)
+            # One try, not the store's retries: a process that cannot start says so now.
+            await asyncio.wait_for(store.ping(), DATABASE_WAIT)
+            await store.migrate()
         except (StoreUnavailable, OSError, TimeoutError) as error:
             await nc.close()
+            if store is not None:
+                await store.close()
             raise StartFailed(
                 f"cannot reach PostgreSQL at {_where(url)}: {error or type(error).__name__}"
             ) from None
@@ -253,6 +259,7 @@ class WebNode:
             background.append(asyncio.create_task(watch_database(health, store.ping)))
             background.append(asyncio.create_task(watch_leader(health, lambda: remote.view.last)))
             background.append(asyncio.create_task(self._watch_claims(claims)))
+            background.append(asyncio.create_task(follow_presence(chat.desks)))
             log.info("web process %s on http://%s:%d/", self.name, self.bind, self.port)
             if on_ready is not None:
                 on_ready(self)
@@ -281,6 +288,22 @@ class WebNode:
 
     def stop(self) -> None:
         self.stopping.set()
+
+
+async def follow_presence(desks: Desks, every: float = 0.25) -> None:
+    """Each connected agent's presence, pushed to their desks when it changes. Here the
+    states are the leader's, known from its heartbeat (hotline/cluster/view.py), which
+    may come after the event of the change: the desk is told when the view changes."""
+    said: dict[str, dict[str, Any]] = {}
+    while True:
+        await asyncio.sleep(every)
+        for agent in list(desks.sockets):
+            frame = desks.presence(agent)
+            if said.get(agent) != frame:
+                said[agent] = frame
+                desks.push(agent, frame)
+        for agent in [a for a in said if a not in desks.sockets]:
+            del said[agent]
 
 
 def _where(url: str) -> str:

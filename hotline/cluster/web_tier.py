@@ -37,6 +37,9 @@ class WebTierConfig(BaseModel):
     check_interval: float = Field(2.0, ge=0.1, le=60)
     fall: int = Field(2, ge=1, le=10)
     rise: int = Field(2, ge=1, le=10)
+    #: Connections at once (each open desk, widget and wallboard holds one); haproxy
+    #: needs twice as many file descriptors (ulimit -n).
+    max_connections: int = Field(4000, ge=100, le=1_000_000)
     #: Seconds an idle connection (a quiet chat socket) is kept; the widget and the
     #: desk ping well within it.
     idle_timeout: float = Field(3600.0, ge=30, le=86400)

@@ -1,0 +1,410 @@
+"""The web tier (issue 20): two web processes (`hotline web`, no Asterisk) on their own
+loopback addresses behind haproxy (`hotline haproxy run`), a routing leader
+(`hotline routing`), a private PostgreSQL and nats-server; a customer's widget and
+alice's desk in a headless Chromium.
+
+- the widget lands on web process A (B is down when it connects: haproxy sends
+  everything to A), alice's desk is on B (its own address): the chat is offered on
+  B's desk, accepted, and messages go both ways, in order;
+- kill -9 of A mid-chat: haproxy marks it down, the widget reconnects through haproxy
+  to B, which takes the chat over (its claim freed with A's connection): the
+  conversation goes on; counts of messages sent, delivered, lost and doubled;
+- the wallboard of either process shows the same waiting and agents;
+- misconfiguration: `hotline web` on SQLite, without NATS, or without PostgreSQL exits
+  at once with the reason.
+
+    .venv/bin/pytest -s -p no:randomly -n 0 tests/e2e/test_web_tier.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hotline.store import Store
+from hotline.store.chats import ChatStore
+from tests import pg
+from tests.browser import login
+from tests.e2e import conftest
+from tests.e2e.conftest import HOTLINE, TEST_PASSWORD, give_test_passwords
+from tests.e2e.ports import free_port
+from tests.e2e.test_leader_failover import Candidate
+from tests.nats import NatsServer, nats_binary
+
+pg_server = pg.pg_server
+
+pytestmark = [pytest.mark.e2e, pytest.mark.pg]
+
+DOMAIN = "webtier"
+A_ADDRESS, B_ADDRESS, EDGE_ADDRESS = "127.0.0.21", "127.0.0.22", "127.0.0.23"
+
+FLOW = """
+name: web_chat
+start: to_queue
+nodes:
+  to_queue:
+    type: queue
+    queue: webq
+    on: {answered: end, other: end}
+  end:
+    type: hangup
+"""
+
+
+class WebProcess:
+    """One `hotline web` process, its output in a file."""
+
+    def __init__(self, tier: Tier, name: str, address: str, port: int) -> None:
+        self.tier, self.name, self.address, self.port = tier, name, address, port
+        self.log = tier.workdir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}:{self.port}"
+
+    def start(self) -> WebProcess:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [
+                    *(str(HOTLINE), "--config", str(self.tier.config), "web"),
+                    *("--bind", self.address, "--port", str(self.port), "--name", self.name),
+                ],
+                env=self.tier.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=conftest.HOME,
+            )
+        deadline = time.monotonic() + 60
+        while "ready on" not in self.text():
+            assert self.proc.poll() is None, f"{self.name} exited:\n{self.text()[-3000:]}"
+            assert time.monotonic() < deadline, f"{self.name} not ready:\n{self.text()[-3000:]}"
+            time.sleep(0.1)
+        return self
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+class Tier:
+    """The module's database, NATS, leader, config and haproxy."""
+
+    def __init__(self, workdir: Path, url: str, nats: NatsServer, config: dict[str, Any]) -> None:
+        self.workdir, self.url, self.nats = workdir, url, nats
+        self.config = workdir / "hotline.yaml"
+        self.config.write_text(yaml.safe_dump(config))
+        self.settings = config
+        state = workdir / "state"
+        give_test_passwords(config, state)
+        self.env = {**os.environ, "HOTLINE_STATE": str(state), "HOTLINE_HOME": str(conftest.HOME)}
+        self.leader: Candidate | None = None
+        self.haproxy: subprocess.Popen[bytes] | None = None
+        self.haproxy_log = workdir / "haproxy.log"
+        self.processes: list[WebProcess] = []
+
+    @property
+    def edge_url(self) -> str:
+        tier = self.settings["web_tier"]
+        return f"http://{tier['listen']}:{tier['port']}"
+
+    def web(self, name: str, address: str, port: int) -> WebProcess:
+        self.processes.append(WebProcess(self, name, address, port))
+        return self.processes[-1]
+
+    def start_haproxy(self) -> None:
+        with self.haproxy_log.open("ab") as out:
+            self.haproxy = subprocess.Popen(
+                [str(HOTLINE), "--config", str(self.config), "haproxy", "run"],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=conftest.HOME,
+            )
+
+    def haproxy_says(self, words: str, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while words not in self.haproxy_log.read_text(errors="replace"):
+            assert self.haproxy is not None and self.haproxy.poll() is None, self.haproxy_text()
+            assert time.monotonic() < deadline, (
+                f"haproxy never said {words!r}:\n{self.haproxy_text()}"
+            )
+            time.sleep(0.05)
+
+    def haproxy_text(self) -> str:
+        return self.haproxy_log.read_text(errors="replace")[-3000:]
+
+    def logs(self) -> str:
+        parts = [f"--- {p.name}\n{p.text()[-4000:]}" for p in self.processes]
+        if self.leader is not None:
+            parts.append(f"--- leader\n{self.leader.text()[-2000:]}")
+        return "\n".join([*parts, f"--- haproxy\n{self.haproxy_text()}"])
+
+
+def tier_config(workdir: Path, url: str, nats: str, edge_port: int, ports: list[int]) -> dict:
+    config = conftest.test_config(f"wt-{os.getpid()}")
+    flows = workdir / "flows"
+    flows.mkdir(exist_ok=True)
+    (flows / "web_chat.yaml").write_text(FLOW)
+    config.update(
+        flows_dir=str(flows),
+        numbers={"304": "web_chat"},
+        database_url=url,
+        queues={"webq": {"ring_timeout": 20, "wrap_up": 0.5}},
+        agents=[
+            {
+                "id": "alice",
+                "name": "Alice Agent",
+                "endpoint": "2001",
+                "contact": "sip:2001@127.0.0.1:9",
+                "queues": ["webq"],
+                "capacity": {"voice": 1, "chat": 2},
+            }
+        ],
+        routing={"mode": "remote", "domain": DOMAIN, "nats_url": nats, "request_timeout": 10},
+        web_tier={
+            "listen": EDGE_ADDRESS,
+            "port": edge_port,
+            "processes": [f"{A_ADDRESS}:{ports[0]}", f"{B_ADDRESS}:{ports[1]}"],
+            "check_interval": 0.5,
+            "fall": 2,
+            "rise": 1,
+        },
+    )
+    config["chat"]["flow"] = "web_chat"
+    config["chat"]["entries"] = {}
+    config["asterisk"]["agi_numbers"] = {}
+    config["demo_crm"]["enabled"] = False
+    return config
+
+
+@pytest.fixture(scope="module")
+def tier(tmp_path_factory: pytest.TempPathFactory, pg_server: pg.PostgresServer) -> Iterator[Tier]:
+    binary = nats_binary()
+    if binary is None:
+        pytest.fail("nats-server is not installed (scripts/setup.sh test)")
+    workdir = tmp_path_factory.mktemp("webtier")
+    nats = NatsServer(binary, workdir / "nats.log").start()
+    url = pg_server.create_database()
+    ports = [free_port(seconds=900), free_port(seconds=900)]
+    config = tier_config(workdir, url, nats.url, free_port(seconds=900), ports)
+    tier = Tier(workdir, url, nats, config)
+    tier.web("a", A_ADDRESS, ports[0])
+    tier.web("b", B_ADDRESS, ports[1])
+    try:
+        yield tier
+    finally:
+        for process in tier.processes:
+            process.stop()
+        if tier.haproxy is not None and tier.haproxy.poll() is None:
+            tier.haproxy.terminate()
+            tier.haproxy.wait(10)
+        if tier.leader is not None:
+            tier.leader.end()
+        nats.stop()
+
+
+def read(url: str, query: Any) -> Any:
+    async def run() -> Any:
+        store = await Store.connect(url)
+        try:
+            return await query(store)
+        finally:
+            await store.close()
+
+    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API keeps a loop running here
+        return pool.submit(asyncio.run, run()).result()
+
+
+def wallboard(url: str, token: str) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{url}/api/wallboard", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+def type_in_widget(page: Any, text: str) -> None:
+    page.locator("#hotline-chat .input").fill(text)
+    page.locator("#hotline-chat .send").click()
+
+
+def test_a_chat_across_two_web_processes_survives_one_killed(tier: Tier, browser: Any) -> None:
+    started = time.monotonic()
+    a, b = tier.processes
+    tier.leader = Candidate(tier.config, "lead", tier.workdir / "leader.log")
+    tier.leader.wait_for("serving workers")
+    a.start()
+    tier.start_haproxy()
+    tier.haproxy_says("web2 is DOWN")  # B not started yet: everything goes to A
+    customer_context = browser.new_context()
+    customer_context.set_default_timeout(20_000)
+    desk_context = browser.new_context()
+    desk_context.set_default_timeout(20_000)
+    try:
+        b.start()
+        desk = desk_context.new_page()
+        login(desk, b.url, "alice", TEST_PASSWORD)  # alice's desk: on B
+        desk.wait_for_selector("#connection[data-connected=true]")
+        channel = desk.locator(".channel[data-channel=chat]")
+        channel.wait_for()
+        if channel.get_attribute("data-state") == "offline":
+            channel.locator("button.login").click()
+        desk.wait_for_selector(".channel[data-channel=chat][data-state=available]")
+
+        customer = customer_context.new_page()
+        customer.goto(f"{tier.edge_url}/chat/demo")  # through haproxy: lands on A
+        customer.wait_for_selector("#hotline-chat[data-connected=true]", state="attached")
+        customer.wait_for_selector("#hotline-chat[data-state=queued]", state="attached")
+        tier.haproxy_says("web2 is UP")
+
+        offer = desk.locator(".offer[data-channel=chat]")
+        offer.wait_for()
+        contact_id = offer.get_attribute("data-contact-id") or ""
+        offer.locator("button.accept").click()
+        pane = desk.locator(f".pane[data-contact-id='{contact_id}']")
+        pane.wait_for()
+
+        # Both B's and A's wallboards show alice talking in one chat.
+        token = yaml.safe_load((tier.workdir / "state" / "secrets.yaml").read_text())["api_token"]
+        boards = {}
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            boards = {p.name: _alice(wallboard(p.url, token)) for p in (a, b)}
+            if boards["a"] == boards["b"] and boards["a"] is not None:
+                break
+            time.sleep(0.25)
+        assert boards["a"] == boards["b"], boards
+
+        customer_sent: list[str] = []
+        agent_sent: list[str] = []
+
+        def exchange(round_: str, count: int) -> None:
+            for i in range(count):
+                text = f"customer {round_} {i}"
+                type_in_widget(customer, text)
+                customer_sent.append(text)
+                pane.locator(".msg.from-customer", has_text=text).wait_for()
+                reply = f"agent {round_} {i}"
+                pane.locator("textarea.input").fill(reply)
+                pane.locator("button.send").click()
+                agent_sent.append(reply)
+                customer.locator("#hotline-chat .msg", has_text=reply).wait_for()
+
+        exchange("before", 3)
+        holder = a
+        assert holder.proc is not None
+        killed_at = time.monotonic()
+        holder.kill()  # kill -9 of the process holding the widget's socket (and the chat)
+        tier.haproxy_says("web1 is DOWN")
+        marked_down = time.monotonic() - killed_at
+        customer.wait_for_selector("#hotline-chat[data-connected=true]", state="attached")
+        # The widget is back (through haproxy, on B): the conversation goes on.
+        exchange("after", 3)
+        resumed = time.monotonic() - killed_at
+
+        shown_desk = [t.strip() for t in pane.locator(".msg.from-customer .text").all_inner_texts()]
+        pane.locator("select.wrap-up").select_option("resolved")
+        pane.locator("button.close").click()
+        desk.wait_for_selector(f".pane[data-contact-id='{contact_id}']", state="detached")
+
+        shown_widget = customer.locator("#hotline-chat .msg").all_inner_texts()
+        stored = read(tier.url, lambda store: ChatStore(store).contact_messages(contact_id))
+        by_customer = [m.text for m in stored if m.sender == "customer"]
+        by_agent = [m.text for m in stored if m.sender == "agent"]
+        lost_customer = [t for t in customer_sent if t not in by_customer]
+        lost_agent = [t for t in agent_sent if not any(t in s for s in shown_widget)]
+        doubled = [t for t in {*by_customer, *by_agent} if [*by_customer, *by_agent].count(t) > 1]
+        doubled += [t for t in agent_sent if sum(t in s for s in shown_widget) > 1]
+        print(
+            f"\nweb tier: customer sent {len(customer_sent)}, stored {len(by_customer)}; "
+            f"agent sent {len(agent_sent)}, stored {len(by_agent)}, shown in the widget "
+            f"{len(agent_sent) - len(lost_agent)}; lost {len(lost_customer) + len(lost_agent)}, "
+            f"doubled {len(doubled)}; web1 marked down {marked_down:.1f} s after the kill, "
+            f"the conversation went on {resumed:.1f} s after it; "
+            f"test {time.monotonic() - started:.0f} s"
+        )
+        assert by_customer == customer_sent, tier.logs()  # in order, once each
+        assert by_agent == agent_sent, tier.logs()
+        assert not lost_customer and not lost_agent and not doubled, tier.logs()
+        assert shown_desk == customer_sent  # the desk on B: each once, in order
+        assert "taken over here" in b.text(), tier.logs()  # the chat ran on A, then on B
+        events = read(tier.url, lambda store: store.events(contact_id))
+        types = [e.type for e in events]
+        assert types.count("contact.answered") == 1, types
+        assert any(e.type == "chat.closed" and e.data.get("wrap_up") == "resolved" for e in events)
+    except BaseException:
+        print(tier.logs())  # what each process said, for the failure
+        with contextlib.suppress(Exception):
+            print(
+                "desk:",
+                desk.locator("#toast").inner_text(),
+                desk.locator(".channel").all_inner_texts(),
+            )
+        raise
+    finally:
+        customer_context.close()
+        desk_context.close()
+
+
+def _alice(board: dict[str, Any]) -> Any:
+    """What a wallboard says of alice's chat and of the queue's waiting."""
+    agents = [a for a in board.get("agents", []) if a.get("id") == "alice"]
+    return json.dumps(agents, sort_keys=True, default=str) if agents else None
+
+
+def run_web(tier: Tier, config: dict[str, Any], name: str) -> subprocess.CompletedProcess[str]:
+    path = tier.workdir / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return subprocess.run(
+        [str(HOTLINE), "--config", str(path), "web", "--bind", "127.0.0.24", "--port", "1"],
+        env=tier.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=conftest.HOME,
+    )
+
+
+def test_a_web_process_without_its_services_exits_with_the_reason(tier: Tier) -> None:
+    on_sqlite = {**tier.settings, "database_url": None, "routing": {"mode": "local"}}
+    done = run_web(tier, on_sqlite, "sqlite")
+    assert done.returncode == 2
+    assert "hotline web needs database_url on PostgreSQL" in done.stderr
+
+    no_nats = {**tier.settings, "routing": {**tier.settings["routing"]}}
+    no_nats["routing"]["nats_url"] = f"nats://127.0.0.1:{free_port()}"
+    done = run_web(tier, no_nats, "nonats")
+    assert done.returncode == 2
+    assert "cannot reach NATS at nats://127.0.0.1:" in done.stderr
+
+    no_db = {**tier.settings, "database_url": f"postgresql+asyncpg://x@127.0.0.1:{free_port()}/x"}
+    done = run_web(tier, no_db, "nodb")
+    assert done.returncode == 2, done.stderr
+    assert "cannot reach PostgreSQL at 127.0.0.1:" in done.stderr
