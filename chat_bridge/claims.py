@@ -59,7 +59,7 @@ class ChatClaims:
         self._conn.add_termination_listener(lambda _conn: self._lose())
 
     def _lose(self) -> None:
-        if not self.lost.is_set():
+        if not self.lost.is_set() and self._conn is not None:
             log.error(
                 "chat claims: the PostgreSQL session holding %d chat lock(s) ended: this "
                 "process no longer runs chats",

@@ -1,0 +1,114 @@
+"""The web tier's parts without a browser: `web_tier:` checked, haproxy's config
+rendered (and checked by the real haproxy where it is installed), chats' claims on a
+real PostgreSQL, and the event log tail."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from chat_bridge.claims import ChatClaims, ClaimsLost, claim_key
+from controller.haproxy import check, haproxy_binary, render
+from hotline.cluster.leader import asyncpg_dsn
+from hotline.cluster.log_tail import LogTail
+from hotline.cluster.web_tier import WebTierConfig
+from hotline.store import Store
+
+TEMPLATES = Path(__file__).resolve().parents[3] / "config" / "haproxy"
+
+
+def tier(**changes: object) -> WebTierConfig:
+    settings: dict[str, object] = {
+        "listen": "10.0.0.8",
+        "port": 80,
+        "processes": ["10.0.0.5:8080", "10.0.0.6:8080"],
+    }
+    return WebTierConfig(**{**settings, **changes})
+
+
+def test_web_tier_is_checked() -> None:
+    assert [str(p) for p in tier().processes] == ["10.0.0.5:8080", "10.0.0.6:8080"]
+    with pytest.raises(ValidationError, match=r"10\.0\.0\.5:8080 given more than once"):
+        tier(processes=["10.0.0.5:8080", "10.0.0.5:8080"])
+    with pytest.raises(ValidationError, match="is written address:port"):
+        tier(processes=["web-a"])
+    with pytest.raises(ValidationError, match=r"web_tier\.listen must be an IP address"):
+        tier(listen="web.example.com")
+    with pytest.raises(ValidationError, match=r"not 0\.0\.0\.0 \(any address"):
+        tier(listen="0.0.0.0")
+    with pytest.raises(ValidationError, match="also a web process's address"):
+        tier(listen="10.0.0.5", port=8080)
+    with pytest.raises(ValidationError, match="at least 1 item"):
+        tier(processes=[])
+
+
+def test_haproxy_config_names_every_process_and_checks_health(tmp_path: Path) -> None:
+    text = render(tier(check_interval=0.5, fall=3), TEMPLATES)
+    assert "bind 10.0.0.8:80" in text
+    assert "server web1 10.0.0.5:8080 check" in text
+    assert "server web2 10.0.0.6:8080 check" in text
+    assert "http-check send meth GET uri /api/health" in text
+    assert "inter 500ms" in text and "fall 3" in text
+    assert "on-marked-down shutdown-sessions" in text
+    assert "cookie" not in text.split("global", 1)[1]  # no sticky sessions
+    if shutil.which("haproxy") is None:
+        pytest.skip("haproxy is not installed (scripts/setup.sh test)")
+    path = tmp_path / "haproxy.cfg"
+    path.write_text(text)
+    check(haproxy_binary(), path)  # haproxy -c accepts it
+
+
+def test_claim_keys_are_per_session() -> None:
+    assert claim_key("a") == claim_key("a") != claim_key("b")
+
+
+@pytest.mark.pg
+async def test_one_process_runs_a_chat_until_its_connection_ends(pg_url: str) -> None:
+    a, b = ChatClaims(asyncpg_dsn(pg_url)), ChatClaims(asyncpg_dsn(pg_url))
+    await a.open()
+    await b.open()
+    try:
+        assert await a.claim("s1")
+        assert await a.claim("s1")  # held already
+        assert not await b.claim("s1")  # another process runs it
+        assert await b.claim("s2")
+        await a.release("s1")  # handed over
+        assert await b.claim("s1")
+        assert not await a.claim("s1")
+        b._conn.terminate()  # its process killed: PostgreSQL frees its locks
+        await asyncio.sleep(0.1)
+        assert b.lost.is_set() and not b.held
+        with pytest.raises(ClaimsLost):
+            await b.claim("s3")
+        assert await a.claim("s1") and await a.claim("s2")
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_the_log_tail_hands_on_what_other_processes_append(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'log.db'}"
+    here, there = await Store.connect(url), await Store.connect(url)
+    await here.migrate()
+    try:
+        heard: list[str] = []
+        here.listen(lambda event: heard.append(event.type))
+        now = datetime.now(UTC)
+        tail = LogTail(here, every=3600, now=lambda: now)
+        await tail.start()
+        now += timedelta(seconds=1)
+        await there.append(None, "agent.login", {"channel": "chat"}, agent="alice")
+        await here.append(None, "agent.login", {"channel": "voice"}, agent="bob")
+        now += timedelta(seconds=1)
+        assert await tail.poll() == 1  # alice's, appended by the other process
+        assert heard == ["agent.login", "agent.login"]  # bob's (here), then alice's
+        assert await tail.poll() == 0  # each once
+        await tail.stop()
+    finally:
+        await here.close()
+        await there.close()
