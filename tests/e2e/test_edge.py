@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -35,6 +36,8 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -56,6 +59,7 @@ from tests.e2e.sipp_uas import TransferTarget
 from tests.e2e.sipp_uas import scenario as uas_scenario
 from tests.e2e.test_cluster_worker import (
     TALKED,
+    _all_events,
     _contacts,
     migrate,
     stop_worker,
@@ -71,6 +75,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.pg]
 
 EDGE, NODE_A, NODE_B, NODE_DOWN = "127.0.0.4", "127.0.0.2", "127.0.0.3", "127.0.0.5"
 CAROL = "2001"
+#: dave, a second agent of the queue, paused before the leader is killed.
+DAVE = "2002"
 
 
 @dataclass
@@ -141,9 +147,15 @@ class EdgeCluster:
     edge: Edge
     nodes: dict[str, RunningHotline] = field(default_factory=dict)
     leader: Candidate | None = None
+    #: The hot standby (test_kill_9_the_leader_...: it leads after the kill).
+    standby: Candidate | None = None
+    #: Candidates that were killed (their logs, for the failure messages).
+    fallen: list[Candidate] = field(default_factory=list)
     #: Nodes whose Asterisk a test killed.
     killed: set[str] = field(default_factory=set)
     phone_port: int = 0
+    #: dave's phone (a SIPp UAS when a test registers it at the edge).
+    dave_port: int = 0
     #: The "customer" SIPp phone callbacks dial (callbacks.dial_template).
     customer_port: int = 0
 
@@ -157,8 +169,9 @@ class EdgeCluster:
 
     def logs(self) -> str:
         parts = [f"--- edge\n{self.edge.text()[-3000:]}"]
-        if self.leader is not None:
-            parts.append(f"--- leader\n{self.leader.text()[-2000:]}")
+        for candidate in [*self.fallen, self.leader, self.standby]:
+            if candidate is not None:
+                parts.append(f"--- {candidate.name}\n{candidate.text()[-2000:]}")
         parts += [f"--- node {n}\n{w.log_tail(60)}" for n, w in self.nodes.items()]
         return "\n".join(parts)
 
@@ -242,10 +255,12 @@ def register(
     first: int = 401,
     answer: int = 200,
     expires: int = 3600,
+    port: int | None = None,
 ) -> SippResult:
-    """One REGISTER at the edge for `user`'s phone on cluster.phone_port (`expires` 0:
-    unregister): the edge's first answer must be `first`, the authenticated one's
-    `answer`."""
+    """One REGISTER at the edge for `user`'s phone on `port` (default
+    cluster.phone_port; `expires` 0: unregister): the edge's first answer must be
+    `first`, the authenticated one's `answer`."""
+    phone_port = cluster.phone_port if port is None else port
     workdir = cluster.workdir / "register" / f"{user}-{time.monotonic_ns()}"
     workdir.mkdir(parents=True)
     second = (
@@ -254,14 +269,14 @@ def register(
         else AUTHENTICATED.format(
             user=user,
             password=password,
-            phone_port=cluster.phone_port,
+            phone_port=phone_port,
             answer=answer,
             expires=expires,
         )
     )
     (workdir / "register.xml").write_text(
         REGISTER.format(
-            user=user, phone_port=cluster.phone_port, first=first, second=second, expires=expires
+            user=user, phone_port=phone_port, first=first, second=second, expires=expires
         )
     )
     args = [f"{EDGE}:{cluster.edge.port}", "-sf", "register.xml", "-m", "1", "-timeout", "10s"]
@@ -269,10 +284,13 @@ def register(
     return finish_sipp(proc, workdir, 20)
 
 
-def phone(cluster: EdgeCluster, calls: int, talk: float) -> tuple[subprocess.Popen[str], Path]:
-    """carol's phone: answers `calls` calls (ringing 0.3 s), hangs up each after `talk`
-    seconds along the edge's Record-Route; its SIP messages in messages.log."""
-    workdir = cluster.workdir / "carol" / str(time.monotonic_ns())
+def phone(
+    cluster: EdgeCluster, calls: int, talk: float, port: int | None = None, seconds: int = 120
+) -> tuple[subprocess.Popen[str], Path]:
+    """carol's phone (or the one on `port`): answers `calls` calls (ringing 0.3 s),
+    hangs up each after `talk` seconds along the edge's Record-Route, for at most
+    `seconds`; its SIP messages in messages.log."""
+    workdir = cluster.workdir / f"phone-{port or 'carol'}" / str(time.monotonic_ns())
     workdir.mkdir(parents=True)
     text = uas_scenario("answer", 0.3, talk, 0)
     text = text.replace(
@@ -285,7 +303,8 @@ def phone(cluster: EdgeCluster, calls: int, talk: float) -> tuple[subprocess.Pop
         "      [last_Call-ID:]\n", "      [last_Call-ID:]\n      [last_Record-Route:]\n"
     )
     (workdir / "uas.xml").write_text(text)
-    args = ["-sf", "uas.xml", "-p", str(cluster.phone_port), "-m", str(calls), "-timeout", "120s"]
+    listen = str(cluster.phone_port if port is None else port)
+    args = ["-sf", "uas.xml", "-p", listen, "-m", str(calls), "-timeout", f"{seconds}s"]
     return start_sipp(args, workdir), workdir
 
 
@@ -303,16 +322,29 @@ def media_of(workdir: Path) -> list[str]:
     return re.findall(r"INVITE sip:.*?\nc=IN IP4 (\S+)", text, re.S)
 
 
+#: The agents besides carol in this module's topology.
+DAVE_AGENT = {"id": "dave", "name": "Dave", "endpoint": DAVE, "queues": ["e2e_fifo"]}
+
+
 def node_config(
-    workdir: Path, url: str, nats: str, edge: dict[str, Any], name: str, customer_port: int
+    workdir: Path,
+    url: str,
+    nats: str,
+    edge: dict[str, Any],
+    name: str,
+    customer_port: int,
+    agents: list[dict[str, Any]],
 ) -> dict:
     """A call worker of its own (ports too) on `address`: 304 -> e2e_fifo, served by
-    carol, whose phone registers at the edge."""
+    carol and `agents`, whose phones register at the edge."""
     config = worker_config(workdir, url, nats, 0, f"edge-{name}-{os.getpid()}")
     config["asterisk"]["sip_bind"] = {"a": NODE_A, "b": NODE_B}[name]
     config["asterisk"]["browser_phone"] = False
     for agent in config["agents"]:
         agent.pop("contact", None)
+    # Here dave serves the same queue; his phone registers only in the leader-kill test
+    # (not registered, he is unreachable: never offered a call).
+    config["agents"] += [dict(agent) for agent in agents]
     config["edge"] = edge
     # A dead box (test_a_dead_box_...): its waiting callers are rebooked as callbacks,
     # dialed by the other node to the "customer" SIPp phone; the leader (this config
@@ -333,10 +365,19 @@ def node_config(
 def cluster(
     tmp_path_factory: pytest.TempPathFactory, pg_server: pg.PostgresServer
 ) -> Iterator[EdgeCluster]:
+    with edge_topology(tmp_path_factory.mktemp("edge"), pg_server, [DAVE_AGENT]) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def edge_topology(
+    workdir: Path, pg_server: pg.PostgresServer, agents: list[dict[str, Any]]
+) -> Iterator[EdgeCluster]:
+    """The edge, two nodes, a leader and its standby, NATS (see the module docstring);
+    carol and `agents` serve e2e_fifo."""
     binary = nats_binary()
     if binary is None:
         pytest.fail("nats-server is not installed (scripts/setup.sh test)")
-    workdir = tmp_path_factory.mktemp("edge")
     nats = NatsServer(binary, workdir / "nats.log").start()
     url = pg_server.create_database()
     kamailio_url = pg_server.create_database()
@@ -359,7 +400,9 @@ def cluster(
     configs = {}
     for name in ("a", "b"):
         (workdir / name).mkdir()
-        configs[name] = node_config(workdir / name, url, nats.url, edge, name, customer_port)
+        configs[name] = node_config(
+            workdir / name, url, nats.url, edge, name, customer_port, agents
+        )
     sip = {name: configs[name]["asterisk"]["sip_port"] for name in configs}
     for config in configs.values():
         config["edge"] = {
@@ -380,11 +423,14 @@ def cluster(
             ports["edge"],
         ),
         phone_port=free_port("udp", seconds=900),
+        dave_port=free_port("udp", seconds=900),
         customer_port=customer_port,
     )
     try:
         running.leader = Candidate(edge_file, "leader", workdir / "leader.log")
         running.leader.wait_for("leader is the leader (epoch")
+        # The standby starts while the edge and the nodes do (it is waited for last).
+        running.standby = Candidate(edge_file, "standby", workdir / "standby.log")
         running.edge.start()
         # Both at once, as after a power cut: they share one PostgreSQL (event log,
         # knowledge base).
@@ -397,13 +443,15 @@ def cluster(
             running.nodes[name] = spawn(config, workdir / name, log_name="worker")
         for node in running.nodes.values():
             wait_ready(node)
+        running.standby.wait_for("standby is a standby: leader leads it")
         yield running
     finally:
         for node in running.nodes.values():
             stop_worker(node)
         running.edge.stop()
-        if running.leader is not None:
-            running.leader.end()
+        for candidate in [running.leader, running.standby, *running.fallen]:
+            if candidate is not None:
+                candidate.end()
         nats.stop()
     left = subprocess.run(["pgrep", "-fa", f"kamailio.*{running.edge.out}"], capture_output=True)
     assert not left.stdout, left.stdout
@@ -426,10 +474,13 @@ def no_leaks(cluster: EdgeCluster) -> Iterator[None]:
         assert left == ([], []), f"left in node {name}'s Asterisk: {left}"
 
 
-def wait_reachable(cluster: EdgeCluster, yes: bool = True, timeout: float = 15) -> None:
-    """Until every running node's Asterisk says carol's contact is (not) reachable
-    (registering her phone first when it is wanted and she is not: a test run alone)."""
-    if yes and not registered(cluster):
+def wait_reachable(
+    cluster: EdgeCluster, yes: bool = True, timeout: float = 15, endpoint: str = CAROL
+) -> None:
+    """Until every running node's Asterisk says carol's contact (or `endpoint`'s) is
+    (not) reachable (registering carol's phone first when it is wanted and she is not: a
+    test run alone)."""
+    if yes and endpoint == CAROL and not any(r.startswith(CAROL) for r in registered(cluster)):
         assert register(cluster, CAROL, cluster.edge.password(CAROL)).ok
     deadline = time.monotonic() + timeout
     want = "Reachable" if yes else "Unreachable"
@@ -439,11 +490,13 @@ def wait_reachable(cluster: EdgeCluster, yes: bool = True, timeout: float = 15) 
             if node.proc.poll() is not None:
                 continue
             said.append(
-                node.log.read_text(errors="replace").rsplit(f"agent endpoint {CAROL}", 1)[-1]
+                node.log.read_text(errors="replace").rsplit(f"agent endpoint {endpoint}", 1)[-1]
             )
         if all(s.split("\n", 1)[0].strip().endswith(f": {want}") for s in said):
             return
-        assert time.monotonic() < deadline, f"carol never {want} on every node\n{cluster.logs()}"
+        assert time.monotonic() < deadline, (
+            f"{endpoint} never {want} on every node\n{cluster.logs()}"
+        )
         time.sleep(0.2)
 
 
@@ -739,7 +792,7 @@ def test_a_phone_unregistered_at_the_edge_is_not_rung_until_it_registers_again(
     unreachable = time.monotonic() - gone
     carol, phone_dir = phone(cluster, 1, talk=1.5)
     call = cluster.caller("5553501")
-    time.sleep(3.0)
+    time.sleep(2.0)  # the caller waits (not rung: she is unreachable on both nodes)
     messages = phone_dir / "messages.log"
     assert "INVITE sip:" not in (messages.read_text() if messages.exists() else "")
     assert register(cluster, CAROL, password).ok
@@ -802,6 +855,170 @@ def on_node(cluster: EdgeCluster, number: str, name: str, timeout: float = 15) -
     """Is the caller `number` (once it has joined the queue) on node `name`?"""
     contact, _ = joined_all(cluster, [number], timeout)[number]
     return str(contact.asterisk_node).endswith(f"/edge-{name}-{os.getpid()}")
+
+
+API_PAUSE = "/api/agents/dave/pause"
+
+
+def post(node: RunningHotline, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+    """POST a JSON body to a node's API with the API token."""
+    request = urllib.request.Request(
+        f"{node.web_url}{path}", data=json.dumps(body).encode(), method="POST"
+    )
+    request.add_header("Authorization", f"Bearer {node.secrets['api_token']}")
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def epochs_after(url: str) -> tuple[int, int, int, list[LoggedEvent]]:
+    """The last two epochs of the log, the id of the newer's first event, and every
+    event (with an epoch or not) in log order."""
+    events = asyncio.run(_all_events(url))
+    routing = [e for e in events if "epoch" in e.data]
+    epochs = sorted({int(e.data["epoch"]) for e in routing})
+    old, new = epochs[-2], epochs[-1]
+    first_new = min(e.id for e in routing if int(e.data["epoch"]) == new)
+    return old, new, first_new, events
+
+
+def took_over(cluster: EdgeCluster, epoch: int) -> float:
+    """When (time.time()) the leader of `epoch` took the lock (routing_epochs.since, as
+    PostgreSQL wrote it in the takeover's transaction), once it is that epoch."""
+
+    async def read() -> Any:
+        conn = await asyncpg.connect(asyncpg_dsn(cluster.url))
+        try:
+            return await conn.fetchrow("SELECT epoch, since FROM routing_epochs")
+        finally:
+            await conn.close()
+
+    row = asyncio.run(read())
+    assert row is not None and int(row["epoch"]) == epoch, row
+    return float(row["since"].timestamp())
+
+
+def first_offer(events: list[LoggedEvent], epoch: int) -> float:
+    """When (time.time()) the first offer of `epoch` was logged."""
+    offers = [e for e in events if e.type == "contact.offer" and e.data.get("epoch") == epoch]
+    assert offers, f"no offer of epoch {epoch}"
+    return min(e.ts.timestamp() for e in offers)
+
+
+def load_counts(
+    cluster: EdgeCluster, calls: list[SippCall], numbers: list[str], timeout: float = 30
+) -> tuple[list[str], dict[str, str], int, dict[str, tuple[Any, list[LoggedEvent]]]]:
+    """Once every caller's SIPp has ended: the numbers completed (they talked to an
+    agent for TALKED s or more), the lost ones with why, how many were served out of
+    their arrival order (a later joiner connected before an earlier one), and each
+    caller's contact and events."""
+    results = {n: c.wait(120) for c, n in zip(calls, numbers, strict=True)}
+    found = asyncio.run(_contacts(cluster.url, numbers))
+    deadline = time.monotonic() + timeout
+    while not all(n in found and found[n][0].ended_at for n in numbers):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+        found = asyncio.run(_contacts(cluster.url, numbers))
+    completed, lost = [], {}
+    for number in numbers:
+        if number not in found:
+            lost[number] = f"no contact (SIPp: {results[number].output[-200:]!r})"
+            continue
+        contact, events = found[number]
+        linked = any(e.type == "queue.connected" for e in events)
+        ended = any(e.type == "queue.call_ended" for e in events)
+        ok = results[number].ok and contact.status == "completed"
+        if ok and linked and ended and talked(events) >= TALKED:
+            completed.append(number)
+            continue
+        lost[number] = f"status {contact.status}, SIPp ok {results[number].ok}, talked {linked}"
+    served = [
+        (next(e.id for e in found[n][1] if e.type == "contact.join"),
+         next(e.id for e in found[n][1] if e.type == "queue.connected"))
+        for n in completed
+    ]  # fmt: skip
+    served.sort()
+    # Pairs served the other way round from their arrival (0 in one FIFO).
+    out_of_order = sum(1 for i, a in enumerate(served) for b in served[i + 1 :] if b[1] < a[1])
+    return completed, lost, out_of_order, found
+
+
+def test_kill_9_the_leader_under_steady_calls_the_standby_serves_all_and_keeps_daves_pause(
+    cluster: EdgeCluster,
+) -> None:
+    """Callers dial the edge every 0.5 s; carol answers them one at a time, dave (his
+    phone registered at the edge too) is paused "lunch" through node a's API. The leader
+    is killed (SIGKILL) after the second caller: the standby leads, keeps dave's pause
+    (read from the log: he is never offered a call), serves every caller in arrival
+    order across both nodes; nothing of the old epoch is written after the new one's
+    first event, and no agent is rung under the old epoch after it."""
+    assert cluster.leader is not None and cluster.standby is not None
+    wait_reachable(cluster)
+    password = cluster.edge.password(DAVE)
+    dave, dave_dir = phone(cluster, 1, talk=1.0, port=cluster.dave_port)
+    numbers = [f"55538{i:02d}" for i in range(6)]
+    calls: list[SippCall] = []
+    carol, phone_dir = phone(cluster, len(numbers), talk=1.5)
+    try:
+        assert register(cluster, DAVE, password, port=cluster.dave_port).ok
+        wait_reachable(cluster, endpoint=DAVE)
+        status, body = post(cluster.nodes["a"], API_PAUSE, {"reason": "lunch"})
+        assert status == 200, (status, body)
+        assert body["channels"]["voice"]["state"] == "paused", body
+        for i, number in enumerate(numbers):
+            calls.append(cluster.caller(number))
+            if i == 1:
+                killed = time.time()
+                cluster.leader.proc.kill()
+            time.sleep(0.5)
+        cluster.standby.wait_for("standby is the leader (epoch", timeout=15)
+        cluster.standby.wait_for("agent channels kept paused")
+        completed, lost, out_of_order, _ = load_counts(cluster, calls, numbers)
+        assert finish_sipp(carol, phone_dir, 30).ok
+        assert not lost, f"lost {lost}\n{cluster.logs()}"
+        assert out_of_order == 0, cluster.logs()
+        old, new, first_new, events = epochs_after(cluster.url)
+        led, offered = took_over(cluster, new) - killed, first_offer(events, new) - killed
+        late = [e for e in events if e.id > first_new and e.data.get("epoch") == old]
+        assert not late, late  # nothing of the old epoch after the takeover
+        rung = [e for e in events if e.id > first_new and e.type in ("agent.ring", "agent.accept")]
+        assert rung and all(e.data.get("epoch") == new for e in rung), rung
+        # dave: paused "lunch" again by the new leader, never offered, his phone silent.
+        kept = [
+            e
+            for e in events
+            if e.agent == "dave" and e.type == "agent.pause" and e.data.get("epoch") == new
+        ]
+        assert "lunch" in [e.data.get("reason") for e in kept], kept
+        assert not [e for e in events if e.type == "contact.offer" and e.agent == "dave"]
+        messages = dave_dir / "messages.log"
+        assert "INVITE sip:" not in (messages.read_text() if messages.exists() else "")
+    finally:
+        if dave.poll() is None:
+            dave.kill()
+            dave.communicate()
+        register(cluster, DAVE, password, port=cluster.dave_port, expires=0)
+        for proc in [carol, *(c.proc for c in calls)]:
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        # The standby leads from now on (the dead-box test needs a leader).
+        if cluster.leader.proc.poll() is not None:
+            cluster.fallen.append(cluster.leader)
+            cluster.leader, cluster.standby = cluster.standby, None
+    nodes = [node_of(c) for c in calls]
+    print(
+        f"\nkill -9 of the leader under callers every 0.5 s through the edge (on "
+        f"{nodes.count(NODE_A)} a, {nodes.count(NODE_B)} b): the standby leads "
+        f"{led:.2f} s after the kill, its first offer {offered:.2f} s (epoch {old} -> {new}); "
+        f"{len(numbers)} offered, {len(completed)} completed, {len(lost)} lost, "
+        f"{out_of_order} out of order; dave's pause kept, never offered; nothing of epoch "
+        f"{old} after epoch {new}'s first event"
+    )
 
 
 def test_a_dead_box_its_waiting_callers_become_callbacks_at_their_place(
@@ -894,7 +1111,7 @@ def test_a_dead_box_its_waiting_callers_become_callbacks_at_their_place(
             # Its place: the caller's own entry into the queue.
             join = next(e for e in events if e.type == "contact.join")
             assert abs((callback.entered_at - join.ts).total_seconds()) < 1.0, (callback, join)
-        assert "dials the lost node's callbacks" in cluster.leader.text()  # type: ignore[union-attr]
+        assert "dials the callbacks" in cluster.leader.text()  # type: ignore[union-attr]
         # Node a serves the rest in arrival order: its caller, b's called back.
         on_a = [c for c, n in zip(calls, numbers, strict=True) if n not in on_b]
         for call in on_a:
@@ -939,7 +1156,7 @@ def test_kill_9_a_nodes_asterisk_new_calls_go_through_the_other(cluster: EdgeClu
         pid = int((node.instance_dir() / "run/asterisk.pid").read_text().strip())
         os.kill(pid, signal.SIGKILL)
         cluster.killed.add("b")
-    numbers = [f"55534{i:02d}" for i in range(6)]
+    numbers = [f"55534{i:02d}" for i in range(4)]
     carol, phone_dir = phone(cluster, len(numbers), talk=1.5)
     calls = []
     for number in numbers:
