@@ -562,6 +562,10 @@ class CallbackService:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # Stopped while its dialer cleaned up (and that failed): stopped.
+                    raise asyncio.CancelledError from None
                 log.exception("callback %s: trying again shortly", callback.contact_id)
             ticket = None
             with contextlib.suppress(Exception):

@@ -53,13 +53,14 @@ class CallbackKeeper:
         self.holder: dict[str, str] = {}
         self._unserved: dict[str, float] = {}
         self._handed_at: dict[str, float] = {}
-        self._urgent: set[str] = set()
+        #: Callbacks to hand at once, and why.
+        self._urgent: dict[str, str] = {}
         #: Workers that refused or did not answer a hand-over: skipped until then.
         self._shunned: dict[str, float] = {}
 
     def urgent(self, callbacks: Iterable[str]) -> None:
         """Callbacks the leader booked itself: no worker can be serving them yet."""
-        self._urgent.update(callbacks)
+        self._urgent.update(dict.fromkeys(callbacks, "booked by the leader"))
 
     def refused(self, worker: str, callbacks: Iterable[str], now: float) -> None:
         """`worker` did not take `callbacks`: another worker gets them at the next plan."""
@@ -68,7 +69,7 @@ class CallbackKeeper:
             if self.holder.get(callback) == worker:
                 del self.holder[callback]
             self._handed_at.pop(callback, None)
-            self._urgent.add(callback)
+            self._urgent[callback] = f"worker {worker} did not take it"
 
     def plan(
         self,
@@ -76,10 +77,12 @@ class CallbackKeeper:
         open_callbacks: Iterable[str],
         serving: Mapping[str, Iterable[str]],
         able: Iterable[str],
+        talking: Iterable[str] = (),
     ) -> list[Handing]:
         """What to hand to whom now. `open_callbacks`: the store's, in queue order;
         `serving`: each live worker's callbacks (its last heartbeat); `able`: the live
-        workers that can dial now (Asterisk up)."""
+        workers that can dial now (Asterisk up); `talking`: callbacks in conversation,
+        left with the worker holding the call until it ends or that worker is lost."""
         served: dict[str, list[str]] = {}
         for worker, callbacks in serving.items():
             for callback in callbacks:
@@ -92,22 +95,26 @@ class CallbackKeeper:
         for table in (self._unserved, self._handed_at):
             for gone in set(table) - set(still_open):
                 del table[gone]
-        self._urgent &= set(still_open)
+        for gone in set(self._urgent) - set(still_open):
+            del self._urgent[gone]
         handings: list[Handing] = []
+        in_call = set(talking)
         for callback in still_open:
+            if callback in in_call:
+                continue
             workers = sorted(served.get(callback, []))
             if workers:
                 self.holder[callback] = workers[0]
                 self._unserved.pop(callback, None)
                 self._handed_at.pop(callback, None)
-                self._urgent.discard(callback)
+                self._urgent.pop(callback, None)
                 continue
             since = self._unserved.setdefault(callback, now)
             last = self._handed_at.get(callback)
             if last is not None and now - last < self.grace:
                 continue  # handed just now: its worker says so at its next beat
             holder = self.holder.get(callback)
-            urgent = callback in self._urgent
+            urgent = self._urgent.get(callback)
             if holder is not None and holder in serving:
                 if now - since < self.grace and not urgent:
                     continue  # between two of its tasks, or its beat is on its way
@@ -116,7 +123,7 @@ class CallbackKeeper:
             elif holder is not None:
                 target, why = self._least(load), f"its worker {holder} is lost"
             elif urgent:
-                target, why = self._least(load), "booked by the leader"
+                target, why = self._least(load), urgent
             elif now - since < self.grace:
                 continue  # just booked by a worker, whose beat may not have come yet
             else:
@@ -126,7 +133,7 @@ class CallbackKeeper:
             handings.append(Handing(callback, target, why))
             self.holder[callback] = target
             self._handed_at[callback] = now
-            self._urgent.discard(callback)
+            self._urgent.pop(callback, None)
             load[target] += 1
         return handings
 

@@ -140,6 +140,8 @@ class RemoteRouting:
         self.asterisk_down_since: float | None = None
         self._worker_sub: Any = None
         self._beat: asyncio.Task[None] | None = None
+        #: Seconds between two heartbeats of this worker (tests shorten it).
+        self.beat_interval = WORKER_BEAT
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -190,7 +192,7 @@ class RemoteRouting:
             beat = dumps({"worker": self.worker, "asterisk_down": down, "callbacks": serving})
             with contextlib.suppress(Exception):  # NATS reconnecting: the next beat
                 await self.nc.publish(self.subjects.workers, beat)
-            await asyncio.sleep(WORKER_BEAT)
+            await asyncio.sleep(self.beat_interval)
 
     async def _on_leader_request(self, msg: Any) -> None:
         """The leader hands this worker open callbacks to dial (`adopt`), under its

@@ -496,7 +496,10 @@ class RoutingResponder:
         liveness = self.watch.liveness
         open_now = await self.node_loss.open_callbacks()
         now = time.monotonic()  # the watch's clock
-        plan = self.keeper.plan(now, open_now, liveness.serving(), liveness.able())
+        # A callback in conversation stays with the worker holding its call until that
+        # worker says it ended, or is declared lost (then it is dialed again).
+        talking = [c for c in open_now if c in self._talking]
+        plan = self.keeper.plan(now, open_now, liveness.serving(), liveness.able(), talking)
         by_worker: dict[str, list[str]] = {}
         for handing in plan:
             # Logged first, through the epoch check: a deposed leader hands nothing.

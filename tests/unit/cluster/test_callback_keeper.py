@@ -64,6 +64,17 @@ def test_a_callback_its_live_worker_stopped_serving_goes_back_to_that_worker() -
     ]
 
 
+def test_a_callback_in_conversation_stays_with_its_worker_until_that_one_is_lost() -> None:
+    keeper = CallbackKeeper(grace=2.5)
+    keeper.plan(0.0, ["cb1"], {"a": ["cb1"], "b": []}, ["a", "b"])
+    # a was killed right after its last beat (its tasks no longer said): the call is
+    # a's until a is declared lost.
+    assert keeper.plan(5.0, ["cb1"], NOBODY, ["a", "b"], talking=["cb1"]) == []
+    assert keeper.plan(9.0, ["cb1"], {"b": []}, ["b"]) == [
+        Handing("cb1", "b", "its worker a is lost")
+    ]
+
+
 def test_callbacks_the_leader_booked_are_handed_at_once() -> None:
     keeper = CallbackKeeper(grace=2.5)
     keeper.urgent(["cb9"])
@@ -78,7 +89,7 @@ def test_a_worker_that_refuses_is_passed_over_until_the_grace_is_over() -> None:
     assert keeper.plan(0.0, ["cb1"], NOBODY, ["a", "b"])[0].worker == "a"
     keeper.refused("a", ["cb1"], 0.1)
     assert keeper.plan(0.2, ["cb1"], NOBODY, ["a", "b"]) == [
-        Handing("cb1", "b", "booked by the leader")
+        Handing("cb1", "b", "worker a did not take it")
     ]
     keeper.refused("b", ["cb1"], 0.3)
     assert keeper.plan(0.4, ["cb1"], NOBODY, ["a", "b"]) == []  # both refused: kept
