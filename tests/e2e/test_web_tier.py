@@ -297,10 +297,12 @@ def test_a_chat_across_two_web_processes_survives_one_killed(tier: Tier, browser
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             boards = {p.name: _alice(wallboard(p.url, token)) for p in (a, b)}
-            if boards["a"] == boards["b"] and boards["a"] is not None:
+            chat = (boards["a"] or {}).get("chat")
+            if boards["a"] == boards["b"] and chat and chat[1:] == [1, [contact_id]]:
                 break
             time.sleep(0.25)
-        assert boards["a"] == boards["b"], boards
+        assert boards["a"] == boards["b"], boards  # the same live state on either process
+        assert boards["a"] and boards["a"]["chat"][1:] == [1, [contact_id]], boards
 
         customer_sent: list[str] = []
         agent_sent: list[str] = []
@@ -373,10 +375,14 @@ def test_a_chat_across_two_web_processes_survives_one_killed(tier: Tier, browser
         desk_context.close()
 
 
-def _alice(board: dict[str, Any]) -> Any:
-    """What a wallboard says of alice's chat and of the queue's waiting."""
-    agents = [a for a in board.get("agents", []) if a.get("id") == "alice"]
-    return json.dumps(agents, sort_keys=True, default=str) if agents else None
+def _alice(board: dict[str, Any]) -> dict[str, Any] | None:
+    """What a wallboard says of alice's channels: state, load, contacts."""
+    for agent in board.get("agents", []):
+        if agent.get("agent") == "alice":
+            return {
+                ch["channel"]: [ch["state"], ch["load"], ch["contacts"]] for ch in agent["channels"]
+            }
+    return None
 
 
 def run_web(tier: Tier, config: dict[str, Any], name: str) -> subprocess.CompletedProcess[str]:
