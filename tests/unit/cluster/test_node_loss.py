@@ -369,3 +369,23 @@ async def test_a_worker_beats_with_its_asterisk_state_and_serves_the_leaders_ado
         await worker_nc.close()
     assert beats[0]["worker"] == "host/b" and beats[0]["asterisk_down"] is not None
     assert beats[-1] == {"worker": "host/b", "asterisk_down": None, "callbacks": []}
+
+
+async def test_a_callback_waiting_on_a_lost_node_keeps_its_place_and_is_not_rebooked(
+    leader: Leader,
+) -> None:
+    """A lost node's waiting callback is already a callback: it stays in its queue at
+    its place (the leader hands it to another worker: callback_keeper.py)."""
+    callback = await leader.callbacks.book("5550777", "support", source="api")
+    await leader.routing.enqueue(callback.contact_id, "callback", "support")
+    caller = await leader.caller("5550201", "b")
+
+    booked = await leader.handler.lost("b", [callback.contact_id, caller], {})
+
+    assert len(booked) == 1  # the caller's callback, not a callback of the callback
+    assert leader.routing.ticket(callback.contact_id) is not None
+    assert leader.routing.position(callback.contact_id) == 1
+    row = await leader.store.contact(callback.contact_id)
+    assert row is not None and row.status == "active"
+    lost = {e.contact_id for e in await leader.events("routing.node_lost")}
+    assert lost == {caller}
