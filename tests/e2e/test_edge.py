@@ -284,6 +284,21 @@ def register(
     return finish_sipp(proc, workdir, 20)
 
 
+def phone_scenario(talk: float) -> str:
+    """An agent's phone behind the edge: answers (ringing 0.3 s), hangs up after `talk`
+    seconds along the edge's Record-Route (no Record-Route: straight to the node)."""
+    text = uas_scenario("answer", 0.3, talk, 0)
+    text = text.replace(
+        '<recv request="INVITE" crlf="true">', '<recv request="INVITE" crlf="true" rrs="true">'
+    )
+    text = text.replace("      CSeq: 1 BYE\n", "      CSeq: 1 BYE\n      [routes]\n")
+    # Its answers carry the edge's Record-Route back (RFC 3261 12.1.1): the node's ACK
+    # and BYE come through the edge.
+    return text.replace(
+        "      [last_Call-ID:]\n", "      [last_Call-ID:]\n      [last_Record-Route:]\n"
+    )
+
+
 def phone(
     cluster: EdgeCluster, calls: int, talk: float, port: int | None = None, seconds: int = 120
 ) -> tuple[subprocess.Popen[str], Path]:
@@ -292,17 +307,7 @@ def phone(
     `seconds`; its SIP messages in messages.log."""
     workdir = cluster.workdir / f"phone-{port or 'carol'}" / str(time.monotonic_ns())
     workdir.mkdir(parents=True)
-    text = uas_scenario("answer", 0.3, talk, 0)
-    text = text.replace(
-        '<recv request="INVITE" crlf="true">', '<recv request="INVITE" crlf="true" rrs="true">'
-    )
-    text = text.replace("      CSeq: 1 BYE\n", "      CSeq: 1 BYE\n      [routes]\n")
-    # Its answers carry the edge's Record-Route back (RFC 3261 12.1.1): the node's ACK
-    # and BYE come through the edge.
-    text = text.replace(
-        "      [last_Call-ID:]\n", "      [last_Call-ID:]\n      [last_Record-Route:]\n"
-    )
-    (workdir / "uas.xml").write_text(text)
+    (workdir / "uas.xml").write_text(phone_scenario(talk))
     listen = str(cluster.phone_port if port is None else port)
     args = ["-sf", "uas.xml", "-p", listen, "-m", str(calls), "-timeout", f"{seconds}s"]
     return start_sipp(args, workdir), workdir
