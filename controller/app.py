@@ -50,6 +50,7 @@ from hotline.calls.outbound import OutboundRules
 from hotline.calls.outbound_service import OutboundCalls
 from hotline.catalogue import Catalogue
 from hotline.cluster.bus import BusError
+from hotline.cluster.call_bus import CallControlServer
 from hotline.cluster.offers import OfferFence
 from hotline.cluster.remote import RemoteRouting
 from hotline.config import HotlineConfig
@@ -72,6 +73,7 @@ from hotline.web.call_targets_api import add_call_target_routes
 from hotline.web.callbacks_api import add_callback_routes
 from hotline.web.calls_api import add_call_routes
 from hotline.web.contact_page import add_contact_page_routes
+from hotline.web.recording_source import RecordingSource
 from hotline.web.contacts_api import add_contacts_routes
 from hotline.web.evaluations_api import add_evaluation_routes
 from hotline.web.knowledge_api import add_knowledge_routes
@@ -341,6 +343,12 @@ class Hotline:
 
         auth = self.make_auth(store)
         api = build_web_app(auth, rate_limit=config.web.rate_limit)
+        # Recordings made on another node of the cluster are fetched from it.
+        recording_source = RecordingSource(
+            worker_name(config) if remote is not None else None,
+            config.routing.nodes,
+            self.secrets.api_token,
+        )
         add_api_routes(
             api,
             store,
@@ -348,6 +356,7 @@ class Hotline:
             routing=routing,
             agents={a.id: a.name for a in config.agents},
             recording=queueing.recordings,
+            recording_source=recording_source,
         )
         add_callback_routes(api, callbacks, {a.id: set(a.penalties()) for a in config.agents})
         monitors = CallMonitors(
@@ -373,13 +382,20 @@ class Hotline:
             own_numbers=(*config.flow_numbers, *config.callbacks.own_numbers),
         )
         add_call_routes(api, calls, OutboundCalls(rules, outbound, store, callbacks))
+        # A call worker: desks on web processes act on its calls over NATS.
+        call_server = None
+        if remote is not None:
+            call_server = CallControlServer(
+                remote.nc, config.routing.domain, worker_name(config), calls
+            )
+            await call_server.start()
         add_transcript_routes(api, Transcripts(store))
         # Quality: evaluation forms (a broken one stops the start with file and line),
         # evaluations and the supervisors' contact page.
         forms = load_forms(self.paths.home / config.evaluations_dir)
         evaluations = Evaluations(store, forms)
         add_evaluation_routes(api, evaluations, forms)
-        add_contact_page_routes(api, store, evaluations, forms)
+        add_contact_page_routes(api, store, evaluations, forms, recording_source)
         add_knowledge_routes(api, knowledge)
         calls_said = StoreCalls(store, Transcripts(store))
         add_assist_routes(
@@ -505,6 +521,8 @@ class Hotline:
                 await speech.close()
             await chat.stop()
             await callbacks.stop()
+            if call_server is not None:
+                await call_server.stop()
             await routing.stop()
             await agi.close()
             ami.close()

@@ -34,8 +34,10 @@ from controller.app import Endpoints, Hotline, StartFailed
 from controller.paths import ProjectPaths
 from controller.services import LiveServices
 from hotline.acd.service import RoutingService
+from hotline.calls import CallControlError
 from hotline.catalogue import Catalogue
 from hotline.cluster.bus import BusError, connect
+from hotline.cluster.call_bus import RemoteCallControl
 from hotline.cluster.leader import ElectionError, asyncpg_dsn
 from hotline.cluster.log_tail import LogTail
 from hotline.cluster.remote import RemoteRouting
@@ -53,6 +55,7 @@ from hotline.web.api import ApiStatus, add_api_routes
 from hotline.web.assist_api import Assist, StoreCalls, add_assist_routes
 from hotline.web.auth import build_web_app
 from hotline.web.call_targets_api import add_call_target_routes
+from hotline.web.calls_api import add_call_routes
 from hotline.web.contact_page import add_contact_page_routes
 from hotline.web.contacts_api import add_contacts_routes
 from hotline.web.desk import Desks
@@ -227,6 +230,15 @@ class WebNode:
         wrap_ups = WrapUps(store, routing, config.queues, config.chat.wrap_up_codes)
         add_contacts_routes(api, wrap_ups)
         chat.desks.wrap_ups = wrap_ups
+
+        async def node_of(contact_id: str) -> str | None:
+            contact = await store.contact(contact_id)
+            return None if contact is None else contact.asterisk_node
+
+        # Calls' controls go to the call worker holding the call (its asterisk_node).
+        calls = RemoteCallControl(nc, settings.domain, node_of)
+        add_call_routes(api, calls)
+        chat.desks.control = calls
         health = ServiceHealth()
         chat.desks.watch_health(health)
         wallboard = Wallboard(store, routing, config.reports, agents)
@@ -260,6 +272,7 @@ class WebNode:
             background.append(asyncio.create_task(watch_leader(health, lambda: remote.view.last)))
             background.append(asyncio.create_task(self._watch_claims(claims)))
             background.append(asyncio.create_task(follow_presence(chat.desks)))
+            background.append(asyncio.create_task(follow_calls(chat.desks, calls)))
             log.info("web process %s on http://%s:%d/", self.name, self.bind, self.port)
             if on_ready is not None:
                 on_ready(self)
@@ -304,6 +317,23 @@ async def follow_presence(desks: Desks, every: float = 0.25) -> None:
                 desks.push(agent, frame)
         for agent in [a for a in said if a not in desks.sockets]:
             del said[agent]
+
+
+async def follow_calls(desks: Desks, calls: RemoteCallControl, every: float = 1.0) -> None:
+    """The call panel's state (held, consulting...) of each call of an agent whose desk
+    is here, as its call worker says it, pushed when it changes."""
+    while True:
+        await asyncio.sleep(every)
+        for agent in list(desks.sockets):
+            for call in desks.calls.of_agent(agent):
+                before = calls.state(call.contact_id)
+                try:
+                    now = await calls.refresh(call.contact_id)
+                except CallControlError as error:
+                    log.debug("call %s: %s", call.contact_id, error)
+                    continue
+                if now != before:
+                    desks.push(agent, await desks.call_frame(call))
 
 
 def _where(url: str) -> str:

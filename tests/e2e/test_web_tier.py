@@ -25,6 +25,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,8 +40,18 @@ from hotline.store.chats import ChatStore
 from tests import pg
 from tests.browser import login
 from tests.e2e import conftest
-from tests.e2e.conftest import HOTLINE, TEST_PASSWORD, give_test_passwords
+from tests.e2e.conftest import (
+    HOTLINE,
+    TEST_PASSWORD,
+    RunningHotline,
+    give_test_passwords,
+    spawn,
+    wait_ready,
+)
 from tests.e2e.ports import free_port
+from tests.e2e.sipp import ExpectHangup, SippCall
+from tests.e2e.sipp_uas import TransferTarget
+from tests.e2e.test_cluster_worker import stop_worker
 from tests.e2e.test_leader_failover import Candidate
 from tests.nats import NatsServer, nats_binary
 
@@ -50,6 +61,18 @@ pytestmark = [pytest.mark.e2e, pytest.mark.pg]
 
 DOMAIN = "webtier"
 A_ADDRESS, B_ADDRESS, EDGE_ADDRESS = "127.0.0.21", "127.0.0.22", "127.0.0.23"
+
+VOICE_FLOW = """
+name: voice_q
+start: to_queue
+nodes:
+  to_queue:
+    type: queue
+    queue: webq
+    on: {answered: end, other: end}
+  end:
+    type: hangup
+"""
 
 FLOW = """
 name: web_chat
@@ -77,6 +100,8 @@ class WebProcess:
         return f"http://{self.address}:{self.port}"
 
     def start(self) -> WebProcess:
+        if self.proc is not None and self.proc.poll() is None:
+            return self  # running already (an earlier test started it)
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [
@@ -128,6 +153,8 @@ class Tier:
         self.haproxy: subprocess.Popen[bytes] | None = None
         self.haproxy_log = workdir / "haproxy.log"
         self.processes: list[WebProcess] = []
+        self.worker: RunningHotline | None = None
+        self.phone_port = 0
 
     @property
     def edge_url(self) -> str:
@@ -167,14 +194,17 @@ class Tier:
         return "\n".join([*parts, f"--- haproxy\n{self.haproxy_text()}"])
 
 
-def tier_config(workdir: Path, url: str, nats: str, edge_port: int, ports: list[int]) -> dict:
+def tier_config(
+    workdir: Path, url: str, nats: str, edge_port: int, ports: list[int], phone_port: int
+) -> dict:
     config = conftest.test_config(f"wt-{os.getpid()}")
     flows = workdir / "flows"
     flows.mkdir(exist_ok=True)
     (flows / "web_chat.yaml").write_text(FLOW)
+    (flows / "voice_q.yaml").write_text(VOICE_FLOW)
     config.update(
         flows_dir=str(flows),
-        numbers={"304": "web_chat"},
+        numbers={"304": "voice_q"},
         database_url=url,
         queues={"webq": {"ring_timeout": 20, "wrap_up": 0.5}},
         agents=[
@@ -182,7 +212,7 @@ def tier_config(workdir: Path, url: str, nats: str, edge_port: int, ports: list[
                 "id": "alice",
                 "name": "Alice Agent",
                 "endpoint": "2001",
-                "contact": "sip:2001@127.0.0.1:9",
+                "contact": f"sip:2001@127.0.0.1:{phone_port}",
                 "queues": ["webq"],
                 "capacity": {"voice": 1, "chat": 2},
             }
@@ -213,13 +243,17 @@ def tier(tmp_path_factory: pytest.TempPathFactory, pg_server: pg.PostgresServer)
     nats = NatsServer(binary, workdir / "nats.log").start()
     url = pg_server.create_database()
     ports = [free_port(seconds=900), free_port(seconds=900)]
-    config = tier_config(workdir, url, nats.url, free_port(seconds=900), ports)
+    phone_port = free_port("udp", seconds=900)
+    config = tier_config(workdir, url, nats.url, free_port(seconds=900), ports, phone_port)
     tier = Tier(workdir, url, nats, config)
+    tier.phone_port = phone_port
     tier.web("a", A_ADDRESS, ports[0])
     tier.web("b", B_ADDRESS, ports[1])
     try:
         yield tier
     finally:
+        if tier.worker is not None:
+            stop_worker(tier.worker)
         for process in tier.processes:
             process.stop()
         if tier.haproxy is not None and tier.haproxy.poll() is None:
@@ -255,11 +289,16 @@ def type_in_widget(page: Any, text: str) -> None:
     page.locator("#hotline-chat .send").click()
 
 
+def leader(tier: Tier) -> None:
+    if tier.leader is None:
+        tier.leader = Candidate(tier.config, "lead", tier.workdir / "leader.log")
+        tier.leader.wait_for("serving workers")
+
+
 def test_a_chat_across_two_web_processes_survives_one_killed(tier: Tier, browser: Any) -> None:
     started = time.monotonic()
     a, b = tier.processes
-    tier.leader = Candidate(tier.config, "lead", tier.workdir / "leader.log")
-    tier.leader.wait_for("serving workers")
+    leader(tier)
     a.start()
     tier.start_haproxy()
     tier.haproxy_says("web2 is DOWN")  # B not started yet: everything goes to A
@@ -383,6 +422,98 @@ def _alice(board: dict[str, Any]) -> dict[str, Any] | None:
                 ch["channel"]: [ch["state"], ch["load"], ch["contacts"]] for ch in agent["channels"]
             }
     return None
+
+
+def api(url: str, token: str, path: str, method: str = "POST") -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        f"{url}{path}", data=b"{}" if method == "POST" else None, method=method
+    )
+    request.add_header("Authorization", f"Bearer {token}")
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def test_a_desk_on_a_web_process_controls_a_call_on_a_worker(tier: Tier, browser: Any) -> None:
+    """A caller on the worker's Asterisk is rung to alice; her desk is on web process b:
+    the call shows there (from the event log), and hold and resume, asked of b, are done
+    by the worker holding the call (over NATS, by the contact's asterisk_node)."""
+    started = time.monotonic()
+    _a, b = tier.processes
+    leader(tier)
+    b.start()
+    phone = TransferTarget(
+        tier.workdir / "phones", "answer", tier.phone_port, ring=0.5, talk=10
+    ).start()
+    context = browser.new_context()
+    context.set_default_timeout(20_000)
+    caller = None
+    try:
+        tier.worker = spawn(tier.settings, tier.workdir, log_name="worker")
+        wait_ready(tier.worker)
+        token = yaml.safe_load((tier.workdir / "state" / "secrets.yaml").read_text())["api_token"]
+        desk = context.new_page()
+        login(desk, b.url, "alice", TEST_PASSWORD)
+        desk.wait_for_selector("#connection[data-connected=true]")
+        caller = SippCall(
+            tier.workdir / "sipp", tier.worker.sip_port, "304", "5550177", [ExpectHangup(60)]
+        ).start()
+        contact_id = wait_connected(tier.url, "5550177")
+        desk.wait_for_selector("#call[data-held=false]", state="attached")  # the panel, on b
+        node = read(tier.url, lambda store: store.contact(contact_id)).asterisk_node
+
+        status, answer = api(b.url, token, f"/api/calls/{contact_id}/hold")
+        assert status == 200 and answer["state"]["held"] is True, (answer, tier.logs())
+        desk.wait_for_selector("#call[data-held=true]", state="attached")
+        status, answer = api(b.url, token, f"/api/calls/{contact_id}/resume")
+        assert status == 200 and answer["state"]["held"] is False, answer
+        # Refused by the worker, with its status and words; the call goes on.
+        status, answer = api(b.url, token, f"/api/calls/{contact_id}/resume")
+        assert status == 409, answer
+        status, answer = api(b.url, token, "/api/calls/no-such-contact/hold")
+        assert status == 404 and "no call on any call worker" in answer["error"], answer
+        events = read(tier.url, lambda store: store.events(contact_id))
+        held = [e.type for e in events if e.type in ("call.held", "call.resumed")]
+        assert held == ["call.held", "call.resumed"], held
+        caller.wait(40)
+        print(
+            f"\nweb tier, calls: the call on worker {node} held and resumed from web process "
+            f"b; test {time.monotonic() - started:.0f} s"
+        )
+    except BaseException:
+        print(tier.logs())
+        if tier.worker is not None:
+            print("--- worker\n" + tier.worker.log_tail(80))
+        raise
+    finally:
+        if caller is not None and caller.proc is not None and caller.proc.poll() is None:
+            caller.proc.kill()
+            caller.proc.wait(10)
+        phone.stop()
+        context.close()
+
+
+def wait_connected(url: str, number: str, timeout: float = 30) -> str:
+    """The contact of the caller `number` once it is connected to an agent."""
+
+    async def find(store: Store) -> str | None:
+        for contact in await store.recent_contacts(50):
+            if contact.source == number:
+                events = await store.events(contact.id)
+                if any(e.type == "queue.connected" for e in events):
+                    return contact.id
+        return None
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = read(url, find)
+        if found:
+            return str(found)
+        time.sleep(0.2)
+    raise AssertionError(f"{number} never connected to an agent")
 
 
 def run_web(tier: Tier, config: dict[str, Any], name: str) -> subprocess.CompletedProcess[str]:
