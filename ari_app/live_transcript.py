@@ -28,6 +28,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from ari_app.audio_dump import AudioDump
 from ari_app.client import AriError, AriEvent
 from ari_app.speech import (
     FAILED,
@@ -38,6 +39,7 @@ from ari_app.speech import (
     Utterance,
     VoiceSpeech,
 )
+from ari_app.underruns import Underruns
 from hotline.speech.recogniser import SpeechUnavailable
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ class Audio(Protocol):
     """The caller's audio (ari_app/speech.py's CallAudio)."""
 
     listener: Any
+    channel_id: str
 
     def start(self) -> asyncio.Future[None]: ...
 
@@ -78,6 +81,13 @@ class LiveTranscript:
         self._logging: set[asyncio.Task[None]] = set()
         self._finishing: list[Utterance] = []  # ended, being recognised
         self.running = False
+        #: The snoop's made-up silence, taken out before the end-pointer hears it.
+        self.underruns = Underruns(settings.recogniser.sample_rate)
+        #: The audio as the recogniser got it, to a WAV file (`speech.debug_audio`).
+        self.dump: AudioDump | None = None
+        if settings.debug_audio is not None:
+            name = f"{audio.channel_id}-live"
+            self.dump = AudioDump(settings.debug_audio, name, settings.recogniser.sample_rate)
 
     async def start(self) -> bool:
         """Listen to the caller; False (nothing left open) when it cannot."""
@@ -116,13 +126,16 @@ class LiveTranscript:
 
     def audio(self, pcm: bytes) -> None:
         """The caller's audio (CallAudio calls this): cut into utterances."""
-        current = self.current
-        if current is None:
-            return
-        current.audio(pcm)
-        if current.ended_at is not None:  # its recognition finishes; listen for the next
-            self._finishing.append(current)
-            self._next()
+        for frame in self.underruns.take(pcm):
+            current = self.current
+            if current is None:
+                return
+            if self.dump is not None:
+                self.dump.write(frame)
+            current.audio(frame)
+            if current.ended_at is not None:  # its recognition finishes; listen for the next
+                self._finishing.append(current)
+                self._next()
 
     def _post(self, event: AriEvent) -> None:
         number = self._numbers.get(str(event.get("utterance")), 0)
@@ -170,6 +183,15 @@ class LiveTranscript:
     async def stop(self) -> None:
         """The conversation is over: nothing left open, the last results logged."""
         await self._close()
+        if self.dump is not None:
+            self.dump.close()
+        if self.underruns.dropped:
+            log.info(
+                "live transcript %s: %d frames of the snoop's silence taken out (%d gaps)",
+                self.caller_audio.channel_id,
+                self.underruns.dropped,
+                self.underruns.dropped_runs,
+            )
         ended, self._finishing = self._finishing, []
         finishing = [u._task for u in ended if u._task is not None]
         if finishing:  # the caller's last words, logged before the conversation's end
@@ -184,6 +206,7 @@ class LiveTranscript:
 
     async def _close(self) -> None:
         self.running = False
+        self.underruns.reset()
         if self.caller_audio.listener is self:
             self.caller_audio.listener = None
         current, self.current = self.current, None

@@ -3,6 +3,12 @@ receives the RTP that ARI external-media channels send, and hands each stream's
 payload (mu-law; `ulaw_to_pcm` decodes it when someone listens) to whoever
 registered that stream's source address.
 
+Each stream's packets are counted (`StreamStats`): lost (a gap in the sequence
+numbers), late (arrived after a later one: dropped, so the listener hears the audio in
+order), silent (a frame of digital silence: a snoop channel sends one at every tick it
+finds no audio from the caller, docs/speech.md), and the longest pause between two
+arrivals; the caller's audio logs them when it closes.
+
 Asterisk picks a local port per external-media channel (UNICASTRTP_LOCAL_PORT); that
 address, as the packets' source, tells the streams apart, so one socket serves every
 call.
@@ -13,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+import time
 from array import array
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import cast
 
 log = logging.getLogger(__name__)
@@ -61,11 +69,52 @@ def rtp_payload(packet: bytes) -> tuple[int, bytes] | None:
     return second & 0x7F, packet[offset:end]
 
 
+def silent(payload: bytes) -> bool:
+    """Whether a mu-law payload is digital silence (every sample 0)."""
+    return bool(payload) and not payload.strip(b"\xff\x7f")
+
+
+@dataclass
+class StreamStats:
+    """What arrived on one stream (see the module docstring)."""
+
+    packets: int = 0
+    lost: int = 0
+    late: int = 0
+    silent: int = 0
+    longest_gap: float = 0.0  # seconds between two arrivals
+    _sequence: int | None = field(default=None, repr=False)
+    _arrived: float | None = field(default=None, repr=False)
+
+    def take(self, sequence: int, payload: bytes, now: float) -> bool:
+        """Count one packet; False when it is late (to be dropped)."""
+        if self._sequence is not None:
+            ahead = (sequence - self._sequence) % 0x10000
+            if ahead == 0 or ahead >= 0x8000:  # a repeat, or behind the newest
+                self.late += 1
+                return False
+            self.lost += ahead - 1
+        self._sequence = sequence
+        if self._arrived is not None:
+            self.longest_gap = max(self.longest_gap, now - self._arrived)
+        self._arrived = now
+        self.packets += 1
+        self.silent += silent(payload)
+        return True
+
+    def summary(self) -> str:
+        return (
+            f"{self.packets} packets, {self.lost} lost, {self.late} late, "
+            f"{self.silent} silent, longest gap {self.longest_gap * 1000:.0f} ms"
+        )
+
+
 class MediaServer(asyncio.DatagramProtocol):
     """The controller's RTP socket for callers' audio."""
 
     def __init__(self) -> None:
         self.sinks: dict[Address, Sink] = {}
+        self.stats: dict[Address, StreamStats] = {}
         self.transport: asyncio.DatagramTransport | None = None
         self.address: Address = ("127.0.0.1", 0)
         self.dropped = 0  # packets from no registered stream
@@ -83,20 +132,26 @@ class MediaServer(asyncio.DatagramProtocol):
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
-        sink = self.sinks.get(addr[:2]) or self.sinks.get(("*", addr[1]))
+        key = addr[:2] if addr[:2] in self.sinks else ("*", addr[1])
+        sink = self.sinks.get(key)
         parsed = rtp_payload(data)
         if sink is None or parsed is None or parsed[0] != PCMU:
             self.dropped += 1
             return
-        sink(parsed[1])
+        (sequence,) = struct.unpack_from(">H", data, 2)
+        if self.stats[key].take(sequence, parsed[1], time.monotonic()):
+            sink(parsed[1])
 
     def register(self, source: Address, sink: Sink) -> None:
         """Send audio from `source` to `sink`; an unspecified host ("0.0.0.0", as
         Asterisk may report its side) matches the port from any address."""
         self.sinks[_key(source)] = sink
+        self.stats[_key(source)] = StreamStats()
 
-    def unregister(self, source: Address) -> None:
+    def unregister(self, source: Address) -> StreamStats | None:
+        """Stop sending `source`'s audio; what arrived from it (None: not registered)."""
         self.sinks.pop(_key(source), None)
+        return self.stats.pop(_key(source), None)
 
     def close(self) -> None:
         if self.transport is not None:

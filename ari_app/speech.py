@@ -26,6 +26,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Protocol
 
 from ari_app.client import AriClient, AriError, AriEvent
@@ -96,6 +97,9 @@ class SpeechSettings:
     live_queues: frozenset[str] = frozenset()
     #: language -> the live recogniser's vocabulary (absent: free-form).
     live_phrases: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: A folder for each live-transcribed call's audio as the recogniser got it (WAV;
+    #: None: not written). For debugging: ari_app/audio_dump.py.
+    debug_audio: Path | None = None
 
     def transcribes_live(self, queue: str) -> bool:
         return "*" in self.live_queues or queue in self.live_queues
@@ -291,7 +295,9 @@ class CallAudio:
     async def _remove(self) -> None:
         self._opening = None if self._opening is None or self._opening.done() else self._opening
         if self.source is not None:
-            self.settings.media.unregister(self.source)
+            stats = self.settings.media.unregister(self.source)
+            if stats is not None and stats.packets:
+                log.info("call %s: caller's audio: %s", self.channel_id, stats.summary())
             self.source = None
         if "external" in self._made:
             with contextlib.suppress(AriError):

@@ -65,6 +65,7 @@ async def start_speech(config: HotlineConfig, home: Path, store: Store) -> Speec
         endpoint=EndpointSettings(end_silence=section.end_silence),
         live_queues=frozenset(section.live_transcripts),
         live_phrases={lang: tuple(words) for lang, words in section.live_phrases.items()},
+        debug_audio=home / section.debug_audio if section.debug_audio else None,
     )
     transcriber = None
     if section.transcribe:

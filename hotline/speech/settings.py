@@ -58,6 +58,10 @@ class SpeechConfig(Section):
     #: model spells them: a word it does not know is dropped); none: free-form, the
     #: model's whole vocabulary (far more CPU, see docs/speech.md).
     live_phrases: dict[Language, list[Phrase]] = {}
+    #: A folder (relative: from the project folder) where each live-transcribed call's
+    #: audio, as the recogniser received it, is written as a WAV file: for finding out
+    #: why a call was heard wrong. Off by default (the files hold what callers said).
+    debug_audio: str | None = Field(None, min_length=1)
     #: language -> phrases for the sentiment score of transcripts (-1..1).
     sentiment: dict[Language, SentimentPhrases] = {}
 

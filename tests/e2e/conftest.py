@@ -299,6 +299,8 @@ def with_test_flows(
         },
     }
     config["speech"] = test_speech_config()
+    # What each live transcript's recogniser heard, kept beside the log (docs/speech.md).
+    config["speech"]["debug_audio"] = str(workdir / "live-audio")
     phones = {agent: free_port("udp", **lease) for agent in TEST_QUEUE_AGENTS}
     # Callbacks dial the "customer" SIPp phone, whatever the number (in its SIP URI).
     phones["customer"] = free_port("udp", **lease)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import wave
 from array import array
 from collections.abc import Sequence
 from pathlib import Path
@@ -69,6 +70,8 @@ class Engine:
 
 
 class Audio:
+    channel_id = "caller-1"
+
     def __init__(self) -> None:
         self.listener: Any = None
         self.opened = 0
@@ -151,6 +154,34 @@ async def test_each_utterance_is_logged_in_order() -> None:
     ]
     # Nothing left: the next utterance's slot is free again, the audio closed.
     assert engine.active == 0 and audio.listener is None and audio.closed == 1
+
+
+async def test_the_snoops_gaps_inside_a_sentence_do_not_cut_it_and_the_dump_has_it(
+    tmp_path: Path,
+) -> None:
+    """On a loaded machine the snoop sends digital silence at ticks the caller's audio
+    was late for: 0.3 s of it (longer than the end-pointer's silence) inside a sentence
+    still makes one utterance, and the debug WAV holds the sentence without the gaps."""
+    engine, audio, log = Engine(["안녕하세요 인터넷이 안 돼요"]), Audio(), Log()
+    live = LiveTranscript(audio, settings(engine, debug_audio=tmp_path), "ko", log)
+    await live.start()
+    word = frames(0.4, 8000)
+    gap = frames(0.3, 0)
+    for frame in frames(0.4, 0) + word + gap + word + gap[:2] + word + frames(0.8, 0):
+        audio.listener.audio(frame)
+    await log.until(1)
+    await live.stop()
+    assert [(k, d["text"]) for k, d in log.events] == [
+        ("call.transcribed", "안녕하세요 인터넷이 안 돼요")
+    ]
+    assert engine.made == 2  # the sentence, and the next utterance listened for
+    assert live.underruns.dropped == len(gap) + 2
+    (path,) = tmp_path.iterdir()
+    assert path.name.endswith("-caller-1-live.wav")
+    with wave.open(str(path)) as dumped:
+        heard = dumped.readframes(dumped.getnframes())
+    said = b"".join(frames(0.4, 0) + word * 3 + frames(0.8, 0))
+    assert heard == said
 
 
 async def test_silence_logs_nothing_and_an_empty_result_is_not_logged() -> None:

@@ -63,3 +63,45 @@ async def test_each_stream_reaches_the_sink_of_its_source():
         sender.close()
         stranger.close()
         server.close()
+
+
+def test_stream_stats_count_lost_late_silent_and_the_longest_gap():
+    from ari_app.media import StreamStats
+
+    stats = StreamStats()
+    sound, silence = b"\x10" * 160, b"\xff" * 80 + b"\x7f" * 80
+    assert stats.take(65534, sound, 10.0)
+    assert stats.take(65535, silence, 10.02)
+    assert stats.take(2, sound, 10.30)  # 0 and 1 lost (across the wrap)
+    assert not stats.take(1, sound, 10.31)  # late: dropped
+    assert not stats.take(2, sound, 10.32)  # a repeat: dropped
+    assert stats.take(3, sound, 10.33)
+    assert (stats.packets, stats.lost, stats.late, stats.silent) == (4, 2, 2, 1)
+    assert round(stats.longest_gap, 2) == 0.28
+    assert stats.summary() == "4 packets, 2 lost, 2 late, 1 silent, longest gap 280 ms"
+
+
+async def test_a_late_packet_is_not_heard_and_unregister_gives_the_counts():
+    server = MediaServer()
+    host, port = await server.start("127.0.0.1", 0)
+    heard: list[bytes] = []
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sender.bind(("127.0.0.1", 0))
+        server.register(sender.getsockname(), heard.append)
+        for sequence, payload in ((5, b"a"), (7, b"c"), (6, b"b"), (8, b"d")):
+            packet = bytearray(rtp(payload))
+            packet[2:4] = sequence.to_bytes(2, "big")
+            sender.sendto(bytes(packet), (host, port))
+        for _ in range(100):
+            if len(heard) == 3:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        assert heard == [b"a", b"c", b"d"]  # b came after c: dropped, not heard out of order
+        stats = server.unregister(sender.getsockname())
+        assert stats is not None and (stats.packets, stats.lost, stats.late) == (3, 1, 1)
+        assert server.unregister(sender.getsockname()) is None
+    finally:
+        sender.close()
+        server.close()

@@ -65,3 +65,23 @@ async def test_a_missing_model_folder_refuses_the_start(tmp_path):
     assert str(error.value) == f"speech.models.ko: {tmp_path / 'no/such/model'} is not a directory"
     config = load_config(config_with(tmp_path, {}))
     assert await start_speech(config, tmp_path, store=None) is None  # type: ignore[arg-type]
+
+
+async def test_the_debug_audio_folder_is_off_by_default_and_relative_to_the_home(tmp_path):
+    from controller.speech import start_speech
+
+    model = tmp_path / "models/ko"
+    (model / "am").mkdir(parents=True)
+    (model / "conf").mkdir()
+    config = load_config(config_with(tmp_path, {"models": {"ko": "models/ko"}}))
+    assert config.speech.debug_audio is None
+    speech = await start_speech(config, tmp_path, store=None)  # type: ignore[arg-type]
+    assert speech is not None and speech.settings.debug_audio is None
+    await speech.close()
+    on = {"models": {"ko": "models/ko"}, "debug_audio": "var/live-audio"}
+    config = load_config(config_with(tmp_path, on))
+    speech = await start_speech(config, tmp_path, store=None)  # type: ignore[arg-type]
+    assert speech is not None and speech.settings.debug_audio == tmp_path / "var/live-audio"
+    await speech.close()
+    with pytest.raises(SourceError, match=r"speech\.debug_audio"):
+        load_config(config_with(tmp_path, {"debug_audio": ""}))
