@@ -20,7 +20,7 @@ import pytest
 from hotline.store import LoggedEvent, Store
 from tests.browser import login
 from tests.e2e.conftest import TEST_PASSWORD, RunningHotline
-from tests.e2e.sipp import ExpectHangup, SippCall
+from tests.e2e.sipp import Gate, HangUp, SippCall
 from tests.e2e.sipp_uas import TransferTarget
 
 pytestmark = [pytest.mark.e2e]
@@ -267,11 +267,16 @@ def test_agent_on_a_call_still_takes_chats_up_to_capacity(
     chats; the third waits until she closes one."""
     desk = open_desk(agent_page, hotline, "judy")
     chat_available(desk)
+    # judy talks until the caller hangs up: once the test has seen all it needs.
     phone = TransferTarget(
-        hotline.workdir / "phones", "answer", hotline.targets["judy"], ring=0.3, talk=25
+        hotline.workdir / "phones",
+        "answer_until_hangup",
+        hotline.targets["judy"],
+        ring=0.3,
+        talk=90,
     ).start()
     call = SippCall(
-        hotline.workdir / "sipp", hotline.sip_port, "331", "5556331", [ExpectHangup(60)]
+        hotline.workdir / "sipp", hotline.sip_port, "331", "5556331", [Gate(90), HangUp()]
     ).start()
     contexts = []
     try:
@@ -310,6 +315,7 @@ def test_agent_on_a_call_still_takes_chats_up_to_capacity(
         offer.locator("button.accept").click()
         waiting[0].wait_for_selector("#hotline-chat[data-state=agent]", state="attached")
         assert desk.locator(".channel[data-channel=voice][data-state=busy]").count() == 1
+        call.open_gate()
         assert call.wait(60).ok and phone.wait_done().ok
     finally:
         for context in contexts:
