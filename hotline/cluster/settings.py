@@ -7,6 +7,9 @@
       request_timeout: 10           # seconds a request waits for a leader (failover)
       node_lost_after: 15           # seconds a silent worker's node is declared lost after
       asterisk_lost_after: 30       # ... or a worker whose Asterisk (ARI) is down that long
+      nodes:                        # each call worker's web address, as the other boxes
+        host-a/default: http://10.0.0.2:8080   # reach it: its recordings are fetched
+        host-b/default: http://10.0.0.3:8080   # from it (hotline/web/recording_source.py)
 
 `local` is the single box (`hotline run`, SQLite or PostgreSQL, no NATS). `remote` makes
 `hotline run` a call worker: Asterisk and the voice adapter here, routing decided by
@@ -44,6 +47,12 @@ class RoutingConfig(BaseModel):
     #: Seconds a worker may say its Asterisk is gone (ARI down) before the leader
     #: declares its node lost.
     asterisk_lost_after: float = Field(30.0, ge=5, le=600)
+    #: Each call worker's web address (`host/asterisk-instance`, as contacts name their
+    #: node -> http(s)://host:port): another node's recordings are fetched from it.
+    nodes: dict[
+        Annotated[str, Field(pattern=r"^[^\s/]+/[A-Za-z0-9_.-]+$")],
+        Annotated[str, Field(pattern=r"^https?://[^\s/?#]+/?$")],
+    ] = {}
 
     def problem(self, database_url: str | None) -> str | None:
         """Why this config cannot work with `database_url` (None: it can)."""

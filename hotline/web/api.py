@@ -20,6 +20,7 @@ from hotline.acd.service import RoutingService
 from hotline.events import EventType
 from hotline.store import Store
 from hotline.web.auth import API_USER, Role, current_user, home_of, optional_user, public, requires
+from hotline.web.recording_source import RecordingSource, RecordingUnavailable
 from hotline.yamlsource import load_yaml
 
 CHANNELS = tuple(str(c) for c in Channel)
@@ -63,9 +64,12 @@ def add_api_routes(
     routing: RoutingService | None = None,
     agents: Mapping[str, str] | None = None,
     recording: RecordingControl | None = None,
+    recording_source: RecordingSource | None = None,
 ) -> None:
-    """`agents` maps agent id -> display name (the agents the API may act on)."""
+    """`agents` maps agent id -> display name (the agents the API may act on);
+    `recording_source`: where recordings are read (default: this box's disk only)."""
     agents = dict(agents or {})
+    source = recording_source or RecordingSource()
 
     @public
     async def index(request: web.Request) -> web.Response:
@@ -170,20 +174,26 @@ def add_api_routes(
         name = request.match_info["name"]
         saved = await saved_recordings()
         # Only a name the event log knows, from the path it stored: never a path from the URL.
-        found = [e.data["file"] for e in saved if e.data.get("name") == name]
-        if not found or not Path(found[-1]).is_file():
+        found = [e for e in saved if e.data.get("name") == name and e.data.get("file")]
+        if not found or found[-1].contact_id is None:
             return _json({"error": f"no recording {name}"}, 404)
-        # Downloading a recording is audited like playing it on the contact page.
-        contact_id = next(e.contact_id for e in reversed(saved) if e.data.get("name") == name)
-        user = current_user(request)
-        await store.append(
-            contact_id,
-            EventType.RECORDING_ACCESSED,
-            {"by": user.id, "role": str(user.role), "recording": name},
-        )
-        return web.FileResponse(
-            found[-1], headers={"Content-Disposition": f'attachment; filename="{name}.wav"'}
-        )
+        contact_id, file = found[-1].contact_id, str(found[-1].data["file"])
+        contact = await store.contact(contact_id)
+        node = contact.asterisk_node if contact is not None else None
+        headers = {"Content-Disposition": f'attachment; filename="{name}.wav"'}
+        try:
+            async with source.open(contact_id, name, file, node) as recording:
+                # Downloading a recording is audited like playing it on the contact page.
+                user = current_user(request)
+                await store.append(
+                    contact_id,
+                    EventType.RECORDING_ACCESSED,
+                    {"by": user.id, "role": str(user.role), "recording": name},
+                )
+                return await recording.respond(request, headers)
+        except RecordingUnavailable as missing:
+            said = f"no recording {name}" if missing.status == 404 else str(missing)
+            return _json({"error": said}, missing.status)
 
     @requires(Role.SUPERVISOR)
     async def recording_action(request: web.Request) -> web.Response:

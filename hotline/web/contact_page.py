@@ -5,17 +5,19 @@
     GET /api/contacts/{contact_id}/review          timeline, wrap-up, notes, chat,
                                                    transcripts, recordings, evaluations
     GET /api/contacts/{contact_id}/recordings/{name}   the recording, to play
+    GET /api/nodes/recordings/{contact_id}/{name}      the same for another node (API
+                                                       token only, not logged here)
 
-Supervisors and admins only. Reading a transcript (the review returns them) and playing
-or downloading a recording are audited: `transcript.accessed` and `recording.accessed`
-in the contact's log, with who and their role.
+Supervisors and admins only. A recording made on another node of a cluster is fetched
+from it (hotline/web/recording_source.py). Reading a transcript (the review returns
+them) and playing or downloading a recording are audited: `transcript.accessed` and
+`recording.accessed` in the contact's log, with who and their role.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from aiohttp import web
 
@@ -24,8 +26,9 @@ from hotline.quality.evaluations import Evaluations
 from hotline.quality.forms import Form
 from hotline.quality.review import Search, SearchError, recording_file, review, search_contacts
 from hotline.store import Store
-from hotline.web.auth import STATIC_DIR, Role, current_user, error, requires
+from hotline.web.auth import API_USER, STATIC_DIR, Role, current_user, error, requires
 from hotline.web.evaluations_api import form_json
+from hotline.web.recording_source import RecordingSource, RecordingUnavailable
 
 PAGE = STATIC_DIR / "contact" / "contact.html"
 
@@ -71,8 +74,15 @@ def parse_search(query: Mapping[str, str], now: datetime) -> Search:
 
 
 def add_contact_page_routes(
-    app: web.Application, store: Store, evaluations: Evaluations, forms: Mapping[str, Form]
+    app: web.Application,
+    store: Store,
+    evaluations: Evaluations,
+    forms: Mapping[str, Form],
+    recordings: RecordingSource | None = None,
 ) -> None:
+    """`recordings`: where recordings are read (default: this box's disk only)."""
+    source = recordings or RecordingSource()
+
     @requires(Role.SUPERVISOR)
     async def page(request: web.Request) -> web.StreamResponse:
         return web.FileResponse(PAGE)
@@ -106,23 +116,38 @@ def add_contact_page_routes(
     async def recording(request: web.Request) -> web.StreamResponse:
         contact_id, name = request.match_info["contact_id"], request.match_info["name"]
         file = recording_file(await store.events(contact_id), name)
-        if file is None or not Path(file).is_file():
-            return error(404, f"contact {contact_id} has no recording {name}")
-        user = current_user(request)
-        await store.append(
-            contact_id,
-            EventType.RECORDING_ACCESSED,
-            {"by": user.id, "role": str(user.role), "recording": name},
-        )
-        return web.FileResponse(
-            file,
-            headers={
-                "Content-Disposition": f'inline; filename="{name}.wav"',
-                "Cache-Control": "no-store",  # each play is logged
-            },
-        )
+        contact = await store.contact(contact_id)
+        node = contact.asterisk_node if contact is not None else None
+        headers = {
+            "Content-Disposition": f'inline; filename="{name}.wav"',
+            "Cache-Control": "no-store",  # each play is logged
+        }
+        try:
+            async with source.open(contact_id, name, file, node) as found:
+                user = current_user(request)  # logged once it can be served
+                await store.append(
+                    contact_id,
+                    EventType.RECORDING_ACCESSED,
+                    {"by": user.id, "role": str(user.role), "recording": name},
+                )
+                return await found.respond(request, headers)
+        except RecordingUnavailable as missing:
+            return error(missing.status, str(missing))
+
+    @requires(Role.ADMIN)
+    async def node_recording(request: web.Request) -> web.StreamResponse:
+        """Another node fetches a recording made here (its user's access is logged
+        there): the API token only, this box's disk only."""
+        if current_user(request) is not API_USER:
+            return error(403, "only another node (the API token) reads recordings here")
+        contact_id, name = request.match_info["contact_id"], request.match_info["name"]
+        file = recording_file(await store.events(contact_id), name)
+        if file is None or not source.is_here(file):
+            return error(404, f"contact {contact_id} has no recording {name} on this node")
+        return web.FileResponse(file, headers={"Cache-Control": "no-store"})
 
     app.router.add_get("/contacts", page)
     app.router.add_get("/api/contact_search", find)
     app.router.add_get("/api/contacts/{contact_id}/review", whole)
     app.router.add_get("/api/contacts/{contact_id}/recordings/{name}", recording)
+    app.router.add_get("/api/nodes/recordings/{contact_id}/{name}", node_recording)
