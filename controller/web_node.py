@@ -63,6 +63,7 @@ from hotline.web.evaluations_api import add_evaluation_routes
 from hotline.web.knowledge_api import add_knowledge_routes
 from hotline.web.metrics import add_metrics_routes
 from hotline.web.quality_reports import add_quality_report_routes
+from hotline.web.recording_source import RecordingSource
 from hotline.web.reports_web import Reports, add_report_routes
 from hotline.web.transcripts_api import add_transcript_routes
 from hotline.web.wallboard import Wallboard, add_wallboard_routes
@@ -196,13 +197,17 @@ class WebNode:
         auth = self.hotline.make_auth(store)
         api = build_web_app(auth, rate_limit=config.web.rate_limit)
         agents = {a.id: a.name for a in config.agents}
-        add_api_routes(api, store, status, routing=routing, agents=agents)
+        # No Asterisk here: every recording is fetched from the node that made it.
+        recordings = RecordingSource(None, config.routing.nodes, self.hotline.secrets.api_token)
+        add_api_routes(
+            api, store, status, routing=routing, agents=agents, recording_source=recordings
+        )
         add_call_target_routes(api, routing, agents)
         add_transcript_routes(api, Transcripts(store))
         forms = load_forms(paths.home / config.evaluations_dir)
         evaluations = Evaluations(store, forms)
         add_evaluation_routes(api, evaluations, forms)
-        add_contact_page_routes(api, store, evaluations, forms)
+        add_contact_page_routes(api, store, evaluations, forms, recordings)
         add_knowledge_routes(api, knowledge)
         add_assist_routes(
             api,
