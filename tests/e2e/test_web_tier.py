@@ -516,32 +516,36 @@ def wait_connected(url: str, number: str, timeout: float = 30) -> str:
     raise AssertionError(f"{number} never connected to an agent")
 
 
-def run_web(tier: Tier, config: dict[str, Any], name: str) -> subprocess.CompletedProcess[str]:
+def start_web(tier: Tier, config: dict[str, Any], name: str) -> subprocess.Popen[str]:
     path = tier.workdir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
-    return subprocess.run(
+    return subprocess.Popen(
         [str(HOTLINE), "--config", str(path), "web", "--bind", "127.0.0.24", "--port", "1"],
         env=tier.env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=60,
         cwd=conftest.HOME,
     )
 
 
 def test_a_web_process_without_its_services_exits_with_the_reason(tier: Tier) -> None:
-    on_sqlite = {**tier.settings, "database_url": None, "routing": {"mode": "local"}}
-    done = run_web(tier, on_sqlite, "sqlite")
-    assert done.returncode == 2
-    assert "hotline web needs database_url on PostgreSQL" in done.stderr
-
     no_nats = {**tier.settings, "routing": {**tier.settings["routing"]}}
     no_nats["routing"]["nats_url"] = f"nats://127.0.0.1:{free_port()}"
-    done = run_web(tier, no_nats, "nonats")
-    assert done.returncode == 2
-    assert "cannot reach NATS at nats://127.0.0.1:" in done.stderr
-
     no_db = {**tier.settings, "database_url": f"postgresql+asyncpg://x@127.0.0.1:{free_port()}/x"}
-    done = run_web(tier, no_db, "nodb")
-    assert done.returncode == 2, done.stderr
-    assert "cannot reach PostgreSQL at 127.0.0.1:" in done.stderr
+    on_sqlite = {**tier.settings, "database_url": None, "routing": {"mode": "local"}}
+    started = {  # at once: each waits for what it cannot reach
+        "sqlite": start_web(tier, on_sqlite, "sqlite"),
+        "nonats": start_web(tier, no_nats, "nonats"),
+        "nodb": start_web(tier, no_db, "nodb"),
+    }
+    said = {}
+    for name, proc in started.items():
+        _out, err = proc.communicate(timeout=60)
+        said[name] = (proc.returncode, err)
+    assert said["sqlite"][0] == 2
+    assert "hotline web needs database_url on PostgreSQL" in said["sqlite"][1]
+    assert said["nonats"][0] == 2
+    assert "cannot reach NATS at nats://127.0.0.1:" in said["nonats"][1]
+    assert said["nodb"][0] == 2, said["nodb"]
+    assert "cannot reach PostgreSQL at 127.0.0.1:" in said["nodb"][1]
