@@ -15,9 +15,12 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
+import orjson
 
+from ari_app.http_pool import HttpError, HttpPool
 from hotline.web.metrics import ARI_LATENCY
 
 log = logging.getLogger(__name__)
@@ -115,24 +118,35 @@ class AriClient:
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         self._headers = {"Authorization": f"Basic {token}"}
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._total = timeout
         self._session: aiohttp.ClientSession | None = None
+        self._pool: HttpPool | None = None
         #: The recent round trips (the overload admission reads their percentile).
         self.round_trips = RoundTrips()
         self._histograms: dict[str, Any] = {}  # method -> its ARI_LATENCY child
 
     @property
     def session(self) -> aiohttp.ClientSession:
+        """The events WebSocket's session (REST requests go through `pool`)."""
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                headers=self._headers,
-                timeout=self._timeout,
-                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS),
-            )
+            self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
         return self._session
+
+    @property
+    def pool(self) -> HttpPool:
+        """The REST requests' kept-alive connections (made in the running loop)."""
+        if self._pool is None:
+            self._pool = HttpPool(
+                self.base_url, self._headers, limit=MAX_CONNECTIONS, timeout=self._total
+            )
+        return self._pool
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
     async def request(
         self,
@@ -142,17 +156,15 @@ class AriClient:
         params: dict[str, Any] | Sequence[tuple[str, Any]] | None = None,
         body: dict[str, Any] | None = None,
     ) -> Any:
-        url = f"{self.base_url}/ari/{path.lstrip('/')}"
+        target = f"/ari/{path.lstrip('/')}"
+        if params:
+            target += "?" + query(params)
         started = time.perf_counter()
         try:
-            async with self.session.request(method, url, params=params, json=body) as resp:
-                data = await resp.read()
-                if resp.status == 404:
-                    raise AriNotFound(404, _message(data.decode(errors="replace")))
-                if resp.status >= 400:
-                    raise AriError(resp.status, _message(data.decode(errors="replace")))
-                return json.loads(data) if data else None
-        except aiohttp.ClientError as error:
+            status, data = await self.pool.request(
+                method, target, None if body is None else orjson.dumps(body)
+            )
+        except HttpError as error:
             raise AriError(0, f"cannot reach ARI at {self.base_url}: {error}") from error
         finally:
             elapsed = time.perf_counter() - started
@@ -161,6 +173,11 @@ class AriClient:
             if histogram is None:  # a label lookup once per method, not per request
                 histogram = self._histograms[method] = ARI_LATENCY.labels(method=method)
             histogram.observe(elapsed)
+        if status == 404:
+            raise AriNotFound(404, _message(data.decode(errors="replace")))
+        if status >= 400:
+            raise AriError(status, _message(data.decode(errors="replace")))
+        return orjson.loads(data) if data else None
 
     # Channels
 
@@ -212,7 +229,7 @@ class AriClient:
                 yield {"type": CONNECTED}
                 async for message in ws:
                     if message.type == aiohttp.WSMsgType.TEXT:
-                        yield json.loads(message.data)
+                        yield orjson.loads(message.data)
                     elif message.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
                         break
         except aiohttp.WSServerHandshakeError as error:
@@ -273,6 +290,26 @@ async def run_events(
                 last_problem = problem
         await asyncio.sleep(delay * random.uniform(0.8, 1.2))
         delay = min(delay * 2, max_delay)
+
+
+def query(params: dict[str, Any] | Sequence[tuple[str, Any]]) -> str:
+    """A query string, each name and value percent-encoded (a space as %20, never '+':
+    Asterisk's HTTP server reads '+' as itself in some versions)."""
+    pairs = params.items() if isinstance(params, dict) else params
+    return "&".join(
+        f"{quote(str(name), safe=SAFE)}={quote(_text(value), safe=SAFE)}" for name, value in pairs
+    )
+
+
+#: Characters left as they are in a query's names and values (as yarl, which aiohttp
+#: used, leaves them): the rest is percent-encoded.
+SAFE = "/:,()@*"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):  # not "True": ARI's booleans are "true" / "false"
+        return "true" if value else "false"
+    return str(value)
 
 
 def _message(text: str) -> str:
