@@ -93,6 +93,29 @@ def open_phone(context: Any, hotline: RunningHotline, console: list[str]) -> Any
     return page
 
 
+def answered_call(
+    context: Any, hotline: RunningHotline, console: list[str], caller: str
+) -> tuple[Any, SippCall]:
+    """gina's desk registered, a call from `caller` (who waits to be hung up) answered
+    on it and a second into the conversation."""
+    desk = open_phone(context, hotline, console)
+    desk.wait_for_selector("#phone-state[data-state=registered]")
+    wait_for("gina reachable", lambda: agent_state(hotline, AGENT) == "reachable")
+    call = SippCall(
+        hotline.workdir / "sipp", hotline.sip_port, NUMBER, caller, [ExpectHangup(60)]
+    ).start()
+    try:
+        desk.wait_for_selector("#phone-incoming:not([hidden])")
+        desk.click("#phone-incoming button.answer")
+        desk.wait_for_selector("#phone-state[data-state=talking]")
+    except BaseException:
+        if call.proc is not None and call.proc.poll() is None:
+            call.proc.kill()
+        raise
+    time.sleep(1)
+    return desk, call
+
+
 def test_browser_phone_registers_answers_and_sends_audio(
     media_browser: Any, hotline: RunningHotline, no_leaks: None
 ) -> None:
@@ -333,16 +356,7 @@ def test_a_reload_during_a_call_leaves_no_dead_channel(
     console: list[str] = []
     call = None
     try:
-        desk = open_phone(context, hotline, console)
-        desk.wait_for_selector("#phone-state[data-state=registered]")
-        wait_for("gina reachable", lambda: agent_state(hotline, AGENT) == "reachable")
-        call = SippCall(
-            hotline.workdir / "sipp", hotline.sip_port, NUMBER, "5551708", [ExpectHangup(60)]
-        ).start()
-        desk.wait_for_selector("#phone-incoming:not([hidden])")
-        desk.click("#phone-incoming button.answer")
-        desk.wait_for_selector("#phone-state[data-state=talking]")
-        time.sleep(1)
+        desk, call = answered_call(context, hotline, console, "5551708")
         reloaded = time.monotonic()
         desk.reload()
         # The agent's leg ends with the page (BYE, or the socket gone): the caller goes
@@ -374,16 +388,7 @@ def test_a_page_gone_mid_call_without_hanging_up_leaves_no_dead_channel(
     console: list[str] = []
     call = None
     try:
-        desk = open_phone(context, hotline, console)
-        desk.wait_for_selector("#phone-state[data-state=registered]")
-        wait_for("gina reachable", lambda: agent_state(hotline, AGENT) == "reachable")
-        call = SippCall(
-            hotline.workdir / "sipp", hotline.sip_port, NUMBER, "5551710", [ExpectHangup(60)]
-        ).start()
-        desk.wait_for_selector("#phone-incoming:not([hidden])")
-        desk.click("#phone-incoming button.answer")
-        desk.wait_for_selector("#phone-state[data-state=talking]")
-        time.sleep(1)
+        desk, call = answered_call(context, hotline, console, "5551710")
         # The page will go without a word: no BYE, no un-REGISTER (phone.js's pagehide
         # does both; here its UA can no longer stop).
         desk.evaluate(
@@ -426,16 +431,7 @@ def test_a_login_session_ended_mid_call_ends_the_phones_call(
     console: list[str] = []
     call = None
     try:
-        desk = open_phone(context, hotline, console)
-        desk.wait_for_selector("#phone-state[data-state=registered]")
-        wait_for("gina reachable", lambda: agent_state(hotline, AGENT) == "reachable")
-        call = SippCall(
-            hotline.workdir / "sipp", hotline.sip_port, NUMBER, "5551711", [ExpectHangup(60)]
-        ).start()
-        desk.wait_for_selector("#phone-incoming:not([hidden])")
-        desk.click("#phone-incoming button.answer")
-        desk.wait_for_selector("#phone-state[data-state=talking]")
-        time.sleep(1)
+        desk, call = answered_call(context, hotline, console, "5551711")
         request = urllib.request.Request(
             f"{hotline.web_url}/logout",
             method="POST",
