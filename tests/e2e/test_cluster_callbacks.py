@@ -1,0 +1,301 @@
+"""Open callbacks in a cluster (issue 20): the routing leader hands each one to exactly
+one call worker. Two call workers (`hotline run`, routing remote, each with its own
+Asterisk on 127.0.0.1), a routing leader and its hot standby (`hotline routing`), on a
+PostgreSQL and a nats-server the test starts. carol's phone is a SIPp UAS on her fixed
+contact (both nodes ring it); the customer called back is another SIPp UAS, reached
+through `callbacks.dial_template`.
+
+- one open callback when both workers start: exactly one dials it (before, each worker
+  restored every open callback: both dialed);
+- the leader killed (kill -9) between the booking and the hand-over: the standby hands
+  it, dialed once;
+- the worker dialing it killed (kill -9 of its Asterisk and itself) while the customer
+  talks: the leader declares it lost (`routing.node_lost_after` 4 s here), the other
+  worker dials it again (the interrupted attempt counts), completed.
+
+    .venv/bin/pytest -s -p no:randomly -n 0 tests/e2e/test_cluster_callbacks.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hotline.acd import Router
+from hotline.acd.service import RoutingService
+from hotline.callbacks.service import CallbackService
+from hotline.callbacks.settings import CallbackConfig, QueueCallback
+from hotline.store import LoggedEvent, Store
+from hotline.store.callbacks import Callback, CallbackStore
+from tests import pg
+from tests.e2e.conftest import RunningHotline, spawn, wait_ready
+from tests.e2e.ports import free_port
+from tests.e2e.sipp_uas import TransferTarget
+from tests.e2e.test_cluster_worker import migrate, stop_worker, worker_config
+from tests.e2e.test_leader_failover import Candidate
+from tests.nats import NatsServer, nats_binary
+
+pg_server = pg.pg_server
+
+pytestmark = [pytest.mark.e2e, pytest.mark.pg]
+
+QUEUE = "e2e_fifo"
+#: Seconds carol talks on each callback (the customer waits for the BYE).
+TALK = 9.0
+
+
+class Cluster:
+    """The module's NATS, database, leader candidates and two call workers."""
+
+    def __init__(self, workdir: Path, url: str, carol_port: int, customer_port: int) -> None:
+        self.workdir = workdir
+        self.url = url
+        self.carol_port = carol_port
+        self.customer_port = customer_port
+        self.config = workdir / "hotline.yaml"
+        self.configs: dict[str, dict[str, Any]] = {}
+        self.workers: dict[str, RunningHotline] = {}
+        self.candidates: dict[str, Candidate] = {}
+        self.killed: set[str] = set()
+
+    def candidate(self, name: str) -> Candidate:
+        self.candidates[name] = Candidate(self.config, name, self.workdir / f"{name}.log")
+        return self.candidates[name]
+
+    def start_workers(self) -> None:
+        for name, config in self.configs.items():
+            self.workers[name] = spawn(config, self.workdir / name, log_name="worker")
+        for worker in self.workers.values():
+            wait_ready(worker)
+
+    def worker_named(self, full: str) -> str:
+        """The test's name (a or b) of a worker's name (host/instance)."""
+        return next(n for n, c in self.configs.items() if full.endswith(c["asterisk"]["instance"]))
+
+    def phones(self, calls: int) -> tuple[TransferTarget, TransferTarget]:
+        """carol's phone (answers, talks TALK s) and the customer's (answers, waits for
+        the BYE), each for `calls` calls."""
+        carol = TransferTarget(
+            self.workdir / "carol", "answer", self.carol_port, ring=0.5, talk=TALK, calls=calls
+        )
+        customer = TransferTarget(
+            self.workdir / "customer",
+            "answer_until_hangup",
+            self.customer_port,
+            ring=0.3,
+            talk=60,
+            calls=calls,
+        )
+        return carol.start(), customer.start()
+
+    def logs(self) -> str:
+        parts = [f"--- {c.name}\n{c.text()[-3000:]}" for c in self.candidates.values()]
+        parts += [f"--- worker {n}\n{w.log_tail(60)}" for n, w in self.workers.items()]
+        return "\n".join(parts)
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, pg_server: pg.PostgresServer
+) -> Iterator[Cluster]:
+    binary = nats_binary()
+    if binary is None:
+        pytest.fail("nats-server is not installed (scripts/setup.sh test)")
+    workdir = tmp_path_factory.mktemp("cluster-callbacks")
+    nats = NatsServer(binary, workdir / "nats.log").start()
+    url = pg_server.create_database()
+    asyncio.run(migrate(url))
+    cluster = Cluster(workdir, url, free_port("udp", seconds=900), free_port("udp", seconds=900))
+    for name in ("a", "b"):
+        (workdir / name).mkdir()
+        config = worker_config(
+            workdir / name, url, nats.url, cluster.carol_port, f"cb-{name}-{os.getpid()}"
+        )
+        config["routing"]["node_lost_after"] = 4
+        config["queues"][QUEUE]["callback"] = {
+            "ring_seconds": 8,
+            "min_talk_seconds": 1,
+            "retry_delay": 0,
+        }
+        config["callbacks"] = {
+            "dial_template": f"PJSIP/anonymous/sip:{{number}}@127.0.0.1:{cluster.customer_port}"
+        }
+        cluster.configs[name] = config
+    cluster.config.write_text(yaml.safe_dump(cluster.configs["a"]))
+    try:
+        yield cluster
+    finally:
+        for worker in cluster.workers.values():
+            stop_worker(worker)
+        for candidate in cluster.candidates.values():
+            candidate.end()
+        nats.stop()
+
+
+async def _book(url: str, number: str) -> str:
+    """An open callback in the store that no worker serves yet (as the API, a lost
+    node's leader or a worker gone since leaves one)."""
+    store = await Store.connect(url)
+    try:
+        service = CallbackService(
+            store,
+            RoutingService(Router(), store.append),
+            CallbackConfig(),
+            {QUEUE: QueueCallback()},
+        )
+        return (await service.book(number, QUEUE, source="api")).contact_id
+    finally:
+        await store.close()
+
+
+async def _state(url: str, contact: str) -> tuple[Callback | None, list[LoggedEvent]]:
+    store = await Store.connect(url)
+    try:
+        return await CallbackStore(store).get(contact), await store.events(contact)
+    finally:
+        await store.close()
+
+
+def callback_state(cluster: Cluster, contact: str) -> tuple[Callback, list[LoggedEvent]]:
+    row, events = asyncio.run(_state(cluster.url, contact))
+    assert row is not None
+    return row, events
+
+
+def wait_done(cluster: Cluster, contact: str, timeout: float = 60) -> tuple[Callback, list[Any]]:
+    """The callback once it is no longer open."""
+    deadline = time.monotonic() + timeout
+    while True:
+        row, events = callback_state(cluster, contact)
+        if not row.open:
+            return row, events
+        assert time.monotonic() < deadline, f"callback {row} still open\n{cluster.logs()}"
+        time.sleep(0.3)
+
+
+def invites(phone: TransferTarget) -> int:
+    return phone.messages().count("INVITE sip:")
+
+
+def dials(events: list[LoggedEvent]) -> list[LoggedEvent]:
+    return [e for e in events if e.type == "callback.attempt" and e.data.get("event") == "dialing"]
+
+
+def test_one_open_callback_two_workers_start_exactly_one_dials_it(cluster: Cluster) -> None:
+    a = cluster.candidate("a")
+    a.wait_for("a is the leader (epoch")
+    contact = asyncio.run(_book(cluster.url, "5554001"))
+    carol, customer = cluster.phones(calls=1)
+    try:
+        cluster.start_workers()  # both at once, as after a power cut
+        row, events = wait_done(cluster, contact)
+        assert row.state == "completed", (row, cluster.logs())
+        time.sleep(2.0)  # a second dial, if there were one, would have come by now
+        assert (invites(carol), invites(customer)) == (1, 1), cluster.logs()
+        _, events = callback_state(cluster, contact)
+        handed = [e for e in events if e.type == "callback.handed"]
+        assert len(handed) == 1 and handed[0].data["why"] == "served by no worker", handed
+        assert [e.data["attempt"] for e in dials(events)] == [1]
+        served_by = cluster.worker_named(handed[0].data["worker"])
+        other = "b" if served_by == "a" else "a"
+        assert "restored" not in cluster.workers[other].log.read_text()
+        print(
+            f"\none open callback, two workers starting: handed once (to {served_by}), "
+            "dialed once, completed"
+        )
+    finally:
+        carol.stop()
+        customer.stop()
+
+
+def test_the_leader_killed_before_handing_a_callback_the_standby_hands_it_once(
+    cluster: Cluster,
+) -> None:
+    a = cluster.candidates.get("a") or cluster.candidate("a")
+    a.wait_for("a is the leader (epoch")
+    b = cluster.candidate("b")
+    b.wait_for("b is a standby: a leads it")
+    if not cluster.workers:
+        cluster.start_workers()
+    carol, customer = cluster.phones(calls=1)
+    try:
+        contact = asyncio.run(_book(cluster.url, "5554002"))
+        a.proc.kill()  # within the hand-over's grace (2.5 s): a never handed it
+        killed = time.monotonic()
+        led = b.wait_for("b is the leader (epoch", timeout=15)
+        row, events = wait_done(cluster, contact)
+        assert row.state == "completed", (row, cluster.logs())
+        time.sleep(2.0)
+        assert (invites(carol), invites(customer)) == (1, 1), cluster.logs()
+        _, events = callback_state(cluster, contact)
+        handed = [e for e in events if e.type == "callback.handed"]
+        assert len(handed) == 1, handed
+        epochs = sorted({int(e.data["epoch"]) for e in events if "epoch" in e.data})
+        assert epochs == [int(handed[0].data["epoch"])]  # the standby's, not a's
+        dialed = dials(events)
+        assert len(dialed) == 1
+        print(
+            f"\nthe leader killed between booking and hand-over: the standby led "
+            f"{led - killed:.1f} s after the kill and handed it "
+            f"{(handed[0].ts - row.entered_at).total_seconds():.1f} s after booking, "
+            "dialed once"
+        )
+    finally:
+        carol.stop()
+        customer.stop()
+
+
+def test_the_worker_dialing_killed_mid_call_the_other_dials_it_again(cluster: Cluster) -> None:
+    leader = cluster.candidates.get("b") or cluster.candidate("b")
+    leader.wait_for(f"{leader.name} is the leader (epoch")
+    if not cluster.workers:
+        cluster.start_workers()
+    carol, customer = cluster.phones(calls=2)
+    try:
+        contact = asyncio.run(_book(cluster.url, "5554003"))
+        deadline = time.monotonic() + 30
+        while invites(customer) < 1:  # the customer is dialed ...
+            assert time.monotonic() < deadline, f"customer never dialed\n{cluster.logs()}"
+            time.sleep(0.1)
+        time.sleep(1.5)  # ... answers and talks with carol: kill -9 that node
+        _, events = callback_state(cluster, contact)
+        handed = [e for e in events if e.type == "callback.handed"]
+        first = cluster.worker_named(handed[-1].data["worker"])
+        other = "b" if first == "a" else "a"
+        node = cluster.workers[first]
+        pid = int((node.instance_dir() / "run/asterisk.pid").read_text().strip())
+        os.kill(pid, signal.SIGKILL)
+        node.proc.kill()
+        killed = datetime.now(UTC)
+        cluster.killed.add(first)
+        row, events = wait_done(cluster, contact, timeout=90)
+        assert row.state == "completed", (row, cluster.logs())
+        assert row.attempts == 2, row  # the interrupted attempt counts
+        assert (invites(carol), invites(customer)) == (2, 2), cluster.logs()
+        handed = [e for e in events if e.type == "callback.handed"]
+        assert [cluster.worker_named(e.data["worker"]) for e in handed] == [first, other]
+        assert handed[1].data["why"] == f"its worker {handed[0].data['worker']} is lost"
+        lost = [e for e in events if e.type == "routing.node_lost"]
+        assert [(e.data["action"], e.data["agent"]) for e in lost] == [("redial", "carol")]
+        again = dials(events)
+        assert [e.data["attempt"] for e in again] == [1, 2]
+        redialed = (again[1].ts - lost[0].ts).total_seconds()
+        detected = (lost[0].ts - killed).total_seconds()
+        print(
+            f"\nthe worker dialing a callback killed mid-call: declared lost {detected:.1f} s "
+            f"after the kill (node_lost_after 4 s), the customer dialed again by worker "
+            f"{other} {redialed:.1f} s later (attempt 2; carol's phone and the whisper "
+            "first), completed"
+        )
+    finally:
+        carol.stop()
+        customer.stop()
