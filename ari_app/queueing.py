@@ -20,9 +20,10 @@ the voice port's one ordered inbox.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from ari_app.call_control import AriCallControl
@@ -42,6 +43,8 @@ from hotline.contacts import ContactRun
 from hotline.flows.port import CallerGone, Prompt
 from hotline.flows.services import QueueRequest
 from voice.caller_id import number_of
+
+log = logging.getLogger(__name__)
 
 #: The inbox event that carries an item of the contact's routing ticket.
 TICKET_EVENT = "HotlineTicket"
@@ -64,6 +67,10 @@ class Queueing:
     #: With the routing leader elsewhere (a call worker, hotline/cluster): the newest
     #: epoch seen; offers of an older one ring nobody.
     fence: OfferFence | None = None
+    #: A waiting caller whose call died with Asterisk (its ARI gone: a crash): rebooked
+    #: by the node-lost policy, a callback at its place where the queue allows
+    #: (hotline/cluster/node_loss.py); None: the caller leaves its queue.
+    lost_with_node: Callable[[str], Awaitable[object]] | None = None
 
     def conversation(
         self, port: VoicePort, contact_id: str, requeue: Requeue | None = None
@@ -214,6 +221,8 @@ class VoiceQueue:
                 )
             return await self.waiting.run(self, language)
         except CallerGone:
+            if self.port.lost and await self._lost_with_node():
+                raise  # not an abandon: the caller did not hang up
             await self.q.routing.leave(self.contact_id, "left")
             # The queue's abandoned-caller policy: not for a caller an agent answered
             # (who hung up talking, or waiting again after a transfer).
@@ -230,12 +239,25 @@ class VoiceQueue:
                 raise
             # Asterisk went away under the caller: lost with it, not a flow error.
             self.port.gone = self.port.lost = True
-            await self.q.routing.leave(self.contact_id, "left")
+            if not await self._lost_with_node():
+                await self.q.routing.leave(self.contact_id, "left")
             raise CallerGone() from None
         finally:
             forward.cancel()
             await self.ringer.drop_all()
             await self._leave_hold()
+
+    async def _lost_with_node(self) -> bool:
+        """The node-lost policy for this caller (Queueing.lost_with_node); False if
+        there is none or it failed (then the caller just leaves its queue)."""
+        if self.q.lost_with_node is None:
+            return False
+        try:
+            await self.q.lost_with_node(self.contact_id)
+        except Exception:
+            log.exception("contact %s lost with Asterisk: not rebooked", self.contact_id)
+            return False
+        return True
 
     async def _forward(self, ticket: Ticket) -> None:
         async for item in ticket:

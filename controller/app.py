@@ -51,6 +51,7 @@ from hotline.calls.outbound_service import OutboundCalls
 from hotline.catalogue import Catalogue
 from hotline.cluster.bus import BusError
 from hotline.cluster.call_bus import CallControlServer
+from hotline.cluster.node_loss import NodeLossHandler
 from hotline.cluster.offers import OfferFence
 from hotline.cluster.remote import RemoteRouting
 from hotline.config import HotlineConfig
@@ -73,7 +74,6 @@ from hotline.web.call_targets_api import add_call_target_routes
 from hotline.web.callbacks_api import add_callback_routes
 from hotline.web.calls_api import add_call_routes
 from hotline.web.contact_page import add_contact_page_routes
-from hotline.web.recording_source import RecordingSource
 from hotline.web.contacts_api import add_contacts_routes
 from hotline.web.evaluations_api import add_evaluation_routes
 from hotline.web.knowledge_api import add_knowledge_routes
@@ -81,6 +81,7 @@ from hotline.web.metrics import LOOP_LAG_NOW, add_metrics_routes
 from hotline.web.monitor_api import add_chat_monitor_routes, add_monitor_routes
 from hotline.web.phone_api import add_phone_routes
 from hotline.web.quality_reports import add_quality_report_routes
+from hotline.web.recording_source import RecordingSource
 from hotline.web.reports_web import Reports, add_report_routes
 from hotline.web.transcripts_api import add_transcript_routes
 from hotline.web.wallboard import Wallboard, add_wallboard_routes
@@ -220,6 +221,16 @@ class Hotline:
         if remote is not None:  # the leader hands it open callbacks to dial
             remote.adopt = callbacks.adopt
             remote.serving = callbacks.serving
+        # Callers waiting when Asterisk crashes: the node-lost policy (callbacks at their
+        # place where the queue allows), decided by the routing leader in a cluster.
+        node_loss = NodeLossHandler(store, routing, callbacks)
+
+        async def lost_with_node(contact_id: str) -> object:
+            if remote is not None:
+                return await remote.asterisk_lost([contact_id])
+            return await node_loss.lost(
+                worker_name(config), [contact_id], {}, reason="asterisk_lost"
+            )
         calls = AriCallControl(
             ari,
             config.queues,
@@ -239,6 +250,7 @@ class Hotline:
             callbacks=callbacks,
             calls=calls,
             fence=fence,
+            lost_with_node=lost_with_node,
         )
         runtime = VoiceRuntime(
             store=store,

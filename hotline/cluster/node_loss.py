@@ -103,6 +103,11 @@ class Liveness:
             return True
         return False
 
+    def cannot_dial(self, worker: str) -> None:
+        """`worker` says its Asterisk is gone (before its next beat says so)."""
+        if self._down.get(worker) is None:
+            self._down[worker] = 0.0
+
     def why(self, worker: str) -> str:
         """Why `worker`'s node is lost, for the log."""
         down = self._down.get(worker)
@@ -301,10 +306,16 @@ class NodeLossHandler:
         return None if contact is None else contact.asterisk_node
 
     async def lost(
-        self, worker: str, waiting: Iterable[str], talking: Mapping[str, str]
+        self,
+        worker: str,
+        waiting: Iterable[str],
+        talking: Mapping[str, str],
+        *,
+        reason: str = REASON,
     ) -> list[str]:
         """Rebook or end `waiting` (contact ids), end `talking` (contact -> agent): the
-        callbacks booked, in queue order."""
+        callbacks booked, in queue order. `reason`: node_lost (the whole node), or
+        asterisk_lost (its Asterisk crashed under the worker, which is alive)."""
         found: list[Waiting] = []
         for contact_id in waiting:
             ticket = self.routing.ticket(contact_id)
@@ -325,7 +336,7 @@ class NodeLossHandler:
         booked: list[str] = []
         for decision in decide(found, self.callbacks.queues, self.callbacks.check):
             queue = next(w.queue for w in found if w.contact_id == decision.contact_id)
-            data: dict[str, Any] = {"node": worker, "reason": REASON, "queue": queue}
+            data: dict[str, Any] = {"node": worker, "reason": reason, "queue": queue}
             if decision.action == "callback" and decision.number is not None:
                 try:
                     callback = await self.callbacks.book_from_queue(
@@ -352,7 +363,7 @@ class NodeLossHandler:
             if row.channel == "callback" and await self._redial(contact_id, worker, agent):
                 redial += 1
                 continue
-            data = {"node": worker, "reason": REASON, "action": "ended", "agent": agent}
+            data = {"node": worker, "reason": reason, "action": "ended", "agent": agent}
             await self._end(contact_id, data)
         log.warning(
             "routing: node %s lost: %d waiting (%d booked as callbacks), %d conversations "

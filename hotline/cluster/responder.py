@@ -134,6 +134,7 @@ class RoutingResponder:
             "unpause": self._unpause,
             "reachable": self._reachable,
             "claim": self._claim,
+            "asterisk_lost": self._asterisk_lost,
             "sync": self._sync,
         }
 
@@ -474,6 +475,24 @@ class RoutingResponder:
             self._talk_owners.pop(contact, None)
         self.keeper.urgent(booked)
         await self._hand_over()
+
+    async def _asterisk_lost(self, args: dict[str, Any]) -> list[str]:
+        """The asking worker's Asterisk crashed under its waiting callers (the worker is
+        alive, its Asterisk may be back within `asterisk_lost_after`): the node-lost
+        policy for them, as for a lost node; the callbacks go to a worker that can dial
+        (not this one until its Asterisk is back)."""
+        if self.node_loss is None:
+            raise RoutingError("this routing leader does not handle lost nodes")
+        worker = self._asking
+        if self.watch is not None and worker:
+            self.watch.liveness.cannot_dial(worker)
+        waiting = [str(c) for c in args.get("contacts", []) if self.routing.ticket(str(c))]
+        booked = await self.node_loss.lost(worker, waiting, {}, reason="asterisk_lost")
+        self.keeper.urgent(booked)
+        if booked and self._handing is None:
+            self._handing = asyncio.create_task(self._hand_over(), name="hand-over")
+            self._handing.add_done_callback(self._handed)
+        return booked
 
     def _handed(self, task: asyncio.Task[None]) -> None:
         self._handing = None

@@ -238,3 +238,56 @@ async def test_a_leader_failing_over_before_handing_the_new_one_hands_it_once(
     finally:
         for worker in workers:
             await worker.stop()
+
+
+async def test_callers_lost_with_a_crashed_asterisk_become_callbacks_dialed_once_it_is_back(
+    store: Store, bus: Any
+) -> None:
+    """The worker's Asterisk crashes under two waiting callers (the worker lives): the
+    leader books them callbacks at their places by the node-lost policy, and hands them
+    to a worker only once one can dial: this one, when its Asterisk is back."""
+    leader = Leader(await bus(), store, 1, grace=0.5)
+    worker = Worker(await bus(), store, "host/a")
+    await leader.start()
+    await leader.routing.logout("ann")  # nobody to serve: they wait
+    await worker.start()
+    try:
+        first = await store.open_contact(
+            "voice", "inbound", "5550201", "100", asterisk_node="host/a"
+        )
+        anonymous = await store.open_contact(
+            "voice", "inbound", "anonymous", "100", asterisk_node="host/a"
+        )
+        for contact in (first, anonymous):
+            await worker.remote.enqueue(contact, "voice", "support")
+            await asyncio.sleep(0.01)
+        worker.remote.asterisk(False)  # ARI gone: Asterisk crashed
+        booked = await worker.remote.asterisk_lost([first, anonymous])
+
+        assert len(booked) == 1
+        assert worker.remote.ticket(first) is None and worker.remote.ticket(anonymous) is None
+        assert leader.routing.position(booked[0]) == 1  # the caller's own place
+        row = await worker.callbacks.rows.get(booked[0])
+        assert row is not None and (row.number, row.source) == ("5550201", "node_lost")
+        end = datetime.now(UTC) + timedelta(minutes=1)
+        lost = await store.events_between(end - timedelta(hours=1), end, ["routing.node_lost"])
+        said = {e.contact_id: e.data for e in lost}
+        assert said[first] == {
+            "node": "host/a",
+            "reason": "asterisk_lost",
+            "queue": "support",
+            "action": "callback",
+            "callback": booked[0],
+        }
+        assert said[anonymous]["action"] == "lost"
+        assert (await store.contact(first)).status == "lost"  # type: ignore[union-attr]
+        await leader.routing.login("ann")
+        await asyncio.sleep(1.0)  # its Asterisk is down: handed to nobody
+        assert await handed(store, booked[0]) == [] and worker.dialer.dialed == []
+        worker.remote.asterisk(True)  # back within asterisk_lost_after
+        await until(lambda: bool(worker.dialer.dialed), timeout=10)
+        assert worker.dialer.dialed == [("5550201", "ann", 1)]
+        assert [h["why"] for h in await handed(store, booked[0])] == ["booked by the leader"]
+    finally:
+        await worker.stop()
+        await leader.stop()
