@@ -144,7 +144,8 @@ def test_caller_books_a_callback_and_keeps_their_place(hotline: RunningHotline) 
             hotline, "5557001", "321", [Wait(2.5), Keys("5"), Wait(2), Keys("1"), Wait(3), HangUp()]
         )
         time.sleep(1.0)
-        b = caller(hotline, "5557002", "321", [Wait(40), HangUp()])
+        # B stays on the line until ivan, done with A's callback, has talked to them.
+        b = caller(hotline, "5557002", "321", [ExpectHangup(90)])
         assert a.wait(30).ok, hotline.log_tail()
         (booked,) = wait_for(lambda: callbacks_of(hotline, "5557001"), 10, "the booking")
         assert booked.state == "pending" and booked.source == "voice"
@@ -153,8 +154,11 @@ def test_caller_books_a_callback_and_keeps_their_place(hotline: RunningHotline) 
         assert status == 200
         (listed,) = body["callbacks"]
         assert listed["number"] == "5557001" and listed["position"] == 1
-        ivan = phone(hotline, "ivan", "answer_until_hangup", ring=0.5, talk=45, calls=2)
-        customer = phone(hotline, "customer", "answer", ring=1.0, talk=3.0)
+        # ivan hangs up 16 s after answering the callback (its whisper and the
+        # customer's ringing take 6 s of it on a busy machine), 3 s after answering B;
+        # the customer answers 1 s after ringing and talks until ivan hangs up.
+        ivan = phone(hotline, "ivan", "answer", ring=0.5, first_talk=16, talk=3, calls=2)
+        customer = phone(hotline, "customer", "answer_until_hangup", ring=1.0, talk=30)
     # ivan is back: the callback first (A's place), then B.
     done = final(hotline, "5557001")
     assert done.state == "completed" and done.attempts == 1
@@ -432,9 +436,9 @@ def test_customer_first(hotline: RunningHotline) -> None:
 
 @pytest.mark.usefixtures("no_leaks")
 def test_an_agent_free_during_the_dialog_answers_the_caller(hotline: RunningHotline) -> None:
-    ivan = phone(hotline, "ivan", "answer_until_hangup", ring=0.5, talk=40)
+    ivan = phone(hotline, "ivan", "answer", ring=0.5, talk=3)  # then he hangs up
     with ivan_paused(hotline):
-        call = caller(hotline, "5557701", "321", [Wait(2.5), Keys("5"), Wait(14), HangUp()])
+        call = caller(hotline, "5557701", "321", [Wait(2.5), Keys("5"), ExpectHangup(40)])
         wait_for(
             lambda: of_type(live_events(hotline, "5557701"), "queue.callback_asked"),
             15,
