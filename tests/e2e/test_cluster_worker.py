@@ -93,9 +93,17 @@ class Cluster:
         assert self.worker is not None
         return self.worker
 
-    def carol(self, calls: int, talk: float) -> TransferTarget:
+    def carol(self, calls: int, talk: float, first_talk: float | None = None) -> TransferTarget:
+        """carol's phone: answers `calls` calls, talks `talk` s in each (the first:
+        `first_talk`, when given) and hangs up."""
         return TransferTarget(
-            self.workdir / "phones", "answer", self.carol_port, ring=0.5, talk=talk, calls=calls
+            self.workdir / "phones",
+            "answer",
+            self.carol_port,
+            ring=0.5,
+            talk=talk,
+            calls=calls,
+            first_talk=first_talk,
         ).start()
 
     def caller(self, number: str) -> SippCall:
@@ -103,6 +111,21 @@ class Cluster:
             self.workdir / "sipp", self.running.sip_port, "304", number, [ExpectHangup(60)]
         )
         return sipp.start()
+
+    def callers(self, numbers: list[str]) -> list[SippCall]:
+        """One caller a number, 0.6 s apart (so their order in the queue is theirs)."""
+        calls = []
+        for number in numbers:
+            calls.append(self.caller(number))
+            time.sleep(0.6)
+        return calls
+
+    def all_done(self, calls: list[SippCall], carol: TransferTarget) -> None:
+        """Every caller's SIPp and carol's phone ended well."""
+        for call in calls:
+            result = call.wait(90)
+            assert result.ok, f"{result.output}\n{self.logs()}"
+        assert carol.wait_done().ok
 
     def logs(self) -> str:
         events = asyncio.run(_all_events(self.url))[-60:]
@@ -252,6 +275,24 @@ def talked(events: list[LoggedEvent]) -> float:
     return (end - start).total_seconds()
 
 
+def served_in_order(
+    cluster: Cluster, numbers: list[str]
+) -> dict[str, tuple[Contact, list[LoggedEvent]]]:
+    """Each caller's contact (and events), once all ended: completed, connected once
+    to carol, talked, and connected in the order they called."""
+    found = ended_contacts(cluster, numbers)
+    connected = []
+    for number in numbers:
+        contact, events = found[number]
+        assert contact.status == "completed", (number, contact.status, cluster.logs())
+        (link,) = [e for e in events if e.type == "queue.connected"]
+        assert link.data["agent"] == "carol", (number, link)
+        assert talked(events) >= TALKED, (number, events)
+        connected.append(link.id)
+    assert connected == sorted(connected), "served out of their original order"
+    return found
+
+
 async def _all_events(url: str) -> list[LoggedEvent]:
     store = await Store.connect(url)
     try:
@@ -270,19 +311,12 @@ def test_one_caller_is_served_through_the_leader_and_the_bus(
     print(f"\nworker ready in {time.monotonic() - started:.1f} s")
     assert "call worker of leader a" in worker.log.read_text()
     carol = cluster.carol(calls=1, talk=2.0)
-    call = cluster.caller("5552001")
-    result = call.wait(60)
-    assert result.ok, f"{result.output}\n{cluster.logs()}"
-    assert carol.wait_done().ok
+    cluster.all_done(cluster.callers(["5552001"]), carol)
 
-    (contact, events) = ended_contacts(cluster, ["5552001"])["5552001"]
-    assert contact.status == "completed"
+    (_, events) = served_in_order(cluster, ["5552001"])["5552001"]
     offers = [e for e in events if e.type == "contact.offer"]
     assert [o.agent for o in offers] == ["carol"]
     epoch = int(offers[0].data["epoch"])
-    (link,) = [e for e in events if e.type == "queue.connected"]
-    assert link.data["agent"] == "carol"
-    assert talked(events) >= TALKED, events
     assert "INVITE sip:2001@" in carol.messages()
     # The routing events are the leader's (with its epoch), the call's the worker's.
     assert all(int(e.data["epoch"]) == epoch for e in events if e.type.startswith("agent."))
@@ -301,32 +335,17 @@ def test_kill_9_the_leader_while_callers_wait_the_standby_serves_them_in_order(
     start_worker(cluster)
     numbers = ["5552101", "5552102", "5552103", "5552104"]
     carol = cluster.carol(calls=len(numbers), talk=2.5)
-    calls = []
-    for number in numbers:
-        calls.append(cluster.caller(number))
-        time.sleep(0.6)
+    calls = cluster.callers(numbers)
     # carol talks to the first caller, the others wait with their music: kill -9.
     time.sleep(0.5)
     killed = time.monotonic()
     a.proc.kill()
     led = b.wait_for("b2 is the leader (epoch", timeout=10)
     b.wait_for("took over 3 waiting and 1 talking contacts")
-    for call in calls:
-        result = call.wait(90)
-        assert result.ok, f"{result.output}\n{cluster.logs()}"
-    assert carol.wait_done().ok
+    cluster.all_done(calls, carol)
 
-    found = ended_contacts(cluster, numbers)
-    connected = []
-    for number in numbers:
-        contact, events = found[number]
-        assert contact.status == "completed", (number, contact.status, cluster.logs())
-        (link,) = [e for e in events if e.type == "queue.connected"]
-        assert link.data["agent"] == "carol"
-        assert talked(events) >= TALKED, (number, events)
-        connected.append(link.id)
     # Served in their original order (the first before the kill, the rest after it).
-    assert connected == sorted(connected)
+    found = served_in_order(cluster, numbers)
 
     _, new = assert_fenced(cluster)  # nothing of the old epoch after the takeover
     # No offer of the old epoch was answered after the takeover: every accept is of an
@@ -366,30 +385,16 @@ def test_sigstop_the_leader_past_its_lease_then_sigcont_the_standby_serves_all(
     worker = start_worker(cluster)
     numbers = ["5552201", "5552202", "5552203"]
     carol = cluster.carol(calls=len(numbers), talk=2.0)
-    calls = []
-    for number in numbers:
-        calls.append(cluster.caller(number))
-        time.sleep(0.6)
+    calls = cluster.callers(numbers)
     paused = time.monotonic()
     a.proc.send_signal(signal.SIGSTOP)
     led = b.wait_for("b3 is the leader (epoch", timeout=LEASE + 8)
     b.wait_for("took over 2 waiting and 1 talking contacts")
-    for call in calls:
-        result = call.wait(90)
-        assert result.ok, f"{result.output}\n{cluster.logs()}"
-    assert carol.wait_done().ok
+    cluster.all_done(calls, carol)
     a.proc.send_signal(signal.SIGCONT)
     assert a.proc.wait(10) == 4, a.text()
 
-    found = ended_contacts(cluster, numbers)
-    connected = []
-    for number in numbers:
-        contact, events = found[number]
-        assert contact.status == "completed", (number, contact.status, cluster.logs())
-        (link,) = [e for e in events if e.type == "queue.connected"]
-        assert link.data["agent"] == "carol" and talked(events) >= TALKED
-        connected.append(link.id)
-    assert connected == sorted(connected)
+    found = served_in_order(cluster, numbers)
     time.sleep(1.0)  # whatever the resumed leader still had would be in by now
     old, new = assert_fenced(cluster)
     for number in numbers[1:]:
@@ -416,10 +421,7 @@ def test_a_killed_worker_restarted_gets_its_callers_back_from_the_leader(
     worker = start_worker(cluster)
     numbers = ["5552301", "5552302", "5552303"]
     carol = cluster.carol(calls=len(numbers), talk=3.0)
-    calls = []
-    for number in numbers:
-        calls.append(cluster.caller(number))
-        time.sleep(0.6)
+    calls = cluster.callers(numbers)
     killed = time.monotonic()
     worker.proc.kill()
     worker.proc.wait(10)
@@ -427,20 +429,9 @@ def test_a_killed_worker_restarted_gets_its_callers_back_from_the_leader(
     cluster.worker = spawn(config, cluster.workdir, log_name="worker-restarted")
     wait_ready(cluster.worker)
     back = time.monotonic()
-    for call in calls:
-        result = call.wait(90)
-        assert result.ok, f"{result.output}\n{cluster.logs()}"
-    assert carol.wait_done().ok
+    cluster.all_done(calls, carol)
 
-    found = ended_contacts(cluster, numbers)
-    connected = []
-    for number in numbers:
-        contact, events = found[number]
-        assert contact.status == "completed", (number, contact.status, cluster.logs())
-        (link,) = [e for e in events if e.type == "queue.connected"]
-        assert link.data["agent"] == "carol" and talked(events) >= TALKED
-        connected.append(link.id)
-    assert connected == sorted(connected)
+    found = served_in_order(cluster, numbers)
     # One join each: the restarted worker attached to the leader's tickets.
     for number in numbers:
         joins = [e for e in found[number][1] if e.type == "contact.join"]
@@ -464,27 +455,13 @@ def test_nats_restarted_while_callers_wait_nothing_is_lost(
     worker = start_worker(cluster)
     numbers = ["5552401", "5552402", "5552403"]
     carol = cluster.carol(calls=len(numbers), talk=2.5)
-    calls = []
-    for number in numbers:
-        calls.append(cluster.caller(number))
-        time.sleep(0.6)
+    calls = cluster.callers(numbers)
     cluster.nats.stop()
     down = time.monotonic()
     time.sleep(2.0)
     cluster.nats.start()
-    for call in calls:
-        result = call.wait(90)
-        assert result.ok, f"{result.output}\n{cluster.logs()}"
-    assert carol.wait_done().ok
-    found = ended_contacts(cluster, numbers)
-    connected = []
-    for number in numbers:
-        contact, events = found[number]
-        assert contact.status == "completed", (number, contact.status, cluster.logs())
-        (link,) = [e for e in events if e.type == "queue.connected"]
-        assert link.data["agent"] == "carol" and talked(events) >= TALKED
-        connected.append(link.id)
-    assert connected == sorted(connected)
+    cluster.all_done(calls, carol)
+    served_in_order(cluster, numbers)
     said = worker.log.read_text()
     assert "NATS: reconnected" in said and "caught up with the leader" in said
     print(
