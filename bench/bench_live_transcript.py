@@ -11,12 +11,21 @@ speech pool) divided by the seconds of conversation is the share of one core one
 live call takes; measured with the vocabulary of tests/e2e/conftest.py
 (`speech.live_phrases`) and free-form (the model's whole vocabulary). Prints a
 Markdown section for docs/benchmarks.md and docs/speech.md.
+
+    python bench/bench_live_transcript.py --snoop-gaps [--seconds 10]
+
+What Asterisk's snoop channel does to the audio on a loaded machine, and what the live
+transcript does about it: the same conversation with frames of digital silence put
+in where a snoop puts them (at ticks the caller's audio was late for: 1 to 7 frames at
+a time, before about one frame in 25, seeded), heard with the snoop's silence taken
+out (ari_app/underruns.py, as calls are) and left in, beside the clean audio.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import subprocess
 import sys
 import tempfile
@@ -32,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from ari_app.live_transcript import LiveTranscript  # noqa: E402
 from ari_app.media import MediaServer, ulaw_to_pcm  # noqa: E402
 from ari_app.speech import SpeechSettings  # noqa: E402
+from ari_app.underruns import Underruns  # noqa: E402
 from hotline.speech.vosk_engine import VoskRecogniser  # noqa: E402
 from tests.e2e.conftest import LIVE_WORDS  # noqa: E402
 
@@ -72,8 +82,23 @@ def conversation(seconds: float, workdir: Path) -> bytes:
     return bytes(_ulaw_byte(s) for s in samples)
 
 
+def with_snoop_gaps(ulaw: bytes, seed: int = 19) -> tuple[bytes, int]:
+    """`ulaw` with runs of digital silence put in between frames, as a snoop channel
+    does at the ticks the caller's frame is late for; (the audio, frames put in)."""
+    rng = random.Random(seed)
+    out, added = bytearray(), 0
+    for start in range(0, len(ulaw), FRAME):
+        if rng.random() < 0.04:
+            run = rng.randint(1, 7)
+            out += b"\xff" * (FRAME * run)
+            added += run
+        out += ulaw[start : start + FRAME]
+    return bytes(out), added
+
+
 class Audio:
     listener: Any = None
+    channel_id = "bench"
 
     def start(self) -> asyncio.Future[None]:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -85,7 +110,7 @@ class Audio:
 
 
 async def run(
-    ulaw: bytes, phrases: tuple[str, ...] | None
+    ulaw: bytes, phrases: tuple[str, ...] | None, *, keep_gaps: bool = False
 ) -> tuple[float, float, list[str], str | None]:
     """(CPU seconds, wall seconds, texts heard, why it stopped early) for the whole
     conversation."""
@@ -108,6 +133,8 @@ async def run(
 
     audio = Audio()
     live = LiveTranscript(audio, settings, "ko", emit)
+    if keep_gaps:  # nothing held back: the snoop's silence reaches the recogniser
+        live.underruns = Underruns(8000, hold=0)
     cpu, wall = time.process_time(), time.monotonic()
     await live.start()
     for start in range(0, len(ulaw), FRAME):
@@ -125,9 +152,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--quick", action="store_true", help="10 s of conversation")
+    parser.add_argument(
+        "--snoop-gaps", action="store_true", help="what a snoop's silence does to the words"
+    )
     args = parser.parse_args()
     if args.quick:
         args.seconds = 10.0
+    if args.snoop_gaps:
+        snoop_gaps(args.seconds)
+        return
     with tempfile.TemporaryDirectory() as folder:
         ulaw = conversation(args.seconds, Path(folder))
     rows = []
@@ -152,6 +185,33 @@ def main() -> None:
         said = " / ".join(heard[:3]) or "—"
         share = f"{100 * used / args.seconds:.1f}%"
         print(f"| {name} | {used:.2f} | {share} | {len(heard)} | {stopped or 'no'} | {said} |")
+    print(f"\nSaid: {' / '.join(SENTENCES)}")
+
+
+def snoop_gaps(seconds: float) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        clean = conversation(seconds, Path(folder))
+    gapped, added = with_snoop_gaps(clean)
+    phrases = tuple(LIVE_WORDS)
+    rows = [
+        ("as the caller sent it", asyncio.run(run(clean, phrases))[2]),
+        ("snoop's silence put in, taken out (as calls are)", asyncio.run(run(gapped, phrases))[2]),
+        (
+            "snoop's silence put in, left in (before the fix)",
+            asyncio.run(run(gapped, phrases, keep_gaps=True))[2],
+        ),
+    ]
+    print("## Live transcript: the snoop's silence\n")
+    print(
+        f"Command: `python bench/bench_live_transcript.py --snoop-gaps --seconds {seconds:g}` "
+        f"({seconds:g} s of the caller's side; {added} frames of 20 ms of digital silence "
+        "put in, 1 to 7 at a time, as a snoop channel does on a loaded machine; the "
+        "knowledge base's words as the vocabulary).\n"
+    )
+    print("| audio | utterances | heard |")
+    print("|---|---|---|")
+    for name, heard in rows:
+        print(f"| {name} | {len(heard)} | {' / '.join(heard) or '—'} |")
     print(f"\nSaid: {' / '.join(SENTENCES)}")
 
 

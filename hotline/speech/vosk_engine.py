@@ -24,6 +24,11 @@ log = logging.getLogger(__name__)
 
 #: Audio one stream may have waiting for a worker before it is given up as too slow.
 MAX_BACKLOG_SECONDS = 2.0
+#: Audio is given to Vosk in pieces of this many bytes (0.2 s at 8 kHz), however it
+#: arrived: Vosk's words depend on how its audio is cut ("어제부터 와이파이 ..." was
+#: heard three ways cut in 20 ms, 0.2 s and 1 s pieces), and a loaded machine batches
+#: a stream's frames differently from one call to the next (docs/speech.md).
+PIECE_BYTES = 3200
 
 
 def _vosk() -> Any:
@@ -168,6 +173,8 @@ class VoskStream:
         self.model = model
         self.grammar = grammar
         self._recogniser: Any = None
+        self._carry = b""  # less than a piece, waiting for more (worker thread only)
+        self._heard: list[Recognition] = []  # what Vosk ended by itself (worker thread only)
         self._pending: list[bytes] = []
         self._queued = 0.0  # seconds of audio fed, not yet processed
         self._drain: asyncio.Task[None] | None = None
@@ -187,7 +194,15 @@ class VoskStream:
     def _accept(self, pcm: bytes) -> None:
         if self._recogniser is None:
             self._recogniser = self._make()
-        self._recogniser.AcceptWaveform(pcm)
+        audio = self._carry + pcm
+        whole = len(audio) - len(audio) % PIECE_BYTES
+        for start in range(0, whole, PIECE_BYTES):
+            self._piece(audio[start : start + PIECE_BYTES])
+        self._carry = audio[whole:]
+
+    def _piece(self, pcm: bytes) -> None:
+        if self._recogniser.AcceptWaveform(pcm):  # Vosk's own end of speech: keep it
+            self._heard.append(recognition(json.loads(self._recogniser.Result())))
 
     async def feed(self, pcm: bytes) -> None:
         if not self._open:
@@ -224,7 +239,16 @@ class VoskStream:
     def _final(self) -> Recognition:
         if self._recogniser is None:
             return Recognition("", 0.0)
-        return recognition(json.loads(self._recogniser.FinalResult()))
+        if self._carry:
+            self._piece(self._carry)
+            self._carry = b""
+        parts = [*self._heard, recognition(json.loads(self._recogniser.FinalResult()))]
+        parts = [part for part in parts if part.text]
+        if len(parts) <= 1:
+            return parts[0] if parts else Recognition("", 0.0)
+        words = tuple(word for part in parts for word in part.words)
+        confidence = min(part.confidence for part in parts)
+        return Recognition(" ".join(part.text for part in parts), confidence, words)
 
     async def close(self) -> None:
         if self._open:

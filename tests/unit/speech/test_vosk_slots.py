@@ -89,3 +89,40 @@ def test_confidence_is_the_least_sure_word():
     )
     assert (result.text, result.confidence) == ("기술 지원", 0.7)
     assert recognition({"text": ""}).confidence == 0.0
+
+
+class Kaldi:
+    """Stands in for Vosk's KaldiRecognizer: records the pieces it is given; ends an
+    utterance of its own (AcceptWaveform True) at the `end_at`-th piece."""
+
+    def __init__(self, end_at: int = 0) -> None:
+        self.pieces: list[int] = []
+        self.end_at = end_at
+
+    def AcceptWaveform(self, pcm: bytes) -> bool:
+        self.pieces.append(len(pcm))
+        return len(self.pieces) == self.end_at
+
+    def Result(self) -> str:
+        return '{"result": [{"word": "인터넷", "start": 0, "end": 0.5, "conf": 0.9}]}'
+
+    def FinalResult(self) -> str:
+        return '{"result": [{"word": "안 돼요", "start": 0.6, "end": 1, "conf": 0.7}]}'
+
+
+@pytest.mark.parametrize("batches", [[1] * 23, [7, 9, 7], [23]])
+async def test_vosk_gets_the_same_pieces_however_the_frames_were_batched(batches):
+    """A loaded machine hands a stream's 20 ms frames to the worker in other batches;
+    Vosk (whose words depend on how its audio is cut) gets 0.2 s pieces all the same."""
+    recogniser = engine()
+    stream = recogniser.stream("ko", ["인터넷"])
+    kaldi = stream._recogniser = Kaldi(end_at=1)
+    for frames in batches:
+        stream._accept(b"\x01\x00" * 160 * frames)
+    heard = stream._final()
+    assert kaldi.pieces == [3200, 3200, 960]  # 23 frames: two pieces and what is left
+    # Vosk's own end of speech inside the utterance: its words are kept, then the rest.
+    assert heard.text == "인터넷 안 돼요" and heard.confidence == 0.7
+    assert [w.text for w in heard.words] == ["인터넷", "안 돼요"]
+    await stream.close()
+    await recogniser.close()
