@@ -20,11 +20,13 @@ the voice port's one ordered inbox.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ari_app.call_control import AriCallControl
 from ari_app.client import AriError, AriEvent
@@ -71,6 +73,10 @@ class Queueing:
     #: by the node-lost policy, a callback at its place where the queue allows
     #: (hotline/cluster/node_loss.py); None: the caller leaves its queue.
     lost_with_node: Callable[[str], Awaitable[object]] | None = None
+    #: What the routing leader did with a waiting caller while this worker was cut off
+    #: from the bus past routing.node_lost_after (RemoteRouting.rebooked): the node-lost
+    #: policy's data, or None. The caller, still here, is told and the call ends.
+    rebooked: Callable[[str], dict[str, Any] | None] | None = None
 
     def conversation(
         self, port: VoicePort, contact_id: str, requeue: Requeue | None = None
@@ -247,6 +253,22 @@ class VoiceQueue:
             await self.ringer.drop_all()
             await self._leave_hold()
 
+    async def _told_rebooked(self, said: dict[str, Any]) -> str:
+        """The leader took this caller for lost with its node while the worker was cut
+        off from the bus, and booked a callback at its place (or could not): the
+        caller, still on the line, is told so before the call ends."""
+        if said.get("action") == "callback":
+            await self.port.emit(
+                "queue.callback",
+                {"queue": said.get("queue"), "callback": said.get("callback"), "by": "node_lost"},
+            )
+            key, outcome = "callback_booked", "callback"
+        else:
+            key, outcome = "agents_unavailable", "closed"
+        with contextlib.suppress(CallerGone):  # told: hanging up now is expected
+            await self.port.play([Prompt(key=key)], language=self.language, barge_in=False)
+        return outcome
+
     async def _lost_with_node(self) -> bool:
         """The node-lost policy for this caller (Queueing.lost_with_node); False if
         there is none or it failed (then the caller just leaves its queue)."""
@@ -283,6 +305,9 @@ class VoiceQueue:
             elif isinstance(item, Withdrawn):
                 await self.ringer.withdraw(item.offer.agent)
             elif isinstance(item, Finished) and item.outcome != "answered":
+                said = self.q.rebooked(self.contact_id) if self.q.rebooked else None
+                if item.outcome == "left" and said is not None:
+                    return await self._told_rebooked(said)
                 return str(item.outcome)
             return None
         answered = await self.ringer.on_leg_event(event)

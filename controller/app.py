@@ -221,6 +221,14 @@ class Hotline:
         if remote is not None:  # the leader hands it open callbacks to dial
             remote.adopt = callbacks.adopt
             remote.serving = callbacks.serving
+
+            async def release() -> list[str]:
+                released = await callbacks.release()
+                for contact in released:  # their tickets are another worker's now
+                    remote.forget(contact)
+                return released
+
+            remote.release = release
         # Callers waiting when Asterisk crashes: the node-lost policy (callbacks at their
         # place where the queue allows), decided by the routing leader in a cluster.
         node_loss = NodeLossHandler(store, routing, callbacks)
@@ -251,6 +259,7 @@ class Hotline:
             calls=calls,
             fence=fence,
             lost_with_node=lost_with_node,
+            rebooked=remote.rebooked if remote is not None else None,
         )
         runtime = VoiceRuntime(
             store=store,

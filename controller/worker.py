@@ -41,6 +41,9 @@ async def start_remote_routing(
         nc, settings.domain, timeout=settings.request_timeout, worker=worker_name(config)
     )
     reconnected.append(remote.sync)  # what was published while the bus was down
+    # Cut off from the leader for half the time after which it declares this node lost:
+    # the callbacks served here are released, for a live worker to dial (node_loss.py).
+    remote.cut_off_after = settings.node_lost_after / 2
     remote.asterisk(False)  # until ARI connects: said in the heartbeat (node_loss.py)
     remote.close_bus = True
     by_endpoint = voice_agents(config)

@@ -418,6 +418,17 @@ class CallbackService:
         """The agent on an open callback's call (or offered it), if any."""
         return self._busy.get(contact_id)
 
+    async def release(self) -> list[str]:
+        """Stop serving the callbacks not being called now, telling routing nothing (a
+        call worker cut off from its routing leader: the leader hands them to a live
+        worker once it declares this node lost). The ones released."""
+        released = []
+        for contact_id, task in list(self._tasks.items()):
+            if contact_id not in self._busy:
+                task.cancel()
+                released.append(contact_id)
+        return sorted(released)
+
     def serving(self) -> list[str]:
         """The open callbacks served here: waiting for their turn or time, or being
         called now (a call worker says them to its routing leader)."""

@@ -286,6 +286,9 @@ class NodeLossHandler:
         self.routing = routing
         self.callbacks = callbacks
         self.fence = fence
+        #: What was done with each contact of a lost node (its `routing.node_lost`
+        #: data), told to its worker if it comes back (a cut-off node: `sync`).
+        self.outcomes: dict[str, dict[str, Any]] = {}
 
     async def open_callbacks(self) -> list[str]:
         """Every open callback's contact, in queue order (hotline/cluster/callback_keeper.py)."""
@@ -393,6 +396,9 @@ class NodeLossHandler:
         return True
 
     async def _end(self, contact_id: str, data: dict[str, Any]) -> None:
+        if len(self.outcomes) >= 10_000:  # the oldest go: a worker back later ends them
+            del self.outcomes[next(iter(self.outcomes))]
+        self.outcomes[contact_id] = data
         await self.store.append(
             contact_id, "routing.node_lost", data, queue=data.get("queue"), agent=data.get("agent")
         )

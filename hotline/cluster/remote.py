@@ -142,6 +142,16 @@ class RemoteRouting:
         self._beat: asyncio.Task[None] | None = None
         #: Seconds between two heartbeats of this worker (tests shorten it).
         self.beat_interval = WORKER_BEAT
+        #: Cut off from the leader (no heartbeat heard) for this long, this worker stops
+        #: serving its callbacks (`release`): the leader, which will declare its node
+        #: lost at routing.node_lost_after, hands them to another (None: never).
+        self.cut_off_after: float | None = None
+        self.release: Callable[[], Awaitable[list[str]]] | None = None
+        self.cut_off = False
+        self._heard_at: float | None = None
+        #: What the leader did with this worker's callers while it was cut off (a lost
+        #: node's policy: `routing.node_lost` data), by contact, said by `sync`.
+        self._rebooked: dict[str, dict[str, Any]] = {}
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -186,6 +196,7 @@ class RemoteRouting:
 
     async def _heartbeat(self) -> None:
         while True:
+            await self._judge_cut_off()
             since = self.asterisk_down_since
             down = None if since is None else round(self._clock() - since, 1)
             serving = self.serving() if self.serving is not None else []
@@ -193,6 +204,42 @@ class RemoteRouting:
             with contextlib.suppress(Exception):  # NATS reconnecting: the next beat
                 await self.nc.publish(self.subjects.workers, beat)
             await asyncio.sleep(self.beat_interval)
+
+    async def _judge_cut_off(self) -> None:
+        """Cut off from the leader past `cut_off_after`: this worker's callbacks are
+        released (they are handed to a live worker once this node is declared lost; a
+        call going on is kept). Heard again: it serves what it is handed again."""
+        if self.cut_off_after is None or self._heard_at is None:
+            return
+        silent = self._clock() - self._heard_at
+        if silent <= self.cut_off_after:
+            if self.cut_off:
+                log.warning("routing domain %r: the leader is heard again", self.domain)
+            self.cut_off = False
+            return
+        if self.cut_off:
+            return
+        self.cut_off = True
+        released = await self.release() if self.release is not None else []
+        log.warning(
+            "routing domain %r: no leader heard for %.1f s: cut off; callbacks released "
+            "to be dialed by another worker: %s",
+            self.domain,
+            silent,
+            ", ".join(released) or "none",
+        )
+
+    def forget(self, contact_id: str) -> None:
+        """Stop following a contact's ticket here, telling the leader nothing (its
+        callback is released: another worker serves it)."""
+        if contact_id in self._tickets or contact_id in self._subs:
+            self._close(contact_id)
+
+    def rebooked(self, contact_id: str) -> dict[str, Any] | None:
+        """What the leader did with this worker's waiting caller while it was cut off
+        (the node-lost policy's `routing.node_lost` data: a callback at its place, or
+        lost and why), or None."""
+        return self._rebooked.get(contact_id)
 
     async def _on_leader_request(self, msg: Any) -> None:
         """The leader hands this worker open callbacks to dial (`adopt`), under its
@@ -207,6 +254,8 @@ class RemoteRouting:
                     f"callbacks refused: handed under epoch {epoch} of routing domain "
                     f"{self.domain!r}, which is now at epoch {self.fence.epoch}"
                 )
+            if self.cut_off:
+                raise ValueError("callbacks refused: this worker has been cut off from the bus")
             self._saw_epoch(epoch)
             answer: dict[str, Any] = {"ok": await self.adopt([str(c) for c in request["contacts"]])}
         except Exception as error:
@@ -375,6 +424,10 @@ class RemoteRouting:
                 continue
             if not now["queued"]:
                 self._close(contact)
+                if now.get("node_lost"):  # rebooked (or ended) as on a lost node
+                    self._rebooked[contact] = dict(now["node_lost"])
+                    ticket.finish(Outcome.LEFT)
+                    continue
                 ticket.finish(Outcome.ANSWERED if now["answered"] else Outcome.TIMEOUT)
                 continue
             live: dict[str, Any] = now["offers"]
@@ -595,6 +648,7 @@ class RemoteRouting:
         if epoch < self.fence.epoch:
             return  # a deposed leader that does not know it yet
         self._heard_from(data)
+        self._heard_at = self._clock()
         snapshot = snapshot_from_wire(data["snapshot"])
         self.view.last = replace(snapshot, at=snapshot.at - self._offsets[epoch])
         if self.leader != data["leader"]:

@@ -444,6 +444,8 @@ class RoutingResponder:
             ticket = self.routing.ticket(contact)
             if ticket is None:
                 state[contact] = {"queued": False, "answered": contact in self._talking}
+                if self.node_loss is not None and contact in self.node_loss.outcomes:
+                    state[contact]["node_lost"] = self.node_loss.outcomes[contact]
                 continue
             self._own(contact)
             self._forward(ticket)

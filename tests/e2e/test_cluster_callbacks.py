@@ -9,6 +9,9 @@ through `callbacks.dial_template`.
   restored every open callback: both dialed);
 - the leader killed (kill -9) between the booking and the hand-over: the standby hands
   it, dialed once;
+- a worker's Asterisk killed (kill -9) under two waiting callers and started again (the
+  worker lives): the callers become callbacks at their places (the node-lost policy,
+  `routing.node_lost` reason `asterisk_lost`), dialed once each, in their order;
 - the worker dialing it killed (kill -9 of its Asterisk and itself) while the customer
   talks: the leader declares it lost (`routing.node_lost_after` 4 s here), the other
   worker dials it again (the interrupted attempt counts), completed.
@@ -19,9 +22,12 @@ through `callbacks.dial_template`.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,15 +36,20 @@ from typing import Any
 import pytest
 import yaml
 
+from controller.asterisk import find_install
+from controller.instance import AsteriskInstance
+from controller.secrets import load_secrets
 from hotline.acd import Router
 from hotline.acd.service import RoutingService
 from hotline.callbacks.service import CallbackService
 from hotline.callbacks.settings import CallbackConfig, QueueCallback
+from hotline.config import HotlineConfig
 from hotline.store import LoggedEvent, Store
 from hotline.store.callbacks import Callback, CallbackStore
 from tests import pg
-from tests.e2e.conftest import RunningHotline, spawn, wait_ready
+from tests.e2e.conftest import HOME, RunningHotline, spawn, wait_ready
 from tests.e2e.ports import free_port
+from tests.e2e.sipp import ExpectHangup, SippCall
 from tests.e2e.sipp_uas import TransferTarget
 from tests.e2e.test_cluster_worker import migrate, stop_worker, worker_config
 from tests.e2e.test_leader_failover import Candidate
@@ -192,7 +203,7 @@ def dials(events: list[LoggedEvent]) -> list[LoggedEvent]:
 
 def test_one_open_callback_two_workers_start_exactly_one_dials_it(cluster: Cluster) -> None:
     a = cluster.candidate("a")
-    a.wait_for("a is the leader (epoch")
+    a.wait_for("a is the leader (epoch", timeout=90)
     contact = asyncio.run(_book(cluster.url, "5554001"))
     carol, customer = cluster.phones(calls=1)
     try:
@@ -223,7 +234,7 @@ def test_the_leader_killed_before_handing_a_callback_the_standby_hands_it_once(
     a = cluster.candidates.get("a") or cluster.candidate("a")
     a.wait_for("a is the leader (epoch")
     b = cluster.candidate("b")
-    b.wait_for("b is a standby: a leads it")
+    b.wait_for("b is a standby: a leads it", timeout=90)  # a loaded machine starts slowly
     if not cluster.workers:
         cluster.start_workers()
     carol, customer = cluster.phones(calls=1)
@@ -252,6 +263,131 @@ def test_the_leader_killed_before_handing_a_callback_the_standby_hands_it_once(
     finally:
         carol.stop()
         customer.stop()
+
+
+def api_post(worker: RunningHotline, path: str, body: dict[str, Any]) -> int:
+    """POST to the worker's API with its API token (the admin's)."""
+    secrets = yaml.safe_load((worker.state / "secrets.yaml").read_text())
+    request = urllib.request.Request(
+        f"{worker.web_url}{path}",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={
+            "Authorization": f"Bearer {secrets['api_token']}",
+            "Content-Type": "application/json",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def restart_asterisk(worker: RunningHotline) -> None:
+    """Start the worker's Asterisk again, as its supervisor would after a crash."""
+    config = HotlineConfig.model_validate(worker.config)
+    secrets = load_secrets(worker.state / "secrets.yaml", config.phone_endpoints)
+    install = find_install(HOME / ".hotline")
+    AsteriskInstance(install, config.asterisk.instance, config, secrets, HOME).start()
+
+
+async def _contacts_of(url: str, numbers: list[str]) -> dict[str, tuple[Any, list[LoggedEvent]]]:
+    store = await Store.connect(url)
+    try:
+        found: dict[str, tuple[Any, list[LoggedEvent]]] = {}
+        for contact in await store.recent_contacts(200):
+            if contact.source in numbers and contact.source not in found:
+                found[contact.source] = (contact, await store.events(contact.id))
+        return found
+    finally:
+        await store.close()
+
+
+def test_an_asterisk_crashed_and_restarted_its_waiting_callers_become_callbacks(
+    cluster: Cluster,
+) -> None:
+    leader = cluster.candidates.get("b") or cluster.candidate("b")
+    leader.wait_for(f"{leader.name} is the leader (epoch")
+    if not cluster.workers:
+        cluster.start_workers()
+    worker = cluster.workers["a"]
+    assert api_post(worker, "/api/agents/carol/pause", {"reason": "break"}) == 200
+    numbers = ["5554101", "5554102"]
+    carol, customer = cluster.phones(calls=len(numbers))
+    calls: list[SippCall] = []
+    try:
+        for number in numbers:
+            steps = [ExpectHangup(60)]
+            sipp = SippCall(cluster.workdir / "sipp", worker.sip_port, "304", number, steps)
+            calls.append(sipp.start())
+            time.sleep(0.6)
+        deadline = time.monotonic() + 20
+        while True:  # both wait in the queue, on node a
+            found = asyncio.run(_contacts_of(cluster.url, numbers))
+            joined = [
+                n for n, (_, ev) in found.items() if any(e.type == "contact.join" for e in ev)
+            ]
+            if len(joined) == len(numbers):
+                break
+            assert time.monotonic() < deadline, f"callers never queued\n{cluster.logs()}"
+            time.sleep(0.2)
+        pid = int((worker.instance_dir() / "run/asterisk.pid").read_text().strip())
+        os.kill(pid, signal.SIGKILL)
+        killed = time.monotonic()
+        deadline = killed + 20
+        while True:  # the worker tells the leader; the leader books them
+            found = asyncio.run(_contacts_of(cluster.url, numbers))
+            said = {
+                n: [e for e in ev if e.type == "routing.node_lost"] for n, (_, ev) in found.items()
+            }
+            if all(said.values()):
+                break
+            assert time.monotonic() < deadline, f"callers not rebooked\n{cluster.logs()}"
+            time.sleep(0.2)
+        rebooked = time.monotonic() - killed
+        restart_asterisk(worker)
+        back = time.monotonic()
+        deadline = back + 20
+        while not (worker.api("/api/health")[1] or {}).get("ari"):  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, f"ARI not back\n{worker.log_tail()}"
+            time.sleep(0.2)
+        reconnected = time.monotonic() - back
+        assert api_post(worker, "/api/agents/carol/unpause", {}) == 200
+        callbacks = []
+        for number in numbers:
+            contact, events = found[number]
+            (lost,) = said[number]
+            assert lost.data["action"] == "callback" and lost.data["reason"] == "asterisk_lost"
+            assert lost.data["node"].endswith(cluster.configs["a"]["asterisk"]["instance"])
+            assert contact.status == "lost"
+            join = next(e for e in events if e.type == "contact.join")
+            row, _ = callback_state(cluster, lost.data["callback"])
+            assert (row.number, row.source, row.origin_contact_id) == (
+                number,
+                "node_lost",
+                contact.id,
+            )
+            assert abs((row.entered_at - join.ts).total_seconds()) < 1.0, (row, join)  # its place
+            callbacks.append(row.contact_id)
+        for contact in callbacks:
+            row, events = wait_done(cluster, contact, timeout=90)
+            assert row.state == "completed", (row, cluster.logs())
+            assert [e.data["attempt"] for e in dials(events)] == [1]
+        assert invites(customer) == len(numbers), cluster.logs()
+        print(
+            f"\nAsterisk of node a killed under {len(numbers)} waiting callers: rebooked as "
+            f"callbacks at their places {rebooked:.1f} s after the kill; Asterisk started "
+            f"again, ARI back {reconnected:.1f} s later; each called back once, completed"
+        )
+    finally:
+        api_post(worker, "/api/agents/carol/unpause", {})
+        carol.stop()
+        customer.stop()
+        for call in calls:
+            if call.proc is not None and call.proc.poll() is None:
+                call.proc.kill()  # its Asterisk died under it: nobody hangs it up
+                call.proc.communicate()
 
 
 def test_the_worker_dialing_killed_mid_call_the_other_dials_it_again(cluster: Cluster) -> None:

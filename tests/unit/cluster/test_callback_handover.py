@@ -291,3 +291,83 @@ async def test_callers_lost_with_a_crashed_asterisk_become_callbacks_dialed_once
     finally:
         await worker.stop()
         await leader.stop()
+
+
+async def test_a_worker_cut_off_from_its_leader_releases_its_callbacks_and_refuses_more(
+    store: Store, bus: Any
+) -> None:
+    """No leader heard for `cut_off_after` (half of node_lost_after in `hotline run`):
+    the worker stops serving its callbacks (the leader hands them to a live worker once
+    it declares this node lost) and refuses hand-overs until it hears a leader again."""
+    leader = Leader(await bus(), store, 1, grace=0.3)
+    worker = Worker(await bus(), store, "host/a")
+    worker.remote.cut_off_after = 0.5
+
+    async def release() -> list[str]:
+        released = await worker.callbacks.release()
+        for contact in released:
+            worker.remote.forget(contact)
+        return released
+
+    worker.remote.release = release
+    await leader.start()
+    await leader.routing.logout("ann")  # the callback waits in its queue
+    await worker.start()
+    callback = await book(store, "5550126")
+    try:
+        await until(lambda: worker.callbacks.serving() == [callback], timeout=10)
+        await until(lambda: worker.remote.ticket(callback) is not None, timeout=5)
+        await leader.stop()  # the worker hears no leader from now on (cut off)
+        await until(lambda: worker.remote.cut_off, timeout=5)
+        await until(lambda: worker.callbacks.serving() == [], timeout=5)
+        assert worker.remote.ticket(callback) is None  # not followed here any more
+        row = await worker.callbacks.rows.get(callback)
+        assert row is not None and row.open and row.state == "pending"  # still booked
+        nc = await bus()
+        ask = dumps({"op": "adopt", "contacts": [callback], "epoch": 2})
+        reply = await nc.request(Subjects("sales").worker("host/a"), ask, 2)
+        assert loads(reply.data) == {
+            "error": "callbacks refused: this worker has been cut off from the bus"
+        }
+        assert worker.callbacks.serving() == [] and worker.dialer.dialed == []
+    finally:
+        await worker.stop()
+
+
+async def test_a_worker_back_from_a_cut_off_learns_its_caller_was_rebooked(
+    store: Store, bus: Any
+) -> None:
+    """The leader declared the node lost while the worker was cut off and booked its
+    waiting caller a callback at its place; back on the bus (sync) the worker's ticket
+    ends `left` and says what was done, for the call to tell the caller and end."""
+    leader = Leader(await bus(), store, 1, grace=0.3)
+    worker = Worker(await bus(), store, "host/a")
+    await leader.start()
+    await leader.routing.logout("ann")
+    await worker.start()
+    try:
+        caller = await store.open_contact(
+            "voice", "inbound", "5550202", "100", asterisk_node="host/a"
+        )
+        ticket = await worker.remote.enqueue(caller, "voice", "support")
+        node_loss = leader.responder.node_loss
+        assert node_loss is not None
+        # Cut off: what the leader says of the caller meanwhile does not reach it.
+        await worker.remote._subs[caller].unsubscribe()
+        (booked,) = await node_loss.lost("host/a", [caller], {})  # as the watch would
+        await asyncio.sleep(0.2)
+        assert worker.remote.ticket(caller) is ticket  # it knows nothing yet
+        await worker.remote.sync()  # NATS back: what happened meanwhile
+        item = await asyncio.wait_for(ticket.next(), 2)
+        assert getattr(item, "outcome", None) == "left"
+        assert worker.remote.rebooked(caller) == {
+            "node": "host/a",
+            "reason": "node_lost",
+            "queue": "support",
+            "action": "callback",
+            "callback": booked,
+        }
+        assert worker.remote.ticket(caller) is None
+    finally:
+        await worker.stop()
+        await leader.stop()
