@@ -168,8 +168,11 @@ class ChatCluster:
         except (ValueError, KeyError, TypeError) as error:
             log.error("desk snapshot request refused: %s", error)
             return
-        for frame in await self.hub.snapshot(agent):
-            await self.nc.publish(self.subjects.desks, dumps({"agent": agent, "frame": frame}))
+        try:
+            for frame in await self.hub.snapshot(agent):
+                await self.nc.publish(self.subjects.desks, dumps({"agent": agent, "frame": frame}))
+        except Exception:
+            log.exception("desk snapshot for %s not sent", agent)
 
     # ---- running chats (ChatOwner, chat_bridge/bridge.py) ------------------------------
 
@@ -253,6 +256,12 @@ class ChatCluster:
 
     async def _on_session_request(self, session_id: str, msg: Any) -> None:
         try:
+            await self._release(session_id, msg)
+        except Exception:  # said here: NATS would only say it at debug level
+            log.exception("chat %s: the hand-over failed", session_id)
+
+    async def _release(self, session_id: str, msg: Any) -> None:
+        try:
             op = loads(msg.data).get("op")
         except ValueError:
             op = None
@@ -266,14 +275,13 @@ class ChatCluster:
             chat.send({"__close__": MOVED, "reason": "chat moved to another server"})
             if chat.contact_id is not None:
                 await self._drop_contact(chat.contact_id)
-        sub = self._sessions.pop(session_id, None)
-        if sub is not None:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
         with contextlib.suppress(ClaimsLost):
             await self.claims.release(session_id)
         log.info("chat %s handed over to another web process", session_id)
         await msg.respond(dumps({"ok": True}))
+        sub = self._sessions.pop(session_id, None)
+        if sub is not None:  # not from inside its own callback: nats-py would cancel it
+            self._spawn(sub.unsubscribe())
 
     async def _drop_contact(self, contact_id: str) -> None:
         sub = self._contacts.pop(contact_id, None)

@@ -175,7 +175,7 @@ class Tier:
                 cwd=conftest.HOME,
             )
 
-    def haproxy_says(self, words: str, timeout: float = 15) -> None:
+    def haproxy_says(self, words: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while words not in self.haproxy_log.read_text(errors="replace"):
             assert self.haproxy is not None and self.haproxy.poll() is None, self.haproxy_text()
@@ -301,7 +301,7 @@ def test_a_chat_across_two_web_processes_survives_one_killed(tier: Tier, browser
     leader(tier)
     a.start()
     tier.start_haproxy()
-    tier.haproxy_says("web2 is DOWN")  # B not started yet: everything goes to A
+    tier.haproxy_says("web2 is DOWN", 90)  # B not started yet: everything goes to A
     customer_context = browser.new_context()
     customer_context.set_default_timeout(20_000)
     desk_context = browser.new_context()
@@ -370,6 +370,22 @@ def test_a_chat_across_two_web_processes_survives_one_killed(tier: Tier, browser
         exchange("after", 3)
         resumed = time.monotonic() - killed_at
 
+        # A started again; a socket of the same chat opens on A while B runs it: B hands
+        # the chat over (its socket there closed, 4012: the widget reconnects through
+        # haproxy, and takes it back if it lands on B). The conversation goes on.
+        a.start()
+        tier.haproxy_says("web1 is UP")
+        session = customer.evaluate(
+            "() => Object.values(localStorage).map(v => JSON.parse(v).session).find(Boolean)"
+        )
+        with ThreadPoolExecutor(1) as pool:
+            other = pool.submit(asyncio.run, hello_on(a.url, session))
+            frames, code = other.result(timeout=60)
+        assert frames[0]["type"] == "welcome" and frames[0]["state"] == "agent", frames
+        assert "handed over to another web process" in b.text(), tier.logs()
+        customer.wait_for_selector("#hotline-chat[data-connected=true]", state="attached")
+        exchange("moved", 2)
+
         shown_desk = [t.strip() for t in pane.locator(".msg.from-customer .text").all_inner_texts()]
         pane.locator("select.wrap-up").select_option("resolved")
         pane.locator("button.close").click()
@@ -388,7 +404,8 @@ def test_a_chat_across_two_web_processes_survives_one_killed(tier: Tier, browser
             f"agent sent {len(agent_sent)}, stored {len(by_agent)}, shown in the widget "
             f"{len(agent_sent) - len(lost_agent)}; lost {len(lost_customer) + len(lost_agent)}, "
             f"doubled {len(doubled)}; web1 marked down {marked_down:.1f} s after the kill, "
-            f"the conversation went on {resumed:.1f} s after it; "
+            f"the conversation went on {resumed:.1f} s after it; a second socket on a took "
+            f"the chat over from b (then closed {code}: the widget took it back, or none); "
             f"test {time.monotonic() - started:.0f} s"
         )
         assert by_customer == customer_sent, tier.logs()  # in order, once each
@@ -412,6 +429,22 @@ def test_a_chat_across_two_web_processes_survives_one_killed(tier: Tier, browser
     finally:
         customer_context.close()
         desk_context.close()
+
+
+async def hello_on(url: str, session: str) -> tuple[list[dict[str, Any]], int | None]:
+    """A second socket of the chat `session`, on the process at `url`: its frames until
+    its history is out and a few seconds more (or it is closed), and how it closed."""
+    import aiohttp
+
+    frames: list[dict[str, Any]] = []
+    async with aiohttp.ClientSession() as http, http.ws_connect(f"{url}/chat/ws") as ws:
+        await ws.send_json({"v": 1, "type": "hello", "session": session, "last_seq": 0})
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(15):
+                async for msg in ws:
+                    if msg.type == aiohttp.WSMsgType.TEXT:
+                        frames.append(json.loads(msg.data))
+        return frames, ws.close_code
 
 
 def _alice(board: dict[str, Any]) -> dict[str, Any] | None:
