@@ -81,7 +81,7 @@ from hotline.web.metrics import LOOP_LAG_NOW, add_metrics_routes
 from hotline.web.monitor_api import add_chat_monitor_routes, add_monitor_routes
 from hotline.web.phone_api import add_phone_routes
 from hotline.web.quality_reports import add_quality_report_routes
-from hotline.web.recording_source import RecordingSource
+from hotline.web.recording_source import RecordingSource, on_disk, under
 from hotline.web.reports_web import Reports, add_report_routes
 from hotline.web.transcripts_api import add_transcript_routes
 from hotline.web.wallboard import Wallboard, add_wallboard_routes
@@ -364,11 +364,13 @@ class Hotline:
 
         auth = self.make_auth(store)
         api = build_web_app(auth, rate_limit=config.web.rate_limit)
-        # Recordings made on another node of the cluster are fetched from it.
+        # Recordings made on another node of the cluster are fetched from it (a node's
+        # own are the files in its recordings folder).
         recording_source = RecordingSource(
             worker_name(config) if remote is not None else None,
             config.routing.nodes,
             self.secrets.api_token,
+            is_here=on_disk if remote is None else under(ep.recordings_host_dir),
         )
         add_api_routes(
             api,

@@ -63,7 +63,7 @@ from hotline.web.evaluations_api import add_evaluation_routes
 from hotline.web.knowledge_api import add_knowledge_routes
 from hotline.web.metrics import add_metrics_routes
 from hotline.web.quality_reports import add_quality_report_routes
-from hotline.web.recording_source import RecordingSource
+from hotline.web.recording_source import RecordingSource, under
 from hotline.web.reports_web import Reports, add_report_routes
 from hotline.web.transcripts_api import add_transcript_routes
 from hotline.web.wallboard import Wallboard, add_wallboard_routes
@@ -198,7 +198,9 @@ class WebNode:
         api = build_web_app(auth, rate_limit=config.web.rate_limit)
         agents = {a.id: a.name for a in config.agents}
         # No Asterisk here: every recording is fetched from the node that made it.
-        recordings = RecordingSource(None, config.routing.nodes, self.hotline.secrets.api_token)
+        recordings = RecordingSource(
+            None, config.routing.nodes, self.hotline.secrets.api_token, is_here=under(None)
+        )
         add_api_routes(
             api, store, status, routing=routing, agents=agents, recording_source=recordings
         )

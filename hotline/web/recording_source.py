@@ -66,6 +66,23 @@ class Found:
         return response
 
 
+def on_disk(file: str) -> bool:
+    """A single box: every stored recording file is on this disk."""
+    return Path(file).is_file()
+
+
+def under(folder: Path | None) -> Callable[[str], bool]:
+    """A cluster node: only the files in its own recordings folder are on its disk
+    (None: none, a web process with no Asterisk)."""
+    root = None if folder is None else folder.resolve()
+
+    def here(file: str) -> bool:
+        path = Path(file)
+        return root is not None and path.resolve().is_relative_to(root) and path.is_file()
+
+    return here
+
+
 class RecordingSource:
     """Opens a contact's recording here or on its node (module docstring)."""
 
@@ -76,7 +93,7 @@ class RecordingSource:
         token: str | None = None,
         *,
         timeout: float = FETCH_TIMEOUT,
-        is_here: Callable[[str], bool] = lambda file: Path(file).is_file(),
+        is_here: Callable[[str], bool] = on_disk,
     ) -> None:
         """`node`: this box's call worker name (None: a web process with no Asterisk);
         `nodes`: each node's web address (routing.nodes); `token`: the API token;

@@ -20,7 +20,7 @@ from hotline.store.sessions import SessionStore
 from hotline.web.api import add_api_routes
 from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, hash_password
 from hotline.web.contact_page import add_contact_page_routes
-from hotline.web.recording_source import RecordingSource
+from hotline.web.recording_source import RecordingSource, on_disk, under
 from tests.unit.web.test_contact_page import FORMS, PASSWORD, TOKEN, USERS, silence
 
 
@@ -155,3 +155,17 @@ async def test_the_node_endpoint_takes_the_api_token_only_and_logs_nothing(
     elsewhere = await boxes.a.get(path, headers=token)  # a serves its own disk only
     assert elsewhere.status == 404
     assert await accessed(boxes) == []
+
+
+def test_a_node_reads_only_its_own_recordings_folder_from_disk(tmp_path: Path) -> None:
+    mine, theirs = tmp_path / "a" / "recordings", tmp_path / "b" / "recordings"
+    for folder in (mine, theirs):
+        folder.mkdir(parents=True)
+        (folder / "r.wav").write_bytes(b"RIFF")
+    here = under(mine)
+    assert here(str(mine / "r.wav"))
+    assert not here(str(theirs / "r.wav"))  # another node's: fetched from it
+    assert not here(str(mine / ".." / ".." / "b" / "recordings" / "r.wav"))
+    assert not here(str(mine / "missing.wav"))
+    assert not under(None)(str(mine / "r.wav"))  # a web process: nothing is here
+    assert on_disk(str(theirs / "r.wav"))  # a single box: any stored file
