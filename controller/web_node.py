@@ -33,6 +33,9 @@ from chat_bridge.service import add_chat
 from controller.app import Endpoints, Hotline, StartFailed
 from controller.paths import ProjectPaths
 from controller.services import LiveServices
+from hotline.acd.model import Channel
+from hotline.acd.reachability import UNREACHABLE_REASON
+from hotline.acd.router import RoutingError
 from hotline.acd.service import RoutingService
 from hotline.calls import CallControlError
 from hotline.catalogue import Catalogue
@@ -313,8 +316,14 @@ class WebNode:
 async def follow_presence(desks: Desks, every: float = 0.25) -> None:
     """Each connected agent's presence, pushed to their desks when it changes. Here the
     states are the leader's, known from its heartbeat (hotline/cluster/view.py), which
-    may come after the event of the change: the desk is told when the view changes."""
+    may come after the event of the change: the desk is told when the view changes.
+
+    An agent with a desk here is reachable for chats: if the leader holds their chat
+    "unreachable" (their desk on another process closed, while this one is open), this
+    process says so again (at most once a second)."""
     said: dict[str, dict[str, Any]] = {}
+    told: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(every)
         for agent in list(desks.sockets):
@@ -322,6 +331,15 @@ async def follow_presence(desks: Desks, every: float = 0.25) -> None:
             if said.get(agent) != frame:
                 said[agent] = frame
                 desks.push(agent, frame)
+            try:
+                chat = desks.routing.agent_status(agent).get(Channel.CHAT)
+            except RoutingError:
+                continue
+            unreachable = chat is not None and chat.reason == UNREACHABLE_REASON
+            if unreachable and loop.time() - told.get(agent, 0.0) > 1.0:
+                told[agent] = loop.time()
+                with contextlib.suppress(RoutingError, ValueError):
+                    await desks.routing.reachable(agent, Channel.CHAT, True)
         for agent in [a for a in said if a not in desks.sockets]:
             del said[agent]
 
