@@ -30,6 +30,7 @@ SCRIPTS = [
     "bench/bench_monitoring.py",
     "bench/bench_bus.py",  # the bus between a call worker and the routing leader (NATS)
     "bench/bench_edge.py",  # what the SIP edge (Kamailio) adds to a call
+    "bench/bench_cluster.py",  # one box, a worker + leader over NATS, two nodes + edge
     "bench/bench_staffing.py",  # about 5 minutes of CPU (--quick: 1)
     "bench/bench_soak.py",  # 30 minutes (--quick: 5)
 ]

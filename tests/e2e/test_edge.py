@@ -102,7 +102,7 @@ class Edge:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 45  # a loaded machine: Python and kamailio -c
         while not sip_ping(EDGE, self.port):
             assert self.proc.poll() is None, f"hotline edge exited:\n{self.text()}"
             assert time.monotonic() < deadline, f"the edge never answered:\n{self.text()}"
@@ -339,6 +339,7 @@ def node_config(
     name: str,
     customer_port: int,
     agents: list[dict[str, Any]],
+    node_lost_after: float = 4,
 ) -> dict:
     """A call worker of its own (ports too) on `address`: 304 -> e2e_fifo, served by
     carol and `agents`, whose phones register at the edge."""
@@ -354,7 +355,7 @@ def node_config(
     # A dead box (test_a_dead_box_...): its waiting callers are rebooked as callbacks,
     # dialed by the other node to the "customer" SIPp phone; the leader (this config
     # too) declares a worker silent for 4 s lost.
-    config["routing"]["node_lost_after"] = 4
+    config["routing"]["node_lost_after"] = node_lost_after
     config["queues"]["e2e_fifo"]["callback"] = {
         "ring_seconds": 6,
         "min_talk_seconds": 1,
@@ -376,10 +377,14 @@ def cluster(
 
 @contextlib.contextmanager
 def edge_topology(
-    workdir: Path, pg_server: pg.PostgresServer, agents: list[dict[str, Any]]
+    workdir: Path,
+    pg_server: pg.PostgresServer,
+    agents: list[dict[str, Any]],
+    node_lost_after: float = 4,
 ) -> Iterator[EdgeCluster]:
     """The edge, two nodes, a leader and its standby, NATS (see the module docstring);
-    carol and `agents` serve e2e_fifo."""
+    carol and `agents` serve e2e_fifo; the leader declares a node silent for
+    `node_lost_after` seconds lost."""
     binary = nats_binary()
     if binary is None:
         pytest.fail("nats-server is not installed (scripts/setup.sh test)")
@@ -406,7 +411,7 @@ def edge_topology(
     for name in ("a", "b"):
         (workdir / name).mkdir()
         configs[name] = node_config(
-            workdir / name, url, nats.url, edge, name, customer_port, agents
+            workdir / name, url, nats.url, edge, name, customer_port, agents, node_lost_after
         )
     sip = {name: configs[name]["asterisk"]["sip_port"] for name in configs}
     for config in configs.values():

@@ -1,0 +1,429 @@
+"""One node against two behind Kamailio: the same SIPp load on three shapes (issue 20).
+
+    python bench/bench_cluster.py [--quick] [--rate CPS] [--seconds S] [--agents N]
+
+The same scenario on each, one after the other in the same run: SIPp callers at a fixed
+rate dial 304 (a flow: queue e2e_fifo, then a goodbye prompt and the hang-up); agents'
+phones (one SIPp UAS answering for all of them, ringing 0.3 s, talking TALK s) take the
+calls; the caller waits for the hang-up.
+
+1. **one box**: `hotline run` as `make run` runs it (SQLite, routing in the process);
+2. **one call worker, the leader over NATS**: `hotline run` with `routing.mode: remote`,
+   `hotline routing` (the leader), nats-server, PostgreSQL;
+3. **two nodes behind Kamailio**: the topology of tests/e2e/test_edge.py (two call
+   workers with their Asterisk on 127.0.0.2 and .3, the edge on 127.0.0.4, a leader and
+   its standby, nats-server, PostgreSQL); the agents' phones register at the edge.
+
+Reported per shape: calls completed (the caller talked to an agent TALKED s or more,
+and the flow hung up) of those offered; INVITE -> 200 OK (answer) and answer ->
+connected to an agent (from the event log: call.answered -> queue.connected),
+p50/p95/p99; CPU milliseconds per call of each process (from /proc, in clock ticks of
+10 ms: totals over the step divided by the calls). The cores are shared by every
+process of the shape (and by whatever else runs on the machine): what this compares is
+the CPU a call costs and the latency the edge and the bus add, not a speed-up. The
+failover times are measured by tests/e2e/test_edge_failover.py (`make bench`).
+
+Pass rule: at least 95 % of the calls completed on every shape; else FAIL, exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import yaml
+
+from bench.bench_edge import answer_times, pct
+from hotline.store import Store
+from tests.e2e.conftest import RunningHotline, spawn, wait_ready
+from tests.e2e.ports import free_port
+from tests.e2e.sipp import ExpectHangup, finish_sipp, scenario, start_sipp
+from tests.e2e.test_cluster_worker import TALKED, migrate, stop_worker, worker_config
+from tests.e2e.test_edge import (
+    CAROL,
+    EDGE,
+    EdgeCluster,
+    edge_topology,
+    phone_scenario,
+    register,
+    through_edge,
+    wait_reachable,
+)
+from tests.e2e.test_leader_failover import Candidate
+from tests.nats import NatsServer, nats_binary
+from tests.pg import PostgresServer, private_postgres
+
+#: Seconds an agent talks.
+TALK = 1.5
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def own_ticks(pid: int | None) -> int:
+    """CPU clock ticks (user + system) of one process, all its threads; 0 if gone."""
+    if not pid:
+        return 0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
+def tree_ticks(pid: int | None) -> int:
+    """Ticks of a process and its children still running (PostgreSQL's backends)."""
+    if not pid:
+        return 0
+    total = own_ticks(pid)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def kamailio_ticks(cfg: Path) -> int:
+    """Ticks of every Kamailio process running this config."""
+    found = subprocess.run(["pgrep", "-f", str(cfg)], capture_output=True, text=True)
+    return sum(own_ticks(int(pid)) for pid in found.stdout.split())
+
+
+def asterisk_pid(node: RunningHotline) -> int | None:
+    path = node.instance_dir() / "run/asterisk.pid"
+    return int(path.read_text().strip()) if path.exists() else None
+
+
+def postmaster_pid(pg: PostgresServer) -> int | None:
+    path = pg.data / "postmaster.pid"
+    return int(path.read_text().split()[0]) if path.exists() else None
+
+
+@dataclass
+class Shape:
+    """One system under load: where callers dial, its processes' CPU, its event log."""
+
+    name: str
+    target: str
+    through_edge: bool
+    database_url: str
+    #: Process name -> a function giving its ticks so far.
+    meters: dict[str, Callable[[], int]] = field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    name: str
+    offered: int
+    completed: int
+    answer: list[float]
+    connect: list[float]
+    cpu_ms: dict[str, float]
+    seconds: float
+
+
+def agents(n: int) -> list[dict[str, Any]]:
+    """Bench agents besides carol: endpoints 2101.., all serving e2e_fifo."""
+    return [
+        {"id": f"bench{i:02d}", "name": f"Bench {i:02d}", "endpoint": f"21{i:02d}",
+         "queues": ["e2e_fifo"]}
+        for i in range(1, n + 1)
+    ]  # fmt: skip
+
+
+def agents_phone(workdir: Path, port: int) -> subprocess.Popen[bytes]:
+    """One SIPp UAS answering every agent's calls on `port`."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "uas.xml").write_text(phone_scenario(TALK))
+    args = ["-sf", "uas.xml", "-p", str(port), "-m", "1000000", "-timeout", "1800s"]
+    proc = subprocess.Popen(
+        ["sipp", *args, "-i", "127.0.0.1", "-mi", "127.0.0.1", "-nostdin"],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=(workdir / "sipp.err").open("wb"),
+    )
+    time.sleep(0.5)
+    if proc.poll() is not None:
+        raise RuntimeError(f"the agents' phone exited: {(workdir / 'sipp.err').read_text()}")
+    return proc
+
+
+def run_load(shape: Shape, workdir: Path, rate: float, calls: int) -> Result:
+    """`calls` callers at `rate`/s against the shape; its figures."""
+    workdir.mkdir(parents=True)
+    text = scenario("304", "77[call_number]", [ExpectHangup(60)], workdir)
+    (workdir / "caller.xml").write_text(through_edge(text) if shape.through_edge else text)
+    args = [shape.target, "-sf", "caller.xml", "-m", str(calls), "-r", f"{rate:g}"]
+    args += ["-l", "200", "-p", str(free_port("udp")), "-timeout", "300s"]
+    before = {name: meter() for name, meter in shape.meters.items()}
+    began, wall = time.monotonic(), datetime.now(UTC)
+    proc = start_sipp(args, workdir)
+    finish_sipp(proc, workdir, 360)
+    seconds = time.monotonic() - began
+    cpu = {
+        name: (meter() - before[name]) / CLK / calls * 1000 for name, meter in shape.meters.items()
+    }
+    answer, _ = answer_times(workdir / "messages.log")
+    time.sleep(1.0)  # the last contacts' end is written
+    completed, connect = asyncio.run(from_log(shape.database_url, wall))
+    return Result(shape.name, calls, completed, answer, connect, cpu, seconds)
+
+
+async def from_log(url: str, since: datetime) -> tuple[int, list[float]]:
+    """Callers who talked TALKED s or more to an agent, and each answer -> connected."""
+    store = await Store.connect(url)
+    try:
+        kinds = ["call.answered", "queue.connected", "queue.call_ended"]
+        events = await store.events_between(
+            since - timedelta(seconds=1), datetime.now(UTC) + timedelta(seconds=1), kinds
+        )
+    finally:
+        await store.close()
+    by: dict[str, dict[str, datetime]] = {}
+    for e in events:
+        if e.contact_id:
+            by.setdefault(e.contact_id, {}).setdefault(e.type, e.ts)
+    completed, connect = 0, []
+    for seen in by.values():
+        if "call.answered" in seen and "queue.connected" in seen:
+            connect.append((seen["queue.connected"] - seen["call.answered"]).total_seconds())
+            ended = seen.get("queue.call_ended")
+            if ended and (ended - seen["queue.connected"]).total_seconds() >= TALKED:
+                completed += 1
+    return completed, connect
+
+
+def stop_node(node: RunningHotline) -> None:
+    with contextlib.suppress(Exception):
+        stop_worker(node)
+
+
+@contextlib.contextmanager
+def one_box(workdir: Path, n_agents: int) -> Iterator[Shape]:
+    port = free_port("udp", seconds=1800)
+    phone = agents_phone(workdir / "phone", port)
+    config = worker_config(workdir, "", "", port, f"bc-one-{os.getpid()}")
+    config.pop("database_url")
+    config.pop("routing")
+    config["agents"] += [
+        {**a, "contact": f"sip:{a['endpoint']}@127.0.0.1:{port}"} for a in agents(n_agents)
+    ]
+    node = spawn(config, workdir, log_name="hotline")
+    try:
+        wait_ready(node)
+        time.sleep(2)  # the agents' contacts qualified
+        yield Shape(
+            "one box (make run: SQLite, routing in the process)",
+            f"127.0.0.1:{node.sip_port}",
+            False,
+            node.database_url,
+            {
+                "hotline run": lambda: own_ticks(node.proc.pid),
+                "Asterisk": lambda: own_ticks(asterisk_pid(node)),
+            },
+        )
+    finally:
+        stop_node(node)
+        phone.kill()
+        phone.wait()
+
+
+@contextlib.contextmanager
+def one_worker(workdir: Path, pg: PostgresServer, n_agents: int) -> Iterator[Shape]:
+    binary = nats_binary()
+    if binary is None:
+        raise RuntimeError("nats-server is not installed (scripts/setup.sh test)")
+    nats = NatsServer(binary, workdir / "nats.log").start()
+    url = pg.create_database()
+    asyncio.run(migrate(url))
+    port = free_port("udp", seconds=1800)
+    phone = agents_phone(workdir / "phone", port)
+    config = worker_config(workdir, url, nats.url, port, f"bc-wk-{os.getpid()}")
+    config["agents"] += [
+        {**a, "contact": f"sip:{a['endpoint']}@127.0.0.1:{port}"} for a in agents(n_agents)
+    ]
+    leader_file = workdir / "leader.yaml"
+    leader_file.write_text(yaml.safe_dump(config))
+    leader = Candidate(leader_file, "leader", workdir / "leader.log")
+    node: RunningHotline | None = None
+    try:
+        leader.wait_for("leader is the leader (epoch")
+        node = spawn(config, workdir, log_name="worker")
+        wait_ready(node)
+        time.sleep(2)
+        worker = node
+        yield Shape(
+            "one call worker, the leader over NATS (PostgreSQL)",
+            f"127.0.0.1:{node.sip_port}",
+            False,
+            url,
+            {
+                "call worker": lambda: own_ticks(worker.proc.pid),
+                "Asterisk": lambda: own_ticks(asterisk_pid(worker)),
+                "leader": lambda: own_ticks(leader.proc.pid),
+                "nats-server": lambda: own_ticks(nats.proc.pid if nats.proc else None),
+                "PostgreSQL": lambda: tree_ticks(postmaster_pid(pg)),
+            },
+        )
+    finally:
+        if node is not None:
+            stop_node(node)
+        leader.end()
+        nats.stop()
+        phone.kill()
+        phone.wait()
+
+
+@contextlib.contextmanager
+def two_nodes(workdir: Path, pg: PostgresServer, n_agents: int) -> Iterator[Shape]:
+    extra = agents(n_agents)
+    with edge_topology(workdir, pg, extra) as cluster:
+        port = free_port("udp", seconds=1800)
+        phone = agents_phone(workdir / "phone", port)
+        try:
+            for endpoint in [CAROL] + [str(a["endpoint"]) for a in extra]:
+                assert register(cluster, endpoint, cluster.edge.password(endpoint), port=port).ok
+            for endpoint in [CAROL] + [str(a["endpoint"]) for a in extra]:
+                wait_reachable(cluster, endpoint=endpoint, timeout=30)
+            yield two_node_shape(cluster, pg)
+        finally:
+            phone.kill()
+            phone.wait()
+
+
+def two_node_shape(cluster: EdgeCluster, pg: PostgresServer) -> Shape:
+    a, b = cluster.nodes["a"], cluster.nodes["b"]
+    leader, standby = cluster.leader, cluster.standby
+    return Shape(
+        "two nodes behind Kamailio (leader over NATS, PostgreSQL)",
+        f"{EDGE}:{cluster.edge.port}",
+        True,
+        cluster.url,
+        {
+            "call worker a": lambda: own_ticks(a.proc.pid),
+            "call worker b": lambda: own_ticks(b.proc.pid),
+            "Asterisk a": lambda: own_ticks(asterisk_pid(a)),
+            "Asterisk b": lambda: own_ticks(asterisk_pid(b)),
+            "leader": lambda: own_ticks(leader.proc.pid if leader else None),
+            "standby": lambda: own_ticks(standby.proc.pid if standby else None),
+            "Kamailio": lambda: kamailio_ticks(cluster.edge.out / "kamailio.cfg"),
+            # nats-server's command line does not name its folder: found by its log file.
+            "nats-server": lambda: own_ticks(nats_of(cluster.workdir / "nats.log")),
+            "PostgreSQL": lambda: tree_ticks(postmaster_pid(pg)),
+        },
+    )
+
+
+def nats_of(log: Path) -> int | None:
+    """The nats-server writing `log` (its stdout)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if "nats-server" in (entry / "comm").read_text() and os.readlink(entry / "fd/1") == str(
+                log
+            ):
+                return int(entry.name)
+    return None
+
+
+def report(results: list[Result], rate: float, calls: int, n_agents: int) -> str:
+    lines = ["## One node against two behind Kamailio: the same SIPp load (issue 20)\n"]
+    lines.append(
+        f"`python bench/bench_cluster.py --rate {rate:g} --seconds {calls / rate:g} "
+        f"--agents {n_agents}`: {calls} SIPp callers at {rate:g}/s on each shape, one after "
+        f"the other in the same run, dialing a queue served by {n_agents + 1} agents (one "
+        f"SIPp phone, ringing 0.3 s, talking {TALK:g} s), then a goodbye prompt. CPU per "
+        "call: each process's CPU over the step / calls (clock ticks of 10 ms). Latency in "
+        "ms. Measured on this 2-core machine "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC (load {os.getloadavg()[0]:.1f} at the end)"
+        ", shared with other engineers' tests: **shared, loaded machine**.\n"
+    )
+    lines.append(
+        "| shape | completed / offered | answer p50 / p95 / p99 | answer -> agent p50 / p95 /"
+        " p99 | CPU ms per call (process: ms) | total CPU ms per call |"
+    )
+    lines.append("|---|---|---|---|---|---|")
+    for r in results:
+        answer = (
+            " / ".join(f"{pct(r.answer, q):.1f}" for q in (0.5, 0.95, 0.99)) if r.answer else "-"
+        )
+        connect = (
+            " / ".join(f"{pct(r.connect, q):.0f}" for q in (0.5, 0.95, 0.99)) if r.connect else "-"
+        )
+        cpu = "; ".join(f"{name} {ms:.1f}" for name, ms in r.cpu_ms.items())
+        lines.append(
+            f"| {r.name} | {r.completed} / {r.offered} | {answer} | {connect} | {cpu} | "
+            f"{sum(r.cpu_ms.values()):.1f} |"
+        )
+    base = results[0] if results else None
+    if base and base.answer and base.connect:
+        lines.append("")
+        for r in results[1:]:
+            if r.answer and r.connect:
+                added_answer = (statistics.median(r.answer) - statistics.median(base.answer)) * 1000
+                added_connect = (
+                    statistics.median(r.connect) - statistics.median(base.connect)
+                ) * 1000
+                lines.append(
+                    f"- {r.name}: {added_answer:+.1f} ms on the median answer, "
+                    f"{added_connect:+.0f} ms on the median answer -> agent, "
+                    f"{sum(r.cpu_ms.values()) - sum(base.cpu_ms.values()):+.1f} ms CPU per call, "
+                    "against one box."
+                )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer calls (4/s for 10 s)")
+    parser.add_argument("--rate", type=float, help="calls per second (default 8)")
+    parser.add_argument("--seconds", type=float, help="seconds of calls (default 15)")
+    parser.add_argument("--agents", type=int, default=32, help="agents besides carol")
+    args = parser.parse_args()
+    rate = args.rate or (4.0 if args.quick else 8.0)
+    calls = int(rate * (args.seconds or (10.0 if args.quick else 15.0)))
+    workdir = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
+    results: list[Result] = []
+    try:
+        with private_postgres() as pg:
+            shapes: list[tuple[str, Callable[[], contextlib.AbstractContextManager[Shape]]]] = [
+                ("one-box", lambda: one_box(workdir / "one-box", args.agents)),
+                ("worker", lambda: one_worker(workdir / "worker", pg, args.agents)),
+                ("two-nodes", lambda: two_nodes(workdir / "two-nodes", pg, args.agents)),
+            ]
+            for name, make in shapes:
+                (workdir / name).mkdir()
+                print(f"==> {name}", file=sys.stderr, flush=True)
+                with make() as shape:
+                    results.append(run_load(shape, workdir / name / "load", rate, calls))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(report(results, rate, calls, args.agents))
+    ok = len(results) == 3 and all(r.completed >= 0.95 * r.offered for r in results)
+    print(f"Result: {'PASS' if ok else 'FAIL: fewer than 95 % of the calls completed'}\n")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    sys.exit(main())
