@@ -39,6 +39,7 @@ SLOW_FIRST = (
     "e2e/test_edge.py",  # 125-180 s (Kamailio, two nodes, a leader, NATS, PostgreSQL)
     "e2e/test_pg_outage.py",  # 130-150 s (PostgreSQL cut off twice under a worker)
     "e2e/test_https_desk.py",  # about 40 s (a Hotline of its own with web.tls, Chromium)
+    "e2e/test_live_transcript.py",  # 55-90 s (Vosk's Korean model, Chromium, three calls)
     "e2e/test_web_tier.py",  # 150-180 s (two web processes, haproxy, a leader, a worker)
     "e2e/test_queue.py",
     "e2e/test_reconnect.py",
