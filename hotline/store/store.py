@@ -199,6 +199,7 @@ class Store:
             known = await self._row(CUSTOMERS, "phone", number, "customer_for_phone")
             if known is not None or not create:
                 return None if known is None else Customer(**known)
+            return await self._new_customer(number)
         query = select(CUSTOMERS).where(CUSTOMERS.c.phone == number)
 
         async def op(conn: AsyncConnection) -> Row[Any] | None:
@@ -213,6 +214,31 @@ class Store:
             self.write(op, "customer_for_phone") if create else self.read(op, "customer_for_phone")
         )
         return None if row is None else Customer(**row._mapping)
+
+    async def _new_customer(self, number: str) -> Customer:
+        """A customer for a number not known a moment ago (SQLite file): one row
+        inserted through the driver (hotline/store/raw_rows.py) and the record made from
+        what was written, instead of a select, an insert and a select through SQLAlchemy
+        (every new caller's: about a tenth of the controller's CPU under load)."""
+        created = utcnow()
+        values = {"created_at": created, "phone": number, "attributes": {}}
+        try:
+            key = await self.write(InsertRow(CUSTOMERS, values), "customer_for_phone")
+        except IntegrityError:  # the number's row was made meanwhile (its other call)
+            known = await self._row(CUSTOMERS, "phone", number, "customer_for_phone")
+            if known is None:
+                raise
+            return Customer(**known)
+        return Customer(
+            id=int(key),
+            created_at=created,
+            display_name=None,
+            phone=number,
+            email=None,
+            chat_id=None,
+            language=None,
+            attributes={},
+        )
 
     async def customer(self, customer_id: int) -> Customer | None:
         """The customer with this id, or None."""

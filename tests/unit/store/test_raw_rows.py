@@ -130,8 +130,11 @@ async def test_a_batch_of_row_inserts_and_updates_commits_on_the_driver(tmp_path
         assert 1 <= committed[0] < 30  # the commit event still tells each commit
         await store.update_contact(contact, node="end")  # a row update: on the driver too
         assert begun[0] == 0
-        await store.customer_for_phone("+15550104")  # neither: SQLAlchemy's transaction
-        assert begun[0] == 1
+        made = await store.customer_for_phone("+15550104")  # a new caller: on the driver
+        assert begun[0] == 0
+        assert made == await store.customer(made.id)  # type: ignore[union-attr]
+        await store.update_customer(made.id, language="en")  # type: ignore[union-attr]
+        assert begun[0] == 1  # neither: SQLAlchemy's transaction
         assert [e.data["n"] for e in await store.events(contact)] == list(range(30))
         assert (await store.contact(contact)).node == "end"  # type: ignore[union-attr]
     finally:
