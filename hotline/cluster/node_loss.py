@@ -369,9 +369,10 @@ class NodeLossHandler:
             data = {"node": worker, "reason": reason, "action": "ended", "agent": agent}
             await self._end(contact_id, data)
         log.warning(
-            "routing: node %s lost: %d waiting (%d booked as callbacks), %d conversations "
-            "ended (%d callbacks to dial again)",
+            "routing: node %s lost (%s): %d waiting (%d booked as callbacks), %d "
+            "conversations ended (%d callbacks to dial again)",
             worker,
+            reason,
             len(found),
             len(booked),
             len(talking),
