@@ -2,10 +2,11 @@
 
     python bench/store_cpu.py [--rate 16] [--seconds 6] [--database URL]
 
-No Asterisk, no controller: calls arrive at --rate a second; each opens its contact,
-appends the 21 events a bench call logs (bench/bench_sipp_load.py's flow: call, flow,
-menu, queue, offer, ring, answer, connected, ended), 200 ms apart as a call spreads them,
-updates its summary twice and closes. Prints the process's CPU-milliseconds per call
+No Asterisk, no controller: calls arrive at --rate a second; each makes its caller's
+customer (every bench caller is a new number), opens its contact, appends the 21 events
+a bench call logs (bench/bench_sipp_load.py's flow: call, flow, menu, queue, offer,
+ring, answer, connected, ended), 200 ms apart as a call spreads them, updates its
+summary twice and closes. Prints the process's CPU-milliseconds per call
 and the store's transactions per call: the share of the controller's CPU a call's event
 log costs (bench_sipp_load --profile shows the same share in the running controller).
 """
@@ -53,7 +54,10 @@ GAP = 0.2  # seconds between two events of a call
 
 
 async def one_call(store: Store, n: int) -> None:
-    contact = await store.open_contact("voice", "inbound", f"7{n}", "800")
+    # Every bench caller is a new number: its customer is made as the call opens.
+    customer = await store.customer_for_phone(f"7{n}")
+    assert customer is not None
+    contact = await store.open_contact("voice", "inbound", f"7{n}", "800", customer.id)
     written = []
     for i, kind in enumerate(KINDS):
         written.append(store.append_soon(contact, kind, {"n": i, "queue": "bench"}))
