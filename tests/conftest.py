@@ -41,6 +41,8 @@ SLOW_FIRST = (
     "e2e/test_https_desk.py",  # about 40 s (a Hotline of its own with web.tls, Chromium)
     "e2e/test_live_transcript.py",  # 55-90 s (Vosk's Korean model, Chromium, three calls)
     "e2e/test_web_tier.py",  # 150-180 s (two web processes, haproxy, a leader, a worker)
+    "e2e/test_cluster_callbacks.py",  # 100-200 s (two workers, a leader and standby)
+    "e2e/test_cluster_recordings.py",  # about 60 s (two workers, a leader)
     "e2e/test_queue.py",
     "e2e/test_reconnect.py",
     "e2e/test_speech_recovery.py",
