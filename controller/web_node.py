@@ -42,7 +42,7 @@ from hotline.catalogue import Catalogue
 from hotline.cluster.bus import BusError, connect
 from hotline.cluster.call_bus import RemoteCallControl
 from hotline.cluster.leader import ElectionError, asyncpg_dsn
-from hotline.cluster.log_tail import LogTail
+from hotline.cluster.log_tail import LogTail, TailedStore
 from hotline.cluster.remote import RemoteRouting
 from hotline.config import HotlineConfig
 from hotline.contacts.wrapup import WrapUps
@@ -235,6 +235,12 @@ class WebNode:
             http=http,
         )
         chat.recovery = None  # chats nobody runs are taken over by the sweep, not all at start
+        # The desks and the wallboard follow the whole log (most of it appended elsewhere).
+        tail = LogTail(store)
+        tailed = cast(Store, TailedStore(store, tail))
+        await chat.desks.stop()
+        chat.desks.store = tailed
+        chat.desks.start()
         cluster = ChatCluster(nc, settings.domain, chat.bridge, claims)
         chat.desks.chat = ClusterDesk(cluster) if config.chat.enabled else None
         wrap_ups = WrapUps(store, routing, config.queues, config.chat.wrap_up_codes)
@@ -251,7 +257,7 @@ class WebNode:
         chat.desks.control = calls
         health = ServiceHealth()
         chat.desks.watch_health(health)
-        wallboard = Wallboard(store, routing, config.reports, agents)
+        wallboard = Wallboard(tailed, routing, config.reports, agents)
         add_wallboard_routes(api, wallboard)
         add_report_routes(
             api, Reports(store, config.reports, config.queues, [a.id for a in config.agents])
@@ -266,7 +272,6 @@ class WebNode:
             [a.id for a in config.agents],
         )
         add_metrics_routes(api, wallboard.view, store.listen)  # no calls: no admission
-        tail = LogTail(store)
         runner = web.AppRunner(api, access_log=None)
         background: list[asyncio.Task[Any]] = []
         try:

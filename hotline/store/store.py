@@ -508,16 +508,6 @@ class Store:
         """
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
-
-    def heard(self, event: LoggedEvent) -> None:
-        """An event another process appended (a web process's log tail,
-        hotline/cluster/log_tail.py): the listeners get it as one of this store's."""
-        for listener in tuple(self._listeners):
-            try:
-                listener(event)
-            except Exception:
-                _logger.exception("event listener failed on %s", event.type)
-
     async def events(self, contact_id: str) -> list[LoggedEvent]:
         """All events of one contact, in log order."""
         query = select(EVENTS).where(EVENTS.c.contact_id == contact_id).order_by(EVENTS.c.id)

@@ -307,6 +307,11 @@ def test_a_chat_across_two_web_processes_survives_one_killed(tier: Tier, browser
     desk_context = browser.new_context()
     desk_context.set_default_timeout(20_000)
     try:
+        # The customer first, while B is down: the widget's socket and its chat are A's.
+        customer = customer_context.new_page()
+        customer.goto(f"{tier.edge_url}/chat/demo")  # through haproxy: to A, the one up
+        customer.wait_for_selector("#hotline-chat[data-connected=true]", state="attached")
+        customer.wait_for_selector("#hotline-chat[data-state=queued]", state="attached")
         b.start()
         desk = desk_context.new_page()
         login(desk, b.url, "alice", TEST_PASSWORD)  # alice's desk: on B
@@ -316,11 +321,6 @@ def test_a_chat_across_two_web_processes_survives_one_killed(tier: Tier, browser
         if channel.get_attribute("data-state") == "offline":
             channel.locator("button.login").click()
         desk.wait_for_selector(".channel[data-channel=chat][data-state=available]")
-
-        customer = customer_context.new_page()
-        customer.goto(f"{tier.edge_url}/chat/demo")  # through haproxy: lands on A
-        customer.wait_for_selector("#hotline-chat[data-connected=true]", state="attached")
-        customer.wait_for_selector("#hotline-chat[data-state=queued]", state="attached")
         tier.haproxy_says("web2 is UP")
 
         offer = desk.locator(".offer[data-channel=chat]")
@@ -385,6 +385,12 @@ def test_a_chat_across_two_web_processes_survives_one_killed(tier: Tier, browser
         assert "handed over to another web process" in b.text(), tier.logs()
         customer.wait_for_selector("#hotline-chat[data-connected=true]", state="attached")
         exchange("moved", 2)
+        # The desk reloads: its tab comes back with the whole thread, from the process
+        # running the chat (each process says what it has for alice on the bus).
+        desk.reload()
+        desk.wait_for_selector("#connection[data-connected=true]")
+        pane = desk.locator(f".pane[data-contact-id='{contact_id}']")
+        pane.locator(".msg.from-customer", has_text=customer_sent[-1]).wait_for()
 
         shown_desk = [t.strip() for t in pane.locator(".msg.from-customer .text").all_inner_texts()]
         pane.locator("select.wrap-up").select_option("resolved")

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from chat_bridge.claims import ChatClaims, ClaimsLost, claim_key
 from controller.haproxy import check, haproxy_binary, render
 from hotline.cluster.leader import asyncpg_dsn
-from hotline.cluster.log_tail import LogTail
+from hotline.cluster.log_tail import LogTail, TailedStore
 from hotline.cluster.web_tier import WebTierConfig
 from hotline.store import Store
 
@@ -91,23 +91,28 @@ async def test_one_process_runs_a_chat_until_its_connection_ends(pg_url: str) ->
         await b.close()
 
 
-async def test_the_log_tail_hands_on_what_other_processes_append(tmp_path: Path) -> None:
+async def test_the_log_tail_hands_on_every_event_once_in_id_order(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'log.db'}"
     here, there = await Store.connect(url), await Store.connect(url)
     await here.migrate()
     try:
-        heard: list[str] = []
-        here.listen(lambda event: heard.append(event.type))
         now = datetime.now(UTC)
-        tail = LogTail(here, every=3600, now=lambda: now)
+        tail = LogTail(here, every=3600, settle=0.3, now=lambda: now)
+        heard: list[str | None] = []
+        tailed = TailedStore(here, tail)
+        tailed.listen(lambda event: heard.append(event.agent))
+        assert tailed.events_between == here.events_between  # the rest is the store's
+        await here.append(None, "agent.login", {"channel": "chat"}, agent="before")
+        now = datetime.now(UTC)  # the tail starts after "before"
         await tail.start()
-        now += timedelta(seconds=1)
         await there.append(None, "agent.login", {"channel": "chat"}, agent="alice")
         await here.append(None, "agent.login", {"channel": "voice"}, agent="bob")
+        assert await tail.poll() == 0  # not settled yet: a lower id may still commit
         now += timedelta(seconds=1)
-        assert await tail.poll() == 1  # alice's, appended by the other process
-        assert heard == ["agent.login", "agent.login"]  # bob's (here), then alice's
+        assert await tail.poll() == 2
+        assert heard == ["alice", "bob"]  # both processes', in id order, not "before"
         assert await tail.poll() == 0  # each once
+        assert tail.late == 0
         await tail.stop()
     finally:
         await here.close()
