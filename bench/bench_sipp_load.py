@@ -1070,16 +1070,18 @@ def per_call_table(steps: list[Step], records: list[dict[str, Any]]) -> list[str
     lines = [
         "\nARI per call (`--trace`; the step's requests and events over its calls):\n",
         "| cps | calls | ARI requests per call | ARI events per call | requests per call, "
-        "by kind | events per call, by type |",
-        "|---:|---:|---:|---:|---|---|",
+        "by kind | events per call, by type | SQL statements through SQLAlchemy per call, "
+        "by text |",
+        "|---:|---:|---:|---:|---|---|---|",
     ]
     for step in steps:
         mine = [r for r in records if step.began <= r["t"] <= step.ended]
         requests, by_request = per_call(mine, "ari", step.calls)
         events, by_event = per_call(mine, "event", step.calls)
+        statements, by_statement = per_call(mine, "sql", step.calls)
         lines.append(
             f"| {step.rate:g} | {step.calls} | {requests:.1f} | {events:.1f} | {by_request} "
-            f"| {by_event} |"
+            f"| {by_event} | {statements:.2f}: {by_statement or '-'} |"
         )
     return lines
 

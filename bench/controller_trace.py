@@ -6,12 +6,14 @@ diagnostic: `python bench/bench_sipp_load.py --trace`; nothing of it is in the p
 Wraps, in this process only, before the controller starts:
 - every ARI event the controller receives, by type;
 - every ARI REST request (`AriClient.request`): method, path with ids taken out, round
-  trip, and how many connections of the aiohttp pool were busy and how many requests
-  waited for one when it started;
+  trip, and how many connections of the pool were busy and how many requests waited
+  for one when it started;
 - every store write (`GroupCommit.submit`): from the moment it is queued until it is
   committed, with the event type, and the writer's queue length when it was queued;
 - every store transaction (`GroupCommit._write`): writes in it and its duration;
 - every routing change's write-ahead (`Outbox.commit`): from commit to logged and acted;
+- every SQL statement that goes through SQLAlchemy (the store's raw driver path does not),
+  by its text;
 - every caller's join to and leave from their holding bridge (`HoldingBridges.join`,
   `.leave` back to the flow, `.moved` once they talk: the bridge destroyed off the way
   to the conversation), whole, with their ARI requests.
@@ -57,9 +59,14 @@ def install() -> None:
     request = AriClient.request
 
     async def timed_request(self: AriClient, method: str, path: str, **kwargs: Any) -> Any:
-        connector = self.session.connector
-        busy = len(getattr(connector, "_acquired", ()))
-        waiting = sum(len(w) for w in getattr(connector, "_waiters", {}).values())
+        pool = getattr(self, "_pool", None)
+        if pool is not None:  # the lean pool (ari_app/http_pool.py)
+            busy = len(pool._busy)
+            waiting = len(getattr(pool._slots, "_waiters", None) or ())
+        else:  # an older tree: aiohttp's connector
+            connector = self.session.connector
+            busy = len(getattr(connector, "_acquired", ()))
+            waiting = sum(len(w) for w in getattr(connector, "_waiters", {}).values())
         started, wall = time.perf_counter(), time.time()
         try:
             return await request(self, method, path, **kwargs)
@@ -144,6 +151,15 @@ def install() -> None:
         return done
 
     Outbox.commit = timed_commit  # type: ignore[method-assign]  # a probe, this run only
+
+    from sqlalchemy import event as sa_event
+    from sqlalchemy.engine import Engine
+
+    @sa_event.listens_for(Engine, "before_cursor_execute")
+    def sql(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        # Statements through SQLAlchemy (not the store's raw driver path), by their text.
+        what = " ".join(statement.split())[:80]
+        RECORDS.append({"k": "sql", "t": time.time(), "d": 0.0, "what": what})
 
     # Older trees (bisecting with `git worktree`) may lack a method: wrap what is there.
     join, leave = HoldingBridges.join, HoldingBridges.leave
