@@ -239,6 +239,7 @@ class Hotline:
             return await node_loss.lost(
                 worker_name(config), [contact_id], {}, reason="asterisk_lost"
             )
+
         calls = AriCallControl(
             ari,
             config.queues,
