@@ -155,9 +155,16 @@ class AdmissionCounts(Collector):
         yield from (refused, admitted)
 
 
+#: Each event type's counter, looked up once (`labels` costs more than the count).
+_EVENT_COUNTERS: dict[str, Any] = {}
+
+
 def count_event(event: LoggedEvent) -> None:
     """A Store.listen listener: count appended events by type."""
-    EVENTS.labels(type=event.type).inc()
+    counter = _EVENT_COUNTERS.get(event.type)
+    if counter is None:
+        counter = _EVENT_COUNTERS[event.type] = EVENTS.labels(type=event.type)
+    counter.inc()
 
 
 def add_metrics_routes(
