@@ -16,40 +16,50 @@ from tests import module_times
 
 ROOT = Path(__file__).resolve().parent
 
-#: End-to-end modules from the slowest (measured with `--durations=0`); the others follow.
+#: End-to-end modules from the slowest, handed out in this order (the others follow, then
+#: the unit modules, which fill the gaps at the end): a long module handed out late keeps
+#: one worker busy alone at the end of the run. Times: each module alone (`-n 0
+#: --durations=0`, on the shared 2-core machine, 2026-12-06), or as its author measured
+#: it; a run's own are printed at its end (tests/module_times.py): order from those.
 #: The two load tests (soak, load guard; each runs a Hotline of its own under load) are
-#: first and fifth: xdist's first round gives each of 4 workers two modules, 1+5 go to
-#: the same worker, so they run one after the other rather than on top of each other.
+#: first and fifth: the soak is one test, so the first worker is given the fifth module
+#: at once (the others, with more tests, wait for their next until their last two), and
+#: the two run one after the other rather than on top of each other.
 SLOW_FIRST = (
-    "e2e/test_soak.py",
-    "e2e/test_callbacks.py",
-    "e2e/test_recovery.py",
-    "e2e/test_ivr_call.py",
-    "e2e/test_load_guard.py",
-    "e2e/test_speech.py",
-    "e2e/test_sip_security.py",
-    "e2e/test_flow_nodes.py",
-    "e2e/test_queue_more.py",
-    "e2e/test_agi.py",
-    "e2e/test_wallboard.py",
-    "e2e/test_chat_desk.py",
-    "e2e/test_browser_phone.py",  # about 70 s (Chromium, six calls and registrations)
-    "e2e/test_existing_asterisk.py",  # about 45 s (a stock Asterisk of its own)
-    "e2e/test_cluster_worker.py",  # about 150 s (leaders, a worker, NATS, PostgreSQL)
-    "e2e/test_edge.py",  # 125-180 s (Kamailio, two nodes, a leader, NATS, PostgreSQL)
-    "e2e/test_pg_outage.py",  # 130-150 s (PostgreSQL cut off twice under a worker)
-    "e2e/test_https_desk.py",  # about 40 s (a Hotline of its own with web.tls, Chromium)
-    "e2e/test_live_transcript.py",  # 55-90 s (Vosk's Korean model, Chromium, three calls)
-    "e2e/test_web_tier.py",  # 150-180 s (two web processes, haproxy, a leader, a worker)
+    "e2e/test_soak.py",  # 50-75 s (30 s of 40 calls at once, a Hotline of its own)
+    "e2e/test_callbacks.py",  # 190-240 s (twelve tests, a Hotline of its own killed)
+    "e2e/test_web_tier.py",  # about 130 s (two web processes, haproxy, a leader, a worker)
     "e2e/test_cluster_callbacks.py",  # 100-200 s (two workers, a leader and standby)
+    "e2e/test_load_guard.py",  # 25-40 s (8 calls a second for 5 s, a Hotline of its own)
+    "e2e/test_cluster_worker.py",  # 150-180 s (leaders, a worker, NATS, PostgreSQL)
+    "e2e/test_edge.py",  # 125-180 s (Kamailio, two nodes, a leader, NATS, PostgreSQL)
+    "e2e/test_recovery.py",  # 120-150 s (an Asterisk and two controllers a test)
+    "e2e/test_browser_phone.py",  # 110 s (Chromium, six calls and registrations)
+    "e2e/test_live_transcript.py",  # 55-90 s (Vosk's Korean model, Chromium, three calls)
+    "e2e/test_leader_failover.py",  # 85 s
+    "e2e/test_ivr_call.py",  # 80 s
+    "e2e/test_call_consult.py",  # 75 s
+    "e2e/test_click_to_call.py",  # 70 s
+    "e2e/test_https_desk.py",  # 65 s (a Hotline of its own with web.tls, Chromium)
+    "e2e/test_call_control.py",  # 60 s
+    "e2e/test_call_transfers.py",  # 60 s
     "e2e/test_cluster_recordings.py",  # about 60 s (two workers, a leader)
-    "e2e/test_queue.py",
-    "e2e/test_reconnect.py",
-    "e2e/test_speech_recovery.py",
-    "e2e/test_agent_presence.py",
-    "e2e/test_chat_recovery.py",
-    "e2e/test_web_login.py",
-    "e2e/test_recording.py",
+    "e2e/test_monitoring.py",  # 55 s
+    "e2e/test_overload.py",  # 55 s
+    "e2e/test_pg_outage.py",  # 50-100 s (PostgreSQL cut off for 10 s under a worker)
+    "e2e/test_speech.py",  # 50 s
+    "e2e/test_flow_nodes.py",  # 50 s
+    "e2e/test_sip_security.py",  # 45 s
+    "e2e/test_chat_recovery.py",  # 45 s
+    "e2e/test_existing_asterisk.py",  # 45 s (a stock Asterisk of its own)
+    "e2e/test_wallboard.py",  # 45 s
+    "e2e/test_monitoring_wallboard.py",  # 45 s
+    "e2e/test_queue_more.py",  # 40 s
+    "e2e/test_agi.py",  # 40 s
+    "e2e/test_chat_rich.py",  # 35 s
+    "e2e/test_monitoring_browser_phone.py",  # 35 s
+    "e2e/test_consult_recovery.py",  # 35 s
+    "e2e/test_desk_seat.py",  # 35 s; the others: 30 s or less each
 )
 
 
