@@ -8,9 +8,9 @@ pooler, which would share the session): a process killed outright loses its conn
 PostgreSQL frees its locks at once, and the next process to try takes the chat over.
 
 If that connection is lost while the process runs (PostgreSQL restarted, the network
-cut), its locks are gone and another process may take its chats: `lost` is set and the
-process must stop running chats (controller/web_node.py stops it; its browsers'
-sockets reconnect to another process, which takes the chats over from the store).
+cut), its locks are gone and another process may take its chats: `lost` is set, the
+process lets its chats go (chat_bridge/cluster.py: their sockets reconnect, to any
+process, which takes them over from the store) and `reopen`s the connection.
 """
 
 from __future__ import annotations
@@ -49,6 +49,15 @@ class ChatClaims:
         #: Set once the connection is lost (the locks with it).
         self.lost = asyncio.Event()
 
+    async def reopen(self) -> None:
+        """A new session after the last one was lost (holding nothing)."""
+        old, self._conn = self._conn, None
+        if old is not None and not old.is_closed():
+            old.terminate()
+        self.held.clear()
+        await self.open()
+        self.lost.clear()
+
     async def open(self) -> None:
         if self._connect is None:
             import asyncpg  # type: ignore[import-untyped]
@@ -56,7 +65,9 @@ class ChatClaims:
             self._conn = await asyncpg.connect(self.dsn)
         else:
             self._conn = await self._connect(self.dsn)
-        self._conn.add_termination_listener(lambda _conn: self._lose())
+        conn = self._conn
+        # Only this connection's end counts (not that of one replaced by `reopen`).
+        conn.add_termination_listener(lambda ended: self._lose() if ended is self._conn else None)
 
     def _lose(self) -> None:
         if not self.lost.is_set() and self._conn is not None:

@@ -122,6 +122,7 @@ class ChatCluster:
         await self.nc.flush()
         await self.sweep()
         self._sweeper = asyncio.create_task(self._sweep_loop(), name="chat-sweep")
+        self._spawn(self._keep_claims())
 
     async def stop(self) -> None:
         tasks = [*self._tasks, *([self._sweeper] if self._sweeper else [])]
@@ -312,6 +313,35 @@ class ChatCluster:
             if chat is None or chat.id not in self.bridge.live:
                 await self._drop_contact(contact_id)
         return taken
+
+    async def _keep_claims(self) -> None:
+        """The claims' session lost (PostgreSQL restarted): another process may take
+        this one's chats now, so they are let go here (their sockets reconnect, to any
+        process, which takes them over from the store), and claims start again."""
+        while True:
+            await self.claims.lost.wait()
+            chats = list(self.bridge.live.values())
+            log.error("chat claims lost: %d chat(s) let go; claiming again", len(chats))
+            for chat in chats:
+                try:
+                    await self.bridge.release(chat)
+                except Exception as error:  # its messages' writes wait for the database
+                    log.warning("chat %s let go: %s", chat.id, error or type(error).__name__)
+                chat.send({"__close__": MOVED, "reason": "chat moved to another server"})
+            for contact_id in list(self._contacts):
+                await self._drop_contact(contact_id)
+            for sub in list(self._sessions.values()):
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+            self._sessions.clear()
+            while True:
+                try:
+                    await self.claims.reopen()
+                    break
+                except Exception as error:
+                    log.warning("chat claims not opened again: %s", error or type(error).__name__)
+                    await asyncio.sleep(1.0)
+            log.info("chat claims opened again")
 
     async def _sweep_loop(self) -> None:
         while True:

@@ -32,6 +32,8 @@ from ari_app.outbound import AriOutbound, close_lost
 from ari_app.queueing import Queueing
 from ari_app.recording import LiveRecordings
 from ari_app.recovery import Recovery
+from chat_bridge.claims import ChatClaims
+from chat_bridge.cluster import ChatCluster, ClusterDesk
 from chat_bridge.monitoring import ChatMonitors
 from chat_bridge.service import add_chat
 from controller.crm import start_crm
@@ -51,6 +53,7 @@ from hotline.calls.outbound_service import OutboundCalls
 from hotline.catalogue import Catalogue
 from hotline.cluster.bus import BusError
 from hotline.cluster.call_bus import CallControlServer
+from hotline.cluster.leader import asyncpg_dsn
 from hotline.cluster.node_loss import NodeLossHandler
 from hotline.cluster.offers import OfferFence
 from hotline.cluster.remote import RemoteRouting
@@ -447,6 +450,19 @@ class Hotline:
             http=http,
             callbacks=callbacks,
         )
+        # A call worker runs chats as a web process does (chat_bridge/cluster.py): each
+        # under its claim, taken over from a process gone, never all of them at start.
+        chats_cluster: ChatCluster | None = None
+        claims: ChatClaims | None = None
+        if remote is not None and config.chat.enabled:
+            claims = ChatClaims(asyncpg_dsn(database_url(config, self.paths)))
+            try:
+                await claims.open()
+            except Exception as error:
+                raise StartFailed(f"cannot open the chats' claims on PostgreSQL: {error}") from None
+            chats_cluster = ChatCluster(remote.nc, config.routing.domain, chat.bridge, claims)
+            chat.recovery = None
+            chat.desks.chat = ClusterDesk(chats_cluster)
         # Calls' wrap-up codes and notes on contacts; the desk offers each queue's codes.
         wrap_ups = WrapUps(store, routing, config.queues, config.chat.wrap_up_codes)
         add_contacts_routes(api, wrap_ups)
@@ -495,6 +511,8 @@ class Hotline:
             # Before the web server takes connections: chats left open carry on.
             try:
                 await chat.start()
+                if chats_cluster is not None:
+                    await chats_cluster.start()
             except Exception:
                 log.exception("chat recovery failed; new chats are taken all the same")
             await runner.setup()
@@ -543,7 +561,11 @@ class Hotline:
             await outbound.drain()
             if speech is not None:
                 await speech.close()
+            if chats_cluster is not None:
+                await chats_cluster.stop()
             await chat.stop()
+            if claims is not None:
+                await claims.close()
             await callbacks.stop()
             if call_server is not None:
                 await call_server.stop()

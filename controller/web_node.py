@@ -75,8 +75,6 @@ log = logging.getLogger(__name__)
 
 #: Misconfigured, or PostgreSQL or NATS unreachable at start: said on stderr.
 EXIT_CONFIG = 2
-#: The chats' claims were lost (PostgreSQL session ended): start it again.
-EXIT_LOST = 4
 #: Seconds the start waits for PostgreSQL before giving up.
 DATABASE_WAIT = 10.0
 
@@ -115,7 +113,6 @@ class WebNode:
         self.port = port
         self.name = name
         self.stopping = asyncio.Event()
-        self.exit_code = 0
 
     async def run(self, on_ready: Callable[[WebNode], None] | None = None) -> int:
         config = self.config
@@ -285,7 +282,6 @@ class WebNode:
                 raise StartFailed(str(error)) from None
             background.append(asyncio.create_task(watch_database(health, store.ping)))
             background.append(asyncio.create_task(watch_leader(health, lambda: remote.view.last)))
-            background.append(asyncio.create_task(self._watch_claims(claims)))
             background.append(asyncio.create_task(follow_presence(chat.desks)))
             background.append(asyncio.create_task(follow_calls(chat.desks, calls)))
             log.info("web process %s on http://%s:%d/", self.name, self.bind, self.port)
@@ -303,16 +299,7 @@ class WebNode:
             await remote.stop()
             await http.close()
             await runner.cleanup()
-        return self.exit_code
-
-    async def _watch_claims(self, claims: ChatClaims) -> None:
-        """The chats' claims lost (PostgreSQL session gone): another process may run
-        them now, so this one stops (its sockets reconnect to another process)."""
-        await claims.lost.wait()
-        if not self.stopping.is_set():
-            log.error("web process %s stops: its chats' claims are gone", self.name)
-            self.exit_code = EXIT_LOST
-            self.stopping.set()
+        return 0
 
     def stop(self) -> None:
         self.stopping.set()

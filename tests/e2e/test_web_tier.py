@@ -35,6 +35,7 @@ from typing import Any
 import pytest
 import yaml
 
+from chat_bridge.claims import claim_key
 from hotline.store import Store
 from hotline.store.chats import ChatStore
 from tests import pg
@@ -384,6 +385,15 @@ def test_a_chat_across_two_web_processes_survives_one_killed(tier: Tier, browser
         assert "handed over to another web process" in b.text(), tier.logs()
         customer.wait_for_selector("#hotline-chat[data-connected=true]", state="attached")
         exchange("moved", 2)
+        # The database session holding the chat's claim ends (as when PostgreSQL restarts):
+        # its process lets the chat go and claims again; the widget reconnects, the chat
+        # is taken over from the store (by whichever process gets it), and goes on.
+        ended = read(tier.url, lambda store: end_claim_session(store, frames[0]["session_id"]))
+        assert ended == 1, ended
+        customer.wait_for_selector("#hotline-chat[data-connected=false]", state="attached")
+        customer.wait_for_selector("#hotline-chat[data-connected=true]", state="attached")
+        exchange("reclaimed", 1)
+        assert "chat claims lost: 1 chat(s) let go" in a.text() + b.text(), tier.logs()
         # The desk reloads: its tab comes back with the whole thread, from the process
         # running the chat (each process says what it has for alice on the bus).
         desk.reload()
@@ -434,6 +444,22 @@ def test_a_chat_across_two_web_processes_survives_one_killed(tier: Tier, browser
     finally:
         customer_context.close()
         desk_context.close()
+
+
+async def end_claim_session(store: Store, session_id: str) -> int:
+    """End the PostgreSQL session holding the chat's claim; how many were ended."""
+    from sqlalchemy import text
+
+    key = claim_key(session_id)
+    high, low = (key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF
+    query = text(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+        "AND classid = :high AND objid = :low AND objsubid = 1 AND granted"
+    )
+    rows = await store.read(
+        lambda conn: conn.execute(query, {"high": high, "low": low}), "end a claim"
+    )
+    return len(rows.fetchall())
 
 
 async def hello_on(url: str, session: str) -> tuple[list[dict[str, Any]], int | None]:

@@ -85,7 +85,10 @@ async def test_one_process_runs_a_chat_until_its_connection_ends(pg_url: str) ->
         assert b.lost.is_set() and not b.held
         with pytest.raises(ClaimsLost):
             await b.claim("s3")
-        assert await a.claim("s1") and await a.claim("s2")
+        assert await a.claim("s1") and await a.claim("s2")  # freed with b's session
+        await b.reopen()  # claims again, holding nothing
+        assert not b.lost.is_set() and await b.claim("s3") and b.holds("s3")
+        assert not await b.claim("s1")  # a's now
     finally:
         await a.close()
         await b.close()
