@@ -197,7 +197,7 @@ class Tier:
 
 def tier_config(
     workdir: Path, url: str, nats: str, edge_port: int, ports: list[int], phone_port: int
-) -> dict:
+) -> dict[str, Any]:
     config = conftest.test_config(f"wt-{os.getpid()}")
     flows = workdir / "flows"
     flows.mkdir(exist_ok=True)

@@ -28,7 +28,7 @@ def tier(**changes: object) -> WebTierConfig:
         "port": 80,
         "processes": ["10.0.0.5:8080", "10.0.0.6:8080"],
     }
-    return WebTierConfig(**{**settings, **changes})
+    return WebTierConfig.model_validate({**settings, **changes})
 
 
 def test_web_tier_is_checked() -> None:
