@@ -79,16 +79,17 @@ def test_voicemail_and_transfer_over_fastagi(hotline: RunningHotline) -> None:
     target = TransferTarget(hotline.workdir / "sipp-agi", "answer", hotline.targets["answer"])
     target.start()
     try:
+        # The two flows at once: a message left on one, a transfer and survey on the other.
+        steps: list[Step] = [Wait(1.0), Keys("1"), Wait(7.0), Keys("2"), Wait(4.0), Keys("3")]
         calls(
             hotline,
-            "2302",
+            {"5552302": "2302", "5552303": "2303"},
             {
                 "5552302": [Wait(5.5), Speak("Please call me back about my order, thank you."),
                             Keys("#"), ExpectHangup(30)],
+                "5552303": [*steps, ExpectHangup(40)],
             },
         )  # fmt: skip
-        steps: list[Step] = [Wait(1.0), Keys("1"), Wait(7.0), Keys("2"), Wait(4.0), Keys("3")]
-        calls(hotline, "2303", {"5552303": [*steps, ExpectHangup(40)]})
         assert target.wait_done(30).ok
     finally:
         target.stop()

@@ -57,14 +57,18 @@ KEY_GAP = 0.8
 
 def calls(
     hotline: RunningHotline,
-    dial: str,
+    dial: str | dict[str, str],
     callers: dict[str, list[Step]],
     gates: dict[str, list[Ready]] | None = None,
 ) -> None:
-    """Run several SIPp callers at once; all must complete their scenario. A caller's
-    Gate steps open, in order, as its `gates` become true of its contact's events."""
+    """Run several SIPp callers at once, all dialing `dial` (or each its own: a dict by
+    caller); all must complete their scenario. A caller's Gate steps open, in order, as
+    its `gates` become true of its contact's events."""
+    dials = dial if isinstance(dial, dict) else dict.fromkeys(callers, dial)
     running = {
-        caller: SippCall(hotline.workdir / "sipp", hotline.sip_port, dial, caller, steps).start()
+        caller: SippCall(
+            hotline.workdir / "sipp", hotline.sip_port, dials[caller], caller, steps
+        ).start()
         for caller, steps in callers.items()
     }
     waiting = {caller: list(ready) for caller, ready in (gates or {}).items()}
