@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -240,6 +241,8 @@ def tier(tmp_path_factory: pytest.TempPathFactory, pg_server: pg.PostgresServer)
     binary = nats_binary()
     if binary is None:
         pytest.fail("nats-server is not installed (scripts/setup.sh test)")
+    if shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").exists():
+        pytest.fail("haproxy is not installed (scripts/setup.sh test)")
     workdir = tmp_path_factory.mktemp("webtier")
     nats = NatsServer(binary, workdir / "nats.log").start()
     url = pg_server.create_database()
