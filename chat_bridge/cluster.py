@@ -47,6 +47,7 @@ from chat_bridge.bridge import ChatBridge, ChatRefused
 from chat_bridge.chat import LiveChat
 from chat_bridge.claims import ChatClaims, ClaimsLost
 from chat_bridge.recovery import ChatRecovery
+from chat_bridge.web import CLOSE
 from hotline.cluster.bus import dumps, loads, token
 from hotline.store.chats import ChatSession
 
@@ -273,7 +274,7 @@ class ChatCluster:
         if chat is not None:
             await self.bridge.release(chat)
             # Its widget sockets here reconnect (through haproxy) to wherever it runs now.
-            chat.send({"__close__": MOVED, "reason": "chat moved to another server"})
+            chat.send({CLOSE: MOVED, "reason": "chat moved to another server"})
             if chat.contact_id is not None:
                 await self._drop_contact(chat.contact_id)
         with contextlib.suppress(ClaimsLost):
@@ -327,7 +328,7 @@ class ChatCluster:
                     await self.bridge.release(chat)
                 except Exception as error:  # its messages' writes wait for the database
                     log.warning("chat %s let go: %s", chat.id, error or type(error).__name__)
-                chat.send({"__close__": MOVED, "reason": "chat moved to another server"})
+                chat.send({CLOSE: MOVED, "reason": "chat moved to another server"})
             for contact_id in list(self._contacts):
                 await self._drop_contact(contact_id)
             for sub in list(self._sessions.values()):
