@@ -32,7 +32,7 @@ SLOW_FIRST = (
     "e2e/test_cluster_callbacks.py",  # 100-200 s (two workers, a leader and standby)
     "e2e/test_load_guard.py",  # 25-40 s (8 calls a second for 5 s, a Hotline of its own)
     "e2e/test_cluster_worker.py",  # 150-180 s (leaders, a worker, NATS, PostgreSQL)
-    "e2e/test_edge.py",  # 125-180 s (Kamailio, two nodes, a leader, NATS, PostgreSQL)
+    "e2e/test_edge.py",  # 190-200 s (Kamailio, two nodes, a leader + standby, NATS, PG)
     "e2e/test_recovery.py",  # 120-150 s (an Asterisk and two controllers a test)
     "e2e/test_browser_phone.py",  # 110 s (Chromium, six calls and registrations)
     "e2e/test_live_transcript.py",  # 55-90 s (Vosk's Korean model, Chromium, three calls)
