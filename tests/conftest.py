@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent
 SLOW_FIRST = (
     "e2e/test_soak.py",  # 50-75 s (30 s of 40 calls at once, a Hotline of its own)
     "e2e/test_callbacks.py",  # 190-240 s (twelve tests, a Hotline of its own killed)
-    "e2e/test_web_tier.py",  # about 130 s (two web processes, haproxy, a leader, a worker)
+    "e2e/test_web_tier.py",  # 74-130 s (two web processes, haproxy, a leader, a worker)
     "e2e/test_cluster_callbacks.py",  # 100-200 s (two workers, a leader and standby)
     "e2e/test_load_guard.py",  # 25-40 s (8 calls a second for 5 s, a Hotline of its own)
     "e2e/test_cluster_worker.py",  # 150-180 s (leaders, a worker, NATS, PostgreSQL)
