@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+import pytest
+
+from controller.cli import main
 from controller.web_node import follow_presence, web_problem
 from hotline.acd.model import AgentState, Channel
 from hotline.acd.states import ChannelStatus
@@ -63,3 +67,13 @@ def test_a_web_process_needs_postgresql() -> None:
     assert "needs database_url on PostgreSQL" in (web_problem(sqlite) or "")
     pg = cast(HotlineConfig, SimpleNamespace(database_url="postgresql+asyncpg://h@db/h"))
     assert web_problem(pg) is None
+
+
+def test_haproxy_without_a_web_tier_section_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOTLINE_STATE", str(tmp_path))
+    config = Path(__file__).resolve().parents[2] / "config" / "hotline.yaml"  # no web_tier:
+    assert main(["--config", str(config), "haproxy", "config", "--out", str(tmp_path)]) == 2
+    assert "no web_tier: section in the config" in capsys.readouterr().err
+    assert not (tmp_path / "haproxy.cfg").exists()
