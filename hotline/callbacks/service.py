@@ -292,11 +292,13 @@ class CallbackService:
         language: str = "en",
         channel: str = "voice",
         source: str | None = None,
+        before_leave: Callable[[Callback], None] | None = None,
     ) -> Callback:
         """A contact waiting in a queue (a call, a chat: `channel`) asked to be called
         back: book it (persisted first), then put the callback entry in the contact's
         place and take the contact out of the queue. `source`: the record's (default
-        `channel`; `node_lost` when a cluster's routing leader rebooks it)."""
+        `channel`; `node_lost` when a cluster's routing leader rebooks it);
+        `before_leave`: told the callback before the contact leaves its queue."""
         ticket = self.routing.ticket(contact_id)
         if ticket is None:
             raise CallbackRefused("no_callbacks", "the contact is no longer waiting in the queue")
@@ -317,6 +319,8 @@ class CallbackService:
             if callback.scheduled_for is None
             else None
         )
+        if before_leave is not None:
+            before_leave(callback)
         with contextlib.suppress(RoutingError):
             await self.routing.leave(contact_id, "left")
         self._spawn(callback, joined)

@@ -50,7 +50,7 @@ from hotline.callbacks.rules import CallbackRefused
 from hotline.callbacks.service import CallbackService
 from hotline.callbacks.settings import QueueCallback
 from hotline.store import Store
-from hotline.store.callbacks import CallbackState
+from hotline.store.callbacks import Callback, CallbackState
 from hotline.store.epochs import Fence
 
 log = logging.getLogger(__name__)
@@ -340,10 +340,23 @@ class NodeLossHandler:
         for decision in decide(found, self.callbacks.queues, self.callbacks.check):
             queue = next(w.queue for w in found if w.contact_id == decision.contact_id)
             data: dict[str, Any] = {"node": worker, "reason": reason, "queue": queue}
+
+            def known(
+                callback: Callback, data: dict[str, Any] = data, of: str = decision.contact_id
+            ) -> None:
+                # Said before the contact leaves its queue: the end its worker is told
+                # carries it (responder.py), even when that worker missed the rest.
+                data.update(action="callback", callback=callback.contact_id)
+                self._remember(of, data)
+
             if decision.action == "callback" and decision.number is not None:
                 try:
                     callback = await self.callbacks.book_from_queue(
-                        decision.contact_id, decision.number, queue, source=REASON
+                        decision.contact_id,
+                        decision.number,
+                        queue,
+                        source=REASON,
+                        before_leave=known,
                     )
                 except CallbackRefused as refused:  # the number's history (too many, ...)
                     data.update(action="lost", why=f"callback refused: {refused}")
@@ -353,6 +366,7 @@ class NodeLossHandler:
             else:
                 data.update(action="lost", why=decision.reason)
             if data["action"] == "lost":
+                self._remember(decision.contact_id, data)
                 with contextlib.suppress(RoutingError):
                     await self.routing.leave(decision.contact_id, "left")
             await self._end(decision.contact_id, data)
@@ -396,10 +410,13 @@ class NodeLossHandler:
         )
         return True
 
-    async def _end(self, contact_id: str, data: dict[str, Any]) -> None:
-        if len(self.outcomes) >= 10_000:  # the oldest go: a worker back later ends them
-            del self.outcomes[next(iter(self.outcomes))]
+    def _remember(self, contact_id: str, data: dict[str, Any]) -> None:
+        if contact_id not in self.outcomes and len(self.outcomes) >= 10_000:
+            del self.outcomes[next(iter(self.outcomes))]  # the oldest: a worker back late
         self.outcomes[contact_id] = data
+
+    async def _end(self, contact_id: str, data: dict[str, Any]) -> None:
+        self._remember(contact_id, data)
         await self.store.append(
             contact_id, "routing.node_lost", data, queue=data.get("queue"), agent=data.get("agent")
         )

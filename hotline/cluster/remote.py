@@ -632,6 +632,8 @@ class RemoteRouting:
                 ticket.deliver(Withdrawn(withdrawn, str(data["reason"])))
         elif kind == "finished":
             self._close(contact)
+            if data.get("node_lost"):  # the leader took it for lost with this node
+                self._rebooked[contact] = dict(data["node_lost"])
             ticket.finish(Outcome(data["outcome"]))
         elif kind == "place":
             self._places[contact] = (data["position"], data["eta"])

@@ -586,6 +586,9 @@ class RoutingResponder:
                     message.update(kind="withdrawn", key=key, reason=item.reason)
                 elif isinstance(item, Finished):
                     message.update(kind="finished", outcome=str(item.outcome))
+                    fate = self.node_loss.outcomes.get(contact) if self.node_loss else None
+                    if fate is not None:  # taken for lost with its node: said to it
+                        message["node_lost"] = fate
                 if self.leadership.lost.is_set():
                     return  # deposed: not one more offer from this process
                 await self.nc.publish(subject, dumps(message))

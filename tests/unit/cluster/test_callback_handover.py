@@ -371,3 +371,30 @@ async def test_a_worker_back_from_a_cut_off_learns_its_caller_was_rebooked(
     finally:
         await worker.stop()
         await leader.stop()
+
+
+async def test_the_end_of_a_rebooked_caller_says_what_was_done_when_heard_live(
+    store: Store, bus: Any
+) -> None:
+    """A worker paused (frozen, its connection kept) hears the end of its caller's
+    ticket when it resumes, not through `sync`: the end itself says what the leader did."""
+    leader = Leader(await bus(), store, 1, grace=0.3)
+    worker = Worker(await bus(), store, "host/a")
+    await leader.start()
+    await leader.routing.logout("ann")
+    await worker.start()
+    try:
+        caller = await store.open_contact(
+            "voice", "inbound", "5550203", "100", asterisk_node="host/a"
+        )
+        ticket = await worker.remote.enqueue(caller, "voice", "support")
+        node_loss = leader.responder.node_loss
+        assert node_loss is not None
+        (booked,) = await node_loss.lost("host/a", [caller], {})
+        item = await asyncio.wait_for(ticket.next(), 2)
+        assert getattr(item, "outcome", None) == "left"
+        said = worker.remote.rebooked(caller)
+        assert said is not None and (said["action"], said["callback"]) == ("callback", booked)
+    finally:
+        await worker.stop()
+        await leader.stop()
