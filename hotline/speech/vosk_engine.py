@@ -25,9 +25,9 @@ log = logging.getLogger(__name__)
 #: Audio one stream may have waiting for a worker before it is given up as too slow.
 MAX_BACKLOG_SECONDS = 2.0
 #: Audio is given to Vosk in pieces of this many bytes (0.2 s at 8 kHz), however it
-#: arrived: Vosk's words depend on how its audio is cut ("어제부터 와이파이 ..." was
-#: heard three ways cut in 20 ms, 0.2 s and 1 s pieces), and a loaded machine batches
-#: a stream's frames differently from one call to the next (docs/speech.md).
+#: arrived: a loaded machine batches a stream's frames differently from one call to
+#: the next, and Vosk checks its own end-of-speech rules once per piece, so how the
+#: audio is cut must not depend on the machine's load (docs/speech.md).
 PIECE_BYTES = 3200
 
 
