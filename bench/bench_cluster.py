@@ -128,6 +128,8 @@ class Shape:
     database_url: str
     #: Process name -> a function giving its ticks so far.
     meters: dict[str, Callable[[], int]] = field(default_factory=dict)
+    #: Agents available for voice when the load began.
+    agents: int = 0
 
 
 @dataclass
@@ -139,6 +141,7 @@ class Result:
     connect: list[float]
     cpu_ms: dict[str, float]
     seconds: float
+    agents: int
 
 
 def agents(n: int) -> list[dict[str, Any]]:
@@ -185,7 +188,7 @@ def run_load(shape: Shape, workdir: Path, rate: float, calls: int) -> Result:
     answer, _ = answer_times(workdir / "messages.log")
     time.sleep(1.0)  # the last contacts' end is written
     completed, connect = asyncio.run(from_log(shape.database_url, wall))
-    return Result(shape.name, calls, completed, answer, connect, cpu, seconds)
+    return Result(shape.name, calls, completed, answer, connect, cpu, seconds, shape.agents)
 
 
 async def from_log(url: str, since: datetime) -> tuple[int, list[float]]:
@@ -212,6 +215,22 @@ async def from_log(url: str, since: datetime) -> tuple[int, list[float]]:
     return completed, connect
 
 
+def wait_agents_ready(node: RunningHotline, count: int, timeout: float = 30) -> int:
+    """Until `count` agents are available for voice (their phones qualified, or told to
+    the leader), at most `timeout` s; how many are. A shape is measured with every agent
+    it counts available (reported: one worker with a remote leader was seen keeping
+    some paused "unreachable" whose phones answered)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = node.api("/api/agents", token=node.secrets["api_token"])
+        ready = 0
+        if status == 200 and isinstance(body, list):
+            ready = sum(1 for a in body if a["channels"]["voice"]["state"] == "available")
+        if ready >= count or time.monotonic() > deadline:
+            return ready
+        time.sleep(0.5)
+
+
 def stop_node(node: RunningHotline) -> None:
     with contextlib.suppress(Exception):
         stop_worker(node)
@@ -230,7 +249,7 @@ def one_box(workdir: Path, n_agents: int) -> Iterator[Shape]:
     node = spawn(config, workdir, log_name="hotline")
     try:
         wait_ready(node)
-        time.sleep(2)  # the agents' contacts qualified
+        ready = wait_agents_ready(node, n_agents + 1)
         yield Shape(
             "one box (make run: SQLite, routing in the process)",
             f"127.0.0.1:{node.sip_port}",
@@ -240,6 +259,7 @@ def one_box(workdir: Path, n_agents: int) -> Iterator[Shape]:
                 "hotline run": lambda: own_ticks(node.proc.pid),
                 "Asterisk": lambda: own_ticks(asterisk_pid(node)),
             },
+            ready,
         )
     finally:
         stop_node(node)
@@ -269,7 +289,7 @@ def one_worker(workdir: Path, pg: PostgresServer, n_agents: int) -> Iterator[Sha
         leader.wait_for("leader is the leader (epoch")
         node = spawn(config, workdir, log_name="worker")
         wait_ready(node)
-        time.sleep(2)
+        ready = wait_agents_ready(node, n_agents + 1)
         worker = node
         yield Shape(
             "one call worker, the leader over NATS (PostgreSQL)",
@@ -283,6 +303,7 @@ def one_worker(workdir: Path, pg: PostgresServer, n_agents: int) -> Iterator[Sha
                 "nats-server": lambda: own_ticks(nats.proc.pid if nats.proc else None),
                 "PostgreSQL": lambda: tree_ticks(postmaster_pid(pg)),
             },
+            ready,
         )
     finally:
         if node is not None:
@@ -304,7 +325,9 @@ def two_nodes(workdir: Path, pg: PostgresServer, n_agents: int) -> Iterator[Shap
                 assert register(cluster, endpoint, cluster.edge.password(endpoint), port=port).ok
             for endpoint in [CAROL] + [str(a["endpoint"]) for a in extra]:
                 wait_reachable(cluster, endpoint=endpoint, timeout=30)
-            yield two_node_shape(cluster, pg)
+            shape = two_node_shape(cluster, pg)
+            shape.agents = wait_agents_ready(cluster.nodes["a"], n_agents + 1)
+            yield shape
         finally:
             phone.kill()
             phone.wait()
@@ -359,10 +382,10 @@ def report(results: list[Result], rate: float, calls: int, n_agents: int) -> str
         ", shared with other engineers' tests: **shared, loaded machine**.\n"
     )
     lines.append(
-        "| shape | completed / offered | answer p50 / p95 / p99 | answer -> agent p50 / p95 /"
-        " p99 | CPU ms per call (process: ms) | total CPU ms per call |"
+        "| shape | agents available | completed / offered | answer p50 / p95 / p99 | answer -> "
+        "agent p50 / p95 / p99 | CPU ms per call (process: ms) | total CPU ms per call |"
     )
-    lines.append("|---|---|---|---|---|---|")
+    lines.append("|---|---|---|---|---|---|---|")
     for r in results:
         answer = (
             " / ".join(f"{pct(r.answer, q):.1f}" for q in (0.5, 0.95, 0.99)) if r.answer else "-"
@@ -372,8 +395,8 @@ def report(results: list[Result], rate: float, calls: int, n_agents: int) -> str
         )
         cpu = "; ".join(f"{name} {ms:.1f}" for name, ms in r.cpu_ms.items())
         lines.append(
-            f"| {r.name} | {r.completed} / {r.offered} | {answer} | {connect} | {cpu} | "
-            f"{sum(r.cpu_ms.values()):.1f} |"
+            f"| {r.name} | {r.agents} | {r.completed} / {r.offered} | {answer} | {connect} | "
+            f"{cpu} | {sum(r.cpu_ms.values()):.1f} |"
         )
     base = results[0] if results else None
     if base and base.answer and base.connect:
