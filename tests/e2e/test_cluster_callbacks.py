@@ -12,6 +12,9 @@ through `callbacks.dial_template`.
 - a worker's Asterisk killed (kill -9) under two waiting callers and started again (the
   worker lives): the callers become callbacks at their places (the node-lost policy,
   `routing.node_lost` reason `asterisk_lost`), dialed once each, in their order;
+- a worker frozen (SIGSTOP) past node_lost_after while a caller waits on its Asterisk:
+  the caller is booked a callback at its place (dialed by the other worker); the worker
+  resumed tells the caller, still on the line, and ends the call;
 - the worker dialing it killed (kill -9 of its Asterisk and itself) while the customer
   talks: the leader declares it lost (`routing.node_lost_after` 4 s here), the other
   worker dials it again (the interrupted attempt counts), completed.
@@ -391,6 +394,79 @@ def test_an_asterisk_crashed_and_restarted_its_waiting_callers_become_callbacks(
             if call.proc is not None and call.proc.poll() is None:
                 call.proc.kill()  # its Asterisk died under it: nobody hangs it up
                 call.proc.communicate()
+
+
+def test_a_worker_frozen_past_node_lost_after_its_caller_is_told_and_called_back(
+    cluster: Cluster,
+) -> None:
+    """Worker a paused (SIGSTOP: alive, silent on the bus) while a caller waits on its
+    Asterisk: the leader takes node a for lost and books the caller a callback at its
+    place, dialed by worker b; a resumed (SIGCONT) tells the caller, still on the line,
+    that they will be called back (callback_booked) and ends the call."""
+    leader = cluster.candidates.get("b") or cluster.candidate("b")
+    leader.wait_for(f"{leader.name} is the leader (epoch")
+    if not cluster.workers:
+        cluster.start_workers()
+    a, b = cluster.workers["a"], cluster.workers["b"]
+    assert api_post(b, "/api/agents/carol/pause", {"reason": "break"}) == 200
+    carol, customer = cluster.phones(calls=1)
+    number = "5554201"
+    sipp = SippCall(cluster.workdir / "sipp", a.sip_port, "304", number, [ExpectHangup(90)])
+    call = sipp.start()
+    paused = False
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            found = asyncio.run(_contacts_of(cluster.url, [number]))
+            if number in found and any(e.type == "contact.join" for e in found[number][1]):
+                break
+            assert time.monotonic() < deadline, f"the caller never queued\n{cluster.logs()}"
+            time.sleep(0.2)
+        a.proc.send_signal(signal.SIGSTOP)
+        paused = True
+        stopped = time.monotonic()
+        deadline = stopped + 20
+        while True:  # the leader takes node a for lost
+            _, events = asyncio.run(_contacts_of(cluster.url, [number]))[number]
+            lost = [e for e in events if e.type == "routing.node_lost"]
+            if lost:
+                break
+            assert time.monotonic() < deadline, f"node a never lost\n{cluster.logs()}"
+            time.sleep(0.2)
+        judged = time.monotonic() - stopped
+        assert lost[0].data["action"] == "callback", lost
+        callback = lost[0].data["callback"]
+        a.proc.send_signal(signal.SIGCONT)
+        paused = False
+        result = call.wait(60)  # told, then hung up by Hotline
+        assert result.ok, f"{result.output}\n{cluster.logs()}"
+        told = time.monotonic() - stopped
+        _, events = asyncio.run(_contacts_of(cluster.url, [number]))[number]
+        booked = [e for e in events if e.type == "queue.callback"]
+        assert [e.data.get("by") for e in booked] == ["node_lost"], events
+        assert booked[0].data["callback"] == callback
+        assert api_post(b, "/api/agents/carol/unpause", {}) == 200
+        row, cb_events = wait_done(cluster, callback, timeout=60)
+        assert row.state == "completed", (row, cluster.logs())
+        assert [e.data["attempt"] for e in dials(cb_events)] == [1]
+        assert invites(customer) == 1
+        handed = [e for e in cb_events if e.type == "callback.handed"]
+        assert [cluster.worker_named(e.data["worker"]) for e in handed] == ["b"]
+        print(
+            f"\nworker a frozen (SIGSTOP) with a caller waiting: node a taken for lost "
+            f"{judged:.1f} s after (node_lost_after 4 s), the caller booked a callback at "
+            f"its place; a resumed, the caller told and hung up {told:.1f} s after the "
+            "pause; the callback dialed once by worker b, completed"
+        )
+    finally:
+        if paused:
+            a.proc.send_signal(signal.SIGCONT)
+        api_post(b, "/api/agents/carol/unpause", {})
+        carol.stop()
+        customer.stop()
+        if call.proc is not None and call.proc.poll() is None:
+            call.proc.kill()
+            call.proc.communicate()
 
 
 def test_the_worker_dialing_killed_mid_call_the_other_dials_it_again(cluster: Cluster) -> None:
