@@ -29,7 +29,7 @@ SLOW_FIRST = (
     "e2e/test_soak.py",  # 50-75 s (30 s of 40 calls at once, a Hotline of its own)
     "e2e/test_callbacks.py",  # 190-240 s (twelve tests, a Hotline of its own killed)
     "e2e/test_web_tier.py",  # 74-130 s (two web processes, haproxy, a leader, a worker)
-    "e2e/test_cluster_callbacks.py",  # 100-200 s (two workers, a leader and standby)
+    "e2e/test_cluster_callbacks.py",  # 130-150 s (two workers, a leader and standby)
     "e2e/test_load_guard.py",  # 25-40 s (8 calls a second for 5 s, a Hotline of its own)
     "e2e/test_cluster_worker.py",  # 150-180 s (leaders, a worker, NATS, PostgreSQL)
     "e2e/test_edge.py",  # 190-200 s (Kamailio, two nodes, a leader + standby, NATS, PG)
@@ -43,7 +43,7 @@ SLOW_FIRST = (
     "e2e/test_https_desk.py",  # 65 s (a Hotline of its own with web.tls, Chromium)
     "e2e/test_call_control.py",  # 60 s
     "e2e/test_call_transfers.py",  # 60 s
-    "e2e/test_cluster_recordings.py",  # about 60 s (two workers, a leader)
+    "e2e/test_cluster_recordings.py",  # 45-90 s (two workers, a leader)
     "e2e/test_monitoring.py",  # 55 s
     "e2e/test_overload.py",  # 55 s
     "e2e/test_pg_outage.py",  # 50-100 s (PostgreSQL cut off for 10 s under a worker)
