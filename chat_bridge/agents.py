@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from chat_bridge.attachments import AttachmentRefused, Attachments, file_response
+from chat_bridge.attachments import AttachmentRefused, Attachments, KeptFile, file_response
 from chat_bridge.chat import LiveChat
 from chat_bridge.texts import Texts
 from hotline.acd.decisions import Offer
@@ -28,7 +28,7 @@ from hotline.acd.service import OfferWithdrawn, RoutingService
 from hotline.chat_settings import ChatConfig, identity_skill
 from hotline.messages import File, RichMessageError, dump, fallback_text, parse_rich
 from hotline.store import Store
-from hotline.store.chats import ChatMessage, ChatStore, customer_card
+from hotline.store.chats import ChatAttachment, ChatMessage, ChatStore, customer_card
 from hotline.web.desk import DeskRefused
 
 log = logging.getLogger(__name__)
@@ -243,6 +243,23 @@ class AgentHub:
             saved = await self.attachments.save(chat.id, filename, content_type, body)
         except AttachmentRefused as error:
             raise DeskError(str(error)) from None
+        return await self._post_file(agent, chat, saved)
+
+    async def send_kept(self, agent: str, contact_id: str, kept: KeptFile) -> int:
+        """A file from the agent's desk on another process, its bytes kept in the
+        database there (`Attachments.keep`): attached to the chat and sent as `send_file`."""
+        chat = self._chat(agent, contact_id)
+        if chat.customer_left:
+            raise DeskError("the customer has left this chat; close it with a wrap-up code")
+        if self.attachments is None:
+            raise DeskError("files are not enabled for chats")
+        try:
+            saved = await self.attachments.attach(chat.id, kept)
+        except AttachmentRefused as error:
+            raise DeskError(str(error)) from None
+        return await self._post_file(agent, chat, saved)
+
+    async def _post_file(self, agent: str, chat: LiveChat, saved: ChatAttachment) -> int:
         info = {
             "id": saved.id,
             "filename": saved.filename,
@@ -346,9 +363,13 @@ class AgentHub:
         attachments = self.attachments
         if found is None or attachments is None:
             return None
-        if not any(c.id == found.session_id for c in self.open.get(agent, {}).values()):
+        if not self.has_session(agent, found.session_id):
             return None
-        return file_response(attachments, found)
+        return await file_response(attachments, found)
+
+    def has_session(self, agent: str, session_id: str) -> bool:
+        """The chat `session_id` is open on the agent's desk (here)."""
+        return any(c.id == session_id for c in self.open.get(agent, {}).values())
 
     async def card(self, contact_id: str) -> dict[str, Any]:
         return await customer_card(self.store, self.chats, contact_id)

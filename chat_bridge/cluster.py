@@ -32,7 +32,6 @@ nothing is delivered twice (the widget and the desk drop a sequence number seen)
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 from collections.abc import Callable
@@ -43,6 +42,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from chat_bridge.agents import AgentHub, DeskError, Push
+from chat_bridge.attachments import AttachmentRefused, KeptFile, file_response
 from chat_bridge.bridge import ChatBridge, ChatRefused
 from chat_bridge.chat import LiveChat
 from chat_bridge.claims import ChatClaims, ClaimsLost
@@ -379,11 +379,16 @@ class ChatCluster:
             return await hub.history(agent, contact_id, int(args["after"]))
         if op == "send":
             return await hub.send(agent, contact_id, args["text"], args.get("id"), args.get("rich"))
-        if op == "send_file":
-            body = base64.b64decode(args["body"])
-            return await hub.send_file(
-                agent, contact_id, args["filename"], args["content_type"], body
+        if op == "send_kept":
+            kept = KeptFile(
+                str(args["filename"]),
+                str(args["content_type"]),
+                int(args["size"]),
+                str(args["sha256"]),
             )
+            return await hub.send_kept(agent, contact_id, kept)
+        if op == "may_read":
+            return hub.has_session(agent, str(args["session"]))
         if op == "typing":
             return hub.typing(agent, contact_id, bool(args["on"]))
         if op == "close":
@@ -474,13 +479,26 @@ class ClusterDesk:
     async def send_file(
         self, agent: str, contact_id: str, filename: str, content_type: str, body: bytes
     ) -> int:
+        """The file's bytes are checked and kept in the database here; only their hash
+        and name go to the process running the chat (no file crosses the bus, whatever
+        its size)."""
+        if self.cluster.runs_here(contact_id):
+            return await self.hub.send_file(agent, contact_id, filename, content_type, body)
+        attachments = self.hub.attachments
+        if attachments is None:
+            raise DeskError("files are not enabled for chats")
+        try:
+            kept = await attachments.keep(filename, content_type, body)
+        except AttachmentRefused as error:
+            raise DeskError(str(error)) from None
         seq = await self.cluster.at_owner(
             contact_id,
-            "send_file",
+            "send_kept",
             agent,
-            filename=filename,
-            content_type=content_type,
-            body=base64.b64encode(body).decode(),
+            filename=kept.filename,
+            content_type=kept.content_type,
+            size=kept.size,
+            sha256=kept.sha256,
         )
         return int(seq)
 
@@ -500,6 +518,21 @@ class ClusterDesk:
         await self.cluster.at_owner(contact_id, "transfer", agent, queue=queue, to_agent=to_agent)
 
     async def attachment(self, agent: str, attachment_id: str) -> web.StreamResponse | None:
-        """A chat's file, from this process's attachments folder (shared storage for
-        attachments across web processes: not built)."""
-        return await self.hub.attachment(agent, attachment_id)
+        """A chat's file, if the chat is open on the agent's desk (asked of the process
+        running it), its bytes read here from the database."""
+        attachments = self.hub.attachments
+        found = await self.hub.chats.attachment(attachment_id)
+        if found is None or attachments is None:
+            return None
+        session = await self.hub.chats.session(found.session_id)
+        if session is None or session.contact_id is None:
+            return None
+        try:
+            allowed = await self.cluster.at_owner(
+                session.contact_id, "may_read", agent, session=found.session_id
+            )
+        except DeskError:
+            return None
+        if not allowed:
+            return None
+        return await file_response(attachments, found)

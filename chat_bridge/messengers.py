@@ -265,7 +265,7 @@ class Messengers:
         if found is None or found.session_id != chat.id:
             return None
         try:
-            body = await asyncio.to_thread(attachments.path_of(found).read_bytes)
+            body = await attachments.body(found)
         except (OSError, AttachmentRefused):
             return None
         return found.filename, found.content_type, body

@@ -22,6 +22,7 @@ from hotline.config import HotlineConfig
 from hotline.flows.loader import FlowSet
 from hotline.flows.services import FlowServices
 from hotline.store import Store
+from hotline.store.blobs import BlobStore
 from hotline.store.chats import ChatStore
 from hotline.web.desk import Desks, add_desk_routes
 
@@ -67,6 +68,8 @@ def add_chat(
         chats,
         settings.max_attachment_bytes,
         settings.attachment_types,
+        # On PostgreSQL several processes may serve one chat: its files' bytes go there.
+        BlobStore(store) if store.dialect == "postgresql" else None,
     )
     bridge = ChatBridge(
         BridgeDeps(

@@ -347,7 +347,7 @@ def add_chat_routes(
             secret = bridge.settings.webhook.secret
             if found is None or not download_key_ok(secret, found.id, key):
                 return _refusal(request, "not_found", "no such attachment", 404)
-            return file_response(attachments, found)
+            return await file_response(attachments, found)
         try:
             chat = await _session(request)
         except ChatRefused as error:
@@ -355,7 +355,7 @@ def add_chat_routes(
         found = await bridge.chats.attachment(request.match_info["id"][:36])
         if found is None or found.session_id != chat.id:
             return _refusal(request, "not_found", "no such attachment in this chat", 404)
-        return file_response(attachments, found)
+        return await file_response(attachments, found)
 
     @public
     async def demo(request: web.Request) -> web.StreamResponse:

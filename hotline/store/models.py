@@ -259,5 +259,6 @@ class TranscriptRow(Base):
 
 # The knowledge base's rows live in their own module; imported here so Base.metadata
 # (migrations, schema checks) has every table.
+from hotline.store import blob_rows as _blob_rows  # noqa: E402, F401
 from hotline.store import evaluation_rows as _evaluation_rows  # noqa: E402, F401
 from hotline.store import knowledge_rows as _knowledge_rows  # noqa: E402, F401
