@@ -111,9 +111,15 @@ def test_the_desk_shows_the_callers_words_and_suggests_the_korean_article(
         desk.wait_for_selector("#call[data-phase=talking]", timeout=20_000)
         speak_once_transcribed(call, hotline)
         contact_id = desk.locator("#call").get_attribute("data-contact-id") or ""
-        line = desk.locator("#call .live-transcript .live-line").first
-        line.wait_for(timeout=20_000)
-        assert "인터넷" in line.inner_text(), line.inner_text()
+        # The caller's words on the desk (in one line, or more if the end-pointer cut the
+        # sentence at a pause: the line with the words the suggestion needs).
+        lines = desk.locator("#call .live-transcript .live-line")
+        lines.first.wait_for(timeout=20_000)
+        heard_line = lines.filter(has_text="인터넷").first
+        try:
+            heard_line.wait_for(timeout=10_000)
+        except Exception as error:
+            raise AssertionError(f"no 인터넷 on the desk: {lines.all_inner_texts()}") from error
         article = desk.locator("#call .assist-article[data-article=internet-down]")
         article.wait_for(timeout=10_000)
         assert article.locator(".assist-answer").inner_text().startswith("공유기를 다시")
