@@ -362,6 +362,7 @@ def test_a_chat_across_two_web_processes_survives_one_killed(tier: Tier, browser
                 customer.locator("#hotline-chat .msg", has_text=reply).wait_for()
 
         exchange("before", 3)
+        files = exchange_files(tier, a, b, customer, desk, pane, contact_id)
         holder = a
         assert holder.proc is not None
         killed_at = time.monotonic()
@@ -411,8 +412,10 @@ def test_a_chat_across_two_web_processes_survives_one_killed(tier: Tier, browser
 
         shown_widget = customer.locator("#hotline-chat .msg").all_inner_texts()
         stored = read(tier.url, lambda store: ChatStore(store).contact_messages(contact_id))
-        by_customer = [m.text for m in stored if m.sender == "customer"]
-        by_agent = [m.text for m in stored if m.sender == "agent"]
+        by_customer = [m.text for m in stored if m.sender == "customer" and m.kind == "text"]
+        by_agent = [m.text for m in stored if m.sender == "agent" and m.kind == "text"]
+        sent_files = [(m.sender, m.text) for m in stored if m.kind == "attachment"]
+        assert sent_files == [("customer", "note.txt"), ("agent", "big.pdf")], sent_files
         lost_customer = [t for t in customer_sent if t not in by_customer]
         lost_agent = [t for t in agent_sent if not any(t in s for s in shown_widget)]
         doubled = [t for t in {*by_customer, *by_agent} if [*by_customer, *by_agent].count(t) > 1]
@@ -424,6 +427,7 @@ def test_a_chat_across_two_web_processes_survives_one_killed(tier: Tier, browser
             f"doubled {len(doubled)}; web1 marked down {marked_down:.1f} s after the kill, "
             f"the conversation went on {resumed:.1f} s after it; a second socket on a took "
             f"the chat over from b (then closed {code}: the widget took it back, or none); "
+            f"files: {files}; "
             f"test {time.monotonic() - started:.0f} s"
         )
         assert by_customer == customer_sent, tier.logs()  # in order, once each
@@ -447,6 +451,48 @@ def test_a_chat_across_two_web_processes_survives_one_killed(tier: Tier, browser
     finally:
         customer_context.close()
         desk_context.close()
+
+
+def exchange_files(
+    tier: Tier, a: WebProcess, b: WebProcess, customer: Any, desk: Any, pane: Any, contact_id: str
+) -> str:
+    """The chat runs on A, alice's desk is on B: the widget's file (sent to A) downloads
+    from B's desk, and a 2 MB file sent from B's desk (over NATS: its hash only; its bytes
+    in PostgreSQL) downloads from A by the customer. What it took, for the print."""
+    started = time.monotonic()
+    note = b"a file from the customer, sent on a\n" * 10
+    customer.locator("#hotline-chat input.file").set_input_files(
+        {"name": "note.txt", "mimeType": "text/plain", "buffer": note}
+    )
+    link = pane.locator(".msg.from-customer a", has_text="note.txt")
+    link.wait_for()
+    href = link.get_attribute("href") or ""
+    got = desk.request.get(b.url + href)  # the desk's own login cookie, on B
+    assert got.status == 200 and got.body() == note, (got.status, tier.logs())
+    missing = desk.request.get(f"{b.url}/desk/attachments/{'0' * 36}")
+    assert missing.status == 404, missing.status
+    customer_seen = time.monotonic() - started
+
+    big = b"%PDF-1.4\n" + os.urandom(2 * 1024 * 1024)  # above NATS's 1 MB messages
+    sent = desk.request.post(
+        f"{b.url}/desk/chats/{contact_id}/files",
+        data=big,
+        headers={"Content-Type": "application/pdf", "X-Filename": "big.pdf"},
+    )
+    assert sent.status == 200, (sent.status, sent.text(), tier.logs())
+    link = customer.locator("#hotline-chat .msg a.attachment", has_text="big.pdf")
+    link.wait_for()
+    href = link.get_attribute("href") or ""
+    path = href[href.index("/chat/attachments/") :]
+    got = customer.request.get(a.url + path)  # the chat's session in the link, on A
+    assert got.status == 200 and got.body() == big, (got.status, tier.logs())
+    # A's kept file is not a file of another chat: a wrong session is refused.
+    wrong = customer.request.get(a.url + path.split("?")[0] + "?session=nope")
+    assert wrong.status == 404, wrong.status
+    return (
+        f"the widget's file on b's desk {customer_seen:.1f} s, 2 MB from b's desk to the "
+        f"customer on a {time.monotonic() - started - customer_seen:.1f} s"
+    )
 
 
 async def end_claim_session(store: Store, session_id: str) -> int:
