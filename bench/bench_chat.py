@@ -507,7 +507,11 @@ def main() -> int:
     if args.serve:
         if args.code:
             sys.path.insert(0, args.code)
-        asyncio.run(serve(int(args.serve[0]), Path(args.serve[1])))
+        try:  # on the loop `hotline run` runs on (uvloop), where the revision has it
+            from controller.event_loop import run as run_loop
+        except ImportError:
+            run_loop = asyncio.run
+        run_loop(serve(int(args.serve[0]), Path(args.serve[1])))
         return 0
     if args.quick:
         args.sessions, args.rate, args.seconds, args.senders = 500, 200.0, 5.0, 50
