@@ -508,6 +508,7 @@ class Store:
         """
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
     async def events(self, contact_id: str) -> list[LoggedEvent]:
         """All events of one contact, in log order."""
         query = select(EVENTS).where(EVENTS.c.contact_id == contact_id).order_by(EVENTS.c.id)
