@@ -38,6 +38,7 @@ from chat_bridge.monitoring import ChatMonitors
 from chat_bridge.service import add_chat
 from controller.crm import start_crm
 from controller.devices import AgentPhones, browser_phones
+from controller.outbound_rules import outbound_rules
 from controller.paths import ProjectPaths
 from controller.phone_calls import BrowserPhoneCalls
 from controller.reload import FlowArchive, FlowChecker, FlowWatcher, describe, set_version
@@ -48,7 +49,6 @@ from controller.speech import start_speech
 from controller.worker import after_recovery, start_remote_routing, worker_name
 from hotline.acd.service import RoutingService
 from hotline.callbacks.service import CallbackService
-from hotline.calls.outbound import OutboundRules
 from hotline.calls.outbound_service import OutboundCalls
 from hotline.catalogue import Catalogue
 from hotline.cluster.bus import BusError
@@ -402,18 +402,14 @@ class Hotline:
         add_call_target_routes(api, routing, {a.id: a.name for a in config.agents})
         # Click-to-call and callbacks by hand: the agent's phone first, then the customer.
         outbound = AriOutbound(ari, queueing, stasis, store, language=config.default_language)
-        rules = OutboundRules(
-            caller_ids={name: q.caller_id or "" for name, q in config.queues.items()},
-            agent_queues={a.id: list(a.penalties()) for a in config.agents},
-            dialing=config.callbacks,
-            own_numbers=(*config.flow_numbers, *config.callbacks.own_numbers),
-        )
-        add_call_routes(api, calls, OutboundCalls(rules, outbound, store, callbacks))
-        # A call worker: desks on web processes act on its calls over NATS.
+        placed = OutboundCalls(outbound_rules(config), outbound, store, callbacks)
+        add_call_routes(api, calls, placed)
+        # A call worker: desks on web processes act on its calls, and have it place
+        # their outbound calls, over NATS.
         call_server = None
         if remote is not None:
             call_server = CallControlServer(
-                remote.nc, config.routing.domain, worker_name(config), calls
+                remote.nc, config.routing.domain, worker_name(config), calls, placed
             )
             await call_server.start()
         add_transcript_routes(api, Transcripts(store))

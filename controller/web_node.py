@@ -31,6 +31,7 @@ from chat_bridge.claims import ChatClaims
 from chat_bridge.cluster import ChatCluster, ClusterDesk
 from chat_bridge.service import add_chat
 from controller.app import Endpoints, Hotline, StartFailed
+from controller.outbound_rules import outbound_rules
 from controller.paths import ProjectPaths
 from controller.services import LiveServices
 from hotline.acd.model import Channel
@@ -38,12 +39,14 @@ from hotline.acd.reachability import UNREACHABLE_REASON
 from hotline.acd.router import RoutingError
 from hotline.acd.service import RoutingService
 from hotline.calls import CallControlError
+from hotline.calls.outbound_service import OutboundCalls
 from hotline.catalogue import Catalogue
 from hotline.cluster.bus import BusError, connect
-from hotline.cluster.call_bus import RemoteCallControl
+from hotline.cluster.call_bus import RemoteCallControl, RemoteOutbound
 from hotline.cluster.leader import ElectionError, asyncpg_dsn
 from hotline.cluster.log_tail import LogTail, TailedStore
 from hotline.cluster.remote import RemoteRouting
+from hotline.cluster.web_health import WebHealth
 from hotline.config import HotlineConfig
 from hotline.contacts.wrapup import WrapUps
 from hotline.flows.loader import FlowSet
@@ -201,8 +204,21 @@ class WebNode:
         recordings = RecordingSource(
             None, config.routing.nodes, self.hotline.secrets.api_token, is_here=under(None)
         )
+        health = ServiceHealth()  # PostgreSQL and the leader, watched below (and NATS)
+
+        def health_of() -> dict[str, Any]:
+            return WebHealth(
+                self.name, health.problems, nc.is_connected, remote.leader, remote.fence.epoch
+            ).answer()
+
         add_api_routes(
-            api, store, status, routing=routing, agents=agents, recording_source=recordings
+            api,
+            store,
+            status,
+            routing=routing,
+            agents=agents,
+            recording_source=recordings,
+            health_of=health_of,
         )
         add_call_target_routes(api, routing, agents)
         add_transcript_routes(api, Transcripts(store))
@@ -250,9 +266,10 @@ class WebNode:
 
         # Calls' controls go to the call worker holding the call (its asterisk_node).
         calls = RemoteCallControl(nc, settings.domain, node_of)
-        add_call_routes(api, calls)
+        # Click-to-call and callbacks by hand: placed by any live call worker.
+        outbound = RemoteOutbound(nc, settings.domain, outbound_rules(config))
+        add_call_routes(api, calls, cast(OutboundCalls, outbound))
         chat.desks.control = calls
-        health = ServiceHealth()
         chat.desks.watch_health(health)
         wallboard = Wallboard(tailed, routing, config.reports, agents)
         add_wallboard_routes(api, wallboard)

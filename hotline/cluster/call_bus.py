@@ -9,6 +9,14 @@ API and asks the worker named by the contact. A command refused there comes back
 same error (`BadCommand`, `NotYours`, `NotFound`, `Conflict`: the same HTTP status and
 text); no worker answering is a `NotFound` saying so. The call's state the desk shows
 is the last the worker said (each command's answer, and `refresh`).
+
+Outbound calls asked of a web process (click-to-call, a callback called by hand:
+`RemoteOutbound`, the `OutboundCalls` API) go to any live call worker: every worker
+answers on `hotline.outbound.<domain>` in one NATS queue group, so NATS hands each
+request to exactly one of them. Any worker will do: the agent's phone is rung through
+the SIP edge (Kamailio, the registrar) from any node, and the customer's leg goes out
+of the same node. The worker checks and places the call with its own `OutboundCalls`
+(its refusals come back with their status and words); no worker is a 503.
 """
 
 from __future__ import annotations
@@ -17,6 +25,9 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
 
 from hotline.calls import (
     BadCommand,
@@ -30,12 +41,19 @@ from hotline.calls import (
     NotYours,
     parse_command,
 )
+from hotline.calls.outbound import OutboundRules
+from hotline.calls.outbound_service import OutboundCalls
 from hotline.cluster.bus import dumps, loads, token
 
 log = logging.getLogger(__name__)
 
 #: Seconds a command waits for the worker's answer.
 TIMEOUT = 5.0
+#: Seconds an outbound call waits for a worker to have the agent's phone ringing (the
+#: routing leader is asked on the way: through a failover, its request waits too).
+OUTBOUND_TIMEOUT = 20.0
+#: The NATS queue group the workers answer outbound requests in (one of them answers).
+OUTBOUND_GROUP = "workers"
 
 _ERRORS: dict[str, type[CallControlError]] = {
     "BadCommand": BadCommand,
@@ -48,6 +66,17 @@ _ERRORS: dict[str, type[CallControlError]] = {
 def call_subject(domain: str, worker: str) -> str:
     """Where the worker `worker` of routing domain `domain` takes call-control requests."""
     return f"hotline.calls.{token(domain)}.{token(worker)}"
+
+
+def outbound_subject(domain: str) -> str:
+    """Where the call workers of `domain` take outbound calls (one of them answers)."""
+    return f"hotline.outbound.{token(domain)}"
+
+
+class NoWorker(CallControlError):
+    """No call worker answered an outbound request."""
+
+    status = 503
 
 
 def state_from_wire(data: dict[str, Any]) -> CallState:
@@ -73,20 +102,63 @@ def command_to_wire(command: Command) -> dict[str, Any]:
 class CallControlServer:
     """A call worker's side: requests for its calls, done by its `CallControl`."""
 
-    def __init__(self, nc: Any, domain: str, worker: str, control: CallControl) -> None:
+    def __init__(
+        self,
+        nc: Any,
+        domain: str,
+        worker: str,
+        control: CallControl,
+        outbound: OutboundCalls | None = None,
+    ) -> None:
+        """`outbound`: this worker places outbound calls asked on the bus (None: not)."""
         self.nc = nc
         self.subject = call_subject(domain, worker)
+        self.outbound_subject = outbound_subject(domain)
         self.control = control
-        self._sub: Any = None
+        self.outbound = outbound
+        self._subs: list[Any] = []
 
     async def start(self) -> None:
-        self._sub = await self.nc.subscribe(self.subject, cb=self._on_request)
+        self._subs.append(await self.nc.subscribe(self.subject, cb=self._on_request))
+        if self.outbound is not None:
+            self._subs.append(
+                await self.nc.subscribe(
+                    self.outbound_subject, queue=OUTBOUND_GROUP, cb=self._on_outbound
+                )
+            )
 
     async def stop(self) -> None:
-        if self._sub is not None:
+        for sub in self._subs:
             with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
-            self._sub = None
+                await sub.unsubscribe()
+        self._subs.clear()
+
+    async def _on_outbound(self, msg: Any) -> None:
+        outbound = self.outbound
+        assert outbound is not None
+        try:
+            request = loads(msg.data)
+            asker = request.get("asker")
+            asker = None if asker is None else str(asker)
+            by = str(request.get("by", ""))
+            if request["op"] == "call":
+                contact_id = await outbound.call(request.get("body"), asker=asker, by=by)
+            elif request["op"] == "call_callback":
+                contact_id = await outbound.call_callback(
+                    str(request["callback"]), request.get("body"), asker=asker, by=by
+                )
+            else:
+                raise BadCommand(f"unknown request {request['op']!r}")
+            answer: dict[str, Any] = {"contact_id": contact_id}
+        except CallControlError as refused:
+            answer = {"error": str(refused), "kind": type(refused).__name__}
+        except (ValueError, KeyError, TypeError) as error:
+            answer = {"error": f"bad request: {error}", "kind": "BadCommand"}
+        except Exception as error:  # told to the asker, logged here
+            log.exception("outbound request failed")
+            answer = {"error": f"the call worker failed: {error}", "kind": "Conflict"}
+        with contextlib.suppress(Exception):
+            await msg.respond(dumps(answer))
 
     async def _on_request(self, msg: Any) -> None:
         try:
@@ -193,3 +265,52 @@ class RemoteCallControl:
         state = state_from_wire(answer["state"])
         self.states[contact_id] = state
         return state
+
+
+class RemoteOutbound:
+    """`OutboundCalls` on a web process: the call is placed by one live call worker
+    (module docstring); the desk's choice of queues is answered here, from the config."""
+
+    def __init__(
+        self, nc: Any, domain: str, rules: OutboundRules, *, timeout: float = OUTBOUND_TIMEOUT
+    ) -> None:
+        self.nc = nc
+        self.subject = outbound_subject(domain)
+        self.rules = rules
+        self.timeout = timeout
+
+    def options(self, asker: str | None) -> dict[str, object]:
+        if asker is None:
+            return {"agent": None, "queues": sorted(self.rules.caller_ids)}
+        return {"agent": asker, "queues": list(self.rules.agent_queues.get(asker, ()))}
+
+    async def call(self, body: object, *, asker: str | None, by: str) -> str:
+        return await self._ask({"op": "call", "body": body, "asker": asker, "by": by})
+
+    async def call_callback(
+        self, contact_id: str, body: object, *, asker: str | None, by: str
+    ) -> str:
+        request = {
+            "op": "call_callback",
+            "callback": contact_id,
+            "body": body,
+            "asker": asker,
+            "by": by,
+        }
+        return await self._ask(request)
+
+    async def _ask(self, request: dict[str, Any]) -> str:
+        try:
+            msg = await self.nc.request(self.subject, dumps(request), timeout=self.timeout)
+        except NoRespondersError:
+            raise NoWorker("no call worker is up to place the call; nothing was placed") from None
+        except NatsTimeout:
+            # A worker took it and did not answer in time: it may still ring the agent.
+            raise NoWorker(
+                f"no call worker answered within {self.timeout:.0f} s; "
+                "the call may still be placed: see the agent's phone"
+            ) from None
+        answer = loads(msg.data)
+        if "error" in answer:
+            raise _ERRORS.get(str(answer.get("kind")), Conflict)(str(answer["error"]))
+        return str(answer["contact_id"])

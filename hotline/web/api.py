@@ -65,9 +65,11 @@ def add_api_routes(
     agents: Mapping[str, str] | None = None,
     recording: RecordingControl | None = None,
     recording_source: RecordingSource | None = None,
+    health_of: Callable[[], dict[str, Any]] | None = None,
 ) -> None:
     """`agents` maps agent id -> display name (the agents the API may act on);
-    `recording_source`: where recordings are read (default: this box's disk only)."""
+    `recording_source`: where recordings are read (default: this box's disk only);
+    `health_of`: what `/api/health` says (default: whether ARI is connected)."""
     agents = dict(agents or {})
     source = recording_source or RecordingSource()
 
@@ -80,6 +82,8 @@ def add_api_routes(
 
     @public
     async def health(request: web.Request) -> web.Response:
+        if health_of is not None:  # a web process: its own dependencies
+            return _json(health_of())
         current = status()
         return _json({"ok": current.ari_connected, "ari": current.ari_connected})
 

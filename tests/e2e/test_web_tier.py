@@ -288,6 +288,19 @@ def wallboard(url: str, token: str) -> dict[str, Any]:
         return json.loads(response.read())  # type: ignore[no-any-return]
 
 
+def health_of(process: WebProcess, timeout: float = 10) -> dict[str, Any]:
+    """The process's `/api/health` once it says ok (its last answer if it never does)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with urllib.request.urlopen(f"{process.url}/api/health", timeout=5) as response:
+            assert response.status == 200
+            said: dict[str, Any] = json.loads(response.read())
+        if said["ok"] or time.monotonic() > deadline:
+            assert said["ok"] and said["role"] == "web" and said["ari"] is False, said
+            return said
+        time.sleep(0.2)
+
+
 def type_in_widget(page: Any, text: str) -> None:
     page.locator("#hotline-chat .input").fill(text)
     page.locator("#hotline-chat .send").click()
@@ -325,6 +338,8 @@ def test_a_chat_across_two_web_processes_survives_one_killed(tier: Tier, browser
         if channel.get_attribute("data-state") == "offline":
             channel.locator("button.login").click()
         tier.haproxy_says("web2 is UP")  # (the chat waiting is offered to alice at once)
+        said = health_of(b)  # what haproxy checks: PostgreSQL, NATS, the leader, all fine
+        assert said["database"] and said["nats"] and said["leader"]["name"] == "lead", said
 
         offer = desk.locator(".offer[data-channel=chat]")
         offer.wait_for()

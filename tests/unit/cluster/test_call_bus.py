@@ -4,8 +4,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -18,8 +19,15 @@ from hotline.calls import (
     check_owner,
     parse_command,
 )
+from hotline.calls.outbound import OutboundRules
+from hotline.calls.outbound_service import OutboundCalls
 from hotline.cluster.bus import connect
-from hotline.cluster.call_bus import CallControlServer, RemoteCallControl
+from hotline.cluster.call_bus import (
+    CallControlServer,
+    NoWorker,
+    RemoteCallControl,
+    RemoteOutbound,
+)
 from tests.nats import NatsServer, nats_server
 
 __all__ = ["nats_server"]
@@ -98,5 +106,123 @@ async def test_commands_reach_the_worker_holding_the_call(bus: tuple[Any, Any]) 
         control.call = CallState("cX", "alice", "support")  # the call ended there
         control.state = lambda contact_id: None  # type: ignore[method-assign]
         assert await remote.refresh("c1") is None and remote.state("c1") is None
+    finally:
+        await server.stop()
+
+
+class FakeOutbound:
+    """A worker's `OutboundCalls`: places what it is asked, refuses as the real one."""
+
+    def __init__(self, name: str, delay: float = 0.0) -> None:
+        self.name = name
+        self.delay = delay
+        self.placed: list[tuple[str, object, str | None, str]] = []
+
+    async def call(self, body: object, *, asker: str | None, by: str) -> str:
+        await asyncio.sleep(self.delay)
+        if isinstance(body, dict) and body.get("agent") == "bob" and asker == "alice":
+            raise NotYours("an agent calls as themselves, not as bob")
+        if isinstance(body, dict) and body.get("to") == "number:busy":
+            raise Conflict("alice cannot place a call now: on a call")
+        self.placed.append(("call", body, asker, by))
+        return f"{self.name}-{len(self.placed)}"
+
+    async def call_callback(
+        self, contact_id: str, body: object, *, asker: str | None, by: str
+    ) -> str:
+        if contact_id == "closed":
+            raise Conflict("callback closed is completed, not open")
+        self.placed.append((f"callback {contact_id}", body, asker, by))
+        return contact_id
+
+
+RULES = OutboundRules({"support": "5550100", "sales": ""}, {"alice": ["support"]}, None)
+
+
+async def outbound_worker(nc: Any, name: str, placer: FakeOutbound) -> CallControlServer:
+    server = CallControlServer(nc, "sales", name, FakeControl(), cast(OutboundCalls, placer))
+    await server.start()
+    await nc.flush()
+    return server
+
+
+async def test_an_outbound_call_is_placed_by_exactly_one_live_worker(
+    bus: tuple[Any, Any], nats_server: NatsServer
+) -> None:
+    worker_nc, web_nc = bus
+    other_nc = await connect([nats_server.url], "worker 2")
+    first, second = FakeOutbound("w1"), FakeOutbound("w2")
+    servers = [
+        await outbound_worker(worker_nc, "host-a/node1", first),
+        await outbound_worker(other_nc, "host-b/node2", second),
+    ]
+    remote = RemoteOutbound(web_nc, "sales", RULES, timeout=2.0)
+    try:
+        placed = [
+            await remote.call({"to": f"number:55501{i:02}"}, asker="alice", by="alice")
+            for i in range(10)
+        ]
+        assert len(first.placed) + len(second.placed) == 10  # each once, by one worker
+        assert len(set(placed)) == 10
+        bodies = sorted(str(p[1]) for p in first.placed + second.placed)
+        assert bodies == sorted(str({"to": f"number:55501{i:02}"}) for i in range(10))
+        said = await remote.call_callback("cb1", None, asker=None, by="api")
+        assert said == "cb1"
+        assert ("callback cb1", None, None, "api") in first.placed + second.placed
+        # The desk's choice of queues: from the config, here.
+        assert remote.options("alice") == {"agent": "alice", "queues": ["support"]}
+        assert remote.options(None) == {"agent": None, "queues": ["sales", "support"]}
+    finally:
+        for server in servers:
+            await server.stop()
+        await other_nc.close()
+
+
+async def test_a_workers_refusal_comes_back_with_its_status_and_words(
+    bus: tuple[Any, Any],
+) -> None:
+    worker_nc, web_nc = bus
+    placer = FakeOutbound("w1")
+    server = await outbound_worker(worker_nc, "host-a/node1", placer)
+    remote = RemoteOutbound(web_nc, "sales", RULES, timeout=2.0)
+    try:
+        with pytest.raises(NotYours, match="calls as themselves") as refused:
+            await remote.call({"to": "number:5550123", "agent": "bob"}, asker="alice", by="a")
+        assert refused.value.status == 403
+        with pytest.raises(Conflict, match="on a call") as busy:
+            await remote.call({"to": "number:busy"}, asker="alice", by="alice")
+        assert busy.value.status == 409
+        with pytest.raises(Conflict, match="not open"):
+            await remote.call_callback("closed", None, asker="alice", by="alice")
+        assert placer.placed == []  # nothing placed
+    finally:
+        await server.stop()
+
+
+async def test_no_worker_is_a_503_and_places_nothing(bus: tuple[Any, Any]) -> None:
+    worker_nc, web_nc = bus
+    # A worker without outbound calls does not take them.
+    server = CallControlServer(worker_nc, "sales", "host-a/node1", FakeControl())
+    await server.start()
+    await worker_nc.flush()
+    remote = RemoteOutbound(web_nc, "sales", RULES, timeout=1.0)
+    try:
+        with pytest.raises(NoWorker, match="no call worker is up") as none:
+            await remote.call({"to": "number:5550123"}, asker="alice", by="alice")
+        assert none.value.status == 503
+    finally:
+        await server.stop()
+
+
+async def test_a_worker_too_slow_to_answer_is_a_503_saying_it_may_ring(
+    bus: tuple[Any, Any],
+) -> None:
+    worker_nc, web_nc = bus
+    slow = FakeOutbound("w1", delay=1.0)
+    server = await outbound_worker(worker_nc, "host-a/node1", slow)
+    remote = RemoteOutbound(web_nc, "sales", RULES, timeout=0.3)
+    try:
+        with pytest.raises(NoWorker, match="may still be placed"):
+            await remote.call({"to": "number:5550123"}, asker="alice", by="alice")
     finally:
         await server.stop()
