@@ -28,12 +28,12 @@ ROOT = Path(__file__).resolve().parent
 SLOW_FIRST = (
     "e2e/test_soak.py",  # 50-75 s (30 s of 40 calls at once, a Hotline of its own)
     "e2e/test_callbacks.py",  # 190-240 s (twelve tests, a Hotline of its own killed)
-    "e2e/test_web_tier.py",  # 74-130 s (two web processes, haproxy, a leader, a worker)
-    "e2e/test_cluster_callbacks.py",  # 130-150 s (two workers, a leader and standby)
-    "e2e/test_load_guard.py",  # 25-40 s (8 calls a second for 5 s, a Hotline of its own)
-    "e2e/test_cluster_worker.py",  # 150-180 s (leaders, a worker, NATS, PostgreSQL)
     "e2e/test_edge.py",  # 190-200 s (Kamailio, two nodes, a leader + standby, NATS, PG)
+    "e2e/test_cluster_worker.py",  # 150-180 s (leaders, a worker, NATS, PostgreSQL)
+    "e2e/test_load_guard.py",  # 25-40 s (8 calls a second for 5 s, a Hotline of its own)
+    "e2e/test_cluster_callbacks.py",  # 130-150 s (two workers, a leader and standby)
     "e2e/test_recovery.py",  # 120-150 s (an Asterisk and two controllers a test)
+    "e2e/test_web_tier.py",  # 74-130 s (two web processes, haproxy, a leader, a worker)
     "e2e/test_browser_phone.py",  # 110 s (Chromium, six calls and registrations)
     "e2e/test_live_transcript.py",  # 55-90 s (Vosk's Korean model, Chromium, three calls)
     "e2e/test_leader_failover.py",  # 85 s
@@ -55,7 +55,7 @@ SLOW_FIRST = (
     "e2e/test_wallboard.py",  # 45 s
     "e2e/test_monitoring_wallboard.py",  # 45 s
     "e2e/test_queue_more.py",  # 40 s
-    "e2e/test_agi.py",  # 40 s
+    "e2e/test_agi.py",  # 35 s
     "e2e/test_chat_rich.py",  # 35 s
     "e2e/test_monitoring_browser_phone.py",  # 35 s
     "e2e/test_consult_recovery.py",  # 35 s
