@@ -106,6 +106,8 @@ class EventLog(Protocol):
         destination: str,
         customer_id: int | None = None,
         asterisk_channel: str | None = None,
+        *,
+        asterisk_node: str | None = None,
     ) -> str: ...
 
     async def close_contact(self, contact_id: str, status: str) -> None: ...
@@ -147,7 +149,10 @@ class AriOutbound:
         *,
         ring_seconds: float = RING_SECONDS,
         language: str = "en",
+        node: str | None = None,
     ) -> None:
+        """`node`: this worker's name, kept on each call's contact (contacts.asterisk_node:
+        where a desk on a web process sends the call's controls)."""
         self.ari = ari
         self.queueing = queueing
         self.routing = queueing.routing
@@ -156,6 +161,7 @@ class AriOutbound:
         self.ring_seconds = ring_seconds
         #: The language of what a customer transferred into a queue hears.
         self.language = language
+        self.node = node
         self.calls: dict[str, _Call] = {}  # contact id -> its call
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -204,6 +210,7 @@ class AriOutbound:
                 plan.caller_id or plan.queue,
                 plan.number,
                 customer_id=customer_id,
+                asterisk_node=self.node,
             )
         try:
             ticket = await self.routing.enqueue(

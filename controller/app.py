@@ -401,7 +401,14 @@ class Hotline:
         # The desk's transfer picker: colleagues with presence, queues with waiting.
         add_call_target_routes(api, routing, {a.id: a.name for a in config.agents})
         # Click-to-call and callbacks by hand: the agent's phone first, then the customer.
-        outbound = AriOutbound(ari, queueing, stasis, store, language=config.default_language)
+        outbound = AriOutbound(
+            ari,
+            queueing,
+            stasis,
+            store,
+            language=config.default_language,
+            node=worker_name(config),
+        )
         placed = OutboundCalls(outbound_rules(config), outbound, store, callbacks)
         add_call_routes(api, calls, placed)
         # A call worker: desks on web processes act on its calls, and have it place

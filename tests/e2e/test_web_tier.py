@@ -157,6 +157,7 @@ class Tier:
         self.processes: list[WebProcess] = []
         self.worker: RunningHotline | None = None
         self.phone_port = 0
+        self.phones: dict[str, int] = {}
 
     @property
     def edge_url(self) -> str:
@@ -187,6 +188,8 @@ class Tier:
             time.sleep(0.05)
 
     def haproxy_text(self) -> str:
+        if not self.haproxy_log.exists():  # not started (one test run alone)
+            return ""
         return self.haproxy_log.read_text(errors="replace")[-3000:]
 
     def logs(self) -> str:
@@ -197,8 +200,16 @@ class Tier:
 
 
 def tier_config(
-    workdir: Path, url: str, nats: str, edge_port: int, ports: list[int], phone_port: int
+    workdir: Path,
+    url: str,
+    nats: str,
+    edge_port: int,
+    ports: list[int],
+    phone_port: int,
+    phones: dict[str, int],
 ) -> dict[str, Any]:
+    """`phone_port`: alice's SIPp phone; `phones`: bob's and the customer's (dialed by
+    click-to-call, whatever the number)."""
     config = conftest.test_config(f"wt-{os.getpid()}")
     flows = workdir / "flows"
     flows.mkdir(exist_ok=True)
@@ -208,7 +219,10 @@ def tier_config(
         flows_dir=str(flows),
         numbers={"304": "voice_q"},
         database_url=url,
-        queues={"webq": {"ring_timeout": 20, "wrap_up": 0.5}},
+        queues={
+            "webq": {"ring_timeout": 20, "wrap_up": 0.5},
+            "webq2": {"ring_timeout": 20, "wrap_up": 0.5},  # bob's: a call transferred
+        },
         agents=[
             {
                 "id": "alice",
@@ -217,8 +231,20 @@ def tier_config(
                 "contact": f"sip:2001@127.0.0.1:{phone_port}",
                 "queues": ["webq"],
                 "capacity": {"voice": 1, "chat": 2},
-            }
+            },
+            {
+                "id": "bob",
+                "name": "Bob Agent",
+                "endpoint": "2002",
+                "contact": f"sip:2002@127.0.0.1:{phones['bob']}",
+                "queues": ["webq2"],
+                "capacity": {"voice": 1},
+            },
         ],
+        callbacks={
+            "dial_template": f"PJSIP/anonymous/sip:{{number}}@127.0.0.1:{phones['customer']}",
+            "caller_id": "5550100",
+        },
         routing={"mode": "remote", "domain": DOMAIN, "nats_url": nats, "request_timeout": 10},
         web_tier={
             "listen": EDGE_ADDRESS,
@@ -248,9 +274,11 @@ def tier(tmp_path_factory: pytest.TempPathFactory, pg_server: pg.PostgresServer)
     url = pg_server.create_database()
     ports = [free_port(seconds=900), free_port(seconds=900)]
     phone_port = free_port("udp", seconds=900)
-    config = tier_config(workdir, url, nats.url, free_port(seconds=900), ports, phone_port)
+    phones = {name: free_port("udp", seconds=900) for name in ("bob", "customer")}
+    config = tier_config(workdir, url, nats.url, free_port(seconds=900), ports, phone_port, phones)
     tier = Tier(workdir, url, nats, config)
     tier.phone_port = phone_port
+    tier.phones = phones
     tier.web("a", A_ADDRESS, ports[0])
     tier.web("b", B_ADDRESS, ports[1])
     try:
@@ -552,10 +580,11 @@ def _alice(board: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def api(url: str, token: str, path: str, method: str = "POST") -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(
-        f"{url}{path}", data=b"{}" if method == "POST" else None, method=method
-    )
+def api(
+    url: str, token: str, path: str, method: str = "POST", body: Any = None
+) -> tuple[int, dict[str, Any]]:
+    data = json.dumps(body or {}).encode() if method == "POST" else None
+    request = urllib.request.Request(f"{url}{path}", data=data, method=method)
     request.add_header("Authorization", f"Bearer {token}")
     request.add_header("Content-Type", "application/json")
     try:
@@ -568,14 +597,22 @@ def api(url: str, token: str, path: str, method: str = "POST") -> tuple[int, dic
 def test_a_desk_on_a_web_process_controls_a_call_on_a_worker(tier: Tier, browser: Any) -> None:
     """A caller on the worker's Asterisk is rung to alice; her desk is on web process b:
     the call shows there (from the event log), and hold and resume, asked of b, are done
-    by the worker holding the call (over NATS, by the contact's asterisk_node)."""
+    by the worker holding the call (over NATS, by the contact's asterisk_node); then
+    alice transfers it (blind) to queue webq2, whose agent bob takes it. Then alice
+    clicks to call a number on her desk on b: a call worker rings her phone, then the
+    customer's."""
     started = time.monotonic()
     _a, b = tier.processes
     leader(tier)
     b.start()
+    phones = tier.workdir / "phones"
+    # Alice's phone takes two calls (the caller's, transferred away; her click-to-call),
+    # each until Asterisk hangs it up; bob's takes the transferred caller.
     phone = TransferTarget(
-        tier.workdir / "phones", "answer", tier.phone_port, ring=0.5, talk=10
+        phones, "answer_until_hangup", tier.phone_port, ring=0.5, talk=30, calls=2
     ).start()
+    bob = TransferTarget(phones, "answer", tier.phones["bob"], ring=0.5, talk=2).start()
+    customer = TransferTarget(phones, "answer", tier.phones["customer"], ring=1, talk=3).start()
     context = browser.new_context()
     context.set_default_timeout(20_000)
     caller = None
@@ -606,10 +643,40 @@ def test_a_desk_on_a_web_process_controls_a_call_on_a_worker(tier: Tier, browser
         events = read(tier.url, lambda store: store.events(contact_id))
         held = [e.type for e in events if e.type in ("call.held", "call.resumed")]
         assert held == ["call.held", "call.resumed"], held
-        caller.wait(40)
+
+        # A blind transfer asked of b: the worker sends the caller to queue webq2, bob's.
+        moved = time.monotonic()
+        status, answer = api(
+            b.url, token, f"/api/calls/{contact_id}/transfer", body={"to": "queue:webq2"}
+        )
+        assert status == 200, (answer, tier.logs())
+        bob_took = wait_event(tier.url, contact_id, "queue.connected", agent="bob")
+        transferred = time.monotonic() - moved
+        events = read(tier.url, lambda store: store.events(contact_id))
+        assert "call.transferred" in [e.type for e in events], [e.type for e in events]
+        result = caller.wait(40)
+        assert result.ok, result.output
+        assert bob.wait_done(30).ok, bob.messages()
+
+        # Click-to-call on alice's desk on b: a call worker rings her phone, then the
+        # customer (the dial template: the customer's SIPp phone, whatever the number).
+        clicked = time.monotonic()
+        desk.fill("#dial-number", "5557801")
+        placed = desk_call(desk, tier)
+        outbound = wait_event(tier.url, placed, "outbound.answered")
+        rang = time.monotonic() - clicked
+        assert customer.wait_done(30).ok, customer.messages()
+        contact = wait_closed(tier.url, placed)
+        assert contact.channel == "outbound" and contact.asterisk_node == node, contact
+        assert contact.destination == "5557801", contact
+        assert "INVITE sip:5557801@" in customer.messages()
+        assert phone.wait_done(30).ok, phone.messages()
+        assert phone.messages().count("INVITE sip:") == 2  # the caller's, then hers
         print(
             f"\nweb tier, calls: the call on worker {node} held and resumed from web process "
-            f"b; test {time.monotonic() - started:.0f} s"
+            f"b; transferred to bob (webq2) in {transferred:.1f} s ({bob_took}); "
+            f"click-to-call from b: the customer answered {rang:.1f} s after the click "
+            f"({outbound}); test {time.monotonic() - started:.0f} s"
         )
     except BaseException:
         print(tier.logs())
@@ -620,8 +687,52 @@ def test_a_desk_on_a_web_process_controls_a_call_on_a_worker(tier: Tier, browser
         if caller is not None and caller.proc is not None and caller.proc.poll() is None:
             caller.proc.kill()
             caller.proc.wait(10)
-        phone.stop()
+        for sipp in (phone, bob, customer):
+            sipp.stop()
         context.close()
+
+
+def desk_call(desk: Any, tier: Tier, timeout: float = 20) -> str:
+    """Click the desk's Call (the number typed), again while alice's wrap-up after the
+    transfer lasts; the outbound contact placed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with desk.expect_response(lambda r: r.url.endswith("/api/calls")) as said:
+            desk.click("#dial .dial-call")
+        response = said.value
+        answer = response.json()
+        if response.status == 201:
+            return str(answer["contact_id"])
+        assert response.status == 409 and "wrap_up" in answer["error"], (answer, tier.logs())
+        assert time.monotonic() < deadline, answer
+        time.sleep(0.3)
+
+
+def wait_event(
+    url: str, contact_id: str, kind: str, timeout: float = 30, **data: Any
+) -> dict[str, Any]:
+    """The first `kind` event of the contact (with `data` in its payload, or as its
+    agent), once it is logged."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for event in read(url, lambda store: store.events(contact_id)):
+            if event.type != kind:
+                continue
+            payload = {"agent": event.agent, **event.data}
+            if all(payload.get(k) == v for k, v in data.items()):
+                return dict(event.data)
+        time.sleep(0.2)
+    raise AssertionError(f"no {kind} {data} for {contact_id}")
+
+
+def wait_closed(url: str, contact_id: str, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        contact = read(url, lambda store: store.contact(contact_id))
+        if contact is not None and contact.status != "active":
+            return contact
+        time.sleep(0.2)
+    raise AssertionError(f"contact {contact_id} still active")
 
 
 def wait_connected(url: str, number: str, timeout: float = 30) -> str:

@@ -34,6 +34,7 @@ class Log(EventLog):
     def __init__(self) -> None:
         super().__init__()
         self.opened: list[tuple[str, ...]] = []
+        self.nodes: list[str | None] = []
         self.closed: dict[str, str] = {}
 
     async def open_contact(
@@ -44,8 +45,11 @@ class Log(EventLog):
         destination: str,
         customer_id: int | None = None,
         asterisk_channel: str | None = None,
+        *,
+        asterisk_node: str | None = None,
     ) -> str:
         self.opened.append((channel, direction, source, destination))
+        self.nodes.append(asterisk_node)
         return f"c{len(self.opened)}"
 
     async def close_contact(self, contact_id: str, status: str) -> None:
@@ -73,7 +77,9 @@ class Rig:
             bridges=HoldingBridges(self.ari),
             recordings=LiveRecordings(self.ari),
         )
-        self.outbound = AriOutbound(self.ari, queueing, self.ports, self.log, ring_seconds=5)
+        self.outbound = AriOutbound(
+            self.ari, queueing, self.ports, self.log, ring_seconds=5, node="host-a/node1"
+        )
         self.results: list[OutboundResult] = []
 
     async def place(self, **kw: Any) -> str:
@@ -116,6 +122,8 @@ async def test_the_agents_phone_rings_first_showing_whom_they_call() -> None:
     await log_in(rig.routing, "a", "b")
     contact = await rig.place(customer_name="Rita Dial")
     assert rig.log.opened == [("outbound", "outbound", '"Sales" <5550100>', "5551234")]
+    # Kept on the contact: a desk on a web process sends the call's controls there.
+    assert rig.log.nodes == ["host-a/node1"]
     agent = await rig.leg("agent")
     (ring,) = rig.ari.originated()
     assert ring.param("endpoint") == "PJSIP/1001"  # a's phone, not b's
