@@ -416,7 +416,7 @@ class Hotline:
         call_server = None
         if remote is not None:
             call_server = CallControlServer(
-                remote.nc, config.routing.domain, worker_name(config), calls, placed
+                remote.nc, config.routing.domain, worker_name(config), calls, placed, monitors
             )
             await call_server.start()
         add_transcript_routes(api, Transcripts(store))

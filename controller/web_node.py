@@ -42,7 +42,12 @@ from hotline.calls import CallControlError
 from hotline.calls.outbound_service import OutboundCalls
 from hotline.catalogue import Catalogue
 from hotline.cluster.bus import BusError, connect
-from hotline.cluster.call_bus import RemoteCallControl, RemoteOutbound
+from hotline.cluster.call_bus import (
+    RemoteCallControl,
+    RemoteMonitoring,
+    RemoteOutbound,
+    follow_monitors,
+)
 from hotline.cluster.leader import ElectionError, asyncpg_dsn
 from hotline.cluster.log_tail import LogTail, TailedStore
 from hotline.cluster.remote import RemoteRouting
@@ -68,6 +73,7 @@ from hotline.web.desk import Desks
 from hotline.web.evaluations_api import add_evaluation_routes
 from hotline.web.knowledge_api import add_knowledge_routes
 from hotline.web.metrics import add_metrics_routes
+from hotline.web.monitor_api import add_monitor_routes
 from hotline.web.quality_reports import add_quality_report_routes
 from hotline.web.recording_source import RecordingSource, under
 from hotline.web.reports_web import Reports, add_report_routes
@@ -266,6 +272,10 @@ class WebNode:
 
         # Calls' controls go to the call worker holding the call (its asterisk_node).
         calls = RemoteCallControl(nc, settings.domain, node_of)
+        # Monitoring (listen, whisper, barge): by the worker holding the call; before the
+        # call routes (`/api/calls/{id}/{action}` would take "monitor").
+        monitoring = RemoteMonitoring(nc, settings.domain, node_of)
+        add_monitor_routes(api, monitoring)
         # Click-to-call and callbacks by hand: placed by any live call worker.
         outbound = RemoteOutbound(nc, settings.domain, outbound_rules(config))
         add_call_routes(api, calls, cast(OutboundCalls, outbound))
@@ -301,6 +311,7 @@ class WebNode:
             background.append(asyncio.create_task(watch_leader(health, lambda: remote.view.last)))
             background.append(asyncio.create_task(follow_presence(chat.desks)))
             background.append(asyncio.create_task(follow_calls(chat.desks, calls)))
+            background.append(asyncio.create_task(follow_monitors(monitoring)))
             log.info("web process %s on http://%s:%d/", self.name, self.bind, self.port)
             if on_ready is not None:
                 on_ready(self)

@@ -17,10 +17,16 @@ request to exactly one of them. Any worker will do: the agent's phone is rung th
 the SIP edge (Kamailio, the registrar) from any node, and the customer's leg goes out
 of the same node. The worker checks and places the call with its own `OutboundCalls`
 (its refusals come back with their status and words); no worker is a 503.
+
+Monitoring (listen, whisper, barge) asked of a web process (`RemoteMonitoring`, the
+`Monitoring` API) goes to the worker holding the call, as a call command does; what
+is being monitored (the API's listing, the stop's ownership check) is what every
+worker said last, asked of all of them on `hotline.monitors.<domain>` each second.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -41,6 +47,7 @@ from hotline.calls import (
     NotYours,
     parse_command,
 )
+from hotline.calls.monitor import Mode, Monitoring, MonitorState, parse_mode
 from hotline.calls.outbound import OutboundRules
 from hotline.calls.outbound_service import OutboundCalls
 from hotline.cluster.bus import dumps, loads, token
@@ -66,6 +73,11 @@ _ERRORS: dict[str, type[CallControlError]] = {
 def call_subject(domain: str, worker: str) -> str:
     """Where the worker `worker` of routing domain `domain` takes call-control requests."""
     return f"hotline.calls.{token(domain)}.{token(worker)}"
+
+
+def monitors_subject(domain: str) -> str:
+    """Where every call worker of `domain` says what it is monitoring (all answer)."""
+    return f"hotline.monitors.{token(domain)}"
 
 
 def outbound_subject(domain: str) -> str:
@@ -109,17 +121,23 @@ class CallControlServer:
         worker: str,
         control: CallControl,
         outbound: OutboundCalls | None = None,
+        monitors: Monitoring | None = None,
     ) -> None:
-        """`outbound`: this worker places outbound calls asked on the bus (None: not)."""
+        """`outbound`: this worker places outbound calls asked on the bus (None: not);
+        `monitors`: its monitoring of calls (None: not asked here)."""
         self.nc = nc
         self.subject = call_subject(domain, worker)
         self.outbound_subject = outbound_subject(domain)
+        self.monitors_subject = monitors_subject(domain)
         self.control = control
         self.outbound = outbound
+        self.monitors = monitors
         self._subs: list[Any] = []
 
     async def start(self) -> None:
         self._subs.append(await self.nc.subscribe(self.subject, cb=self._on_request))
+        if self.monitors is not None:
+            self._subs.append(await self.nc.subscribe(self.monitors_subject, cb=self._on_monitors))
         if self.outbound is not None:
             self._subs.append(
                 await self.nc.subscribe(
@@ -173,8 +191,16 @@ class CallControlServer:
         with contextlib.suppress(Exception):
             await msg.respond(dumps(answer))
 
+    async def _on_monitors(self, msg: Any) -> None:
+        assert self.monitors is not None
+        said = [m.to_json() for m in self.monitors.all()]
+        with contextlib.suppress(Exception):
+            await msg.respond(dumps({"monitoring": said}))
+
     async def _serve(self, request: dict[str, Any]) -> dict[str, Any]:
         contact_id = str(request["contact_id"])
+        if request["op"] in ("monitor", "monitor_stop"):
+            return await self._monitor(contact_id, request)
         if request["op"] == "state":
             state = self.control.state(contact_id)
         elif request["op"] == "act":
@@ -189,6 +215,16 @@ class CallControlServer:
         else:
             raise BadCommand(f"unknown request {request['op']!r}")
         return {"state": None if state is None else state.to_json()}
+
+    async def _monitor(self, contact_id: str, request: dict[str, Any]) -> dict[str, Any]:
+        if self.monitors is None:
+            raise NotFound("this call worker monitors no calls")
+        if request["op"] == "monitor":
+            mode = parse_mode({"mode": request.get("mode")})
+            state = await self.monitors.monitor(contact_id, str(request["supervisor"]), mode)
+        else:
+            state = await self.monitors.stop(contact_id, str(request["by"]))
+        return {"monitor": state.to_json()}
 
 
 class RemoteCallControl:
@@ -314,3 +350,108 @@ class RemoteOutbound:
         if "error" in answer:
             raise _ERRORS.get(str(answer.get("kind")), Conflict)(str(answer["error"]))
         return str(answer["contact_id"])
+
+
+def monitor_from_wire(data: dict[str, Any]) -> MonitorState:
+    return MonitorState(
+        contact_id=str(data["contact_id"]),
+        supervisor=str(data["supervisor"]),
+        agent=str(data["agent"]),
+        mode=parse_mode({"mode": data["mode"]}),
+        state=str(data["state"]),
+        seconds=float(data["seconds"]),
+    )
+
+
+class RemoteMonitoring:
+    """`Monitoring` on a web process: started and stopped by the worker holding the call
+    (its `asterisk_node`); what goes on is what the workers said at the last `poll`
+    (or in their answers since)."""
+
+    def __init__(
+        self,
+        nc: Any,
+        domain: str,
+        node_of: Callable[[str], Awaitable[str | None]],
+        *,
+        timeout: float = TIMEOUT,
+        gather: float = 0.3,
+    ) -> None:
+        """`gather`: seconds `poll` collects the workers' answers."""
+        self.nc = nc
+        self.domain = domain
+        self.node_of = node_of
+        self.timeout = timeout
+        self.gather = gather
+        self.subject = monitors_subject(domain)
+        self.known: dict[str, MonitorState] = {}
+
+    def of_contact(self, contact_id: str) -> MonitorState | None:
+        return self.known.get(contact_id)
+
+    def all(self) -> list[MonitorState]:
+        return list(self.known.values())
+
+    async def monitor(self, contact_id: str, supervisor: str, mode: Mode) -> MonitorState:
+        request = {"op": "monitor", "contact_id": contact_id, "supervisor": supervisor}
+        return await self._ask(contact_id, {**request, "mode": mode})
+
+    async def stop(self, contact_id: str, by: str) -> MonitorState:
+        return await self._ask(
+            contact_id, {"op": "monitor_stop", "contact_id": contact_id, "by": by}
+        )
+
+    async def _ask(self, contact_id: str, request: dict[str, Any]) -> MonitorState:
+        node = await self.node_of(contact_id)
+        if not node:
+            raise NotFound(f"contact {contact_id} has no call on any call worker")
+        try:
+            msg = await self.nc.request(
+                call_subject(self.domain, node), dumps(request), timeout=self.timeout
+            )
+        except Exception as error:  # no responders, a timeout: that worker is not there
+            raise NotFound(
+                f"the call worker {node} holding contact {contact_id} does not answer "
+                f"({type(error).__name__})"
+            ) from None
+        answer = loads(msg.data)
+        if "error" in answer:
+            raise _ERRORS.get(str(answer.get("kind")), Conflict)(str(answer["error"]))
+        state = monitor_from_wire(answer["monitor"])
+        if state.state == "ended":
+            self.known.pop(contact_id, None)
+        else:
+            self.known[contact_id] = state
+        return state
+
+    async def poll(self) -> None:
+        """Ask every worker what it monitors now (those answering within `gather` s)."""
+        inbox = self.nc.new_inbox()
+        said: dict[str, MonitorState] = {}
+        sub = await self.nc.subscribe(inbox)
+        try:
+            await self.nc.publish(self.subject, b"", reply=inbox)
+            loop = asyncio.get_running_loop()
+            until = loop.time() + self.gather
+            while (left := until - loop.time()) > 0:
+                try:
+                    msg = await sub.next_msg(timeout=left)
+                except NatsTimeout:
+                    break
+                for item in loads(msg.data).get("monitoring", []):
+                    state = monitor_from_wire(item)
+                    said[state.contact_id] = state
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        self.known = said
+
+
+async def follow_monitors(monitoring: RemoteMonitoring, every: float = 1.0) -> None:
+    """Forever: what every worker monitors, each `every` s."""
+    while True:
+        try:
+            await monitoring.poll()
+        except Exception as error:  # the bus away: the last known stays
+            log.debug("monitors poll: %s", error)
+        await asyncio.sleep(every)

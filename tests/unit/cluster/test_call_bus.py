@@ -11,6 +11,7 @@ from typing import Any, cast
 import pytest
 
 from hotline.calls import (
+    BadCommand,
     CallState,
     Command,
     Conflict,
@@ -19,6 +20,7 @@ from hotline.calls import (
     check_owner,
     parse_command,
 )
+from hotline.calls.monitor import Mode, MonitorState
 from hotline.calls.outbound import OutboundRules
 from hotline.calls.outbound_service import OutboundCalls
 from hotline.cluster.bus import connect
@@ -26,6 +28,7 @@ from hotline.cluster.call_bus import (
     CallControlServer,
     NoWorker,
     RemoteCallControl,
+    RemoteMonitoring,
     RemoteOutbound,
 )
 from tests.nats import NatsServer, nats_server
@@ -224,5 +227,107 @@ async def test_a_worker_too_slow_to_answer_is_a_503_saying_it_may_ring(
     try:
         with pytest.raises(NoWorker, match="may still be placed"):
             await remote.call({"to": "number:5550123"}, asker="alice", by="alice")
+    finally:
+        await server.stop()
+
+
+class FakeMonitors:
+    """A worker's `CallMonitors`: c1 alice's call; one supervisor at a time."""
+
+    def __init__(self) -> None:
+        self.going: dict[str, MonitorState] = {}
+
+    def of_contact(self, contact_id: str) -> MonitorState | None:
+        return self.going.get(contact_id)
+
+    def all(self) -> list[MonitorState]:
+        return list(self.going.values())
+
+    async def monitor(self, contact_id: str, supervisor: str, mode: Mode) -> MonitorState:
+        if contact_id != "c1":
+            raise NotFound(f"contact {contact_id} has no live call with an agent")
+        now = self.going.get(contact_id)
+        if now is not None and now.supervisor != supervisor:
+            raise Conflict(f"contact {contact_id} is monitored by {now.supervisor}")
+        state = MonitorState(contact_id, supervisor, "alice", mode, "ringing", 0.0)
+        self.going[contact_id] = state
+        return state
+
+    async def stop(self, contact_id: str, by: str) -> MonitorState:
+        now = self.going.pop(contact_id, None)
+        if now is None:
+            raise NotFound(f"contact {contact_id} is not being monitored")
+        return MonitorState(contact_id, now.supervisor, now.agent, now.mode, "ended", 4.0)
+
+
+async def test_monitoring_asked_of_a_web_process_is_done_by_the_worker_holding_the_call(
+    bus: tuple[Any, Any], nats_server: NatsServer
+) -> None:
+    worker_nc, web_nc = bus
+    other_nc = await connect([nats_server.url], "worker 2")
+    here, there = FakeMonitors(), FakeMonitors()
+    servers = [
+        CallControlServer(worker_nc, "sales", "host-a/node1", FakeControl(), monitors=here),
+        CallControlServer(other_nc, "sales", "host-b/node2", FakeControl(), monitors=there),
+    ]
+    for server in servers:
+        await server.start()
+    await worker_nc.flush()
+    await other_nc.flush()
+    nodes = {"c1": "host-a/node1", "c9": "host-c/gone"}
+
+    async def node_of(contact_id: str) -> str | None:
+        return nodes.get(contact_id)
+
+    remote = RemoteMonitoring(web_nc, "sales", node_of, timeout=1.0, gather=0.3)
+    try:
+        state = await remote.monitor("c1", "sue", "whisper")
+        assert (state.supervisor, state.agent, state.mode, state.state) == (
+            "sue",
+            "alice",
+            "whisper",
+            "ringing",
+        )
+        assert here.of_contact("c1") == state and there.all() == []  # the holder only
+        assert remote.of_contact("c1") == state
+        # Refused by the worker, with its status and words; nothing changed there.
+        with pytest.raises(Conflict, match="monitored by sue") as taken:
+            await remote.monitor("c1", "tom", "barge")
+        assert taken.value.status == 409 and here.of_contact("c1") == state
+        with pytest.raises(NotFound, match="has no call on any call worker"):
+            await remote.monitor("c2", "sue", "listen")
+        with pytest.raises(NotFound, match=r"host-c/gone .* does not answer"):
+            await remote.monitor("c9", "sue", "listen")
+        # What goes on, from every worker (one started on the worker's own desk too).
+        there.going["c5"] = MonitorState("c5", "tom", "bob", "listen", "connected", 2.0)
+        remote.known.clear()
+        await remote.poll()
+        assert {m.contact_id: m.supervisor for m in remote.all()} == {"c1": "sue", "c5": "tom"}
+        ended = await remote.stop("c1", "sue")
+        assert ended.state == "ended" and here.all() == []
+        assert remote.of_contact("c1") is None
+        with pytest.raises(NotFound, match="not being monitored"):
+            await remote.stop("c1", "sue")
+    finally:
+        for server in servers:
+            await server.stop()
+        await other_nc.close()
+
+
+async def test_a_bad_mode_is_refused_and_nothing_starts(bus: tuple[Any, Any]) -> None:
+    worker_nc, web_nc = bus
+    monitors = FakeMonitors()
+    server = CallControlServer(worker_nc, "sales", "host-a/node1", FakeControl(), monitors=monitors)
+    await server.start()
+    await worker_nc.flush()
+
+    async def node_of(contact_id: str) -> str | None:
+        return "host-a/node1"
+
+    remote = RemoteMonitoring(web_nc, "sales", node_of, timeout=1.0)
+    try:
+        with pytest.raises(BadCommand):
+            await remote.monitor("c1", "sue", cast(Mode, "shout"))
+        assert monitors.all() == []
     finally:
         await server.stop()
