@@ -1,10 +1,10 @@
 """Attachments whose bytes are in the database (`hotline/store/blobs.py`): what every
-process sharing a PostgreSQL reads. The same table on SQLite here (milliseconds)."""
+process sharing a PostgreSQL reads. On SQLite and on the private PostgreSQL (the unit
+tests' `store` fixture)."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,22 +18,12 @@ from chat_bridge.attachments import (
     KeptFile,
     file_response,
 )
-from hotline.store import Store, sqlite_url
+from hotline.store import Store
 from hotline.store.blobs import BLOBS, BlobStore
 from hotline.store.chats import ATTACHMENTS, ChatStore
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 TYPES = ["image/png", "text/plain"]
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    made = await Store.connect(sqlite_url(str(tmp_path / "blobs.db")))
-    await made.migrate()
-    try:
-        yield made
-    finally:
-        await made.close()
 
 
 def attachments(store: Store, folder: Path, *, shared: bool = True) -> Attachments:
