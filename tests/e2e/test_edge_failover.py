@@ -4,7 +4,8 @@ The topology of tests/e2e/test_edge.py (Kamailio on 127.0.0.4, two call workers 
 their Asterisk on 127.0.0.2 and 127.0.0.3, a routing leader and its hot standby,
 PostgreSQL, nats-server), with eight agents whose SIPp phones register at the edge and
 answer every call (ringing 0.3 s, talking TALK s). SIPp callers dial the edge every GAP
-seconds, from BEFORE seconds before each failure to AFTER seconds after it; each
+seconds, from BEFORE seconds before each failure to AFTER seconds after it; the leader
+declares a node silent for 15 s lost (`routing.node_lost_after`'s default); each
 failure in turn:
 
 1. the routing leader killed (SIGKILL): the standby leads;
