@@ -208,8 +208,8 @@ def tier_config(
     phone_port: int,
     phones: dict[str, int],
 ) -> dict[str, Any]:
-    """`phone_port`: alice's SIPp phone; `phones`: bob's and the customer's (dialed by
-    click-to-call, whatever the number)."""
+    """`phone_port`: alice's SIPp phone; `phones`: bob's, sue's (a supervisor) and the
+    customer's (dialed by click-to-call, whatever the number)."""
     config = conftest.test_config(f"wt-{os.getpid()}")
     flows = workdir / "flows"
     flows.mkdir(exist_ok=True)
@@ -239,6 +239,16 @@ def tier_config(
                 "contact": f"sip:2002@127.0.0.1:{phones['bob']}",
                 "queues": ["webq2"],
                 "capacity": {"voice": 1},
+            },
+        ],
+        users=[
+            *config.get("users", []),
+            {  # monitoring from a web process rings her phone (through the worker)
+                "id": "sue",
+                "name": "Sue Supervisor",
+                "role": "supervisor",
+                "endpoint": "2901",
+                "contact": f"sip:2901@127.0.0.1:{phones['sue']}",
             },
         ],
         callbacks={
@@ -274,7 +284,7 @@ def tier(tmp_path_factory: pytest.TempPathFactory, pg_server: pg.PostgresServer)
     url = pg_server.create_database()
     ports = [free_port(seconds=900), free_port(seconds=900)]
     phone_port = free_port("udp", seconds=900)
-    phones = {name: free_port("udp", seconds=900) for name in ("bob", "customer")}
+    phones = {name: free_port("udp", seconds=900) for name in ("bob", "customer", "sue")}
     config = tier_config(workdir, url, nats.url, free_port(seconds=900), ports, phone_port, phones)
     tier = Tier(workdir, url, nats, config)
     tier.phone_port = phone_port
@@ -613,6 +623,9 @@ def test_a_desk_on_a_web_process_controls_a_call_on_a_worker(tier: Tier, browser
     ).start()
     bob = TransferTarget(phones, "answer", tier.phones["bob"], ring=0.5, talk=2).start()
     customer = TransferTarget(phones, "answer", tier.phones["customer"], ring=1, talk=3).start()
+    sue = TransferTarget(
+        phones, "answer_until_hangup", tier.phones["sue"], ring=0.3, talk=30
+    ).start()
     context = browser.new_context()
     context.set_default_timeout(20_000)
     caller = None
@@ -644,6 +657,30 @@ def test_a_desk_on_a_web_process_controls_a_call_on_a_worker(tier: Tier, browser
         held = [e.type for e in events if e.type in ("call.held", "call.resumed")]
         assert held == ["call.held", "call.resumed"], held
 
+        # Sue, a supervisor logged in on b, listens: the worker rings her phone and
+        # connects it; b lists it (asked of every worker) and stops it.
+        sue_context = browser.new_context()  # her own cookies: alice's desk stays hers
+        supervisor = sue_context.new_page()
+        login(supervisor, b.url, "sue", TEST_PASSWORD)
+        monitored = time.monotonic()
+        path = f"{b.url}/api/calls/{contact_id}/monitor"
+        said = supervisor.request.post(path, data={"mode": "listen"})
+        assert said.status == 200, (said.status, said.text(), tier.logs())
+        assert said.json()["monitor"]["agent"] == "alice", said.json()
+        listing: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            listing = supervisor.request.get(f"{b.url}/api/monitoring").json()["monitoring"]
+            if listing and listing[0]["state"] == "connected":
+                break
+            time.sleep(0.3)
+        assert [(m["supervisor"], m["state"]) for m in listing] == [("sue", "connected")]
+        connected = time.monotonic() - monitored
+        said = supervisor.request.post(f"{path}/stop")
+        assert said.status == 200 and said.json()["monitor"]["state"] == "ended", said.text()
+        assert sue.wait_done(20).ok, sue.messages()
+        sue_context.close()
+
         # A blind transfer asked of b: the worker sends the caller to queue webq2, bob's.
         moved = time.monotonic()
         status, answer = api(
@@ -674,7 +711,8 @@ def test_a_desk_on_a_web_process_controls_a_call_on_a_worker(tier: Tier, browser
         assert phone.messages().count("INVITE sip:") == 2  # the caller's, then hers
         print(
             f"\nweb tier, calls: the call on worker {node} held and resumed from web process "
-            f"b; transferred to bob (webq2) in {transferred:.1f} s ({bob_took}); "
+            f"b; sue's listening connected {connected:.1f} s after she asked b; "
+            f"transferred to bob (webq2) in {transferred:.1f} s ({bob_took}); "
             f"click-to-call from b: the customer answered {rang:.1f} s after the click "
             f"({outbound}); test {time.monotonic() - started:.0f} s"
         )
@@ -687,7 +725,7 @@ def test_a_desk_on_a_web_process_controls_a_call_on_a_worker(tier: Tier, browser
         if caller is not None and caller.proc is not None and caller.proc.poll() is None:
             caller.proc.kill()
             caller.proc.wait(10)
-        for sipp in (phone, bob, customer):
+        for sipp in (phone, bob, customer, sue):
             sipp.stop()
         context.close()
 
