@@ -6,6 +6,19 @@ that names a newer epoch than the leader's own is left unanswered: this process 
 deposed and does not know it yet (its writes are refused by the epoch check anyway);
 the worker's retry reaches the new leader. See bus.py for the subjects.
 
+Requests are served in their order of arrival without waiting for each other's
+writes: each is started, in order, in a task of its own; its routing change is made
+at once (the routing service changes its state in one step, without awaiting) and its
+log records queue behind the earlier requests' in the service's write-ahead outbox,
+whose writes the store commits together (hotline/store/group_commit.py), each one
+through the epoch check in the same transaction. A request is answered once its
+records are committed, so answers go out in the order of the requests; a write that
+fails fails its request and every later one (the outbox keeps them in order for the
+next try), each answered "unavailable". The few requests that make several changes
+or await something first (`restore`, `claim`, `asterisk_lost`) are served alone: the
+earlier ones are answered first, the later ones wait. A retry that comes while its
+first try is still being served gets the first try's answer, not a second change.
+
 Enqueueing a contact that already has a ticket here answers with that ticket: the
 worker retried after a lost answer, or a new leader restored the contact from the log
 and the worker (restarted, or only re-asking) attaches to it. A contact id names one
@@ -16,10 +29,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 from hotline.acd.decisions import Offer
@@ -55,6 +69,12 @@ log = logging.getLogger(__name__)
 ANSWERS_KEPT = 60.0
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+
+#: Requests served alone (module docstring): several changes, or an await before one.
+ALONE = frozenset({"restore", "claim", "asterisk_lost"})
+
+#: The worker whose request the current task serves (each request has its own task).
+_ASKING: contextvars.ContextVar[str] = contextvars.ContextVar("asking", default="")
 
 
 class RoutingResponder:
@@ -92,16 +112,16 @@ class RoutingResponder:
         #: Tickets whose items go out, and the place and wait last said of each.
         self._forwarded: dict[str, Ticket] = {}
         self._said: dict[str, tuple[int | None, float | None]] = {}
-        #: The worker holding each waiting contact (the name its requests carry), and
-        #: the worker whose request is being served now (one at a time).
+        #: The worker holding each waiting contact (the name its requests carry).
         self._owners: dict[str, str] = {}
         #: Contacts answered here (or taken over talking), by their agent, and the
         #: worker that holds each of these conversations.
         self._talking: dict[str, str] = {}
         self._talk_owners: dict[str, str] = {}
-        self._asking = ""
-        #: Answers of recent requests, by request id (a retry gets the same one).
+        #: Answers of recent requests, by request id (a retry gets the same one), and
+        #: of the requests being served now.
         self._answers: dict[str, tuple[float, bytes]] = {}
+        self._serving: dict[str, asyncio.Future[bytes]] = {}
         self.node_loss = node_loss
         self.watch: NodeWatch | None = None
         if node_loss is not None:
@@ -141,6 +161,11 @@ class RoutingResponder:
     @property
     def epoch(self) -> int:
         return self.leadership.epoch
+
+    @property
+    def _asking(self) -> str:
+        """The worker whose request is being served (in this request's task)."""
+        return _ASKING.get()
 
     def _stamp(self) -> dict[str, Any]:
         """What every message of the leader carries: its epoch and its routing clock."""
@@ -206,15 +231,68 @@ class RoutingResponder:
             self.leadership.lose(f"a worker has seen epoch {their_epoch}")
             return
         kept = self._answers.get(rid)
-        if kept is None:
-            self._asking = worker
+        if kept is not None:
+            await msg.respond(kept[1])
+            return
+        serving = self._serving.get(rid)
+        if serving is not None:  # a retry of a request still being served: its answer
+            self._spawn(self._respond_when(msg, serving), f"retry-{op}")
+            return
+        alone = op in ALONE
+        if alone:
+            await self._answered_all()
+        answer = asyncio.get_running_loop().create_future()
+        self._serving[rid] = answer
+        task = self._spawn(self._answer(msg, op, args, rid, worker, answer), f"request-{op}")
+        if alone:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(task)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """Run `coro` in a task of its own (tasks start in the order they are made)."""
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _answered_all(self) -> None:
+        """Wait until every request received so far is answered."""
+        waiting = [f for f in self._serving.values() if not f.done()]
+        if waiting:
+            await asyncio.wait(waiting)
+
+    async def _answer(
+        self,
+        msg: Any,
+        op: str,
+        args: dict[str, Any],
+        rid: str,
+        worker: str,
+        answer: asyncio.Future[bytes],
+    ) -> None:
+        """Serve one request (in its own task, so `_asking` is this request's worker)
+        and answer it."""
+        _ASKING.set(worker)
+        try:
             served = await self._serve(op, args)
-            answer = dumps(served)
+            body = dumps(served)
             if served.get("kind") != "unavailable":  # that one is worth a retry
-                self._remember(rid, answer)
-        else:
-            answer = kept[1]
-        await msg.respond(answer)
+                self._remember(rid, body)
+            answer.set_result(body)
+        finally:
+            if not answer.done():  # cancelled (stopping): a waiting retry is not answered
+                answer.cancel()
+            if self._serving.get(rid) is answer:
+                del self._serving[rid]
+        try:
+            await msg.respond(body)
+        except Exception as error:  # NATS reconnecting: the worker's retry gets it kept
+            log.debug("routing answer to %s not sent: %s", op, error)
+
+    @staticmethod
+    async def _respond_when(msg: Any, answer: asyncio.Future[bytes]) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await msg.respond(await asyncio.shield(answer))
 
     async def _serve(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
         handler = self._ops.get(op)
