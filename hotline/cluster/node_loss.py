@@ -24,6 +24,10 @@ For a lost node (`NodeLossHandler.lost`):
   `routing.node_lost` event saying what was done and why;
 - each conversation it held ends (the call is gone with the node): the agent goes to
   wrap-up as after any call, and the contact ends `lost` with `routing.node_lost`;
+- every other contact still open on that node (its `asterisk_node`: a caller in the
+  flow before or after its queue, a conversation the leader had been told was
+  finished while the caller's flow went on) ends `lost` too (`routing.node_lost`,
+  action `ended`, with why), callbacks excepted;
 - the callbacks are handed to a live worker (`adopt`), whose callback dialer calls
   them in their turn.
 
@@ -382,17 +386,39 @@ class NodeLossHandler:
                 continue
             data = {"node": worker, "reason": reason, "action": "ended", "agent": agent}
             await self._end(contact_id, data)
+        others = await self._the_rest(worker) if reason == REASON else 0
         log.warning(
             "routing: node %s lost (%s): %d waiting (%d booked as callbacks), %d "
-            "conversations ended (%d callbacks to dial again)",
+            "conversations ended (%d callbacks to dial again), %d other calls ended",
             worker,
             reason,
             len(found),
             len(booked),
             len(talking),
             redial,
+            others,
         )
         return booked
+
+    async def _the_rest(self, worker: str) -> int:
+        """End the node's other open contacts (how many): its calls are gone with it,
+        but the leader knew them neither waiting nor talking: in the flow before their
+        queue, or after it (the agent hung up, `finished` was told, the caller's flow
+        went on), or a conversation the leader no longer names on this node. Without
+        this they stayed open for ever. Callbacks stay open: they are dialed again."""
+        ended = 0
+        for row in await self.store.open_contacts_on(worker):
+            if row.channel == Channel.CALLBACK.value:
+                continue
+            data = {
+                "node": worker,
+                "reason": REASON,
+                "action": "ended",
+                "why": "its call was on the node, neither waiting nor talking at the leader",
+            }
+            await self._end(row.id, data)
+            ended += 1
+        return ended
 
     async def _redial(self, contact_id: str, worker: str, agent: str) -> bool:
         """A callback whose call died with the node: the interrupted attempt keeps its

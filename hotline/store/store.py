@@ -355,6 +355,17 @@ class Store:
         rows = await self.read(lambda conn: _all(conn, query), "recent_contacts")
         return [Contact(**row._mapping) for row in rows]
 
+    async def open_contacts_on(self, node: str) -> list[Contact]:
+        """The contacts not ended whose call the Asterisk node `node` holds (its call
+        worker's name, contacts.asterisk_node), oldest first."""
+        query = (
+            select(CONTACTS)
+            .where(CONTACTS.c.asterisk_node == node, CONTACTS.c.ended_at.is_(None))
+            .order_by(CONTACTS.c.started_at, CONTACTS.c.id)
+        )
+        rows = await self.read(lambda conn: _all(conn, query), "open_contacts_on")
+        return [Contact(**row._mapping) for row in rows]
+
     # the event log
 
     async def append(

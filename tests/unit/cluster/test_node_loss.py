@@ -389,3 +389,73 @@ async def test_a_callback_waiting_on_a_lost_node_keeps_its_place_and_is_not_rebo
     assert row is not None and row.status == "active"
     lost = {e.contact_id for e in await leader.events("routing.node_lost")}
     assert lost == {caller}
+
+
+async def test_a_lost_nodes_other_open_calls_end_lost_callbacks_and_other_nodes_untouched(
+    leader: Leader,
+) -> None:
+    """The steady-load run's conversations left open (README, "Under a steady load"):
+    a caller whose agent hung up (`finished` told to the leader, so not talking there)
+    while its flow went on at node b when b died; and a caller still in b's flow before
+    its queue. Both end `lost` with the node; a callback dialed from b stays open (it is
+    dialed again), node a's calls and b's closed contacts are untouched."""
+    routing, store = leader.routing, leader.store
+    after = await leader.caller("5550100", "host/b")
+    await routing.login("ann")
+    offer = None
+    async for item in routing.ticket(after):  # type: ignore[union-attr]
+        if isinstance(item, Offer):
+            offer = item
+            break
+    assert offer is not None
+    await routing.ringing(offer)
+    await routing.accepted(offer)
+    await routing.finished("ann", after)  # ann hung up; the caller's flow goes on
+    before = await store.open_contact("voice", "inbound", "5550101", "100", asterisk_node="host/b")
+    done = await store.open_contact("voice", "inbound", "5550102", "100", asterisk_node="host/b")
+    await store.close_contact(done, "completed")
+    on_a = await store.open_contact("voice", "inbound", "5550103", "100", asterisk_node="host/a")
+    # (A callback's contact names no node today: one that did would still be kept.)
+    callback = await store.open_contact(
+        "callback", "outbound", "100", "5550777", asterisk_node="host/b"
+    )
+
+    assert await leader.handler.lost("host/b", [], {}) == []
+
+    said = {e.contact_id: e.data for e in await leader.events("routing.node_lost")}
+    assert set(said) == {after, before}
+    why = "its call was on the node, neither waiting nor talking at the leader"
+    for contact in (after, before):
+        assert said[contact] == {
+            "node": "host/b",
+            "reason": "node_lost",
+            "action": "ended",
+            "why": why,
+        }
+        row = await store.contact(contact)
+        assert row is not None and row.status == "lost" and row.ended_at is not None
+        assert leader.handler.outcomes[contact]["action"] == "ended"  # told to b if back
+    statuses = {c: (await store.contact(c)).status for c in (done, on_a, callback)}  # type: ignore[union-attr]
+    assert statuses == {done: "completed", on_a: "active", callback: "active"}
+    assert routing.agent_status("ann")[Channel.VOICE].state == AgentState.WRAP_UP  # as it was
+
+    # The Asterisk alone lost under a live worker (asterisk_lost): the worker ends its
+    # own calls; the leader ends only the waiting ones it names.
+    flow = await store.open_contact("voice", "inbound", "5550104", "100", asterisk_node="host/c")
+    await leader.handler.lost("host/c", [], {}, reason="asterisk_lost")
+    assert (await store.contact(flow)).status == "active"  # type: ignore[union-attr]
+    # Declared lost again (a replay): nothing doubled.
+    await leader.handler.lost("host/b", [], {})
+    assert len(await leader.events("routing.node_lost")) == 2
+
+
+async def test_the_store_lists_a_nodes_open_contacts_oldest_first(store: Store) -> None:
+    first = await store.open_contact("voice", "inbound", "5550101", "100", asterisk_node="h/b")
+    await asyncio.sleep(0.01)
+    second = await store.open_contact("voice", "inbound", "5550102", "100", asterisk_node="h/b")
+    closed = await store.open_contact("voice", "inbound", "5550103", "100", asterisk_node="h/b")
+    await store.close_contact(closed, "completed")
+    await store.open_contact("voice", "inbound", "5550104", "100", asterisk_node="h/a")
+    await store.open_contact("chat", "inbound", "web", "widget")
+    assert [c.id for c in await store.open_contacts_on("h/b")] == [first, second]
+    assert await store.open_contacts_on("h/z") == []
