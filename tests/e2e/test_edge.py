@@ -1048,6 +1048,57 @@ def test_kill_9_the_leader_under_steady_calls_the_standby_serves_all_and_keeps_d
     )
 
 
+def test_a_killed_call_worker_its_node_answers_503_and_the_edge_tries_the_other(
+    cluster: EdgeCluster,
+) -> None:
+    """Node b's call worker killed (its Asterisk alive, no ARI application connected):
+    Stasis() fails there and the dialplan refuses the call with cause 34, which PJSIP
+    answers 503 (not 603), so the edge tries node a at once: no caller is lost. Then
+    b's worker is started again and takes calls."""
+    wait_reachable(cluster)
+    node = cluster.nodes["b"]
+    node.proc.kill()
+    node.proc.wait(10)
+    seen = len(cluster.edge.text())
+    numbers = [f"55536{i:02d}" for i in range(4)]
+    try:
+        carol, phone_dir = phone(cluster, len(numbers), talk=1.5)
+        calls = []
+        for number in numbers:
+            calls.append(cluster.caller(number))
+            time.sleep(0.5)
+        results = [call.wait(90) for call in calls]
+        finish_sipp(carol, phone_dir, 30)
+    finally:
+        cluster.nodes["b"] = spawn(node.config, node.workdir, log_name="worker-restarted")
+        wait_ready(cluster.nodes["b"])
+    lost = [c.caller for c, r in zip(calls, results, strict=True) if not r.ok]
+    assert not lost, f"lost {lost}\n{cluster.logs()}"
+    assert {node_of(c) for c in calls} == {NODE_A}
+    found = ended(cluster, numbers)
+    for number in numbers:
+        assert found[number][0].status == "completed" and talked(found[number][1]) >= TALKED
+    said = cluster.edge.text()[seen:].splitlines()
+    refused = [line for line in said if f"{NODE_B}:" in line and "answered 503" in line]
+    # Round robin: at least one of the four was sent to b first, refused, and failed over.
+    assert refused, cluster.edge.text()[seen:]
+    assert not any("did not answer" in line for line in said), said
+    answers = [answer_delay(call) for call in calls]
+    print(
+        f"\nnode b's worker killed: {len(numbers)} offered, {len(numbers)} completed (all on "
+        f"node a), 0 lost; {len(refused)} refused 503 by b and failed over; INVITE -> 200 OK "
+        f"{', '.join(f'{a:.2f}' for a in answers)} s; the edge: {refused[0].strip()}"
+    )
+    # The restarted worker serves its node again. It read carol's contact at its start
+    # without logging it (wait_reachable reads the logs): one change, seen by both.
+    password = cluster.edge.password(CAROL)
+    assert register(cluster, CAROL, password, expires=0).ok
+    wait_reachable(cluster, yes=False)
+    assert register(cluster, CAROL, password).ok
+    wait_reachable(cluster)
+    serve(cluster, ["5553690", "5553691"], gap=0.5, talk=1.5)
+
+
 def test_a_dead_box_its_waiting_callers_become_callbacks_at_their_place(
     cluster: EdgeCluster,
 ) -> None:
