@@ -757,12 +757,13 @@ class RoutingNodeLost(TypedDict):
 
     node: str  # the call worker (host/instance) that held it
     reason: str  # node_lost
-    # callback (booked at its place), lost (left its queue), ended (talking), redial (a
-    # callback's call that died with the node: dialed again by another worker)
+    # callback (booked at its place), lost (left its queue), ended (talking, or another
+    # open call of the node), redial (a callback's call that died with the node: dialed
+    # again by another worker)
     action: str
     queue: NotRequired[str]
     callback: NotRequired[str]  # action callback: the callback's own contact
-    why: NotRequired[str]  # action lost: why no callback
+    why: NotRequired[str]  # action lost: why no callback; ended: why (not talking there)
     agent: NotRequired[str]  # action ended: the agent, now in wrap-up
 
 
