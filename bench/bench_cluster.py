@@ -196,7 +196,9 @@ async def from_log(url: str, since: datetime, out: Path) -> tuple[int, list[floa
     (`out`: each contact's times, for a look at the slow ones)."""
     store = await Store.connect(url)
     try:
-        kinds = ["call.answered", "queue.connected", "queue.call_ended"]
+        # The routing steps between answer and connected, to see where a call waited.
+        steps = ["contact.join", "contact.offer", "agent.ring", "contact.answered"]
+        kinds = ["call.answered", "queue.connected", "queue.call_ended", *steps]
         events = await store.events_between(
             since - timedelta(seconds=1), datetime.now(UTC) + timedelta(seconds=1), kinds
         )

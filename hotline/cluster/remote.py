@@ -123,6 +123,10 @@ class RemoteRouting:
         self.heard = asyncio.Event()  # a heartbeat arrived
         #: What this worker said of each agent's reachability (said again to a new leader).
         self._reach: dict[tuple[str, Channel], bool] = {}
+        #: One saying of an agent's reachability at a time, each saying what is known
+        #: when it is sent: a phone registering while the old state is being said to
+        #: a new leader is said after it (the last said wins at the leader).
+        self._reach_locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         #: Items refused as older than the newest epoch seen (for tests and metrics).
         self.stale_refused = 0
@@ -509,8 +513,20 @@ class RemoteRouting:
         self, agent_id: str, channels: Channel | str | Iterable[Channel | str], yes: bool
     ) -> None:
         """Said to the leader, and again to each new leader."""
-        listed = self.note_reachable(agent_id, channels, yes)
-        await self._request("reachable", agent=agent_id, channels=[str(c) for c in listed], yes=yes)
+        self.note_reachable(agent_id, channels, yes)
+        await self._say_reachable(agent_id)
+
+    async def _say_reachable(self, agent_id: str) -> None:
+        """Say the agent's reachability as known now, after any saying of it in flight
+        (so an older value said to a new leader never lands after a newer one)."""
+        lock = self._reach_locks.setdefault(agent_id, asyncio.Lock())
+        async with lock:
+            by_value: dict[bool, list[str]] = {}
+            for (agent, channel), yes in self._reach.items():
+                if agent == agent_id:
+                    by_value.setdefault(yes, []).append(str(channel))
+            for yes, channels in by_value.items():
+                await self._request("reachable", agent=agent_id, channels=channels, yes=yes)
 
     def is_reachable(self, agent_id: str, channel: Channel | str) -> bool:
         return self._reach.get((agent_id, Channel(channel)), True)
@@ -708,14 +724,15 @@ class RemoteRouting:
             log.warning("contacts not claimed from the new leader: %s", error)
 
     async def _say_reachability(self) -> None:
-        by_agent: dict[tuple[str, bool], list[str]] = {}
-        for (agent, channel), yes in self._reach.items():
-            by_agent.setdefault((agent, yes), []).append(str(channel))
-        for (agent, yes), channels in by_agent.items():
+        """Every agent's reachability to a new leader, as known when each is said."""
+
+        async def say(agent: str) -> None:
             try:
-                await self._request("reachable", agent=agent, channels=channels, yes=yes)
+                await self._say_reachable(agent)
             except (RoutingError, ValueError) as error:
                 log.warning("reachability of %s not said to the new leader: %s", agent, error)
+
+        await asyncio.gather(*(say(agent) for agent in dict.fromkeys(a for a, _ in self._reach)))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
