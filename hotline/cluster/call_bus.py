@@ -227,6 +227,32 @@ class CallControlServer:
         return {"monitor": state.to_json()}
 
 
+async def ask_holder(
+    nc: Any,
+    domain: str,
+    node_of: Callable[[str], Awaitable[str | None]],
+    contact_id: str,
+    request: dict[str, Any],
+    timeout: float,
+) -> dict[str, Any]:
+    """The answer of the call worker holding `contact_id`'s call; its refusal raised as
+    the same error it was there."""
+    node = await node_of(contact_id)
+    if not node:
+        raise NotFound(f"contact {contact_id} has no call on any call worker")
+    try:
+        msg = await nc.request(call_subject(domain, node), dumps(request), timeout=timeout)
+    except Exception as error:  # no responders, a timeout: that worker is not there
+        raise NotFound(
+            f"the call worker {node} holding contact {contact_id} does not answer "
+            f"({type(error).__name__})"
+        ) from None
+    answer: dict[str, Any] = loads(msg.data)
+    if "error" in answer:
+        raise _ERRORS.get(str(answer.get("kind")), Conflict)(str(answer["error"]))
+    return answer
+
+
 class RemoteCallControl:
     """`CallControl` on a web process: each command goes to the worker holding the call."""
 
@@ -280,21 +306,9 @@ class RemoteCallControl:
             return None
 
     async def _ask(self, contact_id: str, request: dict[str, Any]) -> CallState | None:
-        node = await self.node_of(contact_id)
-        if not node:
-            raise NotFound(f"contact {contact_id} has no call on any call worker")
-        try:
-            msg = await self.nc.request(
-                call_subject(self.domain, node), dumps(request), timeout=self.timeout
-            )
-        except Exception as error:  # no responders, a timeout: that worker is not there
-            raise NotFound(
-                f"the call worker {node} holding contact {contact_id} does not answer "
-                f"({type(error).__name__})"
-            ) from None
-        answer = loads(msg.data)
-        if "error" in answer:
-            raise _ERRORS.get(str(answer.get("kind")), Conflict)(str(answer["error"]))
+        answer = await ask_holder(
+            self.nc, self.domain, self.node_of, contact_id, request, self.timeout
+        )
         if answer.get("state") is None:
             self.states.pop(contact_id, None)
             return None
@@ -402,21 +416,9 @@ class RemoteMonitoring:
         )
 
     async def _ask(self, contact_id: str, request: dict[str, Any]) -> MonitorState:
-        node = await self.node_of(contact_id)
-        if not node:
-            raise NotFound(f"contact {contact_id} has no call on any call worker")
-        try:
-            msg = await self.nc.request(
-                call_subject(self.domain, node), dumps(request), timeout=self.timeout
-            )
-        except Exception as error:  # no responders, a timeout: that worker is not there
-            raise NotFound(
-                f"the call worker {node} holding contact {contact_id} does not answer "
-                f"({type(error).__name__})"
-            ) from None
-        answer = loads(msg.data)
-        if "error" in answer:
-            raise _ERRORS.get(str(answer.get("kind")), Conflict)(str(answer["error"]))
+        answer = await ask_holder(
+            self.nc, self.domain, self.node_of, contact_id, request, self.timeout
+        )
         state = monitor_from_wire(answer["monitor"])
         if state.state == "ended":
             self.known.pop(contact_id, None)
