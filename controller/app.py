@@ -83,9 +83,8 @@ from hotline.web.knowledge_api import add_knowledge_routes
 from hotline.web.metrics import LOOP_LAG_NOW, add_metrics_routes
 from hotline.web.monitor_api import add_chat_monitor_routes, add_monitor_routes
 from hotline.web.phone_api import add_phone_routes
-from hotline.web.quality_reports import add_quality_report_routes
+from hotline.web.quality_reports import add_all_report_routes
 from hotline.web.recording_source import RecordingSource, on_disk, under
-from hotline.web.reports_web import Reports, add_report_routes
 from hotline.web.transcripts_api import add_transcript_routes
 from hotline.web.wallboard import Wallboard, add_wallboard_routes
 from voice.contact import VoiceRuntime
@@ -493,18 +492,7 @@ class Hotline:
             },
         )
         add_wallboard_routes(api, wallboard)
-        add_report_routes(
-            api, Reports(store, config.reports, config.queues, [a.id for a in config.agents])
-        )
-        add_quality_report_routes(
-            api,
-            store,
-            evaluations,
-            config.reports,
-            config.staffing,
-            config.queues,
-            [a.id for a in config.agents],
-        )
+        add_all_report_routes(api, store, evaluations, config)
         add_metrics_routes(api, wallboard.view, store.listen, admission)
         runner = web.AppRunner(api, access_log=None)
         crm: web.AppRunner | None = None

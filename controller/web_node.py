@@ -74,9 +74,8 @@ from hotline.web.evaluations_api import add_evaluation_routes
 from hotline.web.knowledge_api import add_knowledge_routes
 from hotline.web.metrics import add_metrics_routes
 from hotline.web.monitor_api import add_monitor_routes
-from hotline.web.quality_reports import add_quality_report_routes
+from hotline.web.quality_reports import add_all_report_routes
 from hotline.web.recording_source import RecordingSource, under
-from hotline.web.reports_web import Reports, add_report_routes
 from hotline.web.transcripts_api import add_transcript_routes
 from hotline.web.wallboard import Wallboard, add_wallboard_routes
 
@@ -283,18 +282,7 @@ class WebNode:
         chat.desks.watch_health(health)
         wallboard = Wallboard(tailed, routing, config.reports, agents)
         add_wallboard_routes(api, wallboard)
-        add_report_routes(
-            api, Reports(store, config.reports, config.queues, [a.id for a in config.agents])
-        )
-        add_quality_report_routes(
-            api,
-            store,
-            evaluations,
-            config.reports,
-            config.staffing,
-            config.queues,
-            [a.id for a in config.agents],
-        )
+        add_all_report_routes(api, store, evaluations, config)
         add_metrics_routes(api, wallboard.view, store.listen)  # no calls: no admission
         runner = web.AppRunner(api, access_log=None)
         background: list[asyncio.Task[Any]] = []

@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from hotline.config import HotlineConfig
 from hotline.quality.evaluations import Evaluations
 from hotline.reports.charts import bar_chart, line_chart
 from hotline.reports.errors import ReportError
@@ -31,6 +32,7 @@ from hotline.reports.tables import Table
 from hotline.staffing.settings import StaffingSettings
 from hotline.store import Store
 from hotline.web.auth import STATIC_DIR, Role, requires
+from hotline.web.reports_web import Reports, add_report_routes
 
 
 def _day(raw: str | None, name: str, default: date) -> date:
@@ -206,3 +208,14 @@ def add_quality_report_routes(
     app.router.add_get("/api/staffing", staffing_json)
     app.router.add_get("/api/staffing.csv", staffing_csv)
     app.router.add_get("/api/staffing/chart.svg", staffing_svg)
+
+
+def add_all_report_routes(
+    app: web.Application, store: Store, evaluations: Evaluations, config: HotlineConfig
+) -> None:
+    """The reports pages and API and the quality and staffing reports, as configured."""
+    agents = [a.id for a in config.agents]
+    add_report_routes(app, Reports(store, config.reports, config.queues, agents))
+    add_quality_report_routes(
+        app, store, evaluations, config.reports, config.staffing, config.queues, agents
+    )
