@@ -433,6 +433,9 @@ def test_5_a_node_killed_whole(cluster: EdgeCluster) -> None:
     figures += f"; callbacks booked for b's waiting callers: {len(callbacks)} " + (
         f"({', '.join(sorted(c.state for c in callbacks))})" if callbacks else ""
     )
+    assert cluster.leader is not None
+    said = re.findall(r"node \S+ lost \(node_lost\): ([^\n]+)", cluster.leader.text())
+    figures += f"; the leader: {said[-1] if said else 'no node lost'}"
     RESULTS.append(("an Asterisk node killed (its Asterisk and worker)", result, figures))
     print(
         f"\nnode b killed: {result.offered} offered, {result.completed} completed, "
