@@ -80,32 +80,39 @@ class ChatClaims:
             self.lost.set()
 
     async def _query(self, sql: str, key: int) -> Any:
+        """One query on the claims' connection; the caller holds `_lock`."""
         if self.lost.is_set() or self._conn is None:
             raise ClaimsLost("the chat claims' database session is gone")
-        async with self._lock:
-            try:
-                return await self._conn.fetchval(sql, key)
-            except Exception as error:
-                if self._conn.is_closed():
-                    self._lose()
-                    raise ClaimsLost(str(error) or type(error).__name__) from None
-                raise
+        try:
+            return await self._conn.fetchval(sql, key)
+        except Exception as error:
+            if self._conn.is_closed():
+                self._lose()
+                raise ClaimsLost(str(error) or type(error).__name__) from None
+            raise
 
     async def claim(self, session_id: str) -> bool:
         """Take the chat's lock; False if another process holds it."""
         if session_id in self.held:
             return True
-        if await self._query("SELECT pg_try_advisory_lock($1)", claim_key(session_id)):
-            self.held.add(session_id)
-            return True
-        return False
+        async with self._lock:
+            # Claimed by another task of this process while this one waited: an advisory
+            # lock is reentrant, so taking it again would need two unlocks, and the one
+            # `release` would leave the chat locked here for good.
+            if session_id in self.held:
+                return True
+            if await self._query("SELECT pg_try_advisory_lock($1)", claim_key(session_id)):
+                self.held.add(session_id)
+                return True
+            return False
 
     async def release(self, session_id: str) -> None:
         """Let the chat go (handed over to another process)."""
-        if session_id not in self.held:
-            return
-        self.held.discard(session_id)
-        await self._query("SELECT pg_advisory_unlock($1)", claim_key(session_id))
+        async with self._lock:
+            if session_id not in self.held:
+                return
+            self.held.discard(session_id)
+            await self._query("SELECT pg_advisory_unlock($1)", claim_key(session_id))
 
     def holds(self, session_id: str) -> bool:
         return session_id in self.held

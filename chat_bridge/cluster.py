@@ -208,8 +208,7 @@ class ChatCluster:
     async def take(self, session: Any) -> LiveChat:
         """The chat of `session`, run here from now on: taken from its process (asked
         to hand it over), or from a dead one's, or loaded closed."""
-        lock = self._taking.setdefault(session.id, asyncio.Lock())
-        async with lock:
+        async with self._taking_lock(session.id):
             chat = self.bridge.live.get(session.id)
             if chat is not None:
                 return chat
@@ -222,6 +221,13 @@ class ChatCluster:
             if not claimed:
                 raise ChatRefused("busy", "this chat is held by another server; try again")
             return await self._carry_on(session)
+
+    def _taking_lock(self, session_id: str) -> asyncio.Lock:
+        """Held while this process claims and carries on one chat: a widget's reconnect
+        (`take`), a desk's request (`_take_contact`) and the sweep racing for one chat
+        must carry it on once, or two live copies of it here would each count its
+        messages (issue #20: a reply stored with a sequence number already taken)."""
+        return self._taking.setdefault(session_id, asyncio.Lock())
 
     async def _hand_over(self, session_id: str) -> bool:
         """Ask the process running the chat to let it go; then claim it."""
@@ -241,6 +247,9 @@ class ChatCluster:
         """A chat claimed here: carried on from the store (`ChatRecovery` for this one
         session), or loaded closed; its agent's desk gets its thread again."""
         await self._hold_session(session.id)
+        running = self.bridge.live.get(session.id)
+        if running is not None:  # carried on here already: one live copy only
+            return running
         fresh = await self.bridge.chats.session(session.id) or session
         open_ids = {s.id for s in await self.bridge.chats.open_sessions()}
         if fresh.id in open_ids:
@@ -299,16 +308,19 @@ class ChatCluster:
         for session in await self.bridge.chats.open_sessions():
             if session.id in self.bridge.live or self.claims.holds(session.id):
                 continue
-            try:
-                if not await self.claims.claim(session.id):
-                    continue  # run by a live process
-            except ClaimsLost:
-                return taken
-            try:
-                await self._carry_on(session)
-                taken += 1
-            except Exception:
-                log.exception("chat %s could not be taken over", session.id)
+            async with self._taking_lock(session.id):
+                if session.id in self.bridge.live:  # taken meanwhile (a widget's reconnect)
+                    continue
+                try:
+                    if not await self.claims.claim(session.id):
+                        continue  # run by a live process
+                except ClaimsLost:
+                    return taken
+                try:
+                    await self._carry_on(session)
+                    taken += 1
+                except Exception:
+                    log.exception("chat %s could not be taken over", session.id)
         for contact_id in list(self._contacts):  # contacts no longer run here
             chat = self.bridge.by_contact.get(contact_id)
             if chat is None or chat.id not in self.bridge.live:

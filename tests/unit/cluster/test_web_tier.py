@@ -13,11 +13,13 @@ import pytest
 from pydantic import ValidationError
 
 from chat_bridge.claims import ChatClaims, ClaimsLost, claim_key
+from chat_bridge.cluster import ChatCluster
 from controller.haproxy import check, haproxy_binary, render
 from hotline.cluster.leader import asyncpg_dsn
 from hotline.cluster.log_tail import LogTail, TailedStore
 from hotline.cluster.web_tier import WebTierConfig
 from hotline.store import Store
+from tests.unit.chat.conftest import make_rig
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "config" / "haproxy"
 
@@ -92,6 +94,85 @@ async def test_one_process_runs_a_chat_until_its_connection_ends(pg_url: str) ->
     finally:
         await a.close()
         await b.close()
+
+
+@pytest.mark.pg
+async def test_a_chat_claimed_twice_at_once_is_locked_once_and_let_go_at_once(
+    pg_url: str,
+) -> None:
+    """Two tasks of one process claiming a chat together (a widget's reconnect and the
+    sweep): the advisory lock is taken once, so the one release frees it for another
+    process (issue #20: it stayed locked, the chat could not move)."""
+    a, b = ChatClaims(asyncpg_dsn(pg_url)), ChatClaims(asyncpg_dsn(pg_url))
+    await a.open()
+    await b.open()
+    try:
+        assert await asyncio.gather(a.claim("s1"), a.claim("s1")) == [True, True]
+        assert not await b.claim("s1")
+        await a.release("s1")
+        assert await b.claim("s1")  # freed by the one release
+        assert not a.holds("s1")
+    finally:
+        await a.close()
+        await b.close()
+
+
+class _Subscription:
+    async def unsubscribe(self) -> None:
+        pass
+
+
+class _Nats:
+    """NATS with no other web process on it: nobody answers a request."""
+
+    async def subscribe(self, subject: str, cb: object) -> _Subscription:
+        return _Subscription()
+
+    async def publish(self, subject: str, data: bytes) -> None:
+        pass
+
+    async def flush(self) -> None:
+        pass
+
+    async def request(self, subject: str, data: bytes, timeout: float) -> None:
+        from nats.errors import NoRespondersError
+
+        raise NoRespondersError
+
+
+@pytest.mark.pg
+async def test_a_chat_taken_over_by_a_reconnect_and_the_sweep_at_once_runs_once(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """Issue #20: the claims' session lost, a chat let go; its widget reconnecting while
+    the sweep found it unclaimed carried it on twice in one process, two live copies
+    each counting its messages: a message stored by one, the next by the other with
+    the same sequence number (refused by the database, the agent's reply lost)."""
+    async with make_rig(tmp_path) as rig:
+        customer = await rig.customer()
+        await customer.wait_for(lambda f: f["type"] == "message")
+        chat = customer.chat
+        await rig.bridge.release(chat)  # its process let it go (its claims' session ended)
+        session = await rig.bridge.chats.session(chat.id)
+        assert session is not None
+        claims = ChatClaims(asyncpg_dsn(pg_url))
+        await claims.open()
+        cluster = ChatCluster(_Nats(), "d", rig.bridge, claims)
+        rig.bridge.owner = cluster
+        try:
+            _swept, taken = await asyncio.gather(cluster.sweep(), cluster.take(session))
+            assert cluster.taken_over == 1, "carried on twice"
+            assert rig.bridge.live[chat.id] is taken
+            before = await rig.bridge.chats.last_seq(chat.id)
+            message, new = await taken.post("customer", "still there?")
+            assert new and message.seq == before + 1
+            assert await rig.bridge.chats.last_seq(chat.id) == before + 1
+            for live in list(rig.bridge.live.values()):  # every copy's counter agrees
+                if live.id == chat.id:
+                    assert live.seq == before + 1
+        finally:
+            await cluster.stop()
+            await claims.close()
 
 
 async def test_the_log_tail_hands_on_every_event_once_in_id_order(tmp_path: Path) -> None:
