@@ -225,6 +225,16 @@ class ChatBridge:
         if chat.session.external_id:
             self.by_external.pop((chat.kind, chat.session.external_id), None)
 
+    def _runs_here(self, chat: LiveChat) -> None:
+        """Refuse a customer's input to a chat this process let go (handed over, or its
+        claim lost) that reached a socket not closed yet: the chat runs elsewhere now, and
+        this copy's message count is stale (issue #20). Not acknowledged, the message is
+        sent again by the widget once it has reconnected to the chat's process."""
+        if self.owner is not None and self.live.get(chat.id) is not chat:
+            raise ChatRefused(
+                "moved", "this chat moved to another server; your message is sent again"
+            )
+
     async def _load(self, session: Any, flow: str | None = None) -> LiveChat:
         """A session from the store, closed (a chat still going on when the controller
         stopped was taken over at start-up: chat_bridge/recovery.py); the customer's
@@ -392,6 +402,7 @@ class ChatBridge:
         `feed` False: the message only opened the chat ("/start"), it answers nothing."""
         if client_id is not None and client_id in chat.client_ids:
             return chat.client_ids[client_id]  # a resend: stored already, acted on already
+        self._runs_here(chat)
         reopen = chat.state == "closed"
         if reopen:
             await self.start_contact(chat, "chat.reopened")
@@ -443,6 +454,7 @@ class ChatBridge:
         """The customer ended the chat."""
         if chat.state == "closed" or chat.customer_left:
             return
+        self._runs_here(chat)
         chat.closed_by = "customer"
         chat.gone()
         if chat.state == "queued" and chat.contact_id:

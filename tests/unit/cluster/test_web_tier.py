@@ -6,20 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from chat_bridge.bridge import ChatRefused
 from chat_bridge.claims import ChatClaims, ClaimsLost, claim_key
 from chat_bridge.cluster import ChatCluster
 from controller.haproxy import check, haproxy_binary, render
+from hotline.acd.model import Contact
+from hotline.acd.restore import Talking
+from hotline.acd.service import RoutingService, Ticket
 from hotline.cluster.leader import asyncpg_dsn
 from hotline.cluster.log_tail import LogTail, TailedStore
 from hotline.cluster.web_tier import WebTierConfig
 from hotline.store import Store
 from tests.unit.chat.conftest import make_rig
+from tests.unit.chat.test_recovery import to_queue
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "config" / "haproxy"
 
@@ -117,6 +124,37 @@ async def test_a_chat_claimed_twice_at_once_is_locked_once_and_let_go_at_once(
         await b.close()
 
 
+class leader_restore_routing:
+    """`routing` with another `restore`."""
+
+    def __init__(self, routing: RoutingService, restore: Any) -> None:
+        self._routing = routing
+        self.restore = restore
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._routing, name)
+
+
+class _SlowConnection:
+    """The claims' connection on a loaded machine: each query takes a while."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        await asyncio.sleep(0.3)
+        return await self._conn.fetchval(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+async def _slow_connect(dsn: str) -> _SlowConnection:
+    import asyncpg  # type: ignore[import-untyped]
+
+    return _SlowConnection(await asyncpg.connect(dsn))
+
+
 class _Subscription:
     async def unsubscribe(self) -> None:
         pass
@@ -149,27 +187,56 @@ async def test_a_chat_taken_over_by_a_reconnect_and_the_sweep_at_once_runs_once(
     each counting its messages: a message stored by one, the next by the other with
     the same sequence number (refused by the database, the agent's reply lost)."""
     async with make_rig(tmp_path) as rig:
-        customer = await rig.customer()
-        await customer.wait_for(lambda f: f["type"] == "message")
+        await rig.routing.login("alice", ["chat"])
+        customer = await to_queue(rig, "v1")
+        offer = await rig.desk_frame("offer")
+        contact_id = offer["contact_id"]
+        await rig.bridge.hub.accept("alice", contact_id)
+        await rig.bridge.hub.send("alice", contact_id, "Hi, Alice here", "a1")
         chat = customer.chat
         await rig.bridge.release(chat)  # its process let it go (its claims' session ended)
         session = await rig.bridge.chats.session(chat.id)
         assert session is not None
-        claims = ChatClaims(asyncpg_dsn(pg_url))
+        restore = rig.routing.restore
+
+        async def leader_restore(
+            waiting: Iterable[Contact] = (), talking: Iterable[Talking] = ()
+        ) -> tuple[dict[str, Ticket], dict[str, str]]:
+            # The routing leader keeps a conversation it knows as it is (hotline/cluster/
+            # responder.py `_restore`); this rig's one routing service would refuse it.
+            return await restore(waiting, [t for t in talking if t.contact.id != contact_id])
+
+        rig.bridge.routing = leader_restore_routing(rig.routing, leader_restore)
+        claims = ChatClaims(asyncpg_dsn(pg_url), connect=_slow_connect)
         await claims.open()
         cluster = ChatCluster(_Nats(), "d", rig.bridge, claims)
         rig.bridge.owner = cluster
         try:
-            _swept, taken = await asyncio.gather(cluster.sweep(), cluster.take(session))
+            # The reconnect claims first; the sweep finds the chat while that claim is
+            # on its way (so not held yet, not live yet).
+            taken, _swept = await asyncio.gather(cluster.take(session), cluster.sweep())
             assert cluster.taken_over == 1, "carried on twice"
-            assert rig.bridge.live[chat.id] is taken
-            before = await rig.bridge.chats.last_seq(chat.id)
-            message, new = await taken.post("customer", "still there?")
-            assert new and message.seq == before + 1
-            assert await rig.bridge.chats.last_seq(chat.id) == before + 1
-            for live in list(rig.bridge.live.values()):  # every copy's counter agrees
-                if live.id == chat.id:
-                    assert live.seq == before + 1
+            assert rig.bridge.live[chat.id] is taken and taken.state == "agent"
+            # The customer writes (to the copy their socket is on), alice answers (to the
+            # copy her desk's tab is on): both stored, in order, each once.
+            await rig.bridge.customer_message(taken, "still there?", client_id="v1-3")
+            seq = await rig.bridge.hub.send("alice", contact_id, "Yes, still here", "a2")
+            stored = await rig.bridge.chats.messages(chat.id)
+            assert [m.seq for m in stored] == list(range(1, len(stored) + 1))
+            assert [m.text for m in stored[-2:]] == ["still there?", "Yes, still here"]
+            assert stored[-1].seq == seq
+            # The copy let go (its widget socket not closed yet) writes nothing: refused,
+            # not acknowledged, the widget sends it again once reconnected.
+            for late in (
+                rig.bridge.customer_message(chat, "late", client_id="v1-late"),
+                rig.bridge.customer_close(chat),
+            ):
+                with pytest.raises(ChatRefused, match="moved to another server") as refused:
+                    await late
+                assert refused.value.code == "moved"
+            assert await rig.bridge.chats.messages(chat.id) == stored
+            assert taken.state == "agent" and not taken.customer_left
+            assert claims.holds(chat.id)
         finally:
             await cluster.stop()
             await claims.close()
