@@ -199,11 +199,18 @@ async def from_log(url: str, since: datetime, out: Path) -> tuple[int, list[floa
         # The routing steps between answer and connected, to see where a call waited.
         steps = ["contact.join", "contact.offer", "agent.ring", "contact.answered"]
         kinds = ["call.answered", "queue.connected", "queue.call_ended", *steps]
-        events = await store.events_between(
-            since - timedelta(seconds=1), datetime.now(UTC) + timedelta(seconds=1), kinds
-        )
+        end = datetime.now(UTC) + timedelta(seconds=1)
+        events = await store.events_between(since - timedelta(seconds=1), end, kinds)
+        # The agents' presence since the start (agents.tsv): who the leader could offer.
+        presence = ["agent.unreachable", "agent.reachable", "agent.pause", "agent.unpause"]
+        said = await store.events_between(end - timedelta(hours=1), end, presence)
     finally:
         await store.close()
+    (out.parent / "agents.tsv").write_text(
+        "".join(
+            f"{e.ts.isoformat()}\t{e.agent}\t{e.type}\t{e.data.get('reason', '')}\n" for e in said
+        )
+    )
     by: dict[str, dict[str, datetime]] = {}
     for e in events:
         if e.contact_id:
