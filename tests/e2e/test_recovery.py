@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -287,6 +288,29 @@ def test_killed_controller_takes_over_waiting_and_talking_calls(site: Site) -> N
         f"\nrecovery: 0 of 3 contacts lost; controller up and recovered {up:.1f}s after restart "
         f"(recovery pass {report['seconds']:.3f}s)"
     )
+
+
+def test_no_controller_asterisk_refuses_new_calls_503_not_603(site: Site) -> None:
+    """No controller serving Asterisk (never started, then killed): Stasis() finds no
+    application (STASISSTATUS FAILED), AGI() no FastAGI server (AGISTATUS FAILURE); the
+    dialplan refuses the call with cause 34, which PJSIP answers 503 (a trunk or the
+    cluster's edge tries elsewhere on it), not 603 (declined: final). No contact."""
+
+    def answer(number: str, dial: str) -> str:
+        call = site.call(number, dial, 10)
+        assert not call.wait(30).ok, f"{number} was answered"
+        text = (call.workdir / "messages.log").read_text(errors="replace")
+        found = re.findall(r"^SIP/2.0 ([3-6]\d\d)[^\n]*\n(?:.*\n)*?CSeq: \d+ INVITE", text, re.M)
+        return found[-1] if found else "no final answer"
+
+    assert answer("5557101", "304") == "503"  # Stasis, no application ever registered
+    assert answer("5557102", "2304") == "503"  # AGI, no FastAGI server
+    site.start()
+    site.kill()
+    assert answer("5557103", "304") == "503"  # Stasis, its application gone with it
+    for number in ("5557101", "5557102", "5557103"):
+        assert site.contact(number) == (None, []), number
+    no_leaks(site)
 
 
 def test_asterisk_killed_under_calls_marks_them_lost_and_frees_the_agent(site: Site) -> None:
