@@ -305,7 +305,14 @@ class ChatCluster:
     async def sweep(self) -> int:
         """Claim and carry on the open chats whose process is gone. How many."""
         taken = 0
-        for session in await self.bridge.chats.open_sessions():
+        sessions = await self.bridge.chats.open_sessions()
+        # The per-chat locks of chats no longer open leave (an unlocked one has no holder
+        # and no waiter: taking it never waits, so nobody holds it between two lines).
+        open_ids = {session.id for session in sessions}
+        for session_id in [s for s, lock in self._taking.items() if not lock.locked()]:
+            if session_id not in open_ids:
+                del self._taking[session_id]
+        for session in sessions:
             if session.id in self.bridge.live or self.claims.holds(session.id):
                 continue
             async with self._taking_lock(session.id):

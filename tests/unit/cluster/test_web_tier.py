@@ -236,6 +236,10 @@ async def test_a_chat_taken_over_by_a_reconnect_and_the_sweep_at_once_runs_once(
                 assert refused.value.code == "moved"
             assert await rig.bridge.chats.messages(chat.id) == stored
             assert taken.state == "agent" and not taken.customer_left
+            # The per-chat locks: kept for an open chat, dropped for one no longer open.
+            cluster._taking_lock("closed-long-ago")
+            assert await cluster.sweep() == 0
+            assert set(cluster._taking) == {chat.id}
             assert claims.holds(chat.id)
         finally:
             await cluster.stop()
