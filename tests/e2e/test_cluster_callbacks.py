@@ -441,7 +441,7 @@ def test_an_asterisk_crashed_and_restarted_its_waiting_callers_become_callbacks(
             assert abs((row.entered_at - join.ts).total_seconds()) < 1.0, (row, join)  # its place
             callbacks.append(row.contact_id)
         for contact in callbacks:
-            row, events = wait_done(cluster, contact, timeout=90)
+            row, events = wait_done(cluster, contact, timeout=60)
             assert row.state == "completed", (row, cluster.logs())
             assert [e.data["attempt"] for e in dials(events)] == [1]
         assert invites(customer) == len(numbers), cluster.logs()
@@ -557,7 +557,7 @@ def test_the_worker_dialing_killed_mid_call_the_other_dials_it_again(cluster: Cl
         node.proc.kill()
         killed = datetime.now(UTC)
         cluster.killed.add(first)
-        row, events = wait_done(cluster, contact, timeout=90)
+        row, events = wait_done(cluster, contact, timeout=60)
         assert row.state == "completed", (row, cluster.logs())
         assert row.attempts == 2, row  # the interrupted attempt counts
         assert (invites(carol), invites(customer)) == (2, 2), cluster.logs()
