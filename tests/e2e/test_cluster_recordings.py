@@ -93,7 +93,8 @@ def boxes(
     leader_config = workdir / "hotline.yaml"
     leader_config.write_text(yaml.safe_dump(configs["a"]))
     try:
-        running.leader = Candidate(leader_config, "leader", workdir / "leader.log")
+        # The product's lease (5 s): no failover here, and a loaded machine can stall 2 s.
+        running.leader = Candidate(leader_config, "leader", workdir / "leader.log", "--lease", "5")
         running.leader.wait_for("leader is the leader (epoch", timeout=90)
         for name, config in configs.items():
             running.workers[name] = spawn(config, workdir / name, log_name="worker")

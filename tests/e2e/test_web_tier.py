@@ -346,7 +346,9 @@ def type_in_widget(page: Any, text: str) -> None:
 
 def leader(tier: Tier) -> None:
     if tier.leader is None:
-        tier.leader = Candidate(tier.config, "lead", tier.workdir / "leader.log")
+        # The product's lease (5 s), not the failover tests' 2 s: nothing here stands in
+        # for a lost leader, and a loaded machine can stall one for 2 s.
+        tier.leader = Candidate(tier.config, "lead", tier.workdir / "leader.log", "--lease", "5")
         tier.leader.wait_for("serving workers")
 
 
