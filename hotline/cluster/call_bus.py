@@ -111,6 +111,24 @@ def command_to_wire(command: Command) -> dict[str, Any]:
     return {"to": str(command.target), "note": command.note}
 
 
+async def _answer(
+    msg: Any, serve: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]], what: str
+) -> None:
+    """Answers `msg` with what `serve` makes of its request, or the refusal as the asker
+    raises it again (`ask_holder`)."""
+    try:
+        answer = await serve(loads(msg.data))
+    except CallControlError as refused:
+        answer = {"error": str(refused), "kind": type(refused).__name__}
+    except (ValueError, KeyError, TypeError) as error:
+        answer = {"error": f"bad request: {error}", "kind": "BadCommand"}
+    except Exception as error:  # told to the asker, logged here
+        log.exception(what)
+        answer = {"error": f"the call worker failed: {error}", "kind": "Conflict"}
+    with contextlib.suppress(Exception):
+        await msg.respond(dumps(answer))
+
+
 class CallControlServer:
     """A call worker's side: requests for its calls, done by its `CallControl`."""
 
@@ -152,44 +170,26 @@ class CallControlServer:
         self._subs.clear()
 
     async def _on_outbound(self, msg: Any) -> None:
+        await _answer(msg, self._place, "outbound request failed")
+
+    async def _place(self, request: dict[str, Any]) -> dict[str, Any]:
         outbound = self.outbound
         assert outbound is not None
-        try:
-            request = loads(msg.data)
-            asker = request.get("asker")
-            asker = None if asker is None else str(asker)
-            by = str(request.get("by", ""))
-            if request["op"] == "call":
-                contact_id = await outbound.call(request.get("body"), asker=asker, by=by)
-            elif request["op"] == "call_callback":
-                contact_id = await outbound.call_callback(
-                    str(request["callback"]), request.get("body"), asker=asker, by=by
-                )
-            else:
-                raise BadCommand(f"unknown request {request['op']!r}")
-            answer: dict[str, Any] = {"contact_id": contact_id}
-        except CallControlError as refused:
-            answer = {"error": str(refused), "kind": type(refused).__name__}
-        except (ValueError, KeyError, TypeError) as error:
-            answer = {"error": f"bad request: {error}", "kind": "BadCommand"}
-        except Exception as error:  # told to the asker, logged here
-            log.exception("outbound request failed")
-            answer = {"error": f"the call worker failed: {error}", "kind": "Conflict"}
-        with contextlib.suppress(Exception):
-            await msg.respond(dumps(answer))
+        asker = request.get("asker")
+        asker = None if asker is None else str(asker)
+        by = str(request.get("by", ""))
+        if request["op"] == "call":
+            contact_id = await outbound.call(request.get("body"), asker=asker, by=by)
+        elif request["op"] == "call_callback":
+            contact_id = await outbound.call_callback(
+                str(request["callback"]), request.get("body"), asker=asker, by=by
+            )
+        else:
+            raise BadCommand(f"unknown request {request['op']!r}")
+        return {"contact_id": contact_id}
 
     async def _on_request(self, msg: Any) -> None:
-        try:
-            answer = await self._serve(loads(msg.data))
-        except CallControlError as refused:
-            answer = {"error": str(refused), "kind": type(refused).__name__}
-        except (ValueError, KeyError, TypeError) as error:
-            answer = {"error": f"bad request: {error}", "kind": "BadCommand"}
-        except Exception as error:  # told to the asker, logged here
-            log.exception("call-control request failed")
-            answer = {"error": f"the call worker failed: {error}", "kind": "Conflict"}
-        with contextlib.suppress(Exception):
-            await msg.respond(dumps(answer))
+        await _answer(msg, self._serve, "call-control request failed")
 
     async def _on_monitors(self, msg: Any) -> None:
         assert self.monitors is not None
