@@ -197,6 +197,9 @@ class Sessions:
         self.idle = idle
         self.max_age = max_age
         self._cache: dict[str, _Cached] = {}
+        #: Sessions ended lately (digest -> when): a resolve that read the row before
+        #: its delete must not cache it once the end is done.
+        self._ended: dict[str, float] = {}
 
     async def create(self, user: User) -> str:
         token = secrets.token_urlsafe(32)
@@ -212,7 +215,7 @@ class Sessions:
         if cached is None:
             row = await self._store.get(key)
             user = self._users.get(row.user_id) if row else None
-            if row is None or user is None:
+            if row is None or user is None or key in self._ended:
                 return None
             seen = row.last_seen.timestamp()
             cached = _Cached(user, row.expires_at.timestamp(), seen, seen)
@@ -229,11 +232,14 @@ class Sessions:
         return cached.user
 
     async def end(self, token: str) -> None:
-        key = _digest(token)
+        key, now = _digest(token), time.time()
+        # A resolve reading the row while it is deleted would cache it after this end
+        # (the ended session living on in this process until idle): it finds the key
+        # here. Kept a minute: far longer than one read of the row.
+        self._ended = {k: at for k, at in self._ended.items() if now - at < 60}
+        self._ended[key] = now
         self._cache.pop(key, None)
         await self._store.delete(key)
-        # A resolve that read the row before the delete may have cached it meanwhile:
-        # without this, the ended session lived on in this process until idle.
         self._cache.pop(key, None)
 
 

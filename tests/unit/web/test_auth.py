@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -231,3 +233,27 @@ async def test_json_nested_too_deep_is_a_clear_error(client: TestClient) -> None
     )
     assert response.status == 400
     assert "the body must be JSON" in (await response.json())["error"]
+
+
+async def test_a_session_read_while_it_is_ended_is_not_cached_alive(store: Store) -> None:
+    """A resolve whose read of the row began before a logout's delete and returns after
+    it: the ended session must not live on in this process (the browser phone's watch
+    kept a logged-out relay open so)."""
+    read_begun, deleted = asyncio.Event(), asyncio.Event()
+
+    class SlowRead(SessionStore):
+        async def get(self, token_hash: str) -> Any:
+            row = await super().get(token_hash)  # the row, still there
+            read_begun.set()
+            await deleted.wait()  # ... handed back after the delete
+            return row
+
+    users = {u.id: u for u in USERS}
+    sessions = Sessions(SlowRead(store), users)
+    token = await sessions.create(users["alice"])
+    reading = asyncio.create_task(sessions.resolve(token))
+    await read_begun.wait()
+    await sessions.end(token)
+    deleted.set()
+    assert await reading is None
+    assert await sessions.resolve(token) is None
