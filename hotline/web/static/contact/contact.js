@@ -25,18 +25,22 @@ async function getJSON(url, options) {
   return body;
 }
 
+let searches = 0; // the latest search asked: an older answer arriving late is dropped
+
 async function search(event) {
   if (event) event.preventDefault();
   const params = new URLSearchParams();
   for (const [key, value] of new FormData($("#search"))) if (value) params.set(key, value);
   $("#search-error").textContent = "";
+  const asked = ++searches;
   let found;
   try {
     found = await getJSON(`/api/contact_search?${params}`);
   } catch (problem) {
-    $("#search-error").textContent = problem.message;
+    if (asked === searches) $("#search-error").textContent = problem.message;
     return;
   }
+  if (asked !== searches) return;
   const body = $("#results tbody");
   body.replaceChildren(
     ...found.contacts.map((c) =>
@@ -46,6 +50,7 @@ async function search(event) {
         el("td", {}, c.seconds === null ? "" : `${Math.round(c.seconds)} s`)))
   );
   $("#results-empty").hidden = found.contacts.length > 0;
+  $("#results").dataset.query = params.toString(); // what the rows shown answer
   history.replaceState(null, "", `/contacts?${params}`);
 }
 
