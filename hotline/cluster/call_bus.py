@@ -162,6 +162,9 @@ class CallControlServer:
                     self.outbound_subject, queue=OUTBOUND_GROUP, cb=self._on_outbound
                 )
             )
+        # The server has the subscriptions once this returns: a request sent right after
+        # (by any process) finds this worker, not "no responders".
+        await self.nc.flush()
 
     async def stop(self) -> None:
         for sub in self._subs:
