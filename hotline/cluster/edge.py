@@ -54,6 +54,23 @@ class EdgeNode(BaseModel):
         return f"{self.address}:{self.port}"
 
 
+def endpoints(value: object, what: str, label: str, example: str) -> object:
+    """A list of "address:port" strings as `EdgeNode` fields (anything else left to
+    pydantic); `what` and `example` say how one is written, `label` names it in errors."""
+    if not isinstance(value, list):
+        return value
+    parsed: list[object] = []
+    for item in value:
+        if not isinstance(item, str):
+            parsed.append(item)
+            continue
+        host, sep, port = item.rpartition(":")
+        if not sep or not port.isdigit():
+            raise ValueError(f"{what} is written address:port ({example}), not {item!r}")
+        parsed.append({"address": _address(host, f"{label} {item!r}"), "port": int(port)})
+    return parsed
+
+
 class EdgeConfig(BaseModel):
     """See the module docstring."""
 
@@ -75,18 +92,7 @@ class EdgeConfig(BaseModel):
     @field_validator("nodes", mode="before")
     @classmethod
     def _nodes(cls, value: object) -> object:
-        if not isinstance(value, list):
-            return value
-        nodes = []
-        for item in value:
-            if not isinstance(item, str):
-                nodes.append(item)
-                continue
-            host, sep, port = item.rpartition(":")
-            if not sep or not port.isdigit():
-                raise ValueError(f"a node is written address:port (10.0.0.2:5060), not {item!r}")
-            nodes.append({"address": _address(host, f"node {item!r}"), "port": int(port)})
-        return nodes
+        return endpoints(value, "a node", "node", "10.0.0.2:5060")
 
     @field_validator("database_url")
     @classmethod

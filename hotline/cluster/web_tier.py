@@ -21,7 +21,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from hotline.cluster.edge import EdgeNode, _address
+from hotline.cluster.edge import EdgeNode, _address, endpoints
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -52,20 +52,7 @@ class WebTierConfig(BaseModel):
     @field_validator("processes", mode="before")
     @classmethod
     def _processes(cls, value: object) -> object:
-        if not isinstance(value, list):
-            return value
-        parsed: list[object] = []
-        for item in value:
-            if not isinstance(item, str):
-                parsed.append(item)
-                continue
-            host, sep, port = item.rpartition(":")
-            if not sep or not port.isdigit():
-                raise ValueError(
-                    f"a web process is written address:port (10.0.0.5:8080), not {item!r}"
-                )
-            parsed.append({"address": _address(host, f"process {item!r}"), "port": int(port)})
-        return parsed
+        return endpoints(value, "a web process", "process", "10.0.0.5:8080")
 
     @model_validator(mode="after")
     def _distinct(self) -> WebTierConfig:
