@@ -31,7 +31,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -150,9 +150,11 @@ class AriOutbound:
         ring_seconds: float = RING_SECONDS,
         language: str = "en",
         node: str | None = None,
+        move_to_node: Callable[[str, str], Awaitable[None]] | None = None,
     ) -> None:
         """`node`: this worker's name, kept on each call's contact (contacts.asterisk_node:
-        where a desk on a web process sends the call's controls)."""
+        where a desk on a web process sends the call's controls); `move_to_node` writes
+        it on a contact carried on here (a callback by hand first on another worker)."""
         self.ari = ari
         self.queueing = queueing
         self.routing = queueing.routing
@@ -162,6 +164,7 @@ class AriOutbound:
         #: The language of what a customer transferred into a queue hears.
         self.language = language
         self.node = node
+        self.move_to_node = move_to_node
         self.calls: dict[str, _Call] = {}  # contact id -> its call
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -223,6 +226,9 @@ class AriOutbound:
             why = f"queue {plan.queue} refused the call ({ticket.join.outcome})"
             await self._refused(contact_id, plan, to, why, opened)
             raise Conflict(why)
+        if not opened and self.node is not None and self.move_to_node is not None:
+            # Its call is this worker's now: its controls from a web process come here.
+            await self.move_to_node(contact_id, self.node)
         call = _Call(
             contact_id,
             plan,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import ssl
@@ -53,6 +54,7 @@ from hotline.calls.outbound_service import OutboundCalls
 from hotline.catalogue import Catalogue
 from hotline.cluster.bus import BusError
 from hotline.cluster.call_bus import CallControlServer
+from hotline.cluster.contact_node import move_to_node
 from hotline.cluster.leader import asyncpg_dsn
 from hotline.cluster.node_loss import NodeLossHandler
 from hotline.cluster.offers import OfferFence
@@ -407,6 +409,7 @@ class Hotline:
             store,
             language=config.default_language,
             node=worker_name(config),
+            move_to_node=functools.partial(move_to_node, store),
         )
         placed = OutboundCalls(outbound_rules(config), outbound, store, callbacks)
         add_call_routes(api, calls, placed)

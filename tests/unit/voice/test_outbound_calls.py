@@ -157,6 +157,30 @@ async def test_the_agents_phone_rings_first_showing_whom_they_call() -> None:
     assert logged == [contact, contact]  # started, failed: the refused call logged nothing
 
 
+async def test_a_contact_carried_on_here_moves_to_this_worker() -> None:
+    """A callback called by hand on this worker, its contact first on another: its node
+    is this worker from now on (before the agent's phone rings); a new contact is opened
+    on it already, and a refused call moves nothing."""
+    rig = Rig()
+    moved: list[tuple[str, str]] = []
+
+    async def move(contact_id: str, node: str) -> None:
+        moved.append((contact_id, node))
+
+    rig.outbound.move_to_node = move
+    with pytest.raises(Conflict, match="a cannot place a call now"):
+        await rig.place(contact_id="cb7")  # a is offline: refused, nothing moved
+    assert moved == []
+    await log_in(rig.routing, "a")
+    assert await rig.place(contact_id="cb7") == "cb7"
+    assert moved == [("cb7", "host-a/node1")]
+    agent = await rig.leg("agent")
+    assert rig.log.opened == []  # its own contact, no new one
+    await rig.send(channel_event("ChannelDestroyed", agent, cause=21))
+    await eventually(lambda: rig.results)
+    assert moved == [("cb7", "host-a/node1")]  # once
+
+
 @pytest.mark.parametrize(
     ("event", "reason"),
     [
