@@ -35,7 +35,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from nats.errors import NoRespondersError
@@ -48,6 +48,7 @@ from chat_bridge.chat import LiveChat
 from chat_bridge.claims import ChatClaims, ClaimsLost
 from chat_bridge.recovery import ChatRecovery
 from chat_bridge.web import CLOSE
+from hotline.calls import BadCommand, CallControlError, Conflict, NotFound, NotYours
 from hotline.cluster.bus import dumps, loads, token
 from hotline.store.chats import ChatSession
 
@@ -61,6 +62,29 @@ REQUEST_TIMEOUT = 5.0
 HANDOVER_WAIT = 5.0
 #: Close code of a widget socket whose chat moved to another process (it reconnects).
 MOVED = 4012
+
+#: A refused monitoring request comes back as its own error (by its HTTP status).
+_CONTROL_ERRORS: dict[int, type[CallControlError]] = {
+    400: BadCommand,
+    403: NotYours,
+    404: NotFound,
+    409: Conflict,
+}
+
+
+class ChatGone(DeskError):
+    """The chat asked about is open nowhere (closed, or never was)."""
+
+
+class MonitorServer(Protocol):
+    """Supervisors' requests about a chat run here (chat_bridge/cluster_monitoring.py)."""
+
+    async def serve(
+        self, contact_id: str, op: str, supervisor: str, args: dict[str, Any]
+    ) -> Any: ...
+
+    async def carried_on(self, contact_id: str) -> None:
+        """A chat taken over here: what its monitoring kept where it ran, read back."""
 
 
 class WebSubjects:
@@ -111,6 +135,8 @@ class ChatCluster:
         self._tasks: set[asyncio.Task[Any]] = set()
         #: Chats taken over from a process gone (for the logs and tests).
         self.taken_over = 0
+        #: Serves supervisors' requests ("monitor_*") about chats run here (None: none).
+        self.monitors: MonitorServer | None = None
 
     # ---- lifecycle --------------------------------------------------------------------
 
@@ -253,6 +279,11 @@ class ChatCluster:
         fresh = await self.bridge.chats.session(session.id) or session
         open_ids = {s.id for s in await self.bridge.chats.open_sessions()}
         if fresh.id in open_ids:
+            if self.monitors is not None and fresh.contact_id:
+                try:
+                    await self.monitors.carried_on(fresh.contact_id)
+                except Exception as error:  # the notes are a help; the chat goes on
+                    log.warning("chat %s: supervisors' notes not read back: %s", fresh.id, error)
             await self.recovery.run(only=[fresh])
             self.taken_over += 1
             log.info("chat %s (contact %s) taken over here", fresh.id, fresh.contact_id)
@@ -379,6 +410,8 @@ class ChatCluster:
             answer = {"ok": await self._serve(contact_id, request)}
         except DeskError as error:
             answer = {"error": str(error), "kind": "desk"}
+        except CallControlError as error:  # a supervisor's request refused
+            answer = {"error": str(error), "kind": "control", "status": error.status}
         except (ValueError, KeyError, TypeError) as error:
             answer = {"error": f"bad request: {error}", "kind": "desk"}
         except Exception as error:
@@ -390,6 +423,8 @@ class ChatCluster:
     async def _serve(self, contact_id: str, request: dict[str, Any]) -> Any:
         hub, op, agent = self.hub, request["op"], str(request["agent"])
         args = request.get("args", {})
+        if str(op).startswith("monitor_") and self.monitors is not None:
+            return await self.monitors.serve(contact_id, op, agent, args)
         if op == "accept":
             return await hub.accept(agent, contact_id)
         if op == "reject":
@@ -437,6 +472,9 @@ class ChatCluster:
                 raise DeskError("the server running this chat did not answer; try again") from None
             else:
                 answer = loads(msg.data)
+                if answer.get("kind") == "control":
+                    error = _CONTROL_ERRORS.get(int(answer.get("status", 0)), Conflict)
+                    raise error(str(answer["error"]))
                 if "error" in answer:
                     raise DeskError(str(answer["error"]))
                 return answer["ok"]
@@ -450,7 +488,7 @@ class ChatCluster:
                 await self.take(session)
                 if self.runs_here(contact_id):
                     return
-        raise DeskError("this chat is no longer open")
+        raise ChatGone("this chat is no longer open")
 
 
 class ClusterDesk:

@@ -201,9 +201,7 @@ class ChatMonitors:
             "mode": "read",
             "supervisor": reader.supervisor,
         }
-        for push in list(self.hub.desks.get(reader.agent, ())):
-            with contextlib.suppress(Exception):  # a desk page going away
-                push(frame)
+        self._desk(reader.agent, frame)
 
     # Whispering
 
@@ -231,9 +229,7 @@ class ChatMonitors:
         }
         self._prune()
         self.notes.setdefault(contact_id, []).append(note)
-        frame = {"type": "whisper", "contact_id": contact_id, "note": note}
-        for push in list(self.hub.desks.get(agent, ())):
-            push(frame)
+        self._desk(agent, {"type": "whisper", "contact_id": contact_id, "note": note})
         for reader in list(self.readers.get(contact_id, ())):
             reader.push({"type": "note", "contact_id": contact_id, "note": note})
         log.info("contact=%s %s whispered to %s", contact_id, supervisor, agent)
@@ -265,9 +261,7 @@ class ChatMonitors:
         if why is not None:
             raise Conflict(f"{supervisor} cannot take the chat now: {why}")
         self.takes.add((contact_id, desk_agent))
-        frame = {"type": "taken_over", "contact_id": contact_id, "by": supervisor}
-        for push in list(self.hub.desks.get(agent, ())):
-            push(frame)
+        self._desk(agent, {"type": "taken_over", "contact_id": contact_id, "by": supervisor})
         await self.store.append(
             contact_id, "chat.taken_over", {"supervisor": supervisor, "agent": agent}, agent=agent
         )
@@ -289,6 +283,11 @@ class ChatMonitors:
         return False
 
     # Helpers
+
+    def _desk(self, agent: str, frame: dict[str, Any]) -> None:
+        """`frame` to the agent's desks: here, or on every web process where chats run
+        on several (the hub's relay, chat_bridge/cluster.py)."""
+        self.hub._push(agent, frame)
 
     def _open(self, contact_id: str) -> LiveChat | None:
         for chats in self.hub.open.values():

@@ -29,6 +29,8 @@ from aiohttp import web
 
 from chat_bridge.claims import ChatClaims
 from chat_bridge.cluster import ChatCluster, ClusterDesk
+from chat_bridge.cluster_monitoring import ClusterChatMonitors
+from chat_bridge.monitoring import ChatMonitors
 from chat_bridge.service import add_chat
 from controller.app import Endpoints, Hotline, StartFailed
 from controller.outbound_rules import outbound_rules
@@ -73,7 +75,7 @@ from hotline.web.desk import Desks
 from hotline.web.evaluations_api import add_evaluation_routes
 from hotline.web.knowledge_api import add_knowledge_routes
 from hotline.web.metrics import add_metrics_routes
-from hotline.web.monitor_api import add_monitor_routes
+from hotline.web.monitor_api import add_chat_monitor_routes, add_monitor_routes
 from hotline.web.quality_reports import add_all_report_routes
 from hotline.web.recording_source import RecordingSource, under
 from hotline.web.transcripts_api import add_transcript_routes
@@ -261,6 +263,15 @@ class WebNode:
         chat.desks.start()
         cluster = ChatCluster(nc, settings.domain, chat.bridge, claims)
         chat.desks.chat = ClusterDesk(cluster) if config.chat.enabled else None
+        if config.chat.enabled:
+            # Supervisors on live chats: served by the process running the chat.
+            here = ChatMonitors(
+                chat.bridge.hub,
+                store,
+                routing,
+                tell_agent=config.monitoring.tell_agent != "no",  # a chat has no beep
+            )
+            add_chat_monitor_routes(api, ClusterChatMonitors(cluster, here, self.name))
         wrap_ups = WrapUps(store, routing, config.queues, config.chat.wrap_up_codes)
         add_contacts_routes(api, wrap_ups)
         chat.desks.wrap_ups = wrap_ups

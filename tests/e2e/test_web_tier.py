@@ -232,6 +232,15 @@ def tier_config(
                 "queues": ["webq"],
                 "capacity": {"voice": 1, "chat": 2},
             },
+            {  # a team lead: a supervisor who is an agent too, for chats (takes them over)
+                "id": "tess",
+                "name": "Tess Lead",
+                "endpoint": "2061",
+                "role": "supervisor",
+                "queues": ["webq"],
+                "capacity": {"voice": 0, "chat": 2},
+                "callbacks": False,
+            },
             {
                 "id": "bob",
                 "name": "Bob Agent",
@@ -359,6 +368,7 @@ def test_a_chat_across_two_web_processes_survives_one_killed(tier: Tier, browser
     a.start()
     tier.start_haproxy()
     tier.haproxy_says("web2 is DOWN", 90)  # B not started yet: everything goes to A
+    remote: Remote | None = None
     customer_context = browser.new_context()
     customer_context.set_default_timeout(20_000)
     desk_context = browser.new_context()
@@ -418,6 +428,8 @@ def test_a_chat_across_two_web_processes_survives_one_killed(tier: Tier, browser
 
         exchange("before", 3)
         files = exchange_files(tier, a, b, customer, desk, pane, contact_id)
+        remote = Remote()
+        supervised = read_and_whisper(remote, b, customer, pane, contact_id, customer_sent)
         holder = a
         assert holder.proc is not None
         killed_at = time.monotonic()
@@ -461,9 +473,9 @@ def test_a_chat_across_two_web_processes_survives_one_killed(tier: Tier, browser
         pane.locator(".msg.from-customer", has_text=customer_sent[-1]).wait_for()
 
         shown_desk = [t.strip() for t in pane.locator(".msg.from-customer .text").all_inner_texts()]
-        pane.locator("select.wrap-up").select_option("resolved")
-        pane.locator("button.close").click()
-        desk.wait_for_selector(f".pane[data-contact-id='{contact_id}']", state="detached")
+        # Tess takes the chat over from alice through the process NOT running it, and
+        # closes it.
+        taken = take_over_elsewhere(remote, tier, desk, contact_id)
 
         shown_widget = customer.locator("#hotline-chat .msg").all_inner_texts()
         stored = read(tier.url, lambda store: ChatStore(store).contact_messages(contact_id))
@@ -482,7 +494,7 @@ def test_a_chat_across_two_web_processes_survives_one_killed(tier: Tier, browser
             f"doubled {len(doubled)}; web1 marked down {marked_down:.1f} s after the kill, "
             f"the conversation went on {resumed:.1f} s after it; a second socket on a took "
             f"the chat over from b (then closed {code}: the widget took it back, or none); "
-            f"files: {files}; "
+            f"files: {files}; {supervised}; {taken}; "
             f"test {time.monotonic() - started:.0f} s"
         )
         assert by_customer == customer_sent, tier.logs()  # in order, once each
@@ -494,6 +506,15 @@ def test_a_chat_across_two_web_processes_survives_one_killed(tier: Tier, browser
         types = [e.type for e in events]
         assert types.count("contact.answered") == 1, types
         assert any(e.type == "chat.closed" and e.data.get("wrap_up") == "resolved" for e in events)
+        (read_by,) = [e.data for e in events if e.type == "monitor.started"]
+        assert read_by == {"supervisor": "sue", "agent": "alice", "mode": "read", "phone": ""}
+        (note,) = [e.data for e in events if e.type == "chat.whisper"]
+        assert note == {"supervisor": "sue", "agent": "alice", "text": NOTE}
+        (ended,) = [e.data for e in events if e.type == "monitor.ended"]
+        assert ended["supervisor"] == "sue" and ended["reason"] == "stopped", ended
+        (took,) = [e.data for e in events if e.type == "chat.taken_over"]
+        assert took == {"supervisor": "tess", "agent": "alice"}
+        assert not any(NOTE in text for text in shown_widget)  # never the customer's
     except BaseException:
         print(tier.logs())  # what each process said, for the failure
         with contextlib.suppress(Exception):
@@ -504,8 +525,155 @@ def test_a_chat_across_two_web_processes_survives_one_killed(tier: Tier, browser
             )
         raise
     finally:
+        with contextlib.suppress(Exception):
+            remote.close()
         customer_context.close()
         desk_context.close()
+
+
+NOTE = "offer the 10% voucher, quietly"
+
+
+class Remote:
+    """An event loop in a thread, for aiohttp sessions and sockets that the (sync,
+    Playwright) test drives step by step: a supervisor's REST calls and WebSockets."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.closing: list[Any] = []
+
+    def run(self, coro: Any, timeout: float = 30) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def user(self, base: str, name: str) -> Any:
+        """A logged-in aiohttp session of `name` on the process at `base`."""
+        import aiohttp
+
+        from tests.e2e.test_chat_recovery import login as login_http
+
+        async def open_session() -> Any:
+            http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+            self.closing.append(http)
+            await login_http(http, base, name)
+            return http
+
+        return self.run(open_session())
+
+    def call(self, http: Any, base: str, method: str, path: str, body: Any = None) -> Any:
+        async def ask() -> tuple[int, Any]:
+            async with http.request(
+                method, f"{base}{path}", json=body, headers={"Origin": base}
+            ) as response:
+                return response.status, await response.json()
+
+        return self.run(ask())
+
+    def socket(self, http: Any, base: str, path: str) -> Any:
+        from tests.e2e.test_chat_recovery import Socket
+
+        async def connect() -> Socket:
+            ws = await http.ws_connect(f"{base}{path}", headers={"Origin": base})
+            socket = Socket(ws)
+            self.closing.insert(0, socket)
+            return socket
+
+        return self.run(connect())
+
+    def close(self) -> None:
+        async def close_all() -> None:
+            for thing in self.closing:
+                with contextlib.suppress(Exception):
+                    await thing.close()
+
+        with contextlib.suppress(Exception):
+            self.run(close_all())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def read_and_whisper(
+    remote: Remote, b: WebProcess, customer: Any, pane: Any, contact_id: str, sent: list[str]
+) -> str:
+    """The chat runs on A, alice's desk is on B: sue, a supervisor logged in on B, reads
+    it live (the thread, then a customer's message as it comes) and whispers a note to
+    alice (on her desk on B, never to the customer); refusals come back from A with
+    their status and words. What it took, for the print."""
+    started = time.monotonic()
+    path = f"/api/chats/{contact_id}"
+    sue = remote.user(b.url, "sue")
+    status, thread = remote.call(sue, b.url, "GET", f"{path}/monitor")
+    assert status == 200 and thread["agent"] == "alice" and thread["server"] == "a", thread
+    assert [m["text"] for m in thread["messages"] if m["from"] == "customer"][:1] == sent[:1]
+    status, answer = remote.call(sue, b.url, "GET", "/api/chats/no-such-contact/monitor")
+    assert status == 404 and "no live chat" in answer["error"], answer
+    reader = remote.socket(sue, b.url, f"{path}/monitor/ws")
+    first = remote.run(reader.wait(lambda f: f["type"] == "chat"))
+    assert first["contact_id"] == contact_id and first["agent"] == "alice", first
+    opened = time.monotonic() - started
+    text = "customer watched"
+    typed = time.monotonic()
+    type_in_widget(customer, text)
+    sent.append(text)
+    remote.run(reader.wait(lambda f: f["type"] == "message" and f["message"]["text"] == text))
+    live = time.monotonic() - typed
+    pane.locator(".msg.from-customer", has_text=text).wait_for()
+    status, answer = remote.call(sue, b.url, "POST", f"{path}/whisper", {"text": ""})
+    assert status == 400 and '"text" must be a non-empty text' in answer["error"], answer
+    status, answer = remote.call(sue, b.url, "POST", f"{path}/whisper", {"text": NOTE})
+    assert status == 200 and answer["note"]["private"] is True, answer
+    pane.locator(".msg.whisper", has_text=NOTE).wait_for()  # alice's desk, on B
+    remote.run(reader.wait(lambda f: f["type"] == "note" and f["note"]["text"] == NOTE))
+    remote.run(reader.close())  # the page closed: the reading stops (at A)
+    return (
+        f"sue on b reading the chat run by a: its thread {opened:.1f} s, a customer's "
+        f"message on her page {live:.2f} s after it was typed; whispered to alice on b"
+    )
+
+
+def take_over_elsewhere(remote: Remote, tier: Tier, desk: Any, contact_id: str) -> str:
+    """Tess (a team lead) takes the chat over from alice on the web process that does
+    not run it, gets it on her desk there with its thread and the note, and closes it."""
+    started = time.monotonic()
+    a, b = tier.processes
+    path = f"/api/chats/{contact_id}"
+    sue = remote.user(tier.edge_url, "sue")
+    status, thread = remote.call(sue, tier.edge_url, "GET", f"{path}/monitor")
+    assert status == 200, thread
+    other = a if thread["server"] == "b" else b
+    tess = remote.user(other.url, "tess")
+    tess_desk = remote.socket(tess, other.url, "/desk/ws")
+    remote.run(tess_desk.wait(lambda f: f["type"] == "hello"))
+    remote.run(tess_desk.ws.send_json({"type": "presence", "action": "login", "channel": "chat"}))
+    deadline = time.monotonic() + 10
+    while True:  # until the leader's view says tess is available for chats
+        status, answer = remote.call(tess, other.url, "POST", f"{path}/take_over")
+        if status != 409 or time.monotonic() > deadline:
+            break
+        assert "cannot take the chat now" in answer["error"], answer
+        time.sleep(0.3)
+    assert status == 200, (answer, tier.logs())
+    assert answer == {"contact_id": contact_id, "agent": "tess", "from_agent": "alice"}
+    desk.wait_for_selector(f".pane[data-contact-id='{contact_id}']", state="detached")
+    tab = remote.run(
+        tess_desk.wait(lambda f: f["type"] == "chat" and f["contact_id"] == contact_id)
+    )
+    assert [n["text"] for n in tab["notes"]] == [NOTE], tab
+    took = time.monotonic() - started
+    remote.run(
+        tess_desk.ws.send_json({"type": "close", "contact_id": contact_id, "wrap_up": "resolved"})
+    )
+    remote.run(
+        tess_desk.wait(lambda f: f["type"] == "chat_closed" and f["contact_id"] == contact_id)
+    )
+    remote.run(tess_desk.ws.send_json({"type": "presence", "action": "logout", "channel": "chat"}))
+    return (
+        f"tess took it over on {other.name} (run by {thread['server']}) in {took:.1f} s, "
+        "thread and note on her desk"
+    )
 
 
 def exchange_files(
@@ -678,8 +846,22 @@ def test_a_desk_on_a_web_process_controls_a_call_on_a_worker(tier: Tier, browser
             time.sleep(0.3)
         assert [(m["supervisor"], m["state"]) for m in listing] == [("sue", "connected")]
         connected = time.monotonic() - monitored
+        # She whispers to alice, then barges in, each asked of b and done by the worker
+        # on its Asterisk (her phone staying up); then stops.
+        switched = time.monotonic()
+        for mode in ("whisper", "barge"):
+            said = supervisor.request.post(path, data={"mode": mode})
+            assert said.status == 200, (said.status, said.text(), tier.logs())
+            assert said.json()["monitor"]["mode"] == mode, said.json()
+        switched = time.monotonic() - switched
         said = supervisor.request.post(f"{path}/stop")
         assert said.status == 200 and said.json()["monitor"]["state"] == "ended", said.text()
+        ended = wait_event(tier.url, contact_id, "monitor.ended", supervisor="sue")
+        assert set(ended["modes"]) == {"listen", "whisper", "barge"}, ended
+        events = read(tier.url, lambda store: store.events(contact_id))
+        changed = [e.data for e in events if e.type == "monitor.changed"]
+        changes = [(c["previous"], c["mode"]) for c in changed]
+        assert changes == [("listen", "whisper"), ("whisper", "barge")], changes
         assert sue.wait_done(20).ok, sue.messages()
         sue_context.close()
 
@@ -713,7 +895,8 @@ def test_a_desk_on_a_web_process_controls_a_call_on_a_worker(tier: Tier, browser
         assert phone.messages().count("INVITE sip:") == 2  # the caller's, then hers
         print(
             f"\nweb tier, calls: the call on worker {node} held and resumed from web process "
-            f"b; sue's listening connected {connected:.1f} s after she asked b; "
+            f"b; sue's listening connected {connected:.1f} s after she asked b, whisper then "
+            f"barge {switched:.1f} s; "
             f"transferred to bob (webq2) in {transferred:.1f} s ({bob_took}); "
             f"click-to-call from b: the customer answered {rang:.1f} s after the click "
             f"({outbound}); test {time.monotonic() - started:.0f} s"

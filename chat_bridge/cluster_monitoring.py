@@ -1,0 +1,173 @@
+"""Supervisors on live chats when chats run on several web processes (`hotline web`):
+a supervisor's page on one process reads, whispers to and takes over a chat that
+another process runs (chat_bridge/cluster.py: the process holding the chat's claim).
+
+Every request goes where the chat runs, over the chat's own subject
+(`hotline.web.<domain>.contact.<id>`, as a desk's requests do), and is served there by
+that process's `ChatMonitors` (chat_bridge/monitoring.py), so a chat is read, noted
+and taken over in one place whoever asks: its notes, its readers and its take-overs
+live with the chat. The agent's desk, wherever it is, gets the whisper and the
+take-over through the desks' relay (every process hands an agent's frames to that
+agent's desks connected to it). A chat nobody runs (its process died) is taken over by
+the asking process first (`ChatCluster.at_owner`), then served here.
+
+Reading live: the asking process subscribes to a subject of its own for the reader
+(`hotline.web.<domain>.reader.<id>`), then asks the chat's process to start reading
+with its frames published there ("chat", then "message", "note", "ended"); stopping
+(the page closed) asks it to stop. A refusal there comes back as the same error
+(`NotFound`, `Conflict`, `BadCommand`: the same HTTP status and words).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from chat_bridge.agents import DeskError
+from chat_bridge.cluster import ChatCluster, ChatGone
+from chat_bridge.monitoring import ChatMonitors
+from hotline.calls import CallControlError, Conflict, NotFound
+from hotline.cluster.bus import dumps, loads, token
+
+log = logging.getLogger(__name__)
+
+Push = Callable[[dict[str, Any]], None]
+
+
+def plain(value: Any) -> Any:
+    """`value` as the bus carries it: JSON (dates as their text, as the API shows them)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+class ClusterChatMonitors:
+    """The chat monitoring API (hotline/web/monitor_api.py `ChatMonitoring`) on one of
+    several web processes (module docstring)."""
+
+    def __init__(self, cluster: ChatCluster, local: ChatMonitors, name: str) -> None:
+        """`local`: this process's monitors, which serve the chats run here; `name`:
+        this process's name, said in a thread's answer (`server`)."""
+        self.cluster = cluster
+        self.local = local
+        self.name = name
+        #: Readers started here for pages on other processes: reader id -> its stop.
+        self.serving: dict[str, Callable[[], Awaitable[None]]] = {}
+        cluster.monitors = self
+
+    def reader_subject(self, reader: str) -> str:
+        return f"{self.cluster.subjects.prefix}.reader.{token(reader)}"
+
+    # ---- the page's side (any process) -----------------------------------------------
+
+    async def thread(self, contact_id: str) -> dict[str, Any]:
+        frame: dict[str, Any] = await self._ask(contact_id, "monitor_thread", "")
+        return frame
+
+    async def whisper(self, contact_id: str, supervisor: str, text: object) -> dict[str, Any]:
+        note: dict[str, Any] = await self._ask(contact_id, "monitor_whisper", supervisor, text=text)
+        return note
+
+    async def take_over(
+        self, contact_id: str, supervisor: str, desk_agent: str | None
+    ) -> dict[str, Any]:
+        moved: dict[str, Any] = await self._ask(
+            contact_id, "monitor_take_over", supervisor, desk_agent=desk_agent
+        )
+        return moved
+
+    async def read(
+        self, contact_id: str, supervisor: str, push: Push
+    ) -> Callable[[], Awaitable[None]]:
+        reader = uuid.uuid4().hex
+
+        async def on_frame(msg: Any) -> None:
+            try:
+                push(loads(msg.data))
+            except Exception:  # the page going away: its socket's end stops the reader
+                log.debug("chat reader %s: frame not pushed", reader, exc_info=True)
+
+        # Listening first: the thread is the first frame the chat's process sends.
+        sub = await self.cluster.nc.subscribe(self.reader_subject(reader), cb=on_frame)
+        await self.cluster.nc.flush()
+        try:
+            await self._ask(contact_id, "monitor_read", supervisor, reader=reader)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+            raise
+
+        async def stop() -> None:
+            with contextlib.suppress(CallControlError):  # ended there already, or gone
+                await self._ask(contact_id, "monitor_stop", supervisor, reader=reader)
+            with contextlib.suppress(Exception):
+                await self.cluster.nc.flush()  # the last frames ("ended") before leaving
+                await sub.unsubscribe()
+
+        return stop
+
+    async def _ask(self, contact_id: str, op: str, supervisor: str, **args: Any) -> Any:
+        """`op` served by the process running the chat (this one, maybe)."""
+        try:
+            return await self.cluster.at_owner(contact_id, op, supervisor, **args)
+        except ChatGone:
+            raise NotFound(f"contact {contact_id} has no live chat with an agent") from None
+        except DeskError as error:  # no answer from the chat's process, or refused there
+            raise Conflict(str(error)) from None
+
+    # ---- the chat's side (the process running it) ------------------------------------
+
+    async def carried_on(self, contact_id: str) -> None:
+        """A chat taken over here (its process gone, or handed over): its supervisors'
+        notes, kept in memory where it ran, are read back from the log (`chat.whisper`),
+        so they still show on its agent's desk and to whoever takes it over."""
+        if self.local.notes.get(contact_id):
+            return
+        events = await self.local.store.events(contact_id)
+        notes = [
+            {
+                "from": str(e.data.get("supervisor", "")),
+                "text": str(e.data.get("text", "")),
+                "private": True,
+                "at": e.ts.isoformat(timespec="seconds"),
+            }
+            for e in events
+            if e.type == "chat.whisper"
+        ]
+        if notes:
+            self.local.notes[contact_id] = notes
+
+    async def serve(self, contact_id: str, op: str, supervisor: str, args: dict[str, Any]) -> Any:
+        """A monitoring request about a chat run here (CallControlError: refused)."""
+        local = self.local
+        if op == "monitor_thread":
+            return plain({**await local.thread(contact_id), "server": self.name})
+        if op == "monitor_whisper":
+            return plain(await local.whisper(contact_id, supervisor, args.get("text")))
+        if op == "monitor_take_over":
+            desk_agent = args.get("desk_agent")
+            moved = await local.take_over(
+                contact_id, supervisor, None if desk_agent is None else str(desk_agent)
+            )
+            return plain(moved)
+        if op == "monitor_read":
+            return await self._start_reading(contact_id, supervisor, str(args["reader"]))
+        if op == "monitor_stop":
+            stop = self.serving.pop(str(args["reader"]), None)
+            if stop is not None:
+                await stop()
+            return True
+        raise DeskError(f"unknown request {op!r}")
+
+    async def _start_reading(self, contact_id: str, supervisor: str, reader: str) -> bool:
+        subject = self.reader_subject(reader)
+
+        def push(frame: dict[str, Any]) -> None:
+            if frame.get("type") == "ended":
+                self.serving.pop(reader, None)
+            self.cluster._spawn(self.cluster.nc.publish(subject, dumps(plain(frame))))
+
+        self.serving[reader] = await self.local.read(contact_id, supervisor, push)
+        return True
