@@ -236,6 +236,8 @@ class StasisApp:
         flow starts again, as a new contact."""
         if channel["id"] not in self.calls:
             self._start_call(channel)
+            # Its music class is what the old controller left (a queue's): not known.
+            self.calls[channel["id"]].port.music_class = None
 
     def owns(self, channel_id: str) -> bool:
         """A call session or port of this controller handles the channel."""

@@ -17,6 +17,13 @@ from voice.contact import ContactCall, VoiceRuntime
 
 log = logging.getLogger(__name__)
 
+#: The music-on-hold class an inbound caller hears as it enters Stasis: its channel has
+#: no class of its own (chan_pjsip sets none, nor does dialplan/extensions.conf.j2), so
+#: Asterisk plays `default`, the queues' default class: a queue of it needs no request
+#: to set the class (ari_app/holding.py). A dialplan of one's own that sets
+#: CHANNEL(musicclass) before `Stasis(hotline,inbound)` overrides such queues' music.
+INBOUND_MUSIC = "default"
+
 #: Seconds an answered caller may hear silence while its contact is being opened; after
 #: that (the database slow or unreachable: the store's writes wait and retry) it hears
 #: music on hold until the contact is written and its flow starts.
@@ -56,6 +63,7 @@ class CallSession:
             follow=follow,
             caller_id=caller_id(None, self.contact.caller),
         )
+        self.port.music_class = INBOUND_MUSIC
 
     @property
     def contact_id(self) -> str | None:

@@ -9,7 +9,7 @@ no lock of its own.
 The music is the holding bridge's own "entertainment" of a participant (Asterisk's
 bridge_holding: music on hold started on the caller's channel as they join, in the
 role `holding_participant`, and stopped as they leave or while something is played to
-them; of the channel's music class, set just before), not the bridge's music
+them; of the channel's music class), not the bridge's music
 (`POST bridges/{id}/moh`): that one is an extra Announcer channel pair and thread per
 bridge whose audio is mixed to the caller as signed linear and transcoded again, which
 with a bridge per caller doubled the channels Asterisk ran and was the voice
@@ -25,6 +25,11 @@ The bridge is made when the caller starts waiting and destroyed when they stop:
   out first, then the bridge goes (`leave`): a prompt played next is never lost with a
   bridge being torn down;
 - the caller hung up: the bridge goes (`leave(..., gone=True)`).
+
+The channel's music class (`CHANNEL(musicclass)`) is set only when it is not the
+queue's already (`VoicePort.music_class` says what the channel plays): a new inbound
+caller's channel has no class, which Asterisk plays as `default`, the queues' own
+default (ari_app/call.py), so most callers need no request for it.
 
 Ids start with `hold-`, as ari_app/recovery.py expects of a waiting caller's bridge.
 """
@@ -47,22 +52,27 @@ class HoldingBridges:
         #: bridge id -> the callers in it (one, unless adopted from an older controller)
         self.members: dict[str, set[str]] = {}
 
-    async def join(self, queue: str, music: str, channel: str) -> str:
-        """Put the caller in a holding bridge of their own with `music`; its id."""
+    async def join(self, queue: str, music: str, channel: str, has: str | None = None) -> str:
+        """Put the caller in a holding bridge of their own with `music`; its id. `has`:
+        the music class the channel has already (None: not known)."""
         bridge = f"{HOLD}{queue}-{channel}"
-        # The bridge and the caller's music class together, then the caller: their
-        # music starts as they join. The class is set every time: a caller transferred
-        # from another queue may carry that queue's.
-        done = await asyncio.gather(
-            self.ari.request("POST", "bridges", params={"type": "holding", "bridgeId": bridge}),
-            self.ari.request(
-                "POST",
-                f"channels/{channel}/variable",
-                params={"variable": "CHANNEL(musicclass)", "value": music},
-            ),
-            return_exceptions=True,
-        )
-        made, classed = done
+        made: object = None
+        classed: object = None
+        if has == music:
+            await self._make(bridge)  # fails as it is: nothing made, nothing to undo
+        else:
+            # The bridge and the caller's music class together, then the caller: their
+            # music starts as they join (a caller transferred from another queue may
+            # carry that queue's class).
+            made, classed = await asyncio.gather(
+                self._make(bridge),
+                self.ari.request(
+                    "POST",
+                    f"channels/{channel}/variable",
+                    params={"variable": "CHANNEL(musicclass)", "value": music},
+                ),
+                return_exceptions=True,
+            )
         if isinstance(made, BaseException):
             raise made
         self.members[bridge] = {channel}
@@ -80,6 +90,9 @@ class HoldingBridges:
             await self._destroy(bridge)
             raise
         return bridge
+
+    async def _make(self, bridge: str) -> None:
+        await self.ari.request("POST", "bridges", params={"type": "holding", "bridgeId": bridge})
 
     async def leave(self, bridge: str, channel: str, *, gone: bool = False) -> None:
         """The caller stops waiting and goes on in the flow (out of the bridge first,

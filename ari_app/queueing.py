@@ -222,9 +222,11 @@ class VoiceQueue:
         forward = asyncio.create_task(self._forward(ticket))
         try:
             if self.bridge is None:
-                self.bridge = await self.port.guarded(
-                    self.q.bridges.join(ticket.queue, settings.music_on_hold, self.port.channel_id)
+                music, port = settings.music_on_hold, self.port
+                self.bridge = await port.guarded(
+                    self.q.bridges.join(ticket.queue, music, port.channel_id, port.music_class)
                 )
+                port.music_class = music
             return await self.waiting.run(self, language)
         except CallerGone:
             if self.port.lost and await self._lost_with_node():

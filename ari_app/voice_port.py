@@ -89,6 +89,9 @@ class VoicePort:
         self.speech = speech
         self.listening: str | None = None
         self._answering: asyncio.Future[None] | None = None  # an answer sent early
+        #: The channel's music-on-hold class (`CHANNEL(musicclass)`) as far as Hotline
+        #: knows (None: not known; ari_app/holding.py sets it only when it differs).
+        self.music_class: str | None = None
 
     def deliver(self, event: AriEvent) -> None:
         """Called by the Stasis app for every event about this channel."""

@@ -74,6 +74,40 @@ async def test_the_caller_joins_once_their_bridge_and_music_class_are_set() -> N
     assert ari.most == 2  # the bridge and the class together; the join after both
 
 
+async def test_a_channel_that_plays_the_queues_class_already_is_not_set_it_again() -> None:
+    ari = SlowAri()
+    bridges = HoldingBridges(ari)
+    assert await bridges.join("q", "default", "a", has="default") == "hold-q-a"
+    assert [(r.method, r.path) for r in ari.requests] == [
+        ("POST", "bridges"),
+        ("POST", "bridges/hold-q-a/addChannel"),
+    ]
+    # Another class, or a class not known (a call taken over from an older
+    # controller): set, as before.
+    ari.requests.clear()
+    await bridges.join("jazz-q", "jazz", "b", has="default")
+    await bridges.join("q", "default", "c", has=None)
+    assert [(r.path, r.param("value")) for r in ari.requests if r.path.endswith("/variable")] == [
+        ("channels/b/variable", "jazz"),
+        ("channels/c/variable", "default"),
+    ]
+
+
+async def test_a_bridge_that_cannot_be_made_leaves_nothing_to_undo() -> None:
+    ari = FakeAri()
+    ari.failures[("POST", "bridges")] = AriError(500, "Internal Server Error")
+    bridges = HoldingBridges(ari)
+    for has in ("default", None):
+        try:
+            await bridges.join("q", "default", "a", has=has)
+        except AriError as error:
+            assert error.status == 500
+        else:
+            raise AssertionError("the join must fail with the bridge")
+    assert bridges.members == {}
+    assert ari.made("POST", "bridges/hold-q-a/addChannel") == []
+
+
 async def test_many_callers_join_and_leave_together_not_one_after_another() -> None:
     ari = SlowAri()
     bridges = HoldingBridges(ari)

@@ -185,3 +185,28 @@ async def test_a_caller_who_hangs_up_on_the_agent_was_served_all_the_same(
     (ended,) = call.said("queue.call_ended")
     assert ended["ended_by"] == "caller"
     assert call.ari.made("POST", f"bridges/talk-{leg}/removeChannel") == []  # nobody to take out
+
+
+async def test_the_music_class_is_set_only_when_the_channel_plays_another(
+    tmp_path: Path,
+) -> None:
+    # A new inbound caller plays `default` (ari_app/call.py): a queue of that class
+    # needs no request; the port then knows the class of the queue it waited in.
+    call = Call(tmp_path, leave_key="*")
+    call.port.music_class = "default"
+    wait = await call.start()
+    await eventually(lambda: call.ari.made("POST", f"bridges/hold-q-{CALLER}/addChannel"))
+    assert call.ari.made("POST", f"channels/{CALLER}/variable") == []
+    call.port.deliver(channel_event("ChannelDtmfReceived", CALLER, digit="*"))
+    assert await asyncio.wait_for(wait, 1) == "left"
+    assert call.port.music_class == "default"
+    # Another class (a queue of its own, or not known): set, and known afterwards.
+    jazz = Call(tmp_path, leave_key="*", music_on_hold="jazz")
+    jazz.port.music_class = "default"
+    wait = await jazz.start()
+    await eventually(lambda: jazz.ari.made("POST", f"bridges/hold-q-{CALLER}/addChannel"))
+    (classed,) = jazz.ari.made("POST", f"channels/{CALLER}/variable")
+    assert (classed.param("variable"), classed.param("value")) == ("CHANNEL(musicclass)", "jazz")
+    jazz.port.deliver(channel_event("ChannelDtmfReceived", CALLER, digit="*"))
+    assert await asyncio.wait_for(wait, 1) == "left"
+    assert jazz.port.music_class == "jazz"
