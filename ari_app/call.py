@@ -64,6 +64,9 @@ class CallSession:
             caller_id=caller_id(None, self.contact.caller),
         )
         self.port.music_class = INBOUND_MUSIC
+        # A conversation's bridge may outlive it until the flow next acts on the
+        # caller: `run` settles the port at the end, whatever happens.
+        self.port.lazy_leave = True
 
     @property
     def contact_id(self) -> str | None:
@@ -110,4 +113,7 @@ class CallSession:
             async def enqueue(request: QueueRequest) -> str:
                 return await VoiceQueue(queueing, self.port, contact_id, run).run(request)
 
-        await self.contact.run_flow(self.port, flow_name, enqueue)
+        try:
+            await self.contact.run_flow(self.port, flow_name, enqueue)
+        finally:  # a conversation's bridge the caller ended in goes
+            await self.port.settle()

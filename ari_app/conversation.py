@@ -203,17 +203,20 @@ class AgentConversation:
             # A consultation keeps what still talks (consultation.py): the bridge for
             # the caller handed over to the party; the agent's leg with the party.
             kept = self.calls is not None and self.calls.keeps(leg)
+            destroy = None if kept or handover else bridge
             if not self.port.gone and (transfer is not None or not (kept or handover)):
                 # The caller goes on (the flow's next prompt, a transfer): out of the
                 # bridge before it is destroyed (VoicePort.leave_bridge), else a prompt
                 # played at once can be queued to a bridge channel that is leaving,
-                # and Asterisk never plays it nor says it finished.
-                await self.port.leave_bridge(bridge)
-            await clean_up(
-                self.port.ari,
-                None if kept or leg_gone else leg,
-                None if kept or handover else bridge,
-            )
+                # and Asterisk never plays it nor says it finished. After the agent
+                # hung up, what the flow does next is not known here: on a port that
+                # allows it the caller stays in the bridge until the port next acts
+                # (VoicePort.settle), so a call that ends there is hung up in it.
+                if transfer is None and self.port.lazy_leave:
+                    self.port.left_in, destroy = bridge, None
+                else:
+                    await self.port.leave_bridge(bridge)
+            await clean_up(self.port.ari, None if kept or leg_gone else leg, destroy)
             self.port.follow(leg, False)
             if finish is not None:
                 await finish(ended_by)

@@ -223,6 +223,7 @@ class VoiceQueue:
         try:
             if self.bridge is None:
                 music, port = settings.music_on_hold, self.port
+                await port.settle()  # out of a conversation's bridge first (a 2nd queue)
                 self.bridge = await port.guarded(
                     self.q.bridges.join(ticket.queue, music, port.channel_id, port.music_class)
                 )

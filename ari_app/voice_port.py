@@ -92,6 +92,11 @@ class VoicePort:
         #: The channel's music-on-hold class (`CHANNEL(musicclass)`) as far as Hotline
         #: knows (None: not known; ari_app/holding.py sets it only when it differs).
         self.music_class: str | None = None
+        #: The call's owner settles the port when the call ends (ari_app/call.py): a
+        #: conversation may then leave the caller in its bridge (`left_in`) until the
+        #: port next acts on them (`settle`), so a call that ends there needs no leave.
+        self.lazy_leave = False
+        self.left_in: str | None = None
 
     def deliver(self, event: AriEvent) -> None:
         """Called by the Stasis app for every event about this channel."""
@@ -148,6 +153,7 @@ class VoicePort:
 
     async def _play(self, prompts: Sequence[Prompt], language: str, barge_in: bool) -> bool:
         """Play prompts in order; True if a key interrupted them."""
+        await self.settle()
         await self.prompts.speak(prompts, language)
         media = self.prompts.media(prompts, language)
         keys = [p.key or f"{p.say}:{p.value}" for p in prompts]
@@ -192,6 +198,7 @@ class VoicePort:
     # Input
 
     async def ask(self, ask: Ask, *, language: str) -> Answer:
+        await self.settle()
         if ask.speech is not None:
             if self.speech is not None:
                 return await self.speech.ask(self, ask, language)
@@ -201,6 +208,7 @@ class VoicePort:
 
     async def ask_keys(self, ask: Ask, language: str) -> Answer:
         """Say the prompts and collect keys (no speech)."""
+        await self.settle()
         if not self.typeahead:
             await self._play(ask.prompts, language, ask.barge_in)
         return await gather(ask, self.typeahead, self._next_key)
@@ -243,6 +251,7 @@ class VoicePort:
         """Record into the spool's recording folder; the file is logged with the
         contact (`recording.saved`), also when the caller hangs up mid-message, which
         is how most voicemails end."""
+        await self.settle()
         name = f"vm-{self.channel_id}-{uuid.uuid4().hex[:8]}"
         params = {
             "name": name,
@@ -318,6 +327,7 @@ class VoicePort:
           flow ends as a hang-up; the contact ends "transferred", not "abandoned".
         Either way the outbound channel and the bridge are gone when this returns.
         """
+        await self.settle()
         if endpoint is None:
             try:
                 endpoint = dial_string(target, self.agents)
@@ -424,12 +434,28 @@ class VoicePort:
                 "POST", f"bridges/{bridge}/removeChannel", params={"channel": self.channel_id}
             )
 
+    async def settle(self) -> None:
+        """The caller out of the bridge a conversation left them in (`left_in`), which
+        then goes: before anything else is played to or done with them."""
+        bridge, self.left_in = self.left_in, None
+        if bridge is None:
+            return
+        if not self.gone:
+            await self.leave_bridge(bridge)
+        await clean_up(self.ari, None, bridge)
+
     async def hangup(self) -> None:
         if self.gone:
+            await self.settle()
             return
         self.hung_up_by_us = True
-        with contextlib.suppress(AriNotFound):
-            await self.ari.hangup(self.channel_id)
+        # Hung up in the bridge a conversation left them in: no leave, the bridge after.
+        bridge, self.left_in = self.left_in, None
+        try:
+            with contextlib.suppress(AriNotFound):
+                await self.ari.hangup(self.channel_id)
+        finally:
+            await clean_up(self.ari, None, bridge)
 
 
 def _is_recording(event: AriEvent, name: str) -> bool:

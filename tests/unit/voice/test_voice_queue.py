@@ -16,7 +16,7 @@ from ari_app.recording import LiveRecordings
 from ari_app.voice_port import VoicePort
 from hotline.acd.settings import QueueSettings
 from hotline.contacts import ContactRun
-from hotline.flows.port import CallerGone
+from hotline.flows.port import CallerGone, Prompt
 from hotline.flows.services import QueueRequest
 from tests.unit.voice.fake_ari import FakeAri, Followed, channel_event, log_in, prompts, routing
 from voice.recordings import Recordings
@@ -210,3 +210,87 @@ async def test_the_music_class_is_set_only_when_the_channel_plays_another(
     jazz.port.deliver(channel_event("ChannelDtmfReceived", CALLER, digit="*"))
     assert await asyncio.wait_for(wait, 1) == "left"
     assert jazz.port.music_class == "jazz"
+
+
+async def answered_and_agent_gone(call: Call) -> str:
+    """The caller of `call` talked with agent "a", who hung up; the leg's id."""
+    wait = await call.start()
+    await eventually(call.ari.originated)
+    leg = call.ari.originated()[0].param("channelId")
+    call.port.deliver(channel_event("StasisStart", leg))
+    await eventually(lambda: call.ari.made("POST", f"bridges/talk-{leg}/addChannel"))
+    call.port.deliver(channel_event("StasisEnd", leg))
+    assert await asyncio.wait_for(wait, 1) == "answered"
+    return str(leg)
+
+
+async def test_a_call_that_ends_after_its_conversation_is_hung_up_in_the_bridge(
+    tmp_path: Path,
+) -> None:
+    # A port its owner settles at the end (ari_app/call.py): the caller stays in the
+    # conversation's bridge while nothing is done with them, hung up in it, the bridge
+    # after: no leave (one ARI request less a call).
+    call = Call(tmp_path, "a")
+    call.port.lazy_leave = True
+    leg = await answered_and_agent_gone(call)
+    talk = f"bridges/talk-{leg}"
+    assert call.port.left_in == f"talk-{leg}"
+    assert call.ari.made("POST", f"{talk}/removeChannel") == []
+    assert [r.path for r in call.ari.made("DELETE", talk)] == []
+    (ended,) = call.said("queue.call_ended")
+    assert ended["ended_by"] == "agent" and call.log.of("agent.finish")
+    call.ari.requests.clear()
+    await call.port.hangup()
+    assert [(r.method, r.path) for r in call.ari.requests] == [
+        ("DELETE", f"channels/{CALLER}"),
+        ("DELETE", talk),
+    ]
+    assert call.port.left_in is None
+    await call.port.settle()  # the call's end (ari_app/call.py): nothing more
+    assert len(call.ari.requests) == 2
+
+
+async def test_the_flow_playing_after_the_conversation_takes_the_caller_out_first(
+    tmp_path: Path,
+) -> None:
+    call = Call(tmp_path, "a")
+    call.port.lazy_leave = True
+    leg = await answered_and_agent_gone(call)
+    call.ari.requests.clear()
+    goodbye = asyncio.ensure_future(
+        call.port.play([Prompt(key="goodbye")], language="en", barge_in=False)
+    )
+    await eventually(lambda: call.ari.played(CALLER))
+    goodbye.cancel()
+    assert [(r.method, r.path) for r in call.ari.requests][:3] == [
+        ("POST", f"bridges/talk-{leg}/removeChannel"),
+        ("DELETE", f"bridges/talk-{leg}"),
+        ("POST", f"channels/{CALLER}/play"),
+    ]
+    assert call.port.left_in is None
+
+
+async def test_a_caller_who_hangs_up_after_the_conversation_only_loses_the_bridge(
+    tmp_path: Path,
+) -> None:
+    call = Call(tmp_path, "a")
+    call.port.lazy_leave = True
+    leg = await answered_and_agent_gone(call)
+    call.ari.requests.clear()
+    call.port.gone = True  # the caller hung up before the flow did anything more
+    await call.port.hangup()
+    await call.port.settle()  # the call's end (ari_app/call.py): nothing more
+    assert [(r.method, r.path) for r in call.ari.requests] == [("DELETE", f"bridges/talk-{leg}")]
+
+
+async def test_without_lazy_leave_the_caller_leaves_the_bridge_as_the_conversation_ends(
+    tmp_path: Path,
+) -> None:
+    # Ports no owner settles (a FastAGI hand-off, recovery, callbacks): as before.
+    call = Call(tmp_path, "a")
+    leg = await answered_and_agent_gone(call)
+    assert call.port.left_in is None
+    assert call.ari.made("POST", f"bridges/talk-{leg}/removeChannel")
+    assert [r.path for r in call.ari.made("DELETE", f"bridges/talk-{leg}")] == [
+        f"bridges/talk-{leg}"
+    ]
