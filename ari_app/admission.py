@@ -1,5 +1,8 @@
-"""Turning a new call away at the door over ARI, as the overload admission decided
-(hotline/overload.py): the cheapest clean answer first.
+"""Turning a new call away over ARI, as the overload admission decided
+(hotline/overload.py): the cheapest clean answer first. With `busy` or `congestion`,
+`max_calls` and `max_rate` are the dialplan's own (dialplan/extensions.conf.j2): those
+callers never reach Stasis, the controller is only told (`turned_away_at_door`); what
+is left here is the latency signals, a race at the limit, and the `message` answer.
 
 - `busy`: the channel is hung up unanswered with cause 17 (user busy): SIP 486, one
   request to Asterisk and nothing else — no contact, no flow, no store write;
@@ -69,13 +72,19 @@ class TurnAway:
         except AriError as error:  # the caller left meanwhile, or Asterisk is gone
             log.info("refused call %s: %s", channel_id, error)
 
-    def _warn(self, reason: Reason) -> None:
+    def turned_away_at_door(self, reason: str) -> None:
+        """The dialplan turned a caller away (told over AMI): counted and said."""
+        self.admission.turned_away_at_door(reason)
+        self._warn(reason, where="in the dialplan")
+
+    def _warn(self, reason: str, where: str = "over ARI") -> None:
         """One warning line a minute at most while calls are turned away."""
         now = time.monotonic()
         if now - self._last_warning >= 60:
             self._last_warning = now
             log.warning(
-                "overload: turning new calls away (%s; %d so far, answer %s)",
+                "overload: turning new calls away %s (%s; %d so far, answer %s)",
+                where,
                 reason,
                 self.admission.refused_total,
                 self.admission.settings.answer,

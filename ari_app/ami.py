@@ -19,6 +19,8 @@ class AmiMonitor:
     def __init__(self, host: str, port: int, user: str, secret: str) -> None:
         #: Told (endpoint, reachable) whenever an agent's phone comes or goes.
         self.listeners: list[Callable[[str, bool], None]] = []
+        #: Told the reason each time the dialplan's overload door turns a caller away.
+        self.door_refusals: list[Callable[[str], None]] = []
         self.booted = asyncio.Event()
         self.connected = False
         #: endpoint -> {contact URI -> status}
@@ -41,6 +43,7 @@ class AmiMonitor:
         self._manager.register_event("FullyBooted", self._on_booted)
         self._manager.register_event("ContactStatus", self._on_contact_status)
         self._manager.register_event("Shutdown", self._on_shutdown)
+        self._manager.register_event("UserEvent", self._on_user_event)
 
     def start(self) -> None:
         self._manager.connect()
@@ -68,6 +71,11 @@ class AmiMonitor:
 
     def _on_shutdown(self, manager: Manager, event: Any) -> None:
         self.booted.clear()
+
+    def _on_user_event(self, manager: Manager, event: Any) -> None:
+        if event.get("UserEvent") == "HotlineRefused":  # dialplan/extensions.conf.j2
+            for listener in self.door_refusals:
+                listener(event.get("Reason") or "")
 
     def _on_contact_status(self, manager: Manager, event: Any) -> None:
         endpoint = event.get("EndpointName") or ""

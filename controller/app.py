@@ -64,7 +64,7 @@ from hotline.contacts.wrapup import WrapUps
 from hotline.flows.loader import FlowSet
 from hotline.gc_pauses import GcPauses
 from hotline.knowledge import KnowledgeBase
-from hotline.overload import Admission, Load
+from hotline.overload import Admission, Load, dialplan_door
 from hotline.quality.evaluations import Evaluations
 from hotline.quality.forms import load_forms
 from hotline.service_health import ServiceHealth, watch_database, watch_leader
@@ -244,6 +244,16 @@ class Hotline:
                 worker_name(config), [contact_id], {}, reason="asterisk_lost"
             )
 
+        async def callback_cut(contact_id: str, agent: str) -> bool:
+            # A callback's conversation cut by the crash: dialed again (the leader's
+            # policy in a cluster, where a worker that can dial gets it: True).
+            if remote is not None:
+                await remote.asterisk_lost([], {contact_id: agent})
+                return True
+            talking = {contact_id: agent}
+            await node_loss.lost(worker_name(config), [], talking, reason="asterisk_lost")
+            return False
+
         calls = AriCallControl(
             ari,
             config.queues,
@@ -298,6 +308,7 @@ class Hotline:
                 f"({config.sounds_dir}/catalogue.yaml)"
             )
         # Read when a call arrives (the FastAGI server is made below, before any does).
+        door = dialplan_door(overload)  # the limits the dialplan applies before Stasis
         admission = Admission(
             overload,
             lambda: Load(
@@ -305,6 +316,7 @@ class Hotline:
                 loop_lag_ms=1000 * LOOP_LAG_NOW.seconds,
                 ari_latency_ms=ari.round_trips.p90_ms(),
             ),
+            rate_at_door=door is not None and door.per_window is not None,
         )
         stasis = StasisApp(
             runtime,
@@ -314,6 +326,8 @@ class Hotline:
             queueing=queueing,
             admission=admission,
         )
+        if stasis.door is not None:  # told of each caller the dialplan turned away
+            ami.door_refusals.append(stasis.door.turned_away_at_door)
         # Outbound calls a previous controller left open ended with it (their legs are
         # hung up as orphans by the recovery): logged and closed "lost".
         await close_lost(store)
@@ -329,6 +343,7 @@ class Hotline:
                 phones,  # callbacks ring the browser phone when registered
                 stasis.followed,
                 config.default_language,
+                lost_with_node=callback_cut,
             ),
             restore=remote is None,
         )

@@ -99,6 +99,8 @@ MODULES = [
     "func_channel.so",
     "func_strings.so",
     "func_logic.so",
+    "func_groupcount.so",  # the overload door: callers in progress, of this second
+    "app_userevent.so",  # the overload door tells the controller of each refusal
     "res_clioriginate.so",
 ]
 

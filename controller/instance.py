@@ -34,6 +34,7 @@ from controller.export import (
 )
 from controller.secrets import Secrets, TlsFiles
 from hotline.config import HotlineConfig
+from hotline.overload import dialplan_door
 
 SUBDIRS = ("etc", "run", "spool", "spool/recording", "log", "lib", "sounds")
 
@@ -255,6 +256,8 @@ def template_context(
         "supervisor_phones": [u for u in config.users if u.endpoint],
         "numbers": list(config.numbers),
         "ari_app": config.asterisk.ari_app,
+        #: The overload limits the dialplan applies before Stasis (None: none).
+        "door": dialplan_door(config.overload),
         "moh": {},
         #: True when rendering fragments for someone else's Asterisk: no [general],
         #: [global], transports or anonymous endpoint of ours.

@@ -18,6 +18,16 @@ A refused call gets the configured `answer`: `busy` (SIP 486, the caller's phone
 a busy tone), `congestion` (SIP 503: a carrier may route the call elsewhere) or
 `message` (answered, a short prompt, then hung up). The decision is here, pure and
 adapter-neutral; how a refusal sounds is the voice adapter's (ari_app/admission.py).
+
+With `busy` or `congestion`, `max_calls` and `max_rate` are applied by Asterisk's
+dialplan before the call reaches the controller (`Door`, dialplan/extensions.conf.j2):
+a caller turned away there costs no StasisStart, no ARI request and no controller
+work, which matters most when most callers are turned away (docs/benchmarks.md,
+"Overload"). The rate is then counted in fixed windows of the clock, as Kamailio's
+ratelimit counts per interval: at most `max_burst` new calls (default: one second's
+worth of `max_rate`) in each window of `max_burst / max_rate` seconds (whole seconds,
+at least 1). The controller still decides the latency signals, and counts the
+dialplan's refusals it is told of.
 """
 
 from __future__ import annotations
@@ -59,6 +69,37 @@ class OverloadSettings(BaseModel):
     answer: Answer = "busy"
     #: The prompt (a catalogue key) played when `answer` is `message`.
     message: str = Field(default="overloaded", pattern=r"^[a-z0-9_]{1,64}$")
+
+
+#: The Q.850 cause each unanswered refusal hangs up with (PJSIP sends 486, 503).
+CAUSE = {"busy": 17, "congestion": 34}
+
+
+@dataclass(frozen=True)
+class Door:
+    """The limits Asterisk's dialplan applies itself, before Stasis."""
+
+    #: Callers in progress at which a new one is turned away (None: not checked).
+    max_calls: int | None
+    #: New callers let in per window at most (None: the rate is not checked).
+    per_window: int | None
+    #: The window's length in whole seconds (windows start at multiples of it).
+    window: int
+    #: The hang-up cause of a refusal.
+    cause: int
+
+
+def dialplan_door(settings: OverloadSettings) -> Door | None:
+    """The door the dialplan applies for these settings; None: none (no limit set, or
+    the `message` answer, which needs the controller to play its prompt)."""
+    if settings.answer not in CAUSE or (settings.max_calls is None and settings.max_rate is None):
+        return None
+    cause = CAUSE[settings.answer]
+    if settings.max_rate is None:
+        return Door(settings.max_calls, None, 1, cause)
+    burst = settings.max_burst or max(1, round(settings.max_rate))
+    window = max(1, round(burst / settings.max_rate))
+    return Door(settings.max_calls, burst, window, cause)
 
 
 @dataclass(frozen=True)
@@ -119,19 +160,28 @@ class Admission:
 
     `measure` reads the signals at the moment of the decision (passed in: the
     composition root knows where the call count, the loop lag and the ARI latency
-    are); `clock` is the rate limit's (seconds, monotonic)."""
+    are); `clock` is the rate limit's (seconds, monotonic). `rate_at_door`: the
+    dialplan applies `max_rate` (`dialplan_door`): no second bucket here, whose edges
+    would turn away callers the dialplan's second let in."""
 
     def __init__(
         self,
         settings: OverloadSettings,
         measure: Callable[[], Load],
         clock: Callable[[], float] = time.monotonic,
+        rate_at_door: bool = False,
     ) -> None:
         self.settings = settings
         self.measure = measure
         self.refused: Counter[Reason] = Counter()
         self.admitted = 0
-        self._bucket = rate_bucket(settings, clock)
+        self._bucket = None if rate_at_door else rate_bucket(settings, clock)
+
+    def turned_away_at_door(self, reason: str) -> None:
+        """The dialplan turned a caller away for `reason` (counted; other text ignored)."""
+        known = [r for r in REASONS if r == reason]
+        if known:
+            self.refused[known[0]] += 1
 
     def decide(self) -> Reason | None:
         """None: admit the call (counted); else why it is turned away (counted)."""

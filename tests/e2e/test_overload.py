@@ -1,9 +1,9 @@
 """Overload admission end to end: with a low configured limit on calls in progress, the
 SIPp callers beyond it are turned away at once with the configured answer (SIP 486
-Busy Here, nothing answered, no contact opened) and counted on /metrics and the
-wallboard, while the callers within the limit are served as usual: they hear the
-prompt, key, wait, and talk to an agent. Once the calls in progress end, a new call
-is taken again.
+Busy Here, nothing answered, no contact opened; by the dialplan, before Stasis) and
+counted on /metrics and the wallboard, while the callers within the limit are served
+as usual: they hear the prompt, key, wait, and talk to an agent. Once the calls in
+progress end, a new call is taken again.
 
 A Hotline of its own (the load benchmark's harness: bench/bench_sipp_load.py) with the
 bench flow (prompt, one key, the `bench` queue) and auto-answering SIPp agents.
@@ -174,6 +174,7 @@ def test_calls_past_the_limit_get_busy_and_are_counted_while_the_calls_in_are_se
     assert "hotline_calls_admitted_total 3.0" in metrics
     board = json.loads(get(hotline, "/api/wallboard"))
     assert board["active"]["refused"] == REFUSED
+    assert_turned_away_in_the_dialplan(hotline)
 
     # With the calls over, a new caller is taken again (answered: 200 OK, then hangs up).
     wait_for(lambda: hotline_active(hotline) == 0, "the calls to end", 30)
@@ -230,12 +231,17 @@ def test_the_message_answer_tells_the_caller_and_hangs_up(tmp_path: Path) -> Non
 
 
 def test_calls_past_the_admission_rate_get_busy_and_are_counted(tmp_path: Path) -> None:
-    """`max_rate`: a burst of new calls beyond the bucket (2 at once, then one every
-    10 s) is turned away busy at the door and counted as `max_rate`, while the calls
-    let in are served; no call limit is set, so the rate alone decides."""
-    overload = {"max_rate": 0.1, "max_burst": 2, "answer": "busy"}
+    """`max_rate`: a burst of new calls beyond the rate (2 at once, 2 in each 10 s of
+    the clock) is turned away busy at the door, in the dialplan, and counted as
+    `max_rate`, while the calls let in are served; no call limit is set, so the rate
+    alone decides."""
+    overload = {"max_rate": 0.2, "max_burst": 2, "answer": "busy"}
     with admitting(tmp_path, overload) as hotline:
         sip = hotline.config["asterisk"]["sip_port"]
+        # The dialplan counts the rate in windows of max_burst / max_rate = 10 s of the
+        # clock: the test starts early in one, so that all five callers fall in it.
+        while time.time() % 10 > 1:
+            time.sleep(0.2)
         inside = [
             SippCall(tmp_path, sip, NUMBER, c, [Gate(60), HangUp()]).start()
             for c in ("51000", "51001")
@@ -260,3 +266,12 @@ def test_calls_past_the_admission_rate_get_busy_and_are_counted(tmp_path: Path) 
         board = json.loads(get(hotline, "/api/wallboard"))
         assert board["active"]["refused"] == 3
         assert {c for c, _, _ in events(hotline)} == {"51000", "51001"}
+        assert_turned_away_in_the_dialplan(hotline)
+
+
+def assert_turned_away_in_the_dialplan(hotline: Hotline) -> None:
+    """The refusals were the dialplan's (before Stasis: the controller was told over
+    AMI), none the controller's over ARI (after a StasisStart)."""
+    log = (hotline.workdir / "hotline.log").read_text(errors="replace")
+    assert "overload: turning new calls away in the dialplan" in log, log[-3000:]
+    assert "overload: turning new calls away over ARI" not in log, log[-3000:]
