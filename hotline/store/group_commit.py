@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -43,11 +42,20 @@ MAX_BATCH = 200
 
 class InsertRow:
     """A write op that inserts one row and returns its key. Inserts into one table that
-    queue together go to the database as one statement: one round trip for them all."""
+    queue together go to the database as one statement: one round trip for them all.
+    `encoded`: some of `values` as the SQLite driver stores them, made already (an
+    event's JSON text): the driver's path uses them as they are."""
 
-    def __init__(self, table: Table, values: dict[str, Any]) -> None:
+    def __init__(
+        self, table: Table, values: dict[str, Any], encoded: dict[str, Any] | None = None
+    ) -> None:
         self.table = table
         self.values = values
+        self.encoded = encoded
+
+    def on_driver(self, raw: RawInserter) -> int:
+        """Insert the row through the SQLite driver; its key."""
+        return raw.insert_one(self.table, self.values, self.encoded)
 
     async def __call__(self, conn: AsyncConnection) -> Any:
         result = await conn.execute(self.table.insert(), self.values)
@@ -63,7 +71,7 @@ class InsertRow:
         `raw`: through the SQLite driver (hotline/store/raw_rows.py)."""
         table = rows[0].table
         if raw is not None:
-            return list(raw.insert(table, [row.values for row in rows]))
+            return [row.on_driver(raw) for row in rows]
         key = table.primary_key.columns[0]
         statement = table.insert().returning(key, sort_by_parameter_order=True)
         result = await conn.execute(statement, [row.values for row in rows])
@@ -90,6 +98,10 @@ class UpdateRow:
         self.values = values
         self.missing = missing
         self.keep = keep
+
+    def on_driver(self, raw: RawInserter) -> None:
+        """Run the update through the SQLite driver."""
+        raw.update(self)
 
     async def __call__(self, conn: AsyncConnection) -> None:
         column = self.table.c
@@ -167,8 +179,9 @@ class GroupCommit:
         try:
             conn, raw = await self._connection()
             ops = [op for op, _ in batch]
-            if raw is not None and all(isinstance(op, InsertRow | UpdateRow) for op in ops):
-                results = await raw.transaction([_raw_step(raw, op) for op in ops])
+            rows = [op for op in ops if isinstance(op, InsertRow | UpdateRow)]
+            if raw is not None and len(rows) == len(ops):
+                results = await raw.transaction(rows)
             else:
                 async with conn.begin():
                     results = await _run_all(conn, ops, raw)
@@ -208,18 +221,11 @@ async def _run_all(
         else:
             for op in group:
                 if raw is not None and isinstance(op, UpdateRow):
-                    results.append(_raw_step(raw, op)())  # on the driver, as inserts
+                    op.on_driver(raw)  # on the driver, as inserts
+                    results.append(None)
                 else:
                     results.append(await op(conn))
     return results
-
-
-def _raw_step(raw: RawInserter, op: WriteOp) -> Callable[[], Any]:
-    """`op` (a row insert or update) as a call on the SQLite driver."""
-    if isinstance(op, InsertRow):
-        return functools.partial(raw.insert_one, op.table, op.values)
-    assert isinstance(op, UpdateRow), "only row inserts and updates run on the driver"
-    return functools.partial(raw.update, op)
 
 
 def _insert_table(op: WriteOp) -> object:

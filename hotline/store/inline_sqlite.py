@@ -31,6 +31,8 @@ import aiosqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from hotline.store.jsontext import dumps
+
 
 class InlineConnection(aiosqlite.Connection):
     """An aiosqlite connection whose statements run on the caller's thread, at once;
@@ -61,4 +63,11 @@ def inline_engine(url: URL, *, echo: bool = False) -> AsyncEngine:
         connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own
         return await connection
 
-    return create_async_engine(url, echo=echo, async_creator=creator, pool_size=1, max_overflow=0)
+    return create_async_engine(
+        url,
+        echo=echo,
+        async_creator=creator,
+        pool_size=1,
+        max_overflow=0,
+        json_serializer=dumps,  # the read engine's (hotline/store/jsontext.py)
+    )

@@ -7,7 +7,9 @@ while SQLite itself needs ~10 µs. On the writer's connection
 (hotline/store/inline_sqlite.py: statements run at once on the event loop's thread)
 the rows go to `sqlite3` directly instead: one SQL text per table and column set, each
 value converted by the column type's own SQLAlchemy bind processor, so what is stored
-is exactly what SQLAlchemy would store and reads it back as before. A driver error is
+is exactly what SQLAlchemy would store and reads it back as before (a value the store
+made in the driver's form already, an event's JSON text, is passed as it is). A
+driver error is
 raised as SQLAlchemy's (IntegrityError, OperationalError), as an execute through
 SQLAlchemy would, so callers and the retry rules (hotline/store/retry.py) see no
 difference.
@@ -23,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
@@ -38,6 +40,12 @@ if TYPE_CHECKING:
 Processor = Callable[[Any], Any] | None
 
 
+class RawStep(Protocol):
+    """A write op that can run on the driver (group_commit.InsertRow and UpdateRow)."""
+
+    def on_driver(self, raw: RawInserter) -> Any: ...
+
+
 class RawInserter:
     """Inserts rows of one or more tables through a `sqlite3` connection; the SQL text
     and the bind processors of each (table, columns) are made once."""
@@ -50,57 +58,55 @@ class RawInserter:
         self._dialect = dialect
         #: Called after each commit of `transaction` (SQLAlchemy's `commit` event).
         self._committed = committed
-        self._plans: dict[tuple[str, tuple[str, ...]], tuple[str, list[Processor]]] = {}
+        self._plans: dict[tuple[str, ...], tuple[str, list[Processor]]] = {}
 
-    async def transaction(self, steps: Sequence[Callable[[], Any]]) -> list[Any]:
-        """Run `steps` (this inserter's `insert` and `update` calls) in order in one
-        transaction, committed on aiosqlite's thread; their results. Nothing of it is
-        kept if anything fails."""
-        self._driver.execute("BEGIN")
+    async def transaction(self, steps: Sequence[RawStep]) -> list[Any]:
+        """Run `steps` (row inserts and updates) in order in one transaction, committed
+        on aiosqlite's thread; their results. Nothing of it is kept if anything fails."""
+        driver = self._driver
+        driver.execute("BEGIN")
         try:
-            keys = [step() for step in steps]
+            keys = [step.on_driver(self) for step in steps]
             try:
                 await self._inline.commit()
             except sqlite3.Error as error:
                 raise DBAPIError.instance("COMMIT", [], error, sqlite3.Error) from error
         except BaseException:
             with contextlib.suppress(sqlite3.Error):  # none left if COMMIT went through
-                self._driver.execute("ROLLBACK")
+                driver.execute("ROLLBACK")
             raise
         self._committed()
         return keys
 
-    def insert_one(self, table: Table, values: dict[str, Any]) -> int:
-        """Insert one row; its row id."""
-        return self.insert(table, [values])[0]
-
-    def insert(self, table: Table, rows: Sequence[dict[str, Any]]) -> list[int]:
-        """Insert `rows` into `table` in order; their row ids, in the same order."""
-        keys: list[int] = []
-        cursor = self._driver.cursor()
+    def insert_one(
+        self, table: Table, values: dict[str, Any], encoded: dict[str, Any] | None = None
+    ) -> int:
+        """Insert one row; its row id. `encoded`: columns whose value is given as the
+        driver stores it already (an event's JSON text, made when it was checked): no
+        bind processor runs on them."""
+        columns = (table.name, *values, "|", *(encoded or ()))
+        plan = self._plans.get(columns)
+        if plan is None:
+            plan = self._insert_plan(table, tuple(values), frozenset(encoded or ()))
+            self._plans[columns] = plan
+        sql, processors = plan
+        row = {**values, **encoded} if encoded else values
+        params = [
+            value if process is None or value is None else process(value)
+            for process, value in zip(processors, row.values(), strict=True)
+        ]
         try:
-            for values in rows:
-                sql, processors = self._plan(table, tuple(values))
-                params = [
-                    value if process is None or value is None else process(value)
-                    for process, value in zip(processors, values.values(), strict=True)
-                ]
-                try:
-                    cursor.execute(sql, params)
-                except sqlite3.Error as error:
-                    raise DBAPIError.instance(sql, params, error, sqlite3.Error) from error
-                key = cursor.lastrowid
-                assert key is not None, "an INSERT of one row has its row id"
-                keys.append(key)
-        finally:
-            cursor.close()
-        return keys
+            key = self._driver.execute(sql, params).lastrowid
+        except sqlite3.Error as error:
+            raise DBAPIError.instance(sql, params, error, sqlite3.Error) from error
+        assert key is not None, "an INSERT of one row has its row id"
+        return key
 
     def update(self, op: UpdateRow) -> None:  # hotline/store/group_commit.py
         """Run the update `op` through the driver; raises `op.missing()` if no row has
         its key."""
         columns = tuple(op.values)
-        plan_key = (f"update {op.table.name} {op.key} {sorted(op.keep)}", columns)
+        plan_key = ("update", op.table.name, op.key, *sorted(op.keep), "|", *columns)
         plan = self._plans.get(plan_key)
         if plan is None:
             sets = ", ".join(
@@ -129,16 +135,14 @@ class RawInserter:
         )
         return processor
 
-    def _plan(self, table: Table, columns: tuple[str, ...]) -> tuple[str, list[Processor]]:
-        plan = self._plans.get((table.name, columns))
-        if plan is None:
-            names = ", ".join(f'"{name}"' for name in columns)
-            marks = ", ".join("?" for _ in columns)
-            sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'
-            processors = [self._processor(table, name) for name in columns]
-            plan = (sql, processors)
-            self._plans[(table.name, columns)] = plan
-        return plan
+    def _insert_plan(
+        self, table: Table, columns: tuple[str, ...], encoded: frozenset[str]
+    ) -> tuple[str, list[Processor]]:
+        names = ", ".join(f'"{name}"' for name in columns)
+        marks = ", ".join("?" for _ in columns)
+        sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'
+        processors = [None if name in encoded else self._processor(table, name) for name in columns]
+        return sql, processors
 
 
 async def raw_inserter(conn: AsyncConnection) -> RawInserter | None:

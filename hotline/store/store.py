@@ -9,7 +9,6 @@ StoreUnavailable. The event log has no update or delete: it is append-only.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 import weakref
@@ -24,12 +23,13 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from hotline.events import spec_of
+from hotline.events import CATALOGUE, spec_of
 from hotline.store.coltypes import as_utc, utcnow
 from hotline.store.epochs import Fence, FencedInsert
 from hotline.store.errors import UnknownContact, UnknownCustomer
 from hotline.store.group_commit import GroupCommit, InsertRow, UpdateRow
 from hotline.store.inline_sqlite import InlineConnection, inline_engine
+from hotline.store.jsontext import dumps
 from hotline.store.migrate import upgrade
 from hotline.store.models import ContactEventRow, ContactRow, CustomerRow, table_of
 from hotline.store.phone import normalize_phone
@@ -50,6 +50,9 @@ CUSTOMER_FIELDS = frozenset({"display_name", "email", "chat_id", "language", "at
 SUMMARY_FIELDS = frozenset(
     {"status", "ended_at", "flow", "flow_version", "language", "node", "variables"}
 )
+#: The event catalogue's type names, for the check each append makes (a set lookup;
+#: `spec_of` builds an enum member first, and raises the error for the others).
+_EVENT_TYPES = frozenset(str(kind.value) for kind in CATALOGUE)
 _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
     "postgresql": "postgresql+asyncpg",
@@ -110,7 +113,7 @@ class Store:
         parsed = async_url(url)
         write_engine = lookup = None
         if parsed.get_backend_name() == "sqlite":
-            engine = create_async_engine(parsed, echo=echo)
+            engine = create_async_engine(parsed, echo=echo, json_serializer=dumps)
             _sqlite_setup(engine, busy_timeout)
             if parsed.database and parsed.database != ":memory:":
                 # The writer on the loop's thread, never waiting for the lock there.
@@ -122,6 +125,7 @@ class Store:
             engine = create_async_engine(
                 parsed,
                 echo=echo,
+                json_serializer=dumps,
                 pool_pre_ping=True,
                 connect_args={
                     "timeout": busy_timeout,
@@ -437,16 +441,21 @@ class Store:
     ) -> tuple[asyncio.Future[Any], dict[str, Any]]:
         if not isinstance(type, str):
             raise ValueError(f"event type must be a string like 'call.answered', got {type!r}")
-        spec_of(type)  # an UnknownEventType unless the catalogue has it
+        if type not in _EVENT_TYPES:
+            spec_of(type)  # an UnknownEventType
+        data = {} if data is None else data
+        # The data's JSON text, made once: it checks the data and is what the row
+        # stores on SQLite (hotline/store/jsontext.py).
+        text = _json_text(data, "data")
         values = {
             "contact_id": contact_id,
             "ts": utcnow() if ts is None else as_utc(ts, "ts"),
             "type": type,
             "queue": queue,
             "agent": agent,
-            "data": _json_dict({} if data is None else data, "data"),
+            "data": data,
         }
-        return self._writer.submit(InsertRow(EVENTS, values)), values
+        return self._writer.submit(InsertRow(EVENTS, values, {"data": text})), values
 
     async def _appended(self, queued: asyncio.Future[Any], values: dict[str, Any]) -> int:
         what = f"append {values['type']}"
@@ -665,10 +674,16 @@ def _text(value: Any, what: str) -> str:
 
 def _json_dict(value: Any, what: str) -> dict[str, Any]:
     """`value` if it is a dict that JSON can store, else a clear error."""
+    _json_text(value, what)
+    checked: dict[str, Any] = value
+    return checked
+
+
+def _json_text(value: Any, what: str) -> str:
+    """The JSON text of `value` if it is a dict that JSON can store, else a clear error."""
     if not isinstance(value, dict):
         raise TypeError(f"{what} must be a dict, got {type(value).__name__}")
     try:
-        json.dumps(value)
+        return dumps(value)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{what} is not JSON-serialisable: {exc}") from None
-    return value
