@@ -75,6 +75,22 @@ class AgentPhones(Mapping[str, str]):
         return len(self._phone)
 
 
+def phone_accounts(config: HotlineConfig, secrets: Secrets) -> dict[str, PhoneAccount]:
+    """Each agent's browser-phone account (none when `asterisk.browser_phone` is off)."""
+    if not config.asterisk.browser_phone:
+        return {}
+    return {
+        a.id: PhoneAccount(
+            endpoint=web_endpoint(a.endpoint),
+            auth_user=a.endpoint,
+            password=secrets.agent_passwords[a.endpoint],
+            display_name=a.name,
+        )
+        for a in config.agents
+        if a.endpoint in secrets.agent_passwords
+    }
+
+
 def browser_phones(
     config: HotlineConfig,
     secrets: Secrets,
@@ -85,18 +101,7 @@ def browser_phones(
     """The desk's browser phones: each agent's account, relayed to Asterisk's
     WebSocket transport on its HTTP server (ARI's, `ari_url`); `on_closed(agent)`
     once an agent's relay has closed (controller/phone_calls.py)."""
-    accounts = {}
-    if config.asterisk.browser_phone:
-        accounts = {
-            a.id: PhoneAccount(
-                endpoint=web_endpoint(a.endpoint),
-                auth_user=a.endpoint,
-                password=secrets.agent_passwords[a.endpoint],
-                display_name=a.name,
-            )
-            for a in config.agents
-            if a.endpoint in secrets.agent_passwords
-        }
+    accounts = phone_accounts(config, secrets)
     url = URL(ari_url)
     socket = url.with_scheme("wss" if url.scheme == "https" else "ws").with_path("/ws")
 

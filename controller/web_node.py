@@ -33,9 +33,11 @@ from chat_bridge.cluster_monitoring import ClusterChatMonitors
 from chat_bridge.monitoring import ChatMonitors
 from chat_bridge.service import add_chat
 from controller.app import Endpoints, Hotline, StartFailed
+from controller.devices import phone_accounts
 from controller.outbound_rules import outbound_rules
 from controller.paths import ProjectPaths
 from controller.services import LiveServices
+from controller.web_phones import WorkerPhones
 from hotline.acd.model import Channel
 from hotline.acd.reachability import UNREACHABLE_REASON
 from hotline.acd.router import RoutingError
@@ -76,6 +78,7 @@ from hotline.web.evaluations_api import add_evaluation_routes
 from hotline.web.knowledge_api import add_knowledge_routes
 from hotline.web.metrics import add_metrics_routes
 from hotline.web.monitor_api import add_chat_monitor_routes, add_monitor_routes
+from hotline.web.phone_api import add_phone_routes
 from hotline.web.quality_reports import add_all_report_routes
 from hotline.web.recording_source import RecordingSource, under
 from hotline.web.transcripts_api import add_transcript_routes
@@ -289,6 +292,13 @@ class WebNode:
         # Click-to-call and callbacks by hand: placed by any live call worker.
         outbound = RemoteOutbound(nc, settings.domain, outbound_rules(config))
         add_call_routes(api, calls, cast(OutboundCalls, outbound))
+
+        async def session_alive(token: str) -> bool:
+            return await auth.sessions.resolve(token) is not None
+
+        # Browser phones: relayed to a call worker's own relay (controller/web_phones.py).
+        accounts = phone_accounts(config, self.hotline.secrets)
+        add_phone_routes(api, WorkerPhones(accounts, config.routing.nodes, session_alive))
         chat.desks.control = calls
         chat.desks.watch_health(health)
         wallboard = Wallboard(tailed, routing, config.reports, agents)

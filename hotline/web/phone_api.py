@@ -88,12 +88,7 @@ class BrowserPhones:
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
                 try:
-                    upstream = await http.ws_connect(
-                        self.asterisk_ws,
-                        protocols=("sip",),
-                        max_msg_size=MAX_FRAME,
-                        timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=10),
-                    )
+                    upstream = await self.connect_upstream(http, agent, token)
                 except (aiohttp.ClientError, TimeoutError, OSError) as error:
                     log.warning("browser phone of %s: Asterisk's WebSocket: %s", agent, error)
                     await ws.close(code=ASTERISK_DOWN, message=b"telephony unavailable")
@@ -112,6 +107,18 @@ class BrowserPhones:
                 task.add_done_callback(self._reporting.discard)
             await ws.close()
         return ws
+
+    async def connect_upstream(
+        self, http: aiohttp.ClientSession, agent: str, token: str
+    ) -> aiohttp.ClientWebSocketResponse[bool]:
+        """The socket this agent's phone is relayed to: Asterisk's WebSocket here (a web
+        process relays to a call worker's relay instead: controller/web_phones.py)."""
+        return await http.ws_connect(
+            self.asterisk_ws,
+            protocols=("sip",),
+            max_msg_size=MAX_FRAME,
+            timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=10),
+        )
 
     async def _closed(self, agent: str) -> None:
         if self.on_closed is None:

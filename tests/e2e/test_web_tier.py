@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -274,6 +275,9 @@ def tier_config(
             "rise": 1,
         },
     )
+    # The call worker's web address: its recordings and its browser-phone relay.
+    worker = f"{socket.gethostname()}/{config['asterisk']['instance']}"
+    config["routing"]["nodes"] = {worker: f"http://127.0.0.1:{config['web']['port']}"}
     config["chat"]["flow"] = "web_chat"
     config["chat"]["entries"] = {}
     config["asterisk"]["agi_numbers"] = {}
@@ -893,13 +897,14 @@ def test_a_desk_on_a_web_process_controls_a_call_on_a_worker(tier: Tier, browser
         assert "INVITE sip:5557801@" in customer.messages()
         assert phone.wait_done(30).ok, phone.messages()
         assert phone.messages().count("INVITE sip:") == 2  # the caller's, then hers
+        relayed = browser_phone_through(tier, b)
         print(
             f"\nweb tier, calls: the call on worker {node} held and resumed from web process "
             f"b; sue's listening connected {connected:.1f} s after she asked b, whisper then "
             f"barge {switched:.1f} s; "
             f"transferred to bob (webq2) in {transferred:.1f} s ({bob_took}); "
             f"click-to-call from b: the customer answered {rang:.1f} s after the click "
-            f"({outbound}); test {time.monotonic() - started:.0f} s"
+            f"({outbound}); {relayed}; test {time.monotonic() - started:.0f} s"
         )
     except BaseException:
         print(tier.logs())
@@ -913,6 +918,86 @@ def test_a_desk_on_a_web_process_controls_a_call_on_a_worker(tier: Tier, browser
         for sipp in (phone, bob, customer, sue):
             sipp.stop()
         context.close()
+
+
+def browser_phone_through(tier: Tier, b: WebProcess) -> str:
+    """Alice's browser phone, her desk logged in on b: its account from b, and its SIP
+    over WebSocket relayed by b to the call worker's relay, then to its Asterisk: the
+    REGISTER (digest-authenticated) is answered 200 and her `2001-web` endpoint is
+    online there; the socket closed, it goes offline. (SIP spoken here as JsSIP would:
+    the test's Chromium has no microphone, which the desk's phone needs first.)"""
+    import hashlib
+    import re
+    import uuid
+
+    assert tier.worker is not None
+    remote = Remote()
+    started = time.monotonic()
+    try:
+        alice = remote.user(b.url, "alice")
+        status, account = remote.call(alice, b.url, "GET", "/api/phone/account")
+        assert status == 200 and account["authorization_user"] == "2001", account
+        user, password = account["authorization_user"], account["password"]
+        uri, aor = "sip:127.0.0.1", "sip:2001-web@127.0.0.1"
+
+        def register(cseq: int, authorization: str = "") -> str:
+            tag = uuid.uuid4().hex[:8]
+            lines = [
+                f"REGISTER {uri} SIP/2.0",
+                f"Via: SIP/2.0/WS test.invalid;branch=z9hG4bK{uuid.uuid4().hex[:12]}",
+                "Max-Forwards: 70",
+                f"To: <{aor}>",
+                f"From: <{aor}>;tag={tag}",
+                f"Call-ID: webtier-phone-{b.name}",
+                f"CSeq: {cseq} REGISTER",
+                "Contact: <sip:alice@test.invalid;transport=ws>;expires=120",
+                *([authorization] if authorization else []),
+                "Expires: 120",
+                "Content-Length: 0",
+            ]
+            return "\r\n".join(lines) + "\r\n\r\n"
+
+        async def sign_in() -> tuple[str, Any]:
+            ws = await alice.ws_connect(
+                f"{b.url}/desk/phone/ws", protocols=("sip",), headers={"Origin": b.url}
+            )
+            await ws.send_str(register(1))
+            challenge = (await ws.receive(timeout=10)).data
+            assert challenge.startswith("SIP/2.0 401"), challenge
+            said = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+            realm, nonce = said["realm"], said["nonce"]
+            ha1 = hashlib.md5(f"{user}:{realm}:{password}".encode()).hexdigest()
+            ha2 = hashlib.md5(f"REGISTER:{uri}".encode()).hexdigest()
+            cnonce, nc = uuid.uuid4().hex[:8], "00000001"
+            answer = hashlib.md5(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}".encode()).hexdigest()
+            authorization = (
+                f'Authorization: Digest username="{user}", realm="{realm}", nonce="{nonce}", '
+                f'uri="{uri}", response="{answer}", algorithm=MD5, qop=auth, nc={nc}, '
+                f'cnonce="{cnonce}"' + (f', opaque="{said["opaque"]}"' if "opaque" in said else "")
+            )
+            await ws.send_str(register(2, authorization))
+            return (await ws.receive(timeout=10)).data, ws
+
+        ok, ws = remote.run(sign_in())
+        assert ok.startswith("SIP/2.0 200"), (ok, tier.logs())
+        registered = time.monotonic() - started
+
+        def state() -> str:
+            assert tier.worker is not None
+            endpoint = tier.worker.ari("endpoints/PJSIP/2001-web")
+            assert isinstance(endpoint, dict)
+            return str(endpoint["state"])
+
+        assert state() == "online"
+        assert "browser phone of alice: relayed to call worker" in b.text(), tier.logs()
+        remote.run(ws.close())  # the tab closed: b's relay closes the worker's
+        deadline = time.monotonic() + 15
+        while state() == "online":
+            assert time.monotonic() < deadline, "alice's browser phone still registered"
+            time.sleep(0.2)
+    finally:
+        remote.close()
+    return f"alice's browser phone registered through b in {registered:.1f} s"
 
 
 def desk_call(desk: Any, tier: Tier, timeout: float = 20) -> str:
