@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -70,7 +71,7 @@ from tests.e2e.test_leader_failover import Candidate
 from tests.nats import NatsServer, nats_binary
 from tests.pg import PostgresServer, private_postgres
 
-#: Seconds an agent talks.
+#: Seconds an agent talks (from its phone's answer).
 TALK = 1.5
 CLK = os.sysconf("SC_CLK_TCK")
 
@@ -143,6 +144,10 @@ class Result:
     cpu_ms: dict[str, float]
     seconds: float
     agents: int
+    #: Why each caller offered did not complete: a reason -> how many.
+    why: dict[str, int] = field(default_factory=dict)
+    #: The load average (1 min) when the callers began and when they were done.
+    load: tuple[float, float] = (0.0, 0.0)
 
 
 def agents(n: int) -> list[dict[str, Any]]:
@@ -179,6 +184,7 @@ def run_load(shape: Shape, workdir: Path, rate: float, calls: int) -> Result:
     args = [shape.target, "-sf", "caller.xml", "-m", str(calls), "-r", f"{rate:g}"]
     args += ["-l", "200", "-p", str(free_port("udp")), "-timeout", "300s"]
     before = {name: meter() for name, meter in shape.meters.items()}
+    load_before = os.getloadavg()[0]
     began, wall = time.monotonic(), datetime.now(UTC)
     proc = start_sipp(args, workdir)
     finish_sipp(proc, workdir, 360)
@@ -187,14 +193,50 @@ def run_load(shape: Shape, workdir: Path, rate: float, calls: int) -> Result:
         name: (meter() - before[name]) / CLK / calls * 1000 for name, meter in shape.meters.items()
     }
     answer, _ = answer_times(workdir / "messages.log")
+    load = (load_before, os.getloadavg()[0])
     time.sleep(1.0)  # the last contacts' end is written
-    completed, connect = asyncio.run(from_log(shape.database_url, wall, workdir / "log.tsv"))
-    return Result(shape.name, calls, completed, answer, connect, cpu, seconds, shape.agents)
+    by = asyncio.run(from_log(shape.database_url, wall, workdir / "log.tsv"))
+    completed, connect, why = verdicts(by, calls)
+    return Result(
+        shape.name, calls, completed, answer, connect, cpu, seconds, shape.agents, why, load
+    )
 
 
-async def from_log(url: str, since: datetime, out: Path) -> tuple[int, list[float]]:
-    """Callers who talked TALKED s or more to an agent, and each answer -> connected
-    (`out`: each contact's times, for a look at the slow ones)."""
+def verdicts(
+    by: dict[str, dict[str, datetime]], offered: int
+) -> tuple[int, list[float], dict[str, int]]:
+    """From each contact's first event of each kind: the callers who talked TALKED s or
+    more to an agent, each answer -> connected, and why the others did not complete: a
+    caller lost or mis-routed (never connected, no contact at all) is told apart from
+    one connected too late to talk TALKED s before the agent's phone hung up on its own
+    clock (TALK s after its answer: connected that much less than TALK after it)."""
+    completed, connect, why = 0, [], Counter[str]()
+    late: list[float] = []
+    for seen in by.values():
+        if "call.answered" not in seen or "queue.connected" not in seen:
+            why["never connected to an agent"] += 1
+            continue
+        connect.append((seen["queue.connected"] - seen["call.answered"]).total_seconds())
+        ended = seen.get("queue.call_ended")
+        if ended is None:
+            why["connected, no end logged"] += 1
+        elif (ended - seen["queue.connected"]).total_seconds() >= TALKED:
+            completed += 1
+        else:
+            late.append(TALK - (ended - seen["queue.connected"]).total_seconds())
+    if late:
+        why[
+            f"talked < {TALKED:g} s: bridged {min(late):.2f}-{max(late):.2f} s after the "
+            f"agent's phone answered (it hangs up {TALK:g} s after its answer)"
+        ] = len(late)
+    if offered > len(by):
+        why["no contact in the event log"] = offered - len(by)
+    return completed, connect, dict(why)
+
+
+async def from_log(url: str, since: datetime, out: Path) -> dict[str, dict[str, datetime]]:
+    """Each contact's first event of each kind since `since` (`out`: each contact's
+    times, for a look at the slow ones; `agents.tsv` beside it: the agents' presence)."""
     store = await Store.connect(url)
     try:
         # The routing steps between answer and connected, to see where a call waited.
@@ -222,14 +264,7 @@ async def from_log(url: str, since: datetime, out: Path) -> tuple[int, list[floa
             for c, seen in by.items()
         )
     )
-    completed, connect = 0, []
-    for seen in by.values():
-        if "call.answered" in seen and "queue.connected" in seen:
-            connect.append((seen["queue.connected"] - seen["call.answered"]).total_seconds())
-            ended = seen.get("queue.call_ended")
-            if ended and (ended - seen["queue.connected"]).total_seconds() >= TALKED:
-                completed += 1
-    return completed, connect
+    return by
 
 
 def wait_agents_ready(node: RunningHotline, count: int, timeout: float = 30) -> int:
@@ -395,14 +430,15 @@ def report(results: list[Result], rate: float, calls: int, n_agents: int) -> str
         f"SIPp phone, ringing 0.3 s, talking {TALK:g} s), then a goodbye prompt. CPU per "
         "call: each process's CPU over the step / calls (clock ticks of 10 ms). Latency in "
         "ms. Measured on this 2-core machine "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC (load {os.getloadavg()[0]:.1f} at the end)"
-        ", shared with other engineers' tests: **shared, loaded machine**.\n"
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load: the 1-minute load average when "
+        "the shape's callers began and when they were done (2 cores).\n"
     )
     lines.append(
-        "| shape | agents available | completed / offered | answer p50 / p95 / p99 | answer -> "
-        "agent p50 / p95 / p99 | CPU ms per call (process: ms) | total CPU ms per call |"
+        "| shape | load | agents available | completed / offered | answer p50 / p95 / p99 | "
+        "answer -> agent p50 / p95 / p99 | CPU ms per call (process: ms) | total CPU ms "
+        "per call |"
     )
-    lines.append("|---|---|---|---|---|---|---|")
+    lines.append("|---|---|---|---|---|---|---|---|")
     for r in results:
         answer = (
             " / ".join(f"{pct(r.answer, q):.1f}" for q in (0.5, 0.95, 0.99)) if r.answer else "-"
@@ -412,9 +448,13 @@ def report(results: list[Result], rate: float, calls: int, n_agents: int) -> str
         )
         cpu = "; ".join(f"{name} {ms:.1f}" for name, ms in r.cpu_ms.items())
         lines.append(
-            f"| {r.name} | {r.agents} | {r.completed} / {r.offered} | {answer} | {connect} | "
-            f"{cpu} | {sum(r.cpu_ms.values()):.1f} |"
+            f"| {r.name} | {r.load[0]:.1f}-{r.load[1]:.1f} | {r.agents} | {r.completed} / "
+            f"{r.offered} | {answer} | {connect} | {cpu} | {sum(r.cpu_ms.values()):.1f} |"
         )
+    for r in results:
+        if r.why:
+            said = "; ".join(f"{n} {reason}" for reason, n in r.why.items())
+            lines.append(f"\nNot completed, {r.name}: {said}.")
     base = results[0] if results else None
     if base and base.answer and base.connect:
         lines.append("")

@@ -1,0 +1,167 @@
+"""What turning a caller away costs: Asterisk's and the controller's CPU per refused call.
+
+    python bench/bench_refusal.py [--rate CPS] [--seconds S] [--answer busy|congestion]
+
+A Hotline of its own (the load bench's harness, bench/bench_sipp_load.py) whose overload
+admission lets one call in and turns every later one away (`overload.max_rate` 0.001:
+one call in 1000 s). After a warm-up call (the one let in) and a quiet spell as long as
+the step (each process's idle CPU: timers, probes), SIPp callers at --rate a second for
+--seconds each get the refusal (486 Busy Here, or 503 with --answer congestion). CPU of
+Asterisk and of the controller over the step (from /proc), minus the same span idle,
+divided by the calls: milliseconds per refused call. The controller's /metrics must
+count every refusal (`hotline_calls_refused_total`), and SIPp every answer.
+
+Run it from a checkout of an older commit (the same file copied in) to compare how a
+refusal used to cost: docs/benchmarks.md, "Overload".
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+HOME = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(HOME))
+
+import yaml  # noqa: E402
+
+from bench.bench_sipp_load import (  # noqa: E402
+    NUMBER,
+    Hotline,
+    Phones,
+    bench_config,
+    cpu_seconds,
+    published_prompt,
+)
+from tests.e2e.ports import free_port  # noqa: E402
+from tests.e2e.sipp import HEADER, HangUp, SippCall, Wait  # noqa: E402
+
+#: A caller who expects to be turned away: INVITE, then the refusal, which SIPp ACKs.
+REFUSED_CALLER = (
+    HEADER.split('  <recv response="200" rtd="true"/>')[0]
+    + """  <recv response="{code}" rtd="true"/>
+  <send>
+    <![CDATA[
+      ACK sip:{dial}@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Test Caller" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:{dial}@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Content-Length: 0
+    ]]>
+  </send>
+</scenario>
+"""
+)
+CODE = {"busy": 486, "congestion": 503}
+
+
+def say(message: str) -> None:
+    print(f"[bench_refusal] {message}", file=sys.stderr, flush=True)
+
+
+def refused_total(hotline: Hotline) -> float:
+    """hotline_calls_refused_total over every reason, from the controller's /metrics."""
+    token = yaml.safe_load((hotline.state / "secrets.yaml").read_text())["api_token"]
+    request = urllib.request.Request(f"http://127.0.0.1:{hotline.config['web']['port']}/metrics")
+    request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read().decode()
+    found = re.findall(r'^hotline_calls_refused_total\{reason="[^"]+"\} ([0-9.e+]+)$', text, re.M)
+    return sum(float(value) for value in found)
+
+
+def cpu(hotline: Hotline) -> tuple[float, float]:
+    """(Asterisk, controller) CPU seconds so far."""
+    return cpu_seconds(hotline.asterisk_pid()), cpu_seconds(
+        hotline.proc.pid if hotline.proc else None
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rate", type=float, default=64.0, help="refused callers a second")
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds of callers")
+    parser.add_argument("--answer", choices=sorted(CODE), default="busy")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-refusal-"))
+    phones = Phones(workdir / "phones", 2)
+    hotline: Hotline | None = None
+    calls = max(1, round(args.rate * args.seconds))
+    try:
+        phones.start()
+        flows = workdir / "flows"
+        shutil.copytree(HOME / "bench/flows", flows)
+        config = bench_config(f"bench-rf-{os.getpid()}", phones, flows, rtp_ports=200)
+        config["overload"] = {"max_rate": 0.001, "max_burst": 1, "answer": args.answer}
+        hotline = Hotline(workdir / "hotline", config)
+        hotline.workdir.mkdir()
+        say("starting hotline run")
+        hotline.start()
+        published_prompt(hotline, workdir)
+        sip = config["asterisk"]["sip_port"]
+        warm = SippCall(workdir, sip, NUMBER, "59000", [Wait(0.5), HangUp()]).run(60)
+        if not warm.ok:
+            raise RuntimeError(f"the warm-up call (let in) failed: {warm.output[-500:]}")
+        time.sleep(2)
+        idle_before, began = cpu(hotline), time.monotonic()
+        time.sleep(args.seconds)
+        idle = [
+            (after - before) / (time.monotonic() - began)
+            for before, after in zip(idle_before, cpu(hotline), strict=True)
+        ]
+        folder = workdir / "refused"
+        folder.mkdir()
+        text = REFUSED_CALLER.format(
+            name="refused", dial=NUMBER, caller="5900", code=CODE[args.answer]
+        )
+        (folder / "refused.xml").write_text(text)
+        refused_before, load = refused_total(hotline), os.getloadavg()[0]
+        before, began = cpu(hotline), time.monotonic()
+        command = ["sipp", f"127.0.0.1:{sip}", "-sf", "refused.xml", "-i", "127.0.0.1"]
+        command += ["-p", str(free_port("udp")), "-m", str(calls), "-r", f"{args.rate:g}"]
+        command += ["-l", str(calls), "-nostdin", "-timeout", f"{args.seconds + 60:g}s"]
+        command += ["-trace_err", "-error_file", "errors.log"]
+        run = subprocess.run(
+            command, cwd=folder, capture_output=True, text=True, timeout=args.seconds + 120
+        )
+        seconds = time.monotonic() - began
+        time.sleep(1)  # the last refusals' events reach the controller
+        seconds_measured = time.monotonic() - began
+        after = cpu(hotline)
+        refused = refused_total(hotline) - refused_before
+        per_call = [
+            1000 * (a - b - rate * seconds_measured) / calls
+            for a, b, rate in zip(after, before, idle, strict=True)
+        ]
+    finally:
+        if hotline is not None:
+            hotline.stop()
+        phones.stop()
+        if args.keep:
+            say(f"work folder kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    ok = run.returncode == 0 and refused == calls
+    print(
+        f"| {args.rate:g} | {calls} | {'all' if run.returncode == 0 else 'NOT all'} | "
+        f"{refused:g} | {per_call[0]:.2f} | {per_call[1]:.2f} | {per_call[0] + per_call[1]:.2f} | "
+        f"{seconds:.1f} | {load:.1f} | {'yes' if ok else 'no'} |"
+    )
+    if run.returncode != 0:
+        print(f"SIPp: {run.stdout[-300:]} {run.stderr[-300:]}", file=sys.stderr)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
