@@ -51,7 +51,8 @@ async def start_routing(
     browser phone (`phones`), either one."""
     phones = phones or AgentPhones(config.agents, ami.reachable, browser_phone=False)
     router = build_router(config)
-    routing = RoutingService(router, store.append)
+    # append_soon: each record's write is a future, no task per record (hotline/acd/outbox.py)
+    routing = RoutingService(router, store.append_soon)
     await routing.start()
     by_endpoint = voice_agents(config)
     phone_channels = agent_phone_channels(config)

@@ -21,7 +21,8 @@ from typing import Any, TypedDict
 
 from hotline.acd.router import RoutingError
 
-#: `log(type=, data=, contact_id=, queue=, agent=)`: Store.append, or a test collector.
+#: `log(type=, data=, contact_id=, queue=, agent=)`: Store.append_soon (a future: no
+#: task per record), Store.append, or a test collector.
 LogFn = Callable[..., Awaitable[Any]]
 Action = Callable[[], None]
 
@@ -80,7 +81,7 @@ class Outbox:
                 self._pending.clear()
                 records = [record for pending in batch for record in pending.records]
                 results = await asyncio.gather(
-                    *(self.log(**record) for record in records), return_exceptions=True
+                    *(self._log(record) for record in records), return_exceptions=True
                 )
                 logged = iter(not isinstance(r, BaseException) for r in results)
                 unlogged = [[r for r in p.records if not next(logged)] for p in batch]
@@ -102,6 +103,16 @@ class Outbox:
             for pending in self._pending:
                 pending.settle(RoutingError("the routing service stopped"))
             raise
+
+    def _log(self, record: LogRecord) -> Awaitable[Any]:
+        """`log(**record)`; an error it raises at once (append_soon checks its arguments
+        as it is called) comes as a failed future, as a coroutine's would."""
+        try:
+            return self.log(**record)
+        except Exception as error:
+            failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            failed.set_exception(error)
+            return failed
 
 
 @dataclass

@@ -60,6 +60,42 @@ async def test_outbox_keeps_an_unlogged_change_first_in_line() -> None:
     assert acted == ["first", "second"]
 
 
+class SoonLog:
+    """A log like Store.append_soon: a future per record, bad arguments raise at once."""
+
+    def __init__(self) -> None:
+        self.types: list[str] = []
+        self.refuse: str | None = None
+
+    def __call__(self, **record: Any) -> asyncio.Future[None]:
+        if record["type"] == self.refuse:
+            raise ValueError(f"event type {self.refuse!r} is not in the event catalogue")
+        self.types.append(record["type"])
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(done.set_result, None)
+        return done
+
+
+async def test_outbox_takes_a_log_that_gives_futures_and_raises_at_once() -> None:
+    log = SoonLog()
+    outbox = Outbox(log)
+    acted: list[str] = []
+    log.refuse = "bad"
+    outbox.record(record("ok"))
+    outbox.record(record("bad"))
+    outbox.then(lambda: acted.append("first"))
+    with pytest.raises(ValueError, match="not in the event catalogue"):
+        await outbox.commit()
+    assert acted == []  # nothing acted on while a record before it is not logged
+    log.refuse = None
+    outbox.record(record("second"))
+    outbox.then(lambda: acted.append("second"))
+    await outbox.commit()
+    # Only the unlogged record was logged again, first, then the next change.
+    assert log.types == ["ok", "bad", "second"]
+    assert acted == ["first", "second"]
+
+
 def offer(contact: Contact, agent: str) -> Offer:
     explanation = Explanation("q", "linear", "", "", "", 1, 1, 0, "")
     return Offer(contact, agent, "q", contact.channel, explanation, 15.0)
