@@ -1273,9 +1273,11 @@ def limits_of(args: argparse.Namespace) -> Limits:
 def overload_plan(args: argparse.Namespace, steps: list[Step]) -> tuple[float, Limits] | None:
     """The overload step's rate (--overload-rate, or twice the first rate that was not
     clean when the ramp found Hotline's limit) and its overload limits: as given
-    (--max-calls, --max-rate), or sized from the last clean step ("size it from the
-    benchmark"): max_calls = its calls in progress (rate x average call length),
-    max_rate = its rate. None: no overload step."""
+    (--max-calls, --max-rate), or sized from the last clean step as an operator sizes
+    them, with headroom (--headroom, 0.8): max_rate = 80 % of its rate, max_calls =
+    80 % of its calls in progress (rate x average call length). Limits at the measured
+    edge leave none: the callers turned away cost CPU too, and one run of the edge can
+    land either side of it (docs/benchmarks.md, "Overload"). None: no overload step."""
     if args.no_overload:
         return None
     clean = [s for s in steps if s.clean]
@@ -1289,7 +1291,10 @@ def overload_plan(args: argparse.Namespace, steps: list[Step]) -> tuple[float, L
     if not limits and clean:
         lengths = [v.call_seconds for v in clean[-1].verdicts if v.call_seconds is not None]
         in_progress = clean[-1].rate * (sum(lengths) / len(lengths) if lengths else 1.0)
-        limits = {"max_calls": max(1, round(in_progress)), "max_rate": clean[-1].rate}
+        limits = {
+            "max_calls": max(1, round(args.headroom * in_progress)),
+            "max_rate": max(1.0, round(args.headroom * clean[-1].rate, 1)),
+        }
     return rate, limits
 
 
@@ -1306,7 +1311,8 @@ def overload_report(step: Step, limits: dict[str, object]) -> str:
     lines = [
         f"\n### Overload: {step.rate:g} cps against Hotline ({limit})\n",
         "A step well above capacity: each new call is let in or turned away at the door "
-        "(SIP 486, counted on /metrics as `hotline_calls_refused_total`). **Clean** if every "
+        "(SIP 486, by the dialplan before Stasis for `max_calls` and `max_rate`, counted on "
+        "/metrics as `hotline_calls_refused_total`). **Clean** if every "
         "call let in talked to its agent by the rules above and every other one was "
         "turned away (none answered and then dropped).\n",
         "| cps | calls | turned away | let in | let in ok | answer (ms) | key -> ring (ms) "
@@ -1475,8 +1481,16 @@ def main() -> int:
         action="store_true",
         help="no overload step (by default, when Hotline's ramp found its limit, one step "
         "at twice the first rate that was not clean, with overload.max_calls and "
-        "overload.max_rate sized from the last clean step: its rate times its average "
-        "call length, and its rate; --overload-rate alone sizes them the same way)",
+        "overload.max_rate sized from the last clean step with --headroom: that share of "
+        "its rate times its average call length, and of its rate; --overload-rate alone "
+        "sizes them the same way)",
+    )
+    parser.add_argument(
+        "--headroom",
+        type=float,
+        default=0.8,
+        help="the overload limits the bench sizes, as a share of the last clean step's "
+        "rate and calls in progress (default 0.8: 80 %%)",
     )
     parser.add_argument("--budget", type=float, default=None, help="seconds, both systems")
     parser.add_argument(
