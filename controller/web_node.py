@@ -7,7 +7,10 @@ PostgreSQL (web sessions too: a login made on one process is good on every other
 Chats may land on any process (chat_bridge/cluster.py: who runs a chat is the process
 that holds its claim, a PostgreSQL advisory lock; desks and widgets are relayed over
 NATS); the events other processes append reach this one's desks and wallboard through
-its log tail (hotline/cluster/log_tail.py).
+its log tail (hotline/cluster/log_tail.py). Supervisors read, whisper to and take over
+chats where they run (chat_bridge/cluster_monitoring.py); a call's controls and
+monitoring go to the call worker holding it (hotline/cluster/call_bus.py); a desk's
+browser phone is relayed to a call worker's relay (controller/web_phones.py).
 
 Needs PostgreSQL and NATS: without either it exits at once (status 2) with the reason.
 """
