@@ -49,6 +49,12 @@ CALLBACK_ENDS = (
     EventType.CALLBACK_FAILED,
     EventType.CALLBACK_CANCELLED,
 )
+# The same as sets: `apply` asks of every event whether it is one of them.
+_LIVE = frozenset(LIVE_TYPES)
+_VISIT = frozenset(QUEUE_VISIT)
+_ENDS = frozenset(CALLBACK_ENDS)
+_CALLS = frozenset(CALL_TYPES)
+_MARKS = frozenset(TRANSFER_MARKS)
 #: How far back a rebuild looks for contacts still in progress at midnight.
 CARRY = timedelta(hours=12)
 CHANNELS = ("voice", "chat", "callback")
@@ -81,10 +87,31 @@ class LiveBoard:
     transfers_in: TransfersIn = field(default_factory=TransfersIn)
     waiting_transfer: dict[str, bool] = field(default_factory=dict)
     last_id: int = 0
+    #: The next local midnight after `day_start` (a timestamp): an event before it is
+    #: of today or before, and needs no time-zone work (`_turn_day`).
+    day_end: float = 0.0
 
     def _day(self, ts: datetime) -> float:
         local = ts.astimezone(self.settings.zone)
         return local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+    def _turn_day(self, t: float) -> None:
+        """A new day if `t` (a timestamp) is past today's end: today's counters start
+        again. Local midnights are found in the settings' zone once a day, not per event."""
+        if t < self.day_end:
+            return
+        zone = self.settings.zone
+        day = self._day(datetime.fromtimestamp(t, zone))
+        if day > self.day_start:
+            self.day_start = day
+            self.queues.clear()
+            self.calls.new_day()
+            # kept a day more (a call in progress at midnight), then forgotten
+            self.outbound_before, self.outbound = self.outbound, set()
+        following = datetime.fromtimestamp(self.day_start, zone).date() + timedelta(days=1)
+        self.day_end = datetime(
+            following.year, following.month, following.day, tzinfo=zone
+        ).timestamp()
 
     def _today(self, queue: str, channel: str) -> QueueStats:
         q = self.queues.get((queue, channel))
@@ -94,26 +121,20 @@ class LiveBoard:
 
     def apply(self, e: LoggedEvent) -> bool:
         """Fold one event; False if the board does not use it (or saw it already)."""
-        if e.type not in LIVE_TYPES or e.id <= self.last_id:
+        if e.type not in _LIVE or e.id <= self.last_id:
             return False
         self.last_id = e.id
         t = e.ts.timestamp()
-        day = self._day(e.ts)
-        if day > self.day_start:  # a new day: today's counters start again
-            self.day_start = day
-            self.queues.clear()
-            self.calls.new_day()
-            # kept a day more (a call in progress at midnight), then forgotten
-            self.outbound_before, self.outbound = self.outbound, set()
+        self._turn_day(t)
         today = t >= self.day_start
         cid, data = e.contact_id or "", e.data
         channel = str(data.get("channel") or "voice")
         kind = e.type
-        if kind in CALL_TYPES:
+        if kind in _CALLS:
             self.calls.apply(kind, cid, e.agent, t, data, today)
-        if kind in QUEUE_VISIT and (cid in self.outbound or cid in self.outbound_before):
+        if kind in _VISIT and (cid in self.outbound or cid in self.outbound_before):
             return True  # an agent's outbound call: none of the queue's visits
-        if kind in TRANSFER_MARKS:
+        if kind in _MARKS:
             self.transfers_in.transferred(cid)
         if kind == EventType.CONTACT_JOIN and e.queue:
             self.waiting[cid] = (e.queue, channel, t)
@@ -146,7 +167,7 @@ class LiveBoard:
             self.active.pop(cid, None)
         elif kind == EventType.CALLBACK_REQUESTED:
             self.callbacks.setdefault(e.queue or str(data.get("queue")), set()).add(cid)
-        elif kind in CALLBACK_ENDS:
+        elif kind in _ENDS:
             for pending in self.callbacks.values():
                 pending.discard(cid)
         return True
@@ -183,13 +204,7 @@ class LiveBoard:
         it does not know, e.g. from before a restart, are left out); `known_since`:
         when the engine began following agents (its clock), the start of the time in
         state of a channel that has not changed state since."""
-        day = self._day(datetime.fromtimestamp(now, self.settings.zone))
-        if day > self.day_start:  # midnight passed with no event since
-            self.day_start = day
-            self.queues.clear()
-            self.calls.new_day()
-            # kept a day more (a call in progress at midnight), then forgotten
-            self.outbound_before, self.outbound = self.outbound, set()
+        self._turn_day(now)  # midnight passed with no event since
         waiting: dict[tuple[str, str], list[float]] = {}
         for cid, (queue, channel, joined) in self.waiting.items():
             if live is None or cid in live:

@@ -88,6 +88,36 @@ def test_midnight_starts_a_new_day_but_keeps_who_waits() -> None:
     assert log.board.view(None, midnight.timestamp() + 180)["queues"] == []
 
 
+def test_days_turn_at_each_local_midnight_across_a_daylight_saving_change() -> None:
+    # Berlin, 2026-03-29: clocks go forward at 02:00, the day is 23 hours long.
+    board = LiveBoard(SETTINGS)
+    n = 0
+
+    def visit(at: datetime, contact: str) -> None:
+        nonlocal n
+        for kind in ("contact.join", "contact.answered"):
+            n += 1
+            event = LoggedEvent(n, contact, at, kind, "sales", "a1", {"channel": "voice"})
+            assert board.apply(event)
+
+    def answered() -> int:
+        return sum(q.answered for q in board.queues.values())
+
+    march_29 = datetime(2026, 3, 28, 23, 0, tzinfo=UTC)  # Berlin midnight (UTC+1)
+    march_30 = datetime(2026, 3, 29, 22, 0, tzinfo=UTC)  # Berlin midnight (UTC+2)
+    visit(march_29 - timedelta(microseconds=1), "before")  # the 28th's last moment
+    assert board.day_start == datetime(2026, 3, 27, 23, 0, tzinfo=UTC).timestamp()
+    visit(march_29, "first")
+    assert board.day_start == march_29.timestamp() and answered() == 1
+    visit(march_30 - timedelta(microseconds=1), "last")  # 23 hours later: still the 29th
+    assert board.day_start == march_29.timestamp() and answered() == 2
+    visit(march_30, "next")
+    assert board.day_start == march_30.timestamp() and answered() == 1
+    # An event logged late, from the day before, counts for no day.
+    visit(march_30 - timedelta(seconds=5), "late")
+    assert board.day_start == march_30.timestamp() and answered() == 1
+
+
 def test_callbacks_pending_agents_and_calls() -> None:
     log = Log()
     log(0, "callback.requested", "k1", "sales")
