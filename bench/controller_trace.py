@@ -165,10 +165,12 @@ def install() -> None:
     join, leave = HoldingBridges.join, HoldingBridges.leave
     moved = getattr(HoldingBridges, "moved", None)
 
-    async def timed_join(self: HoldingBridges, queue: str, music: str, channel: str) -> str:
+    async def timed_join(
+        self: HoldingBridges, queue: str, music: str, channel: str, *more: Any
+    ) -> str:
         started, wall = time.perf_counter(), time.time()
-        try:
-            return await join(self, queue, music, channel)
+        try:  # (`more`: the class the channel has, in newer trees)
+            return await join(self, queue, music, channel, *more)
         finally:
             RECORDS.append(
                 {"k": "hold", "t": wall, "d": time.perf_counter() - started, "what": "join"}
