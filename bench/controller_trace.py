@@ -195,7 +195,7 @@ def install() -> None:
                 {"k": "hold", "t": wall, "d": time.perf_counter() - started, "what": "moved"}
             )
 
-    HoldingBridges.join = timed_join  # type: ignore[method-assign]  # a probe, this run only
+    HoldingBridges.join = timed_join  # type: ignore[method-assign,assignment]  # a probe
     HoldingBridges.leave = timed_leave  # type: ignore[method-assign]  # a probe, this run only
     if moved is not None:
         HoldingBridges.moved = timed_moved  # type: ignore[method-assign]  # a probe, this run only
