@@ -54,7 +54,7 @@ from hotline.calls.outbound_service import OutboundCalls
 from hotline.catalogue import Catalogue
 from hotline.cluster.bus import BusError
 from hotline.cluster.call_bus import CallControlServer
-from hotline.cluster.contact_node import move_to_node
+from hotline.cluster.contact_node import DialsHere, move_to_node
 from hotline.cluster.leader import asyncpg_dsn
 from hotline.cluster.node_loss import NodeLossHandler
 from hotline.cluster.offers import OfferFence
@@ -334,16 +334,21 @@ class Hotline:
         # Every open callback back in its queue, at its place, before calls come in (a
         # call worker of a cluster: the leader hands each to one worker instead).
         await callbacks.start(
-            CallbackCalls(
-                ari,
-                routing,
+            # Each attempt moves the callback's contact to this worker (its node).
+            DialsHere(
+                CallbackCalls(
+                    ari,
+                    routing,
+                    store,
+                    prompts,
+                    config.callbacks,
+                    phones,  # callbacks ring the browser phone when registered
+                    stasis.followed,
+                    config.default_language,
+                    lost_with_node=callback_cut,
+                ),
                 store,
-                prompts,
-                config.callbacks,
-                phones,  # callbacks ring the browser phone when registered
-                stasis.followed,
-                config.default_language,
-                lost_with_node=callback_cut,
+                worker_name(config),
             ),
             restore=remote is None,
         )

@@ -27,3 +27,39 @@ async def test_the_contacts_node_is_the_worker_that_took_its_call(tmp_path: Path
         assert await store.contact("no-such-contact") is None
     finally:
         await store.close()
+
+
+async def test_each_callback_attempt_moves_its_contact_to_the_dialing_worker(
+    tmp_path: Path,
+) -> None:
+    """A callback booked with no node (a flow, the API) or on another worker is dialed
+    here: its contact's node is this worker before the attempt starts; the attempt's
+    result is the dialer's own."""
+    from typing import Any, cast
+
+    from hotline.callbacks.service import AttemptResult, Dialer
+    from hotline.cluster.contact_node import DialsHere
+
+    store = await Store.connect(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    try:
+        await store.migrate()
+        booked = await store.open_contact("callback", "outbound", "5550100", "5551234")
+        seen: list[str | None] = []
+
+        class Dialer_:
+            async def attempt(self, callback: Any, *_: Any) -> AttemptResult:
+                contact = await store.contact(callback.contact_id)
+                seen.append(None if contact is None else contact.asterisk_node)
+                return AttemptResult("completed", "carol")
+
+        callback = type("Cb", (), {"contact_id": booked})()
+        here = DialsHere(cast(Dialer, Dialer_()), store, "host-b/node2")
+
+        async def dialing(agent: str) -> int:
+            return 1
+
+        result = await here.attempt(cast(Any, callback), cast(Any, None), cast(Any, None), dialing)
+        assert result == AttemptResult("completed", "carol")
+        assert seen == ["host-b/node2"]  # moved before the dialer began
+    finally:
+        await store.close()
