@@ -15,12 +15,21 @@ the engine makes (one reserved agent, one attempt: no burst), by default
 
 With `order: customer_first` the customer is dialed first, hears that the Hotline is
 calling back and waits with music while the reserved agent's phone rings.
+
+Once the agent has taken it, a call cut because Asterisk went away (its ARI WebSocket
+closed: the legs end with `lost`) did not end: the attempt is interrupted, not
+completed nor failed. The node-lost policy judges it (`CallbackCalls.lost_with_node`:
+the agent to wrap-up, one `routing.node_lost` record "redial", the callback dialed
+again with its attempt counted), as the routing leader does when the whole node is lost
+first; this worker then tries it again in its turn, or stops serving it when another
+worker dials it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
@@ -38,6 +47,8 @@ from hotline.callbacks.settings import CallbackConfig, QueueCallback
 from hotline.flows.port import Prompt
 from hotline.store.callbacks import Callback
 from voice.prompts import PromptLibrary
+
+log = logging.getLogger(__name__)
 
 #: The inbox event that carries an item of the callback's routing ticket.
 TICKET = "HotlineCallbackTicket"
@@ -72,6 +83,10 @@ class CallbackCalls:
     #: The Stasis app's routing of other channels' events (leg id -> deliver).
     followed: MutableMapping[str, Callable[[AriEvent], None]]
     language: str = "en"
+    #: A conversation cut by its Asterisk going away (contact, agent): the node-lost
+    #: policy, said instead of `finished`; True if another worker dials it again (this
+    #: one stops serving it). None: only `finished` (the attempt is tried again here).
+    lost_with_node: Callable[[str, str], Awaitable[bool]] | None = None
 
     async def attempt(
         self,
@@ -107,6 +122,8 @@ class _Attempt:
         self.legs: set[str] = set()
         self.bridge: str | None = None
         self.attempt = 0
+        #: Why Asterisk went away under this attempt's legs (None: it did not).
+        self.cut: str | None = None
         self.ringer = AgentRinger(
             calls.ari,
             calls.routing,
@@ -140,9 +157,12 @@ class _Attempt:
 
     async def _next(self, timeout: float | None) -> AriEvent | None:
         try:
-            return await asyncio.wait_for(self.inbox.get(), timeout)
+            event = await asyncio.wait_for(self.inbox.get(), timeout)
         except TimeoutError:
             return None
+        if event.get("lost") and event["type"] in GONE_EVENTS:
+            self.cut = str(event["lost"])  # said by ari_app/app.py's on_disconnect
+        return event
 
     async def _forward(self) -> None:
         async for item in self.ticket:
@@ -228,44 +248,73 @@ class _Attempt:
             await self.c.routing.accepted(offer)
         except OfferWithdrawn:
             return None
-        agent = offer.agent
         try:
-            self.attempt = await self.dialing(agent)
-            customer, failed = await self._dial_customer(agent, None)
-            if failed is not None:
-                return failed
-            await self._emit("customer_on_line", agent=agent, attempt=self.attempt)
-            customer_gone = AttemptResult("short", agent, {"ended_by": "customer"})
-            try:
-                await self._say(customer, [Prompt(key="callback_connecting")], self.cb.language)
-            except _Gone:
-                return customer_gone
-            with contextlib.suppress(AriError):
-                await self.c.ari.request("POST", f"channels/{customer}/moh")
-            endpoint = self.c.endpoints.get(agent)
-            agent_leg = self._leg("agent")
-            try:
-                if endpoint is None:
-                    raise AriError(0, "agent has no endpoint")
-                await self._originate(
-                    f"PJSIP/{endpoint}", agent_leg, offer.ring_timeout, self.cb.number, customer
-                )
-            except AriError as error:
-                return await self._sorry(customer, agent, str(error))
-            answered, _cause = await self._answer(agent_leg, offer.ring_timeout, customer)
-            if answered == "agent_lost":  # the customer hung up while waiting
-                return customer_gone
-            if answered != "answered":
-                return await self._sorry(customer, agent, f"agent {answered}")
-            try:
-                await self._whisper(agent_leg)
-            except _Gone:
-                return await self._sorry(customer, agent, "agent hung up")
-            with contextlib.suppress(AriError):
-                await self.c.ari.request("DELETE", f"channels/{customer}/moh")
-            return await self._talk(agent, agent_leg, customer)
-        finally:
+            result = await self._customer_then_agent(offer)
+        except BaseException:
+            await self.c.routing.finished(offer.agent, self.cb.contact_id)
+            raise
+        return await self._over(offer.agent, result)
+
+    async def _customer_then_agent(self, offer: Offer) -> AttemptResult:
+        """Customer first, once the agent is reserved: dial, music, ring, talk."""
+        agent = offer.agent
+        self.attempt = await self.dialing(agent)
+        customer, failed = await self._dial_customer(agent, None)
+        if failed is not None:
+            return failed
+        await self._emit("customer_on_line", agent=agent, attempt=self.attempt)
+        customer_gone = AttemptResult("short", agent, {"ended_by": "customer"})
+        try:
+            await self._say(customer, [Prompt(key="callback_connecting")], self.cb.language)
+        except _Gone:
+            return customer_gone
+        with contextlib.suppress(AriError):
+            await self.c.ari.request("POST", f"channels/{customer}/moh")
+        endpoint = self.c.endpoints.get(agent)
+        agent_leg = self._leg("agent")
+        try:
+            if endpoint is None:
+                raise AriError(0, "agent has no endpoint")
+            await self._originate(
+                f"PJSIP/{endpoint}", agent_leg, offer.ring_timeout, self.cb.number, customer
+            )
+        except AriError as error:
+            return await self._sorry(customer, agent, str(error))
+        answered, _cause = await self._answer(agent_leg, offer.ring_timeout, customer)
+        if answered == "agent_lost":  # the customer hung up while waiting
+            return customer_gone
+        if answered != "answered":
+            return await self._sorry(customer, agent, f"agent {answered}")
+        try:
+            await self._whisper(agent_leg)
+        except _Gone:
+            return await self._sorry(customer, agent, "agent hung up")
+        with contextlib.suppress(AriError):
+            await self.c.ari.request("DELETE", f"channels/{customer}/moh")
+        return await self._talk(agent, agent_leg, customer)
+
+    async def _over(self, agent: str, result: AttemptResult) -> AttemptResult:
+        """The agent's part is over: routing is told. A call cut by Asterisk going away
+        is interrupted (module docstring): the node-lost policy instead of `finished`."""
+        if self.cut is None:
             await self.c.routing.finished(agent, self.cb.contact_id)
+            return result
+        elsewhere, judged = False, False
+        if self.c.lost_with_node is not None:
+            try:
+                elsewhere = await self.c.lost_with_node(self.cb.contact_id, agent)
+                judged = True
+            except Exception as error:  # the leader unreachable: tried again here
+                log.warning(
+                    "callback %s: its call cut by Asterisk going away (%s) not judged: %s",
+                    self.cb.contact_id,
+                    self.cut,
+                    error,
+                )
+        if not judged:
+            await self.c.routing.finished(agent, self.cb.contact_id)
+        detail = {"lost": self.cut, "after": result.outcome}
+        return AttemptResult("cancelled" if elsewhere else "requeue", agent, detail)
 
     async def _sorry(self, customer: str, agent: str, why: str) -> AttemptResult:
         """Customer first, and the agent could not take it: say so, try again later."""
@@ -276,27 +325,32 @@ class _Attempt:
 
     async def _serve(self, offer: Offer, agent_leg: str) -> AttemptResult:
         """The agent answered: whisper, dial the customer, talk."""
+        try:
+            result = await self._agent_then_customer(offer, agent_leg)
+        except BaseException:
+            await self.c.routing.finished(offer.agent, self.cb.contact_id)
+            raise
+        return await self._over(offer.agent, result)
+
+    async def _agent_then_customer(self, offer: Offer, agent_leg: str) -> AttemptResult:
         agent = offer.agent
         try:
-            try:
-                await self._whisper(agent_leg)
-            except _Gone:
-                # Nothing was dialed: the callback keeps its place and its attempts.
-                return AttemptResult("requeue", agent)
-            self.attempt = await self.dialing(agent)
-            ringback = f"ringback-{agent_leg}"
-            with contextlib.suppress(AriError):
-                await self.c.ari.play(agent_leg, [RINGBACK], lang="en", playback_id=ringback)
-            try:
-                customer, failed = await self._dial_customer(agent, agent_leg)
-            finally:
-                with contextlib.suppress(AriError):
-                    await self.c.ari.stop_playback(ringback)
-            if failed is not None:
-                return failed
-            return await self._talk(agent, agent_leg, customer)
+            await self._whisper(agent_leg)
+        except _Gone:
+            # Nothing was dialed: the callback keeps its place and its attempts.
+            return AttemptResult("requeue", agent)
+        self.attempt = await self.dialing(agent)
+        ringback = f"ringback-{agent_leg}"
+        with contextlib.suppress(AriError):
+            await self.c.ari.play(agent_leg, [RINGBACK], lang="en", playback_id=ringback)
+        try:
+            customer, failed = await self._dial_customer(agent, agent_leg)
         finally:
-            await self.c.routing.finished(agent, self.cb.contact_id)
+            with contextlib.suppress(AriError):
+                await self.c.ari.stop_playback(ringback)
+        if failed is not None:
+            return failed
+        return await self._talk(agent, agent_leg, customer)
 
     async def _dial_customer(
         self, agent: str, watch: str | None

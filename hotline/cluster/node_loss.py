@@ -381,7 +381,7 @@ class NodeLossHandler:
                 continue  # ended already (its worker said so, or a first signal did)
             with contextlib.suppress(RoutingError, KeyError, ValueError):
                 await self.routing.finished(agent, contact_id)  # the agent to wrap-up
-            if row.channel == "callback" and await self._redial(contact_id, worker, agent):
+            if row.channel == "callback" and await self._redial(contact_id, worker, agent, reason):
                 redial += 1
                 continue
             data = {"node": worker, "reason": reason, "action": "ended", "agent": agent}
@@ -420,17 +420,17 @@ class NodeLossHandler:
             ended += 1
         return ended
 
-    async def _redial(self, contact_id: str, worker: str, agent: str) -> bool:
-        """A callback whose call died with the node: the interrupted attempt keeps its
-        count (as after a restart, docs/callbacks.md) and the callback stays open, to be
-        dialed again by another worker. False if it is no longer open."""
+    async def _redial(self, contact_id: str, worker: str, agent: str, reason: str) -> bool:
+        """A callback whose call died with the node (or its Asterisk): the interrupted
+        attempt keeps its count (as after a restart, docs/callbacks.md) and the callback
+        stays open, to be dialed again. False if it is no longer open."""
         rows = self.callbacks.rows
         callback = await rows.get(contact_id)
         if callback is None or not callback.open:
             return False
         if callback.state == CallbackState.DIALING:
             await rows.update(contact_id, state=CallbackState.PENDING.value)
-        data = {"node": worker, "reason": REASON, "action": "redial", "agent": agent}
+        data = {"node": worker, "reason": reason, "action": "redial", "agent": agent}
         await self.store.append(
             contact_id, "routing.node_lost", data, queue=callback.queue, agent=agent
         )

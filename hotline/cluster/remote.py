@@ -391,17 +391,23 @@ class RemoteRouting:
             "end_wrap_up", agent=agent_id, channel=None if channel is None else str(channel)
         )
 
-    async def asterisk_lost(self, contact_ids: Iterable[str]) -> list[str]:
+    async def asterisk_lost(
+        self, contact_ids: Iterable[str], talking: Mapping[str, str] | None = None
+    ) -> list[str]:
         """Waiting contacts whose calls died with this worker's Asterisk (a crash): the
         leader applies the node-lost policy to them (callbacks at their place where the
-        queue allows) and hands the callbacks to a worker that can dial. The callbacks
-        booked."""
+        queue allows) and hands the callbacks to a worker that can dial. `talking`:
+        conversations cut by the crash (contact -> agent; a callback's is dialed again,
+        its agent goes to wrap-up). The callbacks booked."""
         contacts = sorted(set(contact_ids))
-        booked = await self._request("asterisk_lost", contacts=contacts)
+        cut = dict(talking or {})
+        booked = await self._request("asterisk_lost", contacts=contacts, talking=cut)
         for contact in contacts:
             ticket = self._tickets.get(contact)
             if ticket is not None:  # out of its queue at the leader: no items follow
                 self._close(contact)
+        for contact in cut:  # over at the leader
+            self._talking.pop(contact, None)
         return [str(c) for c in booked]
 
     async def claim(self, purge: bool = False) -> list[str]:

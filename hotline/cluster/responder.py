@@ -118,6 +118,8 @@ class RoutingResponder:
         #: worker that holds each of these conversations.
         self._talking: dict[str, str] = {}
         self._talk_owners: dict[str, str] = {}
+        #: Conversations taken for lost whose node-lost policy is being applied now.
+        self._judging: set[str] = set()
         #: Answers of recent requests, by request id (a retry gets the same one), and
         #: of the requests being served now.
         self._answers: dict[str, tuple[float, bytes]] = {}
@@ -544,35 +546,58 @@ class RoutingResponder:
             for contact in list(self._forwarded)
             if await self._held_by(worker, contact, self._owners.get(contact))
         ]
-        talking = {
+        held = {
             contact: agent
             for contact, agent in list(self._talking.items())
             if await self._held_by(worker, contact, self._talk_owners.get(contact))
         }
-        booked = await self.node_loss.lost(worker, waiting, talking)
-        for contact in talking:
-            self._talking.pop(contact, None)
-            self._talk_owners.pop(contact, None)
+        talking = self._take_talking(held)
+        try:
+            booked = await self.node_loss.lost(worker, waiting, talking)
+        finally:
+            self._judging.difference_update(talking)
         self.keeper.urgent(booked)
         await self._hand_over()
 
     async def _asterisk_lost(self, args: dict[str, Any]) -> list[str]:
-        """The asking worker's Asterisk crashed under its waiting callers (the worker is
-        alive, its Asterisk may be back within `asterisk_lost_after`): the node-lost
-        policy for them, as for a lost node; the callbacks go to a worker that can dial
-        (not this one until its Asterisk is back)."""
+        """The asking worker's Asterisk crashed under its waiting callers and
+        conversations (the worker is alive, its Asterisk may be back within
+        `asterisk_lost_after`): the node-lost policy for them, as for a lost node; the
+        callbacks go to a worker that can dial (not this one until its Asterisk is
+        back). A conversation is judged once: one this leader no longer counts as
+        talking with that agent (its node was declared lost first, or it was finished)
+        is left as it is."""
         if self.node_loss is None:
             raise RoutingError("this routing leader does not handle lost nodes")
         worker = self._asking
         if self.watch is not None and worker:
             self.watch.liveness.cannot_dial(worker)
         waiting = [str(c) for c in args.get("contacts", []) if self.routing.ticket(str(c))]
-        booked = await self.node_loss.lost(worker, waiting, {}, reason="asterisk_lost")
+        said = {str(c): str(a) for c, a in (args.get("talking") or {}).items()}
+        # Its own (another worker may hold the same callback's next call by now).
+        mine = {c: a for c, a in said.items() if self._talk_owners.get(c, worker) == worker}
+        talking = self._take_talking(mine)
+        try:
+            booked = await self.node_loss.lost(worker, waiting, talking, reason="asterisk_lost")
+        finally:
+            self._judging.difference_update(talking)
         self.keeper.urgent(booked)
         if booked and self._handing is None:
             self._handing = asyncio.create_task(self._hand_over(), name="hand-over")
             self._handing.add_done_callback(self._handed)
         return booked
+
+    def _take_talking(self, said: dict[str, str]) -> dict[str, str]:
+        """The conversations of `said` (contact -> agent) this leader still counts as
+        talking with that agent, counted no longer: each is judged lost once, by
+        whichever comes first (its node declared lost, or its worker saying its
+        Asterisk is gone). Not handed to a worker until judged (`_judging`)."""
+        taken = {c: a for c, a in said.items() if self._talking.get(c) == a}
+        for contact in taken:
+            del self._talking[contact]
+            self._talk_owners.pop(contact, None)
+        self._judging.update(taken)
+        return taken
 
     def _handed(self, task: asyncio.Task[None]) -> None:
         self._handing = None
@@ -597,7 +622,7 @@ class RoutingResponder:
         now = time.monotonic()  # the watch's clock
         # A callback in conversation stays with the worker holding its call until that
         # worker says it ended, or is declared lost (then it is dialed again).
-        talking = [c for c in open_now if c in self._talking]
+        talking = [c for c in open_now if c in self._talking or c in self._judging]
         plan = self.keeper.plan(now, open_now, liveness.serving(), liveness.able(), talking)
         by_worker: dict[str, list[str]] = {}
         for handing in plan:
