@@ -31,6 +31,7 @@ from typing import Protocol
 
 from ari_app.client import AriClient, AriError, AriEvent
 from ari_app.media import FORMAT, SAMPLE_RATE, MediaServer, ulaw_to_pcm
+from ari_app.underruns import Underruns
 from hotline.flows.port import Answer, Ask, Prompt
 from hotline.speech.endpoint import Endpointer, EndpointSettings
 from hotline.speech.grammar import Grammar
@@ -123,7 +124,11 @@ class Utterance:
         max_seconds: float,
         endpoint: EndpointSettings,
         sample_rate: int = SAMPLE_RATE,
+        underruns: Underruns | None = None,
     ) -> None:
+        """`underruns`: takes the snoop's made-up silence out of the audio before the
+        end-pointer hears it (ari_app/underruns.py); None: the audio comes filtered
+        already (the live transcript filters the whole call's)."""
         self.id = f"u{next(_ids)}"
         self.stream = stream
         self._post = post
@@ -139,12 +144,20 @@ class Utterance:
         self.done = False
         #: monotonic time the end of speech was detected (for measurements).
         self.ended_at: float | None = None
+        self.underruns = underruns
 
     def post(self, kind: str, **data: object) -> None:
         if not self.done or kind in (RESULT, FAILED):
             self._post({"type": kind, "utterance": self.id, **data})
 
     def audio(self, pcm: bytes) -> None:
+        if self.underruns is None:
+            self._hear(pcm)
+            return
+        for frame in self.underruns.take(pcm):
+            self._hear(frame)
+
+    def _hear(self, pcm: bytes) -> None:
         if self.done or self.ended_at is not None:
             return
         change = self.endpointer.update(pcm)
@@ -380,11 +393,14 @@ class VoiceSpeech:
         except SpeechUnavailable as error:
             answer = await port.ask_keys(ask, language)
             return replace(answer, speech_unavailable=error.reason)
+        # A gap the snoop made inside a word cut the word (or, as long as the
+        # end-pointer's silence, the utterance) in two: a digit heard as ''.
         utterance = Utterance(
             stream,
             port.deliver,
             max_seconds=self.settings.max_seconds,
             endpoint=self.settings.endpoint,
+            underruns=Underruns(SAMPLE_RATE),
         )
         opening = self.audio.start()
         try:
@@ -406,6 +422,13 @@ class VoiceSpeech:
             self.audio.listener = None
             port.listening = None
             await utterance.close()
+            if utterance.underruns is not None and utterance.underruns.dropped:
+                log.info(
+                    "call %s: %d frames of the snoop's silence taken out of an answer (%d gaps)",
+                    port.channel_id,
+                    utterance.underruns.dropped,
+                    utterance.underruns.dropped_runs,
+                )
 
     async def _answer(
         self, port: Listener, ask: Ask, utterance: Utterance, grammar: Grammar
