@@ -10,6 +10,7 @@ listed). Outcomes a node can produce but no target handles are lint errors.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -145,6 +146,9 @@ Prompts = Annotated[
 class On(Strict):
     """Outcome targets; `error` catches failures, `other` any outcome not named."""
 
+    # Frozen: a node's routes are made once (`Node._targets`).
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     error: NodeId | None = None
     other: NodeId | None = None
 
@@ -175,9 +179,21 @@ class Node(Strict):
             return {k: v for k, v in on.model_dump().items() if v is not None}
         return dict(on or {})
 
+    @cached_property
+    def _targets(self) -> dict[str, str]:
+        # `targets()` for `route`, made once: it dumps the node's `on` model, tens of
+        # microseconds, and a call routes each node it runs. Assigning a field makes
+        # it anew (below), `on` models are frozen; a flow's dicts (a menu's options)
+        # are never changed in place: flows are loaded, not edited where they run.
+        return self.targets()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        self.__dict__.pop("_targets", None)  # a node changed in place routes anew
+
     def route(self, outcome: str) -> str | None:
         """Where `outcome` leads, following fallbacks and `other`; None if nowhere."""
-        targets = self.targets()
+        targets = self._targets
         seen: str | None = outcome
         while seen is not None:
             if seen in targets and seen != "other":
