@@ -634,6 +634,8 @@ def read_and_whisper(
     pane.locator(".msg.whisper", has_text=NOTE).wait_for()  # alice's desk, on B
     remote.run(reader.wait(lambda f: f["type"] == "note" and f["note"]["text"] == NOTE))
     remote.run(reader.close())  # the page closed: the reading stops (at A)
+    ended = wait_event(b.tier.url, contact_id, "monitor.ended", supervisor="sue", timeout=15)
+    assert ended["reason"] == "stopped", ended
     return (
         f"sue on b reading the chat run by a: its thread {opened:.1f} s, a customer's "
         f"message on her page {live:.2f} s after it was typed; whispered to alice on b"
