@@ -62,7 +62,6 @@ LOOP_LAG_SEEN = Histogram(
 ERRORS = Counter(
     "hotline_errors", "Log records at level ERROR and above", ["logger"], registry=REGISTRY
 )
-EVENTS = Counter("hotline_events", "Events appended to the log", ["type"], registry=REGISTRY)
 LAG_INTERVAL = 0.5
 
 
@@ -155,16 +154,31 @@ class AdmissionCounts(Collector):
         yield from (refused, admitted)
 
 
-#: Each event type's counter, looked up once (`labels` costs more than the count).
-_EVENT_COUNTERS: dict[str, Any] = {}
+class EventCounts(Collector):
+    """hotline_events_total{type}: events appended, counted in a plain tally (every
+    event passes here; a prometheus Counter takes a lock per count) and read out at
+    each scrape."""
+
+    def __init__(self) -> None:
+        self.counts: Tally[str] = Tally()
+
+    def count(self, event: LoggedEvent) -> None:
+        """A Store.listen listener."""
+        self.counts[event.type] += 1
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "hotline_events", "Events appended to the log", labels=["type"]
+        )
+        for kind, n in sorted(self.counts.items()):
+            family.add_metric([str(kind)], n)
+        yield family
 
 
-def count_event(event: LoggedEvent) -> None:
-    """A Store.listen listener: count appended events by type."""
-    counter = _EVENT_COUNTERS.get(event.type)
-    if counter is None:
-        counter = _EVENT_COUNTERS[event.type] = EVENTS.labels(type=event.type)
-    counter.inc()
+EVENT_COUNTS = EventCounts()
+REGISTRY.register(EVENT_COUNTS)
+#: A Store.listen listener: count appended events by type.
+count_event = EVENT_COUNTS.count
 
 
 def add_metrics_routes(
