@@ -3,8 +3,8 @@
     python bench/bench_refusal.py [--rate CPS] [--seconds S] [--answer busy|congestion]
 
 A Hotline of its own (the load bench's harness, bench/bench_sipp_load.py) whose overload
-admission lets one call in and turns every later one away (`overload.max_rate` 0.001:
-one call in 1000 s). After a warm-up call (the one let in) and a quiet spell as long as
+admission lets one call in and turns every later one away (`overload.max_rate` 0.0001:
+one call in 10000 s). After a warm-up call (the one let in) and a quiet spell as long as
 the step (each process's idle CPU: timers, probes), SIPp callers at --rate a second for
 --seconds each get the refusal (486 Busy Here, or 503 with --answer congestion). CPU of
 Asterisk and of the controller over the step (from /proc), minus the same span idle,
@@ -103,7 +103,7 @@ def main() -> int:
         flows = workdir / "flows"
         shutil.copytree(HOME / "bench/flows", flows)
         config = bench_config(f"bench-rf-{os.getpid()}", phones, flows, rtp_ports=200)
-        config["overload"] = {"max_rate": 0.001, "max_burst": 1, "answer": args.answer}
+        config["overload"] = {"max_rate": 0.0001, "max_burst": 1, "answer": args.answer}
         hotline = Hotline(workdir / "hotline", config)
         hotline.workdir.mkdir()
         say("starting hotline run")
@@ -139,6 +139,8 @@ def main() -> int:
         time.sleep(1)  # the last refusals' events reach the controller
         seconds_measured = time.monotonic() - began
         after = cpu(hotline)
+        errors = folder / "errors.log"
+        failed = errors.read_text(errors="replace")[-1500:] if errors.exists() else ""
         refused = refused_total(hotline) - refused_before
         per_call = [
             1000 * (a - b - rate * seconds_measured) / calls
@@ -159,7 +161,7 @@ def main() -> int:
         f"{seconds:.1f} | {load:.1f} | {'yes' if ok else 'no'} |"
     )
     if run.returncode != 0:
-        print(f"SIPp: {run.stdout[-300:]} {run.stderr[-300:]}", file=sys.stderr)
+        print(f"SIPp's errors: {failed}", file=sys.stderr)
     return 0 if ok else 1
 
 

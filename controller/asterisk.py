@@ -99,7 +99,9 @@ MODULES = [
     "func_channel.so",
     "func_strings.so",
     "func_logic.so",
-    "func_groupcount.so",  # the overload door: callers in progress, of this second
+    "func_groupcount.so",  # the overload door: callers in progress
+    "func_global.so",  # ... and its count of callers let in this window,
+    "func_lock.so",  # ... under a lock
     "app_userevent.so",  # the overload door tells the controller of each refusal
     "res_clioriginate.so",
 ]

@@ -231,42 +231,52 @@ def test_the_message_answer_tells_the_caller_and_hangs_up(tmp_path: Path) -> Non
 
 
 def test_calls_past_the_admission_rate_get_busy_and_are_counted(tmp_path: Path) -> None:
-    """`max_rate`: a burst of new calls beyond the rate (2 at once, 2 in each 10 s of
+    """`max_rate`: a burst of new calls beyond the rate (2 at once, 2 in each 1000 s of
     the clock) is turned away busy at the door, in the dialplan, and counted as
-    `max_rate`, while the calls let in are served; no call limit is set, so the rate
-    alone decides."""
-    overload = {"max_rate": 0.2, "max_burst": 2, "answer": "busy"}
+    `max_rate`, while the calls let in are served; once those have hung up, a new
+    caller in the same window is still turned away (the callers let in are counted,
+    not those still on the line). No call limit is set, so the rate alone decides."""
+    overload = {"max_rate": 0.002, "max_burst": 2, "answer": "busy"}
     with admitting(tmp_path, overload) as hotline:
         sip = hotline.config["asterisk"]["sip_port"]
-        # The dialplan counts the rate in windows of max_burst / max_rate = 10 s of the
-        # clock: the test starts early in one, so that all five callers fall in it.
-        while time.time() % 10 > 1:
-            time.sleep(0.2)
+        # The dialplan counts the rate in windows of max_burst / max_rate = 1000 s of
+        # the clock: the test's callers all fall in one (it takes well under 30 s).
+        while time.time() % 1000 > 970:
+            time.sleep(0.5)
         inside = [
             SippCall(tmp_path, sip, NUMBER, c, [Gate(60), HangUp()]).start()
             for c in ("51000", "51001")
         ]
         wait_for(lambda: hotline_active(hotline) == 2, "the burst's two calls to be in", 30)
-        busy = tmp_path / "busy"
-        busy.mkdir()
-        (busy / "busy.xml").write_text(BUSY_CALLER.format(name="busy", dial=NUMBER, caller="5200"))
-        command = ["sipp", f"127.0.0.1:{sip}", "-sf", "busy.xml", "-i", "127.0.0.1"]
-        command += ["-p", str(free_port("udp")), "-m", "3", "-r", "20", "-l", "3"]
-        command += ["-nostdin", "-timeout", "30s", "-trace_err", "-error_file", "errors.log"]
-        refused = subprocess.run(command, cwd=busy, capture_output=True, text=True, timeout=60)
-        errors = (busy / "errors.log").read_text() if (busy / "errors.log").exists() else ""
-        assert refused.returncode == 0, f"the callers past the rate did not get 486:\n{errors}"
+        assert busy_callers(hotline, tmp_path / "busy", 3) == ""
         for call in inside:
             call.open_gate()
         assert all(call.wait(30).ok for call in inside)
+        wait_for(lambda: hotline_active(hotline) == 0, "the calls let in to end", 30)
+        # Nobody on the line, the window's two spent: still busy.
+        assert busy_callers(hotline, tmp_path / "busy-after", 1) == ""
         metrics = get(hotline, "/metrics").decode()
-        assert 'hotline_calls_refused_total{reason="max_rate"} 3.0' in metrics, metrics
+        assert 'hotline_calls_refused_total{reason="max_rate"} 4.0' in metrics, metrics
         assert 'hotline_calls_refused_total{reason="max_calls"} 0.0' in metrics
         assert "hotline_calls_admitted_total 2.0" in metrics
         board = json.loads(get(hotline, "/api/wallboard"))
-        assert board["active"]["refused"] == 3
+        assert board["active"]["refused"] == 4
         assert {c for c, _, _ in events(hotline)} == {"51000", "51001"}
         assert_turned_away_in_the_dialplan(hotline)
+
+
+def busy_callers(hotline: Hotline, folder: Path, count: int) -> str:
+    """`count` callers at once, each expecting 486 Busy Here; SIPp's errors ('': all
+    got it)."""
+    folder.mkdir()
+    (folder / "busy.xml").write_text(BUSY_CALLER.format(name="busy", dial=NUMBER, caller="5200"))
+    sip = hotline.config["asterisk"]["sip_port"]
+    command = ["sipp", f"127.0.0.1:{sip}", "-sf", "busy.xml", "-i", "127.0.0.1"]
+    command += ["-p", str(free_port("udp")), "-m", str(count), "-r", "20", "-l", str(count)]
+    command += ["-nostdin", "-timeout", "30s", "-trace_err", "-error_file", "errors.log"]
+    refused = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=60)
+    errors = (folder / "errors.log").read_text() if (folder / "errors.log").exists() else ""
+    return "" if refused.returncode == 0 else f"not all got 486: {errors[-2000:]}"
 
 
 def assert_turned_away_in_the_dialplan(hotline: Hotline) -> None:

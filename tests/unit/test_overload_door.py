@@ -60,9 +60,13 @@ def test_every_hotline_number_passes_the_door_before_stasis_or_agi() -> None:
         assert door and goes_on and max(door) < goes_on[0], block
         assert "GotoIf($[${GROUP_COUNT(in@hotline_calls)} >= 431]?full)" in block
         assert "Set(HOTLINE_WINDOW=${EPOCH})" in block
-        assert ">= 51]?fast)" in block
+        # Counted under a lock, in a count a caller's hang-up does not take back.
+        assert "Set(HOTLINE_LOCKED=${LOCK(hotline_rate)})" in block
+        assert "(counted),GotoIf($[${GLOBAL(HOTLINE_RATE_COUNT)} >= 51]?fast)" in block
+        assert "Set(GLOBAL(HOTLINE_RATE_COUNT)=$[${GLOBAL(HOTLINE_RATE_COUNT)} + 1])" in block
+        assert block.count("${UNLOCK(hotline_rate)}") == 2  # let in, and turned away
         assert " same => n(full),UserEvent(HotlineRefused,Reason: max_calls)" in block
-        assert " same => n(fast),UserEvent(HotlineRefused,Reason: max_rate)" in block
+        assert " same => n,UserEvent(HotlineRefused,Reason: max_rate)" in block
         assert block.count("Hangup(17)") == 2
 
 
