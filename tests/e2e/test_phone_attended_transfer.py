@@ -252,9 +252,40 @@ class SecondCall:
             self.proc.communicate()
 
 
+#: The REFER's subscription outlives the call's BYE (RFC 6665: its own dialog usage):
+#: Asterisk sends the final NOTIFY from another serializer than the BYE (sent right
+#: after: Hotline hangs her leg up once it has reported the transfer's progress), so
+#: it may come a moment after it. Her phone keeps acknowledging NOTIFYs until the
+#: final one (`told`), as a softphone does, for at most 5 s after the BYE.
+TOLD = (
+    '      <ereg regexp="terminated" search_in="hdr" header="Subscription-State:"'
+    ' assign_to="told"/>\n'
+)
+UNTIL_TOLD = f"""  <label id="after_bye"/>
+  <nop test="told" next="told"/>
+  <recv request="NOTIFY" timeout="5000">
+    <action>
+{TOLD}    </action>
+  </recv>
+  <send next="after_bye">
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <label id="told"/>
+"""
+
+
 def first_call(hotline: RunningHotline) -> TransferTarget:
     """lena's phone's first call: answers the queue's call, waits for the word, sends
-    the attended REFER, acknowledges NOTIFYs until Hotline hangs up."""
+    the attended REFER, acknowledges NOTIFYs until Hotline hangs up and the final
+    NOTIFY came (`UNTIL_TOLD`)."""
     lena = TransferTarget(
         hotline.workdir / "phones", "answer_until_hangup", hotline.targets["lena"], talk=60
     )
@@ -262,8 +293,16 @@ def first_call(hotline: RunningHotline) -> TransferTarget:
         f'      <ereg regexp={KEEP[name]} assign_to="{name}"/>\n'
         for name in ("remote_from", "invite_contact")
     )
-    refer = REFER.format(after_ms=10, number="2042", talk_ms=60000).replace(
-        "Refer-To: <sip:2042@127.0.0.1>", "Refer-To: <sip:2042@127.0.0.1?Replaces=[$replaces]>"
+    refer = (
+        REFER.format(after_ms=10, number="2042", talk_ms=60000)
+        .replace(
+            "Refer-To: <sip:2042@127.0.0.1>", "Refer-To: <sip:2042@127.0.0.1?Replaces=[$replaces]>"
+        )
+        .replace(
+            '<recv request="NOTIFY" optional="true" next="notify"/>',
+            '<recv request="NOTIFY" optional="true" next="notify">\n    <action>\n'
+            f"{TOLD}    </action>\n  </recv>",
+        )
     )
     parts = [
         HEAD.format(behaviour="attended", keep=keep),
@@ -271,6 +310,7 @@ def first_call(hotline: RunningHotline) -> TransferTarget:
         ANSWER_SDP.format(ring_ms=300),
         WAIT_FOR_REPLACES,
         refer,
+        UNTIL_TOLD,
         "</scenario>\n",
     ]
     lena.file.write_text("".join(parts))
