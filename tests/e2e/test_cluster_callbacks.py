@@ -50,13 +50,12 @@ from hotline.config import HotlineConfig
 from hotline.store import LoggedEvent, Store
 from hotline.store.callbacks import Callback, CallbackStore
 from tests import pg
+from tests.e2e.cluster_nodes import bus_and_database, stop_all, with_callbacks, worker_config
 from tests.e2e.conftest import HOME, RunningHotline, spawn, wait_ready
 from tests.e2e.ports import free_port
 from tests.e2e.sipp import ExpectHangup, SippCall
 from tests.e2e.sipp_uas import TransferTarget
-from tests.e2e.test_cluster_worker import migrate, stop_worker, worker_config
 from tests.e2e.test_leader_failover import Candidate
-from tests.nats import NatsServer, nats_binary
 
 pg_server = pg.pg_server
 
@@ -153,38 +152,24 @@ def _tail(text: str, lines: int) -> str:
 def cluster(
     tmp_path_factory: pytest.TempPathFactory, pg_server: pg.PostgresServer
 ) -> Iterator[Cluster]:
-    binary = nats_binary()
-    if binary is None:
-        pytest.fail("nats-server is not installed (scripts/setup.sh test)")
     workdir = tmp_path_factory.mktemp("cluster-callbacks")
-    nats = NatsServer(binary, workdir / "nats.log").start()
-    url = pg_server.create_database()
-    asyncio.run(migrate(url))
-    cluster = Cluster(workdir, url, free_port("udp", seconds=900), free_port("udp", seconds=900))
-    for name in ("a", "b"):
-        (workdir / name).mkdir()
-        config = worker_config(
-            workdir / name, url, nats.url, cluster.carol_port, f"cb-{name}-{os.getpid()}"
+    with bus_and_database(workdir, pg_server) as (nats, url):
+        cluster = Cluster(
+            workdir, url, free_port("udp", seconds=900), free_port("udp", seconds=900)
         )
-        config["routing"]["node_lost_after"] = 4
-        config["queues"][QUEUE]["callback"] = {
-            "ring_seconds": 8,
-            "min_talk_seconds": 1,
-            "retry_delay": 0,
-        }
-        config["callbacks"] = {
-            "dial_template": f"PJSIP/anonymous/sip:{{number}}@127.0.0.1:{cluster.customer_port}"
-        }
-        cluster.configs[name] = config
-    cluster.config.write_text(yaml.safe_dump(cluster.configs["a"]))
-    try:
-        yield cluster
-    finally:
-        for worker in cluster.workers.values():
-            stop_worker(worker)
-        for candidate in cluster.candidates.values():
-            candidate.end()
-        nats.stop()
+        for name in ("a", "b"):
+            (workdir / name).mkdir()
+            config = worker_config(
+                workdir / name, url, nats.url, cluster.carol_port, f"cb-{name}-{os.getpid()}"
+            )
+            cluster.configs[name] = with_callbacks(
+                config, cluster.customer_port, node_lost_after=4, ring_seconds=8, retry_delay=0
+            )
+        cluster.config.write_text(yaml.safe_dump(cluster.configs["a"]))
+        try:
+            yield cluster
+        finally:
+            stop_all(cluster.workers.values(), cluster.candidates.values())
 
 
 @pytest.fixture(autouse=True)
