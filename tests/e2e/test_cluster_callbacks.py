@@ -84,7 +84,12 @@ class Cluster:
         self.killed: set[str] = set()
 
     def candidate(self, name: str) -> Candidate:
-        self.candidates[name] = Candidate(self.config, name, self.workdir / f"{name}.log")
+        # The product's lease (5 s), not the failover tests' 2 s: the leader here is
+        # killed, never frozen, and b leads alone after a is killed: a loaded machine
+        # stalled it past 2 s, its session ended (idle_session_timeout) and the domain
+        # had no leader for the module's last tests.
+        log = self.workdir / f"{name}.log"
+        self.candidates[name] = Candidate(self.config, name, log, "--lease", "5")
         return self.candidates[name]
 
     def start_workers(self) -> None:
