@@ -160,9 +160,15 @@ def test_listen_whisper_barge_and_stop(
     def hears(who: str, window: str, tone: int) -> float:
         return tones[who].share(tone, *windows[window])
 
+    def sent(who: str, window: str) -> float:
+        """The share of its 20 ms packets `who`'s phone sent in the window."""
+        start, end = windows[window]
+        return tones[who].sent(start, end) / ((end - start) / 0.02)
+
     report = {
         window: {
             who: {tone: round(hears(who, window, tone), 2) for tone in TONES}
+            | {"sent": round(sent(who, window), 2)}
             for who in ("caller", "carol", "sue")
         }
         for window in windows

@@ -92,6 +92,8 @@ class TonePhone:
         self.sock.bind(("127.0.0.1", self.port))
         self.sock.settimeout(0.2)
         self.heard: list[Heard] = []
+        #: When each packet of this phone's tone went out (time.monotonic()).
+        self.sent_at: list[float] = []
         self.remote: tuple[str, int] | None = None
         self.sending = threading.Event()
         self.sending.set()
@@ -140,6 +142,7 @@ class TonePhone:
                 self.sock.sendto(header + self._payload, remote)
             except OSError:
                 return
+            self.sent_at.append(time.monotonic())
             sequence, stamp = sequence + 1, stamp + SAMPLES
 
     def share(self, frequency: int, start: float, end: float) -> float:
@@ -149,6 +152,11 @@ class TonePhone:
         if not window:
             return 0.0
         return sum(1 for h in window if frequency in h.tones) / len(window)
+
+    def sent(self, start: float, end: float) -> int:
+        """How many packets of this phone's tone went out between `start` and `end` (a
+        loaded machine runs its sender late: fewer than one per 20 ms)."""
+        return sum(1 for at in self.sent_at if start <= at < end)
 
     def packets(self, start: float, end: float) -> int:
         return sum(1 for h in self.heard if start <= h.at < end)
