@@ -58,6 +58,7 @@ from hotline.cluster.call_bus import (
 from hotline.cluster.leader import ElectionError, asyncpg_dsn
 from hotline.cluster.log_tail import LogTail, TailedStore
 from hotline.cluster.remote import RemoteRouting
+from hotline.cluster.web_callbacks import BookedForWorkers
 from hotline.cluster.web_health import WebHealth
 from hotline.config import HotlineConfig
 from hotline.contacts.wrapup import WrapUps
@@ -194,8 +195,18 @@ class WebNode:
         catalogue = Catalogue.load(paths.home / config.sounds_dir / "catalogue.yaml")
         http = aiohttp.ClientSession()
 
+        # Chats' callbacks are booked here; the leader hands each to a call worker,
+        # which dials it (hotline/cluster/web_callbacks.py).
+        callbacks = BookedForWorkers(
+            store,
+            routing,
+            config.callbacks,
+            {name: q.callback for name, q in config.queues.items()},
+            schedules=config.schedules,
+            own_numbers=config.flow_numbers,
+        )
+
         def services_for(contact_id: str) -> LiveServices:
-            # No callbacks booked from chats here (their dialer runs on call workers).
             return LiveServices(
                 store,
                 contact_id,
@@ -203,7 +214,7 @@ class WebNode:
                 config.integrations,
                 config.schedules,
                 routing,
-                None,
+                callbacks,
                 knowledge=knowledge,
             )
 
@@ -259,6 +270,7 @@ class WebNode:
             services_for=services_for,
             state_dir=paths.state,
             http=http,
+            callbacks=callbacks,
         )
         chat.recovery = None  # chats nobody runs are taken over by the sweep, not all at start
         # The desks and the wallboard follow the whole log (most of it appended elsewhere).
