@@ -214,6 +214,12 @@ def no_leaks(site: Site) -> None:
 
 
 def test_killed_controller_takes_over_waiting_and_talking_calls(site: Site) -> None:
+    # No controller serving Asterisk (never started here; killed, below): Stasis() finds
+    # no application (STASISSTATUS FAILED), AGI() no FastAGI server (AGISTATUS FAILURE);
+    # the dialplan refuses the call with cause 34, which PJSIP answers 503 (a trunk or
+    # the cluster's edge tries elsewhere on it), not 603 (declined: final). No contact.
+    assert final_answer(site, "5557005", "304") == "503"  # Stasis, no application ever
+    assert final_answer(site, "5557006", "2304") == "503"  # AGI, no FastAGI server
     site.start()
     # carol's first call spans the kill and the restart; the waiting callers she takes
     # after it need no more than a short talk each.
@@ -240,6 +246,9 @@ def test_killed_controller_takes_over_waiting_and_talking_calls(site: Site) -> N
     held = [b for name, b in bridges.items() if name.startswith("hold-e2e_fifo-")]
     assert sorted(len(b["channels"]) for b in held) == [1, 1]
     assert any(name.startswith("talk-") for name in bridges)
+    # A new call meanwhile is refused 503 (Stasis: its application gone with the
+    # controller), not 603, and opens no contact; then 2 s more of the outage.
+    assert final_answer(site, "5557004", "304") == "503"
     time.sleep(2.0)
     restarted = time.monotonic()
     site.start()
@@ -259,6 +268,8 @@ def test_killed_controller_takes_over_waiting_and_talking_calls(site: Site) -> N
     contacts = {n: site.contact(n) for n in ("5557001", "5557002", "5557003")}
     lost = [n for n, (c, _) in contacts.items() if c is None or c.status != "completed"]
     assert lost == [], {n: (c.status if c else None) for n, (c, _) in contacts.items()}
+    for number in ("5557004", "5557005", "5557006"):  # refused: no controller
+        assert site.contact(number) == (None, []), number
     # The conversation went on under the new controller: its end is logged there.
     _, talk = contacts["5557001"]
     assert [e.data["ended_by"] for e in talk if e.type == "queue.call_ended"] == ["agent"]
@@ -290,27 +301,13 @@ def test_killed_controller_takes_over_waiting_and_talking_calls(site: Site) -> N
     )
 
 
-def test_no_controller_asterisk_refuses_new_calls_503_not_603(site: Site) -> None:
-    """No controller serving Asterisk (never started, then killed): Stasis() finds no
-    application (STASISSTATUS FAILED), AGI() no FastAGI server (AGISTATUS FAILURE); the
-    dialplan refuses the call with cause 34, which PJSIP answers 503 (a trunk or the
-    cluster's edge tries elsewhere on it), not 603 (declined: final). No contact."""
-
-    def answer(number: str, dial: str) -> str:
-        call = site.call(number, dial, 10)
-        assert not call.wait(30).ok, f"{number} was answered"
-        text = (call.workdir / "messages.log").read_text(errors="replace")
-        found = re.findall(r"^SIP/2.0 ([3-6]\d\d)[^\n]*\n(?:.*\n)*?CSeq: \d+ INVITE", text, re.M)
-        return found[-1] if found else "no final answer"
-
-    assert answer("5557101", "304") == "503"  # Stasis, no application ever registered
-    assert answer("5557102", "2304") == "503"  # AGI, no FastAGI server
-    site.start()
-    site.kill()
-    assert answer("5557103", "304") == "503"  # Stasis, its application gone with it
-    for number in ("5557101", "5557102", "5557103"):
-        assert site.contact(number) == (None, []), number
-    no_leaks(site)
+def final_answer(site: Site, number: str, dial: str) -> str:
+    """The final answer (status code) Asterisk gave a caller it did not answer."""
+    call = site.call(number, dial, 10)
+    assert not call.wait(30).ok, f"{number} was answered"
+    text = (call.workdir / "messages.log").read_text(errors="replace")
+    found = re.findall(r"^SIP/2.0 ([3-6]\d\d)[^\n]*\n(?:.*\n)*?CSeq: \d+ INVITE", text, re.M)
+    return found[-1] if found else "no final answer"
 
 
 def test_asterisk_killed_under_calls_marks_them_lost_and_frees_the_agent(site: Site) -> None:
