@@ -1,14 +1,24 @@
 """CPU per call of the store's write path alone: what one load-benchmark call writes.
 
-    python bench/store_cpu.py [--rate 16] [--seconds 6] [--database URL]
+    python bench/store_cpu.py [--rate 16] [--seconds 6] [--rounds 1] [--database URL]
 
 No Asterisk, no controller: calls arrive at --rate a second; each makes its caller's
 customer (every bench caller is a new number), opens its contact, appends the 21 events
 a bench call logs (bench/bench_sipp_load.py's flow: call, flow, menu, queue, offer,
 ring, answer, connected, ended), 200 ms apart as a call spreads them, updates its
-summary twice and closes. Prints the process's CPU-milliseconds per call
-and the store's transactions per call: the share of the controller's CPU a call's event
-log costs (bench_sipp_load --profile shows the same share in the running controller).
+summary twice and closes. Prints the process's CPU-milliseconds per call (and of
+that, the event loop's thread: the rest is the commits on aiosqlite's thread, mostly
+the kernel's work for the fsync) and the store's transactions per call: the share of
+the controller's CPU a call's event log costs (bench_sipp_load --profile shows the same
+share in the running controller). `--rounds`: runs one after another, each printed (on
+a shared machine the lowest is the least disturbed).
+
+    python bench/store_cpu.py --batches 1,8 [--events 3000]
+
+The cost apart from how writes happen to share commits (which moves with the
+machine's load more than with the code): events appended in batches of a fixed size,
+each batch one transaction, the event loop's thread's CPU per event for each size.
+From two sizes: the cost of a transaction and of an event in it.
 """
 
 from __future__ import annotations
@@ -68,8 +78,8 @@ async def one_call(store: Store, n: int) -> None:
     await store.close_contact(contact, "completed")
 
 
-async def run(rate: float, seconds: float, url: str | None) -> tuple[float, float, int]:
-    """(CPU ms per call, transactions per call, calls)."""
+async def run(rate: float, seconds: float, url: str | None) -> tuple[float, float, float, int]:
+    """(CPU ms per call, of it the loop's thread, transactions per call, calls)."""
     folder = tempfile.mkdtemp(prefix="store-cpu-")
     store = await Store.connect(url or f"sqlite+aiosqlite:///{folder}/hotline.db")
     await store.migrate()
@@ -84,30 +94,67 @@ async def run(rate: float, seconds: float, url: str | None) -> tuple[float, floa
     GroupCommit._write = counted  # type: ignore[method-assign]  # counting, this run only
     calls = max(1, round(rate * seconds))
     try:
-        cpu = time.process_time()
+        cpu, loop_cpu = time.process_time(), time.thread_time()
         running = []
         for n in range(calls):
             running.append(asyncio.create_task(one_call(store, n)))
             await asyncio.sleep(1 / rate)
         await asyncio.gather(*running)
-        cpu = time.process_time() - cpu
+        cpu, loop_cpu = time.process_time() - cpu, time.thread_time() - loop_cpu
     finally:
         GroupCommit._write = write  # type: ignore[method-assign]
         await store.close()
-    return 1000 * cpu / calls, transactions / calls, calls
+    return 1000 * cpu / calls, 1000 * loop_cpu / calls, transactions / calls, calls
+
+
+async def batches(size: int, events: int, url: str | None) -> float:
+    """The event loop's thread's CPU-microseconds per event, appended `size` at a time."""
+    folder = tempfile.mkdtemp(prefix="store-cpu-")
+    store = await Store.connect(url or f"sqlite+aiosqlite:///{folder}/hotline.db")
+    try:
+        await store.migrate()
+        customer = await store.customer_for_phone("71234")
+        assert customer is not None
+        contact = await store.open_contact("voice", "inbound", "71234", "800", customer.id)
+        data = {"flow": "bench_load", "node": "menu", "type": "menu"}
+        for _ in range(100):  # warm: plans, caches
+            await store.append(contact, "flow.node", data)
+        cpu = time.thread_time()
+        for _ in range(events // size):
+            await asyncio.gather(
+                *(store.append_soon(contact, "flow.node", data) for _ in range(size))
+            )
+        return 1e6 * (time.thread_time() - cpu) / (events // size * size)
+    finally:
+        await store.close()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rate", type=float, default=16.0)
     parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--batches", default=None, help="e.g. 1,8: the fixed-batch runs")
+    parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--database", default=None, help="a store URL (default: SQLite)")
     args = parser.parse_args()
-    ms, transactions, calls = asyncio.run(run(args.rate, args.seconds, args.database))
-    print(
-        f"store write path: {ms:.1f} ms CPU per call, {transactions:.1f} transactions per "
-        f"call ({calls} calls at {args.rate:g}/s)"
-    )
+    if args.batches:
+        for _ in range(args.rounds):
+            sizes = [int(size) for size in args.batches.split(",")]
+            costs = [asyncio.run(batches(size, args.events, args.database)) for size in sizes]
+            said = ", ".join(
+                f"{c:.0f} us in batches of {n}" for n, c in zip(sizes, costs, strict=True)
+            )
+            print(f"loop thread CPU per event: {said}", flush=True)
+        return 0
+    for _ in range(args.rounds):
+        ms, loop_ms, transactions, calls = asyncio.run(run(args.rate, args.seconds, args.database))
+        print(
+            f"store write path: {ms:.2f} ms CPU per call ({loop_ms:.2f} on the loop's "
+            f"thread), {transactions:.1f} transactions per call ({calls} calls at "
+            f"{args.rate:g}/s)",
+            flush=True,
+        )
     return 0
 
 
