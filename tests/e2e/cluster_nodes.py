@@ -134,26 +134,35 @@ def stop_worker(worker: RunningHotline) -> None:
     """Stop the worker, and its Asterisk: a worker started again after a kill -9 took
     over the Asterisk still running (`hotline run` uses it, and leaves it running when
     it stops, as it did not start it)."""
+    stop_all([worker], [])
+
+
+def _asterisk_of(worker: RunningHotline) -> int:
+    """The pid of the worker's Asterisk (0: none written)."""
     pid_file = worker.instance_dir() / "run/asterisk.pid"
-    asterisk = int(pid_file.read_text().strip() or 0) if pid_file.exists() else 0
-    worker.proc.send_signal(signal.SIGINT)
-    try:
-        worker.proc.wait(60)
-    except subprocess.TimeoutExpired:
-        worker.proc.kill()
-        worker.proc.wait()
-    if asterisk:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(asterisk, signal.SIGKILL)
-    subprocess.run(["rm", "-rf", str(worker.instance_dir())], check=False)
+    return int(pid_file.read_text().strip() or 0) if pid_file.exists() else 0
 
 
 def stop_all(workers: Iterable[RunningHotline], candidates: Iterable[Any]) -> None:
-    """The topology's end: every worker (and its Asterisk), then every leader candidate
-    (None: not started), even when stopping one of the workers failed."""
+    """The topology's end: every worker and its Asterisk (as stop_worker; all asked at
+    once, each stops its own Asterisk meanwhile), then every leader candidate (None: not
+    started), even when stopping a worker failed."""
+    workers = list(workers)
+    asterisks = [_asterisk_of(worker) for worker in workers]
     try:
         for worker in workers:
-            stop_worker(worker)
+            if worker.proc.poll() is None:
+                worker.proc.send_signal(signal.SIGINT)
+        for worker, asterisk in zip(workers, asterisks, strict=True):
+            try:
+                worker.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                worker.proc.kill()
+                worker.proc.wait()
+            if asterisk:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(asterisk, signal.SIGKILL)
+            subprocess.run(["rm", "-rf", str(worker.instance_dir())], check=False)
     finally:
         for candidate in candidates:
             if candidate is not None:

@@ -32,6 +32,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from controller.routing_node import EXIT_LOST
 from hotline.store import LoggedEvent, Store
 from hotline.store.records import Contact
 from tests import pg
@@ -45,7 +46,7 @@ from tests.e2e.conftest import RunningHotline, spawn, wait_ready
 from tests.e2e.ports import free_port
 from tests.e2e.sipp import ExpectHangup, SippCall, finish_sipp, start_sipp
 from tests.e2e.sipp_uas import ANSWER, HEAD, KEEP, REPLY, RING_OUT, TransferTarget
-from tests.e2e.test_leader_failover import LEASE, Candidate
+from tests.e2e.test_leader_failover import LEASE, STOP_BOUND, Candidate
 from tests.nats import NatsServer
 
 pg_server = pg.pg_server
@@ -269,9 +270,11 @@ def assert_fenced(cluster: Cluster) -> tuple[int, int]:
 def test_sigstop_the_leader_past_its_lease_then_sigcont_the_standby_serves_all(
     cluster: Cluster, leak_check: None
 ) -> None:
-    """The leader is paused while carol talks and two callers wait: carol's hang-up is
-    asked of the paused leader (no answer), retried, and answered by the standby once
-    it leads; the resumed leader exits 4 and writes nothing more."""
+    """The leader is paused while carol talks and two callers wait: the standby leads
+    once the lease has run out (within STOP_BOUND), carol's hang-up is asked of the
+    paused leader (no answer), retried, and answered by the standby once it leads; the
+    resumed leader (its writes due since) exits EXIT_LOST, having lost leadership, and
+    writes nothing more. (Holds what test_leader_failover.py's SIGSTOP test proved.)"""
     a = cluster.candidate("a3")
     a.wait_for("a3 is the leader (epoch")
     b = cluster.candidate("b3")
@@ -285,8 +288,11 @@ def test_sigstop_the_leader_past_its_lease_then_sigcont_the_standby_serves_all(
     led = b.wait_for("b3 is the leader (epoch", timeout=LEASE + 8)
     b.wait_for("took over 2 waiting and 1 talking contacts")
     cluster.all_done(calls, carol)
+    # The lease runs from the last heartbeat, up to a quarter lease before the pause.
+    assert 0.7 * LEASE < led - paused < STOP_BOUND, f"standby led {led - paused:.2f} s after"
     a.proc.send_signal(signal.SIGCONT)
-    assert a.proc.wait(10) == 4, a.text()
+    assert a.proc.wait(10) == EXIT_LOST, a.text()
+    assert "lost leadership (epoch" in a.text()
 
     found = served_in_order(cluster, numbers)
     # The resumed leader has exited (above): nothing it wrote can be committed later.
