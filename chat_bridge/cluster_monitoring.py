@@ -14,12 +14,16 @@ the asking process first (`ChatCluster.at_owner`), then served here.
 Reading live: the asking process subscribes to a subject of its own for the reader
 (`hotline.web.<domain>.reader.<id>`), then asks the chat's process to start reading
 with its frames published there ("chat", then "message", "note", "ended"); stopping
-(the page closed) asks it to stop. A refusal there comes back as the same error
-(`NotFound`, `Conflict`, `BadCommand`: the same HTTP status and words).
+(the page closed) asks it to stop. Every `check_every` seconds the asking process asks
+whether that reading still goes on there: a chat whose process died (taken over
+elsewhere, without its readers) ends the page's reading ("ended", "chat_ended"), as a
+chat leaving its agent does. A refusal there comes back as the same error (`NotFound`,
+`Conflict`, `BadCommand`: the same HTTP status and words).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -35,6 +39,9 @@ from hotline.cluster.bus import dumps, loads, token
 
 log = logging.getLogger(__name__)
 
+#: Seconds between two checks that a page's reading still goes on where the chat runs.
+CHECK_EVERY = 2.0
+
 Push = Callable[[dict[str, Any]], None]
 
 
@@ -47,12 +54,20 @@ class ClusterChatMonitors:
     """The chat monitoring API (hotline/web/monitor_api.py `ChatMonitoring`) on one of
     several web processes (module docstring)."""
 
-    def __init__(self, cluster: ChatCluster, local: ChatMonitors, name: str) -> None:
+    def __init__(
+        self,
+        cluster: ChatCluster,
+        local: ChatMonitors,
+        name: str,
+        *,
+        check_every: float = CHECK_EVERY,
+    ) -> None:
         """`local`: this process's monitors, which serve the chats run here; `name`:
         this process's name, said in a thread's answer (`server`)."""
         self.cluster = cluster
         self.local = local
         self.name = name
+        self.check_every = check_every
         #: Readers started here for pages on other processes: reader id -> its stop.
         self.serving: dict[str, Callable[[], Awaitable[None]]] = {}
         cluster.monitors = self
@@ -99,7 +114,26 @@ class ClusterChatMonitors:
                 await sub.unsubscribe()
             raise
 
+        async def watch() -> None:
+            while True:
+                await asyncio.sleep(self.check_every)
+                try:
+                    alive = await self._ask(contact_id, "monitor_alive", "", reader=reader)
+                except NotFound:  # the chat is open nowhere now
+                    alive = False
+                except CallControlError as error:  # no answer in time: asked again later
+                    log.debug("chat reader %s: %s", reader, error)
+                    continue
+                if not alive:
+                    push({"type": "ended", "contact_id": contact_id, "reason": "chat_ended"})
+                    return
+
+        watching = asyncio.create_task(watch(), name=f"chat-reader-{reader}")
+
         async def stop() -> None:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watching
             with contextlib.suppress(CallControlError):  # ended there already, or gone
                 await self._ask(contact_id, "monitor_stop", supervisor, reader=reader)
             with contextlib.suppress(Exception):
@@ -154,6 +188,8 @@ class ClusterChatMonitors:
             return plain(moved)
         if op == "monitor_read":
             return await self._start_reading(contact_id, supervisor, str(args["reader"]))
+        if op == "monitor_alive":
+            return str(args["reader"]) in self.serving
         if op == "monitor_stop":
             stop = self.serving.pop(str(args["reader"]), None)
             if stop is not None:

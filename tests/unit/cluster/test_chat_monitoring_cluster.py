@@ -191,3 +191,24 @@ async def test_a_chat_taken_over_gets_its_notes_back_from_the_log() -> None:
     local.notes["c1"] = [{"text": "newer"}]
     await monitors.carried_on("c1")
     assert local.notes == {"c1": [{"text": "newer"}]}
+
+
+async def test_a_reading_ends_when_the_chats_process_is_gone(
+    pair: tuple[ClusterChatMonitors, ClusterChatMonitors, FakeMonitors],
+) -> None:
+    """Process a dies while sue reads its chat from b: her page is told the reading
+    ended (the chat open nowhere here), not left waiting for frames that never come; a
+    reading that goes on is not ended by the checks."""
+    on_a, on_b, _here = pair
+    on_b.check_every = 0.05
+    frames: list[dict[str, Any]] = []
+    stop = await on_b.read("c1", "sue", frames.append)
+    await asyncio.sleep(0.3)  # a few checks: a answers that the reading goes on
+    assert [f["type"] for f in frames] == ["chat"]
+    await on_a.cluster.stop()  # a gone: nobody answers for c1 any more
+    for _ in range(500):  # a few checks; up to 10 s on a loaded machine
+        if frames[-1]["type"] == "ended":
+            break
+        await asyncio.sleep(0.02)
+    assert frames[-1] == {"type": "ended", "contact_id": "c1", "reason": "chat_ended"}
+    await stop()
