@@ -207,11 +207,16 @@ class _Attempt:
             return await self._offers()
         finally:
             forward.cancel()
-            await self.ringer.drop_all()
-            for leg in list(self.legs):
-                await self._drop(leg)
-            if self.bridge is not None:
-                await clean_up(self.c.ari, None, self.bridge)
+            await self._hang_up()
+
+    async def _hang_up(self) -> None:
+        """Whoever is still on this attempt's lines is hung up, its bridge goes."""
+        await self.ringer.drop_all()
+        for leg in list(self.legs):
+            await self._drop(leg)
+        if self.bridge is not None:
+            bridge, self.bridge = self.bridge, None
+            await clean_up(self.c.ari, None, bridge)
 
     async def _offers(self) -> AttemptResult:
         """Ring agents as the engine offers them, until one answers (then serve), or
@@ -295,7 +300,10 @@ class _Attempt:
 
     async def _over(self, agent: str, result: AttemptResult) -> AttemptResult:
         """The agent's part is over: routing is told. A call cut by Asterisk going away
-        is interrupted (module docstring): the node-lost policy instead of `finished`."""
+        is interrupted (module docstring): the node-lost policy instead of `finished`.
+        Whoever is still on the line is hung up first: a leader slow to answer (failing
+        over, say) must not keep a customer on a line nobody talks on."""
+        await self._hang_up()
         if self.cut is None:
             await self.c.routing.finished(agent, self.cb.contact_id)
             return result

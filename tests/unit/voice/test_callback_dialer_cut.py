@@ -104,3 +104,21 @@ async def test_a_hang_up_is_no_cut_the_policy_is_not_told(tmp_path: Path) -> Non
     result = await asyncio.wait_for(turn, 1)
     assert told == [] and finished(dialer) == 1
     assert result.outcome == "completed"
+
+
+async def test_the_customer_is_hung_up_before_routing_is_told(tmp_path: Path) -> None:
+    """The agent hangs up: the customer's line goes at once, not after the routing
+    leader's answer (slow while it fails over)."""
+    dialer = Dialer(tmp_path)
+    turn, agent, customer = await talking(dialer)
+    told_when_gone: list[bool] = []
+    real = dialer.routing.finished
+
+    async def finished(agent_id: str, contact_id: str) -> None:
+        told_when_gone.append(customer in dialer.ari.hung_up())
+        await real(agent_id, contact_id)
+
+    dialer.routing.finished = finished  # type: ignore[method-assign]
+    dialer.send(channel_event("StasisEnd", agent))
+    result = await asyncio.wait_for(turn, 1)
+    assert result.outcome == "completed" and told_when_gone == [True]
