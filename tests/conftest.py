@@ -36,7 +36,6 @@ SLOW_FIRST = (
     "e2e/test_web_tier.py",  # 74-130 s (two web processes, haproxy, a leader, a worker)
     "e2e/test_browser_phone.py",  # 110 s (Chromium, six calls and registrations)
     "e2e/test_live_transcript.py",  # 55-90 s (Vosk's Korean model, Chromium, three calls)
-    "e2e/test_leader_failover.py",  # 85 s
     "e2e/test_ivr_call.py",  # 80 s
     "e2e/test_call_consult.py",  # 75 s
     "e2e/test_click_to_call.py",  # 70 s
