@@ -20,6 +20,7 @@ HOME = Path(__file__).resolve().parents[1]
 SCRIPTS = [
     "bench/bench_acd.py",
     "bench/bench_sipp_load.py",
+    "bench/bench_refusal.py",  # CPU per caller turned away by the overload door
     "bench/bench_concurrency.py",
     "bench/bench_recovery.py",
     "bench/bench_speech.py",
