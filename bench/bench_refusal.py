@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 HOME = Path(__file__).resolve().parents[1]
@@ -93,7 +94,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds of callers")
     parser.add_argument("--answer", choices=sorted(CODE), default="busy")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
+    parser.add_argument("--quick", action="store_true", help="5 s of callers")
     args = parser.parse_args()
+    if args.quick:
+        args.seconds = 5.0
     workdir = Path(tempfile.mkdtemp(prefix="bench-refusal-"))
     phones = Phones(workdir / "phones", 2)
     hotline: Hotline | None = None
@@ -155,6 +159,16 @@ def main() -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     ok = run.returncode == 0 and refused == calls
+    print(
+        "## Overload: what a caller turned away costs\n\n"
+        f"`python bench/bench_refusal.py --rate {args.rate:g} --seconds {args.seconds:g} "
+        f"--answer {args.answer}`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: every caller "
+        "refused by the overload door; CPU per refused caller over the step, the idle "
+        "processes' own subtracted (ms).\n\n"
+        "| cps | callers | all got the refusal (SIPp) | counted on /metrics | Asterisk ms | "
+        "controller ms | total ms | step (s) | load | clean |\n"
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---|"
+    )
     print(
         f"| {args.rate:g} | {calls} | {'all' if run.returncode == 0 else 'NOT all'} | "
         f"{refused:g} | {per_call[0]:.2f} | {per_call[1]:.2f} | {per_call[0] + per_call[1]:.2f} | "
