@@ -92,7 +92,18 @@ class HoldingBridges:
         return bridge
 
     async def _make(self, bridge: str) -> None:
-        await self.ari.request("POST", "bridges", params={"type": "holding", "bridgeId": bridge})
+        params = {"type": "holding", "bridgeId": bridge}
+        try:
+            await self.ari.request("POST", "bridges", params=params)
+        except AriError as error:
+            if error.status != 409:
+                raise
+            # This caller's bridge of an earlier wait in this queue, not gone yet (its
+            # DELETE still in Asterisk's hands: a transfer back to the same queue at
+            # once, on a loaded box): nobody else waits in it; destroyed, made anew.
+            with contextlib.suppress(AriError):
+                await self.ari.request("DELETE", f"bridges/{bridge}")
+            await self.ari.request("POST", "bridges", params=params)
 
     async def leave(self, bridge: str, channel: str, *, gone: bool = False) -> None:
         """The caller stops waiting and goes on in the flow (out of the bridge first,

@@ -108,6 +108,51 @@ async def test_a_bridge_that_cannot_be_made_leaves_nothing_to_undo() -> None:
     assert ari.made("POST", "bridges/hold-q-a/addChannel") == []
 
 
+class StaleAri(FakeAri):
+    """FakeAri whose first `POST bridges` answers 409: a bridge of that id exists."""
+
+    def __init__(self, status: int = 409) -> None:
+        super().__init__()
+        self.status = status
+        self.refused = 0
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | Sequence[tuple[str, Any]] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> Any:
+        answer = await super().request(method, path, params=params, body=body)
+        if (method, path) == ("POST", "bridges") and not self.refused:
+            self.refused += 1
+            raise AriError(self.status, "Bridge with id 'hold-q-a' already exists")
+        return answer
+
+
+async def test_a_bridge_of_an_earlier_wait_not_gone_yet_is_destroyed_and_made_anew() -> None:
+    ari = StaleAri()
+    bridges = HoldingBridges(ari)
+    assert await bridges.join("q", "default", "a", has="default") == "hold-q-a"
+    assert [(r.method, r.path) for r in ari.requests] == [
+        ("POST", "bridges"),
+        ("DELETE", "bridges/hold-q-a"),
+        ("POST", "bridges"),
+        ("POST", "bridges/hold-q-a/addChannel"),
+    ]
+    assert bridges.members == {"hold-q-a": {"a"}}
+    # Any other refusal is not retried: the join fails, nothing is made or destroyed.
+    other = StaleAri(status=500)
+    try:
+        await HoldingBridges(other).join("q", "default", "a", has="default")
+    except AriError as error:
+        assert error.status == 500
+    else:
+        raise AssertionError("a refusal other than 409 must fail the join")
+    assert [(r.method, r.path) for r in other.requests] == [("POST", "bridges")]
+
+
 async def test_many_callers_join_and_leave_together_not_one_after_another() -> None:
     ari = SlowAri()
     bridges = HoldingBridges(ari)
