@@ -47,7 +47,7 @@ from hotline.contacts import ContactLifecycle, EndReason
 from hotline.flows.loader import FlowSet
 from hotline.flows.services import FlowServices, QueueRequest
 from hotline.store import Store
-from hotline.store.chats import ChatStore
+from hotline.store.chats import ChatNotHeld, ChatStore
 
 log = logging.getLogger(__name__)
 
@@ -413,9 +413,14 @@ class ChatBridge:
             payload["choice"] = text
         if stored != text:
             payload["masked"] = True
-        message, new = await chat.post(
-            "customer", stored, client_id=client_id, data=payload, kind=kind
-        )
+        try:
+            message, new = await chat.post(
+                "customer", stored, client_id=client_id, data=payload, kind=kind
+            )
+        except ChatNotHeld:  # a stale copy (another process holds the chat): not stored
+            raise ChatRefused(
+                "moved", "this chat moved to another server; your message is sent again"
+            ) from None
         if not new:
             return message.seq
         chat.last_customer = time.monotonic()

@@ -114,9 +114,9 @@ class LiveChat:
             if client_id is not None and client_id in self.client_ids:
                 seq = self.client_ids[client_id]
                 return ChatMessage(self.id, seq, sender, kind, text, client_id=client_id), False
-            message = ChatMessage(
+            draft = ChatMessage(
                 session_id=self.id,
-                seq=self.seq + 1,
+                seq=0,  # numbered by the store, from the last stored (not from memory)
                 sender=sender,
                 kind=kind,
                 text=text,
@@ -125,10 +125,13 @@ class LiveChat:
                 data=data or {},
                 client_id=client_id,
             )
-            await self.store.add_message(message)  # committed before anyone sees it
-            self.seq = message.seq
+            # Committed before anyone sees it; ChatNotHeld if this process lost the chat.
+            message, new = await self.store.add_message(draft)
+            self.seq = max(self.seq, message.seq)
             if client_id is not None:
                 self.client_ids[client_id] = message.seq
+            if not new:  # stored already (by this chat's copy on another process)
+                return message, False
         self.send({"v": 1, "type": "message", **message.public()})
         for watcher in list(self.watchers):
             try:

@@ -21,6 +21,15 @@ Over NATS (subjects under `hotline.web.<domain>`):
   process while its chat runs here): the chat's task ends here without closing, its
   claim is let go, and the asking process carries it on from the store.
 
+Two copies of a chat never both write (issue #20): the chat store numbers each message
+from the last stored one and writes it only if this process's claim is, in the write's
+own transaction, PostgreSQL's (claims.py: the fence). A copy that lost its claim (its
+claims session ended unnoticed, or a stale copy left in memory) gets its message
+refused: the chat is let go here at once (its sockets closed `MOVED`, its requests no
+longer answered here), a customer's message is refused `moved` unacknowledged (the
+widget sends it again to the chat's process) and a desk's request is sent again to the
+process running the chat.
+
 Every few seconds (`sweep_every`) each process tries to claim the open chats nobody
 holds (their process died): queued chats are offered again, talking ones go on with
 their agent, a chat in its flow starts it again (chat_bridge/resume.py, as after a
@@ -50,7 +59,7 @@ from chat_bridge.recovery import ChatRecovery
 from chat_bridge.web import CLOSE
 from hotline.calls import BadCommand, CallControlError, Conflict, NotFound, NotYours
 from hotline.cluster.bus import dumps, loads, token
-from hotline.store.chats import ChatSession
+from hotline.store.chats import ChatNotHeld, ChatSession
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +79,10 @@ _CONTROL_ERRORS: dict[int, type[CallControlError]] = {
     404: NotFound,
     409: Conflict,
 }
+
+
+class _Moved(Exception):
+    """The process asked ran a stale copy of the chat (now let go): ask again."""
 
 
 class ChatGone(DeskError):
@@ -133,6 +146,10 @@ class ChatCluster:
         self._taking: dict[str, asyncio.Lock] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Chats being let go after the fence refused one of their messages.
+        self._letting_go: dict[str, asyncio.Task[None]] = {}
+        #: Chats let go here because the fence refused their messages (logs, tests).
+        self.fenced = 0
         #: Chats taken over from a process gone (for the logs and tests).
         self.taken_over = 0
         #: Serves supervisors' requests ("monitor_*") about chats run here (None: none).
@@ -144,6 +161,8 @@ class ChatCluster:
         """Relay desks' frames, answer snapshots, take over the chats nobody runs."""
         self.bridge.owner = self
         self.hub.relay = self._relay
+        self.bridge.chats.fence = self.claims
+        self.claims.on_fenced = self._on_fenced
         self._subs.append(await self.nc.subscribe(self.subjects.desks, cb=self._on_desk_frame))
         self._subs.append(await self.nc.subscribe(self.subjects.snapshot, cb=self._on_snapshot))
         await self.nc.flush()
@@ -325,6 +344,37 @@ class ChatCluster:
         if sub is not None:  # not from inside its own callback: nats-py would cancel it
             self._spawn(sub.unsubscribe())
 
+    def _on_fenced(self, session_id: str) -> None:
+        """A message of `session_id` was refused by the fence: another process holds
+        the chat, so this copy stops serving it (in a task of its own: the refused write
+        may be the chat's own task, which letting it go cancels)."""
+        if session_id not in self._letting_go:
+            task = asyncio.ensure_future(self._let_go(session_id))
+            self._letting_go[session_id] = task
+            task.add_done_callback(lambda _t: self._letting_go.pop(session_id, None))
+
+    async def _let_go(self, session_id: str) -> None:
+        chat = self.bridge.live.get(session_id)
+        if chat is not None:
+            await self.bridge.release(chat)
+            # Its widget sockets here reconnect (through haproxy) to wherever it runs.
+            chat.send({CLOSE: MOVED, "reason": "chat moved to another server"})
+            if chat.contact_id is not None:
+                await self._drop_contact(chat.contact_id)
+        sub = self._sessions.pop(session_id, None)
+        if sub is not None:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        self.fenced += 1
+        log.warning("chat %s let go: another process holds its claim", session_id)
+
+    async def settled(self, session_id: str) -> None:
+        """Wait until a chat the fence refused is let go here (if it is being)."""
+        task = self._letting_go.get(session_id)
+        if task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(task)
+
     async def _drop_contact(self, contact_id: str) -> None:
         sub = self._contacts.pop(contact_id, None)
         if sub is not None:
@@ -410,6 +460,9 @@ class ChatCluster:
             answer = {"ok": await self._serve(contact_id, request)}
         except DeskError as error:
             answer = {"error": str(error), "kind": "desk"}
+        except ChatNotHeld as error:  # a stale copy here: the asker sends it again
+            await self.settled(error.session_id)
+            answer = {"error": str(error), "kind": "moved"}
         except CallControlError as error:  # a supervisor's request refused
             answer = {"error": str(error), "kind": "control", "status": error.status}
         except (ValueError, KeyError, TypeError) as error:
@@ -459,7 +512,21 @@ class ChatCluster:
 
     async def at_owner(self, contact_id: str, op: str, agent: str, **args: Any) -> Any:
         """A desk's request about a chat, served where the chat runs: here, at its
-        process, or (that process gone) here after taking the chat over."""
+        process, or (that process gone) here after taking the chat over. A copy that
+        turns out stale (the fence refused its write: nothing was written) is let go
+        and the request is sent again, to the process that holds the chat."""
+        for attempt in range(3):
+            try:
+                return await self._at_owner(contact_id, op, agent, args)
+            except ChatNotHeld as error:
+                await self.settled(error.session_id)
+                if attempt == 2:
+                    raise DeskError("this chat is moving to another server; try again") from None
+            except _Moved:
+                await asyncio.sleep(0.1 * (attempt + 1))  # its copy there being let go
+        raise DeskError("this chat is moving to another server; try again")
+
+    async def _at_owner(self, contact_id: str, op: str, agent: str, args: dict[str, Any]) -> Any:
         if not self.runs_here(contact_id):
             body = dumps({"op": op, "agent": agent, "args": args})
             try:
@@ -475,6 +542,8 @@ class ChatCluster:
                 if answer.get("kind") == "control":
                     error = _CONTROL_ERRORS.get(int(answer.get("status", 0)), Conflict)
                     raise error(str(answer["error"]))
+                if answer.get("kind") == "moved":
+                    raise _Moved(str(answer["error"]))
                 if "error" in answer:
                     raise DeskError(str(answer["error"]))
                 return answer["ok"]

@@ -6,8 +6,13 @@ Each message's `chat.message` event is written in the message's own transaction
 chat.started/chat.closed, not one event per line typed).
 
 Built on `Store.write`/`Store.read`, like every feature store. Sequence numbers are
-given by the caller (the chat bridge holds each session's counter); the database's
-unique (session, seq) and (session, client_id) keys back that up.
+given here, in the write's transaction, from the session's last stored message (its
+session row locked first on PostgreSQL, so two writers of one chat number one after the
+other): not from a process's memory, which may be stale when several web processes
+take a chat from one another (issue #20). A customer message whose client id is stored
+already is not stored again. With a `fence` (chat_bridge/claims.py), a message is
+written only if the fence says, in the same transaction, that this process holds its
+chat's claim; otherwise it is refused (`ChatNotHeld`) and nothing of it is written.
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ import asyncio
 import contextlib
 import secrets
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -101,14 +107,41 @@ class ChatAttachment:
     created_at: datetime
 
 
+class ChatNotHeld(Exception):
+    """A message refused: this process does not hold its chat's claim (any more)."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"chat {session_id} is not run by this process any more")
+        self.session_id = session_id
+
+
+class ChatFence(Protocol):
+    """Which chats this process may write messages to (several web processes)."""
+
+    async def holding(self, conn: AsyncConnection, session_ids: Sequence[str]) -> set[str]:
+        """Those of `session_ids` whose claim this process holds, checked on `conn`
+        (the write's own transaction): database work only."""
+        ...
+
+    def fenced(self, session_id: str) -> None:
+        """A message to `session_id` was refused: this process must stop serving it."""
+        ...
+
+
+#: (stored message, new) per message written; None: refused by the fence.
+Written = tuple[ChatMessage, bool] | None
+
+
 class ChatStore:
     """Chat sessions and messages in the Hotline database."""
 
     def __init__(self, store: Store, *, batch: int = 500) -> None:
         self.store = store
         self.batch = batch
-        self._pending: list[tuple[ChatMessage, asyncio.Future[None]]] = []
+        self._pending: list[tuple[ChatMessage, asyncio.Future[Written]]] = []
         self._writer: asyncio.Task[None] | None = None
+        #: Set on a web process (chat_bridge/cluster.py): messages only to chats held.
+        self.fence: ChatFence | None = None
 
     # sessions
 
@@ -212,40 +245,98 @@ class ChatStore:
 
     # messages
 
-    async def add_message(self, message: ChatMessage) -> None:
-        """Store one message; returns once it is committed. Messages arriving while a
-        write is under way are committed together in the next transaction."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def add_message(self, message: ChatMessage) -> tuple[ChatMessage, bool]:
+        """Store one message, numbered here (its `seq` is ignored); returns once it is
+        committed: (the message as stored, new). A customer message with a client id
+        stored already comes back as stored then, with new False. Messages arriving
+        while a write is under way are committed together in the next transaction.
+        Raises ChatNotHeld (nothing written) if the fence refuses it."""
+        future: asyncio.Future[Written] = asyncio.get_running_loop().create_future()
         self._pending.append((message, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_pending())
-        await future
+        written = await future
+        if written is None:
+            if self.fence is not None:
+                self.fence.fenced(message.session_id)
+            raise ChatNotHeld(message.session_id)
+        return written
 
     async def _write_pending(self) -> None:
         while self._pending:
             chunk, self._pending = self._pending[: self.batch], self._pending[self.batch :]
-            rows = [_message_row(m) for m, _ in chunk]
-            events = [_message_event(m) for m, _ in chunk if m.contact_id is not None]
+            messages = [m for m, _ in chunk]
 
             async def op(
-                conn: AsyncConnection,
-                rows: list[dict[str, Any]] = rows,
-                events: list[dict[str, Any]] = events,
-            ) -> None:
-                await conn.execute(insert(MESSAGES), rows)
-                if events:
-                    await conn.execute(insert(EVENTS), events)
+                conn: AsyncConnection, messages: list[ChatMessage] = messages
+            ) -> list[Written]:
+                return await self._number_and_insert(conn, messages)
 
             try:
-                await self.store.write(op, "chat messages")
+                results = await self.store.write(op, "chat messages")
             except Exception as error:
                 for _, future in chunk:
                     if not future.done():
                         future.set_exception(error)
                 continue
-            for _, future in chunk:
+            for (_, future), written in zip(chunk, results, strict=True):
                 if not future.done():
-                    future.set_result(None)
+                    future.set_result(written)
+
+    async def _number_and_insert(
+        self, conn: AsyncConnection, messages: list[ChatMessage]
+    ) -> list[Written]:
+        """Number `messages` after their sessions' last stored ones and insert them (in
+        the caller's transaction): database work only, as a write op must be (it may be
+        run again on its own)."""
+        ids = sorted({m.session_id for m in messages})
+        if conn.dialect.name == "postgresql":
+            # Writers of one chat queue here (in session id order: no deadlock between
+            # two batches); the fence and the numbering below then see the last commit.
+            lock = select(SESSIONS.c.id).where(SESSIONS.c.id.in_(ids)).order_by(SESSIONS.c.id)
+            await conn.execute(lock.with_for_update())
+        held = set(ids) if self.fence is None else await self.fence.holding(conn, ids)
+        mine = sorted(held)
+        last: dict[str, int] = {}
+        known: dict[tuple[str, str], int] = {}
+        if mine:
+            query = (
+                select(MESSAGES.c.session_id, func.max(MESSAGES.c.seq))
+                .where(MESSAGES.c.session_id.in_(mine))
+                .group_by(MESSAGES.c.session_id)
+            )
+            last = {row[0]: int(row[1] or 0) for row in (await conn.execute(query)).all()}
+            client_ids = sorted({m.client_id for m in messages if m.client_id is not None})
+            if client_ids:
+                query = select(MESSAGES.c.session_id, MESSAGES.c.client_id, MESSAGES.c.seq).where(
+                    MESSAGES.c.session_id.in_(mine), MESSAGES.c.client_id.in_(client_ids)
+                )
+                known = {(r[0], r[1]): int(r[2]) for r in (await conn.execute(query)).all()}
+        results: list[Written] = []
+        rows: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        for message in messages:
+            sid = message.session_id
+            if sid not in held:
+                results.append(None)
+                continue
+            if message.client_id is not None and (sid, message.client_id) in known:
+                results.append((replace(message, seq=known[(sid, message.client_id)]), False))
+                continue
+            seq = last.get(sid, 0) + 1
+            last[sid] = seq
+            stored = replace(message, seq=seq)
+            if message.client_id is not None:
+                known[(sid, message.client_id)] = seq
+            rows.append(_message_row(stored))
+            if stored.contact_id is not None:
+                events.append(_message_event(stored))
+            results.append((stored, True))
+        if rows:
+            await conn.execute(insert(MESSAGES), rows)
+        if events:
+            await conn.execute(insert(EVENTS), events)
+        return results
 
     async def flush(self) -> None:
         """Wait until every message handed in so far is written."""

@@ -110,8 +110,10 @@ class make_rig:
         tmp_path: Path,
         settings: ChatConfig | None = None,
         queues: dict[str, QueueSettings] | None = None,
+        url: str | None = None,
     ) -> None:
         self.tmp_path = tmp_path
+        self.url = url  # the store's database (SQLite in tmp_path if None)
         self.settings = settings or chat_settings()
         self.queues = queues or {
             "support": QueueSettings(ring_timeout=30),
@@ -119,7 +121,7 @@ class make_rig:
         }
 
     async def __aenter__(self) -> Rig:
-        store = await Store.connect(sqlite_url(str(self.tmp_path / "chat.db")))
+        store = await Store.connect(self.url or sqlite_url(str(self.tmp_path / "chat.db")))
         await store.migrate()
         router = make_router(
             self.queues,
