@@ -17,8 +17,12 @@ with its frames published there ("chat", then "message", "note", "ended"); stopp
 (the page closed) asks it to stop. Every `check_every` seconds the asking process asks
 whether that reading still goes on there: a chat whose process died (taken over
 elsewhere, without its readers) ends the page's reading ("ended", "chat_ended"), as a
-chat leaving its agent does. A refusal there comes back as the same error (`NotFound`,
-`Conflict`, `BadCommand`: the same HTTP status and words).
+chat leaving its agent does, and the page's process logs its `monitor.ended` (reason
+`chat_process_gone`: the dead process could not). Those checks are also the reading's
+lease where the chat runs: a reading not checked for `LEASE_CHECKS` check intervals
+(the page's own web process died) is ended there and logged (reason `reader_gone`).
+A refusal there comes back as the same error (`NotFound`, `Conflict`, `BadCommand`:
+the same HTTP status and words).
 """
 
 from __future__ import annotations
@@ -41,6 +45,10 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two checks that a page's reading still goes on where the chat runs.
 CHECK_EVERY = 2.0
+#: Check intervals a reading goes unchecked before the chat's process ends it.
+LEASE_CHECKS = 2.5
+#: Seconds a reading's end is remembered where it ran (told apart from a process gone).
+ENDED_KEPT = 60.0
 
 Push = Callable[[dict[str, Any]], None]
 
@@ -69,7 +77,12 @@ class ClusterChatMonitors:
         self.name = name
         self.check_every = check_every
         #: Readers started here for pages on other processes: reader id -> its stop.
-        self.serving: dict[str, Callable[[], Awaitable[None]]] = {}
+        self.serving: dict[str, Callable[..., Awaitable[None]]] = {}
+        #: When each reader served here was last checked by its page's process.
+        self.checked: dict[str, float] = {}
+        #: Readers that ended here (logged here): reader id -> when.
+        self.ended: dict[str, float] = {}
+        self._reaper: asyncio.Task[None] | None = None
         cluster.monitors = self
 
     def reader_subject(self, reader: str) -> str:
@@ -97,10 +110,18 @@ class ClusterChatMonitors:
         self, contact_id: str, supervisor: str, push: Push
     ) -> Callable[[], Awaitable[None]]:
         reader = uuid.uuid4().hex
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        seen: dict[str, Any] = {"agent": "", "ended": False}
 
         async def on_frame(msg: Any) -> None:
             try:
-                push(loads(msg.data))
+                frame = loads(msg.data)
+                if frame.get("type") == "chat":
+                    seen["agent"] = str(frame.get("agent") or "")
+                elif frame.get("type") == "ended":
+                    seen["ended"] = True  # ended and logged where the chat runs
+                push(frame)
             except Exception:  # the page going away: its socket's end stops the reader
                 log.debug("chat reader %s: frame not pushed", reader, exc_info=True)
 
@@ -124,9 +145,13 @@ class ClusterChatMonitors:
                 except CallControlError as error:  # no answer in time: asked again later
                     log.debug("chat reader %s: %s", reader, error)
                     continue
-                if not alive:
+                if alive is True:
+                    continue
+                if not seen["ended"]:
                     push({"type": "ended", "contact_id": contact_id, "reason": "chat_ended"})
-                    return
+                if alive != "ended":  # not known there: it ran on a process that died
+                    await self._log_gone(contact_id, supervisor, str(seen["agent"]), started)
+                return
 
         watching = asyncio.create_task(watch(), name=f"chat-reader-{reader}")
 
@@ -141,6 +166,31 @@ class ClusterChatMonitors:
                 await sub.unsubscribe()
 
         return stop
+
+    async def _log_gone(self, contact_id: str, supervisor: str, agent: str, started: float) -> None:
+        """The reading's `monitor.ended`, which its chat's dead process could not log."""
+        seconds = round(asyncio.get_running_loop().time() - started, 1)
+        try:
+            await self.local.store.append(
+                contact_id,
+                "monitor.ended",
+                {
+                    "supervisor": supervisor,
+                    "agent": agent,
+                    "reason": "chat_process_gone",
+                    "seconds": seconds,
+                    "modes": {"read": seconds},
+                },
+                agent=agent or None,
+            )
+        except Exception as error:  # the page is told anyway; the log is a record
+            log.warning("contact=%s reading's end not logged: %s", contact_id, error)
+            return
+        log.info(
+            "contact=%s chat reading by %s ended: its chat's web process is gone",
+            contact_id,
+            supervisor,
+        )
 
     async def _ask(self, contact_id: str, op: str, supervisor: str, **args: Any) -> Any:
         """`op` served by the process running the chat (this one, maybe)."""
@@ -189,9 +239,16 @@ class ClusterChatMonitors:
         if op == "monitor_read":
             return await self._start_reading(contact_id, supervisor, str(args["reader"]))
         if op == "monitor_alive":
-            return str(args["reader"]) in self.serving
+            # True: goes on; "ended": ended here (logged here); False: unknown here.
+            reader = str(args["reader"])
+            if reader in self.serving:
+                self.checked[reader] = asyncio.get_running_loop().time()
+                return True
+            return "ended" if reader in self.ended else False
         if op == "monitor_stop":
-            stop = self.serving.pop(str(args["reader"]), None)
+            reader = str(args["reader"])
+            stop = self.serving.pop(reader, None)
+            self._forget(reader)
             if stop is not None:
                 await stop()
             return True
@@ -203,7 +260,38 @@ class ClusterChatMonitors:
         def push(frame: dict[str, Any]) -> None:
             if frame.get("type") == "ended":
                 self.serving.pop(reader, None)
+                self._forget(reader)
             self.cluster._spawn(self.cluster.nc.publish(subject, dumps(plain(frame))))
 
         self.serving[reader] = await self.local.read(contact_id, supervisor, push)
+        self.checked[reader] = asyncio.get_running_loop().time()
+        if self._reaper is None or self._reaper.done():
+            self._reaper = asyncio.create_task(self._reap(), name="chat-readers-lease")
+            self.cluster._tasks.add(self._reaper)  # cancelled with the cluster
+            self._reaper.add_done_callback(self.cluster._tasks.discard)
         return True
+
+    def _forget(self, reader: str) -> None:
+        """A reading that ended here: remembered a while as ended (not as unknown)."""
+        self.checked.pop(reader, None)
+        now = asyncio.get_running_loop().time()
+        self.ended[reader] = now
+        for old in [r for r, at in self.ended.items() if now - at > ENDED_KEPT]:
+            del self.ended[old]
+
+    async def _reap(self) -> None:
+        """End the readings whose page's process stopped checking them (it died)."""
+        while self.serving:
+            await asyncio.sleep(self.check_every / 2)
+            now = asyncio.get_running_loop().time()
+            lease = self.check_every * LEASE_CHECKS
+            for reader in [r for r, at in self.checked.items() if now - at > lease]:
+                stop = self.serving.pop(reader, None)
+                self._forget(reader)
+                if stop is None:
+                    continue
+                log.warning("chat reader %s: its page's web process stopped checking", reader)
+                try:
+                    await stop("reader_gone")
+                except Exception:
+                    log.exception("chat reader %s: not ended", reader)

@@ -138,13 +138,14 @@ class ChatMonitors:
         self._tell(reader, on=True)
         checking = asyncio.create_task(self._check(reader), name=f"chat-read-{contact_id}")
 
-        async def stop() -> None:
+        async def stop(reason: str = "stopped") -> None:
+            """`reason`: stopped (asked), or reader_gone (the page's web process died)."""
             # Ended already (the chat's end): let that end be logged whole, not cut short.
             if not reader.ended.is_set():
                 checking.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await checking
-            await self._end(reader, "stopped")
+            await self._end(reader, reason)
 
         return stop
 
@@ -170,7 +171,8 @@ class ChatMonitors:
             reader.push({"type": "ended", "contact_id": reader.contact_id, "reason": reason})
         if not logged:
             return
-        if reason == "stopped":  # else the chat left the agent's desk: nothing to tell
+        # Else the chat left the agent's desk (or moved to the taker's): nothing to tell.
+        if reason in ("stopped", "reader_gone"):
             self._tell(reader, on=False)
         seconds = round(self.now() - reader.started, 1)
         await self.store.append(

@@ -15,7 +15,7 @@ import pytest
 from chat_bridge.bridge import ChatBridge
 from chat_bridge.claims import ChatClaims
 from chat_bridge.cluster import ChatCluster
-from chat_bridge.cluster_monitoring import ClusterChatMonitors
+from chat_bridge.cluster_monitoring import LEASE_CHECKS, ClusterChatMonitors
 from chat_bridge.monitoring import ChatMonitors
 from hotline.calls import BadCommand, Conflict, NotFound
 from hotline.cluster.bus import connect
@@ -26,6 +26,18 @@ __all__ = ["nats_server"]
 Push = Callable[[dict[str, Any]], None]
 
 
+class Log:
+    """The event log's `append` (what a process logs)."""
+
+    def __init__(self) -> None:
+        self.appended: list[tuple[str, str, dict[str, Any], str | None]] = []
+
+    async def append(
+        self, contact_id: str, type_: str, data: dict[str, Any], *, agent: str | None = None
+    ) -> None:
+        self.appended.append((contact_id, type_, data, agent))
+
+
 class FakeMonitors:
     """Process a's monitors of c1 (judy's chat), refusing as the real ones do."""
 
@@ -33,6 +45,8 @@ class FakeMonitors:
         self.readers: dict[str, Push] = {}
         self.notes: list[str] = []
         self.stopped: list[str] = []
+        self.reasons: list[str] = []
+        self.store = Log()
 
     def _live(self, contact_id: str) -> None:
         if contact_id != "c1":
@@ -49,9 +63,10 @@ class FakeMonitors:
         self.readers[supervisor] = push
         push({"type": "chat", **await self.thread(contact_id)})
 
-        async def stop() -> None:
+        async def stop(reason: str = "stopped") -> None:
             self.stopped.append(supervisor)
-            push({"type": "ended", "contact_id": contact_id, "reason": "stopped"})
+            self.reasons.append(reason)
+            push({"type": "ended", "contact_id": contact_id, "reason": reason})
 
         return stop
 
@@ -211,4 +226,57 @@ async def test_a_reading_ends_when_the_chats_process_is_gone(
             break
         await asyncio.sleep(0.02)
     assert frames[-1] == {"type": "ended", "contact_id": "c1", "reason": "chat_ended"}
+    # Logged by b (a, dead, could not): who read, whose chat, why it ended.
+    logged = on_b.local.store.appended  # type: ignore[attr-defined]
+    for _ in range(100):
+        if logged:
+            break
+        await asyncio.sleep(0.02)
+    assert len(logged) == 1
+    contact_id, type_, data, agent = logged[0]
+    assert (contact_id, type_, agent) == ("c1", "monitor.ended", "judy")
+    assert data["supervisor"] == "sue" and data["agent"] == "judy"
+    assert data["reason"] == "chat_process_gone" and data["modes"] == {"read": data["seconds"]}
     await stop()
+
+
+async def test_a_reading_ended_where_the_chat_runs_is_not_logged_twice(
+    pair: tuple[ClusterChatMonitors, ClusterChatMonitors, FakeMonitors],
+) -> None:
+    """The chat left its agent on a: a ends the reading (and logs it there); b's checks
+    then learn it ended there, and b logs nothing."""
+    _on_a, on_b, here = pair
+    on_b.check_every = 0.05
+    frames: list[dict[str, Any]] = []
+    await on_b.read("c1", "sue", frames.append)
+    here.readers["sue"]({"type": "ended", "contact_id": "c1", "reason": "chat_ended"})
+    for _ in range(100):
+        if frames[-1]["type"] == "ended":
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)  # several checks after the end
+    assert [f["type"] for f in frames] == ["chat", "ended"], frames  # told once
+    assert on_b.local.store.appended == []  # type: ignore[attr-defined]
+
+
+async def test_a_reading_whose_pages_process_died_ends_where_the_chat_runs(
+    pair: tuple[ClusterChatMonitors, ClusterChatMonitors, FakeMonitors],
+) -> None:
+    """Sue's page's process (b) dies while she reads a's chat: its checks stop, so a
+    ends the reading within its lease (a few check intervals) and logs why."""
+    on_a, on_b, here = pair
+    on_a.check_every = on_b.check_every = 0.2
+    await on_b.read("c1", "sue", lambda frame: None)
+    await asyncio.sleep(1.0)  # checked: goes on past its lease (0.5 s)
+    assert here.stopped == [] and len(on_a.serving) == 1
+    for task in asyncio.all_tasks():  # b gone: nobody checks the reading any more
+        if task.get_name().startswith("chat-reader-"):
+            task.cancel()
+    lease = on_a.check_every * LEASE_CHECKS
+    loop = asyncio.get_running_loop()
+    gone = loop.time()
+    while not here.stopped and loop.time() - gone < 10:
+        await asyncio.sleep(0.01)
+    assert here.stopped == ["sue"] and here.reasons == ["reader_gone"]
+    assert loop.time() - gone < lease + 1.0
+    assert on_a.serving == {} and on_a.checked == {}
