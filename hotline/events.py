@@ -562,7 +562,10 @@ class MonitorEnded(TypedDict):
     """The monitoring ended: `reason` stopped (asked, or the supervisor's page closed),
     hung_up (the supervisor's phone), call_ended, chat_ended (closed or transferred by
     the agent), taken_over (the supervisor took the chat), no_answer (the supervisor's
-    phone was not answered) or failed; `seconds` connected, by mode in `modes`."""
+    phone was not answered), failed, and on several web processes a chat reading's
+    chat_process_gone (the chat's process died; logged by the page's) or reader_gone (the
+    page's process died; ended where the chat runs); `seconds` connected, by mode in
+    `modes`."""
 
     supervisor: str
     agent: str
