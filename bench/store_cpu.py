@@ -78,11 +78,14 @@ async def one_call(store: Store, n: int) -> None:
     await store.close_contact(contact, "completed")
 
 
-async def run(rate: float, seconds: float, url: str | None) -> tuple[float, float, float, int]:
+async def run(
+    rate: float, seconds: float, url: str | None, delay: float = 0.0
+) -> tuple[float, float, float, int]:
     """(CPU ms per call, of it the loop's thread, transactions per call, calls)."""
     folder = tempfile.mkdtemp(prefix="store-cpu-")
     store = await Store.connect(url or f"sqlite+aiosqlite:///{folder}/hotline.db")
     await store.migrate()
+    store._writer._commit_delay = delay  # the writer's commit delay, this run only
     transactions = 0
     write = GroupCommit._write
 
@@ -134,6 +137,9 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=16.0)
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--commit-delay", type=float, default=0.0, help="ms an idle writer waits (GroupCommit)"
+    )
     parser.add_argument("--batches", default=None, help="e.g. 1,8: the fixed-batch runs")
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--database", default=None, help="a store URL (default: SQLite)")
@@ -148,7 +154,9 @@ def main() -> int:
             print(f"loop thread CPU per event: {said}", flush=True)
         return 0
     for _ in range(args.rounds):
-        ms, loop_ms, transactions, calls = asyncio.run(run(args.rate, args.seconds, args.database))
+        ms, loop_ms, transactions, calls = asyncio.run(
+            run(args.rate, args.seconds, args.database, args.commit_delay / 1000)
+        )
         print(
             f"store write path: {ms:.2f} ms CPU per call ({loop_ms:.2f} on the loop's "
             f"thread), {transactions:.1f} transactions per call ({calls} calls at "

@@ -70,6 +70,7 @@ from hotline.quality.forms import load_forms
 from hotline.service_health import ServiceHealth, watch_database, watch_leader
 from hotline.store import Store
 from hotline.store.chats import ChatStore
+from hotline.store.group_commit import COMMIT_DELAY
 from hotline.store.sessions import SessionStore
 from hotline.store.transcripts import Transcripts
 from hotline.web.api import ApiStatus, add_api_routes
@@ -151,7 +152,9 @@ class Hotline:
 
     async def run(self, on_ready: Callable[[Hotline], None] | None = None) -> None:
         ep = self.endpoints
-        store = await Store.connect(database_url(self.config, self.paths))
+        # A short commit delay: a call's writes share fewer commits (group_commit.py).
+        url = database_url(self.config, self.paths)
+        store = await Store.connect(url, commit_delay=COMMIT_DELAY)
         await store.migrate()
         # Articles files changed since the last start become new versions; a file with
         # problems is refused (and said), the rest of the knowledge base is served.

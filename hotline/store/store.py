@@ -81,6 +81,7 @@ class Store:
         retry_for: float,
         write_engine: AsyncEngine | None = None,
         lookup: RawLookup | None = None,
+        commit_delay: float = 0.0,
     ) -> None:
         self._engine = engine
         #: Where the one writer writes (SQLite: hotline/store/inline_sqlite.py); reads
@@ -91,7 +92,7 @@ class Store:
         self._lookup = lookup
         # One writer, group commit: SQLite takes one writer at a time (ours queue here
         # rather than collide on the file lock), and one commit serves many writes.
-        self._writer = GroupCommit(self._write_engine)
+        self._writer = GroupCommit(self._write_engine, commit_delay=commit_delay)
         self.retry_for = retry_for
         self._listeners: list[Callable[[LoggedEvent], None]] = []
 
@@ -103,12 +104,15 @@ class Store:
         retry_for: float = 10.0,
         busy_timeout: float = 5.0,
         echo: bool = False,
+        commit_delay: float = 0.0,
     ) -> Store:
         """Open the database at `url` (sqlite+aiosqlite or postgresql+asyncpg).
 
         `retry_for`: seconds to keep retrying while the database is unavailable.
         `busy_timeout`: seconds one SQLite statement waits for a lock (PostgreSQL:
-        the connect timeout). Raises StoreUnavailable if the database cannot be reached.
+        the connect timeout). `commit_delay`: seconds the idle writer waits for more
+        writes to share its next commit (hotline/store/group_commit.py; the controller
+        gives COMMIT_DELAY). Raises StoreUnavailable if the database cannot be reached.
         """
         parsed = async_url(url)
         write_engine = lookup = None
@@ -132,7 +136,7 @@ class Store:
                     "server_settings": {"application_name": "hotline"},
                 },
             )
-        store = cls(engine, retry_for, write_engine, lookup)
+        store = cls(engine, retry_for, write_engine, lookup, commit_delay)
         try:
             await store.read(lambda conn: conn.execute(select(1)), "connect")
         except BaseException:

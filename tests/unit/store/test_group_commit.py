@@ -57,3 +57,30 @@ async def test_a_write_cancelled_while_queued_is_not_written(store: Store) -> No
     with pytest.raises(asyncio.CancelledError):
         await second
     assert [e.data["n"] for e in await store.events(contact)] == [1]
+
+
+async def test_an_idle_writer_waits_its_commit_delay_for_more_writes(db_url: str) -> None:
+    # Writes made a few loop turns apart (as a call's are): without a delay each finds
+    # the writer idle and commits alone; with one they share the first commit.
+    for delay, most in ((0.0, None), (0.05, 1)):
+        store = await Store.connect(db_url, commit_delay=delay)
+        try:
+            await store.migrate()
+            contact = await store.open_contact("voice", "inbound", "+15550003", "100")
+            commits = count_commits(store)
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            written = []
+            for n in range(5):
+                written.append(store.append_soon(contact, "flow.node", {"n": n}))
+                await asyncio.sleep(0.002)
+            await asyncio.gather(*written)
+            waited = loop.time() - started
+            if most is None:
+                assert commits[0] > 1
+            else:
+                assert commits[0] == most
+                assert waited >= delay  # the first write waited the delay
+            assert [e.data["n"] for e in await store.events(contact)] == list(range(5))
+        finally:
+            await store.close()
