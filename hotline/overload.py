@@ -24,10 +24,10 @@ dialplan before the call reaches the controller (`Door`, dialplan/extensions.con
 a caller turned away there costs no StasisStart, no ARI request and no controller
 work, which matters most when most callers are turned away (docs/benchmarks.md,
 "Overload"). The rate is then counted in fixed windows of the clock, as Kamailio's
-ratelimit counts per interval: at most `max_burst` new calls (default: one second's
-worth of `max_rate`) in each window of `max_burst / max_rate` seconds (whole seconds,
-at least 1). The controller still decides the latency signals, and counts the
-dialplan's refusals it is told of.
+ratelimit counts per interval: windows of `max_burst / max_rate` seconds (whole
+seconds, at least 1; `max_burst` defaults to one second's worth), each letting in
+`max_rate` x its length new calls. The controller still decides the latency signals,
+and counts the dialplan's refusals it is told of.
 """
 
 from __future__ import annotations
@@ -98,8 +98,10 @@ def dialplan_door(settings: OverloadSettings) -> Door | None:
     if settings.max_rate is None:
         return Door(settings.max_calls, None, 1, cause)
     burst = settings.max_burst or max(1, round(settings.max_rate))
+    # Whole seconds: a burst under one second's worth is a one-second window, whose
+    # count keeps the rate (not the burst: 10 a window of 1 s would make 30/s 10/s).
     window = max(1, round(burst / settings.max_rate))
-    return Door(settings.max_calls, burst, window, cause)
+    return Door(settings.max_calls, max(1, round(settings.max_rate * window)), window, cause)
 
 
 @dataclass(frozen=True)

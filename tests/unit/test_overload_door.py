@@ -48,6 +48,11 @@ def test_the_rate_is_counted_in_windows_of_burst_over_rate_seconds() -> None:
     assert dialplan_door(OverloadSettings(max_rate=0.2, max_burst=2)) == Door(None, 2, 10, 17)
     # Under one a second with no burst: one call in each 1/rate seconds.
     assert dialplan_door(OverloadSettings(max_rate=0.25)) == Door(None, 1, 4, 17)
+    # A burst under one second's worth: one-second windows that keep the rate.
+    assert dialplan_door(OverloadSettings(max_rate=30, max_burst=10)) == Door(None, 30, 1, 17)
+    # A window rounded to whole seconds lets in the rate times its length.
+    assert dialplan_door(OverloadSettings(max_rate=0.3, max_burst=2)) == Door(None, 2, 7, 17)
+    assert dialplan_door(OverloadSettings(max_rate=2.5, max_burst=4)) == Door(None, 5, 2, 17)
 
 
 def test_every_hotline_number_passes_the_door_before_stasis_or_agi() -> None:
