@@ -537,6 +537,12 @@ class RemoteRouting:
     def is_reachable(self, agent_id: str, channel: Channel | str) -> bool:
         return self._reach.get((agent_id, Channel(channel)), True)
 
+    def detach(self, contact_id: str) -> None:
+        """Forget a contact's ticket here, leaving it queued at the leader: another
+        process serves it from now on (it attaches by enqueueing it again there; a web
+        process's callback, hotline/cluster/web_callbacks.py)."""
+        self._close(contact_id)
+
     # ---- queries (from what the leader last said) -------------------------------------------
 
     def ticket(self, contact_id: str) -> Ticket | None:

@@ -1,27 +1,74 @@
 """Callbacks booked on a web process (`hotline web`): a chat's callback offer taken by
 its customer, or a chat left unanswered whose queue lists abandoned customers.
 
-A web process has no Asterisk and no dialer: it only books. The callback is written to
-the store with the contact's place (its entry time and priority, as on one box), and
-the chat leaves its queue. The routing leader then hands the open callback, which no
-call worker serves yet, to one live call worker (hotline/cluster/callback_keeper.py,
-after its grace of about 2.5 s); that worker's callback service (`adopt`) joins it to
-its queue at that place, by its stored entry time, and dials it in its turn. Until
-then the callback is in no queue: an agent freed in those seconds may be offered a
-contact that came later.
+A web process has no Asterisk and no dialer: it books, and holds the callback's place.
+The callback is written to the store with the contact's place (its entry time and
+priority, as on one box) and, due now, joins its queue at the routing leader at once,
+at that place, before the chat leaves it: from the moment it is booked nobody who came
+later is served before it (an agent freed then is offered the callback). The web
+process then lets the ticket go (`RemoteRouting.detach`), leaving it queued at the
+leader. The leader hands the open callback, which no call worker serves yet, to one
+live call worker (hotline/cluster/callback_keeper.py, after its grace of about 2.5 s);
+that worker's callback service (`adopt`) enqueues it again, which attaches it to the
+ticket the leader holds (its place kept, an offer made meanwhile said again to it), and
+dials it. An agent offered the callback before that waits for the worker's call (up
+to the grace and a hand-over: a few seconds), rather than being given a later contact.
 """
 
 from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Protocol, runtime_checkable
 
 from hotline.acd.service import Ticket
 from hotline.callbacks.service import CallbackService
 from hotline.store.callbacks import Callback
 
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class Detaching(Protocol):
+    """A routing that can let a ticket go here and leave it queued (RemoteRouting)."""
+
+    def detach(self, contact_id: str) -> None: ...
+
 
 class BookedForWorkers(CallbackService):
-    """A callback service that books and never dials (module docstring); never
-    `start`ed, so nothing is served here."""
+    """A callback service that books, holds the callback's place at the leader, and
+    never dials (module docstring); never `start`ed, so nothing is served here."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._holding: set[asyncio.Task[None]] = set()
+        #: Callbacks queued at the leader from here (not joined twice).
+        self.placed: set[str] = set()
+
+    def _spawn(self, callback: Callback, ticket: Ticket | None) -> None:
+        """A callback booked here by a flow or an abandoned chat's list: due now, it
+        joins its queue at once (one taken from a queue joined already, in its place)."""
+        if callback.contact_id in self.placed:  # taken from a queue: joined already
+            self.placed.discard(callback.contact_id)
+            return
+        if self._due(callback) is not None:  # for later: the worker handed it joins it
+            return
+        task = asyncio.create_task(self._hold(callback), name=f"callback-place-{callback.seq}")
+        self._holding.add(task)
+        task.add_done_callback(self._holding.discard)
+
+    async def _hold(self, callback: Callback) -> None:
+        try:
+            await self._join(callback)
+            self.placed.discard(callback.contact_id)
+        except Exception as error:  # the leader's grace hands it to a worker anyway
+            log.warning("callback %s not queued yet: %s", callback.contact_id, error)
 
     async def _join(self, callback: Callback, entered: float | None = None) -> Ticket | None:
-        """Not here: the call worker the leader hands it to joins it, at its place."""
+        """Joined at its place now; served by the call worker the leader hands it to."""
+        ticket = await super()._join(callback, entered)
+        if ticket is not None:
+            self.placed.add(callback.contact_id)
+            if isinstance(self.routing, Detaching):
+                self.routing.detach(callback.contact_id)
         return None

@@ -1,20 +1,29 @@
 """A chat's callback booked on a web process (hotline/cluster/web_callbacks.py): written
-with the chat's place, in no queue there; the call worker it is handed to joins it at
-that place (ahead of a caller who came after the chat) and dials it."""
+with the chat's place and queued at once at the routing leader at that place (ahead of
+a caller who came after the chat), no ticket kept on the web process; the call worker
+the leader hands it to attaches to it there and dials it. Over a real nats-server: a
+leader's responder, a call worker and the web process's RemoteRouting."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hotline.callbacks.rules import CallbackRefused
 from hotline.callbacks.settings import CallbackConfig
+from hotline.cluster.remote import RemoteRouting
 from hotline.cluster.web_callbacks import BookedForWorkers
 from hotline.store import Store, sqlite_url
-from tests.unit.callbacks.test_callback_service import Lab
+from tests.nats import nats_server
+from tests.unit.callbacks.test_callback_service import Lab, until
+from tests.unit.cluster.test_callback_handover import SETTINGS, Leader, Worker, bus, store
+
+__all__ = ["bus", "nats_server", "store"]
 
 
 @pytest.fixture
@@ -30,38 +39,6 @@ async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
         await store.close()
 
 
-async def test_a_chats_callback_is_booked_at_its_place_and_dialed_by_a_worker(lab: Lab) -> None:
-    web = BookedForWorkers(  # the web process's: same store and routing, never started
-        lab.store,
-        lab.routing,
-        CallbackConfig(max_pending_per_number=3, max_requests_per_hour=4),
-        {"support": lab.settings},
-    )
-    chat = await lab.store.open_contact("chat", "inbound", "web:abc", "support")
-    await lab.routing.enqueue(chat, "chat", "support")
-    await asyncio.sleep(0.05)
-    later = await lab.store.open_contact("voice", "inbound", "5550111", "100")
-    await lab.routing.enqueue(later, "voice", "support")
-
-    callback = await web.book_from_queue(chat, "5550199", "support", channel="chat")
-    assert lab.routing.ticket(chat) is None  # the chat left its queue
-    assert lab.routing.position(callback.contact_id) is None  # in no queue on the web
-    assert callback.origin_contact_id == chat and callback.source == "chat"
-    assert web._tasks == {}  # nothing dialed or waited for on the web process
-
-    # Handed by the leader to a call worker: it joins ahead of the later caller.
-    assert await lab.callbacks.adopt([callback.contact_id]) == 1
-    await asyncio.sleep(0.05)
-    assert lab.routing.position(callback.contact_id) == 1
-    assert lab.routing.position(later) == 2
-    await lab.login("ann")
-    for _ in range(300):
-        if lab.dialer.dialed:
-            break
-        await asyncio.sleep(0.01)
-    assert lab.dialer.dialed == [("5550199", "ann", 1)]  # dialed by the worker
-
-
 async def test_a_number_refused_books_nothing_and_the_chat_keeps_its_place(lab: Lab) -> None:
     web = BookedForWorkers(lab.store, lab.routing, CallbackConfig(), {"support": lab.settings})
     chat = await lab.store.open_contact("chat", "inbound", "web:abc", "support")
@@ -71,3 +48,78 @@ async def test_a_number_refused_books_nothing_and_the_chat_keeps_its_place(lab: 
     assert refused.value.reason == "invalid"
     assert lab.routing.position(chat) == 1  # still waiting, at its place
     assert await web.rows.open_callbacks() == []
+
+
+async def offers(store: Store) -> list[str]:
+    """The contacts offered to an agent so far, in order."""
+    end = datetime.now(UTC) + timedelta(minutes=1)
+    events = await store.events_between(end - timedelta(hours=1), end, ["contact.offer"])
+    return [e.contact_id or "" for e in events]
+
+
+async def test_a_chats_callback_holds_its_place_at_the_leader_from_its_booking(
+    store: Store, bus: Any
+) -> None:
+    """Issue #20: the callback was in no queue until the leader handed it to a worker
+    (its grace, 2.5 s): an agent freed then was offered a caller who came later. Now it
+    is queued at the leader at the chat's place when booked: ann, freed at once, is
+    offered the callback first; the worker handed it dials it, once."""
+    leader = Leader(await bus(), store, 1, grace=2.5)
+    worker = Worker(await bus(), store, "host/a")
+    web_routing = RemoteRouting(await bus(), "sales", worker="web/b", try_timeout=0.5)
+    web = BookedForWorkers(store, web_routing, CallbackConfig(), SETTINGS)
+    await leader.start()
+    await leader.routing.pause("ann", "lunch")
+    await worker.start()
+    assert await web_routing.start(wait=5.0)
+    try:
+        chat = await store.open_contact("chat", "inbound", "web:abc", "support")
+        await web_routing.enqueue(chat, "chat", "support")
+        await asyncio.sleep(0.05)
+        later = await store.open_contact("voice", "inbound", "5550111", "100")
+        await worker.remote.enqueue(later, "voice", "support")
+
+        callback = await web.book_from_queue(chat, "5550199", "support", channel="chat")
+        booked = asyncio.get_running_loop().time()
+        # At the leader, at the chat's place, at once; the chat left its queue.
+        assert leader.routing.position(callback.contact_id) == 1
+        assert leader.routing.position(later) == 2
+        assert leader.routing.ticket(chat) is None
+        assert web_routing.ticket(callback.contact_id) is None  # no ticket kept on the web
+        assert web._tasks == {}  # nothing dialed or waited for on the web process
+
+        await leader.routing.unpause("ann")  # freed well within the leader's grace
+        first: list[str] = []
+        for _ in range(250):
+            first = await offers(store)
+            if first:
+                break
+            await asyncio.sleep(0.02)
+        assert first[0] == callback.contact_id, first  # not the later caller
+        assert asyncio.get_running_loop().time() - booked < 2.5  # before any hand-over
+
+        await until(lambda: bool(worker.dialer.dialed), timeout=10)
+        await asyncio.sleep(0.5)  # time for a second dial, if there were one
+        assert worker.dialer.dialed == [("5550199", "ann", 1)]  # by the worker, once
+    finally:
+        await web_routing.stop()
+        await worker.stop()
+        await leader.stop()
+
+
+async def test_a_flows_callback_booked_on_the_web_is_queued_at_once(store: Store, bus: Any) -> None:
+    """A callback booked outright on a web process (a flow's callback node): due now,
+    it joins its queue at the leader at once, not after the leader's grace."""
+    leader = Leader(await bus(), store, 1, grace=30.0)  # no hand-over in this test
+    web_routing = RemoteRouting(await bus(), "sales", worker="web/b", try_timeout=0.5)
+    web = BookedForWorkers(store, web_routing, CallbackConfig(), SETTINGS)
+    await leader.start()
+    await leader.routing.pause("ann", "lunch")
+    assert await web_routing.start(wait=5.0)
+    try:
+        callback = await web.book("5550177", "support", source="chat")
+        await until(lambda: leader.routing.position(callback.contact_id) == 1, timeout=3)
+        assert web_routing.ticket(callback.contact_id) is None
+    finally:
+        await web_routing.stop()
+        await leader.stop()
