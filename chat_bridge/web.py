@@ -45,6 +45,7 @@ from chat_bridge.protocol import (
 )
 from chat_bridge.ratelimit import TokenBucket
 from hotline.messages import RichMessageError, dump, fallback_text, parse_rich
+from hotline.store.chats import ChatNotHeld
 from hotline.web.auth import STATIC_DIR, public
 from hotline.web.desk import read_limited
 
@@ -234,6 +235,8 @@ class WidgetConnection:
                 self.error("bad_message", "hello is only sent once per connection")
         except ChatRefused as error:
             self.error(error.code, str(error))
+        except ChatNotHeld:  # a stale copy here (issue #20): nothing stored, sent again
+            self.error("moved", "this chat moved to another server; your message is sent again")
 
     async def _location(self, chat: LiveChat, message: SharedLocation) -> int | None:
         """A location the customer shared, stored as a rich location message (as one
