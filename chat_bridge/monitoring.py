@@ -107,10 +107,10 @@ class ChatMonitors:
 
     async def read(
         self, contact_id: str, supervisor: str, push: Push
-    ) -> Callable[[], Awaitable[None]]:
+    ) -> Callable[..., Awaitable[None]]:
         """Start reading: `push` gets the thread ({"type": "chat", ...}), then each
         message ("message"), note ("note") and the end ("ended", with the reason).
-        Returns what stops it."""
+        Returns what stops it (with a reason other than "stopped" if need be)."""
         chat = self._live(contact_id)
         agent = chat.agent or ""
         reader = _Reader(contact_id, supervisor, agent, push, self.now(), chat)

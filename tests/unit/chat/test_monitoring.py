@@ -120,3 +120,21 @@ async def test_the_agent_is_told_where_the_config_says_so(rig: Rig) -> None:
     await stop()
     off = await rig.desk_frame("monitored")
     assert (off["on"], off["supervisor"], off["contact_id"]) == (False, "sue", contact)
+
+
+async def test_a_reading_whose_page_is_gone_ends_logged_as_such(rig: Rig) -> None:
+    """Ended where the chat runs because the page's web process stopped checking it
+    (chat_bridge/cluster_monitoring.py): logged with that reason, the agent told the
+    supervisor left."""
+    monitors = ChatMonitors(rig.bridge.hub, rig.store, rig.routing, tell_agent=True)
+    _, contact = await talking(rig)
+    frames: list[dict[str, Any]] = []
+    stop = await monitors.read(contact, "sue", frames.append)
+    await rig.desk_frame("monitored")
+    await stop("reader_gone")
+    assert frames[-1] == {"type": "ended", "contact_id": contact, "reason": "reader_gone"}
+    off = await rig.desk_frame("monitored")
+    assert (off["on"], off["supervisor"]) == (False, "sue")
+    events = [e for e in await rig.store.events(contact) if e.type == "monitor.ended"]
+    assert [(e.data["reason"], e.data["supervisor"]) for e in events] == [("reader_gone", "sue")]
+    assert monitors.readers == {}
