@@ -58,9 +58,9 @@ class CallbackKeeper:
         #: Workers that refused or did not answer a hand-over: skipped until then.
         self._shunned: dict[str, float] = {}
 
-    def urgent(self, callbacks: Iterable[str]) -> None:
-        """Callbacks the leader booked itself: no worker can be serving them yet."""
-        self._urgent.update(dict.fromkeys(callbacks, "booked by the leader"))
+    def urgent(self, callbacks: Iterable[str], why: str = "booked by the leader") -> None:
+        """Callbacks the leader (or a web process) booked: no worker serves them yet."""
+        self._urgent.update(dict.fromkeys(callbacks, why))
 
     def refused(self, worker: str, callbacks: Iterable[str], now: float) -> None:
         """`worker` did not take `callbacks`: another worker gets them at the next plan."""

@@ -537,6 +537,11 @@ class RemoteRouting:
     def is_reachable(self, agent_id: str, channel: Channel | str) -> bool:
         return self._reach.get((agent_id, Channel(channel)), True)
 
+    async def callbacks_booked(self, contact_ids: Iterable[str]) -> None:
+        """Tell the leader of callbacks booked here that no worker serves: it hands
+        them to a worker now (a web process, hotline/cluster/web_callbacks.py)."""
+        await self._request("callbacks_booked", contacts=list(contact_ids))
+
     def detach(self, contact_id: str) -> None:
         """Forget a contact's ticket here, leaving it queued at the leader: another
         process serves it from now on (it attaches by enqueueing it again there; a web

@@ -158,6 +158,7 @@ class RoutingResponder:
             "claim": self._claim,
             "asterisk_lost": self._asterisk_lost,
             "sync": self._sync,
+            "callbacks_booked": self._callbacks_booked,
         }
 
     @property
@@ -586,6 +587,16 @@ class RoutingResponder:
             self._handing = asyncio.create_task(self._hand_over(), name="hand-over")
             self._handing.add_done_callback(self._handed)
         return booked
+
+    async def _callbacks_booked(self, args: dict[str, Any]) -> None:
+        """Callbacks a web process booked (and queued here at their place): no worker
+        serves them, so they are handed now, not after the grace
+        (hotline/cluster/web_callbacks.py)."""
+        booked = [str(c) for c in args.get("contacts", [])]
+        self.keeper.urgent(booked, f"booked by {self._asking or 'a web process'}")
+        if booked and self._handing is None and self.node_loss is not None:
+            self._handing = asyncio.create_task(self._hand_over(), name="hand-over")
+            self._handing.add_done_callback(self._handed)
 
     def _take_talking(self, said: dict[str, str]) -> dict[str, str]:
         """The conversations of `said` (contact -> agent) this leader still counts as

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Any, Protocol, runtime_checkable
 
 from hotline.acd.service import Ticket
@@ -33,6 +34,8 @@ class Detaching(Protocol):
     """A routing that can let a ticket go here and leave it queued (RemoteRouting)."""
 
     def detach(self, contact_id: str) -> None: ...
+
+    async def callbacks_booked(self, contact_ids: Iterable[str]) -> None: ...
 
 
 class BookedForWorkers(CallbackService):
@@ -71,4 +74,8 @@ class BookedForWorkers(CallbackService):
             self.placed.add(callback.contact_id)
             if isinstance(self.routing, Detaching):
                 self.routing.detach(callback.contact_id)
+                try:  # handed to a worker now, not after the leader's grace
+                    await self.routing.callbacks_booked([callback.contact_id])
+                except Exception as error:  # its grace hands it anyway, a bit later
+                    log.warning("callback %s: the leader not told: %s", callback.contact_id, error)
         return None
