@@ -7,12 +7,13 @@ priority, as on one box) and, due now, joins its queue at the routing leader at 
 at that place, before the chat leaves it: from the moment it is booked nobody who came
 later is served before it (an agent freed then is offered the callback). The web
 process then lets the ticket go (`RemoteRouting.detach`), leaving it queued at the
-leader. The leader hands the open callback, which no call worker serves yet, to one
-live call worker (hotline/cluster/callback_keeper.py, after its grace of about 2.5 s);
-that worker's callback service (`adopt`) enqueues it again, which attaches it to the
-ticket the leader holds (its place kept, an offer made meanwhile said again to it), and
-dials it. An agent offered the callback before that waits for the worker's call (up
-to the grace and a hand-over: a few seconds), rather than being given a later contact.
+leader, and tells the leader it booked it (`callbacks_booked`): the leader hands the
+open callback, which no call worker serves yet, to one live call worker at once
+(hotline/cluster/callback_keeper.py; not told, after its grace of about 2.5 s); that
+worker's callback service (`adopt`) enqueues it again, which attaches it to the ticket
+the leader holds (its place kept, an offer made meanwhile said again to it), and dials
+it. An agent offered the callback before that waits for the worker's call (a
+hand-over's round trip), rather than being given a later contact.
 """
 
 from __future__ import annotations
