@@ -107,10 +107,13 @@ async def serve(port: int, folder: Path) -> None:
     from hotline.chat_settings import ChatConfig
     from hotline.flows.loader import FlowSet, parse_flow
     from hotline.flows.services import DefaultServices
-    from hotline.store import Store, sqlite_url
+    from hotline.store import Store, group_commit, sqlite_url
     from hotline.store.chats import ChatStore
 
-    store = await Store.connect(sqlite_url(str(folder / "bench.db")))
+    url = sqlite_url(str(folder / "bench.db"))
+    # The controller's commit delay, where the tree has one (hotline/store/group_commit.py).
+    delay = getattr(group_commit, "COMMIT_DELAY", 0.0)
+    store = await (Store.connect(url, commit_delay=delay) if delay else Store.connect(url))
     await store.migrate()
     commits = [0]  # the store's transactions (the writer's engine where there is one)
 
@@ -153,13 +156,14 @@ async def serve(port: int, folder: Path) -> None:
             stages[message.id] = [time.perf_counter()]
         await handle(self, chat, message)
 
-    async def timed_add(self: Any, message: Any) -> None:
+    async def timed_add(self: Any, message: Any) -> Any:
         marks = stages.get(message.client_id) if message.client_id else None
         if marks is not None:
             marks.append(time.perf_counter())
-        await add_message(self, message)
+        written = await add_message(self, message)  # (message, new) since d60006a
         if marks is not None:
             marks.append(time.perf_counter())
+        return written
 
     WidgetConnection.handle = timed_handle  # type: ignore[method-assign]
     ChatStore.add_message = timed_add  # type: ignore[method-assign]
