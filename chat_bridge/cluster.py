@@ -329,13 +329,7 @@ class ChatCluster:
         if op != "release":
             await msg.respond(dumps({"error": f"unknown request {op!r}"}))
             return
-        chat = self.bridge.live.get(session_id)
-        if chat is not None:
-            await self.bridge.release(chat)
-            # Its widget sockets here reconnect (through haproxy) to wherever it runs now.
-            chat.send({CLOSE: MOVED, "reason": "chat moved to another server"})
-            if chat.contact_id is not None:
-                await self._drop_contact(chat.contact_id)
+        await self._stop_serving(session_id)
         with contextlib.suppress(ClaimsLost):
             await self.claims.release(session_id)
         log.info("chat %s handed over to another web process", session_id)
@@ -353,14 +347,18 @@ class ChatCluster:
             self._letting_go[session_id] = task
             task.add_done_callback(lambda _t: self._letting_go.pop(session_id, None))
 
-    async def _let_go(self, session_id: str) -> None:
+    async def _stop_serving(self, session_id: str) -> None:
+        """This process no longer runs the chat (handed over, or fenced off)."""
         chat = self.bridge.live.get(session_id)
         if chat is not None:
             await self.bridge.release(chat)
-            # Its widget sockets here reconnect (through haproxy) to wherever it runs.
+            # Its widget sockets here reconnect (through haproxy) to wherever it runs now.
             chat.send({CLOSE: MOVED, "reason": "chat moved to another server"})
             if chat.contact_id is not None:
                 await self._drop_contact(chat.contact_id)
+
+    async def _let_go(self, session_id: str) -> None:
+        await self._stop_serving(session_id)
         sub = self._sessions.pop(session_id, None)
         if sub is not None:
             with contextlib.suppress(Exception):
