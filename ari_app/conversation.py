@@ -30,6 +30,7 @@ talked with them, or the outcome of the last queue (closed, timeout, left, ...).
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -56,6 +57,8 @@ from hotline.flows.port import CallerGone
 #: On an agent's leg under call control: a REFER from their phone is reported to Hotline
 #: (ChannelTransfer), not carried out by Asterisk on its own.
 REFER_TO_US = {"PJSIP_TRANSFER_HANDLING()": "ari-only"}
+
+log = logging.getLogger(__name__)
 
 
 class Requeue(Protocol):
@@ -347,9 +350,21 @@ class AgentConversation:
         """A key the agent pressed while talking (hotline/calls/keys.py): a complete
         feature code is carried out as the desk's button would be, and logged."""
         state = None if self.calls is None else self.calls.state(self.contact_id)
-        if self.calls is None or state is None:
-            return
         typed = keys.pending + digit
+        # Each key of a feature code is logged: when a code is not carried out, the log
+        # says which keys arrived and what became of them.
+        coding = bool(keys.pending) or digit == "*"
+        if self.calls is None or state is None:
+            if coding:
+                log.info(
+                    "contact=%s key %r from %s dropped: no call control",
+                    self.contact_id,
+                    digit,
+                    agent,
+                )
+            return
+        if coding:
+            log.info("contact=%s feature keys %r from %s", self.contact_id, typed, agent)
         try:
             command = keys.press(digit, held=state.held)
             if command is None:
@@ -357,6 +372,7 @@ class AgentConversation:
             command = self._on_phone(command)
             await self.calls.act(self.contact_id, command, by_agent=agent, by=agent)
         except CallControlError as refused:
+            log.info("contact=%s feature code %s refused: %s", self.contact_id, typed, refused)
             await self.port.emit(
                 "call.feature", {"agent": agent, "keys": typed, "refused": str(refused)}
             )
