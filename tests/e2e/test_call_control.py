@@ -295,7 +295,8 @@ def test_feature_codes_from_the_agents_phone(hotline: RunningHotline) -> None:
         hotline.workdir / "sipp", hotline.sip_port, "304", "5551604", [ExpectHangup(60)]
     ).start()
     result = call.wait(60)
-    assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+    # The log's tail names each feature key the controller got and what became of it.
+    assert result.ok, f"{result.output}\n{hotline.log_tail(120)}"
     assert carol.wait_done().ok  # hung up by the transfer
     assert customer.wait_done(30).ok
     assert "INVITE sip:5557702@" in customer.messages()
