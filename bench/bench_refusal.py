@@ -43,26 +43,8 @@ from bench.bench_sipp_load import (  # noqa: E402
     published_prompt,
 )
 from tests.e2e.ports import free_port  # noqa: E402
-from tests.e2e.sipp import HEADER, HangUp, SippCall, Wait  # noqa: E402
+from tests.e2e.sipp import HangUp, SippCall, Wait, refused_caller  # noqa: E402
 
-#: A caller who expects to be turned away: INVITE, then the refusal, which SIPp ACKs.
-REFUSED_CALLER = (
-    HEADER.split('  <recv response="200" rtd="true"/>')[0]
-    + """  <recv response="{code}" rtd="true"/>
-  <send>
-    <![CDATA[
-      ACK sip:{dial}@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "Test Caller" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:{dial}@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Content-Length: 0
-    ]]>
-  </send>
-</scenario>
-"""
-)
 CODE = {"busy": 486, "congestion": 503}
 
 
@@ -126,9 +108,7 @@ def main() -> int:
         ]
         folder = workdir / "refused"
         folder.mkdir()
-        text = REFUSED_CALLER.format(
-            name="refused", dial=NUMBER, caller="5900", code=CODE[args.answer]
-        )
+        text = refused_caller(CODE[args.answer]).format(name="refused", dial=NUMBER, caller="5900")
         (folder / "refused.xml").write_text(text)
         refused_before, load = refused_total(hotline), os.getloadavg()[0]
         before, began = cpu(hotline), time.monotonic()

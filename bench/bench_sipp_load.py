@@ -84,7 +84,7 @@ from controller.secrets import load_secrets  # noqa: E402
 from hotline.config import HotlineConfig  # noqa: E402
 from tests.e2e.conftest import test_config  # noqa: E402
 from tests.e2e.ports import free_port, free_range  # noqa: E402
-from tests.e2e.sipp import ExpectHangup, Keys, Wait, scenario  # noqa: E402
+from tests.e2e.sipp import ACK_REFUSAL, ExpectHangup, Keys, Wait, scenario  # noqa: E402
 from tests.e2e.sipp_uas import scenario as uas_scenario  # noqa: E402
 
 HOTLINE = Path(sys.executable).with_name("hotline")
@@ -395,23 +395,12 @@ def caller_scenario(workdir: Path, prompt_seconds: float, prefix: str, agent_tal
     return file
 
 
-#: The ACK of a 486 Busy Here: a caller turned away by the overload admission.
-BUSY_ACK = """  <nop next="done"/>
-  <label id="busy"/>
-  <send>
-    <![CDATA[
-      ACK sip:{dial}@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "Test Caller" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:{dial}@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Content-Length: 0
-    ]]>
-  </send>
-  <label id="done"/>
-</scenario>
-"""
+#: After the caller's 486 Busy Here: its ACK (a caller turned away by the overload admission).
+BUSY_ACK = (
+    '  <nop next="done"/>\n  <label id="busy"/>\n'
+    + ACK_REFUSAL
+    + '  <label id="done"/>\n</scenario>\n'
+)
 
 
 def accept_busy(text: str, caller: str) -> str:

@@ -61,6 +61,28 @@ HEADER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   </send>
 """
 
+#: The ACK of a final refusal (486 Busy Here, 503): a caller turned away at the door.
+ACK_REFUSAL = """  <send>
+    <![CDATA[
+      ACK sip:{dial}@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Test Caller" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:{dial}@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Content-Length: 0
+    ]]>
+  </send>
+"""
+
+
+def refused_caller(code: int) -> str:
+    """A caller who expects to be turned away: INVITE, then `code`, which SIPp ACKs (a
+    template like HEADER's: name, dial, caller)."""
+    invite = HEADER.split('  <recv response="200" rtd="true"/>')[0]
+    return f'{invite}  <recv response="{code}" rtd="true"/>\n{ACK_REFUSAL}</scenario>\n'
+
+
 EXPECT_BYE = """  <recv request="BYE" timeout="{timeout_ms}"/>
   <send>
     <![CDATA[

@@ -28,7 +28,7 @@ import yaml
 
 from bench.bench_sipp_load import HOME, NUMBER, Hotline, Phones, bench_config, published_prompt
 from tests.e2e.ports import free_port
-from tests.e2e.sipp import HEADER, ExpectHangup, Gate, HangUp, Keys, SippCall, Wait
+from tests.e2e.sipp import ExpectHangup, Gate, HangUp, Keys, SippCall, Wait, refused_caller
 
 pytestmark = pytest.mark.e2e
 
@@ -37,23 +37,7 @@ REFUSED = 5  # callers arriving while LIMIT calls are in progress
 AGENT_TALK = 3.0  # seconds an agent stays on the line after answering
 
 #: A caller who expects to be turned away busy: INVITE, then 486, which SIPp ACKs.
-BUSY_CALLER = (
-    HEADER.split('  <recv response="200" rtd="true"/>')[0]
-    + """  <recv response="486" rtd="true"/>
-  <send>
-    <![CDATA[
-      ACK sip:{dial}@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "Test Caller" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:{dial}@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Content-Length: 0
-    ]]>
-  </send>
-</scenario>
-"""
-)
+BUSY_CALLER = refused_caller(486)
 
 
 @contextlib.contextmanager
