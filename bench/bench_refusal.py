@@ -9,7 +9,8 @@ the step (each process's idle CPU: timers, probes), SIPp callers at --rate a sec
 --seconds each get the refusal (486 Busy Here, or 503 with --answer congestion). CPU of
 Asterisk and of the controller over the step (from /proc), minus the same span idle,
 divided by the calls: milliseconds per refused call. The controller's /metrics must
-count every refusal (`hotline_calls_refused_total`), and SIPp every answer.
+count every refusal (`hotline_calls_refused_total`), SIPp every answer, and every caller
+must hear the refusal within 1 s of the INVITE (p50 / p95 / p99 reported).
 
 Run it from a checkout of an older commit (the same file copied in) to compare how a
 refusal used to cost: docs/benchmarks.md, "Overload".
@@ -41,11 +42,29 @@ from bench.bench_sipp_load import (  # noqa: E402
     bench_config,
     cpu_seconds,
     published_prompt,
+    triple,
 )
 from tests.e2e.ports import free_port  # noqa: E402
 from tests.e2e.sipp import HangUp, SippCall, Wait, refused_caller  # noqa: E402
 
 CODE = {"busy": 486, "congestion": 503}
+#: A refusal later than this (seconds) fails the run: a caller turned away hears it at once.
+LATE = 1.0
+
+
+def refusal_times(folder: Path) -> list[float]:
+    """Each caller's INVITE -> refusal (seconds), from SIPp's response-time trace
+    (-trace_rtt: `date_ms;response_time_ms;rtd_no` per call)."""
+    times: list[float] = []
+    for trace in folder.glob("*_rtt.csv"):
+        for line in trace.read_text().splitlines():
+            fields = line.split(";")
+            if len(fields) >= 2:
+                try:
+                    times.append(float(fields[1]) / 1000)
+                except ValueError:
+                    continue  # the header
+    return times
 
 
 def say(message: str) -> None:
@@ -115,7 +134,7 @@ def main() -> int:
         command = ["sipp", f"127.0.0.1:{sip}", "-sf", "refused.xml", "-i", "127.0.0.1"]
         command += ["-p", str(free_port("udp")), "-m", str(calls), "-r", f"{args.rate:g}"]
         command += ["-l", str(calls), "-nostdin", "-timeout", f"{args.seconds + 60:g}s"]
-        command += ["-trace_err", "-error_file", "errors.log"]
+        command += ["-trace_err", "-error_file", "errors.log", "-trace_rtt", "-rtt_freq", "1"]
         run = subprocess.run(
             command, cwd=folder, capture_output=True, text=True, timeout=args.seconds + 120
         )
@@ -126,6 +145,7 @@ def main() -> int:
         errors = folder / "errors.log"
         failed = errors.read_text(errors="replace")[-1500:] if errors.exists() else ""
         refused = refused_total(hotline) - refused_before
+        times = refusal_times(folder)
         per_call = [
             1000 * (a - b - rate * seconds_measured) / calls
             for a, b, rate in zip(after, before, idle, strict=True)
@@ -138,20 +158,23 @@ def main() -> int:
             say(f"work folder kept: {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    ok = run.returncode == 0 and refused == calls
+    late = sum(1 for t in times if t > LATE)
+    ok = run.returncode == 0 and refused == calls and len(times) == calls and late == 0
     print(
         "## Overload: what a caller turned away costs\n\n"
         f"`python bench/bench_refusal.py --rate {args.rate:g} --seconds {args.seconds:g} "
         f"--answer {args.answer}`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: every caller "
         "refused by the overload door; CPU per refused caller over the step, the idle "
         "processes' own subtracted (ms).\n\n"
-        "| cps | callers | all got the refusal (SIPp) | counted on /metrics | Asterisk ms | "
+        "| cps | callers | all got the refusal (SIPp) | counted on /metrics | INVITE -> refusal "
+        f"p50 / p95 / p99 (ms; later than {LATE:g} s) | Asterisk ms | "
         "controller ms | total ms | step (s) | load | clean |\n"
-        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---|"
+        "|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---|"
     )
     print(
         f"| {args.rate:g} | {calls} | {'all' if run.returncode == 0 else 'NOT all'} | "
-        f"{refused:g} | {per_call[0]:.2f} | {per_call[1]:.2f} | {per_call[0] + per_call[1]:.2f} | "
+        f"{refused:g} | {triple(list(times))} ({late}) | {per_call[0]:.2f} | "
+        f"{per_call[1]:.2f} | {per_call[0] + per_call[1]:.2f} | "
         f"{seconds:.1f} | {load:.1f} | {'yes' if ok else 'no'} |"
     )
     if run.returncode != 0:
