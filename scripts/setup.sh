@@ -10,10 +10,11 @@ purpose=${1:-run}
 say() { printf '==> %s\n' "$*" >&2; }
 
 run_packages=(debootstrap espeak-ng sox graphviz ca-certificates)
-# kamailio: the SIP edge in front of several Asterisk nodes (tests/e2e/test_edge.py);
+# kamailio: the SIP edge in front of several Asterisk nodes (tests/e2e/test_edge.py),
+# its websocket module for the desks' browser phones;
 # haproxy: one address in front of several web processes (tests/e2e/test_web_tier.py).
 test_packages=(sip-tester postgresql baresip chromium procps nats-server kamailio
-    kamailio-postgres-modules haproxy)
+    kamailio-postgres-modules kamailio-websocket-modules haproxy)
 # The desk's browser phone: its JavaScript (JsSIP) comes from npm (package-lock.json).
 command -v npm >/dev/null 2>&1 || run_packages+=(nodejs npm)
 packages=("${run_packages[@]}")
