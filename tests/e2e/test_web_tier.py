@@ -221,7 +221,8 @@ def tier_config(
         numbers={"304": "voice_q"},
         database_url=url,
         queues={
-            "webq": {"ring_timeout": 20, "wrap_up": 0.5},
+            # Recorded: a call's recording is fetched through a web process (no Asterisk).
+            "webq": {"ring_timeout": 20, "wrap_up": 0.5, "recording": "on"},
             "webq2": {"ring_timeout": 20, "wrap_up": 0.5},  # bob's: a call transferred
         },
         agents=[
@@ -799,7 +800,10 @@ def test_a_desk_on_a_web_process_controls_a_call_on_a_worker(tier: Tier, browser
     phone = TransferTarget(
         phones, "answer_until_hangup", tier.phone_port, ring=0.5, talk=30, calls=2
     ).start()
-    bob = TransferTarget(phones, "answer", tier.phones["bob"], ring=0.5, talk=2).start()
+    # Bob's phone: first the consultation (until alice's side hangs it up), then, a
+    # second SIPp on the same port, the transferred caller.
+    bob = TransferTarget(phones, "answer_until_hangup", tier.phones["bob"], ring=0.3, talk=30)
+    bob.start()
     customer = TransferTarget(phones, "answer", tier.phones["customer"], ring=1, talk=3).start()
     sue = TransferTarget(
         phones, "answer_until_hangup", tier.phones["sue"], ring=0.3, talk=30
@@ -873,7 +877,9 @@ def test_a_desk_on_a_web_process_controls_a_call_on_a_worker(tier: Tier, browser
         assert sue.wait_done(20).ok, sue.messages()
         sue_context.close()
 
+        consulted = consult_bob(tier, b, token, contact_id, bob)
         # A blind transfer asked of b: the worker sends the caller to queue webq2, bob's.
+        bob = TransferTarget(phones, "answer", tier.phones["bob"], ring=0.5, talk=2).start()
         moved = time.monotonic()
         status, answer = api(
             b.url, token, f"/api/calls/{contact_id}/transfer", body={"to": "queue:webq2"}
@@ -902,13 +908,14 @@ def test_a_desk_on_a_web_process_controls_a_call_on_a_worker(tier: Tier, browser
         assert phone.wait_done(30).ok, phone.messages()
         assert phone.messages().count("INVITE sip:") == 2  # the caller's, then hers
         relayed = browser_phone_through(tier, b)
+        fetched = recording_through(tier, b, token, contact_id)
         print(
             f"\nweb tier, calls: the call on worker {node} held and resumed from web process "
             f"b; sue's listening connected {connected:.1f} s after she asked b, whisper then "
-            f"barge {switched:.1f} s; "
+            f"barge {switched:.1f} s; {consulted}; "
             f"transferred to bob (webq2) in {transferred:.1f} s ({bob_took}); "
             f"click-to-call from b: the customer answered {rang:.1f} s after the click "
-            f"({outbound}); {relayed}; test {time.monotonic() - started:.0f} s"
+            f"({outbound}); {relayed}; {fetched}; test {time.monotonic() - started:.0f} s"
         )
     except BaseException:
         print(tier.logs())
@@ -922,6 +929,71 @@ def test_a_desk_on_a_web_process_controls_a_call_on_a_worker(tier: Tier, browser
         for sipp in (phone, bob, customer, sue):
             sipp.stop()
         context.close()
+
+
+def consult_bob(tier: Tier, b: WebProcess, token: str, contact_id: str, bob: Any) -> str:
+    """Alice's call, asked of web process b: a consultation of bob (the worker holds the
+    caller and rings bob's phone), then cancelled (bob's phone hung up, the caller back
+    with alice); a bad target and a second cancel refused with their words, the call
+    as it was. What it took, for the print."""
+    path = f"/api/calls/{contact_id}"
+    status, answer = api(b.url, token, f"{path}/consult", body={"to": "agent:nobody"})
+    assert status == 404 and "nobody" in answer["error"], answer
+    started = time.monotonic()
+    status, answer = api(b.url, token, f"{path}/consult", body={"to": "agent:bob"})
+    assert status == 200, (answer, tier.logs())
+    assert answer["state"]["held"] is True, answer
+    assert answer["state"]["consult"]["to"] == "agent:bob", answer
+    deadline = time.monotonic() + 15
+    while (answer["state"]["consult"] or {}).get("state") != "talking":
+        assert time.monotonic() < deadline, answer
+        time.sleep(0.2)
+        status, answer = api(b.url, token, path, method="GET")
+        assert status == 200, answer
+    talking = time.monotonic() - started
+    status, answer = api(b.url, token, f"{path}/cancel")
+    assert status == 200, (answer, tier.logs())
+    assert answer["state"]["held"] is False and answer["state"]["consult"] is None, answer
+    assert bob.wait_done(15).ok, bob.messages()  # hung up by the worker: the BYE came
+    status, answer = api(b.url, token, f"{path}/cancel")
+    assert status == 409 and "no consultation to cancel" in answer["error"], answer
+    ended = wait_event(tier.url, contact_id, "call.consult_ended")
+    assert ended["outcome"] == "cancelled", ended
+    events = read(tier.url, lambda store: store.events(contact_id))
+    kinds = [e.type for e in events if e.type.startswith("call.consult")]
+    assert kinds == ["call.consult_started", "call.consult_answered", "call.consult_ended"]
+    return f"bob consulted from b: talking {talking:.1f} s after it was asked, then cancelled"
+
+
+def recording_through(tier: Tier, b: WebProcess, token: str, contact_id: str) -> str:
+    """The call's recording, made on the worker's Asterisk, downloaded through web
+    process b (no Asterisk, no recordings of its own: it fetches them from the worker
+    named by the contact's `asterisk_node`): the bytes are the worker's file, the access
+    logged once per request, by b's user; an unknown name is a 404, nothing logged."""
+    saved = wait_event(tier.url, contact_id, "recording.saved")
+    name, file = saved["name"], Path(saved["file"])
+    on_worker = file.read_bytes()
+    started = time.monotonic()
+    status, body = fetch(f"{b.url}/api/recordings/{name}", token)
+    took = time.monotonic() - started
+    assert status == 200 and body == on_worker and len(body) > 44, (status, body[:200])
+    status, body = fetch(f"{b.url}/api/contacts/{contact_id}/recordings/{name}", token)
+    assert status == 200 and body == on_worker, (status, body[:200])
+    status, body = fetch(f"{b.url}/api/recordings/no-such-recording.wav", token)
+    assert status == 404, (status, body[:200])
+    events = read(tier.url, lambda store: store.events(contact_id))
+    logged = [e.data for e in events if e.type == "recording.accessed"]
+    assert logged == [{"by": "api", "role": "admin", "recording": name}] * 2, logged
+    return f"its recording ({len(on_worker)} bytes) through b in {took:.2f} s, bytes equal"
+
+
+def fetch(url: str, token: str) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
 
 
 def browser_phone_through(tier: Tier, b: WebProcess) -> str:
