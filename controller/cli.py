@@ -261,17 +261,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             log.info("starting Asterisk")
             proc = instance.start()
-    hotline = Hotline(
-        config,
-        flows,
-        paths,
-        secrets,
-        endpoints_for(config, secrets, instance),
-        checker=flow_checker(config, paths),
-        web_ssl=web_tls_context(web_tls),
-    )
-    sip_tls = tls_files(config, paths)
-    try:
+    try:  # from here on, whatever fails (Ctrl-C included) stops the Asterisk started
+        hotline = Hotline(
+            config,
+            flows,
+            paths,
+            secrets,
+            endpoints_for(config, secrets, instance),
+            checker=flow_checker(config, paths),
+            web_ssl=web_tls_context(web_tls),
+        )
+        sip_tls = tls_files(config, paths)
         event_loop.run(
             run_until_signal(
                 hotline,

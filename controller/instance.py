@@ -181,7 +181,13 @@ class AsteriskInstance:
         )
         log.close()
         self.process = proc
-        self.wait_booted(proc, timeout)
+        try:
+            self.wait_booted(proc, timeout)
+        except BaseException:
+            # Not booted in time, or Ctrl-C while booting: it runs in a session of its
+            # own, so nobody else would ever stop it.
+            self.stop(proc)
+            raise
         return proc
 
     def wait_booted(self, proc: subprocess.Popen | None, timeout: float) -> None:

@@ -430,17 +430,71 @@ def hotline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHotline
         wait_ready(running)
         yield running
     finally:
+        leftover = stop_spawned(running)
+        assert proc.returncode == 0, f"hotline run exited {proc.returncode}:\n{running.log_tail()}"
+        assert not leftover, f"Asterisk was left running after hotline run stopped: {leftover}"
+
+
+def stop_spawned(running: RunningHotline, timeout: float = 60) -> list[int]:
+    """Stop a spawned `hotline run` and its Asterisk, whatever its start had come to
+    (ready, still booting Asterisk, failed): SIGINT (it stops its Asterisk), a kill
+    after `timeout`; an Asterisk of its instance still running then is killed (a
+    `hotline run` killed leaves it: it runs in a session of its own), and the instance
+    folder removed. The pids of the Asterisk that had to be killed."""
+    proc = running.proc
+    if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(60)
+            proc.wait(timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        pid_file = running.instance_dir() / "run/asterisk.pid"
-        leftover = pid_file.exists() and _alive(int(pid_file.read_text() or 0))
-        subprocess.run(["rm", "-rf", str(running.instance_dir())], check=False)
-        assert proc.returncode == 0, f"hotline run exited {proc.returncode}:\n{running.log_tail()}"
-        assert not leftover, "Asterisk was left running after hotline run stopped"
+    leftover = kill_instance_asterisk(running.instance_dir())
+    subprocess.run(["rm", "-rf", str(running.instance_dir())], check=False)
+    return leftover
+
+
+def kill_instance_asterisk(instance_dir: Path) -> list[int]:
+    """Kill (SIGKILL) the Asterisk processes of this one instance; their pids."""
+    killed = []
+    for pid in instance_asterisk(instance_dir):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+    for pid in killed:  # gone before its folder is removed
+        deadline = time.monotonic() + 10
+        while _running(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return killed
+
+
+def instance_asterisk(instance_dir: Path) -> list[int]:
+    """The running processes whose command line names this instance's asterisk.conf
+    (never a pid file's pid alone: a stale one may be another process's by now)."""
+    # Asterisk runs chrooted: its command line names the instance's folder inside the
+    # chroot (/srv/hotline/<instance>/etc/asterisk.conf); unchrooted, the host's path.
+    conf = instance_dir / "etc/asterisk.conf"
+    root = HOME / ".hotline" / "asterisk-root"
+    names = {str(conf).encode()}
+    if conf.is_relative_to(root):
+        names.add(b"/" + str(conf.relative_to(root)).encode())
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                args = set((entry / "cmdline").read_bytes().split(b"\0"))
+                if names & args and _running(int(entry.name)):
+                    found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a killed orphan waits to be reaped by init)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def spawn(
@@ -473,16 +527,6 @@ def give_test_passwords(config: dict, state: Path) -> None:
     if any(u not in known for u in users):
         hashed = hash_password(TEST_PASSWORD)
         passwords.save({**known, **dict.fromkeys(users, hashed)})
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.fixture

@@ -15,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,13 @@ import pytest
 from aiohttp import web
 
 from chat_bridge.messengers import SIGNATURE_HEADER, TELEGRAM_SECRET_HEADER, sign
-from tests.e2e.conftest import RunningHotline, spawn, wait_ready, with_test_flows
+from tests.e2e.conftest import (
+    RunningHotline,
+    spawn,
+    stop_spawned,
+    wait_ready,
+    with_test_flows,
+)
 from tests.e2e.conftest import test_config as config_for_test
 from tests.e2e.test_chat_desk import open_widget
 from tests.e2e.test_chat_messengers import run, sessions_of, telegram_update
@@ -73,14 +77,10 @@ def files_hotline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningH
         wait_ready(running)
         yield running
     finally:
-        running.proc.send_signal(signal.SIGINT)
-        try:
-            running.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            running.proc.kill()
-            running.proc.wait()
-        subprocess.run(["rm", "-rf", str(running.instance_dir())], check=False)
+        # A failed start too: whatever it had started is stopped (its Asterisk).
+        leftover = stop_spawned(running)
     assert running.proc.returncode == 0, running.log_tail()
+    assert not leftover, f"Asterisk was left running after hotline run stopped: {leftover}"
 
 
 class Api:
