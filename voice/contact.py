@@ -116,9 +116,11 @@ class ContactCall:
     async def emit(self, kind: str, data: dict[str, Any]) -> None:
         """Log an event of this call. The call goes on while it is written (in order,
         sharing commits with the writes queued with it): a caller must not wait on the
-        disk between two prompts. `_written` waits for what is still being written."""
+        disk between two prompts. `_written` waits for what is still being written.
+        Lazy: it shares the commit of the next write something waits for (a routing
+        record, the contact's close) rather than make one of its own."""
         assert self.contact_id is not None
-        self._meanwhile(self.runtime.store.append_soon(self.contact_id, kind, data))
+        self._meanwhile(self.runtime.store.append_soon(self.contact_id, kind, data, lazy=True))
         log.debug("contact %s %s %s", self.contact_id, kind, data)
 
     @property
@@ -146,6 +148,7 @@ class ContactCall:
     async def _written(self) -> None:
         """Every event emitted so far is written (or its failure logged)."""
         if self._writing:
+            self.runtime.store.hurry()  # waited for now: no lazy wait
             await asyncio.wait(set(self._writing))
 
     async def open(self) -> str:

@@ -17,6 +17,13 @@ and return per transaction: about a third of a small transaction's CPU), and dro
 when a transaction fails as unavailable (the next one connects again). On SQLite's
 inline writer connection rows are inserted through the driver, and a batch of nothing
 but inserted rows is one transaction on the driver (hotline/store/raw_rows.py).
+
+Two delays make fewer transactions of a call's writes, which come in bursts over a few
+loop turns. The commit delay: a write that finds the writer idle waits that long for
+the writes that follow it. The lazy delay: a write nobody awaits now (`lazy`: a call's
+own events, which the call does not wait for) waits in line up to that long for one
+that somebody awaits (a routing record, the contact's row), and commits with it. Order
+is kept (one queue), and a lazy write's listeners still hear of it only once committed.
 """
 
 from __future__ import annotations
@@ -43,6 +50,10 @@ MAX_BATCH = 200
 #: fell by a third (bench/store_cpu.py, docs/benchmarks.md "Session 9"); an awaited
 #: write that finds the writer idle waits this much longer.
 COMMIT_DELAY = 0.002
+#: Seconds a lazy write (`submit(op, lazy=True)`: an event nobody waits for, as a call's
+#: flow steps) may wait in line for a write someone awaits, whose commit it then
+#: shares; alone that long, it commits on its own (docs/benchmarks.md "Session 10").
+LAZY_DELAY = 0.05
 
 
 class InsertRow:
@@ -125,7 +136,11 @@ class GroupCommit:
     """One writer for a store: queued write ops, committed in batches, in order."""
 
     def __init__(
-        self, engine: AsyncEngine, max_batch: int = MAX_BATCH, commit_delay: float = 0.0
+        self,
+        engine: AsyncEngine,
+        max_batch: int = MAX_BATCH,
+        commit_delay: float = 0.0,
+        lazy_delay: float = 0.0,
     ) -> None:
         self._engine = engine
         self._max_batch = max_batch
@@ -134,6 +149,13 @@ class GroupCommit:
         #: turns, and each transaction of its own costs more than its rows. A busy
         #: writer does not wait: what queues while it commits shares the next one.
         self._commit_delay = commit_delay
+        #: Seconds an idle writer with nothing but lazy writes in line waits for one
+        #: that is awaited (see `submit`).
+        self._lazy_delay = lazy_delay
+        #: A write in line is awaited (not lazy), or `hurry` was called: no lazy wait.
+        self._urgent = False
+        #: Set while the writer waits for an urgent write: wakes it.
+        self._wake: asyncio.Future[None] | None = None
         self._queue: list[tuple[WriteOp, asyncio.Future[Any]]] = []
         self._writer: asyncio.Task[None] | None = None
         #: The writer's connection, held between transactions (None: connect first).
@@ -143,6 +165,7 @@ class GroupCommit:
     async def close(self) -> None:
         """Let the writes in line finish (5 s at most), then give the connection back."""
         if self._writer is not None and not self._writer.done():
+            self.hurry()
             await asyncio.wait([self._writer], timeout=5.0)
             self._writer.cancel()
             with contextlib.suppress(BaseException):
@@ -171,23 +194,57 @@ class GroupCommit:
         result once committed, or raises what it (or the commit) raised."""
         return await self.submit(op)
 
-    def submit(self, op: Callable[[AsyncConnection], Awaitable[T]]) -> asyncio.Future[T]:
+    def submit(
+        self, op: Callable[[AsyncConnection], Awaitable[T]], *, lazy: bool = False
+    ) -> asyncio.Future[T]:
         """Queue `op` now (its place in line is taken at once); the future is done as
-        `run` returns."""
+        `run` returns. `lazy`: nobody waits for it now, so it may wait in line up to
+        the lazy delay for an awaited write and share its commit (writes stay in
+        order: an awaited write commits every lazy one queued before it)."""
         done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.append((op, done))
+        if not lazy:
+            self.hurry()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_all(), name="store-writer")
         return done
 
+    def hurry(self) -> None:
+        """Commit what is in line without the lazy wait (someone waits for it now)."""
+        if not self._queue:
+            return
+        self._urgent = True
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
     async def _write_all(self) -> None:
-        if self._commit_delay > 0:
-            await asyncio.sleep(self._commit_delay)
-        while self._queue:
-            batch = [(op, done) for op, done in self._queue[: self._max_batch] if not done.done()]
-            del self._queue[: self._max_batch]
-            if batch:
-                await self._write(batch)
+        try:
+            if not self._urgent and self._lazy_delay > 0:
+                await self._lazy_wait()
+            if self._commit_delay > 0:
+                await asyncio.sleep(self._commit_delay)
+            while self._queue:
+                self._urgent = False  # what is in line now goes in this batch
+                batch = [
+                    (op, done) for op, done in self._queue[: self._max_batch] if not done.done()
+                ]
+                del self._queue[: self._max_batch]
+                if batch:
+                    await self._write(batch)
+        finally:
+            self._urgent = False
+
+    async def _lazy_wait(self) -> None:
+        """Wait for an awaited write (`hurry`), the lazy delay at most."""
+        loop = asyncio.get_running_loop()
+        wake = self._wake = loop.create_future()
+        timer = loop.call_later(self._lazy_delay, _wake_up, wake)
+        try:
+            await wake
+        finally:
+            timer.cancel()
+            self._wake = None
 
     async def _write(self, batch: list[tuple[WriteOp, asyncio.Future[Any]]]) -> None:
         try:
@@ -218,6 +275,11 @@ class GroupCommit:
         for (_, done), result in zip(batch, results, strict=True):
             if not done.done():
                 done.set_result(result)
+
+
+def _wake_up(wake: asyncio.Future[None]) -> None:
+    if not wake.done():
+        wake.set_result(None)
 
 
 async def _run_all(

@@ -27,7 +27,7 @@ from hotline.events import CATALOGUE, spec_of
 from hotline.store.coltypes import as_utc, utcnow
 from hotline.store.epochs import Fence, FencedInsert
 from hotline.store.errors import UnknownContact, UnknownCustomer
-from hotline.store.group_commit import GroupCommit, InsertRow, UpdateRow
+from hotline.store.group_commit import LAZY_DELAY, GroupCommit, InsertRow, UpdateRow
 from hotline.store.inline_sqlite import InlineConnection, inline_engine
 from hotline.store.jsontext import dumps
 from hotline.store.migrate import upgrade
@@ -82,6 +82,7 @@ class Store:
         write_engine: AsyncEngine | None = None,
         lookup: RawLookup | None = None,
         commit_delay: float = 0.0,
+        lazy_delay: float = LAZY_DELAY,
     ) -> None:
         self._engine = engine
         #: Where the one writer writes (SQLite: hotline/store/inline_sqlite.py); reads
@@ -92,7 +93,9 @@ class Store:
         self._lookup = lookup
         # One writer, group commit: SQLite takes one writer at a time (ours queue here
         # rather than collide on the file lock), and one commit serves many writes.
-        self._writer = GroupCommit(self._write_engine, commit_delay=commit_delay)
+        self._writer = GroupCommit(
+            self._write_engine, commit_delay=commit_delay, lazy_delay=lazy_delay
+        )
         self.retry_for = retry_for
         self._listeners: list[Callable[[LoggedEvent], None]] = []
 
@@ -105,6 +108,7 @@ class Store:
         busy_timeout: float = 5.0,
         echo: bool = False,
         commit_delay: float = 0.0,
+        lazy_delay: float = LAZY_DELAY,
     ) -> Store:
         """Open the database at `url` (sqlite+aiosqlite or postgresql+asyncpg).
 
@@ -112,7 +116,9 @@ class Store:
         `busy_timeout`: seconds one SQLite statement waits for a lock (PostgreSQL:
         the connect timeout). `commit_delay`: seconds the idle writer waits for more
         writes to share its next commit (hotline/store/group_commit.py; the controller
-        gives COMMIT_DELAY). Raises StoreUnavailable if the database cannot be reached.
+        gives COMMIT_DELAY). `lazy_delay`: seconds a lazy event (`append_soon(lazy=True)`)
+        may wait for an awaited write to share its commit. Raises StoreUnavailable if
+        the database cannot be reached.
         """
         parsed = async_url(url)
         write_engine = lookup = None
@@ -136,7 +142,7 @@ class Store:
                     "server_settings": {"application_name": "hotline"},
                 },
             )
-        store = cls(engine, retry_for, write_engine, lookup, commit_delay)
+        store = cls(engine, retry_for, write_engine, lookup, commit_delay, lazy_delay)
         try:
             await store.read(lambda conn: conn.execute(select(1)), "connect")
         except BaseException:
@@ -404,11 +410,14 @@ class Store:
         agent: str | None = None,
         *,
         ts: datetime | None = None,
+        lazy: bool = False,
     ) -> asyncio.Future[int]:
         """`append` for a caller that goes on meanwhile: the event takes its place in
         the log now (before any write asked for later); the future gives its id once it
-        is committed. Bad arguments raise at once, as `append` does."""
-        queued, values = self._queue_event(contact_id, type, data, queue, agent, ts)
+        is committed. Bad arguments raise at once, as `append` does. `lazy`: nothing
+        waits for it now (a call's own events), so it may wait up to the lazy delay to
+        share the commit of a write that is awaited (`hurry` when one waits for it)."""
+        queued, values = self._queue_event(contact_id, type, data, queue, agent, ts, lazy)
         # No task per event (a call logs a score of them): committed, the future is
         # settled by a callback; a failure takes `_appended`'s way (retry, errors).
         appended: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -442,6 +451,7 @@ class Store:
         queue: str | None,
         agent: str | None,
         ts: datetime | None,
+        lazy: bool = False,
     ) -> tuple[asyncio.Future[Any], dict[str, Any]]:
         if not isinstance(type, str):
             raise ValueError(f"event type must be a string like 'call.answered', got {type!r}")
@@ -459,7 +469,8 @@ class Store:
             "agent": agent,
             "data": data,
         }
-        return self._writer.submit(InsertRow(EVENTS, values, {"data": text})), values
+        row = InsertRow(EVENTS, values, {"data": text})
+        return self._writer.submit(row, lazy=lazy), values
 
     async def _appended(self, queued: asyncio.Future[Any], values: dict[str, Any]) -> int:
         what = f"append {values['type']}"
@@ -475,6 +486,10 @@ class Store:
             raise UnknownContact(f"no contact with id {values['contact_id']!r}") from exc
         self._notify(values, event_id)
         return event_id
+
+    def hurry(self) -> None:
+        """Commit the lazy events in line now: somebody waits for them."""
+        self._writer.hurry()
 
     def _notify(self, values: dict[str, Any], event_id: int) -> None:
         """Tell the listeners of an event just committed."""

@@ -84,3 +84,93 @@ async def test_an_idle_writer_waits_its_commit_delay_for_more_writes(db_url: str
             assert [e.data["n"] for e in await store.events(contact)] == list(range(5))
         finally:
             await store.close()
+
+
+async def test_lazy_events_wait_for_an_awaited_write_and_share_its_commit(db_url: str) -> None:
+    # A call's own events (lazy) queued over a few loop turns commit with the routing
+    # record that follows them, in order, and none is heard of before that commit.
+    store = await Store.connect(db_url, lazy_delay=5.0)
+    try:
+        await store.migrate()
+        contact = await store.open_contact("voice", "inbound", "+15550004", "100")
+        commits = count_commits(store)
+        heard: list[str] = []
+        store.listen(lambda event: heard.append(event.data["n"]))
+        lazy = []
+        for n in ("a", "b", "c"):
+            lazy.append(store.append_soon(contact, "flow.node", {"n": n}, lazy=True))
+            await asyncio.sleep(0.01)
+        assert commits[0] == 0 and heard == [] and not any(f.done() for f in lazy)
+        await store.append(contact, "contact.join", {"n": "d"}, queue="sales")
+        assert all(f.done() for f in lazy)
+        assert commits[0] == 1
+        assert heard == ["a", "b", "c", "d"]
+        assert [e.data["n"] for e in await store.events(contact)] == ["a", "b", "c", "d"]
+    finally:
+        await store.close()
+
+
+async def test_a_lazy_event_alone_commits_after_the_lazy_delay(db_url: str) -> None:
+    store = await Store.connect(db_url, lazy_delay=0.05)
+    try:
+        await store.migrate()
+        contact = await store.open_contact("voice", "inbound", "+15550005", "100")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        event_id = await store.append_soon(contact, "flow.node", {"n": 1}, lazy=True)
+        assert loop.time() - started >= 0.05
+        assert [e.id for e in await store.events(contact)] == [event_id]
+    finally:
+        await store.close()
+
+
+async def test_hurry_commits_the_lazy_events_in_line_at_once(db_url: str) -> None:
+    store = await Store.connect(db_url, lazy_delay=5.0)
+    try:
+        await store.migrate()
+        contact = await store.open_contact("voice", "inbound", "+15550006", "100")
+        lazy = [store.append_soon(contact, "flow.node", {"n": n}, lazy=True) for n in range(3)]
+        store.hurry()
+        await asyncio.wait_for(asyncio.gather(*lazy), timeout=1.0)
+        assert [e.data["n"] for e in await store.events(contact)] == [0, 1, 2]
+        store.hurry()  # nothing in line: the next lazy event still waits its delay
+        late = store.append_soon(contact, "flow.node", {"n": 3}, lazy=True)
+        await asyncio.sleep(0.05)
+        assert not late.done()
+        store.hurry()
+        await asyncio.wait_for(late, timeout=1.0)
+    finally:
+        await store.close()
+
+
+async def test_a_lazy_event_that_fails_fails_alone_with_its_error(db_url: str) -> None:
+    store = await Store.connect(db_url, lazy_delay=5.0)
+    try:
+        await store.migrate()
+        contact = await store.open_contact("voice", "inbound", "+15550007", "100")
+        bad = store.append_soon("no-such-contact", "flow.node", {"n": 1}, lazy=True)
+        good = store.append_soon(contact, "flow.node", {"n": 2}, lazy=True)
+        await store.append(contact, "flow.node", {"n": 3})
+        with pytest.raises(UnknownContact, match="no contact with id 'no-such-contact'"):
+            await bad
+        assert isinstance(await good, int)
+        assert [e.data["n"] for e in await store.events(contact)] == [2, 3]
+        assert await store.events("no-such-contact") == []
+    finally:
+        await store.close()
+
+
+async def test_close_commits_the_lazy_events_in_line(db_url: str) -> None:
+    store = await Store.connect(db_url, lazy_delay=30.0)
+    await store.migrate()
+    contact = await store.open_contact("voice", "inbound", "+15550008", "100")
+    lazy = store.append_soon(contact, "flow.node", {"n": 1}, lazy=True)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await store.close()
+    assert loop.time() - started < 5.0 and lazy.done()
+    again = await Store.connect(db_url)
+    try:
+        assert [e.data["n"] for e in await again.events(contact)] == [1]
+    finally:
+        await again.close()
