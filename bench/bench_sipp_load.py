@@ -1039,6 +1039,58 @@ def trace_table(steps: list[Step], records: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def stalls_table(steps: list[Step], records: list[dict[str, Any]]) -> list[str]:
+    """Per step, the event loop's stalls (`--trace`: its heartbeat late by more than
+    bench/controller_trace.py's STALL) and garbage collections over 5 ms, with the
+    stacks the stalls were sampled in most often."""
+    if not records:
+        return []
+    lines = [
+        "\nThe controller's loop stalls (`--trace`: its heartbeat late by > 40 ms, the main "
+        "thread's stack sampled every 10 ms meanwhile) and its garbage collections > 5 ms:\n",
+        "| cps | stalls | stalled ms (sum, longest) | of it the loop's thread: on a CPU "
+        "/ waiting for one / other threads ran (ms) | collections > 5 ms (by generation) "
+        "| collections ms (sum, longest) | every collection: count, ms in all, by generation |",
+        "|---:|---:|---:|---:|---|---:|---|",
+    ]
+    stacks: dict[str, list[float]] = {}
+    for step in steps:
+        mine = [r for r in records if step.began <= r["t"] <= step.ended]
+        stalls = [r for r in mine if r["k"] == "stall"]
+        gcs = [r for r in mine if r["k"] == "gc"]
+        by_gen: dict[str, int] = {}
+        for r in gcs:
+            by_gen[r["what"]] = by_gen.get(r["what"], 0) + 1
+        for r in stalls:
+            stacks.setdefault(r["what"], []).append(r["d"])
+        every: dict[str, list[float]] = {}
+        for r in mine:
+            if r["k"] == "gcsum":
+                tally = every.setdefault(r["what"], [0, 0.0])
+                tally[0] += r["n"]
+                tally[1] += r["d"]
+        lines.append(
+            f"| {step.rate:g} | {len(stalls)} | {sum(r['d'] for r in stalls) * 1000:.0f}, "
+            f"{max((r['d'] for r in stalls), default=0) * 1000:.0f} | "
+            f"{sum(r.get('ran', 0) for r in stalls) * 1000:.0f} / "
+            f"{sum(r.get('queued', 0) for r in stalls) * 1000:.0f} / "
+            f"{sum(r.get('others', 0) for r in stalls) * 1000:.0f} | "
+            f"{', '.join(f'{g} {n}' for g, n in sorted(by_gen.items())) or '-'} | "
+            f"{sum(r['d'] for r in gcs) * 1000:.0f}, "
+            f"{max((r['d'] for r in gcs), default=0) * 1000:.0f} | "
+            + (
+                ", ".join(f"{g} {n:.0f}, {ms * 1000:.0f}" for g, (n, ms) in sorted(every.items()))
+                or "-"
+            )
+            + " |"
+        )
+    if stacks:
+        lines.append("\nWhere the loop stalled most (innermost frame first; stalls, ms in all):\n")
+        top = sorted(stacks.items(), key=lambda kv: -sum(kv[1]))[:5]
+        lines += [f"- {len(ds)} x, {sum(ds) * 1000:.0f} ms: `{where}`" for where, ds in top]
+    return lines
+
+
 def per_call(records: list[dict[str, Any]], kind: str, calls: int) -> tuple[float, str]:
     """Records of a kind per call, all and by what (the commonest first)."""
     calls = max(calls, 1)
@@ -1233,7 +1285,11 @@ def report(
                 f"{step.ari_p50} / {step.ari_p99} | {step.ari_connections} |"
             )
     if trace and hotline:
-        for line in trace_table(hotline, trace) + per_call_table(hotline, trace):
+        for line in (
+            trace_table(hotline, trace)
+            + per_call_table(hotline, trace)
+            + stalls_table(hotline, trace)
+        ):
             print(line)
     for line in processors_table(results):
         print(line)

@@ -16,7 +16,11 @@ Wraps, in this process only, before the controller starts:
   by its text;
 - every caller's join to and leave from their holding bridge (`HoldingBridges.join`,
   `.leave` back to the flow, `.moved` once they talk: the bridge destroyed off the way
-  to the conversation), whole, with their ARI requests.
+  to the conversation), whole, with their ARI requests;
+- every garbage collection longer than 5 ms (`gc.callbacks`): generation, duration;
+- every stall of the event loop longer than STALL seconds: a thread watches a heartbeat
+  the loop beats every millisecond or so and, while it is late, samples the main
+  thread's stack (`sys._current_frames`), so a stall names the code that held the loop.
 Records are JSON lines {"k": kind, "t": wall-clock start, "d": seconds, ...}, flushed
 every second by a thread.
 """
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import json
 import os
 import sys
@@ -95,10 +100,10 @@ def install() -> None:
 
     submit = GroupCommit.submit
 
-    def timed_submit(self: GroupCommit, op: Any) -> asyncio.Future[Any]:
+    def timed_submit(self: GroupCommit, op: Any, **kwargs: Any) -> asyncio.Future[Any]:
         queued = len(self._queue)
         started, wall = time.perf_counter(), time.time()
-        done = submit(self, op)
+        done = submit(self, op, **kwargs)  # (`lazy=` in newer trees)
         what = op.values.get("type", "?") if isinstance(op, InsertRow) else "other"
 
         def finished(_: asyncio.Future[Any]) -> None:
@@ -201,6 +206,157 @@ def install() -> None:
         HoldingBridges.moved = timed_moved  # type: ignore[method-assign]  # a probe, this run only
 
 
+#: A loop late by more than this (seconds) is a stall worth a stack sample.
+STALL = 0.04
+
+
+def watch_gc() -> None:
+    """Record each collection that takes longer than 5 ms (it holds the loop), and once
+    a second every collection's count and time by generation (the collector's share of
+    the CPU)."""
+    import gc
+
+    started = [0.0]
+    sums: dict[str, list[float]] = {}  # generation -> [count, seconds] since the last record
+    last = [time.time()]
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        took = time.perf_counter() - started[0]
+        gen = f"gen{info.get('generation')}"
+        tally = sums.setdefault(gen, [0, 0.0])
+        tally[0] += 1
+        tally[1] += took
+        now = time.time()
+        if took > 0.005:
+            RECORDS.append(
+                {
+                    "k": "gc",
+                    "t": now - took,
+                    "d": took,
+                    "what": gen,
+                    "collected": info.get("collected"),
+                }
+            )
+        if now - last[0] >= 1.0:
+            for what, (count, seconds) in sums.items():
+                RECORDS.append({"k": "gcsum", "t": now, "d": seconds, "what": what, "n": count})
+            sums.clear()
+            last[0] = now
+
+    gc.callbacks.append(callback)
+
+
+BEAT = [time.monotonic()]
+
+
+async def heartbeat() -> None:
+    """The loop's heartbeat for the stall watcher (runs in the controller's loop)."""
+    while True:
+        BEAT[0] = time.monotonic()
+        await asyncio.sleep(0.001)
+
+
+def schedstat(tid: int) -> tuple[float, float]:
+    """A thread's seconds on a CPU and waiting in the run queue for one (the kernel's
+    /proc schedstat): what it did while the loop stalled."""
+    try:
+        with open(f"/proc/self/task/{tid}/schedstat") as f:
+            ran, queued, _ = f.read().split()
+        return int(ran) / 1e9, int(queued) / 1e9
+    except (OSError, ValueError):
+        return 0.0, 0.0
+
+
+def threads_ran(skip: int) -> float:
+    """Seconds on a CPU of every thread of this process but `skip` (and the watcher)."""
+    total = 0.0
+    me = threading.get_native_id()
+    with contextlib.suppress(OSError):
+        for name in os.listdir("/proc/self/task"):
+            tid = int(name)
+            if tid not in (skip, me):
+                total += schedstat(tid)[0]
+    return total
+
+
+def stall_watcher(main_thread: int) -> None:
+    """While the loop's heartbeat is late by more than STALL, sample the main thread's
+    stack every 10 ms; one record per stall with its length, the commonest stacks, and
+    how the main thread spent it: on a CPU (`ran`: the loop busy), waiting in the run
+    queue for one (`queued`: the machine's other processes), or neither (blocked: a
+    lock, the GIL while another thread of the process ran (`others`), a system call)."""
+    import traceback
+    from collections import Counter
+
+    native = threading.get_native_id() if main_thread == threading.get_ident() else 0
+    tid = [native]
+
+    def watch() -> None:
+        stacks: Counter[str] = Counter()
+        began = 0.0
+        at_start = (0.0, 0.0, 0.0)
+        while True:
+            time.sleep(0.01)
+            late = time.monotonic() - BEAT[0]
+            if late > STALL:
+                if not stacks:
+                    began = BEAT[0]
+                    ran, queued = schedstat(tid[0])
+                    at_start = (ran, queued, threads_ran(tid[0]))
+                frame = sys._current_frames().get(main_thread)
+                if frame is not None:
+                    summary = traceback.extract_stack(frame)[-12:]
+                    stacks[
+                        " < ".join(
+                            f"{Path(f.filename).name}:{f.lineno} {f.name}"
+                            for f in reversed(summary)
+                        )
+                    ] += 1
+            elif stacks:
+                took = time.monotonic() - began
+                ran, queued = schedstat(tid[0])
+                others = threads_ran(tid[0])
+                top = stacks.most_common(2)
+                RECORDS.append(
+                    {
+                        "k": "stall",
+                        "t": time.time() - took,
+                        "d": took,
+                        "what": top[0][0],
+                        "samples": sum(stacks.values()),
+                        "other": top[1][0] if len(top) > 1 else "",
+                        "ran": ran - at_start[0],
+                        "queued": queued - at_start[1],
+                        "others": others - at_start[2],
+                    }
+                )
+                stacks.clear()
+
+    threading.Thread(target=watch, name="trace-stalls", daemon=True).start()
+
+
+def start_heartbeat() -> None:
+    """Start the heartbeat in the loop the controller runs, once it runs."""
+    from controller import event_loop
+
+    run = event_loop.run
+
+    def run_with_heartbeat(main: Any, choice: str | None = None) -> Any:
+        async def beating() -> Any:
+            beat = asyncio.ensure_future(heartbeat())
+            try:
+                return await main
+            finally:
+                beat.cancel()
+
+        return run(beating(), choice)
+
+    event_loop.run = run_with_heartbeat  # a probe, this run only
+
+
 def flusher(path: Path) -> None:
     def flush() -> None:
         taken = RECORDS[:]
@@ -221,6 +377,9 @@ def flusher(path: Path) -> None:
 def main() -> int:
     flusher(Path(os.environ["HOTLINE_TRACE_FILE"]))
     install()
+    watch_gc()
+    start_heartbeat()
+    stall_watcher(threading.get_ident())
     from controller.cli import main as hotline
 
     return hotline(sys.argv[1:])
