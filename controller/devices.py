@@ -99,11 +99,14 @@ def browser_phones(
     on_closed: Callable[[str], Awaitable[object]] | None = None,
 ) -> BrowserPhones:
     """The desk's browser phones: each agent's account, relayed to Asterisk's
-    WebSocket transport on its HTTP server (ARI's, `ari_url`); `on_closed(agent)`
-    once an agent's relay has closed (controller/phone_calls.py)."""
+    WebSocket transport on its HTTP server (ARI's, `ari_url`), or behind a SIP edge to
+    the edge's WebSocket (the phone registers there: every node rings it);
+    `on_closed(agent)` once an agent's relay has closed (controller/phone_calls.py)."""
     accounts = phone_accounts(config, secrets)
     url = URL(ari_url)
     socket = url.with_scheme("wss" if url.scheme == "https" else "ws").with_path("/ws")
+    if config.edge is not None:
+        socket = URL(config.edge.ws_url)
 
     async def alive(token: str) -> bool:
         return await auth.sessions.resolve(token) is not None

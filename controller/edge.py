@@ -68,9 +68,11 @@ def render(
     foreground: bool = True,
     children: int = 4,
     log_level: int = 1,
+    browser_phones: bool = False,
 ) -> Path:
     """Write kamailio.cfg (mode 0600: it holds the agents' passwords) and
-    dispatcher.list into `out`; the config's path."""
+    dispatcher.list into `out`; the config's path. `browser_phones`: the desks' phones
+    register here too (`<endpoint>-web` over WebSocket on edge.ws_port)."""
     out.mkdir(parents=True, exist_ok=True)
     nodes = out / "dispatcher.list"
     nodes.write_text(
@@ -90,6 +92,7 @@ def render(
         foreground=foreground,
         children=children,
         log_level=log_level,
+        browser_phones=browser_phones,
     )
     target = out / "kamailio.cfg"
     fd = os.open(target.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -178,7 +181,7 @@ def run_kamailio(config_file: Path, pid_file: Path) -> int:
     return 0 if code in (0, -signal.SIGTERM, 128 + signal.SIGTERM) else EXIT_KAMAILIO
 
 
-def _edge_of(args: argparse.Namespace) -> tuple[EdgeConfig, dict[str, str], Path, Path]:
+def _edge_of(args: argparse.Namespace) -> tuple[EdgeConfig, dict[str, str], Path, Path, bool]:
     from controller.cli import _paths, checked_config
     from controller.secrets import load_secrets
 
@@ -192,13 +195,13 @@ def _edge_of(args: argparse.Namespace) -> tuple[EdgeConfig, dict[str, str], Path
     secrets = load_secrets(paths.secrets_file, config.phone_endpoints)
     passwords = {e: secrets.agent_passwords[e] for e in config.phone_endpoints}
     out = Path(args.out) if getattr(args, "out", None) else paths.state / "edge"
-    return config.edge, passwords, paths.home, out
+    return config.edge, passwords, paths.home, out, config.asterisk.browser_phone
 
 
 def cmd_edge(args: argparse.Namespace) -> int:
     try:
-        edge, passwords, home, out = _edge_of(args)
-        config_file = render(edge, passwords, home, out)
+        edge, passwords, home, out, browser = _edge_of(args)
+        config_file = render(edge, passwords, home, out, browser_phones=browser)
         check(config_file)
         print(f"hotline edge: {config_file} checked (kamailio -c): {len(edge.nodes)} node(s)")
         if args.action == "config":
@@ -207,6 +210,8 @@ def cmd_edge(args: argparse.Namespace) -> int:
         if made:
             print(f"hotline edge: created Kamailio's tables {', '.join(made)}")
         print(f"hotline edge: listening on {edge.listen}:{edge.port}", flush=True)
+        if browser:
+            print(f"hotline edge: browser phones' relays on {edge.ws_url}", flush=True)
     except EdgeError as error:
         print(f"hotline edge: {error}", file=sys.stderr)
         return EXIT_CONFIG

@@ -40,7 +40,7 @@ from controller.devices import phone_accounts
 from controller.outbound_rules import outbound_rules
 from controller.paths import ProjectPaths
 from controller.services import LiveServices
-from controller.web_phones import WorkerPhones
+from controller.web_phones import web_phones
 from hotline.acd.model import Channel
 from hotline.acd.reachability import UNREACHABLE_REASON
 from hotline.acd.router import RoutingError
@@ -311,9 +311,10 @@ class WebNode:
         async def session_alive(token: str) -> bool:
             return await auth.sessions.resolve(token) is not None
 
-        # Browser phones: relayed to a call worker's own relay (controller/web_phones.py).
+        # Browser phones: relayed to the SIP edge, or a call worker's own relay
+        # (controller/web_phones.py).
         accounts = phone_accounts(config, self.hotline.secrets)
-        add_phone_routes(api, WorkerPhones(accounts, config.routing.nodes, session_alive))
+        add_phone_routes(api, web_phones(config, accounts, session_alive))
         chat.desks.control = calls
         chat.desks.watch_health(health)
         wallboard = Wallboard(tailed, routing, config.reports, agents)

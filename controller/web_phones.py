@@ -12,6 +12,11 @@ Which worker: the first of `routing.nodes`, in the order listed, that takes the 
 (its web answering and upgrading it); a worker down is skipped, so the phone registers
 on the next one. None taking it: the socket is closed 4503 ("telephony unavailable"),
 as when a box's Asterisk is down.
+
+Behind a SIP edge (`edge:` in hotline.yaml) the phone's socket goes to the edge's
+WebSocket instead (`web_phones`): the phone registers at Kamailio, whose location every
+node rings, and no call worker is in the way (a call worker's own desks relay there
+too: controller/devices.py). The edge down: closed 4503 as above.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import aiohttp
 from yarl import URL
 
+from hotline.config import HotlineConfig
 from hotline.web.auth import COOKIE
 from hotline.web.phone_api import MAX_FRAME, BrowserPhones, PhoneAccount
 
@@ -68,3 +74,15 @@ class WorkerPhones(BrowserPhones):
             return upstream
         said = "; ".join(problems) or "no call worker in routing.nodes"
         raise aiohttp.ClientError(f"no call worker took the phone ({said})")
+
+
+def web_phones(
+    config: HotlineConfig,
+    accounts: Mapping[str, PhoneAccount],
+    session_alive: Callable[[str], Awaitable[bool]],
+) -> BrowserPhones:
+    """A web process's browser phones: relayed to the SIP edge's WebSocket when there is
+    one (every node rings the phone there), else to a call worker's relay."""
+    if config.edge is not None:
+        return BrowserPhones(accounts, config.edge.ws_url, session_alive)
+    return WorkerPhones(accounts, config.routing.nodes, session_alive)

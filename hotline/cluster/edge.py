@@ -8,6 +8,7 @@
       probe_interval: 5             # seconds between SIP OPTIONS to each node
       failover_after: 2             # seconds a node may leave an INVITE unanswered
       agent_qualify: 10             # seconds between a node's OPTIONS for each agent
+      ws_port: 5066                 # SIP over WebSocket (TCP) for the desks' browser phones
 
 `hotline edge run` renders a Kamailio config from it (controller/edge.py) and runs
 Kamailio: its dispatcher spreads new calls over the nodes, probing them, and sends a
@@ -17,6 +18,14 @@ A node with an `edge:` section gives each agent without a fixed contact the cont
 `sip:<endpoint>@<listen>:<port>` and asks the edge every `agent_qualify` seconds
 whether the phone is registered: Asterisk's contact status (presence) and its
 `PJSIP/<endpoint>` dialing work as on one box.
+
+The desks' browser phones (`asterisk.browser_phone`) register at the edge too, as
+`<endpoint>-web`, over SIP over WebSocket on `ws_port` (plain ws: the web processes and
+call workers relay each desk's socket there after checking its login session, so only
+they need to reach it; a browser never does). A node rings `<endpoint>-web` at the edge
+with the WebRTC media settings (DTLS-SRTP, ICE, rtcp-mux) of its `<endpoint>-web`
+endpoint; the edge relays the signalling only, so media goes between the browser and
+the node that has the call.
 """
 
 from __future__ import annotations
@@ -83,6 +92,7 @@ class EdgeConfig(BaseModel):
     probe_interval: int = Field(5, ge=1, le=300)
     failover_after: float = Field(2.0, ge=0.5, le=30)
     agent_qualify: int = Field(10, ge=1, le=300)
+    ws_port: Port = 5066
 
     @field_validator("listen")
     @classmethod
@@ -115,6 +125,8 @@ class EdgeConfig(BaseModel):
             raise ValueError(f"edge.nodes: {', '.join(twice)} given more than once")
         if f"{self.listen}:{self.port}" in seen:
             raise ValueError(f"edge.nodes: {self.listen}:{self.port} is the edge itself")
+        if f"{self.listen}:{self.ws_port}" in seen:
+            raise ValueError(f"edge.ws_port: {self.listen}:{self.ws_port} is a node's SIP address")
         return self
 
     @property
@@ -123,6 +135,11 @@ class EdgeConfig(BaseModel):
         parts = urlsplit(self.database_url)
         netloc = parts.netloc
         return f"postgres://{netloc}{parts.path}"
+
+    @property
+    def ws_url(self) -> str:
+        """The edge's SIP-over-WebSocket listener the browser phones' relays open."""
+        return f"ws://{self.listen}:{self.ws_port}/"
 
     def agent_contact(self, endpoint: str) -> str:
         """The contact a node gives an agent's phone: the agent at the edge."""

@@ -12,7 +12,13 @@ sends to her registered location.
 - calls land on both nodes; carol is rung by the node that holds each caller, they
   talk, media goes between her phone and that node (the SDP is the node's);
 - one queue, one FIFO order across both nodes (callers of a and b interleaved);
-- a wrong password or an unknown phone cannot register (nothing saved);
+- a wrong password or an unknown phone cannot register (nothing saved), nor a browser
+  phone (<endpoint>-web) over UDP;
+- erin's desk in a real Chromium (a 440 Hz tone as its microphone) on node a's web: its
+  browser phone registers at the edge over WebSocket through the worker's relay; a
+  caller on node a and one on node b each ring it through the edge, it answers from the
+  desk and the tone reaches each caller (DTLS-SRTP between Chromium and that node);
+  the tab closes and both nodes find her phone offline;
 - a node in the edge's list that is down is marked down by the probe, calls go on;
 - Kamailio restarted during a call: the call goes on, carol's registration comes back
   from PostgreSQL and she is rung again without registering;
@@ -43,11 +49,12 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
@@ -57,17 +64,21 @@ from hotline.cluster.leader import asyncpg_dsn
 from hotline.store import LoggedEvent, Store
 from hotline.store.callbacks import CallbackStore
 from tests import pg
-from tests.e2e.cluster_nodes import bus_and_database, stop_all, with_callbacks, worker_config
-from tests.e2e.conftest import HOME, HOTLINE, RunningHotline, spawn, wait_ready
+from tests.browser import login
+from tests.e2e.cluster_nodes import FLOW, bus_and_database, stop_all, with_callbacks, worker_config
+from tests.e2e.conftest import HOME, HOTLINE, TEST_PASSWORD, RunningHotline, spawn, wait_ready
 from tests.e2e.ports import free_port
+from tests.e2e.rtp import RtpSink
 from tests.e2e.sipp import ExpectHangup, HangUp, SippCall, SippResult, Wait, finish_sipp, start_sipp
 from tests.e2e.sipp_uas import TransferTarget
 from tests.e2e.sipp_uas import scenario as uas_scenario
+from tests.e2e.test_browser_phone import media_browser, tone  # noqa: F401  (fixtures)
 from tests.e2e.test_cluster_worker import TALKED, _all_events, _contacts, talked
 from tests.e2e.test_leader_failover import KILL_BOUND, Candidate
 from tests.nats import NatsServer
 
 pg_server = pg.pg_server
+T = TypeVar("T")
 
 pytestmark = [pytest.mark.e2e, pytest.mark.pg]
 
@@ -76,6 +87,8 @@ CAROL = "2001"
 API_PAUSE = "/api/agents/dave/pause"
 #: dave, a second agent of the queue, paused before the leader is killed.
 DAVE = "2002"
+#: erin answers on her desk's browser phone, the only agent of a queue of her own.
+ERIN, WEB_QUEUE, WEB_NUMBER = "2003", "e2e_web", "305"
 
 
 @dataclass
@@ -350,9 +363,17 @@ def node_config(
     carol and `agents`, whose phones register at the edge."""
     config = worker_config(workdir, url, nats, 0, f"edge-{name}-{os.getpid()}")
     config["asterisk"]["sip_bind"] = {"a": NODE_A, "b": NODE_B}[name]
-    config["asterisk"]["browser_phone"] = False
+    # The desks' browser phones register at the edge (erin's, in the browser test).
+    config["asterisk"]["browser_phone"] = True
     for agent in config["agents"]:
         agent.pop("contact", None)
+    # erin: her own queue (305), so that her browser phone takes no other test's calls.
+    (workdir / "flows" / "web_queue.yaml").write_text(
+        FLOW.replace("cluster_queue", "web_queue").replace("e2e_fifo", WEB_QUEUE)
+    )
+    config["numbers"][WEB_NUMBER] = "web_queue"
+    config["queues"][WEB_QUEUE] = {"ring_timeout": 10, "wrap_up": 0.5}
+    config["agents"].append({"id": "erin", "name": "Erin", "endpoint": ERIN, "queues": [WEB_QUEUE]})
     # Here dave serves the same queue; his phone registers only in the leader-kill test
     # (not registered, he is unreachable: never offered a call).
     config["agents"] += [dict(agent) for agent in agents]
@@ -422,6 +443,7 @@ def _edge_topology(
         "probe_interval": 1,
         "failover_after": 2,
         "agent_qualify": 2,
+        "ws_port": free_port("tcp", seconds=900),
     }
     configs = {}
     for name in ("a", "b"):
@@ -513,7 +535,7 @@ def wait_reachable(
             if node.proc.poll() is not None:
                 continue
             said.append(
-                node.log.read_text(errors="replace").rsplit(f"agent endpoint {endpoint}", 1)[-1]
+                node.log.read_text(errors="replace").rsplit(f"agent endpoint {endpoint} ", 1)[-1]
             )
         if all(s.split("\n", 1)[0].strip().endswith(f": {want}") for s in said):
             return
@@ -619,7 +641,99 @@ def test_a_wrong_password_or_an_unknown_phone_cannot_register(cluster: EdgeClust
     before = registered(cluster)
     assert register(cluster, CAROL, "not-her-password", answer=401).ok
     assert register(cluster, "7777", None, first=403).ok
+    # A browser phone's account only over WebSocket: a node would offer it WebRTC media.
+    assert register(cluster, f"{CAROL}-web", None, first=403).ok
     assert registered(cluster) == before
+
+
+def off_loop(function: Callable[..., T], *args: Any) -> T:
+    """`function(*args)` in a thread of its own: Playwright's loop runs in this one
+    (and `registered`, `ended` run loops of their own)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(function, *args).result()
+
+
+def test_a_browser_phone_at_the_edge_is_rung_by_both_nodes_and_talks_to_each(
+    cluster: EdgeCluster,
+    media_browser: Any,  # noqa: F811  (the fixture imported above)
+) -> None:
+    """erin's desk on node a's web; her browser phone registers at the edge (node a's
+    relay to the edge's WebSocket); a caller dialing node a, then one dialing node b,
+    each rings it through the edge; answered on the desk, the browser's tone reaches
+    each caller: media between Chromium and the node that has the call."""
+    started = time.monotonic()
+    console: list[str] = []
+    context = media_browser.new_context()
+    context.set_default_timeout(20_000)
+    numbers = {"a": "5552801", "b": "5552802"}
+    heard: dict[str, float] = {}
+    try:
+        desk = context.new_page()
+        desk.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+        login(desk, cluster.nodes["a"].web_url, "erin", TEST_PASSWORD)
+        try:
+            desk.wait_for_selector("#phone-state[data-state=registered]")
+        except Exception:
+            pytest.fail(f"phone: {desk.inner_text('#phone')}\n" + "\n".join(console[-30:]))
+        at_edge = [r for r in off_loop(registered, cluster) if r.startswith(f"{ERIN}-web ")]
+        assert at_edge and "transport=ws" in at_edge[0], (at_edge, cluster.logs())
+        wait_reachable(cluster, endpoint=f"{ERIN}-web")
+        registered_after = time.monotonic() - started
+        for name, address in (("a", NODE_A), ("b", NODE_B)):
+            node = cluster.nodes[name]
+            sink = RtpSink()
+            call = SippCall(
+                cluster.workdir / "sipp",
+                node.sip_port,
+                WEB_NUMBER,
+                numbers[name],
+                [ExpectHangup(60)],
+                rtp_port=sink.port,
+            )
+            call.args[0] = f"{address}:{node.sip_port}"
+            call.start()
+            try:
+                desk.wait_for_selector("#phone-incoming:not([hidden])")
+                desk.click("#phone-incoming button.answer")
+                desk.wait_for_selector("#phone-state[data-state=talking]")
+                answered = time.monotonic()
+                time.sleep(3)
+                heard[name] = sink.audible_seconds(answered + 0.5, time.monotonic())
+                stats = desk.evaluate("window.hotlinePhone.stats")
+                assert stats["dtls"] == "connected", stats
+                assert heard[name] > 1.5, (
+                    f"node {name}: {heard[name]:.2f} s of the browser's tone; {stats}"
+                )
+                desk.click("#phone-talking button.hangup")
+                result = call.wait(30)
+                assert result.ok, f"{result.output}\n{cluster.logs()}"
+                desk.wait_for_selector("#phone-state[data-state=registered]")
+            finally:
+                if call.proc is not None and call.proc.poll() is None:
+                    call.proc.kill()
+                sink.close()
+        # The tab closes: its socket at the edge closes, and the edge unregisters it.
+        closed = time.monotonic()
+        desk.close()
+        wait_reachable(cluster, yes=False, endpoint=f"{ERIN}-web")
+        offline = time.monotonic() - closed
+        assert not [r for r in off_loop(registered, cluster) if r.startswith(f"{ERIN}-web ")]
+    finally:
+        context.close()
+    found = off_loop(ended, cluster, list(numbers.values()))
+    for name, number in numbers.items():
+        contact, events = found[number]
+        assert contact.status == "completed", (contact, events)
+        assert str(contact.asterisk_node).endswith(f"/edge-{name}-{os.getpid()}"), contact
+        finished = [e.data for e in events if e.type == "queue.call_ended"]
+        assert finished and finished[0]["agent"] == "erin", events
+    print(
+        f"\nerin's browser phone at the edge: registered and reachable on both nodes "
+        f"{registered_after:.1f} s after the desk opened; rung by node a and node b, "
+        f"the browser's tone heard {heard['a']:.1f} s / {heard['b']:.1f} s of 2.5 s; "
+        f"offline on both nodes {offline:.1f} s after the tab closed; "
+        f"{time.monotonic() - started:.1f} s in all"
+    )
 
 
 def test_a_node_down_in_the_edges_list_is_marked_down_and_calls_go_on(
@@ -1243,12 +1357,19 @@ def test_a_dead_box_its_waiting_callers_become_callbacks_at_their_place(
         for call in on_a:
             assert call.wait(90).ok, cluster.logs()
         assert customer.wait_done(30).ok, customer.messages()[-3000:]
+        hung_up = datetime.now(UTC)
         finish_sipp(carol, phone_dir, 30)  # her call on b ended without its BYE's answer
         assert invited_by(phone_dir) == numbers, (invited_by(phone_dir), cluster.logs())
-        done = {c.origin_contact_id: c for c in asyncio.run(_callbacks(cluster.url))}
-        for number in waiting_b:
-            callback = done[now[number][0].id]
+        # The dialer hangs the customer up before it tells the leader the conversation is
+        # over and the callback is then written completed: the customer's phone is done
+        # before that write, so the test waits for the callback's final state.
+        origins = [now[number][0].id for number in waiting_b]
+        done = callbacks_final(cluster, origins)
+        for callback in done.values():
             assert callback.state == "completed", (callback, cluster.logs())
+        written = asyncio.run(_events_of(cluster.url, [c.contact_id for c in done.values()]))
+        completed = max(e.ts for e in written if e.type == "callback.completed")
+        settled = (completed - hung_up).total_seconds()
         for number in numbers:
             if number not in on_b:
                 contact, events = ended(cluster, [number])[number]
@@ -1264,9 +1385,43 @@ def test_a_dead_box_its_waiting_callers_become_callbacks_at_their_place(
         f"{len(numbers) - 1} callers waited, {len(waiting_b)} on b: handled "
         f"{detected:.1f} s after the kill (node_lost_after 4 s): carol's call ended, she "
         f"went to wrap-up; b's waiting caller booked as a callback at its place; node a "
-        f"offered carol the rest in arrival order (b's called back), 0 lost for good, "
-        "0 out of order"
+        f"offered carol the rest in arrival order (b's called back; its callback.completed "
+        f"logged {settled:+.2f} s after the customer's phone had hung up), 0 lost for "
+        "good, 0 out of order"
     )
+
+
+def callbacks_final(
+    cluster: EdgeCluster, origins: list[str], timeout: float = 15
+) -> dict[str, Any]:
+    """The callbacks booked for these contacts (by origin contact id), once each is in
+    a final state (neither pending nor dialing); an error with their events if not."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = {c.origin_contact_id: c for c in asyncio.run(_callbacks(cluster.url))}
+        mine = {origin: found.get(origin) for origin in origins}
+        if all(c is not None and c.state not in ("pending", "dialing") for c in mine.values()):
+            return mine
+        if time.monotonic() > deadline:
+            events = asyncio.run(
+                _events_of(cluster.url, [c.contact_id for c in mine.values() if c])
+            )
+            said = "\n".join(
+                f"{e.ts.isoformat()} {e.contact_id} {e.type} {e.agent or ''} {e.data}"
+                for e in events
+            )
+            raise AssertionError(
+                f"callbacks not final after {timeout:g} s: {mine}\n{said}\n{cluster.logs()}"
+            )
+        time.sleep(0.2)
+
+
+async def _events_of(url: str, contact_ids: list[str]) -> list[LoggedEvent]:
+    store = await Store.connect(url)
+    try:
+        return [e for contact in contact_ids for e in await store.events(contact)]
+    finally:
+        await store.close()
 
 
 def test_kill_9_a_nodes_asterisk_new_calls_go_through_the_other(cluster: EdgeCluster) -> None:
