@@ -1,16 +1,18 @@
 """CPU per call of the store's write path alone: what one load-benchmark call writes.
 
     python bench/store_cpu.py [--rate 16] [--seconds 6] [--rounds 1] [--database URL]
+                              [--commit-delay MS] [--lazy-delay MS]
 
 No Asterisk, no controller: calls arrive at --rate a second; each makes its caller's
 customer (every bench caller is a new number), opens its contact, appends the 21 events
 a bench call logs (bench/bench_sipp_load.py's flow: call, flow, menu, queue, offer,
 ring, answer, connected, ended), 200 ms apart as a call spreads them, updates its
-summary twice and closes. Prints the process's CPU-milliseconds per call (and of
-that, the event loop's thread: the rest is the commits on aiosqlite's thread, mostly
-the kernel's work for the fsync) and the store's transactions per call: the share of
-the controller's CPU a call's event log costs (bench_sipp_load --profile shows the same
-share in the running controller). `--rounds`: runs one after another, each printed (on
+summary twice and closes. The routing records are awaited (as the write-ahead awaits
+them), the call's own events are lazy (`--lazy-delay 0`: not). Prints the process's
+CPU-milliseconds per call (and of that, the event loop's thread: the rest is the
+commits on aiosqlite's thread, mostly the kernel's work for the fsync) and the store's
+transactions per call: the share of the controller's CPU a call's event log costs
+(bench_sipp_load --profile shows the same share in the running controller). `--rounds`: runs one after another, each printed (on
 a shared machine the lowest is the least disturbed).
 
     python bench/store_cpu.py --batches 1,8 [--events 3000]
@@ -34,7 +36,7 @@ HOME = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HOME))
 
 from hotline.store import Store  # noqa: E402
-from hotline.store.group_commit import GroupCommit  # noqa: E402
+from hotline.store.group_commit import LAZY_DELAY, GroupCommit  # noqa: E402
 
 #: The events of one bench call, in order (a queued call answered by an agent).
 KINDS = [
@@ -61,29 +63,53 @@ KINDS = [
     "call.ended",
 ]
 GAP = 0.2  # seconds between two events of a call
+#: The routing write-ahead's records (hotline/acd/outbox.py): awaited before the agent
+#: is rung or the caller bridged. The others are the call's own events: lazy unless
+#: `--lazy-delay 0` (the writer of session 9).
+ROUTING = frozenset(
+    {
+        "contact.join",
+        "agent.reserve",
+        "contact.offer",
+        "agent.ring",
+        "agent.accept",
+        "contact.answered",
+        "queue.connected",
+        "agent.finish",
+        "queue.call_ended",
+    }
+)
 
 
-async def one_call(store: Store, n: int) -> None:
+async def one_call(store: Store, n: int, lazy: bool = True) -> None:
     # Every bench caller is a new number: its customer is made as the call opens.
     customer = await store.customer_for_phone(f"7{n}")
     assert customer is not None
     contact = await store.open_contact("voice", "inbound", f"7{n}", "800", customer.id)
     written = []
     for i, kind in enumerate(KINDS):
-        written.append(store.append_soon(contact, kind, {"n": i, "queue": "bench"}))
+        data = {"n": i, "queue": "bench"}
+        if kind in ROUTING:
+            await store.append_soon(contact, kind, data)
+        else:
+            written.append(store.append_soon(contact, kind, data, lazy=lazy))
         await asyncio.sleep(GAP)
     await store.update_contact(contact, flow="bench_load", flow_version="1")
     await store.update_contact(contact, language="en", node="end", variables={})
+    store.hurry()  # as the call's end waits for its events (voice/contact.py)
     await asyncio.gather(*written)
     await store.close_contact(contact, "completed")
 
 
 async def run(
-    rate: float, seconds: float, url: str | None, delay: float = 0.0
+    rate: float, seconds: float, url: str | None, delay: float = 0.0, lazy_delay: float = 0.0
 ) -> tuple[float, float, float, int]:
-    """(CPU ms per call, of it the loop's thread, transactions per call, calls)."""
+    """(CPU ms per call, of it the loop's thread, transactions per call, calls).
+    `lazy_delay` 0: the call's own events are not lazy."""
     folder = tempfile.mkdtemp(prefix="store-cpu-")
-    store = await Store.connect(url or f"sqlite+aiosqlite:///{folder}/hotline.db")
+    store = await Store.connect(
+        url or f"sqlite+aiosqlite:///{folder}/hotline.db", lazy_delay=lazy_delay
+    )
     await store.migrate()
     store._writer._commit_delay = delay  # the writer's commit delay, this run only
     transactions = 0
@@ -100,7 +126,7 @@ async def run(
         cpu, loop_cpu = time.process_time(), time.thread_time()
         running = []
         for n in range(calls):
-            running.append(asyncio.create_task(one_call(store, n)))
+            running.append(asyncio.create_task(one_call(store, n, lazy_delay > 0)))
             await asyncio.sleep(1 / rate)
         await asyncio.gather(*running)
         cpu, loop_cpu = time.process_time() - cpu, time.thread_time() - loop_cpu
@@ -140,6 +166,12 @@ def main() -> int:
     parser.add_argument(
         "--commit-delay", type=float, default=0.0, help="ms an idle writer waits (GroupCommit)"
     )
+    parser.add_argument(
+        "--lazy-delay",
+        type=float,
+        default=1000 * LAZY_DELAY,
+        help="ms a call's own event may wait for an awaited write (0: not lazy)",
+    )
     parser.add_argument("--batches", default=None, help="e.g. 1,8: the fixed-batch runs")
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--database", default=None, help="a store URL (default: SQLite)")
@@ -155,7 +187,13 @@ def main() -> int:
         return 0
     for _ in range(args.rounds):
         ms, loop_ms, transactions, calls = asyncio.run(
-            run(args.rate, args.seconds, args.database, args.commit_delay / 1000)
+            run(
+                args.rate,
+                args.seconds,
+                args.database,
+                args.commit_delay / 1000,
+                args.lazy_delay / 1000,
+            )
         )
         print(
             f"store write path: {ms:.2f} ms CPU per call ({loop_ms:.2f} on the loop's "
