@@ -12,8 +12,9 @@ them), the call's own events are lazy (`--lazy-delay 0`: not). Prints the proces
 CPU-milliseconds per call (and of that, the event loop's thread: the rest is the
 commits on aiosqlite's thread, mostly the kernel's work for the fsync) and the store's
 transactions per call: the share of the controller's CPU a call's event log costs
-(bench_sipp_load --profile shows the same share in the running controller). `--rounds`: runs one after another, each printed (on
-a shared machine the lowest is the least disturbed).
+(bench_sipp_load --profile shows the same share in the running controller).
+`--rounds`: runs one after another, each printed (on a shared machine the lowest is the
+least disturbed).
 
     python bench/store_cpu.py --batches 1,8 [--events 3000]
 
