@@ -138,6 +138,7 @@ class AriCallControl:
         routing: RoutingService | None = None,
         endpoints: Mapping[str, str] | None = None,
         consult_contacts: ConsultContacts | None = None,
+        phone_owner: Callable[[str], str | None] | None = None,
     ) -> None:
         self.ari = ari
         self.settings = settings  # the queues
@@ -149,6 +150,9 @@ class AriCallControl:
         #: ... and the one to ring now (the browser phone when registered, asked at each
         #: consultation: controller/devices.py)
         self.ring_endpoints: Mapping[str, str] = endpoints if endpoints is not None else {}
+        #: endpoint -> the agent whose phone it is (any of their phones), else None;
+        #: by default, whose phone of `endpoints` it is
+        self._owner_of = phone_owner or {e: agent for agent, e in self.endpoints.items()}.get
         #: The number rules and dial template (the callbacks'); None: no numbers.
         self.dialing = dialing
         self.own_numbers = own_numbers
@@ -452,15 +456,17 @@ class AriCallControl:
         if not name.startswith("PJSIP/"):
             return None
         endpoint = name[len("PJSIP/") :].rsplit("-", 1)[0]
-        # Only the agents talking now, not every agent: this runs for every new call,
-        # and the phone an agent is rung on is looked up live (ring_endpoints).
-        for agent, contact in self.of_agent.items():
-            call = self.calls.get(contact)
-            if call is None or call.agent != agent or not call.consultable:
-                continue
-            own = self.endpoints.get(agent)
-            if own is not None and endpoint in (own, self.ring_endpoints.get(agent)):
-                return contact
+        # This runs for every new call: one lookup of whose phone it is (a customer's
+        # call: nobody's), not a walk of the agents talking now.
+        agent = self._owner_of(endpoint)
+        contact = self.of_agent.get(agent) if agent is not None else None
+        call = self.calls.get(contact) if contact is not None else None
+        if call is None or call.agent != agent or not call.consultable:
+            return None
+        own = self.endpoints.get(call.agent)
+        # The phone an agent is rung on is looked up live (ring_endpoints).
+        if own is not None and endpoint in (own, self.ring_endpoints.get(call.agent)):
+            return contact
         return None
 
     async def consult_from_phone(self, contact_id: str, channel: AriEvent) -> None:

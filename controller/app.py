@@ -266,6 +266,7 @@ class Hotline:
             routing=routing,
             endpoints=phones,  # consultations ring the browser phone when registered
             consult_contacts=StoreConsultContacts(store),
+            phone_owner=phones.agent_of,  # whose phone places a new call: one lookup
         )
         queueing = Queueing(
             routing=routing,

@@ -40,6 +40,10 @@ class AgentPhones(Mapping[str, str]):
         self._phone = {a.id: a.endpoint for a in agents}
         self._browser = browser_phone
         self._reachable = reachable
+        # Whose phone an endpoint is, looked up for every new call (ari_app/call_control.py).
+        self._owner = {a.endpoint: a.id for a in agents}
+        if browser_phone:
+            self._owner.update({web_endpoint(a.endpoint): a.id for a in agents})
 
     def devices(self, agent: str) -> list[str]:
         """Every endpoint of the agent, browser phone first."""
@@ -51,10 +55,7 @@ class AgentPhones(Mapping[str, str]):
 
     def agent_of(self, endpoint: str) -> str | None:
         """Whose phone (SIP or browser) `endpoint` is."""
-        for agent, phone in self._phone.items():
-            if endpoint == phone or (self._browser and endpoint == web_endpoint(phone)):
-                return agent
-        return None
+        return self._owner.get(endpoint)
 
     def ringing(self, agent: str) -> list[str]:
         """Every phone of the agent registered now, browser first: the ringer rings them

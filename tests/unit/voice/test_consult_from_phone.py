@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ari_app.call_control import AriCallControl
 from ari_app.consultation import HANDOVER_EVENT
 from hotline.calls import CallState
+from tests.unit.voice.fake_ari import FakeAri
 from tests.unit.voice.test_consult import Rig
 
 LINE = "line-2"
@@ -31,6 +33,59 @@ def test_only_a_call_from_the_phone_of_an_agent_talking_under_control_is_a_line(
     assert rig.control.line_of(dialed("5557801", "2002")) is None  # bob talks with no one
     assert rig.control.line_of({"id": "x", "name": "PJSIP/anonymous-00000001"}) is None
     assert rig.control.line_of({"id": "x", "name": "Local/foo@bar-0001;1"}) is None
+
+
+class Phones(dict[str, str]):
+    """alice's and bob's phones, alice rung on her browser phone (`2001-web`): counts
+    how often the phone to ring is asked for."""
+
+    def __init__(self) -> None:
+        super().__init__(alice="2001", bob="2002")
+        self.asked = 0
+
+    def get(self, agent: str, default: Any = None) -> Any:  # type: ignore[override]
+        self.asked += 1
+        return "2001-web" if agent == "alice" else super().get(agent, default)
+
+
+def test_a_line_is_found_by_whose_phone_placed_it_in_one_lookup() -> None:
+    phones = Phones()
+    owners = {"2001": "alice", "2001-web": "alice", "2002": "bob", "2002-web": "bob"}
+    control = AriCallControl(FakeAri(), {}, endpoints=phones, phone_owner=owners.get)
+
+    async def emit(kind: str, data: dict[str, Any]) -> None:
+        pass
+
+    for n, agent in enumerate(("alice", "bob")):  # both talk with a caller
+        control.open(f"c{n}", agent, "support", f"caller-{n}", f"leg-{n}", f"talk-{n}", emit, print)
+        control.calls[f"c{n}"].consultable = True
+    # A customer's call: whose phone it is answers it, nobody's phone is looked up.
+    for n in range(50):
+        assert control.line_of(dialed("5557801", f"customer{n}")) is None
+    assert phones.asked == 0
+    # alice's browser phone, where she is rung now, and her SIP phone are lines.
+    assert control.line_of(dialed("5557801", "2001-web")) == "c0"
+    assert control.line_of(dialed("5557801", "2001")) == "c0"
+    # bob's browser phone while he is rung on his SIP phone: not the phone he talks on.
+    assert control.line_of(dialed("5557801", "2002-web")) is None
+    assert control.line_of(dialed("5557801", "2002")) == "c1"
+    # A call not under control (no consultations): no line, whoever places it.
+    control.calls["c1"].consultable = False
+    assert control.line_of(dialed("5557801", "2002")) is None
+
+
+def test_without_phone_owners_the_endpoints_say_whose_phone_it_is() -> None:
+    control = AriCallControl(FakeAri(), {}, endpoints={"alice": "2001"})
+
+    async def emit(kind: str, data: dict[str, Any]) -> None:
+        pass
+
+    control.open("c1", "alice", "support", "caller-1", "leg-1", "talk-1", emit, print)
+    control.calls["c1"].consultable = True
+    assert control.line_of(dialed("5557801", "2001")) == "c1"
+    assert control.line_of(dialed("5557801", "2001-web")) is None
+    control.calls.pop("c1")  # the conversation ended
+    assert control.line_of(dialed("5557801", "2001")) is None
 
 
 async def test_the_second_call_consults_and_its_refer_completes() -> None:
