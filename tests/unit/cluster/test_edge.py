@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 from controller.cli import banner, main
+from controller.devices import browser_phones
 from controller.edge import SCHEMA_DIR, EdgeError, check, prepare_database, render
 from controller.instance import template_context, template_env
 from controller.secrets import Secrets
+from controller.web_phones import WorkerPhones, web_phones
 from hotline.cluster.edge import EdgeConfig
 from hotline.cluster.leader import asyncpg_dsn
 from hotline.config import load_config
@@ -41,16 +43,22 @@ def write(
     nodes: str = "[10.0.0.2:5060, 10.0.0.3:5070]",
     url: str = "postgresql+asyncpg://kamailio@10.0.0.9:5432/kamailio",
     edge: bool = True,
+    ws_port: str | None = None,
+    browser_phone: bool = True,
 ) -> Path:
     path = tmp_path / "hotline.yaml"
     text = 'numbers:\n  "100": main\n' + AGENTS
+    if not browser_phone:
+        text += "asterisk: {browser_phone: false}\n"
     if edge:
         text += EDGE.format(listen=listen, nodes=nodes, url=url)
+        if ws_port is not None:
+            text += f"  ws_port: {ws_port}\n"
     path.write_text(text)
     return path
 
 
-def edge_of(tmp_path: Path, **fields: str) -> EdgeConfig:
+def edge_of(tmp_path: Path, **fields: Any) -> EdgeConfig:
     edge = load_config(write(tmp_path, **fields)).edge
     assert edge is not None
     return edge
@@ -71,6 +79,7 @@ def test_an_edge_with_its_defaults(tmp_path: Path) -> None:
     )
     assert edge.kamailio_db_url == "postgres://kamailio@10.0.0.9:5432/kamailio"
     assert edge.agent_contact("2001") == "sip:2001@10.0.0.4:5060"
+    assert (edge.ws_port, edge.ws_url) == (5066, "ws://10.0.0.4:5066/")
 
 
 @pytest.mark.parametrize(
@@ -85,10 +94,12 @@ def test_an_edge_with_its_defaults(tmp_path: Path) -> None:
         ({"nodes": "[10.0.0.4:5060]"}, "10.0.0.4:5060 is the edge itself"),
         ({"url": "sqlite+aiosqlite:///x.db"}, "edge.database_url must be a PostgreSQL URL"),
         ({"url": "postgresql://kamailio@db"}, "edge.database_url needs a host and a database"),
+        ({"ws_port": "0"}, "ws_port"),
+        ({"ws_port": "5070", "listen": "10.0.0.3"}, "edge.ws_port: 10.0.0.3:5070 is a node's"),
     ],
 )
 def test_a_bad_edge_is_refused_with_the_reason(
-    tmp_path: Path, fields: dict[str, str], said: str
+    tmp_path: Path, fields: dict[str, Any], said: str
 ) -> None:
     with pytest.raises(SourceError) as error:
         load_config(write(tmp_path, **fields))
@@ -131,6 +142,36 @@ def test_the_rendered_config_passes_kamailio_c(tmp_path: Path) -> None:
 
 
 @needs_kamailio
+def test_the_edge_for_browser_phones_passes_kamailio_c(tmp_path: Path) -> None:
+    """The desks' phones: a WebSocket listener, each agent's <endpoint>-web account
+    with the agent's password, the handshake on the ws port only, and the socket's
+    alias for the dialog's later requests."""
+    edge = edge_of(tmp_path, ws_port="8443")
+    config = render(edge, {"2001": "pw-carol"}, HOME, tmp_path / "edge", browser_phones=True)
+    check(config)  # the real kamailio -c
+    text = config.read_text()
+    assert "listen=tcp:10.0.0.4:8443" in text and "tcp_accept_no_cl=yes" in text
+    for module in ("xhttp", "websocket", "nathelper"):
+        assert f'loadmodule "{module}.so"' in text
+    assert '$sht(agents=>2001) = "pw-carol";' in text
+    assert '$sht(agents=>2001-web) = "pw-carol";' in text
+    assert "if ($Rp != 8443) {" in text and "ws_handle_handshake()" in text
+    assert 'sl_send_reply("403", "The browser phone registers over WebSocket");' in text
+    assert "fix_nated_register();" in text and "handle_ruri_alias();" in text
+    assert 'unregister("location", "sip:$var(aor)@10.0.0.4");' in text
+    assert 'modparam("usrloc", "db_clean_tcp", 1)' in text
+
+
+@needs_kamailio
+def test_an_edge_without_browser_phones_has_no_websocket(tmp_path: Path) -> None:
+    config = render(edge_of(tmp_path), {"2001": "pw-carol"}, HOME, tmp_path / "edge")
+    check(config)
+    text = config.read_text()
+    assert "listen=tcp:" not in text and "websocket" not in text and "2001-web" not in text
+    assert 'pv_auth_check("$td", "$sht(agents=>$tU)", "0", "1")' in text
+
+
+@needs_kamailio
 def test_a_config_kamailio_refuses_is_said_in_its_words(tmp_path: Path) -> None:
     broken = tmp_path / "kamailio.cfg"
     broken.write_text('#!KAMAILIO\nloadmodule "no_such_module.so"\nrequest_route { exit; }\n')
@@ -140,8 +181,8 @@ def test_a_config_kamailio_refuses_is_said_in_its_words(tmp_path: Path) -> None:
     assert "no_such_module" in str(error.value)
 
 
-def pjsip(tmp_path: Path, *, edge: bool) -> str:
-    config = load_config(write(tmp_path, edge=edge))
+def pjsip(tmp_path: Path, *, edge: bool, browser_phone: bool = True) -> str:
+    config = load_config(write(tmp_path, edge=edge, browser_phone=browser_phone))
     secrets = Secrets(agent_passwords={"2001": "a", "2002": "b"})
     return (
         template_env(HOME).get_template("pjsip.conf.j2").render(template_context(config, secrets))
@@ -165,8 +206,52 @@ def test_a_node_behind_the_edge_rings_its_agents_at_the_edge_and_qualifies(
 
 
 def test_one_box_lets_agents_register_at_asterisk(tmp_path: Path) -> None:
-    carol = aor(pjsip(tmp_path, edge=False), "2001")
+    text = pjsip(tmp_path, edge=False)
+    carol = aor(text, "2001")
     assert "contact =" not in carol and "qualify_frequency = 30" in carol
+    # The browser phone registers at Asterisk's own WebSocket, as always.
+    assert "[transport-ws]\ntype = transport\nprotocol = ws" in text
+    web = aor(text, "2001-web")
+    assert "contact =" not in web and "max_contacts = 1" in web
+    assert "rtp_timeout" not in text
+
+
+def endpoint(text: str, name: str) -> str:
+    return text.split(f"[{name}]\ntype = endpoint\n", 1)[1].split("\n[", 1)[0]
+
+
+def test_a_node_behind_the_edge_rings_the_browser_phone_at_the_edge_with_webrtc(
+    tmp_path: Path,
+) -> None:
+    text = pjsip(tmp_path, edge=True)
+    web = aor(text, "2001-web")
+    assert "contact = sip:2001-web@10.0.0.4:5060" in web and "qualify_frequency = 10" in web
+    carol = endpoint(text, "2001-web")
+    assert "webrtc = yes" in carol and "aors = 2001-web" in carol and "auth = 2001" in carol
+    assert "rtp_timeout = 30" in carol  # a desk gone mid-call: the call ends here
+    # No phone registers at a node: no WebSocket transport on its Asterisk.
+    assert "protocol = ws" not in text
+    # Browser phones off: nothing of them.
+    assert "2001-web" not in pjsip(tmp_path, edge=True, browser_phone=False)
+
+
+async def alive(token: str) -> bool:
+    return True
+
+
+def test_the_web_tier_relays_the_phone_to_the_edge_when_there_is_one(tmp_path: Path) -> None:
+    behind = load_config(write(tmp_path, ws_port="5080"))
+    phones = web_phones(behind, {}, alive)
+    assert not isinstance(phones, WorkerPhones) and phones.asterisk_ws == "ws://10.0.0.4:5080/"
+    secrets = Secrets(agent_passwords={"2001": "a", "2002": "b"})
+    worker = browser_phones(behind, secrets, "http://127.0.0.1:8088/ari", None)  # type: ignore[arg-type]
+    assert worker.asterisk_ws == "ws://10.0.0.4:5080/"
+    assert worker.accounts["carol"].endpoint == "2001-web"
+    # No edge: a web process relays to a call worker, a box to its own Asterisk.
+    one_box = load_config(write(tmp_path, edge=False))
+    assert isinstance(web_phones(one_box, {}, alive), WorkerPhones)
+    box = browser_phones(one_box, secrets, "http://127.0.0.1:8088/ari", None)  # type: ignore[arg-type]
+    assert box.asterisk_ws == "ws://127.0.0.1:8088/ws"
 
 
 def test_hotline_edge_without_an_edge_section_says_so(
