@@ -37,6 +37,7 @@ from chat_bridge.claims import ChatClaims
 from chat_bridge.cluster import ChatCluster, ClusterDesk
 from chat_bridge.monitoring import ChatMonitors
 from chat_bridge.service import add_chat
+from controller import gc_young
 from controller.crm import start_crm
 from controller.devices import AgentPhones, browser_phones
 from controller.outbound_rules import outbound_rules
@@ -53,7 +54,7 @@ from hotline.callbacks.service import CallbackService
 from hotline.calls.outbound_service import OutboundCalls
 from hotline.catalogue import Catalogue
 from hotline.cluster.bus import BusError
-from hotline.cluster.call_bus import CallControlServer
+from hotline.cluster.call_bus import CallbackServer, CallControlServer
 from hotline.cluster.contact_node import DialsHere, move_to_node
 from hotline.cluster.leader import asyncpg_dsn
 from hotline.cluster.node_loss import NodeLossHandler
@@ -439,12 +440,15 @@ class Hotline:
         add_call_routes(api, calls, placed)
         # A call worker: desks on web processes act on its calls, and have it place
         # their outbound calls, over NATS.
-        call_server = None
+        call_server = callback_server = None
         if remote is not None:
             call_server = CallControlServer(
                 remote.nc, config.routing.domain, worker_name(config), calls, placed, monitors
             )
             await call_server.start()
+            # Its callbacks: cancelled here when asked on a web process.
+            callback_server = CallbackServer(remote.nc, config.routing.domain, callbacks)
+            await callback_server.start()
         add_transcript_routes(api, Transcripts(store))
         # Quality: evaluation forms (a broken one stops the start with file and line),
         # evaluations and the supervisors' contact page.
@@ -525,6 +529,7 @@ class Hotline:
         crm: web.AppRunner | None = None
         background: list[asyncio.Task] = []
         gc_pauses = GcPauses()  # no full collection pauses under load (hotline/gc_pauses.py)
+        gc_before: tuple[int, int, int] | None = None
         try:
             # Before the web server takes connections: chats left open carry on.
             try:
@@ -565,6 +570,7 @@ class Hotline:
                 )
             )
             gc_pauses.start()
+            gc_before = gc_young.tune()  # young collections left to gc_pauses' second
             self.ready.set()
             if on_ready:
                 on_ready(self)
@@ -587,6 +593,8 @@ class Hotline:
             await callbacks.stop()
             if call_server is not None:
                 await call_server.stop()
+            if callback_server is not None:
+                await callback_server.stop()
             await routing.stop()
             await agi.close()
             ami.close()
@@ -597,6 +605,8 @@ class Hotline:
             await runner.cleanup()
             await store.close()
             await gc_pauses.stop()
+            if gc_before is not None:
+                gc_young.restore(gc_before)
 
     def make_auth(self, store: Store) -> Auth:
         """Web users from the config; passwords are generated for new ones."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import socket
@@ -53,6 +54,7 @@ from hotline.cluster.call_bus import (
     RemoteCallControl,
     RemoteMonitoring,
     RemoteOutbound,
+    cancel_on_worker,
     follow_monitors,
 )
 from hotline.cluster.leader import ElectionError, asyncpg_dsn
@@ -74,6 +76,7 @@ from hotline.web.api import ApiStatus, add_api_routes
 from hotline.web.assist_api import Assist, StoreCalls, add_assist_routes
 from hotline.web.auth import build_web_app
 from hotline.web.call_targets_api import add_call_target_routes
+from hotline.web.callbacks_api import add_callback_routes
 from hotline.web.calls_api import add_call_routes
 from hotline.web.contact_page import add_contact_page_routes
 from hotline.web.contacts_api import add_contacts_routes
@@ -307,6 +310,10 @@ class WebNode:
         # Click-to-call and callbacks by hand: placed by any live call worker.
         outbound = RemoteOutbound(nc, settings.domain, outbound_rules(config))
         add_call_routes(api, calls, cast(OutboundCalls, outbound))
+        # The callbacks' list and booking served here; a cancel done by the call worker
+        # serving the callback (hotline/cluster/web_callbacks.py).
+        callbacks.cancel_where_served = functools.partial(cancel_on_worker, nc, settings.domain)
+        add_callback_routes(api, callbacks, {a.id: set(a.penalties()) for a in config.agents})
 
         async def session_alive(token: str) -> bool:
             return await auth.sessions.resolve(token) is not None

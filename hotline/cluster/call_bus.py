@@ -18,6 +18,12 @@ the SIP edge (Kamailio, the registrar) from any node, and the customer's leg goe
 of the same node. The worker checks and places the call with its own `OutboundCalls`
 (its refusals come back with their status and words); no worker is a 503.
 
+A callback cancelled on a web process (`DELETE /api/callbacks/{id}`) is cancelled by
+the call worker serving it (the one the routing leader handed it to: it holds its
+place at the leader and its dialer): the request goes to every worker on
+`hotline.callbacks.<domain>`, and only the worker serving that callback answers
+(`CallbackServer`), with the cancelled callback or its refusal (its call under way).
+
 Monitoring (listen, whisper, barge) asked of a web process (`RemoteMonitoring`, the
 `Monitoring` API) goes to the worker holding the call, as a call command does; what
 is being monitored (the API's listing, the stop's ownership check) is what every
@@ -35,6 +41,8 @@ from typing import Any
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
+from hotline.callbacks.rules import CallbackRefused
+from hotline.callbacks.service import CallbackService
 from hotline.calls import (
     BadCommand,
     CallControl,
@@ -78,6 +86,12 @@ def call_subject(domain: str, worker: str) -> str:
 def monitors_subject(domain: str) -> str:
     """Where every call worker of `domain` says what it is monitoring (all answer)."""
     return f"hotline.monitors.{token(domain)}"
+
+
+def callbacks_subject(domain: str) -> str:
+    """Where the call workers of `domain` take requests about the callbacks they serve
+    (only the one serving the callback answers)."""
+    return f"hotline.callbacks.{token(domain)}"
 
 
 def outbound_subject(domain: str) -> str:
@@ -318,6 +332,72 @@ class RemoteCallControl:
         state = state_from_wire(answer["state"])
         self.states[contact_id] = state
         return state
+
+
+class CallbackServer:
+    """A call worker's side of the callbacks it serves: a cancel asked on a web process
+    is done here, by the worker's own `CallbackService`; a request about a callback
+    this worker does not serve is left to the one that does (no answer)."""
+
+    def __init__(self, nc: Any, domain: str, callbacks: CallbackService) -> None:
+        self.nc = nc
+        self.subject = callbacks_subject(domain)
+        self.callbacks = callbacks
+        self._sub: Any = None
+
+    async def start(self) -> None:
+        self._sub = await self.nc.subscribe(self.subject, cb=self._on_request)
+        await self.nc.flush()
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+
+    async def _on_request(self, msg: Any) -> None:
+        try:
+            request = loads(msg.data)
+            contact_id, by = str(request["callback"]), str(request.get("by", ""))
+        except (ValueError, KeyError, TypeError):
+            return  # not ours to answer: the asker times out with its own words
+        if request.get("op") != "cancel" or contact_id not in self.callbacks.serving():
+            return
+        answer: dict[str, Any]
+        try:
+            cancelled = await self.callbacks.cancel(contact_id, by=by)
+            answer = {"callback": cancelled.contact_id}
+        except CallbackRefused as refused:
+            answer = {"error": str(refused), "reason": refused.reason}
+        except LookupError as error:
+            answer = {"error": str(error), "reason": "not_open"}
+        except Exception as error:  # told to the asker, logged here
+            log.exception("callback cancel failed")
+            answer = {"error": f"the call worker failed: {error}", "reason": "failed"}
+        with contextlib.suppress(Exception):
+            await msg.respond(dumps(answer))
+
+
+async def cancel_on_worker(
+    nc: Any, domain: str, contact_id: str, by: str, *, timeout: float = TIMEOUT
+) -> None:
+    """Have the call worker serving callback `contact_id` cancel it. CallbackRefused
+    with the worker's words, or "unserved" when no worker serves it now; LookupError
+    when it is no longer open."""
+    request = {"op": "cancel", "callback": contact_id, "by": by}
+    try:
+        msg = await nc.request(callbacks_subject(domain), dumps(request), timeout=timeout)
+    except (NoRespondersError, NatsTimeout):
+        raise CallbackRefused(
+            "unserved",
+            f"no call worker serves callback {contact_id} now (the routing leader hands "
+            "each open callback to one within seconds): nothing was cancelled; try again",
+        ) from None
+    answer = loads(msg.data)
+    if answer.get("reason") == "not_open":
+        raise LookupError(str(answer["error"]))
+    if "error" in answer:
+        raise CallbackRefused(str(answer.get("reason", "refused")), str(answer["error"]))
 
 
 class RemoteOutbound:

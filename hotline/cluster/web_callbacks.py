@@ -14,18 +14,23 @@ worker's callback service (`adopt`) enqueues it again, which attaches it to the 
 the leader holds (its place kept, an offer made meanwhile said again to it), and dials
 it. An agent offered the callback before that waits for the worker's call (a
 hand-over's round trip), rather than being given a later contact.
+
+The callbacks' REST API on a web process (listing, booking, cancelling) uses the same
+service: a cancel goes to the call worker serving the callback
+(`cancel_where_served`, hotline/cluster/call_bus.py), and the listing says which agent
+is being called for a callback from the log (the worker's dialer is not here).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol, runtime_checkable
 
 from hotline.acd.service import Ticket
 from hotline.callbacks.service import CallbackService
-from hotline.store.callbacks import Callback
+from hotline.store.callbacks import Callback, CallbackState
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,37 @@ class BookedForWorkers(CallbackService):
         self._holding: set[asyncio.Task[None]] = set()
         #: Callbacks queued at the leader from here (not joined twice).
         self.placed: set[str] = set()
+        #: Cancels a callback on the call worker serving it (None: here, as on one box).
+        self.cancel_where_served: Callable[[str, str], Awaitable[None]] | None = None
+
+    async def cancel(self, contact_id: str, by: str) -> Callback:
+        """Cancelled by the call worker serving it: its place at the leader and its
+        dialer are there. LookupError if it is not open; CallbackRefused with why."""
+        if self.cancel_where_served is None:
+            return await super().cancel(contact_id, by)
+        found = await self.rows.get(contact_id)
+        if found is None or not found.open:
+            raise LookupError(f"no open callback {contact_id!r}")
+        await self.cancel_where_served(contact_id, by)
+        cancelled = await self.rows.get(contact_id)
+        assert cancelled is not None  # rows are never deleted
+        return cancelled
+
+    async def pending(self, queue: str | None = None) -> list[dict[str, Any]]:
+        """Open callbacks in queue order; the agent being called for one is read from
+        the log (its call is on a call worker)."""
+        listed = await super().pending(queue)
+        for item in listed:
+            if item["agent"] is None and item["state"] == CallbackState.DIALING.value:
+                item["agent"] = await self._dialing(str(item["id"]))
+        return listed
+
+    async def _dialing(self, contact_id: str) -> str | None:
+        """The agent of the attempt under way: the last attempt's that names one."""
+        for event in reversed(await self.store.events(contact_id)):
+            if event.type == "callback.attempt" and event.data.get("agent"):
+                return str(event.data["agent"])
+        return None
 
     def _spawn(self, callback: Callback, ticket: Ticket | None) -> None:
         """A callback booked here by a flow or an abandoned chat's list: due now, it

@@ -7,6 +7,7 @@ leader's responder, a call worker and the web process's RemoteRouting."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 
 from hotline.callbacks.rules import CallbackRefused
 from hotline.callbacks.settings import CallbackConfig
+from hotline.cluster.call_bus import CallbackServer, cancel_on_worker
 from hotline.cluster.remote import RemoteRouting
 from hotline.cluster.web_callbacks import BookedForWorkers
 from hotline.store import Store, sqlite_url
@@ -131,3 +133,76 @@ async def test_a_flows_callback_booked_on_the_web_is_queued_at_once(store: Store
     finally:
         await web_routing.stop()
         await leader.stop()
+
+
+async def test_a_callback_cancelled_on_the_web_is_cancelled_by_the_worker_serving_it(
+    store: Store, bus: Any
+) -> None:
+    """`DELETE /api/callbacks/{id}` on a web process: the worker serving the callback (its
+    place at the leader, its dialer) cancels it; it then serves it no more and it leaves
+    the leader's queue. Before any worker serves it the cancel is refused, nothing
+    changed; once cancelled, a second cancel is a LookupError (not open)."""
+    leader = Leader(await bus(), store, 1, grace=30.0)  # handed only because it is told
+    worker = Worker(await bus(), store, "host/a")
+    server = CallbackServer(await bus(), "sales", worker.callbacks)
+    web_nc = await bus()
+    web_routing = RemoteRouting(web_nc, "sales", worker="web/b", try_timeout=0.5)
+    web = BookedForWorkers(store, web_routing, CallbackConfig(), SETTINGS)
+    web.cancel_where_served = functools.partial(cancel_on_worker, web_nc, "sales", timeout=0.5)
+    await leader.start()
+    await leader.routing.pause("ann", "lunch")  # nobody dials it meanwhile
+    assert await web_routing.start(wait=5.0)
+    try:
+        callback = await web.book("5550177", "support", source="api")
+        await until(lambda: leader.routing.position(callback.contact_id) == 1, timeout=3)
+        # No worker serves it yet (none is up): refused with why, nothing changed.
+        with pytest.raises(CallbackRefused) as refused:
+            await web.cancel(callback.contact_id, by="sue")
+        assert refused.value.reason == "unserved"
+        assert f"no call worker serves callback {callback.contact_id} now" in str(refused.value)
+        still = await web.rows.get(callback.contact_id)
+        assert still is not None and still.state == "pending"
+
+        await worker.start()
+        await server.start()
+        await until(lambda: callback.contact_id in worker.callbacks.serving(), timeout=10)
+        cancelled = await web.cancel(callback.contact_id, by="sue")
+        assert cancelled.state == "cancelled"
+        assert callback.contact_id not in worker.callbacks.serving()  # cancelled there
+        await until(lambda: leader.routing.position(callback.contact_id) is None, timeout=3)
+        events = [e.type for e in await store.events(callback.contact_id)]
+        assert events.count("callback.cancelled") == 1, events
+        with pytest.raises(LookupError):
+            await web.cancel(callback.contact_id, by="sue")
+        assert worker.dialer.dialed == []
+        assert await web.pending("support") == []
+    finally:
+        await server.stop()
+        await web_routing.stop()
+        await worker.stop()
+        await leader.stop()
+
+
+async def test_the_web_lists_the_agent_being_called_for_a_callback_from_the_log(
+    store: Store, bus: Any
+) -> None:
+    """The listing on a web process: the agent of the attempt under way is read from the
+    log (the dialer is on a call worker); none for a callback waiting."""
+    web_routing = RemoteRouting(await bus(), "sales", worker="web/b", try_timeout=0.5)
+    web = BookedForWorkers(store, web_routing, CallbackConfig(), SETTINGS)
+    later = datetime.now(UTC) + timedelta(hours=2)  # not queued: no leader needed here
+    await web.book("5550101", "support", source="api", scheduled_for=later)
+    dialing = await web.book("5550102", "support", source="api", scheduled_for=later)
+    await web.rows.update(dialing.contact_id, state="dialing", attempts=1)
+    await store.append(
+        dialing.contact_id,
+        "callback.attempt",
+        {"number": "5550102", "queue": "support", "attempt": 1, "agent": "ann", "event": "dialing"},
+    )
+    await store.append(  # a later step of the same attempt, naming no agent
+        dialing.contact_id,
+        "callback.attempt",
+        {"number": "5550102", "queue": "support", "attempt": 1, "event": "ringing"},
+    )
+    listed = {item["number"]: item["agent"] for item in await web.pending("support")}
+    assert listed == {"5550101": None, "5550102": "ann"}, listed
