@@ -570,7 +570,8 @@ class Hotline:
                 )
             )
             gc_pauses.start()
-            gc_before = gc_young.tune()  # young collections left to gc_pauses' second
+            # Young collections left to gc_pauses' second (controller/gc_young.py).
+            gc_before = gc_young.tune(gc_young.young_from())
             self.ready.set()
             if on_ready:
                 on_ready(self)
