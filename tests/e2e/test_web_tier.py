@@ -65,6 +65,18 @@ pytestmark = [pytest.mark.e2e, pytest.mark.pg]
 DOMAIN = "webtier"
 A_ADDRESS, B_ADDRESS, EDGE_ADDRESS = "127.0.0.21", "127.0.0.22", "127.0.0.23"
 
+CALLBACK_FLOW = """
+name: web_chat_cb
+start: book
+nodes:
+  book:
+    type: callback
+    queue: webcb
+    on: {booked: end, invalid: end}
+  end:
+    type: hangup
+"""
+
 VOICE_FLOW = """
 name: voice_q
 start: to_queue
@@ -216,6 +228,7 @@ def tier_config(
     flows.mkdir(exist_ok=True)
     (flows / "web_chat.yaml").write_text(FLOW)
     (flows / "voice_q.yaml").write_text(VOICE_FLOW)
+    (flows / "web_chat_cb.yaml").write_text(CALLBACK_FLOW)
     config.update(
         flows_dir=str(flows),
         numbers={"304": "voice_q"},
@@ -224,6 +237,8 @@ def tier_config(
             # Recorded: a call's recording is fetched through a web process (no Asterisk).
             "webq": {"ring_timeout": 20, "wrap_up": 0.5, "recording": "on"},
             "webq2": {"ring_timeout": 20, "wrap_up": 0.5},  # bob's: a call transferred
+            # Bob's too: a chat's flow books a callback here (web_chat_cb).
+            "webcb": {"ring_timeout": 20, "wrap_up": 0.5, "callback": {"min_talk_seconds": 0.5}},
         },
         agents=[
             {
@@ -248,7 +263,7 @@ def tier_config(
                 "name": "Bob Agent",
                 "endpoint": "2002",
                 "contact": f"sip:2002@127.0.0.1:{phones['bob']}",
-                "queues": ["webq2"],
+                "queues": ["webq2", "webcb"],
                 "capacity": {"voice": 1},
             },
         ],
@@ -280,7 +295,7 @@ def tier_config(
     worker = f"{socket.gethostname()}/{config['asterisk']['instance']}"
     config["routing"]["nodes"] = {worker: f"http://127.0.0.1:{config['web']['port']}"}
     config["chat"]["flow"] = "web_chat"
-    config["chat"]["entries"] = {}
+    config["chat"]["entries"] = {"cb": "web_chat_cb"}
     config["asterisk"]["agi_numbers"] = {}
     config["demo_crm"]["enabled"] = False
     return config
@@ -835,6 +850,9 @@ def test_a_desk_on_a_web_process_controls_a_call_on_a_worker(tier: Tier, browser
         assert status == 409, answer
         status, answer = api(b.url, token, "/api/calls/no-such-contact/hold")
         assert status == 404 and "no call on any call worker" in answer["error"], answer
+        # (The worker may answer before its call.resumed is committed: a run read the log
+        # between the two.)
+        wait_event(tier.url, contact_id, "call.resumed", timeout=10)
         events = read(tier.url, lambda store: store.events(contact_id))
         held = [e.type for e in events if e.type in ("call.held", "call.resumed")]
         assert held == ["call.held", "call.resumed"], held
@@ -909,13 +927,16 @@ def test_a_desk_on_a_web_process_controls_a_call_on_a_worker(tier: Tier, browser
         assert phone.messages().count("INVITE sip:") == 2  # the caller's, then hers
         relayed = browser_phone_through(tier, b)
         fetched = recording_through(tier, b, token, contact_id)
+        called_back = chat_callback_from(tier, b)
+        managed = callbacks_api_through(tier, b, token)
         print(
             f"\nweb tier, calls: the call on worker {node} held and resumed from web process "
             f"b; sue's listening connected {connected:.1f} s after she asked b, whisper then "
             f"barge {switched:.1f} s; {consulted}; "
             f"transferred to bob (webq2) in {transferred:.1f} s ({bob_took}); "
             f"click-to-call from b: the customer answered {rang:.1f} s after the click "
-            f"({outbound}); {relayed}; {fetched}; test {time.monotonic() - started:.0f} s"
+            f"({outbound}); {relayed}; {fetched}; {called_back}; {managed}; "
+            f"test {time.monotonic() - started:.0f} s"
         )
     except BaseException:
         print(tier.logs())
@@ -985,6 +1006,123 @@ def recording_through(tier: Tier, b: WebProcess, token: str, contact_id: str) ->
     logged = [e.data for e in events if e.type == "recording.accessed"]
     assert logged == [{"by": "api", "role": "admin", "recording": name}] * 2, logged
     return f"its recording ({len(on_worker)} bytes) through b in {took:.2f} s, bytes equal"
+
+
+def chat_callback_from(tier: Tier, b: WebProcess) -> str:
+    """A customer's chat on web process b (entry `cb`: its flow's callback node, queue
+    webcb) gives a number the callback rules refuse, then a good one, and confirms: b
+    books the callback, queues it at the leader and tells it, which hands it to the call
+    worker at once (`booked by a web process`); the worker rings bob's phone, then the customer's
+    (the dial template), who talk; the callback completed on its first attempt, handed
+    once. What it took, for the print."""
+    from tests.e2e.test_chat_recovery import Widget
+
+    number = "5557802"
+    phones = tier.workdir / "phones"
+    bob = TransferTarget(phones, "answer_until_hangup", tier.phones["bob"], ring=0.3, talk=30)
+    customer = TransferTarget(phones, "answer", tier.phones["customer"], ring=0.3, talk=1.5)
+    bob.start(), customer.start()
+
+    async def book() -> tuple[str, float]:
+        import aiohttp
+
+        async with aiohttp.ClientSession() as http:
+            widget = await Widget.open(http, b.url, session=None, last_seq=0, entry="cb")
+
+            async def told(words: str, times: int = 1) -> None:
+                def enough(_frame: Any) -> bool:
+                    said = [f for f in widget.frames if f["type"] == "message"]
+                    return sum(words in f["text"] for f in said) >= times
+
+                await widget.wait(enough)
+
+            try:
+                await told("enter the number")
+                await widget.ws.send_json({"type": "message", "id": "n1", "text": "12"})
+                await told("cannot be called back")  # refused, asked again
+                await told("enter the number", 2)
+                await widget.ws.send_json({"type": "message", "id": "n2", "text": number})
+                await told("To confirm, press 1")
+                await widget.ws.send_json({"type": "message", "id": "n3", "text": "1"})
+                await told("callback is booked")
+                return widget.session_id, time.monotonic()
+            finally:
+                await widget.close()
+
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            _session, booked = pool.submit(asyncio.run, book()).result(timeout=60)
+
+        async def the_callback(store: Store) -> str | None:
+            for contact in await store.recent_contacts(20):
+                if contact.channel == "chat":
+                    for event in await store.events(contact.id):
+                        if event.type == "flow.callback" and event.data.get("queue") == "webcb":
+                            return str(event.data["callback"])
+            return None
+
+        callback = read(tier.url, the_callback)
+        assert callback, tier.logs()
+        handed = wait_event(tier.url, callback, "callback.handed", timeout=15)
+        # Told by the web process: handed now, not after the leader's grace.
+        assert handed["why"] == "booked by a web process" and handed["worker"].endswith(
+            tier.settings["asterisk"]["instance"]
+        ), handed
+        done = wait_event(tier.url, callback, "callback.completed", timeout=30)
+        took = time.monotonic() - booked
+        assert customer.wait_done(20).ok, customer.messages()
+        assert bob.wait_done(20).ok, bob.messages()
+        assert f"INVITE sip:{number}@" in customer.messages()
+        events = read(tier.url, lambda store: store.events(callback))
+        attempts = [e.data for e in events if e.type == "callback.attempt"]
+        # One attempt (its steps: whisper, dialing, answered...), handed once.
+        assert [a["agent"] for a in attempts if a.get("event") == "dialing"] == ["bob"], attempts
+        assert all(a.get("attempt", 1) == 1 for a in attempts), attempts
+        assert [e.type for e in events].count("callback.handed") == 1
+    finally:
+        bob.stop()
+        customer.stop()
+    return (
+        f"a chat's callback booked on b, handed to the worker ({handed['why']}), "
+        f"completed {took:.1f} s after the booking ({done})"
+    )
+
+
+def callbacks_api_through(tier: Tier, b: WebProcess, token: str) -> str:
+    """The callbacks' REST API on web process b: a bad number refused (422), nothing
+    booked; a callback booked through b for later, listed by b, handed by the leader to
+    the call worker, then cancelled through b by that worker (200, `callback.cancelled`
+    once); cancelled again 409, an unknown one 404. What it took, for the print."""
+    from datetime import UTC, datetime, timedelta
+
+    path = "/api/callbacks"
+    status, answer = api(b.url, token, path, body={"number": "12", "queue": "webcb"})
+    assert status == 422 and answer["reason"] == "invalid", answer
+    status, listed = api(b.url, token, f"{path}?queue=webcb", method="GET")
+    assert status == 200 and listed["callbacks"] == [], listed
+    later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    body = {"number": "5557803", "queue": "webcb", "scheduled_for": later}
+    status, answer = api(b.url, token, path, body=body)
+    assert status == 201 and answer["callback"]["state"] == "pending", answer
+    callback = answer["callback"]["id"]
+    status, listed = api(b.url, token, f"{path}?queue=webcb", method="GET")
+    assert [(c["id"], c["number"]) for c in listed["callbacks"]] == [(callback, "5557803")]
+    # A callback booked for later is handed after the leader's grace (about 2.5 s).
+    wait_event(tier.url, callback, "callback.handed", timeout=15)
+    started = time.monotonic()
+    status, answer = api(b.url, token, f"{path}/{callback}", method="DELETE")
+    took = time.monotonic() - started
+    assert status == 200 and answer["callback"]["state"] == "cancelled", (answer, tier.logs())
+    status, answer = api(b.url, token, f"{path}/{callback}", method="DELETE")
+    assert status == 409 and "not open" in answer["error"], answer
+    status, answer = api(b.url, token, f"{path}/no-such-callback", method="DELETE")
+    assert status == 404 and "no callback 'no-such-callback'" in answer["error"], answer
+    events = read(tier.url, lambda store: store.events(callback))
+    cancelled = [e.data for e in events if e.type == "callback.cancelled"]
+    assert len(cancelled) == 1 and cancelled[0]["by"] == "api", cancelled
+    status, listed = api(b.url, token, f"{path}?queue=webcb", method="GET")
+    assert listed["callbacks"] == [], listed
+    return f"a callback booked through b, cancelled through b by the worker in {took:.2f} s"
 
 
 def fetch(url: str, token: str) -> tuple[int, bytes]:
@@ -1064,7 +1202,10 @@ def browser_phone_through(tier: Tier, b: WebProcess) -> str:
             assert isinstance(endpoint, dict)
             return str(endpoint["state"])
 
-        assert state() == "online"
+        deadline = time.monotonic() + 5  # Asterisk says the contact a moment after its 200
+        while state() != "online":
+            assert time.monotonic() < deadline, "alice's 200 OK, but 2001-web not online"
+            time.sleep(0.1)
         assert "browser phone of alice: relayed to call worker" in b.text(), tier.logs()
         remote.run(ws.close())  # the tab closed: b's relay closes the worker's
         deadline = time.monotonic() + 15
