@@ -106,10 +106,18 @@ class VoicePort:
         """The next event, None on timeout; CallerGone once the caller has left."""
         if self.gone:
             raise CallerGone()
-        try:
-            event = await asyncio.wait_for(self.inbox.get(), timeout)
-        except TimeoutError:
-            return None
+        inbox = self.inbox
+        if not inbox.empty() and (timeout is None or timeout > 0):
+            # Already here: no task and loop turn for `wait_for`. (A timeout of 0 is a
+            # deadline that has passed: as before, the deadline goes first.)
+            event = inbox.get_nowait()
+        elif timeout is None:
+            event = await inbox.get()
+        else:
+            try:
+                event = await asyncio.wait_for(inbox.get(), timeout)
+            except TimeoutError:
+                return None
         if event["type"] in GONE_EVENTS and channel_of(event) == self.channel_id:
             self.gone = True
             self.lost = bool(event.get("lost"))
