@@ -247,7 +247,12 @@ def test_postgresql_unreachable_for_10_s_routing_pauses_and_resumes_nothing_lost
         said = _outage(pg_server, how, lambda: calls.append(cluster.caller(numbers[3])))
         resumed_at, resumed = datetime.now(UTC), time.monotonic()
         print(f"\nPostgreSQL {said}")
-        cluster.all_done(calls, carol)
+        try:
+            cluster.all_done(calls, carol)
+        except AssertionError as failed:
+            # Which side of a conversation did not end it: carol's phone's own SIP log.
+            phone = carol.messages()[-6000:]
+            raise AssertionError(f"{failed}\n--- carol's phone\n{phone}") from None
         served = time.monotonic() - paused
         old, new = assert_fenced(cluster)  # before the test's own stops make new epochs
         desk.stop()
