@@ -5,6 +5,12 @@ SIPp UAS on his fixed contact; key 5 books a callback. Callbacks dial the "custo
 SIPp UAS (callbacks.dial_template: PJSIP/anonymous/sip:<number>@127.0.0.1:<port>), so
 the number being called back is the user part of the INVITE it receives. Number 322
 books a callback with the flow's `callback` node.
+
+The module runs a Hotline of its own whose prompts are short tones
+(tests/e2e/short_prompts.py): the tests check which prompts were played (their
+events), not what they say, and callers act once the event log shows the call is
+ready (tests/e2e/gates.py), not after pauses sized for spoken prompts. "Your callback
+is booked" lasts 2 s: a caller hangs up during it.
 """
 
 from __future__ import annotations
@@ -27,13 +33,24 @@ from hotline.store import LoggedEvent, Store
 from hotline.store.callbacks import Callback
 from tests.e2e import conftest
 from tests.e2e.conftest import RunningHotline, spawn, wait_ready, with_test_flows
-from tests.e2e.sipp import ExpectHangup, HangUp, Keys, SippCall, Wait
+from tests.e2e.gates import Gates
+from tests.e2e.short_prompts import hotline_with_short_prompts, with_short_prompts
+from tests.e2e.sipp import ExpectHangup, Gate, HangUp, Keys, SippCall, Wait
 from tests.e2e.sipp_uas import Behaviour, TransferTarget
 from tests.e2e.test_ivr_call import contact_of, live_events, of_type, prompts
 
 pytestmark = pytest.mark.e2e
 
 QUEUE = "e2e_cb"
+#: Prompts a caller hangs up during, and how long they last (the others: 0.3 s).
+LONGER = {"callback_booked": 2.0}
+
+
+@pytest.fixture(scope="module")
+def hotline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHotline]:
+    """This module's Hotline: the session's flows, queues and agents, short prompts."""
+    with hotline_with_short_prompts(tmp_path_factory, "callbacks", LONGER) as running:
+        yield running
 
 
 # ---- helpers ----------------------------------------------------------------------------
@@ -62,6 +79,24 @@ def phone(hotline: RunningHotline, name: str, behaviour: Behaviour, **kw: float)
 
 def caller(hotline: RunningHotline, number: str, dial: str, steps: list) -> SippCall:  # type: ignore[type-arg]
     return SippCall(hotline.workdir / "sipp", hotline.sip_port, dial, number, steps).start()
+
+
+def gated(
+    hotline: RunningHotline,
+    number: str,
+    dial: str,
+    steps: list,
+    opens: list,  # type: ignore[type-arg]
+) -> tuple[SippCall, Gates]:
+    """A caller whose Gate steps open as its events reach `opens` (tests/e2e/gates.py)."""
+    gates = Gates(hotline, number, opens)  # before the call: its contact is new
+    call = caller(hotline, number, dial, steps)
+    return call, gates.start(call)
+
+
+def played_twice(key: str) -> Callable[[list[LoggedEvent]], bool]:
+    """The events show prompt `key` played twice."""
+    return lambda events: [k for k, _ in prompts(events)].count(key) >= 2
 
 
 def read_store(hotline: RunningHotline, work: Callable[[Store], Any]) -> Any:
@@ -138,15 +173,17 @@ def no_callback_for(hotline: RunningHotline, number: str) -> None:
 @pytest.mark.usefixtures("no_leaks")
 def test_caller_books_a_callback_and_keeps_their_place(hotline: RunningHotline) -> None:
     with ivan_paused(hotline):
-        # A presses 5 while waiting, confirms their own number with 1 and hangs up
-        # during the confirmation; B waits on the line behind them.
-        a = caller(
-            hotline, "5557001", "321", [Wait(2.5), Keys("5"), Wait(2), Keys("1"), Wait(3), HangUp()]
+        # A presses 5 while waiting, confirms their own number with 1 during its
+        # read-back and hangs up during the confirmation; B waits on the line behind them.
+        steps = [Gate(), Keys("5"), Wait(1), Keys("1"), Gate(), HangUp()]
+        a, gates = gated(hotline, "5557001", "321", steps, ["contact.join", "queue.callback"])
+        wait_for(
+            lambda: of_type(live_events(hotline, "5557001"), "contact.join"), 15, "A in the queue"
         )
-        time.sleep(1.0)
         # B stays on the line until ivan, done with A's callback, has talked to them.
         b = caller(hotline, "5557002", "321", [ExpectHangup(90)])
         assert a.wait(30).ok, hotline.log_tail()
+        gates.check()
         (booked,) = wait_for(lambda: callbacks_of(hotline, "5557001"), 10, "the booking")
         assert booked.state == "pending" and booked.source == "voice"
         # B is still waiting, behind A's callback.
@@ -154,10 +191,11 @@ def test_caller_books_a_callback_and_keeps_their_place(hotline: RunningHotline) 
         assert status == 200
         (listed,) = body["callbacks"]
         assert listed["number"] == "5557001" and listed["position"] == 1
-        # ivan hangs up 16 s after answering the callback (its whisper and the
-        # customer's ringing take 6 s of it on a busy machine), 3 s after answering B;
-        # the customer answers 1 s after ringing and talks until ivan hangs up.
-        ivan = phone(hotline, "ivan", "answer", ring=0.5, first_talk=16, talk=3, calls=2)
+        # ivan hangs up 12 s after answering the callback (its whisper, the number
+        # read digit by digit, and the customer's ringing take 6 s of it on a busy
+        # machine), 3 s after answering B; the customer answers 1 s after ringing and
+        # talks until ivan hangs up.
+        ivan = phone(hotline, "ivan", "answer", ring=0.5, first_talk=12, talk=3, calls=2)
         customer = phone(hotline, "customer", "answer_until_hangup", ring=1.0, talk=30)
     # ivan is back: the callback first (A's place), then B.
     done = final(hotline, "5557001")
@@ -237,9 +275,12 @@ def test_a_failed_attempt_is_retried(hotline: RunningHotline) -> None:
 @pytest.mark.usefixtures("no_leaks")
 def test_a_number_that_fails_validation(hotline: RunningHotline) -> None:
     with ivan_paused(hotline):
-        steps = [Wait(2.5), Keys("5"), Wait(1.5), Keys("2"), Wait(1.5), Keys("12#"), Wait(6)]
-        call = caller(hotline, "5557201", "321", [*steps, HangUp()])
+        # 2 during the read-back: enter another number; "12#" is too short to call.
+        steps = [Gate(), Keys("5"), Wait(1), Keys("2"), Gate(), Keys("12#"), Gate(), HangUp()]
+        opens = ["contact.join", "prompt:callback_enter_number", "prompt:callback_invalid_number"]
+        call, gates = gated(hotline, "5557201", "321", steps, opens)
         assert call.wait(40).ok, hotline.log_tail()
+        gates.check()
     contact, events = contact_of(hotline, "5557201")
     played = [key for key, _ in prompts(events)]
     assert "callback_enter_number" in played
@@ -252,8 +293,11 @@ def test_a_number_that_fails_validation(hotline: RunningHotline) -> None:
 @pytest.mark.usefixtures("no_leaks")
 def test_hang_up_during_confirmation(hotline: RunningHotline) -> None:
     with ivan_paused(hotline):
-        call = caller(hotline, "5557202", "321", [Wait(2.5), Keys("5"), Wait(1.5), HangUp()])
+        # The number is read back digit by digit (4 s): the caller hangs up during it.
+        steps = [Gate(), Keys("5"), Wait(1), HangUp()]
+        call, gates = gated(hotline, "5557202", "321", steps, ["contact.join"])
         assert call.wait(30).ok, hotline.log_tail()
+        gates.check()
     contact, events = contact_of(hotline, "5557202")
     # Asked to confirm the number, the caller hung up: nothing booked, and a hang-up
     # in the queue like any other.
@@ -267,10 +311,15 @@ def test_hang_up_during_confirmation(hotline: RunningHotline) -> None:
 @pytest.mark.usefixtures("no_leaks")
 def test_the_hotlines_own_number_is_refused(hotline: RunningHotline) -> None:
     with ivan_paused(hotline):
-        # Calling from the hotline's own number (5550100), then typing it in.
-        steps = [Wait(2.5), Keys("5"), Wait(7), Keys("5550100#"), Wait(5), HangUp()]
-        call = caller(hotline, "5550100", "321", steps)
+        # Calling from the hotline's own number (5550100), then typing it in a second
+        # after being asked (typed at once after the prompt, a key went missing once:
+        # 5550100 was taken as 555010).
+        steps = [Gate(), Keys("5"), Gate(), Wait(1), Keys("5550100#"), Gate(), HangUp()]
+        again = played_twice("callback_own_number")
+        opens = ["contact.join", "prompt:callback_enter_number", again]
+        call, gates = gated(hotline, "5550100", "321", steps, opens)
         assert call.wait(40).ok, hotline.log_tail()
+        gates.check()
     _, events = contact_of(hotline, "5550100")
     played = [key for key, _ in prompts(events)]
     assert played[:2] == ["callback_own_number", "callback_enter_number"]
@@ -295,9 +344,11 @@ def test_a_flood_from_one_number_is_limited(hotline: RunningHotline) -> None:
             },
         )
         # A caller from that number presses 5: told it is booked already, and waits on.
-        steps = [Wait(2.5), Keys("5"), Wait(2), Keys("1"), Wait(6), HangUp()]
-        call = caller(hotline, number, "321", steps)
+        steps = [Gate(), Keys("5"), Wait(1), Keys("1"), Gate(), HangUp()]
+        opens = ["contact.join", "prompt:callback_already_booked"]
+        call, gates = gated(hotline, number, "321", steps, opens)
         assert call.wait(40).ok, hotline.log_tail()
+        gates.check()
         ids = [first["callback"]["id"]]
         status, _ = api(hotline, "DELETE", f"/api/callbacks/{ids[0]}")
         assert status == 200
@@ -328,8 +379,11 @@ def test_the_api_needs_a_login(hotline: RunningHotline) -> None:
 @pytest.mark.usefixtures("no_leaks")
 def test_the_callback_node_books_from_a_flow(hotline: RunningHotline) -> None:
     with ivan_paused(hotline):
-        call = caller(hotline, "5557401", "322", [Wait(1.5), Keys("1"), ExpectHangup(30)])
+        # 1 during the read-back of the caller's number: booked.
+        steps = [Gate(), Wait(0.5), Keys("1"), ExpectHangup(30)]
+        call, gates = gated(hotline, "5557401", "322", steps, ["flow.node"])
         assert call.wait(40).ok, hotline.log_tail()
+        gates.check()
         (booked,) = wait_for(lambda: callbacks_of(hotline, "5557401"), 10, "the booking")
         assert (booked.source, booked.state) == ("flow", "pending")
         status, body = api(hotline, "DELETE", f"/api/callbacks/{booked.contact_id}")
@@ -347,6 +401,7 @@ def own_hotline(tmp_path: Path) -> Iterator[dict]:
     """A Hotline of this test's own (it is killed): config, targets, and the running
     processes to clean up."""
     config, targets = with_test_flows(conftest.test_config(f"cbr-{os.getpid()}"), tmp_path)
+    config = with_short_prompts(config, tmp_path / "sounds", LONGER)
     # ivan is the only agent of e2e_cb; keep him from dialing until the test says.
     state: dict = {"config": config, "targets": targets, "workdir": tmp_path, "procs": []}
     try:
@@ -419,7 +474,9 @@ def test_callbacks_survive_a_controller_kill_in_order(own_hotline: dict) -> None
 def test_customer_first(hotline: RunningHotline) -> None:
     # Queue e2e_cbf calls the customer first; they wait with music while kim's phone
     # rings, kim hears the whisper, then they talk.
-    customer = phone(hotline, "customer", "answer", ring=0.5, talk=16.0)
+    # The customer hangs up 11 s after answering: kim's ringing and whisper (the
+    # number read digit by digit) take 6 s of it on a busy machine.
+    customer = phone(hotline, "customer", "answer", ring=0.5, talk=11.0)
     kim = phone(hotline, "kim", "answer_until_hangup", ring=1.0, talk=40)
     status, body = api(hotline, "POST", "/api/callbacks", {"number": "5557601", "queue": "e2e_cbf"})
     assert status == 201, body
@@ -438,7 +495,8 @@ def test_customer_first(hotline: RunningHotline) -> None:
 def test_an_agent_free_during_the_dialog_answers_the_caller(hotline: RunningHotline) -> None:
     ivan = phone(hotline, "ivan", "answer", ring=0.5, talk=3)  # then he hangs up
     with ivan_paused(hotline):
-        call = caller(hotline, "5557701", "321", [Wait(2.5), Keys("5"), ExpectHangup(40)])
+        steps = [Gate(), Keys("5"), ExpectHangup(40)]
+        call, gates = gated(hotline, "5557701", "321", steps, ["contact.join"])
         wait_for(
             lambda: of_type(live_events(hotline, "5557701"), "queue.callback_asked"),
             15,
@@ -446,6 +504,7 @@ def test_an_agent_free_during_the_dialog_answers_the_caller(hotline: RunningHotl
         )
         time.sleep(1.0)  # into the read-back; ivan comes back now
     assert call.wait(40).ok, hotline.log_tail()
+    gates.check()
     assert ivan.wait_done(30).ok
     contact, events = contact_of(hotline, "5557701")
     (stopped,) = of_type(events, "queue.callback_declined")
@@ -462,12 +521,17 @@ def test_a_long_wait_is_offered_a_callback(hotline: RunningHotline) -> None:
     # queue's offer_after of 60 s), hears the offer on arrival and takes it.
     kim = phone(hotline, "kim", "answer_until_hangup", ring=0.3, talk=60, calls=2)
     customer = phone(hotline, "customer", "answer", ring=0.5, talk=2.0)
-    first = caller(hotline, "5557801", "323", [Wait(14), HangUp()])
-    time.sleep(2.0)
-    second = caller(
-        hotline, "5557802", "323", [Wait(6), Keys("5"), Wait(2), Keys("1"), Wait(2), HangUp()]
+    # The first caller talks to kim until the second has booked.
+    first = caller(hotline, "5557801", "323", [Gate(), HangUp()])
+    wait_for(
+        lambda: of_type(live_events(hotline, "5557801"), "queue.connected"), 20, "kim to answer"
     )
+    offered = "queue.announced"  # the offer: its key, then 1 during the read-back
+    steps = [Gate(), Keys("5"), Wait(1), Keys("1"), Gate(), HangUp()]
+    second, gates = gated(hotline, "5557802", "323", steps, [offered, "queue.callback"])
     assert second.wait(40).ok, hotline.log_tail()
+    gates.check()
+    first.open_gate()
     assert first.wait(40).ok, hotline.log_tail()
     done = final(hotline, "5557802", 60)
     assert done.state == "completed"
