@@ -1048,8 +1048,9 @@ def stalls_table(steps: list[Step], records: list[dict[str, Any]]) -> list[str]:
     lines = [
         "\nThe controller's loop stalls (`--trace`: its heartbeat late by > 40 ms, the main "
         "thread's stack sampled every 10 ms meanwhile) and its garbage collections > 5 ms:\n",
-        "| cps | stalls | stalled ms (sum, longest) | of it the loop's thread: on a CPU "
-        "/ waiting for one / other threads ran (ms) | collections > 5 ms (by generation) "
+        "| cps | stalls | stalled ms (sum, longest) | watched ms (from each stall's "
+        "detection on), of it the loop's thread: on a CPU / waiting for one / other "
+        "threads ran | collections > 5 ms (by generation) "
         "| collections ms (sum, longest) | every collection: count, ms in all, by generation |",
         "|---:|---:|---:|---:|---|---:|---|",
     ]
@@ -1072,6 +1073,7 @@ def stalls_table(steps: list[Step], records: list[dict[str, Any]]) -> list[str]:
         lines.append(
             f"| {step.rate:g} | {len(stalls)} | {sum(r['d'] for r in stalls) * 1000:.0f}, "
             f"{max((r['d'] for r in stalls), default=0) * 1000:.0f} | "
+            f"{sum(r.get('watched', 0) for r in stalls) * 1000:.0f}: "
             f"{sum(r.get('ran', 0) for r in stalls) * 1000:.0f} / "
             f"{sum(r.get('queued', 0) for r in stalls) * 1000:.0f} / "
             f"{sum(r.get('others', 0) for r in stalls) * 1000:.0f} | "

@@ -285,7 +285,8 @@ def threads_ran(skip: int) -> float:
 def stall_watcher(main_thread: int) -> None:
     """While the loop's heartbeat is late by more than STALL, sample the main thread's
     stack every 10 ms; one record per stall with its length, the commonest stacks, and
-    how the main thread spent it: on a CPU (`ran`: the loop busy), waiting in the run
+    how the main thread spent it from the moment the stall was seen (`watched`: the
+    first STALL seconds or so are before it): on a CPU (`ran`: the loop busy), waiting in the run
     queue for one (`queued`: the machine's other processes), or neither (blocked: a
     lock, the GIL while another thread of the process ran (`others`), a system call)."""
     import traceback
@@ -296,7 +297,7 @@ def stall_watcher(main_thread: int) -> None:
 
     def watch() -> None:
         stacks: Counter[str] = Counter()
-        began = 0.0
+        began = seen = 0.0
         at_start = (0.0, 0.0, 0.0)
         while True:
             time.sleep(0.01)
@@ -304,6 +305,7 @@ def stall_watcher(main_thread: int) -> None:
             if late > STALL:
                 if not stacks:
                     began = BEAT[0]
+                    seen = time.monotonic()  # the breakdown covers from here on
                     ran, queued = schedstat(tid[0])
                     at_start = (ran, queued, threads_ran(tid[0]))
                 frame = sys._current_frames().get(main_thread)
@@ -328,6 +330,7 @@ def stall_watcher(main_thread: int) -> None:
                         "what": top[0][0],
                         "samples": sum(stacks.values()),
                         "other": top[1][0] if len(top) > 1 else "",
+                        "watched": time.monotonic() - seen,
                         "ran": ran - at_start[0],
                         "queued": queued - at_start[1],
                         "others": others - at_start[2],
