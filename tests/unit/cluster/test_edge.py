@@ -160,6 +160,7 @@ def test_the_edge_for_browser_phones_passes_kamailio_c(tmp_path: Path) -> None:
     assert "fix_nated_register();" in text and "handle_ruri_alias();" in text
     assert 'unregister("location", "sip:$var(aor)@10.0.0.4");' in text
     assert 'modparam("usrloc", "db_clean_tcp", 1)' in text
+    assert 'modparam("websocket", "rm_delay_interval", 1)' in text
 
 
 @needs_kamailio
