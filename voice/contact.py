@@ -258,7 +258,7 @@ class ContactCall:
         self._meanwhile(
             asyncio.ensure_future(
                 self.runtime.store.update_contact(
-                    self.contact_id, flow=flow_name, flow_version=flow.version
+                    self.contact_id, lazy=True, flow=flow_name, flow_version=flow.version
                 )
             )
         )
@@ -274,11 +274,18 @@ class ContactCall:
             {"caller_id": self.caller, "dialed": self.dialed},
             language=self.runtime.default_language,
         )
-        await self.runtime.store.update_contact(
-            self.contact_id,
-            language=result.language,
-            node=result.path[-1] if result.path else None,
-            variables=result.public_variables(),
+        # Lazy, as the call's events: it commits with them before the contact closes
+        # (`_finish` waits for what is being written).
+        self._meanwhile(
+            asyncio.ensure_future(
+                self.runtime.store.update_contact(
+                    self.contact_id,
+                    lazy=True,
+                    language=result.language,
+                    node=result.path[-1] if result.path else None,
+                    variables=result.public_variables(),
+                )
+            )
         )
         if result.outcome == "hangup" and not port.hung_up_by_us:
             return EndReason.CUSTOMER_LEFT

@@ -189,10 +189,11 @@ class GroupCommit:
             with contextlib.suppress(Exception):
                 await conn.close()
 
-    async def run(self, op: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def run(self, op: Callable[[AsyncConnection], Awaitable[T]], *, lazy: bool = False) -> T:
         """Run `op` in a transaction shared with the writes queued with it; returns its
-        result once committed, or raises what it (or the commit) raised."""
-        return await self.submit(op)
+        result once committed, or raises what it (or the commit) raised. `lazy`: see
+        `submit`."""
+        return await self.submit(op, lazy=lazy)
 
     def submit(
         self, op: Callable[[AsyncConnection], Awaitable[T]], *, lazy: bool = False
@@ -220,16 +221,23 @@ class GroupCommit:
 
     async def _write_all(self) -> None:
         try:
-            if not self._urgent and self._lazy_delay > 0:
-                await self._lazy_wait()
-            if self._commit_delay > 0:
-                await asyncio.sleep(self._commit_delay)
+            idle = True  # the commit delay is for a writer that was not committing
             while self._queue:
-                self._urgent = False  # what is in line now goes in this batch
+                # Only lazy writes in line (as after a commit, those queued meanwhile):
+                # they wait for an awaited one rather than commit alone.
+                if not self._urgent and self._lazy_delay > 0:
+                    await self._lazy_wait()
+                    idle = True
+                if idle and self._commit_delay > 0:
+                    await asyncio.sleep(self._commit_delay)
+                idle = False
                 batch = [
                     (op, done) for op, done in self._queue[: self._max_batch] if not done.done()
                 ]
                 del self._queue[: self._max_batch]
+                # What is in line now goes in this batch; what did not fit waits no
+                # longer (it may hold an awaited write).
+                self._urgent = self._urgent and bool(self._queue)
                 if batch:
                     await self._write(batch)
         finally:

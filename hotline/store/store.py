@@ -320,9 +320,11 @@ class Store:
             raise UnknownCustomer(f"no customer with id {customer_id!r}") from exc
         return contact_id
 
-    async def update_contact(self, contact_id: str, **fields: Any) -> None:
+    async def update_contact(self, contact_id: str, *, lazy: bool = False, **fields: Any) -> None:
         """Change a contact's summary fields: status, ended_at, flow, flow_version,
-        language, node, variables (the whole dict is replaced)."""
+        language, node, variables (the whole dict is replaced). `lazy`: the caller
+        goes on meanwhile (a task), so the write may wait to share a commit as a lazy
+        event does (`append_soon`)."""
         unknown = set(fields) - SUMMARY_FIELDS
         if unknown:
             raise TypeError(
@@ -342,7 +344,7 @@ class Store:
             if name in values and values[name] is not None:
                 values[name] = _text(values[name], name)
         op = UpdateRow(CONTACTS, "id", contact_id, values, _no_contact(contact_id))
-        await self.write(op, "update_contact")
+        await self.write(op, "update_contact", lazy=lazy)
 
     async def close_contact(self, contact_id: str, status: str) -> None:
         """End a contact with a final status; ended_at is set now unless already set."""
@@ -570,10 +572,13 @@ class Store:
 
     # plumbing
 
-    async def write(self, op: Callable[[AsyncConnection], Awaitable[T]], what: str) -> T:
+    async def write(
+        self, op: Callable[[AsyncConnection], Awaitable[T]], what: str, *, lazy: bool = False
+    ) -> T:
         """Run `op` in a transaction (shared with the writes queued with it: group
-        commit), committed before returning; retried while the database is unavailable."""
-        return await retrying(lambda: self._writer.run(op), self.retry_for, what)
+        commit), committed before returning; retried while the database is unavailable.
+        `lazy`: the caller does not wait for it now (`append_soon`)."""
+        return await retrying(lambda: self._writer.run(op, lazy=lazy), self.retry_for, what)
 
     async def ping(self) -> None:
         """One `SELECT 1`, not retried (a health check): raises if the database does not

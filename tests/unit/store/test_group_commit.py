@@ -174,3 +174,69 @@ async def test_close_commits_the_lazy_events_in_line(db_url: str) -> None:
         assert [e.data["n"] for e in await again.events(contact)] == [1]
     finally:
         await again.close()
+
+
+async def test_lazy_events_queued_during_a_commit_wait_for_the_next_awaited_write(
+    db_url: str,
+) -> None:
+    store = await Store.connect(db_url, lazy_delay=5.0)
+    try:
+        await store.migrate()
+        contact = await store.open_contact("voice", "inbound", "+15550009", "100")
+        commits = count_commits(store)
+        first = store.append_soon(contact, "flow.node", {"n": 1})  # awaited below
+        while store._writer._queue:  # until the writer has taken the first write
+            await asyncio.sleep(0)
+        lazy = store.append_soon(contact, "flow.node", {"n": 2}, lazy=True)
+        await first
+        await asyncio.sleep(0.05)
+        assert not lazy.done() and commits[0] == 1
+        await store.append(contact, "flow.node", {"n": 3})
+        assert lazy.done() and commits[0] == 2
+        assert [e.data["n"] for e in await store.events(contact)] == [1, 2, 3]
+    finally:
+        await store.close()
+
+
+async def test_an_awaited_write_past_a_full_batch_does_not_wait_the_lazy_delay(
+    db_url: str,
+) -> None:
+    store = await Store.connect(db_url, lazy_delay=30.0)
+    try:
+        await store.migrate()
+        contact = await store.open_contact("voice", "inbound", "+15550010", "100")
+        store._writer._max_batch = 2  # a full batch, with the awaited write past it
+        lazy = [store.append_soon(contact, "flow.node", {"n": n}, lazy=True) for n in range(3)]
+        awaited = store.append(contact, "flow.node", {"n": 3})
+        await asyncio.wait_for(awaited, timeout=5.0)
+        assert all(f.done() for f in lazy)
+        assert [e.data["n"] for e in await store.events(contact)] == [0, 1, 2, 3]
+    finally:
+        await store.close()
+
+
+async def test_a_lazy_contact_update_commits_with_the_next_awaited_write(db_url: str) -> None:
+    store = await Store.connect(db_url, lazy_delay=5.0)
+    try:
+        await store.migrate()
+        contact = await store.open_contact("voice", "inbound", "+15550011", "100")
+        commits = count_commits(store)
+        update = asyncio.ensure_future(store.update_contact(contact, lazy=True, node="menu"))
+        await asyncio.sleep(0.05)
+        assert not update.done() and commits[0] == 0
+        await store.close_contact(contact, "completed")
+        assert update.done() and commits[0] == 1
+        row = await store.contact(contact)
+        assert row is not None and row.node == "menu" and row.status == "completed"
+    finally:
+        await store.close()
+
+
+async def test_a_lazy_update_of_an_unknown_field_is_refused_and_nothing_is_written(
+    store: Store,
+) -> None:
+    contact = await store.open_contact("voice", "inbound", "+15550012", "100")
+    with pytest.raises(TypeError, match="update_contact: cannot set colour; allowed: "):
+        await store.update_contact(contact, lazy=True, colour="red")
+    row = await store.contact(contact)
+    assert row is not None and row.node is None and row.status == "active"
