@@ -4,23 +4,40 @@ Each test dials from its own caller number, then reads that contact's events bac
 from the store: which prompts played (and whether a key cut them short), which branch
 the flow took, how the call ended. The `no_leaks` fixture then checks that Asterisk
 holds no channel or bridge.
+
+The module runs a Hotline of its own whose prompts are short tones
+(tests/e2e/short_prompts.py): the tests check which prompts played, not what they
+say. The greeting lasts 1.5 s (a caller hangs up during it) and the main menu 2 s (a
+key cuts it short); callers press keys once the flow is at the menu (Gate steps).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from hotline.store import Contact, LoggedEvent, Store
 from tests.e2e.conftest import RunningHotline
+from tests.e2e.short_prompts import hotline_with_short_prompts
 from tests.e2e.sipp import ExpectHangup, Gate, HangUp, Keys, SippCall, Step, Wait
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("no_leaks")]
 
-#: The greeting has no barge-in; keys pressed after it reach the language menu.
+#: The greeting has no barge-in; keys pressed after it reach the language menu
+#: (other modules' callers, with the spoken prompts, wait this long).
 AFTER_GREETING = 2.5
+#: Prompts a caller hangs up during or cuts short, and how long they last here.
+LONGER = {"welcome": 1.5, "main_menu": 2.0}
+
+
+@pytest.fixture(scope="module")
+def hotline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHotline]:
+    """This module's Hotline: the session's flows, queues and agents, short prompts."""
+    with hotline_with_short_prompts(tmp_path_factory, "ivr", LONGER) as running:
+        yield running
 
 
 def call(
@@ -31,13 +48,14 @@ def call(
     at_nodes: tuple[str, ...] = (),
 ) -> None:
     """One SIPp caller; its Gate steps open, in order, once the flow has entered each
-    of `at_nodes` (read from the contact's events), not after a guessed pause."""
+    of `at_nodes` (or, for "prompt:<key>", has played that prompt), read from the
+    contact's events, not after a guessed pause."""
     sipp = SippCall(hotline.workdir / "sipp", hotline.sip_port, dial, caller, steps).start()
     waiting = list(at_nodes)
     deadline = time.monotonic() + 60
     assert sipp.proc is not None
     while waiting and time.monotonic() < deadline and sipp.proc.poll() is None:
-        if waiting[0] in nodes(live_events(hotline, caller)):
+        if reached(live_events(hotline, caller), waiting[0]):
             sipp.open_gate()
             waiting.pop(0)
         time.sleep(0.1)
@@ -94,6 +112,13 @@ def prompts(events: list[LoggedEvent]) -> list[tuple[str, str]]:
     return [(key, p["state"]) for p in of_type(events, "prompt.played") for key in p["prompts"]]
 
 
+def reached(events: list[LoggedEvent], where: str) -> bool:
+    """The flow has entered node `where`, or played prompt <key> for "prompt:<key>"."""
+    if where.startswith("prompt:"):
+        return where.removeprefix("prompt:") in [key for key, _ in prompts(events)]
+    return where in nodes(events)
+
+
 def nodes(events: list[LoggedEvent]) -> list[str]:
     return [n["node"] for n in of_type(events, "flow.node")]
 
@@ -145,7 +170,8 @@ def test_russian_menu_is_spoken_in_russian(hotline: RunningHotline) -> None:
     call(
         hotline,
         "5550002",
-        [Wait(AFTER_GREETING), Keys("2"), Wait(1.5), Keys("1"), ExpectHangup(40)],
+        [Gate(), Keys("2"), Gate(), Keys("1"), ExpectHangup(40)],
+        at_nodes=("language_menu", "main_menu"),
     )
     contact, events = contact_of(hotline, "5550002")
 
@@ -158,8 +184,13 @@ def test_russian_menu_is_spoken_in_russian(hotline: RunningHotline) -> None:
 
 
 def test_invalid_key_then_valid(hotline: RunningHotline) -> None:
-    steps: list[Step] = [Wait(AFTER_GREETING), Keys("1"), Wait(1.5), Keys("7"), Wait(1.0)]
-    call(hotline, "5550003", [*steps, Keys("1"), ExpectHangup(40)])
+    steps: list[Step] = [Gate(), Keys("1"), Gate(), Keys("7"), Wait(1.0)]
+    call(
+        hotline,
+        "5550003",
+        [*steps, Keys("1"), ExpectHangup(40)],
+        at_nodes=("language_menu", "main_menu"),
+    )
     contact, events = contact_of(hotline, "5550003")
 
     assert inputs(events) == [("1", "match"), ("7", "invalid"), ("1", "match")]
@@ -169,9 +200,11 @@ def test_invalid_key_then_valid(hotline: RunningHotline) -> None:
 
 
 def test_timeout_then_valid(hotline: RunningHotline) -> None:
-    # No key at the main menu: its prompt (~7 s) plays out, then 5 s of silence.
-    steps: list[Step] = [Wait(AFTER_GREETING), Keys("1"), Wait(15), Keys("1")]
-    call(hotline, "5550004", [*steps, ExpectHangup(40)])
+    # No key at the main menu: its prompt plays out, then 5 s of silence; the caller
+    # presses 1 once told they pressed nothing (the no_input prompt has played).
+    steps: list[Step] = [Gate(), Keys("1"), Gate(), Keys("1")]
+    at = ("language_menu", "prompt:no_input")
+    call(hotline, "5550004", [*steps, ExpectHangup(40)], at_nodes=at)
     contact, events = contact_of(hotline, "5550004")
 
     assert inputs(events) == [("1", "match"), ("", "timeout"), ("1", "match")]
@@ -182,11 +215,13 @@ def test_timeout_then_valid(hotline: RunningHotline) -> None:
 
 
 def test_retries_exhausted_says_goodbye(hotline: RunningHotline) -> None:
-    wrong: list[Step] = [Keys("7"), Wait(1.0)]
+    # The third wrong key ends the menu: Hotline says goodbye and hangs up at once.
+    wrong: list[Step] = [Keys("7"), Wait(1.0), Keys("7"), Wait(1.0), Keys("7")]
     call(
         hotline,
         "5550005",
-        [Wait(AFTER_GREETING), Keys("1"), Wait(1.5), *wrong * 3, ExpectHangup(40)],
+        [Gate(), Keys("1"), Gate(), *wrong, ExpectHangup(40)],
+        at_nodes=("language_menu", "main_menu"),
     )
     contact, events = contact_of(hotline, "5550005")
 
@@ -201,7 +236,7 @@ def test_retries_exhausted_says_goodbye(hotline: RunningHotline) -> None:
 
 
 def test_caller_hangs_up_mid_prompt(hotline: RunningHotline) -> None:
-    call(hotline, "5550006", [Wait(0.8), HangUp()])
+    call(hotline, "5550006", [Gate(), HangUp()], at_nodes=("greeting",))
     contact, events = contact_of(hotline, "5550006")
 
     # The greeting was still playing: it never finished, and the flow saw the hangup.
