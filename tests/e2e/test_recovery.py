@@ -38,7 +38,7 @@ from hotline.store import Contact, LoggedEvent, Store
 from tests.e2e.conftest import RunningHotline, spawn, wait_ready, with_test_flows
 from tests.e2e.conftest import test_config as config_on_free_ports
 from tests.e2e.rtp import RtpSink
-from tests.e2e.sipp import ExpectHangup, HangUp, Keys, SippCall, Wait
+from tests.e2e.sipp import ExpectHangup, Gate, HangUp, Keys, SippCall, Wait
 from tests.e2e.sipp_uas import TransferTarget
 from tests.e2e.test_reconnect import asterisk_for, controller_config, stop
 from tests.pg import PostgresServer, PostgresUnavailable, require_or_skip
@@ -397,7 +397,7 @@ def test_killed_controller_restarts_ivr_callers_and_hangs_up_ringing_legs(site: 
         site.config["asterisk"]["sip_port"],
         "306",
         "5557301",
-        [Wait(14), HangUp()],
+        [Gate(), HangUp()],  # once the restarted controller has them both
     ).start()
     site.callers.append(waiting)
     in_menu = SippCall(
@@ -405,7 +405,7 @@ def test_killed_controller_restarts_ivr_callers_and_hangs_up_ringing_legs(site: 
         site.config["asterisk"]["sip_port"],
         "100",
         "5557302",
-        [Wait(14), HangUp()],
+        [Gate(), HangUp()],
     ).start()
     site.callers.append(in_menu)
     site.until(lambda: has(site.contact("5557301")[1], "agent.ring"), 20, "frank's phone rings")
@@ -417,16 +417,26 @@ def test_killed_controller_restarts_ivr_callers_and_hangs_up_ringing_legs(site: 
     report = recovered[-1].data
     assert (report["waiting"], report["restarted"]) == (1, 1), report
     assert report["orphans"] >= 1, report  # frank's ringing leg
-    for sipp in (waiting, in_menu):
-        result = sipp.wait(40)
-        assert result.ok, f"{result.output}\n{site.log_tail()}"
-    frank.stop()
 
     def contacts_of(number: str) -> list[Contact]:
         async def work(store: Store) -> list[Contact]:
             return [c for c in await store.recent_contacts(100) if c.source == number]
 
         return site.read(work)
+
+    # Both callers hang up once the new controller has them: the IVR caller's flow
+    # started again (a new contact), the waiting caller's place restored.
+    site.until(
+        lambda: len(contacts_of("5557302")) == 2 and has(site.contact("5557302")[1], "flow.node"),
+        20,
+        "the IVR caller's flow again",
+    )
+    site.until(lambda: has(site.contact("5557301")[1], "contact.restore"), 20, "place restored")
+    for sipp in (waiting, in_menu):
+        sipp.open_gate()
+        result = sipp.wait(40)
+        assert result.ok, f"{result.output}\n{site.log_tail()}"
+    frank.stop()
 
     # The IVR caller: its first contact ended lost, the flow started again as a new one.
     site.until(lambda: all(c.ended_at for c in contacts_of("5557302")), 10, "contacts closed")
