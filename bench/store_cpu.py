@@ -8,11 +8,11 @@ customer (every bench caller is a new number), opens its contact, appends the 21
 a bench call logs (bench/bench_sipp_load.py's flow: call, flow, menu, queue, offer,
 ring, answer, connected, ended), 200 ms apart as a call spreads them, updates its
 summary twice and closes. The routing records are awaited (as the write-ahead awaits
-them), the call's own events are lazy (`--lazy-delay 0`: not). Prints the process's
-CPU-milliseconds per call (and of that, the event loop's thread: the rest is the
-commits on aiosqlite's thread, mostly the kernel's work for the fsync) and the store's
-transactions per call: the share of the controller's CPU a call's event log costs
-(bench_sipp_load --profile shows the same share in the running controller).
+them), the call's own events and summary updates are lazy (`--lazy-delay 0`: not).
+Prints the process's CPU-milliseconds per call (and of that, the event loop's thread:
+the rest is the commits on aiosqlite's thread, mostly the kernel's work for the fsync)
+and the store's transactions per call: the share of the controller's CPU a call's event
+log costs (bench_sipp_load --profile shows the same share in the running controller).
 `--rounds`: runs one after another, each printed (on a shared machine the lowest is the
 least disturbed).
 
@@ -95,8 +95,13 @@ async def one_call(store: Store, n: int, lazy: bool = True) -> None:
         else:
             written.append(store.append_soon(contact, kind, data, lazy=lazy))
         await asyncio.sleep(GAP)
-    await store.update_contact(contact, flow="bench_load", flow_version="1")
-    await store.update_contact(contact, language="en", node="end", variables={})
+    # The summary updates: lazy as the events (voice/contact.py), awaited when not.
+    for fields in (
+        {"flow": "bench_load", "flow_version": "1"},
+        {"language": "en", "node": "end", "variables": {}},
+    ):
+        update = asyncio.ensure_future(store.update_contact(contact, lazy=lazy, **fields))
+        written.append(update) if lazy else await update
     store.hurry()  # as the call's end waits for its events (voice/contact.py)
     await asyncio.gather(*written)
     await store.close_contact(contact, "completed")
