@@ -13,7 +13,9 @@ open callback, which no call worker serves yet, to one live call worker at once
 worker's callback service (`adopt`) enqueues it again, which attaches it to the ticket
 the leader holds (its place kept, an offer made meanwhile said again to it), and dials
 it. An agent offered the callback before that waits for the worker's call (a
-hand-over's round trip), rather than being given a later contact.
+hand-over's round trip), rather than being given a later contact. A callback booked for
+later is not queued yet, but the leader is told at once too: a worker serves it (and
+can cancel it) from its booking.
 
 The callbacks' REST API on a web process (listing, booking, cancelling) uses the same
 service: a cancel goes to the call worker serving the callback
@@ -92,8 +94,9 @@ class BookedForWorkers(CallbackService):
             self.placed.discard(callback.contact_id)
             return
         if self._due(callback) is not None:  # for later: the worker handed it joins it
-            return
-        task = asyncio.create_task(self._hold(callback), name=f"callback-place-{callback.seq}")
+            task = asyncio.create_task(self._tell(callback), name=f"callback-told-{callback.seq}")
+        else:
+            task = asyncio.create_task(self._hold(callback), name=f"callback-place-{callback.seq}")
         self._holding.add(task)
         task.add_done_callback(self._holding.discard)
 
@@ -103,6 +106,15 @@ class BookedForWorkers(CallbackService):
             self.placed.discard(callback.contact_id)
         except Exception as error:  # the leader's grace hands it to a worker anyway
             log.warning("callback %s not queued yet: %s", callback.contact_id, error)
+
+    async def _tell(self, callback: Callback) -> None:
+        """A callback for later: the leader hands it to a worker now, not after its
+        grace, so that a worker serves it (and can cancel it) from the start."""
+        if isinstance(self.routing, Detaching):
+            try:
+                await self.routing.callbacks_booked([callback.contact_id])
+            except Exception as error:  # its grace hands it anyway, a bit later
+                log.warning("callback %s: the leader not told: %s", callback.contact_id, error)
 
     async def _join(self, callback: Callback, entered: float | None = None) -> Ticket | None:
         """Joined at its place now; served by the call worker the leader hands it to."""

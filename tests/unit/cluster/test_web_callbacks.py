@@ -206,3 +206,38 @@ async def test_the_web_lists_the_agent_being_called_for_a_callback_from_the_log(
     )
     listed = {item["number"]: item["agent"] for item in await web.pending("support")}
     assert listed == {"5550101": None, "5550102": "ann"}, listed
+
+
+async def test_a_callback_for_later_booked_on_the_web_is_handed_at_once(
+    store: Store, bus: Any
+) -> None:
+    """A callback booked on a web process for later (the REST API's `scheduled_for`) is
+    not queued yet, but the leader is told at once and hands it to a call worker now
+    (not after its grace), which serves it from then on: cancelling it through the web
+    process works at once; it is never dialed before its time."""
+    leader = Leader(await bus(), store, 1, grace=30.0)  # handed only because it is told
+    worker = Worker(await bus(), store, "host/a")
+    server = CallbackServer(await bus(), "sales", worker.callbacks)
+    web_nc = await bus()
+    web_routing = RemoteRouting(web_nc, "sales", worker="web/b", try_timeout=0.5)
+    web = BookedForWorkers(store, web_routing, CallbackConfig(), SETTINGS)
+    web.cancel_where_served = functools.partial(cancel_on_worker, web_nc, "sales", timeout=0.5)
+    await leader.start()
+    await worker.start()
+    await server.start()
+    assert await web_routing.start(wait=5.0)
+    try:
+        later = datetime.now(UTC) + timedelta(hours=2)
+        callback = await web.book("5550188", "support", source="api", scheduled_for=later)
+        await until(lambda: callback.contact_id in worker.callbacks.serving(), timeout=5)
+        said = await handed(store, callback.contact_id)
+        assert [(h["worker"], h["why"]) for h in said] == [("host/a", "booked by web/b")], said
+        assert leader.routing.position(callback.contact_id) is None  # not queued before its time
+        cancelled = await web.cancel(callback.contact_id, by="api")
+        assert cancelled.state == "cancelled"
+        assert worker.dialer.dialed == []
+    finally:
+        await server.stop()
+        await web_routing.stop()
+        await worker.stop()
+        await leader.stop()
