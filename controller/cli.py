@@ -218,6 +218,8 @@ def banner(
         lines.append(f"      SHA-256 fingerprint: {fingerprint(tls.cert)}")
     if ast.browser_phone:
         lines.append("  Browser phone: agents sign in to the desk; it registers for them.")
+        if config.edge is not None:
+            lines.append(f"      (at the SIP edge: {config.edge.ws_url}, relayed by the desk)")
     lines.append("")
     web_url = hotline.web_url.rstrip("/")
     lines.append(f"  Web (log in):       {web_url}/login")
@@ -369,7 +371,9 @@ def cmd_asterisk(args: argparse.Namespace) -> int:
         print(f"SIP:      udp {ast.sip_bind}:{ast.sip_port}")
         if ast.sip_tls:
             print(f"SIP/TLS:  tls {ast.sip_bind}:{ast.sip_tls_port} (SRTP media)")
-        if ast.browser_phone:
+        if ast.browser_phone and config.edge is not None:
+            print(f"WebRTC:   at the SIP edge, {config.edge.ws_url} (relayed by the desk)")
+        elif ast.browser_phone:
             print(f"WebRTC:   ws {ast.http_bind}:{ast.http_port}/ws (relayed by the desk)")
         print(f"ARI:      http://{ast.http_bind}:{ast.http_port}/ari")
         print(f"AMI:      {ast.ami_bind}:{ast.ami_port}")

@@ -324,5 +324,7 @@ def test_a_nodes_banner_sends_callers_and_phones_to_the_edge(tmp_path: Path) -> 
     assert "This node is behind the SIP edge at 10.0.0.4:5060 (hotline edge run)." in text
     assert "sip:100@10.0.0.4:5060    -> flow 'main'" in text
     assert "Agents' softphones: SIP server 10.0.0.4:5060 (UDP), register with:" in text
+    assert "(at the SIP edge: ws://10.0.0.4:5066/, relayed by the desk)" in text
     one_box = banner(load_config(write(tmp_path, edge=False)), secrets, Started())  # type: ignore[arg-type]
     assert "SIP edge" not in one_box and "SIP server 127.0.0.1:5060" in one_box
+    assert "Browser phone: agents sign in to the desk" in one_box
