@@ -10,6 +10,11 @@ alice's desk in a headless Chromium.
   to B, which takes the chat over (its claim freed with A's connection): the
   conversation goes on; counts of messages sent, delivered, lost and doubled;
 - the wallboard of either process shows the same waiting and agents;
+- a call on the worker, alice's desk on B: hold, resume, a consultation of bob
+  (cancelled), monitoring, a blind transfer, click-to-call, the browser phone, the
+  call's recording fetched through B (no Asterisk), all asked of B and done by the
+  worker; a chat on B whose flow books a callback, dialed by the worker; the callbacks'
+  REST API on B (a cancel done by the worker serving the callback);
 - misconfiguration: `hotline web` on SQLite, without NATS, or without PostgreSQL exits
   at once with the reason.
 
