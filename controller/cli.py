@@ -12,7 +12,7 @@ import ssl
 import sys
 from pathlib import Path
 
-from controller import event_loop
+from controller import event_loop, gc_young
 from controller.app import Endpoints, Hotline, StartFailed, run_until_signal
 from controller.asterisk import AsteriskError, find_install
 from controller.edge import add_edge_command
@@ -254,6 +254,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         event_loop.loop_factory()
     except event_loop.EventLoopError as error:
         raise Refused(f"event loop refused: {error}") from None
+    try:  # the same for the garbage collector's young threshold (controller/gc_young.py)
+        gc_young.young_from()
+    except ValueError as error:
+        raise Refused(str(error)) from None
     web_tls = web_tls_files(config, paths)
     instance = proc = None
     if config.asterisk.managed:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gc
+from pathlib import Path
 
 import pytest
 
 from controller import gc_young
+from controller.cli import main
 
 
 def test_tune_sets_the_thresholds_and_restore_puts_back_the_ones_before() -> None:
@@ -45,3 +47,24 @@ def test_a_bad_young_threshold_in_the_environment_is_refused_by_name(text: str) 
         f"HOTLINE_GC_YOUNG={text!r}: expected a whole number >= 1 (or unset)"
     )
     assert gc.get_threshold() == before
+
+
+def test_hotline_run_refuses_a_bad_young_threshold_before_starting_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HOTLINE_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("HOTLINE_GC_YOUNG", "lots")
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "bye.yaml").write_text(
+        "name: bye\ndescription: hangs up\nstart: end\nnodes:\n  end:\n    type: hangup\n"
+    )
+    config = tmp_path / "hotline.yaml"
+    config.write_text(f'numbers: {{"100": bye}}\nflows_dir: {flows}\n')
+    before = gc.get_threshold()
+    code = main(["--config", str(config), "run"])
+    assert code != 0
+    err = capsys.readouterr().err
+    assert "HOTLINE_GC_YOUNG='lots': expected a whole number >= 1 (or unset)" in err
+    assert gc.get_threshold() == before
+    assert not (tmp_path / "state" / "asterisk").exists()  # no Asterisk was started
