@@ -23,6 +23,7 @@ from hotline.store import Store
 from tests import pg
 from tests.e2e import conftest
 from tests.e2e.conftest import RunningHotline
+from tests.e2e.short_prompts import with_short_prompts
 from tests.nats import NatsServer, nats_binary
 
 DOMAIN = "e2e"
@@ -77,11 +78,20 @@ def bus_and_database(
 
 
 def worker_config(
-    workdir: Path, url: str, nats: str, carol_port: int, instance: str
+    workdir: Path,
+    url: str,
+    nats: str,
+    carol_port: int,
+    instance: str,
+    *,
+    sounds: Path | None = None,
 ) -> dict[str, Any]:
     """A config of its own (ports too): number 304 -> cluster_queue -> e2e_fifo,
-    served by carol."""
+    served by carol; its prompts short tones written in `sounds`, if given
+    (tests/e2e/short_prompts.py), for modules that check no prompt's length."""
     config = conftest.test_config(instance)
+    if sounds is not None:
+        config = with_short_prompts(config, sounds)
     flows = workdir / "flows"
     flows.mkdir(exist_ok=True)
     (flows / "cluster_queue.yaml").write_text(FLOW)

@@ -164,8 +164,15 @@ def cluster(
         )
         for name in ("a", "b"):
             (workdir / name).mkdir()
+            # Short prompts (the whispers, "your callback is booked"): the tests check
+            # which calls were made and when, not what was said.
             config = worker_config(
-                workdir / name, url, nats.url, cluster.carol_port, f"cb-{name}-{os.getpid()}"
+                workdir / name,
+                url,
+                nats.url,
+                cluster.carol_port,
+                f"cb-{name}-{os.getpid()}",
+                sounds=workdir / "sounds",
             )
             cluster.configs[name] = with_callbacks(
                 config, cluster.customer_port, node_lost_after=4, ring_seconds=8, retry_delay=0
