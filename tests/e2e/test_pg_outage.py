@@ -63,6 +63,9 @@ OUTAGE = 10.0
 TALK = OUTAGE + 2.5  # a margin for a slow start of the database on a busy machine
 #: Seconds she talks with each of the others (served once the database is back).
 TALK_AFTER = 2.5
+#: Longest wait for a candidate's first words (its lead, or its standby): a new Python
+#: process; on a 2-core machine at load 20 one said nothing for more than 30 s.
+STARTED = 90.0
 #: The events every caller's contact has exactly once, outage or not.
 ONCE = ("call.arrived", "call.answered", "contact.join", "queue.connected", "queue.call_ended")
 
@@ -231,9 +234,9 @@ def test_postgresql_unreachable_for_10_s_routing_pauses_and_resumes_nothing_lost
     talks to the first caller, two more wait, a fourth calls 2 s into the outage."""
     tag = "7" if how == "sigstop" else "8"
     a = Supervisor(cluster, f"a{tag}")
-    a.current.wait_for(f"a{tag} is the leader (epoch")
+    a.current.wait_for(f"a{tag} is the leader (epoch", timeout=STARTED)
     b = Supervisor(cluster, f"b{tag}")
-    b.current.wait_for(f"b{tag} is a standby: a{tag} leads it")
+    b.current.wait_for(f"b{tag} is a standby: a{tag} leads it", timeout=STARTED)
     worker = start_worker(cluster)
     numbers = [f"555{tag}60{n}" for n in range(1, 5)]
     carol = cluster.carol(calls=len(numbers), talk=TALK_AFTER, first_talk=TALK)
