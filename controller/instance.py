@@ -37,6 +37,8 @@ from hotline.config import HotlineConfig
 from hotline.overload import dialplan_door
 
 SUBDIRS = ("etc", "run", "spool", "spool/recording", "log", "lib", "sounds")
+#: How long an Asterisk whose boot failed or was interrupted has to end on SIGTERM.
+BOOT_STOP_SECONDS = 5.0
 
 
 @dataclass
@@ -185,8 +187,16 @@ class AsteriskInstance:
             self.wait_booted(proc, timeout)
         except BaseException:
             # Not booted in time, or Ctrl-C while booting: it runs in a session of its
-            # own, so nobody else would ever stop it.
-            self.stop(proc)
+            # own, so nobody else would ever stop it. It has no calls yet and its console
+            # may not answer a 'core stop': SIGTERM, then a kill.
+            proc.terminate()
+            try:
+                proc.wait(BOOT_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+            self.process = None
+            release_proc(self.install)
             raise
         return proc
 
