@@ -19,9 +19,7 @@ import functools
 import math
 import os
 import shutil
-import signal
 import struct
-import subprocess
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,22 +95,8 @@ def hotline_with_short_prompts(
     try:
         conftest.wait_ready(running)
         yield running
-    finally:
-        # As the session's Hotline stops: SIGINT (it stops its Asterisk), then checks.
-        if running.proc.poll() is None:
-            running.proc.send_signal(signal.SIGINT)
-            try:
-                running.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                running.proc.kill()
-                running.proc.wait()
-        pid_file = running.instance_dir() / "run/asterisk.pid"
-        pid = int(pid_file.read_text() or 0) if pid_file.exists() else 0
-        leftover = pid > 0 and Path(f"/proc/{pid}").exists()
-        if leftover:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-        subprocess.run(["rm", "-rf", str(running.instance_dir())], check=False)
+    finally:  # as the session's Hotline stops
+        leftover = conftest.stop_spawned(running)
         code = running.proc.returncode
         assert code == 0, f"hotline run exited {code}:\n{running.log_tail()}"
-        assert not leftover, "Asterisk was left running after hotline run stopped"
+        assert not leftover, f"Asterisk was left running after hotline run stopped: {leftover}"

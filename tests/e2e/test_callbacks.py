@@ -173,8 +173,9 @@ def no_callback_for(hotline: RunningHotline, number: str) -> None:
 @pytest.mark.usefixtures("no_leaks")
 def test_caller_books_a_callback_and_keeps_their_place(hotline: RunningHotline) -> None:
     with ivan_paused(hotline):
-        # A presses 5 while waiting, confirms their own number with 1 during its
-        # read-back and hangs up during the confirmation; B waits on the line behind them.
+        # A presses 5 while waiting, confirms their own number with 1 a second later
+        # (its read-back, or the wait for a key after it) and hangs up during "your
+        # callback is booked"; B waits on the line behind them.
         steps = [Gate(), Keys("5"), Wait(1), Keys("1"), Gate(), HangUp()]
         a, gates = gated(hotline, "5557001", "321", steps, ["contact.join", "queue.callback"])
         wait_for(
@@ -275,7 +276,7 @@ def test_a_failed_attempt_is_retried(hotline: RunningHotline) -> None:
 @pytest.mark.usefixtures("no_leaks")
 def test_a_number_that_fails_validation(hotline: RunningHotline) -> None:
     with ivan_paused(hotline):
-        # 2 during the read-back: enter another number; "12#" is too short to call.
+        # 2 at the read-back: enter another number; "12#" is too short to call.
         steps = [Gate(), Keys("5"), Wait(1), Keys("2"), Gate(), Keys("12#"), Gate(), HangUp()]
         opens = ["contact.join", "prompt:callback_enter_number", "prompt:callback_invalid_number"]
         call, gates = gated(hotline, "5557201", "321", steps, opens)
@@ -293,7 +294,7 @@ def test_a_number_that_fails_validation(hotline: RunningHotline) -> None:
 @pytest.mark.usefixtures("no_leaks")
 def test_hang_up_during_confirmation(hotline: RunningHotline) -> None:
     with ivan_paused(hotline):
-        # The number is read back digit by digit (4 s): the caller hangs up during it.
+        # Asked to confirm the number read back, the caller hangs up a second after 5.
         steps = [Gate(), Keys("5"), Wait(1), HangUp()]
         call, gates = gated(hotline, "5557202", "321", steps, ["contact.join"])
         assert call.wait(30).ok, hotline.log_tail()
@@ -379,7 +380,7 @@ def test_the_api_needs_a_login(hotline: RunningHotline) -> None:
 @pytest.mark.usefixtures("no_leaks")
 def test_the_callback_node_books_from_a_flow(hotline: RunningHotline) -> None:
     with ivan_paused(hotline):
-        # 1 during the read-back of the caller's number: booked.
+        # 1 at the read-back of the caller's number: booked.
         steps = [Gate(), Wait(0.5), Keys("1"), ExpectHangup(30)]
         call, gates = gated(hotline, "5557401", "322", steps, ["flow.node"])
         assert call.wait(40).ok, hotline.log_tail()
@@ -526,7 +527,7 @@ def test_a_long_wait_is_offered_a_callback(hotline: RunningHotline) -> None:
     wait_for(
         lambda: of_type(live_events(hotline, "5557801"), "queue.connected"), 20, "kim to answer"
     )
-    offered = "queue.announced"  # the offer: its key, then 1 during the read-back
+    offered = "queue.announced"  # the offer: its key, then 1 at the read-back
     steps = [Gate(), Keys("5"), Wait(1), Keys("1"), Gate(), HangUp()]
     second, gates = gated(hotline, "5557802", "323", steps, [offered, "queue.callback"])
     assert second.wait(40).ok, hotline.log_tail()
