@@ -27,9 +27,10 @@ ROOT = Path(__file__).resolve().parent
 #: the two run one after the other rather than on top of each other.
 SLOW_FIRST = (
     "e2e/test_soak.py",  # 50-75 s (30 s of 40 calls at once, a Hotline of its own)
-    "e2e/test_callbacks.py",  # 190-240 s (twelve tests, a Hotline of its own killed)
     "e2e/test_edge.py",  # 190-200 s (Kamailio, two nodes, a leader + standby, NATS, PG)
     "e2e/test_cluster_callbacks.py",  # 120-150 s (two workers, a leader and standby)
+    # 115-165 s (twelve tests on a Hotline of its own with short prompts, another killed)
+    "e2e/test_callbacks.py",
     "e2e/test_load_guard.py",  # 25-40 s (8 calls a second for 5 s, a Hotline of its own)
     # test_cluster_worker: 125-135 s in CI before its kill -9 test (28 s) went to test_edge.
     "e2e/test_cluster_worker.py",  # ~100 s (leaders, a worker, NATS, PostgreSQL)
@@ -37,7 +38,6 @@ SLOW_FIRST = (
     "e2e/test_web_tier.py",  # 74-130 s (two web processes, haproxy, a leader, a worker)
     "e2e/test_browser_phone.py",  # 110 s (Chromium, six calls and registrations)
     "e2e/test_live_transcript.py",  # 55-90 s (Vosk's Korean model, Chromium, three calls)
-    "e2e/test_ivr_call.py",  # 80 s
     "e2e/test_call_consult.py",  # 75 s
     "e2e/test_click_to_call.py",  # 70 s
     "e2e/test_https_desk.py",  # 65 s (a Hotline of its own with web.tls, Chromium)
@@ -55,6 +55,7 @@ SLOW_FIRST = (
     "e2e/test_wallboard.py",  # 45 s
     "e2e/test_monitoring_wallboard.py",  # 45 s
     "e2e/test_queue_more.py",  # 40 s
+    "e2e/test_ivr_call.py",  # 35-45 s (a Hotline of its own with short prompts)
     "e2e/test_agi.py",  # 35 s
     "e2e/test_chat_rich.py",  # 35 s
     "e2e/test_monitoring_browser_phone.py",  # 35 s
