@@ -17,7 +17,8 @@ sends to her registered location.
 - erin's desk in a real Chromium (a 440 Hz tone as its microphone) on node a's web: its
   browser phone registers at the edge over WebSocket through the worker's relay; a
   caller on node a and one on node b each ring it through the edge, it answers from the
-  desk and the tone reaches each caller (DTLS-SRTP between Chromium and that node);
+  desk, the tone reaches each caller and each caller's speech the page (DTLS-SRTP
+  between Chromium and that node);
   the tab closes and the edge removes her location within seconds;
 - a node in the edge's list that is down is marked down by the probe, calls go on;
 - Kamailio restarted during a call: the call goes on, carol's registration comes back
@@ -69,7 +70,17 @@ from tests.e2e.cluster_nodes import FLOW, bus_and_database, stop_all, with_callb
 from tests.e2e.conftest import HOME, HOTLINE, TEST_PASSWORD, RunningHotline, spawn, wait_ready
 from tests.e2e.ports import free_port
 from tests.e2e.rtp import RtpSink
-from tests.e2e.sipp import ExpectHangup, HangUp, SippCall, SippResult, Wait, finish_sipp, start_sipp
+from tests.e2e.sipp import (
+    ExpectHangup,
+    Gate,
+    HangUp,
+    SippCall,
+    SippResult,
+    Speak,
+    Wait,
+    finish_sipp,
+    start_sipp,
+)
 from tests.e2e.sipp_uas import TransferTarget
 from tests.e2e.sipp_uas import scenario as uas_scenario
 from tests.e2e.test_cluster_worker import TALKED, _all_events, _contacts, talked
@@ -88,6 +99,9 @@ API_PAUSE = "/api/agents/dave/pause"
 DAVE = "2002"
 #: erin answers on her desk's browser phone, the only agent of a queue of her own.
 ERIN, WEB_QUEUE, WEB_NUMBER = "2003", "e2e_web", "305"
+#: What her callers say once she talks (about 1.5 s), and the audio energy (WebRTC's
+#: totalAudioEnergy) the page must decode of it at the least.
+CALLER_SAYS, ENERGY = "Hello, my order has not arrived.", 0.05
 
 
 @dataclass
@@ -735,10 +749,11 @@ def test_a_browser_phone_at_the_edge_is_rung_by_both_nodes_and_talks_to_each(
     console: list[str] = []
     numbers = {"a": "5552801", "b": "5552802"}
     heard: dict[str, float] = {}
+    energy: dict[str, float] = {}
     with chromium_with_a_tone(cluster.workdir) as chromium:
         context = chromium.new_context()
         context.set_default_timeout(20_000)
-        registered_after, offline = erins_calls(cluster, context, numbers, heard, console)
+        registered_after, offline = erins_calls(cluster, context, numbers, heard, energy, console)
     found = ended(cluster, list(numbers.values()))
     for name, number in numbers.items():
         contact, events = found[number]
@@ -749,7 +764,9 @@ def test_a_browser_phone_at_the_edge_is_rung_by_both_nodes_and_talks_to_each(
     print(
         f"\nerin's browser phone at the edge: registered and reachable on both nodes "
         f"{registered_after:.1f} s after the desk opened; rung by node a and node b, "
-        f"the browser's tone heard {heard['a']:.1f} s / {heard['b']:.1f} s of 1.5 s; "
+        f"the browser's tone heard {heard['a']:.1f} s / {heard['b']:.1f} s of 1.5 s, "
+        f"the callers' speech decoded in the page (audio energy "
+        f"{energy['a']:.2f} / {energy['b']:.2f}); "
         f"its location gone at the edge {offline:.1f} s after the tab closed; "
         f"{time.monotonic() - started:.1f} s in all"
     )
@@ -760,6 +777,7 @@ def erins_calls(
     context: Any,
     numbers: dict[str, str],
     heard: dict[str, float],
+    energy: dict[str, float],
     console: list[str],
 ) -> tuple[float, float]:
     """The browser part of the test above: (seconds until erin's phone was reachable on
@@ -785,7 +803,8 @@ def erins_calls(
                 node.sip_port,
                 WEB_NUMBER,
                 numbers[name],
-                [ExpectHangup(60)],
+                # Once erin talks, the caller speaks (espeak-ng, PCMU) for the way back.
+                [Gate(60), Speak(CALLER_SAYS), ExpectHangup(60)],
                 rtp_port=sink.port,
             )
             call.args[0] = f"{address}:{node.sip_port}"
@@ -802,6 +821,16 @@ def erins_calls(
                 assert heard[name] > 1.0, (
                     f"node {name}: {heard[name]:.2f} s of the browser's tone; {stats}"
                 )
+                # The way back: the caller speaks (from SIPp's own media port, where the
+                # node then sends: the sink hears no more), the energy decoded in the page.
+                # The page keeps the last call's figure until this call receives audio:
+                # zeroed, what it says after is this call's own (nothing came before).
+                desk.evaluate("window.hotlinePhone.stats.audioEnergy = 0")
+                call.open_gate()
+                time.sleep(2.5)
+                stats = desk.evaluate("window.hotlinePhone.stats")
+                energy[name] = float(stats.get("audioEnergy", 0))
+                assert energy[name] > ENERGY, f"node {name}: the caller unheard; {stats}"
                 desk.click("#phone-talking button.hangup")
                 result = call.wait(30)
                 assert result.ok, f"{result.output}\n{cluster.logs()}"
