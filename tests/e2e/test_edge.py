@@ -410,22 +410,27 @@ def node_config(
     customer_port: int,
     agents: list[dict[str, Any]],
     node_lost_after: float = 4,
+    browser_phones: bool = False,
 ) -> dict:
     """A call worker of its own (ports too) on `address`: 304 -> e2e_fifo, served by
-    carol and `agents`, whose phones register at the edge."""
+    carol and `agents`, whose phones register at the edge; `browser_phones`: the desks'
+    phones too, and erin's queue (305 -> e2e_web) for the browser-phone test."""
     config = worker_config(workdir, url, nats, 0, f"edge-{name}-{os.getpid()}")
     config["asterisk"]["sip_bind"] = {"a": NODE_A, "b": NODE_B}[name]
     # The desks' browser phones register at the edge (erin's, in the browser test).
-    config["asterisk"]["browser_phone"] = True
+    config["asterisk"]["browser_phone"] = browser_phones
     for agent in config["agents"]:
         agent.pop("contact", None)
-    # erin: her own queue (305), so that her browser phone takes no other test's calls.
-    (workdir / "flows" / "web_queue.yaml").write_text(
-        FLOW.replace("cluster_queue", "web_queue").replace("e2e_fifo", WEB_QUEUE)
-    )
-    config["numbers"][WEB_NUMBER] = "web_queue"
-    config["queues"][WEB_QUEUE] = {"ring_timeout": 10, "wrap_up": 0.5}
-    config["agents"].append({"id": "erin", "name": "Erin", "endpoint": ERIN, "queues": [WEB_QUEUE]})
+    if browser_phones:
+        # erin: her own queue (305), so that her browser phone takes no other test's calls.
+        (workdir / "flows" / "web_queue.yaml").write_text(
+            FLOW.replace("cluster_queue", "web_queue").replace("e2e_fifo", WEB_QUEUE)
+        )
+        config["numbers"][WEB_NUMBER] = "web_queue"
+        config["queues"][WEB_QUEUE] = {"ring_timeout": 10, "wrap_up": 0.5}
+        config["agents"].append(
+            {"id": "erin", "name": "Erin", "endpoint": ERIN, "queues": [WEB_QUEUE]}
+        )
     # Here dave serves the same queue; his phone registers only in the leader-kill test
     # (not registered, he is unreachable: never offered a call).
     config["agents"] += [dict(agent) for agent in agents]
@@ -442,7 +447,9 @@ def node_config(
 def cluster(
     tmp_path_factory: pytest.TempPathFactory, pg_server: pg.PostgresServer
 ) -> Iterator[EdgeCluster]:
-    with edge_topology(tmp_path_factory.mktemp("edge"), pg_server, [DAVE_AGENT]) as running:
+    with edge_topology(
+        tmp_path_factory.mktemp("edge"), pg_server, [DAVE_AGENT], browser_phones=True
+    ) as running:
         # dave goes to lunch before any call (through node a's API): a leader counts an
         # agent reachable until a worker says otherwise, so he could otherwise be offered
         # the first calls while his phone is not registered. The leader-kill test checks
@@ -459,13 +466,16 @@ def edge_topology(
     pg_server: pg.PostgresServer,
     agents: list[dict[str, Any]],
     node_lost_after: float = 4,
+    browser_phones: bool = False,
 ) -> Iterator[EdgeCluster]:
     """The edge, two nodes, a leader and its standby, NATS (see the module docstring);
     carol and `agents` serve e2e_fifo; the leader declares a node silent for
-    `node_lost_after` seconds lost."""
+    `node_lost_after` seconds lost; `browser_phones`: see node_config."""
     with (
         bus_and_database(workdir, pg_server) as (nats, url),
-        _edge_topology(workdir, pg_server, agents, node_lost_after, nats, url) as running,
+        _edge_topology(
+            workdir, pg_server, agents, node_lost_after, nats, url, browser_phones
+        ) as running,
     ):
         yield running
 
@@ -478,6 +488,7 @@ def _edge_topology(
     node_lost_after: float,
     nats: NatsServer,
     url: str,
+    browser_phones: bool = False,
 ) -> Iterator[EdgeCluster]:
     """edge_topology's own part, on the module's NATS and database (`url`)."""
     kamailio_url = pg_server.create_database()
@@ -501,7 +512,15 @@ def _edge_topology(
     for name in ("a", "b"):
         (workdir / name).mkdir()
         configs[name] = node_config(
-            workdir / name, url, nats.url, edge, name, customer_port, agents, node_lost_after
+            workdir / name,
+            url,
+            nats.url,
+            edge,
+            name,
+            customer_port,
+            agents,
+            node_lost_after,
+            browser_phones,
         )
     sip = {name: configs[name]["asterisk"]["sip_port"] for name in configs}
     for config in configs.values():
