@@ -9,8 +9,10 @@ each loaded model (a model is read-only once loaded; recognisers are per stream)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import threading
 import time
 import wave
 from collections.abc import Mapping, Sequence
@@ -29,6 +31,36 @@ MAX_BACKLOG_SECONDS = 2.0
 #: the next, and Vosk checks its own end-of-speech rules once per piece, so how the
 #: audio is cut must not depend on the machine's load (docs/speech.md).
 PIECE_BYTES = 3200
+
+
+async def _in_daemon_thread(function: Any, *args: Any) -> Any:
+    """function(*args) on a daemon thread of its own: loading a model takes seconds, and
+    a process told to stop must not wait at exit for a model nobody will use (a pool's
+    threads are joined at exit)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if done.done():
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(result)
+
+    def run() -> None:
+        result: Any = None
+        error: BaseException | None = None
+        try:
+            result = function(*args)
+        except BaseException as failure:
+            error = failure
+        # The loop may have closed while the model loaded: then nobody waits for it.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name="speech-load", daemon=True).start()
+    return await done
 
 
 def _vosk() -> Any:
@@ -93,14 +125,13 @@ class VoskRecogniser:
     async def load(self) -> None:
         """Load every model off the event loop (seconds each); a model that fails is
         logged and its language answers with keys."""
-        loop = asyncio.get_running_loop()
         for language, path in self.model_dirs.items():
             started = time.monotonic()
             try:
                 problem = check_model_dir(path)
                 if problem:
                     raise ValueError(problem)
-                self._models[language] = await loop.run_in_executor(self._pool, _load_model, path)
+                self._models[language] = await _in_daemon_thread(_load_model, path)
             except Exception as error:  # a broken model must not stop the hotline
                 self._failed[language] = str(error)
                 log.error("speech model for %r failed to load: %s", language, error)

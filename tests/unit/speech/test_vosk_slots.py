@@ -126,3 +126,52 @@ async def test_vosk_gets_the_same_pieces_however_the_frames_were_batched(batches
     assert [w.text for w in heard.words] == ["인터넷", "안 돼요"]
     await stream.close()
     await recogniser.close()
+
+
+def test_a_process_stopping_while_a_model_loads_exits_at_once(tmp_path):
+    """A model takes seconds to load; a hotline told to stop meanwhile must not wait
+    for it at exit (a pool's threads are joined at exit: the CI saw a 60 s stop)."""
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "am").mkdir()
+    (tmp_path / "conf").mkdir()
+    script = f"""
+import asyncio, time
+from pathlib import Path
+from hotline.speech import vosk_engine
+vosk_engine._load_model = lambda path: time.sleep(30)
+async def main():
+    recogniser = vosk_engine.VoskRecogniser({{"ko": Path({str(tmp_path)!r})}})
+    loading = asyncio.create_task(recogniser.load())
+    await asyncio.sleep(0.3)
+    loading.cancel()
+    await recogniser.close()
+asyncio.run(main())
+print("stopped")
+"""
+    started = time.monotonic()
+    command = [sys.executable, "-c", script]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=25)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "stopped"
+    assert time.monotonic() - started < 10
+
+
+async def test_a_model_that_fails_to_load_is_reported_with_its_error(tmp_path, monkeypatch):
+    from hotline.speech import vosk_engine
+
+    (tmp_path / "am").mkdir()
+    (tmp_path / "conf").mkdir()
+
+    def broken(path: Path) -> object:
+        raise RuntimeError(f"cannot read {path.name}")
+
+    monkeypatch.setattr(vosk_engine, "_load_model", broken)
+    recogniser = VoskRecogniser({"ko": tmp_path})
+    await recogniser.load()
+    with pytest.raises(SpeechUnavailable) as error:
+        recogniser.stream("ko", None)
+    assert error.value.reason == "failed" and f"cannot read {tmp_path.name}" in str(error.value)
+    await recogniser.close()
