@@ -79,18 +79,34 @@ def with_short_prompts(
     return {**config, "sounds_dir": str(write_sound_set(folder, longer=longer))}
 
 
+#: The test flows that listen (speech), and so need the Vosk model.
+SPEECH_FLOWS = ("e2e_live", "e2e_speech", "e2e_speech_digits", "e2e_speech_record")
+
+
+def without_speech(config: dict[str, Any]) -> dict[str, Any]:
+    """The config with no speech model, its flows folder without the flows that listen
+    and its numbers without theirs. Loading the test sessions' Vosk model takes 3-12 s
+    of CPU at every start, in a worker's time and in every other worker's on the same
+    cores, for modules that never listen."""
+    for name in SPEECH_FLOWS:
+        (Path(config["flows_dir"]) / f"{name}.yaml").unlink()
+    numbers = {n: flow for n, flow in config["numbers"].items() if flow not in SPEECH_FLOWS}
+    speech = {**config.get("speech", {}), "models": {}, "live_transcripts": []}
+    return {**config, "numbers": numbers, "speech": speech}
+
+
 @contextlib.contextmanager
 def hotline_with_short_prompts(
     factory: pytest.TempPathFactory, name: str, longer: dict[str, float] | None = None
 ) -> Iterator[RunningHotline]:
     """A Hotline like the session's (the test flows, queues and agents), on ports and
-    an Asterisk of its own, whose prompts are short tones."""
+    an Asterisk of its own, whose prompts are short tones, with no speech model."""
     workdir = factory.mktemp(name)
     instance = f"{name}-{os.getpid()}"
     config, targets = conftest.with_test_flows(
         conftest.test_config(instance, session=True), workdir, session=True
     )
-    config = with_short_prompts(config, workdir / "sounds", longer)
+    config = without_speech(with_short_prompts(config, workdir / "sounds", longer))
     running = conftest.spawn(config, workdir, targets)
     try:
         conftest.wait_ready(running)

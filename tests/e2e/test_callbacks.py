@@ -34,7 +34,11 @@ from hotline.store.callbacks import Callback
 from tests.e2e import conftest
 from tests.e2e.conftest import RunningHotline, spawn, wait_ready, with_test_flows
 from tests.e2e.gates import Gates
-from tests.e2e.short_prompts import hotline_with_short_prompts, with_short_prompts
+from tests.e2e.short_prompts import (
+    hotline_with_short_prompts,
+    with_short_prompts,
+    without_speech,
+)
 from tests.e2e.sipp import ExpectHangup, Gate, HangUp, Keys, SippCall, Wait
 from tests.e2e.sipp_uas import Behaviour, TransferTarget
 from tests.e2e.test_ivr_call import contact_of, live_events, of_type, prompts
@@ -277,7 +281,8 @@ def test_a_failed_attempt_is_retried(hotline: RunningHotline) -> None:
 def test_a_number_that_fails_validation(hotline: RunningHotline) -> None:
     with ivan_paused(hotline):
         # 2 at the read-back: enter another number; "12#" is too short to call.
-        steps = [Gate(), Keys("5"), Wait(1), Keys("2"), Gate(), Keys("12#"), Gate(), HangUp()]
+        steps = [Gate(), Keys("5"), Wait(1), Keys("2"), Gate(), Wait(0.5), Keys("12#")]
+        steps += [Gate(), HangUp()]
         opens = ["contact.join", "prompt:callback_enter_number", "prompt:callback_invalid_number"]
         call, gates = gated(hotline, "5557201", "321", steps, opens)
         assert call.wait(40).ok, hotline.log_tail()
@@ -402,7 +407,7 @@ def own_hotline(tmp_path: Path) -> Iterator[dict]:
     """A Hotline of this test's own (it is killed): config, targets, and the running
     processes to clean up."""
     config, targets = with_test_flows(conftest.test_config(f"cbr-{os.getpid()}"), tmp_path)
-    config = with_short_prompts(config, tmp_path / "sounds", LONGER)
+    config = without_speech(with_short_prompts(config, tmp_path / "sounds", LONGER))
     # ivan is the only agent of e2e_cb; keep him from dialing until the test says.
     state: dict = {"config": config, "targets": targets, "workdir": tmp_path, "procs": []}
     try:
