@@ -38,6 +38,7 @@ from hotline.store import Contact, LoggedEvent, Store
 from tests.e2e.conftest import RunningHotline, spawn, wait_ready, with_test_flows
 from tests.e2e.conftest import test_config as config_on_free_ports
 from tests.e2e.rtp import RtpSink
+from tests.e2e.short_prompts import without_speech
 from tests.e2e.sipp import ExpectHangup, Gate, HangUp, Keys, SippCall, Wait
 from tests.e2e.sipp_uas import TransferTarget
 from tests.e2e.test_reconnect import asterisk_for, controller_config, stop
@@ -176,6 +177,8 @@ def pg_site(tmp_path: Path) -> Iterator[tuple[Site, PostgresServer]]:
 @contextlib.contextmanager
 def running_site(tmp_path: Path, database: str | None = None) -> Iterator[Site]:
     config, targets = with_test_flows(config_on_free_ports(f"recovery-{os.getpid()}"), tmp_path)
+    # No test here listens: each controller start is spared loading the Vosk model.
+    config = without_speech(config)
     # Every phone Asterisk renders: agents' and supervisors' (users with an endpoint).
     phones = [a["endpoint"] for a in config["agents"]]
     phones += [u["endpoint"] for u in config.get("users", []) if u.get("endpoint")]
