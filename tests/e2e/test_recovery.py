@@ -153,14 +153,26 @@ class Site:
         raise AssertionError(f"{what} within {timeout}s:\n{self.log_tail()}")
 
 
+#: This module's tests never listen (speech): their controllers load no Vosk model
+#: (3-12 s of CPU at each start). A module using these fixtures listens unless its
+#: LISTENS says otherwise (tests/e2e/test_speech_recovery.py does).
+LISTENS = False
+
+
+def listens(request: pytest.FixtureRequest) -> bool:
+    return bool(getattr(request.module, "LISTENS", True))
+
+
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
-    with running_site(tmp_path) as place:
+def site(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Site]:
+    with running_site(tmp_path, speech=listens(request)) as place:
         yield place
 
 
 @pytest.fixture
-def pg_site(tmp_path: Path) -> Iterator[tuple[Site, PostgresServer]]:
+def pg_site(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[Site, PostgresServer]]:
     try:
         server = PostgresServer()
     except PostgresUnavailable as error:
@@ -168,17 +180,20 @@ def pg_site(tmp_path: Path) -> Iterator[tuple[Site, PostgresServer]]:
         raise
     try:
         server.start()
-        with running_site(tmp_path, server.create_database()) as place:
+        database = server.create_database()
+        with running_site(tmp_path, database, speech=listens(request)) as place:
             yield place, server
     finally:
         server.cleanup()
 
 
 @contextlib.contextmanager
-def running_site(tmp_path: Path, database: str | None = None) -> Iterator[Site]:
+def running_site(
+    tmp_path: Path, database: str | None = None, *, speech: bool = True
+) -> Iterator[Site]:
     config, targets = with_test_flows(config_on_free_ports(f"recovery-{os.getpid()}"), tmp_path)
-    # No test here listens: each controller start is spared loading the Vosk model.
-    config = without_speech(config)
+    if not speech:  # each controller start is spared loading the Vosk model
+        config = without_speech(config)
     # Every phone Asterisk renders: agents' and supervisors' (users with an endpoint).
     phones = [a["endpoint"] for a in config["agents"]]
     phones += [u["endpoint"] for u in config.get("users", []) if u.get("endpoint")]
