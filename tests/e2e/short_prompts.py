@@ -18,14 +18,14 @@ import contextlib
 import functools
 import math
 import os
-import shutil
 import struct
 import wave
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from hotline.catalogue import Catalogue
 from tests.e2e import conftest
@@ -55,16 +55,26 @@ def tone(path: Path, seconds: float = SECONDS, hertz: float = 440.0) -> None:
 
 
 def write_sound_set(
-    folder: Path, seconds: float = SECONDS, longer: dict[str, float] | None = None
+    folder: Path,
+    seconds: float = SECONDS,
+    longer: dict[str, float] | None = None,
+    queues: Iterable[str] = (),
 ) -> Path:
     """`folder` as a sounds folder: the project's catalogue and a tone per prompt text
     (key and language) of it, `seconds` long or as `longer` says for its keys (a
-    prompt a test's caller must be able to hang up during); returns `folder`."""
+    prompt a test's caller must be able to hang up during); returns `folder`.
+
+    `queues` get a spoken name (`queue_name_<queue>`, as a deployment records its
+    queues' names): a callback's whisper says the queue's name, which would otherwise
+    be spoken from its id with espeak-ng, at full length."""
     longer = longer or {}
     folder.mkdir(parents=True, exist_ok=True)
     source = conftest.HOME / "sounds" / "catalogue.yaml"
-    shutil.copyfile(source, folder / "catalogue.yaml")
-    catalogue = Catalogue.load(source)
+    data = yaml.safe_load(source.read_text())
+    for queue in queues:
+        data["prompts"].setdefault(f"queue_name_{queue}", dict.fromkeys(data["languages"], queue))
+    (folder / "catalogue.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    catalogue = Catalogue.load(folder / "catalogue.yaml")
     for language in catalogue.languages:
         for key in sorted(catalogue.keys()):
             if catalogue.text(key, language):
@@ -75,8 +85,10 @@ def write_sound_set(
 def with_short_prompts(
     config: dict[str, Any], folder: Path, longer: dict[str, float] | None = None
 ) -> dict[str, Any]:
-    """The config with its prompts from a short sound set written in `folder`."""
-    return {**config, "sounds_dir": str(write_sound_set(folder, longer=longer))}
+    """The config with its prompts, its queues' names among them, from a short sound
+    set written in `folder`."""
+    queues = config.get("queues", {})
+    return {**config, "sounds_dir": str(write_sound_set(folder, longer=longer, queues=queues))}
 
 
 #: The test flows that listen (speech), and so need the Vosk model.
