@@ -154,8 +154,8 @@ class Site:
 
 
 #: This module's tests never listen (speech): their controllers load no Vosk model
-#: (3-12 s of CPU at each start). A module using these fixtures listens unless its
-#: LISTENS says otherwise (tests/e2e/test_speech_recovery.py does).
+#: (2-19 s at each start here, idle to loaded). A module using these fixtures listens
+#: unless its LISTENS says otherwise (tests/e2e/test_speech_recovery.py listens).
 LISTENS = False
 
 
