@@ -232,6 +232,9 @@ class VoiceQueue:
         except CallerGone:
             if self.port.lost and await self._lost_with_node():
                 raise  # not an abandon: the caller did not hang up
+            # The caller's bridge goes before routing is told: telling it may wait out
+            # a store outage, and an empty bridge has no reason to stay meanwhile.
+            await self._leave_hold()
             await self.q.routing.leave(self.contact_id, "left")
             # The queue's abandoned-caller policy: not for a caller an agent answered
             # (who hung up talking, or waiting again after a transfer).

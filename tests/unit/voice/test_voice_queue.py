@@ -105,6 +105,32 @@ async def test_a_caller_who_hangs_up_while_waiting_leaves_the_queue_and_the_brid
     assert [r.path for r in call.ari.made("DELETE", "bridges")] == [f"bridges/hold-q-{CALLER}"]
 
 
+async def test_a_caller_who_hangs_up_loses_the_bridge_before_routing_is_told(
+    tmp_path: Path,
+) -> None:
+    """Telling routing may wait out a store outage: the empty bridge must not stay
+    in Asterisk meanwhile (a PostgreSQL outage test found one left behind)."""
+    call = Call(tmp_path)
+    told = asyncio.Event()
+    leave = call.routing.leave
+
+    async def slow_leave(contact_id: str, outcome: str) -> None:
+        await told.wait()
+        await leave(contact_id, outcome)
+
+    call.routing.leave = slow_leave  # type: ignore[method-assign,assignment]
+    wait = await call.start()
+    await eventually(lambda: call.ari.made("POST", f"bridges/hold-q-{CALLER}/addChannel"))
+    call.port.deliver(channel_event("StasisEnd", CALLER))
+    await eventually(lambda: call.ari.made("DELETE", "bridges"))
+    assert not wait.done() and not call.log.of("contact.leave")
+    told.set()
+    with pytest.raises(CallerGone):
+        await asyncio.wait_for(wait, 1)
+    assert [d.get("detail") for d in call.log.of("contact.leave")] == ["left"]
+    assert [r.path for r in call.ari.made("DELETE", "bridges")] == [f"bridges/hold-q-{CALLER}"]
+
+
 async def test_an_agent_answers_talks_and_hangs_up_first_the_flow_goes_on(
     tmp_path: Path,
 ) -> None:
