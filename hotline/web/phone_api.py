@@ -39,6 +39,13 @@ MAX_FRAME = 64 * 1024
 SESSION_ENDED = 4001
 ALREADY_OPEN = 4009
 ASTERISK_DOWN = 4503
+#: Each close code's reason; a relay further on (a call worker's, for a web process)
+#: closing with one of them is passed on to the page as it came.
+CLOSE_REASONS = {
+    SESSION_ENDED: b"login session ended",
+    ALREADY_OPEN: b"browser phone already open elsewhere",
+    ASTERISK_DOWN: b"telephony unavailable",
+}
 
 
 @dataclass(frozen=True)
@@ -80,7 +87,7 @@ class BrowserPhones:
         ws = web.WebSocketResponse(protocols=("sip",), heartbeat=25, max_msg_size=MAX_FRAME)
         await ws.prepare(request)
         if agent in self.open:
-            await ws.close(code=ALREADY_OPEN, message=b"browser phone already open elsewhere")
+            await ws.close(code=ALREADY_OPEN, message=CLOSE_REASONS[ALREADY_OPEN])
             return ws
         self.open[agent] = ws
         token = request.cookies.get(COOKIE, "")
@@ -91,7 +98,7 @@ class BrowserPhones:
                     upstream = await self.connect_upstream(http, agent, token)
                 except (aiohttp.ClientError, TimeoutError, OSError) as error:
                     log.warning("browser phone of %s: Asterisk's WebSocket: %s", agent, error)
-                    await ws.close(code=ASTERISK_DOWN, message=b"telephony unavailable")
+                    await ws.close(code=ASTERISK_DOWN, message=CLOSE_REASONS[ASTERISK_DOWN])
                     return ws
                 relayed = True
                 async with upstream:
@@ -166,7 +173,11 @@ class BrowserPhones:
         # it would be cut short when `up` is cancelled).
         if watcher in done and not watcher.cancelled() and watcher.exception() is None:
             log.info("browser phone of %s: login session ended; closing", agent)
-            await ws.close(code=SESSION_ENDED, message=b"login session ended")
+            await ws.close(code=SESSION_ENDED, message=CLOSE_REASONS[SESSION_ENDED])
+        elif upstream.close_code in CLOSE_REASONS:
+            code = upstream.close_code
+            log.info("browser phone of %s: closed %d by the relay further on", agent, code)
+            await ws.close(code=code, message=CLOSE_REASONS[code])
 
 
 def add_phone_routes(app: web.Application, phones: BrowserPhones) -> None:

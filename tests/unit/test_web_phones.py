@@ -79,3 +79,59 @@ async def test_no_worker_taking_the_phone_is_said() -> None:
         nobody = WorkerPhones({}, {}, alive)
         with pytest.raises(aiohttp.ClientError, match=r"no call worker in routing\.nodes"):
             await nobody.connect_upstream(http, "alice", "tok")
+
+
+async def serving(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}"
+
+
+async def closing_worker(code: int, reason: bytes) -> tuple[web.AppRunner, str]:
+    """A call worker's web whose phone relay closes each socket at once."""
+
+    async def relay(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(protocols=("sip",))
+        await ws.prepare(request)
+        await ws.close(code=code, message=reason)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/desk/phone/ws", relay)
+    return await serving(app)
+
+
+async def page_sees(worker_url: str) -> tuple[int | None, str]:
+    """How the desk's phone socket on a web process relaying to `worker_url` closes."""
+    phones = WorkerPhones({}, {"host-a/one": worker_url}, alive)
+
+    async def relay(request: web.Request) -> web.WebSocketResponse:
+        return await phones.relay(request, "alice")
+
+    app = web.Application()
+    app.router.add_get("/desk/phone/ws", relay)
+    runner, url = await serving(app)
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(f"{url}/desk/phone/ws", protocols=("sip",)) as ws,
+        ):
+            message = await ws.receive(timeout=5)
+            return ws.close_code, str(message.extra or "")
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_worker_refusing_a_second_phone_is_said_to_the_page_with_its_code() -> None:
+    """The worker's relay closes a second phone of an agent with 4009: the web process
+    passes the code and its reason on (a plain close told the desk nothing)."""
+    refuser, refuser_url = await closing_worker(4009, b"browser phone already open elsewhere")
+    closer, closer_url = await closing_worker(1000, b"")
+    try:
+        assert await page_sees(refuser_url) == (4009, "browser phone already open elsewhere")
+        assert (await page_sees(closer_url))[0] == 1000  # a plain close stays plain
+    finally:
+        await refuser.cleanup()
+        await closer.cleanup()
