@@ -29,7 +29,10 @@ import yaml
 
 from hotline.catalogue import Catalogue
 from tests.e2e import conftest
-from tests.e2e.conftest import RunningHotline
+from tests.e2e.conftest import SPEECH_FLOWS, RunningHotline, without_speech  # noqa: F401
+
+# without_speech (and SPEECH_FLOWS) live beside the workers' shared Hotline, which uses
+# them too; the modules with short prompts import them from here as before.
 
 #: Every prompt's length: long enough for the call's RTP to carry it, short enough
 #: that a caller never waits on one.
@@ -89,22 +92,6 @@ def with_short_prompts(
     set written in `folder`."""
     queues = config.get("queues", {})
     return {**config, "sounds_dir": str(write_sound_set(folder, longer=longer, queues=queues))}
-
-
-#: The test flows that listen (speech), and so need the Vosk model.
-SPEECH_FLOWS = ("e2e_live", "e2e_speech", "e2e_speech_digits", "e2e_speech_record")
-
-
-def without_speech(config: dict[str, Any]) -> dict[str, Any]:
-    """The config with no speech model, its flows folder without the flows that listen
-    and its numbers without theirs. Loading the test sessions' Vosk model takes 2-19 s
-    at every start here (idle to loaded), in a worker's time and in every other
-    worker's on the same cores, for modules that never listen."""
-    for name in SPEECH_FLOWS:
-        (Path(config["flows_dir"]) / f"{name}.yaml").unlink()
-    numbers = {n: flow for n, flow in config["numbers"].items() if flow not in SPEECH_FLOWS}
-    speech = {**config.get("speech", {}), "models": {}, "live_transcripts": []}
-    return {**config, "numbers": numbers, "speech": speech}
 
 
 @contextlib.contextmanager

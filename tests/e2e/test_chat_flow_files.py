@@ -30,6 +30,7 @@ from tests.e2e.conftest import (
     stop_spawned,
     wait_ready,
     with_test_flows,
+    without_speech,
 )
 from tests.e2e.conftest import test_config as config_for_test
 from tests.e2e.test_chat_desk import open_widget
@@ -66,6 +67,7 @@ def files_hotline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningH
     """A controller whose chats (widget and messengers) run e2e_files."""
     workdir = tmp_path_factory.mktemp("flow-files")
     config, targets = with_test_flows(config_for_test(f"files-{os.getpid()}"), workdir)
+    config = without_speech(config)  # nothing here listens: no Vosk model to load
     flows = Path(config["flows_dir"])
     (flows / "e2e_files.yaml").write_text(FLOW)
     (flows / "files").mkdir()

@@ -44,7 +44,7 @@ Frame = dict[str, Any]
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    with running_site(tmp_path) as place:
+    with running_site(tmp_path, speech=False) as place:  # nothing here listens
         yield place
 
 

@@ -486,7 +486,7 @@ def test_a_controller_killed_mid_call_ends_it_lost_and_frees_the_agent(tmp_path:
     """SIGKILL under a live outbound call: the next controller hangs its legs up (they
     belong to no call it can carry on), ends the contact "lost", and olga can call
     again at once."""
-    with running_site(tmp_path) as site:
+    with running_site(tmp_path, speech=False) as site:  # nothing here listens
         site.start()
 
         def phones(customer: Behaviour, talk: float) -> tuple[TransferTarget, TransferTarget]:

@@ -43,6 +43,7 @@ from tests.e2e.conftest import (
     spawn,
     wait_ready,
     with_test_flows,
+    without_speech,
 )
 from tests.e2e.conftest import test_config as config_for_test
 from tests.e2e.rtp import RtpSink
@@ -88,6 +89,7 @@ def https_hotline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpsHot
     workdir = tmp_path_factory.mktemp("https-hotline")
     config = config_for_test(f"https-{os.getpid()}")
     config, targets = with_test_flows(config, workdir)
+    config = without_speech(config)  # nothing here listens: no Vosk model to load
     config["web"]["tls"] = True
     config["web"]["tls_names"] = [NAME]
     running = HttpsHotline(**vars(spawn(config, workdir, targets)))

@@ -37,6 +37,7 @@ from tests.e2e.conftest import (
     spawn,
     wait_ready,
     with_test_flows,
+    without_speech,
 )
 from tests.e2e.conftest import test_config as config_for_test
 from tests.e2e.ports import free_port, free_range
@@ -57,6 +58,7 @@ def tls_hotline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHot
     workdir = tmp_path_factory.mktemp("tls-hotline")
     config = config_for_test(f"tls-{os.getpid()}")
     config, targets = with_test_flows(config, workdir)
+    config = without_speech(config)  # nothing here listens: no Vosk model to load
     config["asterisk"]["sip_tls"] = True
     config["asterisk"]["sip_tls_port"] = free_port(seconds=900)
     running = spawn(config, workdir, targets)
