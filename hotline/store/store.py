@@ -361,6 +361,35 @@ class Store:
         row = await self._row(CONTACTS, "id", contact_id, "contact")
         return None if row is None else Contact(**row)
 
+    async def contact_and_customer(self, contact_id: str) -> tuple[Contact, Customer | None] | None:
+        """The contact with this id and its customer (None if it has none), in one read;
+        None if there is no such contact. For the live views, which need both a call."""
+        lookup = self._lookup
+        if lookup is not None:
+
+            async def by_key() -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+                # One attempt: two lookups by key on SQLite's page cache, no await between.
+                contact = lookup.row(CONTACTS, "id", contact_id)
+                owner = None if contact is None else contact["customer_id"]
+                return contact, None if owner is None else lookup.row(CUSTOMERS, "id", owner)
+
+            found, customer = await retrying(by_key, self.retry_for, "contact_and_customer")
+            if found is None:
+                return None
+            return Contact(**found), None if customer is None else Customer(**customer)
+        query = (
+            select(CONTACTS, CUSTOMERS)
+            .select_from(CONTACTS.outerjoin(CUSTOMERS, CUSTOMERS.c.id == CONTACTS.c.customer_id))
+            .where(CONTACTS.c.id == contact_id)
+        )
+        row = await self.read(lambda conn: _first(conn, query), "contact_and_customer")
+        if row is None:
+            return None
+        width = len(CONTACTS.columns)
+        contact = Contact(**dict(zip(CONTACTS.columns.keys(), row[:width], strict=True)))
+        values = dict(zip(CUSTOMERS.columns.keys(), row[width:], strict=True))
+        return contact, None if values["id"] is None else Customer(**values)
+
     async def recent_contacts(self, limit: int = 50) -> list[Contact]:
         """The newest contacts, newest first."""
         query = (

@@ -3,8 +3,11 @@ by who the customer is (their name, else their number or chat), its queue, how l
 it waited and how long it has been with the agent, for supervisors to act on (listen,
 whisper, barge a call; read, whisper, take over a chat), with who monitors it now.
 
-Folded from the same event log the board is (`LIVE_TYPES`); the customer's name is
-read once from the store when the contact is first seen, in the background.
+Folded from the same event log the board is (`LIVE_TYPES`); each contact and its
+customer are read once from the store when the contact is first seen, in the background,
+by one reader task that works through the contacts seen meanwhile (a wallboard is open
+all day: one read and no task of its own per call). The read gives the name, and tells
+`on_contact` (the board: is it an agent's outbound call?).
 """
 
 from __future__ import annotations
@@ -12,18 +15,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from hotline.events import EventType
 from hotline.store import Store
-from hotline.store.records import LoggedEvent
+from hotline.store.records import Contact, LoggedEvent
 
 log = logging.getLogger(__name__)
 
 #: Ends of a contact's live part.
 _ENDS = frozenset({EventType.CONTACT_LEAVE, EventType.CALL_ENDED, EventType.CHAT_CLOSED})
+#: Starts of a live part: a contact whose live part ended shows again only on one of these.
+_STARTS = frozenset(
+    {
+        EventType.CALL_ARRIVED,
+        EventType.CHAT_STARTED,
+        EventType.CHAT_REOPENED,
+        EventType.CONTACT_JOIN,
+    }
+)
+#: How many ended contacts are remembered, so that their late events (the agent's
+#: finish and wrap-up after the caller hung up) neither show them again nor read them
+#: again; such events follow the end within minutes.
+ENDED_KEPT = 4096
 
 
 @dataclass
@@ -45,12 +61,20 @@ MONITOR_TYPES = (EventType.MONITOR_STARTED, EventType.MONITOR_CHANGED, EventType
 class LiveContacts:
     """Contacts in progress, as the wallboard lists them."""
 
-    def __init__(self, store: Store | None = None) -> None:
+    def __init__(
+        self, store: Store | None = None, on_contact: Callable[[Contact], None] | None = None
+    ) -> None:
         self.store = store
+        #: Told each contact read (once a contact is seen live), e.g. to tell outbound calls.
+        self.on_contact = on_contact
         self.contacts: dict[str, _Live] = {}
         self.last_id = 0
         self._named: set[str] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        #: Contacts seen and not yet read, in the order seen (a dict as an ordered set).
+        self._unread: dict[str, None] = {}
+        self._reader: asyncio.Task[None] | None = None
+        #: Contacts whose live part ended lately (a dict as an ordered set, oldest first).
+        self._ended: dict[str, None] = {}
 
     def replay(self, events: Iterable[LoggedEvent]) -> None:
         for event in events:
@@ -68,7 +92,14 @@ class LiveContacts:
         elif kind in _ENDS:
             self.contacts.pop(cid, None)
             self._named.discard(cid)
+            self._ended[cid] = None
+            if len(self._ended) > ENDED_KEPT:
+                del self._ended[next(iter(self._ended))]
             return
+        if cid in self._ended:
+            if kind not in _STARTS:
+                return  # a late event of an ended contact: not live again
+            del self._ended[cid]
         live = self.contacts.get(cid)
         if live is None:  # a contact that started before what the log replayed
             channel = str(data.get("channel") or "voice")
@@ -117,32 +148,64 @@ class LiveContacts:
         return sorted(rows, key=_longest)
 
     def _name(self, cid: str) -> None:
-        """Read the customer's name once, in the background (the board never waits)."""
+        """Have the contact read once, in the background (the board never waits)."""
         if self.store is None or cid in self._named:
             return
         self._named.add(cid)
-        with contextlib.suppress(RuntimeError):  # no running loop: names stay as logged
-            task = asyncio.get_running_loop().create_task(self._lookup(cid))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        self._unread[cid] = None
+        if self._reader is None:
+            with contextlib.suppress(RuntimeError):  # no running loop: names stay as logged
+                self._reader = asyncio.get_running_loop().create_task(
+                    self._read_all(), name="wallboard-contacts"
+                )
+
+    async def stop(self) -> None:
+        """End the reader (bounded by the caller: see Wallboard.stop)."""
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+    @property
+    def reader(self) -> asyncio.Task[None] | None:
+        """The reader task while contacts wait to be read."""
+        return self._reader
+
+    async def _read_all(self) -> None:
+        try:
+            while self._unread:
+                cid = next(iter(self._unread))
+                del self._unread[cid]
+                if cid in self.contacts:  # ended meanwhile (a replayed day): nothing to show
+                    await self._lookup(cid)
+        finally:
+            self._reader = None
 
     async def _lookup(self, cid: str) -> None:
         assert self.store is not None
         try:
-            contact = await self.store.contact(cid)
-            customer = None
-            if contact is not None and contact.customer_id:
-                customer = await self.store.customer(contact.customer_id)
+            found = await self.store.contact_and_customer(cid)
         except Exception:
-            log.exception("wallboard: contact %s's customer not read", cid)
+            log.exception("wallboard: contact %s and its customer not read", cid)
             return
+        if found is None:
+            return
+        contact, customer = found
+        if self.on_contact is not None:
+            try:
+                self.on_contact(contact)
+            except Exception:  # the names go on
+                log.exception("wallboard: contact %s not taken in", cid)
         live = self.contacts.get(cid)
-        if live is None or contact is None:
+        if live is None:
             return
         if customer is not None and customer.display_name:
             live.who = customer.display_name
         elif contact.channel == "voice" and contact.source:
             live.who = contact.source
+        elif contact.channel == "outbound" and contact.destination:
+            live.who = contact.destination  # an agent's call: the customer is the one dialed
         elif customer is not None and (customer.phone or customer.email):
             live.who = customer.phone or customer.email or live.who
 

@@ -22,12 +22,11 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from hotline.acd.service import RoutingService
-from hotline.events import EventType
 from hotline.reports.live import LIVE_TYPES, LiveBoard, rebuild_window
 from hotline.reports.settings import ReportSettings
 from hotline.reports.source import EventSource
 from hotline.store import Store
-from hotline.store.records import LoggedEvent
+from hotline.store.records import Contact, LoggedEvent
 from hotline.web.auth import STATIC_DIR, Role, requires
 from hotline.web.live_contacts import MONITOR_TYPES, LiveContacts
 
@@ -63,14 +62,14 @@ class Wallboard:
         self.known_since = routing.snapshot().at if routing is not None else None
         self.board = LiveBoard(settings)
         self.names = names or {}
-        #: Each contact in progress, for supervisors to act on (hotline/web/live_contacts.py).
-        self.contacts = LiveContacts(store)
+        #: Each contact in progress, for supervisors to act on (hotline/web/live_contacts.py);
+        #: its one read of each contact also tells the board an agent's outbound call.
+        self.contacts = LiveContacts(store, on_contact=self._read)
         self._changed = asyncio.Event()
         self._subscribers: list[Callable[[str], None]] = []
         self._buffer: list[LoggedEvent] | None = None
         self._unlisten: Callable[[], None] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._lookups: set[asyncio.Task[None]] = set()
         self.ready = asyncio.Event()
 
     async def start(self) -> None:
@@ -102,7 +101,8 @@ class Wallboard:
             self._unlisten()
             self._unlisten = None
         task, self._task = self._task, None
-        pending = [*self._lookups, *([task] if task is not None else [])]
+        reader = self.contacts.reader
+        pending = [each for each in (reader, task) if each is not None]
         for each in pending:
             each.cancel()
         if not pending:
@@ -119,24 +119,17 @@ class Wallboard:
             self._buffer.append(event)
             return
         self.board.apply(event)
+        # An agent's outbound call (no visit)? Its first event is its `contact.join`,
+        # which has the live contacts read it at once (`_read`): the agent's phone
+        # rings for seconds before such a visit would be settled.
         self.contacts.apply(event)
-        if event.type == EventType.CONTACT_JOIN and event.contact_id:
-            # An agent's outbound call (no visit)? Asked of the store at once: the
-            # agent's phone rings for seconds before such a visit would be settled.
-            lookup = asyncio.get_running_loop().create_task(self._outbound(event.contact_id))
-            self._lookups.add(lookup)
-            lookup.add_done_callback(self._lookups.discard)
         if event.type.startswith(_WATCHED):
             self._changed.set()
 
-    async def _outbound(self, contact_id: str) -> None:
-        try:
-            contact = await self.store.contact(contact_id)
-        except Exception:  # the board goes on; at worst the call counts as a visit
-            log.exception("wallboard: contact %s not read", contact_id)
-            return
-        if contact is not None and contact.channel == "outbound":
-            self.board.not_a_visit(contact_id)
+    def _read(self, contact: Contact) -> None:
+        """A contact read by the live contacts: an agent's outbound call is no visit."""
+        if contact.channel == "outbound":
+            self.board.not_a_visit(contact.id)
             self._changed.set()
 
     def view(self) -> dict[str, Any]:
