@@ -955,8 +955,14 @@ class Router:
             st = a.status[ch]
             if to not in TRANSITIONS[action].get(st.state, ()):
                 raise IllegalTransition(a.id, ch, action, st.state, to)
-            if action == "logout" and (st.load or any(o.channel is ch for o in a.offers.values())):
-                raise IllegalTransition(a.id, ch, action, st.state, to)
+            if action != "logout":
+                continue
+            if st.load:
+                busy = f"{st.load} contact(s) in progress: end them first"
+                raise IllegalTransition(a.id, ch, action, st.state, to, busy)
+            if any(o.channel is ch for o in a.offers.values()):
+                busy = "an offer pending: answer or decline it first"
+                raise IllegalTransition(a.id, ch, action, st.state, to, busy)
 
     def login(
         self,

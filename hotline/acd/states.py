@@ -72,13 +72,17 @@ class IllegalTransition(Exception):
         action: str,
         state: AgentState,
         to: AgentState | None = None,
+        busy_with: str | None = None,
     ) -> None:
-        allowed = sorted(TRANSITIONS.get(action, {}))
+        """`busy_with`: what keeps an action the state allows from being done (a
+        contact in progress, an offer pending), said instead of the states."""
         target = f" to {to}" if to is not None else ""
-        super().__init__(
-            f"agent {agent} on {channel}: cannot {action}{target} while {state} "
-            f"(allowed from: {', '.join(allowed) or 'nothing'})"
-        )
+        if busy_with is not None:
+            why = f"with {busy_with}"
+        else:
+            allowed = sorted(TRANSITIONS.get(action, {}))
+            why = f"(allowed from: {', '.join(allowed) or 'nothing'})"
+        super().__init__(f"agent {agent} on {channel}: cannot {action}{target} while {state} {why}")
         self.agent = agent
         self.channel = channel
         self.action = action

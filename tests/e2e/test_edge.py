@@ -1331,10 +1331,17 @@ def test_kill_9_the_leader_under_steady_calls_the_standby_serves_all_and_keeps_d
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.communicate()
-        # The standby leads from now on (the dead-box test needs a leader).
+        # The standby leads from now on (the dead-box test needs a leader), and the
+        # killed one is started again as the new standby, as its systemd unit would
+        # (Restart=always): a leader that later loses its lock on a loaded machine (a
+        # heartbeat past its timeout) is then replaced, as in production, instead of
+        # leaving the module's later tests with no leader at all.
         if cluster.leader.proc.poll() is not None:
             cluster.fallen.append(cluster.leader)
-            cluster.leader, cluster.standby = cluster.standby, None
+            cluster.leader, cluster.standby = cluster.standby, Candidate(
+                cluster.workdir / "edge.yaml", "restarted", cluster.workdir / "restarted.log"
+            )
+            cluster.standby.wait_for("restarted is a standby")
     nodes = [node_of(c) for c in calls]
     print(
         f"\nkill -9 of the leader under callers every 0.5 s through the edge (on "

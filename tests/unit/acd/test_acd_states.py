@@ -105,6 +105,27 @@ def test_a_refused_multi_channel_action_changes_no_channel(lab):
     assert lab.state("a", "voice") == "offline"
 
 
+def test_a_logout_refused_for_chats_in_progress_says_so(lab):
+    """A chat agent with capacity left is 'available' while chats go on: the refusal
+    names the chats (it used to list 'available' among the allowed states)."""
+    lab.queue()
+    lab.agent("a", capacity={"chat": 2})
+    lab.contact("c1", channel="chat")
+    assert lab.offers(1) == [("c1", "a")]
+    lab.r.accept("a", "c1", 2)
+    assert lab.state("a", "chat") == "available"
+    with pytest.raises(IllegalTransition) as refused:
+        lab.r.logout("a", 3)
+    assert str(refused.value) == (
+        "agent a on chat: cannot logout to offline while available with 1 contact(s) "
+        "in progress: end them first"
+    )
+    assert lab.state("a", "chat") == "available"  # nothing changed
+    lab.r.finish("a", "c1", 4)
+    lab.r.logout("a", 4)
+    assert lab.state("a", "chat") == "offline"
+
+
 def test_full_lifecycle_records_each_transition(lab):
     lab.queue(wrap_up=10)
     lab.agent("a")
