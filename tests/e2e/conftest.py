@@ -7,8 +7,8 @@ no channels or bridges during the run, no Asterisk process and no instance folde
 Its flows folder is a copy of ivr_flows/ plus the test flows in tests/e2e/flows/
 (numbers 301..309), with schedules that are always open or never open, and ports
 chosen for the SIPp phones transfers ring; tests may edit the copy (hot reload).
-It loads no speech model and has no flow that listens; the modules that test speech
-make `speech_hotline` (one of their own, with the Korean Vosk model) their `hotline`.
+It loads the Korean Vosk model (the speech modules use it); a module's own Hotline
+that never listens leaves it out (`without_speech`).
 """
 
 from __future__ import annotations
@@ -437,18 +437,14 @@ def without_speech(config: dict) -> dict:
     return {**config, "numbers": numbers, "speech": speech}
 
 
-@contextlib.contextmanager
-def running_hotline(
-    factory: pytest.TempPathFactory, name: str, *, speech: bool
-) -> Iterator[RunningHotline]:
-    """A Hotline with the test flows, queues and agents on ports (held by this process)
-    and an Asterisk of its own, ready; with the Vosk model and the flows that listen
-    (`speech`) or without them; stopped afterwards, nothing left running."""
-    workdir = factory.mktemp(name)
-    instance = f"{name}-{os.getpid()}"
+@pytest.fixture(scope="session")
+def hotline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHotline]:
+    """The worker's shared Hotline, with the speech model: test_speech.py and
+    test_live_transcript.py listen on it. Their own Hotline instead would cost more
+    than it saves (docs/benchmarks.md, "The speech model in the tests")."""
+    workdir = tmp_path_factory.mktemp("hotline")
+    instance = f"test-{os.getpid()}"
     config, targets = with_test_flows(test_config(instance, session=True), workdir, session=True)
-    if not speech:
-        config = without_speech(config)
     running = spawn(config, workdir, targets)
     proc = running.proc
     try:
@@ -458,23 +454,6 @@ def running_hotline(
         leftover = stop_spawned(running)
         assert proc.returncode == 0, f"hotline run exited {proc.returncode}:\n{running.log_tail()}"
         assert not leftover, f"Asterisk was left running after hotline run stopped: {leftover}"
-
-
-@pytest.fixture(scope="session")
-def hotline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHotline]:
-    """The worker's shared Hotline. It never listens: the modules that test speech
-    (test_speech.py, test_live_transcript.py) run a Hotline of their own with the
-    model (`speech_hotline`), so the other workers' starts do not load it."""
-    with running_hotline(tmp_path_factory, "test", speech=False) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def speech_hotline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHotline]:
-    """A Hotline of the module's own with the Vosk model and the flows that listen
-    (numbers 311-313, 334); a module testing speech makes it its `hotline`."""
-    with running_hotline(tmp_path_factory, "speech", speech=True) as running:
-        yield running
 
 
 def stop_spawned(running: RunningHotline, timeout: float = 60) -> list[int]:

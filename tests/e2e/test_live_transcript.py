@@ -34,14 +34,6 @@ from tests.e2e.test_speech import speech_ready  # noqa: F401  (a fixture)
 # the recogniser got it is in <workdir>/live-audio (speech.debug_audio).
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("speech_ready")]
 
-
-@pytest.fixture(scope="module")
-def hotline(speech_hotline: RunningHotline) -> RunningHotline:
-    """This module listens: a Hotline of its own with the Vosk model (the workers'
-    shared one has none: tests/e2e/conftest.py)."""
-    return speech_hotline
-
-
 #: From the call's start: the flow, the queue and judy's phone ringing, then talk.
 INTO_CONVERSATION = 4.0
 SAID = "안녕하세요 인터넷이 안 돼요"

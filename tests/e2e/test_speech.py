@@ -24,13 +24,6 @@ NOT_AN_OPTION = "안녕하세요 불만이 있습니다 해지하고 싶어요"
 
 
 @pytest.fixture(scope="module")
-def hotline(speech_hotline: RunningHotline) -> RunningHotline:
-    """This module listens: a Hotline of its own with the Vosk model (the workers'
-    shared one has none: tests/e2e/conftest.py)."""
-    return speech_hotline
-
-
-@pytest.fixture(scope="module")
 def speech_ready(hotline: RunningHotline) -> None:
     """The Korean model loads in the background when Hotline starts."""
     deadline = time.monotonic() + 90
