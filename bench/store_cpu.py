@@ -16,6 +16,9 @@ log costs (bench_sipp_load --profile shows the same share in the running control
 `--rounds`: runs one after another, each printed (on a shared machine the lowest is the
 least disturbed).
 
+`--wallboard`: with the wallboard following the log as in the controller (its listeners,
+the live contacts' read of each contact and customer), to see what it adds a call.
+
     python bench/store_cpu.py --batches 1,8 [--events 3000]
 
 The cost apart from how writes happen to share commits (which moves with the
@@ -36,8 +39,10 @@ from pathlib import Path
 HOME = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HOME))
 
+from hotline.reports import ReportSettings  # noqa: E402
 from hotline.store import Store  # noqa: E402
 from hotline.store.group_commit import LAZY_DELAY, GroupCommit  # noqa: E402
+from hotline.web.wallboard import Wallboard  # noqa: E402
 
 #: The events of one bench call, in order (a queued call answered by an agent).
 KINDS = [
@@ -108,15 +113,23 @@ async def one_call(store: Store, n: int, lazy: bool = True) -> None:
 
 
 async def run(
-    rate: float, seconds: float, url: str | None, delay: float = 0.0, lazy_delay: float = 0.0
+    rate: float,
+    seconds: float,
+    url: str | None,
+    delay: float = 0.0,
+    lazy_delay: float = 0.0,
+    wallboard: bool = False,
 ) -> tuple[float, float, float, int]:
     """(CPU ms per call, of it the loop's thread, transactions per call, calls).
-    `lazy_delay` 0: the call's own events are not lazy."""
+    `lazy_delay` 0: the call's own events are not lazy; `wallboard`: one follows the log."""
     folder = tempfile.mkdtemp(prefix="store-cpu-")
     store = await Store.connect(
         url or f"sqlite+aiosqlite:///{folder}/hotline.db", lazy_delay=lazy_delay
     )
     await store.migrate()
+    board = Wallboard(store, None, ReportSettings()) if wallboard else None
+    if board is not None:
+        await board.start()
     store._writer._commit_delay = delay  # the writer's commit delay, this run only
     transactions = 0
     write = GroupCommit._write
@@ -135,9 +148,12 @@ async def run(
             running.append(asyncio.create_task(one_call(store, n, lazy_delay > 0)))
             await asyncio.sleep(1 / rate)
         await asyncio.gather(*running)
+        await asyncio.sleep(0.1)  # the wallboard's last reads
         cpu, loop_cpu = time.process_time() - cpu, time.thread_time() - loop_cpu
     finally:
         GroupCommit._write = write  # type: ignore[method-assign]
+        if board is not None:
+            await board.stop()
         await store.close()
     return 1000 * cpu / calls, 1000 * loop_cpu / calls, transactions / calls, calls
 
@@ -181,6 +197,9 @@ def main() -> int:
     parser.add_argument("--batches", default=None, help="e.g. 1,8: the fixed-batch runs")
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--database", default=None, help="a store URL (default: SQLite)")
+    parser.add_argument(
+        "--wallboard", action="store_true", help="a wallboard follows the log, as in the controller"
+    )
     args = parser.parse_args()
     if args.batches:
         for _ in range(args.rounds):
@@ -199,6 +218,7 @@ def main() -> int:
                 args.database,
                 args.commit_delay / 1000,
                 args.lazy_delay / 1000,
+                args.wallboard,
             )
         )
         print(
