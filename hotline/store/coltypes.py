@@ -36,6 +36,18 @@ def sqlite_text(value: Any) -> str | None:
     microseconds, as SQLAlchemy's DATETIME writes it ("2026-12-06 14:03:29.123456")."""
     if value is None:
         return None
+    if type(value) is datetime and value.tzinfo is UTC:
+        # Every timestamp the store makes (`utcnow`): formatted directly, a third of the
+        # cost of converting, dropping the zone and `isoformat` (one a row written).
+        return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031  (the fastest)
+            value.year,
+            value.month,
+            value.day,
+            value.hour,
+            value.minute,
+            value.second,
+            value.microsecond,
+        )
     return as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
