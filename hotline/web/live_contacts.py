@@ -159,17 +159,9 @@ class LiveContacts:
                     self._read_all(), name="wallboard-contacts"
                 )
 
-    async def stop(self) -> None:
-        """End the reader (bounded by the caller: see Wallboard.stop)."""
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
-
     @property
     def reader(self) -> asyncio.Task[None] | None:
-        """The reader task while contacts wait to be read."""
+        """The reader task while contacts wait to be read (Wallboard.stop cancels it)."""
         return self._reader
 
     async def _read_all(self) -> None:
