@@ -427,9 +427,9 @@ SPEECH_FLOWS = ("e2e_live", "e2e_speech", "e2e_speech_digits", "e2e_speech_recor
 
 def without_speech(config: dict) -> dict:
     """The config with no speech model, its flows folder without the flows that listen
-    and its numbers without theirs. Loading the test sessions' Vosk model takes 2-19 s
-    at every start here (idle to loaded), in a worker's time and in every other
-    worker's on the same cores, for modules that never listen."""
+    and its numbers without theirs. Loading the tests' Vosk model costs 1.5-1.9 s of
+    CPU and 530 MB at every start (docs/benchmarks.md, "The speech model in the
+    tests"), on cores every worker shares, for modules that never listen."""
     for name in SPEECH_FLOWS:
         (Path(config["flows_dir"]) / f"{name}.yaml").unlink()
     numbers = {n: flow for n, flow in config["numbers"].items() if flow not in SPEECH_FLOWS}

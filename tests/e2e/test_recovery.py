@@ -154,7 +154,7 @@ class Site:
 
 
 #: This module's tests never listen (speech): their controllers load no Vosk model
-#: (2-19 s at each start here, idle to loaded). A module using these fixtures listens
+#: (1.5-1.9 s of CPU at each start: docs/benchmarks.md). A module using these fixtures listens
 #: unless its LISTENS says otherwise (tests/e2e/test_speech_recovery.py listens).
 LISTENS = False
 
