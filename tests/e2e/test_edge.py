@@ -1338,8 +1338,11 @@ def test_kill_9_the_leader_under_steady_calls_the_standby_serves_all_and_keeps_d
         # leaving the module's later tests with no leader at all.
         if cluster.leader.proc.poll() is not None:
             cluster.fallen.append(cluster.leader)
-            cluster.leader, cluster.standby = cluster.standby, Candidate(
-                cluster.workdir / "edge.yaml", "restarted", cluster.workdir / "restarted.log"
+            cluster.leader, cluster.standby = (
+                cluster.standby,
+                Candidate(
+                    cluster.workdir / "edge.yaml", "restarted", cluster.workdir / "restarted.log"
+                ),
             )
             cluster.standby.wait_for("restarted is a standby")
     nodes = [node_of(c) for c in calls]
