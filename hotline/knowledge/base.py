@@ -326,12 +326,18 @@ class KnowledgeBase:
             return []
 
         async def op(conn: AsyncConnection) -> list[Version]:
-            todo = loaded
+            todo, numbers = loaded, None
             if skip_unchanged_files:
-                last = await _file_texts(conn, [one.id for one in loaded])
+                ids = [one.id for one in loaded]
+                # The version numbers first, the texts after: each statement sees what
+                # was committed before it began, so another node's version committed
+                # between the two is either in both or makes this insert conflict
+                # (read the other way round, it was missed and recorded twice).
+                numbers = await _last_versions(conn, ids)
+                last = await _file_texts(conn, ids)
                 todo = [one for one in loaded if last.get(one.id) != one.text]
             items = [(one.id, one.text, False) for one in todo]
-            made, existing = await self._versions_into(conn, items, source, author)
+            made, existing = await self._versions_into(conn, items, source, author, numbers)
             # Only articles with an earlier version have index rows to remove (FTS5
             # finds them by a scan); read from the database, as another node may have
             # indexed articles this one has not seen.
@@ -353,18 +359,17 @@ class KnowledgeBase:
         items: list[tuple[str, str, bool]],
         source: str,
         author: str | None,
+        numbers: dict[str, int] | None = None,
     ) -> tuple[list[Version], set[str]]:
         """Insert the next version of each (id, text, deleted); the versions made and
-        the ids that had a version before."""
+        the ids that had a version before. `numbers`: each article's last version,
+        already read in this transaction."""
         if not items:
             return [], set()
         ids = [item[0] for item in items]
-        query = (
-            select(VERSIONS.c.article_id, func.max(VERSIONS.c.version))
-            .where(VERSIONS.c.article_id.in_(ids))
-            .group_by(VERSIONS.c.article_id)
-        )
-        last = {row[0]: row[1] for row in (await conn.execute(query)).all()}
+        if numbers is None:
+            numbers = await _last_versions(conn, ids)
+        last = {article_id: numbers[article_id] for article_id in ids if article_id in numbers}
         now = utcnow()
         made = [
             Version(article_id, last.get(article_id, 0) + 1, source, author, now, body, deleted)
@@ -565,6 +570,16 @@ def _version(row: Any) -> Version:
     return Version(
         row.article_id, row.version, row.source, row.author, row.created_at, row.text, row.deleted
     )
+
+
+async def _last_versions(conn: AsyncConnection, ids: list[str]) -> dict[str, int]:
+    """Each article's last version number (of `ids`; none: no version yet)."""
+    query = (
+        select(VERSIONS.c.article_id, func.max(VERSIONS.c.version))
+        .where(VERSIONS.c.article_id.in_(ids))
+        .group_by(VERSIONS.c.article_id)
+    )
+    return {row[0]: row[1] for row in (await conn.execute(query)).all()}
 
 
 async def _file_texts(conn: AsyncConnection, ids: list[str] | None) -> dict[str, str]:

@@ -218,6 +218,52 @@ async def test_two_nodes_starting_at_once_on_one_database(db_url: str, tmp_path:
             await store.close()
 
 
+async def test_a_nodes_files_committed_between_the_others_two_reads_are_not_recorded_twice(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Node b reads the last version numbers, then the last file texts, in one
+    transaction; node a commits the same files between the two reads (on PostgreSQL
+    each statement sees what was committed before it began). b must skip them, not
+    record them again as version 2 (seen once in CI: versions [1, 2])."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer: no transaction runs beside another")
+    from hotline.knowledge import base
+
+    folder = tmp_path / "knowledge"
+    shutil.copytree(ROOT / "knowledge", folder)
+    stores = [await Store.connect(db_url, retry_for=2.0) for _ in range(2)]
+    try:
+        await stores[0].migrate()
+        a, b = (KnowledgeBase(s, ["en", "ru"], today=lambda: date(2026, 12, 6)) for s in stores)
+        await a.load()
+        await b.load()
+        reads = {"_file_texts": base._file_texts, "_last_versions": base._last_versions}
+        committed: list[str] = []
+
+        def then_a_commits(name: str) -> object:
+            async def read(conn: object, ids: list[str] | None) -> object:
+                seen = await reads[name](conn, ids)  # type: ignore[operator]
+                if ids is not None and not committed:  # b's first read in its transaction
+                    committed.append(name)
+                    for each, function in reads.items():
+                        monkeypatch.setattr(base, each, function)
+                    assert await a.sync_files(folder) == []
+                return seen
+
+            return read
+
+        assert await b._last_file_texts() == {}  # b sees no file recorded yet
+        for name in reads:
+            monkeypatch.setattr(base, name, then_a_commits(name))
+        assert await b.sync_files(folder) == []
+        assert [v.version for v in await a.versions("pay-bill")] == [1]
+        assert committed == ["_last_versions"]
+        assert (await top(b, "I want to pay my bill", "en"))[0] == "pay-bill"
+    finally:
+        for store in stores:
+            await store.close()
+
+
 async def test_an_edit_meanwhile_on_another_node_is_refused_not_lost(
     db_url: str, tmp_path: Path
 ) -> None:
