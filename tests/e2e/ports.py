@@ -96,18 +96,25 @@ def free_port(
     kind: str = "tcp", even: bool = False, *, hold: bool = False, seconds: float = LEASE_SECONDS
 ) -> int:
     """A loopback port free now and reserved against other test processes (RTP wants an
-    even one) for `seconds`, or with `hold` until this process ends."""
-    sock_type = socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM
+    even one) for `seconds`, or with `hold` until this process ends. `kind` "sip": a
+    SIP phone's listening port, free for UDP and TCP, with the next one (baresip listens
+    on UDP and TCP there and on TCP for TLS next to it: a leased UDP port alone was once
+    taken on TCP, and the phone could not start)."""
+    types = {
+        "tcp": (socket.SOCK_STREAM,),
+        "udp": (socket.SOCK_DGRAM,),
+        "sip": (socket.SOCK_DGRAM, socket.SOCK_STREAM),
+    }[kind]
+    size = 2 if kind == "sip" else 1
     with _leases() as leases:
         for _ in range(1000):
             port = random.randrange(*SINGLES)
             if even:
                 port -= port % 2
-            if (
-                _overlap(port, port + 1, leases) is None
-                and _unbindable(port, port + 1, sock_type) is None
+            if _overlap(port, port + size, leases) is None and all(
+                _unbindable(port, port + size, sock_type) is None for sock_type in types
             ):
-                leases.append([port, 1, os.getpid(), _expiry(hold, seconds)])
+                leases.append([port, size, os.getpid(), _expiry(hold, seconds)])
                 return port
     raise RuntimeError(f"no free port left between {SINGLES[0]} and {SINGLES[1]}")
 

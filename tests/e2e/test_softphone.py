@@ -50,7 +50,7 @@ class Baresip:
             "\n".join(
                 [
                     "poll_method epoll",
-                    f"sip_listen 127.0.0.1:{free_port('udp')}",
+                    f"sip_listen 127.0.0.1:{free_port('sip')}",
                     "audio_player aubridge,nil",
                     f"audio_source aufile,{silence}",
                     "audio_alert aubridge,nil",

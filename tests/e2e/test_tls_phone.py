@@ -94,7 +94,7 @@ class TlsBaresip:
             "\n".join(
                 [
                     "poll_method epoll",
-                    f"sip_listen 127.0.0.1:{free_port()}",
+                    f"sip_listen 127.0.0.1:{free_port('sip')}",
                     f"sip_cafile {cafile}",
                     f"rtp_ports {self.rtp_ports}-{self.rtp_ports + 19}",
                     "audio_player aubridge,nil",
