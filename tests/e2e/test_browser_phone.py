@@ -10,8 +10,6 @@ as RFC 4733 (*1 puts the caller on hold); the tab closes and gina is unreachable
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -21,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser import CHROMIUM, FLAGS, login
+from tests.browser import chromium_with_a_microphone, login, write_tone
 from tests.e2e.conftest import TEST_PASSWORD, RunningHotline
 from tests.e2e.rtp import RtpSink
 from tests.e2e.sipp import ExpectHangup, Gate, SippCall, Speak
@@ -36,40 +34,15 @@ SPEECH = "Hello, I am calling about my order, it has not arrived yet, thank you.
 
 @pytest.fixture(scope="module")
 def tone(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The fake microphone: a steady 440 Hz tone (Chromium loops the file)."""
-    path = tmp_path_factory.mktemp("tone") / "tone.wav"
-    subprocess.run(
-        ["sox", "-n", "-r", "48000", "-c", "1", "-b", "16", str(path),
-         "synth", "30", "sine", "440", "vol", "0.5"],
-        check=True,
-    )  # fmt: skip
-    return path
+    """The fake microphone: a steady 440 Hz tone."""
+    return write_tone(tmp_path_factory.mktemp("tone") / "tone.wav")
 
 
 @pytest.fixture(scope="module")
 def media_browser(tone: Path) -> Iterator[Any]:
-    """Chromium with fake media devices: the microphone is granted without asking and
-    is the tone; loopback host candidates allowed (Asterisk is on 127.0.0.1) and not
-    hidden behind mDNS names (Asterisk cannot resolve them); audio plays unprompted."""
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail("Debian's chromium is not installed (make test installs it)")
-    from playwright.sync_api import sync_playwright
-
-    flags = [
-        *FLAGS,
-        "--use-fake-device-for-media-stream",
-        "--use-fake-ui-for-media-stream",
-        f"--use-file-for-fake-audio-capture={tone}",
-        "--allow-loopback-in-peer-connection",
-        "--disable-features=WebRtcHideLocalIpsWithMdns",
-        "--autoplay-policy=no-user-gesture-required",
-    ]
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    """Chromium whose microphone is the tone (tests/browser.py)."""
+    with chromium_with_a_microphone(tone) as chromium:
+        yield chromium
 
 
 def agent_state(hotline: RunningHotline, agent: str) -> str:

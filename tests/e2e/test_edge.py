@@ -65,7 +65,7 @@ from hotline.cluster.leader import asyncpg_dsn
 from hotline.store import LoggedEvent, Store
 from hotline.store.callbacks import CallbackStore
 from tests import pg
-from tests.browser import CHROMIUM, FLAGS, login
+from tests.browser import chromium_with_a_microphone, login, write_tone
 from tests.e2e.cluster_nodes import FLOW, bus_and_database, stop_all, with_callbacks, worker_config
 from tests.e2e.conftest import HOME, HOTLINE, TEST_PASSWORD, RunningHotline, spawn, wait_ready
 from tests.e2e.ports import free_port
@@ -719,32 +719,8 @@ def chromium_with_a_tone(workdir: Path) -> Iterator[Any]:
     """Chromium whose microphone is a 440 Hz tone, as in test_browser_phone.py; for one
     test only: Playwright's loop runs in this thread while it is open, and the later
     tests of this module run loops of their own (asyncio.run)."""
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail("Debian's chromium is not installed (make test installs it)")
-    from playwright.sync_api import sync_playwright
-
-    tone = workdir / "tone.wav"
-    subprocess.run(
-        ["sox", "-n", "-r", "48000", "-c", "1", "-b", "16", str(tone),
-         "synth", "30", "sine", "440", "vol", "0.5"],
-        check=True,
-    )  # fmt: skip
-    flags = [
-        *FLAGS,
-        "--use-fake-device-for-media-stream",
-        "--use-fake-ui-for-media-stream",
-        f"--use-file-for-fake-audio-capture={tone}",
-        # The nodes' media are on loopback addresses, named as such (no mDNS names).
-        "--allow-loopback-in-peer-connection",
-        "--disable-features=WebRtcHideLocalIpsWithMdns",
-        "--autoplay-policy=no-user-gesture-required",
-    ]
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium_with_a_microphone(write_tone(workdir / "tone.wav")) as chromium:
+        yield chromium
 
 
 def test_a_browser_phone_at_the_edge_is_rung_by_both_nodes_and_talks_to_each(

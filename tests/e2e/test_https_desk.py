@@ -20,7 +20,6 @@ import hashlib
 import http.client
 import json
 import os
-import shutil
 import signal
 import ssl
 import subprocess
@@ -35,7 +34,7 @@ import pytest
 import yaml
 
 from controller.secrets import ensure_certificate, fingerprint
-from tests.browser import CHROMIUM, FLAGS, login
+from tests.browser import chromium_with_a_microphone, login
 from tests.e2e.conftest import (
     HOTLINE,
     TEST_PASSWORD,
@@ -111,26 +110,10 @@ def https_hotline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpsHot
 def named_browser(tone: Path) -> Iterator[Any]:  # noqa: F811
     """Chromium with fake media devices (the tone as the microphone), resolving
     hotline.test to 127.0.0.1 by itself, loopback ICE candidates allowed."""
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail("Debian's chromium is not installed (make test installs it)")
-    from playwright.sync_api import sync_playwright
-
-    flags = [
-        *FLAGS,
-        f"--host-resolver-rules=MAP {NAME} 127.0.0.1",
-        "--use-fake-device-for-media-stream",
-        "--use-fake-ui-for-media-stream",
-        f"--use-file-for-fake-audio-capture={tone}",
-        "--allow-loopback-in-peer-connection",
-        "--disable-features=WebRtcHideLocalIpsWithMdns",
-        "--autoplay-policy=no-user-gesture-required",
-    ]
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium_with_a_microphone(
+        tone, f"--host-resolver-rules=MAP {NAME} 127.0.0.1"
+    ) as chromium:
+        yield chromium
 
 
 def wait_for(what: str, check: Any, timeout: float = 20) -> None:
