@@ -8,7 +8,11 @@ customer (every bench caller is a new number), opens its contact, appends the 21
 a bench call logs (bench/bench_sipp_load.py's flow: call, flow, menu, queue, offer,
 ring, answer, connected, ended), 200 ms apart as a call spreads them, updates its
 summary twice and closes. The routing records are awaited (as the write-ahead awaits
-them), the call's own events and summary updates are lazy (`--lazy-delay 0`: not).
+them), the call's own events and summary updates are lazy; each round also runs the
+baseline, nothing lazy (`--lazy-delay 0`: the baseline only). Beside the CPU, each
+event's time from being asked to being committed (p50 / p95 / p99: what lazy writes
+cost the wallboard); a run FAILS (exit 1) if an event is missing from the log
+afterwards or one was committed later than the lazy delay plus COMMIT_BUDGET.
 Prints the process's CPU-milliseconds per call (and of that, the event loop's thread:
 the rest is the commits on aiosqlite's thread, mostly the kernel's work for the fsync)
 and the store's transactions per call: the share of the controller's CPU a call's event
@@ -31,10 +35,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 HOME = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HOME))
@@ -87,7 +95,19 @@ ROUTING = frozenset(
 )
 
 
-async def one_call(store: Store, n: int, lazy: bool = True) -> None:
+def timed(write: Any, delays: list[float]) -> asyncio.Future[Any]:
+    """`write`, its time from being asked to being committed added to `delays`."""
+    asked = time.perf_counter()
+    future = asyncio.ensure_future(write)
+    future.add_done_callback(lambda _: delays.append(time.perf_counter() - asked))
+    return future
+
+
+async def one_call(
+    store: Store, n: int, lazy: bool = True, delays: list[float] | None = None
+) -> None:
+    """One bench call's writes; `delays`: each event's time to its commit."""
+    delays = [] if delays is None else delays
     # Every bench caller is a new number: its customer is made as the call opens.
     customer = await store.customer_for_phone(f"7{n}")
     assert customer is not None
@@ -96,9 +116,9 @@ async def one_call(store: Store, n: int, lazy: bool = True) -> None:
     for i, kind in enumerate(KINDS):
         data = {"n": i, "queue": "bench"}
         if kind in ROUTING:
-            await store.append_soon(contact, kind, data)
+            await timed(store.append_soon(contact, kind, data), delays)
         else:
-            written.append(store.append_soon(contact, kind, data, lazy=lazy))
+            written.append(timed(store.append_soon(contact, kind, data, lazy=lazy), delays))
         await asyncio.sleep(GAP)
     # The summary updates: lazy as the events (voice/contact.py), awaited when not.
     for fields in (
@@ -119,9 +139,9 @@ async def run(
     delay: float = 0.0,
     lazy_delay: float = 0.0,
     wallboard: bool = False,
-) -> tuple[float, float, float, int]:
-    """(CPU ms per call, of it the loop's thread, transactions per call, calls).
-    `lazy_delay` 0: the call's own events are not lazy; `wallboard`: one follows the log."""
+) -> Run:
+    """One run's figures. `lazy_delay` 0: the call's own events are not lazy;
+    `wallboard`: one follows the log."""
     folder = tempfile.mkdtemp(prefix="store-cpu-")
     store = await Store.connect(
         url or f"sqlite+aiosqlite:///{folder}/hotline.db", lazy_delay=lazy_delay
@@ -141,21 +161,58 @@ async def run(
 
     GroupCommit._write = counted  # type: ignore[method-assign]  # counting, this run only
     calls = max(1, round(rate * seconds))
+    delays: list[float] = []
     try:
+        began = datetime.now(UTC)
         cpu, loop_cpu = time.process_time(), time.thread_time()
         running = []
         for n in range(calls):
-            running.append(asyncio.create_task(one_call(store, n, lazy_delay > 0)))
+            running.append(asyncio.create_task(one_call(store, n, lazy_delay > 0, delays)))
             await asyncio.sleep(1 / rate)
         await asyncio.gather(*running)
         await asyncio.sleep(0.1)  # the wallboard's last reads
         cpu, loop_cpu = time.process_time() - cpu, time.thread_time() - loop_cpu
+        stored = len(await store.events_between(began, datetime.now(UTC) + timedelta(1), KINDS))
     finally:
         GroupCommit._write = write  # type: ignore[method-assign]
         if board is not None:
             await board.stop()
         await store.close()
-    return 1000 * cpu / calls, 1000 * loop_cpu / calls, transactions / calls, calls
+    return Run(
+        1000 * cpu / calls, 1000 * loop_cpu / calls, transactions / calls, calls, delays, stored
+    )
+
+
+@dataclass
+class Run:
+    """What one run measured."""
+
+    cpu_ms: float  # the process's CPU per call
+    loop_ms: float  # of it, the event loop's thread
+    transactions: float  # per call
+    calls: int
+    #: Each event's time from being asked to being committed (seconds).
+    delays: list[float]
+    #: The bench's events found in the log afterwards.
+    stored: int
+
+    def problems(self, lazy_delay: float) -> list[str]:
+        """Why the run fails: an event not stored, or one committed later than the lazy
+        delay promises (plus a commit's worth: COMMIT_BUDGET)."""
+        said = []
+        if self.stored != self.calls * len(KINDS):
+            said.append(f"{self.stored} of {self.calls * len(KINDS)} events stored")
+        late = max(self.delays, default=0.0)
+        if late > lazy_delay + COMMIT_BUDGET:
+            said.append(
+                f"an event committed {1000 * late:.0f} ms after it was asked "
+                f"(promised: {1000 * lazy_delay:.0f} ms + {1000 * COMMIT_BUDGET:.0f} ms)"
+            )
+        return said
+
+
+#: A commit's time allowed on top of the lazy delay before an event counts as late.
+COMMIT_BUDGET = 0.25
 
 
 async def batches(size: int, events: int, url: str | None) -> float:
@@ -210,24 +267,42 @@ def main() -> int:
             )
             print(f"loop thread CPU per event: {said}", flush=True)
         return 0
+    # The baseline in the same run: the call's own events not lazy (session 9's writer).
+    lazy_delays = [args.lazy_delay / 1000] + ([0.0] if args.lazy_delay > 0 else [])
+    failed = False
     for _ in range(args.rounds):
-        ms, loop_ms, transactions, calls = asyncio.run(
-            run(
-                args.rate,
-                args.seconds,
-                args.database,
-                args.commit_delay / 1000,
-                args.lazy_delay / 1000,
-                args.wallboard,
+        for lazy_delay in lazy_delays:
+            done = asyncio.run(
+                run(
+                    args.rate,
+                    args.seconds,
+                    args.database,
+                    args.commit_delay / 1000,
+                    lazy_delay,
+                    args.wallboard,
+                )
             )
-        )
-        print(
-            f"store write path: {ms:.2f} ms CPU per call ({loop_ms:.2f} on the loop's "
-            f"thread), {transactions:.1f} transactions per call ({calls} calls at "
-            f"{args.rate:g}/s)",
-            flush=True,
-        )
-    return 0
+            p50, p95, p99 = (1000 * q for q in percentiles(done.delays))
+            print(
+                f"store write path, lazy delay {1000 * lazy_delay:g} ms: {done.cpu_ms:.2f} ms "
+                f"CPU per call ({done.loop_ms:.2f} on the loop's thread), "
+                f"{done.transactions:.1f} transactions per call ({done.calls} calls at "
+                f"{args.rate:g}/s); an event asked -> committed p50 / p95 / p99 "
+                f"{p50:.0f} / {p95:.0f} / {p99:.0f} ms",
+                flush=True,
+            )
+            for problem in done.problems(lazy_delay):
+                failed = True
+                print(f"FAIL: {problem}", flush=True)
+    return 1 if failed else 0
+
+
+def percentiles(values: list[float]) -> tuple[float, float, float]:
+    """p50, p95, p99 of `values` (0 for none)."""
+    if len(values) < 2:
+        return (values[0],) * 3 if values else (0.0, 0.0, 0.0)
+    cuts = statistics.quantiles(values, n=100)
+    return cuts[49], cuts[94], cuts[98]
 
 
 if __name__ == "__main__":
