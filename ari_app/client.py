@@ -11,6 +11,7 @@ import base64
 import json
 import logging
 import random
+import socket
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
@@ -33,6 +34,13 @@ MAX_CONNECTIONS = 50
 #: How long a computed percentile of the ARI round trips stands (seconds).
 REFRESH = 0.25
 INF = float("inf")
+#: The events WebSocket's receive buffer (bytes; the kernel caps it at net.core.rmem_max).
+#: Asterisk writes an app's events from one thread, the app's task processor: while the
+#: controller's loop is late reading (a collection, a burst, a CPU taken by another
+#: process) a full window blocks that writer, the task processor's queue passes its
+#: high-water mark and res_pjsip ignores new SIP requests until it drains. A few
+#: seconds of events fit in this buffer, so a late read costs the events' latency only.
+EVENTS_RCVBUF = 4 * 1024 * 1024
 
 AriEvent = dict[str, Any]
 CONNECTED = "HotlineConnected"
@@ -222,6 +230,7 @@ class AriClient:
             async with self.session.ws_connect(
                 ws_url, params=params, heartbeat=15, timeout=aiohttp.ClientWSTimeout(ws_close=5)
             ) as ws:
+                _widen_receive_buffer(ws)
                 # The app exists once its WebSocket is open (again, after a restart of
                 # Asterisk): only then can its filter be set.
                 await self._filter_events()
@@ -253,6 +262,12 @@ class AriClient:
             if error.unreachable:
                 raise
             log.warning("ARI refused the event filter (%s): the app gets every event", error)
+
+
+def _widen_receive_buffer(ws: aiohttp.ClientWebSocketResponse) -> None:
+    sock = ws.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, EVENTS_RCVBUF)
 
 
 async def run_events(
