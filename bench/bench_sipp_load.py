@@ -322,6 +322,9 @@ class Step:
     ari_connections: int | None = None
     #: Messages Asterisk's task processors handled over the step, by kind.
     processed: dict[str, int] = field(default_factory=dict)
+    #: (machine % of all cores, Asterisk %, controller % of one core) in the step's
+    #: busiest seconds (CpuTimeline.WINDOW); None: not sampled.
+    busiest: tuple[float, float, float] | None = None
 
     @property
     def ok(self) -> int:
@@ -353,6 +356,8 @@ class Step:
         found = []
         if self.machine_busy >= 95:
             found.append("CPU (every core busy)")
+        elif self.busiest is not None and self.busiest[0] >= 95:
+            found.append(f"CPU (every core busy for {CpuTimeline.WINDOW:g} s)")
         if self.controller_cpu is not None and self.pct("controller") >= 95:
             found.append("the controller's core")
         if self.pct("asterisk") >= 190:
@@ -538,6 +543,60 @@ class ConnectionCount:
         return self
 
 
+@dataclass
+class CpuTimeline:
+    """Samples, every half second in a thread, the machine's busy jiffies and the CPU of
+    Asterisk and the controller: a step's average hides a saturated middle (calls pile
+    up for the first seconds, drain at the end), so the busiest `WINDOW` seconds say
+    whether the box ran out of CPU while the calls were all in."""
+
+    asterisk_pid: int | None
+    controller_pid: int | None
+    samples: list[tuple[float, float, float, float, float]] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    WINDOW = 3.0
+
+    def sample(self) -> None:
+        busy, total = machine_cpu()
+        self.samples.append(
+            (
+                time.monotonic(),
+                busy,
+                total,
+                cpu_seconds(self.asterisk_pid),
+                cpu_seconds(self.controller_pid),
+            )
+        )
+
+    def run(self) -> None:
+        self.sample()
+        while not self.stop.wait(0.5):
+            self.sample()
+
+    def start(self) -> CpuTimeline:
+        threading.Thread(target=self.run, daemon=True).start()
+        return self
+
+    def busiest(self) -> tuple[float, float, float] | None:
+        """(machine % of all cores, Asterisk %, controller % of one core) over the
+        `WINDOW` seconds in which the machine was busiest; None: too short a step."""
+        best: tuple[float, float, float] | None = None
+        for i, first in enumerate(self.samples):
+            last = next((s for s in self.samples[i:] if s[0] - first[0] >= self.WINDOW), None)
+            if last is None:
+                break
+            seconds = last[0] - first[0]
+            machine = 100 * (last[1] - first[1]) / max(1.0, last[2] - first[2])
+            if best is None or machine > best[0]:
+                best = (
+                    machine,
+                    100 * (last[3] - first[3]) / seconds,
+                    100 * (last[4] - first[4]) / seconds,
+                )
+        return best
+
+
 def run_step(
     workdir: Path,
     target: Target,
@@ -554,6 +613,7 @@ def run_step(
     scenario_file = caller_scenario(workdir, prompt_seconds, prefix, phones.talk)
     probe = HealthProbe(target.health_url).start() if target.health_url else None
     connections = ConnectionCount(target.ari_port).start() if target.ari_port else None
+    timeline = CpuTimeline(target.asterisk_pid, target.controller_pid).start()
     ari_before = ari_histogram(target)
     refused_before = refused_counts(target)
     processors_before = taskprocessors(target)
@@ -618,6 +678,7 @@ def run_step(
         probe.stop.set()
     if connections is not None:
         connections.stop.set()
+    timeline.stop.set()
     ari_after = ari_histogram(target)
     refused_after = refused_counts(target)
     processed: dict[str, int] = {}
@@ -648,6 +709,7 @@ def run_step(
         controller_cpu=(cpu_after[1] - cpu_before[1]) if target.controller_pid else None,
         sipp_cpu=sipp_after - sipp_before,
         machine_busy=100 * busy / total,
+        busiest=timeline.busiest(),
         load=load,
         sipp_failed=max(counter(last_stats(stats), "FailedCall(C)"), 0),
         errors=first_errors(folder / "errors.log"),
@@ -1197,9 +1259,19 @@ def row(step: Step) -> str:
         f"{'-' if p95 is None else f'{p95:.2f}'} | {triple([x.answer_latency for x in v])} | "
         f"{triple([x.key_to_ring for x in v])} | {triple([x.answer_to_talk for x in v])} | "
         f"{controller} | {step.pct('asterisk'):.0f} | {step.sipp_cpu * 100 / step.seconds:.0f} | "
-        f"{step.machine_busy:.0f} | {controller_ms} | {step.ms_per_call('asterisk'):.1f} | "
-        f"{step.load:.1f} | {step.ran_out()} | {step.seconds:.0f} |"
+        f"{step.machine_busy:.0f} | {busiest(step)} | {controller_ms} | "
+        f"{step.ms_per_call('asterisk'):.1f} | {step.load:.1f} | {step.ran_out()} | "
+        f"{step.seconds:.0f} |"
     )
+
+
+def busiest(step: Step) -> str:
+    """'machine / Asterisk / controller' CPU % in the step's busiest seconds."""
+    if step.busiest is None:
+        return "-"
+    machine, asterisk, controller = step.busiest
+    mine = "-" if step.controller_cpu is None else f"{controller:.0f}"
+    return f"{machine:.0f} / {asterisk:.0f} / {mine}"
 
 
 def report(
@@ -1234,15 +1306,20 @@ def report(
         f"talk = the agent's 200 OK -> caller and agent in one bridge. Call length: INVITE "
         f"-> BYE at the caller (s). CPU: percent of one core over the step (machine: of all "
         f"cores); ms/call: CPU-milliseconds per call of the step. Load: the 1-minute load "
-        f"average as the step began. Ran out: a resource used >= 95 % over the step.\n"
+        f"average as the step began. Busiest {CpuTimeline.WINDOW:g} s: the machine's CPU "
+        f"(of all cores), Asterisk's and the controller's (of one core) in the "
+        f"{CpuTimeline.WINDOW:g} seconds of the step in which the machine was busiest: the "
+        f"step's average hides a saturated middle. Ran out: a resource used >= 95 % over "
+        f"the step, or every core busy for those {CpuTimeline.WINDOW:g} s.\n"
     )
     print(
         "| cps | system | ok / calls | call length avg / p95 (s) | answer (ms) "
         "| key -> ring (ms) | answer -> talk (ms) | controller CPU % | Asterisk CPU % "
-        "| SIPp CPU % | machine CPU % | controller ms/call | Asterisk ms/call | load "
-        "| ran out | step (s) |"
+        f"| SIPp CPU % | machine CPU % | busiest {CpuTimeline.WINDOW:g} s: machine / "
+        "Asterisk / controller % "
+        "| controller ms/call | Asterisk ms/call | load | ran out | step (s) |"
     )
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
     everything = sorted(
         (s for steps in results.values() for s in steps), key=lambda s: (s.rate, s.system)
     )
