@@ -6,10 +6,13 @@ conversations go on in their mixing bridges. Each time the ARI events WebSocket
 connects, before any new event is handled, `Recovery.run` compares what Asterisk has
 (GET /channels and /bridges) with the voice contacts the store says are active:
 
-- a caller in a holding bridge `hold-<queue>-<channel>` (one each; also a `hold-<queue>`
-  an older controller shared) goes back to its place in the queue (its original entry
-  time, from the event log: hotline/acd/restore.py) and waits on, with
-  its music, announcements and leave key; callers are served in their original order;
+- a caller in a holding bridge `hold-*` (`hold-<queue>-<token>-<n>`, one caller each,
+  pooled: ari_app/holding.py; also `hold-<queue>-<channel>` and a shared `hold-<queue>`
+  of older versions; the queue is read from the event log, not the id) goes back to
+  its place in the queue (its original entry time, from the event log:
+  hotline/acd/restore.py) and waits on, with its music, announcements and leave key
+  (its bridge destroyed once it stops waiting); callers are served in their original
+  order;
 - a caller talking to an agent in `talk-<leg>` is left talking; the agent stays busy
   until either side hangs up, then wraps up as usual; a recording in progress is
   completed and stored; a caller talking to a transfer target (`xfer-<leg>`) likewise;
@@ -26,7 +29,7 @@ connects, before any new event is handled, `Recovery.run` compares what Asterisk
   prompt: the flow after the queue node is not resumed either;
 - agent and transfer legs still ringing, and channels in our application with no
   active contact (orphans), are hung up and logged; bridges of ours with no caller
-  left are destroyed;
+  left are destroyed (an idle holding bridge of the old controller's pool too);
 - a caller's speech helpers (ari_app/speech.py: the `speech-<caller>` bridge, the
   `<caller>-snoop` and `<caller>-media` channels) go unless a call of this controller
   still uses them: destroyed and hung up before the caller's flow restarts, which makes

@@ -584,6 +584,7 @@ class Hotline:
             await monitors.close()
             await stasis.drain()
             await outbound.drain()
+            await queueing.bridges.close()  # its idle holding bridges (ari_app/holding.py)
             if speech is not None:
                 await speech.close()
             if chats_cluster is not None:

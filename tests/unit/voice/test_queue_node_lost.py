@@ -11,7 +11,7 @@ import pytest
 
 from hotline.flows.port import CallerGone
 from tests.unit.voice.fake_ari import channel_event
-from tests.unit.voice.test_voice_queue import CALLER, Call, eventually
+from tests.unit.voice.test_voice_queue import CALLER, HELD, Call, eventually
 
 
 async def test_asterisk_gone_under_a_waiting_caller_applies_the_node_lost_policy(
@@ -26,7 +26,7 @@ async def test_asterisk_gone_under_a_waiting_caller_applies_the_node_lost_policy
 
     call.queueing.lost_with_node = lost_with_node
     wait = await call.start()
-    await eventually(lambda: call.ari.made("POST", f"bridges/hold-q-{CALLER}/addChannel"))
+    await eventually(lambda: call.ari.made("POST", f"bridges/{HELD}/addChannel"))
     # ARI went away: every call gets a StasisEnd marked lost (ari_app/app.py).
     call.port.deliver({**channel_event("StasisEnd", CALLER), "lost": "asterisk gone"})
     with pytest.raises(CallerGone):
@@ -48,7 +48,7 @@ async def test_a_hang_up_is_still_a_leave_and_a_failing_policy_falls_back_to_it(
 
     call.queueing.lost_with_node = failing
     wait = await call.start()
-    await eventually(lambda: call.ari.made("POST", f"bridges/hold-q-{CALLER}/addChannel"))
+    await eventually(lambda: call.ari.made("POST", f"bridges/{HELD}/addChannel"))
     call.port.deliver({**channel_event("StasisEnd", CALLER), "lost": "asterisk gone"})
     with pytest.raises(CallerGone):
         await asyncio.wait_for(wait, 1)
@@ -58,7 +58,7 @@ async def test_a_hang_up_is_still_a_leave_and_a_failing_policy_falls_back_to_it(
     hung_up = Call(tmp_path)
     hung_up.queueing.lost_with_node = failing
     wait = await hung_up.start()
-    await eventually(lambda: hung_up.ari.made("POST", f"bridges/hold-q-{CALLER}/addChannel"))
+    await eventually(lambda: hung_up.ari.made("POST", f"bridges/{HELD}/addChannel"))
     hung_up.port.deliver(channel_event("StasisEnd", CALLER))  # the caller hung up
     with pytest.raises(CallerGone):
         await asyncio.wait_for(wait, 1)
@@ -79,7 +79,7 @@ async def test_a_caller_rebooked_while_its_worker_was_cut_off_is_told_before_the
     call = Call(tmp_path)
     call.queueing.rebooked = lambda contact_id: said if contact_id == "c1" else None
     wait = await call.start()
-    await eventually(lambda: call.ari.made("POST", f"bridges/hold-q-{CALLER}/addChannel"))
+    await eventually(lambda: call.ari.made("POST", f"bridges/{HELD}/addChannel"))
     ticket = call.routing.ticket("c1")
     assert ticket is not None
     # Back on the bus, the worker learns the leader took the caller out (sync: left).

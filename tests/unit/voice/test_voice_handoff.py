@@ -54,7 +54,7 @@ async def test_the_handed_over_call_leaves_with_the_key_and_its_contact_is_told(
         routing=service,
         settings={"q": QueueSettings.model_validate({"leave_key": "*"})},
         endpoints={},
-        bridges=HoldingBridges(ari),
+        bridges=HoldingBridges(ari, token="t"),
         recordings=LiveRecordings(ari),
     )
     stasis = StasisApp(runtime, ari, queueing=queueing)
@@ -63,7 +63,7 @@ async def test_the_handed_over_call_leaves_with_the_key_and_its_contact_is_told(
     request = QueueRequest("q", 0, {}, None, "en", {})
     args = ["queue", *handoff.encode(request, contact_id)]
     await stasis.handle({"type": "StasisStart", "args": args, "channel": {"id": CHANNEL}})
-    await eventually(lambda: ari.made("POST", "bridges/hold-q-agi-call/addChannel"))
+    await eventually(lambda: ari.made("POST", "bridges/hold-q-t-1/addChannel"))
     await stasis.handle(channel_event("ChannelDtmfReceived", CHANNEL, digit="*"))
     await eventually(lambda: ari.made("POST", f"channels/{CHANNEL}/continue"))
     (returned,) = [

@@ -22,6 +22,9 @@ from tests.unit.voice.fake_ari import FakeAri, Followed, channel_event, log_in, 
 from voice.recordings import Recordings
 
 CALLER = "caller"
+#: The caller's holding bridge: the first of a pool that keeps none idle, so that a
+#: caller's bridge is destroyed as they stop waiting (the pool: test_holding_bridges.py).
+HELD = "hold-q-t-1"
 
 
 async def eventually(check: Callable[[], object], timeout: float = 1.0) -> None:
@@ -58,7 +61,7 @@ class Call:
             routing=self.routing,
             settings={"q": QueueSettings.model_validate(queue)},
             endpoints={"a": "1001", "b": "1002"},
-            bridges=HoldingBridges(self.ari),
+            bridges=HoldingBridges(self.ari, idle_cap=0, token="t"),
             recordings=LiveRecordings(self.ari),
         )
 
@@ -79,7 +82,7 @@ async def test_the_caller_waits_hears_their_position_and_leaves_with_the_key(
     wait = await call.start()
     await eventually(lambda: call.said("queue.announced"))
     holding = [r for r in call.ari.made("POST", "bridges") if r.path == "bridges"]
-    bridge = f"hold-q-{CALLER}"  # the caller's own
+    bridge = HELD  # the caller's own
     assert [(r.param("type"), r.param("bridgeId")) for r in holding] == [("holding", bridge)]
     assert call.ari.made("POST", f"bridges/{bridge}/addChannel")[0].param("channel") == CALLER
     assert call.said("queue.announced") == [{"position": 1}]
@@ -89,7 +92,7 @@ async def test_the_caller_waits_hears_their_position_and_leaves_with_the_key(
     assert await asyncio.wait_for(wait, 1) == "left"
     assert call.said("queue.left") == [{"key": "*"}]
     assert [d.get("detail") for d in call.log.of("contact.leave")] == ["left"]
-    assert [r.path for r in call.ari.made("DELETE", "bridges")] == [f"bridges/hold-q-{CALLER}"]
+    assert [r.path for r in call.ari.made("DELETE", "bridges")] == [f"bridges/{HELD}"]
 
 
 async def test_a_caller_who_hangs_up_while_waiting_leaves_the_queue_and_the_bridge(
@@ -97,12 +100,12 @@ async def test_a_caller_who_hangs_up_while_waiting_leaves_the_queue_and_the_brid
 ) -> None:
     call = Call(tmp_path)
     wait = await call.start()
-    await eventually(lambda: call.ari.made("POST", f"bridges/hold-q-{CALLER}/addChannel"))
+    await eventually(lambda: call.ari.made("POST", f"bridges/{HELD}/addChannel"))
     call.port.deliver(channel_event("StasisEnd", CALLER))
     with pytest.raises(CallerGone):
         await asyncio.wait_for(wait, 1)
     assert [d.get("detail") for d in call.log.of("contact.leave")] == ["left"]
-    assert [r.path for r in call.ari.made("DELETE", "bridges")] == [f"bridges/hold-q-{CALLER}"]
+    assert [r.path for r in call.ari.made("DELETE", "bridges")] == [f"bridges/{HELD}"]
 
 
 async def test_a_caller_who_hangs_up_loses_the_bridge_before_routing_is_told(
@@ -120,7 +123,7 @@ async def test_a_caller_who_hangs_up_loses_the_bridge_before_routing_is_told(
 
     call.routing.leave = slow_leave  # type: ignore[method-assign,assignment]
     wait = await call.start()
-    await eventually(lambda: call.ari.made("POST", f"bridges/hold-q-{CALLER}/addChannel"))
+    await eventually(lambda: call.ari.made("POST", f"bridges/{HELD}/addChannel"))
     call.port.deliver(channel_event("StasisEnd", CALLER))
     await eventually(lambda: call.ari.made("DELETE", "bridges"))
     assert not wait.done() and not call.log.of("contact.leave")
@@ -128,7 +131,7 @@ async def test_a_caller_who_hangs_up_loses_the_bridge_before_routing_is_told(
     with pytest.raises(CallerGone):
         await asyncio.wait_for(wait, 1)
     assert [d.get("detail") for d in call.log.of("contact.leave")] == ["left"]
-    assert [r.path for r in call.ari.made("DELETE", "bridges")] == [f"bridges/hold-q-{CALLER}"]
+    assert [r.path for r in call.ari.made("DELETE", "bridges")] == [f"bridges/{HELD}"]
 
 
 async def test_an_agent_answers_talks_and_hangs_up_first_the_flow_goes_on(
@@ -149,8 +152,8 @@ async def test_an_agent_answers_talks_and_hangs_up_first_the_flow_goes_on(
     # Straight from the holding bridge into the conversation's (Asterisk moves the
     # channel), no leave on the way; the empty holding bridge goes after.
     await eventually(lambda: call.ari.made("DELETE", "bridges"))
-    assert [r.path for r in call.ari.made("DELETE", "bridges")] == [f"bridges/hold-q-{CALLER}"]
-    assert call.ari.made("POST", f"bridges/hold-q-{CALLER}/removeChannel") == []
+    assert [r.path for r in call.ari.made("DELETE", "bridges")] == [f"bridges/{HELD}"]
+    assert call.ari.made("POST", f"bridges/{HELD}/removeChannel") == []
     hold_gone = call.ari.made("DELETE", "bridges")[0]
     assert call.ari.requests.index(talk) < call.ari.requests.index(hold_gone)
     call.port.deliver(channel_event("StasisEnd", leg))  # the agent hangs up
@@ -188,7 +191,7 @@ async def test_the_outcome_is_handed_to_the_contacts_run(tmp_path: Path) -> None
     call = Call(tmp_path, leave_key="*")
     run = ContactRun()
     wait = await call.start(run)
-    await eventually(lambda: call.ari.made("POST", f"bridges/hold-q-{CALLER}/addChannel"))
+    await eventually(lambda: call.ari.made("POST", f"bridges/{HELD}/addChannel"))
     call.port.deliver(channel_event("ChannelDtmfReceived", CALLER, digit="*"))
     assert await asyncio.wait_for(wait, 1) == "left"
     assert (run.queue_outcomes, run.agent_answered) == (["left"], False)
@@ -221,7 +224,7 @@ async def test_the_music_class_is_set_only_when_the_channel_plays_another(
     call = Call(tmp_path, leave_key="*")
     call.port.music_class = "default"
     wait = await call.start()
-    await eventually(lambda: call.ari.made("POST", f"bridges/hold-q-{CALLER}/addChannel"))
+    await eventually(lambda: call.ari.made("POST", f"bridges/{HELD}/addChannel"))
     assert call.ari.made("POST", f"channels/{CALLER}/variable") == []
     call.port.deliver(channel_event("ChannelDtmfReceived", CALLER, digit="*"))
     assert await asyncio.wait_for(wait, 1) == "left"
@@ -230,7 +233,7 @@ async def test_the_music_class_is_set_only_when_the_channel_plays_another(
     jazz = Call(tmp_path, leave_key="*", music_on_hold="jazz")
     jazz.port.music_class = "default"
     wait = await jazz.start()
-    await eventually(lambda: jazz.ari.made("POST", f"bridges/hold-q-{CALLER}/addChannel"))
+    await eventually(lambda: jazz.ari.made("POST", f"bridges/{HELD}/addChannel"))
     (classed,) = jazz.ari.made("POST", f"channels/{CALLER}/variable")
     assert (classed.param("variable"), classed.param("value")) == ("CHANNEL(musicclass)", "jazz")
     jazz.port.deliver(channel_event("ChannelDtmfReceived", CALLER, digit="*"))
