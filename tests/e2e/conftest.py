@@ -552,18 +552,28 @@ def give_test_passwords(config: dict, state: Path) -> None:
 
 @pytest.fixture
 def no_leaks(hotline: RunningHotline) -> Iterator[None]:
-    """After the test: no channel or bridge left in Asterisk."""
+    """After the test: no channel or bridge left in Asterisk (but the running
+    controller's idle holding bridges: `leftover`)."""
     yield
     deadline = time.monotonic() + 10
     channels: object = None
     bridges: object = None
     while time.monotonic() < deadline:
-        channels, bridges = hotline.ari("channels"), hotline.ari("bridges")
+        channels, bridges = hotline.ari("channels"), leftover(hotline.ari("bridges"))
         if channels == [] and bridges == []:
             return
         time.sleep(0.2)
     _clear_asterisk(hotline)
     pytest.fail(f"left in Asterisk: channels={channels} bridges={bridges}")
+
+
+def leftover(bridges: object) -> object:
+    """The bridges a test left (ARI's list): an empty holding bridge (`hold-*`) is not
+    one, it is the running controller's pool of idle ones, reused by the next callers
+    and destroyed as the controller stops (ari_app/holding.py)."""
+    if not isinstance(bridges, list):
+        return bridges
+    return [b for b in bridges if not (b["id"].startswith("hold-") and not b["channels"])]
 
 
 def _clear_asterisk(hotline: RunningHotline) -> None:

@@ -67,7 +67,15 @@ from hotline.store.callbacks import CallbackStore
 from tests import pg
 from tests.browser import chromium_with_a_microphone, login, write_tone
 from tests.e2e.cluster_nodes import FLOW, bus_and_database, stop_all, with_callbacks, worker_config
-from tests.e2e.conftest import HOME, HOTLINE, TEST_PASSWORD, RunningHotline, spawn, wait_ready
+from tests.e2e.conftest import (
+    HOME,
+    HOTLINE,
+    TEST_PASSWORD,
+    RunningHotline,
+    leftover,
+    spawn,
+    wait_ready,
+)
 from tests.e2e.ports import free_port
 from tests.e2e.rtp import RtpSink
 from tests.e2e.sipp import (
@@ -573,7 +581,7 @@ def no_leaks(cluster: EdgeCluster) -> Iterator[None]:
         deadline = time.monotonic() + 10
         left: tuple[object, object] = (None, None)
         while time.monotonic() < deadline:
-            left = (node.ari("channels"), node.ari("bridges"))
+            left = (node.ari("channels"), leftover(node.ari("bridges")))
             if left == ([], []):
                 break
             time.sleep(0.2)

@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from bench.bench_sipp_load import HOME, NUMBER, Hotline, Phones, bench_config, published_prompt
+from tests.e2e.conftest import leftover
 from tests.e2e.ports import free_port
 from tests.e2e.sipp import ExpectHangup, Gate, HangUp, Keys, SippCall, Wait, refused_caller
 
@@ -165,7 +166,11 @@ def test_calls_past_the_limit_get_busy_and_are_counted_while_the_calls_in_are_se
     again = SippCall(workdir, sip, NUMBER, "53000", [Wait(0.5), HangUp()]).run(60)
     assert again.ok, again.output
     assert "hotline_calls_admitted_total 4.0" in get(hotline, "/metrics").decode()
-    wait_for(lambda: ari(hotline, "channels") == [] == ari(hotline, "bridges"), "no leftovers", 10)
+    wait_for(
+        lambda: ari(hotline, "channels") == [] == leftover(ari(hotline, "bridges")),
+        "no leftovers",
+        10,
+    )
 
 
 def ari(hotline: Hotline, path: str) -> object:

@@ -102,6 +102,40 @@ def test_caller_leaves_the_queue_with_the_leave_key(hotline: RunningHotline) -> 
     assert contact.status == "completed"
 
 
+def waiting_in(hotline: RunningHotline, queue: str) -> list[str]:
+    """The ids of `queue`'s holding bridges with a caller in them."""
+    bridges = hotline.ari("bridges")
+    assert isinstance(bridges, list)
+    return [b["id"] for b in bridges if b["id"].startswith(f"hold-{queue}-") and b["channels"]]
+
+
+def test_callers_one_after_another_wait_in_the_same_holding_bridge(
+    hotline: RunningHotline,
+) -> None:
+    """Holding bridges are pooled (ari_app/holding.py): the bridge a caller waited in,
+    empty again, is the next caller's, neither destroyed nor made anew."""
+    frank = phone(hotline, "frank", "no_answer", wait=30, calls=2)
+    held: list[list[str]] = []
+    for number in ("5553030", "5553031"):
+        call = caller(hotline, number, "306", [Wait(3), Keys("*"), ExpectHangup(30)])
+        deadline = time.monotonic() + 10
+        while not (waiting := waiting_in(hotline, "e2e_slow")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        held.append(waiting)
+        result = call.wait(60)
+        assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+    assert frank.wait_done().ok
+    assert len(held[0]) == 1 and held[0] == held[1], held
+    # Still there, empty: idle in the pool for the next caller (not a leak: no_leaks).
+    (bridge,) = held[0]
+    bridges = hotline.ari("bridges")
+    assert isinstance(bridges, list)
+    assert [b["channels"] for b in bridges if b["id"] == bridge] == [[]]
+    for number in ("5553030", "5553031"):
+        _, events = contact_of(hotline, number)
+        assert of_type(events, "queue.left") == [{"key": "*"}]
+
+
 def test_agent_phone_shows_the_customer_name(hotline: RunningHotline) -> None:
     async def name_the_customer() -> None:
         store = await Store.connect(hotline.database_url)
