@@ -23,6 +23,9 @@ READ = {
     "ast_channel_entered_bridge_type",  # BridgeEnter (the load benchmark)
     "ast_channel_left_bridge_type",  # BridgeLeave
     "stasis_subscription_change_type",  # stasis's own bookkeeping of subscriptions
+    # Not read, but declined Asterisk logs an ERROR for each ("Failed to issue
+    # security event"): one per authenticated REGISTER or INVITE.
+    "ast_security_event_type",
 }
 
 #: Types Asterisk's manager adds routes for at boot (main/manager_channels.c,
