@@ -15,6 +15,7 @@ import pytest
 
 from hotline.store import Store
 from tests.e2e.conftest import RunningHotline
+from tests.e2e.rtp import RtpSink
 from tests.e2e.sipp import ExpectHangup, Keys, SippCall, Wait
 from tests.e2e.sipp_uas import Behaviour, TransferTarget
 from tests.e2e.test_callbacks import api
@@ -113,19 +114,31 @@ def test_callers_one_after_another_wait_in_the_same_holding_bridge(
     hotline: RunningHotline,
 ) -> None:
     """Holding bridges are pooled (ari_app/holding.py): the bridge a caller waited in,
-    empty again, is the next caller's, neither destroyed nor made anew."""
+    empty again, is the next caller's, neither destroyed nor made anew, and its music
+    plays to them as it did to the first."""
     frank = phone(hotline, "frank", "no_answer", wait=30, calls=2)
     held: list[list[str]] = []
-    for number in ("5553030", "5553031"):
-        call = caller(hotline, number, "306", [Wait(3), Keys("*"), ExpectHangup(30)])
-        deadline = time.monotonic() + 10
-        while not (waiting := waiting_in(hotline, "e2e_slow")) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        held.append(waiting)
-        result = call.wait(60)
-        assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+    sink = RtpSink()
+    try:
+        for number, wait in (("5553030", 3.0), ("5553031", 8.0)):
+            start = time.monotonic()
+            steps = [Wait(wait), Keys("*"), ExpectHangup(30)]
+            call = SippCall(
+                hotline.workdir / "sipp", hotline.sip_port, "306", number, steps, rtp_port=sink.port
+            ).start()
+            deadline = time.monotonic() + 10
+            while not (waiting := waiting_in(hotline, "e2e_slow")) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            held.append(waiting)
+            result = call.wait(60)
+            assert result.ok, f"{result.output}\n{hotline.log_tail()}"
+    finally:
+        sink.close()
     assert frank.wait_done().ok
     assert len(held[0]) == 1 and held[0] == held[1], held
+    # The second caller's music, after their position announcement (~4 s).
+    music = sink.audible_seconds(start + 4.5, start + 7.5)
+    assert music >= 2.0, f"{music:.2f} s of sound in 3 s of waiting in a reused bridge"
     # Still there, empty: idle in the pool for the next caller (not a leak: no_leaks).
     (bridge,) = held[0]
     bridges = hotline.ari("bridges")
