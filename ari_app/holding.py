@@ -56,6 +56,8 @@ import asyncio
 import contextlib
 import itertools
 import secrets
+from collections.abc import Mapping
+from typing import Any
 
 from ari_app.client import AriClient, AriError
 
@@ -67,6 +69,12 @@ IDLE_CAP = 64
 #: 409 not in our Stasis application, 422 Unprocessable): an idle bridge failing so is
 #: dropped, and the caller gets a new one.
 STALE = frozenset({404, 409, 422})
+
+
+def is_idle_holding(bridge: Mapping[str, Any]) -> bool:
+    """An empty holding bridge in ARI's list: a running controller's idle pool, reused
+    by the next callers and destroyed as it stops, not a bridge left behind."""
+    return str(bridge.get("id", "")).startswith(HOLD) and not bridge.get("channels")
 
 
 class HoldingBridges:

@@ -51,6 +51,7 @@ from typing import Any
 HOME = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HOME))
 
+from ari_app.holding import is_idle_holding  # noqa: E402
 from bench.bench_sipp_load import (  # noqa: E402
     HealthProbe,
     Hotline,
@@ -319,11 +320,13 @@ class LoadedHotline:
         return first_errors(self.workdir / "callers/errors.log")
 
     def drained(self, timeout: float = 60) -> tuple[int, int]:
-        """Channels and bridges left in Asterisk once the calls have had time to end."""
+        """Channels and bridges left in Asterisk once the calls have had time to end
+        (the running controller's idle holding bridges are its pool, not left)."""
         deadline = time.monotonic() + timeout
         channels = bridges = -1
         while time.monotonic() < deadline:
-            channels, bridges = len(self.ari("channels")), len(self.ari("bridges"))
+            channels = len(self.ari("channels"))
+            bridges = sum(1 for b in self.ari("bridges") if not is_idle_holding(b))
             if channels == 0 and bridges == 0:
                 break
             time.sleep(1)

@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ari_app.holding import is_idle_holding
 from hotline.web.auth import PasswordFile, hash_password
 from tests.browser import browser, page  # noqa: F401  (fixtures for web tests)
 from tests.e2e.ports import free_port, free_range
@@ -573,7 +574,7 @@ def leftover(bridges: object) -> object:
     and destroyed as the controller stops (ari_app/holding.py)."""
     if not isinstance(bridges, list):
         return bridges
-    return [b for b in bridges if not (b["id"].startswith("hold-") and not b["channels"])]
+    return [b for b in bridges if not is_idle_holding(b)]
 
 
 def _clear_asterisk(hotline: RunningHotline) -> None:

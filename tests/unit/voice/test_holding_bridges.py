@@ -366,3 +366,11 @@ async def test_the_controller_stopping_destroys_its_idle_bridges_only() -> None:
     # The waiting caller's bridge stays, for the next controller to take over.
     assert bridges.members == {waiting: {"a"}} and bridges.idle == {}
     assert set(bridges.pooled) == {waiting}
+
+
+def test_an_empty_holding_bridge_is_the_pool_not_a_leak() -> None:
+    from ari_app.holding import is_idle_holding
+
+    assert is_idle_holding({"id": "hold-q-ab12cd34-1", "channels": []})
+    assert not is_idle_holding({"id": "hold-q-ab12cd34-1", "channels": ["1.2"]})
+    assert not is_idle_holding({"id": "talk-1.2", "channels": []})
