@@ -196,11 +196,11 @@ def test_caller_books_a_callback_and_keeps_their_place(hotline: RunningHotline) 
         assert status == 200
         (listed,) = body["callbacks"]
         assert listed["number"] == "5557001" and listed["position"] == 1
-        # ivan hangs up 12 s after answering the callback (its whisper, the number
-        # read digit by digit, and the customer's ringing take 6 s of it on a busy
+        # ivan hangs up 18 s after answering the callback (its whisper, the number
+        # read digit by digit, and the customer's ringing take 7-11 s of it on a busy
         # machine), 3 s after answering B; the customer answers 1 s after ringing and
         # talks until ivan hangs up.
-        ivan = phone(hotline, "ivan", "answer", ring=0.5, first_talk=12, talk=3, calls=2)
+        ivan = phone(hotline, "ivan", "answer", ring=0.5, first_talk=18, talk=3, calls=2)
         customer = phone(hotline, "customer", "answer_until_hangup", ring=1.0, talk=30)
     # ivan is back: the callback first (A's place), then B.
     done = final(hotline, "5557001")
@@ -480,9 +480,9 @@ def test_callbacks_survive_a_controller_kill_in_order(own_hotline: dict) -> None
 def test_customer_first(hotline: RunningHotline) -> None:
     # Queue e2e_cbf calls the customer first; they wait with music while kim's phone
     # rings, kim hears the whisper, then they talk.
-    # The customer hangs up 11 s after answering: kim's ringing and whisper (the
-    # number read digit by digit) take 6 s of it on a busy machine.
-    customer = phone(hotline, "customer", "answer", ring=0.5, talk=11.0)
+    # The customer hangs up 16 s after answering: kim's ringing and whisper (the
+    # number read digit by digit) take 7-11 s of it on a busy machine.
+    customer = phone(hotline, "customer", "answer", ring=0.5, talk=16.0)
     kim = phone(hotline, "kim", "answer_until_hangup", ring=1.0, talk=40)
     status, body = api(hotline, "POST", "/api/callbacks", {"number": "5557601", "queue": "e2e_cbf"})
     assert status == 201, body
