@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -553,14 +553,13 @@ def give_test_passwords(config: dict, state: Path) -> None:
 
 @pytest.fixture
 def no_leaks(hotline: RunningHotline) -> Iterator[None]:
-    """After the test: no channel or bridge left in Asterisk (but the running
-    controller's idle holding bridges: `leftover`)."""
+    """After the test: no channel or bridge left in Asterisk (`left_in`)."""
     yield
     deadline = time.monotonic() + 10
     channels: object = None
     bridges: object = None
     while time.monotonic() < deadline:
-        channels, bridges = hotline.ari("channels"), leftover(hotline.ari("bridges"))
+        channels, bridges = left_in(hotline.ari)
         if channels == [] and bridges == []:
             return
         time.sleep(0.2)
@@ -568,13 +567,15 @@ def no_leaks(hotline: RunningHotline) -> Iterator[None]:
     pytest.fail(f"left in Asterisk: channels={channels} bridges={bridges}")
 
 
-def leftover(bridges: object) -> object:
-    """The bridges a test left (ARI's list): an empty holding bridge (`hold-*`) is not
-    one, it is the running controller's pool of idle ones, reused by the next callers
-    and destroyed as the controller stops (ari_app/holding.py)."""
-    if not isinstance(bridges, list):
-        return bridges
-    return [b for b in bridges if not is_idle_holding(b)]
+def left_in(ari: Callable[[str], object]) -> tuple[object, object]:
+    """(channels, bridges) a test left in Asterisk, as `ari(path)` reads ARI's lists:
+    an empty holding bridge (`hold-*`) is not one, it is the running controller's pool
+    of idle ones, reused by the next callers and destroyed as the controller stops
+    (ari_app/holding.py). `([], [])`: nothing left."""
+    channels, bridges = ari("channels"), ari("bridges")
+    if isinstance(bridges, list):
+        bridges = [b for b in bridges if not is_idle_holding(b)]
+    return channels, bridges
 
 
 def _clear_asterisk(hotline: RunningHotline) -> None:

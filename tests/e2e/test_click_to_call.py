@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from hotline.store import Store
-from tests.e2e.conftest import RunningHotline, leftover
+from tests.e2e.conftest import RunningHotline, left_in
 from tests.e2e.ports import free_port
 from tests.e2e.rtp import SILENT
 from tests.e2e.sipp import HangUp, SippCall, Wait
@@ -549,7 +549,7 @@ def test_a_controller_killed_mid_call_ends_it_lost_and_frees_the_agent(tmp_path:
             olga.stop()
             customer.stop()
         site.until(
-            lambda: site.ari("channels") == [] and leftover(site.ari("bridges")) == [],
+            lambda: left_in(site.ari) == ([], []),
             15,
             "no channel or bridge left",
         )

@@ -42,7 +42,7 @@ from tests.e2e.cluster_nodes import bus_and_database, stop_all, worker_config
 # import them from here, where they were before tests/e2e/cluster_nodes.py.
 from tests.e2e.cluster_nodes import migrate as migrate
 from tests.e2e.cluster_nodes import stop_worker as stop_worker
-from tests.e2e.conftest import RunningHotline, leftover, spawn, wait_ready
+from tests.e2e.conftest import RunningHotline, left_in, spawn, wait_ready
 from tests.e2e.ports import free_port
 from tests.e2e.sipp import ExpectHangup, SippCall, finish_sipp, start_sipp
 from tests.e2e.sipp_uas import ANSWER, HEAD, KEEP, REPLY, RING_OUT, TransferTarget
@@ -166,7 +166,7 @@ def no_channels_left(cluster: Cluster) -> None:
     deadline = time.monotonic() + 10
     left: tuple[object, object] = (None, None)
     while time.monotonic() < deadline:
-        left = (cluster.worker.ari("channels"), leftover(cluster.worker.ari("bridges")))
+        left = left_in(cluster.worker.ari)
         if left == ([], []):
             return
         time.sleep(0.2)

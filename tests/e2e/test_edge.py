@@ -72,7 +72,7 @@ from tests.e2e.conftest import (
     HOTLINE,
     TEST_PASSWORD,
     RunningHotline,
-    leftover,
+    left_in,
     spawn,
     wait_ready,
 )
@@ -581,7 +581,7 @@ def no_leaks(cluster: EdgeCluster) -> Iterator[None]:
         deadline = time.monotonic() + 10
         left: tuple[object, object] = (None, None)
         while time.monotonic() < deadline:
-            left = (node.ari("channels"), leftover(node.ari("bridges")))
+            left = left_in(node.ari)
             if left == ([], []):
                 break
             time.sleep(0.2)

@@ -39,7 +39,7 @@ from tests.e2e.conftest import (
     HOTLINE,
     TEST_PASSWORD,
     RunningHotline,
-    leftover,
+    left_in,
     spawn,
     wait_ready,
     with_test_flows,
@@ -209,10 +209,7 @@ def test_the_browser_phone_registers_over_wss_and_answers_a_queued_call(
         sink.close()
         context.close()
     deadline = time.monotonic() + 10
-    while (left := (https_hotline.ari("channels"), leftover(https_hotline.ari("bridges")))) != (
-        [],
-        [],
-    ):
+    while (left := left_in(https_hotline.ari)) != ([], []):
         assert time.monotonic() < deadline, f"left in Asterisk: {left}"
         time.sleep(0.2)
 

@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from bench.bench_sipp_load import HOME, NUMBER, Hotline, Phones, bench_config, published_prompt
-from tests.e2e.conftest import leftover
+from tests.e2e.conftest import left_in
 from tests.e2e.ports import free_port
 from tests.e2e.sipp import ExpectHangup, Gate, HangUp, Keys, SippCall, Wait, refused_caller
 
@@ -167,7 +167,7 @@ def test_calls_past_the_limit_get_busy_and_are_counted_while_the_calls_in_are_se
     assert again.ok, again.output
     assert "hotline_calls_admitted_total 4.0" in get(hotline, "/metrics").decode()
     wait_for(
-        lambda: ari(hotline, "channels") == [] == leftover(ari(hotline, "bridges")),
+        lambda: left_in(lambda path: ari(hotline, path)) == ([], []),
         "no leftovers",
         10,
     )

@@ -35,7 +35,7 @@ import pytest
 from controller.instance import AsteriskInstance
 from controller.secrets import Secrets, load_secrets
 from hotline.store import Contact, LoggedEvent, Store
-from tests.e2e.conftest import RunningHotline, leftover, spawn, wait_ready, with_test_flows
+from tests.e2e.conftest import RunningHotline, left_in, spawn, wait_ready, with_test_flows
 from tests.e2e.conftest import test_config as config_on_free_ports
 from tests.e2e.rtp import RtpSink
 from tests.e2e.short_prompts import without_speech
@@ -226,7 +226,7 @@ def has(events: list[LoggedEvent], kind: str) -> bool:
 
 def no_leaks(site: Site) -> None:
     def empty() -> bool:
-        return site.ari("channels") == [] and leftover(site.ari("bridges")) == []
+        return left_in(site.ari) == ([], [])
 
     site.until(empty, 15, "no channel or bridge left")
 
