@@ -9,7 +9,8 @@ purpose=${1:-run}
 
 say() { printf '==> %s\n' "$*" >&2; }
 
-run_packages=(debootstrap espeak-ng sox graphviz ca-certificates)
+# python3-venv: Debian's Python makes no venv without it.
+run_packages=(debootstrap espeak-ng sox graphviz ca-certificates python3 python3-venv)
 # kamailio: the SIP edge in front of several Asterisk nodes (tests/e2e/test_edge.py),
 # its websocket module for the desks' browser phones;
 # haproxy: one address in front of several web processes (tests/e2e/test_web_tier.py).
@@ -57,9 +58,19 @@ MSG
     fi
 fi
 
-python=${PYTHON:-python3}
+# Debian's own Python by default, not another python3 earlier in PATH: Debian builds it
+# with profile-guided and link-time optimisation and links libpython statically, which
+# made the controller's code 28-36 % cheaper in CPU than a plain `--enable-shared` build
+# of the same 3.11 (docs/benchmarks.md, "Which Python"). PYTHON=... picks another.
+python=${PYTHON:-/usr/bin/python3}
+command -v "$python" >/dev/null 2>&1 || python=python3
+interpreter=$("$python" -c 'import os, sys; print(os.path.realpath(sys.executable))')
+if [ -x .venv/bin/python ] && [ "$(readlink -f .venv/bin/python)" != "$interpreter" ]; then
+    say "recreating the Python venv (.venv) on $interpreter (it was on $(readlink -f .venv/bin/python))"
+    rm -rf .venv
+fi
 if [ ! -x .venv/bin/python ]; then
-    say "creating the Python venv (.venv)"
+    say "creating the Python venv (.venv) on $interpreter"
     "$python" -m venv .venv
 fi
 stamp=.venv/.hotline-installed
