@@ -519,6 +519,9 @@ def main() -> int:
         return 0
     if args.quick:
         args.sessions, args.rate, args.seconds, args.senders = 500, 200.0, 5.0, 50
+    from bench.box_speed import line as box_speed_line
+
+    args.box_speed = box_speed_line()  # before the servers and the load run
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     rows: list[tuple[str, dict[str, Any]]] = []
@@ -592,6 +595,7 @@ def render(args: argparse.Namespace, rows: list[tuple[str, dict[str, Any]]]) -> 
         "a shared machine shows in the latency. Server CPU ms / message: the server's CPU "
         "time while sending over the messages delivered (the idle sessions' upkeep "
         "included), a cost that does not depend on what else runs.  ",
+        f"{args.box_speed}  ",
         "Server: one process (chat bridge, routing engine, SQLite store with `synchronous = "
         "FULL`, every message committed with its `chat.message` event before it is "
         "delivered). Delivery: send on one socket of a chat -> arrival on a second socket "

@@ -68,6 +68,7 @@ sys.path.insert(0, str(HOME))
 
 import yaml  # noqa: E402
 
+from bench.box_speed import line as box_speed_line  # noqa: E402
 from bench.call_evidence import (  # noqa: E402
     BridgeWatch,
     Verdict,
@@ -1292,6 +1293,7 @@ def report(
         f"{platform.python_version()}, {platform.system()}; SIPp callers and agents' "
         f"phones run on the same machine  "
     )
+    print(f"{args.box_speed}  ")
     print(
         f"Scenario: answer -> prompt ({prompt_seconds:.1f} s) -> one key (RFC 2833) -> queue "
         f"-> {args.agents} auto-answering agents (ring {RING:g} s, then {args.agent_talk:g} s "
@@ -1625,6 +1627,7 @@ def main() -> int:
         "installed, as `hotline run` does)",
     )
     args = parser.parse_args()
+    args.box_speed = box_speed_line()  # before anything of the bench's runs
     if args.event_loop:  # `hotline run` inherits this process's environment
         os.environ["HOTLINE_EVENT_LOOP"] = args.event_loop
     seconds = args.step_seconds or (5.0 if args.quick else 10.0)
