@@ -20,6 +20,9 @@ through `callbacks.dial_template`.
   worker dials it again (the interrupted attempt counts), completed.
 
     .venv/bin/pytest -s -p no:randomly -n 0 tests/e2e/test_cluster_callbacks.py
+
+The numbers called back have 5 digits (the shortest a callback may have): carol's
+whisper reads them digit by digit, ~0.85 s each; the queue's name in it is a short tone.
 """
 
 from __future__ import annotations
@@ -258,7 +261,7 @@ def dials(events: list[LoggedEvent]) -> list[LoggedEvent]:
 def test_one_open_callback_two_workers_start_exactly_one_dials_it(cluster: Cluster) -> None:
     a = cluster.candidate("a")
     a.wait_for("a is the leader (epoch", timeout=90)
-    contact = asyncio.run(_book(cluster.url, "5554001"))
+    contact = asyncio.run(_book(cluster.url, "54001"))
     carol, customer = cluster.phones(calls=1)
     try:
         cluster.start_workers()  # both at once, as after a power cut
@@ -293,7 +296,7 @@ def test_the_leader_killed_before_handing_a_callback_the_standby_hands_it_once(
         cluster.start_workers()
     carol, customer = cluster.phones(calls=1)
     try:
-        contact = asyncio.run(_book(cluster.url, "5554002"))
+        contact = asyncio.run(_book(cluster.url, "54002"))
         a.proc.kill()  # within the hand-over's grace (2.5 s): a never handed it
         killed = time.monotonic()
         led = b.wait_for("b is the leader (epoch", timeout=15)
@@ -381,7 +384,7 @@ def test_an_asterisk_crashed_and_restarted_its_waiting_callers_become_callbacks(
         cluster.start_workers()
     worker = cluster.workers["a"]
     presence(worker, "pause")
-    numbers = ["5554101", "5554102"]
+    numbers = ["54101", "54102"]
     carol, customer = cluster.phones(calls=len(numbers))
     calls: list[SippCall] = []
     try:
@@ -475,7 +478,7 @@ def test_a_worker_frozen_past_node_lost_after_its_caller_is_told_and_called_back
     a, b = cluster.workers["a"], cluster.workers["b"]
     presence(b, "pause")
     carol, customer = cluster.phones(calls=1)
-    number = "5554201"
+    number = "54201"
     sipp = SippCall(cluster.workdir / "sipp", a.sip_port, "304", number, [ExpectHangup(90)])
     call = sipp.start()
     paused = False
@@ -542,7 +545,7 @@ def test_the_worker_dialing_killed_mid_call_the_other_dials_it_again(cluster: Cl
     # The customer's first call talks on (it is cut by the kill), the second TALK s.
     carol, customer = cluster.phones(calls=2, first_talk=60)
     try:
-        contact = asyncio.run(_book(cluster.url, "5554003"))
+        contact = asyncio.run(_book(cluster.url, "54003"))
         deadline = time.monotonic() + 30
         while invites(customer) < 1:  # the customer is dialed ...
             assert time.monotonic() < deadline, f"customer never dialed\n{cluster.logs()}"
