@@ -89,20 +89,6 @@ def test_agent_who_does_not_answer_is_passed_over(hotline: RunningHotline) -> No
     assert contact.status == "completed"
 
 
-def test_caller_leaves_the_queue_with_the_leave_key(hotline: RunningHotline) -> None:
-    frank = phone(hotline, "frank", "no_answer", wait=30)
-    call = caller(hotline, "5553020", "306", [Wait(3), Keys("*"), ExpectHangup(30)])
-    result = call.wait(60)
-    assert result.ok, f"{result.output}\n{hotline.log_tail()}"
-    assert frank.wait_done().ok  # its ringing was cancelled
-
-    contact, events = contact_of(hotline, "5553020")
-    assert of_type(events, "queue.left") == [{"key": "*"}]
-    assert nodes(events)[-3:] == ["after_leaving", "goodbye", "end"]
-    assert not of_type(events, "queue.connected")
-    assert contact.status == "completed"
-
-
 def waiting_in(hotline: RunningHotline, queue: str) -> list[str]:
     """The ids of `queue`'s holding bridges with a caller in them."""
     bridges = hotline.ari("bridges")
@@ -110,17 +96,19 @@ def waiting_in(hotline: RunningHotline, queue: str) -> list[str]:
     return [b["id"] for b in bridges if b["id"].startswith(f"hold-{queue}-") and b["channels"]]
 
 
-def test_callers_one_after_another_wait_in_the_same_holding_bridge(
+def test_callers_leave_with_the_leave_key_one_after_another_in_the_same_holding_bridge(
     hotline: RunningHotline,
 ) -> None:
-    """Holding bridges are pooled (ari_app/holding.py): the bridge a caller waited in,
-    empty again, is the next caller's, neither destroyed nor made anew, and its music
-    plays to them as it did to the first."""
+    """A caller leaves the queue with its leave key (*): the flow goes on after the
+    queue node, frank's ringing is cancelled. Holding bridges are pooled
+    (ari_app/holding.py): the bridge that caller waited in, empty again, is the next
+    caller's, neither destroyed nor made anew, and its music plays to them as it did
+    to the first. (One test: the second caller is what the first one's bridge is for.)"""
     frank = phone(hotline, "frank", "no_answer", wait=30, calls=2)
     held: list[list[str]] = []
     sink = RtpSink()
     try:
-        for number, wait in (("5553030", 3.0), ("5553031", 8.0)):
+        for number, wait in (("5553020", 3.0), ("5553031", 8.0)):
             start = time.monotonic()
             steps = [Wait(wait), Keys("*"), ExpectHangup(30)]
             call = SippCall(
@@ -134,7 +122,7 @@ def test_callers_one_after_another_wait_in_the_same_holding_bridge(
             assert result.ok, f"{result.output}\n{hotline.log_tail()}"
     finally:
         sink.close()
-    assert frank.wait_done().ok
+    assert frank.wait_done().ok  # its ringing was cancelled, each time
     assert len(held[0]) == 1 and held[0] == held[1], held
     # The second caller's music, after their position announcement (~4 s).
     music = sink.audible_seconds(start + 4.5, start + 7.5)
@@ -144,9 +132,12 @@ def test_callers_one_after_another_wait_in_the_same_holding_bridge(
     bridges = hotline.ari("bridges")
     assert isinstance(bridges, list)
     assert [b["channels"] for b in bridges if b["id"] == bridge] == [[]]
-    for number in ("5553030", "5553031"):
-        _, events = contact_of(hotline, number)
+    for number in ("5553020", "5553031"):
+        contact, events = contact_of(hotline, number)
         assert of_type(events, "queue.left") == [{"key": "*"}]
+        assert nodes(events)[-3:] == ["after_leaving", "goodbye", "end"]
+        assert not of_type(events, "queue.connected")
+        assert contact.status == "completed"
 
 
 def test_agent_phone_shows_the_customer_name(hotline: RunningHotline) -> None:
