@@ -11,6 +11,11 @@ The module runs a Hotline of its own whose prompts are short tones
 events), not what they say, and callers act once the event log shows the call is
 ready (tests/e2e/gates.py), not after pauses sized for spoken prompts. "Your callback
 is booked" lasts 2 s: a caller hangs up during it.
+
+The agent's whisper reads the number called back digit by digit (Asterisk's own digit
+sounds, ~0.85 s each): test_caller_books_a_callback_and_keeps_their_place calls back a
+7-digit number, the other callbacks the shortest a callback may have (5 digits,
+`callbacks.min_length`), whose whisper is ~1.7 s shorter.
 """
 
 from __future__ import annotations
@@ -246,12 +251,12 @@ def test_caller_books_a_callback_and_keeps_their_place(hotline: RunningHotline) 
 def test_a_failed_attempt_is_retried(hotline: RunningHotline) -> None:
     ivan = phone(hotline, "ivan", "answer_until_hangup", ring=0.3, talk=40, calls=2)
     busy = phone(hotline, "customer", "busy")
-    status, body = api(hotline, "POST", "/api/callbacks", {"number": "5557101", "queue": QUEUE})
+    status, body = api(hotline, "POST", "/api/callbacks", {"number": "57101", "queue": QUEUE})
     assert status == 201, body
     assert body["callback"]["state"] == "pending"
     assert busy.wait_done(40).ok
     answer = phone(hotline, "customer", "answer", ring=0.5, talk=2.0)
-    done = final(hotline, "5557101")
+    done = final(hotline, "57101")
     assert answer.wait_done(30).ok and ivan.wait_done(30).ok
     assert (done.state, done.attempts, done.outcome) == ("completed", 2, "completed")
 
@@ -437,7 +442,7 @@ def test_callbacks_survive_a_controller_kill_in_order(own_hotline: dict) -> None
     wait_ready(first)
     status, body = api(first, "POST", "/api/agents/ivan/pause", {"reason": "break"})
     assert status == 200, body
-    numbers = ["5557501", "5557502", "5557503"]
+    numbers = ["57501", "57502", "57503"]
     for number in numbers:
         status, body = api(first, "POST", "/api/callbacks", {"number": number, "queue": QUEUE})
         assert status == 201, body
@@ -480,13 +485,14 @@ def test_callbacks_survive_a_controller_kill_in_order(own_hotline: dict) -> None
 def test_customer_first(hotline: RunningHotline) -> None:
     # Queue e2e_cbf calls the customer first; they wait with music while kim's phone
     # rings, kim hears the whisper, then they talk.
-    # The customer hangs up 16 s after answering: kim's ringing and whisper (the
-    # number read digit by digit) take 7-11 s of it on a busy machine.
-    customer = phone(hotline, "customer", "answer", ring=0.5, talk=16.0)
+    # The customer hangs up 14.5 s after answering: kim's ringing and whisper (the
+    # number read digit by digit, 5 digits: ~0.85 s each) take 5.5-9.5 s of it on a
+    # busy machine.
+    customer = phone(hotline, "customer", "answer", ring=0.5, talk=14.5)
     kim = phone(hotline, "kim", "answer_until_hangup", ring=1.0, talk=40)
-    status, body = api(hotline, "POST", "/api/callbacks", {"number": "5557601", "queue": "e2e_cbf"})
+    status, body = api(hotline, "POST", "/api/callbacks", {"number": "57601", "queue": "e2e_cbf"})
     assert status == 201, body
-    done = final(hotline, "5557601", 60)
+    done = final(hotline, "57601", 60)
     assert customer.wait_done(30).ok and kim.wait_done(30).ok
     assert (done.state, done.attempts) == ("completed", 1)
     events = events_of(hotline, done.contact_id)
@@ -494,7 +500,7 @@ def test_customer_first(hotline: RunningHotline) -> None:
     assert steps == ["dialing", "customer_on_line", "whisper", "answered"]
     (completed,) = of_type(events, "callback.completed")
     assert completed["agent"] == "kim" and completed["ended_by"] == "customer"
-    assert "INVITE sip:5557601@" in customer.messages()
+    assert "INVITE sip:57601@" in customer.messages()
 
 
 @pytest.mark.usefixtures("no_leaks")
@@ -534,15 +540,15 @@ def test_a_long_wait_is_offered_a_callback(hotline: RunningHotline) -> None:
     )
     offered = "queue.announced"  # the offer: its key, then 1 at the read-back
     steps = [Gate(), Keys("5"), Wait(1), Keys("1"), Gate(), HangUp()]
-    second, gates = gated(hotline, "5557802", "323", steps, [offered, "queue.callback"])
+    second, gates = gated(hotline, "57802", "323", steps, [offered, "queue.callback"])
     assert second.wait(40).ok, hotline.log_tail()
     gates.check()
     first.open_gate()
     assert first.wait(40).ok, hotline.log_tail()
-    done = final(hotline, "5557802", 60)
+    done = final(hotline, "57802", 60)
     assert done.state == "completed"
     assert customer.wait_done(30).ok and kim.wait_done(30).ok
-    _, events = contact_of(hotline, "5557802")
+    _, events = contact_of(hotline, "57802")
     offers = [a for a in of_type(events, "queue.announced") if a.get("callback_offer")]
     assert len(offers) == 1  # said once
     (booked,) = of_type(events, "queue.callback")
