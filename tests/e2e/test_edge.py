@@ -1403,9 +1403,11 @@ def test_a_dead_box_its_waiting_callers_become_callbacks_at_their_place(
         if landed_a:
             break
     assert landed_a, "the edge never sent a call to node a"
-    # Her third call is b's caller called back: she hears a whisper first, whose length
-    # a loaded machine stretches (7 s seen), so the customer ends that conversation.
-    carol, phone_dir = phone(cluster, 3, talk=8.0, waits_from=3)
+    # Her first call (on b) lasts past the kill; her second, a's own caller, needs no
+    # more than a short talk; her third is b's caller called back: she hears a whisper
+    # first, whose length a loaded machine stretches (7 s seen), so the customer ends
+    # that conversation.
+    carol, phone_dir = phone(cluster, 3, talk=2.0, first_talk=8.0, waits_from=3)
     assert register(cluster, CAROL, password).ok
     wait_reachable(cluster)
     numbers = ["5553701", "5553702", "5553703"]
