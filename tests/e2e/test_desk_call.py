@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import RunningHotline
-from tests.e2e.sipp import ExpectHangup, SippCall
+from tests.e2e.sipp import ExpectHangup, Gate, HangUp, SippCall
 from tests.e2e.sipp_uas import TransferTarget
 from tests.e2e.test_chat_desk import (
     chat_available,
@@ -108,11 +108,17 @@ def test_desk_shows_the_live_call_and_finds_it_again_after_a_reload(
     assert [e.data["code"] for e in events if e.type == "contact.wrapup"] == ["follow_up"]
     assert [e.data["text"] for e in events if e.type == "contact.note"] == [NOTE]
 
+    # judy talks until the caller hangs up: once the desk has shown all it must (the
+    # caller's Gate), not after a talk sized for it on the slowest machine.
     phone = TransferTarget(
-        hotline.workdir / "phones", "answer", hotline.targets["judy"], ring=2.5, talk=14
+        hotline.workdir / "phones",
+        "answer_until_hangup",
+        hotline.targets["judy"],
+        ring=2.5,
+        talk=60,
     ).start()
     call = SippCall(
-        hotline.workdir / "sipp", hotline.sip_port, "331", "5556332", [ExpectHangup(60)]
+        hotline.workdir / "sipp", hotline.sip_port, "331", "5556332", [Gate(60), HangUp()]
     ).start()
     try:
         panel = desk.locator("#call")
@@ -153,6 +159,7 @@ def test_desk_shows_the_live_call_and_finds_it_again_after_a_reload(
         assert "e2e_chat" in desk.locator("#call").inner_text()
         assert "5556332" in desk.locator("#card-body").inner_text()
 
+        call.open_gate()  # the caller hangs up
         assert call.wait(60).ok and phone.wait_done().ok
         desk.wait_for_selector("#call[data-phase=wrap_up]")
         desk.locator("#call button.dismiss").click()
