@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.conftest import RunningHotline
-from tests.e2e.sipp import ExpectHangup, SippCall
+from tests.e2e.sipp import ExpectHangup, Gate, HangUp, SippCall
 from tests.e2e.sipp_uas import TransferTarget
 from tests.e2e.test_call_control import Api, live_contact
 from tests.e2e.test_ivr_call import contact_of, of_type
@@ -56,14 +56,12 @@ def phone_with_media(
     return phone.start()
 
 
-def caller(hotline: RunningHotline, number: str, media: TonePhone) -> SippCall:
+def caller(hotline: RunningHotline, number: str, media: TonePhone, gated: bool = False) -> SippCall:
+    """The caller, hung up by carol's phone; `gated`: it hangs up itself when the test
+    opens its Gate (its checks of the conversation done: carol waits for that BYE)."""
+    steps = [Gate(90), HangUp()] if gated else [ExpectHangup(90)]
     return SippCall(
-        hotline.workdir / "sipp",
-        hotline.sip_port,
-        "304",
-        number,
-        [ExpectHangup(90)],
-        rtp_port=media.port,
+        hotline.workdir / "sipp", hotline.sip_port, "304", number, steps, rtp_port=media.port
     ).start()
 
 
@@ -82,7 +80,10 @@ async def connected(api: Api, contact: str, timeout: float = 15) -> dict:
 def test_listen_whisper_barge_and_stop(
     hotline: RunningHotline, tones: dict[str, TonePhone]
 ) -> None:
-    carol = phone_with_media(hotline, "carol", tones["carol"], "answer", ring=0.3, talk=24)
+    # carol talks until the caller hangs up, once every window is measured.
+    carol = phone_with_media(
+        hotline, "carol", tones["carol"], "answer_until_hangup", ring=0.3, talk=60
+    )
     sue = phone_with_media(hotline, "sue", tones["sue"], "answer_until_hangup", ring=0.3, talk=60)
     windows: dict[str, tuple[float, float]] = {}
 
@@ -150,8 +151,11 @@ def test_listen_whisper_barge_and_stop(
             got, answer = await admin.call("GET", f"/api/calls/{contact}")
             assert got == 200, "the call goes on after the monitoring"
 
-    call = caller(hotline, "5551801", tones["caller"])
-    asyncio.run(control())
+    call = caller(hotline, "5551801", tones["caller"], gated=True)
+    try:
+        asyncio.run(control())
+    finally:
+        call.open_gate()  # the caller hangs up
     result = call.wait(90)
     assert result.ok, f"{result.output}\n{hotline.log_tail()}"
     assert carol.wait_done().ok
@@ -248,7 +252,10 @@ def test_the_supervisor_hangs_up_and_the_call_goes_on(
 ) -> None:
     """sue barges in, then hangs up her phone: the monitoring ends (hung_up), the
     caller and carol go on talking, hearing each other and no more of sue."""
-    carol = phone_with_media(hotline, "carol", tones["carol"], "answer", ring=0.3, talk=14)
+    # carol talks until the caller hangs up, once the window after sue's hang-up is measured.
+    carol = phone_with_media(
+        hotline, "carol", tones["carol"], "answer_until_hangup", ring=0.3, talk=60
+    )
     sue = phone_with_media(hotline, "sue", tones["sue"], "answer", ring=0.3, talk=3)
     marks: dict[str, float] = {}
 
@@ -273,8 +280,11 @@ def test_the_supervisor_hangs_up_and_the_call_goes_on(
             await asyncio.sleep(2.5)
             marks["end"] = time.monotonic()
 
-    call = caller(hotline, "5551804", tones["caller"])
-    asyncio.run(control())
+    call = caller(hotline, "5551804", tones["caller"], gated=True)
+    try:
+        asyncio.run(control())
+    finally:
+        call.open_gate()  # the caller hangs up
     result = call.wait(90)
     assert result.ok, f"{result.output}\n{hotline.log_tail()}"
     assert carol.wait_done().ok

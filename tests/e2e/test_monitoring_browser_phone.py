@@ -18,7 +18,7 @@ import pytest
 
 from tests.browser import login
 from tests.e2e.conftest import TEST_PASSWORD, RunningHotline
-from tests.e2e.sipp import ExpectHangup, SippCall
+from tests.e2e.sipp import Gate, HangUp, SippCall
 from tests.e2e.test_browser_phone import media_browser, tone  # noqa: F401 (fixtures)
 from tests.e2e.test_ivr_call import contact_of, of_type
 from tests.e2e.test_monitoring import phone_with_media
@@ -50,13 +50,17 @@ def test_a_team_lead_monitors_on_the_desks_browser_phone(
         board.goto(f"{hotline.web_url}/wallboard")
         board.wait_for_selector('#connection[data-connected="true"]')
 
-        carol = phone_with_media(hotline, "carol", carol_media, "answer", ring=0.3, talk=24)
+        # carol talks until the caller hangs up, once the windows below are measured (the
+        # caller's Gate), not after a talk sized for them on the slowest machine.
+        carol = phone_with_media(
+            hotline, "carol", carol_media, "answer_until_hangup", ring=0.3, talk=60
+        )
         call = SippCall(
             hotline.workdir / "sipp",
             hotline.sip_port,
             "304",
             NUMBER,
-            [ExpectHangup(60)],
+            [Gate(60), HangUp()],
             rtp_port=caller_media.port,
         ).start()
         row = f"{ROW}:has(td.who:text-is('{NUMBER}'))"
@@ -93,6 +97,7 @@ def test_a_team_lead_monitors_on_the_desks_browser_phone(
         time.sleep(2.0)
         marks["after"] = (start, time.monotonic())
         assert monitor_state(hotline, contact) is None
+        call.open_gate()  # the caller hangs up
         result = call.wait(60)
         call = None
         assert result.ok, f"{result.output}\n{hotline.log_tail()}"

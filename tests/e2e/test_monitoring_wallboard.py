@@ -14,7 +14,7 @@ import pytest
 
 from tests.browser import login
 from tests.e2e.conftest import TEST_PASSWORD, RunningHotline
-from tests.e2e.sipp import ExpectHangup, SippCall
+from tests.e2e.sipp import Gate, HangUp, SippCall
 from tests.e2e.test_queue import phone
 from tests.e2e.test_wallboard import ended_contact
 
@@ -42,10 +42,12 @@ def test_supervise_a_call_from_the_wallboard(hotline: RunningHotline, page: Any)
     login(page, hotline.web_url, "sue", TEST_PASSWORD)
     page.goto(f"{hotline.web_url}/wallboard")
     page.wait_for_selector('#connection[data-connected="true"]')
-    carol = phone(hotline, "carol", "answer", ring=0.3, talk=24)  # the steps below fit
+    # carol talks until the caller hangs up: once the steps below are done (the caller's
+    # Gate), not after a talk sized for them on the slowest machine.
+    carol = phone(hotline, "carol", "answer_until_hangup", ring=0.3, talk=60)
     sue = phone(hotline, "sue", "answer_until_hangup", ring=0.3, talk=40)
     call = SippCall(
-        hotline.workdir / "sipp", hotline.sip_port, "304", "5551803", [ExpectHangup(60)]
+        hotline.workdir / "sipp", hotline.sip_port, "304", "5551803", [Gate(60), HangUp()]
     ).start()
     try:
         row = f"{ROW}:has(td.who:text-is('5551803'))"
@@ -86,6 +88,7 @@ def test_supervise_a_call_from_the_wallboard(hotline: RunningHotline, page: Any)
         assert "monitor.started" in timeline and "monitor.ended" in timeline, timeline
         review.close()
     finally:
+        call.open_gate()  # the caller hangs up
         result = call.wait(60)
     assert result.ok, f"{result.output}\n{hotline.log_tail()}"
     assert carol.wait_done().ok
