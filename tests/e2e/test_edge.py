@@ -1211,7 +1211,11 @@ def load_counts(
         if ok and linked and ended and talked(events) >= TALKED:
             completed.append(number)
             continue
-        lost[number] = f"status {contact.status}, SIPp ok {results[number].ok}, talked {linked}"
+        lost[number] = (
+            f"status {contact.status}, SIPp ok {results[number].ok}, connected {linked}, "
+            f"call ended logged {ended}, talked "
+            f"{f'{talked(events):.1f} s' if linked and ended else '-'} (>= {TALKED:g} s needed)"
+        )
     served = [
         (next(e.id for e in found[n][1] if e.type == "contact.join"),
          next(e.id for e in found[n][1] if e.type == "queue.connected"))
