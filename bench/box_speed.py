@@ -60,7 +60,7 @@ def line(runs: int = 5) -> str:
     """The sentence the benchmarks print."""
     return (
         f"Box speed: {reference_ms(runs):.0f} ms of CPU for bench/box_speed.py's fixed "
-        "Python work (median of 5; lower is faster; compare runs only at similar speed)"
+        f"Python work (median of {runs}; lower is faster; compare runs only at similar speed)"
     )
 
 

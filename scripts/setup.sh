@@ -59,9 +59,10 @@ MSG
 fi
 
 # Debian's own Python by default, not another python3 earlier in PATH: Debian builds it
-# with profile-guided and link-time optimisation and links libpython statically, which
-# made the controller's code 28-36 % cheaper in CPU than a plain `--enable-shared` build
-# of the same 3.11 (docs/benchmarks.md, "Which Python"). PYTHON=... picks another.
+# with profile-guided and link-time optimisation and links libpython statically: the
+# controller's pure-Python work 22-31 % and its CPU per call 10-13 % cheaper than on a
+# plain `--enable-shared` build of the same 3.11 (docs/benchmarks.md, "Session 12 ...:
+# which Python runs the controller"). PYTHON=... picks another.
 python=${PYTHON:-/usr/bin/python3}
 command -v "$python" >/dev/null 2>&1 || python=python3
 interpreter=$("$python" -c 'import os, sys; print(os.path.realpath(sys.executable))')
