@@ -58,7 +58,7 @@ from chat_bridge.claims import ChatClaims, ClaimsLost
 from chat_bridge.recovery import ChatRecovery
 from chat_bridge.web import CLOSE
 from hotline.calls import BadCommand, CallControlError, Conflict, NotFound, NotYours
-from hotline.cluster.bus import dumps, loads, token
+from hotline.cluster.bus import dumps, loads, settle, token
 from hotline.store.chats import ChatNotHeld, ChatSession
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ class ChatCluster:
         self.claims.on_fenced = self._on_fenced
         self._subs.append(await self.nc.subscribe(self.subjects.desks, cb=self._on_desk_frame))
         self._subs.append(await self.nc.subscribe(self.subjects.snapshot, cb=self._on_snapshot))
-        await self.nc.flush()
+        await settle(self.nc)
         await self.sweep()
         self._sweeper = asyncio.create_task(self._sweep_loop(), name="chat-sweep")
         self._spawn(self._keep_claims())

@@ -39,7 +39,7 @@ from chat_bridge.agents import DeskError
 from chat_bridge.cluster import ChatCluster, ChatGone
 from chat_bridge.monitoring import ChatMonitors
 from hotline.calls import CallControlError, Conflict, NotFound
-from hotline.cluster.bus import dumps, loads, token
+from hotline.cluster.bus import dumps, loads, settle, token
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class ClusterChatMonitors:
 
         # Listening first: the thread is the first frame the chat's process sends.
         sub = await self.cluster.nc.subscribe(self.reader_subject(reader), cb=on_frame)
-        await self.cluster.nc.flush()
+        await settle(self.cluster.nc)
         try:
             await self._ask(contact_id, "monitor_read", supervisor, reader=reader)
         except BaseException:
@@ -162,7 +162,7 @@ class ClusterChatMonitors:
             with contextlib.suppress(CallControlError):  # ended there already, or gone
                 await self._ask(contact_id, "monitor_stop", supervisor, reader=reader)
             with contextlib.suppress(Exception):
-                await self.cluster.nc.flush()  # the last frames ("ended") before leaving
+                await settle(self.cluster.nc)  # the last frames ("ended") before leaving
                 await sub.unsubscribe()
 
         return stop

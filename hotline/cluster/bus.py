@@ -186,6 +186,18 @@ def snapshot_from_wire(data: dict[str, Any]) -> Snapshot:
     )
 
 
+async def settle(nc: Any) -> None:
+    """Return once the server has every command this connection sent so far (a
+    subscription made just before is at the server: a request sent right after, by any
+    process, finds it)."""
+    # nats-py's flush() writes its PING straight to the socket, ahead of the commands
+    # still waiting for its flusher task: the server answered that PING before reading a
+    # SUB made just before it (tests/unit/cluster/test_bus_settle.py counts it). Waiting
+    # for the flusher to have written them first puts the PING behind them.
+    await nc._flush_pending(force_flush=True)
+    await nc.flush()
+
+
 async def connect(
     servers: list[str],
     name: str,

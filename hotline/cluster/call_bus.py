@@ -58,7 +58,7 @@ from hotline.calls import (
 from hotline.calls.monitor import Mode, Monitoring, MonitorState, parse_mode
 from hotline.calls.outbound import OutboundRules
 from hotline.calls.outbound_service import OutboundCalls
-from hotline.cluster.bus import dumps, loads, token
+from hotline.cluster.bus import dumps, loads, settle, token
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class CallControlServer:
             )
         # The server has the subscriptions once this returns: a request sent right after
         # (by any process) finds this worker, not "no responders".
-        await self.nc.flush()
+        await settle(self.nc)
 
     async def stop(self) -> None:
         for sub in self._subs:
@@ -347,7 +347,7 @@ class CallbackServer:
 
     async def start(self) -> None:
         self._sub = await self.nc.subscribe(self.subject, cb=self._on_request)
-        await self.nc.flush()
+        await settle(self.nc)
 
     async def stop(self) -> None:
         if self._sub is not None:

@@ -52,6 +52,7 @@ from hotline.cluster.bus import (
     join_to_wire,
     loads,
     offer_to_wire,
+    settle,
     snapshot_to_wire,
 )
 from hotline.cluster.callback_keeper import DEFAULT_GRACE, CallbackKeeper
@@ -190,7 +191,7 @@ class RoutingResponder:
             await self.watch.start(sorted(n for n in nodes if n))
         self._beat = asyncio.create_task(self._heartbeat(), name="routing-heartbeat")
         await self._publish_heartbeat()
-        await self.nc.flush()
+        await settle(self.nc)
         domain = self.leadership.domain
         log.info("routing domain %r: serving workers on %s", domain, self.subjects.call)
 

@@ -21,7 +21,6 @@ from tests.e2e.test_chat_desk import open_desk
 from tests.e2e.test_click_to_call import (
     QUEUE,
     outbound_contacts,
-    read_contact,
     sipp_phone,
     wait_closed,
     wait_event,
@@ -115,7 +114,7 @@ def test_call_from_the_desk_and_a_callback_by_hand(hotline: RunningHotline, cont
         desk.wait_for_selector(".channel[data-channel=voice][data-state=available]")
         listed.locator("button.dial-now").click()
         run(wait_event(hotline, callback, "callback.completed", timeout=40))
-        assert run(read_contact(hotline, callback)).status == "completed"
+        assert run(wait_closed(hotline, callback)).status == "completed"
         desk.wait_for_selector(f"#dial-callbacks li[data-id='{callback}']", state="detached")
     finally:
         olga.stop()

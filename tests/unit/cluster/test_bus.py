@@ -17,7 +17,7 @@ from hotline.acd.restore import Talking
 from hotline.acd.router import RoutingError
 from hotline.acd.service import RoutingService
 from hotline.acd.tickets import Finished, OfferWithdrawn, Ticket, TicketItem, Withdrawn
-from hotline.cluster.bus import BusError, Subjects, connect, dumps, loads
+from hotline.cluster.bus import BusError, Subjects, connect, dumps, loads, settle
 from hotline.cluster.leader import Leadership
 from hotline.cluster.remote import LeaderUnavailable, RemoteRouting
 from hotline.cluster.responder import RoutingResponder
@@ -209,7 +209,7 @@ async def test_a_new_leader_withdraws_the_old_offers_and_makes_its_own(nc: Any) 
     # The deposed leader, not knowing it, publishes an item of epoch 1: refused.
     stale = {"epoch": 1, "clock": 0.0, "kind": "withdrawn", "key": "1.1", "reason": "x"}
     await old.responder.nc.publish(Subjects("sales").ticket("c1"), dumps(stale))
-    await old.responder.nc.flush()
+    await settle(old.responder.nc)
     await asyncio.sleep(0.2)
     assert remote.stale_refused == 1
     assert await remote.accepted(again) == ()

@@ -23,7 +23,7 @@ from hotline.calls import (
 from hotline.calls.monitor import Mode, MonitorState
 from hotline.calls.outbound import OutboundRules
 from hotline.calls.outbound_service import OutboundCalls
-from hotline.cluster.bus import connect
+from hotline.cluster.bus import connect, settle
 from hotline.cluster.call_bus import (
     CallControlServer,
     NoWorker,
@@ -81,7 +81,7 @@ async def test_commands_reach_the_worker_holding_the_call(bus: tuple[Any, Any]) 
     control = FakeControl()
     server = CallControlServer(worker_nc, "sales", "host-a/node1", control)
     await server.start()
-    await worker_nc.flush()
+    await settle(worker_nc)
     nodes = {"c1": "host-a/node1", "c9": "host-b/gone"}
 
     async def node_of(contact_id: str) -> str | None:
@@ -145,7 +145,7 @@ RULES = OutboundRules({"support": "5550100", "sales": ""}, {"alice": ["support"]
 async def outbound_worker(nc: Any, name: str, placer: FakeOutbound) -> CallControlServer:
     server = CallControlServer(nc, "sales", name, FakeControl(), cast(OutboundCalls, placer))
     await server.start()
-    await nc.flush()
+    await settle(nc)
     return server
 
 
@@ -207,7 +207,7 @@ async def test_no_worker_is_a_503_and_places_nothing(bus: tuple[Any, Any]) -> No
     # A worker without outbound calls does not take them.
     server = CallControlServer(worker_nc, "sales", "host-a/node1", FakeControl())
     await server.start()
-    await worker_nc.flush()
+    await settle(worker_nc)
     remote = RemoteOutbound(web_nc, "sales", RULES, timeout=1.0)
     try:
         with pytest.raises(NoWorker, match="no call worker is up") as none:
@@ -272,8 +272,8 @@ async def test_monitoring_asked_of_a_web_process_is_done_by_the_worker_holding_t
     ]
     for server in servers:
         await server.start()
-    await worker_nc.flush()
-    await other_nc.flush()
+    await settle(worker_nc)
+    await settle(other_nc)
     nodes = {"c1": "host-a/node1", "c9": "host-c/gone"}
 
     async def node_of(contact_id: str) -> str | None:
@@ -319,7 +319,7 @@ async def test_a_bad_mode_is_refused_and_nothing_starts(bus: tuple[Any, Any]) ->
     monitors = FakeMonitors()
     server = CallControlServer(worker_nc, "sales", "host-a/node1", FakeControl(), monitors=monitors)
     await server.start()
-    await worker_nc.flush()
+    await settle(worker_nc)
 
     async def node_of(contact_id: str) -> str | None:
         return "host-a/node1"

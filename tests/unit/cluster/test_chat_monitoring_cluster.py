@@ -18,7 +18,7 @@ from chat_bridge.cluster import ChatCluster
 from chat_bridge.cluster_monitoring import LEASE_CHECKS, ClusterChatMonitors
 from chat_bridge.monitoring import ChatMonitors
 from hotline.calls import BadCommand, Conflict, NotFound
-from hotline.cluster.bus import connect
+from hotline.cluster.bus import connect, settle
 from tests.nats import NatsServer, nats_server
 
 __all__ = ["nats_server"]
@@ -118,7 +118,7 @@ async def pair(nats_server: NatsServer) -> AsyncIterator[tuple[Any, Any, FakeMon
     on_a = ClusterChatMonitors(a, cast(ChatMonitors, here), "web-a")
     on_b = ClusterChatMonitors(b, cast(ChatMonitors, FakeMonitors()), "web-b")
     await a.runs(cast(Any, a.bridge.live["s1"]), "c1")  # a answers c1's requests
-    await nc_a.flush()
+    await settle(nc_a)
     try:
         yield on_a, on_b, here
     finally:

@@ -19,7 +19,7 @@ from hotline.acd.states import AgentState
 from hotline.callbacks.rules import CallbackRefused
 from hotline.callbacks.service import CallbackService
 from hotline.callbacks.settings import CallbackConfig, QueueCallback
-from hotline.cluster.bus import Subjects, connect, dumps, loads
+from hotline.cluster.bus import Subjects, connect, dumps, loads, settle
 from hotline.cluster.node_loss import (
     Decision,
     Liveness,
@@ -335,11 +335,11 @@ async def test_a_worker_beats_with_its_asterisk_state_and_serves_the_leaders_ado
         beats.append(loads(msg.data))  # type: ignore[attr-defined]
 
     await leader_nc.subscribe(subjects.workers, cb=heard)
-    await leader_nc.flush()  # subscribed at the server before the first beat
+    await settle(leader_nc)  # subscribed at the server before the first beat
     remote = RemoteRouting(worker_nc, "sales", worker="host/b")
     remote.asterisk(False)
     await remote.start()
-    await worker_nc.flush()  # its subscriptions are at the server
+    await settle(worker_nc)  # its subscriptions are at the server
     adopted: list[list[str]] = []
     try:
         ask = dumps({"op": "adopt", "contacts": ["cb-1", "cb-2"]})
