@@ -194,7 +194,9 @@ async def settle(nc: Any) -> None:
     # still waiting for its flusher task: the server answered that PING before reading a
     # SUB made just before it (tests/unit/cluster/test_bus_settle.py counts it). Waiting
     # for the flusher to have written them first puts the PING behind them.
-    await nc._flush_pending(force_flush=True)
+    written = getattr(nc, "_flush_pending", None)  # nats-py's; a test's fake bus has none
+    if written is not None:
+        await written(force_flush=True)
     await nc.flush()
 
 
