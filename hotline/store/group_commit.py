@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Table, func, literal, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from hotline.store.raw_rows import RawInserter, raw_inserter
+from hotline.store.raw_rows import DriverOp, RawInserter, raw_inserter
 from hotline.store.retry import is_transient
 
 T = TypeVar("T")
@@ -56,7 +56,7 @@ COMMIT_DELAY = 0.002
 LAZY_DELAY = 0.05
 
 
-class InsertRow:
+class InsertRow(DriverOp):
     """A write op that inserts one row and returns its key. Inserts into one table that
     queue together go to the database as one statement: one round trip for them all.
     `encoded`: some of `values` as the SQLite driver stores them, made already (an
@@ -94,7 +94,7 @@ class InsertRow:
         return list(result.scalars())
 
 
-class UpdateRow:
+class UpdateRow(DriverOp):
     """A write op that updates the row of `table` whose `key` column is `value`: sets
     `values`, and each column of `keep` only where it is NULL still. No such row:
     raises `missing()`."""
@@ -258,7 +258,7 @@ class GroupCommit:
         try:
             conn, raw = await self._connection()
             ops = [op for op, _ in batch]
-            rows = [op for op in ops if isinstance(op, InsertRow | UpdateRow)]
+            rows = [op for op in ops if isinstance(op, DriverOp)]
             if raw is not None and len(rows) == len(ops):
                 results = await raw.transaction(rows)
             else:
@@ -304,9 +304,8 @@ async def _run_all(
             results += await InsertRow.many(conn, inserts, raw)
         else:
             for op in group:
-                if raw is not None and isinstance(op, UpdateRow):
-                    op.on_driver(raw)  # on the driver, as inserts
-                    results.append(None)
+                if raw is not None and isinstance(op, DriverOp):
+                    results.append(op.on_driver(raw))  # on the driver, as inserts
                 else:
                     results.append(await op(conn))
     return results

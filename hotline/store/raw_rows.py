@@ -41,9 +41,21 @@ Processor = Callable[[Any], Any] | None
 
 
 class RawStep(Protocol):
-    """A write op that can run on the driver (group_commit.InsertRow and UpdateRow)."""
+    """A write op that can run on the driver (a `DriverOp`)."""
 
     def on_driver(self, raw: RawInserter) -> Any: ...
+
+
+class DriverOp:
+    """A write op that can also run on the SQLite driver (`on_driver`, in a batch's
+    transaction there) besides through SQLAlchemy (`__call__`, PostgreSQL and the rest):
+    group_commit.InsertRow and UpdateRow, the chat's messages (hotline/store/chats.py)."""
+
+    def on_driver(self, raw: RawInserter) -> Any:
+        raise NotImplementedError
+
+    async def __call__(self, conn: AsyncConnection) -> Any:
+        raise NotImplementedError
 
 
 class RawInserter:
@@ -101,6 +113,13 @@ class RawInserter:
             raise DBAPIError.instance(sql, params, error, sqlite3.Error) from error
         assert key is not None, "an INSERT of one row has its row id"
         return key
+
+    def rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """The rows of a query (plain values as SQLite stores them)."""
+        try:
+            return self._driver.execute(sql, params).fetchall()
+        except sqlite3.Error as error:
+            raise DBAPIError.instance(sql, params, error, sqlite3.Error) from error
 
     def update(self, op: UpdateRow) -> None:  # hotline/store/group_commit.py
         """Run the update `op` through the driver; raises `op.missing()` if no row has
