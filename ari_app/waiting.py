@@ -125,8 +125,7 @@ class CallerWait:
             if event is None:
                 await agents.ring_out(now)
                 if now >= wait.next_at():
-                    position = self.routing.position(self.contact_id)
-                    eta = self.routing.eta(self.contact_id)
+                    position, eta = self.routing.place(self.contact_id)
                     await self.announce(wait.due(now, position=position, eta=eta))
                 continue
             if event["type"] == "ChannelDtmfReceived" and self.port.is_caller(event):

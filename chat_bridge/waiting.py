@@ -137,8 +137,7 @@ class ChatWaiting:
                 now = time.monotonic()
                 if now >= wait.next_at():
                     contact_id = chat.contact_id or ""
-                    position = self.routing.position(contact_id)
-                    eta = self.routing.eta(contact_id)
+                    position, eta = self.routing.place(contact_id)
                     await self.tell(chat, wait.due(now, position=position, eta=eta))
                 delay = wait.next_at() - time.monotonic()
                 if math.isinf(delay):  # nothing more to tell: wait to be cancelled
@@ -149,8 +148,7 @@ class ChatWaiting:
 
     def refresh(self, chat: LiveChat, queue: str) -> None:
         """Send the chat's live frame if its position or wait changed."""
-        contact_id = chat.contact_id or ""
-        self._live(chat, queue, self.routing.position(contact_id), self.routing.eta(contact_id))
+        self._live(chat, queue, *self.routing.place(chat.contact_id or ""))
 
     def _live(self, chat: LiveChat, queue: str, position: int | None, eta: float | None) -> None:
         frame: dict[str, Any] = {

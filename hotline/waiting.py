@@ -7,7 +7,8 @@ prompts over the music, the chat bridge as messages)::
     wait = WaitingExperience(queue_settings, started=now, callbacks=True)
     ...
     if now >= wait.next_at():
-        for tell in wait.due(now, position=routing.position(id), eta=routing.eta(id)):
+        position, eta = routing.place(id)
+        for tell in wait.due(now, position=position, eta=eta):
             match tell:
                 case Position(number): ...        # "you are number 3 in the queue"
                 case EstimatedWait(minutes): ...  # "about 4 minutes"

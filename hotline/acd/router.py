@@ -1102,11 +1102,16 @@ class Router:
 
     def eta(self, contact_id: str) -> float | None:
         """Estimated seconds until answered (see `eta` module); None if unknown."""
+        return self.place(contact_id)[1]
+
+    def place(self, contact_id: str) -> tuple[int | None, float | None]:
+        """`position` and `eta` together (the position is looked up once: a waiting
+        chat's live frame asks both every second, for every chat)."""
         pos = self.position(contact_id)
         if pos is None:
-            return None
+            return None, None
         c = self._contacts[contact_id]
-        return self._queues[c.contact.queue].eta(c.contact.channel, pos)
+        return pos, self._queues[c.contact.queue].eta(c.contact.channel, pos)
 
     def queue_eta(
         self, queue: str, channel: Channel = Channel.VOICE, position: int | None = None

@@ -406,6 +406,10 @@ class RoutingService:
         """Estimated seconds until answered; None if unknown or not queued."""
         return self._router.eta(contact_id)
 
+    def place(self, contact_id: str) -> tuple[int | None, float | None]:
+        """`position` and `eta` together."""
+        return self._router.place(contact_id)
+
     def queue_eta(self, queue: str, channel: Channel | str = Channel.VOICE) -> float | None:
         """Estimated wait for a contact joining `queue` now."""
         return self._router.queue_eta(queue, Channel(channel))

@@ -563,6 +563,10 @@ class RemoteRouting:
         place = self._places.get(contact_id)
         return None if place is None else place[1]
 
+    def place(self, contact_id: str) -> tuple[int | None, float | None]:
+        place = self._places.get(contact_id)
+        return (None, None) if place is None else (place[0], place[1])
+
     def snapshot(self) -> Snapshot:
         """The leader's last snapshot, at this host's time (empty before the first)."""
         return self.view.snapshot(self._clock())

@@ -745,7 +745,7 @@ class RoutingResponder:
         for contact, ticket in list(self._forwarded.items()):
             if ticket.done:
                 continue
-            now = (self.routing.position(contact), self.routing.eta(contact))
+            now = self.routing.place(contact)
             if self._said.get(contact) != now:
                 self._said[contact] = now
                 message = {**self._stamp(), "kind": "place", "position": now[0], "eta": now[1]}

@@ -48,6 +48,11 @@ def test_router_estimates_by_position_from_handle_times(make_lab):
     assert lab.r.eta("c3") == pytest.approx(62.5)  # one slot left serving
     assert lab.r.queue_eta("q", "chat") is None  # nobody serves chat
     assert lab.r.eta("nope") is None
+    # `place`: both at once, as each asked alone.
+    for contact in ("c0", "c2", "c3", "nope"):
+        assert lab.r.place(contact) == (lab.r.position(contact), lab.r.eta(contact))
+    assert lab.r.place("c3") == (1, pytest.approx(62.5)) and lab.r.place("c2") == (0, 0)
+    assert lab.r.place("nope") == (None, None)
 
 
 def test_join_result_carries_position_and_eta(lab):

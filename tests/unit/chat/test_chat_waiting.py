@@ -34,10 +34,11 @@ async def queued(rig: Rig, visitor: str, kind: str = "web") -> Customer:
 def estimate(rig: Rig, seconds: float) -> None:
     """The routing engine estimates this wait for every waiting contact."""
 
-    def eta(contact_id: str) -> float | None:
-        return seconds if rig.routing.position(contact_id) else None
+    def place(contact_id: str) -> tuple[int | None, float | None]:
+        position = rig.routing.position(contact_id)
+        return position, seconds if position else None
 
-    rig.routing.eta = eta  # type: ignore[method-assign]
+    rig.routing.place = place  # type: ignore[method-assign]
 
 
 async def test_a_chat_callback_keeps_its_place_and_its_customer(tmp_path: Path) -> None:
