@@ -196,7 +196,8 @@ async def settle(nc: Any) -> None:
     # for the flusher to have written them first puts the PING behind them.
     written = getattr(nc, "_flush_pending", None)  # nats-py's; a test's fake bus has none
     if written is not None:
-        await written(force_flush=True)
+        # Bounded as nats-py's flush() is (10 s): a connection stuck writing fails.
+        await asyncio.wait_for(written(force_flush=True), 10.0)
     await nc.flush()
 
 

@@ -51,7 +51,6 @@ from hotline.cluster.bus import (
     join_from_wire,
     loads,
     offer_from_wire,
-    settle,
     snapshot_from_wire,
 )
 from hotline.cluster.node_loss import WORKER_BEAT
@@ -170,7 +169,6 @@ class RemoteRouting:
             subject = self.subjects.worker(self.worker)
             self._worker_sub = await self.nc.subscribe(subject, cb=self._on_leader_request)
             self._beat = asyncio.create_task(self._heartbeat(), name="worker-heartbeat")
-            await settle(self.nc)  # the leader's first request finds this worker
         if wait > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.heard.wait(), wait)
