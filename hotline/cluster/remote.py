@@ -554,16 +554,13 @@ class RemoteRouting:
         return self._tickets.get(contact_id)
 
     def position(self, contact_id: str) -> int | None:
-        place = self._places.get(contact_id)
-        return None if place is None else place[0]
+        return self.place(contact_id)[0]
 
     def eta(self, contact_id: str) -> float | None:
-        place = self._places.get(contact_id)
-        return None if place is None else place[1]
+        return self.place(contact_id)[1]
 
     def place(self, contact_id: str) -> tuple[int | None, float | None]:
-        place = self._places.get(contact_id)
-        return (None, None) if place is None else (place[0], place[1])
+        return self._places.get(contact_id, (None, None))
 
     def snapshot(self) -> Snapshot:
         """The leader's last snapshot, at this host's time (empty before the first)."""
