@@ -393,12 +393,7 @@ def test_database_outage_delays_but_loses_nothing(pg_site: tuple[Site, PostgresS
     # The contacts' ends are writes retried after the outage: written once the store
     # has caught up, which can be after the phones have hung up.
     site.until(
-        lambda: all(
-            (c := site.contact(n)[0]) is not None and c.status != "active"
-            for n in ("5557201", "5557202")
-        ),
-        20,
-        "both contacts closed",
+        lambda: all(ended(site, n) for n in ("5557201", "5557202")), 20, "both contacts closed"
     )
     first, first_events = site.contact("5557201")
     second, second_events = site.contact("5557202")
