@@ -299,7 +299,10 @@ def test_feature_codes_from_the_agents_phone(hotline: RunningHotline) -> None:
     assert result.ok, f"{result.output}\n{hotline.log_tail(120)}"
     assert carol.wait_done().ok  # hung up by the transfer
     assert customer.wait_done(30).ok
-    assert "INVITE sip:5557702@" in customer.messages()
+    # On failure, the requests the customer's phone got and whom they were for.
+    got = customer.messages()
+    heads = [line for line in got.splitlines() if line.startswith(("INVITE ", "BYE ", "To:"))]
+    assert "INVITE sip:5557702@" in got, heads
 
     _, events = contact_of(hotline, "5551604")
     features = of_type(events, "call.feature")
