@@ -1130,6 +1130,12 @@ class Router:
         """A copy of the agent's per-channel status."""
         return {ch: replace(st) for ch, st in self._agent(agent_id).status.items()}
 
+    def channel_state(self, agent_id: str, channel: Channel) -> AgentState | None:
+        """The agent's state on `channel` (None: no capacity for it), without the copy
+        `agent_status` makes."""
+        st = self._agent(agent_id).status.get(channel)
+        return None if st is None else st.state
+
     def offers_of(self, agent_id: str) -> list[str]:
         """Contacts currently offered to (reserved for) the agent."""
         return sorted(self._agent(agent_id).offers)
