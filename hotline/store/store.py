@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from hotline.events import CATALOGUE, spec_of
+from hotline.store.checkpoints import Checkpointer
 from hotline.store.coltypes import as_utc, utcnow
 from hotline.store.epochs import Fence, FencedInsert
 from hotline.store.errors import UnknownContact, UnknownCustomer
@@ -83,6 +84,7 @@ class Store:
         lookup: RawLookup | None = None,
         commit_delay: float = 0.0,
         lazy_delay: float = LAZY_DELAY,
+        checkpointer: Checkpointer | None = None,
     ) -> None:
         self._engine = engine
         #: Where the one writer writes (SQLite: hotline/store/inline_sqlite.py); reads
@@ -98,6 +100,10 @@ class Store:
         )
         self.retry_for = retry_for
         self._listeners: list[Callable[[LoggedEvent], None]] = []
+        #: SQLite files: the thread that checkpoints the WAL (hotline/store/checkpoints.py).
+        self._checkpointer = checkpointer
+        if checkpointer is not None:
+            checkpointer.start()
 
     @classmethod
     async def connect(
@@ -121,7 +127,7 @@ class Store:
         the database cannot be reached.
         """
         parsed = async_url(url)
-        write_engine = lookup = None
+        write_engine = lookup = checkpointer = None
         if parsed.get_backend_name() == "sqlite":
             engine = create_async_engine(parsed, echo=echo, json_serializer=dumps)
             _sqlite_setup(engine, busy_timeout)
@@ -131,6 +137,8 @@ class Store:
                 _sqlite_setup(write_engine, 0)
                 # Key lookups too (WAL: a reader never waits for the writer).
                 lookup = RawLookup(parsed.database)
+                # The WAL copied back into the file off any COMMIT's way.
+                checkpointer = Checkpointer(parsed.database)
         else:
             engine = create_async_engine(
                 parsed,
@@ -142,7 +150,7 @@ class Store:
                     "server_settings": {"application_name": "hotline"},
                 },
             )
-        store = cls(engine, retry_for, write_engine, lookup, commit_delay, lazy_delay)
+        store = cls(engine, retry_for, write_engine, lookup, commit_delay, lazy_delay, checkpointer)
         try:
             await store.read(lambda conn: conn.execute(select(1)), "connect")
         except BaseException:
@@ -191,6 +199,8 @@ class Store:
             await self._write_engine.dispose()
         if self._lookup is not None:
             self._lookup.close()
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
 
     async def __aenter__(self) -> Store:
         return self
@@ -658,7 +668,8 @@ def _migration_lock() -> asyncio.Lock:
 
 
 def _sqlite_setup(engine: AsyncEngine, busy_timeout: float) -> None:
-    """WAL, a busy timeout, foreign keys and full sync on every SQLite connection.
+    """WAL, a busy timeout, foreign keys, full sync and no checkpoint in a COMMIT on
+    every SQLite connection.
 
     pysqlite's own transaction handling is turned off and BEGIN emitted explicitly, so
     transactions (and migrations) are atomic as on PostgreSQL.
@@ -671,6 +682,8 @@ def _sqlite_setup(engine: AsyncEngine, busy_timeout: float) -> None:
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = FULL")
+        # Checkpoints are the Checkpointer's, not some COMMIT's (hotline/store/checkpoints.py).
+        cursor.execute("PRAGMA wal_autocheckpoint = 0")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 
