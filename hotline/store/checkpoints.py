@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,9 @@ class Checkpointer:
         failing = False
         while not self._stopping.wait(self._interval):
             try:
-                if conn is None:
-                    conn = sqlite3.connect(self._database, isolation_level=None)
+                if conn is None:  # never makes a database: the store's file or nothing
+                    uri = f"{Path(self._database).resolve().as_uri()}?mode=rw"
+                    conn = sqlite3.connect(uri, uri=True, isolation_level=None)
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 failing = False
             except sqlite3.Error as error:

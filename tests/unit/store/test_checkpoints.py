@@ -90,13 +90,19 @@ def _events_in_file(path: Path) -> int:
         conn.close()
 
 
-async def test_a_failing_checkpoint_is_tried_again(tmp_path: Path) -> None:
-    missing = tmp_path / "not-yet" / "h.db"
+async def test_a_failing_checkpoint_is_tried_again_and_makes_no_database(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = tmp_path / "h.db"
     checkpointer = Checkpointer(str(missing), interval=0.02)
     checkpointer.start()
     try:
-        await asyncio.sleep(0.1)  # fails: no such folder
+        await asyncio.sleep(0.15)  # fails: no such database
         assert checkpointer._thread.is_alive()
     finally:
         checkpointer.stop()
     assert not checkpointer._thread.is_alive()
+    assert not missing.exists(), "a checkpoint made a database of its own"
+    failures = [r.getMessage() for r in caplog.records if "checkpoint failed" in r.getMessage()]
+    assert len(failures) == 1, failures  # said once, not each time
+    assert "unable to open database file" in failures[0]
