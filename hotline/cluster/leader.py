@@ -19,9 +19,10 @@ PostgreSQL ends that session:
   server (the lock goes with it); TCP keepalives on the server side end it too when
   the network is gone. A standby that polls every `retry` seconds takes over.
 - the leader notices it lost its session as soon as asyncpg does (its termination
-  listener) or at the next heartbeat (a failure, a timeout or an epoch that is no
-  longer its own), and `Leadership.lost` is set: the caller stops routing at once.
-  Whatever it still tries to write is refused by the epoch check.
+  listener) or at the next heartbeat (a failure, an epoch that is no longer its own,
+  or no answer by a lease after the last answered heartbeat was sent: a slow answer
+  on a loaded box is not a lost lock), and `Leadership.lost` is set: the caller stops
+  routing at once. Whatever it still tries to write is refused by the epoch check.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
+
+from hotline.errors import error_text
 
 log = logging.getLogger(__name__)
 
@@ -222,22 +225,31 @@ class LeaderElection:
             )
 
     async def _beat(self, leadership: Leadership) -> None:
-        """Every lease/4: the session is alive and the epoch is still ours."""
+        """Every lease/4: the session is alive and the epoch is still ours.
+
+        An answer with our epoch proves the lock is still held (it lives as long as the
+        session); only an answer that never comes (the network gone) needs a timeout.
+        PostgreSQL ends a session idle for a lease, and a query in flight keeps it busy,
+        so a slow answer (a loaded box, a stalled loop) is waited for until a lease after
+        the last answered beat was sent, not taken for a lost lock."""
         interval = self.lease / 4
+        loop = asyncio.get_running_loop()
+        answered = loop.time()  # the lock was taken just now
         while not leadership.lost.is_set():
             await asyncio.sleep(interval)
+            sent = loop.time()
             try:
                 epoch = await self._conn.fetchval(
                     "SELECT epoch FROM routing_epochs WHERE domain = $1",
                     self.domain,
-                    timeout=interval * 2,
+                    timeout=max(interval, answered + self.lease - sent),
                 )
             except Exception as error:  # any failure: the session cannot be trusted
-                leadership.lose(f"heartbeat failed: {error or type(error).__name__}")
+                leadership.lose(f"heartbeat failed: {error_text(error)}")
                 break
+            answered = sent
             if epoch != leadership.epoch:
                 leadership.lose(f"the domain's epoch is now {epoch}")
-        await self._drop()
 
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None

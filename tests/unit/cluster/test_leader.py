@@ -185,3 +185,51 @@ async def test_postgresql_restarted_the_leader_steps_down_and_a_standby_leads_af
         server.start()
         taken = await asyncio.wait_for(waiting, 10)
         assert (taken.epoch, taken.name) == (2, "b")
+
+
+async def _block_heartbeat(store: Store, name: str, hold: float) -> None:
+    """Lock routing_epochs until candidate `name`'s heartbeat waits on it, then `hold`
+    seconds more (its answer that much slower than usual); then let it through."""
+    async with store.engine.connect() as conn, conn.begin():
+        await conn.execute(text("LOCK TABLE routing_epochs IN ACCESS EXCLUSIVE MODE"))
+        async with store.engine.connect() as watch:
+            for _ in range(500):
+                waiting = await watch.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND application_name = :app"
+                    ),
+                    {"app": f"hotline-routing sales {name}"},
+                )
+                if waiting:
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                raise AssertionError("the heartbeat never waited on the lock")
+        await asyncio.sleep(hold)
+
+
+async def test_a_slow_heartbeat_answer_is_not_a_lost_lock(
+    pg_url: str, pg_store: Store, elections: list[LeaderElection]
+) -> None:
+    """A heartbeat answered 2.4 s late with a 4 s lease (a loaded box): the session was
+    busy, never idle, so the lock is still the leader's and it goes on leading."""
+    a = candidate(elections, pg_url, "a", lease=4.0)
+    leading = await a.campaign()
+    await _block_heartbeat(pg_store, "a", hold=2.4)
+    await asyncio.sleep(1.5)  # the next heartbeats answered at once
+    assert not leading.lost.is_set(), leading.reason
+    assert await epochs(pg_store) == {"sales": (1, "a")}
+
+
+async def test_a_heartbeat_unanswered_for_a_lease_loses_the_lead(
+    pg_url: str, pg_store: Store, elections: list[LeaderElection]
+) -> None:
+    """No answer by a lease after the last answered heartbeat was sent (as when the
+    network is gone): the leader steps down, and says why."""
+    a = candidate(elections, pg_url, "a", lease=2.0)
+    leading = await a.campaign()
+    blocked = asyncio.create_task(_block_heartbeat(pg_store, "a", hold=3.0))
+    await asyncio.wait_for(leading.lost.wait(), 5.0)
+    assert leading.reason == "heartbeat failed: TimeoutError"
+    await blocked
