@@ -33,6 +33,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hotline.errors import error_text
+
 log = logging.getLogger(__name__)
 
 Connect = Callable[[str], Awaitable[Any]]
@@ -124,7 +126,7 @@ class ChatClaims:
         except Exception as error:
             if self._conn.is_closed():
                 self._lose()
-                raise ClaimsLost(str(error) or type(error).__name__) from None
+                raise ClaimsLost(error_text(error)) from None
             raise
 
     async def claim(self, session_id: str) -> bool:

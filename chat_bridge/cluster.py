@@ -59,6 +59,7 @@ from chat_bridge.recovery import ChatRecovery
 from chat_bridge.web import CLOSE
 from hotline.calls import BadCommand, CallControlError, Conflict, NotFound, NotYours
 from hotline.cluster.bus import dumps, loads, settle, token
+from hotline.errors import error_text
 from hotline.store.chats import ChatNotHeld, ChatSession
 
 log = logging.getLogger(__name__)
@@ -425,7 +426,7 @@ class ChatCluster:
                 try:
                     await self.bridge.release(chat)
                 except Exception as error:  # its messages' writes wait for the database
-                    log.warning("chat %s let go: %s", chat.id, error or type(error).__name__)
+                    log.warning("chat %s let go: %s", chat.id, error_text(error))
                 chat.send({CLOSE: MOVED, "reason": "chat moved to another server"})
             for contact_id in list(self._contacts):
                 await self._drop_contact(contact_id)
@@ -438,7 +439,7 @@ class ChatCluster:
                     await self.claims.reopen()
                     break
                 except Exception as error:
-                    log.warning("chat claims not opened again: %s", error or type(error).__name__)
+                    log.warning("chat claims not opened again: %s", error_text(error))
                     await asyncio.sleep(1.0)
             log.info("chat claims opened again")
 
@@ -448,7 +449,7 @@ class ChatCluster:
             try:
                 await self.sweep()
             except Exception as error:  # the database away: the next sweep tries again
-                log.warning("chat sweep: %s", error or type(error).__name__)
+                log.warning("chat sweep: %s", error_text(error))
 
     # ---- desks' requests (this process runs the chat) -----------------------------------
 

@@ -46,6 +46,7 @@ from hotline.cluster.node_loss import NodeLossHandler
 from hotline.cluster.responder import RoutingResponder
 from hotline.cluster.takeover import carry_pauses, read_routing_state
 from hotline.config import HotlineConfig
+from hotline.errors import error_text
 from hotline.store import Store, StoreUnavailable
 from hotline.store.epochs import Fence, StaleEpoch
 
@@ -179,7 +180,7 @@ class RoutingNode:
             await asyncio.wait_for(routing.stop(), STOP_TIMEOUT)
         except (TimeoutError, Exception) as error:
             # Refused or unreachable writes: nothing more is acted on either way.
-            log.info("routing stopped with writes not logged: %s", error or type(error).__name__)
+            log.info("routing stopped with writes not logged: %s", error_text(error))
 
 
 async def run_routing_node(

@@ -64,6 +64,7 @@ from hotline.cluster.web_callbacks import BookedForWorkers
 from hotline.cluster.web_health import WebHealth
 from hotline.config import HotlineConfig
 from hotline.contacts.wrapup import WrapUps
+from hotline.errors import error_text
 from hotline.flows.loader import FlowSet
 from hotline.knowledge import KnowledgeBase
 from hotline.quality.evaluations import Evaluations
@@ -153,7 +154,7 @@ class WebNode:
             if store is not None:
                 await store.close()
             raise StartFailed(
-                f"cannot reach PostgreSQL at {_where(url)}: {error or type(error).__name__}"
+                f"cannot reach PostgreSQL at {_where(url)}: {error_text(error)}"
             ) from None
         claims = ChatClaims(asyncpg_dsn(url))
         try:

@@ -28,6 +28,7 @@ import aiohttp
 from yarl import URL
 
 from hotline.config import HotlineConfig
+from hotline.errors import error_text
 from hotline.web.auth import COOKIE
 from hotline.web.phone_api import MAX_FRAME, BrowserPhones, PhoneAccount
 
@@ -68,7 +69,7 @@ class WorkerPhones(BrowserPhones):
                     timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=10),
                 )
             except (aiohttp.ClientError, TimeoutError, OSError) as error:
-                problems.append(f"{name}: {error or type(error).__name__}")
+                problems.append(f"{name}: {error_text(error)}")
                 continue
             log.info("browser phone of %s: relayed to call worker %s", agent, name)
             return upstream

@@ -27,6 +27,7 @@ from hotline.callbacks.rules import (
     retry_at,
 )
 from hotline.callbacks.settings import CallbackConfig, QueueCallback
+from hotline.errors import error_text
 from hotline.flows.hours import Schedule
 from hotline.store import Store
 from hotline.store.callbacks import Callback, CallbackState, CallbackStore, NewCallback
@@ -370,7 +371,7 @@ class CallbackService:
                 status = await self.notify(policy.url, {**data, "contact_id": contact_id})
                 data.update(via="hook", status=status)
             except Exception as error:  # the hook is someone else's service
-                data.update(via="hook", error=str(error) or type(error).__name__)
+                data.update(via="hook", error=error_text(error))
             await self.store.append(contact_id, "callback.abandoned_added", data, queue=queue)
             return
         target = policy.queue or queue

@@ -41,6 +41,7 @@ from hotline.acd.decisions import (
     Snapshot,
 )
 from hotline.acd.model import Channel, Contact, Outcome
+from hotline.errors import error_text
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +228,7 @@ async def connect(
         try:
             await hook()
         except Exception as error:  # said; the next reconnection tries again
-            log.warning("after the NATS reconnection: %s", error or type(error).__name__)
+            log.warning("after the NATS reconnection: %s", error_text(error))
 
     async def reconnected() -> None:
         log.warning("NATS: reconnected")
@@ -238,7 +239,7 @@ async def connect(
             task.add_done_callback(running.discard)
 
     async def error(e: Exception) -> None:
-        last[:] = [str(e) or type(e).__name__]
+        last[:] = [error_text(e)]
         log.debug("NATS: %s", e)
 
     try:
@@ -258,7 +259,7 @@ async def connect(
             timeout,
         )
     except Exception as failure:
-        why = last[0] if last else (str(failure) or type(failure).__name__)
+        why = last[0] if last else error_text(failure)
         raise BusError(
             f"cannot reach NATS at {', '.join(servers)} within {timeout:g} s: {why} "
             "(is nats-server running? see README: Beyond one box)"

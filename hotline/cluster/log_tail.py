@@ -27,6 +27,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hotline.errors import error_text
 from hotline.store import LoggedEvent, Store
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ class LogTail:
             try:
                 await self.poll()
             except Exception as error:  # the database away: the next read catches up
-                log.warning("event log tail: %s", error or type(error).__name__)
+                log.warning("event log tail: %s", error_text(error))
 
 
 class TailedStore:

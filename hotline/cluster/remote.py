@@ -56,6 +56,7 @@ from hotline.cluster.bus import (
 from hotline.cluster.node_loss import WORKER_BEAT
 from hotline.cluster.offers import OfferFence, StaleOffer
 from hotline.cluster.view import LeaderView
+from hotline.errors import error_text
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +264,7 @@ class RemoteRouting:
             self._saw_epoch(epoch)
             answer: dict[str, Any] = {"ok": await self.adopt([str(c) for c in request["contacts"]])}
         except Exception as error:
-            answer = {"error": str(error) or type(error).__name__}
+            answer = {"error": error_text(error)}
         with contextlib.suppress(Exception):
             await msg.respond(dumps(answer))
 
@@ -294,7 +295,7 @@ class RemoteRouting:
             except (NatsTimeout, TimeoutError):
                 last = "the routing leader did not answer in time"
             except Exception as error:  # the connection is closed or reconnecting
-                last = f"the bus is unavailable: {error or type(error).__name__}"
+                last = f"the bus is unavailable: {error_text(error)}"
             else:
                 answer = loads(msg.data)
                 self._heard_from(answer)

@@ -20,6 +20,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from hotline.errors import error_text
 from hotline.flows.loader import FlowSet, LoadedFlow
 from hotline.flows.model import FILES_DIR, ReturnNode
 from hotline.flows.port import CallerGone, FlowPort
@@ -181,7 +182,7 @@ class FlowRunner:
         except (CallerGone, _Ended):
             raise
         except Exception as error:  # a failing node must not take the call down with it
-            message = str(error) or type(error).__name__
+            message = error_text(error)
             # A flow's own failure (FlowFailure) is told in the event log; anything else
             # is a fault worth its traceback.
             log.warning(

@@ -28,6 +28,8 @@ from urllib.parse import quote
 import aiohttp
 from aiohttp import web
 
+from hotline.errors import error_text
+
 #: Seconds a node has to start answering a fetch.
 FETCH_TIMEOUT = 10.0
 #: Bytes copied at a time while streaming a fetched recording through.
@@ -135,7 +137,7 @@ class RecordingSource:
             try:
                 upstream = await session.get(self.url(node, contact_id, name), headers=headers)
             except (aiohttp.ClientError, TimeoutError) as error:
-                why = str(error) or type(error).__name__
+                why = error_text(error)
                 raise RecordingUnavailable(
                     503, f"recording {name} is on node {node}, which did not answer: {why}"
                 ) from None

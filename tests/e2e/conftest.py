@@ -471,6 +471,8 @@ def stop_spawned(running: RunningHotline, timeout: float = 60) -> list[int]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    with contextlib.suppress(ProcessLookupError):  # a killed run's forks, if any
+        os.killpg(proc.pid, signal.SIGKILL)
     leftover = kill_instance_asterisk(running.instance_dir())
     subprocess.run(["rm", "-rf", str(running.instance_dir())], check=False)
     return leftover
@@ -537,6 +539,9 @@ def spawn(
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=HOME,
+            # A group of its own, so stop_spawned can kill what a killed run left
+            # forked (an `asterisk -rx` it was waiting on); its Asterisk has its own.
+            process_group=0,
         )
     return RunningHotline(HOME, workdir, state, config, proc, log, targets or {})
 

@@ -105,7 +105,11 @@ def test_the_desk_shows_the_callers_words_and_suggests_the_korean_article(
     phone = TransferTarget(
         hotline.workdir / "phones", "answer", hotline.targets["judy"], ring=0.5, talk=16
     ).start()
-    steps = [Gate(30), Speak(SAID, voice="ko"), Wait(1.0), ExpectHangup(40)]
+    # Said twice, as callers do: on a loaded box the snoop's audio, late past
+    # audiohook's 0.5 s backlog, is dropped by Asterisk, and a word lost there (once in
+    # a few suite runs) is not what this test is about.
+    said = Speak(SAID, voice="ko")
+    steps = [Gate(30), said, Wait(1.0), said, Wait(1.0), ExpectHangup(40)]
     call = SippCall(hotline.workdir / "sipp", hotline.sip_port, "334", "5556334", steps).start()
     try:
         desk.wait_for_selector("#call[data-phase=talking]", timeout=20_000)

@@ -84,7 +84,10 @@ def test_a_team_lead_monitors_on_the_desks_browser_phone(
 
         board.click(f"{row} button.barge")
         board.wait_for_selector(f"{row} button.barge[data-active=true]")
-        time.sleep(1.0)
+        # Her browser's audio reaches the bridge late on a loaded box: the window starts
+        # once both hear her (bounded), and she must then be heard through it.
+        for media in (caller_media, carol_media):
+            media.wait_hearing(LEAD, HIGH)
         start = time.monotonic()
         time.sleep(2.5)
         marks["barge"] = (start, time.monotonic())

@@ -153,6 +153,16 @@ class TonePhone:
             return 0.0
         return sum(1 for h in window if frequency in h.tones) / len(window)
 
+    def wait_hearing(self, frequency: int, share: float, timeout: float = 10.0) -> float:
+        """Until `frequency` is in `share` of the last half second's packets (media
+        through a loaded box's browser and bridges starts late); how long it took."""
+        started = time.monotonic()
+        while (now := time.monotonic()) < started + timeout:
+            if self.share(frequency, now - 0.5, now) >= share:
+                return now - started
+            time.sleep(0.05)
+        raise AssertionError(f"{frequency} Hz not heard in {timeout:g} s")
+
     def sent(self, start: float, end: float) -> int:
         """How many packets of this phone's tone went out between `start` and `end` (a
         loaded machine runs its sender late: fewer than one per 20 ms)."""
