@@ -52,6 +52,11 @@ class AsteriskConfig(Section):
     ami_port: Port = 5038
     rtp_start: Port = 10000
     rtp_end: Port = 10999
+    #: Asterisk's strict RTP (rtp.conf `strictrtp`): a call's media source is learned
+    #: from its first packets in sequence and, with "yes", spaced in time; "seqno"
+    #: learns from the sequence alone (a source whose first packets come in a burst);
+    #: "no" accepts any source.
+    strict_rtp: Literal["yes", "seqno", "no"] = "yes"
     ari_app: Name = "hotline"
     #: For an existing (unmanaged) Asterisk: where ARI and AMI are, and the credentials
     #: you configured there. Managed instances generate their own.
@@ -84,6 +89,14 @@ class AsteriskConfig(Section):
     tls_key_file: Path | None = None
     #: Each agent may also register the desk's browser phone (WebRTC, DTLS-SRTP).
     browser_phone: bool = True
+
+    @field_validator("strict_rtp", mode="before")
+    @classmethod
+    def _strict_rtp(cls, value: object) -> object:
+        # YAML reads an unquoted yes/no as a boolean.
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        return value
 
     @field_validator("agi_numbers")
     @classmethod

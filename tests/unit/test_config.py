@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.instance import template_env
 from hotline.config import load_config
 from hotline.yamlsource import SourceError
 
@@ -190,3 +191,21 @@ def test_monitoring_settings_are_checked(tmp_path: Path) -> None:
         'numbers: {"100": main}\nusers:\n  - {id: s, name: S, role: supervisor, endpoint: "a b"}\n',
     )
     assert "3:50: users.0.endpoint: expected text matching" in refused(path)
+
+
+def test_strict_rtp_reads_yaml_booleans_and_renders_into_rtp_conf(tmp_path: Path) -> None:
+    env = template_env(HOME)
+    for written, meant in (("yes", "yes"), ("no", "no"), ("seqno", "seqno"), ('"yes"', "yes")):
+        path = write(tmp_path, f'numbers: {{"100": main}}\nasterisk:\n  strict_rtp: {written}\n')
+        asterisk = load_config(path).asterisk
+        assert asterisk.strict_rtp == meant
+        rendered = env.get_template("rtp.conf.j2").render(asterisk=asterisk)
+        assert f"\nstrictrtp = {meant}\n" in rendered
+    assert load_config(HOME / "config/hotline.yaml").asterisk.strict_rtp == "yes"
+
+
+def test_strict_rtp_refuses_other_values(tmp_path: Path) -> None:
+    path = write(tmp_path, 'numbers: {"100": main}\nasterisk:\n  strict_rtp: sometimes\n')
+    message = refused(path)
+    assert f"{path}:3:" in message and "asterisk.strict_rtp" in message
+    assert "'yes', 'seqno' or 'no'" in message
