@@ -28,7 +28,7 @@ from hotline.overload import OverloadSettings
 from hotline.reports.settings import ReportSettings
 from hotline.speech.settings import SpeechConfig
 from hotline.staffing.settings import StaffingSettings
-from hotline.yamlsource import SourceError, load_yaml, validation_problems
+from hotline.yamlsource import SourceError, load_yaml, validation_problems, word_for_bool
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -93,10 +93,7 @@ class AsteriskConfig(Section):
     @field_validator("strict_rtp", mode="before")
     @classmethod
     def _strict_rtp(cls, value: object) -> object:
-        # YAML reads an unquoted yes/no as a boolean.
-        if isinstance(value, bool):
-            return "yes" if value else "no"
-        return value
+        return word_for_bool(value, "yes", "no")
 
     @field_validator("agi_numbers")
     @classmethod

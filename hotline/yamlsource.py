@@ -23,6 +23,14 @@ from pydantic_core import ErrorDetails
 PathKey = tuple[str, ...]
 
 
+def word_for_bool(value: object, true: str, false: str) -> object:
+    """A setting whose values are words, as YAML 1.1 read it: an unquoted yes/no or
+    on/off comes as a boolean, and is the word again; anything else as it is."""
+    if isinstance(value, bool):
+        return true if value else false
+    return value
+
+
 @dataclass(frozen=True)
 class SourceProblem:
     """One problem at a place in a source file."""

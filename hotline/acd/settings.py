@@ -56,6 +56,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from hotline.acd.model import Agent, Channel, EmptyRule, NoAnswer, Queue, SkillStep, Strategy
 from hotline.acd.router import Router
 from hotline.callbacks.settings import QueueCallback
+from hotline.yamlsource import word_for_bool
 
 QueueName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 SkillName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]
@@ -179,10 +180,7 @@ class QueueSettings(_Section):
     @field_validator("recording", mode="before")
     @classmethod
     def _recording(cls, value: Any) -> Any:
-        # YAML 1.1 reads unquoted on/off as booleans.
-        if isinstance(value, bool):
-            return "on" if value else "off"
-        return value
+        return word_for_bool(value, "on", "off")
 
     @field_validator("skills")
     @classmethod
