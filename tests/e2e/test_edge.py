@@ -97,6 +97,8 @@ from tests.e2e.test_leader_failover import KILL_BOUND, Candidate
 from tests.nats import NatsServer
 
 pg_server = pg.pg_server
+#: The routing candidates' lease (`hotline routing --lease`).
+LEADER_LEASE = ("--lease", "5")
 T = TypeVar("T")
 
 pytestmark = [pytest.mark.e2e, pytest.mark.pg]
@@ -544,10 +546,12 @@ def _edge_topology(
         customer_port=customer_port,
     )
     try:
-        running.leader = Candidate(edge_file, "leader", workdir / "leader.log")
+        # A 5 s lease, as the other cluster modules: a box this loaded stalls a leader's
+        # heartbeat for seconds at times, and a kill -9 frees the lock at once anyway.
+        running.leader = Candidate(edge_file, "leader", workdir / "leader.log", *LEADER_LEASE)
         running.leader.wait_for("leader is the leader (epoch")
         # The standby starts while the edge and the nodes do (it is waited for last).
-        running.standby = Candidate(edge_file, "standby", workdir / "standby.log")
+        running.standby = Candidate(edge_file, "standby", workdir / "standby.log", *LEADER_LEASE)
         running.edge.start()
         # Both at once, as after a power cut: they share one PostgreSQL (event log,
         # knowledge base).
@@ -1319,7 +1323,10 @@ def test_kill_9_the_leader_under_steady_calls_the_standby_serves_all_and_keeps_d
             cluster.leader, cluster.standby = (
                 cluster.standby,
                 Candidate(
-                    cluster.workdir / "edge.yaml", "restarted", cluster.workdir / "restarted.log"
+                    cluster.workdir / "edge.yaml",
+                    "restarted",
+                    cluster.workdir / "restarted.log",
+                    *LEADER_LEASE,
                 ),
             )
             cluster.standby.wait_for("restarted is a standby")
