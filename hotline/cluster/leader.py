@@ -250,6 +250,7 @@ class LeaderElection:
             answered = sent
             if epoch != leadership.epoch:
                 leadership.lose(f"the domain's epoch is now {epoch}")
+        await self._drop()
 
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None

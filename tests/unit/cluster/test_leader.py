@@ -155,12 +155,16 @@ async def test_a_leader_whose_epoch_was_raised_by_someone_else_steps_down(
     pg_url: str, pg_store: Store, elections: list[LeaderElection]
 ) -> None:
     """An operator (or a split brain) raised the epoch: the heartbeat sees it."""
-    a = candidate(elections, pg_url, "a", lease=1.0)
+    a = candidate(elections, pg_url, "a", lease=4.0)
     leading = await a.campaign()
     async with pg_store.engine.begin() as conn:
         await conn.execute(text("UPDATE routing_epochs SET epoch = epoch + 1"))
-    await asyncio.wait_for(leading.lost.wait(), 2.0)
+    await asyncio.wait_for(leading.lost.wait(), 3.0)
     assert leading.reason == "the domain's epoch is now 2"
+    # It lets go of its lock (its session ends), long before PostgreSQL would end the
+    # idle session (4 s): a standby leads at once.
+    taken = await asyncio.wait_for(candidate(elections, pg_url, "b", lease=1.0).campaign(), 2.0)
+    assert (taken.name, taken.epoch) == ("b", 3)
 
 
 async def test_postgresql_restarted_the_leader_steps_down_and_a_standby_leads_after(
