@@ -410,12 +410,14 @@ def test_an_asterisk_crashed_and_restarted_its_waiting_callers_become_callbacks(
         # worker has not reaped): gone, as its supervisor would clear it.
         (worker.instance_dir() / "run/asterisk.pid").unlink()
         deadline = killed + 20
-        while True:  # the worker tells the leader; the leader books them
+        while True:  # the worker tells the leader; the leader books them and ends each
             found = asyncio.run(_contacts_of(cluster.url, numbers))
             said = {
                 n: [e for e in ev if e.type == "routing.node_lost"] for n, (_, ev) in found.items()
             }
-            if all(said.values()):
+            # The contact is read before its events, and closed after its event: ended
+            # and told, both seen, or read again.
+            if all(said.values()) and all(c.ended_at for c, _ in found.values()):
                 break
             assert time.monotonic() < deadline, f"callers not rebooked\n{cluster.logs()}"
             time.sleep(0.2)
