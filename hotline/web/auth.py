@@ -104,10 +104,13 @@ def optional_user(request: web.Request) -> User | None:
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
-def hash_password(password: str) -> str:
+def hash_password(password: str, cost: int = _SCRYPT["n"]) -> str:
+    """`password`'s scrypt hash, its parameters in it; `cost` is scrypt's N (a power of
+    two: time and memory grow with it; ~60 ms here at the default)."""
     salt = os.urandom(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
-    params = "{n}:{r}:{p}".format(**_SCRYPT)
+    scrypt = {**_SCRYPT, "n": cost}
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **scrypt)
+    params = "{n}:{r}:{p}".format(**scrypt)
     return f"scrypt${params}${_b64(salt)}${_b64(digest)}"
 
 

@@ -16,8 +16,9 @@ from hotline.callbacks.service import CallbackService
 from hotline.callbacks.settings import CallbackConfig, QueueCallback
 from hotline.store import Store, sqlite_url
 from hotline.store.sessions import SessionStore
-from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, hash_password, users_from
+from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, users_from
 from hotline.web.callbacks_api import add_callback_routes
+from tests.unit.passwords import hashed
 
 TOKEN = "api-token-for-tests"
 PASSWORD = "correct horse"
@@ -42,7 +43,7 @@ async def client(tmp_path: Path) -> AsyncIterator[TestClient]:
         own_numbers=["555-0199"],
     )
     passwords = PasswordFile(tmp_path / "passwords.yaml")
-    passwords.save({u.id: hash_password(PASSWORD) for u in USERS})
+    passwords.save({u.id: hashed(PASSWORD) for u in USERS})
     sessions = Sessions(SessionStore(store), {u.id: u for u in USERS}, idle=timedelta(hours=1))
     app = build_web_app(Auth(USERS, passwords, sessions, TOKEN))
     add_callback_routes(app, service, {"ann": {"support"}, "bob": {"sales"}})

@@ -11,8 +11,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from hotline.knowledge import KnowledgeBase
 from hotline.store import Store, sqlite_url
 from hotline.store.sessions import SessionStore
-from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, hash_password, users_from
+from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, users_from
 from hotline.web.knowledge_api import add_knowledge_routes
+from tests.unit.passwords import hashed
 
 ROOT = Path(__file__).resolve().parents[3]
 PASSWORD = "correct horse battery"
@@ -37,7 +38,7 @@ async def client(tmp_path: Path) -> AsyncIterator[TestClient]:
     assert await kb.sync_files(ROOT / "knowledge") == []
     users = users_from([("alice", "Alice")], [("adam", "Adam", "admin")])
     passwords = PasswordFile(tmp_path / "passwords.yaml")
-    passwords.save({u.id: hash_password(PASSWORD) for u in users})
+    passwords.save({u.id: hashed(PASSWORD) for u in users})
     sessions = Sessions(SessionStore(store), {u.id: u for u in users})
     app = build_web_app(Auth(users, passwords, sessions, "token"))
     add_knowledge_routes(app, kb)

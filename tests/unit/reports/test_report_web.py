@@ -17,10 +17,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from hotline.reports import ReportSettings
 from hotline.store import Store
 from hotline.store.sessions import SessionStore
-from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, hash_password, users_from
+from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, users_from
 from hotline.web.metrics import add_metrics_routes
 from hotline.web.reports_web import Reports, add_report_routes
 from hotline.web.wallboard import Wallboard, add_wallboard_routes
+from tests.unit.passwords import hashed
 
 TOKEN = "api-token-for-tests"
 PASSWORD = "correct horse"
@@ -31,7 +32,7 @@ GOLDEN = "from=2026-11-23T09:00&to=2026-11-23T11:00"
 
 def make_app(store: Store, tmp_path: Path) -> tuple[web.Application, Wallboard]:
     passwords = PasswordFile(tmp_path / "passwords.yaml")
-    passwords.save({u.id: hash_password(PASSWORD) for u in USERS})
+    passwords.save({u.id: hashed(PASSWORD) for u in USERS})
     sessions = Sessions(SessionStore(store), {u.id: u for u in USERS}, idle=timedelta(hours=1))
     app = build_web_app(Auth(USERS, passwords, sessions, TOKEN))
     wallboard = Wallboard(store, None, SETTINGS, {"a1": "Ann"})

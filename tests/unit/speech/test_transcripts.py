@@ -17,8 +17,9 @@ from hotline.speech.transcriber import Transcriber
 from hotline.store import Store
 from hotline.store.sessions import SessionStore
 from hotline.store.transcripts import Transcripts
-from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, hash_password, users_from
+from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, users_from
 from hotline.web.transcripts_api import add_transcript_routes
+from tests.unit.passwords import hashed
 
 SETTINGS = SpeechConfig(
     keywords={"*": {"complaint": ["불만"]}, "billing": {"cancel": ["해지"]}},
@@ -183,7 +184,7 @@ PASSWORD = "correct horse"
 async def client(store: Store, tmp_path: Path) -> AsyncIterator[TestClient]:
     users = users_from([("alice", "Alice")], [("sue", "Sue", "supervisor")])
     passwords = PasswordFile(tmp_path / "passwords.yaml")
-    passwords.save({u.id: hash_password(PASSWORD) for u in users})
+    passwords.save({u.id: hashed(PASSWORD) for u in users})
     sessions = Sessions(SessionStore(store), {u.id: u for u in users})
     app = build_web_app(Auth(users, passwords, sessions, "token"))
     add_transcript_routes(app, Transcripts(store))

@@ -29,9 +29,9 @@ from hotline.web.auth import (
     Sessions,
     User,
     build_web_app,
-    hash_password,
     users_from,
 )
+from tests.unit.passwords import hashed
 
 ROOT = Path(__file__).resolve().parents[3]
 #: Each test client's chat contact.
@@ -49,7 +49,7 @@ async def client(tmp_path: Path) -> AsyncIterator[TestClient]:
     chats = ChatStore(store)
     users = users_from([("alice", "Alice"), ("bob", "Bob")], [("sue", "Sue", "supervisor")])
     passwords = PasswordFile(tmp_path / "passwords.yaml")
-    passwords.save({u.id: hash_password(PASSWORD) for u in users})
+    passwords.save({u.id: hashed(PASSWORD) for u in users})
     sessions = Sessions(SessionStore(store), {u.id: u for u in users})
     app = build_web_app(Auth(users, passwords, sessions, "token"))
     add_assist_routes(app, Assist(kb, chats))

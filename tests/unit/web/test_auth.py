@@ -28,6 +28,7 @@ from hotline.web.auth import (
     users_from,
     verify_password,
 )
+from tests.unit.passwords import hashed
 
 TOKEN = "api-token-for-tests"
 PASSWORD = "correct horse"
@@ -47,7 +48,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 def make_auth(store: Store, tmp_path: Path, idle: timedelta = timedelta(hours=1)) -> Auth:
     passwords = PasswordFile(tmp_path / "passwords.yaml")
     if not passwords.path.exists():
-        passwords.save({u.id: hash_password(PASSWORD) for u in USERS})
+        passwords.save({u.id: hashed(PASSWORD) for u in USERS})
     sessions = Sessions(SessionStore(store), {u.id: u for u in USERS}, idle=idle)
     return Auth(USERS, passwords, sessions, TOKEN)
 
@@ -213,9 +214,15 @@ async def test_pages_carry_security_headers(client: TestClient) -> None:
 
 def test_passwords_are_salted_scrypt_hashes() -> None:
     one, two = hash_password("secret"), hash_password("secret")
-    assert one != two and one.startswith("scrypt$") and "secret" not in one
+    assert one != two and one.startswith("scrypt$16384:8:1$") and "secret" not in one
     assert verify_password("secret", one) and not verify_password("Secret", one)
     assert not verify_password("secret", "md5$abc") and not verify_password("secret", "")
+
+
+def test_a_hash_carries_its_cost_and_is_checked_at_it() -> None:
+    cheap = hash_password("secret", cost=2**8)
+    assert cheap.startswith("scrypt$256:8:1$")
+    assert verify_password("secret", cheap) and not verify_password("Secret", cheap)
 
 
 def test_new_users_get_generated_passwords_once(tmp_path: Path) -> None:

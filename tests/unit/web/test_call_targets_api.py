@@ -17,9 +17,10 @@ from hotline.acd.service import RoutingService
 from hotline.calls import CallState, Command
 from hotline.store import Store, sqlite_url
 from hotline.store.sessions import SessionStore
-from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, hash_password, users_from
+from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, users_from
 from hotline.web.call_targets_api import add_call_target_routes
 from hotline.web.calls_api import add_call_routes
+from tests.unit.passwords import hashed
 
 TOKEN = "api-token-for-tests"
 PASSWORD = "correct horse"
@@ -54,7 +55,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[tuple[RoutingService, Any, Store]
     router.add_agent(Agent("dave", queues={"support": 0}, capacity={Channel.VOICE: 1}))
     routing = RoutingService(router, store.append, tick_interval=0.01)
     passwords = PasswordFile(tmp_path / "passwords.yaml")
-    passwords.save({u.id: hash_password(PASSWORD) for u in USERS})
+    passwords.save({u.id: hashed(PASSWORD) for u in USERS})
     sessions = Sessions(SessionStore(store), {u.id: u for u in USERS})
     app = build_web_app(Auth(USERS, passwords, sessions, TOKEN))
     add_call_routes(app, NoCalls())  # the dynamic /api/calls/{contact_id} comes first

@@ -20,9 +20,10 @@ from hotline.store.chats import ChatMessage, ChatStore
 from hotline.store.sessions import SessionStore
 from hotline.store.transcripts import Transcripts
 from hotline.web.api import add_api_routes
-from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, hash_password, users_from
+from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, users_from
 from hotline.web.contact_page import add_contact_page_routes
 from hotline.web.transcripts_api import add_transcript_routes
+from tests.unit.passwords import hashed
 
 TOKEN = "api-token-for-tests"
 PASSWORD = "correct horse"
@@ -99,7 +100,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Store, dict[str
     store = await Store.connect(sqlite_url(str(tmp_path / "hotline.db")))
     await store.migrate()
     passwords = PasswordFile(tmp_path / "passwords.yaml")
-    passwords.save({u.id: hash_password(PASSWORD) for u in USERS})
+    passwords.save({u.id: hashed(PASSWORD) for u in USERS})
     sessions = Sessions(SessionStore(store), {u.id: u for u in USERS})
     app = build_web_app(Auth(USERS, passwords, sessions, TOKEN))
     add_contact_page_routes(app, store, Evaluations(store, FORMS), FORMS)

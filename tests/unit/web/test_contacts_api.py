@@ -17,8 +17,9 @@ from hotline.acd.settings import QueueSettings
 from hotline.contacts.wrapup import WrapUps
 from hotline.store import Store, sqlite_url
 from hotline.store.sessions import SessionStore
-from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, hash_password, users_from
+from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, users_from
 from hotline.web.contacts_api import add_contacts_routes
+from tests.unit.passwords import hashed
 
 TOKEN = "api-token-for-tests"
 PASSWORD = "correct horse"
@@ -35,7 +36,7 @@ class Rig:
         self.routing = RoutingService(router, store.append, tick_interval=0.01)
         self.wrap_ups = WrapUps(store, self.routing, queues, ["resolved"])
         passwords = PasswordFile(tmp_path / "passwords.yaml")
-        passwords.save({u.id: hash_password(PASSWORD) for u in USERS})
+        passwords.save({u.id: hashed(PASSWORD) for u in USERS})
         sessions = Sessions(SessionStore(store), {u.id: u for u in USERS})
         self.app = build_web_app(Auth(USERS, passwords, sessions, TOKEN))
         add_contacts_routes(self.app, self.wrap_ups)

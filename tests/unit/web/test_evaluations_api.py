@@ -15,8 +15,9 @@ from hotline.quality.evaluations import Evaluations
 from hotline.quality.forms import load_forms
 from hotline.store import Store, sqlite_url
 from hotline.store.sessions import SessionStore
-from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, hash_password, users_from
+from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, users_from
 from hotline.web.evaluations_api import add_evaluation_routes
+from tests.unit.passwords import hashed
 
 TOKEN = "api-token-for-tests"
 PASSWORD = "correct horse"
@@ -40,7 +41,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Store, str]]:
     store = await Store.connect(sqlite_url(str(tmp_path / "hotline.db")))
     await store.migrate()
     passwords = PasswordFile(tmp_path / "passwords.yaml")
-    passwords.save({u.id: hash_password(PASSWORD) for u in USERS})
+    passwords.save({u.id: hashed(PASSWORD) for u in USERS})
     sessions = Sessions(SessionStore(store), {u.id: u for u in USERS})
     app = build_web_app(Auth(USERS, passwords, sessions, TOKEN))
     add_evaluation_routes(app, Evaluations(store, FORMS), FORMS)

@@ -21,11 +21,11 @@ from hotline.web.auth import (
     Role,
     Sessions,
     build_web_app,
-    hash_password,
     users_from,
 )
 from hotline.web.calls_api import add_call_routes
 from hotline.web.monitor_api import add_monitor_routes
+from tests.unit.passwords import hashed
 
 TOKEN = "api-token-for-tests"
 PASSWORD = "correct horse"
@@ -87,7 +87,7 @@ async def client(tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any], Mo
     store = await Store.connect(sqlite_url(str(tmp_path / "hotline.db")))
     await store.migrate()
     passwords = PasswordFile(tmp_path / "passwords.yaml")
-    passwords.save({u.id: hash_password(PASSWORD) for u in USERS})
+    passwords.save({u.id: hashed(PASSWORD) for u in USERS})
     sessions = Sessions(SessionStore(store), {u.id: u for u in USERS})
     app = build_web_app(Auth(USERS, passwords, sessions, TOKEN))
     monitors = Monitors()

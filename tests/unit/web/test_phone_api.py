@@ -22,7 +22,6 @@ from hotline.web.auth import (
     PasswordFile,
     Sessions,
     build_web_app,
-    hash_password,
     users_from,
 )
 from hotline.web.phone_api import (
@@ -33,6 +32,7 @@ from hotline.web.phone_api import (
     PhoneAccount,
     add_phone_routes,
 )
+from tests.unit.passwords import hashed
 
 PASSWORD = "correct horse"
 USERS = users_from([("alice", "Alice"), ("bob", "Bob")], [("adam", "Adam", "admin")])
@@ -85,7 +85,7 @@ async def desk(
     store: Store, tmp_path: Path, asterisk_ws: str
 ) -> tuple[TestClient[web.Request, web.Application], Auth, BrowserPhones]:
     passwords = PasswordFile(tmp_path / "passwords.yaml")
-    passwords.save({u.id: hash_password(PASSWORD) for u in USERS})
+    passwords.save({u.id: hashed(PASSWORD) for u in USERS})
     auth = Auth(USERS, passwords, Sessions(SessionStore(store), {u.id: u for u in USERS}), "tok")
     app = build_web_app(auth)
 

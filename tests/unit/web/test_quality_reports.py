@@ -15,8 +15,9 @@ from hotline.reports.settings import ReportSettings
 from hotline.staffing.settings import StaffingSettings
 from hotline.store import Store, sqlite_url
 from hotline.store.sessions import SessionStore
-from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, hash_password, users_from
+from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, users_from
 from hotline.web.quality_reports import add_quality_report_routes
+from tests.unit.passwords import hashed
 
 PASSWORD = "correct horse"
 USERS = users_from([("alice", "Alice")], [("sue", "Sue", "supervisor")])
@@ -29,7 +30,7 @@ async def client(tmp_path: Path) -> AsyncIterator[TestClient]:
     store = await Store.connect(sqlite_url(str(tmp_path / "hotline.db")))
     await store.migrate()
     passwords = PasswordFile(tmp_path / "passwords.yaml")
-    passwords.save({u.id: hash_password(PASSWORD) for u in USERS})
+    passwords.save({u.id: hashed(PASSWORD) for u in USERS})
     app = build_web_app(
         Auth(USERS, passwords, Sessions(SessionStore(store), {u.id: u for u in USERS}), "t")
     )

@@ -18,9 +18,10 @@ from hotline.quality.evaluations import Evaluations
 from hotline.store import Store, sqlite_url
 from hotline.store.sessions import SessionStore
 from hotline.web.api import add_api_routes
-from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app, hash_password
+from hotline.web.auth import Auth, PasswordFile, Sessions, build_web_app
 from hotline.web.contact_page import add_contact_page_routes
 from hotline.web.recording_source import RecordingSource, on_disk, under
+from tests.unit.passwords import hashed
 from tests.unit.web.test_contact_page import FORMS, PASSWORD, TOKEN, USERS, silence
 
 
@@ -35,7 +36,7 @@ class Boxes:
 
 def app_of(store: Store, tmp_path: Path, source: RecordingSource) -> TestClient:
     passwords = PasswordFile(tmp_path / "passwords.yaml")
-    passwords.save({u.id: hash_password(PASSWORD) for u in USERS})
+    passwords.save({u.id: hashed(PASSWORD) for u in USERS})
     sessions = Sessions(SessionStore(store), {u.id: u for u in USERS})
     app = build_web_app(Auth(USERS, passwords, sessions, TOKEN))
     add_contact_page_routes(app, store, Evaluations(store, FORMS), FORMS, source)
