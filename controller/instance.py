@@ -8,7 +8,6 @@ import pwd
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,11 +167,8 @@ class AsteriskInstance:
     def running(self) -> bool:
         return self.pid() is not None
 
-    def start(
-        self, timeout: float = 60, stop: Callable[[], bool] = lambda: False
-    ) -> subprocess.Popen:
-        """Start Asterisk in the foreground as our child and wait until it is fully
-        booted; KeyboardInterrupt (Asterisk stopped) if `stop()` turns true meanwhile."""
+    def start(self, timeout: float = 60) -> subprocess.Popen:
+        """Start Asterisk in the foreground as our child and wait until it is fully booted."""
         if self.running():
             raise AsteriskError(f"Asterisk instance {self.name!r} already runs (pid {self.pid()})")
         self.render()
@@ -188,7 +184,7 @@ class AsteriskInstance:
         log.close()
         self.process = proc
         try:
-            self.wait_booted(proc, timeout, stop)
+            self.wait_booted(proc, timeout)
         except BaseException:
             # Not booted in time, or Ctrl-C while booting: it runs in a session of its
             # own, so nobody else would ever stop it. It has no calls yet and its console
@@ -204,25 +200,16 @@ class AsteriskInstance:
             raise
         return proc
 
-    def wait_booted(
-        self,
-        proc: subprocess.Popen | None,
-        timeout: float,
-        stop: Callable[[], bool] = lambda: False,
-    ) -> None:
+    def wait_booted(self, proc: subprocess.Popen | None, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if stop():
-                raise KeyboardInterrupt
             if proc is not None and proc.poll() is not None:
                 raise AsteriskError(
                     f"Asterisk exited with code {proc.returncode} while starting; "
                     f"see {self.host('log')}/console.log and messages.log"
                 )
-            # Asked again every 2 s at most, so that a stop asked for is seen.
-            wait = max(1, min(2, deadline - time.monotonic()))
             with contextlib.suppress(AsteriskError, subprocess.TimeoutExpired):
-                self.rx("core waitfullybooted", timeout=wait)
+                self.rx("core waitfullybooted", timeout=max(1, deadline - time.monotonic()))
                 return
             time.sleep(0.2)
         raise AsteriskError(f"Asterisk did not finish booting within {timeout:.0f}s")
