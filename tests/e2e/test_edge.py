@@ -1481,7 +1481,8 @@ def test_a_dead_box_its_waiting_callers_become_callbacks_at_their_place(
             # Its place: the caller's own entry into the queue.
             join = next(e for e in events if e.type == "contact.join")
             assert abs((callback.entered_at - join.ts).total_seconds()) < 1.0, (callback, join)
-        assert "dials the callbacks" in cluster.leader.text()  # type: ignore[union-attr]
+        # Logged as the leader hands the callbacks on, just after it wrote them.
+        cluster.leader.wait_for("dials the callbacks", 10)  # type: ignore[union-attr]
         # Node a serves the rest in arrival order: its caller, b's called back.
         on_a = [c for c, n in zip(calls, numbers, strict=True) if n not in on_b]
         for call in on_a:
