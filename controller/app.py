@@ -651,8 +651,16 @@ class Hotline:
         self.stopping.set()
 
 
-async def run_until_signal(hotline: Hotline, on_ready: Callable[[Hotline], None]) -> None:
+async def run_until_signal(
+    hotline: Hotline,
+    on_ready: Callable[[Hotline], None],
+    stop_requested: Callable[[], bool] = lambda: False,
+) -> None:
+    """Run until SIGINT or SIGTERM; `stop_requested`: whether one came before the loop's
+    handlers were in place (controller/stop_requests.py)."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, hotline.stop)
+    if stop_requested():
+        hotline.stop()  # starts, then stops at once: everything started is stopped
     await hotline.run(on_ready)

@@ -32,6 +32,7 @@ from controller.secrets import (
     fingerprint,
     load_secrets,
 )
+from controller.stop_requests import StopRequests
 from controller.web_node import add_web_command
 from controller.web_tls import server_context, web_certificate
 from hotline.config import HotlineConfig, load_config
@@ -248,6 +249,7 @@ def banner(
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    stop: StopRequests = args.stop  # Ctrl-C is a request, taken between the start's steps
     paths = _paths(args)
     config, flows, secrets = load_all(paths)
     try:  # checked before Asterisk starts: a bad choice leaves nothing running
@@ -265,9 +267,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         if instance.running():
             log.info("using the Asterisk instance already running (pid %s)", instance.pid())
         else:
+            stop.check()
             log.info("starting Asterisk")
-            proc = instance.start()
+            proc = instance.start()  # a stop asked meanwhile: checked once it is up
     try:  # from here on, whatever fails (Ctrl-C included) stops the Asterisk started
+        stop.check()
         hotline = Hotline(
             config,
             flows,
@@ -282,6 +286,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             run_until_signal(
                 hotline,
                 lambda h: print(banner(config, secrets, h, sip_tls, web_tls), flush=True),
+                stop.requested,
             )
         )
     finally:
@@ -489,8 +494,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, stop: StopRequests | None = None) -> int:
+    """The `hotline` command; `stop`: the stop signals seen since the process began
+    (controller/main.py), else from now on."""
+    if stop is None:
+        stop = StopRequests()
+        stop.install()
+    try:
+        stop.check()  # asked for while the command was imported
+        return _command(build_parser().parse_args(argv), stop)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _command(args: argparse.Namespace, stop: StopRequests) -> int:
+    args.stop = stop
+    if args.func is not cmd_run:
+        stop.uninstall()  # Python's Ctrl-C (those that serve install their own handlers)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
@@ -499,6 +519,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("panoramisk.quiet").setLevel(logging.CRITICAL)
     install_log_context()  # contact id on every line (HOTLINE_LOG_FORMAT=json: JSON lines)
     try:
+        stop.check()
         return args.func(args)
     except (Refused, StartFailed, SourceError) as error:
         print(f"hotline: {error}", file=sys.stderr)
@@ -506,8 +527,6 @@ def main(argv: list[str] | None = None) -> int:
     except AsteriskError as error:
         print(f"hotline: {error}", file=sys.stderr)
         return EXIT_ASTERISK
-    except KeyboardInterrupt:
-        return 130
 
 
 if __name__ == "__main__":
