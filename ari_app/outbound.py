@@ -71,8 +71,9 @@ async def close_lost(store: Store) -> int:
             (e for e in await store.events(contact.id) if e.type == "outbound.started"), None
         )
         data = started.data if started is not None else {}
-        await store.append(
+        await store.end_contact(
             contact.id,
+            "lost",
             "outbound.failed",
             {
                 "agent": str(data.get("agent", "")),
@@ -82,7 +83,6 @@ async def close_lost(store: Store) -> int:
             queue=started.queue if started is not None else None,
             agent=started.agent if started is not None else None,
         )
-        await store.close_contact(contact.id, "lost")
     return len(lost)
 
 
@@ -111,6 +111,16 @@ class EventLog(Protocol):
     ) -> str: ...
 
     async def close_contact(self, contact_id: str, status: str) -> None: ...
+
+    async def end_contact(
+        self,
+        contact_id: str,
+        status: str,
+        type: str,
+        data: dict[str, Any] | None = None,
+        queue: str | None = None,
+        agent: str | None = None,
+    ) -> int: ...
 
 
 class Ports(Protocol):
@@ -254,15 +264,15 @@ class AriOutbound:
     async def _refused(
         self, contact_id: str, plan: OutboundPlan, to: str, why: str, opened: bool
     ) -> None:
-        await self.store.append(
-            contact_id,
-            "outbound.failed",
-            {"agent": plan.agent, "to": to, "reason": why},
-            queue=plan.queue,
-            agent=plan.agent,
-        )
+        data = {"agent": plan.agent, "to": to, "reason": why}
         if opened:
-            await self.store.close_contact(contact_id, "failed")
+            await self.store.end_contact(
+                contact_id, "failed", "outbound.failed", data, queue=plan.queue, agent=plan.agent
+            )
+        else:
+            await self.store.append(
+                contact_id, "outbound.failed", data, queue=plan.queue, agent=plan.agent
+            )
 
     async def drain(self, timeout: float = 10) -> None:
         """Wait for calls in progress to finish their bookkeeping (on shutdown)."""

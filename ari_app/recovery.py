@@ -542,12 +542,12 @@ class Recovery:
 
     async def _close(self, contact: Contact, reason: str, hung_up_by: str = "asterisk") -> None:
         """End a contact we cannot carry on: status lost, with why."""
-        await self.store.append(
+        await self.store.end_contact(
             contact.id,
+            "lost",
             "call.ended",
             {"status": "lost", "reason": reason, "hung_up_by": hung_up_by},
         )
-        await self.store.close_contact(contact.id, "lost")
         log.info("recovery: contact %s ended lost (%s)", contact.id, reason)
 
 

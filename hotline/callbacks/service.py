@@ -271,13 +271,13 @@ class CallbackService:
                     flood,
                 )
             except CallbackRefused as refused:
-                await self.store.append(
+                await self.store.end_contact(
                     contact_id,
+                    "failed",
                     "callback.refused",
                     {"number": normalized, "reason": refused.reason, "message": str(refused)},
                     queue=queue,
                 )
-                await self.store.close_contact(contact_id, "failed")
                 raise
         await self._log(callback, "callback.requested", origin=origin_contact_id, source=source)
         if activate is not None:

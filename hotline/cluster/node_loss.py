@@ -443,7 +443,11 @@ class NodeLossHandler:
 
     async def _end(self, contact_id: str, data: dict[str, Any]) -> None:
         self._remember(contact_id, data)
-        await self.store.append(
-            contact_id, "routing.node_lost", data, queue=data.get("queue"), agent=data.get("agent")
+        await self.store.end_contact(
+            contact_id,
+            "lost",
+            "routing.node_lost",
+            data,
+            queue=data.get("queue"),
+            agent=data.get("agent"),
         )
-        await self.store.close_contact(contact_id, "lost")

@@ -132,6 +132,21 @@ class UpdateRow(DriverOp):
             raise self.missing()
 
 
+class Together(DriverOp):
+    """Write ops committed in one transaction or not at all (a batch that fails runs
+    its writes again one by one, each of them whole): a contact's last event and its
+    close, so that no reader sees one without the other. Its result: theirs, in order."""
+
+    def __init__(self, *ops: DriverOp) -> None:
+        self.ops = ops
+
+    def on_driver(self, raw: RawInserter) -> list[Any]:
+        return [op.on_driver(raw) for op in self.ops]
+
+    async def __call__(self, conn: AsyncConnection) -> list[Any]:
+        return [await op(conn) for op in self.ops]
+
+
 class GroupCommit:
     """One writer for a store: queued write ops, committed in batches, in order."""
 

@@ -28,7 +28,7 @@ from hotline.store.checkpoints import Checkpointer
 from hotline.store.coltypes import as_utc, utcnow
 from hotline.store.epochs import Fence, FencedInsert
 from hotline.store.errors import UnknownContact, UnknownCustomer
-from hotline.store.group_commit import LAZY_DELAY, GroupCommit, InsertRow, UpdateRow
+from hotline.store.group_commit import LAZY_DELAY, GroupCommit, InsertRow, Together, UpdateRow
 from hotline.store.inline_sqlite import InlineConnection, inline_engine
 from hotline.store.jsontext import dumps
 from hotline.store.migrate import upgrade
@@ -358,13 +358,28 @@ class Store:
 
     async def close_contact(self, contact_id: str, status: str) -> None:
         """End a contact with a final status; ended_at is set now unless already set."""
-        final = _member(ContactStatus, status, "status")
-        if final == ContactStatus.ACTIVE:
-            raise ValueError("close_contact needs a final status, not 'active'")
-        values = {"status": final, "ended_at": utcnow()}
-        missing = _no_contact(contact_id)
-        op = UpdateRow(CONTACTS, "id", contact_id, values, missing, keep=frozenset({"ended_at"}))
-        await self.write(op, "close_contact")
+        await self.write(_close(contact_id, status), "close_contact")
+
+    async def end_contact(
+        self,
+        contact_id: str,
+        status: str,
+        type: str,
+        data: dict[str, Any] | None = None,
+        queue: str | None = None,
+        agent: str | None = None,
+    ) -> int:
+        """Append a contact's last event and close it with a final status (as
+        `close_contact`), in one transaction: a reader sees both or neither, and a crash
+        cannot leave the event without the close. The event's id once committed."""
+        row, values = self._event_row(contact_id, type, data, queue, agent, None)
+        close = _close(contact_id, status)
+        try:
+            event_id, _ = await self.write(Together(row, close), f"end_contact {type}")
+        except IntegrityError as exc:
+            raise UnknownContact(f"no contact with id {contact_id!r}") from exc
+        self._notify(values, int(event_id))
+        return int(event_id)
 
     async def contact(self, contact_id: str) -> Contact | None:
         """The contact with this id, or None."""
@@ -494,6 +509,20 @@ class Store:
         ts: datetime | None,
         lazy: bool = False,
     ) -> tuple[asyncio.Future[Any], dict[str, Any]]:
+        row, values = self._event_row(contact_id, type, data, queue, agent, ts)
+        return self._writer.submit(row, lazy=lazy), values
+
+    def _event_row(
+        self,
+        contact_id: str | None,
+        type: str,
+        data: dict[str, Any] | None,
+        queue: str | None,
+        agent: str | None,
+        ts: datetime | None,
+    ) -> tuple[InsertRow, dict[str, Any]]:
+        """The event's row to insert, and its values (what its listeners hear); raises
+        at once on a bad type or data."""
         if not isinstance(type, str):
             raise ValueError(f"event type must be a string like 'call.answered', got {type!r}")
         if type not in _EVENT_TYPES:
@@ -510,8 +539,7 @@ class Store:
             "agent": agent,
             "data": data,
         }
-        row = InsertRow(EVENTS, values, {"data": text})
-        return self._writer.submit(row, lazy=lazy), values
+        return InsertRow(EVENTS, values, {"data": text}), values
 
     async def _appended(self, queued: asyncio.Future[Any], values: dict[str, Any]) -> int:
         what = f"append {values['type']}"
@@ -696,6 +724,16 @@ def _sqlite_setup(engine: AsyncEngine, busy_timeout: float) -> None:
             driver._conn.execute("BEGIN")
         else:
             conn.exec_driver_sql("BEGIN")
+
+
+def _close(contact_id: str, status: str) -> UpdateRow:
+    """The update that ends a contact with a final status (ended_at now, unless set)."""
+    final = _member(ContactStatus, status, "status")
+    if final == ContactStatus.ACTIVE:
+        raise ValueError("a contact is closed with a final status, not 'active'")
+    values = {"status": final, "ended_at": utcnow()}
+    missing = _no_contact(contact_id)
+    return UpdateRow(CONTACTS, "id", contact_id, values, missing, keep=frozenset({"ended_at"}))
 
 
 def _pass_on(task: asyncio.Future[int], to: asyncio.Future[int]) -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from hotline.store import Contact, Store, UnknownContact, UnknownCustomer
+from hotline.events import UnknownEventType
+from hotline.store import Contact, LoggedEvent, Store, UnknownContact, UnknownCustomer
+from hotline.store.group_commit import InsertRow, Together, UpdateRow
+from hotline.store.store import CONTACTS, EVENTS
+from tests.unit.store.test_group_commit import count_commits
 
 
 async def test_open_contact_defaults(store: Store) -> None:
@@ -157,3 +162,75 @@ async def test_recent_contacts_newest_first(store: Store) -> None:
     recent = await store.recent_contacts(3)
     assert [c.id for c in recent] == ids[::-1][:3]
     assert [c.id for c in await store.recent_contacts()] == ids[::-1]
+
+
+async def test_end_contact_appends_its_last_event_and_closes_it(store: Store) -> None:
+    contact_id = await store.open_contact("voice", "inbound", "1", "2")
+    await store.append(contact_id, "call.arrived", {})
+    heard: list[LoggedEvent] = []
+    store.listen(heard.append)
+    data = {"status": "lost", "reason": "node_lost", "hung_up_by": "hotline"}
+    commits = count_commits(store)
+    event_id = await store.end_contact(contact_id, "lost", "call.ended", data, queue="sales")
+    assert commits == [1]  # the event and the close: one transaction
+    ended = await store.contact(contact_id)
+    assert ended is not None and ended.status == "lost" and ended.ended_at is not None
+    last = (await store.events(contact_id))[-1]
+    assert (last.id, last.type, last.data, last.queue) == (event_id, "call.ended", data, "sales")
+    assert [(e.id, e.type) for e in heard] == [(event_id, "call.ended")]
+
+
+async def test_end_contact_of_an_unknown_contact_writes_nothing(store: Store) -> None:
+    before = await store.events_between(datetime.min.replace(tzinfo=UTC), datetime.now(UTC))
+    with pytest.raises(UnknownContact, match="no contact with id 'nope'"):
+        await store.end_contact("nope", "lost", "call.ended", {"status": "lost"})
+    assert await store.events("nope") == []
+    after = await store.events_between(datetime.min.replace(tzinfo=UTC), datetime.now(UTC))
+    assert after == before
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "data", "error", "text"),
+    [
+        ("active", "call.ended", {}, ValueError, "final status, not 'active'"),
+        ("gone", "call.ended", {}, ValueError, "status must be one of"),
+        ("lost", "call.vanished", {}, UnknownEventType, "call.vanished"),
+        ("lost", "call.ended", {"at": object()}, ValueError, "data"),
+    ],
+)
+async def test_end_contact_refuses_bad_input_and_changes_nothing(
+    store: Store, status: str, kind: str, data: dict, error: type[Exception], text: str
+) -> None:
+    contact_id = await store.open_contact("voice", "inbound", "1", "2")
+    with pytest.raises(error, match=text):
+        await store.end_contact(contact_id, status, kind, data)
+    still = await store.contact(contact_id)
+    assert still is not None and (still.status, still.ended_at) == ("active", None)
+    assert await store.events(contact_id) == []
+
+
+async def test_an_end_whose_close_fails_rolls_back_its_event_not_the_writes_beside_it(
+    store: Store,
+) -> None:
+    # The event's insert goes through and the close then finds no row: the transaction
+    # is rolled back whole, and the write queued beside it is committed on its own.
+    contact_id = await store.open_contact("voice", "inbound", "1", "2")
+    values = {
+        "contact_id": contact_id,
+        "ts": datetime.now(UTC),
+        "type": "call.ended",
+        "queue": None,
+        "agent": None,
+        "data": {},
+    }
+    missing = UpdateRow(
+        CONTACTS, "id", "nope", {"status": "lost"}, lambda: UnknownContact("no such row")
+    )
+    ended, beside = await asyncio.gather(
+        store.write(Together(InsertRow(EVENTS, values), missing), "end"),
+        store.append(contact_id, "flow.node", {"n": 1}),
+        return_exceptions=True,
+    )
+    assert isinstance(ended, UnknownContact) and str(ended) == "no such row"
+    assert isinstance(beside, int)
+    assert [e.type for e in await store.events(contact_id)] == ["flow.node"]
