@@ -141,12 +141,13 @@ class PostgresServer:
         """The postgresql+asyncpg URL of `database` on this server."""
         return f"postgresql+asyncpg://{DB_USER}@127.0.0.1:{self.port}/{database}"
 
-    def psql(self, sql: str, database: str = "postgres") -> str:
-        """Run SQL with psql over TCP; its output."""
+    def psql(self, sql: str, database: str = "postgres", *, bare: bool = False) -> str:
+        """Run SQL with psql over TCP; its output (`bare`: the values alone, no headers)."""
         return self._run(
             "psql",
             "-X",
             "-q",
+            *(("-t", "-A") if bare else ()),
             "-v",
             "ON_ERROR_STOP=1",
             "-h",
@@ -161,10 +162,11 @@ class PostgresServer:
             sql,
         )
 
-    def create_database(self, name: str | None = None) -> str:
-        """Create a new empty database; its URL."""
+    def create_database(self, name: str | None = None, template: str | None = None) -> str:
+        """Create a new database, empty or a copy of `template`; its URL."""
         name = name or f"test_{next(self._names)}"
-        self.psql(f'CREATE DATABASE "{name}"')
+        copy = f' TEMPLATE "{template}"' if template else ""
+        self.psql(f'CREATE DATABASE "{name}"{copy}')
         return self.url(name)
 
     def cleanup(self) -> None:
