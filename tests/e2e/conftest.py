@@ -426,6 +426,17 @@ def wait_ready(hotline: RunningHotline, timeout: float = 180) -> None:
     raise RuntimeError(f"hotline did not become ready in {timeout}s:\n{hotline.log_tail()}")
 
 
+def wait_logged(hotline: RunningHotline, words: str, timeout: float) -> None:
+    """Wait until the run's log has `words`."""
+    deadline = time.monotonic() + timeout
+    while words not in hotline.log.read_text(errors="replace"):
+        if hotline.proc.poll() is not None:
+            raise RuntimeError(f"hotline run exited early:\n{hotline.log_tail()}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no {words!r} in {timeout}s:\n{hotline.log_tail()}")
+        time.sleep(0.2)
+
+
 #: The test flows that listen (speech), and so need the Vosk model.
 SPEECH_FLOWS = ("e2e_live", "e2e_speech", "e2e_speech_digits", "e2e_speech_record")
 
@@ -454,6 +465,10 @@ def hotline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHotline
     proc = running.proc
     try:
         wait_ready(running)
+        # The model loads in the background once ARI is up: seconds of CPU on every
+        # worker at the same moment, as the run begins. Calls made meanwhile had their
+        # SIPp starved: keys late, overlapping, heard twice or not at all.
+        wait_logged(running, "speech ready: ko", timeout=120)
         yield running
     finally:
         leftover = stop_spawned(running)

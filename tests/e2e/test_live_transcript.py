@@ -26,13 +26,12 @@ from tests.e2e.sipp import ExpectHangup, Gate, SippCall, Speak, Wait
 from tests.e2e.sipp_uas import TransferTarget
 from tests.e2e.test_chat_desk import open_desk, read, wait_events
 from tests.e2e.test_desk_call import post
-from tests.e2e.test_speech import speech_ready  # noqa: F401  (a fixture)
 
 # The caller's audio reaches the recogniser through Asterisk's snoop channel, which on a
 # loaded machine sends digital silence at the ticks the caller's RTP is late for; the
 # live transcript takes it back out (ari_app/underruns.py). Each live call's audio as
 # the recogniser got it is in <workdir>/live-audio (speech.debug_audio).
-pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("speech_ready")]
+pytestmark = [pytest.mark.e2e]
 
 #: From the call's start: the flow, the queue and judy's phone ringing, then talk.
 INTO_CONVERSATION = 4.0

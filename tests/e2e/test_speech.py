@@ -15,23 +15,13 @@ from tests.e2e.conftest import RunningHotline
 from tests.e2e.sipp import ExpectHangup, HangUp, Keys, SippCall, Speak, Step, Wait
 from tests.e2e.test_ivr_call import contact_of, inputs, nodes, of_type, prompts
 
-pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("no_leaks", "speech_ready")]
+# The shared Hotline is up with its model loaded (tests/e2e/conftest.py `hotline`).
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("no_leaks")]
 
 #: The menu prompt starts about this long after the answer; the caller talks over it.
 INTO_PROMPT = 1.5
 #: Said about the phrases of no option: several words, none an answer on its own.
 NOT_AN_OPTION = "안녕하세요 불만이 있습니다 해지하고 싶어요"
-
-
-@pytest.fixture(scope="module")
-def speech_ready(hotline: RunningHotline) -> None:
-    """The Korean model loads in the background when Hotline starts."""
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if "speech ready: ko" in hotline.log.read_text(errors="replace"):
-            return
-        time.sleep(0.3)
-    pytest.fail(f"the speech model did not load:\n{hotline.log_tail()}")
 
 
 def call(hotline: RunningHotline, caller: str, dial: str, steps: list[Step]) -> None:
