@@ -33,29 +33,58 @@ BASE_SEQUENCE = 1000
 BASE_TIMESTAMP = 160_000
 
 
-def keyed_capture(digit: str, position: int, seconds: float, workdir: Path) -> Path:
-    """The capture for `digit` as the `position`-th key (0-based) of a call, pressed
-    `seconds` after the call's first key."""
-    target = workdir / f"dtmf-{position:03d}-{NAMES[digit]}.pcap"
-    data = bytearray(shipped_capture(digit).read_bytes())
+def keys_capture(presses: list[tuple[float, str]], position: int, workdir: Path) -> Path:
+    """One capture for `presses`, each `(seconds after the call's first key, digit)`,
+    the first being the `position`-th key (0-based) of the call.
+
+    Keys pressed together are one capture, so one SIPp thread plays them and their
+    packets leave in order. A capture per key starts a thread per key: on a stalled
+    machine two of them overlap, one key's end packets arrive after the next key began,
+    and Asterisk takes those late ends for the key pressed again (`*2#` heard as
+    `*22#`)."""
+    names = "-".join(NAMES[digit] for _, digit in presses)
+    target = workdir / f"dtmf-{position:03d}-{names}.pcap"
+    out = bytearray()
+    first = presses[0][0]
+    for index, (seconds, digit) in enumerate(presses):
+        data = shipped_capture(digit).read_bytes()
+        out += b"" if out else data[:PCAP_HEADER]
+        start = _capture_start(data) - (seconds - first)
+        out += _rewritten_records(data, position + index, seconds, start)
+    target.write_bytes(bytes(out))
+    return target
+
+
+def _capture_start(data: bytes) -> float:
+    """The capture time of a pcap's first record, in seconds."""
+    seconds, micros = struct.unpack_from("<II", data, PCAP_HEADER)
+    return seconds + micros / 1e6
+
+
+def _rewritten_records(data: bytes, position: int, seconds: float, start: float) -> bytes:
+    """A shipped capture's records as the `position`-th key, `seconds` after the first,
+    their capture times moved so that `start` becomes zero."""
     # Each shipped capture has its own sequence and timestamp base: anchor them all.
+    out = bytearray(data[PCAP_HEADER:])
     first_sequence: int | None = None
-    offset = PCAP_HEADER
-    while offset < len(data):
-        length = struct.unpack_from("<I", data, offset + 8)[0]
+    offset = 0
+    while offset < len(out):
+        captured, micros = struct.unpack_from("<II", out, offset)
+        moved = round((captured + micros / 1e6 - start) * 1e6)
+        struct.pack_into("<II", out, offset, moved // 1_000_000, moved % 1_000_000)
+        length = struct.unpack_from("<I", out, offset + 8)[0]
         packet = offset + RECORD_HEADER
-        udp = packet + ETHERNET + (data[packet + ETHERNET] & 0x0F) * 4
+        udp = packet + ETHERNET + (out[packet + ETHERNET] & 0x0F) * 4
         rtp = udp + 8
-        sequence = struct.unpack_from(">H", data, rtp + 2)[0]
+        sequence = struct.unpack_from(">H", out, rtp + 2)[0]
         first_sequence = sequence if first_sequence is None else first_sequence
         struct.pack_into(
             ">HI",
-            data,
+            out,
             rtp + 2,
             (BASE_SEQUENCE + PACKETS_PER_KEY * position + sequence - first_sequence) & 0xFFFF,
             (BASE_TIMESTAMP + round(seconds * CLOCK_RATE)) & 0xFFFFFFFF,
         )
-        struct.pack_into(">H", data, udp + 6, 0)  # the payload changed: no UDP checksum
+        struct.pack_into(">H", out, udp + 6, 0)  # the payload changed: no UDP checksum
         offset = packet + length
-    target.write_bytes(bytes(data))
-    return target
+    return bytes(out)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.e2e.audio import speech_capture
-from tests.e2e.dtmf import keyed_capture
+from tests.e2e.dtmf import keys_capture
 from tests.e2e.ports import LEASE_SECONDS, free_port, free_range
 
 HEADER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -180,14 +180,19 @@ def scenario(
             clock += step.seconds
             parts.append(f'  <pause milliseconds="{int(step.seconds * 1000)}"/>\n')
         elif isinstance(step, Keys):
-            for digit in step.digits:
+            if step.digits:
                 first_key = clock if first_key is None else first_key
-                capture = keyed_capture(digit, keys_sent, clock - first_key, workdir)
-                keys_sent += 1
-                clock += step.gap
+                presses = [
+                    (clock - first_key + step.gap * i, digit) for i, digit in enumerate(step.digits)
+                ]
+                capture = keys_capture(presses, keys_sent, workdir)
+                keys_sent += len(step.digits)
+                clock += step.gap * len(step.digits)
                 parts.append(f'  <nop><action><exec play_pcap_audio="{capture}"/></action></nop>\n')
-                # A 2833 capture lasts ~0.25 s; leave it room before the next key.
-                parts.append(f'  <pause milliseconds="{int(step.gap * 1000)}"/>\n')
+                # The keys play on their own thread; the call goes on after the last.
+                parts.append(
+                    f'  <pause milliseconds="{int(step.gap * len(step.digits) * 1000)}"/>\n'
+                )
             key_pause = bool(step.digits)
             continue
         elif isinstance(step, Speak):

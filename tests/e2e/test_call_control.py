@@ -17,7 +17,7 @@ import pytest
 
 from hotline.store import Store
 from tests.e2e.conftest import TEST_PASSWORD, RunningHotline
-from tests.e2e.dtmf import keyed_capture
+from tests.e2e.dtmf import keys_capture
 from tests.e2e.rtp import RtpSink
 from tests.e2e.sipp import ExpectHangup, SippCall
 from tests.e2e.sipp_uas import ANSWER_SDP, HEAD, KEEP, REPLY, UNTIL_BYE, TransferTarget
@@ -271,14 +271,14 @@ def keying_phone(
         REPLY.format(status="180 Ringing"),
         ANSWER_SDP.format(ring_ms=500),
     ]
-    clock, sent = 0.0, 0
-    for at, digits in keys:
-        for i, digit in enumerate(digits):
-            moment = at + 0.4 * i
-            parts.append(f'  <pause milliseconds="{int((moment - clock) * 1000)}"/>\n')
-            capture = keyed_capture(digit, sent, moment - keys[0][0], phone.workdir)
-            parts.append(f'  <nop><action><exec play_pcap_audio="{capture}"/></action></nop>\n')
-            clock, sent = moment, sent + 1
+    # All of them one capture: one SIPp thread plays them, in order (tests/e2e/dtmf.py).
+    first = keys[0][0]
+    presses = [
+        (at - first + 0.4 * i, digit) for at, digits in keys for i, digit in enumerate(digits)
+    ]
+    capture = keys_capture(presses, 0, phone.workdir)
+    parts.append(f'  <pause milliseconds="{int(first * 1000)}"/>\n')
+    parts.append(f'  <nop><action><exec play_pcap_audio="{capture}"/></action></nop>\n')
     parts.append(UNTIL_BYE.format(talk_ms=int(talk * 1000)))
     parts.append("</scenario>\n")
     phone.file.write_text("".join(parts))
