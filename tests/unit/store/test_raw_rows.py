@@ -94,13 +94,13 @@ async def test_a_raw_insert_error_is_sqlalchemys_and_nothing_is_written(store: S
 
 
 async def test_the_writer_holds_one_connection(store: Store) -> None:
+    contact = await store.open_contact("voice", "inbound", "+15550103", "100")  # connects
     checkouts = [0]
 
     @event.listens_for(store.write_engine.sync_engine, "checkout")
     def _checked_out(*_args: object) -> None:
         checkouts[0] += 1
 
-    contact = await store.open_contact("voice", "inbound", "+15550103", "100")
     for n in range(20):
         await store.append(contact, "flow.node", {"n": n})
     await asyncio.gather(*(store.append(contact, "flow.node", {"n": n}) for n in range(20, 40)))
