@@ -73,6 +73,8 @@ class PostgresServer:
         self.port = 0
         self.running = False
         self._names = itertools.count(1)
+        #: A psql session that drops the tests' databases as they finish (`drop_soon`).
+        self._dropper: subprocess.Popen[bytes] | None = None
         if self.as_root:
             os.chown(self.dir, self._pw.pw_uid, self._pw.pw_gid)
         self._run(
@@ -89,11 +91,14 @@ class PostgresServer:
             "--no-sync",
         )
 
+    def _command(self, tool: str, *args: str) -> list[str]:
+        """A PostgreSQL tool's command line (as the postgres user when root)."""
+        cmd = [str(self.bin_dir / tool), *args]
+        return ["runuser", "-u", PG_USER, "--", *cmd] if self.as_root else cmd
+
     def _run(self, tool: str, *args: str) -> str:
         """Run a PostgreSQL tool (as the postgres user when root); its output, or an error."""
-        cmd = [str(self.bin_dir / tool), *args]
-        if self.as_root:
-            cmd = ["runuser", "-u", PG_USER, "--", *cmd]
+        cmd = self._command(tool, *args)
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=self.dir, timeout=120)
         if proc.returncode != 0:
             log = self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
@@ -143,24 +148,35 @@ class PostgresServer:
 
     def psql(self, sql: str, database: str = "postgres", *, bare: bool = False) -> str:
         """Run SQL with psql over TCP; its output (`bare`: the values alone, no headers)."""
-        return self._run(
-            "psql",
-            "-X",
-            "-q",
-            *(("-t", "-A") if bare else ()),
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-U",
-            DB_USER,
-            "-d",
-            database,
-            "-c",
-            sql,
-        )
+        options = ("-t", "-A") if bare else ()
+        return self._run("psql", *options, *self._session(database), "-c", sql)
+
+    def _session(self, database: str, *, stop_on_error: bool = True) -> tuple[str, ...]:
+        """psql's options for a session on `database` over TCP."""
+        stop = ("-v", "ON_ERROR_STOP=1") if stop_on_error else ()
+        where = ("-h", "127.0.0.1", "-p", str(self.port), "-U", DB_USER, "-d", database)
+        return ("-X", "-q", *stop, *where)
+
+    def drop_soon(self, url: str) -> None:
+        """Drop the database at `url` without waiting: a test's database goes as the
+        test ends, its files deleted by the server while the next tests run. Left to the
+        end, a worker's few hundred databases took 13-37 s to delete in its last test's
+        teardown, every worker at the same moment."""
+        if self._dropper is None or self._dropper.poll() is not None:
+            # A drop that fails (a test dropped it itself) must not stop the ones after it.
+            session = self._session("postgres", stop_on_error=False)
+            with (self.dir / "drops.log").open("ab") as log:
+                self._dropper = subprocess.Popen(
+                    self._command("psql", *session),
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                    cwd=self.dir,
+                )
+        assert self._dropper.stdin is not None
+        name = url.rsplit("/", 1)[1]
+        self._dropper.stdin.write(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE);\n'.encode())
+        self._dropper.stdin.flush()
 
     def create_database(self, name: str | None = None, template: str | None = None) -> str:
         """Create a new database, empty or a copy of `template`; its URL."""
@@ -171,6 +187,14 @@ class PostgresServer:
 
     def cleanup(self) -> None:
         """Stop the server and delete its directory."""
+        dropper, self._dropper = self._dropper, None
+        if dropper is not None and dropper.stdin is not None:
+            dropper.stdin.close()  # it drops the last few, then ends
+            try:
+                dropper.wait(30)
+            except subprocess.TimeoutExpired:
+                dropper.kill()  # (runuser's psql then ends with the server)
+                dropper.wait()
         try:
             self.stop("immediate")
         finally:
@@ -211,6 +235,8 @@ def pg_server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture
-def pg_url(pg_server: PostgresServer) -> str:
-    """The postgresql+asyncpg URL of a fresh, empty database."""
-    return pg_server.create_database()
+def pg_url(pg_server: PostgresServer) -> Iterator[str]:
+    """The postgresql+asyncpg URL of a fresh, empty database (dropped after the test)."""
+    url = pg_server.create_database()
+    yield url
+    pg_server.drop_soon(url)

@@ -48,7 +48,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if not migrated:
         return str(request.getfixturevalue("pg_url"))
     server: PostgresServer = request.getfixturevalue("pg_server")
-    return server.create_database(template=request.getfixturevalue("migrated_pg"))
+    url = server.create_database(template=request.getfixturevalue("migrated_pg"))
+    request.addfinalizer(lambda: server.drop_soon(url))
+    return url
 
 
 def _migrate(url: str) -> None:
