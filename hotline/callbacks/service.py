@@ -397,8 +397,7 @@ class CallbackService:
         )
         if callback is None:
             raise LookupError(f"no open callback {contact_id!r}")
-        await self._log(callback, "callback.cancelled", by=by)
-        await self.store.close_contact(contact_id, "completed")
+        await self._end(callback, "completed", "callback.cancelled", by=by)
         task = self._tasks.get(contact_id)
         if self.routing.ticket(contact_id) is not None:
             # Its turn ends with "left"; the dialer hangs up any agent leg ringing for it.
@@ -678,25 +677,30 @@ class CallbackService:
         done = await self.rows.finish_if_open(callback.contact_id, state.value, result.outcome)
         if done is None:  # cancelled meanwhile
             return callback
-        kind = "callback.completed" if state is CallbackState.COMPLETED else "callback.failed"
-        await self._log(
+        completed = state is CallbackState.COMPLETED
+        await self._end(
             done,
-            kind,
+            "completed" if completed else "failed",
+            "callback.completed" if completed else "callback.failed",
             attempt=done.attempts,
             agent=result.agent,
             reason=result.outcome,
             **(result.detail or {}),
         )
-        await self.store.close_contact(
-            done.contact_id, "completed" if state is CallbackState.COMPLETED else "failed"
-        )
         return done
 
     async def _log(self, callback: Callback, kind: str, **data: Any) -> None:
-        await self.store.append(
-            callback.contact_id,
-            kind,
-            {"number": callback.number, "queue": callback.queue, **data},
-            queue=callback.queue,
-            agent=data.get("agent"),
-        )
+        await self.store.append(callback.contact_id, kind, *_event(callback, data))
+
+    async def _end(self, callback: Callback, status: str, kind: str, **data: Any) -> None:
+        """`_log` the callback's last event and close its contact, in one transaction."""
+        await self.store.end_contact(callback.contact_id, status, kind, *_event(callback, data))
+
+
+def _event(callback: Callback, data: dict[str, Any]) -> tuple[dict[str, Any], str, str | None]:
+    """A callback event's data, queue and agent."""
+    return (
+        {"number": callback.number, "queue": callback.queue, **data},
+        callback.queue,
+        data.get("agent"),
+    )
