@@ -454,7 +454,8 @@ class Store:
         catalogue's (`hotline.events`; UnknownEventType otherwise). `ts` defaults to
         now (give it only to import history).
         """
-        queued, values = self._queue_event(contact_id, type, data, queue, agent, ts)
+        row, values = self._event_row(contact_id, type, data, queue, agent, ts)
+        queued = self._writer.submit(row)
         return await self._appended(queued, values)
 
     def append_soon(
@@ -473,7 +474,8 @@ class Store:
         is committed. Bad arguments raise at once, as `append` does. `lazy`: nothing
         waits for it now (a call's own events), so it may wait up to the lazy delay to
         share the commit of a write that is awaited (`hurry` when one waits for it)."""
-        queued, values = self._queue_event(contact_id, type, data, queue, agent, ts, lazy)
+        row, values = self._event_row(contact_id, type, data, queue, agent, ts)
+        queued = self._writer.submit(row, lazy=lazy)
         # No task per event (a call logs a score of them): committed, the future is
         # settled by a callback; a failure takes `_appended`'s way (retry, errors).
         appended: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -498,19 +500,6 @@ class Store:
         queued.add_done_callback(settle)
         appended.add_done_callback(withdraw)
         return appended
-
-    def _queue_event(
-        self,
-        contact_id: str | None,
-        type: str,
-        data: dict[str, Any] | None,
-        queue: str | None,
-        agent: str | None,
-        ts: datetime | None,
-        lazy: bool = False,
-    ) -> tuple[asyncio.Future[Any], dict[str, Any]]:
-        row, values = self._event_row(contact_id, type, data, queue, agent, ts)
-        return self._writer.submit(row, lazy=lazy), values
 
     def _event_row(
         self,
