@@ -4,19 +4,46 @@ marked pg), and the golden event log written into it."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
-from hotline.store import Store
+from hotline.store import Store, sqlite_url
 from hotline.store.migrate import upgrade
+from tests.unit.conftest import copy_sqlite, on_store, pg_template
 from tests.unit.reports.golden import with_old_chat_survey, write_golden_log
 
 
 @pytest.fixture
 async def golden(store: Store) -> Store:
-    """The store holding the golden log (tests/unit/reports/golden.py)."""
-    await write_golden_log(store)
+    """The store holding the golden log (tests/unit/reports/golden.py): a copy of one
+    written once a run (`store_source`)."""
     return store
+
+
+@pytest.fixture
+def store_source(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """A test of the golden log gets a copy of the database it was written in."""
+    if "golden" in request.fixturenames:
+        return "golden_sqlite", "golden_pg"
+    return "migrated_sqlite", "migrated_pg"
+
+
+@pytest.fixture(scope="session")
+def golden_sqlite(migrated_sqlite: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file with the golden log, written once a run."""
+    path = tmp_path_factory.mktemp("golden") / "hotline.db"
+    copy_sqlite(migrated_sqlite, path)
+    on_store(sqlite_url(str(path)), write_golden_log)
+    return path
+
+
+@pytest.fixture(scope="session")
+def golden_pg(request: pytest.FixtureRequest) -> str:
+    """A PostgreSQL template with the golden log, written once a run."""
+    server = request.getfixturevalue("pg_server")
+    migrated = request.getfixturevalue("migrated_pg")
+    return pg_template(server, "golden", write_golden_log, template=migrated)
 
 
 @pytest.fixture
