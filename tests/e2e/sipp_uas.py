@@ -52,7 +52,10 @@ REPLY = """  <send>
   </send>
 """
 
+# The caller's INVITE again while we wait for the ACK (a loaded Asterisk sent it before
+# our 180 reached it): answered with the 200 again, where SIPp aborted the call.
 ANSWER_SDP = """  <pause milliseconds="{ring_ms}"/>
+  <label id="send_200"/>
   <send retrans="500">
     <![CDATA[
       SIP/2.0 200 OK
@@ -77,6 +80,7 @@ ANSWER_SDP = """  <pause milliseconds="{ring_ms}"/>
       a=sendrecv
     ]]>
   </send>
+  <recv request="INVITE" optional="true" next="send_200"/>
   <recv request="ACK" crlf="true"/>
 """
 
