@@ -5,11 +5,12 @@ inside a C extension's callback (pydantic-core building a validator, for one) it
 reported as "Exception ignored" and lost, and `hotline run` went on to serve as if never
 asked to stop (a loaded test run found it). SIGTERM, left to its default, killed the
 process and left the Asterisk it had started running in a session of its own. So from
-the start both only set a flag: the start checks it between its steps (and while
-Asterisk boots), and the event loop, once its own handlers are installed, stops at
-once if it was set meanwhile. The `hotline` command installs it before importing the
-rest (controller/main.py): importing builds pydantic's validators, where a Ctrl-C was lost
-too; the commands other than `run` put Python's handlers back, after a last check.
+the start both only set a flag: the start checks it between its steps (one asked
+while Asterisk boots is taken once it is up, and stops it), and the event loop, once
+its own handlers are installed, stops at once if it was set meanwhile. The `hotline`
+command installs it before importing the rest (controller/main.py): importing builds
+pydantic's validators, where a Ctrl-C was lost too; the commands other than `run` put
+Python's handlers back, after a last check.
 """
 
 from __future__ import annotations
