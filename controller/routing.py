@@ -4,13 +4,14 @@ presence from their phones' registration (AMI), every change in the event log.""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
 from ari_app.ami import AmiMonitor
 from controller.devices import AgentPhones
 from hotline.acd.model import Channel
 from hotline.acd.router import Router
-from hotline.acd.service import RoutingService
+from hotline.acd.service import LazyLog, RoutingService
 from hotline.acd.settings import make_router
 from hotline.chat_settings import identity_skill
 from hotline.config import HotlineConfig
@@ -51,8 +52,10 @@ async def start_routing(
     browser phone (`phones`), either one."""
     phones = phones or AgentPhones(config.agents, ami.reachable, browser_phone=False)
     router = build_router(config)
-    # append_soon: each record's write is a future, no task per record (hotline/acd/outbox.py)
-    routing = RoutingService(router, store.append_soon)
+    # append_soon: each record's write is a future, no task per record (hotline/acd/outbox.py);
+    # a ring or a finish nothing follows from shares the commit of a later write.
+    lazy = LazyLog(functools.partial(store.append_soon, lazy=True), store.hurry)
+    routing = RoutingService(router, store.append_soon, lazy=lazy)
     await routing.start()
     by_endpoint = voice_agents(config)
     phone_channels = agent_phone_channels(config)

@@ -80,7 +80,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from hotline.acd.decisions import Offer, Removed, Snapshot, TickReport
 from hotline.acd.log_records import agent_record, router_record
 from hotline.acd.model import Channel, Contact, Outcome
-from hotline.acd.outbox import LogFn, Outbox
+from hotline.acd.outbox import LazyLog, LogFn, Outbox
 from hotline.acd.queue_status import QueueStatus
 from hotline.acd.reachability import UNREACHABLE_REASON, Reachability, check_pause_reason
 from hotline.acd.restore import Talking
@@ -94,6 +94,7 @@ from hotline.acd.tickets import Finished, OfferWithdrawn, Ticket, TicketItem, Wi
 __all__ = [
     "UNREACHABLE_REASON",
     "Finished",
+    "LazyLog",
     "LogFn",
     "OfferWithdrawn",
     "QueueStatus",
@@ -126,11 +127,13 @@ class RoutingService:
         *,
         clock: Callable[[], float] = time.monotonic,
         tick_interval: float = 0.25,
+        lazy: LazyLog | None = None,
     ) -> None:
         self._router = router
         self._clock = clock
         self._ticker = Ticker(self.tick, tick_interval)
-        self._outbox = Outbox(log)
+        #: `lazy`: a ring or a finish nothing follows from is not waited for (outbox.py).
+        self._outbox = Outbox(log, lazy)
         self._book = TicketBook(self._outbox.then)
         self._presence = Reachability(router, self._note)
 
@@ -266,7 +269,7 @@ class RoutingService:
 
     async def finished(self, agent_id: str, contact_id: str) -> None:
         """The answered contact ended: the agent goes to the queue's wrap-up (or free)."""
-        async with self._change() as now:
+        async with self._change(lazy=True) as now:
             self._router.finish(agent_id, contact_id, now)
 
     async def end_wrap_up(self, agent_id: str, channel: Channel | str | None = None) -> None:
@@ -280,7 +283,7 @@ class RoutingService:
         """The agent's phone (or desk) alerts. False if the offer is no longer live."""
         if not self._book.is_live(offer):
             return False
-        async with self._change() as now:
+        async with self._change(lazy=True) as now:
             self._router.ringing(offer.agent, offer.contact.id, now)
         return True
 
@@ -428,18 +431,21 @@ class RoutingService:
     # ---- one change --------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def _change(self) -> AsyncIterator[float]:
+    async def _change(self, lazy: bool = False) -> AsyncIterator[float]:
         """One change of the routing state, made in the body at the time given (no
         awaiting in it: the state changes in one step). Then agents that cannot be
         reached are paused and offers made; the change's events are logged, and once
-        they are, what it must do (offers to tickets, outcomes) is done."""
+        they are, what it must do (offers to tickets, outcomes) is done. `lazy`: if it
+        must do nothing, its events are logged without waiting for them (outbox.py)."""
         now = self._clock()
         yield now
         self._presence.enforce(now)
         for offer in self._router.next_offers(now):
             self._book.offered(offer)
         self._drain()
-        await self._outbox.commit()
+        done = self._outbox.commit(lazy)
+        if done is not None:
+            await done
 
     def _drain(self) -> None:
         """Stage the router's events recorded so far."""

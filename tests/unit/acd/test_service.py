@@ -23,6 +23,7 @@ from hotline.acd import (
 from hotline.acd.service import (
     UNREACHABLE_REASON,
     Finished,
+    LazyLog,
     OfferWithdrawn,
     RoutingService,
     Ticket,
@@ -641,4 +642,63 @@ async def test_ticker_survives_a_failing_log(lab, caplog):
     assert not t.done
     lab.log.fail = False
     assert await asyncio.wait_for(t.outcome, 1) is Outcome.TIMEOUT
+    await lab.svc.stop()
+
+
+# ---- lazy logging ---------------------------------------------------------------------
+
+
+class HeldLog:
+    """Store.append_soon(lazy=True) for the Lab: records wait in line until `hurry`."""
+
+    def __init__(self, log: Log) -> None:
+        self.log = log
+        self.held: list[tuple[dict, asyncio.Future[None]]] = []
+
+    def __call__(self, **record) -> asyncio.Future[None]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.held.append((record, done))
+        return done
+
+    def hurry(self) -> None:
+        held, self.held = self.held, []
+        for record, done in held:
+            self.log.records.append({"seq": len(self.log.records), **record})
+            done.set_result(None)
+
+
+async def test_a_ring_and_a_finish_nothing_follows_from_are_not_waited_for(lab):
+    held = HeldLog(lab.log)
+    lab.svc = RoutingService(
+        lab.router, lab.log, clock=lab.clock, tick_interval=0.001, lazy=LazyLog(held, held.hurry)
+    )
+    lab.queue()
+    await lab.agent("a")
+    ticket = await lab.enqueue("c1")
+    offer = one_offer(ticket)
+    assert await lab.svc.ringing(offer) is True
+    assert lab.state("a") == ("ringing", None)  # changed at once, logged later
+    await asyncio.sleep(0)  # the outbox's writer hands the record to the lazy log
+    assert [r["type"] for r, _ in held.held] == ["agent.ring"]
+    assert "agent.ring" not in lab.log.types()
+    await lab.svc.accepted(offer)  # waited for: the ring before it is hurried, in order
+    assert held.held == []
+    assert lab.log.types("agent.")[-2:] == ["agent.ring", "agent.accept"]
+    await lab.svc.finished("a", "c1")
+    await asyncio.sleep(0)
+    assert [r["type"] for r, _ in held.held] == ["agent.finish"]
+    t2 = await lab.enqueue("c2")  # waited for (an offer follows): the finish goes first
+    assert held.held == []
+    assert lab.log.types("agent.")[-2:] == ["agent.finish", "agent.reserve"]
+    offer2 = one_offer(t2)
+    await lab.svc.ringing(offer2)
+    await lab.svc.accepted(offer2)
+    t3 = await lab.enqueue("c3")
+    assert items(t3) == []
+    # A finish that frees the agent for a waiting contact is waited for: the offer
+    # follows from it.
+    await lab.svc.finished("a", "c2")
+    assert one_offer(t3).agent == "a"
+    assert lab.log.types("agent.")[-2:] == ["agent.finish", "agent.reserve"]
+    assert held.held == []
     await lab.svc.stop()

@@ -9,7 +9,7 @@ import pytest
 
 from hotline.acd import Channel, Contact, JoinResult, Offer, Outcome, Removed
 from hotline.acd.decisions import Explanation
-from hotline.acd.outbox import LogRecord, Outbox
+from hotline.acd.outbox import LazyLog, LogRecord, Outbox
 from hotline.acd.ticker import Ticker
 from hotline.acd.ticket_book import TicketBook
 from hotline.acd.tickets import Finished, Ticket, Withdrawn
@@ -154,3 +154,77 @@ async def test_ticker_refuses_a_non_positive_interval_and_ticks_until_stopped() 
     await asyncio.wait_for(ticks.wait(), 1)
     await ticker.stop()
     assert not ticker.running
+
+
+class HeldLog:
+    """A lazy log like Store.append_soon(lazy=True): each record waits in line until
+    `hurry` (a write somebody awaits) commits it."""
+
+    def __init__(self, committed: list[str]) -> None:
+        self.committed = committed
+        self.held: list[tuple[str, asyncio.Future[None]]] = []
+        self.hurried = 0
+        self.fail = False
+
+    def __call__(self, **record: Any) -> asyncio.Future[None]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.held.append((record["type"], done))
+        return done
+
+    def hurry(self) -> None:
+        self.hurried += 1
+        held, self.held = self.held, []
+        for type, done in held:
+            if self.fail:
+                done.set_exception(OSError("disk full"))
+            else:
+                self.committed.append(type)
+                done.set_result(None)
+
+
+async def test_outbox_does_not_wait_for_a_lazy_change_and_hurries_it_for_the_next() -> None:
+    log = Log()
+    held = HeldLog(log.types)
+    outbox = Outbox(log, LazyLog(held, held.hurry))
+    outbox.record(record("agent.ring"))
+    assert outbox.commit(lazy=True) is None  # nothing to act on: nobody waits
+    await asyncio.sleep(0)
+    assert [type for type, _ in held.held] == ["agent.ring"] and log.types == []
+    acted: list[list[str]] = []
+    outbox.record(record("agent.accept"))
+    outbox.then(lambda: acted.append(list(log.types)))
+    done = outbox.commit(lazy=True)  # an action follows: logged and waited for
+    assert done is not None and held.hurried == 1
+    await done
+    assert log.types == ["agent.ring", "agent.accept"]
+    assert acted == [["agent.ring", "agent.accept"]]
+
+
+async def test_outbox_without_a_lazy_log_waits_for_every_change() -> None:
+    log = Log()
+    outbox = Outbox(log)
+    outbox.record(record("agent.ring"))
+    done = outbox.commit(lazy=True)
+    assert done is not None
+    await done
+    assert log.types == ["agent.ring"]
+
+
+async def test_outbox_logs_a_lazy_change_again_first_when_its_commit_failed() -> None:
+    log = Log()
+    held = HeldLog(log.types)
+    outbox = Outbox(log, LazyLog(held, held.hurry))
+    outbox.record(record("agent.ring"))
+    assert outbox.commit(lazy=True) is None
+    await asyncio.sleep(0)
+    held.fail = True
+    await outbox.flush()  # hurries what is held: its commit fails, nobody to tell
+    assert log.types == [] and held.hurried == 1
+    acted: list[str] = []
+    outbox.record(record("agent.accept"))
+    outbox.then(lambda: acted.append("accept"))
+    done = outbox.commit()
+    assert done is not None
+    await done
+    # The failed record was logged again, first (through the awaited log), then acted.
+    assert log.types == ["agent.ring", "agent.accept"] and acted == ["accept"]
