@@ -11,6 +11,7 @@ import base64
 import json
 import logging
 import random
+import re
 import socket
 import time
 from collections import deque
@@ -311,14 +312,18 @@ def query(params: dict[str, Any] | Sequence[tuple[str, Any]]) -> str:
     """A query string, each name and value percent-encoded (a space as %20, never '+':
     Asterisk's HTTP server reads '+' as itself in some versions)."""
     pairs = params.items() if isinstance(params, dict) else params
-    return "&".join(
-        f"{quote(str(name), safe=SAFE)}={quote(_text(value), safe=SAFE)}" for name, value in pairs
-    )
+    return "&".join(f"{_quoted(str(name))}={_quoted(_text(value))}" for name, value in pairs)
 
 
 #: Characters left as they are in a query's names and values (as yarl, which aiohttp
 #: used, leaves them): the rest is percent-encoded.
 SAFE = "/:,()@*"
+#: A text of nothing but characters `quote` leaves as they are (most ids and names).
+_PLAIN = re.compile(r"[A-Za-z0-9_.~/:,()@*-]*")
+
+
+def _quoted(text: str) -> str:
+    return text if _PLAIN.fullmatch(text) else quote(text, safe=SAFE)
 
 
 def _text(value: Any) -> str:

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 from ari_app.client import AriClient, AriError, AriEvent
 from ari_app.events import channel_of
@@ -30,7 +30,6 @@ INF = float("inf")
 log = logging.getLogger(__name__)
 
 
-@runtime_checkable
 class Devices(Protocol):
     """Endpoints that know every phone of an agent that should ring now."""
 
@@ -95,8 +94,11 @@ class AgentRinger:
         return min((r.deadline for r in self.rings.values()), default=INF)
 
     def _endpoints_of(self, agent: str) -> list[str]:
-        if isinstance(self.endpoints, Devices):
-            return self.endpoints.ringing(agent)
+        # Not isinstance(…, Devices): a runtime-checkable Protocol's check walks its
+        # members on every call, once per offer.
+        ringing = getattr(self.endpoints, "ringing", None)
+        if ringing is not None:
+            return list(ringing(agent))
         endpoint = self.endpoints.get(agent)
         return [] if endpoint is None else [endpoint]
 

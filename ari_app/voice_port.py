@@ -108,14 +108,16 @@ class VoicePort:
             raise CallerGone()
         inbox = self.inbox
         if not inbox.empty() and (timeout is None or timeout > 0):
-            # Already here: no task and loop turn for `wait_for`. (A timeout of 0 is a
+            # Already here: no timer and loop turn. (A timeout of 0 is a
             # deadline that has passed: as before, the deadline goes first.)
             event = inbox.get_nowait()
         elif timeout is None:
             event = await inbox.get()
         else:
             try:
-                event = await asyncio.wait_for(inbox.get(), timeout)
+                # Not wait_for: that makes a task of the get, each time.
+                async with asyncio.timeout(timeout):
+                    event = await inbox.get()
             except TimeoutError:
                 return None
         if event["type"] in GONE_EVENTS and channel_of(event) == self.channel_id:
