@@ -14,9 +14,10 @@ The conversation's own bridge is never touched, so nothing the monitoring does c
 drop the call. A switch of mode makes the new snoop first, then swaps it for the old
 one in the supervisor's bridge: the supervisor's phone stays up. The monitoring ends
 when the supervisor hangs up, asks to stop, or the agent's leg goes (the call ended or
-was transferred: the snoop goes with it); its snoop, the supervisor's leg and bridge
-are hung up and destroyed then. Every step is in the contact's event log:
-monitor.started, monitor.changed, monitor.ended (with the seconds in each mode).
+was transferred: the snoop goes with it); the supervisor's leg, its snoop and bridge
+are hung up and destroyed then (a stop is answered once the end is logged, not once
+Asterisk is done with them: `CallMonitors._end`). Every step is in the contact's event
+log: monitor.started, monitor.changed, monitor.ended (with the seconds in each mode).
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ class Monitor:
     settled: dict[str, asyncio.Event] = field(default_factory=dict)
     gone: set[str] = field(default_factory=set)
     channels: set[str] = field(default_factory=set)  # every channel followed
-    #: Who asked to stop, answered once all is hung up and logged.
+    #: Who asked to stop, answered once the end is logged (the hang-ups under way).
     stopping: list[asyncio.Future[None]] = field(default_factory=list)
 
     @property
@@ -359,7 +360,12 @@ class CallMonitors:
             old, monitor.snoop = monitor.snoop, snoop
             if old is not None:
                 # Out before the new one is in: the new snoop must not whisper the old
-                # one's audio back into the call.
+                # one's audio back into the call. Out of the bridge, then hung up
+                # (`_clean_up`: a snoop is hung up in no bridge with the supervisor).
+                with contextlib.suppress(AriError):
+                    await self.ari.request(
+                        "POST", f"bridges/{monitor.bridge}/removeChannel", params={"channel": old}
+                    )
                 with contextlib.suppress(AriError):
                     await self.ari.hangup(old)
             await self.ari.request(
@@ -410,16 +416,18 @@ class CallMonitors:
         return snoop
 
     async def _end(self, monitor: Monitor, reason: EndReason) -> None:
-        """Hang up what the monitoring made, log how it went, and forget it."""
+        """Log how it went, answer who asked to stop, forget it; hang up what it made.
+
+        The monitoring is over once it ends here: the supervisor's stop is answered
+        once its end is logged, not once Asterisk has hung up its channels and removed
+        its bridge (`_clean_up`, under way meanwhile: a loaded Asterisk may take
+        seconds over it). This task waits for that clean-up (`close` waits for it)."""
         was_connected = monitor.state == "connected"
         monitor.state = "ended"
         monitor.clock.stop(self.now())
-        for channel in (monitor.snoop, monitor.leg):
-            if channel is not None and channel not in monitor.gone:
-                with contextlib.suppress(AriError):
-                    await self.ari.hangup(channel)
-        with contextlib.suppress(AriError):
-            await self.ari.request("DELETE", f"bridges/{monitor.bridge}")
+        cleanup = asyncio.create_task(
+            self._clean_up(monitor), name=f"monitor-clean-up-{monitor.contact_id}"
+        )
         self._forget(monitor)
         # Commands that came too late: the monitoring is over all the same.
         while not monitor.inbox.empty():
@@ -431,29 +439,76 @@ class CallMonitors:
                     message.done.set_exception(
                         NotFound(f"contact {monitor.contact_id}'s monitoring has ended")
                     )
-        if was_connected:
-            await self._tell_agent(monitor, on=False)
-        with contextlib.suppress(Exception):  # the log is the store's; never mask the end
-            await monitor.emit(
-                "monitor.ended",
-                {
-                    "supervisor": monitor.supervisor,
-                    "agent": monitor.agent,
-                    "reason": reason,
-                    "seconds": monitor.clock.total,
-                    "modes": monitor.clock.rounded(),
-                },
+        try:
+            if was_connected:
+                await self._tell_agent(monitor, on=False)
+            with contextlib.suppress(Exception):  # the log is the store's; never mask the end
+                await monitor.emit(
+                    "monitor.ended",
+                    {
+                        "supervisor": monitor.supervisor,
+                        "agent": monitor.agent,
+                        "reason": reason,
+                        "seconds": monitor.clock.total,
+                        "modes": monitor.clock.rounded(),
+                    },
+                )
+        finally:
+            for done in monitor.stopping:
+                if not done.done():
+                    done.set_result(None)
+            log.info(
+                "contact=%s monitoring by %s ended: %s after %.1f s",
+                monitor.contact_id,
+                monitor.supervisor,
+                reason,
+                monitor.clock.total,
             )
-        for done in monitor.stopping:
-            if not done.done():
-                done.set_result(None)
-        log.info(
-            "contact=%s monitoring by %s ended: %s after %.1f s",
-            monitor.contact_id,
-            monitor.supervisor,
-            reason,
-            monitor.clock.total,
-        )
+            await cleanup
+
+    async def _clean_up(self, monitor: Monitor) -> None:
+        """Hang up the supervisor's leg, then the snoop; remove the bridge; log it.
+
+        The leg first: a snoop whose hang-up Asterisk has begun holds its channel
+        until the agent's leg next passes audio or goes (res_stasis_snoop detaches its
+        audiohooks from the agent's leg: no audio there, a silent line or a phone that
+        sends none, no detach), and hanging up a channel reads its bridge peer's
+        channel (`ast_rtp_instance_set_stats_vars`): the supervisor's leg hung up
+        beside a snoop being hung up waited for it, until the call ended or ARI's
+        request timed out. So no snoop is hung up in a bridge with the leg
+        (`_switch` takes the old one out of the bridge first)."""
+        started = self.now()
+        failed: list[str] = []
+        for channel in (monitor.leg, monitor.snoop):
+            if channel is not None and channel not in monitor.gone:
+                try:
+                    await self.ari.hangup(channel)
+                except AriNotFound:
+                    pass  # gone meanwhile
+                except AriError as error:
+                    failed.append(f"hanging up {channel}: {error}")
+        try:
+            await self.ari.request("DELETE", f"bridges/{monitor.bridge}")
+        except AriNotFound:
+            pass  # never made (the phone was not answered), or gone
+        except AriError as error:
+            failed.append(f"removing {monitor.bridge}: {error}")
+        seconds = self.now() - started
+        if failed:
+            log.warning(
+                "contact=%s monitoring by %s: clean-up failed after %.1f s: %s",
+                monitor.contact_id,
+                monitor.supervisor,
+                seconds,
+                "; ".join(failed),
+            )
+        else:
+            log.info(
+                "contact=%s monitoring by %s: its channels and bridge hung up in %.2f s",
+                monitor.contact_id,
+                monitor.supervisor,
+                seconds,
+            )
 
     # Helpers
 
