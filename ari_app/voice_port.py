@@ -108,11 +108,11 @@ class VoicePort:
             raise CallerGone()
         inbox = self.inbox
         if not inbox.empty() and (timeout is None or timeout > 0):
-            # Already here: no timer and loop turn. (A timeout of 0 is a
-            # deadline that has passed: as before, the deadline goes first.)
-            event = inbox.get_nowait()
+            event = inbox.get_nowait()  # already here: no timer, no loop turn
         elif timeout is None:
             event = await inbox.get()
+        elif timeout <= 0:
+            return None  # a deadline that has passed goes before an event that waits
         else:
             try:
                 # Not wait_for: that makes a task of the get, each time.
