@@ -15,7 +15,7 @@ its records wait in the store's line to share the commit of a write somebody awa
 (the store's lazy delay), and whoever made it goes on at once. It keeps its place in
 line all the same, and a change that is waited for and comes after it ends that wait
 (`hurry`). What a crash in that moment loses is what a crash just before the change
-loses today: a ring or a finish that recovery finds from the calls themselves.
+would lose: a ring or a finish, which recovery finds from the calls themselves.
 """
 
 from __future__ import annotations
