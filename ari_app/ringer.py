@@ -96,9 +96,9 @@ class AgentRinger:
     def _endpoints_of(self, agent: str) -> list[str]:
         # Not isinstance(…, Devices): a runtime-checkable Protocol's check walks its
         # members on every call, once per offer.
-        ringing = getattr(self.endpoints, "ringing", None)
+        ringing: Callable[[str], list[str]] | None = getattr(self.endpoints, "ringing", None)
         if ringing is not None:
-            return list(ringing(agent))
+            return ringing(agent)
         endpoint = self.endpoints.get(agent)
         return [] if endpoint is None else [endpoint]
 
