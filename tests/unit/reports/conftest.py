@@ -22,11 +22,12 @@ async def golden(store: Store) -> Store:
 
 
 @pytest.fixture
-def store_source(request: pytest.FixtureRequest) -> tuple[str, str]:
-    """A test of the golden log gets a copy of the database it was written in."""
+def store_source(request: pytest.FixtureRequest, store_source: tuple[str, str]) -> tuple[str, str]:
+    """A test of the golden log gets a copy of the database it was written in; the
+    others, tests/unit/conftest.py's."""
     if "golden" in request.fixturenames:
         return "golden_sqlite", "golden_pg"
-    return "migrated_sqlite", "migrated_pg"
+    return store_source
 
 
 @pytest.fixture(scope="session")
