@@ -1,9 +1,10 @@
 """A lost Asterisk node (issue 20): its worker's heartbeat on the bus stops, the leader
 rebooks its waiting callers as callbacks at their place and sends its agents to wrap-up.
 
-Every call worker publishes `{worker, asterisk_down}` on
+Every call worker publishes `{worker, asterisk_down, callbacks, cut_off}` on
 `hotline.routing.<domain>.workers` once a second (hotline/cluster/remote.py;
-`asterisk_down`: seconds its ARI WebSocket has been down, None while up). The leader
+`asterisk_down`: seconds its ARI WebSocket has been down, None while up; `cut_off`: it
+hears no leader, so it refuses callbacks and is handed none). The leader
 (`NodeWatch`, run by the responder) declares a worker's node lost when it has been
 silent for `routing.node_lost_after` seconds (default 15: a killed worker restarted by
 its supervisor beats again within a few seconds and keeps its calls; a loaded CI
@@ -33,7 +34,7 @@ For a lost node (`NodeLossHandler.lost`):
 
 Nothing is done twice: a contact already out of its queue (handled, or taken over by a
 new leader from the log, where it is closed) is skipped, and a node is declared lost
-once until it beats again.
+once until it beats again (hearing the leader).
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ class Liveness:
         self._down: dict[str, float | None] = {}
         #: The open callbacks each worker said it serves at its last beat.
         self._serving: dict[str, frozenset[str]] = {}
+        #: Workers whose last beat said they hear no leader (they refuse callbacks).
+        self._cut_off: set[str] = set()
         self._lost: set[str] = set()
 
     def beat(
@@ -95,14 +98,21 @@ class Liveness:
         now: float,
         asterisk_down: float | None = None,
         serving: Iterable[str] = (),
+        cut_off: bool = False,
     ) -> bool:
-        """`worker` was heard (saying how long its Asterisk has been down, None: up, and
-        the callbacks it serves); True if it had been declared lost and is back (heard,
-        its Asterisk up)."""
+        """`worker` was heard (saying how long its Asterisk has been down, None: up, the
+        callbacks it serves, and whether it hears no leader); True if it had been
+        declared lost and is back (heard, its Asterisk up, hearing the leader again)."""
         self._seen[worker] = now
         self._down[worker] = asterisk_down
         self._serving[worker] = frozenset(serving)
-        if worker in self._lost and asterisk_down is None:
+        if cut_off:
+            # A frozen worker resumed beats before it hears the leader's heartbeat
+            # again: until then it refuses what it is handed.
+            self._cut_off.add(worker)
+        else:
+            self._cut_off.discard(worker)
+        if worker in self._lost and asterisk_down is None and not cut_off:
             self._lost.discard(worker)
             return True
         return False
@@ -149,8 +159,13 @@ class Liveness:
         return {w: self._serving.get(w, frozenset()) for w in self.alive()}
 
     def able(self) -> list[str]:
-        """Live workers whose Asterisk is up (at their last beat): they can dial."""
-        return [w for w in self.alive() if w in self._down and self._down[w] is None]
+        """Live workers whose Asterisk is up and who hear the leader (at their last
+        beat): they can dial what they are handed."""
+        return [
+            w
+            for w in self.alive()
+            if w in self._down and self._down[w] is None and w not in self._cut_off
+        ]
 
 
 @dataclass(frozen=True)
@@ -254,9 +269,10 @@ class NodeWatch:
             down = beat.get("asterisk_down")
             down = None if down is None else float(down)
             serving = [str(c) for c in beat.get("callbacks") or []]
+            cut_off = bool(beat.get("cut_off", False))
         except (ValueError, KeyError, TypeError, AttributeError):
             return
-        if self.liveness.beat(worker, self._clock(), down, serving):
+        if self.liveness.beat(worker, self._clock(), down, serving, cut_off):
             log.warning("routing: worker %s (declared lost) is heard again", worker)
 
     async def _watch(self) -> None:

@@ -205,7 +205,14 @@ class RemoteRouting:
             since = self.asterisk_down_since
             down = None if since is None else round(self._clock() - since, 1)
             serving = self.serving() if self.serving is not None else []
-            beat = dumps({"worker": self.worker, "asterisk_down": down, "callbacks": serving})
+            beat = dumps(
+                {
+                    "worker": self.worker,
+                    "asterisk_down": down,
+                    "callbacks": serving,
+                    "cut_off": self.cut_off,
+                }
+            )
             with contextlib.suppress(Exception):  # NATS reconnecting: the next beat
                 await self.nc.publish(self.subjects.workers, beat)
             await asyncio.sleep(self.beat_interval)

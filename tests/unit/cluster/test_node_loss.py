@@ -56,6 +56,28 @@ def test_a_worker_silent_past_the_threshold_is_lost_once_and_back_when_heard() -
     assert live.due(67.1) == ["b"]
 
 
+def test_a_lost_worker_beating_while_it_hears_no_leader_is_not_back_nor_handed_work() -> None:
+    """A frozen worker resumed beats before it hears the leader again (it refuses
+    callbacks until then): it stays lost, not able, until a beat says it hears one."""
+    live = Liveness(4)
+    live.beat("a", 0.0)
+    live.beat("b", 0.0)
+    live.beat("b", 4.0)
+    assert live.due(4.5) == ["a"]
+    assert live.beat("a", 5.0, cut_off=True) is False
+    assert live.alive() == ["b"] and live.able() == ["b"]
+    live.beat("b", 6.0)
+    assert live.due(6.5) == []  # not declared twice
+    assert live.beat("a", 6.0) is True
+    assert live.able() == ["a", "b"]
+    # Cut off without having been declared lost (the leader hears it, it hears no
+    # leader): alive, but handed nothing.
+    live.beat("b", 7.0, cut_off=True)
+    assert live.alive() == ["a", "b"] and live.able() == ["a"]
+    live.beat("b", 8.0)
+    assert live.able() == ["a", "b"]
+
+
 def test_a_restarted_worker_beating_within_the_threshold_is_never_lost() -> None:
     live = Liveness(15)
     live.beat("b", 0.0)
@@ -368,7 +390,12 @@ async def test_a_worker_beats_with_its_asterisk_state_and_serves_the_leaders_ado
         await leader_nc.close()
         await worker_nc.close()
     assert beats[0]["worker"] == "host/b" and beats[0]["asterisk_down"] is not None
-    assert beats[-1] == {"worker": "host/b", "asterisk_down": None, "callbacks": []}
+    assert beats[-1] == {
+        "worker": "host/b",
+        "asterisk_down": None,
+        "callbacks": [],
+        "cut_off": False,
+    }
 
 
 async def test_a_callback_waiting_on_a_lost_node_keeps_its_place_and_is_not_rebooked(
