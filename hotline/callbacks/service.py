@@ -131,6 +131,8 @@ class CallbackService:
         #: Callbacks whose customer is being dialed or talking: not cancellable.
         self._busy: dict[str, str] = {}
         self._booking = asyncio.Lock()
+        #: Callbacks being handed to this worker now (`adopt`), done when it has them.
+        self._adopting: dict[str, asyncio.Future[None]] = {}
         self._started = False
 
     # ---- lifecycle ---------------------------------------------------------------------
@@ -444,6 +446,26 @@ class CallbackService:
         place, and this controller dials it in its turn. Handed twice, served once. An
         attempt a lost worker left `dialing` keeps its count and is tried again. How
         many are served here now."""
+        ids = list(contact_ids)
+        handed = asyncio.get_running_loop().create_future()
+        for contact_id in ids:
+            self._adopting[contact_id] = handed
+        try:
+            return await self._adopt(ids)
+        finally:
+            for contact_id in ids:
+                if self._adopting.get(contact_id) is handed:
+                    del self._adopting[contact_id]
+            handed.set_result(None)
+
+    async def adopted(self, contact_id: str) -> None:
+        """Wait until a hand-over of `contact_id` to this worker under way is done: a
+        cancel asked meanwhile is answered by the worker it was just handed to."""
+        handed = self._adopting.get(contact_id)
+        if handed is not None:
+            await asyncio.shield(handed)
+
+    async def _adopt(self, contact_ids: list[str]) -> int:
         count = 0
         for contact_id in contact_ids:
             if contact_id in self._busy:

@@ -361,7 +361,12 @@ class CallbackServer:
             contact_id, by = str(request["callback"]), str(request.get("by", ""))
         except (ValueError, KeyError, TypeError):
             return  # not ours to answer: the asker times out with its own words
-        if request.get("op") != "cancel" or contact_id not in self.callbacks.serving():
+        if request.get("op") != "cancel":
+            return
+        # Handed here a moment ago (the leader logs the hand-over, then asks): this
+        # worker serves it once its `adopt` is done.
+        await self.callbacks.adopted(contact_id)
+        if contact_id not in self.callbacks.serving():
             return
         answer: dict[str, Any]
         try:

@@ -27,6 +27,7 @@ from tests.unit.cluster.test_callback_handover import (
     SETTINGS,
     Leader,
     Worker,
+    book,
     bus,
     handed,
     store,
@@ -239,6 +240,54 @@ async def test_a_callback_for_later_booked_on_the_web_is_handed_at_once(
         assert cancelled.state == "cancelled"
         assert worker.dialer.dialed == []
     finally:
+        await server.stop()
+        await web_routing.stop()
+        await worker.stop()
+        await leader.stop()
+
+
+async def test_a_cancel_asked_while_the_worker_is_taking_the_callback_is_done_by_it(
+    store: Store, bus: Any
+) -> None:
+    """The leader logs a hand-over, then asks the worker to take the callback: a cancel
+    asked on the web in between (the log already says it was handed) waits for the
+    worker to have it, rather than finding no worker serving it."""
+    leader = Leader(await bus(), store, 1, grace=30.0)  # hands nothing by itself here
+    worker = Worker(await bus(), store, "host/a")
+    server = CallbackServer(await bus(), "sales", worker.callbacks)
+    web_nc = await bus()
+    web_routing = RemoteRouting(web_nc, "sales", worker="web/b", try_timeout=0.5)
+    web = BookedForWorkers(store, web_routing, CallbackConfig(), SETTINGS)
+    web.cancel_where_served = functools.partial(cancel_on_worker, web_nc, "sales", timeout=2.0)
+    await leader.start()
+    await leader.routing.pause("ann", "lunch")  # nobody dials it
+    await worker.start()
+    await server.start()
+    callback = await web.rows.get(await book(store, "5550189"))
+    assert callback is not None
+    read, gate = worker.callbacks.rows.get, asyncio.Event()
+
+    async def slow_read(contact_id: str) -> Any:
+        await gate.wait()  # the worker's read of the handed callback, held back
+        return await read(contact_id)
+
+    worker.callbacks.rows.get = slow_read  # type: ignore[method-assign]
+    try:
+        adopting = asyncio.create_task(worker.callbacks.adopt([callback.contact_id]))
+        await asyncio.sleep(0)  # the hand-over has begun
+        assert worker.callbacks.serving() == []
+        cancel = asyncio.create_task(web.cancel(callback.contact_id, by="api"))
+        await asyncio.sleep(0.3)
+        assert not cancel.done()  # waiting for the worker to have it
+        gate.set()
+        assert await adopting == 1
+        cancelled = await cancel
+        assert cancelled.state == "cancelled"
+        events = [e.type for e in await store.events(callback.contact_id)]
+        assert events.count("callback.cancelled") == 1, events
+        assert worker.dialer.dialed == []
+    finally:
+        worker.callbacks.rows.get = read  # type: ignore[method-assign]
         await server.stop()
         await web_routing.stop()
         await worker.stop()
