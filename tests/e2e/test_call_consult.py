@@ -64,6 +64,8 @@ class Voice(RtpSink):
         self.remote: tuple[str, int] | None = None
         self.ssrc = hash(name) & 0xFFFFFFFF
         self.seq = 0
+        #: Seconds the last `talk`'s packets went out behind their pace, at most.
+        self.lag = 0.0
 
     def learn(self, messages: Path, timeout: float = 10) -> None:
         """Asterisk's RTP port for this party, from the SDP it sent (SIPp's log)."""
@@ -81,8 +83,10 @@ class Voice(RtpSink):
         """Send the tone for `seconds` (20 ms packets, paced); when it started and ended."""
         assert self.remote is not None, f"{self.name} does not know where to talk"
         start = time.monotonic()
+        self.lag = 0.0
         packets = int(seconds / 0.02)
         for n in range(packets):
+            self.lag = max(self.lag, time.monotonic() - (start + n * 0.02))
             self.seq += 1
             header = struct.pack(">BBHII", 0x80, 0, self.seq & 0xFFFF, self.seq * 160, self.ssrc)
             self.sock.sendto(header + TONE, self.remote)
@@ -106,13 +110,21 @@ def heard_by(talker: Voice, *listeners: Voice, first: Voice | None = None) -> di
             time.sleep(0.3)
             if first.audible_seconds(start, end + 0.3) > 0:
                 break
-    time.sleep(0.3)  # what came before has passed
-    window = talker.talk()
-    time.sleep(0.4)
+    for _ in range(3):
+        time.sleep(0.3)  # what came before has passed
+        window = talker.talk()
+        time.sleep(0.4)
+        # This test's own speaker stalled (a starved box): its late packets went out in
+        # a burst, which a mixing bridge drops as any would. Not the product's: again.
+        if talker.lag <= STALLED:
+            break
+        print(f"{talker.name}'s tone went out {talker.lag:.2f} s late: measured again")
     return {listener.name: listener.heard(window) for listener in listeners}
 
 
 HEARS = 0.5 * TALK  # at least half the tone arrives
+#: A speaker whose packets went out this late (s) did not talk at the pace of a phone.
+STALLED = 0.1
 SILENT = 0.15
 
 # The phone hangs up when the test opens its gate (an OPTIONS in the dialog).
