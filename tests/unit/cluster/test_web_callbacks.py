@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,41 @@ from tests.unit.cluster.test_callback_handover import (
 )
 
 __all__ = ["bus", "nats_server", "store"]
+
+
+@dataclass
+class WebTier:
+    """A routing leader (handing a callback only when told), a call worker serving
+    callbacks with its cancel server, and a web process booking them."""
+
+    leader: Leader
+    worker: Worker
+    server: CallbackServer
+    web_routing: RemoteRouting
+    web: BookedForWorkers
+
+    @classmethod
+    async def make(cls, store: Store, bus: Any, *, cancel_timeout: float = 0.5) -> WebTier:
+        leader = Leader(await bus(), store, 1, grace=30.0)
+        worker = Worker(await bus(), store, "host/a")
+        server = CallbackServer(await bus(), "sales", worker.callbacks)
+        web_nc = await bus()
+        web_routing = RemoteRouting(web_nc, "sales", worker="web/b", try_timeout=0.5)
+        web = BookedForWorkers(store, web_routing, CallbackConfig(), SETTINGS)
+        web.cancel_where_served = functools.partial(
+            cancel_on_worker, web_nc, "sales", timeout=cancel_timeout
+        )
+        return cls(leader, worker, server, web_routing, web)
+
+    @property
+    def parts(self) -> tuple[Leader, Worker, CallbackServer, RemoteRouting, BookedForWorkers]:
+        return self.leader, self.worker, self.server, self.web_routing, self.web
+
+    async def stop(self) -> None:
+        await self.server.stop()
+        await self.web_routing.stop()
+        await self.worker.stop()
+        await self.leader.stop()
 
 
 @pytest.fixture
@@ -143,13 +179,8 @@ async def test_a_callback_cancelled_on_the_web_is_cancelled_by_the_worker_servin
     place at the leader, its dialer) cancels it; it then serves it no more and it leaves
     the leader's queue. Before any worker serves it the cancel is refused, nothing
     changed; once cancelled, a second cancel is a LookupError (not open)."""
-    leader = Leader(await bus(), store, 1, grace=30.0)  # handed only because it is told
-    worker = Worker(await bus(), store, "host/a")
-    server = CallbackServer(await bus(), "sales", worker.callbacks)
-    web_nc = await bus()
-    web_routing = RemoteRouting(web_nc, "sales", worker="web/b", try_timeout=0.5)
-    web = BookedForWorkers(store, web_routing, CallbackConfig(), SETTINGS)
-    web.cancel_where_served = functools.partial(cancel_on_worker, web_nc, "sales", timeout=0.5)
+    tier = await WebTier.make(store, bus)
+    leader, worker, server, web_routing, web = tier.parts
     await leader.start()
     await leader.routing.pause("ann", "lunch")  # nobody dials it meanwhile
     assert await web_routing.start(wait=5.0)
@@ -180,10 +211,7 @@ async def test_a_callback_cancelled_on_the_web_is_cancelled_by_the_worker_servin
         assert worker.dialer.dialed == []
         assert await web.pending("support") == []
     finally:
-        await server.stop()
-        await web_routing.stop()
-        await worker.stop()
-        await leader.stop()
+        await tier.stop()
 
 
 async def test_the_web_lists_the_agent_being_called_for_a_callback_from_the_log(
@@ -218,13 +246,8 @@ async def test_a_callback_for_later_booked_on_the_web_is_handed_at_once(
     not queued yet, but the leader is told at once and hands it to a call worker now
     (not after its grace), which serves it from then on: cancelling it through the web
     process works at once; it is never dialed before its time."""
-    leader = Leader(await bus(), store, 1, grace=30.0)  # handed only because it is told
-    worker = Worker(await bus(), store, "host/a")
-    server = CallbackServer(await bus(), "sales", worker.callbacks)
-    web_nc = await bus()
-    web_routing = RemoteRouting(web_nc, "sales", worker="web/b", try_timeout=0.5)
-    web = BookedForWorkers(store, web_routing, CallbackConfig(), SETTINGS)
-    web.cancel_where_served = functools.partial(cancel_on_worker, web_nc, "sales", timeout=0.5)
+    tier = await WebTier.make(store, bus)
+    leader, worker, server, web_routing, web = tier.parts
     await leader.start()
     await worker.start()
     await server.start()
@@ -240,10 +263,7 @@ async def test_a_callback_for_later_booked_on_the_web_is_handed_at_once(
         assert cancelled.state == "cancelled"
         assert worker.dialer.dialed == []
     finally:
-        await server.stop()
-        await web_routing.stop()
-        await worker.stop()
-        await leader.stop()
+        await tier.stop()
 
 
 async def test_a_cancel_asked_while_the_worker_is_taking_the_callback_is_done_by_it(
@@ -252,13 +272,8 @@ async def test_a_cancel_asked_while_the_worker_is_taking_the_callback_is_done_by
     """The leader logs a hand-over, then asks the worker to take the callback: a cancel
     asked on the web in between (the log already says it was handed) waits for the
     worker to have it, rather than finding no worker serving it."""
-    leader = Leader(await bus(), store, 1, grace=30.0)  # hands nothing by itself here
-    worker = Worker(await bus(), store, "host/a")
-    server = CallbackServer(await bus(), "sales", worker.callbacks)
-    web_nc = await bus()
-    web_routing = RemoteRouting(web_nc, "sales", worker="web/b", try_timeout=0.5)
-    web = BookedForWorkers(store, web_routing, CallbackConfig(), SETTINGS)
-    web.cancel_where_served = functools.partial(cancel_on_worker, web_nc, "sales", timeout=2.0)
+    tier = await WebTier.make(store, bus, cancel_timeout=2.0)
+    leader, worker, server, _, web = tier.parts
     await leader.start()
     await leader.routing.pause("ann", "lunch")  # nobody dials it
     await worker.start()
@@ -288,7 +303,4 @@ async def test_a_cancel_asked_while_the_worker_is_taking_the_callback_is_done_by
         assert worker.dialer.dialed == []
     finally:
         worker.callbacks.rows.get = read  # type: ignore[method-assign]
-        await server.stop()
-        await web_routing.stop()
-        await worker.stop()
-        await leader.stop()
+        await tier.stop()
