@@ -187,6 +187,18 @@ def snapshot_from_wire(data: dict[str, Any]) -> Snapshot:
     )
 
 
+async def next_msg(sub: Any, timeout: float) -> Any:
+    """`sub.next_msg(timeout=timeout)` that never loses a cancellation: nats-py waits
+    with `asyncio.wait_for` in a task of its own, which on Python 3.11 returns a message
+    arriving as it is cancelled instead of raising (CPython gh-86296), and the task
+    waiting for it goes on as if never cancelled (a web process's stop hung on it)."""
+    msg = await sub.next_msg(timeout=timeout)
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+    return msg
+
+
 async def settle(nc: Any) -> None:
     """Return once the server has every command this connection sent so far (a
     subscription made just before is at the server: a request sent right after, by any

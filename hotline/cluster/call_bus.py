@@ -58,7 +58,7 @@ from hotline.calls import (
 from hotline.calls.monitor import Mode, Monitoring, MonitorState, parse_mode
 from hotline.calls.outbound import OutboundRules
 from hotline.calls.outbound_service import OutboundCalls
-from hotline.cluster.bus import dumps, loads, settle, token
+from hotline.cluster.bus import dumps, loads, next_msg, settle, token
 
 log = logging.getLogger(__name__)
 
@@ -525,7 +525,7 @@ class RemoteMonitoring:
             until = loop.time() + self.gather
             while (left := until - loop.time()) > 0:
                 try:
-                    msg = await sub.next_msg(timeout=left)
+                    msg = await next_msg(sub, left)
                 except NatsTimeout:
                     break
                 for item in loads(msg.data).get("monitoring", []):

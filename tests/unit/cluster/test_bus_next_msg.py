@@ -1,0 +1,61 @@
+"""`next_msg`: a task cancelled while it waits for a message is cancelled, even when
+nats-py's own wait returns the message that arrived just then (Python 3.11's
+`asyncio.wait_for`, CPython gh-86296). A web process's stop hung on it: its loop asking
+the workers what they monitor went on after it was cancelled, about one stop in two."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from hotline.cluster.bus import connect, next_msg
+from hotline.cluster.call_bus import RemoteMonitoring, follow_monitors
+from tests.nats import NatsServer, nats_server
+
+__all__ = ["nats_server"]
+
+
+class SwallowingSub:
+    """A subscription whose wait returns its message even when cancelled."""
+
+    async def next_msg(self, timeout: float) -> str:
+        try:
+            await asyncio.sleep(timeout)
+        except asyncio.CancelledError:
+            return "a message that came as it was cancelled"
+        return "a message"
+
+
+async def test_a_cancel_the_client_swallowed_is_raised() -> None:
+    waiting = asyncio.create_task(next_msg(SwallowingSub(), 5.0))
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+
+
+async def test_a_message_is_returned_when_nobody_cancels() -> None:
+    assert await next_msg(SwallowingSub(), 0.01) == "a message"
+
+
+async def test_the_monitors_loop_always_ends_when_cancelled(nats_server: NatsServer) -> None:
+    """Over a real nats-server with no worker: each poll's request is answered at once
+    by the server ("no responders"), so a cancel often lands as a message arrives."""
+    nc = await connect([nats_server.url], "test")
+    monitoring = RemoteMonitoring(nc, "sales", lambda contact: asyncio.sleep(0, None))
+    go_on: list[int] = []
+    try:
+        for n in range(300):
+            loop = asyncio.create_task(follow_monitors(monitoring, every=0.001))
+            await asyncio.sleep(random.random() * 0.02)
+            loop.cancel()
+            done, _ = await asyncio.wait({loop}, timeout=2.0)
+            if not done:
+                go_on.append(n)
+                loop.cancel()
+                await asyncio.wait({loop}, timeout=2.0)
+    finally:
+        await nc.close()
+    assert go_on == [], f"{len(go_on)} of 300 loops went on after their cancel"
