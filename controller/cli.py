@@ -444,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="start Asterisk (if managed) and the controller")
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=cmd_run, serves=True)
     ast = sub.add_parser("asterisk", help="manage Hotline's Asterisk")
     actions = ast.add_subparsers(dest="action", required=True)
     actions.add_parser("prepare", help="install Asterisk (system one, or the sid chroot)")
@@ -509,8 +509,10 @@ def main(argv: list[str] | None = None, stop: StopRequests | None = None) -> int
 
 def _command(args: argparse.Namespace, stop: StopRequests) -> int:
     args.stop = stop
-    if args.func is not cmd_run:
-        stop.uninstall()  # Python's Ctrl-C (those that serve install their own handlers)
+    if not getattr(args, "serves", False):
+        # Python's Ctrl-C back. A command that serves (run, routing, web) keeps them as
+        # requests: its event loop stops at once if one came before its handlers.
+        stop.uninstall()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",

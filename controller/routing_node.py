@@ -26,6 +26,7 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from controller.routing import agent_phone_channels, build_router, voice_agents
@@ -192,18 +193,25 @@ async def run_routing_node(
     retry: float = DEFAULT_RETRY,
     name: str | None = None,
     nats: list[str] | None = None,
+    stop_requested: Callable[[], bool] = lambda: False,
 ) -> int:
     """The `hotline routing` process until SIGINT/SIGTERM (0) or lost leadership;
-    `nats`: the servers the workers are served on (None: no workers)."""
+    `nats`: the servers the workers are served on (None: no workers);
+    `stop_requested`: whether one came before the loop's handlers were in place
+    (controller/stop_requests.py)."""
+    # A stop asked while it connects (bounded by the bus's and the store's own waits)
+    # is taken once connected: the node starts, then stops at once.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if stop_requested():
+        stop.set()
     election = LeaderElection(asyncpg_dsn(url), domain, lease=lease, retry=retry, name=name)
     nc = None if nats is None else await connect_bus(nats, f"hotline-routing {election.name}")
     store = await Store.connect(url)
     try:
         await store.migrate()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         log.info("routing domain %r: %s is a candidate", domain, election.name)
         return await RoutingNode(config, store, election, nc).run(stop)
     finally:
@@ -238,6 +246,7 @@ def cmd_routing(args: argparse.Namespace) -> int:
                 retry=args.retry,
                 name=args.name,
                 nats=nats,
+                stop_requested=args.stop.requested,
             )
         )
     except (ElectionError, ValueError, BusError) as error:
@@ -280,4 +289,4 @@ def add_routing_command(sub: Any) -> None:
         help=f"seconds between a standby's tries (default {DEFAULT_RETRY})",
     )
     routing.add_argument("--name", help="this candidate's name in the logs (default host:pid)")
-    routing.set_defaults(func=cmd_routing)
+    routing.set_defaults(func=cmd_routing, serves=True)

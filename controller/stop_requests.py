@@ -9,8 +9,9 @@ the start both only set a flag: the start checks it between its steps (one asked
 while Asterisk boots is taken once it is up, and stops it), and the event loop, once
 its own handlers are installed, stops at once if it was set meanwhile. The `hotline`
 command installs it before importing the rest (controller/main.py): importing builds
-pydantic's validators, where a Ctrl-C was lost too; the commands other than `run` put
-Python's handlers back, after a last check.
+pydantic's validators, where a Ctrl-C was lost too. The other commands that serve
+(`hotline routing`, `hotline web`) keep the requests too and stop once their loop runs;
+the rest put Python's handlers back, after a last check.
 """
 
 from __future__ import annotations

@@ -442,6 +442,8 @@ def cmd_web(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, node.stop)
+        if args.stop.requested():  # before the loop's handlers (controller/stop_requests.py)
+            node.stop()
         return await node.run(
             lambda n: print(
                 f"Hotline web process {n.name} ready on http://{n.bind}:{n.port}/", flush=True
@@ -463,4 +465,4 @@ def add_web_command(sub: Any) -> None:
     parser.add_argument("--bind", help="address to serve on (default: the config's web.bind)")
     parser.add_argument("--port", type=int, help="port to serve on (default: web.port)")
     parser.add_argument("--name", help="this process's name in logs (default: host:port)")
-    parser.set_defaults(func=cmd_web)
+    parser.set_defaults(func=cmd_web, serves=True)

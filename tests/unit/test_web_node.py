@@ -6,18 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
+import signal
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
+import yaml
 
 from controller.cli import main
+from controller.stop_requests import SIGNALS, StopRequests
 from controller.web_node import follow_presence, web_problem
 from hotline.acd.model import AgentState, Channel
 from hotline.acd.states import ChannelStatus
 from hotline.config import HotlineConfig
 from hotline.web.desk import Desks
+from tests.e2e.ports import free_port
+from tests.nats import NatsServer, nats_server
+
+__all__ = ["nats_server"]
 
 
 class FakeRouting:
@@ -77,3 +86,43 @@ def test_haproxy_without_a_web_tier_section_says_so(
     assert main(["--config", str(config), "haproxy", "config", "--out", str(tmp_path)]) == 2
     assert "no web_tier: section in the config" in capsys.readouterr().err
     assert not (tmp_path / "haproxy.cfg").exists()
+
+
+def test_a_stop_signal_while_it_starts_is_taken_once_its_loop_runs(
+    tmp_path: Path,
+    pg_url: str,
+    nats_server: NatsServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Ctrl-C while `hotline web` loads its config and flows (pydantic's validators,
+    where a KeyboardInterrupt can be lost) stays a request: the process starts, then
+    stops at once and cleanly (0), not an exception wherever it came."""
+    import controller.cli
+
+    monkeypatch.setenv("HOTLINE_STATE", str(tmp_path))
+    base = Path(__file__).resolve().parents[2] / "config" / "hotline.yaml"
+    text = yaml.safe_load(base.read_text())
+    text["database_url"] = pg_url
+    text["routing"] = {**(text.get("routing") or {}), "nats_url": nats_server.url}
+    path = tmp_path / "hotline.yaml"  # the flows it names are the checkout's
+    path.write_text(yaml.safe_dump(text))
+    load = controller.cli.load_all
+
+    def load_then_ctrl_c(*args: object) -> object:
+        os.kill(os.getpid(), signal.SIGINT)  # handled at the next bytecode
+        return load(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(controller.cli, "load_all", load_then_ctrl_c)
+    saved = {sig: signal.getsignal(sig) for sig in SIGNALS}
+    stop = StopRequests()
+    stop.install()
+    caplog.set_level(logging.INFO)
+    try:
+        port = str(free_port())
+        assert main(["--config", str(path), "web", "--port", port], stop) == 0
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    assert stop.requested()
+    assert "no routing leader heard yet" in caplog.text  # it did start

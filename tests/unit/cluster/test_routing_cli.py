@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
 
 from controller.cli import main
+from controller.stop_requests import SIGNALS, StopRequests
 from tests.e2e.ports import free_port
 
 CONFIG = """
@@ -70,3 +75,35 @@ def test_nats_down_at_start_is_said_and_nothing_runs(
     err = capsys.readouterr().err
     assert err.startswith(f"hotline routing: cannot reach NATS at {nats} within 5 s: "), err
     assert "is nats-server running?" in err
+
+
+def test_a_stop_signal_while_it_starts_is_taken_once_its_loop_runs(
+    tmp_path: Path, pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ctrl-C while `hotline routing` reads its config (pydantic's validators, where a
+    KeyboardInterrupt can be lost) stays a request: the node starts, then stops at once
+    and cleanly (0, its candidacy given up), not an exception wherever it came."""
+    import controller.cli
+
+    path = config(tmp_path, f"database_url: {pg_url}")
+    read = controller.cli.checked_config
+
+    def read_then_ctrl_c(*args: object) -> object:
+        os.kill(os.getpid(), signal.SIGINT)  # handled at the next bytecode
+        return read(*args)  # type: ignore[arg-type]
+
+    saved = {sig: signal.getsignal(sig) for sig in SIGNALS}
+    stop = StopRequests()
+    stop.install()
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(controller.cli, "checked_config", read_then_ctrl_c)
+            caplog.set_level(logging.INFO)
+            started = time.monotonic()
+            assert main(["--config", path, "routing", "--no-bus", "--domain", "t1"], stop) == 0
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    assert stop.requested()
+    assert time.monotonic() - started < 10
+    assert "routing domain 't1': " in caplog.text  # it did start

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from controller import routing_node
+from controller.stop_requests import StopRequests
 from hotline.store import StoreUnavailable
 from tests.unit.cluster.test_routing_node import CONFIG
 
@@ -36,6 +37,7 @@ def test_no_database_at_the_start_is_said_and_exits_4_to_be_restarted(
         lease=2.0,
         retry=0.5,
         name="n",
+        stop=StopRequests(),  # what `hotline` gives each command (none asked here)
     )
     assert routing_node.cmd_routing(args) == routing_node.EXIT_LOST == 4
     assert capsys.readouterr().err == f"hotline routing: {why}; to be started again\n"
