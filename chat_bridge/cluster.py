@@ -58,7 +58,7 @@ from chat_bridge.claims import ChatClaims, ClaimsLost
 from chat_bridge.recovery import ChatRecovery
 from chat_bridge.web import CLOSE
 from hotline.calls import BadCommand, CallControlError, Conflict, NotFound, NotYours
-from hotline.cluster.bus import dumps, loads, settle, token
+from hotline.cluster.bus import dumps, loads, nats_request, settle, token
 from hotline.errors import error_text
 from hotline.store.chats import ChatNotHeld, ChatSession
 
@@ -280,7 +280,7 @@ class ChatCluster:
         # No answer: its process is gone, and its claim was freed with its connection.
         with contextlib.suppress(NoRespondersError, NatsTimeout):
             subject = self.subjects.session(session_id)
-            await self.nc.request(subject, dumps({"op": "release"}), timeout=HANDOVER_WAIT)
+            await nats_request(self.nc, subject, dumps({"op": "release"}), HANDOVER_WAIT)
         loop = asyncio.get_running_loop()
         until = loop.time() + HANDOVER_WAIT
         while loop.time() < until:
@@ -529,8 +529,8 @@ class ChatCluster:
         if not self.runs_here(contact_id):
             body = dumps({"op": op, "agent": agent, "args": args})
             try:
-                msg = await self.nc.request(
-                    self.subjects.contact(contact_id), body, timeout=REQUEST_TIMEOUT
+                msg = await nats_request(
+                    self.nc, self.subjects.contact(contact_id), body, REQUEST_TIMEOUT
                 )
             except NoRespondersError:
                 await self._take_contact(contact_id)

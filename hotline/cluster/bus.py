@@ -189,10 +189,20 @@ def snapshot_from_wire(data: dict[str, Any]) -> Snapshot:
 
 async def next_msg(sub: Any, timeout: float) -> Any:
     """`sub.next_msg(timeout=timeout)` that never loses a cancellation: nats-py waits
-    with `asyncio.wait_for` in a task of its own, which on Python 3.11 returns a message
-    arriving as it is cancelled instead of raising (CPython gh-86296), and the task
-    waiting for it goes on as if never cancelled (a web process's stop hung on it)."""
-    msg = await sub.next_msg(timeout=timeout)
+    with `asyncio.wait_for`, which on Python 3.11 returns a message arriving as it is
+    cancelled instead of raising (CPython gh-86296), and the task waiting for it goes on
+    as if never cancelled (a web process's stop hung on it)."""
+    return _cancelled_again(await sub.next_msg(timeout=timeout))
+
+
+async def nats_request(nc: Any, subject: str, body: bytes, timeout: float) -> Any:
+    """`nc.request(subject, body, timeout=timeout)` that never loses a cancellation
+    (as `next_msg`: an answer arriving as the asker is cancelled)."""
+    return _cancelled_again(await nc.request(subject, body, timeout=timeout))
+
+
+def _cancelled_again(msg: Any) -> Any:
+    """`msg`, or CancelledError if this task was cancelled while nats-py returned it."""
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError

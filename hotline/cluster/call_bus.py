@@ -58,7 +58,7 @@ from hotline.calls import (
 from hotline.calls.monitor import Mode, Monitoring, MonitorState, parse_mode
 from hotline.calls.outbound import OutboundRules
 from hotline.calls.outbound_service import OutboundCalls
-from hotline.cluster.bus import dumps, loads, next_msg, settle, token
+from hotline.cluster.bus import dumps, loads, nats_request, next_msg, settle, token
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +258,7 @@ async def ask_holder(
     if not node:
         raise NotFound(f"contact {contact_id} has no call on any call worker")
     try:
-        msg = await nc.request(call_subject(domain, node), dumps(request), timeout=timeout)
+        msg = await nats_request(nc, call_subject(domain, node), dumps(request), timeout)
     except Exception as error:  # no responders, a timeout: that worker is not there
         raise NotFound(
             f"the call worker {node} holding contact {contact_id} does not answer "
@@ -391,7 +391,7 @@ async def cancel_on_worker(
     when it is no longer open."""
     request = {"op": "cancel", "callback": contact_id, "by": by}
     try:
-        msg = await nc.request(callbacks_subject(domain), dumps(request), timeout=timeout)
+        msg = await nats_request(nc, callbacks_subject(domain), dumps(request), timeout)
     except (NoRespondersError, NatsTimeout):
         raise CallbackRefused(
             "unserved",
@@ -439,7 +439,7 @@ class RemoteOutbound:
 
     async def _ask(self, request: dict[str, Any]) -> str:
         try:
-            msg = await self.nc.request(self.subject, dumps(request), timeout=self.timeout)
+            msg = await nats_request(self.nc, self.subject, dumps(request), self.timeout)
         except NoRespondersError:
             raise NoWorker("no call worker is up to place the call; nothing was placed") from None
         except NatsTimeout:

@@ -50,6 +50,7 @@ from hotline.cluster.bus import (
     dumps,
     join_from_wire,
     loads,
+    nats_request,
     offer_from_wire,
     snapshot_from_wire,
 )
@@ -294,8 +295,8 @@ class RemoteRouting:
                     f"routing domain {self.domain!r}: {op} not done in {self.timeout:g} s: {last}"
                 )
             try:
-                msg = await self.nc.request(
-                    self.subjects.call, body, timeout=min(self.try_timeout, left)
+                msg = await nats_request(
+                    self.nc, self.subjects.call, body, min(self.try_timeout, left)
                 )
             except NoRespondersError:
                 last = "no routing leader answered (none elected yet?)"

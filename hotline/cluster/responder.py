@@ -51,6 +51,7 @@ from hotline.cluster.bus import (
     dumps,
     join_to_wire,
     loads,
+    nats_request,
     offer_to_wire,
     settle,
     snapshot_to_wire,
@@ -650,7 +651,7 @@ class RoutingResponder:
         for worker, callbacks in by_worker.items():
             body = dumps({"op": "adopt", "contacts": callbacks, "epoch": self.epoch})
             try:
-                msg = await self.nc.request(self.subjects.worker(worker), body, timeout=2.0)
+                msg = await nats_request(self.nc, self.subjects.worker(worker), body, 2.0)
                 answer = loads(msg.data)
             except Exception as error:  # that one is not answering: another one
                 log.warning("routing: worker %s did not take callbacks: %s", worker, error)
