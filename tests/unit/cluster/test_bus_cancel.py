@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -42,25 +43,35 @@ async def test_a_message_is_returned_when_nobody_cancels() -> None:
     assert await next_msg(SwallowingSub(), 0.01) == "a message"
 
 
+ROUNDS = 300
+
+
+async def going_on(loop: Callable[[], Coroutine[Any, Any, None]], within: float) -> list[int]:
+    """Start `loop` ROUNDS times, cancel it after a random moment up to `within` s: the
+    rounds in which it was still running 2 s after its cancel."""
+    go_on: list[int] = []
+    for n in range(ROUNDS):
+        task = asyncio.create_task(loop())
+        await asyncio.sleep(random.random() * within)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=2.0)
+        if not done:
+            go_on.append(n)
+            task.cancel()
+            await asyncio.wait({task}, timeout=2.0)
+    return go_on
+
+
 async def test_the_monitors_loop_always_ends_when_cancelled(nats_server: NatsServer) -> None:
     """Over a real nats-server with no worker: each poll's request is answered at once
     by the server ("no responders"), so a cancel often lands as a message arrives."""
     nc = await connect([nats_server.url], "test")
     monitoring = RemoteMonitoring(nc, "sales", lambda contact: asyncio.sleep(0, None))
-    go_on: list[int] = []
     try:
-        for n in range(300):
-            loop = asyncio.create_task(follow_monitors(monitoring, every=0.001))
-            await asyncio.sleep(random.random() * 0.02)
-            loop.cancel()
-            done, _ = await asyncio.wait({loop}, timeout=2.0)
-            if not done:
-                go_on.append(n)
-                loop.cancel()
-                await asyncio.wait({loop}, timeout=2.0)
+        go_on = await going_on(lambda: follow_monitors(monitoring, every=0.001), within=0.02)
     finally:
         await nc.close()
-    assert go_on == [], f"{len(go_on)} of 300 loops went on after their cancel"
+    assert go_on == [], f"{len(go_on)} of {ROUNDS} loops went on after their cancel"
 
 
 async def test_a_loop_of_requests_always_ends_when_cancelled(nats_server: NatsServer) -> None:
@@ -78,18 +89,9 @@ async def test_a_loop_of_requests_always_ends_when_cancelled(nats_server: NatsSe
         while True:
             await nats_request(asker, "sales.ask", b"", 1.0)
 
-    go_on: list[int] = []
     try:
-        for n in range(300):
-            loop = asyncio.create_task(ask_forever())
-            await asyncio.sleep(random.random() * 0.01)
-            loop.cancel()
-            done, _ = await asyncio.wait({loop}, timeout=1.0)
-            if not done:
-                go_on.append(n)
-                loop.cancel()
-                await asyncio.wait({loop}, timeout=1.0)
+        go_on = await going_on(ask_forever, within=0.01)
     finally:
         await asker.close()
         await answerer.close()
-    assert go_on == [], f"{len(go_on)} of 300 loops went on after their cancel"
+    assert go_on == [], f"{len(go_on)} of {ROUNDS} loops went on after their cancel"
