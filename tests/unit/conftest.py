@@ -8,10 +8,11 @@ took 0.2-0.45 s a test, a copy takes a few milliseconds, and the schema is the s
 from __future__ import annotations
 
 import asyncio
+import signal
 import sqlite3
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # `tests.pg` lives outside the installed packages
     sys.path.insert(0, str(ROOT))
 
+from controller.stop_requests import SIGNALS, StopRequests  # noqa: E402
 from hotline.store import Store, sqlite_url  # noqa: E402
 from tests.pg import PostgresServer, pg_server, pg_url  # noqa: E402, F401  (pytest fixtures)
 
@@ -117,3 +119,21 @@ async def store(db_url: str) -> AsyncIterator[Store]:
         yield store
     finally:
         await store.close()
+
+
+@pytest.fixture
+def handlers() -> Iterator[None]:
+    """The process's handlers of the stop signals, put back after the test."""
+    saved = {sig: signal.getsignal(sig) for sig in SIGNALS}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
+@pytest.fixture
+def stop_requests(handlers: None) -> StopRequests:
+    """The stop signals taken as requests, as the `hotline` command's entry point takes
+    them (controller/main.py); Python's handlers back after the test."""
+    stop = StopRequests()
+    stop.install()
+    return stop

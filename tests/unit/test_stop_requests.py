@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +17,6 @@ import pytest
 
 from controller.app import run_until_signal
 from controller.stop_requests import SIGNALS, StopRequests
-
-
-@pytest.fixture
-def handlers() -> Iterator[None]:
-    """The process's handlers, put back after the test."""
-    saved = {sig: signal.getsignal(sig) for sig in SIGNALS}
-    yield
-    for sig, handler in saved.items():
-        signal.signal(sig, handler)
 
 
 @pytest.mark.parametrize("sig", SIGNALS)

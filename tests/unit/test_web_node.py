@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from controller.cli import main
-from controller.stop_requests import SIGNALS, StopRequests
+from controller.stop_requests import StopRequests
 from controller.web_node import follow_presence, web_problem
 from hotline.acd.model import AgentState, Channel
 from hotline.acd.states import ChannelStatus
@@ -94,6 +94,7 @@ def test_a_stop_signal_while_it_starts_is_taken_once_its_loop_runs(
     nats_server: NatsServer,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    stop_requests: StopRequests,
 ) -> None:
     """Ctrl-C while `hotline web` loads its config and flows (pydantic's validators,
     where a KeyboardInterrupt can be lost) stays a request: the process starts, then
@@ -114,15 +115,8 @@ def test_a_stop_signal_while_it_starts_is_taken_once_its_loop_runs(
         return load(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(controller.cli, "load_all", load_then_ctrl_c)
-    saved = {sig: signal.getsignal(sig) for sig in SIGNALS}
-    stop = StopRequests()
-    stop.install()
     caplog.set_level(logging.INFO)
-    try:
-        port = str(free_port())
-        assert main(["--config", str(path), "web", "--port", port], stop) == 0
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
-    assert stop.requested()
+    port = str(free_port())
+    assert main(["--config", str(path), "web", "--port", port], stop_requests) == 0
+    assert stop_requests.requested()
     assert "no routing leader heard yet" in caplog.text  # it did start

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from controller.cli import main
-from controller.stop_requests import SIGNALS, StopRequests
+from controller.stop_requests import StopRequests
 from tests.e2e.ports import free_port
 
 CONFIG = """
@@ -78,7 +78,7 @@ def test_nats_down_at_start_is_said_and_nothing_runs(
 
 
 def test_a_stop_signal_while_it_starts_is_taken_once_its_loop_runs(
-    tmp_path: Path, pg_url: str, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, pg_url: str, caplog: pytest.LogCaptureFixture, stop_requests: StopRequests
 ) -> None:
     """Ctrl-C while `hotline routing` reads its config (pydantic's validators, where a
     KeyboardInterrupt can be lost) stays a request: the node starts, then stops at once
@@ -92,18 +92,11 @@ def test_a_stop_signal_while_it_starts_is_taken_once_its_loop_runs(
         os.kill(os.getpid(), signal.SIGINT)  # handled at the next bytecode
         return read(*args)  # type: ignore[arg-type]
 
-    saved = {sig: signal.getsignal(sig) for sig in SIGNALS}
-    stop = StopRequests()
-    stop.install()
-    try:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(controller.cli, "checked_config", read_then_ctrl_c)
-            caplog.set_level(logging.INFO)
-            started = time.monotonic()
-            assert main(["--config", path, "routing", "--no-bus", "--domain", "t1"], stop) == 0
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
-    assert stop.requested()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(controller.cli, "checked_config", read_then_ctrl_c)
+        caplog.set_level(logging.INFO)
+        started = time.monotonic()
+        assert main(["--config", path, "routing", "--no-bus", "--domain", "t1"], stop_requests) == 0
+    assert stop_requests.requested()
     assert time.monotonic() - started < 10
     assert "routing domain 't1': " in caplog.text  # it did start
